@@ -1,0 +1,21 @@
+package segmentd
+
+import "time"
+
+// List is a static set of contacts.
+type List struct {
+	ID           string
+	Name         string
+	ContactCount int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// List limits.
+const (
+	MaxListNameLength   = 100
+	DefaultListPageSize = 100
+	MaxListPageSize     = 1000
+	MaxListRemoveIDs    = 30000 // contact ids in one DELETE /lists/{id}/contacts call (segmentd's limit)
+	ListSampleSize      = 50
+)

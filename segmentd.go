@@ -1,0 +1,129 @@
+// Package segmentd holds segmentd's domain: accounts and API keys, contacts,
+// lists, custom field definitions, jobs, the error type, the Store interface
+// that every store implements, and the Service that applies the vendors'
+// rules on top of a Store.
+//
+// This package imports only the standard library. Stores (sqlite, postgres),
+// API faces (sendgrid, constantcontact) and the query language depend on it,
+// never the other way round.
+package segmentd
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrorKind classifies an Error; each API face maps kinds to its status codes.
+type ErrorKind int
+
+const (
+	KindInternal     ErrorKind = iota // a bug or a failing dependency: logged, answered generically
+	KindInvalid                       // bad input: 400
+	KindNotFound                      // unknown resource: 404
+	KindConflict                      // duplicate name or identifier: 400 for SendGrid, 409 for Constant Contact
+	KindUnauthorized                  // missing or unknown API key: 401
+	KindForbidden                     // key lacks a scope: 403
+	KindTooLarge                      // body or batch over a limit: 413 or 400 per endpoint
+	KindRateLimited                   // 429
+	KindTimeout                       // 408
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case KindInvalid:
+		return "invalid"
+	case KindNotFound:
+		return "not found"
+	case KindConflict:
+		return "conflict"
+	case KindUnauthorized:
+		return "unauthorized"
+	case KindForbidden:
+		return "forbidden"
+	case KindTooLarge:
+		return "too large"
+	case KindRateLimited:
+		return "rate limited"
+	case KindTimeout:
+		return "timeout"
+	}
+	return "internal"
+}
+
+// Error is segmentd's one error type. Message is written for the API user;
+// Field names the offending input (a JSON path such as "contacts[2].email",
+// or a query parameter), empty when no single field is to blame.
+type Error struct {
+	Kind    ErrorKind
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+// Errorf returns an *Error of the given kind.
+func Errorf(kind ErrorKind, field, format string, args ...any) *Error {
+	return &Error{Kind: kind, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorKindOf returns the kind of err's *Error, or KindInternal when err is
+// not one (such errors must never reach a client verbatim).
+func ErrorKindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// Clock tells the time. Every component takes one so that tests (and the
+// dev-mode admin endpoint) can move time.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock, in UTC.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// NewID returns a random (version 4) UUID in its canonical 36-character form,
+// the id format SendGrid uses for contacts, lists, segments and jobs.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("segmentd: crypto/rand failed: " + err.Error())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// IsUUID reports whether s is a UUID in canonical form (any version), which
+// is what SendGrid requires of every id in a path.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,95 @@
+package segmentd
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the durable system of record. SQLite (package sqlite) and
+// PostgreSQL implement it. Every method is scoped to one account; an id from
+// another account is "not found". Writes are atomic: a method that returns an
+// error has changed nothing. Errors meant for clients are *Error values;
+// anything else is internal.
+type Store interface {
+	// Accounts and keys.
+	CreateAccount(ctx context.Context, name string, parentID int64, now time.Time) (Account, error) // duplicate name: KindConflict
+	Account(ctx context.Context, id int64) (Account, error)
+	AccountByName(ctx context.Context, name string) (Account, error)
+	Accounts(ctx context.Context) ([]Account, error)
+	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error) // k.Hash is set; returns it with its id
+	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
+	CountAPIKeys(ctx context.Context) (int, error)
+
+	// Custom field definitions (reserved fields are constants, never stored).
+	FieldDefinitions(ctx context.Context, acct int64) ([]FieldDefinition, error) // custom fields, by creation order
+	// CreateFieldDefinition assigns the next id (FieldIDPrefix(t) + a per-account
+	// counter that never reuses a number), rejects a name equal ignoring case to
+	// an existing one (KindConflict) and a create beyond max fields (KindInvalid).
+	CreateFieldDefinition(ctx context.Context, acct int64, name string, t FieldType, max int, now time.Time) (FieldDefinition, error)
+	RenameFieldDefinition(ctx context.Context, acct int64, id, name string) (FieldDefinition, error)
+	// DeleteFieldDefinition removes the definition and its value from every contact.
+	DeleteFieldDefinition(ctx context.Context, acct int64, id string) error
+
+	// Lists.
+	CreateList(ctx context.Context, acct int64, name string, now time.Time) (List, error) // duplicate name ignoring case: KindConflict
+	// Lists returns up to limit lists ordered by id, starting after the id
+	// afterID ("" for the first page), with their contact counts.
+	Lists(ctx context.Context, acct int64, afterID string, limit int) ([]List, error)
+	CountLists(ctx context.Context, acct int64) (int, error)
+	List(ctx context.Context, acct int64, id string) (List, error)
+	RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (List, error)
+	// DeleteList removes the list and its memberships and returns the ids of
+	// the contacts that were on it.
+	DeleteList(ctx context.Context, acct int64, id string) ([]string, error)
+	// ListSample returns up to limit contacts of the list, most recently
+	// added first.
+	ListSample(ctx context.Context, acct int64, id string, limit int) ([]Contact, error)
+	// RemoveListMembers takes contacts off a list; it returns how many were on it.
+	RemoveListMembers(ctx context.Context, acct int64, listID string, contactIDs []string) (int, error)
+
+	// Contacts.
+	// UpsertContacts applies validated patches in order inside one
+	// transaction: each is matched to an existing contact by its identifiers
+	// (email, phone_number_id, external_id, anonymous_id), merged with
+	// ApplyPatch, and added to listIDs. A patch whose identifiers match two
+	// different contacts, or that ApplyPatch rejects, is reported in
+	// UpsertResult.Errors and skipped; the others are applied. Unknown
+	// listIDs are KindNotFound and change nothing.
+	UpsertContacts(ctx context.Context, acct int64, patches []ContactPatch, listIDs []string, now time.Time) (UpsertResult, error)
+	Contact(ctx context.Context, acct int64, id string) (Contact, error)
+	// ContactsByIDs returns the contacts that exist, in the order of ids.
+	ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]Contact, error)
+	// ContactsByEmails maps each given (lower-cased) address to the contact
+	// whose email or alternate email it is; misses are absent from the map.
+	ContactsByEmails(ctx context.Context, acct int64, emails []string) (map[string]Contact, error)
+	// ContactsByIdentifier maps each value to the contact with that identifier.
+	ContactsByIdentifier(ctx context.Context, acct int64, t IdentifierType, values []string) (map[string]Contact, error)
+	CountContacts(ctx context.Context, acct int64) (int, error)
+	// SampleContacts returns up to limit of the most recently updated
+	// contacts, sorted by email (SendGrid's GET /contacts sample).
+	SampleContacts(ctx context.Context, acct int64, limit int) ([]Contact, error)
+	// DeleteContacts deletes the contacts that exist (with their list
+	// memberships) and returns how many were deleted.
+	DeleteContacts(ctx context.Context, acct int64, ids []string) (int, error)
+	DeleteAllContacts(ctx context.Context, acct int64) (int, error)
+	// DeleteIdentifier clears one identifier of a contact. Clearing its last
+	// identifier is KindInvalid and changes nothing; a value that is not the
+	// contact's is KindNotFound.
+	DeleteIdentifier(ctx context.Context, acct int64, contactID string, t IdentifierType, value string, now time.Time) error
+
+	// Jobs.
+	CreateJob(ctx context.Context, j Job) error
+	UpdateJob(ctx context.Context, j Job) error
+	Job(ctx context.Context, acct int64, id string) (Job, error)
+	// FailPendingJobs marks jobs left pending by a crash as failed; called at start.
+	FailPendingJobs(ctx context.Context, now time.Time) (int, error)
+
+	Close() error
+}
+
+// UpsertResult counts what an upsert did.
+type UpsertResult struct {
+	Created int
+	Updated int
+	Errors  []JobError // Index is the patch's position in the request
+}
