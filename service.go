@@ -116,10 +116,7 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 // account (if not already present). When no key exists at all and secret is
 // empty, a key is generated and returned, to be printed once.
 func (s *Service) Bootstrap(ctx context.Context, secret string) (generated string, err error) {
-	acct, err := s.store.AccountByName(ctx, DefaultAccountName)
-	if ErrorKindOf(err) == KindNotFound {
-		acct, err = s.store.CreateAccount(ctx, DefaultAccountName, 0, s.clock.Now())
-	}
+	acct, err := s.EnsureDefaultAccount(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -138,6 +135,15 @@ func (s *Service) Bootstrap(ctx context.Context, secret string) (generated strin
 	generated = NewAPIKeySecret()
 	_, err = s.store.CreateAPIKey(ctx, APIKey{AccountID: acct.ID, Name: "bootstrap (generated)", Hash: HashAPIKey(generated), Scopes: AllScopes, CreatedAt: s.clock.Now()})
 	return generated, err
+}
+
+// EnsureDefaultAccount returns the default account, creating it on first use.
+func (s *Service) EnsureDefaultAccount(ctx context.Context) (Account, error) {
+	acct, err := s.store.AccountByName(ctx, DefaultAccountName)
+	if ErrorKindOf(err) == KindNotFound {
+		acct, err = s.store.CreateAccount(ctx, DefaultAccountName, 0, s.clock.Now())
+	}
+	return acct, err
 }
 
 // CreateAccount creates an account; with a non-empty parent it is a subuser
