@@ -1,0 +1,381 @@
+// Package sendgrid is segmentd's SendGrid face: the Marketing Campaigns
+// custom field definitions, lists and contacts endpoints under
+// /v3/marketing, with SendGrid's status codes, bodies, error envelopes,
+// asynchronous jobs and limits, so that code written against SendGrid (the
+// official sendgrid-go client included) cannot tell the difference.
+//
+// It turns HTTP into calls on *segmentd.Service and back. It must never
+// import a store or SQL: every rule that is not about the wire lives in the
+// domain package.
+package sendgrid
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Options tune the face. The zero value is what segmentd serves.
+type Options struct {
+	// BaseURL, when set, is the scheme and host used in _metadata links
+	// (e.g. "https://api.example.com"); otherwise they are built from the
+	// request's Host.
+	BaseURL string
+	// RateLimit is the request budget per account and minute reported in the
+	// X-RateLimit-* headers (default 600). segmentd does not throttle; the
+	// headers are there because every SendGrid v3 response carries them and
+	// clients (sendgrid-go's MakeRequestRetry) read them.
+	RateLimit int
+}
+
+// Body size limits. SendGrid states only the upsert's 6 MB
+// (sendgrid-api.md §1); segmentd bounds every other body at 1 MB.
+const (
+	maxBodyBytes       = 1 << 20
+	maxUpsertBodyBytes = segmentd.MaxUpsertBytes
+)
+
+// handler serves the face.
+type handler struct {
+	svc  *segmentd.Service
+	log  *slog.Logger
+	opts Options
+	mux  *http.ServeMux
+	rate *rateWindow
+}
+
+// handlerFunc is the shape of every endpoint: it reads ids, decodes,
+// validates, calls the service and encodes, and returns an error for the
+// adapter to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error
+
+// route is one row of the routing table.
+type route struct {
+	pattern string
+	h       handlerFunc
+	// maxBody bounds the request body (maxBodyBytes when 0).
+	maxBody int64
+	// bare lists the statuses this endpoint answers with an unwrapped error
+	// object (E2-bare) instead of {"errors":[…]}.
+	bare map[int]bool
+}
+
+// NewHandler returns the SendGrid face. It serves /v3/marketing/... paths.
+func NewHandler(svc *segmentd.Service, log *slog.Logger, opts ...Options) http.Handler {
+	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
+	if len(opts) > 0 {
+		h.opts = opts[0]
+	}
+	if h.opts.RateLimit <= 0 {
+		h.opts.RateLimit = 600
+	}
+	h.rate = &rateWindow{limit: h.opts.RateLimit, used: map[int64]int{}}
+
+	// SendGrid answers E2-bare on these (sendgrid-api.md §0).
+	bare400 := map[int]bool{400: true}
+	bare400and404 := map[int]bool{400: true, 404: true}
+
+	routes := []route{
+		{pattern: "POST /v3/marketing/field_definitions", h: h.createField},
+		{pattern: "GET /v3/marketing/field_definitions", h: h.listFields},
+		{pattern: "PATCH /v3/marketing/field_definitions/{custom_field_id}", h: h.renameField},
+		{pattern: "DELETE /v3/marketing/field_definitions/{custom_field_id}", h: h.deleteField},
+
+		{pattern: "POST /v3/marketing/lists", h: h.createList},
+		{pattern: "GET /v3/marketing/lists", h: h.listLists},
+		{pattern: "GET /v3/marketing/lists/{id}", h: h.getList},
+		{pattern: "PATCH /v3/marketing/lists/{id}", h: h.renameList},
+		{pattern: "DELETE /v3/marketing/lists/{id}", h: h.deleteList},
+		{pattern: "DELETE /v3/marketing/lists/{id}/contacts", h: h.removeListContacts, bare: bare400},
+		{pattern: "GET /v3/marketing/lists/{id}/contacts/count", h: h.listContactCount},
+
+		{pattern: "PUT /v3/marketing/contacts", h: h.upsertContacts, maxBody: maxUpsertBodyBytes},
+		{pattern: "GET /v3/marketing/contacts", h: h.sampleContacts},
+		{pattern: "DELETE /v3/marketing/contacts", h: h.deleteContacts},
+		{pattern: "GET /v3/marketing/contacts/count", h: h.countContacts},
+		{pattern: "GET /v3/marketing/contacts/{id}", h: h.getContact},
+		{pattern: "POST /v3/marketing/contacts/batch", h: h.batchContacts},
+		{pattern: "POST /v3/marketing/contacts/search/emails", h: h.searchEmails},
+		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, bare: bare400and404},
+		{pattern: "DELETE /v3/marketing/contacts/{contact_id}/identifiers", h: h.deleteIdentifier},
+		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
+	}
+	for _, rt := range routes {
+		h.mux.Handle(rt.pattern, h.adapt(rt))
+	}
+	return h
+}
+
+// ServeHTTP answers paths and methods that no route takes in SendGrid's
+// envelope, after authenticating like any other request.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// Ask the mux whether it is a 404 or a 405 (and which methods are allowed).
+	rec := &recorder{header: http.Header{}}
+	h.mux.ServeHTTP(rec, r)
+	h.adapt(route{h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			return errMethodNotAllowed
+		}
+		return notFound("", msgNotFound)
+	}}).ServeHTTP(w, r)
+}
+
+var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
+
+// recorder captures the status the mux would answer for an unrouted request.
+type recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+// adapt turns a handlerFunc into an http.Handler: it authenticates, sets the
+// rate-limit headers, bounds the body, and renders any returned error in the
+// route's envelope. It is the only place errors become responses.
+func (h *handler) adapt(rt route) http.Handler {
+	maxBody := rt.maxBody
+	if maxBody == 0 {
+		maxBody = maxBodyBytes
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		need := segmentd.ScopeSendGridWrite
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			need = segmentd.ScopeSendGridRead
+		}
+		p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
+		h.rate.setHeaders(w.Header(), p.Account.ID, time.Now())
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			err = rt.h(w, r, p.Account)
+		}
+		if err == nil {
+			return
+		}
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			err = segmentd.Errorf(segmentd.KindTooLarge, "", "request body must not exceed %s (%d bytes)", humanBytes(maxBody), maxBody)
+		case errors.Is(err, errMethodNotAllowed):
+			writeJSON(w, http.StatusMethodNotAllowed, errorsBody{[]errorItem{{Message: msgMethodNotAllowed}}})
+			return
+		case errors.Is(err, context.Canceled):
+			return // the client went away; nobody to answer
+		}
+		status, body := errorBody(err, rt.bare)
+		if status == http.StatusInternalServerError {
+			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", p.Account.ID, "err", err)
+		}
+		writeBody(w, status, body)
+	})
+}
+
+// bearer returns the API key of an "Authorization: Bearer <key>" header.
+func bearer(r *http.Request) string {
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, key, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(key)
+}
+
+func humanBytes(n int64) string {
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// --- rate-limit headers
+
+// rateWindow counts requests per account in fixed one-minute windows, so
+// that X-RateLimit-Remaining falls with each request and X-RateLimit-Reset
+// names the end of the window (unix seconds, as sendgrid-go's
+// MakeRequestRetry parses it). Requests without a valid key count against
+// account 0.
+type rateWindow struct {
+	limit int
+	mu    sync.Mutex
+	start int64 // unix minute start of the current window
+	used  map[int64]int
+}
+
+func (rw *rateWindow) setHeaders(h http.Header, acct int64, now time.Time) {
+	window := now.Unix() - now.Unix()%60
+	rw.mu.Lock()
+	if window != rw.start {
+		rw.start = window
+		clear(rw.used)
+	}
+	rw.used[acct]++
+	remaining := max(rw.limit-rw.used[acct], 0)
+	rw.mu.Unlock()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(rw.limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(window+60, 10))
+}
+
+// --- JSON in and out
+
+// writeJSON encodes v and writes it with status. An encoding failure is a
+// bug; it is answered as a 500 with nothing of v sent.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return internal("encoding response: %w", err)
+	}
+	writeBody(w, status, buf.Bytes())
+	return nil
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// noContent answers 204, which has no body and so no Content-Type.
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// readBody reads the whole (size-bounded) request body.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, invalid("", "the request body could not be read")
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON object body into v. Unknown keys are ignored,
+// as SendGrid ignores them outside contact upserts. Errors name the field.
+func decodeJSON(r *http.Request, v any) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return unmarshal(b, v)
+}
+
+// unmarshal decodes b into v and turns encoding/json's errors into
+// client-facing ones that name the offending field and never quote Go.
+func unmarshal(b []byte, v any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return invalid("", "the request body must be a JSON object")
+	}
+	err := json.Unmarshal(b, v)
+	if err == nil {
+		return nil
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return invalid("", "the request body is not valid JSON (error at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return invalid("", "the request body must be a JSON object")
+		}
+		return invalid(te.Field, "%s must be %s", te.Field, jsonTypeName(te.Type.Kind().String()))
+	}
+	return invalid("", "the request body is not valid JSON")
+}
+
+func jsonTypeName(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64":
+		return "a number"
+	}
+	return "of another type"
+}
+
+// --- URLs
+
+// baseURL is the scheme and host that _metadata links start with.
+func (h *handler) baseURL(r *http.Request) string {
+	if h.opts.BaseURL != "" {
+		return strings.TrimRight(h.opts.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// pathUUID reads a path id that must be a UUID. SendGrid documents only 404
+// for a malformed id on most endpoints: an id that cannot exist is not found.
+func pathUUID(r *http.Request, name, what string) (string, error) {
+	id := r.PathValue(name)
+	if !segmentd.IsUUID(id) {
+		return "", notFound(name, "%s %q not found", what, id)
+	}
+	return strings.ToLower(id), nil
+}
+
+// queryList reads an array query parameter in any of the forms clients
+// send it: ids=a,b (sendgrid-go), ids=a&ids=b, and ids[]=a&ids[]=b (axios,
+// so @sendgrid/client).
+func queryList(r *http.Request, name string) []string {
+	q := r.URL.Query()
+	var out []string
+	for _, v := range append(q[name], q[name+"[]"]...) {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// queryBool reads a boolean query parameter (absent: def).
+func queryBool(r *http.Request, name string, def bool) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, invalid(name, "%s must be true or false", name)
+	}
+	return b, nil
+}
+
+// timestamp renders a time as SendGrid does: RFC 3339, UTC, milliseconds.
+func timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}

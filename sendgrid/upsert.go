@@ -1,0 +1,291 @@
+package sendgrid
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// upsertContacts is PUT /v3/marketing/contacts: validate the whole request,
+// queue it as a job and answer 202 {job_id}. Any 4xx means nothing was
+// queued, so nothing stored changes. The body is bounded at 6 MB by the
+// route and the contacts at 30,000 by the service (sendgrid-api.md §1).
+//
+// The body is decoded by hand rather than into a struct so that every
+// error names its JSON path (contacts[3].custom_fields.n2), JSON null can
+// mean "clear", and unknown keys are refused: SendGrid rejects fields a
+// contact does not have with 400.
+func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var top map[string]json.RawMessage
+	if err := unmarshal(body, &top); err != nil {
+		return err
+	}
+	if top == nil {
+		return invalid("", "the request body must be a JSON object")
+	}
+	for _, k := range sortedKeys(top) {
+		if k != "list_ids" && k != "contacts" {
+			return invalid(k, "unknown field %q: the request body takes list_ids and contacts", k)
+		}
+	}
+	var listIDs []string
+	if raw, ok := top["list_ids"]; ok && !isNull(raw) {
+		if listIDs, err = stringArray(raw, "list_ids"); err != nil {
+			return err
+		}
+	}
+	raw, ok := top["contacts"]
+	if !ok || isNull(raw) {
+		return invalid("contacts", "contacts is required")
+	}
+	var contacts []json.RawMessage
+	if err := json.Unmarshal(raw, &contacts); err != nil {
+		return invalid("contacts", "contacts must be an array of contact objects")
+	}
+	// Refuse an over-long request before decoding every contact of it.
+	if len(contacts) > segmentd.MaxUpsertContacts {
+		return segmentd.Errorf(segmentd.KindTooLarge, "contacts", "contacts may hold at most %d contacts per request, got %d", segmentd.MaxUpsertContacts, len(contacts))
+	}
+	fields, err := h.svc.FieldsByID(r.Context(), acct.ID)
+	if err != nil {
+		return err
+	}
+	patches := make([]segmentd.ContactPatch, len(contacts))
+	for i, c := range contacts {
+		if err := decodeContact(c, "contacts["+strconv.Itoa(i)+"]", fields, &patches[i]); err != nil {
+			return err
+		}
+	}
+	jobID, err := h.svc.UpsertContacts(r.Context(), acct.ID, patches, listIDs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, jobIDResponse{jobID})
+}
+
+// contactStringFields are the string keys of SendGrid's ContactRequest
+// (identifiers included), each bound to its patch field. Length limits and
+// email syntax are checked by segmentd.ValidatePatch.
+var contactStringFields = map[string]func(*segmentd.ContactPatch) **string{
+	"email":                 func(p *segmentd.ContactPatch) **string { return &p.Email },
+	"phone_number_id":       func(p *segmentd.ContactPatch) **string { return &p.PhoneNumberID },
+	"external_id":           func(p *segmentd.ContactPatch) **string { return &p.ExternalID },
+	"anonymous_id":          func(p *segmentd.ContactPatch) **string { return &p.AnonymousID },
+	"first_name":            func(p *segmentd.ContactPatch) **string { return &p.FirstName },
+	"last_name":             func(p *segmentd.ContactPatch) **string { return &p.LastName },
+	"address_line_1":        func(p *segmentd.ContactPatch) **string { return &p.AddressLine1 },
+	"address_line_2":        func(p *segmentd.ContactPatch) **string { return &p.AddressLine2 },
+	"city":                  func(p *segmentd.ContactPatch) **string { return &p.City },
+	"state_province_region": func(p *segmentd.ContactPatch) **string { return &p.StateProvinceRegion },
+	"postal_code":           func(p *segmentd.ContactPatch) **string { return &p.PostalCode },
+	"country":               func(p *segmentd.ContactPatch) **string { return &p.Country },
+	"phone_number":          func(p *segmentd.ContactPatch) **string { return &p.PhoneNumber },
+	"whatsapp":              func(p *segmentd.ContactPatch) **string { return &p.WhatsApp },
+	"line":                  func(p *segmentd.ContactPatch) **string { return &p.Line },
+	"facebook":              func(p *segmentd.ContactPatch) **string { return &p.Facebook },
+	"unique_name":           func(p *segmentd.ContactPatch) **string { return &p.UniqueName },
+}
+
+// decodeContact decodes one ContactRequest into p. prefix is its JSON path.
+func decodeContact(raw json.RawMessage, prefix string, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return invalid(prefix, "%s must be a contact object", prefix)
+	}
+	for _, key := range sortedKeys(m) {
+		val, path := m[key], prefix+"."+key
+		if bind, ok := contactStringFields[key]; ok {
+			s, err := jsonString(val, path)
+			if err != nil && key == "postal_code" && isNumber(val) {
+				// Segment samples type postal_code as an integer
+				// (sendgrid-api.md §9.4), so clients send numbers; keep
+				// the digits as written.
+				s, err = string(val), nil
+			}
+			if err != nil {
+				return err
+			}
+			*bind(p) = &s // JSON null arrives as "": it clears the field
+			continue
+		}
+		switch key {
+		case "alternate_emails":
+			emails := []string{}
+			if !isNull(val) {
+				var err error
+				if emails, err = stringArray(val, path); err != nil {
+					return err
+				}
+			}
+			p.AlternateEmails = &emails
+		case "custom_fields":
+			if err := decodeCustomFields(val, path, fields, p); err != nil {
+				return err
+			}
+		case "id":
+			return invalid(path, "a contact's id cannot be used to update it; contacts are matched by email, phone_number_id, external_id or anonymous_id")
+		default:
+			return invalid(path, "unknown field %q", key)
+		}
+	}
+	return nil
+}
+
+// decodeCustomFields reads custom field values keyed by field id. A value
+// is parsed by its field's type: Number takes a JSON number or a numeric
+// string, Date takes RFC 3339, YYYY-MM-DD or MM/DD/YYYY, Text a string. JSON
+// null or "" clears the field. Unknown ids are left to
+// segmentd.ValidatePatch, which says the field does not exist.
+func decodeCustomFields(raw json.RawMessage, path string, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) error {
+	if isNull(raw) {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return invalid(path, "%s must be an object keyed by custom field id", path)
+	}
+	if p.CustomFields == nil {
+		p.CustomFields = make(map[string]*segmentd.Value, len(m))
+	}
+	for _, id := range sortedKeys(m) {
+		val, vpath := m[id], path+"."+id
+		def, ok := fields[id]
+		if !ok {
+			p.CustomFields[id] = &segmentd.Value{} // reported by ValidatePatch
+			continue
+		}
+		v, err := customValue(val, vpath, def)
+		if err != nil {
+			return err
+		}
+		p.CustomFields[id] = v
+	}
+	return nil
+}
+
+func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	switch def.Type {
+	case segmentd.FieldNumber:
+		text := string(raw)
+		if !isNumber(raw) {
+			s, err := jsonString(raw, path)
+			if err != nil {
+				return nil, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
+			}
+			text = strings.TrimSpace(s)
+		}
+		if text == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+			return nil, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, strconv.Quote(text))
+		}
+		return &segmentd.Value{Type: segmentd.FieldNumber, Number: n}, nil
+	case segmentd.FieldDate:
+		s, err := jsonString(raw, path)
+		if err != nil {
+			return nil, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			return nil, nil
+		}
+		t, ok := parseDate(s)
+		if !ok {
+			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %q", def.ID, def.Name, s)
+		}
+		return &segmentd.Value{Type: segmentd.FieldDate, Time: t}, nil
+	default:
+		s, err := jsonString(raw, path)
+		if err != nil {
+			return nil, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
+		}
+		if s == "" {
+			return nil, nil
+		}
+		return &segmentd.Value{Type: segmentd.FieldText, Text: s}, nil
+	}
+}
+
+// dateLayouts are the Date value formats segmentd accepts
+// (architecture.md §3.8).
+var dateLayouts = []string{time.RFC3339Nano, "2006-01-02", "01/02/2006"}
+
+func parseDate(s string) (time.Time, bool) {
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// --- small JSON helpers
+
+func isNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+func isNumber(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && (raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9')
+}
+
+// jsonString decodes a JSON string (null gives ""). It takes a fast path
+// for strings without escapes, which most are.
+func jsonString(raw json.RawMessage, path string) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	if isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid(path, "%s must be a string", path)
+	}
+	return s, nil
+}
+
+func stringArray(raw json.RawMessage, path string) ([]string, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, invalid(path, "%s must be an array of strings", path)
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		if isNull(it) {
+			return nil, invalid(path+"["+strconv.Itoa(i)+"]", "%s[%d] must be a string", path, i)
+		}
+		s, err := jsonString(it, path+"["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
