@@ -188,7 +188,7 @@ func quoteChar(rest string) string {
 
 // scanString reads a string literal whose opening quote q was consumed.
 // SGQL escapes the delimiter and the backslash with a backslash
-// ('It\'s'); SQL doubles the quote ('It''s'). Both forms are accepted in
+// ('It\'s'); SQL doubles the quote ('It”s'). Both forms are accepted in
 // both dialects, since users copy queries between them.
 func (s *Scanner) scanString(pos Pos, q byte) (Pos, Token, string) {
 	var b strings.Builder

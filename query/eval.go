@@ -1,0 +1,755 @@
+package query
+
+import (
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Record is one contact as the evaluator sees it. Field names were resolved
+// to slots when the query was compiled, so evaluation indexes arrays and
+// never looks a name up. Text values are stored as written (emails
+// lower-cased by the writer); "" means unset, which queries see as NULL.
+type Record struct {
+	ID        string
+	Text      [NumTextFields]string
+	CreatedAt int64 // unix ms, UTC
+	UpdatedAt int64
+
+	ListIDs         []string
+	AlternateEmails []string
+	// EmailDomains is derived: see EmailDomains. The writer fills it.
+	EmailDomains []string
+
+	// Custom holds custom field values by Catalog slot; it may be shorter
+	// than the catalogue (missing slots are unset).
+	Custom []Value
+
+	// Events are the contact's engagement events, in any order.
+	Events []Event
+}
+
+// Value is a custom field value. The zero Value is unset.
+type Value struct {
+	Kind FieldType // 0 when unset
+	Str  string    // Text
+	Num  float64   // Number
+	Time int64     // Date, unix ms
+}
+
+// TextValue, NumberValue and DateValue build set values.
+func TextValue(s string) Value {
+	if s == "" {
+		return Value{}
+	}
+	return Value{Kind: Text, Str: s}
+}
+func NumberValue(n float64) Value { return Value{Kind: Number, Num: n} }
+func DateValue(ms int64) Value    { return Value{Kind: Date, Time: ms} }
+
+// Event is one engagement event (architecture §3.6 event_data columns).
+type Event struct {
+	Source              string // "mail"
+	Type                string // normalised, see NormalizeEventType
+	Timestamp           int64  // unix ms, UTC
+	SinglesendID        string
+	AutomationID        string
+	MarketingCampaignID string
+	URL                 string
+}
+
+// EmailDomains derives email_domains: the domain part (after the first '@')
+// of the email and of each alternate email, without duplicates.
+func EmailDomains(email string, alternates []string) []string {
+	var out []string
+	add := func(e string) {
+		i := strings.IndexByte(e, '@')
+		if i < 0 {
+			return
+		}
+		d := e[i+1:]
+		for _, o := range out {
+			if o == d {
+				return
+			}
+		}
+		out = append(out, d)
+	}
+	add(email)
+	for _, a := range alternates {
+		add(a)
+	}
+	return out
+}
+
+// tri is SQL's three-valued truth.
+type tri uint8
+
+const (
+	tFalse tri = iota
+	tTrue
+	tUnknown
+)
+
+func triOf(b bool) tri {
+	if b {
+		return tTrue
+	}
+	return tFalse
+}
+
+// ctx is the evaluation state of one Match call.
+type ctx struct {
+	r     *Record
+	now   int64
+	ev    [2]*Event
+	maxTs int64
+}
+
+type (
+	boolFn func(*ctx) tri
+	strFn  func(*ctx) (string, bool)
+	numFn  func(*ctx) (float64, bool)
+	timeFn func(*ctx) (int64, bool)
+)
+
+// Program is a compiled query: a closure tree over a Record. It is safe for
+// concurrent use.
+type Program struct {
+	fn boolFn
+}
+
+// Compile turns a checked query into a Program.
+func Compile(ch *Checked) *Program {
+	return &Program{fn: compileBool(ch.root)}
+}
+
+// Match reports whether the contact is in the segment at time now.
+func (p *Program) Match(r *Record, now time.Time) bool {
+	c := ctx{r: r, now: now.UnixMilli()}
+	return p.fn(&c) == tTrue
+}
+
+// MatchAll evaluates several programs against one contact, writing the
+// results to out (len(out) >= len(progs)). It shares one evaluation state,
+// which is how the engine re-checks every segment when a contact changes.
+func MatchAll(progs []*Program, r *Record, now time.Time, out []bool) {
+	c := ctx{r: r, now: now.UnixMilli()}
+	for i, p := range progs {
+		c.ev = [2]*Event{}
+		out[i] = p.fn(&c) == tTrue
+	}
+}
+
+func compileBool(n *cnode) boolFn {
+	switch n.k {
+	case kConst:
+		v := tUnknown
+		if n.t == TBool {
+			v = triOf(n.b)
+		}
+		return func(*ctx) tri { return v }
+	case kNot:
+		x := compileBool(n.args[0])
+		return func(c *ctx) tri {
+			switch x(c) {
+			case tTrue:
+				return tFalse
+			case tFalse:
+				return tTrue
+			}
+			return tUnknown
+		}
+	case kAnd:
+		x, y := compileBool(n.args[0]), compileBool(n.args[1])
+		return func(c *ctx) tri {
+			a := x(c)
+			if a == tFalse {
+				return tFalse
+			}
+			b := y(c)
+			if b == tFalse {
+				return tFalse
+			}
+			if a == tTrue && b == tTrue {
+				return tTrue
+			}
+			return tUnknown
+		}
+	case kOr:
+		x, y := compileBool(n.args[0]), compileBool(n.args[1])
+		return func(c *ctx) tri {
+			a := x(c)
+			if a == tTrue {
+				return tTrue
+			}
+			b := y(c)
+			if b == tTrue {
+				return tTrue
+			}
+			if a == tFalse && b == tFalse {
+				return tFalse
+			}
+			return tUnknown
+		}
+	case kCmp:
+		return compileCmp(n)
+	case kIsNull:
+		isNull := compileIsNull(n.args[0])
+		if n.not {
+			return func(c *ctx) tri { return triOf(!isNull(c)) }
+		}
+		return func(c *ctx) tri { return triOf(isNull(c)) }
+	case kIn:
+		return compileIn(n)
+	case kLike:
+		x := compileStr(n.args[0])
+		lp, not := n.like, n.not
+		return func(c *ctx) tri {
+			s, ok := x(c)
+			if !ok {
+				return tUnknown
+			}
+			return triOf(lp.match(s) != not)
+		}
+	case kBetween:
+		lo := compileCmp(&cnode{k: kCmp, op: GEQ, args: []*cnode{n.args[0], n.args[1]}})
+		hi := compileCmp(&cnode{k: kCmp, op: LEQ, args: []*cnode{n.args[0], n.args[2]}})
+		and := func(c *ctx) tri {
+			a := lo(c)
+			if a == tFalse {
+				return tFalse
+			}
+			b := hi(c)
+			if b == tFalse {
+				return tFalse
+			}
+			if a == tTrue && b == tTrue {
+				return tTrue
+			}
+			return tUnknown
+		}
+		if !n.not {
+			return and
+		}
+		return func(c *ctx) tri {
+			switch and(c) {
+			case tTrue:
+				return tFalse
+			case tFalse:
+				return tTrue
+			}
+			return tUnknown
+		}
+	case kContains:
+		return compileContains(n)
+	case kExists:
+		return compileExists(n)
+	case kLastEvent:
+		return compileLastEvent(n)
+	}
+	panic("query: compileBool: unexpected node")
+}
+
+// compileIsNull returns a test for NULL. Unset text, an empty array and a
+// contact without the custom field are NULL.
+func compileIsNull(n *cnode) func(*ctx) bool {
+	if n.k == kField && n.t == TArray {
+		arr := arrayOf(n.f)
+		return func(c *ctx) bool { return len(arr(c)) == 0 }
+	}
+	switch n.t {
+	case TNull:
+		return func(*ctx) bool { return true }
+	case TBool:
+		b := compileBool(n)
+		return func(c *ctx) bool { return b(c) == tUnknown }
+	case TNumber:
+		f := compileNum(n)
+		return func(c *ctx) bool { _, ok := f(c); return !ok }
+	case TTime:
+		f := compileTime(n)
+		return func(c *ctx) bool { _, ok := f(c); return !ok }
+	}
+	f := compileStr(n)
+	return func(c *ctx) bool { _, ok := f(c); return !ok }
+}
+
+func arrayOf(f fieldRef) func(*ctx) []string {
+	switch f.kind {
+	case fkListIDs:
+		return func(c *ctx) []string { return c.r.ListIDs }
+	case fkAltEmails:
+		return func(c *ctx) []string { return c.r.AlternateEmails }
+	}
+	return func(c *ctx) []string { return c.r.EmailDomains }
+}
+
+func compileContains(n *cnode) boolFn {
+	arr := arrayOf(n.f)
+	if len(n.args) == 1 && n.args[0].k == kConst {
+		if n.args[0].t == TNull {
+			return func(*ctx) tri { return tFalse }
+		}
+		v := n.args[0].s
+		return func(c *ctx) tri {
+			for _, s := range arr(c) {
+				if s == v {
+					return tTrue
+				}
+			}
+			return tFalse
+		}
+	}
+	vals := make([]strFn, len(n.args))
+	for i, a := range n.args {
+		vals[i] = compileStr(a)
+	}
+	// Containment is never unknown: a NULL value is simply not held.
+	return func(c *ctx) tri {
+		a := arr(c)
+		for _, v := range vals {
+			s, ok := v(c)
+			if !ok {
+				continue
+			}
+			for _, e := range a {
+				if e == s {
+					return tTrue
+				}
+			}
+		}
+		return tFalse
+	}
+}
+
+func compileExists(n *cnode) boolFn {
+	scope := n.scope
+	var cond boolFn
+	if n.args[0] != nil {
+		cond = compileBool(n.args[0])
+	}
+	return func(c *ctx) tri {
+		evs := c.r.Events
+		saved := c.ev[scope]
+		defer func() { c.ev[scope] = saved }()
+		for i := range evs {
+			c.ev[scope] = &evs[i]
+			if cond == nil || cond(c) == tTrue {
+				return tTrue
+			}
+		}
+		return tFalse
+	}
+}
+
+func compileLastEvent(n *cnode) boolFn {
+	var where, having boolFn
+	if n.args[0] != nil {
+		where = compileBool(n.args[0])
+	}
+	if n.args[1] != nil {
+		having = compileBool(n.args[1])
+	}
+	return func(c *ctx) tri {
+		evs := c.r.Events
+		found := false
+		var max int64
+		saved := c.ev[0]
+		for i := range evs {
+			c.ev[0] = &evs[i]
+			if where == nil || where(c) == tTrue {
+				if !found || evs[i].Timestamp > max {
+					max = evs[i].Timestamp
+				}
+				found = true
+			}
+		}
+		c.ev[0] = saved
+		if !found {
+			return tFalse
+		}
+		if having == nil {
+			return tTrue
+		}
+		savedMax := c.maxTs
+		c.maxTs = max
+		r := having(c)
+		c.maxTs = savedMax
+		return triOf(r == tTrue)
+	}
+}
+
+func cmpResult(op Token, d int) tri {
+	switch op {
+	case EQL:
+		return triOf(d == 0)
+	case NEQ:
+		return triOf(d != 0)
+	case LSS:
+		return triOf(d < 0)
+	case LEQ:
+		return triOf(d <= 0)
+	case GTR:
+		return triOf(d > 0)
+	}
+	return triOf(d >= 0)
+}
+
+func compileCmp(n *cnode) boolFn {
+	l, r := n.args[0], n.args[1]
+	op := n.op
+	if l.t == TNull || r.t == TNull {
+		return func(*ctx) tri { return tUnknown }
+	}
+	switch l.t {
+	case TString:
+		// Fast path: a reserved text field against a literal.
+		if l.k == kField && l.f.kind == fkText && r.k == kConst {
+			slot, v := l.f.text, r.s
+			if op == EQL {
+				return func(c *ctx) tri {
+					s := c.r.Text[slot]
+					if s == "" {
+						return tUnknown
+					}
+					return triOf(s == v)
+				}
+			}
+			return func(c *ctx) tri {
+				s := c.r.Text[slot]
+				if s == "" {
+					return tUnknown
+				}
+				return cmpResult(op, strings.Compare(s, v))
+			}
+		}
+		x, y := compileStr(l), compileStr(r)
+		return func(c *ctx) tri {
+			a, ok := x(c)
+			if !ok {
+				return tUnknown
+			}
+			b, ok := y(c)
+			if !ok {
+				return tUnknown
+			}
+			return cmpResult(op, strings.Compare(a, b))
+		}
+	case TNumber:
+		x, y := compileNum(l), compileNum(r)
+		return func(c *ctx) tri {
+			a, ok := x(c)
+			if !ok {
+				return tUnknown
+			}
+			b, ok := y(c)
+			if !ok {
+				return tUnknown
+			}
+			switch {
+			case a < b:
+				return cmpResult(op, -1)
+			case a > b:
+				return cmpResult(op, 1)
+			}
+			return cmpResult(op, 0)
+		}
+	case TTime:
+		x, y := compileTime(l), compileTime(r)
+		return func(c *ctx) tri {
+			a, ok := x(c)
+			if !ok {
+				return tUnknown
+			}
+			b, ok := y(c)
+			if !ok {
+				return tUnknown
+			}
+			switch {
+			case a < b:
+				return cmpResult(op, -1)
+			case a > b:
+				return cmpResult(op, 1)
+			}
+			return cmpResult(op, 0)
+		}
+	case TBool:
+		x, y := compileBool(l), compileBool(r)
+		return func(c *ctx) tri {
+			a, b := x(c), y(c)
+			if a == tUnknown || b == tUnknown {
+				return tUnknown
+			}
+			if op == EQL {
+				return triOf(a == b)
+			}
+			return triOf(a != b)
+		}
+	}
+	panic("query: compileCmp: unexpected type")
+}
+
+// compileIn follows SQL: true if x equals an element; otherwise unknown if x
+// or an element is NULL; otherwise false. NOT IN negates that.
+func compileIn(n *cnode) boolFn {
+	x := n.args[0]
+	elems := n.args[1:]
+	var eq []boolFn
+	for _, e := range elems {
+		eq = append(eq, compileCmp(&cnode{k: kCmp, op: EQL, args: []*cnode{x, e}}))
+	}
+	not := n.not
+	return func(c *ctx) tri {
+		res := tFalse
+	loop:
+		for _, f := range eq {
+			switch f(c) {
+			case tTrue:
+				res = tTrue
+				break loop
+			case tUnknown:
+				res = tUnknown
+			}
+		}
+		if not {
+			switch res {
+			case tTrue:
+				return tFalse
+			case tFalse:
+				return tTrue
+			}
+		}
+		return res
+	}
+}
+
+func compileStr(n *cnode) strFn {
+	switch n.k {
+	case kConst:
+		if n.t == TNull {
+			return func(*ctx) (string, bool) { return "", false }
+		}
+		v := n.s
+		return func(*ctx) (string, bool) { return v, true }
+	case kField:
+		switch n.f.kind {
+		case fkText:
+			slot := n.f.text
+			return func(c *ctx) (string, bool) {
+				s := c.r.Text[slot]
+				return s, s != ""
+			}
+		case fkID:
+			return func(c *ctx) (string, bool) { return c.r.ID, c.r.ID != "" }
+		case fkCustom:
+			slot := n.f.slot
+			return func(c *ctx) (string, bool) {
+				if slot >= len(c.r.Custom) {
+					return "", false
+				}
+				v := &c.r.Custom[slot]
+				return v.Str, v.Kind == Text && v.Str != ""
+			}
+		}
+	case kEvField:
+		scope, ec := n.scope, n.ec
+		return func(c *ctx) (string, bool) {
+			e := c.ev[scope]
+			var s string
+			switch ec {
+			case ecContactID:
+				s = c.r.ID
+			case ecSource:
+				s = e.Source
+			case ecType:
+				s = e.Type
+			case ecSinglesendID:
+				s = e.SinglesendID
+			case ecAutomationID:
+				s = e.AutomationID
+			case ecCampaignID:
+				s = e.MarketingCampaignID
+			case ecURL:
+				s = e.URL
+			}
+			return s, s != ""
+		}
+	case kConcat:
+		parts := make([]strFn, len(n.args))
+		for i, a := range n.args {
+			parts[i] = compileStr(a)
+		}
+		return func(c *ctx) (string, bool) {
+			var b strings.Builder
+			for _, p := range parts {
+				s, ok := p(c)
+				if !ok {
+					return "", false
+				}
+				b.WriteString(s)
+			}
+			return b.String(), true
+		}
+	case kLower, kUpper:
+		x := compileStr(n.args[0])
+		upper := n.k == kUpper
+		return func(c *ctx) (string, bool) {
+			s, ok := x(c)
+			if !ok {
+				return "", false
+			}
+			return asciiCase(s, upper), true
+		}
+	}
+	panic("query: compileStr: unexpected node")
+}
+
+// asciiCase folds ASCII letters only, as SQLite's lower() and upper() do, so
+// the evaluator and every SQL translation agree on non-ASCII text.
+func asciiCase(s string, upper bool) string {
+	lo, hi := byte('A'), byte('Z')
+	if upper {
+		lo, hi = 'a', 'z'
+	}
+	i := 0
+	for i < len(s) && (s[i] < lo || s[i] > hi) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if b[i] >= lo && b[i] <= hi {
+			b[i] ^= 0x20
+		}
+	}
+	return string(b)
+}
+
+func compileNum(n *cnode) numFn {
+	switch n.k {
+	case kConst:
+		if n.t == TNull {
+			return func(*ctx) (float64, bool) { return 0, false }
+		}
+		v := n.n
+		return func(*ctx) (float64, bool) { return v, true }
+	case kField:
+		slot := n.f.slot
+		return func(c *ctx) (float64, bool) {
+			if slot >= len(c.r.Custom) {
+				return 0, false
+			}
+			v := &c.r.Custom[slot]
+			return v.Num, v.Kind == Number
+		}
+	case kNeg:
+		x := compileNum(n.args[0])
+		return func(c *ctx) (float64, bool) { v, ok := x(c); return -v, ok }
+	case kLength:
+		x := compileStr(n.args[0])
+		return func(c *ctx) (float64, bool) {
+			s, ok := x(c)
+			return float64(utf8.RuneCountInString(s)), ok
+		}
+	case kArith:
+		x, y := compileNum(n.args[0]), compileNum(n.args[1])
+		op := n.op
+		return func(c *ctx) (float64, bool) {
+			a, ok := x(c)
+			if !ok {
+				return 0, false
+			}
+			b, ok := y(c)
+			if !ok {
+				return 0, false
+			}
+			return arith(op, a, b)
+		}
+	}
+	panic("query: compileNum: unexpected node")
+}
+
+// arith is the numeric arithmetic of both dialects. Division by zero is
+// NULL, as in SQLite; % truncates both operands to integers first, as
+// SQLite does.
+func arith(op Token, a, b float64) (float64, bool) {
+	switch op {
+	case ADD:
+		return a + b, true
+	case SUB:
+		return a - b, true
+	case MUL:
+		return a * b, true
+	case QUO:
+		if b == 0 {
+			return 0, false
+		}
+		return a / b, true
+	}
+	ia, ib := truncInt(a), truncInt(b)
+	if ib == 0 {
+		return 0, false
+	}
+	if ib == -1 {
+		return 0, true
+	}
+	return float64(ia % ib), true
+}
+
+func truncInt(f float64) int64 {
+	if f >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	if f <= math.MinInt64 {
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
+func compileTime(n *cnode) timeFn {
+	switch n.k {
+	case kConst:
+		if n.t == TNull {
+			return func(*ctx) (int64, bool) { return 0, false }
+		}
+		v := n.ms
+		return func(*ctx) (int64, bool) { return v, true }
+	case kNow:
+		return func(c *ctx) (int64, bool) { return c.now, true }
+	case kMaxTs:
+		return func(c *ctx) (int64, bool) { return c.maxTs, true }
+	case kField:
+		switch n.f.kind {
+		case fkCreatedAt:
+			return func(c *ctx) (int64, bool) { return c.r.CreatedAt, true }
+		case fkUpdatedAt:
+			return func(c *ctx) (int64, bool) { return c.r.UpdatedAt, true }
+		}
+		slot := n.f.slot
+		return func(c *ctx) (int64, bool) {
+			if slot >= len(c.r.Custom) {
+				return 0, false
+			}
+			v := &c.r.Custom[slot]
+			return v.Time, v.Kind == Date
+		}
+	case kEvField:
+		scope := n.scope
+		return func(c *ctx) (int64, bool) { return c.ev[scope].Timestamp, true }
+	case kTimeAdd:
+		x := compileTime(n.args[0])
+		months, ms := n.months, n.ms
+		return func(c *ctx) (int64, bool) {
+			t, ok := x(c)
+			if !ok {
+				return 0, false
+			}
+			return addTime(t, months, ms), true
+		}
+	}
+	panic("query: compileTime: unexpected node")
+}

@@ -1,0 +1,138 @@
+package query
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// likePattern is a compiled LIKE pattern. LIKE is case-sensitive
+// (architecture §3.8). In SGQL only '%' is a wildcard and '%%' is a literal
+// percent sign, as SendGrid's SGQL reference documents; '_' is an ordinary
+// character there, which keeps e-mail patterns such as 'first_last@%'
+// literal. Segments 2.0 SQL follows SQL: '%' and '_' are wildcards.
+type likePattern struct {
+	parts []likePart
+	src   string
+}
+
+type likePart struct {
+	kind byte // 'l' literal, '%' any sequence, '_' one character
+	s    string
+}
+
+func compileLike(lang Lang, pat string) *likePattern {
+	lp := &likePattern{src: pat}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			lp.parts = append(lp.parts, likePart{kind: 'l', s: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(pat); i++ {
+		c := pat[i]
+		switch {
+		case c == '%' && lang == SGQL && i+1 < len(pat) && pat[i+1] == '%':
+			lit.WriteByte('%')
+			i++
+		case c == '%':
+			flush()
+			if n := len(lp.parts); n == 0 || lp.parts[n-1].kind != '%' {
+				lp.parts = append(lp.parts, likePart{kind: '%'})
+			}
+		case c == '_' && lang == SQL:
+			flush()
+			lp.parts = append(lp.parts, likePart{kind: '_'})
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	flush()
+	return lp
+}
+
+func (lp *likePattern) match(s string) bool { return matchParts(lp.parts, s) }
+
+func matchParts(parts []likePart, s string) bool {
+	for i, p := range parts {
+		switch p.kind {
+		case 'l':
+			if !strings.HasPrefix(s, p.s) {
+				return false
+			}
+			s = s[len(p.s):]
+		case '_':
+			if s == "" {
+				return false
+			}
+			_, n := utf8.DecodeRuneInString(s)
+			s = s[n:]
+		case '%':
+			rest := parts[i+1:]
+			if len(rest) == 0 {
+				return true
+			}
+			if len(rest) == 1 && rest[0].kind == 'l' {
+				return strings.HasSuffix(s, rest[0].s)
+			}
+			for {
+				if matchParts(rest, s) {
+					return true
+				}
+				if s == "" {
+					return false
+				}
+				_, n := utf8.DecodeRuneInString(s)
+				s = s[n:]
+			}
+		}
+	}
+	return s == ""
+}
+
+// glob renders the pattern for SQLite's GLOB, which is case-sensitive where
+// SQLite's LIKE is not.
+func (lp *likePattern) glob() string {
+	var b strings.Builder
+	for _, p := range lp.parts {
+		switch p.kind {
+		case '%':
+			b.WriteByte('*')
+		case '_':
+			b.WriteByte('?')
+		default:
+			for _, r := range p.s {
+				switch r {
+				case '*', '?', '[':
+					b.WriteByte('[')
+					b.WriteRune(r)
+					b.WriteByte(']')
+				default:
+					b.WriteRune(r)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+// sqlLike renders the pattern for standard LIKE with '\' as the escape.
+func (lp *likePattern) sqlLike() string {
+	var b strings.Builder
+	for _, p := range lp.parts {
+		switch p.kind {
+		case '%':
+			b.WriteByte('%')
+		case '_':
+			b.WriteByte('_')
+		default:
+			for _, r := range p.s {
+				if r == '%' || r == '_' || r == '\\' {
+					b.WriteByte('\\')
+				}
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
+}
