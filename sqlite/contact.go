@@ -1,0 +1,516 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// textCols are the contacts table's text columns, in the order of
+// textFields.
+var textCols = []string{
+	"email", "phone_number_id", "external_id", "anonymous_id",
+	"first_name", "last_name", "address_line_1", "address_line_2", "city",
+	"state_province_region", "postal_code", "country", "phone_number",
+	"whatsapp", "line", "facebook", "unique_name",
+}
+
+// textFields returns pointers to c's fields in the order of textCols.
+func textFields(c *segmentd.Contact) [17]*string {
+	return [17]*string{
+		&c.Email, &c.PhoneNumberID, &c.ExternalID, &c.AnonymousID,
+		&c.FirstName, &c.LastName, &c.AddressLine1, &c.AddressLine2, &c.City,
+		&c.StateProvinceRegion, &c.PostalCode, &c.Country, &c.PhoneNumber,
+		&c.WhatsApp, &c.Line, &c.Facebook, &c.UniqueName,
+	}
+}
+
+// identifierCol maps an identifier type to its column. It is the only way an
+// identifier type reaches SQL text.
+func identifierCol(t segmentd.IdentifierType) (string, error) {
+	switch t {
+	case segmentd.IdentifierEmail, segmentd.IdentifierPhoneNumberID, segmentd.IdentifierExternalID, segmentd.IdentifierAnonymousID:
+		return string(t), nil
+	}
+	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %q", t)
+}
+
+// contactCols returns the column list scanContact reads, each column
+// qualified by alias ("c.") when given.
+func contactCols(alias string) string {
+	cols := append([]string{"id"}, textCols...)
+	cols = append(cols, "alternate_emails", "custom_fields", "created_at", "updated_at")
+	for i := range cols {
+		cols[i] = alias + cols[i]
+	}
+	return strings.Join(cols, ", ")
+}
+
+var (
+	contactColumns  = contactCols("")
+	contactColumnsC = contactCols("c.")
+)
+
+// scanContact reads one row of contactCols. ListIDs are left empty.
+func scanContact(rows *sql.Rows) (segmentd.Contact, error) {
+	var c segmentd.Contact
+	var text [17]sql.NullString
+	var alt, custom string
+	var created, updated int64
+	dst := make([]any, 0, 22)
+	dst = append(dst, &c.ID)
+	for i := range text {
+		dst = append(dst, &text[i])
+	}
+	dst = append(dst, &alt, &custom, &created, &updated)
+	if err := rows.Scan(dst...); err != nil {
+		return c, err
+	}
+	for i, p := range textFields(&c) {
+		*p = text[i].String
+	}
+	var err error
+	if c.AlternateEmails, err = decodeAlternateEmails(alt); err != nil {
+		return c, fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
+	}
+	if c.CustomFields, err = decodeCustomFields(custom); err != nil {
+		return c, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+	}
+	c.CreatedAt = fromMS(created)
+	c.UpdatedAt = fromMS(updated)
+	return c, nil
+}
+
+func decodeAlternateEmails(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func encodeAlternateEmails(a []string) string {
+	if len(a) == 0 {
+		return "[]"
+	}
+	return jsonStrings(a)
+}
+
+// decodeCustomFields reads the custom_fields column. The type of each value
+// comes from its field id's prefix: w Text, n Number, d Date (unix ms).
+func decodeCustomFields(s string) (map[string]segmentd.Value, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var raw map[string]any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&raw); err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]segmentd.Value, len(raw))
+	for id, v := range raw {
+		if id == "" {
+			continue
+		}
+		switch id[0] {
+		case 'w':
+			str, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("field %s: want a string, have %T", id, v)
+			}
+			out[id] = segmentd.Value{Type: segmentd.FieldText, Text: str}
+		case 'n':
+			num, ok := v.(json.Number)
+			if !ok {
+				return nil, fmt.Errorf("field %s: want a number, have %T", id, v)
+			}
+			f, err := num.Float64()
+			if err != nil {
+				return nil, fmt.Errorf("field %s: %w", id, err)
+			}
+			out[id] = segmentd.Value{Type: segmentd.FieldNumber, Number: f}
+		case 'd':
+			num, ok := v.(json.Number)
+			if !ok {
+				return nil, fmt.Errorf("field %s: want unix milliseconds, have %T", id, v)
+			}
+			ms, err := num.Int64()
+			if err != nil {
+				f, ferr := num.Float64()
+				if ferr != nil {
+					return nil, fmt.Errorf("field %s: %w", id, err)
+				}
+				ms = int64(f)
+			}
+			out[id] = segmentd.Value{Type: segmentd.FieldDate, Time: fromMS(ms)}
+		}
+	}
+	return out, nil
+}
+
+// encodeCustomFields renders values in the custom_fields column's form,
+// keys sorted (encoding/json sorts map keys).
+func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	raw := make(map[string]any, len(m))
+	for id, v := range m {
+		switch v.Type {
+		case segmentd.FieldNumber:
+			raw[id] = v.Number
+		case segmentd.FieldDate:
+			raw[id] = toMS(v.Time)
+		default:
+			raw[id] = v.Text
+		}
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(raw); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// queryContacts runs query, which selects contactCols, and fills each
+// contact's ListIDs.
+func queryContacts(ctx context.Context, q queryer, acct int64, query string, args ...any) ([]segmentd.Contact, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := fillListIDs(ctx, q, acct, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fillListIDs sets the sorted ListIDs of cs.
+func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Contact) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(cs))
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		idx[c.ID] = i
+		ids[i] = c.ID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT contact_id, list_id FROM list_members
+		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?)) ORDER BY list_id`, acct, jsonStrings(ids))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, lid string
+		if err := rows.Scan(&cid, &lid); err != nil {
+			return err
+		}
+		if i, ok := idx[cid]; ok {
+			cs[i].ListIDs = append(cs[i].ListIDs, lid)
+		}
+	}
+	return rows.Err()
+}
+
+func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND id = ?", acct, id)
+		return err
+	})
+	if err != nil {
+		return segmentd.Contact{}, err
+	}
+	if len(cs) == 0 {
+		return segmentd.Contact{}, notFound("id", "contact %q does not exist", id)
+	}
+	return cs[0], nil
+}
+
+// ContactsByIDs returns the contacts that exist, in the order of ids; an id
+// given twice yields its contact once.
+func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]segmentd.Contact, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
+			" FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, jsonStrings(ids))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]int, len(cs))
+	for i, c := range cs {
+		byID[c.ID] = i
+	}
+	out := make([]segmentd.Contact, 0, len(cs))
+	for _, id := range ids {
+		if i, ok := byID[id]; ok {
+			out = append(out, cs[i])
+			delete(byID, id)
+		}
+	}
+	return out, nil
+}
+
+// ContactsByEmails matches each address against contacts' emails first, then
+// their alternate emails (the lowest contact id wins when several contacts
+// list the same alternate address).
+func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []string) (map[string]segmentd.Contact, error) {
+	out := make(map[string]segmentd.Contact)
+	if len(emails) == 0 {
+		return out, nil
+	}
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
+			" FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))", acct, jsonStrings(emails))
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			out[c.Email] = c
+		}
+		var rest []string
+		for _, e := range emails {
+			if _, ok := out[e]; !ok {
+				rest = append(rest, e)
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT email, min(contact_id) FROM contact_alternate_emails
+			WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`, acct, jsonStrings(rest))
+		if err != nil {
+			return err
+		}
+		alt := make(map[string]string) // email -> contact id
+		var ids []string
+		for rows.Next() {
+			var e, id string
+			if err := rows.Scan(&e, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			alt[e] = id
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
+			" FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, jsonStrings(ids))
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]segmentd.Contact, len(cs))
+		for _, c := range cs {
+			byID[c.ID] = c
+		}
+		for e, id := range alt {
+			if c, ok := byID[id]; ok {
+				out[e] = c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd.IdentifierType, values []string) (map[string]segmentd.Contact, error) {
+	col, err := identifierCol(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]segmentd.Contact)
+	if len(values) == 0 {
+		return out, nil
+	}
+	err = s.readTx(ctx, func(tx *sql.Tx) error {
+		cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
+			" FROM contacts WHERE account_id = ? AND "+col+" IN (SELECT value FROM json_each(?))", acct, jsonStrings(values))
+		for _, c := range cs {
+			out[c.Identifier(t)] = c
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) CountContacts(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM contacts WHERE account_id = ?", acct).Scan(&n)
+	return n, err
+}
+
+// SampleContacts returns up to limit of the most recently updated contacts,
+// sorted by email (contacts without one last, by id).
+func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]segmentd.Contact, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
+			" FROM contacts WHERE account_id = ? ORDER BY updated_at DESC, id LIMIT ?", acct, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if (a.Email == "") != (b.Email == "") {
+			return b.Email == ""
+		}
+		if a.Email != b.Email {
+			return a.Email < b.Email
+		}
+		return a.ID < b.ID
+	})
+	return cs, nil
+}
+
+// deleteContacts removes the contacts whose ids are in the JSON array ids,
+// with their memberships and alternate-email rows.
+func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (int, error) {
+	res, err := tx.ExecContext(ctx, "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, ids)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))", acct, ids); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))", acct, ids); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+func (s *Store) DeleteContacts(ctx context.Context, acct int64, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = deleteContacts(ctx, tx, acct, jsonStrings(ids))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM contacts WHERE account_id = ?", acct)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM list_members WHERE account_id = ?", acct); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ?", acct)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// DeleteIdentifier clears identifier t of a contact when its value is value.
+func (s *Store) DeleteIdentifier(ctx context.Context, acct int64, contactID string, t segmentd.IdentifierType, value string, now time.Time) error {
+	col, err := identifierCol(t)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND id = ?", acct, contactID)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return notFound("contact_id", "contact %q does not exist", contactID)
+		}
+		c := cs[0]
+		if value == "" || c.Identifier(t) != value {
+			return notFound("identifier_value", "contact %s has no %s %q", contactID, t, value)
+		}
+		c.SetIdentifier(t, "")
+		if !c.HasIdentifier() {
+			return segmentd.Errorf(segmentd.KindInvalid, "identifier_type",
+				"%s is the contact's last identifier: a contact must keep at least one identifier", t)
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE contacts SET "+col+" = NULL, updated_at = ? WHERE account_id = ? AND id = ?",
+			toMS(now), acct, contactID)
+		return err
+	})
+}
+
+// sortedUnique returns the distinct values of s, sorted.
+func sortedUnique(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

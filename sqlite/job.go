@@ -1,0 +1,130 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// jobArgs returns the stored form of j's mutable columns, in the order
+// status, requested, created, updated, deleted, errored, errors, started_at,
+// finished_at.
+func jobArgs(j segmentd.Job) ([]any, error) {
+	errs := "[]"
+	if len(j.Errors) > 0 {
+		b, err := json.Marshal(j.Errors)
+		if err != nil {
+			return nil, err
+		}
+		errs = string(b)
+	}
+	var finished any
+	if !j.FinishedAt.IsZero() {
+		finished = toMS(j.FinishedAt)
+	}
+	return []any{string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs, toMS(j.StartedAt), finished}, nil
+}
+
+// CreateJob stores a new job. An id the account already has is KindConflict.
+func (s *Store) CreateJob(ctx context.Context, j segmentd.Job) error {
+	if j.ID == "" {
+		return segmentd.Errorf(segmentd.KindInvalid, "id", "job id is required")
+	}
+	args, err := jobArgs(j)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE account_id = ? AND id = ?", j.AccountID, j.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return segmentd.Errorf(segmentd.KindConflict, "id", "job %q already exists", j.ID)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
+			errored, errors, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append([]any{j.AccountID, j.ID, string(j.Type)}, args...)...)
+		return err
+	})
+}
+
+// UpdateJob replaces a stored job's status, counts, errors and times.
+func (s *Store) UpdateJob(ctx context.Context, j segmentd.Job) error {
+	args, err := jobArgs(j)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET job_type = ?, status = ?, requested = ?, created = ?, updated = ?,
+			deleted = ?, errored = ?, errors = ?, started_at = ?, finished_at = ? WHERE account_id = ? AND id = ?`,
+			append(append([]any{string(j.Type)}, args...), j.AccountID, j.ID)...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("id", "job %q does not exist", j.ID)
+		}
+		return nil
+	})
+}
+
+func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	j := segmentd.Job{AccountID: acct}
+	var typ, status, errs string
+	var started int64
+	var finished sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT id, job_type, status, requested, created, updated, deleted, errored, errors,
+		started_at, finished_at FROM jobs WHERE account_id = ? AND id = ?`, acct, id).
+		Scan(&j.ID, &typ, &status, &j.Requested, &j.Created, &j.Updated, &j.Deleted, &j.Errored, &errs, &started, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return segmentd.Job{}, notFound("id", "job %q does not exist", id)
+	}
+	if err != nil {
+		return segmentd.Job{}, err
+	}
+	j.Type = segmentd.JobType(typ)
+	j.Status = segmentd.JobStatus(status)
+	if errs != "" && errs != "[]" {
+		if err := json.Unmarshal([]byte(errs), &j.Errors); err != nil {
+			return segmentd.Job{}, fmt.Errorf("job %s: errors: %w", id, err)
+		}
+	}
+	j.StartedAt = fromMS(started)
+	if finished.Valid {
+		j.FinishedAt = fromMS(finished.Int64)
+	}
+	return j, nil
+}
+
+// interruptedJobMessage is the error FailPendingJobs records on each job.
+const interruptedJobMessage = "the server stopped before the job finished"
+
+// FailPendingJobs marks every pending job (of every account) failed at now,
+// with one job-level error (index -1) saying why.
+func (s *Store) FailPendingJobs(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, finished_at = ?,
+			errors = json_insert(errors, '$[#]', json_object('index', -1, 'message', ?))
+			WHERE status = ?`, string(segmentd.JobFailed), toMS(now), interruptedJobMessage, string(segmentd.JobPending))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

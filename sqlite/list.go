@@ -1,0 +1,209 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// listSelect selects a list with its contact count; append a WHERE clause.
+const listSelect = `SELECT l.id, l.name, l.created_at, l.updated_at,
+	(SELECT count(*) FROM list_members m WHERE m.account_id = l.account_id AND m.list_id = l.id)
+	FROM lists l `
+
+func scanList(row interface{ Scan(...any) error }) (segmentd.List, error) {
+	var l segmentd.List
+	var created, updated int64
+	if err := row.Scan(&l.ID, &l.Name, &created, &updated, &l.ContactCount); err != nil {
+		return l, err
+	}
+	l.CreatedAt = fromMS(created)
+	l.UpdatedAt = fromMS(updated)
+	return l, nil
+}
+
+func getList(ctx context.Context, q queryer, acct int64, id string) (segmentd.List, error) {
+	l, err := scanList(q.QueryRowContext(ctx, listSelect+"WHERE l.account_id = ? AND l.id = ?", acct, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, notFound("id", "list %q does not exist", id)
+	}
+	return l, err
+}
+
+// checkListName returns KindConflict when another list of the account (not
+// except) has name, ignoring case.
+func checkListName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND name_key = ? AND id != ?",
+		acct, strings.ToLower(name), except).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return segmentd.Errorf(segmentd.KindConflict, "name", "a list named %q already exists", name)
+	}
+	return nil
+}
+
+func (s *Store) CreateList(ctx context.Context, acct int64, name string, now time.Time) (segmentd.List, error) {
+	now = msTime(now)
+	l := segmentd.List{ID: segmentd.NewID(), Name: name, CreatedAt: now, UpdatedAt: now}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := checkListName(ctx, tx, acct, name, ""); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+			acct, l.ID, name, strings.ToLower(name), toMS(now), toMS(now))
+		return err
+	})
+	if err != nil {
+		return segmentd.List{}, err
+	}
+	return l, nil
+}
+
+func (s *Store) Lists(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.List, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.read.QueryContext(ctx, listSelect+"WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?", acct, afterID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.List
+	for rows.Next() {
+		l, err := scanList(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ?", acct).Scan(&n)
+	return n, err
+}
+
+func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List, error) {
+	return getList(ctx, s.read, acct, id)
+}
+
+func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {
+	var l segmentd.List
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getList(ctx, tx, acct, id); err != nil {
+			return err
+		}
+		if err := checkListName(ctx, tx, acct, name, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE lists SET name = ?, name_key = ?, updated_at = ? WHERE account_id = ? AND id = ?",
+			name, strings.ToLower(name), toMS(now), acct, id)
+		if err != nil {
+			return err
+		}
+		l, err = getList(ctx, tx, acct, id)
+		return err
+	})
+	if err != nil {
+		return segmentd.List{}, err
+	}
+	return l, nil
+}
+
+// DeleteList removes the list and its memberships (not the contacts) and
+// returns the ids of the contacts that were on it, sorted.
+func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string, error) {
+	var ids []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM lists WHERE account_id = ? AND id = ?", acct, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("id", "list %q does not exist", id)
+		}
+		rows, err := tx.QueryContext(ctx, "DELETE FROM list_members WHERE account_id = ? AND list_id = ? RETURNING contact_id", acct, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			if err := rows.Scan(&cid); err != nil {
+				return err
+			}
+			ids = append(ids, cid)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sortedUnique(ids), nil
+}
+
+// ListSample returns up to limit contacts of the list, most recently added
+// first (ties by contact id).
+func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?", acct, id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("id", "list %q does not exist", id)
+		}
+		if limit <= 0 {
+			return nil
+		}
+		var err error
+		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumnsC+` FROM list_members m
+			JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
+			WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.contact_id LIMIT ?`, acct, id, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// RemoveListMembers takes contacts off a list and returns how many were on it.
+func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string, contactIDs []string) (int, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var have int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?", acct, listID).Scan(&have); err != nil {
+			return err
+		}
+		if have == 0 {
+			return notFound("id", "list %q does not exist", listID)
+		}
+		if len(contactIDs) == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE account_id = ? AND list_id = ?
+			AND contact_id IN (SELECT value FROM json_each(?))`, acct, listID, jsonStrings(contactIDs))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

@@ -1,0 +1,260 @@
+// Package sqlite is segmentd's embedded store: segmentd.Store over one SQLite
+// database file, through the pure-Go driver modernc.org/sqlite.
+//
+// The schema lives in migrations/ (embedded in the binary, applied in order at
+// Open). Its conventions are shared with the PostgreSQL store and with the
+// query package's SQL generator: times are INTEGER unix milliseconds (UTC),
+// unset text is NULL, emails are lower-cased, custom_fields is a JSON object
+// keyed by field id. Do not change what a column means without changing them.
+//
+// This is the only package that imports the SQLite driver. It must not import
+// net/http or any API face.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is segmentd.Store on SQLite.
+//
+// SQLite allows one writer at a time, so every write goes through write, a
+// pool of exactly one connection whose transactions begin IMMEDIATE: writes
+// queue in Go instead of failing with SQLITE_BUSY, and a read-modify-write
+// (an upsert matching contacts) cannot race another writer. Reads use read, a
+// separate pool of query-only connections; in WAL mode they see the last
+// committed state and are never blocked by a long write.
+type Store struct {
+	write *sql.DB
+	read  *sql.DB
+}
+
+var _ segmentd.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date.
+//
+// Durability: journal_mode=WAL with synchronous=NORMAL. A commit has written
+// its WAL frames to the operating system before it returns, so an
+// acknowledged write survives the process being killed (kill -9), which is
+// segmentd's durability requirement (architecture.md §2). It is not fsynced
+// on every commit, so a power loss or kernel crash may lose the last
+// transactions (never corrupt the file); synchronous=FULL would close that
+// gap at a large cost in write throughput.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
+	// the query or fragment.
+	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	common := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(0)&_pragma=temp_store(MEMORY)"
+
+	write, err := sql.Open("sqlite", uri+common+"&_txlock=immediate&_pragma=cache_size(-131072)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	read, err := sql.Open("sqlite", uri+common+"&_pragma=query_only(1)&_pragma=cache_size(-32768)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxIdleTime(0)
+
+	s := &Store{write: write, read: read}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes both pools. The WAL is checkpointed by SQLite when the last
+// connection closes.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations ordered by version: files named
+// NNNN_description.sql, versions 1, 2, 3… without gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive version number and '_'", base)
+		}
+		b, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations newer than the database's PRAGMA
+// user_version, each in its own transaction together with the new
+// user_version, so a crash leaves the schema at a whole version.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			var have int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+				return err
+			}
+			if have >= m.version {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// Refuse a database written by a newer segmentd: its schema may mean
+	// something this binary does not know.
+	var have int
+	if err := s.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return err
+	}
+	if have > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this segmentd (%d)", have, len(ms))
+	}
+	return nil
+}
+
+// SchemaVersion returns the database's schema version (its PRAGMA user_version).
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE on the single
+// writer connection) and commits it; any error rolls everything back.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// readTx runs fn in a read transaction, so that the several queries of one
+// read see one snapshot.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// queryer is what both *sql.DB and *sql.Tx offer.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// toMS converts a time to the stored form: unix milliseconds, UTC.
+func toMS(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS is the inverse of toMS.
+func fromMS(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// msTime rounds t down to what the store keeps, so a value returned from a
+// write equals the value read back later.
+func msTime(t time.Time) time.Time { return fromMS(toMS(t)) }
+
+// nullText is the stored form of a text value: NULL when empty.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	var e *sqlite3.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func notFound(field, format string, args ...any) error {
+	return segmentd.Errorf(segmentd.KindNotFound, field, format, args...)
+}
+
+// jsonStrings renders values as a JSON array for "IN (SELECT value FROM
+// json_each(?))": one bound parameter however many values there are.
+func jsonStrings(values []string) string {
+	if values == nil {
+		return "[]"
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		panic("sqlite: marshal strings: " + err.Error()) // cannot happen for []string
+	}
+	return string(b)
+}
