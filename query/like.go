@@ -9,7 +9,9 @@ import (
 // (architecture §3.8). In SGQL only '%' is a wildcard and '%%' is a literal
 // percent sign, as SendGrid's SGQL reference documents; '_' is an ordinary
 // character there, which keeps e-mail patterns such as 'first_last@%'
-// literal. Segments 2.0 SQL follows SQL: '%' and '_' are wildcards.
+// literal. Segments 2.0 SQL follows SQL: '%' and '_' are wildcards and a
+// backslash in the pattern makes the next character literal (written '\\_'
+// inside a query's string literal).
 type likePattern struct {
 	parts []likePart
 	src   string
@@ -32,6 +34,10 @@ func compileLike(lang Lang, pat string) *likePattern {
 	for i := 0; i < len(pat); i++ {
 		c := pat[i]
 		switch {
+		case c == '\\' && lang == SQL && i+1 < len(pat):
+			// SQL: a backslash makes the next character literal.
+			lit.WriteByte(pat[i+1])
+			i++
 		case c == '%' && lang == SGQL && i+1 < len(pat) && pat[i+1] == '%':
 			lit.WriteByte('%')
 			i++

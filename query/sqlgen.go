@@ -1,0 +1,364 @@
+package query
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dialect is the seam between SQL stores. Everything that differs between
+// SQLite and PostgreSQL goes through it; the rest of the generator is shared.
+// It is sealed: dialects live in this package, next to the generator they
+// must agree with.
+type Dialect interface {
+	// placeholder is the text of the n-th (1-based) bound parameter.
+	placeholder(n int) string
+	// customField reads custom field id of contact row c with type t.
+	customField(g *sqlGen, id string, t FieldType) string
+	// jsonArray is a FROM item over the JSON array column col, aliased j
+	// with the element text in column value.
+	jsonArray(col string) string
+	// like tests x against a case-sensitive LIKE pattern.
+	like(g *sqlGen, x string, lp *likePattern, not bool) string
+	// addMonths adds a constant number of calendar months to a time in
+	// unix ms.
+	addMonths(g *sqlGen, x func() string, months int64) string
+	// caseFold applies ASCII lower() or upper().
+	caseFold(x string, upper bool) string
+	// divide divides as floating point.
+	divide(a, b string) string
+}
+
+type sqliteDialect struct{}
+
+// SQLite returns the dialect of the embedded SQLite store (modernc.org/sqlite).
+func SQLite() Dialect { return sqliteDialect{} }
+
+func (sqliteDialect) placeholder(int) string { return "?" }
+
+func (sqliteDialect) customField(g *sqlGen, id string, t FieldType) string {
+	e := "json_extract(c.custom_fields, " + g.bind("$."+strconv.Quote(id)) + ")"
+	if t == Text {
+		// An empty text value is NULL (architecture §3.8).
+		return "NULLIF(" + e + ", '')"
+	}
+	return e
+}
+
+func (sqliteDialect) jsonArray(col string) string { return "json_each(" + col + ") AS j" }
+
+// SQLite's LIKE ignores ASCII case; GLOB does not, so case-sensitive LIKE is
+// rendered as GLOB with the pattern translated.
+func (sqliteDialect) like(g *sqlGen, x string, lp *likePattern, not bool) string {
+	op := " GLOB "
+	if not {
+		op = " NOT GLOB "
+	}
+	return "(" + x + op + g.bind(lp.glob()) + ")"
+}
+
+func (sqliteDialect) addMonths(g *sqlGen, x func() string, months int64) string {
+	mod := fmt.Sprintf("%+d months", months)
+	a := x()
+	b := x()
+	return "(CAST(strftime('%s', " + a + " / 1000, 'unixepoch', " + g.bind(mod) + ") AS INTEGER) * 1000 + " + b + " % 1000)"
+}
+
+func (sqliteDialect) caseFold(x string, upper bool) string {
+	if upper {
+		return "upper(" + x + ")"
+	}
+	return "lower(" + x + ")"
+}
+
+func (sqliteDialect) divide(a, b string) string {
+	return "(CAST(" + a + " AS REAL) / " + b + ")"
+}
+
+// Statement is generated SQL with its bound arguments.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// SQLOptions are the inputs of GenerateSQL besides the query.
+type SQLOptions struct {
+	AccountID int64
+	// Now is the evaluation time of NOW() and current_timestamp.
+	Now time.Time
+	// ParentListID, if set, restricts the result to members of that list
+	// (Segments 2.0 parent_list_ids, v1 parent_list_id).
+	ParentListID string
+}
+
+// GenerateSQL translates a checked query into one statement selecting the
+// ids of the matching contacts of one account from the store schema
+// (sqlite/migrations/0001_init.sql). Every value is a bound parameter; the
+// only identifiers are the schema's own, so no text of the query reaches the
+// SQL.
+func GenerateSQL(ch *Checked, d Dialect, opt SQLOptions) Statement {
+	g := &sqlGen{d: d, now: opt.Now.UnixMilli()}
+	var b strings.Builder
+	b.WriteString("SELECT c.id FROM contacts AS c WHERE c.account_id = ")
+	b.WriteString(g.bind(opt.AccountID))
+	if opt.ParentListID != "" {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id = ")
+		b.WriteString(g.bind(opt.ParentListID))
+		b.WriteString(")")
+	}
+	b.WriteString(" AND ")
+	b.WriteString(g.boolean(ch.root))
+	return Statement{SQL: b.String(), Args: g.args}
+}
+
+type sqlGen struct {
+	d    Dialect
+	now  int64
+	args []any
+}
+
+func (g *sqlGen) bind(v any) string {
+	g.args = append(g.args, v)
+	return g.d.placeholder(len(g.args))
+}
+
+func sqlOp(op Token) string {
+	switch op {
+	case EQL:
+		return "="
+	case NEQ:
+		return "<>"
+	case LSS:
+		return "<"
+	case LEQ:
+		return "<="
+	case GTR:
+		return ">"
+	case GEQ:
+		return ">="
+	case ADD:
+		return "+"
+	case SUB:
+		return "-"
+	case MUL:
+		return "*"
+	case QUO:
+		return "/"
+	case REM:
+		return "%"
+	}
+	panic("query: sqlOp: unexpected operator")
+}
+
+func evAlias(scope int) string { return "e" + strconv.Itoa(scope) }
+
+func (g *sqlGen) eventsFrom(scope int) string {
+	a := evAlias(scope)
+	return "SELECT 1 FROM events AS " + a + " WHERE " + a + ".account_id = c.account_id AND " + a + ".contact_id = c.id"
+}
+
+func (g *sqlGen) boolean(n *cnode) string {
+	switch n.k {
+	case kConst:
+		if n.t == TNull {
+			return g.bind(nil)
+		}
+		if n.b {
+			return "(1 = " + g.bind(1) + ")"
+		}
+		return "(1 = " + g.bind(0) + ")"
+	case kNot:
+		return "(NOT " + g.boolean(n.args[0]) + ")"
+	case kAnd:
+		return "(" + g.boolean(n.args[0]) + " AND " + g.boolean(n.args[1]) + ")"
+	case kOr:
+		return "(" + g.boolean(n.args[0]) + " OR " + g.boolean(n.args[1]) + ")"
+	case kCmp:
+		l := g.value(n.args[0])
+		return "(" + l + " " + sqlOp(n.op) + " " + g.value(n.args[1]) + ")"
+	case kIsNull:
+		x := n.args[0]
+		if x.k == kField && x.t == TArray {
+			e := g.arrayEmpty(x.f)
+			if n.not {
+				return "(NOT " + e + ")"
+			}
+			return e
+		}
+		if n.not {
+			return "(" + g.value(x) + " IS NOT NULL)"
+		}
+		return "(" + g.value(x) + " IS NULL)"
+	case kIn:
+		var b strings.Builder
+		b.WriteString("(")
+		b.WriteString(g.value(n.args[0]))
+		if n.not {
+			b.WriteString(" NOT")
+		}
+		b.WriteString(" IN (")
+		for i, a := range n.args[1:] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(g.value(a))
+		}
+		b.WriteString("))")
+		return b.String()
+	case kLike:
+		return g.d.like(g, g.value(n.args[0]), n.like, n.not)
+	case kBetween:
+		not := ""
+		if n.not {
+			not = " NOT"
+		}
+		x := g.value(n.args[0])
+		lo := g.value(n.args[1])
+		return "(" + x + not + " BETWEEN " + lo + " AND " + g.value(n.args[2]) + ")"
+	case kContains:
+		return g.contains(n)
+	case kExists:
+		s := "EXISTS (" + g.eventsFrom(n.scope)
+		if n.args[0] != nil {
+			s += " AND " + g.boolean(n.args[0])
+		}
+		return s + ")"
+	case kLastEvent:
+		s := "EXISTS (" + g.eventsFrom(0)
+		if n.args[0] != nil {
+			s += " AND " + g.boolean(n.args[0])
+		}
+		if n.args[1] != nil {
+			s += " GROUP BY e0.contact_id HAVING " + g.boolean(n.args[1])
+		}
+		return s + ")"
+	}
+	return g.value(n)
+}
+
+func (g *sqlGen) arrayEmpty(f fieldRef) string {
+	switch f.kind {
+	case fkListIDs:
+		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id))"
+	case fkAltEmails:
+		return "(NOT EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + "))"
+	}
+	return "(NOT EXISTS (SELECT 1 WHERE instr(c.email, '@') > 0) AND NOT EXISTS (SELECT 1 FROM " +
+		g.d.jsonArray("c.alternate_emails") + " WHERE instr(j.value, '@') > 0))"
+}
+
+func (g *sqlGen) valueList(args []*cnode) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = g.value(a)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// contains is true when the array holds any of the values, never NULL.
+func (g *sqlGen) contains(n *cnode) string {
+	switch n.f.kind {
+	case fkListIDs:
+		return "EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id IN (" + g.valueList(n.args) + "))"
+	case fkAltEmails:
+		return "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE j.value IN (" + g.valueList(n.args) + "))"
+	}
+	a := "EXISTS (SELECT 1 WHERE instr(c.email, '@') > 0 AND substr(c.email, instr(c.email, '@') + 1) IN (" + g.valueList(n.args) + "))"
+	b := "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE instr(j.value, '@') > 0 AND substr(j.value, instr(j.value, '@') + 1) IN (" + g.valueList(n.args) + "))"
+	return "(" + a + " OR " + b + ")"
+}
+
+// foldTime evaluates a time expression that does not depend on the row.
+func (g *sqlGen) foldTime(n *cnode) (int64, bool) {
+	switch n.k {
+	case kConst:
+		return n.ms, n.t == TTime
+	case kNow:
+		return g.now, true
+	case kTimeAdd:
+		if t, ok := g.foldTime(n.args[0]); ok {
+			return addTime(t, n.months, n.ms), true
+		}
+	}
+	return 0, false
+}
+
+func (g *sqlGen) value(n *cnode) string {
+	switch n.k {
+	case kConst:
+		switch n.t {
+		case TNull:
+			return g.bind(nil)
+		case TString:
+			return g.bind(n.s)
+		case TNumber:
+			return g.bind(n.n)
+		case TTime:
+			return g.bind(n.ms)
+		}
+		return g.boolean(n)
+	case kNow:
+		return g.bind(g.now)
+	case kField:
+		switch n.f.kind {
+		case fkText:
+			return "c." + n.f.text.Name()
+		case fkID:
+			return "c.id"
+		case fkCreatedAt:
+			return "c.created_at"
+		case fkUpdatedAt:
+			return "c.updated_at"
+		case fkCustom:
+			ft := Text
+			switch n.t {
+			case TNumber:
+				ft = Number
+			case TTime:
+				ft = Date
+			}
+			return g.d.customField(g, n.f.id, ft)
+		}
+	case kEvField:
+		return evAlias(n.scope) + "." + n.ec.name()
+	case kMaxTs:
+		return "MAX(e0.event_timestamp)"
+	case kArith:
+		a := g.value(n.args[0])
+		b := g.value(n.args[1])
+		if n.op == QUO {
+			return g.d.divide(a, b)
+		}
+		return "(" + a + " " + sqlOp(n.op) + " " + b + ")"
+	case kNeg:
+		return "(- " + g.value(n.args[0]) + ")"
+	case kConcat:
+		parts := make([]string, len(n.args))
+		for i, a := range n.args {
+			parts[i] = g.value(a)
+		}
+		return "(" + strings.Join(parts, " || ") + ")"
+	case kLower, kUpper:
+		return g.d.caseFold(g.value(n.args[0]), n.k == kUpper)
+	case kLength:
+		return "length(" + g.value(n.args[0]) + ")"
+	case kTimeAdd:
+		if t, ok := g.foldTime(n); ok {
+			return g.bind(t)
+		}
+		x := func() string { return g.value(n.args[0]) }
+		s := ""
+		if n.months != 0 {
+			s = g.d.addMonths(g, x, n.months)
+		} else {
+			s = x()
+		}
+		if n.ms != 0 {
+			s = "(" + s + " + " + g.bind(n.ms) + ")"
+		}
+		return s
+	}
+	// A condition used as a value (TRUE = (a = b)).
+	return g.boolean(n)
+}
