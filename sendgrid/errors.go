@@ -38,13 +38,15 @@ const (
 	envBare
 )
 
-// errorItem is one entry of an E1/E2 "errors" array. Field is null when no
-// single input is to blame: SendGrid's 401 and 403 bodies carry
-// "field":null, and E1 allows it everywhere.
+// errorItem is one entry of an E1/E2 "errors" array.
 type errorItem struct {
 	Field   *string `json:"field"`
 	Message string  `json:"message"`
 }
+
+// nullFieldStatus are the statuses whose errors carry "field":null when no
+// single input is to blame.
+var nullFieldStatus = map[int]bool{401: true, 403: true, 429: true}
 
 type errorsBody struct {
 	Errors []errorItem `json:"errors"`
@@ -88,8 +90,10 @@ func errorBody(err error, bare map[int]bool) (int, []byte) {
 	}
 	status := statusOf(e.Kind)
 	item := errorItem{Message: e.Message}
-	if e.Field != "" {
-		f := e.Field
+	// "field":null is the form of SendGrid's auth and rate-limit errors
+	// (E1). The 400 and 404 envelopes (E2) type field as a string, so an
+	// error about no single field carries "".
+	if f := e.Field; f != "" || !nullFieldStatus[status] {
 		item.Field = &f
 	}
 	var b []byte
