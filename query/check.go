@@ -377,12 +377,12 @@ func (c *checker) maxArg(call *CallExpr) *cnode {
 // subquery checks x [NOT] IN (SELECT contact_id FROM event_data [WHERE p]):
 // true when some event of the contact satisfies p.
 func (c *checker) subquery(in *InExpr) *cnode {
+	if c.inSub {
+		c.errorf(in.Select.Pos(), "nested sub-queries are not supported")
+	}
 	x := c.expr(in.X)
 	if x.k != kField || x.f.kind != fkID {
 		c.errorf(in.X.Pos(), "IN (SELECT ...) must test contact_id")
-	}
-	if c.inSub {
-		c.errorf(in.Select.Pos(), "nested sub-queries are not supported")
 	}
 	s := in.Select
 	if c.tableName(s.From.Name) != "event_data" {

@@ -47,7 +47,6 @@ type parser struct {
 func (p *parser) init(src string, lang Lang) {
 	p.lang = lang
 	p.sc.Init(src, lang)
-	p.next()
 }
 
 func (p *parser) next() {
@@ -118,6 +117,7 @@ func (p *parser) parseQuery() (q *Query) {
 			q = nil
 		}
 	}()
+	p.next()
 	if p.lang == SQL {
 		q.Stmt = p.parseSelect()
 	} else {
@@ -164,6 +164,7 @@ func (p *parser) parseSelect() *SelectStmt {
 			p.next()
 			item.Alias = p.parseIdent()
 		} else if p.tok == IDENT {
+			p.notSQLKeyword()
 			item.Alias = p.parseIdent()
 		}
 		s.Items = append(s.Items, item)
@@ -216,9 +217,24 @@ func (p *parser) parseTableRef() *TableRef {
 		p.next()
 		t.Alias = p.parseIdent()
 	} else if p.tok == IDENT {
+		p.notSQLKeyword()
 		t.Alias = p.parseIdent()
 	}
 	return t
+}
+
+// notSQLKeyword rejects, where an implicit alias could stand, the SQL words
+// that Segments 2.0 does not support, so that "FROM contact_data LEFT JOIN"
+// is not read as the alias LEFT. They stay usable as names elsewhere.
+func (p *parser) notSQLKeyword() {
+	if p.qch != 0 {
+		return
+	}
+	switch strings.ToUpper(p.lit) {
+	case "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ORDER", "LIMIT", "OFFSET",
+		"UNION", "EXCEPT", "INTERSECT", "QUALIFY", "WINDOW", "USING":
+		p.errorAt(p.pos, "unsupported SQL keyword: %s", strings.ToUpper(p.lit))
+	}
 }
 
 func (p *parser) parseExpr() Expr { return p.parseOr() }

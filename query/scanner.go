@@ -256,5 +256,8 @@ func (s *Scanner) scanQuotedIdent(pos Pos, q byte) (Pos, Token, string) {
 		return pos, ILLEGAL, ""
 	}
 	s.litQuote = q
+	if s.lang == SQL {
+		s.litQuote = '"' // one spelling per dialect, so printing round-trips
+	}
 	return pos, IDENT, lit
 }
