@@ -67,8 +67,6 @@ type cnode struct {
 	like   *likePattern
 }
 
-
-
 type checker struct {
 	cat    *Catalog
 	lang   Lang

@@ -60,9 +60,11 @@ func (sqliteDialect) like(g *sqlGen, x string, lp *likePattern, not bool) string
 
 func (sqliteDialect) addMonths(g *sqlGen, x func() string, months int64) string {
 	mod := fmt.Sprintf("%+d months", months)
+	// Arguments bind in text order.
 	a := x()
+	m := g.bind(mod)
 	b := x()
-	return "(CAST(strftime('%s', " + a + " / 1000, 'unixepoch', " + g.bind(mod) + ") AS INTEGER) * 1000 + " + b + " % 1000)"
+	return "(CAST(strftime('%s', " + a + " / 1000, 'unixepoch', " + m + ") AS INTEGER) * 1000 + " + b + " % 1000)"
 }
 
 func (sqliteDialect) caseFold(x string, upper bool) string {
