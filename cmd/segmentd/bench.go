@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// runBench implements "segmentd bench ingest": it starts this binary as a
+// child server on a loopback port with a fresh data directory, upserts
+// generated contacts through the HTTP API in 30,000-contact requests, polls
+// every job until it reads completed, and prints throughput, the server's
+// peak RSS and the database size. The child is a separate process so that
+// its memory is measured alone.
+func runBench(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return errors.New("usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]")
+	}
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	total := fs.Int("contacts", 1_000_000, "contacts to upsert")
+	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request")
+	parallel := fs.Int("parallel", 2, "requests in flight")
+	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {
+		return errors.New("bench: --contacts, --batch (1..30000) and --parallel must be positive")
+	}
+	dir := *data
+	if dir == "" {
+		d, err := os.MkdirTemp("", "segmentd-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	key := segmentd.NewAPIKeySecret()
+	child := exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
+	child.Stderr = io.Discard // the child's request log would only slow it down here
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	base, err := readListenURL(out)
+	if err != nil {
+		return err
+	}
+	go io.Copy(io.Discard, out)
+
+	c := &benchClient{base: base, key: key, http: &http.Client{Timeout: 10 * time.Minute}}
+	var ids struct{ text, number, list string }
+	if ids.text, err = c.createField("plan", "Text"); err != nil {
+		return err
+	}
+	if ids.number, err = c.createField("score", "Number"); err != nil {
+		return err
+	}
+	if ids.list, err = c.createList("bench"); err != nil {
+		return err
+	}
+
+	// Bodies are generated before the clock starts, so the figure measures
+	// the server, not the generator.
+	var bodies [][]byte
+	for start := 0; start < *total; start += *batch {
+		n := min(*batch, *total-start)
+		bodies = append(bodies, benchBody(start, n, ids.text, ids.number, ids.list))
+	}
+	fmt.Fprintf(stdout, "segmentd bench ingest: %d contacts in %d requests of up to %d, %d in flight, server pid %d\n", *total, len(bodies), *batch, *parallel, child.Process.Pid)
+
+	begin := time.Now()
+	work := make(chan []byte)
+	errc := make(chan error, *parallel)
+	var wg sync.WaitGroup
+	for i := 0; i < *parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range work {
+				job, err := c.upsert(body)
+				if err == nil {
+					err = c.waitJob(ctx, job)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	var sendErr error
+send:
+	for _, b := range bodies {
+		select {
+		case work <- b:
+		case sendErr = <-errc:
+			break send
+		}
+	}
+	close(work)
+	wg.Wait()
+	if sendErr == nil {
+		select {
+		case sendErr = <-errc:
+		default:
+		}
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	elapsed := time.Since(begin)
+
+	count, err := c.count()
+	if err != nil {
+		return err
+	}
+	if count != *total {
+		return fmt.Errorf("bench: server holds %d contacts, want %d", count, *total)
+	}
+	rss, err := peakRSS(child.Process.Pid)
+	if err != nil {
+		return err
+	}
+	var dbBytes int64
+	matches, _ := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			dbBytes += fi.Size()
+		}
+	}
+	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB (segmentd.db + WAL)\n",
+		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), float64(dbBytes)/(1<<20))
+	return nil
+}
+
+// readListenURL reads the child's banner up to its "listening on" line.
+func readListenURL(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "segmentd listening on "); ok {
+			return u, nil
+		}
+	}
+	return "", errors.New("bench: the server exited before it listened")
+}
+
+// peakRSS reads a process's peak resident set size (VmHWM) from /proc.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("bench: no VmHWM in /proc status")
+}
+
+var (
+	benchFirst   = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Niklaus", "Margaret", "Dennis"}
+	benchLast    = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Wirth", "Hamilton", "Ritchie"}
+	benchCities  = []string{"Lisbon", "Denver", "Osaka", "Nairobi", "Leeds", "Austin", "Porto", "Lyon", "Quito", "Perth"}
+	benchCountry = []string{"PT", "US", "JP", "KE", "GB", "US", "PT", "FR", "EC", "AU"}
+	benchDomains = []string{"gmail.com", "yahoo.com", "example.org", "fastmail.com", "outlook.com"}
+	benchPlans   = []string{"free", "pro", "team", "enterprise"}
+)
+
+// benchBody generates contacts start..start+n deterministically: the same
+// arguments always give the same bytes.
+func benchBody(start, n int, textField, numberField, list string) []byte {
+	var b bytes.Buffer
+	b.Grow(n * 260)
+	fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list)
+	for i := start; i < start+n; i++ {
+		if i > start {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"email":"user%07d@%s","first_name":%q,"last_name":%q,"city":%q,"country":%q,"postal_code":"%05d","custom_fields":{%q:%q,%q:%d}}`,
+			i, benchDomains[i%len(benchDomains)], benchFirst[i%len(benchFirst)], benchLast[(i/7)%len(benchLast)],
+			benchCities[(i/3)%len(benchCities)], benchCountry[(i/3)%len(benchCountry)], (i*7919)%100000,
+			textField, benchPlans[(i/11)%len(benchPlans)], numberField, (i*31)%1000)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+type benchClient struct {
+	base, key string
+	http      *http.Client
+}
+
+func (c *benchClient) do(method, path string, body []byte, want int, out any) error {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("bench: %s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func (c *benchClient) createField(name, typ string) (string, error) {
+	var f struct{ ID string }
+	err := c.do("POST", "/v3/marketing/field_definitions", []byte(fmt.Sprintf(`{"name":%q,"field_type":%q}`, name, typ)), 200, &f)
+	return f.ID, err
+}
+
+func (c *benchClient) createList(name string) (string, error) {
+	var l struct{ ID string }
+	err := c.do("POST", "/v3/marketing/lists", []byte(fmt.Sprintf(`{"name":%q}`, name)), 201, &l)
+	return l.ID, err
+}
+
+func (c *benchClient) upsert(body []byte) (string, error) {
+	var r struct {
+		JobID string `json:"job_id"`
+	}
+	err := c.do("PUT", "/v3/marketing/contacts", body, 202, &r)
+	return r.JobID, err
+}
+
+func (c *benchClient) waitJob(ctx context.Context, id string) error {
+	for {
+		var j struct {
+			Status  string
+			Results struct {
+				ErroredCount int `json:"errored_count"`
+			}
+		}
+		if err := c.do("GET", "/v3/marketing/contacts/imports/"+id, nil, 200, &j); err != nil {
+			return err
+		}
+		switch j.Status {
+		case "completed":
+			return nil
+		case "errored", "failed":
+			return fmt.Errorf("bench: job %s %s with %d errors", id, j.Status, j.Results.ErroredCount)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (c *benchClient) count() (int, error) {
+	var r struct {
+		ContactCount int `json:"contact_count"`
+	}
+	err := c.do("GET", "/v3/marketing/contacts/count", nil, 200, &r)
+	return r.ContactCount, err
+}

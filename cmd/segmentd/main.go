@@ -1,0 +1,303 @@
+// Command segmentd serves SendGrid's (and later Constant Contact's) marketing
+// contacts and segments APIs over a durable store. main only wires packages
+// together: run parses the command line and environment and starts what was
+// asked for.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/sendgrid"
+	"github.com/segmentd/segmentd/server"
+	"github.com/segmentd/segmentd/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "segmentd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: segmentd [command] [flags]
+
+commands:
+  serve                 run the server (the default)
+  accounts create NAME  create an account (--parent NAME makes it a subuser)
+  keys create           create an API key (--account NAME, --name, --scopes)
+  migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
+  bench ingest          measure contact ingest through the HTTP API
+
+Run "segmentd COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: tests call it with their own arguments,
+// environment and output, and cancel ctx to stop a server.
+func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		cfg, err := parseConfig("serve", args, env, stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	case "accounts":
+		return runAccounts(ctx, args, env, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args, env, stdout, stderr)
+	case "migrate-v1":
+		return runMigrateV1(ctx, args, stdin, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args, env, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// config is the server's configuration (architecture.md §3.1): each flag
+// has an environment twin; a flag wins over its twin.
+type config struct {
+	addr           string
+	data           string
+	databaseURL    string
+	apiKey         string
+	refresh        string
+	legacyV1Writes bool
+	dev            bool
+}
+
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func envOr(env []string, name, def string) string {
+	if v, ok := lookupEnv(env, name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(env []string, name string) bool {
+	v, _ := lookupEnv(env, name)
+	return v == "1" || strings.EqualFold(v, "true")
+}
+
+// storeFlags are the flags every command that opens the store takes.
+func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
+	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory (env SEGMENTD_DATA)")
+	fs.StringVar(&cfg.databaseURL, "database-url", envOr(env, "SEGMENTD_DATABASE_URL", ""), "postgres://… selects PostgreSQL (env SEGMENTD_DATABASE_URL)")
+}
+
+func parseConfig(name string, args, env []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", envOr(env, "SEGMENTD_ADDR", "127.0.0.1:8080"), "listen address (env SEGMENTD_ADDR)")
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&cfg.apiKey, "api-key", envOr(env, "SEGMENTD_API_KEY", ""), "bootstrap API key with full access to the default account (env SEGMENTD_API_KEY); generated on first start when unset")
+	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
+	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
+	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
+		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
+	}
+	return cfg, nil
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg config) (segmentd.Store, string, error) {
+	if cfg.databaseURL != "" {
+		return nil, "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, "", err
+	}
+	path, err := filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening %s: %w", path, err)
+	}
+	return st, path, nil
+}
+
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	store, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if n, err := store.FailPendingJobs(ctx, time.Now().UTC()); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("jobs interrupted by the previous shutdown were marked failed", "jobs", n)
+	}
+	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{})
+	defer svc.Close()
+	key, err := svc.Bootstrap(ctx, cfg.apiKey)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	handler := server.New(log,
+		server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log)},
+	)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	// The data line comes last: tests and `segmentd bench` read the banner
+	// up to it.
+	fmt.Fprintf(stdout, "segmentd listening on http://%s\n", ln.Addr())
+	if key != "" {
+		fmt.Fprintf(stdout, "API key (shown once; it is stored hashed): %s\n", key)
+	}
+	fmt.Fprintf(stdout, "data: %s\n", where)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop accepting, finish in-flight requests, then let
+	// the job worker finish what it acknowledged.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("shut down")
+	return nil
+}
+
+func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: segmentd accounts create NAME [--parent NAME]")
+	}
+	var cfg config
+	var parent string
+	fs := flag.NewFlagSet("accounts create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&parent, "parent", "", "make the account a subuser of this account")
+	name, rest := "", args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	return withService(ctx, cfg, stderr, func(svc *segmentd.Service) error {
+		a, err := svc.CreateAccount(ctx, name, parent)
+		if err != nil {
+			return err
+		}
+		kind := "account"
+		if a.ParentID != 0 {
+			kind = "subuser of " + parent
+		}
+		fmt.Fprintf(stdout, "created %s %q (id %d)\n", kind, a.Name, a.ID)
+		return nil
+	})
+}
+
+func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: segmentd keys create --account NAME [--name NAME] [--scopes LIST]")
+	}
+	var cfg config
+	var account, name, scopes string
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
+	fs.StringVar(&name, "name", "cli", "a name for the key")
+	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	sc, err := segmentd.ParseScopes(scopes)
+	if err != nil {
+		return err
+	}
+	return withService(ctx, cfg, stderr, func(svc *segmentd.Service) error {
+		secret, k, err := svc.CreateAPIKey(ctx, account, name, sc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created key %d for account %q with scopes %s\n%s\n", k.ID, account, joinScopes(k.Scopes), secret)
+		return nil
+	})
+}
+
+func scopeList() string { return joinScopes(segmentd.AllScopes) }
+
+func joinScopes(s []segmentd.Scope) string {
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = string(x)
+	}
+	return strings.Join(parts, ",")
+}
+
+// withService opens the store, makes sure the default account exists, and
+// runs f; used by the administrative subcommands.
+func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*segmentd.Service) error) error {
+	store, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc := segmentd.NewService(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)), segmentd.Config{})
+	defer svc.Close()
+	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
+		return err
+	}
+	return f(svc)
+}

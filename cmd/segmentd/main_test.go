@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sendgrid/rest"
+	"github.com/sendgrid/sendgrid-go"
+)
+
+// server is a segmentd started by a test, in-process through run or as a
+// real child process.
+type liveServer struct {
+	url string
+	key string // the generated key, when the banner printed one
+}
+
+// readBanner reads the startup lines: the listen line, the key line (first
+// start only) and, last, the data line.
+func readBanner(t *testing.T, r *bufio.Reader) liveServer {
+	t.Helper()
+	var s liveServer
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading banner: %v (got %+v)", err, s)
+		}
+		line = strings.TrimSpace(line)
+		if u, ok := strings.CutPrefix(line, "segmentd listening on "); ok {
+			s.url = u
+		}
+		if k, ok := strings.CutPrefix(line, "API key (shown once; it is stored hashed): "); ok {
+			s.key = k
+		}
+		if strings.HasPrefix(line, "data: ") {
+			if s.url == "" {
+				t.Fatalf("banner has no listen line before %q", line)
+			}
+			return s
+		}
+	}
+}
+
+// startInProcess runs the serve command through run on a loopback port and
+// returns once it listens; the server stops when the test ends.
+func startInProcess(t *testing.T, args []string, env []string) (liveServer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, env, strings.NewReader(""), pw, io.Discard)
+		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
+		errc <- err
+	}()
+	br := bufio.NewReader(pr)
+	s := readBanner(t, br)
+	go io.Copy(io.Discard, br)
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-errc:
+			case <-time.After(30 * time.Second):
+				stopErr = fmt.Errorf("server did not stop within 30s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return s, stop
+}
+
+func call(t *testing.T, s liveServer, key, method, path, body string) (int, string) {
+	t.Helper()
+	req := sendgrid.GetRequest(key, path, s.url)
+	req.Method = rest.Method(method)
+	req.Body = []byte(body)
+	resp, err := sendgrid.MakeRequest(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Body
+}
+
+func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}
+	s, stop := startInProcess(t, args, nil)
+	if !strings.HasPrefix(s.key, "SG.") {
+		t.Fatalf("first start printed no generated key (got %q)", s.key)
+	}
+	resp, err := http.Get(s.url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /healthz = %v, %v", resp, err)
+	}
+	if code, body := call(t, s, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
+		t.Fatalf("generated key rejected: %d %s", code, body)
+	}
+	if code, _ := call(t, s, "SG.wrong", "GET", "/v3/marketing/contacts/count", ""); code != 401 {
+		t.Fatalf("unknown key: status %d, want 401", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "segmentd.db")); err != nil {
+		t.Fatalf("no database file in the data directory: %v", err)
+	}
+
+	s2, _ := startInProcess(t, args, nil)
+	if s2.key != "" {
+		t.Fatalf("second start printed a key again: %q", s2.key)
+	}
+	if code, body := call(t, s2, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
+		t.Fatalf("key from the first start rejected after restart: %d %s", code, body)
+	}
+}
+
+func TestConfigFlagsAndEnvironment(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		wantAddr string
+		wantData string
+		wantErr  string
+	}{
+		{name: "defaults", wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
+		{name: "env", env: []string{"SEGMENTD_ADDR=127.0.0.1:9", "SEGMENTD_DATA=/tmp/x"}, wantAddr: "127.0.0.1:9", wantData: "/tmp/x"},
+		{name: "flag wins over env", args: []string{"--addr", "127.0.0.1:7"}, env: []string{"SEGMENTD_ADDR=127.0.0.1:9"}, wantAddr: "127.0.0.1:7", wantData: "./segmentd-data"},
+		{name: "bad refresh", args: []string{"--refresh", "hourly"}, wantErr: "--refresh must be realtime or scheduled"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.addr != tt.wantAddr || cfg.data != tt.wantData {
+				t.Errorf("addr, data = %q, %q; want %q, %q", cfg.addr, cfg.data, tt.wantAddr, tt.wantData)
+			}
+		})
+	}
+}
+
+func TestDatabaseURLIsRejectedClearly(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--database-url", "postgres://x"}, nil, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL store is not available") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestAccountsAndKeysCommands creates a subuser and keys with the CLI and
+// uses them against a running server: a read-only key cannot write, and
+// on-behalf-of reaches the subuser's (separate) data.
+func TestAccountsAndKeysCommands(t *testing.T) {
+	dir := t.TempDir()
+	cli := func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := run(context.Background(), append(args, "--data", dir), nil, nil, &out, io.Discard); err != nil {
+			t.Fatalf("segmentd %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		return lines[len(lines)-1]
+	}
+	if out := cli("accounts", "create", "acme-eu", "--parent", "default"); !strings.Contains(out, `subuser of default "acme-eu"`) {
+		t.Fatalf("accounts create: %q", out)
+	}
+	parentKey := lastLine(cli("keys", "create", "--account", "default"))
+	readKey := lastLine(cli("keys", "create", "--account", "default", "--scopes", "sendgrid.read"))
+	if err := run(context.Background(), []string{"keys", "create", "--scopes", "nope", "--data", dir}, nil, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unknown scope "nope"`) {
+		t.Fatalf("bad scope: err = %v", err)
+	}
+
+	s, _ := startInProcess(t, []string{"--addr", "127.0.0.1:0", "--data", dir}, nil)
+	if s.key != "" {
+		t.Fatalf("a key was generated although keys exist")
+	}
+	if code, body := call(t, s, readKey, "POST", "/v3/marketing/lists", `{"name":"x"}`); code != 403 {
+		t.Fatalf("read-only key writing: %d %s, want 403", code, body)
+	}
+	if code, body := call(t, s, readKey, "GET", "/v3/marketing/lists", ""); code != 200 {
+		t.Fatalf("read-only key reading: %d %s", code, body)
+	}
+	if code, body := call(t, s, parentKey, "POST", "/v3/marketing/lists", `{"name":"parent list"}`); code != 201 {
+		t.Fatalf("create list: %d %s", code, body)
+	}
+	sub := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "acme-eu")
+	resp, err := sendgrid.MakeRequest(sub)
+	if err != nil || resp.StatusCode != 200 || strings.Contains(resp.Body, "parent list") {
+		t.Fatalf("subuser lists: %v %+v", err, resp)
+	}
+	other := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "not-a-subuser")
+	resp, err = sendgrid.MakeRequest(other)
+	if err != nil || resp.StatusCode != 403 {
+		t.Fatalf("on-behalf-of a stranger: %v %+v, want 403", err, resp)
+	}
+}
+
+// buildBinary compiles segmentd once per test binary run.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "segmentd-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "segmentd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func startBinary(t *testing.T, bin, dir, key string) (liveServer, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	br := bufio.NewReader(out)
+	s := readBanner(t, br)
+	go io.Copy(io.Discard, br)
+	return s, cmd
+}
+
+// TestKill9KeepsAcknowledgedWrites starts the real binary, upserts contacts,
+// waits for the job to read completed, kills the process with SIGKILL,
+// restarts it and reads every contact back.
+func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key := "SG.kill9-test-key"
+	s, cmd := startBinary(t, bin, dir, key)
+	s.key = key
+
+	code, body := call(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`)
+	if code != 200 {
+		t.Fatalf("create field: %d %s", code, body)
+	}
+	var field struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &field)
+	code, body = call(t, s, key, "POST", "/v3/marketing/lists", `{"name":"durable"}`)
+	if code != 201 {
+		t.Fatalf("create list: %d %s", code, body)
+	}
+	var list struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &list)
+
+	const n = 2000
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list.ID)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"email":"Person%04d@Example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, i, i, field.ID)
+	}
+	b.WriteString("]}")
+	code, body = call(t, s, key, "PUT", "/v3/marketing/contacts", b.String())
+	if code != 202 {
+		t.Fatalf("upsert: %d %s", code, body)
+	}
+	var job struct {
+		JobID string `json:"job_id"`
+	}
+	_ = json.Unmarshal([]byte(body), &job)
+	waitCompleted(t, s, job.JobID)
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	s2, _ := startBinary(t, bin, dir, key)
+	code, body = call(t, s2, key, "GET", "/v3/marketing/contacts/count", "")
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, n)) {
+		t.Fatalf("count after kill -9: %d %s, want %d contacts", code, body, n)
+	}
+	for start := 0; start < n; start += 100 {
+		var emails []string
+		for i := start; i < start+100; i++ {
+			emails = append(emails, fmt.Sprintf("person%04d@example.com", i))
+		}
+		q, _ := json.Marshal(map[string]any{"emails": emails})
+		code, body = call(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", string(q))
+		if code != 200 {
+			t.Fatalf("search emails after kill -9: %d %s", code, body)
+		}
+		var res struct {
+			Result map[string]struct {
+				Contact *struct {
+					Email        string         `json:"email"`
+					FirstName    string         `json:"first_name"`
+					ListIDs      []string       `json:"list_ids"`
+					CustomFields map[string]any `json:"custom_fields"`
+				} `json:"contact"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(body), &res); err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range emails {
+			c := res.Result[e].Contact
+			if c == nil {
+				t.Fatalf("contact %s lost after kill -9", e)
+			}
+			if c.FirstName != fmt.Sprintf("P%d", start+i) || len(c.ListIDs) != 1 || c.ListIDs[0] != list.ID || c.CustomFields["plan"] != "gold" {
+				t.Fatalf("contact %s changed after kill -9: %+v", e, c)
+			}
+		}
+	}
+}
+
+func waitCompleted(t *testing.T, s liveServer, jobID string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body := call(t, s, s.key, "GET", "/v3/marketing/contacts/imports/"+jobID, "")
+		if code != 200 {
+			t.Fatalf("job status: %d %s", code, body)
+		}
+		var j struct{ Status string }
+		_ = json.Unmarshal([]byte(body), &j)
+		switch j.Status {
+		case "completed":
+			return
+		case "errored", "failed":
+			t.Fatalf("job %s: %s", jobID, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("job %s not completed within 60s", jobID)
+}
+
+func TestBenchBodyIsDeterministic(t *testing.T) {
+	a := benchBody(10, 3, "w1", "n2", "L")
+	b := benchBody(10, 3, "w1", "n2", "L")
+	if string(a) != string(b) {
+		t.Fatal("benchBody is not deterministic")
+	}
+	var v struct {
+		ListIDs  []string         `json:"list_ids"`
+		Contacts []map[string]any `json:"contacts"`
+	}
+	if err := json.Unmarshal(a, &v); err != nil {
+		t.Fatalf("benchBody is not JSON: %v\n%s", err, a)
+	}
+	if len(v.Contacts) != 3 || v.Contacts[0]["email"] != "user0000010@gmail.com" || v.ListIDs[0] != "L" {
+		t.Fatalf("benchBody = %s", a)
+	}
+}
