@@ -2,6 +2,7 @@ package query
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -195,4 +196,16 @@ func BenchmarkMatch100(b *testing.B) {
 	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(perOp, "ns/100segments")
 	b.Logf("100 segments x 1 contact (5 events, %d matched): %.0f ns", matched, perOp)
+}
+
+func TestLikeHostilePattern(t *testing.T) {
+	lp := compileLike(SQL, strings.Repeat("%a", 3000)+"%b")
+	s := strings.Repeat("a", 254)
+	start := time.Now()
+	if lp.match(s) {
+		t.Fatal("matched")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("hostile LIKE took %v", d)
+	}
 }

@@ -59,41 +59,43 @@ func compileLike(lang Lang, pat string) *likePattern {
 
 func (lp *likePattern) match(s string) bool { return matchParts(lp.parts, s) }
 
+// matchParts is the classic wildcard match with one backtrack point (the
+// last '%'), which is O(len(parts) * len(s)) even for hostile patterns such
+// as '%a%a%a...%b'.
 func matchParts(parts []likePart, s string) bool {
-	for i, p := range parts {
-		switch p.kind {
-		case 'l':
-			if !strings.HasPrefix(s, p.s) {
-				return false
-			}
-			s = s[len(p.s):]
-		case '_':
-			if s == "" {
-				return false
-			}
-			_, n := utf8.DecodeRuneInString(s)
-			s = s[n:]
-		case '%':
-			rest := parts[i+1:]
-			if len(rest) == 0 {
-				return true
-			}
-			if len(rest) == 1 && rest[0].kind == 'l' {
-				return strings.HasSuffix(s, rest[0].s)
-			}
-			for {
-				if matchParts(rest, s) {
-					return true
+	pi, si := 0, 0
+	starPi, starSi := -1, 0
+	for {
+		if pi < len(parts) {
+			switch p := parts[pi]; p.kind {
+			case '%':
+				starPi, starSi = pi, si
+				pi++
+				continue
+			case 'l':
+				if strings.HasPrefix(s[si:], p.s) {
+					si += len(p.s)
+					pi++
+					continue
 				}
-				if s == "" {
-					return false
+			case '_':
+				if si < len(s) {
+					_, n := utf8.DecodeRuneInString(s[si:])
+					si += n
+					pi++
+					continue
 				}
-				_, n := utf8.DecodeRuneInString(s)
-				s = s[n:]
 			}
+		} else if si == len(s) {
+			return true
 		}
+		if starPi < 0 || starSi >= len(s) {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(s[starSi:])
+		starSi += n
+		pi, si = starPi+1, starSi
 	}
-	return s == ""
 }
 
 // glob renders the pattern for SQLite's GLOB, which is case-sensitive where
