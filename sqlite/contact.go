@@ -1,15 +1,17 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
 )
@@ -167,29 +169,66 @@ func decodeCustomFields(s string) (map[string]segmentd.Value, error) {
 }
 
 // encodeCustomFields renders values in the custom_fields column's form,
-// keys sorted (encoding/json sorts map keys).
+// keys sorted, numbers and strings as encoding/json writes them (an upsert
+// encodes one object per contact, so this avoids reflection).
 func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 	if len(m) == 0 {
 		return "{}", nil
 	}
-	raw := make(map[string]any, len(m))
-	for id, v := range m {
+	var keysBuf [8]string
+	keys := keysBuf[:0]
+	for id := range m {
+		keys = append(keys, id)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 32*len(keys))
+	b = append(b, '{')
+	for i, id := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, id)
+		b = append(b, ':')
+		v := m[id]
 		switch v.Type {
 		case segmentd.FieldNumber:
-			raw[id] = v.Number
+			f := v.Number
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return "", fmt.Errorf("field %s: %v is not a JSON number", id, f)
+			}
+			b = appendJSONNumber(b, f)
 		case segmentd.FieldDate:
-			raw[id] = toMS(v.Time)
+			b = strconv.AppendInt(b, toMS(v.Time), 10)
 		default:
-			raw[id] = v.Text
+			b = appendJSONString(b, v.Text)
 		}
 	}
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(raw); err != nil {
-		return "", err
+	b = append(b, '}')
+	return string(b), nil
+}
+
+// appendJSONString appends s as a JSON string. Plain strings are copied;
+// others go through encoding/json (which also replaces invalid UTF-8).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			e, _ := json.Marshal(s) // a string always marshals
+			return append(b, e...)
+		}
 	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONNumber formats f as encoding/json does.
+func appendJSONNumber(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		e, _ := json.Marshal(f) // exponent form, as encoding/json writes it
+		return append(b, e...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // queryContacts runs query, which selects contactCols, and fills each

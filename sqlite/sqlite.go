@@ -44,6 +44,7 @@ var migrationFS embed.FS
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	ids   contactIDs
 }
 
 var _ segmentd.Store = (*Store)(nil)

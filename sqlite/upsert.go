@@ -16,15 +16,17 @@ import (
 // upsertEntry is a contact touched by an upsert batch.
 type upsertEntry struct {
 	c       segmentd.Contact
-	stored  bool // the row exists (UPDATE), or not yet (INSERT)
-	altSet  bool // a patch gave alternate_emails: rewrite its rows
-	touched bool // a patch was applied to it
+	stored  bool      // the row exists (UPDATE), or not yet (INSERT)
+	stored0 [4]string // the stored row's identifiers, when stored
+	altSet  bool      // a patch gave alternate_emails: rewrite its rows
+	touched bool      // a patch was applied to it
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
 // result. Matching sees the batch's own earlier patches: an identifier given
 // twice updates the contact the first occurrence created.
 type upsertBatch struct {
+	ids   *contactIDs
 	byID  map[string]*upsertEntry
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
@@ -43,7 +45,7 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		if err := checkLists(ctx, tx, acct, listIDs); err != nil {
 			return err
 		}
-		b := &upsertBatch{byID: make(map[string]*upsertEntry)}
+		b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry)}
 		for i := range b.index {
 			b.index[i] = make(map[string]*upsertEntry)
 		}
@@ -123,6 +125,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			e := b.byID[c.ID]
 			if e == nil {
 				e = &upsertEntry{c: c, stored: true}
+				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
 			}
@@ -133,6 +136,15 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		}
 	}
 	return nil
+}
+
+// identifiers returns the entry's identifier values in segmentd.Identifiers order.
+func (e *upsertEntry) identifiers() [4]string {
+	var out [4]string
+	for i, t := range segmentd.Identifiers {
+		out[i] = e.c.Identifier(t)
+	}
+	return out
 }
 
 func (b *upsertBatch) indexEntry(e *upsertEntry) {
@@ -185,6 +197,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	}
 	e := match
 	if e == nil {
+		c.ID = b.ids.next(time.Now())
 		e = &upsertEntry{}
 		b.byID[c.ID] = e
 		b.res.Created++
@@ -202,86 +215,189 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	b.indexEntry(e)
 }
 
-// write stores every touched contact: one INSERT or UPDATE each, their
-// alternate-email rows when a patch set them, and their list memberships.
+// insertChunk is how many contacts one multi-row INSERT writes (23
+// parameters each, well under SQLite's limit of 32,766): one statement per
+// chunk instead of per contact saves most of the per-statement cost.
+const insertChunk = 128
+
+// contactWriteCols are the columns an insert writes, in rowArgs order.
+var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
+	"alternate_emails", "custom_fields", "created_at", "updated_at")
+
+// write stores every touched contact (new ones with multi-row INSERTs,
+// stored ones with an UPDATE each), their alternate-email rows when a patch
+// set them, and their list memberships.
 func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
 	}
-	cols := append([]string{"account_id", "id"}, textCols...)
-	cols = append(cols, "alternate_emails", "custom_fields", "created_at", "updated_at")
-	insert, err := tx.PrepareContext(ctx, "INSERT INTO contacts ("+strings.Join(cols, ", ")+") VALUES (?"+strings.Repeat(", ?", len(cols)-1)+")")
-	if err != nil {
+	// The batch is merged; write all of it. The statements run without the
+	// caller's cancellation: modernc.org/sqlite starts a goroutine per
+	// statement to watch a cancellable context, which costs more than the
+	// statement. A failure still rolls the whole transaction back.
+	ctx = context.WithoutCancel(ctx)
+
+	var inserts, updates []*upsertEntry
+	for _, e := range b.order {
+		if e.stored {
+			updates = append(updates, e)
+		} else {
+			inserts = append(inserts, e)
+		}
+	}
+	if err := insertContacts(ctx, tx, acct, inserts); err != nil {
 		return err
 	}
-	defer insert.Close()
-	sets := make([]string, 0, len(cols))
-	for _, c := range cols[2:] {
+	if err := updateContacts(ctx, tx, acct, updates); err != nil {
+		return err
+	}
+	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
+		return err
+	}
+	if len(listIDs) > 0 {
+		ids := make([]string, len(b.order))
+		for i, e := range b.order {
+			ids[i] = e.c.ID
+		}
+		all := jsonStrings(ids)
+		for _, l := range listIDs {
+			// One statement per list: json_each walks the batch's ids.
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at)
+				SELECT ?, ?, value, ? FROM json_each(?)`, acct, l, toMS(now), all); err != nil {
+				return fmt.Errorf("add list members: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// rowArgs appends a new contact's values in contactWriteCols order.
+func rowArgs(args []any, acct int64, c *segmentd.Contact) ([]any, error) {
+	custom, err := encodeCustomFields(c.CustomFields)
+	if err != nil {
+		return nil, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+	}
+	args = append(args, acct, c.ID)
+	for _, p := range textFields(c) {
+		args = append(args, nullText(*p))
+	}
+	return append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.CreatedAt), toMS(c.UpdatedAt)), nil
+}
+
+func insertContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
+	row := "(?" + strings.Repeat(", ?", len(contactWriteCols)-1) + ")"
+	head := "INSERT INTO contacts (" + strings.Join(contactWriteCols, ", ") + ") VALUES "
+	var chunk *sql.Stmt
+	if len(es) >= insertChunk {
+		var err error
+		chunk, err = tx.PrepareContext(ctx, head+row+strings.Repeat(", "+row, insertChunk-1))
+		if err != nil {
+			return err
+		}
+		defer chunk.Close()
+	}
+	args := make([]any, 0, insertChunk*len(contactWriteCols))
+	for len(es) > 0 {
+		n := min(len(es), insertChunk)
+		args = args[:0]
+		for _, e := range es[:n] {
+			var err error
+			if args, err = rowArgs(args, acct, &e.c); err != nil {
+				return err
+			}
+		}
+		var err error
+		if n == insertChunk {
+			_, err = chunk.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, head+row+strings.Repeat(", "+row, n-1), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert contacts: %w", err)
+		}
+		es = es[n:]
+	}
+	return nil
+}
+
+// updateContacts rewrites stored contacts. The identifier columns are left
+// out of the UPDATE unless a patch added an identifier, so that their
+// indexes are not rewritten for nothing.
+func updateContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	var sets []string
+	for _, c := range contactWriteCols[2:] {
 		if c != "created_at" {
 			sets = append(sets, c+" = ?")
 		}
 	}
-	update, err := tx.PrepareContext(ctx, "UPDATE contacts SET "+strings.Join(sets, ", ")+" WHERE account_id = ? AND id = ?")
+	withIDs, err := tx.PrepareContext(ctx, "UPDATE contacts SET "+strings.Join(sets, ", ")+" WHERE account_id = ? AND id = ?")
 	if err != nil {
 		return err
 	}
-	defer update.Close()
-	delAlt, err := tx.PrepareContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?")
+	defer withIDs.Close()
+	withoutIDs, err := tx.PrepareContext(ctx, "UPDATE contacts SET "+strings.Join(sets[len(segmentd.Identifiers):], ", ")+" WHERE account_id = ? AND id = ?")
 	if err != nil {
 		return err
 	}
-	defer delAlt.Close()
-	insAlt, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)")
-	if err != nil {
-		return err
-	}
-	defer insAlt.Close()
-	insMember, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at) VALUES (?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
-	defer insMember.Close()
+	defer withoutIDs.Close()
 
-	args := make([]any, 0, len(cols))
-	for _, e := range b.order {
+	args := make([]any, 0, len(contactWriteCols))
+	for _, e := range es {
 		c := &e.c
 		custom, err := encodeCustomFields(c.CustomFields)
 		if err != nil {
 			return fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
 		}
+		stmt := withoutIDs
+		fields := textFields(c)
 		args = args[:0]
-		if !e.stored {
-			args = append(args, acct, c.ID)
-		}
-		for _, p := range textFields(c) {
-			args = append(args, nullText(*p))
-		}
-		args = append(args, encodeAlternateEmails(c.AlternateEmails), custom)
-		if !e.stored {
-			args = append(args, toMS(c.CreatedAt), toMS(c.UpdatedAt))
-			if _, err := insert.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("insert contact: %w", err)
-			}
+		if e.identifiers() != e.stored0 {
+			stmt = withIDs
 		} else {
-			args = append(args, toMS(c.UpdatedAt), acct, c.ID)
-			if _, err := update.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("update contact: %w", err)
-			}
-			if e.altSet {
-				if _, err := delAlt.ExecContext(ctx, acct, c.ID); err != nil {
-					return err
-				}
+			fields = [17]*string(append(fields[len(segmentd.Identifiers):], make([]*string, len(segmentd.Identifiers))...))
+		}
+		for _, p := range fields {
+			if p != nil {
+				args = append(args, nullText(*p))
 			}
 		}
-		if e.altSet || !e.stored {
-			for _, a := range c.AlternateEmails {
-				if _, err := insAlt.ExecContext(ctx, acct, a, c.ID); err != nil {
-					return err
-				}
+		args = append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.UpdatedAt), acct, c.ID)
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("update contact: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeAlternateEmails replaces the contact_alternate_emails rows of the
+// contacts whose alternate emails a patch set (or that are new).
+func writeAlternateEmails(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
+	var del, ins *sql.Stmt
+	for _, e := range es {
+		if !e.altSet && (e.stored || len(e.c.AlternateEmails) == 0) {
+			continue
+		}
+		if del == nil {
+			var err error
+			if del, err = tx.PrepareContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"); err != nil {
+				return err
+			}
+			defer del.Close()
+			if ins, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"); err != nil {
+				return err
+			}
+			defer ins.Close()
+		}
+		if e.stored {
+			if _, err := del.ExecContext(ctx, acct, e.c.ID); err != nil {
+				return err
 			}
 		}
-		for _, l := range listIDs {
-			if _, err := insMember.ExecContext(ctx, acct, l, c.ID, toMS(now)); err != nil {
+		for _, a := range e.c.AlternateEmails {
+			if _, err := ins.ExecContext(ctx, acct, a, e.c.ID); err != nil {
 				return err
 			}
 		}
