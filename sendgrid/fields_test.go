@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/segmentd/segmentd"
 )
 
 const fieldsPath = "/v3/marketing/field_definitions"
@@ -103,7 +105,7 @@ func TestFieldDefinitions(t *testing.T) {
 		{"create name too long", call{method: "POST", path: fieldsPath, body: map[string]string{"name": strings.Repeat("a", 101), "field_type": "Text"}},
 			400, errBody("name", "name must be at most 100 characters")},
 		{"create name of wrong type", call{method: "POST", path: fieldsPath, body: `{"name":5,"field_type":"Text"}`},
-			400, errBody("name", "name must be a string")},
+			400, errBody("name", "name has a number where a string is expected")},
 		{"create malformed JSON", call{method: "POST", path: fieldsPath, body: `{"name":`},
 			400, errBody("", "the request body is not valid JSON (error at byte 8)")},
 		{"create empty body", call{method: "POST", path: fieldsPath},
@@ -174,4 +176,13 @@ func TestFieldRenameAndDeleteKeepContactsConsistent(t *testing.T) {
 	if got := contact["custom_fields"]; !jsonEqual(mustJSON(got), []byte(`{}`)) {
 		t.Errorf("after delete custom_fields = %v", got)
 	}
+}
+
+func TestFieldLimit(t *testing.T) {
+	e := newEnv(t, segmentd.Config{MaxCustomFields: 2})
+	for _, name := range []string{"a", "b"} {
+		mustStatus(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"` + name + `","field_type":"Text"}`}), 200)
+	}
+	wantError(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"c","field_type":"Text"}`}),
+		400, errBody("", "the account already has the maximum of 2 custom fields"))
 }

@@ -301,9 +301,23 @@ func unmarshal(b []byte, v any) error {
 		if te.Field == "" {
 			return invalid("", "the request body must be a JSON object")
 		}
-		return invalid(te.Field, "%s must be %s", te.Field, jsonTypeName(te.Type.Kind().String()))
+		// Field is the key's path; the wrong value may be the key's own or
+		// an element of its array, so say what was found where.
+		return invalid(te.Field, "%s has %s where %s is expected", te.Field, article(te.Value), jsonTypeName(te.Type.Kind().String()))
 	}
 	return invalid("", "the request body is not valid JSON")
+}
+
+// article prefixes encoding/json's name of a JSON value type ("number",
+// "object", "array", "string", "bool") with a or an.
+func article(jsonType string) string {
+	switch jsonType {
+	case "object", "array":
+		return "an " + jsonType
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + jsonType
 }
 
 func jsonTypeName(goKind string) string {

@@ -59,8 +59,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a face over a fresh store; cfg, when given, configures the
+// service.
+func newEnv(t *testing.T, cfg ...segmentd.Config) *env {
 	t.Helper()
+	var c segmentd.Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -68,7 +74,7 @@ func newEnv(t *testing.T) *env {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{})
+	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, c)
 	key, err := svc.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/segmentd/segmentd"
 )
@@ -215,6 +216,9 @@ func (h *handler) removeListContacts(w http.ResponseWriter, r *http.Request, acc
 	ids := queryList(r, "contact_ids")
 	if len(ids) == 0 {
 		return invalid("contact_ids", "contact_ids is required")
+	}
+	for i, id := range ids {
+		ids[i] = strings.ToLower(id) // segmentd's ids are lower-case; UUIDs are case-insensitive
 	}
 	jobID, err := h.svc.RemoveListContacts(r.Context(), acct.ID, id, ids)
 	if err != nil {

@@ -44,6 +44,9 @@ func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct se
 		if listIDs, err = stringArray(raw, "list_ids"); err != nil {
 			return err
 		}
+		for i, id := range listIDs {
+			listIDs[i] = strings.ToLower(id) // UUIDs are case-insensitive
+		}
 	}
 	raw, ok := top["contacts"]
 	if !ok || isNull(raw) {
