@@ -1,0 +1,114 @@
+package segmentd
+
+import (
+	"context"
+	"time"
+)
+
+// Segment is a saved query over an account's contacts. SendGrid segments
+// are either v1 (SGQL, QueryVersion "") or 2.0 (SQL, QueryVersion "2");
+// Constant Contact segments (later) share the same table.
+type Segment struct {
+	ID            string
+	Name          string
+	QueryDSL      string
+	QueryVersion  string   // "2" for Segments 2.0 SQL, "" for a v1 SGQL segment
+	ParentListIDs []string // at most one ("only one for now", as at SendGrid)
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// SampleUpdatedAt is when contacts_count and contacts_sample were last
+	// recomputed in --refresh=scheduled mode; zero until then.
+	SampleUpdatedAt time.Time
+	// LastRefreshedAt is the last manual refresh (zero when never).
+	LastRefreshedAt time.Time
+
+	// DeletedAt is set when the segment was deleted. SendGrid forgets a
+	// deleted segment; Constant Contact keeps its details readable by id.
+	DeletedAt time.Time
+}
+
+// Live reports whether the segment has not been deleted.
+func (s *Segment) Live() bool { return s.DeletedAt.IsZero() }
+
+// Segment limits (architecture.md §3.10, sendgrid-api.md §5).
+const (
+	MaxSegmentNameLength   = 100
+	DefaultMaxLiveSegments = 200
+	SegmentSampleSize      = 50
+	MaxSegmentParentLists  = 1
+
+	// Manual refresh limits of POST /segments/2.0/refresh/{id}.
+	MaxRefreshesPerSegmentHour = 1
+	MaxRefreshesPerSegmentDay  = 2
+	MaxRefreshesPerAccountDay  = 10
+)
+
+// Refresh is one manual segment refresh, kept to enforce SendGrid's limits.
+type Refresh struct {
+	SegmentID string
+	At        time.Time
+}
+
+// SegmentStore keeps segments and their refresh history. It is separate from
+// Store so that a store can grow it without breaking the contacts contract;
+// the SQLite and PostgreSQL stores implement both.
+type SegmentStore interface {
+	// CreateSegment stores a new segment. A live segment of the same name
+	// (ignoring case) is KindConflict; more than maxLive live segments is
+	// KindInvalid.
+	CreateSegment(ctx context.Context, acct int64, s Segment, maxLive int) (Segment, error)
+	// Segments returns the account's live segments, oldest first.
+	Segments(ctx context.Context, acct int64) ([]Segment, error)
+	// Segment returns a segment by id, deleted ones included (callers decide
+	// whether a deleted segment is visible).
+	Segment(ctx context.Context, acct int64, id string) (Segment, error)
+	// UpdateSegment replaces a live segment's name, query and timestamps; a
+	// name taken by another live segment is KindConflict.
+	UpdateSegment(ctx context.Context, acct int64, s Segment) (Segment, error)
+	// DeleteSegment marks a live segment deleted.
+	DeleteSegment(ctx context.Context, acct int64, id string, now time.Time) error
+	// RecordRefresh stores a manual refresh and sets the segment's LastRefreshedAt.
+	RecordRefresh(ctx context.Context, acct int64, r Refresh) error
+	// Refreshes returns the account's manual refreshes at or after since.
+	Refreshes(ctx context.Context, acct int64, since time.Time) ([]Refresh, error)
+}
+
+// Membership is the seam between the Service and the in-memory membership
+// engine (package engine), which the root package cannot import. Queries
+// cross it as text in their dialect; the engine parses, checks and compiles
+// them against the account's fields. Every read takes now, so time-window
+// segments are exact as of the request.
+type Membership interface {
+	SetFields(acct int64, defs []FieldDefinition)
+	PutContacts(acct int64, cs []Contact, now time.Time)
+	DeleteContacts(acct int64, ids []string, now time.Time)
+	DeleteAllContacts(acct int64, now time.Time)
+
+	// CheckQuery parses and checks a query without saving it. search selects
+	// the contacts-search rules for SGQL.
+	CheckQuery(acct int64, lang QueryLang, src string, search bool) error
+	PutSegment(acct int64, id string, lang QueryLang, src string, parentListID string, now time.Time) error
+	RemoveSegment(acct int64, id string)
+	Count(acct int64, segmentID string, now time.Time) int
+	Members(acct int64, segmentID string, limit int, now time.Time) []string
+	SegmentsOf(acct int64, contactID string, now time.Time) []string
+	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
+}
+
+// QueryLang names a query dialect at the Membership seam.
+type QueryLang int
+
+const (
+	LangSGQL QueryLang = iota // SendGrid v1 segments and contacts search
+	LangSQL                   // SendGrid Segments 2.0
+)
+
+// Lang returns the dialect of a segment's query.
+func (s *Segment) Lang() QueryLang {
+	if s.QueryVersion == "2" {
+		return LangSQL
+	}
+	return LangSGQL
+}
