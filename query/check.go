@@ -15,6 +15,9 @@ type Checked struct {
 	root    *cnode
 	// UsesEvents reports whether the query looks at engagement events.
 	UsesEvents bool
+	// UsesNow reports whether the result depends on the clock (NOW(),
+	// current_timestamp), so membership must be re-checked as time passes.
+	UsesNow bool
 }
 
 // kind is the operation of a checked node.
@@ -82,6 +85,7 @@ type checker struct {
 	// SGQL: the event scope is active inside an engagement group.
 	sgqlEvents bool
 	usesEvents bool
+	usesNow    bool
 }
 
 type evScope struct {
@@ -120,7 +124,7 @@ func check(q *Query, cat *Catalog, search bool) (ch *Checked, err error) {
 		}
 		root = c.sgqlRoot(q.Expr)
 	}
-	return &Checked{Query: q, catalog: cat, root: root, UsesEvents: c.usesEvents}, nil
+	return &Checked{Query: q, catalog: cat, root: root, UsesEvents: c.usesEvents, UsesNow: c.usesNow}, nil
 }
 
 func (c *checker) errorf(pos Pos, format string, args ...any) {
@@ -799,6 +803,7 @@ func (c *checker) call(x *CallExpr) *cnode {
 			return &cnode{k: kLower, t: TString, pos: pos, args: []*cnode{c.stringArg(name, c.expr(x.Args[0]))}}
 		case "NOW":
 			c.arity(x, name, 0)
+			c.usesNow = true
 			return &cnode{k: kNow, t: TTime, pos: pos}
 		}
 		c.errorf(pos, "unsupported function: '%s'", name)
@@ -839,6 +844,7 @@ func (c *checker) call(x *CallExpr) *cnode {
 		return c.timeAdd(pos, t, iv, false)
 	case "CURRENT_TIMESTAMP":
 		c.arity(x, name, 0)
+		c.usesNow = true
 		return &cnode{k: kNow, t: TTime, pos: pos}
 	case "LOWER", "UPPER":
 		c.arity(x, name, 1)
