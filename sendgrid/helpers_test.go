@@ -33,7 +33,8 @@ import (
 
 // env is one segmentd SendGrid face on a loopback port over a fresh store.
 type env struct {
-	t    *testing.T
+	t    testing.TB
+	dir  string // the data directory
 	svc  *segmentd.Service
 	srv  *httptest.Server
 	key  string // full-access key of the default account
@@ -61,14 +62,15 @@ func (b *syncBuffer) String() string {
 
 // newEnv starts a face over a fresh store; cfg, when given, configures the
 // service.
-func newEnv(t *testing.T, cfg ...segmentd.Config) *env {
+func newEnv(t testing.TB, cfg ...segmentd.Config) *env {
 	t.Helper()
 	var c segmentd.Config
 	if len(cfg) > 0 {
 		c = cfg[0]
 	}
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	dir := t.TempDir()
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -85,7 +87,7 @@ func newEnv(t *testing.T, cfg ...segmentd.Config) *env {
 		svc.Close()
 		store.Close()
 	})
-	return &env{t: t, svc: svc, srv: srv, key: key, logs: logs}
+	return &env{t: t, dir: dir, svc: svc, srv: srv, key: key, logs: logs}
 }
 
 // newKey creates an account (unless it exists) and a key for it.
