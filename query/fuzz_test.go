@@ -4,6 +4,7 @@ import (
 	"errors"
 	"go/build"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -171,22 +172,39 @@ func FuzzParseSQL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) { fuzzOne(t, SQL, src) })
 }
 
-// FuzzConvertV1 checks that conversion never panics and that whatever it
-// produces is valid Segments 2.0 SQL.
+// FuzzConvertV1 checks that conversion never panics, that whatever it
+// produces is valid Segments 2.0 SQL, and that both queries select the same
+// generated contacts.
 func FuzzConvertV1(f *testing.F) {
 	addSeeds(f, SGQL)
+	recs := append(genRecords(40, 5), semanticsRecords()...)
+	cat := corpusCatalog(f)
 	f.Fuzz(func(t *testing.T, src string) {
 		q, err := ParseSGQL(src)
 		if err != nil {
 			return
 		}
-		cat := corpusCatalog(t)
-		out, err := ConvertV1(q, cat, "L1")
+		ch1, err := Check(q, cat)
 		if err != nil {
 			return
 		}
-		if _, err := Check(out, cat); err != nil {
+		out, err := ConvertV1(q, cat, "L1")
+		if err != nil {
+			if !strings.Contains(err.Error(), "has no equivalent") {
+				t.Fatalf("convert %q: %v", src, err)
+			}
+			return
+		}
+		ch2, err := Check(out, cat)
+		if err != nil {
 			t.Fatalf("converted %q to invalid %q: %v", src, out, err)
+		}
+		p1, p2 := Compile(ch1), Compile(ch2)
+		for _, r := range recs {
+			want := p1.Match(r, corpusNow) && slices.Contains(r.ListIDs, "L1")
+			if got := p2.Match(r, corpusNow); got != want {
+				t.Fatalf("contact %s: v1 %v, 2.0 %v\nv1:  %s\n2.0: %s", r.ID, want, got, src, out)
+			}
 		}
 	})
 }
