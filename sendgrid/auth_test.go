@@ -157,6 +157,15 @@ func TestOnBehalfOf(t *testing.T) {
 	subList := mustStatus(t, r, 201)["id"].(string)
 	mustStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, obo: "sub"}), 200)
 	e.do(t, call{method: "PUT", path: contactsPath, obo: "sub", body: `{"contacts":[{"email":"s@example.com"}]}`})
+	// The header's name is case-insensitive on the wire.
+	req, _ := http.NewRequest("GET", e.srv.URL+listsPath+"/"+subList, nil)
+	req.Header["authorization"] = []string{"Bearer " + e.key}
+	req.Header["on-behalf-of"] = []string{"sub"}
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("lower-case on-behalf-of: %v %v", err, resp.Status)
+	} else {
+		resp.Body.Close()
+	}
 	// … and the parent itself does not see the subuser's data.
 	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, noSpec: "sendgrid-api.md §9.7"}), 404, errBody("id", `list "`+subList+`" does not exist`))
 

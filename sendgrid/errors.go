@@ -22,6 +22,7 @@ const (
 	// msgContactNotFound is SendGrid's per-address miss in search results.
 	msgContactNotFound = "contact not found"
 
+	// segmentd's wording where SendGrid's is unknown.
 	msgNotFound         = "resource not found"
 	msgMethodNotAllowed = "method not allowed"
 	msgTimeout          = "request timed out"
@@ -90,6 +91,15 @@ func errorBody(err error, bare map[int]bool) (int, []byte) {
 	}
 	status := statusOf(e.Kind)
 	item := errorItem{Message: e.Message}
+	// Where SendGrid's wording is known, it is used whatever the domain said.
+	switch e.Kind {
+	case segmentd.KindUnauthorized:
+		item = errorItem{Message: msgAuthRequired}
+	case segmentd.KindRateLimited:
+		item = errorItem{Message: msgTooManyRequests}
+	case segmentd.KindTimeout:
+		item.Message = msgTimeout
+	}
 	// "field":null is the form of SendGrid's auth and rate-limit errors
 	// (E1). The 400 and 404 envelopes (E2) type field as a string, so an
 	// error about no single field carries "".
