@@ -118,6 +118,9 @@ func decodeCustomFields(s string) (map[string]segmentd.Value, error) {
 	if s == "" || s == "{}" {
 		return nil, nil
 	}
+	if m, ok := decodeFlatObject(s); ok {
+		return m, nil
+	}
 	var raw map[string]any
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
@@ -129,43 +132,115 @@ func decodeCustomFields(s string) (map[string]segmentd.Value, error) {
 	}
 	out := make(map[string]segmentd.Value, len(raw))
 	for id, v := range raw {
-		if id == "" {
-			continue
+		var text string
+		var isString bool
+		switch v := v.(type) {
+		case string:
+			text, isString = v, true
+		case json.Number:
+			text = string(v)
+		default:
+			return nil, fmt.Errorf("field %s: unexpected %T", id, v)
 		}
-		switch id[0] {
-		case 'w':
-			str, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("field %s: want a string, have %T", id, v)
-			}
-			out[id] = segmentd.Value{Type: segmentd.FieldText, Text: str}
-		case 'n':
-			num, ok := v.(json.Number)
-			if !ok {
-				return nil, fmt.Errorf("field %s: want a number, have %T", id, v)
-			}
-			f, err := num.Float64()
-			if err != nil {
-				return nil, fmt.Errorf("field %s: %w", id, err)
-			}
-			out[id] = segmentd.Value{Type: segmentd.FieldNumber, Number: f}
-		case 'd':
-			num, ok := v.(json.Number)
-			if !ok {
-				return nil, fmt.Errorf("field %s: want unix milliseconds, have %T", id, v)
-			}
-			ms, err := num.Int64()
-			if err != nil {
-				f, ferr := num.Float64()
-				if ferr != nil {
-					return nil, fmt.Errorf("field %s: %w", id, err)
-				}
-				ms = int64(f)
-			}
-			out[id] = segmentd.Value{Type: segmentd.FieldDate, Time: fromMS(ms)}
+		if err := setCustomValue(out, id, text, isString); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// setCustomValue stores field id's value: text is a JSON string's content
+// (isString) or a JSON number's literal.
+func setCustomValue(m map[string]segmentd.Value, id, text string, isString bool) error {
+	if id == "" {
+		return nil
+	}
+	switch id[0] {
+	case 'w':
+		if !isString {
+			return fmt.Errorf("field %s: want a string, have %s", id, text)
+		}
+		m[id] = segmentd.Value{Type: segmentd.FieldText, Text: text}
+	case 'n':
+		f, err := strconv.ParseFloat(text, 64)
+		if isString || err != nil {
+			return fmt.Errorf("field %s: want a number, have %q", id, text)
+		}
+		m[id] = segmentd.Value{Type: segmentd.FieldNumber, Number: f}
+	case 'd':
+		ms, err := strconv.ParseInt(text, 10, 64)
+		if err != nil && !isString {
+			f, ferr := strconv.ParseFloat(text, 64)
+			ms, err = int64(f), ferr
+		}
+		if isString || err != nil {
+			return fmt.Errorf("field %s: want unix milliseconds, have %q", id, text)
+		}
+		m[id] = segmentd.Value{Type: segmentd.FieldDate, Time: fromMS(ms)}
+	}
+	return nil
+}
+
+// decodeFlatObject reads the common shape of custom_fields quickly: an
+// object of plain strings (no escapes) and numbers, without spaces. It
+// reports false for anything else, which encoding/json then reads.
+func decodeFlatObject(s string) (map[string]segmentd.Value, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	m := make(map[string]segmentd.Value, strings.Count(s, ":"))
+	i := 1
+	str := func() (string, bool) { // a plain JSON string at s[i]
+		if i >= len(s) || s[i] != '"' {
+			return "", false
+		}
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' || s[j] < 0x20 {
+				return "", false
+			}
+			j++
+		}
+		if j >= len(s) {
+			return "", false
+		}
+		v := s[i+1 : j]
+		i = j + 1
+		return v, true
+	}
+	for i < len(s)-1 {
+		k, ok := str()
+		if !ok || i >= len(s) || s[i] != ':' {
+			return nil, false
+		}
+		i++
+		var v string
+		isString := i < len(s) && s[i] == '"'
+		if isString {
+			if v, ok = str(); !ok {
+				return nil, false
+			}
+		} else {
+			j := i
+			for j < len(s) && s[j] != ',' && s[j] != '}' {
+				j++
+			}
+			v, i = s[i:j], j
+		}
+		if setCustomValue(m, k, v, isString) != nil {
+			return nil, false
+		}
+		if i < len(s)-1 {
+			if s[i] != ',' || i+1 >= len(s)-1 {
+				return nil, false
+			}
+			i++
+		}
+	}
+	if i != len(s)-1 {
+		return nil, false
+	}
+	return m, true
 }
 
 // encodeCustomFields renders values in the custom_fields column's form,

@@ -27,7 +27,8 @@ type upsertEntry struct {
 // twice updates the contact the first occurrence created.
 type upsertBatch struct {
 	ids   *contactIDs
-	byID  map[string]*upsertEntry
+	byID  map[string]*upsertEntry    // stored contacts
+	arena []upsertEntry              // new contacts; cap is the number of patches
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
@@ -45,8 +46,10 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		if err := checkLists(ctx, tx, acct, listIDs); err != nil {
 			return err
 		}
-		b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry)}
-		for i := range b.index {
+		b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry),
+			arena: make([]upsertEntry, 0, len(patches)), order: make([]*upsertEntry, 0, len(patches))}
+		b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
+		for i := 1; i < len(b.index); i++ {
 			b.index[i] = make(map[string]*upsertEntry)
 		}
 		if err := b.load(ctx, tx, acct, patches); err != nil {
@@ -179,14 +182,29 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 			return
 		}
 	}
-	var c segmentd.Contact
+	var e *upsertEntry
+	var err error
 	if match != nil {
-		c = match.c
+		// Merge into a copy, so that a refused patch leaves the entry as it was.
+		c := match.c
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
+		if err = segmentd.ApplyPatch(&c, p, listIDs, now); err == nil {
+			e = match
+			e.c = c
+			b.res.Updated++
+		}
+	} else {
+		e = b.newEntry()
+		if err = segmentd.ApplyPatch(&e.c, p, listIDs, now); err == nil {
+			e.c.ID = b.ids.next(now)
+			b.res.Created++
+		} else {
+			b.dropEntry()
+		}
 	}
-	if err := segmentd.ApplyPatch(&c, p, listIDs, now); err != nil {
+	if err != nil {
 		je := segmentd.JobError{Index: i, Message: err.Error()}
 		var se *segmentd.Error
 		if errors.As(err, &se) {
@@ -195,16 +213,6 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		b.res.Errors = append(b.res.Errors, je)
 		return
 	}
-	e := match
-	if e == nil {
-		c.ID = b.ids.next(time.Now())
-		e = &upsertEntry{}
-		b.byID[c.ID] = e
-		b.res.Created++
-	} else {
-		b.res.Updated++
-	}
-	e.c = c
 	if p.AlternateEmails != nil {
 		e.altSet = true
 	}
@@ -213,6 +221,20 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		b.order = append(b.order, e)
 	}
 	b.indexEntry(e)
+}
+
+// newEntry returns a zero entry for a new contact. Entries come from one
+// slice allocated per batch (at most one new contact per patch), which
+// costs the allocator and the GC far less than one allocation each.
+func (b *upsertBatch) newEntry() *upsertEntry {
+	b.arena = b.arena[:len(b.arena)+1]
+	return &b.arena[len(b.arena)-1]
+}
+
+// dropEntry returns the entry newEntry gave last.
+func (b *upsertBatch) dropEntry() {
+	b.arena[len(b.arena)-1] = upsertEntry{}
+	b.arena = b.arena[:len(b.arena)-1]
 }
 
 // insertChunk is how many contacts one multi-row INSERT writes (23
