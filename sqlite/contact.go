@@ -45,22 +45,6 @@ func identifierCol(t segmentd.IdentifierType) (string, error) {
 	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %q", t)
 }
 
-// contactCols returns the column list scanContact reads, each column
-// qualified by alias ("c.") when given.
-func contactCols(alias string) string {
-	cols := append([]string{"id"}, textCols...)
-	cols = append(cols, "alternate_emails", "custom_fields", "created_at", "updated_at")
-	for i := range cols {
-		cols[i] = alias + cols[i]
-	}
-	return strings.Join(cols, ", ")
-}
-
-var (
-	contactColumns  = contactCols("")
-	contactColumnsC = contactCols("c.")
-)
-
 // scanContact reads one row of contactCols. ListIDs are left empty.
 func scanContact(rows *sql.Rows) (segmentd.Contact, error) {
 	var c segmentd.Contact
@@ -342,8 +326,7 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 		idx[c.ID] = i
 		ids[i] = c.ID
 	}
-	rows, err := q.QueryContext(ctx, `SELECT contact_id, list_id FROM list_members
-		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?)) ORDER BY list_id`, acct, jsonStrings(ids))
+	rows, err := q.QueryContext(ctx, qListIDsOf, acct, jsonStrings(ids))
 	if err != nil {
 		return err
 	}
@@ -357,7 +340,14 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 			cs[i].ListIDs = append(cs[i].ListIDs, lid)
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range cs {
+		slices.Sort(cs[i].ListIDs)
+		cs[i].ListIDs = slices.Compact(cs[i].ListIDs) // an id given twice
+	}
+	return nil
 }
 
 func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
@@ -385,8 +375,7 @@ func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
-			" FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, jsonStrings(ids))
+		cs, err = queryContacts(ctx, tx, acct, qContactsWhere+"id"+qInValues, acct, jsonStrings(ids))
 		return err
 	})
 	if err != nil {
@@ -415,8 +404,7 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 		return out, nil
 	}
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
-			" FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))", acct, jsonStrings(emails))
+		cs, err := queryContacts(ctx, tx, acct, qContactsWhere+"email"+qInValues, acct, jsonStrings(emails))
 		if err != nil {
 			return err
 		}
@@ -432,8 +420,7 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 		if len(rest) == 0 {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT email, min(contact_id) FROM contact_alternate_emails
-			WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`, acct, jsonStrings(rest))
+		rows, err := tx.QueryContext(ctx, qAlternateEmailOwners, acct, jsonStrings(rest))
 		if err != nil {
 			return err
 		}
@@ -455,8 +442,7 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 		if len(ids) == 0 {
 			return nil
 		}
-		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
-			" FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, jsonStrings(ids))
+		cs, err = queryContacts(ctx, tx, acct, qContactsWhere+"id"+qInValues, acct, jsonStrings(ids))
 		if err != nil {
 			return err
 		}
@@ -487,8 +473,7 @@ func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd
 		return out, nil
 	}
 	err = s.readTx(ctx, func(tx *sql.Tx) error {
-		cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
-			" FROM contacts WHERE account_id = ? AND "+col+" IN (SELECT value FROM json_each(?))", acct, jsonStrings(values))
+		cs, err := queryContacts(ctx, tx, acct, qContactsWhere+col+qInValues, acct, jsonStrings(values))
 		for _, c := range cs {
 			out[c.Identifier(t)] = c
 		}
@@ -506,8 +491,10 @@ func (s *Store) CountContacts(ctx context.Context, acct int64) (int, error) {
 	return n, err
 }
 
-// SampleContacts returns up to limit of the most recently updated contacts,
-// sorted by email (contacts without one last, by id).
+// SampleContacts returns up to limit of the most recently updated contacts
+// (ties: the most recently inserted rows), sorted by email (contacts without
+// one last, by id). Both orders come from the contacts_updated index (whose
+// entries end with the rowid), so no sort of a whole batch's rows.
 func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]segmentd.Contact, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -515,8 +502,7 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+
-			" FROM contacts WHERE account_id = ? ORDER BY updated_at DESC, id LIMIT ?", acct, limit)
+		cs, err = queryContacts(ctx, tx, acct, qSampleContacts, acct, limit)
 		return err
 	})
 	if err != nil {
@@ -538,7 +524,7 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 // deleteContacts removes the contacts whose ids are in the JSON array ids,
 // with their memberships and alternate-email rows.
 func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (int, error) {
-	res, err := tx.ExecContext(ctx, "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, ids)
+	res, err := tx.ExecContext(ctx, qDeleteContacts, acct, ids)
 	if err != nil {
 		return 0, err
 	}
@@ -546,10 +532,10 @@ func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (in
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))", acct, ids); err != nil {
+	if _, err := tx.ExecContext(ctx, qDeleteMembershipsOf, acct, ids); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))", acct, ids); err != nil {
+	if _, err := tx.ExecContext(ctx, qDeleteAlternatesOf, acct, ids); err != nil {
 		return 0, err
 	}
 	return int(n), nil

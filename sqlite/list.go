@@ -133,7 +133,7 @@ func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string
 		} else if n == 0 {
 			return notFound("id", "list %q does not exist", id)
 		}
-		rows, err := tx.QueryContext(ctx, "DELETE FROM list_members WHERE account_id = ? AND list_id = ? RETURNING contact_id", acct, id)
+		rows, err := tx.QueryContext(ctx, qDeleteListMembers, acct, id)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,9 @@ func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string
 }
 
 // ListSample returns up to limit contacts of the list, most recently added
-// first (ties by contact id).
+// first (ties: the later insert first). list_members_added, whose entries
+// end with the rowid, yields exactly that order, so the query stops after
+// limit rows even when a whole batch shares one added_at.
 func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
@@ -169,9 +171,7 @@ func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int
 			return nil
 		}
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumnsC+` FROM list_members m
-			JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
-			WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.contact_id LIMIT ?`, acct, id, limit)
+		cs, err = queryContacts(ctx, tx, acct, qListSample, acct, id, limit)
 		return err
 	})
 	if err != nil {
@@ -194,8 +194,7 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 		if len(contactIDs) == 0 {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE account_id = ? AND list_id = ?
-			AND contact_id IN (SELECT value FROM json_each(?))`, acct, listID, jsonStrings(contactIDs))
+		res, err := tx.ExecContext(ctx, qRemoveListMembers, acct, listID, jsonStrings(contactIDs))
 		if err != nil {
 			return err
 		}

@@ -75,7 +75,7 @@ func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))", acct, jsonStrings(ids))
+	rows, err := tx.QueryContext(ctx, qListsIn, acct, jsonStrings(ids))
 	if err != nil {
 		return err
 	}
@@ -114,8 +114,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND "+col+
-			" IN (SELECT value FROM json_each(?))", acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, qContactsWhere+col+qInValues, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
@@ -284,8 +283,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 		all := jsonStrings(ids)
 		for _, l := range listIDs {
 			// One statement per list: json_each walks the batch's ids.
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at)
-				SELECT ?, ?, value, ? FROM json_each(?)`, acct, l, toMS(now), all); err != nil {
+			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), all); err != nil {
 				return fmt.Errorf("add list members: %w", err)
 			}
 		}
@@ -404,11 +402,11 @@ func writeAlternateEmails(ctx context.Context, tx *sql.Tx, acct int64, es []*ups
 		}
 		if del == nil {
 			var err error
-			if del, err = tx.PrepareContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"); err != nil {
+			if del, err = tx.PrepareContext(ctx, qDeleteAlternatesOne); err != nil {
 				return err
 			}
 			defer del.Close()
-			if ins, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"); err != nil {
+			if ins, err = tx.PrepareContext(ctx, qInsertAlternateEmail); err != nil {
 				return err
 			}
 			defer ins.Close()

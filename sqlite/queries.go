@@ -1,0 +1,52 @@
+package sqlite
+
+// The statements that run against tables which grow with the number of
+// contacts. TestQueryPlans checks that each one searches an index rather
+// than scanning an account's rows: the database carries no ANALYZE
+// statistics, and without them SQLite's planner can prefer a covering scan
+// of a whole account to an index probe per value.
+const (
+	// qContactsWhere selects contacts by an indexed column (append the
+	// column name, then qInValues).
+	qContactsWhere = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND "
+	qInValues      = " IN (SELECT value FROM json_each(?))"
+
+	// qListIDsOf reads the memberships of the contacts in a JSON array of ids.
+	// INDEXED BY: left to itself the planner scanned every membership of the
+	// account through the primary key, which covers both columns.
+	qListIDsOf = `SELECT contact_id, list_id FROM list_members INDEXED BY list_members_contact
+		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
+
+	qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
+		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
+
+	// qSampleContacts: contacts_updated's entries end with the rowid, so the
+	// index yields this order and the query stops after LIMIT rows, even
+	// when a whole 30,000-contact batch shares one updated_at.
+	qSampleContacts = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?"
+
+	// qListSample: the same for list_members_added.
+	qListSample = "SELECT " + contactColumnsC + ` FROM list_members m
+		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
+		WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.rowid DESC LIMIT ?`
+
+	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
+	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? RETURNING contact_id"
+	qListsIn              = "SELECT id FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
+	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
+	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
+	qInsertAlternateEmail = "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"
+
+	// contactColumns are the columns scanContact reads: id, textCols,
+	// then the rest (TestQueryPlans checks the order); contactColumnsC the
+	// same qualified by "c.".
+	contactColumns = "id, email, phone_number_id, external_id, anonymous_id, first_name, last_name, " +
+		"address_line_1, address_line_2, city, state_province_region, postal_code, country, phone_number, " +
+		"whatsapp, line, facebook, unique_name, alternate_emails, custom_fields, created_at, updated_at"
+	contactColumnsC = "c.id, c.email, c.phone_number_id, c.external_id, c.anonymous_id, c.first_name, c.last_name, " +
+		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
+		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
+)

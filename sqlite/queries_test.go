@@ -1,0 +1,76 @@
+package sqlite
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/segmentd/segmentd"
+)
+
+func TestContactColumns(t *testing.T) {
+	want := append(append([]string{"id"}, textCols...), "alternate_emails", "custom_fields", "created_at", "updated_at")
+	if got := strings.Split(contactColumns, ", "); !slices.Equal(got, want) {
+		t.Fatalf("contactColumns = %v\nwant %v", got, want)
+	}
+	for i := range want {
+		want[i] = "c." + want[i]
+	}
+	if got := strings.Split(contactColumnsC, ", "); !slices.Equal(got, want) {
+		t.Fatalf("contactColumnsC = %v\nwant %v", got, want)
+	}
+}
+
+// TestQueryPlans checks that the statements over contact-sized tables probe
+// indexes: a plan that scans a table, or searches one by account_id alone,
+// reads every row of the account (a million, at the benchmark's size).
+func TestQueryPlans(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	queries := []string{
+		qListIDsOf, qAlternateEmailOwners, qSampleContacts, qListSample,
+		qDeleteContacts, qDeleteMembershipsOf, qDeleteAlternatesOf, qRemoveListMembers, qDeleteListMembers,
+		qListsIn, qAddListMembers, qDeleteAlternatesOne,
+		listSelect + "WHERE l.account_id = ? AND l.id = ?",
+		listSelect + "WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?",
+		"SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND id = ?",
+	}
+	for _, col := range append([]string{"id"}, identifierCols()...) {
+		queries = append(queries, qContactsWhere+col+qInValues)
+	}
+	for _, q := range queries {
+		args := make([]any, strings.Count(q, "?"))
+		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		// The sample walks contacts_updated from its end and stops after LIMIT rows.
+		walksIndex := q == qSampleContacts
+		for _, step := range plan {
+			scan := strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE") // json_each is fine
+			wholeAccount := strings.HasSuffix(step, "(account_id=?)") && !walksIndex
+			if scan || wholeAccount || strings.Contains(step, "TEMP B-TREE") {
+				t.Errorf("query %s\nhas plan step %q (whole plan %q)", q, step, plan)
+			}
+		}
+	}
+}
+
+func identifierCols() []string {
+	var out []string
+	for _, t := range segmentd.Identifiers {
+		c, _ := identifierCol(t)
+		out = append(out, c)
+	}
+	return out
+}
