@@ -2,6 +2,7 @@ package segmentd
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type Service struct {
 	queue  chan func()
 	done   chan struct{}
 	closed sync.Once
+
+	pendingMu sync.Mutex
+	pending   map[string]*Job // queued or running jobs, by id
 }
 
 // NewService returns a Service and starts its job worker. Jobs run one at a
@@ -36,7 +40,7 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	if cfg.JobQueue == 0 {
 		cfg.JobQueue = 8
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan func(), cfg.JobQueue), done: make(chan struct{})}
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan func(), cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job)}
 	go s.work()
 	return s
 }
@@ -411,38 +415,64 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []Cont
 	})
 }
 
-// submit records a pending job and queues run. The job reads completed (or
-// errored/failed) only after run's writes have been committed.
+// submit queues run as a job and returns its id at once. A pending job
+// lives in memory only: its row is written once, after run's transaction
+// has committed, so a job never reads completed before its writes are
+// durable, and acknowledging a request never waits for the store's single
+// writer (which the running job holds). A job lost to a crash while
+// pending is unknown after the restart, and none of its writes were
+// acknowledged.
 func (s *Service) submit(ctx context.Context, acct int64, t JobType, requested int, run func(*Job) error) (string, error) {
-	j := Job{ID: NewID(), AccountID: acct, Type: t, Status: JobPending, Requested: requested, StartedAt: s.clock.Now()}
-	if err := s.store.CreateJob(ctx, j); err != nil {
-		return "", err
-	}
+	j := &Job{ID: NewID(), AccountID: acct, Type: t, Status: JobPending, Requested: requested, StartedAt: s.clock.Now()}
+	s.pendingMu.Lock()
+	s.pending[j.ID] = j
+	s.pendingMu.Unlock()
 	task := func() {
-		if err := run(&j); err != nil {
-			s.log.Error("job failed", "job_id", j.ID, "account", acct, "type", t, "err", err)
-			j.Errored = j.Requested
+		done := *j
+		if err := run(&done); err != nil {
+			s.log.Error("job failed", "job_id", done.ID, "account", acct, "type", t, "err", err)
+			done.Errored = done.Requested
 			msg := "the job could not be processed"
-			if e, ok := err.(*Error); ok {
+			var e *Error
+			if errors.As(err, &e) {
 				msg = e.Message
 			}
-			j.Errors = []JobError{{Index: -1, Message: msg}}
+			done.Errors = []JobError{{Index: -1, Message: msg}}
 		}
-		j.Finish(s.clock.Now())
-		if err := s.store.UpdateJob(context.Background(), j); err != nil {
-			s.log.Error("recording job result", "job_id", j.ID, "err", err)
+		done.Finish(s.clock.Now())
+		if err := s.store.CreateJob(context.Background(), done); err != nil {
+			s.log.Error("recording job result", "job_id", done.ID, "err", err)
 		}
+		s.pendingMu.Lock()
+		delete(s.pending, done.ID)
+		s.pendingMu.Unlock()
 	}
 	select {
 	case s.queue <- task:
 	case <-ctx.Done():
+		s.pendingMu.Lock()
+		delete(s.pending, j.ID)
+		s.pendingMu.Unlock()
 		return "", ctx.Err()
 	}
 	return j.ID, nil
 }
 
-// Job returns a job by id.
+// Job returns a job by id, pending or finished.
 func (s *Service) Job(ctx context.Context, acct int64, id string) (Job, error) {
+	s.pendingMu.Lock()
+	j, ok := s.pending[id]
+	var pending Job
+	if ok {
+		pending = *j
+	}
+	s.pendingMu.Unlock()
+	if ok {
+		if pending.AccountID != acct {
+			return Job{}, Errorf(KindNotFound, "id", "job %q does not exist", id)
+		}
+		return pending, nil
+	}
 	return s.store.Job(ctx, acct, id)
 }
 
