@@ -1,8 +1,19 @@
 package sqlite
 
 import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/storetest"
@@ -19,4 +30,451 @@ func openTemp(t *testing.T) *Store {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) segmentd.Store { return openTemp(t) })
+}
+
+var testNow = time.Date(2026, 2, 3, 4, 5, 6, 789_000_000, time.UTC)
+
+func str(s string) *string { return &s }
+
+// fill writes one of everything into s and returns the account.
+func fill(t *testing.T, s *Store) segmentd.Account {
+	t.Helper()
+	ctx := t.Context()
+	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAccount(ctx, "acme-sub", a.ID, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAPIKey(ctx, segmentd.APIKey{AccountID: a.ID, Name: "k", Hash: segmentd.HashAPIKey("SG.x.y"),
+		Scopes: segmentd.AllScopes, CreatedAt: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.CreateFieldDefinition(ctx, a.ID, "nick", segmentd.FieldText, 10, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.CreateFieldDefinition(ctx, a.ID, "born", segmentd.FieldDate, 10, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.CreateList(ctx, a.ID, "news", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []segmentd.ContactPatch
+	for i := range 50 {
+		ps = append(ps, segmentd.ContactPatch{
+			Email: str(fmt.Sprintf("c%02d@example.com", i)), FirstName: str("F"), Country: str(""),
+			AlternateEmails: &[]string{fmt.Sprintf("alt%02d@example.com", i)},
+			CustomFields: map[string]*segmentd.Value{
+				w.ID: {Type: segmentd.FieldText, Text: "n"},
+				d.ID: {Type: segmentd.FieldDate, Time: testNow.AddDate(-30, 0, i)},
+			},
+		})
+	}
+	if _, err := s.UpsertContacts(ctx, a.ID, ps, []string{l.ID}, testNow); err != nil {
+		t.Fatal(err)
+	}
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 50, StartedAt: testNow}
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	j.Created = 50
+	j.Finish(testNow)
+	if err := s.UpdateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// everything reads what an account holds through the Store interface.
+func everything(t *testing.T, s *Store, acct int64) map[string]any {
+	t.Helper()
+	ctx := t.Context()
+	out := map[string]any{}
+	var err error
+	if out["accounts"], err = s.Accounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out["key"], err = s.APIKeyByHash(ctx, segmentd.HashAPIKey("SG.x.y")); err != nil {
+		t.Fatal(err)
+	}
+	if out["fields"], err = s.FieldDefinitions(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	lists, err := s.Lists(ctx, acct, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["lists"] = lists
+	cs, err := s.SampleContacts(ctx, acct, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["contacts"] = cs
+	var emails []string
+	for _, c := range cs {
+		emails = append(append(emails, c.Email), c.AlternateEmails...)
+	}
+	if out["byEmail"], err = s.ContactsByEmails(ctx, acct, emails); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lists {
+		if out["sample "+l.Name], err = s.ListSample(ctx, acct, l.ID, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestReopen closes and reopens the file: everything written is still
+// there, and counters continue (a field id is not given out twice).
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := fill(t, s)
+	f, err := s.CreateFieldDefinition(t.Context(), a.ID, "gone", segmentd.FieldNumber, 10, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFieldDefinition(t.Context(), a.ID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := everything(t, s, a.ID)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	after := everything(t, s, a.ID)
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("after reopening:\n got %+v\nwant %+v", after, before)
+	}
+	if len(after["contacts"].([]segmentd.Contact)) != 50 {
+		t.Fatalf("reopened store has %d contacts", len(after["contacts"].([]segmentd.Contact)))
+	}
+	g, err := s.CreateFieldDefinition(t.Context(), a.ID, "gone", segmentd.FieldNumber, 10, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ID == f.ID {
+		t.Fatalf("field id %s given out again after reopening", g.ID)
+	}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	schema := func(s *Store) string {
+		rows, err := s.read.Query("SELECT type, name, COALESCE(sql, '') FROM sqlite_schema ORDER BY type, name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var b strings.Builder
+		for rows.Next() {
+			var typ, name, text string
+			if err := rows.Scan(&typ, &name, &text); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s %s\n", typ, name, text)
+		}
+		return b.String()
+	}
+	var first string
+	for i := range 3 {
+		s, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("open #%d: %v", i+1, err)
+		}
+		v, err := s.SchemaVersion(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != len(ms) {
+			t.Fatalf("open #%d: schema version %d, want %d", i+1, v, len(ms))
+		}
+		if i == 0 {
+			first = schema(s)
+			fill(t, s)
+		} else if got := schema(s); got != first {
+			t.Fatalf("open #%d changed the schema:\n%s\nwant\n%s", i+1, got, first)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMigrateFromVersion1 opens a database that has only the first
+// migration (as an older segmentd left it): Open applies the rest and keeps
+// the data.
+func TestMigrateFromVersion1(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ms[0].sql); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 1; INSERT INTO accounts (name, created_at) VALUES ('old', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(t.Context()); v != len(ms) {
+		t.Fatalf("schema version %d, want %d", v, len(ms))
+	}
+	if _, err := s.AccountByName(t.Context(), "old"); err != nil {
+		t.Fatalf("account written at version 1: %v", err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.write.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(t.Context(), path); err == nil {
+		s.Close()
+		t.Fatal("Open accepted a database from a newer segmentd")
+	}
+}
+
+// TestStoredForm checks the column conventions that other code reads
+// directly (the query package's SQL generator, the PostgreSQL store's
+// twin): see migrations/0001_init.sql.
+func TestStoredForm(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	a, _ := s.CreateAccount(ctx, "acme", 0, testNow)
+	w, _ := s.CreateFieldDefinition(ctx, a.ID, "nick", segmentd.FieldText, 10, testNow)
+	n, _ := s.CreateFieldDefinition(ctx, a.ID, "score", segmentd.FieldNumber, 10, testNow)
+	d, _ := s.CreateFieldDefinition(ctx, a.ID, "born", segmentd.FieldDate, 10, testNow)
+	l, _ := s.CreateList(ctx, a.ID, "news", testNow)
+	born := time.Date(1990, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	_, err := s.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{
+		Email: str("ada@example.com"), FirstName: str("Ada"), LastName: str(""),
+		AlternateEmails: &[]string{"a1@example.com", "a2@example.com"},
+		CustomFields: map[string]*segmentd.Value{
+			w.ID: {Type: segmentd.FieldText, Text: "x"},
+			n.ID: {Type: segmentd.FieldNumber, Number: 2.5},
+			d.ID: {Type: segmentd.FieldDate, Time: born},
+		},
+	}}, []string{l.ID}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id, email, alt, custom string
+	var first, last, city sql.NullString
+	var created, updated int64
+	err = s.read.QueryRow(`SELECT id, email, first_name, last_name, city, alternate_emails, custom_fields, created_at, updated_at
+		FROM contacts WHERE account_id = ?`, a.ID).Scan(&id, &email, &first, &last, &city, &alt, &custom, &created, &updated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if email != "ada@example.com" || first.String != "Ada" || last.Valid || city.Valid {
+		t.Errorf("text columns: email %q first %v last %v city %v (unset and empty must be NULL)", email, first, last, city)
+	}
+	if created != testNow.UnixMilli() || updated != testNow.UnixMilli() {
+		t.Errorf("times %d %d, want unix ms %d", created, updated, testNow.UnixMilli())
+	}
+	var alts []string
+	if err := json.Unmarshal([]byte(alt), &alts); err != nil || !slices.Equal(alts, []string{"a1@example.com", "a2@example.com"}) {
+		t.Errorf("alternate_emails = %s", alt)
+	}
+	var cf map[string]any
+	if err := json.Unmarshal([]byte(custom), &cf); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{w.ID: "x", n.ID: 2.5, d.ID: float64(born.UnixMilli())}
+	if !reflect.DeepEqual(cf, want) {
+		t.Errorf("custom_fields = %s, want %v", custom, want)
+	}
+	// The SQL generator reads values with json_extract; check SQLite agrees.
+	var text string
+	var num float64
+	var date int64
+	err = s.read.QueryRow(`SELECT json_extract(custom_fields, '$.`+w.ID+`'), json_extract(custom_fields, '$.`+n.ID+`'),
+		json_extract(custom_fields, '$.`+d.ID+`') FROM contacts`).Scan(&text, &num, &date)
+	if err != nil || text != "x" || num != 2.5 || date != born.UnixMilli() {
+		t.Errorf("json_extract = %q %v %d, %v", text, num, date, err)
+	}
+	var altRows []string
+	rows, err := s.read.Query("SELECT email FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ? ORDER BY email", a.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e string
+		rows.Scan(&e)
+		altRows = append(altRows, e)
+	}
+	rows.Close()
+	if !slices.Equal(altRows, alts) {
+		t.Errorf("contact_alternate_emails rows %v, want %v", altRows, alts)
+	}
+	var members int
+	if err := s.read.QueryRow("SELECT count(*) FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id = ?", a.ID, l.ID, id).Scan(&members); err != nil || members != 1 {
+		t.Errorf("list_members rows = %d, %v", members, err)
+	}
+}
+
+// TestReadsDuringWrite holds the write transaction open and reads: the read
+// pool is not queued behind the writer, and sees the last committed state.
+func TestReadsDuringWrite(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES (?, 'x', 'uncommitted', 'uncommitted', 0, 0)", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.Account(rctx, a.ID); err != nil {
+		t.Fatalf("read during a write: %v", err)
+	}
+	if n, err := s.CountLists(rctx, a.ID); err != nil || n != 0 {
+		t.Fatalf("CountLists during a write = %d, %v; want 0 (uncommitted rows are invisible)", n, err)
+	}
+}
+
+// TestSurvivesKill writes from a child process, kills it with SIGKILL as
+// soon as the writes are acknowledged, and reads them back: the durability
+// promised by synchronous=NORMAL in WAL mode (see Open).
+func TestSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$")
+	cmd.Env = append(os.Environ(), "SEGMENTD_SQLITE_KILL_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "ACK "); ok {
+				acked <- line
+				return
+			}
+		}
+		close(acked)
+	}()
+	var last string
+	select {
+	case last = <-acked:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("child did not acknowledge its writes")
+	}
+	if last == "" {
+		cmd.Wait()
+		t.Fatal("child exited without acknowledging its writes")
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.AccountByName(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountContacts(t.Context(), a.ID); err != nil || n != killContacts {
+		t.Fatalf("after SIGKILL: %d contacts, %v; want %d", n, err, killContacts)
+	}
+	j, err := s.Job(t.Context(), a.ID, last)
+	if err != nil || j.Status != segmentd.JobCompleted {
+		t.Fatalf("acknowledged job after SIGKILL: %+v, %v", j, err)
+	}
+}
+
+const killContacts = 5000
+
+// TestKillChild is TestSurvivesKill's child: it writes, prints ACK with the
+// job id once every write has returned, then waits to be killed.
+func TestKillChild(t *testing.T) {
+	path := os.Getenv("SEGMENTD_SQLITE_KILL_CHILD")
+	if path == "" {
+		t.Skip("run by TestSurvivesKill")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []segmentd.ContactPatch
+	for i := range killContacts {
+		ps = append(ps, segmentd.ContactPatch{Email: str(fmt.Sprintf("k%05d@example.com", i))})
+	}
+	// Several batches, so that some land in the WAL after a checkpoint.
+	for i := 0; i < len(ps); i += 1000 {
+		if _, err := s.UpsertContacts(ctx, a.ID, ps[i:i+1000], nil, testNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, Status: segmentd.JobPending, StartedAt: testNow}
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	j.Finish(testNow)
+	if err := s.UpdateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("ACK %s\n", j.ID)
+	time.Sleep(time.Minute) // killed long before this
 }
