@@ -9,6 +9,10 @@ import (
 )
 
 func TestContactColumns(t *testing.T) {
+	// updateContacts leaves out the first len(segmentd.Identifiers) text columns.
+	if got := textCols[:len(segmentd.Identifiers)]; !slices.Equal(got, identifierCols()) {
+		t.Fatalf("textCols start with %v, want the identifier columns %v", got, identifierCols())
+	}
 	want := append(append([]string{"id"}, textCols...), "alternate_emails", "custom_fields", "created_at", "updated_at")
 	if got := strings.Split(contactColumns, ", "); !slices.Equal(got, want) {
 		t.Fatalf("contactColumns = %v\nwant %v", got, want)

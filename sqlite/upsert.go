@@ -197,7 +197,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	} else {
 		e = b.newEntry()
 		if err = segmentd.ApplyPatch(&e.c, p, listIDs, now); err == nil {
-			e.c.ID = b.ids.next(now)
+			e.c.ID = b.ids.next(time.Now()) // wall time: ids are about B-tree locality, not the (injectable) clock
 			b.res.Created++
 		} else {
 			b.dropEntry()
@@ -371,18 +371,15 @@ func updateContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEnt
 		if err != nil {
 			return fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
 		}
-		stmt := withoutIDs
-		fields := textFields(c)
-		args = args[:0]
+		// textCols starts with the identifier columns (TestContactColumns).
+		stmt, first := withoutIDs, len(segmentd.Identifiers)
 		if e.identifiers() != e.stored0 {
-			stmt = withIDs
-		} else {
-			fields = [17]*string(append(fields[len(segmentd.Identifiers):], make([]*string, len(segmentd.Identifiers))...))
+			stmt, first = withIDs, 0
 		}
-		for _, p := range fields {
-			if p != nil {
-				args = append(args, nullText(*p))
-			}
+		args = args[:0]
+		fields := textFields(c)
+		for _, p := range fields[first:] {
+			args = append(args, nullText(*p))
 		}
 		args = append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.UpdatedAt), acct, c.ID)
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
