@@ -12,7 +12,14 @@ import (
 // Config holds the Service's tunable limits.
 type Config struct {
 	MaxCustomFields int // default MaxCustomFields
+	MaxLiveSegments int // default DefaultMaxLiveSegments
 	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 8
+	Refresh         RefreshMode
+
+	// Segments keeps segments; Membership answers who is in them. Both are
+	// needed for the segment operations and contacts search.
+	Segments   SegmentStore
+	Membership Membership
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -28,6 +35,10 @@ type Service struct {
 
 	pendingMu sync.Mutex
 	pending   map[string]*Job // queued or running jobs, by id
+
+	segs    SegmentStore
+	members Membership
+	snaps   snapshots
 }
 
 // NewService returns a Service and starts its job worker. Jobs run one at a
@@ -40,7 +51,11 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	if cfg.JobQueue == 0 {
 		cfg.JobQueue = 8
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan func(), cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job)}
+	if cfg.MaxLiveSegments == 0 {
+		cfg.MaxLiveSegments = DefaultMaxLiveSegments
+	}
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan func(), cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job),
+		segs: cfg.Segments, members: cfg.Membership, snaps: snapshots{m: make(map[string]*snapshot)}}
 	go s.work()
 	return s
 }

@@ -1,0 +1,185 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+var _ segmentd.SegmentStore = (*Store)(nil)
+
+const segmentSelect = `SELECT id, name, query_dsl, query_version, parent_list_ids, created_at, updated_at,
+	sample_updated_at, last_refreshed_at, deleted_at FROM segments `
+
+func scanSegment(row interface{ Scan(...any) error }) (segmentd.Segment, error) {
+	var s segmentd.Segment
+	var parents string
+	var created, updated int64
+	var sampled, refreshed, deleted sql.NullInt64
+	if err := row.Scan(&s.ID, &s.Name, &s.QueryDSL, &s.QueryVersion, &parents, &created, &updated, &sampled, &refreshed, &deleted); err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal([]byte(parents), &s.ParentListIDs); err != nil {
+		return s, err
+	}
+	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
+	if sampled.Valid {
+		s.SampleUpdatedAt = fromMS(sampled.Int64)
+	}
+	if refreshed.Valid {
+		s.LastRefreshedAt = fromMS(refreshed.Int64)
+	}
+	if deleted.Valid {
+		s.DeletedAt = fromMS(deleted.Int64)
+	}
+	return s, nil
+}
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return toMS(t)
+}
+
+// checkSegmentName returns KindConflict when another live segment of the
+// account (not except) has name, ignoring case.
+func checkSegmentName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM segments WHERE account_id = ? AND name_key = ? AND id != ? AND deleted_at IS NULL",
+		acct, strings.ToLower(name), except).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return segmentd.Errorf(segmentd.KindConflict, "name", "a segment named %q already exists", name)
+	}
+	return nil
+}
+
+func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segment, maxLive int) (segmentd.Segment, error) {
+	seg.CreatedAt, seg.UpdatedAt = msTime(seg.CreatedAt), msTime(seg.UpdatedAt)
+	if seg.ParentListIDs == nil {
+		seg.ParentListIDs = []string{}
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := checkSegmentName(ctx, tx, acct, seg.Name, ""); err != nil {
+			return err
+		}
+		var live int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM segments WHERE account_id = ? AND deleted_at IS NULL", acct).Scan(&live); err != nil {
+			return err
+		}
+		if live >= maxLive {
+			return segmentd.Errorf(segmentd.KindInvalid, "", "an account may have at most %d segments", maxLive)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO segments (account_id, id, name, name_key, query_dsl, query_version, parent_list_ids,
+			created_at, updated_at, sample_updated_at, last_refreshed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			acct, seg.ID, seg.Name, strings.ToLower(seg.Name), seg.QueryDSL, seg.QueryVersion, jsonStrings(seg.ParentListIDs),
+			toMS(seg.CreatedAt), toMS(seg.UpdatedAt), nullMS(seg.SampleUpdatedAt), nullMS(seg.LastRefreshedAt))
+		return err
+	})
+	if err != nil {
+		return segmentd.Segment{}, err
+	}
+	return seg, nil
+}
+
+func (s *Store) Segments(ctx context.Context, acct int64) ([]segmentd.Segment, error) {
+	rows, err := s.read.QueryContext(ctx, segmentSelect+"WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id", acct)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []segmentd.Segment{}
+	for rows.Next() {
+		seg, err := scanSegment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, seg)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Segment, error) {
+	seg, err := scanSegment(s.read.QueryRowContext(ctx, segmentSelect+"WHERE account_id = ? AND id = ?", acct, strings.ToLower(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return seg, notFound("segment_id", "segment %q does not exist", id)
+	}
+	return seg, err
+}
+
+func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segment) (segmentd.Segment, error) {
+	seg.UpdatedAt = msTime(seg.UpdatedAt)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := checkSegmentName(ctx, tx, acct, seg.Name, seg.ID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE segments SET name = ?, name_key = ?, query_dsl = ?, updated_at = ?, sample_updated_at = ?
+			WHERE account_id = ? AND id = ? AND deleted_at IS NULL`,
+			seg.Name, strings.ToLower(seg.Name), seg.QueryDSL, toMS(seg.UpdatedAt), nullMS(seg.SampleUpdatedAt), acct, seg.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("segment_id", "segment %q does not exist", seg.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return segmentd.Segment{}, err
+	}
+	return seg, nil
+}
+
+func (s *Store) DeleteSegment(ctx context.Context, acct int64, id string, now time.Time) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE segments SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(now), acct, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("segment_id", "segment %q does not exist", id)
+		}
+		return nil
+	})
+}
+
+func (s *Store) RecordRefresh(ctx context.Context, acct int64, r segmentd.Refresh) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE segments SET last_refreshed_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(r.At), acct, r.SegmentID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("segment_id", "segment %q does not exist", r.SegmentID)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at) VALUES (?, ?, ?)", acct, r.SegmentID, toMS(r.At))
+		return err
+	})
+}
+
+func (s *Store) Refreshes(ctx context.Context, acct int64, since time.Time) ([]segmentd.Refresh, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT segment_id, at FROM segment_refreshes WHERE account_id = ? AND at >= ? ORDER BY at", acct, toMS(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Refresh
+	for rows.Next() {
+		var r segmentd.Refresh
+		var at int64
+		if err := rows.Scan(&r.SegmentID, &at); err != nil {
+			return nil, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

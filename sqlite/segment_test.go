@@ -1,0 +1,22 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/sqlite"
+	"github.com/segmentd/segmentd/storetest"
+)
+
+func TestSegmentContract(t *testing.T) {
+	storetest.RunSegments(t, func(t *testing.T) segmentd.SegmentStore {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
