@@ -1,0 +1,80 @@
+package engine
+
+import "strings"
+
+// dict interns the strings of one account: every text column, custom text
+// value and event string is a uint32 code into it. Code 0 is "" (unset).
+// Entries are reference counted so a value nobody holds any more is
+// forgotten and its code reused: the dictionary stays bounded by the live
+// data, not by the history of writes.
+type dict struct {
+	vals  []string
+	refs  []uint32
+	index map[string]uint32
+	free  []uint32
+	bytes int64 // sum of len(vals)
+}
+
+func newDict() *dict {
+	return &dict{vals: []string{""}, refs: []uint32{0}, index: make(map[string]uint32)}
+}
+
+// acquire returns the code of s, taking one reference to it.
+func (d *dict) acquire(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if c, ok := d.index[s]; ok {
+		d.refs[c]++
+		return c
+	}
+	// Clone so the dictionary never pins the caller's (possibly large)
+	// decoding buffer.
+	s = strings.Clone(s)
+	var c uint32
+	if n := len(d.free); n > 0 {
+		c = d.free[n-1]
+		d.free = d.free[:n-1]
+		d.vals[c], d.refs[c] = s, 1
+	} else {
+		c = uint32(len(d.vals))
+		d.vals = append(d.vals, s)
+		d.refs = append(d.refs, 1)
+	}
+	d.index[s] = c
+	d.bytes += int64(len(s))
+	return c
+}
+
+// release drops one reference to code c.
+func (d *dict) release(c uint32) {
+	if c == 0 {
+		return
+	}
+	d.refs[c]--
+	if d.refs[c] == 0 {
+		s := d.vals[c]
+		delete(d.index, s)
+		d.bytes -= int64(len(s))
+		d.vals[c] = ""
+		d.free = append(d.free, c)
+	}
+}
+
+// replace swaps the value held under *code for s, keeping references right.
+func (d *dict) replace(code *uint32, s string) {
+	if d.vals[*code] == s {
+		return
+	}
+	d.release(*code)
+	*code = d.acquire(s)
+}
+
+func (d *dict) str(c uint32) string { return d.vals[c] }
+
+// size estimates the dictionary's heap bytes: string data and headers, the
+// reference counts and the index map (about 40 bytes an entry with Go's
+// swiss tables at their load factor).
+func (d *dict) size() int64 {
+	return d.bytes + int64(cap(d.vals))*16 + int64(cap(d.refs))*4 + int64(cap(d.free))*4 + int64(len(d.index))*40
+}

@@ -1,0 +1,26 @@
+// Package engine is segmentd's membership engine: an in-memory, columnar
+// index of each account's contacts and engagement events that answers "who
+// is in this segment" exactly and at once (architecture.md §2).
+//
+// Per account, contacts get a dense uint32 index (reused after a delete);
+// their reserved text fields and custom text values are dictionary-encoded
+// uint32 columns, Number and Date custom fields are typed columns keyed by
+// field id, list membership is one roaring bitmap per list, events are a
+// compact per-contact slice of dictionary codes. Every live segment holds
+// its members as a roaring bitmap. A write re-checks the written contacts
+// against every live segment of the account (query.MatchAll over a
+// query.Record materialised from the columns into a reused buffer) and
+// records entries and exits; segments that read the clock are kept exact as
+// time passes by per-contact wake times (see timewin.go).
+//
+// The engine never defines what a query means: it evaluates query.Program,
+// the query package's compiled form, and only reads the AST to know which
+// parts of a contact to materialise and when a clock comparison can flip.
+//
+// It imports the domain package, the query package and roaring, never
+// net/http or a store: the service feeds it (and rebuilds it from the store
+// at start) and the API faces read counts, samples and segment_ids from it.
+// It holds no package-level mutable state; an Engine is safe for concurrent
+// use, with readers of an account in parallel and writers exclusive
+// (one sync.RWMutex per account). Accounts never share data.
+package engine

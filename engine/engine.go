@@ -1,0 +1,753 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// Engine is the membership engine of every account of one server. The zero
+// value is not usable; call New.
+//
+// Every method takes the account id, and those that evaluate anything take
+// now, the request's time: the engine has no clock of its own (time is
+// injected, architecture.md §2).
+//
+// Rebuilding from the store at start: SetFields, then PutContacts in
+// batches, then AddEvents, then PutSegment for each live segment (loading
+// contacts before segments skips the per-contact re-checks).
+type Engine struct {
+	mu    sync.Mutex
+	accts map[int64]*account
+}
+
+// New returns an empty engine.
+func New() *Engine {
+	return &Engine{accts: make(map[int64]*account)}
+}
+
+// account is one account's index. Every field is guarded by mu.
+type account struct {
+	mu sync.RWMutex
+	// now is the time (unix ms) the time-dependent memberships are exact
+	// as of: the latest time anything was evaluated at.
+	now int64
+
+	cat      *query.Catalog
+	cols     map[string]*column // custom columns by field id
+	slotCols []*column          // by catalogue slot
+
+	dict    *dict
+	ids     []string // index → contact id; "" when free
+	idBytes int64
+	byID    map[string]uint32
+	free    []uint32
+	live    *roaring.Bitmap
+
+	text             [query.NumTextFields][]uint32
+	created, updated []int64
+	alt              map[uint32][]string
+	lists            map[string]*list
+	listOrder        []*list // by id
+	listsDirty       bool
+	events           [][]event
+	nEvents          int
+
+	segs   map[string]*segment
+	active []*segment // live segments whose query checks, by id
+	progs  []*query.Program
+	tsegs  []*segment // the time-dependent ones kept exact by wakes
+	tprogs []*query.Program
+	rescan []*segment // time-dependent ones re-evaluated in full
+	need   need
+	plan   timePlan
+	planID string
+
+	wakes  wakeHeap
+	wakeAt []int64
+
+	scratch scratch // the writer's
+}
+
+func newAccount() *account {
+	cat, _ := query.NewCatalog(nil)
+	a := &account{cat: cat, cols: make(map[string]*column), segs: make(map[string]*segment)}
+	a.resetContacts()
+	return a
+}
+
+func (a *account) resetContacts() {
+	a.dict = newDict()
+	a.ids, a.idBytes, a.free = nil, 0, nil
+	a.byID = make(map[string]uint32)
+	a.live = roaring.New()
+	for f := range a.text {
+		a.text[f] = nil
+	}
+	a.created, a.updated, a.events, a.nEvents = nil, nil, nil, 0
+	a.alt = make(map[uint32][]string)
+	a.lists, a.listOrder = make(map[string]*list), nil
+	for _, c := range a.cols {
+		c.codes, c.nums, c.times = nil, nil, nil
+	}
+	a.wakes, a.wakeAt = nil, nil
+}
+
+// segment is one live segment of an account.
+type segment struct {
+	id      string
+	q       *query.Query
+	parent  string // parent list id, "" for all contacts
+	prog    *query.Program
+	err     error // why the query no longer checks; prog is nil then
+	usesNow bool
+	an      *analysis
+	need    need
+	sig     string // binding of its names in the catalogue it was compiled against
+	members *roaring.Bitmap
+
+	entries, exits uint64
+}
+
+func (e *Engine) get(acct int64) *account {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.accts[acct]
+}
+
+func (e *Engine) writer(acct int64) *account {
+	e.mu.Lock()
+	a, ok := e.accts[acct]
+	if !ok {
+		a = newAccount()
+		e.accts[acct] = a
+	}
+	e.mu.Unlock()
+	a.mu.Lock()
+	return a
+}
+
+// reader read-locks the account after bringing its time-dependent segments
+// to now. It returns nil (and holds no lock) for an unknown account.
+func (e *Engine) reader(acct int64, now time.Time) *account {
+	a := e.get(acct)
+	if a == nil {
+		return nil
+	}
+	ms := now.UnixMilli()
+	a.mu.RLock()
+	if a.due(ms) {
+		a.mu.RUnlock()
+		a.mu.Lock()
+		a.advance(ms)
+		a.mu.Unlock()
+		a.mu.RLock()
+	}
+	return a
+}
+
+// clock brings a write-locked account to now and returns the time to
+// evaluate at: now, or the account's time if now is earlier.
+func (a *account) clock(now time.Time) int64 {
+	ms := now.UnixMilli()
+	if ms > a.now {
+		a.advance(ms)
+	}
+	return a.now
+}
+
+// DropAccount forgets an account entirely (it was deleted).
+func (e *Engine) DropAccount(acct int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.accts, acct)
+}
+
+// SetFields replaces the account's custom field definitions (reserved ones
+// in defs are ignored; the order of the others is their catalogue slot).
+// Values are kept by field id, so a rename keeps them and a deleted field's
+// values are dropped. Every segment is checked again against the new
+// catalogue: one that no longer checks (its field was deleted) matches
+// nobody and SegmentError reports why; one whose names now resolve to other
+// fields is re-evaluated; the rest are only recompiled.
+func (e *Engine) SetFields(acct int64, defs []segmentd.FieldDefinition, now time.Time) error {
+	var custom []query.CustomField
+	for _, d := range defs {
+		if d.Reserved {
+			continue
+		}
+		custom = append(custom, query.CustomField{ID: d.ID, Name: d.Name, Type: queryType(d.Type)})
+	}
+	cat, err := query.NewCatalog(custom)
+	if err != nil {
+		return err
+	}
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+
+	cols := make(map[string]*column, len(custom))
+	slotCols := make([]*column, len(custom))
+	for i, f := range custom {
+		c, ok := a.cols[f.ID]
+		if !ok || c.typ != f.Type {
+			c = &column{id: f.ID, typ: f.Type}
+		}
+		cols[f.ID] = c
+		slotCols[i] = c
+	}
+	for id, c := range a.cols {
+		if cols[id] != c {
+			c.releaseAll(a.dict)
+		}
+	}
+	a.cat, a.cols, a.slotCols = cat, cols, slotCols
+	a.scratch.rec.Custom = nil
+
+	for _, s := range a.segs {
+		ch, err := query.Check(s.q, cat)
+		if err != nil {
+			a.breakSegment(s, err)
+			continue
+		}
+		sig := binding(s.an, cat)
+		stale := s.prog == nil || sig != s.sig
+		a.compile(s, ch, sig)
+		if stale {
+			a.evaluate(s, ms)
+		}
+	}
+	a.replan(ms)
+	return nil
+}
+
+func (a *account) breakSegment(s *segment, err error) {
+	s.prog, s.err, s.sig = nil, err, ""
+	s.exits += s.members.GetCardinality()
+	s.members.Clear()
+}
+
+func (a *account) compile(s *segment, ch *query.Checked, sig string) {
+	s.prog = query.Compile(ch)
+	s.err = nil
+	s.sig = sig
+	s.usesNow = ch.UsesNow
+	s.need = needOf(s.an, ch, a.cat)
+}
+
+// replan rebuilds the account's evaluation plan after segments or fields
+// changed: the ordered programs, the union of what they read, and the time
+// plan (recomputing every contact's wake if its shape changed).
+func (a *account) replan(now int64) {
+	a.active, a.progs = a.active[:0], a.progs[:0]
+	a.tsegs, a.tprogs, a.rescan = a.tsegs[:0], a.tprogs[:0], a.rescan[:0]
+	a.need = need{}
+	var plan timePlan
+	ids := make([]string, 0, len(a.segs))
+	for id := range a.segs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s := a.segs[id]
+		if s.prog == nil {
+			continue
+		}
+		a.active = append(a.active, s)
+		a.progs = append(a.progs, s.prog)
+		a.need.merge(s.need)
+		if !s.usesNow {
+			continue
+		}
+		if !s.an.invertible || len(s.an.nowShifts) == 0 {
+			a.rescan = append(a.rescan, s)
+			continue
+		}
+		a.tsegs = append(a.tsegs, s)
+		a.tprogs = append(a.tprogs, s.prog)
+		plan.add(s.an)
+	}
+	if len(a.scratch.out) < len(a.progs) {
+		a.scratch.out = make([]bool, len(a.progs))
+	}
+	id := fmt.Sprint(plan.nowShifts, plan.recChains, plan.consts)
+	if len(a.tsegs) == 0 {
+		id = ""
+	}
+	a.plan = plan
+	if id != a.planID {
+		a.planID = id
+		a.rescheduleAll(now)
+	}
+}
+
+// recheck evaluates contact idx against segs (whose programs are progs) at
+// now and updates their members, counting entries and exits.
+func (a *account) recheck(sc *scratch, idx uint32, now int64, segs []*segment, progs []*query.Program) {
+	if len(progs) == 0 {
+		return
+	}
+	r := a.record(idx, sc, &a.need)
+	if len(sc.out) < len(progs) {
+		sc.out = make([]bool, len(progs))
+	}
+	out := sc.out[:len(progs)]
+	query.MatchAll(progs, r, unixMilli(now), out)
+	for i, s := range segs {
+		in := out[i]
+		if in && s.parent != "" {
+			l := a.lists[s.parent]
+			in = l != nil && l.bm.Contains(idx)
+		}
+		if in {
+			if s.members.CheckedAdd(idx) {
+				s.entries++
+			}
+		} else if s.members.CheckedRemove(idx) {
+			s.exits++
+		}
+	}
+}
+
+// candidates returns the contacts a segment with the given parent list can
+// hold.
+func (a *account) candidates(parent string) *roaring.Bitmap {
+	if parent == "" {
+		return a.live
+	}
+	if l := a.lists[parent]; l != nil {
+		return l.bm
+	}
+	return roaring.New()
+}
+
+// scan evaluates prog over cands at now and returns the matching indexes in
+// ascending order. Large scans are split across the machine's cores, each
+// with its own scratch (reading the columns concurrently is safe: the caller
+// holds the account's lock).
+func (a *account) scan(prog *query.Program, n *need, cands *roaring.Bitmap, now int64) []uint32 {
+	all := cands.ToArray()
+	t := unixMilli(now)
+	workers := runtime.GOMAXPROCS(0)
+	if len(all) < 20000 || workers < 2 {
+		sc := &scratch{}
+		out := all[:0]
+		for _, idx := range all {
+			if prog.Match(a.record(idx, sc, n), t) {
+				out = append(out, idx)
+			}
+		}
+		return out
+	}
+	chunk := (len(all) + workers - 1) / workers
+	parts := make([][]uint32, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo := min(w*chunk, len(all))
+		hi := min(lo+chunk, len(all))
+		wg.Add(1)
+		go func(w int, part []uint32) {
+			defer wg.Done()
+			sc := &scratch{}
+			var out []uint32
+			for _, idx := range part {
+				if prog.Match(a.record(idx, sc, n), t) {
+					out = append(out, idx)
+				}
+			}
+			parts[w] = out
+		}(w, all[lo:hi])
+	}
+	wg.Wait()
+	out := all[:0]
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// evaluate recomputes a segment's members over all its candidates at now.
+func (a *account) evaluate(s *segment, now int64) {
+	if s.prog == nil {
+		a.breakSegment(s, s.err)
+		return
+	}
+	m := roaring.BitmapOf(a.scan(s.prog, &s.need, a.candidates(s.parent), now)...)
+	m.RunOptimize()
+	s.entries += roaring.AndNot(m, s.members).GetCardinality()
+	s.exits += roaring.AndNot(s.members, m).GetCardinality()
+	s.members = m
+}
+
+// PutContacts inserts or replaces contacts with their full state (every
+// field, ListIDs, CustomFields by field id; SegmentIDs is ignored), and
+// re-checks each against every live segment of the account at now,
+// recording entries and exits. Events already recorded for a contact are
+// kept. Custom values of fields unknown to the account are ignored.
+func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	for i := range cs {
+		c := &cs[i]
+		idx, ok := a.byID[c.ID]
+		if !ok {
+			idx = a.alloc(c.ID)
+		}
+		a.write(idx, c)
+		a.touched(idx, ms)
+	}
+	a.pruneLists()
+}
+
+// touched re-checks a written contact against every segment and
+// reschedules its wake.
+func (a *account) touched(idx uint32, now int64) {
+	a.recheck(&a.scratch, idx, now, a.active, a.progs)
+	if len(a.tsegs) > 0 {
+		a.schedule(idx, a.plan.wake(a.timeValues(idx, &a.scratch), now))
+	}
+}
+
+// DeleteContacts removes contacts (unknown ids are ignored); they leave
+// every segment.
+func (e *Engine) DeleteContacts(acct int64, ids []string, now time.Time) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	a.clock(now)
+	for _, id := range ids {
+		if idx, ok := a.byID[id]; ok {
+			a.drop(idx)
+		}
+	}
+	a.pruneLists()
+}
+
+// DeleteAllContacts removes every contact of the account; segments stay,
+// empty.
+func (e *Engine) DeleteAllContacts(acct int64, now time.Time) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	a.clock(now)
+	for _, s := range a.segs {
+		s.exits += s.members.GetCardinality()
+		s.members = roaring.New()
+	}
+	a.resetContacts()
+}
+
+// RemoveList takes every contact off a list (the list was deleted) and
+// re-checks them.
+func (e *Engine) RemoveList(acct int64, listID string, now time.Time) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	l := a.lists[listID]
+	if l == nil {
+		return
+	}
+	idxs := l.bm.ToArray()
+	l.bm.Clear()
+	a.listsDirty = true
+	a.pruneLists()
+	for _, idx := range idxs {
+		a.touched(idx, ms)
+	}
+}
+
+// AddEvents records engagement events of a contact and re-checks it. It
+// reports false (and records nothing) when the contact is unknown.
+func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now time.Time) bool {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	idx, ok := a.byID[contactID]
+	if !ok {
+		return false
+	}
+	for i := range evs {
+		a.events[idx] = append(a.events[idx], a.encodeEvent(&evs[i]))
+	}
+	a.nEvents += len(evs)
+	a.touched(idx, ms)
+	return true
+}
+
+// Check parses src in dialect lang and checks it against the account's
+// current custom fields: query.CheckSearch when search is true (contacts
+// search), query.Check otherwise (segments). Errors are *query.Error with a
+// position.
+func (e *Engine) Check(acct int64, lang query.Lang, src string, search bool) (*query.Checked, error) {
+	q, err := query.Parse(lang, src)
+	if err != nil {
+		return nil, err
+	}
+	cat := e.catalog(acct)
+	if search {
+		return query.CheckSearch(q, cat)
+	}
+	return query.Check(q, cat)
+}
+
+func (e *Engine) catalog(acct int64) *query.Catalog {
+	if a := e.get(acct); a != nil {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		return a.cat
+	}
+	cat, _ := query.NewCatalog(nil)
+	return cat
+}
+
+// PutSegment creates or replaces segment id with the query of ch (checked
+// again against the account's current fields, so a Checked from an older
+// catalogue is safe), restricted to the members of parentListID when it is
+// not "". Its members are evaluated over all the account's contacts at now.
+// If the query no longer checks, the segment is kept, matches nobody, and
+// the error is returned (and reported by SegmentError).
+func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentListID string, now time.Time) error {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	s := a.segs[id]
+	if s == nil {
+		s = &segment{id: id, members: roaring.New()}
+		a.segs[id] = s
+	}
+	s.q, s.parent, s.an = ch.Query, parentListID, analyze(ch.Query)
+	c2, err := query.Check(ch.Query, a.cat)
+	if err != nil {
+		a.breakSegment(s, err)
+		a.replan(ms)
+		return err
+	}
+	a.compile(s, c2, binding(s.an, a.cat))
+	a.evaluate(s, ms)
+	a.replan(ms)
+	return nil
+}
+
+// RemoveSegment forgets a segment.
+func (e *Engine) RemoveSegment(acct int64, id string) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	if _, ok := a.segs[id]; ok {
+		delete(a.segs, id)
+		a.replan(a.now)
+	}
+}
+
+// SegmentError reports why a segment matches nobody because its query no
+// longer checks against the account's fields (nil when it is fine or
+// unknown).
+func (e *Engine) SegmentError(acct int64, id string) error {
+	a := e.get(acct)
+	if a == nil {
+		return nil
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if s := a.segs[id]; s != nil {
+		return s.err
+	}
+	return nil
+}
+
+// Count returns the number of contacts in a segment as of now (0 for an
+// unknown segment).
+func (e *Engine) Count(acct int64, segmentID string, now time.Time) int {
+	a := e.reader(acct, now)
+	if a == nil {
+		return 0
+	}
+	defer a.mu.RUnlock()
+	if s := a.segs[segmentID]; s != nil {
+		return int(s.members.GetCardinality())
+	}
+	return 0
+}
+
+// Members returns up to limit contact ids of a segment as of now (all of
+// them when limit < 0), in the engine's index order: deterministic for a
+// given history of writes, and the same across calls until the members
+// change. It is the segment's sample.
+func (e *Engine) Members(acct int64, segmentID string, limit int, now time.Time) []string {
+	a := e.reader(acct, now)
+	if a == nil {
+		return nil
+	}
+	defer a.mu.RUnlock()
+	s := a.segs[segmentID]
+	if s == nil {
+		return nil
+	}
+	return a.idsOf(s.members, limit)
+}
+
+func (a *account) idsOf(m *roaring.Bitmap, limit int) []string {
+	n := int(m.GetCardinality())
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	out := make([]string, 0, n)
+	it := m.Iterator()
+	for it.HasNext() && len(out) < n {
+		out = append(out, a.ids[it.Next()])
+	}
+	return out
+}
+
+// SegmentsOf returns the sorted ids of the segments a contact is in as of
+// now (a contact response's segment_ids).
+func (e *Engine) SegmentsOf(acct int64, contactID string, now time.Time) []string {
+	a := e.reader(acct, now)
+	if a == nil {
+		return nil
+	}
+	defer a.mu.RUnlock()
+	idx, ok := a.byID[contactID]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range a.active {
+		if s.members.Contains(idx) {
+			out = append(out, s.id)
+		}
+	}
+	return out
+}
+
+// Search evaluates a contacts-search query over all the account's contacts
+// at now and returns the ids of the first limit matches (index order) and
+// the total number of matches. ch is checked again against the current
+// fields; the error is that check's.
+func (e *Engine) Search(acct int64, ch *query.Checked, limit int, now time.Time) ([]string, int, error) {
+	a := e.reader(acct, now)
+	if a == nil {
+		return nil, 0, nil
+	}
+	defer a.mu.RUnlock()
+	c2, err := query.CheckSearch(ch.Query, a.cat)
+	if err != nil {
+		return nil, 0, err
+	}
+	an := analyze(ch.Query)
+	n := needOf(an, c2, a.cat)
+	ms := max(now.UnixMilli(), a.now)
+	found := a.scan(query.Compile(c2), &n, a.live, ms)
+	if limit < 0 || limit > len(found) {
+		limit = len(found)
+	}
+	ids := make([]string, limit)
+	for i, idx := range found[:limit] {
+		ids[i] = a.ids[idx]
+	}
+	return ids, len(found), nil
+}
+
+// Advance brings every account to now: due time-window re-checks run, and
+// segments the engine cannot schedule are re-evaluated. Reads do this for
+// their own account on demand, so calling Advance (say, once a second) only
+// moves the work off the read path. A now earlier than an account's time is
+// a deliberate clock move and re-evaluates its time-dependent segments.
+func (e *Engine) Advance(now time.Time) {
+	e.mu.Lock()
+	accts := make([]*account, 0, len(e.accts))
+	for _, a := range e.accts {
+		accts = append(accts, a)
+	}
+	e.mu.Unlock()
+	ms := now.UnixMilli()
+	for _, a := range accts {
+		a.mu.Lock()
+		if ms < a.now {
+			a.rewind(ms)
+		} else {
+			a.advance(ms)
+		}
+		a.mu.Unlock()
+	}
+}
+
+// SegmentStats describes one segment.
+type SegmentStats struct {
+	ID            string
+	Count         int
+	Entries       uint64 // contacts that entered since the segment was created
+	Exits         uint64
+	TimeDependent bool
+	Err           error
+}
+
+// Stats describes an account's index and its memory use.
+type Stats struct {
+	Contacts int
+	Events   int
+	Lists    int
+	Segments []SegmentStats // by id
+	// Bytes estimates the heap the account's index holds (columns,
+	// dictionary, maps, bitmaps, events, wakes); BytesPerContact divides it
+	// by Contacts.
+	Bytes           int64
+	BytesPerContact float64
+}
+
+// Stats reports an account's size and memory (zero for an unknown one).
+func (e *Engine) Stats(acct int64) Stats {
+	a := e.get(acct)
+	if a == nil {
+		return Stats{}
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	st := Stats{Contacts: int(a.live.GetCardinality()), Events: a.nEvents, Lists: len(a.lists)}
+	b := a.dict.size()
+	b += int64(cap(a.ids))*16 + a.idBytes + int64(len(a.byID))*40 + int64(cap(a.free))*4
+	b += int64(a.live.GetSizeInBytes())
+	for f := range a.text {
+		b += int64(cap(a.text[f])) * 4
+	}
+	b += int64(cap(a.created)+cap(a.updated)) * 8
+	b += int64(len(a.alt)) * 72
+	for _, v := range a.alt {
+		for _, s := range v {
+			b += int64(len(s)) + 16
+		}
+	}
+	b += int64(cap(a.events)) * 24
+	for _, evs := range a.events {
+		b += int64(cap(evs)) * 32
+	}
+	for _, c := range a.cols {
+		b += c.size()
+	}
+	for _, l := range a.listOrder {
+		b += int64(l.bm.GetSizeInBytes()) + 64
+	}
+	b += int64(cap(a.wakeAt))*8 + int64(cap(a.wakes))*16
+	ids := make([]string, 0, len(a.segs))
+	for id := range a.segs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s := a.segs[id]
+		b += int64(s.members.GetSizeInBytes())
+		st.Segments = append(st.Segments, SegmentStats{
+			ID: id, Count: int(s.members.GetCardinality()), Entries: s.entries, Exits: s.exits,
+			TimeDependent: s.usesNow, Err: s.err,
+		})
+	}
+	st.Bytes = b
+	if st.Contacts > 0 {
+		st.BytesPerContact = float64(b) / float64(st.Contacts)
+	}
+	return st
+}

@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// The reference: what query.Compile(...).Match says over every live contact,
+// built straight from the domain values, with no engine code involved.
+
+func refRecord(c *segmentd.Contact, evs []query.Event, cat *query.Catalog) *query.Record {
+	r := &query.Record{
+		ID:              c.ID,
+		CreatedAt:       c.CreatedAt.UnixMilli(),
+		UpdatedAt:       c.UpdatedAt.UnixMilli(),
+		ListIDs:         c.ListIDs,
+		AlternateEmails: c.AlternateEmails,
+		EmailDomains:    query.EmailDomains(c.Email, c.AlternateEmails),
+		Events:          evs,
+	}
+	r.Text[query.FieldEmail] = c.Email
+	r.Text[query.FieldPhoneNumberID] = c.PhoneNumberID
+	r.Text[query.FieldExternalID] = c.ExternalID
+	r.Text[query.FieldAnonymousID] = c.AnonymousID
+	r.Text[query.FieldFirstName] = c.FirstName
+	r.Text[query.FieldLastName] = c.LastName
+	r.Text[query.FieldCity] = c.City
+	r.Text[query.FieldCountry] = c.Country
+	r.Custom = make([]query.Value, len(cat.CustomFields()))
+	for id, v := range c.CustomFields {
+		slot, ok := cat.SlotByID(id)
+		if !ok {
+			continue
+		}
+		switch v.Type {
+		case segmentd.FieldText:
+			r.Custom[slot] = query.TextValue(v.Text)
+		case segmentd.FieldNumber:
+			r.Custom[slot] = query.NumberValue(v.Number)
+		case segmentd.FieldDate:
+			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
+		}
+	}
+	return r
+}
+
+type refSegment struct {
+	lang   query.Lang
+	src    string
+	parent string
+}
+
+// model is the test's own account: plain maps, evaluated the slow way.
+type model struct {
+	fields   []segmentd.FieldDefinition
+	contacts map[string]*segmentd.Contact
+	events   map[string][]query.Event
+	segs     map[string]refSegment
+}
+
+func newModel() *model {
+	return &model{contacts: map[string]*segmentd.Contact{}, events: map[string][]query.Event{}, segs: map[string]refSegment{}}
+}
+
+func (m *model) catalog(t testing.TB) *query.Catalog {
+	var cf []query.CustomField
+	for _, f := range m.fields {
+		cf = append(cf, query.CustomField{ID: f.ID, Name: f.Name, Type: queryType(f.Type)})
+	}
+	cat, err := query.NewCatalog(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// want returns each segment's expected sorted members at now.
+func (m *model) want(t testing.TB, now time.Time) map[string][]string {
+	cat := m.catalog(t)
+	out := map[string][]string{}
+	for id, s := range m.segs {
+		q, err := query.Parse(s.lang, s.src)
+		if err != nil {
+			t.Fatalf("%s: %v", s.src, err)
+		}
+		var members []string
+		ch, err := query.Check(q, cat)
+		if err == nil {
+			p := query.Compile(ch)
+			for cid, c := range m.contacts {
+				if s.parent != "" && !slices.Contains(c.ListIDs, s.parent) {
+					continue
+				}
+				if p.Match(refRecord(c, m.events[cid], cat), now) {
+					members = append(members, cid)
+				}
+			}
+		}
+		sort.Strings(members)
+		out[id] = members
+	}
+	return out
+}
+
+// The generated world: a few fields, lists, values and queries, small enough
+// that random sequences hit every combination.
+
+var fieldPool = []segmentd.FieldDefinition{
+	{ID: "w1", Name: "color", Type: segmentd.FieldText},
+	{ID: "n2", Name: "score", Type: segmentd.FieldNumber},
+	{ID: "d3", Name: "birthday", Type: segmentd.FieldDate},
+	{ID: "w4", Name: "tier", Type: segmentd.FieldText},
+}
+
+var renames = map[string]string{"color": "colour", "colour": "color", "tier": "level", "level": "tier"}
+
+var querySet = []refSegment{
+	{query.SGQL, "country = 'US'", ""},
+	{query.SGQL, "first_name LIKE 'A%' OR country = 'FR'", ""},
+	{query.SGQL, "CONTAINS(list_ids, 'L1')", ""},
+	{query.SGQL, "country != 'US'", "L2"},
+	{query.SGQL, "color = 'red' AND score > 5", ""},
+	{query.SGQL, "colour = 'blue' OR level IS NOT NULL", ""},
+	{query.SGQL, "tier IS NULL", "L1"},
+	{query.SGQL, "email LIKE '%@gmail.com'", ""},
+	{query.SGQL, "CONTAINS(email_domains, 'example.com')", ""},
+	{query.SGQL, "created_at > NOW() - INTERVAL 3 day", ""},
+	{query.SGQL, "birthday + INTERVAL 18 year <= NOW()", ""},
+	{query.SGQL, "updated_at > NOW() - interval 1 months", ""},
+	{query.SGQL, "(event_type = 'opened' AND event_timestamp > NOW() - INTERVAL 7 day)", ""},
+	{query.SGQL, "NOT (event_type = 'click')", ""},
+	{query.SGQL, "(event_type = 'click') AND country = 'US'", "L3"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'", "L1"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['L2', 'L3'])", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score BETWEEN 2 AND 8 OR first_name = 'Bob'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE created_at > timestampadd(hour, -36, current_timestamp)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE created_at > timestampadd(month, -1, CURRENT_TIMESTAMP)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE timestampadd(day, 10, birthday) > current_timestamp", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) AS last_open FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) < timestampadd(day, -2, current_timestamp)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE current_timestamp > '2026-01-03T00:00:00Z' AND country = 'DE'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE lower(color) = 'red' AND birthday < current_timestamp", "L1"},
+}
+
+var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func randContact(rng *rand.Rand, id string, now time.Time, fields []segmentd.FieldDefinition) segmentd.Contact {
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	c := segmentd.Contact{
+		ID:        id,
+		Email:     pick("a@gmail.com", "b@example.com", "c@x.org", "", id+"@gmail.com"),
+		FirstName: pick("Alice", "Bob", "Anna", ""),
+		Country:   pick("US", "FR", "DE", ""),
+		City:      pick("Paris", "", "Berlin"),
+		CreatedAt: now.Add(-time.Duration(rng.IntN(6*24)) * time.Hour),
+	}
+	c.UpdatedAt = now
+	if c.Email == "" {
+		c.ExternalID = "x-" + id
+	}
+	if rng.IntN(4) == 0 {
+		c.AlternateEmails = []string{pick("z@example.com", "y@gmail.com")}
+	}
+	for _, l := range []string{"L1", "L2", "L3"} {
+		if rng.IntN(2) == 0 {
+			c.ListIDs = append(c.ListIDs, l)
+		}
+	}
+	c.CustomFields = map[string]segmentd.Value{}
+	for _, f := range fields {
+		if rng.IntN(3) == 0 {
+			continue
+		}
+		switch f.Type {
+		case segmentd.FieldText:
+			c.CustomFields[f.ID] = segmentd.Value{Type: f.Type, Text: pick("red", "blue", "")}
+		case segmentd.FieldNumber:
+			c.CustomFields[f.ID] = segmentd.Value{Type: f.Type, Number: float64(rng.IntN(11))}
+		case segmentd.FieldDate:
+			// Around "18 years ago" and "10 days ago", so both birthday
+			// windows flip while the test's clock moves.
+			back := pick("18y", "10d", "0")
+			d := now.Add(time.Duration(rng.IntN(96)-48) * time.Hour)
+			switch back {
+			case "18y":
+				d = d.AddDate(-18, 0, 0)
+			case "10d":
+				d = d.AddDate(0, 0, -10)
+			}
+			c.CustomFields[f.ID] = segmentd.Value{Type: f.Type, Time: d.Truncate(time.Millisecond)}
+		}
+	}
+	return c
+}
+
+func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, step string) {
+	t.Helper()
+	want := m.want(t, now)
+	segsOf := map[string][]string{}
+	for id, w := range want {
+		got := e.Members(acct, id, -1, now)
+		sort.Strings(got)
+		if !slices.Equal(got, w) {
+			t.Fatalf("%s: segment %s (%q parent %q) at %s:\n got %v\nwant %v", step, id, m.segs[id].src, m.segs[id].parent, now.Format(time.RFC3339), got, w)
+		}
+		if n := e.Count(acct, id, now); n != len(w) {
+			t.Fatalf("%s: Count(%s) = %d, want %d", step, id, n, len(w))
+		}
+		for _, c := range w {
+			segsOf[c] = append(segsOf[c], id)
+		}
+	}
+	for cid := range m.contacts {
+		w := segsOf[cid]
+		sort.Strings(w)
+		if got := e.SegmentsOf(acct, cid, now); !slices.Equal(got, w) {
+			t.Fatalf("%s: SegmentsOf(%s) = %v, want %v", step, cid, got, w)
+		}
+	}
+	if st := e.Stats(acct); st.Contacts != len(m.contacts) {
+		t.Fatalf("%s: Stats.Contacts = %d, want %d", step, st.Contacts, len(m.contacts))
+	}
+}
+
+func TestPropertyAgainstEvaluator(t *testing.T) {
+	seeds := 12
+	steps := 150
+	if testing.Short() {
+		seeds = 3
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 42))
+			e := New()
+			const acct = 7
+			m := newModel()
+			now := base
+			ids := make([]string, 30)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("c%02d", i)
+			}
+			var history []string
+			defer func() {
+				if t.Failed() {
+					t.Logf("history:\n%s", history)
+				}
+			}()
+			for step := range steps {
+				var what string
+				switch op := rng.IntN(100); {
+				case op < 35: // upsert a batch
+					n := 1 + rng.IntN(5)
+					batch := make([]segmentd.Contact, n)
+					for i := range batch {
+						batch[i] = randContact(rng, ids[rng.IntN(len(ids))], now, m.fields)
+					}
+					for i := range batch {
+						c := batch[i]
+						m.contacts[c.ID] = &c
+					}
+					e.PutContacts(acct, batch, now)
+					what = fmt.Sprintf("put %d", n)
+				case op < 42: // list change only
+					cid := ids[rng.IntN(len(ids))]
+					c, ok := m.contacts[cid]
+					if !ok {
+						continue
+					}
+					c2 := *c
+					c2.ListIDs = nil
+					for _, l := range []string{"L1", "L2", "L3"} {
+						if rng.IntN(2) == 0 {
+							c2.ListIDs = append(c2.ListIDs, l)
+						}
+					}
+					m.contacts[cid] = &c2
+					e.PutContacts(acct, []segmentd.Contact{c2}, now)
+					what = "lists " + cid
+				case op < 48:
+					del := []string{ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))], "nobody"}
+					for _, id := range del {
+						delete(m.contacts, id)
+						delete(m.events, id)
+					}
+					e.DeleteContacts(acct, del, now)
+					what = fmt.Sprint("delete ", del)
+				case op < 49:
+					m.contacts = map[string]*segmentd.Contact{}
+					m.events = map[string][]query.Event{}
+					e.DeleteAllContacts(acct, now)
+					what = "delete all"
+				case op < 51:
+					e.RemoveList(acct, "L2", now)
+					for _, c := range m.contacts {
+						c.ListIDs = slices.DeleteFunc(slices.Clone(c.ListIDs), func(s string) bool { return s == "L2" })
+					}
+					what = "remove list L2"
+				case op < 60: // events
+					cid := ids[rng.IntN(len(ids))]
+					if _, ok := m.contacts[cid]; !ok {
+						continue
+					}
+					typ := []string{"open", "click", "delivered"}[rng.IntN(3)]
+					ev := query.Event{Source: "mail", Type: typ, Timestamp: now.Add(-time.Duration(rng.IntN(10*24*60)) * time.Minute).UnixMilli(), URL: "https://x.test/a"}
+					m.events[cid] = append(m.events[cid], ev)
+					if !e.AddEvents(acct, cid, []query.Event{ev}, now) {
+						t.Fatalf("AddEvents(%s) = false", cid)
+					}
+					what = "event " + typ + " " + cid
+				case op < 67: // field definitions: add, remove, rename, reorder
+					fs := slices.Clone(m.fields)
+					f := fieldPool[rng.IntN(len(fieldPool))]
+					i := slices.IndexFunc(fs, func(d segmentd.FieldDefinition) bool { return d.ID == f.ID })
+					switch {
+					case i < 0:
+						fs = append([]segmentd.FieldDefinition{f}, fs...)
+						what = "add field " + f.ID
+					case rng.IntN(2) == 0:
+						fs = slices.Delete(fs, i, i+1)
+						for _, c := range m.contacts {
+							if _, ok := c.CustomFields[f.ID]; ok {
+								cf := maps(c.CustomFields)
+								delete(cf, f.ID)
+								c.CustomFields = cf
+							}
+						}
+						what = "delete field " + f.ID
+					default:
+						if nn, ok := renames[fs[i].Name]; ok {
+							fs[i].Name = nn
+						}
+						rng.Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
+						what = "rename field " + f.ID + " to " + fs[slices.IndexFunc(fs, func(d segmentd.FieldDefinition) bool { return d.ID == f.ID })].Name
+					}
+					m.fields = fs
+					if err := e.SetFields(acct, append(slices.Clone(segmentd.ReservedFields), fs...), now); err != nil {
+						t.Fatal(err)
+					}
+				case op < 80: // segment create or replace
+					sid := fmt.Sprintf("s%d", rng.IntN(8))
+					q := querySet[rng.IntN(len(querySet))]
+					ch, err := e.Check(acct, q.lang, q.src, false)
+					if err != nil {
+						// The query names a field the account lacks now:
+						// the API would answer 400 and store nothing.
+						what = "rejected " + q.src
+						break
+					}
+					m.segs[sid] = q
+					if err := e.PutSegment(acct, sid, ch, q.parent, now); err != nil {
+						t.Fatal(err)
+					}
+					what = "segment " + sid + " = " + q.src
+				case op < 84:
+					sid := fmt.Sprintf("s%d", rng.IntN(8))
+					delete(m.segs, sid)
+					e.RemoveSegment(acct, sid)
+					what = "remove " + sid
+				case op < 97: // the clock moves on
+					d := []time.Duration{time.Millisecond, time.Minute, time.Hour, 7 * time.Hour, 26 * time.Hour, 9 * 24 * time.Hour}[rng.IntN(6)]
+					now = now.Add(d)
+					if rng.IntN(2) == 0 {
+						e.Advance(now)
+					}
+					what = "clock +" + d.String()
+				default: // the clock is set back
+					now = now.Add(-time.Duration(1+rng.IntN(72)) * time.Hour)
+					e.Advance(now)
+					what = "clock set back to " + now.Format(time.RFC3339)
+				}
+				history = append(history, what+"\n")
+				checkAgainst(t, e, acct, m, now, fmt.Sprintf("step %d (%s)", step, what))
+			}
+		})
+	}
+}
+
+func maps(m map[string]segmentd.Value) map[string]segmentd.Value {
+	out := make(map[string]segmentd.Value, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

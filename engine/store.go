@@ -1,0 +1,391 @@
+package engine
+
+import (
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// Unset markers of the typed custom-field columns. A Number written through
+// the API is a JSON number, never NaN, so one NaN payload is free to mean
+// "unset"; a Date is unix ms, and no date reaches MinInt64.
+const (
+	unsetNumBits = 0x7ff8_dead_beef_0001
+	unsetTime    = math.MinInt64
+)
+
+// column is one custom field's values for every contact index, keyed by the
+// field's id so renames cost nothing. It grows lazily: an index past its end
+// is unset.
+type column struct {
+	id    string
+	typ   query.FieldType
+	codes []uint32  // Text: dictionary codes, 0 unset
+	nums  []float64 // Number
+	times []int64   // Date, unix ms
+}
+
+func queryType(t segmentd.FieldType) query.FieldType {
+	switch t {
+	case segmentd.FieldText:
+		return query.Text
+	case segmentd.FieldNumber:
+		return query.Number
+	case segmentd.FieldDate:
+		return query.Date
+	}
+	return 0
+}
+
+func (c *column) get(idx uint32, d *dict) query.Value {
+	switch c.typ {
+	case query.Text:
+		if int(idx) < len(c.codes) && c.codes[idx] != 0 {
+			return query.Value{Kind: query.Text, Str: d.str(c.codes[idx])}
+		}
+	case query.Number:
+		if int(idx) < len(c.nums) && math.Float64bits(c.nums[idx]) != unsetNumBits {
+			return query.Value{Kind: query.Number, Num: c.nums[idx]}
+		}
+	case query.Date:
+		if int(idx) < len(c.times) && c.times[idx] != unsetTime {
+			return query.Value{Kind: query.Date, Time: c.times[idx]}
+		}
+	}
+	return query.Value{}
+}
+
+// set writes the contact's value; a value of another type, or an empty text,
+// unsets it.
+func (c *column) set(idx uint32, v segmentd.Value, ok bool, d *dict) {
+	if !ok || queryType(v.Type) != c.typ || v.Type == segmentd.FieldText && v.Text == "" {
+		c.clear(idx, d)
+		return
+	}
+	switch c.typ {
+	case query.Text:
+		for len(c.codes) <= int(idx) {
+			c.codes = append(c.codes, 0)
+		}
+		d.replace(&c.codes[idx], v.Text)
+	case query.Number:
+		for len(c.nums) <= int(idx) {
+			c.nums = append(c.nums, math.Float64frombits(unsetNumBits))
+		}
+		c.nums[idx] = v.Number
+	case query.Date:
+		for len(c.times) <= int(idx) {
+			c.times = append(c.times, unsetTime)
+		}
+		c.times[idx] = v.Time.UnixMilli()
+	}
+}
+
+func (c *column) clear(idx uint32, d *dict) {
+	switch {
+	case int(idx) < len(c.codes):
+		d.release(c.codes[idx])
+		c.codes[idx] = 0
+	case int(idx) < len(c.nums):
+		c.nums[idx] = math.Float64frombits(unsetNumBits)
+	case int(idx) < len(c.times):
+		c.times[idx] = unsetTime
+	}
+}
+
+// releaseAll gives back the column's dictionary references (the field was
+// deleted).
+func (c *column) releaseAll(d *dict) {
+	for _, code := range c.codes {
+		d.release(code)
+	}
+	c.codes, c.nums, c.times = nil, nil, nil
+}
+
+func (c *column) size() int64 {
+	return int64(cap(c.codes))*4 + int64(cap(c.nums))*8 + int64(cap(c.times))*8 + 64
+}
+
+// event is one engagement event with its strings dictionary-encoded.
+type event struct {
+	ts                          int64
+	typ, src, ss, auto, camp, u uint32
+}
+
+// list is one contact list's members.
+type list struct {
+	id string
+	bm *roaring.Bitmap
+}
+
+// scratch is the reusable state of evaluating contacts one at a time. The
+// writer owns the account's; each concurrent reader makes its own.
+type scratch struct {
+	rec   query.Record
+	out   []bool
+	times []int64
+}
+
+// contactText returns c's reserved text fields in query.Record.Text order.
+func contactText(c *segmentd.Contact) [query.NumTextFields]string {
+	var t [query.NumTextFields]string
+	t[query.FieldEmail] = c.Email
+	t[query.FieldPhoneNumberID] = c.PhoneNumberID
+	t[query.FieldExternalID] = c.ExternalID
+	t[query.FieldAnonymousID] = c.AnonymousID
+	t[query.FieldFirstName] = c.FirstName
+	t[query.FieldLastName] = c.LastName
+	t[query.FieldAddressLine1] = c.AddressLine1
+	t[query.FieldAddressLine2] = c.AddressLine2
+	t[query.FieldCity] = c.City
+	t[query.FieldStateProvinceRegion] = c.StateProvinceRegion
+	t[query.FieldPostalCode] = c.PostalCode
+	t[query.FieldCountry] = c.Country
+	t[query.FieldPhoneNumber] = c.PhoneNumber
+	t[query.FieldWhatsapp] = c.WhatsApp
+	t[query.FieldLine] = c.Line
+	t[query.FieldFacebook] = c.Facebook
+	t[query.FieldUniqueName] = c.UniqueName
+	return t
+}
+
+// alloc gives a contact id a dense index, reusing a freed one first.
+func (a *account) alloc(id string) uint32 {
+	var idx uint32
+	if n := len(a.free); n > 0 {
+		idx = a.free[n-1]
+		a.free = a.free[:n-1]
+		a.ids[idx] = id
+	} else {
+		idx = uint32(len(a.ids))
+		a.ids = append(a.ids, id)
+		for f := range a.text {
+			a.text[f] = append(a.text[f], 0)
+		}
+		a.created = append(a.created, 0)
+		a.updated = append(a.updated, 0)
+		a.events = append(a.events, nil)
+	}
+	a.idBytes += int64(len(id))
+	a.byID[id] = idx
+	a.live.Add(idx)
+	return idx
+}
+
+// write stores the full state of contact c at index idx.
+func (a *account) write(idx uint32, c *segmentd.Contact) {
+	t := contactText(c)
+	for f := range t {
+		a.dict.replace(&a.text[f][idx], t[f])
+	}
+	a.created[idx] = c.CreatedAt.UnixMilli()
+	a.updated[idx] = c.UpdatedAt.UnixMilli()
+	if len(c.AlternateEmails) > 0 {
+		a.alt[idx] = append([]string(nil), c.AlternateEmails...)
+	} else {
+		delete(a.alt, idx)
+	}
+	for _, col := range a.slotCols {
+		v, ok := c.CustomFields[col.id]
+		col.set(idx, v, ok, a.dict)
+	}
+	// Lists: leave the ones not named, join the named ones.
+	for _, l := range a.listOrder {
+		if l.bm.Contains(idx) && !hasString(c.ListIDs, l.id) {
+			l.bm.Remove(idx)
+			if l.bm.IsEmpty() {
+				a.listsDirty = true
+			}
+		}
+	}
+	for _, id := range c.ListIDs {
+		a.list(id).bm.Add(idx)
+	}
+}
+
+func hasString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// list returns list id, creating it.
+func (a *account) list(id string) *list {
+	if l, ok := a.lists[id]; ok {
+		return l
+	}
+	l := &list{id: id, bm: roaring.New()}
+	a.lists[id] = l
+	i := 0
+	for i < len(a.listOrder) && a.listOrder[i].id < id {
+		i++
+	}
+	a.listOrder = append(a.listOrder, nil)
+	copy(a.listOrder[i+1:], a.listOrder[i:])
+	a.listOrder[i] = l
+	return l
+}
+
+// pruneLists forgets lists nobody is on any more.
+func (a *account) pruneLists() {
+	if !a.listsDirty {
+		return
+	}
+	a.listsDirty = false
+	keep := a.listOrder[:0]
+	for _, l := range a.listOrder {
+		if l.bm.IsEmpty() {
+			delete(a.lists, l.id)
+			continue
+		}
+		keep = append(keep, l)
+	}
+	for i := len(keep); i < len(a.listOrder); i++ {
+		a.listOrder[i] = nil
+	}
+	a.listOrder = keep
+}
+
+// drop removes contact idx from every structure and frees its index.
+func (a *account) drop(idx uint32) {
+	for _, s := range a.segs {
+		if s.members.CheckedRemove(idx) {
+			s.exits++
+		}
+	}
+	for _, l := range a.listOrder {
+		if l.bm.CheckedRemove(idx) && l.bm.IsEmpty() {
+			a.listsDirty = true
+		}
+	}
+	for f := range a.text {
+		a.dict.release(a.text[f][idx])
+		a.text[f][idx] = 0
+	}
+	for _, col := range a.slotCols {
+		col.clear(idx, a.dict)
+	}
+	delete(a.alt, idx)
+	for _, ev := range a.events[idx] {
+		a.releaseEvent(ev)
+	}
+	a.nEvents -= len(a.events[idx])
+	a.events[idx] = nil
+	a.created[idx], a.updated[idx] = 0, 0
+	if int(idx) < len(a.wakeAt) {
+		a.wakeAt[idx] = noWake
+	}
+	id := a.ids[idx]
+	a.idBytes -= int64(len(id))
+	delete(a.byID, id)
+	a.ids[idx] = ""
+	a.live.Remove(idx)
+	a.free = append(a.free, idx)
+}
+
+func (a *account) encodeEvent(e *query.Event) event {
+	d := a.dict
+	return event{
+		ts:   e.Timestamp,
+		typ:  d.acquire(e.Type),
+		src:  d.acquire(e.Source),
+		ss:   d.acquire(e.SinglesendID),
+		auto: d.acquire(e.AutomationID),
+		camp: d.acquire(e.MarketingCampaignID),
+		u:    d.acquire(e.URL),
+	}
+}
+
+func (a *account) releaseEvent(ev event) {
+	d := a.dict
+	d.release(ev.typ)
+	d.release(ev.src)
+	d.release(ev.ss)
+	d.release(ev.auto)
+	d.release(ev.camp)
+	d.release(ev.u)
+}
+
+// record materialises contact idx into sc.rec, filling only what n says the
+// programs can read. Buffers are reused: the result is valid until the next
+// call with the same scratch.
+func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
+	r := &sc.rec
+	d := a.dict
+	r.ID = a.ids[idx]
+	for f := range r.Text {
+		r.Text[f] = d.vals[a.text[f][idx]]
+	}
+	r.CreatedAt = a.created[idx]
+	r.UpdatedAt = a.updated[idx]
+	if n.lists {
+		r.ListIDs = r.ListIDs[:0]
+		for _, l := range a.listOrder {
+			if l.bm.Contains(idx) {
+				r.ListIDs = append(r.ListIDs, l.id)
+			}
+		}
+	} else {
+		r.ListIDs = nil
+	}
+	if n.alternates || n.domains {
+		r.AlternateEmails = a.alt[idx]
+	} else {
+		r.AlternateEmails = nil
+	}
+	if n.domains {
+		r.EmailDomains = query.EmailDomains(r.Text[query.FieldEmail], r.AlternateEmails)
+	} else {
+		r.EmailDomains = nil
+	}
+	if len(r.Custom) != len(a.slotCols) {
+		r.Custom = make([]query.Value, len(a.slotCols))
+	}
+	for _, s := range n.slots {
+		if s < len(a.slotCols) {
+			r.Custom[s] = a.slotCols[s].get(idx, d)
+		}
+	}
+	if n.events {
+		r.Events = r.Events[:0]
+		for i := range a.events[idx] {
+			ev := &a.events[idx][i]
+			r.Events = append(r.Events, query.Event{
+				Source:              d.vals[ev.src],
+				Type:                d.vals[ev.typ],
+				Timestamp:           ev.ts,
+				SinglesendID:        d.vals[ev.ss],
+				AutomationID:        d.vals[ev.auto],
+				MarketingCampaignID: d.vals[ev.camp],
+				URL:                 d.vals[ev.u],
+			})
+		}
+	} else {
+		r.Events = nil
+	}
+	return r
+}
+
+// timeValues lists contact idx's time values: what a clock comparison can
+// be made against.
+func (a *account) timeValues(idx uint32, sc *scratch) []int64 {
+	v := append(sc.times[:0], a.created[idx], a.updated[idx])
+	for _, col := range a.slotCols {
+		if col.typ == query.Date && int(idx) < len(col.times) && col.times[idx] != unsetTime {
+			v = append(v, col.times[idx])
+		}
+	}
+	for i := range a.events[idx] {
+		v = append(v, a.events[idx][i].ts)
+	}
+	sc.times = v
+	return v
+}
+
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
