@@ -615,6 +615,8 @@ func testUpsertMatching(t *testing.T, st segmentd.Store) {
 		segmentd.ContactPatch{Email: str("b@example.com"), ExternalID: str("ext-b")},
 		segmentd.ContactPatch{PhoneNumberID: str("+1555")},
 		segmentd.ContactPatch{AnonymousID: str("anon-d")},
+		segmentd.ContactPatch{Email: str("solo@example.com")},
+		segmentd.ContactPatch{AnonymousID: str("anon-solo")},
 	)
 	a := mustEmail(t, st, acct, "a@example.com")
 	b := mustEmail(t, st, acct, "b@example.com")
@@ -633,9 +635,12 @@ func testUpsertMatching(t *testing.T, st segmentd.Store) {
 		segmentd.ContactPatch{AnonymousID: str("anon-e"), LastName: str("E")},
 		// 6: the anonymous contact matched, but its identifiers are all required: ok.
 		segmentd.ContactPatch{AnonymousID: str("anon-d"), LastName: str("D")},
+		// 7: an email-only and an anonymous-only contact: each identifier
+		// alone would be a valid update, together they name two contacts.
+		segmentd.ContactPatch{Email: str("solo@example.com"), AnonymousID: str("anon-solo")},
 	)
-	if res.Created != 1 || res.Updated != 3 || len(res.Errors) != 3 {
-		t.Fatalf("UpsertContacts = %+v, want 1 created, 3 updated, 3 errors", res)
+	if res.Created != 1 || res.Updated != 3 || len(res.Errors) != 4 {
+		t.Fatalf("UpsertContacts = %+v, want 1 created, 3 updated, 4 errors", res)
 	}
 	var idx []int
 	for _, e := range res.Errors {
@@ -644,8 +649,11 @@ func testUpsertMatching(t *testing.T, st segmentd.Store) {
 			t.Errorf("error without message: %+v", e)
 		}
 	}
-	if !slices.Equal(idx, []int{1, 2, 3}) {
-		t.Fatalf("error indexes %v, want [1 2 3]", idx)
+	if !slices.Equal(idx, []int{1, 2, 3, 7}) {
+		t.Fatalf("error indexes %v, want [1 2 3 7]", idx)
+	}
+	if got := mustEmail(t, st, acct, "solo@example.com"); got.AnonymousID != "" {
+		t.Fatalf("patch naming two contacts changed one: %+v", got)
 	}
 	got := mustEmail(t, st, acct, "a@example.com")
 	if got.ID != a.ID || got.ExternalID != "ext-a" || got.FirstName != "A" {
@@ -663,8 +671,8 @@ func testUpsertMatching(t *testing.T, st segmentd.Store) {
 	if m["anon-d"].LastName != "D" || m["anon-e"].LastName != "E" || m["anon-e"].ID == m["anon-d"].ID {
 		t.Fatalf("anonymous contacts = %+v", m)
 	}
-	if n := must[int](t, "CountContacts")(st.CountContacts(c, acct)); n != 5 {
-		t.Fatalf("CountContacts = %d, want 5", n)
+	if n := must[int](t, "CountContacts")(st.CountContacts(c, acct)); n != 7 {
+		t.Fatalf("CountContacts = %d, want 7", n)
 	}
 }
 
