@@ -85,6 +85,8 @@ type Membership interface {
 	PutContacts(acct int64, cs []Contact, now time.Time)
 	DeleteContacts(acct int64, ids []string, now time.Time)
 	DeleteAllContacts(acct int64, now time.Time)
+	// DeleteList takes every contact off a deleted list.
+	DeleteList(acct int64, listID string, now time.Time)
 
 	// CheckQuery parses and checks a query without saving it. search selects
 	// the contacts-search rules for SGQL.

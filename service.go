@@ -227,7 +227,11 @@ func (s *Service) CreateField(ctx context.Context, acct int64, name string, t Fi
 	default:
 		return FieldDefinition{}, Errorf(KindInvalid, "field_type", "field_type must be one of Text, Number, Date")
 	}
-	return s.store.CreateFieldDefinition(ctx, acct, name, t, s.cfg.MaxCustomFields, s.clock.Now())
+	f, err := s.store.CreateFieldDefinition(ctx, acct, name, t, s.cfg.MaxCustomFields, s.clock.Now())
+	if err != nil {
+		return f, err
+	}
+	return f, s.fieldsChanged(ctx, acct)
 }
 
 // RenameField renames a custom field; its type never changes. Stored values
@@ -239,7 +243,11 @@ func (s *Service) RenameField(ctx context.Context, acct int64, id, name string) 
 	if err := ValidateFieldName(name); err != nil {
 		return FieldDefinition{}, err
 	}
-	return s.store.RenameFieldDefinition(ctx, acct, id, name)
+	f, err := s.store.RenameFieldDefinition(ctx, acct, id, name)
+	if err != nil {
+		return f, err
+	}
+	return f, s.fieldsChanged(ctx, acct)
 }
 
 // DeleteField deletes a custom field and its value on every contact.
@@ -247,7 +255,10 @@ func (s *Service) DeleteField(ctx context.Context, acct int64, id string) error 
 	if isReservedFieldID(id) {
 		return Errorf(KindInvalid, "custom_field_id", "reserved field %q cannot be deleted", id)
 	}
-	return s.store.DeleteFieldDefinition(ctx, acct, id)
+	if err := s.store.DeleteFieldDefinition(ctx, acct, id); err != nil {
+		return err
+	}
+	return s.fieldsChanged(ctx, acct)
 }
 
 func isReservedFieldID(id string) bool {
@@ -322,7 +333,7 @@ func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) 
 		return l, nil, err
 	}
 	cs, err := s.store.ListSample(ctx, acct, id, ListSampleSize)
-	return l, cs, err
+	return l, s.withSegmentIDs(acct, cs, s.clock.Now()), err
 }
 
 // RenameList changes a list's name.
@@ -337,11 +348,20 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 // were on it are deleted by a job whose id is returned.
 func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteContacts bool) (string, error) {
 	members, err := s.store.DeleteList(ctx, acct, id)
-	if err != nil || !deleteContacts {
+	if err != nil {
 		return "", err
+	}
+	if s.members != nil {
+		s.members.DeleteList(acct, id, s.clock.Now())
+	}
+	if !deleteContacts {
+		return "", nil
 	}
 	return s.submit(ctx, acct, JobDelete, len(members), func(j *Job) error {
 		n, err := s.store.DeleteContacts(context.Background(), acct, members)
+		if err == nil {
+			s.contactsDeleted(acct, members)
+		}
 		j.Deleted = n
 		return err
 	})
@@ -372,6 +392,9 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	}
 	return s.submit(ctx, acct, JobDelete, len(contactIDs), func(j *Job) error {
 		n, err := s.store.RemoveListMembers(context.Background(), acct, listID, contactIDs)
+		if err == nil {
+			err = s.contactsChanged(context.Background(), acct, contactIDs)
+		}
 		j.Deleted = n
 		return err
 	})
@@ -419,6 +442,9 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []Cont
 		res, err := s.store.UpsertContacts(context.Background(), acct, patches, listIDs, s.clock.Now())
 		if err != nil {
 			return err
+		}
+		if s.members != nil {
+			s.members.PutContacts(acct, res.Contacts, s.clock.Now())
 		}
 		j.Created, j.Updated = res.Created, res.Updated
 		j.Errored = len(res.Errors)
@@ -499,12 +525,16 @@ func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]Contact, in
 		return nil, 0, err
 	}
 	n, err := s.store.CountContacts(ctx, acct)
-	return cs, n, err
+	return s.withSegmentIDs(acct, cs, s.clock.Now()), n, err
 }
 
 // Contact returns one contact.
 func (s *Service) Contact(ctx context.Context, acct int64, id string) (Contact, error) {
-	return s.store.Contact(ctx, acct, id)
+	c, err := s.store.Contact(ctx, acct, id)
+	if err == nil && s.members != nil {
+		c.SegmentIDs = s.members.SegmentsOf(acct, c.ID, s.clock.Now())
+	}
+	return c, err
 }
 
 // MaxBatchIDs is the limit of POST /contacts/batch and of search by identifiers.
@@ -518,7 +548,8 @@ func (s *Service) ContactsByIDs(ctx context.Context, acct int64, ids []string) (
 	if len(ids) > MaxBatchIDs {
 		return nil, Errorf(KindTooLarge, "ids", "ids may hold at most %d ids", MaxBatchIDs)
 	}
-	return s.store.ContactsByIDs(ctx, acct, ids)
+	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	return s.withSegmentIDs(acct, cs, s.clock.Now()), err
 }
 
 // MaxSearchEmails bounds POST /contacts/search/emails (segmentd's limit;
@@ -551,7 +582,7 @@ func (s *Service) ContactsByEmails(ctx context.Context, acct int64, emails []str
 	}
 	keys = dedupe(keys)
 	found, err := s.store.ContactsByEmails(ctx, acct, keys)
-	return keys, found, err
+	return keys, s.mapWithSegmentIDs(acct, found), err
 }
 
 // ContactsByIdentifier looks contacts up by one identifier type.
@@ -573,7 +604,8 @@ func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t Identi
 			}
 		}
 	}
-	return s.store.ContactsByIdentifier(ctx, acct, t, dedupe(values))
+	found, err := s.store.ContactsByIdentifier(ctx, acct, t, dedupe(values))
+	return s.mapWithSegmentIDs(acct, found), err
 }
 
 // CountContacts returns the account's number of contacts.
@@ -598,6 +630,9 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 		}
 		return s.submit(ctx, acct, JobDelete, n, func(j *Job) error {
 			d, err := s.store.DeleteAllContacts(context.Background(), acct)
+			if err == nil && s.members != nil {
+				s.members.DeleteAllContacts(acct, s.clock.Now())
+			}
 			j.Deleted = d
 			return err
 		})
@@ -613,6 +648,9 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 	ids = dedupe(ids)
 	return s.submit(ctx, acct, JobDelete, len(ids), func(j *Job) error {
 		d, err := s.store.DeleteContacts(context.Background(), acct, ids)
+		if err == nil {
+			s.contactsDeleted(acct, ids)
+		}
 		j.Deleted = d
 		return err
 	})
@@ -634,6 +672,7 @@ func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID st
 		err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now())
 		if err == nil {
 			j.Deleted = 1
+			err = s.contactsChanged(context.Background(), acct, []string{contactID})
 		}
 		return err
 	})

@@ -426,11 +426,3 @@ func (s *Service) SearchContacts(ctx context.Context, acct int64, query string) 
 	}
 	return s.withSegmentIDs(acct, cs, now), count, nil
 }
-
-// withSegmentIDs fills each contact's SegmentIDs from the engine.
-func (s *Service) withSegmentIDs(acct int64, cs []Contact, now time.Time) []Contact {
-	for i := range cs {
-		cs[i].SegmentIDs = s.members.SegmentsOf(acct, cs[i].ID, now)
-	}
-	return cs
-}

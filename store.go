@@ -92,4 +92,7 @@ type UpsertResult struct {
 	Created int
 	Updated int
 	Errors  []JobError // Index is the patch's position in the request
+	// Contacts are the created and updated contacts as stored (full state,
+	// with ListIDs), in request order, for the membership engine.
+	Contacts []Contact
 }
