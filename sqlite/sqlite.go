@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -49,8 +51,8 @@ type Store struct {
 
 var _ segmentd.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
+// Open opens (creating it and its directory if needed) the database file at
+// path and brings its schema up to date.
 //
 // Durability: journal_mode=WAL with synchronous=NORMAL. A commit has written
 // its WAL frames to the operating system before it returns, so an
@@ -62,6 +64,9 @@ var _ segmentd.Store = (*Store)(nil)
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.

@@ -478,3 +478,15 @@ func TestKillChild(t *testing.T) {
 	fmt.Printf("ACK %s\n", j.ID)
 	time.Sleep(time.Minute) // killed long before this
 }
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "dir", "segmentd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
