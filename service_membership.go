@@ -68,3 +68,43 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]Contact) map[string
 	}
 	return m
 }
+
+// LoadMembership rebuilds the engine from the store: every account's
+// fields, contacts and live segments. segmentd calls it once at start,
+// before it serves requests.
+func (s *Service) LoadMembership(ctx context.Context) error {
+	accts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	for _, a := range accts {
+		if err := s.fieldsChanged(ctx, a.ID); err != nil {
+			return err
+		}
+		const page = 5000
+		for after := ""; ; {
+			cs, err := s.store.ScanContacts(ctx, a.ID, after, page)
+			if err != nil {
+				return err
+			}
+			s.members.PutContacts(a.ID, cs, now)
+			if len(cs) < page {
+				break
+			}
+			after = cs[len(cs)-1].ID
+		}
+		segs, err := s.segs.Segments(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		for _, seg := range segs {
+			if err := s.members.PutSegment(a.ID, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now); err != nil {
+				// A segment whose query no longer checks (its field was
+				// deleted) matches nobody; it stays listed.
+				s.log.Warn("segment query no longer checks", "account", a.ID, "segment", seg.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}

@@ -65,6 +65,9 @@ type Store interface {
 	// ContactsByIdentifier maps each value to the contact with that identifier.
 	ContactsByIdentifier(ctx context.Context, acct int64, t IdentifierType, values []string) (map[string]Contact, error)
 	CountContacts(ctx context.Context, acct int64) (int, error)
+	// ScanContacts pages through an account's contacts in id order: up to
+	// limit contacts with ids greater than afterID ("" to start).
+	ScanContacts(ctx context.Context, acct int64, afterID string, limit int) ([]Contact, error)
 	// SampleContacts returns up to limit of the most recently updated
 	// contacts, sorted by email (SendGrid's GET /contacts sample).
 	SampleContacts(ctx context.Context, acct int64, limit int) ([]Contact, error)
