@@ -317,13 +317,22 @@ func queryContacts(ctx context.Context, q queryer, acct int64, query string, arg
 
 // fillListIDs sets the sorted ListIDs of cs.
 func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Contact) error {
+	ptrs := make([]*segmentd.Contact, len(cs))
+	for i := range cs {
+		ptrs[i] = &cs[i]
+	}
+	return fillListIDsOf(ctx, q, acct, ptrs)
+}
+
+// fillListIDsOf sets the sorted ListIDs of the contacts cs point to.
+func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Contact) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	idx := make(map[string]int, len(cs))
+	idx := make(map[string]*segmentd.Contact, len(cs))
 	ids := make([]string, len(cs))
 	for i, c := range cs {
-		idx[c.ID] = i
+		idx[c.ID] = c
 		ids[i] = c.ID
 	}
 	rows, err := q.QueryContext(ctx, qListIDsOf, acct, jsonStrings(ids))
@@ -336,16 +345,16 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 		if err := rows.Scan(&cid, &lid); err != nil {
 			return err
 		}
-		if i, ok := idx[cid]; ok {
-			cs[i].ListIDs = append(cs[i].ListIDs, lid)
+		if c, ok := idx[cid]; ok {
+			c.ListIDs = append(c.ListIDs, lid)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for i := range cs {
-		slices.Sort(cs[i].ListIDs)
-		cs[i].ListIDs = slices.Compact(cs[i].ListIDs) // an id given twice
+	for _, c := range cs {
+		slices.Sort(c.ListIDs)
+		c.ListIDs = slices.Compact(c.ListIDs) // an id given twice
 	}
 	return nil
 }

@@ -37,7 +37,9 @@ type upsertBatch struct {
 // UpsertContacts applies the patches in order inside one write transaction.
 // It reads only the contacts that one of the batch's identifiers names,
 // merges in memory (with segmentd.ApplyPatch), then writes each touched
-// contact once with prepared statements.
+// contact once with prepared statements. UpsertResult.Contacts holds each
+// created or updated contact once, in its final state, in the order the
+// request first named it.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
@@ -62,6 +64,10 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 			return err
 		}
 		res = b.res
+		res.Contacts = make([]segmentd.Contact, len(b.order))
+		for i, e := range b.order {
+			res.Contacts[i] = e.c
+		}
 		return nil
 	})
 	if err != nil {
@@ -99,8 +105,10 @@ func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error
 	return nil
 }
 
-// load reads the stored contacts that any identifier of the batch names.
+// load reads the stored contacts that any identifier of the batch names,
+// with their lists.
 func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch) error {
+	var loaded []*segmentd.Contact
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
@@ -130,6 +138,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
+				loaded = append(loaded, &e.c)
 			}
 		}
 		rows.Close()
@@ -137,7 +146,8 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			return err
 		}
 	}
-	return nil
+	// UpsertResult.Contacts carries each contact's full state, lists included.
+	return fillListIDsOf(ctx, tx, acct, loaded)
 }
 
 // identifiers returns the entry's identifier values in segmentd.Identifiers order.

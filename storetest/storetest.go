@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"UpsertUnknownList", testUpsertUnknownList},
 		{"UpsertAlternateEmails", testUpsertAlternateEmails},
 		{"ContactReads", testContactReads},
+		{"ScanContacts", testScanContacts},
+		{"UpsertResultContacts", testUpsertResultContacts},
 		{"DeleteContacts", testDeleteContacts},
 		{"DeleteIdentifier", testDeleteIdentifier},
 		{"Jobs", testJobs},
@@ -815,6 +817,83 @@ func testContactReads(t *testing.T, st segmentd.Store) {
 	}
 	if n := must[int](t, "CountContacts")(st.CountContacts(c, acct)); n != 6 {
 		t.Fatalf("CountContacts = %d, want 6", n)
+	}
+}
+
+func testScanContacts(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	other := newAccount(t, st, "other")
+	c := ctx(t)
+	l := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l", now))
+	var ps []segmentd.ContactPatch
+	for i := range 7 {
+		ps = append(ps, segmentd.ContactPatch{Email: str(fmt.Sprintf("s%d@example.com", i))})
+	}
+	upsert(t, st, acct, []string{l.ID}, ps...)
+	upsert(t, st, other, nil, segmentd.ContactPatch{Email: str("other@example.com")})
+
+	var got []segmentd.Contact
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("ScanContacts does not end")
+		}
+		page := must[[]segmentd.Contact](t, "ScanContacts")(st.ScanContacts(c, acct, after, 3))
+		if len(page) > 3 {
+			t.Fatalf("page of %d contacts, limit 3", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].ID
+	}
+	if len(got) != 7 {
+		t.Fatalf("ScanContacts returned %d contacts, want 7", len(got))
+	}
+	for i, sc := range got {
+		if i > 0 && got[i-1].ID >= sc.ID {
+			t.Fatalf("ScanContacts not in id order: %s then %s", got[i-1].ID, sc.ID)
+		}
+		want := must[segmentd.Contact](t, "Contact")(st.Contact(c, acct, sc.ID))
+		if !reflect.DeepEqual(sc, want) || !slices.Equal(sc.ListIDs, []string{l.ID}) {
+			t.Fatalf("scanned %+v, Contact reads %+v", sc, want)
+		}
+	}
+	if page := must[[]segmentd.Contact](t, "ScanContacts")(st.ScanContacts(c, other, "", 100)); len(page) != 1 || page[0].Email != "other@example.com" {
+		t.Fatalf("other account's scan = %v", emails(page))
+	}
+}
+
+// testUpsertResultContacts: UpsertResult.Contacts holds every created or
+// updated contact once, as stored (lists included), in request order.
+func testUpsertResultContacts(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	c := ctx(t)
+	l1 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l1", now))
+	l2 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l2", now))
+	upsert(t, st, acct, []string{l1.ID}, segmentd.ContactPatch{Email: str("old@example.com"), FirstName: str("Old")})
+	res := upsert(t, st, acct, []string{l2.ID},
+		segmentd.ContactPatch{Email: str("new@example.com")},
+		segmentd.ContactPatch{Email: str("old@example.com"), LastName: str("Updated")},
+		segmentd.ContactPatch{Email: str("new@example.com"), FirstName: str("Again")},
+		segmentd.ContactPatch{Email: str("old@example.com"), ExternalID: str("x")},
+		segmentd.ContactPatch{Email: str("old@example.com"), FirstName: str("refused: external id missing")},
+	)
+	if got := emails(res.Contacts); !slices.Equal(got, []string{"new@example.com", "old@example.com"}) {
+		t.Fatalf("UpsertResult.Contacts = %v, want [new old]", got)
+	}
+	for _, rc := range res.Contacts {
+		stored := mustEmail(t, st, acct, rc.Email)
+		if !reflect.DeepEqual(rc, stored) {
+			t.Fatalf("UpsertResult contact\n got %+v\nread %+v", rc, stored)
+		}
+	}
+	if old := res.Contacts[1]; !slices.Equal(old.ListIDs, sortedCopy(l1.ID, l2.ID)) || old.FirstName != "Old" || old.LastName != "Updated" || old.ExternalID != "x" {
+		t.Fatalf("updated contact in result = %+v", old)
+	}
+	if res := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("old@example.com")}); len(res.Contacts) != 0 || len(res.Errors) != 1 {
+		t.Fatalf("refused-only upsert = %+v", res)
 	}
 }
 
