@@ -36,6 +36,11 @@ type Options struct {
 	// headers are there because every SendGrid v3 response carries them and
 	// clients (sendgrid-go's MakeRequestRetry) read them.
 	RateLimit int
+	// LegacyV1Writes serves the v1 segment writes SendGrid removed in 2023
+	// (POST /v3/marketing/segments, PATCH /v3/marketing/segments/{id},
+	// POST /v3/marketing/segments/delete) as the legacy spec describes;
+	// without it they answer as SendGrid does today (segments_v1.go).
+	LegacyV1Writes bool
 }
 
 // Body size limits. SendGrid states only the upsert's 6 MB
@@ -109,6 +114,25 @@ func NewHandler(svc *segmentd.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, bare: bare400and404},
 		{pattern: "DELETE /v3/marketing/contacts/{contact_id}/identifiers", h: h.deleteIdentifier},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
+		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
+
+		{pattern: "POST /v3/marketing/segments/2.0", h: h.seg2(h.createSegment2)},
+		{pattern: "GET /v3/marketing/segments/2.0", h: h.seg2(h.listSegments2)},
+		{pattern: "GET /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.getSegment2)},
+		{pattern: "PATCH /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.updateSegment2)},
+		{pattern: "DELETE /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.deleteSegment2)},
+		{pattern: "POST /v3/marketing/segments/2.0/refresh/{segment_id}", h: h.segRefresh(h.refreshSegment2)},
+
+		{pattern: "GET /v3/marketing/segments", h: h.listSegmentsV1},
+		{pattern: "GET /v3/marketing/segments/{segment_id}", h: h.getSegmentV1},
+		{pattern: "DELETE /v3/marketing/segments/{segment_id}", h: h.deleteSegmentV1},
+	}
+	if h.opts.LegacyV1Writes {
+		routes = append(routes,
+			route{pattern: "POST /v3/marketing/segments", h: h.createSegmentV1},
+			route{pattern: "PATCH /v3/marketing/segments/{segment_id}", h: h.updateSegmentV1},
+			route{pattern: "POST /v3/marketing/segments/delete", h: h.bulkDeleteSegmentsV1},
+		)
 	}
 	for _, rt := range routes {
 		h.mux.Handle(rt.pattern, h.adapt(rt))
