@@ -305,11 +305,14 @@ func (a *account) recheck(sc *scratch, idx uint32, now int64, segs []*segment, p
 			l := a.lists[s.parent]
 			in = l != nil && l.bm.Contains(idx)
 		}
+		if in == s.members.Contains(idx) {
+			continue
+		}
 		if in {
-			if s.members.CheckedAdd(idx) {
-				s.entries++
-			}
-		} else if s.members.CheckedRemove(idx) {
+			s.members.Add(idx)
+			s.entries++
+		} else {
+			s.members.Remove(idx)
 			s.exits++
 		}
 	}

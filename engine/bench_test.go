@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// The benchmark world: a deterministic generator of contacts and events in
+// the shape of architecture.md §2's measurements (1,000,000 contacts,
+// 10,000,000 events), and its five reference queries in Segments 2.0 SQL.
+
+var benchFields = []segmentd.FieldDefinition{
+	{ID: "n1", Name: "score", Type: segmentd.FieldNumber},
+	{ID: "d2", Name: "birthday", Type: segmentd.FieldDate},
+	{ID: "w3", Name: "plan", Type: segmentd.FieldText},
+}
+
+var benchCountries = []string{"US", "US", "US", "GB", "FR", "DE", "CA", "BR", "IN", "JP", "ES", "IT", "NL", "SE", "MX"}
+var benchDomains = []string{"gmail.com", "gmail.com", "yahoo.com", "outlook.com", "example.com", "corp.test"}
+var benchEventTypes = []string{"delivered", "delivered", "delivered", "open", "open", "click", "processed", "bounce"}
+
+const benchLists = 20
+
+// genContact returns contact i of the world; the same i always gives the
+// same contact.
+func genContact(i int, now time.Time) segmentd.Contact {
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	c := segmentd.Contact{
+		ID:        fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i*7919),
+		Email:     fmt.Sprintf("user%d@%s", i, benchDomains[rng.IntN(len(benchDomains))]),
+		FirstName: fmt.Sprintf("Name%d", rng.IntN(2000)),
+		LastName:  fmt.Sprintf("Last%d", rng.IntN(5000)),
+		City:      fmt.Sprintf("City%d", rng.IntN(800)),
+		Country:   benchCountries[rng.IntN(len(benchCountries))],
+		CreatedAt: now.Add(-time.Duration(rng.Int64N(int64(3 * 365 * 24 * time.Hour)))).Truncate(time.Millisecond),
+	}
+	c.UpdatedAt = c.CreatedAt
+	if rng.IntN(3) == 0 {
+		c.PostalCode = fmt.Sprintf("%05d", rng.IntN(99999))
+	}
+	for l := 0; l < benchLists; l++ {
+		if rng.IntN(10) == 0 {
+			c.ListIDs = append(c.ListIDs, fmt.Sprintf("list%02d", l))
+		}
+	}
+	c.CustomFields = map[string]segmentd.Value{
+		"n1": {Type: segmentd.FieldNumber, Number: float64(rng.IntN(100))},
+	}
+	if rng.IntN(2) == 0 {
+		c.CustomFields["d2"] = segmentd.Value{Type: segmentd.FieldDate, Time: now.AddDate(-20-rng.IntN(40), 0, -rng.IntN(365))}
+	}
+	if rng.IntN(2) == 0 {
+		c.CustomFields["w3"] = segmentd.Value{Type: segmentd.FieldText, Text: []string{"free", "pro", "enterprise"}[rng.IntN(3)]}
+	}
+	return c
+}
+
+// genEvents returns contact i's events (10 on average).
+func genEvents(i int, now time.Time) []query.Event {
+	rng := rand.New(rand.NewPCG(uint64(i), 11))
+	evs := make([]query.Event, rng.IntN(21))
+	for k := range evs {
+		evs[k] = query.Event{
+			Source:       "mail",
+			Type:         benchEventTypes[rng.IntN(len(benchEventTypes))],
+			Timestamp:    now.Add(-time.Duration(rng.Int64N(int64(365 * 24 * time.Hour)))).UnixMilli(),
+			SinglesendID: fmt.Sprintf("ss%d", rng.IntN(50)),
+		}
+	}
+	return evs
+}
+
+var referenceQueries = []struct{ name, src string }{
+	{"gmail_and_US", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com' AND country = 'US'"},
+	{"in_list", "SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['list07'])"},
+	{"number_range_or_name", "SELECT contact_id, updated_at FROM contact_data WHERE score BETWEEN 10 AND 20 OR first_name = 'Name7'"},
+	{"opened_last_30_days", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)"},
+	{"never_clicked", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')"},
+}
+
+// buildWorld loads n contacts (and their events when events is true) into
+// account 1 of a new engine.
+func buildWorld(tb testing.TB, n int, events bool) *Engine {
+	e := New()
+	now := base
+	if err := e.SetFields(1, benchFields, now); err != nil {
+		tb.Fatal(err)
+	}
+	batch := make([]segmentd.Contact, 0, 10000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, genContact(i, now))
+		if len(batch) == cap(batch) || i == n-1 {
+			e.PutContacts(1, batch, now)
+			batch = batch[:0]
+		}
+	}
+	if events {
+		for i := 0; i < n; i++ {
+			c := genContact(i, now)
+			e.AddEvents(1, c.ID, genEvents(i, now), now)
+		}
+	}
+	return e
+}
+
+var (
+	worldOnce sync.Once
+	world     *Engine
+)
+
+// millionWorld is 1,000,000 contacts and about 10,000,000 events, built once
+// per test binary.
+func millionWorld(b *testing.B) *Engine {
+	worldOnce.Do(func() {
+		start := time.Now()
+		world = buildWorld(b, 1_000_000, true)
+		st := world.Stats(1)
+		b.Logf("world: %d contacts, %d events, built in %v", st.Contacts, st.Events, time.Since(start).Round(time.Millisecond))
+	})
+	return world
+}
+
+// segmentMix returns n segment queries: the reference queries with varied
+// constants, as an account's live segments would look.
+func segmentMix(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		switch i % 6 {
+		case 0:
+			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%%@%s' AND country = '%s'", benchDomains[i%len(benchDomains)], benchCountries[i%len(benchCountries)])
+		case 1:
+			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['list%02d'])", i%benchLists)
+		case 2:
+			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE score BETWEEN %d AND %d OR first_name = 'Name%d'", i%50, i%50+10, i)
+		case 3:
+			out[i] = fmt.Sprintf("SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -%d, current_timestamp)", 7+i%60)
+		case 4:
+			out[i] = "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')"
+		case 5:
+			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE plan = 'pro' AND city = 'City%d' OR last_name LIKE 'Last%d%%'", i, i)
+		}
+	}
+	return out
+}
+
+// BenchmarkRecheckWrite measures one contact write (its columns rewritten
+// and every segment re-checked, with entries and exits recorded) in an
+// account of 100,000 contacts with 10 events each on average, against 100
+// and 200 live segments. Target: about 4 µs for 100 segments
+// (architecture.md §2), at most 20 µs for 200 (issue 4).
+func BenchmarkRecheckWrite(b *testing.B) {
+	for _, nseg := range []int{100, 200} {
+		b.Run(fmt.Sprintf("segments=%d", nseg), func(b *testing.B) {
+			e := buildWorld(b, 100_000, true)
+			for i, src := range segmentMix(nseg) {
+				if err := e.PutSegment(1, fmt.Sprint("s", i), mustCheck(b, e, 1, query.SQL, src), "", base); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cs := make([]segmentd.Contact, 1000)
+			for i := range cs {
+				cs[i] = genContact(i*37, base)
+				cs[i].Country = benchCountries[(i+1)%len(benchCountries)]
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				e.PutContacts(1, cs[i%len(cs):i%len(cs)+1], base)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(nseg), "ns/segment")
+		})
+	}
+}
+
+// BenchmarkPutSegment measures creating a segment over 1,000,000 contacts
+// (10,000,000 events): a full evaluation, on all cores.
+func BenchmarkPutSegment(b *testing.B) {
+	e := millionWorld(b)
+	for _, q := range referenceQueries {
+		b.Run(q.name, func(b *testing.B) {
+			ch := mustCheck(b, e, 1, query.SQL, q.src)
+			for b.Loop() {
+				if err := e.PutSegment(1, "bench-"+q.name, ch, "", base); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(e.Count(1, "bench-"+q.name, base)), "members")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/segment")
+		})
+	}
+}
+
+// BenchmarkCount measures Count and a 50-contact sample of each reference
+// segment over 1,000,000 contacts (target: ≤ 5 ms median per count).
+func BenchmarkCount(b *testing.B) {
+	e := millionWorld(b)
+	for _, q := range referenceQueries {
+		id := "count-" + q.name
+		if err := e.PutSegment(1, id, mustCheck(b, e, 1, query.SQL, q.src), "", base); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(q.name, func(b *testing.B) {
+			for b.Loop() {
+				e.Count(1, id, base)
+			}
+		})
+		b.Run(q.name+"/sample50", func(b *testing.B) {
+			for b.Loop() {
+				e.Members(1, id, 50, base)
+			}
+		})
+	}
+}
+
+// BenchmarkSearch measures a contacts search (full evaluation, first 50 ids
+// and the total) over 1,000,000 contacts.
+func BenchmarkSearch(b *testing.B) {
+	e := millionWorld(b)
+	ch, err := e.Check(1, query.SGQL, "email LIKE '%@gmail.com' AND country = 'US'", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		e.Search(1, ch, 50, base)
+	}
+}
+
+// BenchmarkMemoryPerContact loads 1,000,000 contacts, without and with
+// 10,000,000 events, and reports the heap they hold per contact (measured
+// with runtime.MemStats, and as Stats estimates it). Target: ≤ 400 bytes per
+// contact (issue 4).
+func BenchmarkMemoryPerContact(b *testing.B) {
+	for _, events := range []bool{false, true} {
+		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
+			for b.Loop() {
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				e := buildWorld(b, 1_000_000, events)
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				st := e.Stats(1)
+				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(st.Contacts), "heap-bytes/contact")
+				b.ReportMetric(st.BytesPerContact, "stats-bytes/contact")
+				runtime.KeepAlive(e)
+			}
+		})
+	}
+}
