@@ -1,8 +1,11 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +112,21 @@ func TestContactIDsIncrease(t *testing.T) {
 			t.Fatalf("id %s after %s", id, prev)
 		}
 		prev = id
+	}
+}
+
+func TestJSONStrings(t *testing.T) {
+	for _, in := range [][]string{nil, {}, {"a"}, {"a@example.com", "quote\"back\\slash", "ctl\x01\n", "ünï ✓", "bad \xff"}} {
+		var got []string
+		if err := json.Unmarshal([]byte(jsonStrings(in)), &got); err != nil {
+			t.Fatalf("jsonStrings(%q) = %s: %v", in, jsonStrings(in), err)
+		}
+		want := make([]string, 0, len(in))
+		for _, s := range in {
+			want = append(want, strings.ToValidUTF8(s, "\ufffd"))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("jsonStrings(%q) reads back as %q", in, got)
+		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -255,12 +254,17 @@ func notFound(field, format string, args ...any) error {
 // jsonStrings renders values as a JSON array for "IN (SELECT value FROM
 // json_each(?))": one bound parameter however many values there are.
 func jsonStrings(values []string) string {
-	if values == nil {
-		return "[]"
+	n := 2
+	for _, v := range values {
+		n += len(v) + 3
 	}
-	b, err := json.Marshal(values)
-	if err != nil {
-		panic("sqlite: marshal strings: " + err.Error()) // cannot happen for []string
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
 	}
-	return string(b)
+	return string(append(b, ']'))
 }
