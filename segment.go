@@ -81,7 +81,7 @@ type SegmentStore interface {
 // them against the account's fields. Every read takes now, so time-window
 // segments are exact as of the request.
 type Membership interface {
-	SetFields(acct int64, defs []FieldDefinition)
+	SetFields(acct int64, defs []FieldDefinition, now time.Time)
 	PutContacts(acct int64, cs []Contact, now time.Time)
 	DeleteContacts(acct int64, ids []string, now time.Time)
 	DeleteAllContacts(acct int64, now time.Time)

@@ -42,7 +42,7 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 	if err != nil {
 		return err
 	}
-	s.members.SetFields(acct, defs)
+	s.members.SetFields(acct, defs, s.clock.Now())
 	return nil
 }
 

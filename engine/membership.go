@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// Membership adapts an Engine to segmentd.Membership, the seam through
+// which the domain's Service (which cannot import this package or query)
+// drives it: queries cross the seam as text in their dialect.
+type Membership struct {
+	*Engine
+}
+
+var _ segmentd.Membership = Membership{}
+
+// NewMembership returns a Membership over a new, empty Engine.
+func NewMembership() Membership { return Membership{Engine: New()} }
+
+func lang(l segmentd.QueryLang) query.Lang {
+	if l == segmentd.LangSQL {
+		return query.SQL
+	}
+	return query.SGQL
+}
+
+// SetFields implements segmentd.Membership. A segment that no longer checks
+// is reported by SegmentError; the Service learns of it on its next read.
+func (m Membership) SetFields(acct int64, defs []segmentd.FieldDefinition, now time.Time) {
+	_ = m.Engine.SetFields(acct, defs, now)
+}
+
+// DeleteList implements segmentd.Membership.
+func (m Membership) DeleteList(acct int64, listID string, now time.Time) {
+	m.Engine.RemoveList(acct, listID, now)
+}
+
+// CheckQuery implements segmentd.Membership.
+func (m Membership) CheckQuery(acct int64, l segmentd.QueryLang, src string, search bool) error {
+	_, err := m.Engine.Check(acct, lang(l), src, search)
+	return err
+}
+
+// PutSegment implements segmentd.Membership.
+func (m Membership) PutSegment(acct int64, id string, l segmentd.QueryLang, src, parentListID string, now time.Time) error {
+	ch, err := m.Engine.Check(acct, lang(l), src, false)
+	if err != nil {
+		return err
+	}
+	return m.Engine.PutSegment(acct, id, ch, parentListID, now)
+}
+
+// Search implements segmentd.Membership.
+func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]string, int, error) {
+	ch, err := m.Engine.Check(acct, query.SGQL, src, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.Engine.Search(acct, ch, limit, now)
+}
