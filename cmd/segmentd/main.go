@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/sqlite"
@@ -141,7 +142,7 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 }
 
 // openStore opens the configured store.
-func openStore(ctx context.Context, cfg config) (segmentd.Store, string, error) {
+func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
 	if cfg.databaseURL != "" {
 		return nil, "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
 	}
@@ -171,8 +172,21 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Warn("jobs interrupted by the previous shutdown were marked failed", "jobs", n)
 	}
-	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{})
+	refresh := segmentd.RefreshRealtime
+	if cfg.refresh == "scheduled" {
+		refresh = segmentd.RefreshScheduled
+	}
+	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{
+		Segments:   store,
+		Membership: engine.NewMembership(),
+		Refresh:    refresh,
+	})
 	defer svc.Close()
+	start := time.Now()
+	if err := svc.LoadMembership(ctx); err != nil {
+		return fmt.Errorf("loading the membership engine: %w", err)
+	}
+	log.Info("membership engine loaded", "duration", time.Since(start).Round(time.Millisecond))
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
 		return err
@@ -183,7 +197,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	handler := server.New(log,
-		server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log)},
+		server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
 	)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
