@@ -163,6 +163,9 @@ func (h *handler) segRefresh(fn handlerFunc) handlerFunc {
 			return nil
 		case kind == segmentd.KindNotFound:
 			return writeJSON(w, http.StatusNotFound, segmentError{msgSegmentNotFound})
+		case kind == segmentd.KindRateLimited:
+			// SendGrid's 429 body, "field":null (the spec documents no body).
+			return segmentd.Errorf(segmentd.KindRateLimited, "", "%s", err.Error())
 		case kind == segmentd.KindInternal && !isBodyTooLarge(err):
 			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct.ID, "err", err)
 			return writeJSON(w, http.StatusInternalServerError, segmentError{msgInternal})

@@ -1,0 +1,653 @@
+package sendgrid_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+	sg "github.com/segmentd/segmentd/sendgrid"
+)
+
+const usSQL = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"
+
+// seg404 is the E4 404 of every 2.0 operation on an unknown segment
+// (sendgrid-api.md §9.9).
+var seg404 = errBody("segment_id", "Segment does not exist.")
+
+func TestSegments2Lifecycle(t *testing.T) {
+	e := newEnv(t)
+	e.mkContacts(t, "us", 20, "US")
+	e.mkContacts(t, "ca", 10, "CA")
+
+	// Create: exact count and sample at once (realtime).
+	s := e.createSeg2(t, "Americans", usSQL)
+	if s.ContactsCount != 20 || len(s.ContactsSample) != 20 {
+		t.Fatalf("create: count %d, sample %d", s.ContactsCount, len(s.ContactsSample))
+	}
+	for _, c := range s.ContactsSample {
+		if c.Country != "US" || !strings.HasPrefix(c.Email, "us") || !slices.Equal(c.SegmentIDs, []string{s.ID}) {
+			t.Errorf("sample contact %+v", c)
+		}
+	}
+	if s.QueryVersion == nil || *s.QueryVersion != "2" || s.Status.QueryValidation != "VALID" || s.QueryDSL != usSQL ||
+		s.Name != "Americans" || len(s.ParentListIDs) != 0 || s.MaxRefreshes == nil || *s.MaxRefreshes != 2 ||
+		s.RefreshesUsed == nil || *s.RefreshesUsed != 0 || s.LastRefreshedAt != "" {
+		t.Errorf("create: %+v", s)
+	}
+
+	// Get: the sample by default, none when contacts_sample=false.
+	r := e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID})
+	mustStatus(t, r, 200)
+	if g := decodeSeg(t, r); g.ContactsCount != 20 || len(g.ContactsSample) != 20 {
+		t.Errorf("get: %s", r.body)
+	}
+	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, query: map[string]string{"contacts_sample": "false"},
+		noSpec: "contacts_sample=false omits the required contacts_sample, as the parameter documents"})
+	if m := mustStatus(t, r, 200); m["contacts_sample"] != nil || m["contacts_count"] != float64(20) {
+		t.Errorf("get without sample: %s", r.body)
+	}
+
+	// A write is reflected as soon as its job reads completed.
+	e.mkContacts(t, "us2-", 5, "US")
+	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID})
+	if g := decodeSeg(t, r); g.ContactsCount != 25 || len(g.ContactsSample) != 25 {
+		t.Errorf("after upsert: count %d sample %d", g.ContactsCount, len(g.ContactsSample))
+	}
+
+	// segment_ids on GET /contacts/{id}, and on search results.
+	cid := s.ContactsSample[0].ID
+	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/" + cid})
+	if m := mustStatus(t, r, 200); !jsonEqual(mustJSON(m["segment_ids"]), mustJSON([]string{s.ID})) {
+		t.Errorf("contact segment_ids: %s", r.body)
+	}
+	ca := e.contactByEmail(t, "ca0@example.com")
+	if !jsonEqual(mustJSON(ca["segment_ids"]), []byte(`[]`)) {
+		t.Errorf("CA contact segment_ids = %v", ca["segment_ids"])
+	}
+
+	// List: items without query_dsl and contacts_sample, in "results".
+	r = e.do(t, call{method: "GET", path: seg2Path,
+		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (sendgrid-api.md §9.2)"})
+	var list struct {
+		Results []map[string]any `json:"results"`
+	}
+	mustStatus(t, r, 200)
+	r.decode(t, &list)
+	if len(list.Results) != 1 || list.Results[0]["id"] != s.ID || list.Results[0]["contacts_count"] != float64(25) ||
+		list.Results[0]["query_dsl"] != nil || list.Results[0]["contacts_sample"] != nil || list.Results[0]["query_version"] != "2" {
+		t.Errorf("list: %s", r.body)
+	}
+	validateListItems(t, r)
+
+	// Update the name, then the query.
+	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"name": "Yanks"}})
+	mustStatus(t, r, 200)
+	if g := decodeSeg(t, r); g.Name != "Yanks" || g.ContactsCount != 25 || g.QueryDSL != usSQL {
+		t.Errorf("rename: %s", r.body)
+	}
+	caSQL := "SELECT contact_id, updated_at FROM contact_data WHERE country = 'CA'"
+	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"query_dsl": caSQL}})
+	mustStatus(t, r, 200)
+	if g := decodeSeg(t, r); g.Name != "Yanks" || g.ContactsCount != 10 || g.QueryDSL != caSQL || len(g.ContactsSample) != 10 {
+		t.Errorf("requery: %s", r.body)
+	}
+	// Sending the unchanged parent_list_ids back is accepted.
+	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"parent_list_ids": []string{}}})
+	mustStatus(t, r, 200)
+
+	// Delete: 202 without a body; the contacts stay; then 404 everywhere.
+	r = e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID})
+	if r.status != http.StatusAccepted || len(r.body) != 0 {
+		t.Errorf("delete: %d %q", r.status, r.body)
+	}
+	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
+	if m := mustStatus(t, r, 200); m["contact_count"] != float64(35) {
+		t.Errorf("contacts after segment delete: %s", r.body)
+	}
+	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, noSpec: "GET documents no 404 (sendgrid-api.md §9.9)"})
+	wantError(t, r, 404, seg404)
+	wantError(t, e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID}), 404, seg404)
+	wantError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"name":"x"}`,
+		noSpec: "PATCH documents no 404 (sendgrid-api.md §9.9)"}), 404, seg404)
+	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/" + cid})
+	if m := mustStatus(t, r, 200); !jsonEqual(mustJSON(m["segment_ids"]), []byte(`[]`)) {
+		t.Errorf("segment_ids after delete: %s", r.body)
+	}
+	// The deleted segment's name is free again.
+	e.createSeg2(t, "Yanks", usSQL)
+}
+
+// validateListItems checks each item of a 2.0 list against AllSegments200,
+// the schema the spec gives (wrongly) for the whole body.
+func validateListItems(t *testing.T, r response) {
+	t.Helper()
+	var list struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	r.decode(t, &list)
+	for _, item := range list.Results {
+		validateSpec(t, "GET", seg2Path, "", response{status: 200, header: r.header, body: item})
+	}
+}
+
+func TestSegments2Errors(t *testing.T) {
+	e := newEnvWith(t, envConfig{cfg: segmentd.Config{MaxLiveSegments: 3}})
+	list := e.createList(t, "L")
+	other := e.createList(t, "M")
+	s := e.createSeg2(t, "one", usSQL)
+
+	long := strings.Repeat("x", 101)
+	for _, c := range []struct {
+		name, body, field string
+		msg               string // exact when set, otherwise a prefix of prefix
+		prefix            string
+	}{
+		{name: "no name", body: `{"query_dsl":"` + usSQL + `"}`, field: "name", msg: "name is required"},
+		{name: "long name", body: `{"name":"` + long + `","query_dsl":"` + usSQL + `"}`, field: "name", msg: "name must be between 1 and 100 characters"},
+		{name: "no query", body: `{"name":"q"}`, field: "query_dsl", msg: "query_dsl is required"},
+		{name: "bad query", body: `{"name":"q","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE lastname = 'x'"}`, field: "query_dsl", prefix: "1:"},
+		{name: "bad table", body: `{"name":"q","query_dsl":"SELECT contact_id, updated_at FROM x"}`, field: "query_dsl", prefix: "1:"},
+		{name: "duplicate", body: `{"name":"ONE","query_dsl":"` + usSQL + `"}`, field: "name", prefix: ""},
+		{name: "two parents", body: `{"name":"q","query_dsl":"` + usSQL + `","parent_list_ids":["` + list + `","` + other + `"]}`, field: "parent_list_ids", prefix: ""},
+		{name: "unknown parent", body: `{"name":"q","query_dsl":"` + usSQL + `","parent_list_ids":["00000000-0000-4000-8000-000000000000"]}`, field: "parent_list_ids", prefix: ""},
+		{name: "not JSON", body: `{`, field: "", prefix: "the request body is not valid JSON"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(t, call{method: "POST", path: seg2Path, body: c.body})
+			if c.msg != "" {
+				wantError(t, r, 400, errBody(c.field, c.msg))
+				return
+			}
+			wantFieldError(t, r, 400, c.field, c.prefix)
+		})
+	}
+
+	// The positioned message of an invalid query names the column.
+	r := e.do(t, call{method: "POST", path: seg2Path, body: `{"name":"q","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE lastname = 'x'"}`})
+	if !strings.Contains(string(r.body), "lastname") {
+		t.Errorf("invalid query message does not name the column: %s", r.body)
+	}
+
+	// PATCH errors.
+	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"parent_list_ids":["` + list + `"]}`}), 400, "parent_list_ids", "parent_list_ids cannot be changed")
+	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"query_dsl":"SELECT"}`}), 400, "query_dsl", "1:")
+	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"name":""}`}), 400, "name", "")
+	two := e.createSeg2(t, "two", usSQL)
+	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + two.ID, body: `{"name":"One"}`}), 400, "name", "")
+
+	// Malformed ids are unknown segments.
+	for _, m := range []string{"GET", "DELETE", "PATCH"} {
+		c := call{method: m, path: seg2Path + "/not-a-uuid", body: `{"name":"x"}`, noSpec: "no 404 documented (sendgrid-api.md §9.9)"}
+		if m == "GET" {
+			c.body = nil
+		}
+		if m == "DELETE" {
+			c.body, c.noSpec = nil, ""
+		}
+		wantError(t, e.do(t, c), 404, seg404)
+	}
+
+	// Query parameters.
+	wantFieldError(t, e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, query: map[string]string{"contacts_sample": "maybe"}}), 400, "contacts_sample", "")
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = "00000000-0000-4000-8000-000000000000"
+	}
+	wantFieldError(t, e.do(t, call{method: "GET", path: seg2Path, query: map[string]string{"parent_list_ids": strings.Join(many, ",")}}), 400, "parent_list_ids", "")
+	wantFieldError(t, e.do(t, call{method: "GET", path: seg2Path, query: map[string]string{"no_parent_list_id": "yes"}}), 400, "no_parent_list_id", "")
+
+	// The segment limit (configured to 3 here; 200 by default).
+	e.createSeg2(t, "three", usSQL)
+	wantFieldError(t, e.do(t, call{method: "POST", path: seg2Path, body: `{"name":"four","query_dsl":"` + usSQL + `"}`}), 400, "", "")
+}
+
+// wantFieldError asserts an E4 with one error on field whose message starts
+// with prefix.
+func wantFieldError(t *testing.T, r response, status int, field, prefix string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status = %d, want %d; body %s", r.status, status, r.body)
+		return
+	}
+	var b struct {
+		Errors []struct {
+			Field   *string `json:"field"`
+			Message string  `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.body, &b); err != nil || len(b.Errors) != 1 || b.Errors[0].Field == nil {
+		t.Errorf("body %s is not one error with a field", r.body)
+		return
+	}
+	if field != "" && *b.Errors[0].Field != field {
+		t.Errorf("field = %q, want %q (%s)", *b.Errors[0].Field, field, r.body)
+	}
+	if !strings.HasPrefix(b.Errors[0].Message, prefix) || b.Errors[0].Message == "" {
+		t.Errorf("message = %q, want prefix %q", b.Errors[0].Message, prefix)
+	}
+}
+
+func TestSegments2ParentList(t *testing.T) {
+	e := newEnv(t)
+	list := e.createList(t, "Newsletter")
+	e.mkContacts(t, "inus", 3, "US", list)
+	e.mkContacts(t, "inca", 2, "CA", list)
+	e.mkContacts(t, "outus", 4, "US")
+	s := e.createSeg2(t, "Listed Americans", usSQL, strings.ToUpper(list))
+	if s.ContactsCount != 3 || !slices.Equal(s.ParentListIDs, []string{list}) {
+		t.Fatalf("parent-list segment: %+v", s)
+	}
+	for _, c := range s.ContactsSample {
+		if !strings.HasPrefix(c.Email, "inus") || !slices.Contains(c.ListIDs, list) {
+			t.Errorf("sample contact %+v", c)
+		}
+	}
+	// Adding a US contact to the list brings it in.
+	e.mkContacts(t, "outus", 1, "US", list)
+	r := e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID})
+	if g := decodeSeg(t, r); g.ContactsCount != 4 {
+		t.Errorf("after adding to the list: %d", g.ContactsCount)
+	}
+}
+
+// The list filter of both APIs (seed spec 002, sendgrid-api.md §4).
+func TestSegmentListFilterTruthTable(t *testing.T) {
+	e := newEnv(t)
+	l1, l2 := e.createList(t, "L1"), e.createList(t, "L2")
+	a := e.createSeg1(t, "A", "country = 'US'", l1)
+	b := e.createSeg1(t, "B", "country = 'US'", l2)
+	c := e.createSeg1(t, "C", "country = 'US'")
+	d := e.createSeg2(t, "D", usSQL, l1).ID // 2.0: only the 2.0 list shows it
+	sgc := e.createSeg2(t, "E", usSQL).ID
+
+	rows := []struct {
+		name      string
+		query     map[string]string
+		v1, v2    []string
+		rawSuffix string
+	}{
+		{"ids win", map[string]string{"ids": a, "parent_list_ids": l2, "no_parent_list_id": "true"}, []string{a}, []string{a}, ""},
+		{"nothing: all", nil, []string{a, b, c}, []string{a, b, c, d, sgc}, ""},
+		{"parent lists", map[string]string{"parent_list_ids": l1}, []string{a}, []string{a, d}, ""},
+		{"parent lists and none", map[string]string{"parent_list_ids": l1, "no_parent_list_id": "true"}, []string{a, c}, []string{a, c, d, sgc}, ""},
+		{"no parent only", map[string]string{"no_parent_list_id": "true"}, []string{c}, []string{c, sgc}, ""},
+		{"ids of both kinds", map[string]string{"ids": ids(b, d)}, []string{b}, []string{b, d}, ""},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			r := e.do(t, call{method: "GET", path: seg1Path, query: row.query})
+			if got := resultIDs(t, r); !sameSet(got, row.v1) {
+				t.Errorf("v1: %v, want %v", got, row.v1)
+			}
+			r = e.do(t, call{method: "GET", path: seg2Path, query: row.query, noSpec: "results envelope (sendgrid-api.md §9.2)"})
+			if got := resultIDs(t, r); !sameSet(got, row.v2) {
+				t.Errorf("2.0: %v, want %v", got, row.v2)
+			}
+			validateListItems(t, r)
+		})
+	}
+	// ids repeated as ids=a&ids=b, as other clients send them.
+	r := e.do(t, call{method: "GET", path: seg1Path, rawQuery: "ids=" + a + "&ids=" + c})
+	if got := resultIDs(t, r); !sameSet(got, []string{a, c}) {
+		t.Errorf("repeated ids: %v", got)
+	}
+	// v1 summaries carry parent_list_id.
+	r = e.do(t, call{method: "GET", path: seg1Path, query: map[string]string{"ids": a}})
+	var v1 struct {
+		Results []map[string]any `json:"results"`
+	}
+	r.decode(t, &v1)
+	if len(v1.Results) != 1 || v1.Results[0]["parent_list_id"] != l1 || v1.Results[0]["name"] != "A" {
+		t.Errorf("v1 summary: %s", r.body)
+	}
+}
+
+func resultIDs(t *testing.T, r response) []string {
+	t.Helper()
+	var b struct {
+		Results []struct {
+			ID string `json:"id"`
+		} `json:"results"`
+	}
+	mustStatus(t, r, 200)
+	r.decode(t, &b)
+	out := []string{}
+	for _, s := range b.Results {
+		out = append(out, s.ID)
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	sort.Strings(a)
+	sort.Strings(b)
+	return slices.Equal(a, b)
+}
+
+func TestSegmentV1GetAndDelete(t *testing.T) {
+	e := newEnv(t)
+	e.mkContacts(t, "us", 3, "US")
+	e.mkContacts(t, "fr", 2, "FR")
+	const q = "country = 'US' AND email LIKE '%@example.com'"
+	id := e.createSeg1(t, "Americans", q)
+	v2 := e.createSeg2(t, "two", usSQL).ID
+
+	r := e.do(t, call{method: "GET", path: seg1Path + "/" + id})
+	m := mustStatus(t, r, 200)
+	if m["contacts_count"] != float64(3) || m["query_dsl"] != q || m["name"] != "Americans" || m["query_json"] != nil ||
+		len(m["contacts_sample"].([]any)) != 3 || !jsonEqual(mustJSON(m["parent_list_ids"]), []byte(`[]`)) {
+		t.Errorf("get: %s", r.body)
+	}
+
+	// query_json is the query package's AST of the SGQL.
+	r = e.do(t, call{method: "GET", path: seg1Path + "/" + id, query: map[string]string{"query_json": "true"}})
+	m = mustStatus(t, r, 200)
+	parsed, err := query.ParseSGQL(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := query.JSON(parsed)
+	if !jsonEqual(mustJSON(m["query_json"]), want) {
+		t.Errorf("query_json = %s, want %s", mustJSON(m["query_json"]), want)
+	}
+	if _, ok := m["query_json"].(map[string]any)["contacts"]; !ok {
+		t.Errorf("query_json has no contacts root: %s", mustJSON(m["query_json"]))
+	}
+	wantFieldError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id, query: map[string]string{"query_json": "sure"}}), 400, "query_json", "")
+
+	// The v1 API sees no 2.0 segments, and malformed ids are not found.
+	for _, bad := range []string{v2, "nope", "00000000-0000-4000-8000-000000000000"} {
+		wantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
+		wantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
+	}
+
+	// Delete: 202 {}; the contacts stay.
+	r = e.do(t, call{method: "DELETE", path: seg1Path + "/" + id})
+	if r.status != http.StatusAccepted || !jsonEqual(r.body, []byte(`{}`)) {
+		t.Errorf("delete: %d %s", r.status, r.body)
+	}
+	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
+	if m := mustStatus(t, r, 200); m["contact_count"] != float64(5) {
+		t.Errorf("contacts after delete: %s", r.body)
+	}
+	wantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id}), 404, errBody("segment_id", `segment "`+id+`" does not exist`))
+}
+
+// specNoteV1 says why a v1 request with a malformed id is not validated:
+// the spec's path parameter is a 36-character uuid, so kin-openapi finds
+// no operation for it.
+func specNoteV1(id string) string {
+	if segmentd.IsUUID(id) {
+		return ""
+	}
+	return "the path parameter is not a uuid, so the spec has no operation to check against"
+}
+
+func TestSegmentV1RemovedWrites(t *testing.T) {
+	e := newEnv(t)
+	id := e.createSeg1(t, "A", "country = 'US'")
+	for _, c := range []call{
+		{method: "POST", path: seg1Path, body: `{"name":"B","query_dsl":"country = 'US'"}`},
+		{method: "PATCH", path: seg1Path + "/" + id, body: `{"name":"B","query_dsl":"country = 'US'"}`},
+		{method: "POST", path: seg1Path + "/delete", body: `{"ids":["` + id + `"]}`},
+	} {
+		c.noSpec = "removed from the current spec"
+		r := e.do(t, c)
+		wantError(t, r, http.StatusMethodNotAllowed, authErr("method not allowed"))
+		if r.header.Get("Allow") == "" {
+			t.Errorf("%s %s: no Allow header", c.method, c.path)
+		}
+	}
+}
+
+func TestSegmentV1LegacyWrites(t *testing.T) {
+	e := newEnvWith(t, envConfig{opts: sg.Options{LegacyV1Writes: true}})
+	list := e.createList(t, "L")
+	e.mkContacts(t, "us", 4, "US", list)
+	e.mkContacts(t, "out", 2, "US")
+	legacy := "legacy endpoint: validated against the legacy spec"
+
+	// Create with the older parent_list_id.
+	r := e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy,
+		body: map[string]any{"name": "Listed", "query_dsl": "country = 'US'", "parent_list_id": list}})
+	validateLegacy(t, "POST", "/v3/marketing/segments", r)
+	m := mustStatus(t, r, http.StatusCreated)
+	id, _ := m["id"].(string)
+	if m["contacts_count"] != float64(4) || m["parent_list_id"] != list || len(m["contacts_sample"].([]any)) != 4 {
+		t.Fatalf("create: %s", r.body)
+	}
+	r = e.do(t, call{method: "GET", path: seg2Path + "/" + id})
+	if s := decodeSeg(t, mustResponse(t, r, 200)); s.QueryVersion == nil || *s.QueryVersion != "" {
+		t.Errorf("a legacy segment is v1: %s", r.body)
+	}
+
+	// Update: name and query_dsl required; parent lists cannot change.
+	r = e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy,
+		body: map[string]any{"name": "Listed2", "query_dsl": "email LIKE 'us1%'"}})
+	validateLegacy(t, "PATCH", "/v3/marketing/segments/"+id, r)
+	if m := mustStatus(t, r, 200); m["name"] != "Listed2" || m["contacts_count"] != float64(1) {
+		t.Errorf("update: %s", r.body)
+	}
+	wantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy, body: `{"name":"x"}`}), 400, errBody("query_dsl", "query_dsl is required"))
+	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy, body: `{"name":"x","query_dsl":"country = 'US'","parent_list_ids":[]}`}), 400, "parent_list_ids", "parent_list_ids cannot be changed")
+	wantFieldError(t, e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy, body: `{"name":"bad","query_dsl":"country = "}`}), 400, "query_dsl", "1:")
+	wantError(t, e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy, body: `{"query_dsl":"country = 'US'"}`}), 400, errBody("name", "name is required"))
+	two := e.createSeg2(t, "two", usSQL).ID
+	wantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + two, noSpec: legacy, body: `{"name":"x","query_dsl":"country = 'US'"}`}), 404, errBody("segment_id", `segment "`+two+`" does not exist`))
+
+	// Bulk delete: 200 E6 naming the failures; the rest are deleted.
+	other := e.createSeg1(t, "other", "country = 'FR'")
+	missing := "00000000-0000-4000-8000-000000000000"
+	r = e.do(t, call{method: "POST", path: seg1Path + "/delete", noSpec: legacy, body: map[string]any{"ids": []string{id, "bad", missing, two}}})
+	validateLegacy(t, "POST", "/v3/marketing/segments/delete", r)
+	wantJSON := `{"errors":[{"id":"bad","error":"invalid uuid"},{"id":"` + missing + `","error":"segment not found"},{"id":"` + two + `","error":"segment not found"}]}`
+	if r.status != 200 || !jsonEqual(r.body, []byte(wantJSON)) {
+		t.Errorf("bulk delete with failures: %d %s", r.status, r.body)
+	}
+	r = e.do(t, call{method: "POST", path: seg1Path + "/delete", noSpec: legacy, body: map[string]any{"ids": []string{other}}})
+	validateLegacy(t, "POST", "/v3/marketing/segments/delete", r)
+	if r.status != http.StatusAccepted || !jsonEqual(r.body, []byte(`{}`)) {
+		t.Errorf("bulk delete: %d %s", r.status, r.body)
+	}
+	if got := resultIDs(t, e.do(t, call{method: "GET", path: seg1Path})); len(got) != 0 {
+		t.Errorf("v1 segments left: %v", got)
+	}
+}
+
+func mustResponse(t *testing.T, r response, status int) response {
+	t.Helper()
+	mustStatus(t, r, status)
+	return r
+}
+
+func TestSegmentRefreshLimits(t *testing.T) {
+	clock := newTestClock(time.Date(2030, 3, 12, 12, 0, 0, 0, time.UTC))
+	e := newEnvWith(t, envConfig{clock: clock})
+	var segs []string
+	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		segs = append(segs, e.createSeg2(t, n, usSQL).ID)
+	}
+	refresh := func(id, tz string) response {
+		return e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + id, body: map[string]string{"user_time_zone": tz}})
+	}
+	ok := func(id string) {
+		t.Helper()
+		r := refresh(id, "UTC")
+		if m := mustStatus(t, r, http.StatusAccepted); !segmentd.IsUUID(m["job_id"].(string)) {
+			t.Errorf("refresh: %s", r.body)
+		}
+	}
+	limited := func(id string) {
+		t.Helper()
+		wantError(t, refresh(id, "UTC"), http.StatusTooManyRequests, authErr("too many requests"))
+	}
+
+	ok(segs[0])
+	limited(segs[0]) // 1 per hour
+	clock.Advance(61 * time.Minute)
+	ok(segs[0])
+	clock.Advance(61 * time.Minute)
+	limited(segs[0]) // 2 per day
+	r := e.do(t, call{method: "GET", path: seg2Path + "/" + segs[0]})
+	s := decodeSeg(t, r)
+	if s.RefreshesUsed == nil || *s.RefreshesUsed != 2 || s.LastRefreshedAt != "2030-03-12T13:01:00.000Z" {
+		t.Errorf("after two refreshes: %s", r.body)
+	}
+	for _, id := range segs[1:5] {
+		ok(id)
+	}
+	clock.Advance(61 * time.Minute)
+	for _, id := range segs[1:5] {
+		ok(id)
+	}
+	limited(segs[5]) // 10 per account per day
+	// The day starts again at midnight in the caller's time zone: at
+	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5).
+	clock.Advance(9*time.Hour + 57*time.Minute)
+	wantError(t, refresh(segs[5], "America/Chicago"), http.StatusTooManyRequests, authErr("too many requests"))
+	ok(segs[5])
+
+	// Errors.
+	wantError(t, refresh("00000000-0000-4000-8000-000000000000", "UTC"), 404, `{"error":"Segment does not exist."}`)
+	wantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/nope", body: `{"user_time_zone":"UTC"}`,
+		noSpec: "the path parameter is not a uuid, so the spec has no operation to check against"}), 404, `{"error":"Segment does not exist."}`)
+	wantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + segs[5], body: `{}`}), 400, errBody("user_time_zone", "user_time_zone is required"))
+	wantFieldError(t, refresh(segs[5], "Mars/Olympus"), 400, "user_time_zone", "")
+}
+
+func TestSegmentsScheduledRefresh(t *testing.T) {
+	start := time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC)
+	clock := newTestClock(start)
+	e := newEnvWith(t, envConfig{clock: clock, cfg: segmentd.Config{Refresh: segmentd.RefreshScheduled}})
+	e.mkContacts(t, "us", 5, "US")
+
+	// A new segment shows an empty sample until its first update, 15
+	// minutes later.
+	s := e.createSeg2(t, "Americans", usSQL)
+	if s.ContactsCount != 0 || s.SampleUpdatedAt != "2030-03-10T12:00:00.000Z" || s.NextSampleUpdate != "2030-03-10T12:15:00.000Z" {
+		t.Errorf("new scheduled segment: %+v", s)
+	}
+	get := func() seg2 {
+		t.Helper()
+		return decodeSeg(t, mustResponse(t, e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID}), 200))
+	}
+	clock.Advance(16 * time.Minute)
+	g := get()
+	if g.ContactsCount != 5 || len(g.ContactsSample) != 5 || g.SampleUpdatedAt != "2030-03-10T12:16:00.000Z" || g.NextSampleUpdate != "2030-03-10T13:16:00.000Z" {
+		t.Errorf("first update: count %d, updated %s, next %s", g.ContactsCount, g.SampleUpdatedAt, g.NextSampleUpdate)
+	}
+
+	// New members wait for the next update...
+	e.mkContacts(t, "us2-", 3, "US")
+	clock.Advance(10 * time.Minute)
+	if g := get(); g.ContactsCount != 5 {
+		t.Errorf("count moved before next_sample_update: %d", g.ContactsCount)
+	}
+	// ...but segment_ids (membership) are exact.
+	c := e.contactByEmail(t, "us2-0@example.com")
+	if !jsonEqual(mustJSON(c["segment_ids"]), mustJSON([]string{s.ID})) {
+		t.Errorf("segment_ids in scheduled mode: %v", c["segment_ids"])
+	}
+	// A manual refresh updates the count at once.
+	mustStatus(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + s.ID, body: `{"user_time_zone":"UTC"}`}), http.StatusAccepted)
+	if g := get(); g.ContactsCount != 8 || g.LastRefreshedAt == "" {
+		t.Errorf("after a manual refresh: %+v", g)
+	}
+	// And the schedule catches up without one.
+	e.mkContacts(t, "us3-", 2, "US")
+	clock.Advance(61 * time.Minute)
+	if g := get(); g.ContactsCount != 10 {
+		t.Errorf("after the next scheduled update: %d", g.ContactsCount)
+	}
+}
+
+func TestContactsSearch(t *testing.T) {
+	e := newEnv(t)
+	e.mkContacts(t, "us", 60, "US")
+	e.mkContacts(t, "ca", 3, "CA")
+	const path = "/v3/marketing/contacts/search"
+
+	r := e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = 'CA'"}})
+	var res struct {
+		Result []struct {
+			Email      string   `json:"email"`
+			SegmentIDs []string `json:"segment_ids"`
+		} `json:"result"`
+		ContactCount int `json:"contact_count"`
+		Metadata     struct {
+			Self string `json:"self"`
+		} `json:"_metadata"`
+	}
+	mustStatus(t, r, 200)
+	r.decode(t, &res)
+	if res.ContactCount != 3 || len(res.Result) != 3 || res.Metadata.Self != e.srv.URL+path {
+		t.Errorf("search: %s", r.body)
+	}
+	for _, c := range res.Result {
+		if !strings.HasPrefix(c.Email, "ca") || c.SegmentIDs == nil {
+			t.Errorf("result %+v", c)
+		}
+	}
+
+	// Only the first 50 matches, but the count of all.
+	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = 'US' OR country = 'CA'"}})
+	res.Result = nil
+	mustStatus(t, r, 200)
+	r.decode(t, &res)
+	if res.ContactCount != 63 || len(res.Result) != 50 {
+		t.Errorf("search over 50: count %d, %d results", res.ContactCount, len(res.Result))
+	}
+
+	// No match: an empty result.
+	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = 'DE'"}})
+	if m := mustStatus(t, r, 200); m["contact_count"] != float64(0) || !jsonEqual(mustJSON(m["result"]), []byte(`[]`)) {
+		t.Errorf("no match: %s", r.body)
+	}
+
+	// A bad query is 400 on "query" with the position.
+	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = "}})
+	wantFieldError(t, r, 400, "query", "1:")
+	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "nickname = 'x'"}})
+	wantFieldError(t, r, 400, "query", "1:1: ")
+	wantError(t, e.do(t, call{method: "POST", path: path, body: `{}`}), 400, errBody("query", "query is required"))
+	wantError(t, e.do(t, call{method: "POST", path: path, body: `{"query":""}`}), 400, errBody("query", "query is required"))
+}
+
+// Every new operation answers 401 and 403 like the rest of the face.
+func TestSegmentsAuth(t *testing.T) {
+	e := newEnv(t)
+	const id = "00000000-0000-4000-8000-000000000001"
+	readOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
+	writeOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridWrite)
+	for _, c := range []call{
+		{method: "POST", path: seg2Path, body: `{"name":"n","query_dsl":"` + usSQL + `"}`},
+		{method: "GET", path: seg2Path},
+		{method: "GET", path: seg2Path + "/" + id},
+		{method: "PATCH", path: seg2Path + "/" + id, body: `{"name":"m"}`},
+		{method: "DELETE", path: seg2Path + "/" + id},
+		{method: "POST", path: seg2Path + "/refresh/" + id, body: `{"user_time_zone":"UTC"}`},
+		{method: "GET", path: seg1Path},
+		{method: "GET", path: seg1Path + "/" + id},
+		{method: "DELETE", path: seg1Path + "/" + id},
+		{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			c.key = ptr("")
+			wantError(t, e.do(t, c), 401, authErr("authorization required"))
+			if c.method == "GET" {
+				c.key = &writeOnly
+				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.read scope"))
+			} else {
+				c.key = &readOnly
+				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
+			}
+		})
+	}
+}
