@@ -307,7 +307,29 @@ func unitShift(unit, num string, neg bool) (shift, bool) {
 // so materialising a Record skips the rest.
 type need struct {
 	lists, alternates, domains, events bool
-	slots                              []int // custom field slots, sorted
+	// evCols are the event columns beyond the timestamp that are read
+	// (evSource…evURL bits); the query package resolves event columns by
+	// their exact lower-cased names.
+	evCols uint8
+	slots  []int // custom field slots, sorted
+}
+
+const (
+	evSource uint8 = 1 << iota
+	evType
+	evSinglesend
+	evAutomation
+	evCampaign
+	evURL
+)
+
+var eventColumnBits = map[string]uint8{
+	"event_source":          evSource,
+	"event_type":            evType,
+	"singlesend_id":         evSinglesend,
+	"automation_id":         evAutomation,
+	"marketing_campaign_id": evCampaign,
+	"url":                   evURL,
 }
 
 func (n *need) merge(o need) {
@@ -315,6 +337,7 @@ func (n *need) merge(o need) {
 	n.alternates = n.alternates || o.alternates
 	n.domains = n.domains || o.domains
 	n.events = n.events || o.events
+	n.evCols |= o.evCols
 	for _, s := range o.slots {
 		i := sort.SearchInts(n.slots, s)
 		if i == len(n.slots) || n.slots[i] != s {
@@ -335,6 +358,7 @@ func needOf(a *analysis, ch *query.Checked, cat *query.Catalog) need {
 		events:     ch.UsesEvents,
 	}
 	for name := range a.names {
+		n.evCols |= eventColumnBits[name]
 		if slot, ok := cat.Slot(name); ok {
 			n.slots = append(n.slots, slot)
 		}

@@ -56,7 +56,7 @@ type account struct {
 	lists            map[string]*list
 	listOrder        []*list // by id
 	listsDirty       bool
-	events           [][]event
+	events           [][]byte // varint-encoded, see store.go
 	nEvents          int
 
 	segs   map[string]*segment
@@ -339,7 +339,7 @@ func (a *account) scan(prog *query.Program, n *need, cands *roaring.Bitmap, now 
 	t := unixMilli(now)
 	workers := runtime.GOMAXPROCS(0)
 	if len(all) < 20000 || workers < 2 {
-		sc := &scratch{}
+		sc := a.scanScratch(n)
 		out := all[:0]
 		for _, idx := range all {
 			if prog.Match(a.record(idx, sc, n), t) {
@@ -357,7 +357,7 @@ func (a *account) scan(prog *query.Program, n *need, cands *roaring.Bitmap, now 
 		wg.Add(1)
 		go func(w int, part []uint32) {
 			defer wg.Done()
-			sc := &scratch{}
+			sc := a.scanScratch(n)
 			var out []uint32
 			for _, idx := range part {
 				if prog.Match(a.record(idx, sc, n), t) {
@@ -373,6 +373,14 @@ func (a *account) scan(prog *query.Program, n *need, cands *roaring.Bitmap, now 
 		out = append(out, p...)
 	}
 	return out
+}
+
+func (a *account) scanScratch(n *need) *scratch {
+	sc := &scratch{}
+	if n.lists {
+		sc.cursors = a.listCursors()
+	}
+	return sc
 }
 
 // evaluate recomputes a segment's members over all its candidates at now.
@@ -474,10 +482,7 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 	if !ok {
 		return false
 	}
-	for i := range evs {
-		a.events[idx] = append(a.events[idx], a.encodeEvent(&evs[i]))
-	}
-	a.nEvents += len(evs)
+	a.addEvents(idx, evs)
 	a.touched(idx, ms)
 	return true
 }
@@ -726,7 +731,7 @@ func (e *Engine) Stats(acct int64) Stats {
 	}
 	b += int64(cap(a.events)) * 24
 	for _, evs := range a.events {
-		b += int64(cap(evs)) * 32
+		b += int64(cap(evs))
 	}
 	for _, c := range a.cols {
 		b += c.size()

@@ -136,6 +136,8 @@ var querySet = []refSegment{
 	{query.SGQL, "updated_at > NOW() - interval 1 months", ""},
 	{query.SGQL, "(event_type = 'opened' AND event_timestamp > NOW() - INTERVAL 7 day)", ""},
 	{query.SGQL, "NOT (event_type = 'click')", ""},
+	{query.SGQL, "(event_source = 'mail' AND event_type = 'delivered')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.url LIKE '%x.test/a%' AND e.event_type = 'click'", ""},
 	{query.SGQL, "(event_type = 'click') AND country = 'US'", "L3"},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'", "L1"},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['L2', 'L3'])", ""},

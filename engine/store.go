@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"math"
 	"time"
 
@@ -109,10 +110,53 @@ func (c *column) size() int64 {
 	return int64(cap(c.codes))*4 + int64(cap(c.nums))*8 + int64(cap(c.times))*8 + 64
 }
 
-// event is one engagement event with its strings dictionary-encoded.
+// Events are stored per contact as one byte string, each event a run of
+// varints: the timestamp as a zigzag delta from the previous event's, then
+// the dictionary codes of type, source, singlesend, automation, campaign
+// and URL. Ten events take about 110 bytes instead of 320 as structs.
 type event struct {
 	ts                          int64
 	typ, src, ss, auto, camp, u uint32
+}
+
+// appendEvent encodes ev after an event with timestamp prev.
+func appendEvent(b []byte, prev int64, ev *event) []byte {
+	b = binary.AppendVarint(b, ev.ts-prev)
+	for _, c := range [...]uint32{ev.typ, ev.src, ev.ss, ev.auto, ev.camp, ev.u} {
+		b = binary.AppendUvarint(b, uint64(c))
+	}
+	return b
+}
+
+// eventReader decodes a contact's events in order.
+type eventReader struct {
+	b  []byte
+	ts int64
+}
+
+func (r *eventReader) next(ev *event) bool {
+	if len(r.b) == 0 {
+		return false
+	}
+	d, n := binary.Varint(r.b)
+	r.b = r.b[n:]
+	r.ts += d
+	ev.ts = r.ts
+	for _, p := range [...]*uint32{&ev.typ, &ev.src, &ev.ss, &ev.auto, &ev.camp, &ev.u} {
+		c, n := binary.Uvarint(r.b)
+		r.b = r.b[n:]
+		*p = uint32(c)
+	}
+	return true
+}
+
+// lastTS returns the timestamp of the last event of an encoded run.
+func lastTS(b []byte) int64 {
+	r := eventReader{b: b}
+	var ev event
+	for r.next(&ev) {
+	}
+	return r.ts
 }
 
 // list is one contact list's members.
@@ -127,6 +171,45 @@ type scratch struct {
 	rec   query.Record
 	out   []bool
 	times []int64
+	// cursors, when set, walk the lists (in listOrder) alongside a scan
+	// that visits indexes in ascending order: a merge instead of a
+	// bitmap lookup per list per contact.
+	cursors []listCursor
+}
+
+type listCursor struct {
+	it   roaring.IntPeekable
+	cur  uint32
+	done bool
+}
+
+func (a *account) listCursors() []listCursor {
+	cs := make([]listCursor, len(a.listOrder))
+	for i, l := range a.listOrder {
+		cs[i].it = l.bm.Iterator()
+		cs[i].done = !cs[i].it.HasNext()
+		if !cs[i].done {
+			cs[i].cur = cs[i].it.PeekNext()
+		}
+	}
+	return cs
+}
+
+// at reports whether the cursor's list holds idx; idx must not decrease
+// from one call to the next.
+func (c *listCursor) at(idx uint32) bool {
+	if c.done {
+		return false
+	}
+	if c.cur < idx {
+		c.it.AdvanceIfNeeded(idx)
+		if !c.it.HasNext() {
+			c.done = true
+			return false
+		}
+		c.cur = c.it.PeekNext()
+	}
+	return c.cur == idx
 }
 
 // contactText returns c's reserved text fields in query.Record.Text order.
@@ -272,10 +355,12 @@ func (a *account) drop(idx uint32) {
 		col.clear(idx, a.dict)
 	}
 	delete(a.alt, idx)
-	for _, ev := range a.events[idx] {
+	er := eventReader{b: a.events[idx]}
+	var ev event
+	for er.next(&ev) {
 		a.releaseEvent(ev)
+		a.nEvents--
 	}
-	a.nEvents -= len(a.events[idx])
 	a.events[idx] = nil
 	a.created[idx], a.updated[idx] = 0, 0
 	if int(idx) < len(a.wakeAt) {
@@ -287,6 +372,26 @@ func (a *account) drop(idx uint32) {
 	a.ids[idx] = ""
 	a.live.Remove(idx)
 	a.free = append(a.free, idx)
+}
+
+// addEvents appends events to contact idx's run, growing it by a quarter
+// at a time so the slack stays small.
+func (a *account) addEvents(idx uint32, evs []query.Event) {
+	b := a.events[idx]
+	prev := lastTS(b)
+	var buf []byte
+	for i := range evs {
+		ev := a.encodeEvent(&evs[i])
+		buf = appendEvent(buf, prev, &ev)
+		prev = ev.ts
+	}
+	if len(b)+len(buf) > cap(b) {
+		nb := make([]byte, len(b), (len(b)+len(buf))*5/4)
+		copy(nb, b)
+		b = nb
+	}
+	a.events[idx] = append(b, buf...)
+	a.nEvents += len(evs)
 }
 
 func (a *account) encodeEvent(e *query.Event) event {
@@ -326,9 +431,17 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	r.UpdatedAt = a.updated[idx]
 	if n.lists {
 		r.ListIDs = r.ListIDs[:0]
-		for _, l := range a.listOrder {
-			if l.bm.Contains(idx) {
-				r.ListIDs = append(r.ListIDs, l.id)
+		if sc.cursors != nil {
+			for i := range sc.cursors {
+				if sc.cursors[i].at(idx) {
+					r.ListIDs = append(r.ListIDs, a.listOrder[i].id)
+				}
+			}
+		} else {
+			for _, l := range a.listOrder {
+				if l.bm.Contains(idx) {
+					r.ListIDs = append(r.ListIDs, l.id)
+				}
 			}
 		}
 	} else {
@@ -354,17 +467,24 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	}
 	if n.events {
 		r.Events = r.Events[:0]
-		for i := range a.events[idx] {
-			ev := &a.events[idx][i]
-			r.Events = append(r.Events, query.Event{
-				Source:              d.vals[ev.src],
-				Type:                d.vals[ev.typ],
-				Timestamp:           ev.ts,
-				SinglesendID:        d.vals[ev.ss],
-				AutomationID:        d.vals[ev.auto],
-				MarketingCampaignID: d.vals[ev.camp],
-				URL:                 d.vals[ev.u],
-			})
+		er := eventReader{b: a.events[idx]}
+		var ev event
+		cols := n.evCols
+		for er.next(&ev) {
+			e := query.Event{Timestamp: ev.ts}
+			if cols&evType != 0 {
+				e.Type = d.vals[ev.typ]
+			}
+			if cols&evSource != 0 {
+				e.Source = d.vals[ev.src]
+			}
+			if cols&(evSinglesend|evAutomation|evCampaign|evURL) != 0 {
+				e.SinglesendID = d.vals[ev.ss]
+				e.AutomationID = d.vals[ev.auto]
+				e.MarketingCampaignID = d.vals[ev.camp]
+				e.URL = d.vals[ev.u]
+			}
+			r.Events = append(r.Events, e)
 		}
 	} else {
 		r.Events = nil
@@ -381,8 +501,10 @@ func (a *account) timeValues(idx uint32, sc *scratch) []int64 {
 			v = append(v, col.times[idx])
 		}
 	}
-	for i := range a.events[idx] {
-		v = append(v, a.events[idx][i].ts)
+	er := eventReader{b: a.events[idx]}
+	var ev event
+	for er.next(&ev) {
+		v = append(v, ev.ts)
 	}
 	sc.times = v
 	return v
