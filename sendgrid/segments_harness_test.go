@@ -20,62 +20,10 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/engine"
-	"github.com/segmentd/segmentd/query"
 )
 
 // newMembership is the membership engine every test env gets.
-//
-// TODO: replace with engine.NewMembership() once it lands; until then a
-// minimal adapter from engine.Engine to segmentd.Membership.
-func newMembership() segmentd.Membership { return &engineAdapter{e: engine.New()} }
-
-type engineAdapter struct{ e *engine.Engine }
-
-func lang(l segmentd.QueryLang) query.Lang {
-	if l == segmentd.LangSQL {
-		return query.SQL
-	}
-	return query.SGQL
-}
-
-func (a *engineAdapter) SetFields(acct int64, defs []segmentd.FieldDefinition) {
-	_ = a.e.SetFields(acct, defs, time.Now())
-}
-func (a *engineAdapter) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
-	a.e.PutContacts(acct, cs, now)
-}
-func (a *engineAdapter) DeleteContacts(acct int64, ids []string, now time.Time) {
-	a.e.DeleteContacts(acct, ids, now)
-}
-func (a *engineAdapter) DeleteAllContacts(acct int64, now time.Time) { a.e.DeleteAllContacts(acct, now) }
-func (a *engineAdapter) CheckQuery(acct int64, l segmentd.QueryLang, src string, search bool) error {
-	_, err := a.e.Check(acct, lang(l), src, search)
-	return err
-}
-func (a *engineAdapter) PutSegment(acct int64, id string, l segmentd.QueryLang, src, parent string, now time.Time) error {
-	ch, err := a.e.Check(acct, lang(l), src, false)
-	if err != nil {
-		return err
-	}
-	return a.e.PutSegment(acct, id, ch, parent, now)
-}
-func (a *engineAdapter) RemoveSegment(acct int64, id string) { a.e.RemoveSegment(acct, id) }
-func (a *engineAdapter) Count(acct int64, id string, now time.Time) int {
-	return a.e.Count(acct, id, now)
-}
-func (a *engineAdapter) Members(acct int64, id string, limit int, now time.Time) []string {
-	return a.e.Members(acct, id, limit, now)
-}
-func (a *engineAdapter) SegmentsOf(acct int64, id string, now time.Time) []string {
-	return a.e.SegmentsOf(acct, id, now)
-}
-func (a *engineAdapter) Search(acct int64, src string, limit int, now time.Time) ([]string, int, error) {
-	ch, err := a.e.Check(acct, query.SGQL, src, true)
-	if err != nil {
-		return nil, 0, err
-	}
-	return a.e.Search(acct, ch, limit, now)
-}
+func newMembership() segmentd.Membership { return engine.NewMembership() }
 
 // testClock is a settable segmentd.Clock.
 type testClock struct {
@@ -273,6 +221,3 @@ func (e *env) createSeg1(t *testing.T, name, sgql string, parents ...string) str
 	return v.ID
 }
 
-func (a *engineAdapter) DeleteList(acct int64, listID string, now time.Time) {
-	a.e.RemoveList(acct, listID, now)
-}
