@@ -1,7 +1,9 @@
 package sendgrid_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"sort"
@@ -649,5 +651,50 @@ func TestSegmentsAuth(t *testing.T) {
 				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
 			}
 		})
+	}
+}
+
+// brokenSegments fails every segment store read and write.
+type brokenSegments struct{ segmentd.SegmentStore }
+
+var errDiskOnFire = errors.New("segment store: disk on fire")
+
+func (brokenSegments) CreateSegment(context.Context, int64, segmentd.Segment, int) (segmentd.Segment, error) {
+	return segmentd.Segment{}, errDiskOnFire
+}
+func (brokenSegments) Segments(context.Context, int64) ([]segmentd.Segment, error) {
+	return nil, errDiskOnFire
+}
+func (brokenSegments) Segment(context.Context, int64, string) (segmentd.Segment, error) {
+	return segmentd.Segment{}, errDiskOnFire
+}
+
+// A failing segment store answers each API's 500 envelope: E4 on the 2.0
+// operations, E5 on refresh, E3 on v1 and search; the cause is logged only.
+func TestSegmentsServerErrors(t *testing.T) {
+	e := newEnvWith(t, envConfig{cfg: segmentd.Config{Segments: brokenSegments{}}})
+	const id = "00000000-0000-4000-8000-000000000001"
+	e4 := `{"errors":[{"field":"","message":"internal server error"}]}`
+	e3 := `{"errors":[{"message":"internal server error"}]}`
+	for _, c := range []struct {
+		call
+		want string
+	}{
+		{call{method: "POST", path: seg2Path, body: `{"name":"n","query_dsl":"` + usSQL + `"}`}, e4},
+		{call{method: "GET", path: seg2Path}, e4},
+		{call{method: "GET", path: seg2Path + "/" + id}, e4},
+		{call{method: "PATCH", path: seg2Path + "/" + id, body: `{"name":"m"}`}, e4},
+		{call{method: "DELETE", path: seg2Path + "/" + id}, e4},
+		{call{method: "POST", path: seg2Path + "/refresh/" + id, body: `{"user_time_zone":"UTC"}`}, `{"error":"internal server error"}`},
+		{call{method: "GET", path: seg1Path}, e3},
+		{call{method: "GET", path: seg1Path + "/" + id}, e3},
+		{call{method: "DELETE", path: seg1Path + "/" + id}, e3},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			wantError(t, e.do(t, c.call), 500, c.want)
+		})
+	}
+	if !strings.Contains(e.logs.String(), "disk on fire") {
+		t.Errorf("the cause was not logged:\n%s", e.logs.String())
 	}
 }
