@@ -220,4 +220,3 @@ func (e *env) createSeg1(t *testing.T, name, sgql string, parents ...string) str
 	}
 	return v.ID
 }
-
