@@ -1,0 +1,435 @@
+package segmentd_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/query"
+	"github.com/segmentd/segmentd/sqlite"
+	_ "modernc.org/sqlite"
+)
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// world is a Service over a real SQLite file and the real engine, plus a
+// second read-only connection to the file for running generated SQL.
+type world struct {
+	t       *testing.T
+	ctx     context.Context
+	svc     *segmentd.Service
+	store   *sqlite.Store
+	members engine.Membership
+	db      *sql.DB
+	clock   *testClock
+	acct    int64
+	rng     *rand.Rand
+
+	lists    []string
+	fields   []segmentd.FieldDefinition
+	segments map[string]segmentd.Segment
+}
+
+func newWorld(t *testing.T, seed uint64) *world {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	m := engine.NewMembership()
+	svc := segmentd.NewService(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), segmentd.Config{Segments: st, Membership: m})
+	t.Cleanup(func() { svc.Close(); db.Close(); st.Close() })
+	acct, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, ctx: ctx, svc: svc, store: st, members: m, db: db, clock: clock, acct: acct.ID,
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), segments: map[string]segmentd.Segment{}}
+}
+
+func (w *world) pick(options ...string) string { return options[w.rng.IntN(len(options))] }
+
+func (w *world) wait(jobID string) {
+	w.t.Helper()
+	for i := 0; i < 5000; i++ {
+		j, err := w.svc.Job(w.ctx, w.acct, jobID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if j.Status != segmentd.JobPending {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.t.Fatalf("job %s still pending", jobID)
+}
+
+func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
+	for _, f := range w.fields {
+		if f.Type == t {
+			return f, true
+		}
+	}
+	return segmentd.FieldDefinition{}, false
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// step performs one random write and returns a description of it.
+func (w *world) step() string {
+	switch n := w.rng.IntN(100); {
+	case n < 40:
+		var patches []segmentd.ContactPatch
+		for i := 0; i < 1+w.rng.IntN(6); i++ {
+			p := segmentd.ContactPatch{Email: ptr(fmt.Sprintf("p%02d@%s", w.rng.IntN(40), w.pick("gmail.com", "example.org", "yahoo.com")))}
+			if w.rng.IntN(3) > 0 {
+				p.Country = ptr(w.pick("US", "PT", "", "FR"))
+			}
+			if w.rng.IntN(2) == 0 {
+				p.FirstName = ptr(w.pick("Ada", "Grace", "", "Alan"))
+			}
+			if len(w.fields) > 0 && w.rng.IntN(2) == 0 {
+				f := w.fields[w.rng.IntN(len(w.fields))]
+				p.CustomFields = map[string]*segmentd.Value{}
+				switch f.Type {
+				case segmentd.FieldText:
+					p.CustomFields[f.ID] = &segmentd.Value{Type: f.Type, Text: w.pick("free", "pro", "")}
+				case segmentd.FieldNumber:
+					p.CustomFields[f.ID] = &segmentd.Value{Type: f.Type, Number: float64(w.rng.IntN(100))}
+				case segmentd.FieldDate:
+					p.CustomFields[f.ID] = &segmentd.Value{Type: f.Type, Time: w.clock.Now().Add(-time.Duration(w.rng.IntN(20*24)) * time.Hour)}
+				}
+			}
+			patches = append(patches, p)
+		}
+		var lists []string
+		if len(w.lists) > 0 && w.rng.IntN(2) == 0 {
+			lists = []string{w.lists[w.rng.IntN(len(w.lists))]}
+		}
+		id, err := w.svc.UpsertContacts(w.ctx, w.acct, patches, lists)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.wait(id)
+		return fmt.Sprintf("upsert %d contacts to lists %v", len(patches), lists)
+	case n < 47:
+		l, err := w.svc.CreateList(w.ctx, w.acct, fmt.Sprintf("list %d", w.rng.Int()))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.lists = append(w.lists, l.ID)
+		return "create list"
+	case n < 52 && len(w.lists) > 0:
+		i := w.rng.IntN(len(w.lists))
+		withContacts := w.rng.IntN(3) == 0
+		job, err := w.svc.DeleteList(w.ctx, w.acct, w.lists[i], withContacts)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if job != "" {
+			w.wait(job)
+		}
+		w.lists = slices.Delete(w.lists, i, i+1)
+		return fmt.Sprintf("delete list (contacts too: %v)", withContacts)
+	case n < 58:
+		cs, err := w.store.ScanContacts(w.ctx, w.acct, "", 1000)
+		if err != nil || len(cs) == 0 {
+			return "nothing to delete"
+		}
+		victim := cs[w.rng.IntN(len(cs))]
+		if len(w.lists) > 0 && len(victim.ListIDs) > 0 && w.rng.IntN(2) == 0 {
+			job, err := w.svc.RemoveListContacts(w.ctx, w.acct, victim.ListIDs[0], []string{victim.ID})
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			w.wait(job)
+			return "remove a contact from a list"
+		}
+		job, err := w.svc.DeleteContacts(w.ctx, w.acct, []string{victim.ID}, false)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.wait(job)
+		return "delete a contact"
+	case n < 64:
+		t := []segmentd.FieldType{segmentd.FieldText, segmentd.FieldNumber, segmentd.FieldDate}[w.rng.IntN(3)]
+		if _, ok := w.field(t); ok && w.rng.IntN(2) == 0 {
+			f, _ := w.field(t)
+			if err := w.svc.DeleteField(w.ctx, w.acct, f.ID); err != nil {
+				w.t.Fatal(err)
+			}
+			w.fields = slices.DeleteFunc(w.fields, func(x segmentd.FieldDefinition) bool { return x.ID == f.ID })
+			return "delete field " + f.Name
+		}
+		if _, ok := w.field(t); ok {
+			return "field exists"
+		}
+		name := map[segmentd.FieldType]string{segmentd.FieldText: "plan", segmentd.FieldNumber: "score", segmentd.FieldDate: "signup"}[t]
+		f, err := w.svc.CreateField(w.ctx, w.acct, name, t)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.fields = append(w.fields, f)
+		return "create field " + name
+	case n < 82:
+		q, version := w.randomQuery()
+		var parents []string
+		if len(w.lists) > 0 && w.rng.IntN(3) == 0 {
+			parents = []string{w.lists[w.rng.IntN(len(w.lists))]}
+		}
+		if len(w.segments) > 0 && w.rng.IntN(3) == 0 {
+			for id, seg := range w.segments {
+				if seg.QueryVersion != version {
+					continue
+				}
+				v, err := w.svc.UpdateSegment(w.ctx, w.acct, id, nil, &q)
+				if segmentd.ErrorKindOf(err) == segmentd.KindInvalid {
+					return "update rejected: " + err.Error()
+				}
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				w.segments[id] = v.Segment
+				return "update segment to " + q
+			}
+		}
+		v, err := w.svc.CreateSegment(w.ctx, w.acct, fmt.Sprintf("segment %d", w.rng.Int()), q, version, parents)
+		if segmentd.ErrorKindOf(err) == segmentd.KindInvalid {
+			return "create rejected: " + err.Error()
+		}
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.segments[v.ID] = v.Segment
+		return "create segment " + q
+	case n < 88 && len(w.segments) > 0:
+		for id := range w.segments {
+			if err := w.svc.DeleteSegment(w.ctx, w.acct, id); err != nil {
+				w.t.Fatal(err)
+			}
+			delete(w.segments, id)
+			break
+		}
+		return "delete segment"
+	default:
+		d := time.Duration(w.rng.IntN(72)) * time.Hour
+		w.clock.Add(d)
+		return fmt.Sprintf("clock +%s", d)
+	}
+}
+
+// randomQuery returns a query over the current fields and lists, in 2.0 SQL
+// (version "2") or SGQL (version "").
+func (w *world) randomQuery() (string, string) {
+	var preds []string
+	preds = append(preds, "country = 'US'", "country != 'US'", "email LIKE '%@gmail.com'", "first_name IS NULL",
+		"country IN ('US', 'PT') AND first_name = 'Ada'", "created_at > timestampadd(day, -2, current_timestamp)")
+	if len(w.lists) > 0 {
+		preds = append(preds, fmt.Sprintf("array_contains(list_ids, ['%s'])", w.lists[w.rng.IntN(len(w.lists))]))
+	}
+	if f, ok := w.field(segmentd.FieldNumber); ok {
+		preds = append(preds, f.Name+" > 50", f.Name+" < 20 OR first_name = 'Grace'")
+	}
+	if f, ok := w.field(segmentd.FieldText); ok {
+		preds = append(preds, f.Name+" = 'pro'", "NOT ("+f.Name+" = 'free')")
+	}
+	if f, ok := w.field(segmentd.FieldDate); ok {
+		preds = append(preds, f.Name+" > timestampadd(day, -7, current_timestamp)")
+	}
+	if w.rng.IntN(4) == 0 {
+		sgql := []string{"country = 'US'", "email LIKE '%@gmail.com'", "updated_at > NOW() - INTERVAL 1 DAY", "country NOT IN ('US')"}
+		if len(w.lists) > 0 {
+			sgql = append(sgql, fmt.Sprintf("CONTAINS(list_ids, '%s')", w.lists[w.rng.IntN(len(w.lists))]))
+		}
+		return sgql[w.rng.IntN(len(sgql))], ""
+	}
+	p := preds[w.rng.IntN(len(preds))]
+	if w.rng.IntN(3) == 0 {
+		p += " OR " + preds[w.rng.IntN(len(preds))]
+	}
+	return "SELECT contact_id, updated_at FROM contact_data WHERE " + p, "2"
+}
+
+// record converts a stored contact into the evaluator's record.
+func record(c segmentd.Contact, cat *query.Catalog) *query.Record {
+	r := &query.Record{ID: c.ID, CreatedAt: c.CreatedAt.UnixMilli(), UpdatedAt: c.UpdatedAt.UnixMilli(),
+		ListIDs: c.ListIDs, AlternateEmails: c.AlternateEmails, EmailDomains: query.EmailDomains(c.Email, c.AlternateEmails)}
+	values := map[string]string{"email": c.Email, "phone_number_id": c.PhoneNumberID, "external_id": c.ExternalID,
+		"anonymous_id": c.AnonymousID, "first_name": c.FirstName, "last_name": c.LastName, "address_line_1": c.AddressLine1,
+		"address_line_2": c.AddressLine2, "city": c.City, "state_province_region": c.StateProvinceRegion,
+		"postal_code": c.PostalCode, "country": c.Country, "phone_number": c.PhoneNumber, "whatsapp": c.WhatsApp,
+		"line": c.Line, "facebook": c.Facebook, "unique_name": c.UniqueName}
+	for f := query.TextField(0); f < query.NumTextFields; f++ {
+		r.Text[f] = values[f.Name()]
+	}
+	r.Custom = make([]query.Value, len(cat.CustomFields()))
+	for id, v := range c.CustomFields {
+		slot, ok := cat.SlotByID(id)
+		if !ok {
+			continue
+		}
+		switch v.Type {
+		case segmentd.FieldText:
+			r.Custom[slot] = query.TextValue(v.Text)
+		case segmentd.FieldNumber:
+			r.Custom[slot] = query.NumberValue(v.Number)
+		case segmentd.FieldDate:
+			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
+		}
+	}
+	return r
+}
+
+// verify checks every live segment three ways: the engine's members, the Go
+// evaluator over every stored contact, and the generated SQL on the store.
+func (w *world) verify(what string) {
+	w.t.Helper()
+	now := w.clock.Now()
+	defs, err := w.store.FieldDefinitions(w.ctx, w.acct)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	custom := make([]query.CustomField, len(defs))
+	for i, d := range defs {
+		t := map[segmentd.FieldType]query.FieldType{segmentd.FieldText: query.Text, segmentd.FieldNumber: query.Number, segmentd.FieldDate: query.Date}[d.Type]
+		custom[i] = query.CustomField{ID: d.ID, Name: d.Name, Type: t}
+	}
+	cat, err := query.NewCatalog(custom)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	contacts, err := w.store.ScanContacts(w.ctx, w.acct, "", 100000)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	segsOf := map[string][]string{}
+	for id, seg := range w.segments {
+		lang := query.SQL
+		if seg.QueryVersion == "" {
+			lang = query.SGQL
+		}
+		var want []string
+		q, err := query.Parse(lang, seg.QueryDSL)
+		if err != nil {
+			w.t.Fatalf("after %s: stored query %q does not parse: %v", what, seg.QueryDSL, err)
+		}
+		ch, checkErr := query.Check(q, cat)
+		parent := ""
+		if len(seg.ParentListIDs) > 0 {
+			parent = seg.ParentListIDs[0]
+		}
+		if checkErr == nil {
+			prog := query.Compile(ch)
+			for _, c := range contacts {
+				if parent != "" && !slices.Contains(c.ListIDs, parent) {
+					continue
+				}
+				if prog.Match(record(c, cat), now) {
+					want = append(want, c.ID)
+				}
+			}
+		}
+		got := w.members.Members(w.acct, id, -1, now)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			w.t.Fatalf("after %s: segment %q (parent %q): engine has %d members %v, evaluator %d %v", what, seg.QueryDSL, parent, len(got), got, len(want), want)
+		}
+		if n := w.members.Count(w.acct, id, now); n != len(want) {
+			w.t.Fatalf("after %s: segment %q: Count = %d, want %d", what, seg.QueryDSL, n, len(want))
+		}
+		v, err := w.svc.Segment(w.ctx, w.acct, id, true)
+		if err != nil || v.ContactsCount != len(want) || len(v.Sample) != min(len(want), segmentd.SegmentSampleSize) {
+			w.t.Fatalf("after %s: Service.Segment = count %d sample %d, %v; want %d", what, v.ContactsCount, len(v.Sample), err, len(want))
+		}
+		if checkErr == nil {
+			stmt := query.GenerateSQL(ch, query.SQLite(), query.SQLOptions{AccountID: w.acct, Now: now, ParentListID: parent})
+			rows, err := w.db.Query(stmt.SQL, stmt.Args...)
+			if err != nil {
+				w.t.Fatalf("after %s: SQL for %q: %v\n%s", what, seg.QueryDSL, err, stmt.SQL)
+			}
+			var fromSQL []string
+			for rows.Next() {
+				var cid string
+				if err := rows.Scan(&cid); err != nil {
+					w.t.Fatal(err)
+				}
+				fromSQL = append(fromSQL, cid)
+			}
+			rows.Close()
+			slices.Sort(fromSQL)
+			if !slices.Equal(fromSQL, want) {
+				w.t.Fatalf("after %s: segment %q: SQL on the store returns %v, evaluator %v", what, seg.QueryDSL, fromSQL, want)
+			}
+		}
+		for _, cid := range want {
+			segsOf[cid] = append(segsOf[cid], id)
+		}
+	}
+	for _, c := range contacts {
+		want := segsOf[c.ID]
+		slices.Sort(want)
+		got, err := w.svc.Contact(w.ctx, w.acct, c.ID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if !slices.Equal(got.SegmentIDs, want) && !(len(got.SegmentIDs) == 0 && len(want) == 0) {
+			w.t.Fatalf("after %s: contact %s segment_ids = %v, want %v", what, c.Email, got.SegmentIDs, want)
+		}
+	}
+}
+
+// TestMembershipProperty runs random sequences of contact, list, field and
+// segment writes and clock moves; after every step each segment's members
+// are the same in the engine, in the Go evaluator over all stored contacts,
+// and in the generated SQL run on the store.
+func TestMembershipProperty(t *testing.T) {
+	seeds := []uint64{1, 2, 3}
+	steps := 120
+	if testing.Short() {
+		seeds, steps = seeds[:1], 40
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			w := newWorld(t, seed)
+			var history []string
+			for i := 0; i < steps; i++ {
+				what := w.step()
+				history = append(history, what)
+				w.verify(fmt.Sprintf("step %d (%s); history:\n  %s", i, what, strings.Join(history, "\n  ")))
+			}
+			if len(w.segments) == 0 {
+				t.Fatal("the sequence created no segment: the generator is broken")
+			}
+		})
+	}
+}
