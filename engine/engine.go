@@ -271,12 +271,16 @@ func (a *account) replan(now int64) {
 		}
 		a.tsegs = append(a.tsegs, s)
 		a.tprogs = append(a.tprogs, s.prog)
-		plan.add(s.an)
+		plan.add(s.an, s.need, a.cat)
 	}
 	if len(a.scratch.out) < len(a.progs) {
 		a.scratch.out = make([]bool, len(a.progs))
 	}
-	id := fmt.Sprint(plan.nowShifts, plan.recChains, plan.consts)
+	var dateIDs []string
+	for _, s := range plan.dateSlots {
+		dateIDs = append(dateIDs, a.slotCols[s].id)
+	}
+	id := fmt.Sprint(plan.nowShifts, plan.recChains, plan.consts, plan.created, plan.updated, plan.events, dateIDs)
 	if len(a.tsegs) == 0 {
 		id = ""
 	}
@@ -422,7 +426,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 func (a *account) touched(idx uint32, now int64) {
 	a.recheck(&a.scratch, idx, now, a.active, a.progs)
 	if len(a.tsegs) > 0 {
-		a.schedule(idx, a.plan.wake(a.timeValues(idx, &a.scratch), now))
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), now))
 	}
 }
 
@@ -539,6 +543,102 @@ func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentList
 	a.evaluate(s, ms)
 	a.replan(ms)
 	return nil
+}
+
+// SegmentDef is one segment of PutSegments.
+type SegmentDef struct {
+	ID           string
+	Query        *query.Query
+	ParentListID string
+}
+
+// PutSegments creates or replaces several segments at once, evaluating them
+// together in one pass over the contacts (one Record per contact for all of
+// them, query.MatchAll): the way to load an account's segments when the
+// engine is rebuilt at start. The result holds, per def, the check error
+// (nil when the segment is fine; a segment with an error is kept and
+// matches nobody, as with PutSegment).
+func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []error {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	errs := make([]error, len(defs))
+	var segs []*segment
+	var progs []*query.Program
+	var n need
+	for i, d := range defs {
+		s := a.segs[d.ID]
+		if s == nil {
+			s = &segment{id: d.ID, members: roaring.New()}
+			a.segs[d.ID] = s
+		}
+		s.q, s.parent, s.an = d.Query, d.ParentListID, analyze(d.Query)
+		ch, err := query.Check(d.Query, a.cat)
+		if err != nil {
+			a.breakSegment(s, err)
+			errs[i] = err
+			continue
+		}
+		a.compile(s, ch, binding(s.an, a.cat))
+		segs = append(segs, s)
+		progs = append(progs, s.prog)
+		n.merge(s.need)
+	}
+	if len(segs) > 0 {
+		found := a.scanMany(progs, &n, ms)
+		for i, s := range segs {
+			m := roaring.BitmapOf(found[i]...)
+			if s.parent != "" {
+				m.And(a.candidates(s.parent))
+			}
+			m.RunOptimize()
+			s.entries += roaring.AndNot(m, s.members).GetCardinality()
+			s.exits += roaring.AndNot(s.members, m).GetCardinality()
+			s.members = m
+		}
+	}
+	a.replan(ms)
+	return errs
+}
+
+// scanMany evaluates progs over every live contact at now, split across
+// the machine's cores, and returns each program's matches in ascending
+// index order.
+func (a *account) scanMany(progs []*query.Program, n *need, now int64) [][]uint32 {
+	all := a.live.ToArray()
+	t := unixMilli(now)
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/20000))
+	chunk := (len(all) + workers - 1) / workers
+	parts := make([][][]uint32, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo := min(w*chunk, len(all))
+		hi := min(lo+chunk, len(all))
+		wg.Add(1)
+		go func(w int, part []uint32) {
+			defer wg.Done()
+			sc := a.scanScratch(n)
+			out := make([]bool, len(progs))
+			res := make([][]uint32, len(progs))
+			for _, idx := range part {
+				query.MatchAll(progs, a.record(idx, sc, n), t, out)
+				for i, in := range out {
+					if in {
+						res[i] = append(res[i], idx)
+					}
+				}
+			}
+			parts[w] = res
+		}(w, all[lo:hi])
+	}
+	wg.Wait()
+	found := make([][]uint32, len(progs))
+	for _, p := range parts {
+		for i := range found {
+			found[i] = append(found[i], p[i]...)
+		}
+	}
+	return found
 }
 
 // RemoveSegment forgets a segment.

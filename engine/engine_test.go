@@ -361,7 +361,26 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 						t.Fatal(err)
 					}
 					what = "segment " + sid + " = " + q.src
-				case op < 84:
+				case op < 82: // several segments at once, as a rebuild loads them
+					var defs []SegmentDef
+					for k := 0; k < 3; k++ {
+						sid := fmt.Sprintf("s%d", rng.IntN(8))
+						q := querySet[rng.IntN(len(querySet))]
+						ch, err := e.Check(acct, q.lang, q.src, false)
+						if err != nil {
+							continue
+						}
+						m.segs[sid] = q
+						defs = append(defs, SegmentDef{ID: sid, Query: ch.Query, ParentListID: q.parent})
+						what += sid + " = " + q.src + "; "
+					}
+					for _, err := range e.PutSegments(acct, defs, now) {
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+					what = "segments " + what
+				case op < 85:
 					sid := fmt.Sprintf("s%d", rng.IntN(8))
 					delete(m.segs, sid)
 					e.RemoveSegment(acct, sid)

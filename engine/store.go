@@ -492,19 +492,29 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	return r
 }
 
-// timeValues lists contact idx's time values: what a clock comparison can
-// be made against.
-func (a *account) timeValues(idx uint32, sc *scratch) []int64 {
-	v := append(sc.times[:0], a.created[idx], a.updated[idx])
-	for _, col := range a.slotCols {
-		if col.typ == query.Date && int(idx) < len(col.times) && col.times[idx] != unsetTime {
-			v = append(v, col.times[idx])
+// timeValues lists contact idx's time values that the plan's queries can
+// compare the clock with.
+func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch) []int64 {
+	v := sc.times[:0]
+	if p.created {
+		v = append(v, a.created[idx])
+	}
+	if p.updated {
+		v = append(v, a.updated[idx])
+	}
+	for _, s := range p.dateSlots {
+		if s < len(a.slotCols) {
+			if col := a.slotCols[s]; int(idx) < len(col.times) && col.times[idx] != unsetTime {
+				v = append(v, col.times[idx])
+			}
 		}
 	}
-	er := eventReader{b: a.events[idx]}
-	var ev event
-	for er.next(&ev) {
-		v = append(v, ev.ts)
+	if p.events {
+		er := eventReader{b: a.events[idx]}
+		var ev event
+		for er.next(&ev) {
+			v = append(v, ev.ts)
+		}
 	}
 	sc.times = v
 	return v

@@ -3,7 +3,10 @@ package engine
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/segmentd/segmentd/query"
 )
 
 // Time windows.
@@ -116,9 +119,23 @@ type timePlan struct {
 	nowShifts []shift
 	recChains [][]shift
 	consts    []int64
+
+	// The contact values the clock can be compared with: only those some
+	// time-dependent query names.
+	created, updated, events bool
+	dateSlots                []int
 }
 
-func (p *timePlan) add(a *analysis) {
+func (p *timePlan) add(a *analysis, ch need, cat *query.Catalog) {
+	p.created = p.created || a.names["created_at"]
+	p.updated = p.updated || a.names["updated_at"]
+	p.events = p.events || ch.events
+	fields := cat.CustomFields()
+	for _, s := range ch.slots {
+		if fields[s].Type == query.Date && !slices.Contains(p.dateSlots, s) {
+			p.dateSlots = append(p.dateSlots, s)
+		}
+	}
 	for _, s := range a.nowShifts {
 		dup := false
 		for _, h := range p.nowShifts {
@@ -255,7 +272,7 @@ func (a *account) advance(now int64) {
 		}
 		a.wakeAt[e.idx] = noWake
 		a.recheck(sc, e.idx, now, a.tsegs, a.tprogs)
-		a.schedule(e.idx, a.plan.wake(a.timeValues(e.idx, sc), now))
+		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc), now))
 	}
 }
 
@@ -288,7 +305,7 @@ func (a *account) rescheduleAll(now int64) {
 		for uint32(len(a.wakeAt)) <= idx {
 			a.wakeAt = append(a.wakeAt, noWake)
 		}
-		if at := a.plan.wake(a.timeValues(idx, sc), now); at != noWake {
+		if at := a.plan.wake(a.timeValues(&a.plan, idx, sc), now); at != noWake {
 			a.wakeAt[idx] = at
 			a.wakes = append(a.wakes, wakeEntry{at, idx})
 		}
