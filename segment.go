@@ -87,6 +87,10 @@ type Membership interface {
 	DeleteAllContacts(acct int64, now time.Time)
 	// DeleteList takes every contact off a deleted list.
 	DeleteList(acct int64, listID string, now time.Time)
+	// AddEvents records engagement events of their contacts (events with
+	// no ContactID, or of an unknown contact, are ignored) and re-checks
+	// those contacts.
+	AddEvents(acct int64, evs []Event, now time.Time)
 
 	// CheckQuery parses and checks a query without saving it. search selects
 	// the contacts-search rules for SGQL.

@@ -60,3 +60,41 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 	}
 	return m.Engine.Search(acct, ch, limit, now)
 }
+
+// AddEvents implements segmentd.Membership: it groups evs by contact and
+// gives each contact's events to Engine.AddEvents in one call.
+func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
+	var order []string
+	by := make(map[string][]query.Event)
+	for i := range evs {
+		ev := &evs[i]
+		if ev.ContactID == "" {
+			continue
+		}
+		q, ok := by[ev.ContactID]
+		if !ok {
+			order = append(order, ev.ContactID)
+		}
+		by[ev.ContactID] = append(q, queryEvent(ev))
+	}
+	for _, id := range order {
+		m.Engine.AddEvents(acct, id, by[id], now)
+	}
+}
+
+// queryEvent converts a domain event to the engine's form.
+func queryEvent(ev *segmentd.Event) query.Event {
+	src := ev.Source
+	if src == "" {
+		src = segmentd.DefaultEventSource
+	}
+	return query.Event{
+		Source:              src,
+		Type:                query.NormalizeEventType(ev.Type),
+		Timestamp:           ev.Timestamp.UnixMilli(),
+		SinglesendID:        ev.SinglesendID,
+		AutomationID:        ev.AutomationID,
+		MarketingCampaignID: ev.MarketingCampaignID,
+		URL:                 ev.URL,
+	}
+}

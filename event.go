@@ -1,0 +1,89 @@
+package segmentd
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one engagement event, in the shape of a SendGrid Event Webhook
+// event reduced to the event_data columns segments can query
+// (architecture.md §3.6).
+type Event struct {
+	// Email is the recipient, lower-cased. It is what an event is matched
+	// to a contact by.
+	Email string
+	// ContactID is the contact whose email or alternate email Email is, or
+	// "" while no such contact exists. Stores set it; callers leave it "".
+	ContactID string
+
+	Source string // event_source: "mail" when empty
+	// Type is SendGrid's Event Webhook name ("open", "click", "delivered",
+	// …), already normalised by the caller: the past-tense forms a query may
+	// use ("opened") are not stored.
+	Type      string
+	Timestamp time.Time // UTC; stores keep milliseconds
+
+	SinglesendID        string
+	AutomationID        string
+	MarketingCampaignID string
+	URL                 string
+	// SGEventID is SendGrid's unique event id. An event whose SGEventID an
+	// account already holds is a redelivery and changes nothing; an event
+	// without one is always stored.
+	SGEventID string
+}
+
+// DefaultEventSource is the event_source of events that name none: the Event
+// Webhook only reports mail events.
+const DefaultEventSource = "mail"
+
+// Event limits.
+const (
+	// MaxAddEvents bounds one AddEvents call (the webhook splits bigger
+	// batches).
+	MaxAddEvents = 100_000
+	// DefaultEventRetention is how long events are kept before pruning
+	// (issue 5: 1,825 days).
+	DefaultEventRetention = 1825 * 24 * time.Hour
+)
+
+// EventsResult reports what AddEvents stored.
+type EventsResult struct {
+	Added      int // events stored
+	Duplicates int // events skipped: their SGEventID was already stored (or repeated in the batch)
+	Unmatched  int // stored events whose email matches no contact yet (ContactID "")
+	// Events are the stored events in request order, with ContactID set
+	// where a contact matched, for the membership engine.
+	Events []Event
+}
+
+// EventStore keeps engagement events. It is separate from Store so that a
+// store can grow it without breaking the contacts contract; the SQLite and
+// PostgreSQL stores implement it.
+//
+// Events whose email matches no contact are kept with no contact. They are
+// attached when a contact with that email appears: whoever creates or
+// re-addresses contacts calls AttachEvents with them after the write has
+// committed (Service.eventsForContacts), and the engine rebuild at start
+// reads contact ids as stored. A contact's events are never detached: when
+// its email changes, its past events stay its own, as at SendGrid, where
+// engagement follows the contact id.
+type EventStore interface {
+	// AddEvents stores events in one transaction, matching each event's
+	// email (lower-cased) to the contact whose email or alternate email it
+	// is. An event whose SGEventID is already stored, or repeated earlier in
+	// evs, is counted in Duplicates and changes nothing.
+	AddEvents(ctx context.Context, acct int64, evs []Event) (EventsResult, error)
+	// AttachEvents gives the unattached events whose email is the email or
+	// an alternate email of one of cs to that contact, and returns them
+	// (with ContactID set) for the membership engine.
+	AttachEvents(ctx context.Context, acct int64, cs []Contact) ([]Event, error)
+	// ScanEvents pages through an account's events in insertion order: up
+	// to limit events stored after the sequence number afterSeq (0 to
+	// start). last is the sequence number of the last event returned
+	// (afterSeq when none is).
+	ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) (evs []Event, last int64, err error)
+	// PruneEvents deletes the account's events that happened before before
+	// (retention) and returns how many it deleted.
+	PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error)
+}

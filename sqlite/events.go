@@ -1,0 +1,372 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+var _ segmentd.EventStore = (*Store)(nil)
+
+// The event statements. TestEventQueryPlans checks that each probes an index.
+const (
+	qEventsKnown = "SELECT sg_event_id FROM events WHERE account_id = ? AND sg_event_id IN (SELECT value FROM json_each(?))"
+	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
+	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
+	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
+	qEventsUnattached  = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
+	qAttachEvents      = "UPDATE events SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
+	qScanEvents        = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	// qEventsFirstSeq and qEventsLastSeq are separate statements: SQLite
+	// answers a lone MIN or MAX from the end of the index, both together
+	// by reading the account's whole range.
+	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM events WHERE account_id = ?"
+	qPruneEvents    = "DELETE FROM events WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
+
+	// eventColumns are what scanEvent reads, NULLs as "".
+	eventColumns = "COALESCE(contact_id, ''), email, event_source, event_type, event_timestamp, COALESCE(singlesend_id, ''), " +
+		"COALESCE(automation_id, ''), COALESCE(marketing_campaign_id, ''), COALESCE(url, ''), COALESCE(sg_event_id, '')"
+	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
+	eventWriteN    = 12
+	// eventChunk rows per INSERT: 12 × 2,000 bound values stays under
+	// SQLite's 32,766-variable limit.
+	eventChunk = 2000
+	// pruneChunk is the sequence range one pruning transaction covers, so
+	// that pruning millions of events never holds the writer for long.
+	pruneChunk = 50_000
+)
+
+func scanEvent(rows *sql.Rows, dst []any) (segmentd.Event, error) {
+	var ev segmentd.Event
+	var ts int64
+	dst = append(dst, &ev.ContactID, &ev.Email, &ev.Source, &ev.Type, &ts, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID)
+	if err := rows.Scan(dst...); err != nil {
+		return ev, err
+	}
+	ev.Timestamp = fromMS(ts)
+	return ev, nil
+}
+
+// AddEvents stores events in one write transaction: it reads which of the
+// batch's sg_event_ids are already stored and which contacts the batch's
+// emails name, then inserts the new events with multi-row statements.
+func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event) (segmentd.EventsResult, error) {
+	var res segmentd.EventsResult
+	if len(evs) == 0 {
+		return res, nil
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res = segmentd.EventsResult{}
+		known, err := knownEventIDs(ctx, tx, acct, evs)
+		if err != nil {
+			return err
+		}
+		out := make([]segmentd.Event, 0, len(evs))
+		var emails []string
+		seenEmail := make(map[string]bool)
+		for _, ev := range evs {
+			if ev.SGEventID != "" {
+				if known[ev.SGEventID] {
+					res.Duplicates++
+					continue
+				}
+				known[ev.SGEventID] = true // a repeat later in the batch is a duplicate too
+			}
+			ev.Email = strings.ToLower(ev.Email)
+			ev.ContactID = ""
+			ev.Timestamp = msTime(ev.Timestamp)
+			if ev.Source == "" {
+				ev.Source = segmentd.DefaultEventSource
+			}
+			if !seenEmail[ev.Email] {
+				seenEmail[ev.Email] = true
+				emails = append(emails, ev.Email)
+			}
+			out = append(out, ev)
+		}
+		owners, err := contactIDsByEmail(ctx, tx, acct, emails)
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].ContactID = owners[out[i].Email]
+			if out[i].ContactID == "" {
+				res.Unmatched++
+			}
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+			return err
+		}
+		if err := insertEvents(ctx, tx, acct, last, out); err != nil {
+			return err
+		}
+		res.Added, res.Events = len(out), out
+		return nil
+	})
+	if err != nil {
+		return segmentd.EventsResult{}, err
+	}
+	return res, nil
+}
+
+// knownEventIDs returns the batch's sg_event_ids that the account already holds.
+func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) (map[string]bool, error) {
+	known := make(map[string]bool)
+	var ids []string
+	for i := range evs {
+		if evs[i].SGEventID != "" {
+			ids = append(ids, evs[i].SGEventID)
+		}
+	}
+	if len(ids) == 0 {
+		return known, nil
+	}
+	rows, err := tx.QueryContext(ctx, qEventsKnown, acct, jsonStrings(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		known[id] = true
+	}
+	return known, rows.Err()
+}
+
+// contactIDsByEmail maps each of emails (lower-cased) to the id of the
+// contact whose email it is or, failing that, whose alternate email it is
+// (the lowest id, as ContactsByEmails). Misses are absent.
+func contactIDsByEmail(ctx context.Context, q queryer, acct int64, emails []string) (map[string]string, error) {
+	out := make(map[string]string, len(emails))
+	if len(emails) == 0 {
+		return out, nil
+	}
+	if err := scanPairs(ctx, q, out, qContactIDsByEmail, acct, jsonStrings(emails)); err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, e := range emails {
+		if _, ok := out[e]; !ok {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	if err := scanPairs(ctx, q, out, qAlternateEmailOwners, acct, jsonStrings(rest)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanPairs adds the (key, value) rows of a query to m.
+func scanPairs(ctx context.Context, q queryer, m map[string]string, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		m[k] = v
+	}
+	return rows.Err()
+}
+
+// insertEvents inserts evs with sequence numbers after last.
+func insertEvents(ctx context.Context, tx *sql.Tx, acct, last int64, evs []segmentd.Event) error {
+	row := "(?" + strings.Repeat(", ?", eventWriteN-1) + ")"
+	head := "INSERT INTO events (" + eventWriteCols + ") VALUES "
+	var chunk *sql.Stmt
+	if len(evs) >= eventChunk {
+		var err error
+		chunk, err = tx.PrepareContext(ctx, head+row+strings.Repeat(", "+row, eventChunk-1))
+		if err != nil {
+			return err
+		}
+		defer chunk.Close()
+	}
+	args := make([]any, 0, min(len(evs), eventChunk)*eventWriteN)
+	for len(evs) > 0 {
+		n := min(len(evs), eventChunk)
+		args = args[:0]
+		for i := range evs[:n] {
+			ev := &evs[i]
+			last++
+			args = append(args, acct, last, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
+				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID))
+		}
+		var err error
+		if n == eventChunk {
+			_, err = chunk.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, head+row+strings.Repeat(", "+row, n-1), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// AttachEvents gives unattached events to the contacts of cs that own their
+// emails. It looks for such events on the read pool first, so the usual
+// case (none) never takes the writer. That is safe because writes are
+// serialised: an event stored before the contact's write committed is
+// visible here, and one stored after it matched the contact when stored.
+func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Contact) ([]segmentd.Event, error) {
+	owner := make(map[string]string)
+	var emails []string
+	add := func(email, id string) {
+		if email == "" {
+			return
+		}
+		if _, ok := owner[email]; !ok {
+			emails = append(emails, email)
+			owner[email] = id
+		}
+	}
+	for i := range cs {
+		add(cs[i].Email, cs[i].ID)
+	}
+	for i := range cs { // a primary email wins over another contact's alternate
+		for _, a := range cs[i].AlternateEmails {
+			add(a, cs[i].ID)
+		}
+	}
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	var pending []string
+	rows, err := s.read.QueryContext(ctx, qEventsUnattached, acct, jsonStrings(emails))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pending = append(pending, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	var out []segmentd.Event
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		// The owner as stored now: a contact may have changed or gone since
+		// the caller's write.
+		ids, err := contactIDsByEmail(ctx, tx, acct, pending)
+		if err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, qAttachEvents)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range pending {
+			id := ids[e]
+			if id == "" {
+				continue
+			}
+			rows, err := stmt.QueryContext(ctx, id, acct, e)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				ev, err := scanEvent(rows, nil)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				out = append(out, ev)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScanEvents pages through the account's events in sequence order.
+func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+	rows, err := s.read.QueryContext(ctx, qScanEvents, acct, afterSeq, limit)
+	if err != nil {
+		return nil, afterSeq, err
+	}
+	defer rows.Close()
+	out := make([]segmentd.Event, 0, min(limit, 10_000))
+	last := afterSeq
+	var seq int64
+	dst := make([]any, 0, 11)
+	for rows.Next() {
+		ev, err := scanEvent(rows, append(dst[:0], &seq))
+		if err != nil {
+			return nil, afterSeq, err
+		}
+		out = append(out, ev)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, afterSeq, err
+	}
+	return out, last, nil
+}
+
+// PruneEvents deletes events older than before, one sequence range per
+// transaction: pruning a large account never holds the writer for long, and
+// each deleted event is independent of the others, so an error part-way
+// leaves only fewer events pruned.
+func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
+	var lo, hi int64
+	if err := s.read.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&lo); err != nil {
+		return 0, err
+	}
+	if err := s.read.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&hi); err != nil {
+		return 0, err
+	}
+	if hi == 0 {
+		return 0, nil
+	}
+	total := 0
+	for from := lo; from <= hi; from += pruneChunk {
+		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, qPruneEvents, acct, from, from+pruneChunk, toMS(before))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			total += int(n)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
