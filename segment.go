@@ -49,6 +49,7 @@ const (
 type Refresh struct {
 	SegmentID string
 	At        time.Time
+	TimeZone  string // the caller's IANA zone, whose midnight starts its day
 }
 
 // SegmentStore keeps segments and their refresh history. It is separate from
@@ -97,6 +98,9 @@ type Membership interface {
 	CheckQuery(acct int64, lang QueryLang, src string, search bool) error
 	PutSegment(acct int64, id string, lang QueryLang, src string, parentListID string, now time.Time) error
 	RemoveSegment(acct int64, id string)
+	// SegmentError says why a segment matches nobody because its query no
+	// longer checks against the account's fields (nil when it is fine).
+	SegmentError(acct int64, id string) error
 	Count(acct int64, segmentID string, now time.Time) int
 	Members(acct int64, segmentID string, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string

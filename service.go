@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Config holds the Service's tunable limits.
@@ -15,6 +16,7 @@ type Config struct {
 	MaxLiveSegments int // default DefaultMaxLiveSegments
 	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 8
 	Refresh         RefreshMode
+	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
 	// needed for the segment operations and contacts search.
@@ -50,6 +52,9 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	}
 	if cfg.JobQueue == 0 {
 		cfg.JobQueue = 8
+	}
+	if cfg.SearchTimeout == 0 {
+		cfg.SearchTimeout = 20 * time.Second
 	}
 	if cfg.MaxLiveSegments == 0 {
 		cfg.MaxLiveSegments = DefaultMaxLiveSegments

@@ -37,7 +37,11 @@ type SegmentView struct {
 	Sample           []Contact // filled only when asked for
 	SampleUpdatedAt  time.Time
 	NextSampleUpdate time.Time
-	RefreshesUsed    int // manual refreshes today in the caller's time zone (UTC unless known)
+	RefreshesUsed    int // manual refreshes today, in the time zone of the last refresh
+	// QueryError is set when the query no longer checks against the
+	// account's fields (a field it uses was deleted): the segment matches
+	// nobody and SendGrid's status.query_validation reads INVALID.
+	QueryError string
 }
 
 // SegmentFilter selects segments for the list endpoints, with SendGrid's
@@ -301,31 +305,46 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 	case acctDay >= MaxRefreshesPerAccountDay:
 		return "", Errorf(KindRateLimited, "segment_id", "this account already refreshed segments %d times today (at most %d per day)", acctDay, MaxRefreshesPerAccountDay)
 	}
-	if err := s.segs.RecordRefresh(ctx, acct, Refresh{SegmentID: seg.ID, At: now}); err != nil {
+	if err := s.segs.RecordRefresh(ctx, acct, Refresh{SegmentID: seg.ID, At: now, TimeZone: timeZone}); err != nil {
 		return "", err
 	}
 	s.takeSnapshot(acct, seg, now)
 	return NewID(), nil
 }
 
-// RefreshesToday counts a segment's manual refreshes since midnight UTC
-// (the time zone of the last refresh is not kept; SendGrid's field is
-// "since the start of today in the user's time zone").
+// refreshesToday counts a segment's manual refreshes since midnight in the
+// time zone its last refresh named (SendGrid: "since the start of today in
+// the user's time zone"); UTC before any refresh.
 func (s *Service) refreshesToday(ctx context.Context, acct int64, id string, now time.Time) (int, error) {
-	y, m, d := now.UTC().Date()
-	past, err := s.segs.Refreshes(ctx, acct, time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
+	past, err := s.segs.Refreshes(ctx, acct, now.Add(-26*time.Hour)) // covers every zone's today
+	if err != nil {
+		return 0, err
+	}
+	loc := time.UTC
+	for _, r := range past {
+		if r.SegmentID == id && r.TimeZone != "" {
+			if l, err := time.LoadLocation(r.TimeZone); err == nil {
+				loc = l
+			}
+		}
+	}
+	y, m, d := now.In(loc).Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	n := 0
 	for _, r := range past {
-		if r.SegmentID == id {
+		if r.SegmentID == id && !r.At.Before(midnight) {
 			n++
 		}
 	}
-	return n, err
+	return n, nil
 }
 
 // view renders a segment's count, sample and sample times per the refresh mode.
 func (s *Service) view(ctx context.Context, acct int64, seg Segment, sample bool, now time.Time) (SegmentView, error) {
 	v := SegmentView{Segment: seg}
+	if err := s.members.SegmentError(acct, seg.ID); err != nil {
+		v.QueryError = err.Error()
+	}
 	var ids []string
 	if s.cfg.Refresh == RefreshScheduled {
 		snap := s.dueSnapshot(acct, seg, now)
@@ -415,14 +434,47 @@ func (s *Service) SearchContacts(ctx context.Context, acct int64, query string) 
 	if strings.TrimSpace(query) == "" {
 		return nil, 0, Errorf(KindInvalid, "query", "query is required")
 	}
-	now := s.clock.Now()
-	ids, count, err := s.members.Search(acct, query, MaxSearchResults, now)
-	if err != nil {
+	if err := s.members.CheckQuery(acct, LangSGQL, query, true); err != nil {
 		return nil, 0, Errorf(KindInvalid, "query", "%s", err.Error())
+	}
+	now := s.clock.Now()
+	ids, count, err := s.searchWithin(ctx, acct, query, now)
+	if err != nil {
+		return nil, 0, err
 	}
 	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
 	if err != nil {
 		return nil, 0, err
 	}
 	return s.withSegmentIDs(acct, cs, now), count, nil
+}
+
+// searchWithin runs a search under the search deadline (SendGrid answers
+// 408 after 20 s). The engine cannot be interrupted, so a search that
+// overruns finishes in the background and its result is dropped.
+func (s *Service) searchWithin(ctx context.Context, acct int64, src string, now time.Time) ([]string, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SearchTimeout)
+	defer cancel()
+	type result struct {
+		ids   []string
+		count int
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ids, n, err := s.members.Search(acct, src, MaxSearchResults, now)
+		done <- result{ids, n, err}
+	}()
+	select {
+	case r := <-done:
+		if ctx.Err() != nil {
+			break // finished, but after the deadline
+		}
+		if r.err != nil {
+			return nil, 0, Errorf(KindInvalid, "query", "%s", r.err.Error())
+		}
+		return r.ids, r.count, nil
+	case <-ctx.Done():
+	}
+	return nil, 0, Errorf(KindTimeout, "query", "the search took longer than %s; narrow the query", s.cfg.SearchTimeout)
 }

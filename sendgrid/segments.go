@@ -29,7 +29,9 @@ const msgSegmentNotFound = "Segment does not exist."
 const maxParentListFilter = 50
 
 // segmentStatus is SegmentStatusResponse. Queries are checked before a
-// segment is saved, so a saved segment's query is always VALID.
+// segment is saved, so a saved segment reads VALID, until a custom field its
+// query uses is deleted: then it matches nobody and reads INVALID with the
+// checker's message, as SendGrid reports queries it stopped processing.
 type segmentStatus struct {
 	QueryValidation string `json:"query_validation"`
 	ErrorMessage    string `json:"error_message,omitempty"`
@@ -106,14 +108,19 @@ type segment2Response struct {
 	LastRefreshedAt  string           `json:"last_refreshed_at,omitempty"`
 }
 
-var validStatus = segmentStatus{QueryValidation: "VALID"}
+func queryStatus(v segmentd.SegmentView) segmentStatus {
+	if v.QueryError != "" {
+		return segmentStatus{QueryValidation: "INVALID", ErrorMessage: v.QueryError}
+	}
+	return segmentStatus{QueryValidation: "VALID"}
+}
 
 func segment2ItemJSON(v segmentd.SegmentView) segment2Item {
 	return segment2Item{
 		ID: v.ID, Name: v.Name, ContactsCount: v.ContactsCount,
 		CreatedAt: timestamp(v.CreatedAt), UpdatedAt: timestamp(v.UpdatedAt),
 		SampleUpdatedAt: timestamp(v.SampleUpdatedAt), NextSampleUpdate: timestamp(v.NextSampleUpdate),
-		ParentListIDs: nonNil(v.ParentListIDs), QueryVersion: v.QueryVersion, Status: validStatus,
+		ParentListIDs: nonNil(v.ParentListIDs), QueryVersion: v.QueryVersion, Status: queryStatus(v),
 	}
 }
 
@@ -123,7 +130,7 @@ func segment2JSON(v segmentd.SegmentView, cr *contactRenderer) segment2Response 
 		ID: v.ID, Name: v.Name, QueryDSL: v.QueryDSL, ContactsCount: v.ContactsCount,
 		CreatedAt: timestamp(v.CreatedAt), UpdatedAt: timestamp(v.UpdatedAt),
 		SampleUpdatedAt: timestamp(v.SampleUpdatedAt), NextSampleUpdate: timestamp(v.NextSampleUpdate),
-		ParentListIDs: nonNil(v.ParentListIDs), QueryVersion: v.QueryVersion, Status: validStatus,
+		ParentListIDs: nonNil(v.ParentListIDs), QueryVersion: v.QueryVersion, Status: queryStatus(v),
 		RefreshesUsed: v.RefreshesUsed, MaxRefreshes: segmentd.MaxRefreshesPerSegmentDay,
 	}
 	if !v.LastRefreshedAt.IsZero() {

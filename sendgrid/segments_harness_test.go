@@ -171,6 +171,7 @@ type seg2 struct {
 	QueryVersion     *string  `json:"query_version"`
 	Status           struct {
 		QueryValidation string `json:"query_validation"`
+		ErrorMessage    string `json:"error_message"`
 	} `json:"status"`
 	RefreshesUsed   *int   `json:"refreshes_used"`
 	MaxRefreshes    *int   `json:"max_refreshes"`

@@ -160,13 +160,13 @@ func (s *Store) RecordRefresh(ctx context.Context, acct int64, r segmentd.Refres
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("segment_id", "segment %q does not exist", r.SegmentID)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at) VALUES (?, ?, ?)", acct, r.SegmentID, toMS(r.At))
+		_, err = tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at, time_zone) VALUES (?, ?, ?, ?)", acct, r.SegmentID, toMS(r.At), r.TimeZone)
 		return err
 	})
 }
 
 func (s *Store) Refreshes(ctx context.Context, acct int64, since time.Time) ([]segmentd.Refresh, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT segment_id, at FROM segment_refreshes WHERE account_id = ? AND at >= ? ORDER BY at", acct, toMS(since))
+	rows, err := s.read.QueryContext(ctx, "SELECT segment_id, at, time_zone FROM segment_refreshes WHERE account_id = ? AND at >= ? ORDER BY at", acct, toMS(since))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Store) Refreshes(ctx context.Context, acct int64, since time.Time) ([]s
 	for rows.Next() {
 		var r segmentd.Refresh
 		var at int64
-		if err := rows.Scan(&r.SegmentID, &at); err != nil {
+		if err := rows.Scan(&r.SegmentID, &at, &r.TimeZone); err != nil {
 			return nil, err
 		}
 		r.At = fromMS(at)

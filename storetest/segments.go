@@ -134,7 +134,7 @@ func testSegmentRefreshes(t *testing.T, st segmentd.SegmentStore) {
 		t.Fatal(err)
 	}
 	for _, at := range []time.Time{segT0, segT0.Add(3 * time.Hour)} {
-		if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: a.ID, At: at}); err != nil {
+		if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: a.ID, At: at, TimeZone: "America/Chicago"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,7 +142,7 @@ func testSegmentRefreshes(t *testing.T, st segmentd.SegmentStore) {
 		t.Fatalf("refresh of an unknown segment: err = %v", err)
 	}
 	rs, err := st.Refreshes(ctx, 1, segT0.Add(time.Hour))
-	if err != nil || len(rs) != 1 || !rs[0].At.Equal(segT0.Add(3*time.Hour)) || rs[0].SegmentID != a.ID {
+	if err != nil || len(rs) != 1 || !rs[0].At.Equal(segT0.Add(3*time.Hour)) || rs[0].SegmentID != a.ID || rs[0].TimeZone != "America/Chicago" {
 		t.Fatalf("Refreshes since +1h = %+v, %v", rs, err)
 	}
 	got, _ := st.Segment(ctx, 1, a.ID)

@@ -20,6 +20,7 @@ CREATE UNIQUE INDEX segments_live_name ON segments (account_id, name_key) WHERE 
 CREATE TABLE segment_refreshes (
     account_id INTEGER NOT NULL,
     segment_id TEXT NOT NULL,
-    at         INTEGER NOT NULL
+    at         INTEGER NOT NULL,
+    time_zone  TEXT NOT NULL DEFAULT '' -- the caller's IANA zone
 );
 CREATE INDEX segment_refreshes_at ON segment_refreshes (account_id, at);

@@ -1,0 +1,43 @@
+package sendgrid_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// A search that outruns the deadline answers 408, SendGrid's answer after
+// 20 s; the test shrinks the deadline so that it has passed before the
+// search can report.
+func TestSearchTimeout(t *testing.T) {
+	e := newEnv(t, segmentd.Config{SearchTimeout: time.Nanosecond})
+	e.mkContacts(t, "us", 3, "US")
+	r := e.do(t, call{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`})
+	wantError(t, r, 408, errBody("query", "request timed out")) // SendGrid's wording, kept by the face
+
+	// A bad query is still a 400, found before the search runs.
+	r = e.do(t, call{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = "}`})
+	mustStatus(t, r, 400)
+}
+
+// Deleting a custom field a segment's query uses leaves the segment matching
+// nobody, with status INVALID and the checker's message.
+func TestSegmentInvalidAfterFieldDelete(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(t, call{method: "POST", path: "/v3/marketing/field_definitions", body: `{"name":"plan","field_type":"Text"}`})
+	field := mustStatus(t, r, 200)
+	e.mkContacts(t, "us", 4, "US")
+	s := e.createSeg2(t, "Planned", "SELECT contact_id, updated_at FROM contact_data WHERE plan IS NULL")
+	if s.ContactsCount != 4 || s.Status.QueryValidation != "VALID" {
+		t.Fatalf("before: %+v", s)
+	}
+	r = e.do(t, call{method: "DELETE", path: "/v3/marketing/field_definitions/" + field["id"].(string)})
+	if r.status != 204 {
+		t.Fatalf("delete field: %d %s", r.status, r.body)
+	}
+	g := decodeSeg(t, e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID}))
+	if g.ContactsCount != 0 || len(g.ContactsSample) != 0 || g.Status.QueryValidation != "INVALID" || g.Status.ErrorMessage == "" {
+		t.Fatalf("after the field was deleted: count %d, status %+v", g.ContactsCount, g.Status)
+	}
+}
