@@ -22,6 +22,8 @@ type Config struct {
 	// needed for the segment operations and contacts search.
 	Segments   SegmentStore
 	Membership Membership
+	// Events keeps engagement events (Service.AddEvents; nil: none).
+	Events EventStore
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on

@@ -179,6 +179,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{
 		Segments:   store,
 		Membership: engine.NewMembership(),
+		Events:     store,
 		Refresh:    refresh,
 	})
 	defer svc.Close()

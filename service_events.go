@@ -1,0 +1,105 @@
+package segmentd
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// This file takes engagement events in: it validates them, stores them, and
+// gives the stored ones to the membership engine.
+//
+// Events and contact writes reach the engine in one order: both run on the
+// job worker, one at a time. Otherwise an event matched (in the store) to a
+// contact that a running upsert job has just committed could reach the
+// engine before that contact does, and the engine would drop it.
+
+var errNoEventStore = errors.New("segmentd: no event store configured (Config.Events)")
+
+// AddEvents validates events, stores them (matching each to the contact
+// whose email or alternate email it names, skipping redeliveries by
+// SGEventID) and, before it returns, makes every segment reflect them.
+// Events whose email matches no contact are kept and count once a contact
+// with that email appears (eventsForContacts).
+//
+// A batch with an invalid event is rejected whole with KindInvalid; the
+// webhook face decides which events to pass, and reports the rest itself.
+func (s *Service) AddEvents(ctx context.Context, acct int64, evs []Event) (EventsResult, error) {
+	if s.cfg.Events == nil {
+		return EventsResult{}, errNoEventStore
+	}
+	if len(evs) > MaxAddEvents {
+		return EventsResult{}, Errorf(KindTooLarge, "events", "at most %d events per batch", MaxAddEvents)
+	}
+	clean := make([]Event, len(evs))
+	for i, ev := range evs {
+		if err := normalizeEvent(&ev, "events["+strconv.Itoa(i)+"]"); err != nil {
+			return EventsResult{}, err
+		}
+		clean[i] = ev
+	}
+	var res EventsResult
+	err := s.onWorker(ctx, func() error {
+		var err error
+		if res, err = s.cfg.Events.AddEvents(context.Background(), acct, clean); err != nil {
+			return err
+		}
+		if s.members != nil {
+			s.members.AddEvents(acct, res.Events, s.clock.Now())
+		}
+		return nil
+	})
+	return res, err
+}
+
+// normalizeEvent checks the fields an event cannot do without and brings
+// its email and source to their stored form.
+func normalizeEvent(ev *Event, field string) error {
+	ev.Email = strings.ToLower(strings.TrimSpace(ev.Email))
+	ev.ContactID = ""
+	switch {
+	case ev.Email == "":
+		return Errorf(KindInvalid, field+".email", "%s: email is required", field)
+	case ev.Type == "":
+		return Errorf(KindInvalid, field+".event", "%s: event type is required", field)
+	case ev.Timestamp.IsZero():
+		return Errorf(KindInvalid, field+".timestamp", "%s: timestamp is required", field)
+	}
+	if ev.Source == "" {
+		ev.Source = DefaultEventSource
+	}
+	ev.Timestamp = ev.Timestamp.UTC()
+	return nil
+}
+
+// eventsForContacts attaches the stored events that waited for contacts
+// with these emails (created, or given a new email or alternate email) and
+// gives them to the engine. It must run on the job worker after the
+// contacts' write has committed and the engine holds them (the upsert job
+// calls it right after PutContacts).
+func (s *Service) eventsForContacts(ctx context.Context, acct int64, cs []Contact) error {
+	if s.cfg.Events == nil || len(cs) == 0 {
+		return nil
+	}
+	evs, err := s.cfg.Events.AttachEvents(ctx, acct, cs)
+	if err != nil {
+		return err
+	}
+	if s.members != nil && len(evs) > 0 {
+		s.members.AddEvents(acct, evs, s.clock.Now())
+	}
+	return nil
+}
+
+// onWorker runs fn on the job worker, after the jobs queued before it, and
+// waits for it.
+func (s *Service) onWorker(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	select {
+	case s.queue <- func() { done <- fn() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done
+}
