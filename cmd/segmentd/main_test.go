@@ -386,3 +386,82 @@ func TestBenchBodyIsDeterministic(t *testing.T) {
 		t.Fatalf("benchBody = %s", a)
 	}
 }
+
+// TestSegmentsFreshAndSurviveRestart drives the real binary: once an upsert
+// job reads completed, a segment's count and sample, contacts search and
+// segment_ids reflect it; after a restart (the engine rebuilt from the
+// store) every segment and count is identical.
+func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key := "SG.segments-test-key"
+	s, cmd := startBinary(t, bin, dir, key)
+	s.key = key
+	mustCall := func(s liveServer, method, path, body string, want int) map[string]any {
+		t.Helper()
+		code, out := call(t, s, key, method, path, body)
+		if code != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, code, out, want)
+		}
+		var m map[string]any
+		_ = json.Unmarshal([]byte(out), &m)
+		return m
+	}
+	upsert := func(body string) {
+		t.Helper()
+		job := mustCall(s, "PUT", "/v3/marketing/contacts", body, 202)
+		waitCompleted(t, s, job["job_id"].(string))
+	}
+
+	upsert(`{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
+	us := mustCall(s, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
+	gmail := mustCall(s, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
+	if us["contacts_count"] != float64(2) || gmail["contacts_count"] != float64(2) {
+		t.Fatalf("counts at create: US %v, Gmail %v", us["contacts_count"], gmail["contacts_count"])
+	}
+
+	// A write is visible everywhere once its job reads completed.
+	upsert(`{"contacts":[{"email":"d@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"FR"}]}`)
+	got := mustCall(s, "GET", "/v3/marketing/segments/2.0/"+us["id"].(string), "", 200)
+	if got["contacts_count"] != float64(2) || len(got["contacts_sample"].([]any)) != 2 {
+		t.Fatalf("US after the write: %v", got)
+	}
+	search := mustCall(s, "POST", "/v3/marketing/contacts/search", `{"query":"country = 'US' AND email LIKE '%gmail.com'"}`, 200)
+	if search["contact_count"] != float64(2) {
+		t.Fatalf("search after the write: %v", search)
+	}
+	found := mustCall(s, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["d@gmail.com"]}`, 200)
+	segIDs := found["result"].(map[string]any)["d@gmail.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
+	if len(segIDs) != 2 {
+		t.Fatalf("segment_ids of d@gmail.com = %v, want both segments", segIDs)
+	}
+
+	before := mustCall(s, "GET", "/v3/marketing/segments/2.0", "", 200)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	s2, _ := startBinary(t, bin, dir, key)
+	s2.key = key
+	after := mustCall(s2, "GET", "/v3/marketing/segments/2.0", "", 200)
+	strip := func(m map[string]any) string {
+		var out []string
+		for _, r := range m["results"].([]any) {
+			seg := r.(map[string]any)
+			out = append(out, fmt.Sprintf("%s %s %v %v", seg["id"], seg["name"], seg["contacts_count"], seg["status"]))
+		}
+		return strings.Join(out, "\n")
+	}
+	if strip(before) != strip(after) {
+		t.Fatalf("segments changed across a restart:\nbefore:\n%s\nafter:\n%s", strip(before), strip(after))
+	}
+	if !strings.Contains(strip(after), "US 2") || !strings.Contains(strip(after), "Gmail 3") {
+		t.Fatalf("unexpected counts after restart:\n%s", strip(after))
+	}
+}
