@@ -311,7 +311,9 @@ type need struct {
 	// (evSource…evURL bits); the query package resolves event columns by
 	// their exact lower-cased names.
 	evCols uint8
-	slots  []int // custom field slots, sorted
+	// text are the reserved text fields read (bit f for query.TextField f).
+	text  uint32
+	slots []int // custom field slots, sorted
 }
 
 const (
@@ -338,6 +340,7 @@ func (n *need) merge(o need) {
 	n.domains = n.domains || o.domains
 	n.events = n.events || o.events
 	n.evCols |= o.evCols
+	n.text |= o.text
 	for _, s := range o.slots {
 		i := sort.SearchInts(n.slots, s)
 		if i == len(n.slots) || n.slots[i] != s {
@@ -356,6 +359,14 @@ func needOf(a *analysis, ch *query.Checked, cat *query.Catalog) need {
 		alternates: a.names["alternate_emails"],
 		domains:    a.names["email_domains"],
 		events:     ch.UsesEvents,
+	}
+	if a.names["email_domains"] {
+		n.text |= 1 << query.FieldEmail
+	}
+	for f := query.TextField(0); f < query.NumTextFields; f++ {
+		if a.names[f.Name()] {
+			n.text |= 1 << f
+		}
 	}
 	for name := range a.names {
 		n.evCols |= eventColumnBits[name]

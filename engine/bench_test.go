@@ -142,7 +142,7 @@ func segmentMix(n int) []string {
 		case 3:
 			out[i] = fmt.Sprintf("SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -%d, current_timestamp)", 7+i%60)
 		case 4:
-			out[i] = "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')"
+			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = '%s' AND singlesend_id = 'ss%d')", benchEventTypes[i%len(benchEventTypes)], i%50)
 		case 5:
 			out[i] = fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE plan = 'pro' AND city = 'City%d' OR last_name LIKE 'Last%d%%'", i, i)
 		}

@@ -143,6 +143,11 @@ func (r *eventReader) next(ev *event) bool {
 	r.ts += d
 	ev.ts = r.ts
 	for _, p := range [...]*uint32{&ev.typ, &ev.src, &ev.ss, &ev.auto, &ev.camp, &ev.u} {
+		if b := r.b[0]; b < 0x80 { // most codes fit one byte
+			*p = uint32(b)
+			r.b = r.b[1:]
+			continue
+		}
 		c, n := binary.Uvarint(r.b)
 		r.b = r.b[n:]
 		*p = uint32(c)
@@ -425,7 +430,11 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	d := a.dict
 	r.ID = a.ids[idx]
 	for f := range r.Text {
-		r.Text[f] = d.vals[a.text[f][idx]]
+		if n.text&(1<<f) != 0 {
+			r.Text[f] = d.vals[a.text[f][idx]]
+		} else {
+			r.Text[f] = ""
+		}
 	}
 	r.CreatedAt = a.created[idx]
 	r.UpdatedAt = a.updated[idx]
