@@ -315,7 +315,7 @@ func ptr[T any](v T) *T { return &v }
 // key, when given, is the API key to poll with.
 func (e *env) waitJob(t *testing.T, id string, key ...string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a 30,000-contact job under -race on a busy 2-core machine
 	c := call{method: "GET", path: "/v3/marketing/contacts/imports/" + id}
 	if len(key) > 0 {
 		c.key = &key[0]
