@@ -12,6 +12,10 @@ import (
 // the query package's addTime does it.
 type shift struct{ months, ms int64 }
 
+// nowShift is a clock expression: AddDate(now + pre ms, months) + post ms.
+// With months == 0 it is now + pre + post.
+type nowShift struct{ pre, months, post int64 }
+
 // analysis is what the engine reads off a query's AST besides the program
 // the query package compiles: which parts of a contact the query can look at
 // (so a Record is materialised only as far as needed) and, for queries that
@@ -24,8 +28,8 @@ type analysis struct {
 	names map[string]bool // lower-cased identifiers the query mentions
 
 	// nowShifts are the now-side expressions, each collapsed to
-	// AddDate(now, months) + ms.
-	nowShifts []shift
+	// AddDate(now + pre, months) + post.
+	nowShifts []nowShift
 	// recChains are the step sequences (innermost first) applied to
 	// anything that is not the clock: fields, event columns, constants.
 	// The empty chain (the value itself) is always present.
@@ -182,15 +186,20 @@ func (a *analysis) chain(e query.Expr) {
 		steps[len(outer)-1-i] = s
 	}
 	if isNowCall(e) {
-		var total shift
-		for i, s := range steps {
-			if s.months != 0 && (i > 0 || total.months != 0) {
-				a.invertible = false
+		var ns nowShift
+		for _, s := range steps {
+			switch {
+			case s.months != 0 && ns.months != 0:
+				a.invertible = false // two calendar steps
+			case s.months != 0:
+				ns.months = s.months
+			case ns.months == 0:
+				ns.pre += s.ms
+			default:
+				ns.post += s.ms
 			}
-			total.months += s.months
-			total.ms += s.ms
 		}
-		a.addNow(total)
+		a.addNow(ns)
 		return
 	}
 	if len(steps) > 0 {
@@ -199,7 +208,7 @@ func (a *analysis) chain(e query.Expr) {
 	a.expr(e)
 }
 
-func (a *analysis) addNow(s shift) {
+func (a *analysis) addNow(s nowShift) {
 	for _, have := range a.nowShifts {
 		if have == s {
 			return

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -791,7 +792,11 @@ type SegmentStats struct {
 	Entries       uint64 // contacts that entered since the segment was created
 	Exits         uint64
 	TimeDependent bool
-	Err           error
+	// Rescan is true for a time-dependent segment whose clock expressions
+	// the engine cannot schedule: it is re-evaluated in full whenever the
+	// clock moves.
+	Rescan bool
+	Err    error
 }
 
 // Stats describes an account's index and its memory use.
@@ -850,7 +855,7 @@ func (e *Engine) Stats(acct int64) Stats {
 		b += int64(s.members.GetSizeInBytes())
 		st.Segments = append(st.Segments, SegmentStats{
 			ID: id, Count: int(s.members.GetCardinality()), Entries: s.entries, Exits: s.exits,
-			TimeDependent: s.usesNow, Err: s.err,
+			TimeDependent: s.usesNow, Rescan: slices.Contains(a.rescan, s), Err: s.err,
 		})
 	}
 	st.Bytes = b

@@ -132,6 +132,7 @@ var querySet = []refSegment{
 	{query.SGQL, "email LIKE '%@gmail.com'", ""},
 	{query.SGQL, "CONTAINS(email_domains, 'example.com')", ""},
 	{query.SGQL, "created_at > NOW() - INTERVAL 3 day", ""},
+	{query.SGQL, "created_at >= NOW() - INTERVAL 3 day AND updated_at <= NOW() - INTERVAL 36 hour", ""},
 	{query.SGQL, "birthday + INTERVAL 18 year <= NOW()", ""},
 	{query.SGQL, "updated_at > NOW() - interval 1 months", ""},
 	{query.SGQL, "(event_type = 'opened' AND event_timestamp > NOW() - INTERVAL 7 day)", ""},
@@ -145,6 +146,8 @@ var querySet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE created_at > timestampadd(hour, -36, current_timestamp)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE created_at > timestampadd(month, -1, CURRENT_TIMESTAMP)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE timestampadd(day, 10, birthday) > current_timestamp", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday < timestampadd(year, -18, timestampadd(hour, 30, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE created_at >= timestampadd(day, 1, timestampadd(month, -1, timestampadd(year, 1, current_timestamp)))", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) AS last_open FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) < timestampadd(day, -2, current_timestamp)", ""},
@@ -385,6 +388,45 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 					delete(m.segs, sid)
 					e.RemoveSegment(acct, sid)
 					what = "remove " + sid
+				case op < 90: // the clock moves to (around) an instant where a window flips
+					var vals []time.Time
+					for cid, c := range m.contacts {
+						vals = append(vals, c.CreatedAt, c.UpdatedAt)
+						if v, ok := c.CustomFields["d3"]; ok {
+							vals = append(vals, v.Time)
+						}
+						for _, ev := range m.events[cid] {
+							vals = append(vals, time.UnixMilli(ev.Timestamp).UTC())
+						}
+					}
+					if len(vals) == 0 {
+						continue
+					}
+					v := vals[rng.IntN(len(vals))]
+					switch rng.IntN(8) {
+					case 7:
+						v = v.Add(2 * 24 * time.Hour)
+					case 0:
+						v = v.Add(3 * 24 * time.Hour)
+					case 1:
+						v = v.Add(36 * time.Hour)
+					case 2:
+						v = v.Add(7 * 24 * time.Hour)
+					case 3:
+						v = v.AddDate(0, 1, 0)
+					case 4:
+						v = v.AddDate(18, 0, 0)
+					case 5:
+						v = v.AddDate(18, 0, 0).Add(-30 * time.Hour)
+					case 6:
+						v = v.Add(-10 * 24 * time.Hour)
+					}
+					v = v.Add(time.Duration(rng.IntN(3)-1) * time.Millisecond)
+					if !v.After(now) {
+						continue
+					}
+					now = v
+					what = "clock to " + now.Format(time.RFC3339Nano)
 				case op < 97: // the clock moves on
 					d := []time.Duration{time.Millisecond, time.Minute, time.Hour, 7 * time.Hour, 26 * time.Hour, 9 * 24 * time.Hour}[rng.IntN(6)]
 					now = now.Add(d)

@@ -92,8 +92,10 @@ func TestTimeWindowMonths(t *testing.T) {
 	e.PutContacts(1, cs, start)
 	srcs := []string{
 		"SELECT contact_id, updated_at FROM contact_data WHERE created_at > timestampadd(month, -1, current_timestamp)",
-		"SELECT contact_id, updated_at FROM contact_data WHERE created_at <= timestampadd(year, -1, timestampadd(hour, 5, current_timestamp))",
+		"SELECT contact_id, updated_at FROM contact_data WHERE created_at <= timestampadd(month, -1, timestampadd(hour, 5, current_timestamp))",
 		"SELECT contact_id, updated_at FROM contact_data WHERE timestampadd(month, 1, created_at) < current_timestamp",
+		// Two calendar steps: not schedulable, re-evaluated as the clock moves.
+		"SELECT contact_id, updated_at FROM contact_data WHERE created_at >= timestampadd(month, 1, timestampadd(year, -1, current_timestamp))",
 	}
 	m := newModel()
 	for i, src := range srcs {
@@ -113,8 +115,8 @@ func TestTimeWindowMonths(t *testing.T) {
 	// Between probes the wakes must have fired exactly at the flips, not
 	// only when a read forced a rescan: Stats shows no rescan segments.
 	for _, s := range e.Stats(1).Segments {
-		if !s.TimeDependent {
-			t.Errorf("segment %s not time-dependent", s.ID)
+		if !s.TimeDependent || s.Rescan != (s.ID == "d") {
+			t.Errorf("segment %s: time-dependent %v, rescan %v", s.ID, s.TimeDependent, s.Rescan)
 		}
 	}
 }
@@ -221,4 +223,27 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// Non-strict comparisons flip one millisecond after the boundary: a contact
+// read exactly at the boundary is still in, and leaves a millisecond later.
+func TestTimeWindowInclusiveBoundary(t *testing.T) {
+	for _, src := range []string{
+		"created_at >= NOW() - INTERVAL 3 day",
+		"NOT (created_at < NOW() - INTERVAL 3 day)",
+	} {
+		e := New()
+		created := base
+		e.PutContacts(1, []segmentd.Contact{{ID: "a", Email: "a@x.test", CreatedAt: created}}, created)
+		e.PutSegment(1, "s", mustCheck(t, e, 1, query.SGQL, src), "", created)
+		edge := created.Add(3 * 24 * time.Hour)
+		for _, tt := range []struct {
+			at   time.Time
+			want int
+		}{{edge.Add(-time.Millisecond), 1}, {edge, 1}, {edge.Add(time.Millisecond), 0}, {edge.Add(time.Hour), 0}} {
+			if got := e.Count(1, "s", tt.at); got != tt.want {
+				t.Errorf("%s at boundary%+v: count %d, want %d", src, tt.at.Sub(edge), got, tt.want)
+			}
+		}
+	}
 }

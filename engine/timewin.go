@@ -58,10 +58,10 @@ const dayMS = 24 * 3600 * 1000
 // noWake is the wake of a contact whose results cannot change with time.
 const noWake = math.MaxInt64
 
-// nextWake returns the earliest candidate flip instant strictly after now for
-// one value w (already shifted by a value-side chain) against the now-side
-// shift s.
-func nextFlip(w int64, s shift, now int64) int64 {
+// nextFlip returns the earliest candidate flip instant strictly after now
+// for one value w (already shifted by a value-side chain) against the
+// now-side expression s.
+func nextFlip(w int64, s nowShift, now int64) int64 {
 	best := int64(noWake)
 	consider := func(c int64) {
 		if c > now && c < best {
@@ -69,21 +69,23 @@ func nextFlip(w int64, s shift, now int64) int64 {
 		}
 	}
 	if s.months == 0 {
-		c := w - s.ms
+		c := w - s.pre - s.post
 		consider(c)
 		consider(c + 1)
 		return best
 	}
-	u := w - s.ms // AddDate(now, M) crosses u
+	// In terms of x = now + pre: AddDate(x, months) crosses u. Within one
+	// UTC day of x, AddDate(x, months) - x is constant.
+	u := w - s.post
 	guess := addTime(u, -s.months, 0)
 	start := floorDay(guess) - 5*dayMS
 	for d := start; d <= start+10*dayMS; d += dayMS {
 		delta := addTime(d, s.months, 0) - d
-		consider(d)
-		c := u - delta
-		if c >= d && c < d+dayMS {
-			consider(c)
-			consider(c + 1)
+		consider(d - s.pre)
+		x := u - delta
+		if x >= d && x < d+dayMS {
+			consider(x - s.pre)
+			consider(x - s.pre + 1)
 		}
 	}
 	return best
@@ -116,7 +118,7 @@ func applyChain(v int64, steps []shift) int64 {
 // timePlan is the union of the time shapes of an account's time-dependent
 // segments.
 type timePlan struct {
-	nowShifts []shift
+	nowShifts []nowShift
 	recChains [][]shift
 	consts    []int64
 
