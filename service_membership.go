@@ -115,23 +115,42 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 }
 
 // loadEvents gives the engine every stored event of an account, in pages.
-// Events of no contact, or of a contact since deleted, are skipped by the
-// engine.
+// Reading the store and feeding the engine overlap: the next page is read
+// while the engine takes the last one. Events of no contact, or of a contact
+// since deleted, are skipped by the engine.
 func (s *Service) loadEvents(ctx context.Context, acct int64) error {
 	if s.cfg.Events == nil {
 		return nil
 	}
 	const page = 50_000
 	now := s.clock.Now()
-	for after := int64(0); ; {
-		evs, last, err := s.cfg.Events.ScanEvents(ctx, acct, after, page)
-		if err != nil {
-			return err
+	pages := make(chan []Event, 2)
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(pages)
+		for after := int64(0); ; {
+			evs, last, err := s.cfg.Events.ScanEvents(ctx, acct, after, page)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case pages <- evs:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+			if len(evs) < page {
+				errc <- nil
+				return
+			}
+			after = last
 		}
+	}()
+	for evs := range pages {
 		s.members.AddEvents(acct, evs, now)
-		if len(evs) < page {
-			return nil
-		}
-		after = last
 	}
+	return <-errc
 }

@@ -61,24 +61,24 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 	return m.Engine.Search(acct, ch, limit, now)
 }
 
-// AddEvents implements segmentd.Membership: it groups evs by contact and
-// gives each contact's events to Engine.AddEvents in one call.
+// AddEvents implements segmentd.Membership. Each run of consecutive events
+// of one contact goes to Engine.AddEvents in one call, through one reused
+// buffer (the engine copies what it keeps): evs in a rebuild come in
+// insertion order, nearly one event per contact per run, and a map grouping
+// them cost more than it saved.
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
-	var order []string
-	by := make(map[string][]query.Event)
-	for i := range evs {
-		ev := &evs[i]
-		if ev.ContactID == "" {
-			continue
+	var buf []query.Event
+	for i := 0; i < len(evs); {
+		id := evs[i].ContactID
+		j := i
+		buf = buf[:0]
+		for ; j < len(evs) && evs[j].ContactID == id; j++ {
+			buf = append(buf, queryEvent(&evs[j]))
 		}
-		q, ok := by[ev.ContactID]
-		if !ok {
-			order = append(order, ev.ContactID)
+		if id != "" {
+			m.Engine.AddEvents(acct, id, buf, now)
 		}
-		by[ev.ContactID] = append(q, queryEvent(ev))
-	}
-	for _, id := range order {
-		m.Engine.AddEvents(acct, id, by[id], now)
+		i = j
 	}
 }
 

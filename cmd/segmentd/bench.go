@@ -28,8 +28,12 @@ import (
 // peak RSS and the database size. The child is a separate process so that
 // its memory is measured alone.
 func runBench(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "segments" {
+		return runBenchSegments(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]")
+		return errors.New("usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]\n" +
+			"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)

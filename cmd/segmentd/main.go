@@ -46,6 +46,7 @@ commands:
   keys create           create an API key (--account NAME, --name, --scopes)
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   bench ingest          measure contact ingest through the HTTP API
+  bench segments        measure segment counts and samples over generated contacts and events
 
 Run "segmentd COMMAND -h" for a command's flags.
 `

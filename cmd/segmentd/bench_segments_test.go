@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// asBinaryEnv makes this test binary behave as segmentd itself: the
+// benchmarks start os.Executable() as their child server, which under
+// "go test" is this binary.
+const asBinaryEnv = "SEGMENTD_TEST_AS_BINARY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asBinaryEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			os.Stderr.WriteString("segmentd: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchSegmentsSmall runs "segmentd bench segments" at a small size and
+// checks that it reports every figure and that the counts are plausible.
+func TestBenchSegmentsSmall(t *testing.T) {
+	t.Setenv(asBinaryEnv, "1")
+	var out, errb bytes.Buffer
+	dir := t.TempDir()
+	args := []string{"bench", "segments", "--contacts", "2000", "--events", "20000", "--requests", "3", "--data", dir}
+	if err := run(t.Context(), args, nil, nil, &out, &errb); err != nil {
+		t.Fatalf("bench segments: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errb)
+	}
+	t.Logf("\n%s", &out)
+	text := out.String()
+	for _, want := range []string{"load: 2000 contacts", "load: 20000 events", "engine rebuild at start: ", "server peak RSS: ", "bytes per contact"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "engine rebuild at start: ?") {
+		t.Errorf("the server's rebuild time was not read from its log")
+	}
+	counts := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^(\w+)\s+(\d+)\s`).FindAllStringSubmatch(text, -1) {
+		counts[m[1]], _ = strconv.Atoi(m[2])
+	}
+	for _, name := range []string{"gmail_and_US", "in_list", "number_range_or_name", "opened_last_30_days", "never_clicked"} {
+		if n, ok := counts[name]; !ok || n <= 0 || n >= 2000 {
+			t.Errorf("segment %s: count %d (found %v), want between 0 and 2000 exclusive", name, n, ok)
+		}
+	}
+
+	// A second run reuses the loaded directory.
+	out.Reset()
+	if err := run(t.Context(), append(args, "--stats=false"), nil, nil, &out, &errb); err != nil {
+		t.Fatalf("bench segments again: %v\n%s", err, &errb)
+	}
+	if !strings.Contains(out.String(), "load: reusing") || !strings.Contains(out.String(), "never_clicked") {
+		t.Errorf("second run:\n%s", &out)
+	}
+}
+
+func TestBenchGenDeterministic(t *testing.T) {
+	g := benchGen{contacts: 100}
+	if a, b := g.email(5), g.email(5); a != b || !strings.HasPrefix(a, "user5@") {
+		t.Fatalf("email(5) = %q, %q", a, b)
+	}
+}
