@@ -316,6 +316,7 @@ func unitShift(unit, num string, neg bool) (shift, bool) {
 // so materialising a Record skips the rest.
 type need struct {
 	lists, alternates, domains, events bool
+	created, updated                   bool
 	// evCols are the event columns beyond the timestamp that are read
 	// (evSource…evURL bits); the query package resolves event columns by
 	// their exact lower-cased names.
@@ -348,6 +349,8 @@ func (n *need) merge(o need) {
 	n.alternates = n.alternates || o.alternates
 	n.domains = n.domains || o.domains
 	n.events = n.events || o.events
+	n.created = n.created || o.created
+	n.updated = n.updated || o.updated
 	n.evCols |= o.evCols
 	n.text |= o.text
 	for _, s := range o.slots {
@@ -368,6 +371,8 @@ func needOf(a *analysis, ch *query.Checked, cat *query.Catalog) need {
 		alternates: a.names["alternate_emails"],
 		domains:    a.names["email_domains"],
 		events:     ch.UsesEvents,
+		created:    a.names["created_at"],
+		updated:    a.names["updated_at"],
 	}
 	if a.names["email_domains"] {
 		n.text |= 1 << query.FieldEmail

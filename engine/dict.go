@@ -66,8 +66,11 @@ func (d *dict) replace(code *uint32, s string) {
 	if d.vals[*code] == s {
 		return
 	}
+	// Acquire before releasing, so a changed value never reuses the code
+	// it replaces: callers detect changes by comparing codes.
+	c := d.acquire(s)
 	d.release(*code)
-	*code = d.acquire(s)
+	*code = c
 }
 
 func (d *dict) str(c uint32) string { return d.vals[c] }

@@ -73,7 +73,9 @@ type account struct {
 	wakes  wakeHeap
 	wakeAt []int64
 
-	scratch scratch // the writer's
+	scratch  scratch // the writer's
+	subSegs  []*segment
+	subProgs []*query.Program
 }
 
 func newAccount() *account {
@@ -410,22 +412,36 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
+	var d delta
 	for i := range cs {
 		c := &cs[i]
 		idx, ok := a.byID[c.ID]
 		if !ok {
 			idx = a.alloc(c.ID)
 		}
-		a.write(idx, c)
-		a.touched(idx, ms)
+		a.write(idx, c, &d)
+		d.all = !ok
+		a.touched(idx, ms, &d)
 	}
 	a.pruneLists()
 }
 
-// touched re-checks a written contact against every segment and
-// reschedules its wake.
-func (a *account) touched(idx uint32, now int64) {
-	a.recheck(&a.scratch, idx, now, a.active, a.progs)
+// touched re-checks a written contact against the segments its change can
+// affect and reschedules its wake.
+func (a *account) touched(idx uint32, now int64, d *delta) {
+	if d.all {
+		a.recheck(&a.scratch, idx, now, a.active, a.progs)
+	} else {
+		segs, progs := a.subSegs[:0], a.subProgs[:0]
+		for i, s := range a.active {
+			if d.affects(&s.need) || d.lists && s.parent != "" {
+				segs = append(segs, s)
+				progs = append(progs, a.progs[i])
+			}
+		}
+		a.subSegs, a.subProgs = segs, progs
+		a.recheck(&a.scratch, idx, now, segs, progs)
+	}
 	if len(a.tsegs) > 0 {
 		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), now))
 	}
@@ -472,8 +488,9 @@ func (e *Engine) RemoveList(acct int64, listID string, now time.Time) {
 	l.bm.Clear()
 	a.listsDirty = true
 	a.pruneLists()
+	d := delta{lists: true}
 	for _, idx := range idxs {
-		a.touched(idx, ms)
+		a.touched(idx, ms, &d)
 	}
 }
 
@@ -488,7 +505,7 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 		return false
 	}
 	a.addEvents(idx, evs)
-	a.touched(idx, ms)
+	a.touched(idx, ms, &delta{events: true})
 	return true
 }
 

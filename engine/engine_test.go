@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -235,8 +236,10 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 	}
 }
 
+var propertySeeds = flag.Int("engine.seeds", 12, "random sequences the property test runs")
+
 func TestPropertyAgainstEvaluator(t *testing.T) {
-	seeds := 12
+	seeds := *propertySeeds
 	steps := 150
 	if testing.Short() {
 		seeds = 3

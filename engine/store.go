@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -263,34 +264,82 @@ func (a *account) alloc(id string) uint32 {
 	return idx
 }
 
-// write stores the full state of contact c at index idx.
-func (a *account) write(idx uint32, c *segmentd.Contact) {
+// delta is what a write changed in a contact: the inputs a query can read.
+// A segment none of whose inputs changed keeps its result (its time
+// dependence is the wakes' business), so only the affected segments are
+// re-checked.
+type delta struct {
+	all                                  bool // a new contact: everything
+	text                                 uint32
+	created, updated, alt, lists, events bool
+	slots                                []int // changed custom slots, ascending
+}
+
+// affects reports whether a query that reads n can see the change.
+func (d *delta) affects(n *need) bool {
+	if d.all || n.text&d.text != 0 || d.lists && n.lists || d.events && n.events ||
+		d.alt && (n.alternates || n.domains) || d.created && n.created || d.updated && n.updated {
+		return true
+	}
+	for _, s := range d.slots {
+		for _, t := range n.slots {
+			if s == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// write stores the full state of contact c at index idx and records in d
+// what changed.
+func (a *account) write(idx uint32, c *segmentd.Contact, d *delta) {
+	d.text, d.created, d.updated, d.alt, d.lists, d.events = 0, false, false, false, false, false
+	d.slots = d.slots[:0]
 	t := contactText(c)
 	for f := range t {
+		old := a.text[f][idx]
 		a.dict.replace(&a.text[f][idx], t[f])
+		if a.text[f][idx] != old {
+			d.text |= 1 << f
+		}
 	}
-	a.created[idx] = c.CreatedAt.UnixMilli()
-	a.updated[idx] = c.UpdatedAt.UnixMilli()
-	if len(c.AlternateEmails) > 0 {
-		a.alt[idx] = append([]string(nil), c.AlternateEmails...)
-	} else {
-		delete(a.alt, idx)
+	if ms := c.CreatedAt.UnixMilli(); ms != a.created[idx] {
+		a.created[idx], d.created = ms, true
 	}
-	for _, col := range a.slotCols {
+	if ms := c.UpdatedAt.UnixMilli(); ms != a.updated[idx] {
+		a.updated[idx], d.updated = ms, true
+	}
+	if !slices.Equal(a.alt[idx], c.AlternateEmails) {
+		d.alt = true
+		if len(c.AlternateEmails) > 0 {
+			a.alt[idx] = append([]string(nil), c.AlternateEmails...)
+		} else {
+			delete(a.alt, idx)
+		}
+	}
+	for slot, col := range a.slotCols {
+		before := col.get(idx, a.dict)
 		v, ok := c.CustomFields[col.id]
 		col.set(idx, v, ok, a.dict)
+		if col.get(idx, a.dict) != before {
+			d.slots = append(d.slots, slot)
+		}
 	}
 	// Lists: leave the ones not named, join the named ones.
 	for _, l := range a.listOrder {
 		if l.bm.Contains(idx) && !hasString(c.ListIDs, l.id) {
 			l.bm.Remove(idx)
+			d.lists = true
 			if l.bm.IsEmpty() {
 				a.listsDirty = true
 			}
 		}
 	}
 	for _, id := range c.ListIDs {
-		a.list(id).bm.Add(idx)
+		if a.list(id).bm.CheckedAdd(idx) {
+			d.lists = true
+		}
 	}
 }
 
