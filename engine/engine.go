@@ -76,6 +76,7 @@ type account struct {
 	scratch  scratch // the writer's
 	subSegs  []*segment
 	subProgs []*query.Program
+	subNeed  need
 }
 
 func newAccount() *account {
@@ -296,11 +297,11 @@ func (a *account) replan(now int64) {
 
 // recheck evaluates contact idx against segs (whose programs are progs) at
 // now and updates their members, counting entries and exits.
-func (a *account) recheck(sc *scratch, idx uint32, now int64, segs []*segment, progs []*query.Program) {
+func (a *account) recheck(sc *scratch, idx uint32, now int64, segs []*segment, progs []*query.Program, n *need) {
 	if len(progs) == 0 {
 		return
 	}
-	r := a.record(idx, sc, &a.need)
+	r := a.record(idx, sc, n)
 	if len(sc.out) < len(progs) {
 		sc.out = make([]bool, len(progs))
 	}
@@ -430,19 +431,22 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 // affect and reschedules its wake.
 func (a *account) touched(idx uint32, now int64, d *delta) {
 	if d.all {
-		a.recheck(&a.scratch, idx, now, a.active, a.progs)
+		a.recheck(&a.scratch, idx, now, a.active, a.progs, &a.need)
 	} else {
 		segs, progs := a.subSegs[:0], a.subProgs[:0]
+		n := &a.subNeed
+		*n = need{slots: n.slots[:0]}
 		for i, s := range a.active {
 			if d.affects(&s.need) || d.lists && s.parent != "" {
 				segs = append(segs, s)
 				progs = append(progs, a.progs[i])
+				n.merge(s.need)
 			}
 		}
 		a.subSegs, a.subProgs = segs, progs
-		a.recheck(&a.scratch, idx, now, segs, progs)
+		a.recheck(&a.scratch, idx, now, segs, progs, n)
 	}
-	if len(a.tsegs) > 0 {
+	if len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
 		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), now))
 	}
 }

@@ -193,6 +193,20 @@ func (p *timePlan) wake(values []int64, now int64) int64 {
 	return best
 }
 
+// timeChanged reports whether a change can move the contact's wake: only
+// the time values the plan reads count.
+func (d *delta) timeChanged(p *timePlan) bool {
+	if d.all || d.created && p.created || d.updated && p.updated || d.events && p.events {
+		return true
+	}
+	for _, s := range d.slots {
+		if slices.Contains(p.dateSlots, s) {
+			return true
+		}
+	}
+	return false
+}
+
 type wakeEntry struct {
 	at  int64
 	idx uint32
@@ -273,7 +287,7 @@ func (a *account) advance(now int64) {
 			continue // stale
 		}
 		a.wakeAt[e.idx] = noWake
-		a.recheck(sc, e.idx, now, a.tsegs, a.tprogs)
+		a.recheck(sc, e.idx, now, a.tsegs, a.tprogs, &a.need)
 		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc), now))
 	}
 }
