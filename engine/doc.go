@@ -13,6 +13,15 @@
 // records entries and exits; segments that read the clock are kept exact as
 // time passes by per-contact wake times (see timewin.go).
 //
+// A write re-checks only the segments whose inputs it changed (the
+// per-contact delta against what each query reads, read off its AST); a new
+// contact is checked against all of them.
+//
+// Rebuilding at start: SetFields, PutContacts in pages, AddEvents, then
+// PutSegments with every live segment (one pass over the contacts for all
+// of them). Loading contacts and events before segments exist costs no
+// re-checks.
+//
 // The engine never defines what a query means: it evaluates query.Program,
 // the query package's compiled form, and only reads the AST to know which
 // parts of a contact to materialise and when a clock comparison can flip.
