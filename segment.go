@@ -97,6 +97,10 @@ type Membership interface {
 	// the contacts-search rules for SGQL.
 	CheckQuery(acct int64, lang QueryLang, src string, search bool) error
 	PutSegment(acct int64, id string, lang QueryLang, src string, parentListID string, now time.Time) error
+	// PutSegments loads several segments in one pass over the contacts (the
+	// rebuild at start); it returns, per segment, why its query no longer
+	// checks (nil when it is fine).
+	PutSegments(acct int64, segs []Segment, now time.Time) []error
 	RemoveSegment(acct int64, id string)
 	// SegmentError says why a segment matches nobody because its query no
 	// longer checks against the account's fields (nil when it is fine).

@@ -103,11 +103,11 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, seg := range segs {
-			if err := s.members.PutSegment(a.ID, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now); err != nil {
+		for i, err := range s.members.PutSegments(a.ID, segs, now) {
+			if err != nil {
 				// A segment whose query no longer checks (its field was
-				// deleted) matches nobody; it stays listed.
-				s.log.Warn("segment query no longer checks", "account", a.ID, "segment", seg.ID, "err", err)
+				// deleted) matches nobody; it stays listed, INVALID.
+				s.log.Warn("segment query no longer checks", "account", a.ID, "segment", segs[i].ID, "err", err)
 			}
 		}
 	}

@@ -52,6 +52,31 @@ func (m Membership) PutSegment(acct int64, id string, l segmentd.QueryLang, src,
 	return m.Engine.PutSegment(acct, id, ch, parentListID, now)
 }
 
+// PutSegments implements segmentd.Membership: all of an account's segments
+// evaluated together in one pass over its contacts.
+func (m Membership) PutSegments(acct int64, segs []segmentd.Segment, now time.Time) []error {
+	defs := make([]SegmentDef, 0, len(segs))
+	errs := make([]error, len(segs))
+	var at []int // defs[k] is segs[at[k]]
+	for i, seg := range segs {
+		q, err := query.Parse(lang(seg.Lang()), seg.QueryDSL)
+		if err != nil {
+			errs[i] = err // stored queries parsed when saved; kept for safety
+			continue
+		}
+		parent := ""
+		if len(seg.ParentListIDs) > 0 {
+			parent = seg.ParentListIDs[0]
+		}
+		defs = append(defs, SegmentDef{ID: seg.ID, Query: q, ParentListID: parent})
+		at = append(at, i)
+	}
+	for k, err := range m.Engine.PutSegments(acct, defs, now) {
+		errs[at[k]] = err
+	}
+	return errs
+}
+
 // Search implements segmentd.Membership.
 func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]string, int, error) {
 	ch, err := m.Engine.Check(acct, query.SGQL, src, true)
