@@ -106,6 +106,7 @@ type Membership interface {
 	// longer checks against the account's fields (nil when it is fine).
 	SegmentError(acct int64, id string) error
 	Count(acct int64, segmentID string, now time.Time) int
+	IdentifierCounts(acct int64, segmentID string, now time.Time) IdentifierCounts
 	Members(acct int64, segmentID string, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
@@ -125,4 +126,13 @@ func (s *Segment) Lang() QueryLang {
 		return LangSQL
 	}
 	return LangSGQL
+}
+
+// IdentifierCounts counts a segment's members having each identifier
+// (SendGrid's identifier_counts: EID, PHNID, EXTID, AID).
+type IdentifierCounts struct {
+	Email         int
+	PhoneNumberID int
+	ExternalID    int
+	AnonymousID   int
 }

@@ -42,6 +42,8 @@ type SegmentView struct {
 	// account's fields (a field it uses was deleted): the segment matches
 	// nobody and SendGrid's status.query_validation reads INVALID.
 	QueryError string
+	// Identifiers counts the members having each identifier.
+	Identifiers IdentifierCounts
 }
 
 // SegmentFilter selects segments for the list endpoints, with SendGrid's
@@ -88,6 +90,7 @@ func (f SegmentFilter) keep(s *Segment) bool {
 // snapshot is a scheduled-mode count and sample.
 type snapshot struct {
 	count     int
+	idents    IdentifierCounts
 	sample    []string
 	updatedAt time.Time
 	next      time.Time
@@ -348,12 +351,13 @@ func (s *Service) view(ctx context.Context, acct int64, seg Segment, sample bool
 	var ids []string
 	if s.cfg.Refresh == RefreshScheduled {
 		snap := s.dueSnapshot(acct, seg, now)
-		v.ContactsCount, ids = snap.count, snap.sample
+		v.ContactsCount, ids, v.Identifiers = snap.count, snap.sample, snap.idents
 		v.SampleUpdatedAt, v.NextSampleUpdate = snap.updatedAt, snap.next
 	} else {
 		// Real time: the count and sample are computed for this request,
 		// so they were updated now and the next update is the next request.
 		v.ContactsCount = s.members.Count(acct, seg.ID, now)
+		v.Identifiers = s.members.IdentifierCounts(acct, seg.ID, now)
 		if sample {
 			ids = s.members.Members(acct, seg.ID, SegmentSampleSize, now)
 		}
@@ -407,7 +411,7 @@ func (s *Service) takeSnapshot(acct int64, seg Segment, now time.Time) snapshot 
 	if ok && prev.count == count && equalStrings(prev.sample, sample) && !prev.updatedAt.Equal(prev.next) {
 		interval = min(prev.interval*2, maxSampleInterval)
 	}
-	snap := &snapshot{count: count, sample: sample, updatedAt: now, next: now.Add(interval), interval: interval}
+	snap := &snapshot{count: count, idents: s.members.IdentifierCounts(acct, seg.ID, now), sample: sample, updatedAt: now, next: now.Add(interval), interval: interval}
 	s.snaps.m[seg.ID] = snap
 	return *snap
 }

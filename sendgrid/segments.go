@@ -106,6 +106,17 @@ type segment2Response struct {
 	RefreshesUsed    int              `json:"refreshes_used"`
 	MaxRefreshes     int              `json:"max_refreshes"`
 	LastRefreshedAt  string           `json:"last_refreshed_at,omitempty"`
+	// IdentifierCounts is not in SendGrid's spec but is on its real GET
+	// responses (query-language.md §2.4): members having each identifier.
+	IdentifierCounts identifierCounts `json:"identifier_counts"`
+}
+
+// identifierCounts uses SendGrid's observed keys.
+type identifierCounts struct {
+	AnonymousID   int `json:"AID"`
+	Email         int `json:"EID"`
+	ExternalID    int `json:"EXTID"`
+	PhoneNumberID int `json:"PHNID"`
 }
 
 func queryStatus(v segmentd.SegmentView) segmentStatus {
@@ -132,6 +143,8 @@ func segment2JSON(v segmentd.SegmentView, cr *contactRenderer) segment2Response 
 		SampleUpdatedAt: timestamp(v.SampleUpdatedAt), NextSampleUpdate: timestamp(v.NextSampleUpdate),
 		ParentListIDs: nonNil(v.ParentListIDs), QueryVersion: v.QueryVersion, Status: queryStatus(v),
 		RefreshesUsed: v.RefreshesUsed, MaxRefreshes: segmentd.MaxRefreshesPerSegmentDay,
+		IdentifierCounts: identifierCounts{AnonymousID: v.Identifiers.AnonymousID, Email: v.Identifiers.Email,
+			ExternalID: v.Identifiers.ExternalID, PhoneNumberID: v.Identifiers.PhoneNumberID},
 	}
 	if !v.LastRefreshedAt.IsZero() {
 		out.LastRefreshedAt = timestamp(v.LastRefreshedAt)

@@ -41,3 +41,22 @@ func TestSegmentInvalidAfterFieldDelete(t *testing.T) {
 		t.Fatalf("after the field was deleted: count %d, status %+v", g.ContactsCount, g.Status)
 	}
 }
+
+// identifier_counts counts the members having each identifier, under
+// SendGrid's observed keys.
+func TestSegmentIdentifierCounts(t *testing.T) {
+	e := newEnv(t)
+	e.upsert(t, map[string]any{"contacts": []map[string]any{
+		{"email": "a@example.com", "country": "NZ", "external_id": "x1"},
+		{"email": "b@example.com", "country": "NZ"},
+		{"external_id": "x3", "anonymous_id": "anon3", "country": "NZ"},
+		{"email": "c@example.com", "country": "AU"},
+	}})
+	r := e.do(t, call{method: "POST", path: seg2Path, body: map[string]any{"name": "Kiwis",
+		"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE country = 'NZ'"}})
+	m := mustStatus(t, r, 201)
+	got := string(mustJSON(m["identifier_counts"]))
+	if want := `{"AID":1,"EID":2,"EXTID":2,"PHNID":0}`; got != want {
+		t.Fatalf("identifier_counts = %s, want %s", got, want)
+	}
+}
