@@ -33,7 +33,8 @@ type Service struct {
 	clock  Clock
 	log    *slog.Logger
 	cfg    Config
-	queue  chan func()
+	queue  chan *jobTask // stage 1: store writes, in order
+	finish chan *jobTask // stage 2: engine updates and job results, in order
 	done   chan struct{}
 	closed sync.Once
 
@@ -61,16 +62,71 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	if cfg.MaxLiveSegments == 0 {
 		cfg.MaxLiveSegments = DefaultMaxLiveSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan func(), cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job),
 		segs: cfg.Segments, members: cfg.Membership, snaps: snapshots{m: make(map[string]*snapshot)}}
-	go s.work()
+	go s.write()
+	go s.complete()
 	return s
 }
 
-func (s *Service) work() {
+// jobTask is a queued job. Jobs run in two stages, each one job at a time
+// in submission order: write commits the job's store transaction; then
+// publish passes what changed to the engine and the job is completed. The
+// engine work of one job overlaps the next job's transaction.
+type jobTask struct {
+	job     Job
+	write   func(*Job) (publish func(), err error)
+	publish func()
+	err     error
+	// wait, when set, makes this an internal task (no job record): its
+	// caller waits for it on this channel (see onWorker).
+	wait chan error
+}
+
+func (s *Service) write() {
+	defer close(s.finish)
+	for t := range s.queue {
+		t.publish, t.err = t.write(&t.job)
+		s.finish <- t
+	}
+}
+
+func (s *Service) complete() {
 	defer close(s.done)
-	for run := range s.queue {
-		run()
+	for t := range s.finish {
+		if t.wait != nil {
+			if t.err == nil && t.publish != nil {
+				t.publish()
+			}
+			t.wait <- t.err
+			continue
+		}
+		j := &t.job
+		if t.err != nil {
+			s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
+			j.Errored = j.Requested
+			msg := "the job could not be processed"
+			var e *Error
+			if errors.As(t.err, &e) {
+				msg = e.Message
+			}
+			j.Errors = []JobError{{Index: -1, Message: msg}}
+		} else if t.publish != nil {
+			t.publish()
+		}
+		j.Finish(s.clock.Now())
+		// Reads see the result at once; the row follows, so that writing it
+		// never holds up the reader waiting for the store's writer.
+		s.pendingMu.Lock()
+		final := *j
+		s.pending[j.ID] = &final
+		s.pendingMu.Unlock()
+		if err := s.store.CreateJob(context.Background(), final); err != nil {
+			s.log.Error("recording job result", "job_id", j.ID, "err", err)
+		}
+		s.pendingMu.Lock()
+		delete(s.pending, j.ID)
+		s.pendingMu.Unlock()
 	}
 }
 
@@ -364,13 +420,10 @@ func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteC
 	if !deleteContacts {
 		return "", nil
 	}
-	return s.submit(ctx, acct, JobDelete, len(members), func(j *Job) error {
+	return s.submit(ctx, acct, JobDelete, len(members), func(j *Job) (func(), error) {
 		n, err := s.store.DeleteContacts(context.Background(), acct, members)
-		if err == nil {
-			s.contactsDeleted(acct, members)
-		}
 		j.Deleted = n
-		return err
+		return func() { s.contactsDeleted(acct, members) }, err
 	})
 }
 
@@ -397,13 +450,10 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	if len(found) != len(dedupe(contactIDs)) {
 		return "", Errorf(KindNotFound, "contact_ids", "one or more contact ids do not exist")
 	}
-	return s.submit(ctx, acct, JobDelete, len(contactIDs), func(j *Job) error {
+	return s.submit(ctx, acct, JobDelete, len(contactIDs), func(j *Job) (func(), error) {
 		n, err := s.store.RemoveListMembers(context.Background(), acct, listID, contactIDs)
-		if err == nil {
-			err = s.contactsChanged(context.Background(), acct, contactIDs)
-		}
 		j.Deleted = n
-		return err
+		return func() { s.contactsChanged(context.Background(), acct, contactIDs) }, err
 	})
 }
 
@@ -445,13 +495,10 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []Cont
 			return "", err
 		}
 	}
-	return s.submit(ctx, acct, JobUpsert, len(patches), func(j *Job) error {
+	return s.submit(ctx, acct, JobUpsert, len(patches), func(j *Job) (func(), error) {
 		res, err := s.store.UpsertContacts(context.Background(), acct, patches, listIDs, s.clock.Now())
 		if err != nil {
-			return err
-		}
-		if s.members != nil {
-			s.members.PutContacts(acct, res.Contacts, s.clock.Now())
+			return nil, err
 		}
 		j.Created, j.Updated = res.Created, res.Updated
 		j.Errored = len(res.Errors)
@@ -459,51 +506,39 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []Cont
 		if len(j.Errors) > MaxJobErrors {
 			j.Errors = j.Errors[:MaxJobErrors]
 		}
-		return nil
+		return func() {
+			if s.members != nil {
+				s.members.PutContacts(acct, res.Contacts, s.clock.Now())
+			}
+			// Events that arrived before their contact count from now on.
+			if err := s.eventsForContacts(context.Background(), acct, res.Contacts); err != nil {
+				s.log.Error("attaching waiting events", "account", acct, "err", err)
+			}
+		}, nil
 	})
 }
 
-// submit queues run as a job and returns its id at once. A pending job
-// lives in memory only: its row is written once, after run's transaction
-// has committed, so a job never reads completed before its writes are
-// durable, and acknowledging a request never waits for the store's single
-// writer (which the running job holds). A job lost to a crash while
-// pending is unknown after the restart, and none of its writes were
-// acknowledged.
-func (s *Service) submit(ctx context.Context, acct int64, t JobType, requested int, run func(*Job) error) (string, error) {
-	j := &Job{ID: NewID(), AccountID: acct, Type: t, Status: JobPending, Requested: requested, StartedAt: s.clock.Now()}
+// submit queues a job and returns its id at once. A job lives in memory
+// until it has finished: it reads completed only after its transaction has
+// committed and the engine has taken its changes; its row is written then.
+// Acknowledging a request never waits for the store's single writer (which
+// the running job holds). A job lost to a crash before it finished is
+// unknown after the restart, and none of its writes were acknowledged.
+func (s *Service) submit(ctx context.Context, acct int64, t JobType, requested int, write func(*Job) (publish func(), err error)) (string, error) {
+	task := &jobTask{job: Job{ID: NewID(), AccountID: acct, Type: t, Status: JobPending, Requested: requested, StartedAt: s.clock.Now()}, write: write}
+	pending := task.job
 	s.pendingMu.Lock()
-	s.pending[j.ID] = j
+	s.pending[pending.ID] = &pending
 	s.pendingMu.Unlock()
-	task := func() {
-		done := *j
-		if err := run(&done); err != nil {
-			s.log.Error("job failed", "job_id", done.ID, "account", acct, "type", t, "err", err)
-			done.Errored = done.Requested
-			msg := "the job could not be processed"
-			var e *Error
-			if errors.As(err, &e) {
-				msg = e.Message
-			}
-			done.Errors = []JobError{{Index: -1, Message: msg}}
-		}
-		done.Finish(s.clock.Now())
-		if err := s.store.CreateJob(context.Background(), done); err != nil {
-			s.log.Error("recording job result", "job_id", done.ID, "err", err)
-		}
-		s.pendingMu.Lock()
-		delete(s.pending, done.ID)
-		s.pendingMu.Unlock()
-	}
 	select {
 	case s.queue <- task:
 	case <-ctx.Done():
 		s.pendingMu.Lock()
-		delete(s.pending, j.ID)
+		delete(s.pending, pending.ID)
 		s.pendingMu.Unlock()
 		return "", ctx.Err()
 	}
-	return j.ID, nil
+	return pending.ID, nil
 }
 
 // Job returns a job by id, pending or finished.
@@ -635,13 +670,14 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 		if err != nil {
 			return "", err
 		}
-		return s.submit(ctx, acct, JobDelete, n, func(j *Job) error {
+		return s.submit(ctx, acct, JobDelete, n, func(j *Job) (func(), error) {
 			d, err := s.store.DeleteAllContacts(context.Background(), acct)
-			if err == nil && s.members != nil {
-				s.members.DeleteAllContacts(acct, s.clock.Now())
-			}
 			j.Deleted = d
-			return err
+			return func() {
+				if s.members != nil {
+					s.members.DeleteAllContacts(acct, s.clock.Now())
+				}
+			}, err
 		})
 	}
 	if len(ids) > MaxDeleteIDs {
@@ -653,13 +689,10 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 		}
 	}
 	ids = dedupe(ids)
-	return s.submit(ctx, acct, JobDelete, len(ids), func(j *Job) error {
+	return s.submit(ctx, acct, JobDelete, len(ids), func(j *Job) (func(), error) {
 		d, err := s.store.DeleteContacts(context.Background(), acct, ids)
-		if err == nil {
-			s.contactsDeleted(acct, ids)
-		}
 		j.Deleted = d
-		return err
+		return func() { s.contactsDeleted(acct, ids) }, err
 	})
 }
 
@@ -675,13 +708,12 @@ func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID st
 	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
 		return "", err
 	}
-	return s.submit(ctx, acct, JobDelete, 1, func(j *Job) error {
-		err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now())
-		if err == nil {
-			j.Deleted = 1
-			err = s.contactsChanged(context.Background(), acct, []string{contactID})
+	return s.submit(ctx, acct, JobDelete, 1, func(j *Job) (func(), error) {
+		if err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now()); err != nil {
+			return nil, err
 		}
-		return err
+		j.Deleted = 1
+		return func() { s.contactsChanged(context.Background(), acct, []string{contactID}) }, nil
 	})
 }
 

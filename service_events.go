@@ -40,15 +40,16 @@ func (s *Service) AddEvents(ctx context.Context, acct int64, evs []Event) (Event
 		clean[i] = ev
 	}
 	var res EventsResult
-	err := s.onWorker(ctx, func() error {
+	err := s.onWorker(ctx, func() (func(), error) {
 		var err error
 		if res, err = s.cfg.Events.AddEvents(context.Background(), acct, clean); err != nil {
-			return err
+			return nil, err
 		}
-		if s.members != nil {
-			s.members.AddEvents(acct, res.Events, s.clock.Now())
-		}
-		return nil
+		return func() {
+			if s.members != nil {
+				s.members.AddEvents(acct, res.Events, s.clock.Now())
+			}
+		}, nil
 	})
 	return res, err
 }
@@ -92,14 +93,14 @@ func (s *Service) eventsForContacts(ctx context.Context, acct int64, cs []Contac
 	return nil
 }
 
-// onWorker runs fn on the job worker, after the jobs queued before it, and
-// waits for it.
-func (s *Service) onWorker(ctx context.Context, fn func() error) error {
-	done := make(chan error, 1)
+// onWorker runs write on the job worker's store stage and then publish on
+// its engine stage, after the jobs queued before it, and waits for both.
+func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
+	t := &jobTask{write: func(*Job) (func(), error) { return write() }, wait: make(chan error, 1)}
 	select {
-	case s.queue <- func() { done <- fn() }:
+	case s.queue <- t:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-done
+	return <-t.wait
 }
