@@ -381,6 +381,28 @@ func compileLastEvent(n *cnode) boolFn {
 	}
 }
 
+// compareOrdered compares two numbers or two times; an unset side makes the
+// comparison unknown.
+func compareOrdered[T int64 | float64](op Token, x, y func(*ctx) (T, bool)) func(*ctx) tri {
+	return func(c *ctx) tri {
+		a, ok := x(c)
+		if !ok {
+			return tUnknown
+		}
+		b, ok := y(c)
+		if !ok {
+			return tUnknown
+		}
+		switch {
+		case a < b:
+			return cmpResult(op, -1)
+		case a > b:
+			return cmpResult(op, 1)
+		}
+		return cmpResult(op, 0)
+	}
+}
+
 func cmpResult(op Token, d int) tri {
 	switch op {
 	case EQL:
@@ -438,43 +460,9 @@ func compileCmp(n *cnode) boolFn {
 			return cmpResult(op, strings.Compare(a, b))
 		}
 	case TNumber:
-		x, y := compileNum(l), compileNum(r)
-		return func(c *ctx) tri {
-			a, ok := x(c)
-			if !ok {
-				return tUnknown
-			}
-			b, ok := y(c)
-			if !ok {
-				return tUnknown
-			}
-			switch {
-			case a < b:
-				return cmpResult(op, -1)
-			case a > b:
-				return cmpResult(op, 1)
-			}
-			return cmpResult(op, 0)
-		}
+		return compareOrdered(op, compileNum(l), compileNum(r))
 	case TTime:
-		x, y := compileTime(l), compileTime(r)
-		return func(c *ctx) tri {
-			a, ok := x(c)
-			if !ok {
-				return tUnknown
-			}
-			b, ok := y(c)
-			if !ok {
-				return tUnknown
-			}
-			switch {
-			case a < b:
-				return cmpResult(op, -1)
-			case a > b:
-				return cmpResult(op, 1)
-			}
-			return cmpResult(op, 0)
-		}
+		return compareOrdered(op, compileTime(l), compileTime(r))
 	case TBool:
 		x, y := compileBool(l), compileBool(r)
 		return func(c *ctx) tri {
