@@ -264,21 +264,31 @@ func (h *handler) writeSegment2(w http.ResponseWriter, r *http.Request, acct int
 }
 
 func (h *handler) listSegments2(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	// The 2.0 list holds v1 segments too (query_version ""), as SendGrid's
+	// spec says of query_version.
+	return listSegments(h, w, r, acct, nil, segment2ItemJSON)
+}
+
+// listSegments answers a segment list endpoint: the filter of the query
+// parameters (and, when version is set, only segments of that
+// query_version), each item rendered by item, in {"results":[…]}.
+func listSegments[T any](h *handler, w http.ResponseWriter, r *http.Request, acct segmentd.Account, version *string, item func(segmentd.SegmentView) T) error {
 	f, err := segmentFilter(r)
 	if err != nil {
 		return err
 	}
-	// The 2.0 list holds v1 segments too (query_version ""), as SendGrid's
-	// spec says of query_version.
+	if version != nil {
+		f.Version, f.VersionSet = *version, true
+	}
 	vs, err := h.svc.Segments(r.Context(), acct.ID, f)
 	if err != nil {
 		return err
 	}
 	out := struct {
-		Results []segment2Item `json:"results"`
-	}{make([]segment2Item, 0, len(vs))}
+		Results []T `json:"results"`
+	}{make([]T, 0, len(vs))}
 	for _, v := range vs {
-		out.Results = append(out.Results, segment2ItemJSON(v))
+		out.Results = append(out.Results, item(v))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -97,22 +97,8 @@ func (h *handler) v1Segment(r *http.Request, acct int64, sample bool) (segmentd.
 }
 
 func (h *handler) listSegmentsV1(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	f, err := segmentFilter(r)
-	if err != nil {
-		return err
-	}
-	f.Version, f.VersionSet = "", true
-	vs, err := h.svc.Segments(r.Context(), acct.ID, f)
-	if err != nil {
-		return err
-	}
-	out := struct {
-		Results []segmentV1Summary `json:"results"`
-	}{make([]segmentV1Summary, 0, len(vs))}
-	for _, v := range vs {
-		out.Results = append(out.Results, segmentV1SummaryJSON(v))
-	}
-	return writeJSON(w, http.StatusOK, out)
+	v1 := "" // the v1 API lists v1 segments only (docs/sendgrid.md)
+	return listSegments(h, w, r, acct, &v1, segmentV1SummaryJSON)
 }
 
 func (h *handler) getSegmentV1(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
