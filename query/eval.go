@@ -3,6 +3,7 @@ package query
 import (
 	"math"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -99,12 +100,98 @@ func triOf(b bool) tri {
 	return tFalse
 }
 
-// ctx is the evaluation state of one Match call.
+// ctx is the evaluation state of one Match or MatchAll call. Contexts are
+// pooled: the event index's buffers are reused from call to call.
 type ctx struct {
 	r     *Record
 	now   int64
 	ev    [2]*Event
 	maxTs int64
+
+	// ix groups r.Events by type; built on first use in a call (ixOK) and
+	// then shared by every program of that call.
+	ix   evIndex
+	ixOK bool
+}
+
+var ctxPool = sync.Pool{New: func() any { return new(ctx) }}
+
+func getCtx(r *Record, now time.Time) *ctx {
+	c := ctxPool.Get().(*ctx)
+	c.r, c.now, c.ev, c.maxTs, c.ixOK = r, now.UnixMilli(), [2]*Event{}, 0, false
+	return c
+}
+
+func putCtx(c *ctx) {
+	c.r, c.ev = nil, [2]*Event{}
+	ctxPool.Put(c)
+}
+
+// evIndex is a contact's events grouped by type: perm lists event
+// positions group after group, and each group knows its range in perm and
+// the least and greatest timestamp of its events.
+type evIndex struct {
+	groups []evGroup
+	perm   []int32
+	gid    []int32
+}
+
+type evGroup struct {
+	typ      string
+	min, max int64
+	start, n int32
+}
+
+// index returns the contact's events grouped by type, building it once per
+// call.
+func (c *ctx) index() *evIndex {
+	if c.ixOK {
+		return &c.ix
+	}
+	c.ixOK = true
+	ix := &c.ix
+	evs := c.r.Events
+	ix.groups = ix.groups[:0]
+	if cap(ix.gid) < len(evs) {
+		ix.gid = make([]int32, len(evs))
+		ix.perm = make([]int32, len(evs))
+	}
+	gid, perm := ix.gid[:len(evs)], ix.perm[:len(evs)]
+	for i := range evs {
+		e := &evs[i]
+		g := ix.find(e.Type)
+		if g < 0 {
+			g = len(ix.groups)
+			ix.groups = append(ix.groups, evGroup{typ: e.Type, min: e.Timestamp, max: e.Timestamp})
+		}
+		gr := &ix.groups[g]
+		gr.min = min(gr.min, e.Timestamp)
+		gr.max = max(gr.max, e.Timestamp)
+		gr.n++
+		gid[i] = int32(g)
+	}
+	var start int32
+	for g := range ix.groups {
+		ix.groups[g].start = start
+		start += ix.groups[g].n
+		ix.groups[g].n = 0
+	}
+	for i, g := range gid {
+		gr := &ix.groups[g]
+		perm[gr.start+gr.n] = int32(i)
+		gr.n++
+	}
+	return ix
+}
+
+// find returns the group of events of type t, or -1.
+func (ix *evIndex) find(t string) int {
+	for g := range ix.groups {
+		if ix.groups[g].typ == t {
+			return g
+		}
+	}
+	return -1
 }
 
 type (
@@ -127,19 +214,26 @@ func Compile(ch *Checked) *Program {
 
 // Match reports whether the contact is in the segment at time now.
 func (p *Program) Match(r *Record, now time.Time) bool {
-	c := ctx{r: r, now: now.UnixMilli()}
-	return p.fn(&c) == tTrue
+	c := getCtx(r, now)
+	m := p.fn(c) == tTrue
+	putCtx(c)
+	return m
 }
 
 // MatchAll evaluates several programs against one contact, writing the
 // results to out (len(out) >= len(progs)). It shares one evaluation state,
 // which is how the engine re-checks every segment when a contact changes.
+//
+// Work on the contact's events is shared too: the first program that looks
+// events up by type groups them once (see evIndex), and every later program
+// of the call reuses the grouping.
 func MatchAll(progs []*Program, r *Record, now time.Time, out []bool) {
-	c := ctx{r: r, now: now.UnixMilli()}
+	c := getCtx(r, now)
 	for i, p := range progs {
 		c.ev = [2]*Event{}
-		out[i] = p.fn(&c) == tTrue
+		out[i] = p.fn(c) == tTrue
 	}
+	putCtx(c)
 }
 
 func compileBool(n *cnode) boolFn {
@@ -324,33 +418,279 @@ func compileContains(n *cnode) boolFn {
 	}
 }
 
+// conjuncts appends the operands of a tree of ANDs (n itself when it is
+// not an AND).
+func conjuncts(n *cnode, out []*cnode) []*cnode {
+	if n.k == kAnd {
+		return conjuncts(n.args[1], conjuncts(n.args[0], out))
+	}
+	return append(out, n)
+}
+
+// andOf rebuilds a conjunction (nil when cs is empty). Three-valued AND is
+// associative and commutative, and evaluation has no side effects, so the
+// shape does not change the result.
+func andOf(cs []*cnode) *cnode {
+	if len(cs) == 0 {
+		return nil
+	}
+	x := cs[0]
+	for _, y := range cs[1:] {
+		x = &cnode{k: kAnd, t: TBool, args: []*cnode{x, y}}
+	}
+	return x
+}
+
+// isEvCol reports whether n is event column ec of scope.
+func isEvCol(n *cnode, ec eventCol, scope int) bool {
+	return n.k == kEvField && n.ec == ec && n.scope == scope
+}
+
+// typeTest reads "event_type = 'T'" (either way round) on scope's event.
+func typeTest(n *cnode, scope int) (string, bool) {
+	if n.k != kCmp || n.op != EQL {
+		return "", false
+	}
+	l, r := n.args[0], n.args[1]
+	if isEvCol(r, ecType, scope) {
+		l, r = r, l
+	}
+	if !isEvCol(l, ecType, scope) || r.k != kConst || r.t != TString || r.s == "" {
+		return "", false
+	}
+	return r.s, true
+}
+
+// splitType finds a conjunct of cond that requires scope's event to have
+// one type, and returns the type and the other conjuncts. An event of
+// another type makes that conjunct, hence cond, not true; an event of that
+// type makes it true, so cond reduces to the rest.
+func splitType(cond *cnode, scope int) (typ string, rest []*cnode, ok bool) {
+	cs := conjuncts(cond, nil)
+	for i, x := range cs {
+		if t, ok := typeTest(x, scope); ok {
+			rest = append(append(rest, cs[:i]...), cs[i+1:]...)
+			return t, rest, true
+		}
+	}
+	return "", cs, false
+}
+
+// eventFree reports whether n reads nothing of any event (no event column,
+// MAX, or nested event condition): its value is the same for every event.
+func eventFree(n *cnode) bool {
+	if n == nil {
+		return true
+	}
+	switch n.k {
+	case kEvField, kMaxTs, kExists, kLastEvent:
+		return false
+	}
+	for _, a := range n.args {
+		if !eventFree(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// windowTest reads "event_timestamp op bound" (either way round) on scope's
+// event, with op an ordering and bound free of events. It returns the
+// operator as if the timestamp were on the left.
+func windowTest(n *cnode, scope int) (Token, *cnode, bool) {
+	if n.k != kCmp {
+		return 0, nil, false
+	}
+	op, l, r := n.op, n.args[0], n.args[1]
+	if isEvCol(r, ecTimestamp, scope) {
+		l, r = r, l
+		switch op {
+		case LSS:
+			op = GTR
+		case LEQ:
+			op = GEQ
+		case GTR:
+			op = LSS
+		case GEQ:
+			op = LEQ
+		}
+	}
+	switch op {
+	case LSS, LEQ, GTR, GEQ:
+	default:
+		return 0, nil, false
+	}
+	if !isEvCol(l, ecTimestamp, scope) || r.t != TTime || !eventFree(r) {
+		return 0, nil, false
+	}
+	return op, r, true
+}
+
+// compileExists compiles "some event of the contact satisfies cond". When
+// cond requires one event type, only that type's events are visited (the
+// grouping is built once per MatchAll call and shared); when what remains
+// is one comparison of the event timestamp with an event-free bound, the
+// answer is read off the group's least or greatest timestamp: some event
+// has ts > b exactly when the greatest one does, and ts < b when the least
+// one does.
 func compileExists(n *cnode) boolFn {
 	scope := n.scope
-	var cond boolFn
-	if n.args[0] != nil {
-		cond = compileBool(n.args[0])
+	if n.args[0] == nil {
+		return func(c *ctx) tri { return triOf(len(c.r.Events) > 0) }
 	}
+	typ, rest, typed := splitType(n.args[0], scope)
+	if len(rest) == 1 {
+		if op, b, ok := windowTest(rest[0], scope); ok {
+			bound := compileTime(b)
+			greatest := op == GTR || op == GEQ
+			return func(c *ctx) tri {
+				ix := c.index()
+				var v int64
+				if typed {
+					g := ix.find(typ)
+					if g < 0 {
+						return tFalse
+					}
+					if greatest {
+						v = ix.groups[g].max
+					} else {
+						v = ix.groups[g].min
+					}
+				} else {
+					if len(ix.groups) == 0 {
+						return tFalse
+					}
+					v = ix.groups[0].min
+					if greatest {
+						v = ix.groups[0].max
+					}
+					for _, g := range ix.groups[1:] {
+						if greatest {
+							v = max(v, g.max)
+						} else {
+							v = min(v, g.min)
+						}
+					}
+				}
+				t, ok := bound(c)
+				if !ok {
+					return tFalse
+				}
+				switch op {
+				case GTR:
+					return triOf(v > t)
+				case GEQ:
+					return triOf(v >= t)
+				case LSS:
+					return triOf(v < t)
+				}
+				return triOf(v <= t)
+			}
+		}
+	}
+	if typed {
+		var cond boolFn
+		if x := andOf(rest); x != nil {
+			cond = compileBool(x)
+		}
+		return func(c *ctx) tri {
+			ix := c.index()
+			g := ix.find(typ)
+			if g < 0 {
+				return tFalse
+			}
+			if cond == nil {
+				return tTrue
+			}
+			evs := c.r.Events
+			gr := &ix.groups[g]
+			saved := c.ev[scope]
+			for _, i := range ix.perm[gr.start : gr.start+gr.n] {
+				c.ev[scope] = &evs[i]
+				if cond(c) == tTrue {
+					c.ev[scope] = saved
+					return tTrue
+				}
+			}
+			c.ev[scope] = saved
+			return tFalse
+		}
+	}
+	cond := compileBool(n.args[0])
 	return func(c *ctx) tri {
 		evs := c.r.Events
 		saved := c.ev[scope]
-		defer func() { c.ev[scope] = saved }()
 		for i := range evs {
 			c.ev[scope] = &evs[i]
-			if cond == nil || cond(c) == tTrue {
+			if cond(c) == tTrue {
+				c.ev[scope] = saved
 				return tTrue
 			}
 		}
+		c.ev[scope] = saved
 		return tFalse
 	}
 }
 
+// compileLastEvent compiles a last-event query: the contact's events that
+// satisfy WHERE exist, and HAVING holds of their greatest timestamp. A
+// WHERE that requires one event type visits only that type's events; one
+// that requires nothing else reads the group's greatest timestamp.
 func compileLastEvent(n *cnode) boolFn {
-	var where, having boolFn
-	if n.args[0] != nil {
-		where = compileBool(n.args[0])
-	}
+	var having boolFn
 	if n.args[1] != nil {
 		having = compileBool(n.args[1])
+	}
+	finish := func(c *ctx, found bool, max int64) tri {
+		if !found {
+			return tFalse
+		}
+		if having == nil {
+			return tTrue
+		}
+		savedMax := c.maxTs
+		c.maxTs = max
+		r := having(c)
+		c.maxTs = savedMax
+		return triOf(r == tTrue)
+	}
+	if n.args[0] != nil {
+		if typ, rest, ok := splitType(n.args[0], 0); ok {
+			var where boolFn
+			if x := andOf(rest); x != nil {
+				where = compileBool(x)
+			}
+			return func(c *ctx) tri {
+				ix := c.index()
+				g := ix.find(typ)
+				if g < 0 {
+					return tFalse
+				}
+				gr := &ix.groups[g]
+				if where == nil {
+					return finish(c, true, gr.max)
+				}
+				evs := c.r.Events
+				found := false
+				var max int64
+				saved := c.ev[0]
+				for _, i := range ix.perm[gr.start : gr.start+gr.n] {
+					c.ev[0] = &evs[i]
+					if where(c) == tTrue {
+						if !found || evs[i].Timestamp > max {
+							max = evs[i].Timestamp
+						}
+						found = true
+					}
+				}
+				c.ev[0] = saved
+				return finish(c, found, max)
+			}
+		}
+	}
+	var where boolFn
+	if n.args[0] != nil {
+		where = compileBool(n.args[0])
 	}
 	return func(c *ctx) tri {
 		evs := c.r.Events
@@ -367,17 +707,7 @@ func compileLastEvent(n *cnode) boolFn {
 			}
 		}
 		c.ev[0] = saved
-		if !found {
-			return tFalse
-		}
-		if having == nil {
-			return tTrue
-		}
-		savedMax := c.maxTs
-		c.maxTs = max
-		r := having(c)
-		c.maxTs = savedMax
-		return triOf(r == tTrue)
+		return finish(c, found, max)
 	}
 }
 
@@ -447,6 +777,12 @@ func compileCmp(n *cnode) boolFn {
 				return cmpResult(op, strings.Compare(s, v))
 			}
 		}
+		// Fast path: an event column equal to a literal.
+		if l.k == kEvField && l.ec != ecContactID && r.k == kConst && op == EQL {
+			if f := evColEq(l.ec, l.scope, r.s); f != nil {
+				return f
+			}
+		}
 		x, y := compileStr(l), compileStr(r)
 		return func(c *ctx) tri {
 			a, ok := x(c)
@@ -477,6 +813,32 @@ func compileCmp(n *cnode) boolFn {
 		}
 	}
 	panic("query: compileCmp: unexpected type")
+}
+
+// evColEq compiles "event column ec of scope = v" (v a literal): unknown
+// when the column is unset, as compileStr reads it.
+func evColEq(ec eventCol, scope int, v string) boolFn {
+	eq := func(s string) tri {
+		if s == "" {
+			return tUnknown
+		}
+		return triOf(s == v)
+	}
+	switch ec {
+	case ecSource:
+		return func(c *ctx) tri { return eq(c.ev[scope].Source) }
+	case ecType:
+		return func(c *ctx) tri { return eq(c.ev[scope].Type) }
+	case ecSinglesendID:
+		return func(c *ctx) tri { return eq(c.ev[scope].SinglesendID) }
+	case ecAutomationID:
+		return func(c *ctx) tri { return eq(c.ev[scope].AutomationID) }
+	case ecCampaignID:
+		return func(c *ctx) tri { return eq(c.ev[scope].MarketingCampaignID) }
+	case ecURL:
+		return func(c *ctx) tri { return eq(c.ev[scope].URL) }
+	}
+	return nil
 }
 
 // compileIn follows SQL: true if x equals an element; otherwise unknown if x
