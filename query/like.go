@@ -15,6 +15,8 @@ import (
 type likePattern struct {
 	parts []likePart
 	src   string
+	// fast is set for the common shapes that need no backtracking.
+	fast func(string) bool
 }
 
 type likePart struct {
@@ -54,10 +56,55 @@ func compileLike(lang Lang, pat string) *likePattern {
 		}
 	}
 	flush()
+	lp.fast = fastLike(lp.parts)
 	return lp
 }
 
-func (lp *likePattern) match(s string) bool { return matchParts(lp.parts, s) }
+func (lp *likePattern) match(s string) bool {
+	if lp.fast != nil {
+		return lp.fast(s)
+	}
+	return matchParts(lp.parts, s)
+}
+
+// fastLike returns a direct test equivalent to matchParts for the shapes
+// 'lit', 'lit%', '%lit', '%lit%', 'lit%lit' and '%', or nil. matchParts
+// tries a '%' at every rune boundary; a literal that starts at a rune-start
+// byte can only begin at such a boundary (a boundary is skipped only inside
+// a valid multi-byte rune, whose inner bytes are continuation bytes), so
+// searching bytewise finds the same positions. Literals starting with a
+// continuation byte keep the general matcher.
+func fastLike(parts []likePart) func(string) bool {
+	kinds := make([]byte, len(parts))
+	for i, p := range parts {
+		kinds[i] = p.kind
+		if p.kind == 'l' && !utf8.RuneStart(p.s[0]) && i > 0 {
+			return nil
+		}
+	}
+	switch string(kinds) {
+	case "l":
+		v := parts[0].s
+		return func(s string) bool { return s == v }
+	case "l%":
+		v := parts[0].s
+		return func(s string) bool { return strings.HasPrefix(s, v) }
+	case "%l":
+		v := parts[1].s
+		return func(s string) bool { return strings.HasSuffix(s, v) }
+	case "%l%":
+		v := parts[1].s
+		return func(s string) bool { return strings.Contains(s, v) }
+	case "l%l":
+		v, w := parts[0].s, parts[2].s
+		return func(s string) bool {
+			return len(s) >= len(v)+len(w) && strings.HasPrefix(s, v) && strings.HasSuffix(s, w)
+		}
+	case "%":
+		return func(string) bool { return true }
+	}
+	return nil
+}
 
 // matchParts is the classic wildcard match with one backtrack point (the
 // last '%'), which is O(len(parts) * len(s)) even for hostile patterns such
