@@ -24,6 +24,9 @@ type Config struct {
 	Membership Membership
 	// Events keeps engagement events (Service.AddEvents; nil: none).
 	Events EventStore
+	// WebhookKeys keeps Event Webhook verification keys (nil: no account
+	// has one, so webhook requests are not signature-checked).
+	WebhookKeys WebhookKeyStore
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
