@@ -1,0 +1,403 @@
+// Package webhook is segmentd's engagement input: POST
+// /webhooks/sendgrid/events takes batches in the shape of SendGrid's Event
+// Webhook, so a SendGrid account's webhook can point at segmentd and
+// engagement segments fill themselves (architecture.md §3.11,
+// docs/events.md).
+//
+// It turns HTTP into calls on *segmentd.Service (Authenticate, WebhookKey,
+// AddEvents) and back. It must never import a store, SQL or the engine.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// Limits and the signature window. SendGrid documents none of them for the
+// receiving side; these are segmentd's (docs/events.md).
+const (
+	// MaxBodyBytes bounds a request body: 10 MB, far above the batches
+	// SendGrid posts.
+	MaxBodyBytes = 10 << 20
+	// MaxEvents bounds the events of one request.
+	MaxEvents = 10_000
+	// SignatureWindow is how far the signed timestamp may be from the
+	// clock, either way, before a signed request is refused as stale (a
+	// replay) or from the future.
+	SignatureWindow = 10 * time.Minute
+	// maxReportedErrors bounds the errors listed in a response; rejected
+	// still counts them all.
+	maxReportedErrors = 100
+)
+
+// SendGrid's signed Event Webhook headers.
+const (
+	HeaderSignature = "X-Twilio-Email-Event-Webhook-Signature"
+	HeaderTimestamp = "X-Twilio-Email-Event-Webhook-Timestamp"
+)
+
+// Options tune the handler. The zero value is what segmentd serves.
+type Options struct {
+	// Clock is the time the signature window is measured against
+	// (segmentd.SystemClock when nil).
+	Clock segmentd.Clock
+	// MaxBodyBytes and MaxEvents override the limits (tests).
+	MaxBodyBytes int64
+	MaxEvents    int
+}
+
+type handler struct {
+	svc  *segmentd.Service
+	log  *slog.Logger
+	opts Options
+	mux  *http.ServeMux
+}
+
+// NewHandler returns the webhook face. It serves /webhooks/... paths.
+func NewHandler(svc *segmentd.Service, log *slog.Logger, opts Options) http.Handler {
+	if opts.Clock == nil {
+		opts.Clock = segmentd.SystemClock{}
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = MaxBodyBytes
+	}
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = MaxEvents
+	}
+	h := &handler{svc: svc, log: log, opts: opts, mux: http.NewServeMux()}
+	h.mux.Handle("POST /webhooks/sendgrid/events", h.adapt(h.events))
+	h.mux.Handle("/webhooks/", h.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return segmentd.Errorf(segmentd.KindNotFound, "", "no webhook at %s %s; events are posted to POST /webhooks/sendgrid/events", r.Method, r.URL.Path)
+	}))
+	return h.mux
+}
+
+// adapt renders a handler's error: the only place errors become responses.
+func (h *handler) adapt(f func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := f(w, r)
+		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		var e *segmentd.Error
+		if !errors.As(err, &e) || e.Kind == segmentd.KindInternal {
+			h.log.Error("webhook: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusInternalServerError, errorsBody{[]errorItem{{Message: "internal server error"}}})
+			return
+		}
+		status := http.StatusBadRequest
+		switch e.Kind {
+		case segmentd.KindUnauthorized:
+			status = http.StatusUnauthorized
+			// SendGrid's webhook settings carry credentials in the URL; a
+			// challenge makes clients that wait for one send them.
+			w.Header().Set("WWW-Authenticate", `Basic realm="segmentd", charset="UTF-8"`)
+		case segmentd.KindForbidden:
+			status = http.StatusForbidden
+		case segmentd.KindNotFound:
+			status = http.StatusNotFound
+		case segmentd.KindTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case segmentd.KindTimeout:
+			status = http.StatusRequestTimeout
+		case segmentd.KindRateLimited:
+			status = http.StatusTooManyRequests
+		}
+		writeJSON(w, status, errorsBody{[]errorItem{{Field: e.Field, Message: e.Message}}})
+	})
+}
+
+type errorsBody struct {
+	Errors []errorItem `json:"errors"`
+}
+
+type errorItem struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Response is the body of a 200: segmentd's own (SendGrid only needs a
+// 2xx), documented in docs/events.md.
+type Response struct {
+	Received   int `json:"received"`   // events in the batch
+	Stored     int `json:"stored"`     // events stored now
+	Duplicates int `json:"duplicates"` // redeliveries (sg_event_id already stored or repeated)
+	Unmatched  int `json:"unmatched"`  // stored events whose email matches no contact yet
+	Rejected   int `json:"rejected"`   // malformed events, not stored
+	// Errors describe the first rejected events (at most 100).
+	Errors []EventError `json:"errors"`
+}
+
+// EventError says why the event at Index (in the posted array) was rejected.
+type EventError struct {
+	Index   int    `json:"index"`
+	Message string `json:"message"`
+}
+
+func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.svc.Authenticate(r.Context(), credentials(r), "", segmentd.ScopeEventsWrite)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return segmentd.Errorf(segmentd.KindTooLarge, "", "request body must not exceed %d bytes", h.opts.MaxBodyBytes)
+		}
+		return segmentd.Errorf(segmentd.KindInvalid, "", "the request body could not be read")
+	}
+	key, err := h.svc.WebhookKey(r.Context(), p.Account.ID)
+	if err != nil {
+		return err
+	}
+	if key != nil {
+		if err := verify(key, r.Header, body, h.opts.Clock.Now()); err != nil {
+			return err
+		}
+	}
+	evs, res, err := parseBatch(body, h.opts.MaxEvents)
+	if err != nil {
+		return err
+	}
+	if len(evs) > 0 {
+		added, err := h.svc.AddEvents(r.Context(), p.Account.ID, evs)
+		if err != nil {
+			return err
+		}
+		res.Stored, res.Duplicates, res.Unmatched = added.Added, added.Duplicates, added.Unmatched
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// credentials returns the API key of the request: a Bearer token, or the
+// password of HTTP Basic auth (any username), which is how SendGrid's
+// webhook settings send credentials written into the URL.
+func credentials(r *http.Request) string {
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, rest, _ := strings.Cut(auth, " ")
+	if strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(rest)
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass
+	}
+	return ""
+}
+
+// verify checks SendGrid's signature: ECDSA P-256 over SHA-256 of the
+// timestamp header followed by the raw body, the signature base64 of its
+// ASN.1 form. A signed timestamp more than SignatureWindow from now is
+// refused, so a captured request cannot be replayed later.
+func verify(key *ecdsa.PublicKey, hdr http.Header, body []byte, now time.Time) error {
+	sig, ts := hdr.Get(HeaderSignature), hdr.Get(HeaderTimestamp)
+	if sig == "" || ts == "" {
+		return segmentd.Errorf(segmentd.KindForbidden, "", "this account verifies signed webhooks: the %s and %s headers are required", HeaderSignature, HeaderTimestamp)
+	}
+	secs, err := strconv.ParseInt(strings.TrimSpace(ts), 10, 64)
+	if err != nil {
+		return segmentd.Errorf(segmentd.KindForbidden, HeaderTimestamp, "%s must be unix seconds", HeaderTimestamp)
+	}
+	if d := now.Sub(time.Unix(secs, 0)); d > SignatureWindow || d < -SignatureWindow {
+		return segmentd.Errorf(segmentd.KindForbidden, HeaderTimestamp, "the signed timestamp is more than %v from the server's time", SignatureWindow)
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+	if err != nil {
+		return segmentd.Errorf(segmentd.KindForbidden, HeaderSignature, "%s is not base64", HeaderSignature)
+	}
+	sum := sha256.New()
+	sum.Write([]byte(ts))
+	sum.Write(body)
+	if !ecdsa.VerifyASN1(key, sum.Sum(nil), der) {
+		return segmentd.Errorf(segmentd.KindForbidden, HeaderSignature, "the webhook signature does not verify against the account's verification key")
+	}
+	return nil
+}
+
+// wireEvent is the part of an Event Webhook event segmentd keeps. Every
+// other field SendGrid sends (sg_message_id, category, reason, status,
+// response, attempt, ip, useragent, tls, type, bounce_classification,
+// asm_group_id, marketing_campaign_name, singlesend_name, mc_stats, …) and
+// every unique argument is accepted and not stored: segments cannot query
+// them (architecture.md §3.6).
+type wireEvent struct {
+	Email               *string  `json:"email"`
+	Timestamp           *float64 `json:"timestamp"`
+	Event               *string  `json:"event"`
+	SGEventID           idString `json:"sg_event_id"`
+	URL                 string   `json:"url"`
+	SinglesendID        idString `json:"singlesend_id"`
+	MCAutoID            idString `json:"mc_auto_id"`
+	MarketingCampaignID idString `json:"marketing_campaign_id"`
+}
+
+// idString is an id SendGrid sends as a string or, in older events
+// (marketing_campaign_id of legacy campaigns), as a number.
+type idString string
+
+func (s *idString) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = idString(v)
+	case string(b) == "null":
+	case len(b) > 0 && (b[0] == '-' || '0' <= b[0] && b[0] <= '9'):
+		*s = idString(b)
+	default:
+		return errWrongType
+	}
+	return nil
+}
+
+var errWrongType = errors.New("an id must be a string or a number")
+
+// Event parses one Event Webhook event in the shape SendGrid posts (the
+// shape of the NDJSON `segmentd events load` reads), or says why it is
+// rejected. The error is written for the API user.
+func Event(raw []byte) (segmentd.Event, error) {
+	var we wireEvent
+	if err := json.Unmarshal(raw, &we); err != nil {
+		return segmentd.Event{}, errors.New(decodeMessage(err))
+	}
+	return toEvent(&we)
+}
+
+func toEvent(we *wireEvent) (segmentd.Event, error) {
+	switch {
+	case we.Email == nil || strings.TrimSpace(*we.Email) == "":
+		return segmentd.Event{}, errors.New("email is required")
+	case !strings.Contains(*we.Email, "@"):
+		return segmentd.Event{}, fmt.Errorf("email %q is not an email address", *we.Email)
+	case we.Event == nil || strings.TrimSpace(*we.Event) == "":
+		return segmentd.Event{}, errors.New("event is required")
+	case we.Timestamp == nil:
+		return segmentd.Event{}, errors.New("timestamp is required")
+	case *we.Timestamp <= 0 || *we.Timestamp > 1e11 || math.IsNaN(*we.Timestamp):
+		return segmentd.Event{}, fmt.Errorf("timestamp must be unix seconds, not %v", *we.Timestamp)
+	}
+	ms := int64(math.Round(*we.Timestamp * 1000))
+	return segmentd.Event{
+		Email:               *we.Email,
+		Type:                query.NormalizeEventType(strings.ToLower(strings.TrimSpace(*we.Event))),
+		Timestamp:           time.UnixMilli(ms).UTC(),
+		SinglesendID:        string(we.SinglesendID),
+		AutomationID:        string(we.MCAutoID),
+		MarketingCampaignID: string(we.MarketingCampaignID),
+		URL:                 we.URL,
+		SGEventID:           string(we.SGEventID),
+	}, nil
+}
+
+// parseBatch reads a JSON array of events. A malformed event is reported
+// in the Response and the rest of the batch goes on; only a body that is
+// not a JSON array (or has more than max events) fails whole.
+func parseBatch(body []byte, max int) ([]segmentd.Event, Response, error) {
+	res := Response{Errors: []EventError{}}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '[' {
+		return nil, res, segmentd.Errorf(segmentd.KindInvalid, "", "the request body must be a JSON array of events")
+	}
+	evs := make([]segmentd.Event, 0, min(max, len(body)/64+1))
+	for i := 0; dec.More(); i++ {
+		if i == max {
+			return nil, res, segmentd.Errorf(segmentd.KindTooLarge, "", "at most %d events per request", max)
+		}
+		res.Received++
+		var we wireEvent
+		err := dec.Decode(&we)
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, res, segmentd.Errorf(segmentd.KindInvalid, "", "the request body is not valid JSON (error at byte %d)", dec.InputOffset())
+		}
+		var ev segmentd.Event
+		if err == nil {
+			ev, err = toEvent(&we)
+		} else {
+			err = errors.New(decodeMessage(err))
+		}
+		if err != nil {
+			res.Rejected++
+			if len(res.Errors) < maxReportedErrors {
+				res.Errors = append(res.Errors, EventError{Index: i, Message: err.Error()})
+			}
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, res, segmentd.Errorf(segmentd.KindInvalid, "", "the request body is not valid JSON (error at byte %d)", dec.InputOffset())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, res, segmentd.Errorf(segmentd.KindInvalid, "", "the request body must be one JSON array of events")
+	}
+	return evs, res, nil
+}
+
+// decodeMessage turns encoding/json's error about one event into words for
+// the API user.
+func decodeMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return "an event must be a JSON object, not " + article(te.Value)
+		}
+		return fmt.Sprintf("%s must be %s, not %s", te.Field, want(te.Field), article(te.Value))
+	}
+	if errors.Is(err, errWrongType) {
+		return "an id (sg_event_id, singlesend_id, mc_auto_id, marketing_campaign_id) must be a string or a number"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "the event is not valid JSON"
+	}
+	return "the event could not be read"
+}
+
+func want(field string) string {
+	if field == "timestamp" {
+		return "a number (unix seconds)"
+	}
+	return "a string"
+}
+
+func article(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "null":
+		return "null"
+	}
+	return "a " + v
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"internal server error"}]}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
