@@ -44,7 +44,8 @@ type account struct {
 	cols     map[string]*column // custom columns by field id
 	slotCols []*column          // by catalogue slot
 
-	dict    *dict
+	dict    *dict    // contact strings
+	evDict  *dict    // event strings
 	ids     []string // index → contact id; "" when free
 	idBytes int64
 	byID    map[string]uint32
@@ -88,6 +89,7 @@ func newAccount() *account {
 
 func (a *account) resetContacts() {
 	a.dict = newDict()
+	a.evDict = newDict()
 	a.ids, a.idBytes, a.free = nil, 0, nil
 	a.byID = make(map[string]uint32)
 	a.live = roaring.New()
@@ -842,7 +844,7 @@ func (e *Engine) Stats(acct int64) Stats {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	st := Stats{Contacts: int(a.live.GetCardinality()), Events: a.nEvents, Lists: len(a.lists)}
-	b := a.dict.size()
+	b := a.dict.size() + a.evDict.size()
 	b += int64(cap(a.ids))*16 + a.idBytes + int64(len(a.byID))*40 + int64(cap(a.free))*4
 	b += int64(a.live.GetSizeInBytes())
 	for f := range a.text {
