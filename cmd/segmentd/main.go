@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/admin"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/sqlite"
+	"github.com/segmentd/segmentd/webhook"
 )
 
 func main() {
@@ -43,7 +45,10 @@ const usage = `usage: segmentd [command] [flags]
 commands:
   serve                 run the server (the default)
   accounts create NAME  create an account (--parent NAME makes it a subuser)
+  accounts set-webhook-key NAME --key BASE64
+                        verify the account's signed Event Webhook requests
   keys create           create an API key (--account NAME, --name, --scopes)
+  events load           load engagement events (NDJSON, Event Webhook shape)
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
@@ -69,6 +74,8 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return runAccounts(ctx, args, env, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args, env, stdout, stderr)
+	case "events":
+		return runEvents(ctx, args, env, stdin, stdout, stderr)
 	case "migrate-v1":
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
 	case "bench":
@@ -177,11 +184,19 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if cfg.refresh == "scheduled" {
 		refresh = segmentd.RefreshScheduled
 	}
-	svc := segmentd.NewService(store, segmentd.SystemClock{}, log, segmentd.Config{
-		Segments:   store,
-		Membership: engine.NewMembership(),
-		Events:     store,
-		Refresh:    refresh,
+	// --dev runs every component on a settable clock (POST /admin/clock).
+	var clock segmentd.Clock = segmentd.SystemClock{}
+	devClock := segmentd.NewDevClock()
+	if cfg.dev {
+		clock = devClock
+	}
+	members := engine.NewMembership()
+	svc := segmentd.NewService(store, clock, log, segmentd.Config{
+		Segments:    store,
+		Membership:  members,
+		Events:      store,
+		WebhookKeys: store,
+		Refresh:     refresh,
 	})
 	defer svc.Close()
 	start := time.Now()
@@ -198,9 +213,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler := server.New(log,
-		server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
-	)
+	faces := []server.Face{
+		{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
+	}
+	if cfg.dev {
+		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(devClock, members.Advance, log)})
+	}
+	handler := server.New(log, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	// The data line comes last: tests and `segmentd bench` read the banner
@@ -230,6 +250,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 }
 
 func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "set-webhook-key" {
+		return runSetWebhookKey(ctx, args[1:], env, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("usage: segmentd accounts create NAME [--parent NAME]")
 	}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/webhook"
+)
+
+// runEvents is `segmentd events load`: NDJSON events, one Event Webhook
+// event per line, stored through the Service in batches. It writes to the
+// store only: a server running on the same data directory sees the events
+// after its next start (the engine is rebuilt from the store), so load
+// before serving, or post to the webhook instead.
+func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]"
+	if len(args) == 0 || args[0] != "load" {
+		return errors.New(use)
+	}
+	var cfg config
+	var account string
+	var batch int
+	fs := flag.NewFlagSet("events load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the events belong to")
+	fs.IntVar(&batch, "batch", 1000, fmt.Sprintf("events per store transaction (at most %d)", segmentd.MaxAddEvents))
+	file, rest := "-", args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		file, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if fs.NArg() == 1 && file == "-" {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return errors.New(use)
+	}
+	if batch < 1 || batch > segmentd.MaxAddEvents {
+		return fmt.Errorf("--batch must be between 1 and %d", segmentd.MaxAddEvents)
+	}
+	in := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	return withEventsService(ctx, cfg, stderr, func(svc *segmentd.Service, store accountLookup) error {
+		acct, err := store.AccountByName(ctx, account)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		var total segmentd.EventsResult
+		var lines, rejected int
+		evs := make([]segmentd.Event, 0, batch)
+		flush := func() error {
+			if len(evs) == 0 {
+				return nil
+			}
+			res, err := svc.AddEvents(ctx, acct.ID, evs)
+			if err != nil {
+				return err
+			}
+			total.Added += res.Added
+			total.Duplicates += res.Duplicates
+			total.Unmatched += res.Unmatched
+			evs = evs[:0]
+			return nil
+		}
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines++
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 {
+				continue
+			}
+			ev, err := webhook.Event(line)
+			if err != nil {
+				rejected++
+				if rejected <= 10 {
+					fmt.Fprintf(stderr, "line %d: %v\n", lines, err)
+				}
+				continue
+			}
+			if evs = append(evs, ev); len(evs) == batch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("line %d: %w", lines+1, err)
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		el := time.Since(start)
+		n := total.Added + total.Duplicates
+		fmt.Fprintf(stdout, "loaded %d events into %q: stored %d, duplicates %d, unmatched %d, rejected %d in %v (%.0f events/s)\n",
+			n, account, total.Added, total.Duplicates, total.Unmatched, rejected, el.Round(time.Millisecond), float64(n)/el.Seconds())
+		return nil
+	})
+}
+
+// runSetWebhookKey is `segmentd accounts set-webhook-key NAME --key KEY`.
+func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	const use = "usage: segmentd accounts set-webhook-key NAME --key BASE64 (--key \"\" removes it)"
+	var cfg config
+	var key string
+	fs := flag.NewFlagSet("accounts set-webhook-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&key, "key", "", "the verification key SendGrid shows for the signed Event Webhook (base64 DER or PEM)")
+	name, rest := "", args
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	keySet := false
+	fs.Visit(func(f *flag.Flag) { keySet = keySet || f.Name == "key" })
+	if name == "" || !keySet {
+		return errors.New(use)
+	}
+	return withEventsService(ctx, cfg, stderr, func(svc *segmentd.Service, _ accountLookup) error {
+		if err := svc.SetWebhookKey(ctx, name, key); err != nil {
+			return err
+		}
+		if key == "" {
+			fmt.Fprintf(stdout, "removed the webhook verification key of %q: its webhook requests are not verified\n", name)
+		} else {
+			fmt.Fprintf(stdout, "set the webhook verification key of %q: its webhook requests must be signed\n", name)
+		}
+		return nil
+	})
+}
+
+type accountLookup interface {
+	AccountByName(ctx context.Context, name string) (segmentd.Account, error)
+}
+
+// withEventsService is withService with the event and webhook-key stores
+// configured (and no membership engine: the server rebuilds it at start).
+func withEventsService(ctx context.Context, cfg config, stderr io.Writer, f func(*segmentd.Service, accountLookup) error) error {
+	store, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc := segmentd.NewService(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)),
+		segmentd.Config{Events: store, WebhookKeys: store})
+	defer svc.Close()
+	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
+		return err
+	}
+	return f(svc, store)
+}
