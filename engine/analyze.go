@@ -282,8 +282,8 @@ func timestampaddShift(c *query.CallExpr) (shift, bool) {
 	return unitShift(u.Name, lit.Value, neg)
 }
 
-// unitShift mirrors the query package's time units (query/types.go
-// lookupUnit): fixed-length units in ms, calendar units in months.
+// unitShift reads n units as a shift, in the query package's units
+// (query.IntervalUnit).
 func unitShift(unit, num string, neg bool) (shift, bool) {
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil {
@@ -292,24 +292,11 @@ func unitShift(unit, num string, neg bool) (shift, bool) {
 	if neg {
 		n = -n
 	}
-	const day = 24 * 3600 * 1000
-	switch strings.TrimSuffix(strings.ToLower(unit), "s") {
-	case "second":
-		return shift{ms: n * 1000}, true
-	case "minute":
-		return shift{ms: n * 60 * 1000}, true
-	case "hour":
-		return shift{ms: n * 3600 * 1000}, true
-	case "day":
-		return shift{ms: n * day}, true
-	case "week":
-		return shift{ms: n * 7 * day}, true
-	case "month":
-		return shift{months: n}, true
-	case "year":
-		return shift{months: 12 * n}, true
+	ms, months, ok := query.IntervalUnit(unit)
+	if !ok {
+		return shift{}, false
 	}
-	return shift{}, false
+	return shift{months: n * months, ms: n * ms}, true
 }
 
 // need says which parts of a contact the programs of an account can read,
@@ -318,8 +305,7 @@ type need struct {
 	lists, alternates, domains, events bool
 	created, updated                   bool
 	// evCols are the event columns beyond the timestamp that are read
-	// (evSource…evURL bits); the query package resolves event columns by
-	// their exact lower-cased names.
+	// (evSource…evURL bits).
 	evCols uint8
 	// text are the reserved text fields read (bit f for query.TextField f).
 	text  uint32
@@ -327,22 +313,13 @@ type need struct {
 }
 
 const (
-	evSource uint8 = 1 << iota
-	evType
-	evSinglesend
-	evAutomation
-	evCampaign
-	evURL
+	evSource     = query.EventSource
+	evType       = query.EventType
+	evSinglesend = query.EventSinglesendID
+	evAutomation = query.EventAutomationID
+	evCampaign   = query.EventCampaignID
+	evURL        = query.EventURL
 )
-
-var eventColumnBits = map[string]uint8{
-	"event_source":          evSource,
-	"event_type":            evType,
-	"singlesend_id":         evSinglesend,
-	"automation_id":         evAutomation,
-	"marketing_campaign_id": evCampaign,
-	"url":                   evURL,
-}
 
 func (n *need) merge(o need) {
 	n.lists = n.lists || o.lists
@@ -363,33 +340,21 @@ func (n *need) merge(o need) {
 	}
 }
 
-// needOf derives the parts of a contact a checked query can read. Names are
-// matched conservatively: any identifier equal to a field's name counts.
-func needOf(a *analysis, ch *query.Checked, cat *query.Catalog) need {
-	n := need{
-		lists:      a.names["list_ids"],
-		alternates: a.names["alternate_emails"],
-		domains:    a.names["email_domains"],
-		events:     ch.UsesEvents,
-		created:    a.names["created_at"],
-		updated:    a.names["updated_at"],
+// needOf derives the parts of a contact a checked query can read, from
+// the query package's own account of its inputs.
+func needOf(ch *query.Checked) need {
+	in := ch.Inputs()
+	return need{
+		lists:      in.ListIDs,
+		alternates: in.AlternateEmails,
+		domains:    in.EmailDomains,
+		events:     in.Events,
+		created:    in.CreatedAt,
+		updated:    in.UpdatedAt,
+		evCols:     in.EventColumns,
+		text:       in.Text,
+		slots:      in.Custom,
 	}
-	if a.names["email_domains"] {
-		n.text |= 1 << query.FieldEmail
-	}
-	for f := query.TextField(0); f < query.NumTextFields; f++ {
-		if a.names[f.Name()] {
-			n.text |= 1 << f
-		}
-	}
-	for name := range a.names {
-		n.evCols |= eventColumnBits[name]
-		if slot, ok := cat.Slot(name); ok {
-			n.slots = append(n.slots, slot)
-		}
-	}
-	sort.Ints(n.slots)
-	return n
 }
 
 // binding is the custom fields a query's names resolve to in a catalogue

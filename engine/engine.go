@@ -244,7 +244,7 @@ func (a *account) compile(s *segment, ch *query.Checked, sig string) {
 	s.err = nil
 	s.sig = sig
 	s.usesNow = ch.UsesNow
-	s.need = needOf(s.an, ch, a.cat)
+	s.need = needOf(ch)
 }
 
 // replan rebuilds the account's evaluation plan after segments or fields
@@ -770,8 +770,7 @@ func (e *Engine) Search(acct int64, ch *query.Checked, limit int, now time.Time)
 	if err != nil {
 		return nil, 0, err
 	}
-	an := analyze(ch.Query)
-	n := needOf(an, c2, a.cat)
+	n := needOf(c2)
 	ms := max(now.UnixMilli(), a.now)
 	found := a.scan(query.Compile(c2), &n, a.live, ms)
 	if limit < 0 || limit > len(found) {

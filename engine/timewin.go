@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/segmentd/segmentd/query"
 )
@@ -99,14 +98,9 @@ func floorDay(t int64) int64 {
 	return d
 }
 
-// addTime is the query package's calendar arithmetic (query/types.go):
-// AddDate in UTC, then a fixed number of ms.
-func addTime(t, months, ms int64) int64 {
-	if months != 0 {
-		t = time.UnixMilli(t).UTC().AddDate(0, int(months), 0).UnixMilli()
-	}
-	return t + ms
-}
+// addTime is the query package's calendar arithmetic: AddDate in UTC,
+// then a fixed number of ms.
+func addTime(t, months, ms int64) int64 { return query.AddTime(t, months, ms) }
 
 func applyChain(v int64, steps []shift) int64 {
 	for _, s := range steps {
