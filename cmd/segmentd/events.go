@@ -23,7 +23,11 @@ import (
 // after its next start (the engine is rebuilt from the store), so load
 // before serving, or post to the webhook instead.
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]"
+	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
+		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
+	if len(args) > 0 && args[0] == "bench" {
+		return runEventsBench(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "load" {
 		return errors.New(use)
 	}

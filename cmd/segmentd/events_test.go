@@ -454,3 +454,19 @@ func TestEventsLoad(t *testing.T) {
 		t.Fatalf("opened after load: %v, want 50", seg["contacts_count"])
 	}
 }
+
+// TestEventsBenchSmall runs `segmentd events bench` at a small size and
+// checks it reports its figures.
+func TestEventsBenchSmall(t *testing.T) {
+	t.Setenv(asBinaryEnv, "1")
+	var out, errb strings.Builder
+	args := []string{"events", "bench", "--events", "3000", "--contacts", "300", "--segments", "3", "--batch", "500", "--parallel", "2"}
+	if err := run(t.Context(), args, nil, nil, &out, &errb); err != nil {
+		t.Fatalf("events bench: %v\n%s\n%s", err, &out, &errb)
+	}
+	for _, want := range []string{"events: 3000", "events/s (durable)", "request latency: median", "server peak RSS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+}

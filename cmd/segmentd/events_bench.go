@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// runEventsBench is `segmentd events bench`: it starts this binary as a
+// child server on a fresh data directory, upserts --contacts contacts,
+// creates --segments engagement segments, then posts --events generated
+// Event Webhook events in --batch-event requests (--parallel in flight) and
+// prints events per second (durable: each 200 means the batch committed),
+// the median and p99 request latency (the batch reflected in every
+// segment), and the server's peak RSS.
+func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("events bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	total := fs.Int("events", 1_000_000, "events to post")
+	batch := fs.Int("batch", 1000, "events per request")
+	parallel := fs.Int("parallel", 4, "requests in flight")
+	contacts := fs.Int("contacts", 100_000, "contacts the events are for")
+	segments := fs.Int("segments", 10, "engagement segments to keep up to date")
+	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *total < 1 || *batch < 1 || *batch > 10_000 || *parallel < 1 || *contacts < 1 || *segments < 0 {
+		return errors.New("events bench: --events, --batch (1..10000), --parallel and --contacts must be positive")
+	}
+	dir := *data
+	if dir == "" {
+		d, err := os.MkdirTemp("", "segmentd-events-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	key := segmentd.NewAPIKeySecret()
+	child := exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
+	child.Stderr = io.Discard
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	base, err := readListenURL(out)
+	if err != nil {
+		return err
+	}
+	go io.Copy(io.Discard, out)
+	c := &benchClient{base: base, key: key, http: &http.Client{Timeout: 10 * time.Minute}}
+	text, err := c.createField("plan", "Text")
+	if err != nil {
+		return err
+	}
+	number, err := c.createField("score", "Number")
+	if err != nil {
+		return err
+	}
+	list, err := c.createList("bench")
+	if err != nil {
+		return err
+	}
+	for start := 0; start < *contacts; start += segmentd.MaxUpsertContacts {
+		job, err := c.upsert(benchBody(start, min(segmentd.MaxUpsertContacts, *contacts-start), text, number, list))
+		if err == nil {
+			err = c.waitJob(ctx, job)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	queries := []string{
+		"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)",
+		"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
+		"SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id HAVING MAX(e.event_timestamp) < timestampadd(day, -7, current_timestamp)",
+	}
+	for i := 0; i < *segments; i++ {
+		q := queries[i%len(queries)] // the same shapes again, under distinct names
+		body := fmt.Sprintf(`{"name":"engagement %d","query_dsl":%q}`, i, q)
+		if err := c.do("POST", "/v3/marketing/segments/2.0", []byte(body), 201, nil); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "segmentd events bench: %d events in requests of %d, %d in flight, %d contacts, %d segments, server pid %d\n",
+		*total, *batch, *parallel, *contacts, *segments, child.Process.Pid)
+
+	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
+	now := time.Now().Unix()
+	var next atomic.Int64
+	var lat []time.Duration
+	var latMu sync.Mutex
+	errc := make(chan error, *parallel)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := 0; w < *parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, *batch*200)
+			for {
+				start := int(next.Add(int64(*batch))) - *batch
+				if start >= *total || ctx.Err() != nil {
+					return
+				}
+				n := min(*batch, *total-start)
+				buf = append(buf[:0], '[')
+				for i := start; i < start+n; i++ {
+					if i > start {
+						buf = append(buf, ',')
+					}
+					u := (i * 7919) % *contacts
+					buf = append(buf, `{"email":"user`...)
+					buf = append(buf, fmt.Sprintf("%07d", u)...)
+					buf = append(buf, '@')
+					buf = append(buf, benchDomains[u%len(benchDomains)]...)
+					buf = append(buf, `","timestamp":`...)
+					buf = strconv.AppendInt(buf, now-int64(i%(60*86400)), 10)
+					buf = append(buf, `,"event":"`...)
+					buf = append(buf, types[i%len(types)]...)
+					buf = append(buf, `","sg_event_id":"bench-`...)
+					buf = strconv.AppendInt(buf, int64(i), 10)
+					buf = append(buf, `","sg_message_id":"m.filter0001.1","category":["bench"],"singlesend_id":"ss-1"}`...)
+				}
+				buf = append(buf, ']')
+				t := time.Now()
+				if err := c.do("POST", "/webhooks/sendgrid/events", buf, 200, nil); err != nil {
+					errc <- err
+					return
+				}
+				d := time.Since(t)
+				latMu.Lock()
+				lat = append(lat, d)
+				latMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	slices.Sort(lat)
+	rss, err := peakRSS(child.Process.Pid)
+	if err != nil {
+		return err
+	}
+	var dbBytes int64
+	matches, _ := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			dbBytes += fi.Size()
+		}
+	}
+	fmt.Fprintf(stdout, "events: %d\nelapsed: %s\nthroughput: %.0f events/s (durable)\nrequest latency: median %s, p99 %s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB\n",
+		*total, elapsed.Round(time.Millisecond), float64(*total)/elapsed.Seconds(),
+		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond),
+		float64(rss)/(1<<20), float64(dbBytes)/(1<<20))
+	return nil
+}
