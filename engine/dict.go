@@ -13,6 +13,13 @@ type dict struct {
 	index map[string]uint32
 	free  []uint32
 	bytes int64 // sum of len(vals)
+
+	// recent caches codes of recently acquired strings, by a cheap hash
+	// of their length and end bytes: event types, sources and campaign
+	// ids repeat from one event to the next, and a hit skips hashing the
+	// string for the index. An entry is checked against vals, so one made
+	// stale by a release (the code freed or reused) simply misses.
+	recent [256]uint32
 }
 
 func newDict() *dict {
@@ -24,8 +31,14 @@ func (d *dict) acquire(s string) uint32 {
 	if s == "" {
 		return 0
 	}
+	slot := (uint(len(s)) + uint(s[0])*7 + uint(s[len(s)-1])*31) & 255
+	if c := d.recent[slot]; c != 0 && d.vals[c] == s {
+		d.refs[c]++
+		return c
+	}
 	if c, ok := d.index[s]; ok {
 		d.refs[c]++
+		d.recent[slot] = c
 		return c
 	}
 	// Clone so the dictionary never pins the caller's (possibly large)
@@ -42,6 +55,7 @@ func (d *dict) acquire(s string) uint32 {
 		d.refs = append(d.refs, 1)
 	}
 	d.index[s] = c
+	d.recent[slot] = c
 	d.bytes += int64(len(s))
 	return c
 }
