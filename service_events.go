@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file takes engagement events in: it validates them, stores them, and
@@ -103,4 +104,29 @@ func (s *Service) onWorker(ctx context.Context, write func() (publish func(), er
 		return ctx.Err()
 	}
 	return <-t.wait
+}
+
+// PruneEvents deletes every account's events older than retention. segmentd
+// runs it at start, before the engine is rebuilt, so the engine and the
+// store always hold the same events; a server that runs for months prunes
+// again at its next start (a day's worth of overdue events in five years
+// changes no real segment).
+func (s *Service) PruneEvents(ctx context.Context, retention time.Duration) (int, error) {
+	if s.cfg.Events == nil {
+		return 0, errNoEventStore
+	}
+	accts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	before := s.clock.Now().Add(-retention)
+	total := 0
+	for _, a := range accts {
+		n, err := s.cfg.Events.PruneEvents(ctx, a.ID, before)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -94,3 +94,37 @@ func TestServiceAddEvents(t *testing.T) {
 		t.Fatalf("count after a restart = %d, want 1", n)
 	}
 }
+
+// TestPruneEvents: events older than the retention are deleted from every
+// account, newer ones stay.
+func TestPruneEvents(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+		segmentd.Config{Segments: st, Membership: engine.NewMembership(), Events: st})
+	defer svc.Close()
+	acct, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	evs := []segmentd.Event{
+		{Email: "old@example.com", Type: "open", Timestamp: now.Add(-40 * 24 * time.Hour), SGEventID: "old"},
+		{Email: "new@example.com", Type: "open", Timestamp: now.Add(-20 * 24 * time.Hour), SGEventID: "new"},
+	}
+	if _, err := svc.AddEvents(ctx, acct.ID, evs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := svc.PruneEvents(ctx, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("PruneEvents = %d, %v; want 1", n, err)
+	}
+	left, _, err := st.ScanEvents(ctx, acct.ID, 0, 10)
+	if err != nil || len(left) != 1 || left[0].SGEventID != "new" {
+		t.Fatalf("events left = %+v, %v; want only the new one", left, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -98,6 +99,7 @@ type config struct {
 	refresh        string
 	legacyV1Writes bool
 	dev            bool
+	retentionDays  int
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -137,12 +139,22 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
+	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
+	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
+		retention = v
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
+	days, err := strconv.Atoi(retention)
+	if err != nil || days < 1 {
+		return cfg, fmt.Errorf("--event-retention-days must be a whole number of days, at least 1, not %q", retention)
+	}
+	cfg.retentionDays = days
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
 	}
@@ -199,6 +211,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Refresh:     refresh,
 	})
 	defer svc.Close()
+	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
+		return fmt.Errorf("pruning events: %w", err)
+	} else if n > 0 {
+		log.Info("pruned events past retention", "events", n, "retention_days", cfg.retentionDays)
+	}
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)

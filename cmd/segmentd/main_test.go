@@ -143,6 +143,8 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		{name: "env", env: []string{"SEGMENTD_ADDR=127.0.0.1:9", "SEGMENTD_DATA=/tmp/x"}, wantAddr: "127.0.0.1:9", wantData: "/tmp/x"},
 		{name: "flag wins over env", args: []string{"--addr", "127.0.0.1:7"}, env: []string{"SEGMENTD_ADDR=127.0.0.1:9"}, wantAddr: "127.0.0.1:7", wantData: "./segmentd-data"},
 		{name: "bad refresh", args: []string{"--refresh", "hourly"}, wantErr: "--refresh must be realtime or scheduled"},
+		{name: "bad retention", args: []string{"--event-retention-days", "0"}, wantErr: "--event-retention-days must be a whole number of days"},
+		{name: "bad retention env", env: []string{"SEGMENTD_EVENT_RETENTION_DAYS=soon"}, wantErr: `not "soon"`},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
