@@ -611,7 +611,7 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 	if len(segs) > 0 {
 		found := a.scanMany(progs, &n, ms)
 		for i, s := range segs {
-			m := roaring.BitmapOf(found[i]...)
+			m := found[i]
 			if s.parent != "" {
 				m.And(a.candidates(s.parent))
 			}
@@ -626,14 +626,15 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 }
 
 // scanMany evaluates progs over every live contact at now, split across
-// the machine's cores, and returns each program's matches in ascending
-// index order.
-func (a *account) scanMany(progs []*query.Program, n *need, now int64) [][]uint32 {
+// the machine's cores, and returns each program's matches. Each worker
+// turns its matches into bitmaps, so only the final union (of disjoint
+// ranges) is left to the caller's goroutine.
+func (a *account) scanMany(progs []*query.Program, n *need, now int64) []*roaring.Bitmap {
 	all := a.live.ToArray()
 	t := unixMilli(now)
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/20000))
 	chunk := (len(all) + workers - 1) / workers
-	parts := make([][][]uint32, workers)
+	parts := make([][]*roaring.Bitmap, workers)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		lo := min(w*chunk, len(all))
@@ -652,15 +653,22 @@ func (a *account) scanMany(progs []*query.Program, n *need, now int64) [][]uint3
 					}
 				}
 			}
-			parts[w] = res
+			bms := make([]*roaring.Bitmap, len(progs))
+			for i, r := range res {
+				bms[i] = roaring.BitmapOf(r...)
+				res[i] = nil
+			}
+			parts[w] = bms
 		}(w, all[lo:hi])
 	}
 	wg.Wait()
-	found := make([][]uint32, len(progs))
-	for _, p := range parts {
-		for i := range found {
-			found[i] = append(found[i], p[i]...)
+	found := make([]*roaring.Bitmap, len(progs))
+	for i := range found {
+		bms := make([]*roaring.Bitmap, len(parts))
+		for w, p := range parts {
+			bms[w] = p[i]
 		}
+		found[i] = roaring.FastOr(bms...)
 	}
 	return found
 }

@@ -3,7 +3,9 @@ package engine
 import (
 	"container/heap"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/segmentd/segmentd/query"
 )
@@ -299,7 +301,9 @@ func (a *account) rewind(now int64) {
 	a.rescheduleAll(now)
 }
 
-// rescheduleAll recomputes the wake of every live contact.
+// rescheduleAll recomputes the wake of every live contact, split across
+// the machine's cores for large accounts (each worker writes the wakes of
+// its own contacts).
 func (a *account) rescheduleAll(now int64) {
 	a.wakes = a.wakes[:0]
 	for i := range a.wakeAt {
@@ -308,15 +312,28 @@ func (a *account) rescheduleAll(now int64) {
 	if len(a.tsegs) == 0 {
 		return
 	}
-	sc := &a.scratch
-	it := a.live.Iterator()
-	for it.HasNext() {
-		idx := it.Next()
-		for uint32(len(a.wakeAt)) <= idx {
-			a.wakeAt = append(a.wakeAt, noWake)
-		}
-		if at := a.plan.wake(a.timeValues(&a.plan, idx, sc), now); at != noWake {
-			a.wakeAt[idx] = at
+	for len(a.wakeAt) < len(a.ids) {
+		a.wakeAt = append(a.wakeAt, noWake)
+	}
+	all := a.live.ToArray()
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/20000))
+	chunk := (len(all) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo := min(w*chunk, len(all))
+		hi := min(lo+chunk, len(all))
+		wg.Add(1)
+		go func(part []uint32) {
+			defer wg.Done()
+			sc := &scratch{}
+			for _, idx := range part {
+				a.wakeAt[idx] = a.plan.wake(a.timeValues(&a.plan, idx, sc), now)
+			}
+		}(all[lo:hi])
+	}
+	wg.Wait()
+	for _, idx := range all {
+		if at := a.wakeAt[idx]; at != noWake {
 			a.wakes = append(a.wakes, wakeEntry{at, idx})
 		}
 	}
