@@ -14,7 +14,7 @@ import (
 type Config struct {
 	MaxCustomFields int // default MaxCustomFields
 	MaxLiveSegments int // default DefaultMaxLiveSegments
-	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 8
+	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 2 (each may hold 30,000 decoded contacts)
 	Refresh         RefreshMode
 	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
@@ -57,7 +57,7 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 		cfg.MaxCustomFields = MaxCustomFields
 	}
 	if cfg.JobQueue == 0 {
-		cfg.JobQueue = 8
+		cfg.JobQueue = 2
 	}
 	if cfg.SearchTimeout == 0 {
 		cfg.SearchTimeout = 20 * time.Second
