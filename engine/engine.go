@@ -75,6 +75,7 @@ type account struct {
 	wakeAt []int64
 
 	scratch  scratch // the writer's
+	evBuf    []byte  // the writer's, for encoding events
 	subSegs  []*segment
 	subProgs []*query.Program
 	subNeed  need
@@ -422,7 +423,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 		if !ok {
 			idx = a.alloc(c.ID)
 		}
-		a.write(idx, c, &d)
+		a.write(idx, c, !ok, &d)
 		d.all = !ok
 		a.touched(idx, ms, &d)
 	}

@@ -310,8 +310,8 @@ func (d *delta) affects(n *need) bool {
 }
 
 // write stores the full state of contact c at index idx and records in d
-// what changed.
-func (a *account) write(idx uint32, c *segmentd.Contact, d *delta) {
+// what changed. fresh says idx was just allocated (so it is on no list).
+func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 	d.text, d.created, d.updated, d.alt, d.lists, d.events = 0, false, false, false, false, false
 	d.slots = d.slots[:0]
 	t := contactText(c)
@@ -346,6 +346,9 @@ func (a *account) write(idx uint32, c *segmentd.Contact, d *delta) {
 	}
 	// Lists: leave the ones not named, join the named ones.
 	for _, l := range a.listOrder {
+		if fresh {
+			break
+		}
 		if l.bm.Contains(idx) && !hasString(c.ListIDs, l.id) {
 			l.bm.Remove(idx)
 			d.lists = true
@@ -451,7 +454,8 @@ func (a *account) drop(idx uint32) {
 func (a *account) addEvents(idx uint32, evs []query.Event) {
 	b := a.events[idx]
 	prev := lastTS(b)
-	var buf []byte
+	buf := a.evBuf[:0]
+	defer func() { a.evBuf = buf[:0] }()
 	for i := range evs {
 		ev := a.encodeEvent(&evs[i])
 		buf = appendEvent(buf, prev, &ev)
