@@ -14,8 +14,8 @@
 // time passes by per-contact wake times (see timewin.go).
 //
 // A write re-checks only the segments whose inputs it changed (the
-// per-contact delta against what each query reads, read off its AST); a new
-// contact is checked against all of them.
+// per-contact delta against what each query reads, query.Checked.Inputs); a
+// new contact is checked against all of them.
 //
 // Rebuilding at start: SetFields, PutContacts in pages, AddEvents, then
 // PutSegments with every live segment (one pass over the contacts for all
@@ -23,8 +23,10 @@
 // re-checks.
 //
 // The engine never defines what a query means: it evaluates query.Program,
-// the query package's compiled form, and only reads the AST to know which
-// parts of a contact to materialise and when a clock comparison can flip.
+// the query package's compiled form, asks the query package what a query
+// reads (to know which parts of a contact to materialise), and reads the
+// AST only for the names it binds and to know when a clock comparison can
+// flip.
 //
 // It imports the domain package, the query package and roaring, never
 // net/http or a store: the service feeds it (and rebuilds it from the store

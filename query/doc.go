@@ -15,5 +15,7 @@
 // The package is pure: it imports only the standard library, never net/http
 // or database/sql, so the membership engine, the stores and the API faces can
 // all share one meaning of every query. It holds no package-level mutable
-// state. The language is described in docs/query-language.md.
+// state beyond a sync.Pool of evaluation buffers (reused scratch space that
+// carries nothing from one call to the next). The language is described in
+// docs/query-language.md.
 package query
