@@ -303,7 +303,7 @@ func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, now time.Time) er
 			continue
 		}
 		if c.CustomFields == nil {
-			c.CustomFields = make(map[string]Value)
+			c.CustomFields = make(map[string]Value, len(p.CustomFields))
 		}
 		c.CustomFields[id] = *v
 	}

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/segmentd/segmentd"
 )
 
 // TestDomainImportsStandardLibraryOnly keeps the arrows pointing one way:
@@ -18,5 +20,16 @@ func TestDomainImportsStandardLibraryOnly(t *testing.T) {
 		if p != "github.com/segmentd/segmentd" {
 			t.Errorf("the domain package depends on %s", p)
 		}
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := segmentd.NewID()
+		if !segmentd.IsUUID(id) || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) || seen[id] {
+			t.Fatalf("NewID = %q: not a fresh version-4 UUID", id)
+		}
+		seen[id] = true
 	}
 }
