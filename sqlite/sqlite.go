@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -45,7 +46,12 @@ var migrationFS embed.FS
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
-	ids   contactIDs
+	ckpt  *sql.DB // background WAL checkpoints (checkpointLoop)
+
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	ids       contactIDs
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -73,7 +79,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	common := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(0)&_pragma=temp_store(MEMORY)"
 
-	write, err := sql.Open("sqlite", uri+common+"&_txlock=immediate&_pragma=cache_size(-131072)")
+	// The writer never checkpoints (wal_autocheckpoint 0): checkpoints, with
+	// their fsyncs, run on a connection of their own in the background
+	// (checkpointLoop), so a commit does not wait for them.
+	write, err := sql.Open("sqlite", uri+common+"&_txlock=immediate&_pragma=cache_size(-131072)&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -92,18 +101,58 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxIdleTime(0)
 
-	s := &Store{write: write, read: read}
+	ckpt, err := sql.Open("sqlite", uri+common+"&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+
+	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
+		close(s.stopped)
 		s.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
+	go s.checkpointLoop()
 	return s, nil
 }
 
-// Close closes both pools. The WAL is checkpointed by SQLite when the last
-// connection closes.
+// checkpointInterval is how often the background checkpoint runs.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointLoop copies committed WAL frames into the database file in the
+// background (PASSIVE: it never blocks the writer or readers). Durability
+// does not depend on it: a committed transaction is already in the WAL.
+func (s *Store) checkpointLoop() {
+	defer close(s.stopped)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil && !isBusy(err) {
+				// Nothing to do but try again: the WAL keeps every commit.
+				continue
+			}
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var e *sqlite3.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3lib.SQLITE_BUSY || e.Code()&0xff == sqlite3lib.SQLITE_LOCKED)
+}
+
+// Close stops the background checkpoints and closes every connection. The
+// last connection to close checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.stopped
+	return errors.Join(s.ckpt.Close(), s.read.Close(), s.write.Close())
 }
 
 type migration struct {
