@@ -76,8 +76,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.
 	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	// journal_size_limit: when the WAL is reset after a checkpoint, it is
+	// truncated back to 64 MiB, so a burst of writes does not leave a large
+	// file behind.
 	common := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=foreign_keys(0)&_pragma=temp_store(MEMORY)"
+		"&_pragma=foreign_keys(0)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 
 	// The writer never checkpoints (wal_autocheckpoint 0): checkpoints, with
 	// their fsyncs, run on a connection of their own in the background

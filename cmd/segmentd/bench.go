@@ -151,15 +151,15 @@ send:
 	if err != nil {
 		return err
 	}
-	var dbBytes int64
-	matches, _ := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
-	for _, m := range matches {
-		if fi, err := os.Stat(m); err == nil {
-			dbBytes += fi.Size()
+	size := func(name string) float64 {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return 0
 		}
+		return float64(fi.Size()) / (1 << 20)
 	}
-	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB (segmentd.db + WAL)\n",
-		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), float64(dbBytes)/(1<<20))
+	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB (segmentd.db; WAL not yet checkpointed: %.0f MiB)\n",
+		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), size("segmentd.db"), size("segmentd.db-wal"))
 	return nil
 }
 
