@@ -84,20 +84,26 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		if err := s.fieldsChanged(ctx, a.ID); err != nil {
 			return err
 		}
-		const page = 5000
-		for after := ""; ; {
+		err := loadPages(ctx, "", func(ctx context.Context, after string) ([]Contact, string, bool, error) {
+			const page = 5000
 			cs, err := s.store.ScanContacts(ctx, a.ID, after, page)
+			if err != nil || len(cs) == 0 {
+				return cs, after, true, err
+			}
+			return cs, cs[len(cs)-1].ID, len(cs) < page, nil
+		}, func(cs []Contact) { s.members.PutContacts(a.ID, cs, now) })
+		if err != nil {
+			return err
+		}
+		if s.cfg.Events != nil {
+			err := loadPages(ctx, int64(0), func(ctx context.Context, after int64) ([]Event, int64, bool, error) {
+				const page = 50_000
+				evs, last, err := s.cfg.Events.ScanEvents(ctx, a.ID, after, page)
+				return evs, last, len(evs) < page, err
+			}, func(evs []Event) { s.members.AddEvents(a.ID, evs, now) })
 			if err != nil {
 				return err
 			}
-			s.members.PutContacts(a.ID, cs, now)
-			if len(cs) < page {
-				break
-			}
-			after = cs[len(cs)-1].ID
-		}
-		if err := s.loadEvents(ctx, a.ID); err != nil {
-			return err
 		}
 		segs, err := s.segs.Segments(ctx, a.ID)
 		if err != nil {
@@ -114,43 +120,38 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 	return nil
 }
 
-// loadEvents gives the engine every stored event of an account, in pages.
-// Reading the store and feeding the engine overlap: the next page is read
-// while the engine takes the last one. Events of no contact, or of a contact
-// since deleted, are skipped by the engine.
-func (s *Service) loadEvents(ctx context.Context, acct int64) error {
-	if s.cfg.Events == nil {
-		return nil
-	}
-	const page = 50_000
-	now := s.clock.Now()
-	pages := make(chan []Event, 2)
+// loadPages reads pages with fetch (from cursor start until it reports the
+// last page) and hands each to consume, in order. Reading the store and
+// feeding the engine overlap: the next page is read while consume takes the
+// last one.
+func loadPages[T any, C any](ctx context.Context, start C, fetch func(ctx context.Context, after C) (page []T, next C, last bool, err error), consume func([]T)) error {
+	pages := make(chan []T, 2)
 	errc := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(pages)
-		for after := int64(0); ; {
-			evs, last, err := s.cfg.Events.ScanEvents(ctx, acct, after, page)
+		for after := start; ; {
+			page, next, last, err := fetch(ctx, after)
 			if err != nil {
 				errc <- err
 				return
 			}
 			select {
-			case pages <- evs:
+			case pages <- page:
 			case <-ctx.Done():
 				errc <- ctx.Err()
 				return
 			}
-			if len(evs) < page {
+			if last {
 				errc <- nil
 				return
 			}
-			after = last
+			after = next
 		}
 	}()
-	for evs := range pages {
-		s.members.AddEvents(acct, evs, now)
+	for page := range pages {
+		consume(page)
 	}
 	return <-errc
 }

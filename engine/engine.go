@@ -53,6 +53,10 @@ type account struct {
 	live    *roaring.Bitmap
 
 	text             [query.NumTextFields][]uint32
+	// idents[f] holds the contacts with identifier f set (f < numIdents:
+	// email, phone_number_id, external_id, anonymous_id), for
+	// IdentifierCounts by bitmap intersection.
+	idents [numIdents]*roaring.Bitmap
 	created, updated []int64
 	alt              map[uint32][]string
 	lists            map[string]*list
@@ -96,6 +100,9 @@ func (a *account) resetContacts() {
 	a.live = roaring.New()
 	for f := range a.text {
 		a.text[f] = nil
+	}
+	for f := range a.idents {
+		a.idents[f] = roaring.New()
 	}
 	a.created, a.updated, a.events, a.nEvents = nil, nil, nil, 0
 	a.alt = make(map[uint32][]string)

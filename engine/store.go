@@ -320,6 +320,13 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 		a.dict.replace(&a.text[f][idx], t[f])
 		if a.text[f][idx] != old {
 			d.text |= 1 << f
+			if f < numIdents {
+				if a.text[f][idx] != 0 {
+					a.idents[f].Add(idx)
+				} else {
+					a.idents[f].Remove(idx)
+				}
+			}
 		}
 	}
 	if ms := c.CreatedAt.UnixMilli(); ms != a.created[idx] {
@@ -425,6 +432,9 @@ func (a *account) drop(idx uint32) {
 	for f := range a.text {
 		a.dict.release(a.text[f][idx])
 		a.text[f][idx] = 0
+	}
+	for _, bm := range a.idents {
+		bm.Remove(idx)
 	}
 	for _, col := range a.slotCols {
 		col.clear(idx, a.dict)
