@@ -49,6 +49,10 @@ func TestIdentifierCounts(t *testing.T) {
 	want("after updates", segmentd.IdentifierCounts{Email: 3, PhoneNumberID: 1, AnonymousID: 1})
 	e.DeleteContacts(1, []string{"c"}, now)
 	want("after a delete", segmentd.IdentifierCounts{Email: 3})
+	// The next contact reuses the freed index: none of c's identifiers may
+	// stick to it.
+	e.PutContacts(1, []segmentd.Contact{{ID: "e", Email: "e@x.com", Country: "NZ"}}, now)
+	want("after reusing the index", segmentd.IdentifierCounts{Email: 4})
 	e.DeleteAllContacts(1, now)
 	want("after delete all", segmentd.IdentifierCounts{})
 	if got := e.IdentifierCounts(2, "nz", now); got != (segmentd.IdentifierCounts{}) {
