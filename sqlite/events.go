@@ -3,18 +3,52 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/segmentd/segmentd"
+	sqlite3 "modernc.org/sqlite"
 )
 
 var _ segmentd.EventStore = (*Store)(nil)
 
+// eventHash is the stored sg_event_hash of an sg_event_id: 64-bit FNV-1a,
+// as a signed INTEGER. It only narrows the search: equal hashes are
+// compared by their text.
+func eventHash(id string) int64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return int64(h)
+}
+
+// segmentd_event_hash(text) is eventHash in SQL, for migration 0006's
+// backfill. It must be registered before the first connection opens.
+func init() {
+	err := sqlite3.RegisterDeterministicScalarFunction("segmentd_event_hash", 1, func(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return eventHash(v), nil
+		case []byte:
+			return eventHash(string(v)), nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+}
+
 // The event statements. TestEventQueryPlans checks that each probes an index.
 const (
-	qEventsKnown = "SELECT sg_event_id FROM events WHERE account_id = ? AND sg_event_id IN (SELECT value FROM json_each(?))"
+	// qEventsKnown reads the stored sg_event_ids whose hash is one of the
+	// batch's (a JSON array of integers).
+	qEventsKnown = "SELECT sg_event_id FROM events WHERE account_id = ? AND sg_event_hash IN (SELECT value FROM json_each(?))"
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
 	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
@@ -30,9 +64,9 @@ const (
 	// eventColumns are what scanEvent reads, NULLs as "".
 	eventColumns = "COALESCE(contact_id, ''), email, event_source, event_type, event_timestamp, COALESCE(singlesend_id, ''), " +
 		"COALESCE(automation_id, ''), COALESCE(marketing_campaign_id, ''), COALESCE(url, ''), COALESCE(sg_event_id, '')"
-	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
-	eventWriteN    = 12
-	// eventChunk rows per INSERT: 12 × 2,000 bound values stays under
+	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id, sg_event_hash"
+	eventWriteN    = 13
+	// eventChunk rows per INSERT: 13 × 2,000 bound values stays under
 	// SQLite's 32,766-variable limit.
 	eventChunk = 2000
 	// pruneChunk is the sequence range one pruning transaction covers, so
@@ -117,16 +151,21 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 // knownEventIDs returns the batch's sg_event_ids that the account already holds.
 func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) (map[string]bool, error) {
 	known := make(map[string]bool)
-	var ids []string
+	b := make([]byte, 0, 21*len(evs)+2)
+	b = append(b, '[')
 	for i := range evs {
 		if evs[i].SGEventID != "" {
-			ids = append(ids, evs[i].SGEventID)
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, eventHash(evs[i].SGEventID), 10)
 		}
 	}
-	if len(ids) == 0 {
+	if len(b) == 1 {
 		return known, nil
 	}
-	rows, err := tx.QueryContext(ctx, qEventsKnown, acct, jsonStrings(ids))
+	b = append(b, ']')
+	rows, err := tx.QueryContext(ctx, qEventsKnown, acct, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +244,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, acct, last int64, evs []segme
 			ev := &evs[i]
 			last++
 			args = append(args, acct, last, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
-				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID))
+				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), nullHash(ev.SGEventID))
 		}
 		var err error
 		if n == eventChunk {
@@ -219,6 +258,14 @@ func insertEvents(ctx context.Context, tx *sql.Tx, acct, last int64, evs []segme
 		evs = evs[n:]
 	}
 	return nil
+}
+
+// nullHash is the stored sg_event_hash of an sg_event_id: NULL when there is none.
+func nullHash(id string) any {
+	if id == "" {
+		return nil
+	}
+	return eventHash(id)
 }
 
 // AttachEvents gives unattached events to the contacts of cs that own their

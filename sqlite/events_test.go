@@ -2,10 +2,16 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/storetest"
 )
 
@@ -49,4 +55,105 @@ func TestEventQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s\n  %q", q, plan)
 	}
+}
+
+// BenchmarkAddEventsLoaded measures AddEvents in 1,000-event batches on a
+// loaded data directory (segmentd bench segments -data DIR): set
+// SEGMENTD_EVENTS_BENCH_DB to a COPY of its segmentd.db, since the benchmark
+// adds events to it. Timestamps follow the loaded ones, as webhook
+// deliveries do.
+func BenchmarkAddEventsLoaded(b *testing.B) {
+	path := os.Getenv("SEGMENTD_EVENTS_BENCH_DB")
+	if path == "" {
+		b.Skip("SEGMENTD_EVENTS_BENCH_DB not set")
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.Logf("open (with migrations): %v", time.Since(t0))
+	var acct, maxTS int64
+	if err := s.read.QueryRow("SELECT account_id, event_timestamp FROM events WHERE account_id = (SELECT MAX(account_id) FROM events) ORDER BY seq DESC LIMIT 1").Scan(&acct, &maxTS); err != nil {
+		b.Fatal(err)
+	}
+	rows, err := s.read.Query("SELECT email FROM contacts WHERE account_id = ? AND email IS NOT NULL LIMIT 200000", acct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var emails []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			b.Fatal(err)
+		}
+		emails = append(emails, e)
+	}
+	rows.Close()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	types := []string{"processed", "delivered", "open", "click", "bounce", "unsubscribe"}
+	const batch = 1000
+	evs := make([]segmentd.Event, batch)
+	ts := maxTS
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for j := range evs {
+			ts += int64(rng.IntN(3))
+			evs[j] = segmentd.Event{Email: emails[rng.IntN(len(emails))], Type: types[rng.IntN(len(types))],
+				Timestamp: time.UnixMilli(ts + rng.Int64N(60_000)).UTC(), SinglesendID: "ss-1",
+				SGEventID: fmt.Sprintf("%016x%08x", rng.Uint64(), j)}
+		}
+		b.StartTimer()
+		res, err := s.AddEvents(ctx, acct, evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Added != batch {
+			b.Fatalf("added %d", res.Added)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkScanEventsLoaded measures ScanEvents over the loaded account's
+// events (SEGMENTD_EVENTS_BENCH_DB, as BenchmarkAddEventsLoaded; only read).
+func BenchmarkScanEventsLoaded(b *testing.B) {
+	path := os.Getenv("SEGMENTD_EVENTS_BENCH_DB")
+	if path == "" {
+		b.Skip("SEGMENTD_EVENTS_BENCH_DB not set")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var acct int64
+	if err := s.read.QueryRow("SELECT MAX(account_id) FROM events").Scan(&acct); err != nil {
+		b.Fatal(err)
+	}
+	limit := 2_000_000
+	if v, err := strconv.Atoi(os.Getenv("SEGMENTD_SCAN_LIMIT")); err == nil {
+		limit = v
+	}
+	b.ResetTimer()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		n = 0
+		for after := int64(0); n < limit; {
+			evs, last, err := s.ScanEvents(ctx, acct, after, 10_000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(evs)
+			if len(evs) < 10_000 {
+				break
+			}
+			after = last
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 }
