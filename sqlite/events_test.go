@@ -31,7 +31,7 @@ func TestEventContract(t *testing.T) {
 func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
-	for _, q := range []string{qEventsKnown, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents, qEventsFirstSeq, qPruneEvents} {
+	for _, q := range []string{qEventsKnown, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents, qScanEventsJoined, qEventsFirstSeq, qPruneEvents} {
 		args := make([]any, strings.Count(q, "?"))
 		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
@@ -156,4 +156,40 @@ func BenchmarkScanEventsLoaded(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// TestScanEventsSeparator checks that ScanEvents returns texts holding the
+// byte it joins fields with (eventSep) intact, by reading such a page column
+// by column.
+func TestScanEventsSeparator(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	acct := int64(1)
+	in := []segmentd.Event{
+		{Email: "a@example.com", Type: "click", Timestamp: time.UnixMilli(1000).UTC(), URL: "https://x.test/\xff\xff", SGEventID: "e1"},
+		{Email: "b@example.com", Type: "open", Timestamp: time.UnixMilli(2000).UTC(), SGEventID: "e2\xff"},
+	}
+	if _, err := s.AddEvents(ctx, acct, in); err != nil {
+		t.Fatal(err)
+	}
+	got, last, err := s.ScanEvents(ctx, acct, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || last != 2 || got[0].URL != in[0].URL || got[1].SGEventID != in[1].SGEventID || got[0].Source != "mail" || got[1].Email != "b@example.com" {
+		t.Fatalf("ScanEvents = %+v, %d", got, last)
+	}
+	// A page without the byte is split from the joined text.
+	got, _, ok, err := scanEventsJoined(ctx, s.read, acct, 0, 1)
+	if err != nil || ok {
+		t.Fatalf("joined scan of a text holding the separator: ok %v, err %v", ok, err)
+	}
+	if _, err := s.AddEvents(ctx, acct, []segmentd.Event{{Email: "c@example.com", Type: "open", Timestamp: time.UnixMilli(3000).UTC(), AutomationID: "au"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, last, ok, err = scanEventsJoined(ctx, s.read, acct, 2, 10)
+	if err != nil || !ok || last != 3 || len(got) != 1 || got[0].AutomationID != "au" || got[0].Email != "c@example.com" || got[0].Type != "open" || got[0].ContactID != "" || got[0].SGEventID != "" {
+		t.Fatalf("joined scan = %+v, %d, %v, %v", got, last, ok, err)
+	}
 }
