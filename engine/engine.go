@@ -52,11 +52,11 @@ type account struct {
 	free    []uint32
 	live    *roaring.Bitmap
 
-	text             [query.NumTextFields][]uint32
+	text [query.NumTextFields][]uint32
 	// idents[f] holds the contacts with identifier f set (f < numIdents:
 	// email, phone_number_id, external_id, anonymous_id), for
 	// IdentifierCounts by bitmap intersection.
-	idents [numIdents]*roaring.Bitmap
+	idents           [numIdents]*roaring.Bitmap
 	created, updated []int64
 	alt              map[uint32][]string
 	lists            map[string]*list
