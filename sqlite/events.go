@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -66,9 +67,9 @@ const (
 		"COALESCE(automation_id, ''), COALESCE(marketing_campaign_id, ''), COALESCE(url, ''), COALESCE(sg_event_id, '')"
 	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id, sg_event_hash"
 	eventWriteN    = 13
-	// eventChunk rows per INSERT: 13 × 2,000 bound values stays under
+	// eventChunk rows per INSERT at most: 13 × 1,024 bound values stays under
 	// SQLite's 32,766-variable limit.
-	eventChunk = 2000
+	eventChunk = 1024
 	// pruneChunk is the sequence range one pruning transaction covers, so
 	// that pruning millions of events never holds the writer for long.
 	pruneChunk = 50_000
@@ -92,6 +93,9 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	var res segmentd.EventsResult
 	if len(evs) == 0 {
 		return res, nil
+	}
+	if err := prepareInserts(ctx, s.write); err != nil {
+		return res, err
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		res = segmentd.EventsResult{}
@@ -136,7 +140,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 			return err
 		}
-		if err := insertEvents(ctx, tx, acct, last, out); err != nil {
+		if err := insertEvents(ctx, tx, s.write, acct, last, out); err != nil {
 			return err
 		}
 		res.Added, res.Events = len(out), out
@@ -223,22 +227,21 @@ func scanPairs(ctx context.Context, q queryer, m map[string]string, query string
 	return rows.Err()
 }
 
-// insertEvents inserts evs with sequence numbers after last.
-func insertEvents(ctx context.Context, tx *sql.Tx, acct, last int64, evs []segmentd.Event) error {
-	row := "(?" + strings.Repeat(", ?", eventWriteN-1) + ")"
-	head := "INSERT INTO events (" + eventWriteCols + ") VALUES "
-	var chunk *sql.Stmt
-	if len(evs) >= eventChunk {
-		var err error
-		chunk, err = tx.PrepareContext(ctx, head+row+strings.Repeat(", "+row, eventChunk-1))
-		if err != nil {
-			return err
-		}
-		defer chunk.Close()
-	}
+// insertEvents inserts evs with sequence numbers after last, with
+// multi-row INSERTs of power-of-two sizes up to eventChunk rows, prepared
+// once per store and reused by every batch (parsing a 1,000-row INSERT costs
+// as much as running it on a small database).
+func insertEvents(ctx context.Context, tx *sql.Tx, db *sql.DB, acct, last int64, evs []segmentd.Event) error {
 	args := make([]any, 0, min(len(evs), eventChunk)*eventWriteN)
 	for len(evs) > 0 {
-		n := min(len(evs), eventChunk)
+		n := eventChunk
+		for n > len(evs) {
+			n >>= 1
+		}
+		stmt, ok := insertStmts.Load(insertKey{db, n})
+		if !ok {
+			return fmt.Errorf("insert events: no prepared statement for %d rows", n)
+		}
 		args = args[:0]
 		for i := range evs[:n] {
 			ev := &evs[i]
@@ -246,16 +249,42 @@ func insertEvents(ctx context.Context, tx *sql.Tx, acct, last int64, evs []segme
 			args = append(args, acct, last, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
 				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), nullHash(ev.SGEventID))
 		}
-		var err error
-		if n == eventChunk {
-			_, err = chunk.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, head+row+strings.Repeat(", "+row, n-1), args...)
-		}
+		txStmt := tx.StmtContext(ctx, stmt.(*sql.Stmt))
+		_, err := txStmt.ExecContext(ctx, args...)
+		txStmt.Close()
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		evs = evs[n:]
+	}
+	return nil
+}
+
+// insertStmts holds each writer pool's prepared event INSERTs, by row count.
+var insertStmts sync.Map // insertKey -> *sql.Stmt
+
+type insertKey struct {
+	db *sql.DB
+	n  int
+}
+
+// prepareInserts prepares db's event INSERTs of every power-of-two row
+// count up to eventChunk, once per pool. It must run outside a write
+// transaction: the writer pool's one connection is the transaction's. The
+// statements of a closed pool stay cached (eleven per store opened).
+func prepareInserts(ctx context.Context, db *sql.DB) error {
+	if _, ok := insertStmts.Load(insertKey{db, eventChunk}); ok {
+		return nil
+	}
+	row := "(?" + strings.Repeat(", ?", eventWriteN-1) + ")"
+	for n := 1; n <= eventChunk; n <<= 1 {
+		st, err := db.PrepareContext(ctx, "INSERT INTO events ("+eventWriteCols+") VALUES "+row+strings.Repeat(", "+row, n-1))
+		if err != nil {
+			return err
+		}
+		if _, loaded := insertStmts.LoadOrStore(insertKey{db, n}, st); loaded {
+			st.Close()
+		}
 	}
 	return nil
 }
