@@ -29,9 +29,12 @@ func eventHash(id string) int64 {
 }
 
 // segmentd_event_hash(text) is eventHash in SQL, for migration 0006's
-// backfill. It must be registered before the first connection opens.
-func init() {
-	err := sqlite3.RegisterDeterministicScalarFunction("segmentd_event_hash", 1, func(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
+// backfill. modernc.org/sqlite registers functions for the whole process
+// (there is no per-connection API), so Open registers it once, before it
+// opens the first connection, rather than an init function doing it for
+// every program that merely imports the package.
+var registerEventHash = sync.OnceValue(func() error {
+	return sqlite3.RegisterDeterministicScalarFunction("segmentd_event_hash", 1, func(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
 		switch v := args[0].(type) {
 		case string:
 			return eventHash(v), nil
@@ -40,10 +43,7 @@ func init() {
 		}
 		return nil, nil
 	})
-	if err != nil {
-		panic(err)
-	}
-}
+})
 
 // The event statements. TestEventQueryPlans checks that each probes an index.
 const (

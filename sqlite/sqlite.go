@@ -73,6 +73,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	if err := registerEventHash(); err != nil {
+		return nil, fmt.Errorf("sqlite: registering segmentd_event_hash: %w", err)
+	}
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.
 	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
