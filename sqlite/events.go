@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -53,9 +54,11 @@ const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
 	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
-	qEventsUnattached  = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
-	qAttachEvents      = "UPDATE events SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
-	qScanEvents        = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	// qEventsAnyBefore tells whether any event is older than a time.
+	qEventsAnyBefore  = "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = ? AND event_timestamp < ?)"
+	qEventsUnattached = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
+	qAttachEvents     = "UPDATE events SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
+	qScanEvents       = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	// qEventsFirstSeq and qEventsLastSeq are separate statements: SQLite
 	// answers a lone MIN or MAX from the end of the index, both together
 	// by reading the account's whole range.
@@ -494,6 +497,14 @@ func scanEventsColumns(ctx context.Context, q queryer, acct, afterSeq int64, lim
 // each deleted event is independent of the others, so an error part-way
 // leaves only fewer events pruned.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
+	var one int
+	err := s.read.QueryRowContext(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // the usual case at start: one probe of events_time
+	}
+	if err != nil {
+		return 0, err
+	}
 	var lo, hi int64
 	if err := s.read.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&lo); err != nil {
 		return 0, err

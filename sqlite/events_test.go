@@ -31,7 +31,7 @@ func TestEventContract(t *testing.T) {
 func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
-	for _, q := range []string{qEventsKnown, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents, qScanEventsJoined, qEventsFirstSeq, qPruneEvents} {
+	for _, q := range []string{qEventsKnown, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents, qScanEventsJoined, qEventsFirstSeq, qPruneEvents, qEventsAnyBefore} {
 		args := make([]any, strings.Count(q, "?"))
 		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
