@@ -55,7 +55,7 @@ const (
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
 	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
 	// qEventsAnyBefore tells whether any event is older than a time.
-	qEventsAnyBefore  = "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = ? AND event_timestamp < ?)"
+	qEventsAnyBefore  = "SELECT 1 FROM events WHERE account_id = ? AND event_timestamp < ? LIMIT 1"
 	qEventsUnattached = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
 	qAttachEvents     = "UPDATE events SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
 	qScanEvents       = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
