@@ -47,37 +47,18 @@ func runBench(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {
 		return errors.New("bench: --contacts, --batch (1..30000) and --parallel must be positive")
 	}
-	dir := *data
-	if dir == "" {
-		d, err := os.MkdirTemp("", "segmentd-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	exe, err := os.Executable()
+	dir, cleanup, err := benchDir(*data)
 	if err != nil {
 		return err
 	}
-	key := segmentd.NewAPIKeySecret()
-	child := exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
-	child.Stderr = io.Discard // the child's request log would only slow it down here
-	out, err := child.StdoutPipe()
+	defer cleanup()
+	child, err := startBenchServer(ctx, dir, io.Discard) // its request log would only slow it down here
 	if err != nil {
 		return err
 	}
-	if err := child.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	base, err := readListenURL(out)
-	if err != nil {
-		return err
-	}
-	go io.Copy(io.Discard, out)
+	defer child.stop()
 
-	c := &benchClient{base: base, key: key, http: &http.Client{Timeout: 10 * time.Minute}}
+	c := child.client()
 	var ids struct{ text, number, list string }
 	if ids.text, err = c.createField("plan", "Text"); err != nil {
 		return err
@@ -96,7 +77,7 @@ func runBench(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		n := min(*batch, *total-start)
 		bodies = append(bodies, benchBody(start, n, ids.text, ids.number, ids.list))
 	}
-	fmt.Fprintf(stdout, "segmentd bench ingest: %d contacts in %d requests of up to %d, %d in flight, server pid %d\n", *total, len(bodies), *batch, *parallel, child.Process.Pid)
+	fmt.Fprintf(stdout, "segmentd bench ingest: %d contacts in %d requests of up to %d, %d in flight, server pid %d\n", *total, len(bodies), *batch, *parallel, child.pid())
 
 	begin := time.Now()
 	work := make(chan []byte)
@@ -147,7 +128,7 @@ send:
 	if count != *total {
 		return fmt.Errorf("bench: server holds %d contacts, want %d", count, *total)
 	}
-	rss, err := peakRSS(child.Process.Pid)
+	rss, err := peakRSS(child.pid())
 	if err != nil {
 		return err
 	}
@@ -161,6 +142,69 @@ send:
 	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB (segmentd.db; WAL not yet checkpointed: %.0f MiB)\n",
 		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), size("segmentd.db"), size("segmentd.db-wal"))
 	return nil
+}
+
+// benchDir returns the data directory for a bench's child server: dir when
+// given, else a new temporary directory that cleanup removes.
+func benchDir(dir string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	d, err := os.MkdirTemp("", "segmentd-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
+// benchServer is this binary started as a child "segmentd serve" on a
+// loopback port with a fresh key, so that a bench measures the server's
+// time and memory apart from its own.
+type benchServer struct {
+	cmd      *exec.Cmd
+	base     string
+	key      string
+	listened time.Duration // from start to the "listening on" line
+}
+
+// startBenchServer starts the child on dir; its log goes to logs.
+func startBenchServer(ctx context.Context, dir string, logs io.Writer) (*benchServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	s := &benchServer{key: segmentd.NewAPIKeySecret()}
+	s.cmd = exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", s.key)
+	s.cmd.Stderr = logs
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if s.base, err = readListenURL(out); err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.listened = time.Since(started)
+	go io.Copy(io.Discard, out)
+	return s, nil
+}
+
+func (s *benchServer) pid() int { return s.cmd.Process.Pid }
+
+func (s *benchServer) client() *benchClient {
+	return &benchClient{base: s.base, key: s.key, http: &http.Client{Timeout: 10 * time.Minute}}
+}
+
+// stop kills the child and waits for it; calling it again does nothing.
+func (s *benchServer) stop() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
 }
 
 // readListenURL reads the child's banner up to its "listening on" line.

@@ -10,9 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -47,15 +45,11 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *nContacts < 1 || *nEvents < 0 || *requests < 1 {
 		return errors.New("bench segments: --contacts and --requests must be positive, --events not negative")
 	}
-	dir := *data
-	if dir == "" {
-		d, err := os.MkdirTemp("", "segmentd-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := benchDir(*data)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	dbPath := filepath.Join(dir, "segmentd.db")
 	// Events are placed relative to the start of today (UTC), so "the last
 	// 30 days" selects the same share of them whenever the bench runs.
@@ -76,33 +70,16 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 
 	// The server, as a separate process so that its memory is measured alone.
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	key := segmentd.NewAPIKeySecret()
-	child := exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
-	logs, err := child.StderrPipe()
-	if err != nil {
-		return err
-	}
-	out, err := child.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	started := time.Now()
-	if err := child.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	logs, logw := io.Pipe()
+	defer logw.Close()
 	loaded := make(chan string, 1)
 	go scanLoadedLine(logs, loaded)
-	base, err := readListenURL(out)
+	child, err := startBenchServer(ctx, dir, logw)
 	if err != nil {
 		return err
 	}
-	listened := time.Since(started)
-	go io.Copy(io.Discard, out)
+	defer child.stop()
+	listened := child.listened
 	rebuild := "?"
 	select {
 	case rebuild = <-loaded:
@@ -110,7 +87,7 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "engine rebuild at start: %s (server log); start to listening: %s\n", rebuild, listened.Round(time.Millisecond))
 
-	c := &benchClient{base: base, key: key, http: &http.Client{Timeout: 5 * time.Minute}}
+	c := child.client()
 	var created []string
 	defer func() {
 		for _, id := range created {
@@ -125,7 +102,7 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		// Unique names, and the segments are deleted afterwards, so that a
 		// data directory can be benchmarked again.
-		body, _ := json.Marshal(map[string]string{"name": fmt.Sprintf("bench %d %s %d", i, q.name, started.UnixNano()), "query_dsl": q.sql})
+		body, _ := json.Marshal(map[string]string{"name": fmt.Sprintf("bench %d %s %d", i, q.name, time.Now().UnixNano()), "query_dsl": q.sql})
 		t0 := time.Now()
 		if err := c.do("POST", "/v3/marketing/segments/2.0", body, 201, &seg); err != nil {
 			return err
@@ -142,7 +119,7 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "%-22s %9d %12.1f %14.3f %12.3f\n", q.name, n, ms(create), ms(countMed), ms(sampleMed))
 		created = append(created, seg.ID)
 	}
-	rss, err := peakRSS(child.Process.Pid)
+	rss, err := peakRSS(child.pid())
 	if err != nil {
 		return err
 	}
@@ -153,8 +130,7 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	created = nil
-	_ = child.Process.Kill()
-	_ = child.Wait()
+	child.stop()
 
 	if *stats {
 		return engineStats(ctx, dbPath, stdout)

@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,36 +39,17 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *total < 1 || *batch < 1 || *batch > 10_000 || *parallel < 1 || *contacts < 1 || *segments < 0 {
 		return errors.New("events bench: --events, --batch (1..10000), --parallel and --contacts must be positive")
 	}
-	dir := *data
-	if dir == "" {
-		d, err := os.MkdirTemp("", "segmentd-events-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	exe, err := os.Executable()
+	dir, cleanup, err := benchDir(*data)
 	if err != nil {
 		return err
 	}
-	key := segmentd.NewAPIKeySecret()
-	child := exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
-	child.Stderr = io.Discard
-	out, err := child.StdoutPipe()
+	defer cleanup()
+	child, err := startBenchServer(ctx, dir, io.Discard)
 	if err != nil {
 		return err
 	}
-	if err := child.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	base, err := readListenURL(out)
-	if err != nil {
-		return err
-	}
-	go io.Copy(io.Discard, out)
-	c := &benchClient{base: base, key: key, http: &http.Client{Timeout: 10 * time.Minute}}
+	defer child.stop()
+	c := child.client()
 	text, err := c.createField("plan", "Text")
 	if err != nil {
 		return err
@@ -105,7 +84,7 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	fmt.Fprintf(stdout, "segmentd events bench: %d events in requests of %d, %d in flight, %d contacts, %d segments, server pid %d\n",
-		*total, *batch, *parallel, *contacts, *segments, child.Process.Pid)
+		*total, *batch, *parallel, *contacts, *segments, child.pid())
 
 	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
 	now := time.Now().Unix()
@@ -165,7 +144,7 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	default:
 	}
 	slices.Sort(lat)
-	rss, err := peakRSS(child.Process.Pid)
+	rss, err := peakRSS(child.pid())
 	if err != nil {
 		return err
 	}
