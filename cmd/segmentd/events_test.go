@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,7 +14,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,23 +23,10 @@ import (
 	"github.com/segmentd/segmentd/query"
 )
 
-// startBinaryWith is startBinary with extra serve flags.
+// startBinaryWith is startBinary with extra serve flags, keeping the key.
 func startBinaryWith(t *testing.T, bin, dir, key string, extra ...string) liveServer {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	br := bufio.NewReader(out)
-	s := readBanner(t, br)
-	go io.Copy(io.Discard, br)
+	s, _ := startBinary(t, bin, dir, key, extra...)
 	s.key = key
 	return s
 }

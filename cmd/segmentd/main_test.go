@@ -238,9 +238,12 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func startBinary(t *testing.T, bin, dir, key string) (liveServer, *exec.Cmd) {
+// startBinary starts the real binary serving dir with key (and any extra
+// serve flags); it is killed when the test ends.
+func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServer, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
