@@ -32,21 +32,7 @@ func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	for _, q := range []string{qEventsKnown, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents, qScanEventsJoined, qEventsFirstSeq, qPruneEvents, qEventsAnyBefore} {
-		args := make([]any, strings.Count(q, "?"))
-		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, q)
 		for _, step := range plan {
 			scan := strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE")
 			if scan || strings.Contains(step, "TEMP B-TREE") {

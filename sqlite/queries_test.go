@@ -43,21 +43,7 @@ func TestQueryPlans(t *testing.T) {
 		queries = append(queries, qContactsWhere+col+qInValues)
 	}
 	for _, q := range queries {
-		args := make([]any, strings.Count(q, "?"))
-		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, q)
 		// The sample walks contacts_updated from its end and stops after LIMIT rows.
 		walksIndex := q == qSampleContacts
 		for _, step := range plan {
@@ -68,6 +54,27 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// queryPlan returns the detail lines of SQLite's plan for q (its
+// parameters bound to NULL).
+func queryPlan(t *testing.T, s *Store, q string) []string {
+	t.Helper()
+	rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
 
 func identifierCols() []string {
