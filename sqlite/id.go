@@ -3,9 +3,10 @@ package sqlite
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/segmentd/segmentd"
 )
 
 // contactIDs hands out contact ids: version 7 UUIDs (RFC 9562), whose
@@ -42,15 +43,5 @@ func (g *contactIDs) next(now time.Time) string {
 
 	binary.BigEndian.PutUint64(b[:8], v>>12<<16|0x7000|v&0xfff) // 48-bit ms, version 7, 12-bit sequence
 	b[8] = b[8]&0x3f | 0x80                                     // RFC 9562 variant
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:16])
-	return string(s[:])
+	return segmentd.FormatUUID(b)
 }
