@@ -272,8 +272,9 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 // ApplyPatch merges a validated patch into c (a copy of the stored contact,
 // or a zero Contact for a new one). It returns an error when the patch may
 // not update this contact: SendGrid requires every identifier the contact
-// already has to be present, with the same value, to update it.
-func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, now time.Time) error {
+// already has to be present, with the same value, to update it. A new
+// contact gets newID, which the store chooses (ignored for an existing one).
+func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now time.Time) error {
 	if c.ID != "" {
 		for _, t := range Identifiers {
 			have := c.Identifier(t)
@@ -311,7 +312,7 @@ func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, now time.Time) er
 		c.ListIDs = addSorted(c.ListIDs, l)
 	}
 	if c.ID == "" {
-		c.ID = NewID()
+		c.ID = newID
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now

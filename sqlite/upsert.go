@@ -199,15 +199,16 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if err = segmentd.ApplyPatch(&c, p, listIDs, now); err == nil {
+		if err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
 		}
 	} else {
 		e = b.newEntry()
-		if err = segmentd.ApplyPatch(&e.c, p, listIDs, now); err == nil {
-			e.c.ID = b.ids.next(time.Now()) // wall time: ids are about B-tree locality, not the (injectable) clock
+		// The id takes wall time, not the (injectable) clock: ids are about
+		// B-tree locality.
+		if err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
 			b.res.Created++
 		} else {
 			b.dropEntry()
