@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -54,30 +53,6 @@ func (s *Store) CreateJob(ctx context.Context, j segmentd.Job) error {
 	})
 }
 
-// UpdateJob replaces a stored job's status, counts, errors and times.
-func (s *Store) UpdateJob(ctx context.Context, j segmentd.Job) error {
-	args, err := jobArgs(j)
-	if err != nil {
-		return err
-	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET job_type = ?, status = ?, requested = ?, created = ?, updated = ?,
-			deleted = ?, errored = ?, errors = ?, started_at = ?, finished_at = ? WHERE account_id = ? AND id = ?`,
-			append(append([]any{string(j.Type)}, args...), j.AccountID, j.ID)...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return notFound("id", "job %q does not exist", j.ID)
-		}
-		return nil
-	})
-}
-
 func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	j := segmentd.Job{AccountID: acct}
 	var typ, status, errs string
@@ -104,27 +79,4 @@ func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, e
 		j.FinishedAt = fromMS(finished.Int64)
 	}
 	return j, nil
-}
-
-// interruptedJobMessage is the error FailPendingJobs records on each job.
-const interruptedJobMessage = "the server stopped before the job finished"
-
-// FailPendingJobs marks every pending job (of every account) failed at now,
-// with one job-level error (index -1) saying why.
-func (s *Store) FailPendingJobs(ctx context.Context, now time.Time) (int, error) {
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, finished_at = ?,
-			errors = json_insert(errors, '$[#]', json_object('index', -1, 'message', ?))
-			WHERE status = ?`, string(segmentd.JobFailed), toMS(now), interruptedJobMessage, string(segmentd.JobPending))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	return int(n), nil
 }

@@ -77,13 +77,9 @@ func fill(t *testing.T, s *Store) segmentd.Account {
 	if _, err := s.UpsertContacts(ctx, a.ID, ps, []string{l.ID}, testNow); err != nil {
 		t.Fatal(err)
 	}
-	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 50, StartedAt: testNow}
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
-	j.Created = 50
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, Requested: 50, Created: 50, StartedAt: testNow}
 	j.Finish(testNow)
-	if err := s.UpdateJob(ctx, j); err != nil {
+	if err := s.CreateJob(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -467,12 +463,9 @@ func TestKillChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, Status: segmentd.JobPending, StartedAt: testNow}
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: a.ID, Type: segmentd.JobUpsert, StartedAt: testNow}
 	j.Finish(testNow)
-	if err := s.UpdateJob(ctx, j); err != nil {
+	if err := s.CreateJob(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("ACK %s\n", j.ID)

@@ -51,7 +51,6 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"DeleteContacts", testDeleteContacts},
 		{"DeleteIdentifier", testDeleteIdentifier},
 		{"Jobs", testJobs},
-		{"FailPendingJobs", testFailPendingJobs},
 		{"AccountIsolation", testAccountIsolation},
 		{"FailedCallsChangeNothing", testFailedCallsChangeNothing},
 		{"ConcurrentUpserts", testConcurrentUpserts},
@@ -993,63 +992,24 @@ func testJobs(t *testing.T, st segmentd.Store) {
 	}
 	wantKind(t, "CreateJob(same id)", st.CreateJob(c, j), segmentd.KindConflict)
 
-	j.Created, j.Updated, j.Errored = 1, 1, 1
-	j.Errors = []segmentd.JobError{{Index: 2, Field: "email", Message: "bad \"email\""}}
-	j.Finish(now.Add(time.Second))
-	noErr(t, "UpdateJob", st.UpdateJob(c, j))
-	got = must[segmentd.Job](t, "Job")(st.Job(c, acct, j.ID))
-	want = j
+	f := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobUpsert, Requested: 3, StartedAt: now,
+		Created: 1, Updated: 1, Errored: 1, Errors: []segmentd.JobError{{Index: 2, Field: "email", Message: "bad \"email\""}}}
+	f.Finish(now.Add(time.Second))
+	noErr(t, "CreateJob(finished)", st.CreateJob(c, f))
+	got = must[segmentd.Job](t, "Job")(st.Job(c, acct, f.ID))
+	want = f
 	want.StartedAt, want.FinishedAt = nowMS, now.Add(time.Second).Truncate(time.Millisecond)
 	if !reflect.DeepEqual(got, want) || got.Status != segmentd.JobErrored {
-		t.Fatalf("Job after update = %+v, want %+v", got, want)
+		t.Fatalf("finished job = %+v, want %+v", got, want)
 	}
 	_, err := st.Job(c, acct, segmentd.NewID())
 	wantKind(t, "Job(unknown)", err, segmentd.KindNotFound)
-	unknown := j
-	unknown.ID = segmentd.NewID()
-	wantKind(t, "UpdateJob(unknown)", st.UpdateJob(c, unknown), segmentd.KindNotFound)
 
-	d := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobDelete, Status: segmentd.JobPending, StartedAt: now}
-	noErr(t, "CreateJob(delete)", st.CreateJob(c, d))
-	d.Deleted = 7
+	d := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobDelete, Deleted: 7, StartedAt: now}
 	d.Finish(now)
-	noErr(t, "UpdateJob(delete)", st.UpdateJob(c, d))
+	noErr(t, "CreateJob(delete)", st.CreateJob(c, d))
 	if got := must[segmentd.Job](t, "Job")(st.Job(c, acct, d.ID)); got.Deleted != 7 || got.Type != segmentd.JobDelete || got.Status != segmentd.JobCompleted {
 		t.Fatalf("delete job = %+v", got)
-	}
-}
-
-func testFailPendingJobs(t *testing.T, st segmentd.Store) {
-	a := newAccount(t, st, "a")
-	b := newAccount(t, st, "b")
-	c := ctx(t)
-	pa := segmentd.Job{ID: segmentd.NewID(), AccountID: a, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 2, StartedAt: now}
-	pb := segmentd.Job{ID: segmentd.NewID(), AccountID: b, Type: segmentd.JobDelete, Status: segmentd.JobPending, StartedAt: now}
-	done := segmentd.Job{ID: segmentd.NewID(), AccountID: a, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 1, Created: 1, StartedAt: now}
-	for _, j := range []segmentd.Job{pa, pb, done} {
-		noErr(t, "CreateJob", st.CreateJob(c, j))
-	}
-	done.Finish(now)
-	noErr(t, "UpdateJob", st.UpdateJob(c, done))
-
-	restart := now.Add(time.Hour)
-	n, err := st.FailPendingJobs(c, restart)
-	noErr(t, "FailPendingJobs", err)
-	if n != 2 {
-		t.Fatalf("FailPendingJobs = %d, want 2", n)
-	}
-	for _, j := range []segmentd.Job{pa, pb} {
-		got := must[segmentd.Job](t, "Job")(st.Job(c, j.AccountID, j.ID))
-		if got.Status != segmentd.JobFailed || !got.FinishedAt.Equal(restart.Truncate(time.Millisecond)) ||
-			got.Requested != j.Requested || got.Type != j.Type {
-			t.Fatalf("failed job = %+v", got)
-		}
-	}
-	if got := must[segmentd.Job](t, "Job")(st.Job(c, a, done.ID)); got.Status != segmentd.JobCompleted || !got.FinishedAt.Equal(nowMS) {
-		t.Fatalf("finished job changed: %+v", got)
-	}
-	if n := must[int](t, "FailPendingJobs")(st.FailPendingJobs(c, restart)); n != 0 {
-		t.Fatalf("second FailPendingJobs = %d, want 0", n)
 	}
 }
 
@@ -1117,9 +1077,6 @@ func testAccountIsolation(t *testing.T, st segmentd.Store) {
 	}
 	_, err = st.Job(c, b, ja.ID)
 	wantKind(t, "B reads A's job", err, segmentd.KindNotFound)
-	jb := ja
-	jb.AccountID = b
-	wantKind(t, "B updates A's job", st.UpdateJob(c, jb), segmentd.KindNotFound)
 
 	// B may use the same names, emails and identifiers; its own ids are independent.
 	fb := must[segmentd.FieldDefinition](t, "B creates field")(st.CreateFieldDefinition(c, b, "score", segmentd.FieldNumber, 1, now))

@@ -187,11 +187,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	if n, err := store.FailPendingJobs(ctx, time.Now().UTC()); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn("jobs interrupted by the previous shutdown were marked failed", "jobs", n)
-	}
 	refresh := segmentd.RefreshRealtime
 	if cfg.refresh == "scheduled" {
 		refresh = segmentd.RefreshScheduled
