@@ -19,7 +19,9 @@ type Config struct {
 	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
-	// needed for the segment operations and contacts search.
+	// needed for the segment operations and contacts search. The offline
+	// commands (accounts, keys, events load) run without Membership: their
+	// writes then skip the engine, which the server rebuilds at start.
 	Segments   SegmentStore
 	Membership Membership
 	// Events keeps engagement events (Service.AddEvents; nil: none).
