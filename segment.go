@@ -108,6 +108,10 @@ type Membership interface {
 	Count(acct int64, segmentID string, now time.Time) int
 	IdentifierCounts(acct int64, segmentID string, now time.Time) IdentifierCounts
 	Members(acct int64, segmentID string, limit int, now time.Time) []string
+	// MembersFrom pages through a segment's members in the engine's index
+	// order: up to limit ids starting at the offset-th member (Constant
+	// Contact's GET /v3/contacts?segment_id= cursor).
+	MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 }
@@ -118,6 +122,7 @@ type QueryLang int
 const (
 	LangSGQL QueryLang = iota // SendGrid v1 segments and contacts search
 	LangSQL                   // SendGrid Segments 2.0
+	LangCC                    // Constant Contact segment_criteria JSON
 )
 
 // Lang returns the dialect of a segment's query.

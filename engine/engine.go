@@ -738,6 +738,31 @@ func (e *Engine) Members(acct int64, segmentID string, limit int, now time.Time)
 	return a.idsOf(s.members, limit)
 }
 
+// MembersFrom returns up to limit contact ids of a segment as of now,
+// starting at its offset-th member in index order (none past the end).
+func (e *Engine) MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string {
+	a := e.reader(acct, now)
+	if a == nil {
+		return nil
+	}
+	defer a.mu.RUnlock()
+	s := a.segs[segmentID]
+	if s == nil || offset < 0 || uint64(offset) >= s.members.GetCardinality() || limit <= 0 {
+		return nil
+	}
+	first, err := s.members.Select(uint32(offset))
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, min(limit, int(s.members.GetCardinality())-offset))
+	it := s.members.Iterator()
+	it.AdvanceIfNeeded(first)
+	for it.HasNext() && len(out) < limit {
+		out = append(out, a.ids[it.Next()])
+	}
+	return out
+}
+
 func (a *account) idsOf(m *roaring.Bitmap, limit int) []string {
 	n := int(m.GetCardinality())
 	if limit >= 0 && limit < n {

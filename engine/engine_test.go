@@ -456,3 +456,35 @@ func maps(m map[string]segmentd.Value) map[string]segmentd.Value {
 	}
 	return out
 }
+
+func TestMembersFromPages(t *testing.T) {
+	e := New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var cs []segmentd.Contact
+	for i := range 25 {
+		cs = append(cs, segmentd.Contact{ID: fmt.Sprintf("c%02d", i), Email: fmt.Sprintf("u%02d@example.com", i)})
+	}
+	e.PutContacts(1, cs, now)
+	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@example.com'", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutSegment(1, "s", ch, "", now); err != nil {
+		t.Fatal(err)
+	}
+	all := e.Members(1, "s", -1, now)
+	var paged []string
+	for off := 0; ; off += 10 {
+		page := e.MembersFrom(1, "s", off, 10, now)
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+	}
+	if !slices.Equal(all, paged) || len(all) != 25 {
+		t.Fatalf("paged %v, want %v", paged, all)
+	}
+	if got := e.MembersFrom(1, "s", 25, 10, now); got != nil {
+		t.Fatalf("past the end: %v", got)
+	}
+}
