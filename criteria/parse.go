@@ -71,16 +71,15 @@ func (c *Criteria) LastCampaigns() int { return c.lastN }
 
 // group is an "and" or "or" group.
 type group struct {
-	path  string
 	or    bool
 	items []node
 }
 
 // node is a *group or a *leaf.
-type node interface{ nodePath() string }
+type node interface{ isNode() }
 
-func (g *group) nodePath() string { return g.path }
-func (l *leaf) nodePath() string  { return l.path }
+func (*group) isNode() {}
+func (*leaf) isNode()  {}
 
 // The sources of a condition.
 const (
@@ -296,7 +295,7 @@ func (p *parser) group(raw json.RawMessage, path string, depth int) (*group, err
 	if err != nil {
 		return nil, err
 	}
-	g := &group{path: path}
+	g := &group{}
 	var typ string
 	var items json.RawMessage
 	for _, m := range ms {
@@ -460,10 +459,6 @@ func (c *cond) optional(key string) (string, bool) {
 		c.used[key] = true
 	}
 	return v, ok
-}
-
-func (c *cond) unknownField() error {
-	return errorf(c.path("field"), "unknown field %q for source %q", c.l.field, c.l.source)
 }
 
 func (c *cond) unknownOp(want string) error {
