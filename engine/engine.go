@@ -65,6 +65,7 @@ type account struct {
 	listsDirty       bool
 	events           [][]byte // varint-encoded, see store.go
 	nEvents          int
+	camps            campaignSet // the campaigns of every event given, see criteria.go
 
 	segs   map[string]*segment
 	active []*segment // live segments whose query checks, by id
@@ -78,8 +79,6 @@ type account struct {
 
 	wakes  wakeHeap
 	wakeAt []int64
-
-	camps campaignSet // see criteria.go
 
 	scratch  scratch // the writer's
 	evBuf    []byte  // the writer's, for encoding events
