@@ -168,7 +168,7 @@ func testCCSegmentPaging(t *testing.T, st segmentd.CCSegmentStore) {
 	// Edited at: c newest, then a and d at the same instant (id breaks the
 	// tie, higher first), then b.
 	mustCreateCC(t, st, 1, newCC("delta", ccT0.Add(2*time.Minute)))   // 1
-	mustCreateCC(t, st, 1, newCC("Bravo", ccT0))                       // 2
+	mustCreateCC(t, st, 1, newCC("Bravo", ccT0))                      // 2
 	mustCreateCC(t, st, 1, newCC("charlie", ccT0.Add(5*time.Minute))) // 3
 	mustCreateCC(t, st, 1, newCC("Alpha", ccT0.Add(2*time.Minute)))   // 4
 	doomed := mustCreateCC(t, st, 1, newCC("aardvark", ccT0.Add(9*time.Minute)))
