@@ -10,6 +10,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -78,6 +79,8 @@ type account struct {
 	wakes  wakeHeap
 	wakeAt []int64
 
+	camps campaignSet // see criteria.go
+
 	scratch  scratch // the writer's
 	evBuf    []byte  // the writer's, for encoding events
 	subSegs  []*segment
@@ -125,6 +128,11 @@ type segment struct {
 	need    need
 	sig     string // binding of its names in the catalogue it was compiled against
 	members *roaring.Bitmap
+
+	// cc is set for a Constant Contact segment: q is its translation, made
+	// with the campaigns ccUsed (see criteria.go).
+	cc     *criteria.Criteria
+	ccUsed []string
 
 	entries, exits uint64
 }
@@ -225,7 +233,7 @@ func (e *Engine) SetFields(acct int64, defs []segmentd.FieldDefinition, now time
 	a.scratch.rec.Custom = nil
 
 	for _, s := range a.segs {
-		ch, err := query.Check(s.q, cat)
+		ch, err := a.checkSegment(s)
 		if err != nil {
 			a.breakSegment(s, err)
 			continue
@@ -508,19 +516,22 @@ func (e *Engine) RemoveList(acct int64, listID string, now time.Time) {
 	}
 }
 
-// AddEvents records engagement events of a contact and re-checks it. It
-// reports false (and records nothing) when the contact is unknown.
+// AddEvents records engagement events of a contact and re-checks it, and
+// records the events' campaigns (see criteria.go). It reports false (and
+// records only the campaigns) when the contact is unknown.
 func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now time.Time) bool {
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
 	idx, ok := a.byID[contactID]
-	if !ok {
-		return false
+	if ok {
+		a.addEvents(idx, evs)
+		a.touched(idx, ms, &delta{events: true})
 	}
-	a.addEvents(idx, evs)
-	a.touched(idx, ms, &delta{events: true})
-	return true
+	if a.camps.noteAll(evs) {
+		a.campaignsChanged(ms)
+	}
+	return ok
 }
 
 // Check parses src in dialect lang and checks it against the account's
@@ -564,7 +575,7 @@ func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentList
 		s = &segment{id: id, members: roaring.New()}
 		a.segs[id] = s
 	}
-	s.q, s.parent, s.an = ch.Query, parentListID, analyze(ch.Query)
+	s.q, s.parent, s.an, s.cc = ch.Query, parentListID, analyze(ch.Query), nil
 	c2, err := query.Check(ch.Query, a.cat)
 	if err != nil {
 		a.breakSegment(s, err)
@@ -577,10 +588,12 @@ func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentList
 	return nil
 }
 
-// SegmentDef is one segment of PutSegments.
+// SegmentDef is one segment of PutSegments: a Query, or Constant Contact
+// Criteria (then Query is ignored).
 type SegmentDef struct {
 	ID           string
 	Query        *query.Query
+	Criteria     *criteria.Criteria
 	ParentListID string
 }
 
@@ -604,8 +617,11 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 			s = &segment{id: d.ID, members: roaring.New()}
 			a.segs[d.ID] = s
 		}
-		s.q, s.parent, s.an = d.Query, d.ParentListID, analyze(d.Query)
-		ch, err := query.Check(d.Query, a.cat)
+		s.q, s.parent, s.cc = d.Query, d.ParentListID, d.Criteria
+		if s.cc == nil {
+			s.an = analyze(s.q)
+		}
+		ch, err := a.checkSegment(s)
 		if err != nil {
 			a.breakSegment(s, err)
 			errs[i] = err

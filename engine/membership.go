@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -37,14 +38,29 @@ func (m Membership) DeleteList(acct int64, listID string, now time.Time) {
 	m.Engine.RemoveList(acct, listID, now)
 }
 
-// CheckQuery implements segmentd.Membership.
+// CheckQuery implements segmentd.Membership. Constant Contact criteria
+// (LangCC) fail with a *criteria.Error naming the JSON path at fault.
 func (m Membership) CheckQuery(acct int64, l segmentd.QueryLang, src string, search bool) error {
+	if l == segmentd.LangCC {
+		c, err := criteria.Parse(src)
+		if err != nil {
+			return err
+		}
+		return m.Engine.CheckCriteria(acct, c)
+	}
 	_, err := m.Engine.Check(acct, lang(l), src, search)
 	return err
 }
 
 // PutSegment implements segmentd.Membership.
 func (m Membership) PutSegment(acct int64, id string, l segmentd.QueryLang, src, parentListID string, now time.Time) error {
+	if l == segmentd.LangCC {
+		c, err := criteria.Parse(src)
+		if err != nil {
+			return err
+		}
+		return m.Engine.PutCriteriaSegment(acct, id, c, parentListID, now)
+	}
 	ch, err := m.Engine.Check(acct, lang(l), src, false)
 	if err != nil {
 		return err
@@ -59,16 +75,22 @@ func (m Membership) PutSegments(acct int64, segs []segmentd.Segment, now time.Ti
 	errs := make([]error, len(segs))
 	var at []int // defs[k] is segs[at[k]]
 	for i, seg := range segs {
-		q, err := query.Parse(lang(seg.Lang()), seg.QueryDSL)
-		if err != nil {
-			errs[i] = err // stored queries parsed when saved; kept for safety
-			continue
-		}
 		parent := ""
 		if len(seg.ParentListIDs) > 0 {
 			parent = seg.ParentListIDs[0]
 		}
-		defs = append(defs, SegmentDef{ID: seg.ID, Query: q, ParentListID: parent})
+		def := SegmentDef{ID: seg.ID, ParentListID: parent}
+		var err error
+		if seg.Lang() == segmentd.LangCC {
+			def.Criteria, err = criteria.Parse(seg.QueryDSL)
+		} else {
+			def.Query, err = query.Parse(lang(seg.Lang()), seg.QueryDSL)
+		}
+		if err != nil {
+			errs[i] = err // stored queries parsed when saved; kept for safety
+			continue
+		}
+		defs = append(defs, def)
 		at = append(at, i)
 	}
 	for k, err := range m.Engine.PutSegments(acct, defs, now) {
@@ -90,7 +112,8 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 // of one contact goes to Engine.AddEvents in one call, through one reused
 // buffer (the engine copies what it keeps): evs in a rebuild come in
 // insertion order, nearly one event per contact per run, and a map grouping
-// them cost more than it saved.
+// them cost more than it saved. Events of no contact still name the
+// account's campaigns (Engine.NoteCampaigns).
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 	var buf []query.Event
 	for i := 0; i < len(evs); {
@@ -102,6 +125,8 @@ func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 		}
 		if id != "" {
 			m.Engine.AddEvents(acct, id, buf, now)
+		} else {
+			m.Engine.NoteCampaigns(acct, buf, now)
 		}
 		i = j
 	}
