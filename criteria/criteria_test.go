@@ -50,7 +50,7 @@ func translate(cat *query.Catalog, campaigns []string, src string) (string, *que
 
 // readCases reads one document per line; blank lines and lines starting
 // with # are skipped.
-func readCases(t *testing.T, file string) []string {
+func readCases(t testing.TB, file string) []string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", file))
 	if err != nil {
