@@ -31,7 +31,13 @@ func (s *Service) checkCCCriteria(acct int64, criteria string) error {
 		return Errorf(KindInvalid, "segment_criteria", "segment_criteria must be at most %d characters (it has %d)", MaxCCSegmentCriteriaLength, n)
 	}
 	if err := s.members.CheckQuery(acct, LangCC, criteria, false); err != nil {
-		return Errorf(KindInvalid, "segment_criteria", "%s", err.Error())
+		// The engine's message names a path inside the criteria
+		// ("criteria.group[0].op: …"); say whose path it is.
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "segment_criteria") {
+			msg = "segment_criteria: " + msg
+		}
+		return Errorf(KindInvalid, "segment_criteria", "%s", msg)
 	}
 	return nil
 }

@@ -105,7 +105,21 @@ func TestSegmentErrors(t *testing.T) {
 		{"criteria not a string", req{method: "POST", path: "/v3/segments", body: `{"name":"n","segment_criteria":{"version":"1.0.0"}}`}, 400, validation("segment_criteria must be a string")},
 		{"criteria too long", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": hugeCriteria}}, 400,
 			validation(fmt.Sprintf("segment_criteria must be at most 20000 characters (it has %d)", len(hugeCriteria)))},
-		{"criteria not JSON", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": "opened last 5"}}, 400, ""},
+		{"criteria not JSON", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": "opened last 5"}}, 400,
+			validation("segment_criteria is not valid JSON: invalid character 'o' looking for beginning of value (at offset 1)")},
+		{"criteria unknown operator", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"sent","op":"contains-all","const_value":"campaigns"}]}}`}}, 400,
+			validation(`segment_criteria: criteria.group[0].op: unknown operator "contains-all" for source "tracking" (want "contains-any" or "contains-none")`)},
+		{"criteria unknown source", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"type":"or","group":[{"source":"ecommerce","field":"sent","op":"contains-any","const_value":"campaigns"}]}]}}`}}, 400,
+			validation(`segment_criteria: criteria.group[0].group[0].source: unknown source "ecommerce" (want tracking, contact, list_membership or tags)`)},
+		{"criteria over 500 campaigns", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": criteria("opened", 501)}}, 400,
+			validation("segment_criteria: criteria.group[0].param: the criteria would evaluate more than 500 email campaigns (501)")},
+		{"criteria over 1825 days", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"sent","op":"contains-any","const_value":"campaigns","const_date_value":"last-n-days","date_param":"1826"}]}}`}}, 400,
+			validation("segment_criteria: criteria.group[0].date_param: the date range is longer than 1825 days (1826 days)")},
+		{"criteria unknown custom field", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"shoe_size","op":"eq","const_value":"9"}]}}`}}, 400, ""},
 		{"body not JSON", req{method: "POST", path: "/v3/segments", body: `{"name":`}, 400, validation("the request body is not valid JSON (error at byte 8)")},
 		{"body not an object", req{method: "POST", path: "/v3/segments", body: `[1]`}, 400, validation("the request body must be a JSON object")},
 		{"empty body", req{method: "POST", path: "/v3/segments", body: ``}, 400, validation("the request body must be a JSON object")},
@@ -118,7 +132,8 @@ func TestSegmentErrors(t *testing.T) {
 			ccErr("segments.api.conflict", `a segment named "Taken" already exists`)},
 		{"put without criteria", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "Other"}}, 400, validation("segment_criteria is required")},
 		{"put without name", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"segment_criteria": good}}, 400, validation("name is required")},
-		{"put bad criteria", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "Other", "segment_criteria": "{"}}, 400, ""},
+		{"put bad criteria", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "Other", "segment_criteria": "{"}}, 400,
+			validation("segment_criteria is not valid JSON: unexpected end of JSON input (at offset 1)")},
 		{"patch without name", req{method: "PATCH", path: "/v3/segments/2/name", body: map[string]string{}}, 400, validation("name is required")},
 		{"put unknown", req{method: "PUT", path: "/v3/segments/9", body: map[string]string{"name": "n", "segment_criteria": good}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
 		{"patch unknown", req{method: "PATCH", path: "/v3/segments/9/name", body: map[string]string{"name": "n"}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
@@ -148,7 +163,7 @@ func TestSegmentErrors(t *testing.T) {
 			}
 			var errs []map[string]string
 			r.decode(t, &errs)
-			if r.status != tt.status || len(errs) != 1 || errs[0]["error_key"] != "segments.api.validation.error" || errs[0]["error_message"] == "" {
+			if r.status != tt.status || len(errs) != 1 || errs[0]["error_key"] != "segments.api.validation.error" || !strings.HasPrefix(errs[0]["error_message"], "segment_criteria: criteria.group[0]") {
 				t.Errorf("status %d body %s, want %d with one segments.api.validation.error", r.status, r.body, tt.status)
 			}
 		})

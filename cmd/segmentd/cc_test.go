@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // ccClient calls the Constant Contact face of a running server.
@@ -198,4 +200,107 @@ func mustSG(t *testing.T, s liveServer, key, method, path, body string) map[stri
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestCCTrackingSegmentsThroughTheBinary feeds engagement events through
+// the Event Webhook of the real binary and checks that
+// GET /v3/contacts?segment_id= lists exactly the contacts each tracking
+// criteria names, as the clock moves, as a new campaign arrives, and after
+// a kill -9 and restart.
+func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const key = "SG.cc-tracking-key"
+	s, cmd := startBinary(t, bin, dir, key, "--dev")
+	s.key = key
+	g := &engagement{t: t, s: s}
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	g.setClock(now)
+	g.upsert([]string{"a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"})
+
+	seq := 0
+	ev := func(email, typ, campaign string, at time.Time) wireEv {
+		seq++
+		return wireEv{email: email, typ: typ, id: fmt.Sprint("ev", seq), ss: campaign, ts: at.Unix()}
+	}
+	// Campaigns c1 (40 days ago), c2 (20), c3 (5): newest first c3, c2, c1.
+	d40, d20, d5 := now.AddDate(0, 0, -40), now.AddDate(0, 0, -20), now.AddDate(0, 0, -5)
+	g.post(batchOf([]wireEv{
+		ev("a@example.com", "processed", "c1", d40), ev("a@example.com", "open", "c1", d40.Add(time.Hour)),
+		ev("b@example.com", "processed", "c2", d20), ev("b@example.com", "delivered", "c2", d20), ev("b@example.com", "open", "c2", d20.Add(time.Hour)),
+		ev("c@example.com", "processed", "c3", d5), ev("c@example.com", "open", "c3", d5.Add(time.Hour)), ev("c@example.com", "click", "c3", d5.Add(2*time.Hour)),
+		ev("d@example.com", "processed", "c3", d5), ev("d@example.com", "delivered", "c3", d5),
+	}))
+
+	c := ccClient{t: t, url: s.url, key: key}
+	tracking := func(field, op, scope string, extra string) string {
+		return fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":%q,"op":%q,"const_value":%q%s}]}}`, field, op, scope, extra)
+	}
+	segs := []string{
+		tracking("opened", "contains-any", "last-n-campaigns", `,"param":"2"`),                               // 1
+		tracking("not_opened", "contains-any", "last-n-campaigns", `,"param":"2"`),                           // 2
+		tracking("sent", "contains-any", "campaigns", `,"const_date_value":"last-n-days","date_param":"30"`), // 3
+		tracking("clicked", "contains-none", "campaigns", ""),                                                // 4
+	}
+	for i, crit := range segs {
+		c.must("POST", "/v3/segments", segmentBody(fmt.Sprint("segment ", i+1), crit), 201)
+	}
+	members := func(c ccClient, id int) string {
+		t.Helper()
+		var emails []string
+		path := fmt.Sprintf("/v3/contacts?segment_id=%d&limit=2&include_count=true", id)
+		var count any
+		for path != "" {
+			m := c.must("GET", path, "", 200)
+			if count == nil {
+				count = m["contacts_count"]
+			}
+			for _, x := range m["contacts"].([]any) {
+				emails = append(emails, strings.TrimSuffix(x.(map[string]any)["email_address"].(map[string]any)["address"].(string), "@example.com"))
+			}
+			path = ""
+			if l, ok := m["_links"].(map[string]any); ok {
+				path = l["next"].(map[string]any)["href"].(string)
+			}
+		}
+		sort.Strings(emails)
+		if count != float64(len(emails)) {
+			t.Errorf("segment %d: contacts_count %v, %d listed", id, count, len(emails))
+		}
+		return strings.Join(emails, ",")
+	}
+	check := func(c ccClient, when string, want ...string) {
+		t.Helper()
+		for i, w := range want {
+			if got := members(c, i+1); got != w {
+				t.Errorf("%s: segment %d (%s) holds %q, want %q", when, i+1, segs[i], got, w)
+			}
+		}
+	}
+	check(c, "at first", "b,c", "d", "b,c,d", "a,b,d,e")
+
+	// 20 days on, b's events are 40 days old: out of the 30-day window.
+	now = now.AddDate(0, 0, 20)
+	g.setClock(now)
+	check(c, "20 days on", "b,c", "d", "c,d", "a,b,d,e")
+
+	// A new campaign c4 (e opens it) makes the last two campaigns c4, c3.
+	g.post(batchOf([]wireEv{ev("e@example.com", "processed", "c4", now), ev("e@example.com", "open", "c4", now)}))
+	check(c, "after c4", "c,e", "d", "c,d,e", "a,b,d,e")
+
+	// The engine rebuilt from the store agrees.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	s2 := startBinaryWith(t, bin, dir, key, "--dev")
+	g2 := &engagement{t: t, s: s2}
+	g2.setClock(now)
+	check(ccClient{t: t, url: s2.url, key: key}, "after a restart", "c,e", "d", "c,d,e", "a,b,d,e")
 }
