@@ -135,10 +135,13 @@ func (s *Service) saveCCSegment(ctx context.Context, acct int64, seg CCSegment, 
 // DeleteCCSegment deletes a segment; its contacts stay, and its details
 // stay readable by id. Deleting it again is not found.
 func (s *Service) DeleteCCSegment(ctx context.Context, acct int64, id int64) error {
+	seg, err := s.liveCCSegment(ctx, acct, id)
+	if err != nil {
+		return err
+	}
 	if err := s.cfg.CCSegments.DeleteCCSegment(ctx, acct, id, s.clock.Now()); err != nil {
 		return err
 	}
-	seg := CCSegment{ID: id}
 	s.members.RemoveSegment(acct, seg.EngineID())
 	return nil
 }
