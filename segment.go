@@ -6,13 +6,14 @@ import (
 )
 
 // Segment is a saved query over an account's contacts. SendGrid segments
-// are either v1 (SGQL, QueryVersion "") or 2.0 (SQL, QueryVersion "2");
-// Constant Contact segments (later) share the same table.
+// are either v1 (SGQL, QueryVersion "") or 2.0 (SQL, QueryVersion "2").
+// Constant Contact segments are CCSegments, stored apart; they cross the
+// Membership seam as Segments of QueryVersion "cc" (CCSegment.engineSegment).
 type Segment struct {
 	ID            string
 	Name          string
 	QueryDSL      string
-	QueryVersion  string   // "2" for Segments 2.0 SQL, "" for a v1 SGQL segment
+	QueryVersion  string   // "2" for Segments 2.0 SQL, "" for a v1 SGQL segment, "cc" for Constant Contact criteria
 	ParentListIDs []string // at most one ("only one for now", as at SendGrid)
 
 	CreatedAt time.Time
@@ -127,8 +128,11 @@ const (
 
 // Lang returns the dialect of a segment's query.
 func (s *Segment) Lang() QueryLang {
-	if s.QueryVersion == "2" {
+	switch s.QueryVersion {
+	case "2":
 		return LangSQL
+	case queryVersionCC:
+		return LangCC
 	}
 	return LangSGQL
 }

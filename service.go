@@ -24,6 +24,12 @@ type Config struct {
 	// writes then skip the engine, which the server rebuilds at start.
 	Segments   SegmentStore
 	Membership Membership
+	// CCSegments keeps Constant Contact segments (nil: the Constant
+	// Contact face is not served).
+	CCSegments CCSegmentStore
+	// MaxLiveCCSegments bounds an account's live Constant Contact segments
+	// (default DefaultMaxLiveCCSegments).
+	MaxLiveCCSegments int
 	// Events keeps engagement events (Service.AddEvents; nil: none).
 	Events EventStore
 	// WebhookKeys keeps Event Webhook verification keys (nil: no account
@@ -66,6 +72,9 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	}
 	if cfg.MaxLiveSegments == 0 {
 		cfg.MaxLiveSegments = DefaultMaxLiveSegments
+	}
+	if cfg.MaxLiveCCSegments == 0 {
+		cfg.MaxLiveCCSegments = DefaultMaxLiveCCSegments
 	}
 	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*Job),
 		segs: cfg.Segments, members: cfg.Membership, snaps: snapshots{m: make(map[string]*snapshot)}}
@@ -579,7 +588,7 @@ func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]Contact, in
 func (s *Service) Contact(ctx context.Context, acct int64, id string) (Contact, error) {
 	c, err := s.store.Contact(ctx, acct, id)
 	if err == nil && s.members != nil {
-		c.SegmentIDs = s.members.SegmentsOf(acct, c.ID, s.clock.Now())
+		c.SegmentIDs = s.sendGridSegmentsOf(acct, c.ID, s.clock.Now())
 	}
 	return c, err
 }

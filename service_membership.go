@@ -2,6 +2,8 @@ package segmentd
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -46,13 +48,21 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 	return nil
 }
 
+// sendGridSegmentsOf returns the SendGrid segments a contact is in: the
+// engine's answer without the Constant Contact segments (CCEnginePrefix),
+// which SendGrid's segment_ids must never list.
+func (s *Service) sendGridSegmentsOf(acct int64, contactID string, now time.Time) []string {
+	ids := s.members.SegmentsOf(acct, contactID, now)
+	return slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, CCEnginePrefix) })
+}
+
 // withSegmentIDs fills each contact's SegmentIDs from the engine.
 func (s *Service) withSegmentIDs(acct int64, cs []Contact, now time.Time) []Contact {
 	if s.members == nil {
 		return cs
 	}
 	for i := range cs {
-		cs[i].SegmentIDs = s.members.SegmentsOf(acct, cs[i].ID, now)
+		cs[i].SegmentIDs = s.sendGridSegmentsOf(acct, cs[i].ID, now)
 	}
 	return cs
 }
@@ -63,14 +73,15 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]Contact) map[string
 	}
 	now := s.clock.Now()
 	for k, c := range m {
-		c.SegmentIDs = s.members.SegmentsOf(acct, c.ID, now)
+		c.SegmentIDs = s.sendGridSegmentsOf(acct, c.ID, now)
 		m[k] = c
 	}
 	return m
 }
 
 // LoadMembership rebuilds the engine from the store: every account's
-// fields, contacts, events and live segments, in the order the engine
+// fields, contacts, events and live segments (SendGrid's, then Constant
+// Contact's), in the order the engine
 // rebuilds fastest (events before segments: no segment is re-checked per
 // contact). segmentd calls it once at start,
 // before it serves requests.
@@ -108,6 +119,16 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		segs, err := s.segs.Segments(ctx, a.ID)
 		if err != nil {
 			return err
+		}
+		// Constant Contact segments join SendGrid's in the same pass.
+		if s.cfg.CCSegments != nil {
+			ccs, err := s.cfg.CCSegments.CCSegments(ctx, a.ID, CCSegmentPage{})
+			if err != nil {
+				return err
+			}
+			for i := range ccs {
+				segs = append(segs, ccs[i].engineSegment())
+			}
 		}
 		for i, err := range s.members.PutSegments(a.ID, segs, now) {
 			if err != nil {

@@ -20,3 +20,14 @@ func TestSegmentContract(t *testing.T) {
 		return st
 	})
 }
+
+func TestCCSegmentContract(t *testing.T) {
+	storetest.RunCCSegments(t, func(t *testing.T) segmentd.CCSegmentStore {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

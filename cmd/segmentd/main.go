@@ -1,5 +1,5 @@
-// Command segmentd serves SendGrid's (and later Constant Contact's) marketing
-// contacts and segments APIs over a durable store. main only wires packages
+// Command segmentd serves SendGrid's marketing contacts and segments APIs
+// and Constant Contact's V3 segments API over a durable store. main only wires packages
 // together: run parses the command line and environment and starts what was
 // asked for.
 package main
@@ -23,6 +23,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/admin"
+	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
@@ -98,6 +99,7 @@ type config struct {
 	apiKey         string
 	refresh        string
 	legacyV1Writes bool
+	ccRateLimits   bool
 	dev            bool
 	retentionDays  int
 }
@@ -138,6 +140,7 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 	fs.StringVar(&cfg.apiKey, "api-key", envOr(env, "SEGMENTD_API_KEY", ""), "bootstrap API key with full access to the default account (env SEGMENTD_API_KEY); generated on first start when unset")
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
+	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
@@ -200,6 +203,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	members := engine.NewMembership()
 	svc := segmentd.NewService(store, clock, log, segmentd.Config{
 		Segments:    store,
+		CCSegments:  store,
 		Membership:  members,
 		Events:      store,
 		WebhookKeys: store,
@@ -227,6 +231,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	faces := []server.Face{
 		{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: []string{"/v3/segments", "/v3/segments/", "/v3/contacts", "/v3/contacts/"}, Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
 	if cfg.dev {

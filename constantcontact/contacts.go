@@ -1,0 +1,329 @@
+package constantcontact
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/segmentd/segmentd"
+)
+
+// contactResource is the spec's ContactResource, filled from segmentd's
+// contact fields (docs/constantcontact.md "The contact shape"). The
+// sub-resources are present only when include names them, as at Constant
+// Contact; a pointer tells "not asked for" from "empty".
+type contactResource struct {
+	ContactID       string           `json:"contact_id"`
+	EmailAddress    *emailAddress    `json:"email_address,omitempty"`
+	FirstName       string           `json:"first_name,omitempty"`
+	LastName        string           `json:"last_name,omitempty"`
+	CreateSource    string           `json:"create_source"`
+	UpdateSource    string           `json:"update_source"`
+	CreatedAt       string           `json:"created_at"`
+	UpdatedAt       string           `json:"updated_at"`
+	CustomFields    *[]customField   `json:"custom_fields,omitempty"`
+	PhoneNumbers    *[]phoneNumber   `json:"phone_numbers,omitempty"`
+	StreetAddresses *[]streetAddress `json:"street_addresses,omitempty"`
+	ListMemberships *[]string        `json:"list_memberships,omitempty"`
+	Taggings        *[]string        `json:"taggings,omitempty"`
+	Notes           *[]struct{}      `json:"notes,omitempty"`
+}
+
+// emailAddress is EmailAddress. segmentd keeps no consent state, so every
+// address reads as the account's own, implicitly permitted import.
+type emailAddress struct {
+	Address          string `json:"address"`
+	PermissionToSend string `json:"permission_to_send"`
+	CreatedAt        string `json:"created_at"`
+	UpdatedAt        string `json:"updated_at"`
+	OptInSource      string `json:"opt_in_source"`
+	ConfirmStatus    string `json:"confirm_status"`
+}
+
+type customField struct {
+	CustomFieldID string `json:"custom_field_id"`
+	Value         string `json:"value"`
+}
+
+type phoneNumber struct {
+	PhoneNumber string `json:"phone_number"`
+	Kind        string `json:"kind"`
+}
+
+type streetAddress struct {
+	Kind       string `json:"kind"`
+	Street     string `json:"street,omitempty"`
+	City       string `json:"city,omitempty"`
+	State      string `json:"state,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Country    string `json:"country,omitempty"`
+}
+
+// contactsPage is the spec's Contacts.
+type contactsPage struct {
+	Contacts      []contactResource `json:"contacts"`
+	ContactsCount *int              `json:"contacts_count,omitempty"`
+	Links         *nextLinks        `json:"_links,omitempty"`
+}
+
+// Page sizes of GET /v3/contacts (the spec: 1–500, default 50).
+const (
+	defaultContactsLimit = 50
+	maxContactsLimit     = 500
+)
+
+// includes are the sub-resources GET /v3/contacts can include.
+var includes = []string{"custom_fields", "list_memberships", "phone_numbers", "street_addresses", "taggings", "notes"}
+
+// contactsQuery is what a GET /v3/contacts page reads; the cursor carries
+// it to the next page.
+type contactsQuery struct {
+	segmentID int64  // 0: all contacts
+	offset    int    // segment pages: members before this page
+	after     string // all-contacts pages: the last contact id shown
+	limit     int
+	include   []string
+	count     bool
+}
+
+// unsupportedContactsParams are GET /v3/contacts filters segmentd does not
+// serve: it answers 400 rather than ignore a filter and return contacts
+// the caller did not ask for.
+var unsupportedContactsParams = []string{"status", "email", "lists", "tags", "updated_after", "updated_before",
+	"created_after", "created_before", "optout_after", "optout_before", "sms_status"}
+
+// listContacts is GET /v3/contacts: with segment_id, the segment's members
+// as of now; without it, every contact of the account in id order. Both
+// page through _links.next.href.
+func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	q, err := readContactsQuery(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var page segmentd.ContactPage
+	var next contactsQuery
+	out := contactsPage{}
+	if q.segmentID != 0 {
+		page, err = h.svc.CCSegmentContacts(ctx, acct.ID, q.segmentID, q.offset, q.limit)
+		next = q
+		next.offset += len(page.Contacts)
+	} else {
+		page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
+		next = q
+		if n := len(page.Contacts); n > 0 {
+			next.after = page.Contacts[n-1].ID
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if q.count {
+		var n int
+		if q.segmentID != 0 {
+			n, err = h.svc.CCSegmentCount(ctx, acct.ID, q.segmentID)
+		} else {
+			n, err = h.svc.CountContacts(ctx, acct.ID)
+		}
+		if err != nil {
+			return err
+		}
+		out.ContactsCount = &n
+	}
+	out.Contacts = make([]contactResource, 0, len(page.Contacts))
+	for _, c := range page.Contacts {
+		out.Contacts = append(out.Contacts, renderContact(c, q.include))
+	}
+	if page.More {
+		out.Links = &nextLinks{Next: link{Href: "/v3/contacts?cursor=" + next.encode()}}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// readContactsQuery reads the parameters, or the cursor of a previous
+// page. With a cursor, an explicit limit still sets the page size;
+// segment_id, when given, must be the cursor's.
+func readContactsQuery(r *http.Request) (contactsQuery, error) {
+	v := r.URL.Query()
+	for _, p := range unsupportedContactsParams {
+		if v.Has(p) {
+			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)", p)
+		}
+	}
+	q := contactsQuery{limit: defaultContactsLimit}
+	if c := v.Get("cursor"); c != "" {
+		var err error
+		if q, err = decodeContactsCursor(c); err != nil {
+			return q, err
+		}
+	} else {
+		var err error
+		if q.include, err = readIncludes(v.Get("include")); err != nil {
+			return q, err
+		}
+		if s := v.Get("include_count"); s != "" {
+			if q.count, err = strconv.ParseBool(s); err != nil {
+				return q, invalid("include_count", "include_count must be true or false, not %q", s)
+			}
+		}
+	}
+	if s := v.Get("segment_id"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id < 1 {
+			return q, invalid("segment_id", "segment_id must be a positive whole number, not %q", s)
+		}
+		if v.Has("cursor") && id != q.segmentID {
+			return q, invalid("cursor", "the cursor belongs to another segment_id; follow _links.next.href as given")
+		}
+		q.segmentID = id
+	}
+	limit, err := queryInt(r, "limit", q.limit, 1, maxContactsLimit)
+	q.limit = limit
+	return q, err
+}
+
+func readIncludes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if !slices.Contains(includes, f) {
+			return nil, invalid("include", "include may name %s, not %q", strings.Join(includes, ", "), f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// The /v3/contacts cursor, like Constant Contact's own, is base64url of a
+// query string: the whole query and where the next page starts (an
+// offset into a segment's members, or the last contact id shown).
+func (q contactsQuery) encode() string {
+	v := url.Values{}
+	v.Set("limit", strconv.Itoa(q.limit))
+	if q.segmentID != 0 {
+		v.Set("segment_id", strconv.FormatInt(q.segmentID, 10))
+		v.Set("offset", strconv.Itoa(q.offset))
+	} else {
+		v.Set("after", q.after)
+	}
+	if len(q.include) > 0 {
+		v.Set("include", strings.Join(q.include, ","))
+	}
+	if q.count {
+		v.Set("include_count", "true")
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(v.Encode()))
+}
+
+func decodeContactsCursor(c string) (contactsQuery, error) {
+	bad := invalid("cursor", "cursor is not valid; follow _links.next.href as given")
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return contactsQuery{}, bad
+	}
+	v, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return contactsQuery{}, bad
+	}
+	var q contactsQuery
+	if q.limit, err = strconv.Atoi(v.Get("limit")); err != nil || q.limit < 1 || q.limit > maxContactsLimit {
+		return q, bad
+	}
+	if s := v.Get("segment_id"); s != "" {
+		if q.segmentID, err = strconv.ParseInt(s, 10, 64); err != nil || q.segmentID < 1 {
+			return q, bad
+		}
+		if q.offset, err = strconv.Atoi(v.Get("offset")); err != nil || q.offset < 0 {
+			return q, bad
+		}
+	} else {
+		q.after = v.Get("after")
+	}
+	if q.include, err = readIncludes(v.Get("include")); err != nil {
+		return q, bad
+	}
+	q.count = v.Get("include_count") == "true"
+	return q, nil
+}
+
+// renderContact maps a segmentd contact to ContactResource: the address
+// fields become one "home" street address (street is address lines 1 and
+// 2 joined by a newline), the phone number one "other" phone, list ids the
+// list memberships, and custom field values strings keyed by a UUID
+// derived from the field id (customFieldUUID).
+func renderContact(c segmentd.Contact, include []string) contactResource {
+	out := contactResource{
+		ContactID:    c.ID,
+		FirstName:    c.FirstName,
+		LastName:     c.LastName,
+		CreateSource: "Account",
+		UpdateSource: "Account",
+		CreatedAt:    timestamp(c.CreatedAt),
+		UpdatedAt:    timestamp(c.UpdatedAt),
+	}
+	if c.Email != "" {
+		out.EmailAddress = &emailAddress{Address: c.Email, PermissionToSend: "implicit", CreatedAt: out.CreatedAt, UpdatedAt: out.UpdatedAt,
+			OptInSource: "Account", ConfirmStatus: "off"}
+	}
+	for _, inc := range include {
+		switch inc {
+		case "custom_fields":
+			fs := make([]customField, 0, len(c.CustomFields))
+			for id, v := range c.CustomFields {
+				fs = append(fs, customField{CustomFieldID: customFieldUUID(id), Value: fieldText(v)})
+			}
+			slices.SortFunc(fs, func(a, b customField) int { return strings.Compare(a.CustomFieldID, b.CustomFieldID) })
+			out.CustomFields = &fs
+		case "list_memberships":
+			ls := append([]string{}, c.ListIDs...)
+			out.ListMemberships = &ls
+		case "phone_numbers":
+			ps := []phoneNumber{}
+			if c.PhoneNumber != "" {
+				ps = append(ps, phoneNumber{PhoneNumber: c.PhoneNumber, Kind: "other"})
+			}
+			out.PhoneNumbers = &ps
+		case "street_addresses":
+			as := []streetAddress{}
+			street := strings.TrimSpace(c.AddressLine1 + "\n" + c.AddressLine2)
+			if street != "" || c.City != "" || c.StateProvinceRegion != "" || c.PostalCode != "" || c.Country != "" {
+				as = append(as, streetAddress{Kind: "home", Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
+			}
+			out.StreetAddresses = &as
+		case "taggings": // segmentd has no tags
+			out.Taggings = &[]string{}
+		case "notes": // nor notes
+			out.Notes = &[]struct{}{}
+		}
+	}
+	return out
+}
+
+// customFieldUUID gives a segmentd field id ("w1", "n2") the UUID form
+// Constant Contact's custom_field_id has: a version-8 UUID from the id's
+// SHA-256, the same for the same id every time.
+func customFieldUUID(id string) string {
+	sum := sha256.Sum256([]byte("segmentd custom field " + id))
+	var b [16]byte
+	copy(b[:], sum[:16])
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return segmentd.FormatUUID(b)
+}
+
+// fieldText renders a custom value as Constant Contact's string value.
+func fieldText(v segmentd.Value) string {
+	switch v.Type {
+	case segmentd.FieldNumber:
+		return strconv.FormatFloat(v.Number, 'f', -1, 64)
+	case segmentd.FieldDate:
+		return timestamp(v.Time)
+	}
+	return v.Text
+}

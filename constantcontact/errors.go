@@ -1,0 +1,108 @@
+package constantcontact
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Constant Contact's own error bodies (constantcontact.md §4, §7), and
+// segmentd's error keys where Constant Contact publishes none for
+// segments: "<area>.api.<kind>", the style of its documented
+// "contacts.api.validation.error" and "contacts.api.not_found"
+// (docs/constantcontact.md lists them).
+const (
+	keyUnauthorized = "unauthorized"
+	msgUnauthorized = "Unauthorized"
+	keyAccessDenied = "access_denied"
+	msgAccessDenied = "Request forbidden due to insufficient user privileges."
+	keyThrottled    = "throttled"
+	msgThrottled    = "Too Many Requests"
+	keyQuota        = "quota_exceeded"
+	msgQuota        = "Limit Exceeded"
+
+	kindValidation       = "validation.error"
+	kindNotFound         = "not_found"
+	kindConflict         = "conflict"
+	kindUnsupportedMedia = "unsupported_media_type"
+	kindMethodNotAllowed = "method_not_allowed"
+	kindInternal         = "internal_error"
+
+	// msgInternal answers every 500 (the spec's wording); the cause is
+	// logged, never sent.
+	msgInternal         = "There was a problem with our internal service."
+	msgMethodNotAllowed = "method not allowed"
+)
+
+// apiError is one entry of Constant Contact's APIErrorSchema array, and
+// also, alone, its single-object auth and rate-limit bodies.
+type apiError struct {
+	ErrorKey     string `json:"error_key"`
+	ErrorMessage string `json:"error_message"`
+}
+
+var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
+
+// errUnsupportedMediaType is a body that is not application/json.
+type errUnsupportedMediaType struct{ contentType string }
+
+func (e errUnsupportedMediaType) Error() string {
+	return fmt.Sprintf("Content-Type must be application/json, not %s", e.contentType)
+}
+
+// rateError is a 429: its key says which limit (throttled per second,
+// quota_exceeded per day).
+type rateError struct{ key, message string }
+
+func (e rateError) Error() string { return e.message }
+
+// errorBody renders err for a route of area ("segments" or "contacts"):
+// auth and rate-limit errors as one object, everything else as an array
+// of one {error_key, error_message}. Errors that are not *segmentd.Error
+// (or this package's own) are internal: the caller logs them, the client
+// sees msgInternal only.
+func errorBody(err error, area string) (int, []byte) {
+	var (
+		e   *segmentd.Error
+		ume errUnsupportedMediaType
+		re  rateError
+	)
+	single := func(status int, key, msg string) (int, []byte) {
+		b, _ := json.Marshal(apiError{key, msg})
+		return status, b
+	}
+	list := func(status int, kind, msg string) (int, []byte) {
+		b, _ := json.Marshal([]apiError{{area + ".api." + kind, msg}})
+		return status, b
+	}
+	switch {
+	case errors.As(err, &re):
+		return single(http.StatusTooManyRequests, re.key, re.message)
+	case errors.As(err, &ume):
+		return list(http.StatusUnsupportedMediaType, kindUnsupportedMedia, ume.Error())
+	case errors.Is(err, errMethodNotAllowed):
+		return list(http.StatusMethodNotAllowed, kindMethodNotAllowed, msgMethodNotAllowed)
+	case !errors.As(err, &e):
+		return list(http.StatusInternalServerError, kindInternal, msgInternal)
+	}
+	switch e.Kind {
+	case segmentd.KindUnauthorized:
+		return single(http.StatusUnauthorized, keyUnauthorized, msgUnauthorized)
+	case segmentd.KindForbidden:
+		return single(http.StatusForbidden, keyAccessDenied, msgAccessDenied)
+	case segmentd.KindInvalid, segmentd.KindTooLarge:
+		return list(http.StatusBadRequest, kindValidation, e.Message)
+	case segmentd.KindNotFound:
+		return list(http.StatusNotFound, kindNotFound, e.Message)
+	case segmentd.KindConflict:
+		return list(http.StatusConflict, kindConflict, e.Message)
+	}
+	return list(http.StatusInternalServerError, kindInternal, msgInternal)
+}
+
+func invalid(field, format string, args ...any) error {
+	return segmentd.Errorf(segmentd.KindInvalid, field, format, args...)
+}

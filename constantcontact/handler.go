@@ -1,0 +1,260 @@
+// Package constantcontact is segmentd's Constant Contact face: the V3
+// segments API (/v3/segments) and the segment members read
+// (GET /v3/contacts?segment_id=), with Constant Contact's status codes,
+// JSON shapes, error bodies and optional rate limits, so that code written
+// against api.cc.email/v3 runs unchanged against segmentd.
+//
+// It turns HTTP into calls on *segmentd.Service and back. It must never
+// import a store, SQL or the membership engine: every rule that is not
+// about the wire lives in the domain package.
+package constantcontact
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Options tune the face. The zero value is what segmentd serves.
+type Options struct {
+	// RateLimits turns on Constant Contact's per-key limits: PerSecond
+	// requests per second and PerDay requests per day, the day ending at
+	// 00:00 UTC (constantcontact.md §7). Off by default, since a local
+	// stand-in rarely wants them.
+	RateLimits bool
+	PerSecond  int // default 4
+	PerDay     int // default 10,000
+	// Clock times the rate-limit windows (default: the service's clock, so
+	// --dev's settable clock moves them too).
+	Clock segmentd.Clock
+}
+
+// maxBodyBytes bounds a request body. The largest valid body holds a
+// 20,000-character segment_criteria, which JSON escaping can grow to about
+// 120 KB; segmentd's limit leaves room for that.
+const maxBodyBytes = 256 << 10
+
+// handler serves the face.
+type handler struct {
+	svc   *segmentd.Service
+	log   *slog.Logger
+	mux   *http.ServeMux
+	limit *limiter // nil when rate limits are off
+}
+
+// handlerFunc is the shape of every endpoint: it reads ids, decodes,
+// validates, calls the service and encodes, and returns an error for the
+// adapter to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error
+
+// route is one row of the routing table.
+type route struct {
+	pattern string
+	h       handlerFunc
+	// area starts the route's error keys: "segments" or "contacts"
+	// (Constant Contact's "<service>.api.<kind>" style).
+	area string
+}
+
+// NewHandler returns the Constant Contact face. It serves /v3/segments and
+// /v3/contacts.
+func NewHandler(svc *segmentd.Service, log *slog.Logger, opts Options) http.Handler {
+	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
+	if opts.RateLimits {
+		h.limit = newLimiter(opts)
+		if h.limit.clock == nil {
+			h.limit.clock = svc.Clock()
+		}
+	}
+	routes := []route{
+		{pattern: "GET /v3/segments", h: h.listSegments, area: "segments"},
+		{pattern: "POST /v3/segments", h: h.createSegment, area: "segments"},
+		{pattern: "GET /v3/segments/{segment_id}", h: h.getSegment, area: "segments"},
+		{pattern: "PUT /v3/segments/{segment_id}", h: h.updateSegment, area: "segments"},
+		{pattern: "DELETE /v3/segments/{segment_id}", h: h.deleteSegment, area: "segments"},
+		{pattern: "PATCH /v3/segments/{segment_id}/name", h: h.renameSegment, area: "segments"},
+
+		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
+	}
+	for _, rt := range routes {
+		h.mux.Handle(rt.pattern, h.adapt(rt))
+	}
+	return h
+}
+
+// ServeHTTP answers paths and methods that no route takes in Constant
+// Contact's envelope, after authenticating like any other request.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// Ask the mux whether it is a 404 or a 405 (and which methods are allowed).
+	rec := &recorder{header: http.Header{}}
+	h.mux.ServeHTTP(rec, r)
+	area := "contacts"
+	if strings.HasPrefix(r.URL.Path, "/v3/segments") {
+		area = "segments"
+	}
+	h.adapt(route{area: area, h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			return errMethodNotAllowed
+		}
+		return segmentd.Errorf(segmentd.KindNotFound, "", "%s is not a Constant Contact V3 resource that segmentd serves", r.URL.Path)
+	}}).ServeHTTP(w, r)
+}
+
+// recorder captures the status the mux would answer for an unrouted request.
+type recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+// adapt turns a handlerFunc into an http.Handler: it authenticates, checks
+// the key's scope and rate limits, requires JSON bodies, bounds the body,
+// and renders any returned error. It is the only place errors become
+// responses.
+func (h *handler) adapt(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		need := segmentd.ScopeConstantContactWrite
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			need = segmentd.ScopeConstantContactRead
+		}
+		p, err := h.svc.Authenticate(r.Context(), bearer(r), "", need)
+		if err == nil && h.limit != nil {
+			err = h.limit.allow(p.Key.ID)
+		}
+		if err == nil {
+			err = requireJSON(r)
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+			err = rt.h(w, r, p.Account)
+		}
+		if err == nil {
+			return
+		}
+		if errors.Is(err, context.Canceled) {
+			return // the client went away; nobody to answer
+		}
+		status, body := errorBody(err, rt.area)
+		if status == http.StatusInternalServerError {
+			h.log.Error("constantcontact: internal error", "method", r.Method, "path", r.URL.Path, "account", p.Account.ID, "err", err)
+		}
+		writeBody(w, status, body)
+	})
+}
+
+// requireJSON answers 415 unless a request that carries a body
+// (POST, PUT, PATCH) says it is JSON, as Constant Contact's operations
+// consume application/json only.
+func requireJSON(r *http.Request) error {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		if ct == "" {
+			ct = "none"
+		}
+		return errUnsupportedMediaType{ct}
+	}
+	return nil
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) string {
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, key, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(key)
+}
+
+// --- JSON in and out
+
+// writeJSON encodes v and writes it with status. An encoding failure is a
+// bug; it is answered as a 500 with nothing of v sent.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	writeBody(w, status, buf.Bytes())
+	return nil
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// decodeJSON decodes a JSON object body into v. Unknown keys (the
+// read-only segment_id, created_at, …) are ignored. Errors name the field.
+func decodeJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return invalid("", "the request body must not exceed %d KB", maxBodyBytes>>10)
+		}
+		return invalid("", "the request body could not be read")
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return invalid("", "the request body must be a JSON object")
+	}
+	err = json.Unmarshal(b, v)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return invalid("", "the request body is not valid JSON (error at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return invalid(te.Field, "%s must be a string", te.Field)
+	case errors.As(err, &te):
+		return invalid("", "the request body must be a JSON object")
+	}
+	return invalid("", "the request body is not valid JSON")
+}
+
+// timestamp renders a time as Constant Contact does: ISO-8601, UTC, with
+// milliseconds ("2019-04-25T11:08:00.000Z").
+func timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// queryInt reads an integer query parameter in [lo, hi] (absent: def).
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, invalid(name, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,54 @@
+package constantcontact_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	cc "github.com/segmentd/segmentd/constantcontact"
+)
+
+const (
+	throttled = `{"error_key":"throttled","error_message":"Too Many Requests"}`
+	quota     = `{"error_key":"quota_exceeded","error_message":"Limit Exceeded"}`
+)
+
+// TestRateLimits drives the per-key limits on the injected clock: 4
+// requests in a second, then throttled until the next second; the daily
+// quota (6 here) until 00:00 UTC; other keys unaffected.
+func TestRateLimits(t *testing.T) {
+	e := newEnv(t, cc.Options{RateLimits: true, PerDay: 6})
+	day := time.Date(2026, 7, 1, 23, 59, 58, 0, time.UTC)
+	e.clock.Set(day)
+	list := req{method: "GET", path: "/v3/segments"}
+	for range 4 {
+		e.must(t, list, 200)
+	}
+	wantError(t, e.do(t, list), 429, throttled)
+	wantError(t, e.do(t, list), 429, throttled) // refused requests do not count…
+	other := e.newKey(segmentd.DefaultAccountName)
+	e.must(t, req{method: "GET", path: "/v3/segments", key: &other}, 200) // …and each key has its own budget
+
+	e.clock.Set(day.Add(time.Second))
+	e.must(t, list, 200)
+	e.must(t, list, 200) // 6 today
+	wantError(t, e.do(t, list), 429, quota)
+	e.clock.Set(day.Add(1900 * time.Millisecond))
+	wantError(t, e.do(t, list), 429, quota) // a new second does not reset the day
+
+	e.clock.Set(day.Add(2 * time.Second)) // 00:00:00 UTC
+	e.must(t, list, 200)
+	// A request without a valid key is answered 401, never limited.
+	for range 6 {
+		wantError(t, e.do(t, req{method: "GET", path: "/v3/segments", key: ptr("")}), 401, `{"error_key":"unauthorized","error_message":"Unauthorized"}`)
+	}
+}
+
+// TestRateLimitsOffByDefault: without the option, no limit applies.
+func TestRateLimitsOffByDefault(t *testing.T) {
+	e := newEnv(t, cc.Options{})
+	e.clock.Set(time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC))
+	for range 10 {
+		e.must(t, req{method: "GET", path: "/v3/segments"}, 200)
+	}
+}
