@@ -64,7 +64,7 @@ type EventsResult struct {
 // Events whose email matches no contact are kept with no contact. They are
 // attached when a contact with that email appears: whoever creates or
 // re-addresses contacts calls AttachEvents with them after the write has
-// committed (Service.eventsForContacts), and the engine rebuild at start
+// committed (Service.attachEvents), and the engine rebuild at start
 // reads contact ids as stored. A contact's events are never detached: when
 // its email changes, its past events stay its own, as at SendGrid, where
 // engagement follows the contact id.
@@ -86,4 +86,11 @@ type EventStore interface {
 	// PruneEvents deletes the account's events that happened before before
 	// (retention) and returns how many it deleted.
 	PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error)
+	// LastEventSeq returns the sequence number of the account's newest
+	// event (0 when it has none).
+	LastEventSeq(ctx context.Context, acct int64) (int64, error)
+	// AttachedEvents returns the events with sequence numbers up to
+	// throughSeq that AttachEvents gave a contact in a change after change
+	// number after (Store.ChangeMark), with their ContactID.
+	AttachedEvents(ctx context.Context, acct int64, after, throughSeq int64) ([]Event, error)
 }

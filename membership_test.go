@@ -53,6 +53,12 @@ type world struct {
 }
 
 func newWorld(t *testing.T, seed uint64) *world {
+	return newWorldWith(t, seed, func(*segmentd.Config) {})
+}
+
+// newWorldWith is newWorld with the Service's configuration adjusted by
+// configure.
+func newWorldWith(t *testing.T, seed uint64, configure func(*segmentd.Config)) *world {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "segmentd.db")
@@ -66,7 +72,9 @@ func newWorld(t *testing.T, seed uint64) *world {
 	}
 	clock := &testClock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
 	m := engine.NewMembership()
-	svc := segmentd.NewService(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), segmentd.Config{Segments: st, Membership: m})
+	cfg := segmentd.Config{Segments: st, Membership: m}
+	configure(&cfg)
+	svc := segmentd.NewService(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	t.Cleanup(func() { svc.Close(); db.Close(); st.Close() })
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {
@@ -309,6 +317,29 @@ func record(c segmentd.Contact, cat *query.Catalog) *query.Record {
 	return r
 }
 
+// eventsByContact reads every stored event of the world's account in the
+// evaluator's form, by contact.
+func (w *world) eventsByContact() map[string][]query.Event {
+	out := map[string][]query.Event{}
+	for after := int64(0); ; {
+		evs, last, err := w.store.ScanEvents(w.ctx, w.acct, after, 1000)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.ContactID != "" {
+				out[e.ContactID] = append(out[e.ContactID], query.Event{Source: e.Source, Type: query.NormalizeEventType(e.Type),
+					Timestamp: e.Timestamp.UnixMilli(), SinglesendID: e.SinglesendID, AutomationID: e.AutomationID,
+					MarketingCampaignID: e.MarketingCampaignID, URL: e.URL})
+			}
+		}
+		if len(evs) < 1000 {
+			return out
+		}
+		after = last
+	}
+}
+
 // verify checks every live segment three ways: the engine's members, the Go
 // evaluator over every stored contact, and the generated SQL on the store.
 func (w *world) verify(what string) {
@@ -331,6 +362,7 @@ func (w *world) verify(what string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	events := w.eventsByContact()
 	segsOf := map[string][]string{}
 	for id, seg := range w.segments {
 		lang := query.SQL
@@ -353,7 +385,9 @@ func (w *world) verify(what string) {
 				if parent != "" && !slices.Contains(c.ListIDs, parent) {
 					continue
 				}
-				if prog.Match(record(c, cat), now) {
+				r := record(c, cat)
+				r.Events = events[c.ID]
+				if prog.Match(r, now) {
 					want = append(want, c.ID)
 				}
 			}

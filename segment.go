@@ -2,6 +2,7 @@ package segmentd
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -115,6 +116,18 @@ type Membership interface {
 	MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
+
+	// PruneEvents forgets the account's events that happened before
+	// before (the store's retention) and re-checks their contacts.
+	PruneEvents(acct int64, before, now time.Time)
+	// WriteSnapshot writes the engine's state to w; ReadSnapshot replaces
+	// the engine's state with one WriteSnapshot wrote, after which the
+	// caller loads each account's fields (SetFields), then its segments
+	// (PutSegments, which reuses the saved members of unchanged segments),
+	// then what changed since. On error ReadSnapshot leaves the engine
+	// empty.
+	WriteSnapshot(w io.Writer) error
+	ReadSnapshot(r io.Reader) error
 }
 
 // QueryLang names a query dialect at the Membership seam.

@@ -35,6 +35,9 @@ type Config struct {
 	// WebhookKeys keeps Event Webhook verification keys (nil: no account
 	// has one, so webhook requests are not signature-checked).
 	WebhookKeys WebhookKeyStore
+	// SnapshotPath is the membership engine's snapshot file
+	// (WriteSnapshot, LoadMembership); "" keeps no snapshot.
+	SnapshotPath string
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -55,6 +58,13 @@ type Service struct {
 	segs    SegmentStore
 	members Membership
 	snaps   snapshots
+
+	snapMu   sync.Mutex      // one engine snapshot written at a time
+	lastSnap *snapshotHeader // the marks of the last engine snapshot written or loaded
+	loaded   *SnapshotInfo   // the snapshot LoadMembership loaded
+	// prunedBefore is the retention cut of PruneEvents at start, which a
+	// snapshot's events are pruned to as well.
+	prunedBefore time.Time
 }
 
 // NewService returns a Service and starts its job worker. Jobs run one at a
@@ -520,13 +530,16 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []Cont
 		if len(j.Errors) > MaxJobErrors {
 			j.Errors = j.Errors[:MaxJobErrors]
 		}
+		// Events that arrived before their contact count from now on.
+		waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
+		if err != nil {
+			s.log.Error("attaching waiting events", "account", acct, "err", err)
+		}
 		return func() {
 			if s.members != nil {
-				s.members.PutContacts(acct, res.Contacts, s.clock.Now())
-			}
-			// Events that arrived before their contact count from now on.
-			if err := s.eventsForContacts(context.Background(), acct, res.Contacts); err != nil {
-				s.log.Error("attaching waiting events", "account", acct, "err", err)
+				now := s.clock.Now()
+				s.members.PutContacts(acct, res.Contacts, now)
+				s.members.AddEvents(acct, waiting, now)
 			}
 		}, nil
 	})

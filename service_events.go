@@ -22,7 +22,7 @@ var errNoEventStore = errors.New("segmentd: no event store configured (Config.Ev
 // whose email or alternate email it names, skipping redeliveries by
 // SGEventID) and, before it returns, makes every segment reflect them.
 // Events whose email matches no contact are kept and count once a contact
-// with that email appears (eventsForContacts).
+// with that email appears (attachEvents).
 //
 // A batch with an invalid event is rejected whole with KindInvalid; the
 // webhook face decides which events to pass, and reports the rest itself.
@@ -75,23 +75,18 @@ func normalizeEvent(ev *Event, field string) error {
 	return nil
 }
 
-// eventsForContacts attaches the stored events that waited for contacts
-// with these emails (created, or given a new email or alternate email) and
-// gives them to the engine. It must run on the job worker after the
-// contacts' write has committed and the engine holds them (the upsert job
-// calls it right after PutContacts).
-func (s *Service) eventsForContacts(ctx context.Context, acct int64, cs []Contact) error {
+// attachEvents attaches the stored events that waited for contacts with
+// these emails (created, or given a new email or alternate email) and
+// returns them for the engine. It runs in the upsert job's store stage,
+// after the contacts' write has committed; the job's engine stage gives the
+// engine the contacts, then these events. Every store write of a job thus
+// precedes every engine update of it, which the engine snapshot relies on
+// (service_snapshot.go).
+func (s *Service) attachEvents(ctx context.Context, acct int64, cs []Contact) ([]Event, error) {
 	if s.cfg.Events == nil || len(cs) == 0 {
-		return nil
+		return nil, nil
 	}
-	evs, err := s.cfg.Events.AttachEvents(ctx, acct, cs)
-	if err != nil {
-		return err
-	}
-	if s.members != nil && len(evs) > 0 {
-		s.members.AddEvents(acct, evs, s.clock.Now())
-	}
-	return nil
+	return s.cfg.Events.AttachEvents(ctx, acct, cs)
 }
 
 // onWorker runs write on the job worker's store stage and then publish on
@@ -120,6 +115,7 @@ func (s *Service) PruneEvents(ctx context.Context, retention time.Duration) (int
 		return 0, err
 	}
 	before := s.clock.Now().Add(-retention)
+	s.prunedBefore = before
 	total := 0
 	for _, a := range accts {
 		n, err := s.cfg.Events.PruneEvents(ctx, a.ID, before)

@@ -79,13 +79,41 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]Contact) map[string
 	return m
 }
 
-// LoadMembership rebuilds the engine from the store: every account's
-// fields, contacts, events and live segments (SendGrid's, then Constant
-// Contact's), in the order the engine
-// rebuilds fastest (events before segments: no segment is re-checked per
-// contact). segmentd calls it once at start,
-// before it serves requests.
+// LoadMembership loads the engine at start, before requests are served:
+// from the snapshot (Config.SnapshotPath) when there is a usable one,
+// replaying what changed after it, and otherwise by rebuilding it from the
+// store. SnapshotLoaded tells which it did.
 func (s *Service) LoadMembership(ctx context.Context) error {
+	if s.cfg.SnapshotPath != "" {
+		info, ok, err := s.loadSnapshot(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.loaded = &info
+			s.log.Info("engine snapshot loaded", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
+				"replayed_contacts", info.Replayed.Contacts, "replayed_deletes", info.Replayed.Deleted, "replayed_events", info.Replayed.Events,
+				"duration", info.Took.Round(time.Millisecond))
+			return nil
+		}
+	}
+	return s.rebuildMembership(ctx)
+}
+
+// SnapshotLoaded describes the snapshot LoadMembership loaded; ok is false
+// when it rebuilt the engine from the store instead.
+func (s *Service) SnapshotLoaded() (info SnapshotInfo, ok bool) {
+	if s.loaded == nil {
+		return SnapshotInfo{}, false
+	}
+	return *s.loaded, true
+}
+
+// rebuildMembership rebuilds the engine from the store: every account's
+// fields, contacts, events and live segments, in the order the engine
+// rebuilds fastest (events before segments: no segment is re-checked per
+// contact).
+func (s *Service) rebuildMembership(ctx context.Context) error {
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
 		return err
@@ -116,26 +144,34 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 				return err
 			}
 		}
-		segs, err := s.segs.Segments(ctx, a.ID)
+		if err := s.loadSegments(ctx, a.ID, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadSegments gives the engine the account's live segments at once,
+// SendGrid's and Constant Contact's.
+func (s *Service) loadSegments(ctx context.Context, acct int64, now time.Time) error {
+	segs, err := s.segs.Segments(ctx, acct)
+	if err != nil {
+		return err
+	}
+	if s.cfg.CCSegments != nil {
+		ccs, err := s.cfg.CCSegments.CCSegments(ctx, acct, CCSegmentPage{})
 		if err != nil {
 			return err
 		}
-		// Constant Contact segments join SendGrid's in the same pass.
-		if s.cfg.CCSegments != nil {
-			ccs, err := s.cfg.CCSegments.CCSegments(ctx, a.ID, CCSegmentPage{})
-			if err != nil {
-				return err
-			}
-			for i := range ccs {
-				segs = append(segs, ccs[i].engineSegment())
-			}
+		for i := range ccs {
+			segs = append(segs, ccs[i].engineSegment())
 		}
-		for i, err := range s.members.PutSegments(a.ID, segs, now) {
-			if err != nil {
-				// A segment whose query no longer checks (its field was
-				// deleted) matches nobody; it stays listed, INVALID.
-				s.log.Warn("segment query no longer checks", "account", a.ID, "segment", segs[i].ID, "err", err)
-			}
+	}
+	for i, err := range s.members.PutSegments(acct, segs, now) {
+		if err != nil {
+			// A segment whose query no longer checks (its field was
+			// deleted) matches nobody; it stays listed, INVALID.
+			s.log.Warn("segment query no longer checks", "account", acct, "segment", segs[i].ID, "err", err)
 		}
 	}
 	return nil

@@ -85,7 +85,40 @@ type Store interface {
 	CreateJob(ctx context.Context, j Job) error // an id already stored is KindConflict
 	Job(ctx context.Context, acct int64, id string) (Job, error)
 
+	// Change history, for the membership engine's snapshot: every
+	// transaction that writes contacts (upserts, identifier deletes,
+	// removals from a list), deletes contacts or a list, or attaches waiting
+	// events takes the next number of one store-wide sequence.
+	//
+	// ChangeMark returns the store's identity and the last number taken.
+	ChangeMark(ctx context.Context) (ChangeMark, error)
+	// ContactChanges reports what changed in an account's contacts and
+	// lists after change number after.
+	ContactChanges(ctx context.Context, acct int64, after int64) (ContactChanges, error)
+	// ForgetChanges drops the deletions and attachments recorded at or
+	// before change number through (a snapshot has taken them in).
+	ForgetChanges(ctx context.Context, through int64) error
+
 	Close() error
+}
+
+// ChangeMark is a point in a store's change history.
+type ChangeMark struct {
+	// StoreID tells one database from another: a mark from another store
+	// means nothing here.
+	StoreID string
+	Seq     int64
+}
+
+// ContactChanges is what changed in an account's contacts and lists after
+// a change mark. Replaying it in field order (AllDeleted, Deleted,
+// DeletedLists, then Changed re-read from the store) brings a copy taken at
+// the mark up to date.
+type ContactChanges struct {
+	AllDeleted   bool     // every contact of the account was deleted
+	Deleted      []string // contacts deleted (ids are never reused)
+	DeletedLists []string
+	Changed      []string // live contacts created or written, by id
 }
 
 // UpsertResult counts what an upsert did.

@@ -80,6 +80,10 @@ type account struct {
 	wakes  wakeHeap
 	wakeAt []int64
 
+	// saved holds the segment members of a snapshot just read, until
+	// PutSegments adopts what it can; any contact write discards them.
+	saved map[string]*savedSegment
+
 	scratch  scratch // the writer's
 	evBuf    []byte  // the writer's, for encoding events
 	subSegs  []*segment
@@ -95,6 +99,7 @@ func newAccount() *account {
 }
 
 func (a *account) resetContacts() {
+	a.saved = nil
 	a.dict = newDict()
 	a.evDict = newDict()
 	a.ids, a.idBytes, a.free = nil, 0, nil
@@ -447,6 +452,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 // touched re-checks a written contact against the segments its change can
 // affect and reschedules its wake.
 func (a *account) touched(idx uint32, now int64, d *delta) {
+	a.saved = nil
 	if d.all {
 		a.recheck(&a.scratch, idx, now, a.active, a.progs, &a.need)
 	} else {
@@ -531,6 +537,20 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 		a.campaignsChanged(ms)
 	}
 	return ok
+}
+
+// PruneEvents forgets the account's events that happened before before
+// (the store's retention) and re-checks the contacts that lost some.
+func (e *Engine) PruneEvents(acct int64, before, now time.Time) {
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	cut := before.UnixMilli()
+	for idx, run := range a.events {
+		if len(run) > 0 && a.pruneEvents(uint32(idx), cut) {
+			a.touched(uint32(idx), ms, &delta{events: true})
+		}
+	}
 }
 
 // Check parses src in dialect lang and checks it against the account's
@@ -627,6 +647,9 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 			continue
 		}
 		a.compile(s, ch, binding(s.an, a.cat))
+		if a.adopt(s) {
+			continue
+		}
 		segs = append(segs, s)
 		progs = append(progs, s.prog)
 		n.merge(s.need)
@@ -644,6 +667,7 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 			s.members = m
 		}
 	}
+	a.saved = nil
 	a.replan(ms)
 	return errs
 }

@@ -99,6 +99,11 @@ func (m Membership) PutSegments(acct int64, segs []segmentd.Segment, now time.Ti
 	return errs
 }
 
+// PruneEvents implements segmentd.Membership.
+func (m Membership) PruneEvents(acct int64, before, now time.Time) {
+	m.Engine.PruneEvents(acct, before, now)
+}
+
 // Search implements segmentd.Membership.
 func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]string, int, error) {
 	ch, err := m.Engine.Check(acct, query.SGQL, src, true)

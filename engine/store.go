@@ -269,9 +269,6 @@ func (a *account) alloc(id string) uint32 {
 	} else {
 		idx = uint32(len(a.ids))
 		a.ids = append(a.ids, id)
-		for f := range a.text {
-			a.text[f] = append(a.text[f], 0)
-		}
 		a.created = append(a.created, 0)
 		a.updated = append(a.updated, 0)
 		a.events = append(a.events, nil)
@@ -316,12 +313,22 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 	d.slots = d.slots[:0]
 	t := contactText(c)
 	for f := range t {
-		old := a.text[f][idx]
-		a.dict.replace(&a.text[f][idx], t[f])
-		if a.text[f][idx] != old {
+		col := a.text[f]
+		if int(idx) >= len(col) {
+			if t[f] == "" {
+				continue
+			}
+			// A text column is allocated when a contact first sets it:
+			// most accounts leave most reserved fields empty.
+			col = append(col, make([]uint32, int(idx)+1-len(col))...)
+			a.text[f] = col
+		}
+		old := col[idx]
+		a.dict.replace(&col[idx], t[f])
+		if col[idx] != old {
 			d.text |= 1 << f
 			if f < numIdents {
-				if a.text[f][idx] != 0 {
+				if col[idx] != 0 {
 					a.idents[f].Add(idx)
 				} else {
 					a.idents[f].Remove(idx)
@@ -429,9 +436,11 @@ func (a *account) drop(idx uint32) {
 			a.listsDirty = true
 		}
 	}
-	for f := range a.text {
-		a.dict.release(a.text[f][idx])
-		a.text[f][idx] = 0
+	for _, col := range a.text {
+		if int(idx) < len(col) {
+			a.dict.release(col[idx])
+			col[idx] = 0
+		}
 	}
 	for _, bm := range a.idents {
 		bm.Remove(idx)
@@ -487,6 +496,37 @@ func (a *account) addEvents(idx uint32, evs []query.Event) {
 	a.nEvents += len(evs)
 }
 
+// pruneEvents drops contact idx's events older than cut (unix ms) and
+// reports whether it dropped any.
+func (a *account) pruneEvents(idx uint32, cut int64) bool {
+	er := eventReader{b: a.events[idx]}
+	var ev event
+	old := false
+	for er.next(&ev) {
+		if ev.ts < cut {
+			old = true
+			break
+		}
+	}
+	if !old {
+		return false
+	}
+	var kept []byte
+	prev := int64(0)
+	er = eventReader{b: a.events[idx]}
+	for er.next(&ev) {
+		if ev.ts < cut {
+			a.releaseEvent(ev)
+			a.nEvents--
+			continue
+		}
+		kept = appendEvent(kept, prev, &ev)
+		prev = ev.ts
+	}
+	a.events[idx] = slices.Clip(kept)
+	return true
+}
+
 func (a *account) encodeEvent(e *query.Event) event {
 	d := a.evDict
 	return event{
@@ -518,7 +558,7 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	d := a.dict
 	r.ID = a.ids[idx]
 	for f := range r.Text {
-		if n.text&(1<<f) != 0 {
+		if n.text&(1<<f) != 0 && int(idx) < len(a.text[f]) {
 			r.Text[f] = d.vals[a.text[f][idx]]
 		} else {
 			r.Text[f] = ""

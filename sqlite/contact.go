@@ -531,8 +531,16 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 }
 
 // deleteContacts removes the contacts whose ids are in the JSON array ids,
-// with their memberships and alternate-email rows.
+// with their memberships and alternate-email rows, and records the
+// deletions in the change history.
 func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (int, error) {
+	seq, err := nextChange(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, qRecordDeletions, acct, seq, ids); err != nil {
+		return 0, err
+	}
 	res, err := tx.ExecContext(ctx, qDeleteContacts, acct, ids)
 	if err != nil {
 		return 0, err
@@ -579,7 +587,14 @@ func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) 
 		if _, err := tx.ExecContext(ctx, "DELETE FROM list_members WHERE account_id = ?", acct); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ?", acct)
+		if _, err = tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ?", acct); err != nil {
+			return err
+		}
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, qRecordDeletion, acct, seq, "all", "")
 		return err
 	})
 	if err != nil {
@@ -611,8 +626,12 @@ func (s *Store) DeleteIdentifier(ctx context.Context, acct int64, contactID stri
 			return segmentd.Errorf(segmentd.KindInvalid, "identifier_type",
 				"%s is the contact's last identifier: a contact must keep at least one identifier", t)
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE contacts SET "+col+" = NULL, updated_at = ? WHERE account_id = ? AND id = ?",
-			toMS(now), acct, contactID)
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE contacts SET "+col+" = NULL, updated_at = ?, change_seq = ? WHERE account_id = ? AND id = ?",
+			toMS(now), seq, acct, contactID)
 		return err
 	})
 }

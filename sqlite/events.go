@@ -362,10 +362,17 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 			return err
 		}
 		defer stmt.Close()
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, e := range pending {
 			id := ids[e]
 			if id == "" {
 				continue
+			}
+			if _, err := tx.ExecContext(ctx, qRecordAttachment, seq, acct, e); err != nil {
+				return err
 			}
 			rows, err := stmt.QueryContext(ctx, id, acct, e)
 			if err != nil {

@@ -133,6 +133,13 @@ func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string
 		} else if n == 0 {
 			return notFound("id", "list %q does not exist", id)
 		}
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qRecordDeletion, acct, seq, "list", id); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, qDeleteListMembers, acct, id)
 		if err != nil {
 			return err
@@ -194,11 +201,19 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 		if len(contactIDs) == 0 {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, qRemoveListMembers, acct, listID, jsonStrings(contactIDs))
+		ids := jsonStrings(contactIDs)
+		res, err := tx.ExecContext(ctx, qRemoveListMembers, acct, listID, ids)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, qStampContacts, seq, acct, ids)
 		return err
 	})
 	if err != nil {

@@ -32,6 +32,7 @@ type upsertBatch struct {
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
+	seq   int64 // the change number the batch's contacts are written with
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -59,6 +60,10 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		}
 		for i := range patches {
 			b.apply(i, &patches[i], listIDs, now)
+		}
+		var err error
+		if b.seq, err = nextChange(ctx, tx); err != nil {
+			return err
 		}
 		if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
 			return err
@@ -254,7 +259,7 @@ const insertChunk = 128
 
 // contactWriteCols are the columns an insert writes, in rowArgs order.
 var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
-	"alternate_emails", "custom_fields", "created_at", "updated_at")
+	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
 
 // write stores every touched contact (new ones with multi-row INSERTs,
 // stored ones with an UPDATE each), their alternate-email rows when a patch
@@ -277,10 +282,10 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 			inserts = append(inserts, e)
 		}
 	}
-	if err := insertContacts(ctx, tx, acct, inserts); err != nil {
+	if err := insertContacts(ctx, tx, acct, b.seq, inserts); err != nil {
 		return err
 	}
-	if err := updateContacts(ctx, tx, acct, updates); err != nil {
+	if err := updateContacts(ctx, tx, acct, b.seq, updates); err != nil {
 		return err
 	}
 	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
@@ -303,7 +308,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 }
 
 // rowArgs appends a new contact's values in contactWriteCols order.
-func rowArgs(args []any, acct int64, c *segmentd.Contact) ([]any, error) {
+func rowArgs(args []any, acct, seq int64, c *segmentd.Contact) ([]any, error) {
 	custom, err := encodeCustomFields(c.CustomFields)
 	if err != nil {
 		return nil, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
@@ -312,10 +317,10 @@ func rowArgs(args []any, acct int64, c *segmentd.Contact) ([]any, error) {
 	for _, p := range textFields(c) {
 		args = append(args, nullText(*p))
 	}
-	return append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.CreatedAt), toMS(c.UpdatedAt)), nil
+	return append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.CreatedAt), toMS(c.UpdatedAt), seq), nil
 }
 
-func insertContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
+func insertContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upsertEntry) error {
 	row := "(?" + strings.Repeat(", ?", len(contactWriteCols)-1) + ")"
 	head := "INSERT INTO contacts (" + strings.Join(contactWriteCols, ", ") + ") VALUES "
 	var chunk *sql.Stmt
@@ -333,7 +338,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEnt
 		args = args[:0]
 		for _, e := range es[:n] {
 			var err error
-			if args, err = rowArgs(args, acct, &e.c); err != nil {
+			if args, err = rowArgs(args, acct, seq, &e.c); err != nil {
 				return err
 			}
 		}
@@ -354,7 +359,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEnt
 // updateContacts rewrites stored contacts. The identifier columns are left
 // out of the UPDATE unless a patch added an identifier, so that their
 // indexes are not rewritten for nothing.
-func updateContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
+func updateContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upsertEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -392,7 +397,7 @@ func updateContacts(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEnt
 		for _, p := range fields[first:] {
 			args = append(args, nullText(*p))
 		}
-		args = append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.UpdatedAt), acct, c.ID)
+		args = append(args, encodeAlternateEmails(c.AlternateEmails), custom, toMS(c.UpdatedAt), seq, acct, c.ID)
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("update contact: %w", err)
 		}

@@ -28,6 +28,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) EventsStore) {
 		{"ScanPages", testEventsScan},
 		{"Prune", testEventsPrune},
 		{"Isolation", testEventsIsolation},
+		{"ChangeHistory", testEventsChangeHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"AccountIsolation", testAccountIsolation},
 		{"FailedCallsChangeNothing", testFailedCallsChangeNothing},
 		{"ConcurrentUpserts", testConcurrentUpserts},
+		{"ChangeHistory", testChangeHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -38,7 +40,9 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 	requests := fs.Int("requests", 50, "GET requests per segment and mode (the median is reported)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed afterwards); an existing one is reused as loaded")
-	stats := fs.Bool("stats", true, "rebuild the engine in this process afterwards to report its bytes per contact")
+	stats := fs.Bool("stats", true, "rebuild the engine in this process afterwards to report its bytes per contact, then measure the engine snapshot")
+	liveSegments := fs.Int("live-segments", 200, "segments stored for the in-process rebuild and snapshot measures (removed afterwards)")
+	changes := fs.Int("snapshot-changes", 10_000, "contacts changed and events added after the snapshot, replayed by the load from it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,7 +137,7 @@ func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writ
 	child.stop()
 
 	if *stats {
-		return engineStats(ctx, dbPath, stdout)
+		return engineStats(ctx, dbPath, &g, *liveSegments, *changes, stdout)
 	}
 	return nil
 }
@@ -182,28 +186,113 @@ func medianGet(c *benchClient, path string, n int) (time.Duration, int, error) {
 }
 
 // engineStats rebuilds the engine from the store in this process, as serve
-// does, and prints its rebuild time and memory figures.
-func engineStats(ctx context.Context, dbPath string, stdout io.Writer) error {
+// does, with nSegs segments stored, and prints its rebuild time and memory
+// figures; then it writes the engine snapshot, changes nChanges contacts
+// and adds nChanges events in the store, and loads a new engine from the
+// snapshot and those changes.
+func engineStats(ctx context.Context, dbPath string, g *benchGen, nSegs, nChanges int, stdout io.Writer) error {
 	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	m := engine.NewMembership()
-	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), segmentd.Config{Segments: st, Membership: m, Events: st})
+	snap := filepath.Join(filepath.Dir(dbPath), "engine.snap")
+	if err := os.Remove(snap); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	defer os.Remove(snap)
+	accts, err := st.Accounts(ctx)
+	if err != nil || len(accts) == 0 {
+		return fmt.Errorf("bench segments: no account (%v)", err)
+	}
+	acct := accts[0].ID
+	var segIDs []string
+	defer func() {
+		for _, id := range segIDs {
+			_ = st.DeleteSegment(context.Background(), acct, id, time.Now())
+		}
+	}()
+	qs := g.referenceQueries()
+	for i := range nSegs {
+		q := qs[i%len(qs)].sql
+		// Variants of the reference queries, so each segment is evaluated.
+		if i >= len(qs) {
+			col := "created_at"
+			if strings.Contains(q, " JOIN ") {
+				col = "c.created_at"
+			}
+			q += fmt.Sprintf(" AND %s > '2000-01-%02d'", col, 1+i%28)
+		}
+		seg, err := st.CreateSegment(ctx, acct, segmentd.Segment{ID: segmentd.NewID(), Name: fmt.Sprintf("bench live %d %d", i, time.Now().UnixNano()),
+			QueryDSL: q, QueryVersion: "2", CreatedAt: time.Now(), UpdatedAt: time.Now()}, nSegs+segmentd.DefaultMaxLiveSegments)
+		if err != nil {
+			return err
+		}
+		segIDs = append(segIDs, seg.ID)
+	}
+	open := func() (*segmentd.Service, engine.Membership) {
+		m := engine.NewMembership()
+		return segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+			segmentd.Config{Segments: st, Membership: m, Events: st, SnapshotPath: snap}), m
+	}
+	svc, m := open()
 	defer svc.Close()
+	runtime.GC()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return err
 	}
 	took := time.Since(t0)
-	acct, err := svc.EnsureDefaultAccount(ctx)
+	runtime.GC()
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	s := m.Stats(acct)
+	fmt.Fprintf(stdout, "engine (in-process full rebuild %s): %d contacts, %d events, %d lists, %d segments, %.0f MiB, %.0f bytes per contact (Go heap grew %.0f bytes per contact)\n",
+		took.Round(time.Millisecond), s.Contacts, s.Events, s.Lists, len(s.Segments), float64(s.Bytes)/(1<<20), s.BytesPerContact,
+		float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc))/float64(max(s.Contacts, 1)))
+
+	info, _, err := svc.WriteSnapshot(ctx)
 	if err != nil {
 		return err
 	}
-	s := m.Stats(acct.ID)
-	fmt.Fprintf(stdout, "engine (in-process rebuild %s): %d contacts, %d events, %d lists, %d segments, %.0f MiB, %.0f bytes per contact\n",
-		took.Round(time.Millisecond), s.Contacts, s.Events, s.Lists, len(s.Segments), float64(s.Bytes)/(1<<20), s.BytesPerContact)
+	fmt.Fprintf(stdout, "snapshot written: %.0f MiB in %s (engine updates blocked %s)\n", float64(info.Bytes)/(1<<20), info.Took.Round(time.Millisecond), info.Blocked.Round(time.Millisecond))
+
+	// Changes the snapshot does not hold: contacts rewritten and new events.
+	rng := rand.New(rand.NewPCG(g.seed, 2))
+	var patches []segmentd.ContactPatch
+	var evs []segmentd.Event
+	for range nChanges {
+		i := rng.IntN(g.contacts)
+		patches = append(patches, segmentd.ContactPatch{Email: ptr(g.email(i)), Country: ptr(genCountries[rng.IntN(len(genCountries)-1)])})
+		evs = append(evs, segmentd.Event{Email: g.email(rng.IntN(g.contacts)), Type: "click", Timestamp: time.Now().UTC(), SGEventID: fmt.Sprintf("snapbench-%d-%d", time.Now().UnixNano(), len(evs))})
+	}
+	for len(patches) > 0 {
+		n := min(len(patches), segmentd.MaxUpsertContacts)
+		if _, err := st.UpsertContacts(ctx, acct, patches[:n], nil, time.Now()); err != nil {
+			return err
+		}
+		patches = patches[n:]
+	}
+	if _, err := st.AddEvents(ctx, acct, evs); err != nil {
+		return err
+	}
+
+	svc2, m2 := open()
+	defer svc2.Close()
+	t0 = time.Now()
+	if err := svc2.LoadMembership(ctx); err != nil {
+		return err
+	}
+	took = time.Since(t0)
+	loaded, ok := svc2.SnapshotLoaded()
+	if !ok {
+		return errors.New("bench segments: the snapshot was not loaded")
+	}
+	s2 := m2.Stats(acct)
+	fmt.Fprintf(stdout, "engine from the snapshot: %s (replayed %d contacts, %d events), %.0f bytes per contact\n",
+		took.Round(time.Millisecond), loaded.Replayed.Contacts, loaded.Replayed.Events, s2.BytesPerContact)
 	return nil
 }
 

@@ -102,6 +102,9 @@ type config struct {
 	ccRateLimits   bool
 	dev            bool
 	retentionDays  int
+	// snapshotInterval is how often the engine snapshot is written while
+	// serving (0: only at shutdown).
+	snapshotInterval time.Duration
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -147,12 +150,22 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 		retention = v
 		return nil
 	})
+	interval := envOr(env, "SEGMENTD_SNAPSHOT_INTERVAL", "10m")
+	fs.Func("snapshot-interval", "how often the membership engine's snapshot (DATA/engine.snap) is written while serving, as a Go duration; 0 writes it only at shutdown (env SEGMENTD_SNAPSHOT_INTERVAL, default 10m)", func(v string) error {
+		interval = v
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
+	every, err := time.ParseDuration(interval)
+	if err != nil || every < 0 {
+		return cfg, fmt.Errorf("--snapshot-interval must be a duration such as 10m, or 0, not %q", interval)
+	}
+	cfg.snapshotInterval = every
 	days, err := strconv.Atoi(retention)
 	if err != nil || days < 1 {
 		return cfg, fmt.Errorf("--event-retention-days must be a whole number of days, at least 1, not %q", retention)
@@ -202,12 +215,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	members := engine.NewMembership()
 	svc := segmentd.NewService(store, clock, log, segmentd.Config{
-		Segments:    store,
-		CCSegments:  store,
-		Membership:  members,
-		Events:      store,
-		WebhookKeys: store,
-		Refresh:     refresh,
+		Segments:     store,
+		CCSegments:   store,
+		Membership:   members,
+		Events:       store,
+		WebhookKeys:  store,
+		Refresh:      refresh,
+		SnapshotPath: filepath.Join(filepath.Dir(where), snapshotFile),
 	})
 	defer svc.Close()
 	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
@@ -250,20 +264,60 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	snapsDone := make(chan struct{})
+	go func() {
+		defer close(snapsDone)
+		writeSnapshots(ctx, svc, cfg.snapshotInterval, log)
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	// Graceful shutdown: stop accepting, finish in-flight requests, then let
-	// the job worker finish what it acknowledged.
+	// the job worker finish what it acknowledged, and write the engine
+	// snapshot so the next start need not rebuild.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
 	}
+	<-snapsDone
+	snapshot(context.Background(), svc, log)
 	log.Info("shut down")
 	return nil
+}
+
+// snapshotFile is the engine snapshot's name in the data directory.
+const snapshotFile = "engine.snap"
+
+// writeSnapshots writes the engine snapshot every interval (when anything
+// changed) until ctx ends; interval 0 writes none.
+func writeSnapshots(ctx context.Context, svc *segmentd.Service, interval time.Duration, log *slog.Logger) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			snapshot(ctx, svc, log)
+		}
+	}
+}
+
+func snapshot(ctx context.Context, svc *segmentd.Service, log *slog.Logger) {
+	info, wrote, err := svc.WriteSnapshot(ctx)
+	switch {
+	case err != nil:
+		log.Error("writing the engine snapshot", "err", err)
+	case wrote:
+		log.Info("engine snapshot written", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
+			"duration", info.Took.Round(time.Millisecond), "engine_blocked", info.Blocked.Round(time.Millisecond))
+	}
 }
 
 func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
