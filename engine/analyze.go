@@ -302,8 +302,8 @@ func unitShift(unit, num string, neg bool) (shift, bool) {
 // need says which parts of a contact the programs of an account can read,
 // so materialising a Record skips the rest.
 type need struct {
-	lists, alternates, domains, events bool
-	created, updated                   bool
+	id, lists, alternates, domains, events bool
+	created, updated                       bool
 	// evCols are the event columns beyond the timestamp that are read
 	// (evSource…evURL bits).
 	evCols uint8
@@ -322,6 +322,7 @@ const (
 )
 
 func (n *need) merge(o need) {
+	n.id = n.id || o.id
 	n.lists = n.lists || o.lists
 	n.alternates = n.alternates || o.alternates
 	n.domains = n.domains || o.domains
@@ -345,6 +346,7 @@ func (n *need) merge(o need) {
 func needOf(ch *query.Checked) need {
 	in := ch.Inputs()
 	return need{
+		id:         in.ID,
 		lists:      in.ListIDs,
 		alternates: in.AlternateEmails,
 		domains:    in.EmailDomains,

@@ -12,7 +12,7 @@ type dict struct {
 	refs  []uint32
 	index map[string]uint32
 	free  []uint32
-	bytes int64 // sum of len(vals)
+	bytes int64 // heap of the strings in vals, as allocSize rounds them
 
 	// recent caches codes of recently acquired strings, by a cheap hash
 	// of their length and end bytes: event types, sources and campaign
@@ -56,7 +56,7 @@ func (d *dict) acquire(s string) uint32 {
 	}
 	d.index[s] = c
 	d.recent[slot] = c
-	d.bytes += int64(len(s))
+	d.bytes += allocSize(int64(len(s)))
 	return c
 }
 
@@ -69,7 +69,7 @@ func (d *dict) release(c uint32) {
 	if d.refs[c] == 0 {
 		s := d.vals[c]
 		delete(d.index, s)
-		d.bytes -= int64(len(s))
+		d.bytes -= allocSize(int64(len(s)))
 		d.vals[c] = ""
 		d.free = append(d.free, c)
 	}
@@ -90,8 +90,7 @@ func (d *dict) replace(code *uint32, s string) {
 func (d *dict) str(c uint32) string { return d.vals[c] }
 
 // size estimates the dictionary's heap bytes: string data and headers, the
-// reference counts and the index map (about 40 bytes an entry with Go's
-// swiss tables at their load factor).
+// reference counts and the index map.
 func (d *dict) size() int64 {
-	return d.bytes + int64(cap(d.vals))*16 + int64(cap(d.refs))*4 + int64(cap(d.free))*4 + int64(len(d.index))*40
+	return d.bytes + int64(cap(d.vals))*16 + int64(cap(d.refs))*4 + int64(cap(d.free))*4 + int64(len(d.index))*mapEntryBytes(16+8)
 }

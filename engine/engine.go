@@ -45,13 +45,11 @@ type account struct {
 	cols     map[string]*column // custom columns by field id
 	slotCols []*column          // by catalogue slot
 
-	dict    *dict    // contact strings
-	evDict  *dict    // event strings
-	ids     []string // index → contact id; "" when free
-	idBytes int64
-	byID    map[string]uint32
-	free    []uint32
-	live    *roaring.Bitmap
+	dict   *dict // contact strings
+	evDict *dict // event strings
+	ids    contactIDs
+	free   []uint32
+	live   *roaring.Bitmap
 
 	text [query.NumTextFields][]uint32
 	// idents[f] holds the contacts with identifier f set (f < numIdents:
@@ -102,8 +100,7 @@ func (a *account) resetContacts() {
 	a.saved = nil
 	a.dict = newDict()
 	a.evDict = newDict()
-	a.ids, a.idBytes, a.free = nil, 0, nil
-	a.byID = make(map[string]uint32)
+	a.ids, a.free = contactIDs{}, nil
 	a.live = roaring.New()
 	for f := range a.text {
 		a.text[f] = nil
@@ -438,7 +435,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 	var d delta
 	for i := range cs {
 		c := &cs[i]
-		idx, ok := a.byID[c.ID]
+		idx, ok := a.ids.lookup(c.ID)
 		if !ok {
 			idx = a.alloc(c.ID)
 		}
@@ -481,7 +478,7 @@ func (e *Engine) DeleteContacts(acct int64, ids []string, now time.Time) {
 	defer a.mu.Unlock()
 	a.clock(now)
 	for _, id := range ids {
-		if idx, ok := a.byID[id]; ok {
+		if idx, ok := a.ids.lookup(id); ok {
 			a.drop(idx)
 		}
 	}
@@ -528,7 +525,7 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
-	idx, ok := a.byID[contactID]
+	idx, ok := a.ids.lookup(contactID)
 	if ok {
 		a.addEvents(idx, evs)
 		a.touched(idx, ms, &delta{events: true})
@@ -797,7 +794,7 @@ func (e *Engine) MembersFrom(acct int64, segmentID string, offset, limit int, no
 	it := s.members.Iterator()
 	it.AdvanceIfNeeded(first)
 	for it.HasNext() && len(out) < limit {
-		out = append(out, a.ids[it.Next()])
+		out = append(out, a.ids.str(it.Next()))
 	}
 	return out
 }
@@ -810,7 +807,7 @@ func (a *account) idsOf(m *roaring.Bitmap, limit int) []string {
 	out := make([]string, 0, n)
 	it := m.Iterator()
 	for it.HasNext() && len(out) < n {
-		out = append(out, a.ids[it.Next()])
+		out = append(out, a.ids.str(it.Next()))
 	}
 	return out
 }
@@ -823,7 +820,7 @@ func (e *Engine) SegmentsOf(acct int64, contactID string, now time.Time) []strin
 		return nil
 	}
 	defer a.mu.RUnlock()
-	idx, ok := a.byID[contactID]
+	idx, ok := a.ids.lookup(contactID)
 	if !ok {
 		return nil
 	}
@@ -858,7 +855,7 @@ func (e *Engine) Search(acct int64, ch *query.Checked, limit int, now time.Time)
 	}
 	ids := make([]string, limit)
 	for i, idx := range found[:limit] {
-		ids[i] = a.ids[idx]
+		ids[i] = a.ids.str(idx)
 	}
 	return ids, len(found), nil
 }
@@ -908,8 +905,11 @@ type Stats struct {
 	Lists    int
 	Segments []SegmentStats // by id
 	// Bytes estimates the heap the account's index holds (columns,
-	// dictionary, maps, bitmaps, events, wakes); BytesPerContact divides it
-	// by Contacts.
+	// dictionary, maps, bitmaps, events, wakes), each allocation rounded up
+	// as Go's allocator rounds it (see memsize.go); BytesPerContact divides
+	// it by Contacts. Event runs and strings that a snapshot load carved
+	// out of one allocation are counted as if allocated alone, a little
+	// more than they take.
 	Bytes           int64
 	BytesPerContact float64
 }
@@ -924,21 +924,22 @@ func (e *Engine) Stats(acct int64) Stats {
 	defer a.mu.RUnlock()
 	st := Stats{Contacts: int(a.live.GetCardinality()), Events: a.nEvents, Lists: len(a.lists)}
 	b := a.dict.size() + a.evDict.size()
-	b += int64(cap(a.ids))*16 + a.idBytes + int64(len(a.byID))*40 + int64(cap(a.free))*4
+	b += a.ids.size() + int64(cap(a.free))*4
 	b += int64(a.live.GetSizeInBytes())
 	for f := range a.text {
 		b += int64(cap(a.text[f])) * 4
 	}
 	b += int64(cap(a.created)+cap(a.updated)) * 8
-	b += int64(len(a.alt)) * 72
+	b += int64(len(a.alt)) * mapEntryBytes(4+4+24)
 	for _, v := range a.alt {
+		b += allocSize(int64(cap(v)) * 16)
 		for _, s := range v {
-			b += int64(len(s)) + 16
+			b += allocSize(int64(len(s)))
 		}
 	}
 	b += int64(cap(a.events)) * 24
 	for _, evs := range a.events {
-		b += int64(cap(evs))
+		b += allocSize(int64(cap(evs)))
 	}
 	for _, c := range a.cols {
 		b += c.size()

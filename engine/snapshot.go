@@ -25,7 +25,7 @@ import (
 // its header and its checksum); this package writes only the payload.
 
 // snapshotFormat names this payload layout; ReadSnapshot refuses others.
-const snapshotFormat = "segmentd-engine-2"
+const snapshotFormat = "segmentd-engine-3"
 
 // savedSegment is a segment's state as a snapshot holds it, kept until
 // PutSegments adopts or discards it.
@@ -69,7 +69,7 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 func (a *account) writeTo(w *snapWriter) {
 	a.dict.writeTo(w)
 	a.evDict.writeTo(w)
-	w.strs(a.ids)
+	a.ids.writeTo(w, a.live)
 	w.u32s(a.free)
 	for _, col := range a.text {
 		w.u32s(col)
@@ -151,6 +151,70 @@ func (a *account) writeTo(w *snapWriter) {
 	}
 }
 
+// writeTo writes the ids: every index's 16 bytes (zero when free or odd),
+// the live indexes, and the odd ids by index.
+func (t *contactIDs) writeTo(w *snapWriter, live *roaring.Bitmap) {
+	w.uvarint(uint64(len(t.uuids)))
+	for i := range t.uuids {
+		w.raw(t.uuids[i][:])
+	}
+	w.bitmap(live)
+	odd := make([]uint32, 0, len(t.odd))
+	for idx := range t.odd {
+		odd = append(odd, idx)
+	}
+	slices.Sort(odd)
+	w.uvarint(uint64(len(odd)))
+	for _, idx := range odd {
+		w.uvarint(uint64(idx))
+		w.str(t.odd[idx])
+	}
+}
+
+// readIDs reads what contactIDs.writeTo wrote, and the free list after it,
+// and checks that they agree: each index is live or free, and no two live
+// ones share an id.
+func (a *account) readIDs(r *snapReader) error {
+	n := r.count(r.remaining() / 16)
+	raw := r.raw(n * 16)
+	t := &a.ids
+	t.uuids = make([]uuid, n)
+	for i := range t.uuids {
+		copy(t.uuids[i][:], raw[i*16:])
+	}
+	a.live = r.bitmap()
+	for range r.count(n) {
+		idx, id := r.uvarint(), r.str()
+		_, dupID := t.oddIdx[id]
+		_, dupIdx := t.odd[uint32(idx)]
+		if idx >= uint64(n) || !a.live.Contains(uint32(idx)) || t.uuids[idx] != (uuid{}) || dupID || dupIdx {
+			return errors.New("engine snapshot: malformed contact ids")
+		}
+		t.setOdd(uint32(idx), id)
+	}
+	a.free = r.u32s(n)
+	if r.err != nil {
+		return r.err
+	}
+	if int(a.live.GetCardinality())+len(a.free) != n || !a.live.IsEmpty() && int(a.live.Maximum()) >= n {
+		return errors.New("engine snapshot: live and free contacts do not match the ids")
+	}
+	for _, idx := range a.free {
+		if int(idx) >= n || a.live.Contains(idx) {
+			return errors.New("engine snapshot: a contact both live and free")
+		}
+	}
+	t.reserve(n - len(a.free))
+	it := a.live.Iterator()
+	for it.HasNext() {
+		idx := it.Next()
+		if _, odd := t.odd[idx]; !odd && !t.index(idx) {
+			return errors.New("engine snapshot: two contacts with one id")
+		}
+	}
+	return nil
+}
+
 func (d *dict) writeTo(w *snapWriter) {
 	w.strs(d.vals)
 	w.u32s(d.refs)
@@ -201,22 +265,10 @@ func (a *account) readFrom(r *snapReader) error {
 	if err := a.evDict.readFrom(r); err != nil {
 		return err
 	}
-	a.ids = r.strs()
-	n := len(a.ids)
-	a.free = r.u32s(n)
-	a.byID = make(map[string]uint32, n)
-	for idx, id := range a.ids {
-		if id != "" {
-			a.byID[id] = uint32(idx)
-			a.idBytes += int64(len(id))
-		}
+	if err := a.readIDs(r); err != nil {
+		return err
 	}
-	a.live = roaring.New()
-	for idx, id := range a.ids {
-		if id != "" {
-			a.live.Add(uint32(idx))
-		}
-	}
+	n := a.ids.len()
 	for f := range a.text {
 		col := r.u32s(n)
 		if !validCodes(col, len(a.dict.vals)) {
@@ -322,7 +374,7 @@ func (d *dict) readFrom(r *snapReader) error {
 			continue
 		}
 		d.index[s] = code
-		d.bytes += int64(len(s))
+		d.bytes += allocSize(int64(len(s)))
 	}
 	return nil
 }

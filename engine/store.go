@@ -265,16 +265,13 @@ func (a *account) alloc(id string) uint32 {
 	if n := len(a.free); n > 0 {
 		idx = a.free[n-1]
 		a.free = a.free[:n-1]
-		a.ids[idx] = id
 	} else {
-		idx = uint32(len(a.ids))
-		a.ids = append(a.ids, id)
+		idx = uint32(a.ids.len())
 		a.created = append(a.created, 0)
 		a.updated = append(a.updated, 0)
 		a.events = append(a.events, nil)
 	}
-	a.idBytes += int64(len(id))
-	a.byID[id] = idx
+	a.ids.set(idx, id)
 	a.live.Add(idx)
 	return idx
 }
@@ -460,10 +457,7 @@ func (a *account) drop(idx uint32) {
 	if int(idx) < len(a.wakeAt) {
 		a.wakeAt[idx] = noWake
 	}
-	id := a.ids[idx]
-	a.idBytes -= int64(len(id))
-	delete(a.byID, id)
-	a.ids[idx] = ""
+	a.ids.remove(idx)
 	a.live.Remove(idx)
 	a.free = append(a.free, idx)
 }
@@ -556,7 +550,11 @@ func (a *account) releaseEvent(ev event) {
 func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 	r := &sc.rec
 	d := a.dict
-	r.ID = a.ids[idx]
+	if n.id {
+		r.ID = a.ids.str(idx)
+	} else {
+		r.ID = ""
+	}
 	for f := range r.Text {
 		if n.text&(1<<f) != 0 && int(idx) < len(a.text[f]) {
 			r.Text[f] = d.vals[a.text[f][idx]]

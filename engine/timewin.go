@@ -312,7 +312,7 @@ func (a *account) rescheduleAll(now int64) {
 	if len(a.tsegs) == 0 {
 		return
 	}
-	for len(a.wakeAt) < len(a.ids) {
+	for len(a.wakeAt) < a.ids.len() {
 		a.wakeAt = append(a.wakeAt, noWake)
 	}
 	all := a.live.ToArray()

@@ -281,18 +281,23 @@ func engineStats(ctx context.Context, dbPath string, g *benchGen, nSegs, nChange
 
 	svc2, m2 := open()
 	defer svc2.Close()
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
 	t0 = time.Now()
 	if err := svc2.LoadMembership(ctx); err != nil {
 		return err
 	}
 	took = time.Since(t0)
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
 	loaded, ok := svc2.SnapshotLoaded()
 	if !ok {
 		return errors.New("bench segments: the snapshot was not loaded")
 	}
 	s2 := m2.Stats(acct)
-	fmt.Fprintf(stdout, "engine from the snapshot: %s (replayed %d contacts, %d events), %.0f bytes per contact\n",
-		took.Round(time.Millisecond), loaded.Replayed.Contacts, loaded.Replayed.Events, s2.BytesPerContact)
+	fmt.Fprintf(stdout, "engine from the snapshot: %s (replayed %d contacts, %d events), %.0f bytes per contact (Go heap grew %.0f bytes per contact)\n",
+		took.Round(time.Millisecond), loaded.Replayed.Contacts, loaded.Replayed.Events, s2.BytesPerContact,
+		float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc))/float64(max(s2.Contacts, 1)))
 	return nil
 }
 

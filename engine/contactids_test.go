@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/segmentd/segmentd"
+)
+
+func TestParseUUID(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0190b7a2-4c1d-7e3f-8a9b-0c1d2e3f4a5b", true},
+		{"00000000-0000-0000-0000-000000000000", true},
+		{"0190B7A2-4C1D-7E3F-8A9B-0C1D2E3F4A5B", false}, // would not print back the same
+		{"0190b7a2-4c1d-7e3f-8a9b-0c1d2e3f4a5", false},
+		{"0190b7a24c1d-7e3f-8a9b-0c1d2e3f4a5b-", false},
+		{"0190b7a2-4c1d-7e3f-8a9b-0c1d2e3f4a5g", false},
+		{"c01", false},
+	} {
+		u, ok := parseUUID(tc.in)
+		if ok != tc.ok {
+			t.Errorf("parseUUID(%q) ok = %v, want %v", tc.in, ok, tc.ok)
+		}
+		if ok && u.String() != tc.in {
+			t.Errorf("parseUUID(%q).String() = %q", tc.in, u.String())
+		}
+	}
+}
+
+// TestContactIDs drives the id table with random sets and removes of UUID
+// and other ids, reusing freed indexes as the engine does, and compares it
+// with a plain map after every step.
+func TestContactIDs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids contactIDs
+	want := map[string]uint32{}
+	byIdx := map[uint32]string{}
+	var free []uint32
+	pool := make([]string, 3000)
+	for i := range pool {
+		if i%10 == 0 {
+			pool[i] = fmt.Sprint("c", i)
+			continue
+		}
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(rng.IntN(4)) // few distinct bytes: many equal hashes' neighbours
+		}
+		b[15] = byte(i)
+		b[14] = byte(i >> 8)
+		pool[i] = segmentd.FormatUUID(b)
+	}
+	for step := range 50000 {
+		id := pool[rng.IntN(len(pool))]
+		if idx, ok := want[id]; ok {
+			ids.remove(idx)
+			delete(want, id)
+			delete(byIdx, idx)
+			free = append(free, idx)
+		} else {
+			idx := uint32(ids.len())
+			if n := len(free); n > 0 && rng.IntN(2) == 0 {
+				idx, free = free[n-1], free[:n-1]
+			}
+			ids.set(idx, id)
+			want[id] = idx
+			byIdx[idx] = id
+		}
+		if step%97 != 0 {
+			continue
+		}
+		for _, id := range pool {
+			idx, ok := ids.lookup(id)
+			widx, wok := want[id]
+			if ok != wok || ok && idx != widx {
+				t.Fatalf("step %d: lookup(%q) = %d, %v, want %d, %v", step, id, idx, ok, widx, wok)
+			}
+		}
+		for idx, id := range byIdx {
+			if got := ids.str(idx); got != id {
+				t.Fatalf("step %d: str(%d) = %q, want %q", step, idx, got, id)
+			}
+		}
+	}
+	if ids.used+len(ids.odd) != len(want) {
+		t.Fatalf("table holds %d ids, want %d", ids.used+len(ids.odd), len(want))
+	}
+}
