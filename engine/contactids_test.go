@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
 )
 
 func TestParseUUID(t *testing.T) {
@@ -88,5 +91,49 @@ func TestContactIDs(t *testing.T) {
 	}
 	if ids.used+len(ids.odd) != len(want) {
 		t.Fatalf("table holds %d ids, want %d", ids.used+len(ids.odd), len(want))
+	}
+}
+
+// TestSnapshotContactIDs: a snapshot keeps UUID and other ids, free
+// indexes included, and a load refuses one whose live contacts share an id.
+func TestSnapshotContactIDs(t *testing.T) {
+	e := New()
+	var cs []segmentd.Contact
+	for i := range 6 {
+		id := fmt.Sprintf("0190b7a2-4c1d-7e3f-8a9b-%012x", i)
+		if i%3 == 0 {
+			id = fmt.Sprint("c", i)
+		}
+		cs = append(cs, segmentd.Contact{ID: id, Email: fmt.Sprintf("u%d@x.test", i)})
+	}
+	e.PutContacts(1, cs, base)
+	e.DeleteContacts(1, []string{cs[1].ID, cs[3].ID}, base) // a UUID and another id
+	var buf bytes.Buffer
+	if err := e.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	ch := mustCheck(t, e2, 1, query.SGQL, "email LIKE '%@x.test'")
+	got, n, _ := e2.Search(1, ch, -1, base)
+	want := []string{cs[0].ID, cs[2].ID, cs[4].ID, cs[5].ID}
+	if n != len(want) || !slices.Equal(got, want) {
+		t.Fatalf("loaded contacts = %q, want %q", got, want)
+	}
+	e2.PutContacts(1, []segmentd.Contact{{ID: "c9"}, cs[1]}, base) // reuse the freed indexes
+	if got := e2.Stats(1).Contacts; got != 6 {
+		t.Fatalf("contacts after reuse = %d, want 6", got)
+	}
+
+	// Give contact 5 contact 4's id.
+	u4, _ := parseUUID(cs[4].ID)
+	u5, _ := parseUUID(cs[5].ID)
+	bad := bytes.Clone(buf.Bytes())
+	i := bytes.Index(bad, u5[:])
+	copy(bad[i:], u4[:])
+	if err := New().ReadSnapshot(bytes.NewReader(bad)); err == nil {
+		t.Fatal("a snapshot with two contacts of one id was loaded")
 	}
 }
