@@ -209,8 +209,8 @@ func (t *contactIDs) remove(idx uint32) {
 	t.uuids[idx] = uuid{}
 }
 
-// str returns index idx's id ("" for a free index is the caller's to
-// avoid: a free index reads as the nil UUID).
+// str returns index idx's id. idx must be live: a free one reads as the
+// nil UUID.
 func (t *contactIDs) str(idx uint32) string {
 	if id, ok := t.odd[idx]; ok {
 		return id

@@ -14,8 +14,9 @@
 // time passes by per-contact wake times (see timewin.go).
 //
 // A contact id is held as its 16 UUID bytes, with a hash table from id to
-// index (contactids.go): at 1M contacts and 10M events the index holds
-// about 400 bytes a contact, as Stats reports it (docs/snapshot.md).
+// index (contactids.go). At 1M contacts and 10M events an account's index
+// takes about 360 bytes a contact of Go heap; Stats estimates it, rounding
+// allocations as the allocator does (docs/snapshot.md).
 //
 // A write re-checks only the segments whose inputs it changed (the
 // per-contact delta against what each query reads, query.Checked.Inputs); a
