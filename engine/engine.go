@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +84,17 @@ type account struct {
 	subSegs  []*segment
 	subProgs []*query.Program
 	subNeed  need
+	// byTypes caches, per set of event types (eventSubset), the active
+	// segments events of those types can affect; replan clears it.
+	byTypes map[string]*subset
+}
+
+// subset is some of an account's active segments, with their programs and
+// what they read together.
+type subset struct {
+	segs  []*segment
+	progs []*query.Program
+	need  need
 }
 
 func newAccount() *account {
@@ -123,6 +135,10 @@ type segment struct {
 	usesNow bool
 	an      *analysis
 	need    need
+	// evTypes are the event types whose events can change its result,
+	// unless evAll (query.Checked.EventTypes).
+	evTypes []string
+	evAll   bool
 	sig     string // binding of its names in the catalogue it was compiled against
 	members *roaring.Bitmap
 
@@ -253,6 +269,7 @@ func (a *account) compile(s *segment, ch *query.Checked, sig string) {
 	s.sig = sig
 	s.usesNow = ch.UsesNow
 	s.need = needOf(ch)
+	s.evTypes, s.evAll = ch.EventTypes()
 }
 
 // replan rebuilds the account's evaluation plan after segments or fields
@@ -262,6 +279,7 @@ func (a *account) replan(now int64) {
 	a.active, a.progs = a.active[:0], a.progs[:0]
 	a.tsegs, a.tprogs, a.rescan = a.tsegs[:0], a.tprogs[:0], a.rescan[:0]
 	a.need = need{}
+	a.byTypes = nil
 	var plan timePlan
 	ids := make([]string, 0, len(a.segs))
 	for id := range a.segs {
@@ -519,8 +537,52 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 		return false
 	}
 	a.addEvents(idx, evs)
-	a.touched(idx, ms, &delta{events: true})
+	// Only the segments that read events of these types can change.
+	sub := a.eventSubset(evs)
+	a.recheck(&a.scratch, idx, ms, sub.segs, sub.progs, &sub.need)
+	if d := (delta{events: true}); len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), ms))
+	}
 	return true
+}
+
+// maxTypeSubsets bounds the cache of eventSubset: event types are the
+// webhook's to name, so the combinations are not bounded.
+const maxTypeSubsets = 64
+
+// eventSubset returns the active segments that events of the types in evs
+// can affect, computed once per set of types until the next replan.
+func (a *account) eventSubset(evs []query.Event) *subset {
+	types := make([]string, 0, 2)
+	for i := range evs {
+		if !slices.Contains(types, evs[i].Type) {
+			types = append(types, evs[i].Type)
+		}
+	}
+	slices.Sort(types)
+	key := strings.Join(types, "\x00")
+	if sub, ok := a.byTypes[key]; ok {
+		return sub
+	}
+	sub := &subset{}
+	for i, s := range a.active {
+		if !s.need.events {
+			continue
+		}
+		if !s.evAll && !slices.ContainsFunc(types, func(t string) bool { return slices.Contains(s.evTypes, t) }) {
+			continue
+		}
+		sub.segs = append(sub.segs, s)
+		sub.progs = append(sub.progs, a.progs[i])
+		sub.need.merge(s.need)
+	}
+	if a.byTypes == nil {
+		a.byTypes = make(map[string]*subset)
+	}
+	if len(a.byTypes) < maxTypeSubsets {
+		a.byTypes[key] = sub
+	}
+	return sub
 }
 
 // Check parses src in dialect lang and checks it against the account's

@@ -52,6 +52,12 @@ type Store struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	ids       contactIDs
+
+	// evIDs holds each account's sg_event_hash set (eventids.go), valid
+	// while the writer's PRAGMA data_version equals evVersion.
+	evMu      sync.Mutex
+	evIDs     map[int64]*hashSet
+	evVersion int64
 }
 
 var _ segmentd.Store = (*Store)(nil)

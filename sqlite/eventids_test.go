@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+func TestHashSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s hashSet
+	in := make(map[int64]bool)
+	// Past two merges (the first at 65,536 adds).
+	for range 200_000 {
+		h := rng.Int64()
+		s.add(h)
+		in[h] = true
+	}
+	if len(s.sorted) == 0 {
+		t.Fatal("no merge happened")
+	}
+	for h := range in {
+		if !s.has(h) {
+			t.Fatalf("has(%d) = false after add", h)
+		}
+	}
+	for range 100_000 {
+		if h := rng.Int64(); !in[h] && s.has(h) {
+			t.Fatalf("has(%d) = true, never added", h)
+		}
+	}
+}
+
+func addEvents(t *testing.T, s *Store, acct int64, evs ...segmentd.Event) segmentd.EventsResult {
+	t.Helper()
+	res, err := s.AddEvents(t.Context(), acct, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func idEvent(id string, ts int64) segmentd.Event {
+	return segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: time.UnixMilli(ts).UTC(), SGEventID: id}
+}
+
+// TestEventIDCollision: an id whose hash the set holds for another id
+// (a 64-bit collision, made here by hand) is still stored, and is then a
+// duplicate itself.
+func TestEventIDCollision(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("first", 1000))
+	s.evMu.Lock()
+	s.evIDs[a.ID].add(eventHash("second"))
+	s.evMu.Unlock()
+	if res := addEvents(t, s, a.ID, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
+		t.Fatalf("colliding id: %+v, want stored", res)
+	}
+	if res := addEvents(t, s, a.ID, idEvent("second", 1000), idEvent("first", 5000)); res.Added != 0 || res.Duplicates != 2 {
+		t.Fatalf("redelivery: %+v, want 2 duplicates", res)
+	}
+}
+
+// TestEventIDsOtherWriter: events another process stores on the same file
+// (segmentd events load beside a server) are duplicates here too.
+func TestEventIDsOtherWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s1, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a, err := s1.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s1, a.ID, idEvent("e1", 1000)) // loads s1's set
+	for i := range 3 {
+		id := fmt.Sprintf("other%d", i)
+		if res := addEvents(t, s2, a.ID, idEvent(id, 2000)); res.Added != 1 {
+			t.Fatalf("s2 first delivery of %s: %+v", id, res)
+		}
+		if res := addEvents(t, s1, a.ID, idEvent(id, 2000), idEvent("e1", 1000)); res.Added != 0 || res.Duplicates != 2 {
+			t.Fatalf("s1 redelivery of %s: %+v, want 2 duplicates", id, res)
+		}
+	}
+}
+
+// TestEventIDsKeptAcrossBatches: the set is loaded once, not per batch:
+// the background checkpoints (PASSIVE) do not look like another writer's
+// commits.
+func TestEventIDsKeptAcrossBatches(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("e0", 1000))
+	s.evMu.Lock()
+	set := s.evIDs[a.ID]
+	s.evMu.Unlock()
+	for i := 1; i < 20; i++ {
+		addEvents(t, s, a.ID, idEvent(fmt.Sprintf("e%d", i), 1000))
+		time.Sleep(checkpointInterval / 5) // about four checkpoints in all
+	}
+	addEvents(t, s, a.ID, idEvent("last", 1000))
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if s.evIDs[a.ID] != set {
+		t.Fatal("the account's hash set was loaded again")
+	}
+}
