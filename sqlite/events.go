@@ -97,7 +97,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		return res, err
 	}
 	var learned bool // the account's hash set holds the batch's new hashes
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		res = segmentd.EventsResult{}
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
@@ -130,7 +130,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 			}
 			out = append(out, ev)
 		}
-		owners, err := contactIDsByEmail(ctx, tx, acct, emails)
+		owners, err := s.owners(ctx, tx, acct, emails)
 		if err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	})
 	if err != nil {
 		if learned {
-			s.forgetEventIDs(acct)
+			s.events.forgetIDs(acct)
 		}
 		return segmentd.EventsResult{}, err
 	}
@@ -511,7 +511,7 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		}
 	}
 	if total > 0 {
-		s.forgetEventIDs(acct) // it holds the pruned events' hashes
+		s.events.forgetIDs(acct) // it holds the pruned events' hashes
 	}
 	return total, nil
 }

@@ -59,9 +59,9 @@ func TestEventIDCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	addEvents(t, s, a.ID, idEvent("first", 1000))
-	s.evMu.Lock()
-	s.evIDs[a.ID].add(eventHash("second"))
-	s.evMu.Unlock()
+	s.events.mu.Lock()
+	s.events.ids[a.ID].add(eventHash("second"))
+	s.events.mu.Unlock()
 	if res := addEvents(t, s, a.ID, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
 		t.Fatalf("colliding id: %+v, want stored", res)
 	}
@@ -111,17 +111,101 @@ func TestEventIDsKeptAcrossBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	addEvents(t, s, a.ID, idEvent("e0", 1000))
-	s.evMu.Lock()
-	set := s.evIDs[a.ID]
-	s.evMu.Unlock()
+	s.events.mu.Lock()
+	set := s.events.ids[a.ID]
+	s.events.mu.Unlock()
 	for i := 1; i < 20; i++ {
 		addEvents(t, s, a.ID, idEvent(fmt.Sprintf("e%d", i), 1000))
 		time.Sleep(checkpointInterval / 5) // about four checkpoints in all
 	}
 	addEvents(t, s, a.ID, idEvent("last", 1000))
-	s.evMu.Lock()
-	defer s.evMu.Unlock()
-	if s.evIDs[a.ID] != set {
+	s.events.mu.Lock()
+	defer s.events.mu.Unlock()
+	if s.events.ids[a.ID] != set {
 		t.Fatal("the account's hash set was loaded again")
+	}
+}
+
+func emailEvent(email string) segmentd.Event {
+	return segmentd.Event{Email: email, Type: "open", Timestamp: time.UnixMilli(1000).UTC()}
+}
+
+func upsertOne(t *testing.T, s *Store, acct int64, p segmentd.ContactPatch) string {
+	t.Helper()
+	res, err := s.UpsertContacts(t.Context(), acct, []segmentd.ContactPatch{p}, nil, time.Now())
+	if err != nil || len(res.Contacts) != 1 {
+		t.Fatalf("UpsertContacts: %+v, %v", res, err)
+	}
+	return res.Contacts[0].ID
+}
+
+// TestEventEmailsFollowContactWrites: the emails AddEvents remembers never
+// outlive a contact write that changes whose they are.
+func TestEventEmailsFollowContactWrites(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func(email string) string {
+		t.Helper()
+		res := addEvents(t, s, a.ID, emailEvent(email))
+		if len(res.Events) != 1 {
+			t.Fatalf("AddEvents(%s): %+v", email, res)
+		}
+		return res.Events[0].ContactID
+	}
+	str := func(v string) *string { return &v }
+	if got := owner("late@example.com"); got != "" {
+		t.Fatalf("no contact yet: owner %q", got)
+	}
+	late := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("late@example.com")})
+	if got := owner("late@example.com"); got != late {
+		t.Fatalf("after the contact was created: owner %q, want %q", got, late)
+	}
+	alt := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{"alt@example.com"}})
+	if got := owner("alt@example.com"); got != alt {
+		t.Fatalf("alternate email: owner %q, want %q", got, alt)
+	}
+	if id := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{}}); id != alt {
+		t.Fatalf("the update made contact %s, want %s", id, alt)
+	}
+	if got := owner("alt@example.com"); got != "" {
+		t.Fatalf("after the alternate email was removed: owner %q", got)
+	}
+	if _, err := s.DeleteContacts(t.Context(), a.ID, []string{late}); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner("late@example.com"); got != "" {
+		t.Fatalf("after the contact was deleted: owner %q", got)
+	}
+}
+
+// TestEventEmailsOtherWriter: a contact another process creates owns its
+// events here at once.
+func TestEventEmailsOtherWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s1, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a, err := s1.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := addEvents(t, s1, a.ID, emailEvent("x@example.com")); res.Unmatched != 1 {
+		t.Fatalf("before the contact: %+v", res)
+	}
+	email := "x@example.com"
+	id := upsertOne(t, s2, a.ID, segmentd.ContactPatch{Email: &email})
+	if res := addEvents(t, s1, a.ID, emailEvent("x@example.com")); res.Unmatched != 0 || res.Events[0].ContactID != id {
+		t.Fatalf("after another process created the contact: %+v, want owner %s", res, id)
 	}
 }

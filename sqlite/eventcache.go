@@ -5,12 +5,17 @@ import (
 	"database/sql"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/segmentd/segmentd"
 )
 
-// Idempotency on sg_event_id without a random-key index (migration 0010).
+// What the store keeps in memory so that a webhook batch costs few
+// statements (issue 5, docs/events.md): each account's sg_event_id hashes,
+// and the contacts of the emails recent batches named.
 //
+// Idempotency on sg_event_id without a random-key index (migration 0010).
 // The store keeps, per account, the set of the sg_event_hash values it
 // holds. An event whose hash is not in the set is new: no statement runs
 // for it, which is nearly every event. A hit is confirmed in the store by
@@ -22,13 +27,50 @@ import (
 // batch that has such hits). A hash collision therefore never drops an
 // event, and an id is a duplicate whatever its timestamp.
 //
-// The sets are read and written only inside write transactions, which the
-// single writer connection serialises. A set is loaded at the account's
-// first AddEvents (a covering scan of events_time: a few seconds at ten
-// million events) and dropped when anything else may have changed the
-// account's events: pruning, a failed commit, or a commit by another
+// Emails: AddEvents remembers which contact each email it looked up
+// belongs to (or that none does). Every other write transaction may change
+// that (an upsert, a delete, a new alternate email) and forgets them all
+// (writeTxKeep), so the memory holds only answers the store would give
+// now. It is bounded by maxCachedEmails.
+//
+// Both are read and written only inside write transactions, which the
+// single writer connection serialises. A hash set is loaded at the
+// account's first AddEvents (a covering scan of events_time: seconds at
+// ten million events) and dropped when anything else may have changed the
+// account's events: pruning, a failed commit. A commit by another
 // connection (another process on the same file, such as `segmentd events
-// load`), which PRAGMA data_version reveals.
+// load`) changes PRAGMA data_version, and everything is dropped. (So does a
+// checkpoint that another connection ends by truncating the WAL; the
+// background checkpoints are PASSIVE and do not.)
+
+// maxCachedEmails bounds the remembered emails of a store (about 30 MB);
+// when full, they are all forgotten and the cache fills again.
+const maxCachedEmails = 1 << 18
+
+// eventCache is the in-memory part of event ingestion. Its fields are
+// guarded by mu and used only inside write transactions.
+type eventCache struct {
+	mu      sync.Mutex
+	version int64                       // the writer's PRAGMA data_version they are valid for
+	ids     map[int64]*hashSet          // per account
+	emails  map[int64]map[string]string // per account: email → contact id, "" for none
+	nEmails int
+}
+
+// forgetEmails drops the remembered emails: the caller's write may change
+// which contact an email names.
+func (c *eventCache) forgetEmails() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.emails, c.nEmails = nil, 0
+}
+
+// forgetIDs drops the account's hash set; the next AddEvents loads it again.
+func (c *eventCache) forgetIDs(acct int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ids, acct)
+}
 
 const (
 	qEventHashes = "SELECT sg_event_hash FROM events WHERE account_id = ? AND sg_event_hash IS NOT NULL"
@@ -85,18 +127,20 @@ func (s *hashSet) add(h int64) {
 }
 
 // eventIDs returns the account's hash set, loading it if needed, inside
-// the write transaction tx.
+// the write transaction tx. It checks first that no other connection has
+// written since the cache was filled.
 func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet, error) {
 	var version int64
 	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
 		return nil, err
 	}
-	s.evMu.Lock()
-	defer s.evMu.Unlock()
-	if version != s.evVersion || s.evIDs == nil {
-		s.evIDs, s.evVersion = make(map[int64]*hashSet), version
+	c := &s.events
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version != c.version || c.ids == nil {
+		c.ids, c.emails, c.nEmails, c.version = make(map[int64]*hashSet), nil, 0, version
 	}
-	if set := s.evIDs[acct]; set != nil {
+	if set := c.ids[acct]; set != nil {
 		return set, nil
 	}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
@@ -116,16 +160,56 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 		return nil, err
 	}
 	slices.Sort(set.sorted)
-	s.evIDs[acct] = set
+	c.ids[acct] = set
 	return set, nil
 }
 
-// forgetEventIDs drops the account's hash set; the next AddEvents loads it
-// again.
-func (s *Store) forgetEventIDs(acct int64) {
-	s.evMu.Lock()
-	defer s.evMu.Unlock()
-	delete(s.evIDs, acct)
+// owners maps each of emails (lower-cased, distinct) to its contact as
+// contactIDsByEmail does, answering from the remembered emails where it
+// can, inside the write transaction tx (after eventIDs).
+func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []string) (map[string]string, error) {
+	c := &s.events
+	c.mu.Lock()
+	known := c.emails[acct]
+	out := make(map[string]string, len(emails))
+	var miss []string
+	for _, e := range emails {
+		if id, ok := known[e]; !ok {
+			miss = append(miss, e)
+		} else if id != "" {
+			out[e] = id
+		}
+	}
+	c.mu.Unlock()
+	if len(miss) == 0 {
+		return out, nil
+	}
+	found, err := contactIDsByEmail(ctx, tx, acct, miss)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nEmails+len(miss) > maxCachedEmails {
+		c.emails, c.nEmails = nil, 0
+	}
+	if c.emails == nil {
+		c.emails = make(map[int64]map[string]string)
+	}
+	m := c.emails[acct]
+	if m == nil {
+		m = make(map[string]string)
+		c.emails[acct] = m
+	}
+	for _, e := range miss {
+		id := found[e]
+		if id != "" {
+			out[e] = id
+		}
+		m[strings.Clone(e)] = id
+	}
+	c.nEmails += len(miss)
+	return out, nil
 }
 
 // knownEventIDs returns the batch's sg_event_ids that the account already
