@@ -275,3 +275,24 @@ func addStrings(rows *sql.Rows, set map[string]bool) error {
 	}
 	return rows.Err()
 }
+
+// WarmEvents loads the sg_event_id hash set of every account now, so that
+// the first webhook batch after a start does not wait for it. segmentd
+// runs it beside the engine rebuild; each account's load holds the writer
+// (seconds at ten million events).
+func (s *Store) WarmEvents(ctx context.Context) error {
+	accts, err := s.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+			_, err := s.eventIDs(ctx, tx, a.ID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

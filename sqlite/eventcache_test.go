@@ -209,3 +209,23 @@ func TestEventEmailsOtherWriter(t *testing.T) {
 		t.Fatalf("after another process created the contact: %+v, want owner %s", res, id)
 	}
 }
+
+func TestWarmEvents(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("e1", 1000))
+	s.events.forgetIDs(a.ID)
+	if err := s.WarmEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.events.mu.Lock()
+	set := s.events.ids[a.ID]
+	s.events.mu.Unlock()
+	if set == nil || !set.has(eventHash("e1")) {
+		t.Fatal("WarmEvents did not load the account's hash set")
+	}
+}
