@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +16,10 @@ func TestHashSet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var s hashSet
 	in := make(map[int64]bool)
+	for _, h := range []int64{math.MinInt64, math.MaxInt64, 0, -1, 1} {
+		s.add(h)
+		in[h] = true
+	}
 	// Past two merges (the first at 65,536 adds).
 	for range 200_000 {
 		h := rng.Int64()
@@ -32,6 +38,21 @@ func TestHashSet(t *testing.T) {
 		if h := rng.Int64(); !in[h] && s.has(h) {
 			t.Fatalf("has(%d) = true, never added", h)
 		}
+	}
+	// As loaded at start: every hash in the sorted array.
+	loaded := hashSet{}
+	for h := range in {
+		loaded.sorted = append(loaded.sorted, h)
+	}
+	slices.Sort(loaded.sorted)
+	loaded.index()
+	for h := range in {
+		if !loaded.has(h) {
+			t.Fatalf("loaded set: has(%d) = false", h)
+		}
+	}
+	if loaded.has(2) || loaded.has(math.MaxInt64-1) {
+		t.Fatal("loaded set holds hashes never added")
 	}
 }
 
