@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -16,16 +15,14 @@ import (
 // and the contacts of the emails recent batches named.
 //
 // Idempotency on sg_event_id without a random-key index (migration 0010).
-// The store keeps, per account, the set of the sg_event_hash values it
-// holds. An event whose hash is not in the set is new: no statement runs
-// for it, which is nearly every event. A hit is confirmed in the store by
-// comparing the text: first among the events with the same timestamp and
-// hash (one probe of events_time, which is what a redelivery finds), then,
-// for the hits that probe leaves open (the same sg_event_id sent again
-// with another timestamp, or two ids with equal hashes), among all the
-// account's events with those hashes (a scan of events_time, once per
-// batch that has such hits). A hash collision therefore never drops an
-// event, and an id is a duplicate whatever its timestamp.
+// The store keeps, per account, the sg_event_hash of every event it holds
+// with that event's timestamp. An event whose hash is not there is new: no
+// statement runs for it, which is nearly every event. A hit is confirmed
+// by comparing the stored text, one probe of events_time (account_id,
+// event_timestamp, sg_event_hash) per timestamp the hash is held with:
+// usually one, the event's own when it is a redelivery. A hash collision
+// therefore never drops an event, and an id is a duplicate whatever its
+// timestamp.
 //
 // Emails: AddEvents remembers which contact each email it looked up
 // belongs to (or that none does). Every other write transaction may change
@@ -73,24 +70,37 @@ func (c *eventCache) forgetIDs(acct int64) {
 }
 
 const (
-	qEventHashes = "SELECT sg_event_hash FROM events WHERE account_id = ? AND sg_event_hash IS NOT NULL"
-	// qEventAt is the probe for a hit: a redelivery has the same timestamp.
+	qEventHashes = "SELECT sg_event_hash, event_timestamp FROM events WHERE account_id = ? AND sg_event_hash IS NOT NULL"
+	// qEventAt is the probe for a hit.
 	qEventAt = "SELECT sg_event_id FROM events WHERE account_id = ? AND event_timestamp = ? AND sg_event_hash = ?"
-	// qEventsWithHashes reads the ids of every event with one of the hashes
-	// (a JSON array), scanning events_time rather than the table.
-	qEventsWithHashes = "SELECT sg_event_id FROM events INDEXED BY events_time WHERE account_id = ? AND sg_event_hash IN (SELECT value FROM json_each(?))"
 )
 
-// hashSet is an exact set of 64-bit hashes: a sorted array of most of them
-// (8 bytes each), a directory of where each range of top bits starts in it
-// (so that a lookup reads two or three cache lines, not the twenty-odd of a
-// binary search over ten million), and a map of those added since the
-// array was last merged.
+// hashSet holds 64-bit hashes, each with the timestamp (unix ms) of an
+// event that has it: a sorted array of most of them (16 bytes each), a
+// directory of where each range of top bits starts in it (so that a lookup
+// reads two or three cache lines, not the twenty-odd of a binary search
+// over ten million), and a map of those added since the array was last
+// merged. A hash held with several timestamps (two ids with one hash) is
+// in the array several times, or in more.
 type hashSet struct {
-	sorted []int64
+	sorted []hashAt
 	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
 	bits   uint
-	recent map[int64]struct{}
+	recent map[int64]int64   // hash → timestamp
+	more   map[int64][]int64 // further timestamps of a hash in recent (collisions)
+	n      int               // entries in recent and more
+}
+
+type hashAt struct{ h, ts int64 }
+
+func cmpHash(a, b hashAt) int {
+	switch {
+	case a.h < b.h:
+		return -1
+	case a.h > b.h:
+		return 1
+	}
+	return 0
 }
 
 // bucket is the top bits of h in sorted's order (int64 order, so the sign
@@ -105,8 +115,8 @@ func (s *hashSet) index() {
 	}
 	s.dir = make([]uint32, 1<<s.bits+1)
 	b := uint64(0)
-	for i, h := range s.sorted {
-		for hb := s.bucket(h); b <= hb; b++ {
+	for i, e := range s.sorted {
+		for hb := s.bucket(e.h); b <= hb; b++ {
 			s.dir[b] = uint32(i)
 		}
 	}
@@ -115,37 +125,53 @@ func (s *hashSet) index() {
 	}
 }
 
-func (s *hashSet) has(h int64) bool {
-	if _, ok := s.recent[h]; ok {
-		return true
+// times appends to dst the timestamps h is held with.
+func (s *hashSet) times(h int64, dst []int64) []int64 {
+	if ts, ok := s.recent[h]; ok {
+		dst = append(append(dst, ts), s.more[h]...)
 	}
 	if len(s.sorted) == 0 {
-		return false
+		return dst
 	}
 	b := s.bucket(h)
-	_, ok := slices.BinarySearch(s.sorted[s.dir[b]:s.dir[b+1]], h)
-	return ok
+	part := s.sorted[s.dir[b]:s.dir[b+1]]
+	i, _ := slices.BinarySearchFunc(part, hashAt{h: h}, cmpHash)
+	for ; i < len(part) && part[i].h == h; i++ {
+		dst = append(dst, part[i].ts)
+	}
+	return dst
 }
 
-// add adds h, merging the map into the sorted array once it holds a
-// sixteenth as many (at least 65,536), so that merges cost O(1) per add.
-func (s *hashSet) add(h int64) {
+// add adds h with ts, merging the map into the sorted array once it holds
+// a sixteenth as many (at least 65,536), so that merges cost O(1) per add.
+func (s *hashSet) add(h, ts int64) {
 	if s.recent == nil {
-		s.recent = make(map[int64]struct{})
+		s.recent = make(map[int64]int64)
 	}
-	s.recent[h] = struct{}{}
-	if len(s.recent) < max(65536, len(s.sorted)/16) {
+	if _, ok := s.recent[h]; ok {
+		if s.more == nil {
+			s.more = make(map[int64][]int64)
+		}
+		s.more[h] = append(s.more[h], ts)
+	} else {
+		s.recent[h] = ts
+	}
+	s.n++
+	if s.n < max(65536, len(s.sorted)/16) {
 		return
 	}
-	add := make([]int64, 0, len(s.recent))
-	for h := range s.recent {
-		add = append(add, h)
+	add := make([]hashAt, 0, s.n)
+	for h, ts := range s.recent {
+		add = append(add, hashAt{h, ts})
+		for _, ts := range s.more[h] {
+			add = append(add, hashAt{h, ts})
+		}
 	}
-	slices.Sort(add)
-	merged := make([]int64, 0, len(s.sorted)+len(add))
+	slices.SortFunc(add, cmpHash)
+	merged := make([]hashAt, 0, len(s.sorted)+len(add))
 	i, j := 0, 0
 	for i < len(s.sorted) && j < len(add) {
-		if s.sorted[i] <= add[j] {
+		if s.sorted[i].h <= add[j].h {
 			merged = append(merged, s.sorted[i])
 			i++
 		} else {
@@ -154,7 +180,7 @@ func (s *hashSet) add(h int64) {
 		}
 	}
 	merged = append(append(merged, s.sorted[i:]...), add[j:]...)
-	s.sorted, s.recent = merged, nil
+	s.sorted, s.recent, s.more, s.n = merged, nil, nil, 0
 	s.index()
 }
 
@@ -175,23 +201,32 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if set := c.ids[acct]; set != nil {
 		return set, nil
 	}
+	// The account's sequence range bounds its events: room for them all
+	// at once, rather than growing (twice the memory) while loading.
+	var first, last int64
+	if err := tx.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&first); err != nil {
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+		return nil, err
+	}
+	set := &hashSet{sorted: make([]hashAt, 0, last-first+1)}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	set := &hashSet{}
 	for rows.Next() {
-		var h int64
-		if err := rows.Scan(&h); err != nil {
+		var e hashAt
+		if err := rows.Scan(&e.h, &e.ts); err != nil {
 			return nil, err
 		}
-		set.sorted = append(set.sorted, h)
+		set.sorted = append(set.sorted, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.Sort(set.sorted)
+	slices.SortFunc(set.sorted, cmpHash)
 	set.index()
 	c.ids[acct] = set
 	return set, nil
@@ -250,14 +285,14 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []str
 func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (map[string]bool, error) {
 	known := make(map[string]bool)
 	var stmt *sql.Stmt
-	var open []int64 // hashes of hits the timestamp probe did not confirm
+	var times []int64
 	for i := range evs {
 		ev := &evs[i]
-		if ev.SGEventID == "" {
+		if ev.SGEventID == "" || known[ev.SGEventID] {
 			continue
 		}
 		h := eventHash(ev.SGEventID)
-		if !set.has(h) {
+		if times = set.times(h, times[:0]); len(times) == 0 {
 			continue
 		}
 		if stmt == nil {
@@ -267,33 +302,24 @@ func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, ev
 			}
 			defer stmt.Close()
 		}
-		rows, err := stmt.QueryContext(ctx, acct, toMS(ev.Timestamp), h)
-		if err != nil {
-			return nil, err
+		// The event's own timestamp first: a redelivery is found there.
+		if j := slices.Index(times, toMS(ev.Timestamp)); j > 0 {
+			times[0], times[j] = times[j], times[0]
 		}
-		if err := addStrings(rows, known); err != nil {
-			return nil, err
-		}
-		if !known[ev.SGEventID] {
-			open = append(open, h)
+		for _, ts := range times {
+			rows, err := stmt.QueryContext(ctx, acct, ts, h)
+			if err != nil {
+				return nil, err
+			}
+			if err := addStrings(rows, known); err != nil {
+				return nil, err
+			}
+			if known[ev.SGEventID] {
+				break
+			}
 		}
 	}
-	if len(open) == 0 {
-		return known, nil
-	}
-	b := make([]byte, 0, 21*len(open)+2)
-	b = append(b, '[')
-	for i, h := range open {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, h, 10)
-	}
-	rows, err := tx.QueryContext(ctx, qEventsWithHashes, acct, string(append(b, ']')))
-	if err != nil {
-		return nil, err
-	}
-	return known, addStrings(rows, known)
+	return known, nil
 }
 
 // addStrings adds the one text column of rows to set, and closes rows.

@@ -15,45 +15,51 @@ import (
 func TestHashSet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var s hashSet
-	in := make(map[int64]bool)
+	in := make(map[int64][]int64)
+	add := func(h, ts int64) {
+		s.add(h, ts)
+		in[h] = append(in[h], ts)
+	}
 	for _, h := range []int64{math.MinInt64, math.MaxInt64, 0, -1, 1} {
-		s.add(h)
-		in[h] = true
+		add(h, h/2)
 	}
+	add(7, 100) // a hash held twice, before and after merges
+	add(7, 200)
 	// Past two merges (the first at 65,536 adds).
-	for range 200_000 {
-		h := rng.Int64()
-		s.add(h)
-		in[h] = true
+	for i := range 200_000 {
+		add(rng.Int64(), int64(i))
 	}
+	add(7, 300)
 	if len(s.sorted) == 0 {
 		t.Fatal("no merge happened")
 	}
-	for h := range in {
-		if !s.has(h) {
-			t.Fatalf("has(%d) = false after add", h)
+	check := func(name string, s *hashSet) {
+		t.Helper()
+		for h, want := range in {
+			got := s.times(h, nil)
+			slices.Sort(got)
+			want = slices.Sorted(slices.Values(want))
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: times(%d) = %v, want %v", name, h, got, want)
+			}
+		}
+		for range 100_000 {
+			if h := rng.Int64(); in[h] == nil && len(s.times(h, nil)) > 0 {
+				t.Fatalf("%s: times(%d) = %v, never added", name, h, s.times(h, nil))
+			}
 		}
 	}
-	for range 100_000 {
-		if h := rng.Int64(); !in[h] && s.has(h) {
-			t.Fatalf("has(%d) = true, never added", h)
-		}
-	}
+	check("added", &s)
 	// As loaded at start: every hash in the sorted array.
 	loaded := hashSet{}
-	for h := range in {
-		loaded.sorted = append(loaded.sorted, h)
-	}
-	slices.Sort(loaded.sorted)
-	loaded.index()
-	for h := range in {
-		if !loaded.has(h) {
-			t.Fatalf("loaded set: has(%d) = false", h)
+	for h, tss := range in {
+		for _, ts := range tss {
+			loaded.sorted = append(loaded.sorted, hashAt{h, ts})
 		}
 	}
-	if loaded.has(2) || loaded.has(math.MaxInt64-1) {
-		t.Fatal("loaded set holds hashes never added")
-	}
+	slices.SortFunc(loaded.sorted, cmpHash)
+	loaded.index()
+	check("loaded", &loaded)
 }
 
 func addEvents(t *testing.T, s *Store, acct int64, evs ...segmentd.Event) segmentd.EventsResult {
@@ -81,7 +87,7 @@ func TestEventIDCollision(t *testing.T) {
 	}
 	addEvents(t, s, a.ID, idEvent("first", 1000))
 	s.events.mu.Lock()
-	s.events.ids[a.ID].add(eventHash("second"))
+	s.events.ids[a.ID].add(eventHash("second"), 1000)
 	s.events.mu.Unlock()
 	if res := addEvents(t, s, a.ID, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
 		t.Fatalf("colliding id: %+v, want stored", res)
@@ -246,7 +252,7 @@ func TestWarmEvents(t *testing.T) {
 	s.events.mu.Lock()
 	set := s.events.ids[a.ID]
 	s.events.mu.Unlock()
-	if set == nil || !set.has(eventHash("e1")) {
+	if set == nil || !slices.Equal(set.times(eventHash("e1"), nil), []int64{1000}) {
 		t.Fatal("WarmEvents did not load the account's hash set")
 	}
 }

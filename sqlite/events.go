@@ -151,7 +151,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		// next batch; if the commit fails, it is dropped below.
 		for i := range out {
 			if out[i].SGEventID != "" {
-				set.add(eventHash(out[i].SGEventID))
+				set.add(eventHash(out[i].SGEventID), toMS(out[i].Timestamp))
 			}
 		}
 		learned = true

@@ -29,11 +29,12 @@ func TestEventContract(t *testing.T) {
 
 // TestEventQueryPlans checks that the event statements probe indexes rather
 // than scan an account's events (ten million at the benchmark's size), and
-// that the two that read all of them (eventids.go) read events_time alone.
+// that the one that reads all of them (eventcache.go) reads events_time
+// alone.
 func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
-	for _, q := range []string{qEventHashes, qEventsWithHashes} {
+	for _, q := range []string{qEventHashes} {
 		plan := queryPlan(t, s, q)
 		if !slices.ContainsFunc(plan, func(step string) bool { return strings.Contains(step, "INDEX events_time") }) {
 			t.Errorf("query %s\nhas plan %q, want a search of events_time", q, plan)
