@@ -101,6 +101,8 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	for u := range emails {
 		emails[u] = email(u)
 	}
+	// Ids unique to this run, so that a data directory can be used again.
+	runID := fmt.Sprintf("bench-%x-", time.Now().UnixNano())
 	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
 	now := time.Now().Unix()
 	var next atomic.Int64
@@ -139,7 +141,8 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 					buf = strconv.AppendInt(buf, now-int64(i%(60*86400)), 10)
 					buf = append(buf, `,"event":"`...)
 					buf = append(buf, types[i%len(types)]...)
-					buf = append(buf, `","sg_event_id":"bench-`...)
+					buf = append(buf, `","sg_event_id":"`...)
+					buf = append(buf, runID...)
 					buf = strconv.AppendInt(buf, int64(i), 10)
 					buf = append(buf, `","sg_message_id":"m.filter0001.1","category":["bench"],"singlesend_id":"ss-1"}`...)
 				}
