@@ -606,24 +606,36 @@ type eventCheck struct {
 }
 
 // contactEvents records events of contact idx, re-checks it against the
-// segments they can change (appending the verdicts to checks) and
-// reschedules its wake.
+// segments they can change and reschedules its wake. It evaluates those
+// segments before and after the events and appends to checks only the
+// verdicts that changed: at now, every segment's members are its verdicts
+// (the wakes keep time-dependent ones exact), so the others need no look
+// at the members' bitmaps.
 func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, checks *[]eventCheck) {
-	a.addEvents(idx, evs)
-	if sub := a.eventSubset(evs); len(sub.progs) > 0 {
-		sc := &a.scratch
-		r := a.record(idx, sc, &sub.need)
-		if len(sc.out) < len(sub.progs) {
-			sc.out = make([]bool, len(sub.progs))
+	sub := a.eventSubset(evs)
+	n := len(sub.progs)
+	sc := &a.scratch
+	if n > 0 {
+		if len(sc.out) < 2*n {
+			sc.out = make([]bool, 2*n)
 		}
-		out := sc.out[:len(sub.progs)]
-		query.MatchAll(sub.progs, r, unixMilli(ms), out)
+		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), sc.out[n:2*n])
+	}
+	a.addEvents(idx, evs)
+	if n > 0 {
+		out, before := sc.out[:n], sc.out[n:2*n]
+		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), out)
 		for i, s := range sub.segs {
-			*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: a.verdict(s, idx, out[i])})
+			if out[i] == before[i] {
+				continue
+			}
+			if in := a.verdict(s, idx, out[i]); in != a.verdict(s, idx, before[i]) {
+				*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
+			}
 		}
 	}
 	if d := (delta{events: true}); len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
-		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), ms))
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, sc), ms))
 	}
 }
 
