@@ -145,8 +145,9 @@ func (s *hashSet) times(h int64, dst []int64) []int64 {
 // add adds h with ts, merging the map into the sorted array once it holds
 // a sixteenth as many (at least 65,536), so that merges cost O(1) per add.
 func (s *hashSet) add(h, ts int64) {
+	limit := max(65536, len(s.sorted)/16)
 	if s.recent == nil {
-		s.recent = make(map[int64]int64)
+		s.recent = make(map[int64]int64, limit) // sized once: no rehashing as it fills
 	}
 	if _, ok := s.recent[h]; ok {
 		if s.more == nil {
@@ -157,7 +158,7 @@ func (s *hashSet) add(h, ts int64) {
 		s.recent[h] = ts
 	}
 	s.n++
-	if s.n < max(65536, len(s.sorted)/16) {
+	if s.n < limit {
 		return
 	}
 	add := make([]hashAt, 0, s.n)
