@@ -28,11 +28,13 @@ import (
 type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
+	// compareAbove is compareContacts but in tests.
+	compareAbove uint64
 }
 
 // New returns an empty engine.
 func New() *Engine {
-	return &Engine{accts: make(map[int64]*account)}
+	return &Engine{accts: make(map[int64]*account), compareAbove: compareContacts}
 }
 
 // account is one account's index. Every field is guarded by mu.
@@ -550,7 +552,7 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 		return false
 	}
 	var checks []eventCheck
-	a.contactEvents(idx, evs, ms, &checks)
+	a.contactEvents(idx, evs, ms, a.live.GetCardinality() > e.compareAbove, &checks)
 	a.applyChecks(checks)
 	return true
 }
@@ -582,9 +584,10 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	}
 	// Stable: a contact's own runs keep their order.
 	slices.SortStableFunc(runs, func(x, y run) int { return cmp.Compare(x.idx, y.idx) })
+	compare := a.live.GetCardinality() > e.compareAbove
 	var checks []eventCheck
 	for _, r := range runs {
-		a.contactEvents(r.idx, r.evs, ms, &checks)
+		a.contactEvents(r.idx, r.evs, ms, compare, &checks)
 		if len(checks) >= maxEventChecks {
 			a.applyChecks(checks)
 			checks = checks[:0]
@@ -605,33 +608,40 @@ type eventCheck struct {
 	in  bool
 }
 
+// compareContacts is the account size from which contactEvents compares
+// verdicts before and after a contact's events rather than with the
+// segments' members: 200 segments' bitmaps of 262,144 contacts are 6.5 MB,
+// more than the caches hold, so a look at one costs a trip to memory, while
+// below that the second evaluation (which decodes all the contact's events
+// again) costs more than the look.
+const compareContacts = 1 << 18
+
 // contactEvents records events of contact idx, re-checks it against the
-// segments they can change and reschedules its wake. It evaluates those
-// segments before and after the events and appends to checks only the
-// verdicts that changed: at now, every segment's members are its verdicts
-// (the wakes keep time-dependent ones exact), so the others need no look
-// at the members' bitmaps.
-func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, checks *[]eventCheck) {
+// segments they can change and reschedules its wake. With compare, it
+// evaluates those segments before and after the events and appends to
+// checks only the verdicts that changed (at now, every segment's members
+// are its verdicts: the wakes keep time-dependent ones exact); otherwise
+// it appends every verdict.
+func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, compare bool, checks *[]eventCheck) {
 	sub := a.eventSubset(evs)
 	n := len(sub.progs)
 	sc := &a.scratch
-	if n > 0 {
-		if len(sc.out) < 2*n {
-			sc.out = make([]bool, 2*n)
-		}
-		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), sc.out[n:2*n])
+	if len(sc.out) < 2*n {
+		sc.out = make([]bool, 2*n)
+	}
+	out, before := sc.out[:n], sc.out[n:2*n]
+	if n > 0 && compare {
+		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), before)
 	}
 	a.addEvents(idx, evs)
 	if n > 0 {
-		out, before := sc.out[:n], sc.out[n:2*n]
 		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), out)
 		for i, s := range sub.segs {
-			if out[i] == before[i] {
+			in := a.verdict(s, idx, out[i])
+			if compare && (out[i] == before[i] || in == a.verdict(s, idx, before[i])) {
 				continue
 			}
-			if in := a.verdict(s, idx, out[i]); in != a.verdict(s, idx, before[i]) {
-				*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
-			}
+			*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
 		}
 	}
 	if d := (delta{events: true}); len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
