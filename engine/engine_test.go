@@ -547,3 +547,29 @@ func testAddEventsMany(t *testing.T, compare bool) {
 		}
 	}
 }
+
+// TestEventReaderSkip: skip reads the timestamps next reads, codes of one
+// byte or several in between.
+func TestEventReaderSkip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	var b []byte
+	var prev int64
+	var want []int64
+	for range 500 {
+		code := func() uint32 { return []uint32{0, 1, 127, 128, 300, 1 << 20}[rng.IntN(6)] }
+		ev := event{ts: prev + rng.Int64N(1<<40) - 1<<39, typ: code(), src: code(), ss: code(), auto: code(), camp: code(), u: code()}
+		b = appendEvent(b, prev, &ev)
+		prev = ev.ts
+		want = append(want, ev.ts)
+	}
+	r, s := eventReader{b: b}, eventReader{b: b}
+	var ev event
+	for i := 0; r.next(&ev); i++ {
+		if !s.skip() || s.ts != ev.ts || s.ts != want[i] {
+			t.Fatalf("event %d: skip read %d, next %d, want %d", i, s.ts, ev.ts, want[i])
+		}
+	}
+	if s.skip() || lastTS(b) != prev {
+		t.Fatalf("lastTS = %d, want %d", lastTS(b), prev)
+	}
+}
