@@ -292,3 +292,61 @@ func BenchmarkMemoryPerContact(b *testing.B) {
 		})
 	}
 }
+
+// webhookSegments are the three engagement shapes `segmentd events bench`
+// creates, repeated: every one of them reads events.
+var webhookSegments = []string{
+	"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)",
+	"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
+	"SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id HAVING MAX(e.event_timestamp) < timestampadd(day, -7, current_timestamp)",
+}
+
+// BenchmarkEventBatch measures the engine's part of a webhook batch:
+// Membership.AddEvents of 1,000 events, one each for 1,000 contacts, with
+// 200 live segments: segmentMix (a third of them read events), and the
+// events bench's engagement segments (all of them do), in accounts of
+// 100,000 and 1,000,000 contacts (10 events each on average). Event types
+// cycle as in `segmentd events bench`. Target: the whole webhook request
+// within 50 ms (issue 5).
+func BenchmarkEventBatch(b *testing.B) {
+	engagement := make([]string, 200)
+	for i := range engagement {
+		engagement[i] = webhookSegments[i%len(webhookSegments)]
+	}
+	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
+	for _, w := range []struct {
+		name     string
+		contacts int
+		queries  []string
+	}{
+		{"mix/contacts=100000", 100_000, segmentMix(200)},
+		{"engagement/contacts=100000", 100_000, engagement},
+		{"engagement/contacts=1000000", 1_000_000, engagement},
+	} {
+		b.Run(w.name, func(b *testing.B) {
+			e := buildWorld(b, w.contacts, true)
+			for i, src := range w.queries {
+				if err := e.PutSegment(1, fmt.Sprint("s", i), mustCheck(b, e, 1, query.SQL, src), "", base); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ids := make([]string, w.contacts)
+			for i := range ids {
+				ids[i] = genContact(i, base).ID
+			}
+			m := Membership{Engine: e}
+			evs := make([]segmentd.Event, 1000)
+			now := base
+			for n := 0; b.Loop(); n++ {
+				for j := range evs {
+					i := n*len(evs) + j
+					evs[j] = segmentd.Event{ContactID: ids[i*7919%len(ids)], Source: "mail", Type: types[i%len(types)],
+						Timestamp: now.Add(-time.Duration(i%86400) * time.Second), SinglesendID: "ss-1"}
+				}
+				// The clock moves between batches, as it does between requests.
+				now = now.Add(10 * time.Millisecond)
+				m.AddEvents(1, evs, now)
+			}
+		})
+	}
+}

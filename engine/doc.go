@@ -20,7 +20,9 @@
 //
 // A write re-checks only the segments whose inputs it changed (the
 // per-contact delta against what each query reads, query.Checked.Inputs); a
-// new contact is checked against all of them.
+// new contact is checked against all of them. New events re-check only the
+// segments that events of their types can change (query.Checked.EventTypes),
+// and AddEventsMany applies a batch's changed verdicts segment by segment.
 //
 // Rebuilding at start: SetFields, PutContacts in pages, AddEvents, then
 // PutSegments with every live segment (one pass over the contacts for all

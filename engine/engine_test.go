@@ -488,3 +488,88 @@ func TestMembersFromPages(t *testing.T) {
 		t.Fatalf("past the end: %v", got)
 	}
 }
+
+// TestAddEventsManyMatchesOneByOne: a batch through AddEventsMany (contacts
+// repeated, not in order, one unknown, verdicts applied in chunks) leaves
+// every segment as AddEvents called event by event does, entries and exits
+// included.
+//
+// Both ways AddEventsMany finds the changed verdicts are checked against
+// AddEvents comparing with the members: the members themselves (small
+// accounts), and evaluating before and after the events (large ones).
+func TestAddEventsManyMatchesOneByOne(t *testing.T) {
+	for _, compare := range []bool{false, true} {
+		t.Run(fmt.Sprint("compare=", compare), func(t *testing.T) { testAddEventsMany(t, compare) })
+	}
+}
+
+func testAddEventsMany(t *testing.T, compare bool) {
+	queries := append(segmentMix(30), webhookSegments...)
+	world := func() *Engine {
+		e := buildWorld(t, 2000, true)
+		for i, src := range queries {
+			if err := e.PutSegment(1, fmt.Sprint("s", i), mustCheck(t, e, 1, query.SQL, src), "", base); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return e
+	}
+	one, many := world(), world()
+	if compare {
+		many.compareAbove = 0
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	types := []string{"open", "click", "delivered", "processed", "bounce"}
+	var batch []ContactEvents
+	for range 8000 { // more verdicts than maxEventChecks
+
+		id := genContact(rng.IntN(300), base).ID
+		if rng.IntN(100) == 0 {
+			id = "unknown"
+		}
+		evs := make([]query.Event, 1+rng.IntN(2))
+		for k := range evs {
+			evs[k] = query.Event{Source: "mail", Type: types[rng.IntN(len(types))], Timestamp: base.Add(-time.Duration(rng.IntN(60*24)) * time.Hour).UnixMilli(), SinglesendID: "ss7"}
+		}
+		batch = append(batch, ContactEvents{ContactID: id, Events: evs})
+	}
+	now := base.Add(time.Minute)
+	for _, ce := range batch {
+		one.AddEvents(1, ce.ContactID, ce.Events, now)
+	}
+	many.AddEventsMany(1, batch, now)
+	for i := range queries {
+		id := fmt.Sprint("s", i)
+		s1, s2 := one.get(1).segs[id], many.get(1).segs[id]
+		if !s1.members.Equals(s2.members) || s1.entries != s2.entries || s1.exits != s2.exits {
+			t.Errorf("%s (%s): one by one %d members, %d entries, %d exits; AddEventsMany %d, %d, %d",
+				id, queries[i], s1.members.GetCardinality(), s1.entries, s1.exits, s2.members.GetCardinality(), s2.entries, s2.exits)
+		}
+	}
+}
+
+// TestEventReaderSkip: skip reads the timestamps next reads, codes of one
+// byte or several in between.
+func TestEventReaderSkip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	var b []byte
+	var prev int64
+	var want []int64
+	for range 500 {
+		code := func() uint32 { return []uint32{0, 1, 127, 128, 300, 1 << 20}[rng.IntN(6)] }
+		ev := event{ts: prev + rng.Int64N(1<<40) - 1<<39, typ: code(), src: code(), ss: code(), auto: code(), camp: code(), u: code()}
+		b = appendEvent(b, prev, &ev)
+		prev = ev.ts
+		want = append(want, ev.ts)
+	}
+	r, s := eventReader{b: b}, eventReader{b: b}
+	var ev event
+	for i := 0; r.next(&ev); i++ {
+		if !s.skip() || s.ts != ev.ts || s.ts != want[i] {
+			t.Fatalf("event %d: skip read %d, next %d, want %d", i, s.ts, ev.ts, want[i])
+		}
+	}
+	if s.skip() || lastTS(b) != prev {
+		t.Fatalf("lastTS = %d, want %d", lastTS(b), prev)
+	}
+}

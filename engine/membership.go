@@ -113,28 +113,29 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 	return m.Engine.Search(acct, ch, limit, now)
 }
 
-// AddEvents implements segmentd.Membership. Each run of consecutive events
-// of one contact goes to Engine.AddEvents in one call, through one reused
-// buffer (the engine copies what it keeps): evs in a rebuild come in
-// insertion order, nearly one event per contact per run, and a map grouping
-// them cost more than it saved. Events of no contact still name the
-// account's campaigns (Engine.NoteCampaigns).
+// AddEvents implements segmentd.Membership: one Engine.AddEventsMany call,
+// each run of consecutive events of one contact one ContactEvents (the
+// engine copies what it keeps). evs in a rebuild come in insertion order,
+// nearly one event per contact per run, and a map grouping them cost more
+// than it saved. Events of no contact still name the account's campaigns
+// (Engine.NoteCampaigns).
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
-	var buf []query.Event
+	qevs := make([]query.Event, len(evs))
+	var batch []ContactEvents
 	for i := 0; i < len(evs); {
 		id := evs[i].ContactID
 		j := i
-		buf = buf[:0]
 		for ; j < len(evs) && evs[j].ContactID == id; j++ {
-			buf = append(buf, queryEvent(&evs[j]))
+			qevs[j] = queryEvent(&evs[j])
 		}
 		if id != "" {
-			m.Engine.AddEvents(acct, id, buf, now)
+			batch = append(batch, ContactEvents{ContactID: id, Events: qevs[i:j]})
 		} else {
-			m.Engine.NoteCampaigns(acct, buf, now)
+			m.Engine.NoteCampaigns(acct, qevs[i:j], now)
 		}
 		i = j
 	}
+	m.Engine.AddEventsMany(acct, batch, now)
 }
 
 // queryEvent converts a domain event to the engine's form.

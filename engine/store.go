@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -174,11 +175,31 @@ func (r *eventReader) next(ev *event) bool {
 	return true
 }
 
+// skip moves past one event, decoding only its timestamp (r.ts): cheaper
+// than next where only timestamps are wanted (lastTS, timeValues), which at
+// a hundred events a contact is most of a webhook batch's engine time.
+func (r *eventReader) skip() bool {
+	if len(r.b) == 0 {
+		return false
+	}
+	d, n := binary.Varint(r.b)
+	r.ts += d
+	set := r.b[n]
+	r.b = r.b[n+1:]
+	for k := bits.OnesCount8(set); k > 0; k-- {
+		i := 0
+		for r.b[i] >= 0x80 {
+			i++
+		}
+		r.b = r.b[i+1:]
+	}
+	return true
+}
+
 // lastTS returns the timestamp of the last event of an encoded run.
 func lastTS(b []byte) int64 {
 	r := eventReader{b: b}
-	var ev event
-	for r.next(&ev) {
+	for r.skip() {
 	}
 	return r.ts
 }
@@ -647,9 +668,8 @@ func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch) []int64 {
 	}
 	if p.events {
 		er := eventReader{b: a.events[idx]}
-		var ev event
-		for er.next(&ev) {
-			v = append(v, ev.ts)
+		for er.skip() {
+			v = append(v, er.ts)
 		}
 	}
 	sc.times = v

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,9 +47,6 @@ var registerEventHash = sync.OnceValue(func() error {
 
 // The event statements. TestEventQueryPlans checks that each probes an index.
 const (
-	// qEventsKnown reads the stored sg_event_ids whose hash is one of the
-	// batch's (a JSON array of integers).
-	qEventsKnown = "SELECT sg_event_id FROM events WHERE account_id = ? AND sg_event_hash IN (SELECT value FROM json_each(?))"
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
 	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
@@ -100,9 +96,14 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	if err := prepareInserts(ctx, s.write); err != nil {
 		return res, err
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	var learned bool // the account's hash set holds the batch's new hashes
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		res = segmentd.EventsResult{}
-		known, err := knownEventIDs(ctx, tx, acct, evs)
+		set, err := s.eventIDs(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		known, err := knownEventIDs(ctx, tx, acct, set, evs)
 		if err != nil {
 			return err
 		}
@@ -129,7 +130,7 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 			}
 			out = append(out, ev)
 		}
-		owners, err := contactIDsByEmail(ctx, tx, acct, emails)
+		owners, err := s.owners(ctx, tx, acct, emails)
 		if err != nil {
 			return err
 		}
@@ -146,45 +147,24 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		if err := insertEvents(ctx, tx, s.write, acct, last, out); err != nil {
 			return err
 		}
+		// The set learns the new hashes now, before the writer takes the
+		// next batch; if the commit fails, it is dropped below.
+		for i := range out {
+			if out[i].SGEventID != "" {
+				set.add(eventHash(out[i].SGEventID), toMS(out[i].Timestamp))
+			}
+		}
+		learned = true
 		res.Added, res.Events = len(out), out
 		return nil
 	})
 	if err != nil {
+		if learned {
+			s.events.forgetIDs(acct)
+		}
 		return segmentd.EventsResult{}, err
 	}
 	return res, nil
-}
-
-// knownEventIDs returns the batch's sg_event_ids that the account already holds.
-func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) (map[string]bool, error) {
-	known := make(map[string]bool)
-	b := make([]byte, 0, 21*len(evs)+2)
-	b = append(b, '[')
-	for i := range evs {
-		if evs[i].SGEventID != "" {
-			if len(b) > 1 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, eventHash(evs[i].SGEventID), 10)
-		}
-	}
-	if len(b) == 1 {
-		return known, nil
-	}
-	b = append(b, ']')
-	rows, err := tx.QueryContext(ctx, qEventsKnown, acct, string(b))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		known[id] = true
-	}
-	return known, rows.Err()
 }
 
 // contactIDsByEmail maps each of emails (lower-cased) to the id of the
@@ -536,6 +516,9 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		if err != nil {
 			return total, err
 		}
+	}
+	if total > 0 {
+		s.events.forgetIDs(acct) // it holds the pruned events' hashes
 	}
 	return total, nil
 }

@@ -52,6 +52,8 @@ type Store struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	ids       contactIDs
+
+	events eventCache // what event ingestion keeps in memory (eventcache.go)
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -246,9 +248,19 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE on the single
 // writer connection) and commits it; any error rolls everything back.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeTxKeep(ctx, false, fn)
+}
+
+// writeTxKeep is writeTx for AddEvents, which keeps the emails event
+// ingestion remembers (keepEmails): every other write may change which
+// contact an email names, so it forgets them, holding the writer.
+func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if !keepEmails {
+		s.events.forgetEmails()
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()

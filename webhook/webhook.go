@@ -172,9 +172,11 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	evs, res, err := parseBatch(body, h.opts.MaxEvents)
-	if err != nil {
-		return err
+	evs, res, ok := parseFast(body, h.opts.MaxEvents)
+	if !ok {
+		if evs, res, err = parseBatch(body, h.opts.MaxEvents); err != nil {
+			return err
+		}
 	}
 	if len(evs) > 0 {
 		added, err := h.svc.AddEvents(r.Context(), p.Account.ID, evs)

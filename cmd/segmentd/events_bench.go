@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,21 +20,26 @@ import (
 )
 
 // runEventsBench is `segmentd events bench`: it starts this binary as a
-// child server on a fresh data directory, upserts --contacts contacts,
-// creates --segments engagement segments, then posts --events generated
-// Event Webhook events in --batch-event requests (--parallel in flight) and
-// prints events per second (durable: each 200 means the batch committed),
-// the median and p99 request latency (the batch reflected in every
-// segment), and the server's peak RSS.
+// child server, upserts --contacts contacts, creates --segments engagement
+// segments, then posts --events generated Event Webhook events in
+// --batch-event requests (--parallel in flight) and prints events per
+// second (durable: each 200 means the batch committed), the median and p99
+// request latency (the batch reflected in every segment), the server's CPU
+// time per batch, its peak RSS and the database size.
+//
+// With --data naming a directory that already holds a store loaded by
+// `segmentd bench segments` (1M contacts and 10M events by default), no
+// contacts are added: the events go to the loaded contacts, and the
+// segments are deleted afterwards so that the directory can be used again.
 func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("events bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	total := fs.Int("events", 1_000_000, "events to post")
 	batch := fs.Int("batch", 1000, "events per request")
 	parallel := fs.Int("parallel", 4, "requests in flight")
-	contacts := fs.Int("contacts", 100_000, "contacts the events are for")
+	contacts := fs.Int("contacts", 100_000, "contacts the events are for (a loaded --data directory: its contacts)")
 	segments := fs.Int("segments", 10, "engagement segments to keep up to date")
-	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
+	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards); one loaded by `segmentd bench segments` is used as loaded")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,48 +51,58 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer cleanup()
+	_, statErr := os.Stat(filepath.Join(dir, "segmentd.db"))
+	loaded := statErr == nil
+	started := time.Now()
 	child, err := startBenchServer(ctx, dir, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer child.stop()
 	c := child.client()
-	text, err := c.createField("plan", "Text")
-	if err != nil {
-		return err
-	}
-	number, err := c.createField("score", "Number")
-	if err != nil {
-		return err
-	}
-	list, err := c.createList("bench")
-	if err != nil {
-		return err
-	}
-	for start := 0; start < *contacts; start += segmentd.MaxUpsertContacts {
-		job, err := c.upsert(benchBody(start, min(segmentd.MaxUpsertContacts, *contacts-start), text, number, list))
-		if err == nil {
-			err = c.waitJob(ctx, job)
-		}
-		if err != nil {
+	email := func(u int) string { return fmt.Sprintf("user%07d@%s", u, benchDomains[u%len(benchDomains)]) }
+	if loaded {
+		if *contacts, err = c.count(); err != nil {
 			return err
 		}
+		g := benchGen{contacts: *contacts}
+		email = g.email
+		fmt.Fprintf(stdout, "data %s: %d contacts as loaded; server up in %s\n", dir, *contacts, time.Since(started).Round(time.Millisecond))
+	} else if err := benchContacts(ctx, c, *contacts); err != nil {
+		return err
 	}
 	queries := []string{
 		"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)",
 		"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
 		"SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id HAVING MAX(e.event_timestamp) < timestampadd(day, -7, current_timestamp)",
 	}
+	var created []string
+	defer func() {
+		for _, id := range created {
+			_ = c.do("DELETE", "/v3/marketing/segments/2.0/"+id, nil, 202, nil)
+		}
+	}()
+	t0 := time.Now()
 	for i := 0; i < *segments; i++ {
 		q := queries[i%len(queries)] // the same shapes again, under distinct names
-		body := fmt.Sprintf(`{"name":"engagement %d","query_dsl":%q}`, i, q)
-		if err := c.do("POST", "/v3/marketing/segments/2.0", []byte(body), 201, nil); err != nil {
+		body := fmt.Sprintf(`{"name":"engagement %d %d","query_dsl":%q}`, i, t0.UnixNano(), q)
+		var seg struct{ ID string }
+		if err := c.do("POST", "/v3/marketing/segments/2.0", []byte(body), 201, &seg); err != nil {
 			return err
 		}
+		created = append(created, seg.ID)
 	}
-	fmt.Fprintf(stdout, "segmentd events bench: %d events in requests of %d, %d in flight, %d contacts, %d segments, server pid %d\n",
-		*total, *batch, *parallel, *contacts, *segments, child.pid())
+	fmt.Fprintf(stdout, "segmentd events bench: %d events in requests of %d, %d in flight, %d contacts, %d segments (created in %s), server pid %d\n",
+		*total, *batch, *parallel, *contacts, *segments, time.Since(t0).Round(time.Millisecond), child.pid())
 
+	// The contacts' emails are made before the clock starts, so that the
+	// figures measure the server more than this generator.
+	emails := make([]string, *contacts)
+	for u := range emails {
+		emails[u] = email(u)
+	}
+	// Ids unique to this run, so that a data directory can be used again.
+	runID := fmt.Sprintf("bench-%x-", time.Now().UnixNano())
 	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
 	now := time.Now().Unix()
 	var next atomic.Int64
@@ -93,6 +110,14 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	var latMu sync.Mutex
 	errc := make(chan error, *parallel)
 	var wg sync.WaitGroup
+	cpu0, err := procCPU(child.pid())
+	if err != nil {
+		return err
+	}
+	self0, err := procCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
 	begin := time.Now()
 	for w := 0; w < *parallel; w++ {
 		wg.Add(1)
@@ -110,16 +135,14 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 					if i > start {
 						buf = append(buf, ',')
 					}
-					u := (i * 7919) % *contacts
-					buf = append(buf, `{"email":"user`...)
-					buf = append(buf, fmt.Sprintf("%07d", u)...)
-					buf = append(buf, '@')
-					buf = append(buf, benchDomains[u%len(benchDomains)]...)
+					buf = append(buf, `{"email":"`...)
+					buf = append(buf, emails[(i*7919)%*contacts]...)
 					buf = append(buf, `","timestamp":`...)
 					buf = strconv.AppendInt(buf, now-int64(i%(60*86400)), 10)
 					buf = append(buf, `,"event":"`...)
 					buf = append(buf, types[i%len(types)]...)
-					buf = append(buf, `","sg_event_id":"bench-`...)
+					buf = append(buf, `","sg_event_id":"`...)
+					buf = append(buf, runID...)
 					buf = strconv.AppendInt(buf, int64(i), 10)
 					buf = append(buf, `","sg_message_id":"m.filter0001.1","category":["bench"],"singlesend_id":"ss-1"}`...)
 				}
@@ -138,6 +161,14 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
+	cpu1, err := procCPU(child.pid())
+	if err != nil {
+		return err
+	}
+	self1, err := procCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -155,9 +186,58 @@ func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 			dbBytes += fi.Size()
 		}
 	}
-	fmt.Fprintf(stdout, "events: %d\nelapsed: %s\nthroughput: %.0f events/s (durable)\nrequest latency: median %s, p99 %s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB\n",
+	fmt.Fprintf(stdout, "events: %d\nelapsed: %s\nthroughput: %.0f events/s (durable)\nrequest latency: median %s, p99 %s\n"+
+		"server CPU: %.1f ms per 1,000 events (client: %.1f ms)\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB\n",
 		*total, elapsed.Round(time.Millisecond), float64(*total)/elapsed.Seconds(),
 		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond),
+		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(*total)*1000, float64(self1-self0)/float64(time.Millisecond)/float64(*total)*1000,
 		float64(rss)/(1<<20), float64(dbBytes)/(1<<20))
 	return nil
+}
+
+// benchContacts upserts n generated contacts (benchBody) and waits for them.
+func benchContacts(ctx context.Context, c *benchClient, n int) error {
+	text, err := c.createField("plan", "Text")
+	if err != nil {
+		return err
+	}
+	number, err := c.createField("score", "Number")
+	if err != nil {
+		return err
+	}
+	list, err := c.createList("bench")
+	if err != nil {
+		return err
+	}
+	for start := 0; start < n; start += segmentd.MaxUpsertContacts {
+		job, err := c.upsert(benchBody(start, min(segmentd.MaxUpsertContacts, n-start), text, number, list))
+		if err == nil {
+			err = c.waitJob(ctx, job)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// procCPU reads a process's user and system CPU time from /proc (in the
+// kernel's clock ticks, 100 a second on Linux).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("bench: short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

@@ -449,7 +449,7 @@ func TestEventsBenchSmall(t *testing.T) {
 	if err := run(t.Context(), args, nil, nil, &out, &errb); err != nil {
 		t.Fatalf("events bench: %v\n%s\n%s", err, &out, &errb)
 	}
-	for _, want := range []string{"events: 3000", "events/s (durable)", "request latency: median", "server peak RSS"} {
+	for _, want := range []string{"events: 3000", "events/s (durable)", "request latency: median", "server CPU: ", "server peak RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
 		}

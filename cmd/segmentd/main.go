@@ -229,6 +229,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Info("pruned events past retention", "events", n, "retention_days", cfg.retentionDays)
 	}
+	// The event store's idempotency set loads beside the engine rebuild.
+	go func() {
+		start := time.Now()
+		if err := store.WarmEvents(ctx); err != nil {
+			log.Warn("loading the events' sg_event_id set (the first webhook batch will)", "err", err)
+			return
+		}
+		log.Info("events' sg_event_id set loaded", "duration", time.Since(start).Round(time.Millisecond))
+	}()
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)

@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/segmentd/segmentd"
+)
+
+// What the store keeps in memory so that a webhook batch costs few
+// statements (issue 5, docs/events.md): each account's sg_event_id hashes,
+// and the contacts of the emails recent batches named.
+//
+// Idempotency on sg_event_id without a random-key index (migration 0010).
+// The store keeps, per account, the sg_event_hash of every event it holds
+// with that event's timestamp. An event whose hash is not there is new: no
+// statement runs for it, which is nearly every event. A hit is confirmed
+// by comparing the stored text, one probe of events_time (account_id,
+// event_timestamp, sg_event_hash) per timestamp the hash is held with:
+// usually one, the event's own when it is a redelivery. A hash collision
+// therefore never drops an event, and an id is a duplicate whatever its
+// timestamp.
+//
+// Emails: AddEvents remembers which contact each email it looked up
+// belongs to (or that none does). Every other write transaction may change
+// that (an upsert, a delete, a new alternate email) and forgets them all
+// (writeTxKeep), so the memory holds only answers the store would give
+// now. It is bounded by maxCachedEmails.
+//
+// Both are read and written only inside write transactions, which the
+// single writer connection serialises. A hash set is loaded at the
+// account's first AddEvents (a covering scan of events_time: seconds at
+// ten million events) and dropped when anything else may have changed the
+// account's events: pruning, a failed commit. A commit by another
+// connection (another process on the same file, such as `segmentd events
+// load`) changes PRAGMA data_version, and everything is dropped. (So does a
+// checkpoint that another connection ends by truncating the WAL; the
+// background checkpoints are PASSIVE and do not.)
+
+// maxCachedEmails bounds the remembered emails of a store (about 30 MB);
+// when full, they are all forgotten and the cache fills again.
+const maxCachedEmails = 1 << 18
+
+// eventCache is the in-memory part of event ingestion. Its fields are
+// guarded by mu and used only inside write transactions.
+type eventCache struct {
+	mu      sync.Mutex
+	version int64                       // the writer's PRAGMA data_version they are valid for
+	ids     map[int64]*hashSet          // per account
+	emails  map[int64]map[string]string // per account: email → contact id, "" for none
+	nEmails int
+}
+
+// forgetEmails drops the remembered emails: the caller's write may change
+// which contact an email names.
+func (c *eventCache) forgetEmails() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.emails, c.nEmails = nil, 0
+}
+
+// forgetIDs drops the account's hash set; the next AddEvents loads it again.
+func (c *eventCache) forgetIDs(acct int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ids, acct)
+}
+
+const (
+	qEventHashes = "SELECT sg_event_hash, event_timestamp FROM events WHERE account_id = ? AND sg_event_hash IS NOT NULL"
+	// qEventAt is the probe for a hit.
+	qEventAt = "SELECT sg_event_id FROM events WHERE account_id = ? AND event_timestamp = ? AND sg_event_hash = ?"
+)
+
+// hashSet holds 64-bit hashes, each with the timestamp (unix ms) of an
+// event that has it: a sorted array of most of them (16 bytes each), a
+// directory of where each range of top bits starts in it (so that a lookup
+// reads two or three cache lines, not the twenty-odd of a binary search
+// over ten million), and a map of those added since the array was last
+// merged. A hash held with several timestamps (two ids with one hash) is
+// in the array several times, or in more.
+type hashSet struct {
+	sorted []hashAt
+	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
+	bits   uint
+	recent map[int64]int64   // hash → timestamp
+	more   map[int64][]int64 // further timestamps of a hash in recent (collisions)
+	n      int               // entries in recent and more
+}
+
+type hashAt struct{ h, ts int64 }
+
+func cmpHash(a, b hashAt) int {
+	switch {
+	case a.h < b.h:
+		return -1
+	case a.h > b.h:
+		return 1
+	}
+	return 0
+}
+
+// bucket is the top bits of h in sorted's order (int64 order, so the sign
+// bit flipped).
+func (s *hashSet) bucket(h int64) uint64 { return (uint64(h) ^ 1<<63) >> (64 - s.bits) }
+
+// index builds dir for sorted: about eight hashes a bucket.
+func (s *hashSet) index() {
+	s.bits = 1
+	for s.bits < 28 && len(s.sorted)>>(s.bits+3) > 0 {
+		s.bits++
+	}
+	s.dir = make([]uint32, 1<<s.bits+1)
+	b := uint64(0)
+	for i, e := range s.sorted {
+		for hb := s.bucket(e.h); b <= hb; b++ {
+			s.dir[b] = uint32(i)
+		}
+	}
+	for ; b < uint64(len(s.dir)); b++ {
+		s.dir[b] = uint32(len(s.sorted))
+	}
+}
+
+// times appends to dst the timestamps h is held with.
+func (s *hashSet) times(h int64, dst []int64) []int64 {
+	if ts, ok := s.recent[h]; ok {
+		dst = append(append(dst, ts), s.more[h]...)
+	}
+	if len(s.sorted) == 0 {
+		return dst
+	}
+	b := s.bucket(h)
+	part := s.sorted[s.dir[b]:s.dir[b+1]]
+	i, _ := slices.BinarySearchFunc(part, hashAt{h: h}, cmpHash)
+	for ; i < len(part) && part[i].h == h; i++ {
+		dst = append(dst, part[i].ts)
+	}
+	return dst
+}
+
+// add adds h with ts, merging the map into the sorted array once it holds
+// a sixteenth as many (at least 65,536), so that merges cost O(1) per add.
+func (s *hashSet) add(h, ts int64) {
+	limit := max(65536, len(s.sorted)/16)
+	if s.recent == nil {
+		s.recent = make(map[int64]int64, limit) // sized once: no rehashing as it fills
+	}
+	if _, ok := s.recent[h]; ok {
+		if s.more == nil {
+			s.more = make(map[int64][]int64)
+		}
+		s.more[h] = append(s.more[h], ts)
+	} else {
+		s.recent[h] = ts
+	}
+	s.n++
+	if s.n < limit {
+		return
+	}
+	add := make([]hashAt, 0, s.n)
+	for h, ts := range s.recent {
+		add = append(add, hashAt{h, ts})
+		for _, ts := range s.more[h] {
+			add = append(add, hashAt{h, ts})
+		}
+	}
+	slices.SortFunc(add, cmpHash)
+	merged := make([]hashAt, 0, len(s.sorted)+len(add))
+	i, j := 0, 0
+	for i < len(s.sorted) && j < len(add) {
+		if s.sorted[i].h <= add[j].h {
+			merged = append(merged, s.sorted[i])
+			i++
+		} else {
+			merged = append(merged, add[j])
+			j++
+		}
+	}
+	merged = append(append(merged, s.sorted[i:]...), add[j:]...)
+	s.sorted, s.recent, s.more, s.n = merged, nil, nil, 0
+	s.index()
+}
+
+// eventIDs returns the account's hash set, loading it if needed, inside
+// the write transaction tx. It checks first that no other connection has
+// written since the cache was filled.
+func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet, error) {
+	var version int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+		return nil, err
+	}
+	c := &s.events
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version != c.version || c.ids == nil {
+		c.ids, c.emails, c.nEmails, c.version = make(map[int64]*hashSet), nil, 0, version
+	}
+	if set := c.ids[acct]; set != nil {
+		return set, nil
+	}
+	// The account's sequence range bounds its events: room for them all
+	// at once, rather than growing (twice the memory) while loading.
+	var first, last int64
+	if err := tx.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&first); err != nil {
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+		return nil, err
+	}
+	set := &hashSet{sorted: make([]hashAt, 0, last-first+1)}
+	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e hashAt
+		if err := rows.Scan(&e.h, &e.ts); err != nil {
+			return nil, err
+		}
+		set.sorted = append(set.sorted, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(set.sorted, cmpHash)
+	set.index()
+	c.ids[acct] = set
+	return set, nil
+}
+
+// owners maps each of emails (lower-cased, distinct) to its contact as
+// contactIDsByEmail does, answering from the remembered emails where it
+// can, inside the write transaction tx (after eventIDs).
+func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []string) (map[string]string, error) {
+	c := &s.events
+	c.mu.Lock()
+	known := c.emails[acct]
+	out := make(map[string]string, len(emails))
+	var miss []string
+	for _, e := range emails {
+		if id, ok := known[e]; !ok {
+			miss = append(miss, e)
+		} else if id != "" {
+			out[e] = id
+		}
+	}
+	c.mu.Unlock()
+	if len(miss) == 0 {
+		return out, nil
+	}
+	found, err := contactIDsByEmail(ctx, tx, acct, miss)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nEmails+len(miss) > maxCachedEmails {
+		c.emails, c.nEmails = nil, 0
+	}
+	if c.emails == nil {
+		c.emails = make(map[int64]map[string]string)
+	}
+	m := c.emails[acct]
+	if m == nil {
+		m = make(map[string]string)
+		c.emails[acct] = m
+	}
+	for _, e := range miss {
+		id := found[e]
+		if id != "" {
+			out[e] = id
+		}
+		m[strings.Clone(e)] = id
+	}
+	c.nEmails += len(miss)
+	return out, nil
+}
+
+// knownEventIDs returns the batch's sg_event_ids that the account already
+// holds, given its hash set.
+func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (map[string]bool, error) {
+	known := make(map[string]bool)
+	var stmt *sql.Stmt
+	var times []int64
+	for i := range evs {
+		ev := &evs[i]
+		if ev.SGEventID == "" || known[ev.SGEventID] {
+			continue
+		}
+		h := eventHash(ev.SGEventID)
+		if times = set.times(h, times[:0]); len(times) == 0 {
+			continue
+		}
+		if stmt == nil {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
+				return nil, err
+			}
+			defer stmt.Close()
+		}
+		// The event's own timestamp first: a redelivery is found there.
+		if j := slices.Index(times, toMS(ev.Timestamp)); j > 0 {
+			times[0], times[j] = times[j], times[0]
+		}
+		for _, ts := range times {
+			rows, err := stmt.QueryContext(ctx, acct, ts, h)
+			if err != nil {
+				return nil, err
+			}
+			if err := addStrings(rows, known); err != nil {
+				return nil, err
+			}
+			if known[ev.SGEventID] {
+				break
+			}
+		}
+	}
+	return known, nil
+}
+
+// addStrings adds the one text column of rows to set, and closes rows.
+func addStrings(rows *sql.Rows, set map[string]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		set[s] = true
+	}
+	return rows.Err()
+}
+
+// WarmEvents loads the sg_event_id hash set of every account now, so that
+// the first webhook batch after a start does not wait for it. segmentd
+// runs it beside the engine rebuild; each account's load holds the writer
+// (seconds at ten million events).
+func (s *Store) WarmEvents(ctx context.Context) error {
+	accts, err := s.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+			_, err := s.eventIDs(ctx, tx, a.ID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

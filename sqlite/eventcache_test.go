@@ -1,0 +1,258 @@
+package sqlite
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+func TestHashSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s hashSet
+	in := make(map[int64][]int64)
+	add := func(h, ts int64) {
+		s.add(h, ts)
+		in[h] = append(in[h], ts)
+	}
+	for _, h := range []int64{math.MinInt64, math.MaxInt64, 0, -1, 1} {
+		add(h, h/2)
+	}
+	add(7, 100) // a hash held twice, before and after merges
+	add(7, 200)
+	// Past two merges (the first at 65,536 adds).
+	for i := range 200_000 {
+		add(rng.Int64(), int64(i))
+	}
+	add(7, 300)
+	if len(s.sorted) == 0 {
+		t.Fatal("no merge happened")
+	}
+	check := func(name string, s *hashSet) {
+		t.Helper()
+		for h, want := range in {
+			got := s.times(h, nil)
+			slices.Sort(got)
+			want = slices.Sorted(slices.Values(want))
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: times(%d) = %v, want %v", name, h, got, want)
+			}
+		}
+		for range 100_000 {
+			if h := rng.Int64(); in[h] == nil && len(s.times(h, nil)) > 0 {
+				t.Fatalf("%s: times(%d) = %v, never added", name, h, s.times(h, nil))
+			}
+		}
+	}
+	check("added", &s)
+	// As loaded at start: every hash in the sorted array.
+	loaded := hashSet{}
+	for h, tss := range in {
+		for _, ts := range tss {
+			loaded.sorted = append(loaded.sorted, hashAt{h, ts})
+		}
+	}
+	slices.SortFunc(loaded.sorted, cmpHash)
+	loaded.index()
+	check("loaded", &loaded)
+}
+
+func addEvents(t *testing.T, s *Store, acct int64, evs ...segmentd.Event) segmentd.EventsResult {
+	t.Helper()
+	res, err := s.AddEvents(t.Context(), acct, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func idEvent(id string, ts int64) segmentd.Event {
+	return segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: time.UnixMilli(ts).UTC(), SGEventID: id}
+}
+
+// TestEventIDCollision: an id whose hash the set holds for another id
+// (a 64-bit collision, made here by hand) is still stored, and is then a
+// duplicate itself.
+func TestEventIDCollision(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("first", 1000))
+	s.events.mu.Lock()
+	s.events.ids[a.ID].add(eventHash("second"), 1000)
+	s.events.mu.Unlock()
+	if res := addEvents(t, s, a.ID, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
+		t.Fatalf("colliding id: %+v, want stored", res)
+	}
+	if res := addEvents(t, s, a.ID, idEvent("second", 1000), idEvent("first", 5000)); res.Added != 0 || res.Duplicates != 2 {
+		t.Fatalf("redelivery: %+v, want 2 duplicates", res)
+	}
+}
+
+// TestEventIDsOtherWriter: events another process stores on the same file
+// (segmentd events load beside a server) are duplicates here too.
+func TestEventIDsOtherWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s1, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a, err := s1.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s1, a.ID, idEvent("e1", 1000)) // loads s1's set
+	for i := range 3 {
+		id := fmt.Sprintf("other%d", i)
+		if res := addEvents(t, s2, a.ID, idEvent(id, 2000)); res.Added != 1 {
+			t.Fatalf("s2 first delivery of %s: %+v", id, res)
+		}
+		if res := addEvents(t, s1, a.ID, idEvent(id, 2000), idEvent("e1", 1000)); res.Added != 0 || res.Duplicates != 2 {
+			t.Fatalf("s1 redelivery of %s: %+v, want 2 duplicates", id, res)
+		}
+	}
+}
+
+// TestEventIDsKeptAcrossBatches: the set is loaded once, not per batch:
+// the background checkpoints (PASSIVE) do not look like another writer's
+// commits.
+func TestEventIDsKeptAcrossBatches(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("e0", 1000))
+	s.events.mu.Lock()
+	set := s.events.ids[a.ID]
+	s.events.mu.Unlock()
+	for i := 1; i < 20; i++ {
+		addEvents(t, s, a.ID, idEvent(fmt.Sprintf("e%d", i), 1000))
+		time.Sleep(checkpointInterval / 5) // about four checkpoints in all
+	}
+	addEvents(t, s, a.ID, idEvent("last", 1000))
+	s.events.mu.Lock()
+	defer s.events.mu.Unlock()
+	if s.events.ids[a.ID] != set {
+		t.Fatal("the account's hash set was loaded again")
+	}
+}
+
+func emailEvent(email string) segmentd.Event {
+	return segmentd.Event{Email: email, Type: "open", Timestamp: time.UnixMilli(1000).UTC()}
+}
+
+func upsertOne(t *testing.T, s *Store, acct int64, p segmentd.ContactPatch) string {
+	t.Helper()
+	res, err := s.UpsertContacts(t.Context(), acct, []segmentd.ContactPatch{p}, nil, time.Now())
+	if err != nil || len(res.Contacts) != 1 {
+		t.Fatalf("UpsertContacts: %+v, %v", res, err)
+	}
+	return res.Contacts[0].ID
+}
+
+// TestEventEmailsFollowContactWrites: the emails AddEvents remembers never
+// outlive a contact write that changes whose they are.
+func TestEventEmailsFollowContactWrites(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func(email string) string {
+		t.Helper()
+		res := addEvents(t, s, a.ID, emailEvent(email))
+		if len(res.Events) != 1 {
+			t.Fatalf("AddEvents(%s): %+v", email, res)
+		}
+		return res.Events[0].ContactID
+	}
+	str := func(v string) *string { return &v }
+	if got := owner("late@example.com"); got != "" {
+		t.Fatalf("no contact yet: owner %q", got)
+	}
+	late := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("late@example.com")})
+	if got := owner("late@example.com"); got != late {
+		t.Fatalf("after the contact was created: owner %q, want %q", got, late)
+	}
+	alt := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{"alt@example.com"}})
+	if got := owner("alt@example.com"); got != alt {
+		t.Fatalf("alternate email: owner %q, want %q", got, alt)
+	}
+	if id := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{}}); id != alt {
+		t.Fatalf("the update made contact %s, want %s", id, alt)
+	}
+	if got := owner("alt@example.com"); got != "" {
+		t.Fatalf("after the alternate email was removed: owner %q", got)
+	}
+	if _, err := s.DeleteContacts(t.Context(), a.ID, []string{late}); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner("late@example.com"); got != "" {
+		t.Fatalf("after the contact was deleted: owner %q", got)
+	}
+}
+
+// TestEventEmailsOtherWriter: a contact another process creates owns its
+// events here at once.
+func TestEventEmailsOtherWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	s1, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a, err := s1.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := addEvents(t, s1, a.ID, emailEvent("x@example.com")); res.Unmatched != 1 {
+		t.Fatalf("before the contact: %+v", res)
+	}
+	email := "x@example.com"
+	id := upsertOne(t, s2, a.ID, segmentd.ContactPatch{Email: &email})
+	if res := addEvents(t, s1, a.ID, emailEvent("x@example.com")); res.Unmatched != 0 || res.Events[0].ContactID != id {
+		t.Fatalf("after another process created the contact: %+v, want owner %s", res, id)
+	}
+}
+
+func TestWarmEvents(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, a.ID, idEvent("e1", 1000))
+	s.events.forgetIDs(a.ID)
+	if err := s.WarmEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.events.mu.Lock()
+	set := s.events.ids[a.ID]
+	s.events.mu.Unlock()
+	if set == nil || !slices.Equal(set.times(eventHash("e1"), nil), []int64{1000}) {
+		t.Fatal("WarmEvents did not load the account's hash set")
+	}
+}

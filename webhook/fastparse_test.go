@@ -1,0 +1,82 @@
+package webhook
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fastParseSeeds are bodies in SendGrid's shape and the edge cases parseFast
+// must either read as parseBatch does or leave to it.
+var fastParseSeeds = []string{
+	`[]`,
+	` [ ] `,
+	`[{"email":"a@example.com","timestamp":1700000000,"event":"open","sg_event_id":"e1","sg_message_id":"m.1","category":["a","b"],"useragent":"Mozilla/5.0 (\"x\")","ip":"1.2.3.4","tls":1,"pool":{"name":"p","id":1},"url_offset":{"index":0,"type":"html"},"sg_machine_open":false,"x":null}]`,
+	`[{"email":"A@Example.com","timestamp":1700000000.5,"event":"Clicked","url":"https://x.test/a?b=1","singlesend_id":"s","mc_auto_id":"a","marketing_campaign_id":77}]`,
+	`[{"email":"a@example.com","timestamp":1.7e9,"event":"open","marketing_campaign_id":-1.5e3,"sg_event_id":null}]`,
+	`[{"email":"a@example.com","timestamp":1700000000,"event":"open"},{"email":"","timestamp":1,"event":"open"},{}]`,
+	`[{"email":"nobody","timestamp":1700000000,"event":"open"},{"email":"a@x","timestamp":-5,"event":"open"},{"email":"a@x","event":"open"}]`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open","email":"b@x"}]`,
+	`[{"Email":"a@x","timestamp":1700000000,"event":"open"}]`,
+	`[{"email":"a\u0040x","timestamp":1700000000,"event":"open"}]`,
+	`[{"email":"ä@x","timestamp":1700000000,"event":"open"}]`,
+	`[{"email":null,"timestamp":1700000000,"event":"open"}]`,
+	`[{"email":"a@x","timestamp":"1700000000","event":"open"}]`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open","sg_event_id":true}]`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open","k":"\q"}]`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open","k":[1,2,{"a":[]}]},]`,
+	`[{"email":"a@x","timestamp":01,"event":"open"}]`,
+	`[{"email":"a@x","timestamp":1e400,"event":"open"}]`,
+	`[1, "x", null, {"email":"a@x","timestamp":1700000000,"event":"open"}]`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open"}] x`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open"}`,
+	`{"email":"a@x"}`,
+	`[{"email":"a@x","timestamp":1700000000,"event":"open","k":"\ud83d\ude00 \u00e9"}]`,
+}
+
+// FuzzParseFast: whenever parseFast reads a body, parseBatch reads it the
+// same way.
+func FuzzParseFast(f *testing.F) {
+	for _, s := range fastParseSeeds {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, max int) {
+		if max < 1 || max > 100 {
+			max = 3
+		}
+		evs, res, ok := parseFast(body, max)
+		if !ok {
+			return
+		}
+		wantEvs, wantRes, err := parseBatch(body, max)
+		if err != nil {
+			t.Fatalf("parseFast read %q, parseBatch refused it: %v", body, err)
+		}
+		if !reflect.DeepEqual(evs, wantEvs) || !reflect.DeepEqual(res, wantRes) {
+			t.Fatalf("body %q:\nparseFast  %+v %+v\nparseBatch %+v %+v", body, evs, res, wantEvs, wantRes)
+		}
+	})
+}
+
+// TestParseFastTakesSendGridBodies: the usual bodies do not fall back.
+func TestParseFastTakesSendGridBodies(t *testing.T) {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"email":"user%d@example.com","timestamp":%d,"event":"open","sg_event_id":"ev%d","sg_message_id":"m.filter0001.1","category":["bench"],"singlesend_id":"ss-1","useragent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","ip":"10.0.0.1","tls":1,"asm_group_id":3}`,
+			i, 1700000000+i, i)
+	}
+	b.WriteByte(']')
+	for _, body := range append([]string{b.String()}, fastParseSeeds[:8]...) {
+		if _, _, ok := parseFast([]byte(body), MaxEvents); !ok {
+			t.Errorf("parseFast left %.80q… to parseBatch", body)
+		}
+	}
+	if _, _, ok := parseFast([]byte(b.String()), 999); ok {
+		t.Error("parseFast read 1,000 events with a limit of 999")
+	}
+}
