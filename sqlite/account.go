@@ -12,7 +12,7 @@ import (
 
 const accountCols = "id, COALESCE(parent_id, 0), name, created_at"
 
-func scanAccount(row interface{ Scan(...any) error }) (segmentd.Account, error) {
+func scanAccount(row rowScanner) (segmentd.Account, error) {
 	var a segmentd.Account
 	var created int64
 	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &created); err != nil {
@@ -79,20 +79,7 @@ func (s *Store) AccountByName(ctx context.Context, name string) (segmentd.Accoun
 
 // Accounts returns every account ordered by id.
 func (s *Store) Accounts(ctx context.Context) ([]segmentd.Account, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts ORDER BY id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []segmentd.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read, scanAccount, "SELECT "+accountCols+" FROM accounts ORDER BY id")
 }
 
 // CreateAPIKey stores a key of an existing account. A hash already stored is

@@ -14,7 +14,7 @@ var _ segmentd.CCSegmentStore = (*Store)(nil)
 
 const ccSegmentSelect = `SELECT segment_id, name, criteria, created_at, edited_at, deleted_at FROM cc_segments `
 
-func scanCCSegment(row interface{ Scan(...any) error }) (segmentd.CCSegment, error) {
+func scanCCSegment(row rowScanner) (segmentd.CCSegment, error) {
 	var s segmentd.CCSegment
 	var created, edited int64
 	var deleted sql.NullInt64
@@ -101,20 +101,7 @@ func (s *Store) CCSegments(ctx context.Context, acct int64, p segmentd.CCSegment
 		q += " LIMIT ?"
 		args = append(args, p.Limit)
 	}
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []segmentd.CCSegment{}
-	for rows.Next() {
-		seg, err := scanCCSegment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, seg)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read, scanCCSegment, q, args...)
 }
 
 func (s *Store) CCSegment(ctx context.Context, acct int64, id int64) (segmentd.CCSegment, error) {

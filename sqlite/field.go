@@ -21,24 +21,11 @@ func (s *Store) FieldDefinitions(ctx context.Context, acct int64) ([]segmentd.Fi
 // fieldDefinitions lists the account's custom fields in creation order (the
 // counter only grows, so the number in the id is the creation order).
 func fieldDefinitions(ctx context.Context, q queryer, acct int64) ([]segmentd.FieldDefinition, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, name, field_type, created_at FROM field_definitions
+	return queryAll(ctx, q, scanField, `SELECT id, name, field_type, created_at FROM field_definitions
 		WHERE account_id = ? ORDER BY CAST(substr(id, 2) AS INTEGER)`, acct)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []segmentd.FieldDefinition
-	for rows.Next() {
-		f, err := scanField(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
 }
 
-func scanField(row interface{ Scan(...any) error }) (segmentd.FieldDefinition, error) {
+func scanField(row rowScanner) (segmentd.FieldDefinition, error) {
 	var f segmentd.FieldDefinition
 	var t string
 	var created int64

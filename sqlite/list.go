@@ -15,7 +15,7 @@ const listSelect = `SELECT l.id, l.name, l.created_at, l.updated_at,
 	(SELECT count(*) FROM list_members m WHERE m.account_id = l.account_id AND m.list_id = l.id)
 	FROM lists l `
 
-func scanList(row interface{ Scan(...any) error }) (segmentd.List, error) {
+func scanList(row rowScanner) (segmentd.List, error) {
 	var l segmentd.List
 	var created, updated int64
 	if err := row.Scan(&l.ID, &l.Name, &created, &updated, &l.ContactCount); err != nil {
@@ -70,20 +70,7 @@ func (s *Store) Lists(ctx context.Context, acct int64, afterID string, limit int
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.read.QueryContext(ctx, listSelect+"WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?", acct, afterID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []segmentd.List
-	for rows.Next() {
-		l, err := scanList(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read, scanList, listSelect+"WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?", acct, afterID, limit)
 }
 
 func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {

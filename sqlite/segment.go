@@ -16,7 +16,7 @@ var _ segmentd.SegmentStore = (*Store)(nil)
 const segmentSelect = `SELECT id, name, query_dsl, query_version, parent_list_ids, created_at, updated_at,
 	sample_updated_at, last_refreshed_at, deleted_at FROM segments `
 
-func scanSegment(row interface{ Scan(...any) error }) (segmentd.Segment, error) {
+func scanSegment(row rowScanner) (segmentd.Segment, error) {
 	var s segmentd.Segment
 	var parents string
 	var created, updated int64
@@ -91,20 +91,7 @@ func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 }
 
 func (s *Store) Segments(ctx context.Context, acct int64) ([]segmentd.Segment, error) {
-	rows, err := s.read.QueryContext(ctx, segmentSelect+"WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id", acct)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []segmentd.Segment{}
-	for rows.Next() {
-		seg, err := scanSegment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, seg)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read, scanSegment, segmentSelect+"WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id", acct)
 }
 
 func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Segment, error) {
