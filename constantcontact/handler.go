@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/server"
 )
 
 // Options tune the face. The zero value is what segmentd serves.
@@ -99,31 +100,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mux.ServeHTTP(w, r)
 		return
 	}
-	// Ask the mux whether it is a 404 or a 405 (and which methods are allowed).
-	rec := &recorder{header: http.Header{}}
-	h.mux.ServeHTTP(rec, r)
+	notAllowed, allow := server.Unrouted(h.mux, r)
 	area := "contacts"
 	if strings.HasPrefix(r.URL.Path, "/v3/segments") {
 		area = "segments"
 	}
 	h.adapt(route{area: area, h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
-		if rec.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", rec.header.Get("Allow"))
+		if notAllowed {
+			w.Header().Set("Allow", allow)
 			return errMethodNotAllowed
 		}
 		return segmentd.Errorf(segmentd.KindNotFound, "", "%s is not a Constant Contact V3 resource that segmentd serves", r.URL.Path)
 	}}).ServeHTTP(w, r)
 }
-
-// recorder captures the status the mux would answer for an unrouted request.
-type recorder struct {
-	header http.Header
-	status int
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // adapt turns a handlerFunc into an http.Handler: it authenticates, checks
 // the key's scope and rate limits, requires JSON bodies, bounds the body,

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/server"
 )
 
 // Options tune the face. The zero value is what segmentd serves.
@@ -147,12 +148,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mux.ServeHTTP(w, r)
 		return
 	}
-	// Ask the mux whether it is a 404 or a 405 (and which methods are allowed).
-	rec := &recorder{header: http.Header{}}
-	h.mux.ServeHTTP(rec, r)
+	notAllowed, allow := server.Unrouted(h.mux, r)
 	h.adapt(route{h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
-		if rec.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", rec.header.Get("Allow"))
+		if notAllowed {
+			w.Header().Set("Allow", allow)
 			return errMethodNotAllowed
 		}
 		return notFound("", msgNotFound)
@@ -160,16 +159,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
-
-// recorder captures the status the mux would answer for an unrouted request.
-type recorder struct {
-	header http.Header
-	status int
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // adapt turns a handlerFunc into an http.Handler: it authenticates, sets the
 // rate-limit headers, bounds the body, and renders any returned error in the
