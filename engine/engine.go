@@ -86,11 +86,14 @@ type account struct {
 	// PutSegments adopts what it can; any contact write discards them.
 	saved map[string]*savedSegment
 
-	scratch  scratch // the writer's
-	evBuf    []byte  // the writer's, for encoding events
-	subSegs  []*segment
-	subProgs []*query.Program
-	subNeed  need
+	scratch scratch // the writer's
+	evBuf   []byte  // the writer's, for encoding events
+	// checks and sorted are the writer's verdict buffers of event batches
+	// (contactEvents, applyChecks), reused so a batch allocates none.
+	checks, sorted []eventCheck
+	subSegs        []*segment
+	subProgs       []*query.Program
+	subNeed        need
 	// byTypes caches, per set of event types (eventSubset), the active
 	// segments events of those types can affect; replan clears it.
 	byTypes map[string]*subset
@@ -560,9 +563,10 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 	ms := a.clock(now)
 	idx, ok := a.ids.lookup(contactID)
 	if ok {
-		var checks []eventCheck
+		checks := a.checks[:0]
 		a.contactEvents(idx, evs, ms, a.live.GetCardinality() > e.compareAbove, &checks)
 		a.applyChecks(checks)
+		a.checks = checks[:0]
 	}
 	if a.camps.noteAll(evs) {
 		a.campaignsChanged(ms)
@@ -614,7 +618,7 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	// Stable: a contact's own runs keep their order.
 	slices.SortStableFunc(runs, func(x, y run) int { return cmp.Compare(x.idx, y.idx) })
 	compare := a.live.GetCardinality() > e.compareAbove
-	var checks []eventCheck
+	checks := a.checks[:0]
 	for _, r := range runs {
 		a.contactEvents(r.idx, r.evs, ms, compare, &checks)
 		if len(checks) >= maxEventChecks {
@@ -623,6 +627,7 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 		}
 	}
 	a.applyChecks(checks)
+	a.checks = checks[:0]
 	if camps {
 		a.campaignsChanged(ms)
 	}
@@ -696,7 +701,10 @@ func (a *account) applyChecks(checks []eventCheck) {
 	for p := 1; p < len(start); p++ {
 		start[p] += start[p-1]
 	}
-	sorted := make([]eventCheck, len(checks))
+	if cap(a.sorted) < len(checks) {
+		a.sorted = make([]eventCheck, len(checks))
+	}
+	sorted := a.sorted[:len(checks)]
 	for _, c := range checks {
 		sorted[start[c.pos]] = c
 		start[c.pos]++
