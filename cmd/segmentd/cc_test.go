@@ -59,13 +59,7 @@ const sentCriteria = `{"version":"1.0.0","criteria":{"type":"and","group":[{"sou
 // kill -9 and restart (segments and membership rebuilt from the store),
 // and the rate limits of --cc-rate-limits on the --dev clock.
 func TestConstantContactThroughTheBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	var out strings.Builder
 	if err := run(context.Background(), []string{"keys", "create", "--scopes", "constantcontact.read", "--data", dir}, nil, nil, &out, io.Discard); err != nil {
@@ -208,13 +202,7 @@ func mustSG(t *testing.T, s liveServer, key, method, path, body string) map[stri
 // criteria names, as the clock moves, as a new campaign arrives, and after
 // a kill -9 and restart.
 func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	const key = "SG.cc-tracking-key"
 	s, cmd := startBinary(t, bin, dir, key, "--dev")

@@ -151,13 +151,7 @@ var eventTypes = []string{"processed", "delivered", "deferred", "dropped", "boun
 // emails) to the real binary, and checks engagement segments of both
 // dialects against the Go evaluator over all contacts and events.
 func TestEngagementThroughTheBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	s := startBinaryWith(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
 	g := &engagement{t: t, s: s}
@@ -331,13 +325,7 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 // last 7 days" exactly when its last open becomes 7 days old, and moving
 // the clock back brings it back. Without --dev there is no /admin.
 func TestDevClockMovesWindows(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	s := startBinaryWith(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
 	g := &engagement{t: t, s: s}
 	start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)

@@ -226,6 +226,20 @@ func TestAccountsAndKeysCommands(t *testing.T) {
 }
 
 // buildBinary compiles segmentd once per test binary run.
+// realBinary returns the path of segmentd built once for the test run; a
+// test that drives the real binary is skipped with -short.
+func realBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 var buildOnce = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "segmentd-bin-")
 	if err != nil {
@@ -264,13 +278,7 @@ func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServe
 // waits for the job to read completed, kills the process with SIGKILL,
 // restarts it and reads every contact back.
 func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	key := "SG.kill9-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
@@ -398,13 +406,7 @@ func TestBenchBodyIsDeterministic(t *testing.T) {
 // segment_ids reflect it; after a restart (the engine rebuilt from the
 // store) every segment and count is identical.
 func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	key := "SG.segments-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
@@ -478,13 +480,7 @@ func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 // snapshot, replays the store's later changes, and serves the same counts
 // as a run that rebuilds the engine from a copy of the store.
 func TestSnapshotSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	snap := filepath.Join(dir, "engine.snap")
 	key := "SG.snapshot-test-key"
