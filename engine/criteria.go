@@ -177,18 +177,6 @@ func (e *Engine) PutCriteriaSegment(acct int64, id string, c *criteria.Criteria,
 	return nil
 }
 
-// NoteCampaigns records the campaigns of events that belong to no contact
-// (AddEvents records those of the events it is given), keeping the
-// criteria segments that look at the newest campaigns exact.
-func (e *Engine) NoteCampaigns(acct int64, evs []query.Event, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
-	ms := a.clock(now)
-	if a.camps.noteAll(evs) {
-		a.campaignsChanged(ms)
-	}
-}
-
 // Campaigns returns the account's campaigns, newest first.
 func (e *Engine) Campaigns(acct int64) []string {
 	a := e.get(acct)

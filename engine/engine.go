@@ -598,7 +598,8 @@ type ContactEvents struct {
 // lock. The contacts are re-checked in index order and the verdicts applied
 // segment by segment afterwards, so each segment's bitmap is read front to
 // back instead of at random (at a million contacts, 200 segments' bitmaps
-// are far larger than the caches). Events of unknown contacts are ignored.
+// are far larger than the caches). Of events of unknown contacts, only
+// their campaigns are recorded (see criteria.go).
 func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time) {
 	a := e.writer(acct)
 	defer a.mu.Unlock()

@@ -117,8 +117,8 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 // each run of consecutive events of one contact one ContactEvents (the
 // engine copies what it keeps). evs in a rebuild come in insertion order,
 // nearly one event per contact per run, and a map grouping them cost more
-// than it saved. Events of no contact still name the account's campaigns
-// (Engine.NoteCampaigns).
+// than it saved. Runs of no contact ("") still name the account's
+// campaigns.
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 	qevs := make([]query.Event, len(evs))
 	var batch []ContactEvents
@@ -128,11 +128,7 @@ func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 		for ; j < len(evs) && evs[j].ContactID == id; j++ {
 			qevs[j] = queryEvent(&evs[j])
 		}
-		if id != "" {
-			batch = append(batch, ContactEvents{ContactID: id, Events: qevs[i:j]})
-		} else {
-			m.Engine.NoteCampaigns(acct, qevs[i:j], now)
-		}
+		batch = append(batch, ContactEvents{ContactID: id, Events: qevs[i:j]})
 		i = j
 	}
 	m.Engine.AddEventsMany(acct, batch, now)
