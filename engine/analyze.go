@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,6 +308,11 @@ type need struct {
 	// evCols are the event columns beyond the timestamp that are read
 	// (evSource…evURL bits).
 	evCols uint8
+	// evOnly says that only events of the types in evTypes can change the
+	// result (query.Checked.EventTypes): a record then holds only those,
+	// and the others are skipped undecoded. Otherwise every event is read.
+	evOnly  bool
+	evTypes []string
 	// text are the reserved text fields read (bit f for query.TextField f).
 	text  uint32
 	slots []int // custom field slots, sorted
@@ -326,6 +332,7 @@ func (n *need) merge(o need) {
 	n.lists = n.lists || o.lists
 	n.alternates = n.alternates || o.alternates
 	n.domains = n.domains || o.domains
+	n.mergeEvents(o)
 	n.events = n.events || o.events
 	n.created = n.created || o.created
 	n.updated = n.updated || o.updated
@@ -341,11 +348,35 @@ func (n *need) merge(o need) {
 	}
 }
 
+// mergeEvents merges o's event types into n's (before n.events is).
+func (n *need) mergeEvents(o need) {
+	switch {
+	case !o.events:
+	case !n.events:
+		n.evOnly, n.evTypes = o.evOnly, slices.Clone(o.evTypes)
+	case !n.evOnly || !o.evOnly:
+		n.evOnly, n.evTypes = false, nil
+	default:
+		for _, t := range o.evTypes {
+			if !slices.Contains(n.evTypes, t) {
+				n.evTypes = append(n.evTypes, t)
+			}
+		}
+	}
+}
+
 // needOf derives the parts of a contact a checked query can read, from
 // the query package's own account of its inputs.
 func needOf(ch *query.Checked) need {
 	in := ch.Inputs()
+	var types []string
+	var all bool
+	if in.Events {
+		types, all = ch.EventTypes()
+	}
 	return need{
+		evOnly:     in.Events && !all,
+		evTypes:    types,
 		id:         in.ID,
 		lists:      in.ListIDs,
 		alternates: in.AlternateEmails,

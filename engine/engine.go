@@ -91,6 +91,8 @@ type account struct {
 	// checks and sorted are the writer's verdict buffers of event batches
 	// (contactEvents, applyChecks), reused so a batch allocates none.
 	checks, sorted []eventCheck
+	runs           []eventRun    // AddEventsMany's
+	evs            []query.Event // AddEventsMany's merged runs
 	subSegs        []*segment
 	subProgs       []*query.Program
 	subNeed        need
@@ -503,7 +505,7 @@ func (a *account) touched(idx uint32, now int64, d *delta) {
 		a.recheck(&a.scratch, idx, now, segs, progs, n)
 	}
 	if len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
-		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), now))
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch, nil), now))
 	}
 }
 
@@ -598,26 +600,43 @@ type ContactEvents struct {
 // lock. The contacts are re-checked in index order and the verdicts applied
 // segment by segment afterwards, so each segment's bitmap is read front to
 // back instead of at random (at a million contacts, 200 segments' bitmaps
-// are far larger than the caches). Of events of unknown contacts, only
-// their campaigns are recorded (see criteria.go).
+// are far larger than the caches). A contact's events of the batch apply
+// together, as one AddEvents: a segment it enters and leaves within the
+// batch counts neither. Of events of unknown contacts, only their
+// campaigns are recorded (see criteria.go).
 func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time) {
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
-	type run struct {
-		idx uint32
-		evs []query.Event
-	}
-	runs := make([]run, 0, len(batch))
+	runs := a.runs[:0]
 	camps := false
 	for _, ce := range batch {
 		if idx, ok := a.ids.lookup(ce.ContactID); ok {
-			runs = append(runs, run{idx, ce.Events})
+			runs = append(runs, eventRun{idx, int32(len(runs)), ce.Events})
 		}
 		camps = a.camps.noteAll(ce.Events) || camps
 	}
-	// Stable: a contact's own runs keep their order.
-	slices.SortStableFunc(runs, func(x, y run) int { return cmp.Compare(x.idx, y.idx) })
+	// In index order, a contact's own runs in their order.
+	slices.SortFunc(runs, func(x, y eventRun) int { return cmp.Or(cmp.Compare(x.idx, y.idx), cmp.Compare(x.at, y.at)) })
+	// A contact's runs become one (SendGrid posts a message's processed,
+	// delivered and open events together), so its events are decoded once.
+	merged, buf := runs[:0], a.evs[:0]
+	for i := 0; i < len(runs); {
+		r, j := runs[i], i+1
+		for j < len(runs) && runs[j].idx == r.idx {
+			j++
+		}
+		if j > i+1 {
+			from := len(buf)
+			for _, o := range runs[i:j] {
+				buf = append(buf, o.evs...)
+			}
+			r.evs = buf[from:]
+		}
+		merged = append(merged, r)
+		i = j
+	}
+	runs = merged
 	compare := a.live.GetCardinality() > e.compareAbove
 	checks := a.checks[:0]
 	for _, r := range runs {
@@ -629,10 +648,25 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	}
 	a.applyChecks(checks)
 	a.checks = checks[:0]
+	if cap(runs) <= keptEventRuns {
+		a.runs, a.evs = runs[:0], buf[:0]
+	}
 	if camps {
 		a.campaignsChanged(ms)
 	}
 }
+
+// eventRun is events of one contact in AddEventsMany: at is its place in
+// the batch.
+type eventRun struct {
+	idx uint32
+	at  int32
+	evs []query.Event
+}
+
+// keptEventRuns bounds the buffers AddEventsMany keeps for the next batch
+// (a rebuild passes pages of 50,000 events).
+const keptEventRuns = 1 << 14
 
 // maxEventChecks bounds the verdicts AddEventsMany holds before applying
 // them (a rebuild or replay passes millions of events at once).
@@ -650,8 +684,7 @@ type eventCheck struct {
 // verdicts before and after a contact's events rather than with the
 // segments' members: 200 segments' bitmaps of 262,144 contacts are 6.5 MB,
 // more than the caches hold, so a look at one costs a trip to memory, while
-// below that the second evaluation (which decodes all the contact's events
-// again) costs more than the look.
+// below that the second evaluation costs more than the look.
 const compareContacts = 1 << 18
 
 // contactEvents records events of contact idx, re-checks it against the
@@ -660,31 +693,51 @@ const compareContacts = 1 << 18
 // checks only the verdicts that changed (at now, every segment's members
 // are its verdicts: the wakes keep time-dependent ones exact); otherwise
 // it appends every verdict.
+//
+// The contact's stored events are decoded once, which at a hundred events
+// a contact is most of the cost: the record before the new events serves
+// the verdicts before, the timestamp the new events are encoded after, and,
+// with the new events appended, the verdicts after and the wake.
 func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, compare bool, checks *[]eventCheck) {
 	a.saved = nil // a write before the segments are loaded: see adopt
 	sub := a.eventSubset(evs)
 	n := len(sub.progs)
+	if n == 0 {
+		a.addEvents(idx, evs, lastTS(a.events[idx]))
+		a.rewake(idx, ms, nil)
+		return
+	}
 	sc := &a.scratch
 	if len(sc.out) < 2*n {
 		sc.out = make([]bool, 2*n)
 	}
 	out, before := sc.out[:n], sc.out[n:2*n]
-	if n > 0 && compare {
-		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), before)
+	r := a.record(idx, sc, &sub.need)
+	last := sc.lastTS
+	if compare {
+		query.MatchAll(sub.progs, r, unixMilli(ms), before)
 	}
-	a.addEvents(idx, evs)
-	if n > 0 {
-		query.MatchAll(sub.progs, a.record(idx, sc, &sub.need), unixMilli(ms), out)
-		for i, s := range sub.segs {
-			in := a.verdict(s, idx, out[i])
-			if compare && (out[i] == before[i] || in == a.verdict(s, idx, before[i])) {
-				continue
-			}
-			*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
+	a.addEvents(idx, evs, last)
+	r.Events = append(r.Events, evs...)
+	query.MatchAll(sub.progs, r, unixMilli(ms), out)
+	for i, s := range sub.segs {
+		in := a.verdict(s, idx, out[i])
+		if compare && (out[i] == before[i] || in == a.verdict(s, idx, before[i])) {
+			continue
 		}
+		*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
 	}
+	if sub.need.evOnly {
+		r = nil // it lacks the other types' events, whose times may matter
+	}
+	a.rewake(idx, ms, r)
+}
+
+// rewake reschedules contact idx's wake after it got events, when the
+// plan's times include event times. r is as for timeValues.
+func (a *account) rewake(idx uint32, ms int64, r *query.Record) {
 	if d := (delta{events: true}); len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
-		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, sc), ms))
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch, r), ms))
 	}
 }
 
@@ -728,8 +781,15 @@ func (a *account) eventSubset(evs []query.Event) *subset {
 			types = append(types, evs[i].Type)
 		}
 	}
-	slices.Sort(types)
-	key := strings.Join(types, "\x00")
+	var key string
+	switch len(types) {
+	case 0:
+	case 1: // most runs: no key to build
+		key = types[0]
+	default:
+		slices.Sort(types)
+		key = strings.Join(types, "\x00")
+	}
 	if sub, ok := a.byTypes[key]; ok {
 		return sub
 	}

@@ -196,6 +196,17 @@ func (r *eventReader) skip() bool {
 	return true
 }
 
+// typ returns the type code of the next event without moving past it (0
+// if it has none).
+func (r *eventReader) typ() uint32 {
+	_, n := binary.Varint(r.b)
+	if r.b[n]&1 == 0 {
+		return 0
+	}
+	c, _ := binary.Uvarint(r.b[n+1:])
+	return uint32(c)
+}
+
 // lastTS returns the timestamp of the last event of an encoded run.
 func lastTS(b []byte) int64 {
 	r := eventReader{b: b}
@@ -216,6 +227,10 @@ type scratch struct {
 	rec   query.Record
 	out   []bool
 	times []int64
+	types []uint32 // the codes of a need's evTypes (record)
+	// lastTS is the timestamp of the last event in the run record last
+	// decoded (whichever events the record holds).
+	lastTS int64
 	// cursors, when set, walk the lists (in listOrder) alongside a scan
 	// that visits indexes in ascending order: a merge instead of a
 	// bitmap lookup per list per contact.
@@ -484,10 +499,11 @@ func (a *account) drop(idx uint32) {
 }
 
 // addEvents appends events to contact idx's run, growing it by a quarter
-// at a time so the slack stays small.
-func (a *account) addEvents(idx uint32, evs []query.Event) {
+// at a time so the slack stays small. last is the timestamp of the run's
+// last event (lastTS), which the first new one is encoded after.
+func (a *account) addEvents(idx uint32, evs []query.Event, last int64) {
 	b := a.events[idx]
-	prev := lastTS(b)
+	prev := last
 	buf := a.evBuf[:0]
 	defer func() { a.evBuf = buf[:0] }()
 	for i := range evs {
@@ -627,7 +643,24 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 		var ev event
 		cols := n.evCols
 		ed := a.evDict.vals
-		for er.next(&ev) {
+		var types []uint32
+		if n.evOnly {
+			types = sc.types[:0]
+			for _, t := range n.evTypes {
+				if c, ok := a.evDict.index[t]; ok {
+					types = append(types, c)
+				}
+			}
+			sc.types = types
+		}
+		for {
+			if n.evOnly && len(er.b) > 0 && !slices.Contains(types, er.typ()) {
+				er.skip()
+				continue
+			}
+			if !er.next(&ev) {
+				break
+			}
 			e := query.Event{Timestamp: ev.ts}
 			if cols&evType != 0 {
 				e.Type = ed[ev.typ]
@@ -643,6 +676,7 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 			}
 			r.Events = append(r.Events, e)
 		}
+		sc.lastTS = er.ts
 	} else {
 		r.Events = nil
 	}
@@ -650,8 +684,9 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 }
 
 // timeValues lists contact idx's time values that the plan's queries can
-// compare the clock with.
-func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch) []int64 {
+// compare the clock with. r, when not nil, is the contact's record with all
+// its events, whose timestamps are taken from it rather than decoded again.
+func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch, r *query.Record) []int64 {
 	v := sc.times[:0]
 	if p.created {
 		v = append(v, a.created[idx])
@@ -666,7 +701,13 @@ func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch) []int64 {
 			}
 		}
 	}
-	if p.events {
+	switch {
+	case !p.events:
+	case r != nil:
+		for i := range r.Events {
+			v = append(v, r.Events[i].Timestamp)
+		}
+	default:
 		er := eventReader{b: a.events[idx]}
 		for er.skip() {
 			v = append(v, er.ts)
