@@ -158,7 +158,8 @@ func BenchmarkAddEvents(b *testing.B) {
 	fill := func() {
 		for j := range evs {
 			i := next + j
-			evs[j] = segmentd.Event{Email: emails[(i*7919)%contacts], Type: types[i%len(types)],
+			// A fresh copy of the email, as the webhook's parser makes.
+			evs[j] = segmentd.Event{Email: strings.Clone(emails[(i*7919)%contacts]), Type: types[i%len(types)],
 				Timestamp: time.UnixMilli(t0 + int64(i)*10 - int64(i*7919%60_000)).UTC(), SinglesendID: "ss-1",
 				SGEventID: "bench-" + strconv.Itoa(i)}
 		}
