@@ -233,33 +233,45 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	return set, nil
 }
 
-// owners maps each of emails (lower-cased, distinct) to its contact as
-// contactIDsByEmail does, answering from the remembered emails where it
-// can, inside the write transaction tx (after eventIDs).
-func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []string) (map[string]string, error) {
+// owners sets the ContactID of each of evs (emails lower-cased) to the
+// contact its email names, as contactIDsByEmail does, answering from the
+// remembered emails where it can, inside the write transaction tx (after
+// eventIDs).
+func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) error {
+	b := &s.batch
 	c := &s.events
 	c.mu.Lock()
 	known := c.emails[acct]
-	out := make(map[string]string, len(emails))
-	var miss []string
-	for _, e := range emails {
-		if id, ok := known[e]; !ok {
-			miss = append(miss, e)
-		} else if id != "" {
-			out[e] = id
+	b.miss = b.miss[:0]
+	for i := range evs {
+		if id, ok := known[evs[i].Email]; ok {
+			evs[i].ContactID = id
+		} else {
+			b.miss = append(b.miss, int32(i))
 		}
 	}
 	c.mu.Unlock()
-	if len(miss) == 0 {
-		return out, nil
+	if len(b.miss) == 0 {
+		return nil
 	}
-	found, err := contactIDsByEmail(ctx, tx, acct, miss)
+	var emails []string
+	seen := make(map[string]bool, len(b.miss))
+	for _, i := range b.miss {
+		if e := evs[i].Email; !seen[e] {
+			seen[e] = true
+			emails = append(emails, e)
+		}
+	}
+	found, err := contactIDsByEmail(ctx, tx, acct, emails)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	for _, i := range b.miss {
+		evs[i].ContactID = found[evs[i].Email]
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nEmails+len(miss) > maxCachedEmails {
+	if c.nEmails+len(emails) > maxCachedEmails {
 		c.emails, c.nEmails = nil, 0
 	}
 	if c.emails == nil {
@@ -270,57 +282,106 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []str
 		m = make(map[string]string)
 		c.emails[acct] = m
 	}
-	for _, e := range miss {
-		id := found[e]
-		if id != "" {
-			out[e] = id
-		}
-		m[strings.Clone(e)] = id
+	for _, e := range emails {
+		m[strings.Clone(e)] = found[e]
 	}
-	c.nEmails += len(miss)
-	return out, nil
+	c.nEmails += len(emails)
+	return nil
 }
 
-// knownEventIDs returns the batch's sg_event_ids that the account already
-// holds, given its hash set.
-func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (map[string]bool, error) {
-	known := make(map[string]bool)
-	var stmt *sql.Stmt
-	var times []int64
+// batchBuffers are AddEvents' working memory, kept from one batch to the
+// next: the single writer connection serialises AddEvents' transactions,
+// so one batch at a time uses them.
+type batchBuffers struct {
+	hashes []int64         // eventHash of each event's sg_event_id (0 without one)
+	first  map[int64]int32 // a hash → the first event of the batch with it
+	keep   []int32         // the events to store, by index
+	miss   []int32         // events whose email is not remembered
+	times  []int64
+	args   []any
+}
+
+// hash sets b.hashes to the hashes of evs' sg_event_ids (0 for none).
+func (b *batchBuffers) hash(evs []segmentd.Event) {
+	b.hashes = slices.Grow(b.hashes[:0], len(evs))[:len(evs)]
 	for i := range evs {
-		ev := &evs[i]
-		if ev.SGEventID == "" || known[ev.SGEventID] {
-			continue
-		}
-		h := eventHash(ev.SGEventID)
-		if times = set.times(h, times[:0]); len(times) == 0 {
-			continue
-		}
-		if stmt == nil {
-			var err error
-			if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
-				return nil, err
-			}
-			defer stmt.Close()
-		}
-		// The event's own timestamp first: a redelivery is found there.
-		if j := slices.Index(times, toMS(ev.Timestamp)); j > 0 {
-			times[0], times[j] = times[j], times[0]
-		}
-		for _, ts := range times {
-			rows, err := stmt.QueryContext(ctx, acct, ts, h)
-			if err != nil {
-				return nil, err
-			}
-			if err := addStrings(rows, known); err != nil {
-				return nil, err
-			}
-			if known[ev.SGEventID] {
-				break
-			}
+		b.hashes[i] = 0
+		if id := evs[i].SGEventID; id != "" {
+			b.hashes[i] = eventHash(id)
 		}
 	}
-	return known, nil
+}
+
+// newEvents sets b.keep to the events of evs (hashed by b.hash) to store:
+// all but those whose sg_event_id the account already holds (given its
+// hash set) or an earlier event of the batch has. Repeats within the batch
+// are found by hash, comparing the ids only when a hash repeats.
+func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) error {
+	if b.first == nil {
+		b.first = make(map[int64]int32, len(evs))
+	}
+	clear(b.first)
+	b.keep = b.keep[:0]
+	var stored map[string]bool // ids of the batch confirmed on disk
+	var stmt *sql.Stmt
+	for i := range evs {
+		id := evs[i].SGEventID
+		if id == "" {
+			b.keep = append(b.keep, int32(i))
+			continue
+		}
+		h := b.hashes[i]
+		if j, ok := b.first[h]; !ok {
+			b.first[h] = int32(i)
+		} else if evs[j].SGEventID == id || b.keeps(evs, h, id) {
+			continue
+		}
+		if stored[id] {
+			continue
+		}
+		if b.times = set.times(h, b.times[:0]); len(b.times) > 0 {
+			if stmt == nil {
+				var err error
+				if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
+					return err
+				}
+				defer stmt.Close()
+				stored = make(map[string]bool)
+			}
+			// The event's own timestamp first: a redelivery is found there.
+			if j := slices.Index(b.times, toMS(evs[i].Timestamp)); j > 0 {
+				b.times[0], b.times[j] = b.times[j], b.times[0]
+			}
+			for _, ts := range b.times {
+				rows, err := stmt.QueryContext(ctx, acct, ts, h)
+				if err != nil {
+					return err
+				}
+				if err := addStrings(rows, stored); err != nil {
+					return err
+				}
+				if stored[id] {
+					break
+				}
+			}
+			if stored[id] {
+				continue
+			}
+		}
+		b.keep = append(b.keep, int32(i))
+	}
+	return nil
+}
+
+// keeps tells whether an event b.keep holds has sg_event_id id, of hash h:
+// the slow path of a hash repeated within a batch by another id.
+func (b *batchBuffers) keeps(evs []segmentd.Event, h int64, id string) bool {
+	for _, k := range b.keep {
+		if b.hashes[k] == h && evs[k].SGEventID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // addStrings adds the one text column of rows to set, and closes rows.

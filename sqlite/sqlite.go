@@ -53,7 +53,8 @@ type Store struct {
 	closeOnce sync.Once
 	ids       contactIDs
 
-	events eventCache // what event ingestion keeps in memory (eventcache.go)
+	events eventCache   // what event ingestion keeps in memory (eventcache.go)
+	batch  batchBuffers // AddEvents' working memory (eventcache.go)
 }
 
 var _ segmentd.Store = (*Store)(nil)
