@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -79,16 +81,23 @@ const (
 // event that has it: a sorted array of most of them (16 bytes each), a
 // directory of where each range of top bits starts in it (so that a lookup
 // reads two or three cache lines, not the twenty-odd of a binary search
-// over ten million), and a map of those added since the array was last
-// merged. A hash held with several timestamps (two ids with one hash) is
-// in the array several times, or in more.
+// over ten million), and a hash table of those added since the array was
+// last merged. A hash held with several timestamps (two ids with one hash)
+// is in the array several times, or in the table.
 type hashSet struct {
 	sorted []hashAt
 	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
 	bits   uint
-	recent map[int64]int64   // hash → timestamp
-	more   map[int64][]int64 // further timestamps of a hash in recent (collisions)
-	n      int               // entries in recent and more
+
+	// recent is the table: open addressing with linear probing, a slot
+	// per power of two, a hash's first slot chosen by multiplying it with
+	// seed (odd, random), so that ids made to share bits of their hashes
+	// do not share slots. A zero hash marks an empty slot; hash 0 itself
+	// is kept in zero, by timestamp.
+	recent []hashAt
+	seed   uint64
+	zero   []int64
+	n      int // entries in recent and zero
 }
 
 type hashAt struct{ h, ts int64 }
@@ -113,7 +122,9 @@ func (s *hashSet) index() {
 	for s.bits < 28 && len(s.sorted)>>(s.bits+3) > 0 {
 		s.bits++
 	}
-	s.dir = make([]uint32, 1<<s.bits+1)
+	if len(s.dir) != 1<<s.bits+1 {
+		s.dir = make([]uint32, 1<<s.bits+1)
+	}
 	b := uint64(0)
 	for i, e := range s.sorted {
 		for hb := s.bucket(e.h); b <= hb; b++ {
@@ -125,10 +136,22 @@ func (s *hashSet) index() {
 	}
 }
 
+// slot is h's first slot in recent.
+func (s *hashSet) slot(h int64) int {
+	return int((uint64(h) * s.seed) >> (64 - bits.TrailingZeros(uint(len(s.recent)))))
+}
+
 // times appends to dst the timestamps h is held with.
 func (s *hashSet) times(h int64, dst []int64) []int64 {
-	if ts, ok := s.recent[h]; ok {
-		dst = append(append(dst, ts), s.more[h]...)
+	if h == 0 {
+		dst = append(dst, s.zero...)
+	} else if len(s.recent) > 0 {
+		mask := len(s.recent) - 1
+		for i := s.slot(h); s.recent[i].h != 0; i = (i + 1) & mask {
+			if s.recent[i].h == h {
+				dst = append(dst, s.recent[i].ts)
+			}
+		}
 	}
 	if len(s.sorted) == 0 {
 		return dst
@@ -142,47 +165,63 @@ func (s *hashSet) times(h int64, dst []int64) []int64 {
 	return dst
 }
 
-// add adds h with ts, merging the map into the sorted array once it holds
-// a sixteenth as many (at least 65,536), so that merges cost O(1) per add.
+// add adds h with ts, merging the table into the sorted array once it
+// holds a sixteenth as many (at least 65,536), so that merges cost O(1)
+// per add. The table has at least 4/3 as many slots, so it is never more
+// than three quarters full.
 func (s *hashSet) add(h, ts int64) {
 	limit := max(65536, len(s.sorted)/16)
 	if s.recent == nil {
-		s.recent = make(map[int64]int64, limit) // sized once: no rehashing as it fills
+		s.recent = make([]hashAt, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
+		s.seed = rand.Uint64() | 1
 	}
-	if _, ok := s.recent[h]; ok {
-		if s.more == nil {
-			s.more = make(map[int64][]int64)
-		}
-		s.more[h] = append(s.more[h], ts)
+	if h == 0 {
+		s.zero = append(s.zero, ts)
 	} else {
-		s.recent[h] = ts
+		mask := len(s.recent) - 1
+		i := s.slot(h)
+		for s.recent[i].h != 0 {
+			i = (i + 1) & mask
+		}
+		s.recent[i] = hashAt{h, ts}
 	}
 	s.n++
-	if s.n < limit {
-		return
+	if s.n >= limit {
+		s.merge()
 	}
-	add := make([]hashAt, 0, s.n)
-	for h, ts := range s.recent {
-		add = append(add, hashAt{h, ts})
-		for _, ts := range s.more[h] {
-			add = append(add, hashAt{h, ts})
+}
+
+// merge moves the table's entries into the sorted array, which grows in
+// place: the table's entries are gathered at its front and sorted there,
+// then merged into sorted from the back.
+func (s *hashSet) merge() {
+	add := s.recent[:0]
+	for _, e := range s.recent {
+		if e.h != 0 {
+			add = append(add, e)
 		}
+	}
+	for _, ts := range s.zero {
+		add = append(add, hashAt{0, ts})
 	}
 	slices.SortFunc(add, cmpHash)
-	merged := make([]hashAt, 0, len(s.sorted)+len(add))
-	i, j := 0, 0
-	for i < len(s.sorted) && j < len(add) {
-		if s.sorted[i].h <= add[j].h {
-			merged = append(merged, s.sorted[i])
-			i++
+	i, j := len(s.sorted)-1, len(add)-1
+	s.sorted = slices.Grow(s.sorted, len(add))[:len(s.sorted)+len(add)]
+	for k := len(s.sorted) - 1; j >= 0; k-- {
+		if i >= 0 && s.sorted[i].h > add[j].h {
+			s.sorted[k] = s.sorted[i]
+			i--
 		} else {
-			merged = append(merged, add[j])
-			j++
+			s.sorted[k] = add[j]
+			j--
 		}
 	}
-	merged = append(append(merged, s.sorted[i:]...), add[j:]...)
-	s.sorted, s.recent, s.more, s.n = merged, nil, nil, 0
 	s.index()
+	clear(s.recent)
+	s.zero, s.n = s.zero[:0], 0
+	if size := 1 << bits.Len(uint(len(s.sorted)/16*4/3)); size > len(s.recent) {
+		s.recent = make([]hashAt, size)
+	}
 }
 
 // eventIDs returns the account's hash set, loading it if needed, inside
