@@ -337,7 +337,6 @@ type batchBuffers struct {
 	keep   []int32         // the events to store, by index
 	miss   []int32         // events whose email is not remembered
 	times  []int64
-	args   []any
 }
 
 // hash sets b.hashes to the hashes of evs' sg_event_ids (0 for none).

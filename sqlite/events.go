@@ -96,11 +96,8 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	if len(evs) == 0 {
 		return res, nil
 	}
-	if err := prepareInserts(ctx, s.write); err != nil {
-		return res, err
-	}
 	var learned bool // the account's hash set holds the batch's new hashes
-	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
 		res = segmentd.EventsResult{}
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
@@ -135,8 +132,9 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 			return err
 		}
-		if err := b.insert(ctx, tx, s.write, acct, last, out); err != nil {
-			return err
+		err = conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out, b) })
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
 		}
 		// The set learns the new hashes now, before the writer takes the
 		// next batch; if the commit fails, it is dropped below.
@@ -201,71 +199,80 @@ func scanPairs(ctx context.Context, q queryer, m map[string]string, query string
 	return rows.Err()
 }
 
-// insert inserts evs (the batch's events b.keep names) with sequence
-// numbers after last, with multi-row INSERTs of power-of-two sizes up to
-// eventChunk rows, prepared once per store and reused by every batch
-// (parsing a 1,000-row INSERT costs as much as running it on a small
-// database).
-func (b *batchBuffers) insert(ctx context.Context, tx *sql.Tx, db *sql.DB, acct, last int64, evs []segmentd.Event) error {
+// eventInserts are the multi-row event INSERTs of the writer connection,
+// one per power of two up to eventChunk rows (1,000 events take six),
+// prepared on the driver's connection at their first use and kept:
+// parsing a 1,000-row INSERT costs as much as running it on a small
+// database. They run there too, with bound values reused from batch to
+// batch, where database/sql would convert and copy the 11,000 values of
+// each batch. Used only inside AddEvents' transactions; Close finalizes
+// them.
+type eventInserts struct {
+	conn  any // the driver connection they belong to
+	stmts [eventChunkLog + 1]driver.Stmt
+	args  []driver.NamedValue
+}
+
+// eventChunkLog is log2(eventChunk).
+const eventChunkLog = 10
+
+// insert inserts evs, the events b.keep names, with sequence numbers after
+// last, on the driver connection dc.
+func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, evs []segmentd.Event, b *batchBuffers) error {
+	if dc != ins.conn {
+		// A new writer connection (the old one is gone, and so are its
+		// statements; sqlite3_close_v2 left them to a zombie connection).
+		*ins = eventInserts{conn: dc, args: ins.args}
+	}
 	keep := b.keep
 	for len(evs) > 0 {
-		n := eventChunk
-		for n > len(evs) {
-			n >>= 1
+		k := eventChunkLog
+		for 1<<k > len(evs) {
+			k--
 		}
-		stmt, ok := insertStmts.Load(insertKey{db, n})
-		if !ok {
-			return fmt.Errorf("insert events: no prepared statement for %d rows", n)
+		n := 1 << k
+		if ins.stmts[k] == nil {
+			st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, insertEventsSQL(n))
+			if err != nil {
+				return err
+			}
+			ins.stmts[k] = st
 		}
-		args := append(b.args[:0], acct, last+1)
+		args := append(ins.args[:0], driver.NamedValue{Ordinal: 1, Value: acct}, driver.NamedValue{Ordinal: 2, Value: last + 1})
 		for i := range evs[:n] {
 			ev := &evs[i]
 			var h any
 			if ev.SGEventID != "" {
 				h = b.hashes[keep[i]]
 			}
-			args = append(args, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
-				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), h)
+			for _, v := range [eventWriteN]any{nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
+				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), h} {
+				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			}
 		}
-		b.args = args
-		txStmt := tx.StmtContext(ctx, stmt.(*sql.Stmt))
-		_, err := txStmt.ExecContext(ctx, args...)
-		txStmt.Close()
-		clear(args) // no strings kept alive until the next batch
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
+		ins.args = args
+		if _, err := ins.stmts[k].(driver.StmtExecContext).ExecContext(ctx, args); err != nil {
+			return err
 		}
 		evs, keep, last = evs[n:], keep[n:], last+int64(n)
 	}
 	return nil
 }
 
-// insertStmts holds each writer pool's prepared event INSERTs, by row count.
-var insertStmts sync.Map // insertKey -> *sql.Stmt
-
-type insertKey struct {
-	db *sql.DB
-	n  int
-}
-
-// prepareInserts prepares db's event INSERTs of every power-of-two row
-// count up to eventChunk, once per pool. It must run outside a write
-// transaction: the writer pool's one connection is the transaction's. The
-// statements of a closed pool stay cached (eleven per store opened).
-func prepareInserts(ctx context.Context, db *sql.DB) error {
-	if _, ok := insertStmts.Load(insertKey{db, eventChunk}); ok {
-		return nil
-	}
-	for n := 1; n <= eventChunk; n <<= 1 {
-		st, err := db.PrepareContext(ctx, insertEventsSQL(n))
-		if err != nil {
-			return err
+// close finalizes the statements of the writer connection conn.
+func (ins *eventInserts) close(conn *sql.Conn) error {
+	return conn.Raw(func(dc any) error {
+		var errs []error
+		if dc == ins.conn {
+			for _, st := range ins.stmts {
+				if st != nil {
+					errs = append(errs, st.Close())
+				}
+			}
 		}
-		if _, loaded := insertStmts.LoadOrStore(insertKey{db, n}, st); loaded {
-			st.Close()
-		}
-	}
-	return nil
+		*ins = eventInserts{}
+		return errors.Join(errs...)
+	})
 }
 
 // insertEventsSQL is the INSERT of n events. The account (?1) and the

@@ -53,8 +53,9 @@ type Store struct {
 	closeOnce sync.Once
 	ids       contactIDs
 
-	events eventCache   // what event ingestion keeps in memory (eventcache.go)
-	batch  batchBuffers // AddEvents' working memory (eventcache.go)
+	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
+	batch   batchBuffers // AddEvents' working memory (eventcache.go)
+	inserts eventInserts // AddEvents' statements (events.go)
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -161,7 +162,18 @@ func isBusy(err error) bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.stopped
-	return errors.Join(s.ckpt.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.closeInserts(), s.ckpt.Close(), s.read.Close(), s.write.Close())
+}
+
+// closeInserts finalizes AddEvents' statements, which database/sql does
+// not know of, before the writer connection closes.
+func (s *Store) closeInserts() error {
+	conn, err := s.write.Conn(context.Background())
+	if err != nil {
+		return nil // the pool is closed: so is everything in it
+	}
+	defer conn.Close()
+	return s.inserts.close(conn)
 }
 
 type migration struct {
@@ -252,18 +264,29 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.writeTxKeep(ctx, false, fn)
 }
 
-// writeTxKeep is writeTx for AddEvents, which keeps the emails event
-// ingestion remembers (keepEmails): every other write may change which
-// contact an email names, so it forgets them, holding the writer.
+// writeTxKeep is writeTx for event ingestion, which keeps the emails it
+// remembers (keepEmails): every other write may change which contact an
+// email names, so it forgets them, holding the writer.
 func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	return s.writeConnTx(ctx, keepEmails, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) })
+}
+
+// writeConnTx is writeTxKeep that also gives fn the writer connection the
+// transaction runs on, for AddEvents to reach the driver's (conn.Raw).
+func (s *Store) writeConnTx(ctx context.Context, keepEmails bool, fn func(conn *sql.Conn, tx *sql.Tx) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	if !keepEmails {
 		s.events.forgetEmails()
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(conn, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
