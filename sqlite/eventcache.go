@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -79,16 +81,23 @@ const (
 // event that has it: a sorted array of most of them (16 bytes each), a
 // directory of where each range of top bits starts in it (so that a lookup
 // reads two or three cache lines, not the twenty-odd of a binary search
-// over ten million), and a map of those added since the array was last
-// merged. A hash held with several timestamps (two ids with one hash) is
-// in the array several times, or in more.
+// over ten million), and a hash table of those added since the array was
+// last merged. A hash held with several timestamps (two ids with one hash)
+// is in the array several times, or in the table.
 type hashSet struct {
 	sorted []hashAt
 	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
 	bits   uint
-	recent map[int64]int64   // hash → timestamp
-	more   map[int64][]int64 // further timestamps of a hash in recent (collisions)
-	n      int               // entries in recent and more
+
+	// recent is the table: open addressing with linear probing, a slot
+	// per power of two, a hash's first slot chosen by multiplying it with
+	// seed (odd, random), so that ids made to share bits of their hashes
+	// do not share slots. A zero hash marks an empty slot; hash 0 itself
+	// is kept in zero, by timestamp.
+	recent []hashAt
+	seed   uint64
+	zero   []int64
+	n      int // entries in recent and zero
 }
 
 type hashAt struct{ h, ts int64 }
@@ -113,7 +122,9 @@ func (s *hashSet) index() {
 	for s.bits < 28 && len(s.sorted)>>(s.bits+3) > 0 {
 		s.bits++
 	}
-	s.dir = make([]uint32, 1<<s.bits+1)
+	if len(s.dir) != 1<<s.bits+1 {
+		s.dir = make([]uint32, 1<<s.bits+1)
+	}
 	b := uint64(0)
 	for i, e := range s.sorted {
 		for hb := s.bucket(e.h); b <= hb; b++ {
@@ -125,10 +136,22 @@ func (s *hashSet) index() {
 	}
 }
 
+// slot is h's first slot in recent.
+func (s *hashSet) slot(h int64) int {
+	return int((uint64(h) * s.seed) >> (64 - bits.TrailingZeros(uint(len(s.recent)))))
+}
+
 // times appends to dst the timestamps h is held with.
 func (s *hashSet) times(h int64, dst []int64) []int64 {
-	if ts, ok := s.recent[h]; ok {
-		dst = append(append(dst, ts), s.more[h]...)
+	if h == 0 {
+		dst = append(dst, s.zero...)
+	} else if len(s.recent) > 0 {
+		mask := len(s.recent) - 1
+		for i := s.slot(h); s.recent[i].h != 0; i = (i + 1) & mask {
+			if s.recent[i].h == h {
+				dst = append(dst, s.recent[i].ts)
+			}
+		}
 	}
 	if len(s.sorted) == 0 {
 		return dst
@@ -142,47 +165,63 @@ func (s *hashSet) times(h int64, dst []int64) []int64 {
 	return dst
 }
 
-// add adds h with ts, merging the map into the sorted array once it holds
-// a sixteenth as many (at least 65,536), so that merges cost O(1) per add.
+// add adds h with ts, merging the table into the sorted array once it
+// holds a sixteenth as many (at least 65,536), so that merges cost O(1)
+// per add. The table has at least 4/3 as many slots, so it is never more
+// than three quarters full.
 func (s *hashSet) add(h, ts int64) {
 	limit := max(65536, len(s.sorted)/16)
 	if s.recent == nil {
-		s.recent = make(map[int64]int64, limit) // sized once: no rehashing as it fills
+		s.recent = make([]hashAt, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
+		s.seed = rand.Uint64() | 1
 	}
-	if _, ok := s.recent[h]; ok {
-		if s.more == nil {
-			s.more = make(map[int64][]int64)
-		}
-		s.more[h] = append(s.more[h], ts)
+	if h == 0 {
+		s.zero = append(s.zero, ts)
 	} else {
-		s.recent[h] = ts
+		mask := len(s.recent) - 1
+		i := s.slot(h)
+		for s.recent[i].h != 0 {
+			i = (i + 1) & mask
+		}
+		s.recent[i] = hashAt{h, ts}
 	}
 	s.n++
-	if s.n < limit {
-		return
+	if s.n >= limit {
+		s.merge()
 	}
-	add := make([]hashAt, 0, s.n)
-	for h, ts := range s.recent {
-		add = append(add, hashAt{h, ts})
-		for _, ts := range s.more[h] {
-			add = append(add, hashAt{h, ts})
+}
+
+// merge moves the table's entries into the sorted array, which grows in
+// place: the table's entries are gathered at its front and sorted there,
+// then merged into sorted from the back.
+func (s *hashSet) merge() {
+	add := s.recent[:0]
+	for _, e := range s.recent {
+		if e.h != 0 {
+			add = append(add, e)
 		}
+	}
+	for _, ts := range s.zero {
+		add = append(add, hashAt{0, ts})
 	}
 	slices.SortFunc(add, cmpHash)
-	merged := make([]hashAt, 0, len(s.sorted)+len(add))
-	i, j := 0, 0
-	for i < len(s.sorted) && j < len(add) {
-		if s.sorted[i].h <= add[j].h {
-			merged = append(merged, s.sorted[i])
-			i++
+	i, j := len(s.sorted)-1, len(add)-1
+	s.sorted = slices.Grow(s.sorted, len(add))[:len(s.sorted)+len(add)]
+	for k := len(s.sorted) - 1; j >= 0; k-- {
+		if i >= 0 && s.sorted[i].h > add[j].h {
+			s.sorted[k] = s.sorted[i]
+			i--
 		} else {
-			merged = append(merged, add[j])
-			j++
+			s.sorted[k] = add[j]
+			j--
 		}
 	}
-	merged = append(append(merged, s.sorted[i:]...), add[j:]...)
-	s.sorted, s.recent, s.more, s.n = merged, nil, nil, 0
 	s.index()
+	clear(s.recent)
+	s.zero, s.n = s.zero[:0], 0
+	if size := 1 << bits.Len(uint(len(s.sorted)/16*4/3)); size > len(s.recent) {
+		s.recent = make([]hashAt, size)
+	}
 }
 
 // eventIDs returns the account's hash set, loading it if needed, inside
@@ -233,33 +272,45 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	return set, nil
 }
 
-// owners maps each of emails (lower-cased, distinct) to its contact as
-// contactIDsByEmail does, answering from the remembered emails where it
-// can, inside the write transaction tx (after eventIDs).
-func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []string) (map[string]string, error) {
+// owners sets the ContactID of each of evs (emails lower-cased) to the
+// contact its email names, as contactIDsByEmail does, answering from the
+// remembered emails where it can, inside the write transaction tx (after
+// eventIDs).
+func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) error {
+	b := &s.batch
 	c := &s.events
 	c.mu.Lock()
 	known := c.emails[acct]
-	out := make(map[string]string, len(emails))
-	var miss []string
-	for _, e := range emails {
-		if id, ok := known[e]; !ok {
-			miss = append(miss, e)
-		} else if id != "" {
-			out[e] = id
+	b.miss = b.miss[:0]
+	for i := range evs {
+		if id, ok := known[evs[i].Email]; ok {
+			evs[i].ContactID = id
+		} else {
+			b.miss = append(b.miss, int32(i))
 		}
 	}
 	c.mu.Unlock()
-	if len(miss) == 0 {
-		return out, nil
+	if len(b.miss) == 0 {
+		return nil
 	}
-	found, err := contactIDsByEmail(ctx, tx, acct, miss)
+	var emails []string
+	seen := make(map[string]bool, len(b.miss))
+	for _, i := range b.miss {
+		if e := evs[i].Email; !seen[e] {
+			seen[e] = true
+			emails = append(emails, e)
+		}
+	}
+	found, err := contactIDsByEmail(ctx, tx, acct, emails)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	for _, i := range b.miss {
+		evs[i].ContactID = found[evs[i].Email]
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nEmails+len(miss) > maxCachedEmails {
+	if c.nEmails+len(emails) > maxCachedEmails {
 		c.emails, c.nEmails = nil, 0
 	}
 	if c.emails == nil {
@@ -270,57 +321,105 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, emails []str
 		m = make(map[string]string)
 		c.emails[acct] = m
 	}
-	for _, e := range miss {
-		id := found[e]
-		if id != "" {
-			out[e] = id
-		}
-		m[strings.Clone(e)] = id
+	for _, e := range emails {
+		m[strings.Clone(e)] = found[e]
 	}
-	c.nEmails += len(miss)
-	return out, nil
+	c.nEmails += len(emails)
+	return nil
 }
 
-// knownEventIDs returns the batch's sg_event_ids that the account already
-// holds, given its hash set.
-func knownEventIDs(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (map[string]bool, error) {
-	known := make(map[string]bool)
-	var stmt *sql.Stmt
-	var times []int64
+// batchBuffers are AddEvents' working memory, kept from one batch to the
+// next: the single writer connection serialises AddEvents' transactions,
+// so one batch at a time uses them.
+type batchBuffers struct {
+	hashes []int64         // eventHash of each event's sg_event_id (0 without one)
+	first  map[int64]int32 // a hash → the first event of the batch with it
+	keep   []int32         // the events to store, by index
+	miss   []int32         // events whose email is not remembered
+	times  []int64
+}
+
+// hash sets b.hashes to the hashes of evs' sg_event_ids (0 for none).
+func (b *batchBuffers) hash(evs []segmentd.Event) {
+	b.hashes = slices.Grow(b.hashes[:0], len(evs))[:len(evs)]
 	for i := range evs {
-		ev := &evs[i]
-		if ev.SGEventID == "" || known[ev.SGEventID] {
-			continue
-		}
-		h := eventHash(ev.SGEventID)
-		if times = set.times(h, times[:0]); len(times) == 0 {
-			continue
-		}
-		if stmt == nil {
-			var err error
-			if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
-				return nil, err
-			}
-			defer stmt.Close()
-		}
-		// The event's own timestamp first: a redelivery is found there.
-		if j := slices.Index(times, toMS(ev.Timestamp)); j > 0 {
-			times[0], times[j] = times[j], times[0]
-		}
-		for _, ts := range times {
-			rows, err := stmt.QueryContext(ctx, acct, ts, h)
-			if err != nil {
-				return nil, err
-			}
-			if err := addStrings(rows, known); err != nil {
-				return nil, err
-			}
-			if known[ev.SGEventID] {
-				break
-			}
+		b.hashes[i] = 0
+		if id := evs[i].SGEventID; id != "" {
+			b.hashes[i] = eventHash(id)
 		}
 	}
-	return known, nil
+}
+
+// newEvents sets b.keep to the events of evs (hashed by b.hash) to store:
+// all but those whose sg_event_id the account already holds (given its
+// hash set) or an earlier event of the batch has. Repeats within the batch
+// are found by hash, comparing the ids only when a hash repeats.
+func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) error {
+	if b.first == nil {
+		b.first = make(map[int64]int32, len(evs))
+	}
+	clear(b.first)
+	b.keep = b.keep[:0]
+	var stored map[string]bool // ids of the batch confirmed on disk
+	var stmt *sql.Stmt
+	for i := range evs {
+		id := evs[i].SGEventID
+		if id == "" {
+			b.keep = append(b.keep, int32(i))
+			continue
+		}
+		h := b.hashes[i]
+		if j, ok := b.first[h]; !ok {
+			b.first[h] = int32(i)
+		} else if evs[j].SGEventID == id || b.keeps(evs, h, id) {
+			continue
+		}
+		if stored[id] {
+			continue
+		}
+		if b.times = set.times(h, b.times[:0]); len(b.times) > 0 {
+			if stmt == nil {
+				var err error
+				if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
+					return err
+				}
+				defer stmt.Close()
+				stored = make(map[string]bool)
+			}
+			// The event's own timestamp first: a redelivery is found there.
+			if j := slices.Index(b.times, toMS(evs[i].Timestamp)); j > 0 {
+				b.times[0], b.times[j] = b.times[j], b.times[0]
+			}
+			for _, ts := range b.times {
+				rows, err := stmt.QueryContext(ctx, acct, ts, h)
+				if err != nil {
+					return err
+				}
+				if err := addStrings(rows, stored); err != nil {
+					return err
+				}
+				if stored[id] {
+					break
+				}
+			}
+			if stored[id] {
+				continue
+			}
+		}
+		b.keep = append(b.keep, int32(i))
+	}
+	return nil
+}
+
+// keeps tells whether an event b.keep holds has sg_event_id id, of hash h:
+// the slow path of a hash repeated within a batch by another id.
+func (b *batchBuffers) keeps(evs []segmentd.Event, h int64, id string) bool {
+	for _, k := range b.keep {
+		if b.hashes[k] == h && evs[k].SGEventID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // addStrings adds the one text column of rows to set, and closes rows.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -94,6 +95,27 @@ func TestEventIDCollision(t *testing.T) {
 	}
 	if res := addEvents(t, s, a.ID, idEvent("second", 1000), idEvent("first", 5000)); res.Added != 0 || res.Duplicates != 2 {
 		t.Fatalf("redelivery: %+v, want 2 duplicates", res)
+	}
+}
+
+// TestBatchHashRepeat: within a batch, an id whose hash an earlier event
+// of another id has (a collision, made here by hand) is kept, and its own
+// repeats are still duplicates.
+func TestBatchHashRepeat(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	evs := []segmentd.Event{idEvent("a", 1000), idEvent("b", 1000), idEvent("", 1000), idEvent("b", 2000), idEvent("a", 3000), idEvent("c", 1000)}
+	var b batchBuffers
+	b.hash(evs)
+	b.hashes[1], b.hashes[3] = b.hashes[0], b.hashes[0]
+	err := s.writeTx(t.Context(), func(tx *sql.Tx) error {
+		return b.newEvents(t.Context(), tx, 1, &hashSet{}, evs)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{0, 1, 2, 5}; !slices.Equal(b.keep, want) {
+		t.Fatalf("kept %v, want %v", b.keep, want)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,9 +66,11 @@ const (
 	eventColumns = "COALESCE(contact_id, ''), email, event_source, event_type, event_timestamp, COALESCE(singlesend_id, ''), " +
 		"COALESCE(automation_id, ''), COALESCE(marketing_campaign_id, ''), COALESCE(url, ''), COALESCE(sg_event_id, '')"
 	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id, sg_event_hash"
-	eventWriteN    = 13
-	// eventChunk rows per INSERT at most: 13 × 1,024 bound values stays under
-	// SQLite's 32,766-variable limit.
+	// eventWriteN values are bound per event: all of eventWriteCols but
+	// account_id and seq (insertEventsSQL).
+	eventWriteN = 11
+	// eventChunk rows per INSERT at most: 11 × 1,024 + 2 bound values stays
+	// under SQLite's 32,766-variable limit.
 	eventChunk = 1024
 	// pruneChunk is the sequence range one pruning transaction covers, so
 	// that pruning millions of events never holds the writer for long.
@@ -93,49 +96,34 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	if len(evs) == 0 {
 		return res, nil
 	}
-	if err := prepareInserts(ctx, s.write); err != nil {
-		return res, err
-	}
 	var learned bool // the account's hash set holds the batch's new hashes
-	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
 		res = segmentd.EventsResult{}
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
-		known, err := knownEventIDs(ctx, tx, acct, set, evs)
-		if err != nil {
+		b := &s.batch
+		b.hash(evs)
+		if err := b.newEvents(ctx, tx, acct, set, evs); err != nil {
 			return err
 		}
-		out := make([]segmentd.Event, 0, len(evs))
-		var emails []string
-		seenEmail := make(map[string]bool)
-		for _, ev := range evs {
-			if ev.SGEventID != "" {
-				if known[ev.SGEventID] {
-					res.Duplicates++
-					continue
-				}
-				known[ev.SGEventID] = true // a repeat later in the batch is a duplicate too
-			}
+		out := make([]segmentd.Event, len(b.keep))
+		for i, k := range b.keep {
+			ev := &out[i]
+			*ev = evs[k]
 			ev.Email = strings.ToLower(ev.Email)
 			ev.ContactID = ""
 			ev.Timestamp = msTime(ev.Timestamp)
 			if ev.Source == "" {
 				ev.Source = segmentd.DefaultEventSource
 			}
-			if !seenEmail[ev.Email] {
-				seenEmail[ev.Email] = true
-				emails = append(emails, ev.Email)
-			}
-			out = append(out, ev)
 		}
-		owners, err := s.owners(ctx, tx, acct, emails)
-		if err != nil {
+		res.Duplicates = len(evs) - len(out)
+		if err := s.owners(ctx, tx, acct, out); err != nil {
 			return err
 		}
 		for i := range out {
-			out[i].ContactID = owners[out[i].Email]
 			if out[i].ContactID == "" {
 				res.Unmatched++
 			}
@@ -144,14 +132,15 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 			return err
 		}
-		if err := insertEvents(ctx, tx, s.write, acct, last, out); err != nil {
-			return err
+		err = conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out, b) })
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
 		}
 		// The set learns the new hashes now, before the writer takes the
 		// next batch; if the commit fails, it is dropped below.
-		for i := range out {
+		for i, k := range b.keep {
 			if out[i].SGEventID != "" {
-				set.add(eventHash(out[i].SGEventID), toMS(out[i].Timestamp))
+				set.add(b.hashes[k], toMS(out[i].Timestamp))
 			}
 		}
 		learned = true
@@ -210,74 +199,103 @@ func scanPairs(ctx context.Context, q queryer, m map[string]string, query string
 	return rows.Err()
 }
 
-// insertEvents inserts evs with sequence numbers after last, with
-// multi-row INSERTs of power-of-two sizes up to eventChunk rows, prepared
-// once per store and reused by every batch (parsing a 1,000-row INSERT costs
-// as much as running it on a small database).
-func insertEvents(ctx context.Context, tx *sql.Tx, db *sql.DB, acct, last int64, evs []segmentd.Event) error {
-	args := make([]any, 0, min(len(evs), eventChunk)*eventWriteN)
+// eventInserts are the multi-row event INSERTs of the writer connection,
+// one per power of two up to eventChunk rows (1,000 events take six),
+// prepared on the driver's connection at their first use and kept:
+// parsing a 1,000-row INSERT costs as much as running it on a small
+// database. They run there too, with bound values reused from batch to
+// batch, where database/sql would convert and copy the 11,000 values of
+// each batch. Used only inside AddEvents' transactions; Close finalizes
+// them.
+type eventInserts struct {
+	conn  any // the driver connection they belong to
+	stmts [eventChunkLog + 1]driver.Stmt
+	args  []driver.NamedValue
+}
+
+// eventChunkLog is log2(eventChunk).
+const eventChunkLog = 10
+
+// insert inserts evs, the events b.keep names, with sequence numbers after
+// last, on the driver connection dc.
+func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, evs []segmentd.Event, b *batchBuffers) error {
+	if dc != ins.conn {
+		// A new writer connection (the old one is gone, and so are its
+		// statements; sqlite3_close_v2 left them to a zombie connection).
+		*ins = eventInserts{conn: dc, args: ins.args}
+	}
+	keep := b.keep
 	for len(evs) > 0 {
-		n := eventChunk
-		for n > len(evs) {
-			n >>= 1
+		k := eventChunkLog
+		for 1<<k > len(evs) {
+			k--
 		}
-		stmt, ok := insertStmts.Load(insertKey{db, n})
-		if !ok {
-			return fmt.Errorf("insert events: no prepared statement for %d rows", n)
+		n := 1 << k
+		if ins.stmts[k] == nil {
+			st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, insertEventsSQL(n))
+			if err != nil {
+				return err
+			}
+			ins.stmts[k] = st
 		}
-		args = args[:0]
+		args := append(ins.args[:0], driver.NamedValue{Ordinal: 1, Value: acct}, driver.NamedValue{Ordinal: 2, Value: last + 1})
 		for i := range evs[:n] {
 			ev := &evs[i]
-			last++
-			args = append(args, acct, last, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
-				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), nullHash(ev.SGEventID))
+			var h any
+			if ev.SGEventID != "" {
+				h = b.hashes[keep[i]]
+			}
+			for _, v := range [eventWriteN]any{nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
+				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), h} {
+				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			}
 		}
-		txStmt := tx.StmtContext(ctx, stmt.(*sql.Stmt))
-		_, err := txStmt.ExecContext(ctx, args...)
-		txStmt.Close()
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		evs = evs[n:]
-	}
-	return nil
-}
-
-// insertStmts holds each writer pool's prepared event INSERTs, by row count.
-var insertStmts sync.Map // insertKey -> *sql.Stmt
-
-type insertKey struct {
-	db *sql.DB
-	n  int
-}
-
-// prepareInserts prepares db's event INSERTs of every power-of-two row
-// count up to eventChunk, once per pool. It must run outside a write
-// transaction: the writer pool's one connection is the transaction's. The
-// statements of a closed pool stay cached (eleven per store opened).
-func prepareInserts(ctx context.Context, db *sql.DB) error {
-	if _, ok := insertStmts.Load(insertKey{db, eventChunk}); ok {
-		return nil
-	}
-	row := "(?" + strings.Repeat(", ?", eventWriteN-1) + ")"
-	for n := 1; n <= eventChunk; n <<= 1 {
-		st, err := db.PrepareContext(ctx, "INSERT INTO events ("+eventWriteCols+") VALUES "+row+strings.Repeat(", "+row, n-1))
-		if err != nil {
+		ins.args = args
+		if _, err := ins.stmts[k].(driver.StmtExecContext).ExecContext(ctx, args); err != nil {
 			return err
 		}
-		if _, loaded := insertStmts.LoadOrStore(insertKey{db, n}, st); loaded {
-			st.Close()
-		}
+		evs, keep, last = evs[n:], keep[n:], last+int64(n)
 	}
 	return nil
 }
 
-// nullHash is the stored sg_event_hash of an sg_event_id: NULL when there is none.
-func nullHash(id string) any {
-	if id == "" {
-		return nil
+// close finalizes the statements of the writer connection conn.
+func (ins *eventInserts) close(conn *sql.Conn) error {
+	return conn.Raw(func(dc any) error {
+		var errs []error
+		if dc == ins.conn {
+			for _, st := range ins.stmts {
+				if st != nil {
+					errs = append(errs, st.Close())
+				}
+			}
+		}
+		*ins = eventInserts{}
+		return errors.Join(errs...)
+	})
+}
+
+// insertEventsSQL is the INSERT of n events. The account (?1) and the
+// first event's sequence number (?2) are bound once per statement, each
+// event's number being ?2 plus its place; the other columns are bound per
+// event. OR FAIL: a failing row fails the statement, whose transaction is
+// then rolled back whole, so SQLite need not journal the statement's pages
+// to undo it alone (as ABORT, the default, would).
+func insertEventsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR FAIL INTO events (" + eventWriteCols + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?1, ?2")
+		if i > 0 {
+			b.WriteString(" + " + strconv.Itoa(i))
+		}
+		b.WriteString(strings.Repeat(", ?", eventWriteN))
+		b.WriteString(")")
 	}
-	return eventHash(id)
+	return b.String()
 }
 
 // AttachEvents gives unattached events to the contacts of cs that own their
