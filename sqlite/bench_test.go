@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"github.com/segmentd/segmentd/internal/cputime"
 	"path/filepath"
 	"testing"
 	"time"
@@ -108,11 +109,11 @@ func BenchmarkUpsertContacts(b *testing.B) {
 			b.StopTimer()
 			ps := benchPatches(i*benchBatch, benchBatch, bs.text, bs.num)
 			b.StartTimer()
-			c0 := cpuTime()
+			c0 := cputime.Process()
 			if res := bs.upsert(b, ps); res.Created != benchBatch {
 				b.Fatalf("created %d, want %d", res.Created, benchBatch)
 			}
-			cpu += cpuTime() - c0
+			cpu += cputime.Process() - c0
 		}
 		reportRate(b, cpu)
 	})
@@ -123,11 +124,11 @@ func BenchmarkUpsertContacts(b *testing.B) {
 		var cpu time.Duration
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			c0 := cpuTime()
+			c0 := cputime.Process()
 			if res := bs.upsert(b, ps); res.Updated != benchBatch {
 				b.Fatalf("updated %d, want %d", res.Updated, benchBatch)
 			}
-			cpu += cpuTime() - c0
+			cpu += cputime.Process() - c0
 		}
 		reportRate(b, cpu)
 	})

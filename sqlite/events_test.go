@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"github.com/segmentd/segmentd/internal/cputime"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -102,9 +103,9 @@ func BenchmarkAddEventsLoaded(b *testing.B) {
 				SGEventID: fmt.Sprintf("%016x%08x", rng.Uint64(), j)}
 		}
 		b.StartTimer()
-		c0 := cpuTime()
+		c0 := cputime.Process()
 		res, err := s.AddEvents(ctx, acct, evs)
-		cpu += cpuTime() - c0
+		cpu += cputime.Process() - c0
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -185,9 +186,9 @@ func BenchmarkAddEvents(b *testing.B) {
 		b.StopTimer()
 		fill()
 		b.StartTimer()
-		c0 := cpuTime()
+		c0 := cputime.Process()
 		add()
-		cpu += cpuTime() - c0
+		cpu += cputime.Process() - c0
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
