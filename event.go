@@ -74,6 +74,11 @@ type EventStore interface {
 	// is. An event whose SGEventID is already stored, or repeated earlier in
 	// evs, is counted in Duplicates and changes nothing.
 	AddEvents(ctx context.Context, acct int64, evs []Event) (EventsResult, error)
+	// AddEventBatches stores batches in one transaction, each as AddEvents
+	// would in turn (an id stored by an earlier batch is a duplicate in a
+	// later one), and returns each batch's result. On an error nothing is
+	// stored.
+	AddEventBatches(ctx context.Context, acct int64, batches [][]Event) ([]EventsResult, error)
 	// AttachEvents gives the unattached events whose email is the email or
 	// an alternate email of one of cs to that contact, and returns them
 	// (with ContactID set) for the membership engine.

@@ -103,15 +103,55 @@ type jobTask struct {
 	publish func()
 	err     error
 	// wait, when set, makes this an internal task (no job record): its
-	// caller waits for it on this channel (see onWorker).
+	// caller waits for it on this channel (see run).
 	wait chan error
+	// events, when set, makes this an event batch (AddEvents), written by
+	// writeEvents instead of write.
+	events *eventsJob
 }
 
 func (s *Service) write() {
 	defer close(s.finish)
-	for t := range s.queue {
-		t.publish, t.err = t.write(&t.job)
-		s.finish <- t
+	var next *jobTask // taken from the queue but not yet run
+	for open := true; open || next != nil; {
+		t := next
+		next = nil
+		if t == nil {
+			if t, open = <-s.queue; !open {
+				return
+			}
+		}
+		if t.events == nil {
+			t.publish, t.err = t.write(&t.job)
+			s.finish <- t
+			continue
+		}
+		// Event batches of the account already queued behind this one
+		// join it, up to the first other task.
+		group := []*jobTask{t}
+		n := len(t.events.evs)
+	gather:
+		for n < maxGroupedEvents {
+			select {
+			case u, ok := <-s.queue:
+				if !ok {
+					open = false
+					break gather
+				}
+				if u.events == nil || u.events.acct != t.events.acct {
+					next = u
+					break gather
+				}
+				group = append(group, u)
+				n += len(u.events.evs)
+			default:
+				break gather
+			}
+		}
+		s.writeEvents(group)
+		for _, g := range group {
+			s.finish <- g
+		}
 	}
 }
 

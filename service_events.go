@@ -40,19 +40,50 @@ func (s *Service) AddEvents(ctx context.Context, acct int64, evs []Event) (Event
 		}
 		clean[i] = ev
 	}
-	var res EventsResult
-	err := s.onWorker(ctx, func() (func(), error) {
-		var err error
-		if res, err = s.cfg.Events.AddEvents(context.Background(), acct, clean); err != nil {
-			return nil, err
+	ej := &eventsJob{acct: acct, evs: clean}
+	if err := s.run(ctx, &jobTask{events: ej, wait: make(chan error, 1)}); err != nil {
+		return EventsResult{}, err
+	}
+	return ej.res, nil
+}
+
+// eventsJob is one AddEvents batch on the job worker. Batches of one
+// account queued together share a store transaction and an engine update
+// (writeEvents): when webhook requests arrive faster than one transaction
+// a batch commits, each transaction takes more of them, and its fixed costs
+// (the commit, the pages every batch rewrites) are paid once for several.
+type eventsJob struct {
+	acct int64
+	evs  []Event
+	res  EventsResult
+}
+
+// maxGroupedEvents bounds the events of one grouped transaction: it stops
+// taking batches once it holds this many.
+const maxGroupedEvents = 4 * MaxAddEvents
+
+// writeEvents stores a group of event batches of one account in one
+// transaction and passes the stored events to the engine in one update,
+// on the group's first task: the engine stage runs tasks in order, so every
+// batch is reflected before its caller hears back.
+func (s *Service) writeEvents(group []*jobTask) {
+	acct := group[0].events.acct
+	batches := make([][]Event, len(group))
+	for i, t := range group {
+		batches[i] = t.events.evs
+	}
+	res, err := s.cfg.Events.AddEventBatches(context.Background(), acct, batches)
+	var stored []Event
+	for i, t := range group {
+		t.err = err
+		if err == nil {
+			t.events.res = res[i]
+			stored = append(stored, res[i].Events...)
 		}
-		return func() {
-			if s.members != nil {
-				s.members.AddEvents(acct, res.Events, s.clock.Now())
-			}
-		}, nil
-	})
-	return res, err
+	}
+	if err == nil && s.members != nil {
+		group[0].publish = func() { s.members.AddEvents(acct, stored, s.clock.Now()) }
+	}
 }
 
 // normalizeEvent checks the fields an event cannot do without and brings
@@ -92,7 +123,11 @@ func (s *Service) attachEvents(ctx context.Context, acct int64, cs []Contact) ([
 // onWorker runs write on the job worker's store stage and then publish on
 // its engine stage, after the jobs queued before it, and waits for both.
 func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
-	t := &jobTask{write: func(*Job) (func(), error) { return write() }, wait: make(chan error, 1)}
+	return s.run(ctx, &jobTask{write: func(*Job) (func(), error) { return write() }, wait: make(chan error, 1)})
+}
+
+// run queues an internal task and waits for both its stages.
+func (s *Service) run(ctx context.Context, t *jobTask) error {
 	select {
 	case s.queue <- t:
 	case <-ctx.Done():

@@ -2,8 +2,12 @@ package segmentd_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +130,115 @@ func TestPruneEvents(t *testing.T) {
 	left, _, err := st.ScanEvents(ctx, acct.ID, 0, 10)
 	if err != nil || len(left) != 1 || left[0].SGEventID != "new" {
 		t.Fatalf("events left = %+v, %v; want only the new one", left, err)
+	}
+}
+
+// batchCounter is the SQLite store, counting the batches of each
+// AddEventBatches call; its first call waits for gate.
+type batchCounter struct {
+	*sqlite.Store
+	entered chan struct{}
+	gate    chan struct{}
+	mu      sync.Mutex
+	calls   []int
+}
+
+func (b *batchCounter) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
+	b.mu.Lock()
+	b.calls = append(b.calls, len(batches))
+	first := len(b.calls) == 1
+	b.mu.Unlock()
+	if first {
+		close(b.entered)
+		<-b.gate
+	}
+	return b.Store.AddEventBatches(ctx, acct, batches)
+}
+
+// TestServiceGroupsEventBatches: event batches queued while the worker
+// stores another go into one transaction together, each answered with its
+// own result (a redelivery in the group counted once), and the segments
+// reflect all of them when each call returns.
+func TestServiceGroupsEventBatches(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	store := &batchCounter{Store: st, entered: make(chan struct{}), gate: make(chan struct{})}
+	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+		segmentd.Config{Segments: st, Membership: engine.NewMembership(), Events: store, JobQueue: 8})
+	defer svc.Close()
+	acct, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var patches []segmentd.ContactPatch
+	for i := range 4 {
+		email := fmt.Sprintf("c%d@example.com", i)
+		patches = append(patches, segmentd.ContactPatch{Email: &email})
+	}
+	if _, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := svc.CreateSegment(ctx, acct.ID, "opened", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e "+
+		"ON c.contact_id = e.contact_id WHERE e.event_type = 'open'", "2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(i int, id string) []segmentd.Event {
+		return []segmentd.Event{{Email: fmt.Sprintf("c%d@example.com", i), Type: "open", Timestamp: now, SGEventID: id}}
+	}
+	batches := [][]segmentd.Event{open(0, "a"), open(1, "dup"), open(2, "dup"), append(open(3, "d"), open(3, "d2")...)}
+	results := make([]segmentd.EventsResult, len(batches))
+	var wg sync.WaitGroup
+	var sent atomic.Int32
+	post := func(i int) {
+		defer wg.Done()
+		sent.Add(1)
+		res, err := svc.AddEvents(ctx, acct.ID, batches[i])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		results[i] = res
+		v, err := svc.Segment(ctx, acct.ID, seg.ID, false)
+		if err != nil || v.ContactsCount < 1 {
+			t.Errorf("batch %d: count %d, %v after its AddEvents returned", i, v.ContactsCount, err)
+		}
+	}
+	wg.Add(1)
+	go post(0)
+	<-store.entered // the worker holds batch 0
+	for i := 1; i < len(batches); i++ {
+		wg.Add(1)
+		go post(i)
+	}
+	for sent.Load() < int32(len(batches)) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // for the three to reach the queue
+	close(store.gate)
+	wg.Wait()
+
+	if want := []int{1, 3}; !slices.Equal(store.calls, want) {
+		t.Fatalf("AddEventBatches calls took %v batches, want %v", store.calls, want)
+	}
+	var added, dups int
+	for _, r := range results {
+		added += r.Added
+		dups += r.Duplicates
+	}
+	if added != 4 || dups != 1 || results[3].Added != 2 {
+		t.Fatalf("results %+v: want 4 added, 1 duplicate, batch 3 adding 2", results)
+	}
+	v, err := svc.Segment(ctx, acct.ID, seg.ID, false)
+	if err != nil || v.ContactsCount != 3 { // c1 or c2 sent the redelivered id
+		t.Fatalf("count %d, %v; want 3", v.ContactsCount, err)
 	}
 }

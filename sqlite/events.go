@@ -88,71 +88,93 @@ func scanEvent(rows *sql.Rows, dst []any) (segmentd.Event, error) {
 	return ev, nil
 }
 
-// AddEvents stores events in one write transaction: it reads which of the
-// batch's sg_event_ids are already stored and which contacts the batch's
-// emails name, then inserts the new events with multi-row statements.
+// AddEvents stores one batch of events: AddEventBatches of one.
 func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event) (segmentd.EventsResult, error) {
-	var res segmentd.EventsResult
-	if len(evs) == 0 {
-		return res, nil
+	res, err := s.AddEventBatches(ctx, acct, [][]segmentd.Event{evs})
+	if err != nil {
+		return segmentd.EventsResult{}, err
 	}
-	var learned bool // the account's hash set holds the batch's new hashes
+	return res[0], nil
+}
+
+// AddEventBatches stores batches of events in one write transaction, each
+// as AddEvents would in turn: it reads which of the batch's sg_event_ids
+// are already stored (an earlier batch's included) and which contacts the
+// batch's emails name, then inserts the new events with multi-row
+// statements.
+func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
+	res := make([]segmentd.EventsResult, len(batches))
+	var learned bool // the account's hash set holds new hashes
 	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
-		res = segmentd.EventsResult{}
+		clear(res)
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
-		b := &s.batch
-		b.hash(evs)
-		if err := b.newEvents(ctx, tx, acct, set, evs); err != nil {
-			return err
-		}
-		out := make([]segmentd.Event, len(b.keep))
-		for i, k := range b.keep {
-			ev := &out[i]
-			*ev = evs[k]
-			ev.Email = strings.ToLower(ev.Email)
-			ev.ContactID = ""
-			ev.Timestamp = msTime(ev.Timestamp)
-			if ev.Source == "" {
-				ev.Source = segmentd.DefaultEventSource
+		for i, evs := range batches {
+			if len(evs) == 0 {
+				continue
 			}
-		}
-		res.Duplicates = len(evs) - len(out)
-		if err := s.owners(ctx, tx, acct, out); err != nil {
-			return err
-		}
-		for i := range out {
-			if out[i].ContactID == "" {
-				res.Unmatched++
+			if res[i], err = s.addEvents(ctx, conn, tx, acct, set, evs); err != nil {
+				return err
 			}
+			learned = true
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
-			return err
-		}
-		err = conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out, b) })
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		// The set learns the new hashes now, before the writer takes the
-		// next batch; if the commit fails, it is dropped below.
-		for i, k := range b.keep {
-			if out[i].SGEventID != "" {
-				set.add(b.hashes[k], toMS(out[i].Timestamp))
-			}
-		}
-		learned = true
-		res.Added, res.Events = len(out), out
 		return nil
 	})
 	if err != nil {
 		if learned {
 			s.events.forgetIDs(acct)
 		}
-		return segmentd.EventsResult{}, err
+		return nil, err
 	}
+	return res, nil
+}
+
+// addEvents stores one batch in AddEventBatches' transaction. The account's
+// hash set learns the new hashes at once, before the next batch (or, after
+// the commit, the writer's next transaction) looks for its ids in it.
+func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (segmentd.EventsResult, error) {
+	var res segmentd.EventsResult
+	b := &s.batch
+	b.hash(evs)
+	if err := b.newEvents(ctx, tx, acct, set, evs); err != nil {
+		return res, err
+	}
+	out := make([]segmentd.Event, len(b.keep))
+	for i, k := range b.keep {
+		ev := &out[i]
+		*ev = evs[k]
+		ev.Email = strings.ToLower(ev.Email)
+		ev.ContactID = ""
+		ev.Timestamp = msTime(ev.Timestamp)
+		if ev.Source == "" {
+			ev.Source = segmentd.DefaultEventSource
+		}
+	}
+	res.Duplicates = len(evs) - len(out)
+	if err := s.owners(ctx, tx, acct, out); err != nil {
+		return res, err
+	}
+	for i := range out {
+		if out[i].ContactID == "" {
+			res.Unmatched++
+		}
+	}
+	var last int64
+	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+		return res, err
+	}
+	err := conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out, b) })
+	if err != nil {
+		return res, fmt.Errorf("insert events: %w", err)
+	}
+	for i, k := range b.keep {
+		if out[i].SGEventID != "" {
+			set.add(b.hashes[k], toMS(out[i].Timestamp))
+		}
+	}
+	res.Added, res.Events = len(out), out
 	return res, nil
 }
 

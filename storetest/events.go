@@ -24,6 +24,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) EventsStore) {
 	}{
 		{"MatchByEmail", testEventsMatch},
 		{"Idempotent", testEventsIdempotent},
+		{"Batches", testEventBatches},
 		{"AttachLater", testEventsAttach},
 		{"ScanPages", testEventsScan},
 		{"Prune", testEventsPrune},
@@ -128,6 +129,33 @@ func testEventsIdempotent(t *testing.T, st EventsStore) {
 	}
 	if after := eventKeys(scanAll(t, st, acct)); !slices.Equal(after, before) {
 		t.Fatalf("redelivery changed the events:\n got %q\nwant %q", after, before)
+	}
+}
+
+// testEventBatches: batches stored together give each batch the result it
+// would get stored alone after the ones before it.
+func testEventBatches(t *testing.T, st EventsStore) {
+	acct := newAccount(t, st, "a")
+	upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("ada@example.com")})
+	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), acct, []segmentd.Event{ev("ada@example.com", "open", "e0", evT0)}))
+	batches := [][]segmentd.Event{
+		{ev("ada@example.com", "open", "e1", evT0), ev("ada@example.com", "open", "e0", evT0)}, // e0: stored before
+		nil,
+		{ev("ada@example.com", "click", "e1", evT0), ev("nobody@example.com", "open", "e2", evT0)}, // e1: the first batch's
+		{ev("ada@example.com", "click", "e3", evT0), ev("ada@example.com", "click", "e3", evT0)},
+	}
+	res := must[[]segmentd.EventsResult](t, "AddEventBatches")(st.AddEventBatches(ctx(t), acct, batches))
+	want := []struct{ added, dups, unmatched int }{{1, 1, 0}, {0, 0, 0}, {1, 1, 1}, {1, 1, 0}}
+	if len(res) != len(want) {
+		t.Fatalf("AddEventBatches gave %d results for %d batches", len(res), len(want))
+	}
+	for i, w := range want {
+		if r := res[i]; r.Added != w.added || r.Duplicates != w.dups || r.Unmatched != w.unmatched || len(r.Events) != w.added {
+			t.Errorf("batch %d: %+v, want %d added, %d duplicates, %d unmatched", i, r, w.added, w.dups, w.unmatched)
+		}
+	}
+	if got := len(scanAll(t, st, acct)); got != 4 {
+		t.Fatalf("%d events stored, want 4", got)
 	}
 }
 
