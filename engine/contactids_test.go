@@ -137,3 +137,39 @@ func TestSnapshotContactIDs(t *testing.T) {
 		t.Fatal("a snapshot with two contacts of one id was loaded")
 	}
 }
+
+// TestSnapshotEventsAppend: events added to a contact after a snapshot
+// load are encoded after its last stored one, as in the engine that wrote
+// the snapshot.
+func TestSnapshotEventsAppend(t *testing.T) {
+	e := buildWorld(t, 50, true)
+	var buf bytes.Buffer
+	if err := e.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		id := genContact(i, base).ID
+		more := []query.Event{{Source: "mail", Type: "open", Timestamp: base.UnixMilli() - int64(i)}}
+		e.AddEvents(1, id, more, base)
+		e2.AddEvents(1, id, more, base)
+	}
+	a, a2 := e.get(1), e2.get(1)
+	for i := range 50 {
+		idx, _ := a.ids.lookup(genContact(i, base).ID)
+		idx2, _ := a2.ids.lookup(genContact(i, base).ID)
+		var ts, ts2 []int64
+		for r := (eventReader{b: a.events[idx]}); r.skip(); {
+			ts = append(ts, r.ts)
+		}
+		for r := (eventReader{b: a2.events[idx2]}); r.skip(); {
+			ts2 = append(ts2, r.ts)
+		}
+		if !slices.Equal(ts, ts2) {
+			t.Fatalf("contact %d: event times %v after the load, want %v", i, ts2, ts)
+		}
+	}
+}

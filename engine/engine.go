@@ -66,8 +66,11 @@ type account struct {
 	listOrder        []*list // by id
 	listsDirty       bool
 	events           [][]byte // varint-encoded, see store.go
-	nEvents          int
-	camps            campaignSet // the campaigns of every event given, see criteria.go
+	// lastEv is the timestamp of each contact's last encoded event, which
+	// the next one is encoded after (found without decoding the run).
+	lastEv  []int64
+	nEvents int
+	camps   campaignSet // the campaigns of every event given, see criteria.go
 
 	segs   map[string]*segment
 	active []*segment // live segments whose query checks, by id
@@ -129,7 +132,7 @@ func (a *account) resetContacts() {
 	for f := range a.idents {
 		a.idents[f] = roaring.New()
 	}
-	a.created, a.updated, a.events, a.nEvents = nil, nil, nil, 0
+	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
 	for _, c := range a.cols {
@@ -505,7 +508,7 @@ func (a *account) touched(idx uint32, now int64, d *delta) {
 		a.recheck(&a.scratch, idx, now, segs, progs, n)
 	}
 	if len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
-		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch, nil), now))
+		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch), now))
 	}
 }
 
@@ -688,23 +691,20 @@ type eventCheck struct {
 const compareContacts = 1 << 18
 
 // contactEvents records events of contact idx, re-checks it against the
-// segments they can change and reschedules its wake. With compare, it
-// evaluates those segments before and after the events and appends to
-// checks only the verdicts that changed (at now, every segment's members
-// are its verdicts: the wakes keep time-dependent ones exact); otherwise
-// it appends every verdict.
-//
-// The contact's stored events are decoded once, which at a hundred events
-// a contact is most of the cost: the record before the new events serves
-// the verdicts before, the timestamp the new events are encoded after, and,
-// with the new events appended, the verdicts after and the wake.
+// segments they can change and moves its wake earlier if they make it so.
+// With compare, it evaluates those segments before and after the events
+// and appends to checks only the verdicts that changed (at now, every
+// segment's members are its verdicts: the wakes keep time-dependent ones
+// exact); otherwise it appends every verdict. The contact's stored events
+// are decoded once (only those of the types the segments can see), for
+// both evaluations: the new events are appended to the record.
 func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, compare bool, checks *[]eventCheck) {
 	a.saved = nil // a write before the segments are loaded: see adopt
+	a.addWake(idx, evs, ms)
 	sub := a.eventSubset(evs)
 	n := len(sub.progs)
 	if n == 0 {
-		a.addEvents(idx, evs, lastTS(a.events[idx]))
-		a.rewake(idx, ms, nil)
+		a.addEvents(idx, evs)
 		return
 	}
 	sc := &a.scratch
@@ -713,11 +713,10 @@ func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, compare
 	}
 	out, before := sc.out[:n], sc.out[n:2*n]
 	r := a.record(idx, sc, &sub.need)
-	last := sc.lastTS
 	if compare {
 		query.MatchAll(sub.progs, r, unixMilli(ms), before)
 	}
-	a.addEvents(idx, evs, last)
+	a.addEvents(idx, evs)
 	r.Events = append(r.Events, evs...)
 	query.MatchAll(sub.progs, r, unixMilli(ms), out)
 	for i, s := range sub.segs {
@@ -727,17 +726,28 @@ func (a *account) contactEvents(idx uint32, evs []query.Event, ms int64, compare
 		}
 		*checks = append(*checks, eventCheck{pos: sub.pos[i], idx: idx, in: in})
 	}
-	if sub.need.evOnly {
-		r = nil // it lacks the other types' events, whose times may matter
-	}
-	a.rewake(idx, ms, r)
 }
 
-// rewake reschedules contact idx's wake after it got events, when the
-// plan's times include event times. r is as for timeValues.
-func (a *account) rewake(idx uint32, ms int64, r *query.Record) {
-	if d := (delta{events: true}); len(a.tsegs) > 0 && d.timeChanged(&a.plan) {
-		a.schedule(idx, a.plan.wake(a.timeValues(&a.plan, idx, &a.scratch, r), ms))
+// addWake moves contact idx's wake earlier when one of its new events'
+// times makes a time-dependent condition flip sooner. Events only add time
+// values, and a wake is the soonest flip over all of them, so the wake the
+// contact has stands for the others (it is after now: advance has run the
+// due ones); a wake too early would only cost a re-check.
+func (a *account) addWake(idx uint32, evs []query.Event, ms int64) {
+	if len(a.tsegs) == 0 || !a.plan.events {
+		return
+	}
+	v := a.scratch.times[:0]
+	for i := range evs {
+		v = append(v, evs[i].Timestamp)
+	}
+	a.scratch.times = v
+	cur := int64(noWake)
+	if int(idx) < len(a.wakeAt) {
+		cur = a.wakeAt[idx]
+	}
+	if w := a.plan.wake(v, ms); w < cur {
+		a.schedule(idx, w)
 	}
 }
 
@@ -1202,7 +1212,7 @@ func (e *Engine) Stats(acct int64) Stats {
 			b += allocSize(int64(len(s)))
 		}
 	}
-	b += int64(cap(a.events)) * 24
+	b += int64(cap(a.events))*24 + int64(cap(a.lastEv))*8
 	for _, evs := range a.events {
 		b += allocSize(int64(cap(evs)))
 	}

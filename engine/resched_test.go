@@ -32,7 +32,7 @@ func TestRescheduleAllParallel(t *testing.T) {
 	it := a.live.Iterator()
 	for it.HasNext() {
 		idx := it.Next()
-		want := a.plan.wake(a.timeValues(&a.plan, idx, sc, nil), now)
+		want := a.plan.wake(a.timeValues(&a.plan, idx, sc), now)
 		if a.wakeAt[idx] != want {
 			t.Fatalf("contact %d: wake %d, want %d", idx, a.wakeAt[idx], want)
 		}

@@ -321,10 +321,11 @@ func (a *account) readFrom(r *snapReader) error {
 	// One allocation holds every run; each run's capacity ends where the
 	// next begins, so appending to one moves it out rather than overwriting.
 	arena := r.raw(total)
-	a.events = make([][]byte, runs)
+	a.events, a.lastEv = make([][]byte, runs), make([]int64, runs)
 	for i, l := range lens {
 		if l > 0 {
 			a.events[i] = arena[:l:l]
+			a.lastEv[i] = lastTS(a.events[i])
 			arena = arena[l:]
 		}
 	}

@@ -176,7 +176,7 @@ func (r *eventReader) next(ev *event) bool {
 }
 
 // skip moves past one event, decoding only its timestamp (r.ts): cheaper
-// than next where only timestamps are wanted (lastTS, timeValues), which at
+// than next where only timestamps are wanted (timeValues), which at
 // a hundred events a contact is most of a webhook batch's engine time.
 func (r *eventReader) skip() bool {
 	if len(r.b) == 0 {
@@ -228,9 +228,6 @@ type scratch struct {
 	out   []bool
 	times []int64
 	types []uint32 // the codes of a need's evTypes (record)
-	// lastTS is the timestamp of the last event in the run record last
-	// decoded (whichever events the record holds).
-	lastTS int64
 	// cursors, when set, walk the lists (in listOrder) alongside a scan
 	// that visits indexes in ascending order: a merge instead of a
 	// bitmap lookup per list per contact.
@@ -306,6 +303,7 @@ func (a *account) alloc(id string) uint32 {
 		a.created = append(a.created, 0)
 		a.updated = append(a.updated, 0)
 		a.events = append(a.events, nil)
+		a.lastEv = append(a.lastEv, 0)
 	}
 	a.ids.set(idx, id)
 	a.live.Add(idx)
@@ -488,7 +486,7 @@ func (a *account) drop(idx uint32) {
 		a.releaseEvent(ev)
 		a.nEvents--
 	}
-	a.events[idx] = nil
+	a.events[idx], a.lastEv[idx] = nil, 0
 	a.created[idx], a.updated[idx] = 0, 0
 	if int(idx) < len(a.wakeAt) {
 		a.wakeAt[idx] = noWake
@@ -499,11 +497,10 @@ func (a *account) drop(idx uint32) {
 }
 
 // addEvents appends events to contact idx's run, growing it by a quarter
-// at a time so the slack stays small. last is the timestamp of the run's
-// last event (lastTS), which the first new one is encoded after.
-func (a *account) addEvents(idx uint32, evs []query.Event, last int64) {
+// at a time so the slack stays small.
+func (a *account) addEvents(idx uint32, evs []query.Event) {
 	b := a.events[idx]
-	prev := last
+	prev := a.lastEv[idx]
 	buf := a.evBuf[:0]
 	defer func() { a.evBuf = buf[:0] }()
 	for i := range evs {
@@ -511,6 +508,7 @@ func (a *account) addEvents(idx uint32, evs []query.Event, last int64) {
 		buf = appendEvent(buf, prev, &ev)
 		prev = ev.ts
 	}
+	a.lastEv[idx] = prev
 	if len(b) == 0 {
 		// A contact's first events (all of them, when rebuilding) get an
 		// exact allocation; later ones grow the run by a quarter.
@@ -554,7 +552,7 @@ func (a *account) pruneEvents(idx uint32, cut int64) bool {
 		kept = appendEvent(kept, prev, &ev)
 		prev = ev.ts
 	}
-	a.events[idx] = slices.Clip(kept)
+	a.events[idx], a.lastEv[idx] = slices.Clip(kept), prev
 	return true
 }
 
@@ -676,7 +674,6 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 			}
 			r.Events = append(r.Events, e)
 		}
-		sc.lastTS = er.ts
 	} else {
 		r.Events = nil
 	}
@@ -684,9 +681,8 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 }
 
 // timeValues lists contact idx's time values that the plan's queries can
-// compare the clock with. r, when not nil, is the contact's record with all
-// its events, whose timestamps are taken from it rather than decoded again.
-func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch, r *query.Record) []int64 {
+// compare the clock with.
+func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch) []int64 {
 	v := sc.times[:0]
 	if p.created {
 		v = append(v, a.created[idx])
@@ -701,13 +697,7 @@ func (a *account) timeValues(p *timePlan, idx uint32, sc *scratch, r *query.Reco
 			}
 		}
 	}
-	switch {
-	case !p.events:
-	case r != nil:
-		for i := range r.Events {
-			v = append(v, r.Events[i].Timestamp)
-		}
-	default:
+	if p.events {
 		er := eventReader{b: a.events[idx]}
 		for er.skip() {
 			v = append(v, er.ts)

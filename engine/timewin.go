@@ -284,7 +284,7 @@ func (a *account) advance(now int64) {
 		}
 		a.wakeAt[e.idx] = noWake
 		a.recheck(sc, e.idx, now, a.tsegs, a.tprogs, &a.need)
-		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc, nil), now))
+		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc), now))
 	}
 }
 
@@ -327,7 +327,7 @@ func (a *account) rescheduleAll(now int64) {
 			defer wg.Done()
 			sc := &scratch{}
 			for _, idx := range part {
-				a.wakeAt[idx] = a.plan.wake(a.timeValues(&a.plan, idx, sc, nil), now)
+				a.wakeAt[idx] = a.plan.wake(a.timeValues(&a.plan, idx, sc), now)
 			}
 		}(all[lo:hi])
 	}
