@@ -651,7 +651,7 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	}
 	a.applyChecks(checks)
 	a.checks = checks[:0]
-	if cap(runs) <= keptEventRuns {
+	if cap(runs) <= keptEventRuns && cap(buf) <= keptEventRuns {
 		a.runs, a.evs = runs[:0], buf[:0]
 	}
 	if camps {
