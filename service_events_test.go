@@ -222,7 +222,7 @@ func TestServiceGroupsEventBatches(t *testing.T) {
 	for sent.Load() < int32(len(batches)) {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond) // for the three to reach the queue
+	time.Sleep(200 * time.Millisecond) // for the three to reach the queue
 	close(store.gate)
 	wg.Wait()
 

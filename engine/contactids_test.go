@@ -108,14 +108,7 @@ func TestSnapshotContactIDs(t *testing.T) {
 	}
 	e.PutContacts(1, cs, base)
 	e.DeleteContacts(1, []string{cs[1].ID, cs[3].ID}, base) // a UUID and another id
-	var buf bytes.Buffer
-	if err := e.WriteSnapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	e2, snap := roundTrip(t, e)
 	ch := mustCheck(t, e2, 1, query.SGQL, "email LIKE '%@x.test'")
 	got, n, _ := e2.Search(1, ch, -1, base)
 	want := []string{cs[0].ID, cs[2].ID, cs[4].ID, cs[5].ID}
@@ -130,7 +123,7 @@ func TestSnapshotContactIDs(t *testing.T) {
 	// Give contact 5 contact 4's id.
 	u4, _ := parseUUID(cs[4].ID)
 	u5, _ := parseUUID(cs[5].ID)
-	bad := bytes.Clone(buf.Bytes())
+	bad := bytes.Clone(snap)
 	i := bytes.Index(bad, u5[:])
 	copy(bad[i:], u4[:])
 	if err := New().ReadSnapshot(bytes.NewReader(bad)); err == nil {
@@ -143,14 +136,7 @@ func TestSnapshotContactIDs(t *testing.T) {
 // the snapshot.
 func TestSnapshotEventsAppend(t *testing.T) {
 	e := buildWorld(t, 50, true)
-	var buf bytes.Buffer
-	if err := e.WriteSnapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	e2, _ := roundTrip(t, e)
 	for i := range 50 {
 		id := genContact(i, base).ID
 		more := []query.Event{{Source: "mail", Type: "open", Timestamp: base.UnixMilli() - int64(i)}}
@@ -172,4 +158,19 @@ func TestSnapshotEventsAppend(t *testing.T) {
 			t.Fatalf("contact %d: event times %v after the load, want %v", i, ts2, ts)
 		}
 	}
+}
+
+// roundTrip writes e's snapshot and loads it into a new engine, which it
+// returns with the snapshot's bytes.
+func roundTrip(t *testing.T, e *Engine) (*Engine, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	return e2, buf.Bytes()
 }
