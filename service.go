@@ -115,44 +115,50 @@ func (s *Service) write() {
 	var next *jobTask // taken from the queue but not yet run
 	for open := true; open || next != nil; {
 		t := next
-		next = nil
 		if t == nil {
 			if t, open = <-s.queue; !open {
 				return
 			}
 		}
 		if t.events == nil {
+			next = nil
 			t.publish, t.err = t.write(&t.job)
 			s.finish <- t
 			continue
 		}
-		// Event batches of the account already queued behind this one
-		// join it, up to the first other task.
-		group := []*jobTask{t}
-		n := len(t.events.evs)
-	gather:
-		for n < maxGroupedEvents {
-			select {
-			case u, ok := <-s.queue:
-				if !ok {
-					open = false
-					break gather
-				}
-				if u.events == nil || u.events.acct != t.events.acct {
-					next = u
-					break gather
-				}
-				group = append(group, u)
-				n += len(u.events.evs)
-			default:
-				break gather
-			}
-		}
+		var group []*jobTask
+		var closed bool
+		group, next, closed = s.gatherEvents(t)
+		open = open && !closed
 		s.writeEvents(group)
 		for _, g := range group {
 			s.finish <- g
 		}
 	}
+}
+
+// gatherEvents returns event batch t with the batches of its account
+// already queued behind it, up to the first other task (next, taken from
+// the queue) or maxGroupedEvents; closed reports that the queue was found
+// closed.
+func (s *Service) gatherEvents(t *jobTask) (group []*jobTask, next *jobTask, closed bool) {
+	group = []*jobTask{t}
+	for n := len(t.events.evs); n < maxGroupedEvents; {
+		select {
+		case u, ok := <-s.queue:
+			if !ok {
+				return group, nil, true
+			}
+			if u.events == nil || u.events.acct != t.events.acct {
+				return group, u, false
+			}
+			group = append(group, u)
+			n += len(u.events.evs)
+		default:
+			return group, nil, false
+		}
+	}
+	return group, nil, false
 }
 
 func (s *Service) complete() {
