@@ -36,8 +36,9 @@ const queryVersionCC = "cc"
 // EngineID is the segment's id in the membership engine.
 func (s *CCSegment) EngineID() string { return CCEnginePrefix + strconv.FormatInt(s.ID, 10) }
 
-// engineSegment is the segment in the shape the engine's rebuild takes.
-func (s *CCSegment) engineSegment() Segment {
+// EngineSegment is the segment in the shape the engine takes it (a
+// Segment of QueryVersion "cc").
+func (s *CCSegment) EngineSegment() Segment {
 	return Segment{ID: s.EngineID(), Name: s.Name, QueryDSL: s.Criteria, QueryVersion: queryVersionCC}
 }
 

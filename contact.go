@@ -110,6 +110,21 @@ const (
 	MaxTextFieldLength = 1000 // custom Text values (2021 UI docs)
 )
 
+// Limits of the contact reads and deletes.
+const (
+	// MaxBatchIDs bounds POST /contacts/batch and search by identifiers.
+	MaxBatchIDs = 100
+	// MaxSearchEmails bounds POST /contacts/search/emails (segmentd's
+	// limit; SendGrid states none).
+	MaxSearchEmails = 100
+	// MaxDeleteIDs bounds DELETE /contacts?ids= (segmentd's limit;
+	// SendGrid states none).
+	MaxDeleteIDs = 30000
+	// MaxSearchResults is how many matches contacts search returns
+	// (SendGrid returns the first 50 plus the total count).
+	MaxSearchResults = 50
+)
+
 // ContactPatch is one contact of an upsert. A nil pointer means "leave as
 // it is"; a pointer to "" clears the field. It has been validated by
 // ValidatePatch before a store sees it.

@@ -64,7 +64,7 @@ type EventsResult struct {
 // Events whose email matches no contact are kept with no contact. They are
 // attached when a contact with that email appears: whoever creates or
 // re-addresses contacts calls AttachEvents with them after the write has
-// committed (Service.attachEvents), and the engine rebuild at start
+// committed (audience.Service does so), and the engine rebuild at start
 // reads contact ids as stored. A contact's events are never detached: when
 // its email changes, its past events stay its own, as at SendGrid, where
 // engagement follows the contact id.

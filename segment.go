@@ -9,7 +9,7 @@ import (
 // Segment is a saved query over an account's contacts. SendGrid segments
 // are either v1 (SGQL, QueryVersion "") or 2.0 (SQL, QueryVersion "2").
 // Constant Contact segments are CCSegments, stored apart; they cross the
-// Membership seam as Segments of QueryVersion "cc" (CCSegment.engineSegment).
+// Membership seam as Segments of QueryVersion "cc" (CCSegment.EngineSegment).
 type Segment struct {
 	ID            string
 	Name          string
@@ -78,7 +78,7 @@ type SegmentStore interface {
 	Refreshes(ctx context.Context, acct int64, since time.Time) ([]Refresh, error)
 }
 
-// Membership is the seam between the Service and the in-memory membership
+// Membership is the seam between audience.Service and the in-memory membership
 // engine (package engine), which the root package cannot import. Queries
 // cross it as text in their dialect; the engine parses, checks and compiles
 // them against the account's fields. Every read takes now, so time-window

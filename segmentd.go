@@ -1,11 +1,15 @@
 // Package segmentd holds segmentd's domain: accounts and API keys, contacts,
-// lists, custom field definitions, jobs, the error type, the Store interface
-// that every store implements, and the Service that applies the vendors'
-// rules on top of a Store.
+// lists, custom field definitions, segments (SendGrid's and Constant
+// Contact's), engagement events, jobs, the vendors' limits, the one error
+// type, and the interfaces the rest of the system meets at: the stores
+// (Store, SegmentStore, CCSegmentStore, EventStore, WebhookKeyStore) and
+// the membership engine (Membership).
 //
-// This package imports only the standard library. Stores (sqlite, postgres),
-// API faces (sendgrid, constantcontact) and the query language depend on it,
-// never the other way round.
+// It says what segmentd keeps, not how: package audience applies the
+// rules on top of these interfaces, the stores (sqlite) and the engine
+// implement them, and the API faces render them. This package imports
+// only the standard library, does no I/O and starts no goroutines; every
+// other package may depend on it, never the other way round.
 package segmentd
 
 import (

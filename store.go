@@ -80,7 +80,7 @@ type Store interface {
 	// contact's is KindNotFound.
 	DeleteIdentifier(ctx context.Context, acct int64, contactID string, t IdentifierType, value string, now time.Time) error
 
-	// Jobs. The Service stores a job once, when it has finished (a pending
+	// Jobs. audience.Service stores a job once, when it has finished (a pending
 	// job lives in memory), so a stored job is never updated.
 	CreateJob(ctx context.Context, j Job) error // an id already stored is KindConflict
 	Job(ctx context.Context, acct int64, id string) (Job, error)

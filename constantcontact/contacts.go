@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 )
 
 // contactResource is the spec's ContactResource, filled from segmentd's
@@ -105,7 +106,7 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		return err
 	}
 	ctx := r.Context()
-	var page segmentd.ContactPage
+	var page audience.ContactPage
 	var next contactsQuery
 	out := contactsPage{}
 	if q.segmentID != 0 {

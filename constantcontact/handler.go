@@ -4,7 +4,7 @@
 // JSON shapes, error bodies and optional rate limits, so that code written
 // against api.cc.email/v3 runs unchanged against segmentd.
 //
-// It turns HTTP into calls on *segmentd.Service and back. It must never
+// It turns HTTP into calls on *audience.Service and back. It must never
 // import a store, SQL or the membership engine: every rule that is not
 // about the wire lives in the domain package.
 package constantcontact
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -47,7 +48,7 @@ const maxBodyBytes = 256 << 10
 
 // handler serves the face.
 type handler struct {
-	svc   *segmentd.Service
+	svc   *audience.Service
 	log   *slog.Logger
 	mux   *http.ServeMux
 	limit *limiter // nil when rate limits are off
@@ -69,7 +70,7 @@ type route struct {
 
 // NewHandler returns the Constant Contact face. It serves /v3/segments and
 // /v3/contacts.
-func NewHandler(svc *segmentd.Service, log *slog.Logger, opts Options) http.Handler {
+func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
 	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
 	if opts.RateLimits {
 		h.limit = newLimiter(opts)

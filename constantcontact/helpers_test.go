@@ -27,6 +27,7 @@ import (
 	"github.com/oasdiff/yaml"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	cc "github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sqlite"
@@ -36,7 +37,8 @@ import (
 // SQLite store and membership engine.
 type env struct {
 	t     testing.TB
-	svc   *segmentd.Service
+	svc   *audience.Service
+	store *sqlite.Store
 	srv   *httptest.Server
 	key   string // full access to the default account
 	clock *segmentd.DevClock
@@ -44,7 +46,7 @@ type env struct {
 
 // newEnv starts the face; opts configure it (rate limits), and each cfg
 // function may change the service's configuration.
-func newEnv(t testing.TB, opts cc.Options, cfg ...func(*segmentd.Config)) *env {
+func newEnv(t testing.TB, opts cc.Options, cfg ...func(*audience.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -53,11 +55,11 @@ func newEnv(t testing.TB, opts cc.Options, cfg ...func(*segmentd.Config)) *env {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := segmentd.NewDevClock()
-	c := segmentd.Config{Segments: store, CCSegments: store, Membership: engine.NewMembership()}
+	c := audience.Config{Segments: store, CCSegments: store, Membership: engine.NewMembership()}
 	for _, f := range cfg {
 		f(&c)
 	}
-	svc := segmentd.NewService(store, clock, log, c)
+	svc := audience.New(store, clock, log, c)
 	key, err := svc.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -68,14 +70,14 @@ func newEnv(t testing.TB, opts cc.Options, cfg ...func(*segmentd.Config)) *env {
 		svc.Close()
 		store.Close()
 	})
-	return &env{t: t, svc: svc, srv: srv, key: key, clock: clock}
+	return &env{t: t, svc: svc, store: store, srv: srv, key: key, clock: clock}
 }
 
 // newKey creates an account (unless it exists) and a key for it.
 func (e *env) newKey(account string, scopes ...segmentd.Scope) string {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.svc.Store().AccountByName(ctx, account); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+	if _, err := e.store.AccountByName(ctx, account); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		if _, err := e.svc.CreateAccount(ctx, account, ""); err != nil {
 			e.t.Fatalf("CreateAccount: %v", err)
 		}

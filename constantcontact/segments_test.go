@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	cc "github.com/segmentd/segmentd/constantcontact"
 )
 
@@ -249,7 +250,7 @@ func TestAccountsAreIsolated(t *testing.T) {
 }
 
 func TestSegmentCountLimit(t *testing.T) {
-	e := newEnv(t, cc.Options{}, func(c *segmentd.Config) { c.MaxLiveCCSegments = 2 })
+	e := newEnv(t, cc.Options{}, func(c *audience.Config) { c.MaxLiveCCSegments = 2 })
 	for i := range 2 {
 		e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": fmt.Sprint("s", i), "segment_criteria": criteria("sent", 1)}}, 201)
 	}

@@ -21,7 +21,7 @@ import (
 // the saved members of a segment whose query, parent list and field binding
 // are unchanged and does not read the clock, and evaluates the others.
 //
-// The layout is versioned by the caller (segmentd.Service writes the file,
+// The layout is versioned by the caller (audience.Service writes the file,
 // its header and its checksum); this package writes only the payload.
 
 // snapshotFormat names this payload layout; ReadSnapshot refuses others.

@@ -171,7 +171,7 @@ func TestOnBehalfOf(t *testing.T) {
 
 	// The parent's count carries the subusers' breakdown (once the
 	// subuser's upsert has run).
-	subAcct, _ := e.svc.Store().AccountByName(ctx, "sub")
+	subAcct, _ := e.store.AccountByName(ctx, "sub")
 	for range 2000 {
 		r = e.do(t, call{method: "GET", path: contactsPath + "/count"})
 		if strings.Contains(string(r.body), `"total":1`) {
@@ -275,7 +275,7 @@ func TestConcurrentUpserts(t *testing.T) {
 // envelope and a generic message.
 func TestInternalErrorIsGeneric(t *testing.T) {
 	e := newEnv(t)
-	if err := e.svc.Store().Close(); err != nil {
+	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})

@@ -193,23 +193,16 @@ func (h *handler) countContacts(w http.ResponseWriter, r *http.Request, acct seg
 		return err
 	}
 	resp := countResponse{ContactCount: n, BillableCount: n}
-	accounts, err := h.svc.Store().Accounts(r.Context())
+	subs, err := h.svc.SubuserContactCounts(r.Context(), acct.ID)
 	if err != nil {
 		return err
 	}
-	for _, a := range accounts {
-		if a.ParentID != acct.ID {
-			continue
+	if len(subs) > 0 {
+		resp.Breakdown = &billableBreakdown{Breakdown: map[string]int{}}
+		for id, sub := range subs {
+			resp.Breakdown.Breakdown[strconv.FormatInt(id, 10)] = sub
+			resp.Breakdown.Total += sub
 		}
-		sub, err := h.svc.CountContacts(r.Context(), a.ID)
-		if err != nil {
-			return err
-		}
-		if resp.Breakdown == nil {
-			resp.Breakdown = &billableBreakdown{Breakdown: map[string]int{}}
-		}
-		resp.Breakdown.Breakdown[strconv.FormatInt(a.ID, 10)] = sub
-		resp.Breakdown.Total += sub
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }

@@ -60,7 +60,7 @@ func TestEveryEndpointAuthAndServerErrors(t *testing.T) {
 	}
 
 	broken := newEnv(t)
-	if err := broken.svc.Store().Close(); err != nil {
+	if err := broken.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range endpoints(id, id, id) {

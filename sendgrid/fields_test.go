@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 )
 
 const fieldsPath = "/v3/marketing/field_definitions"
@@ -179,7 +179,7 @@ func TestFieldRenameAndDeleteKeepContactsConsistent(t *testing.T) {
 }
 
 func TestFieldLimit(t *testing.T) {
-	e := newEnv(t, segmentd.Config{MaxCustomFields: 2})
+	e := newEnv(t, audience.Config{MaxCustomFields: 2})
 	for _, name := range []string{"a", "b"} {
 		mustStatus(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"` + name + `","field_type":"Text"}`}), 200)
 	}

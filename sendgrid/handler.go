@@ -4,7 +4,7 @@
 // asynchronous jobs and limits, so that code written against SendGrid (the
 // official sendgrid-go client included) cannot tell the difference.
 //
-// It turns HTTP into calls on *segmentd.Service and back. It must never
+// It turns HTTP into calls on *audience.Service and back. It must never
 // import a store or SQL: every rule that is not about the wire lives in the
 // domain package.
 package sendgrid
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -53,7 +54,7 @@ const (
 
 // handler serves the face.
 type handler struct {
-	svc  *segmentd.Service
+	svc  *audience.Service
 	log  *slog.Logger
 	opts Options
 	mux  *http.ServeMux
@@ -77,7 +78,7 @@ type route struct {
 }
 
 // NewHandler returns the SendGrid face. It serves /v3/marketing/... paths.
-func NewHandler(svc *segmentd.Service, log *slog.Logger, opts ...Options) http.Handler {
+func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.Handler {
 	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
 	if len(opts) > 0 {
 		h.opts = opts[0]

@@ -27,18 +27,20 @@ import (
 	sendgrid "github.com/sendgrid/sendgrid-go"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	sg "github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/sqlite"
 )
 
 // env is one segmentd SendGrid face on a loopback port over a fresh store.
 type env struct {
-	t    testing.TB
-	dir  string // the data directory
-	svc  *segmentd.Service
-	srv  *httptest.Server
-	key  string // full-access key of the default account
-	logs *syncBuffer
+	t     testing.TB
+	dir   string // the data directory
+	svc   *audience.Service
+	store *sqlite.Store
+	srv   *httptest.Server
+	key   string // full-access key of the default account
+	logs  *syncBuffer
 }
 
 // syncBuffer collects the server's log lines (handlers log from their own
@@ -62,7 +64,7 @@ func (b *syncBuffer) String() string {
 
 // newEnv starts a face over a fresh store; cfg, when given, configures the
 // service.
-func newEnv(t testing.TB, cfg ...segmentd.Config) *env {
+func newEnv(t testing.TB, cfg ...audience.Config) *env {
 	t.Helper()
 	var c envConfig
 	if len(cfg) > 0 {
@@ -75,7 +77,7 @@ func newEnv(t testing.TB, cfg ...segmentd.Config) *env {
 // and membership engine default to the SQLite store and a fresh engine),
 // its clock (the system clock when nil) and the face's Options.
 type envConfig struct {
-	cfg   segmentd.Config
+	cfg   audience.Config
 	clock segmentd.Clock
 	opts  sg.Options
 }
@@ -101,7 +103,7 @@ func newEnvWith(t testing.TB, ec envConfig) *env {
 	if clock == nil {
 		clock = segmentd.SystemClock{}
 	}
-	svc := segmentd.NewService(store, clock, log, c)
+	svc := audience.New(store, clock, log, c)
 	key, err := svc.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -112,14 +114,14 @@ func newEnvWith(t testing.TB, ec envConfig) *env {
 		svc.Close()
 		store.Close()
 	})
-	return &env{t: t, dir: dir, svc: svc, srv: srv, key: key, logs: logs}
+	return &env{t: t, dir: dir, svc: svc, store: store, srv: srv, key: key, logs: logs}
 }
 
 // newKey creates an account (unless it exists) and a key for it.
 func (e *env) newKey(account, parent string, scopes ...segmentd.Scope) string {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.svc.Store().AccountByName(ctx, account); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+	if _, err := e.store.AccountByName(ctx, account); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		if _, err := e.svc.CreateAccount(ctx, account, parent); err != nil {
 			e.t.Fatalf("CreateAccount: %v", err)
 		}

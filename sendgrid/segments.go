@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 )
 
 // Segments 2.0: tsg_mc_segments_2.0_v3, sendgrid-api.md §5.
@@ -119,14 +120,14 @@ type identifierCounts struct {
 	PhoneNumberID int `json:"PHNID"`
 }
 
-func queryStatus(v segmentd.SegmentView) segmentStatus {
+func queryStatus(v audience.SegmentView) segmentStatus {
 	if v.QueryError != "" {
 		return segmentStatus{QueryValidation: "INVALID", ErrorMessage: v.QueryError}
 	}
 	return segmentStatus{QueryValidation: "VALID"}
 }
 
-func segment2ItemJSON(v segmentd.SegmentView) segment2Item {
+func segment2ItemJSON(v audience.SegmentView) segment2Item {
 	return segment2Item{
 		ID: v.ID, Name: v.Name, ContactsCount: v.ContactsCount,
 		CreatedAt: timestamp(v.CreatedAt), UpdatedAt: timestamp(v.UpdatedAt),
@@ -136,7 +137,7 @@ func segment2ItemJSON(v segmentd.SegmentView) segment2Item {
 }
 
 // segment2JSON renders a segment; cr is nil when no sample was asked for.
-func segment2JSON(v segmentd.SegmentView, cr *contactRenderer) segment2Response {
+func segment2JSON(v audience.SegmentView, cr *contactRenderer) segment2Response {
 	out := segment2Response{
 		ID: v.ID, Name: v.Name, QueryDSL: v.QueryDSL, ContactsCount: v.ContactsCount,
 		CreatedAt: timestamp(v.CreatedAt), UpdatedAt: timestamp(v.UpdatedAt),
@@ -206,8 +207,8 @@ func isBodyTooLarge(err error) bool {
 
 // segmentFilter reads the list endpoints' ids, parent_list_ids and
 // no_parent_list_id.
-func segmentFilter(r *http.Request) (segmentd.SegmentFilter, error) {
-	var f segmentd.SegmentFilter
+func segmentFilter(r *http.Request) (audience.SegmentFilter, error) {
+	var f audience.SegmentFilter
 	f.IDs = queryList(r, "ids")
 	f.ParentListIDs = queryList(r, "parent_list_ids")
 	if len(f.ParentListIDs) > maxParentListFilter {
@@ -255,7 +256,7 @@ func (h *handler) createSegment2(w http.ResponseWriter, r *http.Request, acct se
 	return h.writeSegment2(w, r, acct.ID, http.StatusCreated, v)
 }
 
-func (h *handler) writeSegment2(w http.ResponseWriter, r *http.Request, acct int64, status int, v segmentd.SegmentView) error {
+func (h *handler) writeSegment2(w http.ResponseWriter, r *http.Request, acct int64, status int, v audience.SegmentView) error {
 	cr, err := h.renderer(r.Context(), r, acct)
 	if err != nil {
 		return err
@@ -272,7 +273,7 @@ func (h *handler) listSegments2(w http.ResponseWriter, r *http.Request, acct seg
 // listSegments answers a segment list endpoint: the filter of the query
 // parameters (and, when version is set, only segments of that
 // query_version), each item rendered by item, in {"results":[…]}.
-func listSegments[T any](h *handler, w http.ResponseWriter, r *http.Request, acct segmentd.Account, version *string, item func(segmentd.SegmentView) T) error {
+func listSegments[T any](h *handler, w http.ResponseWriter, r *http.Request, acct segmentd.Account, version *string, item func(audience.SegmentView) T) error {
 	f, err := segmentFilter(r)
 	if err != nil {
 		return err

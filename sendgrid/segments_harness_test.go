@@ -211,7 +211,7 @@ func (e *env) createSeg2(t *testing.T, name, sql string, parents ...string) seg2
 // legacy writes or a migrated SendGrid account would have.
 func (e *env) createSeg1(t *testing.T, name, sgql string, parents ...string) string {
 	t.Helper()
-	acct, err := e.svc.Store().AccountByName(context.Background(), segmentd.DefaultAccountName)
+	acct, err := e.store.AccountByName(context.Background(), segmentd.DefaultAccountName)
 	if err != nil {
 		t.Fatal(err)
 	}

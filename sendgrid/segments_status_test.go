@@ -4,14 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 )
 
 // A search that outruns the deadline answers 408, SendGrid's answer after
 // 20 s; the test shrinks the deadline so that it has passed before the
 // search can report.
 func TestSearchTimeout(t *testing.T) {
-	e := newEnv(t, segmentd.Config{SearchTimeout: time.Nanosecond})
+	e := newEnv(t, audience.Config{SearchTimeout: time.Nanosecond})
 	e.mkContacts(t, "us", 3, "US")
 	r := e.do(t, call{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`})
 	wantError(t, r, 408, errBody("query", "request timed out")) // SendGrid's wording, kept by the face

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/query"
 	sg "github.com/segmentd/segmentd/sendgrid"
 )
@@ -139,7 +140,7 @@ func validateListItems(t *testing.T, r response) {
 }
 
 func TestSegments2Errors(t *testing.T) {
-	e := newEnvWith(t, envConfig{cfg: segmentd.Config{MaxLiveSegments: 3}})
+	e := newEnvWith(t, envConfig{cfg: audience.Config{MaxLiveSegments: 3}})
 	list := e.createList(t, "L")
 	other := e.createList(t, "M")
 	s := e.createSeg2(t, "one", usSQL)
@@ -527,7 +528,7 @@ func TestSegmentRefreshLimits(t *testing.T) {
 func TestSegmentsScheduledRefresh(t *testing.T) {
 	start := time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC)
 	clock := newTestClock(start)
-	e := newEnvWith(t, envConfig{clock: clock, cfg: segmentd.Config{Refresh: segmentd.RefreshScheduled}})
+	e := newEnvWith(t, envConfig{clock: clock, cfg: audience.Config{Refresh: audience.RefreshScheduled}})
 	e.mkContacts(t, "us", 5, "US")
 
 	// A new segment shows an empty sample until its first update, 15
@@ -672,7 +673,7 @@ func (brokenSegments) Segment(context.Context, int64, string) (segmentd.Segment,
 // A failing segment store answers each API's 500 envelope: E4 on the 2.0
 // operations, E5 on refresh, E3 on v1 and search; the cause is logged only.
 func TestSegmentsServerErrors(t *testing.T) {
-	e := newEnvWith(t, envConfig{cfg: segmentd.Config{Segments: brokenSegments{}}})
+	e := newEnvWith(t, envConfig{cfg: audience.Config{Segments: brokenSegments{}}})
 	const id = "00000000-0000-4000-8000-000000000001"
 	e4 := `{"errors":[{"field":"","message":"internal server error"}]}`
 	e3 := `{"errors":[{"message":"internal server error"}]}`

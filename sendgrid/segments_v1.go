@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -45,7 +46,7 @@ type segmentV1Full struct {
 	QueryJSON      map[string]any  `json:"query_json,omitempty"`
 }
 
-func segmentV1SummaryJSON(v segmentd.SegmentView) segmentV1Summary {
+func segmentV1SummaryJSON(v audience.SegmentView) segmentV1Summary {
 	s := segmentV1Summary{
 		ID: v.ID, Name: v.Name, ContactsCount: v.ContactsCount,
 		CreatedAt: timestamp(v.CreatedAt), UpdatedAt: timestamp(v.UpdatedAt),
@@ -58,7 +59,7 @@ func segmentV1SummaryJSON(v segmentd.SegmentView) segmentV1Summary {
 }
 
 // writeSegmentV1 renders a FullSegment; withJSON adds query_json.
-func (h *handler) writeSegmentV1(w http.ResponseWriter, r *http.Request, acct int64, status int, v segmentd.SegmentView, withJSON bool) error {
+func (h *handler) writeSegmentV1(w http.ResponseWriter, r *http.Request, acct int64, status int, v audience.SegmentView, withJSON bool) error {
 	cr, err := h.renderer(r.Context(), r, acct)
 	if err != nil {
 		return err
@@ -83,10 +84,10 @@ func segV1NotFound(id string) error {
 }
 
 // v1Segment reads a live v1 segment; a 2.0 segment is not found.
-func (h *handler) v1Segment(r *http.Request, acct int64, sample bool) (segmentd.SegmentView, error) {
+func (h *handler) v1Segment(r *http.Request, acct int64, sample bool) (audience.SegmentView, error) {
 	id := r.PathValue("segment_id")
 	if !segmentd.IsUUID(id) {
-		return segmentd.SegmentView{}, segV1NotFound(id)
+		return audience.SegmentView{}, segV1NotFound(id)
 	}
 	id = strings.ToLower(id)
 	v, err := h.svc.Segment(r.Context(), acct, id, sample)

@@ -4,7 +4,7 @@
 // engagement segments fill themselves (architecture.md §3.11,
 // docs/events.md).
 //
-// It turns HTTP into calls on *segmentd.Service (Authenticate, WebhookKey,
+// It turns HTTP into calls on *audience.Service (Authenticate, WebhookKey,
 // AddEvents) and back. It must never import a store, SQL or the engine.
 package webhook
 
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -63,14 +64,14 @@ type Options struct {
 }
 
 type handler struct {
-	svc  *segmentd.Service
+	svc  *audience.Service
 	log  *slog.Logger
 	opts Options
 	mux  *http.ServeMux
 }
 
 // NewHandler returns the webhook face. It serves /webhooks/... paths.
-func NewHandler(svc *segmentd.Service, log *slog.Logger, opts Options) http.Handler {
+func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
 	if opts.Clock == nil {
 		opts.Clock = segmentd.SystemClock{}
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
@@ -32,7 +33,7 @@ import (
 // over a fresh SQLite store, with a settable clock.
 type env struct {
 	t     *testing.T
-	svc   *segmentd.Service
+	svc   *audience.Service
 	srv   *httptest.Server
 	clock *segmentd.DevClock
 	key   string // full access to the default account
@@ -50,7 +51,7 @@ func newEnv(t *testing.T, opts ...webhook.Options) *env {
 	clock := segmentd.NewDevClock()
 	clock.Set(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := segmentd.NewService(st, clock, log, segmentd.Config{
+	svc := audience.New(st, clock, log, audience.Config{
 		Segments: st, Membership: engine.NewMembership(), Events: st, WebhookKeys: st,
 	})
 	if err := svc.LoadMembership(ctx); err != nil {

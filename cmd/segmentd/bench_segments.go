@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sqlite"
 )
@@ -230,10 +231,10 @@ func engineStats(ctx context.Context, dbPath string, g *benchGen, nSegs, nChange
 		}
 		segIDs = append(segIDs, seg.ID)
 	}
-	open := func() (*segmentd.Service, engine.Membership) {
+	open := func() (*audience.Service, engine.Membership) {
 		m := engine.NewMembership()
-		return segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
-			segmentd.Config{Segments: st, Membership: m, Events: st, SnapshotPath: snap}), m
+		return audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+			audience.Config{Segments: st, Membership: m, Events: st, SnapshotPath: snap}), m
 	}
 	svc, m := open()
 	defer svc.Close()
@@ -347,7 +348,7 @@ func (g *benchGen) load(ctx context.Context, dbPath string, stdout io.Writer) er
 		return err
 	}
 	defer st.Close()
-	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), segmentd.Config{})
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), audience.Config{})
 	defer svc.Close()
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/webhook"
 )
 
@@ -63,7 +64,7 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		defer f.Close()
 		in = f
 	}
-	return withEventsService(ctx, cfg, stderr, func(svc *segmentd.Service, store accountLookup) error {
+	return withEventsService(ctx, cfg, stderr, func(svc *audience.Service, store accountLookup) error {
 		acct, err := store.AccountByName(ctx, account)
 		if err != nil {
 			return err
@@ -146,7 +147,7 @@ func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io
 	if name == "" || !keySet {
 		return errors.New(use)
 	}
-	return withEventsService(ctx, cfg, stderr, func(svc *segmentd.Service, _ accountLookup) error {
+	return withEventsService(ctx, cfg, stderr, func(svc *audience.Service, _ accountLookup) error {
 		if err := svc.SetWebhookKey(ctx, name, key); err != nil {
 			return err
 		}
@@ -165,14 +166,14 @@ type accountLookup interface {
 
 // withEventsService is withService with the event and webhook-key stores
 // configured (and no membership engine: the server rebuilds it at start).
-func withEventsService(ctx context.Context, cfg config, stderr io.Writer, f func(*segmentd.Service, accountLookup) error) error {
+func withEventsService(ctx context.Context, cfg config, stderr io.Writer, f func(*audience.Service, accountLookup) error) error {
 	store, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := segmentd.NewService(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)),
-		segmentd.Config{Events: store, WebhookKeys: store})
+	svc := audience.New(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)),
+		audience.Config{Events: store, WebhookKeys: store})
 	defer svc.Close()
 	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/admin"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sendgrid"
@@ -203,9 +204,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	refresh := segmentd.RefreshRealtime
+	refresh := audience.RefreshRealtime
 	if cfg.refresh == "scheduled" {
-		refresh = segmentd.RefreshScheduled
+		refresh = audience.RefreshScheduled
 	}
 	// --dev runs every component on a settable clock (POST /admin/clock).
 	var clock segmentd.Clock = segmentd.SystemClock{}
@@ -214,7 +215,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		clock = devClock
 	}
 	members := engine.NewMembership()
-	svc := segmentd.NewService(store, clock, log, segmentd.Config{
+	svc := audience.New(store, clock, log, audience.Config{
 		Segments:     store,
 		CCSegments:   store,
 		Membership:   members,
@@ -302,7 +303,7 @@ const snapshotFile = "engine.snap"
 
 // writeSnapshots writes the engine snapshot every interval (when anything
 // changed) until ctx ends; interval 0 writes none.
-func writeSnapshots(ctx context.Context, svc *segmentd.Service, interval time.Duration, log *slog.Logger) {
+func writeSnapshots(ctx context.Context, svc *audience.Service, interval time.Duration, log *slog.Logger) {
 	if interval <= 0 {
 		return
 	}
@@ -318,7 +319,7 @@ func writeSnapshots(ctx context.Context, svc *segmentd.Service, interval time.Du
 	}
 }
 
-func snapshot(ctx context.Context, svc *segmentd.Service, log *slog.Logger) {
+func snapshot(ctx context.Context, svc *audience.Service, log *slog.Logger) {
 	info, wrote, err := svc.WriteSnapshot(ctx)
 	switch {
 	case err != nil:
@@ -352,7 +353,7 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	if name == "" && fs.NArg() > 0 {
 		name = fs.Arg(0)
 	}
-	return withService(ctx, cfg, stderr, func(svc *segmentd.Service) error {
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		a, err := svc.CreateAccount(ctx, name, parent)
 		if err != nil {
 			return err
@@ -385,7 +386,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	return withService(ctx, cfg, stderr, func(svc *segmentd.Service) error {
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		secret, k, err := svc.CreateAPIKey(ctx, account, name, sc)
 		if err != nil {
 			return err
@@ -407,13 +408,13 @@ func joinScopes(s []segmentd.Scope) string {
 
 // withService opens the store, makes sure the default account exists, and
 // runs f; used by the administrative subcommands.
-func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*segmentd.Service) error) error {
+func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audience.Service) error) error {
 	store, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := segmentd.NewService(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)), segmentd.Config{})
+	svc := audience.New(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)), audience.Config{})
 	defer svc.Close()
 	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package segmentd
+package audience
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/segmentd/segmentd"
 )
 
 // This file takes engagement events in: it validates them, stores them, and
@@ -26,23 +28,23 @@ var errNoEventStore = errors.New("segmentd: no event store configured (Config.Ev
 //
 // A batch with an invalid event is rejected whole with KindInvalid; the
 // webhook face decides which events to pass, and reports the rest itself.
-func (s *Service) AddEvents(ctx context.Context, acct int64, evs []Event) (EventsResult, error) {
+func (s *Service) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event) (segmentd.EventsResult, error) {
 	if s.cfg.Events == nil {
-		return EventsResult{}, errNoEventStore
+		return segmentd.EventsResult{}, errNoEventStore
 	}
-	if len(evs) > MaxAddEvents {
-		return EventsResult{}, Errorf(KindTooLarge, "events", "at most %d events per batch", MaxAddEvents)
+	if len(evs) > segmentd.MaxAddEvents {
+		return segmentd.EventsResult{}, segmentd.Errorf(segmentd.KindTooLarge, "events", "at most %d events per batch", segmentd.MaxAddEvents)
 	}
-	clean := make([]Event, len(evs))
+	clean := make([]segmentd.Event, len(evs))
 	for i, ev := range evs {
 		if err := normalizeEvent(&ev, "events["+strconv.Itoa(i)+"]"); err != nil {
-			return EventsResult{}, err
+			return segmentd.EventsResult{}, err
 		}
 		clean[i] = ev
 	}
 	ej := &eventsJob{acct: acct, evs: clean}
 	if err := s.run(ctx, &jobTask{events: ej, wait: make(chan error, 1)}); err != nil {
-		return EventsResult{}, err
+		return segmentd.EventsResult{}, err
 	}
 	return ej.res, nil
 }
@@ -54,13 +56,13 @@ func (s *Service) AddEvents(ctx context.Context, acct int64, evs []Event) (Event
 // (the commit, the pages every batch rewrites) are paid once for several.
 type eventsJob struct {
 	acct int64
-	evs  []Event
-	res  EventsResult
+	evs  []segmentd.Event
+	res  segmentd.EventsResult
 }
 
 // maxGroupedEvents bounds the events of one grouped transaction: it stops
 // taking batches once it holds this many.
-const maxGroupedEvents = 4 * MaxAddEvents
+const maxGroupedEvents = 4 * segmentd.MaxAddEvents
 
 // writeEvents stores a group of event batches of one account in one
 // transaction and passes the stored events to the engine in one update,
@@ -68,12 +70,12 @@ const maxGroupedEvents = 4 * MaxAddEvents
 // batch is reflected before its caller hears back.
 func (s *Service) writeEvents(group []*jobTask) {
 	acct := group[0].events.acct
-	batches := make([][]Event, len(group))
+	batches := make([][]segmentd.Event, len(group))
 	for i, t := range group {
 		batches[i] = t.events.evs
 	}
 	res, err := s.cfg.Events.AddEventBatches(context.Background(), acct, batches)
-	var stored []Event
+	var stored []segmentd.Event
 	for i, t := range group {
 		t.err = err
 		if err == nil {
@@ -88,19 +90,19 @@ func (s *Service) writeEvents(group []*jobTask) {
 
 // normalizeEvent checks the fields an event cannot do without and brings
 // its email and source to their stored form.
-func normalizeEvent(ev *Event, field string) error {
+func normalizeEvent(ev *segmentd.Event, field string) error {
 	ev.Email = strings.ToLower(strings.TrimSpace(ev.Email))
 	ev.ContactID = ""
 	switch {
 	case ev.Email == "":
-		return Errorf(KindInvalid, field+".email", "%s: email is required", field)
+		return segmentd.Errorf(segmentd.KindInvalid, field+".email", "%s: email is required", field)
 	case ev.Type == "":
-		return Errorf(KindInvalid, field+".event", "%s: event type is required", field)
+		return segmentd.Errorf(segmentd.KindInvalid, field+".event", "%s: event type is required", field)
 	case ev.Timestamp.IsZero():
-		return Errorf(KindInvalid, field+".timestamp", "%s: timestamp is required", field)
+		return segmentd.Errorf(segmentd.KindInvalid, field+".timestamp", "%s: timestamp is required", field)
 	}
 	if ev.Source == "" {
-		ev.Source = DefaultEventSource
+		ev.Source = segmentd.DefaultEventSource
 	}
 	ev.Timestamp = ev.Timestamp.UTC()
 	return nil
@@ -113,27 +115,11 @@ func normalizeEvent(ev *Event, field string) error {
 // engine the contacts, then these events. Every store write of a job thus
 // precedes every engine update of it, which the engine snapshot relies on
 // (service_snapshot.go).
-func (s *Service) attachEvents(ctx context.Context, acct int64, cs []Contact) ([]Event, error) {
+func (s *Service) attachEvents(ctx context.Context, acct int64, cs []segmentd.Contact) ([]segmentd.Event, error) {
 	if s.cfg.Events == nil || len(cs) == 0 {
 		return nil, nil
 	}
 	return s.cfg.Events.AttachEvents(ctx, acct, cs)
-}
-
-// onWorker runs write on the job worker's store stage and then publish on
-// its engine stage, after the jobs queued before it, and waits for both.
-func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
-	return s.run(ctx, &jobTask{write: func(*Job) (func(), error) { return write() }, wait: make(chan error, 1)})
-}
-
-// run queues an internal task and waits for both its stages.
-func (s *Service) run(ctx context.Context, t *jobTask) error {
-	select {
-	case s.queue <- t:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return <-t.wait
 }
 
 // PruneEvents deletes every account's events older than retention. segmentd

@@ -1,9 +1,11 @@
-package segmentd
+package audience
 
 import (
 	"context"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/segmentd/segmentd"
 )
 
 // This file holds the rules of Constant Contact's V3 segments
@@ -13,10 +15,10 @@ import (
 
 func validateCCSegmentName(name string) error {
 	if strings.TrimSpace(name) == "" {
-		return Errorf(KindInvalid, "name", "name is required")
+		return segmentd.Errorf(segmentd.KindInvalid, "name", "name is required")
 	}
-	if utf8.RuneCountInString(name) > MaxCCSegmentNameLength {
-		return Errorf(KindInvalid, "name", "name must be at most %d characters", MaxCCSegmentNameLength)
+	if utf8.RuneCountInString(name) > segmentd.MaxCCSegmentNameLength {
+		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", segmentd.MaxCCSegmentNameLength)
 	}
 	return nil
 }
@@ -25,95 +27,95 @@ func validateCCSegmentName(name string) error {
 // spec's 20,000 characters, or that the engine cannot parse and check.
 func (s *Service) checkCCCriteria(acct int64, criteria string) error {
 	if strings.TrimSpace(criteria) == "" {
-		return Errorf(KindInvalid, "segment_criteria", "segment_criteria is required")
+		return segmentd.Errorf(segmentd.KindInvalid, "segment_criteria", "segment_criteria is required")
 	}
-	if n := utf8.RuneCountInString(criteria); n > MaxCCSegmentCriteriaLength {
-		return Errorf(KindInvalid, "segment_criteria", "segment_criteria must be at most %d characters (it has %d)", MaxCCSegmentCriteriaLength, n)
+	if n := utf8.RuneCountInString(criteria); n > segmentd.MaxCCSegmentCriteriaLength {
+		return segmentd.Errorf(segmentd.KindInvalid, "segment_criteria", "segment_criteria must be at most %d characters (it has %d)", segmentd.MaxCCSegmentCriteriaLength, n)
 	}
-	if err := s.members.CheckQuery(acct, LangCC, criteria, false); err != nil {
+	if err := s.members.CheckQuery(acct, segmentd.LangCC, criteria, false); err != nil {
 		// The engine's message names a path inside the criteria
 		// ("criteria.group[0].op: …"); say whose path it is.
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "segment_criteria") {
 			msg = "segment_criteria: " + msg
 		}
-		return Errorf(KindInvalid, "segment_criteria", "%s", msg)
+		return segmentd.Errorf(segmentd.KindInvalid, "segment_criteria", "%s", msg)
 	}
 	return nil
 }
 
 // CreateCCSegment validates and stores a Constant Contact segment and
 // starts tracking its membership.
-func (s *Service) CreateCCSegment(ctx context.Context, acct int64, name, criteria string) (CCSegment, error) {
+func (s *Service) CreateCCSegment(ctx context.Context, acct int64, name, criteria string) (segmentd.CCSegment, error) {
 	if err := validateCCSegmentName(name); err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	if err := s.checkCCCriteria(acct, criteria); err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	now := s.clock.Now()
-	seg, err := s.cfg.CCSegments.CreateCCSegment(ctx, acct, CCSegment{Name: name, Criteria: criteria, CreatedAt: now, EditedAt: now}, s.cfg.MaxLiveCCSegments)
+	seg, err := s.cfg.CCSegments.CreateCCSegment(ctx, acct, segmentd.CCSegment{Name: name, Criteria: criteria, CreatedAt: now, EditedAt: now}, s.cfg.MaxLiveCCSegments)
 	if err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
-	if err := s.members.PutSegment(acct, seg.EngineID(), LangCC, seg.Criteria, "", now); err != nil {
-		return CCSegment{}, err
+	if err := s.members.PutSegment(acct, seg.EngineID(), segmentd.LangCC, seg.Criteria, "", now); err != nil {
+		return segmentd.CCSegment{}, err
 	}
 	return seg, nil
 }
 
 // CCSegments returns a page of the account's live Constant Contact segments.
-func (s *Service) CCSegments(ctx context.Context, acct int64, p CCSegmentPage) ([]CCSegment, error) {
+func (s *Service) CCSegments(ctx context.Context, acct int64, p segmentd.CCSegmentPage) ([]segmentd.CCSegment, error) {
 	return s.cfg.CCSegments.CCSegments(ctx, acct, p)
 }
 
 // CCSegment returns a segment by id, deleted or not (Constant Contact keeps
 // a deleted segment's details readable).
-func (s *Service) CCSegment(ctx context.Context, acct int64, id int64) (CCSegment, error) {
+func (s *Service) CCSegment(ctx context.Context, acct int64, id int64) (segmentd.CCSegment, error) {
 	return s.cfg.CCSegments.CCSegment(ctx, acct, id)
 }
 
 // liveCCSegment returns a segment that has not been deleted. Writes to a
 // deleted segment, and reads of its contacts, are not found.
-func (s *Service) liveCCSegment(ctx context.Context, acct int64, id int64) (CCSegment, error) {
+func (s *Service) liveCCSegment(ctx context.Context, acct int64, id int64) (segmentd.CCSegment, error) {
 	seg, err := s.cfg.CCSegments.CCSegment(ctx, acct, id)
 	if err == nil && !seg.Live() {
-		err = Errorf(KindNotFound, "segment_id", "segment %d was deleted", id)
+		err = segmentd.Errorf(segmentd.KindNotFound, "segment_id", "segment %d was deleted", id)
 	}
 	return seg, err
 }
 
 // UpdateCCSegment is PUT /segments/{id}: both the name and the criteria
 // are required. edited_at moves only when one of them changes.
-func (s *Service) UpdateCCSegment(ctx context.Context, acct int64, id int64, name, criteria string) (CCSegment, error) {
+func (s *Service) UpdateCCSegment(ctx context.Context, acct int64, id int64, name, criteria string) (segmentd.CCSegment, error) {
 	seg, err := s.liveCCSegment(ctx, acct, id)
 	if err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	if err := validateCCSegmentName(name); err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	if err := s.checkCCCriteria(acct, criteria); err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	return s.saveCCSegment(ctx, acct, seg, name, criteria)
 }
 
 // RenameCCSegment is PATCH /segments/{id}/name.
-func (s *Service) RenameCCSegment(ctx context.Context, acct int64, id int64, name string) (CCSegment, error) {
+func (s *Service) RenameCCSegment(ctx context.Context, acct int64, id int64, name string) (segmentd.CCSegment, error) {
 	seg, err := s.liveCCSegment(ctx, acct, id)
 	if err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	if err := validateCCSegmentName(name); err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	return s.saveCCSegment(ctx, acct, seg, name, seg.Criteria)
 }
 
 // saveCCSegment stores a validated change, and gives the engine the new
 // criteria when they changed.
-func (s *Service) saveCCSegment(ctx context.Context, acct int64, seg CCSegment, name, criteria string) (CCSegment, error) {
+func (s *Service) saveCCSegment(ctx context.Context, acct int64, seg segmentd.CCSegment, name, criteria string) (segmentd.CCSegment, error) {
 	if name == seg.Name && criteria == seg.Criteria {
 		return seg, nil
 	}
@@ -122,11 +124,11 @@ func (s *Service) saveCCSegment(ctx context.Context, acct int64, seg CCSegment, 
 	seg.Name, seg.Criteria, seg.EditedAt = name, criteria, now
 	seg, err := s.cfg.CCSegments.UpdateCCSegment(ctx, acct, seg)
 	if err != nil {
-		return CCSegment{}, err
+		return segmentd.CCSegment{}, err
 	}
 	if criteriaChanged {
-		if err := s.members.PutSegment(acct, seg.EngineID(), LangCC, seg.Criteria, "", now); err != nil {
-			return CCSegment{}, err
+		if err := s.members.PutSegment(acct, seg.EngineID(), segmentd.LangCC, seg.Criteria, "", now); err != nil {
+			return segmentd.CCSegment{}, err
 		}
 	}
 	return seg, nil
@@ -149,7 +151,7 @@ func (s *Service) DeleteCCSegment(ctx context.Context, acct int64, id int64) err
 // ContactPage is a page of contacts read in some order, and whether more
 // follow.
 type ContactPage struct {
-	Contacts []Contact
+	Contacts []segmentd.Contact
 	More     bool
 }
 

@@ -1,4 +1,4 @@
-package segmentd_test
+package audience_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/sqlite"
@@ -39,7 +40,7 @@ func (c *testClock) Add(d time.Duration) {
 type world struct {
 	t       *testing.T
 	ctx     context.Context
-	svc     *segmentd.Service
+	svc     *audience.Service
 	store   *sqlite.Store
 	members engine.Membership
 	db      *sql.DB
@@ -53,12 +54,12 @@ type world struct {
 }
 
 func newWorld(t *testing.T, seed uint64) *world {
-	return newWorldWith(t, seed, func(*segmentd.Config) {})
+	return newWorldWith(t, seed, func(*audience.Config) {})
 }
 
 // newWorldWith is newWorld with the Service's configuration adjusted by
 // configure.
-func newWorldWith(t *testing.T, seed uint64, configure func(*segmentd.Config)) *world {
+func newWorldWith(t *testing.T, seed uint64, configure func(*audience.Config)) *world {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "segmentd.db")
@@ -72,9 +73,9 @@ func newWorldWith(t *testing.T, seed uint64, configure func(*segmentd.Config)) *
 	}
 	clock := &testClock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
 	m := engine.NewMembership()
-	cfg := segmentd.Config{Segments: st, Membership: m}
+	cfg := audience.Config{Segments: st, Membership: m}
 	configure(&cfg)
-	svc := segmentd.NewService(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	svc := audience.New(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	t.Cleanup(func() { svc.Close(); db.Close(); st.Close() })
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {

@@ -1,10 +1,12 @@
-package segmentd
+package audience
 
 import (
 	"context"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/segmentd/segmentd"
 )
 
 // This file keeps the membership engine in step with the store: every
@@ -53,11 +55,11 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 // which SendGrid's segment_ids must never list.
 func (s *Service) sendGridSegmentsOf(acct int64, contactID string, now time.Time) []string {
 	ids := s.members.SegmentsOf(acct, contactID, now)
-	return slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, CCEnginePrefix) })
+	return slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, segmentd.CCEnginePrefix) })
 }
 
 // withSegmentIDs fills each contact's SegmentIDs from the engine.
-func (s *Service) withSegmentIDs(acct int64, cs []Contact, now time.Time) []Contact {
+func (s *Service) withSegmentIDs(acct int64, cs []segmentd.Contact, now time.Time) []segmentd.Contact {
 	if s.members == nil {
 		return cs
 	}
@@ -67,7 +69,7 @@ func (s *Service) withSegmentIDs(acct int64, cs []Contact, now time.Time) []Cont
 	return cs
 }
 
-func (s *Service) mapWithSegmentIDs(acct int64, m map[string]Contact) map[string]Contact {
+func (s *Service) mapWithSegmentIDs(acct int64, m map[string]segmentd.Contact) map[string]segmentd.Contact {
 	if s.members == nil {
 		return m
 	}
@@ -123,23 +125,23 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		if err := s.fieldsChanged(ctx, a.ID); err != nil {
 			return err
 		}
-		err := loadPages(ctx, "", func(ctx context.Context, after string) ([]Contact, string, bool, error) {
+		err := loadPages(ctx, "", func(ctx context.Context, after string) ([]segmentd.Contact, string, bool, error) {
 			const page = 5000
 			cs, err := s.store.ScanContacts(ctx, a.ID, after, page)
 			if err != nil || len(cs) == 0 {
 				return cs, after, true, err
 			}
 			return cs, cs[len(cs)-1].ID, len(cs) < page, nil
-		}, func(cs []Contact) { s.members.PutContacts(a.ID, cs, now) })
+		}, func(cs []segmentd.Contact) { s.members.PutContacts(a.ID, cs, now) })
 		if err != nil {
 			return err
 		}
 		if s.cfg.Events != nil {
-			err := loadPages(ctx, int64(0), func(ctx context.Context, after int64) ([]Event, int64, bool, error) {
+			err := loadPages(ctx, int64(0), func(ctx context.Context, after int64) ([]segmentd.Event, int64, bool, error) {
 				const page = 50_000
 				evs, last, err := s.cfg.Events.ScanEvents(ctx, a.ID, after, page)
 				return evs, last, len(evs) < page, err
-			}, func(evs []Event) { s.members.AddEvents(a.ID, evs, now) })
+			}, func(evs []segmentd.Event) { s.members.AddEvents(a.ID, evs, now) })
 			if err != nil {
 				return err
 			}
@@ -159,12 +161,12 @@ func (s *Service) loadSegments(ctx context.Context, acct int64, now time.Time) e
 		return err
 	}
 	if s.cfg.CCSegments != nil {
-		ccs, err := s.cfg.CCSegments.CCSegments(ctx, acct, CCSegmentPage{})
+		ccs, err := s.cfg.CCSegments.CCSegments(ctx, acct, segmentd.CCSegmentPage{})
 		if err != nil {
 			return err
 		}
 		for i := range ccs {
-			segs = append(segs, ccs[i].engineSegment())
+			segs = append(segs, ccs[i].EngineSegment())
 		}
 	}
 	for i, err := range s.members.PutSegments(acct, segs, now) {

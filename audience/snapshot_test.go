@@ -1,4 +1,4 @@
-package segmentd_test
+package audience_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 )
 
@@ -21,7 +22,7 @@ import (
 func snapshotWorld(t *testing.T, seed uint64) (*world, string) {
 	snap := filepath.Join(t.TempDir(), "engine.snap")
 	var w *world
-	w = newWorldWith(t, seed, func(c *segmentd.Config) {
+	w = newWorldWith(t, seed, func(c *audience.Config) {
 		c.Events, c.SnapshotPath = c.Segments.(segmentd.EventStore), snap
 		c.CCSegments = c.Segments.(segmentd.CCSegmentStore)
 	})
@@ -73,11 +74,11 @@ func (w *world) eventStep() string {
 
 // restart opens a new Service with a new engine on the world's store, as a
 // process started after a crash would, and loads its engine.
-func (w *world) restart(snapshotPath string) (*segmentd.Service, engine.Membership) {
+func (w *world) restart(snapshotPath string) (*audience.Service, engine.Membership) {
 	w.t.Helper()
 	m := engine.NewMembership()
-	svc := segmentd.NewService(w.store, w.clock, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		segmentd.Config{Segments: w.store, CCSegments: w.store, Membership: m, Events: w.store, SnapshotPath: snapshotPath})
+	svc := audience.New(w.store, w.clock, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		audience.Config{Segments: w.store, CCSegments: w.store, Membership: m, Events: w.store, SnapshotPath: snapshotPath})
 	w.t.Cleanup(svc.Close)
 	if _, err := svc.PruneEvents(w.ctx, segmentd.DefaultEventRetention); err != nil {
 		w.t.Fatal(err)

@@ -1,4 +1,4 @@
-package segmentd_test
+package audience_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/sqlite"
 )
@@ -28,9 +29,9 @@ func TestServiceAddEvents(t *testing.T) {
 	}
 	defer st.Close()
 	now := time.Now().UTC()
-	start := func() *segmentd.Service {
-		svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
-			segmentd.Config{Segments: st, Membership: engine.NewMembership(), Events: st})
+	start := func() *audience.Service {
+		svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+			audience.Config{Segments: st, Membership: engine.NewMembership(), Events: st})
 		t.Cleanup(svc.Close)
 		if err := svc.LoadMembership(ctx); err != nil {
 			t.Fatal(err)
@@ -53,7 +54,7 @@ func TestServiceAddEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := func(svc *segmentd.Service) int {
+	count := func(svc *audience.Service) int {
 		t.Helper()
 		v, err := svc.Segment(ctx, acct.ID, seg.ID, false)
 		if err != nil {
@@ -108,8 +109,8 @@ func TestPruneEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
-		segmentd.Config{Segments: st, Membership: engine.NewMembership(), Events: st})
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+		audience.Config{Segments: st, Membership: engine.NewMembership(), Events: st})
 	defer svc.Close()
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {
@@ -167,8 +168,8 @@ func TestServiceGroupsEventBatches(t *testing.T) {
 	}
 	defer st.Close()
 	store := &batchCounter{Store: st, entered: make(chan struct{}), gate: make(chan struct{})}
-	svc := segmentd.NewService(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
-		segmentd.Config{Segments: st, Membership: engine.NewMembership(), Events: store, JobQueue: 8})
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+		audience.Config{Segments: st, Membership: engine.NewMembership(), Events: store, JobQueue: 8})
 	defer svc.Close()
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {

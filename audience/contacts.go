@@ -1,0 +1,243 @@
+package audience
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/segmentd/segmentd"
+)
+
+// UpsertContacts validates an upsert and queues it as a job; it returns the
+// job id. Validation failures reject the whole request and store nothing.
+func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string) (string, error) {
+	if len(patches) == 0 {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "contacts", "contacts must hold at least one contact")
+	}
+	if len(patches) > segmentd.MaxUpsertContacts {
+		return "", segmentd.Errorf(segmentd.KindTooLarge, "contacts", "contacts may hold at most %d contacts per request", segmentd.MaxUpsertContacts)
+	}
+	fields, err := s.FieldsByID(ctx, acct)
+	if err != nil {
+		return "", err
+	}
+	for i := range patches {
+		if err := segmentd.ValidatePatch(&patches[i], "contacts["+strconv.Itoa(i)+"]", fields); err != nil {
+			return "", err
+		}
+	}
+	listIDs = dedupe(listIDs)
+	for _, id := range listIDs {
+		if !segmentd.IsUUID(id) {
+			return "", segmentd.Errorf(segmentd.KindInvalid, "list_ids", "list id %q is not a valid UUID", id)
+		}
+		if _, err := s.store.List(ctx, acct, id); err != nil {
+			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return "", segmentd.Errorf(segmentd.KindNotFound, "list_ids", "list %q does not exist", id)
+			}
+			return "", err
+		}
+	}
+	return s.submit(ctx, acct, segmentd.JobUpsert, len(patches), func(j *segmentd.Job) (func(), error) {
+		res, err := s.store.UpsertContacts(context.Background(), acct, patches, listIDs, s.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		j.Created, j.Updated = res.Created, res.Updated
+		j.Errored = len(res.Errors)
+		j.Errors = res.Errors
+		if len(j.Errors) > segmentd.MaxJobErrors {
+			j.Errors = j.Errors[:segmentd.MaxJobErrors]
+		}
+		// Events that arrived before their contact count from now on.
+		waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
+		if err != nil {
+			s.log.Error("attaching waiting events", "account", acct, "err", err)
+		}
+		return func() {
+			if s.members != nil {
+				now := s.clock.Now()
+				s.members.PutContacts(acct, res.Contacts, now)
+				s.members.AddEvents(acct, waiting, now)
+			}
+		}, nil
+	})
+}
+
+// SampleContacts returns up to 50 recent contacts sorted by email, and the
+// account's contact count.
+func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]segmentd.Contact, int, error) {
+	cs, err := s.store.SampleContacts(ctx, acct, segmentd.ListSampleSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := s.store.CountContacts(ctx, acct)
+	return s.withSegmentIDs(acct, cs, s.clock.Now()), n, err
+}
+
+// Contact returns one contact.
+func (s *Service) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
+	c, err := s.store.Contact(ctx, acct, id)
+	if err == nil && s.members != nil {
+		c.SegmentIDs = s.sendGridSegmentsOf(acct, c.ID, s.clock.Now())
+	}
+	return c, err
+}
+
+// ContactsByIDs returns the contacts that exist among ids (at most 100).
+func (s *Service) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]segmentd.Contact, error) {
+	if len(ids) == 0 {
+		return nil, segmentd.Errorf(segmentd.KindInvalid, "ids", "ids is required")
+	}
+	if len(ids) > segmentd.MaxBatchIDs {
+		return nil, segmentd.Errorf(segmentd.KindTooLarge, "ids", "ids may hold at most %d ids", segmentd.MaxBatchIDs)
+	}
+	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	return s.withSegmentIDs(acct, cs, s.clock.Now()), err
+}
+
+// ContactsByEmails looks addresses up among emails and alternate emails.
+// Empty strings are ignored; any malformed address rejects the request
+// (sendgrid-api.md §1). The map is keyed by the lower-cased address.
+func (s *Service) ContactsByEmails(ctx context.Context, acct int64, emails []string) ([]string, map[string]segmentd.Contact, error) {
+	var keys []string
+	for i, e := range emails {
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		if len(e) > 100 {
+			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %q is longer than 100 characters", e)
+		}
+		n := segmentd.NormalizeEmail(e)
+		if !segmentd.ValidEmail(n) {
+			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %q is not a valid email address", e)
+		}
+		keys = append(keys, n)
+	}
+	if len(keys) == 0 {
+		return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails", "emails must hold at least one address")
+	}
+	if len(keys) > segmentd.MaxSearchEmails {
+		return nil, nil, segmentd.Errorf(segmentd.KindTooLarge, "emails", "emails may hold at most %d addresses", segmentd.MaxSearchEmails)
+	}
+	keys = dedupe(keys)
+	found, err := s.store.ContactsByEmails(ctx, acct, keys)
+	return keys, s.mapWithSegmentIDs(acct, found), err
+}
+
+// ContactsByIdentifier looks contacts up by one identifier type.
+func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd.IdentifierType, values []string) (map[string]segmentd.Contact, error) {
+	if len(values) == 0 {
+		return nil, segmentd.Errorf(segmentd.KindInvalid, "identifiers", "identifiers must hold at least one value")
+	}
+	if len(values) > segmentd.MaxBatchIDs {
+		return nil, segmentd.Errorf(segmentd.KindTooLarge, "identifiers", "identifiers may hold at most %d values", segmentd.MaxBatchIDs)
+	}
+	for i, v := range values {
+		if strings.TrimSpace(v) == "" {
+			return nil, segmentd.Errorf(segmentd.KindInvalid, "identifiers["+strconv.Itoa(i)+"]", "identifier must not be empty")
+		}
+		if t == segmentd.IdentifierEmail {
+			values[i] = segmentd.NormalizeEmail(v)
+			if !segmentd.ValidEmail(values[i]) {
+				return nil, segmentd.Errorf(segmentd.KindInvalid, "identifiers["+strconv.Itoa(i)+"]", "email %q is not a valid email address", v)
+			}
+		}
+	}
+	found, err := s.store.ContactsByIdentifier(ctx, acct, t, dedupe(values))
+	return s.mapWithSegmentIDs(acct, found), err
+}
+
+// CountContacts returns the account's number of contacts.
+func (s *Service) CountContacts(ctx context.Context, acct int64) (int, error) {
+	return s.store.CountContacts(ctx, acct)
+}
+
+// SubuserContactCounts returns the number of contacts of each subuser of
+// the account, by account id (none when it has no subusers).
+func (s *Service) SubuserContactCounts(ctx context.Context, acct int64) (map[int64]int, error) {
+	accounts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[int64]int{}
+	for _, a := range accounts {
+		if a.ParentID != acct {
+			continue
+		}
+		if counts[a.ID], err = s.store.CountContacts(ctx, a.ID); err != nil {
+			return nil, err
+		}
+	}
+	return counts, nil
+}
+
+// DeleteContacts deletes contacts by id, or all of them, in a job. Exactly
+// one of ids and all must be given.
+func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, all bool) (string, error) {
+	if (len(ids) > 0) == all {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "ids", "exactly one of ids or delete_all_contacts=true must be given")
+	}
+	if all {
+		n, err := s.store.CountContacts(ctx, acct)
+		if err != nil {
+			return "", err
+		}
+		return s.submit(ctx, acct, segmentd.JobDelete, n, func(j *segmentd.Job) (func(), error) {
+			d, err := s.store.DeleteAllContacts(context.Background(), acct)
+			j.Deleted = d
+			return func() {
+				if s.members != nil {
+					s.members.DeleteAllContacts(acct, s.clock.Now())
+				}
+			}, err
+		})
+	}
+	if len(ids) > segmentd.MaxDeleteIDs {
+		return "", segmentd.Errorf(segmentd.KindTooLarge, "ids", "ids may hold at most %d contact ids", segmentd.MaxDeleteIDs)
+	}
+	for _, id := range ids {
+		if !segmentd.IsUUID(id) {
+			return "", segmentd.Errorf(segmentd.KindInvalid, "ids", "contact id %q is not a valid UUID", id)
+		}
+	}
+	ids = dedupe(ids)
+	return s.submit(ctx, acct, segmentd.JobDelete, len(ids), func(j *segmentd.Job) (func(), error) {
+		d, err := s.store.DeleteContacts(context.Background(), acct, ids)
+		j.Deleted = d
+		return func() { s.contactsDeleted(acct, ids) }, err
+	})
+}
+
+// DeleteIdentifier removes one identifier from a contact in a job. Removing
+// the contact's last identifier fails the job, as at SendGrid.
+func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID string, t segmentd.IdentifierType, value string) (string, error) {
+	if value == "" {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_value", "identifier_value is required")
+	}
+	if t == segmentd.IdentifierEmail {
+		value = segmentd.NormalizeEmail(value)
+	}
+	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
+		return "", err
+	}
+	return s.submit(ctx, acct, segmentd.JobDelete, 1, func(j *segmentd.Job) (func(), error) {
+		if err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now()); err != nil {
+			return nil, err
+		}
+		j.Deleted = 1
+		return func() { s.contactsChanged(context.Background(), acct, []string{contactID}) }, nil
+	})
+}
+
+func dedupe(s []string) []string {
+	seen := make(map[string]bool, len(s))
+	out := s[:0:0]
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

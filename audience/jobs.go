@@ -1,0 +1,172 @@
+package audience
+
+import (
+	"context"
+	"errors"
+
+	"github.com/segmentd/segmentd"
+)
+
+// jobTask is a queued job. Jobs run in two stages, each one job at a time
+// in submission order: write commits the job's store transaction; then
+// publish passes what changed to the engine and the job is completed. The
+// engine work of one job overlaps the next job's transaction.
+type jobTask struct {
+	job     segmentd.Job
+	write   func(*segmentd.Job) (publish func(), err error)
+	publish func()
+	err     error
+	// wait, when set, makes this an internal task (no job record): its
+	// caller waits for it on this channel (see run).
+	wait chan error
+	// events, when set, makes this an event batch (AddEvents), written by
+	// writeEvents instead of write.
+	events *eventsJob
+}
+
+func (s *Service) write() {
+	defer close(s.finish)
+	var next *jobTask // taken from the queue but not yet run
+	for open := true; open || next != nil; {
+		t := next
+		if t == nil {
+			if t, open = <-s.queue; !open {
+				return
+			}
+		}
+		if t.events == nil {
+			next = nil
+			t.publish, t.err = t.write(&t.job)
+			s.finish <- t
+			continue
+		}
+		var group []*jobTask
+		var closed bool
+		group, next, closed = s.gatherEvents(t)
+		open = open && !closed
+		s.writeEvents(group)
+		for _, g := range group {
+			s.finish <- g
+		}
+	}
+}
+
+// gatherEvents returns event batch t with the batches of its account
+// already queued behind it, up to the first other task (next, taken from
+// the queue) or maxGroupedEvents; closed reports that the queue was found
+// closed.
+func (s *Service) gatherEvents(t *jobTask) (group []*jobTask, next *jobTask, closed bool) {
+	group = []*jobTask{t}
+	for n := len(t.events.evs); n < maxGroupedEvents; {
+		select {
+		case u, ok := <-s.queue:
+			if !ok {
+				return group, nil, true
+			}
+			if u.events == nil || u.events.acct != t.events.acct {
+				return group, u, false
+			}
+			group = append(group, u)
+			n += len(u.events.evs)
+		default:
+			return group, nil, false
+		}
+	}
+	return group, nil, false
+}
+
+func (s *Service) complete() {
+	defer close(s.done)
+	for t := range s.finish {
+		if t.wait != nil {
+			if t.err == nil && t.publish != nil {
+				t.publish()
+			}
+			t.wait <- t.err
+			continue
+		}
+		j := &t.job
+		if t.err != nil {
+			s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
+			j.Errored = j.Requested
+			msg := "the job could not be processed"
+			var e *segmentd.Error
+			if errors.As(t.err, &e) {
+				msg = e.Message
+			}
+			j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
+		} else if t.publish != nil {
+			t.publish()
+		}
+		j.Finish(s.clock.Now())
+		// Reads see the result at once; the row follows, so that writing it
+		// never holds up the reader waiting for the store's writer.
+		s.pendingMu.Lock()
+		final := *j
+		s.pending[j.ID] = &final
+		s.pendingMu.Unlock()
+		if err := s.store.CreateJob(context.Background(), final); err != nil {
+			s.log.Error("recording job result", "job_id", j.ID, "err", err)
+		}
+		s.pendingMu.Lock()
+		delete(s.pending, j.ID)
+		s.pendingMu.Unlock()
+	}
+}
+
+// submit queues a job and returns its id at once. A job lives in memory
+// until it has finished: it reads completed only after its transaction has
+// committed and the engine has taken its changes; its row is written then.
+// Acknowledging a request never waits for the store's single writer (which
+// the running job holds). A job lost to a crash before it finished is
+// unknown after the restart, and none of its writes were acknowledged.
+func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, requested int, write func(*segmentd.Job) (publish func(), err error)) (string, error) {
+	task := &jobTask{job: segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Status: segmentd.JobPending, Requested: requested, StartedAt: s.clock.Now()}, write: write}
+	pending := task.job
+	s.pendingMu.Lock()
+	s.pending[pending.ID] = &pending
+	s.pendingMu.Unlock()
+	select {
+	case s.queue <- task:
+	case <-ctx.Done():
+		s.pendingMu.Lock()
+		delete(s.pending, pending.ID)
+		s.pendingMu.Unlock()
+		return "", ctx.Err()
+	}
+	return pending.ID, nil
+}
+
+// Job returns a job by id, pending or finished.
+func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	s.pendingMu.Lock()
+	j, ok := s.pending[id]
+	var pending segmentd.Job
+	if ok {
+		pending = *j
+	}
+	s.pendingMu.Unlock()
+	if ok {
+		if pending.AccountID != acct {
+			return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "id", "job %q does not exist", id)
+		}
+		return pending, nil
+	}
+	return s.store.Job(ctx, acct, id)
+}
+
+// onWorker runs write on the job worker's store stage and then publish on
+// its engine stage, after the jobs queued before it, and waits for both.
+func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
+	return s.run(ctx, &jobTask{write: func(*segmentd.Job) (func(), error) { return write() }, wait: make(chan error, 1)})
+}
+
+// run queues an internal task and waits for both its stages.
+func (s *Service) run(ctx context.Context, t *jobTask) error {
+	select {
+	case s.queue <- t:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-t.wait
+}

@@ -1,0 +1,136 @@
+package audience
+
+import (
+	"context"
+	"strings"
+
+	"github.com/segmentd/segmentd"
+)
+
+// ListPage is one page of lists.
+type ListPage struct {
+	Lists []segmentd.List
+	Next  string // page token of the next page, "" on the last page
+	Total int
+}
+
+// CreateList creates a list.
+func (s *Service) CreateList(ctx context.Context, acct int64, name string) (segmentd.List, error) {
+	if err := validateListName(name); err != nil {
+		return segmentd.List{}, err
+	}
+	return s.store.CreateList(ctx, acct, name, s.clock.Now())
+}
+
+func validateListName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return segmentd.Errorf(segmentd.KindInvalid, "name", "name is required")
+	}
+	if len([]rune(name)) > segmentd.MaxListNameLength {
+		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", segmentd.MaxListNameLength)
+	}
+	return nil
+}
+
+// Lists returns one page of lists. pageToken is the opaque token of a
+// previous page's Next (the id of the last list on that page).
+func (s *Service) Lists(ctx context.Context, acct int64, pageToken string, pageSize int) (ListPage, error) {
+	if pageSize == 0 {
+		pageSize = segmentd.DefaultListPageSize
+	}
+	if pageSize < 1 || pageSize > segmentd.MaxListPageSize {
+		return ListPage{}, segmentd.Errorf(segmentd.KindInvalid, "page_size", "page_size must be between 1 and %d", segmentd.MaxListPageSize)
+	}
+	if pageToken != "" && !segmentd.IsUUID(pageToken) {
+		return ListPage{}, segmentd.Errorf(segmentd.KindInvalid, "page_token", "page_token is not a valid page token")
+	}
+	lists, err := s.store.Lists(ctx, acct, pageToken, pageSize+1)
+	if err != nil {
+		return ListPage{}, err
+	}
+	total, err := s.store.CountLists(ctx, acct)
+	if err != nil {
+		return ListPage{}, err
+	}
+	page := ListPage{Lists: lists, Total: total}
+	if len(lists) > pageSize {
+		page.Lists = lists[:pageSize]
+		page.Next = lists[pageSize-1].ID
+	}
+	return page, nil
+}
+
+// List returns a list and, when sample is set, up to 50 of its most
+// recently added contacts.
+func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) (segmentd.List, []segmentd.Contact, error) {
+	l, err := s.store.List(ctx, acct, id)
+	if err != nil || !sample {
+		return l, nil, err
+	}
+	cs, err := s.store.ListSample(ctx, acct, id, segmentd.ListSampleSize)
+	return l, s.withSegmentIDs(acct, cs, s.clock.Now()), err
+}
+
+// RenameList changes a list's name.
+func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (segmentd.List, error) {
+	if err := validateListName(name); err != nil {
+		return segmentd.List{}, err
+	}
+	return s.store.RenameList(ctx, acct, id, name, s.clock.Now())
+}
+
+// DeleteList deletes a list at once. With deleteContacts, the contacts that
+// were on it are deleted by a job whose id is returned.
+func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteContacts bool) (string, error) {
+	members, err := s.store.DeleteList(ctx, acct, id)
+	if err != nil {
+		return "", err
+	}
+	if s.members != nil {
+		s.members.DeleteList(acct, id, s.clock.Now())
+	}
+	if !deleteContacts {
+		return "", nil
+	}
+	return s.submit(ctx, acct, segmentd.JobDelete, len(members), func(j *segmentd.Job) (func(), error) {
+		n, err := s.store.DeleteContacts(context.Background(), acct, members)
+		j.Deleted = n
+		return func() { s.contactsDeleted(acct, members) }, err
+	})
+}
+
+// RemoveListContacts takes contacts off a list (they are not deleted) in a job.
+func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID string, contactIDs []string) (string, error) {
+	if len(contactIDs) == 0 {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "contact_ids", "contact_ids is required")
+	}
+	if len(contactIDs) > segmentd.MaxListRemoveIDs {
+		return "", segmentd.Errorf(segmentd.KindTooLarge, "contact_ids", "contact_ids may hold at most %d ids", segmentd.MaxListRemoveIDs)
+	}
+	for _, id := range contactIDs {
+		if !segmentd.IsUUID(id) {
+			return "", segmentd.Errorf(segmentd.KindInvalid, "contact_ids", "contact id %q is not a valid UUID", id)
+		}
+	}
+	if _, err := s.store.List(ctx, acct, listID); err != nil {
+		return "", err
+	}
+	found, err := s.store.ContactsByIDs(ctx, acct, contactIDs)
+	if err != nil {
+		return "", err
+	}
+	if len(found) != len(dedupe(contactIDs)) {
+		return "", segmentd.Errorf(segmentd.KindNotFound, "contact_ids", "one or more contact ids do not exist")
+	}
+	return s.submit(ctx, acct, segmentd.JobDelete, len(contactIDs), func(j *segmentd.Job) (func(), error) {
+		n, err := s.store.RemoveListMembers(context.Background(), acct, listID, contactIDs)
+		j.Deleted = n
+		return func() { s.contactsChanged(context.Background(), acct, contactIDs) }, err
+	})
+}
+
+// ListContactCount returns the number of contacts on a list.
+func (s *Service) ListContactCount(ctx context.Context, acct int64, id string) (int, error) {
+	l, err := s.store.List(ctx, acct, id)
+	return l.ContactCount, err
+}

@@ -1,0 +1,180 @@
+package audience
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// RefreshMode says how fresh segment counts and samples are
+// (architecture.md §3.4).
+type RefreshMode int
+
+const (
+	// RefreshRealtime: contacts_count, contacts_sample and membership are
+	// exact as of each request.
+	RefreshRealtime RefreshMode = iota
+	// RefreshScheduled emulates SendGrid's cadence: counts and samples are
+	// recomputed on a schedule (first after 15 minutes, then
+	// hourly, the interval doubling up to 24 hours while nothing changes) or
+	// by a manual refresh. Membership itself (segment_ids, exports) stays
+	// exact, as at SendGrid, where exports reflect near-real-time membership.
+	RefreshScheduled
+)
+
+// Scheduled-mode intervals (sendgrid-api.md §5 "Timing").
+const (
+	firstSampleDelay  = 15 * time.Minute
+	sampleInterval    = time.Hour
+	maxSampleInterval = 24 * time.Hour
+)
+
+// RefreshSegment is SendGrid's manual refresh: at most 1 per segment per
+// hour, 2 per segment per day and 10 per account per day, the days
+// starting at midnight in the user's time zone. It returns a job id; in
+// scheduled mode the refresh recomputes the count and sample at once.
+func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone string) (string, error) {
+	if timeZone == "" {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "user_time_zone", "user_time_zone is required")
+	}
+	loc, err := time.LoadLocation(timeZone)
+	if err != nil || timeZone == "Local" {
+		return "", segmentd.Errorf(segmentd.KindInvalid, "user_time_zone", "user_time_zone %q is not an IANA time zone name", timeZone)
+	}
+	seg, err := s.liveSegment(ctx, acct, id)
+	if err != nil {
+		return "", err
+	}
+	now := s.clock.Now()
+	y, m, d := now.In(loc).Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	since := midnight
+	if hourAgo := now.Add(-time.Hour); hourAgo.Before(since) {
+		since = hourAgo
+	}
+	past, err := s.segs.Refreshes(ctx, acct, since)
+	if err != nil {
+		return "", err
+	}
+	var segHour, segDay, acctDay int
+	for _, r := range past {
+		today := !r.At.Before(midnight)
+		if r.SegmentID == seg.ID {
+			if r.At.After(now.Add(-time.Hour)) {
+				segHour++
+			}
+			if today {
+				segDay++
+			}
+		}
+		if today {
+			acctDay++
+		}
+	}
+	switch {
+	case segHour >= segmentd.MaxRefreshesPerSegmentHour:
+		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "segment %s was already refreshed in the last hour (at most %d refresh per hour)", seg.ID, segmentd.MaxRefreshesPerSegmentHour)
+	case segDay >= segmentd.MaxRefreshesPerSegmentDay:
+		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "segment %s was already refreshed %d times today (at most %d per day)", seg.ID, segDay, segmentd.MaxRefreshesPerSegmentDay)
+	case acctDay >= segmentd.MaxRefreshesPerAccountDay:
+		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "this account already refreshed segments %d times today (at most %d per day)", acctDay, segmentd.MaxRefreshesPerAccountDay)
+	}
+	if err := s.segs.RecordRefresh(ctx, acct, segmentd.Refresh{SegmentID: seg.ID, At: now, TimeZone: timeZone}); err != nil {
+		return "", err
+	}
+	s.takeSample(acct, seg, now)
+	return segmentd.NewID(), nil
+}
+
+// refreshesToday counts a segment's manual refreshes since midnight in the
+// time zone its last refresh named (SendGrid: "since the start of today in
+// the user's time zone"); UTC before any refresh.
+func (s *Service) refreshesToday(ctx context.Context, acct int64, id string, now time.Time) (int, error) {
+	past, err := s.segs.Refreshes(ctx, acct, now.Add(-26*time.Hour)) // covers every zone's today
+	if err != nil {
+		return 0, err
+	}
+	loc := time.UTC
+	for _, r := range past {
+		if r.SegmentID == id && r.TimeZone != "" {
+			if l, err := time.LoadLocation(r.TimeZone); err == nil {
+				loc = l
+			}
+		}
+	}
+	y, m, d := now.In(loc).Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	n := 0
+	for _, r := range past {
+		if r.SegmentID == id && !r.At.Before(midnight) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// scheduledSample is a segment's count and sample as --refresh=scheduled
+// serves them: recomputed at updatedAt, next due at next.
+type scheduledSample struct {
+	count     int
+	idents    segmentd.IdentifierCounts
+	sample    []string
+	updatedAt time.Time
+	next      time.Time
+	interval  time.Duration
+}
+
+// schedule holds the scheduled samples by segment id. They live in
+// memory: after a restart each segment starts a fresh schedule.
+type schedule struct {
+	mu sync.Mutex
+	m  map[string]*scheduledSample
+}
+
+// resetSchedule starts a new or edited segment's schedule. As at SendGrid,
+// it shows an empty sample until its first scheduled update.
+func (s *Service) resetSchedule(id string, now time.Time) {
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	s.sched.m[id] = &scheduledSample{updatedAt: now, next: now.Add(firstSampleDelay), interval: sampleInterval / 2}
+}
+
+// forgetSchedule drops a deleted segment's schedule.
+func (s *Service) forgetSchedule(id string) {
+	s.sched.mu.Lock()
+	delete(s.sched.m, id)
+	s.sched.mu.Unlock()
+}
+
+// dueSample returns the segment's scheduled sample, recomputing it when
+// its next update time has passed.
+func (s *Service) dueSample(acct int64, seg segmentd.Segment, now time.Time) scheduledSample {
+	s.sched.mu.Lock()
+	smp, ok := s.sched.m[seg.ID]
+	s.sched.mu.Unlock()
+	if !ok || !now.Before(smp.next) {
+		return s.takeSample(acct, seg, now)
+	}
+	return *smp
+}
+
+// takeSample recomputes a segment's count and sample. The next update
+// comes after the current interval; the interval doubles (up to 24 hours)
+// when nothing entered or left, and falls back to an hour otherwise.
+func (s *Service) takeSample(acct int64, seg segmentd.Segment, now time.Time) scheduledSample {
+	count := s.members.Count(acct, seg.ID, now)
+	sample := s.members.Members(acct, seg.ID, segmentd.SegmentSampleSize, now)
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	prev, ok := s.sched.m[seg.ID]
+	interval := sampleInterval
+	if ok && prev.count == count && slices.Equal(prev.sample, sample) && !prev.updatedAt.Equal(prev.next) {
+		interval = min(prev.interval*2, maxSampleInterval)
+	}
+	smp := &scheduledSample{count: count, idents: s.members.IdentifierCounts(acct, seg.ID, now), sample: sample, updatedAt: now, next: now.Add(interval), interval: interval}
+	s.sched.m[seg.ID] = smp
+	return *smp
+}

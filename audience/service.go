@@ -1,0 +1,116 @@
+// Package audience runs an account's audience: its contacts, lists,
+// custom fields, segments (SendGrid's and Constant Contact's) and
+// engagement events. Service applies the vendors' rules (validation,
+// limits, identifier matching, asynchronous jobs, segment lifecycle,
+// refresh limits, freshness modes) on top of a segmentd.Store, and keeps
+// the membership engine (the segmentd.Membership seam) in step with every
+// write.
+//
+// The API faces call it; it knows nothing of HTTP, SQL or any vendor's
+// JSON shapes. Files are by resource: jobs.go (the job worker),
+// accounts.go, fields.go, lists.go, contacts.go, segments.go and
+// refresh.go (SendGrid segments and their refresh cadence),
+// ccsegments.go, events.go, membership.go (the engine kept in step) and
+// snapshot.go (the engine snapshot taken and loaded).
+package audience
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/snapshot"
+)
+
+// Config holds the Service's tunable limits.
+type Config struct {
+	MaxCustomFields int // default MaxCustomFields
+	MaxLiveSegments int // default DefaultMaxLiveSegments
+	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 2 (each may hold 30,000 decoded contacts)
+	Refresh         RefreshMode
+	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
+
+	// Segments keeps segments; Membership answers who is in them. Both are
+	// needed for the segment operations and contacts search. The offline
+	// commands (accounts, keys, events load) run without Membership: their
+	// writes then skip the engine, which the server rebuilds at start.
+	Segments   segmentd.SegmentStore
+	Membership segmentd.Membership
+	// CCSegments keeps Constant Contact segments (nil: the Constant
+	// Contact face is not served).
+	CCSegments segmentd.CCSegmentStore
+	// MaxLiveCCSegments bounds an account's live Constant Contact segments
+	// (default DefaultMaxLiveCCSegments).
+	MaxLiveCCSegments int
+	// Events keeps engagement events (Service.AddEvents; nil: none).
+	Events segmentd.EventStore
+	// WebhookKeys keeps Event Webhook verification keys (nil: no account
+	// has one, so webhook requests are not signature-checked).
+	WebhookKeys segmentd.WebhookKeyStore
+	// SnapshotPath is the membership engine's snapshot file
+	// (WriteSnapshot, LoadMembership); "" keeps no snapshot.
+	SnapshotPath string
+}
+
+// Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
+// top of a Store. The API faces call it; it never knows about HTTP.
+type Service struct {
+	store  segmentd.Store
+	clock  segmentd.Clock
+	log    *slog.Logger
+	cfg    Config
+	queue  chan *jobTask // stage 1: store writes, in order
+	finish chan *jobTask // stage 2: engine updates and job results, in order
+	done   chan struct{}
+	closed sync.Once
+
+	pendingMu sync.Mutex
+	pending   map[string]*segmentd.Job // queued or running jobs, by id
+
+	segs    segmentd.SegmentStore
+	members segmentd.Membership
+	sched   schedule // --refresh=scheduled samples
+
+	snapMu   sync.Mutex       // one engine snapshot written at a time
+	lastSnap *snapshot.Header // the marks of the last engine snapshot written or loaded
+	loaded   *SnapshotInfo    // the snapshot LoadMembership loaded
+	// prunedBefore is the retention cut of PruneEvents at start, which a
+	// snapshot's events are pruned to as well.
+	prunedBefore time.Time
+}
+
+// New returns a Service and starts its job worker. Jobs run one at a
+// time in submission order, so two upserts of one contact apply in the order
+// they were acknowledged.
+func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Config) *Service {
+	if cfg.MaxCustomFields == 0 {
+		cfg.MaxCustomFields = segmentd.MaxCustomFields
+	}
+	if cfg.JobQueue == 0 {
+		cfg.JobQueue = 2
+	}
+	if cfg.SearchTimeout == 0 {
+		cfg.SearchTimeout = 20 * time.Second
+	}
+	if cfg.MaxLiveSegments == 0 {
+		cfg.MaxLiveSegments = segmentd.DefaultMaxLiveSegments
+	}
+	if cfg.MaxLiveCCSegments == 0 {
+		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
+	}
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
+	go s.write()
+	go s.complete()
+	return s
+}
+
+// Close finishes the queued jobs and stops the worker. It does not close the store.
+func (s *Service) Close() {
+	s.closed.Do(func() { close(s.queue) })
+	<-s.done
+}
+
+// Clock returns the service's clock.
+func (s *Service) Clock() segmentd.Clock { return s.clock }
