@@ -170,24 +170,3 @@ func (lp *likePattern) glob() string {
 	}
 	return b.String()
 }
-
-// sqlLike renders the pattern for standard LIKE with '\' as the escape.
-func (lp *likePattern) sqlLike() string {
-	var b strings.Builder
-	for _, p := range lp.parts {
-		switch p.kind {
-		case '%':
-			b.WriteByte('%')
-		case '_':
-			b.WriteByte('_')
-		default:
-			for _, r := range p.s {
-				if r == '%' || r == '_' || r == '\\' {
-					b.WriteByte('\\')
-				}
-				b.WriteRune(r)
-			}
-		}
-	}
-	return b.String()
-}

@@ -69,9 +69,9 @@ const (
 	// eventWriteN values are bound per event: all of eventWriteCols but
 	// account_id and seq (insertEventsSQL).
 	eventWriteN = 11
-	// eventChunk rows per INSERT at most: 11 × 1,024 + 2 bound values stays
-	// under SQLite's 32,766-variable limit.
-	eventChunk = 1024
+	// 1<<eventChunkLog (1,024) rows per INSERT at most: 11 × 1,024 + 2
+	// bound values stays under SQLite's 32,766-variable limit.
+	eventChunkLog = 10
 	// pruneChunk is the sequence range one pruning transaction covers, so
 	// that pruning millions of events never holds the writer for long.
 	pruneChunk = 50_000
@@ -222,7 +222,7 @@ func scanPairs(ctx context.Context, q queryer, m map[string]string, query string
 }
 
 // eventInserts are the multi-row event INSERTs of the writer connection,
-// one per power of two up to eventChunk rows (1,000 events take six),
+// one per power of two up to 1<<eventChunkLog rows (1,000 events take six),
 // prepared on the driver's connection at their first use and kept:
 // parsing a 1,000-row INSERT costs as much as running it on a small
 // database. They run there too, with bound values reused from batch to
@@ -234,9 +234,6 @@ type eventInserts struct {
 	stmts [eventChunkLog + 1]driver.Stmt
 	args  []driver.NamedValue
 }
-
-// eventChunkLog is log2(eventChunk).
-const eventChunkLog = 10
 
 // insert inserts evs, the events b.keep names, with sequence numbers after
 // last, on the driver connection dc.

@@ -359,15 +359,6 @@ func nullText(s string) any {
 	return s
 }
 
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
-	var e *sqlite3.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	return e.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
-}
-
 func notFound(field, format string, args ...any) error {
 	return segmentd.Errorf(segmentd.KindNotFound, field, format, args...)
 }
