@@ -71,10 +71,3 @@ func TestBenchSegmentsSmall(t *testing.T) {
 		t.Errorf("second run:\n%s", &out)
 	}
 }
-
-func TestBenchGenDeterministic(t *testing.T) {
-	g := benchGen{contacts: 100}
-	if a, b := g.email(5), g.email(5); a != b || !strings.HasPrefix(a, "user5@") {
-		t.Fatalf("email(5) = %q, %q", a, b)
-	}
-}

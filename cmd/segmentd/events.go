@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/webhook"
 )
 
@@ -27,7 +28,7 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
 		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
 	if len(args) > 0 && args[0] == "bench" {
-		return runEventsBench(ctx, args[1:], stdout, stderr)
+		return bench.Events(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "load" {
 		return errors.New(use)

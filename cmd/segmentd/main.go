@@ -26,6 +26,7 @@ import (
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/sqlite"
@@ -82,7 +83,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	case "migrate-v1":
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args, env, stdout, stderr)
+		return bench.Run(ctx, args, env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

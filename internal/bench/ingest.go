@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -21,15 +21,15 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// runBench implements "segmentd bench ingest": it starts this binary as a
+// Run implements "segmentd bench ingest": it starts this binary as a
 // child server on a loopback port with a fresh data directory, upserts
 // generated contacts through the HTTP API in 30,000-contact requests, polls
 // every job until it reads completed, and prints throughput, the server's
 // peak RSS and the database size. The child is a separate process so that
 // its memory is measured alone.
-func runBench(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "segments" {
-		return runBenchSegments(ctx, args[1:], stdout, stderr)
+		return runSegments(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New("usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]\n" +

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 	"github.com/segmentd/segmentd/sqlite"
 )
 
-// runBenchSegments implements "segmentd bench segments" (issue 4): it
+// runSegments implements "segmentd bench segments" (issue 4): it
 // generates contacts and events deterministically and loads them straight
 // into a store (UpsertContacts in 30,000-contact batches, AddEvents in
 // 50,000-event batches), starts this binary as a child server on that data
@@ -33,7 +33,7 @@ import (
 // through the HTTP API: the median latency of GET /segments/2.0/{id} with
 // and without the sample, the server's peak RSS, and (in this process, from
 // a second rebuild) the engine's bytes per contact.
-func runBenchSegments(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench segments", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	nContacts := fs.Int("contacts", 1_000_000, "contacts to generate")

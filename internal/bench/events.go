@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// runEventsBench is `segmentd events bench`: it starts this binary as a
+// Events is `segmentd events bench`: it starts this binary as a
 // child server, upserts --contacts contacts, creates --segments engagement
 // segments, then posts --events generated Event Webhook events in
 // --batch-event requests (--parallel in flight) and prints events per
@@ -31,7 +31,7 @@ import (
 // `segmentd bench segments` (1M contacts and 10M events by default), no
 // contacts are added: the events go to the loaded contacts, and the
 // segments are deleted afterwards so that the directory can be used again.
-func runEventsBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("events bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	total := fs.Int("events", 1_000_000, "events to post")
