@@ -256,37 +256,9 @@ func compileBool(n *cnode) boolFn {
 			return tUnknown
 		}
 	case kAnd:
-		x, y := compileBool(n.args[0]), compileBool(n.args[1])
-		return func(c *ctx) tri {
-			a := x(c)
-			if a == tFalse {
-				return tFalse
-			}
-			b := y(c)
-			if b == tFalse {
-				return tFalse
-			}
-			if a == tTrue && b == tTrue {
-				return tTrue
-			}
-			return tUnknown
-		}
+		return junction(compileBool(n.args[0]), compileBool(n.args[1]), tFalse)
 	case kOr:
-		x, y := compileBool(n.args[0]), compileBool(n.args[1])
-		return func(c *ctx) tri {
-			a := x(c)
-			if a == tTrue {
-				return tTrue
-			}
-			b := y(c)
-			if b == tTrue {
-				return tTrue
-			}
-			if a == tFalse && b == tFalse {
-				return tFalse
-			}
-			return tUnknown
-		}
+		return junction(compileBool(n.args[0]), compileBool(n.args[1]), tTrue)
 	case kCmp:
 		return compileCmp(n)
 	case kIsNull:
@@ -344,6 +316,30 @@ func compileBool(n *cnode) boolFn {
 		return compileLastEvent(n)
 	}
 	panic("query: compileBool: unexpected node")
+}
+
+// junction is AND (dominant tFalse) or OR (dominant tTrue) in SQL's
+// three-valued logic: the dominant value wins, y is not evaluated when x
+// already has it, and the other definite value needs both sides.
+func junction(x, y boolFn, dominant tri) boolFn {
+	other := tTrue
+	if dominant == tTrue {
+		other = tFalse
+	}
+	return func(c *ctx) tri {
+		a := x(c)
+		if a == dominant {
+			return dominant
+		}
+		b := y(c)
+		if b == dominant {
+			return dominant
+		}
+		if a == other && b == other {
+			return other
+		}
+		return tUnknown
+	}
 }
 
 // compileIsNull returns a test for NULL. Unset text, an empty array and a

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -242,26 +243,17 @@ func (p *parser) parseExpr() Expr { return p.parseOr() }
 // Chains of AND, OR and arithmetic are loops, not recursion, so they do not
 // count against MaxDepth; only nesting (parentheses, NOT, unary minus,
 // argument lists, sub-queries) does.
-func (p *parser) parseOr() Expr {
-	x := p.parseAnd()
-	for p.tok == OR {
-		p.node()
-		pos := p.pos
-		p.next()
-		y := p.parseAnd()
-		x = &BinaryExpr{X: x, OpPos: pos, Op: OR, Y: y}
-	}
-	return x
-}
+func (p *parser) parseOr() Expr  { return p.parseChain(p.parseAnd, OR) }
+func (p *parser) parseAnd() Expr { return p.parseChain(p.parseNot, AND) }
 
-func (p *parser) parseAnd() Expr {
-	x := p.parseNot()
-	for p.tok == AND {
+// parseChain parses operands joined by any of ops, left-associative.
+func (p *parser) parseChain(operand func() Expr, ops ...Token) Expr {
+	x := operand()
+	for slices.Contains(ops, p.tok) {
 		p.node()
-		pos := p.pos
+		op, pos := p.tok, p.pos
 		p.next()
-		y := p.parseNot()
-		x = &BinaryExpr{X: x, OpPos: pos, Op: AND, Y: y}
+		x = &BinaryExpr{X: x, OpPos: pos, Op: op, Y: operand()}
 	}
 	return x
 }
@@ -353,27 +345,8 @@ func (p *parser) parseExprList(end Token) []Expr {
 	}
 }
 
-func (p *parser) parseSum() Expr {
-	x := p.parseProduct()
-	for p.tok == ADD || p.tok == SUB {
-		p.node()
-		op, pos := p.tok, p.pos
-		p.next()
-		x = &BinaryExpr{X: x, OpPos: pos, Op: op, Y: p.parseProduct()}
-	}
-	return x
-}
-
-func (p *parser) parseProduct() Expr {
-	x := p.parseUnary()
-	for p.tok == MUL || p.tok == QUO || p.tok == REM {
-		p.node()
-		op, pos := p.tok, p.pos
-		p.next()
-		x = &BinaryExpr{X: x, OpPos: pos, Op: op, Y: p.parseUnary()}
-	}
-	return x
-}
+func (p *parser) parseSum() Expr     { return p.parseChain(p.parseProduct, ADD, SUB) }
+func (p *parser) parseProduct() Expr { return p.parseChain(p.parseUnary, MUL, QUO, REM) }
 
 func (p *parser) parseUnary() Expr {
 	if p.tok == SUB {

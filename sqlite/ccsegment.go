@@ -31,16 +31,8 @@ func scanCCSegment(row rowScanner) (segmentd.CCSegment, error) {
 // checkCCSegmentName returns KindConflict when another live segment of the
 // account (not except) has name, ignoring case.
 func checkCCSegmentName(ctx context.Context, tx *sql.Tx, acct int64, name string, except int64) error {
-	var n int
-	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM cc_segments WHERE account_id = ? AND name_key = ? AND segment_id != ? AND deleted_at IS NULL",
-		acct, strings.ToLower(name), except).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return segmentd.Errorf(segmentd.KindConflict, "name", "a segment named %q already exists", name)
-	}
-	return nil
+	return checkName(ctx, tx, "segment", name, "SELECT count(*) FROM cc_segments WHERE account_id = ? AND name_key = ? AND segment_id != ? AND deleted_at IS NULL",
+		acct, strings.ToLower(name), except)
 }
 
 func ccNotFound(id int64) error {
@@ -118,15 +110,12 @@ func (s *Store) UpdateCCSegment(ctx context.Context, acct int64, seg segmentd.CC
 		if err := checkCCSegmentName(ctx, tx, acct, seg.Name, seg.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE cc_segments SET name = ?, name_key = ?, criteria = ?, edited_at = ? WHERE account_id = ? AND segment_id = ? AND deleted_at IS NULL",
-			seg.Name, strings.ToLower(seg.Name), seg.Criteria, toMS(seg.EditedAt), acct, seg.ID)
-		if err != nil {
+		if err := execOne(ctx, tx, ccNotFound(seg.ID), "UPDATE cc_segments SET name = ?, name_key = ?, criteria = ?, edited_at = ? WHERE account_id = ? AND segment_id = ? AND deleted_at IS NULL",
+			seg.Name, strings.ToLower(seg.Name), seg.Criteria, toMS(seg.EditedAt), acct, seg.ID); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ccNotFound(seg.ID)
-		}
 		// Read back so that created_at is the stored one whatever the caller passed.
+		var err error
 		out, err = scanCCSegment(tx.QueryRowContext(ctx, ccSegmentSelect+"WHERE account_id = ? AND segment_id = ?", acct, seg.ID))
 		return err
 	})
@@ -138,13 +127,6 @@ func (s *Store) UpdateCCSegment(ctx context.Context, acct int64, seg segmentd.CC
 
 func (s *Store) DeleteCCSegment(ctx context.Context, acct int64, id int64, now time.Time) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE cc_segments SET deleted_at = ? WHERE account_id = ? AND segment_id = ? AND deleted_at IS NULL", toMS(now), acct, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ccNotFound(id)
-		}
-		return nil
+		return execOne(ctx, tx, ccNotFound(id), "UPDATE cc_segments SET deleted_at = ? WHERE account_id = ? AND segment_id = ? AND deleted_at IS NULL", toMS(now), acct, id)
 	})
 }

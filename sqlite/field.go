@@ -48,16 +48,8 @@ func fieldByID(ctx context.Context, q queryer, acct int64, id string) (segmentd.
 // checkFieldName returns KindConflict when another field of the account
 // (not except) has name, ignoring case.
 func checkFieldName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
-	var n int
-	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM field_definitions WHERE account_id = ? AND name_key = ? AND id != ?",
-		acct, strings.ToLower(name), except).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return segmentd.Errorf(segmentd.KindConflict, "name", "a custom field named %q already exists", name)
-	}
-	return nil
+	return checkName(ctx, tx, "custom field", name, "SELECT count(*) FROM field_definitions WHERE account_id = ? AND name_key = ? AND id != ?",
+		acct, strings.ToLower(name), except)
 }
 
 func (s *Store) CreateFieldDefinition(ctx context.Context, acct int64, name string, t segmentd.FieldType, max int, now time.Time) (segmentd.FieldDefinition, error) {

@@ -37,16 +37,8 @@ func getList(ctx context.Context, q queryer, acct int64, id string) (segmentd.Li
 // checkListName returns KindConflict when another list of the account (not
 // except) has name, ignoring case.
 func checkListName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
-	var n int
-	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND name_key = ? AND id != ?",
-		acct, strings.ToLower(name), except).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return segmentd.Errorf(segmentd.KindConflict, "name", "a list named %q already exists", name)
-	}
-	return nil
+	return checkName(ctx, tx, "list", name, "SELECT count(*) FROM lists WHERE account_id = ? AND name_key = ? AND id != ?",
+		acct, strings.ToLower(name), except)
 }
 
 func (s *Store) CreateList(ctx context.Context, acct int64, name string, now time.Time) (segmentd.List, error) {

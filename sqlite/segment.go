@@ -47,19 +47,15 @@ func nullMS(t time.Time) any {
 	return toMS(t)
 }
 
+func segmentNotFound(id string) error {
+	return notFound("segment_id", "segment %q does not exist", id)
+}
+
 // checkSegmentName returns KindConflict when another live segment of the
 // account (not except) has name, ignoring case.
 func checkSegmentName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
-	var n int
-	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM segments WHERE account_id = ? AND name_key = ? AND id != ? AND deleted_at IS NULL",
-		acct, strings.ToLower(name), except).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return segmentd.Errorf(segmentd.KindConflict, "name", "a segment named %q already exists", name)
-	}
-	return nil
+	return checkName(ctx, tx, "segment", name, "SELECT count(*) FROM segments WHERE account_id = ? AND name_key = ? AND id != ? AND deleted_at IS NULL",
+		acct, strings.ToLower(name), except)
 }
 
 func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segment, maxLive int) (segmentd.Segment, error) {
@@ -97,7 +93,7 @@ func (s *Store) Segments(ctx context.Context, acct int64) ([]segmentd.Segment, e
 func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Segment, error) {
 	seg, err := scanSegment(s.read.QueryRowContext(ctx, segmentSelect+"WHERE account_id = ? AND id = ?", acct, strings.ToLower(id)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return seg, notFound("segment_id", "segment %q does not exist", id)
+		return seg, segmentNotFound(id)
 	}
 	return seg, err
 }
@@ -108,16 +104,9 @@ func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 		if err := checkSegmentName(ctx, tx, acct, seg.Name, seg.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE segments SET name = ?, name_key = ?, query_dsl = ?, updated_at = ?, sample_updated_at = ?
+		return execOne(ctx, tx, segmentNotFound(seg.ID), `UPDATE segments SET name = ?, name_key = ?, query_dsl = ?, updated_at = ?, sample_updated_at = ?
 			WHERE account_id = ? AND id = ? AND deleted_at IS NULL`,
 			seg.Name, strings.ToLower(seg.Name), seg.QueryDSL, toMS(seg.UpdatedAt), nullMS(seg.SampleUpdatedAt), acct, seg.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("segment_id", "segment %q does not exist", seg.ID)
-		}
-		return nil
 	})
 	if err != nil {
 		return segmentd.Segment{}, err
@@ -127,27 +116,16 @@ func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 
 func (s *Store) DeleteSegment(ctx context.Context, acct int64, id string, now time.Time) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE segments SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(now), acct, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("segment_id", "segment %q does not exist", id)
-		}
-		return nil
+		return execOne(ctx, tx, segmentNotFound(id), "UPDATE segments SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(now), acct, id)
 	})
 }
 
 func (s *Store) RecordRefresh(ctx context.Context, acct int64, r segmentd.Refresh) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE segments SET last_refreshed_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(r.At), acct, r.SegmentID)
-		if err != nil {
+		if err := execOne(ctx, tx, segmentNotFound(r.SegmentID), "UPDATE segments SET last_refreshed_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(r.At), acct, r.SegmentID); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("segment_id", "segment %q does not exist", r.SegmentID)
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at, time_zone) VALUES (?, ?, ?, ?)", acct, r.SegmentID, toMS(r.At), r.TimeZone)
+		_, err := tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at, time_zone) VALUES (?, ?, ?, ?)", acct, r.SegmentID, toMS(r.At), r.TimeZone)
 		return err
 	})
 }

@@ -359,6 +359,32 @@ func nullText(s string) any {
 	return s
 }
 
+// execOne runs a statement that must change one row; when it changes
+// none, it returns missing (the row's not-found error).
+func execOne(ctx context.Context, tx *sql.Tx, missing error, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return missing
+	}
+	return nil
+}
+
+// checkName returns KindConflict ("a <what> named … already exists") when
+// the count query finds another row of the account holding name.
+func checkName(ctx context.Context, tx *sql.Tx, what, name, query string, args ...any) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return segmentd.Errorf(segmentd.KindConflict, "name", "a %s named %q already exists", what, name)
+	}
+	return nil
+}
+
 func notFound(field, format string, args ...any) error {
 	return segmentd.Errorf(segmentd.KindNotFound, field, format, args...)
 }
