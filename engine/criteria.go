@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/query"
 )
@@ -159,22 +158,10 @@ func (e *Engine) PutCriteriaSegment(acct int64, id string, c *criteria.Criteria,
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
-	s := a.segs[id]
-	if s == nil {
-		s = &segment{id: id, members: roaring.New()}
-		a.segs[id] = s
-	}
+	s := a.segmentOrNew(id)
 	s.cc, s.parent = c, parentListID
 	ch, err := a.checkSegment(s)
-	if err != nil {
-		a.breakSegment(s, err)
-		a.replan(ms)
-		return err
-	}
-	a.compile(s, ch, binding(s.an, a.cat))
-	a.evaluate(s, ms)
-	a.replan(ms)
-	return nil
+	return a.settle(s, ch, err, ms)
 }
 
 // Campaigns returns the account's campaigns, newest first.

@@ -416,31 +416,35 @@ func (a *account) scan(prog *query.Program, n *need, cands *roaring.Bitmap, now 
 		}
 		return out
 	}
-	chunk := (len(all) + workers - 1) / workers
 	parts := make([][]uint32, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo := min(w*chunk, len(all))
-		hi := min(lo+chunk, len(all))
-		wg.Add(1)
-		go func(w int, part []uint32) {
-			defer wg.Done()
-			sc := a.scanScratch(n)
-			var out []uint32
-			for _, idx := range part {
-				if prog.Match(a.record(idx, sc, n), t) {
-					out = append(out, idx)
-				}
+	inParts(all, workers, func(w int, part []uint32) {
+		sc := a.scanScratch(n)
+		var out []uint32
+		for _, idx := range part {
+			if prog.Match(a.record(idx, sc, n), t) {
+				out = append(out, idx)
 			}
-			parts[w] = out
-		}(w, all[lo:hi])
-	}
-	wg.Wait()
+		}
+		parts[w] = out
+	})
 	out := all[:0]
 	for _, p := range parts {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// inParts splits all into workers contiguous parts and runs f on each
+// part in a goroutine of its own; it returns when all are done.
+func inParts(all []uint32, workers int, f func(w int, part []uint32)) {
+	chunk := (len(all) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo := min(w*chunk, len(all))
+		hi := min(lo+chunk, len(all))
+		wg.Go(func() { f(w, all[lo:hi]) })
+	}
+	wg.Wait()
 }
 
 func (a *account) scanScratch(n *need) *scratch {
@@ -861,22 +865,34 @@ func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentList
 	a := e.writer(acct)
 	defer a.mu.Unlock()
 	ms := a.clock(now)
+	s := a.segmentOrNew(id)
+	s.q, s.parent, s.an, s.cc = ch.Query, parentListID, analyze(ch.Query), nil
+	c2, err := query.Check(ch.Query, a.cat)
+	return a.settle(s, c2, err, ms)
+}
+
+// segmentOrNew returns segment id, created empty when it is new.
+func (a *account) segmentOrNew(id string) *segment {
 	s := a.segs[id]
 	if s == nil {
 		s = &segment{id: id, members: roaring.New()}
 		a.segs[id] = s
 	}
-	s.q, s.parent, s.an, s.cc = ch.Query, parentListID, analyze(ch.Query), nil
-	c2, err := query.Check(ch.Query, a.cat)
+	return s
+}
+
+// settle finishes putting segment s, whose query checked as ch or failed
+// with err: with an error it is kept and matches nobody; otherwise it is
+// compiled and evaluated at ms. Either way the wakes are planned anew.
+func (a *account) settle(s *segment, ch *query.Checked, err error, ms int64) error {
 	if err != nil {
 		a.breakSegment(s, err)
-		a.replan(ms)
-		return err
+	} else {
+		a.compile(s, ch, binding(s.an, a.cat))
+		a.evaluate(s, ms)
 	}
-	a.compile(s, c2, binding(s.an, a.cat))
-	a.evaluate(s, ms)
 	a.replan(ms)
-	return nil
+	return err
 }
 
 // SegmentDef is one segment of PutSegments: a Query, or Constant Contact
@@ -952,35 +968,26 @@ func (a *account) scanMany(progs []*query.Program, n *need, now int64) []*roarin
 	all := a.live.ToArray()
 	t := unixMilli(now)
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/20000))
-	chunk := (len(all) + workers - 1) / workers
 	parts := make([][]*roaring.Bitmap, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo := min(w*chunk, len(all))
-		hi := min(lo+chunk, len(all))
-		wg.Add(1)
-		go func(w int, part []uint32) {
-			defer wg.Done()
-			sc := a.scanScratch(n)
-			out := make([]bool, len(progs))
-			res := make([][]uint32, len(progs))
-			for _, idx := range part {
-				query.MatchAll(progs, a.record(idx, sc, n), t, out)
-				for i, in := range out {
-					if in {
-						res[i] = append(res[i], idx)
-					}
+	inParts(all, workers, func(w int, part []uint32) {
+		sc := a.scanScratch(n)
+		out := make([]bool, len(progs))
+		res := make([][]uint32, len(progs))
+		for _, idx := range part {
+			query.MatchAll(progs, a.record(idx, sc, n), t, out)
+			for i, in := range out {
+				if in {
+					res[i] = append(res[i], idx)
 				}
 			}
-			bms := make([]*roaring.Bitmap, len(progs))
-			for i, r := range res {
-				bms[i] = roaring.BitmapOf(r...)
-				res[i] = nil
-			}
-			parts[w] = bms
-		}(w, all[lo:hi])
-	}
-	wg.Wait()
+		}
+		bms := make([]*roaring.Bitmap, len(progs))
+		for i, r := range res {
+			bms[i] = roaring.BitmapOf(r...)
+			res[i] = nil
+		}
+		parts[w] = bms
+	})
 	found := make([]*roaring.Bitmap, len(progs))
 	for i := range found {
 		bms := make([]*roaring.Bitmap, len(parts))
