@@ -919,11 +919,7 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 	var progs []*query.Program
 	var n need
 	for i, d := range defs {
-		s := a.segs[d.ID]
-		if s == nil {
-			s = &segment{id: d.ID, members: roaring.New()}
-			a.segs[d.ID] = s
-		}
+		s := a.segmentOrNew(d.ID)
 		s.q, s.parent, s.cc = d.Query, d.ParentListID, d.Criteria
 		if s.cc == nil {
 			s.an = analyze(s.q)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/segmentd/segmentd/query"
 )
@@ -317,21 +316,12 @@ func (a *account) rescheduleAll(now int64) {
 	}
 	all := a.live.ToArray()
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/20000))
-	chunk := (len(all) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo := min(w*chunk, len(all))
-		hi := min(lo+chunk, len(all))
-		wg.Add(1)
-		go func(part []uint32) {
-			defer wg.Done()
-			sc := &scratch{}
-			for _, idx := range part {
-				a.wakeAt[idx] = a.plan.wake(a.timeValues(&a.plan, idx, sc), now)
-			}
-		}(all[lo:hi])
-	}
-	wg.Wait()
+	inParts(all, workers, func(_ int, part []uint32) {
+		sc := &scratch{}
+		for _, idx := range part {
+			a.wakeAt[idx] = a.plan.wake(a.timeValues(&a.plan, idx, sc), now)
+		}
+	})
 	for _, idx := range all {
 		if at := a.wakeAt[idx]; at != noWake {
 			a.wakes = append(a.wakes, wakeEntry{at, idx})
