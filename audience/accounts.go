@@ -98,6 +98,11 @@ func (s *Service) EnsureDefaultAccount(ctx context.Context) (segmentd.Account, e
 	return acct, err
 }
 
+// AccountByName returns the account of that name.
+func (s *Service) AccountByName(ctx context.Context, name string) (segmentd.Account, error) {
+	return s.store.AccountByName(ctx, name)
+}
+
 // CreateAccount creates an account; with a non-empty parent it is a subuser
 // of the account of that name.
 func (s *Service) CreateAccount(ctx context.Context, name, parent string) (segmentd.Account, error) {

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -65,8 +64,8 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		defer f.Close()
 		in = f
 	}
-	return withEventsService(ctx, cfg, stderr, func(svc *audience.Service, store accountLookup) error {
-		acct, err := store.AccountByName(ctx, account)
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
+		acct, err := svc.AccountByName(ctx, account)
 		if err != nil {
 			return err
 		}
@@ -133,22 +132,16 @@ func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&key, "key", "", "the verification key SendGrid shows for the signed Event Webhook (base64 DER or PEM)")
-	name, rest := "", args
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	name, err := parseNamed(fs, args)
+	if err != nil {
 		return err
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
 	}
 	keySet := false
 	fs.Visit(func(f *flag.Flag) { keySet = keySet || f.Name == "key" })
 	if name == "" || !keySet {
 		return errors.New(use)
 	}
-	return withEventsService(ctx, cfg, stderr, func(svc *audience.Service, _ accountLookup) error {
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		if err := svc.SetWebhookKey(ctx, name, key); err != nil {
 			return err
 		}
@@ -159,25 +152,4 @@ func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io
 		}
 		return nil
 	})
-}
-
-type accountLookup interface {
-	AccountByName(ctx context.Context, name string) (segmentd.Account, error)
-}
-
-// withEventsService is withService with the event and webhook-key stores
-// configured (and no membership engine: the server rebuilds it at start).
-func withEventsService(ctx context.Context, cfg config, stderr io.Writer, f func(*audience.Service, accountLookup) error) error {
-	store, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	svc := audience.New(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)),
-		audience.Config{Events: store, WebhookKeys: store})
-	defer svc.Close()
-	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
-		return err
-	}
-	return f(svc, store)
 }

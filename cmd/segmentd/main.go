@@ -344,15 +344,9 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&parent, "parent", "", "make the account a subuser of this account")
-	name, rest := "", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	name, err := parseNamed(fs, args[1:])
+	if err != nil {
 		return err
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
 	}
 	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		a, err := svc.CreateAccount(ctx, name, parent)
@@ -407,15 +401,33 @@ func joinScopes(s []segmentd.Scope) string {
 	return strings.Join(parts, ",")
 }
 
+// parseNamed parses the arguments of a subcommand that names one thing,
+// the name before or after its flags (NAME --flag v, or --flag v NAME).
+func parseNamed(fs *flag.FlagSet, args []string) (string, error) {
+	name := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	return name, nil
+}
+
 // withService opens the store, makes sure the default account exists, and
-// runs f; used by the administrative subcommands.
+// runs f; used by the administrative subcommands. The Service keeps events
+// and webhook keys but has no membership engine: the server rebuilds it
+// at start.
 func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audience.Service) error) error {
 	store, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := audience.New(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)), audience.Config{})
+	svc := audience.New(store, segmentd.SystemClock{}, slog.New(slog.NewTextHandler(stderr, nil)), audience.Config{Events: store, WebhookKeys: store})
 	defer svc.Close()
 	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
 		return err
