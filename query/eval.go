@@ -245,16 +245,7 @@ func compileBool(n *cnode) boolFn {
 		}
 		return func(*ctx) tri { return v }
 	case kNot:
-		x := compileBool(n.args[0])
-		return func(c *ctx) tri {
-			switch x(c) {
-			case tTrue:
-				return tFalse
-			case tFalse:
-				return tTrue
-			}
-			return tUnknown
-		}
+		return negate(compileBool(n.args[0]))
 	case kAnd:
 		return junction(compileBool(n.args[0]), compileBool(n.args[1]), tFalse)
 	case kOr:
@@ -282,32 +273,11 @@ func compileBool(n *cnode) boolFn {
 	case kBetween:
 		lo := compileCmp(&cnode{k: kCmp, op: GEQ, args: []*cnode{n.args[0], n.args[1]}})
 		hi := compileCmp(&cnode{k: kCmp, op: LEQ, args: []*cnode{n.args[0], n.args[2]}})
-		and := func(c *ctx) tri {
-			a := lo(c)
-			if a == tFalse {
-				return tFalse
-			}
-			b := hi(c)
-			if b == tFalse {
-				return tFalse
-			}
-			if a == tTrue && b == tTrue {
-				return tTrue
-			}
-			return tUnknown
+		between := junction(lo, hi, tFalse)
+		if n.not {
+			return negate(between)
 		}
-		if !n.not {
-			return and
-		}
-		return func(c *ctx) tri {
-			switch and(c) {
-			case tTrue:
-				return tFalse
-			case tFalse:
-				return tTrue
-			}
-			return tUnknown
-		}
+		return between
 	case kContains:
 		return compileContains(n)
 	case kExists:
@@ -316,6 +286,19 @@ func compileBool(n *cnode) boolFn {
 		return compileLastEvent(n)
 	}
 	panic("query: compileBool: unexpected node")
+}
+
+// negate is NOT in SQL's three-valued logic: unknown stays unknown.
+func negate(x boolFn) boolFn {
+	return func(c *ctx) tri {
+		switch x(c) {
+		case tTrue:
+			return tFalse
+		case tFalse:
+			return tTrue
+		}
+		return tUnknown
+	}
 }
 
 // junction is AND (dominant tFalse) or OR (dominant tTrue) in SQL's

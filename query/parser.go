@@ -258,16 +258,20 @@ func (p *parser) parseChain(operand func() Expr, ops ...Token) Expr {
 	return x
 }
 
-func (p *parser) parseNot() Expr {
-	if p.tok == NOT {
-		p.node()
-		pos := p.pos
-		p.next()
-		p.enter()
-		defer p.leave()
-		return &UnaryExpr{OpPos: pos, Op: NOT, X: p.parseNot()}
+func (p *parser) parseNot() Expr { return p.parsePrefix(NOT, p.parseNot, p.parsePred) }
+
+// parsePrefix parses op applied to what self parses, or else what operand
+// parses. Each op nests one level deeper (MaxDepth).
+func (p *parser) parsePrefix(op Token, self, operand func() Expr) Expr {
+	if p.tok != op {
+		return operand()
 	}
-	return p.parsePred()
+	p.node()
+	pos := p.pos
+	p.next()
+	p.enter()
+	defer p.leave()
+	return &UnaryExpr{OpPos: pos, Op: op, X: self()}
 }
 
 func (p *parser) parsePred() Expr {
@@ -348,17 +352,7 @@ func (p *parser) parseExprList(end Token) []Expr {
 func (p *parser) parseSum() Expr     { return p.parseChain(p.parseProduct, ADD, SUB) }
 func (p *parser) parseProduct() Expr { return p.parseChain(p.parseUnary, MUL, QUO, REM) }
 
-func (p *parser) parseUnary() Expr {
-	if p.tok == SUB {
-		p.node()
-		pos := p.pos
-		p.next()
-		p.enter()
-		defer p.leave()
-		return &UnaryExpr{OpPos: pos, Op: SUB, X: p.parseUnary()}
-	}
-	return p.parsePrimary()
-}
+func (p *parser) parseUnary() Expr { return p.parsePrefix(SUB, p.parseUnary, p.parsePrimary) }
 
 func (p *parser) parseString() *BasicLit {
 	if p.tok != STRING {
