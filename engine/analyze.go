@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -394,11 +395,7 @@ func needOf(ch *query.Checked) need {
 // (id and type per name). If a catalogue change leaves it unchanged, the
 // query means the same thing and its members need no re-evaluation.
 func binding(a *analysis, cat *query.Catalog) string {
-	names := make([]string, 0, len(a.names))
-	for n := range a.names {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(a.names))
 	fields := cat.CustomFields()
 	var b strings.Builder
 	for _, n := range names {

@@ -2,12 +2,13 @@ package engine
 
 import (
 	"fmt"
-	"github.com/segmentd/segmentd/internal/cputime"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentd/segmentd/internal/cputime"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/query"

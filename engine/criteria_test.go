@@ -317,7 +317,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					if i := slices.IndexFunc(fs, func(d segmentd.FieldDefinition) bool { return d.ID == f.ID }); i >= 0 {
 						fs = slices.Delete(fs, i, i+1)
 						for _, c := range m.contacts {
-							cf := maps(c.CustomFields)
+							cf := cloneValues(c.CustomFields)
 							delete(cf, f.ID)
 							c.CustomFields = cf
 						}

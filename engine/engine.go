@@ -3,9 +3,9 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -302,11 +302,7 @@ func (a *account) replan(now int64) {
 	a.need = need{}
 	a.byTypes = nil
 	var plan timePlan
-	ids := make([]string, 0, len(a.segs))
-	for id := range a.segs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(a.segs))
 	for _, id := range ids {
 		s := a.segs[id]
 		if s.prog == nil {
@@ -1226,11 +1222,7 @@ func (e *Engine) Stats(acct int64) Stats {
 		b += int64(l.bm.GetSizeInBytes()) + 64
 	}
 	b += int64(cap(a.wakeAt))*8 + int64(cap(a.wakes))*16
-	ids := make([]string, 0, len(a.segs))
-	for id := range a.segs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(a.segs))
 	for _, id := range ids {
 		s := a.segs[id]
 		b += int64(s.members.GetSizeInBytes())

@@ -335,7 +335,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 						fs = slices.Delete(fs, i, i+1)
 						for _, c := range m.contacts {
 							if _, ok := c.CustomFields[f.ID]; ok {
-								cf := maps(c.CustomFields)
+								cf := cloneValues(c.CustomFields)
 								delete(cf, f.ID)
 								c.CustomFields = cf
 							}
@@ -449,7 +449,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 	}
 }
 
-func maps(m map[string]segmentd.Value) map[string]segmentd.Value {
+func cloneValues(m map[string]segmentd.Value) map[string]segmentd.Value {
 	out := make(map[string]segmentd.Value, len(m))
 	for k, v := range m {
 		out[k] = v

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 
@@ -77,11 +78,7 @@ func (a *account) writeTo(w *snapWriter) {
 	w.i64s(a.created)
 	w.i64s(a.updated)
 
-	alt := make([]uint32, 0, len(a.alt))
-	for idx := range a.alt {
-		alt = append(alt, idx)
-	}
-	slices.Sort(alt)
+	alt := slices.Sorted(maps.Keys(a.alt))
 	w.uvarint(uint64(len(alt)))
 	for _, idx := range alt {
 		w.uvarint(uint64(idx))
@@ -105,22 +102,14 @@ func (a *account) writeTo(w *snapWriter) {
 
 	// The campaigns come from every event, those of unknown contacts
 	// included, so they cannot be derived from the contacts' events.
-	camps := make([]string, 0, len(a.camps.first))
-	for id := range a.camps.first {
-		camps = append(camps, id)
-	}
-	slices.Sort(camps)
+	camps := slices.Sorted(maps.Keys(a.camps.first))
 	w.uvarint(uint64(len(camps)))
 	for _, id := range camps {
 		w.str(id)
 		w.varint(a.camps.first[id])
 	}
 
-	colIDs := make([]string, 0, len(a.cols))
-	for id := range a.cols {
-		colIDs = append(colIDs, id)
-	}
-	slices.Sort(colIDs)
+	colIDs := slices.Sorted(maps.Keys(a.cols))
 	w.uvarint(uint64(len(colIDs)))
 	for _, id := range colIDs {
 		c := a.cols[id]
@@ -159,11 +148,7 @@ func (t *contactIDs) writeTo(w *snapWriter, live *roaring.Bitmap) {
 		w.raw(t.uuids[i][:])
 	}
 	w.bitmap(live)
-	odd := make([]uint32, 0, len(t.odd))
-	for idx := range t.odd {
-		odd = append(odd, idx)
-	}
-	slices.Sort(odd)
+	odd := slices.Sorted(maps.Keys(t.odd))
 	w.uvarint(uint64(len(odd)))
 	for _, idx := range odd {
 		w.uvarint(uint64(idx))
