@@ -7,7 +7,7 @@ import (
 )
 
 // Contact is a stored marketing contact. Unset text fields are "" here and
-// NULL in the stores (architecture.md §3.8).
+// NULL in the stores (docs/decisions.md §7).
 type Contact struct {
 	ID string
 
@@ -102,7 +102,7 @@ func (c *Contact) HasIdentifier() bool {
 	return c.Email != "" || c.PhoneNumberID != "" || c.ExternalID != "" || c.AnonymousID != ""
 }
 
-// Limits of a contact upsert (sendgrid-api.md §1).
+// Limits of a contact upsert (docs/sendgrid.md "Contacts").
 const (
 	MaxUpsertContacts  = 30000
 	MaxUpsertBytes     = 6 << 20

@@ -7,7 +7,7 @@ import (
 
 // Event is one engagement event, in the shape of a SendGrid Event Webhook
 // event reduced to the event_data columns segments can query
-// (architecture.md §3.6).
+// (docs/decisions.md §5).
 type Event struct {
 	// Email is the recipient, lower-cased. It is what an event is matched
 	// to a contact by.
@@ -43,7 +43,7 @@ const (
 	// batches).
 	MaxAddEvents = 100_000
 	// DefaultEventRetention is how long events are kept before pruning
-	// (issue 5: 1,825 days).
+	// (1,825 days, docs/decisions.md §9).
 	DefaultEventRetention = 1825 * 24 * time.Hour
 )
 

@@ -26,7 +26,8 @@ type FieldDefinition struct {
 }
 
 // MaxCustomFields is SendGrid's current per-account limit (the current spec
-// says 500; older documents said 120, see sendgrid-api.md §9.5).
+// says 500; older documents said 120, see docs/sendgrid.md
+// "Spec contradictions" 5).
 const MaxCustomFields = 500
 
 // MaxFieldNameLength is the spec's limit on a custom field name.

@@ -34,7 +34,7 @@ type Segment struct {
 // Live reports whether the segment has not been deleted.
 func (s *Segment) Live() bool { return s.DeletedAt.IsZero() }
 
-// Segment limits (architecture.md §3.10, sendgrid-api.md §5).
+// Segment limits (docs/decisions.md §8, docs/sendgrid.md "Segments").
 const (
 	MaxSegmentNameLength   = 100
 	DefaultMaxLiveSegments = 200

@@ -1,6 +1,6 @@
 // Package admin is segmentd's development-mode face (`segmentd serve
 // --dev`): endpoints under /admin/ that no production server has, such as
-// setting the clock every component reads (architecture.md §2: time is
+// setting the clock every component reads (docs/decisions.md §1: time is
 // injected). Without --dev it is not mounted and /admin/ answers 404.
 //
 // It must never import a store, SQL or an API face.

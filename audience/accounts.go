@@ -38,7 +38,7 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 	}
 	if onBehalfOf = strings.TrimSpace(onBehalfOf); onBehalfOf != "" {
 		// "account-id <id>" addresses a customer account by id; anything else
-		// is a subuser's name (sendgrid-api.md §0).
+		// is a subuser's name (docs/sendgrid.md "Conventions").
 		var sub segmentd.Account
 		if rest, ok := strings.CutPrefix(onBehalfOf, "account-id "); ok {
 			id, perr := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)

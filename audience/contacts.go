@@ -98,7 +98,7 @@ func (s *Service) ContactsByIDs(ctx context.Context, acct int64, ids []string) (
 
 // ContactsByEmails looks addresses up among emails and alternate emails.
 // Empty strings are ignored; any malformed address rejects the request
-// (sendgrid-api.md §1). The map is keyed by the lower-cased address.
+// (docs/sendgrid.md "Contacts"). The map is keyed by the lower-cased address.
 func (s *Service) ContactsByEmails(ctx context.Context, acct int64, emails []string) ([]string, map[string]segmentd.Contact, error) {
 	var keys []string
 	for i, e := range emails {

@@ -10,7 +10,7 @@ import (
 )
 
 // RefreshMode says how fresh segment counts and samples are
-// (architecture.md §3.4).
+// (docs/decisions.md §3).
 type RefreshMode int
 
 const (
@@ -25,7 +25,7 @@ const (
 	RefreshScheduled
 )
 
-// Scheduled-mode intervals (sendgrid-api.md §5 "Timing").
+// Scheduled-mode intervals (SendGrid's timing, docs/sendgrid.md "Segments").
 const (
 	firstSampleDelay  = 15 * time.Minute
 	sampleInterval    = time.Hour

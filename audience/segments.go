@@ -25,7 +25,7 @@ type SegmentView struct {
 }
 
 // SegmentFilter selects segments for the list endpoints, with SendGrid's
-// truth table (sendgrid-api.md §4): IDs win over everything; otherwise
+// truth table (docs/sendgrid.md "Segments"): IDs win over everything; otherwise
 // ParentListIDs and NoParentListID combine as a union; neither means all.
 type SegmentFilter struct {
 	IDs            []string
@@ -120,7 +120,7 @@ func (s *Service) CreateSegment(ctx context.Context, acct int64, name, queryDSL,
 }
 
 // checkQuery rejects a query that does not parse or check, as a 400 on
-// query_dsl with the positioned message (architecture.md §3.5).
+// query_dsl with the positioned message (docs/decisions.md §4).
 func (s *Service) checkQuery(acct int64, seg *segmentd.Segment) error {
 	if strings.TrimSpace(seg.QueryDSL) == "" {
 		return segmentd.Errorf(segmentd.KindInvalid, "query_dsl", "query_dsl is required")

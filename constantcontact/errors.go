@@ -9,7 +9,7 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Constant Contact's own error bodies (constantcontact.md §4, §7), and
+// Constant Contact's own error bodies (docs/constantcontact.md "Errors"), and
 // segmentd's error keys where Constant Contact publishes none for
 // segments: "<area>.api.<kind>", the style of its documented
 // "contacts.api.validation.error" and "contacts.api.not_found"

@@ -31,8 +31,8 @@ import (
 type Options struct {
 	// RateLimits turns on Constant Contact's per-key limits: PerSecond
 	// requests per second and PerDay requests per day, the day ending at
-	// 00:00 UTC (constantcontact.md §7). Off by default, since a local
-	// stand-in rarely wants them.
+	// 00:00 UTC (docs/constantcontact.md "Rate limits"). Off by default,
+	// since a local stand-in rarely wants them.
 	RateLimits bool
 	PerSecond  int // default 4
 	PerDay     int // default 10,000

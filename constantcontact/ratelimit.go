@@ -7,9 +7,9 @@ import (
 )
 
 // limiter enforces Constant Contact's per-key request limits
-// (constantcontact.md §7): perSecond requests in each clock second and
-// perDay requests in each UTC day (the quota resets at 00:00:00 UTC).
-// Windows are fixed, by the injected clock. A request answered 429 does
+// (docs/constantcontact.md "Rate limits"): perSecond requests in each clock
+// second and perDay requests in each UTC day (the quota resets at 00:00:00
+// UTC). Windows are fixed, by the injected clock. A request answered 429 does
 // not count; requests without a valid key are never limited (they are
 // answered 401 or 403 first).
 type limiter struct {

@@ -15,8 +15,9 @@ import (
 )
 
 // The benchmark world: a deterministic generator of contacts and events in
-// the shape of architecture.md §2's measurements (1,000,000 contacts,
-// 10,000,000 events), and its five reference queries in Segments 2.0 SQL.
+// the shape of segmentd's reference workload (1,000,000 contacts,
+// 10,000,000 events), and its five reference queries in Segments 2.0 SQL
+// (docs/decisions.md §11).
 
 var benchFields = []segmentd.FieldDefinition{
 	{ID: "n1", Name: "score", Type: segmentd.FieldNumber},
@@ -161,8 +162,8 @@ func segmentMix(n int) []string {
 //   - write: PutContacts of an existing contact whose country changed,
 //     which re-checks only the segments that read what changed.
 //
-// Targets: about 4 µs for 100 segments (architecture.md §2), at most 20 µs
-// for 200 (issue 4).
+// Targets: about 4 µs for 100 segments, at most 20 µs for 200
+// (docs/decisions.md §11).
 func BenchmarkRecheck(b *testing.B) {
 	for _, nseg := range []int{100, 200} {
 		e := buildWorld(b, 100_000, true)
@@ -275,7 +276,7 @@ func BenchmarkSearch(b *testing.B) {
 // BenchmarkMemoryPerContact loads 1,000,000 contacts, without and with
 // 10,000,000 events, and reports the heap they hold per contact (measured
 // with runtime.MemStats, and as Stats estimates it). Target: ≤ 400 bytes per
-// contact (issue 4).
+// contact (docs/decisions.md §11).
 func BenchmarkMemoryPerContact(b *testing.B) {
 	for _, events := range []bool{false, true} {
 		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
@@ -309,7 +310,7 @@ var webhookSegments = []string{
 // events bench's engagement segments (all of them do), in accounts of
 // 100,000 and 1,000,000 contacts (10 events each on average). Event types
 // cycle as in `segmentd events bench`. Target: the whole webhook request
-// within 50 ms (issue 5).
+// within 50 ms (docs/decisions.md §11).
 func BenchmarkEventBatch(b *testing.B) {
 	engagement := make([]string, 200)
 	for i := range engagement {

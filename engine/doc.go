@@ -1,6 +1,6 @@
 // Package engine is segmentd's membership engine: an in-memory, columnar
 // index of each account's contacts and engagement events that answers "who
-// is in this segment" exactly and at once (architecture.md §2).
+// is in this segment" exactly and at once (docs/decisions.md §1).
 //
 // Per account, contacts get a dense uint32 index (reused after a delete);
 // their reserved text fields and custom text values are dictionary-encoded

@@ -21,7 +21,7 @@ import (
 //
 // Every method takes the account id, and those that evaluate anything take
 // now, the request's time: the engine has no clock of its own (time is
-// injected, architecture.md §2).
+// injected, docs/decisions.md §1).
 //
 // Rebuilding from the store at start: SetFields, then PutContacts in
 // batches, then AddEvents, then PutSegment for each live segment (loading

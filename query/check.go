@@ -179,7 +179,7 @@ func bareEvent(x Expr) bool {
 
 // sgqlRoot checks an SGQL predicate. The engagement pseudo-fields
 // (event_source, event_type, event_timestamp) are not columns of the
-// contact: architecture §3.7 reads a parenthesised group that uses them as
+// contact: docs/decisions.md §6 reads a parenthesised group that uses them as
 // "some event of this contact satisfies the group". The group is the
 // outermost parenthesised condition around them; when one is used outside
 // any parentheses, the whole query is the group.
@@ -637,7 +637,7 @@ func (c *checker) incompatible(op Token, pos Pos, l, r *cnode) {
 }
 
 // unify checks that r can be compared with l and returns r, converted when
-// it is a string literal compared with a date/time: architecture §3.8 reads
+// it is a string literal compared with a date/time: docs/decisions.md §7 reads
 // such a literal as RFC 3339 or YYYY-MM-DD.
 func (c *checker) unify(op Token, pos Pos, l, r *cnode) *cnode {
 	if l.t == TTime && r.t == TString && r.k == kConst {
@@ -673,7 +673,7 @@ func (c *checker) compare(op Token, pos Pos, l, r *cnode) *cnode {
 	if l.t == TBool && op != EQL && op != NEQ {
 		c.incompatible(op, pos, l, r)
 	}
-	// An empty text value is NULL (architecture §3.8), so "x = ''" asks
+	// An empty text value is NULL (docs/decisions.md §7), so "x = ''" asks
 	// whether x is unset, and "x != ''" whether it is set.
 	if (op == EQL || op == NEQ) && (isEmptyString(r) && l.t == TString || isEmptyString(l) && r.t == TString) {
 		x := l

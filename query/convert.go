@@ -6,7 +6,7 @@ import (
 )
 
 // ConvertV1 rewrites a Segments v1 SGQL query, with its optional parent list,
-// as an equivalent Segments 2.0 SQL query (architecture §3.12, `segmentd
+// as an equivalent Segments 2.0 SQL query (docs/decisions.md §10, `segmentd
 // migrate-v1`). The rules, documented in docs/query-language.md:
 //
 //   - the predicate becomes the WHERE of SELECT c.contact_id, c.updated_at

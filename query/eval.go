@@ -49,7 +49,8 @@ func TextValue(s string) Value {
 func NumberValue(n float64) Value { return Value{Kind: Number, Num: n} }
 func DateValue(ms int64) Value    { return Value{Kind: Date, Time: ms} }
 
-// Event is one engagement event (architecture §3.6 event_data columns).
+// Event is one engagement event (the event_data columns of
+// docs/decisions.md §5).
 type Event struct {
 	Source              string // "mail"
 	Type                string // normalised, see NormalizeEventType

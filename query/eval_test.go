@@ -8,7 +8,7 @@ import (
 )
 
 // semanticsRecords are small hand-made contacts for the semantic rules of
-// architecture §3.8.
+// docs/decisions.md §7.
 func semanticsRecords() []*Record {
 	day := int64(24 * time.Hour / time.Millisecond)
 	now := corpusNow.UnixMilli()

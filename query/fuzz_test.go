@@ -210,7 +210,7 @@ func FuzzConvertV1(f *testing.F) {
 }
 
 // TestStdlibOnly asserts the package imports the standard library alone,
-// and not net/http or database/sql even from there (architecture §2).
+// and not net/http or database/sql even from there (docs/decisions.md §1).
 func TestStdlibOnly(t *testing.T) {
 	seen := map[string]bool{}
 	var walk func(path, dir string)

@@ -6,7 +6,7 @@ import (
 )
 
 // likePattern is a compiled LIKE pattern. LIKE is case-sensitive
-// (architecture §3.8). In SGQL only '%' is a wildcard and '%%' is a literal
+// (docs/decisions.md §7). In SGQL only '%' is a wildcard and '%%' is a literal
 // percent sign, as SendGrid's SGQL reference documents; '_' is an ordinary
 // character there, which keeps e-mail patterns such as 'first_last@%'
 // literal. Segments 2.0 SQL follows SQL: '%' and '_' are wildcards and a

@@ -40,7 +40,7 @@ func (sqliteDialect) placeholder(int) string { return "?" }
 func (sqliteDialect) customField(g *sqlGen, id string, t FieldType) string {
 	e := "json_extract(c.custom_fields, " + g.bind("$."+strconv.Quote(id)) + ")"
 	if t == Text {
-		// An empty text value is NULL (architecture §3.8).
+		// An empty text value is NULL (docs/decisions.md §7).
 		return "NULLIF(" + e + ", '')"
 	}
 	return e

@@ -80,7 +80,7 @@ func TestAccountIsolation(t *testing.T) {
 	id := mine["id"].(string)
 
 	other := e.newKey("other", "")
-	const identJobID = "202 job_id is typed object in the spec (sendgrid-api.md §9.1)"
+	const identJobID = "202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
 	cases := []struct {
 		name   string
 		c      call
@@ -91,7 +91,7 @@ func TestAccountIsolation(t *testing.T) {
 		{"rename field", call{method: "PATCH", path: fieldsPath + "/" + text, body: `{"name":"x"}`}, 404, ""},
 		{"delete field", call{method: "DELETE", path: fieldsPath + "/" + text}, 404, ""},
 		{"list lists", call{method: "GET", path: listsPath}, 200, ""},
-		{"get list", call{method: "GET", path: listsPath + "/" + list, noSpec: "sendgrid-api.md §9.7"}, 404, errBody("id", `list "`+list+`" does not exist`)},
+		{"get list", call{method: "GET", path: listsPath + "/" + list, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}, 404, errBody("id", `list "`+list+`" does not exist`)},
 		{"rename list", call{method: "PATCH", path: listsPath + "/" + list, body: `{"name":"x"}`}, 404, ""},
 		{"list count", call{method: "GET", path: listsPath + "/" + list + "/contacts/count"}, 404, ""},
 		{"remove from list", call{method: "DELETE", path: listsPath + "/" + list + "/contacts", query: map[string]string{"contact_ids": id}}, 404, ""},
@@ -167,7 +167,7 @@ func TestOnBehalfOf(t *testing.T) {
 		resp.Body.Close()
 	}
 	// … and the parent itself does not see the subuser's data.
-	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, noSpec: "sendgrid-api.md §9.7"}), 404, errBody("id", `list "`+subList+`" does not exist`))
+	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+subList+`" does not exist`))
 
 	// The parent's count carries the subusers' breakdown (once the
 	// subuser's upsert has run).

@@ -72,7 +72,7 @@ func (g *contactGen) body(n int, listIDs ...string) []byte {
 // BenchmarkUpsertHTTP upserts contacts through the official client in
 // 30,000-contact requests until every job reads completed, and reports
 // contacts/s end to end. SEGMENTD_BENCH_CONTACTS sets the total (default
-// 300,000; the figure is 1,000,000).
+// 300,000; the reference workload's is 1,000,000, docs/decisions.md §11).
 //
 //	go test -run '^$' -bench UpsertHTTP -benchtime 1x ./sendgrid/
 func BenchmarkUpsertHTTP(b *testing.B) {

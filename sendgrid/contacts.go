@@ -9,7 +9,7 @@ import (
 )
 
 // Contacts (except upsert, in upsert.go): tsg_mc_contacts_v3,
-// sendgrid-api.md §1.
+// docs/sendgrid.md "Contacts".
 
 type sampleResponse struct {
 	Result       []contactResponse `json:"result"`
@@ -209,7 +209,7 @@ func (h *handler) countContacts(w http.ResponseWriter, r *http.Request, acct seg
 
 // deleteContacts deletes by ids or all (exactly one) in a job: 202 with
 // job_id as a string, although the spec types it as an object
-// (sendgrid-api.md §9.1).
+// (docs/sendgrid.md "Spec contradictions" 1).
 func (h *handler) deleteContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	ids := queryList(r, "ids")
 	all := false
@@ -305,8 +305,8 @@ type jobResults struct {
 // getJob reports an upsert or delete job. A malformed id is 400 (the one
 // client error the spec gives this endpoint for its only input), an unknown
 // one 404. The 400 body is {"errors":[…]} although the spec types errors as
-// one object here (sendgrid-api.md §9.8): every other SendGrid 400 is an
-// array, and that is what clients parse.
+// one object here (docs/sendgrid.md "Spec contradictions" 8): every other
+// SendGrid 400 is an array, and that is what clients parse.
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	id := r.PathValue("id")
 	if !segmentd.IsUUID(id) {

@@ -316,8 +316,9 @@ func TestDeleteContacts(t *testing.T) {
 		return mustStatus(t, e.do(t, call{method: "GET", path: contactsPath + "/count"}), 200)["contact_count"].(float64)
 	}
 	// job_id is a string although the spec types it as an object
-	// (sendgrid-api.md §9.1), so 202s of this endpoint are not validated.
-	const jobIDObject = "DELETE /contacts 202 job_id is typed object in the spec (sendgrid-api.md §9.1)"
+	// (docs/sendgrid.md "Spec contradictions" 1), so 202s of this endpoint
+	// are not validated.
+	const jobIDObject = "DELETE /contacts 202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
 	deleteAndWait := func(c call) map[string]any {
 		t.Helper()
 		c.method, c.path, c.noSpec = "DELETE", contactsPath, jobIDObject
@@ -338,7 +339,7 @@ func TestDeleteContacts(t *testing.T) {
 
 	// Delete an identifier: the contact keeps its other one.
 	last := id(5)
-	const identJobID = "DELETE /contacts/{id}/identifiers 202 job_id is typed object in the spec (sendgrid-api.md §9.1)"
+	const identJobID = "DELETE /contacts/{id}/identifiers 202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
 	r := e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EMAIL", "identifier_value": "U5@example.com"}, noSpec: identJobID})
 	job = e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	if job["status"] != "completed" {
@@ -382,7 +383,7 @@ func TestDeleteContacts(t *testing.T) {
 		{"identifier value missing", call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: `{"identifier_type":"EMAIL"}`},
 			400, errBody("identifier_value", "identifier_value is required")},
 		{"job malformed id", call{method: "GET", path: contactsPath + "/imports/nope",
-			noSpec: "the spec's 400 types errors as one object (sendgrid-api.md §9.8); segmentd sends the array"},
+			noSpec: "the spec's 400 types errors as one object (docs/sendgrid.md \"Spec contradictions\" 8); segmentd sends the array"},
 			400, errBody("id", `job id "nope" is not a valid UUID`)},
 		{"job unknown", call{method: "GET", path: contactsPath + "/imports/" + missing}, 404, errBody("id", `job "`+missing+`" does not exist`)},
 	}

@@ -12,10 +12,12 @@ import (
 // SendGrid's own error strings, and segmentd's where SendGrid's are unknown.
 // They live here so that a change of wording is made in one place.
 const (
-	// msgAuthRequired is what SendGrid answers for a missing or unknown key
-	// (sendgrid-api.md §10: believed, not confirmed from a source).
+	// msgAuthRequired answers a missing or unknown key: the 401 text of
+	// SendGrid's older OpenAPI document; the marketing specs give none
+	// (docs/sendgrid-errors.md "Message texts").
 	msgAuthRequired = "authorization required"
-	// msgTooManyRequests is SendGrid's documented 429 text (sendgrid-api.md §0).
+	// msgTooManyRequests is SendGrid's documented 429 text
+	// (docs/sendgrid-errors.md "Message texts").
 	msgTooManyRequests = "too many requests"
 	// msgInternal answers every 500; the cause is logged, never sent.
 	msgInternal = "internal server error"
@@ -29,7 +31,7 @@ const (
 )
 
 // envelope is the shape of an error body. SendGrid uses several
-// (sendgrid-api.md §0); each route says which one it answers per status.
+// (docs/sendgrid-errors.md); each route says which one it answers per status.
 type envelope int
 
 const (

@@ -6,7 +6,8 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Custom field definitions: tsg_mc_custom_fields_v3, sendgrid-api.md §3.
+// Custom field definitions: tsg_mc_custom_fields_v3, docs/sendgrid.md
+// "Custom fields".
 
 type fieldRequest struct {
 	Name      *string `json:"name"`
@@ -43,7 +44,7 @@ func (h *handler) fieldJSON(r *http.Request, f segmentd.FieldDefinition) fieldRe
 }
 
 // createField answers 200, not 201: SendGrid's create for custom fields
-// differs from lists and segments (sendgrid-api.md §9.6).
+// differs from lists and segments (docs/sendgrid.md "Spec contradictions" 6).
 func (h *handler) createField(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	var req fieldRequest
 	if err := decodeJSON(r, &req); err != nil {

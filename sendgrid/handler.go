@@ -46,7 +46,7 @@ type Options struct {
 }
 
 // Body size limits. SendGrid states only the upsert's 6 MB
-// (sendgrid-api.md §1); segmentd bounds every other body at 1 MB.
+// (docs/sendgrid.md "Contacts"); segmentd bounds every other body at 1 MB.
 const (
 	maxBodyBytes       = 1 << 20
 	maxUpsertBodyBytes = segmentd.MaxUpsertBytes
@@ -88,7 +88,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 	}
 	h.rate = &rateWindow{limit: h.opts.RateLimit, used: map[int64]int{}}
 
-	// SendGrid answers E2-bare on these (sendgrid-api.md §0).
+	// SendGrid answers E2-bare on these (docs/sendgrid-errors.md "Envelopes").
 	bare400 := map[int]bool{400: true}
 	bare400and404 := map[int]bool{400: true, 404: true}
 

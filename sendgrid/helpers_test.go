@@ -476,8 +476,8 @@ func validateSpec(t *testing.T, method, path, rawQuery string, r response) {
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
 	if r.status == http.StatusNoContent {
-		// 204 has no body (sendgrid-api.md §0); the lists spec still gives
-		// DeleteMarketingList's 204 a JSON string schema.
+		// 204 has no body (docs/sendgrid.md "Conventions"); the lists spec
+		// still gives DeleteMarketingList's 204 a JSON string schema.
 		opts.ExcludeResponseBody = true
 	}
 	in := &openapi3filter.ResponseValidationInput{

@@ -11,12 +11,12 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Lists: tsg_mc_lists_v3, sendgrid-api.md §2.
+// Lists: tsg_mc_lists_v3, docs/sendgrid.md "Lists".
 //
 // Every 404 here is {"errors":[…]}. The spec gives three shapes (a bare
 // array on GET, {} on PATCH and count, {"errors":[…]} on DELETE;
-// sendgrid-api.md §9.7); the errors object is the one SendGrid uses
-// everywhere else and satisfies the {} schemas too.
+// docs/sendgrid.md "Spec contradictions" 7); the errors object is the one
+// SendGrid uses everywhere else and satisfies the {} schemas too.
 
 type listRequest struct {
 	Name *string `json:"name"`
@@ -29,7 +29,7 @@ type listResponse struct {
 	Metadata     selfMetadata `json:"_metadata"`
 	// ContactSample is an array of up to 50 contacts although the spec
 	// types it as one contact: its description says "up to 50" and clients
-	// treat it as an array (sendgrid-api.md §9.3).
+	// treat it as an array (docs/sendgrid.md "Spec contradictions" 3).
 	ContactSample *[]contactResponse `json:"contact_sample,omitempty"`
 }
 

@@ -42,9 +42,10 @@ func TestLists(t *testing.T) {
 		t.Errorf("get = %s, want %s", r.body, want)
 	}
 	// contact_sample is an array, not the single object the spec's schema
-	// says (sendgrid-api.md §9.3), so this one response is not validated.
+	// says (docs/sendgrid.md "Spec contradictions" 3), so this one response
+	// is not validated.
 	r = e.do(t, call{method: "GET", path: listsPath + "/" + id, query: map[string]string{"contact_sample": "true"},
-		noSpec: "contact_sample is an array (sendgrid-api.md §9.3)"})
+		noSpec: "contact_sample is an array (docs/sendgrid.md \"Spec contradictions\" 3)"})
 	var got struct {
 		ContactCount  int `json:"contact_count"`
 		ContactSample []struct {
@@ -91,10 +92,11 @@ func TestLists(t *testing.T) {
 		{"create malformed", call{method: "POST", path: listsPath, body: `{"name" "x"}`}, 400, errBody("", "the request body is not valid JSON (error at byte 9)")},
 		{"get unknown", call{method: "GET", path: listsPath + "/" + missing,
 			// The spec's GET 404 is a bare array; segmentd answers the
-			// {"errors":[…]} SendGrid uses elsewhere (sendgrid-api.md §9.7).
-			noSpec: "GET /lists/{id} 404 is a bare array in the spec (sendgrid-api.md §9.7)"},
+			// {"errors":[…]} SendGrid uses elsewhere (docs/sendgrid.md
+			// "Spec contradictions" 7).
+			noSpec: "GET /lists/{id} 404 is a bare array in the spec (docs/sendgrid.md \"Spec contradictions\" 7)"},
 			404, errBody("id", `list "`+missing+`" does not exist`)},
-		{"get malformed id", call{method: "GET", path: listsPath + "/not-a-uuid", noSpec: "sendgrid-api.md §9.7"}, 404, errBody("id", `list "not-a-uuid" does not exist`)},
+		{"get malformed id", call{method: "GET", path: listsPath + "/not-a-uuid", noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}, 404, errBody("id", `list "not-a-uuid" does not exist`)},
 		{"get bad contact_sample", call{method: "GET", path: listsPath + "/" + id, query: map[string]string{"contact_sample": "maybe"}},
 			400, errBody("contact_sample", "contact_sample must be true or false")},
 		{"rename unknown", call{method: "PATCH", path: listsPath + "/" + missing, body: `{"name":"x"}`}, 404, errBody("id", `list "`+missing+`" does not exist`)},
@@ -144,7 +146,7 @@ func TestLists(t *testing.T) {
 	if job["status"] != "completed" || job["results"].(map[string]any)["deleted_count"] != float64(1) {
 		t.Errorf("delete job = %v", job)
 	}
-	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + id, noSpec: "sendgrid-api.md §9.7"}), 404, errBody("id", `list "`+id+`" does not exist`))
+	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + id, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+id+`" does not exist`))
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
 	if m := mustStatus(t, r, 200); m["contact_count"] != float64(1) {
 		t.Errorf("contacts after list delete: %s", r.body)

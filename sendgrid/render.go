@@ -9,7 +9,7 @@ import (
 
 // contactResponse is SendGrid's ContactDetails3. Unset reserved text fields
 // are "" and empty arrays [] (never null or absent), as SendGrid's examples
-// show and architecture.md §3.8 fixes.
+// show and docs/decisions.md §7 fixes.
 type contactResponse struct {
 	ID                  string         `json:"id"`
 	FirstName           string         `json:"first_name"`

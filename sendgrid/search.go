@@ -7,11 +7,11 @@ import (
 )
 
 // Contacts search: POST /v3/marketing/contacts/search (tsg_mc_contacts_v3,
-// sendgrid-api.md §1). The body is {"query": SGQL}; the answer holds the
-// first 50 matches and the number of all matches. A query that does not
-// parse or check is 400 on "query" with the positioned message
-// ("1:7: …"); a search the service cuts off (20 s, as SendGrid documents)
-// is 408.
+// docs/sendgrid.md "Contacts"). The body is {"query": SGQL}; the answer
+// holds the first 50 matches and the number of all matches. A query that
+// does not parse or check is 400 on "query" with the positioned message
+// ("1:7: …"); a search the service cuts off (20 s, as SendGrid
+// documents) is 408.
 
 type searchRequest struct {
 	Query *string `json:"query"`

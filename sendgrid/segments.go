@@ -10,19 +10,21 @@ import (
 	"github.com/segmentd/segmentd/audience"
 )
 
-// Segments 2.0: tsg_mc_segments_2.0_v3, sendgrid-api.md §5.
+// Segments 2.0: tsg_mc_segments_2.0_v3, docs/sendgrid.md "Segments";
+// envelopes in docs/sendgrid-errors.md.
 //
 // Errors: 400 and 404 answer E4, {"errors":[{"field","message"}]}, whose
 // field is a required string; 500 answers E4 too (this spec's 500 is E4,
 // not the E3 of the other SendGrid APIs). The refresh endpoint answers E5,
 // {"error":"…"}, on 404 and 500. An unknown segment (or a malformed id) is
 // 404 with field "segment_id" on every operation, although GET documents
-// no 404 (sendgrid-api.md §9.9).
+// no 404 (docs/sendgrid.md "Spec contradictions" 9).
 
 const segments2Path = "/v3/marketing/segments/2.0"
 
 // msgSegmentNotFound is SendGrid's documented refresh 404 text
-// (sendgrid-api.md §5); segmentd uses it for every unknown segment.
+// (docs/sendgrid-errors.md "Message texts"); segmentd uses it for every
+// unknown segment.
 const msgSegmentNotFound = "Segment does not exist."
 
 // maxParentListFilter bounds ?parent_list_ids on the list endpoints ("no
@@ -40,7 +42,8 @@ type segmentStatus struct {
 
 // sampleContact is ContactResponse, the item of segment samples (v1 and
 // 2.0). postal_code is a string, as everywhere else in segmentd, although
-// this one schema types it as an integer (sendgrid-api.md §9.4).
+// this one schema types it as an integer (docs/sendgrid.md
+// "Spec contradictions" 4).
 type sampleContact struct {
 	ID                  string         `json:"id"`
 	Email               string         `json:"email,omitempty"`
@@ -108,7 +111,8 @@ type segment2Response struct {
 	MaxRefreshes     int              `json:"max_refreshes"`
 	LastRefreshedAt  string           `json:"last_refreshed_at,omitempty"`
 	// IdentifierCounts is not in SendGrid's spec but is on its real GET
-	// responses (query-language.md §2.4): members having each identifier.
+	// responses (docs/sendgrid.md "Segments"): members having each
+	// identifier.
 	IdentifierCounts identifierCounts `json:"identifier_counts"`
 }
 

@@ -48,8 +48,8 @@ func (c *testClock) Advance(d time.Duration) {
 // relaxContactResponse applies segmentd's documented choices to the
 // segments documents' ContactResponse (the item of segment samples):
 //   - postal_code is a string, as in every other SendGrid schema and the
-//     v2 SQL column (sendgrid-api.md §9.4);
-//   - unset reserved text fields are "" (architecture.md §3.8), which the
+//     v2 SQL column (docs/sendgrid.md "Spec contradictions" 4);
+//   - unset reserved text fields are "" (docs/decisions.md §7), which the
 //     schema's minLength 1 on first_name/last_name and its city pattern
 //     (one or more characters) refuse although SendGrid's own contacts
 //     often have no name or city.

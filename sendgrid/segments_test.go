@@ -20,7 +20,7 @@ import (
 const usSQL = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"
 
 // seg404 is the E4 404 of every 2.0 operation on an unknown segment
-// (sendgrid-api.md §9.9).
+// (docs/sendgrid.md "Spec contradictions" 9).
 var seg404 = errBody("segment_id", "Segment does not exist.")
 
 func TestSegments2Lifecycle(t *testing.T) {
@@ -76,7 +76,7 @@ func TestSegments2Lifecycle(t *testing.T) {
 
 	// List: items without query_dsl and contacts_sample, in "results".
 	r = e.do(t, call{method: "GET", path: seg2Path,
-		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (sendgrid-api.md §9.2)"})
+		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (docs/sendgrid.md \"Spec contradictions\" 2)"})
 	var list struct {
 		Results []map[string]any `json:"results"`
 	}
@@ -113,11 +113,11 @@ func TestSegments2Lifecycle(t *testing.T) {
 	if m := mustStatus(t, r, 200); m["contact_count"] != float64(35) {
 		t.Errorf("contacts after segment delete: %s", r.body)
 	}
-	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, noSpec: "GET documents no 404 (sendgrid-api.md §9.9)"})
+	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, noSpec: "GET documents no 404 (docs/sendgrid.md \"Spec contradictions\" 9)"})
 	wantError(t, r, 404, seg404)
 	wantError(t, e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID}), 404, seg404)
 	wantError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"name":"x"}`,
-		noSpec: "PATCH documents no 404 (sendgrid-api.md §9.9)"}), 404, seg404)
+		noSpec: "PATCH documents no 404 (docs/sendgrid.md \"Spec contradictions\" 9)"}), 404, seg404)
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/" + cid})
 	if m := mustStatus(t, r, 200); !jsonEqual(mustJSON(m["segment_ids"]), []byte(`[]`)) {
 		t.Errorf("segment_ids after delete: %s", r.body)
@@ -186,7 +186,7 @@ func TestSegments2Errors(t *testing.T) {
 
 	// Malformed ids are unknown segments.
 	for _, m := range []string{"GET", "DELETE", "PATCH"} {
-		c := call{method: m, path: seg2Path + "/not-a-uuid", body: `{"name":"x"}`, noSpec: "no 404 documented (sendgrid-api.md §9.9)"}
+		c := call{method: m, path: seg2Path + "/not-a-uuid", body: `{"name":"x"}`, noSpec: "no 404 documented (docs/sendgrid.md \"Spec contradictions\" 9)"}
 		if m == "GET" {
 			c.body = nil
 		}
@@ -259,7 +259,8 @@ func TestSegments2ParentList(t *testing.T) {
 	}
 }
 
-// The list filter of both APIs (seed spec 002, sendgrid-api.md §4).
+// The list filter of both APIs (SendGrid's truth table, docs/sendgrid.md
+// "Segments").
 func TestSegmentListFilterTruthTable(t *testing.T) {
 	e := newEnv(t)
 	l1, l2 := e.createList(t, "L1"), e.createList(t, "L2")
@@ -288,7 +289,7 @@ func TestSegmentListFilterTruthTable(t *testing.T) {
 			if got := resultIDs(t, r); !sameSet(got, row.v1) {
 				t.Errorf("v1: %v, want %v", got, row.v1)
 			}
-			r = e.do(t, call{method: "GET", path: seg2Path, query: row.query, noSpec: "results envelope (sendgrid-api.md §9.2)"})
+			r = e.do(t, call{method: "GET", path: seg2Path, query: row.query, noSpec: "results envelope (docs/sendgrid.md \"Spec contradictions\" 2)"})
 			if got := resultIDs(t, r); !sameSet(got, row.v2) {
 				t.Errorf("2.0: %v, want %v", got, row.v2)
 			}

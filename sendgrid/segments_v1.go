@@ -9,7 +9,7 @@ import (
 	"github.com/segmentd/segmentd/query"
 )
 
-// Segments v1: tsg_mc_segments_v3, sendgrid-api.md §4.
+// Segments v1: tsg_mc_segments_v3, docs/sendgrid.md "Segments".
 //
 // The v1 endpoints see only v1 segments (SGQL, query_version ""): a 2.0
 // segment's SQL has no query_json and no meaning to a v1 client, so GET

@@ -17,7 +17,8 @@ import (
 // upsertContacts is PUT /v3/marketing/contacts: validate the whole request,
 // queue it as a job and answer 202 {job_id}. Any 4xx means nothing was
 // queued, so nothing stored changes. The body is bounded at 6 MB by the
-// route and the contacts at 30,000 by the service (sendgrid-api.md §1).
+// route and the contacts at 30,000 by the service (docs/sendgrid.md
+// "Contacts").
 //
 // The body is decoded by hand rather than into a struct so that every
 // error names its JSON path (contacts[3].custom_fields.n2), JSON null can
@@ -231,8 +232,8 @@ func decodeContact(raw json.RawMessage, prefix string, fields map[string]segment
 			s, err := jsonString(val, path)
 			if err != nil && key == "postal_code" && isNumber(val) {
 				// Segment samples type postal_code as an integer
-				// (sendgrid-api.md §9.4), so clients send numbers; keep
-				// the digits as written.
+				// (docs/sendgrid.md "Spec contradictions" 4), so
+				// clients send numbers; keep the digits as written.
 				s, err = string(val), nil
 			}
 			if err != nil {
@@ -344,7 +345,7 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 }
 
 // dateLayouts are the Date value formats segmentd accepts
-// (architecture.md §3.8).
+// (docs/decisions.md §7).
 var dateLayouts = []string{time.RFC3339Nano, "2006-01-02", "01/02/2006"}
 
 func parseDate(s string) (time.Time, bool) {

@@ -144,7 +144,8 @@ func reportRate(b *testing.B, cpu time.Duration) {
 }
 
 // BenchmarkUpsert1M upserts 1,000,000 new contacts in 30,000-contact batches
-// (the issue's ingest benchmark without HTTP) per op, into a new database.
+// (`segmentd bench ingest` without HTTP, docs/decisions.md §11) per op,
+// into a new database.
 // It takes tens of seconds: run it with -bench=Upsert1M -benchtime=1x.
 func BenchmarkUpsert1M(b *testing.B) {
 	const total = 1_000_000

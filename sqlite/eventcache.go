@@ -13,7 +13,7 @@ import (
 )
 
 // What the store keeps in memory so that a webhook batch costs few
-// statements (issue 5, docs/events.md): each account's sg_event_id hashes,
+// statements (docs/events.md "Throughput"): each account's sg_event_id hashes,
 // and the contacts of the emails recent batches named.
 //
 // Idempotency on sg_event_id without a random-key index (migration 0010).

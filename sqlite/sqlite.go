@@ -66,7 +66,7 @@ var _ segmentd.Store = (*Store)(nil)
 // Durability: journal_mode=WAL with synchronous=NORMAL. A commit has written
 // its WAL frames to the operating system before it returns, so an
 // acknowledged write survives the process being killed (kill -9), which is
-// segmentd's durability requirement (architecture.md §2). It is not fsynced
+// segmentd's durability requirement (docs/decisions.md §1). It is not fsynced
 // on every commit, so a power loss or kernel crash may lose the last
 // transactions (never corrupt the file); synchronous=FULL would close that
 // gap at a large cost in write throughput.

@@ -1,7 +1,7 @@
 // Package webhook is segmentd's engagement input: POST
 // /webhooks/sendgrid/events takes batches in the shape of SendGrid's Event
 // Webhook, so a SendGrid account's webhook can point at segmentd and
-// engagement segments fill themselves (architecture.md §3.11,
+// engagement segments fill themselves (docs/decisions.md §9,
 // docs/events.md).
 //
 // It turns HTTP into calls on *audience.Service (Authenticate, WebhookKey,
@@ -239,7 +239,7 @@ func verify(key *ecdsa.PublicKey, hdr http.Header, body []byte, now time.Time) e
 // response, attempt, ip, useragent, tls, type, bounce_classification,
 // asm_group_id, marketing_campaign_name, singlesend_name, mc_stats, …) and
 // every unique argument is accepted and not stored: segments cannot query
-// them (architecture.md §3.6).
+// them (docs/decisions.md §5).
 type wireEvent struct {
 	Email               *string  `json:"email"`
 	Timestamp           *float64 `json:"timestamp"`

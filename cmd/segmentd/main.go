@@ -92,7 +92,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-// config is the server's configuration (architecture.md §3.1): each flag
+// config is the server's configuration (README "Configuration"): each flag
 // has an environment twin; a flag wins over its twin.
 type config struct {
 	addr           string

@@ -13,7 +13,7 @@ import (
 
 // runMigrateV1 implements `segmentd migrate-v1`: it reads a Segments v1 SGQL
 // query from its arguments (or, when there are none, from stdin) and prints
-// the equivalent Segments 2.0 SQL (architecture §3.12).
+// the equivalent Segments 2.0 SQL (docs/decisions.md §10).
 //
 //	segmentd migrate-v1 [--parent-list-id ID] [--custom-field name=Type ...] [QUERY]
 //

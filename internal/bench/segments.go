@@ -24,12 +24,12 @@ import (
 	"github.com/segmentd/segmentd/sqlite"
 )
 
-// runSegments implements "segmentd bench segments" (issue 4): it
+// runSegments implements "segmentd bench segments": it
 // generates contacts and events deterministically and loads them straight
 // into a store (UpsertContacts in 30,000-contact batches, AddEvents in
 // 50,000-event batches), starts this binary as a child server on that data
 // directory, and measures the engine rebuild at start, then the five
-// reference queries of architecture.md §2 as Segments 2.0 segments created
+// reference queries (docs/decisions.md §11) as Segments 2.0 segments created
 // through the HTTP API: the median latency of GET /segments/2.0/{id} with
 // and without the sample, the server's peak RSS, and (in this process, from
 // a second rebuild) the engine's bytes per contact.
@@ -447,7 +447,8 @@ func ptr[T any](v T) *T { return &v }
 
 type benchQuery struct{ name, sql string }
 
-// referenceQueries are the five queries of architecture.md §2 in 2.0 SQL.
+// referenceQueries are the five reference queries (docs/decisions.md §11)
+// in 2.0 SQL.
 func (g *benchGen) referenceQueries() []benchQuery {
 	return []benchQuery{
 		{"gmail_and_US", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com' AND country = 'US'"},

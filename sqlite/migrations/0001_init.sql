@@ -106,7 +106,8 @@ CREATE TABLE list_members (
 );
 CREATE INDEX list_members_contact ON list_members (account_id, contact_id);
 
--- Engagement events (SendGrid Event Webhook), architecture.md §3.6 columns.
+-- Engagement events (SendGrid Event Webhook), the event_data columns of
+-- docs/decisions.md §5.
 CREATE TABLE events (
     account_id            INTEGER NOT NULL,
     seq                   INTEGER NOT NULL,  -- per-store insertion order

@@ -1,4 +1,5 @@
--- segmentd schema, version 6: cheaper event ingestion (issue 5).
+-- segmentd schema, version 6: cheaper event ingestion (docs/events.md
+-- "Throughput").
 --
 -- Idempotency is keyed by sg_event_hash, a 64-bit hash of sg_event_id
 -- (segmentd_event_hash, sqlite/events.go), in a non-unique index: an

@@ -1,5 +1,5 @@
 -- segmentd schema, version 10: event ingestion without a random-key index
--- (issue 5).
+-- (docs/events.md "Throughput").
 --
 -- events_sg_event_hash indexed every event by a random key (the hash of its
 -- sg_event_id): at ten million events, each inserted event dirtied its own
