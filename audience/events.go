@@ -114,7 +114,7 @@ func normalizeEvent(ev *segmentd.Event, field string) error {
 // after the contacts' write has committed; the job's engine stage gives the
 // engine the contacts, then these events. Every store write of a job thus
 // precedes every engine update of it, which the engine snapshot relies on
-// (service_snapshot.go).
+// (snapshot.go).
 func (s *Service) attachEvents(ctx context.Context, acct int64, cs []segmentd.Contact) ([]segmentd.Event, error) {
 	if s.cfg.Events == nil || len(cs) == 0 {
 		return nil, nil
