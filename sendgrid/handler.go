@@ -156,9 +156,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // adapt turns a handlerFunc into an http.Handler: it authenticates, sets the
-// rate-limit headers, bounds the body, and renders any returned error in the
-// route's envelope. It is the only place errors become responses, and where
-// internal errors are logged.
+// rate-limit headers, bounds the body, and renders any returned error, or
+// panic, in the route's envelope. It is the only place errors become
+// responses, and where internal errors are logged.
 func (h *handler) adapt(rt route) http.Handler {
 	maxBody := rt.maxBody
 	if maxBody == 0 {
@@ -184,8 +184,11 @@ func (h *handler) adapt(rt route) http.Handler {
 	})
 }
 
-// serve runs fn for an authenticated request and returns its error.
+// serve runs fn for an authenticated request and returns its error. A
+// panic, in fn or before it, is returned as an error too, so that it is
+// answered as the route's 500 like any internal error.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, maxBody int64) (acct int64, err error) {
+	defer server.Recover(&err)
 	need := segmentd.ScopeSendGridWrite
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		need = segmentd.ScopeSendGridRead
