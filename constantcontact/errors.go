@@ -35,6 +35,8 @@ const (
 	// logged, never sent.
 	msgInternal         = "There was a problem with our internal service."
 	msgMethodNotAllowed = "method not allowed"
+	// msgNoSuchResource answers a path no route serves; it takes the path.
+	msgNoSuchResource = "%s is not a Constant Contact V3 resource that segmentd serves"
 )
 
 // apiError is one entry of Constant Contact's APIErrorSchema array, and

@@ -111,31 +111,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			return errMethodNotAllowed
 		}
-		return segmentd.Errorf(segmentd.KindNotFound, "", "%s is not a Constant Contact V3 resource that segmentd serves", r.URL.Path)
+		return segmentd.Errorf(segmentd.KindNotFound, "", msgNoSuchResource, r.URL.Path)
 	}}).ServeHTTP(w, r)
 }
 
 // adapt turns a handlerFunc into an http.Handler: it authenticates, checks
 // the key's scope and rate limits, requires JSON bodies, bounds the body,
-// and renders any returned error. It is the only place errors become
-// responses.
+// and renders any returned error, or panic. It is the only place errors
+// become responses, and where internal errors are logged.
 func (h *handler) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		need := segmentd.ScopeConstantContactWrite
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			need = segmentd.ScopeConstantContactRead
-		}
-		p, err := h.svc.Authenticate(r.Context(), bearer(r), "", need)
-		if err == nil && h.limit != nil {
-			err = h.limit.allow(p.Key.ID)
-		}
-		if err == nil {
-			err = requireJSON(r)
-		}
-		if err == nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-			err = rt.h(w, r, p.Account)
-		}
+		acct, err := h.serve(w, r, rt.h)
 		if err == nil {
 			return
 		}
@@ -144,10 +130,34 @@ func (h *handler) adapt(rt route) http.Handler {
 		}
 		status, body := errorBody(err, rt.area)
 		if status == http.StatusInternalServerError {
-			h.log.Error("constantcontact: internal error", "method", r.Method, "path", r.URL.Path, "account", p.Account.ID, "err", err)
+			h.log.Error("constantcontact: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
 		}
 		writeBody(w, status, body)
 	})
+}
+
+// serve runs fn for an authenticated, admitted request and returns its
+// error. A panic, in fn or before it, is returned as an error too, so that
+// it is answered as Constant Contact's 500 like any internal error.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc) (acct int64, err error) {
+	defer server.Recover(&err)
+	need := segmentd.ScopeConstantContactWrite
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		need = segmentd.ScopeConstantContactRead
+	}
+	p, err := h.svc.Authenticate(r.Context(), bearer(r), "", need)
+	acct = p.Account.ID
+	if err == nil && h.limit != nil {
+		err = h.limit.allow(p.Key.ID)
+	}
+	if err == nil {
+		err = requireJSON(r)
+	}
+	if err != nil {
+		return acct, err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	return acct, fn(w, r, p.Account)
 }
 
 // requireJSON answers 415 unless a request that carries a body

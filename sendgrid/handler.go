@@ -72,9 +72,9 @@ type route struct {
 	h       handlerFunc
 	// maxBody bounds the request body (maxBodyBytes when 0).
 	maxBody int64
-	// bare lists the statuses this endpoint answers with an unwrapped error
-	// object (E2-bare) instead of {"errors":[…]}.
-	bare map[int]bool
+	// envelope is the shape of the endpoint's error bodies (E1/E2 and E3
+	// when not given).
+	envelope envelope
 }
 
 // NewHandler returns the SendGrid face. It serves /v3/marketing/... paths.
@@ -88,10 +88,6 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 	}
 	h.rate = &rateWindow{limit: h.opts.RateLimit, used: map[int64]int{}}
 
-	// SendGrid answers E2-bare on these (docs/sendgrid-errors.md "Envelopes").
-	bare400 := map[int]bool{400: true}
-	bare400and404 := map[int]bool{400: true, 404: true}
-
 	routes := []route{
 		{pattern: "POST /v3/marketing/field_definitions", h: h.createField},
 		{pattern: "GET /v3/marketing/field_definitions", h: h.listFields},
@@ -103,7 +99,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "GET /v3/marketing/lists/{id}", h: h.getList},
 		{pattern: "PATCH /v3/marketing/lists/{id}", h: h.renameList},
 		{pattern: "DELETE /v3/marketing/lists/{id}", h: h.deleteList},
-		{pattern: "DELETE /v3/marketing/lists/{id}/contacts", h: h.removeListContacts, bare: bare400},
+		{pattern: "DELETE /v3/marketing/lists/{id}/contacts", h: h.removeListContacts, envelope: envBare400},
 		{pattern: "GET /v3/marketing/lists/{id}/contacts/count", h: h.listContactCount},
 
 		{pattern: "PUT /v3/marketing/contacts", h: h.upsertContacts, maxBody: maxUpsertBodyBytes},
@@ -113,17 +109,17 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "GET /v3/marketing/contacts/{id}", h: h.getContact},
 		{pattern: "POST /v3/marketing/contacts/batch", h: h.batchContacts},
 		{pattern: "POST /v3/marketing/contacts/search/emails", h: h.searchEmails},
-		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, bare: bare400and404},
+		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, envelope: envBare400and404},
 		{pattern: "DELETE /v3/marketing/contacts/{contact_id}/identifiers", h: h.deleteIdentifier},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
 		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
 
-		{pattern: "POST /v3/marketing/segments/2.0", h: h.seg2(h.createSegment2)},
-		{pattern: "GET /v3/marketing/segments/2.0", h: h.seg2(h.listSegments2)},
-		{pattern: "GET /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.getSegment2)},
-		{pattern: "PATCH /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.updateSegment2)},
-		{pattern: "DELETE /v3/marketing/segments/2.0/{segment_id}", h: h.seg2(h.deleteSegment2)},
-		{pattern: "POST /v3/marketing/segments/2.0/refresh/{segment_id}", h: h.segRefresh(h.refreshSegment2)},
+		{pattern: "POST /v3/marketing/segments/2.0", h: h.createSegment2, envelope: envSegments2},
+		{pattern: "GET /v3/marketing/segments/2.0", h: h.listSegments2, envelope: envSegments2},
+		{pattern: "GET /v3/marketing/segments/2.0/{segment_id}", h: h.getSegment2, envelope: envSegments2},
+		{pattern: "PATCH /v3/marketing/segments/2.0/{segment_id}", h: h.updateSegment2, envelope: envSegments2},
+		{pattern: "DELETE /v3/marketing/segments/2.0/{segment_id}", h: h.deleteSegment2, envelope: envSegments2},
+		{pattern: "POST /v3/marketing/segments/2.0/refresh/{segment_id}", h: h.refreshSegment2, envelope: envRefresh},
 
 		{pattern: "GET /v3/marketing/segments", h: h.listSegmentsV1},
 		{pattern: "GET /v3/marketing/segments/{segment_id}", h: h.getSegmentV1},
@@ -159,46 +155,52 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}}).ServeHTTP(w, r)
 }
 
-var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
-
 // adapt turns a handlerFunc into an http.Handler: it authenticates, sets the
-// rate-limit headers, bounds the body, and renders any returned error in the
-// route's envelope. It is the only place errors become responses.
+// rate-limit headers, bounds the body, and renders any returned error, or
+// panic, in the route's envelope. It is the only place errors become
+// responses, and where internal errors are logged.
 func (h *handler) adapt(rt route) http.Handler {
 	maxBody := rt.maxBody
 	if maxBody == 0 {
 		maxBody = maxBodyBytes
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		need := segmentd.ScopeSendGridWrite
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			need = segmentd.ScopeSendGridRead
-		}
-		p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
-		h.rate.setHeaders(w.Header(), p.Account.ID, time.Now())
-		if err == nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-			err = rt.h(w, r, p.Account)
-		}
+		acct, err := h.serve(w, r, rt.h, maxBody)
 		if err == nil {
 			return
 		}
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			err = segmentd.Errorf(segmentd.KindTooLarge, "", "request body must not exceed %s (%d bytes)", humanBytes(maxBody), maxBody)
-		case errors.Is(err, errMethodNotAllowed):
-			writeJSON(w, http.StatusMethodNotAllowed, errorsBody{[]errorItem{{Message: msgMethodNotAllowed}}})
-			return
+			err = segmentd.Errorf(segmentd.KindTooLarge, "", msgBodyTooLarge, humanBytes(maxBody), maxBody)
 		case errors.Is(err, context.Canceled):
 			return // the client went away; nobody to answer
 		}
-		status, body := errorBody(err, rt.bare)
+		status, body := rt.envelope.render(err)
 		if status == http.StatusInternalServerError {
-			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", p.Account.ID, "err", err)
+			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
 		}
 		writeBody(w, status, body)
 	})
+}
+
+// serve runs fn for an authenticated request and returns its error. A
+// panic, in fn or before it, is returned as an error too, so that it is
+// answered as the route's 500 like any internal error.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, maxBody int64) (acct int64, err error) {
+	defer server.Recover(&err)
+	need := segmentd.ScopeSendGridWrite
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		need = segmentd.ScopeSendGridRead
+	}
+	p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
+	acct = p.Account.ID
+	h.rate.setHeaders(w.Header(), acct, time.Now())
+	if err != nil {
+		return acct, err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	return acct, fn(w, r, p.Account)
 }
 
 // bearer returns the API key of an "Authorization: Bearer <key>" header.

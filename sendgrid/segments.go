@@ -1,7 +1,6 @@
 package sendgrid
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,14 +17,8 @@ import (
 // not the E3 of the other SendGrid APIs). The refresh endpoint answers E5,
 // {"error":"…"}, on 404 and 500. An unknown segment (or a malformed id) is
 // 404 with field "segment_id" on every operation, although GET documents
-// no 404 (docs/sendgrid.md "Spec contradictions" 9).
-
-const segments2Path = "/v3/marketing/segments/2.0"
-
-// msgSegmentNotFound is SendGrid's documented refresh 404 text
-// (docs/sendgrid-errors.md "Message texts"); segmentd uses it for every
-// unknown segment.
-const msgSegmentNotFound = "Segment does not exist."
+// no 404 (docs/sendgrid.md "Spec contradictions" 9). The routing table declares these
+// envelopes (envSegments2, envRefresh), and adapt renders them.
 
 // maxParentListFilter bounds ?parent_list_ids on the list endpoints ("no
 // more than 50 is allowed").
@@ -159,54 +152,6 @@ func segment2JSON(v audience.SegmentView, cr *contactRenderer) segment2Response 
 		out.ContactsSample = &s
 	}
 	return out
-}
-
-// seg2 wraps a Segments 2.0 endpoint: unknown segments become E4 404s on
-// segment_id, and internal errors E4 500s (logged, never shown).
-func (h *handler) seg2(fn handlerFunc) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-		err := fn(w, r, acct)
-		switch kind := segmentd.ErrorKindOf(err); {
-		case err == nil || errors.Is(err, errMethodNotAllowed):
-			return err
-		case kind == segmentd.KindNotFound:
-			return notFound("segment_id", msgSegmentNotFound)
-		case kind == segmentd.KindInternal && !isBodyTooLarge(err):
-			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct.ID, "err", err)
-			return writeJSON(w, http.StatusInternalServerError, errorsBody{[]errorItem{{Field: new(string), Message: msgInternal}}})
-		}
-		return err
-	}
-}
-
-// segRefresh wraps the refresh endpoint, whose 404 and 500 are E5.
-func (h *handler) segRefresh(fn handlerFunc) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-		err := fn(w, r, acct)
-		switch kind := segmentd.ErrorKindOf(err); {
-		case err == nil:
-			return nil
-		case kind == segmentd.KindNotFound:
-			return writeJSON(w, http.StatusNotFound, segmentError{msgSegmentNotFound})
-		case kind == segmentd.KindRateLimited:
-			// SendGrid's 429 body, "field":null (the spec documents no body).
-			return segmentd.Errorf(segmentd.KindRateLimited, "", "%s", err.Error())
-		case kind == segmentd.KindInternal && !isBodyTooLarge(err):
-			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct.ID, "err", err)
-			return writeJSON(w, http.StatusInternalServerError, segmentError{msgInternal})
-		}
-		return err
-	}
-}
-
-// segmentError is E5.
-type segmentError struct {
-	Error string `json:"error"`
-}
-
-func isBodyTooLarge(err error) bool {
-	var mbe *http.MaxBytesError
-	return errors.As(err, &mbe)
 }
 
 // segmentFilter reads the list endpoints' ids, parent_list_ids and

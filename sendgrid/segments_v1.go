@@ -23,8 +23,6 @@ import (
 // takes GET or DELETE). With it, they are served as the legacy spec
 // (legacy-sendgrid-oai) describes.
 
-const segmentsV1Path = "/v3/marketing/segments"
-
 // segmentV1Summary is SegmentSummary.
 type segmentV1Summary struct {
 	ID               string `json:"id"`
@@ -235,7 +233,7 @@ func (h *handler) bulkDeleteSegmentsV1(w http.ResponseWriter, r *http.Request, a
 	var failed []bulkDeleteError
 	for _, id := range req.IDs {
 		if !segmentd.IsUUID(id) {
-			failed = append(failed, bulkDeleteError{ID: id, Error: "invalid uuid"})
+			failed = append(failed, bulkDeleteError{ID: id, Error: msgBulkInvalidUUID})
 			continue
 		}
 		lid := strings.ToLower(id)
@@ -248,7 +246,7 @@ func (h *handler) bulkDeleteSegmentsV1(w http.ResponseWriter, r *http.Request, a
 		switch {
 		case err == nil:
 		case segmentd.ErrorKindOf(err) == segmentd.KindNotFound:
-			failed = append(failed, bulkDeleteError{ID: id, Error: "segment not found"})
+			failed = append(failed, bulkDeleteError{ID: id, Error: msgBulkSegmentNotFound})
 		default:
 			return err
 		}

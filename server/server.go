@@ -1,7 +1,10 @@
 // Package server assembles segmentd's HTTP surface: the API faces under
 // /v3, segmentd's own endpoints outside it (/healthz), one structured log
-// line per request, and panic recovery. It knows nothing of any vendor's
-// shapes; each face renders its own envelopes.
+// line per request, and a last resort for panics. It knows nothing of any
+// vendor's shapes: each face renders its own envelopes and answers its own
+// panics (Recover) as its vendor's 500. A panic that reaches the server, on
+// its own paths or from a face that does not recover, is answered with a
+// plain-text 500 of no vendor's shape.
 package server
 
 import (
@@ -77,21 +80,40 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// recoverPanics turns a handler panic into a logged 500 with a generic body,
-// so a client never sees a stack trace.
+// recoverPanics is the last resort for panics: it logs one and answers a
+// generic 500 in text, since no vendor's envelope is right on segmentd's
+// own paths.
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				fmt.Fprintln(w, `{"errors":[{"message":"internal server error"}]}`)
-			}
-		}()
-		next.ServeHTTP(w, r)
+		if err := serveRecovering(next, w, r); err != nil {
+			log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "err", err)
+			http.Error(w, "internal server error", http.StatusInternalServerError)
+		}
 	})
 }
+
+// serveRecovering serves r and returns a panic as an error.
+func serveRecovering(next http.Handler, w http.ResponseWriter, r *http.Request) (err error) {
+	defer Recover(&err)
+	next.ServeHTTP(w, r)
+	return nil
+}
+
+// Recover, deferred by a function with a named error result, turns a panic
+// into that error (whose text is "panic: " and the panic value), so that
+// the caller answers and logs it like any internal error; a client never
+// sees a stack trace. http.ErrAbortHandler, the panic with which a handler
+// aborts a response on purpose, goes on up to net/http.
+func Recover(err *error) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		*err = panicError{v}
+	}
+}
+
+// panicError is a recovered panic.
+type panicError struct{ value any }
+
+func (e panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
