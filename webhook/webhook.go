@@ -28,6 +28,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/query"
+	"github.com/segmentd/segmentd/server"
 )
 
 // Limits and the signature window. SendGrid documents none of them for the
@@ -92,14 +93,14 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 // adapt renders a handler's error: the only place errors become responses.
 func (h *handler) adapt(f func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := f(w, r)
+		err := serve(f, w, r)
 		if err == nil || errors.Is(err, context.Canceled) {
 			return
 		}
 		var e *segmentd.Error
 		if !errors.As(err, &e) || e.Kind == segmentd.KindInternal {
 			h.log.Error("webhook: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusInternalServerError, errorsBody{[]errorItem{{Message: "internal server error"}}})
+			writeJSON(w, http.StatusInternalServerError, errorsBody{[]errorItem{{Message: msgInternal}}})
 			return
 		}
 		status := http.StatusBadRequest
@@ -123,6 +124,16 @@ func (h *handler) adapt(f func(http.ResponseWriter, *http.Request) error) http.H
 		writeJSON(w, status, errorsBody{[]errorItem{{Field: e.Field, Message: e.Message}}})
 	})
 }
+
+// serve runs f, turning a panic into an error that adapt answers as a 500
+// in this face's envelope.
+func serve(f func(http.ResponseWriter, *http.Request) error, w http.ResponseWriter, r *http.Request) (err error) {
+	defer server.Recover(&err)
+	return f(w, r)
+}
+
+// msgInternal answers every 500; the cause is logged, never sent.
+const msgInternal = "internal server error"
 
 type errorsBody struct {
 	Errors []errorItem `json:"errors"`
@@ -397,7 +408,7 @@ func article(v string) string {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"internal server error"}]}`)
+		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"`+msgInternal+`"}]}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
