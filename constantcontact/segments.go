@@ -214,25 +214,20 @@ func (h *handler) getSegment(w http.ResponseWriter, r *http.Request, acct segmen
 }
 
 func (h *handler) updateSegment(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	id, err := segmentID(r)
-	if err != nil {
-		return err
-	}
-	var in segmentData
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	if err := in.requireBoth(); err != nil {
-		return err
-	}
-	seg, err := h.svc.UpdateCCSegment(r.Context(), acct.ID, id, *in.Name, *in.SegmentCriteria)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, detail(seg))
+	return h.changeSegment(w, r, (*segmentData).requireBoth, func(id int64, in segmentData) (segmentd.CCSegment, error) {
+		return h.svc.UpdateCCSegment(r.Context(), acct.ID, id, *in.Name, *in.SegmentCriteria)
+	})
 }
 
 func (h *handler) renameSegment(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	return h.changeSegment(w, r, (*segmentData).requireName, func(id int64, in segmentData) (segmentd.CCSegment, error) {
+		return h.svc.RenameCCSegment(r.Context(), acct.ID, id, *in.Name)
+	})
+}
+
+// changeSegment is PUT and PATCH .../name: the path's segment, a body with
+// what require checks for, and save's result answered as the segment.
+func (h *handler) changeSegment(w http.ResponseWriter, r *http.Request, require func(*segmentData) error, save func(int64, segmentData) (segmentd.CCSegment, error)) error {
 	id, err := segmentID(r)
 	if err != nil {
 		return err
@@ -241,10 +236,10 @@ func (h *handler) renameSegment(w http.ResponseWriter, r *http.Request, acct seg
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := in.requireName(); err != nil {
+	if err := require(&in); err != nil {
 		return err
 	}
-	seg, err := h.svc.RenameCCSegment(r.Context(), acct.ID, id, *in.Name)
+	seg, err := save(id, in)
 	if err != nil {
 		return err
 	}
