@@ -119,32 +119,7 @@ func decodeUpsertFast(body []byte, fields map[string]segmentd.FieldDefinition) (
 // would refuse makes it report false.
 func decodeContactFast(m map[string]json.RawMessage, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) bool {
 	for key, val := range m {
-		if bind, ok := contactStringFields[key]; ok {
-			s, err := jsonString(val, "")
-			if err != nil && key == "postal_code" && isNumber(val) {
-				s, err = string(val), nil // as in decodeContact
-			}
-			if err != nil {
-				return false
-			}
-			*bind(p) = &s
-			continue
-		}
-		switch key {
-		case "alternate_emails":
-			emails := []string{}
-			if !isNull(val) {
-				var err error
-				if emails, err = stringArray(val, ""); err != nil {
-					return false
-				}
-			}
-			p.AlternateEmails = &emails
-		case "custom_fields":
-			if decodeCustomFields(val, "", fields, p) != nil {
-				return false
-			}
-		default:
+		if decodeContactKey(key, val, "", fields, p) != nil {
 			return false
 		}
 	}
@@ -227,40 +202,46 @@ func decodeContact(raw json.RawMessage, prefix string, fields map[string]segment
 		return invalid(prefix, "%s must be a contact object", prefix)
 	}
 	for _, key := range sortedKeys(m) {
-		val, path := m[key], prefix+"."+key
-		if bind, ok := contactStringFields[key]; ok {
-			s, err := jsonString(val, path)
-			if err != nil && key == "postal_code" && isNumber(val) {
-				// Segment samples type postal_code as an integer
-				// (docs/sendgrid.md "Spec contradictions" 4), so
-				// clients send numbers; keep the digits as written.
-				s, err = string(val), nil
-			}
-			if err != nil {
+		if err := decodeContactKey(key, m[key], prefix+"."+key, fields, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeContactKey decodes one key of a ContactRequest into p; path is its
+// JSON path ("" on the fast path, which only asks whether it failed).
+func decodeContactKey(key string, val json.RawMessage, path string, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) error {
+	if bind, ok := contactStringFields[key]; ok {
+		s, err := jsonString(val, path)
+		if err != nil && key == "postal_code" && isNumber(val) {
+			// Segment samples type postal_code as an integer
+			// (docs/sendgrid.md "Spec contradictions" 4), so
+			// clients send numbers; keep the digits as written.
+			s, err = string(val), nil
+		}
+		if err != nil {
+			return err
+		}
+		*bind(p) = &s // JSON null arrives as "": it clears the field
+		return nil
+	}
+	switch key {
+	case "alternate_emails":
+		emails := []string{}
+		if !isNull(val) {
+			var err error
+			if emails, err = stringArray(val, path); err != nil {
 				return err
 			}
-			*bind(p) = &s // JSON null arrives as "": it clears the field
-			continue
 		}
-		switch key {
-		case "alternate_emails":
-			emails := []string{}
-			if !isNull(val) {
-				var err error
-				if emails, err = stringArray(val, path); err != nil {
-					return err
-				}
-			}
-			p.AlternateEmails = &emails
-		case "custom_fields":
-			if err := decodeCustomFields(val, path, fields, p); err != nil {
-				return err
-			}
-		case "id":
-			return invalid(path, "a contact's id cannot be used to update it; contacts are matched by email, phone_number_id, external_id or anonymous_id")
-		default:
-			return invalid(path, "unknown field %q", key)
-		}
+		p.AlternateEmails = &emails
+	case "custom_fields":
+		return decodeCustomFields(val, path, fields, p)
+	case "id":
+		return invalid(path, "a contact's id cannot be used to update it; contacts are matched by email, phone_number_id, external_id or anonymous_id")
+	default:
+		return invalid(path, "unknown field %q", key)
 	}
 	return nil
 }
