@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,19 +21,6 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // world is a Service over a real SQLite file and the real engine, plus a
 // second read-only connection to the file for running generated SQL.
 type world struct {
@@ -44,7 +30,7 @@ type world struct {
 	store   *sqlite.Store
 	members engine.Membership
 	db      *sql.DB
-	clock   *testClock
+	clock   *segmentd.DevClock
 	acct    int64
 	rng     *rand.Rand
 
@@ -71,7 +57,8 @@ func newWorldWith(t *testing.T, seed uint64, configure func(*audience.Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	clock := segmentd.NewDevClock()
+	clock.Set(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	m := engine.NewMembership()
 	cfg := audience.Config{Segments: st, Membership: m}
 	configure(&cfg)
@@ -251,7 +238,7 @@ func (w *world) step() string {
 		return "delete segment"
 	default:
 		d := time.Duration(w.rng.IntN(72)) * time.Hour
-		w.clock.Add(d)
+		w.clock.Advance(d)
 		return fmt.Sprintf("clock +%s", d)
 	}
 }
