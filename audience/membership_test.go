@@ -16,6 +16,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/sqlite"
 	_ "modernc.org/sqlite"
@@ -275,36 +276,6 @@ func (w *world) randomQuery() (string, string) {
 	return "SELECT contact_id, updated_at FROM contact_data WHERE " + p, "2"
 }
 
-// record converts a stored contact into the evaluator's record.
-func record(c segmentd.Contact, cat *query.Catalog) *query.Record {
-	r := &query.Record{ID: c.ID, CreatedAt: c.CreatedAt.UnixMilli(), UpdatedAt: c.UpdatedAt.UnixMilli(),
-		ListIDs: c.ListIDs, AlternateEmails: c.AlternateEmails, EmailDomains: query.EmailDomains(c.Email, c.AlternateEmails)}
-	values := map[string]string{"email": c.Email, "phone_number_id": c.PhoneNumberID, "external_id": c.ExternalID,
-		"anonymous_id": c.AnonymousID, "first_name": c.FirstName, "last_name": c.LastName, "address_line_1": c.AddressLine1,
-		"address_line_2": c.AddressLine2, "city": c.City, "state_province_region": c.StateProvinceRegion,
-		"postal_code": c.PostalCode, "country": c.Country, "phone_number": c.PhoneNumber, "whatsapp": c.WhatsApp,
-		"line": c.Line, "facebook": c.Facebook, "unique_name": c.UniqueName}
-	for f := query.TextField(0); f < query.NumTextFields; f++ {
-		r.Text[f] = values[f.Name()]
-	}
-	r.Custom = make([]query.Value, len(cat.CustomFields()))
-	for id, v := range c.CustomFields {
-		slot, ok := cat.SlotByID(id)
-		if !ok {
-			continue
-		}
-		switch v.Type {
-		case segmentd.FieldText:
-			r.Custom[slot] = query.TextValue(v.Text)
-		case segmentd.FieldNumber:
-			r.Custom[slot] = query.NumberValue(v.Number)
-		case segmentd.FieldDate:
-			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
-		}
-	}
-	return r
-}
-
 // eventsByContact reads every stored event of the world's account in the
 // evaluator's form, by contact.
 func (w *world) eventsByContact() map[string][]query.Event {
@@ -373,8 +344,7 @@ func (w *world) verify(what string) {
 				if parent != "" && !slices.Contains(c.ListIDs, parent) {
 					continue
 				}
-				r := record(c, cat)
-				r.Events = events[c.ID]
+				r := querytest.Record(&c, events[c.ID], cat)
 				if prog.Match(r, now) {
 					want = append(want, c.ID)
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/criteria"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -84,9 +85,7 @@ func (m *ccModel) want(t *testing.T, now time.Time) map[string][]string {
 			}
 			p := query.Compile(ch)
 			for cid, ct := range m.contacts {
-				r := refRecord(ct, m.events[cid], cat)
-				r.Text[query.FieldStateProvinceRegion] = ct.StateProvinceRegion
-				r.Text[query.FieldPostalCode] = ct.PostalCode
+				r := querytest.Record(ct, m.events[cid], cat)
 				if p.Match(r, now) {
 					members = append(members, cid)
 				}

@@ -10,47 +10,13 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 )
 
 // The reference: what query.Compile(...).Match says over every live contact,
-// built straight from the domain values, with no engine code involved.
-
-func refRecord(c *segmentd.Contact, evs []query.Event, cat *query.Catalog) *query.Record {
-	r := &query.Record{
-		ID:              c.ID,
-		CreatedAt:       c.CreatedAt.UnixMilli(),
-		UpdatedAt:       c.UpdatedAt.UnixMilli(),
-		ListIDs:         c.ListIDs,
-		AlternateEmails: c.AlternateEmails,
-		EmailDomains:    query.EmailDomains(c.Email, c.AlternateEmails),
-		Events:          evs,
-	}
-	r.Text[query.FieldEmail] = c.Email
-	r.Text[query.FieldPhoneNumberID] = c.PhoneNumberID
-	r.Text[query.FieldExternalID] = c.ExternalID
-	r.Text[query.FieldAnonymousID] = c.AnonymousID
-	r.Text[query.FieldFirstName] = c.FirstName
-	r.Text[query.FieldLastName] = c.LastName
-	r.Text[query.FieldCity] = c.City
-	r.Text[query.FieldCountry] = c.Country
-	r.Custom = make([]query.Value, len(cat.CustomFields()))
-	for id, v := range c.CustomFields {
-		slot, ok := cat.SlotByID(id)
-		if !ok {
-			continue
-		}
-		switch v.Type {
-		case segmentd.FieldText:
-			r.Custom[slot] = query.TextValue(v.Text)
-		case segmentd.FieldNumber:
-			r.Custom[slot] = query.NumberValue(v.Number)
-		case segmentd.FieldDate:
-			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
-		}
-	}
-	return r
-}
+// built straight from the domain values (querytest.Record), with no engine
+// code involved.
 
 type refSegment struct {
 	lang   query.Lang
@@ -99,7 +65,7 @@ func (m *model) want(t testing.TB, now time.Time) map[string][]string {
 				if s.parent != "" && !slices.Contains(c.ListIDs, s.parent) {
 					continue
 				}
-				if p.Match(refRecord(c, m.events[cid], cat), now) {
+				if p.Match(querytest.Record(c, m.events[cid], cat), now) {
 					members = append(members, cid)
 				}
 			}
