@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // Big payloads are built once per test binary and reused.
@@ -73,12 +75,12 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
+			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
 		})
 	}
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(0) {
-		t.Errorf("rejected requests stored contacts: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(0) {
+		t.Errorf("rejected requests stored contacts: %s", r.Body)
 	}
 
 	// Exactly 30,000 contacts are accepted and all created.
@@ -94,8 +96,8 @@ func TestLimits(t *testing.T) {
 		Result       []any `json:"result"`
 		ContactCount int   `json:"contact_count"`
 	}
-	mustStatus(t, r, http.StatusOK)
-	r.decode(t, &sample)
+	facetest.WantStatus(t, r, http.StatusOK)
+	r.Decode(t, &sample)
 	if len(sample.Result) != 50 || sample.ContactCount != 30000 {
 		t.Errorf("sample has %d contacts, count %d; want 50 and 30000", len(sample.Result), sample.ContactCount)
 	}
