@@ -9,9 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/segmentd/segmentd/internal/facetest"
-
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 func TestAuth(t *testing.T) {

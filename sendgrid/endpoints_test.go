@@ -3,9 +3,8 @@ package sendgrid_test
 import (
 	"testing"
 
-	"github.com/segmentd/segmentd/internal/facetest"
-
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // endpoints is every operation of the face with a request that would

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	sg "github.com/segmentd/segmentd/sendgrid"
-
 	"github.com/segmentd/segmentd/internal/facetest"
+	sg "github.com/segmentd/segmentd/sendgrid"
 
 	"github.com/segmentd/segmentd/audience"
 )

@@ -7,11 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/segmentd/segmentd/internal/facetest"
-
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // relaxContactResponse applies segmentd's documented choices to the

@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	sg "github.com/segmentd/segmentd/sendgrid"
-
 	"github.com/segmentd/segmentd/internal/facetest"
+	sg "github.com/segmentd/segmentd/sendgrid"
 
 	"github.com/segmentd/segmentd/audience"
 )

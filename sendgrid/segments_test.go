@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentd/segmentd/internal/facetest"
-
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/query"
 	sg "github.com/segmentd/segmentd/sendgrid"
 )
