@@ -143,10 +143,11 @@ type Request struct {
 	Method string
 	Path   string     // may carry a query
 	Query  url.Values // added to Path's query
-	// Header holds the request's headers. Without an Authorization entry
-	// the request carries "Bearer " and the default key; an empty one
-	// sends no Authorization at all. A request with a body is
-	// application/json unless Header says otherwise.
+	// Key is the API key sent as "Authorization: Bearer …": nil sends the
+	// caller's (Env.Key for Call), "" none.
+	Key *string
+	// Header holds more headers; an empty value removes one. A request
+	// with a body is application/json unless Header says otherwise.
 	Header map[string]string
 	Body   any // sent as is when []byte or string, else marshalled as JSON
 }
@@ -189,7 +190,7 @@ func (e *Env) Call(t testing.TB, rq Request) Response {
 }
 
 // Send sends rq to the server at base, with key as the Bearer credential
-// unless rq.Header says otherwise. Unlike Call it needs no test, so any
+// unless rq.Key says otherwise. Unlike Call it needs no test, so any
 // goroutine may use it.
 func Send(base, key string, rq Request) (Response, error) {
 	name := rq.Method + " " + rq.Path
@@ -221,6 +222,9 @@ func Send(base, key string, rq Request) (Response, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if rq.Key != nil {
+		key = *rq.Key
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
