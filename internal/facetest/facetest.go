@@ -13,6 +13,7 @@ package facetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -98,9 +99,11 @@ func Start(t testing.TB, face func(*Env) http.Handler, cfg Config) *Env {
 	if err := e.Svc.LoadMembership(ctx); err != nil {
 		t.Fatalf("LoadMembership: %v", err)
 	}
-	if e.Key, err = e.Svc.Bootstrap(ctx, cfg.Key); err != nil {
+	generated, err := e.Svc.Bootstrap(ctx, cfg.Key)
+	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
 	}
+	e.Key = cmp.Or(cfg.Key, generated)
 	srv := httptest.NewServer(face(e))
 	e.URL = srv.URL
 	t.Cleanup(func() {
