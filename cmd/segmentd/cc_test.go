@@ -75,19 +75,7 @@ func TestConstantContactThroughTheBinary(t *testing.T) {
 	s, cmd := startBinary(t, bin, dir, key)
 	s.key = key
 	c := ccClient{t: t, url: s.url, key: key}
-	upsert := func(body string) {
-		t.Helper()
-		code, out := call(t, s, key, "PUT", "/v3/marketing/contacts", body)
-		if code != 202 {
-			t.Fatalf("upsert: %d %s", code, out)
-		}
-		var job struct {
-			JobID string `json:"job_id"`
-		}
-		_ = json.Unmarshal([]byte(out), &job)
-		waitCompleted(t, s, job.JobID)
-	}
-	upsert(`{"contacts":[{"email":"a@example.com"},{"email":"b@example.com"},{"email":"c@example.com"}]}`)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@example.com"},{"email":"b@example.com"},{"email":"c@example.com"}]}`)
 
 	seg := c.must("POST", "/v3/segments", segmentBody("Sent lately", sentCriteria), 201)
 	if seg["segment_id"] != float64(1) || seg["segment_criteria"] != sentCriteria {
@@ -128,7 +116,7 @@ func TestConstantContactThroughTheBinary(t *testing.T) {
 	if n := len(members["contacts"].([]any)); float64(n) != count {
 		t.Fatalf("members: %d listed, contacts_count %v", n, count)
 	}
-	found := mustSG(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["a@example.com"]}`)
+	found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["a@example.com"]}`, 200)
 	if ids := fmt.Sprint(found["result"].(map[string]any)["a@example.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"]); strings.Contains(ids, "cc:") {
 		t.Fatalf("segment_ids list a Constant Contact segment: %s", ids)
 	}
@@ -180,20 +168,6 @@ func TestCCRateLimitsFlagAndEnvironment(t *testing.T) {
 			t.Errorf("args %v env %v: ccRateLimits = %v (%v), want %v", tt.args, tt.env, cfg.ccRateLimits, err, tt.want)
 		}
 	}
-}
-
-// mustSG calls the SendGrid face and decodes a 200 answer.
-func mustSG(t *testing.T, s liveServer, key, method, path, body string) map[string]any {
-	t.Helper()
-	code, out := call(t, s, key, method, path, body)
-	if code != 200 {
-		t.Fatalf("%s %s: %d %s", method, path, code, out)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // TestCCTrackingSegmentsThroughTheBinary feeds engagement events through
