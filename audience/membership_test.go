@@ -16,6 +16,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/sqlite"
@@ -77,17 +78,7 @@ func (w *world) pick(options ...string) string { return options[w.rng.IntN(len(o
 
 func (w *world) wait(jobID string) {
 	w.t.Helper()
-	for i := 0; i < 5000; i++ {
-		j, err := w.svc.Job(w.ctx, w.acct, jobID)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if j.Status != segmentd.JobPending {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	w.t.Fatalf("job %s still pending", jobID)
+	facetest.WaitJob(w.t, w.svc, w.acct, jobID)
 }
 
 func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
@@ -99,20 +90,18 @@ func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
 	return segmentd.FieldDefinition{}, false
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // step performs one random write and returns a description of it.
 func (w *world) step() string {
 	switch n := w.rng.IntN(100); {
 	case n < 40:
 		var patches []segmentd.ContactPatch
 		for i := 0; i < 1+w.rng.IntN(6); i++ {
-			p := segmentd.ContactPatch{Email: ptr(fmt.Sprintf("p%02d@%s", w.rng.IntN(40), w.pick("gmail.com", "example.org", "yahoo.com")))}
+			p := segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("p%02d@%s", w.rng.IntN(40), w.pick("gmail.com", "example.org", "yahoo.com")))}
 			if w.rng.IntN(3) > 0 {
-				p.Country = ptr(w.pick("US", "PT", "", "FR"))
+				p.Country = facetest.Ptr(w.pick("US", "PT", "", "FR"))
 			}
 			if w.rng.IntN(2) == 0 {
-				p.FirstName = ptr(w.pick("Ada", "Grace", "", "Alan"))
+				p.FirstName = facetest.Ptr(w.pick("Ada", "Grace", "", "Alan"))
 			}
 			if len(w.fields) > 0 && w.rng.IntN(2) == 0 {
 				f := w.fields[w.rng.IntN(len(w.fields))]
