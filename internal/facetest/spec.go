@@ -52,6 +52,19 @@ type SpecDocs struct {
 	routers  []routers.Router
 }
 
+// route builds a router for each document.
+func (d *SpecDocs) route() error {
+	d.routers = nil
+	for _, doc := range d.Docs {
+		r, err := gorillamux.NewRouter(doc)
+		if err != nil {
+			return err
+		}
+		d.routers = append(d.routers, r)
+	}
+	return nil
+}
+
 // NewSpec describes the documents in folder sub of the shared specs, whose
 // server is server; load reads them from that folder, on first use.
 func NewSpec(sub, server string, load func(dir string) (SpecDocs, error)) *Spec {
@@ -71,16 +84,8 @@ func (s *Spec) get(t testing.TB) (docs *SpecDocs, ok bool) {
 			s.absent = true
 			return
 		}
-		if s.docs, s.err = s.load(s.dir); s.err != nil {
-			return
-		}
-		for _, doc := range s.docs.Docs {
-			r, err := gorillamux.NewRouter(doc)
-			if err != nil {
-				s.err = err
-				return
-			}
-			s.docs.routers = append(s.docs.routers, r)
+		if s.docs, s.err = s.load(s.dir); s.err == nil {
+			s.err = s.docs.route()
 		}
 	})
 	switch {
