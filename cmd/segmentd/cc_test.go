@@ -73,7 +73,6 @@ func TestConstantContactThroughTheBinary(t *testing.T) {
 
 	const key = "SG.cc-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
 	c := ccClient{t: t, url: s.url, key: key}
 	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@example.com"},{"email":"b@example.com"},{"email":"c@example.com"}]}`)
 
@@ -180,7 +179,6 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 	dir := t.TempDir()
 	const key = "SG.cc-tracking-key"
 	s, cmd := startBinary(t, bin, dir, key, "--dev")
-	s.key = key
 	g := &engagement{t: t, s: s}
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	g.setClock(now)
@@ -261,7 +259,7 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	s2 := startBinaryWith(t, bin, dir, key, "--dev")
+	s2, _ := startBinary(t, bin, dir, key, "--dev")
 	g2 := &engagement{t: t, s: s2}
 	g2.setClock(now)
 	check(ccClient{t: t, url: s2.url, key: key}, "after a restart", "c,e", "d", "c,d,e", "a,b,d,e")

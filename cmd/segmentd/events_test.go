@@ -24,14 +24,6 @@ import (
 	"github.com/segmentd/segmentd/query"
 )
 
-// startBinaryWith is startBinary with extra serve flags, keeping the key.
-func startBinaryWith(t *testing.T, bin, dir, key string, extra ...string) liveServer {
-	t.Helper()
-	s, _ := startBinary(t, bin, dir, key, extra...)
-	s.key = key
-	return s
-}
-
 // httpDo sends a request with the given headers (and no others but a
 // JSON Content-Type with a body) and returns status and body.
 func httpDo(t *testing.T, method, url, body string, hdr map[string]string) (int, string) {
@@ -143,7 +135,7 @@ var eventTypes = []string{"processed", "delivered", "deferred", "dropped", "boun
 func TestEngagementThroughTheBinary(t *testing.T) {
 	bin := realBinary(t)
 	dir := t.TempDir()
-	s := startBinaryWith(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
+	s, _ := startBinary(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
 	g := &engagement{t: t, s: s}
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	g.setClock(now)
@@ -316,7 +308,7 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 // the clock back brings it back. Without --dev there is no /admin.
 func TestDevClockMovesWindows(t *testing.T) {
 	bin := realBinary(t)
-	s := startBinaryWith(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
+	s, _ := startBinary(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
 	g := &engagement{t: t, s: s}
 	start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)
 	g.setClock(start)

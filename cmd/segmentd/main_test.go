@@ -27,7 +27,7 @@ import (
 // real child process.
 type liveServer struct {
 	url string
-	key string // the generated key, when the banner printed one
+	key string // the generated key, when the banner printed one; startBinary's given key
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -274,7 +274,8 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 })
 
 // startBinary starts the real binary serving dir with key (and any extra
-// serve flags); it is killed when the test ends.
+// serve flags), the key of the server it returns; it is killed when the
+// test ends.
 func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServer, *exec.Cmd) {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
@@ -290,6 +291,7 @@ func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServe
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	br := bufio.NewReader(out)
 	s := readBanner(t, br)
+	s.key = key
 	go io.Copy(io.Discard, br)
 	return s, cmd
 }
@@ -302,7 +304,6 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	dir := t.TempDir()
 	key := "SG.kill9-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
 
 	code, body := call(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`)
 	if code != 200 {
@@ -423,7 +424,6 @@ func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	key := "SG.segments-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
 	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
 	us := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
 	gmail := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
@@ -453,7 +453,6 @@ func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	s2, _ := startBinary(t, bin, dir, key)
-	s2.key = key
 	after := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
 	strip := func(m map[string]any) string {
 		var out []string
@@ -483,7 +482,6 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 	key := "SG.snapshot-test-key"
 	flags := []string{"--snapshot-interval", "0"}
 	s, cmd := startBinary(t, bin, dir, key, flags...)
-	s.key = key
 	contacts := func(from, to int, country string) string {
 		var b strings.Builder
 		b.WriteString(`{"contacts":[`)
@@ -534,7 +532,6 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 
 	// Writes of every kind after the snapshot, then kill -9.
 	s2, cmd2 := startBinary(t, bin, dir, key, flags...)
-	s2.key = key
 	runJob(t, s2, key, "PUT", "/v3/marketing/contacts", contacts(150, 330, "PT"))
 	events(s2, 100, 180, "click")
 	found := mustCall(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["p001@yahoo.com","p003@yahoo.com"]}`, 200)
@@ -563,12 +560,10 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 		}
 	}
 	s3, _ := startBinary(t, bin, dir, key, flags...)
-	s3.key = key
 	if now, err := os.ReadFile(snap); err != nil || !bytes.Equal(now, written) {
 		t.Fatalf("the snapshot was not used as it was (read back: %v)", err)
 	}
 	s4, _ := startBinary(t, bin, rebuildDir, key, flags...)
-	s4.key = key
 	strip := func(m map[string]any) string {
 		var out []string
 		for _, r := range m["results"].([]any) {
