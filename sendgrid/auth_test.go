@@ -19,12 +19,7 @@ func TestAuth(t *testing.T) {
 	ccOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)
 	list := e.createList(t, "L")
 
-	cases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	cases := []errCase{
 		{"no key", call{method: "GET", path: contactsPath + "/count", key: facetest.Ptr("")}, 401, authErr("authorization required")},
 		{"unknown key", call{method: "GET", path: listsPath, key: facetest.Ptr("SG.unknown.key")}, 401, authErr("authorization required")},
 		{"unknown key on a write", call{method: "PUT", path: contactsPath, key: facetest.Ptr("SG.unknown.key"), body: `{"contacts":[{"email":"a@example.com"}]}`},
@@ -46,11 +41,7 @@ func TestAuth(t *testing.T) {
 		{"wrong method", call{method: "POST", path: listsPath + "/" + list, noSpec: "not an operation of the specs"},
 			405, errBodyNull("", "method not allowed")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, cases)
 
 	// A read-only key reads.
 	facetest.WantStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + list, key: &readOnly}), 200)

@@ -169,12 +169,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 		t.Errorf("search identifiers by email = %s", r.Body)
 	}
 
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"get unknown", call{method: "GET", path: contactsPath + "/" + missing}, 404, errBody("id", `contact "`+missing+`" does not exist`)},
 		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("id", `contact "xyz" does not exist`)},
 		{"batch none found", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":["` + missing + `"]}`}, 404, errBody("ids", "no contacts found for the given ids")},
@@ -198,11 +193,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 		{"search identifiers empty value", call{method: "POST", path: contactsPath + "/search/identifiers/external_id", body: `{"identifiers":[" "]}`},
 			400, bareErr("identifiers[0]", "identifier must not be empty")},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 }
 
 // An upsert that validates but cannot be applied to some contacts reports
@@ -363,12 +354,7 @@ func TestDeleteContacts(t *testing.T) {
 	}
 
 	missing := "00000000-0000-4000-8000-000000000000"
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"neither ids nor all", call{method: "DELETE", path: contactsPath}, 400, errBody("ids", "one of ids or delete_all_contacts=true is required")},
 		{"both", call{method: "DELETE", path: contactsPath, query: map[string]string{"ids": last, "delete_all_contacts": "true"}}, 400, errBody("ids", "give either ids or delete_all_contacts=true, not both")},
 		{"all not true", call{method: "DELETE", path: contactsPath, query: map[string]string{"delete_all_contacts": "yes"}}, 400, errBody("delete_all_contacts", `delete_all_contacts must be "true" when given`)},
@@ -388,11 +374,7 @@ func TestDeleteContacts(t *testing.T) {
 			400, errBody("id", `job id "nope" is not a valid UUID`)},
 		{"job unknown", call{method: "GET", path: contactsPath + "/imports/" + missing}, 404, errBody("id", `job "`+missing+`" does not exist`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Delete all.
 	job = deleteAndWait(call{query: map[string]string{"delete_all_contacts": "true"}})

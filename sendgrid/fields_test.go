@@ -85,12 +85,7 @@ func TestFieldDefinitions(t *testing.T) {
 	r = e.do(t, call{method: "PATCH", path: fieldsPath + "/" + created["num_orders"], body: map[string]string{"name": "order_count", "field_type": "Number"}})
 	facetest.WantStatus(t, r, http.StatusOK)
 
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"create without name", call{method: "POST", path: fieldsPath, body: map[string]string{"field_type": "Text"}},
 			400, errBody("name", "name is required")},
 		{"create without type", call{method: "POST", path: fieldsPath, body: map[string]string{"name": "x"}},
@@ -133,11 +128,7 @@ func TestFieldDefinitions(t *testing.T) {
 		{"delete reserved", call{method: "DELETE", path: fieldsPath + "/_rf2_T"},
 			400, errBody("custom_field_id", `reserved field "_rf2_T" cannot be deleted`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Delete: 204, then gone.
 	r = e.do(t, call{method: "DELETE", path: fieldsPath + "/" + created["favorite_color"]})

@@ -131,6 +131,41 @@ func checkCommonHeaders(t *testing.T, c call, r facetest.Response) {
 	}
 }
 
+// errCase is a call and the exact error SendGrid answers it with.
+type errCase struct {
+	name   string
+	c      call
+	status int
+	body   string
+}
+
+// wantErrors sends each case's call in a subtest of its name and asserts
+// its status and body.
+func (e *env) wantErrors(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
+		})
+	}
+}
+
+// wantRefusals asserts that c is refused without a key (401) and with a
+// key lacking the scope its method needs (403): readOnly and writeOnly are
+// keys with sendgrid.read and sendgrid.write alone.
+func (e *env) wantRefusals(t *testing.T, c call, readOnly, writeOnly string) {
+	t.Helper()
+	c.key = facetest.Ptr("")
+	facetest.WantError(t, e.do(t, c), 401, authErr("authorization required"))
+	if c.method == "GET" {
+		c.key = &writeOnly
+		facetest.WantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.read scope"))
+	} else {
+		c.key = &readOnly
+		facetest.WantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
+	}
+}
+
 // errBody builds the E2 envelope {"errors":[{"field":…,"message":…}]}.
 func errBody(field, message string) string {
 	f, _ := marshalString(field)

@@ -54,12 +54,7 @@ func TestLimits(t *testing.T) {
 	bigPayloads()
 	e := newEnv(t)
 
-	cases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	cases := []errCase{
 		{"30,001 contacts", call{method: "PUT", path: contactsPath, body: upsert30001},
 			400, errBody("contacts", "contacts may hold at most 30000 contacts per request, got 30001")},
 		{"body over 6 MB", call{method: "PUT", path: contactsPath, body: upsertOver6MB},
@@ -73,11 +68,7 @@ func TestLimits(t *testing.T) {
 		{"list body over 1 MB", call{method: "POST", path: listsPath, body: `{"name":"` + strings.Repeat("x", 1<<20) + `"}`},
 			400, errBody("", "request body must not exceed 1 MB (1048576 bytes)")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, cases)
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
 	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(0) {
 		t.Errorf("rejected requests stored contacts: %s", r.Body)

@@ -79,12 +79,7 @@ func TestLists(t *testing.T) {
 
 	other := e.createList(t, "Other")
 	missing := "00000000-0000-4000-8000-000000000000"
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"create without name", call{method: "POST", path: listsPath, body: `{}`}, 400, errBody("name", "name is required")},
 		{"create empty name", call{method: "POST", path: listsPath, body: `{"name":"  "}`}, 400, errBody("name", "name is required")},
 		{"create name over 100", call{method: "POST", path: listsPath, body: map[string]string{"name": strings.Repeat("x", 101)}}, 400, errBody("name", "name must be at most 100 characters")},
@@ -114,11 +109,7 @@ func TestLists(t *testing.T) {
 		{"remove from unknown list", call{method: "DELETE", path: listsPath + "/" + missing + "/contacts", query: map[string]string{"contact_ids": missing}},
 			404, errBody("id", `list "`+missing+`" does not exist`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			facetest.WantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Remove a contact from the list: 202 + job; the contact stays.
 	a := e.contactByEmail(t, "a@example.com")["id"].(string)

@@ -643,15 +643,7 @@ func TestSegmentsAuth(t *testing.T) {
 		{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			c.key = facetest.Ptr("")
-			facetest.WantError(t, e.do(t, c), 401, authErr("authorization required"))
-			if c.method == "GET" {
-				c.key = &writeOnly
-				facetest.WantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.read scope"))
-			} else {
-				c.key = &readOnly
-				facetest.WantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
-			}
+			e.wantRefusals(t, c, readOnly, writeOnly)
 		})
 	}
 }
