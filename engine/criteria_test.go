@@ -233,11 +233,7 @@ func (g ccGen) leaf() (string, string) {
 }
 
 func TestCriteriaAgainstEvaluator(t *testing.T) {
-	seeds := *propertySeeds
-	steps := 150
-	if testing.Short() {
-		seeds = 3
-	}
+	seeds, steps := propertyRuns()
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 6))
@@ -248,16 +244,8 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 			var camps []string
 			gen := ccGen{rng: rng, camps: &camps}
 			now := base
-			ids := make([]string, 25)
-			for i := range ids {
-				ids[i] = fmt.Sprintf("c%02d", i)
-			}
-			var history []string
-			defer func() {
-				if t.Failed() {
-					t.Logf("history:\n%s", history)
-				}
-			}()
+			ids := walkIDs(25)
+			history := stepLog(t)
 			for step := range steps {
 				var what string
 				switch op := rng.IntN(100); {
@@ -370,7 +358,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					now = now.Add(d)
 					what = "clock +" + d.String()
 				}
-				history = append(history, what+"\n")
+				*history = append(*history, what+"\n")
 				if got, want := e.Campaigns(acct), m.campaigns(); !slices.Equal(got, want) && (len(got) > 0 || len(want) > 0) {
 					t.Fatalf("step %d (%s): campaigns %v, want %v", step, what, got, want)
 				}

@@ -204,12 +204,38 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 
 var propertySeeds = flag.Int("engine.seeds", 12, "random sequences the property test runs")
 
-func TestPropertyAgainstEvaluator(t *testing.T) {
-	seeds := *propertySeeds
-	steps := 150
+// propertyRuns returns how many random sequences a property test runs
+// (-engine.seeds; 3 with -short) and how many steps each takes.
+func propertyRuns() (seeds, steps int) {
 	if testing.Short() {
-		seeds = 3
+		return 3, 150
 	}
+	return *propertySeeds, 150
+}
+
+// walkIDs returns n contact ids: c00, c01, ….
+func walkIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%02d", i)
+	}
+	return ids
+}
+
+// stepLog returns the list of a random sequence's steps, logged if t has
+// failed when it ends.
+func stepLog(t *testing.T) *[]string {
+	var history []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("history:\n%s", history)
+		}
+	})
+	return &history
+}
+
+func TestPropertyAgainstEvaluator(t *testing.T) {
+	seeds, steps := propertyRuns()
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 42))
@@ -217,16 +243,8 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 			const acct = 7
 			m := newModel()
 			now := base
-			ids := make([]string, 30)
-			for i := range ids {
-				ids[i] = fmt.Sprintf("c%02d", i)
-			}
-			var history []string
-			defer func() {
-				if t.Failed() {
-					t.Logf("history:\n%s", history)
-				}
-			}()
+			ids := walkIDs(30)
+			history := stepLog(t)
 			for step := range steps {
 				var what string
 				switch op := rng.IntN(100); {
@@ -408,7 +426,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 					e.Advance(now)
 					what = "clock set back to " + now.Format(time.RFC3339)
 				}
-				history = append(history, what+"\n")
+				*history = append(*history, what+"\n")
 				checkAgainst(t, e, acct, m, now, fmt.Sprintf("step %d (%s)", step, what))
 			}
 		})
