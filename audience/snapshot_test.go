@@ -21,8 +21,7 @@ import (
 // snapshot file.
 func snapshotWorld(t *testing.T, seed uint64) (*world, string) {
 	snap := filepath.Join(t.TempDir(), "engine.snap")
-	var w *world
-	w = newWorldWith(t, seed, func(c *audience.Config) {
+	w := newWorldWith(t, seed, func(c *audience.Config) {
 		c.Events, c.SnapshotPath = c.Segments.(segmentd.EventStore), snap
 		c.CCSegments = c.Segments.(segmentd.CCSegmentStore)
 	})

@@ -257,7 +257,7 @@ func TestScanEventsSeparator(t *testing.T) {
 		t.Fatalf("ScanEvents = %+v, %d", got, last)
 	}
 	// A page without the byte is split from the joined text.
-	got, _, ok, err := scanEventsJoined(ctx, s.read, acct, 0, 1)
+	_, _, ok, err := scanEventsJoined(ctx, s.read, acct, 0, 1)
 	if err != nil || ok {
 		t.Fatalf("joined scan of a text holding the separator: ok %v, err %v", ok, err)
 	}

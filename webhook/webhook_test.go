@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/webhook"
-	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // env is a segmentd with the webhook and SendGrid faces (facetest.Env),
