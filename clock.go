@@ -47,6 +47,18 @@ func (c *DevClock) Run(t time.Time) {
 	c.mu.Unlock()
 }
 
+// Advance moves the clock d forward (backward when d is negative), frozen
+// or running: tests step through segment windows with it.
+func (c *DevClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	if c.frozen {
+		c.at = c.at.Add(d)
+	} else {
+		c.offset += d
+	}
+	c.mu.Unlock()
+}
+
 // Reset returns the clock to the system time.
 func (c *DevClock) Reset() {
 	c.mu.Lock()

@@ -2,24 +2,59 @@ package segmentd_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/segmentd/segmentd"
 )
 
-// TestDomainImportsStandardLibraryOnly keeps the arrows pointing one way:
-// the domain package must not depend on any store, face, engine or
-// third-party module (docs/ARCHITECTURE.md).
-func TestDomainImportsStandardLibraryOnly(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if p != "github.com/segmentd/segmentd" {
-			t.Errorf("the domain package depends on %s", p)
-		}
+// TestImports keeps the arrows pointing one way (docs/ARCHITECTURE.md):
+// each package listed may depend, directly or not, on the standard library
+// and on the module packages named beside it, and on nothing else; the
+// domain package and the query language never reach HTTP or database/sql,
+// even through the standard library.
+func TestImports(t *testing.T) {
+	const module = "github.com/segmentd/segmentd"
+	noIO := []string{"net/http", "database/sql"}
+	for _, tt := range []struct {
+		pkg       string   // relative to the module root
+		allowed   []string // module packages, relative to the module root
+		forbidden []string // standard packages it must not reach either
+	}{
+		{pkg: ".", forbidden: noIO},
+		{pkg: "query", forbidden: noIO},
+		{pkg: "criteria", allowed: []string{"query"}, forbidden: noIO},
+		{pkg: "internal/snapshot", allowed: []string{"."}},
+	} {
+		t.Run(tt.pkg, func(t *testing.T) {
+			path := module
+			if tt.pkg != "." {
+				path += "/" + tt.pkg
+			}
+			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "./"+tt.pkg).Output()
+			if err != nil {
+				t.Fatalf("go list: %v", err)
+			}
+			allowed := map[string]bool{path: true}
+			for _, a := range tt.allowed {
+				allowed[strings.TrimSuffix(module+"/"+a, "/.")] = true
+			}
+			n := 0
+			for line := range strings.Lines(string(out)) {
+				dep, standard, _ := strings.Cut(strings.TrimSpace(line), " ")
+				n++
+				switch {
+				case slices.Contains(tt.forbidden, dep):
+					t.Errorf("%s depends on %s", tt.pkg, dep)
+				case standard != "true" && !allowed[dep]:
+					t.Errorf("%s depends on %s", tt.pkg, dep)
+				}
+			}
+			if n < 5 {
+				t.Fatalf("go list named only %d packages:\n%s", n, out)
+			}
+		})
 	}
 }
 

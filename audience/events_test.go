@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/sqlite"
 )
 
@@ -198,10 +198,8 @@ func TestServiceGroupsEventBatches(t *testing.T) {
 	batches := [][]segmentd.Event{open(0, "a"), open(1, "dup"), open(2, "dup"), append(open(3, "d"), open(3, "d2")...)}
 	results := make([]segmentd.EventsResult, len(batches))
 	var wg sync.WaitGroup
-	var sent atomic.Int32
 	post := func(i int) {
 		defer wg.Done()
-		sent.Add(1)
 		res, err := svc.AddEvents(ctx, acct.ID, batches[i])
 		if err != nil {
 			t.Error(err)
@@ -220,10 +218,7 @@ func TestServiceGroupsEventBatches(t *testing.T) {
 		wg.Add(1)
 		go post(i)
 	}
-	for sent.Load() < int32(len(batches)) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // for the three to reach the queue
+	facetest.Poll(t, "the other batches queued", func() bool { return audience.QueuedJobs(svc) == len(batches)-1 })
 	close(store.gate)
 	wg.Wait()
 

@@ -10,30 +10,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/sqlite"
 	_ "modernc.org/sqlite"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // world is a Service over a real SQLite file and the real engine, plus a
 // second read-only connection to the file for running generated SQL.
@@ -44,7 +32,7 @@ type world struct {
 	store   *sqlite.Store
 	members engine.Membership
 	db      *sql.DB
-	clock   *testClock
+	clock   *segmentd.DevClock
 	acct    int64
 	rng     *rand.Rand
 
@@ -71,7 +59,8 @@ func newWorldWith(t *testing.T, seed uint64, configure func(*audience.Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	clock := segmentd.NewDevClock()
+	clock.Set(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	m := engine.NewMembership()
 	cfg := audience.Config{Segments: st, Membership: m}
 	configure(&cfg)
@@ -89,17 +78,7 @@ func (w *world) pick(options ...string) string { return options[w.rng.IntN(len(o
 
 func (w *world) wait(jobID string) {
 	w.t.Helper()
-	for i := 0; i < 5000; i++ {
-		j, err := w.svc.Job(w.ctx, w.acct, jobID)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if j.Status != segmentd.JobPending {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	w.t.Fatalf("job %s still pending", jobID)
+	facetest.WaitJob(w.t, w.svc, w.acct, jobID)
 }
 
 func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
@@ -111,20 +90,18 @@ func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
 	return segmentd.FieldDefinition{}, false
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // step performs one random write and returns a description of it.
 func (w *world) step() string {
 	switch n := w.rng.IntN(100); {
 	case n < 40:
 		var patches []segmentd.ContactPatch
 		for i := 0; i < 1+w.rng.IntN(6); i++ {
-			p := segmentd.ContactPatch{Email: ptr(fmt.Sprintf("p%02d@%s", w.rng.IntN(40), w.pick("gmail.com", "example.org", "yahoo.com")))}
+			p := segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("p%02d@%s", w.rng.IntN(40), w.pick("gmail.com", "example.org", "yahoo.com")))}
 			if w.rng.IntN(3) > 0 {
-				p.Country = ptr(w.pick("US", "PT", "", "FR"))
+				p.Country = facetest.Ptr(w.pick("US", "PT", "", "FR"))
 			}
 			if w.rng.IntN(2) == 0 {
-				p.FirstName = ptr(w.pick("Ada", "Grace", "", "Alan"))
+				p.FirstName = facetest.Ptr(w.pick("Ada", "Grace", "", "Alan"))
 			}
 			if len(w.fields) > 0 && w.rng.IntN(2) == 0 {
 				f := w.fields[w.rng.IntN(len(w.fields))]
@@ -251,7 +228,7 @@ func (w *world) step() string {
 		return "delete segment"
 	default:
 		d := time.Duration(w.rng.IntN(72)) * time.Hour
-		w.clock.Add(d)
+		w.clock.Advance(d)
 		return fmt.Sprintf("clock +%s", d)
 	}
 }
@@ -286,36 +263,6 @@ func (w *world) randomQuery() (string, string) {
 		p += " OR " + preds[w.rng.IntN(len(preds))]
 	}
 	return "SELECT contact_id, updated_at FROM contact_data WHERE " + p, "2"
-}
-
-// record converts a stored contact into the evaluator's record.
-func record(c segmentd.Contact, cat *query.Catalog) *query.Record {
-	r := &query.Record{ID: c.ID, CreatedAt: c.CreatedAt.UnixMilli(), UpdatedAt: c.UpdatedAt.UnixMilli(),
-		ListIDs: c.ListIDs, AlternateEmails: c.AlternateEmails, EmailDomains: query.EmailDomains(c.Email, c.AlternateEmails)}
-	values := map[string]string{"email": c.Email, "phone_number_id": c.PhoneNumberID, "external_id": c.ExternalID,
-		"anonymous_id": c.AnonymousID, "first_name": c.FirstName, "last_name": c.LastName, "address_line_1": c.AddressLine1,
-		"address_line_2": c.AddressLine2, "city": c.City, "state_province_region": c.StateProvinceRegion,
-		"postal_code": c.PostalCode, "country": c.Country, "phone_number": c.PhoneNumber, "whatsapp": c.WhatsApp,
-		"line": c.Line, "facebook": c.Facebook, "unique_name": c.UniqueName}
-	for f := query.TextField(0); f < query.NumTextFields; f++ {
-		r.Text[f] = values[f.Name()]
-	}
-	r.Custom = make([]query.Value, len(cat.CustomFields()))
-	for id, v := range c.CustomFields {
-		slot, ok := cat.SlotByID(id)
-		if !ok {
-			continue
-		}
-		switch v.Type {
-		case segmentd.FieldText:
-			r.Custom[slot] = query.TextValue(v.Text)
-		case segmentd.FieldNumber:
-			r.Custom[slot] = query.NumberValue(v.Number)
-		case segmentd.FieldDate:
-			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
-		}
-	}
-	return r
 }
 
 // eventsByContact reads every stored event of the world's account in the
@@ -386,8 +333,7 @@ func (w *world) verify(what string) {
 				if parent != "" && !slices.Contains(c.ListIDs, parent) {
 					continue
 				}
-				r := record(c, cat)
-				r.Events = events[c.ID]
+				r := querytest.Record(&c, events[c.ID], cat)
 				if prog.Match(r, now) {
 					want = append(want, c.ID)
 				}

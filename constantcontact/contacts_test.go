@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/segmentd/segmentd"
-	cc "github.com/segmentd/segmentd/constantcontact"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // seedContacts stores n contacts person00@example.com, … with a name, an
@@ -17,20 +17,20 @@ import (
 func seedContacts(t *testing.T, e *env, n int) (listID, fieldID string) {
 	t.Helper()
 	ctx := context.Background()
-	acct := e.defaultAccount(t)
-	l, err := e.svc.CreateList(ctx, acct, "Customers")
+	acct := e.DefaultAccount()
+	l, err := e.Svc.CreateList(ctx, acct, "Customers")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := e.svc.CreateField(ctx, acct, "plan", segmentd.FieldText)
+	f, err := e.Svc.CreateField(ctx, acct, "plan", segmentd.FieldText)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ps []segmentd.ContactPatch
 	for i := range n {
-		ps = append(ps, segmentd.ContactPatch{Email: ptr(fmt.Sprintf("person%02d@example.com", i)), FirstName: ptr(fmt.Sprint("P", i)), LastName: ptr("Doe"),
-			AddressLine1: ptr("1 Main St"), AddressLine2: ptr("Apt 2"), City: ptr("Chicago"), StateProvinceRegion: ptr("IL"), PostalCode: ptr("60609"), Country: ptr("US"),
-			PhoneNumber: ptr("+1-555-0100"), CustomFields: map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: "gold"}}})
+		ps = append(ps, segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("person%02d@example.com", i)), FirstName: facetest.Ptr(fmt.Sprint("P", i)), LastName: facetest.Ptr("Doe"),
+			AddressLine1: facetest.Ptr("1 Main St"), AddressLine2: facetest.Ptr("Apt 2"), City: facetest.Ptr("Chicago"), StateProvinceRegion: facetest.Ptr("IL"), PostalCode: facetest.Ptr("60609"), Country: facetest.Ptr("US"),
+			PhoneNumber: facetest.Ptr("+1-555-0100"), CustomFields: map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: "gold"}}})
 	}
 	e.upsert(t, acct, ps[:1], l.ID)
 	e.upsert(t, acct, ps[1:])
@@ -45,7 +45,7 @@ func (e *env) contactPages(t *testing.T, first string) ([][]string, map[string]a
 	var firstPage map[string]any
 	path := first
 	for range 50 {
-		m := e.must(t, req{method: "GET", path: path}, 200)
+		m := e.must(t, facetest.Request{Method: "GET", Path: path}, 200)
 		if firstPage == nil {
 			firstPage = m
 		}
@@ -81,11 +81,11 @@ func contactCriteria(field, op, value string) string {
 }
 
 func TestSegmentContacts(t *testing.T) {
-	e := newEnv(t, cc.Options{})
+	e := newEnv(t)
 	listID, fieldID := seedContacts(t, e, 5)
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Does", "segment_criteria": contactCriteria("last_name", "eq", "Doe")}}, 201)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Does", "segment_criteria": contactCriteria("last_name", "eq", "Doe")}}, 201)
 	onList := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"list_membership","field":"list_id","op":"contains-any","const_value":%q}]}}`, listID)
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Customers", "segment_criteria": onList}}, 201)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Customers", "segment_criteria": onList}}, 201)
 
 	pages, first := e.contactPages(t, "/v3/contacts?segment_id=1&limit=2&include_count=true&include=custom_fields,list_memberships,street_addresses,phone_numbers,taggings,notes")
 	if got := fmt.Sprint(flat(pages)); got != "[person00@example.com person01@example.com person02@example.com person03@example.com person04@example.com]" {
@@ -99,17 +99,17 @@ func TestSegmentContacts(t *testing.T) {
 		t.Fatalf("members of Customers: %s (count %v)", got, first["contacts_count"])
 	}
 	// Membership is live: a contact added to the list is in at once.
-	e.upsert(t, e.defaultAccount(t), []segmentd.ContactPatch{{Email: ptr("person03@example.com")}}, listID)
+	e.upsert(t, e.DefaultAccount(), []segmentd.ContactPatch{{Email: facetest.Ptr("person03@example.com")}}, listID)
 	if got := fmt.Sprint(e.contactPages(t, "/v3/contacts?segment_id=2")); !strings.HasPrefix(got, "[[person00@example.com person03@example.com]]") {
 		t.Fatalf("members of Customers after the upsert: %s", got)
 	}
 	// A cursor belongs to its segment.
-	m := e.must(t, req{method: "GET", path: "/v3/contacts?segment_id=1&limit=2"}, 200)
+	m := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?segment_id=1&limit=2"}, 200)
 	next := m["_links"].(map[string]any)["next"].(map[string]any)["href"].(string)
-	wantError(t, e.do(t, req{method: "GET", path: next + "&segment_id=2"}), 400,
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: next + "&segment_id=2"}), 400,
 		ccErr("contacts.api.validation.error", "the cursor belongs to another segment_id; follow _links.next.href as given"))
 
-	first = e.must(t, req{method: "GET", path: "/v3/contacts?segment_id=1&include=custom_fields,list_memberships,street_addresses,phone_numbers,taggings,notes"}, 200)
+	first = e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?segment_id=1&include=custom_fields,list_memberships,street_addresses,phone_numbers,taggings,notes"}, 200)
 	// The contact shape, with every sub-resource asked for.
 	var got map[string]any
 	for _, c := range first["contacts"].([]any) {
@@ -133,11 +133,11 @@ func TestSegmentContacts(t *testing.T) {
 		`"first_name":"P0","last_name":"Doe","list_memberships":[%q],"notes":[],"phone_numbers":[{"kind":"other","phone_number":"+1-555-0100"}],`+
 		`"street_addresses":[{"city":"Chicago","country":"US","kind":"home","postal_code":"60609","state":"IL","street":"1 Main St\nApt 2"}],"taggings":[],"update_source":"Account","updated_at":%q}`,
 		got["contact_id"], got["created_at"], fieldUUID, got["created_at"], got["updated_at"], listID, got["updated_at"])
-	if !jsonEqual(mustJSON(t, got), []byte(want)) {
+	if !facetest.JSONEqual(mustJSON(t, got), []byte(want)) {
 		t.Errorf("contact =\n%s\nwant\n%s", mustJSON(t, got), want)
 	}
 	// Without include, no sub-resources.
-	m = e.must(t, req{method: "GET", path: "/v3/contacts?segment_id=1&limit=1"}, 200)
+	m = e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?segment_id=1&limit=1"}, 200)
 	c := m["contacts"].([]any)[0].(map[string]any)
 	for _, k := range []string{"custom_fields", "list_memberships", "street_addresses", "phone_numbers", "taggings", "notes"} {
 		if _, ok := c[k]; ok {
@@ -159,7 +159,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestAllContacts(t *testing.T) {
-	e := newEnv(t, cc.Options{})
+	e := newEnv(t)
 	seedContacts(t, e, 7)
 	pages, first := e.contactPages(t, "/v3/contacts?limit=3&include_count=true")
 	if fmt.Sprint(len(pages[0]), len(pages[1]), len(pages[2]), len(pages)) != "3 3 1 3" {
@@ -175,17 +175,17 @@ func TestAllContacts(t *testing.T) {
 		}
 	}
 	// The default page holds 50.
-	if m := e.must(t, req{method: "GET", path: "/v3/contacts"}, 200); len(m["contacts"].([]any)) != 7 || m["_links"] != nil {
+	if m := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts"}, 200); len(m["contacts"].([]any)) != 7 || m["_links"] != nil {
 		t.Fatalf("default page: %v", m)
 	}
 }
 
 func TestContactsErrors(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Gone", "segment_criteria": criteria("sent", 1)}}, 201)
-	e.do(t, req{method: "DELETE", path: "/v3/segments/2"})
-	m := e.must(t, req{method: "GET", path: "/v3/contacts?segment_id=1&limit=1"}, 200)
+	e := newEnv(t)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Gone", "segment_criteria": criteria("sent", 1)}}, 201)
+	e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/segments/2"})
+	m := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?segment_id=1&limit=1"}, 200)
 	if len(m["contacts"].([]any)) != 0 || m["_links"] != nil {
 		t.Fatalf("empty segment: %v", m)
 	}
@@ -206,19 +206,19 @@ func TestContactsErrors(t *testing.T) {
 		{"/v3/contacts?email=a@example.com", 400, validation("segmentd does not support the email parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)")},
 		{"/v3/contacts?cursor=Zm9v", 400, validation("cursor is not valid; follow _links.next.href as given")},
 	} {
-		wantError(t, e.do(t, req{method: "GET", path: tt.path}), tt.status, tt.body)
+		facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: tt.path}), tt.status, tt.body)
 	}
 }
 
 // TestSegmentIDsLeaveOutCC: a contact in a Constant Contact segment shows
 // no cc: id among SendGrid's segment_ids.
 func TestSegmentIDsLeaveOutCC(t *testing.T) {
-	e := newEnv(t, cc.Options{})
+	e := newEnv(t)
 	seedContacts(t, e, 2)
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
 	ctx := context.Background()
-	acct := e.defaultAccount(t)
-	_, found, err := e.svc.ContactsByEmails(ctx, acct, []string{"person00@example.com", "person01@example.com"})
+	acct := e.DefaultAccount()
+	_, found, err := e.Svc.ContactsByEmails(ctx, acct, []string{"person00@example.com", "person01@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	cc "github.com/segmentd/segmentd/constantcontact"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 const (
@@ -17,38 +18,38 @@ const (
 // requests in a second, then throttled until the next second; the daily
 // quota (6 here) until 00:00 UTC; other keys unaffected.
 func TestRateLimits(t *testing.T) {
-	e := newEnv(t, cc.Options{RateLimits: true, PerDay: 6})
+	e := newEnvWith(t, facetest.Config{}, cc.Options{RateLimits: true, PerDay: 6})
 	day := time.Date(2026, 7, 1, 23, 59, 58, 0, time.UTC)
-	e.clock.Set(day)
-	list := req{method: "GET", path: "/v3/segments"}
+	e.Clock.Set(day)
+	list := facetest.Request{Method: "GET", Path: "/v3/segments"}
 	for range 4 {
 		e.must(t, list, 200)
 	}
-	wantError(t, e.do(t, list), 429, throttled)
-	wantError(t, e.do(t, list), 429, throttled) // refused requests do not count…
-	other := e.newKey(segmentd.DefaultAccountName)
-	e.must(t, req{method: "GET", path: "/v3/segments", key: &other}, 200) // …and each key has its own budget
+	facetest.WantError(t, e.do(t, list), 429, throttled)
+	facetest.WantError(t, e.do(t, list), 429, throttled) // refused requests do not count…
+	other := e.NewKey(segmentd.DefaultAccountName, "")
+	e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments", Key: &other}, 200) // …and each key has its own budget
 
-	e.clock.Set(day.Add(time.Second))
+	e.Clock.Set(day.Add(time.Second))
 	e.must(t, list, 200)
 	e.must(t, list, 200) // 6 today
-	wantError(t, e.do(t, list), 429, quota)
-	e.clock.Set(day.Add(1900 * time.Millisecond))
-	wantError(t, e.do(t, list), 429, quota) // a new second does not reset the day
+	facetest.WantError(t, e.do(t, list), 429, quota)
+	e.Clock.Set(day.Add(1900 * time.Millisecond))
+	facetest.WantError(t, e.do(t, list), 429, quota) // a new second does not reset the day
 
-	e.clock.Set(day.Add(2 * time.Second)) // 00:00:00 UTC
+	e.Clock.Set(day.Add(2 * time.Second)) // 00:00:00 UTC
 	e.must(t, list, 200)
 	// A request without a valid key is answered 401, never limited.
 	for range 6 {
-		wantError(t, e.do(t, req{method: "GET", path: "/v3/segments", key: ptr("")}), 401, `{"error_key":"unauthorized","error_message":"Unauthorized"}`)
+		facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/segments", Key: facetest.Ptr("")}), 401, `{"error_key":"unauthorized","error_message":"Unauthorized"}`)
 	}
 }
 
 // TestRateLimitsOffByDefault: without the option, no limit applies.
 func TestRateLimitsOffByDefault(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.clock.Set(time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC))
+	e := newEnv(t)
+	e.Clock.Set(time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC))
 	for range 10 {
-		e.must(t, req{method: "GET", path: "/v3/segments"}, 200)
+		e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments"}, 200)
 	}
 }

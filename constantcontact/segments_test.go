@@ -10,6 +10,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	cc "github.com/segmentd/segmentd/constantcontact"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 var isoMillis = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
@@ -17,38 +18,38 @@ var isoMillis = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 var t0 = time.Date(2026, 5, 4, 10, 20, 30, 456_000_000, time.UTC)
 
 func TestSegmentLifecycle(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.clock.Set(t0)
+	e := newEnv(t)
+	e.Clock.Set(t0)
 	// Odd spacing and key order: the criteria come back byte for byte.
 	crit := `{ "criteria":{"group":[{"source":"tracking","field":"opened","op":"contains-any","const_value":"last-n-campaigns","param":"5"}],"type":"and"},  "version":"1.0.0"}`
-	created := e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Openers", "segment_criteria": crit}}, 201)
+	created := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Openers", "segment_criteria": crit}}, 201)
 	want := map[string]any{"name": "Openers", "segment_criteria": crit, "segment_id": float64(1), "created_at": "2026-05-04T10:20:30.456Z", "edited_at": "2026-05-04T10:20:30.456Z"}
 	if fmt.Sprint(created) != fmt.Sprint(want) {
 		t.Fatalf("created = %v\nwant      %v", created, want)
 	}
-	if got := e.must(t, req{method: "GET", path: "/v3/segments/1"}, 200); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments/1"}, 200); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("GET = %v, want %v", got, want)
 	}
 
 	// PUT needs both fields; edited_at moves, created_at stays.
-	e.clock.Set(t0.Add(time.Minute))
+	e.Clock.Set(t0.Add(time.Minute))
 	crit2 := criteria("clicked", 3)
-	put := e.must(t, req{method: "PUT", path: "/v3/segments/1", body: map[string]string{"name": "Clickers", "segment_criteria": crit2}}, 200)
+	put := e.must(t, facetest.Request{Method: "PUT", Path: "/v3/segments/1", Body: map[string]string{"name": "Clickers", "segment_criteria": crit2}}, 200)
 	if put["name"] != "Clickers" || put["segment_criteria"] != crit2 || put["created_at"] != "2026-05-04T10:20:30.456Z" || put["edited_at"] != "2026-05-04T10:21:30.456Z" {
 		t.Fatalf("PUT = %v", put)
 	}
 	// A PUT that changes nothing is not an edit.
-	e.clock.Set(t0.Add(2 * time.Minute))
-	if same := e.must(t, req{method: "PUT", path: "/v3/segments/1", body: map[string]string{"name": "Clickers", "segment_criteria": crit2}}, 200); same["edited_at"] != "2026-05-04T10:21:30.456Z" {
+	e.Clock.Set(t0.Add(2 * time.Minute))
+	if same := e.must(t, facetest.Request{Method: "PUT", Path: "/v3/segments/1", Body: map[string]string{"name": "Clickers", "segment_criteria": crit2}}, 200); same["edited_at"] != "2026-05-04T10:21:30.456Z" {
 		t.Fatalf("unchanged PUT moved edited_at: %v", same)
 	}
 	// PATCH …/name answers the full detail, criteria included.
-	e.clock.Set(t0.Add(3 * time.Minute))
-	renamed := e.must(t, req{method: "PATCH", path: "/v3/segments/1/name", body: map[string]string{"name": "Recent clickers"}}, 200)
+	e.Clock.Set(t0.Add(3 * time.Minute))
+	renamed := e.must(t, facetest.Request{Method: "PATCH", Path: "/v3/segments/1/name", Body: map[string]string{"name": "Recent clickers"}}, 200)
 	if renamed["name"] != "Recent clickers" || renamed["segment_criteria"] != crit2 || renamed["edited_at"] != "2026-05-04T10:23:30.456Z" || renamed["segment_id"] != float64(1) {
 		t.Fatalf("PATCH = %v", renamed)
 	}
-	list := e.must(t, req{method: "GET", path: "/v3/segments"}, 200)
+	list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments"}, 200)
 	items := list["segments"].([]any)
 	if len(items) != 1 || list["_links"] != nil {
 		t.Fatalf("list = %v", list)
@@ -59,22 +60,22 @@ func TestSegmentLifecycle(t *testing.T) {
 	}
 
 	// DELETE: 204 without a body; gone from the list, still readable by id.
-	r := e.do(t, req{method: "DELETE", path: "/v3/segments/1"})
-	if r.status != 204 || len(r.body) != 0 || r.header.Get("Content-Type") != "" {
-		t.Fatalf("DELETE = %d %q (Content-Type %q)", r.status, r.body, r.header.Get("Content-Type"))
+	r := e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/segments/1"})
+	if r.Status != 204 || len(r.Body) != 0 || r.Header.Get("Content-Type") != "" {
+		t.Fatalf("DELETE = %d %q (Content-Type %q)", r.Status, r.Body, r.Header.Get("Content-Type"))
 	}
-	if list := e.must(t, req{method: "GET", path: "/v3/segments"}, 200); len(list["segments"].([]any)) != 0 {
+	if list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments"}, 200); len(list["segments"].([]any)) != 0 {
 		t.Fatalf("deleted segment listed: %v", list)
 	}
-	if got := e.must(t, req{method: "GET", path: "/v3/segments/1"}, 200); got["name"] != "Recent clickers" || got["segment_criteria"] != crit2 {
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments/1"}, 200); got["name"] != "Recent clickers" || got["segment_criteria"] != crit2 {
 		t.Fatalf("GET deleted = %v", got)
 	}
 	// Writes to a deleted segment are not found; its name is free again.
 	gone := ccErr("segments.api.not_found", "segment 1 was deleted")
-	wantError(t, e.do(t, req{method: "PUT", path: "/v3/segments/1", body: map[string]string{"name": "x", "segment_criteria": crit2}}), 404, gone)
-	wantError(t, e.do(t, req{method: "PATCH", path: "/v3/segments/1/name", body: map[string]string{"name": "x"}}), 404, gone)
-	wantError(t, e.do(t, req{method: "DELETE", path: "/v3/segments/1"}), 404, gone)
-	again := e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "recent CLICKERS", "segment_criteria": crit2}}, 201)
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "PUT", Path: "/v3/segments/1", Body: map[string]string{"name": "x", "segment_criteria": crit2}}), 404, gone)
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "PATCH", Path: "/v3/segments/1/name", Body: map[string]string{"name": "x"}}), 404, gone)
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/segments/1"}), 404, gone)
+	again := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "recent CLICKERS", "segment_criteria": crit2}}, 201)
 	if again["segment_id"] != float64(2) {
 		t.Fatalf("new segment after a delete got id %v, want 2 (ids are never reused)", again["segment_id"])
 	}
@@ -86,93 +87,93 @@ func TestSegmentLifecycle(t *testing.T) {
 }
 
 func TestSegmentErrors(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Taken", "segment_criteria": criteria("sent", 1)}}, 201)
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Other", "segment_criteria": criteria("sent", 2)}}, 201)
+	e := newEnv(t)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Taken", "segment_criteria": criteria("sent", 1)}}, 201)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Other", "segment_criteria": criteria("sent", 2)}}, 201)
 	good := criteria("opened", 5)
 	long := strings.Repeat("n", segmentd.MaxCCSegmentNameLength+1)
 	hugeCriteria := `{"version":"1.0.0","pad":"` + strings.Repeat("x", segmentd.MaxCCSegmentCriteriaLength) + `"}`
 	validation := func(msg string) string { return ccErr("segments.api.validation.error", msg) }
 	tests := []struct {
 		name   string
-		req    req
+		req    facetest.Request
 		status int
 		body   string // exact; "" checks only the key of status
 	}{
-		{"create without name", req{method: "POST", path: "/v3/segments", body: map[string]string{"segment_criteria": good}}, 400, validation("name is required")},
-		{"create blank name", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "  ", "segment_criteria": good}}, 400, validation("name is required")},
-		{"create long name", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": long, "segment_criteria": good}}, 400, validation("name must be at most 255 characters")},
-		{"create without criteria", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n"}}, 400, validation("segment_criteria is required")},
-		{"criteria not a string", req{method: "POST", path: "/v3/segments", body: `{"name":"n","segment_criteria":{"version":"1.0.0"}}`}, 400, validation("segment_criteria must be a string")},
-		{"criteria too long", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": hugeCriteria}}, 400,
+		{"create without name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"segment_criteria": good}}, 400, validation("name is required")},
+		{"create blank name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "  ", "segment_criteria": good}}, 400, validation("name is required")},
+		{"create long name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": long, "segment_criteria": good}}, 400, validation("name must be at most 255 characters")},
+		{"create without criteria", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n"}}, 400, validation("segment_criteria is required")},
+		{"criteria not a string", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":"n","segment_criteria":{"version":"1.0.0"}}`}, 400, validation("segment_criteria must be a string")},
+		{"criteria too long", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n", "segment_criteria": hugeCriteria}}, 400,
 			validation(fmt.Sprintf("segment_criteria must be at most 20000 characters (it has %d)", len(hugeCriteria)))},
-		{"criteria not JSON", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": "opened last 5"}}, 400,
+		{"criteria not JSON", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n", "segment_criteria": "opened last 5"}}, 400,
 			validation("segment_criteria is not valid JSON: invalid character 'o' looking for beginning of value (at offset 1)")},
-		{"criteria unknown operator", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+		{"criteria unknown operator", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n",
 			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"sent","op":"contains-all","const_value":"campaigns"}]}}`}}, 400,
 			validation(`segment_criteria: criteria.group[0].op: unknown operator "contains-all" for source "tracking" (want "contains-any" or "contains-none")`)},
-		{"criteria unknown source", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+		{"criteria unknown source", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n",
 			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"type":"or","group":[{"source":"ecommerce","field":"sent","op":"contains-any","const_value":"campaigns"}]}]}}`}}, 400,
 			validation(`segment_criteria: criteria.group[0].group[0].source: unknown source "ecommerce" (want tracking, contact, list_membership or tags)`)},
-		{"criteria over 500 campaigns", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": criteria("opened", 501)}}, 400,
+		{"criteria over 500 campaigns", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n", "segment_criteria": criteria("opened", 501)}}, 400,
 			validation("segment_criteria: criteria.group[0].param: the criteria would evaluate more than 500 email campaigns (501)")},
-		{"criteria over 1825 days", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+		{"criteria over 1825 days", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n",
 			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"sent","op":"contains-any","const_value":"campaigns","const_date_value":"last-n-days","date_param":"1826"}]}}`}}, 400,
 			validation("segment_criteria: criteria.group[0].date_param: the date range is longer than 1825 days (1826 days)")},
-		{"criteria unknown custom field", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n",
+		{"criteria unknown custom field", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n",
 			"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"shoe_size","op":"eq","const_value":"9"}]}}`}}, 400, ""},
-		{"body not JSON", req{method: "POST", path: "/v3/segments", body: `{"name":`}, 400, validation("the request body is not valid JSON (error at byte 8)")},
-		{"body not an object", req{method: "POST", path: "/v3/segments", body: `[1]`}, 400, validation("the request body must be a JSON object")},
-		{"empty body", req{method: "POST", path: "/v3/segments", body: ``}, 400, validation("the request body must be a JSON object")},
-		{"body too large", req{method: "POST", path: "/v3/segments", body: `{"name":"` + strings.Repeat("x", 300<<10) + `"}`}, 400, validation("the request body must not exceed 256 KB")},
-		{"create duplicate name", req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "TAKEN", "segment_criteria": good}}, 409,
+		{"body not JSON", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":`}, 400, validation("the request body is not valid JSON (error at byte 8)")},
+		{"body not an object", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `[1]`}, 400, validation("the request body must be a JSON object")},
+		{"empty body", facetest.Request{Method: "POST", Path: "/v3/segments", Body: ``}, 400, validation("the request body must be a JSON object")},
+		{"body too large", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":"` + strings.Repeat("x", 300<<10) + `"}`}, 400, validation("the request body must not exceed 256 KB")},
+		{"create duplicate name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "TAKEN", "segment_criteria": good}}, 409,
 			ccErr("segments.api.conflict", `a segment named "TAKEN" already exists`)},
-		{"put duplicate name", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "taken", "segment_criteria": good}}, 409,
+		{"put duplicate name", facetest.Request{Method: "PUT", Path: "/v3/segments/2", Body: map[string]string{"name": "taken", "segment_criteria": good}}, 409,
 			ccErr("segments.api.conflict", `a segment named "taken" already exists`)},
-		{"patch duplicate name", req{method: "PATCH", path: "/v3/segments/2/name", body: map[string]string{"name": "Taken"}}, 409,
+		{"patch duplicate name", facetest.Request{Method: "PATCH", Path: "/v3/segments/2/name", Body: map[string]string{"name": "Taken"}}, 409,
 			ccErr("segments.api.conflict", `a segment named "Taken" already exists`)},
-		{"put without criteria", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "Other"}}, 400, validation("segment_criteria is required")},
-		{"put without name", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"segment_criteria": good}}, 400, validation("name is required")},
-		{"put bad criteria", req{method: "PUT", path: "/v3/segments/2", body: map[string]string{"name": "Other", "segment_criteria": "{"}}, 400,
+		{"put without criteria", facetest.Request{Method: "PUT", Path: "/v3/segments/2", Body: map[string]string{"name": "Other"}}, 400, validation("segment_criteria is required")},
+		{"put without name", facetest.Request{Method: "PUT", Path: "/v3/segments/2", Body: map[string]string{"segment_criteria": good}}, 400, validation("name is required")},
+		{"put bad criteria", facetest.Request{Method: "PUT", Path: "/v3/segments/2", Body: map[string]string{"name": "Other", "segment_criteria": "{"}}, 400,
 			validation("segment_criteria is not valid JSON: unexpected end of JSON input (at offset 1)")},
-		{"patch without name", req{method: "PATCH", path: "/v3/segments/2/name", body: map[string]string{}}, 400, validation("name is required")},
-		{"put unknown", req{method: "PUT", path: "/v3/segments/9", body: map[string]string{"name": "n", "segment_criteria": good}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
-		{"patch unknown", req{method: "PATCH", path: "/v3/segments/9/name", body: map[string]string{"name": "n"}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
-		{"get unknown", req{method: "GET", path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
-		{"get id zero", req{method: "GET", path: "/v3/segments/0"}, 404, ccErr("segments.api.not_found", "segment 0 does not exist")},
-		{"get id beyond int32", req{method: "GET", path: "/v3/segments/2147483648"}, 404, ccErr("segments.api.not_found", "segment 2147483648 does not exist")},
-		{"get id not a number", req{method: "GET", path: "/v3/segments/abc"}, 400, validation(`segment_id must be a whole number, not "abc"`)},
-		{"delete unknown", req{method: "DELETE", path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
-		{"list limit zero", req{method: "GET", path: "/v3/segments?limit=0"}, 400, validation(`limit must be a whole number from 1 to 1000, not "0"`)},
-		{"list limit too large", req{method: "GET", path: "/v3/segments?limit=1001"}, 400, validation(`limit must be a whole number from 1 to 1000, not "1001"`)},
-		{"list limit not a number", req{method: "GET", path: "/v3/segments?limit=ten"}, 400, validation(`limit must be a whole number from 1 to 1000, not "ten"`)},
-		{"list bad sort", req{method: "GET", path: "/v3/segments?sort_by=size"}, 400, validation(`sort_by must be date or name, not "size"`)},
-		{"list bad cursor", req{method: "GET", path: "/v3/segments?cursor=bm9wZQ"}, 400, validation("cursor is not valid; follow _links.next.href as given")},
-		{"post as text", req{method: "POST", path: "/v3/segments", body: `{"name":"n","segment_criteria":"{}"}`, contentType: "text/plain"}, 415,
+		{"patch without name", facetest.Request{Method: "PATCH", Path: "/v3/segments/2/name", Body: map[string]string{}}, 400, validation("name is required")},
+		{"put unknown", facetest.Request{Method: "PUT", Path: "/v3/segments/9", Body: map[string]string{"name": "n", "segment_criteria": good}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
+		{"patch unknown", facetest.Request{Method: "PATCH", Path: "/v3/segments/9/name", Body: map[string]string{"name": "n"}}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
+		{"get unknown", facetest.Request{Method: "GET", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
+		{"get id zero", facetest.Request{Method: "GET", Path: "/v3/segments/0"}, 404, ccErr("segments.api.not_found", "segment 0 does not exist")},
+		{"get id beyond int32", facetest.Request{Method: "GET", Path: "/v3/segments/2147483648"}, 404, ccErr("segments.api.not_found", "segment 2147483648 does not exist")},
+		{"get id not a number", facetest.Request{Method: "GET", Path: "/v3/segments/abc"}, 400, validation(`segment_id must be a whole number, not "abc"`)},
+		{"delete unknown", facetest.Request{Method: "DELETE", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
+		{"list limit zero", facetest.Request{Method: "GET", Path: "/v3/segments?limit=0"}, 400, validation(`limit must be a whole number from 1 to 1000, not "0"`)},
+		{"list limit too large", facetest.Request{Method: "GET", Path: "/v3/segments?limit=1001"}, 400, validation(`limit must be a whole number from 1 to 1000, not "1001"`)},
+		{"list limit not a number", facetest.Request{Method: "GET", Path: "/v3/segments?limit=ten"}, 400, validation(`limit must be a whole number from 1 to 1000, not "ten"`)},
+		{"list bad sort", facetest.Request{Method: "GET", Path: "/v3/segments?sort_by=size"}, 400, validation(`sort_by must be date or name, not "size"`)},
+		{"list bad cursor", facetest.Request{Method: "GET", Path: "/v3/segments?cursor=bm9wZQ"}, 400, validation("cursor is not valid; follow _links.next.href as given")},
+		{"post as text", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":"n","segment_criteria":"{}"}`, Header: map[string]string{"Content-Type": "text/plain"}}, 415,
 			ccErr("segments.api.unsupported_media_type", "Content-Type must be application/json, not text/plain")},
-		{"put as form", req{method: "PUT", path: "/v3/segments/2", body: `name=n`, contentType: "application/x-www-form-urlencoded"}, 415,
+		{"put as form", facetest.Request{Method: "PUT", Path: "/v3/segments/2", Body: `name=n`, Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415,
 			ccErr("segments.api.unsupported_media_type", "Content-Type must be application/json, not application/x-www-form-urlencoded")},
-		{"patch as text", req{method: "PATCH", path: "/v3/segments/2/name", body: `n`, contentType: "text/plain"}, 415,
+		{"patch as text", facetest.Request{Method: "PATCH", Path: "/v3/segments/2/name", Body: `n`, Header: map[string]string{"Content-Type": "text/plain"}}, 415,
 			ccErr("segments.api.unsupported_media_type", "Content-Type must be application/json, not text/plain")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.do(t, tt.req)
 			if tt.body != "" {
-				wantError(t, r, tt.status, tt.body)
+				facetest.WantError(t, r, tt.status, tt.body)
 				return
 			}
 			var errs []map[string]string
-			r.decode(t, &errs)
-			if r.status != tt.status || len(errs) != 1 || errs[0]["error_key"] != "segments.api.validation.error" || !strings.HasPrefix(errs[0]["error_message"], "segment_criteria: criteria.group[0]") {
-				t.Errorf("status %d body %s, want %d with one segments.api.validation.error", r.status, r.body, tt.status)
+			r.Decode(t, &errs)
+			if r.Status != tt.status || len(errs) != 1 || errs[0]["error_key"] != "segments.api.validation.error" || !strings.HasPrefix(errs[0]["error_message"], "segment_criteria: criteria.group[0]") {
+				t.Errorf("status %d body %s, want %d with one segments.api.validation.error", r.Status, r.Body, tt.status)
 			}
 		})
 	}
 	// JSON with parameters in the media type is JSON.
-	e.must(t, req{method: "PATCH", path: "/v3/segments/2/name", body: map[string]string{"name": "Other 2"}, contentType: "application/json; charset=utf-8"}, 200)
+	e.must(t, facetest.Request{Method: "PATCH", Path: "/v3/segments/2/name", Body: map[string]string{"name": "Other 2"}, Header: map[string]string{"Content-Type": "application/json; charset=utf-8"}}, 200)
 	// Nothing failed above changed what is stored.
-	list := e.must(t, req{method: "GET", path: "/v3/segments?sort_by=name"}, 200)
+	list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments?sort_by=name"}, 200)
 	if got := fmt.Sprint(list["segments"]); !strings.Contains(got, "name:Other 2") || !strings.Contains(got, "name:Taken") || len(list["segments"].([]any)) != 2 {
 		t.Fatalf("segments after the failed calls: %s", got)
 	}
@@ -181,103 +182,103 @@ func TestSegmentErrors(t *testing.T) {
 // TestUnroutedRequests: paths and methods no route takes are answered in
 // Constant Contact's envelope (outside the spec, so not validated).
 func TestUnroutedRequests(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	r := e.send(t, req{method: "POST", path: "/v3/segments/1", body: `{}`})
-	wantError(t, r, 405, ccErr("segments.api.method_not_allowed", "method not allowed"))
-	if allow := r.header.Get("Allow"); !strings.Contains(allow, "PUT") || !strings.Contains(allow, "DELETE") {
+	e := newEnv(t)
+	r := e.send(t, facetest.Request{Method: "POST", Path: "/v3/segments/1", Body: `{}`})
+	facetest.WantError(t, r, 405, ccErr("segments.api.method_not_allowed", "method not allowed"))
+	if allow := r.Header.Get("Allow"); !strings.Contains(allow, "PUT") || !strings.Contains(allow, "DELETE") {
 		t.Errorf("Allow = %q", allow)
 	}
-	wantError(t, e.send(t, req{method: "GET", path: "/v3/segments/1/members"}), 404,
+	facetest.WantError(t, e.send(t, facetest.Request{Method: "GET", Path: "/v3/segments/1/members"}), 404,
 		ccErr("segments.api.not_found", "/v3/segments/1/members is not a Constant Contact V3 resource that segmentd serves"))
-	wantError(t, e.send(t, req{method: "GET", path: "/v3/segments/1/members", key: ptr("")}), 401, `{"error_key":"unauthorized","error_message":"Unauthorized"}`)
+	facetest.WantError(t, e.send(t, facetest.Request{Method: "GET", Path: "/v3/segments/1/members", Key: facetest.Ptr("")}), 401, `{"error_key":"unauthorized","error_message":"Unauthorized"}`)
 }
 
 func TestAuth(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
-	readOnly := e.newKey(segmentd.DefaultAccountName, segmentd.ScopeConstantContactRead)
-	sendGridOnly := e.newKey(segmentd.DefaultAccountName, segmentd.ScopeSendGridRead, segmentd.ScopeSendGridWrite)
+	e := newEnv(t)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "S", "segment_criteria": criteria("sent", 1)}}, 201)
+	readOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)
+	sendGridOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead, segmentd.ScopeSendGridWrite)
 	const unauthorized = `{"error_key":"unauthorized","error_message":"Unauthorized"}`
 	const denied = `{"error_key":"access_denied","error_message":"Request forbidden due to insufficient user privileges."}`
-	writes := []req{
-		{method: "POST", path: "/v3/segments", body: map[string]string{"name": "n", "segment_criteria": criteria("sent", 1)}},
-		{method: "PUT", path: "/v3/segments/1", body: map[string]string{"name": "n", "segment_criteria": criteria("sent", 1)}},
-		{method: "PATCH", path: "/v3/segments/1/name", body: map[string]string{"name": "n"}},
-		{method: "DELETE", path: "/v3/segments/1"},
+	writes := []facetest.Request{
+		{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "n", "segment_criteria": criteria("sent", 1)}},
+		{Method: "PUT", Path: "/v3/segments/1", Body: map[string]string{"name": "n", "segment_criteria": criteria("sent", 1)}},
+		{Method: "PATCH", Path: "/v3/segments/1/name", Body: map[string]string{"name": "n"}},
+		{Method: "DELETE", Path: "/v3/segments/1"},
 	}
-	reads := []req{{method: "GET", path: "/v3/segments"}, {method: "GET", path: "/v3/segments/1"}, {method: "GET", path: "/v3/contacts?segment_id=1"}}
-	for _, rq := range append(append([]req{}, writes...), reads...) {
-		name := rq.method + " " + rq.path
-		rq.key = ptr("")
-		wantError(t, e.do(t, rq), 401, unauthorized)
-		rq.key = ptr("SG.not-a-key")
-		wantError(t, e.do(t, rq), 401, unauthorized)
-		rq.key = &sendGridOnly
+	reads := []facetest.Request{{Method: "GET", Path: "/v3/segments"}, {Method: "GET", Path: "/v3/segments/1"}, {Method: "GET", Path: "/v3/contacts?segment_id=1"}}
+	for _, rq := range append(append([]facetest.Request{}, writes...), reads...) {
+		name := rq.Method + " " + rq.Path
+		rq.Key = facetest.Ptr("")
+		facetest.WantError(t, e.do(t, rq), 401, unauthorized)
+		rq.Key = facetest.Ptr("SG.not-a-key")
+		facetest.WantError(t, e.do(t, rq), 401, unauthorized)
+		rq.Key = &sendGridOnly
 		// GET /segments/{id} lists no 403 in the spec, though the
 		// privilege applies to it as to every operation.
 		if name == "GET /v3/segments/1" {
-			wantError(t, e.send(t, rq), 403, denied)
+			facetest.WantError(t, e.send(t, rq), 403, denied)
 		} else {
-			wantError(t, e.do(t, rq), 403, denied)
+			facetest.WantError(t, e.do(t, rq), 403, denied)
 		}
 	}
 	for _, rq := range writes {
-		rq.key = &readOnly
-		wantError(t, e.do(t, rq), 403, denied)
+		rq.Key = &readOnly
+		facetest.WantError(t, e.do(t, rq), 403, denied)
 	}
 	for _, rq := range reads {
-		rq.key = &readOnly
+		rq.Key = &readOnly
 		e.must(t, rq, 200)
 	}
 	// Nothing the refused writes asked for happened.
-	if got := e.must(t, req{method: "GET", path: "/v3/segments/1"}, 200); got["name"] != "S" {
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments/1"}, 200); got["name"] != "S" {
 		t.Fatalf("segment after refused writes: %v", got)
 	}
 }
 
 func TestAccountsAreIsolated(t *testing.T) {
-	e := newEnv(t, cc.Options{})
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "Mine", "segment_criteria": criteria("sent", 1)}}, 201)
-	other := e.newKey("other")
-	wantError(t, e.do(t, req{method: "GET", path: "/v3/segments/1", key: &other}), 404, ccErr("segments.api.not_found", "segment 1 does not exist"))
-	if list := e.must(t, req{method: "GET", path: "/v3/segments", key: &other}, 200); len(list["segments"].([]any)) != 0 {
+	e := newEnv(t)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Mine", "segment_criteria": criteria("sent", 1)}}, 201)
+	other := e.NewKey("other", "")
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/segments/1", Key: &other}), 404, ccErr("segments.api.not_found", "segment 1 does not exist"))
+	if list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments", Key: &other}, 200); len(list["segments"].([]any)) != 0 {
 		t.Fatalf("other account lists: %v", list)
 	}
 	// Names and ids are per account.
-	if s := e.must(t, req{method: "POST", path: "/v3/segments", key: &other, body: map[string]string{"name": "Mine", "segment_criteria": criteria("sent", 1)}}, 201); s["segment_id"] != float64(1) {
+	if s := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Key: &other, Body: map[string]string{"name": "Mine", "segment_criteria": criteria("sent", 1)}}, 201); s["segment_id"] != float64(1) {
 		t.Fatalf("other account's first segment: %v", s)
 	}
 }
 
 func TestSegmentCountLimit(t *testing.T) {
-	e := newEnv(t, cc.Options{}, func(c *audience.Config) { c.MaxLiveCCSegments = 2 })
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{MaxLiveCCSegments: 2}}, cc.Options{})
 	for i := range 2 {
-		e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": fmt.Sprint("s", i), "segment_criteria": criteria("sent", 1)}}, 201)
+		e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": fmt.Sprint("s", i), "segment_criteria": criteria("sent", 1)}}, 201)
 	}
-	wantError(t, e.do(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "third", "segment_criteria": criteria("sent", 1)}}), 400,
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "third", "segment_criteria": criteria("sent", 1)}}), 400,
 		ccErr("segments.api.validation.error", "an account may have at most 2 segments"))
-	e.do(t, req{method: "DELETE", path: "/v3/segments/1"})
-	e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": "third", "segment_criteria": criteria("sent", 1)}}, 201)
+	e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/segments/1"})
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "third", "segment_criteria": criteria("sent", 1)}}, 201)
 }
 
 // TestSegmentPaging follows _links.next.href through both orders.
 func TestSegmentPaging(t *testing.T) {
-	e := newEnv(t, cc.Options{})
+	e := newEnv(t)
 	names := []string{"delta", "Bravo", "echo", "alpha", "Charlie"}
 	for i, n := range names {
-		e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
-		e.must(t, req{method: "POST", path: "/v3/segments", body: map[string]string{"name": n, "segment_criteria": criteria("sent", 1)}}, 201)
+		e.Clock.Set(t0.Add(time.Duration(i) * time.Minute))
+		e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": n, "segment_criteria": criteria("sent", 1)}}, 201)
 	}
 	// Editing "delta" makes it the most recent; deleting "echo" hides it.
-	e.clock.Set(t0.Add(time.Hour))
-	e.must(t, req{method: "PATCH", path: "/v3/segments/1/name", body: map[string]string{"name": "Delta"}}, 200)
-	e.do(t, req{method: "DELETE", path: "/v3/segments/3"})
+	e.Clock.Set(t0.Add(time.Hour))
+	e.must(t, facetest.Request{Method: "PATCH", Path: "/v3/segments/1/name", Body: map[string]string{"name": "Delta"}}, 200)
+	e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/segments/3"})
 
 	follow := func(first string) [][]string {
 		var pages [][]string
 		path := first
 		for range 10 {
-			m := e.must(t, req{method: "GET", path: path}, 200)
+			m := e.must(t, facetest.Request{Method: "GET", Path: path}, 200)
 			var page []string
 			for _, s := range m["segments"].([]any) {
 				page = append(page, s.(map[string]any)["name"].(string))
@@ -308,11 +309,11 @@ func TestSegmentPaging(t *testing.T) {
 		}
 	}
 	// A cursor keeps its order; an explicit limit beside it sets the page size.
-	m := e.must(t, req{method: "GET", path: "/v3/segments?sort_by=name&limit=1"}, 200)
+	m := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments?sort_by=name&limit=1"}, 200)
 	next := m["_links"].(map[string]any)["next"].(map[string]any)["href"].(string)
-	wantError(t, e.do(t, req{method: "GET", path: next + "&sort_by=date"}), 400,
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: next + "&sort_by=date"}), 400,
 		ccErr("segments.api.validation.error", "the cursor belongs to another sort_by; follow _links.next.href as given"))
-	if m := e.must(t, req{method: "GET", path: next + "&limit=2"}, 200); fmt.Sprint(m["segments"]) == "" || len(m["segments"].([]any)) != 2 {
+	if m := e.must(t, facetest.Request{Method: "GET", Path: next + "&limit=2"}, 200); fmt.Sprint(m["segments"]) == "" || len(m["segments"].([]any)) != 2 {
 		t.Fatalf("cursor with limit=2: %v", m)
 	}
 }

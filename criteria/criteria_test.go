@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"go/build"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,27 +208,6 @@ func TestUsesCampaigns(t *testing.T) {
 		}
 		if c.LastCampaigns() != tt.lastN || c.UsesCampaigns() != (tt.lastN > 0) {
 			t.Errorf("%s: LastCampaigns %d UsesCampaigns %v, want %d", tt.src, c.LastCampaigns(), c.UsesCampaigns(), tt.lastN)
-		}
-	}
-}
-
-// TestImports asserts the package imports only the standard library and
-// package query (whose own test asserts it is standard library only).
-func TestImports(t *testing.T) {
-	p, err := build.Default.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range p.Imports {
-		if imp == "github.com/segmentd/segmentd/query" {
-			continue
-		}
-		d, err := build.Default.Import(imp, p.Dir, build.FindOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !d.Goroot || imp == "net/http" || imp == "database/sql" {
-			t.Errorf("forbidden import %s", imp)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/criteria"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -84,9 +85,7 @@ func (m *ccModel) want(t *testing.T, now time.Time) map[string][]string {
 			}
 			p := query.Compile(ch)
 			for cid, ct := range m.contacts {
-				r := refRecord(ct, m.events[cid], cat)
-				r.Text[query.FieldStateProvinceRegion] = ct.StateProvinceRegion
-				r.Text[query.FieldPostalCode] = ct.PostalCode
+				r := querytest.Record(ct, m.events[cid], cat)
 				if p.Match(r, now) {
 					members = append(members, cid)
 				}
@@ -234,11 +233,7 @@ func (g ccGen) leaf() (string, string) {
 }
 
 func TestCriteriaAgainstEvaluator(t *testing.T) {
-	seeds := *propertySeeds
-	steps := 150
-	if testing.Short() {
-		seeds = 3
-	}
+	seeds, steps := propertyRuns()
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 6))
@@ -249,16 +244,8 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 			var camps []string
 			gen := ccGen{rng: rng, camps: &camps}
 			now := base
-			ids := make([]string, 25)
-			for i := range ids {
-				ids[i] = fmt.Sprintf("c%02d", i)
-			}
-			var history []string
-			defer func() {
-				if t.Failed() {
-					t.Logf("history:\n%s", history)
-				}
-			}()
+			ids := walkIDs(25)
+			history := stepLog(t)
 			for step := range steps {
 				var what string
 				switch op := rng.IntN(100); {
@@ -371,7 +358,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					now = now.Add(d)
 					what = "clock +" + d.String()
 				}
-				history = append(history, what+"\n")
+				*history = append(*history, what+"\n")
 				if got, want := e.Campaigns(acct), m.campaigns(); !slices.Equal(got, want) && (len(got) > 0 || len(want) > 0) {
 					t.Fatalf("step %d (%s): campaigns %v, want %v", step, what, got, want)
 				}

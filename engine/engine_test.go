@@ -10,47 +10,13 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/querytest"
 	"github.com/segmentd/segmentd/query"
 )
 
 // The reference: what query.Compile(...).Match says over every live contact,
-// built straight from the domain values, with no engine code involved.
-
-func refRecord(c *segmentd.Contact, evs []query.Event, cat *query.Catalog) *query.Record {
-	r := &query.Record{
-		ID:              c.ID,
-		CreatedAt:       c.CreatedAt.UnixMilli(),
-		UpdatedAt:       c.UpdatedAt.UnixMilli(),
-		ListIDs:         c.ListIDs,
-		AlternateEmails: c.AlternateEmails,
-		EmailDomains:    query.EmailDomains(c.Email, c.AlternateEmails),
-		Events:          evs,
-	}
-	r.Text[query.FieldEmail] = c.Email
-	r.Text[query.FieldPhoneNumberID] = c.PhoneNumberID
-	r.Text[query.FieldExternalID] = c.ExternalID
-	r.Text[query.FieldAnonymousID] = c.AnonymousID
-	r.Text[query.FieldFirstName] = c.FirstName
-	r.Text[query.FieldLastName] = c.LastName
-	r.Text[query.FieldCity] = c.City
-	r.Text[query.FieldCountry] = c.Country
-	r.Custom = make([]query.Value, len(cat.CustomFields()))
-	for id, v := range c.CustomFields {
-		slot, ok := cat.SlotByID(id)
-		if !ok {
-			continue
-		}
-		switch v.Type {
-		case segmentd.FieldText:
-			r.Custom[slot] = query.TextValue(v.Text)
-		case segmentd.FieldNumber:
-			r.Custom[slot] = query.NumberValue(v.Number)
-		case segmentd.FieldDate:
-			r.Custom[slot] = query.DateValue(v.Time.UnixMilli())
-		}
-	}
-	return r
-}
+// built straight from the domain values (querytest.Record), with no engine
+// code involved.
 
 type refSegment struct {
 	lang   query.Lang
@@ -99,7 +65,7 @@ func (m *model) want(t testing.TB, now time.Time) map[string][]string {
 				if s.parent != "" && !slices.Contains(c.ListIDs, s.parent) {
 					continue
 				}
-				if p.Match(refRecord(c, m.events[cid], cat), now) {
+				if p.Match(querytest.Record(c, m.events[cid], cat), now) {
 					members = append(members, cid)
 				}
 			}
@@ -238,12 +204,38 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 
 var propertySeeds = flag.Int("engine.seeds", 12, "random sequences the property test runs")
 
-func TestPropertyAgainstEvaluator(t *testing.T) {
-	seeds := *propertySeeds
-	steps := 150
+// propertyRuns returns how many random sequences a property test runs
+// (-engine.seeds; 3 with -short) and how many steps each takes.
+func propertyRuns() (seeds, steps int) {
 	if testing.Short() {
-		seeds = 3
+		return 3, 150
 	}
+	return *propertySeeds, 150
+}
+
+// walkIDs returns n contact ids: c00, c01, ….
+func walkIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%02d", i)
+	}
+	return ids
+}
+
+// stepLog returns the list of a random sequence's steps, logged if t has
+// failed when it ends.
+func stepLog(t *testing.T) *[]string {
+	var history []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("history:\n%s", history)
+		}
+	})
+	return &history
+}
+
+func TestPropertyAgainstEvaluator(t *testing.T) {
+	seeds, steps := propertyRuns()
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 42))
@@ -251,16 +243,8 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 			const acct = 7
 			m := newModel()
 			now := base
-			ids := make([]string, 30)
-			for i := range ids {
-				ids[i] = fmt.Sprintf("c%02d", i)
-			}
-			var history []string
-			defer func() {
-				if t.Failed() {
-					t.Logf("history:\n%s", history)
-				}
-			}()
+			ids := walkIDs(30)
+			history := stepLog(t)
 			for step := range steps {
 				var what string
 				switch op := rng.IntN(100); {
@@ -442,7 +426,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 					e.Advance(now)
 					what = "clock set back to " + now.Format(time.RFC3339)
 				}
-				history = append(history, what+"\n")
+				*history = append(*history, what+"\n")
 				checkAgainst(t, e, acct, m, now, fmt.Sprintf("step %d (%s)", step, what))
 			}
 		})

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,85 +8,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/segmentd/segmentd/internal/querycorpus"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// The corpus catalogue and clock. sqlite/query_diff_test.go uses the same
-// values (it cannot import test code), so keep the two in step.
+// The corpus (internal/querycorpus), in this package's terms.
 func corpusCatalog(t testing.TB) *Catalog {
-	t.Helper()
-	cat, err := NewCatalog([]CustomField{
-		{ID: "w1", Name: "nickname", Type: Text},
-		{ID: "n2", Name: "age", Type: Number},
-		{ID: "d3", Name: "birthday", Type: Date},
-		{ID: "n4", Name: "score", Type: Number},
-		{ID: "w5", Name: "Plan", Type: Text},
-		{ID: "w6", Name: "url", Type: Text},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
+	return querycorpus.Catalog(t, NewCatalog, Text, Number, Date)
 }
 
-var corpusNow = time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC)
+var corpusNow = querycorpus.Now
 
-// corpusEntry is one query of a corpus file. Files hold one query per line;
-// a line ending in " \" continues on the next line (the newline is kept, to
-// test positions); lines starting with # are comments.
-type corpusEntry struct {
-	File  string
-	Line  int
-	Lang  Lang
-	Valid bool
-	Src   string
-}
+type corpusEntry = querycorpus.Entry[Lang]
 
-func readCorpus(t testing.TB) []corpusEntry {
-	t.Helper()
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no corpus files: %v", err)
-	}
-	var out []corpusEntry
-	for _, f := range files {
-		base := filepath.Base(f)
-		lang := SGQL
-		if strings.HasPrefix(base, "sql_") {
-			lang = SQL
-		}
-		valid := strings.Contains(base, "_valid")
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
-		sc.Buffer(nil, 1<<20)
-		n := 0
-		var cur []string
-		start := 0
-		for sc.Scan() {
-			n++
-			line := sc.Text()
-			if len(cur) == 0 && (strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#")) {
-				continue
-			}
-			if len(cur) == 0 {
-				start = n
-			}
-			if strings.HasSuffix(line, " \\") {
-				cur = append(cur, strings.TrimSuffix(line, " \\"))
-				continue
-			}
-			cur = append(cur, line)
-			out = append(out, corpusEntry{File: base, Line: start, Lang: lang, Valid: valid, Src: strings.Join(cur, "\n")})
-			cur = nil
-		}
-	}
-	return out
-}
+func readCorpus(t testing.TB) []corpusEntry { return querycorpus.Read(t, "testdata", SGQL, SQL) }
 
 // process runs the whole pipeline on one query and renders every stage.
 func process(t testing.TB, cat *Catalog, e corpusEntry) (string, error) {

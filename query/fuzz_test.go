@@ -2,7 +2,6 @@ package query
 
 import (
 	"errors"
-	"go/build"
 	"regexp"
 	"slices"
 	"strings"
@@ -207,41 +206,4 @@ func FuzzConvertV1(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestStdlibOnly asserts the package imports the standard library alone,
-// and not net/http or database/sql even from there (docs/decisions.md §1).
-func TestStdlibOnly(t *testing.T) {
-	seen := map[string]bool{}
-	var walk func(path, dir string)
-	walk = func(path, dir string) {
-		if seen[path] || path == "C" || path == "unsafe" {
-			return
-		}
-		seen[path] = true
-		p, err := build.Default.Import(path, dir, 0)
-		if err != nil {
-			t.Fatalf("import %s: %v", path, err)
-		}
-		if path != "." && !p.Goroot {
-			t.Errorf("non-standard dependency %s", path)
-			return
-		}
-		if path == "net/http" || path == "database/sql" {
-			t.Errorf("forbidden dependency %s", path)
-		}
-		for _, imp := range p.Imports {
-			walk(imp, p.Dir)
-		}
-	}
-	p, err := build.Default.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range p.Imports {
-		walk(imp, p.Dir)
-	}
-	if len(seen) < 5 {
-		t.Fatalf("walked only %d packages", len(seen))
-	}
 }

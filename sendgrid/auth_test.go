@@ -10,23 +10,19 @@ import (
 	"testing"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 func TestAuth(t *testing.T) {
 	e := newEnv(t)
-	readOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
-	ccOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)
+	readOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
+	ccOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)
 	list := e.createList(t, "L")
 
-	cases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
-		{"no key", call{method: "GET", path: contactsPath + "/count", key: ptr("")}, 401, authErr("authorization required")},
-		{"unknown key", call{method: "GET", path: listsPath, key: ptr("SG.unknown.key")}, 401, authErr("authorization required")},
-		{"unknown key on a write", call{method: "PUT", path: contactsPath, key: ptr("SG.unknown.key"), body: `{"contacts":[{"email":"a@example.com"}]}`},
+	cases := []errCase{
+		{"no key", call{method: "GET", path: contactsPath + "/count", key: facetest.Ptr("")}, 401, authErr("authorization required")},
+		{"unknown key", call{method: "GET", path: listsPath, key: facetest.Ptr("SG.unknown.key")}, 401, authErr("authorization required")},
+		{"unknown key on a write", call{method: "PUT", path: contactsPath, key: facetest.Ptr("SG.unknown.key"), body: `{"contacts":[{"email":"a@example.com"}]}`},
 			401, authErr("authorization required")},
 		{"read-only key writes a field", call{method: "POST", path: fieldsPath, key: &readOnly, body: `{"name":"x","field_type":"Text"}`},
 			403, authErr("access forbidden: this API key lacks the sendgrid.write scope")},
@@ -40,29 +36,25 @@ func TestAuth(t *testing.T) {
 			403, authErr("access forbidden: this API key lacks the sendgrid.read scope")},
 		{"unknown path", call{method: "GET", path: "/v3/marketing/nothing-here", noSpec: "not an operation of the specs"},
 			404, errBody("", "resource not found")},
-		{"unknown path without a key", call{method: "GET", path: "/v3/marketing/nothing-here", key: ptr(""), noSpec: "not an operation of the specs"},
+		{"unknown path without a key", call{method: "GET", path: "/v3/marketing/nothing-here", key: facetest.Ptr(""), noSpec: "not an operation of the specs"},
 			401, authErr("authorization required")},
 		{"wrong method", call{method: "POST", path: listsPath + "/" + list, noSpec: "not an operation of the specs"},
 			405, errBodyNull("", "method not allowed")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, cases)
 
 	// A read-only key reads.
-	mustStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + list, key: &readOnly}), 200)
-	mustStatus(t, e.do(t, call{method: "GET", path: fieldsPath, key: &readOnly}), 200)
+	facetest.WantStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + list, key: &readOnly}), 200)
+	facetest.WantStatus(t, e.do(t, call{method: "GET", path: fieldsPath, key: &readOnly}), 200)
 
 	// X-RateLimit-Remaining falls by one per request within a window.
 	r1 := e.do(t, call{method: "GET", path: contactsPath + "/count"})
 	r2 := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if r1.header.Get("X-RateLimit-Reset") == r2.header.Get("X-RateLimit-Reset") {
-		a, _ := strconv.Atoi(r1.header.Get("X-RateLimit-Remaining"))
-		b, _ := strconv.Atoi(r2.header.Get("X-RateLimit-Remaining"))
-		if b != a-1 || r1.header.Get("X-RateLimit-Limit") != "600" {
-			t.Errorf("rate limit: remaining %d then %d, limit %s", a, b, r1.header.Get("X-RateLimit-Limit"))
+	if r1.Header.Get("X-RateLimit-Reset") == r2.Header.Get("X-RateLimit-Reset") {
+		a, _ := strconv.Atoi(r1.Header.Get("X-RateLimit-Remaining"))
+		b, _ := strconv.Atoi(r2.Header.Get("X-RateLimit-Remaining"))
+		if b != a-1 || r1.Header.Get("X-RateLimit-Limit") != "600" {
+			t.Errorf("rate limit: remaining %d then %d, limit %s", a, b, r1.Header.Get("X-RateLimit-Limit"))
 		}
 	}
 }
@@ -79,7 +71,7 @@ func TestAccountIsolation(t *testing.T) {
 	mine := e.contactByEmail(t, "mine@example.com")
 	id := mine["id"].(string)
 
-	other := e.newKey("other", "")
+	other := e.NewKey("other", "")
 	const identJobID = "202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
 	cases := []struct {
 		name   string
@@ -111,55 +103,55 @@ func TestAccountIsolation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.c.key = &other
 			r := e.do(t, tc.c)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
-			if tc.want != "" && !jsonEqual(r.body, []byte(tc.want)) {
-				t.Errorf("body %s, want %s", r.body, tc.want)
+			if tc.want != "" && !facetest.JSONEqual(r.Body, []byte(tc.want)) {
+				t.Errorf("body %s, want %s", r.Body, tc.want)
 			}
-			if strings.Contains(string(r.body), "mine@example.com") || strings.Contains(string(r.body), "Shared name") ||
-				(tc.status == 200 && strings.Contains(string(r.body), `"color"`)) {
-				t.Errorf("leaked the first account's data: %s", r.body)
+			if strings.Contains(string(r.Body), "mine@example.com") || strings.Contains(string(r.Body), "Shared name") ||
+				(tc.status == 200 && strings.Contains(string(r.Body), `"color"`)) {
+				t.Errorf("leaked the first account's data: %s", r.Body)
 			}
 		})
 	}
 	// Deleting the other account's contact by id deletes nothing.
 	r := e.do(t, call{method: "DELETE", path: contactsPath, key: &other, query: map[string]string{"ids": id}, noSpec: identJobID})
-	dj := e.waitJob(t, mustStatus(t, r, 202)["job_id"].(string), other)
+	dj := e.waitJob(t, facetest.WantStatus(t, r, 202)["job_id"].(string), other)
 	if dj["status"] != "completed" || dj["results"].(map[string]any)["deleted_count"] != float64(0) {
 		t.Errorf("other account's delete job = %v", dj)
 	}
 	// … and its job is invisible to the first account.
-	wantError(t, e.do(t, call{method: "GET", path: contactsPath + "/imports/" + dj["id"].(string)}), 404,
+	facetest.WantError(t, e.do(t, call{method: "GET", path: contactsPath + "/imports/" + dj["id"].(string)}), 404,
 		errBody("id", `job "`+dj["id"].(string)+`" does not exist`))
 	// The other account may reuse the names.
 	e.do(t, call{method: "POST", path: listsPath, key: &other, body: `{"name":"Shared name"}`})
-	mustStatus(t, e.do(t, call{method: "POST", path: fieldsPath, key: &other, body: `{"name":"color","field_type":"Text"}`}), 200)
+	facetest.WantStatus(t, e.do(t, call{method: "POST", path: fieldsPath, key: &other, body: `{"name":"color","field_type":"Text"}`}), 200)
 
 	// The first account still has everything.
-	if c := e.contactByEmail(t, "mine@example.com"); c["id"] != id || !jsonEqual(mustJSON(c["custom_fields"]), []byte(`{"color":"red"}`)) {
+	if c := e.contactByEmail(t, "mine@example.com"); c["id"] != id || !facetest.JSONEqual(mustJSON(c["custom_fields"]), []byte(`{"color":"red"}`)) {
 		t.Errorf("first account's contact changed: %v", c)
 	}
-	mustStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + list}), 200)
+	facetest.WantStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + list}), 200)
 }
 
 func TestOnBehalfOf(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := e.svc.CreateAccount(ctx, "sub", segmentd.DefaultAccountName); err != nil {
+	if _, err := e.Svc.CreateAccount(ctx, "sub", segmentd.DefaultAccountName); err != nil {
 		t.Fatal(err)
 	}
-	stranger := e.newKey("stranger", "")
+	stranger := e.NewKey("stranger", "")
 	_ = stranger
 
 	// The parent's key acts as the subuser.
 	r := e.do(t, call{method: "POST", path: listsPath, obo: "sub", body: `{"name":"Sub list"}`})
-	subList := mustStatus(t, r, 201)["id"].(string)
-	mustStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, obo: "sub"}), 200)
+	subList := facetest.WantStatus(t, r, 201)["id"].(string)
+	facetest.WantStatus(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, obo: "sub"}), 200)
 	e.do(t, call{method: "PUT", path: contactsPath, obo: "sub", body: `{"contacts":[{"email":"s@example.com"}]}`})
 	// The header's name is case-insensitive on the wire.
-	req, _ := http.NewRequest("GET", e.srv.URL+listsPath+"/"+subList, nil)
-	req.Header["authorization"] = []string{"Bearer " + e.key}
+	req, _ := http.NewRequest("GET", e.URL+listsPath+"/"+subList, nil)
+	req.Header["authorization"] = []string{"Bearer " + e.Key}
 	req.Header["on-behalf-of"] = []string{"sub"}
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Errorf("lower-case on-behalf-of: %v %v", err, resp.Status)
@@ -167,20 +159,20 @@ func TestOnBehalfOf(t *testing.T) {
 		resp.Body.Close()
 	}
 	// … and the parent itself does not see the subuser's data.
-	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+subList+`" does not exist`))
+	facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + subList, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+subList+`" does not exist`))
 
 	// The parent's count carries the subusers' breakdown (once the
 	// subuser's upsert has run).
-	subAcct, _ := e.store.AccountByName(ctx, "sub")
+	subAcct, _ := e.Store.AccountByName(ctx, "sub")
 	for range 2000 {
 		r = e.do(t, call{method: "GET", path: contactsPath + "/count"})
-		if strings.Contains(string(r.body), `"total":1`) {
+		if strings.Contains(string(r.Body), `"total":1`) {
 			break
 		}
 	}
 	want := fmt.Sprintf(`{"contact_count":0,"billable_count":0,"billable_breakdown":{"total":1,"breakdown":{"%d":1}}}`, subAcct.ID)
-	if !jsonEqual(r.body, []byte(want)) {
-		t.Errorf("parent count = %s, want %s", r.body, want)
+	if !facetest.JSONEqual(r.Body, []byte(want)) {
+		t.Errorf("parent count = %s, want %s", r.Body, want)
 	}
 
 	for _, tc := range []struct{ name, obo, body string }{
@@ -189,12 +181,12 @@ func TestOnBehalfOf(t *testing.T) {
 		{"account-id of a stranger", "account-id 999", authErrField("on-behalf-of", `on-behalf-of: "account-id 999" is not a subuser of this account`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, call{method: "GET", path: listsPath, obo: tc.obo}), 403, tc.body)
+			facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath, obo: tc.obo}), 403, tc.body)
 		})
 	}
 	// A subuser's own key cannot act for its parent either.
-	subKey := e.newKey("sub", "")
-	wantError(t, e.do(t, call{method: "GET", path: listsPath, key: &subKey, obo: segmentd.DefaultAccountName}), 403,
+	subKey := e.NewKey("sub", "")
+	facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath, key: &subKey, obo: segmentd.DefaultAccountName}), 403,
 		authErrField("on-behalf-of", `on-behalf-of: "default" is not a subuser of this account`))
 }
 
@@ -208,7 +200,7 @@ func TestConcurrentUpserts(t *testing.T) {
 	fieldIDs := make([]string, writers)
 	for w := range writers {
 		r := e.do(t, call{method: "POST", path: fieldsPath, body: fmt.Sprintf(`{"name":"f%d","field_type":"Number"}`, w)})
-		fieldIDs[w] = mustStatus(t, r, 200)["id"].(string)
+		fieldIDs[w] = facetest.WantStatus(t, r, 200)["id"].(string)
 	}
 
 	var wg sync.WaitGroup
@@ -231,13 +223,13 @@ func TestConcurrentUpserts(t *testing.T) {
 			switch {
 			case err != nil:
 				errs[w] = err
-			case r.status != http.StatusAccepted:
-				errs[w] = fmt.Errorf("status %d: %s", r.status, r.body)
+			case r.Status != http.StatusAccepted:
+				errs[w] = fmt.Errorf("status %d: %s", r.Status, r.Body)
 			default:
 				var m struct {
 					JobID string `json:"job_id"`
 				}
-				if err := jsonUnmarshal(r.body, &m); err != nil {
+				if err := jsonUnmarshal(r.Body, &m); err != nil {
 					errs[w] = err
 				}
 				jobIDs[w] = m.JobID
@@ -257,7 +249,7 @@ func TestConcurrentUpserts(t *testing.T) {
 	}
 
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(contacts) {
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(contacts) {
 		t.Fatalf("contact_count = %v, want %d", m["contact_count"], contacts)
 	}
 	for i := range contacts {
@@ -275,12 +267,12 @@ func TestConcurrentUpserts(t *testing.T) {
 // envelope and a generic message.
 func TestInternalErrorIsGeneric(t *testing.T) {
 	e := newEnv(t)
-	if err := e.store.Close(); err != nil {
+	if err := e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	wantError(t, r, 500, `{"errors":[{"message":"internal server error"}]}`)
-	if !strings.Contains(e.logs.String(), "internal error") {
-		t.Errorf("the failure was not logged: %s", e.logs.String())
+	facetest.WantError(t, r, 500, `{"errors":[{"message":"internal server error"}]}`)
+	if !strings.Contains(e.Logs.String(), "internal error") {
+		t.Errorf("the failure was not logged: %s", e.Logs.String())
 	}
 }

@@ -6,10 +6,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // contactGen deterministically generates realistic upsert contacts: names,
@@ -104,39 +105,36 @@ func BenchmarkUpsertHTTP(b *testing.B) {
 			t0 := time.Now()
 			r, err := e.try(call{method: "PUT", path: contactsPath, body: body})
 			putTime += time.Since(t0)
-			if err != nil || r.status != http.StatusAccepted {
-				b.Fatalf("upsert: %v %d %s", err, r.status, r.body)
+			if err != nil || r.Status != http.StatusAccepted {
+				b.Fatalf("upsert: %v %d %s", err, r.Status, r.Body)
 			}
 			var m struct {
 				JobID string `json:"job_id"`
 			}
-			if err := jsonUnmarshal(r.body, &m); err != nil {
+			if err := jsonUnmarshal(r.Body, &m); err != nil {
 				b.Fatal(err)
 			}
 			jobs = append(jobs, m.JobID)
 		}
 		for _, id := range jobs {
-			for {
+			facetest.Poll(b, "job "+id, func() bool {
 				r, err := e.try(call{method: "GET", path: contactsPath + "/imports/" + id})
 				if err != nil {
 					b.Fatal(err)
 				}
 				var m struct{ Status string }
-				_ = jsonUnmarshal(r.body, &m)
-				if m.Status == "completed" {
-					break
+				_ = jsonUnmarshal(r.Body, &m)
+				if m.Status != "completed" && m.Status != "pending" {
+					b.Fatalf("job %s: %s", id, r.Body)
 				}
-				if m.Status != "pending" {
-					b.Fatalf("job %s: %s", id, r.body)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+				return m.Status == "completed"
+			})
 		}
 		elapsed := time.Since(start)
 		b.Logf("%d contacts in %v; %v of it in %d PUT requests", total, elapsed, putTime, len(bodies))
 		b.StopTimer()
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "contacts/s")
-		if fi, err := os.Stat(filepath.Join(e.dir, "db")); err == nil {
+		if fi, err := os.Stat(e.DBPath); err == nil {
 			b.ReportMetric(float64(fi.Size())/(1<<20), "db-MiB")
 		}
 		b.StartTimer()
@@ -147,8 +145,8 @@ func (e *env) mkField(tb testing.TB, name, typ string) string {
 	tb.Helper()
 	r, err := e.try(call{method: "POST", path: fieldsPath, body: `{"name":"` + name + `","field_type":"` + typ + `"}`})
 	var m struct{ ID string }
-	if err != nil || r.status != 200 || jsonUnmarshal(r.body, &m) != nil {
-		tb.Fatalf("create field: %v %d %s", err, r.status, r.body)
+	if err != nil || r.Status != 200 || jsonUnmarshal(r.Body, &m) != nil {
+		tb.Fatalf("create field: %v %d %s", err, r.Status, r.Body)
 	}
 	return m.ID
 }
@@ -157,8 +155,8 @@ func (e *env) mkList(tb testing.TB, name string) string {
 	tb.Helper()
 	r, err := e.try(call{method: "POST", path: listsPath, body: `{"name":"` + name + `"}`})
 	var m struct{ ID string }
-	if err != nil || r.status != 201 || jsonUnmarshal(r.body, &m) != nil {
-		tb.Fatalf("create list: %v %d %s", err, r.status, r.body)
+	if err != nil || r.Status != 201 || jsonUnmarshal(r.Body, &m) != nil {
+		tb.Fatalf("create list: %v %d %s", err, r.Status, r.Body)
 	}
 	return m.ID
 }

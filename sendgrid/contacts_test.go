@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 const contactsPath = "/v3/marketing/contacts"
@@ -15,7 +17,7 @@ func (e *env) createFields(t *testing.T) (text, number, date string) {
 	t.Helper()
 	mk := func(name, typ string) string {
 		r := e.do(t, call{method: "POST", path: fieldsPath, body: map[string]string{"name": name, "field_type": typ}})
-		return mustStatus(t, r, 200)["id"].(string)
+		return facetest.WantStatus(t, r, 200)["id"].(string)
 	}
 	return mk("color", "Text"), mk("orders", "Number"), mk("joined", "Date")
 }
@@ -66,10 +68,10 @@ func TestUpsertAndReadBack(t *testing.T) {
 		"phone_number_id": "", "external_id": "crm-1", "anonymous_id": "",
 		"list_ids": []any{list}, "segment_ids": []any{},
 		"custom_fields": map[string]any{"color": "blue", "orders": 42.5, "joined": "2024-03-01T00:00:00.000Z"},
-		"_metadata":     map[string]any{"self": e.srv.URL + contactsPath + "/" + id},
+		"_metadata":     map[string]any{"self": e.URL + contactsPath + "/" + id},
 	}
 	for k, v := range want {
-		if !jsonEqual(mustJSON(ann[k]), mustJSON(v)) {
+		if !facetest.JSONEqual(mustJSON(ann[k]), mustJSON(v)) {
 			t.Errorf("%s = %s, want %s", k, mustJSON(ann[k]), mustJSON(v))
 		}
 	}
@@ -81,19 +83,19 @@ func TestUpsertAndReadBack(t *testing.T) {
 
 	// GET /contacts/{id} returns the same document.
 	r := e.do(t, call{method: "GET", path: contactsPath + "/" + id})
-	if mustStatus(t, r, 200); !jsonEqual(r.body, mustJSON(ann)) {
-		t.Errorf("get = %s\nsearch gave %s", r.body, mustJSON(ann))
+	if facetest.WantStatus(t, r, 200); !facetest.JSONEqual(r.Body, mustJSON(ann)) {
+		t.Errorf("get = %s\nsearch gave %s", r.Body, mustJSON(ann))
 	}
 	bob := e.contactByEmail(t, "bob@example.com")
-	if got := mustJSON(bob["custom_fields"]); !jsonEqual(got, []byte(`{"orders":7,"joined":"2024-03-02T00:00:00.000Z"}`)) {
+	if got := mustJSON(bob["custom_fields"]); !facetest.JSONEqual(got, []byte(`{"orders":7,"joined":"2024-03-02T00:00:00.000Z"}`)) {
 		t.Errorf("bob custom_fields = %s", got)
 	}
 	r = e.do(t, call{method: "POST", path: contactsPath + "/search/identifiers/anonymous_id", body: map[string]any{"identifiers": []string{"anon-9"}}})
-	anon := mustStatus(t, r, 200)["result"].(map[string]any)["anon-9"].(map[string]any)["contact"].(map[string]any)
-	if got := mustJSON(anon["custom_fields"]); !jsonEqual(got, []byte(`{"joined":"2024-03-03T08:20:30.500Z"}`)) {
+	anon := facetest.WantStatus(t, r, 200)["result"].(map[string]any)["anon-9"].(map[string]any)["contact"].(map[string]any)
+	if got := mustJSON(anon["custom_fields"]); !facetest.JSONEqual(got, []byte(`{"joined":"2024-03-03T08:20:30.500Z"}`)) {
 		t.Errorf("anon custom_fields = %s", got)
 	}
-	if anon["email"] != "" || !jsonEqual(mustJSON(anon["alternate_emails"]), []byte(`[]`)) {
+	if anon["email"] != "" || !facetest.JSONEqual(mustJSON(anon["alternate_emails"]), []byte(`[]`)) {
 		t.Errorf("unset fields: email %q alternate_emails %v", anon["email"], anon["alternate_emails"])
 	}
 
@@ -109,7 +111,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 	if ann["id"] != id || ann["first_name"] != "Annie" || ann["last_name"] != "" || ann["city"] != "Springfield" {
 		t.Errorf("after update: %v", ann)
 	}
-	if got := mustJSON(ann["custom_fields"]); !jsonEqual(got, []byte(`{"joined":"2024-03-01T00:00:00.000Z"}`)) {
+	if got := mustJSON(ann["custom_fields"]); !facetest.JSONEqual(got, []byte(`{"joined":"2024-03-01T00:00:00.000Z"}`)) {
 		t.Errorf("custom_fields after clearing = %s", got)
 	}
 
@@ -122,18 +124,18 @@ func TestUpsertAndReadBack(t *testing.T) {
 		Metadata     map[string]string `json:"_metadata"`
 		ContactCount int               `json:"contact_count"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &sample)
-	if sample.ContactCount != 3 || len(sample.Result) != 3 || sample.Metadata["self"] != e.srv.URL+contactsPath {
-		t.Errorf("sample = %s", r.body)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &sample)
+	if sample.ContactCount != 3 || len(sample.Result) != 3 || sample.Metadata["self"] != e.URL+contactsPath {
+		t.Errorf("sample = %s", r.Body)
 	}
 	// Sorted by email; the contact without one comes last.
 	if sample.Result[0].Email != "ann@example.com" || sample.Result[1].Email != "bob@example.com" || sample.Result[2].Email != "" {
-		t.Errorf("sample not sorted by email: %s", r.body)
+		t.Errorf("sample not sorted by email: %s", r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if mustStatus(t, r, 200); !jsonEqual(r.body, []byte(`{"contact_count":3,"billable_count":3}`)) {
-		t.Errorf("count = %s", r.body)
+	if facetest.WantStatus(t, r, 200); !facetest.JSONEqual(r.Body, []byte(`{"contact_count":3,"billable_count":3}`)) {
+		t.Errorf("count = %s", r.Body)
 	}
 	missing := "00000000-0000-4000-8000-000000000000"
 	r = e.do(t, call{method: "POST", path: contactsPath + "/batch", body: map[string]any{"ids": []string{bob["id"].(string), missing, "1234", id}}})
@@ -142,37 +144,32 @@ func TestUpsertAndReadBack(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"result"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &batch)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &batch)
 	if len(batch.Result) != 2 || batch.Result[0].ID != bob["id"] || batch.Result[1].ID != id {
-		t.Errorf("batch = %s", r.body)
+		t.Errorf("batch = %s", r.Body)
 	}
 
 	// Search by emails: alternate emails match, misses are error entries,
 	// keys are lower-cased, empty strings ignored.
 	r = e.do(t, call{method: "POST", path: contactsPath + "/search/emails", body: map[string]any{"emails": []string{"Ann.Lee@Example.org", "nobody@example.com", ""}}})
-	res := mustStatus(t, r, 200)["result"].(map[string]any)
+	res := facetest.WantStatus(t, r, 200)["result"].(map[string]any)
 	if len(res) != 2 || res["ann.lee@example.org"].(map[string]any)["contact"].(map[string]any)["id"] != id ||
-		!jsonEqual(mustJSON(res["nobody@example.com"]), []byte(`{"error":"contact not found"}`)) {
-		t.Errorf("search emails = %s", r.body)
+		!facetest.JSONEqual(mustJSON(res["nobody@example.com"]), []byte(`{"error":"contact not found"}`)) {
+		t.Errorf("search emails = %s", r.Body)
 	}
 	// Search by identifiers.
 	r = e.do(t, call{method: "POST", path: contactsPath + "/search/identifiers/external_id", body: map[string]any{"identifiers": []string{"crm-1", "crm-2"}}})
-	res = mustStatus(t, r, 200)["result"].(map[string]any)
-	if res["crm-1"].(map[string]any)["contact"].(map[string]any)["id"] != id || !jsonEqual(mustJSON(res["crm-2"]), []byte(`{"error":"contact not found"}`)) {
-		t.Errorf("search identifiers = %s", r.body)
+	res = facetest.WantStatus(t, r, 200)["result"].(map[string]any)
+	if res["crm-1"].(map[string]any)["contact"].(map[string]any)["id"] != id || !facetest.JSONEqual(mustJSON(res["crm-2"]), []byte(`{"error":"contact not found"}`)) {
+		t.Errorf("search identifiers = %s", r.Body)
 	}
 	r = e.do(t, call{method: "POST", path: contactsPath + "/search/identifiers/email", body: map[string]any{"identifiers": []string{"BOB@example.com"}}})
-	if res = mustStatus(t, r, 200)["result"].(map[string]any); res["bob@example.com"] == nil {
-		t.Errorf("search identifiers by email = %s", r.body)
+	if res = facetest.WantStatus(t, r, 200)["result"].(map[string]any); res["bob@example.com"] == nil {
+		t.Errorf("search identifiers by email = %s", r.Body)
 	}
 
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"get unknown", call{method: "GET", path: contactsPath + "/" + missing}, 404, errBody("id", `contact "`+missing+`" does not exist`)},
 		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("id", `contact "xyz" does not exist`)},
 		{"batch none found", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":["` + missing + `"]}`}, 404, errBody("ids", "no contacts found for the given ids")},
@@ -196,11 +193,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 		{"search identifiers empty value", call{method: "POST", path: contactsPath + "/search/identifiers/external_id", body: `{"identifiers":[" "]}`},
 			400, bareErr("identifiers[0]", "identifier must not be empty")},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 }
 
 // An upsert that validates but cannot be applied to some contacts reports
@@ -289,14 +282,14 @@ func TestUpsertValidation(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(t, call{method: "PUT", path: contactsPath, body: tc.body})
-			wantError(t, r, tc.status, tc.want)
+			facetest.WantError(t, r, tc.status, tc.want)
 		})
 	}
 	_ = list
 
 	// Nothing stored changed.
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(1) {
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(1) {
 		t.Errorf("contact_count = %v after rejected upserts", m["contact_count"])
 	}
 	if c := e.contactByEmail(t, "keep@example.com"); c["first_name"] != "Keep" {
@@ -313,7 +306,7 @@ func TestDeleteContacts(t *testing.T) {
 	e.upsert(t, map[string]any{"contacts": contacts})
 	id := func(i int) string { return e.contactByEmail(t, fmt.Sprintf("u%d@example.com", i))["id"].(string) }
 	count := func() float64 {
-		return mustStatus(t, e.do(t, call{method: "GET", path: contactsPath + "/count"}), 200)["contact_count"].(float64)
+		return facetest.WantStatus(t, e.do(t, call{method: "GET", path: contactsPath + "/count"}), 200)["contact_count"].(float64)
 	}
 	// job_id is a string although the spec types it as an object
 	// (docs/sendgrid.md "Spec contradictions" 1), so 202s of this endpoint
@@ -323,7 +316,7 @@ func TestDeleteContacts(t *testing.T) {
 		t.Helper()
 		c.method, c.path, c.noSpec = "DELETE", contactsPath, jobIDObject
 		r := e.do(t, c)
-		return e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string))
+		return e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	}
 
 	// The three spellings of an array parameter.
@@ -341,33 +334,28 @@ func TestDeleteContacts(t *testing.T) {
 	last := id(5)
 	const identJobID = "DELETE /contacts/{id}/identifiers 202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
 	r := e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EMAIL", "identifier_value": "U5@example.com"}, noSpec: identJobID})
-	job = e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string))
+	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	if job["status"] != "completed" {
 		t.Errorf("identifier delete job = %v", job)
 	}
 	r = e.do(t, call{method: "GET", path: contactsPath + "/" + last})
-	if c := mustStatus(t, r, 200); c["email"] != "" || c["external_id"] != "x5" {
-		t.Errorf("after identifier delete: %s", r.body)
+	if c := facetest.WantStatus(t, r, 200); c["email"] != "" || c["external_id"] != "x5" {
+		t.Errorf("after identifier delete: %s", r.Body)
 	}
 	// Deleting the last identifier fails the job, not the request.
 	r = e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EXTERNALID", "identifier_value": "x5"}, noSpec: identJobID})
-	job = e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string))
+	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	if job["status"] != "failed" {
 		t.Errorf("last-identifier job = %v", job)
 	}
 	// A value that is not the contact's fails the job too.
 	r = e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "ANONYMOUSID", "identifier_value": "nope"}, noSpec: identJobID})
-	if job = e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string)); job["status"] != "failed" {
+	if job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string)); job["status"] != "failed" {
 		t.Errorf("wrong-value job = %v", job)
 	}
 
 	missing := "00000000-0000-4000-8000-000000000000"
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"neither ids nor all", call{method: "DELETE", path: contactsPath}, 400, errBody("ids", "one of ids or delete_all_contacts=true is required")},
 		{"both", call{method: "DELETE", path: contactsPath, query: map[string]string{"ids": last, "delete_all_contacts": "true"}}, 400, errBody("ids", "give either ids or delete_all_contacts=true, not both")},
 		{"all not true", call{method: "DELETE", path: contactsPath, query: map[string]string{"delete_all_contacts": "yes"}}, 400, errBody("delete_all_contacts", `delete_all_contacts must be "true" when given`)},
@@ -387,11 +375,7 @@ func TestDeleteContacts(t *testing.T) {
 			400, errBody("id", `job id "nope" is not a valid UUID`)},
 		{"job unknown", call{method: "GET", path: contactsPath + "/imports/" + missing}, 404, errBody("id", `job "`+missing+`" does not exist`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Delete all.
 	job = deleteAndWait(call{query: map[string]string{"delete_all_contacts": "true"}})

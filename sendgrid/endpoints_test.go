@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // endpoints is every operation of the face with a request that would
@@ -41,31 +42,23 @@ func endpoints(list, contact, job string) []call {
 func TestEveryEndpointAuthAndServerErrors(t *testing.T) {
 	e := newEnv(t)
 	const id = "00000000-0000-4000-8000-000000000001"
-	readOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
-	writeOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridWrite)
+	readOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
+	writeOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridWrite)
 	for _, c := range endpoints(id, id, id) {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			c.key = ptr("")
-			wantError(t, e.do(t, c), 401, authErr("authorization required"))
-			c.key = ptr("SG.not.a-key")
-			wantError(t, e.do(t, c), 401, authErr("authorization required"))
-			if c.method == "GET" {
-				c.key = &writeOnly
-				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.read scope"))
-			} else {
-				c.key = &readOnly
-				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
-			}
+			e.wantRefusals(t, c, readOnly, writeOnly)
+			c.key = facetest.Ptr("SG.not.a-key")
+			facetest.WantError(t, e.do(t, c), 401, authErr("authorization required"))
 		})
 	}
 
 	broken := newEnv(t)
-	if err := broken.store.Close(); err != nil {
+	if err := broken.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range endpoints(id, id, id) {
 		t.Run("500 "+c.method+" "+c.path, func(t *testing.T) {
-			wantError(t, broken.do(t, c), 500, `{"errors":[{"message":"internal server error"}]}`)
+			facetest.WantError(t, broken.do(t, c), 500, `{"errors":[{"message":"internal server error"}]}`)
 		})
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segmentd/segmentd/internal/facetest"
+	sg "github.com/segmentd/segmentd/sendgrid"
+
 	"github.com/segmentd/segmentd/audience"
 )
 
@@ -21,12 +24,12 @@ func TestFieldDefinitions(t *testing.T) {
 		{"birthday", "Date", "d"},
 	} {
 		r := e.do(t, call{method: "POST", path: fieldsPath, body: map[string]string{"name": tc.name, "field_type": tc.typ}})
-		m := mustStatus(t, r, http.StatusOK)
+		m := facetest.WantStatus(t, r, http.StatusOK)
 		id, _ := m["id"].(string)
 		if !strings.HasPrefix(id, tc.wantPrefix) || m["name"] != tc.name || m["field_type"] != tc.typ {
 			t.Errorf("create %s: got %v", tc.name, m)
 		}
-		if self := m["_metadata"].(map[string]any)["self"]; self != e.srv.URL+fieldsPath+"/"+id {
+		if self := m["_metadata"].(map[string]any)["self"]; self != e.URL+fieldsPath+"/"+id {
 			t.Errorf("create %s: _metadata.self = %v", tc.name, self)
 		}
 		created[tc.name] = id
@@ -46,8 +49,8 @@ func TestFieldDefinitions(t *testing.T) {
 		} `json:"reserved_fields"`
 		Metadata struct{ Self string } `json:"_metadata"`
 	}
-	mustStatus(t, r, http.StatusOK)
-	r.decode(t, &list)
+	facetest.WantStatus(t, r, http.StatusOK)
+	r.Decode(t, &list)
 	if len(list.CustomFields) != 3 || list.CustomFields[0].Name != "favorite_color" || list.CustomFields[2].ID != created["birthday"] {
 		t.Errorf("custom_fields = %+v", list.CustomFields)
 	}
@@ -75,19 +78,14 @@ func TestFieldDefinitions(t *testing.T) {
 
 	// Rename keeps the id and type.
 	r = e.do(t, call{method: "PATCH", path: fieldsPath + "/" + created["num_orders"], body: map[string]string{"name": "order_count"}})
-	if m := mustStatus(t, r, http.StatusOK); m["name"] != "order_count" || m["id"] != created["num_orders"] || m["field_type"] != "Number" {
+	if m := facetest.WantStatus(t, r, http.StatusOK); m["name"] != "order_count" || m["id"] != created["num_orders"] || m["field_type"] != "Number" {
 		t.Errorf("rename: %v", m)
 	}
 	// Sending the unchanged type back is fine.
 	r = e.do(t, call{method: "PATCH", path: fieldsPath + "/" + created["num_orders"], body: map[string]string{"name": "order_count", "field_type": "Number"}})
-	mustStatus(t, r, http.StatusOK)
+	facetest.WantStatus(t, r, http.StatusOK)
 
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"create without name", call{method: "POST", path: fieldsPath, body: map[string]string{"field_type": "Text"}},
 			400, errBody("name", "name is required")},
 		{"create without type", call{method: "POST", path: fieldsPath, body: map[string]string{"name": "x"}},
@@ -130,25 +128,21 @@ func TestFieldDefinitions(t *testing.T) {
 		{"delete reserved", call{method: "DELETE", path: fieldsPath + "/_rf2_T"},
 			400, errBody("custom_field_id", `reserved field "_rf2_T" cannot be deleted`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Delete: 204, then gone.
 	r = e.do(t, call{method: "DELETE", path: fieldsPath + "/" + created["favorite_color"]})
-	if r.status != http.StatusNoContent || len(r.body) != 0 {
-		t.Errorf("delete: %d %q", r.status, r.body)
+	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Errorf("delete: %d %q", r.Status, r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: fieldsPath})
-	r.decode(t, &list)
+	r.Decode(t, &list)
 	if len(list.CustomFields) != 2 {
 		t.Errorf("after delete: %+v", list.CustomFields)
 	}
 	// The name is free again.
 	r = e.do(t, call{method: "POST", path: fieldsPath, body: map[string]string{"name": "favorite_color", "field_type": "Text"}})
-	if m := mustStatus(t, r, http.StatusOK); m["id"] == created["favorite_color"] {
+	if m := facetest.WantStatus(t, r, http.StatusOK); m["id"] == created["favorite_color"] {
 		t.Errorf("a deleted field's id was reused: %v", m["id"])
 	}
 }
@@ -158,31 +152,31 @@ func TestFieldDefinitions(t *testing.T) {
 func TestFieldRenameAndDeleteKeepContactsConsistent(t *testing.T) {
 	e := newEnv(t)
 	r := e.do(t, call{method: "POST", path: fieldsPath, body: map[string]string{"name": "tier", "field_type": "Text"}})
-	id := mustStatus(t, r, http.StatusOK)["id"].(string)
+	id := facetest.WantStatus(t, r, http.StatusOK)["id"].(string)
 	e.upsert(t, map[string]any{"contacts": []any{map[string]any{"email": "a@example.com", "custom_fields": map[string]any{id: "gold"}}}})
 	contact := e.contactByEmail(t, "a@example.com")
-	if got := contact["custom_fields"]; !jsonEqual(mustJSON(got), []byte(`{"tier":"gold"}`)) {
+	if got := contact["custom_fields"]; !facetest.JSONEqual(mustJSON(got), []byte(`{"tier":"gold"}`)) {
 		t.Fatalf("custom_fields = %v", got)
 	}
 
-	mustStatus(t, e.do(t, call{method: "PATCH", path: fieldsPath + "/" + id, body: map[string]string{"name": "level"}}), 200)
+	facetest.WantStatus(t, e.do(t, call{method: "PATCH", path: fieldsPath + "/" + id, body: map[string]string{"name": "level"}}), 200)
 	contact = e.contactByEmail(t, "a@example.com")
-	if got := contact["custom_fields"]; !jsonEqual(mustJSON(got), []byte(`{"level":"gold"}`)) {
+	if got := contact["custom_fields"]; !facetest.JSONEqual(mustJSON(got), []byte(`{"level":"gold"}`)) {
 		t.Errorf("after rename custom_fields = %v", got)
 	}
 
-	mustStatus(t, e.do(t, call{method: "DELETE", path: fieldsPath + "/" + id}), 204)
+	facetest.WantStatus(t, e.do(t, call{method: "DELETE", path: fieldsPath + "/" + id}), 204)
 	contact = e.contactByEmail(t, "a@example.com")
-	if got := contact["custom_fields"]; !jsonEqual(mustJSON(got), []byte(`{}`)) {
+	if got := contact["custom_fields"]; !facetest.JSONEqual(mustJSON(got), []byte(`{}`)) {
 		t.Errorf("after delete custom_fields = %v", got)
 	}
 }
 
 func TestFieldLimit(t *testing.T) {
-	e := newEnv(t, audience.Config{MaxCustomFields: 2})
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{MaxCustomFields: 2}}, sg.Options{})
 	for _, name := range []string{"a", "b"} {
-		mustStatus(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"` + name + `","field_type":"Text"}`}), 200)
+		facetest.WantStatus(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"` + name + `","field_type":"Text"}`}), 200)
 	}
-	wantError(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"c","field_type":"Text"}`}),
+	facetest.WantError(t, e.do(t, call{method: "POST", path: fieldsPath, body: `{"name":"c","field_type":"Text"}`}),
 		400, errBody("", "the account already has the maximum of 2 custom fields"))
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // Big payloads are built once per test binary and reused.
@@ -52,12 +54,7 @@ func TestLimits(t *testing.T) {
 	bigPayloads()
 	e := newEnv(t)
 
-	cases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	cases := []errCase{
 		{"30,001 contacts", call{method: "PUT", path: contactsPath, body: upsert30001},
 			400, errBody("contacts", "contacts may hold at most 30000 contacts per request, got 30001")},
 		{"body over 6 MB", call{method: "PUT", path: contactsPath, body: upsertOver6MB},
@@ -71,14 +68,10 @@ func TestLimits(t *testing.T) {
 		{"list body over 1 MB", call{method: "POST", path: listsPath, body: `{"name":"` + strings.Repeat("x", 1<<20) + `"}`},
 			400, errBody("", "request body must not exceed 1 MB (1048576 bytes)")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, cases)
 	r := e.do(t, call{method: "GET", path: contactsPath + "/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(0) {
-		t.Errorf("rejected requests stored contacts: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(0) {
+		t.Errorf("rejected requests stored contacts: %s", r.Body)
 	}
 
 	// Exactly 30,000 contacts are accepted and all created.
@@ -94,8 +87,8 @@ func TestLimits(t *testing.T) {
 		Result       []any `json:"result"`
 		ContactCount int   `json:"contact_count"`
 	}
-	mustStatus(t, r, http.StatusOK)
-	r.decode(t, &sample)
+	facetest.WantStatus(t, r, http.StatusOK)
+	r.Decode(t, &sample)
 	if len(sample.Result) != 50 || sample.ContactCount != 30000 {
 		t.Errorf("sample has %d contacts, count %d; want 50 and 30000", len(sample.Result), sample.ContactCount)
 	}

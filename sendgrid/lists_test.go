@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 const listsPath = "/v3/marketing/lists"
@@ -13,7 +15,7 @@ const listsPath = "/v3/marketing/lists"
 func (e *env) createList(t *testing.T, name string) string {
 	t.Helper()
 	r := e.do(t, call{method: "POST", path: listsPath, body: map[string]string{"name": name}})
-	return mustStatus(t, r, http.StatusCreated)["id"].(string)
+	return facetest.WantStatus(t, r, http.StatusCreated)["id"].(string)
 }
 
 func TestLists(t *testing.T) {
@@ -21,11 +23,11 @@ func TestLists(t *testing.T) {
 
 	// Create: 201 with contact_count 0 and _metadata.self.
 	r := e.do(t, call{method: "POST", path: listsPath, body: map[string]string{"name": "Customers"}})
-	m := mustStatus(t, r, http.StatusCreated)
+	m := facetest.WantStatus(t, r, http.StatusCreated)
 	id := m["id"].(string)
-	want := fmt.Sprintf(`{"id":%q,"name":"Customers","contact_count":0,"_metadata":{"self":%q}}`, id, e.srv.URL+listsPath+"/"+id)
-	if !jsonEqual(r.body, []byte(want)) {
-		t.Errorf("create = %s, want %s", r.body, want)
+	want := fmt.Sprintf(`{"id":%q,"name":"Customers","contact_count":0,"_metadata":{"self":%q}}`, id, e.URL+listsPath+"/"+id)
+	if !facetest.JSONEqual(r.Body, []byte(want)) {
+		t.Errorf("create = %s, want %s", r.Body, want)
 	}
 
 	// Put two contacts on it.
@@ -37,9 +39,9 @@ func TestLists(t *testing.T) {
 
 	// Get, with and without the sample.
 	r = e.do(t, call{method: "GET", path: listsPath + "/" + id})
-	want = fmt.Sprintf(`{"id":%q,"name":"Customers","contact_count":2,"_metadata":{"self":%q}}`, id, e.srv.URL+listsPath+"/"+id)
-	if mustStatus(t, r, 200); !jsonEqual(r.body, []byte(want)) {
-		t.Errorf("get = %s, want %s", r.body, want)
+	want = fmt.Sprintf(`{"id":%q,"name":"Customers","contact_count":2,"_metadata":{"self":%q}}`, id, e.URL+listsPath+"/"+id)
+	if facetest.WantStatus(t, r, 200); !facetest.JSONEqual(r.Body, []byte(want)) {
+		t.Errorf("get = %s, want %s", r.Body, want)
 	}
 	// contact_sample is an array, not the single object the spec's schema
 	// says (docs/sendgrid.md "Spec contradictions" 3), so this one response
@@ -53,10 +55,10 @@ func TestLists(t *testing.T) {
 			ListIDs []string `json:"list_ids"`
 		} `json:"contact_sample"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &got)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &got)
 	if got.ContactCount != 2 || len(got.ContactSample) != 2 {
-		t.Fatalf("sample: %s", r.body)
+		t.Fatalf("sample: %s", r.Body)
 	}
 	for _, c := range got.ContactSample {
 		if len(c.ListIDs) != 1 || c.ListIDs[0] != id {
@@ -66,24 +68,19 @@ func TestLists(t *testing.T) {
 
 	// Rename.
 	r = e.do(t, call{method: "PATCH", path: listsPath + "/" + id, body: map[string]string{"name": "Buyers"}})
-	if m := mustStatus(t, r, 200); m["name"] != "Buyers" || m["contact_count"] != float64(2) {
-		t.Errorf("rename = %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["name"] != "Buyers" || m["contact_count"] != float64(2) {
+		t.Errorf("rename = %s", r.Body)
 	}
 
 	// Count.
 	r = e.do(t, call{method: "GET", path: listsPath + "/" + id + "/contacts/count"})
-	if mustStatus(t, r, 200); !jsonEqual(r.body, []byte(`{"contact_count":2,"billable_count":2}`)) {
-		t.Errorf("count = %s", r.body)
+	if facetest.WantStatus(t, r, 200); !facetest.JSONEqual(r.Body, []byte(`{"contact_count":2,"billable_count":2}`)) {
+		t.Errorf("count = %s", r.Body)
 	}
 
 	other := e.createList(t, "Other")
 	missing := "00000000-0000-4000-8000-000000000000"
-	errCases := []struct {
-		name   string
-		c      call
-		status int
-		body   string
-	}{
+	errCases := []errCase{
 		{"create without name", call{method: "POST", path: listsPath, body: `{}`}, 400, errBody("name", "name is required")},
 		{"create empty name", call{method: "POST", path: listsPath, body: `{"name":"  "}`}, 400, errBody("name", "name is required")},
 		{"create name over 100", call{method: "POST", path: listsPath, body: map[string]string{"name": strings.Repeat("x", 101)}}, 400, errBody("name", "name must be at most 100 characters")},
@@ -114,16 +111,12 @@ func TestLists(t *testing.T) {
 		{"remove from unknown list", call{method: "DELETE", path: listsPath + "/" + missing + "/contacts", query: map[string]string{"contact_ids": missing}},
 			404, errBody("id", `list "`+missing+`" does not exist`)},
 	}
-	for _, tc := range errCases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do(t, tc.c), tc.status, tc.body)
-		})
-	}
+	e.wantErrors(t, errCases)
 
 	// Remove a contact from the list: 202 + job; the contact stays.
 	a := e.contactByEmail(t, "a@example.com")["id"].(string)
 	r = e.do(t, call{method: "DELETE", path: listsPath + "/" + id + "/contacts", query: map[string]string{"contact_ids": a}})
-	job = e.waitJob(t, mustStatus(t, r, http.StatusAccepted)["job_id"].(string))
+	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	if job["status"] != "completed" || job["job_type"] != "delete" {
 		t.Errorf("remove job = %v", job)
 	}
@@ -131,25 +124,25 @@ func TestLists(t *testing.T) {
 		t.Errorf("after removal list_ids = %v", ids)
 	}
 	r = e.do(t, call{method: "GET", path: listsPath + "/" + id + "/contacts/count"})
-	if mustStatus(t, r, 200); !jsonEqual(r.body, []byte(`{"contact_count":1,"billable_count":1}`)) {
-		t.Errorf("count after removal = %s", r.body)
+	if facetest.WantStatus(t, r, 200); !facetest.JSONEqual(r.Body, []byte(`{"contact_count":1,"billable_count":1}`)) {
+		t.Errorf("count after removal = %s", r.Body)
 	}
 
 	// Delete without contacts: 204, contacts stay.
 	r = e.do(t, call{method: "DELETE", path: listsPath + "/" + other})
-	if r.status != http.StatusNoContent || len(r.body) != 0 {
-		t.Errorf("delete = %d %q", r.status, r.body)
+	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Errorf("delete = %d %q", r.Status, r.Body)
 	}
 	// Delete with contacts: 200 {job_id}; the list's contacts are deleted.
 	r = e.do(t, call{method: "DELETE", path: listsPath + "/" + id, query: map[string]string{"delete_contacts": "true"}})
-	job = e.waitJob(t, mustStatus(t, r, http.StatusOK)["job_id"].(string))
+	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusOK)["job_id"].(string))
 	if job["status"] != "completed" || job["results"].(map[string]any)["deleted_count"] != float64(1) {
 		t.Errorf("delete job = %v", job)
 	}
-	wantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + id, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+id+`" does not exist`))
+	facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath + "/" + id, noSpec: "docs/sendgrid.md \"Spec contradictions\" 7"}), 404, errBody("id", `list "`+id+`" does not exist`))
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(1) {
-		t.Errorf("contacts after list delete: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(1) {
+		t.Errorf("contacts after list delete: %s", r.Body)
 	}
 }
 
@@ -175,16 +168,16 @@ func TestListPaging(t *testing.T) {
 	get := func(query map[string]string) page {
 		t.Helper()
 		r := e.do(t, call{method: "GET", path: listsPath, query: query})
-		mustStatus(t, r, 200)
+		facetest.WantStatus(t, r, 200)
 		var p page
-		r.decode(t, &p)
+		r.Decode(t, &p)
 		return p
 	}
 	tokenOf := func(link string) string {
 		_, tok, _ := strings.Cut(link, "page_token=")
 		return tok
 	}
-	base := e.srv.URL + listsPath
+	base := e.URL + listsPath
 
 	// Default page: all 5, no prev, no next.
 	p := get(nil)
@@ -216,12 +209,12 @@ func TestListPaging(t *testing.T) {
 	// page_size limits, each named (the spec documents no 400 for this
 	// operation; the body is checked against SendGrid's common E2 envelope).
 	for _, ps := range []string{"0", "1001", "-1", "ten", "2.5"} {
-		wantError(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_size": ps}}),
+		facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_size": ps}}),
 			400, errBody("page_size", "page_size must be an integer between 1 and 1000"))
 	}
 	for _, ps := range []string{"1", "1000"} {
-		mustStatus(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_size": ps}}), 200)
+		facetest.WantStatus(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_size": ps}}), 200)
 	}
-	wantError(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_token": "garbage"}}),
+	facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_token": "garbage"}}),
 		400, errBody("page_token", "page_token is not a valid page token"))
 }

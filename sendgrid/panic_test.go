@@ -7,6 +7,8 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/facetest"
+	sg "github.com/segmentd/segmentd/sendgrid"
 )
 
 // panickingSegments panics on every segment read, as a bug would.
@@ -23,7 +25,7 @@ func (panickingSegments) Segment(context.Context, int64, string) (segmentd.Segme
 // it (E3, or E4 and E5 on the Segments 2.0 endpoints), and logged with the
 // request it broke.
 func TestPanicIsTheRoutes500(t *testing.T) {
-	e := newEnvWith(t, envConfig{cfg: audience.Config{Segments: panickingSegments{}}})
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{Segments: panickingSegments{}}}, sg.Options{})
 	const id = "00000000-0000-4000-8000-000000000001"
 	for _, c := range []struct {
 		call
@@ -34,14 +36,14 @@ func TestPanicIsTheRoutes500(t *testing.T) {
 		{call{method: "POST", path: seg2Path + "/refresh/" + id, body: `{"user_time_zone":"UTC"}`}, `{"error":"internal server error"}`},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			wantError(t, e.do(t, c.call), 500, c.want)
+			facetest.WantError(t, e.do(t, c.call), 500, c.want)
 			logged := `msg="sendgrid: internal error" method=` + c.method + " path=" + c.path + " account=1 " + `err="panic: segment store: nil map"`
-			if !strings.Contains(e.logs.String(), logged) {
-				t.Errorf("the panic was not logged as\n%s\nlog:\n%s", logged, e.logs.String())
+			if !strings.Contains(e.Logs.String(), logged) {
+				t.Errorf("the panic was not logged as\n%s\nlog:\n%s", logged, e.Logs.String())
 			}
 		})
 	}
-	if strings.Contains(e.logs.String(), "goroutine") {
-		t.Errorf("the log holds a stack trace:\n%s", e.logs.String())
+	if strings.Contains(e.Logs.String(), "goroutine") {
+		t.Errorf("the log holds a stack trace:\n%s", e.Logs.String())
 	}
 }

@@ -1,49 +1,17 @@
 package sendgrid_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/segmentd/segmentd"
-	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
 )
-
-// newMembership is the membership engine every test env gets.
-func newMembership() segmentd.Membership { return engine.NewMembership() }
-
-// testClock is a settable segmentd.Clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{now: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // relaxContactResponse applies segmentd's documented choices to the
 // segments documents' ContactResponse (the item of segment samples):
@@ -76,62 +44,19 @@ func relaxContactResponse(doc *openapi3.T) {
 
 // --- the legacy spec (removed v1 writes)
 
-var legacySpecPath = filepath.Join(specDir, "legacy-sendgrid-oai", "oai_v3_stoplight.json")
-
-var (
-	legacyOnce   sync.Once
-	legacyRouter routers.Router
-	legacyErr    error
-)
-
-// loadLegacy loads the legacy document, which kin-openapi can read but
-// not fully validate (its 2019-era examples and schemas break 3.1 rules),
-// so it is used unvalidated, only to check responses.
-func loadLegacy() (routers.Router, error) {
-	legacyOnce.Do(func() {
-		if _, err := os.Stat(legacySpecPath); err != nil {
-			legacyErr = err
-			return
-		}
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(legacySpecPath)
-		if err != nil {
-			legacyErr = err
-			return
-		}
-		honourNullable(doc)
-		relaxContactResponse(doc)
-		legacyRouter, legacyErr = gorillamux.NewRouter(doc)
-	})
-	return legacyRouter, legacyErr
-}
-
-// validateLegacy checks a response of a removed v1 write against the
-// legacy spec, whose server is http://api.sendgrid.com/v3.
-func validateLegacy(t *testing.T, method, path string, r response) {
-	t.Helper()
-	router, err := loadLegacy()
+// legacySpec is the legacy document, whose server is
+// http://api.sendgrid.com/v3. kin-openapi can read it but not fully
+// validate it (its 2019-era examples and schemas break 3.1 rules), so it is
+// used unvalidated, only to check responses.
+var legacySpec = facetest.NewSpec("sendgrid/legacy-sendgrid-oai", "http://api.sendgrid.com", func(dir string) (facetest.SpecDocs, error) {
+	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join(dir, "oai_v3_stoplight.json"))
 	if err != nil {
-		t.Logf("legacy spec not usable, %s %s not validated: %v", method, path, err)
-		return
+		return facetest.SpecDocs{}, err
 	}
-	req, _ := http.NewRequest(method, "http://api.sendgrid.com"+path, nil)
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		t.Errorf("%s %s: no operation in the legacy spec: %v", method, path, err)
-		return
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 r.status,
-		Header:                 r.header,
-		Body:                   io.NopCloser(bytes.NewReader(r.body)),
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		t.Errorf("%s %s (%s): response %d does not match the legacy spec: %v\nbody: %.2000s", method, path, route.Operation.OperationID, r.status, err, r.body)
-	}
-}
+	honourNullable(doc)
+	relaxContactResponse(doc)
+	return facetest.SpecDocs{Docs: []*openapi3.T{doc}}, nil
+})
 
 // --- helpers
 
@@ -186,12 +111,10 @@ type sample struct {
 	SegmentIDs []string `json:"segment_ids"`
 }
 
-func decodeSeg(t *testing.T, r response) seg2 {
+func decodeSeg(t *testing.T, r facetest.Response) seg2 {
 	t.Helper()
 	var s seg2
-	if err := json.Unmarshal(r.body, &s); err != nil {
-		t.Fatalf("decoding segment: %v\n%s", err, r.body)
-	}
+	r.Decode(t, &s)
 	return s
 }
 
@@ -203,7 +126,7 @@ func (e *env) createSeg2(t *testing.T, name, sql string, parents ...string) seg2
 		body["parent_list_ids"] = parents
 	}
 	r := e.do(t, call{method: "POST", path: seg2Path, body: body})
-	mustStatus(t, r, http.StatusCreated)
+	facetest.WantStatus(t, r, http.StatusCreated)
 	return decodeSeg(t, r)
 }
 
@@ -211,11 +134,11 @@ func (e *env) createSeg2(t *testing.T, name, sql string, parents ...string) seg2
 // legacy writes or a migrated SendGrid account would have.
 func (e *env) createSeg1(t *testing.T, name, sgql string, parents ...string) string {
 	t.Helper()
-	acct, err := e.store.AccountByName(context.Background(), segmentd.DefaultAccountName)
+	acct, err := e.Store.AccountByName(context.Background(), segmentd.DefaultAccountName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := e.svc.CreateSegment(context.Background(), acct.ID, name, sgql, "", parents)
+	v, err := e.Svc.CreateSegment(context.Background(), acct.ID, name, sgql, "", parents)
 	if err != nil {
 		t.Fatalf("CreateSegment: %v", err)
 	}

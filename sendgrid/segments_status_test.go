@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentd/segmentd/internal/facetest"
+	sg "github.com/segmentd/segmentd/sendgrid"
+
 	"github.com/segmentd/segmentd/audience"
 )
 
@@ -11,14 +14,14 @@ import (
 // 20 s; the test shrinks the deadline so that it has passed before the
 // search can report.
 func TestSearchTimeout(t *testing.T) {
-	e := newEnv(t, audience.Config{SearchTimeout: time.Nanosecond})
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{SearchTimeout: time.Nanosecond}}, sg.Options{})
 	e.mkContacts(t, "us", 3, "US")
 	r := e.do(t, call{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`})
-	wantError(t, r, 408, errBody("query", "request timed out")) // SendGrid's wording, kept by the face
+	facetest.WantError(t, r, 408, errBody("query", "request timed out")) // SendGrid's wording, kept by the face
 
 	// A bad query is still a 400, found before the search runs.
 	r = e.do(t, call{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = "}`})
-	mustStatus(t, r, 400)
+	facetest.WantStatus(t, r, 400)
 }
 
 // Deleting a custom field a segment's query uses leaves the segment matching
@@ -26,15 +29,15 @@ func TestSearchTimeout(t *testing.T) {
 func TestSegmentInvalidAfterFieldDelete(t *testing.T) {
 	e := newEnv(t)
 	r := e.do(t, call{method: "POST", path: "/v3/marketing/field_definitions", body: `{"name":"plan","field_type":"Text"}`})
-	field := mustStatus(t, r, 200)
+	field := facetest.WantStatus(t, r, 200)
 	e.mkContacts(t, "us", 4, "US")
 	s := e.createSeg2(t, "Planned", "SELECT contact_id, updated_at FROM contact_data WHERE plan IS NULL")
 	if s.ContactsCount != 4 || s.Status.QueryValidation != "VALID" {
 		t.Fatalf("before: %+v", s)
 	}
 	r = e.do(t, call{method: "DELETE", path: "/v3/marketing/field_definitions/" + field["id"].(string)})
-	if r.status != 204 {
-		t.Fatalf("delete field: %d %s", r.status, r.body)
+	if r.Status != 204 {
+		t.Fatalf("delete field: %d %s", r.Status, r.Body)
 	}
 	g := decodeSeg(t, e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID}))
 	if g.ContactsCount != 0 || len(g.ContactsSample) != 0 || g.Status.QueryValidation != "INVALID" || g.Status.ErrorMessage == "" {
@@ -54,7 +57,7 @@ func TestSegmentIdentifierCounts(t *testing.T) {
 	}})
 	r := e.do(t, call{method: "POST", path: seg2Path, body: map[string]any{"name": "Kiwis",
 		"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE country = 'NZ'"}})
-	m := mustStatus(t, r, 201)
+	m := facetest.WantStatus(t, r, 201)
 	got := string(mustJSON(m["identifier_counts"]))
 	if want := `{"AID":1,"EID":2,"EXTID":2,"PHNID":0}`; got != want {
 		t.Fatalf("identifier_counts = %s, want %s", got, want)

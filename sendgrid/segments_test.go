@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/query"
 	sg "github.com/segmentd/segmentd/sendgrid"
 )
@@ -46,14 +47,14 @@ func TestSegments2Lifecycle(t *testing.T) {
 
 	// Get: the sample by default, none when contacts_sample=false.
 	r := e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID})
-	mustStatus(t, r, 200)
+	facetest.WantStatus(t, r, 200)
 	if g := decodeSeg(t, r); g.ContactsCount != 20 || len(g.ContactsSample) != 20 {
-		t.Errorf("get: %s", r.body)
+		t.Errorf("get: %s", r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, query: map[string]string{"contacts_sample": "false"},
 		noSpec: "contacts_sample=false omits the required contacts_sample, as the parameter documents"})
-	if m := mustStatus(t, r, 200); m["contacts_sample"] != nil || m["contacts_count"] != float64(20) {
-		t.Errorf("get without sample: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contacts_sample"] != nil || m["contacts_count"] != float64(20) {
+		t.Errorf("get without sample: %s", r.Body)
 	}
 
 	// A write is reflected as soon as its job reads completed.
@@ -66,11 +67,11 @@ func TestSegments2Lifecycle(t *testing.T) {
 	// segment_ids on GET /contacts/{id}, and on search results.
 	cid := s.ContactsSample[0].ID
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/" + cid})
-	if m := mustStatus(t, r, 200); !jsonEqual(mustJSON(m["segment_ids"]), mustJSON([]string{s.ID})) {
-		t.Errorf("contact segment_ids: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); !facetest.JSONEqual(mustJSON(m["segment_ids"]), mustJSON([]string{s.ID})) {
+		t.Errorf("contact segment_ids: %s", r.Body)
 	}
 	ca := e.contactByEmail(t, "ca0@example.com")
-	if !jsonEqual(mustJSON(ca["segment_ids"]), []byte(`[]`)) {
+	if !facetest.JSONEqual(mustJSON(ca["segment_ids"]), []byte(`[]`)) {
 		t.Errorf("CA contact segment_ids = %v", ca["segment_ids"])
 	}
 
@@ -80,47 +81,47 @@ func TestSegments2Lifecycle(t *testing.T) {
 	var list struct {
 		Results []map[string]any `json:"results"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &list)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &list)
 	if len(list.Results) != 1 || list.Results[0]["id"] != s.ID || list.Results[0]["contacts_count"] != float64(25) ||
 		list.Results[0]["query_dsl"] != nil || list.Results[0]["contacts_sample"] != nil || list.Results[0]["query_version"] != "2" {
-		t.Errorf("list: %s", r.body)
+		t.Errorf("list: %s", r.Body)
 	}
 	validateListItems(t, r)
 
 	// Update the name, then the query.
 	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"name": "Yanks"}})
-	mustStatus(t, r, 200)
+	facetest.WantStatus(t, r, 200)
 	if g := decodeSeg(t, r); g.Name != "Yanks" || g.ContactsCount != 25 || g.QueryDSL != usSQL {
-		t.Errorf("rename: %s", r.body)
+		t.Errorf("rename: %s", r.Body)
 	}
 	caSQL := "SELECT contact_id, updated_at FROM contact_data WHERE country = 'CA'"
 	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"query_dsl": caSQL}})
-	mustStatus(t, r, 200)
+	facetest.WantStatus(t, r, 200)
 	if g := decodeSeg(t, r); g.Name != "Yanks" || g.ContactsCount != 10 || g.QueryDSL != caSQL || len(g.ContactsSample) != 10 {
-		t.Errorf("requery: %s", r.body)
+		t.Errorf("requery: %s", r.Body)
 	}
 	// Sending the unchanged parent_list_ids back is accepted.
 	r = e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: map[string]any{"parent_list_ids": []string{}}})
-	mustStatus(t, r, 200)
+	facetest.WantStatus(t, r, 200)
 
 	// Delete: 202 without a body; the contacts stay; then 404 everywhere.
 	r = e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID})
-	if r.status != http.StatusAccepted || len(r.body) != 0 {
-		t.Errorf("delete: %d %q", r.status, r.body)
+	if r.Status != http.StatusAccepted || len(r.Body) != 0 {
+		t.Errorf("delete: %d %q", r.Status, r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(35) {
-		t.Errorf("contacts after segment delete: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(35) {
+		t.Errorf("contacts after segment delete: %s", r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: seg2Path + "/" + s.ID, noSpec: "GET documents no 404 (docs/sendgrid.md \"Spec contradictions\" 9)"})
-	wantError(t, r, 404, seg404)
-	wantError(t, e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID}), 404, seg404)
-	wantError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"name":"x"}`,
+	facetest.WantError(t, r, 404, seg404)
+	facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg2Path + "/" + s.ID}), 404, seg404)
+	facetest.WantError(t, e.do(t, call{method: "PATCH", path: seg2Path + "/" + s.ID, body: `{"name":"x"}`,
 		noSpec: "PATCH documents no 404 (docs/sendgrid.md \"Spec contradictions\" 9)"}), 404, seg404)
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/" + cid})
-	if m := mustStatus(t, r, 200); !jsonEqual(mustJSON(m["segment_ids"]), []byte(`[]`)) {
-		t.Errorf("segment_ids after delete: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); !facetest.JSONEqual(mustJSON(m["segment_ids"]), []byte(`[]`)) {
+		t.Errorf("segment_ids after delete: %s", r.Body)
 	}
 	// The deleted segment's name is free again.
 	e.createSeg2(t, "Yanks", usSQL)
@@ -128,19 +129,19 @@ func TestSegments2Lifecycle(t *testing.T) {
 
 // validateListItems checks each item of a 2.0 list against AllSegments200,
 // the schema the spec gives (wrongly) for the whole body.
-func validateListItems(t *testing.T, r response) {
+func validateListItems(t *testing.T, r facetest.Response) {
 	t.Helper()
 	var list struct {
 		Results []json.RawMessage `json:"results"`
 	}
-	r.decode(t, &list)
+	r.Decode(t, &list)
 	for _, item := range list.Results {
-		validateSpec(t, "GET", seg2Path, "", response{status: 200, header: r.header, body: item})
+		sendgridSpec.Check(t, "GET", seg2Path, "", facetest.Response{Status: 200, Header: r.Header, Body: item})
 	}
 }
 
 func TestSegments2Errors(t *testing.T) {
-	e := newEnvWith(t, envConfig{cfg: audience.Config{MaxLiveSegments: 3}})
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{MaxLiveSegments: 3}}, sg.Options{})
 	list := e.createList(t, "L")
 	other := e.createList(t, "M")
 	s := e.createSeg2(t, "one", usSQL)
@@ -164,7 +165,7 @@ func TestSegments2Errors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.do(t, call{method: "POST", path: seg2Path, body: c.body})
 			if c.msg != "" {
-				wantError(t, r, 400, errBody(c.field, c.msg))
+				facetest.WantError(t, r, 400, errBody(c.field, c.msg))
 				return
 			}
 			wantFieldError(t, r, 400, c.field, c.prefix)
@@ -173,8 +174,8 @@ func TestSegments2Errors(t *testing.T) {
 
 	// The positioned message of an invalid query names the column.
 	r := e.do(t, call{method: "POST", path: seg2Path, body: `{"name":"q","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE lastname = 'x'"}`})
-	if !strings.Contains(string(r.body), "lastname") {
-		t.Errorf("invalid query message does not name the column: %s", r.body)
+	if !strings.Contains(string(r.Body), "lastname") {
+		t.Errorf("invalid query message does not name the column: %s", r.Body)
 	}
 
 	// PATCH errors.
@@ -193,7 +194,7 @@ func TestSegments2Errors(t *testing.T) {
 		if m == "DELETE" {
 			c.body, c.noSpec = nil, ""
 		}
-		wantError(t, e.do(t, c), 404, seg404)
+		facetest.WantError(t, e.do(t, c), 404, seg404)
 	}
 
 	// Query parameters.
@@ -212,10 +213,10 @@ func TestSegments2Errors(t *testing.T) {
 
 // wantFieldError asserts an E4 with one error on field whose message starts
 // with prefix.
-func wantFieldError(t *testing.T, r response, status int, field, prefix string) {
+func wantFieldError(t *testing.T, r facetest.Response, status int, field, prefix string) {
 	t.Helper()
-	if r.status != status {
-		t.Errorf("status = %d, want %d; body %s", r.status, status, r.body)
+	if r.Status != status {
+		t.Errorf("status = %d, want %d; body %s", r.Status, status, r.Body)
 		return
 	}
 	var b struct {
@@ -224,12 +225,12 @@ func wantFieldError(t *testing.T, r response, status int, field, prefix string) 
 			Message string  `json:"message"`
 		} `json:"errors"`
 	}
-	if err := json.Unmarshal(r.body, &b); err != nil || len(b.Errors) != 1 || b.Errors[0].Field == nil {
-		t.Errorf("body %s is not one error with a field", r.body)
+	if err := json.Unmarshal(r.Body, &b); err != nil || len(b.Errors) != 1 || b.Errors[0].Field == nil {
+		t.Errorf("body %s is not one error with a field", r.Body)
 		return
 	}
 	if field != "" && *b.Errors[0].Field != field {
-		t.Errorf("field = %q, want %q (%s)", *b.Errors[0].Field, field, r.body)
+		t.Errorf("field = %q, want %q (%s)", *b.Errors[0].Field, field, r.Body)
 	}
 	if !strings.HasPrefix(b.Errors[0].Message, prefix) || b.Errors[0].Message == "" {
 		t.Errorf("message = %q, want prefix %q", b.Errors[0].Message, prefix)
@@ -306,21 +307,21 @@ func TestSegmentListFilterTruthTable(t *testing.T) {
 	var v1 struct {
 		Results []map[string]any `json:"results"`
 	}
-	r.decode(t, &v1)
+	r.Decode(t, &v1)
 	if len(v1.Results) != 1 || v1.Results[0]["parent_list_id"] != l1 || v1.Results[0]["name"] != "A" {
-		t.Errorf("v1 summary: %s", r.body)
+		t.Errorf("v1 summary: %s", r.Body)
 	}
 }
 
-func resultIDs(t *testing.T, r response) []string {
+func resultIDs(t *testing.T, r facetest.Response) []string {
 	t.Helper()
 	var b struct {
 		Results []struct {
 			ID string `json:"id"`
 		} `json:"results"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &b)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &b)
 	out := []string{}
 	for _, s := range b.Results {
 		out = append(out, s.ID)
@@ -344,21 +345,21 @@ func TestSegmentV1GetAndDelete(t *testing.T) {
 	v2 := e.createSeg2(t, "two", usSQL).ID
 
 	r := e.do(t, call{method: "GET", path: seg1Path + "/" + id})
-	m := mustStatus(t, r, 200)
+	m := facetest.WantStatus(t, r, 200)
 	if m["contacts_count"] != float64(3) || m["query_dsl"] != q || m["name"] != "Americans" || m["query_json"] != nil ||
-		len(m["contacts_sample"].([]any)) != 3 || !jsonEqual(mustJSON(m["parent_list_ids"]), []byte(`[]`)) {
-		t.Errorf("get: %s", r.body)
+		len(m["contacts_sample"].([]any)) != 3 || !facetest.JSONEqual(mustJSON(m["parent_list_ids"]), []byte(`[]`)) {
+		t.Errorf("get: %s", r.Body)
 	}
 
 	// query_json is the query package's AST of the SGQL.
 	r = e.do(t, call{method: "GET", path: seg1Path + "/" + id, query: map[string]string{"query_json": "true"}})
-	m = mustStatus(t, r, 200)
+	m = facetest.WantStatus(t, r, 200)
 	parsed, err := query.ParseSGQL(q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, _ := query.JSON(parsed)
-	if !jsonEqual(mustJSON(m["query_json"]), want) {
+	if !facetest.JSONEqual(mustJSON(m["query_json"]), want) {
 		t.Errorf("query_json = %s, want %s", mustJSON(m["query_json"]), want)
 	}
 	if _, ok := m["query_json"].(map[string]any)["contacts"]; !ok {
@@ -368,20 +369,20 @@ func TestSegmentV1GetAndDelete(t *testing.T) {
 
 	// The v1 API sees no 2.0 segments, and malformed ids are not found.
 	for _, bad := range []string{v2, "nope", "00000000-0000-4000-8000-000000000000"} {
-		wantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
-		wantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
+		facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
+		facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
 	}
 
 	// Delete: 202 {}; the contacts stay.
 	r = e.do(t, call{method: "DELETE", path: seg1Path + "/" + id})
-	if r.status != http.StatusAccepted || !jsonEqual(r.body, []byte(`{}`)) {
-		t.Errorf("delete: %d %s", r.status, r.body)
+	if r.Status != http.StatusAccepted || !facetest.JSONEqual(r.Body, []byte(`{}`)) {
+		t.Errorf("delete: %d %s", r.Status, r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: "/v3/marketing/contacts/count"})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(5) {
-		t.Errorf("contacts after delete: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(5) {
+		t.Errorf("contacts after delete: %s", r.Body)
 	}
-	wantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id}), 404, errBody("segment_id", `segment "`+id+`" does not exist`))
+	facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id}), 404, errBody("segment_id", `segment "`+id+`" does not exist`))
 }
 
 // specNoteV1 says why a v1 request with a malformed id is not validated:
@@ -404,15 +405,15 @@ func TestSegmentV1RemovedWrites(t *testing.T) {
 	} {
 		c.noSpec = "removed from the current spec"
 		r := e.do(t, c)
-		wantError(t, r, http.StatusMethodNotAllowed, authErr("method not allowed"))
-		if r.header.Get("Allow") == "" {
+		facetest.WantError(t, r, http.StatusMethodNotAllowed, authErr("method not allowed"))
+		if r.Header.Get("Allow") == "" {
 			t.Errorf("%s %s: no Allow header", c.method, c.path)
 		}
 	}
 }
 
 func TestSegmentV1LegacyWrites(t *testing.T) {
-	e := newEnvWith(t, envConfig{opts: sg.Options{LegacyV1Writes: true}})
+	e := newEnvWith(t, facetest.Config{}, sg.Options{LegacyV1Writes: true})
 	list := e.createList(t, "L")
 	e.mkContacts(t, "us", 4, "US", list)
 	e.mkContacts(t, "out", 2, "US")
@@ -421,76 +422,76 @@ func TestSegmentV1LegacyWrites(t *testing.T) {
 	// Create with the older parent_list_id.
 	r := e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy,
 		body: map[string]any{"name": "Listed", "query_dsl": "country = 'US'", "parent_list_id": list}})
-	validateLegacy(t, "POST", "/v3/marketing/segments", r)
-	m := mustStatus(t, r, http.StatusCreated)
+	legacySpec.Check(t, "POST", "/v3/marketing/segments", "", r)
+	m := facetest.WantStatus(t, r, http.StatusCreated)
 	id, _ := m["id"].(string)
 	if m["contacts_count"] != float64(4) || m["parent_list_id"] != list || len(m["contacts_sample"].([]any)) != 4 {
-		t.Fatalf("create: %s", r.body)
+		t.Fatalf("create: %s", r.Body)
 	}
 	r = e.do(t, call{method: "GET", path: seg2Path + "/" + id})
 	if s := decodeSeg(t, mustResponse(t, r, 200)); s.QueryVersion == nil || *s.QueryVersion != "" {
-		t.Errorf("a legacy segment is v1: %s", r.body)
+		t.Errorf("a legacy segment is v1: %s", r.Body)
 	}
 
 	// Update: name and query_dsl required; parent lists cannot change.
 	r = e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy,
 		body: map[string]any{"name": "Listed2", "query_dsl": "email LIKE 'us1%'"}})
-	validateLegacy(t, "PATCH", "/v3/marketing/segments/"+id, r)
-	if m := mustStatus(t, r, 200); m["name"] != "Listed2" || m["contacts_count"] != float64(1) {
-		t.Errorf("update: %s", r.body)
+	legacySpec.Check(t, "PATCH", "/v3/marketing/segments/"+id, "", r)
+	if m := facetest.WantStatus(t, r, 200); m["name"] != "Listed2" || m["contacts_count"] != float64(1) {
+		t.Errorf("update: %s", r.Body)
 	}
-	wantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy, body: `{"name":"x"}`}), 400, errBody("query_dsl", "query_dsl is required"))
+	facetest.WantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy, body: `{"name":"x"}`}), 400, errBody("query_dsl", "query_dsl is required"))
 	wantFieldError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + id, noSpec: legacy, body: `{"name":"x","query_dsl":"country = 'US'","parent_list_ids":[]}`}), 400, "parent_list_ids", "parent_list_ids cannot be changed")
 	wantFieldError(t, e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy, body: `{"name":"bad","query_dsl":"country = "}`}), 400, "query_dsl", "1:")
-	wantError(t, e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy, body: `{"query_dsl":"country = 'US'"}`}), 400, errBody("name", "name is required"))
+	facetest.WantError(t, e.do(t, call{method: "POST", path: seg1Path, noSpec: legacy, body: `{"query_dsl":"country = 'US'"}`}), 400, errBody("name", "name is required"))
 	two := e.createSeg2(t, "two", usSQL).ID
-	wantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + two, noSpec: legacy, body: `{"name":"x","query_dsl":"country = 'US'"}`}), 404, errBody("segment_id", `segment "`+two+`" does not exist`))
+	facetest.WantError(t, e.do(t, call{method: "PATCH", path: seg1Path + "/" + two, noSpec: legacy, body: `{"name":"x","query_dsl":"country = 'US'"}`}), 404, errBody("segment_id", `segment "`+two+`" does not exist`))
 
 	// Bulk delete: 200 E6 naming the failures; the rest are deleted.
 	other := e.createSeg1(t, "other", "country = 'FR'")
 	missing := "00000000-0000-4000-8000-000000000000"
 	r = e.do(t, call{method: "POST", path: seg1Path + "/delete", noSpec: legacy, body: map[string]any{"ids": []string{id, "bad", missing, two}}})
-	validateLegacy(t, "POST", "/v3/marketing/segments/delete", r)
+	legacySpec.Check(t, "POST", "/v3/marketing/segments/delete", "", r)
 	wantJSON := `{"errors":[{"id":"bad","error":"invalid uuid"},{"id":"` + missing + `","error":"segment not found"},{"id":"` + two + `","error":"segment not found"}]}`
-	if r.status != 200 || !jsonEqual(r.body, []byte(wantJSON)) {
-		t.Errorf("bulk delete with failures: %d %s", r.status, r.body)
+	if r.Status != 200 || !facetest.JSONEqual(r.Body, []byte(wantJSON)) {
+		t.Errorf("bulk delete with failures: %d %s", r.Status, r.Body)
 	}
 	r = e.do(t, call{method: "POST", path: seg1Path + "/delete", noSpec: legacy, body: map[string]any{"ids": []string{other}}})
-	validateLegacy(t, "POST", "/v3/marketing/segments/delete", r)
-	if r.status != http.StatusAccepted || !jsonEqual(r.body, []byte(`{}`)) {
-		t.Errorf("bulk delete: %d %s", r.status, r.body)
+	legacySpec.Check(t, "POST", "/v3/marketing/segments/delete", "", r)
+	if r.Status != http.StatusAccepted || !facetest.JSONEqual(r.Body, []byte(`{}`)) {
+		t.Errorf("bulk delete: %d %s", r.Status, r.Body)
 	}
 	if got := resultIDs(t, e.do(t, call{method: "GET", path: seg1Path})); len(got) != 0 {
 		t.Errorf("v1 segments left: %v", got)
 	}
 }
 
-func mustResponse(t *testing.T, r response, status int) response {
+func mustResponse(t *testing.T, r facetest.Response, status int) facetest.Response {
 	t.Helper()
-	mustStatus(t, r, status)
+	facetest.WantStatus(t, r, status)
 	return r
 }
 
 func TestSegmentRefreshLimits(t *testing.T) {
-	clock := newTestClock(time.Date(2030, 3, 12, 12, 0, 0, 0, time.UTC))
-	e := newEnvWith(t, envConfig{clock: clock})
+	e := newEnvWith(t, facetest.Config{Now: time.Date(2030, 3, 12, 12, 0, 0, 0, time.UTC)}, sg.Options{})
+	clock := e.Clock
 	var segs []string
 	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
 		segs = append(segs, e.createSeg2(t, n, usSQL).ID)
 	}
-	refresh := func(id, tz string) response {
+	refresh := func(id, tz string) facetest.Response {
 		return e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + id, body: map[string]string{"user_time_zone": tz}})
 	}
 	ok := func(id string) {
 		t.Helper()
 		r := refresh(id, "UTC")
-		if m := mustStatus(t, r, http.StatusAccepted); !segmentd.IsUUID(m["job_id"].(string)) {
-			t.Errorf("refresh: %s", r.body)
+		if m := facetest.WantStatus(t, r, http.StatusAccepted); !segmentd.IsUUID(m["job_id"].(string)) {
+			t.Errorf("refresh: %s", r.Body)
 		}
 	}
 	limited := func(id string) {
 		t.Helper()
-		wantError(t, refresh(id, "UTC"), http.StatusTooManyRequests, authErr("too many requests"))
+		facetest.WantError(t, refresh(id, "UTC"), http.StatusTooManyRequests, authErr("too many requests"))
 	}
 
 	ok(segs[0])
@@ -502,7 +503,7 @@ func TestSegmentRefreshLimits(t *testing.T) {
 	r := e.do(t, call{method: "GET", path: seg2Path + "/" + segs[0]})
 	s := decodeSeg(t, r)
 	if s.RefreshesUsed == nil || *s.RefreshesUsed != 2 || s.LastRefreshedAt != "2030-03-12T13:01:00.000Z" {
-		t.Errorf("after two refreshes: %s", r.body)
+		t.Errorf("after two refreshes: %s", r.Body)
 	}
 	for _, id := range segs[1:5] {
 		ok(id)
@@ -515,21 +516,21 @@ func TestSegmentRefreshLimits(t *testing.T) {
 	// The day starts again at midnight in the caller's time zone: at
 	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5).
 	clock.Advance(9*time.Hour + 57*time.Minute)
-	wantError(t, refresh(segs[5], "America/Chicago"), http.StatusTooManyRequests, authErr("too many requests"))
+	facetest.WantError(t, refresh(segs[5], "America/Chicago"), http.StatusTooManyRequests, authErr("too many requests"))
 	ok(segs[5])
 
 	// Errors.
-	wantError(t, refresh("00000000-0000-4000-8000-000000000000", "UTC"), 404, `{"error":"Segment does not exist."}`)
-	wantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/nope", body: `{"user_time_zone":"UTC"}`,
+	facetest.WantError(t, refresh("00000000-0000-4000-8000-000000000000", "UTC"), 404, `{"error":"Segment does not exist."}`)
+	facetest.WantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/nope", body: `{"user_time_zone":"UTC"}`,
 		noSpec: "the path parameter is not a uuid, so the spec has no operation to check against"}), 404, `{"error":"Segment does not exist."}`)
-	wantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + segs[5], body: `{}`}), 400, errBody("user_time_zone", "user_time_zone is required"))
+	facetest.WantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + segs[5], body: `{}`}), 400, errBody("user_time_zone", "user_time_zone is required"))
 	wantFieldError(t, refresh(segs[5], "Mars/Olympus"), 400, "user_time_zone", "")
 }
 
 func TestSegmentsScheduledRefresh(t *testing.T) {
 	start := time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC)
-	clock := newTestClock(start)
-	e := newEnvWith(t, envConfig{clock: clock, cfg: audience.Config{Refresh: audience.RefreshScheduled}})
+	e := newEnvWith(t, facetest.Config{Now: start, Service: audience.Config{Refresh: audience.RefreshScheduled}}, sg.Options{})
+	clock := e.Clock
 	e.mkContacts(t, "us", 5, "US")
 
 	// A new segment shows an empty sample until its first update, 15
@@ -556,11 +557,11 @@ func TestSegmentsScheduledRefresh(t *testing.T) {
 	}
 	// ...but segment_ids (membership) are exact.
 	c := e.contactByEmail(t, "us2-0@example.com")
-	if !jsonEqual(mustJSON(c["segment_ids"]), mustJSON([]string{s.ID})) {
+	if !facetest.JSONEqual(mustJSON(c["segment_ids"]), mustJSON([]string{s.ID})) {
 		t.Errorf("segment_ids in scheduled mode: %v", c["segment_ids"])
 	}
 	// A manual refresh updates the count at once.
-	mustStatus(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + s.ID, body: `{"user_time_zone":"UTC"}`}), http.StatusAccepted)
+	facetest.WantStatus(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + s.ID, body: `{"user_time_zone":"UTC"}`}), http.StatusAccepted)
 	if g := get(); g.ContactsCount != 8 || g.LastRefreshedAt == "" {
 		t.Errorf("after a manual refresh: %+v", g)
 	}
@@ -589,10 +590,10 @@ func TestContactsSearch(t *testing.T) {
 			Self string `json:"self"`
 		} `json:"_metadata"`
 	}
-	mustStatus(t, r, 200)
-	r.decode(t, &res)
-	if res.ContactCount != 3 || len(res.Result) != 3 || res.Metadata.Self != e.srv.URL+path {
-		t.Errorf("search: %s", r.body)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &res)
+	if res.ContactCount != 3 || len(res.Result) != 3 || res.Metadata.Self != e.URL+path {
+		t.Errorf("search: %s", r.Body)
 	}
 	for _, c := range res.Result {
 		if !strings.HasPrefix(c.Email, "ca") || c.SegmentIDs == nil {
@@ -603,16 +604,16 @@ func TestContactsSearch(t *testing.T) {
 	// Only the first 50 matches, but the count of all.
 	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = 'US' OR country = 'CA'"}})
 	res.Result = nil
-	mustStatus(t, r, 200)
-	r.decode(t, &res)
+	facetest.WantStatus(t, r, 200)
+	r.Decode(t, &res)
 	if res.ContactCount != 63 || len(res.Result) != 50 {
 		t.Errorf("search over 50: count %d, %d results", res.ContactCount, len(res.Result))
 	}
 
 	// No match: an empty result.
 	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "country = 'DE'"}})
-	if m := mustStatus(t, r, 200); m["contact_count"] != float64(0) || !jsonEqual(mustJSON(m["result"]), []byte(`[]`)) {
-		t.Errorf("no match: %s", r.body)
+	if m := facetest.WantStatus(t, r, 200); m["contact_count"] != float64(0) || !facetest.JSONEqual(mustJSON(m["result"]), []byte(`[]`)) {
+		t.Errorf("no match: %s", r.Body)
 	}
 
 	// A bad query is 400 on "query" with the position.
@@ -620,16 +621,16 @@ func TestContactsSearch(t *testing.T) {
 	wantFieldError(t, r, 400, "query", "1:")
 	r = e.do(t, call{method: "POST", path: path, body: map[string]string{"query": "nickname = 'x'"}})
 	wantFieldError(t, r, 400, "query", "1:1: ")
-	wantError(t, e.do(t, call{method: "POST", path: path, body: `{}`}), 400, errBody("query", "query is required"))
-	wantError(t, e.do(t, call{method: "POST", path: path, body: `{"query":""}`}), 400, errBody("query", "query is required"))
+	facetest.WantError(t, e.do(t, call{method: "POST", path: path, body: `{}`}), 400, errBody("query", "query is required"))
+	facetest.WantError(t, e.do(t, call{method: "POST", path: path, body: `{"query":""}`}), 400, errBody("query", "query is required"))
 }
 
 // Every new operation answers 401 and 403 like the rest of the face.
 func TestSegmentsAuth(t *testing.T) {
 	e := newEnv(t)
 	const id = "00000000-0000-4000-8000-000000000001"
-	readOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
-	writeOnly := e.newKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridWrite)
+	readOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
+	writeOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridWrite)
 	for _, c := range []call{
 		{method: "POST", path: seg2Path, body: `{"name":"n","query_dsl":"` + usSQL + `"}`},
 		{method: "GET", path: seg2Path},
@@ -643,15 +644,7 @@ func TestSegmentsAuth(t *testing.T) {
 		{method: "POST", path: "/v3/marketing/contacts/search", body: `{"query":"country = 'US'"}`},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			c.key = ptr("")
-			wantError(t, e.do(t, c), 401, authErr("authorization required"))
-			if c.method == "GET" {
-				c.key = &writeOnly
-				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.read scope"))
-			} else {
-				c.key = &readOnly
-				wantError(t, e.do(t, c), 403, authErr("access forbidden: this API key lacks the sendgrid.write scope"))
-			}
+			e.wantRefusals(t, c, readOnly, writeOnly)
 		})
 	}
 }
@@ -674,7 +667,7 @@ func (brokenSegments) Segment(context.Context, int64, string) (segmentd.Segment,
 // A failing segment store answers each API's 500 envelope: E4 on the 2.0
 // operations, E5 on refresh, E3 on v1 and search; the cause is logged only.
 func TestSegmentsServerErrors(t *testing.T) {
-	e := newEnvWith(t, envConfig{cfg: audience.Config{Segments: brokenSegments{}}})
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{Segments: brokenSegments{}}}, sg.Options{})
 	const id = "00000000-0000-4000-8000-000000000001"
 	e4 := `{"errors":[{"field":"","message":"internal server error"}]}`
 	e3 := `{"errors":[{"message":"internal server error"}]}`
@@ -693,10 +686,10 @@ func TestSegmentsServerErrors(t *testing.T) {
 		{call{method: "DELETE", path: seg1Path + "/" + id}, e3},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			wantError(t, e.do(t, c.call), 500, c.want)
+			facetest.WantError(t, e.do(t, c.call), 500, c.want)
 		})
 	}
-	if !strings.Contains(e.logs.String(), "disk on fire") {
-		t.Errorf("the cause was not logged:\n%s", e.logs.String())
+	if !strings.Contains(e.Logs.String(), "disk on fire") {
+		t.Errorf("the cause was not logged:\n%s", e.Logs.String())
 	}
 }

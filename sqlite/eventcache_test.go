@@ -72,6 +72,19 @@ func addEvents(t *testing.T, s *Store, acct int64, evs ...segmentd.Event) segmen
 	return res
 }
 
+// openAccount opens a fresh store, closed when the test ends, with one
+// account, "a", whose id it returns.
+func openAccount(t *testing.T) (*Store, int64) {
+	t.Helper()
+	s := openTemp(t)
+	t.Cleanup(func() { s.Close() })
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a.ID
+}
+
 func idEvent(id string, ts int64) segmentd.Event {
 	return segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: time.UnixMilli(ts).UTC(), SGEventID: id}
 }
@@ -80,20 +93,15 @@ func idEvent(id string, ts int64) segmentd.Event {
 // (a 64-bit collision, made here by hand) is still stored, and is then a
 // duplicate itself.
 func TestEventIDCollision(t *testing.T) {
-	s := openTemp(t)
-	defer s.Close()
-	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addEvents(t, s, a.ID, idEvent("first", 1000))
+	s, acct := openAccount(t)
+	addEvents(t, s, acct, idEvent("first", 1000))
 	s.events.mu.Lock()
-	s.events.ids[a.ID].add(eventHash("second"), 1000)
+	s.events.ids[acct].add(eventHash("second"), 1000)
 	s.events.mu.Unlock()
-	if res := addEvents(t, s, a.ID, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
+	if res := addEvents(t, s, acct, idEvent("second", 1000)); res.Added != 1 || res.Duplicates != 0 {
 		t.Fatalf("colliding id: %+v, want stored", res)
 	}
-	if res := addEvents(t, s, a.ID, idEvent("second", 1000), idEvent("first", 5000)); res.Added != 0 || res.Duplicates != 2 {
+	if res := addEvents(t, s, acct, idEvent("second", 1000), idEvent("first", 5000)); res.Added != 0 || res.Duplicates != 2 {
 		t.Fatalf("redelivery: %+v, want 2 duplicates", res)
 	}
 }
@@ -150,27 +158,32 @@ func TestEventIDsOtherWriter(t *testing.T) {
 }
 
 // TestEventIDsKeptAcrossBatches: the set is loaded once, not per batch:
-// the background checkpoints (PASSIVE) do not look like another writer's
-// commits.
+// checkpoints like the background ones (PASSIVE), run here between the
+// batches, do not look like another writer's commits.
 func TestEventIDsKeptAcrossBatches(t *testing.T) {
-	s := openTemp(t)
-	defer s.Close()
-	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addEvents(t, s, a.ID, idEvent("e0", 1000))
+	s, acct := openAccount(t)
+	addEvents(t, s, acct, idEvent("e0", 1000))
 	s.events.mu.Lock()
-	set := s.events.ids[a.ID]
+	set := s.events.ids[acct]
 	s.events.mu.Unlock()
+	checkpointed := 0
 	for i := 1; i < 20; i++ {
-		addEvents(t, s, a.ID, idEvent(fmt.Sprintf("e%d", i), 1000))
-		time.Sleep(checkpointInterval / 5) // about four checkpoints in all
+		addEvents(t, s, acct, idEvent(fmt.Sprintf("e%d", i), 1000))
+		if i%5 == 0 {
+			var busy, frames, done int
+			if err := s.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+				t.Fatal(err)
+			}
+			checkpointed += done
+		}
 	}
-	addEvents(t, s, a.ID, idEvent("last", 1000))
+	if checkpointed == 0 {
+		t.Fatal("no checkpoint copied a frame: the test checks nothing")
+	}
+	addEvents(t, s, acct, idEvent("last", 1000))
 	s.events.mu.Lock()
 	defer s.events.mu.Unlock()
-	if s.events.ids[a.ID] != set {
+	if s.events.ids[acct] != set {
 		t.Fatal("the account's hash set was loaded again")
 	}
 }
@@ -191,15 +204,10 @@ func upsertOne(t *testing.T, s *Store, acct int64, p segmentd.ContactPatch) stri
 // TestEventEmailsFollowContactWrites: the emails AddEvents remembers never
 // outlive a contact write that changes whose they are.
 func TestEventEmailsFollowContactWrites(t *testing.T) {
-	s := openTemp(t)
-	defer s.Close()
-	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, acct := openAccount(t)
 	owner := func(email string) string {
 		t.Helper()
-		res := addEvents(t, s, a.ID, emailEvent(email))
+		res := addEvents(t, s, acct, emailEvent(email))
 		if len(res.Events) != 1 {
 			t.Fatalf("AddEvents(%s): %+v", email, res)
 		}
@@ -209,21 +217,21 @@ func TestEventEmailsFollowContactWrites(t *testing.T) {
 	if got := owner("late@example.com"); got != "" {
 		t.Fatalf("no contact yet: owner %q", got)
 	}
-	late := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("late@example.com")})
+	late := upsertOne(t, s, acct, segmentd.ContactPatch{Email: str("late@example.com")})
 	if got := owner("late@example.com"); got != late {
 		t.Fatalf("after the contact was created: owner %q, want %q", got, late)
 	}
-	alt := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{"alt@example.com"}})
+	alt := upsertOne(t, s, acct, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{"alt@example.com"}})
 	if got := owner("alt@example.com"); got != alt {
 		t.Fatalf("alternate email: owner %q, want %q", got, alt)
 	}
-	if id := upsertOne(t, s, a.ID, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{}}); id != alt {
+	if id := upsertOne(t, s, acct, segmentd.ContactPatch{Email: str("main@example.com"), AlternateEmails: &[]string{}}); id != alt {
 		t.Fatalf("the update made contact %s, want %s", id, alt)
 	}
 	if got := owner("alt@example.com"); got != "" {
 		t.Fatalf("after the alternate email was removed: owner %q", got)
 	}
-	if _, err := s.DeleteContacts(t.Context(), a.ID, []string{late}); err != nil {
+	if _, err := s.DeleteContacts(t.Context(), acct, []string{late}); err != nil {
 		t.Fatal(err)
 	}
 	if got := owner("late@example.com"); got != "" {
@@ -260,19 +268,14 @@ func TestEventEmailsOtherWriter(t *testing.T) {
 }
 
 func TestWarmEvents(t *testing.T) {
-	s := openTemp(t)
-	defer s.Close()
-	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addEvents(t, s, a.ID, idEvent("e1", 1000))
-	s.events.forgetIDs(a.ID)
+	s, acct := openAccount(t)
+	addEvents(t, s, acct, idEvent("e1", 1000))
+	s.events.forgetIDs(acct)
 	if err := s.WarmEvents(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	s.events.mu.Lock()
-	set := s.events.ids[a.ID]
+	set := s.events.ids[acct]
 	s.events.mu.Unlock()
 	if set == nil || !slices.Equal(set.times(eventHash("e1"), nil), []int64{1000}) {
 		t.Fatal("WarmEvents did not load the account's hash set")

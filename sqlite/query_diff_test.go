@@ -7,7 +7,6 @@ package sqlite_test
 // Go code.
 
 import (
-	"bufio"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -19,71 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentd/segmentd/internal/querycorpus"
 	"github.com/segmentd/segmentd/query"
 	_ "modernc.org/sqlite"
 )
 
-// diffNow and diffCatalog mirror corpusNow and corpusCatalog in
-// query/corpus_test.go.
-var diffNow = time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC)
+// The corpus (internal/querycorpus): its clock, catalogue and valid queries.
+var diffNow = querycorpus.Now
 
 func diffCatalog(t *testing.T) *query.Catalog {
-	t.Helper()
-	cat, err := query.NewCatalog([]query.CustomField{
-		{ID: "w1", Name: "nickname", Type: query.Text},
-		{ID: "n2", Name: "age", Type: query.Number},
-		{ID: "d3", Name: "birthday", Type: query.Date},
-		{ID: "n4", Name: "score", Type: query.Number},
-		{ID: "w5", Name: "Plan", Type: query.Text},
-		{ID: "w6", Name: "url", Type: query.Text},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
-}
-
-type corpusQuery struct {
-	where string
-	lang  query.Lang
-	src   string
-}
-
-func readValidCorpus(t *testing.T) []corpusQuery {
-	t.Helper()
-	var out []corpusQuery
-	for _, f := range []string{"sgql_valid.txt", "sql_valid.txt"} {
-		lang := query.SGQL
-		if strings.HasPrefix(f, "sql_") {
-			lang = query.SQL
-		}
-		data, err := os.ReadFile(filepath.Join("..", "query", "testdata", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
-		sc.Buffer(nil, 1<<20)
-		var cur []string
-		n, start := 0, 0
-		for sc.Scan() {
-			n++
-			line := sc.Text()
-			if len(cur) == 0 && (strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#")) {
-				continue
-			}
-			if len(cur) == 0 {
-				start = n
-			}
-			if strings.HasSuffix(line, " \\") {
-				cur = append(cur, strings.TrimSuffix(line, " \\"))
-				continue
-			}
-			cur = append(cur, line)
-			out = append(out, corpusQuery{where: fmt.Sprintf("%s:%d", f, start), lang: lang, src: strings.Join(cur, "\n")})
-			cur = nil
-		}
-	}
-	return out
+	return querycorpus.Catalog(t, query.NewCatalog, query.Text, query.Number, query.Date)
 }
 
 func openSchema(t *testing.T) *sql.DB {
@@ -277,20 +221,25 @@ func TestQueryDifferential(t *testing.T) {
 	// A second account with the same ids: its rows must never leak in.
 	insertContacts(t, db, 2, genContacts(40, 99), cat)
 
-	queries := readValidCorpus(t)
+	var queries []querycorpus.Entry[query.Lang]
+	for _, e := range querycorpus.Read(t, filepath.Join("..", "query", "testdata"), query.SGQL, query.SQL) {
+		if e.Valid {
+			queries = append(queries, e)
+		}
+	}
 	if len(queries) < 100 {
 		t.Fatalf("only %d valid corpus queries", len(queries))
 	}
 	nonEmpty := 0
 	for _, cq := range queries {
-		q, err := query.Parse(cq.lang, cq.src)
+		q, err := query.Parse(cq.Lang, cq.Src)
 		if err != nil {
-			t.Errorf("%s: %v", cq.where, err)
+			t.Errorf("%s:%d: %v", cq.File, cq.Line, err)
 			continue
 		}
 		ch, err := query.Check(q, cat)
 		if err != nil {
-			t.Errorf("%s: %v", cq.where, err)
+			t.Errorf("%s:%d: %v", cq.File, cq.Line, err)
 			continue
 		}
 		prog := query.Compile(ch)
@@ -308,7 +257,7 @@ func TestQueryDifferential(t *testing.T) {
 			got := runIDs(t, db, st)
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
-				t.Errorf("%s (parent %q): %s\nSQL: %s\nargs: %v\nSQLite: %v\nGo:     %v", cq.where, parent, cq.src, st.SQL, st.Args, got, want)
+				t.Errorf("%s:%d (parent %q): %s\nSQL: %s\nargs: %v\nSQLite: %v\nGo:     %v", cq.File, cq.Line, parent, cq.Src, st.SQL, st.Args, got, want)
 			}
 			if len(want) > 0 && len(want) < len(recs) {
 				nonEmpty++

@@ -10,97 +10,66 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
+	"maps"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentd/segmentd"
-	"github.com/segmentd/segmentd/audience"
-	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
-	"github.com/segmentd/segmentd/sqlite"
 	"github.com/segmentd/segmentd/webhook"
 )
 
-// env is a segmentd with the webhook and SendGrid faces on a loopback port,
-// over a fresh SQLite store, with a settable clock.
+// env is a segmentd with the webhook and SendGrid faces (facetest.Env),
+// its clock standing at t0.
 type env struct {
-	t     *testing.T
-	svc   *audience.Service
-	srv   *httptest.Server
-	clock *segmentd.DevClock
-	key   string // full access to the default account
+	*facetest.Env
+	t *testing.T
 }
 
 var t0 = time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T, opts ...webhook.Options) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := segmentd.NewDevClock()
-	clock.Set(t0)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := audience.New(st, clock, log, audience.Config{
-		Segments: st, Membership: engine.NewMembership(), Events: st, WebhookKeys: st,
-	})
-	if err := svc.LoadMembership(ctx); err != nil {
-		t.Fatal(err)
-	}
-	const key = "SG.webhook-test-key"
-	if _, err := svc.Bootstrap(ctx, key); err != nil {
-		t.Fatal(err)
-	}
 	var o webhook.Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	o.Clock = clock
-	srv := httptest.NewServer(server.New(log,
-		server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log)},
-		server.Face{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, o)},
-	))
-	t.Cleanup(func() { srv.Close(); svc.Close(); st.Close() })
-	return &env{t: t, svc: svc, srv: srv, clock: clock, key: key}
+	fe := facetest.Start(t, func(e *facetest.Env) http.Handler {
+		o.Clock = e.Clock
+		return server.New(e.Log,
+			server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(e.Svc, e.Log)},
+			server.Face{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(e.Svc, e.Log, o)},
+		)
+	}, facetest.Config{Now: t0, Key: "SG.webhook-test-key"})
+	return &env{Env: fe, t: t}
 }
 
-// post sends a batch; auth sets the request's credentials (Bearer e.key
-// when nil).
-func (e *env) post(body string, auth func(*http.Request), hdr map[string]string) (int, string) {
+// post sends a batch; auth, when not "", is the request's Authorization
+// header ("Bearer " and e.Key otherwise; "-" sends none).
+func (e *env) post(body, auth string, hdr map[string]string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/webhooks/sendgrid/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if auth == nil {
-		req.Header.Set("Authorization", "Bearer "+e.key)
-	} else {
-		auth(req)
+	rq := facetest.Request{Method: "POST", Path: "/webhooks/sendgrid/events", Body: body, Header: map[string]string{}}
+	switch auth {
+	case "":
+	case "-":
+		rq.Key = facetest.Ptr("")
+	default:
+		rq.Header["Authorization"] = auth
 	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	maps.Copy(rq.Header, hdr)
+	r := e.Call(e.t, rq)
+	return r.Status, string(r.Body)
 }
 
 // ok posts a batch that must be answered 200 and returns the response.
 func (e *env) ok(body string) webhook.Response {
 	e.t.Helper()
-	code, out := e.post(body, nil, nil)
+	code, out := e.post(body, "", nil)
 	if code != 200 {
 		e.t.Fatalf("POST events: %d %s", code, out)
 	}
@@ -113,20 +82,7 @@ func (e *env) ok(body string) webhook.Response {
 
 func (e *env) sg(method, path, body string, want int) map[string]any {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		e.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
+	return facetest.WantStatus(e.t, e.Call(e.t, facetest.Request{Method: method, Path: path, Body: body}), want)
 }
 
 // upsert writes contacts and waits for the job to complete.
@@ -136,16 +92,10 @@ func (e *env) upsert(emails ...string) {
 	for _, m := range emails {
 		cs = append(cs, fmt.Sprintf(`{"email":%q}`, m))
 	}
-	job := e.sg("PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs, ",")+`]}`, 202)
-	id := job["job_id"].(string)
-	for i := 0; i < 1000; i++ {
-		j := e.sg("GET", "/v3/marketing/contacts/imports/"+id, "", 200)
-		if j["status"] == "completed" {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	id := e.sg("PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs, ",")+`]}`, 202)["job_id"].(string)
+	if j := facetest.WaitJob(e.t, e.Svc, e.DefaultAccount(), id); j.Status != segmentd.JobCompleted {
+		e.t.Fatalf("job %s: %+v", id, j)
 	}
-	e.t.Fatalf("job %s did not complete", id)
 }
 
 // segment creates a Segments 2.0 segment and returns its id.
@@ -215,28 +165,28 @@ func TestEveryEventType(t *testing.T) {
 func TestAuth(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	eventsKey, _, err := e.svc.CreateAPIKey(ctx, "default", "events", []segmentd.Scope{segmentd.ScopeEventsWrite})
+	eventsKey, _, err := e.Svc.CreateAPIKey(ctx, "default", "events", []segmentd.Scope{segmentd.ScopeEventsWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
-	readKey, _, err := e.svc.CreateAPIKey(ctx, "default", "read", []segmentd.Scope{segmentd.ScopeSendGridRead})
+	readKey, _, err := e.Svc.CreateAPIKey(ctx, "default", "read", []segmentd.Scope{segmentd.ScopeSendGridRead})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body := batch(ev("a@example.com", "open", t0, "x1"))
 	tests := []struct {
 		name string
-		auth func(*http.Request)
+		auth string // the Authorization header
 		want int
 	}{
-		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+eventsKey) }, 200},
-		{"basic password", func(r *http.Request) { r.SetBasicAuth("sendgrid", eventsKey) }, 200},
-		{"basic any user", func(r *http.Request) { r.SetBasicAuth("", eventsKey) }, 200},
-		{"none", func(*http.Request) {}, 401},
-		{"unknown bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer SG.nope") }, 401},
-		{"unknown basic", func(r *http.Request) { r.SetBasicAuth("u", "SG.nope") }, 401},
-		{"key as basic user", func(r *http.Request) { r.SetBasicAuth(eventsKey, "") }, 401},
-		{"no events scope", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+readKey) }, 403},
+		{"bearer", "Bearer " + eventsKey, 200},
+		{"basic password", basic("sendgrid", eventsKey), 200},
+		{"basic any user", basic("", eventsKey), 200},
+		{"none", "-", 401},
+		{"unknown bearer", "Bearer SG.nope", 401},
+		{"unknown basic", basic("u", "SG.nope"), 401},
+		{"key as basic user", basic(eventsKey, ""), 401},
+		{"no events scope", "Bearer " + readKey, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,6 +199,11 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// basic is the Authorization header of HTTP Basic authentication.
+func basic(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
 // signer is a SendGrid signed-webhook key pair.
@@ -285,13 +240,13 @@ func TestSignatureVerification(t *testing.T) {
 	body := batch(ev("a@example.com", "open", t0, "s1"))
 
 	// Without a configured key, requests are not verified.
-	if code, out := e.post(body, nil, nil); code != 200 {
+	if code, out := e.post(body, "", nil); code != 200 {
 		t.Fatalf("unsigned without a key: %d %s", code, out)
 	}
-	if err := e.svc.SetWebhookKey(context.Background(), "default", s.pub); err != nil {
+	if err := e.Svc.SetWebhookKey(context.Background(), "default", s.pub); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.SetWebhookKey(context.Background(), "default", "bm90IGEga2V5"); segmentd.ErrorKindOf(err) != segmentd.KindInvalid {
+	if err := e.Svc.SetWebhookKey(context.Background(), "default", "bm90IGEga2V5"); segmentd.ErrorKindOf(err) != segmentd.KindInvalid {
 		t.Fatalf("setting a non-key: %v", err)
 	}
 	body = batch(ev("a@example.com", "open", t0, "s2"))
@@ -315,7 +270,7 @@ func TestSignatureVerification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out := e.post(tt.body, nil, tt.hdr)
+			code, out := e.post(tt.body, "", tt.hdr)
 			if code != tt.want {
 				t.Fatalf("status %d %s, want %d", code, out, tt.want)
 			}
@@ -325,14 +280,14 @@ func TestSignatureVerification(t *testing.T) {
 	// signature fails.
 	h := s.headers(t, t0.Add(-time.Hour), body)
 	h[webhook.HeaderTimestamp] = strconv.FormatInt(t0.Unix(), 10)
-	if code, out := e.post(body, nil, h); code != 403 {
+	if code, out := e.post(body, "", h); code != 403 {
 		t.Fatalf("replayed signature with a new timestamp: %d %s", code, out)
 	}
 	// PEM is accepted too, and removing the key turns verification off.
-	if err := e.svc.SetWebhookKey(context.Background(), "default", ""); err != nil {
+	if err := e.Svc.SetWebhookKey(context.Background(), "default", ""); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := e.post(body, nil, nil); code != 200 {
+	if code, out := e.post(body, "", nil); code != 200 {
 		t.Fatalf("unsigned after removing the key: %d %s", code, out)
 	}
 }
@@ -419,16 +374,16 @@ func TestLimitsAndBadBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out := e.post(tt.body, nil, nil)
+			code, out := e.post(tt.body, "", nil)
 			if code != tt.want || !strings.Contains(out, tt.msg) {
 				t.Fatalf("%d %s, want %d and %q", code, out, tt.want, tt.msg)
 			}
 		})
 	}
-	if code, out := e.post("[]", nil, nil); code != 200 || !strings.Contains(out, `"received":0`) {
+	if code, out := e.post("[]", "", nil); code != 200 || !strings.Contains(out, `"received":0`) {
 		t.Fatalf("empty batch: %d %s", code, out)
 	}
-	req, _ := http.NewRequest("GET", e.srv.URL+"/webhooks/sendgrid/events", nil)
+	req, _ := http.NewRequest("GET", e.URL+"/webhooks/sendgrid/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -73,21 +73,8 @@ func TestConstantContactThroughTheBinary(t *testing.T) {
 
 	const key = "SG.cc-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
 	c := ccClient{t: t, url: s.url, key: key}
-	upsert := func(body string) {
-		t.Helper()
-		code, out := call(t, s, key, "PUT", "/v3/marketing/contacts", body)
-		if code != 202 {
-			t.Fatalf("upsert: %d %s", code, out)
-		}
-		var job struct {
-			JobID string `json:"job_id"`
-		}
-		_ = json.Unmarshal([]byte(out), &job)
-		waitCompleted(t, s, job.JobID)
-	}
-	upsert(`{"contacts":[{"email":"a@example.com"},{"email":"b@example.com"},{"email":"c@example.com"}]}`)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@example.com"},{"email":"b@example.com"},{"email":"c@example.com"}]}`)
 
 	seg := c.must("POST", "/v3/segments", segmentBody("Sent lately", sentCriteria), 201)
 	if seg["segment_id"] != float64(1) || seg["segment_criteria"] != sentCriteria {
@@ -128,7 +115,7 @@ func TestConstantContactThroughTheBinary(t *testing.T) {
 	if n := len(members["contacts"].([]any)); float64(n) != count {
 		t.Fatalf("members: %d listed, contacts_count %v", n, count)
 	}
-	found := mustSG(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["a@example.com"]}`)
+	found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["a@example.com"]}`, 200)
 	if ids := fmt.Sprint(found["result"].(map[string]any)["a@example.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"]); strings.Contains(ids, "cc:") {
 		t.Fatalf("segment_ids list a Constant Contact segment: %s", ids)
 	}
@@ -182,20 +169,6 @@ func TestCCRateLimitsFlagAndEnvironment(t *testing.T) {
 	}
 }
 
-// mustSG calls the SendGrid face and decodes a 200 answer.
-func mustSG(t *testing.T, s liveServer, key, method, path, body string) map[string]any {
-	t.Helper()
-	code, out := call(t, s, key, method, path, body)
-	if code != 200 {
-		t.Fatalf("%s %s: %d %s", method, path, code, out)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // TestCCTrackingSegmentsThroughTheBinary feeds engagement events through
 // the Event Webhook of the real binary and checks that
 // GET /v3/contacts?segment_id= lists exactly the contacts each tracking
@@ -206,7 +179,6 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 	dir := t.TempDir()
 	const key = "SG.cc-tracking-key"
 	s, cmd := startBinary(t, bin, dir, key, "--dev")
-	s.key = key
 	g := &engagement{t: t, s: s}
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	g.setClock(now)
@@ -287,7 +259,7 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	s2 := startBinaryWith(t, bin, dir, key, "--dev")
+	s2, _ := startBinary(t, bin, dir, key, "--dev")
 	g2 := &engagement{t: t, s: s2}
 	g2.setClock(now)
 	check(ccClient{t: t, url: s2.url, key: key}, "after a restart", "c,e", "d", "c,d,e", "a,b,d,e")

@@ -20,34 +20,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/query"
 )
 
-// startBinaryWith is startBinary with extra serve flags, keeping the key.
-func startBinaryWith(t *testing.T, bin, dir, key string, extra ...string) liveServer {
-	t.Helper()
-	s, _ := startBinary(t, bin, dir, key, extra...)
-	s.key = key
-	return s
-}
-
-// httpDo sends a request with the given headers and returns status and body.
+// httpDo sends a request with the given headers (and no others but a
+// JSON Content-Type with a body) and returns status and body.
 func httpDo(t *testing.T, method, url, body string, hdr map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	rq := facetest.Request{Method: method, Header: hdr}
+	if body != "" {
+		rq.Body = body
+	}
+	r, err := facetest.Send(url, "", rq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return r.Status, string(r.Body)
 }
 
 type hookResponse struct {
@@ -97,13 +86,7 @@ func (g *engagement) post(body string) hookResponse {
 
 func (g *engagement) must(method, path, body string, want int) map[string]any {
 	g.t.Helper()
-	code, out := call(g.t, g.s, g.s.key, method, path, body)
-	if code != want {
-		g.t.Fatalf("%s %s: %d %s, want %d", method, path, code, out, want)
-	}
-	var m map[string]any
-	_ = json.Unmarshal([]byte(out), &m)
-	return m
+	return mustCall(g.t, g.s, g.s.key, method, path, body, want)
 }
 
 func (g *engagement) upsert(emails []string) {
@@ -112,8 +95,7 @@ func (g *engagement) upsert(emails []string) {
 	for _, e := range emails {
 		cs = append(cs, fmt.Sprintf(`{"email":%q}`, e))
 	}
-	job := g.must("PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs, ",")+`]}`, 202)
-	waitCompleted(g.t, g.s, job["job_id"].(string))
+	runJob(g.t, g.s, g.s.key, "PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs, ",")+`]}`)
 }
 
 func (g *engagement) setClock(t time.Time) {
@@ -153,7 +135,7 @@ var eventTypes = []string{"processed", "delivered", "deferred", "dropped", "boun
 func TestEngagementThroughTheBinary(t *testing.T) {
 	bin := realBinary(t)
 	dir := t.TempDir()
-	s := startBinaryWith(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
+	s, _ := startBinary(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
 	g := &engagement{t: t, s: s}
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	g.setClock(now)
@@ -326,7 +308,7 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 // the clock back brings it back. Without --dev there is no /admin.
 func TestDevClockMovesWindows(t *testing.T) {
 	bin := realBinary(t)
-	s := startBinaryWith(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
+	s, _ := startBinary(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
 	g := &engagement{t: t, s: s}
 	start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)
 	g.setClock(start)

@@ -19,13 +19,15 @@ import (
 
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
+
+	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // server is a segmentd started by a test, in-process through run or as a
 // real child process.
 type liveServer struct {
 	url string
-	key string // the generated key, when the banner printed one
+	key string // the generated key, when the banner printed one; startBinary's given key
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -86,6 +88,7 @@ func startInProcess(t *testing.T, args []string, env []string) (liveServer, func
 	return s, stop
 }
 
+// call calls the SendGrid face of s through sendgrid-go.
 func call(t *testing.T, s liveServer, key, method, path, body string) (int, string) {
 	t.Helper()
 	req := sendgrid.GetRequest(key, path, s.url)
@@ -96,6 +99,23 @@ func call(t *testing.T, s liveServer, key, method, path, body string) (int, stri
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp.StatusCode, resp.Body
+}
+
+// mustCall calls the SendGrid face of s, fails the test unless the status
+// is want, and decodes a JSON body.
+func mustCall(t *testing.T, s liveServer, key, method, path, body string, want int) map[string]any {
+	t.Helper()
+	code, out := call(t, s, key, method, path, body)
+	if code != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, code, out, want)
+	}
+	var m map[string]any
+	if out != "" {
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, out)
+		}
+	}
+	return m
 }
 
 func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
@@ -254,7 +274,8 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 })
 
 // startBinary starts the real binary serving dir with key (and any extra
-// serve flags); it is killed when the test ends.
+// serve flags), the key of the server it returns; it is killed when the
+// test ends.
 func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServer, *exec.Cmd) {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
@@ -270,6 +291,7 @@ func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServe
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	br := bufio.NewReader(out)
 	s := readBanner(t, br)
+	s.key = key
 	go io.Copy(io.Discard, br)
 	return s, cmd
 }
@@ -282,7 +304,6 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	dir := t.TempDir()
 	key := "SG.kill9-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
 
 	code, body := call(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`)
 	if code != 200 {
@@ -307,15 +328,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		fmt.Fprintf(&b, `{"email":"Person%04d@Example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, i, i, field.ID)
 	}
 	b.WriteString("]}")
-	code, body = call(t, s, key, "PUT", "/v3/marketing/contacts", b.String())
-	if code != 202 {
-		t.Fatalf("upsert: %d %s", code, body)
-	}
-	var job struct {
-		JobID string `json:"job_id"`
-	}
-	_ = json.Unmarshal([]byte(body), &job)
-	waitCompleted(t, s, job.JobID)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", b.String())
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -362,25 +375,26 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
+// runJob sends a request that SendGrid answers 202 with a job (an upsert,
+// a delete) and waits for the job to read completed.
+func runJob(t *testing.T, s liveServer, key, method, path, body string) {
+	t.Helper()
+	waitCompleted(t, s, mustCall(t, s, key, method, path, body, 202)["job_id"].(string))
+}
+
+// waitCompleted waits for an upsert job to read completed.
 func waitCompleted(t *testing.T, s liveServer, jobID string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		code, body := call(t, s, s.key, "GET", "/v3/marketing/contacts/imports/"+jobID, "")
-		if code != 200 {
-			t.Fatalf("job status: %d %s", code, body)
-		}
-		var j struct{ Status string }
-		_ = json.Unmarshal([]byte(body), &j)
-		switch j.Status {
+	facetest.Poll(t, "job "+jobID, func() bool {
+		j := mustCall(t, s, s.key, "GET", "/v3/marketing/contacts/imports/"+jobID, "", 200)
+		switch j["status"] {
 		case "completed":
-			return
+			return true
 		case "errored", "failed":
-			t.Fatalf("job %s: %s", jobID, body)
+			t.Fatalf("job %s: %v", jobID, j)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("job %s not completed within 60s", jobID)
+		return false
+	})
 }
 
 // TestSegmentsFreshAndSurviveRestart drives the real binary: once an upsert
@@ -392,54 +406,36 @@ func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	key := "SG.segments-test-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	s.key = key
-	mustCall := func(s liveServer, method, path, body string, want int) map[string]any {
-		t.Helper()
-		code, out := call(t, s, key, method, path, body)
-		if code != want {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, code, out, want)
-		}
-		var m map[string]any
-		_ = json.Unmarshal([]byte(out), &m)
-		return m
-	}
-	upsert := func(body string) {
-		t.Helper()
-		job := mustCall(s, "PUT", "/v3/marketing/contacts", body, 202)
-		waitCompleted(t, s, job["job_id"].(string))
-	}
-
-	upsert(`{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
-	us := mustCall(s, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
-	gmail := mustCall(s, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
+	us := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
+	gmail := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
 	if us["contacts_count"] != float64(2) || gmail["contacts_count"] != float64(2) {
 		t.Fatalf("counts at create: US %v, Gmail %v", us["contacts_count"], gmail["contacts_count"])
 	}
 
 	// A write is visible everywhere once its job reads completed.
-	upsert(`{"contacts":[{"email":"d@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"FR"}]}`)
-	got := mustCall(s, "GET", "/v3/marketing/segments/2.0/"+us["id"].(string), "", 200)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"d@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"FR"}]}`)
+	got := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0/"+us["id"].(string), "", 200)
 	if got["contacts_count"] != float64(2) || len(got["contacts_sample"].([]any)) != 2 {
 		t.Fatalf("US after the write: %v", got)
 	}
-	search := mustCall(s, "POST", "/v3/marketing/contacts/search", `{"query":"country = 'US' AND email LIKE '%gmail.com'"}`, 200)
+	search := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search", `{"query":"country = 'US' AND email LIKE '%gmail.com'"}`, 200)
 	if search["contact_count"] != float64(2) {
 		t.Fatalf("search after the write: %v", search)
 	}
-	found := mustCall(s, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["d@gmail.com"]}`, 200)
+	found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["d@gmail.com"]}`, 200)
 	segIDs := found["result"].(map[string]any)["d@gmail.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
 	if len(segIDs) != 2 {
 		t.Fatalf("segment_ids of d@gmail.com = %v, want both segments", segIDs)
 	}
 
-	before := mustCall(s, "GET", "/v3/marketing/segments/2.0", "", 200)
+	before := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0", "", 200)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	s2, _ := startBinary(t, bin, dir, key)
-	s2.key = key
-	after := mustCall(s2, "GET", "/v3/marketing/segments/2.0", "", 200)
+	after := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
 	strip := func(m map[string]any) string {
 		var out []string
 		for _, r := range m["results"].([]any) {
@@ -468,21 +464,6 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 	key := "SG.snapshot-test-key"
 	flags := []string{"--snapshot-interval", "0"}
 	s, cmd := startBinary(t, bin, dir, key, flags...)
-	s.key = key
-	mustCall := func(s liveServer, method, path, body string, want int) map[string]any {
-		t.Helper()
-		code, out := call(t, s, key, method, path, body)
-		if code != want {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, code, out, want)
-		}
-		var m map[string]any
-		_ = json.Unmarshal([]byte(out), &m)
-		return m
-	}
-	job := func(s liveServer, method, path, body string) {
-		t.Helper()
-		waitCompleted(t, s, mustCall(s, method, path, body, 202)["job_id"].(string))
-	}
 	contacts := func(from, to int, country string) string {
 		var b strings.Builder
 		b.WriteString(`{"contacts":[`)
@@ -508,8 +489,8 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 		}
 	}
 
-	list := mustCall(s, "POST", "/v3/marketing/lists", `{"name":"l1"}`, 201)["id"].(string)
-	job(s, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(0, 200, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list), 1))
+	list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"l1"}`, 201)["id"].(string)
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(0, 200, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list), 1))
 	events(s, 0, 120, "open")
 	events(s, 300, 320, "open") // no such contacts yet: attached later
 	for _, q := range []string{
@@ -520,7 +501,7 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 		"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
 	} {
 		body, _ := json.Marshal(map[string]string{"name": fmt.Sprint("s ", len(q)), "query_dsl": q})
-		mustCall(s, "POST", "/v3/marketing/segments/2.0", string(body), 201)
+		mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", string(body), 201)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -533,20 +514,19 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 
 	// Writes of every kind after the snapshot, then kill -9.
 	s2, cmd2 := startBinary(t, bin, dir, key, flags...)
-	s2.key = key
-	job(s2, "PUT", "/v3/marketing/contacts", contacts(150, 330, "PT"))
+	runJob(t, s2, key, "PUT", "/v3/marketing/contacts", contacts(150, 330, "PT"))
 	events(s2, 100, 180, "click")
-	found := mustCall(s2, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["p001@yahoo.com","p003@yahoo.com"]}`, 200)
+	found := mustCall(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["p001@yahoo.com","p003@yahoo.com"]}`, 200)
 	var ids []string
 	for _, r := range found["result"].(map[string]any) {
 		ids = append(ids, r.(map[string]any)["contact"].(map[string]any)["id"].(string))
 	}
-	job(s2, "DELETE", "/v3/marketing/contacts?ids="+strings.Join(ids, ","), "")
-	mustCall(s2, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)
-	list2 := mustCall(s2, "POST", "/v3/marketing/lists", `{"name":"l2"}`, 201)["id"].(string)
-	job(s2, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(10, 20, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list2), 1))
-	mustCall(s2, "DELETE", "/v3/marketing/lists/"+list, "", 204)
-	before := mustCall(s2, "GET", "/v3/marketing/segments/2.0", "", 200)
+	runJob(t, s2, key, "DELETE", "/v3/marketing/contacts?ids="+strings.Join(ids, ","), "")
+	mustCall(t, s2, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)
+	list2 := mustCall(t, s2, key, "POST", "/v3/marketing/lists", `{"name":"l2"}`, 201)["id"].(string)
+	runJob(t, s2, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(10, 20, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list2), 1))
+	mustCall(t, s2, key, "DELETE", "/v3/marketing/lists/"+list, "", 204)
+	before := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
 	if err := cmd2.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -562,12 +542,10 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 		}
 	}
 	s3, _ := startBinary(t, bin, dir, key, flags...)
-	s3.key = key
 	if now, err := os.ReadFile(snap); err != nil || !bytes.Equal(now, written) {
 		t.Fatalf("the snapshot was not used as it was (read back: %v)", err)
 	}
 	s4, _ := startBinary(t, bin, rebuildDir, key, flags...)
-	s4.key = key
 	strip := func(m map[string]any) string {
 		var out []string
 		for _, r := range m["results"].([]any) {
@@ -577,10 +555,10 @@ func TestSnapshotSurvivesKill9(t *testing.T) {
 		return strings.Join(out, "\n")
 	}
 	want := strip(before)
-	if got := strip(mustCall(s3, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
+	if got := strip(mustCall(t, s3, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
 		t.Fatalf("counts from the snapshot after kill -9:\n%s\nbefore the kill:\n%s", got, want)
 	}
-	if got := strip(mustCall(s4, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
+	if got := strip(mustCall(t, s4, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
 		t.Fatalf("counts of a full rebuild:\n%s\nbefore the kill:\n%s", got, want)
 	}
 }
