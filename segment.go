@@ -95,9 +95,9 @@ type Membership interface {
 	// those contacts.
 	AddEvents(acct int64, evs []Event, now time.Time)
 
-	// CheckQuery parses and checks a query without saving it. search selects
-	// the contacts-search rules for SGQL.
-	CheckQuery(acct int64, lang QueryLang, src string, search bool) error
+	// CheckQuery parses and checks a query without saving it (a segment's,
+	// or a contacts search's: SGQL checks the same way for both).
+	CheckQuery(acct int64, lang QueryLang, src string) error
 	PutSegment(acct int64, id string, lang QueryLang, src string, parentListID string, now time.Time) error
 	// PutSegments loads several segments in one pass over the contacts (the
 	// rebuild at start); it returns, per segment, why its query no longer

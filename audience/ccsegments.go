@@ -32,7 +32,7 @@ func (s *Service) checkCCCriteria(acct int64, criteria string) error {
 	if n := utf8.RuneCountInString(criteria); n > segmentd.MaxCCSegmentCriteriaLength {
 		return segmentd.Errorf(segmentd.KindInvalid, "segment_criteria", "segment_criteria must be at most %d characters (it has %d)", segmentd.MaxCCSegmentCriteriaLength, n)
 	}
-	if err := s.members.CheckQuery(acct, segmentd.LangCC, criteria, false); err != nil {
+	if err := s.members.CheckQuery(acct, segmentd.LangCC, criteria); err != nil {
 		// The engine's message names a path inside the criteria
 		// ("criteria.group[0].op: …"); say whose path it is.
 		msg := err.Error()

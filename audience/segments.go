@@ -125,7 +125,7 @@ func (s *Service) checkQuery(acct int64, seg *segmentd.Segment) error {
 	if strings.TrimSpace(seg.QueryDSL) == "" {
 		return segmentd.Errorf(segmentd.KindInvalid, "query_dsl", "query_dsl is required")
 	}
-	if err := s.members.CheckQuery(acct, seg.Lang(), seg.QueryDSL, false); err != nil {
+	if err := s.members.CheckQuery(acct, seg.Lang(), seg.QueryDSL); err != nil {
 		return segmentd.Errorf(segmentd.KindInvalid, "query_dsl", "%s", err.Error())
 	}
 	return nil
@@ -259,7 +259,7 @@ func (s *Service) SearchContacts(ctx context.Context, acct int64, query string) 
 	if strings.TrimSpace(query) == "" {
 		return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "query", "query is required")
 	}
-	if err := s.members.CheckQuery(acct, segmentd.LangSGQL, query, true); err != nil {
+	if err := s.members.CheckQuery(acct, segmentd.LangSGQL, query); err != nil {
 		return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "query", "%s", err.Error())
 	}
 	now := s.clock.Now()

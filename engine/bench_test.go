@@ -264,7 +264,7 @@ func BenchmarkCount(b *testing.B) {
 // and the total) over 1,000,000 contacts.
 func BenchmarkSearch(b *testing.B) {
 	e := millionWorld(b)
-	ch, err := e.Check(1, query.SGQL, "email LIKE '%@gmail.com' AND country = 'US'", true)
+	ch, err := e.Check(1, query.SGQL, "email LIKE '%@gmail.com' AND country = 'US'")
 	if err != nil {
 		b.Fatal(err)
 	}

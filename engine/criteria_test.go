@@ -320,7 +320,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 				case op < 72:
 					sid := fmt.Sprintf("cc:%d", rng.IntN(6))
 					src := gen.doc()
-					if err := mem.CheckQuery(acct, segmentd.LangCC, src, false); err != nil {
+					if err := mem.CheckQuery(acct, segmentd.LangCC, src); err != nil {
 						what = "rejected " + src // a custom field the account lacks
 						break
 					}

@@ -826,19 +826,14 @@ func (a *account) eventSubset(evs []query.Event) *subset {
 }
 
 // Check parses src in dialect lang and checks it against the account's
-// current custom fields: query.CheckSearch when search is true (contacts
-// search), query.Check otherwise (segments). Errors are *query.Error with a
-// position.
-func (e *Engine) Check(acct int64, lang query.Lang, src string, search bool) (*query.Checked, error) {
+// current custom fields, for a segment or a contacts search alike. Errors
+// are *query.Error with a position.
+func (e *Engine) Check(acct int64, lang query.Lang, src string) (*query.Checked, error) {
 	q, err := query.Parse(lang, src)
 	if err != nil {
 		return nil, err
 	}
-	cat := e.catalog(acct)
-	if search {
-		return query.CheckSearch(q, cat)
-	}
-	return query.Check(q, cat)
+	return query.Check(q, e.catalog(acct))
 }
 
 func (e *Engine) catalog(acct int64) *query.Catalog {
@@ -1117,7 +1112,7 @@ func (e *Engine) Search(acct int64, ch *query.Checked, limit int, now time.Time)
 		return nil, 0, nil
 	}
 	defer a.mu.RUnlock()
-	c2, err := query.CheckSearch(ch.Query, a.cat)
+	c2, err := query.Check(ch.Query, a.cat)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -339,7 +339,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 				case op < 80: // segment create or replace
 					sid := fmt.Sprintf("s%d", rng.IntN(8))
 					q := querySet[rng.IntN(len(querySet))]
-					ch, err := e.Check(acct, q.lang, q.src, false)
+					ch, err := e.Check(acct, q.lang, q.src)
 					if err != nil {
 						// The query names a field the account lacks now:
 						// the API would answer 400 and store nothing.
@@ -356,7 +356,7 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 					for k := 0; k < 3; k++ {
 						sid := fmt.Sprintf("s%d", rng.IntN(8))
 						q := querySet[rng.IntN(len(querySet))]
-						ch, err := e.Check(acct, q.lang, q.src, false)
+						ch, err := e.Check(acct, q.lang, q.src)
 						if err != nil {
 							continue
 						}
@@ -449,7 +449,7 @@ func TestMembersFromPages(t *testing.T) {
 		cs = append(cs, segmentd.Contact{ID: fmt.Sprintf("c%02d", i), Email: fmt.Sprintf("u%02d@example.com", i)})
 	}
 	e.PutContacts(1, cs, now)
-	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@example.com'", false)
+	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@example.com'")
 	if err != nil {
 		t.Fatal(err)
 	}

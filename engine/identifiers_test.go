@@ -29,7 +29,7 @@ func TestIdentifierCounts(t *testing.T) {
 		{ID: "d", Email: "d@x.com", Country: "AU"},
 	}
 	e.PutContacts(1, cs, now)
-	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'NZ'", false)
+	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'NZ'")
 	if err != nil {
 		t.Fatal(err)
 	}

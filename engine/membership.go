@@ -40,7 +40,7 @@ func (m Membership) DeleteList(acct int64, listID string, now time.Time) {
 
 // CheckQuery implements segmentd.Membership. Constant Contact criteria
 // (LangCC) fail with a *criteria.Error naming the JSON path at fault.
-func (m Membership) CheckQuery(acct int64, l segmentd.QueryLang, src string, search bool) error {
+func (m Membership) CheckQuery(acct int64, l segmentd.QueryLang, src string) error {
 	if l == segmentd.LangCC {
 		c, err := criteria.Parse(src)
 		if err != nil {
@@ -48,7 +48,7 @@ func (m Membership) CheckQuery(acct int64, l segmentd.QueryLang, src string, sea
 		}
 		return m.Engine.CheckCriteria(acct, c)
 	}
-	_, err := m.Engine.Check(acct, lang(l), src, search)
+	_, err := m.Engine.Check(acct, lang(l), src)
 	return err
 }
 
@@ -61,7 +61,7 @@ func (m Membership) PutSegment(acct int64, id string, l segmentd.QueryLang, src,
 		}
 		return m.Engine.PutCriteriaSegment(acct, id, c, parentListID, now)
 	}
-	ch, err := m.Engine.Check(acct, lang(l), src, false)
+	ch, err := m.Engine.Check(acct, lang(l), src)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (m Membership) PruneEvents(acct int64, before, now time.Time) {
 
 // Search implements segmentd.Membership.
 func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]string, int, error) {
-	ch, err := m.Engine.Check(acct, query.SGQL, src, true)
+	ch, err := m.Engine.Check(acct, query.SGQL, src)
 	if err != nil {
 		return nil, 0, err
 	}

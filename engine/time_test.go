@@ -12,7 +12,7 @@ import (
 
 func mustCheck(t testing.TB, e *Engine, acct int64, lang query.Lang, src string) *query.Checked {
 	t.Helper()
-	ch, err := e.Check(acct, lang, src, false)
+	ch, err := e.Check(acct, lang, src)
 	if err != nil {
 		t.Fatalf("%s: %v", src, err)
 	}
@@ -146,7 +146,7 @@ func TestAccountIsolation(t *testing.T) {
 		t.Errorf("account 2: %v", got)
 	}
 	// Account 2 has no field "color".
-	if _, err := e.Check(2, query.SGQL, "color = 'red'", false); err == nil {
+	if _, err := e.Check(2, query.SGQL, "color = 'red'"); err == nil {
 		t.Error("account 2 resolved account 1's custom field")
 	}
 	if got := e.SegmentsOf(2, "a", now); got != nil {

@@ -71,10 +71,9 @@ type cnode struct {
 }
 
 type checker struct {
-	cat    *Catalog
-	lang   Lang
-	search bool
-	err    *Error
+	cat  *Catalog
+	lang Lang
+	err  *Error
 
 	// SQL name scopes.
 	contactQual map[string]bool // qualifiers naming contact_data
@@ -94,16 +93,11 @@ type evScope struct {
 }
 
 // Check resolves and type-checks q against cat. The error, if any, is an
-// *Error carrying the position of the offending token.
-func Check(q *Query, cat *Catalog) (*Checked, error) { return check(q, cat, false) }
-
-// CheckSearch checks an SGQL query for POST /v3/marketing/contacts/search,
-// which does not accept the engagement pseudo-fields (the vendor documents
-// them only for segments).
-func CheckSearch(q *Query, cat *Catalog) (*Checked, error) { return check(q, cat, true) }
-
-func check(q *Query, cat *Catalog, search bool) (ch *Checked, err error) {
-	c := &checker{cat: cat, lang: q.Lang, search: search}
+// *Error carrying the position of the offending token. An SGQL query checks
+// the same way for a v1 segment and for contacts search: both take the
+// engagement pseudo-fields (docs/decisions.md §6).
+func Check(q *Query, cat *Catalog) (ch *Checked, err error) {
+	c := &checker{cat: cat, lang: q.Lang}
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(bailout); !ok {
@@ -184,7 +178,7 @@ func bareEvent(x Expr) bool {
 // outermost parenthesised condition around them; when one is used outside
 // any parentheses, the whole query is the group.
 func (c *checker) sgqlRoot(x Expr) *cnode {
-	if !c.search && bareEvent(x) {
+	if bareEvent(x) {
 		return c.cond(c.eventGroup(x), "query")
 	}
 	return c.cond(c.groupify(x), "query")
@@ -199,7 +193,7 @@ func (c *checker) eventGroup(x Expr) *cnode {
 }
 
 func (c *checker) groupify(x Expr) *cnode {
-	if c.search || !hasEvent(x) {
+	if !hasEvent(x) {
 		return c.expr(x)
 	}
 	switch x := x.(type) {
@@ -427,9 +421,6 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 			c.errorf(qual.Pos(), "unknown column '%s.%s'", qual.Name, id.Name)
 		}
 		if isEventPseudo(name) {
-			if c.search {
-				c.errorf(id.Pos(), "engagement field '%s' is not supported in contacts search", id.Name)
-			}
 			if !c.sgqlEvents {
 				c.errorf(id.Pos(), "engagement field '%s' must be inside a parenthesised condition", id.Name)
 			}

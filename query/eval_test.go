@@ -210,14 +210,14 @@ func TestLikeHostilePattern(t *testing.T) {
 func TestCheckFlags(t *testing.T) {
 	cat := corpusCatalog(t)
 	tests := []struct {
-		lang               Lang
-		src                string
-		events, now, srchk bool
+		lang        Lang
+		src         string
+		events, now bool
 	}{
-		{SGQL, "email = 'x'", false, false, true},
-		{SGQL, "created_at > NOW() - INTERVAL 1 day", false, true, true},
-		{SGQL, "(event_type = 'open')", true, false, false},
-		{SQL, "SELECT contact_id, updated_at FROM contact_data JOIN event_data ON contact_id WHERE event_timestamp > timestampadd(day, -1, current_timestamp)", true, true, true},
+		{SGQL, "email = 'x'", false, false},
+		{SGQL, "created_at > NOW() - INTERVAL 1 day", false, true},
+		{SGQL, "(event_type = 'open')", true, false},
+		{SQL, "SELECT contact_id, updated_at FROM contact_data JOIN event_data ON contact_id WHERE event_timestamp > timestampadd(day, -1, current_timestamp)", true, true},
 	}
 	for _, tt := range tests {
 		q, err := Parse(tt.lang, tt.src)
@@ -230,15 +230,6 @@ func TestCheckFlags(t *testing.T) {
 		}
 		if ch.UsesEvents != tt.events || ch.UsesNow != tt.now {
 			t.Errorf("%s: UsesEvents %v UsesNow %v, want %v %v", tt.src, ch.UsesEvents, ch.UsesNow, tt.events, tt.now)
-		}
-		if tt.lang == SGQL {
-			_, err := CheckSearch(q, cat)
-			if (err == nil) != tt.srchk {
-				t.Errorf("%s: CheckSearch error %v, want ok=%v", tt.src, err, tt.srchk)
-			}
-			if err != nil && err.Error() != "1:2: engagement field 'event_type' is not supported in contacts search" {
-				t.Errorf("CheckSearch error %q", err)
-			}
 		}
 	}
 }

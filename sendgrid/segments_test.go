@@ -625,6 +625,60 @@ func TestContactsSearch(t *testing.T) {
 	facetest.WantError(t, e.do(t, call{method: "POST", path: path, body: `{"query":""}`}), 400, errBody("query", "query is required"))
 }
 
+// Contacts search takes the engagement pseudo-fields as v1 segments do
+// (docs/decisions.md §6), over events ingested through the service.
+func TestContactsSearchEngagement(t *testing.T) {
+	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	e := newEnvWith(t, facetest.Config{Now: now}, sg.Options{})
+	e.upsert(t, map[string]any{"contacts": []map[string]any{
+		{"email": "recent@example.com", "country": "US"},
+		{"email": "old@example.com", "country": "US"},
+		{"email": "clicker@example.com", "country": "CA"},
+		{"email": "quiet@example.com", "country": "US"},
+	}})
+	day := 24 * time.Hour
+	res, err := e.Svc.AddEvents(context.Background(), e.DefaultAccount(), []segmentd.Event{
+		{Email: "recent@example.com", Type: "open", Timestamp: now.Add(-3 * day)},
+		{Email: "old@example.com", Type: "open", Timestamp: now.Add(-40 * day)},
+		{Email: "old@example.com", Type: "delivered", Timestamp: now.Add(-2 * day)},
+		{Email: "clicker@example.com", Type: "click", Timestamp: now.Add(-1 * day)},
+		{Email: "nobody@example.com", Type: "open", Timestamp: now.Add(-1 * day)},
+	})
+	if err != nil || res.Added != 5 {
+		t.Fatalf("AddEvents = %+v, %v", res, err)
+	}
+	const path = "/v3/marketing/contacts/search"
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		// The query of the issue: the whole query is one engagement group.
+		{"event_source = 'mail' AND event_type = 'open' AND event_timestamp >= (NOW() - interval 30 day)", []string{"recent@example.com"}},
+		{"(event_type = 'open')", []string{"old@example.com", "recent@example.com"}},
+		{"country = 'US' AND NOT (event_type = 'open')", []string{"quiet@example.com"}},
+		{"(event_type = 'click' AND event_timestamp >= NOW() - INTERVAL 2 DAY) OR (event_type = 'delivered')", []string{"clicker@example.com", "old@example.com"}},
+		{"(event_type = 'bounce')", nil},
+	} {
+		r := e.do(t, call{method: "POST", path: path, body: map[string]string{"query": tc.query}})
+		var got struct {
+			Result []struct {
+				Email string `json:"email"`
+			} `json:"result"`
+			ContactCount int `json:"contact_count"`
+		}
+		facetest.WantStatus(t, r, http.StatusOK)
+		r.Decode(t, &got)
+		var emails []string
+		for _, c := range got.Result {
+			emails = append(emails, c.Email)
+		}
+		slices.Sort(emails)
+		if !slices.Equal(emails, tc.want) || got.ContactCount != len(tc.want) {
+			t.Errorf("search %s: %v (contact_count %d), want %v", tc.query, emails, got.ContactCount, tc.want)
+		}
+	}
+}
+
 // Every new operation answers 401 and 403 like the rest of the face.
 func TestSegmentsAuth(t *testing.T) {
 	e := newEnv(t)

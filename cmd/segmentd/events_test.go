@@ -298,6 +298,18 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 		got := g.must("GET", "/v3/marketing/segments/"+seg["id"].(string), "", 200)
 		check(name, got["contacts_count"], evaluate(query.SGQL, src))
 	}
+	// Contacts search takes the same SGQL engagement conditions.
+	searches := []string{"event_source = 'mail' AND event_type = 'open' AND event_timestamp >= (NOW() - interval 30 day)"}
+	for _, src := range v1Segs {
+		searches = append(searches, src)
+	}
+	for _, src := range searches {
+		b, _ := json.Marshal(map[string]string{"query": src})
+		got := g.must("POST", "/v3/marketing/contacts/search", string(b), 200)
+		if want := evaluate(query.SGQL, src); got["contact_count"] != float64(want) || want == 0 {
+			t.Errorf("search %q: contact_count %v, the evaluator says %d", src, got["contact_count"], want)
+		}
+	}
 	if nonzero < len(sqlSegs)-1 {
 		t.Fatalf("only %d of %d segments have members: the data does not exercise them", nonzero, len(sqlSegs))
 	}
