@@ -88,21 +88,21 @@ type segment2Item struct {
 
 // segment2Response is Segment2xx.
 type segment2Response struct {
-	ID               string           `json:"id"`
-	Name             string           `json:"name"`
-	QueryDSL         string           `json:"query_dsl"`
-	ContactsCount    int              `json:"contacts_count"`
-	ContactsSample   *[]sampleContact `json:"contacts_sample,omitempty"`
-	CreatedAt        string           `json:"created_at"`
-	UpdatedAt        string           `json:"updated_at"`
-	SampleUpdatedAt  string           `json:"sample_updated_at"`
-	NextSampleUpdate string           `json:"next_sample_update"`
-	ParentListIDs    []string         `json:"parent_list_ids"`
-	QueryVersion     string           `json:"query_version"`
-	Status           segmentStatus    `json:"status"`
-	RefreshesUsed    int              `json:"refreshes_used"`
-	MaxRefreshes     int              `json:"max_refreshes"`
-	LastRefreshedAt  string           `json:"last_refreshed_at,omitempty"`
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	QueryDSL         string          `json:"query_dsl"`
+	ContactsCount    int             `json:"contacts_count"`
+	ContactsSample   []sampleContact `json:"contacts_sample"`
+	CreatedAt        string          `json:"created_at"`
+	UpdatedAt        string          `json:"updated_at"`
+	SampleUpdatedAt  string          `json:"sample_updated_at"`
+	NextSampleUpdate string          `json:"next_sample_update"`
+	ParentListIDs    []string        `json:"parent_list_ids"`
+	QueryVersion     string          `json:"query_version"`
+	Status           segmentStatus   `json:"status"`
+	RefreshesUsed    int             `json:"refreshes_used"`
+	MaxRefreshes     int             `json:"max_refreshes"`
+	LastRefreshedAt  string          `json:"last_refreshed_at,omitempty"`
 	// IdentifierCounts is not in SendGrid's spec but is on its real GET
 	// responses (docs/sendgrid.md "Segments"): members having each
 	// identifier.
@@ -134,6 +134,9 @@ func segment2ItemJSON(v audience.SegmentView) segment2Item {
 }
 
 // segment2JSON renders a segment; cr is nil when no sample was asked for.
+// contacts_sample=false then sends an empty sample rather than none:
+// Segment2xx requires the property, and clients that validate responses
+// against SendGrid's document would refuse its absence.
 func segment2JSON(v audience.SegmentView, cr *contactRenderer) segment2Response {
 	out := segment2Response{
 		ID: v.ID, Name: v.Name, QueryDSL: v.QueryDSL, ContactsCount: v.ContactsCount,
@@ -147,9 +150,9 @@ func segment2JSON(v audience.SegmentView, cr *contactRenderer) segment2Response 
 	if !v.LastRefreshedAt.IsZero() {
 		out.LastRefreshedAt = timestamp(v.LastRefreshedAt)
 	}
+	out.ContactsSample = []sampleContact{}
 	if cr != nil {
-		s := cr.renderSample(v.Sample)
-		out.ContactsSample = &s
+		out.ContactsSample = cr.renderSample(v.Sample)
 	}
 	return out
 }
