@@ -103,9 +103,9 @@ type segment2Response struct {
 	RefreshesUsed    int             `json:"refreshes_used"`
 	MaxRefreshes     int             `json:"max_refreshes"`
 	LastRefreshedAt  string          `json:"last_refreshed_at,omitempty"`
-	// IdentifierCounts is not in SendGrid's spec but is on its real GET
-	// responses (docs/sendgrid.md "Segments"): members having each
-	// identifier.
+	// IdentifierCounts is segmentd's addition (docs/sendgrid.md
+	// "Segments"): not in SendGrid's spec, but seen on its real GET
+	// responses; the members having each identifier.
 	IdentifierCounts identifierCounts `json:"identifier_counts"`
 }
 
