@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -210,7 +211,11 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 }
 
 // DeleteIdentifier removes one identifier from a contact in a job. Removing
-// the contact's last identifier fails the job, as at SendGrid.
+// the contact's last identifier fails the job, as at SendGrid. The job's one
+// item is the identifier, so a refusal (the last identifier, a value the
+// contact does not have, a contact deleted since the request) is that
+// item's error, at index 0: SendGrid's job errors index the request's
+// items. Only a failing store fails the job as a whole (jobs.go, complete).
 func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID string, t segmentd.IdentifierType, value string) (string, error) {
 	if value == "" {
 		return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_value", "identifier_value is required")
@@ -222,7 +227,14 @@ func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID st
 		return "", err
 	}
 	return s.submit(ctx, acct, segmentd.JobDelete, 1, func(j *segmentd.Job) (func(), error) {
-		if err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now()); err != nil {
+		err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now())
+		var refused *segmentd.Error
+		if errors.As(err, &refused) && refused.Kind != segmentd.KindInternal {
+			j.Errored = 1
+			j.Errors = []segmentd.JobError{{Index: 0, Field: refused.Field, Message: refused.Message}}
+			return nil, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		j.Deleted = 1

@@ -345,14 +345,25 @@ func TestDeleteContacts(t *testing.T) {
 	// Deleting the last identifier fails the job, not the request.
 	r = e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EXTERNALID", "identifier_value": "x5"}, noSpec: identJobID})
 	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
-	if job["status"] != "failed" {
-		t.Errorf("last-identifier job = %v", job)
+	// The error is about the request's one item, so it is at index 0, as
+	// job errors index the request's items.
+	wantJobErrors := func(what string, job map[string]any, field, message string) {
+		t.Helper()
+		res := job["results"].(map[string]any)
+		errs, _ := res["errors"].([]any)
+		if job["status"] != "failed" || res["errored_count"] != float64(1) || len(errs) != 1 {
+			t.Fatalf("%s job = %v", what, job)
+		}
+		got := errs[0].(map[string]any)
+		if got["index"] != float64(0) || got["field"] != field || !strings.Contains(got["message"].(string), message) {
+			t.Errorf("%s job error = %v, want index 0, field %q, a message with %q", what, got, field, message)
+		}
 	}
+	wantJobErrors("last-identifier", job, "identifier_type", "external_id is the contact's last identifier")
 	// A value that is not the contact's fails the job too.
 	r = e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "ANONYMOUSID", "identifier_value": "nope"}, noSpec: identJobID})
-	if job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string)); job["status"] != "failed" {
-		t.Errorf("wrong-value job = %v", job)
-	}
+	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
+	wantJobErrors("wrong-value", job, "identifier_value", "has no anonymous_id")
 
 	missing := "00000000-0000-4000-8000-000000000000"
 	errCases := []errCase{
