@@ -72,6 +72,12 @@ type SegmentStore interface {
 	UpdateSegment(ctx context.Context, acct int64, s Segment) (Segment, error)
 	// DeleteSegment marks a live segment deleted.
 	DeleteSegment(ctx context.Context, acct int64, id string, now time.Time) error
+	// DeleteListWithSegments deletes a list as Store.DeleteList does and,
+	// in the same transaction, marks deleted (at now) every live segment
+	// whose parent list it was (docs/decisions.md §13). It returns the ids
+	// of the contacts that were on the list and of the segments it deleted,
+	// each sorted. An unknown list is KindNotFound and deletes nothing.
+	DeleteListWithSegments(ctx context.Context, acct int64, listID string, now time.Time) (members, segments []string, err error)
 	// RecordRefresh stores a manual refresh and sets the segment's LastRefreshedAt.
 	RecordRefresh(ctx context.Context, acct int64, r Refresh) error
 	// Refreshes returns the account's manual refreshes at or after since.

@@ -79,12 +79,27 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 	return s.store.RenameList(ctx, acct, id, name, s.clock.Now())
 }
 
-// DeleteList deletes a list at once. With deleteContacts, the contacts that
-// were on it are deleted by a job whose id is returned.
+// DeleteList deletes a list at once, and with it the SendGrid segments
+// whose parent it was (docs/decisions.md §13). With deleteContacts, the
+// contacts that were on it are deleted by a job whose id is returned.
 func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteContacts bool) (string, error) {
-	members, err := s.store.DeleteList(ctx, acct, id)
+	var members, segments []string
+	var err error
+	if s.segs != nil {
+		members, segments, err = s.segs.DeleteListWithSegments(ctx, acct, id, s.clock.Now())
+	} else {
+		// Without a segment store (the offline commands) there are no
+		// segments to delete.
+		members, err = s.store.DeleteList(ctx, acct, id)
+	}
 	if err != nil {
 		return "", err
+	}
+	for _, seg := range segments {
+		if s.members != nil {
+			s.members.RemoveSegment(acct, seg)
+		}
+		s.forgetSchedule(seg)
 	}
 	if s.members != nil {
 		s.members.DeleteList(acct, id, s.clock.Now())

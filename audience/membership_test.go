@@ -144,6 +144,15 @@ func (w *world) step() string {
 		if job != "" {
 			w.wait(job)
 		}
+		// The segments built on the list went with it (docs/decisions.md §13).
+		for id, seg := range w.segments {
+			if slices.Contains(seg.ParentListIDs, w.lists[i]) {
+				if _, err := w.svc.Segment(w.ctx, w.acct, id, false); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+					w.t.Fatalf("segment %s of a deleted list: err = %v, want not found", id, err)
+				}
+				delete(w.segments, id)
+			}
+		}
 		w.lists = slices.Delete(w.lists, i, i+1)
 		return fmt.Sprintf("delete list (contacts too: %v)", withContacts)
 	case n < 58:

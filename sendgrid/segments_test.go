@@ -260,6 +260,62 @@ func TestSegments2ParentList(t *testing.T) {
 	}
 }
 
+// Deleting a list deletes the segments built on it, v1 and 2.0, with or
+// without its contacts (docs/decisions.md §13): they leave both segment
+// lists, their ids answer 404 like any deleted segment's, and no contact
+// lists them in segment_ids. Other segments stay.
+func TestDeleteListDeletesItsSegments(t *testing.T) {
+	e := newEnv(t)
+	list, other := e.createList(t, "Newsletter"), e.createList(t, "Other")
+	e.mkContacts(t, "in", 3, "US", list)
+	e.mkContacts(t, "both", 2, "US", list, other)
+	e.mkContacts(t, "out", 2, "US")
+	child2 := e.createSeg2(t, "Listed", usSQL, list).ID
+	child1 := e.createSeg1(t, "Listed v1", "country = 'US'", list)
+	free := e.createSeg2(t, "Everyone", usSQL).ID
+	sibling := e.createSeg2(t, "Other listed", usSQL, other).ID
+
+	facetest.WantStatus(t, e.do(t, call{method: "DELETE", path: listsPath + "/" + list}), http.StatusNoContent)
+	if got, want := sortedIDs(resultIDs(t, e.do(t, call{method: "GET", path: seg2Path,
+		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (docs/sendgrid.md \"Spec contradictions\" 2)"}))), sortedIDs([]string{free, sibling}); !slices.Equal(got, want) {
+		t.Errorf("2.0 segments after the list delete: %v, want %v", got, want)
+	}
+	if got := resultIDs(t, e.do(t, call{method: "GET", path: seg1Path})); len(got) != 0 {
+		t.Errorf("v1 segments after the list delete: %v", got)
+	}
+	r := e.do(t, call{method: "GET", path: seg2Path, query: map[string]string{"parent_list_ids": list},
+		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (docs/sendgrid.md \"Spec contradictions\" 2)"})
+	if got := resultIDs(t, r); len(got) != 0 {
+		t.Errorf("segments filtered by the deleted parent: %v", got)
+	}
+	for _, id := range []string{child2, child1} {
+		facetest.WantError(t, e.do(t, call{method: "GET", path: seg2Path + "/" + id, noSpec: "no 404 documented (docs/sendgrid.md \"Spec contradictions\" 9)"}), 404, seg404)
+		facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg2Path + "/" + id}), 404, seg404)
+	}
+	facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + child1}), 404, errBody("segment_id", `segment "`+child1+`" does not exist`))
+	if c := e.contactByEmail(t, "in0@example.com"); !facetest.JSONEqual(mustJSON(c["segment_ids"]), mustJSON([]string{free})) {
+		t.Errorf("segment_ids after the list delete: %v, want only %s", c["segment_ids"], free)
+	}
+	if c := e.contactByEmail(t, "both0@example.com"); !facetest.JSONEqual(mustJSON(c["segment_ids"]), mustJSON(sortedIDs([]string{free, sibling}))) {
+		t.Errorf("segment_ids of a contact on the other list: %v", c["segment_ids"])
+	}
+
+	// With its contacts: the job deletes them, the segments go at once.
+	r = e.do(t, call{method: "DELETE", path: listsPath + "/" + other, query: map[string]string{"delete_contacts": "true"}})
+	e.waitJob(t, facetest.WantStatus(t, r, http.StatusOK)["job_id"].(string))
+	facetest.WantError(t, e.do(t, call{method: "GET", path: seg2Path + "/" + sibling, noSpec: "no 404 documented (docs/sendgrid.md \"Spec contradictions\" 9)"}), 404, seg404)
+	if got := resultIDs(t, e.do(t, call{method: "GET", path: seg2Path,
+		noSpec: "the spec types the 200 as one segment; the body is {\"results\":[…]} (docs/sendgrid.md \"Spec contradictions\" 2)"})); !slices.Equal(got, []string{free}) {
+		t.Errorf("2.0 segments after the second list delete: %v, want [%s]", got, free)
+	}
+}
+
+func sortedIDs(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
 // The list filter of both APIs (SendGrid's truth table, docs/sendgrid.md
 // "Segments").
 func TestSegmentListFilterTruthTable(t *testing.T) {

@@ -103,36 +103,59 @@ func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now
 func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string, error) {
 	var ids []string
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM lists WHERE account_id = ? AND id = ?", acct, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return notFound("id", "list %q does not exist", id)
-		}
-		seq, err := nextChange(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, qRecordDeletion, acct, seq, "list", id); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, qDeleteListMembers, acct, id)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var cid string
-			if err := rows.Scan(&cid); err != nil {
-				return err
-			}
-			ids = append(ids, cid)
-		}
-		return rows.Err()
+		var err error
+		ids, err = deleteList(ctx, tx, acct, id)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// qDeleteChildSegments marks deleted the live segments whose parent list
+// is the given one. It scans the account's segments, which are few (at
+// most 200 live by default), so the parent needs no index.
+const qDeleteChildSegments = `UPDATE segments SET deleted_at = ? WHERE account_id = ? AND deleted_at IS NULL
+	AND EXISTS (SELECT 1 FROM json_each(segments.parent_list_ids) WHERE json_each.value = ?) RETURNING id`
+
+// DeleteListWithSegments is DeleteList that also marks deleted, in the same
+// transaction, the live segments whose parent list it was.
+func (s *Store) DeleteListWithSegments(ctx context.Context, acct int64, id string, now time.Time) (members, segments []string, err error) {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if members, err = deleteList(ctx, tx, acct, id); err != nil {
+			return err
+		}
+		segments, err = queryAll(ctx, tx, scanID, qDeleteChildSegments, toMS(now), acct, id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return members, sortedUnique(segments), nil
+}
+
+// deleteList removes the list and its memberships in tx, records the
+// deletion in the change history, and returns the ids of the contacts that
+// were on it, sorted.
+func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]string, error) {
+	res, err := tx.ExecContext(ctx, "DELETE FROM lists WHERE account_id = ? AND id = ?", acct, id)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, err
+	} else if n == 0 {
+		return nil, notFound("id", "list %q does not exist", id)
+	}
+	seq, err := nextChange(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, qRecordDeletion, acct, seq, "list", id); err != nil {
+		return nil, err
+	}
+	ids, err := queryAll(ctx, tx, scanID, qDeleteListMembers, acct, id)
 	if err != nil {
 		return nil, err
 	}
@@ -199,4 +222,11 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 		return 0, err
 	}
 	return int(n), nil
+}
+
+// scanID reads a row of one text column.
+func scanID(row rowScanner) (string, error) {
+	var id string
+	err := row.Scan(&id)
+	return id, err
 }

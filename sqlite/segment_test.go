@@ -11,7 +11,7 @@ import (
 )
 
 func TestSegmentContract(t *testing.T) {
-	storetest.RunSegments(t, func(t *testing.T) segmentd.SegmentStore {
+	storetest.RunSegments(t, func(t *testing.T) storetest.SegmentsStore {
 		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
 		if err != nil {
 			t.Fatal(err)

@@ -2,24 +2,33 @@ package storetest
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/segmentd/segmentd"
 )
 
+// SegmentsStore is a store that keeps contacts, lists and segments.
+type SegmentsStore interface {
+	segmentd.Store
+	segmentd.SegmentStore
+}
+
 // RunSegments runs the segment-store contract. open must return a new,
-// empty store that also implements segmentd.SegmentStore.
-func RunSegments(t *testing.T, open func(t *testing.T) segmentd.SegmentStore) {
+// empty store.
+func RunSegments(t *testing.T, open func(t *testing.T) SegmentsStore) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, st segmentd.SegmentStore)
+		fn   func(t *testing.T, st SegmentsStore)
 	}{
 		{"CreateReadUpdate", testSegmentCRUD},
 		{"NamesAndLimit", testSegmentNamesAndLimit},
 		{"DeleteKeepsDetails", testSegmentDelete},
 		{"Refreshes", testSegmentRefreshes},
 		{"Isolation", testSegmentIsolation},
+		{"DeleteListWithSegments", testDeleteListWithSegments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -33,7 +42,7 @@ func newSegment(name string) segmentd.Segment {
 		QueryVersion: "2", CreatedAt: segT0, UpdatedAt: segT0}
 }
 
-func testSegmentCRUD(t *testing.T, st segmentd.SegmentStore) {
+func testSegmentCRUD(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	in := newSegment("Gmail users")
 	in.ParentListIDs = []string{"0a5c4a6e-2a0b-4a53-9f5c-1b2c3d4e5f60"}
@@ -72,7 +81,7 @@ func testSegmentCRUD(t *testing.T, st segmentd.SegmentStore) {
 	}
 }
 
-func testSegmentNamesAndLimit(t *testing.T, st segmentd.SegmentStore) {
+func testSegmentNamesAndLimit(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	a := newSegment("Alpha")
 	if _, err := st.CreateSegment(ctx, 1, a, 2); err != nil {
@@ -101,7 +110,7 @@ func testSegmentNamesAndLimit(t *testing.T, st segmentd.SegmentStore) {
 	}
 }
 
-func testSegmentDelete(t *testing.T, st segmentd.SegmentStore) {
+func testSegmentDelete(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	a := newSegment("Doomed")
 	if _, err := st.CreateSegment(ctx, 1, a, 10); err != nil {
@@ -127,7 +136,7 @@ func testSegmentDelete(t *testing.T, st segmentd.SegmentStore) {
 	}
 }
 
-func testSegmentRefreshes(t *testing.T, st segmentd.SegmentStore) {
+func testSegmentRefreshes(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	a := newSegment("Refreshed")
 	if _, err := st.CreateSegment(ctx, 1, a, 10); err != nil {
@@ -151,7 +160,7 @@ func testSegmentRefreshes(t *testing.T, st segmentd.SegmentStore) {
 	}
 }
 
-func testSegmentIsolation(t *testing.T, st segmentd.SegmentStore) {
+func testSegmentIsolation(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	a := newSegment("Mine")
 	if _, err := st.CreateSegment(ctx, 1, a, 10); err != nil {
@@ -168,5 +177,81 @@ func testSegmentIsolation(t *testing.T, st segmentd.SegmentStore) {
 	}
 	if _, err := st.CreateSegment(ctx, 2, newSegment("Mine"), 10); err != nil {
 		t.Fatalf("names are per account: %v", err)
+	}
+}
+
+// testDeleteListWithSegments: deleting a list deletes, in the same
+// transaction, the live segments whose parent it was (docs/decisions.md
+// §13), and nothing else: other segments, other lists, other accounts and
+// the contacts stay; the list's deletion is in the change history as
+// DeleteList's is.
+func testDeleteListWithSegments(t *testing.T, st SegmentsStore) {
+	acct := newAccount(t, st, "a")
+	other := newAccount(t, st, "b")
+	l := must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), acct, "l", now))
+	keepList := must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), acct, "keep", now))
+	res := upsert(t, st, acct, []string{l.ID}, segmentd.ContactPatch{Email: str("a@example.com")}, segmentd.ContactPatch{Email: str("b@example.com")})
+	members := sortedCopy(res.Contacts[0].ID, res.Contacts[1].ID)
+	create := func(acct int64, name, version string, parents ...string) segmentd.Segment {
+		t.Helper()
+		s := newSegment(name)
+		s.QueryVersion, s.ParentListIDs = version, parents
+		return must[segmentd.Segment](t, "CreateSegment")(st.CreateSegment(ctx(t), acct, s, 10))
+	}
+	child2, child1 := create(acct, "child 2.0", "2", l.ID), create(acct, "child v1", "", l.ID)
+	free, sibling := create(acct, "no parent", "2"), create(acct, "other parent", "2", keepList.ID)
+	gone := create(acct, "deleted before", "2", l.ID)
+	noErr(t, "DeleteSegment", st.DeleteSegment(ctx(t), acct, gone.ID, segT0))
+	// Another account's segment naming the same list id is not touched.
+	foreign := create(other, "foreign", "2", l.ID)
+	mark := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+
+	when := segT0.Add(5 * time.Hour)
+	gotMembers, gotSegs, err := st.DeleteListWithSegments(ctx(t), acct, l.ID, when)
+	noErr(t, "DeleteListWithSegments", err)
+	if !slices.Equal(gotMembers, members) || !slices.Equal(gotSegs, sortedCopy(child2.ID, child1.ID)) {
+		t.Fatalf("DeleteListWithSegments = %v, %v; want members %v, segments %v", gotMembers, gotSegs, members, sortedCopy(child2.ID, child1.ID))
+	}
+	for _, id := range []string{child2.ID, child1.ID} {
+		got := must[segmentd.Segment](t, "Segment")(st.Segment(ctx(t), acct, id))
+		if got.Live() || !got.DeletedAt.Equal(when) {
+			t.Fatalf("segment %q of the deleted list = %+v, want deleted at %v", got.Name, got, when)
+		}
+	}
+	if got := must[segmentd.Segment](t, "Segment")(st.Segment(ctx(t), acct, gone.ID)); !got.DeletedAt.Equal(segT0) {
+		t.Fatalf("an already deleted segment was deleted again: DeletedAt %v, want %v", got.DeletedAt, segT0)
+	}
+	var live []string
+	for _, s := range must[[]segmentd.Segment](t, "Segments")(st.Segments(ctx(t), acct)) {
+		live = append(live, s.ID)
+	}
+	if want := []string{free.ID, sibling.ID}; !slices.Equal(sortedCopy(live...), sortedCopy(want...)) {
+		t.Fatalf("live segments = %v, want %v", live, want)
+	}
+	if got := must[segmentd.Segment](t, "Segment")(st.Segment(ctx(t), other, foreign.ID)); !got.Live() {
+		t.Fatalf("another account's segment was deleted: %+v", got)
+	}
+	_, err = st.List(ctx(t), acct, l.ID)
+	wantKind(t, "List(deleted)", err, segmentd.KindNotFound)
+	if n := must[int](t, "CountContacts")(st.CountContacts(ctx(t), acct)); n != 2 {
+		t.Fatalf("CountContacts = %d, want 2: deleting a list keeps its contacts", n)
+	}
+	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, mark.Seq))
+	if !reflect.DeepEqual(ch.DeletedLists, []string{l.ID}) {
+		t.Fatalf("ContactChanges after the delete = %+v, want deleted list [%s]", ch, l.ID)
+	}
+
+	// An unknown list deletes nothing.
+	_, _, err = st.DeleteListWithSegments(ctx(t), acct, l.ID, when)
+	wantKind(t, "DeleteListWithSegments(deleted list)", err, segmentd.KindNotFound)
+	_, _, err = st.DeleteListWithSegments(ctx(t), other, keepList.ID, when)
+	wantKind(t, "DeleteListWithSegments(another account's list)", err, segmentd.KindNotFound)
+	if got := must[segmentd.Segment](t, "Segment")(st.Segment(ctx(t), acct, sibling.ID)); !got.Live() {
+		t.Fatalf("a refused delete deleted segment %+v", got)
+	}
+	// A list without segments returns none.
+	_, segs, err := st.DeleteListWithSegments(ctx(t), other, must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), other, "bare", now)).ID, when)
+	if err != nil || len(segs) != 0 {
+		t.Fatalf("DeleteListWithSegments(list without segments) = %v, %v", segs, err)
 	}
 }
