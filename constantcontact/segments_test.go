@@ -142,7 +142,7 @@ func TestSegmentErrors(t *testing.T) {
 		{"get unknown", facetest.Request{Method: "GET", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
 		{"get id zero", facetest.Request{Method: "GET", Path: "/v3/segments/0"}, 404, ccErr("segments.api.not_found", "segment 0 does not exist")},
 		{"get id beyond int32", facetest.Request{Method: "GET", Path: "/v3/segments/2147483648"}, 404, ccErr("segments.api.not_found", "segment 2147483648 does not exist")},
-		{"get id not a number", facetest.Request{Method: "GET", Path: "/v3/segments/abc"}, 400, validation(`segment_id must be a whole number, not "abc"`)},
+		{"get id not a number", facetest.Request{Method: "GET", Path: "/v3/segments/abc"}, 404, ccErr("segments.api.not_found", "/v3/segments/abc is not a Constant Contact V3 resource that segmentd serves")},
 		{"delete unknown", facetest.Request{Method: "DELETE", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
 		{"list limit zero", facetest.Request{Method: "GET", Path: "/v3/segments?limit=0"}, 400, validation(`limit must be a whole number from 1 to 1000, not "0"`)},
 		{"list limit too large", facetest.Request{Method: "GET", Path: "/v3/segments?limit=1001"}, 400, validation(`limit must be a whole number from 1 to 1000, not "1001"`)},

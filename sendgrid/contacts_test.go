@@ -171,7 +171,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 
 	errCases := []errCase{
 		{"get unknown", call{method: "GET", path: contactsPath + "/" + missing}, 404, errBody("id", `contact "`+missing+`" does not exist`)},
-		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("id", `contact "xyz" does not exist`)},
+		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("", "resource not found")},
 		{"batch none found", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":["` + missing + `"]}`}, 404, errBody("ids", "no contacts found for the given ids")},
 		{"batch empty", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":[]}`}, 400, errBody("ids", "ids is required")},
 		{"batch ids not an array", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":"a"}`}, 400, errBody("ids", "ids has a string where an array is expected")},
@@ -363,7 +363,7 @@ func TestDeleteContacts(t *testing.T) {
 		{"identifier of unknown contact", call{method: "DELETE", path: contactsPath + "/" + missing + "/identifiers", body: `{"identifier_type":"EMAIL","identifier_value":"a@example.com"}`},
 			404, errBody("id", `contact "`+missing+`" does not exist`)},
 		{"identifier of malformed contact id", call{method: "DELETE", path: contactsPath + "/zzz/identifiers", body: `{"identifier_type":"EMAIL","identifier_value":"a@example.com"}`},
-			404, errBody("contact_id", `contact "zzz" does not exist`)},
+			404, errBody("", "resource not found")},
 		{"identifier type unknown", call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: `{"identifier_type":"email","identifier_value":"a@example.com"}`},
 			400, errBody("identifier_type", `identifier_type must be one of "EMAIL", "PHONENUMBERID", "EXTERNALID", "ANONYMOUSID"`)},
 		{"identifier type missing", call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: `{"identifier_value":"a@example.com"}`},

@@ -367,11 +367,14 @@ func TestSegmentV1GetAndDelete(t *testing.T) {
 	}
 	wantFieldError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id, query: map[string]string{"query_json": "sure"}}), 400, "query_json", "")
 
-	// The v1 API sees no 2.0 segments, and malformed ids are not found.
-	for _, bad := range []string{v2, "nope", "00000000-0000-4000-8000-000000000000"} {
+	// The v1 API sees no 2.0 segments; a malformed id is a path no route
+	// serves.
+	for _, bad := range []string{v2, "00000000-0000-4000-8000-000000000000"} {
 		facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
 		facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
 	}
+	facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/nope", noSpec: specNoteV1("nope")}), 404, errBody("", "resource not found"))
+	facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/nope", noSpec: specNoteV1("nope")}), 404, errBody("", "resource not found"))
 
 	// Delete: 202 {}; the contacts stay.
 	r = e.do(t, call{method: "DELETE", path: seg1Path + "/" + id})
@@ -395,19 +398,30 @@ func specNoteV1(id string) string {
 	return "the path parameter is not a uuid, so the spec has no operation to check against"
 }
 
+// Without --legacy-v1-writes the removed writes are unrouted: 405 where
+// another method serves the path, 404 for the bulk delete's path, which
+// nothing else serves ("delete" is not a segment id).
 func TestSegmentV1RemovedWrites(t *testing.T) {
 	e := newEnv(t)
 	id := e.createSeg1(t, "A", "country = 'US'")
-	for _, c := range []call{
-		{method: "POST", path: seg1Path, body: `{"name":"B","query_dsl":"country = 'US'"}`},
-		{method: "PATCH", path: seg1Path + "/" + id, body: `{"name":"B","query_dsl":"country = 'US'"}`},
-		{method: "POST", path: seg1Path + "/delete", body: `{"ids":["` + id + `"]}`},
+	for _, tc := range []struct {
+		c      call
+		status int
+		allow  string
+	}{
+		{call{method: "POST", path: seg1Path, body: `{"name":"B","query_dsl":"country = 'US'"}`}, http.StatusMethodNotAllowed, "GET, HEAD"},
+		{call{method: "PATCH", path: seg1Path + "/" + id, body: `{"name":"B","query_dsl":"country = 'US'"}`}, http.StatusMethodNotAllowed, "DELETE, GET, HEAD"},
+		{call{method: "POST", path: seg1Path + "/delete", body: `{"ids":["` + id + `"]}`}, http.StatusNotFound, ""},
 	} {
-		c.noSpec = "removed from the current spec"
-		r := e.do(t, c)
-		facetest.WantError(t, r, http.StatusMethodNotAllowed, authErr("method not allowed"))
-		if r.Header.Get("Allow") == "" {
-			t.Errorf("%s %s: no Allow header", c.method, c.path)
+		tc.c.noSpec = "removed from the current spec"
+		r := e.do(t, tc.c)
+		if tc.status == http.StatusNotFound {
+			facetest.WantError(t, r, tc.status, errBody("", "resource not found"))
+		} else {
+			facetest.WantError(t, r, tc.status, authErr("method not allowed"))
+		}
+		if got := r.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.c.method, tc.c.path, got, tc.allow)
 		}
 	}
 }

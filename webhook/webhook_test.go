@@ -383,15 +383,6 @@ func TestLimitsAndBadBodies(t *testing.T) {
 	if code, out := e.post("[]", "", nil); code != 200 || !strings.Contains(out, `"received":0`) {
 		t.Fatalf("empty batch: %d %s", code, out)
 	}
-	req, _ := http.NewRequest("GET", e.URL+"/webhooks/sendgrid/events", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 405 && resp.StatusCode != 404 {
-		t.Fatalf("GET events: %d", resp.StatusCode)
-	}
 }
 
 // TestUnknownEmailsCountOnceTheContactAppears: events of an email with no
