@@ -197,7 +197,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) (acct 
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		need = segmentd.ScopeConstantContactRead
 	}
-	p, err := h.svc.Authenticate(r.Context(), bearer(r), "", need)
+	// On-Behalf-Of acts as a subuser, with the SendGrid face's rule
+	// (docs/decisions.md §14).
+	p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
 	acct = p.Account.ID
 	if err == nil && h.limit != nil {
 		err = h.limit.allow(p.Key.ID)

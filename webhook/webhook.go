@@ -104,9 +104,11 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unro
 	}).ServeHTTP(w, r)
 }
 
-// authenticate resolves the request's key, which must carry events.write.
+// authenticate resolves the request's key, which must carry events.write,
+// and On-Behalf-Of, with which a parent's key posts a subuser's events
+// (docs/decisions.md §14).
 func (h *handler) authenticate(r *http.Request) (audience.Principal, error) {
-	return h.svc.Authenticate(r.Context(), credentials(r), "", segmentd.ScopeEventsWrite)
+	return h.svc.Authenticate(r.Context(), credentials(r), r.Header.Get("On-Behalf-Of"), segmentd.ScopeEventsWrite)
 }
 
 // adapt renders a handler's error: the only place errors become responses.
