@@ -196,6 +196,12 @@ func (h *handler) adapt(rt route) http.Handler {
 			return // the client went away; nobody to answer
 		}
 		status, body := rt.envelope.render(err)
+		var limited *segmentd.RateLimitError
+		if errors.As(err, &limited) {
+			// The headers describe the limit that refused the request, not
+			// the per-minute budget every other answer reports.
+			setRateHeaders(w.Header(), limited.Limit, 0, limited.Reset)
+		}
 		if status == http.StatusInternalServerError {
 			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
 		}
@@ -263,9 +269,20 @@ func (rw *rateWindow) setHeaders(h http.Header, acct int64, now time.Time) {
 	rw.used[acct]++
 	remaining := max(rw.limit-rw.used[acct], 0)
 	rw.mu.Unlock()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(rw.limit))
+	setRateHeaders(h, rw.limit, remaining, time.Unix(window+60, 0))
+}
+
+// setRateHeaders sets SendGrid's rate-limit headers: the limit, what is
+// left of it, and when it resets, in whole unix seconds rounded up, so that
+// a client that waits until then is not early.
+func setRateHeaders(h http.Header, limit, remaining int, reset time.Time) {
+	secs := reset.Unix()
+	if reset.Nanosecond() > 0 {
+		secs++
+	}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(window+60, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(secs, 10))
 }
 
 // --- JSON in and out

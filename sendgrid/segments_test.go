@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -503,17 +504,22 @@ func TestSegmentRefreshLimits(t *testing.T) {
 			t.Errorf("refresh: %s", r.Body)
 		}
 	}
-	limited := func(id string) {
+	// The rate-limit headers of a 429 describe the limit that refused it:
+	// its size, nothing left, and when it lifts.
+	limited := func(id string, limit int, reset time.Time) {
 		t.Helper()
-		facetest.WantError(t, refresh(id, "UTC"), http.StatusTooManyRequests, authErr("too many requests"))
+		r := refresh(id, "UTC")
+		facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+		wantRateHeaders(t, r, limit, 0, reset)
 	}
+	midnight := time.Date(2030, 3, 13, 0, 0, 0, 0, time.UTC)
 
 	ok(segs[0])
-	limited(segs[0]) // 1 per hour
+	limited(segs[0], 1, clock.Now().Add(time.Hour)) // 1 per hour
 	clock.Advance(61 * time.Minute)
 	ok(segs[0])
 	clock.Advance(61 * time.Minute)
-	limited(segs[0]) // 2 per day
+	limited(segs[0], 2, midnight) // 2 per day
 	r := e.do(t, call{method: "GET", path: seg2Path + "/" + segs[0]})
 	s := decodeSeg(t, r)
 	if s.RefreshesUsed == nil || *s.RefreshesUsed != 2 || s.LastRefreshedAt != "2030-03-12T13:01:00.000Z" {
@@ -526,11 +532,14 @@ func TestSegmentRefreshLimits(t *testing.T) {
 	for _, id := range segs[1:5] {
 		ok(id)
 	}
-	limited(segs[5]) // 10 per account per day
+	limited(segs[5], 10, midnight) // 10 per account per day
 	// The day starts again at midnight in the caller's time zone: at
-	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5).
+	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5), whose
+	// midnight is the reset.
 	clock.Advance(9*time.Hour + 57*time.Minute)
-	facetest.WantError(t, refresh(segs[5], "America/Chicago"), http.StatusTooManyRequests, authErr("too many requests"))
+	r = refresh(segs[5], "America/Chicago")
+	facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+	wantRateHeaders(t, r, 10, 0, time.Date(2030, 3, 13, 5, 0, 0, 0, time.UTC))
 	ok(segs[5])
 
 	// Errors.
@@ -539,6 +548,47 @@ func TestSegmentRefreshLimits(t *testing.T) {
 		noSpec: "the path parameter is not a uuid, so the spec has no operation to check against"}), 404, `{"error":"Segment does not exist."}`)
 	facetest.WantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + segs[5], body: `{}`}), 400, errBody("user_time_zone", "user_time_zone is required"))
 	wantFieldError(t, refresh(segs[5], "Mars/Olympus"), 400, "user_time_zone", "")
+}
+
+// TestSegmentRefreshLimitHeaders: when two limits refuse a refresh, the
+// 429 reports the one that lifts last, and a refresh at its reset passes;
+// every other answer reports the per-minute budget.
+func TestSegmentRefreshLimitHeaders(t *testing.T) {
+	start := time.Date(2030, 3, 12, 22, 0, 0, 0, time.UTC)
+	e := newEnvWith(t, facetest.Config{Now: start}, sg.Options{})
+	id := e.createSeg2(t, "s", usSQL).ID
+	refresh := func() facetest.Response {
+		return e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + id, body: map[string]string{"user_time_zone": "UTC"}})
+	}
+	r := refresh()
+	facetest.WantStatus(t, r, http.StatusAccepted)
+	if got := r.Header.Get("X-RateLimit-Limit"); got != "600" {
+		t.Errorf("a refresh that passes: X-RateLimit-Limit %q, want the per-minute 600", got)
+	}
+	e.Clock.Set(start.Add(90 * time.Minute)) // 23:30: the second today
+	facetest.WantStatus(t, refresh(), http.StatusAccepted)
+
+	// 23:45: the hourly limit (lifting at 00:30) and the daily one (at
+	// 00:00) both refuse; a retry at midnight would still be refused.
+	e.Clock.Set(start.Add(105 * time.Minute))
+	r = refresh()
+	facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+	reset := start.Add(150 * time.Minute)
+	wantRateHeaders(t, r, 1, 0, reset)
+	e.Clock.Set(reset.Add(-time.Second))
+	facetest.WantError(t, refresh(), http.StatusTooManyRequests, authErr("too many requests"))
+	e.Clock.Set(reset)
+	facetest.WantStatus(t, refresh(), http.StatusAccepted)
+}
+
+// wantRateHeaders checks SendGrid's X-RateLimit-* headers.
+func wantRateHeaders(t *testing.T, r facetest.Response, limit, remaining int, reset time.Time) {
+	t.Helper()
+	got := [3]string{r.Header.Get("X-RateLimit-Limit"), r.Header.Get("X-RateLimit-Remaining"), r.Header.Get("X-RateLimit-Reset")}
+	want := [3]string{strconv.Itoa(limit), strconv.Itoa(remaining), strconv.FormatInt(reset.Unix(), 10)}
+	if got != want {
+		t.Errorf("%s: X-RateLimit-Limit, -Remaining, -Reset = %q, want %q (reset %s)", r.Request, got, want, reset.Format(time.RFC3339))
+	}
 }
 
 func TestSegmentsScheduledRefresh(t *testing.T) {
