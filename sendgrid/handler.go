@@ -11,12 +11,14 @@ package sendgrid
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -413,12 +415,34 @@ func pathUUID(r *http.Request, name, what string) (string, error) {
 }
 
 // queryList reads an array query parameter in any of the forms clients
-// send it: ids=a,b (sendgrid-go), ids=a&ids=b, and ids[]=a&ids[]=b (axios,
-// so @sendgrid/client).
+// send it: ids=a,b (sendgrid-go), ids=a&ids=b, ids[]=a&ids[]=b (axios, so
+// @sendgrid/client), and ids[0]=a&ids[1]=b (qs's "indices" format, which
+// some clients use), the last in the order of the indices.
 func queryList(r *http.Request, name string) []string {
 	q := r.URL.Query()
+	values := append(q[name], q[name+"[]"]...)
+	var indexed []string // keys name[<digits>]
+	for k := range q {
+		i, ok := strings.CutPrefix(k, name+"[")
+		if !ok {
+			continue
+		}
+		if i, ok = strings.CutSuffix(i, "]"); ok && i != "" && strings.Trim(i, "0123456789") == "" {
+			indexed = append(indexed, k)
+		}
+	}
+	// By index as a number (any length: fewer digits is smaller once
+	// leading zeros are gone), then by key, so that equal indices
+	// ("ids[1]", "ids[01]") keep one order.
+	slices.SortFunc(indexed, func(a, b string) int {
+		x, y := strings.TrimLeft(a[len(name)+1:len(a)-1], "0"), strings.TrimLeft(b[len(name)+1:len(b)-1], "0")
+		return cmp.Or(cmp.Compare(len(x), len(y)), strings.Compare(x, y), strings.Compare(a, b))
+	})
+	for _, k := range indexed {
+		values = append(values, q[k]...)
+	}
 	var out []string
-	for _, v := range append(q[name], q[name+"[]"]...) {
+	for _, v := range values {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				out = append(out, s)

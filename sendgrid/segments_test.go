@@ -298,10 +298,21 @@ func TestSegmentListFilterTruthTable(t *testing.T) {
 			validateListItems(t, r)
 		})
 	}
-	// ids repeated as ids=a&ids=b, as other clients send them.
+	// ids repeated as ids=a&ids=b, and indexed as ids[0]=a&ids[1]=b (qs's
+	// "indices" format), as other clients send them.
 	r := e.do(t, call{method: "GET", path: seg1Path, rawQuery: "ids=" + a + "&ids=" + c})
 	if got := resultIDs(t, r); !sameSet(got, []string{a, c}) {
 		t.Errorf("repeated ids: %v", got)
+	}
+	for _, p := range []string{seg1Path, seg2Path} {
+		r = e.do(t, call{method: "GET", path: p, rawQuery: "ids%5B1%5D=" + a + "&ids%5B0%5D=" + c + "&parent_list_ids[0]=" + l2, noSpec: "results envelope (docs/sendgrid.md \"Spec contradictions\" 2)"})
+		if got := resultIDs(t, r); !sameSet(got, []string{a, c}) {
+			t.Errorf("%s with indexed ids: %v, want %v", p, got, []string{a, c})
+		}
+	}
+	r = e.do(t, call{method: "GET", path: seg2Path, rawQuery: "parent_list_ids[0]=" + l1, noSpec: "results envelope (docs/sendgrid.md \"Spec contradictions\" 2)"})
+	if got := resultIDs(t, r); !sameSet(got, []string{a, d}) {
+		t.Errorf("indexed parent_list_ids: %v, want %v", got, []string{a, d})
 	}
 	// v1 summaries carry parent_list_id.
 	r = e.do(t, call{method: "GET", path: seg1Path, query: map[string]string{"ids": a}})
