@@ -78,6 +78,19 @@ func Errorf(kind ErrorKind, field, format string, args ...any) *Error {
 	return &Error{Kind: kind, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// RateLimitError is a request refused by a rate limit, saying which: the
+// limit's size and when it lifts, so that a face can describe it (SendGrid's
+// X-RateLimit-* headers) without knowing how it is counted. It wraps the
+// *Error of kind KindRateLimited that explains the refusal.
+type RateLimitError struct {
+	Err   *Error
+	Limit int       // requests the limit allows in its window
+	Reset time.Time // when a request would pass again
+}
+
+func (e *RateLimitError) Error() string { return e.Err.Error() }
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
 // ErrorKindOf returns the kind of err's *Error, or KindInternal when err is
 // not one (such errors must never reach a client verbatim).
 func ErrorKindOf(err error) ErrorKind {

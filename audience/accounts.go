@@ -20,7 +20,9 @@ type Principal struct {
 
 // Authenticate resolves an API key secret, and optionally SendGrid's
 // on-behalf-of subuser name, to the account the request acts on. need is the
-// scope the operation requires.
+// scope the operation requires. Every face passes its On-Behalf-Of header
+// here, so that the header means the same on all of them
+// (docs/decisions.md §15).
 func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, need segmentd.Scope) (Principal, error) {
 	if secret == "" {
 		return Principal{}, segmentd.Errorf(segmentd.KindUnauthorized, "", "authorization required")

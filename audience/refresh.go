@@ -36,6 +36,9 @@ const (
 // hour, 2 per segment per day and 10 per account per day, the days
 // starting at midnight in the user's time zone. It returns a job id; in
 // scheduled mode the refresh recomputes the count and sample at once.
+// Over a limit it returns a *segmentd.RateLimitError naming that limit
+// and when it lifts; when several refuse, the one that lifts last, so that
+// a retry at its Reset passes.
 func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone string) (string, error) {
 	if timeZone == "" {
 		return "", segmentd.Errorf(segmentd.KindInvalid, "user_time_zone", "user_time_zone is required")
@@ -59,12 +62,13 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 	if err != nil {
 		return "", err
 	}
-	var segHour, segDay, acctDay int
+	var segHour []time.Time // this segment's refreshes in the last hour
+	var segDay, acctDay int
 	for _, r := range past {
 		today := !r.At.Before(midnight)
 		if r.SegmentID == seg.ID {
 			if r.At.After(now.Add(-time.Hour)) {
-				segHour++
+				segHour = append(segHour, r.At)
 			}
 			if today {
 				segDay++
@@ -74,13 +78,29 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 			acctDay++
 		}
 	}
-	switch {
-	case segHour >= segmentd.MaxRefreshesPerSegmentHour:
-		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "segment %s was already refreshed in the last hour (at most %d refresh per hour)", seg.ID, segmentd.MaxRefreshesPerSegmentHour)
-	case segDay >= segmentd.MaxRefreshesPerSegmentDay:
-		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "segment %s was already refreshed %d times today (at most %d per day)", seg.ID, segDay, segmentd.MaxRefreshesPerSegmentDay)
-	case acctDay >= segmentd.MaxRefreshesPerAccountDay:
-		return "", segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "this account already refreshed segments %d times today (at most %d per day)", acctDay, segmentd.MaxRefreshesPerAccountDay)
+	var refused *segmentd.RateLimitError
+	refuse := func(limit int, reset time.Time, format string, args ...any) {
+		if refused == nil || reset.After(refused.Reset) {
+			refused = &segmentd.RateLimitError{Err: segmentd.Errorf(segmentd.KindRateLimited, "segment_id", format, args...), Limit: limit, Reset: reset}
+		}
+	}
+	if n := len(segHour); n >= segmentd.MaxRefreshesPerSegmentHour {
+		// The hourly limit lifts when enough of these are an hour old that
+		// one more refresh fits.
+		slices.SortFunc(segHour, time.Time.Compare)
+		reset := segHour[n-segmentd.MaxRefreshesPerSegmentHour].Add(time.Hour)
+		refuse(segmentd.MaxRefreshesPerSegmentHour, reset, "segment %s was already refreshed in the last hour (at most %d refresh per hour)", seg.ID, segmentd.MaxRefreshesPerSegmentHour)
+	}
+	// The daily limits lift at the next midnight in the caller's zone.
+	nextMidnight := time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	if segDay >= segmentd.MaxRefreshesPerSegmentDay {
+		refuse(segmentd.MaxRefreshesPerSegmentDay, nextMidnight, "segment %s was already refreshed %d times today (at most %d per day)", seg.ID, segDay, segmentd.MaxRefreshesPerSegmentDay)
+	}
+	if acctDay >= segmentd.MaxRefreshesPerAccountDay {
+		refuse(segmentd.MaxRefreshesPerAccountDay, nextMidnight, "this account already refreshed segments %d times today (at most %d per day)", acctDay, segmentd.MaxRefreshesPerAccountDay)
+	}
+	if refused != nil {
+		return "", refused
 	}
 	if err := s.segs.RecordRefresh(ctx, acct, segmentd.Refresh{SegmentID: seg.ID, At: now, TimeZone: timeZone}); err != nil {
 		return "", err

@@ -94,6 +94,11 @@ func errorBody(err error, area string) (int, []byte) {
 	case segmentd.KindUnauthorized:
 		return single(http.StatusUnauthorized, keyUnauthorized, msgUnauthorized)
 	case segmentd.KindForbidden:
+		// A refusal that names its input (On-Behalf-Of) says why; a
+		// missing privilege gets Constant Contact's own text.
+		if e.Field != "" {
+			return single(http.StatusForbidden, keyAccessDenied, e.Message)
+		}
 		return single(http.StatusForbidden, keyAccessDenied, msgAccessDenied)
 	case segmentd.KindInvalid, segmentd.KindTooLarge:
 		return list(http.StatusBadRequest, kindValidation, e.Message)

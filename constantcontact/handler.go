@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,10 +49,10 @@ const maxBodyBytes = 256 << 10
 
 // handler serves the face.
 type handler struct {
-	svc   *audience.Service
-	log   *slog.Logger
-	mux   *http.ServeMux
-	limit *limiter // nil when rate limits are off
+	svc    *audience.Service
+	log    *slog.Logger
+	router *server.Router
+	limit  *limiter // nil when rate limits are off
 }
 
 // handlerFunc is the shape of every endpoint: it reads ids, decodes,
@@ -66,12 +67,57 @@ type route struct {
 	// area starts the route's error keys: "segments" or "contacts"
 	// (Constant Contact's "<service>.api.<kind>" style).
 	area string
+	// readsNoBody marks the answer to an unrouted request, which reads no
+	// body and so does not check its media type.
+	readsNoBody bool
+}
+
+// resourceRoots are the roots of Constant Contact's V3 resources. The face
+// is mounted on each (Prefixes), so that any path of Constant Contact's API
+// is answered in Constant Contact's envelope, served or not
+// (docs/decisions.md §14).
+var resourceRoots = []string{"contacts", "contact_lists", "contact_custom_fields", "contact_tags", "segments", "emails", "reports", "account", "activities"}
+
+// Prefixes are the paths the face is mounted on: /v3/<root> and
+// /v3/<root>/ for each of Constant Contact's resource roots.
+func Prefixes() []string {
+	var out []string
+	for _, r := range resourceRoots {
+		out = append(out, "/v3/"+r, "/v3/"+r+"/")
+	}
+	return out
+}
+
+// wildcardKinds are the kinds of value the routing table's wildcards take.
+// A segment_id is an integer: a path whose segment_id is not even written
+// as one (/v3/segments/search) is no route's, and is answered 404, or 405
+// with the methods that serve it. Which integers name a segment (not 0,
+// not 2^31) is the handler's to say.
+var wildcardKinds = server.Kinds{"int": isInteger}
+
+// isInteger reports whether s is written as an integer: an optional sign
+// and digits.
+func isInteger(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // NewHandler returns the Constant Contact face. It serves /v3/segments and
-// /v3/contacts.
+// /v3/contacts, and answers any other path it is given as one it does not
+// serve.
 func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
-	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h := &handler{svc: svc, log: log}
+	h.router = server.NewRouter(wildcardKinds, h.unrouted)
 	if opts.RateLimits {
 		h.limit = newLimiter(opts)
 		if h.limit.clock == nil {
@@ -81,38 +127,44 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 	routes := []route{
 		{pattern: "GET /v3/segments", h: h.listSegments, area: "segments"},
 		{pattern: "POST /v3/segments", h: h.createSegment, area: "segments"},
-		{pattern: "GET /v3/segments/{segment_id}", h: h.getSegment, area: "segments"},
-		{pattern: "PUT /v3/segments/{segment_id}", h: h.updateSegment, area: "segments"},
-		{pattern: "DELETE /v3/segments/{segment_id}", h: h.deleteSegment, area: "segments"},
-		{pattern: "PATCH /v3/segments/{segment_id}/name", h: h.renameSegment, area: "segments"},
+		{pattern: "GET /v3/segments/{segment_id:int}", h: h.getSegment, area: "segments"},
+		{pattern: "PUT /v3/segments/{segment_id:int}", h: h.updateSegment, area: "segments"},
+		{pattern: "DELETE /v3/segments/{segment_id:int}", h: h.deleteSegment, area: "segments"},
+		{pattern: "PATCH /v3/segments/{segment_id:int}/name", h: h.renameSegment, area: "segments"},
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
 	}
 	for _, rt := range routes {
-		h.mux.Handle(rt.pattern, h.adapt(rt))
+		h.router.Handle(rt.pattern, h.adapt(rt))
 	}
 	return h
 }
 
-// ServeHTTP answers paths and methods that no route takes in Constant
-// Contact's envelope, after authenticating like any other request.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	notAllowed, allow := server.Unrouted(h.mux, r)
-	area := "contacts"
-	if strings.HasPrefix(r.URL.Path, "/v3/segments") {
-		area = "segments"
-	}
-	h.adapt(route{area: area, h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
-		if notAllowed {
-			w.Header().Set("Allow", allow)
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// unrouted answers a request no route takes in Constant Contact's
+// envelope, after authenticating (and rate-limiting) it like any other:
+// 405 with a true Allow when another method serves the path, 404
+// otherwise. Its error keys start with the path's resource root
+// ("emails.api.not_found").
+func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unrouted) {
+	h.adapt(route{area: areaOf(r.URL.Path), readsNoBody: true, h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
+		if u.Allow != "" {
+			w.Header().Set("Allow", u.Allow)
 			return errMethodNotAllowed
 		}
 		return segmentd.Errorf(segmentd.KindNotFound, "", msgNoSuchResource, r.URL.Path)
 	}}).ServeHTTP(w, r)
+}
+
+// areaOf is the resource root of a path under /v3 ("contacts" when it has
+// none, which only a face mounted elsewhere than Prefixes sees).
+func areaOf(path string) string {
+	root, _, _ := strings.Cut(strings.TrimPrefix(path, "/v3/"), "/")
+	if slices.Contains(resourceRoots, root) {
+		return root
+	}
+	return "contacts"
 }
 
 // adapt turns a handlerFunc into an http.Handler: it authenticates, checks
@@ -121,7 +173,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // become responses, and where internal errors are logged.
 func (h *handler) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		acct, err := h.serve(w, r, rt.h)
+		acct, err := h.serve(w, r, rt)
 		if err == nil {
 			return
 		}
@@ -139,25 +191,27 @@ func (h *handler) adapt(rt route) http.Handler {
 // serve runs fn for an authenticated, admitted request and returns its
 // error. A panic, in fn or before it, is returned as an error too, so that
 // it is answered as Constant Contact's 500 like any internal error.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc) (acct int64, err error) {
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) (acct int64, err error) {
 	defer server.Recover(&err)
 	need := segmentd.ScopeConstantContactWrite
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		need = segmentd.ScopeConstantContactRead
 	}
-	p, err := h.svc.Authenticate(r.Context(), bearer(r), "", need)
+	// On-Behalf-Of acts as a subuser, with the SendGrid face's rule
+	// (docs/decisions.md §15).
+	p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
 	acct = p.Account.ID
 	if err == nil && h.limit != nil {
 		err = h.limit.allow(p.Key.ID)
 	}
-	if err == nil {
+	if err == nil && !rt.readsNoBody {
 		err = requireJSON(r)
 	}
 	if err != nil {
 		return acct, err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	return acct, fn(w, r, p.Account)
+	return acct, rt.h(w, r, p.Account)
 }
 
 // requireJSON answers 415 unless a request that carries a body

@@ -1,7 +1,10 @@
 package constantcontact_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -142,7 +145,7 @@ func TestSegmentErrors(t *testing.T) {
 		{"get unknown", facetest.Request{Method: "GET", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
 		{"get id zero", facetest.Request{Method: "GET", Path: "/v3/segments/0"}, 404, ccErr("segments.api.not_found", "segment 0 does not exist")},
 		{"get id beyond int32", facetest.Request{Method: "GET", Path: "/v3/segments/2147483648"}, 404, ccErr("segments.api.not_found", "segment 2147483648 does not exist")},
-		{"get id not a number", facetest.Request{Method: "GET", Path: "/v3/segments/abc"}, 400, validation(`segment_id must be a whole number, not "abc"`)},
+		{"get id not a number", facetest.Request{Method: "GET", Path: "/v3/segments/abc"}, 404, ccErr("segments.api.not_found", "/v3/segments/abc is not a Constant Contact V3 resource that segmentd serves")},
 		{"delete unknown", facetest.Request{Method: "DELETE", Path: "/v3/segments/9"}, 404, ccErr("segments.api.not_found", "segment 9 does not exist")},
 		{"list limit zero", facetest.Request{Method: "GET", Path: "/v3/segments?limit=0"}, 400, validation(`limit must be a whole number from 1 to 1000, not "0"`)},
 		{"list limit too large", facetest.Request{Method: "GET", Path: "/v3/segments?limit=1001"}, 400, validation(`limit must be a whole number from 1 to 1000, not "1001"`)},
@@ -247,6 +250,57 @@ func TestAccountsAreIsolated(t *testing.T) {
 	// Names and ids are per account.
 	if s := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Key: &other, Body: map[string]string{"name": "Mine", "segment_criteria": criteria("sent", 1)}}, 201); s["segment_id"] != float64(1) {
 		t.Fatalf("other account's first segment: %v", s)
+	}
+}
+
+// TestOnBehalfOf: a parent's key acts as its subuser with On-Behalf-Of,
+// under the SendGrid face's rule: a name (or "account-id <id>") that is
+// not a subuser of the key's account is 403 in Constant Contact's
+// single-object envelope, and nothing is done.
+func TestOnBehalfOf(t *testing.T) {
+	e := newEnv(t)
+	subKey := e.NewKey("asub", segmentd.DefaultAccountName)
+	e.NewKey("bravo", "")
+	create := facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "For asub", "segment_criteria": criteria("sent", 1)},
+		Header: map[string]string{"On-Behalf-Of": "asub"}}
+	if s := e.must(t, create, 201); s["segment_id"] != float64(1) {
+		t.Fatalf("create on behalf of asub: %v", s)
+	}
+	// The segment is the subuser's, not the parent's.
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments/1", Key: &subKey}, 200); got["name"] != "For asub" {
+		t.Fatalf("asub reads: %v", got)
+	}
+	if list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments"}, 200); len(list["segments"].([]any)) != 0 {
+		t.Fatalf("the parent lists the subuser's segment: %v", list)
+	}
+	if list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments", Header: map[string]string{"on-behalf-of": "asub"}}, 200); len(list["segments"].([]any)) != 1 {
+		t.Fatalf("the parent on behalf of asub lists: %v", list)
+	}
+
+	for _, name := range []string{"bravo", "nobody", "account-id 999", "default"} {
+		for _, rq := range []facetest.Request{
+			{Method: "GET", Path: "/v3/segments"},
+			{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Refused", "segment_criteria": criteria("sent", 1)}},
+			{Method: "GET", Path: "/v3/contacts", Query: url.Values{"segment_id": {"1"}}},
+		} {
+			rq.Header = map[string]string{"On-Behalf-Of": name}
+			r := e.send(t, rq)
+			var body map[string]string
+			if r.Status != http.StatusForbidden || json.Unmarshal(r.Body, &body) != nil || body["error_key"] != "access_denied" || !strings.Contains(body["error_message"], "not a subuser of this account") {
+				t.Errorf("%s on behalf of %q: %d %s, want 403 access_denied naming the subuser rule", r.Request, name, r.Status, r.Body)
+			}
+		}
+	}
+	// The subuser's own key cannot act for its parent either.
+	r := e.send(t, facetest.Request{Method: "GET", Path: "/v3/segments", Key: &subKey, Header: map[string]string{"On-Behalf-Of": segmentd.DefaultAccountName}})
+	if r.Status != http.StatusForbidden {
+		t.Errorf("asub on behalf of its parent: %d %s", r.Status, r.Body)
+	}
+	// Nothing was created for anyone by the refused requests.
+	for _, k := range []*string{nil, &subKey} {
+		if list := e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments", Key: k}, 200); len(list["segments"].([]any)) > 1 {
+			t.Errorf("segments after refused creates: %v", list)
+		}
 	}
 }
 

@@ -171,7 +171,7 @@ func TestUpsertAndReadBack(t *testing.T) {
 
 	errCases := []errCase{
 		{"get unknown", call{method: "GET", path: contactsPath + "/" + missing}, 404, errBody("id", `contact "`+missing+`" does not exist`)},
-		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("id", `contact "xyz" does not exist`)},
+		{"get malformed id", call{method: "GET", path: contactsPath + "/xyz"}, 404, errBody("", "resource not found")},
 		{"batch none found", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":["` + missing + `"]}`}, 404, errBody("ids", "no contacts found for the given ids")},
 		{"batch empty", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":[]}`}, 400, errBody("ids", "ids is required")},
 		{"batch ids not an array", call{method: "POST", path: contactsPath + "/batch", body: `{"ids":"a"}`}, 400, errBody("ids", "ids has a string where an array is expected")},
@@ -300,7 +300,7 @@ func TestUpsertValidation(t *testing.T) {
 func TestDeleteContacts(t *testing.T) {
 	e := newEnv(t)
 	var contacts []any
-	for i := range 6 {
+	for i := range 8 {
 		contacts = append(contacts, map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "external_id": fmt.Sprintf("x%d", i)})
 	}
 	e.upsert(t, map[string]any{"contacts": contacts})
@@ -319,21 +319,31 @@ func TestDeleteContacts(t *testing.T) {
 		return e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	}
 
-	// The three spellings of an array parameter.
+	// The four spellings of an array parameter.
 	job := deleteAndWait(call{query: map[string]string{"ids": ids(id(0), id(1))}})
 	if job["status"] != "completed" || job["job_type"] != "delete" || job["results"].(map[string]any)["deleted_count"] != float64(2) {
 		t.Errorf("delete job = %v", job)
 	}
 	deleteAndWait(call{rawQuery: "ids=" + id(2) + "&ids=" + id(3)})
 	deleteAndWait(call{rawQuery: "ids[]=" + id(4)})
+	job = deleteAndWait(call{rawQuery: "ids[1]=" + id(6) + "&ids[0]=" + id(7)})
+	if job["results"].(map[string]any)["deleted_count"] != float64(2) {
+		t.Errorf("indexed ids: delete job = %v", job)
+	}
 	if n := count(); n != 1 {
 		t.Fatalf("count after deletes = %v, want 1", n)
+	}
+	// The indexed form is read in the order of its indices: the first
+	// malformed id reported is ids[0]'s.
+	r := e.do(t, call{method: "DELETE", path: contactsPath, rawQuery: "ids[1]=second-bad&ids[0]=first-bad"})
+	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "first-bad") {
+		t.Errorf("indexed malformed ids: %d %s, want 400 naming ids[0]'s value", r.Status, r.Body)
 	}
 
 	// Delete an identifier: the contact keeps its other one.
 	last := id(5)
 	const identJobID = "DELETE /contacts/{id}/identifiers 202 job_id is typed object in the spec (docs/sendgrid.md \"Spec contradictions\" 1)"
-	r := e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EMAIL", "identifier_value": "U5@example.com"}, noSpec: identJobID})
+	r = e.do(t, call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: map[string]string{"identifier_type": "EMAIL", "identifier_value": "U5@example.com"}, noSpec: identJobID})
 	job = e.waitJob(t, facetest.WantStatus(t, r, http.StatusAccepted)["job_id"].(string))
 	if job["status"] != "completed" {
 		t.Errorf("identifier delete job = %v", job)
@@ -374,7 +384,7 @@ func TestDeleteContacts(t *testing.T) {
 		{"identifier of unknown contact", call{method: "DELETE", path: contactsPath + "/" + missing + "/identifiers", body: `{"identifier_type":"EMAIL","identifier_value":"a@example.com"}`},
 			404, errBody("id", `contact "`+missing+`" does not exist`)},
 		{"identifier of malformed contact id", call{method: "DELETE", path: contactsPath + "/zzz/identifiers", body: `{"identifier_type":"EMAIL","identifier_value":"a@example.com"}`},
-			404, errBody("contact_id", `contact "zzz" does not exist`)},
+			404, errBody("", "resource not found")},
 		{"identifier type unknown", call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: `{"identifier_type":"email","identifier_value":"a@example.com"}`},
 			400, errBody("identifier_type", `identifier_type must be one of "EMAIL", "PHONENUMBERID", "EXTERNALID", "ANONYMOUSID"`)},
 		{"identifier type missing", call{method: "DELETE", path: contactsPath + "/" + last + "/identifiers", body: `{"identifier_value":"a@example.com"}`},

@@ -11,12 +11,14 @@ package sendgrid
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,11 +56,12 @@ const (
 
 // handler serves the face.
 type handler struct {
-	svc  *audience.Service
-	log  *slog.Logger
-	opts Options
-	mux  *http.ServeMux
-	rate *rateWindow
+	svc    *audience.Service
+	log    *slog.Logger
+	opts   Options
+	router *server.Router
+	routes map[string]route // by pattern, for the envelope of a near miss
+	rate   *rateWindow
 }
 
 // handlerFunc is the shape of every endpoint: it reads ids, decodes,
@@ -77,9 +80,25 @@ type route struct {
 	envelope envelope
 }
 
-// NewHandler returns the SendGrid face. It serves /v3/marketing/... paths.
+// Prefixes are the paths the face is mounted on: every /v3 path that is
+// not one of Constant Contact's resource roots (docs/decisions.md §14),
+// so that any SendGrid v3 path segmentd does not serve (/v3/mail/send) is
+// answered in SendGrid's envelope, after authentication.
+func Prefixes() []string { return []string{"/v3", "/v3/"} }
+
+// wildcardKinds are the kinds of value the routing table's wildcards take.
+// SendGrid's list, contact and segment ids are UUIDs, so a path whose id
+// is not one ("/contacts/imports", "/contacts/search") is no route's: it is
+// answered 404, or 405 with the methods that serve it. The job id and the
+// identifier type take any segment: their handlers answer a malformed one
+// 400, as the spec documents for the job id.
+var wildcardKinds = server.Kinds{"uuid": segmentd.IsUUID}
+
+// NewHandler returns the SendGrid face. It serves /v3/marketing/... paths
+// and answers any other path it is given as one it does not serve.
 func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.Handler {
-	h := &handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h := &handler{svc: svc, log: log, routes: map[string]route{}}
+	h.router = server.NewRouter(wildcardKinds, h.unrouted)
 	if len(opts) > 0 {
 		h.opts = opts[0]
 	}
@@ -96,59 +115,61 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 
 		{pattern: "POST /v3/marketing/lists", h: h.createList},
 		{pattern: "GET /v3/marketing/lists", h: h.listLists},
-		{pattern: "GET /v3/marketing/lists/{id}", h: h.getList},
-		{pattern: "PATCH /v3/marketing/lists/{id}", h: h.renameList},
-		{pattern: "DELETE /v3/marketing/lists/{id}", h: h.deleteList},
-		{pattern: "DELETE /v3/marketing/lists/{id}/contacts", h: h.removeListContacts, envelope: envBare400},
-		{pattern: "GET /v3/marketing/lists/{id}/contacts/count", h: h.listContactCount},
+		{pattern: "GET /v3/marketing/lists/{id:uuid}", h: h.getList},
+		{pattern: "PATCH /v3/marketing/lists/{id:uuid}", h: h.renameList},
+		{pattern: "DELETE /v3/marketing/lists/{id:uuid}", h: h.deleteList},
+		{pattern: "DELETE /v3/marketing/lists/{id:uuid}/contacts", h: h.removeListContacts, envelope: envBare400},
+		{pattern: "GET /v3/marketing/lists/{id:uuid}/contacts/count", h: h.listContactCount},
 
 		{pattern: "PUT /v3/marketing/contacts", h: h.upsertContacts, maxBody: maxUpsertBodyBytes},
 		{pattern: "GET /v3/marketing/contacts", h: h.sampleContacts},
 		{pattern: "DELETE /v3/marketing/contacts", h: h.deleteContacts},
 		{pattern: "GET /v3/marketing/contacts/count", h: h.countContacts},
-		{pattern: "GET /v3/marketing/contacts/{id}", h: h.getContact},
+		{pattern: "GET /v3/marketing/contacts/{id:uuid}", h: h.getContact},
 		{pattern: "POST /v3/marketing/contacts/batch", h: h.batchContacts},
 		{pattern: "POST /v3/marketing/contacts/search/emails", h: h.searchEmails},
 		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, envelope: envBare400and404},
-		{pattern: "DELETE /v3/marketing/contacts/{contact_id}/identifiers", h: h.deleteIdentifier},
+		{pattern: "DELETE /v3/marketing/contacts/{contact_id:uuid}/identifiers", h: h.deleteIdentifier},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
 		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
 
 		{pattern: "POST /v3/marketing/segments/2.0", h: h.createSegment2, envelope: envSegments2},
 		{pattern: "GET /v3/marketing/segments/2.0", h: h.listSegments2, envelope: envSegments2},
-		{pattern: "GET /v3/marketing/segments/2.0/{segment_id}", h: h.getSegment2, envelope: envSegments2},
-		{pattern: "PATCH /v3/marketing/segments/2.0/{segment_id}", h: h.updateSegment2, envelope: envSegments2},
-		{pattern: "DELETE /v3/marketing/segments/2.0/{segment_id}", h: h.deleteSegment2, envelope: envSegments2},
-		{pattern: "POST /v3/marketing/segments/2.0/refresh/{segment_id}", h: h.refreshSegment2, envelope: envRefresh},
+		{pattern: "GET /v3/marketing/segments/2.0/{segment_id:uuid}", h: h.getSegment2, envelope: envSegments2},
+		{pattern: "PATCH /v3/marketing/segments/2.0/{segment_id:uuid}", h: h.updateSegment2, envelope: envSegments2},
+		{pattern: "DELETE /v3/marketing/segments/2.0/{segment_id:uuid}", h: h.deleteSegment2, envelope: envSegments2},
+		{pattern: "POST /v3/marketing/segments/2.0/refresh/{segment_id:uuid}", h: h.refreshSegment2, envelope: envRefresh},
 
 		{pattern: "GET /v3/marketing/segments", h: h.listSegmentsV1},
-		{pattern: "GET /v3/marketing/segments/{segment_id}", h: h.getSegmentV1},
-		{pattern: "DELETE /v3/marketing/segments/{segment_id}", h: h.deleteSegmentV1},
+		{pattern: "GET /v3/marketing/segments/{segment_id:uuid}", h: h.getSegmentV1},
+		{pattern: "DELETE /v3/marketing/segments/{segment_id:uuid}", h: h.deleteSegmentV1},
 	}
 	if h.opts.LegacyV1Writes {
 		routes = append(routes,
 			route{pattern: "POST /v3/marketing/segments", h: h.createSegmentV1},
-			route{pattern: "PATCH /v3/marketing/segments/{segment_id}", h: h.updateSegmentV1},
+			route{pattern: "PATCH /v3/marketing/segments/{segment_id:uuid}", h: h.updateSegmentV1},
 			route{pattern: "POST /v3/marketing/segments/delete", h: h.bulkDeleteSegmentsV1},
 		)
 	}
 	for _, rt := range routes {
-		h.mux.Handle(rt.pattern, h.adapt(rt))
+		h.router.Handle(rt.pattern, h.adapt(rt))
+		h.routes[rt.pattern] = rt
 	}
 	return h
 }
 
-// ServeHTTP answers paths and methods that no route takes in SendGrid's
-// envelope, after authenticating like any other request.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	notAllowed, allow := server.Unrouted(h.mux, r)
-	h.adapt(route{h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
-		if notAllowed {
-			w.Header().Set("Allow", allow)
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// unrouted answers a request no route takes in SendGrid's envelope, after
+// authenticating it like any other: 405 with a true Allow when another
+// method serves the path, 404 otherwise. A 404 for a malformed id is in
+// the envelope of the route the path would be with a well-formed one, so
+// that, for example, a Segments 2.0 path keeps E4's "Segment does not
+// exist." and a refresh path E5.
+func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unrouted) {
+	h.adapt(route{envelope: h.routes[u.Near].envelope, h: func(w http.ResponseWriter, r *http.Request, _ segmentd.Account) error {
+		if u.Allow != "" {
+			w.Header().Set("Allow", u.Allow)
 			return errMethodNotAllowed
 		}
 		return notFound("", msgNotFound)
@@ -177,6 +198,12 @@ func (h *handler) adapt(rt route) http.Handler {
 			return // the client went away; nobody to answer
 		}
 		status, body := rt.envelope.render(err)
+		var limited *segmentd.RateLimitError
+		if errors.As(err, &limited) {
+			// The headers describe the limit that refused the request, not
+			// the per-minute budget every other answer reports.
+			setRateHeaders(w.Header(), limited.Limit, 0, limited.Reset)
+		}
 		if status == http.StatusInternalServerError {
 			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
 		}
@@ -244,9 +271,20 @@ func (rw *rateWindow) setHeaders(h http.Header, acct int64, now time.Time) {
 	rw.used[acct]++
 	remaining := max(rw.limit-rw.used[acct], 0)
 	rw.mu.Unlock()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(rw.limit))
+	setRateHeaders(h, rw.limit, remaining, time.Unix(window+60, 0))
+}
+
+// setRateHeaders sets SendGrid's rate-limit headers: the limit, what is
+// left of it, and when it resets, in whole unix seconds rounded up, so that
+// a client that waits until then is not early.
+func setRateHeaders(h http.Header, limit, remaining int, reset time.Time) {
+	secs := reset.Unix()
+	if reset.Nanosecond() > 0 {
+		secs++
+	}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(window+60, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(secs, 10))
 }
 
 // --- JSON in and out
@@ -377,12 +415,34 @@ func pathUUID(r *http.Request, name, what string) (string, error) {
 }
 
 // queryList reads an array query parameter in any of the forms clients
-// send it: ids=a,b (sendgrid-go), ids=a&ids=b, and ids[]=a&ids[]=b (axios,
-// so @sendgrid/client).
+// send it: ids=a,b (sendgrid-go), ids=a&ids=b, ids[]=a&ids[]=b (axios, so
+// @sendgrid/client), and ids[0]=a&ids[1]=b (qs's "indices" format, which
+// some clients use), the last in the order of the indices.
 func queryList(r *http.Request, name string) []string {
 	q := r.URL.Query()
+	values := append(q[name], q[name+"[]"]...)
+	var indexed []string // keys name[<digits>]
+	for k := range q {
+		i, ok := strings.CutPrefix(k, name+"[")
+		if !ok {
+			continue
+		}
+		if i, ok = strings.CutSuffix(i, "]"); ok && i != "" && strings.Trim(i, "0123456789") == "" {
+			indexed = append(indexed, k)
+		}
+	}
+	// By index as a number (any length: fewer digits is smaller once
+	// leading zeros are gone), then by key, so that equal indices
+	// ("ids[1]", "ids[01]") keep one order.
+	slices.SortFunc(indexed, func(a, b string) int {
+		x, y := strings.TrimLeft(a[len(name)+1:len(a)-1], "0"), strings.TrimLeft(b[len(name)+1:len(b)-1], "0")
+		return cmp.Or(cmp.Compare(len(x), len(y)), strings.Compare(x, y), strings.Compare(a, b))
+	})
+	for _, k := range indexed {
+		values = append(values, q[k]...)
+	}
 	var out []string
-	for _, v := range append(q[name], q[name+"[]"]...) {
+	for _, v := range values {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				out = append(out, s)

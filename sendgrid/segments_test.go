@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -353,10 +354,21 @@ func TestSegmentListFilterTruthTable(t *testing.T) {
 			validateListItems(t, r)
 		})
 	}
-	// ids repeated as ids=a&ids=b, as other clients send them.
+	// ids repeated as ids=a&ids=b, and indexed as ids[0]=a&ids[1]=b (qs's
+	// "indices" format), as other clients send them.
 	r := e.do(t, call{method: "GET", path: seg1Path, rawQuery: "ids=" + a + "&ids=" + c})
 	if got := resultIDs(t, r); !sameSet(got, []string{a, c}) {
 		t.Errorf("repeated ids: %v", got)
+	}
+	for _, p := range []string{seg1Path, seg2Path} {
+		r = e.do(t, call{method: "GET", path: p, rawQuery: "ids%5B1%5D=" + a + "&ids%5B0%5D=" + c + "&parent_list_ids[0]=" + l2, noSpec: "results envelope (docs/sendgrid.md \"Spec contradictions\" 2)"})
+		if got := resultIDs(t, r); !sameSet(got, []string{a, c}) {
+			t.Errorf("%s with indexed ids: %v, want %v", p, got, []string{a, c})
+		}
+	}
+	r = e.do(t, call{method: "GET", path: seg2Path, rawQuery: "parent_list_ids[0]=" + l1, noSpec: "results envelope (docs/sendgrid.md \"Spec contradictions\" 2)"})
+	if got := resultIDs(t, r); !sameSet(got, []string{a, d}) {
+		t.Errorf("indexed parent_list_ids: %v, want %v", got, []string{a, d})
 	}
 	// v1 summaries carry parent_list_id.
 	r = e.do(t, call{method: "GET", path: seg1Path, query: map[string]string{"ids": a}})
@@ -423,11 +435,14 @@ func TestSegmentV1GetAndDelete(t *testing.T) {
 	}
 	wantFieldError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + id, query: map[string]string{"query_json": "sure"}}), 400, "query_json", "")
 
-	// The v1 API sees no 2.0 segments, and malformed ids are not found.
-	for _, bad := range []string{v2, "nope", "00000000-0000-4000-8000-000000000000"} {
+	// The v1 API sees no 2.0 segments; a malformed id is a path no route
+	// serves.
+	for _, bad := range []string{v2, "00000000-0000-4000-8000-000000000000"} {
 		facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
 		facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/" + bad, noSpec: specNoteV1(bad)}), 404, errBody("segment_id", `segment "`+bad+`" does not exist`))
 	}
+	facetest.WantError(t, e.do(t, call{method: "GET", path: seg1Path + "/nope", noSpec: specNoteV1("nope")}), 404, errBody("", "resource not found"))
+	facetest.WantError(t, e.do(t, call{method: "DELETE", path: seg1Path + "/nope", noSpec: specNoteV1("nope")}), 404, errBody("", "resource not found"))
 
 	// Delete: 202 {}; the contacts stay.
 	r = e.do(t, call{method: "DELETE", path: seg1Path + "/" + id})
@@ -451,19 +466,30 @@ func specNoteV1(id string) string {
 	return "the path parameter is not a uuid, so the spec has no operation to check against"
 }
 
+// Without --legacy-v1-writes the removed writes are unrouted: 405 where
+// another method serves the path, 404 for the bulk delete's path, which
+// nothing else serves ("delete" is not a segment id).
 func TestSegmentV1RemovedWrites(t *testing.T) {
 	e := newEnv(t)
 	id := e.createSeg1(t, "A", "country = 'US'")
-	for _, c := range []call{
-		{method: "POST", path: seg1Path, body: `{"name":"B","query_dsl":"country = 'US'"}`},
-		{method: "PATCH", path: seg1Path + "/" + id, body: `{"name":"B","query_dsl":"country = 'US'"}`},
-		{method: "POST", path: seg1Path + "/delete", body: `{"ids":["` + id + `"]}`},
+	for _, tc := range []struct {
+		c      call
+		status int
+		allow  string
+	}{
+		{call{method: "POST", path: seg1Path, body: `{"name":"B","query_dsl":"country = 'US'"}`}, http.StatusMethodNotAllowed, "GET, HEAD"},
+		{call{method: "PATCH", path: seg1Path + "/" + id, body: `{"name":"B","query_dsl":"country = 'US'"}`}, http.StatusMethodNotAllowed, "DELETE, GET, HEAD"},
+		{call{method: "POST", path: seg1Path + "/delete", body: `{"ids":["` + id + `"]}`}, http.StatusNotFound, ""},
 	} {
-		c.noSpec = "removed from the current spec"
-		r := e.do(t, c)
-		facetest.WantError(t, r, http.StatusMethodNotAllowed, authErr("method not allowed"))
-		if r.Header.Get("Allow") == "" {
-			t.Errorf("%s %s: no Allow header", c.method, c.path)
+		tc.c.noSpec = "removed from the current spec"
+		r := e.do(t, tc.c)
+		if tc.status == http.StatusNotFound {
+			facetest.WantError(t, r, tc.status, errBody("", "resource not found"))
+		} else {
+			facetest.WantError(t, r, tc.status, authErr("method not allowed"))
+		}
+		if got := r.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.c.method, tc.c.path, got, tc.allow)
 		}
 	}
 }
@@ -545,17 +571,22 @@ func TestSegmentRefreshLimits(t *testing.T) {
 			t.Errorf("refresh: %s", r.Body)
 		}
 	}
-	limited := func(id string) {
+	// The rate-limit headers of a 429 describe the limit that refused it:
+	// its size, nothing left, and when it lifts.
+	limited := func(id string, limit int, reset time.Time) {
 		t.Helper()
-		facetest.WantError(t, refresh(id, "UTC"), http.StatusTooManyRequests, authErr("too many requests"))
+		r := refresh(id, "UTC")
+		facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+		wantRateHeaders(t, r, limit, 0, reset)
 	}
+	midnight := time.Date(2030, 3, 13, 0, 0, 0, 0, time.UTC)
 
 	ok(segs[0])
-	limited(segs[0]) // 1 per hour
+	limited(segs[0], 1, clock.Now().Add(time.Hour)) // 1 per hour
 	clock.Advance(61 * time.Minute)
 	ok(segs[0])
 	clock.Advance(61 * time.Minute)
-	limited(segs[0]) // 2 per day
+	limited(segs[0], 2, midnight) // 2 per day
 	r := e.do(t, call{method: "GET", path: seg2Path + "/" + segs[0]})
 	s := decodeSeg(t, r)
 	if s.RefreshesUsed == nil || *s.RefreshesUsed != 2 || s.LastRefreshedAt != "2030-03-12T13:01:00.000Z" {
@@ -568,11 +599,14 @@ func TestSegmentRefreshLimits(t *testing.T) {
 	for _, id := range segs[1:5] {
 		ok(id)
 	}
-	limited(segs[5]) // 10 per account per day
+	limited(segs[5], 10, midnight) // 10 per account per day
 	// The day starts again at midnight in the caller's time zone: at
-	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5).
+	// 2030-03-13T01:00Z it is still the 12th in Chicago (UTC-5), whose
+	// midnight is the reset.
 	clock.Advance(9*time.Hour + 57*time.Minute)
-	facetest.WantError(t, refresh(segs[5], "America/Chicago"), http.StatusTooManyRequests, authErr("too many requests"))
+	r = refresh(segs[5], "America/Chicago")
+	facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+	wantRateHeaders(t, r, 10, 0, time.Date(2030, 3, 13, 5, 0, 0, 0, time.UTC))
 	ok(segs[5])
 
 	// Errors.
@@ -581,6 +615,47 @@ func TestSegmentRefreshLimits(t *testing.T) {
 		noSpec: "the path parameter is not a uuid, so the spec has no operation to check against"}), 404, `{"error":"Segment does not exist."}`)
 	facetest.WantError(t, e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + segs[5], body: `{}`}), 400, errBody("user_time_zone", "user_time_zone is required"))
 	wantFieldError(t, refresh(segs[5], "Mars/Olympus"), 400, "user_time_zone", "")
+}
+
+// TestSegmentRefreshLimitHeaders: when two limits refuse a refresh, the
+// 429 reports the one that lifts last, and a refresh at its reset passes;
+// every other answer reports the per-minute budget.
+func TestSegmentRefreshLimitHeaders(t *testing.T) {
+	start := time.Date(2030, 3, 12, 22, 0, 0, 0, time.UTC)
+	e := newEnvWith(t, facetest.Config{Now: start}, sg.Options{})
+	id := e.createSeg2(t, "s", usSQL).ID
+	refresh := func() facetest.Response {
+		return e.do(t, call{method: "POST", path: seg2Path + "/refresh/" + id, body: map[string]string{"user_time_zone": "UTC"}})
+	}
+	r := refresh()
+	facetest.WantStatus(t, r, http.StatusAccepted)
+	if got := r.Header.Get("X-RateLimit-Limit"); got != "600" {
+		t.Errorf("a refresh that passes: X-RateLimit-Limit %q, want the per-minute 600", got)
+	}
+	e.Clock.Set(start.Add(90 * time.Minute)) // 23:30: the second today
+	facetest.WantStatus(t, refresh(), http.StatusAccepted)
+
+	// 23:45: the hourly limit (lifting at 00:30) and the daily one (at
+	// 00:00) both refuse; a retry at midnight would still be refused.
+	e.Clock.Set(start.Add(105 * time.Minute))
+	r = refresh()
+	facetest.WantError(t, r, http.StatusTooManyRequests, authErr("too many requests"))
+	reset := start.Add(150 * time.Minute)
+	wantRateHeaders(t, r, 1, 0, reset)
+	e.Clock.Set(reset.Add(-time.Second))
+	facetest.WantError(t, refresh(), http.StatusTooManyRequests, authErr("too many requests"))
+	e.Clock.Set(reset)
+	facetest.WantStatus(t, refresh(), http.StatusAccepted)
+}
+
+// wantRateHeaders checks SendGrid's X-RateLimit-* headers.
+func wantRateHeaders(t *testing.T, r facetest.Response, limit, remaining int, reset time.Time) {
+	t.Helper()
+	got := [3]string{r.Header.Get("X-RateLimit-Limit"), r.Header.Get("X-RateLimit-Remaining"), r.Header.Get("X-RateLimit-Reset")}
+	want := [3]string{strconv.Itoa(limit), strconv.Itoa(remaining), strconv.FormatInt(reset.Unix(), 10)}
+	if got != want {
+		t.Errorf("%s: X-RateLimit-Limit, -Remaining, -Reset = %q, want %q (reset %s)", r.Request, got, want, reset.Format(time.RFC3339))
+	}
 }
 
 func TestSegmentsScheduledRefresh(t *testing.T) {

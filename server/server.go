@@ -1,5 +1,6 @@
 // Package server assembles segmentd's HTTP surface: the API faces under
-// /v3, segmentd's own endpoints outside it (/healthz), one structured log
+// /v3, segmentd's own endpoints outside it (/healthz, a JSON 404 for any
+// other path), the Router each face routes with, one structured log
 // line per request, and a last resort for panics. It knows nothing of any
 // vendor's shapes: each face renders its own envelopes and answers its own
 // panics (Recover) as its vendor's 500. A panic that reaches the server, on
@@ -8,9 +9,11 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -21,12 +24,22 @@ type Face struct {
 	Handler  http.Handler
 }
 
-// New returns the root handler.
+// New returns the root handler. A path no face's prefix covers is
+// segmentd's own: /healthz, or a 404 in segmentd's neutral error shape
+// (docs/decisions.md §14).
 func New(log *slog.Logger, faces ...Face) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, msgNotFound)
 	})
 	for _, f := range faces {
 		for _, p := range f.Prefixes {
@@ -34,6 +47,22 @@ func New(log *slog.Logger, faces ...Face) http.Handler {
 		}
 	}
 	return logRequests(log, recoverPanics(log, mux))
+}
+
+// segmentd's own answers on the paths no face serves.
+const (
+	msgNotFound         = "segmentd serves nothing at this path"
+	msgMethodNotAllowed = "method not allowed"
+)
+
+// writeError answers status with segmentd's own error shape,
+// {"errors":[{"message":…}]}, which its webhook and admin endpoints share.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string][]map[string]string{"errors": {{"message": msg}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // statusWriter records what a handler wrote, for the request log.

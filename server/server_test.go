@@ -26,29 +26,39 @@ func TestServer(t *testing.T) {
 	// A face answers its own panics in its vendor's envelope; one that
 	// does not (this one) gets the server's last resort, which has no
 	// vendor's shape.
+	// Paths no face covers are segmentd's own, answered in JSON.
 	tests := []struct {
-		path       string
-		wantStatus int
-		wantType   string
-		wantBody   string
+		method, path string
+		wantStatus   int
+		wantType     string
+		wantBody     string
+		wantAllow    string
 	}{
-		{"/healthz", 200, "application/json", `{"status":"ok"}`},
-		{"/v3/anything", 418, "text/plain; charset=utf-8", "face"},
-		{"/v3/panic", 500, "text/plain; charset=utf-8", "internal server error"},
-		{"/elsewhere", 404, "text/plain; charset=utf-8", "404 page not found"},
+		{"GET", "/healthz", 200, "application/json", `{"status":"ok"}`, ""},
+		{"HEAD", "/healthz", 200, "application/json", ``, ""},
+		{"POST", "/healthz", 405, "application/json", `{"errors":[{"message":"method not allowed"}]}`, "GET, HEAD"},
+		{"GET", "/v3/anything", 418, "text/plain; charset=utf-8", "face", ""},
+		{"GET", "/v3/panic", 500, "text/plain; charset=utf-8", "internal server error", ""},
+		{"GET", "/elsewhere", 404, "application/json", `{"errors":[{"message":"segmentd serves nothing at this path"}]}`, ""},
+		{"DELETE", "/", 404, "application/json", `{"errors":[{"message":"segmentd serves nothing at this path"}]}`, ""},
+		{"GET", "/healthz/x", 404, "application/json", `{"errors":[{"message":"segmentd serves nothing at this path"}]}`, ""},
 	}
 	for _, tt := range tests {
-		resp, err := http.Get(srv.URL + tt.path)
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != tt.wantStatus || strings.TrimSpace(string(body)) != tt.wantBody {
-			t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, body, tt.wantStatus, tt.wantBody)
 		}
 		if got := resp.Header.Get("Content-Type"); got != tt.wantType {
-			t.Errorf("GET %s: Content-Type %q, want %q", tt.path, got, tt.wantType)
+			t.Errorf("%s %s: Content-Type %q, want %q", tt.method, tt.path, got, tt.wantType)
+		}
+		if got := resp.Header.Get("Allow"); got != tt.wantAllow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.wantAllow)
 		}
 	}
 	if strings.Contains(logs.String(), "goroutine") {

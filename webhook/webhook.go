@@ -68,10 +68,12 @@ type handler struct {
 	svc  *audience.Service
 	log  *slog.Logger
 	opts Options
-	mux  *http.ServeMux
 }
 
-// NewHandler returns the webhook face. It serves /webhooks/... paths.
+// NewHandler returns the webhook face. It serves /webhooks/... paths:
+// every request is authenticated first, so that an unknown webhook path
+// or a wrong method is 401 without a valid key, and then 404, or 405 with
+// "Allow: POST" on the events path.
 func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
 	if opts.Clock == nil {
 		opts.Clock = segmentd.SystemClock{}
@@ -82,12 +84,31 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = MaxEvents
 	}
-	h := &handler{svc: svc, log: log, opts: opts, mux: http.NewServeMux()}
-	h.mux.Handle("POST /webhooks/sendgrid/events", h.adapt(h.events))
-	h.mux.Handle("/webhooks/", h.adapt(func(w http.ResponseWriter, r *http.Request) error {
+	h := &handler{svc: svc, log: log, opts: opts}
+	router := server.NewRouter(nil, h.unrouted)
+	router.Handle("POST /webhooks/sendgrid/events", h.adapt(h.events))
+	return router
+}
+
+// unrouted answers a request no route takes, once its key is known good.
+func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unrouted) {
+	h.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := h.authenticate(r); err != nil {
+			return err
+		}
+		if u.Allow != "" {
+			w.Header().Set("Allow", u.Allow)
+			return errMethodNotAllowed
+		}
 		return segmentd.Errorf(segmentd.KindNotFound, "", "no webhook at %s %s; events are posted to POST /webhooks/sendgrid/events", r.Method, r.URL.Path)
-	}))
-	return h.mux
+	}).ServeHTTP(w, r)
+}
+
+// authenticate resolves the request's key, which must carry events.write,
+// and On-Behalf-Of, with which a parent's key posts a subuser's events
+// (docs/decisions.md §15).
+func (h *handler) authenticate(r *http.Request) (audience.Principal, error) {
+	return h.svc.Authenticate(r.Context(), credentials(r), r.Header.Get("On-Behalf-Of"), segmentd.ScopeEventsWrite)
 }
 
 // adapt renders a handler's error: the only place errors become responses.
@@ -95,6 +116,10 @@ func (h *handler) adapt(f func(http.ResponseWriter, *http.Request) error) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := serve(f, w, r)
 		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		if errors.Is(err, errMethodNotAllowed) {
+			writeJSON(w, http.StatusMethodNotAllowed, errorsBody{[]errorItem{{Message: msgMethodNotAllowed}}})
 			return
 		}
 		var e *segmentd.Error
@@ -135,6 +160,11 @@ func serve(f func(http.ResponseWriter, *http.Request) error, w http.ResponseWrit
 // msgInternal answers every 500; the cause is logged, never sent.
 const msgInternal = "internal server error"
 
+// errMethodNotAllowed is a method the events path does not take.
+var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
+
+const msgMethodNotAllowed = "method not allowed"
+
 type errorsBody struct {
 	Errors []errorItem `json:"errors"`
 }
@@ -163,7 +193,7 @@ type EventError struct {
 }
 
 func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.svc.Authenticate(r.Context(), credentials(r), "", segmentd.ScopeEventsWrite)
+	p, err := h.authenticate(r)
 	if err != nil {
 		return err
 	}

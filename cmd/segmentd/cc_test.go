@@ -264,3 +264,75 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 	g2.setClock(now)
 	check(ccClient{t: t, url: s2.url, key: key}, "after a restart", "c,e", "d", "c,d,e", "a,b,d,e")
 }
+
+// TestOnBehalfOfOnEveryFaceThroughTheBinary: a parent's key acts as its
+// subuser with On-Behalf-Of on the Constant Contact face and the Event
+// Webhook as on the SendGrid face, and a name that is not a subuser of the
+// key's account is 403 on every face, in that face's envelope.
+func TestOnBehalfOfOnEveryFaceThroughTheBinary(t *testing.T) {
+	bin := realBinary(t)
+	dir := t.TempDir()
+	cli := func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := run(context.Background(), append(args, "--data", dir), nil, nil, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	cli("accounts", "create", "asub", "--parent", "default")
+	cli("accounts", "create", "bravo")
+	lines := strings.Split(strings.TrimSpace(cli("keys", "create", "--account", "asub")), "\n")
+	subKey := lines[len(lines)-1]
+
+	const key = "SG.obo-test-key"
+	s, _ := startBinary(t, bin, dir, key)
+	as := func(method, path, body, onBehalfOf string) (int, string) {
+		t.Helper()
+		h := map[string]string{"Authorization": "Bearer " + key, "On-Behalf-Of": onBehalfOf}
+		if body != "" {
+			h["Content-Type"] = "application/json"
+		}
+		return httpDo(t, method, s.url+path, body, h)
+	}
+	parent := ccClient{t: t, url: s.url, key: key}
+	sub := ccClient{t: t, url: s.url, key: subKey}
+
+	// Constant Contact: the segment is created in the subuser's account.
+	if code, body := as("POST", "/v3/segments", segmentBody("For asub", sentCriteria), "asub"); code != 201 {
+		t.Fatalf("create on behalf of asub: %d %s", code, body)
+	}
+	if got := sub.must("GET", "/v3/segments", "", 200)["segments"].([]any); len(got) != 1 {
+		t.Fatalf("asub's segments: %v", got)
+	}
+	if got := parent.must("GET", "/v3/segments", "", 200)["segments"].([]any); len(got) != 0 {
+		t.Fatalf("the parent's segments: %v", got)
+	}
+
+	// The Event Webhook: the event is the subuser's.
+	runJob(t, liveServer{url: s.url, key: subKey}, subKey, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@example.com"}]}`)
+	opened := mustCall(t, s, subKey, "POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"}`, 201)["id"].(string)
+	events := `[{"email":"a@example.com","timestamp":1700000000,"event":"open","sg_event_id":"obo-1"}]`
+	if code, body := as("POST", "/webhooks/sendgrid/events", events, "asub"); code != 200 || !strings.Contains(body, `"stored":1`) || !strings.Contains(body, `"unmatched":0`) {
+		t.Fatalf("events on behalf of asub: %d %s", code, body)
+	}
+	if n := mustCall(t, s, subKey, "GET", "/v3/marketing/segments/2.0/"+opened, "", 200)["contacts_count"]; n != float64(1) {
+		t.Fatalf("asub's opened segment counts %v, want 1", n)
+	}
+
+	// Not a subuser: 403 on every face, each in its own envelope.
+	for _, tc := range []struct{ face, method, path, body, want string }{
+		{"SendGrid", "GET", "/v3/marketing/lists", "", `"field":"on-behalf-of"`},
+		{"Constant Contact", "POST", "/v3/segments", segmentBody("Refused", sentCriteria), `"error_key":"access_denied"`},
+		{"Constant Contact", "GET", "/v3/segments", "", `"error_key":"access_denied"`},
+		{"Event Webhook", "POST", "/webhooks/sendgrid/events", strings.ReplaceAll(events, "obo-1", "obo-2"), `"field":"on-behalf-of"`},
+	} {
+		code, body := as(tc.method, tc.path, tc.body, "bravo")
+		if code != 403 || !strings.Contains(body, tc.want) || !strings.Contains(body, "not a subuser of this account") {
+			t.Errorf("%s %s %s on behalf of bravo: %d %s, want 403 with %s", tc.face, tc.method, tc.path, code, body, tc.want)
+		}
+	}
+	if got := parent.must("GET", "/v3/segments", "", 200)["segments"].([]any); len(got) != 0 {
+		t.Errorf("a refused create made a segment for the parent: %v", got)
+	}
+}

@@ -254,9 +254,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Constant Contact's resource roots go to its face, every other /v3
+	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
-		{Prefixes: []string{"/v3/segments", "/v3/segments/", "/v3/contacts", "/v3/contacts/"}, Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
 	if cfg.dev {
