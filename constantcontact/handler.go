@@ -254,7 +254,7 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, invalid(name, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v)
+		return 0, invalid(name, "%s must be a whole number from %d to %d, not %s", name, lo, hi, segmentd.Quote(v))
 	}
 	return n, nil
 }
