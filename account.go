@@ -48,7 +48,7 @@ func ParseScopes(s string) ([]Scope, error) {
 			}
 		}
 		if !ok {
-			return nil, Errorf(KindInvalid, "scopes", "unknown scope %q", f)
+			return nil, Errorf(KindInvalid, "scopes", "unknown scope %s", Quote(f))
 		}
 		out = append(out, Scope(f))
 	}

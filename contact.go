@@ -237,7 +237,7 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 	if p.Email != nil && *p.Email != "" {
 		e := NormalizeEmail(*p.Email)
 		if !ValidEmail(e) {
-			return Errorf(KindInvalid, prefix+".email", "email %q is not a valid email address", *p.Email)
+			return Errorf(KindInvalid, prefix+".email", "email %s is not a valid email address", Quote(*p.Email))
 		}
 		p.Email = &e
 	}
@@ -249,7 +249,7 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		for i, a := range *p.AlternateEmails {
 			e := NormalizeEmail(a)
 			if !ValidEmail(e) {
-				return Errorf(KindInvalid, prefix+".alternate_emails", "alternate_emails[%d] %q is not a valid email address", i, a)
+				return Errorf(KindInvalid, prefix+".alternate_emails", "alternate_emails[%d] %s is not a valid email address", i, Quote(a))
 			}
 			out = append(out, e)
 		}
@@ -269,7 +269,7 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 	for id, v := range p.CustomFields {
 		def, ok := fields[id]
 		if !ok {
-			return Errorf(KindInvalid, prefix+".custom_fields."+id, "custom field %q does not exist", id)
+			return Errorf(KindInvalid, prefix+".custom_fields."+Clip(id), "custom field %s does not exist", Quote(id))
 		}
 		if v == nil {
 			continue
@@ -298,10 +298,10 @@ func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now
 			}
 			got, ok := p.Identifier(t)
 			if !ok {
-				return Errorf(KindInvalid, string(t), "contact %s has %s %q: every existing identifier must be given to update a contact", c.ID, t, have)
+				return Errorf(KindInvalid, string(t), "contact %s has %s %s: every existing identifier must be given to update a contact", c.ID, t, Quote(have))
 			}
 			if got != have {
-				return Errorf(KindConflict, string(t), "%s %q does not match the contact's existing %s %q", t, got, t, have)
+				return Errorf(KindConflict, string(t), "%s %s does not match the contact's existing %s %s", t, Quote(got), t, Quote(have))
 			}
 		}
 	}

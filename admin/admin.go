@@ -35,7 +35,7 @@ func NewHandler(clock Clock, advance func(time.Time), log *slog.Logger) http.Han
 	mux.HandleFunc("POST /admin/clock", h.set)
 	mux.HandleFunc("DELETE /admin/clock", h.reset)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no admin endpoint at "+r.Method+" "+r.URL.Path)
+		writeError(w, http.StatusNotFound, "no admin endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
 	})
 	return mux
 }

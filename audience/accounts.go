@@ -45,14 +45,14 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 		if rest, ok := strings.CutPrefix(onBehalfOf, "account-id "); ok {
 			id, perr := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
 			if perr != nil {
-				return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: account %q is not a subuser of this account", rest)
+				return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: account %s is not a subuser of this account", segmentd.Quote(rest))
 			}
 			sub, err = s.store.Account(ctx, id)
 		} else {
 			sub, err = s.store.AccountByName(ctx, onBehalfOf)
 		}
 		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound || err == nil && sub.ParentID != acct.ID {
-			return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: %q is not a subuser of this account", onBehalfOf)
+			return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: %s is not a subuser of this account", segmentd.Quote(onBehalfOf))
 		}
 		if err != nil {
 			return Principal{}, err

@@ -30,7 +30,7 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 	listIDs = dedupe(listIDs)
 	for _, id := range listIDs {
 		if !segmentd.IsUUID(id) {
-			return "", segmentd.Errorf(segmentd.KindInvalid, "list_ids", "list id %q is not a valid UUID", id)
+			return "", segmentd.Errorf(segmentd.KindInvalid, "list_ids", "list id %s is not a valid UUID", segmentd.Quote(id))
 		}
 		if _, err := s.store.List(ctx, acct, id); err != nil {
 			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
@@ -107,11 +107,11 @@ func (s *Service) ContactsByEmails(ctx context.Context, acct int64, emails []str
 			continue
 		}
 		if len(e) > 100 {
-			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %q is longer than 100 characters", e)
+			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %s is longer than 100 characters", segmentd.Quote(e))
 		}
 		n := segmentd.NormalizeEmail(e)
 		if !segmentd.ValidEmail(n) {
-			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %q is not a valid email address", e)
+			return nil, nil, segmentd.Errorf(segmentd.KindInvalid, "emails["+strconv.Itoa(i)+"]", "email %s is not a valid email address", segmentd.Quote(e))
 		}
 		keys = append(keys, n)
 	}
@@ -141,7 +141,7 @@ func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t segmen
 		if t == segmentd.IdentifierEmail {
 			values[i] = segmentd.NormalizeEmail(v)
 			if !segmentd.ValidEmail(values[i]) {
-				return nil, segmentd.Errorf(segmentd.KindInvalid, "identifiers["+strconv.Itoa(i)+"]", "email %q is not a valid email address", v)
+				return nil, segmentd.Errorf(segmentd.KindInvalid, "identifiers["+strconv.Itoa(i)+"]", "email %s is not a valid email address", segmentd.Quote(v))
 			}
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 	}
 	for _, id := range ids {
 		if !segmentd.IsUUID(id) {
-			return "", segmentd.Errorf(segmentd.KindInvalid, "ids", "contact id %q is not a valid UUID", id)
+			return "", segmentd.Errorf(segmentd.KindInvalid, "ids", "contact id %s is not a valid UUID", segmentd.Quote(id))
 		}
 	}
 	ids = dedupe(ids)

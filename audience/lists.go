@@ -124,7 +124,7 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	}
 	for _, id := range contactIDs {
 		if !segmentd.IsUUID(id) {
-			return "", segmentd.Errorf(segmentd.KindInvalid, "contact_ids", "contact id %q is not a valid UUID", id)
+			return "", segmentd.Errorf(segmentd.KindInvalid, "contact_ids", "contact id %s is not a valid UUID", segmentd.Quote(id))
 		}
 	}
 	if _, err := s.store.List(ctx, acct, listID); err != nil {

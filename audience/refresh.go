@@ -45,7 +45,7 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 	}
 	loc, err := time.LoadLocation(timeZone)
 	if err != nil || timeZone == "Local" {
-		return "", segmentd.Errorf(segmentd.KindInvalid, "user_time_zone", "user_time_zone %q is not an IANA time zone name", timeZone)
+		return "", segmentd.Errorf(segmentd.KindInvalid, "user_time_zone", "user_time_zone %s is not an IANA time zone name", segmentd.Quote(timeZone))
 	}
 	seg, err := s.liveSegment(ctx, acct, id)
 	if err != nil {

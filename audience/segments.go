@@ -93,7 +93,7 @@ func (s *Service) CreateSegment(ctx context.Context, acct int64, name, queryDSL,
 	}
 	for _, id := range parentListIDs {
 		if !segmentd.IsUUID(id) {
-			return SegmentView{}, segmentd.Errorf(segmentd.KindInvalid, "parent_list_ids", "list id %q is not a valid UUID", id)
+			return SegmentView{}, segmentd.Errorf(segmentd.KindInvalid, "parent_list_ids", "list id %s is not a valid UUID", segmentd.Quote(id))
 		}
 		if _, err := s.store.List(ctx, acct, id); err != nil {
 			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {

@@ -168,14 +168,14 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 		}
 		if s := v.Get("include_count"); s != "" {
 			if q.count, err = strconv.ParseBool(s); err != nil {
-				return q, invalid("include_count", "include_count must be true or false, not %q", s)
+				return q, invalid("include_count", "include_count must be true or false, not %s", segmentd.Quote(s))
 			}
 		}
 	}
 	if s := v.Get("segment_id"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
-			return q, invalid("segment_id", "segment_id must be a positive whole number, not %q", s)
+			return q, invalid("segment_id", "segment_id must be a positive whole number, not %s", segmentd.Quote(s))
 		}
 		if v.Has("cursor") && id != q.segmentID {
 			return q, invalid("cursor", "the cursor belongs to another segment_id; follow _links.next.href as given")
@@ -194,7 +194,7 @@ func readIncludes(s string) ([]string, error) {
 			continue
 		}
 		if !slices.Contains(includes, f) {
-			return nil, invalid("include", "include may name %s, not %q", strings.Join(includes, ", "), f)
+			return nil, invalid("include", "include may name %s, not %s", strings.Join(includes, ", "), segmentd.Quote(f))
 		}
 		out = append(out, f)
 	}

@@ -153,7 +153,7 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unro
 			w.Header().Set("Allow", u.Allow)
 			return errMethodNotAllowed
 		}
-		return segmentd.Errorf(segmentd.KindNotFound, "", msgNoSuchResource, r.URL.Path)
+		return segmentd.Errorf(segmentd.KindNotFound, "", msgNoSuchResource, segmentd.Clip(r.URL.Path))
 	}}).ServeHTTP(w, r)
 }
 
@@ -308,7 +308,7 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, invalid(name, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v)
+		return 0, invalid(name, "%s must be a whole number from %d to %d, not %s", name, lo, hi, segmentd.Quote(v))
 	}
 	return n, nil
 }

@@ -92,7 +92,7 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request, acct segm
 	if sort := q.Get("sort_by"); sort != "" {
 		order, ok := map[string]segmentd.CCSegmentOrder{"date": segmentd.CCByDate, "name": segmentd.CCByName}[sort]
 		if !ok {
-			return invalid("sort_by", "sort_by must be date or name, not %q", sort)
+			return invalid("sort_by", "sort_by must be date or name, not %s", segmentd.Quote(sort))
 		}
 		if p.After != nil && order != p.Order {
 			return invalid("cursor", "the cursor belongs to another sort_by; follow _links.next.href as given")
@@ -193,7 +193,7 @@ func segmentID(r *http.Request) (int64, error) {
 	v := r.PathValue("segment_id")
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0, invalid("segment_id", "segment_id must be a whole number, not %q", v)
+		return 0, invalid("segment_id", "segment_id must be a whole number, not %s", segmentd.Quote(v))
 	}
 	if id < 1 || id > math.MaxInt32 {
 		return 0, segmentd.Errorf(segmentd.KindNotFound, "segment_id", "segment %d does not exist", id)

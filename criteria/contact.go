@@ -147,9 +147,9 @@ func (c *cond) dateOperand(v string) error {
 			l.date = t.UnixMilli()
 			return nil
 		}
-		return errorf(c.path("const_value"), "must be a date YYYY-MM-DD or an RFC 3339 time, found %q", v)
+		return errorf(c.path("const_value"), "must be a date YYYY-MM-DD or an RFC 3339 time, found %q", query.Clip(v))
 	}
-	return errorf(c.path("const_value"), "must be a date YYYY-MM-DD, found %q", v)
+	return errorf(c.path("const_value"), "must be a date YYYY-MM-DD, found %q", query.Clip(v))
 }
 
 // typed checks the operator and operand against the field's type.
@@ -159,10 +159,10 @@ func (l *leaf) typed(t query.FieldType) error {
 		ok = ok || u == t
 	}
 	if !ok {
-		return errorf(join(l.path, "op"), "operator %q does not apply to %s field %q", l.op, typeName(t), l.field)
+		return errorf(join(l.path, "op"), "operator %q does not apply to %s field %q", query.Clip(l.op), typeName(t), query.Clip(l.field))
 	}
 	if t == query.Number && l.text != "" && !number(l.text) {
-		return errorf(join(l.path, "const_value"), "must be a number for number field %q, found %q", l.field, l.text)
+		return errorf(join(l.path, "const_value"), "must be a number for number field %q, found %q", query.Clip(l.field), query.Clip(l.text))
 	}
 	return nil
 }

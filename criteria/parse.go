@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/segmentd/segmentd/query"
 )
 
 // Version is the only segment_criteria version Constant Contact documents.
@@ -164,7 +166,7 @@ func Parse(src string) (*Criteria, error) {
 		return nil, err
 	}
 	if v != Version {
-		return nil, errorf("version", "unsupported version %q (want %q)", v, Version)
+		return nil, errorf("version", "unsupported version %q (want %q)", query.Clip(v), Version)
 	}
 	if crit == nil {
 		return nil, errorf("criteria", "required")
@@ -235,7 +237,10 @@ func (p *parser) object(raw json.RawMessage, path string) ([]member, error) {
 	return out, nil
 }
 
+// join appends key to path; a client's key is clipped, so that an error
+// naming a megabyte-long key does not echo it whole.
 func join(path, key string) string {
+	key = query.Clip(key)
 	if path == "" {
 		return key
 	}
@@ -305,7 +310,7 @@ func (p *parser) group(raw json.RawMessage, path string, depth int) (*group, err
 				return nil, err
 			}
 			if typ != "and" && typ != "or" {
-				return nil, errorf(join(path, "type"), "unknown group type %q (want \"and\" or \"or\")", typ)
+				return nil, errorf(join(path, "type"), "unknown group type %q (want \"and\" or \"or\")", query.Clip(typ))
 			}
 		case "group":
 			items = m.val
@@ -412,7 +417,7 @@ func (p *parser) leaf(raw json.RawMessage, path string) (*leaf, error) {
 	case srcTags:
 		err = c.membership("tag_id")
 	default:
-		return nil, errorf(join(path, "source"), "unknown source %q (want tracking, contact, list_membership or tags)", l.source)
+		return nil, errorf(join(path, "source"), "unknown source %q (want tracking, contact, list_membership or tags)", query.Clip(l.source))
 	}
 	if err != nil {
 		return nil, err
@@ -420,7 +425,7 @@ func (p *parser) leaf(raw json.RawMessage, path string) (*leaf, error) {
 	// Every value given must have been used by the operator.
 	for _, k := range leafKeys[3:] {
 		if _, ok := vals[k]; ok && !c.used[k] {
-			return nil, errorf(join(path, k), "not used by operator %q of source %q", l.op, l.source)
+			return nil, errorf(join(path, k), "not used by operator %q of source %q", query.Clip(l.op), query.Clip(l.source))
 		}
 	}
 	return l, nil
@@ -440,7 +445,7 @@ func (c *cond) path(key string) string { return join(c.l.path, key) }
 func (c *cond) need(key string) (string, error) {
 	v, ok := c.vals[key]
 	if !ok {
-		return "", errorf(c.path(key), "required by operator %q of source %q", c.l.op, c.l.source)
+		return "", errorf(c.path(key), "required by operator %q of source %q", query.Clip(c.l.op), query.Clip(c.l.source))
 	}
 	if c.used == nil {
 		c.used = map[string]bool{}
@@ -462,7 +467,7 @@ func (c *cond) optional(key string) (string, bool) {
 }
 
 func (c *cond) unknownOp(want string) error {
-	return errorf(c.path("op"), "unknown operator %q for source %q (want %s)", c.l.op, c.l.source, want)
+	return errorf(c.path("op"), "unknown operator %q for source %q (want %s)", query.Clip(c.l.op), query.Clip(c.l.source), want)
 }
 
 // wholeNumber reads a count written as a string of digits; a longer
@@ -489,10 +494,10 @@ func (c *cond) days(key string) (int, error) {
 	}
 	n, ok := wholeNumber(s)
 	if !ok || n < 1 {
-		return 0, errorf(c.path(key), "must be a whole number of days from 1 to %d, found %q", MaxDays, s)
+		return 0, errorf(c.path(key), "must be a whole number of days from 1 to %d, found %q", MaxDays, query.Clip(s))
 	}
 	if n > MaxDays {
-		return 0, errorf(c.path(key), "the date range is longer than %d days (%s days)", MaxDays, s)
+		return 0, errorf(c.path(key), "the date range is longer than %d days (%s days)", MaxDays, query.Clip(s))
 	}
 	return n, nil
 }
@@ -528,7 +533,7 @@ const trackingFieldNames = "sent, delivered, opened, not_opened, clicked, not_cl
 func (c *cond) tracking() error {
 	l := c.l
 	if _, ok := trackingFields[l.field]; !ok {
-		return errorf(c.path("field"), "unknown field %q for source %q (want %s)", l.field, l.source, trackingFieldNames)
+		return errorf(c.path("field"), "unknown field %q for source %q (want %s)", query.Clip(l.field), query.Clip(l.source), trackingFieldNames)
 	}
 	if l.op != "contains-any" && l.op != "contains-none" {
 		return c.unknownOp(`"contains-any" or "contains-none"`)
@@ -548,10 +553,10 @@ func (c *cond) tracking() error {
 		}
 		n, ok := wholeNumber(s)
 		if !ok || n < 1 {
-			return errorf(c.path("param"), "must be a whole number of campaigns from 1 to %d, found %q", MaxCampaigns, s)
+			return errorf(c.path("param"), "must be a whole number of campaigns from 1 to %d, found %q", MaxCampaigns, query.Clip(s))
 		}
 		if n > MaxCampaigns {
-			return errorf(c.path("param"), "the criteria would evaluate more than %d email campaigns (%s)", MaxCampaigns, s)
+			return errorf(c.path("param"), "the criteria would evaluate more than %d email campaigns (%s)", MaxCampaigns, query.Clip(s))
 		}
 		l.lastN = n
 		c.p.lastN = max(c.p.lastN, n)
@@ -565,7 +570,7 @@ func (c *cond) tracking() error {
 		for _, id := range strings.Split(s, ",") {
 			id = strings.TrimSpace(id)
 			if id == "" {
-				return errorf(c.path("param"), "must be a comma-separated list of campaign ids, found %q", s)
+				return errorf(c.path("param"), "must be a comma-separated list of campaign ids, found %q", query.Clip(s))
 			}
 			if !seen[id] {
 				seen[id] = true
@@ -574,7 +579,7 @@ func (c *cond) tracking() error {
 			c.p.ids[id] = true
 		}
 	default:
-		return errorf(c.path("const_value"), "unknown value %q (want \"campaigns\", \"last-n-campaigns\" or \"campaign-ids\")", cv)
+		return errorf(c.path("const_value"), "unknown value %q (want \"campaigns\", \"last-n-campaigns\" or \"campaign-ids\")", query.Clip(cv))
 	}
 	// The campaigns the whole document evaluates: the newest lastN plus
 	// every campaign named by id (counted as distinct from them, the most
@@ -604,19 +609,19 @@ func (c *cond) tracking() error {
 		f, err1 := time.Parse(time.DateOnly, strings.TrimSpace(from))
 		t, err2 := time.Parse(time.DateOnly, strings.TrimSpace(to))
 		if !ok || err1 != nil || err2 != nil {
-			return errorf(c.path("date_param"), "must be two dates \"YYYY-MM-DD,YYYY-MM-DD\", found %q", s)
+			return errorf(c.path("date_param"), "must be two dates \"YYYY-MM-DD,YYYY-MM-DD\", found %q", query.Clip(s))
 		}
 		if t.Before(f) {
-			return errorf(c.path("date_param"), "the range ends before it starts (%q)", s)
+			return errorf(c.path("date_param"), "the range ends before it starts (%q)", query.Clip(s))
 		}
 		end := t.AddDate(0, 0, 1)
 		if end.Sub(f) > MaxDays*24*time.Hour {
-			return errorf(c.path("date_param"), "the date range is longer than %d days (%q)", MaxDays, s)
+			return errorf(c.path("date_param"), "the date range is longer than %d days (%q)", MaxDays, query.Clip(s))
 		}
 		l.from, l.to = f.UnixMilli(), end.UnixMilli()
 		return nil
 	}
-	return errorf(c.path("const_date_value"), "unknown value %q (want \"last-n-days\" or \"between-dates\")", dv)
+	return errorf(c.path("const_date_value"), "unknown value %q (want \"last-n-days\" or \"between-dates\")", query.Clip(dv))
 }
 
 // ---- list_membership and tags ----
@@ -624,7 +629,7 @@ func (c *cond) tracking() error {
 func (c *cond) membership(field string) error {
 	l := c.l
 	if l.field != field {
-		return errorf(c.path("field"), "unknown field %q for source %q (want %q)", l.field, l.source, field)
+		return errorf(c.path("field"), "unknown field %q for source %q (want %q)", query.Clip(l.field), query.Clip(l.source), field)
 	}
 	if l.op != "contains-any" && l.op != "contains-none" {
 		return c.unknownOp(`"contains-any" or "contains-none"`)
@@ -635,7 +640,7 @@ func (c *cond) membership(field string) error {
 	}
 	id, ok := uuid(v)
 	if !ok {
-		return errorf(c.path("const_value"), "must be a %s (a UUID), found %q", field, v)
+		return errorf(c.path("const_value"), "must be a %s (a UUID), found %q", field, query.Clip(v))
 	}
 	l.ids = []string{id}
 	return nil

@@ -201,7 +201,7 @@ func (t *translator) resolve(l *leaf) (contactField, error) {
 			return contactField{name: f.Name, typ: f.Type, custom: true}, nil
 		}
 	}
-	return contactField{}, errorf(join(l.path, "field"), "unknown contact field %q (no such reserved or custom field)", l.field)
+	return contactField{}, errorf(join(l.path, "field"), "unknown contact field %q (no such reserved or custom field)", query.Clip(l.field))
 }
 
 func (t *translator) contact(l *leaf) (query.Expr, error) {

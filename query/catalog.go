@@ -331,33 +331,52 @@ func eventColByName(lower string) (eventCol, bool) {
 	return 0, false
 }
 
-// NormalizeEventType maps an event type as written in a query or received
-// from a webhook to SendGrid's Event Webhook name: the past-tense forms that
-// SendGrid's own 2.0 examples use ("opened", "clicked") mean the same events.
-func NormalizeEventType(s string) string {
-	switch strings.ToLower(s) {
-	case "processed":
-		return "processed"
-	case "delivered":
-		return "delivered"
-	case "deferred":
-		return "deferred"
-	case "dropped":
-		return "dropped"
-	case "bounce", "bounced":
-		return "bounce"
-	case "open", "opened":
-		return "open"
-	case "click", "clicked":
-		return "click"
-	case "spamreport", "spamreported":
-		return "spamreport"
-	case "unsubscribe", "unsubscribed":
-		return "unsubscribe"
-	case "group_unsubscribe", "group_unsubscribed":
-		return "group_unsubscribe"
-	case "group_resubscribe", "group_resubscribed":
-		return "group_resubscribe"
+// eventTypes are SendGrid's Event Webhook event names, the values of
+// event_data.event_type, in the order SendGrid's documents list them: the
+// one list segmentd knows them by (the webhook refuses any other). past is
+// the past-tense form SendGrid's own 2.0 examples use ("opened",
+// "clicked"), which means the same events.
+var eventTypes = [...]struct{ name, past string }{
+	{"processed", ""},
+	{"delivered", ""},
+	{"deferred", ""},
+	{"dropped", ""},
+	{"bounce", "bounced"},
+	{"open", "opened"},
+	{"click", "clicked"},
+	{"spamreport", "spamreported"},
+	{"unsubscribe", "unsubscribed"},
+	{"group_unsubscribe", "group_unsubscribed"},
+	{"group_resubscribe", "group_resubscribed"},
+}
+
+// EventTypes returns SendGrid's Event Webhook event names, the values
+// event_data.event_type holds.
+func EventTypes() []string {
+	out := make([]string, len(eventTypes))
+	for i, t := range eventTypes {
+		out[i] = t.name
 	}
-	return s
+	return out
+}
+
+// EventTypeName returns the Event Webhook name that s, in any letter case
+// and in the past tense too, means, and true; or s and false when s names
+// no event SendGrid's Event Webhook sends.
+func EventTypeName(s string) (string, bool) {
+	l := strings.ToLower(s)
+	for _, t := range eventTypes {
+		if l == t.name || l == t.past && t.past != "" {
+			return t.name, true
+		}
+	}
+	return s, false
+}
+
+// NormalizeEventType maps an event type as written in a query or received
+// from a webhook to SendGrid's Event Webhook name (EventTypeName); a type
+// it does not know is returned as it is.
+func NormalizeEventType(s string) string {
+	n, _ := EventTypeName(s)
+	return n
 }

@@ -218,7 +218,7 @@ func (c *checker) groupify(x Expr) *cnode {
 func (c *checker) tableName(id *Ident) string {
 	name := strings.ToLower(id.Name)
 	if name != "contact_data" && name != "event_data" {
-		c.errorf(id.Pos(), "illegal table name: '%s'", id.Name)
+		c.errorf(id.Pos(), "illegal table name: '%s'", Clip(id.Name))
 	}
 	return name
 }
@@ -252,7 +252,7 @@ func (c *checker) stmt(s *SelectStmt) *cnode {
 		q := quals(j.Table)
 		for k := range q {
 			if c.contactQual[k] {
-				c.errorf(j.Table.Pos(), "duplicate table alias '%s'", k)
+				c.errorf(j.Table.Pos(), "duplicate table alias '%s'", Clip(k))
 			}
 		}
 		c.evScopes = []evScope{{quals: q, index: 0}}
@@ -418,21 +418,21 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 	name := strings.ToLower(id.Name)
 	if c.lang == SGQL {
 		if qual != nil {
-			c.errorf(qual.Pos(), "unknown column '%s.%s'", qual.Name, id.Name)
+			c.errorf(qual.Pos(), "unknown column '%s.%s'", Clip(qual.Name), Clip(id.Name))
 		}
 		if isEventPseudo(name) {
 			if !c.sgqlEvents {
-				c.errorf(id.Pos(), "engagement field '%s' must be inside a parenthesised condition", id.Name)
+				c.errorf(id.Pos(), "engagement field '%s' must be inside a parenthesised condition", Clip(id.Name))
 			}
 			ec, _ := eventColByName(name)
 			return &cnode{k: kEvField, t: eventType(ec), pos: id.Pos(), ec: ec}
 		}
 		f, ok := c.cat.lookup(name)
 		if !ok {
-			c.errorf(id.Pos(), "unknown column '%s'", id.Name)
+			c.errorf(id.Pos(), "unknown column '%s'", Clip(id.Name))
 		}
 		if f.kind == fkNotQueryable {
-			c.errorf(id.Pos(), "column '%s' is not supported in queries", id.Name)
+			c.errorf(id.Pos(), "column '%s' is not supported in queries", Clip(id.Name))
 		}
 		return &cnode{k: kField, t: f.typ, pos: id.Pos(), f: f}
 	}
@@ -447,7 +447,7 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 		if c.contactQual[q] {
 			return c.contactColumn(id)
 		}
-		c.errorf(qual.Pos(), "unknown table or alias '%s'", qual.Name)
+		c.errorf(qual.Pos(), "unknown table or alias '%s'", Clip(qual.Name))
 	}
 	// Unqualified: the innermost table that has the column, as SQL resolves
 	// names. contact_id names the contact at the top level: the join makes
@@ -465,12 +465,12 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 	}
 	if isEv && len(c.evScopes) > 0 {
 		if isC {
-			c.errorf(id.Pos(), "ambiguous column name: '%s'", id.Name)
+			c.errorf(id.Pos(), "ambiguous column name: '%s'", Clip(id.Name))
 		}
 		return c.eventColumn(c.evScopes[0].index, id)
 	}
 	if !isC && c.inSub {
-		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'event_data'", id.Name)
+		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'event_data'", Clip(id.Name))
 	}
 	return c.contactColumn(id)
 }
@@ -485,7 +485,7 @@ func eventType(ec eventCol) Type {
 func (c *checker) contactColumn(id *Ident) *cnode {
 	f, ok := c.cat.lookup(id.Name)
 	if !ok || f.kind == fkNotQueryable {
-		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'contact_data'", id.Name)
+		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'contact_data'", Clip(id.Name))
 	}
 	return &cnode{k: kField, t: f.typ, pos: id.Pos(), f: f}
 }
@@ -493,10 +493,10 @@ func (c *checker) contactColumn(id *Ident) *cnode {
 func (c *checker) eventColumn(scope int, id *Ident) *cnode {
 	ec, ok := eventColByName(strings.ToLower(id.Name))
 	if !ok {
-		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'event_data'", id.Name)
+		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'event_data'", Clip(id.Name))
 	}
 	if c.inHaving && scope == 0 {
-		c.errorf(id.Pos(), "event_data column '%s' must be inside MAX() in HAVING", id.Name)
+		c.errorf(id.Pos(), "event_data column '%s' must be inside MAX() in HAVING", Clip(id.Name))
 	}
 	return &cnode{k: kEvField, t: eventType(ec), pos: id.Pos(), ec: ec, scope: scope}
 }
@@ -518,7 +518,7 @@ func (c *checker) expr(x Expr) *cnode {
 		}
 		v, err := strconv.ParseFloat(x.Value, 64)
 		if err != nil || math.IsInf(v, 0) {
-			c.errorf(x.Pos(), "number out of range: %s", x.Value)
+			c.errorf(x.Pos(), "number out of range: %s", Clip(x.Value))
 		}
 		return &cnode{k: kConst, t: TNumber, pos: x.Pos(), n: v}
 	case *BoolLit:
@@ -528,7 +528,7 @@ func (c *checker) expr(x Expr) *cnode {
 	case *TimestampLit:
 		ms, ok := ParseTime(x.Value.Value)
 		if !ok {
-			c.errorf(x.Value.Pos(), "invalid timestamp %s: want RFC 3339 or YYYY-MM-DD", quoteString(x.Value.Value))
+			c.errorf(x.Value.Pos(), "invalid timestamp %s: want RFC 3339 or YYYY-MM-DD", quoteString(Clip(x.Value.Value)))
 		}
 		return &cnode{k: kConst, t: TTime, pos: x.Pos(), ms: ms}
 	case *IntervalLit:
@@ -610,11 +610,11 @@ func (c *checker) neg(pos Pos, x *cnode) *cnode {
 func (c *checker) interval(u *Ident, num string, numPos, pos Pos, negative bool) *cnode {
 	un, ok := lookupUnit(u.Name)
 	if !ok {
-		c.errorf(u.Pos(), "unknown time unit '%s'", u.Name)
+		c.errorf(u.Pos(), "unknown time unit '%s'", Clip(u.Name))
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n > un.max {
-		c.errorf(numPos, "interval out of range: %s %s (limit %d)", num, un.name, un.max)
+		c.errorf(numPos, "interval out of range: %s %s (limit %d)", Clip(num), un.name, un.max)
 	}
 	if negative {
 		n = -n
@@ -634,7 +634,7 @@ func (c *checker) unify(op Token, pos Pos, l, r *cnode) *cnode {
 	if l.t == TTime && r.t == TString && r.k == kConst {
 		ms, ok := ParseTime(r.s)
 		if !ok {
-			c.errorf(r.pos, "invalid timestamp %s: want RFC 3339 or YYYY-MM-DD", quoteString(r.s))
+			c.errorf(r.pos, "invalid timestamp %s: want RFC 3339 or YYYY-MM-DD", quoteString(Clip(r.s)))
 		}
 		return &cnode{k: kConst, t: TTime, pos: r.pos, ms: ms}
 	}
@@ -797,7 +797,7 @@ func (c *checker) call(x *CallExpr) *cnode {
 			c.usesNow = true
 			return &cnode{k: kNow, t: TTime, pos: pos}
 		}
-		c.errorf(pos, "unsupported function: '%s'", name)
+		c.errorf(pos, "unsupported function: '%s'", Clip(name))
 	}
 	switch name {
 	case "ARRAY_CONTAINS":
@@ -850,7 +850,7 @@ func (c *checker) call(x *CallExpr) *cnode {
 		}
 		return c.maxArg(x)
 	}
-	c.errorf(pos, "unsupported SQL function: '%s'", name)
+	c.errorf(pos, "unsupported SQL function: '%s'", Clip(name))
 	return nil
 }
 

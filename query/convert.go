@@ -209,7 +209,7 @@ func (cv *converter) expr(x Expr) Expr {
 			}
 			return &ParenExpr{X: sum}
 		}
-		unsupported(x.Pos(), fmt.Sprintf("function %s", strings.ToUpper(x.Fun.Name)))
+		unsupported(x.Pos(), fmt.Sprintf("function %s", Clip(strings.ToUpper(x.Fun.Name))))
 	}
 	unsupported(x.Pos(), fmt.Sprintf("%T", x))
 	return nil

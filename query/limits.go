@@ -13,3 +13,24 @@ const (
 	// MaxNodes is the largest accepted number of AST nodes.
 	MaxNodes = 2000
 )
+
+// maxQuotedRunes is how much of an identifier or a literal an error
+// message quotes.
+const maxQuotedRunes = 40
+
+// Clip returns s, or when s is longer than 40 characters its first 40
+// characters followed by "…": what an error message quotes of a query's
+// identifier or literal, or of a segment_criteria value (package
+// criteria), so that a 16 KB identifier is not echoed back whole. It never
+// splits a UTF-8 sequence. It is segmentd.Clip's copy for the query
+// packages, which import only the standard library.
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == maxQuotedRunes {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}

@@ -70,11 +70,11 @@ func (p *parser) found() string {
 	case EOF:
 		return "end of query"
 	case IDENT:
-		return "'" + p.lit + "'"
+		return "'" + Clip(p.lit) + "'"
 	case INT, FLOAT:
-		return p.lit
+		return Clip(p.lit)
 	case STRING:
-		return "string " + quoteString(p.lit)
+		return "string " + quoteString(Clip(p.lit))
 	}
 	if p.tok.IsKeyword() {
 		return strings.ToUpper(p.lit)

@@ -107,7 +107,7 @@ func (s *Scanner) Scan() (pos Pos, tok Token, lit string) {
 			tok = FLOAT
 		}
 		if s.off < len(s.src) && isLetter(s.src[s.off]) {
-			s.error(pos, "malformed number %q", s.src[start:s.off+1])
+			s.error(pos, "malformed number %q", Clip(s.src[start:s.off+1]))
 			return pos, ILLEGAL, ""
 		}
 		return pos, tok, s.src[start:s.off]

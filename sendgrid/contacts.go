@@ -310,7 +310,7 @@ type jobResults struct {
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	id := r.PathValue("id")
 	if !segmentd.IsUUID(id) {
-		return invalid("id", "job id %q is not a valid UUID", id)
+		return invalid("id", "job id %s is not a valid UUID", segmentd.Quote(id))
 	}
 	j, err := h.svc.Job(r.Context(), acct.ID, strings.ToLower(id))
 	if err != nil {

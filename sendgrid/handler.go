@@ -409,7 +409,7 @@ func (h *handler) baseURL(r *http.Request) string {
 func pathUUID(r *http.Request, name, what string) (string, error) {
 	id := r.PathValue(name)
 	if !segmentd.IsUUID(id) {
-		return "", notFound(name, "%s %q does not exist", what, id)
+		return "", notFound(name, "%s %s does not exist", what, segmentd.Quote(id))
 	}
 	return strings.ToLower(id), nil
 }

@@ -78,7 +78,7 @@ func (h *handler) writeSegmentV1(w http.ResponseWriter, r *http.Request, acct in
 // segV1NotFound is the v1 404: {"errors":[{"field","message"}]}, both
 // required.
 func segV1NotFound(id string) error {
-	return notFound("segment_id", "segment %q does not exist", id)
+	return notFound("segment_id", "segment %s does not exist", segmentd.Quote(id))
 }
 
 // v1Segment reads a live v1 segment; a 2.0 segment is not found.

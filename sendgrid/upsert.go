@@ -139,7 +139,7 @@ func decodeUpsert(body []byte, fields map[string]segmentd.FieldDefinition) ([]st
 	}
 	for _, k := range sortedKeys(top) {
 		if k != "list_ids" && k != "contacts" {
-			return nil, nil, invalid(k, "unknown field %q: the request body takes list_ids and contacts", k)
+			return nil, nil, invalid(segmentd.Clip(k), "unknown field %s: the request body takes list_ids and contacts", segmentd.Quote(k))
 		}
 	}
 	var listIDs []string
@@ -202,7 +202,7 @@ func decodeContact(raw json.RawMessage, prefix string, fields map[string]segment
 		return invalid(prefix, "%s must be a contact object", prefix)
 	}
 	for _, key := range sortedKeys(m) {
-		if err := decodeContactKey(key, m[key], prefix+"."+key, fields, p); err != nil {
+		if err := decodeContactKey(key, m[key], prefix+"."+segmentd.Clip(key), fields, p); err != nil {
 			return err
 		}
 	}
@@ -241,7 +241,7 @@ func decodeContactKey(key string, val json.RawMessage, path string, fields map[s
 	case "id":
 		return invalid(path, "a contact's id cannot be used to update it; contacts are matched by email, phone_number_id, external_id or anonymous_id")
 	default:
-		return invalid(path, "unknown field %q", key)
+		return invalid(path, "unknown field %s", segmentd.Quote(key))
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		}
 		n, err := strconv.ParseFloat(text, 64)
 		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-			return nil, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, strconv.Quote(text))
+			return nil, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, segmentd.Quote(text))
 		}
 		return &segmentd.Value{Type: segmentd.FieldNumber, Number: n}, nil
 	case segmentd.FieldDate:
@@ -310,7 +310,7 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		}
 		t, ok := parseDate(s)
 		if !ok {
-			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %q", def.ID, def.Name, s)
+			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
 		}
 		return &segmentd.Value{Type: segmentd.FieldDate, Time: t}, nil
 	default:

@@ -72,7 +72,7 @@ func (s *Store) Account(ctx context.Context, id int64) (segmentd.Account, error)
 func (s *Store) AccountByName(ctx context.Context, name string) (segmentd.Account, error) {
 	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, notFound("", "account %q does not exist", name)
+		return a, notFound("", "account %s does not exist", segmentd.Quote(name))
 	}
 	return a, err
 }

@@ -42,7 +42,7 @@ func identifierCol(t segmentd.IdentifierType) (string, error) {
 	case segmentd.IdentifierEmail, segmentd.IdentifierPhoneNumberID, segmentd.IdentifierExternalID, segmentd.IdentifierAnonymousID:
 		return string(t), nil
 	}
-	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %q", t)
+	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %s", segmentd.Quote(string(t)))
 }
 
 // scanContact reads one row of contactCols. ListIDs are left empty.
@@ -370,7 +370,7 @@ func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Co
 		return segmentd.Contact{}, err
 	}
 	if len(cs) == 0 {
-		return segmentd.Contact{}, notFound("id", "contact %q does not exist", id)
+		return segmentd.Contact{}, notFound("id", "contact %s does not exist", segmentd.Quote(id))
 	}
 	return cs[0], nil
 }
@@ -615,11 +615,11 @@ func (s *Store) DeleteIdentifier(ctx context.Context, acct int64, contactID stri
 			return err
 		}
 		if len(cs) == 0 {
-			return notFound("contact_id", "contact %q does not exist", contactID)
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
 		}
 		c := cs[0]
 		if value == "" || c.Identifier(t) != value {
-			return notFound("identifier_value", "contact %s has no %s %q", contactID, t, value)
+			return notFound("identifier_value", "contact %s has no %s %s", contactID, t, segmentd.Quote(value))
 		}
 		c.SetIdentifier(t, "")
 		if !c.HasIdentifier() {

@@ -40,7 +40,7 @@ func scanField(row rowScanner) (segmentd.FieldDefinition, error) {
 func fieldByID(ctx context.Context, q queryer, acct int64, id string) (segmentd.FieldDefinition, error) {
 	f, err := scanField(q.QueryRowContext(ctx, "SELECT id, name, field_type, created_at FROM field_definitions WHERE account_id = ? AND id = ?", acct, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return f, notFound("field_id", "custom field %q does not exist", id)
+		return f, notFound("field_id", "custom field %s does not exist", segmentd.Quote(id))
 	}
 	return f, err
 }

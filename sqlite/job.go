@@ -62,7 +62,7 @@ func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, e
 		started_at, finished_at FROM jobs WHERE account_id = ? AND id = ?`, acct, id).
 		Scan(&j.ID, &typ, &status, &j.Requested, &j.Created, &j.Updated, &j.Deleted, &j.Errored, &errs, &started, &finished)
 	if errors.Is(err, sql.ErrNoRows) {
-		return segmentd.Job{}, notFound("id", "job %q does not exist", id)
+		return segmentd.Job{}, notFound("id", "job %s does not exist", segmentd.Quote(id))
 	}
 	if err != nil {
 		return segmentd.Job{}, err

@@ -29,7 +29,7 @@ func scanList(row rowScanner) (segmentd.List, error) {
 func getList(ctx context.Context, q queryer, acct int64, id string) (segmentd.List, error) {
 	l, err := scanList(q.QueryRowContext(ctx, listSelect+"WHERE l.account_id = ? AND l.id = ?", acct, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return l, notFound("id", "list %q does not exist", id)
+		return l, notFound("id", "list %s does not exist", segmentd.Quote(id))
 	}
 	return l, err
 }
@@ -146,7 +146,7 @@ func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]strin
 	if n, err := res.RowsAffected(); err != nil {
 		return nil, err
 	} else if n == 0 {
-		return nil, notFound("id", "list %q does not exist", id)
+		return nil, notFound("id", "list %s does not exist", segmentd.Quote(id))
 	}
 	seq, err := nextChange(ctx, tx)
 	if err != nil {
@@ -174,7 +174,7 @@ func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int
 			return err
 		}
 		if n == 0 {
-			return notFound("id", "list %q does not exist", id)
+			return notFound("id", "list %s does not exist", segmentd.Quote(id))
 		}
 		if limit <= 0 {
 			return nil
@@ -198,7 +198,7 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 			return err
 		}
 		if have == 0 {
-			return notFound("id", "list %q does not exist", listID)
+			return notFound("id", "list %s does not exist", segmentd.Quote(listID))
 		}
 		if len(contactIDs) == 0 {
 			return nil

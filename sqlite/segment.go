@@ -48,7 +48,7 @@ func nullMS(t time.Time) any {
 }
 
 func segmentNotFound(id string) error {
-	return notFound("segment_id", "segment %q does not exist", id)
+	return notFound("segment_id", "segment %s does not exist", segmentd.Quote(id))
 }
 
 // checkSegmentName returns KindConflict when another live segment of the

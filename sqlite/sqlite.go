@@ -380,7 +380,7 @@ func checkName(ctx context.Context, tx *sql.Tx, what, name, query string, args .
 		return err
 	}
 	if n > 0 {
-		return segmentd.Errorf(segmentd.KindConflict, "name", "a %s named %q already exists", what, name)
+		return segmentd.Errorf(segmentd.KindConflict, "name", "a %s named %s already exists", what, segmentd.Quote(name))
 	}
 	return nil
 }

@@ -104,7 +104,7 @@ func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error
 	}
 	for _, id := range ids {
 		if !have[id] {
-			return notFound("list_ids", "list %q does not exist", id)
+			return notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
 		}
 	}
 	return nil
@@ -192,7 +192,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		if e != match {
 			first, _ := p.Identifier(matchT)
 			b.res.Errors = append(b.res.Errors, segmentd.JobError{Index: i, Field: string(t), Message: fmt.Sprintf(
-				"%s %q and %s %q belong to two different contacts", matchT, first, t, v)})
+				"%s %s and %s %s belong to two different contacts", matchT, segmentd.Quote(first), t, segmentd.Quote(v))})
 			return
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
@@ -46,6 +47,21 @@ const (
 	// maxReportedErrors bounds the errors listed in a response; rejected
 	// still counts them all.
 	maxReportedErrors = 100
+)
+
+// Bounds on the strings an event keeps, in characters; an event over one
+// is rejected alone, naming the limit (docs/events.md "Limits").
+const (
+	// MaxEmailLength is SendGrid's limit on a contact's email: a longer
+	// address can never match a contact.
+	MaxEmailLength = 254
+	// MaxURLLength bounds a click's url: SendGrid states none, and links
+	// with long tracking parameters run to a few thousand characters.
+	MaxURLLength = 8192
+	// MaxIDLength bounds sg_event_id, singlesend_id, mc_auto_id and
+	// marketing_campaign_id: SendGrid's are UUIDs, base64 ids of a few
+	// dozen characters or numbers.
+	MaxIDLength = 255
 )
 
 // SendGrid's signed Event Webhook headers.
@@ -100,7 +116,7 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unro
 			w.Header().Set("Allow", u.Allow)
 			return errMethodNotAllowed
 		}
-		return segmentd.Errorf(segmentd.KindNotFound, "", "no webhook at %s %s; events are posted to POST /webhooks/sendgrid/events", r.Method, r.URL.Path)
+		return segmentd.Errorf(segmentd.KindNotFound, "", "no webhook at %s %s; events are posted to POST /webhooks/sendgrid/events", segmentd.Clip(r.Method), segmentd.Clip(r.URL.Path))
 	}).ServeHTTP(w, r)
 }
 
@@ -330,19 +346,35 @@ func toEvent(we *wireEvent) (segmentd.Event, error) {
 	switch {
 	case we.Email == nil || strings.TrimSpace(*we.Email) == "":
 		return segmentd.Event{}, errors.New("email is required")
+	case longer(strings.TrimSpace(*we.Email), MaxEmailLength):
+		return segmentd.Event{}, tooLong("email", MaxEmailLength)
 	case !strings.Contains(*we.Email, "@"):
-		return segmentd.Event{}, fmt.Errorf("email %q is not an email address", *we.Email)
+		return segmentd.Event{}, fmt.Errorf("email %s is not an email address", segmentd.Quote(*we.Email))
 	case we.Event == nil || strings.TrimSpace(*we.Event) == "":
 		return segmentd.Event{}, errors.New("event is required")
 	case we.Timestamp == nil:
 		return segmentd.Event{}, errors.New("timestamp is required")
 	case *we.Timestamp <= 0 || *we.Timestamp > 1e11 || math.IsNaN(*we.Timestamp):
 		return segmentd.Event{}, fmt.Errorf("timestamp must be unix seconds, not %v", *we.Timestamp)
+	case longer(we.URL, MaxURLLength):
+		return segmentd.Event{}, tooLong("url", MaxURLLength)
+	case longer(string(we.SGEventID), MaxIDLength):
+		return segmentd.Event{}, tooLong("sg_event_id", MaxIDLength)
+	case longer(string(we.SinglesendID), MaxIDLength):
+		return segmentd.Event{}, tooLong("singlesend_id", MaxIDLength)
+	case longer(string(we.MCAutoID), MaxIDLength):
+		return segmentd.Event{}, tooLong("mc_auto_id", MaxIDLength)
+	case longer(string(we.MarketingCampaignID), MaxIDLength):
+		return segmentd.Event{}, tooLong("marketing_campaign_id", MaxIDLength)
+	}
+	typ, ok := query.EventTypeName(strings.TrimSpace(*we.Event))
+	if !ok {
+		return segmentd.Event{}, fmt.Errorf("event %s is not an Event Webhook event type (%s)", segmentd.Quote(*we.Event), strings.Join(query.EventTypes(), ", "))
 	}
 	ms := int64(math.Round(*we.Timestamp * 1000))
 	return segmentd.Event{
 		Email:               *we.Email,
-		Type:                query.NormalizeEventType(strings.ToLower(strings.TrimSpace(*we.Event))),
+		Type:                typ,
 		Timestamp:           time.UnixMilli(ms).UTC(),
 		SinglesendID:        string(we.SinglesendID),
 		AutomationID:        string(we.MCAutoID),
@@ -350,6 +382,17 @@ func toEvent(we *wireEvent) (segmentd.Event, error) {
 		URL:                 we.URL,
 		SGEventID:           string(we.SGEventID),
 	}, nil
+}
+
+// longer reports whether s has more than max characters; it counts them
+// only when s has more than max bytes, which values within the limit
+// seldom do.
+func longer(s string, max int) bool {
+	return len(s) > max && utf8.RuneCountInString(s) > max
+}
+
+func tooLong(field string, max int) error {
+	return fmt.Errorf("%s must be at most %d characters", field, max)
 }
 
 // parseBatch reads a JSON array of events. A malformed event is reported

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/facetest"
 )
 
@@ -32,7 +33,7 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 		ownNotAllowed  = `{"errors":[{"message":"method not allowed"}]}`
 	)
 	ccNotFound := func(area, path string) string {
-		return fmt.Sprintf(`[{"error_key":"%s.api.not_found","error_message":"%s is not a Constant Contact V3 resource that segmentd serves"}]`, area, path)
+		return fmt.Sprintf(`[{"error_key":"%s.api.not_found","error_message":"%s is not a Constant Contact V3 resource that segmentd serves"}]`, area, segmentd.Clip(path))
 	}
 	ccNotAllowed := func(area string) string {
 		return fmt.Sprintf(`[{"error_key":"%s.api.method_not_allowed","error_message":"method not allowed"}]`, area)
