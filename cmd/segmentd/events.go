@@ -20,9 +20,9 @@ import (
 
 // runEvents is `segmentd events load`: NDJSON events, one Event Webhook
 // event per line, stored through the Service in batches. It writes to the
-// store only: a server running on the same data directory sees the events
-// after its next start (the engine is rebuilt from the store), so load
-// before serving, or post to the webhook instead.
+// store only, where a running server's engine would never see them, so it
+// holds the data directory as a server does (lock.go) and refuses one a
+// server holds: load before serving, or post to the webhook instead.
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
 		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
@@ -64,6 +64,11 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		defer f.Close()
 		in = f
 	}
+	lock, err := holdData(cfg, "segmentd events load", "stop it first, or post the events to its Event Webhook (POST /webhooks/sendgrid/events)")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		acct, err := svc.AccountByName(ctx, account)
 		if err != nil {

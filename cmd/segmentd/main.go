@@ -53,6 +53,7 @@ commands:
                         verify the account's signed Event Webhook requests
   keys create           create an API key (--account NAME, --name, --scopes)
   events load           load engagement events (NDJSON, Event Webhook shape)
+                        into a data directory no server is using
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
@@ -179,15 +180,21 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 	return cfg, nil
 }
 
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
+// dataPath makes the configured data directory and returns the absolute
+// path of the database in it.
+func dataPath(cfg config) (string, error) {
 	if cfg.databaseURL != "" {
-		return nil, "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
+		return "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	path, err := filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+	return filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
+	path, err := dataPath(cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -200,6 +207,11 @@ func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	lock, err := holdData(cfg, "segmentd serve", "stop it first, or give this server another --data")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	store, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -264,6 +276,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	handler := server.New(log, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if err := lock.describe("segmentd serve on http://" + ln.Addr().String()); err != nil {
+		log.Warn("writing the server's address into the data directory's lock file", "err", err)
+	}
 
 	// The data line comes last: tests and `segmentd bench` read the banner
 	// up to it.
