@@ -26,6 +26,10 @@ import (
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
 		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) > 0 && args[0] == "bench" {
 		return bench.Events(ctx, args[1:], stdout, stderr)
 	}
@@ -44,7 +48,7 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		file, rest = rest[0], rest[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 1 && file == "-" {
@@ -137,7 +141,7 @@ func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&key, "key", "", "the verification key SendGrid shows for the signed Event Webhook (base64 DER or PEM)")
-	name, err := parseNamed(fs, args)
+	name, err := parseNamed(fs, args, stdout)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -37,9 +38,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "segmentd:", err)
-		}
+		fmt.Fprintln(os.Stderr, "segmentd:", err)
 		os.Exit(1)
 	}
 }
@@ -51,26 +50,42 @@ commands:
   accounts create NAME  create an account (--parent NAME makes it a subuser)
   accounts set-webhook-key NAME --key BASE64
                         verify the account's signed Event Webhook requests
-  keys create           create an API key (--account NAME, --name, --scopes)
+  keys create           create an API key and print it once (--account NAME,
+                        default "default"; --name NAME; --scopes LIST)
   events load           load engagement events (NDJSON, Event Webhook shape)
                         into a data directory no server is using
+  events bench          measure Event Webhook ingestion against live segments
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
 
+The server's bootstrap account is named "default".
 Run "segmentd COMMAND -h" for a command's flags.
 `
 
 // run is main without the process: tests call it with their own arguments,
 // environment and output, and cancel ctx to stop a server.
 func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, env, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		// -h or --help printed the command's usage on stdout, as asked.
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		cfg, err := parseConfig("serve", args, env, stderr)
+		cfg, err := parseConfig("serve", args, env, stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -85,7 +100,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
 	case "bench":
 		return bench.Run(ctx, args, env, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -131,13 +146,39 @@ func envBool(env []string, name string) bool {
 	return v == "1" || strings.EqualFold(v, "true")
 }
 
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
+}
+
+// parseFlags parses args into fs. Asked for with -h or --help, the usage
+// goes to stdout and the command ends in success (run turns flag.ErrHelp
+// into nil); after a bad flag it goes with the error to fs's output,
+// stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	errOut := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(errOut)
+	if errors.Is(err, flag.ErrHelp) {
+		errOut = stdout
+	}
+	_, _ = buf.WriteTo(errOut)
+	return err
+}
+
 // storeFlags are the flags every command that opens the store takes.
 func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory (env SEGMENTD_DATA)")
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr(env, "SEGMENTD_DATABASE_URL", ""), "postgres://… selects PostgreSQL (env SEGMENTD_DATABASE_URL)")
 }
 
-func parseConfig(name string, args, env []string, stderr io.Writer) (config, error) {
+func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -158,7 +199,7 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 		interval = v
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -350,8 +391,14 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	if len(args) > 0 && args[0] == "set-webhook-key" {
 		return runSetWebhookKey(ctx, args[1:], env, stdout, stderr)
 	}
+	const use = "usage: segmentd accounts create NAME [--parent NAME] [--data DIR]\n" +
+		"       segmentd accounts set-webhook-key NAME --key BASE64 [--data DIR]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: segmentd accounts create NAME [--parent NAME]")
+		return errors.New(use)
 	}
 	var cfg config
 	var parent string
@@ -359,7 +406,7 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&parent, "parent", "", "make the account a subuser of this account")
-	name, err := parseNamed(fs, args[1:])
+	name, err := parseNamed(fs, args[1:], stdout)
 	if err != nil {
 		return err
 	}
@@ -378,8 +425,14 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 }
 
 func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	const use = "usage: segmentd keys create [--account NAME] [--name NAME] [--scopes LIST] [--data DIR]\n" +
+		"       (--account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: segmentd keys create --account NAME [--name NAME] [--scopes LIST]")
+		return errors.New(use)
 	}
 	var cfg config
 	var account, name, scopes string
@@ -389,7 +442,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
 	fs.StringVar(&name, "name", "cli", "a name for the key")
 	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	sc, err := segmentd.ParseScopes(scopes)
@@ -418,12 +471,12 @@ func joinScopes(s []segmentd.Scope) string {
 
 // parseNamed parses the arguments of a subcommand that names one thing,
 // the name before or after its flags (NAME --flag v, or --flag v NAME).
-func parseNamed(fs *flag.FlagSet, args []string) (string, error) {
+func parseNamed(fs *flag.FlagSet, args []string, stdout io.Writer) (string, error) {
 	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return "", err
 	}
 	if name == "" && fs.NArg() > 0 {

@@ -170,7 +170,7 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard)
+			cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
