@@ -324,8 +324,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// The data line comes last: tests and `segmentd bench` read the banner
 	// up to it.
 	fmt.Fprintf(stdout, "segmentd listening on http://%s\n", ln.Addr())
-	if key != "" {
+	switch {
+	case key != "":
 		fmt.Fprintf(stdout, "API key (shown once; it is stored hashed): %s\n", key)
+	case cfg.apiKey == "":
+		// A restart shows no key: only hashes are kept. Say how to get one.
+		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create --data %s\n", filepath.Dir(where))
 	}
 	fmt.Fprintf(stdout, "data: %s\n", where)
 
