@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -68,5 +71,66 @@ func TestUsageText(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `(default "default")`) {
 		t.Errorf("keys create -h does not give --account's default:\n%s", &out)
+	}
+}
+
+// lockedBuffer is a server's log, written by its goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogDurationsInMilliseconds reads the log of a server's start, a
+// request, its stop (the snapshot written) and a second start (the
+// snapshot loaded): every duration is in milliseconds, in an attribute
+// named *_ms, none a bare count of nanoseconds.
+func TestLogDurationsInMilliseconds(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", "SG.log-key"}
+	var logs lockedBuffer
+	for range 2 {
+		s, stop := startInProcessLogging(t, args, nil, &logs)
+		if code, body := call(t, s, "SG.log-key", "GET", "/v3/marketing/lists", ""); code != 200 {
+			t.Fatalf("GET lists: %d %s", code, body)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for line := range strings.Lines(logs.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		msg, _ := rec["msg"].(string)
+		for k, v := range rec {
+			if k == "duration" || k == "engine_blocked" {
+				t.Errorf("%q logs %s = %v, a duration without its unit", msg, k, v)
+			}
+			if strings.HasSuffix(k, "_ms") {
+				if ms, ok := v.(float64); !ok || ms < 0 || ms > 60_000 {
+					t.Errorf("%q logs %s = %v, want milliseconds", msg, k, v)
+				}
+				seen[msg] = true
+			}
+		}
+	}
+	for _, msg := range []string{"request", "membership engine loaded", "engine snapshot written", "engine snapshot loaded"} {
+		if !seen[msg] {
+			t.Errorf("no %q line with a duration in milliseconds:\n%s", msg, logs.String())
+		}
 	}
 }

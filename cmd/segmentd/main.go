@@ -291,13 +291,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			log.Warn("loading the events' sg_event_id set (the first webhook batch will)", "err", err)
 			return
 		}
-		log.Info("events' sg_event_id set loaded", "duration", time.Since(start).Round(time.Millisecond))
+		log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
 	}()
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
-	log.Info("membership engine loaded", "duration", time.Since(start).Round(time.Millisecond))
+	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
 		return err
@@ -359,6 +359,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// millis is d in milliseconds, as the log gives every duration (in an
+// attribute named *_ms): slog's JSON handler would write a time.Duration
+// as a bare count of nanoseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
 
@@ -387,7 +392,7 @@ func snapshot(ctx context.Context, svc *audience.Service, log *slog.Logger) {
 		log.Error("writing the engine snapshot", "err", err)
 	case wrote:
 		log.Info("engine snapshot written", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
-			"duration", info.Took.Round(time.Millisecond), "engine_blocked", info.Blocked.Round(time.Millisecond))
+			"duration_ms", millis(info.Took), "engine_blocked_ms", millis(info.Blocked))
 	}
 }
 

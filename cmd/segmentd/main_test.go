@@ -64,11 +64,18 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 // returns once it listens; the server stops when the test ends.
 func startInProcess(t *testing.T, args []string, env []string) (liveServer, func() error) {
 	t.Helper()
+	return startInProcessLogging(t, args, env, io.Discard)
+}
+
+// startInProcessLogging is startInProcess with the server's log written to
+// stderr, which must be safe for concurrent use.
+func startInProcessLogging(t *testing.T, args []string, env []string, stderr io.Writer) (liveServer, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		err := run(ctx, args, env, strings.NewReader(""), pw, io.Discard)
+		err := run(ctx, args, env, strings.NewReader(""), pw, stderr)
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
 		errc <- err
 	}()

@@ -153,12 +153,12 @@ func scanLoadedLine(r io.Reader, loaded chan<- string) {
 	for sc.Scan() {
 		var line struct {
 			Msg      string `json:"msg"`
-			Duration any    `json:"duration"` // slog's JSON handler writes a time.Duration as nanoseconds
+			Duration any    `json:"duration_ms"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "membership engine loaded" {
 			switch d := line.Duration.(type) {
 			case float64:
-				loaded <- time.Duration(d).Round(time.Millisecond).String()
+				loaded <- time.Duration(d * float64(time.Millisecond)).Round(time.Millisecond).String()
 			default:
 				loaded <- fmt.Sprint(d)
 			}
