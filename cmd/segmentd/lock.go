@@ -31,21 +31,6 @@ type dataLock struct {
 	since time.Time
 }
 
-// dataInUseError is the refusal of a data directory another process holds.
-type dataInUseError struct {
-	dir    string
-	holder string // the lock file's line; empty if the holder has not written it yet
-	advice string
-}
-
-func (e *dataInUseError) Error() string {
-	holder := e.holder
-	if holder == "" {
-		holder = "another segmentd process"
-	}
-	return fmt.Sprintf("data directory %s is in use by %s; %s", e.dir, holder, e.advice)
-}
-
 // holdData makes the configured data directory and holds it for this
 // process, which is doing what (such as "segmentd serve"). If another
 // process holds it, the error names that process and gives advice.
@@ -61,7 +46,11 @@ func holdData(cfg config, what, advice string) (*dataLock, error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	if held {
-		return nil, &dataInUseError{dir: dir, holder: readHolder(path), advice: advice}
+		holder := readHolder(path)
+		if holder == "" { // it has the lock but has not written its line yet
+			holder = "another segmentd process"
+		}
+		return nil, fmt.Errorf("data directory %s is in use by %s; %s", dir, holder, advice)
 	}
 	l := &dataLock{f: f, since: time.Now().UTC()}
 	if err := l.describe(what); err != nil {
