@@ -95,7 +95,7 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 			s.loaded = &info
 			s.log.Info("engine snapshot loaded", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
 				"replayed_contacts", info.Replayed.Contacts, "replayed_deletes", info.Replayed.Deleted, "replayed_events", info.Replayed.Events,
-				"duration", info.Took.Round(time.Millisecond))
+				"duration_ms", float64(info.Took.Microseconds())/1000)
 			return nil
 		}
 	}

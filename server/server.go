@@ -103,7 +103,9 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.Int("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
+			// In milliseconds, and named so: slog's JSON handler would
+			// write a time.Duration as a bare count of nanoseconds.
+			slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 			slog.String("remote", r.RemoteAddr),
 		)
 	})

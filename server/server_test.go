@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServer(t *testing.T) {
@@ -98,5 +100,35 @@ func TestRecover(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "panic serving request") {
 		t.Errorf("an aborted handler was logged as a panic:\n%s", logs.String())
+	}
+}
+
+// The request log gives each request's duration in milliseconds, in an
+// attribute that says so.
+func TestRequestLogDurationInMilliseconds(t *testing.T) {
+	var logs bytes.Buffer
+	const took = 20 * time.Millisecond
+	slow := Face{Prefixes: []string{"/v3/"}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(took) // a lower bound for the logged duration, not a wait for something
+	})}
+	srv := httptest.NewServer(New(slog.New(slog.NewJSONHandler(&logs, nil)), slow))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v3/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(logs.Bytes()), &line); err != nil {
+		t.Fatalf("request log %q: %v", logs.String(), err)
+	}
+	if _, ok := line["duration"]; ok {
+		t.Errorf("request log has a unitless duration: %s", logs.String())
+	}
+	ms, ok := line["duration_ms"].(float64)
+	// Nanoseconds would read at least 2e7; a minute is far more than
+	// any run of this test takes.
+	if !ok || ms < float64(took/time.Millisecond) || ms > float64(time.Minute/time.Millisecond) {
+		t.Errorf("duration_ms = %v, want the request's milliseconds (at least %v): %s", line["duration_ms"], took, logs.String())
 	}
 }

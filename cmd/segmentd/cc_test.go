@@ -162,7 +162,7 @@ func TestCCRateLimitsFlagAndEnvironment(t *testing.T) {
 		{nil, []string{"SEGMENTD_CC_RATE_LIMITS=1"}, true},
 		{[]string{"--cc-rate-limits=false"}, []string{"SEGMENTD_CC_RATE_LIMITS=true"}, false},
 	} {
-		cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard)
+		cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard, io.Discard)
 		if err != nil || cfg.ccRateLimits != tt.want {
 			t.Errorf("args %v env %v: ccRateLimits = %v (%v), want %v", tt.args, tt.env, cfg.ccRateLimits, err, tt.want)
 		}

@@ -20,12 +20,16 @@ import (
 
 // runEvents is `segmentd events load`: NDJSON events, one Event Webhook
 // event per line, stored through the Service in batches. It writes to the
-// store only: a server running on the same data directory sees the events
-// after its next start (the engine is rebuilt from the store), so load
-// before serving, or post to the webhook instead.
+// store only, where a running server's engine would never see them, so it
+// holds the data directory as a server does (lock.go) and refuses one a
+// server holds: load before serving, or post to the webhook instead.
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
 		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) > 0 && args[0] == "bench" {
 		return bench.Events(ctx, args[1:], stdout, stderr)
 	}
@@ -44,7 +48,7 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		file, rest = rest[0], rest[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 1 && file == "-" {
@@ -64,6 +68,11 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		defer f.Close()
 		in = f
 	}
+	lock, err := holdData(cfg, "segmentd events load", "stop it first, or post the events to its Event Webhook (POST /webhooks/sendgrid/events)")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		acct, err := svc.AccountByName(ctx, account)
 		if err != nil {
@@ -132,7 +141,7 @@ func runSetWebhookKey(ctx context.Context, args, env []string, stdout, stderr io
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&key, "key", "", "the verification key SendGrid shows for the signed Event Webhook (base64 DER or PEM)")
-	name, err := parseNamed(fs, args)
+	name, err := parseNamed(fs, args, stdout)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -37,9 +38,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "segmentd:", err)
-		}
+		fmt.Fprintln(os.Stderr, "segmentd:", err)
 		os.Exit(1)
 	}
 }
@@ -51,25 +50,42 @@ commands:
   accounts create NAME  create an account (--parent NAME makes it a subuser)
   accounts set-webhook-key NAME --key BASE64
                         verify the account's signed Event Webhook requests
-  keys create           create an API key (--account NAME, --name, --scopes)
+  keys create           create an API key and print it once (--account NAME,
+                        default "default"; --name NAME; --scopes LIST)
   events load           load engagement events (NDJSON, Event Webhook shape)
+                        into a data directory no server is using
+  events bench          measure Event Webhook ingestion against live segments
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
 
+The server's bootstrap account is named "default".
 Run "segmentd COMMAND -h" for a command's flags.
 `
 
 // run is main without the process: tests call it with their own arguments,
 // environment and output, and cancel ctx to stop a server.
 func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, env, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		// -h or --help printed the command's usage on stdout, as asked.
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		cfg, err := parseConfig("serve", args, env, stderr)
+		cfg, err := parseConfig("serve", args, env, stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -84,7 +100,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
 	case "bench":
 		return bench.Run(ctx, args, env, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -130,13 +146,39 @@ func envBool(env []string, name string) bool {
 	return v == "1" || strings.EqualFold(v, "true")
 }
 
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
+}
+
+// parseFlags parses args into fs. Asked for with -h or --help, the usage
+// goes to stdout and the command ends in success (run turns flag.ErrHelp
+// into nil); after a bad flag it goes with the error to fs's output,
+// stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	errOut := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(errOut)
+	if errors.Is(err, flag.ErrHelp) {
+		errOut = stdout
+	}
+	_, _ = buf.WriteTo(errOut)
+	return err
+}
+
 // storeFlags are the flags every command that opens the store takes.
 func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory (env SEGMENTD_DATA)")
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr(env, "SEGMENTD_DATABASE_URL", ""), "postgres://… selects PostgreSQL (env SEGMENTD_DATABASE_URL)")
 }
 
-func parseConfig(name string, args, env []string, stderr io.Writer) (config, error) {
+func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -157,7 +199,7 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 		interval = v
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -179,15 +221,21 @@ func parseConfig(name string, args, env []string, stderr io.Writer) (config, err
 	return cfg, nil
 }
 
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
+// dataPath makes the configured data directory and returns the absolute
+// path of the database in it.
+func dataPath(cfg config) (string, error) {
 	if cfg.databaseURL != "" {
-		return nil, "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
+		return "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	path, err := filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+	return filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
+	path, err := dataPath(cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -200,6 +248,11 @@ func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	lock, err := holdData(cfg, "segmentd serve", "stop it first, or give this server another --data")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	store, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -238,13 +291,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			log.Warn("loading the events' sg_event_id set (the first webhook batch will)", "err", err)
 			return
 		}
-		log.Info("events' sg_event_id set loaded", "duration", time.Since(start).Round(time.Millisecond))
+		log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
 	}()
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
-	log.Info("membership engine loaded", "duration", time.Since(start).Round(time.Millisecond))
+	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
 		return err
@@ -266,12 +319,19 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	handler := server.New(log, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if err := lock.describe("segmentd serve on http://" + ln.Addr().String()); err != nil {
+		log.Warn("writing the server's address into the data directory's lock file", "err", err)
+	}
 
 	// The data line comes last: tests and `segmentd bench` read the banner
 	// up to it.
 	fmt.Fprintf(stdout, "segmentd listening on http://%s\n", ln.Addr())
-	if key != "" {
+	switch {
+	case key != "":
 		fmt.Fprintf(stdout, "API key (shown once; it is stored hashed): %s\n", key)
+	case cfg.apiKey == "":
+		// A restart shows no key: only hashes are kept. Say how to get one.
+		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create --data %s\n", filepath.Dir(where))
 	}
 	fmt.Fprintf(stdout, "data: %s\n", where)
 
@@ -301,6 +361,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// millis is d in milliseconds, as the log gives every duration (in an
+// attribute named *_ms): slog's JSON handler would write a time.Duration
+// as a bare count of nanoseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
 
@@ -329,7 +394,7 @@ func snapshot(ctx context.Context, svc *audience.Service, log *slog.Logger) {
 		log.Error("writing the engine snapshot", "err", err)
 	case wrote:
 		log.Info("engine snapshot written", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
-			"duration", info.Took.Round(time.Millisecond), "engine_blocked", info.Blocked.Round(time.Millisecond))
+			"duration_ms", millis(info.Took), "engine_blocked_ms", millis(info.Blocked))
 	}
 }
 
@@ -337,8 +402,14 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	if len(args) > 0 && args[0] == "set-webhook-key" {
 		return runSetWebhookKey(ctx, args[1:], env, stdout, stderr)
 	}
+	const use = "usage: segmentd accounts create NAME [--parent NAME] [--data DIR]\n" +
+		"       segmentd accounts set-webhook-key NAME --key BASE64 [--data DIR]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: segmentd accounts create NAME [--parent NAME]")
+		return errors.New(use)
 	}
 	var cfg config
 	var parent string
@@ -346,7 +417,7 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	storeFlags(fs, &cfg, env)
 	fs.StringVar(&parent, "parent", "", "make the account a subuser of this account")
-	name, err := parseNamed(fs, args[1:])
+	name, err := parseNamed(fs, args[1:], stdout)
 	if err != nil {
 		return err
 	}
@@ -365,8 +436,14 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 }
 
 func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	const use = "usage: segmentd keys create [--account NAME] [--name NAME] [--scopes LIST] [--data DIR]\n" +
+		"       (--account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: segmentd keys create --account NAME [--name NAME] [--scopes LIST]")
+		return errors.New(use)
 	}
 	var cfg config
 	var account, name, scopes string
@@ -376,7 +453,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
 	fs.StringVar(&name, "name", "cli", "a name for the key")
 	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	sc, err := segmentd.ParseScopes(scopes)
@@ -405,12 +482,12 @@ func joinScopes(s []segmentd.Scope) string {
 
 // parseNamed parses the arguments of a subcommand that names one thing,
 // the name before or after its flags (NAME --flag v, or --flag v NAME).
-func parseNamed(fs *flag.FlagSet, args []string) (string, error) {
+func parseNamed(fs *flag.FlagSet, args []string, stdout io.Writer) (string, error) {
 	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return "", err
 	}
 	if name == "" && fs.NArg() > 0 {

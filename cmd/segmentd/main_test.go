@@ -26,8 +26,9 @@ import (
 // server is a segmentd started by a test, in-process through run or as a
 // real child process.
 type liveServer struct {
-	url string
-	key string // the generated key, when the banner printed one; startBinary's given key
+	url  string
+	key  string // the generated key, when the banner printed one; startBinary's given key
+	hint string // the banner's hint of how to get a key, when it printed none
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -47,6 +48,9 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 		if k, ok := strings.CutPrefix(line, "API key (shown once; it is stored hashed): "); ok {
 			s.key = k
 		}
+		if strings.HasPrefix(line, "API keys are stored hashed") {
+			s.hint = line
+		}
 		if strings.HasPrefix(line, "data: ") {
 			if s.url == "" {
 				t.Fatalf("banner has no listen line before %q", line)
@@ -60,11 +64,18 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 // returns once it listens; the server stops when the test ends.
 func startInProcess(t *testing.T, args []string, env []string) (liveServer, func() error) {
 	t.Helper()
+	return startInProcessLogging(t, args, env, io.Discard)
+}
+
+// startInProcessLogging is startInProcess with the server's log written to
+// stderr, which must be safe for concurrent use.
+func startInProcessLogging(t *testing.T, args []string, env []string, stderr io.Writer) (liveServer, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		err := run(ctx, args, env, strings.NewReader(""), pw, io.Discard)
+		err := run(ctx, args, env, strings.NewReader(""), pw, stderr)
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
 		errc <- err
 	}()
@@ -122,8 +133,8 @@ func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}
 	s, stop := startInProcess(t, args, nil)
-	if !strings.HasPrefix(s.key, "SG.") {
-		t.Fatalf("first start printed no generated key (got %q)", s.key)
+	if !strings.HasPrefix(s.key, "SG.") || s.hint != "" {
+		t.Fatalf("first start printed no generated key (got %q), or a hint (%q)", s.key, s.hint)
 	}
 	resp, err := http.Get(s.url + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
@@ -145,6 +156,10 @@ func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
 	s2, _ := startInProcess(t, args, nil)
 	if s2.key != "" {
 		t.Fatalf("second start printed a key again: %q", s2.key)
+	}
+	// Nor does it leave the user without one: it says how to make one.
+	if want := "create one with: segmentd keys create --data " + dir; !strings.Contains(s2.hint, want) {
+		t.Fatalf("second start's hint = %q, want it to say %q", s2.hint, want)
 	}
 	if code, body := call(t, s2, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
 		t.Fatalf("key from the first start rejected after restart: %d %s", code, body)
@@ -170,7 +185,7 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard)
+			cfg, err := parseConfig("serve", tt.args, tt.env, io.Discard, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

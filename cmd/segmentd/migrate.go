@@ -27,11 +27,11 @@ func runMigrateV1(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	var fields customFieldFlags
 	fs.Var(&fields, "custom-field", "a custom field the query uses, as name=Text|Number|Date (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segmentd migrate-v1 [--parent-list-id ID] [--custom-field name=Type ...] [QUERY]")
-		fmt.Fprintln(stderr, "Converts a Segments v1 SGQL query (from QUERY or stdin) to Segments 2.0 SQL.")
+		fmt.Fprintln(fs.Output(), "usage: segmentd migrate-v1 [--parent-list-id ID] [--custom-field name=Type ...] [QUERY]")
+		fmt.Fprintln(fs.Output(), "Converts a Segments v1 SGQL query (from QUERY or stdin) to Segments 2.0 SQL.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	src := strings.Join(fs.Args(), " ")

@@ -21,6 +21,23 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
+// parseFlags parses args into fs as cmd/segmentd's commands do: asked for
+// with -h or --help, the usage goes to stdout (and flag.ErrHelp, which the
+// command line treats as success, is returned); after a bad flag it goes
+// with the error to fs's output, stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	errOut := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(errOut)
+	if errors.Is(err, flag.ErrHelp) {
+		errOut = stdout
+	}
+	_, _ = buf.WriteTo(errOut)
+	return err
+}
+
 // Run implements "segmentd bench ingest": it starts this binary as a
 // child server on a loopback port with a fresh data directory, upserts
 // generated contacts through the HTTP API in 30,000-contact requests, polls
@@ -28,12 +45,20 @@ import (
 // peak RSS and the database size. The child is a separate process so that
 // its memory is measured alone.
 func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	const use = "usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]\n" +
+		"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR]"
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--h", "--help":
+			fmt.Fprintln(stdout, use)
+			return nil
+		}
+	}
 	if len(args) > 0 && args[0] == "segments" {
 		return runSegments(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]\n" +
-			"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR]")
+		return errors.New(use)
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,7 +66,7 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request")
 	parallel := fs.Int("parallel", 2, "requests in flight")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {

@@ -44,7 +44,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	stats := fs.Bool("stats", true, "rebuild the engine in this process afterwards to report its bytes per contact, then measure the engine snapshot")
 	liveSegments := fs.Int("live-segments", 200, "segments stored for the in-process rebuild and snapshot measures (removed afterwards)")
 	changes := fs.Int("snapshot-changes", 10_000, "contacts changed and events added after the snapshot, replayed by the load from it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *nContacts < 1 || *nEvents < 0 || *requests < 1 {
@@ -153,12 +153,12 @@ func scanLoadedLine(r io.Reader, loaded chan<- string) {
 	for sc.Scan() {
 		var line struct {
 			Msg      string `json:"msg"`
-			Duration any    `json:"duration"` // slog's JSON handler writes a time.Duration as nanoseconds
+			Duration any    `json:"duration_ms"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "membership engine loaded" {
 			switch d := line.Duration.(type) {
 			case float64:
-				loaded <- time.Duration(d).Round(time.Millisecond).String()
+				loaded <- time.Duration(d * float64(time.Millisecond)).Round(time.Millisecond).String()
 			default:
 				loaded <- fmt.Sprint(d)
 			}
