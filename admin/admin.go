@@ -66,8 +66,9 @@ func (h *handler) set(w http.ResponseWriter, r *http.Request) {
 	var req setRequest
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<10))
 	if err == nil && len(b) > 0 {
-		// segmentd's rules for every JSON body (docs/decisions.md §13).
-		if _, err := jsoncheck.Check(b); err != nil {
+		// segmentd's rules for every JSON body (docs/decisions.md §13),
+		// for a struct: "now" and "Now" are one key.
+		if _, err := jsoncheck.CheckFolded(b); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}

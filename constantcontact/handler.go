@@ -226,8 +226,10 @@ func decodeJSON(r *http.Request, v any) error {
 		return invalid("", "the request body must be a JSON object")
 	}
 	// segmentd's rules for every JSON body (docs/decisions.md §13): the
-	// error names the JSON path at fault.
-	k, err := jsoncheck.Check(b)
+	// error names the JSON path at fault. v is a struct, whose fields
+	// encoding/json matches ignoring case, so keys that differ only in case
+	// are repeated keys too.
+	k, err := jsoncheck.CheckFolded(b)
 	var je *jsoncheck.Error
 	if errors.As(err, &je) {
 		return invalid(je.Path, "%s", je.Error())

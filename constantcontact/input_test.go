@@ -82,6 +82,8 @@ func TestBodyRules(t *testing.T) {
 
 		// Repeated keys, in the body and in the criteria.
 		{"repeated name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":"a","name":"b","segment_criteria":` + string(good) + `}`}, "name: repeated key"},
+		{"repeated in another case", facetest.Request{Method: "POST", Path: "/v3/segments", Body: `{"name":"a","Name":"b","segment_criteria":` + string(good) + `}`},
+			"Name: repeated key (it differs from an earlier key only in case)"},
 		{"repeated in a rename", facetest.Request{Method: "PATCH", Path: "/v3/segments/1/name", Body: `{"name":"a","name":"b"}`}, "name: repeated key"},
 		{"repeated in the criteria", facetest.Request{Method: "PUT", Path: "/v3/segments/1", Body: body("One", `{"version":"1.0.0","criteria":{"type":"and","type":"or","group":[]}}`)},
 			"segment_criteria: criteria.type: repeated key"},

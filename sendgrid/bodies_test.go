@@ -73,17 +73,24 @@ func TestBodiesMustBeObjects(t *testing.T) {
 }
 
 // TestRepeatedKeys: a key repeated in any object of any body is refused
-// with 400 naming its JSON path, where encoding/json would keep the last.
+// with 400 naming its JSON path, where encoding/json would keep the last;
+// in a body decoded into a struct, so is a key differing only in case,
+// which encoding/json matches to the same field. The upsert matches keys
+// as written, so "EMAIL" there is an unknown field.
 func TestRepeatedKeys(t *testing.T) {
 	e := newEnv(t)
 	seg := e.createSeg2(t, "Americans", usSQL)
 	e.wantErrors(t, []errCase{
 		{"list name", call{method: "POST", path: listsPath, body: `{"name":"a","name":"b"}`},
 			400, errBody("name", "name: repeated key")},
+		{"differing only in case", call{method: "POST", path: listsPath, body: `{"name":"a","NAME":"b"}`},
+			400, errBody("NAME", "NAME: repeated key (it differs from an earlier key only in case)")},
 		{"field type", call{method: "POST", path: fieldsPath, body: `{"name":"f","field_type":"Text","field_type":"Number"}`},
 			400, errBody("field_type", "field_type: repeated key")},
 		{"upsert contact key", call{method: "PUT", path: contactsPath, body: `{"contacts":[{"email":"a@example.com"},{"email":"b@example.com","email":"c@example.com"}]}`},
 			400, errBody("contacts[1].email", "contacts[1].email: repeated key")},
+		{"upsert key in another case", call{method: "PUT", path: contactsPath, body: `{"contacts":[{"email":"a@example.com","EMAIL":"b@example.com"}]}`},
+			400, errBody("contacts[0].EMAIL", `unknown field "EMAIL"`)},
 		{"upsert list_ids", call{method: "PUT", path: contactsPath, body: `{"list_ids":[],"contacts":[{"email":"a@example.com"}],"list_ids":[]}`},
 			400, errBody("list_ids", "list_ids: repeated key")},
 		{"upsert custom field", call{method: "PUT", path: contactsPath, body: `{"contacts":[{"email":"a@example.com","custom_fields":{"w1":"x","w1":"y"}}]}`},

@@ -302,12 +302,18 @@ func decodeJSON(r *http.Request, v any) error {
 // checkBody refuses a body that breaks segmentd's rules for every JSON body
 // (docs/decisions.md §13: syntax, repeated keys, invalid UTF-8, lone
 // surrogate escapes), naming the JSON path at fault, or that is not one
-// JSON object (every body SendGrid's endpoints take is one).
-func checkBody(b []byte) error {
+// JSON object (every body SendGrid's endpoints take is one). A body
+// decoded into structs (intoStructs) also refuses keys that differ only in
+// case, which encoding/json would match to the same field.
+func checkBody(b []byte, intoStructs bool) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return invalid("", "the request body must be a JSON object")
 	}
-	k, err := jsoncheck.Check(b)
+	check := jsoncheck.Check
+	if intoStructs {
+		check = func(b []byte) (jsoncheck.Kind, error) { return jsoncheck.CheckFolded(b) }
+	}
+	k, err := check(b)
 	var je *jsoncheck.Error
 	if errors.As(err, &je) {
 		return invalid(je.Path, "%s", je.Error())
@@ -318,11 +324,11 @@ func checkBody(b []byte) error {
 	return nil
 }
 
-// unmarshal checks b (checkBody), decodes it into v and turns
+// unmarshal checks b (checkBody), decodes it into v, a struct, and turns
 // encoding/json's errors into client-facing ones that name the offending
 // field and never quote Go.
 func unmarshal(b []byte, v any) error {
-	if err := checkBody(b); err != nil {
+	if err := checkBody(b, true); err != nil {
 		return err
 	}
 	err := json.Unmarshal(b, v)

@@ -54,7 +54,7 @@ func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct se
 // checked first (checkBody: repeated keys, UTF-8, surrogates), a pass
 // that costs about a twentieth of the decode (BenchmarkDecodeUpsert).
 func decodeUpsertFast(body []byte, fields map[string]segmentd.FieldDefinition) ([]string, []segmentd.ContactPatch, bool) {
-	if checkBody(body) != nil {
+	if checkBody(body, false) != nil {
 		return nil, nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -133,8 +133,13 @@ func decodeContactFast(m map[string]json.RawMessage, fields map[string]segmentd.
 func decodeUpsert(body []byte, fields map[string]segmentd.FieldDefinition) ([]string, []segmentd.ContactPatch, error) {
 	var err error
 	var top map[string]json.RawMessage
-	if err := unmarshal(body, &top); err != nil { // checks the body: an object
+	// Keys are matched as written (contact fields, custom field ids), so
+	// only exact repeats are repeated keys.
+	if err := checkBody(body, false); err != nil {
 		return nil, nil, err
+	}
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, nil, internal("decoding a checked upsert body: %w", err)
 	}
 	for _, k := range sortedKeys(top) {
 		if k != "list_ids" && k != "contacts" {

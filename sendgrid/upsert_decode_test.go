@@ -97,7 +97,7 @@ func BenchmarkDecodeUpsert(b *testing.B) {
 	b.Run("check", func(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		for b.Loop() {
-			if err := checkBody(doc); err != nil {
+			if err := checkBody(doc, false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -19,6 +19,8 @@ func TestBodyRules(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"repeated key", good[:second] + `{"email":"c@example.com",` + good[second+1:],
 			`{"errors":[{"field":"[1].email","message":"[1].email: repeated key"}]}`},
+		{"a kept key in another case", good[:second] + `{"EMAIL":"c@example.com",` + good[second+1:],
+			`{"errors":[{"field":"[1].email","message":"[1].email: repeated key (it differs from an earlier key only in case)"}]}`},
 		{"repeated key in an unkept field", strings.Replace(good, `"my_unique_arg":"v"`, `"my_unique_arg":"v","my_unique_arg":"w"`, 1),
 			`{"errors":[{"field":"[0].my_unique_arg","message":"[0].my_unique_arg: repeated key"}]}`},
 		{"invalid UTF-8", strings.Replace(good, `"smtp-id":"<x@y>"`, "\"smtp-id\":\"<x\xff@y>\"", 1),
@@ -40,6 +42,10 @@ func TestBodyRules(t *testing.T) {
 	}
 	if r := e.ok(good); r.Stored != 2 || r.Duplicates != 0 {
 		t.Fatalf("the corrected batch: %+v, want both events stored", r)
+	}
+	// Unique arguments keep their case: "Plan" and "plan" are two.
+	if r := e.ok(batch(strings.Replace(ev("c@example.com", "open", t0, "r3"), `"my_unique_arg":"v"`, `"Plan":"a","plan":"b"`, 1))); r.Stored != 1 {
+		t.Fatalf("unique arguments differing in case: %+v", r)
 	}
 }
 
@@ -91,6 +97,7 @@ func TestEventTextRules(t *testing.T) {
 func TestEventLineRules(t *testing.T) {
 	for _, tt := range []struct{ line, want string }{
 		{`{"email":"a@example.com","timestamp":1700000000,"event":"open","event":"click"}`, "event: repeated key"},
+		{`{"email":"a@example.com","timestamp":1700000000,"event":"open","Event":"click"}`, "Event: repeated key (it differs from an earlier key only in case)"},
 		{`{"email":"a@example.com\ud800","timestamp":1700000000,"event":"open"}`, `email: lone UTF-16 surrogate \ud800 at byte 23`},
 		{`{"email":"a@example.com","timestamp":1700000000,"event":"open","url":"\u0000"}`, "url must not contain control characters (found U+0000)"},
 	} {

@@ -313,7 +313,7 @@ var errWrongType = errors.New("an id must be a string or a number")
 // shape of the NDJSON `segmentd events load` reads), or says why it is
 // rejected. The error is written for the API user.
 func Event(raw []byte) (segmentd.Event, error) {
-	if _, err := jsoncheck.Check(raw); err != nil {
+	if _, err := jsoncheck.CheckFolded(raw, keptFields...); err != nil {
 		return segmentd.Event{}, err
 	}
 	var we wireEvent
@@ -373,6 +373,14 @@ func checkEventText(we *wireEvent) error {
 // not a JSON array (or has more than max events) fails whole.
 func parseBatch(body []byte, max int) ([]segmentd.Event, Response, error) {
 	res := Response{Errors: []EventError{}}
+	// encoding/json matches wireEvent's fields ignoring case: "email" and
+	// "EMAIL" in one event are one key, repeated (checkBody has taken the
+	// exact repeats; parseFast leaves every body with such keys here).
+	if _, err := jsoncheck.CheckFolded(body, keptFields...); err != nil {
+		var je *jsoncheck.Error
+		errors.As(err, &je)
+		return nil, res, segmentd.Errorf(segmentd.KindInvalid, je.Path, "%s", je.Error())
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if d, ok := tok.(json.Delim); err != nil || !ok || d != '[' {

@@ -3,7 +3,8 @@
 // (docs/decisions.md §13): the syntax of RFC 8259, no key repeated in an
 // object (encoding/json keeps the last), only valid UTF-8 and no lone
 // UTF-16 surrogate escape (encoding/json replaces both with U+FFFD), and a
-// bounded nesting depth. The first fault is reported with the JSON path of
+// bounded nesting depth; CheckFolded also refuses, for documents decoded
+// into structs, keys that differ only in case. The first fault is reported with the JSON path of
 // the value it is in, in segmentd's own words, so that every face and the
 // criteria parser word the same fault the same way.
 //
@@ -16,6 +17,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -82,7 +84,21 @@ func (e *Error) Error() string {
 // Check checks doc and returns the kind of its top-level value. Its error
 // is always an *Error.
 func Check(doc []byte) (Kind, error) {
-	c := checker{b: doc}
+	return check(&checker{b: doc})
+}
+
+// CheckFolded is Check for a document decoded into Go structs, whose
+// fields encoding/json matches to keys ignoring case: {"name":"a",
+// "Name":"b"} decodes as "b". Keys that differ only in case (under
+// Unicode simple folding, as encoding/json compares them) are repeated
+// keys too. With names (the struct's keys), only keys that fold to one of
+// them are compared so; any other key keeps its case (an event's unique
+// arguments "Plan" and "plan" are two).
+func CheckFolded(doc []byte, names ...string) (Kind, error) {
+	return check(&checker{b: doc, fold: true, names: names})
+}
+
+func check(c *checker) (Kind, error) {
 	k := c.run()
 	if c.err != nil {
 		return 0, c.err
@@ -99,8 +115,10 @@ type frame struct {
 	key span
 	// keys is where this object's keys start in checker.keys.
 	keys int
-	// set holds the keys of an object with many members, decoded.
-	set map[string]struct{}
+	// set holds the keys of an object with many members, decoded (in
+	// CheckFolded, of every object, by their folded form, each with the
+	// key as written).
+	set map[string]string
 }
 
 // span is a string's bytes between its quotes; esc is set when it holds an
@@ -127,6 +145,9 @@ type checker struct {
 	// afterOpen is set while the value expected is an array's first, so
 	// that an error says ']' would do too.
 	afterOpen bool
+	// fold and names are CheckFolded's.
+	fold  bool
+	names []string
 }
 
 // The states of run's loop.
@@ -270,7 +291,16 @@ func (c *checker) member() {
 		s.fp = 1 // "" (never a length in the high bits)
 	}
 	f.key = s
-	if c.repeated(f, s) {
+	if c.fold {
+		if earlier, ok := c.repeatedFolded(f, s); ok {
+			msg := "repeated key"
+			if earlier != c.decode(s) {
+				msg += " (it differs from an earlier key only in case)"
+			}
+			c.fail(true, s.start-1, msg)
+			return
+		}
+	} else if c.repeated(f, s) {
 		c.fail(true, s.start-1, "repeated key")
 		return
 	}
@@ -287,7 +317,7 @@ func (c *checker) repeated(f *frame, s span) bool {
 		if _, ok := f.set[k]; ok {
 			return true
 		}
-		f.set[k] = struct{}{}
+		f.set[k] = ""
 		return false
 	}
 	for _, o := range c.keys[f.keys:] {
@@ -297,13 +327,53 @@ func (c *checker) repeated(f *frame, s span) bool {
 	}
 	c.keys = append(c.keys, s)
 	if len(c.keys)-f.keys > manyKeys {
-		f.set = make(map[string]struct{}, 2*manyKeys)
+		f.set = make(map[string]string, 2*manyKeys)
 		for _, o := range c.keys[f.keys:] {
-			f.set[c.decode(o)] = struct{}{}
+			f.set[c.decode(o)] = ""
 		}
 		c.keys = c.keys[:f.keys]
 	}
 	return false
+}
+
+// repeatedFolded records key s in object f and reports whether f had a
+// key encoding/json would match to the same struct field, and that key as
+// written.
+func (c *checker) repeatedFolded(f *frame, s span) (earlier string, ok bool) {
+	k := c.decode(s)
+	id := k
+	if c.names == nil {
+		id = foldKey(k)
+	} else {
+		for _, n := range c.names {
+			if strings.EqualFold(k, n) {
+				// 0xFF never occurs in a checked key, which is UTF-8.
+				id = "\xff" + n
+				break
+			}
+		}
+	}
+	if f.set == nil {
+		f.set = map[string]string{}
+	}
+	if earlier, ok := f.set[id]; ok {
+		return earlier, true
+	}
+	f.set[id] = k
+	return "", false
+}
+
+// foldKey maps every rune of s to the least rune of its simple case
+// folding orbit, so that foldKey(a) == foldKey(b) exactly when
+// strings.EqualFold(a, b).
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 func (c *checker) sameKey(a, b span) bool {

@@ -116,10 +116,11 @@ func TestLongKey(t *testing.T) {
 
 // oracle checks doc with encoding/json alone, where it can: ok reports
 // that json.Valid accepts doc, that every key is unique in its object (as
-// json.Decoder's tokens read them), and that doc is valid UTF-8. known is
+// json.Decoder's tokens read them; with fold, unique ignoring case as
+// strings.EqualFold compares), and that doc is valid UTF-8. known is
 // false when doc holds something the oracle cannot judge: a \u escape of
 // a surrogate (encoding/json replaces a lone one without a word).
-func oracle(doc []byte) (ok, known bool) {
+func oracle(doc []byte, fold bool) (ok, known bool) {
 	if bytes.Contains(bytes.ToLower(doc), []byte(`\ud`)) {
 		return false, false
 	}
@@ -136,13 +137,15 @@ func oracle(doc []byte) (ok, known bool) {
 		}
 		switch t {
 		case json.Delim('{'):
-			seen := map[string]bool{}
+			var seen []string
 			for dec.More() {
 				k, _ := dec.Token()
-				if seen[k.(string)] {
-					return false
+				for _, o := range seen {
+					if o == k.(string) || fold && strings.EqualFold(o, k.(string)) {
+						return false
+					}
 				}
-				seen[k.(string)] = true
+				seen = append(seen, k.(string))
 				if !walk() {
 					return false
 				}
@@ -198,8 +201,15 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("%q: offset %d of %d, message %q", doc, e.Offset, len(doc), e.Msg)
 			}
 		}
-		if want, known := oracle(doc); known && nesting(doc) <= MaxDepth && (err == nil) != want {
+		if want, known := oracle(doc, false); known && nesting(doc) <= MaxDepth && (err == nil) != want {
 			t.Fatalf("%q: Check says %v, encoding/json says ok=%v", doc, err, want)
+		}
+		_, ferr := CheckFolded(doc)
+		if want, known := oracle(doc, true); known && nesting(doc) <= MaxDepth && (ferr == nil) != want {
+			t.Fatalf("%q: CheckFolded says %v, encoding/json and EqualFold say ok=%v", doc, ferr, want)
+		}
+		if ferr == nil && err != nil {
+			t.Fatalf("%q: CheckFolded accepts what Check refuses: %v", doc, err)
 		}
 		if err != nil {
 			return
@@ -258,6 +268,31 @@ func TestSpecial(t *testing.T) {
 					t.Fatalf("byte %#x at %d among %q: special = %v, want %v", b, pos, fill, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestCheckFolded: keys encoding/json would match to one struct field are
+// repeated keys; with names, only keys folding to one of them.
+func TestCheckFolded(t *testing.T) {
+	for _, tt := range []struct {
+		doc   string
+		names []string
+		want  string // "" when accepted
+	}{
+		{`{"name":"a","Name":"b"}`, nil, "Name: repeated key (it differs from an earlier key only in case)"},
+		{`{"name":"a","name":"b"}`, nil, "name: repeated key"},
+		{`{"list":{"NAME":"a","nAmE":"b"}}`, nil, "list.nAmE: repeated key (it differs from an earlier key only in case)"},
+		{`{"sg_event_id":"a","\u017fg_event_id":"b"}`, nil, `["ſg_event_id"]: repeated key (it differs from an earlier key only in case)`},
+		{`{"kind":"a","\u212aind":"b"}`, nil, `["Kind"]: repeated key (it differs from an earlier key only in case)`},
+		{`{"name":"a","names":"b"}`, nil, ""},
+		{`[{"email":"a","Email":"b"}]`, []string{"email", "event"}, "[0].Email: repeated key (it differs from an earlier key only in case)"},
+		{`[{"email":"a","Plan":"b","plan":"c"}]`, []string{"email", "event"}, ""},
+		{`[{"Plan":"b","plan":"c","Plan":"d"}]`, []string{"email"}, "[0].Plan: repeated key"},
+	} {
+		_, err := CheckFolded([]byte(tt.doc), tt.names...)
+		if got := fmt.Sprint(err); tt.want == "" && err != nil || tt.want != "" && got != tt.want {
+			t.Errorf("CheckFolded(%s, %q) = %v, want %q", tt.doc, tt.names, err, tt.want)
 		}
 	}
 }
