@@ -2,6 +2,8 @@ package segmentd
 
 import (
 	"net/mail"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -233,6 +235,13 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		if f.max > 0 && len([]rune(*v)) > f.max {
 			return Errorf(KindInvalid, prefix+"."+f.name, "%s must be at most %d characters", f.name, f.max)
 		}
+		check := CheckText
+		if slices.Contains(Identifiers, IdentifierType(f.name)) {
+			check = CheckName
+		}
+		if err := check(prefix+"."+f.name, *v); err != nil {
+			return err
+		}
 	}
 	if p.Email != nil && *p.Email != "" {
 		e := NormalizeEmail(*p.Email)
@@ -247,6 +256,9 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		}
 		out := make([]string, 0, len(*p.AlternateEmails))
 		for i, a := range *p.AlternateEmails {
+			if err := CheckName(prefix+".alternate_emails["+strconv.Itoa(i)+"]", a); err != nil {
+				return err
+			}
 			e := NormalizeEmail(a)
 			if !ValidEmail(e) {
 				return Errorf(KindInvalid, prefix+".alternate_emails", "alternate_emails[%d] %s is not a valid email address", i, Quote(a))
@@ -279,6 +291,11 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		}
 		if def.Type == FieldText && len([]rune(v.Text)) > MaxTextFieldLength {
 			return Errorf(KindInvalid, prefix+".custom_fields."+id, "custom field %q must be at most %d characters", id, MaxTextFieldLength)
+		}
+		if def.Type == FieldText {
+			if err := CheckText(prefix+".custom_fields."+id, v.Text); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 )
 
 // Clock is the settable clock the server runs on.
@@ -64,6 +65,14 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) { h.answer(w) }
 func (h *handler) set(w http.ResponseWriter, r *http.Request) {
 	var req setRequest
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<10))
+	if err == nil && len(b) > 0 {
+		// segmentd's rules for every JSON body (docs/decisions.md §18),
+		// for a struct: "now" and "Now" are one key.
+		if _, err := jsoncheck.CheckFolded(b); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	if err == nil {
 		err = json.Unmarshal(b, &req)
 	}

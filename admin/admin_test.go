@@ -54,6 +54,13 @@ func TestClockEndpoints(t *testing.T) {
 			t.Errorf("POST %q: %d %s, want 400", bad, code, body)
 		}
 	}
+	// A repeated key is refused, not read as its last value.
+	if code, body := do("POST", "/admin/clock", `{"now":"2025-02-03T00:00:00Z","now":"2030-01-01T00:00:00Z"}`); code != 400 || !strings.Contains(body, `"now: repeated key"`) {
+		t.Errorf("repeated key: %d %s, want 400 naming now", code, body)
+	}
+	if code, body := do("POST", "/admin/clock", `{"now":"2025-02-03T00:00:00Z","Now":"2030-01-01T00:00:00Z"}`); code != 400 || !strings.Contains(body, `"Now: repeated key (it differs from an earlier key only in case)"`) {
+		t.Errorf("repeated key in another case: %d %s, want 400 naming Now", code, body)
+	}
 	if code, _ := do("GET", "/admin/nope", ""); code != 404 {
 		t.Errorf("unknown admin path: %d", code)
 	}

@@ -20,7 +20,7 @@ func validateCCSegmentName(name string) error {
 	if utf8.RuneCountInString(name) > segmentd.MaxCCSegmentNameLength {
 		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", segmentd.MaxCCSegmentNameLength)
 	}
-	return nil
+	return segmentd.CheckName("name", name)
 }
 
 // checkCCCriteria rejects criteria that are missing, longer than the

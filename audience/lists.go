@@ -29,7 +29,7 @@ func validateListName(name string) error {
 	if len([]rune(name)) > segmentd.MaxListNameLength {
 		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", segmentd.MaxListNameLength)
 	}
-	return nil
+	return segmentd.CheckName("name", name)
 }
 
 // Lists returns one page of lists. pageToken is the opaque token of a

@@ -79,7 +79,7 @@ func validateSegmentName(name string) error {
 	if n := len([]rune(name)); n > segmentd.MaxSegmentNameLength {
 		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be between 1 and %d characters", segmentd.MaxSegmentNameLength)
 	}
-	return nil
+	return segmentd.CheckName("name", name)
 }
 
 // CreateSegment validates and stores a segment and starts tracking its

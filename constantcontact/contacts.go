@@ -173,9 +173,12 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 		}
 	}
 	if s := v.Get("segment_id"); s != "" {
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id < 1 {
-			return q, invalid("segment_id", "segment_id must be a positive whole number, not %s", segmentd.Quote(s))
+		id, ok := parseSegmentID(s)
+		if !ok {
+			return q, invalid("segment_id", msgBadSegmentID, segmentd.Quote(s))
+		}
+		if id == 0 {
+			return q, segmentd.Errorf(segmentd.KindNotFound, "segment_id", "segment %s does not exist", segmentd.Clip(s))
 		}
 		if v.Has("cursor") && id != q.segmentID {
 			return q, invalid("cursor", "the cursor belongs to another segment_id; follow _links.next.href as given")

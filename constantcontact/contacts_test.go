@@ -197,7 +197,7 @@ func TestContactsErrors(t *testing.T) {
 	}{
 		{"/v3/contacts?segment_id=9", 404, ccErr("contacts.api.not_found", "segment 9 does not exist")},
 		{"/v3/contacts?segment_id=2", 404, ccErr("contacts.api.not_found", "segment 2 was deleted")},
-		{"/v3/contacts?segment_id=x", 400, validation(`segment_id must be a positive whole number, not "x"`)},
+		{"/v3/contacts?segment_id=x", 400, validation(`segment_id must be a positive whole number in decimal digits, without sign or leading zeros, not "x"`)},
 		{"/v3/contacts?segment_id=1&limit=501", 400, validation(`limit must be a whole number from 1 to 500, not "501"`)},
 		{"/v3/contacts?limit=0", 400, validation(`limit must be a whole number from 1 to 500, not "0"`)},
 		{"/v3/contacts?include=friends", 400, validation(`include may name custom_fields, list_memberships, phone_numbers, street_addresses, taggings, notes, not "friends"`)},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -278,20 +279,26 @@ func decodeJSON(r *http.Request, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return invalid("", "the request body must be a JSON object")
 	}
-	err = json.Unmarshal(b, v)
-	var se *json.SyntaxError
+	// segmentd's rules for every JSON body (docs/decisions.md §18): the
+	// error names the JSON path at fault. v is a struct, whose fields
+	// encoding/json matches ignoring case, so keys that differ only in case
+	// are repeated keys too.
+	k, err := jsoncheck.CheckFolded(b)
+	var je *jsoncheck.Error
+	if errors.As(err, &je) {
+		return invalid(je.Path, "%s", je.Error())
+	}
+	if k != jsoncheck.Object {
+		return invalid("", "the request body must be a JSON object, found %s", k)
+	}
 	var te *json.UnmarshalTypeError
-	switch {
+	switch err := json.Unmarshal(b, v); {
 	case err == nil:
 		return nil
-	case errors.As(err, &se):
-		return invalid("", "the request body is not valid JSON (error at byte %d)", se.Offset)
 	case errors.As(err, &te) && te.Field != "":
 		return invalid(te.Field, "%s must be a string", te.Field)
-	case errors.As(err, &te):
-		return invalid("", "the request body must be a JSON object")
 	}
-	return invalid("", "the request body is not valid JSON")
+	return invalid("", "the request body could not be decoded")
 }
 
 // timestamp renders a time as Constant Contact does: ISO-8601, UTC, with

@@ -40,7 +40,7 @@ func TestErrorsQuoteAShortPrefix(t *testing.T) {
 			segs("segment_criteria: criteria.group[0].source: unknown source " + q + " (want tracking, contact, list_membership or tags)")},
 		{"duplicate name", facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": name, "segment_criteria": criteria("sent", 1)}}, 409,
 			ccErr("segments.api.conflict", "a segment named "+q+" already exists")},
-		{"contacts segment_id", facetest.Request{Method: "GET", Path: "/v3/contacts", Query: url.Values{"segment_id": {big}}}, 400, contacts("segment_id must be a positive whole number, not " + q)},
+		{"contacts segment_id", facetest.Request{Method: "GET", Path: "/v3/contacts", Query: url.Values{"segment_id": {big}}}, 400, contacts("segment_id must be a positive whole number in decimal digits, without sign or leading zeros, not " + q)},
 		{"contacts limit", facetest.Request{Method: "GET", Path: "/v3/contacts", Query: url.Values{"limit": {big}}}, 400, contacts("limit must be a whole number from 1 to 500, not " + q)},
 		{"contacts include", facetest.Request{Method: "GET", Path: "/v3/contacts", Query: url.Values{"include": {big}}}, 400,
 			contacts("include may name custom_fields, list_memberships, phone_numbers, street_addresses, taggings, notes, not " + q)},

@@ -187,18 +187,44 @@ func (h *handler) createSegment(w http.ResponseWriter, r *http.Request, acct seg
 }
 
 // segmentID reads the path's segment_id, an int32 in the spec. Text that
-// is not a whole number is a bad request; a number that no segment can
-// have is not found.
+// is not a segment id (parseSegmentID) is a bad request; an id that no
+// segment can have is not found.
 func segmentID(r *http.Request) (int64, error) {
 	v := r.PathValue("segment_id")
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, invalid("segment_id", "segment_id must be a whole number, not %s", segmentd.Quote(v))
+	id, ok := parseSegmentID(v)
+	if !ok {
+		return 0, invalid("segment_id", msgBadSegmentID, segmentd.Quote(v))
 	}
-	if id < 1 || id > math.MaxInt32 {
-		return 0, segmentd.Errorf(segmentd.KindNotFound, "segment_id", "segment %d does not exist", id)
+	if id == 0 {
+		return 0, segmentd.Errorf(segmentd.KindNotFound, "segment_id", "segment %s does not exist", segmentd.Clip(v))
 	}
 	return id, nil
+}
+
+// msgBadSegmentID answers a segment_id, in the path or the query, that is
+// not one; it takes the value.
+const msgBadSegmentID = "segment_id must be a positive whole number in decimal digits, without sign or leading zeros, not %s"
+
+// parseSegmentID reads a segment id as Constant Contact writes one: the
+// decimal digits of a positive integer, without sign, leading zeros or
+// spaces. Anything else is not an id (ok false): strconv.ParseInt alone
+// reads "+1" and "01" as 1, so that DELETE /v3/segments/+1 deleted
+// segment 1. A well-formed id beyond the spec's int32 reads as 0, which no
+// segment has.
+func parseSegmentID(s string) (id int64, ok bool) {
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id > math.MaxInt32 {
+		return 0, true
+	}
+	return id, true
 }
 
 func (h *handler) getSegment(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {

@@ -211,3 +211,13 @@ func TestUsesCampaigns(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidUTF8: a byte that is not UTF-8 is refused with its path (the
+// golden files hold text only), where encoding/json read it as U+FFFD.
+func TestInvalidUTF8(t *testing.T) {
+	_, err := Parse("{\"version\":\"1.0.0\",\"criteria\":{\"type\":\"and\",\"group\":[{\"source\":\"contact\",\"field\":\"first_name\",\"op\":\"eq\",\"const_value\":\"Chlo\xe9\"}]}}")
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Path != "criteria.group[0].const_value" || ce.Msg != "invalid UTF-8 at byte 123" {
+		t.Fatalf("error %#v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -139,8 +140,12 @@ func Parse(src string) (*Criteria, error) {
 	if n := utf8.RuneCountInString(src); n > MaxLength {
 		return nil, errorf("", "segment_criteria is %d characters long; the limit is %d (MaxLength)", n, MaxLength)
 	}
-	if !json.Valid([]byte(src)) {
-		return nil, syntaxError(src)
+	// segmentd's rules for every JSON document (docs/decisions.md §18):
+	// syntax, repeated keys, invalid UTF-8 and lone surrogate escapes are
+	// refused here, with the JSON path, in the wording of every face.
+	if _, err := jsoncheck.Check([]byte(src)); err != nil {
+		je := err.(*jsoncheck.Error)
+		return nil, &Error{Path: je.Path, Msg: je.Msg}
 	}
 	p := &parser{ids: map[string]bool{}}
 	top, err := p.object(json.RawMessage(src), "")
@@ -178,20 +183,6 @@ func Parse(src string) (*Criteria, error) {
 	return &Criteria{root: root, lastN: p.lastN}, nil
 }
 
-// syntaxError describes malformed JSON with the offset of the fault.
-func syntaxError(src string) error {
-	var v any
-	err := json.Unmarshal([]byte(src), &v)
-	if se, ok := err.(*json.SyntaxError); ok {
-		return errorf("", "segment_criteria is not valid JSON: %s (at offset %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
-	}
-	if err == nil {
-		// json.Valid and Unmarshal disagree only on invalid UTF-8.
-		return errorf("", "segment_criteria is not valid JSON: invalid UTF-8")
-	}
-	return errorf("", "segment_criteria is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
 type parser struct {
 	nodes int
 	lastN int
@@ -203,8 +194,8 @@ type member struct {
 	val json.RawMessage
 }
 
-// object returns the members of a JSON object in order, rejecting
-// repeated keys. raw is valid JSON (Parse checked the document).
+// object returns the members of a JSON object in order. raw is valid
+// JSON without repeated keys (Parse checked the document).
 func (p *parser) object(raw json.RawMessage, path string) ([]member, error) {
 	if k := kind(raw); k != "object" {
 		if path == "" {
@@ -226,11 +217,6 @@ func (p *parser) object(raw json.RawMessage, path string) ([]member, error) {
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return nil, errorf(path, "must be an object")
-		}
-		for _, m := range out {
-			if m.key == key {
-				return nil, errorf(join(path, key), "repeated key")
-			}
 		}
 		out = append(out, member{key, v})
 	}

@@ -239,8 +239,8 @@ func TestUpsertValidation(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"malformed JSON", `{"contacts":[{"email":"x@example.com"}`, 400, errBody("", "the request body is not valid JSON (error at byte 38)")},
-		{"not an object", `[1,2]`, 400, errBody("", "the request body must be a JSON object")},
+		{"malformed JSON", `{"contacts":[{"email":"x@example.com"}`, 400, errBody("contacts", "contacts: invalid JSON at byte 38: expected ',' or ']', found the end of the document")},
+		{"not an object", `[1,2]`, 400, errBody("", "the request body must be a JSON object, found an array")},
 		{"empty body", ``, 400, errBody("", "the request body must be a JSON object")},
 		{"no contacts", `{"list_ids":[]}`, 400, errBody("contacts", "contacts is required")},
 		{"empty contacts", `{"contacts":[]}`, 400, errBody("contacts", "contacts must hold at least one contact")},

@@ -105,7 +105,7 @@ func TestFieldDefinitions(t *testing.T) {
 		{"create name of wrong type", call{method: "POST", path: fieldsPath, body: `{"name":5,"field_type":"Text"}`},
 			400, errBody("name", "name has a number where a string is expected")},
 		{"create malformed JSON", call{method: "POST", path: fieldsPath, body: `{"name":`},
-			400, errBody("", "the request body is not valid JSON (error at byte 8)")},
+			400, errBody("name", "name: invalid JSON at byte 8: expected a value, found the end of the document")},
 		{"create empty body", call{method: "POST", path: fieldsPath},
 			400, errBody("", "the request body must be a JSON object")},
 		{"create body over 1 MB", call{method: "POST", path: fieldsPath, body: `{"name":"` + strings.Repeat("a", 1<<20) + `"}`},

@@ -26,6 +26,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -336,30 +337,51 @@ func decodeJSON(r *http.Request, v any) error {
 	return unmarshal(b, v)
 }
 
-// unmarshal decodes b into v and turns encoding/json's errors into
-// client-facing ones that name the offending field and never quote Go.
-func unmarshal(b []byte, v any) error {
+// checkBody refuses a body that breaks segmentd's rules for every JSON body
+// (docs/decisions.md §18: syntax, repeated keys, invalid UTF-8, lone
+// surrogate escapes), naming the JSON path at fault, or that is not one
+// JSON object (every body SendGrid's endpoints take is one). A body
+// decoded into structs (intoStructs) also refuses keys that differ only in
+// case, which encoding/json would match to the same field.
+func checkBody(b []byte, intoStructs bool) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return invalid("", "the request body must be a JSON object")
+	}
+	check := jsoncheck.Check
+	if intoStructs {
+		check = func(b []byte) (jsoncheck.Kind, error) { return jsoncheck.CheckFolded(b) }
+	}
+	k, err := check(b)
+	var je *jsoncheck.Error
+	if errors.As(err, &je) {
+		return invalid(je.Path, "%s", je.Error())
+	}
+	if k != jsoncheck.Object {
+		return invalid("", "the request body must be a JSON object, found %s", k)
+	}
+	return nil
+}
+
+// unmarshal checks b (checkBody), decodes it into v, a struct, and turns
+// encoding/json's errors into client-facing ones that name the offending
+// field and never quote Go.
+func unmarshal(b []byte, v any) error {
+	if err := checkBody(b, true); err != nil {
+		return err
 	}
 	err := json.Unmarshal(b, v)
 	if err == nil {
 		return nil
 	}
-	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return invalid("", "the request body is not valid JSON (error at byte %d)", se.Offset)
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return invalid("", "the request body must be a JSON object")
-		}
+	if errors.As(err, &te) && te.Field != "" {
 		// Field is the key's path; the wrong value may be the key's own or
 		// an element of its array, so say what was found where.
 		return invalid(te.Field, "%s has %s where %s is expected", te.Field, article(te.Value), jsonTypeName(te.Type.Kind().String()))
 	}
-	return invalid("", "the request body is not valid JSON")
+	// checkBody has vouched for the syntax and the object; what is left
+	// would be a value no field of v can hold.
+	return invalid("", "the request body could not be decoded")
 }
 
 // article prefixes encoding/json's name of a JSON value type ("number",

@@ -86,7 +86,7 @@ func TestLists(t *testing.T) {
 		{"create name over 100", call{method: "POST", path: listsPath, body: map[string]string{"name": strings.Repeat("x", 101)}}, 400, errBody("name", "name must be at most 100 characters")},
 		{"create duplicate ignoring case", call{method: "POST", path: listsPath, body: `{"name":"buyers"}`}, 400, errBody("name", `a list named "buyers" already exists`)},
 		{"create name not a string", call{method: "POST", path: listsPath, body: `{"name":["x"]}`}, 400, errBody("name", "name has an array where a string is expected")},
-		{"create malformed", call{method: "POST", path: listsPath, body: `{"name" "x"}`}, 400, errBody("", "the request body is not valid JSON (error at byte 9)")},
+		{"create malformed", call{method: "POST", path: listsPath, body: `{"name" "x"}`}, 400, errBody("name", "name: invalid JSON at byte 8: expected ':' after the key, found '\"'")},
 		{"get unknown", call{method: "GET", path: listsPath + "/" + missing,
 			// The spec's GET 404 is a bare array; segmentd answers the
 			// {"errors":[…]} SendGrid uses elsewhere (docs/sendgrid.md

@@ -161,7 +161,7 @@ func TestSegments2Errors(t *testing.T) {
 		{name: "duplicate", body: `{"name":"ONE","query_dsl":"` + usSQL + `"}`, field: "name", prefix: ""},
 		{name: "two parents", body: `{"name":"q","query_dsl":"` + usSQL + `","parent_list_ids":["` + list + `","` + other + `"]}`, field: "parent_list_ids", prefix: ""},
 		{name: "unknown parent", body: `{"name":"q","query_dsl":"` + usSQL + `","parent_list_ids":["00000000-0000-4000-8000-000000000000"]}`, field: "parent_list_ids", prefix: ""},
-		{name: "not JSON", body: `{`, field: "", prefix: "the request body is not valid JSON"},
+		{name: "not JSON", body: `{`, field: "", msg: "invalid JSON at byte 1: expected a key string or '}', found the end of the document"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.do(t, call{method: "POST", path: seg2Path, body: c.body})

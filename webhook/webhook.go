@@ -28,6 +28,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/server"
 )
@@ -230,6 +231,9 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := checkBody(body); err != nil {
+		return err
+	}
 	evs, res, ok := parseFast(body, h.opts.MaxEvents)
 	if !ok {
 		if evs, res, err = parseBatch(body, h.opts.MaxEvents); err != nil {
@@ -244,6 +248,26 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
 		res.Stored, res.Duplicates, res.Unmatched = added.Added, added.Duplicates, added.Unmatched
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// checkBody refuses, whole, a batch that breaks segmentd's rules for every
+// JSON body (docs/decisions.md §18: syntax, repeated keys, invalid UTF-8,
+// lone surrogate escapes), naming the JSON path at fault ("[3].email"), or
+// that is not an array. SendGrid's own batches never break them; what
+// one event holds that segmentd refuses is rejected per event instead.
+func checkBody(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return segmentd.Errorf(segmentd.KindInvalid, "", "the request body must be a JSON array of events")
+	}
+	k, err := jsoncheck.Check(body)
+	var je *jsoncheck.Error
+	if errors.As(err, &je) {
+		return segmentd.Errorf(segmentd.KindInvalid, je.Path, "%s", je.Error())
+	}
+	if k != jsoncheck.Array {
+		return segmentd.Errorf(segmentd.KindInvalid, "", "the request body must be a JSON array of events, found %s", k)
+	}
 	return nil
 }
 
@@ -335,6 +359,9 @@ var errWrongType = errors.New("an id must be a string or a number")
 // shape of the NDJSON `segmentd events load` reads), or says why it is
 // rejected. The error is written for the API user.
 func Event(raw []byte) (segmentd.Event, error) {
+	if _, err := jsoncheck.CheckFolded(raw, keptFields...); err != nil {
+		return segmentd.Event{}, err
+	}
 	var we wireEvent
 	if err := json.Unmarshal(raw, &we); err != nil {
 		return segmentd.Event{}, errors.New(decodeMessage(err))
@@ -367,6 +394,9 @@ func toEvent(we *wireEvent) (segmentd.Event, error) {
 	case longer(string(we.MarketingCampaignID), MaxIDLength):
 		return segmentd.Event{}, tooLong("marketing_campaign_id", MaxIDLength)
 	}
+	if err := checkEventText(we); err != nil {
+		return segmentd.Event{}, err
+	}
 	typ, ok := query.EventTypeName(strings.TrimSpace(*we.Event))
 	if !ok {
 		return segmentd.Event{}, fmt.Errorf("event %s is not an Event Webhook event type (%s)", segmentd.Quote(*we.Event), strings.Join(query.EventTypes(), ", "))
@@ -395,11 +425,35 @@ func tooLong(field string, max int) error {
 	return fmt.Errorf("%s must be at most %d characters", field, max)
 }
 
+// checkEventText applies segmentd's rule for identifiers to the strings an
+// event keeps: valid UTF-8 (the body check has made sure of it) and no
+// control character (docs/decisions.md §18).
+func checkEventText(we *wireEvent) error {
+	for _, f := range [...]struct{ name, v string }{
+		{"email", *we.Email}, {"event", *we.Event}, {"url", we.URL}, {"sg_event_id", string(we.SGEventID)},
+		{"singlesend_id", string(we.SinglesendID)}, {"mc_auto_id", string(we.MCAutoID)}, {"marketing_campaign_id", string(we.MarketingCampaignID)},
+	} {
+		var e *segmentd.Error
+		if errors.As(segmentd.CheckName(f.name, f.v), &e) {
+			return errors.New(e.Message)
+		}
+	}
+	return nil
+}
+
 // parseBatch reads a JSON array of events. A malformed event is reported
 // in the Response and the rest of the batch goes on; only a body that is
 // not a JSON array (or has more than max events) fails whole.
 func parseBatch(body []byte, max int) ([]segmentd.Event, Response, error) {
 	res := Response{Errors: []EventError{}}
+	// encoding/json matches wireEvent's fields ignoring case: "email" and
+	// "EMAIL" in one event are one key, repeated (checkBody has taken the
+	// exact repeats; parseFast leaves every body with such keys here).
+	if _, err := jsoncheck.CheckFolded(body, keptFields...); err != nil {
+		var je *jsoncheck.Error
+		errors.As(err, &je)
+		return nil, res, segmentd.Errorf(segmentd.KindInvalid, je.Path, "%s", je.Error())
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if d, ok := tok.(json.Delim); err != nil || !ok || d != '[' {

@@ -430,8 +430,8 @@ func TestLimitsAndBadBodies(t *testing.T) {
 		{"too many events", batch(one, one, one, one), 413, "at most 3 events"},
 		{"body too large", batch(strings.Repeat(one+",", 20) + one), 413, "must not exceed 2000 bytes"},
 		{"object, not array", one, 400, "JSON array"},
-		{"not JSON", "[{", 400, "not valid JSON"},
-		{"trailing garbage", batch(one) + "]", 400, "one JSON array"},
+		{"not JSON", "[{", 400, `"field":"[0]","message":"[0]: invalid JSON at byte 2: expected a key string or '}', found the end of the document"`},
+		{"trailing garbage", batch(one) + "]", 400, "expected the end of the document, found ']'"},
 		{"empty", "", 400, "JSON array"},
 	}
 	for _, tt := range tests {
