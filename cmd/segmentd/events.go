@@ -15,6 +15,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/bench"
+	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/webhook"
 )
 
@@ -48,7 +49,7 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		file, rest = rest[0], rest[1:]
 	}
-	if err := parseFlags(fs, rest, stdout); err != nil {
+	if err := cli.ParseFlags(fs, rest, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 1 && file == "-" {

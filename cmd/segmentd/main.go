@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +27,7 @@ import (
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/bench"
+	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/sqlite"
@@ -155,23 +155,6 @@ func isHelp(arg string) bool {
 	return false
 }
 
-// parseFlags parses args into fs. Asked for with -h or --help, the usage
-// goes to stdout and the command ends in success (run turns flag.ErrHelp
-// into nil); after a bad flag it goes with the error to fs's output,
-// stderr.
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	errOut := fs.Output()
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	fs.SetOutput(errOut)
-	if errors.Is(err, flag.ErrHelp) {
-		errOut = stdout
-	}
-	_, _ = buf.WriteTo(errOut)
-	return err
-}
-
 // storeFlags are the flags every command that opens the store takes.
 func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory (env SEGMENTD_DATA)")
@@ -199,7 +182,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		interval = v
 		return nil
 	})
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -453,7 +436,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
 	fs.StringVar(&name, "name", "cli", "a name for the key")
 	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
-	if err := parseFlags(fs, args[1:], stdout); err != nil {
+	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	sc, err := segmentd.ParseScopes(scopes)
@@ -487,7 +470,7 @@ func parseNamed(fs *flag.FlagSet, args []string, stdout io.Writer) (string, erro
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return "", err
 	}
 	if name == "" && fs.NArg() > 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -31,7 +32,7 @@ func runMigrateV1(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		fmt.Fprintln(fs.Output(), "Converts a Segments v1 SGQL query (from QUERY or stdin) to Segments 2.0 SQL.")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	src := strings.Join(fs.Args(), " ")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/cli"
 )
 
 // Events is `segmentd events bench`: it starts this binary as a
@@ -40,7 +41,7 @@ func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	contacts := fs.Int("contacts", 100_000, "contacts the events are for (a loaded --data directory: its contacts)")
 	segments := fs.Int("segments", 10, "engagement segments to keep up to date")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards); one loaded by `segmentd bench segments` is used as loaded")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *total < 1 || *batch < 1 || *batch > 10_000 || *parallel < 1 || *contacts < 1 || *segments < 0 {

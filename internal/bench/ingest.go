@@ -19,24 +19,8 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/cli"
 )
-
-// parseFlags parses args into fs as cmd/segmentd's commands do: asked for
-// with -h or --help, the usage goes to stdout (and flag.ErrHelp, which the
-// command line treats as success, is returned); after a bad flag it goes
-// with the error to fs's output, stderr.
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	errOut := fs.Output()
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	fs.SetOutput(errOut)
-	if errors.Is(err, flag.ErrHelp) {
-		errOut = stdout
-	}
-	_, _ = buf.WriteTo(errOut)
-	return err
-}
 
 // Run implements "segmentd bench ingest": it starts this binary as a
 // child server on a loopback port with a fresh data directory, upserts
@@ -66,7 +50,7 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request")
 	parallel := fs.Int("parallel", 2, "requests in flight")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
-	if err := parseFlags(fs, args[1:], stdout); err != nil {
+	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {

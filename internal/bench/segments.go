@@ -21,6 +21,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/sqlite"
 )
 
@@ -44,7 +45,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	stats := fs.Bool("stats", true, "rebuild the engine in this process afterwards to report its bytes per contact, then measure the engine snapshot")
 	liveSegments := fs.Int("live-segments", 200, "segments stored for the in-process rebuild and snapshot measures (removed afterwards)")
 	changes := fs.Int("snapshot-changes", 10_000, "contacts changed and events added after the snapshot, replayed by the load from it")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *nContacts < 1 || *nEvents < 0 || *requests < 1 {
