@@ -85,19 +85,24 @@ type Store interface {
 	CreateJob(ctx context.Context, j Job) error // an id already stored is KindConflict
 	Job(ctx context.Context, acct int64, id string) (Job, error)
 
-	// Change history, for the membership engine's snapshot: every
-	// transaction that writes contacts (upserts, identifier deletes,
-	// removals from a list), deletes contacts or a list, or attaches waiting
-	// events takes the next number of one store-wide sequence.
+	// Change history, for the membership engine: every transaction that
+	// writes contacts (upserts, identifier deletes, removals from a list),
+	// deletes contacts or a list, or attaches waiting events takes the next
+	// number of its account's change sequence, and within an account the
+	// numbers increase in commit order. (A store may number every account
+	// from one sequence: an account's numbers then skip.) The engine's
+	// snapshot replays what changed after the numbers it was taken at.
 	//
-	// ChangeMark returns the store's identity and the last number taken.
+	// ChangeMark returns the store's identity and each account's last
+	// number taken.
 	ChangeMark(ctx context.Context) (ChangeMark, error)
 	// ContactChanges reports what changed in an account's contacts and
-	// lists after change number after.
+	// lists after its change number after.
 	ContactChanges(ctx context.Context, acct int64, after int64) (ContactChanges, error)
-	// ForgetChanges drops the deletions and attachments recorded at or
-	// before change number through (a snapshot has taken them in).
-	ForgetChanges(ctx context.Context, through int64) error
+	// ForgetChanges drops the deletions and attachments each account of
+	// mark recorded at or before its number there (a snapshot has taken
+	// them in).
+	ForgetChanges(ctx context.Context, mark ChangeMark) error
 
 	Close() error
 }
@@ -107,8 +112,13 @@ type ChangeMark struct {
 	// StoreID tells one database from another: a mark from another store
 	// means nothing here.
 	StoreID string
-	Seq     int64
+	// Seqs holds each account's last change number; an account missing
+	// from it had taken none.
+	Seqs map[int64]int64
 }
+
+// Seq is acct's last change number at the mark.
+func (m ChangeMark) Seq(acct int64) int64 { return m.Seqs[acct] }
 
 // ContactChanges is what changed in an account's contacts and lists after
 // a change mark. Replaying it in field order (AllDeleted, Deleted,

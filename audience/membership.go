@@ -93,7 +93,7 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		}
 		if ok {
 			s.loaded = &info
-			s.log.Info("engine snapshot loaded", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
+			s.log.Info("engine snapshot loaded", "path", info.Path, "bytes", info.Bytes, "changes", info.Mark.Seqs,
 				"replayed_contacts", info.Replayed.Contacts, "replayed_deletes", info.Replayed.Deleted, "replayed_events", info.Replayed.Events,
 				"duration_ms", float64(info.Took.Microseconds())/1000)
 			return nil

@@ -87,7 +87,7 @@ func (s *Service) WriteSnapshot(ctx context.Context) (info SnapshotInfo, wrote b
 	}
 	s.lastSnap = &hdr
 	// The deletions and attachments up to the mark are in the file now.
-	if err := s.store.ForgetChanges(ctx, hdr.Mark.Seq); err != nil {
+	if err := s.store.ForgetChanges(ctx, hdr.Mark); err != nil {
 		s.log.Warn("forgetting changes a snapshot holds", "err", err)
 	}
 	return SnapshotInfo{Path: path, Bytes: file.Size(), Mark: hdr.Mark, Took: time.Since(start), Blocked: blocked}, true, nil
@@ -143,9 +143,14 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 	if err != nil {
 		return info, false, err
 	}
-	if mark.StoreID != hdr.Mark.StoreID || mark.Seq < hdr.Mark.Seq {
-		return unusable(fmt.Errorf("%w: taken from store %s at change %d; this store is %s at change %d",
-			snapshot.ErrUnusable, hdr.Mark.StoreID, hdr.Mark.Seq, mark.StoreID, mark.Seq))
+	if mark.StoreID != hdr.Mark.StoreID {
+		return unusable(fmt.Errorf("%w: taken from store %s; this store is %s", snapshot.ErrUnusable, hdr.Mark.StoreID, mark.StoreID))
+	}
+	for a, seq := range hdr.Mark.Seqs {
+		if mark.Seq(a) < seq {
+			return unusable(fmt.Errorf("%w: account %d was at change %d; the store is at %d",
+				snapshot.ErrUnusable, a, seq, mark.Seq(a)))
+		}
 	}
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
@@ -195,7 +200,7 @@ func (s *Service) replay(ctx context.Context, acct int64, hdr snapshot.Header, n
 	if err := s.loadSegments(ctx, acct, now); err != nil {
 		return n, err
 	}
-	ch, err := s.store.ContactChanges(ctx, acct, hdr.Mark.Seq)
+	ch, err := s.store.ContactChanges(ctx, acct, hdr.Mark.Seq(acct))
 	if err != nil {
 		return n, err
 	}
@@ -214,7 +219,7 @@ func (s *Service) replay(ctx context.Context, acct int64, hdr snapshot.Header, n
 		return n, nil
 	}
 	evSeq := hdr.Events[acct]
-	attached, err := s.cfg.Events.AttachedEvents(ctx, acct, hdr.Mark.Seq, evSeq)
+	attached, err := s.cfg.Events.AttachedEvents(ctx, acct, hdr.Mark.Seq(acct), evSeq)
 	if err != nil {
 		return n, err
 	}

@@ -32,10 +32,22 @@ func nextChange(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return seq, err
 }
 
-// ChangeMark implements segmentd.Store.
+// ChangeMark implements segmentd.Store. Every account is numbered from
+// the one store-wide sequence (a single writer commits in number order),
+// so each account's mark is the sequence's last number.
 func (s *Store) ChangeMark(ctx context.Context) (segmentd.ChangeMark, error) {
-	var m segmentd.ChangeMark
-	err := s.read.QueryRowContext(ctx, qChangeMark).Scan(&m.StoreID, &m.Seq)
+	m := segmentd.ChangeMark{Seqs: map[int64]int64{}}
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&m.StoreID, &seq); err != nil {
+			return err
+		}
+		ids, err := queryAll(ctx, tx, scanInt64, "SELECT id FROM accounts")
+		for _, id := range ids {
+			m.Seqs[id] = seq
+		}
+		return err
+	})
 	return m, err
 }
 
@@ -85,13 +97,17 @@ func (s *Store) ContactChanges(ctx context.Context, acct int64, after int64) (se
 }
 
 // ForgetChanges implements segmentd.Store.
-func (s *Store) ForgetChanges(ctx context.Context, through int64) error {
+func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM deletions WHERE change_seq <= ?", through); err != nil {
-			return err
+		for acct, through := range mark.Seqs {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM deletions WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM event_attachments WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM event_attachments WHERE change_seq <= ?", through)
-		return err
+		return nil
 	})
 }
 

@@ -230,3 +230,9 @@ func scanID(row rowScanner) (string, error) {
 	err := row.Scan(&id)
 	return id, err
 }
+
+func scanInt64(row rowScanner) (int64, error) {
+	var n int64
+	err := row.Scan(&n)
+	return n, err
+}

@@ -25,10 +25,10 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	a, b, c, d := res.Contacts[0].ID, res.Contacts[1].ID, res.Contacts[2].ID, res.Contacts[3].ID
 
 	m0 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
-	if m0.StoreID == "" || m0.Seq <= 0 {
+	if m0.StoreID == "" || m0.Seq(acct) <= 0 {
 		t.Fatalf("ChangeMark after an upsert = %+v, want a store id and a positive sequence", m0)
 	}
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq)); !reflect.DeepEqual(ch, segmentd.ContactChanges{}) {
+	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct))); !reflect.DeepEqual(ch, segmentd.ContactChanges{}) {
 		t.Fatalf("ContactChanges at the mark = %+v, want nothing", ch)
 	}
 	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, 0)); len(ch.Changed) != 4 {
@@ -49,17 +49,17 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	must[[]string](t, "DeleteList")(st.DeleteList(ctx(t), acct, gone.ID))
 
 	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
-	if m1.StoreID != m0.StoreID || m1.Seq <= m0.Seq {
-		t.Fatalf("ChangeMark after writes = %+v, want store %s past %d", m1, m0.StoreID, m0.Seq)
+	if m1.StoreID != m0.StoreID || m1.Seq(acct) <= m0.Seq(acct) || m1.Seq(other) <= m0.Seq(other) {
+		t.Fatalf("ChangeMark after writes = %+v, want store %s past %+v for both accounts", m1, m0.StoreID, m0.Seqs)
 	}
-	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq))
+	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct)))
 	e := mustEmail(t, st, acct, "e@example.com").ID
 	want := []string{a, b, c, e}
 	slices.Sort(want)
 	if ch.AllDeleted || !slices.Equal(ch.Changed, want) || !slices.Equal(ch.Deleted, []string{d}) || !slices.Equal(ch.DeletedLists, []string{gone.ID}) {
 		t.Fatalf("ContactChanges after the mark = %+v\nwant changed %v, deleted [%s], deleted lists [%s]", ch, want, d, gone.ID)
 	}
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), other, m0.Seq)); len(ch.Changed) != 1 || len(ch.Deleted) != 0 {
+	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), other, m0.Seq(other))); len(ch.Changed) != 1 || len(ch.Deleted) != 0 {
 		t.Fatalf("the other account's changes = %+v, want its one contact", ch)
 	}
 
@@ -67,15 +67,15 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	// changes as usual.
 	must[int](t, "DeleteAllContacts")(st.DeleteAllContacts(ctx(t), acct))
 	f := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("f@example.com")}).Contacts[0].ID
-	ch = must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m1.Seq))
+	ch = must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m1.Seq(acct)))
 	if !ch.AllDeleted || !slices.Equal(ch.Changed, []string{f}) {
 		t.Fatalf("ContactChanges after DeleteAllContacts = %+v, want all deleted and [%s] changed", ch, f)
 	}
 
 	// Forgetting drops the records up to the mark, not after it.
-	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1.Seq))
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq)); len(ch.Deleted) != 0 || len(ch.DeletedLists) != 0 || !ch.AllDeleted {
-		t.Fatalf("ContactChanges after ForgetChanges(%d) = %+v, want only the later delete-all", m1.Seq, ch)
+	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1))
+	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct))); len(ch.Deleted) != 0 || len(ch.DeletedLists) != 0 || !ch.AllDeleted {
+		t.Fatalf("ContactChanges after ForgetChanges(%+v) = %+v, want only the later delete-all", m1.Seqs, ch)
 	}
 }
 
@@ -101,16 +101,16 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 	}
 	// Only the events stored up to seq0 are reported: a replay reads the
 	// later ones with ScanEvents.
-	got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq, seq0))
+	got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq(acct), seq0))
 	if len(got) != 1 || got[0].SGEventID != "e2" || got[0].ContactID != res.Contacts[0].ID {
-		t.Fatalf("AttachedEvents(after %d, through %d) = %+v, want e2 on %s", m0.Seq, seq0, got, res.Contacts[0].ID)
+		t.Fatalf("AttachedEvents(after %d, through %d) = %+v, want e2 on %s", m0.Seq(acct), seq0, got, res.Contacts[0].ID)
 	}
 	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
-	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m1.Seq, seq1)); len(got) != 0 {
+	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m1.Seq(acct), seq1)); len(got) != 0 {
 		t.Fatalf("AttachedEvents after the attaching change = %+v, want none", got)
 	}
-	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1.Seq))
-	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq, seq1)); len(got) != 0 {
+	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1))
+	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq(acct), seq1)); len(got) != 0 {
 		t.Fatalf("AttachedEvents after ForgetChanges = %+v, want none", got)
 	}
 }

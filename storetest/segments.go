@@ -236,7 +236,7 @@ func testDeleteListWithSegments(t *testing.T, st SegmentsStore) {
 	if n := must[int](t, "CountContacts")(st.CountContacts(ctx(t), acct)); n != 2 {
 		t.Fatalf("CountContacts = %d, want 2: deleting a list keeps its contacts", n)
 	}
-	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, mark.Seq))
+	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, mark.Seq(acct)))
 	if !reflect.DeepEqual(ch.DeletedLists, []string{l.ID}) {
 		t.Fatalf("ContactChanges after the delete = %+v, want deleted list [%s]", ch, l.ID)
 	}

@@ -376,7 +376,7 @@ func snapshot(ctx context.Context, svc *audience.Service, log *slog.Logger) {
 	case err != nil:
 		log.Error("writing the engine snapshot", "err", err)
 	case wrote:
-		log.Info("engine snapshot written", "path", info.Path, "bytes", info.Bytes, "change", info.Mark.Seq,
+		log.Info("engine snapshot written", "path", info.Path, "bytes", info.Bytes, "changes", info.Mark.Seqs,
 			"duration_ms", millis(info.Took), "engine_blocked_ms", millis(info.Blocked))
 	}
 }

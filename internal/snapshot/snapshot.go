@@ -17,16 +17,19 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/segmentd/segmentd"
 )
 
-// magic starts a snapshot file; version is its layout.
+// magic starts a snapshot file; version is its layout (2: a change number
+// per account).
 const (
 	magic   = "segmentd snapshot\n"
-	version = 1
+	version = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -43,15 +46,17 @@ type Header struct {
 
 // Same reports whether two headers name the same store state.
 func (h Header) Same(o Header) bool {
-	if h.Mark != o.Mark || len(h.Events) != len(o.Events) {
-		return false
+	return h.Mark.StoreID == o.Mark.StoreID && maps.Equal(h.Mark.Seqs, o.Mark.Seqs) && maps.Equal(h.Events, o.Events)
+}
+
+// accounts returns every account either map names, in order.
+func (h Header) accounts() []int64 {
+	set := maps.Clone(h.Mark.Seqs)
+	if set == nil {
+		set = map[int64]int64{}
 	}
-	for a, seq := range h.Events {
-		if o.Events[a] != seq {
-			return false
-		}
-	}
-	return true
+	maps.Copy(set, h.Events)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Pending is a snapshot written to its temporary file and not yet in place.
@@ -123,11 +128,12 @@ func appendHeader(b []byte, hdr Header) []byte {
 	b = binary.AppendUvarint(b, version)
 	b = binary.AppendUvarint(b, uint64(len(hdr.Mark.StoreID)))
 	b = append(b, hdr.Mark.StoreID...)
-	b = binary.AppendVarint(b, hdr.Mark.Seq)
-	b = binary.AppendUvarint(b, uint64(len(hdr.Events)))
-	for a, seq := range hdr.Events {
+	accts := hdr.accounts()
+	b = binary.AppendUvarint(b, uint64(len(accts)))
+	for _, a := range accts {
 		b = binary.AppendVarint(b, a)
-		b = binary.AppendVarint(b, seq)
+		b = binary.AppendVarint(b, hdr.Mark.Seq(a))
+		b = binary.AppendVarint(b, hdr.Events[a])
 	}
 	return b
 }
@@ -157,7 +163,7 @@ func syncDir(dir string) error {
 // engine's bytes. A file that is not a snapshot, is damaged or is of
 // another version is ErrUnusable; a missing file is os.ErrNotExist.
 func Read(path string) (Header, []byte, error) {
-	hdr := Header{Events: make(map[int64]int64)}
+	hdr := Header{Mark: segmentd.ChangeMark{Seqs: map[int64]int64{}}, Events: map[int64]int64{}}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return hdr, nil, err
@@ -185,20 +191,18 @@ func Read(path string) (Header, []byte, error) {
 		return bad("malformed header")
 	}
 	hdr.Mark.StoreID = string(id)
-	if hdr.Mark.Seq, err = binary.ReadVarint(r); err != nil {
-		return bad("malformed header")
-	}
 	n, err = binary.ReadUvarint(r)
 	if err != nil || n > uint64(r.Len()) {
 		return bad("malformed header")
 	}
 	for range n {
 		a, err1 := binary.ReadVarint(r)
-		seq, err2 := binary.ReadVarint(r)
-		if err1 != nil || err2 != nil {
+		change, err2 := binary.ReadVarint(r)
+		events, err3 := binary.ReadVarint(r)
+		if err1 != nil || err2 != nil || err3 != nil {
 			return bad("malformed header")
 		}
-		hdr.Events[a] = seq
+		hdr.Mark.Seqs[a], hdr.Events[a] = change, events
 	}
 	return hdr, body[len(body)-r.Len():], nil
 }

@@ -12,7 +12,7 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "engine.snap")
-	hdr := Header{Mark: segmentd.ChangeMark{StoreID: "store-a", Seq: 42}, Events: map[int64]int64{1: 7, 2: 0}}
+	hdr := Header{Mark: segmentd.ChangeMark{StoreID: "store-a", Seqs: map[int64]int64{1: 42, 2: 3}}, Events: map[int64]int64{1: 7, 2: 0}}
 	p, err := Create(path, hdr, func(w io.Writer) error { _, err := io.WriteString(w, "engine bytes"); return err })
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +39,9 @@ func TestRoundTrip(t *testing.T) {
 	if other := (Header{Mark: hdr.Mark, Events: map[int64]int64{1: 7, 2: 1}}); got.Same(other) {
 		t.Fatal("Same ignores an account's event sequence")
 	}
+	if other := (Header{Mark: segmentd.ChangeMark{StoreID: "store-a", Seqs: map[int64]int64{1: 42, 2: 4}}, Events: hdr.Events}); got.Same(other) {
+		t.Fatal("Same ignores an account's change number")
+	}
 }
 
 // A file that is not a snapshot, damaged, or cut short is ErrUnusable; a
@@ -46,7 +49,7 @@ func TestRoundTrip(t *testing.T) {
 func TestReadRefuses(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "engine.snap")
-	p, err := Create(path, Header{Mark: segmentd.ChangeMark{StoreID: "s", Seq: 1}}, func(w io.Writer) error { _, err := w.Write(make([]byte, 100)); return err })
+	p, err := Create(path, Header{Mark: segmentd.ChangeMark{StoreID: "s", Seqs: map[int64]int64{1: 1}}}, func(w io.Writer) error { _, err := w.Write(make([]byte, 100)); return err })
 	if err != nil {
 		t.Fatal(err)
 	}
