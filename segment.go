@@ -78,8 +78,12 @@ type SegmentStore interface {
 	// of the contacts that were on the list and of the segments it deleted,
 	// each sorted. An unknown list is KindNotFound and deletes nothing.
 	DeleteListWithSegments(ctx context.Context, acct int64, listID string, now time.Time) (members, segments []string, err error)
-	// RecordRefresh stores a manual refresh and sets the segment's LastRefreshedAt.
-	RecordRefresh(ctx context.Context, acct int64, r Refresh) error
+	// RecordRefresh stores a manual refresh and sets the segment's
+	// LastRefreshedAt, unless allow refuses it: allow is given the
+	// account's refreshes at or after since, read in the same transaction
+	// with the account's refreshes held against concurrent ones (several
+	// servers may share the store), and its error is returned as is.
+	RecordRefresh(ctx context.Context, acct int64, r Refresh, since time.Time, allow func(past []Refresh) error) error
 	// Refreshes returns the account's manual refreshes at or after since.
 	Refreshes(ctx context.Context, acct int64, since time.Time) ([]Refresh, error)
 }

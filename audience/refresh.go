@@ -58,51 +58,52 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 	if hourAgo := now.Add(-time.Hour); hourAgo.Before(since) {
 		since = hourAgo
 	}
-	past, err := s.segs.Refreshes(ctx, acct, since)
-	if err != nil {
-		return "", err
-	}
-	var segHour []time.Time // this segment's refreshes in the last hour
-	var segDay, acctDay int
-	for _, r := range past {
-		today := !r.At.Before(midnight)
-		if r.SegmentID == seg.ID {
-			if r.At.After(now.Add(-time.Hour)) {
-				segHour = append(segHour, r.At)
+	allow := func(past []segmentd.Refresh) error {
+		var segHour []time.Time // this segment's refreshes in the last hour
+		var segDay, acctDay int
+		for _, r := range past {
+			today := !r.At.Before(midnight)
+			if r.SegmentID == seg.ID {
+				if r.At.After(now.Add(-time.Hour)) {
+					segHour = append(segHour, r.At)
+				}
+				if today {
+					segDay++
+				}
 			}
 			if today {
-				segDay++
+				acctDay++
 			}
 		}
-		if today {
-			acctDay++
+		var refused *segmentd.RateLimitError
+		refuse := func(limit int, reset time.Time, format string, args ...any) {
+			if refused == nil || reset.After(refused.Reset) {
+				refused = &segmentd.RateLimitError{Err: segmentd.Errorf(segmentd.KindRateLimited, "segment_id", format, args...), Limit: limit, Reset: reset}
+			}
 		}
-	}
-	var refused *segmentd.RateLimitError
-	refuse := func(limit int, reset time.Time, format string, args ...any) {
-		if refused == nil || reset.After(refused.Reset) {
-			refused = &segmentd.RateLimitError{Err: segmentd.Errorf(segmentd.KindRateLimited, "segment_id", format, args...), Limit: limit, Reset: reset}
+		if n := len(segHour); n >= segmentd.MaxRefreshesPerSegmentHour {
+			// The hourly limit lifts when enough of these are an hour old that
+			// one more refresh fits.
+			slices.SortFunc(segHour, time.Time.Compare)
+			reset := segHour[n-segmentd.MaxRefreshesPerSegmentHour].Add(time.Hour)
+			refuse(segmentd.MaxRefreshesPerSegmentHour, reset, "segment %s was already refreshed in the last hour (at most %d refresh per hour)", seg.ID, segmentd.MaxRefreshesPerSegmentHour)
 		}
+		// The daily limits lift at the next midnight in the caller's zone.
+		nextMidnight := time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+		if segDay >= segmentd.MaxRefreshesPerSegmentDay {
+			refuse(segmentd.MaxRefreshesPerSegmentDay, nextMidnight, "segment %s was already refreshed %d times today (at most %d per day)", seg.ID, segDay, segmentd.MaxRefreshesPerSegmentDay)
+		}
+		if acctDay >= segmentd.MaxRefreshesPerAccountDay {
+			refuse(segmentd.MaxRefreshesPerAccountDay, nextMidnight, "this account already refreshed segments %d times today (at most %d per day)", acctDay, segmentd.MaxRefreshesPerAccountDay)
+		}
+		if refused != nil {
+			return refused
+		}
+		return nil
 	}
-	if n := len(segHour); n >= segmentd.MaxRefreshesPerSegmentHour {
-		// The hourly limit lifts when enough of these are an hour old that
-		// one more refresh fits.
-		slices.SortFunc(segHour, time.Time.Compare)
-		reset := segHour[n-segmentd.MaxRefreshesPerSegmentHour].Add(time.Hour)
-		refuse(segmentd.MaxRefreshesPerSegmentHour, reset, "segment %s was already refreshed in the last hour (at most %d refresh per hour)", seg.ID, segmentd.MaxRefreshesPerSegmentHour)
-	}
-	// The daily limits lift at the next midnight in the caller's zone.
-	nextMidnight := time.Date(y, m, d+1, 0, 0, 0, 0, loc)
-	if segDay >= segmentd.MaxRefreshesPerSegmentDay {
-		refuse(segmentd.MaxRefreshesPerSegmentDay, nextMidnight, "segment %s was already refreshed %d times today (at most %d per day)", seg.ID, segDay, segmentd.MaxRefreshesPerSegmentDay)
-	}
-	if acctDay >= segmentd.MaxRefreshesPerAccountDay {
-		refuse(segmentd.MaxRefreshesPerAccountDay, nextMidnight, "this account already refreshed segments %d times today (at most %d per day)", acctDay, segmentd.MaxRefreshesPerAccountDay)
-	}
-	if refused != nil {
-		return "", refused
-	}
-	if err := s.segs.RecordRefresh(ctx, acct, segmentd.Refresh{SegmentID: seg.ID, At: now, TimeZone: timeZone}); err != nil {
+	// The store reads the past refreshes and records this one in one
+	// transaction, so that servers sharing it cannot both pass a limit.
+	if err := s.segs.RecordRefresh(ctx, acct, segmentd.Refresh{SegmentID: seg.ID, At: now, TimeZone: timeZone}, since, allow); err != nil {
 		return "", err
 	}
 	s.takeSample(acct, seg, now)

@@ -120,31 +120,34 @@ func (s *Store) DeleteSegment(ctx context.Context, acct int64, id string, now ti
 	})
 }
 
-func (s *Store) RecordRefresh(ctx context.Context, acct int64, r segmentd.Refresh) error {
+func (s *Store) RecordRefresh(ctx context.Context, acct int64, r segmentd.Refresh, since time.Time, allow func([]segmentd.Refresh) error) error {
+	// The single writer holds every account's refreshes for the transaction.
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		past, err := queryAll(ctx, tx, scanRefresh, qRefreshesSince, acct, toMS(since))
+		if err != nil {
+			return err
+		}
+		if err := allow(past); err != nil {
+			return err
+		}
 		if err := execOne(ctx, tx, segmentNotFound(r.SegmentID), "UPDATE segments SET last_refreshed_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(r.At), acct, r.SegmentID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at, time_zone) VALUES (?, ?, ?, ?)", acct, r.SegmentID, toMS(r.At), r.TimeZone)
+		_, err = tx.ExecContext(ctx, "INSERT INTO segment_refreshes (account_id, segment_id, at, time_zone) VALUES (?, ?, ?, ?)", acct, r.SegmentID, toMS(r.At), r.TimeZone)
 		return err
 	})
 }
 
+const qRefreshesSince = "SELECT segment_id, at, time_zone FROM segment_refreshes WHERE account_id = ? AND at >= ? ORDER BY at"
+
+func scanRefresh(row rowScanner) (segmentd.Refresh, error) {
+	var r segmentd.Refresh
+	var at int64
+	err := row.Scan(&r.SegmentID, &at, &r.TimeZone)
+	r.At = fromMS(at)
+	return r, err
+}
+
 func (s *Store) Refreshes(ctx context.Context, acct int64, since time.Time) ([]segmentd.Refresh, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT segment_id, at, time_zone FROM segment_refreshes WHERE account_id = ? AND at >= ? ORDER BY at", acct, toMS(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []segmentd.Refresh
-	for rows.Next() {
-		var r segmentd.Refresh
-		var at int64
-		if err := rows.Scan(&r.SegmentID, &at, &r.TimeZone); err != nil {
-			return nil, err
-		}
-		r.At = fromMS(at)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read, scanRefresh, qRefreshesSince, acct, toMS(since))
 }

@@ -142,13 +142,24 @@ func testSegmentRefreshes(t *testing.T, st SegmentsStore) {
 	if _, err := st.CreateSegment(ctx, 1, a, 10); err != nil {
 		t.Fatal(err)
 	}
+	allowAll := func([]segmentd.Refresh) error { return nil }
 	for _, at := range []time.Time{segT0, segT0.Add(3 * time.Hour)} {
-		if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: a.ID, At: at, TimeZone: "America/Chicago"}); err != nil {
+		if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: a.ID, At: at, TimeZone: "America/Chicago"}, segT0, allowAll); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: segmentd.NewID(), At: segT0}); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+	if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: segmentd.NewID(), At: segT0}, segT0, allowAll); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 		t.Fatalf("refresh of an unknown segment: err = %v", err)
+	}
+	// allow sees the refreshes since its cut, and a refusal stores nothing.
+	refused := segmentd.Errorf(segmentd.KindRateLimited, "segment_id", "enough")
+	var seen []segmentd.Refresh
+	err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: a.ID, At: segT0.Add(4 * time.Hour)}, segT0.Add(time.Hour), func(past []segmentd.Refresh) error {
+		seen = past
+		return refused
+	})
+	if err != refused || len(seen) != 1 || !seen[0].At.Equal(segT0.Add(3*time.Hour)) {
+		t.Fatalf("a refused refresh: err = %v, allow saw %+v; want the refusal after seeing the +3h refresh", err, seen)
 	}
 	rs, err := st.Refreshes(ctx, 1, segT0.Add(time.Hour))
 	if err != nil || len(rs) != 1 || !rs[0].At.Equal(segT0.Add(3*time.Hour)) || rs[0].SegmentID != a.ID || rs[0].TimeZone != "America/Chicago" {
