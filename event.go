@@ -94,8 +94,4 @@ type EventStore interface {
 	// LastEventSeq returns the sequence number of the account's newest
 	// event (0 when it has none).
 	LastEventSeq(ctx context.Context, acct int64) (int64, error)
-	// AttachedEvents returns the events with sequence numbers up to
-	// throughSeq that AttachEvents gave a contact in a change after change
-	// number after (Store.ChangeMark), with their ContactID.
-	AttachedEvents(ctx context.Context, acct int64, after, throughSeq int64) ([]Event, error)
 }

@@ -87,8 +87,9 @@ type Store interface {
 
 	// Change history, for the membership engine: every transaction that
 	// writes contacts (upserts, identifier deletes, removals from a list),
-	// deletes contacts or a list, or attaches waiting events takes the next
-	// number of its account's change sequence, and within an account the
+	// deletes contacts or a list, attaches waiting events, or writes a field
+	// definition or a segment (either vendor's) takes the next number of
+	// its account's change sequence, and within an account the
 	// numbers increase in commit order. (A store may number every account
 	// from one sequence: an account's numbers then skip.) The engine's
 	// snapshot replays what changed after the numbers it was taken at.
@@ -96,9 +97,14 @@ type Store interface {
 	// ChangeMark returns the store's identity and each account's last
 	// number taken.
 	ChangeMark(ctx context.Context) (ChangeMark, error)
-	// ContactChanges reports what changed in an account's contacts and
-	// lists after its change number after.
-	ContactChanges(ctx context.Context, acct int64, after int64) (ContactChanges, error)
+	// Changes reads, from one consistent view of the store, what changed
+	// in an account after its change number after, with the events stored
+	// after its event sequence number afterEvent (at most eventLimit of
+	// them). Applying the result in field order brings a copy of the
+	// account taken at (after, afterEvent) up to (Through, EventsThrough):
+	// the membership engine's snapshot replay reads it so, and so does a
+	// server that follows a store other servers write to.
+	Changes(ctx context.Context, acct int64, after, afterEvent int64, eventLimit int) (AccountChanges, error)
 	// ForgetChanges drops the deletions and attachments each account of
 	// mark recorded at or before its number there (a snapshot has taken
 	// them in).
@@ -120,15 +126,30 @@ type ChangeMark struct {
 // Seq is acct's last change number at the mark.
 func (m ChangeMark) Seq(acct int64) int64 { return m.Seqs[acct] }
 
-// ContactChanges is what changed in an account's contacts and lists after
-// a change mark. Replaying it in field order (AllDeleted, Deleted,
-// DeletedLists, then Changed re-read from the store) brings a copy taken at
-// the mark up to date.
-type ContactChanges struct {
+// AccountChanges is what changed in an account after a point of its
+// history (Store.Changes). Applied in field order (Catalog reloaded,
+// AllDeleted, Deleted, DeletedLists, Changed re-read from the store, then
+// Attached and Events) it brings a copy taken at that point up to date.
+type AccountChanges struct {
+	// Catalog reports that the account's field definitions or segments
+	// (SendGrid's or Constant Contact's) changed: a reader reloads them.
+	Catalog      bool
 	AllDeleted   bool     // every contact of the account was deleted
 	Deleted      []string // contacts deleted (ids are never reused)
 	DeletedLists []string
 	Changed      []string // live contacts created or written, by id
+	// Through is the account's change number the changes run through.
+	Through int64
+	// Attached are the events, with sequence numbers up to the event point
+	// asked for, that these changes gave a contact (they were stored
+	// before their contact existed), with ContactID set.
+	Attached []Event
+	// Events are the events stored after the event point asked for, in
+	// order, with ContactID where a contact matched.
+	Events []Event
+	// EventsThrough is the sequence number of the last event in Events
+	// (the event point asked for when there is none).
+	EventsThrough int64
 }
 
 // UpsertResult counts what an upsert did.

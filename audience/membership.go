@@ -214,3 +214,67 @@ func loadPages[T any, C any](ctx context.Context, start C, fetch func(ctx contex
 	}
 	return <-errc
 }
+
+// reloadCatalog gives the engine the account's field definitions and live
+// segments as the store has them.
+func (s *Service) reloadCatalog(ctx context.Context, acct int64, now time.Time) error {
+	if err := s.fieldsChanged(ctx, acct); err != nil {
+		return err
+	}
+	return s.loadSegments(ctx, acct, now)
+}
+
+// changesPage is how many events one read of the change history brings.
+const changesPage = 50_000
+
+// catchUp applies to the engine what the store's history holds for an
+// account after its change number after and event number afterEvent, and
+// returns the point it brought the engine to; n, when not nil, counts
+// what it applied.
+func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int64, now time.Time, n *SnapshotReplay) (int64, int64, error) {
+	limit := changesPage
+	if s.cfg.Events == nil {
+		limit = 0
+	}
+	for {
+		ch, err := s.store.Changes(ctx, acct, after, afterEvent, limit)
+		if err != nil {
+			return after, afterEvent, err
+		}
+		if err := s.applyChanges(ctx, acct, ch, now); err != nil {
+			return after, afterEvent, err
+		}
+		if n != nil {
+			n.Contacts += len(ch.Changed)
+			n.Deleted += len(ch.Deleted)
+			n.Events += len(ch.Attached) + len(ch.Events)
+		}
+		after, afterEvent = ch.Through, ch.EventsThrough
+		if limit == 0 || len(ch.Events) < limit {
+			return after, afterEvent, nil
+		}
+	}
+}
+
+// applyChanges gives the engine one read of an account's change history,
+// in the order AccountChanges documents.
+func (s *Service) applyChanges(ctx context.Context, acct int64, ch segmentd.AccountChanges, now time.Time) error {
+	if ch.Catalog {
+		if err := s.reloadCatalog(ctx, acct, now); err != nil {
+			return err
+		}
+	}
+	if ch.AllDeleted {
+		s.members.DeleteAllContacts(acct, now)
+	}
+	s.members.DeleteContacts(acct, ch.Deleted, now)
+	for _, l := range ch.DeletedLists {
+		s.members.DeleteList(acct, l, now)
+	}
+	if err := s.contactsChanged(ctx, acct, ch.Changed); err != nil {
+		return err
+	}
+	s.members.AddEvents(acct, ch.Attached, now)
+	s.members.AddEvents(acct, ch.Events, now)
+	return nil
+}

@@ -194,45 +194,10 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 // goes through the engine's usual paths, re-checking every segment.
 func (s *Service) replay(ctx context.Context, acct int64, hdr snapshot.Header, now time.Time) (SnapshotReplay, error) {
 	var n SnapshotReplay
-	if err := s.fieldsChanged(ctx, acct); err != nil {
+	if err := s.reloadCatalog(ctx, acct, now); err != nil {
 		return n, err
 	}
-	if err := s.loadSegments(ctx, acct, now); err != nil {
-		return n, err
-	}
-	ch, err := s.store.ContactChanges(ctx, acct, hdr.Mark.Seq(acct))
-	if err != nil {
-		return n, err
-	}
-	if ch.AllDeleted {
-		s.members.DeleteAllContacts(acct, now)
-	}
-	s.members.DeleteContacts(acct, ch.Deleted, now)
-	for _, l := range ch.DeletedLists {
-		s.members.DeleteList(acct, l, now)
-	}
-	if err := s.contactsChanged(ctx, acct, ch.Changed); err != nil {
-		return n, err
-	}
-	n.Contacts, n.Deleted = len(ch.Changed), len(ch.Deleted)
-	if s.cfg.Events == nil {
-		return n, nil
-	}
-	evSeq := hdr.Events[acct]
-	attached, err := s.cfg.Events.AttachedEvents(ctx, acct, hdr.Mark.Seq(acct), evSeq)
-	if err != nil {
-		return n, err
-	}
-	s.members.AddEvents(acct, attached, now)
-	n.Events = len(attached)
-	err = loadPages(ctx, evSeq, func(ctx context.Context, after int64) ([]segmentd.Event, int64, bool, error) {
-		const page = 50_000
-		evs, last, err := s.cfg.Events.ScanEvents(ctx, acct, after, page)
-		return evs, last, len(evs) < page, err
-	}, func(evs []segmentd.Event) {
-		s.members.AddEvents(acct, evs, now)
-		n.Events += len(evs)
-	})
+	_, _, err := s.catchUp(ctx, acct, hdr.Mark.Seq(acct), hdr.Events[acct], now, &n)
 	if err != nil {
 		return n, err
 	}

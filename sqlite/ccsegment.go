@@ -41,7 +41,7 @@ func ccNotFound(id int64) error {
 
 func (s *Store) CreateCCSegment(ctx context.Context, acct int64, seg segmentd.CCSegment, maxLive int) (segmentd.CCSegment, error) {
 	seg.CreatedAt, seg.EditedAt, seg.DeletedAt = msTime(seg.CreatedAt), msTime(seg.EditedAt), time.Time{}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		if err := checkCCSegmentName(ctx, tx, acct, seg.Name, 0); err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (s *Store) CCSegment(ctx context.Context, acct int64, id int64) (segmentd.C
 
 func (s *Store) UpdateCCSegment(ctx context.Context, acct int64, seg segmentd.CCSegment) (segmentd.CCSegment, error) {
 	var out segmentd.CCSegment
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		if err := checkCCSegmentName(ctx, tx, acct, seg.Name, seg.ID); err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (s *Store) UpdateCCSegment(ctx context.Context, acct int64, seg segmentd.CC
 }
 
 func (s *Store) DeleteCCSegment(ctx context.Context, acct int64, id int64, now time.Time) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		return execOne(ctx, tx, ccNotFound(id), "UPDATE cc_segments SET deleted_at = ? WHERE account_id = ? AND segment_id = ? AND deleted_at IS NULL", toMS(now), acct, id)
 	})
 }

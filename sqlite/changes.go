@@ -23,6 +23,7 @@ const (
 		"SELECT account_id, ?, seq FROM events WHERE account_id = ? AND contact_id IS NULL AND email = ?"
 	qAttachedEvents = "SELECT " + eventColumns + " FROM event_attachments a JOIN events e ON e.account_id = a.account_id AND e.seq = a.event_seq " +
 		"WHERE a.account_id = ? AND a.change_seq > ? AND a.event_seq <= ? ORDER BY a.event_seq"
+	qCatalogChanged = "SELECT EXISTS (SELECT 1 FROM catalog_changes WHERE account_id = ? AND change_seq > ?)"
 )
 
 // nextChange takes the next change number for the transaction's writes.
@@ -51,49 +52,77 @@ func (s *Store) ChangeMark(ctx context.Context) (segmentd.ChangeMark, error) {
 	return m, err
 }
 
-// ContactChanges implements segmentd.Store, in one read transaction so
-// that the deletions and the changed contacts are of one moment.
-func (s *Store) ContactChanges(ctx context.Context, acct int64, after int64) (segmentd.ContactChanges, error) {
-	var ch segmentd.ContactChanges
+// Changes implements segmentd.Store, in one read transaction so that
+// everything it reports is of one moment.
+func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64, eventLimit int) (segmentd.AccountChanges, error) {
+	var ch segmentd.AccountChanges
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		ch = segmentd.ContactChanges{}
-		rows, err := tx.QueryContext(ctx, qDeletionsAfter, acct, after)
+		ch = segmentd.AccountChanges{EventsThrough: afterEvent}
+		var store string
+		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &ch.Through); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, qCatalogChanged, acct, after).Scan(&ch.Catalog); err != nil {
+			return err
+		}
+		dels, err := queryAll(ctx, tx, scanDeletion, qDeletionsAfter, acct, after)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var kind, id string
-			if err := rows.Scan(&kind, &id); err != nil {
-				return err
-			}
-			switch kind {
+		for _, d := range dels {
+			switch d.kind {
 			case "all":
 				ch.AllDeleted = true
 			case "list":
-				ch.DeletedLists = append(ch.DeletedLists, id)
+				ch.DeletedLists = append(ch.DeletedLists, d.id)
 			default:
-				ch.Deleted = append(ch.Deleted, id)
+				ch.Deleted = append(ch.Deleted, d.id)
 			}
 		}
-		if err := rows.Err(); err != nil {
+		if ch.Changed, err = queryAll(ctx, tx, scanID, qChangedContacts, acct, after); err != nil {
 			return err
 		}
-		ids, err := tx.QueryContext(ctx, qChangedContacts, acct, after)
-		if err != nil {
+		if ch.Attached, err = queryAll(ctx, tx, scanOneEvent, qAttachedEvents, acct, after, afterEvent); err != nil {
 			return err
 		}
-		defer ids.Close()
-		for ids.Next() {
-			var id string
-			if err := ids.Scan(&id); err != nil {
-				return err
-			}
-			ch.Changed = append(ch.Changed, id)
+		if eventLimit > 0 {
+			ch.Events, ch.EventsThrough, err = scanEventsColumns(ctx, tx, acct, afterEvent, eventLimit)
 		}
-		return ids.Err()
+		return err
 	})
 	return ch, err
+}
+
+type deletion struct{ kind, id string }
+
+func scanDeletion(row rowScanner) (deletion, error) {
+	var d deletion
+	err := row.Scan(&d.kind, &d.id)
+	return d, err
+}
+
+func scanOneEvent(row rowScanner) (segmentd.Event, error) { return scanEvent(row, nil) }
+
+// catalogTx is writeTx for a write of the account's field definitions or
+// segments: fn's transaction also records the catalog change.
+func (s *Store) catalogTx(ctx context.Context, acct int64, fn func(*sql.Tx) error) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return recordCatalogChange(ctx, tx, acct)
+	})
+}
+
+// recordCatalogChange takes a change number for a write of the account's
+// field definitions or segments, so that a reader of the history reloads
+// them.
+func recordCatalogChange(ctx context.Context, tx *sql.Tx, acct int64) error {
+	seq, err := nextChange(ctx, tx)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, "INSERT INTO catalog_changes (account_id, change_seq) VALUES (?, ?)", acct, seq)
+	}
+	return err
 }
 
 // ForgetChanges implements segmentd.Store.
@@ -106,6 +135,9 @@ func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) err
 			if _, err := tx.ExecContext(ctx, "DELETE FROM event_attachments WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM catalog_changes WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -116,22 +148,4 @@ func (s *Store) LastEventSeq(ctx context.Context, acct int64) (int64, error) {
 	var seq int64
 	err := s.read.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&seq)
 	return seq, err
-}
-
-// AttachedEvents implements segmentd.EventStore.
-func (s *Store) AttachedEvents(ctx context.Context, acct int64, after, throughSeq int64) ([]segmentd.Event, error) {
-	rows, err := s.read.QueryContext(ctx, qAttachedEvents, acct, after, throughSeq)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []segmentd.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows, nil)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
 }

@@ -77,7 +77,7 @@ const (
 	pruneChunk = 50_000
 )
 
-func scanEvent(rows *sql.Rows, dst []any) (segmentd.Event, error) {
+func scanEvent(rows rowScanner, dst []any) (segmentd.Event, error) {
 	var ev segmentd.Event
 	var ts int64
 	dst = append(dst, &ev.ContactID, &ev.Email, &ev.Source, &ev.Type, &ts, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID)

@@ -59,7 +59,7 @@ func (s *Store) CreateFieldDefinition(ctx context.Context, acct int64, name stri
 		return segmentd.FieldDefinition{}, segmentd.Errorf(segmentd.KindInvalid, "field_type", "field_type must be Text, Number or Date")
 	}
 	f := segmentd.FieldDefinition{Name: name, Type: t, CreatedAt: msTime(now)}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM field_definitions WHERE account_id = ?", acct).Scan(&n); err != nil {
 			return err
@@ -89,7 +89,7 @@ func (s *Store) CreateFieldDefinition(ctx context.Context, acct int64, name stri
 
 func (s *Store) RenameFieldDefinition(ctx context.Context, acct int64, id, name string) (segmentd.FieldDefinition, error) {
 	var f segmentd.FieldDefinition
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		var err error
 		if f, err = fieldByID(ctx, tx, acct, id); err != nil {
 			return err
@@ -112,7 +112,7 @@ func (s *Store) RenameFieldDefinition(ctx context.Context, acct int64, id, name 
 // the field's value from every contact of the account. The id is never
 // given out again: the counter in account_counters keeps counting.
 func (s *Store) DeleteFieldDefinition(ctx context.Context, acct int64, id string) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		if _, err := fieldByID(ctx, tx, acct, id); err != nil {
 			return err
 		}

@@ -126,8 +126,10 @@ func (s *Store) DeleteListWithSegments(ctx context.Context, acct int64, id strin
 		if members, err = deleteList(ctx, tx, acct, id); err != nil {
 			return err
 		}
-		segments, err = queryAll(ctx, tx, scanID, qDeleteChildSegments, toMS(now), acct, id)
-		return err
+		if segments, err = queryAll(ctx, tx, scanID, qDeleteChildSegments, toMS(now), acct, id); err != nil || len(segments) == 0 {
+			return err
+		}
+		return recordCatalogChange(ctx, tx, acct)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -63,7 +63,7 @@ func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 	if seg.ParentListIDs == nil {
 		seg.ParentListIDs = []string{}
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		if err := checkSegmentName(ctx, tx, acct, seg.Name, ""); err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Se
 
 func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segment) (segmentd.Segment, error) {
 	seg.UpdatedAt = msTime(seg.UpdatedAt)
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		if err := checkSegmentName(ctx, tx, acct, seg.Name, seg.ID); err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 }
 
 func (s *Store) DeleteSegment(ctx context.Context, acct int64, id string, now time.Time) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.catalogTx(ctx, acct, func(tx *sql.Tx) error {
 		return execOne(ctx, tx, segmentNotFound(id), "UPDATE segments SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL", toMS(now), acct, id)
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/sqlite"
 	"github.com/segmentd/segmentd/storetest"
 )
@@ -22,7 +21,7 @@ func TestSegmentContract(t *testing.T) {
 }
 
 func TestCCSegmentContract(t *testing.T) {
-	storetest.RunCCSegments(t, func(t *testing.T) segmentd.CCSegmentStore {
+	storetest.RunCCSegments(t, func(t *testing.T) storetest.CCSegmentsStore {
 		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
 		if err != nil {
 			t.Fatal(err)

@@ -9,9 +9,17 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
+// CCSegmentsStore is a store that keeps contacts and Constant Contact
+// segments (the catalog changes are in the contacts store's history).
+type CCSegmentsStore interface {
+	segmentd.Store
+	segmentd.CCSegmentStore
+}
+
 // RunCCSegments runs the Constant Contact segment-store contract. open must
 // return a new, empty store.
-func RunCCSegments(t *testing.T, open func(t *testing.T) segmentd.CCSegmentStore) {
+func RunCCSegments(t *testing.T, open func(t *testing.T) CCSegmentsStore) {
+	t.Run("CatalogChanges", func(t *testing.T) { testCCCatalogChanges(t, open(t)) })
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, st segmentd.CCSegmentStore)
@@ -233,4 +241,21 @@ func testCCSegmentIsolation(t *testing.T, st segmentd.CCSegmentStore) {
 	if _, err := st.CreateCCSegment(ctx, 2, newCC("Mine", ccT0), 10); err != nil {
 		t.Fatalf("names are per account: %v", err)
 	}
+}
+
+// testCCCatalogChanges: writes of Constant Contact segments are catalog
+// changes in the history.
+func testCCCatalogChanges(t *testing.T, st CCSegmentsStore) {
+	acct := newAccount(t, st, "a")
+	var seg segmentd.CCSegment
+	from := catalogStep(t, st, acct, 0, "CreateCCSegment", func() (err error) {
+		seg, err = st.CreateCCSegment(ctx(t), acct, newCC("one", ccT0), 10)
+		return err
+	})
+	seg.Name = "two"
+	from = catalogStep(t, st, acct, from, "UpdateCCSegment", func() error {
+		_, err := st.UpdateCCSegment(ctx(t), acct, seg)
+		return err
+	})
+	catalogStep(t, st, acct, from, "DeleteCCSegment", func() error { return st.DeleteCCSegment(ctx(t), acct, seg.ID, ccT0) })
 }

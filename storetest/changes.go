@@ -8,9 +8,38 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// The change-history contract (Store.ChangeMark, ContactChanges,
-// ForgetChanges; EventStore.LastEventSeq, AttachedEvents), which the
-// membership engine's snapshot relies on to replay what changed after it.
+// The change-history contract (Store.ChangeMark, Changes, ForgetChanges;
+// EventStore.LastEventSeq), which the membership engine's snapshot relies
+// on to replay what changed after it, and a server following a shared
+// store relies on to keep its engine fresh.
+
+// changes reads an account's changes after its change number after (and
+// no events).
+func changes(t *testing.T, st segmentd.Store, acct, after int64) segmentd.AccountChanges {
+	t.Helper()
+	ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, after, 0, 0))
+	if ch.Through < after {
+		t.Fatalf("Changes(after %d).Through = %d, before the point asked for", after, ch.Through)
+	}
+	return ch
+}
+
+// contactPart is ch without the fields that say where it ends, and with
+// empty lists as nil.
+func contactPart(ch segmentd.AccountChanges) segmentd.AccountChanges {
+	ch.Through, ch.EventsThrough = 0, 0
+	for _, l := range []*[]string{&ch.Deleted, &ch.DeletedLists, &ch.Changed} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	for _, l := range []*[]segmentd.Event{&ch.Attached, &ch.Events} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	return ch
+}
 
 func testChangeHistory(t *testing.T, st segmentd.Store) {
 	acct := newAccount(t, st, "a")
@@ -28,11 +57,11 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	if m0.StoreID == "" || m0.Seq(acct) <= 0 {
 		t.Fatalf("ChangeMark after an upsert = %+v, want a store id and a positive sequence", m0)
 	}
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct))); !reflect.DeepEqual(ch, segmentd.ContactChanges{}) {
-		t.Fatalf("ContactChanges at the mark = %+v, want nothing", ch)
+	if ch := changes(t, st, acct, m0.Seq(acct)); !reflect.DeepEqual(contactPart(ch), segmentd.AccountChanges{}) || ch.Through != m0.Seq(acct) {
+		t.Fatalf("Changes at the mark = %+v, want nothing, through %d", ch, m0.Seq(acct))
 	}
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, 0)); len(ch.Changed) != 4 {
-		t.Fatalf("ContactChanges from 0 = %+v, want the 4 contacts", ch)
+	if ch := changes(t, st, acct, 0); len(ch.Changed) != 4 {
+		t.Fatalf("Changes from 0 = %+v, want the 4 contacts", ch)
 	}
 
 	// Every kind of write after the mark.
@@ -52,14 +81,17 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	if m1.StoreID != m0.StoreID || m1.Seq(acct) <= m0.Seq(acct) || m1.Seq(other) <= m0.Seq(other) {
 		t.Fatalf("ChangeMark after writes = %+v, want store %s past %+v for both accounts", m1, m0.StoreID, m0.Seqs)
 	}
-	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct)))
+	ch := changes(t, st, acct, m0.Seq(acct))
+	if ch.Through < m1.Seq(acct) {
+		t.Fatalf("Changes.Through = %d, want at least the mark's %d", ch.Through, m1.Seq(acct))
+	}
 	e := mustEmail(t, st, acct, "e@example.com").ID
 	want := []string{a, b, c, e}
 	slices.Sort(want)
 	if ch.AllDeleted || !slices.Equal(ch.Changed, want) || !slices.Equal(ch.Deleted, []string{d}) || !slices.Equal(ch.DeletedLists, []string{gone.ID}) {
-		t.Fatalf("ContactChanges after the mark = %+v\nwant changed %v, deleted [%s], deleted lists [%s]", ch, want, d, gone.ID)
+		t.Fatalf("Changes after the mark = %+v\nwant changed %v, deleted [%s], deleted lists [%s]", ch, want, d, gone.ID)
 	}
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), other, m0.Seq(other))); len(ch.Changed) != 1 || len(ch.Deleted) != 0 {
+	if ch := changes(t, st, other, m0.Seq(other)); len(ch.Changed) != 1 || len(ch.Deleted) != 0 {
 		t.Fatalf("the other account's changes = %+v, want its one contact", ch)
 	}
 
@@ -67,15 +99,15 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	// changes as usual.
 	must[int](t, "DeleteAllContacts")(st.DeleteAllContacts(ctx(t), acct))
 	f := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("f@example.com")}).Contacts[0].ID
-	ch = must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m1.Seq(acct)))
-	if !ch.AllDeleted || !slices.Equal(ch.Changed, []string{f}) {
-		t.Fatalf("ContactChanges after DeleteAllContacts = %+v, want all deleted and [%s] changed", ch, f)
+	ch = changes(t, st, acct, m1.Seq(acct))
+	if !ch.AllDeleted || !slices.Equal(ch.Changed, []string{f}) || ch.Catalog {
+		t.Fatalf("Changes after DeleteAllContacts = %+v, want all deleted and [%s] changed", ch, f)
 	}
 
 	// Forgetting drops the records up to the mark, not after it.
 	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1))
-	if ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, m0.Seq(acct))); len(ch.Deleted) != 0 || len(ch.DeletedLists) != 0 || !ch.AllDeleted {
-		t.Fatalf("ContactChanges after ForgetChanges(%+v) = %+v, want only the later delete-all", m1.Seqs, ch)
+	if ch := changes(t, st, acct, m0.Seq(acct)); len(ch.Deleted) != 0 || len(ch.DeletedLists) != 0 || !ch.AllDeleted {
+		t.Fatalf("Changes after ForgetChanges(%+v) = %+v, want only the later delete-all", m1.Seqs, ch)
 	}
 }
 
@@ -101,16 +133,26 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 	}
 	// Only the events stored up to seq0 are reported: a replay reads the
 	// later ones with ScanEvents.
-	got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq(acct), seq0))
-	if len(got) != 1 || got[0].SGEventID != "e2" || got[0].ContactID != res.Contacts[0].ID {
-		t.Fatalf("AttachedEvents(after %d, through %d) = %+v, want e2 on %s", m0.Seq(acct), seq0, got, res.Contacts[0].ID)
+	ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m0.Seq(acct), seq0, 10))
+	if len(ch.Attached) != 1 || ch.Attached[0].SGEventID != "e2" || ch.Attached[0].ContactID != res.Contacts[0].ID {
+		t.Fatalf("Changes(after %d, event %d).Attached = %+v, want e2 on %s", m0.Seq(acct), seq0, ch.Attached, res.Contacts[0].ID)
+	}
+	// The events after the event point come in order with their contact.
+	if len(ch.Events) != 1 || ch.Events[0].SGEventID != "e3" || ch.Events[0].ContactID != res.Contacts[0].ID || ch.EventsThrough != seq1 {
+		t.Fatalf("Changes(after event %d).Events = %+v through %d, want e3 on %s through %d", seq0, ch.Events, ch.EventsThrough, res.Contacts[0].ID, seq1)
+	}
+	// Pages: a limit of one from the start gives e1, then e2 (now attached).
+	p1 := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, 0, 0, 1))
+	p2 := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, 0, p1.EventsThrough, 1))
+	if len(p1.Events) != 1 || p1.Events[0].SGEventID != "e1" || len(p2.Events) != 1 || p2.Events[0].SGEventID != "e2" || p2.Events[0].ContactID == "" {
+		t.Fatalf("event pages = %+v then %+v, want e1 then e2 with its contact", p1.Events, p2.Events)
 	}
 	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
-	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m1.Seq(acct), seq1)); len(got) != 0 {
-		t.Fatalf("AttachedEvents after the attaching change = %+v, want none", got)
+	if ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m1.Seq(acct), seq1, 10)); len(ch.Attached) != 0 || len(ch.Events) != 0 || ch.EventsThrough != seq1 {
+		t.Fatalf("Changes after the attaching change = %+v, want no events through %d", ch, seq1)
 	}
 	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1))
-	if got := must[[]segmentd.Event](t, "AttachedEvents")(st.AttachedEvents(ctx(t), acct, m0.Seq(acct), seq1)); len(got) != 0 {
-		t.Fatalf("AttachedEvents after ForgetChanges = %+v, want none", got)
+	if ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m0.Seq(acct), seq1, 0)); len(ch.Attached) != 0 {
+		t.Fatalf("Changes after ForgetChanges = %+v, want no attachments", ch)
 	}
 }

@@ -29,6 +29,7 @@ func RunSegments(t *testing.T, open func(t *testing.T) SegmentsStore) {
 		{"Refreshes", testSegmentRefreshes},
 		{"Isolation", testSegmentIsolation},
 		{"DeleteListWithSegments", testDeleteListWithSegments},
+		{"CatalogChanges", testCatalogChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -247,9 +248,9 @@ func testDeleteListWithSegments(t *testing.T, st SegmentsStore) {
 	if n := must[int](t, "CountContacts")(st.CountContacts(ctx(t), acct)); n != 2 {
 		t.Fatalf("CountContacts = %d, want 2: deleting a list keeps its contacts", n)
 	}
-	ch := must[segmentd.ContactChanges](t, "ContactChanges")(st.ContactChanges(ctx(t), acct, mark.Seq(acct)))
+	ch := changes(t, st, acct, mark.Seq(acct))
 	if !reflect.DeepEqual(ch.DeletedLists, []string{l.ID}) {
-		t.Fatalf("ContactChanges after the delete = %+v, want deleted list [%s]", ch, l.ID)
+		t.Fatalf("Changes after the delete = %+v, want deleted list [%s]", ch, l.ID)
 	}
 
 	// An unknown list deletes nothing.
@@ -265,4 +266,51 @@ func testDeleteListWithSegments(t *testing.T, st SegmentsStore) {
 	if err != nil || len(segs) != 0 {
 		t.Fatalf("DeleteListWithSegments(list without segments) = %v, %v", segs, err)
 	}
+}
+
+// catalogStep checks that write, a write of the account's fields or
+// segments, is in the change history as a catalog change after from, and
+// returns the point it brings the history to.
+func catalogStep(t *testing.T, st segmentd.Store, acct, from int64, what string, write func() error) int64 {
+	t.Helper()
+	noErr(t, what, write())
+	ch := changes(t, st, acct, from)
+	if !ch.Catalog || ch.Through <= from {
+		t.Fatalf("Changes after %s = %+v, want a catalog change past %d", what, ch, from)
+	}
+	return ch.Through
+}
+
+// testCatalogChanges: writes of field definitions and segments are catalog
+// changes in the history; contact writes are not.
+func testCatalogChanges(t *testing.T, st SegmentsStore) {
+	acct := newAccount(t, st, "a")
+	upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com")})
+	from := changes(t, st, acct, 0).Through
+	upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("b@example.com")})
+	if ch := changes(t, st, acct, from); ch.Catalog {
+		t.Fatalf("a contact write is a catalog change: %+v", ch)
+	}
+	from = changes(t, st, acct, 0).Through
+	var f segmentd.FieldDefinition
+	from = catalogStep(t, st, acct, from, "CreateFieldDefinition", func() (err error) {
+		f, err = st.CreateFieldDefinition(ctx(t), acct, "plan", segmentd.FieldText, 10, segT0)
+		return err
+	})
+	from = catalogStep(t, st, acct, from, "RenameFieldDefinition", func() error {
+		_, err := st.RenameFieldDefinition(ctx(t), acct, f.ID, "tier")
+		return err
+	})
+	from = catalogStep(t, st, acct, from, "DeleteFieldDefinition", func() error { return st.DeleteFieldDefinition(ctx(t), acct, f.ID) })
+	seg := newSegment("s")
+	from = catalogStep(t, st, acct, from, "CreateSegment", func() error {
+		_, err := st.CreateSegment(ctx(t), acct, seg, 10)
+		return err
+	})
+	seg.Name = "renamed"
+	from = catalogStep(t, st, acct, from, "UpdateSegment", func() error {
+		_, err := st.UpdateSegment(ctx(t), acct, seg)
+		return err
+	})
+	catalogStep(t, st, acct, from, "DeleteSegment", func() error { return st.DeleteSegment(ctx(t), acct, seg.ID, segT0) })
 }
