@@ -97,6 +97,13 @@ type Store interface {
 	// ChangeMark returns the store's identity and each account's last
 	// number taken.
 	ChangeMark(ctx context.Context) (ChangeMark, error)
+	// ReadAccount reads all of an account's live contacts (in id order)
+	// and, when events is not nil, its events (in sequence order), page by
+	// page from one consistent view of the store, and returns the change
+	// number and event sequence number that view is at: the engine's
+	// rebuild reads an account so, and then follows Changes from there.
+	// An error from a callback stops the read and is returned.
+	ReadAccount(ctx context.Context, acct int64, contacts func([]Contact) error, events func([]Event) error) (change, event int64, err error)
 	// Changes reads, from one consistent view of the store, what changed
 	// in an account after its change number after, with the events stored
 	// after its event sequence number afterEvent (at most eventLimit of
@@ -160,4 +167,13 @@ type UpsertResult struct {
 	// Contacts are the created and updated contacts as stored (full state,
 	// with ListIDs), in request order, for the membership engine.
 	Contacts []Contact
+}
+
+// Notifier wakes the servers that share a store when one of them changes
+// an account (PostgreSQL's LISTEN/NOTIFY). Listen calls changed with the
+// id of each account whose change history moved, until ctx ends or the
+// notifications fail (its error); a follower polls the change marks as
+// well, so a lost notification delays a change but never loses it.
+type Notifier interface {
+	Listen(ctx context.Context, changed func(acct int64)) error
 }

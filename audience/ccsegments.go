@@ -58,7 +58,7 @@ func (s *Service) CreateCCSegment(ctx context.Context, acct int64, name, criteri
 	if err != nil {
 		return segmentd.CCSegment{}, err
 	}
-	if err := s.members.PutSegment(acct, seg.EngineID(), segmentd.LangCC, seg.Criteria, "", now); err != nil {
+	if err := s.putSegment(ctx, acct, seg.EngineSegment(), now); err != nil {
 		return segmentd.CCSegment{}, err
 	}
 	return seg, nil
@@ -127,7 +127,7 @@ func (s *Service) saveCCSegment(ctx context.Context, acct int64, seg segmentd.CC
 		return segmentd.CCSegment{}, err
 	}
 	if criteriaChanged {
-		if err := s.members.PutSegment(acct, seg.EngineID(), segmentd.LangCC, seg.Criteria, "", now); err != nil {
+		if err := s.putSegment(ctx, acct, seg.EngineSegment(), now); err != nil {
 			return segmentd.CCSegment{}, err
 		}
 	}
@@ -144,8 +144,7 @@ func (s *Service) DeleteCCSegment(ctx context.Context, acct int64, id int64) err
 	if err := s.cfg.CCSegments.DeleteCCSegment(ctx, acct, id, s.clock.Now()); err != nil {
 		return err
 	}
-	s.members.RemoveSegment(acct, seg.EngineID())
-	return nil
+	return s.reflect(ctx, acct, func() { s.members.RemoveSegment(acct, seg.EngineID()) })
 }
 
 // ContactPage is a page of contacts read in some order, and whether more

@@ -22,6 +22,9 @@ type jobTask struct {
 	// events, when set, makes this an event batch (AddEvents), written by
 	// writeEvents instead of write.
 	events *eventsJob
+	// sharedExempt runs publish even in a shared store: the task is not a
+	// write of one account (the engine snapshot's).
+	sharedExempt bool
 }
 
 func (s *Service) write() {
@@ -79,8 +82,8 @@ func (s *Service) complete() {
 	defer close(s.done)
 	for t := range s.finish {
 		if t.wait != nil {
-			if t.err == nil && t.publish != nil {
-				t.publish()
+			if t.err == nil {
+				t.err = s.reflectTask(t)
 			}
 			t.wait <- t.err
 			continue
@@ -95,8 +98,10 @@ func (s *Service) complete() {
 				msg = e.Message
 			}
 			j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
-		} else if t.publish != nil {
-			t.publish()
+		} else if err := s.reflectTask(t); err != nil {
+			// The write committed; a shared store's history brings it to
+			// the engine at the next catch-up.
+			s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
 		}
 		j.Finish(s.clock.Now())
 		// Reads see the result at once; the row follows, so that writing it
@@ -158,7 +163,7 @@ func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job,
 // onWorker runs write on the job worker's store stage and then publish on
 // its engine stage, after the jobs queued before it, and waits for both.
 func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
-	return s.run(ctx, &jobTask{write: func(*segmentd.Job) (func(), error) { return write() }, wait: make(chan error, 1)})
+	return s.run(ctx, &jobTask{write: func(*segmentd.Job) (func(), error) { return write() }, wait: make(chan error, 1), sharedExempt: true})
 }
 
 // run queues an internal task and waits for both its stages.
@@ -169,4 +174,24 @@ func (s *Service) run(ctx context.Context, t *jobTask) error {
 		return ctx.Err()
 	}
 	return <-t.wait
+}
+
+// reflectTask makes the engine reflect a task whose write committed: its
+// publish stage in a store of its own, a catch-up of its account in a
+// shared store.
+func (s *Service) reflectTask(t *jobTask) error {
+	acct := t.job.AccountID
+	if t.events != nil {
+		if t.publish == nil {
+			return nil // a later batch of a group: the first one's update covers it
+		}
+		acct = t.events.acct
+	}
+	if t.sharedExempt {
+		if t.publish != nil {
+			t.publish()
+		}
+		return nil
+	}
+	return s.reflect(context.Background(), acct, t.publish)
 }

@@ -96,13 +96,16 @@ func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteC
 		return "", err
 	}
 	for _, seg := range segments {
-		if s.members != nil {
-			s.members.RemoveSegment(acct, seg)
-		}
 		s.forgetSchedule(seg)
 	}
-	if s.members != nil {
+	err = s.reflect(ctx, acct, func() {
+		for _, seg := range segments {
+			s.members.RemoveSegment(acct, seg)
+		}
 		s.members.DeleteList(acct, id, s.clock.Now())
+	})
+	if err != nil {
+		return "", err
 	}
 	if !deleteContacts {
 		return "", nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -86,6 +87,18 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]segmentd.Contact) m
 // replaying what changed after it, and otherwise by rebuilding it from the
 // store. SnapshotLoaded tells which it did.
 func (s *Service) LoadMembership(ctx context.Context) error {
+	if err := s.loadMembership(ctx); err != nil {
+		return err
+	}
+	if s.cfg.Shared {
+		fctx, stop := context.WithCancel(context.Background())
+		s.stopFollow = stop
+		go s.runFollower(fctx)
+	}
+	return nil
+}
+
+func (s *Service) loadMembership(ctx context.Context) error {
 	if s.cfg.SnapshotPath != "" {
 		info, ok, err := s.loadSnapshot(ctx)
 		if err != nil {
@@ -112,9 +125,10 @@ func (s *Service) SnapshotLoaded() (info SnapshotInfo, ok bool) {
 }
 
 // rebuildMembership rebuilds the engine from the store: every account's
-// fields, contacts, events and live segments, in the order the engine
-// rebuilds fastest (events before segments: no segment is re-checked per
-// contact).
+// fields, contacts and events as of one consistent read (ReadAccount), then
+// its live segments, in the order the engine rebuilds fastest (events
+// before segments: no segment is re-checked per contact). Reading the store
+// and feeding the engine overlap.
 func (s *Service) rebuildMembership(ctx context.Context) error {
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
@@ -125,49 +139,67 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		if err := s.fieldsChanged(ctx, a.ID); err != nil {
 			return err
 		}
-		err := loadPages(ctx, "", func(ctx context.Context, after string) ([]segmentd.Contact, string, bool, error) {
-			const page = 5000
-			cs, err := s.store.ScanContacts(ctx, a.ID, after, page)
-			if err != nil || len(cs) == 0 {
-				return cs, after, true, err
+		feed := newFeeder()
+		var events func([]segmentd.Event) error
+		if s.cfg.Events != nil {
+			events = func(evs []segmentd.Event) error {
+				return feed.send(ctx, func() { s.members.AddEvents(a.ID, evs, now) })
 			}
-			return cs, cs[len(cs)-1].ID, len(cs) < page, nil
-		}, func(cs []segmentd.Contact) { s.members.PutContacts(a.ID, cs, now) })
+		}
+		change, event, err := s.store.ReadAccount(ctx, a.ID, func(cs []segmentd.Contact) error {
+			return feed.send(ctx, func() { s.members.PutContacts(a.ID, cs, now) })
+		}, events)
+		feed.close()
 		if err != nil {
 			return err
-		}
-		if s.cfg.Events != nil {
-			err := loadPages(ctx, int64(0), func(ctx context.Context, after int64) ([]segmentd.Event, int64, bool, error) {
-				const page = 50_000
-				evs, last, err := s.cfg.Events.ScanEvents(ctx, a.ID, after, page)
-				return evs, last, len(evs) < page, err
-			}, func(evs []segmentd.Event) { s.members.AddEvents(a.ID, evs, now) })
-			if err != nil {
-				return err
-			}
 		}
 		if err := s.loadSegments(ctx, a.ID, now); err != nil {
 			return err
 		}
+		s.follow.set(a.ID, change, event)
 	}
 	return nil
 }
 
+// feeder applies engine updates on a goroutine of its own, in order, so
+// that the store's next page is read while the engine takes the last one.
+type feeder struct {
+	work chan func()
+	done chan struct{}
+}
+
+func newFeeder() *feeder {
+	f := &feeder{work: make(chan func(), 2), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		for fn := range f.work {
+			fn()
+		}
+	}()
+	return f
+}
+
+func (f *feeder) send(ctx context.Context, fn func()) error {
+	select {
+	case f.work <- fn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close waits for the updates sent so far.
+func (f *feeder) close() {
+	close(f.work)
+	<-f.done
+}
+
 // loadSegments gives the engine the account's live segments at once,
-// SendGrid's and Constant Contact's.
+// SendGrid's and Constant Contact's, and records what it gave.
 func (s *Service) loadSegments(ctx context.Context, acct int64, now time.Time) error {
-	segs, err := s.segs.Segments(ctx, acct)
+	segs, err := s.liveSegments(ctx, acct)
 	if err != nil {
 		return err
-	}
-	if s.cfg.CCSegments != nil {
-		ccs, err := s.cfg.CCSegments.CCSegments(ctx, acct, segmentd.CCSegmentPage{})
-		if err != nil {
-			return err
-		}
-		for i := range ccs {
-			segs = append(segs, ccs[i].EngineSegment())
-		}
 	}
 	for i, err := range s.members.PutSegments(acct, segs, now) {
 		if err != nil {
@@ -176,43 +208,91 @@ func (s *Service) loadSegments(ctx context.Context, acct int64, now time.Time) e
 			s.log.Warn("segment query no longer checks", "account", acct, "segment", segs[i].ID, "err", err)
 		}
 	}
+	s.given.set(acct, segs)
 	return nil
 }
 
-// loadPages reads pages with fetch (from cursor start until it reports the
-// last page) and hands each to consume, in order. Reading the store and
-// feeding the engine overlap: the next page is read while consume takes the
-// last one.
-func loadPages[T any, C any](ctx context.Context, start C, fetch func(ctx context.Context, after C) (page []T, next C, last bool, err error), consume func([]T)) error {
-	pages := make(chan []T, 2)
-	errc := make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		defer close(pages)
-		for after := start; ; {
-			page, next, last, err := fetch(ctx, after)
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case pages <- page:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-			if last {
-				errc <- nil
-				return
-			}
-			after = next
-		}
-	}()
-	for page := range pages {
-		consume(page)
+// liveSegments returns the account's live segments of both vendors, as the
+// engine takes them.
+func (s *Service) liveSegments(ctx context.Context, acct int64) ([]segmentd.Segment, error) {
+	segs, err := s.segs.Segments(ctx, acct)
+	if err != nil {
+		return nil, err
 	}
-	return <-errc
+	if s.cfg.CCSegments != nil {
+		ccs, err := s.cfg.CCSegments.CCSegments(ctx, acct, segmentd.CCSegmentPage{})
+		if err != nil {
+			return nil, err
+		}
+		for i := range ccs {
+			segs = append(segs, ccs[i].EngineSegment())
+		}
+	}
+	return segs, nil
+}
+
+// updateSegments brings the engine's segments of an account to the store's
+// live ones, putting only the new and changed ones (putting every one would
+// evaluate them all again) and removing the gone ones. It needs a
+// loadSegments of the account before it.
+func (s *Service) updateSegments(ctx context.Context, acct int64, now time.Time) error {
+	segs, err := s.liveSegments(ctx, acct)
+	if err != nil {
+		return err
+	}
+	had := s.given.get(acct)
+	live := make(map[string]bool, len(segs))
+	for _, seg := range segs {
+		live[seg.ID] = true
+		if had[seg.ID] == keyOf(seg) {
+			continue
+		}
+		if err := s.members.PutSegment(acct, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now); err != nil {
+			s.log.Warn("segment query no longer checks", "account", acct, "segment", seg.ID, "err", err)
+		}
+	}
+	for id := range had {
+		if !live[id] {
+			s.members.RemoveSegment(acct, id)
+		}
+	}
+	s.given.set(acct, segs)
+	return nil
+}
+
+// segKey is what the engine was given of a segment.
+type segKey struct {
+	lang        segmentd.QueryLang
+	src, parent string
+}
+
+func keyOf(seg segmentd.Segment) segKey {
+	return segKey{seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs)}
+}
+
+// given records, per account, the segments the engine was given.
+type given struct {
+	mu sync.Mutex
+	m  map[int64]map[string]segKey
+}
+
+func (g *given) get(acct int64) map[string]segKey {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[acct]
+}
+
+func (g *given) set(acct int64, segs []segmentd.Segment) {
+	m := make(map[string]segKey, len(segs))
+	for _, seg := range segs {
+		m[seg.ID] = keyOf(seg)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[int64]map[string]segKey{}
+	}
+	g.m[acct] = m
 }
 
 // reloadCatalog gives the engine the account's field definitions and live
@@ -260,7 +340,10 @@ func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int
 // in the order AccountChanges documents.
 func (s *Service) applyChanges(ctx context.Context, acct int64, ch segmentd.AccountChanges, now time.Time) error {
 	if ch.Catalog {
-		if err := s.reloadCatalog(ctx, acct, now); err != nil {
+		if err := s.fieldsChanged(ctx, acct); err != nil {
+			return err
+		}
+		if err := s.updateSegments(ctx, acct, now); err != nil {
 			return err
 		}
 	}

@@ -112,7 +112,7 @@ func (s *Service) CreateSegment(ctx context.Context, acct int64, name, queryDSL,
 	if err != nil {
 		return SegmentView{}, err
 	}
-	if err := s.members.PutSegment(acct, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now); err != nil {
+	if err := s.putSegment(ctx, acct, seg, now); err != nil {
 		return SegmentView{}, err
 	}
 	s.resetSchedule(seg.ID, now)
@@ -196,7 +196,7 @@ func (s *Service) UpdateSegment(ctx context.Context, acct int64, id string, name
 		return SegmentView{}, err
 	}
 	if queryChanged {
-		if err := s.members.PutSegment(acct, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now); err != nil {
+		if err := s.putSegment(ctx, acct, seg, now); err != nil {
 			return SegmentView{}, err
 		}
 		s.resetSchedule(seg.ID, now)
@@ -212,9 +212,15 @@ func (s *Service) DeleteSegment(ctx context.Context, acct int64, id string) erro
 	if err := s.segs.DeleteSegment(ctx, acct, id, s.clock.Now()); err != nil {
 		return err
 	}
-	s.members.RemoveSegment(acct, id)
 	s.forgetSchedule(id)
-	return nil
+	return s.reflect(ctx, acct, func() { s.members.RemoveSegment(acct, id) })
+}
+
+// putSegment gives the engine a stored segment, new or with a new query.
+func (s *Service) putSegment(ctx context.Context, acct int64, seg segmentd.Segment, now time.Time) error {
+	return s.reflectErr(ctx, acct, func() error {
+		return s.members.PutSegment(acct, seg.ID, seg.Lang(), seg.QueryDSL, parentList(seg.ParentListIDs), now)
+	})
 }
 
 // view renders a segment's count, sample and sample times per the refresh mode.

@@ -15,6 +15,7 @@
 package audience
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,6 +52,14 @@ type Config struct {
 	// SnapshotPath is the membership engine's snapshot file
 	// (WriteSnapshot, LoadMembership); "" keeps no snapshot.
 	SnapshotPath string
+
+	// Shared says that other servers write to the same store: the engine
+	// then learns every write from the store's change history (follow.go),
+	// woken by Notifier (nil: polling only) and polling every
+	// FollowInterval (default 1 s).
+	Shared         bool
+	Notifier       segmentd.Notifier
+	FollowInterval time.Duration
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -78,6 +87,10 @@ type Service struct {
 	// prunedBefore is the retention cut of PruneEvents at start, which a
 	// snapshot's events are pruned to as well.
 	prunedBefore time.Time
+
+	follow     points             // where the engine stands in each account's history (a shared store)
+	given      given              // the segments the engine was given, per account
+	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 }
 
 // New returns a Service and starts its job worker. Jobs run one at a
@@ -106,9 +119,15 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	return s
 }
 
-// Close finishes the queued jobs and stops the worker. It does not close the store.
+// Close finishes the queued jobs and stops the worker and the follower. It
+// does not close the store.
 func (s *Service) Close() {
-	s.closed.Do(func() { close(s.queue) })
+	s.closed.Do(func() {
+		close(s.queue)
+		if s.stopFollow != nil {
+			s.stopFollow()
+		}
+	})
 	<-s.done
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -59,17 +60,21 @@ func (s *Service) WriteSnapshot(ctx context.Context) (info SnapshotInfo, wrote b
 	var file *snapshot.Pending
 	var blocked time.Duration
 	var werr error
-	err = s.onWorker(ctx, func() (func(), error) {
-		var err error
-		if hdr, err = s.snapshotMarks(ctx); err != nil || s.lastSnap != nil && s.lastSnap.Same(hdr) {
-			return nil, err
-		}
-		return func() {
-			t0 := time.Now()
-			file, werr = snapshot.Create(path, hdr, s.members.WriteSnapshot)
-			blocked = time.Since(t0)
-		}, nil
-	})
+	if s.cfg.Shared {
+		hdr, file, blocked, err = s.sharedSnapshot(ctx, path)
+	} else {
+		err = s.onWorker(ctx, func() (func(), error) {
+			var err error
+			if hdr, err = s.snapshotMarks(ctx); err != nil || s.lastSnap != nil && s.lastSnap.Same(hdr) {
+				return nil, err
+			}
+			return func() {
+				t0 := time.Now()
+				file, werr = snapshot.Create(path, hdr, s.members.WriteSnapshot)
+				blocked = time.Since(t0)
+			}, nil
+		})
+	}
 	if err == nil {
 		err = werr
 	}
@@ -86,11 +91,49 @@ func (s *Service) WriteSnapshot(ctx context.Context) (info SnapshotInfo, wrote b
 		return info, false, err
 	}
 	s.lastSnap = &hdr
-	// The deletions and attachments up to the mark are in the file now.
-	if err := s.store.ForgetChanges(ctx, hdr.Mark); err != nil {
-		s.log.Warn("forgetting changes a snapshot holds", "err", err)
+	// The deletions and attachments up to the mark are in the file now. In
+	// a shared store other servers' snapshots may still need them.
+	if !s.cfg.Shared {
+		if err := s.store.ForgetChanges(ctx, hdr.Mark); err != nil {
+			s.log.Warn("forgetting changes a snapshot holds", "err", err)
+		}
 	}
 	return SnapshotInfo{Path: path, Bytes: file.Size(), Mark: hdr.Mark, Took: time.Since(start), Blocked: blocked}, true, nil
+}
+
+// sharedSnapshot writes the engine of a server that follows a shared
+// store: its marks are the points the engine stands at, held (every
+// account's catch-up waits) while the engine is written out. It returns no
+// file when nothing moved since the last snapshot.
+func (s *Service) sharedSnapshot(ctx context.Context, path string) (snapshot.Header, *snapshot.Pending, time.Duration, error) {
+	accts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return snapshot.Header{}, nil, 0, err
+	}
+	hdr := snapshot.Header{Events: map[int64]int64{}}
+	if hdr.Mark, err = s.store.ChangeMark(ctx); err != nil {
+		return hdr, nil, 0, err
+	}
+	hdr.Mark.Seqs = map[int64]int64{}
+	ids := make([]int64, len(accts))
+	for i, a := range accts {
+		ids[i] = a.ID
+	}
+	slices.Sort(ids)
+	for _, id := range ids { // in order, so that two snapshots never deadlock
+		p := s.follow.get(id)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.known {
+			hdr.Mark.Seqs[id], hdr.Events[id] = p.change, p.event
+		}
+	}
+	if s.lastSnap != nil && s.lastSnap.Same(hdr) {
+		return hdr, nil, 0, nil
+	}
+	t0 := time.Now()
+	file, err := snapshot.Create(path, hdr, s.members.WriteSnapshot)
+	return hdr, file, time.Since(t0), err
 }
 
 // snapshotMarks reads the store's change mark and every account's last
@@ -197,10 +240,11 @@ func (s *Service) replay(ctx context.Context, acct int64, hdr snapshot.Header, n
 	if err := s.reloadCatalog(ctx, acct, now); err != nil {
 		return n, err
 	}
-	_, _, err := s.catchUp(ctx, acct, hdr.Mark.Seq(acct), hdr.Events[acct], now, &n)
+	change, event, err := s.catchUp(ctx, acct, hdr.Mark.Seq(acct), hdr.Events[acct], now, &n)
 	if err != nil {
 		return n, err
 	}
+	s.follow.set(acct, change, event)
 	// The snapshot may hold events the store has pruned since.
 	if !s.prunedBefore.IsZero() {
 		s.members.PruneEvents(acct, s.prunedBefore, now)

@@ -19,3 +19,55 @@ func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, li
 	})
 	return cs, err
 }
+
+// Pages of ReadAccount.
+const (
+	readContactsPage = 5000
+	readEventsPage   = 50_000
+)
+
+// ReadAccount implements segmentd.Store in one read transaction (a WAL
+// snapshot), so that the marks it returns are those of what it read.
+func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	err = s.readTx(ctx, func(tx *sql.Tx) error {
+		var store string
+		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &change); err != nil {
+			return err
+		}
+		for after := ""; ; {
+			cs, err := queryContacts(ctx, tx, acct, "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?", acct, after, readContactsPage)
+			if err != nil {
+				return err
+			}
+			if len(cs) > 0 {
+				if err := contacts(cs); err != nil {
+					return err
+				}
+			}
+			if len(cs) < readContactsPage {
+				break
+			}
+			after = cs[len(cs)-1].ID
+		}
+		for events != nil {
+			evs, last, ok, err := scanEventsJoined(ctx, tx, acct, event, readEventsPage)
+			if err == nil && !ok {
+				evs, last, err = scanEventsColumns(ctx, tx, acct, event, readEventsPage)
+			}
+			if err != nil {
+				return err
+			}
+			if len(evs) > 0 {
+				if err := events(evs); err != nil {
+					return err
+				}
+				event = last
+			}
+			if len(evs) < readEventsPage {
+				break
+			}
+		}
+		return nil
+	})
+	return change, event, err
+}

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -154,5 +156,59 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 	noErr(t, "ForgetChanges", st.ForgetChanges(ctx(t), m1))
 	if ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m0.Seq(acct), seq1, 0)); len(ch.Attached) != 0 {
 		t.Fatalf("Changes after ForgetChanges = %+v, want no attachments", ch)
+	}
+}
+
+// testReadAccount: ReadAccount gives every live contact in id order and
+// every event in sequence order, with the marks of what it read, and stops
+// at a callback's error.
+func testReadAccount(t *testing.T, st EventsStore) {
+	acct := newAccount(t, st, "a")
+	other := newAccount(t, st, "b")
+	var patches []segmentd.ContactPatch
+	for i := range 12_000 { // more than one page of contacts
+		patches = append(patches, segmentd.ContactPatch{Email: str(fmt.Sprintf("c%05d@example.com", i))})
+	}
+	upsert(t, st, acct, nil, patches[:6000]...)
+	upsert(t, st, acct, nil, patches[6000:]...)
+	upsert(t, st, other, nil, segmentd.ContactPatch{Email: str("other@example.com")})
+	gone := mustEmail(t, st, acct, "c00007@example.com").ID
+	must[int](t, "DeleteContacts")(st.DeleteContacts(ctx(t), acct, []string{gone}))
+	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), acct, []segmentd.Event{
+		ev("c00001@example.com", "open", "r1", evT0), ev("nobody@example.com", "click", "r2", evT0), ev("c00002@example.com", "open", "r3", evT0)}))
+	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), other, []segmentd.Event{ev("other@example.com", "open", "r4", evT0)}))
+
+	var ids []string
+	var evs []string
+	change, event, err := st.ReadAccount(ctx(t), acct, func(cs []segmentd.Contact) error {
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		return nil
+	}, func(es []segmentd.Event) error {
+		for _, e := range es {
+			evs = append(evs, e.SGEventID)
+		}
+		return nil
+	})
+	noErr(t, "ReadAccount", err)
+	if len(ids) != 11_999 || !slices.IsSorted(ids) || slices.Contains(ids, gone) {
+		t.Fatalf("ReadAccount gave %d contacts (sorted %v), want the 11,999 live ones in id order", len(ids), slices.IsSorted(ids))
+	}
+	if !slices.Equal(evs, []string{"r1", "r2", "r3"}) {
+		t.Fatalf("ReadAccount events = %v, want r1 r2 r3", evs)
+	}
+	mark := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+	last := must[int64](t, "LastEventSeq")(st.LastEventSeq(ctx(t), acct))
+	if change != mark.Seq(acct) || event != last {
+		t.Fatalf("ReadAccount marks = %d, %d; want the account's %d, %d", change, event, mark.Seq(acct), last)
+	}
+	// Without an events callback, only contacts; a callback's error stops
+	// the read and comes back.
+	stop := errors.New("stop")
+	calls := 0
+	_, _, err = st.ReadAccount(ctx(t), acct, func([]segmentd.Contact) error { calls++; return stop }, nil)
+	if err != stop || calls != 1 {
+		t.Fatalf("ReadAccount with a failing callback: err %v after %d calls, want stop after 1", err, calls)
 	}
 }

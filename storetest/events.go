@@ -30,6 +30,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) EventsStore) {
 		{"Prune", testEventsPrune},
 		{"Isolation", testEventsIsolation},
 		{"ChangeHistory", testEventsChangeHistory},
+		{"ReadAccount", testReadAccount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,171 @@
+package audience
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Following a shared store (Config.Shared). When several servers share one
+// store, a write committed by another server reaches this server's engine
+// only through the store's change history (Store.Changes). So in a shared
+// store the engine learns every write, this server's own included, from
+// the history: after each write the Service catches the account up (sync)
+// before it answers, and a follower goroutine catches up the accounts that
+// other servers wrote, woken by the store's notifications
+// (Config.Notifier) or, failing those, by polling the change marks.
+//
+// Each account's point is where the engine stands in its history: the
+// change number and the event sequence number everything up to which the
+// engine holds. A catch-up of an account holds that account's lock, so two
+// never apply the same changes; one account's catch-up never waits for
+// another's.
+
+// point is where the engine stands in an account's history.
+type point struct {
+	mu            sync.Mutex
+	change, event int64
+	known         bool // set once the engine holds the account (rebuilt, loaded or caught up from the start)
+}
+
+// points holds each account's point.
+type points struct {
+	mu sync.Mutex
+	m  map[int64]*point
+}
+
+func (ps *points) get(acct int64) *point {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[int64]*point{}
+	}
+	p := ps.m[acct]
+	if p == nil {
+		p = &point{}
+		ps.m[acct] = p
+	}
+	return p
+}
+
+// set records where the engine stands after a rebuild or a snapshot load.
+func (ps *points) set(acct, change, event int64) {
+	p := ps.get(acct)
+	p.mu.Lock()
+	p.change, p.event, p.known = change, event, true
+	p.mu.Unlock()
+}
+
+// sync brings the engine up to date with an account's history in a shared
+// store: once it returns, every write committed before it was called, by
+// any server, is in the engine. In a store of its own it does nothing: the
+// Service gives the engine each of its writes directly.
+func (s *Service) sync(ctx context.Context, acct int64) error {
+	if !s.cfg.Shared || s.members == nil {
+		return nil
+	}
+	p := s.follow.get(acct)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := s.clock.Now()
+	if !p.known {
+		// An account this server has not seen (another server created
+		// it): its whole history is its contents.
+		if err := s.reloadCatalog(ctx, acct, now); err != nil {
+			return err
+		}
+		p.known = true
+	}
+	change, event, err := s.catchUp(ctx, acct, p.change, p.event, now, nil)
+	p.change, p.event = change, event
+	return err
+}
+
+// reflect makes the engine reflect a committed write of acct: apply, the
+// write's own engine update, in a store of its own; a catch-up with the
+// history in a shared store, which brings other servers' writes as well.
+func (s *Service) reflect(ctx context.Context, acct int64, apply func()) error {
+	if s.cfg.Shared {
+		return s.sync(ctx, acct)
+	}
+	if s.members != nil && apply != nil {
+		apply()
+	}
+	return nil
+}
+
+// reflectErr is reflect for an engine update that can fail.
+func (s *Service) reflectErr(ctx context.Context, acct int64, apply func() error) error {
+	if s.cfg.Shared {
+		return s.sync(ctx, acct)
+	}
+	if s.members == nil {
+		return nil
+	}
+	return apply()
+}
+
+// defaultFollowInterval is how often the follower polls the change marks
+// when no notification woke it.
+const defaultFollowInterval = time.Second
+
+// runFollower catches up, until ctx ends, the accounts other servers write:
+// those the notifier names at once, and every account whose change number
+// moved at each poll.
+func (s *Service) runFollower(ctx context.Context) {
+	wake := make(chan int64, 256)
+	if n := s.cfg.Notifier; n != nil {
+		go func() {
+			err := n.Listen(ctx, func(acct int64) {
+				select {
+				case wake <- acct:
+				default: // the poll catches up what a full queue drops
+				}
+			})
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("change notifications stopped; following by polling", "err", err)
+			}
+		}()
+	}
+	interval := s.cfg.FollowInterval
+	if interval <= 0 {
+		interval = defaultFollowInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case acct := <-wake:
+			if err := s.sync(ctx, acct); err != nil && ctx.Err() == nil {
+				s.log.Warn("following an account's changes", "account", acct, "err", err)
+			}
+		case <-tick.C:
+			if err := s.pollChanges(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("polling the change history", "err", err)
+			}
+		}
+	}
+}
+
+// pollChanges catches up every account whose change number moved past
+// where the engine stands.
+func (s *Service) pollChanges(ctx context.Context) error {
+	mark, err := s.store.ChangeMark(ctx)
+	if err != nil {
+		return err
+	}
+	for acct, seq := range mark.Seqs {
+		p := s.follow.get(acct)
+		p.mu.Lock()
+		behind := !p.known || p.change < seq
+		p.mu.Unlock()
+		if behind {
+			if err := s.sync(ctx, acct); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
