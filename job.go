@@ -1,6 +1,9 @@
 package segmentd
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // JobType is the job_type SendGrid reports for a contacts job.
 type JobType string
@@ -60,3 +63,29 @@ func (j *Job) Finish(now time.Time) {
 		j.Status = JobErrored
 	}
 }
+
+// JobQueue orders an account's jobs across the servers that share a store
+// (a store held by one server needs none: its one job worker orders them).
+// A server accepts a job by storing it pending, under the account's next
+// job number; it runs the job once every earlier job of the account has
+// finished, whichever server accepted that one, and stores the result in
+// place of the pending row, which any server's Job then reads.
+type JobQueue interface {
+	// AcceptJob stores j, pending, owned by owner until lease, numbered
+	// after the account's earlier jobs.
+	AcceptJob(ctx context.Context, j Job, owner string, lease time.Time) error
+	// RenewJobs extends the lease of owner's pending jobs to lease.
+	RenewJobs(ctx context.Context, owner string, lease time.Time) error
+	// NextJob returns the id of the account's oldest pending job ("" when
+	// none is), after failing the pending jobs whose owner's lease ended
+	// before now (their server stopped before it ran them), oldest first,
+	// as far as they stand before a live one.
+	NextJob(ctx context.Context, acct int64, now time.Time) (string, error)
+	// FinishJob stores a finished job in place of its pending row; a job
+	// that is no longer pending (failed as abandoned) is KindConflict.
+	FinishJob(ctx context.Context, j Job) error
+}
+
+// MsgJobAbandoned is the error of a job whose server stopped before it
+// ran it.
+const MsgJobAbandoned = "the server that accepted this job stopped before running it; nothing of it was applied"

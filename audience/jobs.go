@@ -2,7 +2,6 @@ package audience
 
 import (
 	"context"
-	"errors"
 
 	"github.com/segmentd/segmentd"
 )
@@ -89,21 +88,14 @@ func (s *Service) complete() {
 			continue
 		}
 		j := &t.job
-		if t.err != nil {
-			s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
-			j.Errored = j.Requested
-			msg := "the job could not be processed"
-			var e *segmentd.Error
-			if errors.As(t.err, &e) {
-				msg = e.Message
+		if t.err == nil {
+			if err := s.reflectTask(t); err != nil {
+				// The write committed; a shared store's history brings it
+				// to the engine at the next catch-up.
+				s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
 			}
-			j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
-		} else if err := s.reflectTask(t); err != nil {
-			// The write committed; a shared store's history brings it to
-			// the engine at the next catch-up.
-			s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
 		}
-		j.Finish(s.clock.Now())
+		s.finishJob(t)
 		// Reads see the result at once; the row follows, so that writing it
 		// never holds up the reader waiting for the store's writer.
 		s.pendingMu.Lock()
@@ -127,6 +119,9 @@ func (s *Service) complete() {
 // unknown after the restart, and none of its writes were acknowledged.
 func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, requested int, write func(*segmentd.Job) (publish func(), err error)) (string, error) {
 	task := &jobTask{job: segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Status: segmentd.JobPending, Requested: requested, StartedAt: s.clock.Now()}, write: write}
+	if s.cfg.Jobs != nil {
+		return s.submitShared(ctx, task)
+	}
 	pending := task.job
 	s.pendingMu.Lock()
 	s.pending[pending.ID] = &pending
@@ -144,6 +139,15 @@ func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, re
 
 // Job returns a job by id, pending or finished.
 func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	if s.cfg.Jobs != nil {
+		// The store has every server's jobs. Before a finished one is
+		// answered, this server's engine catches up with it.
+		j, err := s.store.Job(ctx, acct, id)
+		if err == nil && j.Status != segmentd.JobPending {
+			err = s.sync(ctx, acct)
+		}
+		return j, err
+	}
 	s.pendingMu.Lock()
 	j, ok := s.pending[id]
 	var pending segmentd.Job

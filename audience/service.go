@@ -60,6 +60,9 @@ type Config struct {
 	Shared         bool
 	Notifier       segmentd.Notifier
 	FollowInterval time.Duration
+	// Jobs orders jobs across the servers of a shared store (queue.go;
+	// nil: this server's one job worker orders them).
+	Jobs segmentd.JobQueue
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -89,6 +92,9 @@ type Service struct {
 	prunedBefore time.Time
 
 	follow     points             // where the engine stands in each account's history (a shared store)
+	owner      string             // this server's name on the jobs it accepts (Config.Jobs)
+	queues     queues             // accepted jobs waiting for their turn (Config.Jobs)
+	stopLeases context.CancelFunc // stops renewing job leases (Config.Jobs)
 	given      given              // the segments the engine was given, per account
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 }
@@ -116,6 +122,12 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	go s.write()
 	go s.complete()
+	if cfg.Jobs != nil {
+		s.owner = segmentd.NewID()
+		ctx, stop := context.WithCancel(context.Background())
+		s.stopLeases = stop
+		go s.renewLeases(ctx)
+	}
 	return s
 }
 
@@ -129,6 +141,10 @@ func (s *Service) Close() {
 		}
 	})
 	<-s.done
+	s.queues.running.Wait()
+	if s.stopLeases != nil {
+		s.stopLeases()
+	}
 }
 
 // Clock returns the service's clock.

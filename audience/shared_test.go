@@ -21,6 +21,7 @@ type sharedStore interface {
 	segmentd.SegmentStore
 	segmentd.CCSegmentStore
 	segmentd.EventStore
+	segmentd.JobQueue
 }
 
 // TestSharedStore: two Services over one store, each with its own engine,
@@ -45,7 +46,7 @@ func testSharedStore(t *testing.T, st sharedStore) {
 	start := func(snap string) *audience.Service {
 		svc := audience.New(st, clock, slog.New(slog.DiscardHandler), audience.Config{
 			Segments: st, CCSegments: st, Events: st, Membership: engine.NewMembership(),
-			Shared: true, FollowInterval: 5 * time.Millisecond, SnapshotPath: snap,
+			Shared: true, FollowInterval: 5 * time.Millisecond, SnapshotPath: snap, Jobs: st,
 		})
 		t.Cleanup(svc.Close)
 		if err := svc.LoadMembership(ctx); err != nil {
@@ -137,6 +138,33 @@ func testSharedStore(t *testing.T, st sharedStore) {
 		t.Fatalf("A's opened count after Carol arrived = %d, want 2", n)
 	}
 	facetest.Poll(t, "B attaches Carol's waiting event", func() bool { return count(b, opened.ID) == 2 })
+
+	// Jobs: one accepted by A can be polled on B, and once B reads it
+	// completed, B's reads reflect it; jobs of one account accepted by A
+	// and B in turn apply in the order they were acknowledged.
+	plan := func(p string) map[string]*segmentd.Value {
+		return map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: p}}
+	}
+	var jobs []string
+	for i, svc := range []*audience.Service{a, b, a, b, a} {
+		p := []string{"free", "team", "free", "team", "enterprise"}[i]
+		job, err := svc.UpsertContacts(ctx, id, []segmentd.ContactPatch{{Email: facetest.Ptr("dan@example.com"), CustomFields: plan(p)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job)
+	}
+	for _, job := range jobs {
+		if j := facetest.WaitJob(t, b, id, job); j.Status != segmentd.JobCompleted {
+			t.Fatalf("job %s read on B: %+v", job, j)
+		}
+	}
+	for _, svc := range []*audience.Service{a, b} {
+		dan := contactByEmail(t, svc, id, "dan@example.com")
+		if v := dan.CustomFields[f.ID]; v.Text != "enterprise" {
+			t.Fatalf("Dan's plan after five jobs = %+v, want the last acknowledged, enterprise", v)
+		}
+	}
 
 	// A snapshot of B, writes while B is down, and B restarts from it.
 	if _, wrote, err := b.WriteSnapshot(ctx); err != nil || !wrote {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -79,4 +80,71 @@ func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, e
 		j.FinishedAt = fromMS(finished.Int64)
 	}
 	return j, nil
+}
+
+// AcceptJob implements segmentd.JobQueue.
+func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, owner string, lease time.Time) error {
+	args, err := jobArgs(j)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var num int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO account_counters (account_id, name, value) VALUES (?, 'job', 1)
+			ON CONFLICT (account_id, name) DO UPDATE SET value = value + 1 RETURNING value`, j.AccountID).Scan(&num)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
+			errored, errors, started_at, finished_at, num, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(append([]any{j.AccountID, j.ID, string(j.Type)}, args...), num, owner, toMS(lease))...)
+		return err
+	})
+}
+
+// RenewJobs implements segmentd.JobQueue.
+func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE jobs SET lease_until = ? WHERE owner = ? AND status = 'pending'", toMS(lease), owner)
+		return err
+	})
+}
+
+// NextJob implements segmentd.JobQueue. It reads first and writes only to
+// fail an abandoned job, which is rare.
+func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (string, error) {
+	for {
+		var id string
+		var lease int64
+		err := s.read.QueryRowContext(ctx, "SELECT id, lease_until FROM jobs WHERE account_id = ? AND status = 'pending' ORDER BY num LIMIT 1", acct).Scan(&id, &lease)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
+		}
+		if err != nil || lease >= toMS(now) {
+			return id, err
+		}
+		errs, _ := json.Marshal([]segmentd.JobError{{Index: -1, Message: segmentd.MsgJobAbandoned}})
+		err = s.writeTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'failed', errored = requested, errors = ?, finished_at = ?
+				WHERE account_id = ? AND id = ? AND status = 'pending' AND lease_until < ?`, string(errs), toMS(now), acct, id, toMS(now))
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// FinishJob implements segmentd.JobQueue.
+func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
+	args, err := jobArgs(j)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, segmentd.Errorf(segmentd.KindConflict, "id", "job %s is no longer pending", segmentd.Quote(j.ID)),
+			`UPDATE jobs SET status = ?, requested = ?, created = ?, updated = ?, deleted = ?, errored = ?, errors = ?, started_at = ?,
+			finished_at = ?, owner = NULL, lease_until = NULL WHERE account_id = ? AND id = ? AND status = 'pending'`,
+			append(args, j.AccountID, j.ID)...)
+	})
 }

@@ -30,3 +30,14 @@ func TestCCSegmentContract(t *testing.T) {
 		return st
 	})
 }
+
+func TestJobQueueContract(t *testing.T) {
+	storetest.RunJobQueue(t, func(t *testing.T) storetest.JobQueueStore {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

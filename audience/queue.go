@@ -1,0 +1,145 @@
+package audience
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Jobs in a store shared with other servers (Config.Jobs). The store
+// orders an account's jobs across servers (segmentd.JobQueue): this server
+// stores each job it accepts as pending, and runs it on a goroutine of its
+// account once every earlier job of the account, whichever server accepted
+// it, has finished. So jobs of one account apply in the order they were
+// acknowledged, and jobs of different accounts never wait for each other.
+// A job reads completed only after its account's engine here caught up
+// with it; another server answering for it catches up first too.
+//
+// A server keeps its pending jobs' leases alive; a job whose server
+// stopped before running it is failed when its turn comes (nothing of it
+// was applied), so the account's later jobs go on.
+
+// jobLease is how long a server owns the jobs it accepted without
+// renewing them.
+const jobLease = 30 * time.Second
+
+// queues holds, per account, the accepted jobs this server has yet to run.
+type queues struct {
+	mu      sync.Mutex
+	m       map[int64][]*jobTask
+	running sync.WaitGroup
+}
+
+// submitShared stores a job as pending and queues it on its account.
+func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, error) {
+	acct := task.job.AccountID
+	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, s.owner, time.Now().Add(jobLease)); err != nil {
+		return "", err
+	}
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	if s.queues.m == nil {
+		s.queues.m = map[int64][]*jobTask{}
+	}
+	q, busy := s.queues.m[acct]
+	s.queues.m[acct] = append(q, task)
+	if !busy {
+		s.queues.running.Add(1)
+		go s.runAccountJobs(acct)
+	}
+	return task.job.ID, nil
+}
+
+// runAccountJobs runs an account's queued jobs in order, each when its
+// turn comes, and ends when the queue is empty.
+func (s *Service) runAccountJobs(acct int64) {
+	defer s.queues.running.Done()
+	ctx := context.Background()
+	for {
+		s.queues.mu.Lock()
+		q := s.queues.m[acct]
+		if len(q) == 0 {
+			delete(s.queues.m, acct)
+			s.queues.mu.Unlock()
+			return
+		}
+		t := q[0]
+		s.queues.m[acct] = q[1:]
+		s.queues.mu.Unlock()
+		s.runSharedJob(ctx, t)
+	}
+}
+
+// runSharedJob waits for a job's turn, runs it, and stores its result.
+func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
+	j := &t.job
+	if !s.waitTurn(ctx, j) {
+		return
+	}
+	_, t.err = t.write(j)
+	if t.err == nil {
+		if err := s.sync(ctx, j.AccountID); err != nil {
+			s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
+		}
+	}
+	s.finishJob(t)
+	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
+		s.log.Error("recording job result", "job_id", j.ID, "err", err)
+	}
+}
+
+// waitTurn returns when j stands first among its account's pending jobs,
+// or false when it no longer stands at all (failed as abandoned).
+func (s *Service) waitTurn(ctx context.Context, j *segmentd.Job) bool {
+	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		id, err := s.cfg.Jobs.NextJob(ctx, j.AccountID, time.Now())
+		switch {
+		case err != nil:
+			s.log.Warn("waiting for a job's turn", "job_id", j.ID, "err", err)
+		case id == j.ID:
+			return true
+		case id == "":
+			return false
+		default:
+			if cur, err := s.store.Job(ctx, j.AccountID, j.ID); err == nil && cur.Status != segmentd.JobPending {
+				return false
+			}
+		}
+		time.Sleep(wait)
+	}
+}
+
+// finishJob sets a run job's result from its error.
+func (s *Service) finishJob(t *jobTask) {
+	j := &t.job
+	if t.err != nil {
+		s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
+		j.Errored = j.Requested
+		msg := "the job could not be processed"
+		var e *segmentd.Error
+		if errors.As(t.err, &e) {
+			msg = e.Message
+		}
+		j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
+	}
+	j.Finish(s.clock.Now())
+}
+
+// renewLeases keeps this server's pending jobs its own until ctx ends.
+func (s *Service) renewLeases(ctx context.Context) {
+	tick := time.NewTicker(jobLease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.cfg.Jobs.RenewJobs(ctx, s.owner, time.Now().Add(jobLease)); err != nil && ctx.Err() == nil {
+				s.log.Warn("renewing job leases", "err", err)
+			}
+		}
+	}
+}
