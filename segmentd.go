@@ -33,6 +33,7 @@ const (
 	KindTooLarge                      // body or batch over a limit: 413 or 400 per endpoint
 	KindRateLimited                   // 429
 	KindTimeout                       // 408
+	KindUnavailable                   // the store cannot be reached: 503, try again
 )
 
 func (k ErrorKind) String() string {
@@ -53,6 +54,8 @@ func (k ErrorKind) String() string {
 		return "rate limited"
 	case KindTimeout:
 		return "timeout"
+	case KindUnavailable:
+		return "unavailable"
 	}
 	return "internal"
 }

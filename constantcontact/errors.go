@@ -30,11 +30,15 @@ const (
 	kindUnsupportedMedia = "unsupported_media_type"
 	kindMethodNotAllowed = "method_not_allowed"
 	kindInternal         = "internal_error"
+	kindUnavailable      = "service_unavailable"
 
 	// msgInternal answers every 500 (the spec's wording); the cause is
 	// logged, never sent.
 	msgInternal         = "There was a problem with our internal service."
 	msgMethodNotAllowed = "method not allowed"
+	// msgUnavailable answers a 503: segmentd cannot reach its database;
+	// the request may be retried.
+	msgUnavailable = "The service is unavailable; try again shortly."
 	// msgNoSuchResource answers a path no route serves; it takes the path.
 	msgNoSuchResource = "%s is not a Constant Contact V3 resource that segmentd serves"
 )
@@ -106,6 +110,8 @@ func errorBody(err error, area string) (int, []byte) {
 		return list(http.StatusNotFound, kindNotFound, e.Message)
 	case segmentd.KindConflict:
 		return list(http.StatusConflict, kindConflict, e.Message)
+	case segmentd.KindUnavailable:
+		return list(http.StatusServiceUnavailable, kindUnavailable, msgUnavailable)
 	}
 	return list(http.StatusInternalServerError, kindInternal, msgInternal)
 }

@@ -182,8 +182,11 @@ func (h *handler) adapt(rt route) http.Handler {
 			return // the client went away; nobody to answer
 		}
 		status, body := errorBody(err, rt.area)
-		if status == http.StatusInternalServerError {
+		switch status {
+		case http.StatusInternalServerError:
 			h.log.Error("constantcontact: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
+		case http.StatusServiceUnavailable:
+			server.Unavailable(w, h.log, r, err)
 		}
 		writeBody(w, status, body)
 	})

@@ -37,6 +37,9 @@ const (
 	msgNotFound         = "resource not found"
 	msgMethodNotAllowed = "method not allowed"
 	msgTimeout          = "request timed out"
+	// msgUnavailable answers a 503: segmentd cannot reach its database
+	// (several servers share one); the request may be retried.
+	msgUnavailable = "service unavailable; try again shortly"
 	// msgBodyTooLarge takes the limit in words and in bytes.
 	msgBodyTooLarge = "request body must not exceed %s (%d bytes)"
 )
@@ -84,7 +87,7 @@ type errorItem struct {
 
 // nullFieldStatus are the statuses whose errors carry "field":null when no
 // single input is to blame.
-var nullFieldStatus = map[int]bool{401: true, 403: true, 429: true}
+var nullFieldStatus = map[int]bool{401: true, 403: true, 429: true, 503: true}
 
 type errorsBody struct {
 	Errors []errorItem `json:"errors"`
@@ -120,6 +123,8 @@ func statusOf(kind segmentd.ErrorKind) int {
 		return http.StatusTooManyRequests
 	case segmentd.KindTimeout:
 		return http.StatusRequestTimeout
+	case segmentd.KindUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -164,6 +169,9 @@ func (env envelope) render(err error) (int, []byte) {
 		item, field = errorItem{Message: msgTooManyRequests}, ""
 	case segmentd.KindTimeout:
 		item.Message = msgTimeout
+	case segmentd.KindUnavailable:
+		// What failed (the database) is logged, never sent.
+		item, field = errorItem{Message: msgUnavailable}, ""
 	}
 	// "field":null is the form of SendGrid's auth and rate-limit errors
 	// (E1). The 400 and 404 envelopes (E2) type field as a string, so an

@@ -205,8 +205,11 @@ func (h *handler) adapt(rt route) http.Handler {
 			// the per-minute budget every other answer reports.
 			setRateHeaders(w.Header(), limited.Limit, 0, limited.Reset)
 		}
-		if status == http.StatusInternalServerError {
+		switch status {
+		case http.StatusInternalServerError:
 			h.log.Error("sendgrid: internal error", "method", r.Method, "path", r.URL.Path, "account", acct, "err", err)
+		case http.StatusServiceUnavailable:
+			server.Unavailable(w, h.log, r, err)
 		}
 		writeBody(w, status, body)
 	})

@@ -9,6 +9,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -24,10 +25,12 @@ type Face struct {
 	Handler  http.Handler
 }
 
-// New returns the root handler. A path no face's prefix covers is
+// New returns the root handler. ready, when not nil, tells whether the
+// server can serve (its store can be reached): /healthz answers 503 while
+// it cannot. A path no face's prefix covers is
 // segmentd's own: /healthz, or a 404 in segmentd's neutral error shape
 // (docs/decisions.md §14).
-func New(log *slog.Logger, faces ...Face) http.Handler {
+func New(log *slog.Logger, ready func(context.Context) error, faces ...Face) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -36,6 +39,17 @@ func New(log *slog.Logger, faces ...Face) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if ready != nil {
+			if err := ready(r.Context()); err != nil {
+				// Not ready: the store cannot be reached. A load balancer
+				// sends the requests elsewhere until it can.
+				log.Warn("not ready", "err", err)
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, `{"status":"unavailable"}`)
+				return
+			}
+		}
 		fmt.Fprintln(w, `{"status":"ok"}`)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -148,3 +162,11 @@ func Recover(err *error) {
 type panicError struct{ value any }
 
 func (e panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// Unavailable prepares a face's 503 (the store cannot be reached): it asks
+// the client to retry after a second and logs the cause, which the client
+// never sees.
+func Unavailable(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
+	w.Header().Set("Retry-After", "1")
+	log.Warn("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+}

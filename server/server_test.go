@@ -22,7 +22,7 @@ func TestServer(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 		io.WriteString(w, "face")
 	})}
-	srv := httptest.NewServer(New(log, face))
+	srv := httptest.NewServer(New(log, nil, face))
 	defer srv.Close()
 
 	// A face answers its own panics in its vendor's envelope; one that
@@ -92,7 +92,7 @@ func TestRecover(t *testing.T) {
 	abort := Face{Prefixes: []string{"/v3/"}, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler)
 	})}
-	srv := httptest.NewServer(New(slog.New(slog.NewJSONHandler(&logs, nil)), abort))
+	srv := httptest.NewServer(New(slog.New(slog.NewJSONHandler(&logs, nil)), nil, abort))
 	defer srv.Close()
 	if resp, err := http.Get(srv.URL + "/v3/abort"); err == nil {
 		resp.Body.Close()
@@ -111,7 +111,7 @@ func TestRequestLogDurationInMilliseconds(t *testing.T) {
 	slow := Face{Prefixes: []string{"/v3/"}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(took) // a lower bound for the logged duration, not a wait for something
 	})}
-	srv := httptest.NewServer(New(slog.New(slog.NewJSONHandler(&logs, nil)), slow))
+	srv := httptest.NewServer(New(slog.New(slog.NewJSONHandler(&logs, nil)), nil, slow))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/v3/slow")
 	if err != nil {

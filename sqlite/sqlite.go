@@ -406,3 +406,8 @@ func jsonStrings(values []string) string {
 	}
 	return string(append(b, ']'))
 }
+
+// Ping reports whether the database can be read (the server's readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	return s.read.PingContext(ctx)
+}

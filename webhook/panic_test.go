@@ -25,7 +25,7 @@ func (panickingKeys) WebhookKey(context.Context, int64) (string, error) {
 // 500 (its JSON envelope, no stack trace) and logged with the request.
 func TestPanicIsTheWebhooks500(t *testing.T) {
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
-		return server.New(e.Log, server.Face{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(e.Svc, e.Log, webhook.Options{})})
+		return server.New(e.Log, nil, server.Face{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(e.Svc, e.Log, webhook.Options{})})
 	}, facetest.Config{Service: audience.Config{WebhookKeys: panickingKeys{}}})
 	r := e.Call(t, facetest.Request{Method: "POST", Path: "/webhooks/sendgrid/events", Body: `[]`})
 	facetest.WantError(t, r, 500, `{"errors":[{"message":"internal server error"}]}`)

@@ -162,6 +162,11 @@ func (h *handler) adapt(f func(http.ResponseWriter, *http.Request) error) http.H
 			status = http.StatusRequestTimeout
 		case segmentd.KindRateLimited:
 			status = http.StatusTooManyRequests
+		case segmentd.KindUnavailable:
+			// SendGrid retries a batch that did not get a 2xx.
+			server.Unavailable(w, h.log, r, err)
+			writeJSON(w, http.StatusServiceUnavailable, errorsBody{[]errorItem{{Message: msgUnavailable}}})
+			return
 		}
 		writeJSON(w, status, errorsBody{[]errorItem{{Field: e.Field, Message: e.Message}}})
 	})
@@ -174,8 +179,12 @@ func serve(f func(http.ResponseWriter, *http.Request) error, w http.ResponseWrit
 	return f(w, r)
 }
 
-// msgInternal answers every 500; the cause is logged, never sent.
-const msgInternal = "internal server error"
+// msgInternal answers every 500, msgUnavailable every 503 (segmentd cannot
+// reach its database); the cause is logged, never sent.
+const (
+	msgInternal    = "internal server error"
+	msgUnavailable = "service unavailable; try again shortly"
+)
 
 // errMethodNotAllowed is a method the events path does not take.
 var errMethodNotAllowed = errors.New(msgMethodNotAllowed)

@@ -41,7 +41,7 @@ func newEnv(t *testing.T, opts ...webhook.Options) *env {
 	}
 	fe := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		o.Clock = e.Clock
-		return server.New(e.Log,
+		return server.New(e.Log, nil,
 			server.Face{Prefixes: []string{"/v3/marketing/"}, Handler: sendgrid.NewHandler(e.Svc, e.Log)},
 			server.Face{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(e.Svc, e.Log, o)},
 		)

@@ -300,7 +300,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if cfg.dev {
 		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(devClock, members.Advance, log)})
 	}
-	handler := server.New(log, faces...)
+	handler := server.New(log, store.Ping, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	if err := lock.describe("segmentd serve on http://" + ln.Addr().String()); err != nil {
 		log.Warn("writing the server's address into the data directory's lock file", "err", err)
