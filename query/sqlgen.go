@@ -34,6 +34,12 @@ type Dialect interface {
 	textOrder(x string) string
 	// indexAt is the 1-based position of the first '@' in x, 0 if none.
 	indexAt(x string) string
+	// lastEvent is a last-event condition: some event of the contact
+	// satisfies where (events scope 0, "" for none), and having ("" for
+	// none) holds with maxTimestamp the greatest timestamp of those events.
+	lastEvent(g *sqlGen, where, having string) string
+	// maxTimestamp is that greatest timestamp in having.
+	maxTimestamp() string
 	// divide divides as floating point; division by zero is NULL.
 	divide(a, b string) string
 	// remainder is a % b on the operands truncated to integers; % 0 is NULL
@@ -88,6 +94,19 @@ func (sqliteDialect) caseFold(x string, upper bool) string {
 }
 
 // SQLite's default collation, BINARY, compares bytes.
+func (sqliteDialect) lastEvent(g *sqlGen, where, having string) string {
+	s := "EXISTS (" + g.eventsFrom(0)
+	if where != "" {
+		s += " AND " + where
+	}
+	if having != "" {
+		s += " GROUP BY e0.contact_id HAVING " + having
+	}
+	return s + ")"
+}
+
+func (sqliteDialect) maxTimestamp() string { return "MAX(e0.event_timestamp)" }
+
 func (sqliteDialect) textOrder(x string) string { return x }
 
 func (sqliteDialect) indexAt(x string) string { return "instr(" + x + ", '@')" }
@@ -178,8 +197,13 @@ func sqlOp(op Token) string {
 func evAlias(scope int) string { return "e" + strconv.Itoa(scope) }
 
 func (g *sqlGen) eventsFrom(scope int) string {
+	return "SELECT 1 FROM events AS " + evAlias(scope) + " WHERE " + eventsOf(scope)
+}
+
+// eventsOf restricts the events of scope to the contact's.
+func eventsOf(scope int) string {
 	a := evAlias(scope)
-	return "SELECT 1 FROM events AS " + a + " WHERE " + a + ".account_id = c.account_id AND " + a + ".contact_id = c.id"
+	return a + ".account_id = c.account_id AND " + a + ".contact_id = c.id"
 }
 
 func (g *sqlGen) boolean(n *cnode) string {
@@ -249,14 +273,14 @@ func (g *sqlGen) boolean(n *cnode) string {
 		}
 		return s + ")"
 	case kLastEvent:
-		s := "EXISTS (" + g.eventsFrom(0)
+		var where, having string
 		if n.args[0] != nil {
-			s += " AND " + g.boolean(n.args[0])
+			where = g.boolean(n.args[0])
 		}
 		if n.args[1] != nil {
-			s += " GROUP BY e0.contact_id HAVING " + g.boolean(n.args[1])
+			having = g.boolean(n.args[1])
 		}
-		return s + ")"
+		return g.d.lastEvent(g, where, having)
 	}
 	return g.value(n)
 }
@@ -359,7 +383,7 @@ func (g *sqlGen) value(n *cnode) string {
 	case kEvField:
 		return evAlias(n.scope) + "." + n.ec.name()
 	case kMaxTs:
-		return "MAX(e0.event_timestamp)"
+		return g.d.maxTimestamp()
 	case kArith:
 		a := g.value(n.args[0])
 		b := g.value(n.args[1])
