@@ -262,3 +262,93 @@ func Criteria(t *testing.T, s Store, recs []*query.Record) {
 		t.Errorf("only %d of %d documents selected a proper, non-empty subset", nonEmpty, len(docs))
 	}
 }
+
+// calendarTimes are instants on the edges of calendar arithmetic: month
+// ends, leap days, the first and last millisecond of a day, 1970 and
+// before, and the first and last years a query or a Date value may name.
+var calendarTimes = []string{
+	"2024-01-31T23:59:59.999Z",
+	"2023-01-31T00:00:00Z",
+	"2024-02-29T12:00:00Z",
+	"2024-03-31T00:00:00.001Z",
+	"2023-12-31T23:59:59.999Z",
+	"2000-05-31T08:30:00Z",
+	"1970-01-01T00:00:00Z",
+	"1969-12-31T23:59:59.999Z",
+	"1900-02-28T00:00:00Z",
+	"1600-02-29T06:00:00Z",
+	"0004-02-29T00:00:00Z",
+	"0001-01-01T00:00:00Z",
+	"9999-12-31T23:59:59.999Z",
+}
+
+// calendarMonths are the month counts added, up to the 10,000 years a
+// query may add.
+var calendarMonths = []int{1, -1, 2, 11, -11, 12, 13, -13, 1200, -1200, 4801, -119999, 120000, -120000}
+
+// CalendarContacts are contacts whose birthday (a Date custom field) and
+// created_at are the calendarTimes.
+func CalendarContacts() []*query.Record {
+	var out []*query.Record
+	for i, s := range calendarTimes {
+		ms, ok := query.ParseTime(s)
+		if !ok {
+			panic("querydiff: bad calendar time " + s)
+		}
+		r := &query.Record{ID: fmt.Sprintf("k%d", i+1), CreatedAt: ms, UpdatedAt: ms, Custom: make([]query.Value, 3)}
+		r.Custom[2] = query.DateValue(ms)
+		out = append(out, r)
+	}
+	return out
+}
+
+// Calendar checks month arithmetic to the millisecond over recs, the
+// CalendarContacts of account 1 in the store: for each contact, field and
+// month count, "field + n months + k days = t", where t is what Go's
+// time.AddDate gives shifted by k whole days into the years a query can
+// write (k is 0 unless the sum leaves years 1-9999), selects on the store
+// what it selects on the evaluator: the contact itself.
+func Calendar(t *testing.T, s Store, recs []*query.Record) {
+	cat := Catalog(t)
+	for _, r := range recs {
+		for _, field := range []string{"birthday", "created_at"} {
+			for _, n := range calendarMonths {
+				sum := time.UnixMilli(r.CreatedAt).UTC().AddDate(0, n, 0)
+				days := 0
+				for sum.Year() < 1 {
+					sum, days = sum.AddDate(0, 0, 146097), days+146097
+				}
+				for sum.Year() > 9999 {
+					sum, days = sum.AddDate(0, 0, -146097), days-146097
+				}
+				src := fmt.Sprintf("%s %s INTERVAL %d MONTH %s INTERVAL %d DAY = '%s'",
+					field, sign(n), abs(n), sign(days), abs(days), sum.Format(time.RFC3339Nano))
+				q, err := query.ParseSGQL(src)
+				if err != nil {
+					t.Fatalf("%s: %v", src, err)
+				}
+				ch, err := query.Check(q, cat)
+				if err != nil {
+					t.Fatalf("%s: %v", src, err)
+				}
+				if want := Compare(t, s, src, ch, recs, ""); !slices.Equal(want, []string{r.ID}) {
+					t.Fatalf("%s: the evaluator selects %v, want %s alone", src, want, r.ID)
+				}
+			}
+		}
+	}
+}
+
+func sign(n int) string {
+	if n < 0 {
+		return "-"
+	}
+	return "+"
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
