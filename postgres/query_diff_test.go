@@ -238,12 +238,26 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 	}
 }
 
-// diffStore is conn as querydiff runs statements on it.
-func diffStore(conn *pgx.Conn) querydiff.Store {
+// diffStore is conn as querydiff runs statements on it. On Citus it also
+// checks that each statement is routed to the one shard of its account.
+func diffStore(conn *pgx.Conn, citus bool) querydiff.Store {
 	return querydiff.Store{Name: "PostgreSQL", Dialect: query.PostgreSQL(), Run: func(t *testing.T, st query.Statement) []string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		if citus {
+			rows, err := conn.Query(ctx, "EXPLAIN "+st.SQL, st.Args...)
+			if err != nil {
+				t.Fatalf("%v\nEXPLAIN %s\nargs: %v", err, st.SQL, st.Args)
+			}
+			plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text := strings.Join(plan, "\n"); !strings.Contains(text, "Task Count: 1\n") {
+				t.Errorf("not routed to one shard:\n%s\nSQL: %s", text, st.SQL)
+			}
+		}
 		rows, err := conn.Query(ctx, st.SQL, st.Args...)
 		if err != nil {
 			t.Fatalf("%v\nSQL: %s\nargs: %v", err, st.SQL, st.Args)
@@ -279,7 +293,7 @@ func TestQueryDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.Contacts(150, 7)
 		conn := diffDatabase(t, srv, dsn, recs, querydiff.Contacts(40, 99))
-		querydiff.Corpus(t, diffStore(conn), recs)
+		querydiff.Corpus(t, diffStore(conn, srv.citus), recs)
 	})
 }
 
@@ -287,7 +301,7 @@ func TestCriteriaDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.Contacts(150, 11)
 		conn := diffDatabase(t, srv, dsn, recs, nil)
-		querydiff.Criteria(t, diffStore(conn), recs)
+		querydiff.Criteria(t, diffStore(conn, srv.citus), recs)
 	})
 }
 
@@ -295,6 +309,6 @@ func TestCalendarDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.CalendarContacts()
 		conn := diffDatabase(t, srv, dsn, recs, nil)
-		querydiff.Calendar(t, diffStore(conn), recs)
+		querydiff.Calendar(t, diffStore(conn, srv.citus), recs)
 	})
 }

@@ -34,6 +34,8 @@ type Dialect interface {
 	textOrder(x string) string
 	// indexAt is the 1-based position of the first '@' in x, 0 if none.
 	indexAt(x string) string
+	// account is the account id a subquery's rows are restricted to.
+	account(g *sqlGen) string
 	// lastEvent is a last-event condition: some event of the contact
 	// satisfies where (events scope 0, "" for none), and having ("" for
 	// none) holds with maxTimestamp the greatest timestamp of those events.
@@ -94,6 +96,9 @@ func (sqliteDialect) caseFold(x string, upper bool) string {
 }
 
 // SQLite's default collation, BINARY, compares bytes.
+// account is the contact's: a ? cannot be reused.
+func (sqliteDialect) account(*sqlGen) string { return "c.account_id" }
+
 func (sqliteDialect) lastEvent(g *sqlGen, where, having string) string {
 	s := "EXISTS (" + g.eventsFrom(0)
 	if where != "" {
@@ -144,9 +149,10 @@ func GenerateSQL(ch *Checked, d Dialect, opt SQLOptions) Statement {
 	g := &sqlGen{d: d, now: opt.Now.UnixMilli()}
 	var b strings.Builder
 	b.WriteString("SELECT c.id FROM contacts AS c WHERE c.account_id = ")
-	b.WriteString(g.bind(opt.AccountID))
+	g.acct = g.bind(opt.AccountID)
+	b.WriteString(g.acct)
 	if opt.ParentListID != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id = ")
+		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id = ")
 		b.WriteString(g.bind(opt.ParentListID))
 		b.WriteString(")")
 	}
@@ -159,6 +165,8 @@ type sqlGen struct {
 	d    Dialect
 	now  int64
 	args []any
+	// acct is the placeholder of the account id.
+	acct string
 }
 
 func (g *sqlGen) bind(v any) string {
@@ -197,13 +205,18 @@ func sqlOp(op Token) string {
 func evAlias(scope int) string { return "e" + strconv.Itoa(scope) }
 
 func (g *sqlGen) eventsFrom(scope int) string {
-	return "SELECT 1 FROM events AS " + evAlias(scope) + " WHERE " + eventsOf(scope)
+	return "SELECT 1 FROM events AS " + evAlias(scope) + " WHERE " + g.eventsOf(scope)
 }
 
 // eventsOf restricts the events of scope to the contact's.
-func eventsOf(scope int) string {
+func (g *sqlGen) eventsOf(scope int) string {
 	a := evAlias(scope)
-	return a + ".account_id = c.account_id AND " + a + ".contact_id = c.id"
+	return a + ".account_id = " + g.d.account(g) + " AND " + a + ".contact_id = c.id"
+}
+
+// membersOf restricts list_members m to the contact's memberships.
+func (g *sqlGen) membersOf() string {
+	return "m.account_id = " + g.d.account(g) + " AND m.contact_id = c.id"
 }
 
 func (g *sqlGen) boolean(n *cnode) string {
@@ -288,7 +301,7 @@ func (g *sqlGen) boolean(n *cnode) string {
 func (g *sqlGen) arrayEmpty(f fieldRef) string {
 	switch f.kind {
 	case fkListIDs:
-		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id))"
+		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + "))"
 	case fkAltEmails:
 		return "(NOT EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + "))"
 	}
@@ -318,7 +331,7 @@ func (g *sqlGen) ordered(n *cnode, op Token) string {
 func (g *sqlGen) contains(n *cnode) string {
 	switch n.f.kind {
 	case fkListIDs:
-		return "EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id IN (" + g.valueList(n.args) + "))"
+		return "EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id IN (" + g.valueList(n.args) + "))"
 	case fkAltEmails:
 		return "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE j.value IN (" + g.valueList(n.args) + "))"
 	}

@@ -100,7 +100,10 @@ func (lp *likePattern) postgres() string {
 //
 // PostgreSQL's / and % truncate toward zero; floor division and modulo are
 // spelt out where an operand may be negative (times before 1970). Each step
-// is a LATERAL subquery so that x is written, and evaluated, once.
+// is a LATERAL subquery so that x is written, and evaluated, once; OFFSET 0
+// keeps the planner from pulling the first one up, which would copy x into
+// every later step that reads it (twenty nested month additions then took
+// seconds to plan).
 func (postgresDialect) addMonths(g *sqlGen, x func() string, months int64) string {
 	const (
 		dayMs = "86400000"
@@ -129,6 +132,13 @@ func (postgresDialect) addMonths(g *sqlGen, x func() string, months int64) strin
 		", LATERAL (SELECT " + floorMod("s7.m", "4800") + " AS r) AS s8)"
 }
 
+// account is the account id's own parameter, not the contact's column:
+// Citus routes a statement to one shard only when it can see that every
+// distributed table in it, subqueries' included, is filtered on one value
+// of account_id, which it cannot infer through a correlated subquery under
+// OR or NOT.
+func (postgresDialect) account(g *sqlGen) string { return g.acct }
+
 // lastEvent with a HAVING condition groups the events in a derived table
 // and tests the condition in its WHERE: Citus refuses a subquery in HAVING
 // that refers to the outer query ("Subqueries in HAVING cannot refer to
@@ -140,7 +150,7 @@ func (postgresDialect) lastEvent(g *sqlGen, where, having string) string {
 	if where != "" {
 		where = " AND " + where
 	}
-	return "EXISTS (SELECT 1 FROM (SELECT MAX(e0.event_timestamp) AS ts FROM events AS e0 WHERE " + eventsOf(0) + where +
+	return "EXISTS (SELECT 1 FROM (SELECT MAX(e0.event_timestamp) AS ts FROM events AS e0 WHERE " + g.eventsOf(0) + where +
 		" GROUP BY e0.contact_id) AS g WHERE " + having + ")"
 }
 
@@ -173,8 +183,8 @@ func (postgresDialect) divide(a, b string) string {
 // so that arithmetic on it stays floating point (bigint % -1 is 0 in
 // PostgreSQL, as in arith). float8 cannot hold 2^63 - 1, so the upper bound
 // compared with is 2^63, as in Go's float64(math.MaxInt64). Each operand is
-// written once, in a subquery, so that nested remainders do not repeat
-// their operands' text.
+// written once, in a subquery kept from being pulled up (as in addMonths),
+// so that nested remainders do not repeat their operands.
 func (postgresDialect) remainder(a, b string) string {
 	clamp := func(x string) string {
 		return "CASE WHEN " + x + " >= 9223372036854775807 THEN 9223372036854775807 WHEN " + x + " <= -9223372036854775808" +
