@@ -101,7 +101,8 @@ func diffConnect(t *testing.T, dsn string) *pgx.Conn {
 // names and types of the store's schema contract, and on Citus distributes
 // them by account_id, colocated with contacts, as the store does. When the
 // postgres package's migrations exist, this function becomes "apply them"
-// and nothing else in the test changes.
+// and nothing else in the test changes (unless they add foreign keys, to
+// accounts or lists, whose rows loadDiffContacts must then insert first).
 func createDiffSchema(t *testing.T, conn *pgx.Conn, citus bool) {
 	t.Helper()
 	ctx := context.Background()
