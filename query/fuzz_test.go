@@ -64,7 +64,8 @@ func checkSQLSafe(t testing.TB, st Statement) {
 }
 
 // fuzzOne runs the whole pipeline: no panic, an *Error on failure, the
-// round trip holds, the SQL is safe, evaluation does not panic.
+// round trip holds, the SQL of both dialects is safe, evaluation does not
+// panic.
 func fuzzOne(t *testing.T, lang Lang, src string) {
 	q, err := Parse(lang, src)
 	if err != nil {
@@ -90,6 +91,7 @@ func fuzzOne(t *testing.T, lang Lang, src string) {
 		return
 	}
 	checkSQLSafe(t, GenerateSQL(ch, SQLite(), SQLOptions{AccountID: 1, Now: corpusNow, ParentListID: "L1"}))
+	checkPostgresSQLSafe(t, GenerateSQL(ch, PostgreSQL(), SQLOptions{AccountID: 1, Now: corpusNow, ParentListID: "L1"}))
 	p := Compile(ch)
 	for _, r := range semanticsRecords() {
 		p.Match(r, corpusNow)

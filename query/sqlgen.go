@@ -12,8 +12,11 @@ import (
 // It is sealed: dialects live in this package, next to the generator they
 // must agree with.
 type Dialect interface {
-	// placeholder is the text of the n-th (1-based) bound parameter.
-	placeholder(n int) string
+	// placeholder is the text of the n-th (1-based) bound parameter, whose
+	// value is v (a string, float64, int64 or int).
+	placeholder(n int, v any) string
+	// null is the NULL constant.
+	null(g *sqlGen) string
 	// customField reads custom field id of contact row c with type t.
 	customField(g *sqlGen, id string, t FieldType) string
 	// jsonArray is a FROM item over the JSON array column col, aliased j
@@ -26,8 +29,24 @@ type Dialect interface {
 	addMonths(g *sqlGen, x func() string, months int64) string
 	// caseFold applies ASCII lower() or upper().
 	caseFold(x string, upper bool) string
-	// divide divides as floating point.
+	// textOrder makes x, a string, compare byte-wise in < <= > >= and
+	// BETWEEN.
+	textOrder(x string) string
+	// indexAt is the 1-based position of the first '@' in x, 0 if none.
+	indexAt(x string) string
+	// account is the account id a subquery's rows are restricted to.
+	account(g *sqlGen) string
+	// lastEvent is a last-event condition: some event of the contact
+	// satisfies where (events scope 0, "" for none), and having ("" for
+	// none) holds with maxTimestamp the greatest timestamp of those events.
+	lastEvent(g *sqlGen, where, having string) string
+	// maxTimestamp is that greatest timestamp in having.
+	maxTimestamp() string
+	// divide divides as floating point; division by zero is NULL.
 	divide(a, b string) string
+	// remainder is a % b on the operands truncated to integers; % 0 is NULL
+	// (see arith).
+	remainder(a, b string) string
 }
 
 type sqliteDialect struct{}
@@ -35,7 +54,9 @@ type sqliteDialect struct{}
 // SQLite returns the dialect of the embedded SQLite store (modernc.org/sqlite).
 func SQLite() Dialect { return sqliteDialect{} }
 
-func (sqliteDialect) placeholder(int) string { return "?" }
+func (sqliteDialect) placeholder(int, any) string { return "?" }
+
+func (sqliteDialect) null(g *sqlGen) string { return g.bind(nil) }
 
 func (sqliteDialect) customField(g *sqlGen, id string, t FieldType) string {
 	e := "json_extract(c.custom_fields, " + g.bind("$."+strconv.Quote(id)) + ")"
@@ -74,9 +95,34 @@ func (sqliteDialect) caseFold(x string, upper bool) string {
 	return "lower(" + x + ")"
 }
 
+// SQLite's default collation, BINARY, compares bytes.
+// account is the contact's: a ? cannot be reused.
+func (sqliteDialect) account(*sqlGen) string { return "c.account_id" }
+
+func (sqliteDialect) lastEvent(g *sqlGen, where, having string) string {
+	s := "EXISTS (" + g.eventsFrom(0)
+	if where != "" {
+		s += " AND " + where
+	}
+	if having != "" {
+		s += " GROUP BY e0.contact_id HAVING " + having
+	}
+	return s + ")"
+}
+
+func (sqliteDialect) maxTimestamp() string { return "MAX(e0.event_timestamp)" }
+
+func (sqliteDialect) textOrder(x string) string { return x }
+
+func (sqliteDialect) indexAt(x string) string { return "instr(" + x + ", '@')" }
+
+// SQLite's / and % answer NULL for a zero divisor, and its % truncates REAL
+// operands to integers, which is what arith copies.
 func (sqliteDialect) divide(a, b string) string {
 	return "(CAST(" + a + " AS REAL) / " + b + ")"
 }
+
+func (sqliteDialect) remainder(a, b string) string { return "(" + a + " % " + b + ")" }
 
 // Statement is generated SQL with its bound arguments.
 type Statement struct {
@@ -103,9 +149,10 @@ func GenerateSQL(ch *Checked, d Dialect, opt SQLOptions) Statement {
 	g := &sqlGen{d: d, now: opt.Now.UnixMilli()}
 	var b strings.Builder
 	b.WriteString("SELECT c.id FROM contacts AS c WHERE c.account_id = ")
-	b.WriteString(g.bind(opt.AccountID))
+	g.acct = g.bind(opt.AccountID)
+	b.WriteString(g.acct)
 	if opt.ParentListID != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id = ")
+		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id = ")
 		b.WriteString(g.bind(opt.ParentListID))
 		b.WriteString(")")
 	}
@@ -118,11 +165,13 @@ type sqlGen struct {
 	d    Dialect
 	now  int64
 	args []any
+	// acct is the placeholder of the account id.
+	acct string
 }
 
 func (g *sqlGen) bind(v any) string {
 	g.args = append(g.args, v)
-	return g.d.placeholder(len(g.args))
+	return g.d.placeholder(len(g.args), v)
 }
 
 func sqlOp(op Token) string {
@@ -156,15 +205,25 @@ func sqlOp(op Token) string {
 func evAlias(scope int) string { return "e" + strconv.Itoa(scope) }
 
 func (g *sqlGen) eventsFrom(scope int) string {
+	return "SELECT 1 FROM events AS " + evAlias(scope) + " WHERE " + g.eventsOf(scope)
+}
+
+// eventsOf restricts the events of scope to the contact's.
+func (g *sqlGen) eventsOf(scope int) string {
 	a := evAlias(scope)
-	return "SELECT 1 FROM events AS " + a + " WHERE " + a + ".account_id = c.account_id AND " + a + ".contact_id = c.id"
+	return a + ".account_id = " + g.d.account(g) + " AND " + a + ".contact_id = c.id"
+}
+
+// membersOf restricts list_members m to the contact's memberships.
+func (g *sqlGen) membersOf() string {
+	return "m.account_id = " + g.d.account(g) + " AND m.contact_id = c.id"
 }
 
 func (g *sqlGen) boolean(n *cnode) string {
 	switch n.k {
 	case kConst:
 		if n.t == TNull {
-			return g.bind(nil)
+			return g.d.null(g)
 		}
 		if n.b {
 			return "(1 = " + g.bind(1) + ")"
@@ -177,8 +236,8 @@ func (g *sqlGen) boolean(n *cnode) string {
 	case kOr:
 		return "(" + g.boolean(n.args[0]) + " OR " + g.boolean(n.args[1]) + ")"
 	case kCmp:
-		l := g.value(n.args[0])
-		return "(" + l + " " + sqlOp(n.op) + " " + g.value(n.args[1]) + ")"
+		l := g.ordered(n.args[0], n.op)
+		return "(" + l + " " + sqlOp(n.op) + " " + g.ordered(n.args[1], n.op) + ")"
 	case kIsNull:
 		x := n.args[0]
 		if x.k == kField && x.t == TArray {
@@ -215,9 +274,9 @@ func (g *sqlGen) boolean(n *cnode) string {
 		if n.not {
 			not = " NOT"
 		}
-		x := g.value(n.args[0])
-		lo := g.value(n.args[1])
-		return "(" + x + not + " BETWEEN " + lo + " AND " + g.value(n.args[2]) + ")"
+		x := g.ordered(n.args[0], LSS)
+		lo := g.ordered(n.args[1], LSS)
+		return "(" + x + not + " BETWEEN " + lo + " AND " + g.ordered(n.args[2], LSS) + ")"
 	case kContains:
 		return g.contains(n)
 	case kExists:
@@ -227,14 +286,14 @@ func (g *sqlGen) boolean(n *cnode) string {
 		}
 		return s + ")"
 	case kLastEvent:
-		s := "EXISTS (" + g.eventsFrom(0)
+		var where, having string
 		if n.args[0] != nil {
-			s += " AND " + g.boolean(n.args[0])
+			where = g.boolean(n.args[0])
 		}
 		if n.args[1] != nil {
-			s += " GROUP BY e0.contact_id HAVING " + g.boolean(n.args[1])
+			having = g.boolean(n.args[1])
 		}
-		return s + ")"
+		return g.d.lastEvent(g, where, having)
 	}
 	return g.value(n)
 }
@@ -242,12 +301,12 @@ func (g *sqlGen) boolean(n *cnode) string {
 func (g *sqlGen) arrayEmpty(f fieldRef) string {
 	switch f.kind {
 	case fkListIDs:
-		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id))"
+		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + "))"
 	case fkAltEmails:
 		return "(NOT EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + "))"
 	}
-	return "(NOT EXISTS (SELECT 1 WHERE instr(c.email, '@') > 0) AND NOT EXISTS (SELECT 1 FROM " +
-		g.d.jsonArray("c.alternate_emails") + " WHERE instr(j.value, '@') > 0))"
+	return "(NOT EXISTS (SELECT 1 WHERE " + g.d.indexAt("c.email") + " > 0) AND NOT EXISTS (SELECT 1 FROM " +
+		g.d.jsonArray("c.alternate_emails") + " WHERE " + g.d.indexAt("j.value") + " > 0))"
 }
 
 func (g *sqlGen) valueList(args []*cnode) string {
@@ -258,16 +317,28 @@ func (g *sqlGen) valueList(args []*cnode) string {
 	return strings.Join(parts, ", ")
 }
 
+// ordered is the value of n as an operand of op: a string compared for
+// order compares byte-wise, as strings.Compare does in the evaluator.
+func (g *sqlGen) ordered(n *cnode, op Token) string {
+	v := g.value(n)
+	if n.t == TString && op != EQL && op != NEQ {
+		return g.d.textOrder(v)
+	}
+	return v
+}
+
 // contains is true when the array holds any of the values, never NULL.
 func (g *sqlGen) contains(n *cnode) string {
 	switch n.f.kind {
 	case fkListIDs:
-		return "EXISTS (SELECT 1 FROM list_members AS m WHERE m.account_id = c.account_id AND m.contact_id = c.id AND m.list_id IN (" + g.valueList(n.args) + "))"
+		return "EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id IN (" + g.valueList(n.args) + "))"
 	case fkAltEmails:
 		return "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE j.value IN (" + g.valueList(n.args) + "))"
 	}
-	a := "EXISTS (SELECT 1 WHERE instr(c.email, '@') > 0 AND substr(c.email, instr(c.email, '@') + 1) IN (" + g.valueList(n.args) + "))"
-	b := "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE instr(j.value, '@') > 0 AND substr(j.value, instr(j.value, '@') + 1) IN (" + g.valueList(n.args) + "))"
+	at := g.d.indexAt("c.email")
+	a := "EXISTS (SELECT 1 WHERE " + at + " > 0 AND substr(c.email, " + at + " + 1) IN (" + g.valueList(n.args) + "))"
+	at = g.d.indexAt("j.value")
+	b := "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE " + at + " > 0 AND substr(j.value, " + at + " + 1) IN (" + g.valueList(n.args) + "))"
 	return "(" + a + " OR " + b + ")"
 }
 
@@ -291,7 +362,7 @@ func (g *sqlGen) value(n *cnode) string {
 	case kConst:
 		switch n.t {
 		case TNull:
-			return g.bind(nil)
+			return g.d.null(g)
 		case TString:
 			return g.bind(n.s)
 		case TNumber:
@@ -325,12 +396,15 @@ func (g *sqlGen) value(n *cnode) string {
 	case kEvField:
 		return evAlias(n.scope) + "." + n.ec.name()
 	case kMaxTs:
-		return "MAX(e0.event_timestamp)"
+		return g.d.maxTimestamp()
 	case kArith:
 		a := g.value(n.args[0])
 		b := g.value(n.args[1])
-		if n.op == QUO {
+		switch n.op {
+		case QUO:
 			return g.d.divide(a, b)
+		case REM:
+			return g.d.remainder(a, b)
 		}
 		return "(" + a + " " + sqlOp(n.op) + " " + b + ")"
 	case kNeg:
