@@ -1,0 +1,379 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// contactColumns are the columns scanContact reads, from contacts as c:
+// the id, the text columns of textFields (NULL as ""), the jsonb columns,
+// the times, and the contact's lists. The list subquery names the account
+// as $1 rather than c.account_id: Citus routes a statement to one node
+// only when every table in it is filtered on the distribution column.
+const contactColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id, ''), coalesce(c.external_id, ''),
+	coalesce(c.anonymous_id, ''), coalesce(c.first_name, ''), coalesce(c.last_name, ''), coalesce(c.address_line_1, ''),
+	coalesce(c.address_line_2, ''), coalesce(c.city, ''), coalesce(c.state_province_region, ''), coalesce(c.postal_code, ''),
+	coalesce(c.country, ''), coalesce(c.phone_number, ''), coalesce(c.whatsapp, ''), coalesce(c.line, ''),
+	coalesce(c.facebook, ''), coalesce(c.unique_name, ''), c.alternate_emails, c.custom_fields, c.created_at, c.updated_at,
+	ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id)`
+
+// qContacts selects contacts of the account $1; append the condition.
+const qContacts = "SELECT " + contactColumns + " FROM contacts c WHERE c.account_id = $1 AND "
+
+// textCols are the contacts table's text columns, in the order of
+// textFields.
+var textCols = []string{
+	"email", "phone_number_id", "external_id", "anonymous_id",
+	"first_name", "last_name", "address_line_1", "address_line_2", "city",
+	"state_province_region", "postal_code", "country", "phone_number",
+	"whatsapp", "line", "facebook", "unique_name",
+}
+
+// textFields returns pointers to c's fields in the order of textCols.
+func textFields(c *segmentd.Contact) [17]*string {
+	return [17]*string{
+		&c.Email, &c.PhoneNumberID, &c.ExternalID, &c.AnonymousID,
+		&c.FirstName, &c.LastName, &c.AddressLine1, &c.AddressLine2, &c.City,
+		&c.StateProvinceRegion, &c.PostalCode, &c.Country, &c.PhoneNumber,
+		&c.WhatsApp, &c.Line, &c.Facebook, &c.UniqueName,
+	}
+}
+
+// identifierCol maps an identifier type to its column. It is the only way an
+// identifier type reaches SQL text.
+func identifierCol(t segmentd.IdentifierType) (string, error) {
+	switch t {
+	case segmentd.IdentifierEmail, segmentd.IdentifierPhoneNumberID, segmentd.IdentifierExternalID, segmentd.IdentifierAnonymousID:
+		return string(t), nil
+	}
+	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %s", segmentd.Quote(string(t)))
+}
+
+// scanContact reads one row of contactColumns.
+func scanContact(row pgx.Row) (segmentd.Contact, error) {
+	var c segmentd.Contact
+	var alt, custom string
+	var created, updated int64
+	dst := make([]any, 0, 23)
+	dst = append(dst, &c.ID)
+	for _, p := range textFields(&c) {
+		dst = append(dst, p)
+	}
+	dst = append(dst, &alt, &custom, &created, &updated, &c.ListIDs)
+	if err := row.Scan(dst...); err != nil {
+		return c, err
+	}
+	var err error
+	if c.AlternateEmails, err = decodeAlternateEmails(alt); err != nil {
+		return c, fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
+	}
+	if c.CustomFields, err = decodeCustomFields(custom); err != nil {
+		return c, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+	}
+	if len(c.ListIDs) == 0 {
+		c.ListIDs = nil
+	}
+	c.CreatedAt = fromMS(created)
+	c.UpdatedAt = fromMS(updated)
+	return c, nil
+}
+
+// queryContacts runs a query that selects contactColumns (qContacts).
+func queryContacts(ctx context.Context, q querier, query string, args ...any) ([]segmentd.Contact, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
+	cs, err := queryContacts(ctx, s.pool, qContacts+"c.id = $2", acct, id)
+	if err != nil {
+		return segmentd.Contact{}, err
+	}
+	if len(cs) == 0 {
+		return segmentd.Contact{}, notFound("id", "contact %s does not exist", segmentd.Quote(id))
+	}
+	return cs[0], nil
+}
+
+// ContactsByIDs returns the contacts that exist, in the order of ids; an id
+// given twice yields its contact once.
+func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]segmentd.Contact, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cs, err := queryContacts(ctx, s.pool, qContacts+"c.id = ANY($2)", acct, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]int, len(cs))
+	for i, c := range cs {
+		byID[c.ID] = i
+	}
+	out := make([]segmentd.Contact, 0, len(cs))
+	for _, id := range ids {
+		if i, ok := byID[id]; ok {
+			out = append(out, cs[i])
+			delete(byID, id)
+		}
+	}
+	return out, nil
+}
+
+// qAlternateEmailOwners maps alternate emails to their contact: the lowest
+// contact id when several contacts list the same address.
+const qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
+	WHERE account_id = $1 AND email = ANY($2) GROUP BY email`
+
+// ContactsByEmails matches each address against contacts' emails first, then
+// their alternate emails (the lowest contact id wins when several contacts
+// list the same alternate address), in one snapshot.
+func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []string) (map[string]segmentd.Contact, error) {
+	out := make(map[string]segmentd.Contact)
+	if len(emails) == 0 {
+		return out, nil
+	}
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		clear(out)
+		cs, err := queryContacts(ctx, tx, qContacts+"c.email = ANY($2)", acct, emails)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			out[c.Email] = c
+		}
+		var rest []string
+		for _, e := range emails {
+			if _, ok := out[e]; !ok {
+				rest = append(rest, e)
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		alt := make(map[string]string) // email -> contact id
+		if err := scanPairs(ctx, tx, alt, qAlternateEmailOwners, acct, rest); err != nil {
+			return err
+		}
+		if len(alt) == 0 {
+			return nil
+		}
+		ids := make([]string, 0, len(alt))
+		for _, id := range alt {
+			ids = append(ids, id)
+		}
+		cs, err = queryContacts(ctx, tx, qContacts+"c.id = ANY($2)", acct, ids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]segmentd.Contact, len(cs))
+		for _, c := range cs {
+			byID[c.ID] = c
+		}
+		for e, id := range alt {
+			if c, ok := byID[id]; ok {
+				out[e] = c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanPairs adds the (key, value) rows of a query to m.
+func scanPairs(ctx context.Context, q querier, m map[string]string, query string, args ...any) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		m[k] = v
+	}
+	return rows.Err()
+}
+
+func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd.IdentifierType, values []string) (map[string]segmentd.Contact, error) {
+	col, err := identifierCol(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]segmentd.Contact)
+	if len(values) == 0 {
+		return out, nil
+	}
+	cs, err := queryContacts(ctx, s.pool, qContacts+"c."+col+" = ANY($2)", acct, values)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		out[c.Identifier(t)] = c
+	}
+	return out, nil
+}
+
+func (s *Store) CountContacts(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1", acct).Scan(&n)
+	return n, err
+}
+
+// ScanContacts returns up to limit contacts with ids greater than afterID,
+// in id order: the membership engine pages through an account with it at
+// start, one range of the primary key per page.
+func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.Contact, error) {
+	return queryContacts(ctx, s.pool, qContacts+"c.id > $2 ORDER BY c.id LIMIT $3", acct, afterID, limit)
+}
+
+// SampleContacts returns up to limit of the most recently updated contacts
+// (ties: the greatest ids, which are the newest contacts), sorted by email
+// (contacts without one last, by id). contacts_updated yields the first
+// order, so the query stops after limit rows.
+func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]segmentd.Contact, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	cs, err := queryContacts(ctx, s.pool, qContacts+"true ORDER BY c.updated_at DESC, c.id DESC LIMIT $2", acct, limit)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if (a.Email == "") != (b.Email == "") {
+			return b.Email == ""
+		}
+		if a.Email != b.Email {
+			return a.Email < b.Email
+		}
+		return a.ID < b.ID
+	})
+	return cs, nil
+}
+
+// deleteContacts removes the contacts ids names (their memberships and
+// alternate-email rows go with them: ON DELETE CASCADE) and records the
+// deletions under change seq.
+func deleteContacts(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []string) (int, error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO deletions (account_id, change_seq, kind, id)
+		SELECT $1, $2, 'contact', id FROM unnest($3::text[]) AS id ON CONFLICT DO NOTHING`, acct, seq, ids); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, "DELETE FROM contacts WHERE account_id = $1 AND id = ANY($2)", acct, ids)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *Store) DeleteContacts(ctx context.Context, acct int64, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		n, err = deleteContacts(ctx, tx, acct, seq, ids)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		// Memberships and alternates first, in one statement each, so
+		// that the cascade from contacts finds nothing left to do.
+		if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM contacts WHERE account_id = $1", acct)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, "INSERT INTO deletions (account_id, change_seq, kind, id) VALUES ($1, $2, 'all', '') ON CONFLICT DO NOTHING", acct, seq)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// DeleteIdentifier clears identifier t of a contact when its value is value.
+func (s *Store) DeleteIdentifier(ctx context.Context, acct int64, contactID string, t segmentd.IdentifierType, value string, now time.Time) error {
+	col, err := identifierCol(t)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		cs, err := queryContacts(ctx, tx, qContacts+"c.id = $2", acct, contactID)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		c := cs[0]
+		if value == "" || c.Identifier(t) != value {
+			return notFound("identifier_value", "contact %s has no %s %s", contactID, t, segmentd.Quote(value))
+		}
+		c.SetIdentifier(t, "")
+		if !c.HasIdentifier() {
+			return segmentd.Errorf(segmentd.KindInvalid, "identifier_type",
+				"%s is the contact's last identifier: a contact must keep at least one identifier", t)
+		}
+		_, err = tx.Exec(ctx, "UPDATE contacts SET "+col+" = NULL, updated_at = $3, change_seq = $4 WHERE account_id = $1 AND id = $2",
+			acct, contactID, toMS(now), seq)
+		return err
+	})
+}
+
+// sortedUnique returns the distinct values of s, sorted.
+func sortedUnique(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

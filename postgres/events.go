@@ -1,0 +1,351 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Events. A call stores all its batches with one INSERT … SELECT FROM
+// unnest(…): the account's lock and event numbers first, then the contacts
+// of the batch's emails in two queries, then the events. Idempotency is the
+// database's: the unique index events_sg_event_id refuses an sg_event_id
+// the account holds (ON CONFLICT DO NOTHING), whichever server stored it;
+// the statement's RETURNING says which events went in.
+
+const (
+	// eventColumns are what scanEvent reads, NULLs as "".
+	eventColumns = "coalesce(e.contact_id, ''), e.email, e.event_source, e.event_type, e.event_timestamp, coalesce(e.singlesend_id, ''), " +
+		"coalesce(e.automation_id, ''), coalesce(e.marketing_campaign_id, ''), coalesce(e.url, ''), coalesce(e.sg_event_id, '')"
+
+	// qReserveEvents takes the account's lock and $2 event numbers: the
+	// last of them is returned.
+	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq) VALUES ($1, $2)
+		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2 RETURNING event_seq`
+
+	qInsertEvents = `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
+		singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
+		SELECT $1, u.* FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) AS u
+		ON CONFLICT DO NOTHING RETURNING seq`
+
+	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = $1 AND email = ANY($2)"
+	qEventsLastSeq     = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
+	qEventsUnattached  = "SELECT DISTINCT email FROM events WHERE account_id = $1 AND contact_id IS NULL AND email = ANY($2)"
+	qAttachEvents      = `UPDATE events e SET contact_id = o.contact_id FROM unnest($2::text[], $3::text[]) AS o (email, contact_id)
+		WHERE e.account_id = $1 AND e.contact_id IS NULL AND e.email = o.email RETURNING e.seq, ` + eventColumns
+	qRecordAttachments = `INSERT INTO event_attachments (account_id, change_seq, event_seq)
+		SELECT $1, $2, s FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING`
+	qScanEvents     = "SELECT e.seq, " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+	qAttachedEvents = "SELECT " + eventColumns + ` FROM event_attachments a JOIN events e ON e.account_id = $1 AND e.seq = a.event_seq
+		WHERE a.account_id = $1 AND a.change_seq > $2 AND a.event_seq <= $3 ORDER BY a.event_seq`
+	qEventsAnyBefore = "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = $1 AND event_timestamp < $2)"
+	// qPruneEvents deletes up to pruneChunk events older than $2 (found
+	// through events_time).
+	qPruneEvents = `DELETE FROM events WHERE account_id = $1 AND seq = ANY (ARRAY(
+		SELECT seq FROM events WHERE account_id = $1 AND event_timestamp < $2 LIMIT $3))`
+	// pruneChunk bounds one pruning transaction, so that pruning millions
+	// of events never holds the account for long.
+	pruneChunk = 50_000
+)
+
+// scanEvent reads eventColumns after the values dst points to.
+func scanEvent(row pgx.Row, dst ...any) (segmentd.Event, error) {
+	var ev segmentd.Event
+	var ts int64
+	dst = append(dst, &ev.ContactID, &ev.Email, &ev.Source, &ev.Type, &ts, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID)
+	if err := row.Scan(dst...); err != nil {
+		return ev, err
+	}
+	ev.Timestamp = fromMS(ts)
+	return ev, nil
+}
+
+// AddEvents stores one batch of events: AddEventBatches of one.
+func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event) (segmentd.EventsResult, error) {
+	res, err := s.AddEventBatches(ctx, acct, [][]segmentd.Event{evs})
+	if err != nil {
+		return segmentd.EventsResult{}, err
+	}
+	return res[0], nil
+}
+
+// eventArrays are events as the columns of qInsertEvents.
+type eventArrays struct {
+	seq, ts                                 []int64
+	contact, single, auto, campaign, url, id []*string
+	email, source, typ                      []string
+}
+
+func (a *eventArrays) add(seq int64, ev *segmentd.Event) {
+	a.seq = append(a.seq, seq)
+	a.contact = append(a.contact, nullText(ev.ContactID))
+	a.email = append(a.email, ev.Email)
+	a.source = append(a.source, ev.Source)
+	a.typ = append(a.typ, ev.Type)
+	a.ts = append(a.ts, toMS(ev.Timestamp))
+	a.single = append(a.single, nullText(ev.SinglesendID))
+	a.auto = append(a.auto, nullText(ev.AutomationID))
+	a.campaign = append(a.campaign, nullText(ev.MarketingCampaignID))
+	a.url = append(a.url, nullText(ev.URL))
+	a.id = append(a.id, nullText(ev.SGEventID))
+}
+
+// AddEventBatches stores batches of events in one transaction, each as
+// AddEvents would in turn. An sg_event_id repeated within the call counts
+// as a duplicate where it comes again; one the account already holds is
+// refused by the database.
+func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
+	res := make([]segmentd.EventsResult, len(batches))
+	var evs []segmentd.Event
+	var from []int // the batch of each event of evs
+	seen := make(map[string]bool)
+	for b, batch := range batches {
+		for _, ev := range batch {
+			if ev.SGEventID != "" {
+				if seen[ev.SGEventID] {
+					res[b].Duplicates++
+					continue
+				}
+				seen[ev.SGEventID] = true
+			}
+			ev.Email = strings.ToLower(ev.Email)
+			ev.ContactID = ""
+			ev.Timestamp = msTime(ev.Timestamp)
+			if ev.Source == "" {
+				ev.Source = segmentd.DefaultEventSource
+			}
+			evs = append(evs, ev)
+			from = append(from, b)
+		}
+	}
+	if len(evs) == 0 {
+		return res, nil
+	}
+	stored := make(map[int64]bool, len(evs))
+	var first int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var last int64
+		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs)).Scan(&last); err != nil {
+			return err
+		}
+		first = last - int64(len(evs)) + 1
+		var emails []string
+		for i := range evs {
+			emails = append(emails, evs[i].Email)
+		}
+		owners, err := contactIDsByEmail(ctx, tx, acct, sortedUnique(emails))
+		if err != nil {
+			return err
+		}
+		var a eventArrays
+		for i := range evs {
+			evs[i].ContactID = owners[evs[i].Email]
+			a.add(first+int64(i), &evs[i])
+		}
+		rows, err := tx.Query(ctx, qInsertEvents, acct, a.seq, a.contact, a.email, a.source, a.typ, a.ts,
+			a.single, a.auto, a.campaign, a.url, a.id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				return err
+			}
+			stored[seq] = true
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		r := &res[from[i]]
+		if !stored[first+int64(i)] {
+			r.Duplicates++
+			continue
+		}
+		r.Added++
+		if evs[i].ContactID == "" {
+			r.Unmatched++
+		}
+		r.Events = append(r.Events, evs[i])
+	}
+	return res, nil
+}
+
+// contactIDsByEmail maps each of emails (lower-cased) to the id of the
+// contact whose email it is or, failing that, whose alternate email it is
+// (the lowest id, as ContactsByEmails). Misses are absent.
+func contactIDsByEmail(ctx context.Context, q querier, acct int64, emails []string) (map[string]string, error) {
+	out := make(map[string]string, len(emails))
+	if len(emails) == 0 {
+		return out, nil
+	}
+	if err := scanPairs(ctx, q, out, qContactIDsByEmail, acct, emails); err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, e := range emails {
+		if _, ok := out[e]; !ok {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	if err := scanPairs(ctx, q, out, qAlternateEmailOwners, acct, rest); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AttachEvents gives unattached events to the contacts of cs that own their
+// emails. It looks for such events outside any transaction first, so the
+// usual case (none) takes no lock. That is safe because event ingestion
+// and contact writes hold the same account lock: an event stored before
+// the caller's contact write committed is visible here, and one stored
+// after it found the contact when it was stored.
+func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Contact) ([]segmentd.Event, error) {
+	seen := make(map[string]bool)
+	var emails []string
+	for i := range cs {
+		for _, e := range append([]string{cs[i].Email}, cs[i].AlternateEmails...) {
+			if e != "" && !seen[e] {
+				seen[e] = true
+				emails = append(emails, e)
+			}
+		}
+	}
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	pending, err := queryAll(ctx, s.pool, scanString, qEventsUnattached, acct, emails)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	var out []segmentd.Event
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		// The owners as stored now: a contact may have changed or gone
+		// since the caller's write.
+		owners, err := contactIDsByEmail(ctx, tx, acct, pending)
+		if err != nil {
+			return err
+		}
+		var withOwner, ownerIDs []string
+		for _, e := range pending {
+			if id := owners[e]; id != "" {
+				withOwner = append(withOwner, e)
+				ownerIDs = append(ownerIDs, id)
+			}
+		}
+		if len(withOwner) == 0 {
+			return nil
+		}
+		rows, err := tx.Query(ctx, qAttachEvents, acct, withOwner, ownerIDs)
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		for rows.Next() {
+			var evSeq int64
+			ev, err := scanEvent(rows, &evSeq)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, ev)
+			seqs = append(seqs, evSeq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(seqs) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, qRecordAttachments, acct, seq, seqs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScanEvents pages through the account's events in sequence order, one
+// range of the primary key per page.
+func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+	rows, err := s.pool.Query(ctx, qScanEvents, acct, afterSeq, limit)
+	if err != nil {
+		return nil, afterSeq, err
+	}
+	defer rows.Close()
+	out := make([]segmentd.Event, 0, min(limit, 10_000))
+	last := afterSeq
+	var seq int64
+	for rows.Next() {
+		ev, err := scanEvent(rows, &seq)
+		if err != nil {
+			return nil, afterSeq, err
+		}
+		out = append(out, ev)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, afterSeq, err
+	}
+	return out, last, nil
+}
+
+// PruneEvents deletes events older than before, pruneChunk per
+// transaction: each deleted event is independent of the others, so an error
+// part-way leaves only fewer events pruned.
+func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
+	var old bool
+	if err := s.pool.QueryRow(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&old); err != nil || !old {
+		return 0, err // the usual case at start: one probe of events_time
+	}
+	total := 0
+	for {
+		var n int64
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			// The lock: AttachEvents updates events, and two transactions
+			// touching one account's events in different orders could
+			// deadlock.
+			if err := lockAccount(ctx, tx, acct); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, qPruneEvents, acct, toMS(before), pruneChunk)
+			n = tag.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
+// LastEventSeq implements segmentd.EventStore.
+func (s *Store) LastEventSeq(ctx context.Context, acct int64) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, qEventsLastSeq, acct).Scan(&seq)
+	return seq, err
+}
+
+// AttachedEvents implements segmentd.EventStore.
+func (s *Store) AttachedEvents(ctx context.Context, acct int64, after, throughSeq int64) ([]segmentd.Event, error) {
+	return queryAll(ctx, s.pool, func(row pgx.Row) (segmentd.Event, error) { return scanEvent(row) }, qAttachedEvents, acct, after, throughSeq)
+}

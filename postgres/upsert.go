@@ -1,0 +1,318 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// UpsertContacts is one transaction of a few statements, whatever the
+// batch's size: it takes the account's lock and change number, reads in
+// one query the stored contacts that any identifier of the batch names,
+// matches and merges every patch in memory (with segmentd.ApplyPatch, as
+// the SQLite store does, sqlite/upsert.go), then writes the result as
+// whole sets: new contacts by COPY, updated ones by one UPDATE … FROM
+// unnest(…), their alternate emails and list memberships likewise.
+//
+// Matching under the account lock is exact: every writer of the account's
+// contacts holds it, so no contact appears or changes between the read and
+// the write. The unique indexes on the identifiers hold besides.
+
+// upsertEntry is a contact touched by an upsert batch.
+type upsertEntry struct {
+	c       segmentd.Contact
+	stored  bool // the row exists (UPDATE), or not yet (INSERT)
+	altSet  bool // a patch gave alternate_emails: rewrite its rows
+	touched bool // a patch was applied to it
+}
+
+// upsertBatch matches and merges one batch in memory. Matching sees the
+// batch's own earlier patches: an identifier given twice updates the
+// contact the first occurrence created.
+type upsertBatch struct {
+	ids   *contactIDs
+	order []*upsertEntry             // touched entries, in first-touch order
+	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
+	res   segmentd.UpsertResult
+}
+
+// UpsertContacts applies the patches in order inside one transaction.
+// UpsertResult.Contacts holds each created or updated contact once, in its
+// final state, in the order the request first named it.
+func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
+	now = msTime(now)
+	listIDs = sortedUnique(listIDs)
+	var res segmentd.UpsertResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if err := checkLists(ctx, tx, acct, listIDs); err != nil {
+			return err
+		}
+		b := &upsertBatch{ids: &s.ids, order: make([]*upsertEntry, 0, len(patches))}
+		for i := range b.index {
+			b.index[i] = make(map[string]*upsertEntry)
+		}
+		if err := b.load(ctx, tx, acct, patches); err != nil {
+			return err
+		}
+		for i := range patches {
+			b.apply(i, &patches[i], listIDs, now)
+		}
+		if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
+			return err
+		}
+		res = b.res
+		res.Contacts = make([]segmentd.Contact, len(b.order))
+		for i, e := range b.order {
+			res.Contacts[i] = e.c
+		}
+		return nil
+	})
+	if err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	return res, nil
+}
+
+// checkLists returns KindNotFound unless every id in ids is a list of acct.
+func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	found, err := queryAll(ctx, tx, scanString, "SELECT id FROM lists WHERE account_id = $1 AND id = ANY($2)", acct, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(found, id) {
+			return notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
+		}
+	}
+	return nil
+}
+
+// qMatchContacts reads the contacts any of the batch's identifiers names:
+// one probe of each identifier's unique index per value.
+const qMatchContacts = qContacts + `(c.email = ANY($2) OR c.phone_number_id = ANY($3)
+	OR c.external_id = ANY($4) OR c.anonymous_id = ANY($5))`
+
+// load reads the stored contacts that any identifier of the batch names,
+// with their lists, and indexes them.
+func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches []segmentd.ContactPatch) error {
+	var values [4][]string
+	for ti, t := range segmentd.Identifiers {
+		seen := make(map[string]bool)
+		for i := range patches {
+			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
+				seen[v] = true
+				values[ti] = append(values[ti], v)
+			}
+		}
+	}
+	rows, err := tx.Query(ctx, qMatchContacts, acct, values[0], values[1], values[2], values[3])
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return err
+		}
+		b.indexEntry(&upsertEntry{c: c, stored: true})
+	}
+	return rows.Err()
+}
+
+func (b *upsertBatch) indexEntry(e *upsertEntry) {
+	for i, t := range segmentd.Identifiers {
+		if v := e.c.Identifier(t); v != "" {
+			b.index[i][v] = e
+		}
+	}
+}
+
+// apply matches patch i to at most one contact and merges it.
+func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, now time.Time) {
+	var match *upsertEntry
+	var matchT segmentd.IdentifierType
+	for ti, t := range segmentd.Identifiers {
+		v, ok := p.Identifier(t)
+		if !ok {
+			continue
+		}
+		e := b.index[ti][v]
+		if e == nil {
+			continue
+		}
+		if match == nil {
+			match, matchT = e, t
+			continue
+		}
+		if e != match {
+			first, _ := p.Identifier(matchT)
+			b.res.Errors = append(b.res.Errors, segmentd.JobError{Index: i, Field: string(t), Message: fmt.Sprintf(
+				"%s %s and %s %s belong to two different contacts", matchT, segmentd.Quote(first), t, segmentd.Quote(v))})
+			return
+		}
+	}
+	var e *upsertEntry
+	var err error
+	if match != nil {
+		// Merge into a copy, so that a refused patch leaves the entry as it was.
+		c := match.c
+		c.AlternateEmails = slices.Clone(c.AlternateEmails)
+		c.CustomFields = maps.Clone(c.CustomFields)
+		c.ListIDs = slices.Clone(c.ListIDs)
+		if err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+			e = match
+			e.c = c
+			b.res.Updated++
+		}
+	} else {
+		e = &upsertEntry{}
+		// The id takes wall time, not the (injectable) clock: ids are about
+		// B-tree locality.
+		if err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+			b.res.Created++
+		}
+	}
+	if err != nil {
+		je := segmentd.JobError{Index: i, Message: err.Error()}
+		var se *segmentd.Error
+		if errors.As(err, &se) {
+			je.Field, je.Message = se.Field, se.Message
+		}
+		b.res.Errors = append(b.res.Errors, je)
+		return
+	}
+	if p.AlternateEmails != nil {
+		e.altSet = true
+	}
+	if !e.touched {
+		e.touched = true
+		b.order = append(b.order, e)
+	}
+	b.indexEntry(e)
+}
+
+// contactCopyCols are the columns COPY writes for a new contact, in
+// contactRow order.
+var contactCopyCols = append(append([]string{"account_id", "id"}, textCols...),
+	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
+
+// qUpdateContacts rewrites stored contacts from arrays, one element per
+// contact: $2 ids, $3 … $19 the text columns, $20 alternate_emails, $21
+// custom_fields, $22 updated_at.
+var qUpdateContacts = func() string {
+	var set, arrays, names strings.Builder
+	for i, col := range textCols {
+		fmt.Fprintf(&set, "%s = u.%s, ", col, col)
+		fmt.Fprintf(&arrays, ", $%d::text[]", i+3)
+		names.WriteString(", " + col)
+	}
+	return "UPDATE contacts c SET " + set.String() +
+		"alternate_emails = u.alternate_emails::jsonb, custom_fields = u.custom_fields::jsonb, updated_at = u.updated_at, change_seq = $23" +
+		" FROM unnest($2::text[]" + arrays.String() + ", $20::text[], $21::text[], $22::bigint[])" +
+		" AS u (id" + names.String() + ", alternate_emails, custom_fields, updated_at)" +
+		" WHERE c.account_id = $1 AND c.id = u.id"
+}()
+
+// write stores every touched contact, their alternate-email rows when a
+// patch set them, and their list memberships.
+func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, listIDs []string, now time.Time) error {
+	if len(b.order) == 0 {
+		return nil
+	}
+	var inserts [][]any
+	var upd struct {
+		ids     []string
+		text    [17][]*string
+		alt     []string
+		custom  []string
+		updated []int64
+	}
+	var altOwners, altEmails, altReplaced []string
+	ids := make([]string, len(b.order))
+	for i, e := range b.order {
+		c := &e.c
+		ids[i] = c.ID
+		custom, err := encodeCustomFields(c.CustomFields)
+		if err != nil {
+			return fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+		}
+		alt := encodeAlternateEmails(c.AlternateEmails)
+		if e.stored {
+			upd.ids = append(upd.ids, c.ID)
+			for j, p := range textFields(c) {
+				upd.text[j] = append(upd.text[j], nullText(*p))
+			}
+			upd.alt = append(upd.alt, alt)
+			upd.custom = append(upd.custom, custom)
+			upd.updated = append(upd.updated, toMS(c.UpdatedAt))
+		} else {
+			row := make([]any, 0, len(contactCopyCols))
+			row = append(row, acct, c.ID)
+			for _, p := range textFields(c) {
+				row = append(row, nullText(*p))
+			}
+			inserts = append(inserts, append(row, alt, custom, toMS(c.CreatedAt), toMS(c.UpdatedAt), seq))
+		}
+		if e.altSet && e.stored {
+			altReplaced = append(altReplaced, c.ID)
+		}
+		if e.altSet || !e.stored {
+			for _, a := range sortedUnique(c.AlternateEmails) {
+				altOwners = append(altOwners, c.ID)
+				altEmails = append(altEmails, a)
+			}
+		}
+	}
+	if len(inserts) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, pgx.CopyFromRows(inserts)); err != nil {
+			return fmt.Errorf("insert contacts: %w", err)
+		}
+	}
+	if len(upd.ids) > 0 {
+		args := []any{acct, upd.ids}
+		for _, col := range upd.text {
+			args = append(args, col)
+		}
+		args = append(args, upd.alt, upd.custom, upd.updated, seq)
+		if _, err := tx.Exec(ctx, qUpdateContacts, args...); err != nil {
+			return fmt.Errorf("update contacts: %w", err)
+		}
+	}
+	if len(altReplaced) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, altReplaced); err != nil {
+			return err
+		}
+	}
+	if len(altEmails) > 0 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"contact_alternate_emails"}, []string{"account_id", "email", "contact_id"},
+			pgx.CopyFromSlice(len(altEmails), func(i int) ([]any, error) { return []any{acct, altEmails[i], altOwners[i]}, nil }))
+		if err != nil {
+			return fmt.Errorf("insert alternate emails: %w", err)
+		}
+	}
+	if len(listIDs) > 0 {
+		// A contact already on a list keeps the time it was added.
+		if _, err := tx.Exec(ctx, `INSERT INTO list_members (account_id, list_id, contact_id, added_at)
+			SELECT $1, l, c, $4 FROM unnest($2::text[]) AS l, unnest($3::text[]) AS c ON CONFLICT DO NOTHING`,
+			acct, listIDs, ids, toMS(now)); err != nil {
+			return fmt.Errorf("add list members: %w", err)
+		}
+	}
+	return nil
+}
