@@ -76,9 +76,9 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 
 // eventArrays are events as the columns of qInsertEvents.
 type eventArrays struct {
-	seq, ts                                 []int64
+	seq, ts                                  []int64
 	contact, single, auto, campaign, url, id []*string
-	email, source, typ                      []string
+	email, source, typ                       []string
 }
 
 func (a *eventArrays) add(seq int64, ev *segmentd.Event) {
