@@ -188,6 +188,10 @@ func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string
 	return sortedUnique(ids), nil
 }
 
+const qListSample = "SELECT " + contactColumns + ` FROM list_members s
+	JOIN contacts c ON c.account_id = $1 AND c.id = s.contact_id
+	WHERE s.account_id = $1 AND s.list_id = $2 ORDER BY s.added_at DESC, s.contact_id DESC LIMIT $3`
+
 // ListSample returns up to limit contacts of the list, most recently added
 // first (ties: the greatest contact id, the newest contact). The sample
 // reads list_members_added backwards, so it stops after limit rows even
@@ -205,9 +209,7 @@ func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int
 			return nil
 		}
 		var err error
-		cs, err = queryContacts(ctx, tx, "SELECT "+contactColumns+` FROM list_members s
-			JOIN contacts c ON c.account_id = $1 AND c.id = s.contact_id
-			WHERE s.account_id = $1 AND s.list_id = $2 ORDER BY s.added_at DESC, s.contact_id DESC LIMIT $3`, acct, id, limit)
+		cs, err = queryContacts(ctx, tx, qListSample, acct, id, limit)
 		return err
 	})
 	if err != nil {

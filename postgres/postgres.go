@@ -206,7 +206,7 @@ func migrationLockKey(schema string) int64 {
 
 const qSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
-	name       text NOT NULL,
+	name       text COLLATE "C" NOT NULL,
 	applied_at bigint NOT NULL
 )`
 
