@@ -151,9 +151,9 @@ func firstSchema(searchPath string) string {
 	} else {
 		name, _, _ = strings.Cut(p, ",")
 		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "$user" {
-			return ""
-		}
+	}
+	if name == "$user" {
+		return ""
 	}
 	return name
 }

@@ -67,7 +67,7 @@ func withSearchPath(t testing.TB, dsn, schema string) string {
 		}
 		q := u.Query()
 		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20") // pgx reads "+" as itself
 		return u.String()
 	}
 	return dsn + " search_path=" + schema
