@@ -275,16 +275,23 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 	return cs, nil
 }
 
-// deleteContacts removes the contacts ids names (their memberships and
-// alternate-email rows go with them: ON DELETE CASCADE) and records the
-// deletions under change seq.
+const qDeleteContacts = "DELETE FROM contacts WHERE account_id = $1 AND id = ANY($2)"
+
+// deleteContacts removes the contacts ids names, with their memberships
+// and alternate-email rows, and records the deletions under change seq.
 func deleteContacts(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []string) (int, error) {
 	if _, err := tx.Exec(ctx, `INSERT INTO deletions (account_id, change_seq, kind, id)
 		SELECT $1, $2, 'contact', id FROM unnest($3::text[]) AS id ON CONFLICT DO NOTHING`, acct, seq, ids); err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, "DELETE FROM contacts WHERE account_id = $1 AND id = ANY($2)", acct, ids)
+	tag, err := tx.Exec(ctx, qDeleteContacts, acct, ids)
 	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
@@ -316,8 +323,6 @@ func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) 
 		if err != nil {
 			return err
 		}
-		// Memberships and alternates first, in one statement each, so
-		// that the cascade from contacts finds nothing left to do.
 		if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1", acct); err != nil {
 			return err
 		}

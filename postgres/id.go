@@ -14,7 +14,7 @@ import (
 // every id is greater than the ids given before it.
 //
 // Why not segmentd.NewID's random (version 4) ids: a contact id is in the
-// primary key of contacts and in two indexes of list_members. Random keys
+// primary key of contacts and in both indexes of list_members. Random keys
 // land on random B-tree pages, so a large upsert into a large database
 // would dirty pages all over those indexes; increasing keys append near
 // their right edge (the SQLite store does the same, sqlite/id.go). Servers

@@ -164,8 +164,7 @@ func (s *Store) DeleteListWithSegments(ctx context.Context, acct int64, id strin
 
 // deleteList removes the list and its memberships in tx, records the
 // deletion in the change history, and returns the ids of the contacts that
-// were on it, sorted. The memberships go first, to be returned: the
-// cascade from lists would delete them unseen.
+// were on it, sorted.
 func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string, error) {
 	seq, err := nextChange(ctx, tx, acct)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,19 +18,25 @@ import (
 // one query the stored contacts that any identifier of the batch names,
 // matches and merges every patch in memory (with segmentd.ApplyPatch, as
 // the SQLite store does, sqlite/upsert.go), then writes the result as
-// whole sets: new contacts by COPY, updated ones by one UPDATE … FROM
-// unnest(…), their alternate emails and list memberships likewise.
+// whole sets by COPY: the contacts (an updated contact's row is deleted
+// and written again: the same dead row an UPDATE leaves, at COPY's cost
+// rather than that of an UPDATE … FROM unnest(…) of 20-odd arrays, about
+// 15% of a 30,000-contact update), their alternate emails and their new
+// list memberships.
 //
 // Matching under the account lock is exact: every writer of the account's
 // contacts holds it, so no contact appears or changes between the read and
-// the write. The unique indexes on the identifiers hold besides.
+// the write, and the rows COPY adds are known to be new (the unique
+// indexes on the identifiers and the primary keys hold besides: a
+// duplicate would fail the whole transaction, never be stored).
 
 // upsertEntry is a contact touched by an upsert batch.
 type upsertEntry struct {
 	c       segmentd.Contact
-	stored  bool // the row exists (UPDATE), or not yet (INSERT)
-	altSet  bool // a patch gave alternate_emails: rewrite its rows
-	touched bool // a patch was applied to it
+	lists0  []string // the lists the stored contact is on
+	stored  bool     // the row exists (rewritten), or not yet
+	altSet  bool     // a patch gave alternate_emails: rewrite its rows
+	touched bool     // a patch was applied to it
 }
 
 // upsertBatch matches and merges one batch in memory. Matching sees the
@@ -60,7 +65,8 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 			return err
 		}
 		b := &upsertBatch{ids: &s.ids, order: make([]*upsertEntry, 0, len(patches))}
-		for i := range b.index {
+		b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
+		for i := 1; i < len(b.index); i++ {
 			b.index[i] = make(map[string]*upsertEntry)
 		}
 		if err := b.load(ctx, tx, acct, patches); err != nil {
@@ -130,7 +136,7 @@ func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches [
 		if err != nil {
 			return err
 		}
-		b.indexEntry(&upsertEntry{c: c, stored: true})
+		b.indexEntry(&upsertEntry{c: c, lists0: c.ListIDs, stored: true})
 	}
 	return rows.Err()
 }
@@ -207,27 +213,45 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	b.indexEntry(e)
 }
 
-// contactCopyCols are the columns COPY writes for a new contact, in
-// contactRow order.
+// contactCopyCols are the columns COPY writes for a contact, in
+// contactRows order.
 var contactCopyCols = append(append([]string{"account_id", "id"}, textCols...),
 	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
 
-// qUpdateContacts rewrites stored contacts from arrays, one element per
-// contact: $2 ids, $3 … $19 the text columns, $20 alternate_emails, $21
-// custom_fields, $22 updated_at.
-var qUpdateContacts = func() string {
-	var set, arrays, names strings.Builder
-	for i, col := range textCols {
-		fmt.Fprintf(&set, "%s = u.%s, ", col, col)
-		fmt.Fprintf(&arrays, ", $%d::text[]", i+3)
-		names.WriteString(", " + col)
+// contactRows are contacts as COPY reads them (pgx.CopyFromSource):
+// each row's values point into the contacts, and one slice is reused,
+// since COPY encodes a row before it asks for the next.
+type contactRows struct {
+	acct, seq   int64
+	cs          []*segmentd.Contact
+	alt, custom []string
+	i           int
+	row         []any
+}
+
+func (r *contactRows) add(c *segmentd.Contact, alt, custom string) {
+	r.cs = append(r.cs, c)
+	r.alt = append(r.alt, alt)
+	r.custom = append(r.custom, custom)
+}
+
+func (r *contactRows) Next() bool { r.i++; return r.i <= len(r.cs) }
+
+func (r *contactRows) Values() ([]any, error) {
+	c := r.cs[r.i-1]
+	row := append(r.row[:0], r.acct, c.ID)
+	for _, p := range textFields(c) {
+		if *p == "" {
+			row = append(row, nil)
+		} else {
+			row = append(row, p)
+		}
 	}
-	return "UPDATE contacts c SET " + set.String() +
-		"alternate_emails = u.alternate_emails::jsonb, custom_fields = u.custom_fields::jsonb, updated_at = u.updated_at, change_seq = $23" +
-		" FROM unnest($2::text[]" + arrays.String() + ", $20::text[], $21::text[], $22::bigint[])" +
-		" AS u (id" + names.String() + ", alternate_emails, custom_fields, updated_at)" +
-		" WHERE c.account_id = $1 AND c.id = u.id"
-}()
+	r.row = append(row, r.alt[r.i-1], r.custom[r.i-1], toMS(c.CreatedAt), toMS(c.UpdatedAt), r.seq)
+	return r.row, nil
+}
+
+func (r *contactRows) Err() error { return nil }
 
 // write stores every touched contact, their alternate-email rows when a
 // patch set them, and their list memberships.
@@ -235,39 +259,25 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	if len(b.order) == 0 {
 		return nil
 	}
-	var inserts [][]any
-	var upd struct {
-		ids     []string
-		text    [17][]*string
-		alt     []string
-		custom  []string
-		updated []int64
-	}
+	var rows contactRows
+	var rewrite []string // stored contacts, deleted and written again
 	var altOwners, altEmails, altReplaced []string
-	ids := make([]string, len(b.order))
-	for i, e := range b.order {
+	var memberLists, memberContacts []string // the memberships to add: new ones only
+	for _, e := range b.order {
 		c := &e.c
-		ids[i] = c.ID
+		for _, l := range listIDs {
+			if !slices.Contains(e.lists0, l) {
+				memberLists = append(memberLists, l)
+				memberContacts = append(memberContacts, c.ID)
+			}
+		}
 		custom, err := encodeCustomFields(c.CustomFields)
 		if err != nil {
 			return fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
 		}
-		alt := encodeAlternateEmails(c.AlternateEmails)
+		rows.add(c, encodeAlternateEmails(c.AlternateEmails), custom)
 		if e.stored {
-			upd.ids = append(upd.ids, c.ID)
-			for j, p := range textFields(c) {
-				upd.text[j] = append(upd.text[j], nullText(*p))
-			}
-			upd.alt = append(upd.alt, alt)
-			upd.custom = append(upd.custom, custom)
-			upd.updated = append(upd.updated, toMS(c.UpdatedAt))
-		} else {
-			row := make([]any, 0, len(contactCopyCols))
-			row = append(row, acct, c.ID)
-			for _, p := range textFields(c) {
-				row = append(row, nullText(*p))
-			}
-			inserts = append(inserts, append(row, alt, custom, toMS(c.CreatedAt), toMS(c.UpdatedAt), seq))
+			rewrite = append(rewrite, c.ID)
 		}
 		if e.altSet && e.stored {
 			altReplaced = append(altReplaced, c.ID)
@@ -279,20 +289,14 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 			}
 		}
 	}
-	if len(inserts) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, pgx.CopyFromRows(inserts)); err != nil {
-			return fmt.Errorf("insert contacts: %w", err)
+	if len(rewrite) > 0 {
+		if _, err := tx.Exec(ctx, qDeleteContacts, acct, rewrite); err != nil {
+			return fmt.Errorf("rewrite contacts: %w", err)
 		}
 	}
-	if len(upd.ids) > 0 {
-		args := []any{acct, upd.ids}
-		for _, col := range upd.text {
-			args = append(args, col)
-		}
-		args = append(args, upd.alt, upd.custom, upd.updated, seq)
-		if _, err := tx.Exec(ctx, qUpdateContacts, args...); err != nil {
-			return fmt.Errorf("update contacts: %w", err)
-		}
+	rows.acct, rows.seq = acct, seq
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
+		return fmt.Errorf("write contacts: %w", err)
 	}
 	if len(altReplaced) > 0 {
 		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, altReplaced); err != nil {
@@ -300,17 +304,26 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 		}
 	}
 	if len(altEmails) > 0 {
+		row := make([]any, 3)
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"contact_alternate_emails"}, []string{"account_id", "email", "contact_id"},
-			pgx.CopyFromSlice(len(altEmails), func(i int) ([]any, error) { return []any{acct, altEmails[i], altOwners[i]}, nil }))
+			pgx.CopyFromSlice(len(altEmails), func(i int) ([]any, error) {
+				row[0], row[1], row[2] = acct, altEmails[i], altOwners[i]
+				return row, nil
+			}))
 		if err != nil {
 			return fmt.Errorf("insert alternate emails: %w", err)
 		}
 	}
-	if len(listIDs) > 0 {
-		// A contact already on a list keeps the time it was added.
-		if _, err := tx.Exec(ctx, `INSERT INTO list_members (account_id, list_id, contact_id, added_at)
-			SELECT $1, l, c, $4 FROM unnest($2::text[]) AS l, unnest($3::text[]) AS c ON CONFLICT DO NOTHING`,
-			acct, listIDs, ids, toMS(now)); err != nil {
+	if len(memberLists) > 0 {
+		// A contact already on a list keeps the time it was added: it has
+		// no row here.
+		row, added := make([]any, 4), toMS(now)
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"list_members"}, []string{"account_id", "list_id", "contact_id", "added_at"},
+			pgx.CopyFromSlice(len(memberLists), func(i int) ([]any, error) {
+				row[0], row[1], row[2], row[3] = acct, memberLists[i], memberContacts[i], added
+				return row, nil
+			}))
+		if err != nil {
 			return fmt.Errorf("add list members: %w", err)
 		}
 	}
