@@ -12,7 +12,7 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// contactColumns are the columns scanContact reads, from contacts as c:
+// contactColumns are the columns contactScanner reads, from contacts as c:
 // the id, the text columns of textFields (NULL as ""), the jsonb columns,
 // the times, and the contact's lists. The list subquery names the account
 // as $1 rather than c.account_id: Citus routes a statement to one node
@@ -56,32 +56,44 @@ func identifierCol(t segmentd.IdentifierType) (string, error) {
 	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %s", segmentd.Quote(string(t)))
 }
 
-// scanContact reads one row of contactColumns.
-func scanContact(row pgx.Row) (segmentd.Contact, error) {
-	var c segmentd.Contact
-	var alt, custom string
-	var created, updated int64
-	dst := make([]any, 0, 23)
-	dst = append(dst, &c.ID)
-	for _, p := range textFields(&c) {
-		dst = append(dst, p)
+// contactScanner reads rows of contactColumns into c, with one set of
+// scan targets for all the rows of a query.
+type contactScanner struct {
+	c                segmentd.Contact
+	alt, custom      string
+	created, updated int64
+	dst              []any
+}
+
+func newContactScanner() *contactScanner {
+	sc := &contactScanner{}
+	sc.dst = append(sc.dst, &sc.c.ID)
+	for _, p := range textFields(&sc.c) {
+		sc.dst = append(sc.dst, p)
 	}
-	dst = append(dst, &alt, &custom, &created, &updated, &c.ListIDs)
-	if err := row.Scan(dst...); err != nil {
-		return c, err
+	sc.dst = append(sc.dst, &sc.alt, &sc.custom, &sc.created, &sc.updated, &sc.c.ListIDs)
+	return sc
+}
+
+// scan reads one row.
+func (sc *contactScanner) scan(row pgx.Row) (segmentd.Contact, error) {
+	sc.c = segmentd.Contact{}
+	if err := row.Scan(sc.dst...); err != nil {
+		return segmentd.Contact{}, err
 	}
+	c := sc.c
 	var err error
-	if c.AlternateEmails, err = decodeAlternateEmails(alt); err != nil {
+	if c.AlternateEmails, err = decodeAlternateEmails(sc.alt); err != nil {
 		return c, fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
 	}
-	if c.CustomFields, err = decodeCustomFields(custom); err != nil {
+	if c.CustomFields, err = decodeCustomFields(sc.custom); err != nil {
 		return c, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
 	}
 	if len(c.ListIDs) == 0 {
 		c.ListIDs = nil
 	}
-	c.CreatedAt = fromMS(created)
-	c.UpdatedAt = fromMS(updated)
+	c.CreatedAt = fromMS(sc.created)
+	c.UpdatedAt = fromMS(sc.updated)
 	return c, nil
 }
 
@@ -93,8 +105,9 @@ func queryContacts(ctx context.Context, q querier, query string, args ...any) ([
 	}
 	defer rows.Close()
 	var out []segmentd.Contact
+	sc := newContactScanner()
 	for rows.Next() {
-		c, err := scanContact(rows)
+		c, err := sc.scan(rows)
 		if err != nil {
 			return nil, err
 		}

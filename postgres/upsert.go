@@ -131,12 +131,18 @@ func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches [
 		return err
 	}
 	defer rows.Close()
+	sc := newContactScanner()
+	var stored []upsertEntry // one allocation for the batch's stored contacts
 	for rows.Next() {
-		c, err := scanContact(rows)
+		c, err := sc.scan(rows)
 		if err != nil {
 			return err
 		}
-		b.indexEntry(&upsertEntry{c: c, lists0: c.ListIDs, stored: true})
+		if len(stored) == cap(stored) {
+			stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
+		}
+		stored = append(stored, upsertEntry{c: c, lists0: c.ListIDs, stored: true})
+		b.indexEntry(&stored[len(stored)-1])
 	}
 	return rows.Err()
 }
