@@ -56,17 +56,22 @@ func identifierCol(t segmentd.IdentifierType) (string, error) {
 	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %s", segmentd.Quote(string(t)))
 }
 
-// contactScanner reads rows of contactColumns into c, with one set of
-// scan targets for all the rows of a query.
+// contactScanner reads rows of contactColumns into c (after the lookup
+// key, for the qContactsBy queries), with one set of scan targets for all
+// the rows of a query.
 type contactScanner struct {
+	key              string
 	c                segmentd.Contact
 	alt, custom      string
 	created, updated int64
 	dst              []any
 }
 
-func newContactScanner() *contactScanner {
+func newContactScanner(keyed bool) *contactScanner {
 	sc := &contactScanner{}
+	if keyed {
+		sc.dst = append(sc.dst, &sc.key)
+	}
 	sc.dst = append(sc.dst, &sc.c.ID)
 	for _, p := range textFields(&sc.c) {
 		sc.dst = append(sc.dst, p)
@@ -105,7 +110,7 @@ func queryContacts(ctx context.Context, q querier, query string, args ...any) ([
 	}
 	defer rows.Close()
 	var out []segmentd.Contact
-	sc := newContactScanner()
+	sc := newContactScanner(false)
 	for rows.Next() {
 		c, err := sc.scan(rows)
 		if err != nil {
@@ -127,125 +132,95 @@ func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Co
 	return cs[0], nil
 }
 
+// qContactsBy selects, for each value v.key of $2, the contacts of the
+// account $1 that cond (on c and v.key) names: one probe of an index per
+// value, whatever the planner's statistics say (LATERAL), where "= ANY($2)"
+// may be planned as a scan of the account.
+func qContactsBy(cond string) string {
+	return "SELECT v.key, " + contactColumns + ` FROM unnest($2::text[]) AS v (key)
+		CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account_id = $1 AND ` + cond + ") c"
+}
+
+var (
+	qContactsByID = qContactsBy("c.id = v.key")
+	// qContactsByEmail: a contact whose email it is, or else the lowest
+	// contact id among those listing it as an alternate email.
+	qContactsByEmail = qContactsBy(`c.id = coalesce(
+		(SELECT e.id FROM contacts e WHERE e.account_id = $1 AND e.email = v.key),
+		(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.key))`)
+	qContactsByIdentifier = map[segmentd.IdentifierType]string{
+		segmentd.IdentifierEmail:         qContactsBy("c.email = v.key"),
+		segmentd.IdentifierPhoneNumberID: qContactsBy("c.phone_number_id = v.key"),
+		segmentd.IdentifierExternalID:    qContactsBy("c.external_id = v.key"),
+		segmentd.IdentifierAnonymousID:   qContactsBy("c.anonymous_id = v.key"),
+	}
+)
+
+// contactsBy runs a qContactsBy query and calls fn with each value's
+// contact.
+func contactsBy(ctx context.Context, q querier, query string, acct int64, keys []string, fn func(key string, c segmentd.Contact)) error {
+	rows, err := q.Query(ctx, query, acct, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	sc := newContactScanner(true)
+	for rows.Next() {
+		c, err := sc.scan(rows)
+		if err != nil {
+			return err
+		}
+		fn(sc.key, c)
+	}
+	return rows.Err()
+}
+
 // ContactsByIDs returns the contacts that exist, in the order of ids; an id
 // given twice yields its contact once.
 func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]segmentd.Contact, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	cs, err := queryContacts(ctx, s.pool, qContacts+"c.id = ANY($2)", acct, ids)
-	if err != nil {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	byID := make(map[string]segmentd.Contact, len(ids))
+	if err := contactsBy(ctx, s.pool, qContactsByID, acct, slices.Compact(ids), func(_ string, c segmentd.Contact) { byID[c.ID] = c }); err != nil {
 		return nil, err
 	}
-	byID := make(map[string]int, len(cs))
-	for i, c := range cs {
-		byID[c.ID] = i
-	}
-	out := make([]segmentd.Contact, 0, len(cs))
+	out := make([]segmentd.Contact, 0, len(byID))
 	for _, id := range ids {
-		if i, ok := byID[id]; ok {
-			out = append(out, cs[i])
+		if c, ok := byID[id]; ok {
+			out = append(out, c)
 			delete(byID, id)
 		}
 	}
 	return out, nil
 }
 
-// qAlternateEmailOwners maps alternate emails to their contact: the lowest
-// contact id when several contacts list the same address.
-const qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
-	WHERE account_id = $1 AND email = ANY($2) GROUP BY email`
-
 // ContactsByEmails matches each address against contacts' emails first, then
 // their alternate emails (the lowest contact id wins when several contacts
-// list the same alternate address), in one snapshot.
+// list the same alternate address), in one statement.
 func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []string) (map[string]segmentd.Contact, error) {
 	out := make(map[string]segmentd.Contact)
 	if len(emails) == 0 {
 		return out, nil
 	}
-	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		clear(out)
-		cs, err := queryContacts(ctx, tx, qContacts+"c.email = ANY($2)", acct, emails)
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			out[c.Email] = c
-		}
-		var rest []string
-		for _, e := range emails {
-			if _, ok := out[e]; !ok {
-				rest = append(rest, e)
-			}
-		}
-		if len(rest) == 0 {
-			return nil
-		}
-		alt := make(map[string]string) // email -> contact id
-		if err := scanPairs(ctx, tx, alt, qAlternateEmailOwners, acct, rest); err != nil {
-			return err
-		}
-		if len(alt) == 0 {
-			return nil
-		}
-		ids := make([]string, 0, len(alt))
-		for _, id := range alt {
-			ids = append(ids, id)
-		}
-		cs, err = queryContacts(ctx, tx, qContacts+"c.id = ANY($2)", acct, ids)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]segmentd.Contact, len(cs))
-		for _, c := range cs {
-			byID[c.ID] = c
-		}
-		for e, id := range alt {
-			if c, ok := byID[id]; ok {
-				out[e] = c
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := contactsBy(ctx, s.pool, qContactsByEmail, acct, emails, func(e string, c segmentd.Contact) { out[e] = c }); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// scanPairs adds the (key, value) rows of a query to m.
-func scanPairs(ctx context.Context, q querier, m map[string]string, query string, args ...any) error {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		m[k] = v
-	}
-	return rows.Err()
-}
-
 func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd.IdentifierType, values []string) (map[string]segmentd.Contact, error) {
-	col, err := identifierCol(t)
-	if err != nil {
+	if _, err := identifierCol(t); err != nil {
 		return nil, err
 	}
 	out := make(map[string]segmentd.Contact)
 	if len(values) == 0 {
 		return out, nil
 	}
-	cs, err := queryContacts(ctx, s.pool, qContacts+"c."+col+" = ANY($2)", acct, values)
-	if err != nil {
+	if err := contactsBy(ctx, s.pool, qContactsByIdentifier[t], acct, values, func(v string, c segmentd.Contact) { out[v] = c }); err != nil {
 		return nil, err
-	}
-	for _, c := range cs {
-		out[c.Identifier(t)] = c
 	}
 	return out, nil
 }

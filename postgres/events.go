@@ -10,12 +10,14 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Events. A call stores all its batches with one INSERT … SELECT FROM
-// unnest(…): the account's lock and event numbers first, then the contacts
-// of the batch's emails in two queries, then the events. Idempotency is the
-// database's: the unique index events_sg_event_id refuses an sg_event_id
-// the account holds (ON CONFLICT DO NOTHING), whichever server stored it;
-// the statement's RETURNING says which events went in.
+// Events. A call stores all its batches in two statements: the account's
+// lock and event numbers (qReserveEvents), then one INSERT … SELECT FROM
+// unnest(…) that finds each event's contact and stores the events
+// (qInsertEvents). Idempotency is the database's: the unique index
+// events_sg_event_id refuses an sg_event_id the account holds (ON CONFLICT
+// DO NOTHING), whichever server stored it, and the statement's RETURNING
+// says which events went in. A refused event leaves its number unused: an
+// account's event numbers increase, with gaps.
 
 const (
 	// eventColumns are what scanEvent reads, NULLs as "".
@@ -27,16 +29,26 @@ const (
 	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq) VALUES ($1, $2)
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2 RETURNING event_seq`
 
+	// qInsertEvents stores events from arrays ($3 …, one element per
+	// event) under the numbers $2, $2+1, …, each with the contact its email
+	// names now (qEmailOwners' rule), and returns the events it stored:
+	// those whose sg_event_id the account holds already are not.
 	qInsertEvents = `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
 		singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
-		SELECT $1, u.* FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) AS u
-		ON CONFLICT DO NOTHING RETURNING seq`
+		SELECT $1, $2 + u.n - 1, coalesce(
+			(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = u.email),
+			(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = u.email)),
+			u.email, u.source, u.type, u.ts, u.single, u.auto, u.campaign, u.url, u.id
+		FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+			WITH ORDINALITY AS u (email, source, type, ts, single, auto, campaign, url, id, n)
+		ON CONFLICT DO NOTHING RETURNING seq, coalesce(contact_id, '')`
 
-	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = $1 AND email = ANY($2)"
-	qEventsLastSeq     = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
-	qEventsUnattached  = "SELECT DISTINCT email FROM events WHERE account_id = $1 AND contact_id IS NULL AND email = ANY($2)"
-	qAttachEvents      = `UPDATE events e SET contact_id = o.contact_id FROM unnest($2::text[], $3::text[]) AS o (email, contact_id)
+	qEventsLastSeq = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
+	// qEventsUnattached returns the emails of $2 that unattached events
+	// have: one probe of events_unattached per email.
+	qEventsUnattached = `SELECT v.email FROM unnest($2::text[]) AS v (email)
+		WHERE (SELECT true FROM events e WHERE e.account_id = $1 AND e.contact_id IS NULL AND e.email = v.email LIMIT 1)`
+	qAttachEvents = `UPDATE events e SET contact_id = o.contact_id FROM unnest($2::text[], $3::text[]) AS o (email, contact_id)
 		WHERE e.account_id = $1 AND e.contact_id IS NULL AND e.email = o.email RETURNING e.seq, ` + eventColumns
 	qRecordAttachments = `INSERT INTO event_attachments (account_id, change_seq, event_seq)
 		SELECT $1, $2, s FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING`
@@ -76,23 +88,29 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 
 // eventArrays are events as the columns of qInsertEvents.
 type eventArrays struct {
-	seq, ts                                  []int64
-	contact, single, auto, campaign, url, id []*string
-	email, source, typ                       []string
+	ts                              []int64
+	single, auto, campaign, url, id []*string
+	email, source, typ              []string
 }
 
-func (a *eventArrays) add(seq int64, ev *segmentd.Event) {
-	a.seq = append(a.seq, seq)
-	a.contact = append(a.contact, nullText(ev.ContactID))
+// add appends ev, which must stay where it is until the arrays are sent:
+// its optional texts are passed by pointer (nil for NULL).
+func (a *eventArrays) add(ev *segmentd.Event) {
+	opt := func(s *string) *string {
+		if *s == "" {
+			return nil
+		}
+		return s
+	}
 	a.email = append(a.email, ev.Email)
 	a.source = append(a.source, ev.Source)
 	a.typ = append(a.typ, ev.Type)
 	a.ts = append(a.ts, toMS(ev.Timestamp))
-	a.single = append(a.single, nullText(ev.SinglesendID))
-	a.auto = append(a.auto, nullText(ev.AutomationID))
-	a.campaign = append(a.campaign, nullText(ev.MarketingCampaignID))
-	a.url = append(a.url, nullText(ev.URL))
-	a.id = append(a.id, nullText(ev.SGEventID))
+	a.single = append(a.single, opt(&ev.SinglesendID))
+	a.auto = append(a.auto, opt(&ev.AutomationID))
+	a.campaign = append(a.campaign, opt(&ev.MarketingCampaignID))
+	a.url = append(a.url, opt(&ev.URL))
+	a.id = append(a.id, opt(&ev.SGEventID))
 }
 
 // AddEventBatches stores batches of events in one transaction, each as
@@ -126,28 +144,22 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if len(evs) == 0 {
 		return res, nil
 	}
-	stored := make(map[int64]bool, len(evs))
+	owners := make(map[int64]string, len(evs)) // the stored events, by number
 	var first int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The account's lock first, in a statement of its own: the events'
+		// contacts are then read in a later statement, which sees every
+		// contact write committed before the lock was granted.
 		var last int64
 		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs)).Scan(&last); err != nil {
 			return err
 		}
 		first = last - int64(len(evs)) + 1
-		var emails []string
-		for i := range evs {
-			emails = append(emails, evs[i].Email)
-		}
-		owners, err := contactIDsByEmail(ctx, tx, acct, sortedUnique(emails))
-		if err != nil {
-			return err
-		}
 		var a eventArrays
 		for i := range evs {
-			evs[i].ContactID = owners[evs[i].Email]
-			a.add(first+int64(i), &evs[i])
+			a.add(&evs[i])
 		}
-		rows, err := tx.Query(ctx, qInsertEvents, acct, a.seq, a.contact, a.email, a.source, a.typ, a.ts,
+		rows, err := tx.Query(ctx, qInsertEvents, acct, first, a.email, a.source, a.typ, a.ts,
 			a.single, a.auto, a.campaign, a.url, a.id)
 		if err != nil {
 			return err
@@ -155,10 +167,11 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		defer rows.Close()
 		for rows.Next() {
 			var seq int64
-			if err := rows.Scan(&seq); err != nil {
+			var contact string
+			if err := rows.Scan(&seq, &contact); err != nil {
 				return err
 			}
-			stored[seq] = true
+			owners[seq] = contact
 		}
 		return rows.Err()
 	})
@@ -167,10 +180,12 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	}
 	for i := range evs {
 		r := &res[from[i]]
-		if !stored[first+int64(i)] {
+		contact, ok := owners[first+int64(i)]
+		if !ok {
 			r.Duplicates++
 			continue
 		}
+		evs[i].ContactID = contact
 		r.Added++
 		if evs[i].ContactID == "" {
 			r.Unmatched++
@@ -180,6 +195,14 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	return res, nil
 }
 
+// qEmailOwners maps each email of $2 to the contact whose email it is,
+// or else to the lowest contact id among those listing it as an alternate
+// email (” for none): one or two index probes per email.
+const qEmailOwners = `SELECT v.email, coalesce(
+	(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = v.email),
+	(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.email), '')
+	FROM unnest($2::text[]) AS v (email)`
+
 // contactIDsByEmail maps each of emails (lower-cased) to the id of the
 // contact whose email it is or, failing that, whose alternate email it is
 // (the lowest id, as ContactsByEmails). Misses are absent.
@@ -188,22 +211,21 @@ func contactIDsByEmail(ctx context.Context, q querier, acct int64, emails []stri
 	if len(emails) == 0 {
 		return out, nil
 	}
-	if err := scanPairs(ctx, q, out, qContactIDsByEmail, acct, emails); err != nil {
+	rows, err := q.Query(ctx, qEmailOwners, acct, emails)
+	if err != nil {
 		return nil, err
 	}
-	var rest []string
-	for _, e := range emails {
-		if _, ok := out[e]; !ok {
-			rest = append(rest, e)
+	defer rows.Close()
+	for rows.Next() {
+		var email, id string
+		if err := rows.Scan(&email, &id); err != nil {
+			return nil, err
+		}
+		if id != "" {
+			out[email] = id
 		}
 	}
-	if len(rest) == 0 {
-		return out, nil
-	}
-	if err := scanPairs(ctx, q, out, qAlternateEmailOwners, acct, rest); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // AttachEvents gives unattached events to the contacts of cs that own their

@@ -470,14 +470,6 @@ func fromMS(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // write equals the value read back later.
 func msTime(t time.Time) time.Time { return fromMS(toMS(t)) }
 
-// nullText is the stored form of a text value: NULL when empty.
-func nullText(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // nullMS is the stored form of an optional time: NULL when zero.
 func nullMS(t time.Time) *int64 {
 	if t.IsZero() {

@@ -108,43 +108,41 @@ func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error 
 	return nil
 }
 
-// qMatchContacts reads the contacts any of the batch's identifiers names:
-// one probe of each identifier's unique index per value.
-const qMatchContacts = qContacts + `(c.email = ANY($2) OR c.phone_number_id = ANY($3)
-	OR c.external_id = ANY($4) OR c.anonymous_id = ANY($5))`
-
 // load reads the stored contacts that any identifier of the batch names,
-// with their lists, and indexes them.
+// with their lists, and indexes them: one query per kind of identifier the
+// batch holds (most batches hold emails only).
 func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches []segmentd.ContactPatch) error {
-	var values [4][]string
-	for ti, t := range segmentd.Identifiers {
+	byID := make(map[string]*upsertEntry)
+	var stored []upsertEntry // one allocation for the batch's stored contacts
+	for _, t := range segmentd.Identifiers {
+		var values []string
 		seen := make(map[string]bool)
 		for i := range patches {
 			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
 				seen[v] = true
-				values[ti] = append(values[ti], v)
+				values = append(values, v)
 			}
 		}
-	}
-	rows, err := tx.Query(ctx, qMatchContacts, acct, values[0], values[1], values[2], values[3])
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	sc := newContactScanner()
-	var stored []upsertEntry // one allocation for the batch's stored contacts
-	for rows.Next() {
-		c, err := sc.scan(rows)
+		if len(values) == 0 {
+			continue
+		}
+		err := contactsBy(ctx, tx, qContactsByIdentifier[t], acct, values, func(_ string, c segmentd.Contact) {
+			if byID[c.ID] != nil {
+				return // named by another kind of identifier too
+			}
+			if len(stored) == cap(stored) {
+				stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
+			}
+			stored = append(stored, upsertEntry{c: c, lists0: c.ListIDs, stored: true})
+			e := &stored[len(stored)-1]
+			byID[c.ID] = e
+			b.indexEntry(e)
+		})
 		if err != nil {
 			return err
 		}
-		if len(stored) == cap(stored) {
-			stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
-		}
-		stored = append(stored, upsertEntry{c: c, lists0: c.ListIDs, stored: true})
-		b.indexEntry(&stored[len(stored)-1])
 	}
-	return rows.Err()
+	return nil
 }
 
 func (b *upsertBatch) indexEntry(e *upsertEntry) {
