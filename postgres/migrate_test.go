@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -219,4 +220,39 @@ func TestReopen(t *testing.T) {
 			t.Fatalf("field after reopening = %+v, %v (first was %s)", f2, err, f.ID)
 		}
 	})
+}
+
+// TestOpenHonoursDSN: the DSN's libpq parameters reach the connection. The
+// test server speaks no TLS, so sslmode=require must fail where the DSN's
+// sslmode=disable succeeds, and application_name is what the server sees.
+func TestOpenHonoursDSN(t *testing.T) {
+	dsn := freshSchema(t, plainServer)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("sslmode", "require")
+	u.RawQuery = q.Encode()
+	if st, err := Open(t.Context(), u.String(), Options{}); err == nil {
+		st.Close()
+		t.Fatal("Open with sslmode=require succeeded on a server without TLS")
+	} else if !strings.Contains(err.Error(), "tls") {
+		t.Fatalf("Open with sslmode=require: %v, want a TLS error", err)
+	}
+	q.Set("sslmode", "disable")
+	q.Set("application_name", "segmentd-test")
+	u.RawQuery = q.Encode()
+	st, err := Open(t.Context(), u.String(), Options{MaxConns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var app string
+	if err := st.pool.QueryRow(t.Context(), "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "segmentd-test" {
+		t.Fatalf("application_name = %q, %v", app, err)
+	}
+	if got := st.pool.Config().MaxConns; got != 3 {
+		t.Fatalf("pool of %d connections, want Options.MaxConns 3", got)
+	}
 }
