@@ -94,7 +94,10 @@ func (bs *benchStore) upsert(b *testing.B, ps []segmentd.ContactPatch) segmentd.
 // eachServerB runs fn as a sub-benchmark per server.
 func eachServerB(b *testing.B, fn func(b *testing.B, srv server)) {
 	for _, srv := range servers {
-		b.Run(srv.name, func(b *testing.B) { fn(b, srv) })
+		b.Run(srv.name, func(b *testing.B) {
+			srv.dsn(b)
+			fn(b, srv)
+		})
 	}
 }
 

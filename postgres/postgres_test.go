@@ -52,7 +52,10 @@ func (srv server) dsn(t testing.TB) string {
 // eachServer runs fn as a subtest per server.
 func eachServer(t *testing.T, fn func(t *testing.T, srv server)) {
 	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) { fn(t, srv) })
+		t.Run(srv.name, func(t *testing.T) {
+			srv.dsn(t) // skip, or fail, once for the whole server
+			fn(t, srv)
+		})
 	}
 }
 
