@@ -32,7 +32,9 @@ const (
 	// qInsertEvents stores events from arrays ($3 …, one element per
 	// event) under the numbers $2, $2+1, …, each with the contact its email
 	// names now (qEmailOwners' rule), and returns the events it stored:
-	// those whose sg_event_id the account holds already are not.
+	// those whose sg_event_id the account holds already are not. Only
+	// events_sg_event_id may refuse an event: a clash of numbers would be a
+	// bug, and fails the statement.
 	qInsertEvents = `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
 		singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
 		SELECT $1, $2 + u.n - 1, coalesce(
@@ -41,7 +43,7 @@ const (
 			u.email, u.source, u.type, u.ts, u.single, u.auto, u.campaign, u.url, u.id
 		FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
 			WITH ORDINALITY AS u (email, source, type, ts, single, auto, campaign, url, id, n)
-		ON CONFLICT DO NOTHING RETURNING seq, coalesce(contact_id, '')`
+		ON CONFLICT (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL DO NOTHING RETURNING seq, coalesce(contact_id, '')`
 
 	qEventsLastSeq = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
 	// qEventsUnattached returns the emails of $2 that unattached events

@@ -14,9 +14,8 @@ import (
 )
 
 // UpsertContacts is one transaction of a few statements, whatever the
-// batch's size: it takes the account's lock and change number, reads in
-// one query the stored contacts that any identifier of the batch names,
-// matches and merges every patch in memory (with segmentd.ApplyPatch, as
+// batch's size: it takes the account's lock and change number, reads the
+// stored contacts that any identifier of the batch names, matches and merges every patch in memory (with segmentd.ApplyPatch, as
 // the SQLite store does, sqlite/upsert.go), then writes the result as
 // whole sets by COPY: the contacts (an updated contact's row is deleted
 // and written again: the same dead row an UPDATE leaves, at COPY's cost
@@ -113,7 +112,7 @@ func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error 
 // batch holds (most batches hold emails only).
 func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches []segmentd.ContactPatch) error {
 	byID := make(map[string]*upsertEntry)
-	var stored []upsertEntry // one allocation for the batch's stored contacts
+	var stored []upsertEntry // the batch's stored contacts, in a few allocations
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
