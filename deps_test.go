@@ -69,3 +69,30 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestPgxConfined: the PostgreSQL driver is imported by the PostgreSQL
+// store alone (its tests included); everything else reaches the database
+// through the store interfaces.
+func TestPgxConfined(t *testing.T) {
+	const owner = "github.com/segmentd/segmentd/postgres"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		n++
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "github.com/jackc/pgx/") && fields[0] != owner {
+				t.Errorf("%s imports %s: only %s may", fields[0], imp, owner)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list named only %d packages:\n%s", n, out)
+	}
+}

@@ -87,8 +87,8 @@ type Store interface {
 
 	// Change history, for the membership engine: every transaction that
 	// writes contacts (upserts, identifier deletes, removals from a list),
-	// deletes contacts or a list, attaches waiting events, or writes a field
-	// definition or a segment (either vendor's) takes the next number of
+	// deletes contacts or a list, stores or attaches events, or writes a
+	// field definition or a segment (either vendor's) takes the next number of
 	// its account's change sequence, and within an account the
 	// numbers increase in commit order. (A store may number every account
 	// from one sequence: an account's numbers then skip.) The engine's

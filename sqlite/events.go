@@ -120,7 +120,12 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			}
 			learned = true
 		}
-		return nil
+		if learned {
+			// Stored events move the account's history too, so that a
+			// reader polling the change marks learns of them.
+			_, err = nextChange(ctx, tx)
+		}
+		return err
 	})
 	if err != nil {
 		if learned {

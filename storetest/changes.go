@@ -127,6 +127,9 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 	if seq1 <= seq0 {
 		t.Fatalf("LastEventSeq = %d after another event, want past %d", seq1, seq0)
 	}
+	if m := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t))); m.Seq(acct) <= m0.Seq(acct) {
+		t.Fatalf("ChangeMark after storing an event = %d, want past %d: stored events take a change number", m.Seq(acct), m0.Seq(acct))
+	}
 
 	res := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("late@example.com")})
 	attached := must[[]segmentd.Event](t, "AttachEvents")(st.AttachEvents(ctx(t), acct, res.Contacts))

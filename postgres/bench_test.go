@@ -1,0 +1,269 @@
+package postgres
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/cputime"
+)
+
+// The benchmarks mirror the SQLite store's (sqlite/bench_test.go,
+// sqlite/events_test.go): the same contacts and events, so that
+//
+//	go test -run '^$' -bench 'UpsertContacts|AddEvents' ./sqlite ./postgres
+//
+// compares the stores. Each runs on plain PostgreSQL and on Citus. CPU
+// milliseconds are this process's only: the database servers' work is
+// not in them.
+
+// benchBatch is the contacts of one upsert request: SendGrid's maximum.
+const benchBatch = segmentd.MaxUpsertContacts
+
+var (
+	benchFirst  = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Niklaus"}
+	benchLast   = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Wirth"}
+	benchCity   = []string{"London", "New York", "Zurich", "Austin", "Boston", "Paris", "Berlin", "Tokyo", "Lagos", "Lima"}
+	benchDomain = []string{"gmail.com", "yahoo.com", "example.com", "outlook.com", "proton.me"}
+)
+
+// benchPatches returns contacts n0 … n0+count-1 of a deterministic
+// population: an email, three text fields, a Text and a Number custom field.
+func benchPatches(n0, count int, text, num string) []segmentd.ContactPatch {
+	ps := make([]segmentd.ContactPatch, count)
+	for i := range ps {
+		n := n0 + i
+		email := fmt.Sprintf("user%08d@%s", n, benchDomain[n%len(benchDomain)])
+		first, last, city := benchFirst[n%len(benchFirst)], benchLast[(n/7)%len(benchLast)], benchCity[(n/3)%len(benchCity)]
+		ps[i] = segmentd.ContactPatch{
+			Email: &email, FirstName: &first, LastName: &last, City: &city,
+			CustomFields: map[string]*segmentd.Value{
+				text: {Type: segmentd.FieldText, Text: benchCity[(n/11)%len(benchCity)]},
+				num:  {Type: segmentd.FieldNumber, Number: float64(n % 1000)},
+			},
+		}
+	}
+	return ps
+}
+
+type benchStore struct {
+	s         *Store
+	acct      int64
+	text, num string
+	list      string
+}
+
+func newBenchStore(b *testing.B, srv server) *benchStore {
+	b.Helper()
+	ctx := b.Context()
+	s := openFresh(b, srv)
+	now := time.Now()
+	a, err := s.CreateAccount(ctx, "bench", 0, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tf, err := s.CreateFieldDefinition(ctx, a.ID, "favourite_city", segmentd.FieldText, 100, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nf, err := s.CreateFieldDefinition(ctx, a.ID, "score", segmentd.FieldNumber, 100, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := s.CreateList(ctx, a.ID, "everyone", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchStore{s: s, acct: a.ID, text: tf.ID, num: nf.ID, list: l.ID}
+}
+
+func (bs *benchStore) upsert(b *testing.B, ps []segmentd.ContactPatch) segmentd.UpsertResult {
+	res, err := bs.s.UpsertContacts(b.Context(), bs.acct, ps, []string{bs.list}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		b.Fatalf("upsert errors: %+v", res.Errors[0])
+	}
+	return res
+}
+
+// eachServerB runs fn as a sub-benchmark per server.
+func eachServerB(b *testing.B, fn func(b *testing.B, srv server)) {
+	for _, srv := range servers {
+		b.Run(srv.name, func(b *testing.B) {
+			srv.dsn(b)
+			fn(b, srv)
+		})
+	}
+}
+
+// BenchmarkUpsertContacts measures UpsertContacts with batches of 30,000
+// contacts (email, first_name, last_name, city, one Text and one Number
+// custom field, one list), the store's share of an ingest through HTTP.
+//
+//	new:    each batch creates 30,000 contacts; the database grows by that much per op
+//	update: each batch updates the same 30,000 existing contacts
+func BenchmarkUpsertContacts(b *testing.B) {
+	eachServerB(b, func(b *testing.B, srv server) {
+		b.Run("new-30k", func(b *testing.B) {
+			bs := newBenchStore(b, srv)
+			var cpu time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				ps := benchPatches(i*benchBatch, benchBatch, bs.text, bs.num)
+				b.StartTimer()
+				c0 := cputime.Process()
+				if res := bs.upsert(b, ps); res.Created != benchBatch {
+					b.Fatalf("created %d, want %d", res.Created, benchBatch)
+				}
+				cpu += cputime.Process() - c0
+			}
+			reportRate(b, cpu)
+		})
+		b.Run("update-30k", func(b *testing.B) {
+			bs := newBenchStore(b, srv)
+			ps := benchPatches(0, benchBatch, bs.text, bs.num)
+			bs.upsert(b, ps)
+			var cpu time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c0 := cputime.Process()
+				if res := bs.upsert(b, ps); res.Updated != benchBatch {
+					b.Fatalf("updated %d, want %d", res.Updated, benchBatch)
+				}
+				cpu += cputime.Process() - c0
+			}
+			reportRate(b, cpu)
+		})
+	})
+}
+
+// reportRate reports contacts per second of wall time and the CPU
+// milliseconds this process spent per batch.
+func reportRate(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "contacts/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	}
+}
+
+// BenchmarkAddEvents measures AddEvents in 1,000-event batches shaped like
+// those of `segmentd events bench`, as the SQLite store's benchmark does:
+// an account of 100,000 contacts, each batch naming 1,000 of their emails,
+// unique sg_event_ids, timestamps increasing with some jitter. The store is
+// warmed with 20,000 events first (SQLite's benchmark warms its in-memory
+// id set with 200,000; this store keeps nothing in memory). The store
+// grows by 1,000 events per op: compare runs of the same -benchtime.
+func BenchmarkAddEvents(b *testing.B) {
+	eachServerB(b, func(b *testing.B, srv server) {
+		const (
+			contacts = 100_000
+			batch    = 1000
+			warm     = 20
+		)
+		bs := newBenchStore(b, srv)
+		for n0 := 0; n0 < contacts; n0 += benchBatch {
+			bs.upsert(b, benchPatches(n0, min(benchBatch, contacts-n0), bs.text, bs.num))
+		}
+		emails := make([]string, contacts)
+		for n := range emails {
+			emails[n] = fmt.Sprintf("user%08d@%s", n, benchDomain[n%len(benchDomain)])
+		}
+		types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
+		t0 := time.Now().UnixMilli()
+		evs := make([]segmentd.Event, batch)
+		next := 0
+		fill := func() {
+			for j := range evs {
+				i := next + j
+				evs[j] = segmentd.Event{Email: strings.Clone(emails[(i*7919)%contacts]), Type: types[i%len(types)],
+					Timestamp: time.UnixMilli(t0 + int64(i)*10 - int64(i*7919%60_000)).UTC(), SinglesendID: "ss-1",
+					SGEventID: "bench-" + strconv.Itoa(i)}
+			}
+			next += batch
+		}
+		ctx := b.Context()
+		add := func() {
+			res, err := bs.s.AddEvents(ctx, bs.acct, evs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Added != batch || res.Unmatched != 0 {
+				b.Fatalf("added %d, unmatched %d", res.Added, res.Unmatched)
+			}
+		}
+		for range warm {
+			fill()
+			add()
+		}
+		b.ReportAllocs()
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			fill()
+			b.StartTimer()
+			c0 := cputime.Process()
+			add()
+			cpu += cputime.Process() - c0
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// BenchmarkIngest is one round of an ingest: 30,000 new contacts in one
+// upsert, then 10,000 events naming them, as one AddEventBatches call of
+// ten 1,000-event batches (a webhook worker's queue). It reports each
+// part's rate; sqlite/ingest_bench_test.go is the same on SQLite. The
+// store grows by one round per op.
+func BenchmarkIngest(b *testing.B) {
+	eachServerB(b, func(b *testing.B, srv server) {
+		bs := newBenchStore(b, srv)
+		var upsertTime, eventTime time.Duration
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			ps := benchPatches(i*benchBatch, benchBatch, bs.text, bs.num)
+			batches := ingestEvents(i, ps)
+			b.StartTimer()
+			t0 := time.Now()
+			if res := bs.upsert(b, ps); res.Created != benchBatch {
+				b.Fatalf("created %d, want %d", res.Created, benchBatch)
+			}
+			t1 := time.Now()
+			res, err := bs.s.AddEventBatches(b.Context(), bs.acct, batches)
+			if err != nil {
+				b.Fatal(err)
+			}
+			eventTime += time.Since(t1)
+			upsertTime += t1.Sub(t0)
+			for _, r := range res {
+				if r.Added != len(batches[0]) || r.Unmatched != 0 {
+					b.Fatalf("added %d, unmatched %d", r.Added, r.Unmatched)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.N*benchBatch)/upsertTime.Seconds(), "contacts/s")
+		b.ReportMetric(float64(b.N*ingestEventCount)/eventTime.Seconds(), "events/s")
+	})
+}
+
+const ingestEventCount = 10_000
+
+// ingestEvents returns round i's events: ten batches of 1,000 naming the
+// round's contacts ps.
+func ingestEvents(i int, ps []segmentd.ContactPatch) [][]segmentd.Event {
+	types := []string{"processed", "delivered", "open", "open", "click", "bounce", "unsubscribe", "deferred"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+	batches := make([][]segmentd.Event, 10)
+	for j := range ingestEventCount {
+		n := i*ingestEventCount + j
+		batches[j/1000] = append(batches[j/1000], segmentd.Event{Email: *ps[(j*7919)%len(ps)].Email, Type: types[j%len(types)],
+			Timestamp: t0.Add(time.Duration(j) * 10 * time.Millisecond), SinglesendID: "ss-1", SGEventID: "ingest-" + strconv.Itoa(n)})
+	}
+	return batches
+}

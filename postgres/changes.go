@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// The change history (docs/snapshot.md, docs/postgres.md): the membership
+// engine's snapshot records each account's last change number, and a
+// start replays what changed after it. Each account numbers its changes in
+// account_changes.change_seq, taken under the account's row lock
+// (nextChange), so that within an account numbers follow commit order and
+// a reader of "change_seq > last" misses nothing.
+
+const (
+	qChangeMark      = "SELECT account_id, change_seq FROM account_changes WHERE change_seq > 0"
+	qChangedContacts = "SELECT id FROM contacts WHERE account_id = $1 AND change_seq > $2 ORDER BY id"
+	qDeletionsAfter  = "SELECT kind, id FROM deletions WHERE account_id = $1 AND change_seq > $2 ORDER BY change_seq"
+)
+
+// ChangeMark implements segmentd.Store: the store's identity and every
+// account's last change number, as committed.
+func (s *Store) ChangeMark(ctx context.Context) (segmentd.ChangeMark, error) {
+	m := segmentd.ChangeMark{Seqs: map[int64]int64{}}
+	if err := s.db.QueryRow(ctx, "SELECT store_id FROM store_identity").Scan(&m.StoreID); err != nil {
+		return m, err
+	}
+	rows, err := s.db.Query(ctx, qChangeMark)
+	if err != nil {
+		return m, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, seq int64
+		if err := rows.Scan(&acct, &seq); err != nil {
+			return m, err
+		}
+		m.Seqs[acct] = seq
+	}
+	return m, rows.Err()
+}
+
+// Changes implements segmentd.Store in one read-only REPEATABLE READ
+// transaction: everything it reports is of one snapshot.
+func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64, eventLimit int) (segmentd.AccountChanges, error) {
+	var ch segmentd.AccountChanges
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		ch = segmentd.AccountChanges{EventsThrough: afterEvent}
+		err := tx.QueryRow(ctx, "SELECT coalesce(max(change_seq), 0) FROM account_changes WHERE account_id = $1", acct).Scan(&ch.Through)
+		if err != nil {
+			return err
+		}
+		if ch.Through <= after {
+			// Nothing changed; only events may be new (they take change
+			// numbers too, so none is).
+			return nil
+		}
+		if err := tx.QueryRow(ctx, qCatalogChanged, acct, after).Scan(&ch.Catalog); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, qDeletionsAfter, acct, after)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var kind, id string
+			if err := rows.Scan(&kind, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			switch kind {
+			case "all":
+				ch.AllDeleted = true
+			case "list":
+				ch.DeletedLists = append(ch.DeletedLists, id)
+			default:
+				ch.Deleted = append(ch.Deleted, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if ch.Changed, err = queryAll(ctx, tx, scanString, qChangedContacts, acct, after); err != nil {
+			return err
+		}
+		if ch.Attached, err = queryAll(ctx, tx, scanAttached, qAttachedEvents, acct, after, afterEvent); err != nil {
+			return err
+		}
+		if eventLimit > 0 {
+			ch.Events, ch.EventsThrough, err = scanEvents(ctx, tx, acct, afterEvent, eventLimit)
+		}
+		return err
+	})
+	return ch, err
+}
+
+const qCatalogChanged = "SELECT EXISTS (SELECT 1 FROM catalog_changes WHERE account_id = $1 AND change_seq > $2)"
+
+func scanAttached(row pgx.Row) (segmentd.Event, error) { return scanEvent(row) }
+
+// Pages of ReadAccount.
+const (
+	readContactsPage = 5000
+	readEventsPage   = 50_000
+)
+
+// ReadAccount implements segmentd.Store in one read-only REPEATABLE READ
+// transaction, so that the marks it returns are those of what it read.
+func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	err = s.readTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, "SELECT coalesce(max(change_seq), 0), coalesce(max(event_seq), 0) FROM account_changes WHERE account_id = $1", acct).Scan(&change, new(int64))
+		if err != nil {
+			return err
+		}
+		for after := ""; ; {
+			cs, err := queryContacts(ctx, tx, qContacts+"c.id > $2 ORDER BY c.id LIMIT $3", acct, after, readContactsPage)
+			if err != nil {
+				return err
+			}
+			if len(cs) > 0 {
+				if err := contacts(cs); err != nil {
+					return err
+				}
+			}
+			if len(cs) < readContactsPage {
+				break
+			}
+			after = cs[len(cs)-1].ID
+		}
+		for events != nil {
+			evs, last, err := scanEvents(ctx, tx, acct, event, readEventsPage)
+			if err != nil {
+				return err
+			}
+			if len(evs) > 0 {
+				if err := events(evs); err != nil {
+					return err
+				}
+				event = last
+			}
+			if len(evs) < readEventsPage {
+				break
+			}
+		}
+		return nil
+	})
+	return change, event, err
+}
+
+// recordCatalogChange takes a change number for a write of the account's
+// field definitions or segments, so that a reader of the history reloads
+// them.
+func recordCatalogChange(ctx context.Context, tx pgx.Tx, acct int64) error {
+	seq, err := nextChange(ctx, tx, acct)
+	if err == nil {
+		_, err = tx.Exec(ctx, "INSERT INTO catalog_changes (account_id, change_seq) VALUES ($1, $2)", acct, seq)
+	}
+	return err
+}
+
+// Ping reports whether the database can be reached (the server's
+// readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	return classify(s.pool.Ping(ctx))
+}
+
+// ForgetChanges implements segmentd.Store: one statement per account and
+// table, sent together. It takes no account lock: it deletes only records
+// at or before numbers already committed, which no writer touches again.
+func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) error {
+	if len(mark.Seqs) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for acct, through := range mark.Seqs {
+		b.Queue("DELETE FROM deletions WHERE account_id = $1 AND change_seq <= $2", acct, through)
+		b.Queue("DELETE FROM event_attachments WHERE account_id = $1 AND change_seq <= $2", acct, through)
+		b.Queue("DELETE FROM catalog_changes WHERE account_id = $1 AND change_seq <= $2", acct, through)
+	}
+	return classify(s.pool.SendBatch(ctx, &b).Close())
+}

@@ -1,0 +1,372 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// contactColumns are the columns contactScanner reads, from contacts as c:
+// the id, the text columns of textFields (NULL as ""), the jsonb columns,
+// the times, and the contact's lists. The list subquery names the account
+// as $1 rather than c.account_id: Citus routes a statement to one node
+// only when every table in it is filtered on the distribution column.
+const contactColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id, ''), coalesce(c.external_id, ''),
+	coalesce(c.anonymous_id, ''), coalesce(c.first_name, ''), coalesce(c.last_name, ''), coalesce(c.address_line_1, ''),
+	coalesce(c.address_line_2, ''), coalesce(c.city, ''), coalesce(c.state_province_region, ''), coalesce(c.postal_code, ''),
+	coalesce(c.country, ''), coalesce(c.phone_number, ''), coalesce(c.whatsapp, ''), coalesce(c.line, ''),
+	coalesce(c.facebook, ''), coalesce(c.unique_name, ''), c.alternate_emails, c.custom_fields, c.created_at, c.updated_at,
+	ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id)`
+
+// qContacts selects contacts of the account $1; append the condition.
+const qContacts = "SELECT " + contactColumns + " FROM contacts c WHERE c.account_id = $1 AND "
+
+// textCols are the contacts table's text columns, in the order of
+// textFields.
+var textCols = []string{
+	"email", "phone_number_id", "external_id", "anonymous_id",
+	"first_name", "last_name", "address_line_1", "address_line_2", "city",
+	"state_province_region", "postal_code", "country", "phone_number",
+	"whatsapp", "line", "facebook", "unique_name",
+}
+
+// textFields returns pointers to c's fields in the order of textCols.
+func textFields(c *segmentd.Contact) [17]*string {
+	return [17]*string{
+		&c.Email, &c.PhoneNumberID, &c.ExternalID, &c.AnonymousID,
+		&c.FirstName, &c.LastName, &c.AddressLine1, &c.AddressLine2, &c.City,
+		&c.StateProvinceRegion, &c.PostalCode, &c.Country, &c.PhoneNumber,
+		&c.WhatsApp, &c.Line, &c.Facebook, &c.UniqueName,
+	}
+}
+
+// identifierCol maps an identifier type to its column. It is the only way an
+// identifier type reaches SQL text.
+func identifierCol(t segmentd.IdentifierType) (string, error) {
+	switch t {
+	case segmentd.IdentifierEmail, segmentd.IdentifierPhoneNumberID, segmentd.IdentifierExternalID, segmentd.IdentifierAnonymousID:
+		return string(t), nil
+	}
+	return "", segmentd.Errorf(segmentd.KindInvalid, "identifier_type", "unknown identifier type %s", segmentd.Quote(string(t)))
+}
+
+// contactScanner reads rows of contactColumns into c (after the lookup
+// key, for the qContactsBy queries), with one set of scan targets for all
+// the rows of a query.
+type contactScanner struct {
+	key              string
+	c                segmentd.Contact
+	alt, custom      string
+	created, updated int64
+	dst              []any
+}
+
+func newContactScanner(keyed bool) *contactScanner {
+	sc := &contactScanner{}
+	if keyed {
+		sc.dst = append(sc.dst, &sc.key)
+	}
+	sc.dst = append(sc.dst, &sc.c.ID)
+	for _, p := range textFields(&sc.c) {
+		sc.dst = append(sc.dst, p)
+	}
+	sc.dst = append(sc.dst, &sc.alt, &sc.custom, &sc.created, &sc.updated, &sc.c.ListIDs)
+	return sc
+}
+
+// scan reads one row.
+func (sc *contactScanner) scan(row pgx.Row) (segmentd.Contact, error) {
+	sc.c = segmentd.Contact{}
+	if err := row.Scan(sc.dst...); err != nil {
+		return segmentd.Contact{}, err
+	}
+	c := sc.c
+	var err error
+	if c.AlternateEmails, err = decodeAlternateEmails(sc.alt); err != nil {
+		return c, fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
+	}
+	if c.CustomFields, err = decodeCustomFields(sc.custom); err != nil {
+		return c, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+	}
+	if len(c.ListIDs) == 0 {
+		c.ListIDs = nil
+	}
+	c.CreatedAt = fromMS(sc.created)
+	c.UpdatedAt = fromMS(sc.updated)
+	return c, nil
+}
+
+// queryContacts runs a query that selects contactColumns (qContacts).
+func queryContacts(ctx context.Context, q querier, query string, args ...any) ([]segmentd.Contact, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Contact
+	sc := newContactScanner(false)
+	for rows.Next() {
+		c, err := sc.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
+	cs, err := queryContacts(ctx, s.db, qContacts+"c.id = $2", acct, id)
+	if err != nil {
+		return segmentd.Contact{}, err
+	}
+	if len(cs) == 0 {
+		return segmentd.Contact{}, notFound("id", "contact %s does not exist", segmentd.Quote(id))
+	}
+	return cs[0], nil
+}
+
+// qContactsBy selects, for each value v.key of $2, the contacts of the
+// account $1 that cond (on c and v.key) names: one probe of an index per
+// value, whatever the planner's statistics say (LATERAL), where "= ANY($2)"
+// may be planned as a scan of the account.
+func qContactsBy(cond string) string {
+	return "SELECT v.key, " + contactColumns + ` FROM unnest($2::text[]) AS v (key)
+		CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account_id = $1 AND ` + cond + ") c"
+}
+
+var (
+	qContactsByID = qContactsBy("c.id = v.key")
+	// qContactsByEmail: a contact whose email it is, or else the lowest
+	// contact id among those listing it as an alternate email.
+	qContactsByEmail = qContactsBy(`c.id = coalesce(
+		(SELECT e.id FROM contacts e WHERE e.account_id = $1 AND e.email = v.key),
+		(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.key))`)
+	qContactsByIdentifier = map[segmentd.IdentifierType]string{
+		segmentd.IdentifierEmail:         qContactsBy("c.email = v.key"),
+		segmentd.IdentifierPhoneNumberID: qContactsBy("c.phone_number_id = v.key"),
+		segmentd.IdentifierExternalID:    qContactsBy("c.external_id = v.key"),
+		segmentd.IdentifierAnonymousID:   qContactsBy("c.anonymous_id = v.key"),
+	}
+)
+
+// contactsBy runs a qContactsBy query and calls fn with each value's
+// contact.
+func contactsBy(ctx context.Context, q querier, query string, acct int64, keys []string, fn func(key string, c segmentd.Contact)) error {
+	rows, err := q.Query(ctx, query, acct, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	sc := newContactScanner(true)
+	for rows.Next() {
+		c, err := sc.scan(rows)
+		if err != nil {
+			return err
+		}
+		fn(sc.key, c)
+	}
+	return rows.Err()
+}
+
+// ContactsByIDs returns the contacts that exist, in the order of ids; an id
+// given twice yields its contact once.
+func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]segmentd.Contact, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	byID := make(map[string]segmentd.Contact, len(ids))
+	if err := contactsBy(ctx, s.db, qContactsByID, acct, slices.Compact(ids), func(_ string, c segmentd.Contact) { byID[c.ID] = c }); err != nil {
+		return nil, err
+	}
+	out := make([]segmentd.Contact, 0, len(byID))
+	for _, id := range ids {
+		if c, ok := byID[id]; ok {
+			out = append(out, c)
+			delete(byID, id)
+		}
+	}
+	return out, nil
+}
+
+// ContactsByEmails matches each address against contacts' emails first, then
+// their alternate emails (the lowest contact id wins when several contacts
+// list the same alternate address), in one statement.
+func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []string) (map[string]segmentd.Contact, error) {
+	out := make(map[string]segmentd.Contact)
+	if len(emails) == 0 {
+		return out, nil
+	}
+	if err := contactsBy(ctx, s.db, qContactsByEmail, acct, emails, func(e string, c segmentd.Contact) { out[e] = c }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd.IdentifierType, values []string) (map[string]segmentd.Contact, error) {
+	if _, err := identifierCol(t); err != nil {
+		return nil, err
+	}
+	out := make(map[string]segmentd.Contact)
+	if len(values) == 0 {
+		return out, nil
+	}
+	if err := contactsBy(ctx, s.db, qContactsByIdentifier[t], acct, values, func(v string, c segmentd.Contact) { out[v] = c }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) CountContacts(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1", acct).Scan(&n)
+	return n, err
+}
+
+// ScanContacts returns up to limit contacts with ids greater than afterID,
+// in id order: the membership engine pages through an account with it at
+// start, one range of the primary key per page.
+func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.Contact, error) {
+	return queryContacts(ctx, s.db, qContacts+"c.id > $2 ORDER BY c.id LIMIT $3", acct, afterID, limit)
+}
+
+// SampleContacts returns up to limit of the most recently updated contacts
+// (ties: the greatest ids, which are the newest contacts), sorted by email
+// (contacts without one last, by id). contacts_updated yields the first
+// order, so the query stops after limit rows.
+func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]segmentd.Contact, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	cs, err := queryContacts(ctx, s.db, qContacts+"true ORDER BY c.updated_at DESC, c.id DESC LIMIT $2", acct, limit)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if (a.Email == "") != (b.Email == "") {
+			return b.Email == ""
+		}
+		if a.Email != b.Email {
+			return a.Email < b.Email
+		}
+		return a.ID < b.ID
+	})
+	return cs, nil
+}
+
+const qDeleteContacts = "DELETE FROM contacts WHERE account_id = $1 AND id = ANY($2)"
+
+// deleteContacts removes the contacts ids names, with their memberships
+// and alternate-email rows, and records the deletions under change seq.
+func deleteContacts(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []string) (int, error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO deletions (account_id, change_seq, kind, id)
+		SELECT $1, $2, 'contact', id FROM unnest($3::text[]) AS id ON CONFLICT DO NOTHING`, acct, seq, ids); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, qDeleteContacts, acct, ids)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *Store) DeleteContacts(ctx context.Context, acct int64, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		n, err = deleteContacts(ctx, tx, acct, seq, ids)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM contacts WHERE account_id = $1", acct)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, "INSERT INTO deletions (account_id, change_seq, kind, id) VALUES ($1, $2, 'all', '') ON CONFLICT DO NOTHING", acct, seq)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// DeleteIdentifier clears identifier t of a contact when its value is value.
+func (s *Store) DeleteIdentifier(ctx context.Context, acct int64, contactID string, t segmentd.IdentifierType, value string, now time.Time) error {
+	col, err := identifierCol(t)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		cs, err := queryContacts(ctx, tx, qContacts+"c.id = $2", acct, contactID)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		c := cs[0]
+		if value == "" || c.Identifier(t) != value {
+			return notFound("identifier_value", "contact %s has no %s %s", contactID, t, segmentd.Quote(value))
+		}
+		c.SetIdentifier(t, "")
+		if !c.HasIdentifier() {
+			return segmentd.Errorf(segmentd.KindInvalid, "identifier_type",
+				"%s is the contact's last identifier: a contact must keep at least one identifier", t)
+		}
+		_, err = tx.Exec(ctx, "UPDATE contacts SET "+col+" = NULL, updated_at = $3, change_seq = $4 WHERE account_id = $1 AND id = $2",
+			acct, contactID, toMS(now), seq)
+		return err
+	})
+}
+
+// sortedUnique returns the distinct values of s, sorted.
+func sortedUnique(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

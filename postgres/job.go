@@ -1,0 +1,183 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// CreateJob stores a finished job. An id the account already has is
+// KindConflict: the primary key refuses it (ON CONFLICT DO NOTHING, then
+// no row inserted), so two servers cannot both store one id.
+func (s *Store) CreateJob(ctx context.Context, j segmentd.Job) error {
+	if j.ID == "" {
+		return segmentd.Errorf(segmentd.KindInvalid, "id", "job id is required")
+	}
+	errs := "[]"
+	if len(j.Errors) > 0 {
+		b, err := json.Marshal(j.Errors)
+		if err != nil {
+			return err
+		}
+		errs = string(b)
+	}
+	tag, err := s.db.Exec(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
+		errored, errors, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+		j.AccountID, j.ID, string(j.Type), string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs,
+		toMS(j.StartedAt), nullMS(j.FinishedAt))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return segmentd.Errorf(segmentd.KindConflict, "id", "job %q already exists", j.ID)
+	}
+	return nil
+}
+
+func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	j := segmentd.Job{AccountID: acct}
+	var typ, status, errs string
+	var started int64
+	var finished *int64
+	err := s.db.QueryRow(ctx, `SELECT id, job_type, status, requested, created, updated, deleted, errored, errors,
+		started_at, finished_at FROM jobs WHERE account_id = $1 AND id = $2`, acct, id).
+		Scan(&j.ID, &typ, &status, &j.Requested, &j.Created, &j.Updated, &j.Deleted, &j.Errored, &errs, &started, &finished)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return segmentd.Job{}, notFound("id", "job %s does not exist", segmentd.Quote(id))
+	}
+	if err != nil {
+		return segmentd.Job{}, err
+	}
+	j.Type = segmentd.JobType(typ)
+	j.Status = segmentd.JobStatus(status)
+	if errs != "" && errs != "[]" {
+		if err := json.Unmarshal([]byte(errs), &j.Errors); err != nil {
+			return segmentd.Job{}, fmt.Errorf("job %s: errors: %w", id, err)
+		}
+	}
+	j.StartedAt = fromMS(started)
+	j.FinishedAt = timeOf(finished)
+	return j, nil
+}
+
+// jobErrors is a job's errors as stored.
+func jobErrors(j segmentd.Job) (string, error) {
+	if len(j.Errors) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(j.Errors)
+	return string(b), err
+}
+
+// AcceptJob implements segmentd.JobQueue: the job's number is the
+// account's next, taken under the account's lock (its counter row), so
+// numbers follow the order jobs were accepted in.
+func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, owner string, lease time.Time) error {
+	errs, err := jobErrors(j)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var num int64
+		err := tx.QueryRow(ctx, `INSERT INTO account_counters AS c (account_id, name, value) VALUES ($1, 'job', 1)
+			ON CONFLICT (account_id, name) DO UPDATE SET value = c.value + 1 RETURNING value`, j.AccountID).Scan(&num)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
+			errored, errors, started_at, finished_at, num, owner, lease_until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			j.AccountID, j.ID, string(j.Type), string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs,
+			toMS(j.StartedAt), nullMS(j.FinishedAt), num, owner, toMS(lease))
+		return err
+	})
+}
+
+// RenewJobs implements segmentd.JobQueue.
+func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) error {
+	_, err := s.db.Exec(ctx, "UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND status = 'pending'", owner, toMS(lease))
+	return err
+}
+
+// NextJob implements segmentd.JobQueue. It reads first and writes only to
+// fail an abandoned job, which is rare.
+func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (string, error) {
+	errs, _ := json.Marshal([]segmentd.JobError{{Index: -1, Message: segmentd.MsgJobAbandoned}})
+	for {
+		var id string
+		var lease int64
+		err := s.db.QueryRow(ctx, "SELECT id, lease_until FROM jobs WHERE account_id = $1 AND status = 'pending' ORDER BY num LIMIT 1", acct).Scan(&id, &lease)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", nil
+		}
+		if err != nil || lease >= toMS(now) {
+			return id, err
+		}
+		_, err = s.db.Exec(ctx, `UPDATE jobs SET status = 'failed', errored = requested, errors = $3, finished_at = $4,
+			owner = NULL, lease_until = NULL WHERE account_id = $1 AND id = $2 AND status = 'pending' AND lease_until < $4`,
+			acct, id, string(errs), toMS(now))
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// FinishJob implements segmentd.JobQueue.
+func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
+	errs, err := jobErrors(j)
+	if err != nil {
+		return err
+	}
+	tag, err := s.db.Exec(ctx, `UPDATE jobs SET status = $3, requested = $4, created = $5, updated = $6, deleted = $7, errored = $8,
+		errors = $9, started_at = $10, finished_at = $11, owner = NULL, lease_until = NULL
+		WHERE account_id = $1 AND id = $2 AND status = 'pending'`,
+		j.AccountID, j.ID, string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs, toMS(j.StartedAt), nullMS(j.FinishedAt))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return segmentd.Errorf(segmentd.KindConflict, "id", "job %s is no longer pending", segmentd.Quote(j.ID))
+	}
+	return nil
+}
+
+// Listen implements segmentd.Notifier with LISTEN on the change history's
+// channel, on a connection of its own, until ctx ends or the connection
+// fails.
+func (s *Store) Listen(ctx context.Context, changed func(acct int64)) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+		return classify(err)
+	}
+	defer func() {
+		// The connection goes back to the pool: stop listening first.
+		if ctx.Err() == nil {
+			_, _ = conn.Exec(context.Background(), "UNLISTEN "+changesChannel)
+		} else {
+			_ = conn.Conn().Close(context.Background()) // a connection cut mid-wait cannot be reused
+		}
+	}()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return classify(err)
+		}
+		if acct, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+			changed(acct)
+		}
+	}
+}

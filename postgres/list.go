@@ -1,0 +1,260 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// qLists selects lists of the account $1 with their contact counts; append
+// the condition.
+const qLists = `SELECT l.id, l.name, l.created_at, l.updated_at,
+	(SELECT count(*) FROM list_members m WHERE m.account_id = $1 AND m.list_id = l.id)
+	FROM lists l WHERE l.account_id = $1 AND `
+
+func scanList(row pgx.Row) (segmentd.List, error) {
+	var l segmentd.List
+	var created, updated int64
+	if err := row.Scan(&l.ID, &l.Name, &created, &updated, &l.ContactCount); err != nil {
+		return l, err
+	}
+	l.CreatedAt = fromMS(created)
+	l.UpdatedAt = fromMS(updated)
+	return l, nil
+}
+
+func listNotFound(id string) error {
+	return notFound("id", "list %s does not exist", segmentd.Quote(id))
+}
+
+func getList(ctx context.Context, q querier, acct int64, id string) (segmentd.List, error) {
+	l, err := scanList(q.QueryRow(ctx, qLists+"l.id = $2", acct, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, listNotFound(id)
+	}
+	return l, err
+}
+
+func listExists(ctx context.Context, q querier, acct int64, id string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM lists WHERE account_id = $1 AND id = $2)", acct, id).Scan(&ok)
+	return ok, err
+}
+
+// checkListName returns KindConflict when another list of the account (not
+// except) has name, ignoring case.
+func checkListName(ctx context.Context, tx pgx.Tx, acct int64, name, except string) error {
+	return checkName(ctx, tx, "list", name, "SELECT EXISTS (SELECT 1 FROM lists WHERE account_id = $1 AND name_key = $2 AND id <> $3)",
+		acct, strings.ToLower(name), except)
+}
+
+func (s *Store) CreateList(ctx context.Context, acct int64, name string, now time.Time) (segmentd.List, error) {
+	now = msTime(now)
+	l := segmentd.List{ID: segmentd.NewID(), Name: name, CreatedAt: now, UpdatedAt: now}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccount(ctx, tx, acct); err != nil {
+			return err
+		}
+		if err := checkListName(ctx, tx, acct, name, ""); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+			acct, l.ID, name, strings.ToLower(name), toMS(now))
+		return err
+	})
+	if isUniqueViolation(err) {
+		return segmentd.List{}, nameTaken("list", name)
+	}
+	if err != nil {
+		return segmentd.List{}, err
+	}
+	return l, nil
+}
+
+func (s *Store) Lists(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.List, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return queryAll(ctx, s.db, scanList, qLists+"l.id > $2 ORDER BY l.id LIMIT $3", acct, afterID, limit)
+}
+
+func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT count(*) FROM lists WHERE account_id = $1", acct).Scan(&n)
+	return n, err
+}
+
+func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List, error) {
+	return getList(ctx, s.db, acct, id)
+}
+
+func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {
+	var l segmentd.List
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccount(ctx, tx, acct); err != nil {
+			return err
+		}
+		if ok, err := listExists(ctx, tx, acct, id); err != nil || !ok {
+			if err == nil {
+				err = listNotFound(id)
+			}
+			return err
+		}
+		if err := checkListName(ctx, tx, acct, name, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE lists SET name = $3, name_key = $4, updated_at = $5 WHERE account_id = $1 AND id = $2",
+			acct, id, name, strings.ToLower(name), toMS(now))
+		if err != nil {
+			return err
+		}
+		l, err = getList(ctx, tx, acct, id)
+		return err
+	})
+	if isUniqueViolation(err) {
+		return segmentd.List{}, nameTaken("list", name)
+	}
+	if err != nil {
+		return segmentd.List{}, err
+	}
+	return l, nil
+}
+
+// DeleteList removes the list and its memberships (not the contacts) and
+// returns the ids of the contacts that were on it, sorted.
+func (s *Store) DeleteList(ctx context.Context, acct int64, id string) ([]string, error) {
+	var ids []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		ids, err = deleteList(ctx, tx, acct, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// qDeleteChildSegments marks deleted the live segments whose parent list
+// is $3. It reads the account's segments, which are few (at most 200 live
+// by default), so the parent needs no index.
+const qDeleteChildSegments = `UPDATE segments SET deleted_at = $2 WHERE account_id = $1 AND deleted_at IS NULL
+	AND parent_list_ids ? $3::text RETURNING id`
+
+// DeleteListWithSegments is DeleteList that also marks deleted, in the same
+// transaction, the live segments whose parent list it was.
+func (s *Store) DeleteListWithSegments(ctx context.Context, acct int64, id string, now time.Time) (members, segments []string, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if members, err = deleteList(ctx, tx, acct, id); err != nil {
+			return err
+		}
+		if segments, err = queryAll(ctx, tx, scanString, qDeleteChildSegments, acct, toMS(now), id); err != nil || len(segments) == 0 {
+			return err
+		}
+		return recordCatalogChange(ctx, tx, acct)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return members, sortedUnique(segments), nil
+}
+
+// deleteList removes the list and its memberships in tx, records the
+// deletion in the change history, and returns the ids of the contacts that
+// were on it, sorted.
+func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string, error) {
+	seq, err := nextChange(ctx, tx, acct)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := queryAll(ctx, tx, scanString, "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 RETURNING contact_id", acct, id)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, "DELETE FROM lists WHERE account_id = $1 AND id = $2", acct, id)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, listNotFound(id)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO deletions (account_id, change_seq, kind, id) VALUES ($1, $2, 'list', $3) ON CONFLICT DO NOTHING", acct, seq, id); err != nil {
+		return nil, err
+	}
+	return sortedUnique(ids), nil
+}
+
+const qListSample = "SELECT " + contactColumns + ` FROM list_members s
+	JOIN contacts c ON c.account_id = $1 AND c.id = s.contact_id
+	WHERE s.account_id = $1 AND s.list_id = $2 ORDER BY s.added_at DESC, s.contact_id DESC LIMIT $3`
+
+// ListSample returns up to limit contacts of the list, most recently added
+// first (ties: the greatest contact id, the newest contact). The sample
+// reads list_members_added backwards, so it stops after limit rows even
+// when a whole batch shares one added_at.
+func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		if ok, err := listExists(ctx, tx, acct, id); err != nil || !ok {
+			if err == nil {
+				err = listNotFound(id)
+			}
+			return err
+		}
+		if limit <= 0 {
+			return nil
+		}
+		var err error
+		cs, err = queryContacts(ctx, tx, qListSample, acct, id, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// RemoveListMembers takes contacts off a list and returns how many were on
+// it. The contacts taken off are changes: their ListIDs changed.
+func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string, contactIDs []string) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if ok, err := listExists(ctx, tx, acct, listID); err != nil || !ok {
+			if err == nil {
+				err = listNotFound(listID)
+			}
+			return err
+		}
+		if len(contactIDs) == 0 {
+			return nil
+		}
+		removed, err := queryAll(ctx, tx, scanString, `DELETE FROM list_members WHERE account_id = $1 AND list_id = $2
+			AND contact_id = ANY($3) RETURNING contact_id`, acct, listID, contactIDs)
+		if err != nil || len(removed) == 0 {
+			return err
+		}
+		n = int64(len(removed))
+		_, err = tx.Exec(ctx, "UPDATE contacts SET change_seq = $2 WHERE account_id = $1 AND id = ANY($3)", acct, seq, removed)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// scanString reads a row of one text column.
+func scanString(row pgx.Row) (string, error) {
+	var s string
+	err := row.Scan(&s)
+	return s, err
+}
