@@ -59,6 +59,8 @@ var (
 	_ segmentd.CCSegmentStore  = (*Store)(nil)
 	_ segmentd.EventStore      = (*Store)(nil)
 	_ segmentd.WebhookKeyStore = (*Store)(nil)
+	_ segmentd.JobQueue        = (*Store)(nil)
+	_ segmentd.Notifier        = (*Store)(nil)
 )
 
 // Options tune Open.
@@ -75,8 +77,8 @@ type Options struct {
 // connect_timeout, application_name, …). A search_path parameter selects
 // the schema the store lives in: its first schema is created when missing.
 //
-// Open fails when the server cannot be reached; retrying is the caller's
-// choice.
+// Open fails when the server cannot be reached (a segmentd.Error of kind
+// KindUnavailable); retrying is the caller's choice.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -96,10 +98,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{pool: pool, db: classified{pool}}
+	if err := classify(pool.Ping(ctx)); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	schema := firstSchema(searchPath(cfg.ConnConfig.RuntimeParams))
 	if err := s.migrate(ctx, schema); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: migrate: %w", err)
+		return nil, fmt.Errorf("postgres: migrate: %w", classify(err))
 	}
 	return s, nil
 }
@@ -500,4 +506,26 @@ func timeOf(ms *int64) time.Time {
 		return time.Time{}
 	}
 	return fromMS(*ms)
+}
+
+// DropSchema drops the schema the first entry of dsn's search_path names,
+// with everything in it: a test's fresh schema, or a store given up. A DSN
+// without a search_path drops nothing.
+func DropSchema(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	schema := firstSchema(searchPath(cfg.RuntimeParams))
+	if schema == "" {
+		return nil
+	}
+	delete(cfg.RuntimeParams, "search_path")
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return classify(err)
 }

@@ -32,10 +32,14 @@ func classify(err error) error {
 		pe *pgconn.PgError
 	)
 	switch {
+	case errors.As(err, &pe):
+		// The server answered: unreachable only while it shuts down or
+		// starts (connection_exception, admin_shutdown, crash_shutdown,
+		// cannot_connect_now); a refused password is not retried away.
+		if !strings.HasPrefix(pe.Code, "08") && pe.Code != "57P01" && pe.Code != "57P02" && pe.Code != "57P03" {
+			return err
+		}
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"):
-		// connection_exception, admin_shutdown, crash_shutdown,
-		// cannot_connect_now
 	case strings.Contains(err.Error(), "closed pool"), strings.Contains(err.Error(), "conn closed"):
 	default:
 		return err

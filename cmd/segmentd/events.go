@@ -69,11 +69,16 @@ func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		defer f.Close()
 		in = f
 	}
-	lock, err := holdData(cfg, "segmentd events load", "stop it first, or post the events to its Event Webhook (POST /webhooks/sendgrid/events)")
-	if err != nil {
-		return err
+	// On SQLite, the loader holds the data directory as a server does; a
+	// PostgreSQL database takes writers side by side, and the servers
+	// following it learn the events from its history.
+	if !isPostgres(cfg.databaseURL) {
+		lock, err := holdData(cfg, "segmentd events load", "stop it first, or post the events to its Event Webhook (POST /webhooks/sendgrid/events)")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
 	}
-	defer lock.release()
 	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
 		acct, err := svc.AccountByName(ctx, account)
 		if err != nil {

@@ -134,185 +134,187 @@ var eventTypes = []string{"processed", "delivered", "deferred", "dropped", "boun
 // dialects against the Go evaluator over all contacts and events.
 func TestEngagementThroughTheBinary(t *testing.T) {
 	bin := realBinary(t)
-	dir := t.TempDir()
-	s, _ := startBinary(t, bin, dir, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
-	g := &engagement{t: t, s: s}
-	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	g.setClock(now)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		dir := st.dir
+		s, _ := st.start(t, bin, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
+		g := &engagement{t: t, s: s}
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		g.setClock(now)
 
-	// A verification key, set with the CLI while the server runs.
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	var out strings.Builder
-	if err := run(context.Background(), []string{"accounts", "set-webhook-key", "default", "--key", base64.StdEncoding.EncodeToString(der), "--data", dir}, nil, nil, &out, io.Discard); err != nil {
-		t.Fatalf("set-webhook-key: %v", err)
-	}
-	g.priv = priv
-
-	// Signature checks.
-	probe := batchOf([]wireEv{{email: "probe@example.com", typ: "open", id: "probe", ts: now.Unix()}})
-	hookURL := s.url + "/webhooks/sendgrid/events"
-	bearer := map[string]string{"Authorization": "Bearer " + s.key}
-	if code, body := httpDo(t, "POST", hookURL, probe, bearer); code != 403 {
-		t.Fatalf("unsigned with a key configured: %d %s", code, body)
-	}
-	stale := g.signed(probe, now.Add(-11*time.Minute))
-	if code, body := httpDo(t, "POST", hookURL, probe, stale); code != 403 {
-		t.Fatalf("stale signature: %d %s", code, body)
-	}
-	bad := g.signed(probe, now)
-	if code, body := httpDo(t, "POST", hookURL, strings.Replace(probe, "open", "click", 1), bad); code != 403 {
-		t.Fatalf("tampered body: %d %s", code, body)
-	}
-	basic := g.signed(probe, now)
-	delete(basic, "Authorization")
-	req, _ := http.NewRequest("POST", hookURL, strings.NewReader(probe))
-	for k, v := range basic {
-		req.Header.Set(k, v)
-	}
-	req.SetBasicAuth("sendgrid", s.key)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("signed, Basic auth: %v %v", resp, err)
-	}
-
-	// Contacts, and events for them and for emails with no contact yet.
-	const nContacts, nUnknown, nEvents = 80, 10, 1200
-	var contacts, unknown []string
-	for i := 0; i < nContacts; i++ {
-		contacts = append(contacts, fmt.Sprintf("c%03d@example.com", i))
-	}
-	for i := 0; i < nUnknown; i++ {
-		unknown = append(unknown, fmt.Sprintf("later%02d@example.com", i))
-	}
-	g.upsert(contacts)
-	rng := mrand.New(mrand.NewPCG(5, 5))
-	var evs []wireEv
-	for i := 0; i < nEvents; i++ {
-		email := contacts[rng.IntN(nContacts)]
-		if rng.IntN(10) == 0 {
-			email = unknown[rng.IntN(nUnknown)]
-		}
-		e := wireEv{email: email, typ: eventTypes[rng.IntN(len(eventTypes))], id: fmt.Sprintf("ev-%05d", i),
-			ts: now.Add(-time.Duration(rng.Int64N(int64(40 * 24 * time.Hour)))).Unix()}
-		if e.typ == "click" {
-			e.url = fmt.Sprintf("https://example.com/p%d", rng.IntN(3))
-		}
-		if rng.IntN(2) == 0 {
-			e.ss = fmt.Sprintf("ss-%d", rng.IntN(3))
-		}
-		evs = append(evs, e)
-	}
-	// Batches in shuffled order (events arrive out of order), one batch
-	// redelivered, one with malformed events in it.
-	var stored, dup, rejected int
-	batches := [][]wireEv{}
-	for i := 0; i < len(evs); i += 100 {
-		batches = append(batches, evs[i:i+100])
-	}
-	rng.Shuffle(len(batches), func(i, j int) { batches[i], batches[j] = batches[j], batches[i] })
-	for i, b := range batches {
-		body := batchOf(b)
-		if i == 3 {
-			body = "[" + `{"email":"c001@example.com","event":"open"},` + body[1:len(body)-1] + `,{"email":"c002@example.com","timestamp":"x","event":"open"}]`
-		}
-		r := g.post(body)
-		stored, dup, rejected = stored+r.Stored, dup+r.Duplicates, rejected+r.Rejected
-	}
-	r := g.post(batchOf(batches[0]))
-	if r.Stored != 0 || r.Duplicates != len(batches[0]) {
-		t.Fatalf("redelivered batch: %+v", r)
-	}
-	if stored != nEvents || dup != 0 || rejected != 2 {
-		t.Fatalf("stored %d, duplicates %d, rejected %d; want %d, 0, 2", stored, dup, rejected, nEvents)
-	}
-	// Half the unknown emails become contacts: their events count.
-	g.upsert(unknown[:nUnknown/2])
-	known := append(append([]string{}, contacts...), unknown[:nUnknown/2]...)
-
-	sqlSegs := map[string]string{
-		"opened 7d":          "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)",
-		"never clicked":      "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
-		"last open old":      "SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) AS last_open FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'opened' GROUP BY c.contact_id HAVING MAX(e.event_timestamp) < timestampadd(day, -20, current_timestamp)",
-		"clicked p1 in ss0":  "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND e.url = 'https://example.com/p1' AND e.singlesend_id = 'ss-0'",
-		"sent, never opened": "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered') AND contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'open')",
-	}
-	for _, typ := range eventTypes {
-		sqlSegs["type "+typ] = "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = '" + typ + "' AND e.event_timestamp >= timestampadd(day, -30, current_timestamp)"
-	}
-	v1Segs := map[string]string{
-		"v1 opened 7d":  "(event_source = 'mail' AND event_type = 'open' AND event_timestamp >= NOW() - INTERVAL 7 DAY)",
-		"v1 clicked 3d": "(event_source = 'mail' AND event_type = 'click' AND event_timestamp >= NOW() - INTERVAL 3 DAY) OR (event_type = 'bounce')",
-	}
-	// The Go evaluator over every contact and its (deduplicated, valid)
-	// events.
-	byEmail := map[string][]query.Event{}
-	for _, e := range evs {
-		byEmail[e.email] = append(byEmail[e.email], query.Event{Source: "mail", Type: e.typ, Timestamp: e.ts * 1000, URL: e.url, SinglesendID: e.ss})
-	}
-	cat, err := query.NewCatalog(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evaluate := func(lang query.Lang, src string) int {
-		q, err := query.Parse(lang, src)
+		// A verification key, set with the CLI while the server runs.
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			t.Fatalf("%s: %v", src, err)
+			t.Fatal(err)
 		}
-		ch, err := query.Check(q, cat)
+		der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		var out strings.Builder
+		if err := run(context.Background(), append([]string{"accounts", "set-webhook-key", "default", "--key", base64.StdEncoding.EncodeToString(der), "--data", dir}, st.args()...), nil, nil, &out, io.Discard); err != nil {
+			t.Fatalf("set-webhook-key: %v", err)
+		}
+		g.priv = priv
+
+		// Signature checks.
+		probe := batchOf([]wireEv{{email: "probe@example.com", typ: "open", id: "probe", ts: now.Unix()}})
+		hookURL := s.url + "/webhooks/sendgrid/events"
+		bearer := map[string]string{"Authorization": "Bearer " + s.key}
+		if code, body := httpDo(t, "POST", hookURL, probe, bearer); code != 403 {
+			t.Fatalf("unsigned with a key configured: %d %s", code, body)
+		}
+		stale := g.signed(probe, now.Add(-11*time.Minute))
+		if code, body := httpDo(t, "POST", hookURL, probe, stale); code != 403 {
+			t.Fatalf("stale signature: %d %s", code, body)
+		}
+		bad := g.signed(probe, now)
+		if code, body := httpDo(t, "POST", hookURL, strings.Replace(probe, "open", "click", 1), bad); code != 403 {
+			t.Fatalf("tampered body: %d %s", code, body)
+		}
+		basic := g.signed(probe, now)
+		delete(basic, "Authorization")
+		req, _ := http.NewRequest("POST", hookURL, strings.NewReader(probe))
+		for k, v := range basic {
+			req.Header.Set(k, v)
+		}
+		req.SetBasicAuth("sendgrid", s.key)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("signed, Basic auth: %v %v", resp, err)
+		}
+
+		// Contacts, and events for them and for emails with no contact yet.
+		const nContacts, nUnknown, nEvents = 80, 10, 1200
+		var contacts, unknown []string
+		for i := 0; i < nContacts; i++ {
+			contacts = append(contacts, fmt.Sprintf("c%03d@example.com", i))
+		}
+		for i := 0; i < nUnknown; i++ {
+			unknown = append(unknown, fmt.Sprintf("later%02d@example.com", i))
+		}
+		g.upsert(contacts)
+		rng := mrand.New(mrand.NewPCG(5, 5))
+		var evs []wireEv
+		for i := 0; i < nEvents; i++ {
+			email := contacts[rng.IntN(nContacts)]
+			if rng.IntN(10) == 0 {
+				email = unknown[rng.IntN(nUnknown)]
+			}
+			e := wireEv{email: email, typ: eventTypes[rng.IntN(len(eventTypes))], id: fmt.Sprintf("ev-%05d", i),
+				ts: now.Add(-time.Duration(rng.Int64N(int64(40 * 24 * time.Hour)))).Unix()}
+			if e.typ == "click" {
+				e.url = fmt.Sprintf("https://example.com/p%d", rng.IntN(3))
+			}
+			if rng.IntN(2) == 0 {
+				e.ss = fmt.Sprintf("ss-%d", rng.IntN(3))
+			}
+			evs = append(evs, e)
+		}
+		// Batches in shuffled order (events arrive out of order), one batch
+		// redelivered, one with malformed events in it.
+		var stored, dup, rejected int
+		batches := [][]wireEv{}
+		for i := 0; i < len(evs); i += 100 {
+			batches = append(batches, evs[i:i+100])
+		}
+		rng.Shuffle(len(batches), func(i, j int) { batches[i], batches[j] = batches[j], batches[i] })
+		for i, b := range batches {
+			body := batchOf(b)
+			if i == 3 {
+				body = "[" + `{"email":"c001@example.com","event":"open"},` + body[1:len(body)-1] + `,{"email":"c002@example.com","timestamp":"x","event":"open"}]`
+			}
+			r := g.post(body)
+			stored, dup, rejected = stored+r.Stored, dup+r.Duplicates, rejected+r.Rejected
+		}
+		r := g.post(batchOf(batches[0]))
+		if r.Stored != 0 || r.Duplicates != len(batches[0]) {
+			t.Fatalf("redelivered batch: %+v", r)
+		}
+		if stored != nEvents || dup != 0 || rejected != 2 {
+			t.Fatalf("stored %d, duplicates %d, rejected %d; want %d, 0, 2", stored, dup, rejected, nEvents)
+		}
+		// Half the unknown emails become contacts: their events count.
+		g.upsert(unknown[:nUnknown/2])
+		known := append(append([]string{}, contacts...), unknown[:nUnknown/2]...)
+
+		sqlSegs := map[string]string{
+			"opened 7d":          "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)",
+			"never clicked":      "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
+			"last open old":      "SELECT c.contact_id, c.updated_at, MAX(e.event_timestamp) AS last_open FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'opened' GROUP BY c.contact_id HAVING MAX(e.event_timestamp) < timestampadd(day, -20, current_timestamp)",
+			"clicked p1 in ss0":  "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND e.url = 'https://example.com/p1' AND e.singlesend_id = 'ss-0'",
+			"sent, never opened": "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered') AND contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'open')",
+		}
+		for _, typ := range eventTypes {
+			sqlSegs["type "+typ] = "SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = '" + typ + "' AND e.event_timestamp >= timestampadd(day, -30, current_timestamp)"
+		}
+		v1Segs := map[string]string{
+			"v1 opened 7d":  "(event_source = 'mail' AND event_type = 'open' AND event_timestamp >= NOW() - INTERVAL 7 DAY)",
+			"v1 clicked 3d": "(event_source = 'mail' AND event_type = 'click' AND event_timestamp >= NOW() - INTERVAL 3 DAY) OR (event_type = 'bounce')",
+		}
+		// The Go evaluator over every contact and its (deduplicated, valid)
+		// events.
+		byEmail := map[string][]query.Event{}
+		for _, e := range evs {
+			byEmail[e.email] = append(byEmail[e.email], query.Event{Source: "mail", Type: e.typ, Timestamp: e.ts * 1000, URL: e.url, SinglesendID: e.ss})
+		}
+		cat, err := query.NewCatalog(nil)
 		if err != nil {
-			t.Fatalf("%s: %v", src, err)
+			t.Fatal(err)
 		}
-		p := query.Compile(ch)
-		n := 0
-		for _, email := range known {
-			if p.Match(&query.Record{ID: email, Events: byEmail[email]}, now) {
-				n++
+		evaluate := func(lang query.Lang, src string) int {
+			q, err := query.Parse(lang, src)
+			if err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			ch, err := query.Check(q, cat)
+			if err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			p := query.Compile(ch)
+			n := 0
+			for _, email := range known {
+				if p.Match(&query.Record{ID: email, Events: byEmail[email]}, now) {
+					n++
+				}
+			}
+			return n
+		}
+		check := func(name string, got any, want int) {
+			t.Helper()
+			if got != float64(want) {
+				t.Errorf("segment %q: contacts_count %v, the evaluator says %d", name, got, want)
 			}
 		}
-		return n
-	}
-	check := func(name string, got any, want int) {
-		t.Helper()
-		if got != float64(want) {
-			t.Errorf("segment %q: contacts_count %v, the evaluator says %d", name, got, want)
+		nonzero := 0
+		for name, src := range sqlSegs {
+			b, _ := json.Marshal(map[string]string{"name": name, "query_dsl": src})
+			seg := g.must("POST", "/v3/marketing/segments/2.0", string(b), 201)
+			want := evaluate(query.SQL, src)
+			check(name, seg["contacts_count"], want)
+			got := g.must("GET", "/v3/marketing/segments/2.0/"+seg["id"].(string), "", 200)
+			check(name, got["contacts_count"], want)
+			if want > 0 {
+				nonzero++
+			}
 		}
-	}
-	nonzero := 0
-	for name, src := range sqlSegs {
-		b, _ := json.Marshal(map[string]string{"name": name, "query_dsl": src})
-		seg := g.must("POST", "/v3/marketing/segments/2.0", string(b), 201)
-		want := evaluate(query.SQL, src)
-		check(name, seg["contacts_count"], want)
-		got := g.must("GET", "/v3/marketing/segments/2.0/"+seg["id"].(string), "", 200)
-		check(name, got["contacts_count"], want)
-		if want > 0 {
-			nonzero++
+		for name, src := range v1Segs {
+			b, _ := json.Marshal(map[string]string{"name": name, "query_dsl": src})
+			seg := g.must("POST", "/v3/marketing/segments", string(b), 201)
+			got := g.must("GET", "/v3/marketing/segments/"+seg["id"].(string), "", 200)
+			check(name, got["contacts_count"], evaluate(query.SGQL, src))
 		}
-	}
-	for name, src := range v1Segs {
-		b, _ := json.Marshal(map[string]string{"name": name, "query_dsl": src})
-		seg := g.must("POST", "/v3/marketing/segments", string(b), 201)
-		got := g.must("GET", "/v3/marketing/segments/"+seg["id"].(string), "", 200)
-		check(name, got["contacts_count"], evaluate(query.SGQL, src))
-	}
-	// Contacts search takes the same SGQL engagement conditions.
-	searches := []string{"event_source = 'mail' AND event_type = 'open' AND event_timestamp >= (NOW() - interval 30 day)"}
-	for _, src := range v1Segs {
-		searches = append(searches, src)
-	}
-	for _, src := range searches {
-		b, _ := json.Marshal(map[string]string{"query": src})
-		got := g.must("POST", "/v3/marketing/contacts/search", string(b), 200)
-		if want := evaluate(query.SGQL, src); got["contact_count"] != float64(want) || want == 0 {
-			t.Errorf("search %q: contact_count %v, the evaluator says %d", src, got["contact_count"], want)
+		// Contacts search takes the same SGQL engagement conditions.
+		searches := []string{"event_source = 'mail' AND event_type = 'open' AND event_timestamp >= (NOW() - interval 30 day)"}
+		for _, src := range v1Segs {
+			searches = append(searches, src)
 		}
-	}
-	if nonzero < len(sqlSegs)-1 {
-		t.Fatalf("only %d of %d segments have members: the data does not exercise them", nonzero, len(sqlSegs))
-	}
+		for _, src := range searches {
+			b, _ := json.Marshal(map[string]string{"query": src})
+			got := g.must("POST", "/v3/marketing/contacts/search", string(b), 200)
+			if want := evaluate(query.SGQL, src); got["contact_count"] != float64(want) || want == 0 {
+				t.Errorf("search %q: contact_count %v, the evaluator says %d", src, got["contact_count"], want)
+			}
+		}
+		if nonzero < len(sqlSegs)-1 {
+			t.Fatalf("only %d of %d segments have members: the data does not exercise them", nonzero, len(sqlSegs))
+		}
+	})
 }
 
 // TestDevClockMovesWindows: with --dev, a contact leaves "opened in the
@@ -320,59 +322,61 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 // the clock back brings it back. Without --dev there is no /admin.
 func TestDevClockMovesWindows(t *testing.T) {
 	bin := realBinary(t)
-	s, _ := startBinary(t, bin, t.TempDir(), "SG.clock-test-key", "--dev")
-	g := &engagement{t: t, s: s}
-	start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)
-	g.setClock(start)
-	code, body := httpDo(t, "GET", s.url+"/admin/clock", "", nil)
-	if code != 200 || !strings.Contains(body, `"now":"2025-01-10T08:30:00.000Z"`) || !strings.Contains(body, `"frozen":true`) {
-		t.Fatalf("GET /admin/clock: %d %s", code, body)
-	}
-	g.upsert([]string{"a@example.com", "b@example.com"})
-	lastOpen := start.Add(-26 * time.Hour)
-	g.post(batchOf([]wireEv{
-		{email: "a@example.com", typ: "open", id: "a1", ts: lastOpen.Add(-48 * time.Hour).Unix()},
-		{email: "a@example.com", typ: "open", id: "a2", ts: lastOpen.Unix()},
-		{email: "b@example.com", typ: "open", id: "b1", ts: start.Add(-time.Hour).Unix()},
-	}))
-	seg := g.must("POST", "/v3/marketing/segments/2.0", `{"name":"opened 7d","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)"}`, 201)
-	id := seg["id"].(string)
-	count := func() float64 {
-		return g.must("GET", "/v3/marketing/segments/2.0/"+id, "", 200)["contacts_count"].(float64)
-	}
-	inSegment := func(email string) bool {
-		res := g.must("POST", "/v3/marketing/contacts/search/emails", `{"emails":["`+email+`"]}`, 200)
-		ids := res["result"].(map[string]any)[email].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
-		return len(ids) == 1
-	}
-	boundary := lastOpen.Add(7 * 24 * time.Hour)
-	steps := []struct {
-		at    time.Time
-		want  float64
-		aIn   bool
-		label string
-	}{
-		{start, 2, true, "start"},
-		{boundary.Add(-time.Millisecond), 2, true, "1 ms before a's last open turns 7 days old"},
-		{boundary, 1, false, "a's last open is 7 days old"},
-		{boundary.Add(-time.Millisecond), 2, true, "clock moved back"},
-		{start.Add(30 * 24 * time.Hour), 0, false, "a month later"},
-	}
-	for _, st := range steps {
-		g.setClock(st.at)
-		if got := count(); got != st.want {
-			t.Fatalf("%s (%s): contacts_count %v, want %v", st.label, st.at.Format(time.RFC3339Nano), got, st.want)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		s, _ := st.start(t, bin, "SG.clock-test-key", "--dev")
+		g := &engagement{t: t, s: s}
+		start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)
+		g.setClock(start)
+		code, body := httpDo(t, "GET", s.url+"/admin/clock", "", nil)
+		if code != 200 || !strings.Contains(body, `"now":"2025-01-10T08:30:00.000Z"`) || !strings.Contains(body, `"frozen":true`) {
+			t.Fatalf("GET /admin/clock: %d %s", code, body)
 		}
-		if got := inSegment("a@example.com"); got != st.aIn {
-			t.Fatalf("%s: a@example.com in segment_ids = %v, want %v", st.label, got, st.aIn)
+		g.upsert([]string{"a@example.com", "b@example.com"})
+		lastOpen := start.Add(-26 * time.Hour)
+		g.post(batchOf([]wireEv{
+			{email: "a@example.com", typ: "open", id: "a1", ts: lastOpen.Add(-48 * time.Hour).Unix()},
+			{email: "a@example.com", typ: "open", id: "a2", ts: lastOpen.Unix()},
+			{email: "b@example.com", typ: "open", id: "b1", ts: start.Add(-time.Hour).Unix()},
+		}))
+		seg := g.must("POST", "/v3/marketing/segments/2.0", `{"name":"opened 7d","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)"}`, 201)
+		id := seg["id"].(string)
+		count := func() float64 {
+			return g.must("GET", "/v3/marketing/segments/2.0/"+id, "", 200)["contacts_count"].(float64)
 		}
-	}
+		inSegment := func(email string) bool {
+			res := g.must("POST", "/v3/marketing/contacts/search/emails", `{"emails":["`+email+`"]}`, 200)
+			ids := res["result"].(map[string]any)[email].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
+			return len(ids) == 1
+		}
+		boundary := lastOpen.Add(7 * 24 * time.Hour)
+		steps := []struct {
+			at    time.Time
+			want  float64
+			aIn   bool
+			label string
+		}{
+			{start, 2, true, "start"},
+			{boundary.Add(-time.Millisecond), 2, true, "1 ms before a's last open turns 7 days old"},
+			{boundary, 1, false, "a's last open is 7 days old"},
+			{boundary.Add(-time.Millisecond), 2, true, "clock moved back"},
+			{start.Add(30 * 24 * time.Hour), 0, false, "a month later"},
+		}
+		for _, st := range steps {
+			g.setClock(st.at)
+			if got := count(); got != st.want {
+				t.Fatalf("%s (%s): contacts_count %v, want %v", st.label, st.at.Format(time.RFC3339Nano), got, st.want)
+			}
+			if got := inSegment("a@example.com"); got != st.aIn {
+				t.Fatalf("%s: a@example.com in segment_ids = %v, want %v", st.label, got, st.aIn)
+			}
+		}
 
-	// Without --dev the admin endpoints do not exist.
-	plain, _ := startInProcess(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "SG.x"}, nil)
-	if code, body := httpDo(t, "POST", plain.url+"/admin/clock", `{"now":"2025-01-01T00:00:00Z"}`, nil); code != 404 {
-		t.Fatalf("POST /admin/clock without --dev: %d %s", code, body)
-	}
+		// Without --dev the admin endpoints do not exist.
+		plain, _ := startInProcess(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "SG.x"}, nil)
+		if code, body := httpDo(t, "POST", plain.url+"/admin/clock", `{"now":"2025-01-01T00:00:00Z"}`, nil); code != 404 {
+			t.Fatalf("POST /admin/clock without --dev: %d %s", code, body)
+		}
+	})
 }
 
 // TestEventsLoad loads NDJSON with `segmentd events load` and checks what a

@@ -30,7 +30,6 @@ import (
 	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
-	"github.com/segmentd/segmentd/sqlite"
 	"github.com/segmentd/segmentd/webhook"
 )
 
@@ -114,6 +113,8 @@ type config struct {
 	addr           string
 	data           string
 	databaseURL    string
+	databasePool   int           // PostgreSQL connections at most (0: the default)
+	databaseWait   time.Duration // how long a start waits for an unreachable PostgreSQL
 	apiKey         string
 	refresh        string
 	legacyV1Writes bool
@@ -157,8 +158,41 @@ func isHelp(arg string) bool {
 
 // storeFlags are the flags every command that opens the store takes.
 func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
-	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory (env SEGMENTD_DATA)")
-	fs.StringVar(&cfg.databaseURL, "database-url", envOr(env, "SEGMENTD_DATABASE_URL", ""), "postgres://… selects PostgreSQL (env SEGMENTD_DATABASE_URL)")
+	fs.StringVar(&cfg.data, "data", envOr(env, "SEGMENTD_DATA", "./segmentd-data"), "data directory: the SQLite database, or with --database-url only the engine snapshot (env SEGMENTD_DATA)")
+	fs.StringVar(&cfg.databaseURL, "database-url", envOr(env, "SEGMENTD_DATABASE_URL", ""), "postgres://… selects PostgreSQL, which several servers may share (env SEGMENTD_DATABASE_URL)")
+	cfg.databasePool = envInt(env, "SEGMENTD_DATABASE_POOL", 0)
+	fs.IntVar(&cfg.databasePool, "database-pool", cfg.databasePool, "PostgreSQL connections at most; 0: the URL's pool_max_conns or the larger of 4 and the CPUs (env SEGMENTD_DATABASE_POOL)")
+	cfg.databaseWait = envDuration(env, "SEGMENTD_DATABASE_WAIT", time.Minute)
+	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
+}
+
+// storeArgs are the store flags that name this server's store, for a
+// command line shown to the user.
+func storeArgs(cfg config) string {
+	if cfg.databaseURL != "" {
+		return "--database-url '" + redact(cfg.databaseURL) + "'"
+	}
+	return "--data " + cfg.data
+}
+
+// envInt and envDuration read an environment twin, def when it is unset
+// or malformed (the flag's own parse then names the problem when given).
+func envInt(env []string, name string, def int) int {
+	if v, ok := lookupEnv(env, name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(env []string, name string, def time.Duration) time.Duration {
+	if v, ok := lookupEnv(env, name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
 }
 
 func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (config, error) {
@@ -204,31 +238,6 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	return cfg, nil
 }
 
-// dataPath makes the configured data directory and returns the absolute
-// path of the database in it.
-func dataPath(cfg config) (string, error) {
-	if cfg.databaseURL != "" {
-		return "", errors.New("--database-url: the PostgreSQL store is not available in this version; leave it unset to use the embedded SQLite store")
-	}
-	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
-		return "", err
-	}
-	return filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
-}
-
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg config) (*sqlite.Store, string, error) {
-	path, err := dataPath(cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, "", fmt.Errorf("opening %s: %w", path, err)
-	}
-	return st, path, nil
-}
-
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	lock, err := holdData(cfg, "segmentd serve", "stop it first, or give this server another --data")
@@ -236,11 +245,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer lock.release()
-	store, where, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	where := store.where
 	refresh := audience.RefreshRealtime
 	if cfg.refresh == "scheduled" {
 		refresh = audience.RefreshScheduled
@@ -252,15 +262,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		clock = devClock
 	}
 	members := engine.NewMembership()
-	svc := audience.New(store, clock, log, audience.Config{
-		Segments:     store,
-		CCSegments:   store,
+	svcCfg := audience.Config{
 		Membership:   members,
-		Events:       store,
-		WebhookKeys:  store,
 		Refresh:      refresh,
-		SnapshotPath: filepath.Join(filepath.Dir(where), snapshotFile),
-	})
+		SnapshotPath: filepath.Join(cfg.data, snapshotFile),
+	}
+	store.configure(&svcCfg)
+	svc := audience.New(store, clock, log, svcCfg)
 	defer svc.Close()
 	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
 		return fmt.Errorf("pruning events: %w", err)
@@ -268,14 +276,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		log.Info("pruned events past retention", "events", n, "retention_days", cfg.retentionDays)
 	}
 	// The event store's idempotency set loads beside the engine rebuild.
-	go func() {
-		start := time.Now()
-		if err := store.WarmEvents(ctx); err != nil {
-			log.Warn("loading the events' sg_event_id set (the first webhook batch will)", "err", err)
-			return
-		}
-		log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
-	}()
+	go store.warmEvents(ctx, log)
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)
@@ -314,7 +315,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "API key (shown once; it is stored hashed): %s\n", key)
 	case cfg.apiKey == "":
 		// A restart shows no key: only hashes are kept. Say how to get one.
-		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create --data %s\n", filepath.Dir(where))
+		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create %s\n", storeArgs(cfg))
 	}
 	fmt.Fprintf(stdout, "data: %s\n", where)
 
@@ -484,7 +485,7 @@ func parseNamed(fs *flag.FlagSet, args []string, stdout io.Writer) (string, erro
 // and webhook keys but has no membership engine: the server rebuilds it
 // at start.
 func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audience.Service) error) error {
-	store, _, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

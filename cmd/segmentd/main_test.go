@@ -202,10 +202,23 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
-func TestDatabaseURLIsRejectedClearly(t *testing.T) {
-	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--database-url", "postgres://x"}, nil, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "PostgreSQL store is not available") {
-		t.Fatalf("err = %v", err)
+// TestDatabaseUnreachableAtStart: a PostgreSQL server that cannot be
+// reached is tried again for --database-wait, then the start fails naming
+// the URL without its password; a URL of another scheme is refused at once.
+func TestDatabaseUnreachableAtStart(t *testing.T) {
+	var stderr bytes.Buffer
+	start := time.Now()
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+		"--database-url", "postgres://ada:s3cret@127.0.0.1:1/segmentd?sslmode=disable", "--database-wait", "400ms"}, nil, nil, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "postgres://ada:xxxxx@127.0.0.1:1/segmentd") || strings.Contains(err.Error()+stderr.String(), "s3cret") {
+		t.Fatalf("err = %v\nstderr:\n%s", err, &stderr)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond || !strings.Contains(stderr.String(), "trying again") {
+		t.Fatalf("gave up after %v without trying again:\n%s", took, &stderr)
+	}
+	err = run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--database-url", "mysql://x"}, nil, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "must be a postgres:// or postgresql:// URL") {
+		t.Fatalf("a mysql URL: err = %v", err)
 	}
 }
 
@@ -316,78 +329,79 @@ func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServe
 // restarts it and reads every contact back.
 func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	bin := realBinary(t)
-	dir := t.TempDir()
-	key := "SG.kill9-test-key"
-	s, cmd := startBinary(t, bin, dir, key)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		key := "SG.kill9-test-key"
+		s, cmd := st.start(t, bin, key)
 
-	code, body := call(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`)
-	if code != 200 {
-		t.Fatalf("create field: %d %s", code, body)
-	}
-	var field struct{ ID string }
-	_ = json.Unmarshal([]byte(body), &field)
-	code, body = call(t, s, key, "POST", "/v3/marketing/lists", `{"name":"durable"}`)
-	if code != 201 {
-		t.Fatalf("create list: %d %s", code, body)
-	}
-	var list struct{ ID string }
-	_ = json.Unmarshal([]byte(body), &list)
-
-	const n = 2000
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list.ID)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"email":"Person%04d@Example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, i, i, field.ID)
-	}
-	b.WriteString("]}")
-	runJob(t, s, key, "PUT", "/v3/marketing/contacts", b.String())
-
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-
-	s2, _ := startBinary(t, bin, dir, key)
-	code, body = call(t, s2, key, "GET", "/v3/marketing/contacts/count", "")
-	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, n)) {
-		t.Fatalf("count after kill -9: %d %s, want %d contacts", code, body, n)
-	}
-	for start := 0; start < n; start += 100 {
-		var emails []string
-		for i := start; i < start+100; i++ {
-			emails = append(emails, fmt.Sprintf("person%04d@example.com", i))
-		}
-		q, _ := json.Marshal(map[string]any{"emails": emails})
-		code, body = call(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", string(q))
+		code, body := call(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`)
 		if code != 200 {
-			t.Fatalf("search emails after kill -9: %d %s", code, body)
+			t.Fatalf("create field: %d %s", code, body)
 		}
-		var res struct {
-			Result map[string]struct {
-				Contact *struct {
-					Email        string         `json:"email"`
-					FirstName    string         `json:"first_name"`
-					ListIDs      []string       `json:"list_ids"`
-					CustomFields map[string]any `json:"custom_fields"`
-				} `json:"contact"`
-			} `json:"result"`
+		var field struct{ ID string }
+		_ = json.Unmarshal([]byte(body), &field)
+		code, body = call(t, s, key, "POST", "/v3/marketing/lists", `{"name":"durable"}`)
+		if code != 201 {
+			t.Fatalf("create list: %d %s", code, body)
 		}
-		if err := json.Unmarshal([]byte(body), &res); err != nil {
+		var list struct{ ID string }
+		_ = json.Unmarshal([]byte(body), &list)
+
+		const n = 2000
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list.ID)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"email":"Person%04d@Example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, i, i, field.ID)
+		}
+		b.WriteString("]}")
+		runJob(t, s, key, "PUT", "/v3/marketing/contacts", b.String())
+
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		for i, e := range emails {
-			c := res.Result[e].Contact
-			if c == nil {
-				t.Fatalf("contact %s lost after kill -9", e)
+		_ = cmd.Wait()
+
+		s2, _ := st.start(t, bin, key)
+		code, body = call(t, s2, key, "GET", "/v3/marketing/contacts/count", "")
+		if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, n)) {
+			t.Fatalf("count after kill -9: %d %s, want %d contacts", code, body, n)
+		}
+		for start := 0; start < n; start += 100 {
+			var emails []string
+			for i := start; i < start+100; i++ {
+				emails = append(emails, fmt.Sprintf("person%04d@example.com", i))
 			}
-			if c.FirstName != fmt.Sprintf("P%d", start+i) || len(c.ListIDs) != 1 || c.ListIDs[0] != list.ID || c.CustomFields["plan"] != "gold" {
-				t.Fatalf("contact %s changed after kill -9: %+v", e, c)
+			q, _ := json.Marshal(map[string]any{"emails": emails})
+			code, body = call(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", string(q))
+			if code != 200 {
+				t.Fatalf("search emails after kill -9: %d %s", code, body)
+			}
+			var res struct {
+				Result map[string]struct {
+					Contact *struct {
+						Email        string         `json:"email"`
+						FirstName    string         `json:"first_name"`
+						ListIDs      []string       `json:"list_ids"`
+						CustomFields map[string]any `json:"custom_fields"`
+					} `json:"contact"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal([]byte(body), &res); err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range emails {
+				c := res.Result[e].Contact
+				if c == nil {
+					t.Fatalf("contact %s lost after kill -9", e)
+				}
+				if c.FirstName != fmt.Sprintf("P%d", start+i) || len(c.ListIDs) != 1 || c.ListIDs[0] != list.ID || c.CustomFields["plan"] != "gold" {
+					t.Fatalf("contact %s changed after kill -9: %+v", e, c)
+				}
 			}
 		}
-	}
+	})
 }
 
 // runJob sends a request that SendGrid answers 202 with a job (an upsert,
@@ -418,53 +432,54 @@ func waitCompleted(t *testing.T, s liveServer, jobID string) {
 // store) every segment and count is identical.
 func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 	bin := realBinary(t)
-	dir := t.TempDir()
-	key := "SG.segments-test-key"
-	s, cmd := startBinary(t, bin, dir, key)
-	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
-	us := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
-	gmail := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
-	if us["contacts_count"] != float64(2) || gmail["contacts_count"] != float64(2) {
-		t.Fatalf("counts at create: US %v, Gmail %v", us["contacts_count"], gmail["contacts_count"])
-	}
-
-	// A write is visible everywhere once its job reads completed.
-	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"d@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"FR"}]}`)
-	got := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0/"+us["id"].(string), "", 200)
-	if got["contacts_count"] != float64(2) || len(got["contacts_sample"].([]any)) != 2 {
-		t.Fatalf("US after the write: %v", got)
-	}
-	search := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search", `{"query":"country = 'US' AND email LIKE '%gmail.com'"}`, 200)
-	if search["contact_count"] != float64(2) {
-		t.Fatalf("search after the write: %v", search)
-	}
-	found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["d@gmail.com"]}`, 200)
-	segIDs := found["result"].(map[string]any)["d@gmail.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
-	if len(segIDs) != 2 {
-		t.Fatalf("segment_ids of d@gmail.com = %v, want both segments", segIDs)
-	}
-
-	before := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0", "", 200)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	s2, _ := startBinary(t, bin, dir, key)
-	after := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
-	strip := func(m map[string]any) string {
-		var out []string
-		for _, r := range m["results"].([]any) {
-			seg := r.(map[string]any)
-			out = append(out, fmt.Sprintf("%s %s %v %v", seg["id"], seg["name"], seg["contacts_count"], seg["status"]))
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		key := "SG.segments-test-key"
+		s, cmd := st.start(t, bin, key)
+		runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"a@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"US"},{"email":"c@gmail.com","country":"PT"}]}`)
+		us := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)
+		gmail := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"Gmail","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'"}`, 201)
+		if us["contacts_count"] != float64(2) || gmail["contacts_count"] != float64(2) {
+			t.Fatalf("counts at create: US %v, Gmail %v", us["contacts_count"], gmail["contacts_count"])
 		}
-		return strings.Join(out, "\n")
-	}
-	if strip(before) != strip(after) {
-		t.Fatalf("segments changed across a restart:\nbefore:\n%s\nafter:\n%s", strip(before), strip(after))
-	}
-	if !strings.Contains(strip(after), "US 2") || !strings.Contains(strip(after), "Gmail 3") {
-		t.Fatalf("unexpected counts after restart:\n%s", strip(after))
-	}
+
+		// A write is visible everywhere once its job reads completed.
+		runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"d@gmail.com","country":"US"},{"email":"b@yahoo.com","country":"FR"}]}`)
+		got := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0/"+us["id"].(string), "", 200)
+		if got["contacts_count"] != float64(2) || len(got["contacts_sample"].([]any)) != 2 {
+			t.Fatalf("US after the write: %v", got)
+		}
+		search := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search", `{"query":"country = 'US' AND email LIKE '%gmail.com'"}`, 200)
+		if search["contact_count"] != float64(2) {
+			t.Fatalf("search after the write: %v", search)
+		}
+		found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["d@gmail.com"]}`, 200)
+		segIDs := found["result"].(map[string]any)["d@gmail.com"].(map[string]any)["contact"].(map[string]any)["segment_ids"].([]any)
+		if len(segIDs) != 2 {
+			t.Fatalf("segment_ids of d@gmail.com = %v, want both segments", segIDs)
+		}
+
+		before := mustCall(t, s, key, "GET", "/v3/marketing/segments/2.0", "", 200)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		s2, _ := st.start(t, bin, key)
+		after := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
+		strip := func(m map[string]any) string {
+			var out []string
+			for _, r := range m["results"].([]any) {
+				seg := r.(map[string]any)
+				out = append(out, fmt.Sprintf("%s %s %v %v", seg["id"], seg["name"], seg["contacts_count"], seg["status"]))
+			}
+			return strings.Join(out, "\n")
+		}
+		if strip(before) != strip(after) {
+			t.Fatalf("segments changed across a restart:\nbefore:\n%s\nafter:\n%s", strip(before), strip(after))
+		}
+		if !strings.Contains(strip(after), "US 2") || !strings.Contains(strip(after), "Gmail 3") {
+			t.Fatalf("unexpected counts after restart:\n%s", strip(after))
+		}
+	})
 }
 
 // TestSnapshotSurvivesKill9 drives the real binary: a graceful stop writes
@@ -474,106 +489,108 @@ func TestSegmentsFreshAndSurviveRestart(t *testing.T) {
 // as a run that rebuilds the engine from a copy of the store.
 func TestSnapshotSurvivesKill9(t *testing.T) {
 	bin := realBinary(t)
-	dir := t.TempDir()
-	snap := filepath.Join(dir, "engine.snap")
-	key := "SG.snapshot-test-key"
-	flags := []string{"--snapshot-interval", "0"}
-	s, cmd := startBinary(t, bin, dir, key, flags...)
-	contacts := func(from, to int, country string) string {
-		var b strings.Builder
-		b.WriteString(`{"contacts":[`)
-		for i := from; i < to; i++ {
-			if i > from {
-				b.WriteByte(',')
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		dir := st.dir
+		snap := filepath.Join(dir, "engine.snap")
+		key := "SG.snapshot-test-key"
+		flags := []string{"--snapshot-interval", "0"}
+		s, cmd := st.start(t, bin, key, flags...)
+		contacts := func(from, to int, country string) string {
+			var b strings.Builder
+			b.WriteString(`{"contacts":[`)
+			for i := from; i < to; i++ {
+				if i > from {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"email":"p%03d@%s","country":%q}`, i, []string{"gmail.com", "yahoo.com"}[i%2], country)
 			}
-			fmt.Fprintf(&b, `{"email":"p%03d@%s","country":%q}`, i, []string{"gmail.com", "yahoo.com"}[i%2], country)
+			b.WriteString("]}")
+			return b.String()
 		}
-		b.WriteString("]}")
-		return b.String()
-	}
-	events := func(s liveServer, from, to int, typ string) {
-		t.Helper()
-		var evs []map[string]any
-		for i := from; i < to; i++ {
-			evs = append(evs, map[string]any{"email": fmt.Sprintf("p%03d@%s", i, []string{"gmail.com", "yahoo.com"}[i%2]),
-				"event": typ, "timestamp": time.Now().Add(-time.Hour).Unix(), "sg_event_id": fmt.Sprintf("%s-%d-%d", typ, i, time.Now().UnixNano())})
-		}
-		b, _ := json.Marshal(evs)
-		if code, out := call(t, s, key, "POST", "/webhooks/sendgrid/events", string(b)); code != 200 {
-			t.Fatalf("webhook: %d %s", code, out)
-		}
-	}
-
-	list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"l1"}`, 201)["id"].(string)
-	runJob(t, s, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(0, 200, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list), 1))
-	events(s, 0, 120, "open")
-	events(s, 300, 320, "open") // no such contacts yet: attached later
-	for _, q := range []string{
-		"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'",
-		"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'",
-		fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['%s'])", list),
-		"SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)",
-		"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
-	} {
-		body, _ := json.Marshal(map[string]string{"name": fmt.Sprint("s ", len(q)), "query_dsl": q})
-		mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", string(body), 201)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	written, err := os.ReadFile(snap)
-	if err != nil {
-		t.Fatalf("no snapshot after a graceful stop: %v", err)
-	}
-
-	// Writes of every kind after the snapshot, then kill -9.
-	s2, cmd2 := startBinary(t, bin, dir, key, flags...)
-	runJob(t, s2, key, "PUT", "/v3/marketing/contacts", contacts(150, 330, "PT"))
-	events(s2, 100, 180, "click")
-	found := mustCall(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["p001@yahoo.com","p003@yahoo.com"]}`, 200)
-	var ids []string
-	for _, r := range found["result"].(map[string]any) {
-		ids = append(ids, r.(map[string]any)["contact"].(map[string]any)["id"].(string))
-	}
-	runJob(t, s2, key, "DELETE", "/v3/marketing/contacts?ids="+strings.Join(ids, ","), "")
-	mustCall(t, s2, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)
-	list2 := mustCall(t, s2, key, "POST", "/v3/marketing/lists", `{"name":"l2"}`, 201)["id"].(string)
-	runJob(t, s2, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(10, 20, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list2), 1))
-	mustCall(t, s2, key, "DELETE", "/v3/marketing/lists/"+list, "", 204)
-	before := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
-	if err := cmd2.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd2.Wait()
-
-	// A copy of the store without the snapshot, for a full rebuild.
-	rebuildDir := t.TempDir()
-	for _, name := range []string{"segmentd.db", "segmentd.db-wal"} {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			if err := os.WriteFile(filepath.Join(rebuildDir, name), b, 0o600); err != nil {
-				t.Fatal(err)
+		events := func(s liveServer, from, to int, typ string) {
+			t.Helper()
+			var evs []map[string]any
+			for i := from; i < to; i++ {
+				evs = append(evs, map[string]any{"email": fmt.Sprintf("p%03d@%s", i, []string{"gmail.com", "yahoo.com"}[i%2]),
+					"event": typ, "timestamp": time.Now().Add(-time.Hour).Unix(), "sg_event_id": fmt.Sprintf("%s-%d-%d", typ, i, time.Now().UnixNano())})
+			}
+			b, _ := json.Marshal(evs)
+			if code, out := call(t, s, key, "POST", "/webhooks/sendgrid/events", string(b)); code != 200 {
+				t.Fatalf("webhook: %d %s", code, out)
 			}
 		}
-	}
-	s3, _ := startBinary(t, bin, dir, key, flags...)
-	if now, err := os.ReadFile(snap); err != nil || !bytes.Equal(now, written) {
-		t.Fatalf("the snapshot was not used as it was (read back: %v)", err)
-	}
-	s4, _ := startBinary(t, bin, rebuildDir, key, flags...)
-	strip := func(m map[string]any) string {
-		var out []string
-		for _, r := range m["results"].([]any) {
-			seg := r.(map[string]any)
-			out = append(out, fmt.Sprintf("%s %v", seg["name"], seg["contacts_count"]))
+
+		list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"l1"}`, 201)["id"].(string)
+		runJob(t, s, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(0, 200, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list), 1))
+		events(s, 0, 120, "open")
+		events(s, 300, 320, "open") // no such contacts yet: attached later
+		for _, q := range []string{
+			"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'",
+			"SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'",
+			fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['%s'])", list),
+			"SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -30, current_timestamp)",
+			"SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')",
+		} {
+			body, _ := json.Marshal(map[string]string{"name": fmt.Sprint("s ", len(q)), "query_dsl": q})
+			mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", string(body), 201)
 		}
-		return strings.Join(out, "\n")
-	}
-	want := strip(before)
-	if got := strip(mustCall(t, s3, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
-		t.Fatalf("counts from the snapshot after kill -9:\n%s\nbefore the kill:\n%s", got, want)
-	}
-	if got := strip(mustCall(t, s4, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
-		t.Fatalf("counts of a full rebuild:\n%s\nbefore the kill:\n%s", got, want)
-	}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		written, err := os.ReadFile(snap)
+		if err != nil {
+			t.Fatalf("no snapshot after a graceful stop: %v", err)
+		}
+
+		// Writes of every kind after the snapshot, then kill -9.
+		s2, cmd2 := st.start(t, bin, key, flags...)
+		runJob(t, s2, key, "PUT", "/v3/marketing/contacts", contacts(150, 330, "PT"))
+		events(s2, 100, 180, "click")
+		found := mustCall(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["p001@yahoo.com","p003@yahoo.com"]}`, 200)
+		var ids []string
+		for _, r := range found["result"].(map[string]any) {
+			ids = append(ids, r.(map[string]any)["contact"].(map[string]any)["id"].(string))
+		}
+		runJob(t, s2, key, "DELETE", "/v3/marketing/contacts?ids="+strings.Join(ids, ","), "")
+		mustCall(t, s2, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)
+		list2 := mustCall(t, s2, key, "POST", "/v3/marketing/lists", `{"name":"l2"}`, 201)["id"].(string)
+		runJob(t, s2, key, "PUT", "/v3/marketing/contacts", strings.Replace(contacts(10, 20, "US"), "{", fmt.Sprintf(`{"list_ids":[%q],`, list2), 1))
+		mustCall(t, s2, key, "DELETE", "/v3/marketing/lists/"+list, "", 204)
+		before := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0", "", 200)
+		if err := cmd2.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd2.Wait()
+
+		// A copy of the store without the snapshot, for a full rebuild.
+		rebuildDir := t.TempDir()
+		for _, name := range []string{"segmentd.db", "segmentd.db-wal"} {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+				if err := os.WriteFile(filepath.Join(rebuildDir, name), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		s3, _ := st.start(t, bin, key, flags...)
+		if now, err := os.ReadFile(snap); err != nil || !bytes.Equal(now, written) {
+			t.Fatalf("the snapshot was not used as it was (read back: %v)", err)
+		}
+		s4, _ := startBinary(t, bin, rebuildDir, key, append(st.args(), flags...)...)
+		strip := func(m map[string]any) string {
+			var out []string
+			for _, r := range m["results"].([]any) {
+				seg := r.(map[string]any)
+				out = append(out, fmt.Sprintf("%s %v", seg["name"], seg["contacts_count"]))
+			}
+			return strings.Join(out, "\n")
+		}
+		want := strip(before)
+		if got := strip(mustCall(t, s3, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
+			t.Fatalf("counts from the snapshot after kill -9:\n%s\nbefore the kill:\n%s", got, want)
+		}
+		if got := strip(mustCall(t, s4, key, "GET", "/v3/marketing/segments/2.0", "", 200)); got != want {
+			t.Fatalf("counts of a full rebuild:\n%s\nbefore the kill:\n%s", got, want)
+		}
+	})
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/postgres"
+	"github.com/segmentd/segmentd/sqlite"
+)
+
+// store is what segmentd runs on: the embedded SQLite store, or the
+// PostgreSQL store that several servers may share (--database-url).
+type store interface {
+	segmentd.Store
+	segmentd.SegmentStore
+	segmentd.CCSegmentStore
+	segmentd.EventStore
+	segmentd.WebhookKeyStore
+	Ping(context.Context) error
+}
+
+// opened is an open store and where it is.
+type opened struct {
+	store
+	// where names it for people: the SQLite file, or the database URL
+	// with its password removed.
+	where string
+	// shared is the PostgreSQL store, which other servers may write to;
+	// nil for SQLite, which one server holds.
+	shared *postgres.Store
+}
+
+// isPostgres reports whether a --database-url selects PostgreSQL.
+func isPostgres(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// dataPath makes the configured data directory and returns the absolute
+// path of the SQLite database in it. With PostgreSQL the directory holds
+// only the engine snapshot and the lock.
+func dataPath(cfg config) (string, error) {
+	if cfg.databaseURL != "" && !isPostgres(cfg.databaseURL) {
+		return "", fmt.Errorf("--database-url must be a postgres:// or postgresql:// URL, not %s", segmentd.Quote(redact(cfg.databaseURL)))
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Abs(filepath.Join(cfg.data, "segmentd.db"))
+}
+
+// openStore opens the configured store. A PostgreSQL server that cannot be
+// reached is tried again, backing off, for --database-wait, and then the
+// error names the URL without its password; errors the server answers
+// (a wrong password, a missing database) are not tried again.
+func openStore(ctx context.Context, cfg config, log io.Writer) (opened, error) {
+	path, err := dataPath(cfg)
+	if err != nil {
+		return opened{}, err
+	}
+	if cfg.databaseURL == "" {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return opened{}, fmt.Errorf("opening %s: %w", path, err)
+		}
+		return opened{store: st, where: path}, nil
+	}
+	where := redact(cfg.databaseURL)
+	deadline := time.Now().Add(cfg.databaseWait)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		st, err := postgres.Open(ctx, cfg.databaseURL, postgres.Options{MaxConns: int32(cfg.databasePool)})
+		if err == nil {
+			return opened{store: st, where: where, shared: st}, nil
+		}
+		left := time.Until(deadline)
+		if segmentd.ErrorKindOf(err) != segmentd.KindUnavailable || left <= 0 {
+			return opened{}, fmt.Errorf("opening the PostgreSQL database %s: %w", where, err)
+		}
+		wait = min(wait, left)
+		fmt.Fprintf(log, "segmentd: the PostgreSQL database %s cannot be reached yet; trying again in %v\n", where, wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return opened{}, ctx.Err()
+		}
+	}
+}
+
+// redact removes the password from a database URL.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	if _, has := p.User.Password(); has {
+		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+	}
+	return p.String()
+}
+
+// configure fills the Service's store seams from an open store: every
+// seam on SQLite; on PostgreSQL, also those of a store other servers share
+// (following its change history, its job queue).
+func (o opened) configure(c *audience.Config) {
+	c.Segments, c.CCSegments, c.Events, c.WebhookKeys = o.store, o.store, o.store, o.store
+	if o.shared != nil {
+		c.Shared, c.Notifier, c.Jobs = true, o.shared, o.shared
+	}
+}
+
+// warmEvents loads what the SQLite store keeps in memory for event
+// ingestion (sg_event_id hashes), beside the engine's load; the
+// PostgreSQL store keeps nothing so.
+func (o opened) warmEvents(ctx context.Context, log *slog.Logger) {
+	w, ok := o.store.(interface{ WarmEvents(context.Context) error })
+	if !ok {
+		return
+	}
+	start := time.Now()
+	if err := w.WarmEvents(ctx); err != nil {
+		log.Warn("loading the events' sg_event_id set (the first webhook batch will)", "err", err)
+		return
+	}
+	log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
+}
