@@ -47,6 +47,11 @@ var testServers = []struct{ name, env string }{
 // server, saying so.
 func eachStore(t *testing.T, fn func(t *testing.T, st storeUnderTest)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, storeUnderTest{dir: t.TempDir()}) })
+	eachDatabase(t, fn)
+}
+
+// eachDatabase runs fn on each database server (eachStore without SQLite).
+func eachDatabase(t *testing.T, fn func(t *testing.T, st storeUnderTest)) {
 	for _, srv := range testServers {
 		t.Run(srv.name, func(t *testing.T) {
 			base := os.Getenv(srv.env)
