@@ -55,6 +55,8 @@ commands:
                         into a data directory no server is using
   events bench          measure Event Webhook ingestion against live segments
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
+  migrate-store         copy a data directory's SQLite store into an empty PostgreSQL
+                        database (--data DIR --database-url postgres://…)
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
 
@@ -97,6 +99,8 @@ func runCommand(ctx context.Context, args, env []string, stdin io.Reader, stdout
 		return runEvents(ctx, args, env, stdin, stdout, stderr)
 	case "migrate-v1":
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
+	case "migrate-store":
+		return runMigrateStore(ctx, args, env, stdout, stderr)
 	case "bench":
 		return bench.Run(ctx, args, env, stdout, stderr)
 	case "help":

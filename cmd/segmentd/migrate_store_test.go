@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMigrateStore moves a store from SQLite to PostgreSQL (and Citus)
+// with `segmentd migrate-store`: a server on the database then answers as
+// the SQLite one did (the same ids, counts, samples, keys), and its new
+// field and segment ids continue after the copied ones.
+func TestMigrateStore(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		dir := t.TempDir()
+		const key = "SG.migrate-key"
+		s, cmd := startBinary(t, bin, dir, key)
+		field := mustCall(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
+		list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"customers"}`, 201)["id"].(string)
+		runJob(t, s, key, "PUT", "/v3/marketing/contacts", fmt.Sprintf(`{"list_ids":[%q],"contacts":[
+			{"email":"ada@example.com","country":"US","alternate_emails":["ada@work.example"],"custom_fields":{%q:"pro"}},
+			{"email":"bob@example.com","country":"PT"}]}`, list, field))
+		us := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"pro","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE plan = 'pro'"}`, 201)["id"].(string)
+		gone := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"gone","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'PT'"}`, 201)["id"].(string)
+		mustCall(t, s, key, "DELETE", "/v3/marketing/segments/2.0/"+gone, "", 202)
+		evs, _ := json.Marshal([]map[string]any{{"email": "bob@example.com", "event": "open", "timestamp": time.Now().Unix(), "sg_event_id": "m1"}})
+		mustCall(t, s, key, "POST", "/webhooks/sendgrid/events", string(evs), 200)
+		opened := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"}`, 201)["id"].(string)
+		cc := `{"name":"in the list","segment_criteria":"{\"version\":\"1.0.0\",\"criteria\":{\"type\":\"and\",\"group\":[{\"source\":\"list_membership\",\"field\":\"list_id\",\"op\":\"contains-any\",\"const_value\":\"` + list + `\"}]}}"}`
+		ccID := fmt.Sprint(mustCall(t, s, key, "POST", "/v3/segments", cc, 201)["segment_id"])
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"keys", "create", "--data", dir, "--scopes", "sendgrid.read"}, nil, nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		readKey := strings.TrimSpace(out.String()[strings.LastIndex(strings.TrimSpace(out.String()), "\n")+1:])
+		look := func(s liveServer) string {
+			var b strings.Builder
+			for _, p := range []string{"/v3/marketing/segments/2.0", "/v3/marketing/contacts/count", "/v3/marketing/lists/" + list + "?contact_sample=true", "/v3/segments/" + ccID} {
+				fmt.Fprintf(&b, "%s %v\n", p, mustCall(t, s, key, "GET", p, "", 200))
+			}
+			found := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["ada@work.example","bob@example.com"]}`, 200)
+			fmt.Fprintf(&b, "%v\n", found)
+			// A key created on the SQLite store, by its hash.
+			fmt.Fprintf(&b, "%v\n", mustCall(t, s, readKey, "GET", "/v3/marketing/lists", "", 200))
+			return b.String()
+		}
+		before := look(s)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+
+		out.Reset()
+		if err := run(context.Background(), append([]string{"migrate-store", "--data", dir}, st.args()...), nil, nil, &out, io.Discard); err != nil {
+			t.Fatalf("migrate-store: %v", err)
+		}
+		if !strings.Contains(out.String(), "contacts                   2 rows") || !strings.Contains(out.String(), "events                     1 rows") {
+			t.Fatalf("migrate-store said:\n%s", &out)
+		}
+		s2, _ := st.start(t, bin, key)
+		// Times in the answers are the request's (real-time counts), so
+		// compare without them.
+		if a, b := stripTimes(before), stripTimes(look(s2)); a != b {
+			t.Fatalf("answers differ after the move:\nSQLite:\n%s\nPostgreSQL:\n%s", a, b)
+		}
+		for _, id := range []string{us, opened} {
+			if got := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0/"+id, "", 200)["contacts_count"]; got != float64(1) {
+				t.Errorf("segment %s counts %v after the move, want 1", id, got)
+			}
+		}
+		if f := mustCall(t, s2, key, "POST", "/v3/marketing/field_definitions", `{"name":"tier","field_type":"Text"}`, 200)["id"]; f == field {
+			t.Fatalf("a new field after the move got the copied id %v", f)
+		}
+		if id := fmt.Sprint(mustCall(t, s2, key, "POST", "/v3/segments", strings.Replace(cc, "in the list", "again", 1), 201)["segment_id"]); id == ccID {
+			t.Fatalf("a new Constant Contact segment after the move got the copied id %s", id)
+		}
+		// A second move into the same database is refused.
+		if err := run(context.Background(), append([]string{"migrate-store", "--data", dir}, st.args()...), nil, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "already holds") {
+			t.Fatalf("a second migrate-store: %v", err)
+		}
+	})
+}
+
+// stripTimes removes from s the times (RFC 3339, in UTC) and the server's
+// own address, which links carry.
+func stripTimes(s string) string {
+	return serverAddr.ReplaceAllString(rfc3339.ReplaceAllString(s, "T"), "http://server")
+}
+
+var (
+	rfc3339    = regexp.MustCompile(`\d{4}-\d\d-\d\dT[0-9:.]+Z`)
+	serverAddr = regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+)
