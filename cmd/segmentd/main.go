@@ -59,6 +59,7 @@ commands:
                         database (--data DIR --database-url postgres://…)
   bench ingest          measure contact ingest through the HTTP API
   bench segments        measure segment counts and samples over generated contacts and events
+  bench servers         measure how soon a write to one server is counted by another (PostgreSQL)
 
 The server's bootstrap account is named "default".
 Run "segmentd COMMAND -h" for a command's flags.

@@ -41,6 +41,7 @@ func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	contacts := fs.Int("contacts", 100_000, "contacts the events are for (a loaded --data directory: its contacts)")
 	segments := fs.Int("segments", 10, "engagement segments to keep up to date")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards); one loaded by `segmentd bench segments` is used as loaded")
+	databaseURL := fs.String("database-url", "", "the child server's PostgreSQL database (postgres://…) instead of SQLite in the data directory; one loaded by `segmentd bench segments` is used as loaded")
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -52,10 +53,15 @@ func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer cleanup()
-	_, statErr := os.Stat(filepath.Join(dir, "segmentd.db"))
-	loaded := statErr == nil
+	loc := storeLoc{path: filepath.Join(dir, "segmentd.db"), url: *databaseURL}
+	loaded := false
+	if _, err := os.Stat(loc.path); err == nil || loc.url != "" {
+		if loaded, err = loc.loaded(ctx); err != nil {
+			return err
+		}
+	}
 	started := time.Now()
-	child, err := startBenchServer(ctx, dir, io.Discard)
+	child, err := startBenchServer(ctx, dir, io.Discard, loc.args()...)
 	if err != nil {
 		return err
 	}

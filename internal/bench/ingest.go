@@ -29,8 +29,9 @@ import (
 // peak RSS and the database size. The child is a separate process so that
 // its memory is measured alone.
 func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	const use = "usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR]\n" +
-		"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR]"
+	const use = "usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR] [--database-url URL]\n" +
+		"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR] [--database-url URL]\n" +
+		"       segmentd bench servers --database-url URL [--writes N]"
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--h", "--help":
@@ -41,6 +42,9 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "segments" {
 		return runSegments(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "servers" {
+		return Servers(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New(use)
 	}
@@ -50,6 +54,7 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request")
 	parallel := fs.Int("parallel", 2, "requests in flight")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
+	databaseURL := fs.String("database-url", "", "the child server's PostgreSQL database (postgres://…) instead of SQLite in the data directory")
 	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
@@ -61,7 +66,8 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
-	child, err := startBenchServer(ctx, dir, io.Discard) // its request log would only slow it down here
+	loc := storeLoc{url: *databaseURL}
+	child, err := startBenchServer(ctx, dir, io.Discard, loc.args()...) // its request log would only slow it down here
 	if err != nil {
 		return err
 	}
@@ -177,13 +183,13 @@ type benchServer struct {
 }
 
 // startBenchServer starts the child on dir; its log goes to logs.
-func startBenchServer(ctx context.Context, dir string, logs io.Writer) (*benchServer, error) {
+func startBenchServer(ctx context.Context, dir string, logs io.Writer, extra ...string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	s := &benchServer{key: segmentd.NewAPIKeySecret()}
-	s.cmd = exec.CommandContext(ctx, exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", s.key)
+	s.cmd = exec.CommandContext(ctx, exe, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", s.key}, extra...)...)
 	s.cmd.Stderr = logs
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {

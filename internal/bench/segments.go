@@ -22,7 +22,6 @@ import (
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/cli"
-	"github.com/segmentd/segmentd/sqlite"
 )
 
 // runSegments implements "segmentd bench segments": it
@@ -42,6 +41,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	requests := fs.Int("requests", 50, "GET requests per segment and mode (the median is reported)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed afterwards); an existing one is reused as loaded")
+	databaseURL := fs.String("database-url", "", "a PostgreSQL database (postgres://…) to load and serve instead of the data directory's SQLite file; one that holds an account is reused as loaded")
 	stats := fs.Bool("stats", true, "rebuild the engine in this process afterwards to report its bytes per contact, then measure the engine snapshot")
 	liveSegments := fs.Int("live-segments", 200, "segments stored for the in-process rebuild and snapshot measures (removed afterwards)")
 	changes := fs.Int("snapshot-changes", 10_000, "contacts changed and events added after the snapshot, replayed by the load from it")
@@ -56,23 +56,27 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer cleanup()
-	dbPath := filepath.Join(dir, "segmentd.db")
+	loc := storeLoc{path: filepath.Join(dir, "segmentd.db"), url: *databaseURL}
 	// Events are placed relative to the start of today (UTC), so "the last
 	// 30 days" selects the same share of them whenever the bench runs.
 	now := time.Now().UTC()
 	g := benchGen{seed: *seed, contacts: *nContacts, events: *nEvents, day: now.Truncate(24 * time.Hour)}
 
 	fmt.Fprintf(stdout, "segmentd bench segments: %d contacts, %d events, seed %d, data %s\n", *nContacts, *nEvents, *seed, dir)
-	if _, err := os.Stat(dbPath); err == nil {
-		fmt.Fprintf(stdout, "load: reusing %s as it is\n", dbPath)
-		if err := g.readLists(ctx, dbPath); err != nil {
+	if loaded, err := loc.loaded(ctx); err != nil {
+		return err
+	} else if loaded {
+		fmt.Fprintf(stdout, "load: reusing %s as it is\n", loc)
+		if err := g.readLists(ctx, loc); err != nil {
 			return err
 		}
-	} else if err := g.load(ctx, dbPath, stdout); err != nil {
+	} else if err := g.load(ctx, loc, stdout); err != nil {
 		return err
 	}
-	if fi, err := dbSize(dir); err == nil {
-		fmt.Fprintf(stdout, "database size: %.0f MiB\n", float64(fi)/(1<<20))
+	if loc.url == "" {
+		if fi, err := dbSize(dir); err == nil {
+			fmt.Fprintf(stdout, "database size: %.0f MiB\n", float64(fi)/(1<<20))
+		}
 	}
 
 	// The server, as a separate process so that its memory is measured alone.
@@ -80,7 +84,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer logw.Close()
 	loaded := make(chan string, 1)
 	go scanLoadedLine(logs, loaded)
-	child, err := startBenchServer(ctx, dir, logw)
+	child, err := startBenchServer(ctx, dir, logw, loc.args()...)
 	if err != nil {
 		return err
 	}
@@ -139,7 +143,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	child.stop()
 
 	if *stats {
-		return engineStats(ctx, dbPath, &g, *liveSegments, *changes, stdout)
+		return engineStats(ctx, loc, &g, *liveSegments, *changes, stdout)
 	}
 	return nil
 }
@@ -192,13 +196,13 @@ func medianGet(c *benchClient, path string, n int) (time.Duration, int, error) {
 // figures; then it writes the engine snapshot, changes nChanges contacts
 // and adds nChanges events in the store, and loads a new engine from the
 // snapshot and those changes.
-func engineStats(ctx context.Context, dbPath string, g *benchGen, nSegs, nChanges int, stdout io.Writer) error {
-	st, err := sqlite.Open(ctx, dbPath)
+func engineStats(ctx context.Context, loc storeLoc, g *benchGen, nSegs, nChanges int, stdout io.Writer) error {
+	st, err := openStore(ctx, loc)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	snap := filepath.Join(filepath.Dir(dbPath), "engine.snap")
+	snap := filepath.Join(filepath.Dir(loc.path), "engine.snap")
 	if err := os.Remove(snap); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -343,8 +347,8 @@ func (g *benchGen) email(i int) string {
 }
 
 // load creates the store at dbPath and fills it.
-func (g *benchGen) load(ctx context.Context, dbPath string, stdout io.Writer) error {
-	st, err := sqlite.Open(ctx, dbPath)
+func (g *benchGen) load(ctx context.Context, loc storeLoc, stdout io.Writer) error {
+	st, err := openStore(ctx, loc)
 	if err != nil {
 		return err
 	}
@@ -465,15 +469,15 @@ func (g *benchGen) referenceQueries() []benchQuery {
 func (g *benchGen) listID(i int) string { return g.lists[i%len(g.lists)] }
 
 // readLists reads back the lists of a data directory being reused.
-func (g *benchGen) readLists(ctx context.Context, dbPath string) error {
-	st, err := sqlite.Open(ctx, dbPath)
+func (g *benchGen) readLists(ctx context.Context, loc storeLoc) error {
+	st, err := openStore(ctx, loc)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	accts, err := st.Accounts(ctx)
 	if err != nil || len(accts) == 0 {
-		return fmt.Errorf("bench segments: reading %s: no account (%v)", dbPath, err)
+		return fmt.Errorf("bench segments: reading %s: no account (%v)", loc, err)
 	}
 	ls, err := st.Lists(ctx, accts[0].ID, "", 1000)
 	if err != nil {
@@ -487,7 +491,7 @@ func (g *benchGen) readLists(ctx context.Context, dbPath string) error {
 	for i := range benchLists {
 		id, ok := byName[fmt.Sprintf("list%02d", i)]
 		if !ok {
-			return fmt.Errorf("bench segments: %s has no list%02d: not a bench data directory", dbPath, i)
+			return fmt.Errorf("bench segments: %s has no list%02d: not a bench data directory", loc, i)
 		}
 		g.lists = append(g.lists, id)
 	}
