@@ -226,51 +226,53 @@ func TestDatabaseUnreachableAtStart(t *testing.T) {
 // uses them against a running server: a read-only key cannot write, and
 // on-behalf-of reaches the subuser's (separate) data.
 func TestAccountsAndKeysCommands(t *testing.T) {
-	dir := t.TempDir()
-	cli := func(args ...string) string {
-		t.Helper()
-		var out strings.Builder
-		if err := run(context.Background(), append(args, "--data", dir), nil, nil, &out, io.Discard); err != nil {
-			t.Fatalf("segmentd %s: %v", strings.Join(args, " "), err)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		dir := st.dir
+		cli := func(args ...string) string {
+			t.Helper()
+			var out strings.Builder
+			if err := run(context.Background(), append(append(args, "--data", dir), st.args()...), nil, nil, &out, io.Discard); err != nil {
+				t.Fatalf("segmentd %s: %v", strings.Join(args, " "), err)
+			}
+			return out.String()
 		}
-		return out.String()
-	}
-	lastLine := func(s string) string {
-		lines := strings.Split(strings.TrimSpace(s), "\n")
-		return lines[len(lines)-1]
-	}
-	if out := cli("accounts", "create", "acme-eu", "--parent", "default"); !strings.Contains(out, `subuser of default "acme-eu"`) {
-		t.Fatalf("accounts create: %q", out)
-	}
-	parentKey := lastLine(cli("keys", "create", "--account", "default"))
-	readKey := lastLine(cli("keys", "create", "--account", "default", "--scopes", "sendgrid.read"))
-	if err := run(context.Background(), []string{"keys", "create", "--scopes", "nope", "--data", dir}, nil, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unknown scope "nope"`) {
-		t.Fatalf("bad scope: err = %v", err)
-	}
+		lastLine := func(s string) string {
+			lines := strings.Split(strings.TrimSpace(s), "\n")
+			return lines[len(lines)-1]
+		}
+		if out := cli("accounts", "create", "acme-eu", "--parent", "default"); !strings.Contains(out, `subuser of default "acme-eu"`) {
+			t.Fatalf("accounts create: %q", out)
+		}
+		parentKey := lastLine(cli("keys", "create", "--account", "default"))
+		readKey := lastLine(cli("keys", "create", "--account", "default", "--scopes", "sendgrid.read"))
+		if err := run(context.Background(), append([]string{"keys", "create", "--scopes", "nope", "--data", dir}, st.args()...), nil, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unknown scope "nope"`) {
+			t.Fatalf("bad scope: err = %v", err)
+		}
 
-	s, _ := startInProcess(t, []string{"--addr", "127.0.0.1:0", "--data", dir}, nil)
-	if s.key != "" {
-		t.Fatalf("a key was generated although keys exist")
-	}
-	if code, body := call(t, s, readKey, "POST", "/v3/marketing/lists", `{"name":"x"}`); code != 403 {
-		t.Fatalf("read-only key writing: %d %s, want 403", code, body)
-	}
-	if code, body := call(t, s, readKey, "GET", "/v3/marketing/lists", ""); code != 200 {
-		t.Fatalf("read-only key reading: %d %s", code, body)
-	}
-	if code, body := call(t, s, parentKey, "POST", "/v3/marketing/lists", `{"name":"parent list"}`); code != 201 {
-		t.Fatalf("create list: %d %s", code, body)
-	}
-	sub := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "acme-eu")
-	resp, err := sendgrid.MakeRequest(sub)
-	if err != nil || resp.StatusCode != 200 || strings.Contains(resp.Body, "parent list") {
-		t.Fatalf("subuser lists: %v %+v", err, resp)
-	}
-	other := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "not-a-subuser")
-	resp, err = sendgrid.MakeRequest(other)
-	if err != nil || resp.StatusCode != 403 {
-		t.Fatalf("on-behalf-of a stranger: %v %+v, want 403", err, resp)
-	}
+		s, _ := startInProcess(t, append([]string{"--addr", "127.0.0.1:0", "--data", dir}, st.args()...), nil)
+		if s.key != "" {
+			t.Fatalf("a key was generated although keys exist")
+		}
+		if code, body := call(t, s, readKey, "POST", "/v3/marketing/lists", `{"name":"x"}`); code != 403 {
+			t.Fatalf("read-only key writing: %d %s, want 403", code, body)
+		}
+		if code, body := call(t, s, readKey, "GET", "/v3/marketing/lists", ""); code != 200 {
+			t.Fatalf("read-only key reading: %d %s", code, body)
+		}
+		if code, body := call(t, s, parentKey, "POST", "/v3/marketing/lists", `{"name":"parent list"}`); code != 201 {
+			t.Fatalf("create list: %d %s", code, body)
+		}
+		sub := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "acme-eu")
+		resp, err := sendgrid.MakeRequest(sub)
+		if err != nil || resp.StatusCode != 200 || strings.Contains(resp.Body, "parent list") {
+			t.Fatalf("subuser lists: %v %+v", err, resp)
+		}
+		other := sendgrid.GetRequestSubuser(parentKey, "/v3/marketing/lists", s.url, "not-a-subuser")
+		resp, err = sendgrid.MakeRequest(other)
+		if err != nil || resp.StatusCode != 403 {
+			t.Fatalf("on-behalf-of a stranger: %v %+v, want 403", err, resp)
+		}
+	})
 }
 
 // buildBinary compiles segmentd once per test binary run.
