@@ -38,7 +38,7 @@ func (s *Service) CreateField(ctx context.Context, acct int64, name string, t se
 	if err != nil {
 		return f, err
 	}
-	return f, s.reflectErr(ctx, acct, func() error { return s.reflectErr(ctx, acct, func() error { return s.fieldsChanged(ctx, acct) }) })
+	return f, s.reflectErr(ctx, acct, func() error { return s.fieldsChanged(ctx, acct) })
 }
 
 // RenameField renames a custom field; its type never changes. Stored values
@@ -54,7 +54,7 @@ func (s *Service) RenameField(ctx context.Context, acct int64, id, name string) 
 	if err != nil {
 		return f, err
 	}
-	return f, s.reflectErr(ctx, acct, func() error { return s.reflectErr(ctx, acct, func() error { return s.fieldsChanged(ctx, acct) }) })
+	return f, s.reflectErr(ctx, acct, func() error { return s.fieldsChanged(ctx, acct) })
 }
 
 // DeleteField deletes a custom field and its value on every contact.

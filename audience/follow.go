@@ -113,15 +113,9 @@ const defaultFollowInterval = time.Second
 // those the notifier names at once, and every account whose change number
 // moved at each poll.
 func (s *Service) runFollower(ctx context.Context) {
-	wake := make(chan int64, 256)
 	if n := s.cfg.Notifier; n != nil {
 		go func() {
-			err := n.Listen(ctx, func(acct int64) {
-				select {
-				case wake <- acct:
-				default: // the poll catches up what a full queue drops
-				}
-			})
+			err := n.Listen(ctx, s.nudge)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("change notifications stopped; following by polling", "err", err)
 			}
@@ -137,7 +131,7 @@ func (s *Service) runFollower(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case acct := <-wake:
+		case acct := <-s.wake:
 			if err := s.sync(ctx, acct); err != nil && ctx.Err() == nil {
 				s.log.Warn("following an account's changes", "account", acct, "err", err)
 			}
@@ -146,6 +140,15 @@ func (s *Service) runFollower(ctx context.Context) {
 				s.log.Warn("polling the change history", "err", err)
 			}
 		}
+	}
+}
+
+// nudge asks the follower to catch up an account soon, without waiting
+// for it.
+func (s *Service) nudge(acct int64) {
+	select {
+	case s.wake <- acct:
+	default: // the poll catches up what a full queue drops
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 // account once every earlier job of the account, whichever server accepted
 // it, has finished. So jobs of one account apply in the order they were
 // acknowledged, and jobs of different accounts never wait for each other.
-// A job reads completed only after its account's engine here caught up
-// with it; another server answering for it catches up first too.
+// A job reads completed only once the engine of the server answering has
+// caught up with it (Service.Job catches up before it answers a finished
+// job); the follower catches up after each job meanwhile.
 //
 // A server keeps its pending jobs' leases alive; a job whose server
 // stopped before running it is failed when its turn comes (nothing of it
@@ -80,14 +81,17 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 		return
 	}
 	_, t.err = t.write(j)
-	if t.err == nil {
-		if err := s.sync(ctx, j.AccountID); err != nil {
-			s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
-		}
-	}
 	s.finishJob(t)
 	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
+	}
+	// The follower brings the job's changes to the engine while the
+	// account's next job writes: the two overlap instead of taking turns.
+	// Whoever reads the job finished catches up first (Service.Job), so a
+	// job still reads completed only once its changes are in the engine
+	// that answers.
+	if t.err == nil {
+		s.nudge(j.AccountID)
 	}
 }
 

@@ -97,6 +97,7 @@ type Service struct {
 	stopLeases context.CancelFunc // stops renewing job leases (Config.Jobs)
 	given      given              // the segments the engine was given, per account
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
+	wake       chan int64         // accounts for the follower to catch up (a shared store)
 }
 
 // New returns a Service and starts its job worker. Jobs run one at a
@@ -120,6 +121,9 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	}
 	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
+	if cfg.Shared {
+		s.wake = make(chan int64, 256)
+	}
 	go s.write()
 	go s.complete()
 	if cfg.Jobs != nil {

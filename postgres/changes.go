@@ -87,7 +87,7 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 		if ch.Changed, err = queryAll(ctx, tx, scanString, qChangedContacts, acct, after); err != nil {
 			return err
 		}
-		if ch.Attached, err = queryAll(ctx, tx, scanAttached, qAttachedEvents, acct, after, afterEvent); err != nil {
+		if ch.Attached, err = attachedEvents(ctx, tx, acct, after, afterEvent); err != nil {
 			return err
 		}
 		if eventLimit > 0 {
@@ -101,6 +101,17 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 const qCatalogChanged = "SELECT EXISTS (SELECT 1 FROM catalog_changes WHERE account_id = $1 AND change_seq > $2)"
 
 func scanAttached(row pgx.Row) (segmentd.Event, error) { return scanEvent(row) }
+
+// attachedEvents returns the events numbered up to afterEvent that
+// changes after the change number after attached to a contact, in event
+// order.
+func attachedEvents(ctx context.Context, q querier, acct, after, afterEvent int64) ([]segmentd.Event, error) {
+	seqs, err := queryAll(ctx, q, scanInt64, qAttachedSeqs, acct, after, afterEvent)
+	if err != nil || len(seqs) == 0 {
+		return nil, err
+	}
+	return queryAll(ctx, q, scanAttached, qEventsBySeq, acct, seqs)
+}
 
 // Pages of ReadAccount.
 const (

@@ -258,3 +258,9 @@ func scanString(row pgx.Row) (string, error) {
 	err := row.Scan(&s)
 	return s, err
 }
+
+func scanInt64(row pgx.Row) (int64, error) {
+	var n int64
+	err := row.Scan(&n)
+	return n, err
+}
