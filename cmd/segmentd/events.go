@@ -25,8 +25,8 @@ import (
 // holds the data directory as a server does (lock.go) and refuses one a
 // server holds: load before serving, or post to the webhook instead.
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR]\n" +
-		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR]"
+	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR] [--database-url URL]\n" +
+		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR] [--database-url URL]"
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprintln(stdout, use)
 		return nil

@@ -380,64 +380,97 @@ func TestDevClockMovesWindows(t *testing.T) {
 }
 
 // TestEventsLoad loads NDJSON with `segmentd events load` and checks what a
-// server then started on the data directory counts.
+// server then started on the store counts: the SQLite file in the data
+// directory, or the PostgreSQL database, which leaves --data empty and
+// takes a load beside a running server, whose segments then count it.
 func TestEventsLoad(t *testing.T) {
-	dir := t.TempDir()
-	now := time.Now().UTC()
-	var b strings.Builder
-	for i := 0; i < 250; i++ {
-		fmt.Fprintln(&b, wireEv{email: fmt.Sprintf("u%d@example.com", i%50), typ: "open", id: fmt.Sprintf("id%d", i), ts: now.Add(-time.Duration(i) * time.Hour).Unix()}.json())
-	}
-	b.WriteString("\n{\"email\":\"x@example.com\"}\n")
-	file := filepath.Join(dir, "events.ndjson")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb strings.Builder
-	if err := run(context.Background(), []string{"events", "load", file, "--data", dir, "--batch", "100"}, nil, nil, &out, &errb); err != nil {
-		t.Fatalf("events load: %v\n%s", err, errb.String())
-	}
-	if !strings.Contains(out.String(), "stored 250, duplicates 0, unmatched 250, rejected 1") || !strings.Contains(out.String(), "events/s") {
-		t.Fatalf("events load printed %q", out.String())
-	}
-	if !strings.Contains(errb.String(), "line 252: event is required") {
-		t.Fatalf("events load stderr %q", errb.String())
-	}
-	// From stdin, a second time: all duplicates.
-	out.Reset()
-	if err := run(context.Background(), []string{"events", "load", "--data", dir}, nil, strings.NewReader(b.String()), &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "stored 0, duplicates 250") {
-		t.Fatalf("second load printed %q", out.String())
-	}
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		dir := st.dir
+		now := time.Now().UTC()
+		// opens is NDJSON: opens id<from> to id<to-1>, of u<first> to
+		// u<first+users-1> in turn.
+		opens := func(from, to, first, users int) string {
+			var b strings.Builder
+			for i := from; i < to; i++ {
+				fmt.Fprintln(&b, wireEv{email: fmt.Sprintf("u%d@example.com", first+i%users), typ: "open", id: fmt.Sprintf("id%d", i), ts: now.Add(-time.Duration(i-from) * time.Hour).Unix()}.json())
+			}
+			return b.String()
+		}
+		ndjson := opens(0, 250, 0, 50) + "\n{\"email\":\"x@example.com\"}\n"
+		file := filepath.Join(t.TempDir(), "events.ndjson")
+		if err := os.WriteFile(file, []byte(ndjson), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		load := func(stdin io.Reader, args ...string) (stdout, stderr string) {
+			t.Helper()
+			var out, errb strings.Builder
+			args = append(append([]string{"events", "load"}, args...), append([]string{"--data", dir}, st.args()...)...)
+			if err := run(context.Background(), args, nil, stdin, &out, &errb); err != nil {
+				t.Fatalf("segmentd %s: %v\n%s", strings.Join(args, " "), err, &errb)
+			}
+			return out.String(), errb.String()
+		}
+		out, errOut := load(nil, file, "--batch", "100")
+		if !strings.Contains(out, "stored 250, duplicates 0, unmatched 250, rejected 1") || !strings.Contains(out, "events/s") {
+			t.Fatalf("events load printed %q", out)
+		}
+		if !strings.Contains(errOut, "line 252: event is required") {
+			t.Fatalf("events load stderr %q", errOut)
+		}
+		// From stdin, a second time: all duplicates.
+		if out, _ := load(strings.NewReader(ndjson)); !strings.Contains(out, "stored 0, duplicates 250") {
+			t.Fatalf("second load printed %q", out)
+		}
+		// The events went to the store --database-url names, not to --data.
+		_, err := os.Stat(filepath.Join(dir, "segmentd.db"))
+		if st.url == "" && err != nil {
+			t.Fatalf("no SQLite file in the data directory after the load: %v", err)
+		}
+		if st.url != "" && !os.IsNotExist(err) {
+			t.Fatalf("a load into PostgreSQL left a SQLite file in --data (stat: %v)", err)
+		}
 
-	s, _ := startInProcess(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", "SG.load-key"}, nil)
-	s.key = "SG.load-key"
-	g := &engagement{t: t, s: s}
-	var emails []string
-	for i := 0; i < 60; i++ {
-		emails = append(emails, fmt.Sprintf("u%d@example.com", i))
-	}
-	g.upsert(emails)
-	seg := g.must("POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"}`, 201)
-	if seg["contacts_count"] != float64(50) {
-		t.Fatalf("opened after load: %v, want 50", seg["contacts_count"])
-	}
+		s, _ := startInProcess(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", "SG.load-key"}, st.args()...), nil)
+		s.key = "SG.load-key"
+		g := &engagement{t: t, s: s}
+		var emails []string
+		for i := 0; i < 60; i++ {
+			emails = append(emails, fmt.Sprintf("u%d@example.com", i))
+		}
+		g.upsert(emails)
+		seg := g.must("POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"}`, 201)
+		if seg["contacts_count"] != float64(50) {
+			t.Fatalf("opened after load: %v, want 50", seg["contacts_count"])
+		}
+		if st.url == "" {
+			return // SQLite: a load beside the server is refused (TestDataDirectoryHeld*)
+		}
+		// PostgreSQL: a load beside the running server, which follows the
+		// database's history and counts the new opens of u50 to u59.
+		if out, _ := load(strings.NewReader(opens(250, 260, 50, 10))); !strings.Contains(out, "stored 10, duplicates 0, unmatched 0, rejected 0") {
+			t.Fatalf("load beside the server printed %q", out)
+		}
+		id := seg["id"].(string)
+		facetest.Poll(t, "the server counting the events loaded beside it", func() bool {
+			return g.must("GET", "/v3/marketing/segments/2.0/"+id, "", 200)["contacts_count"] == float64(60)
+		})
+	})
 }
 
-// TestEventsBenchSmall runs `segmentd events bench` at a small size and
-// checks it reports its figures.
+// TestEventsBenchSmall runs `segmentd events bench` at a small size on each
+// store (a fresh schema for a database) and checks it reports its figures.
 func TestEventsBenchSmall(t *testing.T) {
 	t.Setenv(asBinaryEnv, "1")
-	var out, errb strings.Builder
-	args := []string{"events", "bench", "--events", "3000", "--contacts", "300", "--segments", "3", "--batch", "500", "--parallel", "2"}
-	if err := run(t.Context(), args, nil, nil, &out, &errb); err != nil {
-		t.Fatalf("events bench: %v\n%s\n%s", err, &out, &errb)
-	}
-	for _, want := range []string{"events: 3000", "events/s (durable)", "request latency: median", "server CPU: ", "server peak RSS"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, &out)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		var out, errb strings.Builder
+		args := append([]string{"events", "bench", "--events", "3000", "--contacts", "300", "--segments", "3", "--batch", "500", "--parallel", "2", "--data", st.dir}, st.args()...)
+		if err := run(t.Context(), args, nil, nil, &out, &errb); err != nil {
+			t.Fatalf("events bench: %v\n%s\n%s", err, &out, &errb)
 		}
-	}
+		for _, want := range []string{"events: 3000", "events/s (durable)", "request latency: median", "server CPU: ", "server peak RSS"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, &out)
+			}
+		}
+	})
 }

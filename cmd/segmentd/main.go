@@ -52,7 +52,8 @@ commands:
   keys create           create an API key and print it once (--account NAME,
                         default "default"; --name NAME; --scopes LIST)
   events load           load engagement events (NDJSON, Event Webhook shape)
-                        into a data directory no server is using
+                        into a data directory no server is using, or into
+                        a PostgreSQL database (--database-url), servers or not
   events bench          measure Event Webhook ingestion against live segments
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   migrate-store         copy a data directory's SQLite store into an empty PostgreSQL

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ type liveServer struct {
 	url  string
 	key  string // the generated key, when the banner printed one; startBinary's given key
 	hint string // the banner's hint of how to get a key, when it printed none
+	data string // the banner's data line: where the store is
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -51,7 +53,8 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 		if strings.HasPrefix(line, "API keys are stored hashed") {
 			s.hint = line
 		}
-		if strings.HasPrefix(line, "data: ") {
+		if d, ok := strings.CutPrefix(line, "data: "); ok {
+			s.data = d
 			if s.url == "" {
 				t.Fatalf("banner has no listen line before %q", line)
 			}
@@ -129,41 +132,92 @@ func mustCall(t *testing.T, s liveServer, key, method, path, body string, want i
 	return m
 }
 
+// TestServeFirstStartPrintsKeyOnce: the first start generates a key and
+// prints it once; the banner names the store (the SQLite file, or the
+// database URL without its password, with only the snapshot and the lock in
+// --data); a restart prints no key but says how to make one, and accepts
+// the first one.
 func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
-	dir := t.TempDir()
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}
-	s, stop := startInProcess(t, args, nil)
-	if !strings.HasPrefix(s.key, "SG.") || s.hint != "" {
-		t.Fatalf("first start printed no generated key (got %q), or a hint (%q)", s.key, s.hint)
-	}
-	resp, err := http.Get(s.url + "/healthz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /healthz = %v, %v", resp, err)
-	}
-	if code, body := call(t, s, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
-		t.Fatalf("generated key rejected: %d %s", code, body)
-	}
-	if code, _ := call(t, s, "SG.wrong", "GET", "/v3/marketing/contacts/count", ""); code != 401 {
-		t.Fatalf("unknown key: status %d, want 401", code)
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("graceful stop: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "segmentd.db")); err != nil {
-		t.Fatalf("no database file in the data directory: %v", err)
-	}
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		dir := st.dir
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}
+		var db *url.URL
+		if st.url != "" {
+			// A password for the banner to remove: the test servers trust
+			// local connections (.ci/services), so one the URL lacks is
+			// never asked for.
+			var err error
+			if db, err = url.Parse(st.url); err != nil {
+				t.Fatal(err)
+			}
+			if _, has := db.User.Password(); !has {
+				db.User = url.UserPassword(db.User.Username(), "s3cret-first-start")
+			}
+			args = append(args, "--database-url", db.String())
+		}
+		s, stop := startInProcess(t, args, nil)
+		if !strings.HasPrefix(s.key, "SG.") || s.hint != "" {
+			t.Fatalf("first start printed no generated key (got %q), or a hint (%q)", s.key, s.hint)
+		}
+		resp, err := http.Get(s.url + "/healthz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /healthz = %v, %v", resp, err)
+		}
+		if code, body := call(t, s, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
+			t.Fatalf("generated key rejected: %d %s", code, body)
+		}
+		if code, _ := call(t, s, "SG.wrong", "GET", "/v3/marketing/contacts/count", ""); code != 401 {
+			t.Fatalf("unknown key: status %d, want 401", code)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("graceful stop: %v", err)
+		}
+		// Where the store is, as the banner and the hint name it.
+		storeFlag := "--data " + dir
+		if db == nil {
+			file, err := filepath.Abs(filepath.Join(dir, "segmentd.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.data != file {
+				t.Fatalf("data line %q, want the SQLite file %q", s.data, file)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Fatalf("no database file in the data directory: %v", err)
+			}
+		} else {
+			pass, _ := db.User.Password()
+			want := *db
+			want.User = url.UserPassword(db.User.Username(), "xxxxx")
+			if s.data != want.String() || (pass != "" && strings.Contains(s.data, pass)) {
+				t.Fatalf("data line %q, want the database URL without its password, %q", s.data, want.String())
+			}
+			storeFlag = "--database-url '" + s.data + "'"
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if strings.Join(names, " ") != "engine.snap segmentd.lock" {
+				t.Fatalf("--data holds %v after a graceful stop; want only the engine snapshot and the lock", names)
+			}
+		}
 
-	s2, _ := startInProcess(t, args, nil)
-	if s2.key != "" {
-		t.Fatalf("second start printed a key again: %q", s2.key)
-	}
-	// Nor does it leave the user without one: it says how to make one.
-	if want := "create one with: segmentd keys create --data " + dir; !strings.Contains(s2.hint, want) {
-		t.Fatalf("second start's hint = %q, want it to say %q", s2.hint, want)
-	}
-	if code, body := call(t, s2, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
-		t.Fatalf("key from the first start rejected after restart: %d %s", code, body)
-	}
+		s2, _ := startInProcess(t, args, nil)
+		if s2.key != "" {
+			t.Fatalf("second start printed a key again: %q", s2.key)
+		}
+		// Nor does it leave the user without one: it says how to make one.
+		if want := "create one with: segmentd keys create " + storeFlag; !strings.HasSuffix(s2.hint, want) {
+			t.Fatalf("second start's hint = %q, want it to say %q", s2.hint, want)
+		}
+		if code, body := call(t, s2, s.key, "GET", "/v3/marketing/contacts/count", ""); code != 200 {
+			t.Fatalf("key from the first start rejected after restart: %d %s", code, body)
+		}
+	})
 }
 
 func TestConfigFlagsAndEnvironment(t *testing.T) {
