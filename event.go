@@ -55,6 +55,13 @@ type EventsResult struct {
 	// Events are the stored events in request order, with ContactID set
 	// where a contact matched, for the membership engine.
 	Events []Event
+	// Change is the change number the call took in the account's history
+	// and EventsThrough the number of the last event it stored (0 for
+	// none), the same in every result of one AddEventBatches call; Change
+	// is 0 when the store does not say. As UpsertResult.Change, they let a
+	// server sharing the store apply its own events without reading them
+	// back.
+	Change, EventsThrough int64
 }
 
 // EventStore keeps engagement events. It is separate from Store so that a

@@ -167,6 +167,11 @@ type UpsertResult struct {
 	// Contacts are the created and updated contacts as stored (full state,
 	// with ListIDs), in request order, for the membership engine.
 	Contacts []Contact
+	// Change is the change number the write took in its account's history
+	// (Store.Changes), or 0 when the store does not say: a server sharing
+	// the store whose engine stands just before it applies Contacts
+	// without reading them back.
+	Change int64
 }
 
 // Notifier wakes the servers that share a store when one of them changes

@@ -55,6 +55,12 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 		if err != nil {
 			s.log.Error("attaching waiting events", "account", acct, "err", err)
 		}
+		if s.cfg.Shared {
+			// The contacts reach the engine now if no other write came
+			// between; waiting events attached to them took a change of
+			// their own, which a catch-up brings.
+			s.applyOwn(acct, res.Change, 0, func() { s.members.PutContacts(acct, res.Contacts, s.clock.Now()) })
+		}
 		return func() {
 			if s.members != nil {
 				now := s.clock.Now()

@@ -85,6 +85,12 @@ func (s *Service) writeEvents(group []*jobTask) {
 	}
 	if err == nil && s.members != nil {
 		group[0].publish = func() { s.members.AddEvents(acct, stored, s.clock.Now()) }
+		// In a shared store the engine takes the events now if no other
+		// write came between; the engine stage's catch-up then finds
+		// nothing to read.
+		if len(res) > 0 && s.applyOwn(acct, res[0].Change, res[0].EventsThrough, group[0].publish) {
+			group[0].publish = nil
+		}
 	}
 }
 

@@ -81,6 +81,29 @@ func (s *Service) sync(ctx context.Context, acct int64) error {
 	return err
 }
 
+// applyOwn gives the engine a write of this server's, one that took change
+// number change and stored events up to number eventsThrough, without
+// reading it back from the history, when the engine stands just before it
+// (the change number before it): then the write is all that change holds,
+// and apply brings it exactly as a catch-up would. It reports whether the
+// engine holds the write now; when not (another write came between, or
+// the store gave no change number), a catch-up brings it.
+func (s *Service) applyOwn(acct, change, eventsThrough int64, apply func()) bool {
+	if !s.cfg.Shared || s.members == nil || change == 0 {
+		return false
+	}
+	p := s.follow.get(acct)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.known || p.change >= change:
+		return p.known
+	}
+	apply()
+	p.change, p.event = change, max(p.event, eventsThrough)
+	return true
+}
+
 // reflect makes the engine reflect a committed write of acct: apply, the
 // write's own engine update, in a store of its own; a catch-up with the
 // history in a shared store, which brings other servers' writes as well.

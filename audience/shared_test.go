@@ -2,202 +2,20 @@ package audience_test
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
-	"slices"
 	"testing"
-	"time"
 
-	"github.com/segmentd/segmentd"
-	"github.com/segmentd/segmentd/audience"
-	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/sqlite"
 )
 
-// sharedStore is what a server following a shared store needs of it.
-type sharedStore interface {
-	segmentd.Store
-	segmentd.SegmentStore
-	segmentd.CCSegmentStore
-	segmentd.EventStore
-	segmentd.JobQueue
-}
-
-// TestSharedStore: two Services over one store, each with its own engine,
-// as two servers over one database: what either writes, the other's
-// counts, samples, searches and segment_ids reflect once its follower
-// caught up, and the writer's own at once; a snapshot of a follower
-// restarts it where it stood.
+// TestSharedStore runs facetest.RunShared on a SQLite store; the postgres
+// package runs it on PostgreSQL and Citus.
 func TestSharedStore(t *testing.T) {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	testSharedStore(t, st)
-}
-
-func testSharedStore(t *testing.T, st sharedStore) {
-	ctx := context.Background()
-	clock := segmentd.NewDevClock()
-	clock.Set(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
-	snapB := filepath.Join(t.TempDir(), "engine.snap")
-	start := func(snap string) *audience.Service {
-		svc := audience.New(st, clock, slog.New(slog.DiscardHandler), audience.Config{
-			Segments: st, CCSegments: st, Events: st, Membership: engine.NewMembership(),
-			Shared: true, FollowInterval: 5 * time.Millisecond, SnapshotPath: snap, Jobs: st,
-		})
-		t.Cleanup(svc.Close)
-		if err := svc.LoadMembership(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return svc
-	}
-	a, b := start(""), start(snapB)
-	acct, err := a.EnsureDefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := acct.ID
-
-	// Writes on A: a field, a list, a segment, contacts.
-	f, err := a.CreateField(ctx, id, "plan", segmentd.FieldText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := a.CreateList(ctx, id, "customers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seg, err := a.CreateSegment(ctx, id, "pro in the US", "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND plan = 'pro'", "2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	upsert := func(svc *audience.Service, lists []string, ps ...segmentd.ContactPatch) {
-		t.Helper()
-		job, err := svc.UpsertContacts(ctx, id, ps, lists)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j := facetest.WaitJob(t, svc, id, job); j.Status != segmentd.JobCompleted {
-			t.Fatalf("upsert job: %+v", j)
-		}
-	}
-	us, pro := "US", segmentd.Value{Type: segmentd.FieldText, Text: "pro"}
-	upsert(a, []string{l.ID},
-		segmentd.ContactPatch{Email: facetest.Ptr("ada@example.com"), Country: &us, CustomFields: map[string]*segmentd.Value{f.ID: &pro}},
-		segmentd.ContactPatch{Email: facetest.Ptr("bob@example.com"), Country: &us})
-	count := func(svc *audience.Service, segID string) int {
-		t.Helper()
-		v, err := svc.Segment(ctx, id, segID, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v.ContactsCount
-	}
-	// The writer's own engine reflects its write as soon as it is answered.
-	if n := count(a, seg.ID); n != 1 {
-		t.Fatalf("A's count after its own upsert = %d, want 1", n)
-	}
-	// The other server's follower catches up.
-	facetest.Poll(t, "B sees A's segment and contacts", func() bool { return count(b, seg.ID) == 1 })
-	ada := contactByEmail(t, b, id, "ada@example.com")
-	if !slices.Equal(ada.SegmentIDs, []string{seg.ID}) || !slices.Equal(ada.ListIDs, []string{l.ID}) {
-		t.Fatalf("Ada on B: segments %v, lists %v", ada.SegmentIDs, ada.ListIDs)
-	}
-
-	// Writes on B reach A: a contact update, events, a Constant Contact
-	// segment, a segment's new query.
-	upsert(b, nil, segmentd.ContactPatch{Email: facetest.Ptr("bob@example.com"), CustomFields: map[string]*segmentd.Value{f.ID: &pro}})
-	opened, err := b.CreateSegment(ctx, id, "opened", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'", "2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.AddEvents(ctx, id, []segmentd.Event{
-		{Email: "ada@example.com", Type: "open", Timestamp: clock.Now(), SGEventID: "s1"},
-		{Email: "carol@example.com", Type: "open", Timestamp: clock.Now(), SGEventID: "s2"}, // no contact yet
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if n := count(b, opened.ID); n != 1 {
-		t.Fatalf("B's count after its own events = %d, want 1", n)
-	}
-	cc, err := b.CreateCCSegment(ctx, id, "in the list", `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"list_membership","field":"list_id","op":"contains-any","const_value":"`+l.ID+`"}]}}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	facetest.Poll(t, "A sees B's writes", func() bool {
-		n, err := a.CCSegmentCount(ctx, id, cc.ID)
-		return err == nil && n == 2 && count(a, seg.ID) == 2 && count(a, opened.ID) == 1
-	})
-	// An event that waited for its contact counts once the contact exists,
-	// on both servers.
-	upsert(a, nil, segmentd.ContactPatch{Email: facetest.Ptr("carol@example.com")})
-	if n := count(a, opened.ID); n != 2 {
-		t.Fatalf("A's opened count after Carol arrived = %d, want 2", n)
-	}
-	facetest.Poll(t, "B attaches Carol's waiting event", func() bool { return count(b, opened.ID) == 2 })
-
-	// Jobs: one accepted by A can be polled on B, and once B reads it
-	// completed, B's reads reflect it; jobs of one account accepted by A
-	// and B in turn apply in the order they were acknowledged.
-	plan := func(p string) map[string]*segmentd.Value {
-		return map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: p}}
-	}
-	var jobs []string
-	for i, svc := range []*audience.Service{a, b, a, b, a} {
-		p := []string{"free", "team", "free", "team", "enterprise"}[i]
-		job, err := svc.UpsertContacts(ctx, id, []segmentd.ContactPatch{{Email: facetest.Ptr("dan@example.com"), CustomFields: plan(p)}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, job)
-	}
-	for _, job := range jobs {
-		if j := facetest.WaitJob(t, b, id, job); j.Status != segmentd.JobCompleted {
-			t.Fatalf("job %s read on B: %+v", job, j)
-		}
-	}
-	for _, svc := range []*audience.Service{a, b} {
-		dan := contactByEmail(t, svc, id, "dan@example.com")
-		if v := dan.CustomFields[f.ID]; v.Text != "enterprise" {
-			t.Fatalf("Dan's plan after five jobs = %+v, want the last acknowledged, enterprise", v)
-		}
-	}
-
-	// A snapshot of B, writes while B is down, and B restarts from it.
-	if _, wrote, err := b.WriteSnapshot(ctx); err != nil || !wrote {
-		t.Fatalf("WriteSnapshot: wrote %v, %v", wrote, err)
-	}
-	b.Close()
-	if _, err := a.DeleteList(ctx, id, l.ID, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.UpdateSegment(ctx, id, seg.ID, nil, facetest.Ptr("SELECT contact_id, updated_at FROM contact_data WHERE plan = 'pro'")); err != nil {
-		t.Fatal(err)
-	}
-	b2 := start(snapB)
-	if _, ok := b2.SnapshotLoaded(); !ok {
-		t.Fatal("B did not load its snapshot")
-	}
-	for _, svc := range []*audience.Service{a, b2} {
-		if n := count(svc, seg.ID); n != 2 {
-			t.Errorf("count of the edited segment = %d, want 2", n)
-		}
-		if n, err := svc.CCSegmentCount(ctx, id, cc.ID); err != nil || n != 0 {
-			t.Errorf("count of the segment over the deleted list = %d, %v; want 0", n, err)
-		}
-	}
-}
-
-// contactByEmail looks a contact up through the Service (with its segment
-// ids, as the faces render it).
-func contactByEmail(t *testing.T, svc *audience.Service, acct int64, email string) segmentd.Contact {
-	t.Helper()
-	_, found, err := svc.ContactsByEmails(context.Background(), acct, []string{email})
-	if err != nil || len(found) != 1 {
-		t.Fatalf("ContactsByEmails(%s) = %v, %v", email, found, err)
-	}
-	return found[email]
+	facetest.RunShared(t, st)
 }

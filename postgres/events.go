@@ -24,10 +24,11 @@ const (
 	eventColumns = "coalesce(e.contact_id, ''), e.email, e.event_source, e.event_type, e.event_timestamp, coalesce(e.singlesend_id, ''), " +
 		"coalesce(e.automation_id, ''), coalesce(e.marketing_campaign_id, ''), coalesce(e.url, ''), coalesce(e.sg_event_id, '')"
 
-	// qReserveEvents takes the account's lock and $2 event numbers: the
-	// last of them is returned.
+	// qReserveEvents takes the account's lock, $2 event numbers and a
+	// change number: the last event number and the change number are
+	// returned.
 	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq) VALUES ($1, $2, 1)
-		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1 RETURNING event_seq`
+		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1 RETURNING event_seq, change_seq`
 
 	// qInsertEvents stores events from arrays ($3 …, one element per
 	// event) under the numbers $2, $2+1, …, each with the contact its email
@@ -153,13 +154,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		return res, nil
 	}
 	owners := make(map[int64]string, len(evs)) // the stored events, by number
-	var first int64
+	var first, change int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// The account's lock first, in a statement of its own: the events'
 		// contacts are then read in a later statement, which sees every
 		// contact write committed before the lock was granted.
 		var last int64
-		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs)).Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs)).Scan(&last, &change); err != nil {
 			return err
 		}
 		if err := notify(ctx, tx, acct); err != nil {
@@ -188,6 +189,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	})
 	if err != nil {
 		return nil, err
+	}
+	var through int64
+	for seq := range owners {
+		through = max(through, seq)
+	}
+	for i := range res {
+		res[i].Change, res[i].EventsThrough = change, through
 	}
 	for i := range evs {
 		r := &res[from[i]]

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/storetest"
 )
 
@@ -191,5 +192,14 @@ func TestListen(t *testing.T) {
 		if err := <-listening; err != nil {
 			t.Fatalf("Listen after its context ended: %v", err)
 		}
+	})
+}
+
+// TestSharedStore runs two Services over one database
+// (facetest.RunShared): each follows the other's writes and applies its
+// own.
+func TestSharedStore(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		facetest.RunShared(t, openFresh(t, srv))
 	})
 }

@@ -69,6 +69,7 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 			return err
 		}
 		res = b.res
+		res.Change = b.seq
 		res.Contacts = make([]segmentd.Contact, len(b.order))
 		for i, e := range b.order {
 			res.Contacts[i] = e.c
