@@ -179,6 +179,9 @@ type UpsertResult struct {
 // id of each account whose change history moved, until ctx ends or the
 // notifications fail (its error); a follower polls the change marks as
 // well, so a lost notification delays a change but never loses it.
+// Listen leaves out the changes the listening store itself made (as well
+// as it can tell): the server that made a write brings it to its own
+// engine, and hearing of it again would only read it back.
 type Notifier interface {
 	Listen(ctx context.Context, changed func(acct int64)) error
 }

@@ -98,6 +98,8 @@ func (s *Service) applyOwn(acct, change, eventsThrough int64, apply func()) bool
 	switch {
 	case !p.known || p.change >= change:
 		return p.known
+	case p.change != change-1:
+		return false
 	}
 	apply()
 	p.change, p.event = change, max(p.event, eventsThrough)

@@ -176,6 +176,11 @@ func (s *Store) Listen(ctx context.Context, changed func(acct int64)) error {
 			}
 			return classify(err)
 		}
+		if _, own := s.backends.Load(n.PID); own {
+			// This store's own write: the Service that made it brings it
+			// to its engine itself (Notifier).
+			continue
+		}
 		if acct, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
 			changed(acct)
 		}

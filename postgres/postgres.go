@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	db   classified // the pool, its errors classified (unreachable: KindUnavailable)
 	ids  contactIDs
+	// backends holds the server process ids of the pool's connections,
+	// which Listen uses to leave out the store's own notifications.
+	backends sync.Map // uint32 → struct{}
 }
 
 var (
@@ -93,11 +97,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	s := &Store{}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		s.backends.Store(c.PgConn().PID(), struct{}{})
+		return nil
+	}
+	cfg.BeforeClose = func(c *pgx.Conn) { s.backends.Delete(c.PgConn().PID()) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, db: classified{pool}}
+	s.pool, s.db = pool, classified{pool}
 	if err := classify(pool.Ping(ctx)); err != nil {
 		pool.Close()
 		return nil, err

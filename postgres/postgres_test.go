@@ -188,6 +188,35 @@ func TestListen(t *testing.T) {
 				t.Fatal("no notification within a minute")
 			}
 		}
+		// The listening store's own write is left out: notifications
+		// arrive in commit order, so once the writer's later one is heard,
+		// the listener's own would have been.
+		own, err := listener.CreateAccount(t.Context(), "own", 0, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := writer.CreateAccount(t.Context(), "other", 0, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine, theirs := "mine@example.com", "theirs@example.com"
+		if _, err := listener.UpsertContacts(t.Context(), own.ID, []segmentd.ContactPatch{{Email: &mine}}, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writer.UpsertContacts(t.Context(), other.ID, []segmentd.ContactPatch{{Email: &theirs}}, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for got := false; !got; {
+			select {
+			case a := <-heard:
+				if a == own.ID {
+					t.Fatal("the listener heard its own write")
+				}
+				got = a == other.ID
+			case <-deadline:
+				t.Fatal("no notification within a minute")
+			}
+		}
 		stop()
 		if err := <-listening; err != nil {
 			t.Fatalf("Listen after its context ended: %v", err)
