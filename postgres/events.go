@@ -55,7 +55,7 @@ const (
 		WHERE e.account_id = $1 AND e.contact_id IS NULL AND e.email = o.email RETURNING e.seq, ` + eventColumns
 	qRecordAttachments = `INSERT INTO event_attachments (account_id, change_seq, event_seq)
 		SELECT $1, $2, s FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING`
-	qScanEvents     = "SELECT e.seq, " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+	qScanEvents = "SELECT e.seq, " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
 	// The events attached after a change number are read in two steps:
 	// their numbers (qAttachedSeqs, usually none), then, only if there are
 	// any, the events (qEventsBySeq). One join of the two tables took a
@@ -63,7 +63,7 @@ const (
 	// of all the account's events on every catch-up.
 	qAttachedSeqs = `SELECT event_seq FROM event_attachments
 		WHERE account_id = $1 AND change_seq > $2 AND event_seq <= $3 ORDER BY event_seq`
-	qEventsBySeq = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
+	qEventsBySeq     = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
 	qEventsAnyBefore = "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = $1 AND event_timestamp < $2)"
 	// qPruneEvents deletes up to pruneChunk events older than $2 (found
 	// through events_time).
