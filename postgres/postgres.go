@@ -539,3 +539,31 @@ func DropSchema(ctx context.Context, dsn string) error {
 	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 	return classify(err)
 }
+
+// Size returns the bytes that segmentd's tables take on disk, their
+// indexes and TOAST included, in the schema the store uses: on Citus a
+// distributed table counts its shards on every worker
+// (citus_total_relation_size; the coordinator's own copy is empty) and a
+// reference table one of its copies; on plain PostgreSQL the tables
+// themselves.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	const plain = `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()`
+	const citus = `SELECT coalesce(sum(CASE WHEN d.partmethod = 'h' THEN citus_total_relation_size(c.oid)
+	                                   ELSE pg_total_relation_size(c.oid) END), 0)::bigint
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	LEFT JOIN pg_dist_partition d ON d.logicalrelid = c.oid
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()`
+	var hasCitus bool
+	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").Scan(&hasCitus); err != nil {
+		return 0, err
+	}
+	q := plain
+	if hasCitus {
+		q = citus
+	}
+	var n int64
+	err := s.db.QueryRow(ctx, q).Scan(&n)
+	return n, err
+}

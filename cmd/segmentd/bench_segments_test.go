@@ -51,9 +51,14 @@ func TestBenchSegmentsSmall(t *testing.T) {
 				t.Errorf("output lacks %q", want)
 			}
 		}
-		// The SQLite file's size; a database's is not measured.
-		if hasSize := strings.Contains(text, "database size: "); hasSize != (st.url == "") {
-			t.Errorf("output has a database size: %v; want it on SQLite only", hasSize)
+		// The SQLite files' size, or the PostgreSQL tables': more than
+		// nothing either way.
+		wantSize := `database size: (\d+\.\d) MiB \(segmentd\.db with its WAL\)`
+		if st.url != "" {
+			wantSize = `database size: (\d+\.\d) MiB \(PostgreSQL tables and indexes\)`
+		}
+		if m := regexp.MustCompile(wantSize).FindStringSubmatch(text); m == nil || m[1] == "0.0" {
+			t.Errorf("output lacks %s with more than nothing (found %q)", wantSize, m)
 		}
 		if strings.Contains(text, "engine rebuild at start: ?") {
 			t.Errorf("the server's rebuild time was not read from its log")

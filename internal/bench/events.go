@@ -186,19 +186,16 @@ func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var dbBytes int64
-	matches, _ := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
-	for _, m := range matches {
-		if fi, err := os.Stat(m); err == nil {
-			dbBytes += fi.Size()
-		}
+	dbBytes, dbWhat, err := loc.size(ctx, dir)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "events: %d\nelapsed: %s\nthroughput: %.0f events/s (durable)\nrequest latency: median %s, p99 %s\n"+
-		"server CPU: %.1f ms per 1,000 events (client: %.1f ms)\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB\n",
+		"server CPU: %.1f ms per 1,000 events (client: %.1f ms)\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
 		*total, elapsed.Round(time.Millisecond), float64(*total)/elapsed.Seconds(),
 		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond),
 		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(*total)*1000, float64(self1-self0)/float64(time.Millisecond)/float64(*total)*1000,
-		float64(rss)/(1<<20), float64(dbBytes)/(1<<20))
+		float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
 	return nil
 }
 

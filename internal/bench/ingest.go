@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,15 +146,12 @@ send:
 	if err != nil {
 		return err
 	}
-	size := func(name string) float64 {
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil {
-			return 0
-		}
-		return float64(fi.Size()) / (1 << 20)
+	dbBytes, dbWhat, err := loc.size(ctx, dir)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.0f MiB (segmentd.db; WAL not yet checkpointed: %.0f MiB)\n",
-		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), size("segmentd.db"), size("segmentd.db-wal"))
+	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
+		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
 	return nil
 }
 

@@ -73,11 +73,11 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if err := g.load(ctx, loc, stdout); err != nil {
 		return err
 	}
-	if loc.url == "" {
-		if fi, err := dbSize(dir); err == nil {
-			fmt.Fprintf(stdout, "database size: %.0f MiB\n", float64(fi)/(1<<20))
-		}
+	dbBytes, dbWhat, err := loc.size(ctx, dir)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(stdout, "database size: %.1f MiB (%s)\n", float64(dbBytes)/(1<<20), dbWhat)
 
 	// The server, as a separate process so that its memory is measured alone.
 	logs, logw := io.Pipe()
@@ -305,17 +305,6 @@ func engineStats(ctx context.Context, loc storeLoc, g *benchGen, nSegs, nChanges
 		took.Round(time.Millisecond), loaded.Replayed.Contacts, loaded.Replayed.Events, s2.BytesPerContact,
 		float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc))/float64(max(s2.Contacts, 1)))
 	return nil
-}
-
-func dbSize(dir string) (int64, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
-	var n int64
-	for _, m := range matches {
-		if fi, err := os.Stat(m); err == nil {
-			n += fi.Size()
-		}
-	}
-	return n, err
 }
 
 // benchGen generates the benchmark's contacts and events. Everything but

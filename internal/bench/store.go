@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/postgres"
@@ -54,4 +56,27 @@ func (l storeLoc) loaded(ctx context.Context) (bool, error) {
 	defer st.Close()
 	accts, err := st.Accounts(ctx)
 	return len(accts) > 0, err
+}
+
+// size returns the store's bytes on disk and what they are: the SQLite
+// files in dir (the database and its WAL), or the PostgreSQL schema's
+// tables with their indexes.
+func (l storeLoc) size(ctx context.Context, dir string) (int64, string, error) {
+	if l.url != "" {
+		st, err := postgres.Open(ctx, l.url, postgres.Options{})
+		if err != nil {
+			return 0, "", err
+		}
+		defer st.Close()
+		n, err := st.Size(ctx)
+		return n, "PostgreSQL tables and indexes", err
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "segmentd.db*"))
+	var n int64
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n, "segmentd.db with its WAL", err
 }
