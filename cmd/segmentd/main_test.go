@@ -344,11 +344,22 @@ func realBinary(t *testing.T) string {
 	return bin
 }
 
+// builtDir is the directory of the binary buildOnce built, removed when
+// the tests end (TestMain).
+var builtDir string
+
+func removeBuiltBinary() {
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+}
+
 var buildOnce = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "segmentd-bin-")
 	if err != nil {
 		return "", err
 	}
+	builtDir = dir
 	bin := filepath.Join(dir, "segmentd")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
