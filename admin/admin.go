@@ -35,7 +35,14 @@ func NewHandler(clock Clock, advance func(time.Time), log *slog.Logger) http.Han
 	mux.HandleFunc("GET /admin/clock", h.get)
 	mux.HandleFunc("POST /admin/clock", h.set)
 	mux.HandleFunc("DELETE /admin/clock", h.reset)
+	// The catch-all answers in the admin's JSON; it takes the place of
+	// ServeMux's own 405, so it gives one where the path is served.
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/admin/clock" {
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, segmentd.Clip(r.Method)+" is not allowed on /admin/clock; use GET, POST or DELETE")
+			return
+		}
 		writeError(w, http.StatusNotFound, "no admin endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
 	})
 	return mux

@@ -64,4 +64,15 @@ func TestClockEndpoints(t *testing.T) {
 	if code, _ := do("GET", "/admin/nope", ""); code != 404 {
 		t.Errorf("unknown admin path: %d", code)
 	}
+	// A served path with another method: 405 naming the methods it takes.
+	req, _ := http.NewRequest("PUT", srv.URL+"/admin/clock", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST, DELETE" || !strings.Contains(string(b), "PUT is not allowed on /admin/clock") {
+		t.Errorf("PUT /admin/clock: %d Allow %q %s, want 405 with Allow GET, POST, DELETE", resp.StatusCode, resp.Header.Get("Allow"), b)
+	}
 }
