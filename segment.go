@@ -60,7 +60,9 @@ type Refresh struct {
 type SegmentStore interface {
 	// CreateSegment stores a new segment. A live segment of the same name
 	// (ignoring case) is KindConflict; more than maxLive live segments is
-	// KindInvalid.
+	// KindInvalid; so is a parent list that is not a list of the account,
+	// checked in the same transaction as the insert, so that a list deleted
+	// meanwhile cannot leave a segment on a list that is gone.
 	CreateSegment(ctx context.Context, acct int64, s Segment, maxLive int) (Segment, error)
 	// Segments returns the account's live segments, oldest first.
 	Segments(ctx context.Context, acct int64) ([]Segment, error)
@@ -167,4 +169,10 @@ type IdentifierCounts struct {
 	PhoneNumberID int
 	ExternalID    int
 	AnonymousID   int
+}
+
+// ParentListNotFound is the error of a segment whose parent list is not a
+// list of its account.
+func ParentListNotFound(id string) error {
+	return Errorf(KindInvalid, "parent_list_ids", "list %s does not exist", Quote(id))
 }
