@@ -63,6 +63,11 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"GET", "/v3", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/contactsx", sgUnauthorized, 404, sgNotFound, ""},
+			// A path with an empty, "." or ".." segment: 404 in the face's
+			// envelope, never ServeMux's redirect to its cleaned form.
+			{"GET", "/v3//marketing/lists", sgUnauthorized, 404, sgNotFound, ""},
+			{"PUT", "/v3/marketing/x/../contacts", sgUnauthorized, 404, sgNotFound, ""},
+			{"GET", "/v3/./segments", ccUnauthorized, 404, ccNotFound("segments", "/v3/./segments"), ""},
 
 			// Constant Contact's face: its resource roots.
 			{"POST", "/v3/contacts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD"},
@@ -91,6 +96,8 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"GET", "/v2/anything", "", 404, ownNotFound, ""},
 			{"GET", "/admin/clock", "", 404, ownNotFound, ""}, // mounted only with --dev
 			{"POST", "/healthz", "", 405, ownNotAllowed, "GET, HEAD"},
+			{"GET", "//healthz", "", 404, ownNotFound, ""},
+			{"POST", "/webhooks//sendgrid/events", hookUnauth, 404, `{"errors":[{"message":"no webhook at POST /webhooks//sendgrid/events; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.method+" "+tt.path, func(t *testing.T) {
