@@ -32,11 +32,20 @@ type queues struct {
 	mu      sync.Mutex
 	m       map[int64][]*jobTask
 	running sync.WaitGroup
+	// accepting holds a *sync.Mutex per account, held from a job's
+	// acceptance in the store to its place in the account's queue, so that
+	// the queue is in the store's job-number order: a later job ahead of an
+	// earlier one would wait for its turn forever.
+	accepting sync.Map
 }
 
 // submitShared stores a job as pending and queues it on its account.
 func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, error) {
 	acct := task.job.AccountID
+	m, _ := s.queues.accepting.LoadOrStore(acct, new(sync.Mutex))
+	accepting := m.(*sync.Mutex)
+	accepting.Lock()
+	defer accepting.Unlock()
 	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, s.owner, time.Now().Add(jobLease)); err != nil {
 		return "", err
 	}

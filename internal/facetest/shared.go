@@ -219,6 +219,31 @@ func RunShared(t *testing.T, st SharedStore) {
 	if n := count(c, opened.ID); n != 2+40 {
 		t.Errorf("rebuilt opened count = %d, want 42", n)
 	}
+
+	// Jobs accepted at once by one server all run: its queue of the
+	// account keeps the store's job order (a later job queued ahead of an
+	// earlier one waited for its turn forever).
+	atOnce := make([]string, 16)
+	for i := range atOnce {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := fmt.Sprintf("at-once-%d@example.com", i)
+			job, err := a.UpsertContacts(ctx, id, []segmentd.ContactPatch{{Email: &email}}, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			atOnce[i] = job
+		}()
+	}
+	wg.Wait()
+	for _, job := range atOnce {
+		if job != "" {
+			if j := WaitJob(t, a, id, job); j.Status != segmentd.JobCompleted {
+				t.Errorf("job %s accepted at once with others: %+v", job, j)
+			}
+		}
+	}
 }
 
 // contactByEmail looks a contact up through the Service (with its segment
