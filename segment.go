@@ -125,6 +125,15 @@ type Membership interface {
 	// Contact's GET /v3/contacts?segment_id= cursor).
 	MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
+	// SegmentsOfMany is SegmentsOf for several contacts at once: out[i]
+	// holds the segments of contactIDs[i].
+	SegmentsOfMany(acct int64, contactIDs []string, now time.Time) [][]string
+	// ContactCount is the account's number of contacts, and ListCount the
+	// number on one list: what the store would count, held in memory so
+	// that reading them does not grow with the account (docs/decisions.md
+	// §19).
+	ContactCount(acct int64) int
+	ListCount(acct int64, listID string) int
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 
 	// PruneEvents forgets the account's events that happened before
