@@ -396,6 +396,52 @@ func (w *world) verify(what string) {
 			w.t.Fatalf("after %s: contact %s segment_ids = %v, want %v", what, c.Email, got.SegmentIDs, want)
 		}
 	}
+	// A batch of contacts gets its segment_ids in one engine call.
+	sample, _, err := w.svc.SampleContacts(w.ctx, w.acct)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, c := range sample {
+		want := segsOf[c.ID]
+		slices.Sort(want)
+		if !slices.Equal(c.SegmentIDs, want) && !(len(c.SegmentIDs) == 0 && len(want) == 0) {
+			w.t.Fatalf("after %s: sampled contact %s segment_ids = %v, want %v", what, c.Email, c.SegmentIDs, want)
+		}
+	}
+	w.verifyCounts(what)
+}
+
+// verifyCounts checks the counts the Service answers from the engine
+// against the store's own COUNTs: the account's contacts, and every list's
+// (through each of the reads that carry a list count).
+func (w *world) verifyCounts(what string) {
+	w.t.Helper()
+	want, err := w.store.CountContacts(w.ctx, w.acct)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if got, err := w.svc.CountContacts(w.ctx, w.acct); err != nil || got != want {
+		w.t.Fatalf("after %s: CountContacts = %d, %v; the store counts %d", what, got, err, want)
+	}
+	if _, got, err := w.svc.SampleContacts(w.ctx, w.acct); err != nil || got != want {
+		w.t.Fatalf("after %s: SampleContacts count = %d, %v; the store counts %d", what, got, err, want)
+	}
+	page, err := w.svc.Lists(w.ctx, w.acct, "", segmentd.MaxListPageSize)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, l := range page.Lists {
+		want, err := w.store.CountListMembers(w.ctx, w.acct, l.ID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		got, err := w.svc.ListContactCount(w.ctx, w.acct, l.ID)
+		one, _, err2 := w.svc.List(w.ctx, w.acct, l.ID, false)
+		if err != nil || err2 != nil || l.ContactCount != want || got != want || one.ContactCount != want {
+			w.t.Fatalf("after %s: list %s counts: Lists %d, ListContactCount %d (%v), List %d (%v); the store counts %d",
+				what, l.Name, l.ContactCount, got, err, one.ContactCount, err2, want)
+		}
+	}
 }
 
 // TestMembershipProperty runs random sequences of contact, list, field and
