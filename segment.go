@@ -134,6 +134,11 @@ type Membership interface {
 	// §19).
 	ContactCount(acct int64) int
 	ListCount(acct int64, listID string) int
+	// ContactsByIDs returns the contacts among ids that the engine holds,
+	// in full (as the store holds them, but for values of fields the
+	// account no longer has) with their ListIDs and SegmentIDs, in the
+	// order of ids: a segment's sample, read from memory.
+	ContactsByIDs(acct int64, ids []string, now time.Time) []Contact
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 
 	// PruneEvents forgets the account's events that happened before

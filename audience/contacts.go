@@ -163,9 +163,6 @@ func (s *Service) CountContacts(ctx context.Context, acct int64) (int, error) {
 	if s.members == nil {
 		return s.store.CountContacts(ctx, acct)
 	}
-	if err := s.ensureFollowed(ctx, acct); err != nil {
-		return 0, err
-	}
 	return s.members.ContactCount(acct), nil
 }
 

@@ -81,26 +81,6 @@ func (s *Service) sync(ctx context.Context, acct int64) error {
 	return err
 }
 
-// ensureFollowed makes sure, in a shared store, that the engine holds an
-// account before a read answers from it: an account this server has not
-// seen yet (another server created it, and the follower has not caught it
-// up) is caught up now, so its first read does not answer from an empty
-// engine. An account the engine holds is kept current by the follower and
-// by the catch-ups of job polls, as its segments are.
-func (s *Service) ensureFollowed(ctx context.Context, acct int64) error {
-	if !s.cfg.Shared || s.members == nil {
-		return nil
-	}
-	p := s.follow.get(acct)
-	p.mu.Lock()
-	known := p.known
-	p.mu.Unlock()
-	if known {
-		return nil
-	}
-	return s.sync(ctx, acct)
-}
-
 // applyOwn gives the engine a write of this server's, one that took change
 // number change and stored events up to number eventsThrough, without
 // reading it back from the history, when the engine stands just before it

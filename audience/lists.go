@@ -75,9 +75,6 @@ func (s *Service) countList(ctx context.Context, acct int64, l *segmentd.List) e
 		l.ContactCount = n
 		return err
 	}
-	if err := s.ensureFollowed(ctx, acct); err != nil {
-		return err
-	}
 	l.ContactCount = s.members.ListCount(acct, l.ID)
 	return nil
 }

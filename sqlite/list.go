@@ -190,7 +190,7 @@ func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int
 			return nil
 		}
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, qListSample, acct, id, limit)
+		cs, err = queryContactsLists(ctx, tx, qListSample, acct, id, limit)
 		return err
 	})
 	if err != nil {

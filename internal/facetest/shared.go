@@ -160,8 +160,8 @@ func RunShared(t *testing.T, st SharedStore) {
 	// completed, B's counts are the store's.
 	counts(t, st, b, id, l.ID)
 
-	// An account another server created and wrote: this server's first
-	// read of it counts its contacts, without waiting for the follower.
+	// An account another server created and wrote: once this server read
+	// the job completed, it counts the account's contacts.
 	other, err := a.CreateAccount(ctx, fmt.Sprintf("other-%d", time.Now().UnixNano()), "")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func RunShared(t *testing.T, st SharedStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j := WaitJob(t, a, other.ID, job); j.Status != segmentd.JobCompleted {
+	if j := WaitJob(t, b, other.ID, job); j.Status != segmentd.JobCompleted {
 		t.Fatalf("upsert job of the other account: %+v", j)
 	}
 	counts(t, st, b, other.ID, otherList.ID)
