@@ -195,6 +195,7 @@ func BenchmarkReads1M(b *testing.B) {
 		{"ContactsByIDs-100", func() error { _, err := bs.s.ContactsByIDs(ctx, bs.acct, ids); return err }},
 		{"ContactsByEmails-100", func() error { _, err := bs.s.ContactsByEmails(ctx, bs.acct, emails); return err }},
 		{"List-1M-members", func() error { _, err := bs.s.List(ctx, bs.acct, bs.list); return err }},
+		{"CountListMembers-1M", func() error { _, err := bs.s.CountListMembers(ctx, bs.acct, bs.list); return err }},
 		{"ListSample-50", func() error { _, err := bs.s.ListSample(ctx, bs.acct, bs.list, 50); return err }},
 		{"ScanContacts-10k", func() error { _, err := bs.s.ScanContacts(ctx, bs.acct, ids[0], 10000); return err }},
 	} {
