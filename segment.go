@@ -127,6 +127,20 @@ type Membership interface {
 	// Contact's GET /v3/contacts?segment_id= cursor).
 	MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
+	// SegmentsOfMany is SegmentsOf for several contacts at once: out[i]
+	// holds the segments of contactIDs[i].
+	SegmentsOfMany(acct int64, contactIDs []string, now time.Time) [][]string
+	// ContactCount is the account's number of contacts, and ListCount the
+	// number on one list: what the store would count, held in memory so
+	// that reading them does not grow with the account (docs/decisions.md
+	// §19).
+	ContactCount(acct int64) int
+	ListCount(acct int64, listID string) int
+	// ContactsByIDs returns the contacts among ids that the engine holds,
+	// in full (as the store holds them, but for values of fields the
+	// account no longer has) with their ListIDs and SegmentIDs, in the
+	// order of ids: a segment's sample, read from memory.
+	ContactsByIDs(acct int64, ids []string, now time.Time) []Contact
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 
 	// PruneEvents forgets the account's events that happened before

@@ -36,7 +36,12 @@ type Store interface {
 	// afterID ("" for the first page), with their contact counts.
 	Lists(ctx context.Context, acct int64, afterID string, limit int) ([]List, error)
 	CountLists(ctx context.Context, acct int64) (int, error)
+	// List, Lists and RenameList leave ContactCount zero: counting reads
+	// every membership of the list, so the Service takes the count from
+	// the engine. CountListMembers is the store's count (0 for a list
+	// that does not exist), for a Service without an engine and for tests.
 	List(ctx context.Context, acct int64, id string) (List, error)
+	CountListMembers(ctx context.Context, acct int64, id string) (int, error)
 	RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (List, error)
 	// DeleteList removes the list and its memberships and returns the ids of
 	// the contacts that were on it.

@@ -78,7 +78,7 @@ func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]segmentd.Co
 	if err != nil {
 		return nil, 0, err
 	}
-	n, err := s.store.CountContacts(ctx, acct)
+	n, err := s.CountContacts(ctx, acct)
 	return s.withSegmentIDs(acct, cs, s.clock.Now()), n, err
 }
 
@@ -155,9 +155,15 @@ func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t segmen
 	return s.mapWithSegmentIDs(acct, found), err
 }
 
-// CountContacts returns the account's number of contacts.
+// CountContacts returns the account's number of contacts: from the engine,
+// which holds every contact once the job that wrote it completed, so the
+// count costs the same whatever the account's size (docs/decisions.md
+// §19); from the store without an engine (the offline commands).
 func (s *Service) CountContacts(ctx context.Context, acct int64) (int, error) {
-	return s.store.CountContacts(ctx, acct)
+	if s.members == nil {
+		return s.store.CountContacts(ctx, acct)
+	}
+	return s.members.ContactCount(acct), nil
 }
 
 // SubuserContactCounts returns the number of contacts of each subuser of
@@ -172,7 +178,7 @@ func (s *Service) SubuserContactCounts(ctx context.Context, acct int64) (map[int
 		if a.ParentID != acct {
 			continue
 		}
-		if counts[a.ID], err = s.store.CountContacts(ctx, a.ID); err != nil {
+		if counts[a.ID], err = s.CountContacts(ctx, a.ID); err != nil {
 			return nil, err
 		}
 	}

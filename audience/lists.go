@@ -57,13 +57,35 @@ func (s *Service) Lists(ctx context.Context, acct int64, pageToken string, pageS
 		page.Lists = lists[:pageSize]
 		page.Next = lists[pageSize-1].ID
 	}
+	for i := range page.Lists {
+		if err := s.countList(ctx, acct, &page.Lists[i]); err != nil {
+			return ListPage{}, err
+		}
+	}
 	return page, nil
+}
+
+// countList sets a list's ContactCount: from the engine, which holds every
+// membership once the write that made it completed, so the count costs
+// the same whatever the list's size (docs/decisions.md §19); from the store
+// without an engine (the offline commands).
+func (s *Service) countList(ctx context.Context, acct int64, l *segmentd.List) error {
+	if s.members == nil {
+		n, err := s.store.CountListMembers(ctx, acct, l.ID)
+		l.ContactCount = n
+		return err
+	}
+	l.ContactCount = s.members.ListCount(acct, l.ID)
+	return nil
 }
 
 // List returns a list and, when sample is set, up to 50 of its most
 // recently added contacts.
 func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) (segmentd.List, []segmentd.Contact, error) {
 	l, err := s.store.List(ctx, acct, id)
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
 	if err != nil || !sample {
 		return l, nil, err
 	}
@@ -76,7 +98,11 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 	if err := validateListName(name); err != nil {
 		return segmentd.List{}, err
 	}
-	return s.store.RenameList(ctx, acct, id, name, s.clock.Now())
+	l, err := s.store.RenameList(ctx, acct, id, name, s.clock.Now())
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
+	return l, err
 }
 
 // DeleteList deletes a list at once, and with it the SendGrid segments
@@ -150,5 +176,8 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 // ListContactCount returns the number of contacts on a list.
 func (s *Service) ListContactCount(ctx context.Context, acct int64, id string) (int, error) {
 	l, err := s.store.List(ctx, acct, id)
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
 	return l.ContactCount, err
 }
