@@ -147,3 +147,11 @@ func TestIngestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for x, want := range map[float64]string{0: "0", 999.4: "999", 1000: "1,000", 7986.2: "7,986", 1234567: "1,234,567", -47419: "-47,419"} {
+		if got := thousands(x); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", x, got, want)
+		}
+	}
+}
