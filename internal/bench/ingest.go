@@ -58,7 +58,7 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
 	databaseURL := fs.String("database-url", "", "the child server's PostgreSQL database (postgres://…) instead of SQLite in the data directory")
 	var r realistic
-	isRealistic := fs.Bool("realistic", false, "load contacts with custom fields and lists as a SendGrid client must send them, then events; measure reads, disk and the engine rebuild (docs/benchmarks.md)")
+	isRealistic := fs.Bool("realistic", false, "load contacts with custom fields and lists as a SendGrid client must send them, then events; measure reads, disk and the engine rebuild (docs/decisions.md §11)")
 	fs.IntVar(&r.fields, "fields", 5, "--realistic: custom fields per contact, Text, Number and Date in turn")
 	fs.IntVar(&r.lists, "lists", 50, "--realistic: lists")
 	fs.IntVar(&r.perContact, "lists-per-contact", 3, "--realistic: lists each contact is on")

@@ -25,7 +25,7 @@ import (
 )
 
 // realistic sizes `segmentd bench ingest --realistic`: an account loaded
-// the way a SendGrid client has to send it (docs/benchmarks.md).
+// the way a SendGrid client has to send it (docs/decisions.md §11).
 type realistic struct {
 	contacts   int    // contacts, each sent once in full
 	fields     int    // custom fields, Text, Number and Date in turn
@@ -78,7 +78,7 @@ type ingestFigures struct {
 
 // runRealistic loads the realistic workload through the child's HTTP API,
 // measures it and prints the figures, the data directory's size by table
-// and index, and the summary table of docs/benchmarks.md.
+// and index, and the summary table of docs/decisions.md §11.
 // r has been checked.
 func runRealistic(ctx context.Context, r realistic, dir string, loc storeLoc, stdout io.Writer) error {
 	loc.path = filepath.Join(dir, "segmentd.db")
@@ -710,7 +710,7 @@ func printTableSizes(rows []sizeRow, w io.Writer) {
 }
 
 // summary prints the figures as the rows of the targets table
-// (docs/benchmarks.md), whose targets are for 1M contacts and 10M events.
+// (docs/decisions.md §11), whose targets are for 1M contacts and 10M events.
 func (f *ingestFigures) summary(r realistic, w io.Writer) {
 	rebuild := "?"
 	if f.rebuildRead {
