@@ -403,11 +403,14 @@ send:
 	close(work)
 	senders.Wait()
 	close(jobs)
-	if err := <-polled; err != nil {
-		return err
-	}
+	// The first error is the cause: the poller, once a sender failed, only
+	// sees the cancellation.
+	pollErr := <-polled
 	if err := context.Cause(ctx); err != nil {
 		return err
+	}
+	if pollErr != nil {
+		return pollErr
 	}
 	if want := g.contacts * g.perContact; f.records != want {
 		return fmt.Errorf("bench ingest: the jobs requested %d records, want %d", f.records, want)
