@@ -58,7 +58,9 @@ commands:
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   migrate-store         copy a data directory's SQLite store into an empty PostgreSQL
                         database (--data DIR --database-url postgres://…)
-  bench ingest          measure contact ingest through the HTTP API
+  bench ingest          measure contact ingest through the HTTP API; with --realistic,
+                        contacts with custom fields and lists as SendGrid clients send
+                        them, then events, reads, disk by table and the engine rebuild
   bench segments        measure segment counts and samples over generated contacts and events
   bench servers         measure how soon a write to one server is counted by another (PostgreSQL)
 
