@@ -19,13 +19,6 @@ func TestBenchIngestRealisticSmall(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeUnderTest) {
 		args := []string{"bench", "ingest", "--realistic", "--contacts", "2000", "--lists", "10", "--events", "20000",
 			"--requests", "20", "--batch", "500", "--data", st.dir}
-		if st.url != "" {
-			// One upsert in flight: on a shared store two accepted at
-			// once can be queued out of their acceptance order, and the
-			// later one then waits for the earlier forever (a server bug,
-			// reported; audience/queue.go submitShared).
-			args = append(args, "--parallel", "1")
-		}
 		var out, errb bytes.Buffer
 		if err := run(t.Context(), append(args, st.args()...), nil, nil, &out, &errb); err != nil {
 			t.Fatalf("bench ingest --realistic: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errb)
