@@ -143,6 +143,12 @@ func TestJobQueueContract(t *testing.T) {
 	})
 }
 
+func TestControlContract(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		storetest.RunControl(t, func(t *testing.T) storetest.ControlStore { return openFresh(t, srv) })
+	})
+}
+
 // TestListen: a server listening on the database hears each account that
 // another server's committed write changed, and nothing of a write rolled
 // back.
