@@ -238,3 +238,11 @@ func TestSharedStore(t *testing.T) {
 		facetest.RunShared(t, openFresh(t, srv))
 	})
 }
+
+// TestSharedReset resets and deletes an account on one of two Services
+// over one database (facetest.RunSharedReset): the other's engine follows.
+func TestSharedReset(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		facetest.RunSharedReset(t, openFresh(t, srv))
+	})
+}
