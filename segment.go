@@ -96,6 +96,8 @@ type SegmentStore interface {
 // them against the account's fields. Every read takes now, so time-window
 // segments are exact as of the request.
 type Membership interface {
+	// DropAccount forgets everything of an account (reset or deleted).
+	DropAccount(acct int64)
 	SetFields(acct int64, defs []FieldDefinition, now time.Time)
 	PutContacts(acct int64, cs []Contact, now time.Time)
 	DeleteContacts(acct int64, ids []string, now time.Time)

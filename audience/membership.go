@@ -330,6 +330,19 @@ func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int
 		if err != nil {
 			return after, afterEvent, err
 		}
+		switch {
+		case ch.Dropped:
+			s.forgetAccount(acct)
+			return ch.Through, 0, nil
+		case ch.ResetAt > 0:
+			// Nothing from before the reset is left: start again from it.
+			s.forgetAccount(acct)
+			if err := s.reloadCatalog(ctx, acct, now); err != nil {
+				return after, afterEvent, err
+			}
+			after, afterEvent = ch.ResetAt, 0
+			continue
+		}
 		if err := s.applyChanges(ctx, acct, ch, now); err != nil {
 			return after, afterEvent, err
 		}

@@ -58,6 +58,19 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 			// numbers too, so none is).
 			return nil
 		}
+		var dropped bool
+		if err := tx.QueryRow(ctx, qAccountReset, acct, after).Scan(&ch.ResetAt, &dropped); err != nil {
+			return err
+		}
+		if dropped || ch.ResetAt > 0 {
+			// A reset or a deletion: what came before it is gone
+			// (segmentd.AccountChanges).
+			ch.Dropped = dropped
+			if dropped {
+				ch.ResetAt = 0
+			}
+			return nil
+		}
 		if err := tx.QueryRow(ctx, qCatalogChanged, acct, after).Scan(&ch.Catalog); err != nil {
 			return err
 		}

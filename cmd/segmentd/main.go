@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -51,6 +52,8 @@ commands:
                         verify the account's signed Event Webhook requests
   keys create           create an API key and print it once (--account NAME,
                         default "default"; --name NAME; --scopes LIST)
+  keys list             list API keys (--account NAME: of one account)
+  keys revoke ID        revoke an API key: it is refused at once
   events load           load engagement events (NDJSON, Event Webhook shape)
                         into a data directory no server is using, or into
                         a PostgreSQL database (--database-url), servers or not
@@ -128,6 +131,7 @@ type config struct {
 	legacyV1Writes bool
 	ccRateLimits   bool
 	dev            bool
+	adminToken     string // required on every /admin/ call when set (admin.Options.Token)
 	retentionDays  int
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
@@ -213,7 +217,8 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
-	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
+	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
+	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
@@ -240,6 +245,12 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return cfg, fmt.Errorf("--event-retention-days must be a whole number of days, at least 1, not %q", retention)
 	}
 	cfg.retentionDays = days
+	if len(cfg.adminToken) > maxAdminToken {
+		return cfg, fmt.Errorf("--admin-token must be at most %d bytes", maxAdminToken)
+	}
+	if strings.TrimSpace(cfg.adminToken) != cfg.adminToken || strings.ContainsFunc(cfg.adminToken, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return cfg, errors.New("--admin-token must not hold spaces or control characters: it travels in an Authorization header")
+	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
 	}
@@ -306,8 +317,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
-	if cfg.dev {
-		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(devClock, members.Advance, log)})
+	// The control plane: with --dev, or with a token that every call
+	// must carry (docs/admin.md).
+	if cfg.dev || cfg.adminToken != "" {
+		o := admin.Options{Control: svc, Token: cfg.adminToken, Log: log}
+		if cfg.dev {
+			o.Clock, o.Advance = devClock, members.Advance
+		}
+		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(o)})
 	}
 	handler := server.New(log, store.Ping, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -352,6 +369,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log.Info("shut down")
 	return nil
 }
+
+// maxAdminToken bounds --admin-token, which every admin request's header
+// carries.
+const maxAdminToken = 1024
 
 // millis is d in milliseconds, as the log gives every duration (in an
 // attribute named *_ms): slog's JSON handler would write a time.Duration
@@ -429,14 +450,28 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 
 func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd keys create [--account NAME] [--name NAME] [--scopes LIST] [--data DIR]\n" +
-		"       (--account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
+		"       segmentd keys list [--account NAME] [--data DIR]\n" +
+		"       segmentd keys revoke ID [--data DIR]\n" +
+		"       (create: --account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprintln(stdout, use)
 		return nil
 	}
-	if len(args) == 0 || args[0] != "create" {
+	if len(args) == 0 {
 		return errors.New(use)
 	}
+	switch args[0] {
+	case "create":
+		return runKeysCreate(ctx, args[1:], env, stdout, stderr)
+	case "list":
+		return runKeysList(ctx, args[1:], env, stdout, stderr)
+	case "revoke":
+		return runKeysRevoke(ctx, args[1:], env, stdout, stderr)
+	}
+	return errors.New(use)
+}
+
+func runKeysCreate(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	var cfg config
 	var account, name, scopes string
 	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
@@ -445,7 +480,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
 	fs.StringVar(&name, "name", "cli", "a name for the key")
 	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
-	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	sc, err := segmentd.ParseScopes(scopes)
@@ -458,6 +493,68 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 			return err
 		}
 		fmt.Fprintf(stdout, "created key %d for account %q with scopes %s\n%s\n", k.ID, account, joinScopes(k.Scopes), secret)
+		return nil
+	})
+}
+
+// runKeysList prints one key a line: its id (what keys revoke takes), its
+// account, when it was created, its scopes and its name. The secrets are
+// not kept, so they cannot be shown.
+func runKeysList(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var cfg config
+	var account string
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&account, "account", "", "list only this account's keys")
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("keys list: unexpected argument %q", fs.Arg(0))
+	}
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
+		keys, err := svc.APIKeys(ctx, account)
+		if err != nil {
+			return err
+		}
+		accts, err := svc.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		names := map[int64]string{}
+		for _, a := range accts {
+			names[a.ID] = a.Name
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tACCOUNT\tCREATED\tSCOPES\tNAME")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.ID, strconv.Quote(names[k.AccountID]), k.CreatedAt.UTC().Format(time.RFC3339), joinScopes(k.Scopes), strconv.Quote(k.Name))
+		}
+		return tw.Flush()
+	})
+}
+
+// runKeysRevoke deletes a key. A running server looks every request's
+// key up in the store, so the key is refused at once there too.
+func runKeysRevoke(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("keys revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	arg, err := parseNamed(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("keys revoke: want a key id (a positive number, as keys list shows), not %q", arg)
+	}
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
+		if err := svc.RevokeAPIKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %d\n", id)
 		return nil
 	})
 }
