@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -124,6 +125,9 @@ type config struct {
 	apiKey         string
 	refresh        string
 	legacyV1Writes bool
+	// publicURL is the scheme and host clients reach the server at, for
+	// the URLs it hands out ("": the address each request came to).
+	publicURL string
 	ccRateLimits   bool
 	dev            bool
 	retentionDays  int
@@ -212,6 +216,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
@@ -238,6 +243,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return cfg, fmt.Errorf("--event-retention-days must be a whole number of days, at least 1, not %q", retention)
 	}
 	cfg.retentionDays = days
+	if err := checkPublicURL(cfg.publicURL); err != nil {
+		return cfg, err
+	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
 	}
@@ -300,7 +308,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL})},
+		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
@@ -502,4 +511,17 @@ func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audi
 		return err
 	}
 	return f(svc)
+}
+
+// checkPublicURL accepts "" or an absolute http(s) URL of a host, with no
+// query or fragment (a path, such as a proxy's prefix, is kept).
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--public-url must be an http:// or https:// URL such as https://segmentd.example.com, not %s", segmentd.Quote(v))
+	}
+	return nil
 }
