@@ -127,10 +127,10 @@ type config struct {
 	legacyV1Writes bool
 	// publicURL is the scheme and host clients reach the server at, for
 	// the URLs it hands out ("": the address each request came to).
-	publicURL string
-	ccRateLimits   bool
-	dev            bool
-	retentionDays  int
+	publicURL     string
+	ccRateLimits  bool
+	dev           bool
+	retentionDays int
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
