@@ -26,12 +26,14 @@ const exportsPath = "/v3/marketing/contacts/exports"
 // cmd/segmentd mounts them, on a clock stopped at t0.
 func newExportEnv(t *testing.T, t0 time.Time) *env {
 	t.Helper()
-	return &env{facetest.Start(t, func(e *facetest.Env) http.Handler {
-		mux := http.NewServeMux()
-		mux.Handle(sg.ExportFilesPrefix, sg.NewExportFiles(e.Svc, e.Log))
-		mux.Handle("/", sg.NewHandler(e.Svc, e.Log))
-		return mux
-	}, facetest.Config{Now: t0})}
+	return &env{facetest.Start(t, exportMux, facetest.Config{Now: t0})}
+}
+
+func exportMux(e *facetest.Env) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(sg.ExportFilesPrefix, sg.NewExportFiles(e.Svc, e.Log))
+	mux.Handle("/", sg.NewHandler(e.Svc, e.Log))
+	return mux
 }
 
 // exportStatus is the parts of an export's status the tests read.
