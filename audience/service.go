@@ -10,8 +10,9 @@
 // JSON shapes. Files are by resource: jobs.go (the job worker),
 // accounts.go, fields.go, lists.go, contacts.go, segments.go and
 // refresh.go (SendGrid segments and their refresh cadence),
-// ccsegments.go, events.go, membership.go (the engine kept in step) and
-// snapshot.go (the engine snapshot taken and loaded).
+// ccsegments.go, events.go, membership.go (the engine kept in step),
+// snapshot.go (the engine snapshot taken and loaded) and exports.go
+// (contact exports).
 package audience
 
 import (
