@@ -294,3 +294,22 @@ func TestExportsPublicURLAndCrash(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 }
+
+// TestPublicURLFlag: --public-url (or its twin) takes an http(s) URL of a
+// host and refuses anything else, naming the flag.
+func TestPublicURLFlag(t *testing.T) {
+	for _, good := range []string{"", "https://segmentd.example.com", "http://127.0.0.1:8080/", "https://example.com/proxy"} {
+		if _, err := parseConfig("serve", []string{"--public-url", good}, nil, io.Discard, io.Discard); err != nil {
+			t.Errorf("--public-url %q: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"segmentd.example.com", "ftp://example.com", "https://", "https://example.com/?a=1", "https://u:p@example.com", "https://example.com/#x"} {
+		_, err := parseConfig("serve", []string{"--public-url", bad}, nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--public-url must be an http:// or https:// URL") {
+			t.Errorf("--public-url %q: %v", bad, err)
+		}
+	}
+	if _, err := parseConfig("serve", nil, []string{"SEGMENTD_PUBLIC_URL=nope"}, io.Discard, io.Discard); err == nil {
+		t.Error("SEGMENTD_PUBLIC_URL=nope accepted")
+	}
+}
