@@ -156,6 +156,12 @@ type Membership interface {
 	// empty.
 	WriteSnapshot(w io.Writer) error
 	ReadSnapshot(r io.Reader) error
+
+	// SelectForExport freezes, as of now, the contacts on any of listIDs
+	// or in any of segmentIDs (every contact when both are empty; unknown
+	// ids select nobody) with the lists and segments each is in, for a
+	// contact export to write while the engine moves on.
+	SelectForExport(acct int64, listIDs, segmentIDs []string, now time.Time) ExportSelection
 }
 
 // QueryLang names a query dialect at the Membership seam.

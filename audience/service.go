@@ -10,8 +10,9 @@
 // JSON shapes. Files are by resource: jobs.go (the job worker),
 // accounts.go, fields.go, lists.go, contacts.go, segments.go and
 // refresh.go (SendGrid segments and their refresh cadence),
-// ccsegments.go, events.go, membership.go (the engine kept in step) and
-// snapshot.go (the engine snapshot taken and loaded).
+// ccsegments.go, events.go, membership.go (the engine kept in step),
+// snapshot.go (the engine snapshot taken and loaded) and exports.go
+// (contact exports).
 package audience
 
 import (
@@ -63,6 +64,8 @@ type Config struct {
 	// Jobs orders jobs across the servers of a shared store (queue.go;
 	// nil: this server's one job worker orders them).
 	Jobs segmentd.JobQueue
+	// Exports keeps contact exports (exports.go; nil: none are served).
+	Exports segmentd.ExportStore
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -98,6 +101,7 @@ type Service struct {
 	given      given              // the segments the engine was given, per account
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 	wake       chan int64         // accounts for the follower to catch up (a shared store)
+	exp        *exports           // the contact exports this server writes (Config.Exports)
 }
 
 // New returns a Service and starts its job worker. Jobs run one at a
@@ -132,6 +136,9 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 		s.stopLeases = stop
 		go s.renewLeases(ctx)
 	}
+	if cfg.Exports != nil {
+		s.startExports()
+	}
 	return s
 }
 
@@ -149,6 +156,7 @@ func (s *Service) Close() {
 	if s.stopLeases != nil {
 		s.stopLeases()
 	}
+	s.stopExports()
 }
 
 // Clock returns the service's clock.

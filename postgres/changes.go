@@ -54,9 +54,13 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 			return err
 		}
 		if ch.Through <= after {
-			// Nothing changed; only events may be new (they take change
-			// numbers too, so none is).
-			return nil
+			// Nothing changed. Events take change numbers too, so none is
+			// new, but a caller whose last read stopped at eventLimit has
+			// more of them to read.
+			if eventLimit > 0 {
+				ch.Events, ch.EventsThrough, err = scanEvents(ctx, tx, acct, afterEvent, eventLimit)
+			}
+			return err
 		}
 		var dropped bool
 		if err := tx.QueryRow(ctx, qAccountReset, acct, after).Scan(&ch.ResetAt, &dropped); err != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -129,10 +130,13 @@ type config struct {
 	apiKey         string
 	refresh        string
 	legacyV1Writes bool
-	ccRateLimits   bool
-	dev            bool
-	adminToken     string // required on every /admin/ call when set (admin.Options.Token)
-	retentionDays  int
+	// publicURL is the scheme and host clients reach the server at, for
+	// the URLs it hands out ("": the address each request came to).
+	publicURL     string
+	ccRateLimits  bool
+	dev           bool
+	adminToken    string // required on every /admin/ call when set (admin.Options.Token)
+	retentionDays int
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
@@ -219,6 +223,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
 	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
@@ -250,6 +255,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if strings.TrimSpace(cfg.adminToken) != cfg.adminToken || strings.ContainsFunc(cfg.adminToken, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
 		return cfg, errors.New("--admin-token must not hold spaces or control characters: it travels in an Authorization header")
+	}
+	if err := checkPublicURL(cfg.publicURL); err != nil {
+		return cfg, err
 	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
@@ -313,7 +321,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL})},
+		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
@@ -601,4 +610,17 @@ func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audi
 		return err
 	}
 	return f(svc)
+}
+
+// checkPublicURL accepts "" or an absolute http(s) URL of a host, with no
+// query or fragment (a path, such as a proxy's prefix, is kept).
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--public-url must be an http:// or https:// URL such as https://segmentd.example.com, not %s", segmentd.Quote(v))
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			hookNotAllowed = `{"errors":[{"message":"method not allowed"}]}`
 			ownNotFound    = `{"errors":[{"message":"segmentd serves nothing at this path"}]}`
 			ownNotAllowed  = `{"errors":[{"message":"method not allowed"}]}`
+			fileNotFound   = `{"errors":[{"field":null,"message":"export file not found; it may have expired"}]}`
 		)
 		ccNotFound := func(area, path string) string {
 			return fmt.Sprintf(`[{"error_key":"%s.api.not_found","error_message":"%s is not a Constant Contact V3 resource that segmentd serves"}]`, area, segmentd.Clip(path))
@@ -49,8 +50,9 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			// SendGrid's face: every /v3 path that is not Constant Contact's.
 			{"PUT", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
-			{"POST", "/v3/marketing/contacts/exports", sgUnauthorized, 404, sgNotFound, ""},
-			{"GET", "/v3/marketing/contacts/exports", sgUnauthorized, 404, sgNotFound, ""},
+			{"PUT", "/v3/marketing/contacts/exports", sgUnauthorized, 405, sgNotAllowed, "GET, HEAD, POST"},
+			{"POST", "/v3/marketing/contacts/exports/" + uuid, sgUnauthorized, 405, sgNotAllowed, "GET, HEAD"},
+			{"GET", "/v3/marketing/contacts/exports/" + uuid + "/x", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/marketing/contacts/search", sgUnauthorized, 405, sgNotAllowed, "POST"},
 			{"PATCH", "/v3/marketing/contacts/" + uuid, sgUnauthorized, 405, sgNotAllowed, "GET, HEAD"},
 			{"POST", "/v3/marketing/lists/" + uuid, sgUnauthorized, 405, sgNotAllowed, "DELETE, GET, HEAD, PATCH"},
@@ -89,6 +91,13 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"PUT", "/webhooks/sendgrid/events", hookUnauth, 405, hookNotAllowed, "POST"},
 			{"POST", "/webhooks/sendgrid", hookUnauth, 404, `{"errors":[{"message":"no webhook at POST /webhooks/sendgrid; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
 			{"GET", "/webhooks/other", hookUnauth, 404, `{"errors":[{"message":"no webhook at GET /webhooks/other; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
+
+			// Export files: their URL's token is the credential, whatever
+			// the key.
+			{"GET", "/files/exports/1/" + strings.Repeat("0", 64) + "/1.csv.gz", "", 404, fileNotFound, ""},
+			{"GET", "/files/exports/", "", 404, fileNotFound, ""},
+			{"PUT", "/files/exports/1/x/1.csv.gz", "", 405, sgNotAllowed, "GET, HEAD"},
+			{"GET", "/files/imports/x", "", 404, ownNotFound, ""},
 
 			// segmentd's own, key or not.
 			{"GET", "/", "", 404, ownNotFound, ""},
