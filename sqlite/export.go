@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+
+	"github.com/segmentd/segmentd"
 )
 
 // ExportTables are the tables ExportTable reads: an account's data as
@@ -25,6 +27,9 @@ func (s *Store) ExportTable(ctx context.Context, table string, cols func([]strin
 		return fmt.Errorf("sqlite: %q is not a table ExportTable reads", table)
 	}
 	return s.readTx(ctx, func(tx *sql.Tx) error {
+		if table == "events" {
+			return exportEvents(ctx, tx, cols, row)
+		}
 		rows, err := tx.QueryContext(ctx, "SELECT * FROM "+table)
 		if err != nil {
 			return err
@@ -52,4 +57,50 @@ func (s *Store) ExportTable(ctx context.Context, table string, cols func([]strin
 		}
 		return rows.Err()
 	})
+}
+
+// exportEvents is ExportTable for the events, whose stored forms
+// (eventcodec.go) it gives as the columns they stand for.
+func exportEvents(ctx context.Context, tx *sql.Tx, cols func([]string) error, row func([]any) error) error {
+	if err := cols([]string{"account_id", "seq", "contact_id", "email", "event_source", "event_type", "event_timestamp",
+		"singlesend_id", "automation_id", "marketing_campaign_id", "url", "sg_event_id"}); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT account_id, seq, "+eventColumns+" FROM events ORDER BY account_id, seq")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, seq, ts int64
+		var contact, typ any
+		var email string
+		var source, singlesend, automation, campaign, url sql.NullString
+		var id sql.RawBytes
+		if err := rows.Scan(&acct, &seq, &contact, &email, &source, &typ, &ts, &singlesend, &automation, &campaign, &url, &id); err != nil {
+			return err
+		}
+		text := func(v sql.NullString) any {
+			if v.Valid {
+				return v.String
+			}
+			return nil
+		}
+		var contactID, sgEventID any
+		if contact != nil {
+			contactID = string(appendContactID(nil, contact))
+		}
+		if id != nil {
+			sgEventID = string(appendEventID(nil, id))
+		}
+		if !source.Valid {
+			source = sql.NullString{String: segmentd.DefaultEventSource, Valid: true}
+		}
+		err := row([]any{acct, seq, contactID, email, source.String, decodeEventType(typ), ts,
+			text(singlesend), text(automation), text(campaign), text(url), sgEventID})
+		if err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

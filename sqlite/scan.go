@@ -50,10 +50,7 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			after = cs[len(cs)-1].ID
 		}
 		for events != nil {
-			evs, last, ok, err := scanEventsJoined(ctx, tx, acct, event, readEventsPage)
-			if err == nil && !ok {
-				evs, last, err = scanEventsColumns(ctx, tx, acct, event, readEventsPage)
-			}
+			evs, last, err := scanEventPage(ctx, tx, acct, event, readEventsPage)
 			if err != nil {
 				return err
 			}
