@@ -244,9 +244,9 @@ func TestEventEncodings(t *testing.T) {
 		"sZROwMGMagFgnOEmSdvhig==",         // base64: 16 bytes
 		"sZROwMGMagFgnOEmSdvhig",           // unpadded: text
 		"ZGVsaXZlcmVkLTAtMjQ0NTI5MjMtMXVv", // base64 without padding
-		"\x01raw",                         // starts with a form byte's text
-		"\x01" + "abcdef0123456789",       // a form byte then hex
-		"\x02\x03",                       // form bytes only
+		"\x01raw",                          // starts with a form byte's text
+		"\x01" + "abcdef0123456789",        // a form byte then hex
+		"\x02\x03",                         // form bytes only
 		"ab+/ab+/",                         // base64 of bytes that are not text
 		"a",
 		"événement-1",
