@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/segmentd/segmentd"
 )
@@ -318,4 +320,40 @@ func TestWarmEvents(t *testing.T) {
 	if set == nil || !slices.Equal(set.seqs(eventHash("e1"), nil), []int64{1}) {
 		t.Fatal("WarmEvents did not load the account's hash set")
 	}
+}
+
+// BenchmarkWarmEventsLoaded measures loading the sg_event_id set of a
+// loaded data directory's accounts (SEGMENTD_EVENTS_BENCH_DB, as
+// BenchmarkAddEventsLoaded; only read), as a start does beside the engine
+// rebuild, and reports the set's bytes per event.
+func BenchmarkWarmEventsLoaded(b *testing.B) {
+	path := os.Getenv("SEGMENTD_EVENTS_BENCH_DB")
+	if path == "" {
+		b.Skip("SEGMENTD_EVENTS_BENCH_DB not set")
+	}
+	s, err := Open(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	accts, err := s.Accounts(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events int
+	for b.Loop() {
+		for _, a := range accts {
+			s.events.forgetIDs(a.ID)
+		}
+		if err := s.WarmEvents(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var bytes int
+	for _, set := range s.events.ids {
+		events += len(set.sorted) + set.n
+		bytes += cap(set.sorted)*int(unsafe.Sizeof(set.sorted[0])) + len(set.dir)*4 + len(set.recent)*int(unsafe.Sizeof(set.recent[0]))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(events, 1)), "ns/event")
+	b.ReportMetric(float64(bytes)/float64(max(events, 1)), "set-bytes/event")
 }

@@ -271,8 +271,9 @@ func (s *Store) migrate(ctx context.Context) error {
 // the old one (0013 rewrites the events): SQLite reuses free pages but
 // never gives them back to the file system by itself, so without it the
 // data directory would not shrink at the upgrade. It runs once, at the
-// Open that applied the migration; VACUUM needs room for a copy of the
-// database beside it while it runs.
+// Open that applied the migration; VACUUM needs room on disk for two
+// copies of the database beside it while it runs (the temporary copy, then
+// the WAL it writes back through, truncated at the next checkpoint).
 func (s *Store) vacuumIfSparse(ctx context.Context) error {
 	var free, pages int64
 	if err := s.write.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
@@ -284,7 +285,22 @@ func (s *Store) vacuumIfSparse(ctx context.Context) error {
 	if free*4 <= pages {
 		return nil
 	}
-	if _, err := s.write.ExecContext(ctx, "VACUUM"); err != nil {
+	// The copy VACUUM builds goes to a temporary file, not to memory as
+	// the writer's other temporary tables do: it is as large as the
+	// database.
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM")
+	if _, err2 := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err == nil {
+		err = err2
+	}
+	if err != nil {
 		return fmt.Errorf("vacuum after the migration: %w", err)
 	}
 	return nil
