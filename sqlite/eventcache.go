@@ -42,9 +42,21 @@ import (
 // checkpoint that another connection ends by truncating the WAL; the
 // background checkpoints are PASSIVE and do not.)
 
-// maxCachedEmails bounds the remembered emails of a store (about 30 MB);
-// when full, they are all forgotten and the cache fills again.
-const maxCachedEmails = 1 << 18
+// maxCachedEmails bounds the remembered emails of a store: about 60 bytes
+// each (the map's slot, the email's bytes, the owner's 16), so at most
+// about 64 MB. It is a million so that a million-contact account's emails
+// all fit: with fewer, events spread over every contact found each email
+// forgotten again before it came back, and the lookups were most of a
+// batch's store time. When full, about half are forgotten, as the map's
+// iteration order falls.
+const maxCachedEmails = 1 << 20
+
+// emailOwner is what an email names: the 16 bytes of its contact's id, or
+// no contact (has false).
+type emailOwner struct {
+	id  [16]byte
+	has bool
+}
 
 // eventCache is the in-memory part of event ingestion. Its fields are
 // guarded by mu and used only inside write transactions.
@@ -52,8 +64,9 @@ type eventCache struct {
 	mu      sync.Mutex
 	version int64                       // the writer's PRAGMA data_version they are valid for
 	ids     map[int64]*hashSet          // per account
-	emails  map[int64]map[string]string // per account: email → contact id, "" for none
+	emails  map[int64]map[string]emailOwner // per account
 	nEmails int
+	limit   int // maxCachedEmails, or a test's smaller bound
 }
 
 // forgetEmails drops the remembered emails: the caller's write may change
@@ -296,10 +309,10 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 	known := c.emails[acct]
 	b.miss = b.miss[:0]
 	for i := range evs {
-		if id, ok := known[evs[i].Email]; ok {
-			evs[i].ContactID = id
-		} else {
+		if o, ok := known[evs[i].Email]; !ok {
 			b.miss = append(b.miss, int32(i))
+		} else if o.has {
+			evs[i].ContactID = b.contactID(o.id)
 		}
 	}
 	c.mu.Unlock()
@@ -323,22 +336,48 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nEmails+len(emails) > maxCachedEmails {
-		c.emails, c.nEmails = nil, 0
+	limit := c.limit
+	if limit == 0 {
+		limit = maxCachedEmails
+	}
+	if c.nEmails+len(emails) > limit {
+		c.evictEmails(max(0, min(limit/2, limit-len(emails))))
 	}
 	if c.emails == nil {
-		c.emails = make(map[int64]map[string]string)
+		c.emails = make(map[int64]map[string]emailOwner)
 	}
 	m := c.emails[acct]
 	if m == nil {
-		m = make(map[string]string)
+		m = make(map[string]emailOwner)
 		c.emails[acct] = m
 	}
 	for _, e := range emails {
-		m[strings.Clone(e)] = found[e]
+		if c.nEmails >= limit {
+			break // a batch of more emails than the bound
+		}
+		var o emailOwner
+		if id := found[e]; id != "" {
+			if o.id, o.has = parseCanonicalUUID(id); !o.has {
+				continue // an id of another form: looked up each time
+			}
+		}
+		m[strings.Clone(e)] = o
+		c.nEmails++
 	}
-	c.nEmails += len(emails)
 	return nil
+}
+
+// evictEmails forgets remembered emails until at most keep remain.
+func (c *eventCache) evictEmails(keep int) {
+	for _, m := range c.emails {
+		for e := range m {
+			if c.nEmails <= keep {
+				return
+			}
+			delete(m, e)
+			c.nEmails--
+		}
+	}
 }
 
 // batchBuffers are AddEvents' working memory, kept from one batch to the
@@ -350,6 +389,13 @@ type batchBuffers struct {
 	keep   []int32          // the events to store, by index
 	miss   []int32          // events whose email is not remembered
 	seqs   []int64
+	idText []byte
+}
+
+// contactID is the text of a remembered owner's id.
+func (b *batchBuffers) contactID(id [16]byte) string {
+	b.idText = appendUUID(b.idText[:0], id[:])
+	return string(b.idText)
 }
 
 // hash sets b.hashes to the hashes of evs' sg_event_ids (0 for none).

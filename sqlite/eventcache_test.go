@@ -357,3 +357,46 @@ func BenchmarkWarmEventsLoaded(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(events, 1)), "ns/event")
 	b.ReportMetric(float64(bytes)/float64(max(events, 1)), "set-bytes/event")
 }
+
+// TestEventEmailsBounded: the remembered emails never pass their bound,
+// and an email forgotten to make room still finds its contact.
+func TestEventEmailsBounded(t *testing.T) {
+	s, acct := openAccount(t)
+	s.events.limit = 8
+	str := func(v string) *string { return &v }
+	owners := map[string]string{}
+	for i := range 12 {
+		e := fmt.Sprintf("c%d@example.com", i)
+		owners[e] = upsertOne(t, s, acct, segmentd.ContactPatch{Email: str(e)})
+	}
+	for round := range 3 {
+		for from := 0; from < 12; from += 5 {
+			var evs []segmentd.Event
+			for i := from; i < min(from+5, 12); i++ {
+				evs = append(evs, emailEvent(fmt.Sprintf("c%d@example.com", i)))
+			}
+			evs = append(evs, emailEvent("nobody@example.com"))
+			res := addEvents(t, s, acct, evs...)
+			for _, ev := range res.Events {
+				if ev.ContactID != owners[ev.Email] {
+					t.Fatalf("round %d: %s owned by %q, want %q", round, ev.Email, ev.ContactID, owners[ev.Email])
+				}
+			}
+			s.events.mu.Lock()
+			n, held := s.events.nEmails, len(s.events.emails[acct])
+			s.events.mu.Unlock()
+			if n > 8 || n != held {
+				t.Fatalf("round %d: %d emails remembered (%d counted), bound 8", round, held, n)
+			}
+		}
+	}
+	// A batch naming more emails than the bound.
+	var evs []segmentd.Event
+	for i := range 12 {
+		evs = append(evs, emailEvent(fmt.Sprintf("c%d@example.com", i)))
+	}
+	addEvents(t, s, acct, evs...)
+	if n := len(s.events.emails[acct]); n > 8 {
+		t.Fatalf("after a batch of 12 emails: %d remembered, bound 8", n)
+	}
+}
