@@ -62,8 +62,8 @@ type emailOwner struct {
 // guarded by mu and used only inside write transactions.
 type eventCache struct {
 	mu      sync.Mutex
-	version int64                       // the writer's PRAGMA data_version they are valid for
-	ids     map[int64]*hashSet          // per account
+	version int64                           // the writer's PRAGMA data_version they are valid for
+	ids     map[int64]*hashSet              // per account
 	emails  map[int64]map[string]emailOwner // per account
 	nEmails int
 	limit   int // maxCachedEmails, or a test's smaller bound
