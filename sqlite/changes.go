@@ -86,7 +86,7 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 			return err
 		}
 		if eventLimit > 0 {
-			ch.Events, ch.EventsThrough, err = scanEventPage(ctx, tx, acct, afterEvent, eventLimit)
+			ch.Events, ch.EventsThrough, err = scanEventPage(ctx, tx, nil, acct, afterEvent, eventLimit)
 		}
 		return err
 	})

@@ -112,6 +112,9 @@ const (
 	// 1<<eventChunkLog (1,024) rows per INSERT at most: 10 × 1,024 + 2
 	// bound values stays under SQLite's 32,766-variable limit.
 	eventChunkLog = 10
+	// maxEventPage bounds the room scanEventPage makes for a page before
+	// reading it: the rebuild's pages (readEventsPage) fit.
+	maxEventPage = 50_000
 	// pruneChunk is the sequence range one pruning transaction covers, so
 	// that pruning millions of events never holds the writer for long.
 	pruneChunk = 50_000
@@ -180,7 +183,7 @@ func (r *eventRows) events() []segmentd.Event {
 		}
 	}
 	out := r.out
-	r.out, r.spans, r.arena = nil, r.spans[:0], r.arena[:0]
+	r.out, r.spans, r.arena = nil, r.spans[:0], r.arena[:0] // the buffers are reused; all is a copy
 	return out
 }
 
@@ -546,17 +549,25 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 
 // ScanEvents pages through the account's events in sequence order.
 func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	return scanEventPage(ctx, s.read, acct, afterSeq, limit)
+	return scanEventPage(ctx, s.read, nil, acct, afterSeq, limit)
 }
 
-// scanEventPage reads a page of events with qScanEvents.
-func scanEventPage(ctx context.Context, q queryer, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+// scanEventPage reads a page of events with qScanEvents. r, when not
+// nil, is the reader of the caller's previous page, whose buffers it
+// reuses.
+func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	rows, err := q.QueryContext(ctx, qScanEvents, acct, afterSeq, limit)
 	if err != nil {
 		return nil, afterSeq, err
 	}
 	defer rows.Close()
-	r := eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, 10_000))}
+	if r == nil {
+		r = new(eventRows)
+	}
+	// Room for the whole page at once: grown by appends, the page's
+	// events were copied three times over at the rebuild's 50,000 (most
+	// of what reading the events allocated).
+	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, maxEventPage)), spans: r.spans[:0], arena: r.arena[:0]}
 	last := afterSeq
 	for rows.Next() {
 		if err := r.scan(rows); err != nil {
