@@ -87,12 +87,12 @@ func appendContactID(dst []byte, stored any) []byte {
 
 // appendUUID appends the canonical text of a 16-byte UUID, as
 // segmentd.FormatUUID writes it, without allocating.
-func appendUUID(dst, b []byte) []byte {
-	for i, c := range b {
+func appendUUID[B ~[]byte | ~string](dst []byte, b B) []byte {
+	for i := range len(b) {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			dst = append(dst, '-')
 		}
-		dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
+		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&15])
 	}
 	return dst
 }
@@ -176,8 +176,8 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// appendEventID appends the text of a stored sg_event_id to dst.
-func appendEventID(dst, stored []byte) []byte {
+// appendEventID appends the text of a stored sg_event_id, as bytes, to dst.
+func appendEventID[B ~[]byte | ~string](dst []byte, stored B) []byte {
 	if len(stored) == 0 {
 		return dst
 	}
@@ -185,9 +185,12 @@ func appendEventID(dst, stored []byte) []byte {
 	case idRaw:
 		return append(dst, stored[1:]...)
 	case idHex:
-		return hex.AppendEncode(dst, stored[1:])
+		for i := 1; i < len(stored); i++ {
+			dst = append(dst, hexDigits[stored[i]>>4], hexDigits[stored[i]&15])
+		}
+		return dst
 	case idBase64:
-		return base64.StdEncoding.AppendEncode(dst, stored[1:])
+		return base64.StdEncoding.AppendEncode(dst, []byte(stored[1:]))
 	}
 	return append(dst, stored...)
 }

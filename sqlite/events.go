@@ -103,8 +103,6 @@ const (
 	// qMinEventTime is the oldest event time of a sequence range.
 	qMinEventTime = "SELECT MIN(event_timestamp) FROM events WHERE account_id = ? AND seq >= ? AND seq < ?"
 
-	// eventColumns are what eventRows reads, stored forms (eventcodec.go).
-	eventColumns   = "contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
 	eventWriteCols = "account_id, seq, event_timestamp, event_type, contact_id, email, event_source, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
 	// eventWriteN values are bound per event: all of eventWriteCols but
 	// account_id and seq (insertEventsSQL).
@@ -121,65 +119,107 @@ const (
 )
 
 // eventRows reads rows of eventColumns (after seq, when withSeq) into
-// events. The text of a page's events is gathered into one buffer and
-// made one string, which the events' fields are slices of: one allocation
-// per page rather than one per field (the rebuild at start reads every
-// event).
+// events. eventColumns hands each event's variable-length columns to Go
+// as one text, their bytes end to end, and their lengths as integers: the
+// event's text fields are slices of it. Column by column, the driver
+// allocated a string or a byte slice for each text and id: 11 allocations
+// an event, against 3 (the rebuild at start reads every event). The two
+// that are stored packed, a UUID contact id and a hex or base64
+// sg_event_id, are written out into a buffer made one string per page.
 type eventRows struct {
 	withSeq bool
 	seq     int64
-	contact any // []byte or string (eventcodec.go)
 	typ     any // int64 code or string
 	ts      int64
-	text    [8]sql.RawBytes // email, source, singlesend, automation, campaign, url, sg_event_id, scratch
+	lens    [7]int64 // contact (0: none; 16: a UUID; negative: text), email, source (-1: NULL), singlesend, automation, campaign, url
+	joined  string
 	dst     []any
 	arena   []byte
-	spans   [][8]uint32 // per event: ends in arena of contact, email, source, singlesend, automation, campaign, url, sg_event_id
+	spans   [][2][2]uint32 // per event: the contact's and the sg_event_id's start and end in arena, when written out there
 	out     []segmentd.Event
+	seqs    []int64 // each event's seq, when not nil (withSeq)
 }
+
+// eventColumns are what eventRows reads: see there. sg_event_id is last
+// in the joined text, its length what the others leave.
+const eventColumns = "event_type, event_timestamp, " +
+	"COALESCE(iif(typeof(contact_id) = 'text', -octet_length(contact_id), octet_length(contact_id)), 0), octet_length(email), " +
+	"COALESCE(octet_length(event_source), -1), COALESCE(octet_length(singlesend_id), 0), COALESCE(octet_length(automation_id), 0), " +
+	"COALESCE(octet_length(marketing_campaign_id), 0), COALESCE(octet_length(url), 0), " +
+	"COALESCE(CAST(contact_id AS TEXT), '') || email || COALESCE(event_source, '') || COALESCE(singlesend_id, '') || " +
+	"COALESCE(automation_id, '') || COALESCE(marketing_campaign_id, '') || COALESCE(url, '') || COALESCE(CAST(sg_event_id AS TEXT), '')"
 
 func (r *eventRows) scan(rows *sql.Rows) error {
 	if r.dst == nil {
 		if r.withSeq {
 			r.dst = append(r.dst, &r.seq)
 		}
-		r.dst = append(r.dst, &r.contact, &r.text[0], &r.text[1], &r.typ, &r.ts, &r.text[2], &r.text[3], &r.text[4], &r.text[5], &r.text[6])
+		r.dst = append(r.dst, &r.typ, &r.ts)
+		for i := range r.lens {
+			r.dst = append(r.dst, &r.lens[i])
+		}
+		r.dst = append(r.dst, &r.joined)
 	}
 	if err := rows.Scan(r.dst...); err != nil {
 		return err
 	}
-	var sp [8]uint32
-	r.arena = appendContactID(r.arena, r.contact)
-	sp[0] = uint32(len(r.arena))
-	for i := range 6 {
-		r.arena = append(r.arena, r.text[i]...)
-		sp[i+1] = uint32(len(r.arena))
+	rest := r.joined
+	var bad bool
+	take := func(n int64) string {
+		if n < 0 || n > int64(len(rest)) {
+			bad, n = true, 0
+		}
+		v := rest[:n]
+		rest = rest[n:]
+		return v
 	}
-	r.arena = appendEventID(r.arena, r.text[6])
-	sp[7] = uint32(len(r.arena))
-	r.spans = append(r.spans, sp)
 	ev := segmentd.Event{Type: decodeEventType(r.typ), Timestamp: fromMS(r.ts)}
-	if s, ok := r.typ.(string); ok {
-		ev.Type = s
+	var sp [2][2]uint32
+	switch n := r.lens[0]; {
+	case n == 16:
+		start := len(r.arena)
+		r.arena = appendUUID(r.arena, take(16))
+		sp[0] = [2]uint32{uint32(start), uint32(len(r.arena))}
+	case n < 0:
+		ev.ContactID = take(-n)
 	}
+	ev.Email = take(r.lens[1])
+	ev.Source = take(max(r.lens[2], 0))
+	if ev.Source == "" {
+		ev.Source = segmentd.DefaultEventSource
+	}
+	ev.SinglesendID = take(r.lens[3])
+	ev.AutomationID = take(r.lens[4])
+	ev.MarketingCampaignID = take(r.lens[5])
+	ev.URL = take(r.lens[6])
+	if bad {
+		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
+	}
+	if rest != "" && rest[0] > idBase64 {
+		ev.SGEventID = rest // stored as its text
+	} else if rest != "" {
+		start := len(r.arena)
+		r.arena = appendEventID(r.arena, rest)
+		sp[1] = [2]uint32{uint32(start), uint32(len(r.arena))}
+	}
+	r.spans = append(r.spans, sp)
 	r.out = append(r.out, ev)
+	if r.seqs != nil {
+		r.seqs = append(r.seqs, r.seq)
+	}
 	return nil
 }
 
-// events ends the page: the events read since the last call, their text
-// filled in.
+// events ends the page: the events read since the last call, the fields
+// written out into arena filled in.
 func (r *eventRows) events() []segmentd.Event {
 	all := string(r.arena)
-	from := uint32(0)
 	for i, sp := range r.spans {
-		ev := &r.out[i]
-		fields := [8]*string{&ev.ContactID, &ev.Email, &ev.Source, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID}
-		for k, end := range sp {
-			*fields[k] = all[from:end]
-			from = end
+		if sp[0][1] > 0 {
+			r.out[i].ContactID = all[sp[0][0]:sp[0][1]]
 		}
-		if ev.Source == "" {
-			ev.Source = segmentd.DefaultEventSource
+		if sp[1][1] > 0 {
+			r.out[i].SGEventID = all[sp[1][0]:sp[1][1]]
 		}
 	}
 	out := r.out
@@ -567,7 +607,14 @@ func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq 
 	// Room for the whole page at once: grown by appends, the page's
 	// events were copied three times over at the rebuild's 50,000 (most
 	// of what reading the events allocated).
-	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, maxEventPage)), spans: r.spans[:0], arena: r.arena[:0]}
+	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, maxEventPage)), spans: r.spans[:0], arena: r.arena[:0], seqs: r.seqs}
+	if r.seqs != nil {
+		r.seqs = r.seqs[:0]
+	}
+	if n := cap(r.out); cap(r.spans) < n {
+		r.spans = make([][2][2]uint32, 0, n)
+		r.arena = make([]byte, 0, n*64) // a contact id and an sg_event_id written out
+	}
 	last := afterSeq
 	for rows.Next() {
 		if err := r.scan(rows); err != nil {

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-
-	"github.com/segmentd/segmentd"
 )
 
 // ExportTables are the tables ExportTable reads: an account's data as
@@ -66,41 +64,36 @@ func exportEvents(ctx context.Context, tx *sql.Tx, cols func([]string) error, ro
 		"singlesend_id", "automation_id", "marketing_campaign_id", "url", "sg_event_id"}); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT account_id, seq, "+eventColumns+" FROM events ORDER BY account_id, seq")
+	accts, err := queryAll(ctx, tx, scanInt64, "SELECT id FROM accounts ORDER BY id")
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var acct, seq, ts int64
-		var contact, typ any
-		var email string
-		var source, singlesend, automation, campaign, url sql.NullString
-		var id sql.RawBytes
-		if err := rows.Scan(&acct, &seq, &contact, &email, &source, &typ, &ts, &singlesend, &automation, &campaign, &url, &id); err != nil {
-			return err
-		}
-		text := func(v sql.NullString) any {
-			if v.Valid {
-				return v.String
-			}
+	const page = 10_000
+	r := eventRows{seqs: []int64{}}
+	text := func(v string) any {
+		if v == "" {
 			return nil
 		}
-		var contactID, sgEventID any
-		if contact != nil {
-			contactID = string(appendContactID(nil, contact))
-		}
-		if id != nil {
-			sgEventID = string(appendEventID(nil, id))
-		}
-		if !source.Valid {
-			source = sql.NullString{String: segmentd.DefaultEventSource, Valid: true}
-		}
-		err := row([]any{acct, seq, contactID, email, source.String, decodeEventType(typ), ts,
-			text(singlesend), text(automation), text(campaign), text(url), sgEventID})
-		if err != nil {
-			return err
+		return v
+	}
+	for _, acct := range accts {
+		for after := int64(0); ; {
+			evs, last, err := scanEventPage(ctx, tx, &r, acct, after, page)
+			if err != nil {
+				return err
+			}
+			for i, ev := range evs {
+				err := row([]any{acct, r.seqs[i], text(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
+					text(ev.SinglesendID), text(ev.AutomationID), text(ev.MarketingCampaignID), text(ev.URL), text(ev.SGEventID)})
+				if err != nil {
+					return err
+				}
+			}
+			if len(evs) < page {
+				break
+			}
+			after = last
 		}
 	}
-	return rows.Err()
+	return nil
 }

@@ -513,6 +513,7 @@ func TestMigrateEventsCompact(t *testing.T) {
 		{ContactID: "legacy-id", Email: "b@example.com", Source: "sms", Type: "click", Timestamp: time.UnixMilli(3000).UTC(), URL: "https://x.test", SGEventID: "sZROwMGMagFgnOEmSdvhig=="},
 		{Email: "c@example.com", Source: "mail", Type: "custom", Timestamp: time.UnixMilli(4000).UTC(), AutomationID: "au", MarketingCampaignID: "7"},
 		{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "delivered", Timestamp: time.UnixMilli(6000).UTC(), SGEventID: "Plain id"},
+		{ContactID: "00000000-0000-7000-8000-000000ff0000", Email: "z@example.com", Source: "mail", Type: "open", Timestamp: time.UnixMilli(6000).UTC(), SGEventID: "00ff00ff00ff00ff"},
 	}
 	// Events past the four, so that the dropped table leaves many free pages.
 	for i := range 3000 {
