@@ -20,8 +20,8 @@ const (
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
 	qStampContacts    = "UPDATE contacts SET change_seq = ? WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qRecordAttachment = "INSERT OR IGNORE INTO event_attachments (account_id, change_seq, event_seq) " +
-		"SELECT account_id, ?, seq FROM events INDEXED BY events_unattached WHERE account_id = ? AND contact_id IS NULL AND email = ?"
-	qAttachedEvents = "SELECT " + eventColumns + " FROM event_attachments a JOIN events e ON e.account_id = a.account_id AND e.seq = a.event_seq " +
+		"SELECT account_id, ?, seq FROM event_rows INDEXED BY events_unattached WHERE account_id = ? AND contact_id IS NULL AND email = ?"
+	qAttachedEvents = "SELECT " + eventColumns + " FROM event_attachments a JOIN event_rows e ON e.account_id = a.account_id AND e.seq = a.event_seq " +
 		"WHERE a.account_id = ? AND a.change_seq > ? AND a.event_seq <= ? ORDER BY a.event_seq"
 	qCatalogChanged = "SELECT EXISTS (SELECT 1 FROM catalog_changes WHERE account_id = ? AND change_seq > ?)"
 )

@@ -85,10 +85,10 @@ func (c *eventCache) forgetIDs(acct int64) {
 }
 
 const (
-	qEventHashes = "SELECT seq, sg_event_id FROM events WHERE account_id = ? AND sg_event_id IS NOT NULL"
+	qEventHashes = "SELECT seq, sg_event_id FROM event_rows WHERE account_id = ? AND sg_event_id IS NOT NULL"
 	// qEventAt is the probe for a hit: the id bound in its stored form
 	// (encodeEventID), which is one per id.
-	qEventAt = "SELECT 1 FROM events WHERE account_id = ? AND seq = ? AND sg_event_id = ?"
+	qEventAt = "SELECT 1 FROM event_rows WHERE account_id = ? AND seq = ? AND sg_event_id = ?"
 )
 
 // hashSet holds 64-bit hashes, each with the sequence number of an event

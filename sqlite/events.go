@@ -85,23 +85,23 @@ var registerFunctions = sync.OnceValue(func() error {
 const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
-	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
+	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM event_rows WHERE account_id = ?"
 	// qEventsAnyBefore tells whether any event is older than a time.
 	qEventsAnyBefore = "SELECT 1 FROM event_bounds WHERE account_id = ? AND min_timestamp < ?"
 	// qLowerEventBound lowers the account's oldest event time to a
 	// batch's oldest; it writes nothing when the batch is not older.
 	qLowerEventBound = "INSERT INTO event_bounds (account_id, min_timestamp) VALUES (?, ?) " +
 		"ON CONFLICT (account_id) DO UPDATE SET min_timestamp = excluded.min_timestamp WHERE excluded.min_timestamp < min_timestamp"
-	qEventsUnattached = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
-	qAttachEvents     = "UPDATE events INDEXED BY events_unattached SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
-	qScanEvents       = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	qEventsUnattached = "SELECT DISTINCT email FROM event_rows WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
+	qAttachEvents     = "UPDATE event_rows INDEXED BY events_unattached SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
+	qScanEvents       = "SELECT seq, " + eventColumns + " FROM event_rows WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	// qEventsFirstSeq and qEventsLastSeq are separate statements: SQLite
 	// answers a lone MIN or MAX from the end of the index, both together
 	// by reading the account's whole range.
-	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM events WHERE account_id = ?"
-	qPruneEvents    = "DELETE FROM events WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
+	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM event_rows WHERE account_id = ?"
+	qPruneEvents    = "DELETE FROM event_rows WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
 	// qMinEventTime is the oldest event time of a sequence range.
-	qMinEventTime = "SELECT MIN(event_timestamp) FROM events WHERE account_id = ? AND seq >= ? AND seq < ?"
+	qMinEventTime = "SELECT MIN(event_timestamp) FROM event_rows WHERE account_id = ? AND seq >= ? AND seq < ?"
 
 	eventWriteCols = "account_id, seq, event_timestamp, event_type, contact_id, email, event_source, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
 	// eventWriteN values are bound per event: all of eventWriteCols but
@@ -473,7 +473,7 @@ func (ins *eventInserts) close(conn *sql.Conn) error {
 // to undo it alone (as ABORT, the default, would).
 func insertEventsSQL(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT OR FAIL INTO events (" + eventWriteCols + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO event_rows (" + eventWriteCols + ") VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")

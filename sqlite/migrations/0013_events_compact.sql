@@ -18,9 +18,15 @@
 --   "is any event older than …" probe reads event_bounds, each account's
 --   oldest event time, kept by AddEvents and PruneEvents.
 --
+-- The rows live in event_rows; events is now a view that gives them in the
+-- form of migration 0001 (text ids, type names, 'mail'), so that the SQL
+-- the query package generates still runs on the store (the membership
+-- tests compare its results with the engine's). segmentd itself reads and
+-- writes event_rows only.
+--
 -- The old table's pages are free after this; Open vacuums the file once
 -- (migrate) so that the data directory shrinks at the upgrade.
-CREATE TABLE events_v13 (
+CREATE TABLE event_rows (
     account_id            INTEGER NOT NULL,
     seq                   INTEGER NOT NULL,
     event_timestamp       INTEGER NOT NULL,  -- unix ms
@@ -36,21 +42,32 @@ CREATE TABLE events_v13 (
     PRIMARY KEY (account_id, seq)
 ) WITHOUT ROWID;
 
-INSERT INTO events_v13 (account_id, seq, event_timestamp, event_type, contact_id, email, event_source,
+INSERT INTO event_rows (account_id, seq, event_timestamp, event_type, contact_id, email, event_source,
     singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
 SELECT account_id, seq, event_timestamp, segmentd_event_type(event_type), segmentd_contact_id(contact_id), email,
     NULLIF(event_source, 'mail'), singlesend_id, automation_id, marketing_campaign_id, url, segmentd_event_id(sg_event_id)
 FROM events ORDER BY account_id, seq;
 
 DROP TABLE events;
-ALTER TABLE events_v13 RENAME TO events;
 
 -- Unchanged: events of emails with no contact yet (AttachEvents).
-CREATE INDEX events_unattached ON events (account_id, email) WHERE contact_id IS NULL;
+CREATE INDEX events_unattached ON event_rows (account_id, email) WHERE contact_id IS NULL;
+
+CREATE VIEW events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
+    singlesend_id, automation_id, marketing_campaign_id, url) AS
+SELECT account_id, seq,
+    CASE WHEN typeof(contact_id) = 'blob' THEN lower(substr(hex(contact_id), 1, 8) || '-' || substr(hex(contact_id), 9, 4) || '-' ||
+        substr(hex(contact_id), 13, 4) || '-' || substr(hex(contact_id), 17, 4) || '-' || substr(hex(contact_id), 21)) ELSE contact_id END,
+    email, COALESCE(event_source, 'mail'),
+    CASE event_type WHEN 1 THEN 'processed' WHEN 2 THEN 'delivered' WHEN 3 THEN 'deferred' WHEN 4 THEN 'dropped'
+        WHEN 5 THEN 'bounce' WHEN 6 THEN 'open' WHEN 7 THEN 'click' WHEN 8 THEN 'spamreport' WHEN 9 THEN 'unsubscribe'
+        WHEN 10 THEN 'group_unsubscribe' WHEN 11 THEN 'group_resubscribe' ELSE event_type END,
+    event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url
+FROM event_rows;
 
 CREATE TABLE event_bounds (
     account_id    INTEGER PRIMARY KEY,
     min_timestamp INTEGER NOT NULL  -- the account's oldest event time (unix ms)
 );
 INSERT INTO event_bounds (account_id, min_timestamp)
-SELECT account_id, MIN(event_timestamp) FROM events GROUP BY account_id;
+SELECT account_id, MIN(event_timestamp) FROM event_rows GROUP BY account_id;
