@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/journal"
 	"github.com/segmentd/segmentd/internal/snapshot"
 )
 
@@ -28,7 +29,10 @@ import (
 type Config struct {
 	MaxCustomFields int // default MaxCustomFields
 	MaxLiveSegments int // default DefaultMaxLiveSegments
-	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 2 (each may hold 30,000 decoded contacts)
+	// MaxBacklog bounds the contacts and ids an account's queued jobs may
+	// name: past it a new job is refused with a RateLimitError, at once
+	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
+	MaxBacklog int
 	Refresh         RefreshMode
 	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
@@ -72,8 +76,9 @@ type Service struct {
 	clock  segmentd.Clock
 	log    *slog.Logger
 	cfg    Config
-	queue  chan *jobTask // stage 1: store writes, in order
-	finish chan *jobTask // stage 2: engine updates and job results, in order
+	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
+	finish  chan *jobTask // stage 2: engine updates and job results, in order
+	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
 	done   chan struct{}
 	closed sync.Once
 
@@ -107,8 +112,8 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxCustomFields == 0 {
 		cfg.MaxCustomFields = segmentd.MaxCustomFields
 	}
-	if cfg.JobQueue == 0 {
-		cfg.JobQueue = 2
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
 	}
 	if cfg.SearchTimeout == 0 {
 		cfg.SearchTimeout = 20 * time.Second
@@ -119,7 +124,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)
@@ -135,11 +140,12 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	return s
 }
 
-// Close finishes the queued jobs and stops the worker and the follower. It
-// does not close the store.
+// Close stops the worker and the follower. Jobs still queued in the
+// journal stay there and run after the next start (OpenJournal); without
+// a journal the worker finishes them first. It does not close the store.
 func (s *Service) Close() {
 	s.closed.Do(func() {
-		close(s.queue)
+		s.backlog.close(s.journal != nil)
 		if s.stopFollow != nil {
 			s.stopFollow()
 		}
@@ -148,6 +154,11 @@ func (s *Service) Close() {
 	s.queues.running.Wait()
 	if s.stopLeases != nil {
 		s.stopLeases()
+	}
+	if s.journal != nil {
+		if err := s.journal.Close(); err != nil {
+			s.log.Error("closing the job journal", "err", err)
+		}
 	}
 }
 
