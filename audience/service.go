@@ -32,9 +32,9 @@ type Config struct {
 	// MaxBacklog bounds the contacts and ids an account's queued jobs may
 	// name: past it a new job is refused with a RateLimitError, at once
 	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
-	MaxBacklog int
-	Refresh         RefreshMode
-	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
+	MaxBacklog    int
+	Refresh       RefreshMode
+	SearchTimeout time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
 	// needed for the segment operations and contacts search. The offline
@@ -72,15 +72,15 @@ type Config struct {
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
 // top of a Store. The API faces call it; it never knows about HTTP.
 type Service struct {
-	store  segmentd.Store
-	clock  segmentd.Clock
-	log    *slog.Logger
-	cfg    Config
+	store   segmentd.Store
+	clock   segmentd.Clock
+	log     *slog.Logger
+	cfg     Config
 	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
 	finish  chan *jobTask // stage 2: engine updates and job results, in order
 	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
-	done   chan struct{}
-	closed sync.Once
+	done    chan struct{}
+	closed  sync.Once
 
 	pendingMu sync.Mutex
 	pending   map[string]*segmentd.Job // queued or running jobs, by id
