@@ -139,6 +139,9 @@ func TestResumeTellsCommittedJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if n, err := UnfinishedJobs(ctx, st, jdir); err != nil || n != 2 {
+		t.Fatalf("UnfinishedJobs: %d, %v; want 2 (the applied and the fresh job)", n, err)
+	}
 	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: st, Membership: engine.NewMembership()})
 	defer svc.Close()
 	if err := svc.LoadMembership(ctx); err != nil {
@@ -167,6 +170,9 @@ func TestResumeTellsCommittedJobs(t *testing.T) {
 			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if n, err := UnfinishedJobs(ctx, st, jdir); err != nil || n != 0 {
+		t.Fatalf("UnfinishedJobs once resumed: %d, %v; want 0", n, err)
 	}
 	found, err := st.ContactsByEmails(ctx, acct.ID, []string{"stored@example.com", "done@example.com", "applied@example.com", "fresh@example.com"})
 	if err != nil {

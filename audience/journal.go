@@ -9,6 +9,74 @@ import (
 	"github.com/segmentd/segmentd/internal/journal"
 )
 
+// journaled is a job the journal accepted and saw no done record of.
+type journaled struct {
+	job     segmentd.Job
+	items   int
+	pos     journal.Pos
+	applied bool // its store transaction committed; job holds its result
+}
+
+// unfinished reads the journal's records and returns the jobs accepted
+// and not finished, in the order they were accepted: those without a done
+// record whose row the store does not have either (a done record can be
+// lost to a crash after the row was stored).
+func unfinished(ctx context.Context, store segmentd.Store, dir string, recs []journal.Record) ([]*journaled, error) {
+	byID := map[string]*journaled{}
+	var order []*journaled
+	for _, r := range recs {
+		where := func(err error) error {
+			return fmt.Errorf("job journal %s, segment %d at %d: %w", dir, r.Pos.Seg, r.Pos.Off, err)
+		}
+		if len(r.Data) == 0 {
+			return nil, where(errors.New("an empty record"))
+		}
+		kind := r.Data[0]
+		if kind == recAccept {
+			j, items, _, err := decodeAccept(r.Data, false)
+			if err != nil {
+				return nil, where(err)
+			}
+			e := &journaled{job: j, items: items, pos: r.Pos}
+			byID[j.ID] = e
+			order = append(order, e)
+			continue
+		}
+		d := decoder{s: string(r.Data[1:])}
+		id := d.str()
+		e := byID[id]
+		switch {
+		case d.err != nil:
+			return nil, where(d.err)
+		case e == nil:
+			continue // its accept record's segment has gone: the job is done
+		case kind == recApplied:
+			decodeApplied(&d, &e.job)
+			e.applied = true
+		case kind == recDone:
+			delete(byID, id)
+		default:
+			return nil, where(fmt.Errorf("a record of unknown kind %d", kind))
+		}
+		if d.err != nil {
+			return nil, where(d.err)
+		}
+	}
+	var out []*journaled
+	for _, e := range order {
+		if byID[e.job.ID] != e {
+			continue // done
+		}
+		if _, err := store.Job(ctx, e.job.AccountID, e.job.ID); err == nil {
+			continue
+		} else if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // OpenJournal opens the journal of accepted jobs in dir (docs/jobs.md) and
 // resumes the jobs it holds that had not finished: a job whose row the
 // store has is done; a job whose transaction committed (its applied
@@ -30,73 +98,25 @@ func (s *Service) OpenJournal(ctx context.Context, dir string, opts journal.Opti
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err != nil {
-			l.Close()
-		}
-	}()
-	type entry struct {
-		job     segmentd.Job
-		items   int
-		pos     journal.Pos
-		applied bool
-		done    bool
+	jobs, err := unfinished(ctx, s.store, dir, recs)
+	if err != nil {
+		l.Close()
+		return 0, err
 	}
-	byID := map[string]*entry{}
-	var order []*entry
-	for _, r := range recs {
-		if len(r.Data) == 0 {
-			return 0, fmt.Errorf("job journal %s, segment %d at %d: an empty record", dir, r.Pos.Seg, r.Pos.Off)
-		}
-		kind := r.Data[0]
-		if kind == recAccept {
-			j, items, _, err := decodeAccept(r.Data, false)
-			if err != nil {
-				return 0, fmt.Errorf("job journal %s, segment %d at %d: %w", dir, r.Pos.Seg, r.Pos.Off, err)
-			}
-			e := &entry{job: j, items: items, pos: r.Pos}
-			byID[j.ID] = e
-			order = append(order, e)
+	var resume []*journaled
+	for _, e := range jobs {
+		if !e.applied {
+			resume = append(resume, e)
 			continue
 		}
-		d := decoder{s: string(r.Data[1:])}
-		e := byID[d.str()]
-		if e == nil {
-			continue // its accept record's segment has gone: the job is done
-		}
-		switch kind {
-		case recApplied:
-			decodeApplied(&d, &e.job)
-			e.applied = true
-		case recDone:
-			e.done = true
-		}
-		if d.err != nil {
-			return 0, fmt.Errorf("job journal %s, segment %d at %d: %w", dir, r.Pos.Seg, r.Pos.Off, d.err)
-		}
-	}
-	var resume []*entry
-	for _, e := range order {
-		if e.done {
-			continue
-		}
+		// Its transaction committed, and the engine, loaded from the
+		// store, has its changes: only its row is missing.
 		j := e.job
-		// A done record can be lost to a crash after the row was stored.
-		if _, err := s.store.Job(ctx, j.AccountID, j.ID); err == nil {
-			continue
-		} else if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		j.Finish(s.clock.Now())
+		if err := s.store.CreateJob(ctx, j); err != nil {
+			l.Close()
 			return 0, err
 		}
-		if e.applied {
-			// Its transaction committed, and the engine, loaded from the
-			// store, has its changes: only its row is missing.
-			j.Finish(s.clock.Now())
-			if err := s.store.CreateJob(ctx, j); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		resume = append(resume, e)
 	}
 	s.journal = l
 	for _, e := range resume {
@@ -106,4 +126,16 @@ func (s *Service) OpenJournal(ctx context.Context, dir string, opts journal.Opti
 	}
 	l.Trim()
 	return len(resume), nil
+}
+
+// UnfinishedJobs counts the jobs the journal in dir accepted whose row
+// store does not have, without opening the journal for appends: what a
+// server on this data directory would finish at its start.
+func UnfinishedJobs(ctx context.Context, store segmentd.Store, dir string) (int, error) {
+	recs, err := journal.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	jobs, err := unfinished(ctx, store, dir, recs)
+	return len(jobs), err
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,9 +111,35 @@ func Open(dir string, opts Options) (*Log, []Record, error) {
 	}
 	l := &Log{dir: dir, opts: opts, segs: map[uint64]*segment{}}
 	l.cond = sync.NewCond(&l.mu)
-	entries, err := os.ReadDir(dir)
+	recs, err := l.readSegments()
 	if err != nil {
+		l.closeFiles()
 		return nil, nil, err
+	}
+	if err := l.rotate(); err != nil {
+		l.closeFiles()
+		return nil, nil, err
+	}
+	return l, recs, nil
+}
+
+// ReadDir reads back the records of the journal in dir without opening
+// it for appends (a missing directory holds none).
+func ReadDir(dir string) ([]Record, error) {
+	l := &Log{dir: dir, segs: map[uint64]*segment{}}
+	defer l.closeFiles()
+	recs, err := l.readSegments()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return recs, err
+}
+
+// readSegments opens the directory's segments and reads their records.
+func (l *Log) readSegments() ([]Record, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
 	}
 	var seqs []uint64
 	for _, e := range entries {
@@ -131,22 +158,16 @@ func Open(dir string, opts Options) (*Log, []Record, error) {
 	for _, seq := range seqs {
 		f, err := os.Open(l.path(seq))
 		if err != nil {
-			l.closeFiles()
-			return nil, nil, err
+			return nil, err
 		}
 		s := &segment{seq: seq, f: f}
 		l.segs[seq] = s
 		l.maxSeg = seq
 		if recs, err = readSegment(s, recs); err != nil {
-			l.closeFiles()
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	if err := l.rotate(); err != nil {
-		l.closeFiles()
-		return nil, nil, err
-	}
-	return l, recs, nil
+	return recs, nil
 }
 
 func (l *Log) path(seq uint64) string {
