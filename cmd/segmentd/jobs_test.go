@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,5 +88,52 @@ func TestKill9KeepsAcceptedJobs(t *testing.T) {
 		if want := fmt.Sprintf("P%d", []int{0, jobs*per - 1}[i]); c.FirstName != want || c.CustomFields["plan"] != "gold" {
 			t.Fatalf("contact %s after the restart: %+v, want first name %s and plan gold", e, c, want)
 		}
+	}
+}
+
+// TestStopLeavesQueuedJobsForTheNextStart: a graceful stop does not wait
+// for the jobs still queued; they stay in the journal, migrate-store
+// refuses the data directory while they do, and the next start runs them.
+func TestStopLeavesQueuedJobsForTheNextStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server")
+	}
+	dir := t.TempDir()
+	key := "SG.stop-jobs-key"
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}
+	s, stop := startInProcess(t, args, nil)
+	const jobs, per = 10, 3000
+	var ids []string
+	for j := range jobs {
+		var b strings.Builder
+		b.WriteString(`{"contacts":[`)
+		for i := range per {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"email":"q%06d@example.com"}`, j*per+i)
+		}
+		b.WriteString("]}")
+		ids = append(ids, mustCall(t, s, key, "PUT", "/v3/marketing/contacts", b.String(), 202)["job_id"].(string))
+	}
+	s.key = key
+	if j := mustCall(t, s, key, "GET", "/v3/marketing/contacts/imports/"+ids[len(ids)-1], "", 200); j["status"] != "pending" {
+		t.Fatalf("the last job is %v before the stop; the test needs it queued", j["status"])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"migrate-store", "--data", dir, "--database-url", "postgres://nobody@127.0.0.1:1/none"}, nil, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "accepted jobs not yet finished") {
+		t.Fatalf("migrate-store with queued jobs: %v", err)
+	}
+	s2, _ := startInProcess(t, args, nil)
+	s2.key = key
+	for _, id := range ids {
+		waitCompleted(t, s2, id)
+	}
+	code, body := call(t, s2, key, "GET", "/v3/marketing/contacts/count", "")
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, jobs*per)) {
+		t.Fatalf("count after the restart: %d %s, want %d", code, body, jobs*per)
 	}
 }
