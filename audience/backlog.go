@@ -30,9 +30,9 @@ type backlog struct {
 	// and jobs alternate while both wait, so neither starves.
 	jobTurn bool
 	closed  bool
-	// keepJobs leaves the queued jobs at close: they are in the journal
-	// and run after the next start.
-	keepJobs bool
+	// jobsHeld stops taking jobs (urgent tasks still run): they are in
+	// the journal and run after the next start (Service.HoldJobs).
+	jobsHeld bool
 }
 
 // accountJobs is one account's queue.
@@ -146,7 +146,7 @@ func (b *backlog) take() []*jobTask {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		jobs := len(b.turns) > 0 && !(b.closed && b.keepJobs)
+		jobs := len(b.turns) > 0 && !b.jobsHeld
 		switch {
 		case len(b.urgent) > 0 && (!b.jobTurn || !jobs):
 			b.jobTurn = true
@@ -218,12 +218,19 @@ func (b *backlog) ran(acct int64, n int, d time.Duration) {
 }
 
 // close makes take return nil once what must still run has run: every
-// task, or with keepJobs only the urgent ones.
-func (b *backlog) close(keepJobs bool) {
+// task, or, with jobs held, the urgent ones.
+func (b *backlog) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.closed, b.keepJobs = true, keepJobs
+	b.closed = true
 	b.cond.Broadcast()
+}
+
+// holdJobs makes take leave the queued jobs from now on.
+func (b *backlog) holdJobs() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.jobsHeld = true
 }
 
 // queued counts the tasks waiting to be taken.

@@ -140,12 +140,24 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	return s
 }
 
-// Close stops the worker and the follower. Jobs still queued in the
-// journal stay there and run after the next start (OpenJournal); without
-// a journal the worker finishes them first. It does not close the store.
+// HoldJobs stops the worker from starting the jobs still queued, when
+// they are in the journal: they run after the next start (OpenJournal).
+// Event batches and internal tasks still run. A server stopping calls it
+// first, so that its stop never waits for a backlog. Without a journal it
+// does nothing: Close finishes the queued jobs.
+func (s *Service) HoldJobs() {
+	if s.journal != nil {
+		s.backlog.holdJobs()
+	}
+}
+
+// Close stops the worker and the follower, after the job it runs and the
+// jobs still queued (HoldJobs, which Close calls, leaves those that are in
+// the journal). It does not close the store.
 func (s *Service) Close() {
+	s.HoldJobs()
 	s.closed.Do(func() {
-		s.backlog.close(s.journal != nil)
+		s.backlog.close()
 		if s.stopFollow != nil {
 			s.stopFollow()
 		}

@@ -359,10 +359,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Graceful shutdown: stop accepting, finish in-flight requests, and
-	// write the engine snapshot so the next start need not rebuild; then
-	// (svc.Close) the job worker finishes the job it runs, and the jobs
-	// still queued stay in the journal for the next start.
+	// Graceful shutdown: the job worker starts no more jobs (those queued
+	// stay in the journal for the next start); stop accepting, finish
+	// in-flight requests, and write the engine snapshot so the next start
+	// need not rebuild; then (svc.Close) the worker finishes the job it
+	// runs.
+	svc.HoldJobs()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
