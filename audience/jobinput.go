@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -218,8 +216,7 @@ func (e *encoder) patch(p *segmentd.ContactPatch) {
 		e.strs(*p.AlternateEmails)
 	}
 	e.uint(uint64(len(p.CustomFields)))
-	for _, id := range slices.Sorted(maps.Keys(p.CustomFields)) {
-		v := p.CustomFields[id]
+	for id, v := range p.CustomFields {
 		e.str(id)
 		if v == nil {
 			e.byte(0) // clears the field
@@ -289,7 +286,7 @@ func (d *decoder) patch() segmentd.ContactPatch {
 
 // encodeAccept is the record that accepts j with its input.
 func encodeAccept(j *segmentd.Job, in *jobInput) []byte {
-	e := encoder(make([]byte, 0, 64+len(in.patches)*64))
+	e := encoder(make([]byte, 0, 64+len(in.patches)*128))
 	e.byte(recAccept)
 	e.str(j.ID)
 	e.int(j.AccountID)

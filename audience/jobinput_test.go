@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -193,4 +194,36 @@ func TestResumeTellsCommittedJobs(t *testing.T) {
 	if len(found) != 1 || found["fresh@example.com"].ID == "" {
 		t.Fatalf("contacts after resuming: %v; want only fresh@example.com", found)
 	}
+}
+
+// BenchmarkJobRecord encodes and decodes the accept record of a
+// 30,000-contact upsert with five text fields and three custom fields a
+// contact (what acceptance and the worker add to a job).
+func BenchmarkJobRecord(b *testing.B) {
+	in := &jobInput{op: opUpsert, lists: []string{segmentd.NewID()}}
+	for i := range segmentd.MaxUpsertContacts {
+		s := func(v string) *string { return &v }
+		in.patches = append(in.patches, segmentd.ContactPatch{
+			Email: s("user" + strconv.Itoa(i) + "@example.com"), FirstName: s("Chloé"), LastName: s("Müller"), City: s("Kraków"), Country: s("PL"),
+			CustomFields: map[string]*segmentd.Value{
+				"e1": {Type: segmentd.FieldText, Text: "teal"},
+				"n2": {Type: segmentd.FieldNumber, Number: float64(i % 500)},
+				"d3": {Type: segmentd.FieldDate, Time: time.Date(2024, 5, 1+i%28, 0, 0, 0, 0, time.UTC)},
+			}})
+	}
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: 1, Type: segmentd.JobUpsert, Requested: len(in.patches), StartedAt: time.Now()}
+	rec := encodeAccept(&j, in)
+	b.Logf("record: %d bytes", len(rec))
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			encodeAccept(&j, in)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, _, err := decodeAccept(rec, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
