@@ -109,18 +109,21 @@ func (s *Service) DeleteAccount(ctx context.Context, name string) (segmentd.Acco
 // its turn among the account's writes, and then brings the engine and the
 // Service's per-account state to it.
 //
-// It runs on the job worker, so every job and event batch queued before
-// it has written when clear runs, and none queued after has. Before clear
-// it also waits for the engine stage of those earlier tasks, which writes
-// their job rows: so the reset takes those rows too, and no row of a job
-// from before it is written after it. In a shared store, jobs are ordered
-// by the store's queue instead (queue.go): it first waits until the
-// account has no pending job.
+// It first waits until the account has no job waiting (internal tasks go
+// ahead of queued jobs, backlog.go), then runs on the job worker, after
+// the job being written: so every job accepted before it has written when
+// clear runs. Before clear it also waits for the engine stage of those
+// earlier tasks, which writes their job rows: so the reset takes those
+// rows too, and no row of a job from before it is written after it. In a
+// shared store, jobs are ordered by the store's queue instead (queue.go):
+// it waits until the account has no pending job there.
 func (s *Service) clearAccount(ctx context.Context, acct int64, clear func() error) error {
 	if s.cfg.Jobs != nil {
 		if err := s.waitNoJobs(ctx, acct); err != nil {
 			return err
 		}
+	} else if err := s.waitQueued(ctx, acct); err != nil {
+		return err
 	}
 	return s.onWorker(ctx, func() (func(), error) {
 		s.drainFinish()
@@ -156,6 +159,19 @@ func (s *Service) drainFinish() {
 	barrier := &jobTask{wait: make(chan error, 1), sharedExempt: true}
 	s.finish <- barrier
 	<-barrier.wait
+}
+
+// waitQueued waits until none of the account's jobs waits in the backlog
+// (a store of its own).
+func (s *Service) waitQueued(ctx context.Context, acct int64) error {
+	for wait := time.Millisecond; s.backlog.queuedJobs(acct) > 0; wait = min(2*wait, 20*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
 }
 
 // waitNoJobs waits until the account has no pending job in the shared

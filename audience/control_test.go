@@ -285,3 +285,42 @@ func TestAccountNames(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestResetAfterQueuedJobs: a reset takes every job accepted before it,
+// even those still queued when it came (internal tasks otherwise go ahead
+// of queued jobs): after it, only a later job's contact is left.
+func TestResetAfterQueuedJobs(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := startControl(t, st, segmentd.SystemClock{}, "")
+	acct, err := s.svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range 8 {
+		var ps []segmentd.ContactPatch
+		for i := range 2000 {
+			email := fmt.Sprintf("q%d-%d@example.com", j, i)
+			ps = append(ps, segmentd.ContactPatch{Email: &email})
+		}
+		if _, err := s.svc.UpsertContacts(ctx, acct.ID, ps, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.svc.ResetAccount(ctx, acct.Name); err != nil {
+		t.Fatal(err)
+	}
+	after := "after@example.com"
+	job, err := s.svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &after}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, s.svc, acct.ID, job)
+	if n, err := s.svc.CountContacts(ctx, acct.ID); err != nil || n != 1 {
+		t.Fatalf("contacts after the reset and one later upsert = %d, %v; want 1 (a job accepted before the reset ran after it)", n, err)
+	}
+}

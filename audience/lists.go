@@ -109,6 +109,13 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 // whose parent it was (docs/decisions.md §13). With deleteContacts, the
 // contacts that were on it are deleted by a job whose id is returned.
 func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteContacts bool) (string, error) {
+	if deleteContacts && s.cfg.Jobs == nil {
+		// The list goes before its contacts' job is queued: a backlog
+		// that would refuse the job refuses the request first.
+		if err := s.backlog.admits(acct, s.clock.Now()); err != nil {
+			return "", err
+		}
+	}
 	var members, segments []string
 	var err error
 	if s.segs != nil {
@@ -136,11 +143,7 @@ func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteC
 	if !deleteContacts {
 		return "", nil
 	}
-	return s.submit(ctx, acct, segmentd.JobDelete, len(members), func(j *segmentd.Job) (func(), error) {
-		n, err := s.store.DeleteContacts(context.Background(), acct, members)
-		j.Deleted = n
-		return func() { s.contactsDeleted(acct, members) }, err
-	})
+	return s.accept(ctx, acct, segmentd.JobDelete, len(members), &jobInput{op: opDelete, ids: members}, true)
 }
 
 // RemoveListContacts takes contacts off a list (they are not deleted) in a job.
@@ -166,11 +169,15 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	if len(found) != len(dedupe(contactIDs)) {
 		return "", segmentd.Errorf(segmentd.KindNotFound, "contact_ids", "one or more contact ids do not exist")
 	}
-	return s.submit(ctx, acct, segmentd.JobDelete, len(contactIDs), func(j *segmentd.Job) (func(), error) {
-		n, err := s.store.RemoveListMembers(context.Background(), acct, listID, contactIDs)
-		j.Deleted = n
-		return func() { s.contactsChanged(context.Background(), acct, contactIDs) }, err
-	})
+	return s.submit(ctx, acct, segmentd.JobDelete, len(contactIDs), &jobInput{op: opRemoveFromList, lists: []string{listID}, ids: contactIDs})
+}
+
+// applyRemoveFromList is RemoveListContacts' store stage.
+func (s *Service) applyRemoveFromList(j *segmentd.Job, in *jobInput) (func(), error) {
+	acct := j.AccountID
+	n, err := s.store.RemoveListMembers(context.Background(), acct, in.lists[0], in.ids)
+	j.Deleted = n
+	return func() { s.contactsChanged(context.Background(), acct, in.ids) }, err
 }
 
 // ListContactCount returns the number of contacts on a list.

@@ -2,7 +2,6 @@ package audience
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -89,7 +88,7 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	if !s.waitTurn(ctx, j) {
 		return
 	}
-	_, t.err = t.write(j)
+	_, t.err = s.apply(j, t.in)
 	s.finishJob(t)
 	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
@@ -125,19 +124,13 @@ func (s *Service) waitTurn(ctx context.Context, j *segmentd.Job) bool {
 	}
 }
 
-// finishJob sets a run job's result from its error.
+// finishJob sets a run job's result from its error, and its status.
 func (s *Service) finishJob(t *jobTask) {
 	j := &t.job
 	if t.err != nil {
 		s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
-		j.Errored = j.Requested
-		msg := "the job could not be processed"
-		var e *segmentd.Error
-		if errors.As(t.err, &e) {
-			msg = e.Message
-		}
-		j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
 	}
+	settle(t)
 	j.Finish(s.clock.Now())
 }
 

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/journal"
 	"github.com/segmentd/segmentd/internal/snapshot"
 )
 
@@ -29,9 +30,12 @@ import (
 type Config struct {
 	MaxCustomFields int // default MaxCustomFields
 	MaxLiveSegments int // default DefaultMaxLiveSegments
-	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 2 (each may hold 30,000 decoded contacts)
-	Refresh         RefreshMode
-	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
+	// MaxBacklog bounds the contacts and ids an account's queued jobs may
+	// name: past it a new job is refused with a RateLimitError, at once
+	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
+	MaxBacklog    int
+	Refresh       RefreshMode
+	SearchTimeout time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
 	// needed for the segment operations and contacts search. The offline
@@ -71,14 +75,15 @@ type Config struct {
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
 // top of a Store. The API faces call it; it never knows about HTTP.
 type Service struct {
-	store  segmentd.Store
-	clock  segmentd.Clock
-	log    *slog.Logger
-	cfg    Config
-	queue  chan *jobTask // stage 1: store writes, in order
-	finish chan *jobTask // stage 2: engine updates and job results, in order
-	done   chan struct{}
-	closed sync.Once
+	store   segmentd.Store
+	clock   segmentd.Clock
+	log     *slog.Logger
+	cfg     Config
+	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
+	finish  chan *jobTask // stage 2: engine updates and job results, in order
+	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
+	done    chan struct{}
+	closed  sync.Once
 
 	pendingMu sync.Mutex
 	pending   map[string]*segmentd.Job // queued or running jobs, by id
@@ -111,8 +116,8 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxCustomFields == 0 {
 		cfg.MaxCustomFields = segmentd.MaxCustomFields
 	}
-	if cfg.JobQueue == 0 {
-		cfg.JobQueue = 2
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
 	}
 	if cfg.SearchTimeout == 0 {
 		cfg.SearchTimeout = 20 * time.Second
@@ -123,7 +128,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)
@@ -142,11 +147,24 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	return s
 }
 
-// Close finishes the queued jobs and stops the worker and the follower. It
-// does not close the store.
+// HoldJobs stops the worker from starting the jobs still queued, when
+// they are in the journal: they run after the next start (OpenJournal).
+// Event batches and internal tasks still run. A server stopping calls it
+// first, so that its stop never waits for a backlog. Without a journal it
+// does nothing: Close finishes the queued jobs.
+func (s *Service) HoldJobs() {
+	if s.journal != nil {
+		s.backlog.holdJobs()
+	}
+}
+
+// Close stops the worker and the follower, after the job it runs and the
+// jobs still queued (HoldJobs, which Close calls, leaves those that are in
+// the journal). It does not close the store.
 func (s *Service) Close() {
+	s.HoldJobs()
 	s.closed.Do(func() {
-		close(s.queue)
+		s.backlog.close()
 		if s.stopFollow != nil {
 			s.stopFollow()
 		}
@@ -157,6 +175,11 @@ func (s *Service) Close() {
 		s.stopLeases()
 	}
 	s.stopExports()
+	if s.journal != nil {
+		if err := s.journal.Close(); err != nil {
+			s.log.Error("closing the job journal", "err", err)
+		}
+	}
 }
 
 // Clock returns the service's clock.

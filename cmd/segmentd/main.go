@@ -30,6 +30,7 @@ import (
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/internal/cli"
+	"github.com/segmentd/segmentd/internal/journal"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/webhook"
@@ -137,6 +138,8 @@ type config struct {
 	dev           bool
 	adminToken    string // required on every /admin/ call when set (admin.Options.Token)
 	retentionDays int
+	// jobBacklog bounds an account's queued contacts and ids (SQLite).
+	jobBacklog int
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
@@ -229,6 +232,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		retention = v
 		return nil
 	})
+	backlog := envOr(env, "SEGMENTD_JOB_BACKLOG", strconv.Itoa(audience.DefaultMaxBacklog))
+	fs.Func("job-backlog", fmt.Sprintf("contacts and ids an account's queued jobs may hold before a new job is answered 429 (the embedded store; env SEGMENTD_JOB_BACKLOG, default %d)", audience.DefaultMaxBacklog), func(v string) error {
+		backlog = v
+		return nil
+	})
 	interval := envOr(env, "SEGMENTD_SNAPSHOT_INTERVAL", "10m")
 	fs.Func("snapshot-interval", "how often the membership engine's snapshot (DATA/engine.snap) is written while serving, as a Go duration; 0 writes it only at shutdown (env SEGMENTD_SNAPSHOT_INTERVAL, default 10m)", func(v string) error {
 		interval = v
@@ -258,6 +266,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if err := checkPublicURL(cfg.publicURL); err != nil {
 		return cfg, err
+	}
+	if cfg.jobBacklog, err = strconv.Atoi(backlog); err != nil || cfg.jobBacklog < 1 {
+		return cfg, fmt.Errorf("--job-backlog must be a whole number, at least 1, not %q", backlog)
 	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
@@ -293,6 +304,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Membership:   members,
 		Refresh:      refresh,
 		SnapshotPath: filepath.Join(cfg.data, snapshotFile),
+		MaxBacklog:   cfg.jobBacklog,
 	}
 	store.configure(&svcCfg)
 	svc := audience.New(store, clock, log, svcCfg)
@@ -309,6 +321,16 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
 	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
+	if svcCfg.Jobs == nil {
+		// Jobs accepted before a stop and not finished run first.
+		n, err := svc.OpenJournal(ctx, filepath.Join(cfg.data, journalDir), journal.Options{})
+		if err != nil {
+			return fmt.Errorf("opening the job journal: %w", err)
+		}
+		if n > 0 {
+			log.Info("resuming accepted jobs", "jobs", n)
+		}
+	}
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
 		return err
@@ -365,9 +387,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Graceful shutdown: stop accepting, finish in-flight requests, then let
-	// the job worker finish what it acknowledged, and write the engine
-	// snapshot so the next start need not rebuild.
+	// Graceful shutdown: the job worker starts no more jobs (those queued
+	// stay in the journal for the next start); stop accepting, finish
+	// in-flight requests, and write the engine snapshot so the next start
+	// need not rebuild; then (svc.Close) the worker finishes the job it
+	// runs.
+	svc.HoldJobs()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -390,6 +415,10 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
+
+// journalDir is the job journal's directory in the data directory
+// (docs/jobs.md).
+const journalDir = "jobs"
 
 // writeSnapshots writes the engine snapshot every interval (when anything
 // changed) until ctx ends; interval 0 writes none.

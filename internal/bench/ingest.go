@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,12 +130,15 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	work := make(chan []byte)
 	errc := make(chan error, *parallel)
 	var wg sync.WaitGroup
+	var accepted latencies // how long each upsert took to be answered 202
 	for i := 0; i < *parallel; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for body := range work {
+				start := time.Now()
 				job, err := c.upsert(body)
+				accepted.add(time.Since(start))
 				if err == nil {
 					err = c.waitJob(ctx, job)
 				}
@@ -182,8 +186,8 @@ send:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
-		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
+	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\n202 latency: p50 %s, p99 %s\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
+		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), accepted.quantile(0.5), accepted.quantile(0.99), float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
 	return nil
 }
 
@@ -422,4 +426,29 @@ func (c *benchClient) count() (int, error) {
 	}
 	err := c.do("GET", "/v3/marketing/contacts/count", nil, 200, &r)
 	return r.ContactCount, err
+}
+
+// latencies collects request durations from several goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// quantile returns the q-quantile (0 < q < 1) of what was added, to the
+// tenth of a millisecond.
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))].Round(100 * time.Microsecond)
 }
