@@ -12,9 +12,13 @@ import (
 // changed after it (docs/snapshot.md).
 
 const (
-	qNextChange       = "UPDATE store_changes SET seq = seq + 1 RETURNING seq"
-	qChangeMark       = "SELECT store_id, seq FROM store_changes"
-	qChangedContacts  = "SELECT id FROM contacts WHERE account_id = ? AND change_seq > ? ORDER BY id"
+	qNextChange = "UPDATE store_changes SET seq = seq + 1 RETURNING seq"
+	qChangeMark = "SELECT store_id, seq FROM store_changes"
+	// qChangedContacts: the contacts written after a change, and those that
+	// joined a list after it without their row being written (an upsert
+	// that only added memberships).
+	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ?1 AND change_seq > ?2 " +
+		"UNION SELECT contact_id FROM list_members WHERE account_id = ?1 AND change_seq > ?2 ORDER BY 1"
 	qDeletionsAfter   = "SELECT kind, id FROM deletions WHERE account_id = ? AND change_seq > ? ORDER BY change_seq"
 	qRecordDeletion   = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) VALUES (?, ?, ?, ?)"
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"

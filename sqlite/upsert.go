@@ -20,6 +20,7 @@ type upsertEntry struct {
 	stored0 [4]string // the stored row's identifiers, when stored
 	altSet  bool      // a patch gave alternate_emails: rewrite its rows
 	touched bool      // a patch was applied to it
+	changed bool      // new, or a patch changed a field: write its row
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -198,6 +199,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		}
 	}
 	var e *upsertEntry
+	var changed bool
 	var err error
 	if match != nil {
 		// Merge into a copy, so that a refused patch leaves the entry as it was.
@@ -205,7 +207,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
@@ -214,7 +216,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e = b.newEntry()
 		// The id takes wall time, not the (injectable) clock: ids are about
 		// B-tree locality.
-		if err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
 			b.res.Created++
 		} else {
 			b.dropEntry()
@@ -232,6 +234,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	if p.AlternateEmails != nil {
 		e.altSet = true
 	}
+	e.changed = e.changed || changed
 	if !e.touched {
 		e.touched = true
 		b.order = append(b.order, e)
@@ -262,9 +265,16 @@ const insertChunk = 128
 var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
 
-// write stores every touched contact (new ones with multi-row INSERTs,
-// stored ones with an UPDATE each), their alternate-email rows when a patch
-// set them, and their list memberships.
+// write stores the batch: new contacts with multi-row INSERTs, stored
+// contacts a patch changed with an UPDATE each, their alternate-email rows
+// when a patch set them, and the list memberships of every touched
+// contact. A stored contact no patch changed (re-sent only to join lists)
+// keeps its row: only its new list_members rows are written, and they
+// carry the change number (Store.Changes).
+//
+// Writes go in key order (contact ids, which are time-ordered, so nearly
+// rowid order too): each B-tree page is then visited once per batch, while
+// it is in the page cache, instead of once per contact on it.
 func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
@@ -277,12 +287,15 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 
 	var inserts, updates []*upsertEntry
 	for _, e := range b.order {
-		if e.stored {
-			updates = append(updates, e)
-		} else {
+		switch {
+		case !e.stored:
 			inserts = append(inserts, e)
+		case e.changed:
+			updates = append(updates, e)
 		}
 	}
+	byID := func(x, y *upsertEntry) int { return strings.Compare(x.c.ID, y.c.ID) }
+	slices.SortFunc(updates, byID)
 	if err := insertContacts(ctx, tx, acct, b.seq, inserts); err != nil {
 		return err
 	}
@@ -297,10 +310,11 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 		for i, e := range b.order {
 			ids[i] = e.c.ID
 		}
+		slices.Sort(ids)
 		all := jsonStrings(ids)
 		for _, l := range listIDs {
 			// One statement per list: json_each walks the batch's ids.
-			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), all); err != nil {
+			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), b.seq, all); err != nil {
 				return fmt.Errorf("add list members: %w", err)
 			}
 		}
@@ -411,7 +425,7 @@ func updateContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upse
 func writeAlternateEmails(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
 	var del, ins *sql.Stmt
 	for _, e := range es {
-		if !e.altSet && (e.stored || len(e.c.AlternateEmails) == 0) {
+		if !e.altSet && (e.stored || len(e.c.AlternateEmails) == 0) || e.stored && !e.changed {
 			continue
 		}
 		if del == nil {

@@ -604,6 +604,22 @@ func testUpsertCreateAndRead(t *testing.T, st segmentd.Store) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after update\n got %+v\nwant %+v", got, want)
 	}
+
+	// A patch that changes no field, only adds the contact to a list (a
+	// client re-sending identifiers: list_ids apply to a whole request), or
+	// repeats values it has, leaves updated_at (docs/sendgrid.md).
+	l3 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "Third", now))
+	res = upsert(t, st, acct, []string{l3.ID}, segmentd.ContactPatch{
+		Email: str("ada@example.com"), PhoneNumberID: str("+15550001"), ExternalID: str("ext-1"), AnonymousID: str("anon-1"),
+		FirstName: str("Augusta"), CustomFields: map[string]*segmentd.Value{wf.ID: {Type: segmentd.FieldText, Text: "x"}, nf.ID: nil},
+	})
+	if res.Updated != 1 || res.Created != 0 || len(res.Contacts) != 1 {
+		t.Fatalf("UpsertContacts(lists only) = %+v", res)
+	}
+	want.ListIDs = sortedCopy(l1.ID, l2.ID, l3.ID)
+	if got := mustEmail(t, st, acct, "ada@example.com"); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(res.Contacts[0], want) {
+		t.Fatalf("after a lists-only upsert\n got %+v\n     %+v (result)\nwant %+v", got, res.Contacts[0], want)
+	}
 	if n := must[int](t, "CountContacts")(st.CountContacts(c, acct)); n != 1 {
 		t.Fatalf("CountContacts = %d, want 1", n)
 	}
