@@ -328,16 +328,32 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
 		return err
 	}
-	if len(listIDs) > 0 {
-		ids := make([]string, len(b.order))
-		for i, e := range b.order {
-			ids[i] = e.c.ID
+	if len(listIDs) == 0 {
+		return nil
+	}
+	// Memberships of contacts whose row was written carry change 0: the
+	// row's change_seq already records them, and list_members_change, a
+	// partial index, stays a third of the memberships in a full load.
+	var written, joined []string
+	for _, e := range b.order {
+		if !e.stored || e.changed {
+			written = append(written, e.c.ID)
+		} else {
+			joined = append(joined, e.c.ID)
 		}
-		slices.Sort(ids)
-		all := jsonStrings(ids)
+	}
+	for _, part := range []struct {
+		ids []string
+		seq int64
+	}{{written, 0}, {joined, b.seq}} {
+		if len(part.ids) == 0 {
+			continue
+		}
+		slices.Sort(part.ids)
+		ids := jsonStrings(part.ids)
 		for _, l := range listIDs {
-			// One statement per list: json_each walks the batch's ids.
-			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), b.seq, all); err != nil {
+			// One statement per list: json_each walks the ids.
+			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), part.seq, ids); err != nil {
 				return fmt.Errorf("add list members: %w", err)
 			}
 		}
