@@ -168,8 +168,8 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 // fillLists adds their stored lists to the stored contacts a patch
 // changed, which UpsertResult.Contacts carries in full. The others only
 // joined the request's lists (UpsertResult.Joined), so theirs are not
-// read: at a million contacts, that read was a third of a
-// membership-only upsert.
+// read: that read was a fifth of the realistic load's CPU
+// (docs/sqlite.md).
 func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64) error {
 	var cs []*segmentd.Contact
 	for _, e := range b.order {
