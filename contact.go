@@ -306,7 +306,13 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 // not update this contact: SendGrid requires every identifier the contact
 // already has to be present, with the same value, to update it. A new
 // contact gets newID, which the store chooses (ignored for an existing one).
-func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now time.Time) error {
+//
+// changed reports whether c is new or a field of it changed; only then is
+// UpdatedAt set to now. A patch that changes no field (a client re-sending
+// a contact to add it to lists: an upsert's list_ids apply to every contact
+// of the request) leaves UpdatedAt, so a store need only add the list
+// memberships (docs/sendgrid.md, "Contacts").
+func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now time.Time) (changed bool, err error) {
 	if c.ID != "" {
 		for _, t := range Identifiers {
 			have := c.Identifier(t)
@@ -315,30 +321,40 @@ func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now
 			}
 			got, ok := p.Identifier(t)
 			if !ok {
-				return Errorf(KindInvalid, string(t), "contact %s has %s %s: every existing identifier must be given to update a contact", c.ID, t, Quote(have))
+				return false, Errorf(KindInvalid, string(t), "contact %s has %s %s: every existing identifier must be given to update a contact", c.ID, t, Quote(have))
 			}
 			if got != have {
-				return Errorf(KindConflict, string(t), "%s %s does not match the contact's existing %s %s", t, Quote(got), t, Quote(have))
+				return false, Errorf(KindConflict, string(t), "%s %s does not match the contact's existing %s %s", t, Quote(got), t, Quote(have))
 			}
 		}
 	}
 	for _, f := range textFields {
-		if v := f.patch(p); v != nil {
+		if v := f.patch(p); v != nil && *f.dst(c) != *v {
 			*f.dst(c) = *v
+			changed = true
 		}
 	}
-	if p.AlternateEmails != nil {
+	if p.AlternateEmails != nil && !slices.Equal(c.AlternateEmails, *p.AlternateEmails) {
 		c.AlternateEmails = append([]string(nil), (*p.AlternateEmails)...)
+		changed = true
 	}
 	for id, v := range p.CustomFields {
+		have, ok := c.CustomFields[id]
 		if v == nil || v.Type == FieldText && v.Text == "" {
-			delete(c.CustomFields, id)
+			if ok {
+				delete(c.CustomFields, id)
+				changed = true
+			}
+			continue
+		}
+		if ok && have.equal(*v) {
 			continue
 		}
 		if c.CustomFields == nil {
 			c.CustomFields = make(map[string]Value, len(p.CustomFields))
 		}
 		c.CustomFields[id] = *v
+		changed = true
 	}
 	for _, l := range listIDs {
 		c.ListIDs = addSorted(c.ListIDs, l)
@@ -346,9 +362,17 @@ func ApplyPatch(c *Contact, p *ContactPatch, listIDs []string, newID string, now
 	if c.ID == "" {
 		c.ID = newID
 		c.CreatedAt = now
+		changed = true
 	}
-	c.UpdatedAt = now
-	return nil
+	if changed {
+		c.UpdatedAt = now
+	}
+	return changed, nil
+}
+
+// equal reports whether v and w are the same value (times as instants).
+func (v Value) equal(w Value) bool {
+	return v.Type == w.Type && v.Text == w.Text && v.Number == w.Number && v.Time.Equal(w.Time)
 }
 
 func addSorted(s []string, v string) []string {

@@ -100,6 +100,9 @@ type Membership interface {
 	DropAccount(acct int64)
 	SetFields(acct int64, defs []FieldDefinition, now time.Time)
 	PutContacts(acct int64, cs []Contact, now time.Time)
+	// AddToLists puts contacts it holds on lists (UpsertResult.Joined) and
+	// re-checks them.
+	AddToLists(acct int64, ids, listIDs []string, now time.Time)
 	DeleteContacts(acct int64, ids []string, now time.Time)
 	DeleteAllContacts(acct int64, now time.Time)
 	// DeleteList takes every contact off a deleted list.

@@ -205,6 +205,12 @@ type UpsertResult struct {
 	// Contacts are the created and updated contacts as stored (full state,
 	// with ListIDs), in request order, for the membership engine.
 	Contacts []Contact
+	// Joined are the ids of stored contacts the upsert changed no field of
+	// (ApplyPatch) and only put on its listIDs, sorted. A store may report
+	// them in Contacts instead; one that does not need not read their
+	// fields or lists back (a client re-sending identifiers to add
+	// contacts to a list, the bulk of an account's load).
+	Joined []string
 	// Change is the change number the write took in its account's history
 	// (Store.Changes), or 0 when the store does not say: a server sharing
 	// the store whose engine stands just before it applies Contacts

@@ -64,12 +64,17 @@ func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
 		// The contacts reach the engine now if no other write came
 		// between; waiting events attached to them took a change of
 		// their own, which a catch-up brings.
-		s.applyOwn(acct, res.Change, 0, func() { s.members.PutContacts(acct, res.Contacts, s.clock.Now()) })
+		s.applyOwn(acct, res.Change, 0, func() {
+			now := s.clock.Now()
+			s.members.PutContacts(acct, res.Contacts, now)
+			s.members.AddToLists(acct, res.Joined, in.lists, now)
+		})
 	}
 	return func() {
 		if s.members != nil {
 			now := s.clock.Now()
 			s.members.PutContacts(acct, res.Contacts, now)
+			s.members.AddToLists(acct, res.Joined, in.lists, now)
 			s.members.AddEvents(acct, waiting, now)
 		}
 	}, nil

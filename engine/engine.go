@@ -487,6 +487,38 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 	a.pruneLists()
 }
 
+// AddToLists puts contacts on lists (an upsert that changed none of their
+// fields) and re-checks those that joined one; unknown ids are ignored.
+func (e *Engine) AddToLists(acct int64, ids, listIDs []string, now time.Time) {
+	if len(ids) == 0 || len(listIDs) == 0 {
+		return
+	}
+	a := e.writer(acct)
+	defer a.mu.Unlock()
+	ms := a.clock(now)
+	ls := make([]*list, len(listIDs))
+	for i, id := range listIDs {
+		ls[i] = a.list(id)
+	}
+	for _, id := range ids {
+		idx, ok := a.ids.lookup(id)
+		if !ok {
+			continue
+		}
+		d := delta{}
+		for _, l := range ls {
+			if l.bm.CheckedAdd(idx) {
+				d.lists = true
+			}
+		}
+		if d.lists {
+			a.touched(idx, ms, &d)
+		}
+	}
+	a.listsDirty = true // a list nobody joined
+	a.pruneLists()
+}
+
 // touched re-checks a written contact against the segments its change can
 // affect and reschedules its wake.
 func (a *account) touched(idx uint32, now int64, d *delta) {

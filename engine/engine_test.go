@@ -260,6 +260,18 @@ func TestPropertyAgainstEvaluator(t *testing.T) {
 					}
 					e.PutContacts(acct, batch, now)
 					what = fmt.Sprintf("put %d", n)
+				case op < 39: // contacts only join lists (an upsert's Joined)
+					join := []string{ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))], "nobody"}
+					lists := []string{[]string{"L1", "L2", "L3", "L4"}[rng.IntN(4)], "L3"}
+					for _, cid := range join {
+						if c, ok := m.contacts[cid]; ok {
+							c2 := *c
+							c2.ListIDs = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(c.ListIDs), lists...))))
+							m.contacts[cid] = &c2
+						}
+					}
+					e.AddToLists(acct, join, lists, now)
+					what = fmt.Sprint("join ", join, " to ", lists)
 				case op < 42: // list change only
 					cid := ids[rng.IntN(len(ids))]
 					c, ok := m.contacts[cid]

@@ -185,7 +185,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+		if _, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
@@ -194,7 +194,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e = &upsertEntry{}
 		// The id takes wall time, not the (injectable) clock: ids are about
 		// B-tree locality.
-		if err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+		if _, err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
 			b.res.Created++
 		}
 	}

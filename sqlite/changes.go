@@ -12,9 +12,16 @@ import (
 // changed after it (docs/snapshot.md).
 
 const (
-	qNextChange       = "UPDATE store_changes SET seq = seq + 1 RETURNING seq"
-	qChangeMark       = "SELECT store_id, seq FROM store_changes"
-	qChangedContacts  = "SELECT id FROM contacts WHERE account_id = ? AND change_seq > ? ORDER BY id"
+	qNextChange = "UPDATE store_changes SET seq = seq + 1 RETURNING seq"
+	qChangeMark = "SELECT store_id, seq FROM store_changes"
+	// qChangedContacts: the contacts written after a change, and those that
+	// joined a list after it without their row being written (an upsert
+	// that only added memberships); Changes sorts them and drops repeats.
+	// "change_seq > 0" lets the planner use the partial indexes; asked to
+	// order or dedupe the ids, it walked every contact of the account in id
+	// order instead.
+	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ?1 AND change_seq > ?2 AND change_seq > 0 " +
+		"UNION ALL SELECT contact_id FROM list_members WHERE account_id = ?1 AND change_seq > ?2 AND change_seq > 0"
 	qDeletionsAfter   = "SELECT kind, id FROM deletions WHERE account_id = ? AND change_seq > ? ORDER BY change_seq"
 	qRecordDeletion   = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) VALUES (?, ?, ?, ?)"
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
@@ -92,9 +99,11 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 				ch.Deleted = append(ch.Deleted, d.id)
 			}
 		}
-		if ch.Changed, err = queryAll(ctx, tx, scanID, qChangedContacts, acct, after); err != nil {
+		changed, err := queryAll(ctx, tx, scanID, qChangedContacts, acct, after)
+		if err != nil {
 			return err
 		}
+		ch.Changed = sortedUnique(changed)
 		if ch.Attached, err = scanEvents(ctx, tx, qAttachedEvents, acct, after, afterEvent); err != nil {
 			return err
 		}

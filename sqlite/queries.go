@@ -44,7 +44,7 @@ const (
 	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? RETURNING contact_id"
 	qListsIn              = "SELECT id FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
-	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
+	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at, change_seq) SELECT ?, ?, value, ?, ? FROM json_each(?)"
 	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
 	qInsertAlternateEmail = "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"
 

@@ -623,3 +623,69 @@ func TestMigrateEventsCompact(t *testing.T) {
 		t.Fatalf("event_bounds after the prune: %d, %v; want 5000", oldest, err)
 	}
 }
+
+// TestMigrateListMembersChange opens a database of schema version 12 (before
+// list_members carried change numbers) holding a contact on a list: after
+// the upgrade the contact keeps its list, the old membership is no change,
+// and an upsert that only adds the contact to another list is one.
+func TestMigrateListMembersChange(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registerFunctions(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:12] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	const contactID, listID = "01900000-0000-7000-8000-000000000001", "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+	if _, err := db.Exec(`PRAGMA user_version = 12;
+		INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
+		INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES (1, '` + listID + `', 'Old', 'old', 0, 0);
+		INSERT INTO contacts (account_id, id, email, created_at, updated_at, change_seq) VALUES (1, '` + contactID + `', 'old@example.com', 5, 5, 1);
+		INSERT INTO list_members (account_id, list_id, contact_id, added_at) VALUES (1, '` + listID + `', '` + contactID + `', 5);
+		UPDATE store_changes SET seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(t.Context()); v != len(ms) {
+		t.Fatalf("schema version %d, want %d", v, len(ms))
+	}
+	c, err := s.Contact(t.Context(), 1, contactID)
+	if err != nil || !slices.Equal(c.ListIDs, []string{listID}) {
+		t.Fatalf("Contact after the upgrade = %+v, %v; want it on list %s", c, err, listID)
+	}
+	if ch, err := s.Changes(t.Context(), 1, 1, 0, 0); err != nil || len(ch.Changed) != 0 {
+		t.Fatalf("Changes after the upgrade = %+v, %v; want none", ch, err)
+	}
+	l, err := s.CreateList(t.Context(), 1, "New", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "old@example.com"
+	res, err := s.UpsertContacts(t.Context(), 1, []segmentd.ContactPatch{{Email: &email}}, []string{l.ID}, time.Now())
+	if err != nil || res.Updated != 1 || !slices.Equal(res.Joined, []string{contactID}) {
+		t.Fatalf("UpsertContacts = %+v, %v; want %s joined", res, err, contactID)
+	}
+	if ch, err := s.Changes(t.Context(), 1, 1, 0, 0); err != nil || !slices.Equal(ch.Changed, []string{contactID}) {
+		t.Fatalf("Changes after a lists-only upsert = %+v, %v; want [%s]", ch, err, contactID)
+	}
+	c, err = s.Contact(t.Context(), 1, contactID)
+	if err != nil || !c.UpdatedAt.Equal(fromMS(5)) || len(c.ListIDs) != 2 {
+		t.Fatalf("Contact after a lists-only upsert = %+v, %v; want updated_at unchanged and 2 lists", c, err)
+	}
+}

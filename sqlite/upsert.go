@@ -20,6 +20,7 @@ type upsertEntry struct {
 	stored0 [4]string // the stored row's identifiers, when stored
 	altSet  bool      // a patch gave alternate_emails: rewrite its rows
 	touched bool      // a patch was applied to it
+	changed bool      // new, or a patch changed a field: write its row
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -39,8 +40,10 @@ type upsertBatch struct {
 // It reads only the contacts that one of the batch's identifiers names,
 // merges in memory (with segmentd.ApplyPatch), then writes each touched
 // contact once with prepared statements. UpsertResult.Contacts holds each
-// created or updated contact once, in its final state, in the order the
-// request first named it.
+// created contact, and each stored one a patch changed, once, in its final
+// state, in the order the request first named it; UpsertResult.Joined the
+// stored contacts no patch changed, which only joined listIDs: their lists
+// are never read.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
@@ -65,15 +68,24 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		if b.seq, err = nextChange(ctx, tx); err != nil {
 			return err
 		}
+		if err := b.fillLists(ctx, tx, acct); err != nil {
+			return err
+		}
 		if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
 			return err
 		}
 		res = b.res
 		res.Change = b.seq
-		res.Contacts = make([]segmentd.Contact, len(b.order))
-		for i, e := range b.order {
-			res.Contacts[i] = e.c
+		res.Contacts = make([]segmentd.Contact, 0, len(b.order))
+		for _, e := range b.order {
+			switch {
+			case !e.stored || e.changed:
+				res.Contacts = append(res.Contacts, e.c)
+			case len(listIDs) > 0:
+				res.Joined = append(res.Joined, e.c.ID)
+			}
 		}
+		slices.Sort(res.Joined)
 		return nil
 	})
 	if err != nil {
@@ -112,9 +124,8 @@ func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error
 }
 
 // load reads the stored contacts that any identifier of the batch names,
-// with their lists.
+// without their lists (fillLists).
 func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch) error {
-	var loaded []*segmentd.Contact
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
@@ -144,7 +155,6 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
-				loaded = append(loaded, &e.c)
 			}
 		}
 		rows.Close()
@@ -152,8 +162,22 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			return err
 		}
 	}
-	// UpsertResult.Contacts carries each contact's full state, lists included.
-	return fillListIDsOf(ctx, tx, acct, loaded)
+	return nil
+}
+
+// fillLists adds their stored lists to the stored contacts a patch
+// changed, which UpsertResult.Contacts carries in full. The others only
+// joined the request's lists (UpsertResult.Joined), so theirs are not
+// read: that read was a fifth of the realistic load's CPU
+// (docs/sqlite.md).
+func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64) error {
+	var cs []*segmentd.Contact
+	for _, e := range b.order {
+		if e.stored && e.changed {
+			cs = append(cs, &e.c)
+		}
+	}
+	return fillListIDsOf(ctx, tx, acct, cs)
 }
 
 // identifiers returns the entry's identifier values in segmentd.Identifiers order.
@@ -198,6 +222,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		}
 	}
 	var e *upsertEntry
+	var changed bool
 	var err error
 	if match != nil {
 		// Merge into a copy, so that a refused patch leaves the entry as it was.
@@ -205,7 +230,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
@@ -214,7 +239,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e = b.newEntry()
 		// The id takes wall time, not the (injectable) clock: ids are about
 		// B-tree locality.
-		if err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
 			b.res.Created++
 		} else {
 			b.dropEntry()
@@ -232,6 +257,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	if p.AlternateEmails != nil {
 		e.altSet = true
 	}
+	e.changed = e.changed || changed
 	if !e.touched {
 		e.touched = true
 		b.order = append(b.order, e)
@@ -262,9 +288,16 @@ const insertChunk = 128
 var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
 
-// write stores every touched contact (new ones with multi-row INSERTs,
-// stored ones with an UPDATE each), their alternate-email rows when a patch
-// set them, and their list memberships.
+// write stores the batch: new contacts with multi-row INSERTs, stored
+// contacts a patch changed with an UPDATE each, their alternate-email rows
+// when a patch set them, and the list memberships of every touched
+// contact. A stored contact no patch changed (re-sent only to join lists)
+// keeps its row: only its new list_members rows are written, and they
+// carry the change number (Store.Changes).
+//
+// Writes go in key order (contact ids, which are time-ordered, so nearly
+// rowid order too): each B-tree page is then visited once per batch, while
+// it is in the page cache, instead of once per contact on it.
 func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
@@ -277,12 +310,15 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 
 	var inserts, updates []*upsertEntry
 	for _, e := range b.order {
-		if e.stored {
-			updates = append(updates, e)
-		} else {
+		switch {
+		case !e.stored:
 			inserts = append(inserts, e)
+		case e.changed:
+			updates = append(updates, e)
 		}
 	}
+	byID := func(x, y *upsertEntry) int { return strings.Compare(x.c.ID, y.c.ID) }
+	slices.SortFunc(updates, byID)
 	if err := insertContacts(ctx, tx, acct, b.seq, inserts); err != nil {
 		return err
 	}
@@ -292,15 +328,32 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
 		return err
 	}
-	if len(listIDs) > 0 {
-		ids := make([]string, len(b.order))
-		for i, e := range b.order {
-			ids[i] = e.c.ID
+	if len(listIDs) == 0 {
+		return nil
+	}
+	// Memberships of contacts whose row was written carry change 0: the
+	// row's change_seq already records them, and list_members_change, a
+	// partial index, stays a third of the memberships in a full load.
+	var written, joined []string
+	for _, e := range b.order {
+		if !e.stored || e.changed {
+			written = append(written, e.c.ID)
+		} else {
+			joined = append(joined, e.c.ID)
 		}
-		all := jsonStrings(ids)
+	}
+	for _, part := range []struct {
+		ids []string
+		seq int64
+	}{{written, 0}, {joined, b.seq}} {
+		if len(part.ids) == 0 {
+			continue
+		}
+		slices.Sort(part.ids)
+		ids := jsonStrings(part.ids)
 		for _, l := range listIDs {
-			// One statement per list: json_each walks the batch's ids.
-			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), all); err != nil {
+			// One statement per list: json_each walks the ids.
+			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), part.seq, ids); err != nil {
 				return fmt.Errorf("add list members: %w", err)
 			}
 		}
@@ -411,7 +464,7 @@ func updateContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upse
 func writeAlternateEmails(ctx context.Context, tx *sql.Tx, acct int64, es []*upsertEntry) error {
 	var del, ins *sql.Stmt
 	for _, e := range es {
-		if !e.altSet && (e.stored || len(e.c.AlternateEmails) == 0) {
+		if !e.altSet && (e.stored || len(e.c.AlternateEmails) == 0) || e.stored && !e.changed {
 			continue
 		}
 		if del == nil {

@@ -54,6 +54,7 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 		segmentd.ContactPatch{Email: str("c@example.com")},
 		segmentd.ContactPatch{Email: str("d@example.com")})
 	a, b, c, d := res.Contacts[0].ID, res.Contacts[1].ID, res.Contacts[2].ID, res.Contacts[3].ID
+	g := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("g@example.com"), FirstName: str("G")}).Contacts[0].ID
 
 	m0 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
 	if m0.StoreID == "" || m0.Seq(acct) <= 0 {
@@ -62,8 +63,8 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 	if ch := changes(t, st, acct, m0.Seq(acct)); !reflect.DeepEqual(contactPart(ch), segmentd.AccountChanges{}) || ch.Through != m0.Seq(acct) {
 		t.Fatalf("Changes at the mark = %+v, want nothing, through %d", ch, m0.Seq(acct))
 	}
-	if ch := changes(t, st, acct, 0); len(ch.Changed) != 4 {
-		t.Fatalf("Changes from 0 = %+v, want the 4 contacts", ch)
+	if ch := changes(t, st, acct, 0); len(ch.Changed) != 5 {
+		t.Fatalf("Changes from 0 = %+v, want the 5 contacts", ch)
 	}
 
 	// Every kind of write after the mark.
@@ -78,6 +79,8 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 		t.Fatalf("DeleteContacts = %d, %v", n, err)
 	}
 	must[[]string](t, "DeleteList")(st.DeleteList(ctx(t), acct, gone.ID))
+	// An upsert that changes none of g's fields, only adds it to a list.
+	upsert(t, st, acct, []string{l.ID}, segmentd.ContactPatch{Email: str("g@example.com"), FirstName: str("G")})
 
 	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
 	if m1.StoreID != m0.StoreID || m1.Seq(acct) <= m0.Seq(acct) || m1.Seq(other) <= m0.Seq(other) {
@@ -88,7 +91,7 @@ func testChangeHistory(t *testing.T, st segmentd.Store) {
 		t.Fatalf("Changes.Through = %d, want at least the mark's %d", ch.Through, m1.Seq(acct))
 	}
 	e := mustEmail(t, st, acct, "e@example.com").ID
-	want := []string{a, b, c, e}
+	want := []string{a, b, c, e, g}
 	slices.Sort(want)
 	if ch.AllDeleted || !slices.Equal(ch.Changed, want) || !slices.Equal(ch.Deleted, []string{d}) || !slices.Equal(ch.DeletedLists, []string{gone.ID}) {
 		t.Fatalf("Changes after the mark = %+v\nwant changed %v, deleted [%s], deleted lists [%s]", ch, want, d, gone.ID)

@@ -608,6 +608,25 @@ func testUpsertCreateAndRead(t *testing.T, st segmentd.Store) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after update\n got %+v\nwant %+v", got, want)
 	}
+
+	// A patch that changes no field, only adds the contact to a list (a
+	// client re-sending identifiers: list_ids apply to a whole request), or
+	// repeats values it has, leaves updated_at (docs/sendgrid.md).
+	l3 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "Third", now))
+	res = upsert(t, st, acct, []string{l3.ID}, segmentd.ContactPatch{
+		Email: str("ada@example.com"), PhoneNumberID: str("+15550001"), ExternalID: str("ext-1"), AnonymousID: str("anon-1"),
+		FirstName: str("Augusta"), CustomFields: map[string]*segmentd.Value{wf.ID: {Type: segmentd.FieldText, Text: "x"}, nf.ID: nil},
+	})
+	want.ListIDs = sortedCopy(l1.ID, l2.ID, l3.ID)
+	// The store reports the contact in full, or as having only joined.
+	inFull := len(res.Contacts) == 1 && reflect.DeepEqual(res.Contacts[0], want) && len(res.Joined) == 0
+	joined := len(res.Contacts) == 0 && slices.Equal(res.Joined, []string{want.ID})
+	if res.Updated != 1 || res.Created != 0 || !inFull && !joined {
+		t.Fatalf("UpsertContacts(lists only) = %+v\nwant Updated 1 and Contacts [%+v] or Joined [%s]", res, want, want.ID)
+	}
+	if got := mustEmail(t, st, acct, "ada@example.com"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a lists-only upsert\n got %+v\nwant %+v", got, want)
+	}
 	if n := must[int](t, "CountContacts")(st.CountContacts(c, acct)); n != 1 {
 		t.Fatalf("CountContacts = %d, want 1", n)
 	}
