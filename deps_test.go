@@ -27,6 +27,7 @@ func TestImports(t *testing.T) {
 		{pkg: "criteria", allowed: []string{"query", "internal/jsoncheck"}, forbidden: noIO},
 		{pkg: "internal/jsoncheck", forbidden: noIO},
 		{pkg: "internal/snapshot", allowed: []string{"."}},
+		{pkg: "internal/journal", forbidden: noIO},
 	} {
 		t.Run(tt.pkg, func(t *testing.T) {
 			path := module

@@ -4,8 +4,10 @@ import "time"
 
 // List is a static set of contacts.
 type List struct {
-	ID           string
-	Name         string
+	ID   string
+	Name string
+	// ContactCount is the number of contacts on the list. The Service
+	// fills it; a store leaves it zero (Store.List).
 	ContactCount int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

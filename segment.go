@@ -60,7 +60,9 @@ type Refresh struct {
 type SegmentStore interface {
 	// CreateSegment stores a new segment. A live segment of the same name
 	// (ignoring case) is KindConflict; more than maxLive live segments is
-	// KindInvalid.
+	// KindInvalid; so is a parent list that is not a list of the account,
+	// checked in the same transaction as the insert, so that a list deleted
+	// meanwhile cannot leave a segment on a list that is gone.
 	CreateSegment(ctx context.Context, acct int64, s Segment, maxLive int) (Segment, error)
 	// Segments returns the account's live segments, oldest first.
 	Segments(ctx context.Context, acct int64) ([]Segment, error)
@@ -94,6 +96,8 @@ type SegmentStore interface {
 // them against the account's fields. Every read takes now, so time-window
 // segments are exact as of the request.
 type Membership interface {
+	// DropAccount forgets everything of an account (reset or deleted).
+	DropAccount(acct int64)
 	SetFields(acct int64, defs []FieldDefinition, now time.Time)
 	PutContacts(acct int64, cs []Contact, now time.Time)
 	// AddToLists puts contacts it holds on lists (UpsertResult.Joined) and
@@ -128,6 +132,20 @@ type Membership interface {
 	// Contact's GET /v3/contacts?segment_id= cursor).
 	MembersFrom(acct int64, segmentID string, offset, limit int, now time.Time) []string
 	SegmentsOf(acct int64, contactID string, now time.Time) []string
+	// SegmentsOfMany is SegmentsOf for several contacts at once: out[i]
+	// holds the segments of contactIDs[i].
+	SegmentsOfMany(acct int64, contactIDs []string, now time.Time) [][]string
+	// ContactCount is the account's number of contacts, and ListCount the
+	// number on one list: what the store would count, held in memory so
+	// that reading them does not grow with the account (docs/decisions.md
+	// §19).
+	ContactCount(acct int64) int
+	ListCount(acct int64, listID string) int
+	// ContactsByIDs returns the contacts among ids that the engine holds,
+	// in full (as the store holds them, but for values of fields the
+	// account no longer has) with their ListIDs and SegmentIDs, in the
+	// order of ids: a segment's sample, read from memory.
+	ContactsByIDs(acct int64, ids []string, now time.Time) []Contact
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 
 	// PruneEvents forgets the account's events that happened before
@@ -141,6 +159,12 @@ type Membership interface {
 	// empty.
 	WriteSnapshot(w io.Writer) error
 	ReadSnapshot(r io.Reader) error
+
+	// SelectForExport freezes, as of now, the contacts on any of listIDs
+	// or in any of segmentIDs (every contact when both are empty; unknown
+	// ids select nobody) with the lists and segments each is in, for a
+	// contact export to write while the engine moves on.
+	SelectForExport(acct int64, listIDs, segmentIDs []string, now time.Time) ExportSelection
 }
 
 // QueryLang names a query dialect at the Membership seam.
@@ -170,4 +194,10 @@ type IdentifierCounts struct {
 	PhoneNumberID int
 	ExternalID    int
 	AnonymousID   int
+}
+
+// ParentListNotFound is the error of a segment whose parent list is not a
+// list of its account.
+func ParentListNotFound(id string) error {
+	return Errorf(KindInvalid, "parent_list_ids", "list %s does not exist", Quote(id))
 }

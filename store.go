@@ -19,6 +19,28 @@ type Store interface {
 	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error) // k.Hash is set; returns it with its id
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
 	CountAPIKeys(ctx context.Context) (int, error)
+	// APIKeys returns the keys of an account (acct 0: of every account),
+	// ordered by id.
+	APIKeys(ctx context.Context, acct int64) ([]APIKey, error)
+	// RevokeAPIKey deletes a key: from then on APIKeyByHash does not find
+	// it. An unknown id is KindNotFound.
+	RevokeAPIKey(ctx context.Context, id int64) error
+
+	// ResetAccount deletes everything the account holds, in every table of
+	// the store: its contacts, lists, field definitions, segments of both
+	// vendors, events and finished jobs (pending ones belong to writes
+	// queued after the reset and stay), as one write that takes a change
+	// number and records it as the account's reset (AccountChanges.ResetAt).
+	// The account, its API keys and its webhook key are kept, and so are
+	// its counters: a field id is never given out twice in an account. It
+	// returns the change number of the reset.
+	ResetAccount(ctx context.Context, acct int64) (int64, error)
+	// DeleteAccount deletes the account, everything ResetAccount deletes,
+	// its pending jobs, API keys and webhook key, and records the deletion
+	// in the change history (AccountChanges.Dropped). An account with
+	// subusers is KindConflict and changes nothing. An account id is never
+	// given out again.
+	DeleteAccount(ctx context.Context, acct int64) error
 
 	// Custom field definitions (reserved fields are constants, never stored).
 	FieldDefinitions(ctx context.Context, acct int64) ([]FieldDefinition, error) // custom fields, by creation order
@@ -36,7 +58,12 @@ type Store interface {
 	// afterID ("" for the first page), with their contact counts.
 	Lists(ctx context.Context, acct int64, afterID string, limit int) ([]List, error)
 	CountLists(ctx context.Context, acct int64) (int, error)
+	// List, Lists and RenameList leave ContactCount zero: counting reads
+	// every membership of the list, so the Service takes the count from
+	// the engine. CountListMembers is the store's count (0 for a list
+	// that does not exist), for a Service without an engine and for tests.
 	List(ctx context.Context, acct int64, id string) (List, error)
+	CountListMembers(ctx context.Context, acct int64, id string) (int, error)
 	RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (List, error)
 	// DeleteList removes the list and its memberships and returns the ids of
 	// the contacts that were on it.
@@ -134,10 +161,21 @@ type ChangeMark struct {
 func (m ChangeMark) Seq(acct int64) int64 { return m.Seqs[acct] }
 
 // AccountChanges is what changed in an account after a point of its
-// history (Store.Changes). Applied in field order (Catalog reloaded,
+// history (Store.Changes). Unless Dropped or ResetAt say otherwise,
+// applied in field order (Catalog reloaded,
 // AllDeleted, Deleted, DeletedLists, Changed re-read from the store, then
 // Attached and Events) it brings a copy taken at that point up to date.
 type AccountChanges struct {
+	// Dropped reports that the account was deleted (Store.DeleteAccount):
+	// a reader forgets it, and the other fields are empty.
+	Dropped bool
+	// ResetAt is the change number of the account's last reset
+	// (Store.ResetAccount) after the point asked for, 0 when none. Nothing
+	// the account held before it is left, and the other fields are empty:
+	// a reader drops its copy of the account, reloads its fields and
+	// segments, and reads the changes after (ResetAt, event 0) instead
+	// (event sequence numbers may start again after a reset).
+	ResetAt int64
 	// Catalog reports that the account's field definitions or segments
 	// (SendGrid's or Constant Contact's) changed: a reader reloads them.
 	Catalog      bool

@@ -108,12 +108,15 @@ func (s *Service) AccountByName(ctx context.Context, name string) (segmentd.Acco
 // CreateAccount creates an account; with a non-empty parent it is a subuser
 // of the account of that name.
 func (s *Service) CreateAccount(ctx context.Context, name, parent string) (segmentd.Account, error) {
-	if name == "" {
-		return segmentd.Account{}, segmentd.Errorf(segmentd.KindInvalid, "name", "account name is required")
+	if err := checkAccountName(name); err != nil {
+		return segmentd.Account{}, err
 	}
 	var parentID int64
 	if parent != "" {
 		p, err := s.store.AccountByName(ctx, parent)
+		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+			return segmentd.Account{}, segmentd.Errorf(segmentd.KindNotFound, "parent", "parent account %s does not exist", segmentd.Quote(parent))
+		}
 		if err != nil {
 			return segmentd.Account{}, err
 		}

@@ -39,41 +39,45 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 			return "", err
 		}
 	}
-	return s.submit(ctx, acct, segmentd.JobUpsert, len(patches), func(j *segmentd.Job) (func(), error) {
-		res, err := s.store.UpsertContacts(context.Background(), acct, patches, listIDs, s.clock.Now())
-		if err != nil {
-			return nil, err
+	return s.submit(ctx, acct, segmentd.JobUpsert, len(patches), &jobInput{op: opUpsert, patches: patches, lists: listIDs})
+}
+
+// applyUpsert is an upsert job's store stage.
+func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
+	acct := j.AccountID
+	res, err := s.store.UpsertContacts(context.Background(), acct, in.patches, in.lists, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	j.Created, j.Updated = res.Created, res.Updated
+	j.Errored = len(res.Errors)
+	j.Errors = res.Errors
+	if len(j.Errors) > segmentd.MaxJobErrors {
+		j.Errors = j.Errors[:segmentd.MaxJobErrors]
+	}
+	// Events that arrived before their contact count from now on.
+	waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
+	if err != nil {
+		s.log.Error("attaching waiting events", "account", acct, "err", err)
+	}
+	if s.cfg.Shared {
+		// The contacts reach the engine now if no other write came
+		// between; waiting events attached to them took a change of
+		// their own, which a catch-up brings.
+		s.applyOwn(acct, res.Change, 0, func() {
+			now := s.clock.Now()
+			s.members.PutContacts(acct, res.Contacts, now)
+			s.members.AddToLists(acct, res.Joined, in.lists, now)
+		})
+	}
+	return func() {
+		if s.members != nil {
+			now := s.clock.Now()
+			s.members.PutContacts(acct, res.Contacts, now)
+			s.members.AddToLists(acct, res.Joined, in.lists, now)
+			s.members.AddEvents(acct, waiting, now)
 		}
-		j.Created, j.Updated = res.Created, res.Updated
-		j.Errored = len(res.Errors)
-		j.Errors = res.Errors
-		if len(j.Errors) > segmentd.MaxJobErrors {
-			j.Errors = j.Errors[:segmentd.MaxJobErrors]
-		}
-		// Events that arrived before their contact count from now on.
-		waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
-		if err != nil {
-			s.log.Error("attaching waiting events", "account", acct, "err", err)
-		}
-		if s.cfg.Shared {
-			// The contacts reach the engine now if no other write came
-			// between; waiting events attached to them took a change of
-			// their own, which a catch-up brings.
-			s.applyOwn(acct, res.Change, 0, func() {
-				now := s.clock.Now()
-				s.members.PutContacts(acct, res.Contacts, now)
-				s.members.AddToLists(acct, res.Joined, listIDs, now)
-			})
-		}
-		return func() {
-			if s.members != nil {
-				now := s.clock.Now()
-				s.members.PutContacts(acct, res.Contacts, now)
-				s.members.AddToLists(acct, res.Joined, listIDs, now)
-				s.members.AddEvents(acct, waiting, now)
-			}
-		}, nil
-	})
+	}, nil
 }
 
 // SampleContacts returns up to 50 recent contacts sorted by email, and the
@@ -83,7 +87,7 @@ func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]segmentd.Co
 	if err != nil {
 		return nil, 0, err
 	}
-	n, err := s.store.CountContacts(ctx, acct)
+	n, err := s.CountContacts(ctx, acct)
 	return s.withSegmentIDs(acct, cs, s.clock.Now()), n, err
 }
 
@@ -160,9 +164,15 @@ func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t segmen
 	return s.mapWithSegmentIDs(acct, found), err
 }
 
-// CountContacts returns the account's number of contacts.
+// CountContacts returns the account's number of contacts: from the engine,
+// which holds every contact once the job that wrote it completed, so the
+// count costs the same whatever the account's size (docs/decisions.md
+// §19); from the store without an engine (the offline commands).
 func (s *Service) CountContacts(ctx context.Context, acct int64) (int, error) {
-	return s.store.CountContacts(ctx, acct)
+	if s.members == nil {
+		return s.store.CountContacts(ctx, acct)
+	}
+	return s.members.ContactCount(acct), nil
 }
 
 // SubuserContactCounts returns the number of contacts of each subuser of
@@ -177,7 +187,7 @@ func (s *Service) SubuserContactCounts(ctx context.Context, acct int64) (map[int
 		if a.ParentID != acct {
 			continue
 		}
-		if counts[a.ID], err = s.store.CountContacts(ctx, a.ID); err != nil {
+		if counts[a.ID], err = s.CountContacts(ctx, a.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -195,15 +205,7 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 		if err != nil {
 			return "", err
 		}
-		return s.submit(ctx, acct, segmentd.JobDelete, n, func(j *segmentd.Job) (func(), error) {
-			d, err := s.store.DeleteAllContacts(context.Background(), acct)
-			j.Deleted = d
-			return func() {
-				if s.members != nil {
-					s.members.DeleteAllContacts(acct, s.clock.Now())
-				}
-			}, err
-		})
+		return s.submit(ctx, acct, segmentd.JobDelete, n, &jobInput{op: opDeleteAll})
 	}
 	if len(ids) > segmentd.MaxDeleteIDs {
 		return "", segmentd.Errorf(segmentd.KindTooLarge, "ids", "ids may hold at most %d contact ids", segmentd.MaxDeleteIDs)
@@ -214,11 +216,28 @@ func (s *Service) DeleteContacts(ctx context.Context, acct int64, ids []string, 
 		}
 	}
 	ids = dedupe(ids)
-	return s.submit(ctx, acct, segmentd.JobDelete, len(ids), func(j *segmentd.Job) (func(), error) {
-		d, err := s.store.DeleteContacts(context.Background(), acct, ids)
-		j.Deleted = d
-		return func() { s.contactsDeleted(acct, ids) }, err
-	})
+	return s.submit(ctx, acct, segmentd.JobDelete, len(ids), &jobInput{op: opDelete, ids: ids})
+}
+
+// applyDelete is the store stage of a job that deletes contacts by id
+// (DeleteContacts, DeleteList with its contacts).
+func (s *Service) applyDelete(j *segmentd.Job, in *jobInput) (func(), error) {
+	acct := j.AccountID
+	d, err := s.store.DeleteContacts(context.Background(), acct, in.ids)
+	j.Deleted = d
+	return func() { s.contactsDeleted(acct, in.ids) }, err
+}
+
+// applyDeleteAll is the store stage of a job that deletes every contact.
+func (s *Service) applyDeleteAll(j *segmentd.Job) (func(), error) {
+	acct := j.AccountID
+	d, err := s.store.DeleteAllContacts(context.Background(), acct)
+	j.Deleted = d
+	return func() {
+		if s.members != nil {
+			s.members.DeleteAllContacts(acct, s.clock.Now())
+		}
+	}, err
 }
 
 // DeleteIdentifier removes one identifier from a contact in a job. Removing
@@ -237,20 +256,24 @@ func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID st
 	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
 		return "", err
 	}
-	return s.submit(ctx, acct, segmentd.JobDelete, 1, func(j *segmentd.Job) (func(), error) {
-		err := s.store.DeleteIdentifier(context.Background(), acct, contactID, t, value, s.clock.Now())
-		var refused *segmentd.Error
-		if errors.As(err, &refused) && refused.Kind != segmentd.KindInternal {
-			j.Errored = 1
-			j.Errors = []segmentd.JobError{{Index: 0, Field: refused.Field, Message: refused.Message}}
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		j.Deleted = 1
-		return func() { s.contactsChanged(context.Background(), acct, []string{contactID}) }, nil
-	})
+	return s.submit(ctx, acct, segmentd.JobDelete, 1, &jobInput{op: opDeleteIdentifier, ids: []string{contactID}, ident: t, value: value})
+}
+
+// applyDeleteIdentifier is DeleteIdentifier's store stage.
+func (s *Service) applyDeleteIdentifier(j *segmentd.Job, in *jobInput) (func(), error) {
+	acct, contactID := j.AccountID, in.ids[0]
+	err := s.store.DeleteIdentifier(context.Background(), acct, contactID, in.ident, in.value, s.clock.Now())
+	var refused *segmentd.Error
+	if errors.As(err, &refused) && refused.Kind != segmentd.KindInternal {
+		j.Errored = 1
+		j.Errors = []segmentd.JobError{{Index: 0, Field: refused.Field, Message: refused.Message}}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	j.Deleted = 1
+	return func() { s.contactsChanged(context.Background(), acct, []string{contactID}) }, nil
 }
 
 func dedupe(s []string) []string {

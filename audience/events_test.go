@@ -169,7 +169,7 @@ func TestServiceGroupsEventBatches(t *testing.T) {
 	defer st.Close()
 	store := &batchCounter{Store: st, entered: make(chan struct{}), gate: make(chan struct{})}
 	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
-		audience.Config{Segments: st, Membership: engine.NewMembership(), Events: store, JobQueue: 8})
+		audience.Config{Segments: st, Membership: engine.NewMembership(), Events: store})
 	defer svc.Close()
 	acct, err := svc.EnsureDefaultAccount(ctx)
 	if err != nil {

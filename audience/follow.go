@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/segmentd/segmentd"
 )
 
 // Following a shared store (Config.Shared). When several servers share one
@@ -183,6 +185,17 @@ func (s *Service) pollChanges(ctx context.Context) error {
 	mark, err := s.store.ChangeMark(ctx)
 	if err != nil {
 		return err
+	}
+	// An account that had changes and is no longer in the mark was
+	// deleted (a store whose mark keeps deleted accounts says so in their
+	// history instead: AccountChanges.Dropped).
+	for _, acct := range s.follow.missing(mark) {
+		if _, err := s.store.Account(ctx, acct); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+			s.forgetAccount(acct)
+			s.follow.remove(acct)
+		} else if err != nil {
+			return err
+		}
 	}
 	for acct, seq := range mark.Seqs {
 		p := s.follow.get(acct)

@@ -2,81 +2,134 @@ package audience
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/journal"
 )
 
-// jobTask is a queued job. Jobs run in two stages, each one job at a time
-// in submission order: write commits the job's store transaction; then
-// publish passes what changed to the engine and the job is completed. The
-// engine work of one job overlaps the next job's transaction.
+// Jobs of a store of its own (docs/jobs.md). An accepted job is written to
+// the journal (OpenJournal) before its id is returned, then waits in its
+// account's queue (backlog.go); the worker serves the accounts in turns.
+// Jobs run in two stages, each one task at a time: write commits the
+// job's store transaction; then publish passes what changed to the engine
+// and the job is completed. The engine work of one job overlaps the next
+// job's transaction.
+
+// jobTask is a queued task: a contact job, an event batch or an internal
+// task.
 type jobTask struct {
-	job     segmentd.Job
-	write   func(*segmentd.Job) (publish func(), err error)
+	job segmentd.Job
+	// in is a contact job's input; nil while it waits in the journal at
+	// accepted, which the store stage reads back when the job's turn comes.
+	in       *jobInput
+	items    int         // the job's weight in its account's backlog
+	accepted journal.Pos // the job's accept record (a journaled job)
+	applied  journal.Pos // its applied record, once written
+	journal  bool        // the job is in the journal
+
 	publish func()
 	err     error
-	// wait, when set, makes this an internal task (no job record): its
-	// caller waits for it on this channel (see run).
-	wait chan error
+	// write, when set, makes this an internal task (no job record): its
+	// caller waits for it on wait (see run).
+	write func() (publish func(), err error)
+	wait  chan error
 	// events, when set, makes this an event batch (AddEvents), written by
-	// writeEvents instead of write.
+	// writeEvents; its caller waits on wait as well.
 	events *eventsJob
 	// sharedExempt runs publish even in a shared store: the task is not a
 	// write of one account (the engine snapshot's).
 	sharedExempt bool
 }
 
+// write is the store stage.
 func (s *Service) write() {
 	defer close(s.finish)
-	var next *jobTask // taken from the queue but not yet run
-	for open := true; open || next != nil; {
-		t := next
-		if t == nil {
-			if t, open = <-s.queue; !open {
-				return
-			}
+	for {
+		group := s.backlog.take()
+		if group == nil {
+			return
 		}
-		if t.events == nil {
-			next = nil
-			t.publish, t.err = t.write(&t.job)
-			s.finish <- t
-			continue
+		t := group[0]
+		switch {
+		case t.events != nil:
+			s.writeEvents(group)
+		case t.write != nil:
+			t.publish, t.err = t.write()
+		default:
+			s.writeJob(t)
 		}
-		var group []*jobTask
-		var closed bool
-		group, next, closed = s.gatherEvents(t)
-		open = open && !closed
-		s.writeEvents(group)
 		for _, g := range group {
 			s.finish <- g
 		}
 	}
 }
 
-// gatherEvents returns event batch t with the batches of its account
-// already queued behind it, up to the first other task (next, taken from
-// the queue) or maxGroupedEvents; closed reports that the queue was found
-// closed.
-func (s *Service) gatherEvents(t *jobTask) (group []*jobTask, next *jobTask, closed bool) {
-	group = []*jobTask{t}
-	for n := len(t.events.evs); n < maxGroupedEvents; {
-		select {
-		case u, ok := <-s.queue:
-			if !ok {
-				return group, nil, true
-			}
-			if u.events == nil || u.events.acct != t.events.acct {
-				return group, u, false
-			}
-			group = append(group, u)
-			n += len(u.events.evs)
-		default:
-			return group, nil, false
+// writeJob runs a contact job's store stage and records its result in
+// the journal, so that a restart does not run it again (docs/jobs.md).
+func (s *Service) writeJob(t *jobTask) {
+	start := time.Now()
+	in := t.in
+	if in == nil {
+		rec, err := s.journal.Read(t.accepted)
+		if err == nil {
+			_, _, in, err = decodeAccept(rec, true)
+		}
+		if err != nil {
+			t.err = err
+			return
 		}
 	}
-	return group, nil, false
+	t.publish, t.err = s.apply(&t.job, in)
+	s.backlog.ran(t.job.AccountID, t.items, time.Since(start))
+	settle(t)
+	if t.journal {
+		pos, err := s.journal.Append(encodeApplied(&t.job), false)
+		if err != nil {
+			s.log.Error("journaling a job's result", "job_id", t.job.ID, "err", err)
+			return
+		}
+		t.applied = pos
+	}
 }
 
+// apply runs a contact job's store stage: it commits the job's
+// transaction, sets the job's counts, and returns what passes the changes
+// to the engine.
+func (s *Service) apply(j *segmentd.Job, in *jobInput) (publish func(), err error) {
+	switch in.op {
+	case opUpsert:
+		return s.applyUpsert(j, in)
+	case opDelete:
+		return s.applyDelete(j, in)
+	case opDeleteAll:
+		return s.applyDeleteAll(j)
+	case opDeleteIdentifier:
+		return s.applyDeleteIdentifier(j, in)
+	case opRemoveFromList:
+		return s.applyRemoveFromList(j, in)
+	}
+	return nil, fmt.Errorf("segmentd: job %s: unknown operation %d", j.ID, in.op)
+}
+
+// settle turns a job's failure into its result: every item errored.
+func settle(t *jobTask) {
+	if t.err == nil {
+		return
+	}
+	j := &t.job
+	j.Errored = j.Requested
+	msg := "the job could not be processed"
+	var e *segmentd.Error
+	if errors.As(t.err, &e) {
+		msg = e.Message
+	}
+	j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
+}
+
+// complete is the engine stage.
 func (s *Service) complete() {
 	defer close(s.done)
 	for t := range s.finish {
@@ -104,6 +157,8 @@ func (s *Service) complete() {
 		s.pendingMu.Unlock()
 		if err := s.store.CreateJob(context.Background(), final); err != nil {
 			s.log.Error("recording job result", "job_id", j.ID, "err", err)
+		} else if t.journal {
+			s.journalDone(t)
 		}
 		s.pendingMu.Lock()
 		delete(s.pending, j.ID)
@@ -111,30 +166,60 @@ func (s *Service) complete() {
 	}
 }
 
-// submit queues a job and returns its id at once. A job lives in memory
-// until it has finished: it reads completed only after its transaction has
-// committed and the engine has taken its changes; its row is written then.
-// Acknowledging a request never waits for the store's single writer (which
-// the running job holds). A job lost to a crash before it finished is
-// unknown after the restart, and none of its writes were acknowledged.
-func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, requested int, write func(*segmentd.Job) (publish func(), err error)) (string, error) {
-	task := &jobTask{job: segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Status: segmentd.JobPending, Requested: requested, StartedAt: s.clock.Now()}, write: write}
+// journalDone records that a job's row is stored and lets the journal
+// drop its records.
+func (s *Service) journalDone(t *jobTask) {
+	if pos, err := s.journal.Append(encodeDone(t.job.ID), false); err != nil {
+		s.log.Error("journaling a finished job", "job_id", t.job.ID, "err", err)
+	} else {
+		s.journal.Release(pos)
+	}
+	if t.applied != (journal.Pos{}) {
+		s.journal.Release(t.applied)
+	}
+	s.journal.Release(t.accepted)
+}
+
+// submit accepts a job and returns its id at once: a job of a store of
+// its own is journaled (when OpenJournal was called) and queued on its
+// account, a job of a shared store is stored as pending (queue.go). Its
+// account's backlog over Config.MaxBacklog refuses it with a
+// RateLimitError, without waiting.
+func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, requested int, in *jobInput) (string, error) {
+	return s.accept(ctx, acct, t, requested, in, false)
+}
+
+// accept is submit; force takes the job whatever the backlog (its request
+// already changed the store: DeleteList).
+func (s *Service) accept(ctx context.Context, acct int64, t segmentd.JobType, requested int, in *jobInput, force bool) (string, error) {
+	task := &jobTask{job: segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Status: segmentd.JobPending, Requested: requested, StartedAt: s.clock.Now()},
+		in: in, items: in.items()}
 	if s.cfg.Jobs != nil {
 		return s.submitShared(ctx, task)
 	}
-	pending := task.job
+	if err := s.backlog.reserve(acct, task.items, force, s.clock.Now()); err != nil {
+		return "", err
+	}
+	if s.journal != nil {
+		pos, err := s.journal.Append(encodeAccept(&task.job, in), true)
+		if err != nil {
+			s.backlog.unreserve(acct, task.items)
+			return "", err
+		}
+		// The input waits in the journal, not in memory.
+		task.in, task.accepted, task.journal = nil, pos, true
+	}
+	s.queueJob(task)
+	return task.job.ID, nil
+}
+
+// queueJob makes a job readable as pending and queues it on its account.
+func (s *Service) queueJob(t *jobTask) {
+	pending := t.job
 	s.pendingMu.Lock()
 	s.pending[pending.ID] = &pending
 	s.pendingMu.Unlock()
-	select {
-	case s.queue <- task:
-	case <-ctx.Done():
-		s.pendingMu.Lock()
-		delete(s.pending, pending.ID)
-		s.pendingMu.Unlock()
-		return "", ctx.Err()
-	}
-	return pending.ID, nil
+	s.backlog.push(t)
 }
 
 // Job returns a job by id, pending or finished.
@@ -165,17 +250,20 @@ func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job,
 }
 
 // onWorker runs write on the job worker's store stage and then publish on
-// its engine stage, after the jobs queued before it, and waits for both.
+// its engine stage, before the contact jobs still queued, and waits for
+// both.
 func (s *Service) onWorker(ctx context.Context, write func() (publish func(), err error)) error {
-	return s.run(ctx, &jobTask{write: func(*segmentd.Job) (func(), error) { return write() }, wait: make(chan error, 1), sharedExempt: true})
+	return s.run(ctx, &jobTask{write: write, wait: make(chan error, 1), sharedExempt: true})
 }
 
-// run queues an internal task and waits for both its stages.
+// run queues an internal task or an event batch ahead of the contact jobs
+// and waits for both its stages.
 func (s *Service) run(ctx context.Context, t *jobTask) error {
-	select {
-	case s.queue <- t:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.backlog.pushUrgent(t) {
+		return errors.New("segmentd: the service is closed")
 	}
 	return <-t.wait
 }

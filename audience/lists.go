@@ -57,13 +57,35 @@ func (s *Service) Lists(ctx context.Context, acct int64, pageToken string, pageS
 		page.Lists = lists[:pageSize]
 		page.Next = lists[pageSize-1].ID
 	}
+	for i := range page.Lists {
+		if err := s.countList(ctx, acct, &page.Lists[i]); err != nil {
+			return ListPage{}, err
+		}
+	}
 	return page, nil
+}
+
+// countList sets a list's ContactCount: from the engine, which holds every
+// membership once the write that made it completed, so the count costs
+// the same whatever the list's size (docs/decisions.md §19); from the store
+// without an engine (the offline commands).
+func (s *Service) countList(ctx context.Context, acct int64, l *segmentd.List) error {
+	if s.members == nil {
+		n, err := s.store.CountListMembers(ctx, acct, l.ID)
+		l.ContactCount = n
+		return err
+	}
+	l.ContactCount = s.members.ListCount(acct, l.ID)
+	return nil
 }
 
 // List returns a list and, when sample is set, up to 50 of its most
 // recently added contacts.
 func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) (segmentd.List, []segmentd.Contact, error) {
 	l, err := s.store.List(ctx, acct, id)
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
 	if err != nil || !sample {
 		return l, nil, err
 	}
@@ -76,13 +98,24 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 	if err := validateListName(name); err != nil {
 		return segmentd.List{}, err
 	}
-	return s.store.RenameList(ctx, acct, id, name, s.clock.Now())
+	l, err := s.store.RenameList(ctx, acct, id, name, s.clock.Now())
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
+	return l, err
 }
 
 // DeleteList deletes a list at once, and with it the SendGrid segments
 // whose parent it was (docs/decisions.md §13). With deleteContacts, the
 // contacts that were on it are deleted by a job whose id is returned.
 func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteContacts bool) (string, error) {
+	if deleteContacts && s.cfg.Jobs == nil {
+		// The list goes before its contacts' job is queued: a backlog
+		// that would refuse the job refuses the request first.
+		if err := s.backlog.admits(acct, s.clock.Now()); err != nil {
+			return "", err
+		}
+	}
 	var members, segments []string
 	var err error
 	if s.segs != nil {
@@ -110,11 +143,7 @@ func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteC
 	if !deleteContacts {
 		return "", nil
 	}
-	return s.submit(ctx, acct, segmentd.JobDelete, len(members), func(j *segmentd.Job) (func(), error) {
-		n, err := s.store.DeleteContacts(context.Background(), acct, members)
-		j.Deleted = n
-		return func() { s.contactsDeleted(acct, members) }, err
-	})
+	return s.accept(ctx, acct, segmentd.JobDelete, len(members), &jobInput{op: opDelete, ids: members}, true)
 }
 
 // RemoveListContacts takes contacts off a list (they are not deleted) in a job.
@@ -140,15 +169,22 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	if len(found) != len(dedupe(contactIDs)) {
 		return "", segmentd.Errorf(segmentd.KindNotFound, "contact_ids", "one or more contact ids do not exist")
 	}
-	return s.submit(ctx, acct, segmentd.JobDelete, len(contactIDs), func(j *segmentd.Job) (func(), error) {
-		n, err := s.store.RemoveListMembers(context.Background(), acct, listID, contactIDs)
-		j.Deleted = n
-		return func() { s.contactsChanged(context.Background(), acct, contactIDs) }, err
-	})
+	return s.submit(ctx, acct, segmentd.JobDelete, len(contactIDs), &jobInput{op: opRemoveFromList, lists: []string{listID}, ids: contactIDs})
+}
+
+// applyRemoveFromList is RemoveListContacts' store stage.
+func (s *Service) applyRemoveFromList(j *segmentd.Job, in *jobInput) (func(), error) {
+	acct := j.AccountID
+	n, err := s.store.RemoveListMembers(context.Background(), acct, in.lists[0], in.ids)
+	j.Deleted = n
+	return func() { s.contactsChanged(context.Background(), acct, in.ids) }, err
 }
 
 // ListContactCount returns the number of contacts on a list.
 func (s *Service) ListContactCount(ctx context.Context, acct int64, id string) (int, error) {
 	l, err := s.store.List(ctx, acct, id)
+	if err == nil {
+		err = s.countList(ctx, acct, &l)
+	}
 	return l.ContactCount, err
 }

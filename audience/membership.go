@@ -55,17 +55,26 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 // engine's answer without the Constant Contact segments (CCEnginePrefix),
 // which SendGrid's segment_ids must never list.
 func (s *Service) sendGridSegmentsOf(acct int64, contactID string, now time.Time) []string {
-	ids := s.members.SegmentsOf(acct, contactID, now)
+	return withoutCC(s.members.SegmentsOf(acct, contactID, now))
+}
+
+// withoutCC drops the Constant Contact segments from engine segment ids.
+func withoutCC(ids []string) []string {
 	return slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, segmentd.CCEnginePrefix) })
 }
 
-// withSegmentIDs fills each contact's SegmentIDs from the engine.
+// withSegmentIDs fills each contact's SegmentIDs from the engine, in one
+// call for all of them.
 func (s *Service) withSegmentIDs(acct int64, cs []segmentd.Contact, now time.Time) []segmentd.Contact {
-	if s.members == nil {
+	if s.members == nil || len(cs) == 0 {
 		return cs
 	}
+	ids := make([]string, len(cs))
 	for i := range cs {
-		cs[i].SegmentIDs = s.sendGridSegmentsOf(acct, cs[i].ID, now)
+		ids[i] = cs[i].ID
+	}
+	for i, segs := range s.members.SegmentsOfMany(acct, ids, now) {
+		cs[i].SegmentIDs = withoutCC(segs)
 	}
 	return cs
 }
@@ -320,6 +329,19 @@ func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int
 		ch, err := s.store.Changes(ctx, acct, after, afterEvent, limit)
 		if err != nil {
 			return after, afterEvent, err
+		}
+		switch {
+		case ch.Dropped:
+			s.forgetAccount(acct)
+			return ch.Through, 0, nil
+		case ch.ResetAt > 0:
+			// Nothing from before the reset is left: start again from it.
+			s.forgetAccount(acct)
+			if err := s.reloadCatalog(ctx, acct, now); err != nil {
+				return after, afterEvent, err
+			}
+			after, afterEvent = ch.ResetAt, 0
+			continue
 		}
 		if err := s.applyChanges(ctx, acct, ch, now); err != nil {
 			return after, afterEvent, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +103,18 @@ func (w *world) step() string {
 			}
 			if w.rng.IntN(2) == 0 {
 				p.FirstName = facetest.Ptr(w.pick("Ada", "Grace", "", "Alan"))
+			}
+			if w.rng.IntN(4) == 0 {
+				// Fields no query here reads, which a segment's sample
+				// (rendered by the engine) shows.
+				p.ExternalID = facetest.Ptr(w.pick("x-", "") + *p.Email)
+				p.City = facetest.Ptr(w.pick("Lisbon", "Paris", ""))
+				p.PhoneNumber = facetest.Ptr(w.pick("+351 555 0100", ""))
+				alt := []string{}
+				if w.rng.IntN(2) == 0 {
+					alt = append(alt, "alt."+*p.Email, "other@example.net")
+				}
+				p.AlternateEmails = &alt
 			}
 			if len(w.fields) > 0 && w.rng.IntN(2) == 0 {
 				f := w.fields[w.rng.IntN(len(w.fields))]
@@ -394,6 +407,109 @@ func (w *world) verify(what string) {
 		}
 		if !slices.Equal(got.SegmentIDs, want) && !(len(got.SegmentIDs) == 0 && len(want) == 0) {
 			w.t.Fatalf("after %s: contact %s segment_ids = %v, want %v", what, c.Email, got.SegmentIDs, want)
+		}
+	}
+	// The engine renders every contact as the store holds it (a segment's
+	// sample is read from the engine), with its segment_ids.
+	w.verifyEngineContacts(what, contacts, defs, segsOf)
+	// A batch of contacts gets its segment_ids in one engine call.
+	sample, _, err := w.svc.SampleContacts(w.ctx, w.acct)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, c := range sample {
+		want := segsOf[c.ID]
+		slices.Sort(want)
+		if !slices.Equal(c.SegmentIDs, want) && !(len(c.SegmentIDs) == 0 && len(want) == 0) {
+			w.t.Fatalf("after %s: sampled contact %s segment_ids = %v, want %v", what, c.Email, c.SegmentIDs, want)
+		}
+	}
+	w.verifyCounts(what)
+}
+
+// verifyEngineContacts checks that the engine's rendering of each stored
+// contact equals the store's, but for values of fields the account no
+// longer has (which the engine does not hold and no face renders), and
+// that segment samples are those contacts.
+func (w *world) verifyEngineContacts(what string, stored []segmentd.Contact, defs []segmentd.FieldDefinition, segsOf map[string][]string) {
+	w.t.Helper()
+	ids := make([]string, 0, len(stored)+1)
+	for _, c := range stored {
+		ids = append(ids, c.ID)
+	}
+	ids = append(ids, segmentd.NewID()) // unknown: left out
+	got := w.members.ContactsByIDs(w.acct, ids, w.clock.Now())
+	if len(got) != len(stored) {
+		w.t.Fatalf("after %s: engine ContactsByIDs returned %d contacts, the store holds %d", what, len(got), len(stored))
+	}
+	defined := map[string]bool{}
+	for _, d := range defs {
+		defined[d.ID] = true
+	}
+	for i, want := range stored {
+		for id := range want.CustomFields {
+			if !defined[id] {
+				delete(want.CustomFields, id)
+			}
+		}
+		if len(want.CustomFields) == 0 {
+			want.CustomFields = nil
+		}
+		want.SegmentIDs = slices.Sorted(slices.Values(segsOf[want.ID]))
+		// The engine's ids include Constant Contact's segments, which the
+		// Service leaves out of SendGrid's segment_ids.
+		got[i].SegmentIDs = slices.DeleteFunc(got[i].SegmentIDs, func(id string) bool { return strings.HasPrefix(id, segmentd.CCEnginePrefix) })
+		if len(got[i].SegmentIDs) == 0 {
+			got[i].SegmentIDs = nil
+		}
+		if !reflect.DeepEqual(got[i], want) {
+			w.t.Fatalf("after %s: the engine renders contact\n%+v\nthe store holds\n%+v", what, got[i], want)
+		}
+	}
+	for id := range w.segments {
+		v, err := w.svc.Segment(w.ctx, w.acct, id, true)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		var sampled []string
+		for _, c := range v.Sample {
+			sampled = append(sampled, c.ID)
+		}
+		if want := w.members.Members(w.acct, id, segmentd.SegmentSampleSize, w.clock.Now()); !slices.Equal(sampled, want) {
+			w.t.Fatalf("after %s: segment sample %v, want the engine's first members %v", what, sampled, want)
+		}
+	}
+}
+
+// verifyCounts checks the counts the Service answers from the engine
+// against the store's own COUNTs: the account's contacts, and every list's
+// (through each of the reads that carry a list count).
+func (w *world) verifyCounts(what string) {
+	w.t.Helper()
+	want, err := w.store.CountContacts(w.ctx, w.acct)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if got, err := w.svc.CountContacts(w.ctx, w.acct); err != nil || got != want {
+		w.t.Fatalf("after %s: CountContacts = %d, %v; the store counts %d", what, got, err, want)
+	}
+	if _, got, err := w.svc.SampleContacts(w.ctx, w.acct); err != nil || got != want {
+		w.t.Fatalf("after %s: SampleContacts count = %d, %v; the store counts %d", what, got, err, want)
+	}
+	page, err := w.svc.Lists(w.ctx, w.acct, "", segmentd.MaxListPageSize)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, l := range page.Lists {
+		want, err := w.store.CountListMembers(w.ctx, w.acct, l.ID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		got, err := w.svc.ListContactCount(w.ctx, w.acct, l.ID)
+		one, _, err2 := w.svc.List(w.ctx, w.acct, l.ID, false)
+		if err != nil || err2 != nil || l.ContactCount != want || got != want || one.ContactCount != want {
+			w.t.Fatalf("after %s: list %s counts: Lists %d, ListContactCount %d (%v), List %d (%v); the store counts %d",
+				what, l.Name, l.ContactCount, got, err, one.ContactCount, err2, want)
 		}
 	}
 }

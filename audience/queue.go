@@ -2,7 +2,6 @@ package audience
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -32,11 +31,20 @@ type queues struct {
 	mu      sync.Mutex
 	m       map[int64][]*jobTask
 	running sync.WaitGroup
+	// accepting holds a *sync.Mutex per account, held from a job's
+	// acceptance in the store to its place in the account's queue, so that
+	// the queue is in the store's job-number order: a later job ahead of an
+	// earlier one would wait for its turn forever.
+	accepting sync.Map
 }
 
 // submitShared stores a job as pending and queues it on its account.
 func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, error) {
 	acct := task.job.AccountID
+	m, _ := s.queues.accepting.LoadOrStore(acct, new(sync.Mutex))
+	accepting := m.(*sync.Mutex)
+	accepting.Lock()
+	defer accepting.Unlock()
 	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, s.owner, time.Now().Add(jobLease)); err != nil {
 		return "", err
 	}
@@ -80,7 +88,7 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	if !s.waitTurn(ctx, j) {
 		return
 	}
-	_, t.err = t.write(j)
+	_, t.err = s.apply(j, t.in)
 	s.finishJob(t)
 	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
@@ -116,19 +124,13 @@ func (s *Service) waitTurn(ctx context.Context, j *segmentd.Job) bool {
 	}
 }
 
-// finishJob sets a run job's result from its error.
+// finishJob sets a run job's result from its error, and its status.
 func (s *Service) finishJob(t *jobTask) {
 	j := &t.job
 	if t.err != nil {
 		s.log.Error("job failed", "job_id", j.ID, "account", j.AccountID, "type", j.Type, "err", t.err)
-		j.Errored = j.Requested
-		msg := "the job could not be processed"
-		var e *segmentd.Error
-		if errors.As(t.err, &e) {
-			msg = e.Message
-		}
-		j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
 	}
+	settle(t)
 	j.Finish(s.clock.Now())
 }
 

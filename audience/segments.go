@@ -95,13 +95,9 @@ func (s *Service) CreateSegment(ctx context.Context, acct int64, name, queryDSL,
 		if !segmentd.IsUUID(id) {
 			return SegmentView{}, segmentd.Errorf(segmentd.KindInvalid, "parent_list_ids", "list id %s is not a valid UUID", segmentd.Quote(id))
 		}
-		if _, err := s.store.List(ctx, acct, id); err != nil {
-			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
-				return SegmentView{}, segmentd.Errorf(segmentd.KindInvalid, "parent_list_ids", "list %q does not exist", id)
-			}
-			return SegmentView{}, err
-		}
 	}
+	// The store checks that the parent lists exist, in the transaction
+	// that inserts the segment.
 	seg := segmentd.Segment{ID: segmentd.NewID(), Name: name, QueryDSL: queryDSL, QueryVersion: version, ParentListIDs: parentListIDs}
 	if err := s.checkQuery(acct, &seg); err != nil {
 		return SegmentView{}, err
@@ -250,11 +246,13 @@ func (s *Service) view(ctx context.Context, acct int64, seg segmentd.Segment, sa
 	}
 	v.RefreshesUsed = n
 	if sample {
-		cs, err := s.store.ContactsByIDs(ctx, acct, ids)
-		if err != nil {
-			return v, err
+		// From the engine, which holds every field a contact response
+		// shows: reading 50 contacts from the store costs milliseconds at a
+		// million contacts (docs/decisions.md §19).
+		v.Sample = s.members.ContactsByIDs(acct, ids, now)
+		for i := range v.Sample {
+			v.Sample[i].SegmentIDs = withoutCC(v.Sample[i].SegmentIDs)
 		}
-		v.Sample = s.withSegmentIDs(acct, cs, now)
 	}
 	return v, nil
 }

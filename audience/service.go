@@ -10,8 +10,9 @@
 // JSON shapes. Files are by resource: jobs.go (the job worker),
 // accounts.go, fields.go, lists.go, contacts.go, segments.go and
 // refresh.go (SendGrid segments and their refresh cadence),
-// ccsegments.go, events.go, membership.go (the engine kept in step) and
-// snapshot.go (the engine snapshot taken and loaded).
+// ccsegments.go, events.go, membership.go (the engine kept in step),
+// snapshot.go (the engine snapshot taken and loaded) and exports.go
+// (contact exports).
 package audience
 
 import (
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/journal"
 	"github.com/segmentd/segmentd/internal/snapshot"
 )
 
@@ -28,9 +30,12 @@ import (
 type Config struct {
 	MaxCustomFields int // default MaxCustomFields
 	MaxLiveSegments int // default DefaultMaxLiveSegments
-	JobQueue        int // jobs waiting to run before a new one blocks its caller; default 2 (each may hold 30,000 decoded contacts)
-	Refresh         RefreshMode
-	SearchTimeout   time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
+	// MaxBacklog bounds the contacts and ids an account's queued jobs may
+	// name: past it a new job is refused with a RateLimitError, at once
+	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
+	MaxBacklog    int
+	Refresh       RefreshMode
+	SearchTimeout time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
 	// needed for the segment operations and contacts search. The offline
@@ -63,19 +68,22 @@ type Config struct {
 	// Jobs orders jobs across the servers of a shared store (queue.go;
 	// nil: this server's one job worker orders them).
 	Jobs segmentd.JobQueue
+	// Exports keeps contact exports (exports.go; nil: none are served).
+	Exports segmentd.ExportStore
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
 // top of a Store. The API faces call it; it never knows about HTTP.
 type Service struct {
-	store  segmentd.Store
-	clock  segmentd.Clock
-	log    *slog.Logger
-	cfg    Config
-	queue  chan *jobTask // stage 1: store writes, in order
-	finish chan *jobTask // stage 2: engine updates and job results, in order
-	done   chan struct{}
-	closed sync.Once
+	store   segmentd.Store
+	clock   segmentd.Clock
+	log     *slog.Logger
+	cfg     Config
+	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
+	finish  chan *jobTask // stage 2: engine updates and job results, in order
+	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
+	done    chan struct{}
+	closed  sync.Once
 
 	pendingMu sync.Mutex
 	pending   map[string]*segmentd.Job // queued or running jobs, by id
@@ -98,6 +106,7 @@ type Service struct {
 	given      given              // the segments the engine was given, per account
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 	wake       chan int64         // accounts for the follower to catch up (a shared store)
+	exp        *exports           // the contact exports this server writes (Config.Exports)
 }
 
 // New returns a Service and starts its job worker. Jobs run one at a
@@ -107,8 +116,8 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxCustomFields == 0 {
 		cfg.MaxCustomFields = segmentd.MaxCustomFields
 	}
-	if cfg.JobQueue == 0 {
-		cfg.JobQueue = 2
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
 	}
 	if cfg.SearchTimeout == 0 {
 		cfg.SearchTimeout = 20 * time.Second
@@ -119,7 +128,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, queue: make(chan *jobTask, cfg.JobQueue), finish: make(chan *jobTask, cfg.JobQueue), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)
@@ -132,14 +141,30 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 		s.stopLeases = stop
 		go s.renewLeases(ctx)
 	}
+	if cfg.Exports != nil {
+		s.startExports()
+	}
 	return s
 }
 
-// Close finishes the queued jobs and stops the worker and the follower. It
-// does not close the store.
+// HoldJobs stops the worker from starting the jobs still queued, when
+// they are in the journal: they run after the next start (OpenJournal).
+// Event batches and internal tasks still run. A server stopping calls it
+// first, so that its stop never waits for a backlog. Without a journal it
+// does nothing: Close finishes the queued jobs.
+func (s *Service) HoldJobs() {
+	if s.journal != nil {
+		s.backlog.holdJobs()
+	}
+}
+
+// Close stops the worker and the follower, after the job it runs and the
+// jobs still queued (HoldJobs, which Close calls, leaves those that are in
+// the journal). It does not close the store.
 func (s *Service) Close() {
+	s.HoldJobs()
 	s.closed.Do(func() {
-		close(s.queue)
+		s.backlog.close()
 		if s.stopFollow != nil {
 			s.stopFollow()
 		}
@@ -148,6 +173,12 @@ func (s *Service) Close() {
 	s.queues.running.Wait()
 	if s.stopLeases != nil {
 		s.stopLeases()
+	}
+	s.stopExports()
+	if s.journal != nil {
+		if err := s.journal.Close(); err != nil {
+			s.log.Error("closing the job journal", "err", err)
+		}
 	}
 }
 

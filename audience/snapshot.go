@@ -189,15 +189,21 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 	if mark.StoreID != hdr.Mark.StoreID {
 		return unusable(fmt.Errorf("%w: taken from store %s; this store is %s", snapshot.ErrUnusable, hdr.Mark.StoreID, mark.StoreID))
 	}
-	for a, seq := range hdr.Mark.Seqs {
-		if mark.Seq(a) < seq {
-			return unusable(fmt.Errorf("%w: account %d was at change %d; the store is at %d",
-				snapshot.ErrUnusable, a, seq, mark.Seq(a)))
-		}
-	}
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
 		return info, false, err
+	}
+	live := make(map[int64]bool, len(accts))
+	for _, a := range accts {
+		live[a.ID] = true
+	}
+	for a, seq := range hdr.Mark.Seqs {
+		// A deleted account's numbers may be gone with it; it is dropped
+		// from the engine below.
+		if live[a] && mark.Seq(a) < seq {
+			return unusable(fmt.Errorf("%w: account %d was at change %d; the store is at %d",
+				snapshot.ErrUnusable, a, seq, mark.Seq(a)))
+		}
 	}
 	if s.cfg.Events != nil {
 		for _, a := range accts {
@@ -215,6 +221,11 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 	}
 	if err := s.members.ReadSnapshot(bytes.NewReader(payload)); err != nil {
 		return unusable(err)
+	}
+	for a := range hdr.Mark.Seqs {
+		if !live[a] {
+			s.members.DropAccount(a) // deleted since the snapshot (Store.DeleteAccount)
+		}
 	}
 	now := s.clock.Now()
 	for _, a := range accts {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,10 +159,12 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unro
 	}}).ServeHTTP(w, r)
 }
 
-// areaOf is the resource root of a path under /v3 ("contacts" when it has
-// none, which only a face mounted elsewhere than Prefixes sees).
-func areaOf(path string) string {
-	root, _, _ := strings.Cut(strings.TrimPrefix(path, "/v3/"), "/")
+// areaOf is the resource root of a path under /v3, once cleaned (the
+// server hands this face a path such as /v3/./segments whose cleaned form
+// is one of its roots); "contacts" when it has none, which only a face
+// mounted elsewhere than Prefixes sees.
+func areaOf(p string) string {
+	root, _, _ := strings.Cut(strings.TrimPrefix(path.Clean(p), "/v3/"), "/")
 	if slices.Contains(resourceRoots, root) {
 		return root
 	}

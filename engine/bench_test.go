@@ -260,6 +260,69 @@ func BenchmarkCount(b *testing.B) {
 	}
 }
 
+// BenchmarkReads measures the reads the API answers from the engine
+// rather than the store (docs/decisions.md §19), on accounts of 100,000
+// and 1,000,000 contacts (no events) with 50 live segments (segmentMix),
+// to show that their cost does not grow with the account:
+//
+//   - ContactCount: GET /v3/marketing/contacts/count;
+//   - ListCount: a list's contact_count (each list holds about a tenth);
+//   - SegmentSample: a segment GET's 50-contact sample, its first members
+//     rendered in full with their lists and segments;
+//   - SegmentsOf50: the segment_ids of a 50-contact sample read from the
+//     store (a list's, the contacts').
+//
+// The two reads that take microseconds also report their CPU time per
+// read, which other work on the machine does not inflate.
+func BenchmarkReads(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		e := buildWorld(b, n, false)
+		segs := segmentMix(50)
+		for i, src := range segs {
+			if err := e.PutSegment(1, fmt.Sprintf("s%02d", i), mustCheck(b, e, 1, query.SQL, src), "", base); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// A segment holding about half the account, whose first members
+		// are spread over the index like any segment's.
+		const half = "SELECT contact_id, updated_at FROM contact_data WHERE score < 50"
+		if err := e.PutSegment(1, "half", mustCheck(b, e, 1, query.SQL, half), "", base); err != nil {
+			b.Fatal(err)
+		}
+		ids := e.Members(1, "half", 50, base)
+		b.Run(fmt.Sprintf("contacts=%d/ContactCount", n), func(b *testing.B) {
+			for b.Loop() {
+				if e.ContactCount(1) != n {
+					b.Fatal("wrong count")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("contacts=%d/ListCount", n), func(b *testing.B) {
+			for b.Loop() {
+				if e.ListCount(1, "list07") == 0 {
+					b.Fatal("empty list")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("contacts=%d/SegmentSample", n), func(b *testing.B) {
+			cpu0 := cputime.Process()
+			for b.Loop() {
+				if cs := e.ContactsByIDs(1, e.Members(1, "half", 50, base), base); len(cs) != 50 {
+					b.Fatalf("sample of %d", len(cs))
+				}
+			}
+			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+		b.Run(fmt.Sprintf("contacts=%d/SegmentsOf50", n), func(b *testing.B) {
+			cpu0 := cputime.Process()
+			for b.Loop() {
+				e.SegmentsOfMany(1, ids, base)
+			}
+			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
 // BenchmarkSearch measures a contacts search (full evaluation, first 50 ids
 // and the total) over 1,000,000 contacts.
 func BenchmarkSearch(b *testing.B) {

@@ -1058,6 +1058,37 @@ func (e *Engine) Count(acct int64, segmentID string, now time.Time) int {
 	return 0
 }
 
+// ContactCount returns the number of the account's contacts (0 for an unknown
+// account). The engine holds every contact the store does once the writes
+// that made them reached it (jobs pass them before they read completed),
+// so this is the store's count without counting the store: a bitmap
+// cardinality, whatever the account's size.
+func (e *Engine) ContactCount(acct int64) int {
+	a := e.get(acct)
+	if a == nil {
+		return 0
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return int(a.live.GetCardinality())
+}
+
+// ListCount returns the number of contacts on a list (0 for a list nobody
+// is on, or an unknown one: the engine forgets a list when its last
+// contact leaves, and never learns of an empty one).
+func (e *Engine) ListCount(acct int64, listID string) int {
+	a := e.get(acct)
+	if a == nil {
+		return 0
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if l := a.lists[listID]; l != nil {
+		return int(l.bm.GetCardinality())
+	}
+	return 0
+}
+
 // Members returns up to limit contact ids of a segment as of now (all of
 // them when limit < 0), in the engine's index order: deterministic for a
 // given history of writes, and the same across calls until the members
@@ -1116,19 +1147,28 @@ func (a *account) idsOf(m *roaring.Bitmap, limit int) []string {
 // SegmentsOf returns the sorted ids of the segments a contact is in as of
 // now (a contact response's segment_ids).
 func (e *Engine) SegmentsOf(acct int64, contactID string, now time.Time) []string {
+	return e.SegmentsOfMany(acct, []string{contactID}, now)[0]
+}
+
+// SegmentsOfMany is SegmentsOf for several contacts, under one read lock
+// and one look at the clock: out[i] holds the sorted segment ids of
+// contactIDs[i] (nil for an unknown contact or one in no segment).
+func (e *Engine) SegmentsOfMany(acct int64, contactIDs []string, now time.Time) [][]string {
+	out := make([][]string, len(contactIDs))
 	a := e.reader(acct, now)
 	if a == nil {
-		return nil
+		return out
 	}
 	defer a.mu.RUnlock()
-	idx, ok := a.ids.lookup(contactID)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, s := range a.active {
-		if s.members.Contains(idx) {
-			out = append(out, s.id)
+	for i, id := range contactIDs {
+		idx, ok := a.ids.lookup(id)
+		if !ok {
+			continue
+		}
+		for _, s := range a.active {
+			if s.members.Contains(idx) {
+				out[i] = append(out[i], s.id)
+			}
 		}
 	}
 	return out

@@ -54,8 +54,25 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 			return err
 		}
 		if ch.Through <= after {
-			// Nothing changed; only events may be new (they take change
-			// numbers too, so none is).
+			// Nothing changed. Events take change numbers too, so none is
+			// new, but a caller whose last read stopped at eventLimit has
+			// more of them to read.
+			if eventLimit > 0 {
+				ch.Events, ch.EventsThrough, err = scanEvents(ctx, tx, acct, afterEvent, eventLimit)
+			}
+			return err
+		}
+		var dropped bool
+		if err := tx.QueryRow(ctx, qAccountReset, acct, after).Scan(&ch.ResetAt, &dropped); err != nil {
+			return err
+		}
+		if dropped || ch.ResetAt > 0 {
+			// A reset or a deletion: what came before it is gone
+			// (segmentd.AccountChanges).
+			ch.Dropped = dropped
+			if dropped {
+				ch.ResetAt = 0
+			}
 			return nil
 		}
 		if err := tx.QueryRow(ctx, qCatalogChanged, acct, after).Scan(&ch.Catalog); err != nil {

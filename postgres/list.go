@@ -11,16 +11,16 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// qLists selects lists of the account $1 with their contact counts; append
-// the condition.
-const qLists = `SELECT l.id, l.name, l.created_at, l.updated_at,
-	(SELECT count(*) FROM list_members m WHERE m.account_id = $1 AND m.list_id = l.id)
-	FROM lists l WHERE l.account_id = $1 AND `
+// qLists selects lists of the account $1; append the condition. It does
+// not count the lists' contacts (ContactCount is the Service's, from the
+// engine, and CountListMembers the store's): a count reads every
+// membership.
+const qLists = `SELECT l.id, l.name, l.created_at, l.updated_at FROM lists l WHERE l.account_id = $1 AND `
 
 func scanList(row pgx.Row) (segmentd.List, error) {
 	var l segmentd.List
 	var created, updated int64
-	if err := row.Scan(&l.ID, &l.Name, &created, &updated, &l.ContactCount); err != nil {
+	if err := row.Scan(&l.ID, &l.Name, &created, &updated); err != nil {
 		return l, err
 	}
 	l.CreatedAt = fromMS(created)
@@ -91,6 +91,14 @@ func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {
 
 func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List, error) {
 	return getList(ctx, s.db, acct, id)
+}
+
+// CountListMembers counts a list's contacts (0 for a list that does not
+// exist).
+func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2", acct, id).Scan(&n)
+	return n, err
 }
 
 func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {

@@ -540,30 +540,81 @@ func DropSchema(ctx context.Context, dsn string) error {
 	return classify(err)
 }
 
-// Size returns the bytes that segmentd's tables take on disk, their
-// indexes and TOAST included, in the schema the store uses: on Citus a
-// distributed table counts its shards on every worker
-// (citus_total_relation_size; the coordinator's own copy is empty) and a
-// reference table one of its copies; on plain PostgreSQL the tables
-// themselves.
-func (s *Store) Size(ctx context.Context) (int64, error) {
-	const plain = `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+// TableSize is the space one table or index takes on disk.
+type TableSize struct {
+	Table string // the table; for an index, the table it indexes
+	Index string // the index, or "" for the table itself (with its TOAST)
+	Bytes int64
+}
+
+// CitusIndexes is the Index of the row that holds all of a distributed
+// table's indexes on Citus, which measures them only together.
+const CitusIndexes = "(indexes)"
+
+// Sizes returns the bytes each of segmentd's tables and indexes takes on
+// disk, in the schema the store uses, largest first: a table's row counts
+// its heap and TOAST (pg_table_size), each index a row of its own. On Citus
+// a distributed table counts its shards on every worker (the coordinator's
+// own copy is empty), with its indexes in one row named CitusIndexes, as
+// Citus sizes shards' indexes only together; a reference table counts one
+// of its copies.
+func (s *Store) Sizes(ctx context.Context) ([]TableSize, error) {
+	const tables = `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()`
-	const citus = `SELECT coalesce(sum(CASE WHEN d.partmethod = 'h' THEN citus_total_relation_size(c.oid)
-	                                   ELSE pg_total_relation_size(c.oid) END), 0)::bigint
+	const plain = `SELECT c.relname, '', pg_table_size(c.oid) ` + tables + `
+	UNION ALL
+	SELECT c.relname, i.relname, pg_relation_size(i.oid)
+	FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+	ORDER BY 3 DESC, 1, 2`
+	const citus = `SELECT c.relname, '', CASE WHEN d.partmethod = 'h' THEN citus_table_size(c.oid) ELSE pg_table_size(c.oid) END
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	LEFT JOIN pg_dist_partition d ON d.logicalrelid = c.oid
-	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()`
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+	UNION ALL
+	SELECT c.relname, '` + CitusIndexes + `', citus_total_relation_size(c.oid) - citus_table_size(c.oid)
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	JOIN pg_dist_partition d ON d.logicalrelid = c.oid
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND d.partmethod = 'h'
+	UNION ALL
+	SELECT c.relname, i.relname, pg_relation_size(i.oid)
+	FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	LEFT JOIN pg_dist_partition d ON d.logicalrelid = c.oid
+	WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND d.partmethod IS DISTINCT FROM 'h'
+	ORDER BY 3 DESC, 1, 2`
 	var hasCitus bool
 	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").Scan(&hasCitus); err != nil {
-		return 0, err
+		return nil, err
 	}
 	q := plain
 	if hasCitus {
 		q = citus
 	}
+	rows, err := s.db.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []TableSize
+	for rows.Next() {
+		var t TableSize
+		if err := rows.Scan(&t.Table, &t.Index, &t.Bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Size returns the bytes that segmentd's tables take on disk, their
+// indexes and TOAST included: the sum of Sizes.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	sizes, err := s.Sizes(ctx)
 	var n int64
-	err := s.db.QueryRow(ctx, q).Scan(&n)
+	for _, t := range sizes {
+		n += t.Bytes
+	}
 	return n, err
 }

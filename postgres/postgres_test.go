@@ -143,6 +143,12 @@ func TestJobQueueContract(t *testing.T) {
 	})
 }
 
+func TestControlContract(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		storetest.RunControl(t, func(t *testing.T) storetest.ControlStore { return openFresh(t, srv) })
+	})
+}
+
 // TestListen: a server listening on the database hears each account that
 // another server's committed write changed, and nothing of a write rolled
 // back.
@@ -230,5 +236,13 @@ func TestListen(t *testing.T) {
 func TestSharedStore(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		facetest.RunShared(t, openFresh(t, srv))
+	})
+}
+
+// TestSharedReset resets and deletes an account on one of two Services
+// over one database (facetest.RunSharedReset): the other's engine follows.
+func TestSharedReset(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		facetest.RunSharedReset(t, openFresh(t, srv))
 	})
 }

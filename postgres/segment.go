@@ -61,6 +61,15 @@ func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 		if err := checkSegmentName(ctx, tx, acct, seg.Name, ""); err != nil {
 			return err
 		}
+		for _, id := range seg.ParentListIDs {
+			var ok bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM lists WHERE account_id = $1 AND id = $2)", acct, id).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return segmentd.ParentListNotFound(id)
+			}
+		}
 		var live int
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM segments WHERE account_id = $1 AND deleted_at IS NULL", acct).Scan(&live); err != nil {
 			return err

@@ -123,6 +123,8 @@ func TestErrorMessages(t *testing.T) {
 		{SGQL, "age = 'x'", "1:5: operator = is incompatible with NUMBER, STRING"},
 		{SGQL, "list_ids = 'x'", "1:10: operator = is incompatible with ARRAY<STRING>, STRING"},
 		{SGQL, "email = 'x", "1:9: string literal not terminated"},
+		{SGQL, "email = 'a\x00b'", "1:11: a quoted literal must not contain U+0000"},
+		{SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email = 'x\x00'", "1:65: a quoted literal must not contain U+0000"},
 		{SGQL, "email = 'x'; DROP TABLE contacts", "1:12: expected end of query, found ';'"},
 	}
 	for _, tt := range tests {

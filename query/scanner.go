@@ -200,6 +200,12 @@ func (s *Scanner) scanString(pos Pos, q byte) (Pos, Token, string) {
 		c := s.src[s.off]
 		s.off++
 		switch c {
+		case 0:
+			// No text column of PostgreSQL can hold U+0000, so a segment
+			// whose query held one could not be stored there; SQLite
+			// could, and both stores take the same queries.
+			s.error(s.pos(s.off-1), "a quoted literal must not contain U+0000")
+			return pos, ILLEGAL, ""
 		case q:
 			if s.off < len(s.src) && s.src[s.off] == q {
 				s.off++

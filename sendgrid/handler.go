@@ -133,6 +133,9 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "DELETE /v3/marketing/contacts/{contact_id:uuid}/identifiers", h: h.deleteIdentifier},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
 		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
+		{pattern: "POST /v3/marketing/contacts/exports", h: h.createExport},
+		{pattern: "GET /v3/marketing/contacts/exports", h: h.listExports},
+		{pattern: "GET /v3/marketing/contacts/exports/{id}", h: h.getExport},
 
 		{pattern: "POST /v3/marketing/segments/2.0", h: h.createSegment2, envelope: envSegments2},
 		{pattern: "GET /v3/marketing/segments/2.0", h: h.listSegments2, envelope: envSegments2},

@@ -3,9 +3,9 @@ package sendgrid
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,75 +57,45 @@ func decodeUpsertFast(body []byte, fields map[string]segmentd.FieldDefinition) (
 	if checkBody(body, false) != nil {
 		return nil, nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, nil, false
-	}
 	var listIDs []string
-	var patches []segmentd.ContactPatch
+	// Room for the contacts at once (a contact takes 60 bytes of JSON or
+	// more): growing the slice copied the patches over and over.
+	patches := make([]segmentd.ContactPatch, 0, min(segmentd.MaxUpsertContacts, len(body)/60+1))
 	sawContacts := false
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, nil, false
-		}
-		switch t {
+	ok := eachMember(body, func(key string, val []byte) bool {
+		switch key {
 		case "list_ids":
-			var raw json.RawMessage
-			if dec.Decode(&raw) != nil {
-				return nil, nil, false
+			listIDs = nil
+			if isNull(val) {
+				return true
 			}
-			if listIDs = nil; !isNull(raw) {
-				if listIDs, err = stringArray(raw, ""); err != nil {
-					return nil, nil, false
-				}
-				for i, id := range listIDs {
-					listIDs[i] = strings.ToLower(id)
-				}
+			var err error
+			if listIDs, err = stringArray(val, ""); err != nil {
+				return false
 			}
+			for i, id := range listIDs {
+				listIDs[i] = strings.ToLower(id)
+			}
+			return true
 		case "contacts":
 			sawContacts = true
-			if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-				return nil, nil, false
-			}
-			for dec.More() {
+			return eachElement(val, func(c []byte) bool {
 				if len(patches) == segmentd.MaxUpsertContacts {
-					return nil, nil, false // the slow path names the limit
-				}
-				var m map[string]json.RawMessage
-				if dec.Decode(&m) != nil || m == nil {
-					return nil, nil, false
+					return false // the slow path names the limit
 				}
 				patches = append(patches, segmentd.ContactPatch{})
-				if !decodeContactFast(m, fields, &patches[len(patches)-1]) {
-					return nil, nil, false
-				}
-			}
-			if _, err := dec.Token(); err != nil { // ']'
-				return nil, nil, false
-			}
-		default:
-			return nil, nil, false
+				p := &patches[len(patches)-1]
+				return eachMember(c, func(key string, val []byte) bool {
+					return decodeContactKey(key, val, "", fields, p) == nil
+				})
+			})
 		}
-	}
-	if _, err := dec.Token(); err != nil || !sawContacts || len(patches) == 0 { // '}'
-		return nil, nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF { // trailing data
+		return false
+	})
+	if !ok || !sawContacts || len(patches) == 0 {
 		return nil, nil, false
 	}
 	return listIDs, patches, true
-}
-
-// decodeContactFast is decodeContact for the fast path: any key or value it
-// would refuse makes it report false.
-func decodeContactFast(m map[string]json.RawMessage, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) bool {
-	for key, val := range m {
-		if decodeContactKey(key, val, "", fields, p) != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // decodeUpsert decodes an upsert body, naming the JSON path of the first
@@ -259,25 +229,30 @@ func decodeCustomFields(raw json.RawMessage, path string, fields map[string]segm
 	if isNull(raw) {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	type member struct {
+		id  string
+		val []byte
+	}
+	var ms []member
+	if !eachMember(raw, func(id string, val []byte) bool { ms = append(ms, member{id, val}); return true }) {
 		return invalid(path, "%s must be an object keyed by custom field id", path)
 	}
+	// In id order, so that the same body always gets the same error.
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.id, b.id) })
 	if p.CustomFields == nil {
-		p.CustomFields = make(map[string]*segmentd.Value, len(m))
+		p.CustomFields = make(map[string]*segmentd.Value, len(ms))
 	}
-	for _, id := range sortedKeys(m) {
-		val, vpath := m[id], path+"."+id
-		def, ok := fields[id]
+	for _, m := range ms {
+		def, ok := fields[m.id]
 		if !ok {
-			p.CustomFields[id] = &segmentd.Value{} // reported by ValidatePatch
+			p.CustomFields[m.id] = &segmentd.Value{} // reported by ValidatePatch
 			continue
 		}
-		v, err := customValue(val, vpath, def)
+		v, err := customValue(m.val, path+"."+m.id, def)
 		if err != nil {
 			return err
 		}
-		p.CustomFields[id] = v
+		p.CustomFields[m.id] = v
 	}
 	return nil
 }
@@ -371,20 +346,25 @@ func jsonString(raw json.RawMessage, path string) (string, error) {
 }
 
 func stringArray(raw json.RawMessage, path string) ([]string, error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalid(path, "%s must be an array of strings", path)
-	}
-	out := make([]string, len(items))
-	for i, it := range items {
+	out := []string{}
+	var err error
+	ok := eachElement(raw, func(it []byte) bool {
 		if isNull(it) {
-			return nil, invalid(path+"["+strconv.Itoa(i)+"]", "%s[%d] must be a string", path, i)
+			err = invalid(path+"["+strconv.Itoa(len(out))+"]", "%s[%d] must be a string", path, len(out))
+			return false
 		}
-		s, err := jsonString(it, path+"["+strconv.Itoa(i)+"]")
-		if err != nil {
-			return nil, err
+		var s string
+		if s, err = jsonString(it, path+"["+strconv.Itoa(len(out))+"]"); err != nil {
+			return false
 		}
-		out[i] = s
+		out = append(out, s)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, invalid(path, "%s must be an array of strings", path)
 	}
 	return out, nil
 }

@@ -127,6 +127,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Match tells whether a route takes r and, when none does, why.
 func (rt *Router) Match(r *http.Request) (u Unrouted, routed bool) {
+	if !cleanPath(r.URL.EscapedPath()) {
+		return Unrouted{}, false // a 404 where ServeMux would redirect (see New)
+	}
 	segs := requestSegments(r)
 	// ServeMux picks the route (the most specific pattern, HEAD served by
 	// GET); the Router only vetoes it when a wildcard refuses its value.
@@ -205,4 +208,14 @@ func (p *pattern) fits(segs []string) fit {
 		return fitRefused
 	}
 	return fitAccepted
+}
+
+// cleanPath reports whether p is its own cleaned form (a trailing slash
+// kept): no empty, "." or ".." segment.
+func cleanPath(p string) bool {
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean == p
 }

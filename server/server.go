@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -60,7 +62,33 @@ func New(log *slog.Logger, ready func(context.Context) error, faces ...Face) htt
 			mux.Handle(p, f.Handler)
 		}
 	}
-	return logRequests(log, recoverPanics(log, mux))
+	// ServeMux answers a path with an empty, "." or ".." segment with a
+	// redirect to its cleaned form, which a client would follow with a GET
+	// whatever its method. segmentd answers 404 instead: the face whose
+	// prefix the cleaned path has answers it in its own envelope (its
+	// Router leaves such paths unrouted), and segmentd's own shape covers
+	// the rest.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); !cleanPath(p) {
+			// The longest prefix, as ServeMux picks.
+			clean, best, longest := path.Clean(p)+"/", http.Handler(nil), 0
+			for _, f := range faces {
+				for _, prefix := range f.Prefixes {
+					if strings.HasPrefix(clean, strings.TrimSuffix(prefix, "/")+"/") && len(prefix) > longest {
+						best, longest = f.Handler, len(prefix)
+					}
+				}
+			}
+			if best == nil {
+				writeError(w, http.StatusNotFound, msgNotFound)
+				return
+			}
+			best.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return logRequests(log, recoverPanics(log, root))
 }
 
 // segmentd's own answers on the paths no face serves.

@@ -47,7 +47,12 @@ func (s *Store) CreateAccount(ctx context.Context, name string, parentID int64, 
 			}
 			parent = parentID
 		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO accounts (parent_id, name, created_at) VALUES (?, ?, ?)",
+		// The id follows every id given before, a deleted account's too
+		// (its tombstone in account_resets): SQLite alone would give the
+		// largest id again once its account was deleted.
+		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, parent_id, name, created_at)
+			SELECT max(m) + 1, ?, ?, ? FROM (SELECT coalesce(max(id), 0) AS m FROM accounts
+				UNION ALL SELECT coalesce(max(account_id), 0) FROM account_resets)`,
 			parent, name, toMS(a.CreatedAt))
 		if err != nil {
 			return err

@@ -27,8 +27,8 @@ const (
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
 	qStampContacts    = "UPDATE contacts SET change_seq = ? WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qRecordAttachment = "INSERT OR IGNORE INTO event_attachments (account_id, change_seq, event_seq) " +
-		"SELECT account_id, ?, seq FROM events WHERE account_id = ? AND contact_id IS NULL AND email = ?"
-	qAttachedEvents = "SELECT " + eventColumns + " FROM event_attachments a JOIN events e ON e.account_id = a.account_id AND e.seq = a.event_seq " +
+		"SELECT account_id, ?, seq FROM event_rows INDEXED BY events_unattached WHERE account_id = ? AND contact_id IS NULL AND email = ?"
+	qAttachedEvents = "SELECT " + eventColumns + " FROM event_attachments a JOIN event_rows e ON e.account_id = a.account_id AND e.seq = a.event_seq " +
 		"WHERE a.account_id = ? AND a.change_seq > ? AND a.event_seq <= ? ORDER BY a.event_seq"
 	qCatalogChanged = "SELECT EXISTS (SELECT 1 FROM catalog_changes WHERE account_id = ? AND change_seq > ?)"
 )
@@ -69,6 +69,19 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &ch.Through); err != nil {
 			return err
 		}
+		var dropped bool
+		if err := tx.QueryRowContext(ctx, qAccountReset, acct, after).Scan(&ch.ResetAt, &dropped); err != nil {
+			return err
+		}
+		if dropped || ch.ResetAt > 0 {
+			// A reset or a deletion: what came before it is gone
+			// (segmentd.AccountChanges).
+			ch.Dropped = dropped
+			if dropped {
+				ch.ResetAt = 0
+			}
+			return nil
+		}
 		if err := tx.QueryRowContext(ctx, qCatalogChanged, acct, after).Scan(&ch.Catalog); err != nil {
 			return err
 		}
@@ -91,11 +104,11 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 			return err
 		}
 		ch.Changed = sortedUnique(changed)
-		if ch.Attached, err = queryAll(ctx, tx, scanOneEvent, qAttachedEvents, acct, after, afterEvent); err != nil {
+		if ch.Attached, err = scanEvents(ctx, tx, qAttachedEvents, acct, after, afterEvent); err != nil {
 			return err
 		}
 		if eventLimit > 0 {
-			ch.Events, ch.EventsThrough, err = scanEventsColumns(ctx, tx, acct, afterEvent, eventLimit)
+			ch.Events, ch.EventsThrough, err = scanEventPage(ctx, tx, nil, acct, afterEvent, eventLimit)
 		}
 		return err
 	})
@@ -109,8 +122,6 @@ func scanDeletion(row rowScanner) (deletion, error) {
 	err := row.Scan(&d.kind, &d.id)
 	return d, err
 }
-
-func scanOneEvent(row rowScanner) (segmentd.Event, error) { return scanEvent(row, nil) }
 
 // catalogTx is writeTx for a write of the account's field definitions or
 // segments: fn's transaction also records the catalog change.

@@ -47,16 +47,34 @@ func identifierCol(t segmentd.IdentifierType) (string, error) {
 
 // scanContact reads one row of contactCols. ListIDs are left empty.
 func scanContact(rows *sql.Rows) (segmentd.Contact, error) {
+	return scanContactAnd(rows)
+}
+
+// scanContactLists scans a row of contactColumnsLists: the contact with
+// its sorted ListIDs.
+func scanContactLists(rows *sql.Rows) (segmentd.Contact, error) {
+	var lists sql.NullString
+	c, err := scanContactAnd(rows, &lists)
+	if err == nil && lists.String != "" {
+		c.ListIDs = strings.Split(lists.String, ",")
+		slices.Sort(c.ListIDs)
+	}
+	return c, err
+}
+
+// scanContactAnd scans contactColumns, then into more.
+func scanContactAnd(rows *sql.Rows, more ...any) (segmentd.Contact, error) {
 	var c segmentd.Contact
 	var text [17]sql.NullString
 	var alt, custom string
 	var created, updated int64
-	dst := make([]any, 0, 22)
+	dst := make([]any, 0, 22+len(more))
 	dst = append(dst, &c.ID)
 	for i := range text {
 		dst = append(dst, &text[i])
 	}
 	dst = append(dst, &alt, &custom, &created, &updated)
+	dst = append(dst, more...)
 	if err := rows.Scan(dst...); err != nil {
 		return c, err
 	}
@@ -315,6 +333,25 @@ func queryContacts(ctx context.Context, q queryer, acct int64, query string, arg
 	return out, nil
 }
 
+// queryContactsLists runs a query of contactColumnsLists and returns its
+// contacts with their lists.
+func queryContactsLists(ctx context.Context, q queryer, query string, args ...any) ([]segmentd.Contact, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Contact
+	for rows.Next() {
+		c, err := scanContactLists(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // fillListIDs sets the sorted ListIDs of cs.
 func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Contact) error {
 	ptrs := make([]*segmentd.Contact, len(cs))
@@ -381,12 +418,7 @@ func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		cs, err = queryContacts(ctx, tx, acct, qContactsWhere+"id"+qInValues, acct, jsonStrings(ids))
-		return err
-	})
+	cs, err := queryContactsLists(ctx, s.read, qContactsByIDs, acct, jsonStrings(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -508,12 +540,7 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 	if limit <= 0 {
 		return nil, nil
 	}
-	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		cs, err = queryContacts(ctx, tx, acct, qSampleContacts, acct, limit)
-		return err
-	})
+	cs, err := queryContactsLists(ctx, s.read, qSampleContacts, acct, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -16,15 +17,14 @@ import (
 // statements (docs/events.md "Throughput"): each account's sg_event_id hashes,
 // and the contacts of the emails recent batches named.
 //
-// Idempotency on sg_event_id without a random-key index (migration 0010).
-// The store keeps, per account, the sg_event_hash of every event it holds
-// with that event's timestamp. An event whose hash is not there is new: no
-// statement runs for it, which is nearly every event. A hit is confirmed
-// by comparing the stored text, one probe of events_time (account_id,
-// event_timestamp, sg_event_hash) per timestamp the hash is held with:
-// usually one, the event's own when it is a redelivery. A hash collision
-// therefore never drops an event, and an id is a duplicate whatever its
-// timestamp.
+// Idempotency on sg_event_id without a random-key index (migrations 0010
+// and 0015). The store keeps, per account, the 64-bit hash of every
+// sg_event_id it holds with that event's sequence number. An event whose
+// hash is not there is new: no statement runs for it, which is nearly
+// every event. A hit is confirmed by comparing the stored id, one probe of
+// the primary key per sequence number the hash is held with (usually one).
+// A hash collision therefore never drops an event, and an id is a
+// duplicate whatever its timestamp.
 //
 // Emails: AddEvents remembers which contact each email it looked up
 // belongs to (or that none does). Every other write transaction may change
@@ -34,26 +34,39 @@ import (
 //
 // Both are read and written only inside write transactions, which the
 // single writer connection serialises. A hash set is loaded at the
-// account's first AddEvents (a covering scan of events_time: seconds at
-// ten million events) and dropped when anything else may have changed the
+// account's first AddEvents (a scan of its events, hashing their ids:
+// seconds at ten million events) and dropped when anything else may have changed the
 // account's events: pruning, a failed commit. A commit by another
 // connection (another process on the same file, such as `segmentd events
 // load`) changes PRAGMA data_version, and everything is dropped. (So does a
 // checkpoint that another connection ends by truncating the WAL; the
 // background checkpoints are PASSIVE and do not.)
 
-// maxCachedEmails bounds the remembered emails of a store (about 30 MB);
-// when full, they are all forgotten and the cache fills again.
-const maxCachedEmails = 1 << 18
+// maxCachedEmails bounds the remembered emails of a store: about 60 bytes
+// each (the map's slot, the email's bytes, the owner's 16), so at most
+// about 64 MB. It is a million so that a million-contact account's emails
+// all fit: with fewer, events spread over every contact found each email
+// forgotten again before it came back, and the lookups were most of a
+// batch's store time. When full, about half are forgotten, as the map's
+// iteration order falls.
+const maxCachedEmails = 1 << 20
+
+// emailOwner is what an email names: the 16 bytes of its contact's id, or
+// no contact (has false).
+type emailOwner struct {
+	id  [16]byte
+	has bool
+}
 
 // eventCache is the in-memory part of event ingestion. Its fields are
 // guarded by mu and used only inside write transactions.
 type eventCache struct {
 	mu      sync.Mutex
-	version int64                       // the writer's PRAGMA data_version they are valid for
-	ids     map[int64]*hashSet          // per account
-	emails  map[int64]map[string]string // per account: email → contact id, "" for none
+	version int64                           // the writer's PRAGMA data_version they are valid for
+	ids     map[int64]*hashSet              // per account
+	emails  map[int64]map[string]emailOwner // per account
 	nEmails int
+	limit   int // maxCachedEmails, or a test's smaller bound
 }
 
 // forgetEmails drops the remembered emails: the caller's write may change
@@ -72,51 +85,54 @@ func (c *eventCache) forgetIDs(acct int64) {
 }
 
 const (
-	qEventHashes = "SELECT sg_event_hash, event_timestamp FROM events WHERE account_id = ? AND sg_event_hash IS NOT NULL"
-	// qEventAt is the probe for a hit.
-	qEventAt = "SELECT sg_event_id FROM events WHERE account_id = ? AND event_timestamp = ? AND sg_event_hash = ?"
+	qEventHashes = "SELECT seq, sg_event_id FROM event_rows WHERE account_id = ? AND sg_event_id IS NOT NULL"
+	// qEventAt is the probe for a hit: the id bound in its stored form
+	// (encodeEventID), which is one per id.
+	qEventAt = "SELECT 1 FROM event_rows WHERE account_id = ? AND seq = ? AND sg_event_id = ?"
 )
 
-// hashSet holds 64-bit hashes, each with the timestamp (unix ms) of an
-// event that has it: a sorted array of most of them (16 bytes each), a
-// directory of where each range of top bits starts in it (so that a lookup
-// reads two or three cache lines, not the twenty-odd of a binary search
-// over ten million), and a hash table of those added since the array was
-// last merged. A hash held with several timestamps (two ids with one hash)
-// is in the array several times, or in the table.
+// hashSet holds 64-bit hashes, each with the sequence number of an event
+// that has it.
+//
+// Most of them are in sorted, 8 bytes each: the hash's top 32 bits above
+// the sequence number's low 32, in ascending order, with a directory of
+// where each range of top bits starts (so that a lookup reads two or three
+// cache lines, not the twenty-odd of a binary search over ten million).
+// 32 bits of hash make a new id meet an entry of another id about once per
+// 430 lookups at ten million events, each such meeting costing one probe;
+// the sequence number's high bits are those of one of the numbers up to
+// the greatest held (last), in practice all zero.
+//
+// Those added since the array was last merged are in recent, a hash table
+// with the whole hash and number: open addressing with linear probing, a
+// slot per power of two, a hash's first slot chosen by multiplying it with
+// seed (odd, random), so that ids made to share bits of their hashes do
+// not share slots. A zero hash marks an empty slot; hash 0 itself is kept
+// in zero, by sequence number.
 type hashSet struct {
-	sorted []hashAt
+	sorted []uint64
 	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
 	bits   uint
 
-	// recent is the table: open addressing with linear probing, a slot
-	// per power of two, a hash's first slot chosen by multiplying it with
-	// seed (odd, random), so that ids made to share bits of their hashes
-	// do not share slots. A zero hash marks an empty slot; hash 0 itself
-	// is kept in zero, by timestamp.
-	recent []hashAt
+	recent []hashSeq
 	seed   uint64
 	zero   []int64
-	n      int // entries in recent and zero
+	n      int   // entries in recent and zero
+	last   int64 // the greatest sequence number held
 }
 
-type hashAt struct{ h, ts int64 }
-
-func cmpHash(a, b hashAt) int {
-	switch {
-	case a.h < b.h:
-		return -1
-	case a.h > b.h:
-		return 1
-	}
-	return 0
+type hashSeq struct {
+	h   uint64
+	seq int64
 }
 
-// bucket is the top bits of h in sorted's order (int64 order, so the sign
-// bit flipped).
-func (s *hashSet) bucket(h int64) uint64 { return (uint64(h) ^ 1<<63) >> (64 - s.bits) }
+// packHash is the sorted array's entry for h at seq.
+func packHash(h uint64, seq int64) uint64 { return h>>32<<32 | uint64(uint32(seq)) }
 
-// index builds dir for sorted: about eight hashes a bucket.
+// bucket is the top bits of an entry (or of a hash: the same bits).
+func (s *hashSet) bucket(h uint64) uint64 { return h >> (64 - s.bits) }
+
+// index builds dir for sorted: about eight entries a bucket.
 func (s *hashSet) index() {
 	s.bits = 1
 	for s.bits < 28 && len(s.sorted)>>(s.bits+3) > 0 {
@@ -127,7 +143,7 @@ func (s *hashSet) index() {
 	}
 	b := uint64(0)
 	for i, e := range s.sorted {
-		for hb := s.bucket(e.h); b <= hb; b++ {
+		for hb := s.bucket(e); b <= hb; b++ {
 			s.dir[b] = uint32(i)
 		}
 	}
@@ -137,19 +153,20 @@ func (s *hashSet) index() {
 }
 
 // slot is h's first slot in recent.
-func (s *hashSet) slot(h int64) int {
-	return int((uint64(h) * s.seed) >> (64 - bits.TrailingZeros(uint(len(s.recent)))))
+func (s *hashSet) slot(h uint64) int {
+	return int((h * s.seed) >> (64 - bits.TrailingZeros(uint(len(s.recent)))))
 }
 
-// times appends to dst the timestamps h is held with.
-func (s *hashSet) times(h int64, dst []int64) []int64 {
+// seqs appends to dst the sequence numbers h may be held with: every one
+// it is held with, and, rarely, others (sorted keeps 32 bits of each).
+func (s *hashSet) seqs(h uint64, dst []int64) []int64 {
 	if h == 0 {
 		dst = append(dst, s.zero...)
 	} else if len(s.recent) > 0 {
 		mask := len(s.recent) - 1
 		for i := s.slot(h); s.recent[i].h != 0; i = (i + 1) & mask {
 			if s.recent[i].h == h {
-				dst = append(dst, s.recent[i].ts)
+				dst = append(dst, s.recent[i].seq)
 			}
 		}
 	}
@@ -158,32 +175,38 @@ func (s *hashSet) times(h int64, dst []int64) []int64 {
 	}
 	b := s.bucket(h)
 	part := s.sorted[s.dir[b]:s.dir[b+1]]
-	i, _ := slices.BinarySearchFunc(part, hashAt{h: h}, cmpHash)
-	for ; i < len(part) && part[i].h == h; i++ {
-		dst = append(dst, part[i].ts)
+	top := h >> 32 << 32
+	i, _ := slices.BinarySearch(part, top)
+	for ; i < len(part) && part[i]>>32<<32 == top; i++ {
+		for seq := int64(uint32(part[i])); seq <= s.last; seq += 1 << 32 {
+			if seq > 0 {
+				dst = append(dst, seq)
+			}
+		}
 	}
 	return dst
 }
 
-// add adds h with ts, merging the table into the sorted array once it
+// add adds h with seq, merging the table into the sorted array once it
 // holds a sixteenth as many (at least 65,536), so that merges cost O(1)
 // per add. The table has at least 4/3 as many slots, so it is never more
 // than three quarters full.
-func (s *hashSet) add(h, ts int64) {
+func (s *hashSet) add(h uint64, seq int64) {
 	limit := max(65536, len(s.sorted)/16)
 	if s.recent == nil {
-		s.recent = make([]hashAt, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
+		s.recent = make([]hashSeq, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
 		s.seed = rand.Uint64() | 1
 	}
+	s.last = max(s.last, seq)
 	if h == 0 {
-		s.zero = append(s.zero, ts)
+		s.zero = append(s.zero, seq)
 	} else {
 		mask := len(s.recent) - 1
 		i := s.slot(h)
 		for s.recent[i].h != 0 {
 			i = (i + 1) & mask
 		}
-		s.recent[i] = hashAt{h, ts}
+		s.recent[i] = hashSeq{h, seq}
 	}
 	s.n++
 	if s.n >= limit {
@@ -192,23 +215,23 @@ func (s *hashSet) add(h, ts int64) {
 }
 
 // merge moves the table's entries into the sorted array, which grows in
-// place: the table's entries are gathered at its front and sorted there,
-// then merged into sorted from the back.
+// place: the new entries are packed and sorted, then merged into sorted
+// from the back.
 func (s *hashSet) merge() {
-	add := s.recent[:0]
+	add := make([]uint64, 0, s.n)
 	for _, e := range s.recent {
 		if e.h != 0 {
-			add = append(add, e)
+			add = append(add, packHash(e.h, e.seq))
 		}
 	}
-	for _, ts := range s.zero {
-		add = append(add, hashAt{0, ts})
+	for _, seq := range s.zero {
+		add = append(add, packHash(0, seq))
 	}
-	slices.SortFunc(add, cmpHash)
+	slices.Sort(add)
 	i, j := len(s.sorted)-1, len(add)-1
 	s.sorted = slices.Grow(s.sorted, len(add))[:len(s.sorted)+len(add)]
 	for k := len(s.sorted) - 1; j >= 0; k-- {
-		if i >= 0 && s.sorted[i].h > add[j].h {
+		if i >= 0 && s.sorted[i] > add[j] {
 			s.sorted[k] = s.sorted[i]
 			i--
 		} else {
@@ -220,7 +243,7 @@ func (s *hashSet) merge() {
 	clear(s.recent)
 	s.zero, s.n = s.zero[:0], 0
 	if size := 1 << bits.Len(uint(len(s.sorted)/16*4/3)); size > len(s.recent) {
-		s.recent = make([]hashAt, size)
+		s.recent = make([]hashSeq, size)
 	}
 }
 
@@ -250,23 +273,26 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return nil, err
 	}
-	set := &hashSet{sorted: make([]hashAt, 0, last-first+1)}
+	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	var seq int64
+	var stored sql.RawBytes
+	var id []byte
 	for rows.Next() {
-		var e hashAt
-		if err := rows.Scan(&e.h, &e.ts); err != nil {
+		if err := rows.Scan(&seq, &stored); err != nil {
 			return nil, err
 		}
-		set.sorted = append(set.sorted, e)
+		id = appendEventID(id[:0], stored)
+		set.sorted = append(set.sorted, packHash(eventHashBytes(id), seq))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(set.sorted, cmpHash)
+	slices.Sort(set.sorted)
 	set.index()
 	c.ids[acct] = set
 	return set, nil
@@ -283,10 +309,10 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 	known := c.emails[acct]
 	b.miss = b.miss[:0]
 	for i := range evs {
-		if id, ok := known[evs[i].Email]; ok {
-			evs[i].ContactID = id
-		} else {
+		if o, ok := known[evs[i].Email]; !ok {
 			b.miss = append(b.miss, int32(i))
+		} else if o.has {
+			evs[i].ContactID = b.contactID(o.id)
 		}
 	}
 	c.mu.Unlock()
@@ -310,33 +336,66 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nEmails+len(emails) > maxCachedEmails {
-		c.emails, c.nEmails = nil, 0
+	limit := c.limit
+	if limit == 0 {
+		limit = maxCachedEmails
+	}
+	if c.nEmails+len(emails) > limit {
+		c.evictEmails(max(0, min(limit/2, limit-len(emails))))
 	}
 	if c.emails == nil {
-		c.emails = make(map[int64]map[string]string)
+		c.emails = make(map[int64]map[string]emailOwner)
 	}
 	m := c.emails[acct]
 	if m == nil {
-		m = make(map[string]string)
+		m = make(map[string]emailOwner)
 		c.emails[acct] = m
 	}
 	for _, e := range emails {
-		m[strings.Clone(e)] = found[e]
+		if c.nEmails >= limit {
+			break // a batch of more emails than the bound
+		}
+		var o emailOwner
+		if id := found[e]; id != "" {
+			if o.id, o.has = parseCanonicalUUID(id); !o.has {
+				continue // an id of another form: looked up each time
+			}
+		}
+		m[strings.Clone(e)] = o
+		c.nEmails++
 	}
-	c.nEmails += len(emails)
 	return nil
+}
+
+// evictEmails forgets remembered emails until at most keep remain.
+func (c *eventCache) evictEmails(keep int) {
+	for _, m := range c.emails {
+		for e := range m {
+			if c.nEmails <= keep {
+				return
+			}
+			delete(m, e)
+			c.nEmails--
+		}
+	}
 }
 
 // batchBuffers are AddEvents' working memory, kept from one batch to the
 // next: the single writer connection serialises AddEvents' transactions,
 // so one batch at a time uses them.
 type batchBuffers struct {
-	hashes []int64         // eventHash of each event's sg_event_id (0 without one)
-	first  map[int64]int32 // a hash → the first event of the batch with it
-	keep   []int32         // the events to store, by index
-	miss   []int32         // events whose email is not remembered
-	times  []int64
+	hashes []uint64         // eventHash of each event's sg_event_id (0 without one)
+	first  map[uint64]int32 // a hash → the first event of the batch with it
+	keep   []int32          // the events to store, by index
+	miss   []int32          // events whose email is not remembered
+	seqs   []int64
+	idText []byte
+}
+
+// contactID is the text of a remembered owner's id.
+func (b *batchBuffers) contactID(id [16]byte) string {
+	b.idText = appendUUID(b.idText[:0], id[:])
+	return string(b.idText)
 }
 
 // hash sets b.hashes to the hashes of evs' sg_event_ids (0 for none).
@@ -356,11 +415,10 @@ func (b *batchBuffers) hash(evs []segmentd.Event) {
 // are found by hash, comparing the ids only when a hash repeats.
 func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) error {
 	if b.first == nil {
-		b.first = make(map[int64]int32, len(evs))
+		b.first = make(map[uint64]int32, len(evs))
 	}
 	clear(b.first)
 	b.keep = b.keep[:0]
-	var stored map[string]bool // ids of the batch confirmed on disk
 	var stmt *sql.Stmt
 	for i := range evs {
 		id := evs[i].SGEventID
@@ -374,35 +432,28 @@ func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, se
 		} else if evs[j].SGEventID == id || b.keeps(evs, h, id) {
 			continue
 		}
-		if stored[id] {
-			continue
-		}
-		if b.times = set.times(h, b.times[:0]); len(b.times) > 0 {
+		if b.seqs = set.seqs(h, b.seqs[:0]); len(b.seqs) > 0 {
 			if stmt == nil {
 				var err error
 				if stmt, err = tx.PrepareContext(ctx, qEventAt); err != nil {
 					return err
 				}
 				defer stmt.Close()
-				stored = make(map[string]bool)
 			}
-			// The event's own timestamp first: a redelivery is found there.
-			if j := slices.Index(b.times, toMS(evs[i].Timestamp)); j > 0 {
-				b.times[0], b.times[j] = b.times[j], b.times[0]
-			}
-			for _, ts := range b.times {
-				rows, err := stmt.QueryContext(ctx, acct, ts, h)
-				if err != nil {
-					return err
-				}
-				if err := addStrings(rows, stored); err != nil {
-					return err
-				}
-				if stored[id] {
+			stored := encodeEventID(id)
+			dup := false
+			for _, seq := range b.seqs {
+				var one int
+				err := stmt.QueryRowContext(ctx, acct, seq, stored).Scan(&one)
+				if err == nil {
+					dup = true
 					break
 				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
 			}
-			if stored[id] {
+			if dup {
 				continue
 			}
 		}
@@ -413,26 +464,13 @@ func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, se
 
 // keeps tells whether an event b.keep holds has sg_event_id id, of hash h:
 // the slow path of a hash repeated within a batch by another id.
-func (b *batchBuffers) keeps(evs []segmentd.Event, h int64, id string) bool {
+func (b *batchBuffers) keeps(evs []segmentd.Event, h uint64, id string) bool {
 	for _, k := range b.keep {
 		if b.hashes[k] == h && evs[k].SGEventID == id {
 			return true
 		}
 	}
 	return false
-}
-
-// addStrings adds the one text column of rows to set, and closes rows.
-func addStrings(rows *sql.Rows, set map[string]bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return err
-		}
-		set[s] = true
-	}
-	return rows.Err()
 }
 
 // WarmEvents loads the sg_event_id hash set of every account now, so that

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,75 +18,236 @@ import (
 
 var _ segmentd.EventStore = (*Store)(nil)
 
-// eventHash is the stored sg_event_hash of an sg_event_id: 64-bit FNV-1a,
-// as a signed INTEGER. It only narrows the search: equal hashes are
-// compared by their text.
-func eventHash(id string) int64 {
+// eventHash is the 64-bit FNV-1a hash of an sg_event_id, by which the
+// in-memory set (eventcache.go) finds ids. It only narrows the search:
+// a hit is confirmed by comparing the stored id.
+func eventHash(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])
 		h *= 1099511628211
 	}
-	return int64(h)
+	return h
 }
 
-// segmentd_event_hash(text) is eventHash in SQL, for migration 0006's
-// backfill. modernc.org/sqlite registers functions for the whole process
-// (there is no per-connection API), so Open registers it once, before it
-// opens the first connection, rather than an init function doing it for
-// every program that merely imports the package.
-var registerEventHash = sync.OnceValue(func() error {
-	return sqlite3.RegisterDeterministicScalarFunction("segmentd_event_hash", 1, func(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
-		switch v := args[0].(type) {
+// eventHashBytes is eventHash of the id spelled by b.
+func eventHashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// registerFunctions registers the SQL functions the migrations call:
+// segmentd_event_hash(text), eventHash as a signed INTEGER (migration
+// 0006's backfill of a column 0015 dropped), and the encodings of
+// eventcodec.go for 0015's copy of the events. modernc.org/sqlite
+// registers functions for the whole process (there is no per-connection
+// API), so Open registers them once, before it opens the first
+// connection, rather than an init function doing it for every program
+// that merely imports the package.
+var registerFunctions = sync.OnceValue(func() error {
+	text := func(v driver.Value) (string, bool) {
+		switch x := v.(type) {
 		case string:
-			return eventHash(v), nil
+			return x, true
 		case []byte:
-			return eventHash(string(v)), nil
+			return string(x), true
 		}
-		return nil, nil
-	})
+		return "", false
+	}
+	fns := []struct {
+		name string
+		fn   func(string) any
+	}{
+		{"segmentd_event_hash", func(id string) any { return int64(eventHash(id)) }},
+		{"segmentd_event_type", func(t string) any { return encodeEventType(t) }},
+		{"segmentd_contact_id", encodeContactID},
+		{"segmentd_event_id", encodeEventID},
+	}
+	for _, f := range fns {
+		err := sqlite3.RegisterDeterministicScalarFunction(f.name, 1, func(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
+			if t, ok := text(args[0]); ok {
+				return f.fn(t), nil
+			}
+			return args[0], nil // NULL stays NULL; an integer (a type code) stays
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return nil
 })
 
 // The event statements. TestEventQueryPlans checks that each probes an index.
 const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
-	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?"
+	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM event_rows WHERE account_id = ?"
 	// qEventsAnyBefore tells whether any event is older than a time.
-	qEventsAnyBefore  = "SELECT 1 FROM events WHERE account_id = ? AND event_timestamp < ? LIMIT 1"
-	qEventsUnattached = "SELECT DISTINCT email FROM events WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
-	qAttachEvents     = "UPDATE events SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
-	qScanEvents       = "SELECT seq, " + eventColumns + " FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	qEventsAnyBefore = "SELECT 1 FROM event_bounds WHERE account_id = ? AND min_timestamp < ?"
+	// qLowerEventBound lowers the account's oldest event time to a
+	// batch's oldest; it writes nothing when the batch is not older.
+	qLowerEventBound = "INSERT INTO event_bounds (account_id, min_timestamp) VALUES (?, ?) " +
+		"ON CONFLICT (account_id) DO UPDATE SET min_timestamp = excluded.min_timestamp WHERE excluded.min_timestamp < min_timestamp"
+	qEventsUnattached = "SELECT DISTINCT email FROM event_rows WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
+	qAttachEvents     = "UPDATE event_rows INDEXED BY events_unattached SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
+	qScanEvents       = "SELECT seq, " + eventColumns + " FROM event_rows WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	// qEventsFirstSeq and qEventsLastSeq are separate statements: SQLite
 	// answers a lone MIN or MAX from the end of the index, both together
 	// by reading the account's whole range.
-	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM events WHERE account_id = ?"
-	qPruneEvents    = "DELETE FROM events WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
+	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM event_rows WHERE account_id = ?"
+	qPruneEvents    = "DELETE FROM event_rows WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
+	// qMinEventTime is the oldest event time of a sequence range.
+	qMinEventTime = "SELECT MIN(event_timestamp) FROM event_rows WHERE account_id = ? AND seq >= ? AND seq < ?"
 
-	// eventColumns are what scanEvent reads, NULLs as "".
-	eventColumns = "COALESCE(contact_id, ''), email, event_source, event_type, event_timestamp, COALESCE(singlesend_id, ''), " +
-		"COALESCE(automation_id, ''), COALESCE(marketing_campaign_id, ''), COALESCE(url, ''), COALESCE(sg_event_id, '')"
-	eventWriteCols = "account_id, seq, contact_id, email, event_source, event_type, event_timestamp, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id, sg_event_hash"
+	eventWriteCols = "account_id, seq, event_timestamp, event_type, contact_id, email, event_source, singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id"
 	// eventWriteN values are bound per event: all of eventWriteCols but
 	// account_id and seq (insertEventsSQL).
-	eventWriteN = 11
-	// 1<<eventChunkLog (1,024) rows per INSERT at most: 11 × 1,024 + 2
+	eventWriteN = 10
+	// 1<<eventChunkLog (1,024) rows per INSERT at most: 10 × 1,024 + 2
 	// bound values stays under SQLite's 32,766-variable limit.
 	eventChunkLog = 10
+	// maxEventPage bounds the room scanEventPage makes for a page before
+	// reading it: the rebuild's pages (readEventsPage) fit.
+	maxEventPage = 50_000
 	// pruneChunk is the sequence range one pruning transaction covers, so
 	// that pruning millions of events never holds the writer for long.
 	pruneChunk = 50_000
 )
 
-func scanEvent(rows rowScanner, dst []any) (segmentd.Event, error) {
-	var ev segmentd.Event
-	var ts int64
-	dst = append(dst, &ev.ContactID, &ev.Email, &ev.Source, &ev.Type, &ts, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID)
-	if err := rows.Scan(dst...); err != nil {
-		return ev, err
+// eventRows reads rows of eventColumns (after seq, when withSeq) into
+// events. eventColumns hands each event's variable-length columns to Go
+// as one text, their bytes end to end, and their lengths as integers: the
+// event's text fields are slices of it. Column by column, the driver
+// allocated a string or a byte slice for each text and id: 11 allocations
+// an event, against 3 (the rebuild at start reads every event). The two
+// that are stored packed, a UUID contact id and a hex or base64
+// sg_event_id, are written out into a buffer made one string per page.
+type eventRows struct {
+	withSeq bool
+	seq     int64
+	typ     any // int64 code or string
+	ts      int64
+	lens    [7]int64 // contact (0: none; 16: a UUID; negative: text), email, source (-1: NULL), singlesend, automation, campaign, url
+	joined  string
+	dst     []any
+	arena   []byte
+	spans   [][2][2]uint32 // per event: the contact's and the sg_event_id's start and end in arena, when written out there
+	out     []segmentd.Event
+	seqs    []int64 // each event's seq, when not nil (withSeq)
+}
+
+// eventColumns are what eventRows reads: see there. sg_event_id is last
+// in the joined text, its length what the others leave.
+const eventColumns = "event_type, event_timestamp, " +
+	"COALESCE(iif(typeof(contact_id) = 'text', -octet_length(contact_id), octet_length(contact_id)), 0), octet_length(email), " +
+	"COALESCE(octet_length(event_source), -1), COALESCE(octet_length(singlesend_id), 0), COALESCE(octet_length(automation_id), 0), " +
+	"COALESCE(octet_length(marketing_campaign_id), 0), COALESCE(octet_length(url), 0), " +
+	"COALESCE(CAST(contact_id AS TEXT), '') || email || COALESCE(event_source, '') || COALESCE(singlesend_id, '') || " +
+	"COALESCE(automation_id, '') || COALESCE(marketing_campaign_id, '') || COALESCE(url, '') || COALESCE(CAST(sg_event_id AS TEXT), '')"
+
+func (r *eventRows) scan(rows *sql.Rows) error {
+	if r.dst == nil {
+		if r.withSeq {
+			r.dst = append(r.dst, &r.seq)
+		}
+		r.dst = append(r.dst, &r.typ, &r.ts)
+		for i := range r.lens {
+			r.dst = append(r.dst, &r.lens[i])
+		}
+		r.dst = append(r.dst, &r.joined)
 	}
-	ev.Timestamp = fromMS(ts)
-	return ev, nil
+	if err := rows.Scan(r.dst...); err != nil {
+		return err
+	}
+	rest := r.joined
+	var bad bool
+	take := func(n int64) string {
+		if n < 0 || n > int64(len(rest)) {
+			bad, n = true, 0
+		}
+		v := rest[:n]
+		rest = rest[n:]
+		return v
+	}
+	ev := segmentd.Event{Type: decodeEventType(r.typ), Timestamp: fromMS(r.ts)}
+	var sp [2][2]uint32
+	switch n := r.lens[0]; {
+	case n == 16:
+		start := len(r.arena)
+		r.arena = appendUUID(r.arena, take(16))
+		sp[0] = [2]uint32{uint32(start), uint32(len(r.arena))}
+	case n < 0:
+		ev.ContactID = take(-n)
+	}
+	ev.Email = take(r.lens[1])
+	ev.Source = take(max(r.lens[2], 0))
+	if ev.Source == "" {
+		ev.Source = segmentd.DefaultEventSource
+	}
+	ev.SinglesendID = take(r.lens[3])
+	ev.AutomationID = take(r.lens[4])
+	ev.MarketingCampaignID = take(r.lens[5])
+	ev.URL = take(r.lens[6])
+	if bad {
+		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
+	}
+	if rest != "" && rest[0] > idBase64 {
+		ev.SGEventID = rest // stored as its text
+	} else if rest != "" {
+		start := len(r.arena)
+		r.arena = appendEventID(r.arena, rest)
+		sp[1] = [2]uint32{uint32(start), uint32(len(r.arena))}
+	}
+	r.spans = append(r.spans, sp)
+	r.out = append(r.out, ev)
+	if r.seqs != nil {
+		r.seqs = append(r.seqs, r.seq)
+	}
+	return nil
+}
+
+// events ends the page: the events read since the last call, the fields
+// written out into arena filled in.
+func (r *eventRows) events() []segmentd.Event {
+	all := string(r.arena)
+	for i, sp := range r.spans {
+		if sp[0][1] > 0 {
+			r.out[i].ContactID = all[sp[0][0]:sp[0][1]]
+		}
+		if sp[1][1] > 0 {
+			r.out[i].SGEventID = all[sp[1][0]:sp[1][1]]
+		}
+	}
+	out := r.out
+	r.out, r.spans, r.arena = nil, r.spans[:0], r.arena[:0] // the buffers are reused; all is a copy
+	return out
+}
+
+// scanEvents reads every row of a query over eventColumns.
+func scanEvents(ctx context.Context, q queryer, query string, args ...any) ([]segmentd.Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var r eventRows
+	for rows.Next() {
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := r.events()
+	if out == nil {
+		out = []segmentd.Event{}
+	}
+	return out, nil
 }
 
 // AddEvents stores one batch of events: AddEventBatches of one.
@@ -170,13 +332,22 @@ func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct 
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return res, err
 	}
-	err := conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out, b) })
+	err := conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out) })
 	if err != nil {
 		return res, fmt.Errorf("insert events: %w", err)
 	}
+	if len(out) > 0 {
+		oldest := toMS(out[0].Timestamp)
+		for i := range out {
+			oldest = min(oldest, toMS(out[i].Timestamp))
+		}
+		if _, err := tx.ExecContext(ctx, qLowerEventBound, acct, oldest); err != nil {
+			return res, err
+		}
+	}
 	for i, k := range b.keep {
 		if out[i].SGEventID != "" {
-			set.add(b.hashes[k], toMS(out[i].Timestamp))
+			set.add(b.hashes[k], last+1+int64(i))
 		}
 	}
 	res.Added, res.Events = len(out), out
@@ -240,15 +411,14 @@ type eventInserts struct {
 	args  []driver.NamedValue
 }
 
-// insert inserts evs, the events b.keep names, with sequence numbers after
-// last, on the driver connection dc.
-func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, evs []segmentd.Event, b *batchBuffers) error {
+// insert inserts evs with sequence numbers after last, on the driver
+// connection dc.
+func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, evs []segmentd.Event) error {
 	if dc != ins.conn {
 		// A new writer connection (the old one is gone, and so are its
 		// statements; sqlite3_close_v2 left them to a zombie connection).
 		*ins = eventInserts{conn: dc, args: ins.args}
 	}
-	keep := b.keep
 	for len(evs) > 0 {
 		k := eventChunkLog
 		for 1<<k > len(evs) {
@@ -265,12 +435,8 @@ func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, e
 		args := append(ins.args[:0], driver.NamedValue{Ordinal: 1, Value: acct}, driver.NamedValue{Ordinal: 2, Value: last + 1})
 		for i := range evs[:n] {
 			ev := &evs[i]
-			var h any
-			if ev.SGEventID != "" {
-				h = b.hashes[keep[i]]
-			}
-			for _, v := range [eventWriteN]any{nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
-				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), h} {
+			for _, v := range [eventWriteN]any{toMS(ev.Timestamp), encodeEventType(ev.Type), encodeContactID(ev.ContactID), ev.Email, encodeSource(ev.Source),
+				nullText(ev.SinglesendID), nullText(ev.AutomationID), nullText(ev.MarketingCampaignID), nullText(ev.URL), encodeEventID(ev.SGEventID)} {
 				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 			}
 		}
@@ -278,7 +444,7 @@ func (ins *eventInserts) insert(ctx context.Context, dc any, acct, last int64, e
 		if _, err := ins.stmts[k].(driver.StmtExecContext).ExecContext(ctx, args); err != nil {
 			return err
 		}
-		evs, keep, last = evs[n:], keep[n:], last+int64(n)
+		evs, last = evs[n:], last+int64(n)
 	}
 	return nil
 }
@@ -307,7 +473,7 @@ func (ins *eventInserts) close(conn *sql.Conn) error {
 // to undo it alone (as ABORT, the default, would).
 func insertEventsSQL(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT OR FAIL INTO events (" + eventWriteCols + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO event_rows (" + eventWriteCols + ") VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
@@ -396,22 +562,22 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 			if _, err := tx.ExecContext(ctx, qRecordAttachment, seq, acct, e); err != nil {
 				return err
 			}
-			rows, err := stmt.QueryContext(ctx, id, acct, e)
+			rows, err := stmt.QueryContext(ctx, encodeContactID(id), acct, e)
 			if err != nil {
 				return err
 			}
+			var r eventRows
 			for rows.Next() {
-				ev, err := scanEvent(rows, nil)
-				if err != nil {
+				if err := r.scan(rows); err != nil {
 					rows.Close()
 					return err
 				}
-				out = append(out, ev)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return err
 			}
+			out = append(out, r.events()...)
 		}
 		return nil
 	})
@@ -422,114 +588,57 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 }
 
 // ScanEvents pages through the account's events in sequence order.
-//
-// It reads each event's text columns as one value, joined by eventSep, and
-// slices the fields out of it: one string allocated per event rather than
-// ten, and three columns to convert rather than eleven (the rebuild at start
-// reads every event). A page with a text holding eventSep itself is read
-// again column by column.
 func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	out, last, ok, err := scanEventsJoined(ctx, s.read, acct, afterSeq, limit)
-	if err != nil || ok {
-		return out, last, err
-	}
-	return scanEventsColumns(ctx, s.read, acct, afterSeq, limit)
+	return scanEventPage(ctx, s.read, nil, acct, afterSeq, limit)
 }
 
-// eventSep separates the text fields of qScanEventsJoined: 0xFF is never in
-// UTF-8 text, which is all the webhook stores.
-const eventSep = "\xff"
-
-// qScanEventsJoined is qScanEvents with the text columns joined by eventSep,
-// in the order of joinedEventFields.
-const qScanEventsJoined = "SELECT seq, event_timestamp, COALESCE(contact_id, '') || CAST(x'ff' AS TEXT) || email || CAST(x'ff' AS TEXT) || " +
-	"event_source || CAST(x'ff' AS TEXT) || event_type || CAST(x'ff' AS TEXT) || COALESCE(singlesend_id, '') || CAST(x'ff' AS TEXT) || " +
-	"COALESCE(automation_id, '') || CAST(x'ff' AS TEXT) || COALESCE(marketing_campaign_id, '') || CAST(x'ff' AS TEXT) || " +
-	"COALESCE(url, '') || CAST(x'ff' AS TEXT) || COALESCE(sg_event_id, '') FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-
-// joinedEventFields are the fields of an event that qScanEventsJoined joins.
-func joinedEventFields(ev *segmentd.Event) [9]*string {
-	return [9]*string{&ev.ContactID, &ev.Email, &ev.Source, &ev.Type, &ev.SinglesendID, &ev.AutomationID, &ev.MarketingCampaignID, &ev.URL, &ev.SGEventID}
-}
-
-// scanEventsJoined reads a page with qScanEventsJoined; ok is false when a
-// stored text holds eventSep, so that the page cannot be split.
-func scanEventsJoined(ctx context.Context, q queryer, acct, afterSeq int64, limit int) (out []segmentd.Event, last int64, ok bool, err error) {
-	rows, err := q.QueryContext(ctx, qScanEventsJoined, acct, afterSeq, limit)
-	if err != nil {
-		return nil, afterSeq, false, err
-	}
-	defer rows.Close()
-	out = make([]segmentd.Event, 0, min(limit, 10_000))
-	last = afterSeq
-	var seq, ts int64
-	var joined string
-	for rows.Next() {
-		if err := rows.Scan(&seq, &ts, &joined); err != nil {
-			return nil, afterSeq, false, err
-		}
-		out = append(out, segmentd.Event{Timestamp: fromMS(ts)})
-		fields := joinedEventFields(&out[len(out)-1])
-		rest := joined
-		for i, f := range fields {
-			if i == len(fields)-1 {
-				if strings.Contains(rest, eventSep) {
-					return nil, afterSeq, false, nil
-				}
-				*f = rest
-				break
-			}
-			j := strings.Index(rest, eventSep)
-			if j < 0 {
-				return nil, afterSeq, false, nil
-			}
-			if j > 0 {
-				*f = rest[:j]
-			}
-			rest = rest[j+len(eventSep):]
-		}
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
-		return nil, afterSeq, false, err
-	}
-	return out, last, true, nil
-}
-
-// scanEventsColumns reads a page with qScanEvents, column by column.
-func scanEventsColumns(ctx context.Context, q queryer, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+// scanEventPage reads a page of events with qScanEvents. r, when not
+// nil, is the reader of the caller's previous page, whose buffers it
+// reuses.
+func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	rows, err := q.QueryContext(ctx, qScanEvents, acct, afterSeq, limit)
 	if err != nil {
 		return nil, afterSeq, err
 	}
 	defer rows.Close()
-	out := make([]segmentd.Event, 0, min(limit, 10_000))
+	if r == nil {
+		r = new(eventRows)
+	}
+	// Room for the whole page at once: grown by appends, the page's
+	// events were copied three times over at the rebuild's 50,000 (most
+	// of what reading the events allocated).
+	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, maxEventPage)), spans: r.spans[:0], arena: r.arena[:0], seqs: r.seqs}
+	if r.seqs != nil {
+		r.seqs = r.seqs[:0]
+	}
+	if n := cap(r.out); cap(r.spans) < n {
+		r.spans = make([][2][2]uint32, 0, n)
+		r.arena = make([]byte, 0, n*64) // a contact id and an sg_event_id written out
+	}
 	last := afterSeq
-	var seq int64
-	dst := make([]any, 0, 11)
 	for rows.Next() {
-		ev, err := scanEvent(rows, append(dst[:0], &seq))
-		if err != nil {
+		if err := r.scan(rows); err != nil {
 			return nil, afterSeq, err
 		}
-		out = append(out, ev)
-		last = seq
+		last = r.seq
 	}
 	if err := rows.Err(); err != nil {
 		return nil, afterSeq, err
 	}
-	return out, last, nil
+	return r.events(), last, nil
 }
 
 // PruneEvents deletes events older than before, one sequence range per
 // transaction: pruning a large account never holds the writer for long, and
 // each deleted event is independent of the others, so an error part-way
-// leaves only fewer events pruned.
+// leaves only fewer events pruned. Each range's oldest remaining event time
+// is read after its delete, while its pages are at hand, and the last
+// transaction sets the account's event_bounds to the oldest of all.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
 	var one int
 	err := s.read.QueryRowContext(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil // the usual case at start: one probe of events_time
+		return 0, nil // the usual case at start: one row of event_bounds
 	}
 	if err != nil {
 		return 0, err
@@ -541,11 +650,14 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 	if err := s.read.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&hi); err != nil {
 		return 0, err
 	}
-	if hi == 0 {
-		return 0, nil
-	}
 	total := 0
-	for from := lo; from <= hi; from += pruneChunk {
+	var oldest sql.NullInt64
+	keep := func(v sql.NullInt64) {
+		if v.Valid && (!oldest.Valid || v.Int64 < oldest.Int64) {
+			oldest = v
+		}
+	}
+	for from := lo; hi > 0 && from <= hi; from += pruneChunk {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, qPruneEvents, acct, from, from+pruneChunk, toMS(before))
 			if err != nil {
@@ -553,14 +665,34 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 			}
 			n, err := res.RowsAffected()
 			total += int(n)
+			if err != nil {
+				return err
+			}
+			var v sql.NullInt64
+			err = tx.QueryRowContext(ctx, qMinEventTime, acct, from, from+pruneChunk).Scan(&v)
+			keep(v)
 			return err
 		})
 		if err != nil {
 			return total, err
 		}
 	}
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		// Events stored since the ranges were read (none at start).
+		var v sql.NullInt64
+		if err := tx.QueryRowContext(ctx, qMinEventTime, acct, hi+1, int64(math.MaxInt64)).Scan(&v); err != nil {
+			return err
+		}
+		keep(v)
+		if !oldest.Valid {
+			_, err := tx.ExecContext(ctx, "DELETE FROM event_bounds WHERE account_id = ?", acct)
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE event_bounds SET min_timestamp = ? WHERE account_id = ?", oldest.Int64, acct)
+		return err
+	})
 	if total > 0 {
-		s.events.forgetIDs(acct) // it holds the pruned events' hashes
+		s.events.forgetIDs(acct) // it holds the pruned events' ids
 	}
-	return total, nil
+	return total, err
 }

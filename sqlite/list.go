@@ -10,15 +10,15 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// listSelect selects a list with its contact count; append a WHERE clause.
-const listSelect = `SELECT l.id, l.name, l.created_at, l.updated_at,
-	(SELECT count(*) FROM list_members m WHERE m.account_id = l.account_id AND m.list_id = l.id)
-	FROM lists l `
+// listSelect selects a list; append a WHERE clause. It does not count the
+// list's contacts (ContactCount is the Service's, from the engine, and
+// CountListMembers the store's): a count reads every membership.
+const listSelect = `SELECT l.id, l.name, l.created_at, l.updated_at FROM lists l `
 
 func scanList(row rowScanner) (segmentd.List, error) {
 	var l segmentd.List
 	var created, updated int64
-	if err := row.Scan(&l.ID, &l.Name, &created, &updated, &l.ContactCount); err != nil {
+	if err := row.Scan(&l.ID, &l.Name, &created, &updated); err != nil {
 		return l, err
 	}
 	l.CreatedAt = fromMS(created)
@@ -73,6 +73,14 @@ func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {
 
 func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List, error) {
 	return getList(ctx, s.read, acct, id)
+}
+
+// CountListMembers counts a list's contacts (0 for a list that does not
+// exist).
+func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM list_members WHERE account_id = ? AND list_id = ?", acct, id).Scan(&n)
+	return n, err
 }
 
 func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {
@@ -182,7 +190,7 @@ func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int
 			return nil
 		}
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, qListSample, acct, id, limit)
+		cs, err = queryContactsLists(ctx, tx, qListSample, acct, id, limit)
 		return err
 	})
 	if err != nil {

@@ -20,13 +20,21 @@ const (
 	qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
 		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
 
+	// The samples (a segment's, a list's, the contacts') read their
+	// contacts with contactColumnsLists: each contact's list ids in the
+	// same statement, so that a sample is one statement, not three (a
+	// transaction, the contacts, then their lists).
+
+	// qContactsByIDs selects the contacts whose ids are in a JSON array.
+	qContactsByIDs = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? AND c.id" + qInValues
+
 	// qSampleContacts: contacts_updated's entries end with the rowid, so the
 	// index yields this order and the query stops after LIMIT rows, even
 	// when a whole 30,000-contact batch shares one updated_at.
-	qSampleContacts = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?"
+	qSampleContacts = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?"
 
 	// qListSample: the same for list_members_added.
-	qListSample = "SELECT " + contactColumnsC + ` FROM list_members m
+	qListSample = "SELECT " + contactColumnsLists + ` FROM list_members m
 		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
 		WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.rowid DESC LIMIT ?`
 
@@ -49,4 +57,9 @@ const (
 	contactColumnsC = "c.id, c.email, c.phone_number_id, c.external_id, c.anonymous_id, c.first_name, c.last_name, " +
 		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
+	// contactColumnsLists is contactColumnsC and the contact's list ids,
+	// comma-separated (list ids are UUIDs), in no particular order. INDEXED
+	// BY: as for qListIDsOf.
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(lm.list_id) FROM list_members lm INDEXED BY list_members_contact
+		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id)`
 )

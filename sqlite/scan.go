@@ -49,11 +49,9 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			}
 			after = cs[len(cs)-1].ID
 		}
+		var page eventRows
 		for events != nil {
-			evs, last, ok, err := scanEventsJoined(ctx, tx, acct, event, readEventsPage)
-			if err == nil && !ok {
-				evs, last, err = scanEventsColumns(ctx, tx, acct, event, readEventsPage)
-			}
+			evs, last, err := scanEventPage(ctx, tx, &page, acct, event, readEventsPage)
 			if err != nil {
 				return err
 			}

@@ -67,6 +67,15 @@ func (s *Store) CreateSegment(ctx context.Context, acct int64, seg segmentd.Segm
 		if err := checkSegmentName(ctx, tx, acct, seg.Name, ""); err != nil {
 			return err
 		}
+		for _, id := range seg.ParentListIDs {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?", acct, id).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return segmentd.ParentListNotFound(id)
+			}
+		}
 		var live int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM segments WHERE account_id = ? AND deleted_at IS NULL", acct).Scan(&live); err != nil {
 			return err

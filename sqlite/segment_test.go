@@ -41,3 +41,14 @@ func TestJobQueueContract(t *testing.T) {
 		return st
 	})
 }
+
+func TestControlContract(t *testing.T) {
+	storetest.RunControl(t, func(t *testing.T) storetest.ControlStore {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

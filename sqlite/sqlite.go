@@ -77,8 +77,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if err := registerEventHash(); err != nil {
-		return nil, fmt.Errorf("sqlite: registering segmentd_event_hash: %w", err)
+	if err := registerFunctions(); err != nil {
+		return nil, fmt.Errorf("sqlite: registering SQL functions: %w", err)
 	}
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.
@@ -228,6 +228,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	applied := 0
 	for _, m := range ms {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
 			var have int
@@ -240,10 +241,16 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
+			applied++
 			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
 			return err
 		})
 		if err != nil {
+			return err
+		}
+	}
+	if applied > 0 {
+		if err := s.vacuumIfSparse(ctx); err != nil {
 			return err
 		}
 	}
@@ -255,6 +262,46 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if have > len(ms) {
 		return fmt.Errorf("database schema version %d is newer than this segmentd (%d)", have, len(ms))
+	}
+	return nil
+}
+
+// vacuumIfSparse rewrites the database file when more than a quarter of
+// its pages are free, as after a migration that copied a table and dropped
+// the old one (0015 rewrites the events): SQLite reuses free pages but
+// never gives them back to the file system by itself, so without it the
+// data directory would not shrink at the upgrade. It runs once, at the
+// Open that applied the migration; VACUUM needs room on disk for two
+// copies of the database beside it while it runs (the temporary copy, then
+// the WAL it writes back through, truncated at the next checkpoint).
+func (s *Store) vacuumIfSparse(ctx context.Context) error {
+	var free, pages int64
+	if err := s.write.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		return err
+	}
+	if err := s.write.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return err
+	}
+	if free*4 <= pages {
+		return nil
+	}
+	// The copy VACUUM builds goes to a temporary file, not to memory as
+	// the writer's other temporary tables do: it is as large as the
+	// database.
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM")
+	if _, err2 := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return fmt.Errorf("vacuum after the migration: %w", err)
 	}
 	return nil
 }

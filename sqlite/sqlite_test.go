@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -484,16 +485,17 @@ func TestOpenCreatesDirectory(t *testing.T) {
 	}
 }
 
-// TestMigrateListMembersChange opens a database of schema version 12 (before
-// list_members carried change numbers) holding a contact on a list: after
-// the upgrade the contact keeps its list, the old membership is no change,
-// and an upsert that only adds the contact to another list is one.
-func TestMigrateListMembersChange(t *testing.T) {
+// TestMigrateEventsCompact writes events as the schema before migration
+// 0015 stored them (a database an older segmentd left), then opens it:
+// every event reads back as it was written, its id is still a duplicate,
+// the file shrank to the new layout, and the export gives the columns as
+// they were.
+func TestMigrateEventsCompact(t *testing.T) {
 	ms, err := migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := registerEventHash(); err != nil {
+	if err := registerFunctions(); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "segmentd.db")
@@ -506,8 +508,151 @@ func TestMigrateListMembersChange(t *testing.T) {
 			t.Fatalf("%s: %v", m.name, err)
 		}
 	}
+	const contact = "01a243a7-ed22-70a6-a7bd-19d6ed58d080"
+	want := []segmentd.Event{
+		{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "open", Timestamp: time.UnixMilli(5000).UTC(), SinglesendID: "ss", SGEventID: "0123456789abcdef01234567"},
+		{ContactID: "legacy-id", Email: "b@example.com", Source: "sms", Type: "click", Timestamp: time.UnixMilli(3000).UTC(), URL: "https://x.test", SGEventID: "sZROwMGMagFgnOEmSdvhig=="},
+		{Email: "c@example.com", Source: "mail", Type: "custom", Timestamp: time.UnixMilli(4000).UTC(), AutomationID: "au", MarketingCampaignID: "7"},
+		{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "delivered", Timestamp: time.UnixMilli(6000).UTC(), SGEventID: "Plain id"},
+		{ContactID: "00000000-0000-7000-8000-000000ff0000", Email: "z@example.com", Source: "mail", Type: "open", Timestamp: time.UnixMilli(6000).UTC(), SGEventID: "00ff00ff00ff00ff"},
+	}
+	// Events past the four, so that the dropped table leaves many free pages.
+	for i := range 3000 {
+		want = append(want, segmentd.Event{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "processed",
+			Timestamp: time.UnixMilli(int64(7000 + i)).UTC(), SGEventID: fmt.Sprintf("%024x", i)})
+	}
+	_, err = db.Exec(`INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
+		INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES (1, '` + contact + `', 'a@example.com', 0, 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range want {
+		_, err := tx.Exec(`INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
+			singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id, sg_event_hash)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, segmentd_event_hash(?))`,
+			i+1, nullText(ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp), nullText(ev.SinglesendID), nullText(ev.AutomationID),
+			nullText(ev.MarketingCampaignID), nullText(ev.URL), nullText(ev.SGEventID), nullText(ev.SGEventID))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 12"); err != nil {
+		t.Fatal(err)
+	}
+	var before int64
+	if err := db.QueryRow("PRAGMA page_count").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(t.Context()); v != len(ms) {
+		t.Fatalf("schema version %d, want %d", v, len(ms))
+	}
+	var after, free int64
+	if err := s.read.QueryRow("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)").Scan(&after, &free); err != nil {
+		t.Fatal(err)
+	}
+	if after >= before || free*4 > after {
+		t.Errorf("pages: %d before, %d after with %d free; want fewer, at most a quarter free", before, after, free)
+	}
+	got, last, err := s.ScanEvents(t.Context(), 1, 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != int64(len(want)) || !slices.Equal(got, want) {
+		t.Fatalf("ScanEvents after the migration (last %d):\n got %+v\nwant %+v", last, got[:4], want[:4])
+	}
+	var stored []byte
+	if err := s.read.QueryRow("SELECT contact_id FROM event_rows WHERE account_id = 1 AND seq = 1").Scan(&stored); err != nil || len(stored) != 16 {
+		t.Fatalf("contact id stored as %q (%v), want 16 bytes", stored, err)
+	}
+	// The view events gives the columns as migration 0001 had them, for
+	// the SQL the query package generates.
+	for seq, ev := range want[:5] {
+		var contact, source, typ sql.NullString
+		if err := s.read.QueryRow("SELECT contact_id, event_source, event_type FROM events WHERE account_id = 1 AND seq = ?", seq+1).Scan(&contact, &source, &typ); err != nil {
+			t.Fatal(err)
+		}
+		if contact.String != ev.ContactID || source.String != ev.Source || typ.String != ev.Type {
+			t.Fatalf("view events, seq %d: %q %q %q, want %q %q %q", seq+1, contact.String, source.String, typ.String, ev.ContactID, ev.Source, ev.Type)
+		}
+	}
+	res, err := s.AddEvents(t.Context(), 1, []segmentd.Event{
+		{Email: "x@example.com", Type: "open", Timestamp: time.UnixMilli(1).UTC(), SGEventID: "sZROwMGMagFgnOEmSdvhig=="},
+		{Email: "x@example.com", Type: "open", Timestamp: time.UnixMilli(1).UTC(), SGEventID: fmt.Sprintf("%024x", 7)},
+		{Email: "x@example.com", Type: "open", Timestamp: time.UnixMilli(1).UTC(), SGEventID: "new"},
+	})
+	if err != nil || res.Duplicates != 2 || res.Added != 1 {
+		t.Fatalf("redelivery after the migration: %+v, %v; want 2 duplicates, 1 added", res, err)
+	}
+	var rows [][]any
+	err = s.ExportTable(t.Context(), "events", func([]string) error { return nil }, func(r []any) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRows := [][]any{
+		{int64(1), int64(2), "legacy-id", "b@example.com", "sms", "click", int64(3000), nil, nil, nil, "https://x.test", "sZROwMGMagFgnOEmSdvhig=="},
+		{int64(1), int64(3), nil, "c@example.com", "mail", "custom", int64(4000), nil, "au", "7", nil, nil},
+	}
+	if len(rows) < 3 || fmt.Sprint(rows[1:3]) != fmt.Sprint(wantRows) {
+		t.Fatalf("exported events %v, want %v", rows[1:3], wantRows)
+	}
+	// event_bounds holds the oldest time: the prune finds what is older.
+	if n, err := s.PruneEvents(t.Context(), 1, time.UnixMilli(4500)); err != nil || n != 3 {
+		t.Fatalf("PruneEvents before 4500 ms: %d, %v; want 3", n, err)
+	}
+	if n, err := s.PruneEvents(t.Context(), 1, time.UnixMilli(4500)); err != nil || n != 0 {
+		t.Fatalf("PruneEvents again: %d, %v; want 0", n, err)
+	}
+	var oldest int64
+	if err := s.read.QueryRow("SELECT min_timestamp FROM event_bounds WHERE account_id = 1").Scan(&oldest); err != nil || oldest != 5000 {
+		t.Fatalf("event_bounds after the prune: %d, %v; want 5000", oldest, err)
+	}
+}
+
+// TestMigrateListMembersChange opens a database of the schema version
+// before list_members carried change numbers, holding a contact on a list: after
+// the upgrade the contact keeps its list, the old membership is no change,
+// and an upsert that only adds the contact to another list is one.
+func TestMigrateListMembersChange(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registerFunctions(); err != nil {
+		t.Fatal(err)
+	}
+	prev := slices.IndexFunc(ms, func(m migration) bool { return m.name == "0016_list_members_change.sql" })
+	if prev < 0 {
+		t.Fatal("no migration 0016_list_members_change.sql")
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:prev] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
 	const contactID, listID = "01900000-0000-7000-8000-000000000001", "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
-	if _, err := db.Exec(`PRAGMA user_version = 12;
+	if _, err := db.Exec(`PRAGMA user_version = ` + strconv.Itoa(prev) + `;
 		INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
 		INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES (1, '` + listID + `', 'Old', 'old', 0, 0);
 		INSERT INTO contacts (account_id, id, email, created_at, updated_at, change_seq) VALUES (1, '` + contactID + `', 'old@example.com', 5, 5, 1);

@@ -156,6 +156,11 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 		t.Fatalf("event pages = %+v then %+v, want e1 then e2 with its contact", p1.Events, p2.Events)
 	}
 	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+	// A reader whose last read stopped at its limit reads on even when no
+	// change came since: the next page is still there.
+	if p := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m1.Seq(acct), p1.EventsThrough, 1)); len(p.Events) != 1 || p.Events[0].SGEventID != "e2" {
+		t.Fatalf("Changes(after the last change, event %d, limit 1).Events = %+v, want e2", p1.EventsThrough, p.Events)
+	}
 	if ch := must[segmentd.AccountChanges](t, "Changes")(st.Changes(ctx(t), acct, m1.Seq(acct), seq1, 10)); len(ch.Attached) != 0 || len(ch.Events) != 0 || ch.EventsThrough != seq1 {
 		t.Fatalf("Changes after the attaching change = %+v, want no events through %d", ch, seq1)
 	}

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +48,23 @@ func newSegment(name string) segmentd.Segment {
 func testSegmentCRUD(t *testing.T, st SegmentsStore) {
 	ctx := context.Background()
 	in := newSegment("Gmail users")
+	// A parent list must be a list of the account, checked in the insert's
+	// transaction.
 	in.ParentListIDs = []string{"0a5c4a6e-2a0b-4a53-9f5c-1b2c3d4e5f60"}
+	if _, err := st.CreateSegment(ctx, 1, in, 10); segmentd.ErrorKindOf(err) != segmentd.KindInvalid || !strings.Contains(fmt.Sprint(err), "does not exist") {
+		t.Fatalf("unknown parent list: err = %v, want invalid", err)
+	}
+	other := newAccount(t, st, "other-parent")
+	if other == 1 {
+		other = newAccount(t, st, "other-parent-2")
+	}
+	foreign := must[segmentd.List](t, "CreateList")(st.CreateList(ctx, other, "theirs", segT0))
+	in.ParentListIDs = []string{foreign.ID}
+	if _, err := st.CreateSegment(ctx, 1, in, 10); segmentd.ErrorKindOf(err) != segmentd.KindInvalid {
+		t.Fatalf("another account's list as parent: err = %v, want invalid", err)
+	}
+	parent := must[segmentd.List](t, "CreateList")(st.CreateList(ctx, 1, "parent", segT0))
+	in.ParentListIDs = []string{parent.ID}
 	created, err := st.CreateSegment(ctx, 1, in, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -214,8 +232,10 @@ func testDeleteListWithSegments(t *testing.T, st SegmentsStore) {
 	free, sibling := create(acct, "no parent", "2"), create(acct, "other parent", "2", keepList.ID)
 	gone := create(acct, "deleted before", "2", l.ID)
 	noErr(t, "DeleteSegment", st.DeleteSegment(ctx(t), acct, gone.ID, segT0))
-	// Another account's segment naming the same list id is not touched.
-	foreign := create(other, "foreign", "2", l.ID)
+	// Another account's segment, on a list of its own, is not touched (a
+	// segment cannot name another account's list: testSegmentCRUD).
+	theirs := must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), other, "l", now))
+	foreign := create(other, "foreign", "2", theirs.ID)
 	mark := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
 
 	when := segT0.Add(5 * time.Hour)

@@ -13,12 +13,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -28,6 +30,7 @@ import (
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/internal/cli"
+	"github.com/segmentd/segmentd/internal/journal"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/webhook"
@@ -51,6 +54,8 @@ commands:
                         verify the account's signed Event Webhook requests
   keys create           create an API key and print it once (--account NAME,
                         default "default"; --name NAME; --scopes LIST)
+  keys list             list API keys (--account NAME: of one account)
+  keys revoke ID        revoke an API key: it is refused at once
   events load           load engagement events (NDJSON, Event Webhook shape)
                         into a data directory no server is using, or into
                         a PostgreSQL database (--database-url), servers or not
@@ -58,7 +63,9 @@ commands:
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   migrate-store         copy a data directory's SQLite store into an empty PostgreSQL
                         database (--data DIR --database-url postgres://…)
-  bench ingest          measure contact ingest through the HTTP API
+  bench ingest          measure contact ingest through the HTTP API; with --realistic,
+                        contacts with custom fields and lists as SendGrid clients send
+                        them, then events, reads, disk by table and the engine rebuild
   bench segments        measure segment counts and samples over generated contacts and events
   bench servers         measure how soon a write to one server is counted by another (PostgreSQL)
 
@@ -124,9 +131,15 @@ type config struct {
 	apiKey         string
 	refresh        string
 	legacyV1Writes bool
-	ccRateLimits   bool
-	dev            bool
-	retentionDays  int
+	// publicURL is the scheme and host clients reach the server at, for
+	// the URLs it hands out ("": the address each request came to).
+	publicURL     string
+	ccRateLimits  bool
+	dev           bool
+	adminToken    string // required on every /admin/ call when set (admin.Options.Token)
+	retentionDays int
+	// jobBacklog bounds an account's queued contacts and ids (SQLite).
+	jobBacklog int
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
@@ -211,10 +224,17 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
-	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: enables the admin endpoints (env SEGMENTD_DEV)")
+	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
+	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
+		return nil
+	})
+	backlog := envOr(env, "SEGMENTD_JOB_BACKLOG", strconv.Itoa(audience.DefaultMaxBacklog))
+	fs.Func("job-backlog", fmt.Sprintf("contacts and ids an account's queued jobs may hold before a new job is answered 429 (the embedded store; env SEGMENTD_JOB_BACKLOG, default %d)", audience.DefaultMaxBacklog), func(v string) error {
+		backlog = v
 		return nil
 	})
 	interval := envOr(env, "SEGMENTD_SNAPSHOT_INTERVAL", "10m")
@@ -238,6 +258,18 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return cfg, fmt.Errorf("--event-retention-days must be a whole number of days, at least 1, not %q", retention)
 	}
 	cfg.retentionDays = days
+	if len(cfg.adminToken) > maxAdminToken {
+		return cfg, fmt.Errorf("--admin-token must be at most %d bytes", maxAdminToken)
+	}
+	if strings.TrimSpace(cfg.adminToken) != cfg.adminToken || strings.ContainsFunc(cfg.adminToken, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return cfg, errors.New("--admin-token must not hold spaces or control characters: it travels in an Authorization header")
+	}
+	if err := checkPublicURL(cfg.publicURL); err != nil {
+		return cfg, err
+	}
+	if cfg.jobBacklog, err = strconv.Atoi(backlog); err != nil || cfg.jobBacklog < 1 {
+		return cfg, fmt.Errorf("--job-backlog must be a whole number, at least 1, not %q", backlog)
+	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
 	}
@@ -272,6 +304,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Membership:   members,
 		Refresh:      refresh,
 		SnapshotPath: filepath.Join(cfg.data, snapshotFile),
+		MaxBacklog:   cfg.jobBacklog,
 	}
 	store.configure(&svcCfg)
 	svc := audience.New(store, clock, log, svcCfg)
@@ -288,6 +321,16 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
 	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
+	if svcCfg.Jobs == nil {
+		// Jobs accepted before a stop and not finished run first.
+		n, err := svc.OpenJournal(ctx, filepath.Join(cfg.data, journalDir), journal.Options{})
+		if err != nil {
+			return fmt.Errorf("opening the job journal: %w", err)
+		}
+		if n > 0 {
+			log.Info("resuming accepted jobs", "jobs", n)
+		}
+	}
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
 		return err
@@ -300,12 +343,19 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL})},
+		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 	}
-	if cfg.dev {
-		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(devClock, members.Advance, log)})
+	// The control plane: with --dev, or with a token that every call
+	// must carry (docs/admin.md).
+	if cfg.dev || cfg.adminToken != "" {
+		o := admin.Options{Control: svc, Token: cfg.adminToken, Log: log}
+		if cfg.dev {
+			o.Clock, o.Advance = devClock, members.Advance
+		}
+		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(o)})
 	}
 	handler := server.New(log, store.Ping, faces...)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -337,9 +387,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Graceful shutdown: stop accepting, finish in-flight requests, then let
-	// the job worker finish what it acknowledged, and write the engine
-	// snapshot so the next start need not rebuild.
+	// Graceful shutdown: the job worker starts no more jobs (those queued
+	// stay in the journal for the next start); stop accepting, finish
+	// in-flight requests, and write the engine snapshot so the next start
+	// need not rebuild; then (svc.Close) the worker finishes the job it
+	// runs.
+	svc.HoldJobs()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -351,6 +404,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// maxAdminToken bounds --admin-token, which every admin request's header
+// carries.
+const maxAdminToken = 1024
+
 // millis is d in milliseconds, as the log gives every duration (in an
 // attribute named *_ms): slog's JSON handler would write a time.Duration
 // as a bare count of nanoseconds.
@@ -358,6 +415,10 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
+
+// journalDir is the job journal's directory in the data directory
+// (docs/jobs.md).
+const journalDir = "jobs"
 
 // writeSnapshots writes the engine snapshot every interval (when anything
 // changed) until ctx ends; interval 0 writes none.
@@ -427,14 +488,28 @@ func runAccounts(ctx context.Context, args, env []string, stdout, stderr io.Writ
 
 func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd keys create [--account NAME] [--name NAME] [--scopes LIST] [--data DIR]\n" +
-		"       (--account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
+		"       segmentd keys list [--account NAME] [--data DIR]\n" +
+		"       segmentd keys revoke ID [--data DIR]\n" +
+		"       (create: --account defaults to the bootstrap account, \"default\"; --scopes to all of them)"
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprintln(stdout, use)
 		return nil
 	}
-	if len(args) == 0 || args[0] != "create" {
+	if len(args) == 0 {
 		return errors.New(use)
 	}
+	switch args[0] {
+	case "create":
+		return runKeysCreate(ctx, args[1:], env, stdout, stderr)
+	case "list":
+		return runKeysList(ctx, args[1:], env, stdout, stderr)
+	case "revoke":
+		return runKeysRevoke(ctx, args[1:], env, stdout, stderr)
+	}
+	return errors.New(use)
+}
+
+func runKeysCreate(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	var cfg config
 	var account, name, scopes string
 	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
@@ -443,7 +518,7 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	fs.StringVar(&account, "account", segmentd.DefaultAccountName, "account the key belongs to")
 	fs.StringVar(&name, "name", "cli", "a name for the key")
 	fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): "+scopeList())
-	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	sc, err := segmentd.ParseScopes(scopes)
@@ -456,6 +531,68 @@ func runKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 			return err
 		}
 		fmt.Fprintf(stdout, "created key %d for account %q with scopes %s\n%s\n", k.ID, account, joinScopes(k.Scopes), secret)
+		return nil
+	})
+}
+
+// runKeysList prints one key a line: its id (what keys revoke takes), its
+// account, when it was created, its scopes and its name. The secrets are
+// not kept, so they cannot be shown.
+func runKeysList(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var cfg config
+	var account string
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	fs.StringVar(&account, "account", "", "list only this account's keys")
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("keys list: unexpected argument %q", fs.Arg(0))
+	}
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
+		keys, err := svc.APIKeys(ctx, account)
+		if err != nil {
+			return err
+		}
+		accts, err := svc.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		names := map[int64]string{}
+		for _, a := range accts {
+			names[a.ID] = a.Name
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tACCOUNT\tCREATED\tSCOPES\tNAME")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.ID, strconv.Quote(names[k.AccountID]), k.CreatedAt.UTC().Format(time.RFC3339), joinScopes(k.Scopes), strconv.Quote(k.Name))
+		}
+		return tw.Flush()
+	})
+}
+
+// runKeysRevoke deletes a key. A running server looks every request's
+// key up in the store, so the key is refused at once there too.
+func runKeysRevoke(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("keys revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	arg, err := parseNamed(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("keys revoke: want a key id (a positive number, as keys list shows), not %q", arg)
+	}
+	return withService(ctx, cfg, stderr, func(svc *audience.Service) error {
+		if err := svc.RevokeAPIKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %d\n", id)
 		return nil
 	})
 }
@@ -502,4 +639,17 @@ func withService(ctx context.Context, cfg config, stderr io.Writer, f func(*audi
 		return err
 	}
 	return f(svc)
+}
+
+// checkPublicURL accepts "" or an absolute http(s) URL of a host, with no
+// query or fragment (a path, such as a proxy's prefix, is kept).
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--public-url must be an http:// or https:// URL such as https://segmentd.example.com, not %s", segmentd.Quote(v))
+	}
+	return nil
 }

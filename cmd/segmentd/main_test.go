@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
 
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/facetest"
 )
 
@@ -227,7 +229,9 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		env      []string
 		wantAddr string
 		wantData string
-		wantErr  string
+		// wantBacklog is --job-backlog (0: its default).
+		wantBacklog int
+		wantErr     string
 	}{
 		{name: "defaults", wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
 		{name: "env", env: []string{"SEGMENTD_ADDR=127.0.0.1:9", "SEGMENTD_DATA=/tmp/x"}, wantAddr: "127.0.0.1:9", wantData: "/tmp/x"},
@@ -236,6 +240,10 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		{name: "bad retention", args: []string{"--event-retention-days", "0"}, wantErr: "--event-retention-days must be a whole number of days"},
 		{name: "bad retention env", env: []string{"SEGMENTD_EVENT_RETENTION_DAYS=soon"}, wantErr: `not "soon"`},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
+		{name: "job backlog", args: []string{"--job-backlog", "5000"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantBacklog: 5000},
+		{name: "job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=70"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantBacklog: 70},
+		{name: "bad job backlog", args: []string{"--job-backlog", "0"}, wantErr: `--job-backlog must be a whole number, at least 1, not "0"`},
+		{name: "bad job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=lots"}, wantErr: `--job-backlog must be a whole number, at least 1, not "lots"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,6 +259,9 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 			}
 			if cfg.addr != tt.wantAddr || cfg.data != tt.wantData {
 				t.Errorf("addr, data = %q, %q; want %q, %q", cfg.addr, cfg.data, tt.wantAddr, tt.wantData)
+			}
+			if want := cmp.Or(tt.wantBacklog, audience.DefaultMaxBacklog); cfg.jobBacklog != want {
+				t.Errorf("job backlog = %d, want %d", cfg.jobBacklog, want)
 			}
 		})
 	}
@@ -344,11 +355,22 @@ func realBinary(t *testing.T) string {
 	return bin
 }
 
+// builtDir is the directory of the binary buildOnce built, removed when
+// the tests end (TestMain).
+var builtDir string
+
+func removeBuiltBinary() {
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+}
+
 var buildOnce = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "segmentd-bin-")
 	if err != nil {
 		return "", err
 	}
+	builtDir = dir
 	bin := filepath.Join(dir, "segmentd")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/postgres"
 	"github.com/segmentd/segmentd/sqlite"
@@ -41,6 +43,13 @@ func runMigrateStore(ctx context.Context, args, env []string, stdout, stderr io.
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer src.Close()
+	// Jobs accepted and not applied live in the journal, which a
+	// PostgreSQL store does not read: they are finished on SQLite first.
+	if n, err := audience.UnfinishedJobs(ctx, src, filepath.Join(cfg.data, journalDir)); err != nil {
+		return err
+	} else if n > 0 {
+		return fmt.Errorf("%s holds %d accepted jobs not yet finished: serve this data directory until they complete, stop it, then migrate", cfg.data, n)
+	}
 	dst, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err

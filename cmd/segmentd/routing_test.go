@@ -32,6 +32,7 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			hookNotAllowed = `{"errors":[{"message":"method not allowed"}]}`
 			ownNotFound    = `{"errors":[{"message":"segmentd serves nothing at this path"}]}`
 			ownNotAllowed  = `{"errors":[{"message":"method not allowed"}]}`
+			fileNotFound   = `{"errors":[{"field":null,"message":"export file not found; it may have expired"}]}`
 		)
 		ccNotFound := func(area, path string) string {
 			return fmt.Sprintf(`[{"error_key":"%s.api.not_found","error_message":"%s is not a Constant Contact V3 resource that segmentd serves"}]`, area, segmentd.Clip(path))
@@ -49,8 +50,9 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			// SendGrid's face: every /v3 path that is not Constant Contact's.
 			{"PUT", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
-			{"POST", "/v3/marketing/contacts/exports", sgUnauthorized, 404, sgNotFound, ""},
-			{"GET", "/v3/marketing/contacts/exports", sgUnauthorized, 404, sgNotFound, ""},
+			{"PUT", "/v3/marketing/contacts/exports", sgUnauthorized, 405, sgNotAllowed, "GET, HEAD, POST"},
+			{"POST", "/v3/marketing/contacts/exports/" + uuid, sgUnauthorized, 405, sgNotAllowed, "GET, HEAD"},
+			{"GET", "/v3/marketing/contacts/exports/" + uuid + "/x", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/marketing/contacts/search", sgUnauthorized, 405, sgNotAllowed, "POST"},
 			{"PATCH", "/v3/marketing/contacts/" + uuid, sgUnauthorized, 405, sgNotAllowed, "GET, HEAD"},
 			{"POST", "/v3/marketing/lists/" + uuid, sgUnauthorized, 405, sgNotAllowed, "DELETE, GET, HEAD, PATCH"},
@@ -63,6 +65,11 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"GET", "/v3", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/", sgUnauthorized, 404, sgNotFound, ""},
 			{"GET", "/v3/contactsx", sgUnauthorized, 404, sgNotFound, ""},
+			// A path with an empty, "." or ".." segment: 404 in the face's
+			// envelope, never ServeMux's redirect to its cleaned form.
+			{"GET", "/v3//marketing/lists", sgUnauthorized, 404, sgNotFound, ""},
+			{"PUT", "/v3/marketing/x/../contacts", sgUnauthorized, 404, sgNotFound, ""},
+			{"GET", "/v3/./segments", ccUnauthorized, 404, ccNotFound("segments", "/v3/./segments"), ""},
 
 			// Constant Contact's face: its resource roots.
 			{"POST", "/v3/contacts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD"},
@@ -85,12 +92,21 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"POST", "/webhooks/sendgrid", hookUnauth, 404, `{"errors":[{"message":"no webhook at POST /webhooks/sendgrid; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
 			{"GET", "/webhooks/other", hookUnauth, 404, `{"errors":[{"message":"no webhook at GET /webhooks/other; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
 
+			// Export files: their URL's token is the credential, whatever
+			// the key.
+			{"GET", "/files/exports/1/" + strings.Repeat("0", 64) + "/1.csv.gz", "", 404, fileNotFound, ""},
+			{"GET", "/files/exports/", "", 404, fileNotFound, ""},
+			{"PUT", "/files/exports/1/x/1.csv.gz", "", 405, sgNotAllowed, "GET, HEAD"},
+			{"GET", "/files/imports/x", "", 404, ownNotFound, ""},
+
 			// segmentd's own, key or not.
 			{"GET", "/", "", 404, ownNotFound, ""},
 			{"POST", "/", "", 404, ownNotFound, ""},
 			{"GET", "/v2/anything", "", 404, ownNotFound, ""},
 			{"GET", "/admin/clock", "", 404, ownNotFound, ""}, // mounted only with --dev
 			{"POST", "/healthz", "", 405, ownNotAllowed, "GET, HEAD"},
+			{"GET", "//healthz", "", 404, ownNotFound, ""},
+			{"POST", "/webhooks//sendgrid/events", hookUnauth, 404, `{"errors":[{"message":"no webhook at POST /webhooks//sendgrid/events; events are posted to POST /webhooks/sendgrid/events"}]}`, ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.method+" "+tt.path, func(t *testing.T) {

@@ -25,6 +25,7 @@ type store interface {
 	segmentd.CCSegmentStore
 	segmentd.EventStore
 	segmentd.WebhookKeyStore
+	segmentd.ExportStore
 	Ping(context.Context) error
 }
 
@@ -111,6 +112,7 @@ func redact(u string) string {
 // (following its change history, its job queue).
 func (o opened) configure(c *audience.Config) {
 	c.Segments, c.CCSegments, c.Events, c.WebhookKeys = o.store, o.store, o.store, o.store
+	c.Exports = o.store
 	if o.shared != nil {
 		c.Shared, c.Notifier, c.Jobs = true, o.shared, o.shared
 	}

@@ -72,8 +72,7 @@ func Events(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *contacts, err = c.count(); err != nil {
 			return err
 		}
-		g := benchGen{contacts: *contacts}
-		email = g.email
+		email = genEmail
 		fmt.Fprintf(stdout, "data %s: %d contacts as loaded; server up in %s\n", dir, *contacts, time.Since(started).Round(time.Millisecond))
 	} else if err := benchContacts(ctx, c, *contacts); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,9 +27,12 @@ import (
 // generated contacts through the HTTP API in 30,000-contact requests, polls
 // every job until it reads completed, and prints throughput, the server's
 // peak RSS and the database size. The child is a separate process so that
-// its memory is measured alone.
+// its memory is measured alone. With --realistic it loads an account as a
+// SendGrid client has to send it instead (runRealistic).
 func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd bench ingest [--contacts N] [--batch N] [--parallel N] [--data DIR] [--database-url URL]\n" +
+		"       segmentd bench ingest --realistic [--contacts N] [--fields N] [--lists N] [--lists-per-contact N] [--events N]\n" +
+		"                             [--event-batch N] [--requests N] [--seed N] [--batch N] [--parallel N] [--data DIR] [--database-url URL]\n" +
 		"       segmentd bench segments [--contacts N] [--events N] [--requests N] [--seed N] [--data DIR] [--database-url URL]\n" +
 		"       segmentd bench servers --database-url URL [--writes N]"
 	if len(args) > 0 {
@@ -50,14 +54,40 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	total := fs.Int("contacts", 1_000_000, "contacts to upsert")
-	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request")
-	parallel := fs.Int("parallel", 2, "requests in flight")
+	batch := fs.Int("batch", segmentd.MaxUpsertContacts, "contacts per request (at most; --realistic also keeps each request within 6 MB)")
+	parallel := fs.Int("parallel", 2, "requests in flight (--realistic: upserts, then events)")
 	data := fs.String("data", "", "data directory for the child server (default: a new temporary directory, removed afterwards)")
 	databaseURL := fs.String("database-url", "", "the child server's PostgreSQL database (postgres://…) instead of SQLite in the data directory")
+	var r realistic
+	isRealistic := fs.Bool("realistic", false, "load contacts with custom fields and lists as a SendGrid client must send them, then events; measure reads, disk and the engine rebuild (docs/decisions.md §11)")
+	fs.IntVar(&r.fields, "fields", 5, "--realistic: custom fields per contact, Text, Number and Date in turn")
+	fs.IntVar(&r.lists, "lists", 50, "--realistic: lists")
+	fs.IntVar(&r.perContact, "lists-per-contact", 3, "--realistic: lists each contact is on")
+	fs.IntVar(&r.events, "events", 10_000_000, "--realistic: Event Webhook events posted after the contacts")
+	fs.IntVar(&r.eventBatch, "event-batch", 1000, "--realistic: events per webhook request")
+	fs.IntVar(&r.requests, "requests", 300, "--realistic: GETs per read latency (segment, contacts count, list count)")
+	fs.Uint64Var(&r.seed, "seed", 1, "--realistic: generator seed")
 	if err := cli.ParseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
-	if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {
+	if !*isRealistic {
+		var only []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "fields", "lists", "lists-per-contact", "events", "event-batch", "requests", "seed":
+				only = append(only, "--"+f.Name)
+			}
+		})
+		if len(only) > 0 {
+			return fmt.Errorf("bench ingest: %s only with --realistic", strings.Join(only, ", "))
+		}
+	}
+	r.contacts, r.batch, r.parallel = *total, *batch, *parallel
+	if *isRealistic {
+		if err := r.check(); err != nil {
+			return err
+		}
+	} else if *batch < 1 || *batch > segmentd.MaxUpsertContacts || *total < 1 || *parallel < 1 {
 		return errors.New("bench: --contacts, --batch (1..30000) and --parallel must be positive")
 	}
 	dir, cleanup, err := benchDir(*data)
@@ -65,6 +95,9 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
+	if *isRealistic {
+		return runRealistic(ctx, r, dir, storeLoc{url: *databaseURL}, stdout)
+	}
 	loc := storeLoc{url: *databaseURL}
 	child, err := startBenchServer(ctx, dir, io.Discard, loc.args()...) // its request log would only slow it down here
 	if err != nil {
@@ -97,12 +130,15 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	work := make(chan []byte)
 	errc := make(chan error, *parallel)
 	var wg sync.WaitGroup
+	var accepted latencies // how long each upsert took to be answered 202
 	for i := 0; i < *parallel; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for body := range work {
+				start := time.Now()
 				job, err := c.upsert(body)
+				accepted.add(time.Since(start))
 				if err == nil {
 					err = c.waitJob(ctx, job)
 				}
@@ -150,8 +186,8 @@ send:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
-		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
+	fmt.Fprintf(stdout, "contacts: %d\nelapsed: %s\nthroughput: %.0f contacts/s\n202 latency: p50 %s, p99 %s\nserver peak RSS: %.0f MiB\ndatabase size: %.1f MiB (%s)\n",
+		count, elapsed.Round(time.Millisecond), float64(count)/elapsed.Seconds(), accepted.quantile(0.5), accepted.quantile(0.99), float64(rss)/(1<<20), float64(dbBytes)/(1<<20), dbWhat)
 	return nil
 }
 
@@ -218,6 +254,32 @@ func (s *benchServer) stop() {
 	}
 }
 
+// shutdown stops the child as an operator does, with SIGINT: it finishes
+// its jobs and writes its engine snapshot. A child still running after
+// timeout is killed, and that is an error.
+func (s *benchServer) shutdown(timeout time.Duration) error {
+	if s.cmd.ProcessState != nil {
+		return nil
+	}
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		s.stop()
+		return fmt.Errorf("bench: interrupting the server: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("bench: the server's shutdown: %w", err)
+		}
+		return nil
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("bench: the server did not stop within %s of SIGINT; killed", timeout)
+	}
+}
+
 // readListenURL reads the child's banner up to its "listening on" line.
 func readListenURL(r io.Reader) (string, error) {
 	sc := bufio.NewScanner(r)
@@ -277,26 +339,40 @@ type benchClient struct {
 	http      *http.Client
 }
 
+// do sends a request and decodes the answer into out (when not nil); any
+// status but want is an error.
 func (c *benchClient) do(method, path string, body []byte, want int, out any) error {
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	status, _, raw, err := c.send(method, path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("bench: %s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	if status != want {
+		return fmt.Errorf("bench: %s %s: status %d, want %d: %s", method, path, status, want, raw)
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
 	}
 	return nil
+}
+
+// send sends a request with the key and returns the answer read in full.
+func (c *benchClient) send(method, path string, body []byte) (int, http.Header, []byte, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("bench: %s %s: reading the answer: %w", method, path, err)
+	}
+	return resp.StatusCode, resp.Header, raw, nil
 }
 
 func (c *benchClient) createField(name, typ string) (string, error) {
@@ -350,4 +426,29 @@ func (c *benchClient) count() (int, error) {
 	}
 	err := c.do("GET", "/v3/marketing/contacts/count", nil, 200, &r)
 	return r.ContactCount, err
+}
+
+// latencies collects request durations from several goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// quantile returns the q-quantile (0 < q < 1) of what was added, to the
+// tenth of a millisecond.
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))].Round(100 * time.Microsecond)
 }

@@ -82,7 +82,7 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// The server, as a separate process so that its memory is measured alone.
 	logs, logw := io.Pipe()
 	defer logw.Close()
-	loaded := make(chan string, 1)
+	loaded := make(chan time.Duration, 1)
 	go scanLoadedLine(logs, loaded)
 	child, err := startBenchServer(ctx, dir, logw, loc.args()...)
 	if err != nil {
@@ -92,7 +92,8 @@ func runSegments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	listened := child.listened
 	rebuild := "?"
 	select {
-	case rebuild = <-loaded:
+	case d := <-loaded:
+		rebuild = d.Round(time.Millisecond).String()
 	case <-time.After(5 * time.Second):
 	}
 	fmt.Fprintf(stdout, "engine rebuild at start: %s (server log); start to listening: %s\n", rebuild, listened.Round(time.Millisecond))
@@ -152,21 +153,16 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // scanLoadedLine finds the server's "membership engine loaded" log line and
 // sends its duration; the rest of the log is discarded.
-func scanLoadedLine(r io.Reader, loaded chan<- string) {
+func scanLoadedLine(r io.Reader, loaded chan<- time.Duration) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Msg      string `json:"msg"`
-			Duration any    `json:"duration_ms"`
+			Msg      string   `json:"msg"`
+			Duration *float64 `json:"duration_ms"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "membership engine loaded" {
-			switch d := line.Duration.(type) {
-			case float64:
-				loaded <- time.Duration(d * float64(time.Millisecond)).Round(time.Millisecond).String()
-			default:
-				loaded <- fmt.Sprint(d)
-			}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "membership engine loaded" && line.Duration != nil {
+			loaded <- time.Duration(*line.Duration * float64(time.Millisecond))
 			break
 		}
 	}
@@ -271,8 +267,8 @@ func engineStats(ctx context.Context, loc storeLoc, g *benchGen, nSegs, nChanges
 	var evs []segmentd.Event
 	for range nChanges {
 		i := rng.IntN(g.contacts)
-		patches = append(patches, segmentd.ContactPatch{Email: ptr(g.email(i)), Country: ptr(genCountries[rng.IntN(len(genCountries)-1)])})
-		evs = append(evs, segmentd.Event{Email: g.email(rng.IntN(g.contacts)), Type: "click", Timestamp: time.Now().UTC(), SGEventID: fmt.Sprintf("snapbench-%d-%d", time.Now().UnixNano(), len(evs))})
+		patches = append(patches, segmentd.ContactPatch{Email: ptr(genEmail(i)), Country: ptr(genCountries[rng.IntN(len(genCountries)-1)])})
+		evs = append(evs, segmentd.Event{Email: genEmail(rng.IntN(g.contacts)), Type: "click", Timestamp: time.Now().UTC(), SGEventID: fmt.Sprintf("snapbench-%d-%d", time.Now().UnixNano(), len(evs))})
 	}
 	for len(patches) > 0 {
 		n := min(len(patches), segmentd.MaxUpsertContacts)
@@ -329,9 +325,9 @@ var (
 	genTypes = []string{"processed", "processed", "processed", "delivered", "delivered", "delivered", "open", "open", "open", "open", "click", "deferred", "bounce", "dropped", "unsubscribe", "spamreport"}
 )
 
-// email is contact i's address. Addresses past the contact count (events of
-// people not yet contacts) use the same scheme.
-func (g *benchGen) email(i int) string {
+// genEmail is contact i's address. Addresses past the contact count
+// (events of people not yet contacts) use the same scheme.
+func genEmail(i int) string {
 	return "user" + strconv.Itoa(i) + "@" + genDomains[(i*7+i/13)%len(genDomains)]
 }
 
@@ -371,7 +367,7 @@ func (g *benchGen) load(ctx context.Context, loc storeLoc, stdout io.Writer) err
 		batch = batch[:0]
 		for i := start; i < min(start+size, g.contacts); i++ {
 			p := segmentd.ContactPatch{
-				Email:     ptr(g.email(i)),
+				Email:     ptr(genEmail(i)),
 				FirstName: ptr(genFirst[rng.IntN(len(genFirst))]),
 				LastName:  ptr(genLast[rng.IntN(len(genLast))]),
 				City:      ptr(genCities[rng.IntN(len(genCities))]),
@@ -410,7 +406,7 @@ func (g *benchGen) load(ctx context.Context, loc storeLoc, stdout io.Writer) err
 				who = g.contacts + rng.IntN(g.contacts/10+1)
 			}
 			ev := segmentd.Event{
-				Email:     g.email(who),
+				Email:     genEmail(who),
 				Type:      genTypes[rng.IntN(len(genTypes))],
 				Timestamp: time.UnixMilli(first + span*int64(i)/int64(g.events) + rng.Int64N(60_000)).UTC(),
 				SGEventID: fmt.Sprintf("%016x%08x", rng.Uint64(), i),

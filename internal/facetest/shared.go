@@ -156,6 +156,28 @@ func RunShared(t *testing.T, st SharedStore) {
 			t.Fatalf("Dan's plan after five jobs = %+v, want the last acknowledged, enterprise", v)
 		}
 	}
+	// Contact and list counts come from the engine: once B read the jobs
+	// completed, B's counts are the store's.
+	counts(t, st, b, id, l.ID)
+
+	// An account another server created and wrote: once this server read
+	// the job completed, it counts the account's contacts.
+	other, err := a.CreateAccount(ctx, fmt.Sprintf("other-%d", time.Now().UnixNano()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherList, err := a.CreateList(ctx, other.ID, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := a.UpsertContacts(ctx, other.ID, []segmentd.ContactPatch{{Email: Ptr("x@example.com")}, {Email: Ptr("y@example.com")}}, []string{otherList.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := WaitJob(t, b, other.ID, job); j.Status != segmentd.JobCompleted {
+		t.Fatalf("upsert job of the other account: %+v", j)
+	}
+	counts(t, st, b, other.ID, otherList.ID)
 
 	// A snapshot of B, writes while B is down, and B restarts from it.
 	if _, wrote, err := b.WriteSnapshot(ctx); err != nil || !wrote {
@@ -218,6 +240,55 @@ func RunShared(t *testing.T, st SharedStore) {
 	}
 	if n := count(c, opened.ID); n != 2+40 {
 		t.Errorf("rebuilt opened count = %d, want 42", n)
+	}
+	counts(t, st, c, id, "")
+
+	// Jobs accepted at once by one server all run: its queue of the
+	// account keeps the store's job order (a later job queued ahead of an
+	// earlier one waited for its turn forever).
+	atOnce := make([]string, 16)
+	for i := range atOnce {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := fmt.Sprintf("at-once-%d@example.com", i)
+			job, err := a.UpsertContacts(ctx, id, []segmentd.ContactPatch{{Email: &email}}, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			atOnce[i] = job
+		}()
+	}
+	wg.Wait()
+	for _, job := range atOnce {
+		if job != "" {
+			if j := WaitJob(t, a, id, job); j.Status != segmentd.JobCompleted {
+				t.Errorf("job %s accepted at once with others: %+v", job, j)
+			}
+		}
+	}
+}
+
+// counts checks that svc's contact count of acct, and its count of list
+// (unless ""), are what the store counts.
+func counts(t *testing.T, st SharedStore, svc *audience.Service, acct int64, list string) {
+	t.Helper()
+	ctx := context.Background()
+	want, err := st.CountContacts(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.CountContacts(ctx, acct); err != nil || n != want {
+		t.Fatalf("CountContacts = %d, %v; the store counts %d", n, err, want)
+	}
+	if list == "" {
+		return
+	}
+	if want, err = st.CountListMembers(ctx, acct, list); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.ListContactCount(ctx, acct, list); err != nil || n != want || n == 0 {
+		t.Fatalf("ListContactCount = %d, %v; the store counts %d", n, err, want)
 	}
 }
 

@@ -1,0 +1,255 @@
+package audience
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// DefaultMaxBacklog is Config.MaxBacklog's default: the contacts and ids
+// an account's queued jobs may name before a new job is refused with 429.
+const DefaultMaxBacklog = 1_000_000
+
+// backlog is the work waiting for the store stage of a store of its own
+// (docs/jobs.md): per account a queue of contact jobs, the accounts served
+// in turns (one job each), so that one account's import never holds up
+// another's jobs while each account's jobs keep their order; and one queue
+// of urgent tasks (event batches, which a webhook request waits for, and
+// internal tasks), taken between two jobs.
+type backlog struct {
+	max int // Config.MaxBacklog
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	accts  map[int64]*accountJobs
+	turns  []int64 // accounts with queued jobs, the next to serve first
+	urgent []*jobTask
+	// jobTurn says a job goes before the next urgent task: urgent tasks
+	// and jobs alternate while both wait, so neither starves.
+	jobTurn bool
+	closed  bool
+	// jobsHeld stops taking jobs (urgent tasks still run): they are in
+	// the journal and run after the next start (Service.HoldJobs).
+	jobsHeld bool
+}
+
+// accountJobs is one account's queue.
+type accountJobs struct {
+	jobs []*jobTask
+	// items are the backlog items of the account's queued jobs and of the
+	// jobs being accepted (reserve).
+	items int
+	// rate is how many items a second the store stage lately applied of
+	// this account's jobs (0: not measured yet), to say when a refused
+	// request would pass.
+	rate float64
+}
+
+func newBacklog(max int) *backlog {
+	b := &backlog{max: max, accts: map[int64]*accountJobs{}}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *backlog) account(acct int64) *accountJobs {
+	a := b.accts[acct]
+	if a == nil {
+		a = &accountJobs{}
+		b.accts[acct] = a
+	}
+	return a
+}
+
+// reserve counts n items of a job being accepted in acct's backlog. When
+// the backlog already holds items and n more would take it past the
+// bound, it refuses with SendGrid's 429, saying when the backlog should
+// have room (unless force).
+func (b *backlog) reserve(acct int64, n int, force bool, now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.account(acct)
+	if !force && a.items > 0 && a.items+n > b.max {
+		return b.refusal(a, a.items+n-b.max, now)
+	}
+	a.items += n
+	return nil
+}
+
+// admits reports whether acct's backlog has room for one more item: a
+// request that changes the store before it queues its job asks first.
+func (b *backlog) admits(acct int64, now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.account(acct)
+	if a.items > 0 && a.items+1 > b.max {
+		return b.refusal(a, a.items+1-b.max, now)
+	}
+	return nil
+}
+
+// refusal is the RateLimitError of a backlog excess items over its bound:
+// it lifts once the store stage has applied that many, at the account's
+// measured rate (a second when not measured), rounded up to the second
+// that SendGrid's X-RateLimit-Reset counts in, and at most a minute away.
+func (b *backlog) refusal(a *accountJobs, excess int, now time.Time) error {
+	wait := time.Second
+	if a.rate > 0 {
+		wait = max(wait, time.Duration(math.Ceil(float64(excess)/a.rate*float64(time.Second))))
+	}
+	wait = min(wait, time.Minute)
+	return &segmentd.RateLimitError{
+		Err:   segmentd.Errorf(segmentd.KindRateLimited, "", "the account's queued jobs hold %d contacts or ids, over the bound of %d: retry later", a.items, b.max),
+		Limit: b.max,
+		Reset: now.Add(wait),
+	}
+}
+
+// unreserve takes back what reserve counted for a job that was not
+// accepted after all.
+func (b *backlog) unreserve(acct int64, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.account(acct).items -= n
+}
+
+// queuedJobs reports how many jobs of acct wait for the store stage.
+func (b *backlog) queuedJobs(acct int64) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a := b.accts[acct]; a != nil {
+		return len(a.jobs)
+	}
+	return 0
+}
+
+// push queues an accepted job (its items already reserved) on its account.
+func (b *backlog) push(t *jobTask) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.account(t.job.AccountID)
+	if len(a.jobs) == 0 {
+		b.turns = append(b.turns, t.job.AccountID)
+	}
+	a.jobs = append(a.jobs, t)
+	b.cond.Signal()
+}
+
+// pushUrgent queues an urgent task; it reports false once closed.
+func (b *backlog) pushUrgent(t *jobTask) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.urgent = append(b.urgent, t)
+	b.cond.Signal()
+	return true
+}
+
+// take waits for the next work of the store stage and returns it: one
+// job, one internal task, or event batches of one account queued one
+// after the other (up to maxGroupedEvents events), which share a
+// transaction. It returns nil once closed and nothing is left to run.
+func (b *backlog) take() []*jobTask {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		jobs := len(b.turns) > 0 && !b.jobsHeld
+		switch {
+		case len(b.urgent) > 0 && (!b.jobTurn || !jobs):
+			b.jobTurn = true
+			return b.takeUrgent()
+		case jobs:
+			b.jobTurn = false
+			return []*jobTask{b.takeJob()}
+		case b.closed:
+			return nil
+		}
+		b.cond.Wait()
+	}
+}
+
+// takeJob takes the next job of the account whose turn it is, and gives
+// the turn to the next account.
+func (b *backlog) takeJob() *jobTask {
+	acct := b.turns[0]
+	b.turns = b.turns[1:]
+	a := b.accts[acct]
+	t := a.jobs[0]
+	a.jobs[0] = nil
+	a.jobs = a.jobs[1:]
+	a.items -= t.items
+	if len(a.jobs) > 0 {
+		b.turns = append(b.turns, acct)
+	} else {
+		a.jobs = nil // lets the emptied array go
+	}
+	return t
+}
+
+func (b *backlog) takeUrgent() []*jobTask {
+	t := b.urgent[0]
+	group := []*jobTask{t}
+	n := 1
+	if t.events != nil {
+		events := len(t.events.evs)
+		for n < len(b.urgent) && events < maxGroupedEvents {
+			u := b.urgent[n]
+			if u.events == nil || u.events.acct != t.events.acct {
+				break
+			}
+			group = append(group, u)
+			events += len(u.events.evs)
+			n++
+		}
+	}
+	clear(b.urgent[:n])
+	b.urgent = b.urgent[n:]
+	return group
+}
+
+// ran records that the store stage applied a job of n items of acct in d,
+// for the account's rate.
+func (b *backlog) ran(acct int64, n int, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.account(acct)
+	r := float64(n) / d.Seconds()
+	if a.rate == 0 {
+		a.rate = r
+	} else {
+		a.rate = 0.7*a.rate + 0.3*r
+	}
+}
+
+// close makes take return nil once what must still run has run: every
+// task, or, with jobs held, the urgent ones.
+func (b *backlog) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.cond.Broadcast()
+}
+
+// holdJobs makes take leave the queued jobs from now on.
+func (b *backlog) holdJobs() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.jobsHeld = true
+}
+
+// queued counts the tasks waiting to be taken.
+func (b *backlog) queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.urgent)
+	for _, a := range b.accts {
+		n += len(a.jobs)
+	}
+	return n
+}

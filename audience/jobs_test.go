@@ -1,0 +1,347 @@
+package audience_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/internal/facetest"
+	"github.com/segmentd/segmentd/internal/journal"
+	"github.com/segmentd/segmentd/sqlite"
+)
+
+// gatedStore holds every upsert of one account until the test lets it
+// through, one token each: the job worker is then known to be busy.
+type gatedStore struct {
+	*sqlite.Store
+	mu       sync.Mutex
+	gated    int64
+	entered  chan string // the first email of each held upsert, as it starts
+	tokens   chan struct{}
+	openOnce sync.Once
+}
+
+func newGatedStore(t *testing.T, dir string) *gatedStore {
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &gatedStore{Store: st, entered: make(chan string, 100), tokens: make(chan struct{}, 100)}
+}
+
+// open lets every upsert through, for good.
+func (g *gatedStore) open() {
+	g.gate(0)
+	close(g.tokens)
+}
+
+func (g *gatedStore) gate(acct int64) {
+	g.mu.Lock()
+	g.gated = acct
+	g.mu.Unlock()
+}
+
+func (g *gatedStore) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, lists []string, now time.Time) (segmentd.UpsertResult, error) {
+	g.mu.Lock()
+	held := acct == g.gated
+	g.mu.Unlock()
+	if held {
+		g.entered <- *patches[0].Email
+		<-g.tokens
+	}
+	return g.Store.UpsertContacts(ctx, acct, patches, lists, now)
+}
+
+func newJobService(t *testing.T, st *gatedStore, cfg audience.Config) *audience.Service {
+	cfg.Segments, cfg.Membership = st, engine.NewMembership()
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), cfg)
+	// A failing test leaves nothing held: the gate opens before the
+	// Service closes.
+	t.Cleanup(func() {
+		st.openOnce.Do(st.open)
+		svc.Close()
+	})
+	if err := svc.LoadMembership(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// upsertOf is an upsert of n contacts a0@domain … whose first name is name.
+func upsertOf(domain string, n int, name string) []segmentd.ContactPatch {
+	ps := make([]segmentd.ContactPatch, n)
+	for i := range ps {
+		email, first := fmt.Sprintf("a%d@%s", i, domain), name
+		ps[i] = segmentd.ContactPatch{Email: &email, FirstName: &first}
+	}
+	return ps
+}
+
+func mustUpsert(t *testing.T, svc *audience.Service, acct int64, ps []segmentd.ContactPatch) string {
+	t.Helper()
+	id, err := svc.UpsertContacts(context.Background(), acct, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestJobsOfAccountsTakeTurns: a small job of account B completes while
+// account A's earlier jobs still wait (the worker serves the accounts in
+// turns), and A's jobs apply in the order they were accepted.
+func TestJobsOfAccountsTakeTurns(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.CreateAccount(ctx, "b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.gate(a.ID)
+	var aJobs []string
+	for i := range 4 {
+		aJobs = append(aJobs, mustUpsert(t, svc, a.ID, upsertOf("a.example", 50, fmt.Sprintf("A%d", i))))
+	}
+	<-st.entered // A0 runs
+	bJob := mustUpsert(t, svc, b.ID, upsertOf("b.example", 1, "B"))
+	st.tokens <- struct{}{} // A0 finishes; A1 has the turn
+	<-st.entered
+	st.tokens <- struct{}{} // A1 finishes; B's turn
+	if j := facetest.WaitJob(t, svc, b.ID, bJob); j.Status != segmentd.JobCompleted {
+		t.Fatalf("B's job: %+v", j)
+	}
+	for _, id := range aJobs[2:] {
+		if j, err := svc.Job(ctx, a.ID, id); err != nil || j.Status != segmentd.JobPending {
+			t.Fatalf("A's job %s: %+v, %v; want pending behind the gate", id, j, err)
+		}
+	}
+	st.tokens <- struct{}{}
+	st.tokens <- struct{}{}
+	for _, id := range aJobs {
+		facetest.WaitJob(t, svc, a.ID, id)
+	}
+	_, got, err := svc.ContactsByEmails(ctx, a.ID, []string{"a0@a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got["a0@a.example"]; c.FirstName != "A3" {
+		t.Fatalf("first name %q after A's jobs, want A3 (the last accepted)", c.FirstName)
+	}
+}
+
+// TestBacklogBoundAnswersAtOnce: past the bound of an account's queued
+// contacts a job is refused at once with a RateLimitError saying the bound
+// and when to retry, while other accounts, and a job that fits, are
+// accepted; a list delete that would queue a refused job deletes nothing.
+func TestBacklogBoundAnswersAtOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{MaxBacklog: 5})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.CreateAccount(ctx, "b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.CreateList(ctx, a.ID, "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.gate(a.ID)
+	first := mustUpsert(t, svc, a.ID, upsertOf("x.example", 3, "1"))
+	<-st.entered // the worker holds it: the queue is empty again
+	ids := []string{first, mustUpsert(t, svc, a.ID, upsertOf("x.example", 3, "2"))}
+
+	before := time.Now()
+	_, err = svc.UpsertContacts(ctx, a.ID, upsertOf("x.example", 3, "3"), nil)
+	var limited *segmentd.RateLimitError
+	if !errors.As(err, &limited) || segmentd.ErrorKindOf(err) != segmentd.KindRateLimited {
+		t.Fatalf("an upsert past the bound: %v, want a RateLimitError", err)
+	}
+	if limited.Limit != 5 || limited.Reset.Before(before.Add(time.Second)) || limited.Reset.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("refusal: limit %d, reset in %v; want 5, between 1 s and a minute", limited.Limit, limited.Reset.Sub(before))
+	}
+	ids = append(ids, mustUpsert(t, svc, a.ID, upsertOf("x.example", 2, "4"))) // fits: 3 + 2
+	if _, err := svc.DeleteList(ctx, a.ID, list.ID, true); !errors.As(err, &limited) {
+		t.Fatalf("a list delete with its contacts past the bound: %v, want a RateLimitError", err)
+	}
+	if _, _, err := svc.List(ctx, a.ID, list.ID, false); err != nil {
+		t.Fatalf("the refused list delete deleted the list: %v", err)
+	}
+	// Another account has a backlog of its own; a job larger than the
+	// bound passes when nothing is queued.
+	bJob := mustUpsert(t, svc, b.ID, upsertOf("y.example", 7, "b"))
+
+	for range 3 {
+		st.tokens <- struct{}{}
+	}
+	for _, id := range ids {
+		if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("job %s: %+v", id, j)
+		}
+	}
+	if j := facetest.WaitJob(t, svc, b.ID, bJob); j.Status != segmentd.JobCompleted || j.Created != 7 {
+		t.Fatalf("B's job: %+v", j)
+	}
+	// Drained, the account takes jobs again.
+	st.gate(0)
+	facetest.WaitJob(t, svc, a.ID, mustUpsert(t, svc, a.ID, upsertOf("x.example", 5, "5")))
+}
+
+// TestJournaledJobsResume: jobs still queued when a Service closes stay in
+// the journal and run when the next one opens it, first, in their order;
+// meanwhile they read pending, never unknown. Once done, nothing is left
+// to resume.
+func TestJournaledJobsResume(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	jdir := filepath.Join(dir, "jobs")
+	st := newGatedStore(t, dir)
+	svc := newJobService(t, st, audience.Config{})
+	if n, err := svc.OpenJournal(ctx, jdir, journal.Options{}); err != nil || n != 0 {
+		t.Fatalf("OpenJournal: %d, %v", n, err)
+	}
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A contact to delete and a list to remove from, made before the gate.
+	seed := mustUpsert(t, svc, a.ID, upsertOf("seed.example", 2, "seed"))
+	facetest.WaitJob(t, svc, a.ID, seed)
+	_, seeded, err := svc.ContactsByEmails(ctx, a.ID, []string{"a0@seed.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := seeded["a0@seed.example"].ID
+
+	st.gate(a.ID)
+	first := mustUpsert(t, svc, a.ID, upsertOf("r.example", 3, "first"))
+	<-st.entered
+	queued := []string{
+		mustUpsert(t, svc, a.ID, upsertOf("r.example", 3, "second")),
+		mustUpsert(t, svc, a.ID, upsertOf("s.example", 2, "third")),
+	}
+	del, err := svc.DeleteContacts(ctx, a.ID, []string{victim}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued = append(queued, del)
+	closed := make(chan struct{})
+	go func() { svc.Close(); close(closed) }()
+	st.tokens <- struct{}{} // the running job finishes; the rest stay
+	<-closed
+
+	st.gate(0)
+	svc2 := newJobService(t, st, audience.Config{})
+	for _, id := range queued {
+		if _, err := svc2.Job(ctx, a.ID, id); err == nil {
+			t.Fatalf("job %s known before the journal was opened", id)
+		}
+	}
+	n, err := svc2.OpenJournal(ctx, jdir, journal.Options{})
+	if err != nil || n != len(queued) {
+		t.Fatalf("OpenJournal resumed %d, %v; want %d", n, err, len(queued))
+	}
+	if j := facetest.WaitJob(t, svc2, a.ID, first); j.Status != segmentd.JobCompleted {
+		t.Fatalf("the job running at close: %+v", j)
+	}
+	for _, id := range queued {
+		if j := facetest.WaitJob(t, svc2, a.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("resumed job %s: %+v", id, j)
+		}
+	}
+	_, got, err := svc2.ContactsByEmails(ctx, a.ID, []string{"a2@r.example", "a1@s.example", "a0@seed.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a2@r.example"].FirstName != "second" || got["a1@s.example"].FirstName != "third" {
+		t.Fatalf("contacts after resuming: %+v", got)
+	}
+	if _, ok := got["a0@seed.example"]; ok {
+		t.Fatal("the resumed delete left its contact")
+	}
+	svc2.Close()
+
+	svc3 := newJobService(t, st, audience.Config{})
+	if n, err := svc3.OpenJournal(ctx, jdir, journal.Options{}); err != nil || n != 0 {
+		t.Fatalf("a third start resumed %d, %v; want nothing", n, err)
+	}
+}
+
+// BenchmarkAcceptUnderBacklog times accepting 1,000-contact upserts (one
+// custom field each) while the worker applies a backlog of 100,000
+// contacts queued before, journaled with fsync as segmentd serve does,
+// and reports the p50 and p99 of the time to the job id.
+func BenchmarkAcceptUnderBacklog(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "segmentd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler),
+		audience.Config{Segments: st, Membership: engine.NewMembership(), MaxBacklog: 1 << 30})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.OpenJournal(ctx, filepath.Join(dir, "jobs"), journal.Options{NoSync: os.Getenv("BENCH_NOSYNC") != ""}); err != nil {
+		b.Fatal(err)
+	}
+	acct, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := svc.CreateField(ctx, acct.ID, "plan", segmentd.FieldText)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := func(start, n int) []segmentd.ContactPatch {
+		ps := upsertOf(fmt.Sprintf("b%d.example", start), n, "Bench")
+		for i := range ps {
+			ps[i].CustomFields = map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: "gold"}}
+		}
+		return ps
+	}
+	for i := range 20 {
+		if _, err := svc.UpsertContacts(ctx, acct.ID, batch(i, 5000), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bodies := make([][]segmentd.ContactPatch, b.N)
+	for i := range bodies {
+		bodies[i] = batch(1000+i, 1000)
+	}
+	took := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if _, err := svc.UpsertContacts(ctx, acct.ID, bodies[i], nil); err != nil {
+			b.Fatal(err)
+		}
+		took[i] = time.Since(start)
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(audience.QueuedJobs(svc)), "queued-jobs")
+}

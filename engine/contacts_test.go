@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
+)
+
+// TestContactsAndCounts: the engine renders a contact as it was put (but
+// for values of fields the account does not have), in the order asked,
+// once per id, without unknown or deleted contacts; and counts the
+// account's contacts and each list's as they change.
+func TestContactsAndCounts(t *testing.T) {
+	e := New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if e.ContactCount(1) != 0 || e.ListCount(1, "l1") != 0 || e.ContactsByIDs(1, []string{"a"}, now) != nil {
+		t.Fatal("an unknown account has contacts")
+	}
+	defs := []segmentd.FieldDefinition{
+		{ID: "w1", Name: "plan", Type: segmentd.FieldText},
+		{ID: "n2", Name: "score", Type: segmentd.FieldNumber},
+		{ID: "d3", Name: "birthday", Type: segmentd.FieldDate},
+	}
+	if err := e.SetFields(1, defs, now); err != nil {
+		t.Fatal(err)
+	}
+	created := now.Add(-time.Hour)
+	a := segmentd.Contact{
+		ID: "a", Email: "a@example.com", PhoneNumberID: "ph", ExternalID: "ext", AnonymousID: "anon",
+		AlternateEmails: []string{"a2@example.com", "a3@example.com"},
+		FirstName:       "Ada", LastName: "Lovelace", AddressLine1: "1 Road", AddressLine2: "Flat 2", City: "London",
+		StateProvinceRegion: "LDN", PostalCode: "N1", Country: "GB", PhoneNumber: "+44", WhatsApp: "wa", Line: "ln",
+		Facebook: "fb", UniqueName: "ada",
+		CustomFields: map[string]segmentd.Value{
+			"w1": {Type: segmentd.FieldText, Text: "pro"},
+			"n2": {Type: segmentd.FieldNumber, Number: 2.5},
+			"d3": {Type: segmentd.FieldDate, Time: time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)},
+		},
+		ListIDs:   []string{"l1", "l2"},
+		CreatedAt: created, UpdatedAt: now,
+	}
+	b := segmentd.Contact{ID: "b", Email: "b@example.com", ListIDs: []string{"l2"}, CreatedAt: created, UpdatedAt: created,
+		CustomFields: map[string]segmentd.Value{"w9": {Type: segmentd.FieldText, Text: "no such field"}}}
+	e.PutContacts(1, []segmentd.Contact{a, b}, now)
+	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE plan = 'pro'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutSegment(1, "pro", ch, "", now); err != nil {
+		t.Fatal(err)
+	}
+
+	got := e.ContactsByIDs(1, []string{"b", "unknown", "a", "b"}, now)
+	wantA := a
+	wantA.SegmentIDs = []string{"pro"}
+	wantB := b
+	wantB.CustomFields = nil // w9 is no field of the account
+	if want := []segmentd.Contact{wantB, wantA}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ContactsByIDs =\n%+v\nwant\n%+v", got, want)
+	}
+	if e.ContactCount(1) != 2 || e.ListCount(1, "l1") != 1 || e.ListCount(1, "l2") != 2 || e.ListCount(1, "l3") != 0 {
+		t.Fatalf("counts: contacts %d, l1 %d, l2 %d, l3 %d", e.ContactCount(1), e.ListCount(1, "l1"), e.ListCount(1, "l2"), e.ListCount(1, "l3"))
+	}
+
+	// a leaves l1 (so l1 is forgotten), then b is deleted.
+	a.ListIDs = []string{"l2"}
+	e.PutContacts(1, []segmentd.Contact{a}, now)
+	e.DeleteContacts(1, []string{"b"}, now)
+	if got := e.ContactsByIDs(1, []string{"a", "b"}, now); len(got) != 1 || got[0].ID != "a" || !reflect.DeepEqual(got[0].ListIDs, []string{"l2"}) {
+		t.Fatalf("after the changes: %+v", got)
+	}
+	if e.ContactCount(1) != 1 || e.ListCount(1, "l1") != 0 || e.ListCount(1, "l2") != 1 {
+		t.Fatalf("counts after the changes: contacts %d, l1 %d, l2 %d", e.ContactCount(1), e.ListCount(1, "l1"), e.ListCount(1, "l2"))
+	}
+	e.RemoveList(1, "l2", now)
+	if e.ListCount(1, "l2") != 0 {
+		t.Fatal("a deleted list still counts contacts")
+	}
+	e.DeleteAllContacts(1, now)
+	if e.ContactCount(1) != 0 || len(e.ContactsByIDs(1, []string{"a"}, now)) != 0 {
+		t.Fatal("contacts left after deleting them all")
+	}
+	if got := e.SegmentsOfMany(1, []string{"a", "x"}, now); len(got) != 2 || got[0] != nil || got[1] != nil {
+		t.Fatalf("SegmentsOfMany after deleting every contact = %v", got)
+	}
+}

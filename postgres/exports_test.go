@@ -1,0 +1,13 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/segmentd/segmentd/storetest"
+)
+
+func TestExportContract(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		storetest.RunExports(t, func(t *testing.T) storetest.ExportsStore { return openFresh(t, srv) })
+	})
+}
