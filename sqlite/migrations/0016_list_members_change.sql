@@ -1,4 +1,4 @@
--- segmentd schema, version 13: an upsert that only adds contacts to lists
+-- segmentd schema, version 16: an upsert that only adds contacts to lists
 -- (the patch changes none of the contact's fields: a client re-sending
 -- identifiers because an upsert's list_ids apply to the whole request)
 -- writes list_members rows and leaves the contact's row alone. The change
