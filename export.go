@@ -79,8 +79,8 @@ type Export struct {
 
 // ExportRef names a list or segment an export was asked for.
 type ExportRef struct {
-	ID   string
-	Name string
+	ID   string `json:"id"` // the stores keep refs as JSON in these names
+	Name string `json:"name"`
 }
 
 // ExportFile is one file of a ready export: its gzip-compressed size,

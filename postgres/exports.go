@@ -13,31 +13,23 @@ import (
 
 var _ segmentd.ExportStore = (*Store)(nil)
 
-// exportRef is the stored form of a segmentd.ExportRef.
-type exportRef struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
-
 func refsJSON(refs []segmentd.ExportRef) string {
-	out := make([]exportRef, len(refs))
-	for i, r := range refs {
-		out[i] = exportRef(r)
+	if refs == nil {
+		refs = []segmentd.ExportRef{}
 	}
-	b, _ := json.Marshal(out) // strings only: cannot fail
+	b, _ := json.Marshal(refs) // strings only: cannot fail
 	return string(b)
 }
 
 func refsFromJSON(s string) ([]segmentd.ExportRef, error) {
-	var in []exportRef
-	if err := json.Unmarshal([]byte(s), &in); err != nil {
+	var refs []segmentd.ExportRef
+	if err := json.Unmarshal([]byte(s), &refs); err != nil {
 		return nil, err
 	}
-	out := make([]segmentd.ExportRef, len(in))
-	for i, r := range in {
-		out[i] = segmentd.ExportRef(r)
+	if refs == nil {
+		refs = []segmentd.ExportRef{}
 	}
-	return out, nil
+	return refs, nil
 }
 
 func filesJSON(files []segmentd.ExportFile) string {
