@@ -30,6 +30,11 @@ type FieldDefinition struct {
 // "Spec contradictions" 5).
 const MaxCustomFields = 500
 
+// MaxCCCustomFields is Constant Contact's per-account limit ("a user can
+// configure up to 100 custom_fields"), applied to creates through its
+// face (docs/constantcontact.md "Custom fields").
+const MaxCCCustomFields = 100
+
 // MaxFieldNameLength is the spec's limit on a custom field name.
 const MaxFieldNameLength = 100
 

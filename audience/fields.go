@@ -26,6 +26,18 @@ func (s *Service) FieldsByID(ctx context.Context, acct int64) (map[string]segmen
 
 // CreateField creates a custom field definition.
 func (s *Service) CreateField(ctx context.Context, acct int64, name string, t segmentd.FieldType) (segmentd.FieldDefinition, error) {
+	return s.createField(ctx, acct, name, t, s.cfg.MaxCustomFields)
+}
+
+// CreateCCField creates a custom field definition through Constant
+// Contact's face, which allows an account segmentd.MaxCCCustomFields
+// fields (or the Service's own limit, when lower): the same definitions,
+// counted with those SendGrid's face created.
+func (s *Service) CreateCCField(ctx context.Context, acct int64, name string, t segmentd.FieldType) (segmentd.FieldDefinition, error) {
+	return s.createField(ctx, acct, name, t, min(segmentd.MaxCCCustomFields, s.cfg.MaxCustomFields))
+}
+
+func (s *Service) createField(ctx context.Context, acct int64, name string, t segmentd.FieldType, max int) (segmentd.FieldDefinition, error) {
 	if err := segmentd.ValidateFieldName(name); err != nil {
 		return segmentd.FieldDefinition{}, err
 	}
@@ -34,7 +46,7 @@ func (s *Service) CreateField(ctx context.Context, acct int64, name string, t se
 	default:
 		return segmentd.FieldDefinition{}, segmentd.Errorf(segmentd.KindInvalid, "field_type", "field_type must be one of Text, Number, Date")
 	}
-	f, err := s.store.CreateFieldDefinition(ctx, acct, name, t, s.cfg.MaxCustomFields, s.clock.Now())
+	f, err := s.store.CreateFieldDefinition(ctx, acct, name, t, max, s.clock.Now())
 	if err != nil {
 		return f, err
 	}

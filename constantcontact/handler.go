@@ -1,6 +1,7 @@
 // Package constantcontact is segmentd's Constant Contact face: the V3
-// segments API (/v3/segments) and the segment members read
-// (GET /v3/contacts?segment_id=), with Constant Contact's status codes,
+// segments API (/v3/segments), the segment members read
+// (GET /v3/contacts?segment_id=) and the account's custom fields
+// (/v3/contact_custom_fields), with Constant Contact's status codes,
 // JSON shapes, error bodies and optional rate limits, so that code written
 // against api.cc.email/v3 runs unchanged against segmentd.
 //
@@ -66,8 +67,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, acct segmentd.Acco
 type route struct {
 	pattern string
 	h       handlerFunc
-	// area starts the route's error keys: "segments" or "contacts"
-	// (Constant Contact's "<service>.api.<kind>" style).
+	// area starts the route's error keys: the path's resource root
+	// ("segments", "contacts", "contact_custom_fields", …; Constant
+	// Contact's "<service>.api.<kind>" style).
 	area string
 	// readsNoBody marks the answer to an unrouted request, which reads no
 	// body and so does not check its media type.
@@ -114,8 +116,8 @@ func isInteger(s string) bool {
 	return true
 }
 
-// NewHandler returns the Constant Contact face. It serves /v3/segments and
-// /v3/contacts, and answers any other path it is given as one it does not
+// NewHandler returns the Constant Contact face. It serves the routes of
+// its table, and answers any other path it is given as one it does not
 // serve.
 func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
 	h := &handler{svc: svc, log: log}
@@ -135,6 +137,12 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "PATCH /v3/segments/{segment_id:int}/name", h: h.renameSegment, area: "segments"},
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
+
+		{pattern: "GET /v3/contact_custom_fields", h: h.listCustomFields, area: "contact_custom_fields"},
+		{pattern: "POST /v3/contact_custom_fields", h: h.createCustomField, area: "contact_custom_fields"},
+		{pattern: "GET /v3/contact_custom_fields/{custom_field_id}", h: h.getCustomField, area: "contact_custom_fields"},
+		{pattern: "PUT /v3/contact_custom_fields/{custom_field_id}", h: h.updateCustomField, area: "contact_custom_fields"},
+		{pattern: "DELETE /v3/contact_custom_fields/{custom_field_id}", h: h.deleteCustomField, area: "contact_custom_fields"},
 	}
 	for _, rt := range routes {
 		h.router.Handle(rt.pattern, h.adapt(rt))
@@ -223,14 +231,20 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) (acct 
 
 // requireJSON answers 415 unless a request that carries a body
 // (POST, PUT, PATCH) says it is JSON, as Constant Contact's operations
-// consume application/json only.
+// consume application/json only. A DELETE, which its operations also
+// declare to consume JSON but which carries no body, may leave the header
+// out; one that names another type is 415 too.
 func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	case http.MethodDelete:
+		if ct == "" {
+			return nil
+		}
 	default:
 		return nil
 	}
-	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
 		if ct == "" {

@@ -125,3 +125,26 @@ func TestSpec(t *testing.T) {
 func criteria(field string, n int) string {
 	return fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":%q,"op":"contains-any","const_value":"last-n-campaigns","param":"%d"}]}}`, field, n)
 }
+
+// checkAuth sends each request without a key, with an unknown key and with
+// a key lacking the face's scopes (401, 401, 403), and each write with a
+// read-only key (403): every answer Constant Contact's single object.
+func checkAuth(t *testing.T, e *env, writes, reads []facetest.Request) {
+	t.Helper()
+	readOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)
+	sendGridOnly := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead, segmentd.ScopeSendGridWrite)
+	const unauthorized = `{"error_key":"unauthorized","error_message":"Unauthorized"}`
+	const denied = `{"error_key":"access_denied","error_message":"Request forbidden due to insufficient user privileges."}`
+	for _, rq := range append(append([]facetest.Request{}, writes...), reads...) {
+		rq.Key = facetest.Ptr("")
+		facetest.WantError(t, e.do(t, rq), 401, unauthorized)
+		rq.Key = facetest.Ptr("SG.not-a-key")
+		facetest.WantError(t, e.do(t, rq), 401, unauthorized)
+		rq.Key = &sendGridOnly
+		facetest.WantError(t, e.do(t, rq), 403, denied)
+	}
+	for _, rq := range writes {
+		rq.Key = &readOnly
+		facetest.WantError(t, e.do(t, rq), 403, denied)
+	}
+}
