@@ -11,7 +11,14 @@ type JobType string
 const (
 	JobUpsert JobType = "upsert"
 	JobDelete JobType = "delete"
+	// JobListDelete is Constant Contact's list_delete activity
+	// (DELETE /v3/contact_lists/{id}); SendGrid's face never shows it.
+	JobListDelete JobType = "list_delete"
 )
+
+// Activity reports whether a job of type t is one of Constant Contact's
+// activities rather than a SendGrid contacts job.
+func (t JobType) Activity() bool { return t == JobListDelete }
 
 // JobStatus is SendGrid's import/upsert job status.
 type JobStatus string

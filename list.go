@@ -15,7 +15,10 @@ type List struct {
 
 // List limits.
 const (
-	MaxListNameLength   = 100
+	MaxListNameLength = 100
+	// MaxCCListNameLength is Constant Contact's limit (ListInput's
+	// maxLength), for lists named through its face.
+	MaxCCListNameLength = 255
 	DefaultListPageSize = 100
 	MaxListPageSize     = 1000
 	MaxListRemoveIDs    = 30000 // contact ids in one DELETE /lists/{id}/contacts call (segmentd's limit)

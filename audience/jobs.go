@@ -224,6 +224,15 @@ func (s *Service) queueJob(t *jobTask) {
 
 // Job returns a job by id, pending or finished.
 func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	j, err := s.job(ctx, acct, id)
+	if err == nil && j.Type.Activity() {
+		// Constant Contact's activities are read through Activity only.
+		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "id", "job %q does not exist", id)
+	}
+	return j, err
+}
+
+func (s *Service) job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	if s.cfg.Jobs != nil {
 		// The store has every server's jobs. Before a finished one is
 		// answered, this server's engine catches up with it.

@@ -16,18 +16,28 @@ type ListPage struct {
 
 // CreateList creates a list.
 func (s *Service) CreateList(ctx context.Context, acct int64, name string) (segmentd.List, error) {
-	if err := validateListName(name); err != nil {
+	return s.createList(ctx, acct, name, segmentd.MaxListNameLength)
+}
+
+// CreateCCList creates a list through Constant Contact's face, whose names
+// may be longer (segmentd.MaxCCListNameLength).
+func (s *Service) CreateCCList(ctx context.Context, acct int64, name string) (segmentd.List, error) {
+	return s.createList(ctx, acct, name, segmentd.MaxCCListNameLength)
+}
+
+func (s *Service) createList(ctx context.Context, acct int64, name string, max int) (segmentd.List, error) {
+	if err := validateListName(name, max); err != nil {
 		return segmentd.List{}, err
 	}
 	return s.store.CreateList(ctx, acct, name, s.clock.Now())
 }
 
-func validateListName(name string) error {
+func validateListName(name string, max int) error {
 	if strings.TrimSpace(name) == "" {
 		return segmentd.Errorf(segmentd.KindInvalid, "name", "name is required")
 	}
-	if len([]rune(name)) > segmentd.MaxListNameLength {
-		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", segmentd.MaxListNameLength)
+	if len([]rune(name)) > max {
+		return segmentd.Errorf(segmentd.KindInvalid, "name", "name must be at most %d characters", max)
 	}
 	return segmentd.CheckName("name", name)
 }
@@ -95,7 +105,16 @@ func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) 
 
 // RenameList changes a list's name.
 func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (segmentd.List, error) {
-	if err := validateListName(name); err != nil {
+	return s.renameList(ctx, acct, id, name, segmentd.MaxListNameLength)
+}
+
+// RenameCCList changes a list's name through Constant Contact's face.
+func (s *Service) RenameCCList(ctx context.Context, acct int64, id, name string) (segmentd.List, error) {
+	return s.renameList(ctx, acct, id, name, segmentd.MaxCCListNameLength)
+}
+
+func (s *Service) renameList(ctx context.Context, acct int64, id, name string, max int) (segmentd.List, error) {
+	if err := validateListName(name, max); err != nil {
 		return segmentd.List{}, err
 	}
 	l, err := s.store.RenameList(ctx, acct, id, name, s.clock.Now())
@@ -144,6 +163,32 @@ func (s *Service) DeleteList(ctx context.Context, acct int64, id string, deleteC
 		return "", nil
 	}
 	return s.accept(ctx, acct, segmentd.JobDelete, len(members), &jobInput{op: opDelete, ids: members}, true)
+}
+
+// DeleteCCList is Constant Contact's list delete, an activity: the list
+// goes at once, as DeleteList deletes it (its contacts stay), and the
+// activity that reports it is stored finished, as a job of type
+// JobListDelete, for Activity to read. Constant Contact runs the delete
+// in the background; segmentd's is one transaction, so the activity is
+// completed when it is answered.
+func (s *Service) DeleteCCList(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	start := s.clock.Now()
+	if _, err := s.DeleteList(ctx, acct, id, false); err != nil {
+		return segmentd.Job{}, err
+	}
+	j := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobListDelete, Requested: 1, Deleted: 1, StartedAt: start}
+	j.Finish(s.clock.Now())
+	return j, s.store.CreateJob(ctx, j)
+}
+
+// Activity returns a Constant Contact activity of the account (a job whose
+// type is one of Constant Contact's); any other job is not found.
+func (s *Service) Activity(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
+	j, err := s.store.Job(ctx, acct, id)
+	if err == nil && !j.Type.Activity() || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
+	}
+	return j, err
 }
 
 // RemoveListContacts takes contacts off a list (they are not deleted) in a job.

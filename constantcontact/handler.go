@@ -143,6 +143,14 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "GET /v3/contact_custom_fields/{custom_field_id}", h: h.getCustomField, area: "contact_custom_fields"},
 		{pattern: "PUT /v3/contact_custom_fields/{custom_field_id}", h: h.updateCustomField, area: "contact_custom_fields"},
 		{pattern: "DELETE /v3/contact_custom_fields/{custom_field_id}", h: h.deleteCustomField, area: "contact_custom_fields"},
+
+		{pattern: "GET /v3/contact_lists", h: h.listLists, area: "contact_lists"},
+		{pattern: "POST /v3/contact_lists", h: h.createList, area: "contact_lists"},
+		{pattern: "GET /v3/contact_lists/{list_id}", h: h.getList, area: "contact_lists"},
+		{pattern: "PUT /v3/contact_lists/{list_id}", h: h.updateList, area: "contact_lists"},
+		{pattern: "DELETE /v3/contact_lists/{list_id}", h: h.deleteList, area: "contact_lists"},
+
+		{pattern: "GET /v3/activities/{activity_id}", h: h.getActivity, area: "activities"},
 	}
 	for _, rt := range routes {
 		h.router.Handle(rt.pattern, h.adapt(rt))

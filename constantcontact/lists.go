@@ -1,0 +1,272 @@
+package constantcontact
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/segmentd/segmentd"
+)
+
+// contactList is the spec's ContactList (and, without membership_count,
+// ContactListPutPost): one of the lists SendGrid's face manages too.
+type contactList struct {
+	ListID          string `json:"list_id"`
+	Name            string `json:"name"`
+	Favorite        bool   `json:"favorite"`
+	CreatedAt       string `json:"created_at"`
+	UpdatedAt       string `json:"updated_at"`
+	MembershipCount *int   `json:"membership_count,omitempty"`
+}
+
+// contactListsPage is the spec's ContactListArray.
+type contactListsPage struct {
+	Lists      []contactList `json:"lists"`
+	ListsCount *int          `json:"lists_count,omitempty"`
+	Links      *nextLinks    `json:"_links,omitempty"`
+}
+
+// listInput is ListInput, the body of POST and PUT. segmentd keeps no
+// description and no favorite flag: setting them is refused rather than
+// dropped (docs/constantcontact.md "Contact lists").
+type listInput struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Favorite    *bool   `json:"favorite"`
+}
+
+func (in listInput) check() error {
+	if in.Name == nil {
+		return invalid("name", "name is required")
+	}
+	if in.Description != nil && *in.Description != "" {
+		return invalid("description", "segmentd keeps no list descriptions; leave description out or empty")
+	}
+	if in.Favorite != nil && *in.Favorite {
+		return invalid("favorite", "segmentd keeps no favorite lists; leave favorite out or false")
+	}
+	return nil
+}
+
+// Page sizes of GET /v3/contact_lists: the spec's parameter allows 1–1000
+// (its text says 500), default 50. segmentd takes the parameter's bounds.
+const (
+	defaultListsLimit = 50
+	maxListsLimit     = segmentd.MaxListPageSize
+)
+
+func renderList(l segmentd.List, withCount bool) contactList {
+	out := contactList{ListID: l.ID, Name: l.Name, CreatedAt: timestamp(l.CreatedAt), UpdatedAt: timestamp(l.UpdatedAt)}
+	if withCount {
+		n := l.ContactCount
+		out.MembershipCount = &n
+	}
+	return out
+}
+
+// listsQuery is what a GET /v3/contact_lists page reads; the cursor
+// carries it to the next page.
+type listsQuery struct {
+	after      string // the last list id shown
+	limit      int
+	count      bool // include_count
+	membership bool // include_membership_count
+}
+
+// unsupportedListsParams are GET /v3/contact_lists filters segmentd does
+// not serve: 400 rather than lists the caller did not ask for.
+var unsupportedListsParams = []string{"name", "status", "channel_type", "include_sms_membership_count"}
+
+func (h *handler) listLists(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	q, err := readListsQuery(r)
+	if err != nil {
+		return err
+	}
+	page, err := h.svc.Lists(r.Context(), acct.ID, q.after, q.limit)
+	if err != nil {
+		return err
+	}
+	out := contactListsPage{Lists: make([]contactList, 0, len(page.Lists))}
+	for _, l := range page.Lists {
+		out.Lists = append(out.Lists, renderList(l, q.membership))
+	}
+	if q.count {
+		out.ListsCount = &page.Total
+	}
+	if page.Next != "" {
+		next := q
+		next.after = page.Next
+		out.Links = &nextLinks{Next: link{Href: "/v3/contact_lists?cursor=" + next.encode()}}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func readListsQuery(r *http.Request) (listsQuery, error) {
+	v := r.URL.Query()
+	for _, p := range unsupportedListsParams {
+		if v.Has(p) {
+			return listsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contact_lists (it serves limit, include_count, include_membership_count and cursor)", p)
+		}
+	}
+	q := listsQuery{limit: defaultListsLimit}
+	if c := v.Get("cursor"); c != "" {
+		var err error
+		if q, err = decodeListsCursor(c); err != nil {
+			return q, err
+		}
+	} else {
+		var err error
+		if s := v.Get("include_count"); s != "" {
+			if q.count, err = strconv.ParseBool(s); err != nil {
+				return q, invalid("include_count", "include_count must be true or false, not %s", segmentd.Quote(s))
+			}
+		}
+		if q.membership, err = readMembershipCount(r); err != nil {
+			return q, err
+		}
+	}
+	limit, err := queryInt(r, "limit", q.limit, 1, maxListsLimit)
+	q.limit = limit
+	return q, err
+}
+
+// readMembershipCount reads include_membership_count: all or active, which
+// count the same contacts, since segmentd keeps no consent state and every
+// contact is active (mailable).
+func readMembershipCount(r *http.Request) (bool, error) {
+	switch s := r.URL.Query().Get("include_membership_count"); s {
+	case "":
+		return false, nil
+	case "all", "active":
+		return true, nil
+	default:
+		return false, invalid("include_membership_count", "include_membership_count must be all or active, not %s", segmentd.Quote(s))
+	}
+}
+
+// The /v3/contact_lists cursor is base64url of the query and the last
+// list id shown (lists page in id order, a keyset).
+func (q listsQuery) encode() string {
+	v := url.Values{"after": {q.after}, "limit": {strconv.Itoa(q.limit)}}
+	if q.count {
+		v.Set("include_count", "true")
+	}
+	if q.membership {
+		v.Set("include_membership_count", "all")
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(v.Encode()))
+}
+
+func decodeListsCursor(c string) (listsQuery, error) {
+	bad := invalid("cursor", msgBadCursor)
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return listsQuery{}, bad
+	}
+	v, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return listsQuery{}, bad
+	}
+	q := listsQuery{after: v.Get("after"), count: v.Get("include_count") == "true", membership: v.Get("include_membership_count") == "all"}
+	if q.limit, err = strconv.Atoi(v.Get("limit")); err != nil || q.limit < 1 || q.limit > maxListsLimit || !segmentd.IsUUID(q.after) {
+		return listsQuery{}, bad
+	}
+	return q, nil
+}
+
+// listID reads the path's list_id. A value that is not a UUID names no
+// list: 404, as Constant Contact answers an id "in an invalid format".
+func listID(r *http.Request) (string, error) {
+	id := r.PathValue("list_id")
+	if !segmentd.IsUUID(id) {
+		return "", segmentd.Errorf(segmentd.KindNotFound, "list_id", "list %s does not exist", segmentd.Quote(id))
+	}
+	return strings.ToLower(id), nil
+}
+
+func (h *handler) createList(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	var in listInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	l, err := h.svc.CreateCCList(r.Context(), acct.ID, *in.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, renderList(l, false))
+}
+
+func (h *handler) getList(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	id, err := listID(r)
+	if err != nil {
+		return err
+	}
+	withCount, err := readMembershipCount(r)
+	if err != nil {
+		return err
+	}
+	l, _, err := h.svc.List(r.Context(), acct.ID, id, false)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, renderList(l, withCount))
+}
+
+// updateList is PUT: the name (required) replaces the list's.
+func (h *handler) updateList(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	id, err := listID(r)
+	if err != nil {
+		return err
+	}
+	var in listInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	l, err := h.svc.RenameCCList(r.Context(), acct.ID, id, *in.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, renderList(l, false))
+}
+
+// activityLinks is the _links of an activity: where to read its status.
+type activityLinks struct {
+	Self link `json:"self"`
+}
+
+// listDeleteActivity is the spec's ActivityDeleteListResponse.
+type listDeleteActivity struct {
+	ActivityID     string        `json:"activity_id"`
+	State          string        `json:"state"`
+	CreatedAt      string        `json:"created_at"`
+	UpdatedAt      string        `json:"updated_at"`
+	PercentDone    int           `json:"percent_done"`
+	ActivityErrors []string      `json:"activity_errors"`
+	Links          activityLinks `json:"_links"`
+}
+
+// deleteList is DELETE: Constant Contact's list_delete activity, 202. The
+// list and its memberships are gone when segmentd answers, so the
+// activity reads completed at once.
+func (h *handler) deleteList(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	id, err := listID(r)
+	if err != nil {
+		return err
+	}
+	j, err := h.svc.DeleteCCList(r.Context(), acct.ID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, listDeleteActivity{
+		ActivityID: j.ID, State: activityState(j), CreatedAt: timestamp(j.StartedAt), UpdatedAt: timestamp(j.FinishedAt),
+		PercentDone: 100, ActivityErrors: []string{}, Links: activityLinks{Self: link{Href: "/v3/activities/" + j.ID}},
+	})
+}
