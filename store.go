@@ -27,8 +27,8 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id int64) error
 
 	// ResetAccount deletes everything the account holds, in every table of
-	// the store: its contacts, lists, field definitions, segments of both
-	// vendors, events and finished jobs (pending ones belong to writes
+	// the store: its contacts, lists, field definitions, tags, segments of
+	// both vendors, events and finished jobs (pending ones belong to writes
 	// queued after the reset and stay), as one write that takes a change
 	// number and records it as the account's reset (AccountChanges.ResetAt).
 	// The account, its API keys and its webhook key are kept, and so are
@@ -106,6 +106,9 @@ type Store interface {
 	// identifier is KindInvalid and changes nothing; a value that is not the
 	// contact's is KindNotFound.
 	DeleteIdentifier(ctx context.Context, acct int64, contactID string, t IdentifierType, value string, now time.Time) error
+
+	// Constant Contact's tags.
+	TagStore
 
 	// Jobs. audience.Service stores a job once, when it has finished (a pending
 	// job lives in memory), so a stored job is never updated.

@@ -85,6 +85,7 @@ type accountContents struct {
 	snapshot
 	Segments   []segmentd.Segment
 	CCSegments []segmentd.CCSegment
+	Tags       []segmentd.Tag
 	Events     []string
 	WebhookKey string
 	Keys       []segmentd.APIKey
@@ -95,6 +96,7 @@ func contents(t *testing.T, st ControlStore, acct int64) accountContents {
 	c := accountContents{snapshot: snap(t, st, acct)}
 	c.Segments = must[[]segmentd.Segment](t, "Segments")(st.Segments(ctx(t), acct))
 	c.CCSegments = must[[]segmentd.CCSegment](t, "CCSegments")(st.CCSegments(ctx(t), acct, segmentd.CCSegmentPage{}))
+	c.Tags = must[[]segmentd.Tag](t, "Tags")(st.Tags(ctx(t), acct, "", 100))
 	c.Events = eventKeys(scanAll(t, st, acct))
 	c.WebhookKey = must[string](t, "WebhookKey")(st.WebhookKey(ctx(t), acct))
 	c.Keys = must[[]segmentd.APIKey](t, "APIKeys")(st.APIKeys(ctx(t), acct))
@@ -115,6 +117,7 @@ func fill(t *testing.T, st ControlStore, acct int64, tag string) (finished, pend
 	must[segmentd.Segment](t, "CreateSegment")(st.CreateSegment(ctx(t), acct, seg, 10))
 	noErr(t, "RecordRefresh", st.RecordRefresh(ctx(t), acct, segmentd.Refresh{SegmentID: seg.ID, At: ctlT0}, ctlT0.Add(-time.Hour), func([]segmentd.Refresh) error { return nil }))
 	mustCreateCC(t, st, acct, newCC("opened", ctlT0))
+	must[segmentd.Tag](t, "CreateTag")(st.CreateTag(ctx(t), acct, "gold", tag, 10, now))
 	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), acct, []segmentd.Event{
 		ev(tag+"-ada@example.com", "open", tag+"-e1", ctlT0), ev(tag+"-nobody@example.com", "click", tag+"-e2", ctlT0)}))
 	done := pendingJob(acct, 2)
@@ -145,7 +148,7 @@ func testResetAccount(t *testing.T, st ControlStore) {
 	}
 	got := contents(t, st, acct)
 	want := accountContents{snapshot: snapshot{Fields: []segmentd.FieldDefinition{}, Lists: []segmentd.List{}, Contacts: []segmentd.Contact{}},
-		Segments: []segmentd.Segment{}, CCSegments: []segmentd.CCSegment{}, Events: []string{}, WebhookKey: "key of a", Keys: []segmentd.APIKey{key}}
+		Segments: []segmentd.Segment{}, CCSegments: []segmentd.CCSegment{}, Tags: []segmentd.Tag{}, Events: []string{}, WebhookKey: "key of a", Keys: []segmentd.APIKey{key}}
 	if !reflect.DeepEqual(normal(got), normal(want)) {
 		t.Fatalf("the account after its reset holds %+v, want %+v", got, want)
 	}
@@ -219,6 +222,9 @@ func normal(c accountContents) accountContents {
 	}
 	if len(c.CCSegments) == 0 {
 		c.CCSegments = nil
+	}
+	if len(c.Tags) == 0 {
+		c.Tags = nil
 	}
 	if len(c.Events) == 0 {
 		c.Events = nil

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"Lists", testLists},
 		{"ListPaging", testListPaging},
 		{"ListMembers", testListMembers},
+		{"Tags", testTags},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
 		{"UpsertMatching", testUpsertMatching},
 		{"UpsertSameIdentifierTwice", testUpsertSameIdentifierTwice},

@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// tagSelect selects a tag; append a WHERE clause.
+const tagSelect = `SELECT id, name, source, created_at, updated_at FROM tags `
+
+func scanTag(row rowScanner) (segmentd.Tag, error) {
+	var t segmentd.Tag
+	var source sql.NullString
+	var created, updated int64
+	if err := row.Scan(&t.ID, &t.Name, &source, &created, &updated); err != nil {
+		return t, err
+	}
+	t.Source = source.String
+	t.CreatedAt = fromMS(created)
+	t.UpdatedAt = fromMS(updated)
+	return t, nil
+}
+
+func getTag(ctx context.Context, q queryer, acct int64, id string) (segmentd.Tag, error) {
+	t, err := scanTag(q.QueryRowContext(ctx, tagSelect+"WHERE account_id = ? AND id = ?", acct, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, notFound("tag_id", "tag %s does not exist", segmentd.Quote(id))
+	}
+	return t, err
+}
+
+// checkTagName returns KindConflict when another tag of the account (not
+// except) has name, ignoring case.
+func checkTagName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
+	return checkName(ctx, tx, "tag", name, "SELECT count(*) FROM tags WHERE account_id = ? AND name_key = ? AND id != ?",
+		acct, strings.ToLower(name), except)
+}
+
+func (s *Store) CreateTag(ctx context.Context, acct int64, name, source string, max int, now time.Time) (segmentd.Tag, error) {
+	now = msTime(now)
+	t := segmentd.Tag{ID: segmentd.NewID(), Name: name, Source: source, CreatedAt: now, UpdatedAt: now}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM tags WHERE account_id = ?", acct).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return segmentd.Errorf(segmentd.KindInvalid, "", "the account already has the maximum of %d tags", max)
+		}
+		if err := checkTagName(ctx, tx, acct, name, ""); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO tags (account_id, id, name, name_key, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			acct, t.ID, name, strings.ToLower(name), nullText(source), toMS(now), toMS(now))
+		return err
+	})
+	if err != nil {
+		return segmentd.Tag{}, err
+	}
+	return t, nil
+}
+
+func (s *Store) Tags(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.Tag, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return queryAll(ctx, s.read, scanTag, tagSelect+"WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?", acct, afterID, limit)
+}
+
+func (s *Store) CountTags(ctx context.Context, acct int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM tags WHERE account_id = ?", acct).Scan(&n)
+	return n, err
+}
+
+func (s *Store) Tag(ctx context.Context, acct int64, id string) (segmentd.Tag, error) {
+	return getTag(ctx, s.read, acct, id)
+}
+
+func (s *Store) RenameTag(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.Tag, error) {
+	var t segmentd.Tag
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getTag(ctx, tx, acct, id); err != nil {
+			return err
+		}
+		if err := checkTagName(ctx, tx, acct, name, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE tags SET name = ?, name_key = ?, updated_at = ? WHERE account_id = ? AND id = ?",
+			name, strings.ToLower(name), toMS(now), acct, id)
+		if err != nil {
+			return err
+		}
+		t, err = getTag(ctx, tx, acct, id)
+		return err
+	})
+	if err != nil {
+		return segmentd.Tag{}, err
+	}
+	return t, nil
+}
+
+func (s *Store) DeleteTag(ctx context.Context, acct int64, id string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM tags WHERE account_id = ? AND id = ?", acct, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = notFound("tag_id", "tag %s does not exist", segmentd.Quote(id))
+			}
+			return err
+		}
+		return nil
+	})
+}
