@@ -14,11 +14,14 @@ const (
 	// JobListDelete is Constant Contact's list_delete activity
 	// (DELETE /v3/contact_lists/{id}); SendGrid's face never shows it.
 	JobListDelete JobType = "list_delete"
+	// JobTagDelete is Constant Contact's tag delete activity
+	// (DELETE /v3/contact_tags/{id}).
+	JobTagDelete JobType = "tag_delete"
 )
 
 // Activity reports whether a job of type t is one of Constant Contact's
 // activities rather than a SendGrid contacts job.
-func (t JobType) Activity() bool { return t == JobListDelete }
+func (t JobType) Activity() bool { return t == JobListDelete || t == JobTagDelete }
 
 // JobStatus is SendGrid's import/upsert job status.
 type JobStatus string

@@ -36,7 +36,7 @@ func startControl(t *testing.T, st *sqlite.Store, clock segmentd.Clock, snap str
 
 const openedQuery = "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"
 
-// fillAccount gives an account a field, a segment of each vendor,
+// fillAccount gives an account a field, a segment of each vendor, a tag,
 // contacts and events (n of each); it returns the SendGrid segment.
 func fillAccount(t *testing.T, svc *audience.Service, acct int64, n int, clock segmentd.Clock) string {
 	t.Helper()
@@ -49,6 +49,9 @@ func fillAccount(t *testing.T, svc *audience.Service, acct int64, n int, clock s
 		t.Fatal(err)
 	}
 	if _, err := svc.CreateCCSegment(ctx, acct, fmt.Sprint("cc", n), snapshotCriteria); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateTag(ctx, acct, fmt.Sprint("tag", n), ""); err != nil {
 		t.Fatal(err)
 	}
 	var ps []segmentd.ContactPatch
@@ -149,6 +152,12 @@ func TestResetAccount(t *testing.T) {
 	}
 	if st := s.m.Stats(a.ID); st.Contacts != 0 || st.Events != 0 || len(st.Segments) != 0 {
 		t.Fatalf("the engine holds %+v of the reset account", st)
+	}
+	if page, err := s.svc.Tags(ctx, a.ID, "", 10); err != nil || len(page.Tags) != 0 {
+		t.Fatalf("tags after the reset: %+v, %v", page, err)
+	}
+	if page, err := s.svc.Tags(ctx, other.ID, "", 10); err != nil || len(page.Tags) != 1 {
+		t.Fatalf("the other account's tags after the reset: %+v, %v", page, err)
 	}
 	if p, err := s.svc.Authenticate(ctx, secret, "", segmentd.ScopeSendGridRead); err != nil || p.Account.ID != a.ID {
 		t.Fatalf("the account's key after the reset: %+v, %v", p, err)

@@ -1,7 +1,9 @@
 // Package constantcontact is segmentd's Constant Contact face: the V3
 // segments API (/v3/segments), the segment members read
-// (GET /v3/contacts?segment_id=) and the account's custom fields
-// (/v3/contact_custom_fields), with Constant Contact's status codes,
+// (GET /v3/contacts?segment_id=), the account's custom fields
+// (/v3/contact_custom_fields), lists (/v3/contact_lists), tags
+// (/v3/contact_tags) and the activities their deletes start
+// (/v3/activities), with Constant Contact's status codes,
 // JSON shapes, error bodies and optional rate limits, so that code written
 // against api.cc.email/v3 runs unchanged against segmentd.
 //
@@ -149,6 +151,12 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "GET /v3/contact_lists/{list_id}", h: h.getList, area: "contact_lists"},
 		{pattern: "PUT /v3/contact_lists/{list_id}", h: h.updateList, area: "contact_lists"},
 		{pattern: "DELETE /v3/contact_lists/{list_id}", h: h.deleteList, area: "contact_lists"},
+
+		{pattern: "GET /v3/contact_tags", h: h.listTags, area: "contact_tags"},
+		{pattern: "POST /v3/contact_tags", h: h.createTag, area: "contact_tags"},
+		{pattern: "GET /v3/contact_tags/{tag_id}", h: h.getTag, area: "contact_tags"},
+		{pattern: "PUT /v3/contact_tags/{tag_id}", h: h.updateTag, area: "contact_tags"},
+		{pattern: "DELETE /v3/contact_tags/{tag_id}", h: h.deleteTag, area: "contact_tags"},
 
 		{pattern: "GET /v3/activities/{activity_id}", h: h.getActivity, area: "activities"},
 	}

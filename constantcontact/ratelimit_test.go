@@ -53,3 +53,27 @@ func TestRateLimitsOffByDefault(t *testing.T) {
 		e.must(t, facetest.Request{Method: "GET", Path: "/v3/segments"}, 200)
 	}
 }
+
+// TestRateLimitsCoverEveryRoute: the limits count every route of the
+// face, custom fields, lists, tags and activities included.
+func TestRateLimitsCoverEveryRoute(t *testing.T) {
+	e := newEnvWith(t, facetest.Config{}, cc.Options{RateLimits: true, PerSecond: 1})
+	sec := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	for i, rq := range []facetest.Request{
+		{Method: "GET", Path: "/v3/contact_custom_fields"},
+		{Method: "POST", Path: "/v3/contact_custom_fields", Body: map[string]string{"label": "x", "type": "string"}},
+		{Method: "GET", Path: "/v3/contact_lists"},
+		{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": "x"}},
+		{Method: "DELETE", Path: "/v3/contact_lists/06526938-56dd-11e9-932a-fa163ea075fa"},
+		{Method: "GET", Path: "/v3/contact_tags"},
+		{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "x"}},
+		{Method: "GET", Path: "/v3/contact_tags/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+		{Method: "GET", Path: "/v3/activities/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+	} {
+		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
+		if r := e.send(t, rq); r.Status == 429 {
+			t.Fatalf("%s: the second's first request was refused: %s", r.Request, r.Body)
+		}
+		facetest.WantError(t, e.send(t, rq), 429, throttled)
+	}
+}
