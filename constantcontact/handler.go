@@ -139,6 +139,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "PATCH /v3/segments/{segment_id:int}/name", h: h.renameSegment, area: "segments"},
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
+		{pattern: "GET /v3/contacts/{contact_id}", h: h.getContact, area: "contacts"},
 
 		{pattern: "GET /v3/contact_custom_fields", h: h.listCustomFields, area: "contact_custom_fields"},
 		{pattern: "POST /v3/contact_custom_fields", h: h.createCustomField, area: "contact_custom_fields"},
