@@ -112,3 +112,18 @@ func FieldIDPrefix(t FieldType) string {
 	}
 	return "w"
 }
+
+// dateLayouts are the formats of a written Date value (docs/decisions.md
+// §7).
+var dateLayouts = []string{time.RFC3339Nano, "2006-01-02", "01/02/2006"}
+
+// ParseDate reads a written Date custom field value: RFC 3339,
+// YYYY-MM-DD or MM/DD/YYYY, in UTC.
+func ParseDate(s string) (time.Time, bool) {
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}

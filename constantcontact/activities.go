@@ -42,11 +42,7 @@ func activityState(j segmentd.Job) string {
 }
 
 func (h *handler) getActivity(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	id := r.PathValue("activity_id")
-	if !segmentd.IsUUID(id) {
-		return segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
-	}
-	j, err := h.svc.Activity(r.Context(), acct.ID, strings.ToLower(id))
+	j, err := h.svc.Activity(r.Context(), acct.ID, strings.ToLower(r.PathValue("activity_id")))
 	if err != nil {
 		return err
 	}

@@ -333,19 +333,17 @@ func fieldText(v segmentd.Value) string {
 }
 
 // getContact is GET /v3/contacts/{contact_id}: one contact, whichever face
-// wrote it, with the sub-resources include names. A contact_id that is not
-// a UUID names no contact: 404, as Constant Contact answers an id "in an
-// invalid format" (its own example error).
+// wrote it, with the sub-resources include names.
 func (h *handler) getContact(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	id := r.PathValue("contact_id")
-	if !segmentd.IsUUID(id) {
-		return segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
+	id, err := contactID(r)
+	if err != nil {
+		return err
 	}
 	include, err := readIncludes(r.URL.Query().Get("include"))
 	if err != nil {
 		return err
 	}
-	c, err := h.svc.Contact(r.Context(), acct.ID, strings.ToLower(id))
+	c, err := h.svc.Contact(r.Context(), acct.ID, id)
 	if err != nil {
 		return err
 	}

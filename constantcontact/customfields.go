@@ -102,16 +102,14 @@ func fieldName(in customFieldInput) (string, error) {
 // fieldByUUID finds the account's custom field whose Constant Contact id
 // is id, by deriving the id of each (customFieldUUID needs no storage).
 func (h *handler) fieldByUUID(r *http.Request, acct int64) (segmentd.FieldDefinition, error) {
-	id := r.PathValue("custom_field_id")
-	if segmentd.IsUUID(id) {
-		defs, err := h.svc.FieldDefinitions(r.Context(), acct)
-		if err != nil {
-			return segmentd.FieldDefinition{}, err
-		}
-		for _, f := range defs {
-			if customFieldUUID(f.ID) == strings.ToLower(id) {
-				return f, nil
-			}
+	id := r.PathValue("custom_field_id") // a UUID: the route's kind
+	defs, err := h.svc.FieldDefinitions(r.Context(), acct)
+	if err != nil {
+		return segmentd.FieldDefinition{}, err
+	}
+	for _, f := range defs {
+		if customFieldUUID(f.ID) == strings.ToLower(id) {
+			return f, nil
 		}
 	}
 	return segmentd.FieldDefinition{}, segmentd.Errorf(segmentd.KindNotFound, "custom_field_id", msgCustomFieldNotFound, segmentd.Quote(id))

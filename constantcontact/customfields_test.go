@@ -120,7 +120,7 @@ func TestCustomFieldErrors(t *testing.T) {
 		{"put no label", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{}}, 400, ccErr(key("validation.error"), "label is required")},
 		{"put other type", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{"label": "Colour", "type": "date"}}, 400, ccErr(key("validation.error"), "the type of a custom field cannot change (it is string)")},
 		{"unknown uuid", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields/04fe9a97-a579-43c5-bb1a-58ed29bf0a6a"}, 404, ccErr(key("not_found"), `custom field "04fe9a97-a579-43c5-bb1a-58ed29bf0a6a" does not exist`)},
-		{"not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields/w1"}, 404, ccErr(key("not_found"), `custom field "w1" does not exist`)},
+		{"not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields/w1"}, 404, ccErr(key("not_found"), "/v3/contact_custom_fields/w1 is not a Constant Contact V3 resource that segmentd serves")},
 		{"limit 0", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields?limit=0"}, 400, ccErr(key("validation.error"), `limit must be a whole number from 1 to 100, not "0"`)},
 		{"limit 101", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields?limit=101"}, 400, ccErr(key("validation.error"), `limit must be a whole number from 1 to 100, not "101"`)},
 		{"bad cursor", facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields?cursor=xyz"}, 400, ccErr(key("validation.error"), "cursor is not valid; follow _links.next.href as given")},

@@ -38,7 +38,7 @@ func TestGetContact(t *testing.T) {
 
 	const unknown = "8a9b5c2e-0000-7000-8000-000000000000"
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + unknown}), 404, ccErr("contacts.api.not_found", fmt.Sprintf("contact %q does not exist", unknown)))
-	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contacts/ada"}), 404, ccErr("contacts.api.not_found", `contact "ada" does not exist`))
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contacts/ada"}), 404, ccErr("contacts.api.not_found", "/v3/contacts/ada is not a Constant Contact V3 resource that segmentd serves"))
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=sms_channel"}), 400,
 		ccErr("contacts.api.validation.error", `include may name custom_fields, list_memberships, phone_numbers, street_addresses, taggings, notes, not "sms_channel"`))
 	// Another account's key does not see it.

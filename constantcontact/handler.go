@@ -99,7 +99,12 @@ func Prefixes() []string {
 // as one (/v3/segments/search) is no route's, and is answered 404, or 405
 // with the methods that serve it. Which integers name a segment (not 0,
 // not 2^31) is the handler's to say.
-var wildcardKinds = server.Kinds{"int": isInteger}
+//
+// The other resources' ids are UUIDs: a path whose id is not one is no
+// route's either (/v3/contacts/counts, /v3/activities/contacts_file_import:
+// operations of Constant Contact's that segmentd does not serve), and is
+// answered 404 as a resource segmentd does not serve.
+var wildcardKinds = server.Kinds{"int": isInteger, "uuid": segmentd.IsUUID}
 
 // isInteger reports whether s is written as an integer: an optional sign
 // and digits.
@@ -139,27 +144,30 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "PATCH /v3/segments/{segment_id:int}/name", h: h.renameSegment, area: "segments"},
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
-		{pattern: "GET /v3/contacts/{contact_id}", h: h.getContact, area: "contacts"},
+		{pattern: "POST /v3/contacts", h: h.createContact, area: "contacts"},
+		{pattern: "GET /v3/contacts/{contact_id:uuid}", h: h.getContact, area: "contacts"},
+		{pattern: "PUT /v3/contacts/{contact_id:uuid}", h: h.updateContact, area: "contacts"},
+		{pattern: "DELETE /v3/contacts/{contact_id:uuid}", h: h.deleteContact, area: "contacts"},
 
 		{pattern: "GET /v3/contact_custom_fields", h: h.listCustomFields, area: "contact_custom_fields"},
 		{pattern: "POST /v3/contact_custom_fields", h: h.createCustomField, area: "contact_custom_fields"},
-		{pattern: "GET /v3/contact_custom_fields/{custom_field_id}", h: h.getCustomField, area: "contact_custom_fields"},
-		{pattern: "PUT /v3/contact_custom_fields/{custom_field_id}", h: h.updateCustomField, area: "contact_custom_fields"},
-		{pattern: "DELETE /v3/contact_custom_fields/{custom_field_id}", h: h.deleteCustomField, area: "contact_custom_fields"},
+		{pattern: "GET /v3/contact_custom_fields/{custom_field_id:uuid}", h: h.getCustomField, area: "contact_custom_fields"},
+		{pattern: "PUT /v3/contact_custom_fields/{custom_field_id:uuid}", h: h.updateCustomField, area: "contact_custom_fields"},
+		{pattern: "DELETE /v3/contact_custom_fields/{custom_field_id:uuid}", h: h.deleteCustomField, area: "contact_custom_fields"},
 
 		{pattern: "GET /v3/contact_lists", h: h.listLists, area: "contact_lists"},
 		{pattern: "POST /v3/contact_lists", h: h.createList, area: "contact_lists"},
-		{pattern: "GET /v3/contact_lists/{list_id}", h: h.getList, area: "contact_lists"},
-		{pattern: "PUT /v3/contact_lists/{list_id}", h: h.updateList, area: "contact_lists"},
-		{pattern: "DELETE /v3/contact_lists/{list_id}", h: h.deleteList, area: "contact_lists"},
+		{pattern: "GET /v3/contact_lists/{list_id:uuid}", h: h.getList, area: "contact_lists"},
+		{pattern: "PUT /v3/contact_lists/{list_id:uuid}", h: h.updateList, area: "contact_lists"},
+		{pattern: "DELETE /v3/contact_lists/{list_id:uuid}", h: h.deleteList, area: "contact_lists"},
 
 		{pattern: "GET /v3/contact_tags", h: h.listTags, area: "contact_tags"},
 		{pattern: "POST /v3/contact_tags", h: h.createTag, area: "contact_tags"},
-		{pattern: "GET /v3/contact_tags/{tag_id}", h: h.getTag, area: "contact_tags"},
-		{pattern: "PUT /v3/contact_tags/{tag_id}", h: h.updateTag, area: "contact_tags"},
-		{pattern: "DELETE /v3/contact_tags/{tag_id}", h: h.deleteTag, area: "contact_tags"},
+		{pattern: "GET /v3/contact_tags/{tag_id:uuid}", h: h.getTag, area: "contact_tags"},
+		{pattern: "PUT /v3/contact_tags/{tag_id:uuid}", h: h.updateTag, area: "contact_tags"},
+		{pattern: "DELETE /v3/contact_tags/{tag_id:uuid}", h: h.deleteTag, area: "contact_tags"},
 
-		{pattern: "GET /v3/activities/{activity_id}", h: h.getActivity, area: "activities"},
+		{pattern: "GET /v3/activities/{activity_id:uuid}", h: h.getActivity, area: "activities"},
 	}
 	for _, rt := range routes {
 		h.router.Handle(rt.pattern, h.adapt(rt))

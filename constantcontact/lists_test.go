@@ -74,7 +74,7 @@ func TestListLifecycle(t *testing.T) {
 	}
 	facetest.WaitJob(t, e.Svc, acct, jobID)
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + jobID}), 404, ccErr("activities.api.not_found", fmt.Sprintf("activity %q does not exist", jobID)))
-	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/activities/nope"}), 404, ccErr("activities.api.not_found", `activity "nope" does not exist`))
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/activities/nope"}), 404, ccErr("activities.api.not_found", "/v3/activities/nope is not a Constant Contact V3 resource that segmentd serves"))
 }
 
 func TestListPaging(t *testing.T) {
@@ -150,7 +150,7 @@ func TestListErrors(t *testing.T) {
 		{"put no name", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{}}, 400, ccErr(key("validation.error"), "name is required"), false},
 		{"put unknown", facetest.Request{Method: "PUT", Path: unknown, Body: map[string]string{"name": "x"}}, 404, ccErr(key("not_found"), `list "06526938-56dd-11e9-932a-fa163ea075fa" does not exist`), false},
 		{"get unknown", facetest.Request{Method: "GET", Path: unknown}, 404, ccErr(key("not_found"), `list "06526938-56dd-11e9-932a-fa163ea075fa" does not exist`), false},
-		{"get not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_lists/gold"}, 404, ccErr(key("not_found"), `list "gold" does not exist`), false},
+		{"get not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_lists/gold"}, 404, ccErr(key("not_found"), "/v3/contact_lists/gold is not a Constant Contact V3 resource that segmentd serves"), false},
 		{"delete unknown", facetest.Request{Method: "DELETE", Path: unknown}, 404, ccErr(key("not_found"), `list "06526938-56dd-11e9-932a-fa163ea075fa" does not exist`), false},
 		{"delete as text", facetest.Request{Method: "DELETE", Path: path, Header: map[string]string{"Content-Type": "text/plain"}}, 415, ccErr(key("unsupported_media_type"), "Content-Type must be application/json, not text/plain"), false},
 		{"bad membership count", facetest.Request{Method: "GET", Path: path + "?include_membership_count=some"}, 400, ccErr(key("validation.error"), `include_membership_count must be all or active, not "some"`), true},

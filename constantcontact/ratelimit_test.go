@@ -55,8 +55,8 @@ func TestRateLimitsOffByDefault(t *testing.T) {
 }
 
 // TestRateLimitsCoverEveryRoute: the limits count every route of the
-// face, custom fields, lists, tags, activities and one contact's read
-// included.
+// face, custom fields, lists, tags, activities and the contact
+// reads and writes included.
 func TestRateLimitsCoverEveryRoute(t *testing.T) {
 	e := newEnvWith(t, facetest.Config{}, cc.Options{RateLimits: true, PerSecond: 1})
 	sec := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -71,6 +71,9 @@ func TestRateLimitsCoverEveryRoute(t *testing.T) {
 		{Method: "GET", Path: "/v3/contact_tags/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
 		{Method: "GET", Path: "/v3/activities/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
 		{Method: "GET", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+		{Method: "POST", Path: "/v3/contacts", Body: map[string]any{"email_address": map[string]string{"address": "a@example.com"}}},
+		{Method: "PUT", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6", Body: map[string]any{"update_source": "Account"}},
+		{Method: "DELETE", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
 	} {
 		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
 		if r := e.send(t, rq); r.Status == 429 {

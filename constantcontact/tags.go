@@ -54,13 +54,10 @@ func renderTag(t segmentd.Tag, count *int) tag {
 	return tag{TagID: t.ID, Name: t.Name, TagSource: t.Source, ContactsCount: count, CreatedAt: timestamp(t.CreatedAt), UpdatedAt: timestamp(t.UpdatedAt)}
 }
 
-// tagID reads the path's tag_id: a value that is not a UUID names no tag.
+// tagID reads the path's tag_id, a UUID (the route's kind), in lower
+// case.
 func tagID(r *http.Request) (string, error) {
-	id := r.PathValue("tag_id")
-	if !segmentd.IsUUID(id) {
-		return "", segmentd.Errorf(segmentd.KindNotFound, "tag_id", "tag %s does not exist", segmentd.Quote(id))
-	}
-	return strings.ToLower(id), nil
+	return strings.ToLower(r.PathValue("tag_id")), nil
 }
 
 func readIncludeCount(r *http.Request) (bool, error) {

@@ -118,7 +118,7 @@ func TestTagErrors(t *testing.T) {
 		{"put no name", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{}}, 400, ccErr(key("validation.error"), "name is required"), false},
 		{"put as text", facetest.Request{Method: "PUT", Path: path, Body: `{}`, Header: map[string]string{"Content-Type": "text/plain"}}, 415, ccErr(key("unsupported_media_type"), "Content-Type must be application/json, not text/plain"), true},
 		{"get unknown", facetest.Request{Method: "GET", Path: unknown}, 404, ccErr(key("not_found"), `tag "3fa85f64-5717-4562-b3fc-2c963f66afa6" does not exist`), false},
-		{"get not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_tags/gold"}, 404, ccErr(key("not_found"), `tag "gold" does not exist`), false},
+		{"get not a uuid", facetest.Request{Method: "GET", Path: "/v3/contact_tags/gold"}, 404, ccErr(key("not_found"), "/v3/contact_tags/gold is not a Constant Contact V3 resource that segmentd serves"), false},
 		{"delete unknown", facetest.Request{Method: "DELETE", Path: unknown}, 404, ccErr(key("not_found"), `tag "3fa85f64-5717-4562-b3fc-2c963f66afa6" does not exist`), false},
 		{"get include_count", facetest.Request{Method: "GET", Path: path + "?include_count=yes"}, 400, ccErr(key("validation.error"), `include_count must be true or false, not "yes"`), false},
 		{"limit 0", facetest.Request{Method: "GET", Path: "/v3/contact_tags?limit=0"}, 400, ccErr(key("validation.error"), `limit must be a whole number from 1 to 500, not "0"`), false},

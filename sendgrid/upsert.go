@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -287,7 +286,7 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		if s = strings.TrimSpace(s); s == "" {
 			return nil, nil
 		}
-		t, ok := parseDate(s)
+		t, ok := segmentd.ParseDate(s)
 		if !ok {
 			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
 		}
@@ -302,19 +301,6 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		}
 		return &segmentd.Value{Type: segmentd.FieldText, Text: s}, nil
 	}
-}
-
-// dateLayouts are the Date value formats segmentd accepts
-// (docs/decisions.md §7).
-var dateLayouts = []string{time.RFC3339Nano, "2006-01-02", "01/02/2006"}
-
-func parseDate(s string) (time.Time, bool) {
-	for _, l := range dateLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // --- small JSON helpers

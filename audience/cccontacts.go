@@ -1,0 +1,225 @@
+package audience
+
+import (
+	"context"
+	"slices"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Constant Contact's contact writes (POST, PUT and DELETE
+// /v3/contacts/{contact_id}) act on one contact and answer with it, so
+// they are not jobs: each runs on the job worker (onWorker), ahead of the
+// contact jobs still queued, and returns once the store has committed it
+// and the engine reflects it. They write the same contacts as SendGrid's
+// upserts, through the same store calls (docs/constantcontact.md "One
+// contact, two faces").
+
+// CCContactWrite is a Constant Contact contact write: the patch of the
+// fields both vendors have, and the lists the contact is to be on.
+type CCContactWrite struct {
+	Patch segmentd.ContactPatch
+	// Lists, when not nil, are the lists the contact is to be on, and on
+	// no others (Constant Contact's list_memberships); nil leaves its
+	// lists as they are.
+	Lists []string
+}
+
+// msgEmailTaken answers a write whose email is another contact's.
+const msgEmailTaken = "a contact with email_address %s already exists"
+
+// CreateCCContact creates a contact, which must have an email address no
+// contact has (as its email or an alternate email): KindConflict
+// otherwise.
+func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWrite) (segmentd.Contact, error) {
+	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
+		return segmentd.Contact{}, err
+	}
+	email, _ := w.Patch.Identifier(segmentd.IdentifierEmail)
+	var out segmentd.Contact
+	err := s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
+		// Checked on the worker, where no other write of the account
+		// runs in between.
+		if err := s.emailFree(ctx, acct, email, ""); err != nil {
+			return nil, err
+		}
+		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists)
+		out = c
+		return []segmentd.Contact{c}, err
+	})
+	return out, err
+}
+
+// UpdateCCContact writes a contact by id: the patch's fields, and its
+// lists when w.Lists is not nil. The contact's other identifiers
+// (SendGrid's external_id, …) are kept, and so is its email: changing a
+// contact's email is not supported (KindInvalid), since SendGrid's
+// contacts are matched by it.
+func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w CCContactWrite) (segmentd.Contact, error) {
+	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
+		return segmentd.Contact{}, err
+	}
+	var out segmentd.Contact
+	err := s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
+		c, err := s.store.Contact(ctx, acct, id)
+		if err != nil {
+			return nil, err
+		}
+		p := w.Patch
+		email, _ := p.Identifier(segmentd.IdentifierEmail)
+		if c.Email != "" && email != c.Email {
+			return nil, segmentd.Errorf(segmentd.KindInvalid, "email_address.address", "segmentd cannot change the email address of a contact (it is %s)", segmentd.Quote(c.Email))
+		}
+		if c.Email == "" {
+			if err := s.emailFree(ctx, acct, email, id); err != nil {
+				return nil, err
+			}
+		}
+		// The identifiers SendGrid's face gave the contact stay: an
+		// upsert must name them all to reach it.
+		for _, t := range segmentd.Identifiers[1:] {
+			if v := c.Identifier(t); v != "" {
+				setIdentifier(&p, t, v)
+			}
+		}
+		var add []string
+		if w.Lists != nil {
+			for _, l := range w.Lists {
+				if !slices.Contains(c.ListIDs, l) {
+					add = append(add, l)
+				}
+			}
+			for _, l := range c.ListIDs {
+				if !slices.Contains(w.Lists, l) {
+					if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		if out, err = s.upsertOne(ctx, acct, p, add); err != nil {
+			return nil, err
+		}
+		if out.ID != id {
+			// The identifiers matched no contact but a new one: the
+			// contact was deleted meanwhile.
+			return nil, segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
+		}
+		// Re-read: removals from lists are not in the upsert's result.
+		out, err = s.store.Contact(ctx, acct, id)
+		return []segmentd.Contact{out}, err
+	})
+	return out, err
+}
+
+// DeleteCCContact deletes a contact by id, at once.
+func (s *Service) DeleteCCContact(ctx context.Context, acct int64, id string) error {
+	return s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
+		n, err := s.store.DeleteContacts(ctx, acct, []string{id})
+		if err == nil && n == 0 {
+			err = segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
+		}
+		return nil, err
+	}, id)
+}
+
+func setIdentifier(p *segmentd.ContactPatch, t segmentd.IdentifierType, v string) {
+	switch t {
+	case segmentd.IdentifierPhoneNumberID:
+		p.PhoneNumberID = &v
+	case segmentd.IdentifierExternalID:
+		p.ExternalID = &v
+	case segmentd.IdentifierAnonymousID:
+		p.AnonymousID = &v
+	}
+}
+
+// checkCCWrite validates a write before it is queued: the patch by
+// segmentd's rules, an email address, and lists that exist.
+func (s *Service) checkCCWrite(ctx context.Context, acct int64, w *CCContactWrite) error {
+	fields, err := s.FieldsByID(ctx, acct)
+	if err != nil {
+		return err
+	}
+	if _, ok := w.Patch.Identifier(segmentd.IdentifierEmail); !ok {
+		return segmentd.Errorf(segmentd.KindInvalid, "email_address.address", "email_address.address is required")
+	}
+	if err := segmentd.ValidatePatch(&w.Patch, "contact", fields); err != nil {
+		return err
+	}
+	if w.Lists != nil {
+		w.Lists = dedupe(w.Lists)
+	}
+	for _, id := range w.Lists {
+		if _, err := s.store.List(ctx, acct, id); err != nil {
+			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return segmentd.Errorf(segmentd.KindInvalid, "list_memberships", "list %s does not exist", segmentd.Quote(id))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// emailFree returns KindConflict when email is a contact's other than
+// except.
+func (s *Service) emailFree(ctx context.Context, acct int64, email, except string) error {
+	m, err := s.store.ContactsByEmails(ctx, acct, []string{email})
+	if err != nil {
+		return err
+	}
+	if c, ok := m[email]; ok && c.ID != except {
+		return segmentd.Errorf(segmentd.KindConflict, "email_address.address", msgEmailTaken, segmentd.Quote(email))
+	}
+	return nil
+}
+
+// upsertOne writes one patch through the store's upsert and returns the
+// contact as stored.
+func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactPatch, lists []string) (segmentd.Contact, error) {
+	res, err := s.store.UpsertContacts(ctx, acct, []segmentd.ContactPatch{p}, lists, s.clock.Now())
+	if err != nil {
+		return segmentd.Contact{}, err
+	}
+	if len(res.Errors) > 0 {
+		e := res.Errors[0]
+		return segmentd.Contact{}, segmentd.Errorf(segmentd.KindConflict, e.Field, "%s", e.Message)
+	}
+	if len(res.Contacts) == 0 {
+		// Nothing changed: the contact as it is.
+		m, err := s.store.ContactsByEmails(ctx, acct, []string{*p.Email})
+		return m[*p.Email], err
+	}
+	return res.Contacts[0], nil
+}
+
+// ccWrite runs write on the job worker and brings what it wrote to the
+// engine before returning: the written contacts (and the events that were
+// waiting for them), or the deletion of deleted.
+func (s *Service) ccWrite(ctx context.Context, acct int64, write func() (written []segmentd.Contact, err error), deleted ...string) error {
+	err := s.onWorker(ctx, func() (func(), error) {
+		written, err := write()
+		if err != nil {
+			return nil, err
+		}
+		waiting, err := s.attachEvents(ctx, acct, written)
+		if err != nil {
+			s.log.Error("attaching waiting events", "account", acct, "err", err)
+		}
+		if s.cfg.Shared || s.members == nil {
+			return nil, nil // a shared store's history brings it (below)
+		}
+		return func() {
+			now := s.clock.Now()
+			if len(deleted) > 0 {
+				s.members.DeleteContacts(acct, deleted, now)
+			}
+			s.members.PutContacts(acct, written, now)
+			s.members.AddEvents(acct, waiting, now)
+		}, nil
+	})
+	if err == nil && s.cfg.Shared {
+		err = s.sync(ctx, acct)
+	}
+	return err
+}
