@@ -82,7 +82,7 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 				setIdentifier(&p, t, v)
 			}
 		}
-		var add []string
+		var add, remove []string
 		if w.Lists != nil {
 			for _, l := range w.Lists {
 				if !slices.Contains(c.ListIDs, l) {
@@ -91,9 +91,7 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 			}
 			for _, l := range c.ListIDs {
 				if !slices.Contains(w.Lists, l) {
-					if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
-						return nil, err
-					}
+					remove = append(remove, l)
 				}
 			}
 		}
@@ -101,9 +99,16 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 			return nil, err
 		}
 		if out.ID != id {
-			// The identifiers matched no contact but a new one: the
-			// contact was deleted meanwhile.
+			// The identifiers matched no contact but made a new one:
+			// another server sharing the store deleted this one meanwhile.
 			return nil, segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
+		}
+		// The removals follow the write, which is the one a refusal can
+		// stop.
+		for _, l := range remove {
+			if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
+				return nil, err
+			}
 		}
 		// Re-read: removals from lists are not in the upsert's result.
 		out, err = s.store.Contact(ctx, acct, id)
