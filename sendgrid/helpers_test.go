@@ -260,12 +260,14 @@ var sendgridSpec = facetest.NewSpec("sendgrid", "https://api.sendgrid.com", func
 	}
 	// Fallback schemas for statuses an operation does not document (the
 	// lists and custom fields specs list no 401, 403 or 500 at all):
-	// SendGrid's common envelopes, taken from the contacts spec.
+	// SendGrid's common envelopes, taken from the contacts spec. A 429 is
+	// E1, the body the "Rate Limits" page shows for every v3 endpoint
+	// (docs/sendgrid.md "Rate limits").
 	contacts := s.Docs[0]
 	e1 := contacts.Components.Responses["MarketingContacts401"].Value.Content.Get("application/json").Schema.Value
 	e3 := contacts.Components.Responses["MarketingContacts500"].Value.Content.Get("application/json").Schema.Value
 	e2 := contacts.Paths.Find("/v3/marketing/contacts").Put.Responses.Status(400).Value.Content.Get("application/json").Schema.Value
-	s.Fallback = map[int]*openapi3.Schema{400: e2, 401: e1, 403: e1, 404: e1, 405: e1, 500: e3}
+	s.Fallback = map[int]*openapi3.Schema{400: e2, 401: e1, 403: e1, 404: e1, 405: e1, 429: e1, 500: e3}
 	return s, nil
 })
 
