@@ -133,8 +133,11 @@ type config struct {
 	legacyV1Writes bool
 	// publicURL is the scheme and host clients reach the server at, for
 	// the URLs it hands out ("": the address each request came to).
-	publicURL     string
-	ccRateLimits  bool
+	publicURL    string
+	ccRateLimits bool
+	// sgRateLimits enforces the SendGrid face's per-key limit, which its
+	// X-RateLimit-* headers report either way.
+	sgRateLimits  bool
 	dev           bool
 	adminToken    string // required on every /admin/ call when set (admin.Options.Token)
 	retentionDays int
@@ -224,6 +227,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
+	fs.BoolVar(&cfg.sgRateLimits, "sendgrid-rate-limits", envBool(env, "SEGMENTD_SENDGRID_RATE_LIMITS"), "enforce the SendGrid face's per-key limit, 600 requests a minute to each endpoint, that its X-RateLimit-* headers report (env SEGMENTD_SENDGRID_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
 	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
 	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
@@ -343,7 +347,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL, RateLimits: cfg.sgRateLimits})},
 		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
