@@ -215,6 +215,11 @@ func (h *handler) adapt(rt route) http.Handler {
 			// the job backlog's), whose headers win over the per-minute
 			// budget.
 			setRateHeaders(w.Header(), limited.Limit, 0, limited.Reset)
+		} else if w.Header().Get("X-RateLimit-Limit") == "" {
+			// A panic before the request was counted (in authentication):
+			// the answer still carries the headers, those of a request
+			// without a valid key.
+			_ = h.rate.admit(w.Header(), 0, rt.pattern)
 		}
 		switch status {
 		case http.StatusInternalServerError:

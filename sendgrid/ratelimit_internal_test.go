@@ -1,7 +1,10 @@
 package sendgrid
 
 import (
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,5 +46,22 @@ func TestRateLimiterForgetsPastWindows(t *testing.T) {
 	}
 	if n, used := len(l.used), l.used[rateBucket{8, "GET /a"}]; n != 1 || used != 1 {
 		t.Fatalf("after the clock moved back: %d entries, key 8 used %d; want 1, 1", n, used)
+	}
+}
+
+// TestRateHeadersAfterAPanicInAuthentication: an answer the face gives
+// before the request was counted (authentication panicked, here on a
+// handler without a service) still carries the three headers.
+func TestRateHeadersAfterAPanicInAuthentication(t *testing.T) {
+	clock := segmentd.NewDevClock()
+	clock.Set(time.Date(2030, 3, 12, 12, 0, 30, 0, time.UTC))
+	h := &handler{log: slog.New(slog.DiscardHandler), rate: newRateLimiter(Options{}, clock)}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v3/marketing/lists", nil)
+	req.Header.Set("Authorization", "Bearer SG.some-key")
+	h.adapt(route{pattern: "GET /v3/marketing/lists"}).ServeHTTP(rec, req)
+	got := [4]string{strconv.Itoa(rec.Code), rec.Header().Get("X-RateLimit-Limit"), rec.Header().Get("X-RateLimit-Remaining"), rec.Header().Get("X-RateLimit-Reset")}
+	if want := [4]string{"500", "600", "600", strconv.FormatInt(time.Date(2030, 3, 12, 12, 1, 0, 0, time.UTC).Unix(), 10)}; got != want {
+		t.Fatalf("status and rate-limit headers %q, want %q: %s", got, want, rec.Body)
 	}
 }
