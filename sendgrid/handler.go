@@ -42,7 +42,7 @@ type Options struct {
 	// throttled unless it asks: the headers are reported all the same.
 	RateLimits bool
 	// RateLimit is the requests a key may make to one endpoint in a window
-	// (default 600, SendGrid's published default per minute), and
+	// (default 600, the default per minute SendGrid has announced), and
 	// RateWindow the window's length (default one minute). segmentd's
 	// command line sets neither; tests shorten them.
 	RateLimit  int

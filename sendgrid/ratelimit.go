@@ -94,7 +94,7 @@ func (l *rateLimiter) admit(h http.Header, key int64, endpoint string) error {
 	l.mu.Unlock()
 	if refused {
 		return &segmentd.RateLimitError{
-			Err:   segmentd.Errorf(segmentd.KindRateLimited, "", "this API key made %d requests to %s in this window, the limit: retry after %s", l.limit, endpointName(endpoint), reset.UTC().Format(time.RFC3339)),
+			Err:   segmentd.Errorf(segmentd.KindRateLimited, "", "this API key has made the %d requests to %s a window allows; retry at %s", l.limit, endpointName(endpoint), reset.UTC().Format(time.RFC3339)),
 			Limit: l.limit,
 			Reset: reset,
 		}
