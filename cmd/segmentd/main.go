@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,6 +147,9 @@ type config struct {
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
+	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
+	// runtime's own, which GOMEMLIMIT may give).
+	memoryLimit int64
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -246,11 +250,26 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		interval = v
 		return nil
 	})
+	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
+	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "auto"), false
+	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
+		memGiven = true
+	}
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (90% of the container's memory limit, none outside a container), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default auto; GOMEMLIMIT when neither is given)", func(v string) error {
+		memLimit, memGiven = v, true
+		return nil
+	})
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
+		var err error
+		if cfg.memoryLimit, err = parseMemoryLimit(memLimit, cgroupMemoryLimit); err != nil {
+			return cfg, err
+		}
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil || every < 0 {
@@ -302,6 +321,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	devClock := segmentd.NewDevClock()
 	if cfg.dev {
 		clock = devClock
+	}
+	if cfg.memoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.memoryLimit)
+		log.Info("soft memory limit set", "bytes", cfg.memoryLimit)
 	}
 	members := engine.NewMembership()
 	svcCfg := audience.Config{
