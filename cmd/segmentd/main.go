@@ -147,6 +147,8 @@ type config struct {
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
+	// devClockAt, when not zero, is where --dev's clock starts, stopped.
+	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
 	// runtime's own, which GOMEMLIMIT may give).
 	memoryLimit int64
@@ -233,6 +235,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
 	fs.BoolVar(&cfg.sgRateLimits, "sendgrid-rate-limits", envBool(env, "SEGMENTD_SENDGRID_RATE_LIMITS"), "enforce the SendGrid face's per-key limit, 600 requests a minute to each endpoint, that its X-RateLimit-* headers report (env SEGMENTD_SENDGRID_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
+	devClockAt := envOr(env, "SEGMENTD_DEV_CLOCK", "")
+	fs.Func("dev-clock", "with --dev: start the settable clock stopped at this instant (RFC 3339, such as 2025-06-01T12:00:00Z), as POST /admin/clock would, before anything reads it (env SEGMENTD_DEV_CLOCK)", func(v string) error {
+		devClockAt = v
+		return nil
+	})
 	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
 	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
@@ -270,6 +277,16 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		if cfg.memoryLimit, err = parseMemoryLimit(memLimit, cgroupMemoryLimit); err != nil {
 			return cfg, err
 		}
+	}
+	if devClockAt != "" {
+		at, err := time.Parse(time.RFC3339Nano, devClockAt)
+		if err != nil {
+			return cfg, fmt.Errorf("--dev-clock must be an RFC 3339 time such as 2025-06-01T12:00:00Z, not %s", segmentd.Quote(devClockAt))
+		}
+		if !cfg.dev {
+			return cfg, errors.New("--dev-clock needs --dev: only development mode has a settable clock")
+		}
+		cfg.devClockAt = at
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil || every < 0 {
@@ -321,6 +338,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	devClock := segmentd.NewDevClock()
 	if cfg.dev {
 		clock = devClock
+		if !cfg.devClockAt.IsZero() {
+			devClock.Set(cfg.devClockAt)
+		}
 	}
 	if cfg.memoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.memoryLimit)
