@@ -243,6 +243,10 @@ func TestJournaledJobsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	queued = append(queued, del)
+	// Held before the running job finishes (as Close holds them), so that
+	// the worker takes no other: were Close's goroutine slow to start, the
+	// worker would take the next gated job and wait for a token for good.
+	svc.HoldJobs()
 	closed := make(chan struct{})
 	go func() { svc.Close(); close(closed) }()
 	st.tokens <- struct{}{} // the running job finishes; the rest stay
