@@ -137,6 +137,7 @@ func (s *Service) complete() {
 			if t.err == nil {
 				t.err = s.reflectTask(t)
 			}
+			s.flushOutbox()
 			t.wait <- t.err
 			continue
 		}
@@ -148,6 +149,7 @@ func (s *Service) complete() {
 				s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
 			}
 		}
+		s.flushOutbox()
 		s.finishJob(t)
 		// Reads see the result at once; the row follows, so that writing it
 		// never holds up the reader waiting for the store's writer.
@@ -163,6 +165,18 @@ func (s *Service) complete() {
 		s.pendingMu.Lock()
 		delete(s.pending, j.ID)
 		s.pendingMu.Unlock()
+	}
+}
+
+// flushOutbox stores the transitions the engine made so far, before the
+// task that made them is answered (docs/webhooks.md, "Durability"). A
+// failure is logged: the write itself is done.
+func (s *Service) flushOutbox() {
+	if s.cfg.Outbox == nil {
+		return
+	}
+	if err := s.cfg.Outbox.Flush(context.Background()); err != nil {
+		s.log.Error("storing segment transitions for webhooks", "err", err)
 	}
 }
 

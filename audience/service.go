@@ -70,6 +70,13 @@ type Config struct {
 	Jobs segmentd.JobQueue
 	// Exports keeps contact exports (exports.go; nil: none are served).
 	Exports segmentd.ExportStore
+	// Hooks keeps segment webhook subscriptions (webhooks.go; nil: none
+	// are served).
+	Hooks segmentd.HookStore
+	// Outbox, when set, takes every transition the engine makes once it
+	// is loaded (docs/webhooks.md); each job's are stored before it reads
+	// completed.
+	Outbox segmentd.Outbox
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
