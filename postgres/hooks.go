@@ -235,10 +235,15 @@ func (s *Store) ForgetTransitions(ctx context.Context, acct int64, through int64
 	return classify(err)
 }
 
-// AddDelivery implements segmentd.HookStore. One dispatcher writes a
-// subscription's log, so the next number is read, not locked.
+// AddDelivery implements segmentd.HookStore. The subscription's row is
+// locked first, so that a test message and a delivery logged at once take
+// two numbers. (A deleted subscription locks nothing; its log is deleted
+// with it.)
 func (s *Store) AddDelivery(ctx context.Context, acct int64, d segmentd.Delivery, keep int) (segmentd.Delivery, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM webhook_subscriptions WHERE account_id = $1 AND id = $2 FOR UPDATE", acct, d.SubscriptionID); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, "SELECT coalesce(max(seq), 0) + 1 FROM webhook_deliveries WHERE account_id = $1 AND subscription_id = $2",
 			acct, d.SubscriptionID).Scan(&d.Seq); err != nil {
 			return err
