@@ -426,16 +426,29 @@ func (s *Service) uploadAbandoned(imp segmentd.Import) bool {
 }
 
 // ImportErrorsToken returns the token of the errors file of the import
-// whose job is id, if it has one that has not expired.
+// whose job, id, has finished, if the file has not expired.
 func (s *Service) ImportErrorsToken(ctx context.Context, acct int64, id string) (string, bool) {
 	if s.cfg.Imports == nil {
 		return "", false
 	}
 	imp, err := s.cfg.Imports.Import(ctx, acct, id)
-	if err != nil || imp.State != segmentd.ImportDone || !imp.ExpiresAt.After(s.clock.Now()) {
+	if err != nil || !s.errorsReadable(imp) {
 		return "", false
 	}
 	return imp.Token, true
+}
+
+// errorsReadable reports whether the errors file of an import whose job
+// has finished can be read: it is done and has not expired, or it is
+// queued still (the moment between its job's end and its state's).
+func (s *Service) errorsReadable(imp segmentd.Import) bool {
+	switch imp.State {
+	case segmentd.ImportDone:
+		return imp.ExpiresAt.After(s.clock.Now())
+	case segmentd.ImportQueued:
+		return true
+	}
+	return false
 }
 
 // ImportErrorsFile finds, by its token, an import whose errors file can
@@ -450,7 +463,15 @@ func (s *Service) ImportErrorsFile(ctx context.Context, acct int64, token string
 	if err != nil {
 		return imp, err
 	}
-	if imp.State != segmentd.ImportDone || !imp.ExpiresAt.After(s.clock.Now()) {
+	readable := s.errorsReadable(imp)
+	if readable && imp.State == segmentd.ImportQueued {
+		j, err := s.job(ctx, acct, imp.ID)
+		if err != nil && segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+			return segmentd.Import{}, err
+		}
+		readable = err == nil && j.Status != segmentd.JobPending
+	}
+	if !readable {
 		return segmentd.Import{}, segmentd.Errorf(segmentd.KindNotFound, "", "no such errors file")
 	}
 	return imp, nil
