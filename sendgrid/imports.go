@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -437,7 +438,7 @@ func (u *upload) serve(acct int64, token string) {
 		return
 	}
 	raw := &counted{r: r.Body, max: segmentd.MaxImportBytes}
-	err = u.read(up, raw, gz)
+	err = readFile(r.Context(), up, raw, gz)
 	var fe *fileError
 	switch {
 	case err == nil:
@@ -491,12 +492,21 @@ func (u *upload) internal(err error) {
 	writeFileError(u.w, http.StatusInternalServerError, msgInternal)
 }
 
-// read reads the file through, adding each data row to the upload. It
-// returns a *fileError for a file that cannot be read, a KindTooLarge
-// error past a limit, and any other error as it comes (the body broke
-// off, the store failed).
-func (u *upload) read(up *audience.ImportUpload, raw *counted, gz bool) error {
-	ctx := u.r.Context()
+// rowSink is what the rows of an import file go to: the upload
+// (*audience.ImportUpload), or a test that records them.
+type rowSink interface {
+	Import() segmentd.Import
+	Fields() map[string]segmentd.FieldDefinition
+	Add(ctx context.Context, row int, p *segmentd.ContactPatch) error
+	Skip(ctx context.Context, row int, field, msg string) error
+}
+
+// readFile reads an import file through, gunzipping it when gz says so
+// or its magic number does, and hands each data row to up. It returns a
+// *fileError for a file that cannot be read, a KindTooLarge error past a
+// limit, and any other error as it comes (the body broke off, the store
+// failed).
+func readFile(ctx context.Context, up rowSink, raw *counted, gz bool) error {
 	var src io.Reader = raw
 	br := bufio.NewReader(raw)
 	if !gz {
@@ -516,7 +526,7 @@ func (u *upload) read(up *audience.ImportUpload, raw *counted, gz bool) error {
 			}
 			return &fileError{row: 1, msg: "the file could not be decompressed: it is not gzip data"}
 		}
-		src = &counted{r: zr, max: segmentd.MaxImportBytes}
+		src = &counted{r: zr, max: raw.max} // unpacked, the same limit: a gzip bomb stops there
 	}
 	budget := &rowBudget{r: src}
 	budget.reset()
