@@ -197,6 +197,16 @@ func (b *backlog) takeJob() *jobTask {
 	return t
 }
 
+// stepDone counts n rows of an import's batch out of its account's
+// backlog: an import weighs what it has still to apply.
+func (b *backlog) stepDone(t *jobTask, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, t.items)
+	t.items -= n
+	b.account(t.job.AccountID).items -= n
+}
+
 // endSteps takes an import that ran its last batch off the head of its
 // account's queue.
 func (b *backlog) endSteps(t *jobTask) {

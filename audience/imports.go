@@ -604,6 +604,7 @@ func (s *Service) writeImportStep(t *jobTask, in *jobInput, start time.Time) *jo
 		}
 	}
 	s.backlog.ran(j.AccountID, rows, time.Since(start))
+	s.backlog.stepDone(t, rows)
 	if err == nil && t.next < in.batches {
 		if t.journal {
 			pos, err := s.journal.Append(encodeStep(j, t.next), false)
