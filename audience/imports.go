@@ -230,7 +230,9 @@ func (s *Service) renewUpload(ctx context.Context, imp segmentd.Import) {
 			return
 		case <-t.C:
 			imp.Lease = time.Now().Add(importLease)
-			if err := s.cfg.Imports.UpdateImport(ctx, imp, segmentd.ImportUploading); err != nil && ctx.Err() == nil {
+			// A conflict is an upload that has just ended.
+			if err := s.cfg.Imports.UpdateImport(ctx, imp, segmentd.ImportUploading); err != nil && ctx.Err() == nil &&
+				segmentd.ErrorKindOf(err) != segmentd.KindConflict {
 				s.log.Warn("renewing an upload's lease", "account", imp.AccountID, "import", imp.ID, "err", err)
 			}
 		}

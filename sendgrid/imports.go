@@ -213,7 +213,9 @@ func importPatch(cols []importColumn, rec []string) (segmentd.ContactPatch, erro
 					emails = append(emails, e)
 				}
 			}
-			p.AlternateEmails = &emails
+			if len(emails) > 0 { // "," alone is as blank as ""
+				p.AlternateEmails = &emails
+			}
 		case columnCustom:
 			v, err := customText(cell, col.name, col.def)
 			if err != nil {
@@ -425,10 +427,10 @@ func (u *upload) serve(acct int64, token string) {
 	up, err := u.svc.StartImportUpload(r.Context(), acct, token)
 	switch {
 	case errors.Is(err, audience.ErrUploadUsed):
-		writeFileError(u.w, http.StatusConflict, err.(*segmentd.Error).Message)
+		writeFileError(u.w, http.StatusConflict, messageOf(err))
 		return
 	case errors.Is(err, audience.ErrUploadExpired):
-		writeFileError(u.w, http.StatusGone, err.(*segmentd.Error).Message)
+		writeFileError(u.w, http.StatusGone, messageOf(err))
 		return
 	case segmentd.ErrorKindOf(err) == segmentd.KindNotFound:
 		writeFileError(u.w, http.StatusNotFound, msgUploadNotFound)
@@ -456,7 +458,7 @@ func (u *upload) serve(acct int64, token string) {
 		u.internal(err)
 	case segmentd.ErrorKindOf(err) == segmentd.KindTooLarge:
 		// More than an import takes: the rest is not read.
-		msg := err.(*segmentd.Error).Message
+		msg := messageOf(err)
 		if ferr := up.Fail(r.Context(), up.Rows()+2, msg); ferr != nil {
 			u.log.Error("failing an import", "path", r.URL.Path, "err", ferr)
 		}
@@ -485,6 +487,15 @@ func (u *upload) serve(acct int64, token string) {
 		}
 		u.internal(err)
 	}
+}
+
+// messageOf is the client's message of a *segmentd.Error.
+func messageOf(err error) string {
+	var e *segmentd.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return msgInternal
 }
 
 func (u *upload) internal(err error) {
@@ -549,7 +560,7 @@ func readFile(ctx context.Context, up rowSink, raw *counted, gz bool) error {
 	cols, err := importColumnsOf(imp.Mappings, up.Fields())
 	if err != nil {
 		// A custom field deleted since the import was asked for.
-		return &fileError{row: 1, msg: "field_mappings no longer match the account's fields: " + err.(*segmentd.Error).Message}
+		return &fileError{row: 1, msg: "field_mappings no longer match the account's fields: " + messageOf(err)}
 	}
 	for row := 2; ; row++ {
 		budget.reset()
