@@ -384,8 +384,18 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 // test ends.
 func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServer, *exec.Cmd) {
 	t.Helper()
+	return startBinaryEnv(t, bin, dir, key, nil, extra...)
+}
+
+// startBinaryEnv is startBinary with env ("NAME=value") added to the
+// test's environment.
+func startBinaryEnv(t *testing.T, bin, dir, key string, env []string, extra ...string) (liveServer, *exec.Cmd) {
+	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

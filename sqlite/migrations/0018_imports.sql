@@ -1,4 +1,4 @@
--- segmentd schema, version 17: CSV contact imports (segmentd.ImportStore).
+-- segmentd schema, version 18: CSV contact imports (segmentd.ImportStore).
 -- An import's uploaded rows are stored here as batches until its job has
 -- applied them, and its errors file as chunks of CSV, so that a restart
 -- finds both. Times are unix milliseconds; mappings and list ids are JSON
