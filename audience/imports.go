@@ -64,8 +64,7 @@ const importErrorsHeader = "row,field,message\n"
 
 // imports is the Service's state of the uploads it receives.
 type imports struct {
-	mu      sync.Mutex
-	running map[string]bool // uploads being received here, by import id
+	running idSet // uploads being received here, by import id
 	// jobsKnown says that every accepted job of a store of one server is
 	// known (OpenJournal has resumed the journal's, or there is none to
 	// wait for): only then is a queued import without a job abandoned.
@@ -74,42 +73,15 @@ type imports struct {
 	wg        sync.WaitGroup
 }
 
-func (x *imports) start(id string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.running[id] = true
-}
-
-func (x *imports) done(id string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	delete(x.running, id)
-}
-
-func (x *imports) isRunning(id string) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.running[id]
-}
+func (x *imports) start(id string)          { x.running.add(id) }
+func (x *imports) done(id string)           { x.running.remove(id) }
+func (x *imports) isRunning(id string) bool { return x.running.has(id) }
 
 // startImports starts the sweep of imports (Config.Imports set).
 func (s *Service) startImports() {
 	ctx, stop := context.WithCancel(context.Background())
-	s.imps = &imports{running: map[string]bool{}, stop: stop}
-	s.imps.wg.Add(1)
-	go func() {
-		defer s.imps.wg.Done()
-		t := time.NewTicker(importSweepEvery)
-		defer t.Stop()
-		for {
-			s.sweepImports(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	s.imps = &imports{stop: stop}
+	sweepEvery(ctx, &s.imps.wg, importSweepEvery, s.sweepImports)
 }
 
 func (s *Service) stopImports() {
