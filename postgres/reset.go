@@ -59,6 +59,7 @@ var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "events",
 	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports",
+	"import_chunks", "imports",
 }
 
 // clearAccount takes the account's lock and a change number, deletes the
