@@ -238,4 +238,8 @@ type Outbox interface {
 	Flush(ctx context.Context) error
 	// Changed says that an account's subscriptions changed.
 	Changed(acct int64)
+	// Wants reports whether the account has a subscription: the engine
+	// notes no transition of an account without one. The engine calls it
+	// under the account's lock: it must not block.
+	Wants(acct int64) bool
 }

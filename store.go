@@ -139,9 +139,11 @@ type Store interface {
 	// the membership engine's snapshot replay reads it so, and so does a
 	// server that follows a store other servers write to.
 	Changes(ctx context.Context, acct int64, after, afterEvent int64, eventLimit int) (AccountChanges, error)
-	// ForgetChanges drops the deletions and attachments each account of
-	// mark recorded at or before its number there (a snapshot has taken
-	// them in).
+	// ForgetChanges drops the records of deletions, attached events and
+	// (where a store keeps them apart) contacts that only joined lists,
+	// that each account of mark made at or before its number there: a
+	// snapshot has taken them in, and Changes is not asked about them
+	// again.
 	ForgetChanges(ctx context.Context, mark ChangeMark) error
 
 	Close() error

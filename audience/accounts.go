@@ -22,7 +22,11 @@ type Principal struct {
 // on-behalf-of subuser name, to the account the request acts on. need is the
 // scope the operation requires. Every face passes its On-Behalf-Of header
 // here, so that the header means the same on all of them
-// (docs/decisions.md §15).
+// (docs/decisions.md §15). A forbidden request (a scope the key lacks, an
+// account that is not its subuser) is still the key's: with that error the
+// Principal carries the key, and only the key, so that a face can count
+// the request against it (the SendGrid face's rate limits). After any
+// other error the Principal is empty.
 func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, need segmentd.Scope) (Principal, error) {
 	if secret == "" {
 		return Principal{}, segmentd.Errorf(segmentd.KindUnauthorized, "", "authorization required")
@@ -45,14 +49,14 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 		if rest, ok := strings.CutPrefix(onBehalfOf, "account-id "); ok {
 			id, perr := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
 			if perr != nil {
-				return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: account %s is not a subuser of this account", segmentd.Quote(rest))
+				return Principal{Key: key}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: account %s is not a subuser of this account", segmentd.Quote(rest))
 			}
 			sub, err = s.store.Account(ctx, id)
 		} else {
 			sub, err = s.store.AccountByName(ctx, onBehalfOf)
 		}
 		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound || err == nil && sub.ParentID != acct.ID {
-			return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: %s is not a subuser of this account", segmentd.Quote(onBehalfOf))
+			return Principal{Key: key}, segmentd.Errorf(segmentd.KindForbidden, "on-behalf-of", "on-behalf-of: %s is not a subuser of this account", segmentd.Quote(onBehalfOf))
 		}
 		if err != nil {
 			return Principal{}, err
@@ -60,7 +64,7 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 		acct = sub
 	}
 	if !key.Has(need) {
-		return Principal{}, segmentd.Errorf(segmentd.KindForbidden, "", "access forbidden: this API key lacks the %s scope", need)
+		return Principal{Key: key}, segmentd.Errorf(segmentd.KindForbidden, "", "access forbidden: this API key lacks the %s scope", need)
 	}
 	return Principal{Account: acct, Key: key}, nil
 }

@@ -324,3 +324,46 @@ func TestResetAfterQueuedJobs(t *testing.T) {
 		t.Fatalf("contacts after the reset and one later upsert = %d, %v; want 1 (a job accepted before the reset ran after it)", n, err)
 	}
 }
+
+// TestAuthenticatePrincipal: a good key yields its account and itself; a
+// forbidden request (a scope the key lacks, an On-Behalf-Of that is not its
+// subuser) yields the key alone, which a face counts the request against;
+// an unknown or missing key yields nothing.
+func TestAuthenticatePrincipal(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := startControl(t, st, segmentd.SystemClock{}, "")
+	acct, _, _, err := s.svc.CreateAccountWithKey(ctx, "parent", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, key, err := s.svc.CreateAPIKey(ctx, "parent", "reader", []segmentd.Scope{segmentd.ScopeSendGridRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, secret, obo string
+		need              segmentd.Scope
+		kind              segmentd.ErrorKind // 0: no error
+		account, key      int64
+	}{
+		{"allowed", secret, "", segmentd.ScopeSendGridRead, 0, acct.ID, key.ID},
+		{"a scope the key lacks", secret, "", segmentd.ScopeSendGridWrite, segmentd.KindForbidden, 0, key.ID},
+		{"not a subuser", secret, "stranger", segmentd.ScopeSendGridRead, segmentd.KindForbidden, 0, key.ID},
+		{"not a subuser, by id", secret, "account-id x", segmentd.ScopeSendGridRead, segmentd.KindForbidden, 0, key.ID},
+		{"unknown key", "SG.unknown", "", segmentd.ScopeSendGridRead, segmentd.KindUnauthorized, 0, 0},
+		{"no key", "", "", segmentd.ScopeSendGridRead, segmentd.KindUnauthorized, 0, 0},
+	} {
+		p, err := s.svc.Authenticate(ctx, tt.secret, tt.obo, tt.need)
+		if (err == nil) != (tt.kind == 0) || err != nil && segmentd.ErrorKindOf(err) != tt.kind {
+			t.Errorf("%s: error %v, want kind %v", tt.name, err, tt.kind)
+		}
+		if p.Account.ID != tt.account || p.Key.ID != tt.key {
+			t.Errorf("%s: account %d, key %d; want %d, %d", tt.name, p.Account.ID, p.Key.ID, tt.account, tt.key)
+		}
+	}
+}

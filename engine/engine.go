@@ -30,7 +30,7 @@ import (
 type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
-	sink  atomic.Pointer[Sink] // transitions.go
+	sink  atomic.Pointer[recorder] // transitions.go
 	// compareAbove is compareContacts but in tests.
 	compareAbove uint64
 }

@@ -18,15 +18,23 @@ import (
 // locked: it must return at once.
 type Sink = func(acct int64, ts []segmentd.Transition)
 
-// RecordTransitions sets the sink (nil stops recording). The engine
+// recorder is where transitions go, and which accounts they are noted for
+// (wants nil: every account).
+type recorder struct {
+	sink  Sink
+	wants func(acct int64) bool
+}
+
+// RecordTransitions sets the sink (nil stops recording) and, when wants is
+// not nil, the accounts whose transitions are noted at all. The engine
 // records nothing until it is set: the load at start would otherwise
 // announce every member as an entry.
-func (e *Engine) RecordTransitions(sink Sink) {
+func (e *Engine) RecordTransitions(sink Sink, wants func(acct int64) bool) {
 	if sink == nil {
 		e.sink.Store(nil)
 		return
 	}
-	e.sink.Store(&sink)
+	e.sink.Store(&recorder{sink, wants})
 }
 
 // writerFor write-locks the account and prepares it to note transitions of
@@ -39,7 +47,8 @@ func (e *Engine) writerFor(acct int64, cause segmentd.TransitionCause) *account 
 
 // begin prepares a write-locked account to note transitions of the cause.
 func (a *account) begin(e *Engine, acct int64, cause segmentd.TransitionCause) {
-	a.id, a.cause, a.rec = acct, cause, e.sink.Load() != nil
+	r := e.sink.Load()
+	a.id, a.cause, a.rec = acct, cause, r != nil && (r.wants == nil || r.wants(acct))
 }
 
 // release hands the account's noted transitions to the sink and unlocks it.
@@ -55,8 +64,8 @@ func (e *Engine) flushNotes(a *account) {
 	}
 	ts := a.notes
 	a.notes = nil
-	if p := e.sink.Load(); p != nil {
-		(*p)(a.id, ts)
+	if r := e.sink.Load(); r != nil {
+		r.sink(a.id, ts)
 	}
 }
 

@@ -50,7 +50,7 @@ func TestTransitions(t *testing.T) {
 	if err := e.PutSegment(1, "ada", mustCheck(t, e, 1, query.SGQL, "first_name = 'Ada'"), "", now); err != nil {
 		t.Fatal(err)
 	}
-	e.RecordTransitions(got.sink)
+	e.RecordTransitions(got.sink, nil)
 	if s := got.take(); s != "" {
 		t.Fatalf("recorded before the sink was set:\n%s", s)
 	}
@@ -107,7 +107,28 @@ func TestTransitions(t *testing.T) {
 	e.DeleteContacts(1, []string{"c"}, later)
 	step("contact deleted", fmt.Sprintf("ada c c@x.test segment.exited contact +%v\n", later.Sub(base)))
 
-	e.RecordTransitions(nil)
+	e.RecordTransitions(nil, nil)
 	e.PutContacts(1, []segmentd.Contact{{ID: "d", Email: "d@x.test", FirstName: "Bob"}}, later)
 	step("after the sink was removed", "")
+}
+
+// Only the accounts wants names have their transitions noted; another
+// account's writes reach no sink.
+func TestTransitionsOnlyOfWatchedAccounts(t *testing.T) {
+	e := New()
+	var got sunk
+	for _, acct := range []int64{1, 2} {
+		if err := e.PutSegment(acct, "ada", mustCheck(t, e, acct, query.SGQL, "first_name = 'Ada'"), "", base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.RecordTransitions(got.sink, func(acct int64) bool { return acct == 2 })
+	e.PutContacts(1, []segmentd.Contact{{ID: "a", Email: "a@x.test", FirstName: "Ada"}}, base)
+	if s := got.take(); s != "" {
+		t.Fatalf("an unwatched account's transitions were noted:\n%s", s)
+	}
+	e.PutContacts(2, []segmentd.Contact{{ID: "b", Email: "b@x.test", FirstName: "Ada"}}, base)
+	if s, want := got.take(), "ada b b@x.test segment.entered contact +0s\n"; s != want {
+		t.Fatalf("the watched account's transitions:\n%s\nwant\n%s", s, want)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -69,6 +70,9 @@ type Dispatcher struct {
 	subs    map[int64][]segmentd.Subscription
 	workers map[string]*worker
 	closed  bool
+	// watched is the accounts of subs, as a copy the engine reads
+	// without the lock (Wants).
+	watched atomic.Pointer[map[int64]bool]
 
 	wakeWriter chan struct{}
 	ctx        context.Context
@@ -126,6 +130,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	for _, s := range subs {
 		d.subs[s.AccountID] = append(d.subs[s.AccountID], s)
 	}
+	d.publishWatched()
 	for _, s := range subs {
 		d.startWorker(s)
 	}
@@ -162,6 +167,23 @@ func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
 	}
 }
 
+// Wants implements segmentd.Outbox: whether the account has a
+// subscription, read from the copy Changed publishes.
+func (d *Dispatcher) Wants(acct int64) bool {
+	m := d.watched.Load()
+	return m != nil && (*m)[acct]
+}
+
+// publishWatched publishes the accounts of d.subs for Wants; d.mu is
+// held.
+func (d *Dispatcher) publishWatched() {
+	m := make(map[int64]bool, len(d.subs))
+	for acct := range d.subs {
+		m[acct] = true
+	}
+	d.watched.Store(&m)
+}
+
 // Flush implements segmentd.Outbox.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	d.mu.Lock()
@@ -193,6 +215,7 @@ func (d *Dispatcher) Changed(acct int64) {
 	if len(subs) == 0 {
 		delete(d.subs, acct)
 	}
+	d.publishWatched()
 	live := map[string]bool{}
 	for _, s := range subs {
 		live[workerKey(acct, s.ID)] = true

@@ -60,6 +60,7 @@ var accountData = []string{
 	"segments", "segment_refreshes", "cc_segments", "events",
 	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries",
+	"import_chunks", "imports",
 }
 
 // clearAccount takes the account's lock and a change number, deletes the

@@ -205,3 +205,35 @@ func TestDependencies(t *testing.T) {
 	}
 	t.Logf("third-party packages: %d (%s …)", len(third), third[0])
 }
+
+// TestSendGridRateLimits: with SendGridRateLimits a key's 601st request to
+// an endpoint in a minute is answered 429, until the test's clock reaches
+// the minute's end.
+func TestSendGridRateLimits(t *testing.T) {
+	srv := segmentdtest.StartWith(t, segmentdtest.Options{SendGridRateLimits: true})
+	start := time.Date(2030, 1, 2, 3, 4, 30, 0, time.UTC)
+	srv.SetClock(start)
+	req := sendgrid.GetRequest(srv.Key, "/v3/marketing/lists", srv.URL)
+	req.Method = rest.Get
+	status := func() (int, string) {
+		t.Helper()
+		resp, err := sendgrid.MakeRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, http.Header(resp.Headers).Get("X-RateLimit-Reset")
+	}
+	for i := range 600 {
+		if code, _ := status(); code != 200 {
+			t.Fatalf("request %d: %d", i+1, code)
+		}
+	}
+	reset := start.Truncate(time.Minute).Add(time.Minute)
+	if code, at := status(); code != 429 || at != fmt.Sprint(reset.Unix()) {
+		t.Fatalf("request 601: %d, X-RateLimit-Reset %s; want 429, %d", code, at, reset.Unix())
+	}
+	srv.SetClock(reset)
+	if code, _ := status(); code != 200 {
+		t.Fatalf("at the reset: %d", code)
+	}
+}

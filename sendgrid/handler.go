@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -36,11 +35,21 @@ type Options struct {
 	// (e.g. "https://api.example.com"); otherwise they are built from the
 	// request's Host.
 	BaseURL string
-	// RateLimit is the request budget per account and minute reported in the
-	// X-RateLimit-* headers (default 600). segmentd does not throttle; the
-	// headers are there because every SendGrid v3 response carries them and
-	// clients (sendgrid-go's MakeRequestRetry) read them.
-	RateLimit int
+	// RateLimits enforces the per-key, per-endpoint request limit that the
+	// X-RateLimit-* headers of every answer report: past it a request is
+	// answered SendGrid's 429 until the window resets (docs/sendgrid.md
+	// "Rate limits"). Off by default, so that a test suite is never
+	// throttled unless it asks: the headers are reported all the same.
+	RateLimits bool
+	// RateLimit is the requests a key may make to one endpoint in a window
+	// (default 600, the default per minute SendGrid has announced), and
+	// RateWindow the window's length (default one minute). segmentd's
+	// command line sets neither; tests shorten them.
+	RateLimit  int
+	RateWindow time.Duration
+	// Clock times the rate-limit windows (default: the service's clock, so
+	// --dev's settable clock moves them too).
+	Clock segmentd.Clock
 	// LegacyV1Writes serves the v1 segment writes SendGrid removed in 2023
 	// (POST /v3/marketing/segments, PATCH /v3/marketing/segments/{id},
 	// POST /v3/marketing/segments/delete) as the legacy spec describes;
@@ -62,7 +71,7 @@ type handler struct {
 	opts   Options
 	router *server.Router
 	routes map[string]route // by pattern, for the envelope of a near miss
-	rate   *rateWindow
+	rate   *rateLimiter
 }
 
 // handlerFunc is the shape of every endpoint: it reads ids, decodes,
@@ -103,10 +112,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 	if len(opts) > 0 {
 		h.opts = opts[0]
 	}
-	if h.opts.RateLimit <= 0 {
-		h.opts.RateLimit = 600
-	}
-	h.rate = &rateWindow{limit: h.opts.RateLimit, used: map[int64]int{}}
+	h.rate = newRateLimiter(h.opts, svc.Clock())
 
 	routes := []route{
 		{pattern: "POST /v3/marketing/field_definitions", h: h.createField},
@@ -131,6 +137,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "POST /v3/marketing/contacts/search/emails", h: h.searchEmails},
 		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, envelope: envBare400and404},
 		{pattern: "DELETE /v3/marketing/contacts/{contact_id:uuid}/identifiers", h: h.deleteIdentifier},
+		{pattern: "PUT /v3/marketing/contacts/imports", h: h.createImport},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
 		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
 		{pattern: "POST /v3/marketing/contacts/exports", h: h.createExport},
@@ -190,7 +197,7 @@ func (h *handler) adapt(rt route) http.Handler {
 		maxBody = maxBodyBytes
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		acct, err := h.serve(w, r, rt.h, maxBody)
+		acct, err := h.serve(w, r, rt, maxBody)
 		if err == nil {
 			return
 		}
@@ -204,9 +211,16 @@ func (h *handler) adapt(rt route) http.Handler {
 		status, body := rt.envelope.render(err)
 		var limited *segmentd.RateLimitError
 		if errors.As(err, &limited) {
-			// The headers describe the limit that refused the request, not
-			// the per-minute budget every other answer reports.
+			// The headers describe the limit that refused the request: the
+			// per-minute limit, or one of the others (the segment refresh's,
+			// the job backlog's), whose headers win over the per-minute
+			// budget.
 			setRateHeaders(w.Header(), limited.Limit, 0, limited.Reset)
+		} else if w.Header().Get("X-RateLimit-Limit") == "" {
+			// A panic before the request was counted (in authentication):
+			// the answer still carries the headers, those of a request
+			// without a valid key.
+			_ = h.rate.admit(w.Header(), 0, rt.pattern)
 		}
 		switch status {
 		case http.StatusInternalServerError:
@@ -218,10 +232,16 @@ func (h *handler) adapt(rt route) http.Handler {
 	})
 }
 
-// serve runs fn for an authenticated request and returns its error. A
-// panic, in fn or before it, is returned as an error too, so that it is
-// answered as the route's 500 like any internal error.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, maxBody int64) (acct int64, err error) {
+// serve runs rt's handler for an authenticated, admitted request and
+// returns its error. A panic, in the handler or before it, is returned as
+// an error too, so that it is answered as the route's 500 like any
+// internal error.
+//
+// A request that names a valid key is counted against the key's budget
+// for the route, whatever its answer, and past an enforced limit is
+// refused before anything else is checked (its scope, On-Behalf-Of, its
+// body); one without a valid key is answered 401 and counts for nothing.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route, maxBody int64) (acct int64, err error) {
 	defer server.Recover(&err)
 	need := segmentd.ScopeSendGridWrite
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -229,12 +249,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, 
 	}
 	p, err := h.svc.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), need)
 	acct = p.Account.ID
-	h.rate.setHeaders(w.Header(), acct, time.Now())
+	if limited := h.rate.admit(w.Header(), p.Key.ID, rt.pattern); limited != nil {
+		return acct, limited
+	}
 	if err != nil {
 		return acct, err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	return acct, fn(w, r, p.Account)
+	return acct, rt.h(w, r, p.Account)
 }
 
 // bearer returns the API key of an "Authorization: Bearer <key>" header.
@@ -252,46 +274,6 @@ func humanBytes(n int64) string {
 		return strconv.FormatInt(n>>20, 10) + " MB"
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
-}
-
-// --- rate-limit headers
-
-// rateWindow counts requests per account in fixed one-minute windows, so
-// that X-RateLimit-Remaining falls with each request and X-RateLimit-Reset
-// names the end of the window (unix seconds, as sendgrid-go's
-// MakeRequestRetry parses it). Requests without a valid key count against
-// account 0.
-type rateWindow struct {
-	limit int
-	mu    sync.Mutex
-	start int64 // unix minute start of the current window
-	used  map[int64]int
-}
-
-func (rw *rateWindow) setHeaders(h http.Header, acct int64, now time.Time) {
-	window := now.Unix() - now.Unix()%60
-	rw.mu.Lock()
-	if window != rw.start {
-		rw.start = window
-		clear(rw.used)
-	}
-	rw.used[acct]++
-	remaining := max(rw.limit-rw.used[acct], 0)
-	rw.mu.Unlock()
-	setRateHeaders(h, rw.limit, remaining, time.Unix(window+60, 0))
-}
-
-// setRateHeaders sets SendGrid's rate-limit headers: the limit, what is
-// left of it, and when it resets, in whole unix seconds rounded up, so that
-// a client that waits until then is not early.
-func setRateHeaders(h http.Header, limit, remaining int, reset time.Time) {
-	secs := reset.Unix()
-	if reset.Nanosecond() > 0 {
-		secs++
-	}
-	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(secs, 10))
 }
 
 // --- JSON in and out

@@ -16,12 +16,12 @@ const (
 	qChangeMark = "SELECT store_id, seq FROM store_changes"
 	// qChangedContacts: the contacts written after a change, and those that
 	// joined a list after it without their row being written (an upsert
-	// that only added memberships); Changes sorts them and drops repeats.
-	// "change_seq > 0" lets the planner use the partial indexes; asked to
-	// order or dedupe the ids, it walked every contact of the account in id
-	// order instead.
+	// that only added memberships: membership_changes); Changes sorts them
+	// and drops repeats. "change_seq > 0" lets the planner use the partial
+	// index; asked to order or dedupe the ids, it walked every contact of
+	// the account in id order instead.
 	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ?1 AND change_seq > ?2 AND change_seq > 0 " +
-		"UNION ALL SELECT contact_id FROM list_members WHERE account_id = ?1 AND change_seq > ?2 AND change_seq > 0"
+		"UNION ALL SELECT contact_id FROM membership_changes WHERE account_id = ?1 AND change_seq > ?2"
 	qDeletionsAfter   = "SELECT kind, id FROM deletions WHERE account_id = ? AND change_seq > ? ORDER BY change_seq"
 	qRecordDeletion   = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) VALUES (?, ?, ?, ?)"
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
@@ -156,6 +156,9 @@ func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) err
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "DELETE FROM catalog_changes WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM membership_changes WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
 				return err
 			}
 		}

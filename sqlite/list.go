@@ -79,7 +79,7 @@ func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List,
 // exist).
 func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
 	var n int
-	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM list_members WHERE account_id = ? AND list_id = ?", acct, id).Scan(&n)
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_id = ?", acct, id).Scan(&n)
 	return n, err
 }
 
@@ -173,9 +173,11 @@ func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]strin
 }
 
 // ListSample returns up to limit contacts of the list, most recently added
-// first (ties: the later insert first). list_members_added, whose entries
-// end with the rowid, yields exactly that order, so the query stops after
-// limit rows even when a whole batch shares one added_at.
+// first (ties: the greater contact id first, which within one upsert is
+// the later insert: a batch's memberships are written in contact id
+// order). list_members_list, whose entries end with the contact id, yields
+// exactly that order, so the query stops after limit rows even when a
+// whole batch shares one added_at.
 func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx *sql.Tx) error {

@@ -11,10 +11,10 @@ const (
 	qContactsWhere = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND "
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 
-	// qListIDsOf reads the memberships of the contacts in a JSON array of ids.
-	// INDEXED BY: left to itself the planner scanned every membership of the
-	// account through the primary key, which covers both columns.
-	qListIDsOf = `SELECT contact_id, list_id FROM list_members INDEXED BY list_members_contact
+	// qListIDsOf reads the memberships of the contacts in a JSON array of
+	// ids: a range of the primary key (account_id, contact_id, list_id) per
+	// contact.
+	qListIDsOf = `SELECT contact_id, list_id FROM list_members
 		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
 
 	qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
@@ -33,18 +33,20 @@ const (
 	// when a whole 30,000-contact batch shares one updated_at.
 	qSampleContacts = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?"
 
-	// qListSample: the same for list_members_added.
+	// qListSample: the same for list_members_list, whose entries end with
+	// the contact id.
 	qListSample = "SELECT " + contactColumnsLists + ` FROM list_members m
 		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
-		WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.rowid DESC LIMIT ?`
+		WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?`
 
 	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
-	qDeleteListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? RETURNING contact_id"
+	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_id = ? RETURNING contact_id"
 	qListsIn              = "SELECT id FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
-	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at, change_seq) SELECT ?, ?, value, ?, ? FROM json_each(?)"
+	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
+	qRecordJoined         = "INSERT OR IGNORE INTO membership_changes (account_id, change_seq, contact_id) SELECT ?, ?, value FROM json_each(?)"
 	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
 	qInsertAlternateEmail = "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"
 
@@ -58,8 +60,8 @@ const (
 		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
 	// contactColumnsLists is contactColumnsC and the contact's list ids,
-	// comma-separated (list ids are UUIDs), in no particular order. INDEXED
-	// BY: as for qListIDsOf.
-	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(lm.list_id) FROM list_members lm INDEXED BY list_members_contact
+	// comma-separated (list ids are UUIDs), in no particular order: a
+	// range of list_members' primary key, as for qListIDsOf.
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(lm.list_id) FROM list_members lm
 		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id)`
 )

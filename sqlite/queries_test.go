@@ -32,7 +32,7 @@ func TestQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	queries := []string{
-		qListIDsOf, qAlternateEmailOwners, qContactsByIDs, qSampleContacts, qListSample,
+		qListIDsOf, qAlternateEmailOwners, qContactsByIDs, qSampleContacts, qListSample, qContactsAfter,
 		qDeleteContacts, qDeleteMembershipsOf, qDeleteAlternatesOf, qRemoveListMembers, qDeleteListMembers,
 		qListsIn, qAddListMembers, qDeleteAlternatesOne,
 		listSelect + "WHERE l.account_id = ? AND l.id = ?",

@@ -331,31 +331,29 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	if len(listIDs) == 0 {
 		return nil
 	}
-	// Memberships of contacts whose row was written carry change 0: the
-	// row's change_seq already records them, and list_members_change, a
-	// partial index, stays a third of the memberships in a full load.
-	var written, joined []string
+	// The change history learns of contacts whose row was written from the
+	// row's change_seq; of those that only joined lists, from
+	// membership_changes (one row a contact, not a membership).
+	ids := make([]string, 0, len(b.order))
+	var joined []string
 	for _, e := range b.order {
-		if !e.stored || e.changed {
-			written = append(written, e.c.ID)
-		} else {
+		ids = append(ids, e.c.ID)
+		if e.stored && !e.changed {
 			joined = append(joined, e.c.ID)
 		}
 	}
-	for _, part := range []struct {
-		ids []string
-		seq int64
-	}{{written, 0}, {joined, b.seq}} {
-		if len(part.ids) == 0 {
-			continue
+	slices.Sort(ids)
+	idsJSON := jsonStrings(ids)
+	for _, l := range listIDs {
+		// One statement per list: json_each walks the ids, in key order.
+		if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), idsJSON); err != nil {
+			return fmt.Errorf("add list members: %w", err)
 		}
-		slices.Sort(part.ids)
-		ids := jsonStrings(part.ids)
-		for _, l := range listIDs {
-			// One statement per list: json_each walks the ids.
-			if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), part.seq, ids); err != nil {
-				return fmt.Errorf("add list members: %w", err)
-			}
+	}
+	if len(joined) > 0 {
+		slices.Sort(joined)
+		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, jsonStrings(joined)); err != nil {
+			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
 	return nil

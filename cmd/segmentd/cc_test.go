@@ -180,10 +180,9 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 	bin := realBinary(t)
 	eachStore(t, func(t *testing.T, st storeUnderTest) {
 		const key = "SG.cc-tracking-key"
-		s, cmd := st.start(t, bin, key, "--dev")
-		g := &engagement{t: t, s: s}
 		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-		g.setClock(now)
+		s, cmd := st.start(t, bin, key, "--dev", "--dev-clock", now.Format(time.RFC3339))
+		g := &engagement{t: t, s: s, now: now}
 		g.upsert([]string{"a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"})
 
 		seq := 0
@@ -261,9 +260,10 @@ func TestCCTrackingSegmentsThroughTheBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
-		s2, _ := st.start(t, bin, key, "--dev")
-		g2 := &engagement{t: t, s: s2}
-		g2.setClock(now)
+		// Started at the test's time: set after the start, the clock would
+		// move back, and a time the follower read before could reach the
+		// engine after it.
+		s2, _ := st.start(t, bin, key, "--dev", "--dev-clock", now.Format(time.RFC3339))
 		check(ccClient{t: t, url: s2.url, key: key}, "after a restart", "c,e", "d", "c,d,e", "a,b,d,e")
 	})
 }

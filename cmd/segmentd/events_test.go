@@ -136,10 +136,12 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 	bin := realBinary(t)
 	eachStore(t, func(t *testing.T, st storeUnderTest) {
 		dir := st.dir
-		s, _ := st.start(t, bin, "SG.engagement-test-key", "--dev", "--legacy-v1-writes")
-		g := &engagement{t: t, s: s}
+		// The clock starts at the test's date (--dev-clock): set after the
+		// start, a time read before the set could reach the engine after
+		// it (a shared store's follower), moving its segments forward.
 		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-		g.setClock(now)
+		s, _ := st.start(t, bin, "SG.engagement-test-key", "--dev", "--dev-clock", now.Format(time.RFC3339), "--legacy-v1-writes")
+		g := &engagement{t: t, s: s, now: now}
 
 		// A verification key, set with the CLI while the server runs.
 		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -323,10 +325,9 @@ func TestEngagementThroughTheBinary(t *testing.T) {
 func TestDevClockMovesWindows(t *testing.T) {
 	bin := realBinary(t)
 	eachStore(t, func(t *testing.T, st storeUnderTest) {
-		s, _ := st.start(t, bin, "SG.clock-test-key", "--dev")
-		g := &engagement{t: t, s: s}
 		start := time.Date(2025, 1, 10, 8, 30, 0, 0, time.UTC)
-		g.setClock(start)
+		s, _ := st.start(t, bin, "SG.clock-test-key", "--dev", "--dev-clock", start.Format(time.RFC3339))
+		g := &engagement{t: t, s: s, now: start}
 		code, body := httpDo(t, "GET", s.url+"/admin/clock", "", nil)
 		if code != 200 || !strings.Contains(body, `"now":"2025-01-10T08:30:00.000Z"`) || !strings.Contains(body, `"frozen":true`) {
 			t.Fatalf("GET /admin/clock: %d %s", code, body)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -134,8 +135,11 @@ type config struct {
 	legacyV1Writes bool
 	// publicURL is the scheme and host clients reach the server at, for
 	// the URLs it hands out ("": the address each request came to).
-	publicURL     string
-	ccRateLimits  bool
+	publicURL    string
+	ccRateLimits bool
+	// sgRateLimits enforces the SendGrid face's per-key limit, which its
+	// X-RateLimit-* headers report either way.
+	sgRateLimits  bool
 	dev           bool
 	adminToken    string // required on every /admin/ call when set (admin.Options.Token)
 	retentionDays int
@@ -150,6 +154,11 @@ type config struct {
 	webhookDelivery bool
 	webhookTimeout  time.Duration
 	webhookHorizon  time.Duration
+	// devClockAt, when not zero, is where --dev's clock starts, stopped.
+	devClockAt time.Time
+	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
+	// runtime's own, which GOMEMLIMIT may give).
+	memoryLimit int64
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -231,9 +240,15 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	fs.StringVar(&cfg.refresh, "refresh", envOr(env, "SEGMENTD_REFRESH", "realtime"), "segment freshness: realtime or scheduled (env SEGMENTD_REFRESH)")
 	fs.BoolVar(&cfg.legacyV1Writes, "legacy-v1-writes", envBool(env, "SEGMENTD_LEGACY_V1_WRITES"), "serve SendGrid's removed v1 segment writes (env SEGMENTD_LEGACY_V1_WRITES)")
 	fs.BoolVar(&cfg.ccRateLimits, "cc-rate-limits", envBool(env, "SEGMENTD_CC_RATE_LIMITS"), "enforce Constant Contact's per-key limits, 4 requests/s and 10,000/day (env SEGMENTD_CC_RATE_LIMITS)")
+	fs.BoolVar(&cfg.sgRateLimits, "sendgrid-rate-limits", envBool(env, "SEGMENTD_SENDGRID_RATE_LIMITS"), "enforce the SendGrid face's per-key limit, 600 requests a minute to each endpoint, that its X-RateLimit-* headers report (env SEGMENTD_SENDGRID_RATE_LIMITS)")
 	fs.BoolVar(&cfg.dev, "dev", envBool(env, "SEGMENTD_DEV"), "development mode: a settable clock and the admin endpoints (env SEGMENTD_DEV)")
+	devClockAt := envOr(env, "SEGMENTD_DEV_CLOCK", "")
+	fs.Func("dev-clock", "with --dev: start the settable clock stopped at this instant (RFC 3339, such as 2025-06-01T12:00:00Z), as POST /admin/clock would, before anything reads it (env SEGMENTD_DEV_CLOCK)", func(v string) error {
+		devClockAt = v
+		return nil
+	})
 	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
-	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads, import uploads and errors files); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
@@ -264,6 +279,15 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		horizon = v
 		return nil
 	})
+	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
+	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "auto"), false
+	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
+		memGiven = true
+	}
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (90% of the container's memory limit, none outside a container), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default auto; GOMEMLIMIT when neither is given)", func(v string) error {
+		memLimit, memGiven = v, true
+		return nil
+	})
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return cfg, err
 	}
@@ -283,6 +307,22 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if cfg.webhookHorizon, err = time.ParseDuration(horizon); err != nil || cfg.webhookHorizon < 24*time.Hour {
 		return cfg, fmt.Errorf("--webhook-retry-horizon must be a duration of at least 24h, not %s", segmentd.Quote(horizon))
+	}
+	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
+		var err error
+		if cfg.memoryLimit, err = parseMemoryLimit(memLimit, cgroupMemoryLimit); err != nil {
+			return cfg, err
+		}
+	}
+	if devClockAt != "" {
+		at, err := time.Parse(time.RFC3339Nano, devClockAt)
+		if err != nil {
+			return cfg, fmt.Errorf("--dev-clock must be an RFC 3339 time such as 2025-06-01T12:00:00Z, not %s", segmentd.Quote(devClockAt))
+		}
+		if !cfg.dev {
+			return cfg, errors.New("--dev-clock needs --dev: only development mode has a settable clock")
+		}
+		cfg.devClockAt = at
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil || every < 0 {
@@ -334,6 +374,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	devClock := segmentd.NewDevClock()
 	if cfg.dev {
 		clock = devClock
+		if !cfg.devClockAt.IsZero() {
+			devClock.Set(cfg.devClockAt)
+		}
+	}
+	if cfg.memoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.memoryLimit)
+		log.Info("soft memory limit set", "bytes", cfg.memoryLimit)
 	}
 	members := engine.NewMembership()
 	svcCfg := audience.Config{
@@ -390,8 +437,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
-		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL})},
+		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL, RateLimits: cfg.sgRateLimits})},
 		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
+		{Prefixes: []string{sendgrid.ImportFilesPrefix}, Handler: sendgrid.NewImportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 		{Prefixes: []string{hooks.Prefix}, Handler: hooks.NewHandler(hooks.HandlerOptions{Service: svc, Dispatcher: dispatcher, Log: log})},

@@ -244,6 +244,10 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		{name: "job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=70"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantBacklog: 70},
 		{name: "bad job backlog", args: []string{"--job-backlog", "0"}, wantErr: `--job-backlog must be a whole number, at least 1, not "0"`},
 		{name: "bad job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=lots"}, wantErr: `--job-backlog must be a whole number, at least 1, not "lots"`},
+		{name: "dev clock", args: []string{"--dev", "--dev-clock", "2025-06-01T12:00:00Z"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
+		{name: "dev clock env", env: []string{"SEGMENTD_DEV=1", "SEGMENTD_DEV_CLOCK=2025-06-01T12:00:00.5+02:00"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
+		{name: "dev clock without dev", args: []string{"--dev-clock", "2025-06-01T12:00:00Z"}, wantErr: "--dev-clock needs --dev"},
+		{name: "bad dev clock", args: []string{"--dev", "--dev-clock", "yesterday"}, wantErr: `--dev-clock must be an RFC 3339 time such as 2025-06-01T12:00:00Z, not "yesterday"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,8 +388,18 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 // test ends.
 func startBinary(t *testing.T, bin, dir, key string, extra ...string) (liveServer, *exec.Cmd) {
 	t.Helper()
+	return startBinaryEnv(t, bin, dir, key, nil, extra...)
+}
+
+// startBinaryEnv is startBinary with env ("NAME=value") added to the
+// test's environment.
+func startBinaryEnv(t *testing.T, bin, dir, key string, env []string, extra ...string) (liveServer, *exec.Cmd) {
+	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--api-key", key}, extra...)
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

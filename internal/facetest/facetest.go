@@ -38,7 +38,7 @@ import (
 // one, on the system clock, with a generated key.
 type Config struct {
 	// Service configures the audience.Service. Its store seams left nil
-	// (Segments, CCSegments, Events, WebhookKeys, Exports) are the SQLite store, and
+	// (Segments, CCSegments, Events, WebhookKeys, Exports, Imports) are the SQLite store, and
 	// Membership is engine.NewMembership().
 	Service audience.Config
 	// Now, when set, stops the clock at that instant before the service
@@ -107,6 +107,9 @@ func Start(t testing.TB, face func(*Env) http.Handler, cfg Config) *Env {
 	}
 	if cfg.Outbox != nil {
 		c.Outbox = cfg.Outbox(e)
+	}
+	if c.Imports == nil {
+		c.Imports = store
 	}
 	e.Svc = audience.New(store, e.Clock, e.Log, c)
 	if err := e.Svc.LoadMembership(ctx); err != nil {

@@ -1,4 +1,4 @@
--- segmentd schema, version 17: segment webhooks (segmentd.HookStore,
+-- segmentd schema, version 19: segment webhooks (segmentd.HookStore,
 -- docs/webhooks.md). Times are unix milliseconds (0: none).
 
 -- An account's subscriptions, with where each one's delivery stands.

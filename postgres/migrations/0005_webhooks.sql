@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 4: segment webhooks
+-- segmentd's PostgreSQL schema, version 5: segment webhooks
 -- (segmentd.HookStore, docs/webhooks.md). Times are bigint unix
 -- milliseconds (0: none). Every table is an account table, distributed by
 -- account_id beside contacts.
