@@ -224,7 +224,9 @@ func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 
 // ValidatePatch checks one upsert contact against SendGrid's rules and
 // normalises it in place (emails lower-cased). prefix is the JSON path of the
-// contact ("contacts[3]") for error fields. fields are the account's custom
+// contact ("contacts[3]") for error fields, or "" when the contact is not
+// in a JSON document (a row of a CSV import): the fields are then named
+// alone ("email", "custom_fields.w1"). fields are the account's custom
 // field definitions by id.
 func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefinition) error {
 	for _, f := range textFields {
@@ -233,35 +235,35 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 			continue
 		}
 		if f.max > 0 && len([]rune(*v)) > f.max {
-			return Errorf(KindInvalid, prefix+"."+f.name, "%s must be at most %d characters", f.name, f.max)
+			return Errorf(KindInvalid, fieldPath(prefix, f.name), "%s must be at most %d characters", f.name, f.max)
 		}
 		check := CheckText
 		if slices.Contains(Identifiers, IdentifierType(f.name)) {
 			check = CheckName
 		}
-		if err := check(prefix+"."+f.name, *v); err != nil {
+		if err := check(fieldPath(prefix, f.name), *v); err != nil {
 			return err
 		}
 	}
 	if p.Email != nil && *p.Email != "" {
 		e := NormalizeEmail(*p.Email)
 		if !ValidEmail(e) {
-			return Errorf(KindInvalid, prefix+".email", "email %s is not a valid email address", Quote(*p.Email))
+			return Errorf(KindInvalid, fieldPath(prefix, "email"), "email %s is not a valid email address", Quote(*p.Email))
 		}
 		p.Email = &e
 	}
 	if p.AlternateEmails != nil {
 		if len(*p.AlternateEmails) > MaxAlternateEmails {
-			return Errorf(KindInvalid, prefix+".alternate_emails", "alternate_emails may hold at most %d addresses", MaxAlternateEmails)
+			return Errorf(KindInvalid, fieldPath(prefix, "alternate_emails"), "alternate_emails may hold at most %d addresses", MaxAlternateEmails)
 		}
 		out := make([]string, 0, len(*p.AlternateEmails))
 		for i, a := range *p.AlternateEmails {
-			if err := CheckName(prefix+".alternate_emails["+strconv.Itoa(i)+"]", a); err != nil {
+			if err := CheckName(fieldPath(prefix, "alternate_emails["+strconv.Itoa(i)+"]"), a); err != nil {
 				return err
 			}
 			e := NormalizeEmail(a)
 			if !ValidEmail(e) {
-				return Errorf(KindInvalid, prefix+".alternate_emails", "alternate_emails[%d] %s is not a valid email address", i, Quote(a))
+				return Errorf(KindInvalid, fieldPath(prefix, "alternate_emails"), "alternate_emails[%d] %s is not a valid email address", i, Quote(a))
 			}
 			out = append(out, e)
 		}
@@ -281,24 +283,32 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 	for id, v := range p.CustomFields {
 		def, ok := fields[id]
 		if !ok {
-			return Errorf(KindInvalid, prefix+".custom_fields."+Clip(id), "custom field %s does not exist", Quote(id))
+			return Errorf(KindInvalid, fieldPath(prefix, "custom_fields."+Clip(id)), "custom field %s does not exist", Quote(id))
 		}
 		if v == nil {
 			continue
 		}
 		if v.Type != def.Type {
-			return Errorf(KindInvalid, prefix+".custom_fields."+id, "custom field %q (%s) must be a %s value", id, def.Name, def.Type)
+			return Errorf(KindInvalid, fieldPath(prefix, "custom_fields."+id), "custom field %q (%s) must be a %s value", id, def.Name, def.Type)
 		}
 		if def.Type == FieldText && len([]rune(v.Text)) > MaxTextFieldLength {
-			return Errorf(KindInvalid, prefix+".custom_fields."+id, "custom field %q must be at most %d characters", id, MaxTextFieldLength)
+			return Errorf(KindInvalid, fieldPath(prefix, "custom_fields."+id), "custom field %q must be at most %d characters", id, MaxTextFieldLength)
 		}
 		if def.Type == FieldText {
-			if err := CheckText(prefix+".custom_fields."+id, v.Text); err != nil {
+			if err := CheckText(fieldPath(prefix, "custom_fields."+id), v.Text); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// fieldPath is the path of a contact's field name under prefix.
+func fieldPath(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
 }
 
 // ApplyPatch merges a validated patch into c (a copy of the stored contact,

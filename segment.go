@@ -160,6 +160,16 @@ type Membership interface {
 	WriteSnapshot(w io.Writer) error
 	ReadSnapshot(r io.Reader) error
 
+	// RecordTransitions sets where the engine hands every change of a
+	// segment's members (nil: nowhere, the default): called with the
+	// account's transitions in order, under its lock, so it must not
+	// block (docs/webhooks.md). wants, when not nil, says which accounts
+	// anyone listens to; the engine notes no transition of the others
+	// (a segment created over a million contacts would otherwise note a
+	// million entries for nobody). It too is called under the account's
+	// lock.
+	RecordTransitions(sink func(acct int64, ts []Transition), wants func(acct int64) bool)
+
 	// SelectForExport freezes, as of now, the contacts on any of listIDs
 	// or in any of segmentIDs (every contact when both are empty; unknown
 	// ids select nobody) with the lists and segments each is in, for a

@@ -2,6 +2,7 @@ package audience
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -172,12 +173,19 @@ func (b *backlog) take() []*jobTask {
 }
 
 // takeJob takes the next job of the account whose turn it is, and gives
-// the turn to the next account.
+// the turn to the next account. An import (multi) stays first in its
+// account's queue, its account keeping a turn, until its last batch has
+// run (endSteps): the account's later jobs wait behind it, and a reset of
+// the account (which waits for its queue to empty) does too.
 func (b *backlog) takeJob() *jobTask {
 	acct := b.turns[0]
 	b.turns = b.turns[1:]
 	a := b.accts[acct]
 	t := a.jobs[0]
+	if t.multi {
+		b.turns = append(b.turns, acct)
+		return t
+	}
 	a.jobs[0] = nil
 	a.jobs = a.jobs[1:]
 	a.items -= t.items
@@ -187,6 +195,38 @@ func (b *backlog) takeJob() *jobTask {
 		a.jobs = nil // lets the emptied array go
 	}
 	return t
+}
+
+// stepDone counts n rows of an import's batch out of its account's
+// backlog: an import weighs what it has still to apply.
+func (b *backlog) stepDone(t *jobTask, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, t.items)
+	t.items -= n
+	b.account(t.job.AccountID).items -= n
+}
+
+// endSteps takes an import that ran its last batch off the head of its
+// account's queue.
+func (b *backlog) endSteps(t *jobTask) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	acct := t.job.AccountID
+	a := b.accts[acct]
+	if a == nil || len(a.jobs) == 0 || a.jobs[0] != t {
+		return
+	}
+	a.jobs[0] = nil
+	a.jobs = a.jobs[1:]
+	a.items -= t.items
+	if len(a.jobs) > 0 {
+		return
+	}
+	a.jobs = nil
+	if i := slices.Index(b.turns, acct); i >= 0 {
+		b.turns = slices.Delete(b.turns, i, i+1)
+	}
 }
 
 func (b *backlog) takeUrgent() []*jobTask {

@@ -44,8 +44,7 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 
 // applyUpsert is an upsert job's store stage.
 func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
-	acct := j.AccountID
-	res, err := s.store.UpsertContacts(context.Background(), acct, in.patches, in.lists, s.clock.Now())
+	res, publish, err := s.upsertBatch(j.AccountID, in.patches, in.lists)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +53,18 @@ func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
 	j.Errors = res.Errors
 	if len(j.Errors) > segmentd.MaxJobErrors {
 		j.Errors = j.Errors[:segmentd.MaxJobErrors]
+	}
+	return publish, nil
+}
+
+// upsertBatch writes validated patches to the store, adding them to lists,
+// and returns the store's result, every error of it, and what passes the
+// changes to the engine: the store stage of an upsert job, and of each
+// batch of an import.
+func (s *Service) upsertBatch(acct int64, patches []segmentd.ContactPatch, lists []string) (segmentd.UpsertResult, func(), error) {
+	res, err := s.store.UpsertContacts(context.Background(), acct, patches, lists, s.clock.Now())
+	if err != nil {
+		return res, nil, err
 	}
 	// Events that arrived before their contact count from now on.
 	waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
@@ -67,14 +78,14 @@ func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
 		s.applyOwn(acct, res.Change, 0, func() {
 			now := s.clock.Now()
 			s.members.PutContacts(acct, res.Contacts, now)
-			s.members.AddToLists(acct, res.Joined, in.lists, now)
+			s.members.AddToLists(acct, res.Joined, lists, now)
 		})
 	}
-	return func() {
+	return res, func() {
 		if s.members != nil {
 			now := s.clock.Now()
 			s.members.PutContacts(acct, res.Contacts, now)
-			s.members.AddToLists(acct, res.Joined, in.lists, now)
+			s.members.AddToLists(acct, res.Joined, lists, now)
 			s.members.AddEvents(acct, waiting, now)
 		}
 	}, nil

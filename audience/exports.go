@@ -72,43 +72,55 @@ type ExportFormat interface {
 
 // exports is the Service's state of the exports it writes.
 type exports struct {
-	mu      sync.Mutex
-	running map[string]bool // by export id
+	running idSet           // the exports this server writes
 	slots   chan struct{}   // exportWriters tokens
 	ctx     context.Context // ends at Close
 	stop    context.CancelFunc
 	wg      sync.WaitGroup // writers and the sweep
 }
 
-func (x *exports) start(id string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.running[id] = true
+func (x *exports) start(id string)          { x.running.add(id) }
+func (x *exports) done(id string)           { x.running.remove(id) }
+func (x *exports) isRunning(id string) bool { return x.running.has(id) }
+
+// idSet is a set of ids that goroutines share: the exports a server
+// writes, the uploads it receives.
+type idSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
 }
 
-func (x *exports) done(id string) {
+func (x *idSet) add(id string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	delete(x.running, id)
+	if x.ids == nil {
+		x.ids = map[string]bool{}
+	}
+	x.ids[id] = true
 }
 
-func (x *exports) isRunning(id string) bool {
+func (x *idSet) remove(id string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.running[id]
+	delete(x.ids, id)
 }
 
-// startExports starts the sweep of exports (Config.Exports set).
-func (s *Service) startExports() {
-	ctx, stop := context.WithCancel(context.Background())
-	s.exp = &exports{running: map[string]bool{}, slots: make(chan struct{}, exportWriters), ctx: ctx, stop: stop}
-	s.exp.wg.Add(1)
+func (x *idSet) has(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.ids[id]
+}
+
+// sweepEvery runs sweep at once and then every d, on a goroutine counted
+// in wg, until ctx ends.
+func sweepEvery(ctx context.Context, wg *sync.WaitGroup, d time.Duration, sweep func(context.Context)) {
+	wg.Add(1)
 	go func() {
-		defer s.exp.wg.Done()
-		t := time.NewTicker(exportSweepEvery)
+		defer wg.Done()
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
-			s.sweepExports(ctx)
+			sweep(ctx)
 			select {
 			case <-ctx.Done():
 				return
@@ -116,6 +128,13 @@ func (s *Service) startExports() {
 			}
 		}
 	}()
+}
+
+// startExports starts the sweep of exports (Config.Exports set).
+func (s *Service) startExports() {
+	ctx, stop := context.WithCancel(context.Background())
+	s.exp = &exports{slots: make(chan struct{}, exportWriters), ctx: ctx, stop: stop}
+	sweepEvery(ctx, &s.exp.wg, exportSweepEvery, s.sweepExports)
 }
 
 // stopExports stops the sweep and the writers, whose exports are failed

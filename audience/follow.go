@@ -111,7 +111,10 @@ func (s *Service) applyOwn(acct, change, eventsThrough int64, apply func()) bool
 // reflect makes the engine reflect a committed write of acct: apply, the
 // write's own engine update, in a store of its own; a catch-up with the
 // history in a shared store, which brings other servers' writes as well.
+// The transitions the update made are stored before it returns
+// (docs/webhooks.md).
 func (s *Service) reflect(ctx context.Context, acct int64, apply func()) error {
+	defer s.flushOutbox()
 	if s.cfg.Shared {
 		return s.sync(ctx, acct)
 	}
@@ -123,6 +126,7 @@ func (s *Service) reflect(ctx context.Context, acct int64, apply func()) error {
 
 // reflectErr is reflect for an engine update that can fail.
 func (s *Service) reflectErr(ctx context.Context, acct int64, apply func() error) error {
+	defer s.flushOutbox()
 	if s.cfg.Shared {
 		return s.sync(ctx, acct)
 	}

@@ -19,6 +19,7 @@ const (
 	opDeleteAll
 	opDeleteIdentifier
 	opRemoveFromList
+	opImport
 )
 
 // jobInput is what a contact job applies: its request, validated and
@@ -34,13 +35,19 @@ type jobInput struct {
 	// (opRemoveFromList), or the one contact (opDeleteIdentifier).
 	ids   []string
 	ident segmentd.IdentifierType // opDeleteIdentifier
-	value string                  // opDeleteIdentifier
+	// value is the identifier's value (opDeleteIdentifier), or the
+	// import's id (opImport).
+	value string
+	// batches and rows are an import's stored batches and the data rows
+	// they hold (opImport).
+	batches int
+	rows    int
 }
 
 // items is the job's weight in its account's backlog: the contacts or ids
 // it names (at least 1).
 func (in *jobInput) items() int {
-	return max(1, len(in.patches), len(in.ids))
+	return max(1, len(in.patches), len(in.ids), in.rows)
 }
 
 // The journal's records (docs/jobs.md). Each starts with its kind and the
@@ -49,6 +56,10 @@ const (
 	recAccept  byte = 1 // the job and its input, written before the 202
 	recApplied byte = 2 // the job's result, written once its transaction committed
 	recDone    byte = 3 // the job's row is stored
+	// recStep is an import's progress: a batch of it committed. Its job
+	// resumes after the batch the last one names (its counts so far
+	// included), so no batch is applied twice.
+	recStep byte = 4
 )
 
 // encoder appends a record's fields.
@@ -303,24 +314,30 @@ func encodeAccept(j *segmentd.Job, in *jobInput) []byte {
 	for i := range in.patches {
 		e.patch(&in.patches[i])
 	}
+	if in.op == opImport {
+		e.uint(uint64(in.batches))
+		e.uint(uint64(in.rows))
+	}
 	return e
 }
 
-// decodeAccept reads an accept record: the job, its backlog items, and,
-// when withInput, its input (decoded only when the job is about to run).
-func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, *jobInput, error) {
+// decodeAccept reads an accept record: the job, its backlog items, its
+// operation, and, when withInput, its input (decoded only when the job is
+// about to run).
+func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, jobOp, *jobInput, error) {
 	d := decoder{s: string(rec)}
 	if d.byte() != recAccept {
-		return segmentd.Job{}, 0, nil, errors.New("journal record: not an accepted job")
+		return segmentd.Job{}, 0, 0, nil, errors.New("journal record: not an accepted job")
 	}
 	j := segmentd.Job{ID: d.str(), AccountID: d.int(), Type: segmentd.JobType(d.str()), Status: segmentd.JobPending}
 	j.Requested = int(d.uint())
 	j.StartedAt = d.time()
 	items := int(d.uint())
+	op := jobOp(d.byte())
 	if !withInput {
-		return j, items, nil, d.err
+		return j, items, op, nil, d.err
 	}
-	in := &jobInput{op: jobOp(d.byte())}
+	in := &jobInput{op: op}
 	in.lists = d.strs()
 	in.ids = d.strs()
 	in.ident = segmentd.IdentifierType(d.str())
@@ -331,13 +348,16 @@ func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, *jobInput, err
 			in.patches[i] = d.patch()
 		}
 	}
-	if d.err == nil && (in.op < opUpsert || in.op > opRemoveFromList) {
+	if in.op == opImport {
+		in.batches, in.rows = int(d.uint()), int(d.uint())
+	}
+	if d.err == nil && (in.op < opUpsert || in.op > opImport) {
 		d.fail("the job's operation")
 	}
 	if d.err == nil && len(d.s) > 0 {
 		d.fail("the record's length")
 	}
-	return j, items, in, d.err
+	return j, items, op, in, d.err
 }
 
 // encodeApplied is the record of a job whose store stage has run: its
@@ -368,6 +388,27 @@ func decodeApplied(d *decoder, j *segmentd.Job) {
 	for range n {
 		j.Errors = append(j.Errors, segmentd.JobError{Index: int(d.int()), Field: d.str(), Message: d.str()})
 	}
+}
+
+// encodeStep is the record of an import whose batches before next have
+// committed, with the job's counts so far.
+func encodeStep(j *segmentd.Job, next int) []byte {
+	var e encoder
+	e.byte(recStep)
+	e.str(j.ID)
+	e.uint(uint64(next))
+	e.uint(uint64(j.Created))
+	e.uint(uint64(j.Updated))
+	e.uint(uint64(j.Errored))
+	return e
+}
+
+// decodeStep sets j's counts from a step record and returns the import's
+// next batch.
+func decodeStep(d *decoder, j *segmentd.Job) int {
+	next := int(d.uint())
+	j.Created, j.Updated, j.Errored = int(d.uint()), int(d.uint()), int(d.uint())
+	return next
 }
 
 func encodeDone(id string) []byte {

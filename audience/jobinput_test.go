@@ -55,15 +55,16 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{op: opDeleteAll},
 		{op: opDeleteIdentifier, ids: []string{"c1"}, ident: segmentd.IdentifierEmail, value: "x@example.com"},
 		{op: opRemoveFromList, lists: []string{"l1"}, ids: []string{"c1", "c2", "c3"}},
+		{op: opImport, value: "import-id", lists: []string{"l1"}, batches: 200, rows: 1_000_000},
 	}
 	for _, in := range cases {
 		j := segmentd.Job{ID: segmentd.NewID(), AccountID: 42, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 3, StartedAt: started}
 		rec := encodeAccept(&j, in)
-		gotJob, items, gotIn, err := decodeAccept(rec, true)
+		gotJob, items, op, gotIn, err := decodeAccept(rec, true)
 		if err != nil {
 			t.Fatalf("op %d: %v", in.op, err)
 		}
-		if !reflect.DeepEqual(gotJob, j) || items != in.items() {
+		if !reflect.DeepEqual(gotJob, j) || items != in.items() || op != in.op {
 			t.Fatalf("op %d: job %+v items %d, want %+v items %d", in.op, gotJob, items, j, in.items())
 		}
 		if !reflect.DeepEqual(gotIn, in) {
@@ -72,7 +73,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		// Every cut of the record is an error, never a panic or a
 		// shorter job.
 		for n := range len(rec) {
-			if _, _, _, err := decodeAccept(rec[:n], true); err == nil {
+			if _, _, _, _, err := decodeAccept(rec[:n], true); err == nil {
 				t.Fatalf("op %d: the record cut to %d of %d bytes decoded", in.op, n, len(rec))
 			}
 		}
@@ -87,6 +88,14 @@ func TestJobRecordRoundTrip(t *testing.T) {
 	decodeApplied(&d, &got)
 	if d.err != nil || !reflect.DeepEqual(got, j) {
 		t.Fatalf("applied record: %+v, %v; want %+v", got, d.err, j)
+	}
+
+	step := segmentd.Job{ID: "import", Created: 4000, Updated: 900, Errored: 100}
+	rec = encodeStep(&step, 7)
+	d = decoder{s: string(rec[1:])}
+	got = segmentd.Job{ID: d.str()}
+	if next := decodeStep(&d, &got); d.err != nil || next != 7 || !reflect.DeepEqual(got, step) || len(d.s) > 0 {
+		t.Fatalf("step record: %+v next %d, %v; want %+v next 7", got, next, d.err, step)
 	}
 }
 
@@ -221,7 +230,7 @@ func BenchmarkJobRecord(b *testing.B) {
 	})
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
-			if _, _, _, err := decodeAccept(rec, true); err != nil {
+			if _, _, _, _, err := decodeAccept(rec, true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -42,6 +42,19 @@ type jobTask struct {
 	// sharedExempt runs publish even in a shared store: the task is not a
 	// write of one account (the engine snapshot's).
 	sharedExempt bool
+
+	// multi marks an import, which runs one batch per turn (imports.go):
+	// it stays first in its account's queue until its last batch, so that
+	// the account's later jobs still wait for it while other accounts'
+	// jobs run between its batches. next is its next batch, and step its
+	// latest step record in the journal.
+	multi bool
+	next  int
+	step  journal.Pos
+	// partial marks what the store stage passes the engine stage for a
+	// batch of an import that is not its last: its changes, and no job to
+	// finish.
+	partial bool
 }
 
 // write is the store stage.
@@ -59,7 +72,7 @@ func (s *Service) write() {
 		case t.write != nil:
 			t.publish, t.err = t.write()
 		default:
-			s.writeJob(t)
+			group[0] = s.writeJob(t)
 		}
 		for _, g := range group {
 			s.finish <- g
@@ -68,31 +81,44 @@ func (s *Service) write() {
 }
 
 // writeJob runs a contact job's store stage and records its result in
-// the journal, so that a restart does not run it again (docs/jobs.md).
-func (s *Service) writeJob(t *jobTask) {
+// the journal, so that a restart does not run it again (docs/jobs.md). It
+// returns what the engine stage takes: the job, or, for a batch of an
+// import that is not its last, that batch's changes.
+func (s *Service) writeJob(t *jobTask) *jobTask {
 	start := time.Now()
 	in := t.in
 	if in == nil {
 		rec, err := s.journal.Read(t.accepted)
 		if err == nil {
-			_, _, in, err = decodeAccept(rec, true)
+			_, _, _, in, err = decodeAccept(rec, true)
 		}
 		if err != nil {
 			t.err = err
-			return
+			if t.multi {
+				s.backlog.endSteps(t)
+			}
+			return t
 		}
 	}
-	t.publish, t.err = s.apply(&t.job, in)
-	s.backlog.ran(t.job.AccountID, t.items, time.Since(start))
+	if in.op == opImport {
+		t.in = in // a few strings: kept for its next batches
+		if batch := s.writeImportStep(t, in, start); batch != nil {
+			return batch
+		}
+	} else {
+		t.publish, t.err = s.apply(&t.job, in)
+		s.backlog.ran(t.job.AccountID, t.items, time.Since(start))
+	}
 	settle(t)
 	if t.journal {
 		pos, err := s.journal.Append(encodeApplied(&t.job), false)
 		if err != nil {
 			s.log.Error("journaling a job's result", "job_id", t.job.ID, "err", err)
-			return
+			return t
 		}
 		t.applied = pos
 	}
+	return t
 }
 
 // apply runs a contact job's store stage: it commits the job's
@@ -110,6 +136,8 @@ func (s *Service) apply(j *segmentd.Job, in *jobInput) (publish func(), err erro
 		return s.applyDeleteIdentifier(j, in)
 	case opRemoveFromList:
 		return s.applyRemoveFromList(j, in)
+	case opImport:
+		return s.applyImport(j, in)
 	}
 	return nil, fmt.Errorf("segmentd: job %s: unknown operation %d", j.ID, in.op)
 }
@@ -133,10 +161,17 @@ func settle(t *jobTask) {
 func (s *Service) complete() {
 	defer close(s.done)
 	for t := range s.finish {
+		if t.partial {
+			if err := s.reflectTask(t); err != nil {
+				s.log.Error("bringing an import's batch to the engine", "job_id", t.job.ID, "account", t.job.AccountID, "err", err)
+			}
+			continue
+		}
 		if t.wait != nil {
 			if t.err == nil {
 				t.err = s.reflectTask(t)
 			}
+			s.flushOutbox()
 			t.wait <- t.err
 			continue
 		}
@@ -148,6 +183,7 @@ func (s *Service) complete() {
 				s.log.Error("bringing a job's changes to the engine", "job_id", j.ID, "account", j.AccountID, "err", err)
 			}
 		}
+		s.flushOutbox()
 		s.finishJob(t)
 		// Reads see the result at once; the row follows, so that writing it
 		// never holds up the reader waiting for the store's writer.
@@ -157,12 +193,29 @@ func (s *Service) complete() {
 		s.pendingMu.Unlock()
 		if err := s.store.CreateJob(context.Background(), final); err != nil {
 			s.log.Error("recording job result", "job_id", j.ID, "err", err)
-		} else if t.journal {
-			s.journalDone(t)
+		} else {
+			if t.journal {
+				s.journalDone(t)
+			}
+			if t.multi {
+				s.importFinished(context.Background(), j.AccountID, j.ID)
+			}
 		}
 		s.pendingMu.Lock()
 		delete(s.pending, j.ID)
 		s.pendingMu.Unlock()
+	}
+}
+
+// flushOutbox stores the transitions the engine made so far, before the
+// task that made them is answered (docs/webhooks.md, "Durability"). A
+// failure is logged: the write itself is done.
+func (s *Service) flushOutbox() {
+	if s.cfg.Outbox == nil {
+		return
+	}
+	if err := s.cfg.Outbox.Flush(context.Background()); err != nil {
+		s.log.Error("storing segment transitions for webhooks", "err", err)
 	}
 }
 
@@ -176,6 +229,9 @@ func (s *Service) journalDone(t *jobTask) {
 	}
 	if t.applied != (journal.Pos{}) {
 		s.journal.Release(t.applied)
+	}
+	if t.step != (journal.Pos{}) {
+		s.journal.Release(t.step)
 	}
 	s.journal.Release(t.accepted)
 }
@@ -192,8 +248,14 @@ func (s *Service) submit(ctx context.Context, acct int64, t segmentd.JobType, re
 // accept is submit; force takes the job whatever the backlog (its request
 // already changed the store: DeleteList).
 func (s *Service) accept(ctx context.Context, acct int64, t segmentd.JobType, requested int, in *jobInput, force bool) (string, error) {
-	task := &jobTask{job: segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Status: segmentd.JobPending, Requested: requested, StartedAt: s.clock.Now()},
-		in: in, items: in.items()}
+	return s.acceptJob(ctx, segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: t, Requested: requested, StartedAt: s.clock.Now()}, in, force)
+}
+
+// acceptJob accepts j, pending, with its input (accept).
+func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, force bool) (string, error) {
+	acct := j.AccountID
+	j.Status = segmentd.JobPending
+	task := &jobTask{job: j, in: in, items: in.items(), multi: in.op == opImport}
 	if s.cfg.Jobs != nil {
 		return s.submitShared(ctx, task)
 	}
@@ -222,16 +284,24 @@ func (s *Service) queueJob(t *jobTask) {
 	s.backlog.push(t)
 }
 
-// Job returns a job by id, pending or finished.
+// Job returns a job by id, pending or finished. An import whose file has
+// not been accepted yet has no job: its job reads as the import stands
+// (imports.go).
 func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	j, err := s.job(ctx, acct, id)
 	if err == nil && j.Type.Activity() {
 		// Constant Contact's activities are read through Activity only.
 		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "id", "job %q does not exist", id)
 	}
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound && s.cfg.Imports != nil {
+		if imp, ierr := s.cfg.Imports.Import(ctx, acct, id); ierr == nil {
+			return s.importJob(imp), nil
+		}
+	}
 	return j, err
 }
 
+// job returns a job by id, pending or finished.
 func (s *Service) job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	if s.cfg.Jobs != nil {
 		// The store has every server's jobs. Before a finished one is

@@ -13,8 +13,13 @@ import (
 type journaled struct {
 	job     segmentd.Job
 	items   int
+	op      jobOp
 	pos     journal.Pos
 	applied bool // its store transaction committed; job holds its result
+	// next and step are an import's progress: the batch it resumes at
+	// (job holds its counts so far) and the step record that says so.
+	next int
+	step journal.Pos
 }
 
 // unfinished reads the journal's records and returns the jobs accepted
@@ -33,11 +38,11 @@ func unfinished(ctx context.Context, store segmentd.Store, dir string, recs []jo
 		}
 		kind := r.Data[0]
 		if kind == recAccept {
-			j, items, _, err := decodeAccept(r.Data, false)
+			j, items, op, _, err := decodeAccept(r.Data, false)
 			if err != nil {
 				return nil, where(err)
 			}
-			e := &journaled{job: j, items: items, pos: r.Pos}
+			e := &journaled{job: j, items: items, op: op, pos: r.Pos}
 			byID[j.ID] = e
 			order = append(order, e)
 			continue
@@ -53,6 +58,9 @@ func unfinished(ctx context.Context, store segmentd.Store, dir string, recs []jo
 		case kind == recApplied:
 			decodeApplied(&d, &e.job)
 			e.applied = true
+		case kind == recStep:
+			e.next = decodeStep(&d, &e.job)
+			e.step = r.Pos
 		case kind == recDone:
 			delete(byID, id)
 		default:
@@ -121,10 +129,17 @@ func (s *Service) OpenJournal(ctx context.Context, dir string, opts journal.Opti
 	s.journal = l
 	for _, e := range resume {
 		l.Hold(e.pos)
+		t := &jobTask{job: e.job, items: e.items, accepted: e.pos, journal: true, multi: e.op == opImport, next: e.next, step: e.step}
+		if e.step != (journal.Pos{}) {
+			l.Hold(e.step)
+		}
 		_ = s.backlog.reserve(e.job.AccountID, e.items, true, s.clock.Now()) // forced: never refused
-		s.queueJob(&jobTask{job: e.job, items: e.items, accepted: e.pos, journal: true})
+		s.queueJob(t)
 	}
 	l.Trim()
+	if s.imps != nil {
+		s.imps.jobsKnown.Store(true)
+	}
 	return len(resume), nil
 }
 

@@ -99,6 +99,11 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 	if err := s.loadMembership(ctx); err != nil {
 		return err
 	}
+	if s.cfg.Outbox != nil && s.members != nil {
+		// From now on every change of membership is news (the load's
+		// were not: docs/webhooks.md).
+		s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+	}
 	if s.cfg.Shared {
 		fctx, stop := context.WithCancel(context.Background())
 		s.stopFollow = stop

@@ -92,6 +92,8 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	s.finishJob(t)
 	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
+	} else if t.multi {
+		s.importFinished(ctx, j.AccountID, j.ID)
 	}
 	// The follower brings the job's changes to the engine while the
 	// account's next job writes: the two overlap instead of taking turns.

@@ -11,8 +11,8 @@
 // accounts.go, fields.go, lists.go, contacts.go, segments.go and
 // refresh.go (SendGrid segments and their refresh cadence),
 // ccsegments.go, events.go, membership.go (the engine kept in step),
-// snapshot.go (the engine snapshot taken and loaded) and exports.go
-// (contact exports).
+// snapshot.go (the engine snapshot taken and loaded), exports.go
+// (contact exports) and imports.go (CSV contact imports).
 package audience
 
 import (
@@ -70,6 +70,16 @@ type Config struct {
 	Jobs segmentd.JobQueue
 	// Exports keeps contact exports (exports.go; nil: none are served).
 	Exports segmentd.ExportStore
+	// Hooks keeps segment webhook subscriptions (webhooks.go; nil: none
+	// are served).
+	Hooks segmentd.HookStore
+	// Outbox, when set, takes every transition the engine makes once it
+	// is loaded (docs/webhooks.md); each job's are stored before it reads
+	// completed.
+	Outbox segmentd.Outbox
+	// Imports keeps CSV contact imports (imports.go; nil: none are
+	// served).
+	Imports segmentd.ImportStore
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on
@@ -107,6 +117,7 @@ type Service struct {
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 	wake       chan int64         // accounts for the follower to catch up (a shared store)
 	exp        *exports           // the contact exports this server writes (Config.Exports)
+	imps       *imports           // the uploads this server receives (Config.Imports)
 }
 
 // New returns a Service and starts its job worker. Jobs run one at a
@@ -144,6 +155,9 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.Exports != nil {
 		s.startExports()
 	}
+	if cfg.Imports != nil {
+		s.startImports()
+	}
 	return s
 }
 
@@ -175,6 +189,7 @@ func (s *Service) Close() {
 		s.stopLeases()
 	}
 	s.stopExports()
+	s.stopImports()
 	if s.journal != nil {
 		if err := s.journal.Close(); err != nil {
 			s.log.Error("closing the job journal", "err", err)

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/query"
 )
@@ -155,8 +156,8 @@ func (e *Engine) CheckCriteria(acct int64, c *criteria.Criteria) error {
 // when it is not ""). As with PutSegment, criteria that no longer check
 // leave the segment matching nobody, and the error is returned.
 func (e *Engine) PutCriteriaSegment(acct int64, id string, c *criteria.Criteria, parentListID string, now time.Time) error {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseDefinition)
+	defer e.release(a)
 	ms := a.clock(now)
 	s := a.segmentOrNew(id)
 	s.cc, s.parent = c, parentListID

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -29,6 +30,7 @@ import (
 type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
+	sink  atomic.Pointer[recorder] // transitions.go
 	// compareAbove is compareContacts but in tests.
 	compareAbove uint64
 }
@@ -102,6 +104,15 @@ type account struct {
 	// byTypes caches, per set of event types (eventSubset), the active
 	// segments events of those types can affect; replan clears it.
 	byTypes map[string]*subset
+
+	// The writer's transition notes (transitions.go): the account's id,
+	// whether a sink records them, the cause the entry point declared,
+	// the time (unix ms) changes happen at, and the notes not yet sunk.
+	id    int64
+	rec   bool
+	cause segmentd.TransitionCause
+	stamp int64
+	notes []segmentd.Transition
 }
 
 // subset is some of an account's active segments, with their programs and
@@ -196,8 +207,9 @@ func (e *Engine) reader(acct int64, now time.Time) *account {
 	if a.due(ms) {
 		a.mu.RUnlock()
 		a.mu.Lock()
+		a.begin(e, acct, segmentd.CauseClock)
 		a.advance(ms)
-		a.mu.Unlock()
+		e.release(a)
 		a.mu.RLock()
 	}
 	return a
@@ -210,6 +222,7 @@ func (a *account) clock(now time.Time) int64 {
 	if ms > a.now {
 		a.advance(ms)
 	}
+	a.stamp = a.now
 	return a.now
 }
 
@@ -239,8 +252,8 @@ func (e *Engine) SetFields(acct int64, defs []segmentd.FieldDefinition, now time
 	if err != nil {
 		return err
 	}
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseDefinition)
+	defer e.release(a)
 	ms := a.clock(now)
 
 	cols := make(map[string]*column, len(custom))
@@ -280,6 +293,7 @@ func (e *Engine) SetFields(acct int64, defs []segmentd.FieldDefinition, now time
 
 func (a *account) breakSegment(s *segment, err error) {
 	s.prog, s.err, s.sig = nil, err, ""
+	a.noteEach(s, s.members, false)
 	s.exits += s.members.GetCardinality()
 	s.members.Clear()
 }
@@ -380,6 +394,7 @@ func (a *account) setMember(s *segment, idx uint32, in bool) {
 		s.members.Remove(idx)
 		s.exits++
 	}
+	a.note(s, idx, in)
 }
 
 // candidates returns the contacts a segment with the given parent list can
@@ -459,6 +474,7 @@ func (a *account) evaluate(s *segment, now int64) {
 	}
 	m := roaring.BitmapOf(a.scan(s.prog, &s.need, a.candidates(s.parent), now)...)
 	m.RunOptimize()
+	a.noteDiff(s, s.members, m)
 	s.entries += roaring.AndNot(m, s.members).GetCardinality()
 	s.exits += roaring.AndNot(s.members, m).GetCardinality()
 	s.members = m
@@ -470,8 +486,8 @@ func (a *account) evaluate(s *segment, now int64) {
 // recording entries and exits. Events already recorded for a contact are
 // kept. Custom values of fields unknown to the account are ignored.
 func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseContact)
+	defer e.release(a)
 	ms := a.clock(now)
 	var d delta
 	for i := range cs {
@@ -493,8 +509,8 @@ func (e *Engine) AddToLists(acct int64, ids, listIDs []string, now time.Time) {
 	if len(ids) == 0 || len(listIDs) == 0 {
 		return
 	}
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseContact)
+	defer e.release(a)
 	ms := a.clock(now)
 	ls := make([]*list, len(listIDs))
 	for i, id := range listIDs {
@@ -547,8 +563,8 @@ func (a *account) touched(idx uint32, now int64, d *delta) {
 // DeleteContacts removes contacts (unknown ids are ignored); they leave
 // every segment.
 func (e *Engine) DeleteContacts(acct int64, ids []string, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseContact)
+	defer e.release(a)
 	a.clock(now)
 	for _, id := range ids {
 		if idx, ok := a.ids.lookup(id); ok {
@@ -561,10 +577,12 @@ func (e *Engine) DeleteContacts(acct int64, ids []string, now time.Time) {
 // DeleteAllContacts removes every contact of the account; segments stay,
 // empty.
 func (e *Engine) DeleteAllContacts(acct int64, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseContact)
+	defer e.release(a)
 	a.clock(now)
-	for _, s := range a.segs {
+	for _, id := range slices.Sorted(maps.Keys(a.segs)) {
+		s := a.segs[id]
+		a.noteEach(s, s.members, false)
 		s.exits += s.members.GetCardinality()
 		s.members = roaring.New()
 	}
@@ -574,8 +592,8 @@ func (e *Engine) DeleteAllContacts(acct int64, now time.Time) {
 // RemoveList takes every contact off a list (the list was deleted) and
 // re-checks them.
 func (e *Engine) RemoveList(acct int64, listID string, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseContact)
+	defer e.release(a)
 	ms := a.clock(now)
 	l := a.lists[listID]
 	if l == nil {
@@ -595,8 +613,8 @@ func (e *Engine) RemoveList(acct int64, listID string, now time.Time) {
 // records the events' campaigns (see criteria.go). It reports false (and
 // records only the campaigns) when the contact is unknown.
 func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now time.Time) bool {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseEvent)
+	defer e.release(a)
 	ms := a.clock(now)
 	idx, ok := a.ids.lookup(contactID)
 	if ok {
@@ -614,8 +632,8 @@ func (e *Engine) AddEvents(acct int64, contactID string, evs []query.Event, now 
 // PruneEvents forgets the account's events that happened before before
 // (the store's retention) and re-checks the contacts that lost some.
 func (e *Engine) PruneEvents(acct int64, before, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseClock)
+	defer e.release(a)
 	ms := a.clock(now)
 	cut := before.UnixMilli()
 	for idx, run := range a.events {
@@ -640,8 +658,8 @@ type ContactEvents struct {
 // batch counts neither. Of events of unknown contacts, only their
 // campaigns are recorded (see criteria.go).
 func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseEvent)
+	defer e.release(a)
 	ms := a.clock(now)
 	runs := a.runs[:0]
 	camps := false
@@ -885,8 +903,8 @@ func (e *Engine) catalog(acct int64) *query.Catalog {
 // If the query no longer checks, the segment is kept, matches nobody, and
 // the error is returned (and reported by SegmentError).
 func (e *Engine) PutSegment(acct int64, id string, ch *query.Checked, parentListID string, now time.Time) error {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseDefinition)
+	defer e.release(a)
 	ms := a.clock(now)
 	s := a.segmentOrNew(id)
 	s.q, s.parent, s.an, s.cc = ch.Query, parentListID, analyze(ch.Query), nil
@@ -934,8 +952,8 @@ type SegmentDef struct {
 // (nil when the segment is fine; a segment with an error is kept and
 // matches nobody, as with PutSegment).
 func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []error {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseDefinition)
+	defer e.release(a)
 	ms := a.clock(now)
 	errs := make([]error, len(defs))
 	var segs []*segment
@@ -969,6 +987,7 @@ func (e *Engine) PutSegments(acct int64, defs []SegmentDef, now time.Time) []err
 				m.And(a.candidates(s.parent))
 			}
 			m.RunOptimize()
+			a.noteDiff(s, s.members, m)
 			s.entries += roaring.AndNot(m, s.members).GetCardinality()
 			s.exits += roaring.AndNot(s.members, m).GetCardinality()
 			s.members = m
@@ -1020,8 +1039,8 @@ func (a *account) scanMany(progs []*query.Program, n *need, now int64) []*roarin
 
 // RemoveSegment forgets a segment.
 func (e *Engine) RemoveSegment(acct int64, id string) {
-	a := e.writer(acct)
-	defer a.mu.Unlock()
+	a := e.writerFor(acct, segmentd.CauseDefinition)
+	defer e.release(a)
 	if _, ok := a.segs[id]; ok {
 		delete(a.segs, id)
 		a.replan(a.now)
@@ -1208,20 +1227,19 @@ func (e *Engine) Search(acct int64, ch *query.Checked, limit int, now time.Time)
 // a deliberate clock move and re-evaluates its time-dependent segments.
 func (e *Engine) Advance(now time.Time) {
 	e.mu.Lock()
-	accts := make([]*account, 0, len(e.accts))
-	for _, a := range e.accts {
-		accts = append(accts, a)
-	}
+	accts := make(map[int64]*account, len(e.accts))
+	maps.Copy(accts, e.accts)
 	e.mu.Unlock()
 	ms := now.UnixMilli()
-	for _, a := range accts {
+	for id, a := range accts {
 		a.mu.Lock()
+		a.begin(e, id, segmentd.CauseClock)
 		if ms < a.now {
 			a.rewind(ms)
 		} else {
 			a.advance(ms)
 		}
-		a.mu.Unlock()
+		e.release(a)
 	}
 }
 

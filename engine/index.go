@@ -351,9 +351,10 @@ func (a *account) pruneLists() {
 
 // drop removes contact idx from every structure and frees its index.
 func (a *account) drop(idx uint32) {
-	for _, s := range a.segs {
+	for _, s := range a.active {
 		if s.members.CheckedRemove(idx) {
 			s.exits++
+			a.note(s, idx, false)
 		}
 	}
 	for _, l := range a.listOrder {

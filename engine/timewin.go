@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -268,6 +269,12 @@ func (a *account) advance(now int64) {
 		return
 	}
 	a.now = now
+	// What changes now is the clock's doing, whatever write brought the
+	// account here.
+	cause := a.cause
+	a.cause = segmentd.CauseClock
+	defer func() { a.cause, a.stamp = cause, now }()
+	a.stamp = now
 	for _, s := range a.rescan {
 		a.evaluate(s, now)
 	}
@@ -282,8 +289,18 @@ func (a *account) advance(now int64) {
 			continue // stale
 		}
 		a.wakeAt[e.idx] = noWake
-		a.recheck(sc, e.idx, now, a.tsegs, a.tprogs, &a.need)
-		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc), now))
+		// Recording transitions, a contact is evaluated at each of its
+		// wakes in turn, so that each change carries the instant it
+		// happened at (docs/webhooks.md); otherwise once, at now: the
+		// members come out the same, since nothing flips between a
+		// contact's evaluation and its next wake.
+		at := now
+		if a.rec {
+			at = e.at
+		}
+		a.stamp = at
+		a.recheck(sc, e.idx, at, a.tsegs, a.tprogs, &a.need)
+		a.schedule(e.idx, a.plan.wake(a.timeValues(&a.plan, e.idx, sc), at))
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // []byte or nil). The SQLite store's ExportTable is one.
 type ImportSource func(ctx context.Context, table string, cols func([]string) error, row func([]any) error) error
 
-// importTables are the tables Import copies, global tables first (Citus
+// importTables are the tables CopyFrom copies, global tables first (Citus
 // must write reference tables before distributed ones in a transaction).
 var importTables = []string{
 	"accounts", "api_keys", "field_definitions", "account_counters", "lists", "contacts",
@@ -27,14 +27,14 @@ var importTables = []string{
 // importBatch is how many rows one COPY takes.
 const importBatch = 10_000
 
-// Import copies another store's data, read through src, into this store,
+// CopyFrom copies another store's data, read through src, into this store,
 // which must hold no account yet, in one transaction: the same accounts,
 // keys (their hashes: the same secrets work), field ids, lists, contacts
 // with their ids and lists, events, segments of both vendors (deleted ones
 // too) and finished jobs. The columns both schemas have are copied; each
 // account's change and event numbers start past the imported ones. It
 // returns the rows copied per table.
-func (s *Store) Import(ctx context.Context, src ImportSource) (map[string]int, error) {
+func (s *Store) CopyFrom(ctx context.Context, src ImportSource) (map[string]int, error) {
 	copied := map[string]int{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n int

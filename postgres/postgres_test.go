@@ -246,3 +246,9 @@ func TestSharedReset(t *testing.T) {
 		facetest.RunSharedReset(t, openFresh(t, srv))
 	})
 }
+
+func TestHooksContract(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		storetest.RunHooks(t, func(t *testing.T) storetest.HooksStore { return openFresh(t, srv) })
+	})
+}

@@ -59,6 +59,8 @@ var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "events",
 	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports", "tags",
+	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries",
+	"import_chunks", "imports",
 }
 
 // clearAccount takes the account's lock and a change number, deletes the

@@ -137,7 +137,7 @@ func start(dir string, o Options) (_ *Server, stop func() error, err error) {
 	}
 	s.svc = audience.New(store, s.clock, log, audience.Config{
 		Membership: s.members, Refresh: refresh,
-		Segments: store, CCSegments: store, Events: store, WebhookKeys: store,
+		Segments: store, CCSegments: store, Events: store, WebhookKeys: store, Exports: store, Imports: store,
 	})
 	closers = append(closers, func() error { s.svc.Close(); return nil })
 	if err := s.svc.LoadMembership(ctx); err != nil {
@@ -157,6 +157,8 @@ func start(dir string, o Options) (_ *Server, stop func() error, err error) {
 	}
 	faces := []server.Face{
 		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(s.svc, log, sendgrid.Options{LegacyV1Writes: o.LegacyV1Writes, RateLimits: o.SendGridRateLimits})},
+		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(s.svc, log)},
+		{Prefixes: []string{sendgrid.ImportFilesPrefix}, Handler: sendgrid.NewImportFiles(s.svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(s.svc, log, constantcontact.Options{RateLimits: o.CCRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(s.svc, log, webhook.Options{Clock: s.clock})},
 		{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(admin.Options{Clock: s.clock, Advance: s.members.Advance, Control: s.svc, Log: log})},

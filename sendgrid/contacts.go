@@ -290,15 +290,17 @@ type jobResponse struct {
 }
 
 // jobResults carries the counts that fit the job type, as SendGrid's
-// description says. SendGrid links per-item errors as a file (errors_url);
-// segmentd has no file store for them and lists them inline as errors, a
-// segmentd extension the schema allows.
+// description says. An import's rows that failed are in the file
+// errors_url names, as at SendGrid; an upsert's or a delete's per-item
+// errors, and the reason an import failed as a whole, are listed inline
+// as errors, a segmentd extension the schema allows.
 type jobResults struct {
 	RequestedCount int                 `json:"requested_count"`
 	CreatedCount   *int                `json:"created_count,omitempty"`
 	UpdatedCount   *int                `json:"updated_count,omitempty"`
 	DeletedCount   *int                `json:"deleted_count,omitempty"`
 	ErroredCount   int                 `json:"errored_count"`
+	ErrorsURL      string              `json:"errors_url,omitempty"`
 	Errors         []segmentd.JobError `json:"errors,omitempty"`
 }
 
@@ -321,6 +323,11 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request, acct segmentd.A
 		StartedAt: timestamp(j.StartedAt)}
 	if j.Type == segmentd.JobUpsert {
 		resp.Results.CreatedCount, resp.Results.UpdatedCount = &j.Created, &j.Updated
+		if j.Errored > 0 && j.Status != segmentd.JobPending {
+			if token, ok := h.svc.ImportErrorsToken(r.Context(), acct.ID, j.ID); ok {
+				resp.Results.ErrorsURL = h.baseURL(r) + importUploadPath(segmentd.Import{AccountID: acct.ID, Token: token}) + "/" + importErrorsFile
+			}
+		}
 	} else {
 		resp.Results.DeletedCount = &j.Deleted
 	}

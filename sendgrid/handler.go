@@ -137,6 +137,7 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		{pattern: "POST /v3/marketing/contacts/search/emails", h: h.searchEmails},
 		{pattern: "POST /v3/marketing/contacts/search/identifiers/{identifier_type}", h: h.searchIdentifiers, envelope: envBare400and404},
 		{pattern: "DELETE /v3/marketing/contacts/{contact_id:uuid}/identifiers", h: h.deleteIdentifier},
+		{pattern: "PUT /v3/marketing/contacts/imports", h: h.createImport},
 		{pattern: "GET /v3/marketing/contacts/imports/{id}", h: h.getJob},
 		{pattern: "POST /v3/marketing/contacts/search", h: h.searchContacts},
 		{pattern: "POST /v3/marketing/contacts/exports", h: h.createExport},

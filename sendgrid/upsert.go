@@ -260,16 +260,30 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 	if isNull(raw) {
 		return nil, nil
 	}
+	if def.Type == segmentd.FieldNumber && isNumber(raw) {
+		return customText(string(raw), path, def)
+	}
+	s, err := jsonString(raw, path)
+	if err != nil {
+		switch def.Type {
+		case segmentd.FieldNumber:
+			return nil, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
+		case segmentd.FieldDate:
+			return nil, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
+		}
+		return nil, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
+	}
+	return customText(s, path, def)
+}
+
+// customText reads a custom field value written as text, as a JSON
+// string (or a JSON number's digits) in an upsert or a cell of an import
+// file, by its field's type: a Number's or a Date's text is trimmed and
+// parsed; "" (after trimming, for those) clears the field.
+func customText(s, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
 	switch def.Type {
 	case segmentd.FieldNumber:
-		text := string(raw)
-		if !isNumber(raw) {
-			s, err := jsonString(raw, path)
-			if err != nil {
-				return nil, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
-			}
-			text = strings.TrimSpace(s)
-		}
+		text := strings.TrimSpace(s)
 		if text == "" {
 			return nil, nil
 		}
@@ -279,10 +293,6 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		}
 		return &segmentd.Value{Type: segmentd.FieldNumber, Number: n}, nil
 	case segmentd.FieldDate:
-		s, err := jsonString(raw, path)
-		if err != nil {
-			return nil, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
-		}
 		if s = strings.TrimSpace(s); s == "" {
 			return nil, nil
 		}
@@ -292,10 +302,6 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 		}
 		return &segmentd.Value{Type: segmentd.FieldDate, Time: t}, nil
 	default:
-		s, err := jsonString(raw, path)
-		if err != nil {
-			return nil, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
-		}
 		if s == "" {
 			return nil, nil
 		}

@@ -62,6 +62,7 @@ var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_bounds",
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags",
+	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
 }
 
 // clearAccount deletes the account's data and its finished jobs.

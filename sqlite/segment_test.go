@@ -52,3 +52,14 @@ func TestControlContract(t *testing.T) {
 		return st
 	})
 }
+
+func TestHooksContract(t *testing.T) {
+	storetest.RunHooks(t, func(t *testing.T) storetest.HooksStore {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/internal/journal"
@@ -147,6 +148,12 @@ type config struct {
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
+	// Segment webhooks (docs/webhooks.md): whether this server delivers
+	// them, an attempt's timeout, and how long a subscription may fail
+	// before it is marked failing.
+	webhookDelivery bool
+	webhookTimeout  time.Duration
+	webhookHorizon  time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -241,7 +248,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	fs.StringVar(&cfg.adminToken, "admin-token", envOr(env, "SEGMENTD_ADMIN_TOKEN", ""), "serve the admin endpoints (accounts for tests) and require this token on each as a Bearer token (env SEGMENTD_ADMIN_TOKEN)")
-	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr(env, "SEGMENTD_PUBLIC_URL", ""), "scheme and host clients reach this server at, such as https://segmentd.example.com, used in the URLs it hands out (_metadata links, export downloads, import uploads and errors files); default: the address each request came to (env SEGMENTD_PUBLIC_URL)")
 	retention := envOr(env, "SEGMENTD_EVENT_RETENTION_DAYS", "1825")
 	fs.Func("event-retention-days", "days of engagement events kept; older ones are pruned at start (env SEGMENTD_EVENT_RETENTION_DAYS, default 1825)", func(v string) error {
 		retention = v
@@ -255,6 +262,21 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	interval := envOr(env, "SEGMENTD_SNAPSHOT_INTERVAL", "10m")
 	fs.Func("snapshot-interval", "how often the membership engine's snapshot (DATA/engine.snap) is written while serving, as a Go duration; 0 writes it only at shutdown (env SEGMENTD_SNAPSHOT_INTERVAL, default 10m)", func(v string) error {
 		interval = v
+		return nil
+	})
+	delivery := envOr(env, "SEGMENTD_WEBHOOK_DELIVERY", "true")
+	fs.Func("webhook-delivery", "deliver segment webhooks from this server: true or false; of several servers sharing a database, only one may (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
+		delivery = v
+		return nil
+	})
+	hookTimeout := envOr(env, "SEGMENTD_WEBHOOK_TIMEOUT", "10s")
+	fs.Func("webhook-timeout", "how long one webhook delivery attempt may take, as a Go duration, 1s to 60s (env SEGMENTD_WEBHOOK_TIMEOUT, default 10s)", func(v string) error {
+		hookTimeout = v
+		return nil
+	})
+	horizon := envOr(env, "SEGMENTD_WEBHOOK_RETRY_HORIZON", "24h")
+	fs.Func("webhook-retry-horizon", "how long a webhook subscription is retried without a success before it is marked failing, as a Go duration, at least 24h (env SEGMENTD_WEBHOOK_RETRY_HORIZON, default 24h)", func(v string) error {
+		horizon = v
 		return nil
 	})
 	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
@@ -271,6 +293,20 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	var err error
+	switch strings.ToLower(delivery) {
+	case "true", "1":
+		cfg.webhookDelivery = true
+	case "false", "0":
+	default:
+		return cfg, fmt.Errorf("--webhook-delivery must be true or false, not %s", segmentd.Quote(delivery))
+	}
+	if cfg.webhookTimeout, err = time.ParseDuration(hookTimeout); err != nil || cfg.webhookTimeout < time.Second || cfg.webhookTimeout > time.Minute {
+		return cfg, fmt.Errorf("--webhook-timeout must be a duration from 1s to 60s, not %s", segmentd.Quote(hookTimeout))
+	}
+	if cfg.webhookHorizon, err = time.ParseDuration(horizon); err != nil || cfg.webhookHorizon < 24*time.Hour {
+		return cfg, fmt.Errorf("--webhook-retry-horizon must be a duration of at least 24h, not %s", segmentd.Quote(horizon))
 	}
 	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
 		var err error
@@ -354,6 +390,17 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		MaxBacklog:   cfg.jobBacklog,
 	}
 	store.configure(&svcCfg)
+	// Segment webhooks (docs/webhooks.md): the dispatcher takes the
+	// engine's transitions once it is loaded.
+	var dispatcher *hooks.Dispatcher
+	if cfg.webhookDelivery {
+		dispatcher = hooks.New(hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon})
+		if err := dispatcher.Start(ctx); err != nil {
+			return fmt.Errorf("starting webhook delivery: %w", err)
+		}
+		defer dispatcher.Close()
+		svcCfg.Outbox = dispatcher
+	}
 	svc := audience.New(store, clock, log, svcCfg)
 	defer svc.Close()
 	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
@@ -392,8 +439,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	faces := []server.Face{
 		{Prefixes: sendgrid.Prefixes(), Handler: sendgrid.NewHandler(svc, log, sendgrid.Options{LegacyV1Writes: cfg.legacyV1Writes, BaseURL: cfg.publicURL, RateLimits: cfg.sgRateLimits})},
 		{Prefixes: []string{sendgrid.ExportFilesPrefix}, Handler: sendgrid.NewExportFiles(svc, log)},
+		{Prefixes: []string{sendgrid.ImportFilesPrefix}, Handler: sendgrid.NewImportFiles(svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
+		{Prefixes: []string{hooks.Prefix}, Handler: hooks.NewHandler(hooks.HandlerOptions{Service: svc, Dispatcher: dispatcher, Log: log})},
 	}
 	// The control plane: with --dev, or with a token that every call
 	// must carry (docs/admin.md).

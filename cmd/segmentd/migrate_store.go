@@ -55,7 +55,7 @@ func runMigrateStore(ctx context.Context, args, env []string, stdout, stderr io.
 		return err
 	}
 	defer dst.Close()
-	copied, err := dst.shared.Import(ctx, src.ExportTable)
+	copied, err := dst.shared.CopyFrom(ctx, src.ExportTable)
 	if err != nil {
 		return fmt.Errorf("copying %s into %s: %w", path, dst.where, err)
 	}

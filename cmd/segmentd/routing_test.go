@@ -33,6 +33,7 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			ownNotFound    = `{"errors":[{"message":"segmentd serves nothing at this path"}]}`
 			ownNotAllowed  = `{"errors":[{"message":"method not allowed"}]}`
 			fileNotFound   = `{"errors":[{"field":null,"message":"export file not found; it may have expired"}]}`
+			fileNoRoute    = `{"errors":[{"field":null,"message":"resource not found"}]}`
 		)
 		ccNotFound := func(area, path string) string {
 			return fmt.Sprintf(`[{"error_key":"%s.api.not_found","error_message":"%s is not a Constant Contact V3 resource that segmentd serves"}]`, area, segmentd.Clip(path))
@@ -48,8 +49,8 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			body, allow  string
 		}{
 			// SendGrid's face: every /v3 path that is not Constant Contact's.
-			{"PUT", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
-			{"GET", "/v3/marketing/contacts/imports", sgUnauthorized, 404, sgNotFound, ""},
+			{"GET", "/v3/marketing/contacts/imports", sgUnauthorized, 405, sgNotAllowed, "PUT"},
+			{"POST", "/v3/marketing/contacts/imports", sgUnauthorized, 405, sgNotAllowed, "PUT"},
 			{"PUT", "/v3/marketing/contacts/exports", sgUnauthorized, 405, sgNotAllowed, "GET, HEAD, POST"},
 			{"POST", "/v3/marketing/contacts/exports/" + uuid, sgUnauthorized, 405, sgNotAllowed, "GET, HEAD"},
 			{"GET", "/v3/marketing/contacts/exports/" + uuid + "/x", sgUnauthorized, 404, sgNotFound, ""},
@@ -102,7 +103,13 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"GET", "/files/exports/1/" + strings.Repeat("0", 64) + "/1.csv.gz", "", 404, fileNotFound, ""},
 			{"GET", "/files/exports/", "", 404, fileNotFound, ""},
 			{"PUT", "/files/exports/1/x/1.csv.gz", "", 405, sgNotAllowed, "GET, HEAD"},
-			{"GET", "/files/imports/x", "", 404, ownNotFound, ""},
+			// Import uploads and errors files: the same.
+			{"GET", "/files/imports/x", "", 404, fileNoRoute, ""},
+			{"GET", "/files/imports/", "", 404, fileNoRoute, ""},
+			{"GET", "/files/imports/1/" + strings.Repeat("0", 64), "", 405, sgNotAllowed, "PUT"},
+			{"PUT", "/files/imports/1/" + strings.Repeat("0", 64), "", 403, `{"errors":[{"field":null,"message":"the upload must send the header x-amz-server-side-encryption: aws:kms, as upload_headers said"}]}`, ""},
+			{"GET", "/files/imports/1/" + strings.Repeat("0", 64) + "/errors.csv", "", 404, `{"errors":[{"field":null,"message":"errors file not found; it may have expired"}]}`, ""},
+			{"PUT", "/files/imports/1/" + strings.Repeat("0", 64) + "/errors.csv", "", 405, sgNotAllowed, "GET, HEAD"},
 
 			// segmentd's own, key or not.
 			{"GET", "/", "", 404, ownNotFound, ""},

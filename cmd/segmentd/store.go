@@ -26,6 +26,8 @@ type store interface {
 	segmentd.EventStore
 	segmentd.WebhookKeyStore
 	segmentd.ExportStore
+	segmentd.HookStore
+	segmentd.ImportStore
 	Ping(context.Context) error
 }
 
@@ -112,7 +114,7 @@ func redact(u string) string {
 // (following its change history, its job queue).
 func (o opened) configure(c *audience.Config) {
 	c.Segments, c.CCSegments, c.Events, c.WebhookKeys = o.store, o.store, o.store, o.store
-	c.Exports = o.store
+	c.Exports, c.Hooks, c.Imports = o.store, o.store, o.store
 	if o.shared != nil {
 		c.Shared, c.Notifier, c.Jobs = true, o.shared, o.shared
 	}

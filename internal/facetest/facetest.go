@@ -38,7 +38,7 @@ import (
 // one, on the system clock, with a generated key.
 type Config struct {
 	// Service configures the audience.Service. Its store seams left nil
-	// (Segments, CCSegments, Events, WebhookKeys, Exports) are the SQLite store, and
+	// (Segments, CCSegments, Events, WebhookKeys, Exports, Imports) are the SQLite store, and
 	// Membership is engine.NewMembership().
 	Service audience.Config
 	// Now, when set, stops the clock at that instant before the service
@@ -47,6 +47,10 @@ type Config struct {
 	Now time.Time
 	// Key is the default account's full-access key; "" generates one.
 	Key string
+	// Outbox, when set, returns the segment webhooks' outbox the
+	// Service records transitions to (Service.Outbox), once the Env's
+	// store, clock and log are set.
+	Outbox func(e *Env) segmentd.Outbox
 }
 
 // Env is one server under test.
@@ -97,6 +101,15 @@ func Start(t testing.TB, face func(*Env) http.Handler, cfg Config) *Env {
 	}
 	if c.Exports == nil {
 		c.Exports = store
+	}
+	if c.Hooks == nil {
+		c.Hooks = store
+	}
+	if cfg.Outbox != nil {
+		c.Outbox = cfg.Outbox(e)
+	}
+	if c.Imports == nil {
+		c.Imports = store
 	}
 	e.Svc = audience.New(store, e.Clock, e.Log, c)
 	if err := e.Svc.LoadMembership(ctx); err != nil {

@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 4: Constant Contact's tags
+-- segmentd's PostgreSQL schema, version 6: Constant Contact's tags
 -- (segmentd.TagStore), distributed by account like every account table.
 -- Names are unique per account ignoring case (name_key = lower(name)).
 -- Times are bigint unix milliseconds.

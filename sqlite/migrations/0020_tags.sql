@@ -1,4 +1,4 @@
--- segmentd schema, version 18: Constant Contact's tags (segmentd.TagStore).
+-- segmentd schema, version 20: Constant Contact's tags (segmentd.TagStore).
 -- Names are unique per account ignoring case (name_key = lower(name)).
 -- Times are unix milliseconds.
 CREATE TABLE tags (

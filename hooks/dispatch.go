@@ -1,0 +1,555 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// The dispatcher (docs/webhooks.md): it takes the engine's transitions
+// (segmentd.Outbox), stores those some subscription wants in the store's
+// outbox, and delivers each subscription's from its own goroutine, in
+// order, one message at a time, retrying with backoff until the retry
+// horizon.
+
+// Options configures a Dispatcher.
+type Options struct {
+	Store segmentd.HookStore
+	Clock segmentd.Clock
+	Log   *slog.Logger
+	// Timeout bounds one attempt (default 10 s).
+	Timeout time.Duration
+	// Horizon is how long a subscription may fail without a success
+	// before it is marked failing (default 24 h).
+	Horizon time.Duration
+	// MinDelay and MaxDelay bound the delay before a retry, which doubles
+	// from MinDelay (defaults 5 s and 1 h), each drawn between half and
+	// all of it.
+	MinDelay, MaxDelay time.Duration
+	// Poll is how often a subscription waiting for its next attempt
+	// looks at the clock (default 1 s): the clock may be a dev clock that
+	// moves by jumps.
+	Poll time.Duration
+	// MaxBatch bounds the transitions of one message (default 100), and
+	// MaxBody its body in bytes (default 256 KiB).
+	MaxBatch, MaxBody int
+	// Client sends the messages (default: a client of its own).
+	Client *http.Client
+}
+
+// Limits of the messages.
+const (
+	DefaultMaxBatch = 100
+	DefaultMaxBody  = 256 << 10
+	// keepDeliveries is how many attempts a subscription's log keeps.
+	keepDeliveries = segmentd.MaxHookDeliveriesKept
+	// readAhead is how many outbox rows a subscription reads at once.
+	readAhead = 1000
+)
+
+// Dispatcher delivers segment transitions to webhook subscriptions.
+type Dispatcher struct {
+	o Options
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []batch // recorded, not yet stored
+	queued  uint64  // batches ever recorded
+	written uint64  // batches ever stored (or dropped: nobody wanted them)
+	subs    map[int64][]segmentd.Subscription
+	workers map[string]*worker
+	closed  bool
+	// watched is the accounts of subs, as a copy the engine reads
+	// without the lock (Wants).
+	watched atomic.Pointer[map[int64]bool]
+
+	wakeWriter chan struct{}
+	ctx        context.Context
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+// batch is one Record call's transitions.
+type batch struct {
+	acct int64
+	ts   []segmentd.Transition
+}
+
+var _ segmentd.Outbox = (*Dispatcher)(nil)
+
+// New returns a Dispatcher; Start starts it.
+func New(o Options) *Dispatcher {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Horizon <= 0 {
+		o.Horizon = 24 * time.Hour
+	}
+	if o.MinDelay <= 0 {
+		o.MinDelay = 5 * time.Second
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = time.Hour
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	d := &Dispatcher{o: o, subs: map[int64][]segmentd.Subscription{}, workers: map[string]*worker{}, wakeWriter: make(chan struct{}, 1)}
+	d.cond = sync.NewCond(&d.mu)
+	d.ctx, d.stop = context.WithCancel(context.Background())
+	return d
+}
+
+// Start loads every subscription and starts delivering.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	subs, err := d.o.Store.Subscriptions(ctx, 0)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	for _, s := range subs {
+		d.subs[s.AccountID] = append(d.subs[s.AccountID], s)
+	}
+	d.publishWatched()
+	for _, s := range subs {
+		d.startWorker(s)
+	}
+	d.mu.Unlock()
+	d.wg.Go(d.writer)
+	return nil
+}
+
+// Close stops delivering, after the attempts under way (each bounded by
+// the timeout). Transitions recorded but not stored are lost with the
+// process, as they would be with a kill.
+func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	d.closed = true
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	d.stop()
+	d.wg.Wait()
+}
+
+// Record implements segmentd.Outbox: it queues and returns.
+func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
+	d.mu.Lock()
+	if len(d.subs[acct]) == 0 {
+		d.mu.Unlock()
+		return // nobody subscribed: nothing to keep
+	}
+	d.queue = append(d.queue, batch{acct, ts})
+	d.queued++
+	d.mu.Unlock()
+	select {
+	case d.wakeWriter <- struct{}{}:
+	default:
+	}
+}
+
+// Wants implements segmentd.Outbox: whether the account has a
+// subscription, read from the copy Changed publishes.
+func (d *Dispatcher) Wants(acct int64) bool {
+	m := d.watched.Load()
+	return m != nil && (*m)[acct]
+}
+
+// publishWatched publishes the accounts of d.subs for Wants; d.mu is
+// held.
+func (d *Dispatcher) publishWatched() {
+	m := make(map[int64]bool, len(d.subs))
+	for acct := range d.subs {
+		m[acct] = true
+	}
+	d.watched.Store(&m)
+}
+
+// Flush implements segmentd.Outbox.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	target := d.queued
+	for d.written < target && !d.closed && ctx.Err() == nil {
+		d.cond.Wait()
+	}
+	if d.written < target {
+		return errors.New("hooks: the dispatcher stopped before storing the transitions")
+	}
+	return nil
+}
+
+// Changed implements segmentd.Outbox: it reloads the account's
+// subscriptions, starts and stops their goroutines, and wakes them.
+func (d *Dispatcher) Changed(acct int64) {
+	subs, err := d.o.Store.Subscriptions(d.ctx, acct)
+	if err != nil {
+		d.o.Log.Error("reloading webhook subscriptions", "account", acct, "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.subs[acct] = subs
+	if len(subs) == 0 {
+		delete(d.subs, acct)
+	}
+	d.publishWatched()
+	live := map[string]bool{}
+	for _, s := range subs {
+		live[workerKey(acct, s.ID)] = true
+		d.startWorker(s)
+	}
+	for k, w := range d.workers {
+		if w.acct == acct && !live[k] {
+			w.cancel()
+			delete(d.workers, k)
+		}
+	}
+	for _, w := range d.workers {
+		if w.acct == acct {
+			w.poke()
+		}
+	}
+}
+
+func workerKey(acct int64, id string) string { return strconv.FormatInt(acct, 10) + "/" + id }
+
+// startWorker starts a subscription's goroutine unless it runs. d.mu is
+// held.
+func (d *Dispatcher) startWorker(s segmentd.Subscription) {
+	k := workerKey(s.AccountID, s.ID)
+	if d.workers[k] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	w := &worker{d: d, acct: s.AccountID, id: s.ID, wake: make(chan struct{}, 1), cancel: cancel}
+	d.workers[k] = w
+	d.wg.Go(func() { w.run(ctx) })
+}
+
+// writer stores the recorded transitions that some subscription wants,
+// account by account in the order they were recorded, and wakes the
+// account's subscriptions.
+func (d *Dispatcher) writer() {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.wakeWriter:
+		}
+		d.mu.Lock()
+		q := d.queue
+		d.queue = nil
+		subs := make(map[int64][]segmentd.Subscription, len(d.subs))
+		for a, s := range d.subs {
+			subs[a] = s
+		}
+		d.mu.Unlock()
+		if len(q) == 0 {
+			continue
+		}
+		// Consecutive batches of one account go in one transaction.
+		woken := map[int64]bool{}
+		for i := 0; i < len(q); {
+			acct := q[i].acct
+			var keep []segmentd.Transition
+			j := i
+			for ; j < len(q) && q[j].acct == acct; j++ {
+				for _, t := range q[j].ts {
+					if wanted(subs[acct], &t) {
+						keep = append(keep, t)
+					}
+				}
+			}
+			for len(keep) > 0 {
+				err := d.o.Store.AppendTransitions(d.ctx, acct, keep)
+				if err == nil {
+					woken[acct] = true
+					break
+				}
+				if d.ctx.Err() != nil {
+					return
+				}
+				d.o.Log.Error("storing segment transitions for webhooks; retrying", "account", acct, "transitions", len(keep), "err", err)
+				select {
+				case <-d.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+			i = j
+		}
+		d.mu.Lock()
+		d.written += uint64(len(q))
+		d.cond.Broadcast()
+		for _, w := range d.workers {
+			if woken[w.acct] {
+				w.poke()
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+func wanted(subs []segmentd.Subscription, t *segmentd.Transition) bool {
+	for i := range subs {
+		if subs[i].Wants(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// worker delivers one subscription.
+type worker struct {
+	d      *Dispatcher
+	acct   int64
+	id     string
+	wake   chan struct{}
+	cancel context.CancelFunc
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers until ctx ends: each turn sends the next message, or waits
+// for a poke or, when a retry is due later, for the clock.
+func (w *worker) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		wait, err := w.turn(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.d.o.Log.Error("delivering webhooks", "account", w.acct, "subscription", w.id, "err", err)
+			wait = w.d.o.Poll
+		}
+		if wait == 0 {
+			continue
+		}
+		var tick <-chan time.Time
+		if wait > 0 {
+			tick = time.After(wait)
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-tick:
+		}
+	}
+}
+
+// turn does the subscription's next step: it returns 0 to go on at once,
+// a real duration to wait for at most (a retry due later: the clock is
+// looked at again then), or -1 to wait for a poke.
+func (w *worker) turn(ctx context.Context) (time.Duration, error) {
+	d := w.d
+	sub, err := d.o.Store.Subscription(ctx, w.acct, w.id)
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+		return -1, nil // deleted: Changed stops this goroutine
+	}
+	if err != nil {
+		return 0, err
+	}
+	if sub.Status != segmentd.HookActive {
+		return -1, nil
+	}
+	now := d.o.Clock.Now()
+	if !sub.NextAttempt.IsZero() && now.Before(sub.NextAttempt) {
+		return d.o.Poll, nil
+	}
+	if sub.Inflight <= sub.Cursor {
+		sub.Inflight = 0
+	}
+	ts, last, err := w.next(ctx, &sub)
+	if err != nil || last == 0 {
+		return -1, err
+	}
+	if len(ts) == 0 {
+		// Nothing the subscription wants up to last (its segments or
+		// types changed meanwhile): move past it.
+		sub.Cursor, sub.Inflight = last, 0
+		return 0, d.o.Store.SetHookState(ctx, w.acct, w.id, sub.HookState, false)
+	}
+	if sub.Inflight == 0 {
+		sub.Inflight = ts[len(ts)-1].Seq
+		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, sub.HookState, false); err != nil {
+			return 0, err
+		}
+	}
+	msg := Message{Type: MessageType, Timestamp: jsonTime(ts[len(ts)-1].At), Data: make([]TransitionJSON, len(ts))}
+	for i := range ts {
+		msg.Data[i] = transitionJSON(&ts[i])
+	}
+	del := d.send(ctx, &sub, MessageID(sub.ID, ts[0].Seq), encode(msg), len(ts))
+	if ctx.Err() != nil {
+		return 0, nil // stopping: the message goes again after the start
+	}
+	if _, err := d.o.Store.AddDelivery(ctx, w.acct, del, keepDeliveries); err != nil {
+		d.o.Log.Error("recording a webhook delivery", "subscription", w.id, "err", err)
+	}
+	st := sub.HookState
+	if del.Error == "" {
+		st = segmentd.HookState{Status: segmentd.HookActive, Cursor: sub.Inflight}
+		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
+			return 0, err
+		}
+		d.forget(ctx, w.acct)
+		return 0, nil
+	}
+	now = d.o.Clock.Now()
+	st.Attempts++
+	if st.FirstFailure.IsZero() {
+		st.FirstFailure = del.At
+	}
+	if now.Sub(st.FirstFailure) >= d.o.Horizon {
+		st.Status = segmentd.HookFailing
+		st.FailingReason = fmt.Sprintf("no success for %v since %s; last attempt: %s", d.o.Horizon, jsonTime(st.FirstFailure), del.Error)
+		st.NextAttempt = time.Time{}
+		d.o.Log.Warn("webhook subscription failing", "account", w.acct, "subscription", w.id, "reason", st.FailingReason)
+	} else {
+		st.NextAttempt = now.Add(d.backoff(st.Attempts))
+	}
+	if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
+		return 0, err
+	}
+	if st.Status != segmentd.HookActive {
+		d.Changed(w.acct) // the outbox keeps nothing more for it
+	}
+	return 0, nil
+}
+
+// next reads the transitions of the subscription's next message: the
+// message in flight again, or up to MaxBatch of the wanted ones after
+// the cursor within MaxBody. last is the number of the last row read (0:
+// none).
+func (w *worker) next(ctx context.Context, sub *segmentd.Subscription) (ts []segmentd.Transition, last int64, err error) {
+	d := w.d
+	rows, err := d.o.Store.Transitions(ctx, w.acct, sub.Cursor, sub.Inflight, readAhead)
+	if err != nil || len(rows) == 0 {
+		return nil, 0, err
+	}
+	size := 64
+	for i := range rows {
+		t := &rows[i]
+		if !sub.Wants(t) {
+			continue
+		}
+		n := len(encode(Message{Data: []TransitionJSON{transitionJSON(t)}}))
+		if sub.Inflight == 0 && (len(ts) == d.o.MaxBatch || len(ts) > 0 && size+n > d.o.MaxBody) {
+			break
+		}
+		ts = append(ts, *t)
+		size += n
+	}
+	return ts, rows[len(rows)-1].Seq, nil
+}
+
+// backoff is the delay before the retry after the n-th failed attempt:
+// MinDelay doubling up to MaxDelay, drawn between half and all of it.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.o.MinDelay
+	for i := 1; i < n && delay < d.o.MaxDelay; i++ {
+		delay *= 2
+	}
+	delay = min(delay, d.o.MaxDelay)
+	return delay/2 + rand.N(delay/2+1)
+}
+
+// forget drops the outbox rows every active subscription of the account
+// has delivered.
+func (d *Dispatcher) forget(ctx context.Context, acct int64) {
+	subs, err := d.o.Store.Subscriptions(ctx, acct)
+	if err != nil {
+		return
+	}
+	through := int64(-1)
+	for _, s := range subs {
+		if s.Status == segmentd.HookActive && (through < 0 || s.Cursor < through) {
+			through = s.Cursor
+		}
+	}
+	if through > 0 {
+		if err := d.o.Store.ForgetTransitions(ctx, acct, through); err != nil {
+			d.o.Log.Warn("forgetting delivered transitions", "account", acct, "err", err)
+		}
+	}
+}
+
+// send posts a message and says how it went.
+func (d *Dispatcher) send(ctx context.Context, sub *segmentd.Subscription, id string, body []byte, n int) segmentd.Delivery {
+	at := d.o.Clock.Now()
+	del := segmentd.Delivery{SubscriptionID: sub.ID, MessageID: id, At: at, Transitions: n}
+	sig, err := Sign(sub.Secret, id, at.Unix(), body)
+	if err != nil {
+		del.Error = "the subscription's secret cannot sign"
+		return del
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(body))
+	if err != nil {
+		del.Error = "the URL cannot be requested"
+		return del
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "segmentd-webhooks/1")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	start := time.Now()
+	resp, err := d.o.Client.Do(req)
+	del.Latency = time.Since(start)
+	if err != nil {
+		del.Error = attemptError(err)
+		return del
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	del.StatusCode = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		del.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
+	}
+	return del
+}
+
+// attemptError says why an attempt got no answer, without Go's wording.
+func attemptError(err error) string {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	return "no answer: " + segmentd.Clip(err.Error())
+}
+
+// SendTest sends a test message to a subscription at once, records the
+// attempt in its log and returns it. It changes nothing of the
+// subscription's deliveries.
+func (d *Dispatcher) SendTest(ctx context.Context, sub segmentd.Subscription) (segmentd.Delivery, error) {
+	now := d.o.Clock.Now()
+	id := "msg_" + sub.ID + "_test_" + strconv.FormatInt(now.UnixNano(), 36)
+	body := encode(Message{Type: TestType, Timestamp: jsonTime(now), Data: []TransitionJSON{}})
+	del := d.send(ctx, &sub, id, body, 0)
+	return d.o.Store.AddDelivery(ctx, sub.AccountID, del, keepDeliveries)
+}

@@ -1,0 +1,432 @@
+package hooks_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/hooks"
+	"github.com/segmentd/segmentd/internal/facetest"
+)
+
+// env is the webhooks face and a dispatcher over a real Service on
+// SQLite, with every answer checked against the face's OpenAPI document.
+type env struct {
+	*facetest.Env
+	d    *hooks.Dispatcher
+	spec *facetest.OwnSpec
+	acct int64
+}
+
+func start(t *testing.T, o hooks.Options) *env {
+	var d *hooks.Dispatcher
+	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
+		return hooks.NewHandler(hooks.HandlerOptions{Service: e.Svc, Dispatcher: d, Log: e.Log})
+	}, facetest.Config{Outbox: func(e *facetest.Env) segmentd.Outbox {
+		o.Store, o.Clock, o.Log = e.Store, e.Clock, e.Log
+		if o.Poll == 0 {
+			o.Poll = 10 * time.Millisecond
+		}
+		d = hooks.New(o)
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}})
+	t.Cleanup(d.Close)
+	return &env{Env: e, d: d, spec: facetest.LoadOwnSpec(t, hooks.OpenAPI(), "#/components/schemas/Error"), acct: e.DefaultAccount()}
+}
+
+// call sends a request with key (nil: the default key) and checks the
+// answer against the document.
+func (e *env) call(t *testing.T, method, path string, body any, key ...string) facetest.Response {
+	t.Helper()
+	rq := facetest.Request{Method: method, Path: path, Body: body}
+	if len(key) > 0 {
+		rq.Key = &key[0]
+	}
+	r := e.Call(t, rq)
+	if ct := r.Header.Get("Content-Type"); r.Status != http.StatusNoContent && ct != "application/json" {
+		t.Errorf("%s: Content-Type %q", r.Request, ct)
+	}
+	p, _, _ := strings.Cut(path, "?")
+	e.spec.Check(t, method, p, r)
+	return r
+}
+
+func want(t *testing.T, r facetest.Response, status int, parts ...string) map[string]any {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%s: %d %s, want %d", r.Request, r.Status, r.Body, status)
+	}
+	for _, p := range parts {
+		if !strings.Contains(string(r.Body), p) {
+			t.Fatalf("%s: body %s, want it to hold %s", r.Request, r.Body, p)
+		}
+	}
+	if status == http.StatusNoContent {
+		return nil
+	}
+	return r.JSON(t)
+}
+
+// receiver is a webhook receiver on loopback that verifies every message.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	// answers are the statuses to answer in turn (then 204).
+	answers []int
+	got     []received
+}
+
+type received struct {
+	id, ts string
+	msg    hooks.Message
+	status int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{t: t}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if err := hooks.Verify(rc.secret, r.Header, body, time.Now(), 10*365*24*time.Hour); err != nil {
+			t.Errorf("message %s does not verify: %v", r.Header.Get("webhook-id"), err)
+		}
+		var m hooks.Message
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("body %s: %v", body, err)
+		}
+		status := http.StatusNoContent
+		if len(rc.answers) > 0 {
+			status, rc.answers = rc.answers[0], rc.answers[1:]
+		}
+		rc.got = append(rc.got, received{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), m, status})
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) messages() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+// delivered returns the transitions of the messages answered 2xx, in order.
+func (rc *receiver) delivered() []hooks.TransitionJSON {
+	var out []hooks.TransitionJSON
+	for _, m := range rc.messages() {
+		if m.status < 300 {
+			out = append(out, m.msg.Data...)
+		}
+	}
+	return out
+}
+
+func (e *env) subscribe(t *testing.T, rc *receiver, body map[string]any) string {
+	t.Helper()
+	body["url"] = rc.srv.URL + "/hook"
+	m := want(t, e.call(t, "POST", "/segmentd/v1/webhooks", body), 201)
+	rc.mu.Lock()
+	rc.secret = m["secret"].(string)
+	rc.mu.Unlock()
+	return m["id"].(string)
+}
+
+func (e *env) upsert(t *testing.T, emails ...string) {
+	t.Helper()
+	var ps []segmentd.ContactPatch
+	for _, em := range emails {
+		ps = append(ps, segmentd.ContactPatch{Email: facetest.Ptr(em), FirstName: facetest.Ptr("Ada")})
+	}
+	id, err := e.Svc.UpsertContacts(t.Context(), e.acct, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facetest.WaitJob(t, e.Svc, e.acct, id)
+}
+
+func (e *env) segment(t *testing.T, name, q string) string {
+	t.Helper()
+	v, err := e.Svc.CreateSegment(t.Context(), e.acct, name, q, "2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.ID
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	e := start(t, hooks.Options{})
+	r := e.call(t, "GET", "/segmentd/v1/openapi.json", nil, "")
+	if r.Status != 200 || !facetest.JSONEqual(r.Body, hooks.OpenAPI()) {
+		t.Fatalf("%d %.200s", r.Status, r.Body)
+	}
+	if !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) {
+		t.Fatal("not an OpenAPI 3.1 document")
+	}
+}
+
+func TestSubscriptionsAPI(t *testing.T) {
+	e := start(t, hooks.Options{})
+	seg := e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	cc, err := e.Svc.CreateCCSegment(t.Context(), e.acct, "cc", `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"first_name","op":"eq","const_value":"Ada"}]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{
+		"url": "https://example.com/in", "description": "onboarding",
+		"segments":    []map[string]any{{"vendor": "sendgrid", "id": seg}, {"vendor": "constantcontact", "id": fmt.Sprint(cc.ID)}},
+		"event_types": []string{"segment.entered"},
+	}), 201, `"secret":"whsec_`, `"status":"active"`, `"failing_reason":""`)
+	id := m["id"].(string)
+	got := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+id, nil), 200, `"url":"https://example.com/in"`, `"vendor":"constantcontact"`)
+	if _, ok := got["secret"]; ok {
+		t.Fatal("GET shows the secret")
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil), 200, `"webhooks":[{"id":"`+id)
+	up := want(t, e.call(t, "PATCH", "/segmentd/v1/webhooks/"+id, map[string]any{"segments": []any{}, "event_types": []string{"segment.exited", "segment.entered"}}), 200,
+		`"segments":[]`, `"event_types":["segment.exited","segment.entered"]`, `"url":"https://example.com/in"`)
+	if up["updated_at"] == nil {
+		t.Fatal("no updated_at")
+	}
+	rot := want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+id+"/rotate-secret", nil), 200, `"secret":"whsec_`)
+	if rot["secret"] == m["secret"] {
+		t.Fatal("rotation kept the secret")
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+id+"/deliveries", nil), 200, `"deliveries":[]`)
+
+	// Errors, each documented.
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		msg          string
+	}{
+		{"POST", "/segmentd/v1/webhooks", map[string]any{}, 400, "url is required"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "ftp://x"}, 400, "not an absolute http or https URL"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "/relative"}, 400, "not an absolute"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x/" + strings.Repeat("a", 2048)}, 400, "at most 2048 bytes"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "description": strings.Repeat("é", 201)}, 400, "at most 200 characters"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "event_types": []string{}}, 400, "at least one"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "event_types": []string{"segment.left"}}, 400, `event_types[0] \"segment.left\"`},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "event_types": []string{"segment.exited", "segment.exited"}}, 400, "repeats"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": []map[string]any{{"vendor": "mailchimp", "id": "1"}}}, 400, "vendor"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": []map[string]any{{"vendor": "sendgrid", "id": "nope"}}}, 400, "has no sendgrid segment"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": []map[string]any{{"vendor": "constantcontact", "id": "01"}}}, 400, "has no constantcontact segment"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": []map[string]any{{"vendor": "sendgrid", "id": seg}, {"vendor": "sendgrid", "id": seg}}}, 400, "repeats"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": make([]map[string]any, 101)}, 400, "at most 100 segments"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "status": "active"}, 400, "status"},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "urls": "y"}, 400, `unknown key \"urls\"`},
+		{"POST", "/segmentd/v1/webhooks", map[string]any{"url": 5}, 400, "url has the wrong JSON type"},
+		{"POST", "/segmentd/v1/webhooks", `{"url":"https://x","url":"https://y"}`, 400, "url"},
+		{"POST", "/segmentd/v1/webhooks", "", 400, "JSON object"},
+		{"POST", "/segmentd/v1/webhooks", `{"description":"` + strings.Repeat("a", hooks.MaxBody) + `"}`, 413, "larger than 65536 bytes"},
+		{"PATCH", "/segmentd/v1/webhooks/" + id, map[string]any{"status": "failing"}, 400, `only be set to \"active\"`},
+		{"GET", "/segmentd/v1/webhooks/unknown", nil, 404, `webhook subscription \"unknown\" does not exist`},
+		{"PATCH", "/segmentd/v1/webhooks/unknown", map[string]any{}, 404, "does not exist"},
+		{"DELETE", "/segmentd/v1/webhooks/unknown", nil, 404, "does not exist"},
+		{"POST", "/segmentd/v1/webhooks/unknown/test", nil, 404, "does not exist"},
+		{"POST", "/segmentd/v1/webhooks/unknown/rotate-secret", nil, 404, "does not exist"},
+		{"GET", "/segmentd/v1/webhooks/unknown/deliveries", nil, 404, "does not exist"},
+		{"GET", "/segmentd/v1/webhooks/" + id + "/deliveries?limit=0", nil, 400, "limit"},
+		{"GET", "/segmentd/v1/webhooks/" + id + "/deliveries?limit=101", nil, 400, "from 1 to 100"},
+		{"GET", "/segmentd/v1/webhooks/" + id + "/deliveries?before=x", nil, 400, "before"},
+		{"PUT", "/segmentd/v1/webhooks/" + id, nil, 405, "use DELETE, GET, HEAD, PATCH"},
+		{"GET", "/segmentd/v1/nothing", nil, 404, "no segmentd endpoint"},
+	} {
+		r := e.call(t, tc.method, tc.path, tc.body)
+		want(t, r, tc.status, tc.msg)
+	}
+	// Keys: none, unknown, without the scope; another account's.
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil, ""), 401, "authorization required")
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil, "SG.nope"), 401)
+	noScope := e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil, noScope), 403, "segmentd.webhooks")
+	other := e.NewKey("other", "", segmentd.ScopeWebhooks)
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil, other), 200, `"webhooks":[]`)
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+id, nil, other), 404)
+	want(t, e.call(t, "DELETE", "/segmentd/v1/webhooks/"+id, nil, other), 404)
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+id+"/test", nil, other), 404)
+	// The other account cannot name this one's segments.
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://x", "segments": []map[string]any{{"vendor": "sendgrid", "id": seg}}}, other), 400, "has no sendgrid segment")
+
+	// At most 20 per account.
+	for range segmentd.MaxSubscriptions - 1 {
+		want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://example.com/x"}), 201)
+	}
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://example.com/x"}), 400, "at most 20 webhook subscriptions")
+	want(t, e.call(t, "DELETE", "/segmentd/v1/webhooks/"+id, nil), 204)
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+id, nil), 404)
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": "https://example.com/x"}), 201)
+
+	// A reset of the account removes them.
+	if _, err := e.Svc.ResetAccount(t.Context(), segmentd.DefaultAccountName); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil), 200, `"webhooks":[]`)
+}
+
+// Transitions reach the receiver signed, in order, with stable ids, in
+// messages of at most 100; a test message goes at once; the log pages.
+func TestDelivery(t *testing.T) {
+	e := start(t, hooks.Options{})
+	rc := newReceiver(t)
+	seg := e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	sub := e.subscribe(t, rc, map[string]any{})
+
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/test", nil), 200, `"status_code":204`, `"error":""`, `"transitions":0`)
+	if ms := rc.messages(); len(ms) != 1 || ms[0].msg.Type != hooks.TestType || len(ms[0].msg.Data) != 0 {
+		t.Fatalf("test message: %+v", ms)
+	}
+
+	var emails []string
+	for i := range 150 {
+		emails = append(emails, fmt.Sprintf("c%03d@example.com", i))
+	}
+	e.upsert(t, emails...)
+	facetest.Poll(t, "150 entries delivered", func() bool { return len(rc.delivered()) == 150 })
+	ms := rc.messages()[1:]
+	if len(ms) != 2 || len(ms[0].msg.Data) != 100 || len(ms[1].msg.Data) != 50 {
+		t.Fatalf("messages of %d transitions, want 100 and 50", len(ms))
+	}
+	seen := map[string]bool{}
+	for i, tr := range rc.delivered() {
+		if tr.Type != segmentd.HookEntered || tr.Segment != (hooks.SegmentJSON{Vendor: "sendgrid", ID: seg}) || tr.Cause != "contact" ||
+			tr.AccountID != e.acct || tr.Contact.Email != emails[i] || tr.Contact.ID == "" || seen[tr.ID] {
+			t.Fatalf("transition %d: %+v", i, tr)
+		}
+		seen[tr.ID] = true
+	}
+	if ms[0].id != hooks.MessageID(sub, 1) || ms[0].msg.Type != hooks.MessageType {
+		t.Fatalf("first message id %s type %s", ms[0].id, ms[0].msg.Type)
+	}
+
+	// Leaving: the exits follow the entries of the same contacts.
+	c := rc.delivered()[0].Contact
+	id, err := e.Svc.DeleteContacts(t.Context(), e.acct, []string{c.ID}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facetest.WaitJob(t, e.Svc, e.acct, id)
+	facetest.Poll(t, "the exit delivered", func() bool { return len(rc.delivered()) == 151 })
+	last := rc.delivered()[150]
+	if last.Type != segmentd.HookExited || last.Contact != c {
+		t.Fatalf("exit: %+v", last)
+	}
+
+	// The log: newest first, paged. An attempt is logged once its answer
+	// is in, so the receiver may have the exit before the log does.
+	var page map[string]any
+	facetest.Poll(t, "the exit's attempt logged", func() bool {
+		page = want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub+"/deliveries?limit=2", nil), 200, `"next":"`)
+		ds := page["deliveries"].([]any)
+		return len(ds) == 2 && ds[0].(map[string]any)["transitions"].(float64) == 1
+	})
+	rest := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub+"/deliveries?limit=2&before="+page["next"].(string), nil), 200, `"message_id":"msg_`)
+	if n := len(rest["deliveries"].([]any)); n != 2 {
+		t.Fatalf("second page: %d", n)
+	}
+}
+
+// A receiver that answers 500 gets the same message again, with the same
+// id, until it recovers; one that never does is marked failing after the
+// retry horizon (the dev clock moves past it), and made active again.
+func TestRetriesAndFailing(t *testing.T) {
+	e := start(t, hooks.Options{MinDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond, Horizon: 24 * time.Hour})
+	rc := newReceiver(t)
+	e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	sub := e.subscribe(t, rc, map[string]any{"event_types": []string{"segment.entered"}})
+	rc.mu.Lock()
+	rc.answers = []int{500, 500, 503}
+	rc.mu.Unlock()
+	e.upsert(t, "a@example.com")
+	facetest.Poll(t, "delivered after three failures", func() bool { return len(rc.delivered()) == 1 })
+	ms := rc.messages()
+	if len(ms) != 4 {
+		t.Fatalf("%d attempts, want 4", len(ms))
+	}
+	for _, m := range ms {
+		if m.id != ms[0].id || len(m.msg.Data) != 1 || m.msg.Data[0].ID != ms[0].msg.Data[0].ID {
+			t.Fatalf("retry changed the message: %+v vs %+v", m, ms[0])
+		}
+	}
+	page := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub+"/deliveries", nil), 200)
+	var codes []float64
+	for _, d := range page["deliveries"].([]any) {
+		codes = append(codes, d.(map[string]any)["status_code"].(float64))
+	}
+	if fmt.Sprint(codes) != "[204 503 500 500]" {
+		t.Fatalf("logged status codes %v", codes)
+	}
+
+	// Now the receiver is down for good. The clock stops; the horizon is
+	// measured on it.
+	t0 := time.Now().UTC().Truncate(time.Second)
+	e.Clock.Set(t0)
+	rc.mu.Lock()
+	rc.answers = []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500}
+	rc.mu.Unlock()
+	e.upsert(t, "b@example.com")
+	facetest.Poll(t, "a failed attempt", func() bool { return len(rc.messages()) > 4 })
+	if got := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200); got["status"] != "active" {
+		t.Fatalf("failing before the horizon: %v", got)
+	}
+	e.Clock.Set(t0.Add(24*time.Hour + time.Second))
+	facetest.Poll(t, "the subscription marked failing", func() bool {
+		sub, err := e.Store.Subscription(t.Context(), e.acct, sub)
+		return err == nil && sub.Status == segmentd.HookFailing
+	})
+	got := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200, `"status":"failing"`, "HTTP 500")
+	if !strings.Contains(got["failing_reason"].(string), "no success for 24h0m0s") {
+		t.Fatalf("reason %q", got["failing_reason"])
+	}
+	n := len(rc.messages())
+	e.upsert(t, "c@example.com") // missed: the subscription is failing
+	// Active again: from then on, not the transitions missed meanwhile.
+	rc.mu.Lock()
+	rc.answers = nil
+	rc.mu.Unlock()
+	want(t, e.call(t, "PATCH", "/segmentd/v1/webhooks/"+sub, map[string]any{"status": "active"}), 200, `"status":"active"`, `"failing_reason":""`)
+	e.upsert(t, "d@example.com")
+	facetest.Poll(t, "delivery again", func() bool { return len(rc.delivered()) == 2 })
+	if got := rc.delivered()[1].Contact.Email; got != "d@example.com" || len(rc.messages()) != n+1 {
+		t.Fatalf("after re-activation got %s in %d more messages, want d@example.com alone", got, len(rc.messages())-n)
+	}
+}
+
+// A slow receiver holds up only its own subscription.
+func TestIsolation(t *testing.T) {
+	e := start(t, hooks.Options{Timeout: 5 * time.Second})
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	rc := newReceiver(t)
+	e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": slow.URL}), 201)
+	e.subscribe(t, rc, map[string]any{})
+	start := time.Now()
+	e.upsert(t, "a@example.com")
+	e.upsert(t, "b@example.com")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("writes took %v behind a slow receiver", d)
+	}
+	facetest.Poll(t, "the fast receiver served", func() bool { return len(rc.delivered()) == 2 })
+}
