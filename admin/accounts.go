@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/ownapi"
 )
 
 // Accounts for tests: created with a full-access key in one call, listed,
@@ -49,7 +50,7 @@ func (h *handler) listAccounts(w http.ResponseWriter, r *http.Request) error {
 	for i, a := range all {
 		out[i] = accountOf(a, names)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	ownapi.WriteJSON(w, http.StatusOK, struct {
 		Accounts []accountBody `json:"accounts"`
 	}{out})
 	return nil
@@ -99,7 +100,7 @@ func (h *handler) createAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	body := createdBody{Account: accountOf(a, map[int64]string{a.ParentID: parent}), APIKey: keyBody{ID: k.ID, Key: secret, Scopes: scopes}}
 	w.Header().Set("Location", "/admin/accounts/"+a.Name)
-	writeJSON(w, http.StatusCreated, body)
+	ownapi.WriteJSON(w, http.StatusCreated, body)
 	return nil
 }
 
@@ -133,6 +134,6 @@ func (h *handler) answerAccount(w http.ResponseWriter, r *http.Request, a segmen
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]accountBody{key: accountOf(a, names)})
+	ownapi.WriteJSON(w, http.StatusOK, map[string]accountBody{key: accountOf(a, names)})
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/jsoncheck"
+	"github.com/segmentd/segmentd/internal/ownapi"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -128,7 +129,7 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 			if ok {
 				msg = "the admin token is wrong"
 			}
-			writeError(w, http.StatusUnauthorized, "", msg)
+			ownapi.WriteError(w, http.StatusUnauthorized, "", msg)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -162,35 +163,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *segmentd.Error
 	if !errors.As(err, &e) || e.Kind == segmentd.KindInternal {
 		h.Log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "", "internal server error")
+		ownapi.WriteError(w, http.StatusInternalServerError, "", "internal server error")
 		return
 	}
-	writeError(w, statusOf(e.Kind), e.Field, e.Message)
-}
-
-// statusOf maps an error kind to the face's status.
-func statusOf(k segmentd.ErrorKind) int {
-	switch k {
-	case segmentd.KindInvalid:
-		return http.StatusBadRequest
-	case segmentd.KindNotFound:
-		return http.StatusNotFound
-	case segmentd.KindConflict:
-		return http.StatusConflict
-	case segmentd.KindUnauthorized:
-		return http.StatusUnauthorized
-	case segmentd.KindForbidden:
-		return http.StatusForbidden
-	case segmentd.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case segmentd.KindRateLimited:
-		return http.StatusTooManyRequests
-	case segmentd.KindTimeout:
-		return http.StatusRequestTimeout
-	case segmentd.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	ownapi.WriteError(w, ownapi.StatusOf(e.Kind), e.Field, e.Message)
 }
 
 // unrouted answers a request no route takes: 405 with the methods its
@@ -198,10 +174,10 @@ func statusOf(k segmentd.ErrorKind) int {
 func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unrouted) {
 	if u.Allow != "" {
 		w.Header().Set("Allow", u.Allow)
-		writeError(w, http.StatusMethodNotAllowed, "", segmentd.Clip(r.Method)+" is not allowed on "+segmentd.Clip(r.URL.Path)+"; use "+orList(u.Allow))
+		ownapi.WriteError(w, http.StatusMethodNotAllowed, "", segmentd.Clip(r.Method)+" is not allowed on "+segmentd.Clip(r.URL.Path)+"; use "+orList(u.Allow))
 		return
 	}
-	writeError(w, http.StatusNotFound, "", "no admin endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
+	ownapi.WriteError(w, http.StatusNotFound, "", "no admin endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
 }
 
 // orList turns an Allow header's "GET, POST, DELETE" into "GET, POST or
@@ -273,32 +249,6 @@ func jsonType(goKind string) string {
 		return "object"
 	}
 	return "value of another type"
-}
-
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	e := errorItem{Message: msg, Field: field}
-	writeJSON(w, status, errorBody{Errors: []errorItem{e}})
-}
-
-// errorBody is every error answer: {"errors":[{"message":…}]}, with the
-// field at fault when there is one.
-type errorBody struct {
-	Errors []errorItem `json:"errors"`
-}
-
-type errorItem struct {
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"internal server error"}]}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }
 
 // jsonTime is how the face writes a time: RFC 3339, milliseconds, UTC.

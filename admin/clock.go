@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/ownapi"
 )
 
 // The settable clock (--dev).
@@ -65,5 +66,5 @@ func (h *handler) moved() {
 }
 
 func (h *handler) answerClock(w http.ResponseWriter) {
-	writeJSON(w, http.StatusOK, clockBody{Now: jsonTime(h.Clock.Now()), Frozen: h.Clock.Frozen()})
+	ownapi.WriteJSON(w, http.StatusOK, clockBody{Now: jsonTime(h.Clock.Now()), Frozen: h.Clock.Frozen()})
 }

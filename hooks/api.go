@@ -24,6 +24,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/jsoncheck"
+	"github.com/segmentd/segmentd/internal/ownapi"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -102,35 +103,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *segmentd.Error
 	if !errors.As(err, &e) || e.Kind == segmentd.KindInternal {
 		h.Log.Error("webhooks request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "", "internal server error")
+		ownapi.WriteError(w, http.StatusInternalServerError, "", "internal server error")
 		return
 	}
 	if e.Kind == segmentd.KindUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="segmentd"`)
 	}
-	writeError(w, statusOf(e.Kind), e.Field, e.Message)
-}
-
-func statusOf(k segmentd.ErrorKind) int {
-	switch k {
-	case segmentd.KindInvalid:
-		return http.StatusBadRequest
-	case segmentd.KindNotFound:
-		return http.StatusNotFound
-	case segmentd.KindConflict:
-		return http.StatusConflict
-	case segmentd.KindUnauthorized:
-		return http.StatusUnauthorized
-	case segmentd.KindForbidden:
-		return http.StatusForbidden
-	case segmentd.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case segmentd.KindRateLimited:
-		return http.StatusTooManyRequests
-	case segmentd.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	ownapi.WriteError(w, ownapi.StatusOf(e.Kind), e.Field, e.Message)
 }
 
 // unrouted answers a request no route takes: 405 with the methods its
@@ -138,10 +117,10 @@ func statusOf(k segmentd.ErrorKind) int {
 func (h *handler) unrouted(w http.ResponseWriter, r *http.Request, u server.Unrouted) {
 	if u.Allow != "" {
 		w.Header().Set("Allow", u.Allow)
-		writeError(w, http.StatusMethodNotAllowed, "", segmentd.Clip(r.Method)+" is not allowed on "+segmentd.Clip(r.URL.Path)+"; use "+u.Allow)
+		ownapi.WriteError(w, http.StatusMethodNotAllowed, "", segmentd.Clip(r.Method)+" is not allowed on "+segmentd.Clip(r.URL.Path)+"; use "+u.Allow)
 		return
 	}
-	writeError(w, http.StatusNotFound, "", "no segmentd endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
+	ownapi.WriteError(w, http.StatusNotFound, "", "no segmentd endpoint at "+segmentd.Clip(r.Method)+" "+segmentd.Clip(r.URL.Path))
 }
 
 func (h *handler) openAPI(w http.ResponseWriter, _ *http.Request) {
@@ -205,7 +184,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, p audience.Princi
 	for i, s := range subs {
 		out[i] = toJSON(s, false)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+	ownapi.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 	return nil
 }
 
@@ -218,7 +197,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, p audience.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toJSON(sub, true))
+	ownapi.WriteJSON(w, http.StatusCreated, toJSON(sub, true))
 	return nil
 }
 
@@ -227,7 +206,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, p audience.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toJSON(sub, false))
+	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, false))
 	return nil
 }
 
@@ -240,7 +219,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, p audience.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toJSON(sub, false))
+	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, false))
 	return nil
 }
 
@@ -257,7 +236,7 @@ func (h *handler) rotate(w http.ResponseWriter, r *http.Request, p audience.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toJSON(sub, true))
+	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, true))
 	return nil
 }
 
@@ -273,7 +252,7 @@ func (h *handler) test(w http.ResponseWriter, r *http.Request, p audience.Princi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"delivery": deliveryToJSON(d)})
+	ownapi.WriteJSON(w, http.StatusOK, map[string]any{"delivery": deliveryToJSON(d)})
 	return nil
 }
 
@@ -323,7 +302,7 @@ func (h *handler) deliveries(w http.ResponseWriter, r *http.Request, p audience.
 	if len(ds) == limit && ds[len(ds)-1].Seq > 1 {
 		out["next"] = strconv.FormatInt(ds[len(ds)-1].Seq, 10)
 	}
-	writeJSON(w, http.StatusOK, out)
+	ownapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -359,29 +338,4 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 		return segmentd.Errorf(segmentd.KindInvalid, "", "the body must be a JSON object")
 	}
 	return nil
-}
-
-// errorBody is every error answer: {"errors":[{"message":…}]}, with the
-// field at fault when there is one (the admin face's shape).
-type errorBody struct {
-	Errors []errorItem `json:"errors"`
-}
-
-type errorItem struct {
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-}
-
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	writeJSON(w, status, errorBody{Errors: []errorItem{{Field: field, Message: msg}}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"internal server error"}]}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }
