@@ -257,7 +257,11 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 	j.Status = segmentd.JobPending
 	task := &jobTask{job: j, in: in, items: in.items(), multi: in.op == opImport}
 	if s.cfg.Jobs != nil {
-		return s.submitShared(ctx, task)
+		id, err := s.submitShared(ctx, task)
+		if err == nil {
+			s.noteJob(acct, id)
+		}
+		return id, err
 	}
 	if err := s.backlog.reserve(acct, task.items, force, s.clock.Now()); err != nil {
 		return "", err
@@ -272,6 +276,7 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 		task.in, task.accepted, task.journal = nil, pos, true
 	}
 	s.queueJob(task)
+	s.noteJob(acct, task.job.ID)
 	return task.job.ID, nil
 }
 

@@ -97,6 +97,9 @@ type Service struct {
 
 	pendingMu sync.Mutex
 	pending   map[string]*segmentd.Job // queued or running jobs, by id
+	// recentJobs are the ids of each account's latest jobs, oldest first
+	// (console.go).
+	recentJobs map[int64][]string
 
 	segs    segmentd.SegmentStore
 	members segmentd.Membership

@@ -26,6 +26,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/admin"
+	"github.com/segmentd/segmentd/console"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
@@ -152,6 +153,8 @@ type config struct {
 	// them, an attempt's timeout, and how long a subscription may fail
 	// before it is marked failing.
 	webhookDelivery bool
+	// console serves the web console at /console/ (docs/console.md).
+	console bool
 	webhookTimeout  time.Duration
 	webhookHorizon  time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
@@ -264,6 +267,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		interval = v
 		return nil
 	})
+	consoleOn := envOr(env, "SEGMENTD_CONSOLE", "true")
+	fs.BoolFunc("console", "serve the web console at /console/: true or false (env SEGMENTD_CONSOLE, default true)", func(v string) error {
+		consoleOn = v
+		return nil
+	})
 	delivery := envOr(env, "SEGMENTD_WEBHOOK_DELIVERY", "true")
 	fs.Func("webhook-delivery", "deliver segment webhooks from this server: true or false; of several servers sharing a database, only one may (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
 		delivery = v
@@ -301,6 +309,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	case "false", "0":
 	default:
 		return cfg, fmt.Errorf("--webhook-delivery must be true or false, not %s", segmentd.Quote(delivery))
+	}
+	if cfg.console, err = strconv.ParseBool(consoleOn); err != nil {
+		return cfg, fmt.Errorf("--console must be true or false, not %s", segmentd.Quote(consoleOn))
 	}
 	if cfg.webhookTimeout, err = time.ParseDuration(hookTimeout); err != nil || cfg.webhookTimeout < time.Second || cfg.webhookTimeout > time.Minute {
 		return cfg, fmt.Errorf("--webhook-timeout must be a duration from 1s to 60s, not %s", segmentd.Quote(hookTimeout))
@@ -443,6 +454,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(svc, log, constantcontact.Options{RateLimits: cfg.ccRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(svc, log, webhook.Options{Clock: clock})},
 		{Prefixes: []string{hooks.Prefix}, Handler: hooks.NewHandler(hooks.HandlerOptions{Service: svc, Dispatcher: dispatcher, Log: log})},
+	}
+	if cfg.console {
+		faces = append(faces, server.Face{Prefixes: []string{console.Prefix}, Handler: console.NewHandler(console.Options{Service: svc, Log: log})})
 	}
 	// The control plane: with --dev, or with a token that every call
 	// must carry (docs/admin.md).

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// The browser tests drive the web console (docs/console.md) in headless
+// Chromium from Debian, through the real serve command. This is the one
+// package that imports chromedp (deps_test.go).
+
+// browser is a headless Chromium tab on a console, with what went wrong in
+// the page (exceptions, CSP refusals, dialogs) collected as it ran.
+type browser struct {
+	t        *testing.T
+	ctx      context.Context
+	shots    string // where screenshots go
+	mu       sync.Mutex
+	problems []string
+}
+
+// chromiumPath finds Chromium: $SEGMENTD_CHROMIUM, or chromium on PATH.
+// Without one the test is skipped, except under CI=true, where it fails:
+// .ci/run installs Debian's chromium, so a missing one is a broken CI.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SEGMENTD_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no Chromium: install Debian's chromium package (apt-get install chromium), or name one in SEGMENTD_CHROMIUM")
+	}
+	t.Skip("no Chromium on this machine (apt-get install chromium, or SEGMENTD_CHROMIUM); the console's browser tests need one")
+	return ""
+}
+
+// screenshotDir is $SEGMENTD_SCREENSHOTS (created if need be) or a
+// temporary directory; it is logged so that a person can look.
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("SEGMENTD_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := chromiumPath(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+		// This machine's network is closed: Chromium's own background
+		// connections would only fail.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	deadline, cancelDeadline := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancelDeadline()
+		cancelTab()
+		cancelAlloc()
+	})
+	b := &browser{t: t, ctx: deadline, shots: screenshotDir(t)}
+	if err := chromedp.Listen(ctx, b.watch); err != nil {
+		t.Fatalf("starting Chromium (%s): %v", path, err)
+	}
+	return b
+}
+
+// watch notes what must never happen on a console page.
+func (b *browser) watch(ev any) {
+	var p string
+	switch ev := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		p = "exception: " + ev.ExceptionDetails.Text
+		if ev.ExceptionDetails.Exception != nil {
+			p += " " + ev.ExceptionDetails.Exception.Description
+		}
+	case *page.EventJavascriptDialogOpening:
+		p = "dialog opened: " + ev.Message
+	case *log.EventEntryAdded:
+		if ev.Entry.Source == log.EntrySourceSecurity || ev.Entry.Level == log.EntryLevelError && !strings.Contains(ev.Entry.Text, "status of 40") {
+			p = "console log: " + ev.Entry.Text
+		}
+	}
+	if p != "" {
+		b.mu.Lock()
+		b.problems = append(b.problems, p)
+		b.mu.Unlock()
+	}
+}
+
+// check fails the test if the page threw, logged a security refusal or
+// opened a dialog.
+func (b *browser) check() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.problems) > 0 {
+		b.t.Fatalf("the page went wrong:\n%s", strings.Join(b.problems, "\n"))
+	}
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text returns an element's text content.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// eval returns a JavaScript expression's value.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// wait polls a JavaScript predicate until it holds (10 seconds at most).
+func (b *browser) wait(what, predicate string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
+	}
+}
+
+// shot saves a PNG of the whole page as name.png.
+func (b *browser) shot(name string) string {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	path := filepath.Join(b.shots, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", path)
+	return path
+}
+
+// press sends one key's down and up, as a keyboard does. (SendKeys
+// also sends Enter's character as an event of its own, which the page
+// cannot cancel by cancelling the key's keydown, as it can a real one.)
+func press(key string, code int64) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: key, Code: key,
+				WindowsVirtualKeyCode: code, NativeVirtualKeyCode: code}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// typeQuery replaces the editor's query with q, typed key by key.
+func (b *browser) typeQuery(q string) {
+	b.t.Helper()
+	b.do("select the query", chromedp.Evaluate[chromedp.Void](`document.getElementById("seg-query").select()`),
+		chromedp.SendKeys(chromedp.ID("seg-query"), kb.Delete), chromedp.SendKeys(chromedp.ID("seg-query"), q))
+}
+
+// waitCount waits until the editor's count answers its current query and
+// returns it (with the thousands separators taken out).
+func (b *browser) waitCount() int {
+	b.t.Helper()
+	b.wait("the count of the typed query", `(() => { const c = document.getElementById("seg-count"); const q = document.getElementById("seg-query");
+		return c.dataset.query === q.value && document.getElementById("seg-error").textContent === "" && c.textContent !== "—"; })()`)
+	n, err := strconv.Atoi(strings.ReplaceAll(b.text("#seg-count"), ",", ""))
+	if err != nil {
+		b.t.Fatalf("count on screen: %v", err)
+	}
+	return n
+}
+
+// seedConsole makes the data the console tests look at: a custom field,
+// a list, 60 contacts (one with markup in its name), and returns the list
+// id.
+func seedConsole(t *testing.T, s liveServer) (listID string) {
+	t.Helper()
+	field := mustCall(t, s, s.key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
+	listID = mustCall(t, s, s.key, "POST", "/v3/marketing/lists", `{"name":"VIP customers"}`, 201)["id"].(string)
+	var cs []string
+	for i := range 60 {
+		country := []string{"US", "FR", "DE"}[i%3]
+		plan := []string{"pro", "free"}[i%2]
+		first := "Person" + strconv.Itoa(i)
+		if i == 7 {
+			first = `<img src=x onerror=alert(1)>`
+		}
+		c, _ := json.Marshal(map[string]any{"email": fmt.Sprintf("p%02d@example.com", i), "first_name": first, "country": country,
+			"custom_fields": map[string]any{field: plan}})
+		cs = append(cs, string(c))
+	}
+	runJob(t, s, s.key, "PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs[:30], ",")+`]}`)
+	runJob(t, s, s.key, "PUT", "/v3/marketing/contacts", `{"list_ids":["`+listID+`"],"contacts":[`+strings.Join(cs[30:], ",")+`]}`)
+	return listID
+}
+
+// searchCount is what the contacts search API counts for an SGQL query.
+func searchCount(t *testing.T, s liveServer, q string) int {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"query": q})
+	return int(mustCall(t, s, s.key, "POST", "/v3/marketing/contacts/search", string(b), 200)["contact_count"].(float64))
+}
+
+// TestConsoleInBrowser signs in, builds a segment with live counts (an
+// error marked where it is, a field name completed), saves it, finds it
+// listed with the count the API gives, and opens a contact to see its
+// segments; every page is screenshotted.
+func TestConsoleInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	s, _ := startInProcess(t, []string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, nil)
+	listID := seedConsole(t, s)
+	cc := `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"list_membership","field":"list_id","op":"contains-any","const_value":"` + listID + `"}]}}`
+	ccBody, _ := json.Marshal(map[string]string{"name": "VIP (Constant Contact)", "segment_criteria": cc})
+	code, out := call(t, s, s.key, "POST", "/v3/segments", string(ccBody))
+	if code != 201 {
+		t.Fatalf("POST /v3/segments: %d %s", code, out)
+	}
+
+	// Sign in: the key goes to sessionStorage, never into the URL.
+	b.do("open the console", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(chromedp.ID("signin-key")))
+	b.shot("01-sign-in")
+	b.do("sign in", chromedp.SendKeys(chromedp.ID("signin-key"), s.key), chromedp.Click(chromedp.CSS("#signin-form button")))
+	b.wait("the segments page", `document.querySelector("[data-page=segments]") !== null`)
+	if loc := eval[string](b, "location.href"); strings.Contains(loc, s.key) {
+		t.Fatalf("the key is in the URL: %s", loc)
+	}
+
+	// The editor: the count follows the query as it is typed.
+	b.do("open the editor", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/segments/new"]`)), chromedp.WaitVisible(chromedp.ID("seg-query")))
+	b.do("choose SGQL", chromedp.SetValue(chromedp.ID("seg-lang"), "sgql"))
+	b.typeQuery("country = 'US'")
+	if got, want := b.waitCount(), searchCount(t, s, "country = 'US'"); got != want || want != 20 {
+		t.Fatalf("count on screen %d, the API counts %d (want 20)", got, want)
+	}
+	b.typeQuery("country = 'US' AND plan = 'pro'")
+	if got, want := b.waitCount(), searchCount(t, s, "country = 'US' AND plan = 'pro'"); got != want || want != 10 {
+		t.Fatalf("count on screen %d, the API counts %d (want 10)", got, want)
+	}
+	b.shot("02-editor-live-count")
+
+	// An error is marked at its line and column with segmentd's message.
+	b.typeQuery("country = 'US' AND\n  plann = 'pro'")
+	b.wait("the error", `document.getElementById("seg-error").textContent !== ""`)
+	msg := b.text("#seg-error")
+	if !strings.HasPrefix(msg, "2:3: ") || !strings.Contains(msg, "plann") {
+		t.Fatalf("error shown %q, want segmentd's message at 2:3 naming plann", msg)
+	}
+	if mark := b.text("#seg-mark"); mark != "plann" {
+		t.Fatalf("marked %q, want plann", mark)
+	}
+	if inv := eval[string](b, `document.getElementById("seg-query").getAttribute("aria-invalid")`); inv != "true" {
+		t.Fatalf("aria-invalid = %q", inv)
+	}
+	b.shot("03-editor-error")
+
+	// Completion: a custom field's name, accepted with Enter.
+	b.typeQuery("country = 'US' AND pl")
+	b.wait("the completions", `!document.getElementById("seg-complete").hidden`)
+	if got := b.text("#seg-complete li[aria-selected=true]"); !strings.HasPrefix(got, "plan") {
+		t.Fatalf("first completion %q, want plan", got)
+	}
+	b.shot("04-editor-completion")
+	b.do("accept the completion", press("Enter", 13), chromedp.SendKeys(chromedp.ID("seg-query"), " = 'free'"))
+	if q := eval[string](b, `document.getElementById("seg-query").value`); q != "country = 'US' AND plan = 'free'" {
+		t.Fatalf("query after completion %q", q)
+	}
+	if got := b.waitCount(); got != 10 {
+		t.Fatalf("count after completion %d, want 10", got)
+	}
+
+	// Save a 2.0 segment through SendGrid's API; a bad query is refused
+	// with its position marked.
+	b.do("choose 2.0 SQL", chromedp.SetValue(chromedp.ID("seg-lang"), "sql"),
+		chromedp.SendKeys(chromedp.ID("seg-name"), "US customers"))
+	b.typeQuery("SELECT contact_id, updated_at FROM contact_data WHERE countryy = 'US'")
+	b.do("save the bad query", chromedp.Click(chromedp.ID("seg-save")))
+	b.wait("the refusal", `document.getElementById("seg-error").textContent.startsWith("Not saved: ")`)
+	if mark := b.text("#seg-mark"); mark != "countryy" {
+		t.Fatalf("save error marked %q, want countryy (%s)", mark, b.text("#seg-error"))
+	}
+	b.typeQuery("SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'")
+	b.do("save", chromedp.Click(chromedp.ID("seg-save")))
+	b.wait("the segment page", `document.querySelector("[data-page=segment]") !== null`)
+	segID := strings.TrimPrefix(eval[string](b, "location.pathname"), "/console/segments/sg/")
+	seg := mustCall(t, s, s.key, "GET", "/v3/marketing/segments/2.0/"+segID, "", 200)
+	if got, want := b.text("#segment-count"), strconv.Itoa(int(seg["contacts_count"].(float64))); got != want || want != "20" {
+		t.Fatalf("segment page count %s, the API says %s (want 20)", got, want)
+	}
+	b.shot("05-segment")
+
+	// Listed, with the count the API gives, beside Constant Contact's.
+	b.do("open the segments", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/segments"]`)))
+	b.wait("the list", `document.querySelector("[data-page=segments]") !== null`)
+	row := eval[string](b, `[...document.querySelectorAll("table.segments tbody tr")].map(r => r.querySelector("th").textContent + "=" + r.querySelector(".count").textContent).join(";")`)
+	if want := "US customers=20;VIP (Constant Contact)=30"; row != want {
+		t.Fatalf("segments listed %q, want %q", row, want)
+	}
+	b.shot("06-segments")
+
+	// A contact: found by email, with its fields, list and segments. Its
+	// markup-bearing name is shown as text.
+	b.do("open the contacts", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/contacts"]`)), chromedp.WaitVisible(chromedp.ID("contact-q")))
+	b.do("search by email", chromedp.SendKeys(chromedp.ID("contact-q"), "p33@example.com"), chromedp.Click(chromedp.CSS("#contact-search button")))
+	b.wait("the result", `document.querySelector("table.contacts a") !== null && location.search.includes("p33")`)
+	b.do("open the contact", chromedp.Click(chromedp.CSS("table.contacts a")))
+	b.wait("the contact page", `document.getElementById("contact-segments") !== null`)
+	if got := b.text("#contact-segments"); !strings.Contains(got, "US customers (SendGrid)") || !strings.Contains(got, "VIP (Constant Contact) (Constant Contact)") {
+		t.Fatalf("contact's segments %q", got)
+	}
+	if got := b.text("#contact-lists"); !strings.Contains(got, "VIP customers") {
+		t.Fatalf("contact's lists %q", got)
+	}
+	b.shot("07-contact")
+	b.do("search by SGQL", chromedp.Navigate(s.url+"/console/contacts?mode=sgql&q=first_name+LIKE+%27%25img%25%27"))
+	b.wait("the search", `document.getElementById("contacts-total") !== null`)
+	if got := b.text("table.contacts td"); got != `<img src=x onerror=alert(1)>` {
+		t.Fatalf("the markup name shows as %q", got)
+	}
+
+	b.do("open the lists", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/lists"]`)))
+	b.wait("the lists", `document.querySelector("table.lists .count") !== null`)
+	if got := b.text("table.lists .count"); got != "30" {
+		t.Fatalf("list count %s, want 30", got)
+	}
+	b.do("open the server page", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/server"]`)))
+	b.wait("the jobs", `document.querySelectorAll("table.jobs tbody tr").length === 2`)
+	b.shot("08-server")
+
+	// Signing out forgets the key.
+	b.do("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("signin-key")))
+	if k := eval[string](b, `sessionStorage.getItem("segmentd.console.key") || ""`); k != "" {
+		t.Fatalf("the key is still kept: %q", k)
+	}
+	b.check()
+}
