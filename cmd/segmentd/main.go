@@ -26,8 +26,8 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/admin"
-	"github.com/segmentd/segmentd/console"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/console"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/hooks"
@@ -154,9 +154,9 @@ type config struct {
 	// before it is marked failing.
 	webhookDelivery bool
 	// console serves the web console at /console/ (docs/console.md).
-	console bool
-	webhookTimeout  time.Duration
-	webhookHorizon  time.Duration
+	console        bool
+	webhookTimeout time.Duration
+	webhookHorizon time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
