@@ -162,6 +162,9 @@ type config struct {
 	memoryLimit int64
 	// metrics serves GET /metrics on the listen address (metrics.go).
 	metrics bool
+	// pprof is the loopback address Go's profiler is served on ("": none;
+	// pprof.go).
+	pprof string
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -293,6 +296,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		horizon = v
 		return nil
 	})
+	fs.StringVar(&cfg.pprof, "pprof", envOr(env, "SEGMENTD_PPROF", ""), "serve Go's profiler (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; refused unless loopback (env SEGMENTD_PPROF)")
 	metricsOn := envOr(env, "SEGMENTD_METRICS", "true")
 	fs.Func("metrics", "serve GET /metrics (Prometheus's text format, no key) on the listen address: true or false (env SEGMENTD_METRICS, default true)", func(v string) error {
 		metricsOn = v
@@ -322,6 +326,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return cfg, fmt.Errorf("--webhook-delivery must be true or false, not %s", segmentd.Quote(delivery))
 	}
 	if cfg.metrics, err = parseBool("--metrics", metricsOn); err != nil {
+		return cfg, err
+	}
+	if err := checkPprofAddr(cfg.pprof); err != nil {
 		return cfg, err
 	}
 	if cfg.webhookTimeout, err = time.ParseDuration(hookTimeout); err != nil || cfg.webhookTimeout < time.Second || cfg.webhookTimeout > time.Minute {
@@ -469,6 +476,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var profiler net.Addr // Go's profiler, on a loopback listener of its own (--pprof)
+	if cfg.pprof != "" {
+		if profiler, err = servePprof(ctx, cfg.pprof, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
@@ -509,6 +523,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	case cfg.apiKey == "":
 		// A restart shows no key: only hashes are kept. Say how to get one.
 		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create %s\n", storeArgs(cfg))
+	}
+	if profiler != nil {
+		fmt.Fprintf(stdout, "profiler on http://%s/debug/pprof/\n", profiler)
 	}
 	fmt.Fprintf(stdout, "data: %s\n", where)
 
