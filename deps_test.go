@@ -71,29 +71,47 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-// TestPgxConfined: the PostgreSQL driver is imported by the PostgreSQL
-// store alone (its tests included); everything else reaches the database
-// through the store interfaces.
-func TestPgxConfined(t *testing.T) {
-	const owner = "github.com/segmentd/segmentd/postgres"
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...").Output()
+// TestConfined: a third-party library is imported by the one package
+// that owns it (its tests included); everything else reaches it through
+// that package. The PostgreSQL driver belongs to the PostgreSQL store, the
+// Prometheus client library to internal/metrics; Prometheus's text parser
+// (prometheus/common, client_model) may be imported by tests as well, to
+// read /metrics as a scraper does.
+func TestConfined(t *testing.T) {
+	const module = "github.com/segmentd/segmentd/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}|{{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	n := 0
-	for line := range strings.Lines(string(out)) {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		n++
-		for _, imp := range fields[1:] {
-			if strings.HasPrefix(imp, "github.com/jackc/pgx/") && fields[0] != owner {
-				t.Errorf("%s imports %s: only %s may", fields[0], imp, owner)
+	for _, tt := range []struct {
+		prefix string
+		owner  string
+		tests  bool // tests of any package may import it too
+	}{
+		{prefix: "github.com/jackc/pgx/", owner: module + "postgres"},
+		{prefix: "github.com/prometheus/client_golang/", owner: module + "internal/metrics"},
+		{prefix: "github.com/prometheus/", owner: module + "internal/metrics", tests: true},
+	} {
+		n := 0
+		for line := range strings.Lines(string(out)) {
+			fields := strings.Split(strings.TrimSpace(line), "|")
+			if len(fields) != 3 {
+				continue
+			}
+			n++
+			pkg := fields[0]
+			check := strings.Fields(fields[1])
+			if !tt.tests {
+				check = append(check, strings.Fields(fields[2])...)
+			}
+			for _, imp := range check {
+				if strings.HasPrefix(imp, tt.prefix) && pkg != tt.owner {
+					t.Errorf("%s imports %s: only %s may", pkg, imp, tt.owner)
+				}
 			}
 		}
-	}
-	if n < 10 {
-		t.Fatalf("go list named only %d packages:\n%s", n, out)
+		if n < 10 {
+			t.Fatalf("go list named only %d packages:\n%s", n, out)
+		}
 	}
 }

@@ -175,6 +175,12 @@ type Membership interface {
 	// ids select nobody) with the lists and segments each is in, for a
 	// contact export to write while the engine moves on.
 	SelectForExport(acct int64, listIDs, segmentIDs []string, now time.Time) ExportSelection
+
+	// Preview evaluates a query in lang over the account's contacts (on
+	// parentListID when it is not "") at now, saving nothing: the number
+	// of matches and the first limit ids. An invalid query fails with a
+	// *QueryError saying where (explain.go).
+	Preview(acct int64, lang QueryLang, src, parentListID string, limit int, now time.Time) (ids []string, count int, err error)
 }
 
 // QueryLang names a query dialect at the Membership seam.

@@ -32,6 +32,7 @@ type jobTask struct {
 
 	publish func()
 	err     error
+	since   time.Time // when it was queued, for its duration (Config.Observer)
 	// write, when set, makes this an internal task (no job record): its
 	// caller waits for it on wait (see run).
 	write func() (publish func(), err error)
@@ -66,14 +67,18 @@ func (s *Service) write() {
 			return
 		}
 		t := group[0]
+		start, stage := time.Now(), "store"
 		switch {
 		case t.events != nil:
+			stage = "store_events"
 			s.writeEvents(group)
 		case t.write != nil:
+			stage = "store_task"
 			t.publish, t.err = t.write()
 		default:
 			group[0] = s.writeJob(t)
 		}
+		s.observeStage(stage, start)
 		for _, g := range group {
 			s.finish <- g
 		}
@@ -161,10 +166,12 @@ func settle(t *jobTask) {
 func (s *Service) complete() {
 	defer close(s.done)
 	for t := range s.finish {
+		start := time.Now()
 		if t.partial {
 			if err := s.reflectTask(t); err != nil {
 				s.log.Error("bringing an import's batch to the engine", "job_id", t.job.ID, "account", t.job.AccountID, "err", err)
 			}
+			s.observeStage("engine", start)
 			continue
 		}
 		if t.wait != nil {
@@ -172,6 +179,7 @@ func (s *Service) complete() {
 				t.err = s.reflectTask(t)
 			}
 			s.flushOutbox()
+			s.observeStage("engine", start)
 			t.wait <- t.err
 			continue
 		}
@@ -184,7 +192,15 @@ func (s *Service) complete() {
 			}
 		}
 		s.flushOutbox()
+		s.observeStage("engine", start)
 		s.finishJob(t)
+		if s.cfg.Observer != nil {
+			var took time.Duration
+			if !t.since.IsZero() {
+				took = time.Since(t.since)
+			}
+			s.cfg.Observer.JobFinished(*j, took)
+		}
 		// Reads see the result at once; the row follows, so that writing it
 		// never holds up the reader waiting for the store's writer.
 		s.pendingMu.Lock()
@@ -205,6 +221,27 @@ func (s *Service) complete() {
 		delete(s.pending, j.ID)
 		s.pendingMu.Unlock()
 	}
+}
+
+// observeStage reports a stage's task that started at start.
+func (s *Service) observeStage(stage string, start time.Time) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.StageTook(stage, time.Since(start))
+	}
+}
+
+// PendingJobs counts the jobs accepted and not yet finished, by type (for
+// metrics).
+func (s *Service) PendingJobs() map[segmentd.JobType]int {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	n := map[segmentd.JobType]int{}
+	for _, j := range s.pending {
+		if j.Status == segmentd.JobPending {
+			n[j.Type]++
+		}
+	}
+	return n
 }
 
 // flushOutbox stores the transitions the engine made so far, before the
@@ -283,6 +320,7 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 // queueJob makes a job readable as pending and queues it on its account.
 func (s *Service) queueJob(t *jobTask) {
 	pending := t.job
+	t.since = time.Now()
 	s.pendingMu.Lock()
 	s.pending[pending.ID] = &pending
 	s.pendingMu.Unlock()

@@ -48,6 +48,7 @@ func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, erro
 	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, s.owner, time.Now().Add(jobLease)); err != nil {
 		return "", err
 	}
+	task.since = time.Now()
 	s.queues.mu.Lock()
 	defer s.queues.mu.Unlock()
 	if s.queues.m == nil {
@@ -88,8 +89,13 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	if !s.waitTurn(ctx, j) {
 		return
 	}
+	start := time.Now()
 	_, t.err = s.apply(j, t.in)
+	s.observeStage("store", start)
 	s.finishJob(t)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.JobFinished(*j, time.Since(t.since))
+	}
 	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
 	} else if t.multi {

@@ -80,6 +80,22 @@ type Config struct {
 	// Imports keeps CSV contact imports (imports.go; nil: none are
 	// served).
 	Imports segmentd.ImportStore
+	// Observer, when set, is told of every finished job and of the time
+	// of each task of the job worker's stages (jobs.go), for metrics.
+	Observer Observer
+}
+
+// Observer is what the job worker reports as it runs (the server's
+// metrics meet it).
+type Observer interface {
+	// JobFinished is told of a job in its final state, took after its
+	// acceptance (or its resumption after a restart).
+	JobFinished(j segmentd.Job, took time.Duration)
+	// StageTook is told of one task of a stage: "store" (a job's store
+	// transaction), "store_events" (an event batch's), "store_task"
+	// (another write on the worker) or "engine" (passing a task's
+	// changes to the engine).
+	StageTook(stage string, took time.Duration)
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on

@@ -226,6 +226,14 @@ func (a *account) clock(now time.Time) int64 {
 	return a.now
 }
 
+// Accounts returns the ids of the accounts the engine holds, in
+// ascending order (for metrics: Stats of each).
+func (e *Engine) Accounts() []int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Sorted(maps.Keys(e.accts))
+}
+
 // DropAccount forgets an account entirely (it was deleted).
 func (e *Engine) DropAccount(acct int64) {
 	e.mu.Lock()

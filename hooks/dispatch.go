@@ -46,6 +46,9 @@ type Options struct {
 	MaxBatch, MaxBody int
 	// Client sends the messages (default: a client of its own).
 	Client *http.Client
+	// Observe, when set, is told of every delivery attempt, test messages
+	// included (metrics).
+	Observe func(segmentd.Delivery)
 }
 
 // Limits of the messages.
@@ -503,6 +506,9 @@ func (d *Dispatcher) forget(ctx context.Context, acct int64) {
 func (d *Dispatcher) send(ctx context.Context, sub *segmentd.Subscription, id string, body []byte, n int) segmentd.Delivery {
 	at := d.o.Clock.Now()
 	del := segmentd.Delivery{SubscriptionID: sub.ID, MessageID: id, At: at, Transitions: n}
+	if d.o.Observe != nil {
+		defer func() { d.o.Observe(del) }() // del as returned
+	}
 	sig, err := Sign(sub.Secret, id, at.Unix(), body)
 	if err != nil {
 		del.Error = "the subscription's secret cannot sign"

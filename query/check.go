@@ -68,6 +68,9 @@ type cnode struct {
 	// kTimeAdd and TInterval constants
 	months int64
 	like   *likePattern
+	// src is the expression the node was checked from (nil for nodes the
+	// checker makes up), for Explain.
+	src Expr
 }
 
 type checker struct {
@@ -189,7 +192,7 @@ func (c *checker) eventGroup(x Expr) *cnode {
 	c.usesEvents = true
 	inner := c.cond(c.expr(x), "engagement group")
 	c.sgqlEvents = false
-	return &cnode{k: kExists, t: TBool, pos: x.Pos(), args: []*cnode{inner}}
+	return &cnode{k: kExists, t: TBool, pos: x.Pos(), args: []*cnode{inner}, src: x}
 }
 
 func (c *checker) groupify(x Expr) *cnode {
@@ -203,11 +206,15 @@ func (c *checker) groupify(x Expr) *cnode {
 		if x.Op == AND || x.Op == OR {
 			l := c.cond(c.groupify(x.X), "operand of "+x.Op.String())
 			r := c.cond(c.groupify(x.Y), "operand of "+x.Op.String())
-			return c.logical(x.Op, x.OpPos, l, r)
+			n := c.logical(x.Op, x.OpPos, l, r)
+			n.src = x
+			return n
 		}
 	case *UnaryExpr:
 		if x.Op == NOT {
-			return c.not(x.OpPos, c.groupify(x.X))
+			n := c.not(x.OpPos, c.groupify(x.X))
+			n.src = x
+			return n
 		}
 	}
 	return c.expr(x)
@@ -503,7 +510,18 @@ func (c *checker) eventColumn(scope int, id *Ident) *cnode {
 
 // ---- expressions ----
 
+// expr checks x and remembers it as the node's source: a parenthesised
+// expression claims the node of its contents, so that Explain keeps the
+// groups the query was written with.
 func (c *checker) expr(x Expr) *cnode {
+	n := c.expr1(x)
+	if _, paren := x.(*ParenExpr); paren || n.src == nil {
+		n.src = x
+	}
+	return n
+}
+
+func (c *checker) expr1(x Expr) *cnode {
 	switch x := x.(type) {
 	case *Ident:
 		if c.inHaving && c.maxAlias != "" && strings.EqualFold(x.Name, c.maxAlias) {

@@ -119,9 +119,13 @@ func (rt *Router) parse(text string) (*pattern, string, error) {
 // unrouted function.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if u, routed := rt.Match(r); !routed {
+		recordRoute(r, "unrouted")
 		rt.unrouted(w, r, u)
 		return
 	}
+	// ServeMux sets r.Pattern (the route without its kinds) before it
+	// calls the route's handler; deferred, so that a panic is counted too.
+	defer func() { recordRoute(r, r.Pattern) }()
 	rt.mux.ServeHTTP(w, r)
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/internal/cli"
 	"github.com/segmentd/segmentd/internal/journal"
+	"github.com/segmentd/segmentd/internal/metrics"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/webhook"
@@ -162,6 +163,11 @@ type config struct {
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
 	// runtime's own, which GOMEMLIMIT may give).
 	memoryLimit int64
+	// metrics serves GET /metrics on the listen address (metrics.go).
+	metrics bool
+	// pprof is the loopback address Go's profiler is served on ("": none;
+	// pprof.go).
+	pprof string
 }
 
 func lookupEnv(env []string, name string) (string, bool) {
@@ -183,6 +189,17 @@ func envOr(env []string, name, def string) string {
 func envBool(env []string, name string) bool {
 	v, _ := lookupEnv(env, name)
 	return v == "1" || strings.EqualFold(v, "true")
+}
+
+// parseBool reads a true-or-false flag's value (true, false, 1 or 0).
+func parseBool(flag, v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s must be true or false, not %s", flag, segmentd.Quote(v))
 }
 
 // isHelp reports whether arg asks for help, as the flag package reads it.
@@ -287,6 +304,12 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		horizon = v
 		return nil
 	})
+	fs.StringVar(&cfg.pprof, "pprof", envOr(env, "SEGMENTD_PPROF", ""), "serve Go's profiler (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; refused unless loopback (env SEGMENTD_PPROF)")
+	metricsOn := envOr(env, "SEGMENTD_METRICS", "true")
+	fs.Func("metrics", "serve GET /metrics (Prometheus's text format, no key) on the listen address: true or false (env SEGMENTD_METRICS, default true)", func(v string) error {
+		metricsOn = v
+		return nil
+	})
 	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
 	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "auto"), false
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
@@ -310,8 +333,14 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	default:
 		return cfg, fmt.Errorf("--webhook-delivery must be true or false, not %s", segmentd.Quote(delivery))
 	}
-	if cfg.console, err = strconv.ParseBool(consoleOn); err != nil {
-		return cfg, fmt.Errorf("--console must be true or false, not %s", segmentd.Quote(consoleOn))
+	if cfg.console, err = parseBool("--console", consoleOn); err != nil {
+		return cfg, err
+	}
+	if cfg.metrics, err = parseBool("--metrics", metricsOn); err != nil {
+		return cfg, err
+	}
+	if err := checkPprofAddr(cfg.pprof); err != nil {
+		return cfg, err
 	}
 	if cfg.webhookTimeout, err = time.ParseDuration(hookTimeout); err != nil || cfg.webhookTimeout < time.Second || cfg.webhookTimeout > time.Minute {
 		return cfg, fmt.Errorf("--webhook-timeout must be a duration from 1s to 60s, not %s", segmentd.Quote(hookTimeout))
@@ -394,6 +423,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		log.Info("soft memory limit set", "bytes", cfg.memoryLimit)
 	}
 	members := engine.NewMembership()
+	// The metrics read the Service's queue, made below, at each scrape.
+	var svc *audience.Service
+	var mx *metrics.Metrics
+	if cfg.metrics {
+		mx = metrics.New(metrics.Options{Accounts: engineAccounts(members), PendingJobs: func() map[segmentd.JobType]int { return svc.PendingJobs() }})
+	}
 	svcCfg := audience.Config{
 		Membership:   members,
 		Refresh:      refresh,
@@ -405,14 +440,21 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// engine's transitions once it is loaded.
 	var dispatcher *hooks.Dispatcher
 	if cfg.webhookDelivery {
-		dispatcher = hooks.New(hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon})
+		o := hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon}
+		if mx != nil {
+			o.Observe = mx.Delivered
+		}
+		dispatcher = hooks.New(o)
 		if err := dispatcher.Start(ctx); err != nil {
 			return fmt.Errorf("starting webhook delivery: %w", err)
 		}
 		defer dispatcher.Close()
 		svcCfg.Outbox = dispatcher
 	}
-	svc := audience.New(store, clock, log, svcCfg)
+	if mx != nil {
+		svcCfg.Observer = mx
+	}
+	svc = audience.New(store, clock, log, svcCfg)
 	defer svc.Close()
 	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
 		return fmt.Errorf("pruning events: %w", err)
@@ -445,6 +487,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var profiler net.Addr // Go's profiler, on a loopback listener of its own (--pprof)
+	if cfg.pprof != "" {
+		if profiler, err = servePprof(ctx, cfg.pprof, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
 	faces := []server.Face{
@@ -467,7 +516,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		faces = append(faces, server.Face{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(o)})
 	}
+	if mx != nil {
+		faces = append(faces, metricsFace(mx))
+	}
 	handler := server.New(log, store.Ping, faces...)
+	if mx != nil {
+		handler = server.Observe(handler, func(o server.Observed) { mx.ObserveRequest(o.Method, o.Route, o.Status, o.Duration) })
+	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	if err := lock.describe("segmentd serve on http://" + ln.Addr().String()); err != nil {
 		log.Warn("writing the server's address into the data directory's lock file", "err", err)
@@ -482,6 +537,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	case cfg.apiKey == "":
 		// A restart shows no key: only hashes are kept. Say how to get one.
 		fmt.Fprintf(stdout, "API keys are stored hashed and not shown again; create one with: segmentd keys create %s\n", storeArgs(cfg))
+	}
+	if profiler != nil {
+		fmt.Fprintf(stdout, "profiler on http://%s/debug/pprof/\n", profiler)
 	}
 	fmt.Fprintf(stdout, "data: %s\n", where)
 

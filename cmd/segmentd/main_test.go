@@ -29,10 +29,11 @@ import (
 // server is a segmentd started by a test, in-process through run or as a
 // real child process.
 type liveServer struct {
-	url  string
-	key  string // the generated key, when the banner printed one; startBinary's given key
-	hint string // the banner's hint of how to get a key, when it printed none
-	data string // the banner's data line: where the store is
+	url   string
+	key   string // the generated key, when the banner printed one; startBinary's given key
+	hint  string // the banner's hint of how to get a key, when it printed none
+	data  string // the banner's data line: where the store is
+	pprof string // the profiler's URL, when the banner named one (--pprof)
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -51,6 +52,9 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 		}
 		if k, ok := strings.CutPrefix(line, "API key (shown once; it is stored hashed): "); ok {
 			s.key = k
+		}
+		if u, ok := strings.CutPrefix(line, "profiler on "); ok {
+			s.pprof = u
 		}
 		if strings.HasPrefix(line, "API keys are stored hashed") {
 			s.hint = line

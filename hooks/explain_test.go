@@ -1,0 +1,102 @@
+package hooks_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/hooks"
+	"github.com/segmentd/segmentd/internal/facetest"
+)
+
+// Preview counts and samples what a query would select, saving nothing,
+// in each dialect; errors say where they are.
+func TestPreview(t *testing.T) {
+	e := start(t, hooks.Options{})
+	e.upsert(t, "a@example.com", "b@example.com", "c@example.org")
+	list, err := e.Svc.CreateList(t.Context(), e.acct, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.Svc.UpsertContacts(t.Context(), e.acct, []segmentd.ContactPatch{{Email: facetest.Ptr("d@example.com"), FirstName: facetest.Ptr("Bo")}}, []string{list.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facetest.WaitJob(t, e.Svc, e.acct, id)
+	const path = "/segmentd/v1/preview"
+
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		count float64
+	}{
+		{"2.0 SQL", map[string]any{"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@example.com'"}, 3},
+		{"2.0 SQL, explicit", map[string]any{"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'", "query_version": "2"}, 3},
+		{"SGQL", map[string]any{"query_dsl": "first_name = 'Bo'", "query_version": "1"}, 1},
+		{"criteria object", map[string]any{"segment_criteria": map[string]any{"version": "1.0.0", "criteria": map[string]any{"type": "and", "group": []any{
+			map[string]any{"source": "contact", "field": "first_name", "op": "eq", "const_value": "Ada"}}}}}, 3},
+		{"criteria string", map[string]any{"segment_criteria": `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"first_name","op":"eq","const_value":"Bo"}]}}`}, 1},
+		{"parent list", map[string]any{"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@example.com'", "parent_list_id": list.ID}, 1},
+		{"no sample", map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1", "sample": 0}, 3},
+	} {
+		m := want(t, e.call(t, "POST", path, tc.body), 200)
+		if m["contacts_count"] != tc.count {
+			t.Errorf("%s: count %v, want %v", tc.name, m["contacts_count"], tc.count)
+		}
+		sample := m["contacts_sample"].([]any)
+		wantSample := int(tc.count)
+		if tc.body["sample"] == 0 {
+			wantSample = 0
+		}
+		if len(sample) != wantSample {
+			t.Errorf("%s: sample of %d, want %d", tc.name, len(sample), wantSample)
+		}
+	}
+	m := want(t, e.call(t, "POST", path, map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1", "sample": 2}), 200)
+	if s := m["contacts_sample"].([]any); len(s) != 2 || s[0].(map[string]any)["first_name"] != "Ada" {
+		t.Fatalf("sample: %v", s)
+	}
+	// Nothing was saved.
+	if segs, err := e.Svc.Segments(t.Context(), e.acct, audience.SegmentFilter{}); err != nil || len(segs) != 0 {
+		t.Fatalf("segments after previews: %v %v", segs, err)
+	}
+
+	// Errors: positioned in the query, by JSON path in criteria.
+	for _, tc := range []struct {
+		body   any
+		status int
+		parts  []string
+	}{
+		{map[string]any{"query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE\n  first_name = "}, 400, []string{`"field":"query"`, `"line":2`, `"column":16`, `"message":"2:16: expected expression`}},
+		{map[string]any{"query_dsl": "nope = 1", "query_version": "1"}, 400, []string{`"line":1`, `"column":1`, `nope`}},
+		{map[string]any{"segment_criteria": map[string]any{"version": "1.0.0", "criteria": map[string]any{"type": "and", "group": []any{
+			map[string]any{"source": "contact", "field": "first_name", "op": "nope", "const_value": "Ada"}}}}}, 400, []string{`"field":"criteria"`, `"path":"criteria.group[0].op"`}},
+		{map[string]any{"segment_criteria": 7}, 400, []string{"segment_criteria must be a JSON object"}},
+		{map[string]any{"query_dsl": strings.Repeat("x", 16<<10+1), "query_version": "1"}, 400, []string{"16384"}},
+		{map[string]any{"query_dsl": strings.Repeat("(", 100) + "x = 1" + strings.Repeat(")", 100), "query_version": "1"}, 400, []string{"deep"}},
+		{map[string]any{}, 400, []string{"query_dsl or segment_criteria is required"}},
+		{map[string]any{"query_dsl": " "}, 400, []string{"query is required"}},
+		{map[string]any{"query_dsl": "x", "segment_criteria": "{}"}, 400, []string{"not both"}},
+		{map[string]any{"query_dsl": "x", "query_version": "3"}, 400, []string{`"field":"query_version"`}},
+		{map[string]any{"segment_criteria": "{}", "query_version": "2"}, 400, []string{`"field":"query_version"`}},
+		{map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1", "sample": 101}, 400, []string{"from 0 to 100"}},
+		{map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1", "parent_list_id": "nope"}, 400, []string{"not a valid UUID"}},
+		{map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1", "parent_list_id": "00000000-0000-4000-8000-000000000000"}, 404, nil},
+		{map[string]any{"query_dsl": "x", "surprise": 1}, 400, []string{"unknown key"}},
+		{strings.Repeat(" ", hooks.MaxBody+1), 413, nil},
+	} {
+		want(t, e.call(t, "POST", path, tc.body), tc.status, tc.parts...)
+	}
+	want(t, e.call(t, "GET", path, nil), 405)
+
+	// Keys: none, unknown, without a read scope; either read scope does;
+	// another account sees its own contacts.
+	body := map[string]any{"query_dsl": "first_name = 'Ada'", "query_version": "1"}
+	want(t, e.call(t, "POST", path, body, ""), 401, "authorization required")
+	want(t, e.call(t, "POST", path, body, "SG.nope"), 401)
+	want(t, e.call(t, "POST", path, body, e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeWebhooks, segmentd.ScopeSendGridWrite)), 403, "sendgrid.read or constantcontact.read")
+	want(t, e.call(t, "POST", path, body, e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeConstantContactRead)), 200, `"contacts_count":3`)
+	want(t, e.call(t, "POST", path, body, e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeSendGridRead)), 200, `"contacts_count":3`)
+	want(t, e.call(t, "POST", path, body, e.NewKey("other", "", segmentd.ScopeSendGridRead)), 200, `"contacts_count":0`)
+}
