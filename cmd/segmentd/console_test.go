@@ -279,6 +279,20 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The editor: the count follows the query as it is typed.
 	b.do("open the editor", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/segments/new"]`)), chromedp.WaitVisible(chromedp.ID("seg-query")))
+	const us = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"
+	b.typeQuery(us)
+	if got, want := b.waitCount(), searchCount(t, s, "country = 'US'"); got != want || want != 20 {
+		t.Fatalf("2.0 count on screen %d, the API counts %d (want 20)", got, want)
+	}
+	b.typeQuery(us + " AND plan = 'pro'")
+	if got := b.waitCount(); got != 10 {
+		t.Fatalf("2.0 count on screen %d, want 10", got)
+	}
+	b.do("choose criteria", chromedp.SetValue(chromedp.ID("seg-lang"), "cc"))
+	b.typeQuery(cc)
+	if got := b.waitCount(); got != 30 {
+		t.Fatalf("criteria count on screen %d, want 30", got)
+	}
 	b.do("choose SGQL", chromedp.SetValue(chromedp.ID("seg-lang"), "sgql"))
 	b.typeQuery("country = 'US'")
 	if got, want := b.waitCount(), searchCount(t, s, "country = 'US'"); got != want || want != 20 {
