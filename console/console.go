@@ -25,6 +25,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/metrics"
 	"github.com/segmentd/segmentd/internal/ownapi"
 	"github.com/segmentd/segmentd/server"
 )
@@ -49,6 +50,9 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Options struct {
 	Service *audience.Service
 	Log     *slog.Logger
+	// Metrics, when set, reads the counters GET /metrics exports, for the
+	// server page; nil when the server keeps none (--metrics=false).
+	Metrics func() ([]metrics.Family, error)
 }
 
 // NewHandler returns the console: every path under Prefix.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"html/template"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -418,6 +419,16 @@ type serverData struct {
 	Exports []segmentd.Export
 	Hooks   []hookHealth
 	HookErr string
+	// Metrics are the counters of GET /metrics; MetricsOff when the
+	// server keeps none.
+	Metrics    []metricRow
+	MetricsOff bool
+}
+
+// metricRow is one series of a metric, as the server page lists it.
+type metricRow struct {
+	Name, Labels, Type, Help string
+	Value                    string
 }
 
 // hookHealth is a webhook subscription with its latest attempts.
@@ -435,6 +446,9 @@ func (h *handler) server(r *http.Request, p audience.Principal) (string, any, er
 		return "", nil, err
 	}
 	if d.Exports, err = h.Service.Exports(ctx, acct); err != nil {
+		return "", nil, err
+	}
+	if d.Metrics, d.MetricsOff, err = h.metricRows(strconv.FormatInt(acct, 10)); err != nil {
 		return "", nil, err
 	}
 	if !p.Key.Has(segmentd.ScopeWebhooks) {
@@ -462,4 +476,41 @@ func (h *handler) server(r *http.Request, p audience.Principal) (string, any, er
 		d.Hooks = append(d.Hooks, hh)
 	}
 	return "server", d, nil
+}
+
+// metricRows reads the counters GET /metrics exports, as a scrape would,
+// leaving out the series of other accounts than acct (the engine's
+// per-account ones) and the Go runtime's and the process's own.
+func (h *handler) metricRows(acct string) (rows []metricRow, off bool, err error) {
+	if h.Metrics == nil {
+		return nil, true, nil
+	}
+	fams, err := h.Metrics()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, f := range fams {
+		if !strings.HasPrefix(f.Name, "segmentd_") {
+			continue
+		}
+		for _, smp := range f.Samples {
+			if a, ok := smp.Labels["account"]; ok && a != acct {
+				continue
+			}
+			keys := slices.Sorted(maps.Keys(smp.Labels))
+			var labels []string
+			for _, k := range keys {
+				labels = append(labels, k+"="+smp.Labels[k])
+			}
+			v := strconv.FormatFloat(smp.Value, 'f', -1, 64)
+			if f.Type == "histogram" || f.Type == "summary" {
+				v = strconv.FormatFloat(smp.Value, 'f', -1, 64) + " observations"
+				if smp.Value > 0 {
+					v += ", mean " + strconv.FormatFloat(smp.Sum/smp.Value, 'g', 4, 64)
+				}
+			}
+			rows = append(rows, metricRow{Name: f.Name, Labels: strings.Join(labels, ", "), Type: f.Type, Help: f.Help, Value: v})
+		}
+	}
+	return rows, false, nil
 }

@@ -390,6 +390,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.do("open the server page", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/server"]`)))
 	b.wait("the jobs", `document.querySelectorAll("table.jobs tbody tr").length === 2`)
+	if got := b.text("table.metrics"); !strings.Contains(got, "segmentd_jobs_finished_total") {
+		t.Fatalf("the server page shows no job counters: %.300s", got)
+	}
 	b.shot("08-server")
 
 	// Signing out forgets the key.

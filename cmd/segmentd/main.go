@@ -505,7 +505,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		{Prefixes: []string{hooks.Prefix}, Handler: hooks.NewHandler(hooks.HandlerOptions{Service: svc, Dispatcher: dispatcher, Log: log})},
 	}
 	if cfg.console {
-		faces = append(faces, server.Face{Prefixes: []string{console.Prefix}, Handler: console.NewHandler(console.Options{Service: svc, Log: log})})
+		o := console.Options{Service: svc, Log: log}
+		if mx != nil {
+			o.Metrics = mx.Families
+		}
+		faces = append(faces, server.Face{Prefixes: []string{console.Prefix}, Handler: console.NewHandler(o)})
 	}
 	// The control plane: with --dev, or with a token that every call
 	// must carry (docs/admin.md).
