@@ -76,7 +76,9 @@ func TestNewID(t *testing.T) {
 // that package. The PostgreSQL driver belongs to the PostgreSQL store, the
 // Prometheus client library to internal/metrics; Prometheus's text parser
 // (prometheus/common, client_model) may be imported by tests as well, to
-// read /metrics as a scraper does.
+// read /metrics as a scraper does. The browser driver chromedp belongs to
+// cmd/segmentd's tests alone (the console's browser tests), never to the
+// binary.
 func TestConfined(t *testing.T) {
 	const module = "github.com/segmentd/segmentd/"
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}|{{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...").Output()
@@ -87,10 +89,13 @@ func TestConfined(t *testing.T) {
 		prefix string
 		owner  string
 		tests  bool // tests of any package may import it too
+		// testOnly: the owner may import it from its tests only.
+		testOnly bool
 	}{
 		{prefix: "github.com/jackc/pgx/", owner: module + "postgres"},
 		{prefix: "github.com/prometheus/client_golang/", owner: module + "internal/metrics"},
 		{prefix: "github.com/prometheus/", owner: module + "internal/metrics", tests: true},
+		{prefix: "github.com/chromedp/", owner: module + "cmd/segmentd", testOnly: true},
 	} {
 		n := 0
 		for line := range strings.Lines(string(out)) {
@@ -107,6 +112,11 @@ func TestConfined(t *testing.T) {
 			for _, imp := range check {
 				if strings.HasPrefix(imp, tt.prefix) && pkg != tt.owner {
 					t.Errorf("%s imports %s: only %s may", pkg, imp, tt.owner)
+				}
+			}
+			for _, imp := range strings.Fields(fields[1]) {
+				if tt.testOnly && strings.HasPrefix(imp, tt.prefix) && pkg == tt.owner {
+					t.Errorf("%s imports %s outside its tests", pkg, imp)
 				}
 			}
 		}
