@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
@@ -55,6 +56,16 @@ type completionList struct {
 	Name string `json:"name"`
 }
 
+// identifierFields are the contact columns a query may name besides the
+// reserved fields: the other identifiers and the lists
+// (docs/query-language.md).
+var identifierFields = []segmentd.FieldDefinition{
+	{Name: "phone_number_id", Type: segmentd.FieldText, Reserved: true},
+	{Name: "external_id", Type: segmentd.FieldText, Reserved: true},
+	{Name: "anonymous_id", Type: segmentd.FieldText, Reserved: true},
+	{Name: "list_ids", Type: "Array", Reserved: true},
+}
+
 // eventColumns are Segments 2.0's event_data columns
 // (docs/query-language.md).
 var eventColumns = []string{"contact_id", "event_source", "event_type", "event_timestamp", "singlesend_id", "automation_id", "marketing_campaign_id", "url"}
@@ -70,7 +81,10 @@ func (h *handler) completions(w http.ResponseWriter, r *http.Request, p audience
 		return err
 	}
 	out := completions{Fields: []completionField{}, EventColumns: eventColumns, Tables: []string{"contact_data", "event_data"}, Lists: []completionList{}}
-	for _, d := range defs {
+	for _, d := range slices.Concat(segmentd.ReservedFields, identifierFields, defs) {
+		if d.Reserved && slices.ContainsFunc(out.Fields, func(f completionField) bool { return f.Name == d.Name }) {
+			continue // FieldDefinitions may list the reserved fields too
+		}
 		out.Fields = append(out.Fields, completionField{Name: d.Name, Type: string(d.Type), Custom: !d.Reserved})
 	}
 	for _, l := range ls {
