@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/segmentd/segmentd"
 )
 
 // The browser tests drive the web console (docs/console.md) in headless
@@ -29,7 +32,7 @@ import (
 // browser is a headless Chromium tab on a console, with what went wrong in
 // the page (exceptions, CSP refusals, dialogs) collected as it ran.
 type browser struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	shots    string // where screenshots go
 	mu       sync.Mutex
@@ -39,7 +42,7 @@ type browser struct {
 // chromiumPath finds Chromium: $SEGMENTD_CHROMIUM, or chromium on PATH.
 // Without one the test is skipped, except under CI=true, where it fails:
 // .ci/run installs Debian's chromium, so a missing one is a broken CI.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("SEGMENTD_CHROMIUM"); p != "" {
 		return p
@@ -58,7 +61,7 @@ func chromiumPath(t *testing.T) string {
 
 // screenshotDir is $SEGMENTD_SCREENSHOTS (created if need be) or a
 // temporary directory; it is logged so that a person can look.
-func screenshotDir(t *testing.T) string {
+func screenshotDir(t testing.TB) string {
 	dir := os.Getenv("SEGMENTD_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -69,7 +72,7 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path := chromiumPath(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -225,7 +228,7 @@ func (b *browser) waitCount() int {
 // seedConsole makes the data the console tests look at: a custom field,
 // a list, 60 contacts (one with markup in its name), and returns the list
 // id.
-func seedConsole(t *testing.T, s liveServer) (listID string) {
+func seedConsole(t testing.TB, s liveServer) (listID string) {
 	t.Helper()
 	field := mustCall(t, s, s.key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
 	listID = mustCall(t, s, s.key, "POST", "/v3/marketing/lists", `{"name":"VIP customers"}`, 201)["id"].(string)
@@ -247,7 +250,7 @@ func seedConsole(t *testing.T, s liveServer) (listID string) {
 }
 
 // searchCount is what the contacts search API counts for an SGQL query.
-func searchCount(t *testing.T, s liveServer, q string) int {
+func searchCount(t testing.TB, s liveServer, q string) int {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"query": q})
 	return int(mustCall(t, s, s.key, "POST", "/v3/marketing/contacts/search", string(b), 200)["contact_count"].(float64))
@@ -401,4 +404,71 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the key is still kept: %q", k)
 	}
 	b.check()
+}
+
+// BenchmarkConsoleLiveCount measures the live count as a person types:
+// the time from the last keystroke's input event to the count drawn on
+// screen, measured in the page (the editor's 40 ms debounce included),
+// with the server's own preview time beside it. Each iteration retypes
+// the country at the end of a 2.0 query, as a person editing it would. It
+// runs on 10,000 contacts loaded through the API, or on the data directory
+// SEGMENTD_BENCH_DATA names (one loaded by segmentd bench segments, such as
+// 1,000,000 contacts: docs/console.md, "Live-count latency").
+// debounceMS is the editor's wait after a keystroke (console.js
+// DEBOUNCE_MS).
+const debounceMS = 40
+
+func BenchmarkConsoleLiveCount(b *testing.B) {
+	br := newBrowser(b)
+	const key = "SG.console-bench-key"
+	data, loaded := os.LookupEnv("SEGMENTD_BENCH_DATA")
+	if !loaded {
+		data = b.TempDir()
+	}
+	s, _ := startInProcess(b, []string{"--addr", "127.0.0.1:0", "--data", data, "--api-key", key, "--snapshot-interval", "0"}, nil)
+	s.key = key
+	contacts := 0
+	if !loaded {
+		for i := 0; i < 10_000; i += segmentd.MaxUpsertContacts {
+			var cs []string
+			for j := i; j < min(i+segmentd.MaxUpsertContacts, 10_000); j++ {
+				cs = append(cs, fmt.Sprintf(`{"email":"c%d@%s","country":"%s"}`, j, []string{"gmail.com", "example.com"}[j%2], []string{"US", "FR", "DE", "GB"}[j%4]))
+			}
+			runJob(b, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs, ",")+`]}`)
+		}
+	}
+	contacts = int(mustCall(b, s, key, "GET", "/v3/marketing/contacts/count", "", 200)["contact_count"].(float64))
+	br.do("open the console", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(chromedp.ID("signin-key")),
+		chromedp.SendKeys(chromedp.ID("signin-key"), key), chromedp.Click(chromedp.CSS("#signin-form button")))
+	br.wait("the segments page", `document.querySelector("[data-page=segments]") !== null`)
+	br.do("open the editor", chromedp.Click(chromedp.CSS(`.top nav a[href="/console/segments/new"]`)), chromedp.WaitVisible(chromedp.ID("seg-query")))
+	br.typeQuery("SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com' AND country = 'US'")
+	br.waitCount()
+	countries := []string{"FR'", "DE'", "GB'", "US'"}
+	var latency, took, trip []float64
+	b.ResetTimer()
+	for i := range b.N {
+		// Retype the country's code and its closing quote.
+		br.do("retype", press("Backspace", 8), press("Backspace", 8), press("Backspace", 8),
+			chromedp.SendKeys(chromedp.ID("seg-query"), countries[i%len(countries)]))
+		br.wait("the count", `(() => { const e = document.querySelector("[data-page=editor]");
+			return e.dataset.latencyFor === document.getElementById("seg-query").value; })()`)
+		latency = append(latency, eval[float64](br, `+document.querySelector("[data-page=editor]").dataset.latencyMs`))
+		took = append(took, eval[float64](br, `+document.querySelector("[data-page=editor]").dataset.tookMs`))
+		trip = append(trip, eval[float64](br, `(d => d.answeredAfterMs - d.askedAfterMs)(document.querySelector("[data-page=editor]").dataset)`))
+	}
+	b.StopTimer()
+	br.shot("bench-live-count")
+	br.check()
+	slices.Sort(latency)
+	slices.Sort(took)
+	slices.Sort(trip)
+	q := func(xs []float64, p float64) float64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
+	b.ReportMetric(q(latency, 0.5), "ms-to-screen-p50")
+	b.ReportMetric(q(latency, 0.9), "ms-to-screen-p90")
+	b.ReportMetric(q(trip, 0.5), "ms-request-p50")
+	b.ReportMetric(q(took, 0.5), "ms-preview-p50")
+	b.Logf("%d contacts, %d keystroke sequences: keystroke to count on screen p50 %.1f ms, p90 %.1f ms, max %.1f ms; "+
+		"the request (sent %d ms after the last keystroke) p50 %.1f ms, the server's preview in it p50 %.2f ms",
+		contacts, len(latency), q(latency, 0.5), q(latency, 0.9), latency[len(latency)-1], debounceMS, q(trip, 0.5), q(took, 0.5))
 }

@@ -38,7 +38,7 @@ type liveServer struct {
 
 // readBanner reads the startup lines: the listen line, the key line (first
 // start only) and, last, the data line.
-func readBanner(t *testing.T, r *bufio.Reader) liveServer {
+func readBanner(t testing.TB, r *bufio.Reader) liveServer {
 	t.Helper()
 	var s liveServer
 	for {
@@ -71,14 +71,14 @@ func readBanner(t *testing.T, r *bufio.Reader) liveServer {
 
 // startInProcess runs the serve command through run on a loopback port and
 // returns once it listens; the server stops when the test ends.
-func startInProcess(t *testing.T, args []string, env []string) (liveServer, func() error) {
+func startInProcess(t testing.TB, args []string, env []string) (liveServer, func() error) {
 	t.Helper()
 	return startInProcessLogging(t, args, env, io.Discard)
 }
 
 // startInProcessLogging is startInProcess with the server's log written to
 // stderr, which must be safe for concurrent use.
-func startInProcessLogging(t *testing.T, args []string, env []string, stderr io.Writer) (liveServer, func() error) {
+func startInProcessLogging(t testing.TB, args []string, env []string, stderr io.Writer) (liveServer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -109,7 +109,7 @@ func startInProcessLogging(t *testing.T, args []string, env []string, stderr io.
 }
 
 // call calls the SendGrid face of s through sendgrid-go.
-func call(t *testing.T, s liveServer, key, method, path, body string) (int, string) {
+func call(t testing.TB, s liveServer, key, method, path, body string) (int, string) {
 	t.Helper()
 	req := sendgrid.GetRequest(key, path, s.url)
 	req.Method = rest.Method(method)
@@ -123,7 +123,7 @@ func call(t *testing.T, s liveServer, key, method, path, body string) (int, stri
 
 // mustCall calls the SendGrid face of s, fails the test unless the status
 // is want, and decodes a JSON body.
-func mustCall(t *testing.T, s liveServer, key, method, path, body string, want int) map[string]any {
+func mustCall(t testing.TB, s liveServer, key, method, path, body string, want int) map[string]any {
 	t.Helper()
 	code, out := call(t, s, key, method, path, body)
 	if code != want {
@@ -502,13 +502,13 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 
 // runJob sends a request that SendGrid answers 202 with a job (an upsert,
 // a delete) and waits for the job to read completed.
-func runJob(t *testing.T, s liveServer, key, method, path, body string) {
+func runJob(t testing.TB, s liveServer, key, method, path, body string) {
 	t.Helper()
 	waitCompleted(t, s, mustCall(t, s, key, method, path, body, 202)["job_id"].(string))
 }
 
 // waitCompleted waits for an upsert job to read completed.
-func waitCompleted(t *testing.T, s liveServer, jobID string) {
+func waitCompleted(t testing.TB, s liveServer, jobID string) {
 	t.Helper()
 	facetest.Poll(t, "job "+jobID, func() bool {
 		j := mustCall(t, s, s.key, "GET", "/v3/marketing/contacts/imports/"+jobID, "", 200)
