@@ -147,6 +147,9 @@ type Membership interface {
 	// order of ids: a segment's sample, read from memory.
 	ContactsByIDs(acct int64, ids []string, now time.Time) []Contact
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
+	// RecentEvents returns up to limit of a contact's events, newest
+	// first (the web console's contact page).
+	RecentEvents(acct int64, contactID string, limit int, now time.Time) []Event
 
 	// PruneEvents forgets the account's events that happened before
 	// before (the store's retention) and re-checks their contacts.

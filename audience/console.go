@@ -72,3 +72,19 @@ func (s *Service) ContactSegments(ctx context.Context, acct int64, contactID str
 	}
 	return sendGrid, cc, nil
 }
+
+// maxContactEvents bounds how many events ContactEvents returns.
+const maxContactEvents = 100
+
+// ContactEvents returns up to limit (1 to 100) of a contact's latest
+// engagement events, newest first, as the engine holds them: the events
+// its segments are evaluated on. An unknown contact is not found.
+func (s *Service) ContactEvents(ctx context.Context, acct int64, contactID string, limit int) ([]segmentd.Event, error) {
+	if limit < 1 || limit > maxContactEvents {
+		return nil, segmentd.Errorf(segmentd.KindInvalid, "limit", "limit must be between 1 and %d", maxContactEvents)
+	}
+	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
+		return nil, err
+	}
+	return s.members.RecentEvents(acct, contactID, limit, s.clock.Now()), nil
+}

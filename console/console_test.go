@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/console"
@@ -60,6 +61,13 @@ func start(t *testing.T, withMetrics bool) *fixture {
 		t.Fatal(err)
 	}
 	facetest.WaitJob(t, svc, acct, job)
+	opened := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := svc.AddEvents(ctx, acct, []segmentd.Event{
+		{Email: "a@example.com", Type: "open", Timestamp: opened, SGEventID: "e1"},
+		{Email: "a@example.com", Type: "click", Timestamp: opened.Add(time.Minute), URL: "https://example.com/<x>", SGEventID: "e2"},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	sg, err := svc.CreateSegment(ctx, acct, "US <b>2.0</b>", "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'", "2", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +214,11 @@ func TestContactsViews(t *testing.T) {
 	if strings.Contains(string(r.Body), "France") {
 		t.Errorf("a US contact shows the France segment")
 	}
+	want(t, r, 200, `<th scope="row">2026-03-01 12:01:00Z</th><td>click</td><td>mail</td><td></td><td></td><td></td><td>https://example.com/&lt;x&gt;</td></tr>
+<tr><th scope="row">2026-03-01 12:00:00Z</th><td>open</td>`)
 	_, found, _ := f.Svc.ContactsByEmails(context.Background(), f.DefaultAccount(), []string{"c@example.com"})
-	want(t, f.get(t, "/console/view/contacts/"+found["c@example.com"].ID, nil), 200, `<a href="/console/segments/cc/`+f.cc+`">France (Constant Contact)</a>`)
+	want(t, f.get(t, "/console/view/contacts/"+found["c@example.com"].ID, nil), 200, `<a href="/console/segments/cc/`+f.cc+`">France (Constant Contact)</a>`,
+		"No engagement events.")
 	sgOnly := f.NewKey("default", "", segmentd.ScopeSendGridRead)
 	want(t, f.get(t, "/console/view/contacts/"+found["c@example.com"].ID, &sgOnly), 200, "the contact&#39;s Constant Contact segments are not shown")
 	want(t, f.get(t, "/console/view/contacts/00000000-0000-4000-8000-000000000000", nil), 404)
@@ -327,5 +338,48 @@ func TestCompletions(t *testing.T) {
 	}
 	if len(got.Lists) != 1 || got.Lists[0].ID != f.list || got.Lists[0].Name != "VIP <list>" {
 		t.Errorf("lists: %s", r.Body)
+	}
+}
+
+// TestServiceReads covers the Service calls the console adds: a
+// contact's events within their limit, a contact's segments of both
+// vendors, the jobs accepted lately.
+func TestServiceReads(t *testing.T) {
+	f := start(t, false)
+	ctx, acct := context.Background(), f.DefaultAccount()
+	for _, limit := range []int{0, 101} {
+		if _, err := f.Svc.ContactEvents(ctx, acct, f.contact, limit); segmentd.ErrorKindOf(err) != segmentd.KindInvalid ||
+			!strings.Contains(err.Error(), "limit must be between 1 and 100") {
+			t.Errorf("limit %d: %v", limit, err)
+		}
+	}
+	if _, err := f.Svc.ContactEvents(ctx, acct, "00000000-0000-4000-8000-000000000000", 10); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Errorf("unknown contact: %v", err)
+	}
+	if evs, err := f.Svc.ContactEvents(ctx, acct, f.contact, 1); err != nil || len(evs) != 1 || evs[0].Type != "click" {
+		t.Errorf("the latest event: %+v, %v", evs, err)
+	}
+	sg, cc, err := f.Svc.ContactSegments(ctx, acct, f.contact)
+	if err != nil || len(sg) != 2 || len(cc) != 0 {
+		t.Errorf("a's segments: %v %v %v", sg, cc, err)
+	}
+	jobs, err := f.Svc.RecentJobs(ctx, acct)
+	if err != nil || len(jobs) != 1 || jobs[0].Status != segmentd.JobCompleted || jobs[0].Created != 3 {
+		t.Errorf("recent jobs: %+v, %v", jobs, err)
+	}
+	// At most 50 are kept, newest first.
+	var last string
+	for i := range 55 {
+		email := "n" + strconv.Itoa(i) + "@example.com"
+		id, err := f.Svc.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{Email: &email}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = id
+	}
+	facetest.WaitJob(t, f.Svc, acct, last)
+	jobs, err = f.Svc.RecentJobs(ctx, acct)
+	if err != nil || len(jobs) != 50 || jobs[0].ID != last {
+		t.Errorf("after 56 jobs: %d jobs, first %v, %v", len(jobs), jobs[0].ID, err)
 	}
 }

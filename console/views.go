@@ -247,8 +247,13 @@ func (h *handler) contacts(r *http.Request, p audience.Principal) (string, any, 
 	return "contacts", d, nil
 }
 
+// contactEventsShown is how many of a contact's latest events its page
+// shows.
+const contactEventsShown = 20
+
 type contactData struct {
 	ID       string
+	Events   []segmentd.Event
 	Fields   []fieldValue
 	Lists    []named
 	Segments []named
@@ -289,6 +294,9 @@ func (h *handler) contact(r *http.Request, p audience.Principal) (string, any, e
 	d.Fields = append(d.Fields, custom...)
 	for _, id := range c.ListIDs {
 		d.Lists = append(d.Lists, named{ID: id, Name: lists[id]})
+	}
+	if d.Events, err = h.Service.ContactEvents(ctx, acct, c.ID, contactEventsShown); err != nil {
+		return "", nil, err
 	}
 	sg, cc, err := h.Service.ContactSegments(ctx, acct, c.ID)
 	if err != nil {

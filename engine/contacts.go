@@ -103,3 +103,29 @@ func (a *account) contact(idx uint32) segmentd.Contact {
 	}
 	return c
 }
+
+// RecentEvents returns up to limit of a contact's engagement events as
+// the index holds them (within the store's retention), newest first; nil
+// for a contact it does not hold. Each event's Email is left empty: the
+// index keeps the contact, not the address the event was sent to.
+func (e *Engine) RecentEvents(acct int64, contactID string, limit int, now time.Time) []segmentd.Event {
+	a := e.reader(acct, now)
+	if a == nil {
+		return nil
+	}
+	defer a.mu.RUnlock()
+	idx, ok := a.ids.lookup(contactID)
+	if !ok || limit < 1 {
+		return nil
+	}
+	var out []segmentd.Event
+	ed := a.evDict.vals
+	er := eventReader{b: a.events[idx]}
+	var ev event
+	for er.next(&ev) {
+		out = append(out, segmentd.Event{ContactID: contactID, Source: ed[ev.src], Type: ed[ev.typ], Timestamp: time.UnixMilli(ev.ts).UTC(),
+			SinglesendID: ed[ev.ss], AutomationID: ed[ev.auto], MarketingCampaignID: ed[ev.camp], URL: ed[ev.u]})
+	}
+	slices.SortStableFunc(out, func(x, y segmentd.Event) int { return y.Timestamp.Compare(x.Timestamp) })
+	return out[:min(limit, len(out))]
+}

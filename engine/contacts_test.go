@@ -87,3 +87,35 @@ func TestContactsAndCounts(t *testing.T) {
 		t.Fatalf("SegmentsOfMany after deleting every contact = %v", got)
 	}
 }
+
+// TestRecentEvents: a contact's events come back newest first, every
+// column kept, at most limit of them; none for an unknown contact.
+func TestRecentEvents(t *testing.T) {
+	e := New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.PutContacts(1, []segmentd.Contact{{ID: "a", Email: "a@example.com"}, {ID: "b", Email: "b@example.com"}}, now)
+	at := func(h int) int64 { return now.Add(time.Duration(-h) * time.Hour).UnixMilli() }
+	e.AddEvents(1, "a", []query.Event{
+		{Source: "mail", Type: "open", Timestamp: at(3), SinglesendID: "ss1"},
+		{Source: "mail", Type: "click", Timestamp: at(1), URL: "https://example.com/x", MarketingCampaignID: "c1", AutomationID: "au"},
+	}, now)
+	e.AddEvents(1, "a", []query.Event{{Source: "mail", Type: "delivered", Timestamp: at(5)}}, now)
+	got := e.RecentEvents(1, "a", 10, now)
+	want := []segmentd.Event{
+		{ContactID: "a", Source: "mail", Type: "click", Timestamp: time.UnixMilli(at(1)).UTC(), URL: "https://example.com/x", MarketingCampaignID: "c1", AutomationID: "au"},
+		{ContactID: "a", Source: "mail", Type: "open", Timestamp: time.UnixMilli(at(3)).UTC(), SinglesendID: "ss1"},
+		{ContactID: "a", Source: "mail", Type: "delivered", Timestamp: time.UnixMilli(at(5)).UTC()},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RecentEvents =\n%+v\nwant\n%+v", got, want)
+	}
+	if got := e.RecentEvents(1, "a", 2, now); !reflect.DeepEqual(got, want[:2]) {
+		t.Fatalf("limit 2: %+v", got)
+	}
+	if got := e.RecentEvents(1, "b", 10, now); len(got) != 0 {
+		t.Fatalf("b has events: %+v", got)
+	}
+	if e.RecentEvents(1, "nobody", 10, now) != nil || e.RecentEvents(2, "a", 10, now) != nil {
+		t.Fatal("an unknown contact or account has events")
+	}
+}
