@@ -246,6 +246,10 @@ func seedConsole(t testing.TB, s liveServer) (listID string) {
 	}
 	runJob(t, s, s.key, "PUT", "/v3/marketing/contacts", `{"contacts":[`+strings.Join(cs[:30], ",")+`]}`)
 	runJob(t, s, s.key, "PUT", "/v3/marketing/contacts", `{"list_ids":["`+listID+`"],"contacts":[`+strings.Join(cs[30:], ",")+`]}`)
+	ev := fmt.Sprintf(`[{"email":"p30@example.com","event":"open","timestamp":%d,"sg_event_id":"console-1"}]`, time.Now().Add(-time.Hour).Unix())
+	if code, out := call(t, s, s.key, "POST", "/webhooks/sendgrid/events", ev); code != 200 {
+		t.Fatalf("posting an event: %d %s", code, out)
+	}
 	return listID
 }
 
@@ -378,6 +382,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if got := b.text("#contact-lists"); !strings.Contains(got, "VIP customers") {
 		t.Fatalf("contact's lists %q", got)
+	}
+	if got := b.text("table.events td"); got != "open" {
+		t.Fatalf("the contact's latest event reads %q, want open", got)
 	}
 	b.shot("07-contact")
 	b.do("search by SGQL", chromedp.Navigate(s.url+"/console/contacts?mode=sgql&q=first_name+LIKE+%27%25img%25%27"))
