@@ -3,6 +3,8 @@ package console
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"html/template"
 	"maps"
 	"net/http"
@@ -24,6 +26,22 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"ms": func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" },
+	// show writes a value an explanation looked at: NULL for none.
+	"show": func(v any) string {
+		switch v := v.(type) {
+		case nil:
+			return "NULL"
+		case string:
+			return strconv.Quote(v)
+		case []string:
+			return "[" + strings.Join(v, ", ") + "]"
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return string(b)
+	},
 }
 
 // segmentRow is one segment of the segments view, of either vendor.
