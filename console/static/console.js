@@ -332,9 +332,24 @@
         return li;
       }));
       list.dataset.replace = replace;
+      place(query.selectionStart - replace);
       list.hidden = false;
       query.setAttribute("aria-expanded", "true");
       select(0);
+    }
+
+    // place puts the completion list under the text at offset at, found
+    // by measuring a marker at that offset in the backdrop's copy of the
+    // text (which lays out exactly as the textarea does).
+    function place(at) {
+      const text = query.value, marker = document.createElement("span");
+      marker.textContent = "\u200b";
+      backdrop.replaceChildren(document.createTextNode(text.slice(0, at)), marker, document.createTextNode(text.slice(at) + "\n"));
+      const left = Math.min(marker.offsetLeft, query.clientWidth - 200);
+      const top = marker.offsetTop - query.scrollTop + marker.offsetHeight + 2;
+      mirror(text, -1);
+      list.style.left = Math.max(left, 0) + "px";
+      list.style.top = Math.min(Math.max(top, 0), query.offsetHeight) + "px";
     }
 
     function select(i) {
@@ -381,6 +396,11 @@
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       saved.textContent = "";
+      // The save's answer is what the editor shows now: a preview still
+      // pending would overwrite it.
+      clearTimeout(timer);
+      if (inflight) inflight.abort();
+      seq++;
       const vendor = root.dataset.vendor, id = root.dataset.id, l = lang.value;
       let method = "POST", url, body;
       if (l === "cc") {
