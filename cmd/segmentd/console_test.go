@@ -339,6 +339,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.waitCount(); got != 10 {
 		t.Fatalf("count after completion %d, want 10", got)
 	}
+	// A list by its name: the list's id goes in.
+	b.typeQuery("CONTAINS(list_ids, 'VI")
+	b.wait("the list completion", `!document.getElementById("seg-complete").hidden`)
+	if got := b.text("#seg-complete li[aria-selected=true]"); !strings.HasPrefix(got, "VIP customers") {
+		t.Fatalf("list completion %q, want VIP customers", got)
+	}
+	b.do("accept the list", press("Enter", 13), chromedp.SendKeys(chromedp.ID("seg-query"), "')"))
+	if q := eval[string](b, `document.getElementById("seg-query").value`); q != "CONTAINS(list_ids, '"+listID+"')" {
+		t.Fatalf("query after the list's completion %q", q)
+	}
+	if got := b.waitCount(); got != 30 {
+		t.Fatalf("count of the list %d, want 30", got)
+	}
 
 	// Save a 2.0 segment through SendGrid's API; a bad query is refused
 	// with its position marked.
