@@ -427,6 +427,9 @@
       if (!r.ok) {
         const p = problemOf(firstError(out));
         p.message = "Not saved: " + p.message;
+        if (l === "sgql" && (r.status === 404 || r.status === 405)) {
+          p.message += ". SendGrid no longer creates or changes v1 (SGQL) segments: write the query in Segments 2.0 SQL, or start segmentd with --legacy-v1-writes.";
+        }
         markError(p);
         return;
       }
