@@ -165,10 +165,11 @@ func eval[T any](b *browser, expr string) T {
 	return v
 }
 
-// wait polls a JavaScript predicate until it holds (10 seconds at most).
+// wait polls a JavaScript predicate until it holds (30 seconds at most:
+// the machines the tests run on may be busy).
 func (b *browser) wait(what, predicate string) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
 		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
 		b.t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
 	}
@@ -352,6 +353,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.waitCount(); got != 30 {
 		t.Fatalf("count of the list %d, want 30", got)
 	}
+	b.do("save in SGQL", chromedp.Click(chromedp.ID("seg-save")))
+	b.wait("the v1 refusal", `document.getElementById("seg-error").textContent.includes("SendGrid no longer creates or changes v1 (SGQL) segments")`)
 
 	// Save a 2.0 segment through SendGrid's API; a bad query is refused
 	// with its position marked.
