@@ -230,17 +230,25 @@ func (s *Service) observeStage(stage string, start time.Time) {
 	}
 }
 
-// PendingJobs counts the jobs accepted and not yet finished, by type (for
-// metrics).
+// PendingJobs counts the jobs this server accepted and has not finished,
+// by type (for metrics): queued on its worker, or, with a shared store,
+// in its accounts' queues (queue.go).
 func (s *Service) PendingJobs() map[segmentd.JobType]int {
-	s.pendingMu.Lock()
-	defer s.pendingMu.Unlock()
 	n := map[segmentd.JobType]int{}
+	s.pendingMu.Lock()
 	for _, j := range s.pending {
 		if j.Status == segmentd.JobPending {
 			n[j.Type]++
 		}
 	}
+	s.pendingMu.Unlock()
+	s.queues.mu.Lock()
+	for _, q := range s.queues.m {
+		for _, t := range q {
+			n[t.job.Type]++
+		}
+	}
+	s.queues.mu.Unlock()
 	return n
 }
 

@@ -359,6 +359,18 @@ func BenchmarkMemoryPerContact(b *testing.B) {
 	}
 }
 
+// BenchmarkStats measures Stats of an account of 1,000,000 contacts and
+// 10,000,000 events: what each scrape of /metrics reads per account
+// (docs/operations.md), under the account's read lock.
+func BenchmarkStats(b *testing.B) {
+	e := buildWorld(b, 1_000_000, true)
+	for b.Loop() {
+		if st := e.Stats(1); st.Contacts != 1_000_000 {
+			b.Fatalf("Stats: %d contacts", st.Contacts)
+		}
+	}
+}
+
 // webhookSegments are the three engagement shapes `segmentd events bench`
 // creates, repeated: every one of them reads events.
 var webhookSegments = []string{

@@ -82,7 +82,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.
-	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	uri := fileURI(path)
 	// journal_size_limit: when the WAL is reset after a checkpoint, it is
 	// truncated back to 64 MiB, so a burst of writes does not leave a large
 	// file behind.

@@ -36,6 +36,8 @@ func TestHelpThroughTheBinary(t *testing.T) {
 		{[]string{"bench", "-h"}, "usage: segmentd bench ingest"},
 		{[]string{"bench", "ingest", "-h"}, "-parallel"},
 		{[]string{"bench", "segments", "--help"}, "-live-segments"},
+		{[]string{"backup", "-h"}, "-out"},
+		{[]string{"healthcheck", "--help"}, "-timeout"},
 	} {
 		stdout, stderr, code := runBinary(t, bin, "", tt.args...)
 		if code != 0 || stderr != "" || !strings.Contains(stdout, tt.want) {
@@ -52,7 +54,7 @@ func TestUsageText(t *testing.T) {
 	if err := run(context.Background(), []string{"help"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"serve", "accounts create", "accounts set-webhook-key", "keys create", "events load", "events bench", "migrate-v1", "bench ingest", "bench segments"} {
+	for _, cmd := range []string{"serve", "accounts create", "accounts set-webhook-key", "keys create", "events load", "events bench", "migrate-v1", "backup", "healthcheck", "bench ingest", "bench segments"} {
 		if !strings.Contains(out.String(), "\n  "+cmd+" ") {
 			t.Errorf("segmentd help does not list %q:\n%s", cmd, &out)
 		}

@@ -67,6 +67,10 @@ commands:
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   migrate-store         copy a data directory's SQLite store into an empty PostgreSQL
                         database (--data DIR --database-url postgres://…)
+  backup                copy a data directory's SQLite store and engine snapshot into a
+                        new directory, while a server serves it (--data DIR --out NEWDIR)
+  healthcheck           ask a server's /healthz (--addr, SEGMENTD_ADDR) and fail unless
+                        it answers 200: a container's HEALTHCHECK
   bench ingest          measure contact ingest through the HTTP API; with --realistic,
                         contacts with custom fields and lists as SendGrid clients send
                         them, then events, reads, disk by table and the engine rebuild
@@ -114,6 +118,10 @@ func runCommand(ctx context.Context, args, env []string, stdin io.Reader, stdout
 		return runMigrateV1(ctx, args, stdin, stdout, stderr)
 	case "migrate-store":
 		return runMigrateStore(ctx, args, env, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, env, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args, env, stdout, stderr)
 	case "bench":
 		return bench.Run(ctx, args, env, stdout, stderr)
 	case "help":

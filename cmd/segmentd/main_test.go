@@ -380,7 +380,16 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	}
 	builtDir = dir
 	bin := filepath.Join(dir, "segmentd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	// Built as the container's image builds it (the Containerfile's
+	// flags), so that the binary the tests drive is the one it packs.
+	env, args, err := containerBuild()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", append([]string{"build"}, withOutput(args, bin)...)...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/metrics"
@@ -14,15 +16,43 @@ import (
 // turns it off.
 const metricsPath = "/metrics"
 
+// memoryAge is how old an account's memory estimate in the metrics may
+// be: the estimate walks the account's index under its read lock (about
+// 100 ms at 1M contacts and 10M events, engine.BenchmarkStats), so it is
+// not taken at every scrape; the counts are.
+const memoryAge = time.Minute
+
 // engineAccounts reports the engine's accounts to the metrics at each
 // scrape.
 func engineAccounts(members engine.Membership) func() []metrics.AccountStats {
+	type estimate struct {
+		bytes int64
+		at    time.Time
+	}
+	var mu sync.Mutex // scrapes may overlap
+	memory := map[int64]estimate{}
 	return func() []metrics.AccountStats {
+		mu.Lock()
+		defer mu.Unlock()
 		ids := members.Accounts()
 		out := make([]metrics.AccountStats, 0, len(ids))
+		seen := make(map[int64]bool, len(ids))
 		for _, id := range ids {
-			st := members.Stats(id)
-			out = append(out, metrics.AccountStats{ID: id, Contacts: st.Contacts, Segments: len(st.Segments), Events: st.Events, Bytes: st.Bytes})
+			seen[id] = true
+			st := metrics.AccountStats{ID: id}
+			st.Contacts, st.Segments, st.Events = members.Counts(id)
+			m, ok := memory[id]
+			if !ok || time.Since(m.at) > memoryAge {
+				m = estimate{members.Stats(id).Bytes, time.Now()}
+				memory[id] = m
+			}
+			st.Bytes = m.bytes
+			out = append(out, st)
+		}
+		for id := range memory {
+			if !seen[id] {
+				delete(memory, id) // the account is gone
+			}
 		}
 		return out
 	}

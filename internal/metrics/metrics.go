@@ -119,7 +119,7 @@ func New(o Options) *Metrics {
 }
 
 // Handler serves the registry in Prometheus's text format (or, when the
-// scraper asks for it, OpenMetrics).
+// scraper asks for it, Prometheus's protobuf format).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
