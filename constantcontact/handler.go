@@ -145,6 +145,8 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
 		{pattern: "POST /v3/contacts", h: h.createContact, area: "contacts"},
+		{pattern: "POST /v3/contacts/sign_up_form", h: h.signUp, area: "contacts"},
+		{pattern: "GET /v3/contacts/counts", h: h.countContacts, area: "contacts"},
 		{pattern: "GET /v3/contacts/{contact_id:uuid}", h: h.getContact, area: "contacts"},
 		{pattern: "PUT /v3/contacts/{contact_id:uuid}", h: h.updateContact, area: "contacts"},
 		{pattern: "DELETE /v3/contacts/{contact_id:uuid}", h: h.deleteContact, area: "contacts"},

@@ -74,6 +74,9 @@ func TestRateLimitsCoverEveryRoute(t *testing.T) {
 		{Method: "POST", Path: "/v3/contacts", Body: map[string]any{"email_address": map[string]string{"address": "a@example.com"}}},
 		{Method: "PUT", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6", Body: map[string]any{"update_source": "Account"}},
 		{Method: "DELETE", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+		{Method: "GET", Path: "/v3/contacts?email=a@example.com"},
+		{Method: "GET", Path: "/v3/contacts/counts"},
+		{Method: "POST", Path: "/v3/contacts/sign_up_form", Body: map[string]any{"email_address": "a@example.com"}},
 	} {
 		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
 		if r := e.send(t, rq); r.Status == 429 {

@@ -75,8 +75,9 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			// Constant Contact's face: its resource roots.
 			{"PATCH", "/v3/contacts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD, POST"},
 			{"PATCH", "/v3/contacts/" + uuid, ccUnauthorized, 405, ccNotAllowed("contacts"), "DELETE, GET, HEAD, PUT"},
-			{"GET", "/v3/contacts/counts", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/counts"), ""},
-			{"POST", "/v3/contacts/sign_up_form", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/sign_up_form"), ""},
+			{"GET", "/v3/contacts/contact_id_xrefs", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/contact_id_xrefs"), ""},
+			{"PUT", "/v3/contacts/counts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD"},
+			{"GET", "/v3/contacts/sign_up_form", ccUnauthorized, 405, ccNotAllowed("contacts"), "POST"},
 			{"PATCH", "/v3/contact_lists", ccUnauthorized, 405, ccNotAllowed("contact_lists"), "GET, HEAD, POST"},
 			{"GET", "/v3/contact_lists/list_id_xrefs", ccUnauthorized, 404, ccNotFound("contact_lists", "/v3/contact_lists/list_id_xrefs"), ""},
 			{"DELETE", "/v3/contact_custom_fields", ccUnauthorized, 405, ccNotAllowed("contact_custom_fields"), "GET, HEAD, POST"},
