@@ -114,6 +114,10 @@ type Store interface {
 	// job lives in memory), so a stored job is never updated.
 	CreateJob(ctx context.Context, j Job) error // an id already stored is KindConflict
 	Job(ctx context.Context, acct int64, id string) (Job, error)
+	// Jobs returns a page of the account's stored jobs (finished, and a
+	// shared store's pending ones) that q selects, by start time and then
+	// id, both descending.
+	Jobs(ctx context.Context, acct int64, q JobsQuery) ([]Job, error)
 
 	// Change history, for the membership engine: every transaction that
 	// writes contacts (upserts, identifier deletes, removals from a list),
