@@ -184,7 +184,7 @@ func (s *Service) DeleteCCList(ctx context.Context, acct int64, id string) (segm
 // Activity returns a Constant Contact activity of the account (a job whose
 // type is one of Constant Contact's); any other job is not found.
 func (s *Service) Activity(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
-	j, err := s.store.Job(ctx, acct, id)
+	j, err := s.job(ctx, acct, id)
 	if err == nil && !j.Type.Activity() || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
 	}

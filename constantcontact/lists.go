@@ -233,11 +233,6 @@ func (h *handler) updateList(w http.ResponseWriter, r *http.Request, acct segmen
 	return writeJSON(w, http.StatusOK, renderList(l, false))
 }
 
-// activityLinks is the _links of an activity: where to read its status.
-type activityLinks struct {
-	Self link `json:"self"`
-}
-
 // listDeleteActivity is the spec's ActivityDeleteListResponse.
 type listDeleteActivity struct {
 	ActivityID     string        `json:"activity_id"`

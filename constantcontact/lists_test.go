@@ -56,7 +56,7 @@ func TestListLifecycle(t *testing.T) {
 	}
 	status := e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + act}, 200)
 	if status["state"] != "completed" || status["percent_done"] != float64(100) || status["activity_id"] != act ||
-		fmt.Sprint(status["status"]) != "map[items_completed_count:1 items_total_count:1]" || status["completed_at"] != "2026-05-04T10:21:30.456Z" {
+		fmt.Sprint(status["status"]) != "map[items_completed_count:1 items_total_count:1 list_count:1]" || status["completed_at"] != "2026-05-04T10:21:30.456Z" {
 		t.Fatalf("activity = %v", status)
 	}
 	// SendGrid's job endpoint does not show Constant Contact's activities.

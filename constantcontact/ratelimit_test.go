@@ -77,6 +77,14 @@ func TestRateLimitsCoverEveryRoute(t *testing.T) {
 		{Method: "GET", Path: "/v3/contacts?email=a@example.com"},
 		{Method: "GET", Path: "/v3/contacts/counts"},
 		{Method: "POST", Path: "/v3/contacts/sign_up_form", Body: map[string]any{"email_address": "a@example.com"}},
+		{Method: "GET", Path: "/v3/activities"},
+		{Method: "POST", Path: "/v3/activities/contacts_json_import", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contacts_file_import", Body: "x", Header: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}},
+		{Method: "POST", Path: "/v3/activities/add_list_memberships", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/remove_list_memberships", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contact_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/list_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/custom_fields_delete", Body: map[string]any{}},
 	} {
 		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
 		if r := e.send(t, rq); r.Status == 429 {
