@@ -26,6 +26,9 @@ const (
 	JobCCRemoveFromLists    JobType = "remove_list_memberships"
 	JobCCContactDelete      JobType = "contact_delete"
 	JobCCCustomFieldsDelete JobType = "custom_fields_delete"
+	// JobCCExport is a contact export (POST /v3/activities/contact_exports)
+	// read as an activity: exports are kept by ExportStore, not as jobs.
+	JobCCExport JobType = "contact_exports"
 )
 
 // ActivityTypes are the job types of Constant Contact's activities

@@ -482,3 +482,33 @@ func (s *Service) Activities(ctx context.Context, acct int64, statuses []segment
 	}
 	return page, nil
 }
+
+// CCExportFileType is the file type of Constant Contact's contact exports
+// (POST /v3/activities/contact_exports): one CSV file in Constant
+// Contact's columns, which the face's format writes. SendGrid's face does
+// not show these exports.
+const CCExportFileType = "cc_csv"
+
+// CCExport returns a Constant Contact export of the account.
+func (s *Service) CCExport(ctx context.Context, acct int64, id string) (segmentd.Export, error) {
+	e, err := s.anyExport(ctx, acct, id)
+	if err == nil && e.FileType != CCExportFileType {
+		return segmentd.Export{}, segmentd.Errorf(segmentd.KindNotFound, "file_export_id", "export %s does not exist", segmentd.Quote(id))
+	}
+	return e, err
+}
+
+// exportActivity reads a Constant Contact export as its activity: a job of
+// type JobCCExport, pending while the file is written, completed once it
+// can be downloaded, failed otherwise.
+func exportActivity(e segmentd.Export) segmentd.Job {
+	j := segmentd.Job{ID: e.ID, AccountID: e.AccountID, Type: segmentd.JobCCExport, Status: segmentd.JobPending, StartedAt: e.CreatedAt, FinishedAt: e.CompletedAt}
+	switch e.Status {
+	case segmentd.ExportReady:
+		j.Status, j.Requested, j.Created = segmentd.JobCompleted, e.ContactCount, e.ContactCount
+	case segmentd.ExportFailure:
+		j.Status, j.Errored = segmentd.JobFailed, 1
+		j.Errors = []segmentd.JobError{{Index: -1, Message: e.Message}}
+	}
+	return j
+}

@@ -185,6 +185,11 @@ func (s *Service) DeleteCCList(ctx context.Context, acct int64, id string) (segm
 // type is one of Constant Contact's); any other job is not found.
 func (s *Service) Activity(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	j, err := s.job(ctx, acct, id)
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound && s.cfg.Exports != nil {
+		if e, xerr := s.CCExport(ctx, acct, id); xerr == nil {
+			return exportActivity(e), nil
+		}
+	}
 	if err == nil && !j.Type.Activity() || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
 	}

@@ -94,6 +94,10 @@ func renderActivity(j segmentd.Job) activity {
 	case segmentd.JobListDelete:
 		n := j.Deleted
 		out.Status.ListCount = &n
+	case segmentd.JobCCExport:
+		if j.Status == segmentd.JobCompleted {
+			out.Links.Results = &link{Href: "/v3/contact_exports/" + j.ID}
+		}
 	}
 	return out
 }

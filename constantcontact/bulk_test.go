@@ -515,3 +515,62 @@ func (h *heldEvents) AddEventBatches(ctx context.Context, acct int64, batches []
 	<-h.release
 	return h.EventStore.AddEventBatches(ctx, acct, batches)
 }
+
+func TestContactExports(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	l, _ := e.Svc.CreateList(ctx, acct, "A")
+	e.Svc.CreateField(ctx, acct, "plan", segmentd.FieldText)
+	defs, _ := e.Svc.FieldDefinitions(ctx, acct)
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("a@example.com"), FirstName: facetest.Ptr("Ann"), CustomFields: map[string]*segmentd.Value{defs[0].ID: {Type: segmentd.FieldText, Text: "gold, plus"}}}}, l.ID)
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("b@example.com")}})
+
+	export := func(body any) (map[string]any, string) {
+		t.Helper()
+		a := e.must(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: body}, 201)
+		done := e.waitActivity(t, a["activity_id"].(string))
+		results := done["_links"].(map[string]any)["results"].(map[string]any)["href"].(string)
+		r := e.Call(t, facetest.Request{Method: "GET", Path: results})
+		ccSpec.Check(t, "GET", results, "", r)
+		if r.Status != 200 || r.Header.Get("Content-Type") != "text/csv" {
+			t.Fatalf("GET %s: %d %s", results, r.Status, r.Body)
+		}
+		return done, string(r.Body)
+	}
+	done, csv := export(map[string]any{"list_ids": []string{l.ID}, "fields": []string{"email_address", "first_name", "cf:plan"}})
+	if done["state"] != "completed" || fmt.Sprint(done["status"]) != "map[items_completed_count:1 items_total_count:1]" || csv != "email_address,first_name,cf:plan\na@example.com,Ann,\"gold, plus\"\n" {
+		t.Fatalf("list export %v:\n%s", done, csv)
+	}
+	_, csv = export(map[string]any{})
+	if lines := strings.Split(strings.TrimSpace(csv), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "contact_id,email_address,first_name,last_name,phone_number,street,city,state,zip,country,list_memberships,created_at,updated_at,cf:plan") {
+		t.Fatalf("full export:\n%s", csv)
+	}
+	seg := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "b", "segment_criteria": contactCriteria("email_address", "eq", "b@example.com")}}, 201)
+	if _, csv = export(map[string]any{"segment_id": seg["segment_id"], "fields": []string{"email_address"}}); csv != "email_address\nb@example.com\n" {
+		t.Fatalf("segment export:\n%s", csv)
+	}
+	// SendGrid's face does not list Constant Contact's exports.
+	if es, _ := e.Svc.Exports(ctx, acct); len(es) != 0 {
+		t.Fatalf("SendGrid's exports: %+v", es)
+	}
+
+	validation := func(msg string) string { return ccErr("activities.api.validation.error", msg) }
+	for _, tt := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"fields": []string{"shoe_size"}}, validation(`fields may name contact_id, email_address, first_name, last_name, phone_number, street, city, state, zip, country, list_memberships, created_at, updated_at, cf:plan, not "shoe_size"`)},
+		{map[string]any{"status": "unsubscribed"}, validation(`every contact of segmentd's is active: status may be active or all, not "unsubscribed"`)},
+		{map[string]any{"contact_ids": []string{segmentd.NewID()}}, validation("segmentd does not export by contact_ids yet; export lists or a segment")},
+		{map[string]any{"segment_id": 1, "list_ids": []string{l.ID}}, validation("segment_id cannot be combined with list_ids")},
+	} {
+		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: tt.body}), 400, tt.want)
+	}
+	unknown := segmentd.NewID()
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"list_ids": []string{unknown}}}), 404,
+		ccErr("activities.api.not_found", fmt.Sprintf("list %q does not exist", unknown)))
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contact_exports/" + unknown}), 404,
+		ccErr("contact_exports.api.not_found", fmt.Sprintf("export %q does not exist", unknown)))
+	checkAuth(t, e, []facetest.Request{{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{}}}, []facetest.Request{{Method: "GET", Path: "/v3/contact_exports/" + unknown}})
+}

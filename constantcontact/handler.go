@@ -86,7 +86,7 @@ type route struct {
 // is mounted on each (Prefixes), so that any path of Constant Contact's API
 // is answered in Constant Contact's envelope, served or not
 // (docs/decisions.md §14).
-var resourceRoots = []string{"contacts", "contact_lists", "contact_custom_fields", "contact_tags", "segments", "emails", "reports", "account", "activities"}
+var resourceRoots = []string{"contacts", "contact_lists", "contact_custom_fields", "contact_tags", "segments", "emails", "reports", "account", "activities", "contact_exports"}
 
 // Prefixes are the paths the face is mounted on: /v3/<root> and
 // /v3/<root>/ for each of Constant Contact's resource roots.
@@ -182,6 +182,8 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "POST /v3/activities/contact_delete", h: h.contactDelete, area: "activities"},
 		{pattern: "POST /v3/activities/list_delete", h: h.listDelete, area: "activities"},
 		{pattern: "POST /v3/activities/custom_fields_delete", h: h.customFieldsDelete, area: "activities"},
+		{pattern: "POST /v3/activities/contact_exports", h: h.createExport, area: "activities"},
+		{pattern: "GET /v3/contact_exports/{file_export_id:uuid}", h: h.getExport, area: "contact_exports"},
 	}
 	for _, rt := range routes {
 		h.router.Handle(rt.pattern, h.adapt(rt))

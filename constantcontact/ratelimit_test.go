@@ -85,6 +85,8 @@ func TestRateLimitsCoverEveryRoute(t *testing.T) {
 		{Method: "POST", Path: "/v3/activities/contact_delete", Body: map[string]any{}},
 		{Method: "POST", Path: "/v3/activities/list_delete", Body: map[string]any{}},
 		{Method: "POST", Path: "/v3/activities/custom_fields_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"fields": []string{"x"}}},
+		{Method: "GET", Path: "/v3/contact_exports/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
 	} {
 		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
 		if r := e.send(t, rq); r.Status == 429 {
