@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"FieldDeleteStripsValues", testFieldDeleteStripsValues},
 		{"Lists", testLists},
 		{"ListPaging", testListPaging},
+		{"ListDetails", testListDetails},
 		{"ListMembers", testListMembers},
 		{"Tags", testTags},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
@@ -1037,6 +1038,39 @@ func testJobs(t *testing.T, st segmentd.Store) {
 	if got := must[segmentd.Job](t, "Job")(st.Job(c, acct, d.ID)); got.Deleted != 7 || got.Type != segmentd.JobDelete || got.Status != segmentd.JobCompleted {
 		t.Fatalf("delete job = %+v", got)
 	}
+}
+
+// testListDetails: CreateListWith keeps Constant Contact's description
+// and favorite flag and bounds the account's lists; UpdateList sets them,
+// RenameList keeps them.
+func testListDetails(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	c := ctx(t)
+	l := must[segmentd.List](t, "CreateListWith")(st.CreateListWith(c, acct, segmentd.List{Name: "buyers", Description: "repeat buyers", Favorite: true}, 2, now))
+	if got := must[segmentd.List](t, "List")(st.List(c, acct, l.ID)); got.Description != "repeat buyers" || !got.Favorite || got.Name != "buyers" {
+		t.Fatalf("List = %+v", got)
+	}
+	must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "other", now))
+	_, err := st.CreateListWith(c, acct, segmentd.List{Name: "third"}, 2, now)
+	wantKind(t, "CreateListWith past max", err, segmentd.KindInvalid)
+	_, err = st.CreateListWith(c, acct, segmentd.List{Name: "BUYERS"}, 0, now)
+	wantKind(t, "CreateListWith(duplicate)", err, segmentd.KindConflict)
+	renamed := must[segmentd.List](t, "RenameList")(st.RenameList(c, acct, l.ID, "buyers 2", now.Add(time.Second)))
+	if renamed.Description != "repeat buyers" || !renamed.Favorite {
+		t.Fatalf("RenameList lost the details: %+v", renamed)
+	}
+	up := must[segmentd.List](t, "UpdateList")(st.UpdateList(c, acct, segmentd.List{ID: l.ID, Name: "buyers 3"}, now.Add(2*time.Second)))
+	if up.Description != "" || up.Favorite || up.Name != "buyers 3" || !up.UpdatedAt.Equal(now.Add(2*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("UpdateList = %+v", up)
+	}
+	page := must[[]segmentd.List](t, "Lists")(st.Lists(c, acct, "", 10))
+	if len(page) != 2 {
+		t.Fatalf("Lists = %+v", page)
+	}
+	_, err = st.UpdateList(c, acct, segmentd.List{ID: segmentd.NewID(), Name: "x"}, now)
+	wantKind(t, "UpdateList(unknown)", err, segmentd.KindNotFound)
+	_, err = st.UpdateList(c, acct, segmentd.List{ID: l.ID, Name: "OTHER"}, now)
+	wantKind(t, "UpdateList(duplicate)", err, segmentd.KindConflict)
 }
 
 // testJobsListed: Jobs pages through an account's jobs of some types,
