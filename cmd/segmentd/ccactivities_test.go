@@ -144,3 +144,63 @@ func TestConstantContactActivitiesSurviveKill9(t *testing.T) {
 		t.Fatalf("last imported contact after the restart: %v", found)
 	}
 }
+
+// TestConstantContactActivitiesKill9OnADatabase kills the real binary on
+// PostgreSQL (and Citus) right after it answered 201 to a large JSON
+// import and a list-membership activity queued behind it, and restarts
+// it: neither activity id is ever unknown, and each ends completed (its
+// server ran it before dying) or failed as abandoned with nothing of it
+// applied, once the dead server's lease has ended (docs/postgres.md); the
+// account's later activities then run.
+func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-kill9-db-key"
+		s, cmd := st.start(t, bin, key)
+		c := ccClient{t: t, url: s.url, key: key}
+		c.must("POST", "/v3/contact_custom_fields", `{"label":"plan","type":"string"}`, 201)
+		imported := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		vip := c.must("POST", "/v3/contact_lists", `{"name":"VIP"}`, 201)["list_id"].(string)
+		const n = 20000
+		imp := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, n, imported), 201)["activity_id"].(string)
+		add := c.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"list_ids":[%q]},"list_ids":[%q]}`, imported, vip), 201)["activity_id"].(string)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+
+		s2, _ := st.start(t, bin, key)
+		c2 := ccClient{t: t, url: s2.url, key: key}
+		members := func(list string) string {
+			return fmt.Sprint(c2.must("GET", "/v3/contact_lists/"+list+"?include_membership_count=all", "", 200)["membership_count"])
+		}
+		states := map[string]string{}
+		for _, id := range []string{imp, add} {
+			a := c2.waitActivity(id)
+			states[id] = a["state"].(string)
+			switch a["state"] {
+			case "completed":
+			case "failed":
+				if errs := fmt.Sprint(a["activity_errors"]); !strings.Contains(errs, "stopped before running it; nothing of it was applied") {
+					t.Fatalf("activity %s failed with %s", id, errs)
+				}
+			default:
+				t.Fatalf("activity %s after the restart: %v", id, a)
+			}
+		}
+		if states[imp] == "completed" && members(imported) != fmt.Sprint(n) {
+			t.Fatalf("the import completed but its list holds %s", members(imported))
+		}
+		if states[add] == "failed" && members(vip) != "0" {
+			t.Fatalf("the abandoned membership activity applied %s memberships", members(vip))
+		}
+		// The account's activities go on.
+		again := c2.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"all_active_contacts":true},"list_ids":[%q]}`, vip), 201)["activity_id"].(string)
+		if a := c2.waitActivity(again); a["state"] != "completed" {
+			t.Fatalf("an activity after the restart: %v", a)
+		}
+		if got, want := members(vip), members(imported); got != want {
+			t.Fatalf("VIP holds %s, want every contact (%s)", got, want)
+		}
+	})
+}
