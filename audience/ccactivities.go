@@ -162,6 +162,11 @@ func (s *Service) checkSource(ctx context.Context, acct int64, src *ActivitySour
 	}
 	in := &jobInput{exclude: dedupe(src.Exclude)}
 	requested := 0
+	// A shared store: what other servers wrote reaches the engine first,
+	// for the counts and a segment's members read below.
+	if err := s.sync(ctx, acct); err != nil {
+		return nil, 0, err
+	}
 	switch {
 	case len(src.ContactIDs) > 0:
 		ids := dedupe(src.ContactIDs)
