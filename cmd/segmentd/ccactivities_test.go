@@ -13,14 +13,14 @@ import (
 // unknown.
 func (c ccClient) waitActivity(id string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		a := c.must("GET", "/v3/activities/"+id, "", 200)
 		if a["state"] != "processing" {
 			return a
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("activity %s still processing after 60 s", id)
+			c.t.Fatalf("activity %s still processing after 120 s", id)
 		}
 		time.Sleep(wait)
 	}
@@ -148,10 +148,10 @@ func TestConstantContactActivitiesSurviveKill9(t *testing.T) {
 // TestConstantContactActivitiesKill9OnADatabase kills the real binary on
 // PostgreSQL (and Citus) right after it answered 201 to a large JSON
 // import and a list-membership activity queued behind it, and restarts
-// it: neither activity id is ever unknown, and each ends completed (its
-// server ran it before dying) or failed as abandoned with nothing of it
-// applied, once the dead server's lease has ended (docs/postgres.md); the
-// account's later activities then run.
+// it: neither activity id is ever unknown, the account's next activity
+// runs once the dead server's lease has ended, and each of the two ends
+// completed (its server ran it before dying) or failed as abandoned with
+// nothing of it applied (docs/postgres.md).
 func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 	bin := realBinary(t)
 	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
@@ -174,6 +174,17 @@ func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 		members := func(list string) string {
 			return fmt.Sprint(c2.must("GET", "/v3/contact_lists/"+list+"?include_membership_count=all", "", 200)["membership_count"])
 		}
+		// Both are known after the restart. One the dead server had not
+		// run is failed when the account's next job comes to its turn
+		// (once the dead server's lease has ended): the account's
+		// activities go on.
+		for _, id := range []string{imp, add} {
+			c2.must("GET", "/v3/activities/"+id, "", 200)
+		}
+		again := c2.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"all_active_contacts":true},"list_ids":[%q]}`, vip), 201)["activity_id"].(string)
+		if a := c2.waitActivity(again); a["state"] != "completed" {
+			t.Fatalf("an activity after the restart: %v", a)
+		}
 		states := map[string]string{}
 		for _, id := range []string{imp, add} {
 			a := c2.waitActivity(id)
@@ -190,14 +201,6 @@ func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 		}
 		if states[imp] == "completed" && members(imported) != fmt.Sprint(n) {
 			t.Fatalf("the import completed but its list holds %s", members(imported))
-		}
-		if states[add] == "failed" && members(vip) != "0" {
-			t.Fatalf("the abandoned membership activity applied %s memberships", members(vip))
-		}
-		// The account's activities go on.
-		again := c2.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"all_active_contacts":true},"list_ids":[%q]}`, vip), 201)["activity_id"].(string)
-		if a := c2.waitActivity(again); a["state"] != "completed" {
-			t.Fatalf("an activity after the restart: %v", a)
 		}
 		if got, want := members(vip), members(imported); got != want {
 			t.Fatalf("VIP holds %s, want every contact (%s)", got, want)
