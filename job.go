@@ -2,6 +2,7 @@ package segmentd
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -17,11 +18,40 @@ const (
 	// JobTagDelete is Constant Contact's tag delete activity
 	// (DELETE /v3/contact_tags/{id}).
 	JobTagDelete JobType = "tag_delete"
+
+	// Constant Contact's bulk activities (POST /v3/activities/<type>).
+	JobCCJSONImport         JobType = "contacts_json_import"
+	JobCCFileImport         JobType = "contacts_file_import"
+	JobCCAddToLists         JobType = "add_list_memberships"
+	JobCCRemoveFromLists    JobType = "remove_list_memberships"
+	JobCCContactDelete      JobType = "contact_delete"
+	JobCCCustomFieldsDelete JobType = "custom_fields_delete"
+	// JobCCExport is a contact export (POST /v3/activities/contact_exports)
+	// read as an activity: exports are kept by ExportStore, not as jobs.
+	JobCCExport JobType = "contact_exports"
 )
+
+// ActivityTypes are the job types of Constant Contact's activities
+// (GET /v3/activities lists them).
+var ActivityTypes = []JobType{JobListDelete, JobTagDelete, JobCCJSONImport, JobCCFileImport, JobCCAddToLists,
+	JobCCRemoveFromLists, JobCCContactDelete, JobCCCustomFieldsDelete}
 
 // Activity reports whether a job of type t is one of Constant Contact's
 // activities rather than a SendGrid contacts job.
-func (t JobType) Activity() bool { return t == JobListDelete || t == JobTagDelete }
+func (t JobType) Activity() bool { return slices.Contains(ActivityTypes, t) }
+
+// JobsQuery selects a page of an account's jobs (Store.Jobs), newest
+// first.
+type JobsQuery struct {
+	Types    []JobType   // the job types listed
+	Statuses []JobStatus // when not empty, the statuses listed
+	// Before, when BeforeID is set, is where the page starts: jobs
+	// started before Before, or at Before with an id below BeforeID
+	// (the last job of the previous page).
+	Before   time.Time
+	BeforeID string
+	Limit    int
+}
 
 // JobStatus is SendGrid's import/upsert job status.
 type JobStatus string

@@ -65,6 +65,13 @@ type Store interface {
 	List(ctx context.Context, acct int64, id string) (List, error)
 	CountListMembers(ctx context.Context, acct int64, id string) (int, error)
 	RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (List, error)
+	// CreateListWith creates a list as CreateList does, with l's Name,
+	// Description and Favorite, unless the account has max lists already
+	// (KindInvalid).
+	CreateListWith(ctx context.Context, acct int64, l List, max int, now time.Time) (List, error)
+	// UpdateList sets list l.ID's name (RenameList's rules), description
+	// and favorite flag.
+	UpdateList(ctx context.Context, acct int64, l List, now time.Time) (List, error)
 	// DeleteList removes the list and its memberships and returns the ids of
 	// the contacts that were on it.
 	DeleteList(ctx context.Context, acct int64, id string) ([]string, error)
@@ -114,6 +121,10 @@ type Store interface {
 	// job lives in memory), so a stored job is never updated.
 	CreateJob(ctx context.Context, j Job) error // an id already stored is KindConflict
 	Job(ctx context.Context, acct int64, id string) (Job, error)
+	// Jobs returns a page of the account's stored jobs (finished, and a
+	// shared store's pending ones) that q selects, by start time and then
+	// id, both descending.
+	Jobs(ctx context.Context, acct int64, q JobsQuery) ([]Job, error)
 
 	// Change history, for the membership engine: every transaction that
 	// writes contacts (upserts, identifier deletes, removals from a list),

@@ -228,3 +228,29 @@ func (s *Service) ccWrite(ctx context.Context, acct int64, write func() (written
 	}
 	return err
 }
+
+// SignUpCCContact is Constant Contact's create-or-update by email
+// (POST /v3/contacts/sign_up_form): a contact with w's email is updated
+// with the fields w sets and added to w.Lists (its other lists and fields
+// stay); otherwise one is created. created tells which. An address that
+// is another contact's alternate email is KindConflict.
+func (s *Service) SignUpCCContact(ctx context.Context, acct int64, w CCContactWrite) (c segmentd.Contact, created bool, err error) {
+	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
+		return segmentd.Contact{}, false, err
+	}
+	email, _ := w.Patch.Identifier(segmentd.IdentifierEmail)
+	err = s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
+		m, err := s.store.ContactsByEmails(ctx, acct, []string{email})
+		if err != nil {
+			return nil, err
+		}
+		old, found := m[email]
+		if found && old.Email != email {
+			return nil, segmentd.Errorf(segmentd.KindConflict, "email_address", msgEmailTaken, segmentd.Quote(email))
+		}
+		created = !found
+		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists)
+		return []segmentd.Contact{c}, err
+	})
+	return c, created, err
+}

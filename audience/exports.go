@@ -59,6 +59,9 @@ type ExportRequest struct {
 	// MaxFileBytes bounds each file's uncompressed size.
 	MaxFileBytes int64
 	Notify       bool
+	// CCSegment is a Constant Contact segment whose members are exported
+	// (0: none).
+	CCSegment int64
 }
 
 // ExportFormat writes contacts in an export file format (a face's).
@@ -182,7 +185,7 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 	if err != nil {
 		return segmentd.Export{}, err
 	}
-	if req.FileType != "csv" && req.FileType != "json" {
+	if req.FileType != "csv" && req.FileType != "json" && req.FileType != CCExportFileType {
 		return segmentd.Export{}, segmentd.Errorf(segmentd.KindInvalid, "file_type", "file_type must be csv or json")
 	}
 	if req.MaxFileBytes < 1 {
@@ -219,6 +222,13 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 			return segmentd.Export{}, err
 		}
 		e.Segments = append(e.Segments, segmentd.ExportRef{ID: seg.ID, Name: seg.Name})
+	}
+	if req.CCSegment != 0 {
+		seg, err := s.liveCCSegment(ctx, acct, req.CCSegment)
+		if err != nil {
+			return segmentd.Export{}, err
+		}
+		e.Segments = append(e.Segments, segmentd.ExportRef{ID: seg.EngineID(), Name: seg.Name})
 	}
 	switch {
 	case len(e.Segments) > 0:
@@ -266,9 +276,18 @@ func newExportToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Export returns an export of the account. One that expired is not found;
-// one whose server stopped is failed first.
+// Export returns a SendGrid export of the account. One that expired is
+// not found; one whose server stopped is failed first.
 func (s *Service) Export(ctx context.Context, acct int64, id string) (segmentd.Export, error) {
+	e, err := s.anyExport(ctx, acct, id)
+	if err == nil && e.FileType == CCExportFileType {
+		return segmentd.Export{}, segmentd.Errorf(segmentd.KindNotFound, "id", "export %s does not exist", segmentd.Quote(id))
+	}
+	return e, err
+}
+
+// anyExport is Export, of either face.
+func (s *Service) anyExport(ctx context.Context, acct int64, id string) (segmentd.Export, error) {
 	st, err := s.exportStore()
 	if err != nil {
 		return segmentd.Export{}, err
@@ -283,8 +302,8 @@ func (s *Service) Export(ctx context.Context, acct int64, id string) (segmentd.E
 	return s.settle(ctx, e)
 }
 
-// Exports returns the account's exports that have not expired, newest
-// first.
+// Exports returns the account's SendGrid exports that have not expired,
+// newest first.
 func (s *Service) Exports(ctx context.Context, acct int64) ([]segmentd.Export, error) {
 	st, err := s.exportStore()
 	if err != nil {
@@ -297,7 +316,7 @@ func (s *Service) Exports(ctx context.Context, acct int64) ([]segmentd.Export, e
 	now := s.clock.Now()
 	out := es[:0]
 	for _, e := range es {
-		if !e.ExpiresAt.After(now) {
+		if !e.ExpiresAt.After(now) || e.FileType == CCExportFileType {
 			continue
 		}
 		if e, err = s.settle(ctx, e); err != nil {

@@ -20,6 +20,10 @@ const (
 	opDeleteIdentifier
 	opRemoveFromList
 	opImport
+	// Constant Contact's activities (ccactivities.go).
+	opListsAdd
+	opListsRemove
+	opCCDelete
 )
 
 // jobInput is what a contact job applies: its request, validated and
@@ -42,7 +46,16 @@ type jobInput struct {
 	// they hold (opImport).
 	batches int
 	rows    int
+	// from, all and exclude are an activity's source besides ids
+	// (opListsAdd, opListsRemove, opCCDelete): the members of the lists
+	// from, or every contact, less exclude.
+	from    []string
+	all     bool
+	exclude []string
 }
+
+// hasSource reports whether op's input carries an activity's source.
+func (op jobOp) hasSource() bool { return op == opListsAdd || op == opListsRemove || op == opCCDelete }
 
 // items is the job's weight in its account's backlog: the contacts or ids
 // it names (at least 1).
@@ -318,6 +331,15 @@ func encodeAccept(j *segmentd.Job, in *jobInput) []byte {
 		e.uint(uint64(in.batches))
 		e.uint(uint64(in.rows))
 	}
+	if in.op.hasSource() {
+		e.strs(in.from)
+		all := byte(0)
+		if in.all {
+			all = 1
+		}
+		e.byte(all)
+		e.strs(in.exclude)
+	}
 	return e
 }
 
@@ -351,7 +373,12 @@ func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, jobOp, *jobInp
 	if in.op == opImport {
 		in.batches, in.rows = int(d.uint()), int(d.uint())
 	}
-	if d.err == nil && (in.op < opUpsert || in.op > opImport) {
+	if in.op.hasSource() {
+		in.from = d.strs()
+		in.all = d.byte() == 1
+		in.exclude = d.strs()
+	}
+	if d.err == nil && (in.op < opUpsert || in.op > opCCDelete) {
 		d.fail("the job's operation")
 	}
 	if d.err == nil && len(d.s) > 0 {

@@ -56,6 +56,10 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{op: opDeleteIdentifier, ids: []string{"c1"}, ident: segmentd.IdentifierEmail, value: "x@example.com"},
 		{op: opRemoveFromList, lists: []string{"l1"}, ids: []string{"c1", "c2", "c3"}},
 		{op: opImport, value: "import-id", lists: []string{"l1"}, batches: 200, rows: 1_000_000},
+		{op: opListsAdd, ids: []string{"c1"}, lists: []string{"l1", "l2"}},
+		{op: opListsAdd, from: []string{"l3"}, exclude: []string{"c2"}, lists: []string{"l1"}},
+		{op: opListsRemove, all: true, exclude: []string{"c1", "c2"}, lists: []string{"l1"}},
+		{op: opCCDelete, from: []string{"l1", "l2"}},
 	}
 	for _, in := range cases {
 		j := segmentd.Job{ID: segmentd.NewID(), AccountID: 42, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 3, StartedAt: started}

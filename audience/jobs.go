@@ -143,6 +143,12 @@ func (s *Service) apply(j *segmentd.Job, in *jobInput) (publish func(), err erro
 		return s.applyRemoveFromList(j, in)
 	case opImport:
 		return s.applyImport(j, in)
+	case opListsAdd:
+		return s.applyListsAdd(j, in)
+	case opListsRemove:
+		return s.applyListsRemove(j, in)
+	case opCCDelete:
+		return s.applyCCDelete(j, in)
 	}
 	return nil, fmt.Errorf("segmentd: job %s: unknown operation %d", j.ID, in.op)
 }

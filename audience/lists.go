@@ -19,10 +19,38 @@ func (s *Service) CreateList(ctx context.Context, acct int64, name string) (segm
 	return s.createList(ctx, acct, name, segmentd.MaxListNameLength)
 }
 
-// CreateCCList creates a list through Constant Contact's face, whose names
-// may be longer (segmentd.MaxCCListNameLength).
-func (s *Service) CreateCCList(ctx context.Context, acct int64, name string) (segmentd.List, error) {
-	return s.createList(ctx, acct, name, segmentd.MaxCCListNameLength)
+// CreateCCList creates a list through Constant Contact's face: l's name
+// (up to segmentd.MaxCCListNameLength characters), description and
+// favorite flag, while the account has fewer than segmentd.MaxCCLists
+// lists.
+func (s *Service) CreateCCList(ctx context.Context, acct int64, l segmentd.List) (segmentd.List, error) {
+	if err := validateCCList(l); err != nil {
+		return segmentd.List{}, err
+	}
+	return s.store.CreateListWith(ctx, acct, l, segmentd.MaxCCLists, s.clock.Now())
+}
+
+// UpdateCCList sets a list's name, description and favorite flag through
+// Constant Contact's face.
+func (s *Service) UpdateCCList(ctx context.Context, acct int64, l segmentd.List) (segmentd.List, error) {
+	if err := validateCCList(l); err != nil {
+		return segmentd.List{}, err
+	}
+	out, err := s.store.UpdateList(ctx, acct, l, s.clock.Now())
+	if err == nil {
+		err = s.countList(ctx, acct, &out)
+	}
+	return out, err
+}
+
+func validateCCList(l segmentd.List) error {
+	if err := validateListName(l.Name, segmentd.MaxCCListNameLength); err != nil {
+		return err
+	}
+	if n := len([]rune(l.Description)); n > segmentd.MaxListDescriptionLength {
+		return segmentd.Errorf(segmentd.KindInvalid, "description", "description must be at most %d characters, not %d", segmentd.MaxListDescriptionLength, n)
+	}
+	return segmentd.CheckText("description", l.Description)
 }
 
 func (s *Service) createList(ctx context.Context, acct int64, name string, max int) (segmentd.List, error) {
@@ -108,11 +136,6 @@ func (s *Service) RenameList(ctx context.Context, acct int64, id, name string) (
 	return s.renameList(ctx, acct, id, name, segmentd.MaxListNameLength)
 }
 
-// RenameCCList changes a list's name through Constant Contact's face.
-func (s *Service) RenameCCList(ctx context.Context, acct int64, id, name string) (segmentd.List, error) {
-	return s.renameList(ctx, acct, id, name, segmentd.MaxCCListNameLength)
-}
-
 func (s *Service) renameList(ctx context.Context, acct int64, id, name string, max int) (segmentd.List, error) {
 	if err := validateListName(name, max); err != nil {
 		return segmentd.List{}, err
@@ -184,7 +207,12 @@ func (s *Service) DeleteCCList(ctx context.Context, acct int64, id string) (segm
 // Activity returns a Constant Contact activity of the account (a job whose
 // type is one of Constant Contact's); any other job is not found.
 func (s *Service) Activity(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
-	j, err := s.store.Job(ctx, acct, id)
+	j, err := s.job(ctx, acct, id)
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound && s.cfg.Exports != nil {
+		if e, xerr := s.CCExport(ctx, acct, id); xerr == nil {
+			return exportActivity(e), nil
+		}
+	}
 	if err == nil && !j.Type.Activity() || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
 	}

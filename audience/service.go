@@ -33,9 +33,12 @@ type Config struct {
 	// MaxBacklog bounds the contacts and ids an account's queued jobs may
 	// name: past it a new job is refused with a RateLimitError, at once
 	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
-	MaxBacklog    int
-	Refresh       RefreshMode
-	SearchTimeout time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
+	MaxBacklog int
+	// MaxQueuedActivities bounds an account's Constant Contact activities
+	// not finished (default MaxQueuedActivities).
+	MaxQueuedActivities int
+	Refresh             RefreshMode
+	SearchTimeout       time.Duration // contacts search deadline; default 20 s (SendGrid's 408)
 
 	// Segments keeps segments; Membership answers who is in them. Both are
 	// needed for the segment operations and contacts search. The offline
@@ -145,6 +148,9 @@ type Service struct {
 func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Config) *Service {
 	if cfg.MaxCustomFields == 0 {
 		cfg.MaxCustomFields = segmentd.MaxCustomFields
+	}
+	if cfg.MaxQueuedActivities <= 0 {
+		cfg.MaxQueuedActivities = MaxQueuedActivities
 	}
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = DefaultMaxBacklog

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
@@ -89,13 +90,27 @@ type contactsQuery struct {
 	limit     int
 	include   []string
 	count     bool
+	filter    audience.ContactFilter
+	// params are the filter's parameters as given (checked), which the
+	// cursor carries.
+	params url.Values
 }
 
 // unsupportedContactsParams are GET /v3/contacts filters segmentd does not
 // serve: it answers 400 rather than ignore a filter and return contacts
 // the caller did not ask for.
-var unsupportedContactsParams = []string{"status", "email", "lists", "tags", "updated_after", "updated_before",
-	"created_after", "created_before", "optout_after", "optout_before", "sms_status"}
+var unsupportedContactsParams = []string{"tags", "optout_after", "optout_before", "sms_status"}
+
+// filterParams are the filters of GET /v3/contacts that segmentd serves.
+var filterParams = []string{"email", "status", "lists", "updated_after", "updated_before", "created_after", "created_before"}
+
+// statuses are the values of the status filter (the spec's). Every
+// contact of segmentd's is active: segmentd keeps no consent state and no
+// deleted contacts.
+var statuses = []string{"all", "active", "deleted", "not_set", "pending_confirmation", "temp_hold", "unsubscribed"}
+
+// maxListsFilter bounds the lists filter (the spec: up to 25 list ids).
+const maxListsFilter = 25
 
 // listContacts is GET /v3/contacts: with segment_id, the segment's members
 // as of now; without it, every contact of the account in id order. Both
@@ -114,7 +129,11 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		next = q
 		next.offset += len(page.Contacts)
 	} else {
-		page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
+		if q.filter.Empty() {
+			page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
+		} else {
+			page, _, err = h.svc.FilterContacts(ctx, acct.ID, q.filter, q.after, q.limit)
+		}
 		next = q
 		if n := len(page.Contacts); n > 0 {
 			next.after = page.Contacts[n-1].ID
@@ -128,7 +147,7 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		if q.segmentID != 0 {
 			n, err = h.svc.CCSegmentCount(ctx, acct.ID, q.segmentID)
 		} else {
-			n, err = h.svc.CountContacts(ctx, acct.ID)
+			n, err = h.svc.CountFiltered(ctx, acct.ID, q.filter)
 		}
 		if err != nil {
 			return err
@@ -152,7 +171,7 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 	v := r.URL.Query()
 	for _, p := range unsupportedContactsParams {
 		if v.Has(p) {
-			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)", p)
+			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, %s, limit, include, include_count and cursor)", p, strings.Join(filterParams, ", "))
 		}
 	}
 	q := contactsQuery{limit: defaultContactsLimit}
@@ -171,8 +190,16 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 				return q, invalid("include_count", "include_count must be true or false, not %s", segmentd.Quote(s))
 			}
 		}
+		if q.filter, q.params, err = readFilter(v); err != nil {
+			return q, err
+		}
 	}
 	if s := v.Get("segment_id"); s != "" {
+		// The spec: segment_id combines with limit only (segmentd also
+		// takes include and include_count with it).
+		if len(q.params) > 0 {
+			return q, invalid("segment_id", "segment_id cannot be combined with the %s filter", firstParam(q.params))
+		}
 		id, ok := parseSegmentID(s)
 		if !ok {
 			return q, invalid("segment_id", msgBadSegmentID, segmentd.Quote(s))
@@ -215,6 +242,9 @@ func (q contactsQuery) encode() string {
 		v.Set("offset", strconv.Itoa(q.offset))
 	} else {
 		v.Set("after", q.after)
+		for k, vs := range q.params {
+			v[k] = vs
+		}
 	}
 	if len(q.include) > 0 {
 		v.Set("include", strings.Join(q.include, ","))
@@ -248,6 +278,9 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 		}
 	} else {
 		q.after = v.Get("after")
+		if q.filter, q.params, err = readFilter(v); err != nil {
+			return q, bad
+		}
 	}
 	if q.include, err = readIncludes(v.Get("include")); err != nil {
 		return q, bad
@@ -348,4 +381,84 @@ func (h *handler) getContact(w http.ResponseWriter, r *http.Request, acct segmen
 		return err
 	}
 	return writeJSON(w, http.StatusOK, renderContact(c, include))
+}
+
+// readFilter reads GET /v3/contacts's filters: email, status, lists and
+// the created and updated bounds. params are the ones given.
+func readFilter(v url.Values) (audience.ContactFilter, url.Values, error) {
+	var f audience.ContactFilter
+	params := url.Values{}
+	for _, p := range filterParams {
+		if v.Has(p) {
+			params.Set(p, v.Get(p))
+		}
+	}
+	if params.Has("email") {
+		s := params.Get("email")
+		f.Email = segmentd.NormalizeEmail(s)
+		if !segmentd.ValidEmail(f.Email) {
+			return f, nil, invalid("email", "email %s is not a valid email address", segmentd.Quote(s))
+		}
+	}
+	if params.Has("status") {
+		f.Nobody = true
+		for _, st := range strings.Split(params.Get("status"), ",") {
+			st = strings.TrimSpace(st)
+			if !slices.Contains(statuses, st) {
+				return f, nil, invalid("status", "status may name %s, not %s", strings.Join(statuses, ", "), segmentd.Quote(st))
+			}
+			if st == "all" || st == "active" {
+				f.Nobody = false
+			}
+		}
+	}
+	if params.Has("lists") {
+		ls := strings.Split(params.Get("lists"), ",")
+		if len(ls) > maxListsFilter {
+			return f, nil, invalid("lists", "lists may name at most %d list ids, not %d", maxListsFilter, len(ls))
+		}
+		for _, l := range ls {
+			l = strings.ToLower(strings.TrimSpace(l))
+			if !segmentd.IsUUID(l) {
+				return f, nil, invalid("lists", "lists: %s is not a list id (a UUID)", segmentd.Quote(l))
+			}
+			f.Lists = append(f.Lists, l)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"updated_after", &f.UpdatedAfter}, {"updated_before", &f.UpdatedBefore}, {"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+		if !params.Has(b.name) {
+			continue
+		}
+		t, ok := parseISODate(params.Get(b.name))
+		if !ok {
+			return f, nil, invalid(b.name, "%s must be an ISO-8601 date or date-time (2022-07-16 or 2022-07-16T16:37:59.091Z), not %s", b.name, segmentd.Quote(params.Get(b.name)))
+		}
+		*b.dst = t
+	}
+	return f, params, nil
+}
+
+// parseISODate reads an ISO-8601 date-time (RFC 3339) or date (midnight
+// UTC).
+func parseISODate(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// firstParam names one of params, the first in filterParams' order.
+func firstParam(params url.Values) string {
+	for _, p := range filterParams {
+		if params.Has(p) {
+			return p
+		}
+	}
+	return ""
 }

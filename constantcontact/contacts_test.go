@@ -202,8 +202,8 @@ func TestContactsErrors(t *testing.T) {
 		{"/v3/contacts?limit=0", 400, validation(`limit must be a whole number from 1 to 500, not "0"`)},
 		{"/v3/contacts?include=friends", 400, validation(`include may name custom_fields, list_memberships, phone_numbers, street_addresses, taggings, notes, not "friends"`)},
 		{"/v3/contacts?include_count=maybe", 400, validation(`include_count must be true or false, not "maybe"`)},
-		{"/v3/contacts?status=all", 400, validation("segmentd does not support the status parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)")},
-		{"/v3/contacts?email=a@example.com", 400, validation("segmentd does not support the email parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)")},
+		{"/v3/contacts?sms_status=all", 400, validation("segmentd does not support the sms_status parameter of GET /v3/contacts (it serves segment_id, email, status, lists, updated_after, updated_before, created_after, created_before, limit, include, include_count and cursor)")},
+		{"/v3/contacts?optout_after=2024-01-01", 400, validation("segmentd does not support the optout_after parameter of GET /v3/contacts (it serves segment_id, email, status, lists, updated_after, updated_before, created_after, created_before, limit, include, include_count and cursor)")},
 		{"/v3/contacts?cursor=Zm9v", 400, validation("cursor is not valid; follow _links.next.href as given")},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: tt.path}), tt.status, tt.body)

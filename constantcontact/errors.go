@@ -53,10 +53,10 @@ type apiError struct {
 var errMethodNotAllowed = errors.New(msgMethodNotAllowed)
 
 // errUnsupportedMediaType is a body that is not application/json.
-type errUnsupportedMediaType struct{ contentType string }
+type errUnsupportedMediaType struct{ contentType, want string }
 
 func (e errUnsupportedMediaType) Error() string {
-	return fmt.Sprintf("Content-Type must be application/json, not %s", e.contentType)
+	return fmt.Sprintf("Content-Type must be %s, not %s", e.want, e.contentType)
 }
 
 // rateError is a 429: its key says which limit (throttled per second,
@@ -112,6 +112,10 @@ func errorBody(err error, area string) (int, []byte) {
 		return list(http.StatusConflict, kindConflict, e.Message)
 	case segmentd.KindUnavailable:
 		return list(http.StatusServiceUnavailable, kindUnavailable, msgUnavailable)
+	case segmentd.KindRateLimited:
+		// Too many activities queued: Constant Contact's single-object
+		// 429, saying which limit.
+		return single(http.StatusTooManyRequests, keyThrottled, e.Message)
 	}
 	return list(http.StatusInternalServerError, kindInternal, msgInternal)
 }

@@ -76,13 +76,17 @@ type route struct {
 	// readsNoBody marks the answer to an unrouted request, which reads no
 	// body and so does not check its media type.
 	readsNoBody bool
+	// multipart marks a route whose body is a multipart form, not JSON.
+	multipart bool
+	// maxBody bounds the body (default maxBodyBytes).
+	maxBody int64
 }
 
 // resourceRoots are the roots of Constant Contact's V3 resources. The face
 // is mounted on each (Prefixes), so that any path of Constant Contact's API
 // is answered in Constant Contact's envelope, served or not
 // (docs/decisions.md §14).
-var resourceRoots = []string{"contacts", "contact_lists", "contact_custom_fields", "contact_tags", "segments", "emails", "reports", "account", "activities"}
+var resourceRoots = []string{"contacts", "contact_lists", "contact_custom_fields", "contact_tags", "segments", "emails", "reports", "account", "activities", "contact_exports"}
 
 // Prefixes are the paths the face is mounted on: /v3/<root> and
 // /v3/<root>/ for each of Constant Contact's resource roots.
@@ -145,6 +149,8 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 
 		{pattern: "GET /v3/contacts", h: h.listContacts, area: "contacts"},
 		{pattern: "POST /v3/contacts", h: h.createContact, area: "contacts"},
+		{pattern: "POST /v3/contacts/sign_up_form", h: h.signUp, area: "contacts"},
+		{pattern: "GET /v3/contacts/counts", h: h.countContacts, area: "contacts"},
 		{pattern: "GET /v3/contacts/{contact_id:uuid}", h: h.getContact, area: "contacts"},
 		{pattern: "PUT /v3/contacts/{contact_id:uuid}", h: h.updateContact, area: "contacts"},
 		{pattern: "DELETE /v3/contacts/{contact_id:uuid}", h: h.deleteContact, area: "contacts"},
@@ -167,7 +173,17 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "PUT /v3/contact_tags/{tag_id:uuid}", h: h.updateTag, area: "contact_tags"},
 		{pattern: "DELETE /v3/contact_tags/{tag_id:uuid}", h: h.deleteTag, area: "contact_tags"},
 
+		{pattern: "GET /v3/activities", h: h.listActivities, area: "activities"},
 		{pattern: "GET /v3/activities/{activity_id:uuid}", h: h.getActivity, area: "activities"},
+		{pattern: "POST /v3/activities/contacts_json_import", h: h.jsonImport, area: "activities", maxBody: maxImportBytes},
+		{pattern: "POST /v3/activities/contacts_file_import", h: h.fileImport, area: "activities", multipart: true, maxBody: maxMultipartBytes},
+		{pattern: "POST /v3/activities/add_list_memberships", h: h.addListMemberships, area: "activities"},
+		{pattern: "POST /v3/activities/remove_list_memberships", h: h.removeListMemberships, area: "activities"},
+		{pattern: "POST /v3/activities/contact_delete", h: h.contactDelete, area: "activities"},
+		{pattern: "POST /v3/activities/list_delete", h: h.listDelete, area: "activities"},
+		{pattern: "POST /v3/activities/custom_fields_delete", h: h.customFieldsDelete, area: "activities"},
+		{pattern: "POST /v3/activities/contact_exports", h: h.createExport, area: "activities"},
+		{pattern: "GET /v3/contact_exports/{file_export_id:uuid}", h: h.getExport, area: "contact_exports"},
 	}
 	for _, rt := range routes {
 		h.router.Handle(rt.pattern, h.adapt(rt))
@@ -244,13 +260,21 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) (acct 
 	if err == nil && h.limit != nil {
 		err = h.limit.allow(p.Key.ID)
 	}
-	if err == nil && !rt.readsNoBody {
+	switch {
+	case err != nil || rt.readsNoBody:
+	case rt.multipart:
+		err = requireMultipart(r)
+	default:
 		err = requireJSON(r)
 	}
 	if err != nil {
 		return acct, err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	limit := rt.maxBody
+	if limit == 0 {
+		limit = maxBodyBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	return acct, rt.h(w, r, p.Account)
 }
 
@@ -275,7 +299,7 @@ func requireJSON(r *http.Request) error {
 		if ct == "" {
 			ct = "none"
 		}
-		return errUnsupportedMediaType{ct}
+		return errUnsupportedMediaType{ct, "application/json"}
 	}
 	return nil
 }
@@ -317,7 +341,7 @@ func decodeJSON(r *http.Request, v any) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return invalid("", "the request body must not exceed %d KB", maxBodyBytes>>10)
+			return invalid("", "the request body must not exceed %d KB", mbe.Limit>>10)
 		}
 		return invalid("", "the request body could not be read")
 	}

@@ -15,6 +15,7 @@ import (
 type contactList struct {
 	ListID          string `json:"list_id"`
 	Name            string `json:"name"`
+	Description     string `json:"description,omitempty"`
 	Favorite        bool   `json:"favorite"`
 	CreatedAt       string `json:"created_at"`
 	UpdatedAt       string `json:"updated_at"`
@@ -28,9 +29,7 @@ type contactListsPage struct {
 	Links      *nextLinks    `json:"_links,omitempty"`
 }
 
-// listInput is ListInput, the body of POST and PUT. segmentd keeps no
-// description and no favorite flag: setting them is refused rather than
-// dropped (docs/constantcontact.md "Contact lists").
+// listInput is ListInput, the body of POST and PUT.
 type listInput struct {
 	Name        *string `json:"name"`
 	Description *string `json:"description"`
@@ -41,13 +40,20 @@ func (in listInput) check() error {
 	if in.Name == nil {
 		return invalid("name", "name is required")
 	}
-	if in.Description != nil && *in.Description != "" {
-		return invalid("description", "segmentd keeps no list descriptions; leave description out or empty")
-	}
-	if in.Favorite != nil && *in.Favorite {
-		return invalid("favorite", "segmentd keeps no favorite lists; leave favorite out or false")
-	}
 	return nil
+}
+
+// list is the list the body describes; a description or favorite left
+// out is cur's (PUT keeps them; POST starts from none).
+func (in listInput) list(cur segmentd.List) segmentd.List {
+	cur.Name = *in.Name
+	if in.Description != nil {
+		cur.Description = *in.Description
+	}
+	if in.Favorite != nil {
+		cur.Favorite = *in.Favorite
+	}
+	return cur
 }
 
 // Page sizes of GET /v3/contact_lists: the spec's parameter allows 1–1000
@@ -58,7 +64,7 @@ const (
 )
 
 func renderList(l segmentd.List, withCount bool) contactList {
-	out := contactList{ListID: l.ID, Name: l.Name, CreatedAt: timestamp(l.CreatedAt), UpdatedAt: timestamp(l.UpdatedAt)}
+	out := contactList{ListID: l.ID, Name: l.Name, Description: l.Description, Favorite: l.Favorite, CreatedAt: timestamp(l.CreatedAt), UpdatedAt: timestamp(l.UpdatedAt)}
 	if withCount {
 		n := l.ContactCount
 		out.MembershipCount = &n
@@ -190,7 +196,7 @@ func (h *handler) createList(w http.ResponseWriter, r *http.Request, acct segmen
 	if err := in.check(); err != nil {
 		return err
 	}
-	l, err := h.svc.CreateCCList(r.Context(), acct.ID, *in.Name)
+	l, err := h.svc.CreateCCList(r.Context(), acct.ID, in.list(segmentd.List{}))
 	if err != nil {
 		return err
 	}
@@ -213,7 +219,8 @@ func (h *handler) getList(w http.ResponseWriter, r *http.Request, acct segmentd.
 	return writeJSON(w, http.StatusOK, renderList(l, withCount))
 }
 
-// updateList is PUT: the name (required) replaces the list's.
+// updateList is PUT: the name (required) replaces the list's, and the
+// description and favorite flag when given.
 func (h *handler) updateList(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	id, err := listID(r)
 	if err != nil {
@@ -226,16 +233,15 @@ func (h *handler) updateList(w http.ResponseWriter, r *http.Request, acct segmen
 	if err := in.check(); err != nil {
 		return err
 	}
-	l, err := h.svc.RenameCCList(r.Context(), acct.ID, id, *in.Name)
+	cur, _, err := h.svc.List(r.Context(), acct.ID, id, false)
+	if err != nil {
+		return err
+	}
+	l, err := h.svc.UpdateCCList(r.Context(), acct.ID, in.list(cur))
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, renderList(l, false))
-}
-
-// activityLinks is the _links of an activity: where to read its status.
-type activityLinks struct {
-	Self link `json:"self"`
 }
 
 // listDeleteActivity is the spec's ActivityDeleteListResponse.

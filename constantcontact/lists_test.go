@@ -56,7 +56,7 @@ func TestListLifecycle(t *testing.T) {
 	}
 	status := e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + act}, 200)
 	if status["state"] != "completed" || status["percent_done"] != float64(100) || status["activity_id"] != act ||
-		fmt.Sprint(status["status"]) != "map[items_completed_count:1 items_total_count:1]" || status["completed_at"] != "2026-05-04T10:21:30.456Z" {
+		fmt.Sprint(status["status"]) != "map[items_completed_count:1 items_total_count:1 list_count:1]" || status["completed_at"] != "2026-05-04T10:21:30.456Z" {
 		t.Fatalf("activity = %v", status)
 	}
 	// SendGrid's job endpoint does not show Constant Contact's activities.
@@ -140,10 +140,10 @@ func TestListErrors(t *testing.T) {
 		{"blank name", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": " "}}, 400, ccErr(key("validation.error"), "name is required"), false},
 		{"long name", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": strings.Repeat("x", 256)}}, 400, ccErr(key("validation.error"), "name must be at most 255 characters"), false},
 		{"control character", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": "a\x01"}}, 400, ccErr(key("validation.error"), "name must not contain control characters (found U+0001)"), false},
-		{"description", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": "x", "description": "repeat buyers"}}, 400,
-			ccErr(key("validation.error"), "segmentd keeps no list descriptions; leave description out or empty"), false},
-		{"favorite", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]any{"name": "x", "favorite": true}}, 400,
-			ccErr(key("validation.error"), "segmentd keeps no favorite lists; leave favorite out or false"), false},
+		{"long description", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": "x", "description": strings.Repeat("d", 1001)}}, 400,
+			ccErr(key("validation.error"), "description must be at most 1000 characters, not 1001"), false},
+		{"put long description", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{"name": "x", "description": strings.Repeat("d", 1001)}}, 400,
+			ccErr(key("validation.error"), "description must be at most 1000 characters, not 1001"), false},
 		{"duplicate", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": "GOLD"}}, 409, ccErr(key("conflict"), `a list named "GOLD" already exists`), false},
 		{"post as text", facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: `{}`, Header: map[string]string{"Content-Type": "text/plain"}}, 415, ccErr(key("unsupported_media_type"), "Content-Type must be application/json, not text/plain"), true},
 		{"put duplicate", facetest.Request{Method: "PUT", Path: path, Body: map[string]string{"name": "silver"}}, 409, ccErr(key("conflict"), `a list named "silver" already exists`), true},
@@ -181,4 +181,50 @@ func TestListErrors(t *testing.T) {
 	if page["lists_count"] != float64(2) {
 		t.Fatalf("lists after refused writes: %v", page)
 	}
+}
+
+// TestListDetails: a list's description and favorite flag are kept,
+// returned, and kept by a PUT that leaves them out.
+func TestListDetails(t *testing.T) {
+	e := newEnv(t)
+	created := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]any{"name": "Buyers", "description": "repeat buyers", "favorite": true}}, 201)
+	id := created["list_id"].(string)
+	if created["description"] != "repeat buyers" || created["favorite"] != true {
+		t.Fatalf("created = %v", created)
+	}
+	put := e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contact_lists/" + id, Body: map[string]any{"name": "Buyers 2"}}, 200)
+	if put["description"] != "repeat buyers" || put["favorite"] != true || put["name"] != "Buyers 2" {
+		t.Fatalf("PUT without details = %v", put)
+	}
+	e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contact_lists/" + id, Body: map[string]any{"name": "Buyers 2", "description": "", "favorite": false}}, 200)
+	got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_lists?include_count=true"}, 200)["lists"].([]any)[0].(map[string]any)
+	if got["description"] != nil || got["favorite"] != false {
+		t.Fatalf("listed after clearing = %v", got)
+	}
+	// SendGrid's rename keeps them.
+	e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contact_lists/" + id, Body: map[string]any{"name": "Buyers 2", "favorite": true}}, 200)
+	if _, err := e.Svc.RenameList(context.Background(), e.DefaultAccount(), id, "Buyers 3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_lists/" + id}, 200); got["favorite"] != true || got["name"] != "Buyers 3" {
+		t.Fatalf("after SendGrid's rename = %v", got)
+	}
+}
+
+// TestListLimit: an account holds at most 1,000 lists through Constant
+// Contact's face.
+func TestListLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	for i := range segmentd.MaxCCLists {
+		if _, err := e.Svc.CreateList(ctx, acct, fmt.Sprint("list ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]any{"name": "one more"}}), 400,
+		ccErr("contact_lists.api.validation.error", "the account already has the maximum of 1000 lists"))
+	page, _ := e.Svc.Lists(ctx, acct, "", 1)
+	e.must(t, facetest.Request{Method: "DELETE", Path: "/v3/contact_lists/" + page.Lists[0].ID}, 202)
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]any{"name": "one more"}}, 201)
 }

@@ -74,6 +74,19 @@ func TestRateLimitsCoverEveryRoute(t *testing.T) {
 		{Method: "POST", Path: "/v3/contacts", Body: map[string]any{"email_address": map[string]string{"address": "a@example.com"}}},
 		{Method: "PUT", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6", Body: map[string]any{"update_source": "Account"}},
 		{Method: "DELETE", Path: "/v3/contacts/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+		{Method: "GET", Path: "/v3/contacts?email=a@example.com"},
+		{Method: "GET", Path: "/v3/contacts/counts"},
+		{Method: "POST", Path: "/v3/contacts/sign_up_form", Body: map[string]any{"email_address": "a@example.com"}},
+		{Method: "GET", Path: "/v3/activities"},
+		{Method: "POST", Path: "/v3/activities/contacts_json_import", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contacts_file_import", Body: "x", Header: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}},
+		{Method: "POST", Path: "/v3/activities/add_list_memberships", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/remove_list_memberships", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contact_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/list_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/custom_fields_delete", Body: map[string]any{}},
+		{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"fields": []string{"x"}}},
+		{Method: "GET", Path: "/v3/contact_exports/3fa85f64-5717-4562-b3fc-2c963f66afa6"},
 	} {
 		e.Clock.Set(sec.Add(time.Duration(i) * time.Second))
 		if r := e.send(t, rq); r.Status == 429 {

@@ -138,9 +138,14 @@ func importTable(ctx context.Context, tx pgx.Tx, src ImportSource, table string)
 }
 
 // importValue converts a source value for a column of the given type:
-// JSON text as raw JSON (not a JSON string), text as text.
+// JSON text as raw JSON (not a JSON string), text as text, an integer as a
+// boolean (SQLite keeps booleans as 0 and 1: lists.favorite).
 func importValue(v any, typ string) any {
 	switch x := v.(type) {
+	case int64:
+		if typ == "boolean" {
+			return x != 0
+		}
 	case []byte:
 		if typ == "jsonb" {
 			return json.RawMessage(slices.Clone(x))

@@ -186,3 +186,45 @@ func (s *Store) Listen(ctx context.Context, changed func(acct int64)) error {
 		}
 	}
 }
+
+// Jobs implements segmentd.Store.
+func (s *Store) Jobs(ctx context.Context, acct int64, q segmentd.JobsQuery) ([]segmentd.Job, error) {
+	if len(q.Types) == 0 || q.Limit <= 0 {
+		return nil, nil
+	}
+	types := make([]string, len(q.Types))
+	for i, t := range q.Types {
+		types[i] = string(t)
+	}
+	statuses := make([]string, len(q.Statuses))
+	for i, st := range q.Statuses {
+		statuses[i] = string(st)
+	}
+	rows, err := s.db.Query(ctx, `SELECT id, job_type, status, requested, created, updated, deleted, errored, errors,
+		started_at, finished_at FROM jobs
+		WHERE account_id = $1 AND job_type = ANY($2) AND (cardinality($3::text[]) = 0 OR status = ANY($3))
+		  AND ($4 = '' OR started_at < $5 OR (started_at = $5 AND id < $4))
+		ORDER BY started_at DESC, id DESC LIMIT $6`, acct, types, statuses, q.BeforeID, toMS(q.Before), q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Job
+	for rows.Next() {
+		j := segmentd.Job{AccountID: acct}
+		var typ, status, errs string
+		var started int64
+		var finished *int64
+		if err := rows.Scan(&j.ID, &typ, &status, &j.Requested, &j.Created, &j.Updated, &j.Deleted, &j.Errored, &errs, &started, &finished); err != nil {
+			return nil, err
+		}
+		j.Type, j.Status, j.StartedAt, j.FinishedAt = segmentd.JobType(typ), segmentd.JobStatus(status), fromMS(started), timeOf(finished)
+		if errs != "" && errs != "[]" {
+			if err := json.Unmarshal([]byte(errs), &j.Errors); err != nil {
+				return nil, fmt.Errorf("job %s: errors: %w", j.ID, err)
+			}
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}

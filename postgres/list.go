@@ -15,12 +15,12 @@ import (
 // not count the lists' contacts (ContactCount is the Service's, from the
 // engine, and CountListMembers the store's): a count reads every
 // membership.
-const qLists = `SELECT l.id, l.name, l.created_at, l.updated_at FROM lists l WHERE l.account_id = $1 AND `
+const qLists = `SELECT l.id, l.name, l.description, l.favorite, l.created_at, l.updated_at FROM lists l WHERE l.account_id = $1 AND `
 
 func scanList(row pgx.Row) (segmentd.List, error) {
 	var l segmentd.List
 	var created, updated int64
-	if err := row.Scan(&l.ID, &l.Name, &created, &updated); err != nil {
+	if err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Favorite, &created, &updated); err != nil {
 		return l, err
 	}
 	l.CreatedAt = fromMS(created)
@@ -54,21 +54,36 @@ func checkListName(ctx context.Context, tx pgx.Tx, acct int64, name, except stri
 }
 
 func (s *Store) CreateList(ctx context.Context, acct int64, name string, now time.Time) (segmentd.List, error) {
+	return s.CreateListWith(ctx, acct, segmentd.List{Name: name}, 0, now)
+}
+
+// CreateListWith implements segmentd.Store (max 0: no bound), counting
+// the account's lists under its row lock.
+func (s *Store) CreateListWith(ctx context.Context, acct int64, in segmentd.List, max int, now time.Time) (segmentd.List, error) {
 	now = msTime(now)
-	l := segmentd.List{ID: segmentd.NewID(), Name: name, CreatedAt: now, UpdatedAt: now}
+	l := segmentd.List{ID: segmentd.NewID(), Name: in.Name, Description: in.Description, Favorite: in.Favorite, CreatedAt: now, UpdatedAt: now}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockAccount(ctx, tx, acct); err != nil {
 			return err
 		}
-		if err := checkListName(ctx, tx, acct, name, ""); err != nil {
+		if max > 0 {
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT count(*) FROM lists WHERE account_id = $1", acct).Scan(&n); err != nil {
+				return err
+			}
+			if n >= max {
+				return segmentd.Errorf(segmentd.KindInvalid, "", "the account already has the maximum of %d lists", max)
+			}
+		}
+		if err := checkListName(ctx, tx, acct, l.Name, ""); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-			acct, l.ID, name, strings.ToLower(name), toMS(now))
+		_, err := tx.Exec(ctx, "INSERT INTO lists (account_id, id, name, name_key, description, favorite, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+			acct, l.ID, l.Name, strings.ToLower(l.Name), l.Description, l.Favorite, toMS(now))
 		return err
 	})
 	if isUniqueViolation(err) {
-		return segmentd.List{}, nameTaken("list", name)
+		return segmentd.List{}, nameTaken("list", l.Name)
 	}
 	if err != nil {
 		return segmentd.List{}, err
@@ -102,22 +117,35 @@ func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (in
 }
 
 func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {
+	return s.updateList(ctx, acct, segmentd.List{ID: id, Name: name}, false, now)
+}
+
+// UpdateList implements segmentd.Store.
+func (s *Store) UpdateList(ctx context.Context, acct int64, l segmentd.List, now time.Time) (segmentd.List, error) {
+	return s.updateList(ctx, acct, l, true, now)
+}
+
+// updateList sets a list's name, and with details its description and
+// favorite flag.
+func (s *Store) updateList(ctx context.Context, acct int64, in segmentd.List, details bool, now time.Time) (segmentd.List, error) {
 	var l segmentd.List
+	id, name := in.ID, in.Name
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockAccount(ctx, tx, acct); err != nil {
 			return err
 		}
-		if ok, err := listExists(ctx, tx, acct, id); err != nil || !ok {
-			if err == nil {
-				err = listNotFound(id)
-			}
+		cur, err := getList(ctx, tx, acct, id)
+		if err != nil {
 			return err
 		}
 		if err := checkListName(ctx, tx, acct, name, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "UPDATE lists SET name = $3, name_key = $4, updated_at = $5 WHERE account_id = $1 AND id = $2",
-			acct, id, name, strings.ToLower(name), toMS(now))
+		if !details {
+			in.Description, in.Favorite = cur.Description, cur.Favorite
+		}
+		_, err = tx.Exec(ctx, "UPDATE lists SET name = $3, name_key = $4, description = $5, favorite = $6, updated_at = $7 WHERE account_id = $1 AND id = $2",
+			acct, id, name, strings.ToLower(name), in.Description, in.Favorite, toMS(now))
 		if err != nil {
 			return err
 		}

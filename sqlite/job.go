@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -147,4 +148,53 @@ func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
 			finished_at = ?, owner = NULL, lease_until = NULL WHERE account_id = ? AND id = ? AND status = 'pending'`,
 			append(args, j.AccountID, j.ID)...)
 	})
+}
+
+// Jobs implements segmentd.Store.
+func (s *Store) Jobs(ctx context.Context, acct int64, q segmentd.JobsQuery) ([]segmentd.Job, error) {
+	if len(q.Types) == 0 || q.Limit <= 0 {
+		return nil, nil
+	}
+	where := "account_id = ? AND job_type IN (?" + strings.Repeat(", ?", len(q.Types)-1) + ")"
+	args := []any{acct}
+	for _, t := range q.Types {
+		args = append(args, string(t))
+	}
+	if len(q.Statuses) > 0 {
+		where += " AND status IN (?" + strings.Repeat(", ?", len(q.Statuses)-1) + ")"
+		for _, st := range q.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	if q.BeforeID != "" {
+		where += " AND (started_at < ? OR (started_at = ? AND id < ?))"
+		args = append(args, toMS(q.Before), toMS(q.Before), q.BeforeID)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, job_type, status, requested, created, updated, deleted, errored, errors,
+		started_at, finished_at FROM jobs WHERE `+where+` ORDER BY started_at DESC, id DESC LIMIT ?`, append(args, q.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.Job
+	for rows.Next() {
+		j := segmentd.Job{AccountID: acct}
+		var typ, status, errs string
+		var started int64
+		var finished sql.NullInt64
+		if err := rows.Scan(&j.ID, &typ, &status, &j.Requested, &j.Created, &j.Updated, &j.Deleted, &j.Errored, &errs, &started, &finished); err != nil {
+			return nil, err
+		}
+		j.Type, j.Status, j.StartedAt = segmentd.JobType(typ), segmentd.JobStatus(status), fromMS(started)
+		if finished.Valid {
+			j.FinishedAt = fromMS(finished.Int64)
+		}
+		if errs != "" && errs != "[]" {
+			if err := json.Unmarshal([]byte(errs), &j.Errors); err != nil {
+				return nil, fmt.Errorf("job %s: errors: %w", j.ID, err)
+			}
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
 }

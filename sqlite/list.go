@@ -13,12 +13,12 @@ import (
 // listSelect selects a list; append a WHERE clause. It does not count the
 // list's contacts (ContactCount is the Service's, from the engine, and
 // CountListMembers the store's): a count reads every membership.
-const listSelect = `SELECT l.id, l.name, l.created_at, l.updated_at FROM lists l `
+const listSelect = `SELECT l.id, l.name, l.description, l.favorite, l.created_at, l.updated_at FROM lists l `
 
 func scanList(row rowScanner) (segmentd.List, error) {
 	var l segmentd.List
 	var created, updated int64
-	if err := row.Scan(&l.ID, &l.Name, &created, &updated); err != nil {
+	if err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Favorite, &created, &updated); err != nil {
 		return l, err
 	}
 	l.CreatedAt = fromMS(created)
@@ -42,14 +42,28 @@ func checkListName(ctx context.Context, tx *sql.Tx, acct int64, name, except str
 }
 
 func (s *Store) CreateList(ctx context.Context, acct int64, name string, now time.Time) (segmentd.List, error) {
+	return s.CreateListWith(ctx, acct, segmentd.List{Name: name}, 0, now)
+}
+
+// CreateListWith implements segmentd.Store (max 0: no bound).
+func (s *Store) CreateListWith(ctx context.Context, acct int64, in segmentd.List, max int, now time.Time) (segmentd.List, error) {
 	now = msTime(now)
-	l := segmentd.List{ID: segmentd.NewID(), Name: name, CreatedAt: now, UpdatedAt: now}
+	l := segmentd.List{ID: segmentd.NewID(), Name: in.Name, Description: in.Description, Favorite: in.Favorite, CreatedAt: now, UpdatedAt: now}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := checkListName(ctx, tx, acct, name, ""); err != nil {
+		if max > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ?", acct).Scan(&n); err != nil {
+				return err
+			}
+			if n >= max {
+				return segmentd.Errorf(segmentd.KindInvalid, "", "the account already has the maximum of %d lists", max)
+			}
+		}
+		if err := checkListName(ctx, tx, acct, l.Name, ""); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-			acct, l.ID, name, strings.ToLower(name), toMS(now), toMS(now))
+		_, err := tx.ExecContext(ctx, "INSERT INTO lists (account_id, id, name, name_key, description, favorite, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			acct, l.ID, l.Name, strings.ToLower(l.Name), l.Description, l.Favorite, toMS(now), toMS(now))
 		return err
 	})
 	if err != nil {
@@ -84,16 +98,32 @@ func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (in
 }
 
 func (s *Store) RenameList(ctx context.Context, acct int64, id, name string, now time.Time) (segmentd.List, error) {
+	return s.updateList(ctx, acct, segmentd.List{ID: id, Name: name}, false, now)
+}
+
+// UpdateList implements segmentd.Store.
+func (s *Store) UpdateList(ctx context.Context, acct int64, l segmentd.List, now time.Time) (segmentd.List, error) {
+	return s.updateList(ctx, acct, l, true, now)
+}
+
+// updateList sets a list's name, and with details its description and
+// favorite flag.
+func (s *Store) updateList(ctx context.Context, acct int64, in segmentd.List, details bool, now time.Time) (segmentd.List, error) {
 	var l segmentd.List
+	id, name := in.ID, in.Name
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getList(ctx, tx, acct, id); err != nil {
+		cur, err := getList(ctx, tx, acct, id)
+		if err != nil {
 			return err
 		}
 		if err := checkListName(ctx, tx, acct, name, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE lists SET name = ?, name_key = ?, updated_at = ? WHERE account_id = ? AND id = ?",
-			name, strings.ToLower(name), toMS(now), acct, id)
+		if !details {
+			in.Description, in.Favorite = cur.Description, cur.Favorite
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE lists SET name = ?, name_key = ?, description = ?, favorite = ?, updated_at = ? WHERE account_id = ? AND id = ?",
+			name, strings.ToLower(name), in.Description, in.Favorite, toMS(now), acct, id)
 		if err != nil {
 			return err
 		}

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"FieldDeleteStripsValues", testFieldDeleteStripsValues},
 		{"Lists", testLists},
 		{"ListPaging", testListPaging},
+		{"ListDetails", testListDetails},
 		{"ListMembers", testListMembers},
 		{"Tags", testTags},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
@@ -52,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"DeleteContacts", testDeleteContacts},
 		{"DeleteIdentifier", testDeleteIdentifier},
 		{"Jobs", testJobs},
+		{"JobsListed", testJobsListed},
 		{"AccountIsolation", testAccountIsolation},
 		{"FailedCallsChangeNothing", testFailedCallsChangeNothing},
 		{"ConcurrentUpserts", testConcurrentUpserts},
@@ -1035,6 +1037,94 @@ func testJobs(t *testing.T, st segmentd.Store) {
 	noErr(t, "CreateJob(delete)", st.CreateJob(c, d))
 	if got := must[segmentd.Job](t, "Job")(st.Job(c, acct, d.ID)); got.Deleted != 7 || got.Type != segmentd.JobDelete || got.Status != segmentd.JobCompleted {
 		t.Fatalf("delete job = %+v", got)
+	}
+}
+
+// testListDetails: CreateListWith keeps Constant Contact's description
+// and favorite flag and bounds the account's lists; UpdateList sets them,
+// RenameList keeps them.
+func testListDetails(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	c := ctx(t)
+	l := must[segmentd.List](t, "CreateListWith")(st.CreateListWith(c, acct, segmentd.List{Name: "buyers", Description: "repeat buyers", Favorite: true}, 2, now))
+	if got := must[segmentd.List](t, "List")(st.List(c, acct, l.ID)); got.Description != "repeat buyers" || !got.Favorite || got.Name != "buyers" {
+		t.Fatalf("List = %+v", got)
+	}
+	must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "other", now))
+	_, err := st.CreateListWith(c, acct, segmentd.List{Name: "third"}, 2, now)
+	wantKind(t, "CreateListWith past max", err, segmentd.KindInvalid)
+	_, err = st.CreateListWith(c, acct, segmentd.List{Name: "BUYERS"}, 0, now)
+	wantKind(t, "CreateListWith(duplicate)", err, segmentd.KindConflict)
+	renamed := must[segmentd.List](t, "RenameList")(st.RenameList(c, acct, l.ID, "buyers 2", now.Add(time.Second)))
+	if renamed.Description != "repeat buyers" || !renamed.Favorite {
+		t.Fatalf("RenameList lost the details: %+v", renamed)
+	}
+	up := must[segmentd.List](t, "UpdateList")(st.UpdateList(c, acct, segmentd.List{ID: l.ID, Name: "buyers 3"}, now.Add(2*time.Second)))
+	if up.Description != "" || up.Favorite || up.Name != "buyers 3" || !up.UpdatedAt.Equal(now.Add(2*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("UpdateList = %+v", up)
+	}
+	page := must[[]segmentd.List](t, "Lists")(st.Lists(c, acct, "", 10))
+	if len(page) != 2 {
+		t.Fatalf("Lists = %+v", page)
+	}
+	_, err = st.UpdateList(c, acct, segmentd.List{ID: segmentd.NewID(), Name: "x"}, now)
+	wantKind(t, "UpdateList(unknown)", err, segmentd.KindNotFound)
+	_, err = st.UpdateList(c, acct, segmentd.List{ID: l.ID, Name: "OTHER"}, now)
+	wantKind(t, "UpdateList(duplicate)", err, segmentd.KindConflict)
+}
+
+// testJobsListed: Jobs pages through an account's jobs of some types,
+// newest first, filtered by status.
+func testJobsListed(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	other := newAccount(t, st, "other")
+	c := ctx(t)
+	var ids []string // newest first
+	for i := range 5 {
+		j := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobCCAddToLists, Requested: 1, Created: 1, StartedAt: now.Add(time.Duration(i%3) * time.Second)}
+		if i == 4 {
+			j.Errored = 1
+		}
+		j.Finish(now.Add(time.Minute))
+		noErr(t, "CreateJob", st.CreateJob(c, j))
+		ids = append(ids, j.ID)
+	}
+	// Starts 0,1,2,0,1 s: newest first is 2, then the two at 1 s and the
+	// two at 0 s, each pair by id descending.
+	at := func(i int) (int, string) { return i % 3, ids[i] }
+	want := []int{2, 1, 4, 0, 3}
+	slices.SortFunc(want, func(a, b int) int {
+		sa, ia := at(a)
+		sb, ib := at(b)
+		if sa != sb {
+			return sb - sa
+		}
+		return strings.Compare(ib, ia)
+	})
+	noErr(t, "CreateJob(other type)", st.CreateJob(c, segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobUpsert, Status: segmentd.JobCompleted, StartedAt: now}))
+	noErr(t, "CreateJob(other account)", st.CreateJob(c, segmentd.Job{ID: segmentd.NewID(), AccountID: other, Type: segmentd.JobCCAddToLists, Status: segmentd.JobCompleted, StartedAt: now}))
+	q := segmentd.JobsQuery{Types: []segmentd.JobType{segmentd.JobCCAddToLists, segmentd.JobListDelete}, Limit: 2}
+	var got []string
+	for range 5 {
+		page := must[[]segmentd.Job](t, "Jobs")(st.Jobs(c, acct, q))
+		for _, j := range page {
+			got = append(got, j.ID)
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.Before, q.BeforeID = page[len(page)-1].StartedAt, page[len(page)-1].ID
+	}
+	var wantIDs []string
+	for _, i := range want {
+		wantIDs = append(wantIDs, ids[i])
+	}
+	if !slices.Equal(got, wantIDs) {
+		t.Fatalf("Jobs paged %v, want %v", got, wantIDs)
+	}
+	failed := must[[]segmentd.Job](t, "Jobs(failed)")(st.Jobs(c, acct, segmentd.JobsQuery{Types: q.Types, Statuses: []segmentd.JobStatus{segmentd.JobFailed}, Limit: 10}))
+	if len(failed) != 1 || failed[0].ID != ids[4] || failed[0].Errored != 1 || !failed[0].FinishedAt.Equal(now.Add(time.Minute).Truncate(time.Millisecond)) {
+		t.Fatalf("failed jobs = %+v", failed)
 	}
 }
 

@@ -75,14 +75,15 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			// Constant Contact's face: its resource roots.
 			{"PATCH", "/v3/contacts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD, POST"},
 			{"PATCH", "/v3/contacts/" + uuid, ccUnauthorized, 405, ccNotAllowed("contacts"), "DELETE, GET, HEAD, PUT"},
-			{"GET", "/v3/contacts/counts", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/counts"), ""},
-			{"POST", "/v3/contacts/sign_up_form", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/sign_up_form"), ""},
+			{"GET", "/v3/contacts/contact_id_xrefs", ccUnauthorized, 404, ccNotFound("contacts", "/v3/contacts/contact_id_xrefs"), ""},
+			{"PUT", "/v3/contacts/counts", ccUnauthorized, 405, ccNotAllowed("contacts"), "GET, HEAD"},
+			{"GET", "/v3/contacts/sign_up_form", ccUnauthorized, 405, ccNotAllowed("contacts"), "POST"},
 			{"PATCH", "/v3/contact_lists", ccUnauthorized, 405, ccNotAllowed("contact_lists"), "GET, HEAD, POST"},
 			{"GET", "/v3/contact_lists/list_id_xrefs", ccUnauthorized, 404, ccNotFound("contact_lists", "/v3/contact_lists/list_id_xrefs"), ""},
 			{"DELETE", "/v3/contact_custom_fields", ccUnauthorized, 405, ccNotAllowed("contact_custom_fields"), "GET, HEAD, POST"},
 			{"POST", "/v3/contact_custom_fields/" + uuid, ccUnauthorized, 405, ccNotAllowed("contact_custom_fields"), "DELETE, GET, HEAD, PUT"},
 			{"GET", "/v3/contact_tags/x", ccUnauthorized, 404, ccNotFound("contact_tags", "/v3/contact_tags/x"), ""},
-			{"GET", "/v3/activities", ccUnauthorized, 404, ccNotFound("activities", "/v3/activities"), ""},
+			{"POST", "/v3/activities", ccUnauthorized, 405, ccNotAllowed("activities"), "GET, HEAD"},
 			{"GET", "/v3/segments/search", ccUnauthorized, 404, ccNotFound("segments", "/v3/segments/search"), ""},
 			{"POST", "/v3/segments/1", ccUnauthorized, 405, ccNotAllowed("segments"), "DELETE, GET, HEAD, PUT"},
 			{"DELETE", "/v3/segments", ccUnauthorized, 405, ccNotAllowed("segments"), "GET, HEAD, POST"},
@@ -90,7 +91,8 @@ func TestUnservedPathsThroughTheServer(t *testing.T) {
 			{"GET", "/v3/emails", ccUnauthorized, 404, ccNotFound("emails", "/v3/emails"), ""},
 			{"GET", "/v3/reports/summary_reports", ccUnauthorized, 404, ccNotFound("reports", "/v3/reports/summary_reports"), ""},
 			{"GET", "/v3/account/summary", ccUnauthorized, 404, ccNotFound("account", "/v3/account/summary"), ""},
-			{"POST", "/v3/activities/contacts_file_import", ccUnauthorized, 404, ccNotFound("activities", "/v3/activities/contacts_file_import"), ""},
+			{"GET", "/v3/activities/contacts_file_import", ccUnauthorized, 405, ccNotAllowed("activities"), "POST"},
+			{"POST", "/v3/activities/sms_import", ccUnauthorized, 404, ccNotFound("activities", "/v3/activities/sms_import"), ""},
 
 			// The Event Webhook.
 			{"GET", "/webhooks/sendgrid/events", hookUnauth, 405, hookNotAllowed, "POST"},

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitActivity polls GET /v3/activities/{id} until the activity leaves
+// processing, with a deadline, and returns it; the id must never be
+// unknown.
+func (c ccClient) waitActivity(id string) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		a := c.must("GET", "/v3/activities/"+id, "", 200)
+		if a["state"] != "processing" {
+			return a
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("activity %s still processing after 120 s", id)
+		}
+		time.Sleep(wait)
+	}
+}
+
+// jsonImport is a contacts_json_import body of n contacts p<from+i>, each
+// with a plan, onto list.
+func jsonImport(from, n int, list string) string {
+	var b strings.Builder
+	b.WriteString(`{"import_data":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"email":"p%06d@example.com","first_name":"P%d","cf:plan":"gold"}`, from+i, from+i)
+	}
+	fmt.Fprintf(&b, `],"list_ids":[%q]}`, list)
+	return b.String()
+}
+
+// TestConstantContactActivitiesThroughTheBinary runs a JSON import
+// activity and a list-membership activity to completion on the real
+// binary and each store, with segments and counts following them; then
+// kills it with SIGKILL and restarts it: the activities still read
+// completed and their contacts and memberships are stored.
+func TestConstantContactActivitiesThroughTheBinary(t *testing.T) {
+	bin := realBinary(t)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-activities-key"
+		s, cmd := st.start(t, bin, key)
+		c := ccClient{t: t, url: s.url, key: key}
+		c.must("POST", "/v3/contact_custom_fields", `{"label":"plan","type":"string"}`, 201)
+		imported := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		vip := c.must("POST", "/v3/contact_lists", `{"name":"VIP","favorite":true}`, 201)["list_id"].(string)
+		byVIP := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"list_membership","field":"list_id","op":"contains-any","const_value":%q}]}}`, vip)
+		c.must("POST", "/v3/segments", segmentBody("VIP", byVIP), 201)
+
+		imp := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, 300, imported), 201)["activity_id"].(string)
+		if a := c.waitActivity(imp); a["state"] != "completed" || fmt.Sprint(a["status"].(map[string]any)["person_count"]) != "300" {
+			t.Fatalf("import: %v", a)
+		}
+		add := c.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"list_ids":[%q]},"exclude":{"contact_ids":[]},"list_ids":[%q]}`, imported, vip), 201)["activity_id"].(string)
+		if a := c.waitActivity(add); a["state"] != "completed" || fmt.Sprint(a["status"].(map[string]any)["items_completed_count"]) != "300" {
+			t.Fatalf("add_list_memberships: %v", a)
+		}
+		counts := func(c ccClient) string {
+			seg := c.must("GET", "/v3/contacts?segment_id=1&include_count=true&limit=1", "", 200)["contacts_count"]
+			l := c.must("GET", "/v3/contact_lists/"+vip+"?include_membership_count=all", "", 200)
+			return fmt.Sprint(seg, " ", l["membership_count"], " ", l["favorite"])
+		}
+		if got := counts(c); got != "300 300 true" {
+			t.Fatalf("after the activities: %s", got)
+		}
+		listed := c.must("GET", "/v3/activities?state=completed", "", 200)["activities"].([]any)
+		if len(listed) != 2 || listed[0].(map[string]any)["activity_id"] != add {
+			t.Fatalf("GET /v3/activities: %v", listed)
+		}
+
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		s2, _ := st.start(t, bin, key)
+		c2 := ccClient{t: t, url: s2.url, key: key}
+		for _, id := range []string{imp, add} {
+			if a := c2.must("GET", "/v3/activities/"+id, "", 200); a["state"] != "completed" {
+				t.Fatalf("activity %s after a restart: %v", id, a)
+			}
+		}
+		if got := counts(c2); got != "300 300 true" {
+			t.Fatalf("after a restart: %s", got)
+		}
+	})
+}
+
+// TestConstantContactActivitiesSurviveKill9 kills the real binary on
+// SQLite right after it answered 201 to a large JSON import and to a
+// list-membership activity queued behind it: after the restart both
+// complete from the job journal, never unknown, and their contacts and
+// memberships are stored. (On a store shared by several servers, an
+// activity whose server stopped before running it fails as abandoned
+// instead: docs/postgres.md.)
+func TestConstantContactActivitiesSurviveKill9(t *testing.T) {
+	bin := realBinary(t)
+	dir := t.TempDir()
+	const key = "SG.cc-kill9-key"
+	s, cmd := startBinary(t, bin, dir, key)
+	c := ccClient{t: t, url: s.url, key: key}
+	c.must("POST", "/v3/contact_custom_fields", `{"label":"plan","type":"string"}`, 201)
+	imported := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+	vip := c.must("POST", "/v3/contact_lists", `{"name":"VIP"}`, 201)["list_id"].(string)
+
+	const n = 40000
+	var ids []string
+	for i := range 2 {
+		ids = append(ids, c.must("POST", "/v3/activities/contacts_json_import", jsonImport(i*n/2, n/2, imported), 201)["activity_id"].(string))
+	}
+	ids = append(ids, c.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"all_active_contacts":true},"list_ids":[%q]}`, vip), 201)["activity_id"].(string))
+	if a := c.must("GET", "/v3/activities/"+ids[2], "", 200); a["state"] != "processing" {
+		t.Fatalf("the membership activity is %v before the kill; the test needs it queued", a["state"])
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	s2, _ := startBinary(t, bin, dir, key)
+	c2 := ccClient{t: t, url: s2.url, key: key}
+	for _, id := range ids {
+		if a := c2.waitActivity(id); a["state"] != "completed" {
+			t.Fatalf("activity %s after the restart: %v", id, a)
+		}
+	}
+	for _, l := range []string{imported, vip} {
+		if got := c2.must("GET", "/v3/contact_lists/"+l+"?include_membership_count=all", "", 200)["membership_count"]; fmt.Sprint(got) != fmt.Sprint(n) {
+			t.Fatalf("list %s holds %v after the restart, want %d", l, got, n)
+		}
+	}
+	found := c2.must("GET", "/v3/contacts?email=p039999@example.com&include=custom_fields,list_memberships", "", 200)["contacts"].([]any)
+	if len(found) != 1 || found[0].(map[string]any)["first_name"] != "P39999" || len(found[0].(map[string]any)["list_memberships"].([]any)) != 2 {
+		t.Fatalf("last imported contact after the restart: %v", found)
+	}
+}
+
+// TestConstantContactActivitiesKill9OnADatabase kills the real binary on
+// PostgreSQL (and Citus) right after it answered 201 to a large JSON
+// import and a list-membership activity queued behind it, and restarts
+// it: neither activity id is ever unknown, the account's next activity
+// runs once the dead server's lease has ended, and each of the two ends
+// completed (its server ran it before dying) or failed as abandoned with
+// nothing of it applied (docs/postgres.md).
+func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-kill9-db-key"
+		s, cmd := st.start(t, bin, key)
+		c := ccClient{t: t, url: s.url, key: key}
+		c.must("POST", "/v3/contact_custom_fields", `{"label":"plan","type":"string"}`, 201)
+		imported := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		vip := c.must("POST", "/v3/contact_lists", `{"name":"VIP"}`, 201)["list_id"].(string)
+		const n = 20000
+		imp := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, n, imported), 201)["activity_id"].(string)
+		add := c.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"list_ids":[%q]},"list_ids":[%q]}`, imported, vip), 201)["activity_id"].(string)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+
+		s2, _ := st.start(t, bin, key)
+		c2 := ccClient{t: t, url: s2.url, key: key}
+		members := func(list string) string {
+			return fmt.Sprint(c2.must("GET", "/v3/contact_lists/"+list+"?include_membership_count=all", "", 200)["membership_count"])
+		}
+		// Both are known after the restart. One the dead server had not
+		// run is failed when the account's next job comes to its turn
+		// (once the dead server's lease has ended): the account's
+		// activities go on.
+		for _, id := range []string{imp, add} {
+			c2.must("GET", "/v3/activities/"+id, "", 200)
+		}
+		again := c2.must("POST", "/v3/activities/add_list_memberships", fmt.Sprintf(`{"source":{"all_active_contacts":true},"list_ids":[%q]}`, vip), 201)["activity_id"].(string)
+		if a := c2.waitActivity(again); a["state"] != "completed" {
+			t.Fatalf("an activity after the restart: %v", a)
+		}
+		states := map[string]string{}
+		for _, id := range []string{imp, add} {
+			a := c2.waitActivity(id)
+			states[id] = a["state"].(string)
+			switch a["state"] {
+			case "completed":
+			case "failed":
+				if errs := fmt.Sprint(a["activity_errors"]); !strings.Contains(errs, "stopped before running it; nothing of it was applied") {
+					t.Fatalf("activity %s failed with %s", id, errs)
+				}
+			default:
+				t.Fatalf("activity %s after the restart: %v", id, a)
+			}
+		}
+		if states[imp] == "completed" && members(imported) != fmt.Sprint(n) {
+			t.Fatalf("the import completed but its list holds %s", members(imported))
+		}
+		if got, want := members(vip), members(imported); got != want {
+			t.Fatalf("VIP holds %s, want every contact (%s)", got, want)
+		}
+	})
+}
