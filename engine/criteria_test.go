@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -369,6 +370,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 						t.Fatalf("step %d (%s): segment %s %s\ncampaigns %v\n got %v\nwant %v", step, what, id, m.segs[id], m.campaigns(), got, w)
 					}
 				}
+				checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, fmt.Sprintf("step %d (%s)", step, what))
 			}
 		})
 	}

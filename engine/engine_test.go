@@ -3,6 +3,7 @@ package engine
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -200,6 +201,7 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 	if st := e.Stats(acct); st.Contacts != len(m.contacts) {
 		t.Fatalf("%s: Stats.Contacts = %d, want %d", step, st.Contacts, len(m.contacts))
 	}
+	checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, step)
 }
 
 var propertySeeds = flag.Int("engine.seeds", 12, "random sequences the property test runs")
