@@ -141,3 +141,32 @@ func (s *Service) explainContact(ctx context.Context, acct int64, in ExplainInpu
 	}
 	return c, nil
 }
+
+// CompletionsView is what a query of the account may name besides the
+// query language's own names: its custom fields and its lists.
+type CompletionsView struct {
+	Fields []segmentd.FieldDefinition
+	Lists  []segmentd.List
+}
+
+// Completions returns the account's custom fields and lists, for a
+// segment builder's completion.
+func (s *Service) Completions(ctx context.Context, acct int64) (CompletionsView, error) {
+	var v CompletionsView
+	var err error
+	if v.Fields, err = s.store.FieldDefinitions(ctx, acct); err != nil {
+		return v, err
+	}
+	after := ""
+	for {
+		page, err := s.store.Lists(ctx, acct, after, segmentd.MaxListPageSize)
+		if err != nil {
+			return v, err
+		}
+		v.Lists = append(v.Lists, page...)
+		if len(page) < segmentd.MaxListPageSize {
+			return v, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/ownapi"
+	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -24,6 +25,7 @@ import (
 func (h *handler) explainRoutes(rt *server.Router) {
 	rt.Handle("POST /segmentd/v1/preview", h.reading(h.preview))
 	rt.Handle("GET /segmentd/v1/segments/{vendor}/{id}/explain", h.reading(h.explain))
+	rt.Handle("GET /segmentd/v1/completions", h.reading(h.completions))
 }
 
 // readScopes are the scopes of which a key needs one to preview and
@@ -290,5 +292,51 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request, p audience.Pri
 		out.OnParentList = &v.OnParentList
 	}
 	ownapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// nameJSON is a name a query may use, with its type.
+type nameJSON struct {
+	Name string `json:"name"`
+	// Type is "text", "number", "date", or "array" (a set of strings,
+	// tested with array_contains).
+	Type string `json:"type"`
+}
+
+type listNameJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// completions answers GET /segmentd/v1/completions: the names a query of
+// the account may use, for a segment builder's completion.
+func (h *handler) completions(w http.ResponseWriter, r *http.Request, p audience.Principal) error {
+	v, err := h.Service.Completions(r.Context(), p.Account.ID)
+	if err != nil {
+		return err
+	}
+	reserved := []nameJSON{}
+	for _, f := range query.ReservedFields() {
+		if !f.Queryable {
+			continue
+		}
+		typ := strings.ToLower(f.Type.String())
+		if f.Array {
+			typ = "array"
+		}
+		reserved = append(reserved, nameJSON{Name: f.Name, Type: typ})
+	}
+	custom := []nameJSON{}
+	for _, f := range v.Fields {
+		custom = append(custom, nameJSON{Name: f.Name, Type: strings.ToLower(string(f.Type))})
+	}
+	lists := []listNameJSON{}
+	for _, l := range v.Lists {
+		lists = append(lists, listNameJSON{ID: l.ID, Name: l.Name})
+	}
+	ownapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"reserved_fields": reserved, "custom_fields": custom,
+		"event_fields": query.EventColumns(), "event_types": query.EventTypes(), "lists": lists,
+	})
 	return nil
 }

@@ -197,3 +197,28 @@ func contactID(t *testing.T, e *env, email string) string {
 	}
 	return found[email].ID
 }
+
+// Completions name what a query of the account may use.
+func TestCompletions(t *testing.T) {
+	e := start(t, hooks.Options{})
+	if _, err := e.Svc.CreateField(t.Context(), e.acct, "plan", segmentd.FieldText); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.Svc.CreateList(t.Context(), e.acct, "Trial users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/completions", nil), 200,
+		`"custom_fields":[{"name":"plan","type":"text"}]`, `{"name":"first_name","type":"text"}`, `{"name":"created_at","type":"date"}`,
+		`{"name":"list_ids","type":"array"}`, `"event_fields":["contact_id","event_source","event_type","event_timestamp"`,
+		`"event_types":["processed"`, `"lists":[{"id":"`+l.ID+`","name":"Trial users"}]`)
+	m := want(t, e.call(t, "GET", "/segmentd/v1/completions", nil), 200)
+	for _, f := range m["reserved_fields"].([]any) {
+		if n := f.(map[string]any)["name"]; n == "last_opened" {
+			t.Errorf("reserved field %v is not queryable", n)
+		}
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/completions", nil, ""), 401)
+	want(t, e.call(t, "GET", "/segmentd/v1/completions", nil, e.NewKey(segmentd.DefaultAccountName, "", segmentd.ScopeEventsWrite)), 403)
+	want(t, e.call(t, "GET", "/segmentd/v1/completions", nil, e.NewKey("other", "", segmentd.ScopeSendGridRead)), 200, `"lists":[]`, `"custom_fields":[]`)
+}
