@@ -371,6 +371,15 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					}
 				}
 				checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, fmt.Sprintf("step %d (%s)", step, what))
+				for id, src := range m.segs {
+					c, err := criteria.Parse(src)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.SegmentError(acct, id) == nil {
+						checkPreview(t, e, acct, id, nil, c, "", now)
+					}
+				}
 			}
 		})
 	}

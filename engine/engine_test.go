@@ -202,6 +202,15 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 		t.Fatalf("%s: Stats.Contacts = %d, want %d", step, st.Contacts, len(m.contacts))
 	}
 	checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, step)
+	for id, q := range m.segs {
+		parsed, err := query.Parse(q.lang, q.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.SegmentError(acct, id) == nil {
+			checkPreview(t, e, acct, id, parsed, nil, q.parent, now)
+		}
+	}
 }
 
 var propertySeeds = flag.Int("engine.seeds", 12, "random sequences the property test runs")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/internal/querycorpus"
 	"github.com/segmentd/segmentd/query"
 )
@@ -94,6 +95,7 @@ func TestExplainCorpus(t *testing.T) {
 		}
 		members += e.Count(acct, sid, now)
 		segIDs = append(segIDs, sid)
+		checkPreview(t, e, acct, sid, ch.Query, nil, parent, now)
 	}
 	if len(segIDs) < 100 || members == 0 {
 		t.Fatalf("%d segments, %d members in all", len(segIDs), members)
@@ -128,5 +130,22 @@ func TestExplainErrors(t *testing.T) {
 	}
 	if _, err := e.Explain(1, "s", "c1", base); segmentd.ErrorKindOf(err) != segmentd.KindConflict {
 		t.Fatalf("broken segment: %v", err)
+	}
+}
+
+// checkPreview checks that previewing a segment's query (or criteria)
+// selects exactly its members, in the same order.
+func checkPreview(t *testing.T, e *Engine, acct int64, sid string, q *query.Query, c *criteria.Criteria, parent string, now time.Time) {
+	t.Helper()
+	want := e.Members(acct, sid, -1, now)
+	ids, n, err := e.Preview(acct, q, c, parent, len(want)+1, now)
+	if err != nil {
+		t.Fatalf("Preview(%s): %v", sid, err)
+	}
+	if n != len(want) || !slices.Equal(ids, want) {
+		t.Fatalf("Preview(%s) = %d %v, want the members %d %v", sid, n, ids, len(want), want)
+	}
+	if ids, n2, _ := e.Preview(acct, q, c, parent, 2, now); n2 != n || len(ids) != min(2, n) {
+		t.Fatalf("Preview(%s) with a sample of 2: %d %v", sid, n2, ids)
 	}
 }
