@@ -14,11 +14,13 @@ import (
 // NOT over conditions (query.Part), each condition evaluated by the
 // evaluator's own code, over dense bitsets of the account's contact
 // indexes. It is faster than evaluating the whole query contact by contact
-// when some conditions read one reserved text field and nothing else: such
-// a condition is evaluated once per distinct value (the column is
-// dictionary-coded), not once per contact; and an AND (an OR) evaluates
-// each next operand only for the contacts it has not yet found false
-// (true), cheap operands first.
+// when some conditions read one column and nothing else: a condition on
+// one reserved or custom text field is evaluated once per distinct value
+// (the columns are dictionary-coded), not once per contact; one on a
+// Number or Date field on a record holding that value alone; and
+// array_contains(list_ids, […]) is the union of the lists' bitmaps. An AND
+// (an OR) evaluates each next operand only for the contacts it has not
+// yet found false (true), column conditions first.
 //
 // A set of contacts is held as two bitsets, t (the query is true) and n
 // (not false: true or unknown), t ⊆ n. Then AND is t = ∧tᵢ, n = ∧nᵢ; OR is
@@ -88,17 +90,24 @@ type colwise struct {
 	n   int // the index space: every contact index is below it
 }
 
-// textOnly reports whether p is a condition on one reserved text field.
+// textOnly reports whether p is a condition on one reserved text field,
+// one custom field, or list_ids alone: one evaluated column-wise.
 func textOnly(p *query.Part) bool {
 	if p.Op != 0 {
 		return false
 	}
-	_, ok := p.TextField()
+	if _, ok := p.TextField(); ok {
+		return true
+	}
+	if _, ok := p.ListsAny(); ok {
+		return true
+	}
+	_, ok := p.CustomSlot()
 	return ok
 }
 
 // worthColwise reports whether column-wise evaluation can save work: some
-// condition reads one reserved text field only.
+// condition is evaluated column-wise.
 func worthColwise(p *query.Part) bool {
 	if textOnly(p) {
 		return true
@@ -155,7 +164,74 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 	if f, ok := p.TextField(); ok {
 		return cw.text(p, f, in)
 	}
+	if ids, ok := p.ListsAny(); ok {
+		return cw.lists(ids, in)
+	}
+	if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) {
+		return cw.custom(p, slot, in)
+	}
 	return cw.each(p, in)
+}
+
+// lists is array_contains(list_ids, ids): the contacts of in on any of
+// the lists.
+func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
+	t = newBitset(cw.n)
+	for _, id := range ids {
+		if l := cw.a.lists[id]; l != nil {
+			it := l.bm.ManyIterator()
+			buf := make([]uint32, 4096)
+			for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+				for _, idx := range buf[:k] {
+					if int(idx) < cw.n {
+						t.set(idx)
+					}
+				}
+			}
+		}
+	}
+	t.and(in)
+	return t, t.clone()
+}
+
+// custom evaluates a condition on one custom field: once per distinct
+// value for a Text field (dictionary-coded), else contact by contact on
+// a record holding that value alone.
+func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
+	t, n = newBitset(cw.n), newBitset(cw.n)
+	col := cw.a.slotCols[slot]
+	d := cw.a.dict
+	ev := p.Eval(cw.now)
+	r := query.Record{Custom: make([]query.Value, slot+1)}
+	var memo []uint8
+	if col.typ == query.Text {
+		memo = make([]uint8, len(d.vals))
+	}
+	in.each(func(idx uint32) {
+		var v uint8
+		if memo != nil {
+			var code uint32
+			if int(idx) < len(col.codes) {
+				code = col.codes[idx]
+			}
+			if v = memo[code]; v == 0 {
+				r.Custom[slot] = col.get(idx, d)
+				v = 1 + uint8(ev.Eval(&r))
+				memo[code] = v
+			}
+		} else {
+			r.Custom[slot] = col.get(idx, d)
+			v = 1 + uint8(ev.Eval(&r))
+		}
+		switch query.Truth(v - 1) {
+		case query.True:
+			t.set(idx)
+			n.set(idx)
+		case query.Unknown:
+			n.set(idx)
+		}
+	})
+	return t, n
 }
 
 // text evaluates a condition on reserved text field f once per distinct

@@ -84,3 +84,35 @@ func (e *CondEval) Eval(r *Record) Truth {
 	e.c.r, e.c.ev, e.c.maxTs, e.c.ixOK = r, [2]*Event{}, 0, false
 	return Truth(e.fn(&e.c))
 }
+
+// CustomSlot reports whether a condition reads one custom field and
+// nothing else, and its catalogue slot.
+func (p *Part) CustomSlot() (int, bool) {
+	in := p.ch.Inputs()
+	if len(in.Custom) != 1 || in.Text != 0 || in.ID || in.CreatedAt || in.UpdatedAt ||
+		in.ListIDs || in.AlternateEmails || in.EmailDomains || in.Events {
+		return 0, false
+	}
+	return in.Custom[0], true
+}
+
+// ListsAny reports whether a condition is array_contains(list_ids, …) of
+// constant list ids, and which: it is then true for exactly the contacts
+// on any of those lists, and false for the others (containment is never
+// unknown: see compileContains).
+func (p *Part) ListsAny() ([]string, bool) {
+	n := p.ch.root
+	if n.k != kContains || n.f.kind != fkListIDs {
+		return nil, false
+	}
+	var ids []string
+	for _, a := range n.args {
+		if a.k != kConst {
+			return nil, false
+		}
+		if a.t != TNull {
+			ids = append(ids, a.s)
+		}
+	}
+	return ids, true
+}
