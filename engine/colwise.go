@@ -3,6 +3,8 @@ package engine
 import (
 	"math/bits"
 	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -85,9 +87,25 @@ func (b bitset) first(limit int) []uint32 {
 // colwise is one column-wise evaluation over an account read-locked by
 // the caller.
 type colwise struct {
-	a   *account
-	now time.Time
-	n   int // the index space: every contact index is below it
+	a     *account
+	now   time.Time
+	n     int        // the index space: every contact index is below it
+	memos *sync.Pool // of *[]uint8
+}
+
+// memo returns a zeroed verdict buffer of n entries, and its release.
+func (cw *colwise) memo(n int) ([]uint8, func()) {
+	p, _ := cw.memos.Get().(*[]uint8)
+	if p == nil || cap(*p) < n {
+		b := make([]uint8, n)
+		p = &b
+	}
+	m := (*p)[:n]
+	return m, func() {
+		clear(m)
+		*p = m
+		cw.memos.Put(p)
+	}
 }
 
 // textOnly reports whether p is a condition on one reserved text field,
@@ -124,17 +142,13 @@ func worthColwise(p *query.Part) bool {
 func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 	switch p.Op {
 	case '&', '|':
-		kids := make([]*query.Part, 0, len(p.Parts))
-		for _, k := range p.Parts { // cheap operands first
-			if textOnly(k) {
-				kids = append(kids, k)
-			}
+		// Cheap operands first: they leave fewer contacts for the rest.
+		kids := slices.Clone(p.Parts)
+		costs := make(map[*query.Part]int, len(kids))
+		for _, k := range kids {
+			costs[k] = cw.cost(k)
 		}
-		for _, k := range p.Parts {
-			if !textOnly(k) {
-				kids = append(kids, k)
-			}
-		}
+		slices.SortStableFunc(kids, func(x, y *query.Part) int { return costs[x] - costs[y] })
 		cur := in.clone()
 		if p.Op == '&' {
 			t, n = in.clone(), in.clone()
@@ -198,71 +212,137 @@ func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
 // value for a Text field (dictionary-coded), else contact by contact on
 // a record holding that value alone.
 func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
 	col := cw.a.slotCols[slot]
 	d := cw.a.dict
-	ev := p.Eval(cw.now)
-	r := query.Record{Custom: make([]query.Value, slot+1)}
-	var memo []uint8
-	if col.typ == query.Text {
-		memo = make([]uint8, len(d.vals))
-	}
-	in.each(func(idx uint32) {
-		var v uint8
-		if memo != nil {
-			var code uint32
-			if int(idx) < len(col.codes) {
-				code = col.codes[idx]
-			}
-			if v = memo[code]; v == 0 {
-				r.Custom[slot] = col.get(idx, d)
-				v = 1 + uint8(ev.Eval(&r))
-				memo[code] = v
-			}
-		} else {
-			r.Custom[slot] = col.get(idx, d)
-			v = 1 + uint8(ev.Eval(&r))
+	return cw.byWords(p, in, col.typ == query.Text, func(r *query.Record, idx uint32) uint32 {
+		if len(r.Custom) <= slot {
+			r.Custom = make([]query.Value, slot+1)
 		}
-		switch query.Truth(v - 1) {
-		case query.True:
-			t.set(idx)
-			n.set(idx)
-		case query.Unknown:
-			n.set(idx)
+		r.Custom[slot] = col.get(idx, d)
+		if col.typ == query.Text && int(idx) < len(col.codes) {
+			return col.codes[idx]
 		}
+		return 0
 	})
-	return t, n
 }
 
 // text evaluates a condition on reserved text field f once per distinct
 // value among the contacts of in.
 func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
 	col := cw.a.text[f]
 	vals := cw.a.dict.vals
-	memo := make([]uint8, len(vals)) // 0: not evaluated; else 1 + Truth
-	ev := p.Eval(cw.now)
-	var r query.Record
-	in.each(func(idx uint32) {
+	return cw.byWords(p, in, true, func(r *query.Record, idx uint32) uint32 {
 		var code uint32
 		if int(idx) < len(col) {
 			code = col[idx]
 		}
-		v := memo[code]
-		if v == 0 {
-			r.Text[f] = vals[code]
-			v = 1 + uint8(ev.Eval(&r))
-			memo[code] = v
-		}
-		switch query.Truth(v - 1) {
-		case query.True:
-			t.set(idx)
-			n.set(idx)
-		case query.Unknown:
-			n.set(idx)
-		}
+		r.Text[f] = vals[code]
+		return code
 	})
+}
+
+// byWords evaluates a condition that reads one column for the contacts
+// of in: load puts contact idx's value in a record and returns its
+// dictionary code; with memo, the verdict is evaluated once per code
+// (code 0, unset, included). Large sets are split across the machine's
+// cores by ranges of words, each worker with its own memo and writing
+// only its own words of t and n.
+func (cw *colwise) byWords(p *query.Part, in bitset, memo bool, load func(r *query.Record, idx uint32) uint32) (t, n bitset) {
+	t, n = newBitset(cw.n), newBitset(cw.n)
+	run := func(lo, hi int) {
+		var m []uint8 // 0: not evaluated; else 1 + Truth
+		if memo {
+			var release func()
+			m, release = cw.memo(len(cw.a.dict.vals))
+			defer release()
+		}
+		ev := p.Eval(cw.now)
+		var r query.Record
+		for i := lo; i < hi; i++ {
+			for w := in[i]; w != 0; w &= w - 1 {
+				idx := uint32(i*64 + bits.TrailingZeros64(w))
+				var v uint8
+				if m != nil {
+					code := load(&r, idx)
+					if v = m[code]; v == 0 {
+						v = 1 + uint8(ev.Eval(&r))
+						m[code] = v
+					}
+				} else {
+					load(&r, idx)
+					v = 1 + uint8(ev.Eval(&r))
+				}
+				switch query.Truth(v - 1) {
+				case query.True:
+					t.set(idx)
+					n.set(idx)
+				case query.Unknown:
+					n.set(idx)
+				}
+			}
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if cw.n < 100_000 || workers < 2 {
+		run(0, len(in))
+		return t, n
+	}
+	chunk := (len(in) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo := min(w*chunk, len(in))
+		hi := min(lo+chunk, len(in))
+		wg.Go(func() { run(lo, hi) })
+	}
+	wg.Wait()
 	return t, n
+}
+
+// costSample is how many contacts cost looks at.
+const costSample = 256
+
+// cost estimates the work of evaluating p per contact, relative to the
+// other operands of its AND or OR: a list condition costs nothing; a text
+// column condition the number of distinct values among costSample
+// contacts spread over the index (it is evaluated once per value); any
+// other condition more than the most a text column can cost.
+func (cw *colwise) cost(p *query.Part) int {
+	if p.Op != 0 {
+		total := 0
+		for _, k := range p.Parts {
+			total += cw.cost(k)
+		}
+		return total
+	}
+	if _, ok := p.ListsAny(); ok {
+		return 0
+	}
+	var codes func(idx uint32) uint32
+	if f, ok := p.TextField(); ok {
+		col := cw.a.text[f]
+		codes = func(idx uint32) uint32 {
+			if int(idx) < len(col) {
+				return col[idx]
+			}
+			return 0
+		}
+	} else if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) && cw.a.slotCols[slot].typ == query.Text {
+		col := cw.a.slotCols[slot].codes
+		codes = func(idx uint32) uint32 {
+			if int(idx) < len(col) {
+				return col[idx]
+			}
+			return 0
+		}
+	}
+	if codes == nil || cw.n == 0 {
+		return costSample + 1
+	}
+	seen := make(map[uint32]bool, costSample)
+	for i := range costSample {
+		seen[codes(uint32(i*cw.n/costSample))] = true
+	}
+	return len(seen)
 }
 
 // each evaluates a condition contact by contact, materialising only what
@@ -305,12 +385,12 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 // colwiseScan is scan's column-wise counterpart: the indexes of cands for
 // which ch holds at now, ascending, and true; or false when column-wise
 // evaluation would save nothing (then the caller scans).
-func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64) (*bitset, bool) {
+func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, memos *sync.Pool) (*bitset, bool) {
 	p := ch.Split()
 	if !worthColwise(p) {
 		return nil, false
 	}
-	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created)}
+	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos}
 	in := newBitset(cw.n)
 	it := cands.ManyIterator()
 	buf := make([]uint32, 4096)

@@ -43,7 +43,7 @@ func (e *Engine) Preview(acct int64, q *query.Query, c *criteria.Criteria, paren
 	limit = max(limit, 0)
 	var found []uint32
 	var count int
-	if t, ok := a.colwiseScan(ch, cands, ms); ok {
+	if t, ok := a.colwiseScan(ch, cands, ms, &e.memos); ok {
 		found, count = t.first(limit), t.count()
 	} else {
 		n := needOf(ch)
