@@ -193,15 +193,7 @@ func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
 	t = newBitset(cw.n)
 	for _, id := range ids {
 		if l := cw.a.lists[id]; l != nil {
-			it := l.bm.ManyIterator()
-			buf := make([]uint32, 4096)
-			for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
-				for _, idx := range buf[:k] {
-					if int(idx) < cw.n {
-						t.set(idx)
-					}
-				}
-			}
+			t.or(cw.dense(l.bm))
 		}
 	}
 	t.and(in)
@@ -259,8 +251,10 @@ func (cw *colwise) byWords(p *query.Part, in bitset, memo bool, load func(r *que
 		ev := p.Eval(cw.now)
 		var r query.Record
 		for i := lo; i < hi; i++ {
+			var tw, nw uint64 // word i of t and n
 			for w := in[i]; w != 0; w &= w - 1 {
-				idx := uint32(i*64 + bits.TrailingZeros64(w))
+				bit := bits.TrailingZeros64(w)
+				idx := uint32(i*64 + bit)
 				var v uint8
 				if m != nil {
 					code := load(&r, idx)
@@ -274,12 +268,13 @@ func (cw *colwise) byWords(p *query.Part, in bitset, memo bool, load func(r *que
 				}
 				switch query.Truth(v - 1) {
 				case query.True:
-					t.set(idx)
-					n.set(idx)
+					tw |= 1 << bit
+					nw |= 1 << bit
 				case query.Unknown:
-					n.set(idx)
+					nw |= 1 << bit
 				}
 			}
+			t[i], n[i] = tw, nw
 		}
 	}
 	workers := runtime.GOMAXPROCS(0)
@@ -382,6 +377,13 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 	return t, n
 }
 
+// dense returns bm (whose indexes are all below cw.n) as a bitset.
+func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
+	b := newBitset(cw.n)
+	copy(b, bm.ToDense())
+	return b
+}
+
 // colwiseScan is scan's column-wise counterpart: the indexes of cands for
 // which ch holds at now, ascending, and true; or false when column-wise
 // evaluation would save nothing (then the caller scans).
@@ -391,16 +393,7 @@ func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int6
 		return nil, false
 	}
 	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos}
-	in := newBitset(cw.n)
-	it := cands.ManyIterator()
-	buf := make([]uint32, 4096)
-	for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
-		for _, idx := range buf[:k] {
-			if int(idx) < cw.n {
-				in.set(idx)
-			}
-		}
-	}
+	in := cw.dense(cands)
 	t, _ := cw.eval(p, in)
 	return &t, true
 }
