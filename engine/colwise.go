@@ -108,9 +108,9 @@ func (cw *colwise) memo(n int) ([]uint8, func()) {
 	}
 }
 
-// textOnly reports whether p is a condition on one reserved text field,
+// columnar reports whether p is a condition on one reserved text field,
 // one custom field, or list_ids alone: one evaluated column-wise.
-func textOnly(p *query.Part) bool {
+func columnar(p *query.Part) bool {
 	if p.Op != 0 {
 		return false
 	}
@@ -127,7 +127,7 @@ func textOnly(p *query.Part) bool {
 // worthColwise reports whether column-wise evaluation can save work: some
 // condition is evaluated column-wise.
 func worthColwise(p *query.Part) bool {
-	if textOnly(p) {
+	if columnar(p) {
 		return true
 	}
 	for _, k := range p.Parts {
