@@ -91,16 +91,3 @@ type Explanation struct {
 	OnParentList bool
 	Tree         Clause
 }
-
-// Completions are the names a query of the account can use, for a
-// segment builder's completion.
-type Completions struct {
-	// ReservedFields are contact_data's reserved columns; CustomFields the
-	// account's custom fields (name and type); EventFields event_data's
-	// columns.
-	ReservedFields []string
-	CustomFields   []FieldDefinition
-	EventFields    []string
-	EventTypes     []string
-	Lists          []List
-}

@@ -184,6 +184,10 @@ type Membership interface {
 	// of matches and the first limit ids. An invalid query fails with a
 	// *QueryError saying where (explain.go).
 	Preview(acct int64, lang QueryLang, src, parentListID string, limit int, now time.Time) (ids []string, count int, err error)
+	// Explain evaluates a segment's query for one contact as of now,
+	// clause by clause, with whether the contact is a member. An unknown
+	// segment or contact is KindNotFound.
+	Explain(acct int64, segmentID, contactID string, now time.Time) (Explanation, error)
 }
 
 // QueryLang names a query dialect at the Membership seam.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -367,6 +368,16 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					sort.Strings(got)
 					if !slices.Equal(got, w) {
 						t.Fatalf("step %d (%s): segment %s %s\ncampaigns %v\n got %v\nwant %v", step, what, id, m.segs[id], m.campaigns(), got, w)
+					}
+				}
+				checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, fmt.Sprintf("step %d (%s)", step, what))
+				for id, src := range m.segs {
+					c, err := criteria.Parse(src)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.SegmentError(acct, id) == nil {
+						checkPreview(t, e, acct, id, nil, c, "", now)
 					}
 				}
 			}

@@ -33,6 +33,9 @@ type Engine struct {
 	sink  atomic.Pointer[recorder] // transitions.go
 	// compareAbove is compareContacts but in tests.
 	compareAbove uint64
+	// memos are column-wise evaluation's per-value verdict buffers
+	// (colwise.go), reused: one is as long as an account's dictionary.
+	memos sync.Pool
 }
 
 // New returns an empty engine.

@@ -3,6 +3,7 @@ package engine
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -199,6 +200,16 @@ func checkAgainst(t *testing.T, e *Engine, acct int64, m *model, now time.Time, 
 	}
 	if st := e.Stats(acct); st.Contacts != len(m.contacts) {
 		t.Fatalf("%s: Stats.Contacts = %d, want %d", step, st.Contacts, len(m.contacts))
+	}
+	checkExplain(t, e, acct, slices.Collect(maps.Keys(m.segs)), slices.Collect(maps.Keys(m.contacts)), now, step)
+	for id, q := range m.segs {
+		parsed, err := query.Parse(q.lang, q.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.SegmentError(acct, id) == nil {
+			checkPreview(t, e, acct, id, parsed, nil, q.parent, now)
+		}
 	}
 }
 

@@ -18,8 +18,10 @@ import (
 // account's current fields (criteria translated against its campaigns
 // too); the error is *query.Error or *criteria.Error.
 //
-// It is one scan of the candidates by the compiled program, as a new
-// segment's evaluation is (docs/explain.md has its cost).
+// Queries with conditions on one reserved text field are evaluated column
+// by column (colwise.go); others by one scan of the candidates by the
+// compiled program, as a new segment's evaluation is (docs/explain.md has
+// the costs).
 func (e *Engine) Preview(acct int64, q *query.Query, c *criteria.Criteria, parentListID string, limit int, now time.Time) ([]string, int, error) {
 	var campaigns []string
 	if c != nil && c.UsesCampaigns() {
@@ -36,15 +38,24 @@ func (e *Engine) Preview(acct int64, q *query.Query, c *criteria.Criteria, paren
 	if err != nil {
 		return nil, 0, err
 	}
-	n := needOf(ch)
 	ms := max(now.UnixMilli(), a.now)
-	found := a.scan(query.Compile(ch), &n, a.candidates(parentListID), ms)
-	limit = min(max(limit, 0), len(found))
-	ids := make([]string, limit)
-	for i, idx := range found[:limit] {
+	cands := a.candidates(parentListID)
+	limit = max(limit, 0)
+	var found []uint32
+	var count int
+	if t, ok := a.colwiseScan(ch, cands, ms, &e.memos); ok {
+		found, count = t.first(limit), t.count()
+	} else {
+		n := needOf(ch)
+		found = a.scan(query.Compile(ch), &n, cands, ms)
+		count = len(found)
+		found = found[:min(limit, len(found))]
+	}
+	ids := make([]string, len(found))
+	for i, idx := range found {
 		ids[i] = a.ids.str(idx)
 	}
-	return ids, len(found), nil
+	return ids, count, nil
 }
 
 // checkDef checks a query, or translates criteria (against campaigns)

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/ownapi"
+	"github.com/segmentd/segmentd/query"
 	"github.com/segmentd/segmentd/server"
 )
 
@@ -22,6 +24,8 @@ import (
 // routing table.
 func (h *handler) explainRoutes(rt *server.Router) {
 	rt.Handle("POST /segmentd/v1/preview", h.reading(h.preview))
+	rt.Handle("GET /segmentd/v1/segments/{vendor}/{id}/explain", h.reading(h.explain))
+	rt.Handle("GET /segmentd/v1/completions", h.reading(h.completions))
 }
 
 // readScopes are the scopes of which a key needs one to preview and
@@ -218,4 +222,121 @@ func renderContact(c segmentd.Contact, fields map[string]segmentd.FieldDefinitio
 		ListIDs: nonNil(c.ListIDs), SegmentIDs: segs, CustomFields: custom,
 		CreatedAt: jsonTime(c.CreatedAt), UpdatedAt: jsonTime(c.UpdatedAt),
 	}
+}
+
+// explainJSON is GET /segmentd/v1/segments/{vendor}/{id}/explain's answer.
+type explainJSON struct {
+	Segment         SegmentJSON `json:"segment"`
+	Contact         ContactJSON `json:"contact"`
+	At              string      `json:"at"`
+	Member          bool        `json:"member"`
+	Verdict         string      `json:"verdict"`
+	ParentListID    string      `json:"parent_list_id,omitempty"`
+	OnParentList    *bool       `json:"on_parent_list,omitempty"`
+	QueryDSL        string      `json:"query_dsl,omitempty"`
+	SegmentCriteria string      `json:"segment_criteria,omitempty"`
+	Query           clauseJSON  `json:"query"`
+}
+
+// clauseJSON is one clause of an explanation.
+type clauseJSON struct {
+	// Kind is "and", "or", "not" or "condition".
+	Kind    string         `json:"kind"`
+	Text    string         `json:"text"`
+	Line    int            `json:"line,omitempty"`
+	Column  int            `json:"column,omitempty"`
+	Path    string         `json:"path,omitempty"`
+	Verdict string         `json:"verdict"`
+	Values  []valueJSON    `json:"values,omitempty"`
+	Event   map[string]any `json:"event,omitempty"`
+	Clauses []clauseJSON   `json:"clauses,omitempty"`
+}
+
+type valueJSON struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+func toClauseJSON(c segmentd.Clause) clauseJSON {
+	out := clauseJSON{Kind: "condition", Text: c.Text, Line: c.Line, Column: c.Column, Path: c.Path, Verdict: string(c.Verdict), Event: c.Event}
+	if c.Op != "" {
+		out.Kind = strings.ToLower(c.Op)
+	}
+	for _, v := range c.Values {
+		out.Values = append(out.Values, valueJSON(v))
+	}
+	for _, k := range c.Children {
+		out.Clauses = append(out.Clauses, toClauseJSON(k))
+	}
+	return out
+}
+
+func (h *handler) explain(w http.ResponseWriter, r *http.Request, p audience.Principal) error {
+	q := r.URL.Query()
+	for key := range q {
+		if key != "contact_id" && key != "email" {
+			return segmentd.Errorf(segmentd.KindInvalid, key, "unknown query parameter %s (want contact_id or email)", segmentd.Quote(key))
+		}
+	}
+	v, err := h.Service.Explain(r.Context(), p.Account.ID, audience.ExplainInput{
+		Segment:   segmentd.HookSegment{Vendor: r.PathValue("vendor"), ID: r.PathValue("id")},
+		ContactID: q.Get("contact_id"), Email: q.Get("email"),
+	})
+	if err != nil {
+		return err
+	}
+	out := explainJSON{Segment: SegmentJSON(v.Segment), Contact: ContactJSON{ID: v.Contact.ID, Email: v.Contact.Email},
+		At: jsonTime(v.At), Member: v.Member, Verdict: string(v.Verdict), ParentListID: v.ParentListID,
+		QueryDSL: v.QueryDSL, SegmentCriteria: v.Criteria, Query: toClauseJSON(v.Tree)}
+	if v.ParentListID != "" {
+		out.OnParentList = &v.OnParentList
+	}
+	ownapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// nameJSON is a name a query may use, with its type.
+type nameJSON struct {
+	Name string `json:"name"`
+	// Type is "text", "number", "date", or "array" (a set of strings,
+	// tested with array_contains).
+	Type string `json:"type"`
+}
+
+type listNameJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// completions answers GET /segmentd/v1/completions: the names a query of
+// the account may use, for a segment builder's completion.
+func (h *handler) completions(w http.ResponseWriter, r *http.Request, p audience.Principal) error {
+	v, err := h.Service.Completions(r.Context(), p.Account.ID)
+	if err != nil {
+		return err
+	}
+	reserved := []nameJSON{}
+	for _, f := range query.ReservedFields() {
+		if !f.Queryable {
+			continue
+		}
+		typ := strings.ToLower(f.Type.String())
+		if f.Array {
+			typ = "array"
+		}
+		reserved = append(reserved, nameJSON{Name: f.Name, Type: typ})
+	}
+	custom := []nameJSON{}
+	for _, f := range v.Fields {
+		custom = append(custom, nameJSON{Name: f.Name, Type: strings.ToLower(string(f.Type))})
+	}
+	lists := []listNameJSON{}
+	for _, l := range v.Lists {
+		lists = append(lists, listNameJSON{ID: l.ID, Name: l.Name})
+	}
+	ownapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"reserved_fields": reserved, "custom_fields": custom,
+		"event_fields": query.EventColumns(), "event_types": query.EventTypes(), "lists": lists,
+	})
+	return nil
 }

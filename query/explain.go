@@ -229,3 +229,13 @@ func (x *explainer) value(n *cnode) any {
 	}
 	return nil
 }
+
+// EventColumns returns the columns of event_data a query may read, for a
+// segment builder's completion.
+func EventColumns() []string {
+	var out []string
+	for e := ecContactID; e <= ecURL; e++ {
+		out = append(out, e.name())
+	}
+	return out
+}

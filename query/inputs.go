@@ -33,7 +33,10 @@ const (
 )
 
 // Inputs returns what the query reads, from its checked tree.
-func (ch *Checked) Inputs() Inputs {
+func (ch *Checked) Inputs() Inputs { return inputsOf(ch.root) }
+
+// inputsOf is what the checked tree under root reads.
+func inputsOf(root *cnode) Inputs {
 	var in Inputs
 	slots := map[int]bool{}
 	var walk func(n *cnode)
@@ -88,7 +91,7 @@ func (ch *Checked) Inputs() Inputs {
 			walk(a)
 		}
 	}
-	walk(ch.root)
+	walk(root)
 	for s := range slots {
 		in.Custom = append(in.Custom, s)
 	}
