@@ -25,11 +25,17 @@ type fixture struct {
 	list, field, sg, cc, contact string
 }
 
-func start(t *testing.T, withMetrics bool) *fixture {
+// opts choose what a fixture's server keeps besides the console.
+type opts struct {
+	metrics bool // the counters of /metrics
+}
+
+func start(t *testing.T, with opts) *fixture {
 	t.Helper()
+	cfg := facetest.Config{}
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		o := console.Options{Service: e.Svc, Log: e.Log}
-		if withMetrics {
+		if with.metrics {
 			// The engine's series of the signed-in account (1) and of
 			// another.
 			o.Metrics = metrics.New(metrics.Options{Accounts: func() []metrics.AccountStats {
@@ -37,7 +43,7 @@ func start(t *testing.T, withMetrics bool) *fixture {
 			}}).Families
 		}
 		return console.NewHandler(o)
-	}, facetest.Config{})
+	}, cfg)
 	ctx, acct, svc := context.Background(), e.DefaultAccount(), e.Svc
 	f := &fixture{Env: e}
 	field, err := svc.CreateField(ctx, acct, "plan", segmentd.FieldText)
@@ -110,7 +116,7 @@ func want(t *testing.T, r facetest.Response, status int, parts ...string) {
 }
 
 func TestShellAndStatic(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	none := ""
 	for _, path := range []string{"/console/", "/console/segments", "/console/segments/new", "/console/segments/sg/x", "/console/segments/cc/1",
 		"/console/contacts", "/console/contacts/x", "/console/lists", "/console/server", "/console/segments/edit"} {
@@ -143,7 +149,7 @@ func TestShellAndStatic(t *testing.T) {
 }
 
 func TestViewsNeedAKey(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	none, wrong := "", "SG.not-a-key"
 	eventsOnly := f.NewKey("default", "", segmentd.ScopeEventsWrite)
 	for _, path := range []string{"/console/view/segments", "/console/view/segments/sg/" + f.sg, "/console/view/editor", "/console/view/contacts",
@@ -153,16 +159,12 @@ func TestViewsNeedAKey(t *testing.T) {
 		want(t, f.get(t, path, &eventsOnly), 403, "access forbidden: this API key lacks the sendgrid.read scope")
 	}
 	want(t, f.get(t, "/console/view/segments/cc/"+f.cc, &eventsOnly), 403, "lacks the constantcontact.read scope")
-	for _, path := range []string{"/console/api/completions"} {
-		want(t, f.get(t, path, &none), 401, `{"errors":[{"message":"authorization required"}]}`)
-		want(t, f.get(t, path, &eventsOnly), 403, "lacks the sendgrid.read scope")
-	}
 	r := f.Call(t, facetest.Request{Method: "POST", Path: "/console/api/preview", Key: &none, Body: `{"language":"sql","query":"x"}`})
 	want(t, r, 401, "authorization required")
 }
 
 func TestSegmentsViews(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	// Both vendors' segments with their counts, names escaped.
 	r := f.get(t, "/console/view/segments", nil)
 	want(t, r, 200, "US &lt;b&gt;2.0&lt;/b&gt;", `<td class="num count">2</td>`, "France", "Constant Contact", `<td class="num count">1</td>`,
@@ -196,7 +198,7 @@ func TestSegmentsViews(t *testing.T) {
 }
 
 func TestContactsViews(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	want(t, f.get(t, "/console/view/contacts", nil), 200, "A sample of the account&#39;s contacts.", `<strong id="contacts-total">3</strong>`,
 		"&lt;script&gt;alert(1)&lt;/script&gt;")
 	r := f.get(t, "/console/view/contacts?mode=email&q=A@Example.com", nil)
@@ -227,7 +229,7 @@ func TestContactsViews(t *testing.T) {
 }
 
 func TestServerView(t *testing.T) {
-	f := start(t, true)
+	f := start(t, opts{metrics: true})
 	r := f.get(t, "/console/view/server", nil)
 	want(t, r, 200, `<td>upsert</td><td class="state-completed">completed</td><td class="num">3</td><td class="num">3</td>`, "No exports.",
 		"No webhook subscriptions.", "<h2>Metrics</h2>", "segmentd_webhook_delivery_duration_seconds",
@@ -243,12 +245,12 @@ func TestServerView(t *testing.T) {
 	r = f.get(t, "/console/view/server", &other)
 	want(t, r, 200, "No jobs since the server started.")
 
-	plain := start(t, false)
+	plain := start(t, opts{})
 	want(t, plain.get(t, "/console/view/server", nil), 200, "This server keeps no metrics (--metrics=false).")
 }
 
 func TestPreview(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	post := func(body string, key *string) facetest.Response {
 		return f.Call(t, facetest.Request{Method: "POST", Path: "/console/api/preview", Key: key, Body: body})
 	}
@@ -308,44 +310,11 @@ func TestPreview(t *testing.T) {
 	}
 }
 
-func TestCompletions(t *testing.T) {
-	f := start(t, false)
-	var got struct {
-		Fields []struct {
-			Name, Type string
-			Custom     bool
-		}
-		EventColumns []string `json:"event_columns"`
-		Tables       []string
-		Lists        []struct{ ID, Name string }
-	}
-	r := f.get(t, "/console/api/completions", nil)
-	want(t, r, 200)
-	r.Decode(t, &got)
-	fields := map[string]bool{}
-	for _, fd := range got.Fields {
-		fields[fd.Name] = fd.Custom
-	}
-	if custom, ok := fields["plan"]; !ok || !custom {
-		t.Errorf("plan missing or not custom: %s", r.Body)
-	}
-	if custom, ok := fields["first_name"]; !ok || custom {
-		t.Errorf("first_name missing or custom: %s", r.Body)
-	}
-	if strings.Join(got.EventColumns, ",") != "contact_id,event_source,event_type,event_timestamp,singlesend_id,automation_id,marketing_campaign_id,url" ||
-		strings.Join(got.Tables, ",") != "contact_data,event_data" {
-		t.Errorf("columns or tables: %s", r.Body)
-	}
-	if len(got.Lists) != 1 || got.Lists[0].ID != f.list || got.Lists[0].Name != "VIP <list>" {
-		t.Errorf("lists: %s", r.Body)
-	}
-}
-
 // TestServiceReads covers the Service calls the console adds: a
 // contact's events within their limit, a contact's segments of both
 // vendors, the jobs accepted lately.
 func TestServiceReads(t *testing.T) {
-	f := start(t, false)
+	f := start(t, opts{})
 	ctx, acct := context.Background(), f.DefaultAccount()
 	for _, limit := range []int{0, 101} {
 		if _, err := f.Svc.ContactEvents(ctx, acct, f.contact, limit); segmentd.ErrorKindOf(err) != segmentd.KindInvalid ||
@@ -382,4 +351,17 @@ func TestServiceReads(t *testing.T) {
 	if err != nil || len(jobs) != 50 || jobs[0].ID != last {
 		t.Errorf("after 56 jobs: %d jobs, first %v, %v", len(jobs), jobs[0].ID, err)
 	}
+}
+
+func TestSegmentExplain(t *testing.T) {
+	f := start(t, opts{})
+	// Explain: by email or id, each clause with its verdict and values.
+	want(t, f.get(t, "/console/view/segments/sg/"+f.sg, nil), 200, `<form id="explain-form" class="search" data-get="/console/segments/sg/`+f.sg+`">`)
+	r := f.get(t, "/console/view/segments/sg/"+f.sg+"?explain=a@example.com", nil)
+	want(t, r, 200, `<span class="verdict-true">is a member</span>`, `<code>country = &#39;US&#39;</code>`, `<code>country</code> = <code>&#34;US&#34;</code>`)
+	_, found, _ := f.Svc.ContactsByEmails(context.Background(), f.DefaultAccount(), []string{"c@example.com"})
+	r = f.get(t, "/console/view/segments/sg/"+f.sg+"?explain="+found["c@example.com"].ID, nil)
+	want(t, r, 200, `<span class="verdict-false">is not a member</span>`, `<code>&#34;FR&#34;</code>`)
+	want(t, f.get(t, "/console/view/segments/sg/"+f.sg+"?explain=nobody@example.com", nil), 200, `<p class="problem" role="alert">`, "nobody@example.com")
+	want(t, f.get(t, "/console/view/segments/cc/"+f.cc+"?explain=c@example.com", nil), 200, `<span class="verdict-true">is a member</span>`)
 }

@@ -1,12 +1,15 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/jsoncheck"
 	"github.com/segmentd/segmentd/internal/ownapi"
 )
 
@@ -73,5 +76,28 @@ func (h *handler) preview(w http.ResponseWriter, r *http.Request, p audience.Pri
 		}
 	}
 	ownapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// previewSample is how many matching contacts a preview shows.
+const previewSample = 10
+
+// decode reads a JSON body of at most MaxBody bytes, checked by
+// jsoncheck's rules, into v.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		return segmentd.Errorf(segmentd.KindTooLarge, "", "the request body must be at most %d bytes", MaxBody)
+	}
+	kind, err := jsoncheck.CheckFolded(b)
+	if err != nil {
+		return segmentd.Errorf(segmentd.KindInvalid, "", "%s", err.Error())
+	}
+	if kind != jsoncheck.Object {
+		return segmentd.Errorf(segmentd.KindInvalid, "", "the request body must be a JSON object")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return segmentd.Errorf(segmentd.KindInvalid, "", "the request body does not match the expected shape")
+	}
 	return nil
 }

@@ -121,6 +121,15 @@ type segmentData struct {
 	Lists                                            []named // parent lists
 	Sample                                           []contactRow
 	Created, Updated                                 time.Time
+	Explain                                          explainData
+}
+
+// more reads what the segment page shows besides the segment: when asked,
+// a contact's explanation.
+func (h *handler) more(r *http.Request, p audience.Principal, seg segmentd.HookSegment, href string, d *segmentData) error {
+	var err error
+	d.Explain, err = h.explain(r, p.Account.ID, seg, href)
+	return err
 }
 
 type named struct{ ID, Name, Href string }
@@ -139,6 +148,9 @@ func (h *handler) sendGridSegment(r *http.Request, p audience.Principal) (string
 		Count: s.ContactsCount, Sample: rows(s.Sample), Created: s.CreatedAt, Updated: s.UpdatedAt, EditHref: "/console/segments/edit?sg=" + s.ID}
 	for _, id := range s.ParentListIDs {
 		d.Lists = append(d.Lists, named{ID: id, Name: lists[id]})
+	}
+	if err := h.more(r, p, segmentd.HookSegment{Vendor: segmentd.VendorSendGrid, ID: s.ID}, "/console/segments/sg/"+s.ID, &d); err != nil {
+		return "", nil, err
 	}
 	return "segment", d, nil
 }
@@ -168,8 +180,13 @@ func (h *handler) ccSegment(r *http.Request, p audience.Principal) (string, any,
 	if err != nil {
 		return "", nil, err
 	}
-	return "segment", segmentData{Vendor: "Constant Contact", Kind: "criteria", ID: strconv.FormatInt(id, 10), Name: s.Name, Query: s.Criteria,
-		Count: n, Sample: rows(page.Contacts), Created: s.CreatedAt, Updated: s.EditedAt, EditHref: "/console/segments/edit?cc=" + strconv.FormatInt(id, 10)}, nil
+	sid := strconv.FormatInt(id, 10)
+	d := segmentData{Vendor: "Constant Contact", Kind: "criteria", ID: sid, Name: s.Name, Query: s.Criteria,
+		Count: n, Sample: rows(page.Contacts), Created: s.CreatedAt, Updated: s.EditedAt, EditHref: "/console/segments/edit?cc=" + sid}
+	if err := h.more(r, p, segmentd.HookSegment{Vendor: segmentd.VendorConstantContact, ID: sid}, "/console/segments/cc/"+sid, &d); err != nil {
+		return "", nil, err
+	}
+	return "segment", d, nil
 }
 
 // editorData fills the segment editor: empty for a new segment, or the

@@ -371,6 +371,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got, want := b.text("#segment-count"), strconv.Itoa(int(seg["contacts_count"].(float64))); got != want || want != "10" {
 		t.Fatalf("segment page count %s, the API says %s (want 10)", got, want)
 	}
+	// Why a contact is in it, clause by clause.
+	b.do("explain a contact", chromedp.SendKeys(chromedp.ID("explain-contact"), "p30@example.com"), chromedp.Click(chromedp.CSS("#explain-form button")))
+	b.wait("the explanation", `document.getElementById("explanation") !== null`)
+	if got := b.text("#explanation p"); !strings.Contains(got, "is a member") {
+		t.Fatalf("the explanation reads %q", got)
+	}
 	b.shot("05-segment")
 
 	// Listed, with the count the API gives, beside Constant Contact's.

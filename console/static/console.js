@@ -146,13 +146,15 @@
     const count = $("seg-count"), took = $("seg-took"), sample = $("seg-sample"), saved = $("seg-saved");
     let timer = 0, seq = 0, inflight = null, lastKey = 0, words = [], lists = [], choices = [], active = -1;
 
-    fetch("/console/api/completions", { headers: headers() })
+    // segmentd's own API names what a query may use.
+    fetch("/segmentd/v1/completions", { headers: headers() })
       .then((r) => (r.ok ? r.json() : null))
       .then((c) => {
         if (!c) return;
-        for (const f of c.fields) words.push({ text: f.name, kind: (f.custom ? "custom " : "") + f.type });
-        for (const col of c.event_columns) words.push({ text: col, kind: "event_data" });
-        for (const t of c.tables) words.push({ text: t, kind: "table" });
+        for (const f of c.reserved_fields) words.push({ text: f.name, kind: f.type });
+        for (const f of c.custom_fields) words.push({ text: f.name, kind: "custom " + f.type });
+        for (const col of c.event_fields) words.push({ text: col, kind: "event_data" });
+        for (const t of ["contact_data", "event_data"]) words.push({ text: t, kind: "table" });
         lists = c.lists;
       });
 
