@@ -80,7 +80,7 @@ func (s *Service) RenameTag(ctx context.Context, acct int64, id, name string) (s
 // JobTagDelete that reports it is stored for Activity to read.
 func (s *Service) DeleteTag(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	start := s.clock.Now()
-	if err := s.store.DeleteTag(ctx, acct, id); err != nil {
+	if _, err := s.store.DeleteTag(ctx, acct, id); err != nil {
 		return segmentd.Job{}, err
 	}
 	j := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobTagDelete, Requested: 1, Deleted: 1, StartedAt: start}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"ListPaging", testListPaging},
 		{"ListMembers", testListMembers},
 		{"Tags", testTags},
+		{"Taggings", testTaggings},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
 		{"UpsertMatching", testUpsertMatching},
 		{"UpsertSameIdentifierTwice", testUpsertSameIdentifierTwice},
