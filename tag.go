@@ -26,9 +26,9 @@ const (
 	DefaultTagPageSize = 50
 	MaxTagPageSize     = 500
 	// MaxContactTags bounds the taggings one contact write names
-	// (segmentd's limit: Constant Contact's ContactPutRequest states
-	// none, and an account holds at most MaxTags tags).
-	MaxContactTags = MaxTags
+	// (ContactPostRequest and ContactPutRequest: "up to a maximum of
+	// 50").
+	MaxContactTags = 50
 )
 
 // TagStore keeps an account's tags. Both stores implement it. Names are

@@ -23,6 +23,10 @@ type CCContactWrite struct {
 	// no others (Constant Contact's list_memberships); nil leaves its
 	// lists as they are.
 	Lists []string
+	// Tags, when not nil, are the tags the contact is to have, and no
+	// others (Constant Contact's taggings); nil leaves its tags as they
+	// are.
+	Tags []string
 }
 
 // msgEmailTaken answers a write whose email is another contact's.
@@ -44,8 +48,16 @@ func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWr
 			return nil, err
 		}
 		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists)
-		out = c
-		return []segmentd.Contact{c}, err
+		if err != nil || len(w.Tags) == 0 {
+			out = c
+			return []segmentd.Contact{c}, err
+		}
+		// The taggings follow the write, in a write of their own.
+		if _, err := s.store.TagContacts(ctx, acct, w.Tags, []string{c.ID}, s.clock.Now()); err != nil {
+			return nil, err
+		}
+		out, err = s.store.Contact(ctx, acct, c.ID)
+		return []segmentd.Contact{out}, err
 	})
 	return out, err
 }
@@ -103,10 +115,15 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 			// another server sharing the store deleted this one meanwhile.
 			return nil, segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
 		}
-		// The removals follow the write, which is the one a refusal can
-		// stop.
+		// The removals and taggings follow the write, which is the one a
+		// refusal can stop.
 		for _, l := range remove {
 			if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
+				return nil, err
+			}
+		}
+		if w.Tags != nil {
+			if err := s.setTags(ctx, acct, id, c.TagIDs, w.Tags); err != nil {
 				return nil, err
 			}
 		}
@@ -160,6 +177,46 @@ func (s *Service) checkCCWrite(ctx context.Context, acct int64, w *CCContactWrit
 			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 				return segmentd.Errorf(segmentd.KindInvalid, "list_memberships", "list %s does not exist", segmentd.Quote(id))
 			}
+			return err
+		}
+	}
+	if w.Tags != nil {
+		w.Tags = dedupe(w.Tags)
+	}
+	if len(w.Tags) > segmentd.MaxContactTags {
+		return segmentd.Errorf(segmentd.KindInvalid, "taggings", "taggings may hold at most %d tag ids, not %d", segmentd.MaxContactTags, len(w.Tags))
+	}
+	for _, id := range w.Tags {
+		if _, err := s.store.Tag(ctx, acct, id); err != nil {
+			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return segmentd.Errorf(segmentd.KindInvalid, "taggings", "tag %s does not exist", segmentd.Quote(id))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// setTags makes contact id's tags want, from have.
+func (s *Service) setTags(ctx context.Context, acct int64, id string, have, want []string) error {
+	var add, remove []string
+	for _, t := range want {
+		if !slices.Contains(have, t) {
+			add = append(add, t)
+		}
+	}
+	for _, t := range have {
+		if !slices.Contains(want, t) {
+			remove = append(remove, t)
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := s.store.UntagContacts(ctx, acct, remove, []string{id}); err != nil {
+			return err
+		}
+	}
+	if len(add) > 0 {
+		if _, err := s.store.TagContacts(ctx, acct, add, []string{id}, s.clock.Now()); err != nil {
 			return err
 		}
 	}

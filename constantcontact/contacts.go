@@ -259,7 +259,7 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 // renderContact maps a segmentd contact to ContactResource: the address
 // fields become one "home" street address (street is address lines 1 and
 // 2 joined by a newline), the phone number one "other" phone, list ids the
-// list memberships, and custom field values strings keyed by a UUID
+// list memberships, tag ids the taggings, and custom field values strings keyed by a UUID
 // derived from the field id (customFieldUUID).
 func renderContact(c segmentd.Contact, include []string) contactResource {
 	out := contactResource{
@@ -300,8 +300,9 @@ func renderContact(c segmentd.Contact, include []string) contactResource {
 				as = append(as, streetAddress{Kind: "home", Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
 			}
 			out.StreetAddresses = &as
-		case "taggings": // segmentd has no tags
-			out.Taggings = &[]string{}
+		case "taggings":
+			ts := append([]string{}, c.TagIDs...)
+			out.Taggings = &ts
 		case "notes": // nor notes
 			out.Notes = &[]struct{}{}
 		}

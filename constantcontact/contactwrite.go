@@ -83,8 +83,6 @@ func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (a
 		return w, invalid("birthday_month", msgNotKeptYet, "birthdays")
 	case in.Anniversary != nil && *in.Anniversary != "":
 		return w, invalid("anniversary", msgNotKeptYet, "anniversary")
-	case in.Taggings != nil && len(*in.Taggings) > 0:
-		return w, invalid("taggings", msgNotKeptYet, "taggings")
 	case in.Notes != nil && len(*in.Notes) > 0:
 		return w, invalid("notes", msgNotKeptYet, "notes")
 	case len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null":
@@ -142,6 +140,19 @@ func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (a
 				return w, invalid("list_memberships", "list_memberships[%d] %s is not a list id (a UUID)", i, segmentd.Quote(id))
 			}
 			w.Lists = append(w.Lists, strings.ToLower(id))
+		}
+	}
+	if in.Taggings != nil {
+		ts := *in.Taggings
+		if len(ts) > segmentd.MaxContactTags {
+			return w, invalid("taggings", "taggings may hold at most %d tag ids, not %d", segmentd.MaxContactTags, len(ts))
+		}
+		w.Tags = []string{}
+		for i, id := range ts {
+			if !segmentd.IsUUID(id) {
+				return w, invalid("taggings", "taggings[%d] %s is not a tag id (a UUID)", i, segmentd.Quote(id))
+			}
+			w.Tags = append(w.Tags, strings.ToLower(id))
 		}
 	}
 	return w, nil
