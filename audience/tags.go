@@ -181,3 +181,18 @@ func (s *Service) DeleteTags(ctx context.Context, acct int64, ids []string) (int
 	}
 	return n, err
 }
+
+// TaggedContacts pages through the contacts that have any of tagIDs
+// (Constant Contact's GET /v3/contacts?tags=), as of now, in the engine's
+// order: up to limit contacts from the offset-th, and how many there are.
+// An id of no tag is not an error: nobody has it (as in criteria).
+func (s *Service) TaggedContacts(ctx context.Context, acct int64, tagIDs []string, offset, limit int) (ContactPage, int, error) {
+	// One id past the page tells whether another page follows.
+	ids, total := s.members.TaggedContacts(acct, tagIDs, offset, limit+1)
+	more := len(ids) > limit
+	if more {
+		ids = ids[:limit]
+	}
+	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	return ContactPage{Contacts: cs, More: more}, total, err
+}

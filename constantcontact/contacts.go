@@ -71,10 +71,12 @@ type contactsPage struct {
 	Links         *nextLinks        `json:"_links,omitempty"`
 }
 
-// Page sizes of GET /v3/contacts (the spec: 1–500, default 50).
+// Page sizes of GET /v3/contacts (the spec: 1–500, default 50), and the
+// tags one request filters by (the spec: "up to 50 specified tags").
 const (
 	defaultContactsLimit = 50
 	maxContactsLimit     = 500
+	maxTagsFilter        = 50
 )
 
 // includes are the sub-resources GET /v3/contacts can include.
@@ -83,8 +85,9 @@ var includes = []string{"custom_fields", "list_memberships", "phone_numbers", "s
 // contactsQuery is what a GET /v3/contacts page reads; the cursor carries
 // it to the next page.
 type contactsQuery struct {
-	segmentID int64  // 0: all contacts
-	offset    int    // segment pages: members before this page
+	segmentID int64    // 0: all contacts
+	tags      []string // the tags filter: contacts with any of them
+	offset    int      // segment and tag pages: contacts before this page
 	after     string // all-contacts pages: the last contact id shown
 	limit     int
 	include   []string
@@ -94,12 +97,13 @@ type contactsQuery struct {
 // unsupportedContactsParams are GET /v3/contacts filters segmentd does not
 // serve: it answers 400 rather than ignore a filter and return contacts
 // the caller did not ask for.
-var unsupportedContactsParams = []string{"status", "email", "lists", "tags", "updated_after", "updated_before",
+var unsupportedContactsParams = []string{"status", "email", "lists", "updated_after", "updated_before",
 	"created_after", "created_before", "optout_after", "optout_before", "sms_status"}
 
 // listContacts is GET /v3/contacts: with segment_id, the segment's members
-// as of now; without it, every contact of the account in id order. Both
-// page through _links.next.href.
+// as of now; with tags, the contacts that have any of the tags, as of now,
+// in the engine's order; without either, every contact of the account in
+// id order. All page through _links.next.href.
 func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	q, err := readContactsQuery(r)
 	if err != nil {
@@ -109,11 +113,17 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 	var page audience.ContactPage
 	var next contactsQuery
 	out := contactsPage{}
-	if q.segmentID != 0 {
+	tagged := 0
+	switch {
+	case q.segmentID != 0:
 		page, err = h.svc.CCSegmentContacts(ctx, acct.ID, q.segmentID, q.offset, q.limit)
 		next = q
 		next.offset += len(page.Contacts)
-	} else {
+	case q.tags != nil:
+		page, tagged, err = h.svc.TaggedContacts(ctx, acct.ID, q.tags, q.offset, q.limit)
+		next = q
+		next.offset += len(page.Contacts)
+	default:
 		page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
 		next = q
 		if n := len(page.Contacts); n > 0 {
@@ -124,10 +134,11 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		return err
 	}
 	if q.count {
-		var n int
-		if q.segmentID != 0 {
+		n := tagged
+		switch {
+		case q.segmentID != 0:
 			n, err = h.svc.CCSegmentCount(ctx, acct.ID, q.segmentID)
-		} else {
+		case q.tags == nil:
 			n, err = h.svc.CountContacts(ctx, acct.ID)
 		}
 		if err != nil {
@@ -152,7 +163,7 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 	v := r.URL.Query()
 	for _, p := range unsupportedContactsParams {
 		if v.Has(p) {
-			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, limit, include, include_count and cursor)", p)
+			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, tags, limit, include, include_count and cursor)", p)
 		}
 	}
 	q := contactsQuery{limit: defaultContactsLimit}
@@ -185,9 +196,38 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 		}
 		q.segmentID = id
 	}
+	if s := v.Get("tags"); s != "" && !v.Has("cursor") {
+		if q.segmentID != 0 {
+			// The spec: segment_id "can only be combined with the limit
+			// query parameter".
+			return q, invalid("tags", "tags cannot be combined with segment_id")
+		}
+		tags, err := readTagsFilter(s)
+		if err != nil {
+			return q, err
+		}
+		q.tags = tags
+	}
 	limit, err := queryInt(r, "limit", q.limit, 1, maxContactsLimit)
 	q.limit = limit
 	return q, err
+}
+
+// readTagsFilter reads the tags parameter: 1–50 comma-separated tag ids.
+func readTagsFilter(s string) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > maxTagsFilter {
+		return nil, invalid("tags", "tags may name at most %d tag ids, not %d", maxTagsFilter, len(parts))
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if !segmentd.IsUUID(p) {
+			return nil, invalid("tags", "tags: %s is not a tag id (a UUID)", segmentd.Quote(p))
+		}
+		out = append(out, strings.ToLower(p))
+	}
+	return out, nil
 }
 
 func readIncludes(s string) ([]string, error) {
@@ -210,10 +250,14 @@ func readIncludes(s string) ([]string, error) {
 func (q contactsQuery) encode() string {
 	v := url.Values{}
 	v.Set("limit", strconv.Itoa(q.limit))
-	if q.segmentID != 0 {
+	switch {
+	case q.segmentID != 0:
 		v.Set("segment_id", strconv.FormatInt(q.segmentID, 10))
 		v.Set("offset", strconv.Itoa(q.offset))
-	} else {
+	case q.tags != nil:
+		v.Set("tags", strings.Join(q.tags, ","))
+		v.Set("offset", strconv.Itoa(q.offset))
+	default:
 		v.Set("after", q.after)
 	}
 	if len(q.include) > 0 {
@@ -239,14 +283,22 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 	if q.limit, err = strconv.Atoi(v.Get("limit")); err != nil || q.limit < 1 || q.limit > maxContactsLimit {
 		return q, bad
 	}
-	if s := v.Get("segment_id"); s != "" {
-		if q.segmentID, err = strconv.ParseInt(s, 10, 64); err != nil || q.segmentID < 1 {
+	switch {
+	case v.Get("segment_id") != "":
+		if q.segmentID, err = strconv.ParseInt(v.Get("segment_id"), 10, 64); err != nil || q.segmentID < 1 {
 			return q, bad
 		}
 		if q.offset, err = strconv.Atoi(v.Get("offset")); err != nil || q.offset < 0 {
 			return q, bad
 		}
-	} else {
+	case v.Get("tags") != "":
+		if q.tags, err = readTagsFilter(v.Get("tags")); err != nil {
+			return q, bad
+		}
+		if q.offset, err = strconv.Atoi(v.Get("offset")); err != nil || q.offset < 0 {
+			return q, bad
+		}
+	default:
 		q.after = v.Get("after")
 	}
 	if q.include, err = readIncludes(v.Get("include")); err != nil {

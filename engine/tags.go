@@ -113,12 +113,13 @@ func (e *Engine) TagCount(acct int64, tagID string) int {
 	return 0
 }
 
-// TaggedContacts returns the ids of the contacts that have any of tagIDs,
-// in the engine's index order (GET /v3/contacts?tags=).
-func (e *Engine) TaggedContacts(acct int64, tagIDs []string) []string {
+// TaggedContacts returns up to limit ids of the contacts that have any
+// of tagIDs, from the offset-th in the engine's index order, and how many
+// there are in all (GET /v3/contacts?tags=).
+func (e *Engine) TaggedContacts(acct int64, tagIDs []string, offset, limit int) ([]string, int) {
 	a := e.get(acct)
 	if a == nil {
-		return nil
+		return nil, 0
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -128,12 +129,21 @@ func (e *Engine) TaggedContacts(acct int64, tagIDs []string) []string {
 			bm.Or(l.bm)
 		}
 	}
-	out := make([]string, 0, bm.GetCardinality())
+	total := int(bm.GetCardinality())
+	if offset < 0 || offset >= total || limit <= 0 {
+		return nil, total
+	}
+	first, err := bm.Select(uint32(offset))
+	if err != nil {
+		return nil, total
+	}
+	out := make([]string, 0, min(limit, total-offset))
 	it := bm.Iterator()
-	for it.HasNext() {
+	it.AdvanceIfNeeded(first)
+	for it.HasNext() && len(out) < limit {
 		out = append(out, a.ids.str(it.Next()))
 	}
-	return out
+	return out, total
 }
 
 // RemoveTag takes every contact off a tag (the tag was deleted) and

@@ -41,8 +41,16 @@ func TestTags(t *testing.T) {
 		}
 	}
 	check("put", 1, 2, []string{"a"})
-	if got := e.TaggedContacts(1, []string{gold, blue, "unknown"}); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"a", "b"}) {
-		t.Fatalf("TaggedContacts = %v", got)
+	if got, n := e.TaggedContacts(1, []string{gold, blue, "unknown"}, 0, 10); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"a", "b"}) || n != 2 {
+		t.Fatalf("TaggedContacts = %v, %d", got, n)
+	}
+	first, _ := e.TaggedContacts(1, []string{gold, blue}, 0, 1)
+	second, n := e.TaggedContacts(1, []string{gold, blue}, 1, 1)
+	if len(first) != 1 || len(second) != 1 || first[0] == second[0] || n != 2 {
+		t.Fatalf("TaggedContacts pages = %v, %v (%d)", first, second, n)
+	}
+	if past, n := e.TaggedContacts(1, []string{gold}, 5, 1); past != nil || n != 1 {
+		t.Fatalf("TaggedContacts past the end = %v, %d", past, n)
 	}
 	if got := e.ContactsByIDs(1, []string{"a"}, base); len(got) != 1 || !reflect.DeepEqual(got[0].TagIDs, []string{gold, blue}) {
 		t.Fatalf("rendered contact = %+v", got)
