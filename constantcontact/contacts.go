@@ -88,7 +88,7 @@ type contactsQuery struct {
 	segmentID int64    // 0: all contacts
 	tags      []string // the tags filter: contacts with any of them
 	offset    int      // segment and tag pages: contacts before this page
-	after     string // all-contacts pages: the last contact id shown
+	after     string   // all-contacts pages: the last contact id shown
 	limit     int
 	include   []string
 	count     bool
