@@ -1,7 +1,6 @@
 package constantcontact
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/criteria"
 )
 
 // contactResource is the spec's ContactResource, filled from segmentd's
@@ -362,17 +362,9 @@ func renderContact(c segmentd.Contact, include []string) contactResource {
 	return out
 }
 
-// customFieldUUID gives a segmentd field id ("w1", "n2") the UUID form
-// Constant Contact's custom_field_id has: a version-8 UUID from the id's
-// SHA-256, the same for the same id every time.
-func customFieldUUID(id string) string {
-	sum := sha256.Sum256([]byte("segmentd custom field " + id))
-	var b [16]byte
-	copy(b[:], sum[:16])
-	b[6] = b[6]&0x0f | 0x80
-	b[8] = b[8]&0x3f | 0x80
-	return segmentd.FormatUUID(b)
-}
+// customFieldUUID is the UUID Constant Contact's face gives a segmentd
+// field id, the one criteria name it by too (criteria.FieldUUID).
+func customFieldUUID(id string) string { return criteria.FieldUUID(id) }
 
 // fieldText renders a custom value as Constant Contact's string value.
 func fieldText(v segmentd.Value) string {

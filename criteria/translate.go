@@ -208,6 +208,14 @@ func (t *translator) resolve(l *leaf) (contactField, error) {
 	if !l.cf.custom {
 		return l.cf, nil
 	}
+	if l.cf.uuid != "" {
+		for _, f := range t.custom {
+			if FieldUUID(f.ID) == l.cf.uuid {
+				return contactField{name: f.Name, typ: f.Type, custom: true}, nil
+			}
+		}
+		return contactField{}, errorf(join(l.path, "param"), "unknown custom field %q (no custom field of the account has this custom_field_id)", l.cf.uuid)
+	}
 	if t.cat != nil {
 		if slot, ok := t.cat.Slot(l.cf.name); ok {
 			f := t.custom[slot]

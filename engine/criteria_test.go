@@ -235,6 +235,12 @@ func (g ccGen) leaf() (string, string) {
 		if g.rng.IntN(8) == 0 {
 			p = []string{"field", p[1], "op", g.pick("is-empty", "is-not-empty")}
 		}
+		// A custom field by the UUID Constant Contact's face gives it.
+		for _, f := range ccFields {
+			if strings.TrimPrefix(p[1], "custom_fields.") == f.Name && g.rng.IntN(2) == 0 {
+				p = append([]string{"field", "custom_field", "param", criteria.FieldUUID(f.ID)}, p[2:]...)
+			}
+		}
 		return "contact", kv(append([]string{"source", "contact"}, p...)...)
 	case n < 9:
 		return "list_membership", kv("source", "list_membership", "field", "list_id", "op", g.pick("contains-any", "contains-none"),
@@ -355,7 +361,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 						defs = append(defs, SegmentDef{ID: s.ID, Criteria: c})
 					}
 					for i, err := range e.PutSegments(acct, defs, now) {
-						if err != nil && !strings.Contains(err.Error(), "unknown contact field") {
+						if err != nil && !strings.Contains(err.Error(), "unknown contact field") && !strings.Contains(err.Error(), "unknown custom field") {
 							t.Fatalf("%s: %v", defs[i].ID, err)
 						}
 					}
