@@ -46,6 +46,10 @@ type Contact struct {
 	// upsert keeps them as they are.
 	TagIDs []string
 
+	// CC are the attributes only Constant Contact has; the stores fill
+	// them on every read, the engine never does.
+	CC CCDetails
+
 	// SegmentIDs are the live segments the contact is in. The membership
 	// engine fills them on read; stores never do.
 	SegmentIDs []string

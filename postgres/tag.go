@@ -246,3 +246,54 @@ func (s *Store) CountTagMembers(ctx context.Context, acct int64, id string) (int
 	err := s.db.QueryRow(ctx, "SELECT count(*) FROM contact_tags WHERE account_id = $1 AND tag_id = $2", acct, id).Scan(&n)
 	return n, classify(err)
 }
+
+// SetCCDetails writes the contact's row of contact_cc (none for zero
+// details) under the account's change number and, when it changed,
+// stamps the contact as written now.
+func (s *Store) SetCCDetails(ctx context.Context, acct int64, contactID string, d segmentd.CCDetails, now time.Time) (bool, error) {
+	enc, err := segmentd.EncodeCCDetails(d)
+	if err != nil {
+		return false, err
+	}
+	if d.IsZero() {
+		enc = ""
+	}
+	changed := false
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		var have bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM contacts WHERE account_id = $1 AND id = $2)", acct, contactID).Scan(&have); err != nil {
+			return err
+		}
+		if !have {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		var old string
+		err = tx.QueryRow(ctx, "SELECT details FROM contact_cc WHERE account_id = $1 AND contact_id = $2", acct, contactID).Scan(&old)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if old == enc {
+			return nil
+		}
+		changed = true
+		if enc == "" {
+			_, err = tx.Exec(ctx, "DELETE FROM contact_cc WHERE account_id = $1 AND contact_id = $2", acct, contactID)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO contact_cc (account_id, contact_id, details) VALUES ($1, $2, $3)
+				ON CONFLICT (account_id, contact_id) DO UPDATE SET details = excluded.details`, acct, contactID, enc)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE contacts SET updated_at = $3, change_seq = $4 WHERE account_id = $1 AND id = $2", acct, contactID, toMS(msTime(now)), seq)
+		return err
+	})
+	if err != nil {
+		return false, classify(err)
+	}
+	return changed, nil
+}

@@ -51,10 +51,10 @@ func scanContact(rows *sql.Rows) (segmentd.Contact, error) {
 }
 
 // scanContactLists scans a row of contactColumnsLists: the contact with
-// its sorted ListIDs and TagIDs.
+// its sorted ListIDs and TagIDs, and its CC.
 func scanContactLists(rows *sql.Rows) (segmentd.Contact, error) {
-	var lists, tags sql.NullString
-	c, err := scanContactAnd(rows, &lists, &tags)
+	var lists, tags, cc sql.NullString
+	c, err := scanContactAnd(rows, &lists, &tags, &cc)
 	if err == nil && lists.String != "" {
 		c.ListIDs = strings.Split(lists.String, ",")
 		slices.Sort(c.ListIDs)
@@ -62,6 +62,11 @@ func scanContactLists(rows *sql.Rows) (segmentd.Contact, error) {
 	if err == nil && tags.String != "" {
 		c.TagIDs = strings.Split(tags.String, ",")
 		slices.Sort(c.TagIDs)
+	}
+	if err == nil {
+		if c.CC, err = segmentd.DecodeCCDetails(cc.String); err != nil {
+			err = fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
+		}
 	}
 	return c, err
 }
@@ -365,8 +370,8 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 	return fillListIDsOf(ctx, q, acct, ptrs)
 }
 
-// fillListIDsOf sets the sorted ListIDs and TagIDs of the contacts cs
-// point to.
+// fillListIDsOf sets the sorted ListIDs and TagIDs, and the CC, of the
+// contacts cs point to.
 func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Contact) error {
 	if len(cs) == 0 {
 		return nil
@@ -381,7 +386,31 @@ func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Co
 	if err := fillSets(ctx, q, qListIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.ListIDs }); err != nil {
 		return err
 	}
-	return fillSets(ctx, q, qTagIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.TagIDs })
+	if err := fillSets(ctx, q, qTagIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.TagIDs }); err != nil {
+		return err
+	}
+	return fillCCDetails(ctx, q, acct, arr, idx)
+}
+
+// fillCCDetails sets the CC of the contacts in the JSON array ids.
+func fillCCDetails(ctx context.Context, q queryer, acct int64, ids string, idx map[string]*segmentd.Contact) error {
+	rows, err := q.QueryContext(ctx, qCCDetailsOf, acct, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, details string
+		if err := rows.Scan(&cid, &details); err != nil {
+			return err
+		}
+		if c, ok := idx[cid]; ok {
+			if c.CC, err = segmentd.DecodeCCDetails(details); err != nil {
+				return fmt.Errorf("contact %s: contact_cc: %w", cid, err)
+			}
+		}
+	}
+	return rows.Err()
 }
 
 // fillSets runs query, which selects (contact id, member id) pairs of the
@@ -599,6 +628,9 @@ func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (in
 	if _, err := tx.ExecContext(ctx, qDeleteTaggingsOf, acct, ids); err != nil {
 		return 0, err
 	}
+	if _, err := tx.ExecContext(ctx, qDeleteCCDetailsOf, acct, ids); err != nil {
+		return 0, err
+	}
 	if _, err := tx.ExecContext(ctx, qDeleteAlternatesOf, acct, ids); err != nil {
 		return 0, err
 	}
@@ -635,6 +667,9 @@ func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) 
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM contact_tags WHERE account_id = ?", acct); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM contact_cc WHERE account_id = ?", acct); err != nil {
 			return err
 		}
 		if _, err = tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ?", acct); err != nil {

@@ -220,3 +220,50 @@ func (s *Store) CountTagMembers(ctx context.Context, acct int64, id string) (int
 	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM contact_tags INDEXED BY contact_tags_tag WHERE account_id = ? AND tag_id = ?", acct, id).Scan(&n)
 	return n, err
 }
+
+// SetCCDetails writes the contact's row of contact_cc (none for zero
+// details) and, when it changed, stamps the contact as written now.
+func (s *Store) SetCCDetails(ctx context.Context, acct int64, contactID string, d segmentd.CCDetails, now time.Time) (bool, error) {
+	enc, err := segmentd.EncodeCCDetails(d)
+	if err != nil {
+		return false, err
+	}
+	if d.IsZero() {
+		enc = ""
+	}
+	changed := false
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		var have int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM contacts WHERE account_id = ? AND id = ?", acct, contactID).Scan(&have); err != nil {
+			return err
+		}
+		if have == 0 {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		var old sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT details FROM contact_cc WHERE account_id = ? AND contact_id = ?", acct, contactID).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if old.String == enc {
+			return nil
+		}
+		changed = true
+		if enc == "" {
+			_, err = tx.ExecContext(ctx, "DELETE FROM contact_cc WHERE account_id = ? AND contact_id = ?", acct, contactID)
+		} else {
+			_, err = tx.ExecContext(ctx, "INSERT INTO contact_cc (account_id, contact_id, details) VALUES (?, ?, ?) "+
+				"ON CONFLICT (account_id, contact_id) DO UPDATE SET details = excluded.details", acct, contactID, enc)
+		}
+		if err != nil {
+			return err
+		}
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE contacts SET updated_at = ?, change_seq = ? WHERE account_id = ? AND id = ?", toMS(now), seq, acct, contactID)
+		return err
+	})
+	return changed, err
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"ListMembers", testListMembers},
 		{"Tags", testTags},
 		{"Taggings", testTaggings},
+		{"CCDetails", testCCDetails},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
 		{"UpsertMatching", testUpsertMatching},
 		{"UpsertSameIdentifierTwice", testUpsertSameIdentifierTwice},

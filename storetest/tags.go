@@ -223,3 +223,77 @@ func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// testCCDetails: a contact's Constant Contact-only attributes are written
+// whole, read back by every read, kept by upserts; a write that changes
+// them moves UpdatedAt and is a change of the contact in the history, one
+// that changes nothing is neither; zero details remove them; deleting the
+// contact deletes them; an unknown contact is not found.
+func testCCDetails(t *testing.T, st segmentd.Store) {
+	acct, other := newAccount(t, st, "a"), newAccount(t, st, "b")
+	res := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com")}, segmentd.ContactPatch{Email: str("b@example.com")})
+	a := res.Contacts[0].ID
+	d := segmentd.CCDetails{
+		JobTitle: "Engineer", CompanyName: "Analytical Engines", BirthdayMonth: 12, BirthdayDay: 10, Anniversary: "2020-06-01",
+		Permission: "explicit", OptInSource: "Contact", OptInDate: nowMS, CreateSource: "Contact", UpdateSource: "Account",
+		PhoneKind: "mobile", AddressKind: "work",
+		Phones:    []segmentd.CCPhone{{Number: "+1 555 0101", Kind: "home"}},
+		Addresses: []segmentd.CCAddress{{Kind: "other", City: "London"}},
+		Notes:     []segmentd.CCNote{{ID: "3fa85f64-5717-4562-b3fc-2c963f66afa6", CreatedAt: nowMS, Content: "met at the fair"}},
+	}
+	later := now.Add(time.Hour)
+	m0 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+	if changed := must[bool](t, "SetCCDetails")(st.SetCCDetails(ctx(t), acct, a, d, later)); !changed {
+		t.Fatal("SetCCDetails of new details reports no change")
+	}
+	if ch := changes(t, st, acct, m0.Seq(acct)); !reflect.DeepEqual(ch.Changed, []string{a}) {
+		t.Fatalf("Changes after SetCCDetails = %+v, want a changed", ch)
+	}
+	got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, a))
+	if !reflect.DeepEqual(got.CC, d) || !got.UpdatedAt.Equal(later.Truncate(time.Millisecond)) {
+		t.Fatalf("after SetCCDetails: CC %+v, updated %v\nwant %+v, %v", got.CC, got.UpdatedAt, d, later)
+	}
+	for what, cs := range map[string][]segmentd.Contact{
+		"ContactsByIDs":  must[[]segmentd.Contact](t, "ContactsByIDs")(st.ContactsByIDs(ctx(t), acct, []string{a})),
+		"ScanContacts":   must[[]segmentd.Contact](t, "ScanContacts")(st.ScanContacts(ctx(t), acct, "", 1)),
+		"SampleContacts": must[[]segmentd.Contact](t, "SampleContacts")(st.SampleContacts(ctx(t), acct, 1)),
+	} {
+		if len(cs) != 1 || cs[0].ID != a || !reflect.DeepEqual(cs[0].CC, d) {
+			t.Fatalf("%s = %+v, want a with its CC", what, cs)
+		}
+	}
+	if byMail := must[map[string]segmentd.Contact](t, "ContactsByEmails")(st.ContactsByEmails(ctx(t), acct, []string{"a@example.com"})); !reflect.DeepEqual(byMail["a@example.com"].CC, d) {
+		t.Fatalf("ContactsByEmails CC = %+v", byMail["a@example.com"].CC)
+	}
+	// The same details again: no change, no history.
+	m1 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+	if changed := must[bool](t, "SetCCDetails(same)")(st.SetCCDetails(ctx(t), acct, a, d, later.Add(time.Hour))); changed {
+		t.Fatal("SetCCDetails of the same details reports a change")
+	}
+	if ch := changes(t, st, acct, m1.Seq(acct)); len(ch.Changed) != 0 {
+		t.Fatalf("Changes after an unchanged SetCCDetails = %+v", ch)
+	}
+	// An upsert keeps them.
+	res = upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com"), FirstName: str("Ada")})
+	if got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, a)); !reflect.DeepEqual(got.CC, d) || got.FirstName != "Ada" {
+		t.Fatalf("after an upsert: %+v", got)
+	}
+	_, err := st.SetCCDetails(ctx(t), acct, "00000000-0000-4000-8000-000000000000", d, later)
+	wantKind(t, "SetCCDetails(unknown contact)", err, segmentd.KindNotFound)
+	_, err = st.SetCCDetails(ctx(t), other, a, d, later)
+	wantKind(t, "SetCCDetails(another account's contact)", err, segmentd.KindNotFound)
+	// Zero details remove them.
+	if changed := must[bool](t, "SetCCDetails(zero)")(st.SetCCDetails(ctx(t), acct, a, segmentd.CCDetails{}, later)); !changed {
+		t.Fatal("clearing the details reports no change")
+	}
+	if got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, a)); !got.CC.IsZero() {
+		t.Fatalf("after clearing: %+v", got.CC)
+	}
+	// Deleting the contact deletes them: the address's next contact has none.
+	must[bool](t, "SetCCDetails")(st.SetCCDetails(ctx(t), acct, a, d, later))
+	must[int](t, "DeleteContacts")(st.DeleteContacts(ctx(t), acct, []string{a}))
+	again := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com")}).Contacts[0]
+	if got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, again.ID)); !got.CC.IsZero() {
+		t.Fatalf("a new contact of a deleted one's address has its details: %+v", got.CC)
+	}
+}
