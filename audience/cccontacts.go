@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -27,6 +28,53 @@ type CCContactWrite struct {
 	// others (Constant Contact's taggings); nil leaves its tags as they
 	// are.
 	Tags []string
+	// CC are the contact's Constant Contact-only attributes as the write
+	// gives them (a field left out of the body is zero: cleared). The
+	// sources and the opt-in and opt-out bookkeeping are the Service's:
+	// Source is the write's create_source (POST) or update_source (PUT).
+	CC     segmentd.CCDetails
+	Source string
+	// Keep* leave those attributes as the contact has them (a PUT without
+	// the sub-resource or the permission).
+	KeepPhones, KeepAddresses, KeepNotes, KeepPermission bool
+}
+
+// ccDetails is the contact's Constant Contact-only attributes after write
+// w of it at now: old merged with w by the Keep flags, the sources set
+// (Account when the body names none), and the permission's opt-in or
+// opt-out recorded when the write moves it to explicit or unsubscribed.
+func ccDetails(old segmentd.CCDetails, w *CCContactWrite, create bool, now time.Time) segmentd.CCDetails {
+	d := w.CC
+	source := w.Source
+	if source == "" {
+		source = "Account"
+	}
+	d.CreateSource, d.UpdateSource = old.CreateSource, source
+	if create || d.CreateSource == "" {
+		d.CreateSource = source
+	}
+	if w.KeepPhones {
+		d.PhoneKind, d.Phones = old.PhoneKind, old.Phones
+	}
+	if w.KeepAddresses {
+		d.AddressKind, d.Addresses = old.AddressKind, old.Addresses
+	}
+	if w.KeepNotes {
+		d.Notes = old.Notes
+	}
+	d.OptInSource, d.OptInDate, d.OptOutSource, d.OptOutDate = old.OptInSource, old.OptInDate, old.OptOutSource, old.OptOutDate
+	if w.KeepPermission {
+		d.Permission = old.Permission
+	}
+	if d.Permission != old.Permission {
+		switch d.Permission {
+		case "explicit":
+			d.OptInSource, d.OptInDate = source, now
+		case "unsubscribed":
+			d.OptOutSource, d.OptOutDate = source, now
+		}
+	}
+	return d
 }
 
 // msgEmailTaken answers a write whose email is another contact's.
@@ -47,13 +95,19 @@ func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWr
 		if err := s.emailFree(ctx, acct, email, ""); err != nil {
 			return nil, err
 		}
-		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists)
-		if err != nil || len(w.Tags) == 0 {
-			out = c
-			return []segmentd.Contact{c}, err
+		now := s.clock.Now()
+		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists, now)
+		if err != nil {
+			return nil, err
 		}
-		// The taggings follow the write, in a write of their own.
-		if _, err := s.store.TagContacts(ctx, acct, w.Tags, []string{c.ID}, s.clock.Now()); err != nil {
+		// The taggings and the Constant Contact-only attributes follow
+		// the write, in writes of their own.
+		if len(w.Tags) > 0 {
+			if _, err := s.store.TagContacts(ctx, acct, w.Tags, []string{c.ID}, now); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, c.ID, ccDetails(segmentd.CCDetails{}, &w, true, now), now); err != nil {
 			return nil, err
 		}
 		out, err = s.store.Contact(ctx, acct, c.ID)
@@ -107,7 +161,8 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 				}
 			}
 		}
-		if out, err = s.upsertOne(ctx, acct, p, add); err != nil {
+		now := s.clock.Now()
+		if out, err = s.upsertOne(ctx, acct, p, add, now); err != nil {
 			return nil, err
 		}
 		if out.ID != id {
@@ -126,6 +181,9 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 			if err := s.setTags(ctx, acct, id, c.TagIDs, w.Tags); err != nil {
 				return nil, err
 			}
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, id, ccDetails(c.CC, &w, false, now), now); err != nil {
+			return nil, err
 		}
 		// Re-read: removals from lists are not in the upsert's result.
 		out, err = s.store.Contact(ctx, acct, id)
@@ -238,8 +296,8 @@ func (s *Service) emailFree(ctx context.Context, acct int64, email, except strin
 
 // upsertOne writes one patch through the store's upsert and returns the
 // contact as stored.
-func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactPatch, lists []string) (segmentd.Contact, error) {
-	res, err := s.store.UpsertContacts(ctx, acct, []segmentd.ContactPatch{p}, lists, s.clock.Now())
+func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactPatch, lists []string, now time.Time) (segmentd.Contact, error) {
+	res, err := s.store.UpsertContacts(ctx, acct, []segmentd.ContactPatch{p}, lists, now)
 	if err != nil {
 		return segmentd.Contact{}, err
 	}

@@ -22,6 +22,11 @@ type contactResource struct {
 	EmailAddress    *emailAddress    `json:"email_address,omitempty"`
 	FirstName       string           `json:"first_name,omitempty"`
 	LastName        string           `json:"last_name,omitempty"`
+	JobTitle        string           `json:"job_title,omitempty"`
+	CompanyName     string           `json:"company_name,omitempty"`
+	BirthdayMonth   int              `json:"birthday_month,omitempty"`
+	BirthdayDay     int              `json:"birthday_day,omitempty"`
+	Anniversary     string           `json:"anniversary,omitempty"`
 	CreateSource    string           `json:"create_source"`
 	UpdateSource    string           `json:"update_source"`
 	CreatedAt       string           `json:"created_at"`
@@ -31,17 +36,20 @@ type contactResource struct {
 	StreetAddresses *[]streetAddress `json:"street_addresses,omitempty"`
 	ListMemberships *[]string        `json:"list_memberships,omitempty"`
 	Taggings        *[]string        `json:"taggings,omitempty"`
-	Notes           *[]struct{}      `json:"notes,omitempty"`
+	Notes           *[]note          `json:"notes,omitempty"`
 }
 
-// emailAddress is EmailAddress. segmentd keeps no consent state, so every
-// address reads as the account's own, implicitly permitted import.
+// emailAddress is EmailAddress: the permission a Constant Contact write
+// gave (implicit when none did), the opt-in and opt-out it recorded.
 type emailAddress struct {
 	Address          string `json:"address"`
 	PermissionToSend string `json:"permission_to_send"`
 	CreatedAt        string `json:"created_at"`
 	UpdatedAt        string `json:"updated_at"`
 	OptInSource      string `json:"opt_in_source"`
+	OptInDate        string `json:"opt_in_date,omitempty"`
+	OptOutSource     string `json:"opt_out_source,omitempty"`
+	OptOutDate       string `json:"opt_out_date,omitempty"`
 	ConfirmStatus    string `json:"confirm_status"`
 }
 
@@ -314,18 +322,31 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 // list memberships, tag ids the taggings, and custom field values strings keyed by a UUID
 // derived from the field id (customFieldUUID).
 func renderContact(c segmentd.Contact, include []string) contactResource {
+	d := &c.CC
 	out := contactResource{
-		ContactID:    c.ID,
-		FirstName:    c.FirstName,
-		LastName:     c.LastName,
-		CreateSource: "Account",
-		UpdateSource: "Account",
-		CreatedAt:    timestamp(c.CreatedAt),
-		UpdatedAt:    timestamp(c.UpdatedAt),
+		ContactID:     c.ID,
+		FirstName:     c.FirstName,
+		LastName:      c.LastName,
+		JobTitle:      d.JobTitle,
+		CompanyName:   d.CompanyName,
+		BirthdayMonth: d.BirthdayMonth,
+		BirthdayDay:   d.BirthdayDay,
+		Anniversary:   d.Anniversary,
+		CreateSource:  orDefault(d.CreateSource, "Account"),
+		UpdateSource:  orDefault(d.UpdateSource, "Account"),
+		CreatedAt:     timestamp(c.CreatedAt),
+		UpdatedAt:     timestamp(c.UpdatedAt),
 	}
 	if c.Email != "" {
-		out.EmailAddress = &emailAddress{Address: c.Email, PermissionToSend: "implicit", CreatedAt: out.CreatedAt, UpdatedAt: out.UpdatedAt,
-			OptInSource: "Account", ConfirmStatus: "off"}
+		e := &emailAddress{Address: c.Email, PermissionToSend: orDefault(d.Permission, "implicit"), CreatedAt: out.CreatedAt, UpdatedAt: out.UpdatedAt,
+			OptInSource: orDefault(d.OptInSource, "Account"), OptOutSource: d.OptOutSource, ConfirmStatus: "off"}
+		if !d.OptInDate.IsZero() {
+			e.OptInDate = timestamp(d.OptInDate)
+		}
+		if !d.OptOutDate.IsZero() {
+			e.OptOutDate = timestamp(d.OptOutDate)
+		}
+		out.EmailAddress = e
 	}
 	for _, inc := range include {
 		switch inc {
@@ -342,24 +363,42 @@ func renderContact(c segmentd.Contact, include []string) contactResource {
 		case "phone_numbers":
 			ps := []phoneNumber{}
 			if c.PhoneNumber != "" {
-				ps = append(ps, phoneNumber{PhoneNumber: c.PhoneNumber, Kind: "other"})
+				ps = append(ps, phoneNumber{PhoneNumber: c.PhoneNumber, Kind: orDefault(d.PhoneKind, "other")})
+			}
+			for _, p := range d.Phones {
+				ps = append(ps, phoneNumber{PhoneNumber: p.Number, Kind: orDefault(p.Kind, "other")})
 			}
 			out.PhoneNumbers = &ps
 		case "street_addresses":
 			as := []streetAddress{}
 			street := strings.TrimSpace(c.AddressLine1 + "\n" + c.AddressLine2)
 			if street != "" || c.City != "" || c.StateProvinceRegion != "" || c.PostalCode != "" || c.Country != "" {
-				as = append(as, streetAddress{Kind: "home", Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
+				as = append(as, streetAddress{Kind: orDefault(d.AddressKind, "home"), Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
+			}
+			for _, a := range d.Addresses {
+				as = append(as, streetAddress{Kind: a.Kind, Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, Country: a.Country})
 			}
 			out.StreetAddresses = &as
 		case "taggings":
 			ts := append([]string{}, c.TagIDs...)
 			out.Taggings = &ts
-		case "notes": // nor notes
-			out.Notes = &[]struct{}{}
+		case "notes":
+			ns := make([]note, 0, len(d.Notes))
+			for _, n := range d.Notes {
+				ns = append(ns, note{NoteID: n.ID, CreatedAt: timestamp(n.CreatedAt), Content: n.Content})
+			}
+			out.Notes = &ns
 		}
 	}
 	return out
+}
+
+// orDefault is s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // customFieldUUID is the UUID Constant Contact's face gives a segmentd
