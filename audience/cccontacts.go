@@ -116,11 +116,12 @@ func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWr
 	return out, err
 }
 
-// UpdateCCContact writes a contact by id: the patch's fields, and its
-// lists when w.Lists is not nil. The contact's other identifiers
-// (SendGrid's external_id, …) are kept, and so is its email: changing a
-// contact's email is not supported (KindInvalid), since SendGrid's
-// contacts are matched by it.
+// UpdateCCContact writes a contact by id: the patch's fields, its lists
+// when w.Lists is not nil, its tags when w.Tags is not nil, its Constant
+// Contact-only attributes. The contact's other identifiers (SendGrid's
+// external_id, …) are kept. A new email address, which no other contact
+// may have (KindConflict), replaces the contact's first, in a write of
+// its own (Store.ChangeEmail): SendGrid's upsert matches contacts by it.
 func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w CCContactWrite) (segmentd.Contact, error) {
 	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
 		return segmentd.Contact{}, err
@@ -133,11 +134,13 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 		}
 		p := w.Patch
 		email, _ := p.Identifier(segmentd.IdentifierEmail)
-		if c.Email != "" && email != c.Email {
-			return nil, segmentd.Errorf(segmentd.KindInvalid, "email_address.address", "segmentd cannot change the email address of a contact (it is %s)", segmentd.Quote(c.Email))
-		}
-		if c.Email == "" {
+		if email != c.Email {
 			if err := s.emailFree(ctx, acct, email, id); err != nil {
+				return nil, err
+			}
+		}
+		if c.Email != "" && email != c.Email {
+			if err := s.store.ChangeEmail(ctx, acct, id, email, s.clock.Now()); err != nil {
 				return nil, err
 			}
 		}

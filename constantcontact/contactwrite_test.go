@@ -106,9 +106,25 @@ func TestContactWriteLifecycle(t *testing.T) {
 	if cfs := put["custom_fields"].([]any); len(cfs) != 1 || cfs[0].(map[string]any)["value"] != "Pear" {
 		t.Fatalf("PUT custom_fields = %v", put)
 	}
+	// PUT changes the email: the same contact, found by its new address
+	// through both faces, its old address free; another contact's
+	// address is 409 and changes nothing.
+	put = e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
+		"email_address": map[string]string{"address": "Lovelace@example.com"}, "update_source": "Account",
+		"custom_fields": []map[string]string{{"custom_field_id": fruit, "value": "Pear"}}}}, 200)
+	if put["contact_id"] != id || put["email_address"].(map[string]any)["address"] != "lovelace@example.com" {
+		t.Fatalf("PUT with a new email = %v", put)
+	}
+	if _, found, err := e.Svc.ContactsByEmails(ctx, acct, []string{"lovelace@example.com", "ada@example.com"}); err != nil || found["lovelace@example.com"].ID != id || found["ada@example.com"].ID != "" {
+		t.Fatalf("by email after the change: %v, %v", found, err)
+	}
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": map[string]string{"address": "ada@example.com"}}}, 201)
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
-		"email_address": map[string]string{"address": "lovelace@example.com"}, "update_source": "Account"}}), 400,
-		ccErr("contacts.api.validation.error", `segmentd cannot change the email address of a contact (it is "ada@example.com")`))
+		"email_address": map[string]string{"address": "ADA@example.com"}, "update_source": "Account"}}), 409,
+		ccErr("contacts.api.conflict", `a contact with email_address "ada@example.com" already exists`))
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || c.Email != "lovelace@example.com" {
+		t.Fatalf("after a refused change: %+v, %v", c, err)
+	}
 
 	// A contact SendGrid's face wrote, with an identifier Constant Contact
 	// does not know: a PUT keeps it.

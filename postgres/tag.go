@@ -297,3 +297,40 @@ func (s *Store) SetCCDetails(ctx context.Context, acct int64, contactID string, 
 	}
 	return changed, nil
 }
+
+// ChangeEmail rewrites the contact's email under the account's change
+// number; the unique index on (account_id, email) refuses another
+// contact's, should a server sharing the store race this one.
+func (s *Store) ChangeEmail(ctx context.Context, acct int64, contactID, email string, now time.Time) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		var owner string
+		err = tx.QueryRow(ctx, "SELECT id FROM contacts WHERE account_id = $1 AND email = $2", acct, email).Scan(&owner)
+		switch {
+		case err == nil && owner != contactID:
+			return emailTaken(email)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		tag, err := tx.Exec(ctx, "UPDATE contacts SET email = $3, updated_at = $4, change_seq = $5 WHERE account_id = $1 AND id = $2",
+			acct, contactID, email, toMS(msTime(now)), seq)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		return nil
+	})
+	if isUniqueViolation(err) {
+		return emailTaken(email)
+	}
+	return classify(err)
+}
+
+func emailTaken(email string) error {
+	return segmentd.Errorf(segmentd.KindConflict, "email", "email %s is another contact's", segmentd.Quote(email))
+}

@@ -267,3 +267,34 @@ func (s *Store) SetCCDetails(ctx context.Context, acct int64, contactID string, 
 	})
 	return changed, err
 }
+
+// ChangeEmail rewrites the contact's email; contacts_email, the unique
+// index, refuses another contact's.
+func (s *Store) ChangeEmail(ctx context.Context, acct int64, contactID, email string, now time.Time) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		err := tx.QueryRowContext(ctx, "SELECT id FROM contacts WHERE account_id = ? AND email = ?", acct, email).Scan(&owner)
+		switch {
+		case err == nil && owner != contactID:
+			return segmentd.Errorf(segmentd.KindConflict, "email", "email %s is another contact's", segmentd.Quote(email))
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		seq, err := nextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE contacts SET email = ?, updated_at = ?, change_seq = ? WHERE account_id = ? AND id = ?",
+			email, toMS(now), seq, acct, contactID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+			}
+			return err
+		}
+		return nil
+	})
+}

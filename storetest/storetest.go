@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"Tags", testTags},
 		{"Taggings", testTaggings},
 		{"CCDetails", testCCDetails},
+		{"ChangeEmail", testChangeEmail},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
 		{"UpsertMatching", testUpsertMatching},
 		{"UpsertSameIdentifierTwice", testUpsertSameIdentifierTwice},

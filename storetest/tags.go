@@ -297,3 +297,38 @@ func testCCDetails(t *testing.T, st segmentd.Store) {
 		t.Fatalf("a new contact of a deleted one's address has its details: %+v", got.CC)
 	}
 }
+
+// testChangeEmail: a contact's email changes, the old address is free and
+// finds nobody, UpdatedAt moves and the history reports the contact;
+// another contact's address is a conflict that changes nothing; an
+// unknown contact is not found.
+func testChangeEmail(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "a")
+	res := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com")}, segmentd.ContactPatch{Email: str("b@example.com")})
+	a := res.Contacts[0].ID
+	later := now.Add(time.Hour)
+	m0 := must[segmentd.ChangeMark](t, "ChangeMark")(st.ChangeMark(ctx(t)))
+	noErr(t, "ChangeEmail", st.ChangeEmail(ctx(t), acct, a, "ada@example.com", later))
+	if ch := changes(t, st, acct, m0.Seq(acct)); !reflect.DeepEqual(ch.Changed, []string{a}) {
+		t.Fatalf("Changes after ChangeEmail = %+v", ch)
+	}
+	if got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, a)); got.Email != "ada@example.com" || !got.UpdatedAt.Equal(later.Truncate(time.Millisecond)) {
+		t.Fatalf("after ChangeEmail: %+v", got)
+	}
+	if _, ok := byEmail(t, st, acct, "a@example.com"); ok {
+		t.Fatal("the old address still finds the contact")
+	}
+	if c, ok := byEmail(t, st, acct, "ada@example.com"); !ok || c.ID != a {
+		t.Fatalf("the new address finds %+v", c)
+	}
+	wantKind(t, "ChangeEmail(another contact's)", st.ChangeEmail(ctx(t), acct, a, "b@example.com", later), segmentd.KindConflict)
+	if got := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, a)); got.Email != "ada@example.com" {
+		t.Fatalf("a refused ChangeEmail changed the contact: %+v", got)
+	}
+	noErr(t, "ChangeEmail(its own)", st.ChangeEmail(ctx(t), acct, a, "ada@example.com", later))
+	wantKind(t, "ChangeEmail(unknown)", st.ChangeEmail(ctx(t), acct, "00000000-0000-4000-8000-000000000000", "x@example.com", later), segmentd.KindNotFound)
+	// The freed address makes a new contact.
+	if r := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("a@example.com")}); r.Created != 1 {
+		t.Fatalf("upsert of the freed address = %+v", r)
+	}
+}
