@@ -5,7 +5,7 @@
 CREATE TABLE contact_cc (
     account_id bigint NOT NULL,
     contact_id text COLLATE "C" NOT NULL,
-    details    text NOT NULL,   -- segmentd.EncodeCCDetails
+    details    text COLLATE "C" NOT NULL,   -- segmentd.EncodeCCDetails
     PRIMARY KEY (account_id, contact_id)
 );
 
