@@ -34,15 +34,15 @@ func openSchema(t *testing.T) *sql.DB {
 	if _, err := db.Exec(string(schema)); err != nil {
 		t.Fatalf("apply schema: %v", err)
 	}
-	// The taggings' table as migration 0021 makes it (the later
+	// The taggings' table as migration 0022 makes it (the later
 	// migrations, written for a database already holding data, are left
 	// out).
-	tags, err := os.ReadFile(filepath.Join("migrations", "0021_contact_tags.sql"))
+	tags, err := os.ReadFile(filepath.Join("migrations", "0022_contact_tags.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(string(tags)); err != nil {
-		t.Fatalf("apply 0021: %v", err)
+		t.Fatalf("apply 0022: %v", err)
 	}
 	return db
 }

@@ -1,4 +1,4 @@
--- segmentd schema, version 21: Constant Contact's taggings, which tag a
+-- segmentd schema, version 22: Constant Contact's taggings, which tag a
 -- contact has (segmentd.Contact.TagIDs), stored as list_members are
 -- (version 17): WITHOUT ROWID, keyed by contact so that a contact's tags
 -- are read where they sit, with an index by tag for counts, a tag's

@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 7: Constant Contact's taggings,
+-- segmentd's PostgreSQL schema, version 8: Constant Contact's taggings,
 -- which tag a contact has (segmentd.Contact.TagIDs), stored as
 -- list_members are: keyed by contact (a contact's tags read with its
 -- row), with an index by tag (counts, a tag's delete, GET /v3/contacts

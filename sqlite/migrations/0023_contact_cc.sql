@@ -1,4 +1,4 @@
--- segmentd schema, version 22: the attributes of a contact only Constant
+-- segmentd schema, version 23: the attributes of a contact only Constant
 -- Contact has (segmentd.CCDetails: job title, company, birthday,
 -- anniversary, email consent, sources, the kinds of the phone and address
 -- and the entries beyond the first, notes), one JSON object per contact

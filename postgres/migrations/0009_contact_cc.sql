@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 8: the attributes of a contact
+-- segmentd's PostgreSQL schema, version 9: the attributes of a contact
 -- only Constant Contact has (segmentd.CCDetails), one JSON object per
 -- contact that has any, beside the contacts row (SendGrid's upserts never
 -- read or write them); distributed by account, colocated with contacts.
