@@ -41,6 +41,15 @@ type Contact struct {
 	// ListIDs are the lists the contact is on, sorted.
 	ListIDs []string
 
+	// TagIDs are the Constant Contact tags the contact has (its
+	// taggings), sorted. Only TagStore's tagging methods change them: an
+	// upsert keeps them as they are.
+	TagIDs []string
+
+	// CC are the attributes only Constant Contact has; the stores fill
+	// them on every read, the engine never does.
+	CC CCDetails
+
 	// SegmentIDs are the live segments the contact is in. The membership
 	// engine fills them on read; stores never do.
 	SegmentIDs []string

@@ -107,6 +107,9 @@ type Membership interface {
 	DeleteAllContacts(acct int64, now time.Time)
 	// DeleteList takes every contact off a deleted list.
 	DeleteList(acct int64, listID string, now time.Time)
+	// DeleteTag takes every contact off a deleted tag (Constant
+	// Contact's; a contact's tags are Contact.TagIDs).
+	DeleteTag(acct int64, tagID string, now time.Time)
 	// AddEvents records engagement events of their contacts (events with
 	// no ContactID, or of an unknown contact, are ignored) and re-checks
 	// those contacts.
@@ -141,6 +144,12 @@ type Membership interface {
 	// §19).
 	ContactCount(acct int64) int
 	ListCount(acct int64, listID string) int
+	// TagCount is the number of contacts that have a tag. TaggedContacts
+	// pages through the contacts that have any of tagIDs in the engine's
+	// index order: up to limit ids from the offset-th, and how many there
+	// are in all.
+	TagCount(acct int64, tagID string) int
+	TaggedContacts(acct int64, tagIDs []string, offset, limit int) (ids []string, total int)
 	// ContactsByIDs returns the contacts among ids that the engine holds,
 	// in full (as the store holds them, but for values of fields the
 	// account no longer has) with their ListIDs and SegmentIDs, in the

@@ -116,6 +116,17 @@ type Store interface {
 
 	// Constant Contact's tags.
 	TagStore
+	// SetCCDetails replaces a contact's Constant Contact-only attributes
+	// (Contact.CC) and reports whether they changed; when they did, the
+	// contact's UpdatedAt becomes now and the write is a change of it in
+	// the account's history. An unknown contact is KindNotFound.
+	SetCCDetails(ctx context.Context, acct int64, contactID string, d CCDetails, now time.Time) (bool, error)
+	// ChangeEmail gives a contact another email (normalised and valid:
+	// Constant Contact's PUT /v3/contacts/{id} changes it, where SendGrid
+	// matches contacts by it), moves its UpdatedAt to now and is a change
+	// of it in the history. Another contact's email is KindConflict; an
+	// unknown contact KindNotFound.
+	ChangeEmail(ctx context.Context, acct int64, contactID, email string, now time.Time) error
 
 	// Jobs. audience.Service stores a job once, when it has finished (a pending
 	// job lives in memory), so a stored job is never updated.

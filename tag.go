@@ -25,6 +25,10 @@ const (
 	MaxTags            = 500 // tags per account
 	DefaultTagPageSize = 50
 	MaxTagPageSize     = 500
+	// MaxContactTags bounds the taggings one contact write names
+	// (ContactPostRequest and ContactPutRequest: "up to a maximum of
+	// 50").
+	MaxContactTags = 50
 )
 
 // TagStore keeps an account's tags. Both stores implement it. Names are
@@ -42,5 +46,22 @@ type TagStore interface {
 	// RenameTag changes a tag's name (KindConflict as CreateTag) and its
 	// UpdatedAt to now.
 	RenameTag(ctx context.Context, acct int64, id, name string, now time.Time) (Tag, error)
-	DeleteTag(ctx context.Context, acct int64, id string) error
+	// DeleteTag deletes a tag and its taggings, and returns the ids of
+	// the contacts it was on, sorted: they are changes in the account's
+	// history (Store.Changes), as their TagIDs changed.
+	DeleteTag(ctx context.Context, acct int64, id string) ([]string, error)
+
+	// Taggings (Constant Contact's contact tags). TagContacts gives every
+	// tag of tagIDs to every contact of contactIDs; UntagContacts takes
+	// them off. Both return the ids of the contacts whose TagIDs changed,
+	// sorted, which are changes in the account's history (Store.Changes)
+	// taken in one write. Contacts that do not exist are skipped; a tag
+	// that does not exist is KindNotFound (field "tag_id") and changes
+	// nothing. Neither touches a contact's UpdatedAt.
+	TagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string, now time.Time) ([]string, error)
+	UntagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string) ([]string, error)
+	// CountTagMembers is the store's count of the contacts a tag is on (0
+	// for a tag that does not exist), for a Service without an engine and
+	// for tests; the Service reads tags' counts from the engine.
+	CountTagMembers(ctx context.Context, acct int64, id string) (int, error)
 }

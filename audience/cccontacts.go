@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -23,6 +24,57 @@ type CCContactWrite struct {
 	// no others (Constant Contact's list_memberships); nil leaves its
 	// lists as they are.
 	Lists []string
+	// Tags, when not nil, are the tags the contact is to have, and no
+	// others (Constant Contact's taggings); nil leaves its tags as they
+	// are.
+	Tags []string
+	// CC are the contact's Constant Contact-only attributes as the write
+	// gives them (a field left out of the body is zero: cleared). The
+	// sources and the opt-in and opt-out bookkeeping are the Service's:
+	// Source is the write's create_source (POST) or update_source (PUT).
+	CC     segmentd.CCDetails
+	Source string
+	// Keep* leave those attributes as the contact has them (a PUT without
+	// the sub-resource or the permission).
+	KeepPhones, KeepAddresses, KeepNotes, KeepPermission bool
+}
+
+// ccDetails is the contact's Constant Contact-only attributes after write
+// w of it at now: old merged with w by the Keep flags, the sources set
+// (Account when the body names none), and the permission's opt-in or
+// opt-out recorded when the write moves it to explicit or unsubscribed.
+func ccDetails(old segmentd.CCDetails, w *CCContactWrite, create bool, now time.Time) segmentd.CCDetails {
+	d := w.CC
+	source := w.Source
+	if source == "" {
+		source = "Account"
+	}
+	d.CreateSource, d.UpdateSource = old.CreateSource, source
+	if create || d.CreateSource == "" {
+		d.CreateSource = source
+	}
+	if w.KeepPhones {
+		d.PhoneKind, d.Phones = old.PhoneKind, old.Phones
+	}
+	if w.KeepAddresses {
+		d.AddressKind, d.Addresses = old.AddressKind, old.Addresses
+	}
+	if w.KeepNotes {
+		d.Notes = old.Notes
+	}
+	d.OptInSource, d.OptInDate, d.OptOutSource, d.OptOutDate = old.OptInSource, old.OptInDate, old.OptOutSource, old.OptOutDate
+	if w.KeepPermission {
+		d.Permission = old.Permission
+	}
+	if d.Permission != old.Permission {
+		switch d.Permission {
+		case "explicit":
+			d.OptInSource, d.OptInDate = source, now
+		case "unsubscribed":
+			d.OptOutSource, d.OptOutDate = source, now
+		}
+	}
+	return d
 }
 
 // msgEmailTaken answers a write whose email is another contact's.
@@ -43,18 +95,33 @@ func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWr
 		if err := s.emailFree(ctx, acct, email, ""); err != nil {
 			return nil, err
 		}
-		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists)
-		out = c
-		return []segmentd.Contact{c}, err
+		now := s.clock.Now()
+		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists, now)
+		if err != nil {
+			return nil, err
+		}
+		// The taggings and the Constant Contact-only attributes follow
+		// the write, in writes of their own.
+		if len(w.Tags) > 0 {
+			if _, err := s.store.TagContacts(ctx, acct, w.Tags, []string{c.ID}, now); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, c.ID, ccDetails(segmentd.CCDetails{}, &w, true, now), now); err != nil {
+			return nil, err
+		}
+		out, err = s.store.Contact(ctx, acct, c.ID)
+		return []segmentd.Contact{out}, err
 	})
 	return out, err
 }
 
-// UpdateCCContact writes a contact by id: the patch's fields, and its
-// lists when w.Lists is not nil. The contact's other identifiers
-// (SendGrid's external_id, …) are kept, and so is its email: changing a
-// contact's email is not supported (KindInvalid), since SendGrid's
-// contacts are matched by it.
+// UpdateCCContact writes a contact by id: the patch's fields, its lists
+// when w.Lists is not nil, its tags when w.Tags is not nil, its Constant
+// Contact-only attributes. The contact's other identifiers (SendGrid's
+// external_id, …) are kept. A new email address, which no other contact
+// may have (KindConflict), replaces the contact's first, in a write of
+// its own (Store.ChangeEmail): SendGrid's upsert matches contacts by it.
 func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w CCContactWrite) (segmentd.Contact, error) {
 	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
 		return segmentd.Contact{}, err
@@ -67,11 +134,13 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 		}
 		p := w.Patch
 		email, _ := p.Identifier(segmentd.IdentifierEmail)
-		if c.Email != "" && email != c.Email {
-			return nil, segmentd.Errorf(segmentd.KindInvalid, "email_address.address", "segmentd cannot change the email address of a contact (it is %s)", segmentd.Quote(c.Email))
-		}
-		if c.Email == "" {
+		if email != c.Email {
 			if err := s.emailFree(ctx, acct, email, id); err != nil {
+				return nil, err
+			}
+		}
+		if c.Email != "" && email != c.Email {
+			if err := s.store.ChangeEmail(ctx, acct, id, email, s.clock.Now()); err != nil {
 				return nil, err
 			}
 		}
@@ -95,7 +164,8 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 				}
 			}
 		}
-		if out, err = s.upsertOne(ctx, acct, p, add); err != nil {
+		now := s.clock.Now()
+		if out, err = s.upsertOne(ctx, acct, p, add, now); err != nil {
 			return nil, err
 		}
 		if out.ID != id {
@@ -103,12 +173,20 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 			// another server sharing the store deleted this one meanwhile.
 			return nil, segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
 		}
-		// The removals follow the write, which is the one a refusal can
-		// stop.
+		// The removals and taggings follow the write, which is the one a
+		// refusal can stop.
 		for _, l := range remove {
 			if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
 				return nil, err
 			}
+		}
+		if w.Tags != nil {
+			if err := s.setTags(ctx, acct, id, c.TagIDs, w.Tags); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, id, ccDetails(c.CC, &w, false, now), now); err != nil {
+			return nil, err
 		}
 		// Re-read: removals from lists are not in the upsert's result.
 		out, err = s.store.Contact(ctx, acct, id)
@@ -163,6 +241,46 @@ func (s *Service) checkCCWrite(ctx context.Context, acct int64, w *CCContactWrit
 			return err
 		}
 	}
+	if w.Tags != nil {
+		w.Tags = dedupe(w.Tags)
+	}
+	if len(w.Tags) > segmentd.MaxContactTags {
+		return segmentd.Errorf(segmentd.KindInvalid, "taggings", "taggings may hold at most %d tag ids, not %d", segmentd.MaxContactTags, len(w.Tags))
+	}
+	for _, id := range w.Tags {
+		if _, err := s.store.Tag(ctx, acct, id); err != nil {
+			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return segmentd.Errorf(segmentd.KindInvalid, "taggings", "tag %s does not exist", segmentd.Quote(id))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// setTags makes contact id's tags want, from have.
+func (s *Service) setTags(ctx context.Context, acct int64, id string, have, want []string) error {
+	var add, remove []string
+	for _, t := range want {
+		if !slices.Contains(have, t) {
+			add = append(add, t)
+		}
+	}
+	for _, t := range have {
+		if !slices.Contains(want, t) {
+			remove = append(remove, t)
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := s.store.UntagContacts(ctx, acct, remove, []string{id}); err != nil {
+			return err
+		}
+	}
+	if len(add) > 0 {
+		if _, err := s.store.TagContacts(ctx, acct, add, []string{id}, s.clock.Now()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -181,8 +299,8 @@ func (s *Service) emailFree(ctx context.Context, acct int64, email, except strin
 
 // upsertOne writes one patch through the store's upsert and returns the
 // contact as stored.
-func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactPatch, lists []string) (segmentd.Contact, error) {
-	res, err := s.store.UpsertContacts(ctx, acct, []segmentd.ContactPatch{p}, lists, s.clock.Now())
+func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactPatch, lists []string, now time.Time) (segmentd.Contact, error) {
+	res, err := s.store.UpsertContacts(ctx, acct, []segmentd.ContactPatch{p}, lists, now)
 	if err != nil {
 		return segmentd.Contact{}, err
 	}
@@ -249,7 +367,7 @@ func (s *Service) SignUpCCContact(ctx context.Context, acct int64, w CCContactWr
 			return nil, segmentd.Errorf(segmentd.KindConflict, "email_address", msgEmailTaken, segmentd.Quote(email))
 		}
 		created = !found
-		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists)
+		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, s.clock.Now())
 		return []segmentd.Contact{c}, err
 	})
 	return c, created, err

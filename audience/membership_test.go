@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/internal/querytest"
@@ -40,6 +41,10 @@ type world struct {
 	lists    []string
 	fields   []segmentd.FieldDefinition
 	segments map[string]segmentd.Segment
+	// Constant Contact's tags, and its segments by tag (criteria by
+	// engine id).
+	tags       []string
+	ccSegments map[string]string
 }
 
 func newWorld(t *testing.T, seed uint64) *world {
@@ -63,7 +68,7 @@ func newWorldWith(t *testing.T, seed uint64, configure func(*audience.Config)) *
 	clock := segmentd.NewDevClock()
 	clock.Set(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	m := engine.NewMembership()
-	cfg := audience.Config{Segments: st, Membership: m}
+	cfg := audience.Config{Segments: st, CCSegments: st, Membership: m}
 	configure(&cfg)
 	svc := audience.New(st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	t.Cleanup(func() { svc.Close(); db.Close(); st.Close() })
@@ -72,7 +77,7 @@ func newWorldWith(t *testing.T, seed uint64, configure func(*audience.Config)) *
 		t.Fatal(err)
 	}
 	return &world{t: t, ctx: ctx, svc: svc, store: st, members: m, db: db, clock: clock, acct: acct.ID,
-		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), segments: map[string]segmentd.Segment{}}
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), segments: map[string]segmentd.Segment{}, ccSegments: map[string]string{}}
 }
 
 func (w *world) pick(options ...string) string { return options[w.rng.IntN(len(options))] }
@@ -93,6 +98,9 @@ func (w *world) field(t segmentd.FieldType) (segmentd.FieldDefinition, bool) {
 
 // step performs one random write and returns a description of it.
 func (w *world) step() string {
+	if w.rng.IntN(8) == 0 {
+		return w.tagStep()
+	}
 	switch n := w.rng.IntN(100); {
 	case n < 40:
 		var patches []segmentd.ContactPatch
@@ -255,6 +263,56 @@ func (w *world) step() string {
 	}
 }
 
+// tagStep writes Constant Contact tags: a new tag with a segment by it,
+// contacts tagged or untagged, or a tag deleted.
+func (w *world) tagStep() string {
+	if len(w.tags) < 2 || w.rng.IntN(6) == 0 {
+		tag, err := w.svc.CreateTag(w.ctx, w.acct, fmt.Sprintf("tag %d", w.rng.Int()), "")
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.tags = append(w.tags, tag.ID)
+		op := w.pick("contains-any", "contains-none")
+		crit := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"tags","field":"tag_id","op":%q,"const_value":%q}]}}`, op, tag.ID)
+		seg, err := w.svc.CreateCCSegment(w.ctx, w.acct, "by "+tag.ID, crit)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.ccSegments[seg.EngineID()] = crit
+		return "create tag and segment " + op
+	}
+	tag := w.tags[w.rng.IntN(len(w.tags))]
+	cs, err := w.store.ScanContacts(w.ctx, w.acct, "", 1000)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range cs {
+		if w.rng.IntN(3) == 0 {
+			ids = append(ids, c.ID)
+		}
+	}
+	switch w.rng.IntN(5) {
+	case 0:
+		if _, err := w.svc.DeleteTag(w.ctx, w.acct, tag); err != nil {
+			w.t.Fatal(err)
+		}
+		w.tags = slices.DeleteFunc(w.tags, func(t string) bool { return t == tag })
+		return "delete tag"
+	case 1, 2:
+		n, err := w.svc.UntagContacts(w.ctx, w.acct, []string{tag}, ids)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		return fmt.Sprintf("untag %d contacts", n)
+	}
+	n, err := w.svc.TagContacts(w.ctx, w.acct, []string{tag}, ids)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return fmt.Sprintf("tag %d contacts", n)
+}
+
 // randomQuery returns a query over the current fields and lists, in 2.0 SQL
 // (version "2") or SGQL (version "").
 func (w *world) randomQuery() (string, string) {
@@ -398,6 +456,41 @@ func (w *world) verify(what string) {
 			segsOf[cid] = append(segsOf[cid], id)
 		}
 	}
+	// Constant Contact's segments by tag, the same three ways.
+	for id, crit := range w.ccSegments {
+		c, err := criteria.Parse(crit)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		q, err := c.Query(cat, nil)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		ch, err := query.Check(q, cat)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		prog := query.Compile(ch)
+		var want []string
+		for _, c := range contacts {
+			if prog.Match(querytest.Record(&c, events[c.ID], cat), now) {
+				want = append(want, c.ID)
+			}
+		}
+		got := w.members.Members(w.acct, id, -1, now)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			w.t.Fatalf("after %s: segment %s: engine has %v, evaluator %v", what, crit, got, want)
+		}
+		stmt := query.GenerateSQL(ch, query.SQLite(), query.SQLOptions{AccountID: w.acct, Now: now})
+		fromSQL, err := queryIDs(w.db, stmt)
+		if err != nil {
+			w.t.Fatalf("after %s: SQL for %s: %v\n%s", what, crit, err, stmt.SQL)
+		}
+		if !slices.Equal(fromSQL, want) {
+			w.t.Fatalf("after %s: segment %s: SQL on the store returns %v, evaluator %v", what, crit, fromSQL, want)
+		}
+	}
 	for _, c := range contacts {
 		want := segsOf[c.ID]
 		slices.Sort(want)
@@ -514,6 +607,26 @@ func (w *world) verifyCounts(what string) {
 	}
 }
 
+// queryIDs runs a generated statement and returns the contact ids it
+// selects, sorted.
+func queryIDs(db *sql.DB, stmt query.Statement) ([]string, error) {
+	rows, err := db.Query(stmt.SQL, stmt.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, rows.Err()
+}
+
 // TestMembershipProperty runs random sequences of contact, list, field and
 // segment writes and clock moves; after every step each segment's members
 // are the same in the engine, in the Go evaluator over all stored contacts,
@@ -533,8 +646,11 @@ func TestMembershipProperty(t *testing.T) {
 				history = append(history, what)
 				w.verify(fmt.Sprintf("step %d (%s); history:\n  %s", i, what, strings.Join(history, "\n  ")))
 			}
-			if len(w.segments) == 0 {
-				t.Fatal("the sequence created no segment: the generator is broken")
+			if len(w.segments) == 0 || len(w.ccSegments) == 0 {
+				t.Fatal("the sequence created no segment of a kind: the generator is broken")
+			}
+			if !slices.ContainsFunc(history, func(h string) bool { return strings.HasPrefix(h, "tag ") && h != "tag 0 contacts" }) {
+				t.Fatal("the sequence tagged no contact: the generator is broken")
 			}
 		})
 	}

@@ -59,12 +59,16 @@ func (s *Service) Tag(ctx context.Context, acct int64, id string) (segmentd.Tag,
 	return s.store.Tag(ctx, acct, id)
 }
 
-// TagContactCount is the number of contacts a tag is on: none yet, since
-// no contact write of segmentd tags a contact
-// (docs/constantcontact.md "Contact tags").
+// TagContactCount is the number of contacts a tag is on, from the
+// engine (as lists' counts are), or the store's count without one.
 func (s *Service) TagContactCount(ctx context.Context, acct int64, id string) (int, error) {
-	_, err := s.store.Tag(ctx, acct, id)
-	return 0, err
+	if _, err := s.store.Tag(ctx, acct, id); err != nil {
+		return 0, err
+	}
+	if s.members == nil {
+		return s.store.CountTagMembers(ctx, acct, id)
+	}
+	return s.members.TagCount(acct, id), nil
 }
 
 // RenameTag changes a tag's name; its source never changes.
@@ -76,14 +80,119 @@ func (s *Service) RenameTag(ctx context.Context, acct int64, id, name string) (s
 }
 
 // DeleteTag is Constant Contact's tag delete, an activity like
-// DeleteCCList: the tag goes at once, and the finished activity of type
-// JobTagDelete that reports it is stored for Activity to read.
+// DeleteCCList: the tag and its taggings go at once, the segments by tag
+// lose its contacts, and the finished activity of type JobTagDelete that
+// reports it is stored for Activity to read.
 func (s *Service) DeleteTag(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	start := s.clock.Now()
-	if err := s.store.DeleteTag(ctx, acct, id); err != nil {
+	if _, err := s.DeleteTags(ctx, acct, []string{id}); err != nil {
 		return segmentd.Job{}, err
 	}
 	j := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobTagDelete, Requested: 1, Deleted: 1, StartedAt: start}
 	j.Finish(s.clock.Now())
 	return j, s.store.CreateJob(ctx, j)
+}
+
+// The tagging writes below are what Constant Contact's tag activities
+// (contacts_taggings_add, contacts_taggings_remove, contacts_tags_delete)
+// do. Each runs on the job worker, ordered with the contact jobs, and
+// returns once the store has committed it and the engine (every segment
+// by tag) reflects it. The *Now forms do the same work for a caller
+// already running on the worker (an activity's job), which must then hand
+// the returned contacts to the engine itself (Membership.PutContacts), or
+// the deleted tags (Membership.DeleteTag).
+
+// TagContacts gives every tag of tagIDs to every contact of contactIDs
+// (unknown contacts are skipped; an unknown tag is KindNotFound and
+// changes nothing) and returns how many contacts gained a tag.
+func (s *Service) TagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string) (int, error) {
+	return s.tagging(ctx, acct, func() ([]segmentd.Contact, error) { return s.TagContactsNow(ctx, acct, tagIDs, contactIDs) })
+}
+
+// UntagContacts takes every tag of tagIDs off every contact of contactIDs
+// and returns how many contacts lost a tag.
+func (s *Service) UntagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string) (int, error) {
+	return s.tagging(ctx, acct, func() ([]segmentd.Contact, error) { return s.UntagContactsNow(ctx, acct, tagIDs, contactIDs) })
+}
+
+func (s *Service) tagging(ctx context.Context, acct int64, write func() ([]segmentd.Contact, error)) (int, error) {
+	n := 0
+	err := s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
+		cs, err := write()
+		n = len(cs)
+		return cs, err
+	})
+	return n, err
+}
+
+// TagContactsNow is TagContacts's store write: it returns the contacts
+// whose tags changed, as stored.
+func (s *Service) TagContactsNow(ctx context.Context, acct int64, tagIDs, contactIDs []string) ([]segmentd.Contact, error) {
+	changed, err := s.store.TagContacts(ctx, acct, dedupe(tagIDs), dedupe(contactIDs), s.clock.Now())
+	if err != nil || len(changed) == 0 {
+		return nil, err
+	}
+	return s.store.ContactsByIDs(ctx, acct, changed)
+}
+
+// UntagContactsNow is UntagContacts's store write.
+func (s *Service) UntagContactsNow(ctx context.Context, acct int64, tagIDs, contactIDs []string) ([]segmentd.Contact, error) {
+	changed, err := s.store.UntagContacts(ctx, acct, dedupe(tagIDs), dedupe(contactIDs))
+	if err != nil || len(changed) == 0 {
+		return nil, err
+	}
+	return s.store.ContactsByIDs(ctx, acct, changed)
+}
+
+// DeleteTags deletes tags with their taggings, one store write each, and
+// returns how many contacts lost a tag. An unknown tag is KindNotFound;
+// the tags before it stay deleted.
+func (s *Service) DeleteTags(ctx context.Context, acct int64, ids []string) (int, error) {
+	n := 0
+	var failed error // the write's own error: the tags deleted before it still reach the engine
+	err := s.onWorker(ctx, func() (func(), error) {
+		var done []string
+		for _, id := range ids {
+			tagged, err := s.store.DeleteTag(ctx, acct, id)
+			if err != nil {
+				failed = err
+				break
+			}
+			n += len(tagged)
+			done = append(done, id)
+		}
+		if len(done) == 0 {
+			return nil, failed
+		}
+		if s.cfg.Shared || s.members == nil {
+			return nil, nil
+		}
+		return func() {
+			for _, id := range done {
+				s.members.DeleteTag(acct, id, s.clock.Now())
+			}
+		}, nil
+	})
+	if err == nil && s.cfg.Shared {
+		err = s.sync(ctx, acct)
+	}
+	if err == nil {
+		err = failed
+	}
+	return n, err
+}
+
+// TaggedContacts pages through the contacts that have any of tagIDs
+// (Constant Contact's GET /v3/contacts?tags=), as of now, in the engine's
+// order: up to limit contacts from the offset-th, and how many there are.
+// An id of no tag is not an error: nobody has it (as in criteria).
+func (s *Service) TaggedContacts(ctx context.Context, acct int64, tagIDs []string, offset, limit int) (ContactPage, int, error) {
+	// One id past the page tells whether another page follows.
+	ids, total := s.members.TaggedContacts(acct, tagIDs, offset, limit+1)
+	more := len(ids) > limit
+	if more {
+		ids = ids[:limit]
+	}
+	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	return ContactPage{Contacts: cs, More: more}, total, err
 }

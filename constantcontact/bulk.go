@@ -76,8 +76,10 @@ func importRow(row map[string]string, byName map[string]segmentd.FieldDefinition
 			}
 			phoneKey, p.PhoneNumber = k, &v
 			continue
-		case "job_title", "company_name", "birthday_month", "birthday_day", "anniversary", "sms_number", "sms_consent_date":
-			return p, invalid(name, msgNotKeptYet, k)
+		case "sms_number", "sms_consent_date":
+			return p, invalid(name, "segmentd does not keep %s yet; leave it out", k)
+		case "job_title", "company_name", "birthday_month", "birthday_day", "anniversary":
+			return p, invalid(name, msgNotTakenHere, k)
 		}
 		if label, ok := strings.CutPrefix(k, "cf:"); ok {
 			f, ok := byName[strings.ToLower(label)]

@@ -118,7 +118,7 @@ func TestJSONImport(t *testing.T) {
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "street": "1", "home_city": "x"}}, "list_ids": []string{l.ID}}, validation("", "import_data[0]: segmentd keeps one street address per contact, and street gives a second")},
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "cf:nope": "1"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0].cf:nope: custom field "nope" does not exist`)},
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "cf:score": "lots"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0].cf:score: custom field "Score" takes a decimal number, not "lots"`)},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "job_title": "x"}}, "list_ids": []string{l.ID}}, validation("", "segmentd does not keep job_title yet; leave it out")},
+		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "job_title": "x"}}, "list_ids": []string{l.ID}}, validation("", "segmentd does not take job_title in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "favourite": "x"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0]: "favourite" is not a contact property of Constant Contact's imports`)},
 		{map[string]any{"import_data": []map[string]any{{"email": 5}}, "list_ids": []string{l.ID}}, validation("", "import_data[0].email must be a string")},
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}, {"email": "not an address"}}, "list_ids": []string{l.ID}}, validation("", `email "not an address" is not a valid email address`)},
@@ -193,7 +193,7 @@ func TestFileImport(t *testing.T) {
 		{"email\nx@example.com\n", nil, validation("list_ids is required")},
 		{"first_name\nAnn\n", []string{a.ID}, validation("file must have an email column (segmentd keeps contacts by email, not by SMS number)")},
 		{"email,first_name\nx@example.com\n", []string{a.ID}, validation("file: line 2 has 1 values for 2 columns")},
-		{"email,company_name\nx@example.com,Acme\n", []string{a.ID}, validation("segmentd does not keep company_name yet; leave it out")},
+		{"email,company_name\nx@example.com,Acme\n", []string{a.ID}, validation("segmentd does not take company_name in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
 		{lines.String(), []string{a.ID}, validation("file may hold at most 40001 lines, its header included")},
 	} {
 		facetest.WantError(t, post(tt.csv, tt.lists...), 400, tt.want)

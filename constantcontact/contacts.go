@@ -1,7 +1,6 @@
 package constantcontact
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/criteria"
 )
 
 // contactResource is the spec's ContactResource, filled from segmentd's
@@ -23,6 +23,11 @@ type contactResource struct {
 	EmailAddress    *emailAddress    `json:"email_address,omitempty"`
 	FirstName       string           `json:"first_name,omitempty"`
 	LastName        string           `json:"last_name,omitempty"`
+	JobTitle        string           `json:"job_title,omitempty"`
+	CompanyName     string           `json:"company_name,omitempty"`
+	BirthdayMonth   int              `json:"birthday_month,omitempty"`
+	BirthdayDay     int              `json:"birthday_day,omitempty"`
+	Anniversary     string           `json:"anniversary,omitempty"`
 	CreateSource    string           `json:"create_source"`
 	UpdateSource    string           `json:"update_source"`
 	CreatedAt       string           `json:"created_at"`
@@ -32,17 +37,20 @@ type contactResource struct {
 	StreetAddresses *[]streetAddress `json:"street_addresses,omitempty"`
 	ListMemberships *[]string        `json:"list_memberships,omitempty"`
 	Taggings        *[]string        `json:"taggings,omitempty"`
-	Notes           *[]struct{}      `json:"notes,omitempty"`
+	Notes           *[]note          `json:"notes,omitempty"`
 }
 
-// emailAddress is EmailAddress. segmentd keeps no consent state, so every
-// address reads as the account's own, implicitly permitted import.
+// emailAddress is EmailAddress: the permission a Constant Contact write
+// gave (implicit when none did), the opt-in and opt-out it recorded.
 type emailAddress struct {
 	Address          string `json:"address"`
 	PermissionToSend string `json:"permission_to_send"`
 	CreatedAt        string `json:"created_at"`
 	UpdatedAt        string `json:"updated_at"`
 	OptInSource      string `json:"opt_in_source"`
+	OptInDate        string `json:"opt_in_date,omitempty"`
+	OptOutSource     string `json:"opt_out_source,omitempty"`
+	OptOutDate       string `json:"opt_out_date,omitempty"`
 	ConfirmStatus    string `json:"confirm_status"`
 }
 
@@ -72,10 +80,12 @@ type contactsPage struct {
 	Links         *nextLinks        `json:"_links,omitempty"`
 }
 
-// Page sizes of GET /v3/contacts (the spec: 1–500, default 50).
+// Page sizes of GET /v3/contacts (the spec: 1–500, default 50), and the
+// tags one request filters by (the spec: "up to 50 specified tags").
 const (
 	defaultContactsLimit = 50
 	maxContactsLimit     = 500
+	maxTagsFilter        = 50
 )
 
 // includes are the sub-resources GET /v3/contacts can include.
@@ -84,9 +94,10 @@ var includes = []string{"custom_fields", "list_memberships", "phone_numbers", "s
 // contactsQuery is what a GET /v3/contacts page reads; the cursor carries
 // it to the next page.
 type contactsQuery struct {
-	segmentID int64  // 0: all contacts
-	offset    int    // segment pages: members before this page
-	after     string // all-contacts pages: the last contact id shown
+	segmentID int64    // 0: all contacts
+	tags      []string // the tags filter: contacts with any of them
+	offset    int      // segment and tag pages: contacts before this page
+	after     string   // all-contacts pages: the last contact id shown
 	limit     int
 	include   []string
 	count     bool
@@ -99,9 +110,10 @@ type contactsQuery struct {
 // unsupportedContactsParams are GET /v3/contacts filters segmentd does not
 // serve: it answers 400 rather than ignore a filter and return contacts
 // the caller did not ask for.
-var unsupportedContactsParams = []string{"tags", "optout_after", "optout_before", "sms_status"}
+var unsupportedContactsParams = []string{"optout_after", "optout_before", "sms_status"}
 
-// filterParams are the filters of GET /v3/contacts that segmentd serves.
+// filterParams are the filters of GET /v3/contacts that segmentd serves
+// besides segment_id and tags.
 var filterParams = []string{"email", "status", "lists", "updated_after", "updated_before", "created_after", "created_before"}
 
 // statuses are the values of the status filter (the spec's). Every
@@ -113,8 +125,9 @@ var statuses = []string{"all", "active", "deleted", "not_set", "pending_confirma
 const maxListsFilter = 25
 
 // listContacts is GET /v3/contacts: with segment_id, the segment's members
-// as of now; without it, every contact of the account in id order. Both
-// page through _links.next.href.
+// as of now; with tags, the contacts that have any of the tags, as of now,
+// in the engine's order; without either, every contact of the account in
+// id order. All page through _links.next.href.
 func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	q, err := readContactsQuery(r)
 	if err != nil {
@@ -124,11 +137,17 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 	var page audience.ContactPage
 	var next contactsQuery
 	out := contactsPage{}
-	if q.segmentID != 0 {
+	tagged := 0
+	switch {
+	case q.segmentID != 0:
 		page, err = h.svc.CCSegmentContacts(ctx, acct.ID, q.segmentID, q.offset, q.limit)
 		next = q
 		next.offset += len(page.Contacts)
-	} else {
+	case q.tags != nil:
+		page, tagged, err = h.svc.TaggedContacts(ctx, acct.ID, q.tags, q.offset, q.limit)
+		next = q
+		next.offset += len(page.Contacts)
+	default:
 		if q.filter.Empty() {
 			page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
 		} else {
@@ -143,10 +162,11 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		return err
 	}
 	if q.count {
-		var n int
-		if q.segmentID != 0 {
+		n := tagged
+		switch {
+		case q.segmentID != 0:
 			n, err = h.svc.CCSegmentCount(ctx, acct.ID, q.segmentID)
-		} else {
+		case q.tags == nil:
 			n, err = h.svc.CountFiltered(ctx, acct.ID, q.filter)
 		}
 		if err != nil {
@@ -171,7 +191,7 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 	v := r.URL.Query()
 	for _, p := range unsupportedContactsParams {
 		if v.Has(p) {
-			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, %s, limit, include, include_count and cursor)", p, strings.Join(filterParams, ", "))
+			return contactsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contacts (it serves segment_id, tags, %s, limit, include, include_count and cursor)", p, strings.Join(filterParams, ", "))
 		}
 	}
 	q := contactsQuery{limit: defaultContactsLimit}
@@ -212,9 +232,43 @@ func readContactsQuery(r *http.Request) (contactsQuery, error) {
 		}
 		q.segmentID = id
 	}
+	if s := v.Get("tags"); s != "" && !v.Has("cursor") {
+		if q.segmentID != 0 {
+			// The spec: segment_id "can only be combined with the limit
+			// query parameter".
+			return q, invalid("tags", "tags cannot be combined with segment_id")
+		}
+		if len(q.params) > 0 {
+			// segmentd answers tags as a filter of its own (the
+			// engine's tag bitmaps), not with the others.
+			return q, invalid("tags", "segmentd does not combine tags with the %s filter", firstParam(q.params))
+		}
+		tags, err := readTagsFilter(s)
+		if err != nil {
+			return q, err
+		}
+		q.tags = tags
+	}
 	limit, err := queryInt(r, "limit", q.limit, 1, maxContactsLimit)
 	q.limit = limit
 	return q, err
+}
+
+// readTagsFilter reads the tags parameter: 1–50 comma-separated tag ids.
+func readTagsFilter(s string) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > maxTagsFilter {
+		return nil, invalid("tags", "tags may name at most %d tag ids, not %d", maxTagsFilter, len(parts))
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if !segmentd.IsUUID(p) {
+			return nil, invalid("tags", "tags: %s is not a tag id (a UUID)", segmentd.Quote(p))
+		}
+		out = append(out, strings.ToLower(p))
+	}
+	return out, nil
 }
 
 func readIncludes(s string) ([]string, error) {
@@ -237,10 +291,14 @@ func readIncludes(s string) ([]string, error) {
 func (q contactsQuery) encode() string {
 	v := url.Values{}
 	v.Set("limit", strconv.Itoa(q.limit))
-	if q.segmentID != 0 {
+	switch {
+	case q.segmentID != 0:
 		v.Set("segment_id", strconv.FormatInt(q.segmentID, 10))
 		v.Set("offset", strconv.Itoa(q.offset))
-	} else {
+	case q.tags != nil:
+		v.Set("tags", strings.Join(q.tags, ","))
+		v.Set("offset", strconv.Itoa(q.offset))
+	default:
 		v.Set("after", q.after)
 		for k, vs := range q.params {
 			v[k] = vs
@@ -269,14 +327,22 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 	if q.limit, err = strconv.Atoi(v.Get("limit")); err != nil || q.limit < 1 || q.limit > maxContactsLimit {
 		return q, bad
 	}
-	if s := v.Get("segment_id"); s != "" {
-		if q.segmentID, err = strconv.ParseInt(s, 10, 64); err != nil || q.segmentID < 1 {
+	switch {
+	case v.Get("segment_id") != "":
+		if q.segmentID, err = strconv.ParseInt(v.Get("segment_id"), 10, 64); err != nil || q.segmentID < 1 {
 			return q, bad
 		}
 		if q.offset, err = strconv.Atoi(v.Get("offset")); err != nil || q.offset < 0 {
 			return q, bad
 		}
-	} else {
+	case v.Get("tags") != "":
+		if q.tags, err = readTagsFilter(v.Get("tags")); err != nil {
+			return q, bad
+		}
+		if q.offset, err = strconv.Atoi(v.Get("offset")); err != nil || q.offset < 0 {
+			return q, bad
+		}
+	default:
 		q.after = v.Get("after")
 		if q.filter, q.params, err = readFilter(v); err != nil {
 			return q, bad
@@ -292,21 +358,34 @@ func decodeContactsCursor(c string) (contactsQuery, error) {
 // renderContact maps a segmentd contact to ContactResource: the address
 // fields become one "home" street address (street is address lines 1 and
 // 2 joined by a newline), the phone number one "other" phone, list ids the
-// list memberships, and custom field values strings keyed by a UUID
+// list memberships, tag ids the taggings, and custom field values strings keyed by a UUID
 // derived from the field id (customFieldUUID).
 func renderContact(c segmentd.Contact, include []string) contactResource {
+	d := &c.CC
 	out := contactResource{
-		ContactID:    c.ID,
-		FirstName:    c.FirstName,
-		LastName:     c.LastName,
-		CreateSource: "Account",
-		UpdateSource: "Account",
-		CreatedAt:    timestamp(c.CreatedAt),
-		UpdatedAt:    timestamp(c.UpdatedAt),
+		ContactID:     c.ID,
+		FirstName:     c.FirstName,
+		LastName:      c.LastName,
+		JobTitle:      d.JobTitle,
+		CompanyName:   d.CompanyName,
+		BirthdayMonth: d.BirthdayMonth,
+		BirthdayDay:   d.BirthdayDay,
+		Anniversary:   d.Anniversary,
+		CreateSource:  orDefault(d.CreateSource, "Account"),
+		UpdateSource:  orDefault(d.UpdateSource, "Account"),
+		CreatedAt:     timestamp(c.CreatedAt),
+		UpdatedAt:     timestamp(c.UpdatedAt),
 	}
 	if c.Email != "" {
-		out.EmailAddress = &emailAddress{Address: c.Email, PermissionToSend: "implicit", CreatedAt: out.CreatedAt, UpdatedAt: out.UpdatedAt,
-			OptInSource: "Account", ConfirmStatus: "off"}
+		e := &emailAddress{Address: c.Email, PermissionToSend: orDefault(d.Permission, "implicit"), CreatedAt: out.CreatedAt, UpdatedAt: out.UpdatedAt,
+			OptInSource: orDefault(d.OptInSource, "Account"), OptOutSource: d.OptOutSource, ConfirmStatus: "off"}
+		if !d.OptInDate.IsZero() {
+			e.OptInDate = timestamp(d.OptInDate)
+		}
+		if !d.OptOutDate.IsZero() {
+			e.OptOutDate = timestamp(d.OptOutDate)
+		}
+		out.EmailAddress = e
 	}
 	for _, inc := range include {
 		switch inc {
@@ -323,36 +402,47 @@ func renderContact(c segmentd.Contact, include []string) contactResource {
 		case "phone_numbers":
 			ps := []phoneNumber{}
 			if c.PhoneNumber != "" {
-				ps = append(ps, phoneNumber{PhoneNumber: c.PhoneNumber, Kind: "other"})
+				ps = append(ps, phoneNumber{PhoneNumber: c.PhoneNumber, Kind: orDefault(d.PhoneKind, "other")})
+			}
+			for _, p := range d.Phones {
+				ps = append(ps, phoneNumber{PhoneNumber: p.Number, Kind: orDefault(p.Kind, "other")})
 			}
 			out.PhoneNumbers = &ps
 		case "street_addresses":
 			as := []streetAddress{}
 			street := strings.TrimSpace(c.AddressLine1 + "\n" + c.AddressLine2)
 			if street != "" || c.City != "" || c.StateProvinceRegion != "" || c.PostalCode != "" || c.Country != "" {
-				as = append(as, streetAddress{Kind: "home", Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
+				as = append(as, streetAddress{Kind: orDefault(d.AddressKind, "home"), Street: street, City: c.City, State: c.StateProvinceRegion, PostalCode: c.PostalCode, Country: c.Country})
+			}
+			for _, a := range d.Addresses {
+				as = append(as, streetAddress{Kind: a.Kind, Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, Country: a.Country})
 			}
 			out.StreetAddresses = &as
-		case "taggings": // segmentd has no tags
-			out.Taggings = &[]string{}
-		case "notes": // nor notes
-			out.Notes = &[]struct{}{}
+		case "taggings":
+			ts := append([]string{}, c.TagIDs...)
+			out.Taggings = &ts
+		case "notes":
+			ns := make([]note, 0, len(d.Notes))
+			for _, n := range d.Notes {
+				ns = append(ns, note{NoteID: n.ID, CreatedAt: timestamp(n.CreatedAt), Content: n.Content})
+			}
+			out.Notes = &ns
 		}
 	}
 	return out
 }
 
-// customFieldUUID gives a segmentd field id ("w1", "n2") the UUID form
-// Constant Contact's custom_field_id has: a version-8 UUID from the id's
-// SHA-256, the same for the same id every time.
-func customFieldUUID(id string) string {
-	sum := sha256.Sum256([]byte("segmentd custom field " + id))
-	var b [16]byte
-	copy(b[:], sum[:16])
-	b[6] = b[6]&0x0f | 0x80
-	b[8] = b[8]&0x3f | 0x80
-	return segmentd.FormatUUID(b)
+// orDefault is s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
+
+// customFieldUUID is the UUID Constant Contact's face gives a segmentd
+// field id, the one criteria name it by too (criteria.FieldUUID).
+func customFieldUUID(id string) string { return criteria.FieldUUID(id) }
 
 // fieldText renders a custom value as Constant Contact's string value.
 func fieldText(v segmentd.Value) string {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
@@ -16,23 +17,23 @@ import (
 // PUT /v3/contacts/{contact_id} (ContactPutRequest). Pointers and nil
 // slices tell a missing key.
 type contactInput struct {
-	EmailAddress    *emailInput        `json:"email_address"`
-	FirstName       *string            `json:"first_name"`
-	LastName        *string            `json:"last_name"`
-	JobTitle        *string            `json:"job_title"`
-	CompanyName     *string            `json:"company_name"`
-	BirthdayMonth   *int               `json:"birthday_month"`
-	BirthdayDay     *int               `json:"birthday_day"`
-	Anniversary     *string            `json:"anniversary"`
-	CreateSource    *string            `json:"create_source"`
-	UpdateSource    *string            `json:"update_source"`
-	CustomFields    *[]customField     `json:"custom_fields"`
-	PhoneNumbers    *[]phoneNumber     `json:"phone_numbers"`
-	StreetAddresses *[]streetAddress   `json:"street_addresses"`
-	ListMemberships *[]string          `json:"list_memberships"`
-	Taggings        *[]string          `json:"taggings"`
-	Notes           *[]json.RawMessage `json:"notes"`
-	SMSChannel      json.RawMessage    `json:"sms_channel"`
+	EmailAddress    *emailInput      `json:"email_address"`
+	FirstName       *string          `json:"first_name"`
+	LastName        *string          `json:"last_name"`
+	JobTitle        *string          `json:"job_title"`
+	CompanyName     *string          `json:"company_name"`
+	BirthdayMonth   *int             `json:"birthday_month"`
+	BirthdayDay     *int             `json:"birthday_day"`
+	Anniversary     *string          `json:"anniversary"`
+	CreateSource    *string          `json:"create_source"`
+	UpdateSource    *string          `json:"update_source"`
+	CustomFields    *[]customField   `json:"custom_fields"`
+	PhoneNumbers    *[]phoneNumber   `json:"phone_numbers"`
+	StreetAddresses *[]streetAddress `json:"street_addresses"`
+	ListMemberships *[]string        `json:"list_memberships"`
+	Taggings        *[]string        `json:"taggings"`
+	Notes           *[]note          `json:"notes"`
+	SMSChannel      json.RawMessage  `json:"sms_channel"`
 }
 
 type emailInput struct {
@@ -49,11 +50,8 @@ const (
 	maxCustomValueLength  = 255
 	maxStreetLength       = 255
 	maxAddressPartLength  = 50
-	maxPhoneNumberLength  = 24 // segmentd's one phone number: SendGrid's limit, under Constant Contact's 25
-	maxPhoneNumbers       = 1  // segmentd keeps one (the spec allows 3)
-	maxStreetAddresses    = 1  // segmentd keeps one (the spec allows 3)
+	maxPhoneNumberLength  = 24 // the first phone number, shared with SendGrid: its limit, under Constant Contact's 25
 	msgNotKeptYet         = "segmentd does not keep %s yet; leave it out"
-	msgOneKept            = "segmentd keeps at most %d entry in %s (Constant Contact allows 3)"
 	msgSourceContactOrAcc = "%s must be Contact or Account, not %s"
 )
 
@@ -69,32 +67,28 @@ var (
 // "One contact, two faces"). create tells POST (create_source) from PUT
 // (update_source, required). Top-level fields left out are cleared (the
 // spec: "overwritten with null"); sub-resources left out are kept.
-func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (audience.CCContactWrite, error) {
+func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool, now time.Time) (audience.CCContactWrite, error) {
 	var w audience.CCContactWrite
 	p := &w.Patch
-	// Constant Contact-only fields segmentd does not keep yet: refused
+	// A Constant Contact-only field segmentd does not keep yet: refused
 	// rather than dropped.
-	switch {
-	case in.JobTitle != nil && *in.JobTitle != "":
-		return w, invalid("job_title", msgNotKeptYet, "job_title")
-	case in.CompanyName != nil && *in.CompanyName != "":
-		return w, invalid("company_name", msgNotKeptYet, "company_name")
-	case in.BirthdayMonth != nil || in.BirthdayDay != nil:
-		return w, invalid("birthday_month", msgNotKeptYet, "birthdays")
-	case in.Anniversary != nil && *in.Anniversary != "":
-		return w, invalid("anniversary", msgNotKeptYet, "anniversary")
-	case in.Taggings != nil && len(*in.Taggings) > 0:
-		return w, invalid("taggings", msgNotKeptYet, "taggings")
-	case in.Notes != nil && len(*in.Notes) > 0:
-		return w, invalid("notes", msgNotKeptYet, "notes")
-	case len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null":
+	if len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null" {
 		return w, invalid("sms_channel", msgNotKeptYet, "sms_channel")
 	}
 	if create {
 		if err := checkSource("create_source", in.CreateSource, false); err != nil {
 			return w, err
 		}
-	} else if err := checkSource("update_source", in.UpdateSource, true); err != nil {
+		if in.CreateSource != nil {
+			w.Source = *in.CreateSource
+		}
+	} else {
+		if err := checkSource("update_source", in.UpdateSource, true); err != nil {
+			return w, err
+		}
+		w.Source = *in.UpdateSource
+	}
+	if err := in.details(&w, now); err != nil {
 		return w, err
 	}
 	if in.EmailAddress == nil || in.EmailAddress.Address == nil || strings.TrimSpace(*in.EmailAddress.Address) == "" {
@@ -106,6 +100,11 @@ func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (a
 	}
 	if pts := in.EmailAddress.PermissionToSend; pts != nil && !slices.Contains(permissions, *pts) {
 		return w, invalid("email_address.permission_to_send", "email_address.permission_to_send must be one of %s, not %s", strings.Join(permissions, ", "), segmentd.Quote(*pts))
+	}
+	if pts := in.EmailAddress.PermissionToSend; pts != nil {
+		w.CC.Permission = *pts
+	} else {
+		w.KeepPermission = true
 	}
 	p.Email = &email
 	for _, f := range []struct {
@@ -122,10 +121,10 @@ func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (a
 		}
 		*f.dst = &v
 	}
-	if err := in.phone(p); err != nil {
+	if err := in.phone(&w); err != nil {
 		return w, err
 	}
-	if err := in.address(p); err != nil {
+	if err := in.address(&w); err != nil {
 		return w, err
 	}
 	if err := in.customFields(p, fields); err != nil {
@@ -144,6 +143,19 @@ func (in *contactInput) write(fields []segmentd.FieldDefinition, create bool) (a
 			w.Lists = append(w.Lists, strings.ToLower(id))
 		}
 	}
+	if in.Taggings != nil {
+		ts := *in.Taggings
+		if len(ts) > segmentd.MaxContactTags {
+			return w, invalid("taggings", "taggings may hold at most %d tag ids, not %d", segmentd.MaxContactTags, len(ts))
+		}
+		w.Tags = []string{}
+		for i, id := range ts {
+			if !segmentd.IsUUID(id) {
+				return w, invalid("taggings", "taggings[%d] %s is not a tag id (a UUID)", i, segmentd.Quote(id))
+			}
+			w.Tags = append(w.Tags, strings.ToLower(id))
+		}
+	}
 	return w, nil
 }
 
@@ -160,59 +172,183 @@ func checkSource(name string, v *string, required bool) error {
 	return nil
 }
 
-// phone maps phone_numbers, when given, to segmentd's one phone number.
-func (in *contactInput) phone(p *segmentd.ContactPatch) error {
+// phone maps phone_numbers, when given: the first number is segmentd's
+// phone number, which SendGrid's face shares, its kind and the others
+// (up to 3 in all) Constant Contact-only attributes.
+func (in *contactInput) phone(w *audience.CCContactWrite) error {
 	if in.PhoneNumbers == nil {
+		w.KeepPhones = true
 		return nil
 	}
 	ps := *in.PhoneNumbers
-	if len(ps) > maxPhoneNumbers {
-		return invalid("phone_numbers", msgOneKept, maxPhoneNumbers, "phone_numbers")
+	if len(ps) > segmentd.MaxCCPhones {
+		return invalid("phone_numbers", "phone_numbers may hold at most %d entries, not %d", segmentd.MaxCCPhones, len(ps))
 	}
 	v := ""
-	if len(ps) == 1 {
-		if ps[0].Kind != "" && !slices.Contains(phoneKinds, ps[0].Kind) {
-			return invalid("phone_numbers[0].kind", "phone_numbers[0].kind must be one of %s, not %s", strings.Join(phoneKinds, ", "), segmentd.Quote(ps[0].Kind))
+	for i, ph := range ps {
+		path := fmt.Sprintf("phone_numbers[%d]", i)
+		if ph.Kind != "" && !slices.Contains(phoneKinds, ph.Kind) {
+			return invalid(path+".kind", "%s.kind must be one of %s, not %s", path, strings.Join(phoneKinds, ", "), segmentd.Quote(ph.Kind))
 		}
-		v = ps[0].PhoneNumber
-		if n := len([]rune(v)); n > maxPhoneNumberLength {
-			return invalid("phone_numbers[0].phone_number", "phone_numbers[0].phone_number must be at most %d characters, not %d", maxPhoneNumberLength, n)
+		limit := segmentd.MaxCCPhoneLength
+		if i == 0 {
+			limit = maxPhoneNumberLength
 		}
+		if n := len([]rune(ph.PhoneNumber)); n > limit {
+			return invalid(path+".phone_number", "%s.phone_number must be at most %d characters, not %d", path, limit, n)
+		}
+		if strings.TrimSpace(ph.PhoneNumber) == "" {
+			return invalid(path+".phone_number", "%s.phone_number is required", path)
+		}
+		if err := segmentd.CheckText(path+".phone_number", ph.PhoneNumber); err != nil {
+			return err
+		}
+		if i == 0 {
+			v, w.CC.PhoneKind = ph.PhoneNumber, ph.Kind
+			continue
+		}
+		w.CC.Phones = append(w.CC.Phones, segmentd.CCPhone{Number: ph.PhoneNumber, Kind: ph.Kind})
 	}
-	p.PhoneNumber = &v
+	w.Patch.PhoneNumber = &v
 	return nil
 }
 
-// address maps street_addresses, when given, to segmentd's one postal
-// address: street is address lines 1 and 2, split at its first newline.
-func (in *contactInput) address(p *segmentd.ContactPatch) error {
+// address maps street_addresses, when given: the first is segmentd's
+// postal address, which SendGrid's face shares (street is address lines 1
+// and 2, split at its first newline), its kind and the others (up to 3 in
+// all) Constant Contact-only attributes.
+func (in *contactInput) address(w *audience.CCContactWrite) error {
+	p := &w.Patch
 	if in.StreetAddresses == nil {
+		w.KeepAddresses = true
 		return nil
 	}
 	as := *in.StreetAddresses
-	if len(as) > maxStreetAddresses {
-		return invalid("street_addresses", msgOneKept, maxStreetAddresses, "street_addresses")
+	if len(as) > segmentd.MaxCCAddresses {
+		return invalid("street_addresses", "street_addresses may hold at most %d entries, not %d", segmentd.MaxCCAddresses, len(as))
 	}
-	var a streetAddress
-	if len(as) == 1 {
-		a = as[0]
+	var first streetAddress
+	for i, a := range as {
+		path := fmt.Sprintf("street_addresses[%d]", i)
 		if !slices.Contains(addressKinds, a.Kind) {
-			return invalid("street_addresses[0].kind", "street_addresses[0].kind must be one of %s, not %s", strings.Join(addressKinds, ", "), segmentd.Quote(a.Kind))
+			return invalid(path+".kind", "%s.kind must be one of %s, not %s", path, strings.Join(addressKinds, ", "), segmentd.Quote(a.Kind))
 		}
 		for _, f := range []struct {
 			name string
 			v    string
 			max  int
-		}{{"street", a.Street, maxStreetLength}, {"city", a.City, maxAddressPartLength}, {"state", a.State, maxAddressPartLength},
-			{"postal_code", a.PostalCode, maxAddressPartLength}, {"country", a.Country, maxAddressPartLength}} {
+		}{{"street", a.Street, segmentd.MaxCCStreetLength}, {"city", a.City, segmentd.MaxCCAddressPartChar}, {"state", a.State, segmentd.MaxCCAddressPartChar},
+			{"postal_code", a.PostalCode, segmentd.MaxCCAddressPartChar}, {"country", a.Country, segmentd.MaxCCAddressPartChar}} {
 			if n := len([]rune(f.v)); n > f.max {
-				return invalid("street_addresses[0]."+f.name, "street_addresses[0].%s must be at most %d characters, not %d", f.name, f.max, n)
+				return invalid(path+"."+f.name, "%s.%s must be at most %d characters, not %d", path, f.name, f.max, n)
+			}
+			if err := segmentd.CheckText(path+"."+f.name, f.v); err != nil {
+				return err
 			}
 		}
+		if i == 0 {
+			first, w.CC.AddressKind = a, a.Kind
+			continue
+		}
+		w.CC.Addresses = append(w.CC.Addresses, segmentd.CCAddress{Kind: a.Kind, Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, Country: a.Country})
 	}
-	line1, line2, _ := strings.Cut(a.Street, "\n")
+	line1, line2, _ := strings.Cut(first.Street, "\n")
 	p.AddressLine1, p.AddressLine2 = &line1, &line2
-	p.City, p.StateProvinceRegion, p.PostalCode, p.Country = &a.City, &a.State, &a.PostalCode, &a.Country
+	p.City, p.StateProvinceRegion, p.PostalCode, p.Country = &first.City, &first.State, &first.PostalCode, &first.Country
+	return nil
+}
+
+// note is a Note of a write: note_id and created_at, when given, are kept
+// (a note read back and sent again keeps its id).
+type note struct {
+	NoteID    string `json:"note_id"`
+	CreatedAt string `json:"created_at"`
+	Content   string `json:"content"`
+}
+
+// anniversaryLayouts are the date forms Constant Contact documents for
+// anniversary (Go's 1 and 2 take one or two digits).
+var anniversaryLayouts = []string{"1/2/2006", "2006/1/2", "2006-1-2", "1-2-2006"}
+
+// details reads the Constant Contact-only top-level fields and notes,
+// within the spec's limits. Top-level fields left out are cleared; notes
+// left out are kept.
+func (in *contactInput) details(w *audience.CCContactWrite, now time.Time) error {
+	d := &w.CC
+	for _, f := range []struct {
+		name string
+		v    *string
+		dst  *string
+	}{{"job_title", in.JobTitle, &d.JobTitle}, {"company_name", in.CompanyName, &d.CompanyName}} {
+		if f.v == nil {
+			continue
+		}
+		if n := len([]rune(*f.v)); n > segmentd.MaxCCTitleLength {
+			return invalid(f.name, "%s must be at most %d characters, not %d", f.name, segmentd.MaxCCTitleLength, n)
+		}
+		if err := segmentd.CheckText(f.name, *f.v); err != nil {
+			return err
+		}
+		*f.dst = *f.v
+	}
+	switch m, day := in.BirthdayMonth, in.BirthdayDay; {
+	case m == nil && day == nil:
+	case m == nil || day == nil:
+		return invalid("birthday_month", "birthday_month and birthday_day must be given together")
+	case *m < 1 || *m > 12:
+		return invalid("birthday_month", "birthday_month must be from 1 to 12, not %d", *m)
+	case *day < 1 || *day > 31:
+		return invalid("birthday_day", "birthday_day must be from 1 to 31, not %d", *day)
+	default:
+		d.BirthdayMonth, d.BirthdayDay = *m, *day
+	}
+	if a := in.Anniversary; a != nil && *a != "" {
+		if n := len([]rune(*a)); n > segmentd.MaxCCAnniversary {
+			return invalid("anniversary", "anniversary must be at most %d characters, not %d", segmentd.MaxCCAnniversary, n)
+		}
+		ok := false
+		for _, l := range anniversaryLayouts {
+			if _, err := time.Parse(l, *a); err == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return invalid("anniversary", "anniversary must be a date as MM/DD/YYYY, YYYY/MM/DD, YYYY-MM-DD or MM-DD-YYYY, not %s", segmentd.Quote(*a))
+		}
+		d.Anniversary = *a
+	}
+	if in.Notes == nil {
+		w.KeepNotes = true
+		return nil
+	}
+	ns := *in.Notes
+	if len(ns) > segmentd.MaxCCNotes {
+		return invalid("notes", "notes may hold at most %d notes, not %d", segmentd.MaxCCNotes, len(ns))
+	}
+	for i, n := range ns {
+		path := fmt.Sprintf("notes[%d]", i)
+		if l := len([]rune(n.Content)); l > segmentd.MaxCCNoteLength {
+			return invalid(path+".content", "%s.content must be at most %d characters, not %d", path, segmentd.MaxCCNoteLength, l)
+		}
+		if err := segmentd.CheckText(path+".content", n.Content); err != nil {
+			return err
+		}
+		cn := segmentd.CCNote{ID: strings.ToLower(n.NoteID), CreatedAt: now, Content: n.Content}
+		if cn.ID == "" {
+			cn.ID = segmentd.NewID()
+		} else if !segmentd.IsUUID(cn.ID) {
+			return invalid(path+".note_id", "%s.note_id %s is not a UUID", path, segmentd.Quote(n.NoteID))
+		}
+		if n.CreatedAt != "" {
+			t, err := time.Parse(time.RFC3339Nano, n.CreatedAt)
+			if err != nil {
+				return invalid(path+".created_at", "%s.created_at must be an ISO-8601 date and time, not %s", path, segmentd.Quote(n.CreatedAt))
+			}
+			cn.CreatedAt = t.UTC()
+		}
+		d.Notes = append(d.Notes, cn)
+	}
 	return nil
 }
 
@@ -284,7 +420,7 @@ func (h *handler) createContact(w http.ResponseWriter, r *http.Request, acct seg
 	if err != nil {
 		return err
 	}
-	cw, err := in.write(fields, true)
+	cw, err := in.write(fields, true, h.svc.Clock().Now())
 	if err != nil {
 		return err
 	}
@@ -317,7 +453,7 @@ func (h *handler) updateContact(w http.ResponseWriter, r *http.Request, acct seg
 	if err != nil {
 		return err
 	}
-	cw, err := in.write(fields, false)
+	cw, err := in.write(fields, false, h.svc.Clock().Now())
 	if err != nil {
 		return err
 	}

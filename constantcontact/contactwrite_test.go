@@ -106,9 +106,25 @@ func TestContactWriteLifecycle(t *testing.T) {
 	if cfs := put["custom_fields"].([]any); len(cfs) != 1 || cfs[0].(map[string]any)["value"] != "Pear" {
 		t.Fatalf("PUT custom_fields = %v", put)
 	}
+	// PUT changes the email: the same contact, found by its new address
+	// through both faces, its old address free; another contact's
+	// address is 409 and changes nothing.
+	put = e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
+		"email_address": map[string]string{"address": "Lovelace@example.com"}, "update_source": "Account",
+		"custom_fields": []map[string]string{{"custom_field_id": fruit, "value": "Pear"}}}}, 200)
+	if put["contact_id"] != id || put["email_address"].(map[string]any)["address"] != "lovelace@example.com" {
+		t.Fatalf("PUT with a new email = %v", put)
+	}
+	if _, found, err := e.Svc.ContactsByEmails(ctx, acct, []string{"lovelace@example.com", "ada@example.com"}); err != nil || found["lovelace@example.com"].ID != id || found["ada@example.com"].ID != "" {
+		t.Fatalf("by email after the change: %v, %v", found, err)
+	}
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": map[string]string{"address": "ada@example.com"}}}, 201)
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
-		"email_address": map[string]string{"address": "lovelace@example.com"}, "update_source": "Account"}}), 400,
-		ccErr("contacts.api.validation.error", `segmentd cannot change the email address of a contact (it is "ada@example.com")`))
+		"email_address": map[string]string{"address": "ADA@example.com"}, "update_source": "Account"}}), 409,
+		ccErr("contacts.api.conflict", `a contact with email_address "ada@example.com" already exists`))
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || c.Email != "lovelace@example.com" {
+		t.Fatalf("after a refused change: %+v, %v", c, err)
+	}
 
 	// A contact SendGrid's face wrote, with an identifier Constant Contact
 	// does not know: a PUT keeps it.
@@ -170,6 +186,10 @@ func TestContactWriteErrors(t *testing.T) {
 	for range 51 {
 		lists = append(lists, "06526938-56dd-11e9-932a-fa163ea075fa")
 	}
+	var notes []map[string]string
+	for range 151 {
+		notes = append(notes, map[string]string{"content": "x"})
+	}
 	var fields []map[string]string
 	for range 26 {
 		fields = append(fields, map[string]string{"custom_field_id": ids["score"], "value": "1"})
@@ -190,11 +210,34 @@ func TestContactWriteErrors(t *testing.T) {
 			bad(`email_address.permission_to_send must be one of explicit, implicit, not_set, pending_confirmation, temp_hold, unsubscribed, not "yes"`), false},
 		{"create_source", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("create_source", "Me")}, 400, bad(`create_source must be Contact or Account, not "Me"`), false},
 		{"long first_name", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("first_name", strings.Repeat("é", 51))}, 400, bad("first_name must be at most 50 characters, not 51"), false},
-		{"job_title", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("job_title", "Engineer")}, 400, bad("segmentd does not keep job_title yet; leave it out"), false},
-		{"birthday", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("birthday_month", 4)}, 400, bad("segmentd does not keep birthdays yet; leave it out"), false},
-		{"taggings", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("taggings", []string{"3fa85f64-5717-4562-b3fc-2c963f66afa6"})}, 400, bad("segmentd does not keep taggings yet; leave it out"), false},
-		{"two phones", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": "1"}, {"phone_number": "2"}})}, 400,
-			bad("segmentd keeps at most 1 entry in phone_numbers (Constant Contact allows 3)"), false},
+		{"long job_title", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("job_title", strings.Repeat("j", 51))}, 400, bad("job_title must be at most 50 characters, not 51"), false},
+		{"long company_name", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("company_name", strings.Repeat("c", 51))}, 400, bad("company_name must be at most 50 characters, not 51"), false},
+		{"birthday alone", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("birthday_month", 4)}, 400, bad("birthday_month and birthday_day must be given together"), false},
+		{"birthday month", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": email, "birthday_month": 13, "birthday_day": 1}}, 400, bad("birthday_month must be from 1 to 12, not 13"), false},
+		{"birthday day", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": email, "birthday_month": 2, "birthday_day": 32}}, 400, bad("birthday_day must be from 1 to 31, not 32"), false},
+		{"anniversary form", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("anniversary", "June 1")}, 400,
+			bad(`anniversary must be a date as MM/DD/YYYY, YYYY/MM/DD, YYYY-MM-DD or MM-DD-YYYY, not "June 1"`), false},
+		{"long anniversary", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("anniversary", "2020-06-011")}, 400, bad("anniversary must be at most 10 characters, not 11"), false},
+		{"151 notes", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("notes", notes)}, 400, bad("notes may hold at most 150 notes, not 151"), false},
+		{"long note", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("notes", []map[string]string{{"content": strings.Repeat("n", 2001)}})}, 400,
+			bad("notes[0].content must be at most 2000 characters, not 2001"), false},
+		{"note id", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("notes", []map[string]string{{"note_id": "n1", "content": "x"}})}, 400, bad(`notes[0].note_id "n1" is not a UUID`), false},
+		{"sms_channel", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("sms_channel", map[string]string{"full_sms_address": "+15550100"})}, 400, bad("segmentd does not keep sms_channel yet; leave it out"), false},
+		{"51 taggings", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("taggings", lists)}, 400, bad("taggings may hold at most 50 tag ids, not 51"), false},
+		{"tag not a uuid", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("taggings", []string{"vip"})}, 400, bad(`taggings[0] "vip" is not a tag id (a UUID)`), false},
+		{"unknown tag", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("taggings", []string{"3fa85f64-5717-4562-b3fc-2c963f66afa6"})}, 400, bad(`tag "3fa85f64-5717-4562-b3fc-2c963f66afa6" does not exist`), false},
+		{"put unknown tag", facetest.Request{Method: "PUT", Path: path, Body: ccContact{"email_address": map[string]string{"address": "ada@example.com"}, "update_source": "Account", "taggings": []string{"3fa85f64-5717-4562-b3fc-2c963f66afa6"}}}, 400,
+			bad(`tag "3fa85f64-5717-4562-b3fc-2c963f66afa6" does not exist`), false},
+		{"four phones", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": "1"}, {"phone_number": "2"}, {"phone_number": "3"}, {"phone_number": "4"}})}, 400,
+			bad("phone_numbers may hold at most 3 entries, not 4"), false},
+		{"long second phone", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": "1"}, {"phone_number": strings.Repeat("2", 26)}})}, 400,
+			bad("phone_numbers[1].phone_number must be at most 25 characters, not 26"), false},
+		{"empty phone", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": " ", "kind": "home"}})}, 400,
+			bad("phone_numbers[0].phone_number is required"), false},
+		{"four addresses", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("street_addresses", []map[string]string{{"kind": "home"}, {"kind": "work"}, {"kind": "other"}, {"kind": "home"}})}, 400,
+			bad("street_addresses may hold at most 3 entries, not 4"), false},
+		{"second address kind", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("street_addresses", []map[string]string{{"kind": "home"}, {"kind": "office"}})}, 400,
+			bad(`street_addresses[1].kind must be one of home, work, other, not "office"`), false},
 		{"phone kind", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": "1", "kind": "fax"}})}, 400,
 			bad(`phone_numbers[0].kind must be one of home, work, mobile, other, not "fax"`), false},
 		{"long phone", facetest.Request{Method: "POST", Path: "/v3/contacts", Body: with("phone_numbers", []map[string]string{{"phone_number": strings.Repeat("1", 25)}})}, 400,
@@ -256,5 +299,84 @@ func TestContactWriteErrors(t *testing.T) {
 	}, nil)
 	if n, err := e.Svc.CountContacts(ctx, acct); err != nil || n != 2 {
 		t.Fatalf("contacts after unauthorized writes: %d, %v", n, err)
+	}
+}
+
+// TestContactCCAttributes: the attributes only Constant Contact has are
+// written by POST and PUT and read back (validated against the Swagger
+// document): job title, company, birthday, anniversary, permission with
+// its opt-in and opt-out, sources, up to three phones and addresses with
+// their kinds, notes. A PUT clears the top-level ones it leaves out and
+// keeps the sub-resources it leaves out; a change of them alone moves
+// updated_at; SendGrid's upserts keep them.
+func TestContactCCAttributes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	e.Clock.Set(t0)
+	created := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{
+		"email_address": map[string]string{"address": "ada@example.com", "permission_to_send": "explicit"},
+		"first_name":    "Ada", "job_title": "Analyst", "company_name": "Engines Ltd", "birthday_month": 12, "birthday_day": 10,
+		"anniversary": "2020-06-01", "create_source": "Contact",
+		"phone_numbers": []map[string]string{{"phone_number": "+1 555 0100", "kind": "mobile"}, {"phone_number": "+1 555 0101", "kind": "work"}},
+		"street_addresses": []map[string]string{{"kind": "work", "street": "1 Main St", "city": "Baltimore"},
+			{"kind": "home", "street": "2 Side Rd", "city": "London", "country": "GB"}},
+		"notes": []map[string]string{{"content": "met at the fair"}},
+	}}, 201)
+	id := created["contact_id"].(string)
+	check := func(what string, got map[string]any, want map[string]string) {
+		t.Helper()
+		for k, v := range want {
+			if fmt.Sprint(got[k]) != v {
+				t.Errorf("%s: %s = %v, want %s", what, k, got[k], v)
+			}
+		}
+	}
+	const at = "2026-05-04T10:20:30.456Z"
+	email := func(m map[string]any) map[string]any { return m["email_address"].(map[string]any) }
+	check("POST", created, map[string]string{"job_title": "Analyst", "company_name": "Engines Ltd", "birthday_month": "12", "birthday_day": "10",
+		"anniversary": "2020-06-01", "create_source": "Contact", "update_source": "Contact",
+		"phone_numbers":    "[map[kind:mobile phone_number:+1 555 0100] map[kind:work phone_number:+1 555 0101]]",
+		"street_addresses": "[map[city:Baltimore kind:work street:1 Main St] map[city:London country:GB kind:home street:2 Side Rd]]"})
+	check("POST email_address", email(created), map[string]string{"permission_to_send": "explicit", "opt_in_source": "Contact", "opt_in_date": at})
+	ns := created["notes"].([]any)
+	if len(ns) != 1 || ns[0].(map[string]any)["content"] != "met at the fair" || !segmentd.IsUUID(ns[0].(map[string]any)["note_id"].(string)) || ns[0].(map[string]any)["created_at"] != at {
+		t.Fatalf("POST notes = %v", ns)
+	}
+	// The shared fields SendGrid's face reads: the first phone and address.
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || c.PhoneNumber != "+1 555 0100" || c.City != "Baltimore" || c.AddressLine1 != "1 Main St" {
+		t.Fatalf("shared fields = %+v, %v", c, err)
+	}
+	got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=phone_numbers,street_addresses,notes"}, 200)
+	check("GET", got, map[string]string{"job_title": "Analyst", "phone_numbers": fmt.Sprint(created["phone_numbers"]), "notes": fmt.Sprint(created["notes"])})
+
+	// A SendGrid upsert keeps them.
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("ada@example.com"), LastName: facetest.Ptr("Lovelace")}})
+	got = e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=notes"}, 200)
+	check("after a SendGrid upsert", got, map[string]string{"job_title": "Analyst", "last_name": "Lovelace", "notes": fmt.Sprint(created["notes"])})
+
+	// PUT: job_title and the birthday left out are cleared; phones,
+	// addresses and notes left out are kept; unsubscribing records the
+	// opt-out; only Constant Contact's attributes changed, and updated_at
+	// moves.
+	e.Clock.Set(t0.Add(time.Minute))
+	put := e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
+		"email_address": map[string]string{"address": "ada@example.com", "permission_to_send": "unsubscribed"},
+		"first_name":    "Ada", "last_name": "Lovelace", "company_name": "Engines Ltd", "anniversary": "2020-06-01", "update_source": "Account"}}, 200)
+	const later = "2026-05-04T10:21:30.456Z"
+	check("PUT", put, map[string]string{"job_title": "<nil>", "birthday_month": "<nil>", "company_name": "Engines Ltd", "create_source": "Contact",
+		"update_source": "Account", "updated_at": later, "phone_numbers": fmt.Sprint(created["phone_numbers"]),
+		"street_addresses": fmt.Sprint(created["street_addresses"]), "notes": fmt.Sprint(created["notes"])})
+	check("PUT email_address", email(put), map[string]string{"permission_to_send": "unsubscribed", "opt_in_source": "Contact", "opt_in_date": at,
+		"opt_out_source": "Account", "opt_out_date": later})
+	// Sub-resources given replace: one phone, no address, no note.
+	put = e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: ccContact{
+		"email_address": map[string]string{"address": "ada@example.com"}, "update_source": "Account",
+		"phone_numbers": []map[string]string{{"phone_number": "+1 555 0199", "kind": "home"}}, "street_addresses": []any{}, "notes": []any{}}}, 200)
+	check("PUT sub-resources", put, map[string]string{"phone_numbers": "[map[kind:home phone_number:+1 555 0199]]", "street_addresses": "[]", "notes": "[]",
+		"company_name": "<nil>", "first_name": "<nil>"})
+	check("PUT without a permission keeps it", email(put), map[string]string{"permission_to_send": "unsubscribed"})
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || c.PhoneNumber != "+1 555 0199" || c.City != "" || len(c.CC.Phones) != 0 {
+		t.Fatalf("after replacing the sub-resources: %+v, %v", c, err)
 	}
 }

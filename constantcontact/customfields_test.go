@@ -194,3 +194,50 @@ func TestCustomFieldLimits(t *testing.T) {
 		t.Fatalf("paged %d names: %v", len(names), names)
 	}
 }
+
+// TestSegmentByCustomFieldID: a contact condition names a custom field by
+// the custom_field_id this face gives it, whichever face created the
+// field; its members follow writes; an id of no field is refused with the
+// condition's path, and a segment whose field is deleted matches nobody.
+func TestSegmentByCustomFieldID(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	plan := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_custom_fields", Body: map[string]string{"label": "Plan", "type": "string"}}, 201)["custom_field_id"].(string)
+	if _, err := e.Svc.CreateField(ctx, acct, "score", segmentd.FieldNumber); err != nil { // SendGrid's
+		t.Fatal(err)
+	}
+	var score string
+	for _, f := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_custom_fields"}, 200)["custom_fields"].([]any) {
+		if f.(map[string]any)["name"] == "score" {
+			score = f.(map[string]any)["custom_field_id"].(string)
+		}
+	}
+	crit := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"and","group":[`+
+		`{"source":"contact","field":"custom_field","param":%q,"op":"eq","const_value":"PRO"},`+
+		`{"source":"contact","field":"custom_field","param":%q,"op":"gt","const_value":"10"}]}}`, strings.ToUpper(plan), score)
+	seg := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Pro", "segment_criteria": crit}}, 201)
+	path := fmt.Sprintf("/v3/contacts?segment_id=%v&include_count=true", seg["segment_id"])
+	write := func(email, p, s string) {
+		e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: map[string]any{
+			"email_address": map[string]string{"address": email},
+			"custom_fields": []map[string]string{{"custom_field_id": plan, "value": p}, {"custom_field_id": score, "value": s}}}}, 201)
+	}
+	write("ada@example.com", "pro", "42")
+	write("bob@example.com", "pro", "3")
+	write("cy@example.com", "free", "50")
+	got := e.must(t, facetest.Request{Method: "GET", Path: path}, 200)
+	if got["contacts_count"] != float64(1) || got["contacts"].([]any)[0].(map[string]any)["email_address"].(map[string]any)["address"] != "ada@example.com" {
+		t.Fatalf("segment by custom field ids = %v", got)
+	}
+
+	unknown := `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"custom_field","param":"3fa85f64-5717-4562-b3fc-2c963f66afa6","op":"eq","const_value":"x"}]}}`
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Nope", "segment_criteria": unknown}}), 400,
+		ccErr("segments.api.validation.error", `segment_criteria: criteria.group[0].param: unknown custom field "3fa85f64-5717-4562-b3fc-2c963f66afa6" (no custom field of the account has this custom_field_id)`))
+
+	// The field's delete: the segment matches nobody.
+	e.do(t, facetest.Request{Method: "DELETE", Path: "/v3/contact_custom_fields/" + plan})
+	if got := e.must(t, facetest.Request{Method: "GET", Path: path}, 200); got["contacts_count"] != float64(0) {
+		t.Fatalf("segment by a deleted field = %v", got)
+	}
+}

@@ -154,7 +154,7 @@ func TestSignUpForm(t *testing.T) {
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{"nope"}}, 400, validation(`list_memberships[0] "nope" is not a list id (a UUID)`)},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{unknown}}, 400, validation(fmt.Sprintf("list %q does not exist", unknown))},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "phone_number": strings.Repeat("5", 26)}, 400, validation("phone_number must be at most 25 characters, not 26")},
-		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "job_title": "Musician"}, 400, validation("segmentd does not keep job_title yet; leave it out")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "job_title": "Musician"}, 400, validation("segmentd does not take job_title in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "street_address": map[string]string{"kind": "moon"}}, 400, validation(`street_address.kind must be one of home, work, other, not "moon"`)},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "custom_fields": []map[string]string{{"custom_field_id": scoreID, "value": "lots"}}}, 400, validation(`custom_fields[0].value: custom field "score" takes a decimal number, not "lots"`)},
 	} {

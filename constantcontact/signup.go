@@ -30,6 +30,10 @@ type signUpInput struct {
 
 // The sign-up form's limits (the spec's ContactCreateOrUpdateInput).
 const (
+	// msgNotTakenHere refuses a Constant Contact-only attribute that the
+	// sign-up form and the imports do not map yet (PUT /v3/contacts
+	// does), rather than dropping it.
+	msgNotTakenHere      = "segmentd does not take %s in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}"
 	maxSignUpEmailLength = 50
 	maxSignUpFields      = 50
 	maxSignUpPhoneLength = 25
@@ -49,15 +53,15 @@ func (in *signUpInput) write(fields []segmentd.FieldDefinition) (audience.CCCont
 	p := &w.Patch
 	switch {
 	case in.JobTitle != nil && *in.JobTitle != "":
-		return w, invalid("job_title", msgNotKeptYet, "job_title")
+		return w, invalid("job_title", msgNotTakenHere, "job_title")
 	case in.CompanyName != nil && *in.CompanyName != "":
-		return w, invalid("company_name", msgNotKeptYet, "company_name")
+		return w, invalid("company_name", msgNotTakenHere, "company_name")
 	case in.BirthdayMonth != nil || in.BirthdayDay != nil:
-		return w, invalid("birthday_month", msgNotKeptYet, "birthdays")
+		return w, invalid("birthday_month", msgNotTakenHere, "birthdays")
 	case in.Anniversary != nil && *in.Anniversary != "":
-		return w, invalid("anniversary", msgNotKeptYet, "anniversary")
+		return w, invalid("anniversary", msgNotTakenHere, "anniversary")
 	case len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null":
-		return w, invalid("sms_channel", msgNotKeptYet, "sms_channel")
+		return w, invalid("sms_channel", "segmentd does not keep %s yet; leave it out", "sms_channel")
 	}
 	if in.EmailAddress == nil || strings.TrimSpace(*in.EmailAddress) == "" {
 		return w, invalid("email_address", "email_address is required (segmentd matches contacts by email)")
@@ -84,7 +88,7 @@ func (in *signUpInput) write(fields []segmentd.FieldDefinition) (audience.CCCont
 	if in.StreetAddress != nil {
 		as := []streetAddress{*in.StreetAddress}
 		ci := contactInput{StreetAddresses: &as}
-		if err := ci.address(p); err != nil {
+		if err := ci.address(&w); err != nil {
 			return w, fieldRenamed(err, "street_addresses[0]", "street_address")
 		}
 	}

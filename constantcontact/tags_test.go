@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestTagLifecycle(t *testing.T) {
 	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + id}, 200); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("GET = %v, want %v", got, want)
 	}
-	// No contact can be tagged yet: contacts_count is 0.
+	// No contact has it yet: contacts_count is 0.
 	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + strings.ToUpper(id) + "?include_count=true"}, 200); got["contacts_count"] != float64(0) {
 		t.Fatalf("GET include_count = %v", got)
 	}
@@ -146,4 +147,133 @@ func TestTagErrors(t *testing.T) {
 	if len(names) != 2 || !(names[0] == "Gold" || names[1] == "Gold") {
 		t.Fatalf("tags after refused writes: %v", names)
 	}
+}
+
+// TestContactTaggings: taggings written by POST and PUT /v3/contacts read
+// back with include=taggings, count in the tag's contacts_count, and
+// make a segment by tag match for real; deleting the tag untags its
+// contacts and empties the segment.
+func TestContactTaggings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	gold := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Gold"}}, 201)["tag_id"].(string)
+	blue := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Blue"}}, 201)["tag_id"].(string)
+	crit := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-any","const_value":%q}]}}`, strings.ToUpper(gold))
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Gold", "segment_criteria": crit}}, 201)
+	members := func() float64 {
+		return e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?segment_id=1&include_count=true"}, 200)["contacts_count"].(float64)
+	}
+	count := func(tag string) float64 {
+		return e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + tag + "?include_count=true"}, 200)["contacts_count"].(float64)
+	}
+
+	rq := facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{
+		"email_address": map[string]string{"address": "ada@example.com"}, "taggings": []string{strings.ToUpper(gold), blue, gold}}}
+	created := e.must(t, rq, 201) // validated against the Swagger document
+	id := created["contact_id"].(string)
+	want := fmt.Sprint(sortedIDs(gold, blue))
+	if fmt.Sprint(created["taggings"]) != want {
+		t.Fatalf("created taggings = %v, want %v", created["taggings"], want)
+	}
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=taggings"}, 200); fmt.Sprint(got["taggings"]) != want {
+		t.Fatalf("GET taggings = %v, want %v", got["taggings"], want)
+	}
+	if members() != 1 || count(gold) != 1 || count(blue) != 1 {
+		t.Fatalf("after the create: segment %v, gold %v, blue %v", members(), count(gold), count(blue))
+	}
+	// The list page renders taggings too.
+	page := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?include=taggings"}, 200)["contacts"].([]any)
+	if len(page) != 1 || fmt.Sprint(page[0].(map[string]any)["taggings"]) != want {
+		t.Fatalf("GET /v3/contacts taggings = %v", page)
+	}
+
+	// PUT without taggings keeps them; with taggings replaces them.
+	put := func(body ccContact) map[string]any {
+		body["email_address"] = map[string]string{"address": "ada@example.com"}
+		body["update_source"] = "Account"
+		return e.must(t, facetest.Request{Method: "PUT", Path: "/v3/contacts/" + id, Body: body}, 200)
+	}
+	if got := put(ccContact{"first_name": "Ada"}); fmt.Sprint(got["taggings"]) != want {
+		t.Fatalf("PUT without taggings: %v", got["taggings"])
+	}
+	if got := put(ccContact{"taggings": []string{blue}}); fmt.Sprint(got["taggings"]) != fmt.Sprint([]any{blue}) {
+		t.Fatalf("PUT taggings [blue]: %v", got["taggings"])
+	}
+	if members() != 0 || count(gold) != 0 || count(blue) != 1 {
+		t.Fatalf("after untagging gold: segment %v, gold %v, blue %v", members(), count(gold), count(blue))
+	}
+	put(ccContact{"taggings": []string{gold}})
+	if members() != 1 || count(gold) != 1 || count(blue) != 0 {
+		t.Fatalf("after retagging: segment %v, gold %v, blue %v", members(), count(gold), count(blue))
+	}
+	// A tagging SendGrid's upsert cannot see is kept by it.
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("ada@example.com"), LastName: facetest.Ptr("Lovelace")}})
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || fmt.Sprint(c.TagIDs) != fmt.Sprint([]string{gold}) || c.LastName != "Lovelace" {
+		t.Fatalf("after a SendGrid upsert: %+v, %v", c, err)
+	}
+	if members() != 1 {
+		t.Fatalf("segment after a SendGrid upsert = %v, want 1", members())
+	}
+	// The Service's set writes (the tag activities' work).
+	if n, err := e.Svc.TagContacts(ctx, acct, []string{blue}, []string{id, "8a9b5c2e-0000-7000-8000-000000000000"}); err != nil || n != 1 {
+		t.Fatalf("TagContacts = %d, %v", n, err)
+	}
+	if n, err := e.Svc.UntagContacts(ctx, acct, []string{gold}, []string{id}); err != nil || n != 1 || members() != 0 {
+		t.Fatalf("UntagContacts = %d, %v; segment %v", n, err, members())
+	}
+	if _, err := e.Svc.TagContacts(ctx, acct, []string{gold}, []string{id}); err != nil || members() != 1 {
+		t.Fatalf("TagContacts(gold) = %v; segment %v", err, members())
+	}
+
+	// GET /v3/contacts?tags=: the contacts with any of the tags, paged,
+	// counted; a tag nobody has (or no tag at all) selects nobody.
+	for _, email := range []string{"b@example.com", "c@example.com", "d@example.com"} {
+		e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": map[string]string{"address": email}, "taggings": []string{blue}}}, 201)
+	}
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts", Body: ccContact{"email_address": map[string]string{"address": "untagged@example.com"}}}, 201)
+	pages, first := e.contactPages(t, "/v3/contacts?tags="+gold+","+strings.ToUpper(blue)+"&limit=2&include_count=true&include=taggings")
+	var emails []string
+	for _, p := range pages {
+		if len(p) > 2 {
+			t.Fatalf("a page of more than limit contacts: %v", pages)
+		}
+		emails = append(emails, p...)
+	}
+	slices.Sort(emails)
+	if fmt.Sprint(emails) != "[ada@example.com b@example.com c@example.com d@example.com]" || first["contacts_count"] != float64(4) {
+		t.Fatalf("GET ?tags= pages %v, count %v", pages, first["contacts_count"])
+	}
+	only := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?tags=" + gold + "&include_count=true"}, 200)
+	if cs := only["contacts"].([]any); len(cs) != 1 || cs[0].(map[string]any)["contact_id"] != id || only["contacts_count"] != float64(1) {
+		t.Fatalf("GET ?tags=gold = %v", only)
+	}
+	none := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?tags=3fa85f64-5717-4562-b3fc-2c963f66afa6&include_count=true"}, 200)
+	if len(none["contacts"].([]any)) != 0 || none["contacts_count"] != float64(0) || none["_links"] != nil {
+		t.Fatalf("GET ?tags=<no tag> = %v", none)
+	}
+
+	// Deleting the tag untags the contact and empties the segment.
+	e.must(t, facetest.Request{Method: "DELETE", Path: "/v3/contact_tags/" + gold}, 202)
+	if members() != 0 {
+		t.Fatalf("segment after the tag's delete = %v, want 0", members())
+	}
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=taggings"}, 200); fmt.Sprint(got["taggings"]) != fmt.Sprint([]any{blue}) {
+		t.Fatalf("taggings after the tag's delete = %v", got["taggings"])
+	}
+	if n, err := e.Svc.DeleteTags(ctx, acct, []string{blue, gold}); segmentd.ErrorKindOf(err) != segmentd.KindNotFound || n != 4 {
+		t.Fatalf("DeleteTags(blue, deleted gold) = %d, %v; want 4 and not found", n, err)
+	}
+	if c, err := e.Svc.Contact(ctx, acct, id); err != nil || len(c.TagIDs) != 0 {
+		t.Fatalf("contact after DeleteTags: %+v, %v", c, err)
+	}
+}
+
+func sortedIDs(ids ...string) []any {
+	slices.Sort(ids)
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

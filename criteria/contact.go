@@ -16,7 +16,14 @@ type contactField struct {
 	typ  query.FieldType // 0 while a custom field is not yet resolved
 	// custom marks a custom field (resolved by Select against the account).
 	custom bool
+	// uuid, when set, names the custom field by the UUID Constant
+	// Contact's face gives it (FieldUUID) rather than by name.
+	uuid string
 }
+
+// byUUID is the contact field of a condition that names a custom field by
+// its UUID in param: {"field":"custom_field","param":"<uuid>"}.
+const byUUID = "custom_field"
 
 // customPrefix names a custom field explicitly, for one whose name is also
 // a Constant Contact contact field (a custom field called "state").
@@ -86,7 +93,17 @@ func (c *cond) contact() error {
 	if !ok {
 		return c.unknownOp(contactOpNames)
 	}
+	param, hasParam := "", false
+	if l.field == byUUID {
+		param, hasParam = c.optional("param")
+	}
 	switch name, custom := strings.CutPrefix(l.field, customPrefix); {
+	case hasParam:
+		id, ok := uuid(param)
+		if !ok {
+			return errorf(c.path("param"), "must be a custom_field_id (a UUID), found %q", query.Clip(param))
+		}
+		l.cf = contactField{name: id, custom: true, uuid: id}
 	case name == "" || len(name) > 100:
 		return errorf(c.path("field"), "must name a contact field or a custom field")
 	case custom:
@@ -159,12 +176,21 @@ func (l *leaf) typed(t query.FieldType) error {
 		ok = ok || u == t
 	}
 	if !ok {
-		return errorf(join(l.path, "op"), "operator %q does not apply to %s field %q", query.Clip(l.op), typeName(t), query.Clip(l.field))
+		return errorf(join(l.path, "op"), "operator %q does not apply to %s field %q", query.Clip(l.op), typeName(t), l.fieldName())
 	}
 	if t == query.Number && l.text != "" && !number(l.text) {
-		return errorf(join(l.path, "const_value"), "must be a number for number field %q, found %q", query.Clip(l.field), query.Clip(l.text))
+		return errorf(join(l.path, "const_value"), "must be a number for number field %q, found %q", l.fieldName(), query.Clip(l.text))
 	}
 	return nil
+}
+
+// fieldName names a contact condition's field in a message: as written, or
+// the custom field's id when it is named by one.
+func (l *leaf) fieldName() string {
+	if l.cf.uuid != "" {
+		return l.cf.uuid
+	}
+	return query.Clip(l.field)
 }
 
 // number reports whether s is a decimal number: an optional minus, digits,

@@ -97,7 +97,7 @@ func TestValidGolden(t *testing.T) {
 			t.Errorf("%s: %v", src, err)
 			continue
 		}
-		if _, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt}, cat); err != nil {
+		if _, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt, Tags: true}, cat); err != nil {
 			t.Errorf("%s: check: %v\n%s", src, err, text)
 		}
 		q2, err := query.ParseSQL(text)

@@ -41,7 +41,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		ch, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt}, cat)
+		ch, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt, Tags: true}, cat)
 		if err != nil {
 			t.Fatalf("accepted criteria do not check: %v\n%s", err, src)
 		}

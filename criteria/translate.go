@@ -35,6 +35,17 @@ func (c *Criteria) Select(cat *query.Catalog, campaigns []string) (*query.Select
 	}, nil
 }
 
+// Query is Select as a query to check and run: a Segments 2.0 query
+// whose contact_data has the tag_ids column the tags conditions read
+// (query.Query.Tags).
+func (c *Criteria) Query(cat *query.Catalog, campaigns []string) (*query.Query, error) {
+	stmt, err := c.Select(cat, campaigns)
+	if err != nil {
+		return nil, err
+	}
+	return &query.Query{Lang: query.SQL, Stmt: stmt, Tags: true}, nil
+}
+
 type translator struct {
 	cat       *query.Catalog
 	custom    []query.CustomField
@@ -103,16 +114,18 @@ func (t *translator) leaf(l *leaf) (query.Expr, error) {
 		return t.tracking(l), nil
 	case srcContact:
 		return t.contact(l)
-	case srcLists:
-		in := call("array_contains", ident("list_ids"), &query.ArrayLit{Elems: []query.Expr{strLit(l.ids[0])}})
-		if l.op == "contains-none" {
-			return paren(&query.UnaryExpr{Op: query.NOT, X: in}), nil
-		}
-		return in, nil
 	}
-	// tags: segmentd keeps no taggings (there is no Constant Contact
-	// contact write API), so no contact has a tag.
-	return boolean(l.op == "contains-none"), nil
+	// list_membership and tags: the contact's list ids or tag ids
+	// (tag_ids, a column of the queries Query makes) hold the id, or not.
+	col := "list_ids"
+	if l.source == srcTags {
+		col = "tag_ids"
+	}
+	in := call("array_contains", ident(col), &query.ArrayLit{Elems: []query.Expr{strLit(l.ids[0])}})
+	if l.op == "contains-none" {
+		return paren(&query.UnaryExpr{Op: query.NOT, X: in}), nil
+	}
+	return in, nil
 }
 
 // ---- tracking ----
@@ -194,6 +207,14 @@ func (t *translator) scope(l *leaf) query.Expr {
 func (t *translator) resolve(l *leaf) (contactField, error) {
 	if !l.cf.custom {
 		return l.cf, nil
+	}
+	if l.cf.uuid != "" {
+		for _, f := range t.custom {
+			if FieldUUID(f.ID) == l.cf.uuid {
+				return contactField{name: f.Name, typ: f.Type, custom: true}, nil
+			}
+		}
+		return contactField{}, errorf(join(l.path, "param"), "unknown custom field %q (no custom field of the account has this custom_field_id)", l.cf.uuid)
 	}
 	if t.cat != nil {
 		if slot, ok := t.cat.Slot(l.cf.name); ok {

@@ -305,6 +305,7 @@ func unitShift(unit, num string, neg bool) (shift, bool) {
 // so materialising a Record skips the rest.
 type need struct {
 	id, lists, alternates, domains, events bool
+	tags                                   bool
 	created, updated                       bool
 	// evCols are the event columns beyond the timestamp that are read
 	// (evSource…evURL bits).
@@ -331,6 +332,7 @@ const (
 func (n *need) merge(o need) {
 	n.id = n.id || o.id
 	n.lists = n.lists || o.lists
+	n.tags = n.tags || o.tags
 	n.alternates = n.alternates || o.alternates
 	n.domains = n.domains || o.domains
 	n.mergeEvents(o)
@@ -380,6 +382,7 @@ func needOf(ch *query.Checked) need {
 		evTypes:    types,
 		id:         in.ID,
 		lists:      in.ListIDs,
+		tags:       in.TagIDs,
 		alternates: in.AlternateEmails,
 		domains:    in.EmailDomains,
 		events:     in.Events,

@@ -96,6 +96,7 @@ func (a *account) contact(idx uint32) segmentd.Contact {
 			c.ListIDs = append(c.ListIDs, l.id)
 		}
 	}
+	c.TagIDs = a.tags.of(idx, nil)
 	for _, s := range a.active { // sorted by id
 		if s.members.Contains(idx) {
 			c.SegmentIDs = append(c.SegmentIDs, s.id)

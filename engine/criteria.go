@@ -105,11 +105,11 @@ func (cs *campaignSet) prefix(c *criteria.Criteria) []string {
 func (a *account) checkSegment(s *segment) (*query.Checked, error) {
 	if s.cc != nil {
 		used := slices.Clone(a.camps.prefix(s.cc))
-		stmt, err := s.cc.Select(a.cat, used)
+		q, err := s.cc.Query(a.cat, used)
 		if err != nil {
 			return nil, err
 		}
-		s.q, s.ccUsed = &query.Query{Lang: query.SQL, Stmt: stmt}, used
+		s.q, s.ccUsed = q, used
 		s.an = analyze(s.q)
 	}
 	return query.Check(s.q, a.cat)
@@ -142,11 +142,11 @@ func (a *account) campaignsChanged(now int64) {
 // naming the condition at fault.
 func (e *Engine) CheckCriteria(acct int64, c *criteria.Criteria) error {
 	cat := e.catalog(acct)
-	stmt, err := c.Select(cat, nil) // which campaigns are in scope never makes criteria invalid
+	q, err := c.Query(cat, nil) // which campaigns are in scope never makes criteria invalid
 	if err != nil {
 		return err
 	}
-	_, err = query.Check(&query.Query{Lang: query.SQL, Stmt: stmt}, cat)
+	_, err = query.Check(q, cat)
 	return err
 }
 

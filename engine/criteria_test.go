@@ -28,6 +28,12 @@ var ccLists = []string{
 	"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 }
 
+// ccTags are the tags contacts get; criteria also name a tag nobody has.
+var ccTags = []string{
+	"22222222-2222-3333-4444-555555555555",
+	"33333333-2222-3333-4444-555555555555",
+}
+
 var ccFields = []segmentd.FieldDefinition{
 	{ID: "w1", Name: "color", Type: segmentd.FieldText},
 	{ID: "n2", Name: "score", Type: segmentd.FieldNumber},
@@ -80,7 +86,7 @@ func (m *ccModel) want(t *testing.T, now time.Time) map[string][]string {
 		var members []string
 		stmt, err := c.Select(cat, camps)
 		if err == nil {
-			ch, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt}, cat)
+			ch, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt, Tags: true}, cat)
 			if err != nil {
 				t.Fatalf("%s: translation does not check: %v", src, err)
 			}
@@ -113,6 +119,11 @@ func ccContact(rng *rand.Rand, id string, now time.Time, fields []segmentd.Field
 	for _, l := range ccLists {
 		if rng.IntN(2) == 0 {
 			c.ListIDs = append(c.ListIDs, l)
+		}
+	}
+	for _, tag := range ccTags {
+		if rng.IntN(2) == 0 {
+			c.TagIDs = append(c.TagIDs, tag)
 		}
 	}
 	c.CustomFields = map[string]segmentd.Value{}
@@ -225,12 +236,19 @@ func (g ccGen) leaf() (string, string) {
 		if g.rng.IntN(8) == 0 {
 			p = []string{"field", p[1], "op", g.pick("is-empty", "is-not-empty")}
 		}
+		// A custom field by the UUID Constant Contact's face gives it.
+		for _, f := range ccFields {
+			if strings.TrimPrefix(p[1], "custom_fields.") == f.Name && g.rng.IntN(2) == 0 {
+				p = append([]string{"field", "custom_field", "param", criteria.FieldUUID(f.ID)}, p[2:]...)
+			}
+		}
 		return "contact", kv(append([]string{"source", "contact"}, p...)...)
 	case n < 9:
 		return "list_membership", kv("source", "list_membership", "field", "list_id", "op", g.pick("contains-any", "contains-none"),
 			"const_value", strings.ToUpper(g.pick(append(ccLists, "22222222-2222-3333-4444-555555555555")...)))
 	}
-	return "tags", kv("source", "tags", "field", "tag_id", "op", g.pick("contains-any", "contains-none"), "const_value", "22222222-2222-3333-4444-555555555555")
+	return "tags", kv("source", "tags", "field", "tag_id", "op", g.pick("contains-any", "contains-none"),
+		"const_value", strings.ToUpper(g.pick(append(ccTags, "44444444-2222-3333-4444-555555555555")...)))
 }
 
 func TestCriteriaAgainstEvaluator(t *testing.T) {
@@ -344,7 +362,7 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 						defs = append(defs, SegmentDef{ID: s.ID, Criteria: c})
 					}
 					for i, err := range e.PutSegments(acct, defs, now) {
-						if err != nil && !strings.Contains(err.Error(), "unknown contact field") {
+						if err != nil && !strings.Contains(err.Error(), "unknown contact field") && !strings.Contains(err.Error(), "unknown custom field") {
 							t.Fatalf("%s: %v", defs[i].ID, err)
 						}
 					}
@@ -354,6 +372,13 @@ func TestCriteriaAgainstEvaluator(t *testing.T) {
 					delete(m.segs, sid)
 					e.RemoveSegment(acct, sid)
 					what = "remove " + sid
+				case op < 81: // a tag deleted: every contact loses it
+					tag := ccTags[rng.IntN(len(ccTags))]
+					for _, c := range m.contacts {
+						c.TagIDs = slices.DeleteFunc(slices.Clone(c.TagIDs), func(s string) bool { return s == tag })
+					}
+					mem.DeleteTag(acct, tag, now)
+					what = "delete tag " + tag
 				default:
 					d := []time.Duration{time.Minute, time.Hour, 11 * time.Hour, 26 * time.Hour, 3 * 24 * time.Hour}[rng.IntN(5)]
 					now = now.Add(d)

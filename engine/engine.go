@@ -70,6 +70,7 @@ type account struct {
 	lists            map[string]*list
 	listOrder        []*list // by id
 	listsDirty       bool
+	tags             tagSets
 	events           [][]byte // varint-encoded, see store.go
 	// lastEv is the timestamp of each contact's last encoded event, which
 	// the next one is encoded after (found without decoding the run).
@@ -149,6 +150,7 @@ func (a *account) resetContacts() {
 	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
+	a.tags = newTagSets()
 	for _, c := range a.cols {
 		c.codes, c.nums, c.times = nil, nil, nil
 	}
@@ -512,6 +514,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 		a.touched(idx, ms, &d)
 	}
 	a.pruneLists()
+	a.tags.prune()
 }
 
 // AddToLists puts contacts on lists (an upsert that changed none of their
@@ -583,6 +586,7 @@ func (e *Engine) DeleteContacts(acct int64, ids []string, now time.Time) {
 		}
 	}
 	a.pruneLists()
+	a.tags.prune()
 }
 
 // DeleteAllContacts removes every contact of the account; segments stay,

@@ -221,12 +221,13 @@ type delta struct {
 	all                                  bool // a new contact: everything
 	text                                 uint32
 	created, updated, alt, lists, events bool
+	tags                                 bool  // Constant Contact's taggings
 	slots                                []int // changed custom slots, ascending
 }
 
 // affects reports whether a query that reads n can see the change.
 func (d *delta) affects(n *need) bool {
-	if d.all || n.text&d.text != 0 || d.lists && n.lists || d.events && n.events ||
+	if d.all || n.text&d.text != 0 || d.lists && n.lists || d.tags && n.tags || d.events && n.events ||
 		d.alt && (n.alternates || n.domains) || d.created && n.created || d.updated && n.updated {
 		return true
 	}
@@ -243,7 +244,7 @@ func (d *delta) affects(n *need) bool {
 // write stores the full state of contact c at index idx and records in d
 // what changed. fresh says idx was just allocated (so it is on no list).
 func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
-	d.text, d.created, d.updated, d.alt, d.lists, d.events = 0, false, false, false, false, false
+	d.text, d.created, d.updated, d.alt, d.lists, d.events, d.tags = 0, false, false, false, false, false, false
 	d.slots = d.slots[:0]
 	t := contactText(c)
 	for f := range t {
@@ -310,6 +311,7 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 			d.lists = true
 		}
 	}
+	d.tags = a.tags.write(idx, c.TagIDs, fresh)
 }
 
 // list returns list id, creating it.
@@ -362,6 +364,7 @@ func (a *account) drop(idx uint32) {
 			a.listsDirty = true
 		}
 	}
+	a.tags.drop(idx)
 	for _, col := range a.text {
 		if int(idx) < len(col) {
 			a.dict.release(col[idx])
@@ -511,6 +514,11 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 		}
 	} else {
 		r.ListIDs = nil
+	}
+	if n.tags {
+		r.TagIDs = a.tags.of(idx, r.TagIDs[:0])
+	} else {
+		r.TagIDs = nil
 	}
 	if n.alternates || n.domains {
 		r.AlternateEmails = a.alt[idx]

@@ -33,6 +33,11 @@ func (m Membership) SetFields(acct int64, defs []segmentd.FieldDefinition, now t
 	_ = m.Engine.SetFields(acct, defs, now)
 }
 
+// DeleteTag implements segmentd.Membership.
+func (m Membership) DeleteTag(acct int64, tagID string, now time.Time) {
+	m.Engine.RemoveTag(acct, tagID, now)
+}
+
 // DeleteList implements segmentd.Membership.
 func (m Membership) DeleteList(acct int64, listID string, now time.Time) {
 	m.Engine.RemoveList(acct, listID, now)

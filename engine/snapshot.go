@@ -16,7 +16,7 @@ import (
 
 // A snapshot is every account's index in a compact binary form, so that a
 // restart loads it instead of rebuilding from the store (docs/snapshot.md).
-// It holds the contacts (ids, dictionaries, columns, lists, events) and each
+// It holds the contacts (ids, dictionaries, columns, lists, tags, events) and each
 // segment's members with what they were computed from; the segments
 // themselves are loaded from the store again (PutSegments), which adopts
 // the saved members of a segment whose query, parent list and field binding
@@ -26,7 +26,8 @@ import (
 // its header and its checksum); this package writes only the payload.
 
 // snapshotFormat names this payload layout; ReadSnapshot refuses others.
-const snapshotFormat = "segmentd-engine-3"
+// (4: the tags' bitmaps after the lists').
+const snapshotFormat = "segmentd-engine-4"
 
 // savedSegment is a segment's state as a snapshot holds it, kept until
 // PutSegments adopts or discards it.
@@ -87,6 +88,11 @@ func (a *account) writeTo(w *snapWriter) {
 
 	w.uvarint(uint64(len(a.listOrder)))
 	for _, l := range a.listOrder {
+		w.str(l.id)
+		w.bitmap(l.bm)
+	}
+	w.uvarint(uint64(len(a.tags.order)))
+	for _, l := range a.tags.order {
 		w.str(l.id)
 		w.bitmap(l.bm)
 	}
@@ -287,6 +293,11 @@ func (a *account) readFrom(r *snapReader) error {
 		l := &list{id: r.str(), bm: r.bitmap()}
 		a.lists[l.id] = l
 		a.listOrder = append(a.listOrder, l)
+	}
+	for range r.count(1 << 24) {
+		l := &list{id: r.str(), bm: r.bitmap()}
+		a.tags.byID[l.id] = l
+		a.tags.order = append(a.tags.order, l)
 	}
 
 	a.nEvents = int(r.uvarint())

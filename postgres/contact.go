@@ -14,7 +14,8 @@ import (
 
 // contactColumns are the columns contactScanner reads, from contacts as c:
 // the id, the text columns of textFields (NULL as ""), the jsonb columns,
-// the times, and the contact's lists. The list subquery names the account
+// the times, the contact's lists and tags, and its Constant Contact-only
+// attributes (NULL for none). The subqueries names the account
 // as $1 rather than c.account_id: Citus routes a statement to one node
 // only when every table in it is filtered on the distribution column.
 const contactColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id, ''), coalesce(c.external_id, ''),
@@ -22,7 +23,9 @@ const contactColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id,
 	coalesce(c.address_line_2, ''), coalesce(c.city, ''), coalesce(c.state_province_region, ''), coalesce(c.postal_code, ''),
 	coalesce(c.country, ''), coalesce(c.phone_number, ''), coalesce(c.whatsapp, ''), coalesce(c.line, ''),
 	coalesce(c.facebook, ''), coalesce(c.unique_name, ''), c.alternate_emails, c.custom_fields, c.created_at, c.updated_at,
-	ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id)`
+	ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id),
+	ARRAY(SELECT t.tag_id FROM contact_tags t WHERE t.account_id = $1 AND t.contact_id = c.id ORDER BY t.tag_id),
+	(SELECT d.details FROM contact_cc d WHERE d.account_id = $1 AND d.contact_id = c.id)`
 
 // qContacts selects contacts of the account $1; append the condition.
 const qContacts = "SELECT " + contactColumns + " FROM contacts c WHERE c.account_id = $1 AND "
@@ -63,6 +66,7 @@ type contactScanner struct {
 	key              string
 	c                segmentd.Contact
 	alt, custom      string
+	cc               *string
 	created, updated int64
 	dst              []any
 }
@@ -76,13 +80,13 @@ func newContactScanner(keyed bool) *contactScanner {
 	for _, p := range textFields(&sc.c) {
 		sc.dst = append(sc.dst, p)
 	}
-	sc.dst = append(sc.dst, &sc.alt, &sc.custom, &sc.created, &sc.updated, &sc.c.ListIDs)
+	sc.dst = append(sc.dst, &sc.alt, &sc.custom, &sc.created, &sc.updated, &sc.c.ListIDs, &sc.c.TagIDs, &sc.cc)
 	return sc
 }
 
 // scan reads one row.
 func (sc *contactScanner) scan(row pgx.Row) (segmentd.Contact, error) {
-	sc.c = segmentd.Contact{}
+	sc.c, sc.cc = segmentd.Contact{}, nil
 	if err := row.Scan(sc.dst...); err != nil {
 		return segmentd.Contact{}, err
 	}
@@ -96,6 +100,14 @@ func (sc *contactScanner) scan(row pgx.Row) (segmentd.Contact, error) {
 	}
 	if len(c.ListIDs) == 0 {
 		c.ListIDs = nil
+	}
+	if len(c.TagIDs) == 0 {
+		c.TagIDs = nil
+	}
+	if sc.cc != nil {
+		if c.CC, err = segmentd.DecodeCCDetails(*sc.cc); err != nil {
+			return c, fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
+		}
 	}
 	c.CreatedAt = fromMS(sc.created)
 	c.UpdatedAt = fromMS(sc.updated)
@@ -279,6 +291,12 @@ func deleteContacts(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []strin
 	if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
 		return 0, err
 	}
+	if _, err := tx.Exec(ctx, "DELETE FROM contact_tags WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM contact_cc WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+		return 0, err
+	}
 	if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
 		return 0, err
 	}
@@ -312,6 +330,12 @@ func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) 
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_tags WHERE account_id = $1", acct); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_cc WHERE account_id = $1", acct); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1", acct); err != nil {

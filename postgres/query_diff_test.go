@@ -127,6 +127,12 @@ func createDiffSchema(t *testing.T, conn *pgx.Conn, citus bool) {
 			contact_id text NOT NULL,
 			added_at bigint NOT NULL,
 			PRIMARY KEY (account_id, list_id, contact_id))`,
+		`CREATE TABLE contact_tags (
+			account_id bigint NOT NULL,
+			contact_id text NOT NULL,
+			tag_id text NOT NULL,
+			added_at bigint NOT NULL,
+			PRIMARY KEY (account_id, contact_id, tag_id))`,
 		`CREATE TABLE events (
 			account_id bigint NOT NULL,
 			seq bigint NOT NULL,
@@ -146,6 +152,7 @@ func createDiffSchema(t *testing.T, conn *pgx.Conn, citus bool) {
 		ddl = append(ddl,
 			`SELECT create_distributed_table('contacts', 'account_id')`,
 			`SELECT create_distributed_table('list_members', 'account_id', colocate_with => 'contacts')`,
+			`SELECT create_distributed_table('contact_tags', 'account_id', colocate_with => 'contacts')`,
 			`SELECT create_distributed_table('events', 'account_id', colocate_with => 'contacts')`)
 	}
 	for _, s := range ddl {
@@ -189,7 +196,7 @@ func diffNull(s string) any {
 	return s
 }
 
-// loadDiffContacts copies recs into the account's rows of the three
+// loadDiffContacts copies recs into the account's rows of the four
 // tables, with one event of no contact that no query may select.
 func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query.Record, cat *query.Catalog) {
 	t.Helper()
@@ -198,7 +205,7 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 	for f := query.TextField(0); f < query.NumTextFields; f++ {
 		cols = append(cols, f.Name())
 	}
-	var contacts, members, events [][]any
+	var contacts, members, taggings, events [][]any
 	for _, r := range recs {
 		cf, err := json.Marshal(querydiff.CustomFields(cat, r))
 		if err != nil {
@@ -216,6 +223,9 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 		for _, l := range r.ListIDs {
 			members = append(members, []any{account, l, r.ID, int64(0)})
 		}
+		for _, tag := range r.TagIDs {
+			taggings = append(taggings, []any{account, r.ID, tag, int64(0)})
+		}
 		for _, e := range r.Events {
 			events = append(events, []any{account, int64(len(events) + 1), r.ID, r.Text[query.FieldEmail] + "x", e.Source, e.Type, e.Timestamp,
 				diffNull(e.SinglesendID), diffNull(e.AutomationID), diffNull(e.MarketingCampaignID), diffNull(e.URL)})
@@ -229,6 +239,7 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 	}{
 		{"contacts", cols, contacts},
 		{"list_members", []string{"account_id", "list_id", "contact_id", "added_at"}, members},
+		{"contact_tags", []string{"account_id", "contact_id", "tag_id", "added_at"}, taggings},
 		{"events", []string{"account_id", "seq", "contact_id", "email", "event_source", "event_type", "event_timestamp",
 			"singlesend_id", "automation_id", "marketing_campaign_id", "url"}, events},
 	} {

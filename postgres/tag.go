@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,13 +128,209 @@ func (s *Store) RenameTag(ctx context.Context, acct int64, id, name string, now 
 	return t, nil
 }
 
-func (s *Store) DeleteTag(ctx context.Context, acct int64, id string) error {
-	tag, err := s.db.Exec(ctx, "DELETE FROM tags WHERE account_id = $1 AND id = $2", acct, id)
+// DeleteTag deletes the tag and its taggings in one transaction, under
+// the account's change number (and so its lock), and stamps the contacts
+// it was on with that number.
+func (s *Store) DeleteTag(ctx context.Context, acct int64, id string) ([]string, error) {
+	var tagged []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM tags WHERE account_id = $1 AND id = $2", acct, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tagNotFound(id)
+		}
+		tagged, err = queryAll(ctx, tx, scanString, "DELETE FROM contact_tags WHERE account_id = $1 AND tag_id = $2 RETURNING contact_id", acct, id)
+		if err != nil {
+			return err
+		}
+		return stampTagged(ctx, tx, acct, seq, tagged)
+	})
 	if err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
-	if tag.RowsAffected() == 0 {
-		return tagNotFound(id)
+	return sortedUnique(tagged), nil
+}
+
+// stampTagged records under change seq that the contacts ids had their
+// taggings changed: the change history reports them as written.
+func stampTagged(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, "UPDATE contacts SET change_seq = $2 WHERE account_id = $1 AND id = ANY($3)", acct, seq, ids)
+	return err
+}
+
+// tagsExist returns KindNotFound naming the first of ids that is not one
+// of the account's tags.
+func tagsExist(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error {
+	have, err := queryAll(ctx, tx, scanString, "SELECT id FROM tags WHERE account_id = $1 AND id = ANY($2)", acct, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(have, id) {
+			return tagNotFound(id)
+		}
 	}
 	return nil
+}
+
+// TagContacts runs under the account's change number (its lock, which a
+// tag's delete takes too): the contacts that exist get every tag, ON
+// CONFLICT keeping the taggings they have, and those that gained one are
+// stamped.
+func (s *Store) TagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string, now time.Time) ([]string, error) {
+	var changed []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if err := tagsExist(ctx, tx, acct, tagIDs); err != nil || len(contactIDs) == 0 {
+			return err
+		}
+		// Read, then written: Citus takes no join of two distributed
+		// tables in an INSERT … SELECT that it cannot route.
+		live, err := queryAll(ctx, tx, scanString, "SELECT id FROM contacts WHERE account_id = $1 AND id = ANY($2)", acct, contactIDs)
+		if err != nil || len(live) == 0 {
+			return err
+		}
+		got, err := queryAll(ctx, tx, scanString, `INSERT INTO contact_tags (account_id, contact_id, tag_id, added_at)
+			SELECT $1, c, t, $4 FROM unnest($2::text[]) AS c, unnest($3::text[]) AS t
+			ON CONFLICT DO NOTHING RETURNING contact_id`, acct, live, tagIDs, toMS(now))
+		if err != nil {
+			return err
+		}
+		changed = sortedUnique(got)
+		return stampTagged(ctx, tx, acct, seq, changed)
+	})
+	if err != nil {
+		return nil, classify(err)
+	}
+	return changed, nil
+}
+
+func (s *Store) UntagContacts(ctx context.Context, acct int64, tagIDs, contactIDs []string) ([]string, error) {
+	var changed []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		if err := tagsExist(ctx, tx, acct, tagIDs); err != nil || len(contactIDs) == 0 {
+			return err
+		}
+		got, err := queryAll(ctx, tx, scanString, `DELETE FROM contact_tags WHERE account_id = $1
+			AND tag_id = ANY($2) AND contact_id = ANY($3) RETURNING contact_id`, acct, tagIDs, contactIDs)
+		if err != nil {
+			return err
+		}
+		changed = sortedUnique(got)
+		return stampTagged(ctx, tx, acct, seq, changed)
+	})
+	if err != nil {
+		return nil, classify(err)
+	}
+	return changed, nil
+}
+
+func (s *Store) CountTagMembers(ctx context.Context, acct int64, id string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT count(*) FROM contact_tags WHERE account_id = $1 AND tag_id = $2", acct, id).Scan(&n)
+	return n, classify(err)
+}
+
+// SetCCDetails writes the contact's row of contact_cc (none for zero
+// details) under the account's change number and, when it changed,
+// stamps the contact as written now.
+func (s *Store) SetCCDetails(ctx context.Context, acct int64, contactID string, d segmentd.CCDetails, now time.Time) (bool, error) {
+	enc, err := segmentd.EncodeCCDetails(d)
+	if err != nil {
+		return false, err
+	}
+	if d.IsZero() {
+		enc = ""
+	}
+	changed := false
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		var have bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM contacts WHERE account_id = $1 AND id = $2)", acct, contactID).Scan(&have); err != nil {
+			return err
+		}
+		if !have {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		var old string
+		err = tx.QueryRow(ctx, "SELECT details FROM contact_cc WHERE account_id = $1 AND contact_id = $2", acct, contactID).Scan(&old)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if old == enc {
+			return nil
+		}
+		changed = true
+		if enc == "" {
+			_, err = tx.Exec(ctx, "DELETE FROM contact_cc WHERE account_id = $1 AND contact_id = $2", acct, contactID)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO contact_cc (account_id, contact_id, details) VALUES ($1, $2, $3)
+				ON CONFLICT (account_id, contact_id) DO UPDATE SET details = excluded.details`, acct, contactID, enc)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE contacts SET updated_at = $3, change_seq = $4 WHERE account_id = $1 AND id = $2", acct, contactID, toMS(msTime(now)), seq)
+		return err
+	})
+	if err != nil {
+		return false, classify(err)
+	}
+	return changed, nil
+}
+
+// ChangeEmail rewrites the contact's email under the account's change
+// number; the unique index on (account_id, email) refuses another
+// contact's, should a server sharing the store race this one.
+func (s *Store) ChangeEmail(ctx context.Context, acct int64, contactID, email string, now time.Time) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seq, err := nextChange(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		var owner string
+		err = tx.QueryRow(ctx, "SELECT id FROM contacts WHERE account_id = $1 AND email = $2", acct, email).Scan(&owner)
+		switch {
+		case err == nil && owner != contactID:
+			return emailTaken(email)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		tag, err := tx.Exec(ctx, "UPDATE contacts SET email = $3, updated_at = $4, change_seq = $5 WHERE account_id = $1 AND id = $2",
+			acct, contactID, email, toMS(msTime(now)), seq)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("contact_id", "contact %s does not exist", segmentd.Quote(contactID))
+		}
+		return nil
+	})
+	if isUniqueViolation(err) {
+		return emailTaken(email)
+	}
+	return classify(err)
+}
+
+func emailTaken(email string) error {
+	return segmentd.Errorf(segmentd.KindConflict, "email", "email %s is another contact's", segmentd.Quote(email))
 }

@@ -207,6 +207,12 @@ type Query struct {
 	Lang Lang
 	Expr Expr        // SGQL: the predicate
 	Stmt *SelectStmt // SQL: the statement
+	// Tags makes tag_ids a contact_data column: the contact's Constant
+	// Contact tags (Record.TagIDs), an array like list_ids. Only the
+	// translations of Constant Contact's segment criteria set it
+	// (criteria.Criteria.Query); the parsers never do, so SendGrid's SGQL
+	// and Segments 2.0 queries have no such column (docs/query-language.md).
+	Tags bool
 	// Nodes is the number of AST nodes, counted against MaxNodes.
 	Nodes int
 }

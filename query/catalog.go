@@ -222,6 +222,7 @@ const (
 	fkCreatedAt
 	fkUpdatedAt
 	fkListIDs
+	fkTagIDs
 	fkAltEmails
 	fkEmailDomains
 	fkCustom

@@ -76,6 +76,7 @@ type cnode struct {
 type checker struct {
 	cat  *Catalog
 	lang Lang
+	tags bool // Query.Tags: tag_ids is a column
 	err  *Error
 
 	// SQL name scopes.
@@ -100,7 +101,7 @@ type evScope struct {
 // the same way for a v1 segment and for contacts search: both take the
 // engagement pseudo-fields (docs/decisions.md §6).
 func Check(q *Query, cat *Catalog) (ch *Checked, err error) {
-	c := &checker{cat: cat, lang: q.Lang}
+	c := &checker{cat: cat, lang: q.Lang, tags: q.Tags}
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(bailout); !ok {
@@ -127,6 +128,15 @@ func Check(q *Query, cat *Catalog) (ch *Checked, err error) {
 func (c *checker) errorf(pos Pos, format string, args ...any) {
 	c.err = errorf(pos, format, args...)
 	panic(bailout{})
+}
+
+// lookup resolves a contact field: tag_ids when the query takes it
+// (Query.Tags), else the catalogue's reserved and custom fields.
+func (c *checker) lookup(name string) (fieldRef, bool) {
+	if c.tags && strings.EqualFold(name, "tag_ids") {
+		return fieldRef{kind: fkTagIDs, typ: TArray, name: "tag_ids"}, true
+	}
+	return c.cat.lookup(name)
 }
 
 func (c *checker) cond(x *cnode, what string) *cnode {
@@ -434,7 +444,7 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 			ec, _ := eventColByName(name)
 			return &cnode{k: kEvField, t: eventType(ec), pos: id.Pos(), ec: ec}
 		}
-		f, ok := c.cat.lookup(name)
+		f, ok := c.lookup(name)
 		if !ok {
 			c.errorf(id.Pos(), "unknown column '%s'", Clip(id.Name))
 		}
@@ -466,7 +476,7 @@ func (c *checker) column(qual *Ident, id *Ident) *cnode {
 		return c.contactColumn(id)
 	}
 	_, isEv := eventColByName(name)
-	_, isC := c.cat.lookup(name)
+	_, isC := c.lookup(name)
 	if c.inSub && isEv {
 		return c.eventColumn(c.evScopes[len(c.evScopes)-1].index, id)
 	}
@@ -490,7 +500,7 @@ func eventType(ec eventCol) Type {
 }
 
 func (c *checker) contactColumn(id *Ident) *cnode {
-	f, ok := c.cat.lookup(id.Name)
+	f, ok := c.lookup(id.Name)
 	if !ok || f.kind == fkNotQueryable {
 		c.errorf(id.Pos(), "illegal column name: '%s' referenced for table: 'contact_data'", Clip(id.Name))
 	}

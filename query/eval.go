@@ -19,6 +19,7 @@ type Record struct {
 	UpdatedAt int64
 
 	ListIDs         []string
+	TagIDs          []string // Constant Contact's tags (Query.Tags)
 	AlternateEmails []string
 	// EmailDomains is derived: see EmailDomains. The writer fills it.
 	EmailDomains []string
@@ -354,6 +355,8 @@ func arrayOf(f fieldRef) func(*ctx) []string {
 	switch f.kind {
 	case fkListIDs:
 		return func(c *ctx) []string { return c.r.ListIDs }
+	case fkTagIDs:
+		return func(c *ctx) []string { return c.r.TagIDs }
 	case fkAltEmails:
 		return func(c *ctx) []string { return c.r.AlternateEmails }
 	}

@@ -14,6 +14,7 @@ type Inputs struct {
 
 	ID, CreatedAt, UpdatedAt               bool
 	ListIDs, AlternateEmails, EmailDomains bool
+	TagIDs                                 bool
 
 	// Events reports whether Record.Events is read; EventColumns has bit
 	// 1<<c set for each Event field read besides the timestamp, in
@@ -57,6 +58,8 @@ func inputsOf(root *cnode) Inputs {
 				in.UpdatedAt = true
 			case fkListIDs:
 				in.ListIDs = true
+			case fkTagIDs:
+				in.TagIDs = true
 			case fkAltEmails:
 				in.AlternateEmails = true
 			case fkEmailDomains:

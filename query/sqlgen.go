@@ -214,6 +214,11 @@ func (g *sqlGen) eventsOf(scope int) string {
 	return a + ".account_id = " + g.d.account(g) + " AND " + a + ".contact_id = c.id"
 }
 
+// taggingsOf restricts contact_tags ct to the contact's taggings.
+func (g *sqlGen) taggingsOf() string {
+	return "ct.account_id = " + g.d.account(g) + " AND ct.contact_id = c.id"
+}
+
 // membersOf restricts list_members m to the contact's memberships.
 func (g *sqlGen) membersOf() string {
 	return "m.account_id = " + g.d.account(g) + " AND m.contact_id = c.id"
@@ -302,6 +307,8 @@ func (g *sqlGen) arrayEmpty(f fieldRef) string {
 	switch f.kind {
 	case fkListIDs:
 		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + "))"
+	case fkTagIDs:
+		return "(NOT EXISTS (SELECT 1 FROM contact_tags AS ct WHERE " + g.taggingsOf() + "))"
 	case fkAltEmails:
 		return "(NOT EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + "))"
 	}
@@ -332,6 +339,8 @@ func (g *sqlGen) contains(n *cnode) string {
 	switch n.f.kind {
 	case fkListIDs:
 		return "EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id IN (" + g.valueList(n.args) + "))"
+	case fkTagIDs:
+		return "EXISTS (SELECT 1 FROM contact_tags AS ct WHERE " + g.taggingsOf() + " AND ct.tag_id IN (" + g.valueList(n.args) + "))"
 	case fkAltEmails:
 		return "EXISTS (SELECT 1 FROM " + g.d.jsonArray("c.alternate_emails") + " WHERE j.value IN (" + g.valueList(n.args) + "))"
 	}

@@ -51,13 +51,22 @@ func scanContact(rows *sql.Rows) (segmentd.Contact, error) {
 }
 
 // scanContactLists scans a row of contactColumnsLists: the contact with
-// its sorted ListIDs.
+// its sorted ListIDs and TagIDs, and its CC.
 func scanContactLists(rows *sql.Rows) (segmentd.Contact, error) {
-	var lists sql.NullString
-	c, err := scanContactAnd(rows, &lists)
+	var lists, tags, cc sql.NullString
+	c, err := scanContactAnd(rows, &lists, &tags, &cc)
 	if err == nil && lists.String != "" {
 		c.ListIDs = strings.Split(lists.String, ",")
 		slices.Sort(c.ListIDs)
+	}
+	if err == nil && tags.String != "" {
+		c.TagIDs = strings.Split(tags.String, ",")
+		slices.Sort(c.TagIDs)
+	}
+	if err == nil {
+		if c.CC, err = segmentd.DecodeCCDetails(cc.String); err != nil {
+			err = fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
+		}
 	}
 	return c, err
 }
@@ -309,7 +318,7 @@ func appendJSONNumber(b []byte, f float64) []byte {
 }
 
 // queryContacts runs query, which selects contactCols, and fills each
-// contact's ListIDs.
+// contact's ListIDs and TagIDs.
 func queryContacts(ctx context.Context, q queryer, acct int64, query string, args ...any) ([]segmentd.Contact, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -352,7 +361,7 @@ func queryContactsLists(ctx context.Context, q queryer, query string, args ...an
 	return out, rows.Err()
 }
 
-// fillListIDs sets the sorted ListIDs of cs.
+// fillListIDs sets the sorted ListIDs and TagIDs of cs.
 func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Contact) error {
 	ptrs := make([]*segmentd.Contact, len(cs))
 	for i := range cs {
@@ -361,7 +370,8 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 	return fillListIDsOf(ctx, q, acct, ptrs)
 }
 
-// fillListIDsOf sets the sorted ListIDs of the contacts cs point to.
+// fillListIDsOf sets the sorted ListIDs and TagIDs, and the CC, of the
+// contacts cs point to.
 func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Contact) error {
 	if len(cs) == 0 {
 		return nil
@@ -372,26 +382,62 @@ func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Co
 		idx[c.ID] = c
 		ids[i] = c.ID
 	}
-	rows, err := q.QueryContext(ctx, qListIDsOf, acct, jsonStrings(ids))
+	arr := jsonStrings(ids)
+	if err := fillSets(ctx, q, qListIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.ListIDs }); err != nil {
+		return err
+	}
+	if err := fillSets(ctx, q, qTagIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.TagIDs }); err != nil {
+		return err
+	}
+	return fillCCDetails(ctx, q, acct, arr, idx)
+}
+
+// fillCCDetails sets the CC of the contacts in the JSON array ids.
+func fillCCDetails(ctx context.Context, q queryer, acct int64, ids string, idx map[string]*segmentd.Contact) error {
+	rows, err := q.QueryContext(ctx, qCCDetailsOf, acct, ids)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cid, lid string
-		if err := rows.Scan(&cid, &lid); err != nil {
+		var cid, details string
+		if err := rows.Scan(&cid, &details); err != nil {
 			return err
 		}
 		if c, ok := idx[cid]; ok {
-			c.ListIDs = append(c.ListIDs, lid)
+			if c.CC, err = segmentd.DecodeCCDetails(details); err != nil {
+				return fmt.Errorf("contact %s: contact_cc: %w", cid, err)
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// fillSets runs query, which selects (contact id, member id) pairs of the
+// contacts in the JSON array ids, and sets each contact's set (its lists
+// or its tags) to its members, sorted.
+func fillSets(ctx context.Context, q queryer, query string, acct int64, ids string, idx map[string]*segmentd.Contact, set func(*segmentd.Contact) *[]string) error {
+	rows, err := q.QueryContext(ctx, query, acct, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, mid string
+		if err := rows.Scan(&cid, &mid); err != nil {
+			return err
+		}
+		if c, ok := idx[cid]; ok {
+			*set(c) = append(*set(c), mid)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, c := range cs {
-		slices.Sort(c.ListIDs)
-		c.ListIDs = slices.Compact(c.ListIDs) // an id given twice
+	for _, c := range idx {
+		s := set(c)
+		slices.Sort(*s)
+		*s = slices.Compact(*s) // an id given twice
 	}
 	return nil
 }
@@ -579,6 +625,12 @@ func deleteContacts(ctx context.Context, tx *sql.Tx, acct int64, ids string) (in
 	if _, err := tx.ExecContext(ctx, qDeleteMembershipsOf, acct, ids); err != nil {
 		return 0, err
 	}
+	if _, err := tx.ExecContext(ctx, qDeleteTaggingsOf, acct, ids); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, qDeleteCCDetailsOf, acct, ids); err != nil {
+		return 0, err
+	}
 	if _, err := tx.ExecContext(ctx, qDeleteAlternatesOf, acct, ids); err != nil {
 		return 0, err
 	}
@@ -612,6 +664,12 @@ func (s *Store) DeleteAllContacts(ctx context.Context, acct int64) (int, error) 
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM list_members WHERE account_id = ?", acct); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM contact_tags WHERE account_id = ?", acct); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM contact_cc WHERE account_id = ?", acct); err != nil {
 			return err
 		}
 		if _, err = tx.ExecContext(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = ?", acct); err != nil {

@@ -17,6 +17,16 @@ const (
 	qListIDsOf = `SELECT contact_id, list_id FROM list_members
 		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
 
+	// qTagIDsOf reads the taggings of the contacts in a JSON array of ids,
+	// a range of contact_tags' primary key per contact.
+	qTagIDsOf = `SELECT contact_id, tag_id FROM contact_tags
+		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
+
+	// qCCDetailsOf reads the Constant Contact-only attributes of the
+	// contacts in a JSON array of ids.
+	qCCDetailsOf = `SELECT contact_id, details FROM contact_cc
+		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
+
 	qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
 		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
 
@@ -41,6 +51,8 @@ const (
 
 	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteTaggingsOf     = "DELETE FROM contact_tags WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteCCDetailsOf    = "DELETE FROM contact_cc WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_id = ? RETURNING contact_id"
@@ -59,9 +71,14 @@ const (
 	contactColumnsC = "c.id, c.email, c.phone_number_id, c.external_id, c.anonymous_id, c.first_name, c.last_name, " +
 		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
-	// contactColumnsLists is contactColumnsC and the contact's list ids,
-	// comma-separated (list ids are UUIDs), in no particular order: a
-	// range of list_members' primary key, as for qListIDsOf.
+	// contactColumnsLists is contactColumnsC, the contact's list ids and
+	// its tag ids, each comma-separated (ids are UUIDs), in no particular
+	// order: a range of list_members' and of contact_tags' primary key, as
+	// for qListIDsOf and qTagIDsOf; then its Constant Contact-only
+	// attributes (NULL for none).
 	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(lm.list_id) FROM list_members lm
-		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id)`
+		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id),
+		(SELECT group_concat(ct.tag_id) FROM contact_tags ct
+		WHERE ct.account_id = c.account_id AND ct.contact_id = c.id),
+		(SELECT d.details FROM contact_cc d WHERE d.account_id = c.account_id AND d.contact_id = c.id)`
 )

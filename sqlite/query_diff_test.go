@@ -34,6 +34,16 @@ func openSchema(t *testing.T) *sql.DB {
 	if _, err := db.Exec(string(schema)); err != nil {
 		t.Fatalf("apply schema: %v", err)
 	}
+	// The taggings' table as migration 0022 makes it (the later
+	// migrations, written for a database already holding data, are left
+	// out).
+	tags, err := os.ReadFile(filepath.Join("migrations", "0022_contact_tags.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(tags)); err != nil {
+		t.Fatalf("apply 0022: %v", err)
+	}
 	return db
 }
 
@@ -76,6 +86,11 @@ func insertContacts(t *testing.T, db *sql.DB, account int64, recs []*query.Recor
 		}
 		for _, l := range r.ListIDs {
 			if _, err := tx.Exec("INSERT INTO list_members (account_id, list_id, contact_id, added_at) VALUES (?, ?, ?, 0)", account, l, r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tag := range r.TagIDs {
+			if _, err := tx.Exec("INSERT INTO contact_tags (account_id, contact_id, tag_id, added_at) VALUES (?, ?, ?, 0)", account, r.ID, tag); err != nil {
 				t.Fatal(err)
 			}
 		}

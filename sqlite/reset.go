@@ -61,7 +61,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_bounds",
-	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags",
+	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
 }
 

@@ -29,6 +29,14 @@ func Catalog(t testing.TB) *query.Catalog {
 	return querycorpus.Catalog(t, query.NewCatalog, query.Text, query.Number, query.Date)
 }
 
+// The tags of the generated contacts (query.Record.TagIDs), which the
+// stores' tests load as taggings: Tag1 on every third contact, Tag2 on
+// every fourth.
+const (
+	Tag1 = "11111111-2222-3333-4444-555555555555"
+	Tag2 = "22222222-3333-4444-5555-666666666666"
+)
+
 // Store is a database holding the contacts, as a store's test sees it.
 type Store struct {
 	Name    string // names the store in failures: "SQLite", "PostgreSQL"
@@ -89,6 +97,14 @@ func Contacts(n int, seed uint64) []*query.Record {
 			if rng.IntN(3) == 0 {
 				r.ListIDs = append(r.ListIDs, l)
 			}
+		}
+		// Constant Contact tags, from the contact's number rather than
+		// the generator, whose sequence the other columns' data keeps.
+		if i%3 == 0 {
+			r.TagIDs = append(r.TagIDs, Tag1)
+		}
+		if i%4 == 1 {
+			r.TagIDs = append(r.TagIDs, Tag2)
 		}
 		r.EmailDomains = query.EmailDomains(r.Text[query.FieldEmail], r.AlternateEmails)
 		r.Custom = make([]query.Value, 6)
@@ -237,6 +253,8 @@ func Criteria(t *testing.T, s Store, recs []*query.Record) {
 		leaf(`{"source":"contact","field":"updated_at","op":"after","const_value":"2024-03-01"}`),
 		leaf(`{"source":"contact","field":"postal_code","op":"is-empty"}`),
 		leaf(`{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-none","const_value":"11111111-2222-3333-4444-555555555555"}]},{"source":"tracking","field":"unsubscribed","op":"contains-none","const_value":"last-n-campaigns","param":"3"}`),
+		leaf(`{"source":"tags","field":"tag_id","op":"contains-any","const_value":"22222222-3333-4444-5555-666666666666"}`),
+		leaf(`{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-any","const_value":"11111111-2222-3333-4444-555555555555"},{"source":"tags","field":"tag_id","op":"contains-none","const_value":"22222222-3333-4444-5555-666666666666"}]},{"source":"contact","field":"country","op":"is-not-empty"}`),
 	}
 	nonEmpty := 0
 	for _, src := range docs {
@@ -244,11 +262,11 @@ func Criteria(t *testing.T, s Store, recs []*query.Record) {
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		stmt, err := c.Select(cat, campaigns)
+		q, err := c.Query(cat, campaigns)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		ch, err := query.Check(&query.Query{Lang: query.SQL, Stmt: stmt}, cat)
+		ch, err := query.Check(q, cat)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}

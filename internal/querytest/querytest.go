@@ -18,6 +18,7 @@ func Record(c *segmentd.Contact, evs []query.Event, cat *query.Catalog) *query.R
 		CreatedAt:       c.CreatedAt.UnixMilli(),
 		UpdatedAt:       c.UpdatedAt.UnixMilli(),
 		ListIDs:         c.ListIDs,
+		TagIDs:          c.TagIDs,
 		AlternateEmails: c.AlternateEmails,
 		EmailDomains:    query.EmailDomains(c.Email, c.AlternateEmails),
 		Events:          evs,
