@@ -82,7 +82,8 @@ func TestContactFilters(t *testing.T) {
 		{"/v3/contacts?updated_after=yesterday", validation(`updated_after must be an ISO-8601 date or date-time (2022-07-16 or 2022-07-16T16:37:59.091Z), not "yesterday"`)},
 		{"/v3/contacts?created_before=2024-13-01", validation(`created_before must be an ISO-8601 date or date-time (2022-07-16 or 2022-07-16T16:37:59.091Z), not "2024-13-01"`)},
 		{"/v3/contacts?segment_id=1&lists=" + a.ID, validation("segment_id cannot be combined with the lists filter")},
-		{"/v3/contacts?tags=" + a.ID, validation("segmentd does not support the tags parameter of GET /v3/contacts (it serves segment_id, email, status, lists, updated_after, updated_before, created_after, created_before, limit, include, include_count and cursor)")},
+		{"/v3/contacts?sms_status=all", validation("segmentd does not support the sms_status parameter of GET /v3/contacts (it serves segment_id, tags, email, status, lists, updated_after, updated_before, created_after, created_before, limit, include, include_count and cursor)")},
+		{"/v3/contacts?lists=" + a.ID + "&tags=" + a.ID, validation("segmentd does not combine tags with the lists filter")},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: tt.path}), 400, tt.body)
 	}

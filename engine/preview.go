@@ -62,11 +62,10 @@ func (e *Engine) Preview(acct int64, q *query.Query, c *criteria.Criteria, paren
 // and checks their query, against cat.
 func checkDef(cat *query.Catalog, q *query.Query, c *criteria.Criteria, campaigns []string) (*query.Checked, error) {
 	if c != nil {
-		stmt, err := c.Select(cat, slices.Clone(campaigns))
-		if err != nil {
+		var err error
+		if q, err = c.Query(cat, slices.Clone(campaigns)); err != nil {
 			return nil, err
 		}
-		q = &query.Query{Lang: query.SQL, Stmt: stmt}
 	}
 	return query.Check(q, cat)
 }
