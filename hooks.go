@@ -210,8 +210,10 @@ type HookStore interface {
 	DeleteSubscription(ctx context.Context, acct int64, id string) error
 
 	// AppendTransitions numbers transitions of one account after its last
-	// (Transition.Seq is set) and stores them, all or none.
-	AppendTransitions(ctx context.Context, acct int64, ts []Transition) error
+	// (Transition.Seq is set) and stores them, all or none: in the outbox
+	// those whose deliver is true (deliver nil: every one), and with
+	// history every one in the membership history (HistoryStore).
+	AppendTransitions(ctx context.Context, acct int64, ts []Transition, deliver []bool, history bool) error
 	// Transitions returns up to limit of the account's stored transitions
 	// numbered after after and at most through (0: no bound), in order.
 	Transitions(ctx context.Context, acct int64, after, through int64, limit int) ([]Transition, error)

@@ -46,6 +46,12 @@ type Options struct {
 	MaxBatch, MaxBody int
 	// Client sends the messages (default: a client of its own).
 	Client *http.Client
+	// History, when set, keeps every transition of every account in the
+	// membership history (docs/history.md) for Retention, pruned in the
+	// background every PruneEvery (default 10 min).
+	History    segmentd.HistoryStore
+	Retention  time.Duration
+	PruneEvery time.Duration
 }
 
 // Limits of the messages.
@@ -111,6 +117,12 @@ func New(o Options) *Dispatcher {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = 10 * time.Minute
+	}
+	if o.Retention <= 0 {
+		o.History = nil
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -136,6 +148,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	d.wg.Go(d.writer)
+	if d.o.History != nil {
+		d.wg.Go(d.pruner)
+	}
 	return nil
 }
 
@@ -154,9 +169,9 @@ func (d *Dispatcher) Close() {
 // Record implements segmentd.Outbox: it queues and returns.
 func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
 	d.mu.Lock()
-	if len(d.subs[acct]) == 0 {
+	if len(d.subs[acct]) == 0 && d.o.History == nil {
 		d.mu.Unlock()
-		return // nobody subscribed: nothing to keep
+		return // nobody subscribed and no history: nothing to keep
 	}
 	d.queue = append(d.queue, batch{acct, ts})
 	d.queued++
@@ -167,9 +182,13 @@ func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
 	}
 }
 
-// Wants implements segmentd.Outbox: whether the account has a
-// subscription, read from the copy Changed publishes.
+// Wants implements segmentd.Outbox: with the history kept, every
+// account's transitions are wanted; without it, those of an account with
+// a subscription, read from the copy Changed publishes.
 func (d *Dispatcher) Wants(acct int64) bool {
+	if d.o.History != nil {
+		return true
+	}
 	m := d.watched.Load()
 	return m != nil && (*m)[acct]
 }
@@ -275,16 +294,20 @@ func (d *Dispatcher) writer() {
 		for i := 0; i < len(q); {
 			acct := q[i].acct
 			var keep []segmentd.Transition
+			var deliver []bool // with the history: which of keep the outbox takes
 			j := i
 			for ; j < len(q) && q[j].acct == acct; j++ {
 				for _, t := range q[j].ts {
-					if wanted(subs[acct], &t) {
+					w := wanted(subs[acct], &t)
+					if d.o.History != nil {
+						keep, deliver = append(keep, t), append(deliver, w)
+					} else if w {
 						keep = append(keep, t)
 					}
 				}
 			}
 			for len(keep) > 0 {
-				err := d.o.Store.AppendTransitions(d.ctx, acct, keep)
+				err := d.o.Store.AppendTransitions(d.ctx, acct, keep, deliver, d.o.History != nil)
 				if err == nil {
 					woken[acct] = true
 					break
@@ -552,4 +575,29 @@ func (d *Dispatcher) SendTest(ctx context.Context, sub segmentd.Subscription) (s
 	body := encode(Message{Type: TestType, Timestamp: jsonTime(now), Data: []TransitionJSON{}})
 	del := d.send(ctx, &sub, id, body, 0)
 	return d.o.Store.AddDelivery(ctx, sub.AccountID, del, keepDeliveries)
+}
+
+// pruner deletes the history's transitions older than the retention, at
+// start and every PruneEvery, in bounded batches.
+func (d *Dispatcher) pruner() {
+	for {
+		before := d.o.Clock.Now().Add(-d.o.Retention)
+		for d.ctx.Err() == nil {
+			n, err := d.o.History.PruneHistory(d.ctx, before, segmentd.MaxHistoryPruneBatch)
+			if err != nil {
+				if d.ctx.Err() == nil {
+					d.o.Log.Error("pruning the membership history", "err", err)
+				}
+				break
+			}
+			if n < segmentd.MaxHistoryPruneBatch {
+				break
+			}
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(d.o.PruneEvery):
+		}
+	}
 }
