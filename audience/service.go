@@ -80,6 +80,10 @@ type Config struct {
 	// Imports keeps CSV contact imports (imports.go; nil: none are
 	// served).
 	Imports segmentd.ImportStore
+	// History reads the membership history (history.go; nil: none is
+	// served), which keeps HistoryRetention of transitions.
+	History          segmentd.HistoryStore
+	HistoryRetention time.Duration
 }
 
 // Service applies SendGrid's rules (validation, limits, asynchronous jobs) on

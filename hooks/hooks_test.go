@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/internal/facetest"
 )
@@ -30,8 +31,11 @@ func start(t *testing.T, o hooks.Options) *env {
 	var d *hooks.Dispatcher
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		return hooks.NewHandler(hooks.HandlerOptions{Service: e.Svc, Dispatcher: d, Log: e.Log})
-	}, facetest.Config{Outbox: func(e *facetest.Env) segmentd.Outbox {
+	}, facetest.Config{Service: audience.Config{HistoryRetention: o.Retention}, Outbox: func(e *facetest.Env) segmentd.Outbox {
 		o.Store, o.Clock, o.Log = e.Store, e.Clock, e.Log
+		if o.Retention > 0 {
+			o.History = e.Store
+		}
 		if o.Poll == 0 {
 			o.Poll = 10 * time.Millisecond
 		}

@@ -154,6 +154,9 @@ type config struct {
 	webhookDelivery bool
 	webhookTimeout  time.Duration
 	webhookHorizon  time.Duration
+	// historyRetention is how long the membership history keeps a
+	// transition (docs/history.md; 0: no history is kept).
+	historyRetention time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -279,6 +282,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		horizon = v
 		return nil
 	})
+	historyRetention := envOr(env, "SEGMENTD_HISTORY_RETENTION", segmentd.DefaultHistoryRetention.String())
+	fs.Func("history-retention", "how long the membership history keeps each segment entry and exit, as a Go duration, at least 1h, or 0 to keep none; kept by the server that delivers webhooks (env SEGMENTD_HISTORY_RETENTION, default 2160h: 90 days)", func(v string) error {
+		historyRetention = v
+		return nil
+	})
 	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
 	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "auto"), false
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
@@ -307,6 +315,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if cfg.webhookHorizon, err = time.ParseDuration(horizon); err != nil || cfg.webhookHorizon < 24*time.Hour {
 		return cfg, fmt.Errorf("--webhook-retry-horizon must be a duration of at least 24h, not %s", segmentd.Quote(horizon))
+	}
+	if cfg.historyRetention, err = time.ParseDuration(historyRetention); err != nil || cfg.historyRetention != 0 && cfg.historyRetention < time.Hour {
+		return cfg, fmt.Errorf("--history-retention must be 0 or a duration of at least 1h, not %s", segmentd.Quote(historyRetention))
 	}
 	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
 		var err error
@@ -394,12 +405,16 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// engine's transitions once it is loaded.
 	var dispatcher *hooks.Dispatcher
 	if cfg.webhookDelivery {
-		dispatcher = hooks.New(hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon})
+		dispatcher = hooks.New(hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon,
+			History: store, Retention: cfg.historyRetention})
 		if err := dispatcher.Start(ctx); err != nil {
 			return fmt.Errorf("starting webhook delivery: %w", err)
 		}
 		defer dispatcher.Close()
 		svcCfg.Outbox = dispatcher
+		if cfg.historyRetention > 0 {
+			svcCfg.History, svcCfg.HistoryRetention = store, cfg.historyRetention
+		}
 	}
 	svc := audience.New(store, clock, log, svcCfg)
 	defer svc.Close()
