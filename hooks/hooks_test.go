@@ -27,7 +27,7 @@ type env struct {
 	acct int64
 }
 
-func start(t *testing.T, o hooks.Options) *env {
+func start(t testing.TB, o hooks.Options) *env {
 	var d *hooks.Dispatcher
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		return hooks.NewHandler(hooks.HandlerOptions{Service: e.Svc, Dispatcher: d, Log: e.Log})
