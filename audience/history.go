@@ -269,4 +269,3 @@ func (s *Service) MembersAt(ctx context.Context, acct int64, seg segmentd.HookSe
 	}
 	return out, next, nil
 }
-
