@@ -245,3 +245,15 @@ type Outbox interface {
 	// under the account's lock: it must not block.
 	Wants(acct int64) bool
 }
+
+// DeliveryLock elects, among the servers sharing one store, the one that
+// delivers webhooks and keeps the membership history (docs/webhooks.md,
+// "Several servers on one PostgreSQL database"). The PostgreSQL store
+// implements it with an advisory lock held by a session of its own; a
+// store only one server opens needs none.
+type DeliveryLock interface {
+	// TryLockDelivery takes the lock unless another server holds it (ok
+	// false). While it is held, lost is closed when it is lost (the
+	// session died); release gives it up.
+	TryLockDelivery(ctx context.Context) (ok bool, lost <-chan struct{}, release func(), err error)
+}

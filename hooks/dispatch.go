@@ -52,6 +52,13 @@ type Options struct {
 	History    segmentd.HistoryStore
 	Retention  time.Duration
 	PruneEvery time.Duration
+	// Lock, when set, elects the one server of a shared store that
+	// delivers and keeps the history: this dispatcher does so only while
+	// it holds the lock, tries to take it every Elect (default 5 s), and
+	// while it holds it reloads the subscriptions every Elect, since other
+	// servers' API calls change them. Nil: this server always delivers.
+	Lock  segmentd.DeliveryLock
+	Elect time.Duration
 }
 
 // Limits of the messages.
@@ -79,6 +86,9 @@ type Dispatcher struct {
 	// watched is the accounts of subs, as a copy the engine reads
 	// without the lock (Wants).
 	watched atomic.Pointer[map[int64]bool]
+	// leading: this server delivers (always without Options.Lock; while
+	// it holds the lock with it). Written under mu.
+	leading atomic.Bool
 
 	wakeWriter chan struct{}
 	ctx        context.Context
@@ -117,6 +127,9 @@ func New(o Options) *Dispatcher {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
+	if o.Elect <= 0 {
+		o.Elect = 5 * time.Second
+	}
 	if o.PruneEvery <= 0 {
 		o.PruneEvery = 10 * time.Minute
 	}
@@ -143,15 +156,130 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.subs[s.AccountID] = append(d.subs[s.AccountID], s)
 	}
 	d.publishWatched()
-	for _, s := range subs {
-		d.startWorker(s)
+	if d.o.Lock == nil {
+		d.leading.Store(true)
+		for _, s := range subs {
+			d.startWorker(s)
+		}
 	}
 	d.mu.Unlock()
 	d.wg.Go(d.writer)
 	if d.o.History != nil {
 		d.wg.Go(d.pruner)
 	}
+	if d.o.Lock != nil {
+		d.wg.Go(d.elect)
+	}
 	return nil
+}
+
+// Leading reports whether this server delivers webhooks now.
+func (d *Dispatcher) Leading() bool { return d.leading.Load() }
+
+// elect takes the delivery lock when no other server holds it, delivers
+// while it holds it, and stops when it is lost.
+func (d *Dispatcher) elect() {
+	for d.ctx.Err() == nil {
+		ok, lost, release, err := d.o.Lock.TryLockDelivery(d.ctx)
+		if err != nil && d.ctx.Err() == nil {
+			d.o.Log.Warn("taking the webhook delivery lock", "err", err)
+		}
+		if ok {
+			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
+			d.resync()
+			d.setLeading(true)
+			d.lead(lost)
+			d.setLeading(false)
+			release()
+			if d.ctx.Err() == nil {
+				d.o.Log.Warn("lost the webhook delivery lock; another server may take it")
+			}
+			continue
+		}
+		select {
+		case <-d.ctx.Done():
+		case <-time.After(d.o.Elect):
+		}
+	}
+}
+
+// lead reloads the subscriptions every Elect until the lock is lost or
+// the dispatcher stops.
+func (d *Dispatcher) lead(lost <-chan struct{}) {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-lost:
+			return
+		case <-time.After(d.o.Elect):
+			d.resync()
+		}
+	}
+}
+
+// setLeading starts or stops delivering: the subscriptions' goroutines,
+// and the engine's transitions taken (Record, Wants).
+func (d *Dispatcher) setLeading(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.leading.Store(on)
+	if on {
+		for _, subs := range d.subs {
+			for _, s := range subs {
+				d.startWorker(s)
+			}
+		}
+		return
+	}
+	for k, w := range d.workers {
+		w.cancel()
+		delete(d.workers, k)
+	}
+}
+
+// resync reloads every subscription and applies the accounts' that
+// changed.
+func (d *Dispatcher) resync() {
+	subs, err := d.o.Store.Subscriptions(d.ctx, 0)
+	if err != nil {
+		if d.ctx.Err() == nil {
+			d.o.Log.Error("reloading webhook subscriptions", "err", err)
+		}
+		return
+	}
+	by := map[int64][]segmentd.Subscription{}
+	for _, s := range subs {
+		by[s.AccountID] = append(by[s.AccountID], s)
+	}
+	d.mu.Lock()
+	var changed []int64
+	for acct := range d.subs {
+		if _, ok := by[acct]; !ok {
+			changed = append(changed, acct)
+		}
+	}
+	for acct, ss := range by {
+		if !sameSubscriptions(d.subs[acct], ss) {
+			changed = append(changed, acct)
+		}
+	}
+	d.mu.Unlock()
+	for _, acct := range changed {
+		d.apply(acct, by[acct])
+	}
+}
+
+func sameSubscriptions(a, b []segmentd.Subscription) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !a[i].UpdatedAt.Equal(b[i].UpdatedAt) || a[i].Status != b[i].Status {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops delivering, after the attempts under way (each bounded by
@@ -168,6 +296,9 @@ func (d *Dispatcher) Close() {
 
 // Record implements segmentd.Outbox: it queues and returns.
 func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
+	if !d.leading.Load() {
+		return // another server delivers
+	}
 	d.mu.Lock()
 	if len(d.subs[acct]) == 0 && d.o.History == nil {
 		d.mu.Unlock()
@@ -186,6 +317,9 @@ func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
 // account's transitions are wanted; without it, those of an account with
 // a subscription, read from the copy Changed publishes.
 func (d *Dispatcher) Wants(acct int64) bool {
+	if !d.leading.Load() {
+		return false
+	}
 	if d.o.History != nil {
 		return true
 	}
@@ -225,6 +359,11 @@ func (d *Dispatcher) Changed(acct int64) {
 		d.o.Log.Error("reloading webhook subscriptions", "account", acct, "err", err)
 		return
 	}
+	d.apply(acct, subs)
+}
+
+// apply makes an account's subscriptions subs.
+func (d *Dispatcher) apply(acct int64, subs []segmentd.Subscription) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -259,7 +398,7 @@ func workerKey(acct int64, id string) string { return strconv.FormatInt(acct, 10
 // held.
 func (d *Dispatcher) startWorker(s segmentd.Subscription) {
 	k := workerKey(s.AccountID, s.ID)
-	if d.workers[k] != nil {
+	if d.workers[k] != nil || !d.leading.Load() {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
@@ -582,7 +721,7 @@ func (d *Dispatcher) SendTest(ctx context.Context, sub segmentd.Subscription) (s
 func (d *Dispatcher) pruner() {
 	for {
 		before := d.o.Clock.Now().Add(-d.o.Retention)
-		for d.ctx.Err() == nil {
+		for d.ctx.Err() == nil && d.leading.Load() {
 			n, err := d.o.History.PruneHistory(d.ctx, before, segmentd.MaxHistoryPruneBatch)
 			if err != nil {
 				if d.ctx.Err() == nil {

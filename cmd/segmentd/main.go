@@ -405,8 +405,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// engine's transitions once it is loaded.
 	var dispatcher *hooks.Dispatcher
 	if cfg.webhookDelivery {
-		dispatcher = hooks.New(hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon,
-			History: store, Retention: cfg.historyRetention})
+		o := hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon,
+			History: store, Retention: cfg.historyRetention}
+		if store.shared != nil {
+			// Servers sharing the database elect the one that delivers.
+			o.Lock = store.shared
+		}
+		dispatcher = hooks.New(o)
 		if err := dispatcher.Start(ctx); err != nil {
 			return fmt.Errorf("starting webhook delivery: %w", err)
 		}
