@@ -268,7 +268,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	delivery := envOr(env, "SEGMENTD_WEBHOOK_DELIVERY", "true")
-	fs.Func("webhook-delivery", "deliver segment webhooks from this server: true or false; of several servers sharing a database, only one may (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
+	fs.Func("webhook-delivery", "let this server deliver segment webhooks and keep the membership history: true or false; of several servers sharing a database, the one holding the delivery lock does (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
 		delivery = v
 		return nil
 	})
