@@ -163,7 +163,7 @@ func (e *env) upsert(t *testing.T, emails ...string) {
 	facetest.WaitJob(t, e.Svc, e.acct, id)
 }
 
-func (e *env) segment(t *testing.T, name, q string) string {
+func (e *env) segment(t testing.TB, name, q string) string {
 	t.Helper()
 	v, err := e.Svc.CreateSegment(t.Context(), e.acct, name, q, "2", nil)
 	if err != nil {
