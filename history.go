@@ -68,6 +68,7 @@ type HistoryStore interface {
 	// PruneHistory deletes up to limit transitions of every account timed
 	// before before, and says how many it deleted.
 	PruneHistory(ctx context.Context, before time.Time, limit int) (int, error)
+	HookReplayStore
 }
 
 // historyCauses numbers the causes as the stores keep them.
@@ -95,4 +96,30 @@ func SetHistoryKind(t *Transition, k int) {
 	if c := k / 2; c > 0 && c < len(historyCauses) {
 		t.Cause = historyCauses[c]
 	}
+}
+
+// HookReplay is a subscription's replay of the transitions timed in
+// [From, To): the history's transitions sent again with their original
+// ids, segment by segment, each in time order.
+type HookReplay struct {
+	SubscriptionID string
+	From, To       time.Time
+	// Segments are the engine ids left to replay, the first in progress;
+	// After is where in it the last message delivered stopped.
+	Segments []string
+	After    HistoryCursor
+}
+
+// HookReplayStore keeps the replays under way, one per subscription at
+// most. Deleting a subscription or resetting its account deletes its
+// replay.
+type HookReplayStore interface {
+	// HistorySegments returns the engine ids of the account's segments
+	// the history has transitions of, ordered.
+	HistorySegments(ctx context.Context, acct int64) ([]string, error)
+	// PutHookReplay stores a replay, replacing the subscription's.
+	PutHookReplay(ctx context.Context, acct int64, r HookReplay) error
+	// HookReplay returns the subscription's replay (ok false: none).
+	HookReplay(ctx context.Context, acct int64, subID string) (r HookReplay, ok bool, err error)
+	DeleteHookReplay(ctx context.Context, acct int64, subID string) error
 }

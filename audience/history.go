@@ -269,3 +269,52 @@ func (s *Service) MembersAt(ctx context.Context, acct int64, seg segmentd.HookSe
 	}
 	return out, next, nil
 }
+
+// ReplaySubscription starts a replay of the history's transitions timed
+// in [from, to) to a subscription: those of its segments (every segment
+// the history knows, for a subscription of all) and event types, sent
+// again with their original ids, segment by segment in time order, after
+// its new transitions. One replay runs at a time per subscription.
+func (s *Service) ReplaySubscription(ctx context.Context, acct int64, id string, from, to time.Time) (segmentd.HookReplay, error) {
+	sub, err := s.Subscription(ctx, acct, id)
+	if err != nil {
+		return segmentd.HookReplay{}, err
+	}
+	if s.cfg.History == nil {
+		return segmentd.HookReplay{}, errNoHistory
+	}
+	now := s.clock.Now()
+	if oldest := now.Add(-s.cfg.HistoryRetention); from.Before(oldest) {
+		return segmentd.HookReplay{}, segmentd.Errorf(segmentd.KindInvalid, "from", "from %s is before the oldest time the history keeps (%s: --history-retention=%s)",
+			from.UTC().Format(time.RFC3339), oldest.UTC().Format(time.RFC3339), s.cfg.HistoryRetention)
+	}
+	if !to.After(from) {
+		return segmentd.HookReplay{}, segmentd.Errorf(segmentd.KindInvalid, "to", "to must be after from")
+	}
+	if _, ok, err := s.cfg.History.HookReplay(ctx, acct, id); err != nil || ok {
+		if err == nil {
+			err = segmentd.Errorf(segmentd.KindConflict, "", "webhook subscription %s has a replay under way; it must finish first", segmentd.Quote(id))
+		}
+		return segmentd.HookReplay{}, err
+	}
+	if s.cfg.Outbox != nil {
+		if err := s.cfg.Outbox.Flush(ctx); err != nil {
+			return segmentd.HookReplay{}, err
+		}
+	}
+	r := segmentd.HookReplay{SubscriptionID: id, From: from, To: to}
+	if len(sub.Segments) == 0 {
+		if r.Segments, err = s.cfg.History.HistorySegments(ctx, acct); err != nil {
+			return r, err
+		}
+	} else {
+		for _, seg := range sub.Segments {
+			r.Segments = append(r.Segments, seg.EngineID())
+		}
+	}
+	if err := s.cfg.History.PutHookReplay(ctx, acct, r); err != nil {
+		return r, err
+	}
+	s.hooksChanged(acct)
+	return r, nil
+}

@@ -547,6 +547,10 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 		sub.Inflight = 0
 	}
 	ts, last, err := w.next(ctx, &sub)
+	if err == nil && last == 0 && d.o.History != nil {
+		// Nothing new: a replay's next message, if one is under way.
+		return w.replayTurn(ctx, &sub)
+	}
 	if err != nil || last == 0 {
 		return -1, err
 	}
@@ -570,19 +574,93 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 	if ctx.Err() != nil {
 		return 0, nil // stopping: the message goes again after the start
 	}
+	return 0, w.settle(ctx, &sub, del, func() error {
+		st := segmentd.HookState{Status: segmentd.HookActive, Cursor: sub.Inflight}
+		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
+			return err
+		}
+		d.forget(ctx, w.acct)
+		return nil
+	})
+}
+
+// replayTurn sends the next message of the subscription's replay, if one
+// is under way (docs/webhooks.md, "Replay"): up to MaxBatch of the
+// history's transitions of its first segment left, after where the last
+// message stopped. A replay's message id names its first transition
+// ("msg_<subscription>_r<number>"), so a retry sends the same message.
+func (w *worker) replayTurn(ctx context.Context, sub *segmentd.Subscription) (time.Duration, error) {
+	d := w.d
+	r, ok, err := d.o.History.HookReplay(ctx, w.acct, w.id)
+	if err != nil || !ok {
+		return -1, err
+	}
+	if len(r.Segments) == 0 {
+		return 0, d.o.History.DeleteHookReplay(ctx, w.acct, w.id)
+	}
+	rows, err := d.o.History.HistoryTransitions(ctx, w.acct, r.Segments[0], r.From, r.To, r.After, readAhead)
+	if err != nil {
+		return 0, err
+	}
+	var ts []segmentd.Transition
+	size := 64
+	for i := range rows {
+		t := &rows[i]
+		if !sub.Wants(t) {
+			continue
+		}
+		n := len(encode(Message{Data: []TransitionJSON{transitionJSON(t)}}))
+		if len(ts) == d.o.MaxBatch || len(ts) > 0 && size+n > d.o.MaxBody {
+			break
+		}
+		ts = append(ts, *t)
+		size += n
+	}
+	if len(ts) == 0 {
+		if len(rows) == readAhead {
+			// Nothing wanted in a full read: move past it.
+			last := rows[len(rows)-1]
+			r.After = segmentd.HistoryCursor{At: last.At, Seq: last.Seq}
+		} else {
+			r.Segments, r.After = r.Segments[1:], segmentd.HistoryCursor{}
+		}
+		return 0, d.o.History.PutHookReplay(ctx, w.acct, r)
+	}
+	msg := Message{Type: MessageType, Timestamp: jsonTime(ts[len(ts)-1].At), Data: make([]TransitionJSON, len(ts))}
+	for i := range ts {
+		msg.Data[i] = transitionJSON(&ts[i])
+	}
+	del := d.send(ctx, sub, "msg_"+sub.ID+"_r"+strconv.FormatInt(ts[0].Seq, 10), encode(msg), len(ts))
+	if ctx.Err() != nil {
+		return 0, nil
+	}
+	return 0, w.settle(ctx, sub, del, func() error {
+		last := ts[len(ts)-1]
+		r.After = segmentd.HistoryCursor{At: last.At, Seq: last.Seq}
+		if err := d.o.History.PutHookReplay(ctx, w.acct, r); err != nil {
+			return err
+		}
+		if st := sub.HookState; st.Attempts > 0 {
+			st.Attempts, st.FirstFailure, st.NextAttempt = 0, time.Time{}, time.Time{}
+			return d.o.Store.SetHookState(ctx, w.acct, w.id, st, false)
+		}
+		return nil
+	})
+}
+
+// settle logs an attempt and, after a success, runs ok; after a failure
+// it schedules the retry with backoff, or marks the subscription failing
+// past the horizon.
+func (w *worker) settle(ctx context.Context, sub *segmentd.Subscription, del segmentd.Delivery, ok func() error) error {
+	d := w.d
 	if _, err := d.o.Store.AddDelivery(ctx, w.acct, del, keepDeliveries); err != nil {
 		d.o.Log.Error("recording a webhook delivery", "subscription", w.id, "err", err)
 	}
-	st := sub.HookState
 	if del.Error == "" {
-		st = segmentd.HookState{Status: segmentd.HookActive, Cursor: sub.Inflight}
-		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
-			return 0, err
-		}
-		d.forget(ctx, w.acct)
-		return 0, nil
+		return ok()
 	}
-	now = d.o.Clock.Now()
+	st := sub.HookState
+	now := d.o.Clock.Now()
 	st.Attempts++
 	if st.FirstFailure.IsZero() {
 		st.FirstFailure = del.At
@@ -596,12 +674,12 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 		st.NextAttempt = now.Add(d.backoff(st.Attempts))
 	}
 	if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
-		return 0, err
+		return err
 	}
 	if st.Status != segmentd.HookActive {
 		d.Changed(w.acct) // the outbox keeps nothing more for it
 	}
-	return 0, nil
+	return nil
 }
 
 // next reads the transitions of the subscription's next message: the

@@ -210,3 +210,41 @@ func (h *handler) historyMembers(w http.ResponseWriter, r *http.Request, p audie
 	ownapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// replayBody is a replay's request.
+type replayBody struct {
+	From *string `json:"from"`
+	To   *string `json:"to"`
+}
+
+func (h *handler) replay(w http.ResponseWriter, r *http.Request, p audience.Principal) error {
+	var b replayBody
+	if err := readBody(w, r, &b); err != nil {
+		return err
+	}
+	var from, to time.Time
+	for _, f := range []struct {
+		name string
+		v    *string
+		t    *time.Time
+	}{{"from", b.From, &from}, {"to", b.To, &to}} {
+		if f.v == nil {
+			return segmentd.Errorf(segmentd.KindInvalid, f.name, "%s is required (an RFC 3339 time)", f.name)
+		}
+		t, err := time.Parse(time.RFC3339Nano, *f.v)
+		if err != nil {
+			return segmentd.Errorf(segmentd.KindInvalid, f.name, "%s %s is not an RFC 3339 time", f.name, segmentd.Quote(*f.v))
+		}
+		*f.t = t
+	}
+	rp, err := h.Service.ReplaySubscription(r.Context(), p.Account.ID, r.PathValue("id"), from, to)
+	if err != nil {
+		return err
+	}
+	segs := make([]SegmentJSON, len(rp.Segments))
+	for i, id := range rp.Segments {
+		segs[i] = SegmentJSON(segmentd.HookSegmentOf(id))
+	}
+	ownapi.WriteJSON(w, http.StatusAccepted, map[string]any{"replay": map[string]any{"from": jsonTime(from), "to": jsonTime(to), "segments": segs}})
+	return nil
+}

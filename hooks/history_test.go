@@ -248,3 +248,81 @@ func TestHistoryOff(t *testing.T) {
 		t.Fatal("with the history kept, the dispatcher does not want every account's transitions")
 	}
 }
+
+// A replay sends the history's transitions of a range again, with their
+// original transition ids, in a message of its own id; it retries like
+// any message; one replay runs at a time.
+func TestReplay(t *testing.T) {
+	e := start(t, hooks.Options{Retention: 30 * 24 * time.Hour, MinDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond})
+	e.Clock.Set(t0)
+	rc := newReceiver(t)
+	e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	sub := e.subscribe(t, rc, map[string]any{"event_types": []string{"segment.entered"}})
+	e.Clock.Set(t0.Add(time.Hour))
+	e.upsert(t, "a@example.com", "b@example.com")
+	e.Clock.Set(t0.Add(2 * time.Hour))
+	e.upsertNamed(t, "b@example.com", "Bob") // an exit: not of the subscription's types
+	e.upsert(t, "c@example.com")
+	facetest.Poll(t, "3 entries delivered", func() bool { return len(rc.delivered()) == 3 })
+	first := rc.delivered()
+	e.Clock.Run(t0.Add(2*time.Hour + time.Minute)) // retries wait for the clock
+
+	// Replay the first hour's: a and b's entries, sent again. The receiver
+	// fails the first attempt, so the replay is under way meanwhile.
+	rc.mu.Lock()
+	rc.answers = []int{500}
+	rc.mu.Unlock()
+	m := want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/replay", map[string]any{"from": ts(0.5), "to": ts(1.5)}), 202, `"segments":[{"vendor":"sendgrid"`)
+	if m["replay"].(map[string]any)["from"] != "2030-01-06T10:30:00.000Z" {
+		t.Fatalf("replay %v", m)
+	}
+	facetest.Poll(t, "the replay delivered", func() bool { return len(rc.delivered()) == 5 })
+	again := rc.delivered()[3:]
+	if again[0].ID != first[0].ID || again[1].ID != first[1].ID || again[0] != first[0] {
+		t.Fatalf("replayed\n%+v, want the first two of\n%+v", again, first)
+	}
+	ms := rc.messages()
+	last := ms[len(ms)-1]
+	if last.id != "msg_"+sub+"_r1" || ms[len(ms)-2].id != last.id || ms[len(ms)-2].status != 500 {
+		t.Fatalf("replay messages: %s after %s (%d)", last.id, ms[len(ms)-2].id, ms[len(ms)-2].status)
+	}
+	// Once one is done, another may start; while one is under way (the
+	// receiver failing everything), 409.
+	rc.mu.Lock()
+	rc.answers = make([]int, 100000)
+	for i := range rc.answers {
+		rc.answers[i] = 500
+	}
+	rc.mu.Unlock()
+	facetest.Poll(t, "the first replay finished", func() bool {
+		return e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/replay", map[string]any{"from": ts(0), "to": ts(3)}).Status == 202
+	})
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/replay", map[string]any{"from": ts(0), "to": ts(3)}), 409, "has a replay under way")
+	rc.mu.Lock()
+	rc.answers = nil
+	rc.mu.Unlock()
+	facetest.Poll(t, "the second replay delivered", func() bool { return len(rc.delivered()) == 8 })
+
+	old := t0.Add(2*time.Hour - 31*24*time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct {
+		body   any
+		status int
+		msg    string
+	}{
+		{map[string]any{"to": ts(1)}, 400, "from is required"},
+		{map[string]any{"from": ts(1)}, 400, "to is required"},
+		{map[string]any{"from": "x", "to": ts(1)}, 400, `from \"x\" is not an RFC 3339 time`},
+		{map[string]any{"from": ts(1), "to": ts(1)}, 400, "to must be after from"},
+		{map[string]any{"from": old, "to": ts(1)}, 400, "before the oldest time the history keeps"},
+		{map[string]any{"from": ts(1), "to": ts(2), "x": 1}, 400, `unknown key \"x\"`},
+		{`{"from":"` + strings.Repeat("a", hooks.MaxBody) + `"}`, 413, "larger than"},
+	} {
+		want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/replay", tc.body), tc.status, tc.msg)
+	}
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks/unknown/replay", map[string]any{"from": ts(1), "to": ts(2)}), 404, "does not exist")
+	want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/replay", map[string]any{"from": ts(1), "to": ts(2)}, ""), 401)
+
+	off := start(t, hooks.Options{})
+	offSub := off.subscribe(t, newReceiver(t), map[string]any{})
+	want(t, off.call(t, "POST", "/segmentd/v1/webhooks/"+offSub+"/replay", map[string]any{"from": ts(1), "to": ts(2)}), 503, "keeps no membership history")
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -166,4 +167,50 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 		total += int(tag.RowsAffected())
 	}
 	return total, nil
+}
+
+// HistorySegments implements segmentd.HookReplayStore.
+func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
+	ids, err := queryAll(ctx, s.db, func(row pgx.Row) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	}, "SELECT segment_id FROM history_segments WHERE account_id = $1 ORDER BY segment_id", acct)
+	return ids, classify(err)
+}
+
+// PutHookReplay implements segmentd.HookReplayStore.
+func (s *Store) PutHookReplay(ctx context.Context, acct int64, r segmentd.HookReplay) error {
+	var at int64
+	if !r.After.At.IsZero() {
+		at = toMS(r.After.At)
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO webhook_replays (account_id, subscription_id, from_at, to_at, segments, after_at, after_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, subscription_id) DO UPDATE SET from_at = excluded.from_at,
+		to_at = excluded.to_at, segments = excluded.segments, after_at = excluded.after_at, after_seq = excluded.after_seq`,
+		acct, r.SubscriptionID, toMS(r.From), toMS(r.To), strings.Join(r.Segments, " "), at, r.After.Seq)
+	return classify(err)
+}
+
+// HookReplay implements segmentd.HookReplayStore.
+func (s *Store) HookReplay(ctx context.Context, acct int64, subID string) (segmentd.HookReplay, bool, error) {
+	r := segmentd.HookReplay{SubscriptionID: subID}
+	var from, to, at int64
+	var segs string
+	err := s.db.QueryRow(ctx, `SELECT from_at, to_at, segments, after_at, after_seq FROM webhook_replays
+		WHERE account_id = $1 AND subscription_id = $2`, acct, subID).Scan(&from, &to, &segs, &at, &r.After.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	r.From, r.To, r.Segments = fromMS(from), fromMS(to), strings.Fields(segs)
+	if at != 0 {
+		r.After.At = fromMS(at)
+	}
+	return r, err == nil, classify(err)
+}
+
+// DeleteHookReplay implements segmentd.HookReplayStore.
+func (s *Store) DeleteHookReplay(ctx context.Context, acct int64, subID string) error {
+	_, err := s.db.Exec(ctx, "DELETE FROM webhook_replays WHERE account_id = $1 AND subscription_id = $2", acct, subID)
+	return classify(err)
 }

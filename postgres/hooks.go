@@ -175,6 +175,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 		if err := execOne(ctx, tx, subscriptionNotFound(id), "DELETE FROM webhook_subscriptions WHERE account_id = $1 AND id = $2", acct, id); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, "DELETE FROM webhook_replays WHERE account_id = $1 AND subscription_id = $2", acct, id); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM webhook_deliveries WHERE account_id = $1 AND subscription_id = $2", acct, id)
 		return err
 	})

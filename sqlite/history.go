@@ -189,3 +189,45 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 	}
 	return total, nil
 }
+
+// HistorySegments implements segmentd.HookReplayStore.
+func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
+	return queryAll(ctx, s.read, func(row rowScanner) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	}, "SELECT segment_id FROM history_segments WHERE account_id = ? ORDER BY segment_id", acct)
+}
+
+// PutHookReplay implements segmentd.HookReplayStore.
+func (s *Store) PutHookReplay(ctx context.Context, acct int64, r segmentd.HookReplay) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_replays (account_id, subscription_id, from_at, to_at, segments, after_at, after_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, subscription_id) DO UPDATE SET from_at = excluded.from_at,
+			to_at = excluded.to_at, segments = excluded.segments, after_at = excluded.after_at, after_seq = excluded.after_seq`,
+			acct, r.SubscriptionID, toMS(r.From), toMS(r.To), strings.Join(r.Segments, " "), optMS(r.After.At), r.After.Seq)
+		return err
+	})
+}
+
+// HookReplay implements segmentd.HookReplayStore.
+func (s *Store) HookReplay(ctx context.Context, acct int64, subID string) (segmentd.HookReplay, bool, error) {
+	r := segmentd.HookReplay{SubscriptionID: subID}
+	var from, to, at int64
+	var segs string
+	err := s.read.QueryRowContext(ctx, `SELECT from_at, to_at, segments, after_at, after_seq FROM webhook_replays
+		WHERE account_id = ? AND subscription_id = ?`, acct, subID).Scan(&from, &to, &segs, &at, &r.After.Seq)
+	if err == sql.ErrNoRows {
+		return r, false, nil
+	}
+	r.From, r.To, r.Segments, r.After.At = fromMS(from), fromMS(to), strings.Fields(segs), fromOptMS(at)
+	return r, err == nil, err
+}
+
+// DeleteHookReplay implements segmentd.HookReplayStore.
+func (s *Store) DeleteHookReplay(ctx context.Context, acct int64, subID string) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM webhook_replays WHERE account_id = ? AND subscription_id = ?", acct, subID)
+		return err
+	})
+}

@@ -169,6 +169,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 		if err := execOne(ctx, tx, subscriptionNotFound(id), "DELETE FROM webhook_subscriptions WHERE account_id = ? AND id = ?", acct, id); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM webhook_replays WHERE account_id = ? AND subscription_id = ?", acct, id); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM webhook_deliveries WHERE account_id = ? AND subscription_id = ?", acct, id)
 		return err
 	})

@@ -28,11 +28,25 @@ CREATE TABLE segment_history (
 
 CREATE INDEX segment_history_contact ON segment_history (account_id, contact_id, segment_key, at);
 
+-- A subscription's replay of a time range: the segments left to replay,
+-- the first in progress, and where in it the last message stopped.
+CREATE TABLE webhook_replays (
+    account_id      bigint NOT NULL,
+    subscription_id text COLLATE "C" NOT NULL,
+    from_at         bigint NOT NULL,
+    to_at           bigint NOT NULL,
+    segments        text COLLATE "C" NOT NULL,   -- engine ids, space-separated
+    after_at        bigint NOT NULL,
+    after_seq       bigint NOT NULL,
+    PRIMARY KEY (account_id, subscription_id)
+);
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
         PERFORM create_distributed_table('history_segments', 'account_id', colocate_with => 'contacts');
         PERFORM create_distributed_table('segment_history', 'account_id', colocate_with => 'contacts');
+        PERFORM create_distributed_table('webhook_replays', 'account_id', colocate_with => 'contacts');
     END IF;
 END
 $$;

@@ -31,3 +31,17 @@ CREATE TABLE segment_history (
 -- Whether a contact was in a segment at a time: its first transition
 -- after that time.
 CREATE INDEX segment_history_contact ON segment_history (account_id, contact_id, segment_key, at);
+
+-- A subscription's replay of a time range (POST
+-- /segmentd/v1/webhooks/{id}/replay): the segments left to replay, the
+-- first in progress, and where in it the last message delivered stopped.
+CREATE TABLE webhook_replays (
+    account_id      INTEGER NOT NULL,
+    subscription_id TEXT NOT NULL,
+    from_at         INTEGER NOT NULL,
+    to_at           INTEGER NOT NULL,
+    segments        TEXT NOT NULL,           -- engine ids, space-separated
+    after_at        INTEGER NOT NULL,
+    after_seq       INTEGER NOT NULL,
+    PRIMARY KEY (account_id, subscription_id)
+) WITHOUT ROWID;
