@@ -66,7 +66,7 @@ func NewHandler(o HandlerOptions) http.Handler {
 	handle("POST /segmentd/v1/webhooks/{id}/rotate-secret", h.rotate)
 	handle("GET /segmentd/v1/webhooks/{id}/deliveries", h.deliveries)
 	handle("POST /segmentd/v1/webhooks/{id}/replay", h.replay) // history.go
-	h.routeHistory(rt) // history.go
+	h.routeHistory(rt)                                         // history.go
 	return rt
 }
 

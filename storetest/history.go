@@ -156,3 +156,50 @@ func testHistoryPrune(t *testing.T, st HooksStore) {
 		}
 	}
 }
+
+func testHookReplays(t *testing.T, st HooksStore) {
+	a := newAccount(t, st, "a")
+	if err := st.AppendTransitions(ctx(t), a, []segmentd.Transition{
+		historyTransition("s2", "c1", true, nowMS, segmentd.CauseContact), historyTransition("cc:7", "c1", true, nowMS, segmentd.CauseContact),
+	}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]string](t, "HistorySegments")(st.HistorySegments(ctx(t), a)); !reflect.DeepEqual(got, []string{"cc:7", "s2"}) {
+		t.Fatalf("HistorySegments = %q", got)
+	}
+	must[segmentd.Subscription](t, "CreateSubscription")(st.CreateSubscription(ctx(t), newSubscription(a, "h"), 5))
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a replay before any: %v %v", ok, err)
+	}
+	r := segmentd.HookReplay{SubscriptionID: "h", From: nowMS, To: nowMS.Add(time.Hour), Segments: []string{"s2", "cc:7"}}
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := st.HookReplay(ctx(t), a, "h")
+	if err != nil || !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("HookReplay = %+v %v %v, want %+v", got, ok, err, r)
+	}
+	r.Segments, r.After = []string{"cc:7"}, segmentd.HistoryCursor{At: nowMS.Add(time.Minute), Seq: 9}
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := st.HookReplay(ctx(t), a, "h"); !reflect.DeepEqual(got, r) {
+		t.Fatalf("replaced replay %+v, want %+v", got, r)
+	}
+	if err := st.DeleteSubscription(ctx(t), a, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a deleted subscription's replay: %v %v", ok, err)
+	}
+	must[segmentd.Subscription](t, "CreateSubscription")(st.CreateSubscription(ctx(t), newSubscription(a, "h"), 5))
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteHookReplay(ctx(t), a, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a deleted replay: %v %v", ok, err)
+	}
+}
