@@ -168,7 +168,22 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.wg.Go(d.pruner)
 	}
 	if d.o.Lock != nil {
-		d.wg.Go(d.elect)
+		// The first try is made before the server serves, so that a
+		// server alone on its database delivers from its first write.
+		ok, lost, release, err := d.o.Lock.TryLockDelivery(ctx)
+		if err != nil {
+			d.o.Log.Warn("taking the webhook delivery lock", "err", err)
+		}
+		if ok {
+			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
+			d.setLeading(true)
+		}
+		d.wg.Go(func() {
+			if ok {
+				d.hold(lost, release)
+			}
+			d.elect()
+		})
 	}
 	return nil
 }
@@ -188,18 +203,24 @@ func (d *Dispatcher) elect() {
 			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
 			d.resync()
 			d.setLeading(true)
-			d.lead(lost)
-			d.setLeading(false)
-			release()
-			if d.ctx.Err() == nil {
-				d.o.Log.Warn("lost the webhook delivery lock; another server may take it")
-			}
+			d.hold(lost, release)
 			continue
 		}
 		select {
 		case <-d.ctx.Done():
 		case <-time.After(d.o.Elect):
 		}
+	}
+}
+
+// hold delivers until the lock is lost or the dispatcher stops, then
+// stops delivering and gives the lock up.
+func (d *Dispatcher) hold(lost <-chan struct{}, release func()) {
+	d.lead(lost)
+	d.setLeading(false)
+	release()
+	if d.ctx.Err() == nil {
+		d.o.Log.Warn("lost the webhook delivery lock; another server may take it")
 	}
 }
 

@@ -417,6 +417,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		defer dispatcher.Close()
 		svcCfg.Outbox = dispatcher
+		svcCfg.ClockPath = filepath.Join(cfg.data, clockFile)
 		if cfg.historyRetention > 0 {
 			svcCfg.History, svcCfg.HistoryRetention = store, cfg.historyRetention
 		}
@@ -531,6 +532,10 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
+
+// clockFile is where a delivering server notes its clock's time every
+// second, in the data directory (audience/clock.go).
+const clockFile = "clock"
 
 // journalDir is the job journal's directory in the data directory
 // (docs/jobs.md).
