@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -255,4 +257,66 @@ func TestClockTransitionsWhileDown(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAcceptedJobTransitionsAfterKill: a job accepted (202) and still
+// queued when segmentd is killed with -9 runs after the start, from the
+// journal, and its transitions are recorded and delivered. A large job
+// ahead of it keeps it queued at the kill (that one may be anywhere in
+// its run: the test asks only that it completes). SQLite only: on a
+// shared database a job whose server died before running it is failed
+// instead (docs/postgres.md), so it has no transitions to deliver.
+func TestAcceptedJobTransitionsAfterKill(t *testing.T) {
+	bin := realBinary(t)
+	func(t *testing.T, st storeUnderTest) {
+		const key = "SG.accepted-kill-key"
+		s, cmd := st.start(t, bin, key, "--dev")
+		seg := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"US","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
+		rc := newHookReceiver(t)
+		sub := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"`+rc.srv.URL+`/in"}`, 201)
+		rc.mu.Lock()
+		rc.secret = sub["secret"].(string)
+		rc.mu.Unlock()
+
+		var big strings.Builder
+		big.WriteString(`{"contacts":[`)
+		for i := range 30000 {
+			if i > 0 {
+				big.WriteString(",")
+			}
+			fmt.Fprintf(&big, `{"email":"big%d@example.com","country":"US"}`, i)
+		}
+		big.WriteString(`]}`)
+		jobA := mustCall(t, s, key, "PUT", "/v3/marketing/contacts", big.String(), 202)["job_id"].(string)
+		jobB := mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"b1@example.com","country":"US"},{"email":"b2@example.com","country":"US"}]}`, 202)["job_id"].(string)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if lines, _ := rc.delivered(); slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "b1@") }) {
+			t.Skip("the second job ran before the kill: nothing to test on this machine")
+		}
+
+		s2, _ := st.start(t, bin, key, "--dev")
+		waitCompleted(t, s2, jobA)
+		waitCompleted(t, s2, jobB)
+		has := func(email string) bool {
+			lines, _ := rc.delivered()
+			return slices.Contains(lines, "segment.entered "+email+" contact")
+		}
+		facetest.Poll(t, "the queued job's entries delivered", func() bool { return has("b1@example.com") && has("b2@example.com") })
+		// Every transition id names one transition.
+		lines, ids := rc.delivered()
+		byID := map[string]string{}
+		for i, id := range ids {
+			if prev, ok := byID[id]; ok && prev != lines[i] {
+				t.Fatalf("transition %s is %q and %q", id, prev, lines[i])
+			}
+			byID[id] = lines[i]
+		}
+		got := mustCall(t, s2, key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/membership?email=b2@example.com&at="+time.Now().UTC().Format(time.RFC3339Nano), "", 200)
+		if got["member"] != true {
+			t.Fatalf("the history does not have b2's entry: %v", got)
+		}
+	}(t, storeUnderTest{dir: t.TempDir()})
 }
