@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 7: membership history
+-- segmentd's PostgreSQL schema, version 10: membership history
 -- (segmentd.HistoryStore, docs/history.md): every entry and exit of every
 -- account's segments, kept for --history-retention. Times are bigint unix
 -- milliseconds. Both tables are account tables, distributed by

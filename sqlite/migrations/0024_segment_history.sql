@@ -1,4 +1,4 @@
--- segmentd schema, version 21: membership history (segmentd.HistoryStore,
+-- segmentd schema, version 24: membership history (segmentd.HistoryStore,
 -- docs/history.md): every entry and exit of every account's segments,
 -- kept for --history-retention. Times are unix milliseconds.
 
