@@ -35,7 +35,7 @@ const (
 
 // AllScopes is what the bootstrap key and `segmentd keys create` (without
 // --scopes) grant.
-var AllScopes = []Scope{ScopeSendGridRead, ScopeSendGridWrite, ScopeConstantContactRead, ScopeConstantContactWrite, ScopeEventsWrite, ScopeWebhooks}
+var AllScopes = []Scope{ScopeSendGridRead, ScopeSendGridWrite, ScopeConstantContactRead, ScopeConstantContactWrite, ScopeEventsWrite, ScopeWebhooks, ScopeHistory}
 
 // ParseScopes reads a comma- or space-separated scope list.
 func ParseScopes(s string) ([]Scope, error) {

@@ -210,8 +210,10 @@ type HookStore interface {
 	DeleteSubscription(ctx context.Context, acct int64, id string) error
 
 	// AppendTransitions numbers transitions of one account after its last
-	// (Transition.Seq is set) and stores them, all or none.
-	AppendTransitions(ctx context.Context, acct int64, ts []Transition) error
+	// (Transition.Seq is set) and stores them, all or none: in the outbox
+	// those whose deliver is true (deliver nil: every one), and with
+	// history every one in the membership history (HistoryStore).
+	AppendTransitions(ctx context.Context, acct int64, ts []Transition, deliver []bool, history bool) error
 	// Transitions returns up to limit of the account's stored transitions
 	// numbered after after and at most through (0: no bound), in order.
 	Transitions(ctx context.Context, acct int64, after, through int64, limit int) ([]Transition, error)
@@ -242,4 +244,16 @@ type Outbox interface {
 	// notes no transition of an account without one. The engine calls it
 	// under the account's lock: it must not block.
 	Wants(acct int64) bool
+}
+
+// DeliveryLock elects, among the servers sharing one store, the one that
+// delivers webhooks and keeps the membership history (docs/webhooks.md,
+// "Several servers on one PostgreSQL database"). The PostgreSQL store
+// implements it with an advisory lock held by a session of its own; a
+// store only one server opens needs none.
+type DeliveryLock interface {
+	// TryLockDelivery takes the lock unless another server holds it (ok
+	// false). While it is held, lost is closed when it is lost (the
+	// session died); release gives it up.
+	TryLockDelivery(ctx context.Context) (ok bool, lost <-chan struct{}, release func(), err error)
 }

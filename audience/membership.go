@@ -26,14 +26,14 @@ func (s *Service) contactsChanged(ctx context.Context, acct int64, ids []string)
 		if err != nil {
 			return err
 		}
-		s.members.PutContacts(acct, cs, s.clock.Now())
+		s.members.PutContacts(acct, cs, s.engineNow())
 	}
 	return nil
 }
 
 func (s *Service) contactsDeleted(acct int64, ids []string) {
 	if s.members != nil {
-		s.members.DeleteContacts(acct, ids, s.clock.Now())
+		s.members.DeleteContacts(acct, ids, s.engineNow())
 	}
 }
 
@@ -47,7 +47,7 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 	if err != nil {
 		return err
 	}
-	s.members.SetFields(acct, defs, s.clock.Now())
+	s.members.SetFields(acct, defs, s.engineNow())
 	return nil
 }
 
@@ -96,13 +96,20 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]segmentd.Contact) m
 // replaying what changed after it, and otherwise by rebuilding it from the
 // store. SnapshotLoaded tells which it did.
 func (s *Service) LoadMembership(ctx context.Context) error {
-	if err := s.loadMembership(ctx); err != nil {
+	at := s.loadTime()
+	s.loadingAt.Store(&at)
+	err := s.loadMembership(ctx)
+	s.loadingAt.Store(nil)
+	if err != nil {
 		return err
 	}
 	if s.cfg.Outbox != nil && s.members != nil {
 		// From now on every change of membership is news (the load's
 		// were not: docs/webhooks.md).
 		s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+		if err := s.clockUp(ctx); err != nil {
+			return err
+		}
 	}
 	if s.cfg.Shared {
 		fctx, stop := context.WithCancel(context.Background())
@@ -148,7 +155,7 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := s.clock.Now()
+	now := s.engineNow()
 	for _, a := range accts {
 		if err := s.fieldsChanged(ctx, a.ID); err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -83,6 +84,16 @@ type Config struct {
 	// Imports keeps CSV contact imports (imports.go; nil: none are
 	// served).
 	Imports segmentd.ImportStore
+	// History reads the membership history (history.go; nil: none is
+	// served), which keeps HistoryRetention of transitions.
+	History          segmentd.HistoryStore
+	HistoryRetention time.Duration
+	// ClockPath, when set with Outbox, is the file where the server notes
+	// the clock's time every second (clock.go): the next start loads the
+	// engine as of that time and then lets the clock move to now with
+	// transitions recorded, so that the clock transitions of the time the
+	// server was down are delivered with their true times.
+	ClockPath string
 	// Observer, when set, is told of every finished job and of the time
 	// of each task of the job worker's stages (jobs.go), for metrics.
 	Observer Observer
@@ -130,6 +141,11 @@ type Service struct {
 	// prunedBefore is the retention cut of PruneEvents at start, which a
 	// snapshot's events are pruned to as well.
 	prunedBefore time.Time
+	// stopClock stops the clock notes (clock.go).
+	stopClock func()
+	// loadingAt is the time the engine is loaded as of while
+	// LoadMembership runs (clock.go), nil otherwise.
+	loadingAt atomic.Pointer[time.Time]
 
 	follow     points             // where the engine stands in each account's history (a shared store)
 	owner      string             // this server's name on the jobs it accepts (Config.Jobs)
@@ -215,6 +231,9 @@ func (s *Service) Close() {
 	}
 	s.stopExports()
 	s.stopImports()
+	if s.stopClock != nil {
+		s.stopClock()
+	}
 	if s.journal != nil {
 		if err := s.journal.Close(); err != nil {
 			s.log.Error("closing the job journal", "err", err)

@@ -227,7 +227,7 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 			s.members.DropAccount(a) // deleted since the snapshot (Store.DeleteAccount)
 		}
 	}
-	now := s.clock.Now()
+	now := s.engineNow()
 	for _, a := range accts {
 		n, err := s.replay(ctx, a.ID, hdr, now)
 		if err != nil {

@@ -54,7 +54,7 @@ func NewHandler(o HandlerOptions) http.Handler {
 	h := &handler{HandlerOptions: o}
 	rt := server.NewRouter(nil, h.unrouted)
 	handle := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, p audience.Principal) error) {
-		rt.Handle(pattern, h.serve(fn))
+		rt.Handle(pattern, h.serve(segmentd.ScopeWebhooks, fn))
 	}
 	rt.Handle("GET /segmentd/v1/openapi.json", http.HandlerFunc(h.openAPI))
 	handle("GET /segmentd/v1/webhooks", h.list)
@@ -65,7 +65,9 @@ func NewHandler(o HandlerOptions) http.Handler {
 	handle("POST /segmentd/v1/webhooks/{id}/test", h.test)
 	handle("POST /segmentd/v1/webhooks/{id}/rotate-secret", h.rotate)
 	handle("GET /segmentd/v1/webhooks/{id}/deliveries", h.deliveries)
-	h.explainRoutes(rt) // explain.go
+	h.explainRoutes(rt)                                        // explain.go
+	handle("POST /segmentd/v1/webhooks/{id}/replay", h.replay) // history.go
+	h.routeHistory(rt)                                         // history.go
 	return rt
 }
 
@@ -73,14 +75,14 @@ type handler struct {
 	HandlerOptions
 }
 
-// serve authenticates the request (a key with the segmentd.webhooks
-// scope) and adapts a handler that returns an error: the one place errors
-// and panics become answers.
-func (h *handler) serve(fn func(w http.ResponseWriter, r *http.Request, p audience.Principal) error) http.Handler {
+// serve authenticates the request (a key with the scope) and adapts a
+// handler that returns an error: the one place errors and panics become
+// answers.
+func (h *handler) serve(scope segmentd.Scope, fn func(w http.ResponseWriter, r *http.Request, p audience.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := func() (err error) {
 			defer server.Recover(&err)
-			p, err := h.Service.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), segmentd.ScopeWebhooks)
+			p, err := h.Service.Authenticate(r.Context(), bearer(r), r.Header.Get("On-Behalf-Of"), scope)
 			if err != nil {
 				return err
 			}

@@ -49,6 +49,19 @@ type Options struct {
 	// Observe, when set, is told of every delivery attempt, test messages
 	// included (metrics).
 	Observe func(segmentd.Delivery)
+	// History, when set, keeps every transition of every account in the
+	// membership history (docs/history.md) for Retention, pruned in the
+	// background every PruneEvery (default 10 min).
+	History    segmentd.HistoryStore
+	Retention  time.Duration
+	PruneEvery time.Duration
+	// Lock, when set, elects the one server of a shared store that
+	// delivers and keeps the history: this dispatcher does so only while
+	// it holds the lock, tries to take it every Elect (default 5 s), and
+	// while it holds it reloads the subscriptions every Elect, since other
+	// servers' API calls change them. Nil: this server always delivers.
+	Lock  segmentd.DeliveryLock
+	Elect time.Duration
 }
 
 // Limits of the messages.
@@ -76,6 +89,9 @@ type Dispatcher struct {
 	// watched is the accounts of subs, as a copy the engine reads
 	// without the lock (Wants).
 	watched atomic.Pointer[map[int64]bool]
+	// leading: this server delivers (always without Options.Lock; while
+	// it holds the lock with it). Written under mu.
+	leading atomic.Bool
 
 	wakeWriter chan struct{}
 	ctx        context.Context
@@ -114,6 +130,15 @@ func New(o Options) *Dispatcher {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
+	if o.Elect <= 0 {
+		o.Elect = 5 * time.Second
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = 10 * time.Minute
+	}
+	if o.Retention <= 0 {
+		o.History = nil
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -134,12 +159,151 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.subs[s.AccountID] = append(d.subs[s.AccountID], s)
 	}
 	d.publishWatched()
-	for _, s := range subs {
-		d.startWorker(s)
+	if d.o.Lock == nil {
+		d.leading.Store(true)
+		for _, s := range subs {
+			d.startWorker(s)
+		}
 	}
 	d.mu.Unlock()
 	d.wg.Go(d.writer)
+	if d.o.History != nil {
+		d.wg.Go(d.pruner)
+	}
+	if d.o.Lock != nil {
+		// The first try is made before the server serves, so that a
+		// server alone on its database delivers from its first write.
+		ok, lost, release, err := d.o.Lock.TryLockDelivery(ctx)
+		if err != nil {
+			d.o.Log.Warn("taking the webhook delivery lock", "err", err)
+		}
+		if ok {
+			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
+			d.setLeading(true)
+		}
+		d.wg.Go(func() {
+			if ok {
+				d.hold(lost, release)
+			}
+			d.elect()
+		})
+	}
 	return nil
+}
+
+// Leading reports whether this server delivers webhooks now.
+func (d *Dispatcher) Leading() bool { return d.leading.Load() }
+
+// elect takes the delivery lock when no other server holds it, delivers
+// while it holds it, and stops when it is lost.
+func (d *Dispatcher) elect() {
+	for d.ctx.Err() == nil {
+		ok, lost, release, err := d.o.Lock.TryLockDelivery(d.ctx)
+		if err != nil && d.ctx.Err() == nil {
+			d.o.Log.Warn("taking the webhook delivery lock", "err", err)
+		}
+		if ok {
+			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
+			d.resync()
+			d.setLeading(true)
+			d.hold(lost, release)
+			continue
+		}
+		select {
+		case <-d.ctx.Done():
+		case <-time.After(d.o.Elect):
+		}
+	}
+}
+
+// hold delivers until the lock is lost or the dispatcher stops, then
+// stops delivering and gives the lock up.
+func (d *Dispatcher) hold(lost <-chan struct{}, release func()) {
+	d.lead(lost)
+	d.setLeading(false)
+	release()
+	if d.ctx.Err() == nil {
+		d.o.Log.Warn("lost the webhook delivery lock; another server may take it")
+	}
+}
+
+// lead reloads the subscriptions every Elect until the lock is lost or
+// the dispatcher stops.
+func (d *Dispatcher) lead(lost <-chan struct{}) {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-lost:
+			return
+		case <-time.After(d.o.Elect):
+			d.resync()
+		}
+	}
+}
+
+// setLeading starts or stops delivering: the subscriptions' goroutines,
+// and the engine's transitions taken (Record, Wants).
+func (d *Dispatcher) setLeading(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.leading.Store(on)
+	if on {
+		for _, subs := range d.subs {
+			for _, s := range subs {
+				d.startWorker(s)
+			}
+		}
+		return
+	}
+	for k, w := range d.workers {
+		w.cancel()
+		delete(d.workers, k)
+	}
+}
+
+// resync reloads every subscription and applies the accounts' that
+// changed.
+func (d *Dispatcher) resync() {
+	subs, err := d.o.Store.Subscriptions(d.ctx, 0)
+	if err != nil {
+		if d.ctx.Err() == nil {
+			d.o.Log.Error("reloading webhook subscriptions", "err", err)
+		}
+		return
+	}
+	by := map[int64][]segmentd.Subscription{}
+	for _, s := range subs {
+		by[s.AccountID] = append(by[s.AccountID], s)
+	}
+	d.mu.Lock()
+	var changed []int64
+	for acct := range d.subs {
+		if _, ok := by[acct]; !ok {
+			changed = append(changed, acct)
+		}
+	}
+	for acct, ss := range by {
+		if !sameSubscriptions(d.subs[acct], ss) {
+			changed = append(changed, acct)
+		}
+	}
+	d.mu.Unlock()
+	for _, acct := range changed {
+		d.apply(acct, by[acct])
+	}
+}
+
+func sameSubscriptions(a, b []segmentd.Subscription) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !a[i].UpdatedAt.Equal(b[i].UpdatedAt) || a[i].Status != b[i].Status {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops delivering, after the attempts under way (each bounded by
@@ -156,10 +320,13 @@ func (d *Dispatcher) Close() {
 
 // Record implements segmentd.Outbox: it queues and returns.
 func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
+	if !d.leading.Load() {
+		return // another server delivers
+	}
 	d.mu.Lock()
-	if len(d.subs[acct]) == 0 {
+	if len(d.subs[acct]) == 0 && d.o.History == nil {
 		d.mu.Unlock()
-		return // nobody subscribed: nothing to keep
+		return // nobody subscribed and no history: nothing to keep
 	}
 	d.queue = append(d.queue, batch{acct, ts})
 	d.queued++
@@ -170,9 +337,16 @@ func (d *Dispatcher) Record(acct int64, ts []segmentd.Transition) {
 	}
 }
 
-// Wants implements segmentd.Outbox: whether the account has a
-// subscription, read from the copy Changed publishes.
+// Wants implements segmentd.Outbox: with the history kept, every
+// account's transitions are wanted; without it, those of an account with
+// a subscription, read from the copy Changed publishes.
 func (d *Dispatcher) Wants(acct int64) bool {
+	if !d.leading.Load() {
+		return false
+	}
+	if d.o.History != nil {
+		return true
+	}
 	m := d.watched.Load()
 	return m != nil && (*m)[acct]
 }
@@ -209,6 +383,11 @@ func (d *Dispatcher) Changed(acct int64) {
 		d.o.Log.Error("reloading webhook subscriptions", "account", acct, "err", err)
 		return
 	}
+	d.apply(acct, subs)
+}
+
+// apply makes an account's subscriptions subs.
+func (d *Dispatcher) apply(acct int64, subs []segmentd.Subscription) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -243,7 +422,7 @@ func workerKey(acct int64, id string) string { return strconv.FormatInt(acct, 10
 // held.
 func (d *Dispatcher) startWorker(s segmentd.Subscription) {
 	k := workerKey(s.AccountID, s.ID)
-	if d.workers[k] != nil {
+	if d.workers[k] != nil || !d.leading.Load() {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
@@ -278,16 +457,20 @@ func (d *Dispatcher) writer() {
 		for i := 0; i < len(q); {
 			acct := q[i].acct
 			var keep []segmentd.Transition
+			var deliver []bool // with the history: which of keep the outbox takes
 			j := i
 			for ; j < len(q) && q[j].acct == acct; j++ {
 				for _, t := range q[j].ts {
-					if wanted(subs[acct], &t) {
+					w := wanted(subs[acct], &t)
+					if d.o.History != nil {
+						keep, deliver = append(keep, t), append(deliver, w)
+					} else if w {
 						keep = append(keep, t)
 					}
 				}
 			}
 			for len(keep) > 0 {
-				err := d.o.Store.AppendTransitions(d.ctx, acct, keep)
+				err := d.o.Store.AppendTransitions(d.ctx, acct, keep, deliver, d.o.History != nil)
 				if err == nil {
 					woken[acct] = true
 					break
@@ -388,6 +571,10 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 		sub.Inflight = 0
 	}
 	ts, last, err := w.next(ctx, &sub)
+	if err == nil && last == 0 && d.o.History != nil {
+		// Nothing new: a replay's next message, if one is under way.
+		return w.replayTurn(ctx, &sub)
+	}
 	if err != nil || last == 0 {
 		return -1, err
 	}
@@ -411,19 +598,93 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 	if ctx.Err() != nil {
 		return 0, nil // stopping: the message goes again after the start
 	}
+	return 0, w.settle(ctx, &sub, del, func() error {
+		st := segmentd.HookState{Status: segmentd.HookActive, Cursor: sub.Inflight}
+		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
+			return err
+		}
+		d.forget(ctx, w.acct)
+		return nil
+	})
+}
+
+// replayTurn sends the next message of the subscription's replay, if one
+// is under way (docs/webhooks.md, "Replay"): up to MaxBatch of the
+// history's transitions of its first segment left, after where the last
+// message stopped. A replay's message id names its first transition
+// ("msg_<subscription>_r<number>"), so a retry sends the same message.
+func (w *worker) replayTurn(ctx context.Context, sub *segmentd.Subscription) (time.Duration, error) {
+	d := w.d
+	r, ok, err := d.o.History.HookReplay(ctx, w.acct, w.id)
+	if err != nil || !ok {
+		return -1, err
+	}
+	if len(r.Segments) == 0 {
+		return 0, d.o.History.DeleteHookReplay(ctx, w.acct, w.id)
+	}
+	rows, err := d.o.History.HistoryTransitions(ctx, w.acct, r.Segments[0], r.From, r.To, r.After, readAhead)
+	if err != nil {
+		return 0, err
+	}
+	var ts []segmentd.Transition
+	size := 64
+	for i := range rows {
+		t := &rows[i]
+		if !sub.Wants(t) {
+			continue
+		}
+		n := len(encode(Message{Data: []TransitionJSON{transitionJSON(t)}}))
+		if len(ts) == d.o.MaxBatch || len(ts) > 0 && size+n > d.o.MaxBody {
+			break
+		}
+		ts = append(ts, *t)
+		size += n
+	}
+	if len(ts) == 0 {
+		if len(rows) == readAhead {
+			// Nothing wanted in a full read: move past it.
+			last := rows[len(rows)-1]
+			r.After = segmentd.HistoryCursor{At: last.At, Seq: last.Seq}
+		} else {
+			r.Segments, r.After = r.Segments[1:], segmentd.HistoryCursor{}
+		}
+		return 0, d.o.History.PutHookReplay(ctx, w.acct, r)
+	}
+	msg := Message{Type: MessageType, Timestamp: jsonTime(ts[len(ts)-1].At), Data: make([]TransitionJSON, len(ts))}
+	for i := range ts {
+		msg.Data[i] = transitionJSON(&ts[i])
+	}
+	del := d.send(ctx, sub, "msg_"+sub.ID+"_r"+strconv.FormatInt(ts[0].Seq, 10), encode(msg), len(ts))
+	if ctx.Err() != nil {
+		return 0, nil
+	}
+	return 0, w.settle(ctx, sub, del, func() error {
+		last := ts[len(ts)-1]
+		r.After = segmentd.HistoryCursor{At: last.At, Seq: last.Seq}
+		if err := d.o.History.PutHookReplay(ctx, w.acct, r); err != nil {
+			return err
+		}
+		if st := sub.HookState; st.Attempts > 0 {
+			st.Attempts, st.FirstFailure, st.NextAttempt = 0, time.Time{}, time.Time{}
+			return d.o.Store.SetHookState(ctx, w.acct, w.id, st, false)
+		}
+		return nil
+	})
+}
+
+// settle logs an attempt and, after a success, runs ok; after a failure
+// it schedules the retry with backoff, or marks the subscription failing
+// past the horizon.
+func (w *worker) settle(ctx context.Context, sub *segmentd.Subscription, del segmentd.Delivery, ok func() error) error {
+	d := w.d
 	if _, err := d.o.Store.AddDelivery(ctx, w.acct, del, keepDeliveries); err != nil {
 		d.o.Log.Error("recording a webhook delivery", "subscription", w.id, "err", err)
 	}
-	st := sub.HookState
 	if del.Error == "" {
-		st = segmentd.HookState{Status: segmentd.HookActive, Cursor: sub.Inflight}
-		if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
-			return 0, err
-		}
-		d.forget(ctx, w.acct)
-		return 0, nil
+		return ok()
 	}
-	now = d.o.Clock.Now()
+	st := sub.HookState
+	now := d.o.Clock.Now()
 	st.Attempts++
 	if st.FirstFailure.IsZero() {
 		st.FirstFailure = del.At
@@ -437,12 +698,12 @@ func (w *worker) turn(ctx context.Context) (time.Duration, error) {
 		st.NextAttempt = now.Add(d.backoff(st.Attempts))
 	}
 	if err := d.o.Store.SetHookState(ctx, w.acct, w.id, st, false); err != nil {
-		return 0, err
+		return err
 	}
 	if st.Status != segmentd.HookActive {
 		d.Changed(w.acct) // the outbox keeps nothing more for it
 	}
-	return 0, nil
+	return nil
 }
 
 // next reads the transitions of the subscription's next message: the
@@ -558,4 +819,29 @@ func (d *Dispatcher) SendTest(ctx context.Context, sub segmentd.Subscription) (s
 	body := encode(Message{Type: TestType, Timestamp: jsonTime(now), Data: []TransitionJSON{}})
 	del := d.send(ctx, &sub, id, body, 0)
 	return d.o.Store.AddDelivery(ctx, sub.AccountID, del, keepDeliveries)
+}
+
+// pruner deletes the history's transitions older than the retention, at
+// start and every PruneEvery, in bounded batches.
+func (d *Dispatcher) pruner() {
+	for {
+		before := d.o.Clock.Now().Add(-d.o.Retention)
+		for d.ctx.Err() == nil && d.leading.Load() {
+			n, err := d.o.History.PruneHistory(d.ctx, before, segmentd.MaxHistoryPruneBatch)
+			if err != nil {
+				if d.ctx.Err() == nil {
+					d.o.Log.Error("pruning the membership history", "err", err)
+				}
+				break
+			}
+			if n < segmentd.MaxHistoryPruneBatch {
+				break
+			}
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(d.o.PruneEvery):
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/internal/facetest"
 )
@@ -26,12 +27,15 @@ type env struct {
 	acct int64
 }
 
-func start(t *testing.T, o hooks.Options) *env {
+func start(t testing.TB, o hooks.Options) *env {
 	var d *hooks.Dispatcher
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		return hooks.NewHandler(hooks.HandlerOptions{Service: e.Svc, Dispatcher: d, Log: e.Log})
-	}, facetest.Config{Outbox: func(e *facetest.Env) segmentd.Outbox {
+	}, facetest.Config{Service: audience.Config{HistoryRetention: o.Retention}, Outbox: func(e *facetest.Env) segmentd.Outbox {
 		o.Store, o.Clock, o.Log = e.Store, e.Clock, e.Log
+		if o.Retention > 0 {
+			o.History = e.Store
+		}
 		if o.Poll == 0 {
 			o.Poll = 10 * time.Millisecond
 		}
@@ -159,7 +163,7 @@ func (e *env) upsert(t *testing.T, emails ...string) {
 	facetest.WaitJob(t, e.Svc, e.acct, id)
 }
 
-func (e *env) segment(t *testing.T, name, q string) string {
+func (e *env) segment(t testing.TB, name, q string) string {
 	t.Helper()
 	v, err := e.Svc.CreateSegment(t.Context(), e.acct, name, q, "2", nil)
 	if err != nil {

@@ -175,6 +175,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 		if err := execOne(ctx, tx, subscriptionNotFound(id), "DELETE FROM webhook_subscriptions WHERE account_id = $1 AND id = $2", acct, id); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, "DELETE FROM webhook_replays WHERE account_id = $1 AND subscription_id = $2", acct, id); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM webhook_deliveries WHERE account_id = $1 AND subscription_id = $2", acct, id)
 		return err
 	})
@@ -182,7 +185,7 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 
 // AppendTransitions implements segmentd.HookStore. The counter's row lock
 // orders two servers' appends of one account.
-func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition) error {
+func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition, deliver []bool, history bool) error {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -194,11 +197,21 @@ func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd
 			return err
 		}
 		first := last - int64(len(ts)) + 1
-		rows := make([][]any, len(ts))
+		rows := make([][]any, 0, len(ts))
 		for i := range ts {
 			t := &ts[i]
 			t.Seq, t.AccountID = first+int64(i), acct
-			rows[i] = []any{acct, t.Seq, toMS(t.At), t.SegmentID, t.ContactID, t.Email, t.Entered, string(t.Cause)}
+			if deliver == nil || deliver[i] {
+				rows = append(rows, []any{acct, t.Seq, toMS(t.At), t.SegmentID, t.ContactID, t.Email, t.Entered, string(t.Cause)})
+			}
+		}
+		if history {
+			if err := appendHistory(ctx, tx, acct, ts); err != nil {
+				return err
+			}
+		}
+		if len(rows) == 0 {
+			return nil
 		}
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{"webhook_outbox"},
 			[]string{"account_id", "seq", "at", "segment_id", "contact_id", "email", "entered", "cause"}, pgx.CopyFromRows(rows))

@@ -22,6 +22,7 @@ var importTables = []string{
 	"accounts", "api_keys", "field_definitions", "account_counters", "lists", "contacts",
 	"contact_alternate_emails", "list_members", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
+	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
 }
 
 // importBatch is how many rows one COPY takes.
@@ -141,6 +142,9 @@ func importTable(ctx context.Context, tx pgx.Tx, src ImportSource, table string)
 // JSON text as raw JSON (not a JSON string), text as text, an integer as a
 // boolean (SQLite keeps booleans as 0 and 1: lists.favorite).
 func importValue(v any, typ string) any {
+	if n, ok := v.(int64); ok && typ == "boolean" {
+		return n != 0 // SQLite keeps a boolean as 0 or 1
+	}
 	switch x := v.(type) {
 	case int64:
 		if typ == "boolean" {

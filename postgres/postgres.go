@@ -55,6 +55,9 @@ type Store struct {
 	// backends holds the server process ids of the pool's connections,
 	// which Listen uses to leave out the store's own notifications.
 	backends sync.Map // uint32 → struct{}
+	// schema is the schema the store lives in ("": the default), which
+	// names its advisory locks.
+	schema string
 }
 
 var (
@@ -113,6 +116,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	schema := firstSchema(searchPath(cfg.ConnConfig.RuntimeParams))
+	s.schema = schema
 	if err := s.migrate(ctx, schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", classify(err))

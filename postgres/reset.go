@@ -59,7 +59,7 @@ var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "events",
 	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
-	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries",
+	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "history_segments", "segment_history", "webhook_replays",
 	"import_chunks", "imports",
 }
 

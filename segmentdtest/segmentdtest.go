@@ -42,6 +42,7 @@ import (
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/constantcontact"
 	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
 	"github.com/segmentd/segmentd/sqlite"
@@ -135,9 +136,16 @@ func start(dir string, o Options) (_ *Server, stop func() error, err error) {
 	if o.ScheduledRefresh {
 		refresh = audience.RefreshScheduled
 	}
+	// Segment webhooks and the membership history, as the binary has them.
+	dispatcher := hooks.New(hooks.Options{Store: store, Clock: s.clock, Log: log, History: store, Retention: segmentd.DefaultHistoryRetention})
+	if err := dispatcher.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() error { dispatcher.Close(); return nil })
 	s.svc = audience.New(store, s.clock, log, audience.Config{
 		Membership: s.members, Refresh: refresh,
 		Segments: store, CCSegments: store, Events: store, WebhookKeys: store, Exports: store, Imports: store,
+		Hooks: store, Outbox: dispatcher, History: store, HistoryRetention: segmentd.DefaultHistoryRetention,
 	})
 	closers = append(closers, func() error { s.svc.Close(); return nil })
 	if err := s.svc.LoadMembership(ctx); err != nil {
@@ -161,6 +169,7 @@ func start(dir string, o Options) (_ *Server, stop func() error, err error) {
 		{Prefixes: []string{sendgrid.ImportFilesPrefix}, Handler: sendgrid.NewImportFiles(s.svc, log)},
 		{Prefixes: constantcontact.Prefixes(), Handler: constantcontact.NewHandler(s.svc, log, constantcontact.Options{RateLimits: o.CCRateLimits})},
 		{Prefixes: []string{"/webhooks/"}, Handler: webhook.NewHandler(s.svc, log, webhook.Options{Clock: s.clock})},
+		{Prefixes: []string{hooks.Prefix}, Handler: hooks.NewHandler(hooks.HandlerOptions{Service: s.svc, Dispatcher: dispatcher, Log: log})},
 		{Prefixes: []string{"/admin/"}, Handler: admin.NewHandler(admin.Options{Clock: s.clock, Advance: s.members.Advance, Control: s.svc, Log: log})},
 	}
 	srv := &http.Server{Handler: server.New(log, store.Ping, faces...), ReadHeaderTimeout: 10 * time.Second}

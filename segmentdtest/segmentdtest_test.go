@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"sync"
@@ -235,5 +236,58 @@ func TestSendGridRateLimits(t *testing.T) {
 	srv.SetClock(reset)
 	if code, _ := status(); code != 200 {
 		t.Fatalf("at the reset: %d", code)
+	}
+}
+
+// TestWebhooksAndHistory: the server serves segmentd's own /segmentd/v1/:
+// a webhook subscription receives a segment's entry, and the membership
+// history has it.
+func TestWebhooksAndHistory(t *testing.T) {
+	srv := segmentdtest.Start(t)
+	got := make(chan string, 10)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Data []struct {
+				Type    string
+				Contact struct{ Email string }
+			}
+		}
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		for _, d := range m.Data {
+			got <- d.Type + " " + d.Contact.Email
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rc.Close()
+	call := func(method, path, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+srv.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, m, want)
+		}
+		return m
+	}
+	seg := sg(t, srv.URL, srv.Key, "POST", "/v3/marketing/segments/2.0", `{"name":"adas","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'"}`, 201)["id"].(string)
+	call("POST", "/segmentd/v1/webhooks", `{"url":"`+rc.URL+`"}`, 201)
+	upsert(t, srv.URL, srv.Key, `[{"email":"ada@example.com","first_name":"Ada"}]`)
+	select {
+	case m := <-got:
+		if m != "segment.entered ada@example.com" {
+			t.Fatalf("delivered %q", m)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no webhook within a minute")
+	}
+	h := call("GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?from="+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "", 200)
+	if ts := h["transitions"].([]any); len(ts) != 1 {
+		t.Fatalf("history %v", h)
 	}
 }

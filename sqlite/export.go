@@ -14,6 +14,7 @@ var ExportTables = []string{
 	"accounts", "api_keys", "field_definitions", "account_counters", "lists", "contacts",
 	"contact_alternate_emails", "list_members", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
+	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
 }
 
 // ExportTable reads every row of one of ExportTables, from one consistent

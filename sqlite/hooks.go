@@ -169,22 +169,35 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 		if err := execOne(ctx, tx, subscriptionNotFound(id), "DELETE FROM webhook_subscriptions WHERE account_id = ? AND id = ?", acct, id); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM webhook_replays WHERE account_id = ? AND subscription_id = ?", acct, id); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM webhook_deliveries WHERE account_id = ? AND subscription_id = ?", acct, id)
 		return err
 	})
 }
 
-// AppendTransitions implements segmentd.HookStore.
-func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition) error {
+// AppendTransitions implements segmentd.HookStore. It keeps the emails
+// event ingestion remembers: a transition changes no contact.
+func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition, deliver []bool, history bool) error {
 	if len(ts) == 0 {
 		return nil
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		var last int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO account_counters (account_id, name, value) VALUES (?, ?, ?)
 			ON CONFLICT (account_id, name) DO UPDATE SET value = value + excluded.value RETURNING value`, acct, hookCounter, len(ts)).Scan(&last)
 		if err != nil {
 			return err
+		}
+		first := last - int64(len(ts)) + 1
+		for i := range ts {
+			ts[i].Seq, ts[i].AccountID = first+int64(i), acct
+		}
+		if history {
+			if err := appendHistory(ctx, tx, acct, ts); err != nil {
+				return err
+			}
 		}
 		st, err := tx.PrepareContext(ctx, `INSERT INTO webhook_outbox (account_id, seq, at, segment_id, contact_id, email, entered, cause)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -192,10 +205,11 @@ func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd
 			return err
 		}
 		defer st.Close()
-		first := last - int64(len(ts)) + 1
 		for i := range ts {
 			t := &ts[i]
-			t.Seq, t.AccountID = first+int64(i), acct
+			if deliver != nil && !deliver[i] {
+				continue
+			}
 			if _, err := st.ExecContext(ctx, acct, t.Seq, toMS(t.At), t.SegmentID, t.ContactID, t.Email, t.Entered, string(t.Cause)); err != nil {
 				return err
 			}

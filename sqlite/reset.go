@@ -63,6 +63,7 @@ var accountData = []string{
 	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_bounds",
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
+	"history_segments", "segment_history", "webhook_replays",
 }
 
 // clearAccount deletes the account's data and its finished jobs.

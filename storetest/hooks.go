@@ -12,6 +12,7 @@ import (
 type HooksStore interface {
 	segmentd.Store
 	segmentd.HookStore
+	segmentd.HistoryStore
 }
 
 // RunHooks runs the webhook store contract (docs/webhooks.md). open must
@@ -21,6 +22,9 @@ func RunHooks(t *testing.T, open func(t *testing.T) HooksStore) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open(t)) })
 	t.Run("Reset", func(t *testing.T) { testHooksReset(t, open(t)) })
+	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
+	t.Run("HistoryPrune", func(t *testing.T) { testHistoryPrune(t, open(t)) })
+	t.Run("HookReplays", func(t *testing.T) { testHookReplays(t, open(t)) })
 }
 
 func newSubscription(acct int64, id string) segmentd.Subscription {
@@ -97,7 +101,7 @@ func transition(seg, contact string, entered bool, at time.Time) segmentd.Transi
 func testOutbox(t *testing.T, st HooksStore) {
 	a, b := newAccount(t, st, "a"), newAccount(t, st, "b")
 	ts := []segmentd.Transition{transition("s1", "c1", true, nowMS), transition("cc:7", "c2", true, nowMS), transition("s1", "c1", false, nowMS.Add(time.Second))}
-	if err := st.AppendTransitions(ctx(t), a, ts); err != nil {
+	if err := st.AppendTransitions(ctx(t), a, ts, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	for i, tr := range ts {
@@ -105,7 +109,7 @@ func testOutbox(t *testing.T, st HooksStore) {
 			t.Fatalf("transition %d numbered %d in account %d", i, tr.Seq, tr.AccountID)
 		}
 	}
-	if err := st.AppendTransitions(ctx(t), b, []segmentd.Transition{transition("s9", "c9", true, nowMS)}); err != nil {
+	if err := st.AppendTransitions(ctx(t), b, []segmentd.Transition{transition("s9", "c9", true, nowMS)}, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	got := must[[]segmentd.Transition](t, "Transitions")(st.Transitions(ctx(t), a, 0, 0, 10))
@@ -130,7 +134,7 @@ func testOutbox(t *testing.T, st HooksStore) {
 		t.Fatalf("after ForgetTransitions(2): %+v", got)
 	}
 	more := []segmentd.Transition{transition("s1", "c3", true, nowMS)}
-	if err := st.AppendTransitions(ctx(t), a, more); err != nil {
+	if err := st.AppendTransitions(ctx(t), a, more, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if more[0].Seq != 4 {
@@ -179,7 +183,7 @@ func testDeliveries(t *testing.T, st HooksStore) {
 func testHooksReset(t *testing.T, st HooksStore) {
 	a := newAccount(t, st, "a")
 	must[segmentd.Subscription](t, "CreateSubscription")(st.CreateSubscription(ctx(t), newSubscription(a, "h"), 5))
-	if err := st.AppendTransitions(ctx(t), a, []segmentd.Transition{transition("s1", "c1", true, nowMS)}); err != nil {
+	if err := st.AppendTransitions(ctx(t), a, []segmentd.Transition{transition("s1", "c1", true, nowMS)}, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	must[segmentd.Delivery](t, "AddDelivery")(st.AddDelivery(ctx(t), a, segmentd.Delivery{SubscriptionID: "h", MessageID: "m", At: nowMS}, 5))
@@ -197,7 +201,7 @@ func testHooksReset(t *testing.T, st HooksStore) {
 	}
 	// Transition numbers are never given twice in an account.
 	ts := []segmentd.Transition{transition("s1", "c1", true, nowMS)}
-	if err := st.AppendTransitions(ctx(t), a, ts); err != nil {
+	if err := st.AppendTransitions(ctx(t), a, ts, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if ts[0].Seq != 2 {

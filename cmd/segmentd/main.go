@@ -166,6 +166,9 @@ type config struct {
 	console        bool
 	webhookTimeout time.Duration
 	webhookHorizon time.Duration
+	// historyRetention is how long the membership history keeps a
+	// transition (docs/history.md; 0: no history is kept).
+	historyRetention time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -298,7 +301,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	delivery := envOr(env, "SEGMENTD_WEBHOOK_DELIVERY", "true")
-	fs.Func("webhook-delivery", "deliver segment webhooks from this server: true or false; of several servers sharing a database, only one may (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
+	fs.Func("webhook-delivery", "let this server deliver segment webhooks and keep the membership history: true or false; of several servers sharing a database, the one holding the delivery lock does (env SEGMENTD_WEBHOOK_DELIVERY, default true)", func(v string) error {
 		delivery = v
 		return nil
 	})
@@ -310,6 +313,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	horizon := envOr(env, "SEGMENTD_WEBHOOK_RETRY_HORIZON", "24h")
 	fs.Func("webhook-retry-horizon", "how long a webhook subscription is retried without a success before it is marked failing, as a Go duration, at least 24h (env SEGMENTD_WEBHOOK_RETRY_HORIZON, default 24h)", func(v string) error {
 		horizon = v
+		return nil
+	})
+	historyRetention := envOr(env, "SEGMENTD_HISTORY_RETENTION", segmentd.DefaultHistoryRetention.String())
+	fs.Func("history-retention", "how long the membership history keeps each segment entry and exit, as a Go duration, at least 1h, or 0 to keep none; kept by the server that delivers webhooks (env SEGMENTD_HISTORY_RETENTION, default 2160h: 90 days)", func(v string) error {
+		historyRetention = v
 		return nil
 	})
 	fs.StringVar(&cfg.pprof, "pprof", envOr(env, "SEGMENTD_PPROF", ""), "serve Go's profiler (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; refused unless loopback (env SEGMENTD_PPROF)")
@@ -355,6 +363,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if cfg.webhookHorizon, err = time.ParseDuration(horizon); err != nil || cfg.webhookHorizon < 24*time.Hour {
 		return cfg, fmt.Errorf("--webhook-retry-horizon must be a duration of at least 24h, not %s", segmentd.Quote(horizon))
+	}
+	if cfg.historyRetention, err = time.ParseDuration(historyRetention); err != nil || cfg.historyRetention != 0 && cfg.historyRetention < time.Hour {
+		return cfg, fmt.Errorf("--history-retention must be 0 or a duration of at least 1h, not %s", segmentd.Quote(historyRetention))
 	}
 	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
 		var err error
@@ -448,7 +459,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// engine's transitions once it is loaded.
 	var dispatcher *hooks.Dispatcher
 	if cfg.webhookDelivery {
-		o := hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon}
+		o := hooks.Options{Store: store, Clock: clock, Log: log, Timeout: cfg.webhookTimeout, Horizon: cfg.webhookHorizon,
+			History: store, Retention: cfg.historyRetention}
+		if store.shared != nil {
+			// Servers sharing the database elect the one that delivers.
+			o.Lock = store.shared
+		}
 		if mx != nil {
 			o.Observe = mx.Delivered
 		}
@@ -458,6 +474,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		defer dispatcher.Close()
 		svcCfg.Outbox = dispatcher
+		svcCfg.ClockPath = filepath.Join(cfg.data, clockFile)
+		if cfg.historyRetention > 0 {
+			svcCfg.History, svcCfg.HistoryRetention = store, cfg.historyRetention
+		}
 	}
 	if mx != nil {
 		svcCfg.Observer = mx
@@ -595,6 +615,10 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // snapshotFile is the engine snapshot's name in the data directory.
 const snapshotFile = "engine.snap"
+
+// clockFile is where a delivering server notes its clock's time every
+// second, in the data directory (audience/clock.go).
+const clockFile = "clock"
 
 // journalDir is the job journal's directory in the data directory
 // (docs/jobs.md).

@@ -207,8 +207,8 @@ func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
 			for _, e := range entries {
 				names = append(names, e.Name())
 			}
-			if strings.Join(names, " ") != "engine.snap segmentd.lock" {
-				t.Fatalf("--data holds %v after a graceful stop; want only the engine snapshot and the lock", names)
+			if strings.Join(names, " ") != "clock engine.snap segmentd.lock" {
+				t.Fatalf("--data holds %v after a graceful stop; want only the clock's note, the engine snapshot and the lock", names)
 			}
 		}
 

@@ -23,6 +23,10 @@ func TestMigrateStore(t *testing.T) {
 		dir := t.TempDir()
 		const key = "SG.migrate-key"
 		s, cmd := startBinary(t, bin, dir, key)
+		// A webhook subscription (whose receiver is away: its transitions
+		// wait in the outbox) and the membership history move too.
+		hook := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"http://127.0.0.1:9/away","description":"moved"}`, 201)["id"].(string)
+		since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 		field := mustCall(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
 		list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"customers"}`, 201)["id"].(string)
 		runJob(t, s, key, "PUT", "/v3/marketing/contacts", fmt.Sprintf(`{"list_ids":[%q],"contacts":[
@@ -50,6 +54,8 @@ func TestMigrateStore(t *testing.T) {
 			fmt.Fprintf(&b, "%v\n", found)
 			// A key created on the SQLite store, by its hash.
 			fmt.Fprintf(&b, "%v\n", mustCall(t, s, readKey, "GET", "/v3/marketing/lists", "", 200))
+			fmt.Fprintf(&b, "%v\n", mustCall(t, s, key, "GET", "/segmentd/v1/webhooks/"+hook, "", 200))
+			fmt.Fprintf(&b, "%v\n", mustCall(t, s, key, "GET", "/segmentd/v1/segments/sendgrid/"+us+"/history/transitions?from="+since, "", 200))
 			return b.String()
 		}
 		before := look(s)

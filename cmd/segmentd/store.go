@@ -27,6 +27,7 @@ type store interface {
 	segmentd.WebhookKeyStore
 	segmentd.ExportStore
 	segmentd.HookStore
+	segmentd.HistoryStore
 	segmentd.ImportStore
 	Ping(context.Context) error
 }

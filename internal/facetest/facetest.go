@@ -108,6 +108,9 @@ func Start(t testing.TB, face func(*Env) http.Handler, cfg Config) *Env {
 	if cfg.Outbox != nil {
 		c.Outbox = cfg.Outbox(e)
 	}
+	if c.HistoryRetention > 0 && c.History == nil {
+		c.History = store
+	}
 	if c.Imports == nil {
 		c.Imports = store
 	}

@@ -1,0 +1,125 @@
+package segmentd
+
+import (
+	"context"
+	"time"
+)
+
+// Membership history (docs/history.md): every entry and exit the engine
+// makes is kept, for every account, for a bounded time, so that a user
+// can ask how a segment's size moved, what entered and left it in a
+// range, whether a contact was in it at a past time, and who its
+// members were then.
+
+// ScopeHistory lets a key read the account's membership history
+// (segmentd's own /segmentd/v1/segments/…/history).
+const ScopeHistory Scope = "segmentd.history"
+
+// DefaultHistoryRetention is how long the history keeps a transition
+// unless configured otherwise (--history-retention).
+const DefaultHistoryRetention = 90 * 24 * time.Hour
+
+// Limits of the history API.
+const (
+	MaxHistoryPoints     = 1000 // points of one size series
+	MaxHistoryPage       = 1000 // transitions or members of one page
+	DefaultHistoryPage   = 100
+	MaxHistoryPruneBatch = 10000 // rows one prune statement deletes
+	HistoryIntervalHour  = "hour"
+	HistoryIntervalDay   = "day"
+)
+
+// HistoryCount is the number of entries and exits of a segment whose
+// times fall in one interval of a series: (start+Bucket*step,
+// start+(Bucket+1)*step].
+type HistoryCount struct {
+	Bucket          int64
+	Entered, Exited int
+}
+
+// HistoryCursor is where a page of a segment's transitions stopped: the
+// last one's time and number.
+type HistoryCursor struct {
+	At  time.Time
+	Seq int64
+}
+
+// HistoryStore keeps the membership history. Both stores implement it;
+// the transitions are written by HookStore.AppendTransitions (the
+// dispatcher's writer), so that a transition has one number in the
+// history and in the outbox. Segment ids are the engine's (cc:<id> for
+// Constant Contact's). A time "after t" is strictly after.
+type HistoryStore interface {
+	// HistoryCounts counts a segment's entries and exits after after, by
+	// intervals of step: transitions at after+step*(k, k+1] count in
+	// bucket k. Buckets without any are left out; the rest come in order.
+	HistoryCounts(ctx context.Context, acct int64, segmentID string, after time.Time, step time.Duration) ([]HistoryCount, error)
+	// HistoryTransitions returns up to limit of a segment's transitions
+	// timed in [from, to) and ordered by time then number, after the
+	// cursor (zero: from the first).
+	HistoryTransitions(ctx context.Context, acct int64, segmentID string, from, to time.Time, after HistoryCursor, limit int) ([]Transition, error)
+	// HistoryNextOf returns the first transition of a contact in a segment
+	// timed after t (ok false when none is kept).
+	HistoryNextOf(ctx context.Context, acct int64, segmentID, contactID string, t time.Time) (tr Transition, ok bool, err error)
+	// HistoryFirstAfter returns, for every contact with a transition in a
+	// segment timed after t, the first such transition, ordered by
+	// contact id.
+	HistoryFirstAfter(ctx context.Context, acct int64, segmentID string, t time.Time) ([]Transition, error)
+	// PruneHistory deletes up to limit transitions of every account timed
+	// before before, and says how many it deleted.
+	PruneHistory(ctx context.Context, before time.Time, limit int) (int, error)
+	HookReplayStore
+}
+
+// historyCauses numbers the causes as the stores keep them.
+var historyCauses = []TransitionCause{"", CauseContact, CauseEvent, CauseClock, CauseDefinition}
+
+// HistoryKind packs whether a transition entered and its cause into the
+// small number the stores keep: 1 for an entry, plus the cause times 2.
+func HistoryKind(t *Transition) int {
+	k := 0
+	for i, c := range historyCauses {
+		if c == t.Cause {
+			k = i * 2
+		}
+	}
+	if t.Entered {
+		k++
+	}
+	return k
+}
+
+// SetHistoryKind unpacks HistoryKind into t.
+func SetHistoryKind(t *Transition, k int) {
+	t.Entered = k&1 == 1
+	t.Cause = ""
+	if c := k / 2; c > 0 && c < len(historyCauses) {
+		t.Cause = historyCauses[c]
+	}
+}
+
+// HookReplay is a subscription's replay of the transitions timed in
+// [From, To): the history's transitions sent again with their original
+// ids, segment by segment, each in time order.
+type HookReplay struct {
+	SubscriptionID string
+	From, To       time.Time
+	// Segments are the engine ids left to replay, the first in progress;
+	// After is where in it the last message delivered stopped.
+	Segments []string
+	After    HistoryCursor
+}
+
+// HookReplayStore keeps the replays under way, one per subscription at
+// most. Deleting a subscription or resetting its account deletes its
+// replay.
+type HookReplayStore interface {
+	// HistorySegments returns the engine ids of the account's segments
+	// the history has transitions of, ordered.
+	HistorySegments(ctx context.Context, acct int64) ([]string, error)
+	// PutHookReplay stores a replay, replacing the subscription's.
+	PutHookReplay(ctx context.Context, acct int64, r HookReplay) error
+	// HookReplay returns the subscription's replay (ok false: none).
+	HookReplay(ctx context.Context, acct int64, subID string) (r HookReplay, ok bool, err error)
+	DeleteHookReplay(ctx context.Context, acct int64, subID string) error
+}

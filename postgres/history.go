@@ -1,0 +1,216 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Membership history (segmentd.HistoryStore, docs/history.md): every
+// transition in segment_history, its segment named by a small number of
+// history_segments. Every statement names its account, so Citus routes it
+// to one node.
+
+var _ segmentd.HistoryStore = (*Store)(nil)
+
+// historySegmentCounter names the account_counters row that numbers the
+// account's history segments.
+const historySegmentCounter = "history_segment"
+
+// appendHistory stores numbered transitions in the history, in tx.
+func appendHistory(ctx context.Context, tx pgx.Tx, acct int64, ts []segmentd.Transition) error {
+	keys := map[string]int64{}
+	rows := make([][]any, len(ts))
+	for i := range ts {
+		t := &ts[i]
+		key, ok := keys[t.SegmentID]
+		if !ok {
+			var err error
+			if key, err = historySegmentKey(ctx, tx, acct, t.SegmentID, true); err != nil {
+				return err
+			}
+			keys[t.SegmentID] = key
+		}
+		rows[i] = []any{acct, int32(key), toMS(t.At), t.Seq, t.ContactID, t.Email, int16(segmentd.HistoryKind(t))}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"segment_history"},
+		[]string{"account_id", "segment_key", "at", "seq", "contact_id", "email", "kind"}, pgx.CopyFromRows(rows))
+	return err
+}
+
+// historySegmentKey returns the history's number of a segment (0 when it
+// has none and add is false).
+func historySegmentKey(ctx context.Context, q querier, acct int64, segID string, add bool) (int64, error) {
+	var key int64
+	err := q.QueryRow(ctx, "SELECT key FROM history_segments WHERE account_id = $1 AND segment_id = $2", acct, segID).Scan(&key)
+	if !errors.Is(err, pgx.ErrNoRows) || !add {
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
+		return key, err
+	}
+	if err := q.QueryRow(ctx, `INSERT INTO account_counters AS c (account_id, name, value) VALUES ($1, $2, 1)
+		ON CONFLICT (account_id, name) DO UPDATE SET value = c.value + 1 RETURNING value`, acct, historySegmentCounter).Scan(&key); err != nil {
+		return 0, err
+	}
+	_, err = q.Exec(ctx, "INSERT INTO history_segments (account_id, segment_id, key) VALUES ($1, $2, $3)", acct, segID, key)
+	return key, err
+}
+
+// HistoryCounts implements segmentd.HistoryStore.
+func (s *Store) HistoryCounts(ctx context.Context, acct int64, segID string, after time.Time, step time.Duration) ([]segmentd.HistoryCount, error) {
+	key, err := historySegmentKey(ctx, s.db, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.HistoryCount{}, classify(err)
+	}
+	from := toMS(after)
+	cs, err := queryAll(ctx, s.db, func(row pgx.Row) (segmentd.HistoryCount, error) {
+		var c segmentd.HistoryCount
+		err := row.Scan(&c.Bucket, &c.Entered, &c.Exited)
+		return c, err
+	}, `SELECT (at - $1 - 1) / $2 AS b, count(*) FILTER (WHERE kind & 1 = 1)::int, count(*) FILTER (WHERE kind & 1 = 0)::int
+		FROM segment_history WHERE account_id = $3 AND segment_key = $4 AND at > $1 GROUP BY b ORDER BY b`, from, step.Milliseconds(), acct, key)
+	return cs, classify(err)
+}
+
+// historyColumns are what scanHistory reads.
+const historyColumns = "seq, at, contact_id, email, kind"
+
+func scanHistory(acct int64, segID string) func(pgx.Row) (segmentd.Transition, error) {
+	return func(row pgx.Row) (segmentd.Transition, error) {
+		t := segmentd.Transition{AccountID: acct, SegmentID: segID}
+		var at int64
+		var kind int16
+		err := row.Scan(&t.Seq, &at, &t.ContactID, &t.Email, &kind)
+		t.At = fromMS(at)
+		segmentd.SetHistoryKind(&t, int(kind))
+		return t, err
+	}
+}
+
+// HistoryTransitions implements segmentd.HistoryStore.
+func (s *Store) HistoryTransitions(ctx context.Context, acct int64, segID string, from, to time.Time, after segmentd.HistoryCursor, limit int) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.db, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, classify(err)
+	}
+	cAt, cSeq := toMS(from), int64(-1)
+	if !after.At.IsZero() && toMS(after.At) >= cAt {
+		cAt, cSeq = toMS(after.At), after.Seq
+	}
+	ts, err := queryAll(ctx, s.db, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM segment_history
+		WHERE account_id = $1 AND segment_key = $2 AND (at, seq) > ($3, $4) AND at < $5 ORDER BY at, seq LIMIT $6`,
+		acct, key, cAt, cSeq, toMS(to), limit)
+	return ts, classify(err)
+}
+
+// HistoryNextOf implements segmentd.HistoryStore.
+func (s *Store) HistoryNextOf(ctx context.Context, acct int64, segID, contactID string, t time.Time) (segmentd.Transition, bool, error) {
+	key, err := historySegmentKey(ctx, s.db, acct, segID, false)
+	if err != nil || key == 0 {
+		return segmentd.Transition{}, false, classify(err)
+	}
+	tr, err := scanHistory(acct, segID)(s.db.QueryRow(ctx, "SELECT "+historyColumns+` FROM segment_history
+		WHERE account_id = $1 AND contact_id = $2 AND segment_key = $3 AND at > $4 ORDER BY at, seq LIMIT 1`, acct, contactID, key, toMS(t)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tr, false, nil
+	}
+	return tr, err == nil, classify(err)
+}
+
+// HistoryFirstAfter implements segmentd.HistoryStore.
+func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string, t time.Time) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.db, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, classify(err)
+	}
+	ts, err := queryAll(ctx, s.db, scanHistory(acct, segID), "SELECT DISTINCT ON (contact_id) "+historyColumns+` FROM segment_history
+		WHERE account_id = $1 AND segment_key = $2 AND at > $3 ORDER BY contact_id, at, seq`, acct, key, toMS(t))
+	return ts, classify(err)
+}
+
+// PruneHistory implements segmentd.HistoryStore: segment by segment, each
+// statement routed to the account's node.
+func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
+	type seg struct{ acct, key int64 }
+	segs, err := queryAll(ctx, s.db, func(row pgx.Row) (seg, error) {
+		var g seg
+		var key int32
+		err := row.Scan(&g.acct, &key)
+		g.key = int64(key)
+		return g, err
+	}, "SELECT account_id, key FROM history_segments ORDER BY account_id, key")
+	if err != nil {
+		return 0, classify(err)
+	}
+	total := 0
+	for _, g := range segs {
+		if total >= limit {
+			break
+		}
+		bAt, bSeq := toMS(before), int64(-1)
+		err := s.db.QueryRow(ctx, `SELECT at, seq FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND at < $3
+			ORDER BY at, seq LIMIT 1 OFFSET $4`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return total, classify(err)
+		}
+		tag, err := s.db.Exec(ctx, "DELETE FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND (at, seq) < ($3, $4)",
+			g.acct, g.key, bAt, bSeq)
+		if err != nil {
+			return total, classify(err)
+		}
+		total += int(tag.RowsAffected())
+	}
+	return total, nil
+}
+
+// HistorySegments implements segmentd.HookReplayStore.
+func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
+	ids, err := queryAll(ctx, s.db, func(row pgx.Row) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	}, "SELECT segment_id FROM history_segments WHERE account_id = $1 ORDER BY segment_id", acct)
+	return ids, classify(err)
+}
+
+// PutHookReplay implements segmentd.HookReplayStore.
+func (s *Store) PutHookReplay(ctx context.Context, acct int64, r segmentd.HookReplay) error {
+	var at int64
+	if !r.After.At.IsZero() {
+		at = toMS(r.After.At)
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO webhook_replays (account_id, subscription_id, from_at, to_at, segments, after_at, after_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, subscription_id) DO UPDATE SET from_at = excluded.from_at,
+		to_at = excluded.to_at, segments = excluded.segments, after_at = excluded.after_at, after_seq = excluded.after_seq`,
+		acct, r.SubscriptionID, toMS(r.From), toMS(r.To), strings.Join(r.Segments, " "), at, r.After.Seq)
+	return classify(err)
+}
+
+// HookReplay implements segmentd.HookReplayStore.
+func (s *Store) HookReplay(ctx context.Context, acct int64, subID string) (segmentd.HookReplay, bool, error) {
+	r := segmentd.HookReplay{SubscriptionID: subID}
+	var from, to, at int64
+	var segs string
+	err := s.db.QueryRow(ctx, `SELECT from_at, to_at, segments, after_at, after_seq FROM webhook_replays
+		WHERE account_id = $1 AND subscription_id = $2`, acct, subID).Scan(&from, &to, &segs, &at, &r.After.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	r.From, r.To, r.Segments = fromMS(from), fromMS(to), strings.Fields(segs)
+	if at != 0 {
+		r.After.At = fromMS(at)
+	}
+	return r, err == nil, classify(err)
+}
+
+// DeleteHookReplay implements segmentd.HookReplayStore.
+func (s *Store) DeleteHookReplay(ctx context.Context, acct int64, subID string) error {
+	_, err := s.db.Exec(ctx, "DELETE FROM webhook_replays WHERE account_id = $1 AND subscription_id = $2", acct, subID)
+	return classify(err)
+}

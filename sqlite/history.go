@@ -1,0 +1,233 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Membership history (segmentd.HistoryStore, docs/history.md): every
+// transition in segment_history, its segment named by a small number of
+// history_segments.
+
+var _ segmentd.HistoryStore = (*Store)(nil)
+
+// historySegmentCounter names the account_counters row that numbers the
+// account's history segments.
+const historySegmentCounter = "history_segment"
+
+// historyInsertRows is how many rows one INSERT of appendHistory
+// carries: one statement per row cost about 20 µs a transition, most of
+// it the driver's round trip.
+const historyInsertRows = 128
+
+// appendHistory stores numbered transitions in the history, in tx.
+func appendHistory(ctx context.Context, tx *sql.Tx, acct int64, ts []segmentd.Transition) error {
+	keys := map[string]int64{}
+	const row = "(?, ?, ?, ?, ?, ?, ?)"
+	full := "INSERT INTO segment_history (account_id, segment_key, at, seq, contact_id, email, kind) VALUES " + row + strings.Repeat(", "+row, historyInsertRows-1)
+	st, err := tx.PrepareContext(ctx, full)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	args := make([]any, 0, 7*historyInsertRows)
+	for i := range ts {
+		t := &ts[i]
+		key, ok := keys[t.SegmentID]
+		if !ok {
+			if key, err = historySegmentKey(ctx, tx, acct, t.SegmentID, true); err != nil {
+				return err
+			}
+			keys[t.SegmentID] = key
+		}
+		args = append(args, acct, key, toMS(t.At), t.Seq, t.ContactID, t.Email, segmentd.HistoryKind(t))
+		if len(args) == cap(args) {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			args = args[:0]
+		}
+	}
+	if len(args) > 0 {
+		q := "INSERT INTO segment_history (account_id, segment_key, at, seq, contact_id, email, kind) VALUES " + row + strings.Repeat(", "+row, len(args)/7-1)
+		_, err = tx.ExecContext(ctx, q, args...)
+	}
+	return err
+}
+
+// historySegmentKey returns the history's number of a segment (0 when it
+// has none and add is false).
+func historySegmentKey(ctx context.Context, q queryer, acct int64, segID string, add bool) (int64, error) {
+	var key int64
+	err := q.QueryRowContext(ctx, "SELECT key FROM history_segments WHERE account_id = ? AND segment_id = ?", acct, segID).Scan(&key)
+	if err != sql.ErrNoRows || !add {
+		if err == sql.ErrNoRows {
+			err = nil
+		}
+		return key, err
+	}
+	if err := q.QueryRowContext(ctx, `INSERT INTO account_counters (account_id, name, value) VALUES (?, ?, 1)
+		ON CONFLICT (account_id, name) DO UPDATE SET value = value + 1 RETURNING value`, acct, historySegmentCounter).Scan(&key); err != nil {
+		return 0, err
+	}
+	_, err = q.ExecContext(ctx, "INSERT INTO history_segments (account_id, segment_id, key) VALUES (?, ?, ?)", acct, segID, key)
+	return key, err
+}
+
+// HistoryCounts implements segmentd.HistoryStore.
+func (s *Store) HistoryCounts(ctx context.Context, acct int64, segID string, after time.Time, step time.Duration) ([]segmentd.HistoryCount, error) {
+	key, err := historySegmentKey(ctx, s.read, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.HistoryCount{}, err
+	}
+	from := toMS(after)
+	return queryAll(ctx, s.read, func(row rowScanner) (segmentd.HistoryCount, error) {
+		var c segmentd.HistoryCount
+		err := row.Scan(&c.Bucket, &c.Entered, &c.Exited)
+		return c, err
+	}, `SELECT (at - ? - 1) / ? AS b, sum(kind & 1), sum(1 - (kind & 1)) FROM segment_history
+		WHERE account_id = ? AND segment_key = ? AND at > ? GROUP BY b ORDER BY b`, from, step.Milliseconds(), acct, key, from)
+}
+
+// historyColumns are what scanHistory reads.
+const historyColumns = "seq, at, contact_id, email, kind"
+
+func scanHistory(acct int64, segID string) func(rowScanner) (segmentd.Transition, error) {
+	return func(row rowScanner) (segmentd.Transition, error) {
+		t := segmentd.Transition{AccountID: acct, SegmentID: segID}
+		var at int64
+		var kind int
+		err := row.Scan(&t.Seq, &at, &t.ContactID, &t.Email, &kind)
+		t.At = fromMS(at)
+		segmentd.SetHistoryKind(&t, kind)
+		return t, err
+	}
+}
+
+// HistoryTransitions implements segmentd.HistoryStore.
+func (s *Store) HistoryTransitions(ctx context.Context, acct int64, segID string, from, to time.Time, after segmentd.HistoryCursor, limit int) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.read, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, err
+	}
+	cAt, cSeq := toMS(from), int64(-1)
+	if !after.At.IsZero() && toMS(after.At) >= cAt {
+		cAt, cSeq = toMS(after.At), after.Seq
+	}
+	return queryAll(ctx, s.read, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM segment_history
+		WHERE account_id = ? AND segment_key = ? AND (at, seq) > (?, ?) AND at < ? ORDER BY at, seq LIMIT ?`,
+		acct, key, cAt, cSeq, toMS(to), limit)
+}
+
+// HistoryNextOf implements segmentd.HistoryStore.
+func (s *Store) HistoryNextOf(ctx context.Context, acct int64, segID, contactID string, t time.Time) (segmentd.Transition, bool, error) {
+	key, err := historySegmentKey(ctx, s.read, acct, segID, false)
+	if err != nil || key == 0 {
+		return segmentd.Transition{}, false, err
+	}
+	tr, err := scanHistory(acct, segID)(s.read.QueryRowContext(ctx, "SELECT "+historyColumns+` FROM segment_history
+		WHERE account_id = ? AND contact_id = ? AND segment_key = ? AND at > ? ORDER BY at, seq LIMIT 1`, acct, contactID, key, toMS(t)))
+	if err == sql.ErrNoRows {
+		return tr, false, nil
+	}
+	return tr, err == nil, err
+}
+
+// HistoryFirstAfter implements segmentd.HistoryStore.
+func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string, t time.Time) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.read, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, err
+	}
+	return queryAll(ctx, s.read, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM (
+		SELECT `+historyColumns+`, row_number() OVER (PARTITION BY contact_id ORDER BY at, seq) AS n FROM segment_history
+		WHERE account_id = ? AND segment_key = ? AND at > ?) WHERE n = 1 ORDER BY contact_id`, acct, key, toMS(t))
+}
+
+// PruneHistory implements segmentd.HistoryStore: segment by segment, each
+// in a transaction of its own, so that the writer is never held long.
+func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
+	type seg struct{ acct, key int64 }
+	segs, err := queryAll(ctx, s.read, func(row rowScanner) (seg, error) {
+		var g seg
+		err := row.Scan(&g.acct, &g.key)
+		return g, err
+	}, "SELECT account_id, key FROM history_segments ORDER BY account_id, key")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, g := range segs {
+		if total >= limit {
+			break
+		}
+		err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+			// The bound: the (limit-total)-th oldest row before the cut, or
+			// the cut itself when there are fewer.
+			bAt, bSeq := toMS(before), int64(-1)
+			err := tx.QueryRowContext(ctx, `SELECT at, seq FROM segment_history WHERE account_id = ? AND segment_key = ? AND at < ?
+				ORDER BY at, seq LIMIT 1 OFFSET ?`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
+			if err != nil && err != sql.ErrNoRows {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM segment_history WHERE account_id = ? AND segment_key = ? AND (at, seq) < (?, ?)",
+				g.acct, g.key, bAt, bSeq)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			total += int(n)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// HistorySegments implements segmentd.HookReplayStore.
+func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
+	return queryAll(ctx, s.read, func(row rowScanner) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	}, "SELECT segment_id FROM history_segments WHERE account_id = ? ORDER BY segment_id", acct)
+}
+
+// PutHookReplay implements segmentd.HookReplayStore.
+func (s *Store) PutHookReplay(ctx context.Context, acct int64, r segmentd.HookReplay) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_replays (account_id, subscription_id, from_at, to_at, segments, after_at, after_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, subscription_id) DO UPDATE SET from_at = excluded.from_at,
+			to_at = excluded.to_at, segments = excluded.segments, after_at = excluded.after_at, after_seq = excluded.after_seq`,
+			acct, r.SubscriptionID, toMS(r.From), toMS(r.To), strings.Join(r.Segments, " "), optMS(r.After.At), r.After.Seq)
+		return err
+	})
+}
+
+// HookReplay implements segmentd.HookReplayStore.
+func (s *Store) HookReplay(ctx context.Context, acct int64, subID string) (segmentd.HookReplay, bool, error) {
+	r := segmentd.HookReplay{SubscriptionID: subID}
+	var from, to, at int64
+	var segs string
+	err := s.read.QueryRowContext(ctx, `SELECT from_at, to_at, segments, after_at, after_seq FROM webhook_replays
+		WHERE account_id = ? AND subscription_id = ?`, acct, subID).Scan(&from, &to, &segs, &at, &r.After.Seq)
+	if err == sql.ErrNoRows {
+		return r, false, nil
+	}
+	r.From, r.To, r.Segments, r.After.At = fromMS(from), fromMS(to), strings.Fields(segs), fromOptMS(at)
+	return r, err == nil, err
+}
+
+// DeleteHookReplay implements segmentd.HookReplayStore.
+func (s *Store) DeleteHookReplay(ctx context.Context, acct int64, subID string) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM webhook_replays WHERE account_id = ? AND subscription_id = ?", acct, subID)
+		return err
+	})
+}

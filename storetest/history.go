@@ -1,0 +1,205 @@
+package storetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// The membership history's contract (docs/history.md), run by RunHooks:
+// transitions numbered once for the outbox and the history, a segment's
+// counts by interval, its transitions in a range by pages, a contact's
+// next transition after a time, every contact's first one after a time,
+// pruning in bounded batches, accounts kept apart, a reset.
+
+func historyTransition(seg, contact string, entered bool, at time.Time, cause segmentd.TransitionCause) segmentd.Transition {
+	t := transition(seg, contact, entered, at)
+	t.Cause = cause
+	return t
+}
+
+func testHistory(t *testing.T, st HooksStore) {
+	a, b := newAccount(t, st, "a"), newAccount(t, st, "b")
+	at := func(m int) time.Time { return nowMS.Add(time.Duration(m) * time.Minute) }
+	ts := []segmentd.Transition{
+		historyTransition("s1", "c2", true, at(0), segmentd.CauseDefinition),
+		historyTransition("s1", "c1", true, at(0), segmentd.CauseDefinition),
+		historyTransition("cc:7", "c1", true, at(1), segmentd.CauseContact),
+		historyTransition("s1", "c1", false, at(70), segmentd.CauseEvent),
+		historyTransition("s1", "c3", true, at(75), segmentd.CauseContact),
+		historyTransition("s1", "c1", true, at(130), segmentd.CauseClock),
+	}
+	// Only the second and fourth go to the outbox; all six are numbered and kept.
+	if err := st.AppendTransitions(ctx(t), a, ts, []bool{false, true, false, true, false, false}, true); err != nil {
+		t.Fatal(err)
+	}
+	for i, tr := range ts {
+		if tr.Seq != int64(i+1) {
+			t.Fatalf("transition %d numbered %d", i, tr.Seq)
+		}
+	}
+	out := must[[]segmentd.Transition](t, "Transitions")(st.Transitions(ctx(t), a, 0, 0, 10))
+	if len(out) != 2 || out[0].Seq != 2 || out[1].Seq != 4 {
+		t.Fatalf("the outbox holds %+v, want numbers 2 and 4", out)
+	}
+	if err := st.AppendTransitions(ctx(t), b, []segmentd.Transition{historyTransition("s1", "c1", true, at(0), segmentd.CauseContact)}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+
+	counts := must[[]segmentd.HistoryCount](t, "HistoryCounts")(st.HistoryCounts(ctx(t), a, "s1", at(-1), time.Hour))
+	want := []segmentd.HistoryCount{{Bucket: 0, Entered: 2}, {Bucket: 1, Entered: 1, Exited: 1}, {Bucket: 2, Entered: 1}}
+	if !reflect.DeepEqual(counts, want) {
+		t.Fatalf("HistoryCounts\n%+v, want\n%+v", counts, want)
+	}
+	// "After" is strict: the two entries at at(0) are not after at(0).
+	counts = must[[]segmentd.HistoryCount](t, "HistoryCounts")(st.HistoryCounts(ctx(t), a, "s1", at(0), 24*time.Hour))
+	if want := []segmentd.HistoryCount{{Bucket: 0, Entered: 2, Exited: 1}}; !reflect.DeepEqual(counts, want) {
+		t.Fatalf("HistoryCounts after at(0) by day\n%+v, want\n%+v", counts, want)
+	}
+	if got := must[[]segmentd.HistoryCount](t, "HistoryCounts")(st.HistoryCounts(ctx(t), a, "nope", at(-1), time.Hour)); len(got) != 0 {
+		t.Fatalf("HistoryCounts of a segment without history: %+v", got)
+	}
+
+	// Transitions in [at(0), at(130)) by pages of 2, in time then number order.
+	var got []segmentd.Transition
+	var cur segmentd.HistoryCursor
+	for range 5 {
+		page := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", at(0), at(130), cur, 2))
+		got = append(got, page...)
+		if len(page) < 2 {
+			break
+		}
+		cur = segmentd.HistoryCursor{At: page[len(page)-1].At, Seq: page[len(page)-1].Seq}
+	}
+	wantTs := []segmentd.Transition{ts[0], ts[1], ts[3], ts[4]}
+	if !reflect.DeepEqual(got, wantTs) {
+		t.Fatalf("HistoryTransitions\n%+v, want\n%+v", got, wantTs)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryTransitions(b)")(st.HistoryTransitions(ctx(t), b, "s1", at(-10), at(500), segmentd.HistoryCursor{}, 10)); len(got) != 1 || got[0].AccountID != b {
+		t.Fatalf("account b's history: %+v", got)
+	}
+
+	next, ok, err := st.HistoryNextOf(ctx(t), a, "s1", "c1", at(0))
+	if err != nil || !ok || !reflect.DeepEqual(next, ts[3]) {
+		t.Fatalf("HistoryNextOf(c1, at(0)) = %+v %v %v, want %+v", next, ok, err, ts[3])
+	}
+	if _, ok, err := st.HistoryNextOf(ctx(t), a, "s1", "c1", at(130)); ok || err != nil {
+		t.Fatalf("HistoryNextOf after the last: ok %v err %v", ok, err)
+	}
+	if _, ok, err := st.HistoryNextOf(ctx(t), a, "nope", "c1", at(0)); ok || err != nil {
+		t.Fatalf("HistoryNextOf of a segment without history: ok %v err %v", ok, err)
+	}
+
+	first := must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", at(-1)))
+	if want := []segmentd.Transition{ts[1], ts[0], ts[4]}; !reflect.DeepEqual(first, want) {
+		t.Fatalf("HistoryFirstAfter(at(-1))\n%+v, want\n%+v", first, want)
+	}
+	first = must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", at(70)))
+	if want := []segmentd.Transition{ts[5], ts[4]}; !reflect.DeepEqual(first, want) {
+		t.Fatalf("HistoryFirstAfter(at(70))\n%+v, want\n%+v", first, want)
+	}
+
+	if _, err := st.ResetAccount(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", at(-1))); len(got) != 0 {
+		t.Fatalf("history after a reset: %+v", got)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryFirstAfter(b)")(st.HistoryFirstAfter(ctx(t), b, "s1", at(-1))); len(got) != 1 {
+		t.Fatalf("account b's history after a's reset: %+v", got)
+	}
+}
+
+func testHistoryPrune(t *testing.T, st HooksStore) {
+	a, b := newAccount(t, st, "a"), newAccount(t, st, "b")
+	at := func(m int) time.Time { return nowMS.Add(time.Duration(m) * time.Minute) }
+	var ta, tb []segmentd.Transition
+	for i := range 5 {
+		ta = append(ta, historyTransition("s1", "c1", i%2 == 0, at(i), segmentd.CauseContact))
+		tb = append(tb, historyTransition("s2", "c2", i%2 == 0, at(0), segmentd.CauseContact))
+	}
+	ta = append(ta, historyTransition("s3", "c3", true, at(0), segmentd.CauseContact))
+	if err := st.AppendTransitions(ctx(t), a, ta, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendTransitions(ctx(t), b, tb, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	// Before at(3): a's s1 holds 3 (at 0, 1, 2), s3 one, b's s2 five, all
+	// at the same instant: 9 in all, pruned 4 at a time.
+	var n []int
+	for range 5 {
+		k, err := st.PruneHistory(ctx(t), at(3), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = append(n, k)
+		if k < 4 {
+			break
+		}
+	}
+	if !reflect.DeepEqual(n, []int{4, 4, 1}) {
+		t.Fatalf("prune batches %v, want [4 4 1]", n)
+	}
+	left := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", at(-10), at(10), segmentd.HistoryCursor{}, 10))
+	if len(left) != 2 || left[0].At != at(3) || left[1].At != at(4) {
+		t.Fatalf("after the prune: %+v", left)
+	}
+	for _, seg := range []struct {
+		acct int64
+		id   string
+	}{{a, "s3"}, {b, "s2"}} {
+		if got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), seg.acct, seg.id, at(-10), at(10), segmentd.HistoryCursor{}, 10)); len(got) != 0 {
+			t.Fatalf("%s after the prune: %+v", seg.id, got)
+		}
+	}
+}
+
+func testHookReplays(t *testing.T, st HooksStore) {
+	a := newAccount(t, st, "a")
+	if err := st.AppendTransitions(ctx(t), a, []segmentd.Transition{
+		historyTransition("s2", "c1", true, nowMS, segmentd.CauseContact), historyTransition("cc:7", "c1", true, nowMS, segmentd.CauseContact),
+	}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]string](t, "HistorySegments")(st.HistorySegments(ctx(t), a)); !reflect.DeepEqual(got, []string{"cc:7", "s2"}) {
+		t.Fatalf("HistorySegments = %q", got)
+	}
+	must[segmentd.Subscription](t, "CreateSubscription")(st.CreateSubscription(ctx(t), newSubscription(a, "h"), 5))
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a replay before any: %v %v", ok, err)
+	}
+	r := segmentd.HookReplay{SubscriptionID: "h", From: nowMS, To: nowMS.Add(time.Hour), Segments: []string{"s2", "cc:7"}}
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := st.HookReplay(ctx(t), a, "h")
+	if err != nil || !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("HookReplay = %+v %v %v, want %+v", got, ok, err, r)
+	}
+	r.Segments, r.After = []string{"cc:7"}, segmentd.HistoryCursor{At: nowMS.Add(time.Minute), Seq: 9}
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := st.HookReplay(ctx(t), a, "h"); !reflect.DeepEqual(got, r) {
+		t.Fatalf("replaced replay %+v, want %+v", got, r)
+	}
+	if err := st.DeleteSubscription(ctx(t), a, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a deleted subscription's replay: %v %v", ok, err)
+	}
+	must[segmentd.Subscription](t, "CreateSubscription")(st.CreateSubscription(ctx(t), newSubscription(a, "h"), 5))
+	if err := st.PutHookReplay(ctx(t), a, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteHookReplay(ctx(t), a, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.HookReplay(ctx(t), a, "h"); ok || err != nil {
+		t.Fatalf("a deleted replay: %v %v", ok, err)
+	}
+}
