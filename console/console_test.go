@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/console"
+	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/internal/metrics"
 )
@@ -28,11 +29,23 @@ type fixture struct {
 // opts choose what a fixture's server keeps besides the console.
 type opts struct {
 	metrics bool // the counters of /metrics
+	history bool // the membership history (a webhook dispatcher keeps it)
 }
 
 func start(t *testing.T, with opts) *fixture {
 	t.Helper()
 	cfg := facetest.Config{}
+	if with.history {
+		cfg.Service.HistoryRetention = 30 * 24 * time.Hour
+		cfg.Outbox = func(e *facetest.Env) segmentd.Outbox {
+			d := hooks.New(hooks.Options{Store: e.Store, Clock: e.Clock, Log: e.Log, History: e.Store, Retention: cfg.Service.HistoryRetention, Poll: 10 * time.Millisecond})
+			if err := d.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(d.Close)
+			return d
+		}
+	}
 	e := facetest.Start(t, func(e *facetest.Env) http.Handler {
 		o := console.Options{Service: e.Svc, Log: e.Log}
 		if with.metrics {
@@ -364,4 +377,23 @@ func TestSegmentExplain(t *testing.T) {
 	want(t, r, 200, `<span class="verdict-false">is not a member</span>`, `<code>&#34;FR&#34;</code>`)
 	want(t, f.get(t, "/console/view/segments/sg/"+f.sg+"?explain=nobody@example.com", nil), 200, `<p class="problem" role="alert">`, "nobody@example.com")
 	want(t, f.get(t, "/console/view/segments/cc/"+f.cc+"?explain=c@example.com", nil), 200, `<span class="verdict-true">is a member</span>`)
+}
+
+func TestSegmentHistory(t *testing.T) {
+	f := start(t, opts{history: true})
+	// A chart over the last 7 days, and the 2 entries.
+	r := f.get(t, "/console/view/segments/sg/"+f.sg, nil)
+	want(t, r, 200, "Over the last 7 days, hour by hour", `<svg viewBox="0 0 720 220" role="img"`, `<polyline class="line" points="`,
+		"the segment held between 0 and 2 contacts; 2 at the end.", `<td class="state-completed">entered</td><td>definition</td>`,
+		">a@example.com</a>", ">b@example.com</a>")
+	want(t, f.get(t, "/console/view/segments/cc/"+f.cc, nil), 200, "held between 0 and 1 contacts; 1 at the end.", ">c@example.com</a>")
+	noHistory := f.NewKey("default", "", segmentd.ScopeSendGridRead)
+	r = f.get(t, "/console/view/segments/sg/"+f.sg, &noHistory)
+	want(t, r, 200, "This API key lacks the segmentd.history scope, so the segment&#39;s history is not shown.")
+	if strings.Contains(string(r.Body), "<svg") {
+		t.Errorf("a key without segmentd.history sees the history")
+	}
+	// Without a history kept, the page says so.
+	plain := start(t, opts{})
+	want(t, plain.get(t, "/console/view/segments/sg/"+plain.sg, nil), 200, "this server keeps no membership history")
 }

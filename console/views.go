@@ -121,13 +121,17 @@ type segmentData struct {
 	Lists                                            []named // parent lists
 	Sample                                           []contactRow
 	Created, Updated                                 time.Time
+	History                                          historyData
 	Explain                                          explainData
 }
 
-// more reads what the segment page shows besides the segment: when asked,
-// a contact's explanation.
+// more reads what the segment page shows besides the segment: its
+// history and, when asked, a contact's explanation.
 func (h *handler) more(r *http.Request, p audience.Principal, seg segmentd.HookSegment, href string, d *segmentData) error {
 	var err error
+	if d.History, err = h.history(r.Context(), p, seg); err != nil {
+		return err
+	}
 	d.Explain, err = h.explain(r, p.Account.ID, seg, href)
 	return err
 }
