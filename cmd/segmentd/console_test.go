@@ -371,6 +371,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got, want := b.text("#segment-count"), strconv.Itoa(int(seg["contacts_count"].(float64))); got != want || want != "10" {
 		t.Fatalf("segment page count %s, the API says %s (want 10)", got, want)
 	}
+	// Its size over time, from the membership history.
+	b.wait("the size chart", `document.querySelector("figure.chart polyline") !== null`)
+	if got := b.text("figure.chart figcaption"); !strings.HasSuffix(got, "10 at the end.") {
+		t.Fatalf("the chart's caption %q", got)
+	}
 	// Why a contact is in it, clause by clause.
 	b.do("explain a contact", chromedp.SendKeys(chromedp.ID("explain-contact"), "p30@example.com"), chromedp.Click(chromedp.CSS("#explain-form button")))
 	b.wait("the explanation", `document.getElementById("explanation") !== null`)
