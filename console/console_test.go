@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -28,15 +29,16 @@ type fixture struct {
 
 // opts choose what a fixture's server keeps besides the console.
 type opts struct {
-	metrics bool // the counters of /metrics
-	history bool // the membership history (a webhook dispatcher keeps it)
+	metrics   bool          // the counters of /metrics
+	history   bool          // the membership history (a webhook dispatcher keeps it)
+	retention time.Duration // how long it keeps transitions (default 30 days)
 }
 
 func start(t *testing.T, with opts) *fixture {
 	t.Helper()
 	cfg := facetest.Config{}
 	if with.history {
-		cfg.Service.HistoryRetention = 30 * 24 * time.Hour
+		cfg.Service.HistoryRetention = cmp.Or(with.retention, 30*24*time.Hour)
 		cfg.Outbox = func(e *facetest.Env) segmentd.Outbox {
 			d := hooks.New(hooks.Options{Store: e.Store, Clock: e.Clock, Log: e.Log, History: e.Store, Retention: cfg.Service.HistoryRetention, Poll: 10 * time.Millisecond})
 			if err := d.Start(context.Background()); err != nil {
@@ -396,4 +398,11 @@ func TestSegmentHistory(t *testing.T) {
 	// Without a history kept, the page says so.
 	plain := start(t, opts{})
 	want(t, plain.get(t, "/console/view/segments/sg/"+plain.sg, nil), 200, "this server keeps no membership history")
+	// A history of less than a day: the page says what is kept.
+	short := start(t, opts{history: true, retention: 2 * time.Hour})
+	r = short.get(t, "/console/view/segments/sg/"+short.sg, nil)
+	want(t, r, 200, "The history of the last 24 hours is not shown: from ", "is before the oldest time the history keeps", "--history-retention=2h0m0s")
+	if strings.Contains(string(r.Body), "<svg") {
+		t.Errorf("a history of 2 hours drawn over a day")
+	}
 }

@@ -30,7 +30,8 @@ const recentShown = 20
 // history reads a segment's sizes hour by hour over the last 7 days (or
 // the last day, when the server keeps less), and its transitions of the
 // last day, the latest first. A key without the segmentd.history scope
-// is told so, as the history API would answer it.
+// is told so, as the history API would answer it, and so is a page of a
+// server that keeps no history or less than a day of it.
 func (h *handler) history(ctx context.Context, p audience.Principal, seg segmentd.HookSegment) (historyData, error) {
 	var d historyData
 	if !p.Key.Has(segmentd.ScopeHistory) {
@@ -52,6 +53,13 @@ func (h *handler) history(ctx context.Context, p audience.Principal, seg segment
 	}
 	if off, ok := unavailable(err); ok {
 		d.Off = off
+		return d, nil
+	}
+	var e *segmentd.Error
+	if errors.As(err, &e) && e.Kind == segmentd.KindInvalid {
+		// A retention shorter than a day: the Service's refusal says
+		// what it keeps.
+		d.Off = "The history of the last 24 hours is not shown: " + e.Message + "."
 		return d, nil
 	}
 	if err != nil {
