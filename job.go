@@ -26,6 +26,9 @@ const (
 	JobCCRemoveFromLists    JobType = "remove_list_memberships"
 	JobCCContactDelete      JobType = "contact_delete"
 	JobCCCustomFieldsDelete JobType = "custom_fields_delete"
+	JobCCTagsAdd            JobType = "contacts_taggings_add"
+	JobCCTagsRemove         JobType = "contacts_taggings_remove"
+	JobCCTagsDelete         JobType = "contacts_tags_delete"
 	// JobCCExport is a contact export (POST /v3/activities/contact_exports)
 	// read as an activity: exports are kept by ExportStore, not as jobs.
 	JobCCExport JobType = "contact_exports"
@@ -34,7 +37,7 @@ const (
 // ActivityTypes are the job types of Constant Contact's activities
 // (GET /v3/activities lists them).
 var ActivityTypes = []JobType{JobListDelete, JobTagDelete, JobCCJSONImport, JobCCFileImport, JobCCAddToLists,
-	JobCCRemoveFromLists, JobCCContactDelete, JobCCCustomFieldsDelete}
+	JobCCRemoveFromLists, JobCCContactDelete, JobCCCustomFieldsDelete, JobCCTagsAdd, JobCCTagsRemove, JobCCTagsDelete}
 
 // Activity reports whether a job of type t is one of Constant Contact's
 // activities rather than a SendGrid contacts job.

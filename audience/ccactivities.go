@@ -34,6 +34,8 @@ const (
 	MaxActivityContactIDs   = 500    // a source's contact_ids
 	MaxActivityDeleteLists  = 100    // list_delete's list_ids
 	MaxActivityDeleteFields = 100    // custom_fields_delete's custom_field_ids
+	MaxActivityTagIDs       = 50     // a tagging activity's tag_ids
+	MaxActivityDeleteTags   = 500    // contacts_tags_delete's tag_ids
 )
 
 // ActivitySource is which contacts a list-membership activity or a
@@ -239,6 +241,105 @@ func (s *Service) CCDeleteContacts(ctx context.Context, acct int64, contactIDs, 
 	}
 	in.op = opCCDelete
 	return s.submitActivity(ctx, acct, segmentd.JobCCContactDelete, requested, in)
+}
+
+// CCTaggings is contacts_taggings_add (add) or contacts_taggings_remove:
+// every tag of tags given to, or taken off, the source's contacts. A tag
+// that does not exist is KindNotFound (the activities document 404).
+func (s *Service) CCTaggings(ctx context.Context, acct int64, add bool, src ActivitySource, tags []string) (segmentd.Job, error) {
+	tags, err := s.existingTags(ctx, acct, tags, MaxActivityTagIDs, segmentd.KindNotFound)
+	if err != nil {
+		return segmentd.Job{}, err
+	}
+	in, requested, err := s.checkSource(ctx, acct, &src, false)
+	if err != nil {
+		return segmentd.Job{}, err
+	}
+	in.tags = tags
+	t := segmentd.JobCCTagsRemove
+	in.op = opTagsRemove
+	if add {
+		in.op, t = opTagsAdd, segmentd.JobCCTagsAdd
+	}
+	return s.submitActivity(ctx, acct, t, requested, in)
+}
+
+// existingTags checks an activity's tag_ids: at least one, at most max,
+// each a tag of the account (an unknown one is an error of kind unknown).
+func (s *Service) existingTags(ctx context.Context, acct int64, ids []string, max int, unknown segmentd.ErrorKind) ([]string, error) {
+	ids = dedupe(ids)
+	if len(ids) == 0 {
+		return nil, segmentd.Errorf(segmentd.KindInvalid, "tag_ids", "tag_ids must name at least one tag")
+	}
+	if len(ids) > max {
+		return nil, segmentd.Errorf(segmentd.KindTooLarge, "tag_ids", "tag_ids may name at most %d tags, not %d", max, len(ids))
+	}
+	for _, id := range ids {
+		if !segmentd.IsUUID(id) {
+			return nil, segmentd.Errorf(segmentd.KindInvalid, "tag_ids", "tag_ids: %s is not a tag id (a UUID)", segmentd.Quote(id))
+		}
+		if _, err := s.store.Tag(ctx, acct, id); err != nil {
+			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return nil, segmentd.Errorf(unknown, "tag_ids", "tag_ids: tag %s does not exist", segmentd.Quote(id))
+			}
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// applyTagging is the tagging activities' store stage: the source's
+// contacts gain or lose the tags, 500 at a time; the contacts that
+// changed reach the engine. A tag deleted since the activity was
+// accepted fails it. Named contacts that do not exist are its errors.
+func (s *Service) applyTagging(j *segmentd.Job, in *jobInput) (func(), error) {
+	ctx, acct := context.Background(), j.AccountID
+	ids, err := s.activityContacts(ctx, acct, in)
+	if err != nil {
+		return nil, err
+	}
+	j.Requested = len(ids)
+	write := s.UntagContactsNow
+	if in.op == opTagsAdd {
+		write = s.TagContactsNow
+	}
+	var changed []segmentd.Contact
+	for start := 0; start < len(ids); start += MaxActivityContactIDs {
+		cs, err := write(ctx, acct, in.tags, ids[start:min(start+MaxActivityContactIDs, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed, cs...)
+	}
+	if len(in.ids) > 0 {
+		cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+		if err != nil {
+			return nil, err
+		}
+		s.notFoundErrors(j, ids, cs, 0)
+	}
+	j.Updated = len(ids) - j.Errored
+	return func() {
+		if s.members != nil && len(changed) > 0 {
+			s.members.PutContacts(acct, changed, s.engineNow())
+		}
+	}, nil
+}
+
+// DeleteCCTags is contacts_tags_delete: the tags go at once, each as
+// DeleteTag deletes it, once every id is known to name a tag of the
+// account (an unknown one is the request's error: the activity documents
+// no 404); the finished activity is stored for Activity to read.
+func (s *Service) DeleteCCTags(ctx context.Context, acct int64, ids []string) (segmentd.Job, error) {
+	ids, err := s.existingTags(ctx, acct, ids, MaxActivityDeleteTags, segmentd.KindInvalid)
+	if err != nil {
+		return segmentd.Job{}, err
+	}
+	start := s.clock.Now()
+	if _, err := s.DeleteTags(ctx, acct, ids); err != nil {
+		return segmentd.Job{}, err
+	}
+	return s.finishedActivity(ctx, acct, segmentd.JobCCTagsDelete, len(ids), start)
 }
 
 // activityContacts resolves a job's source to contact ids, from the store

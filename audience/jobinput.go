@@ -24,6 +24,8 @@ const (
 	opListsAdd
 	opListsRemove
 	opCCDelete
+	opTagsAdd
+	opTagsRemove
 )
 
 // jobInput is what a contact job applies: its request, validated and
@@ -52,10 +54,19 @@ type jobInput struct {
 	from    []string
 	all     bool
 	exclude []string
+	// tags are the tags a tagging activity gives or takes (opTagsAdd,
+	// opTagsRemove).
+	tags []string
 }
 
 // hasSource reports whether op's input carries an activity's source.
-func (op jobOp) hasSource() bool { return op == opListsAdd || op == opListsRemove || op == opCCDelete }
+func (op jobOp) hasSource() bool {
+	return op == opListsAdd || op == opListsRemove || op == opCCDelete || op.tagging()
+}
+
+// tagging reports whether op is a tagging activity, whose input carries
+// its tags after its source.
+func (op jobOp) tagging() bool { return op == opTagsAdd || op == opTagsRemove }
 
 // items is the job's weight in its account's backlog: the contacts or ids
 // it names (at least 1).
@@ -340,6 +351,9 @@ func encodeAccept(j *segmentd.Job, in *jobInput) []byte {
 		e.byte(all)
 		e.strs(in.exclude)
 	}
+	if in.op.tagging() {
+		e.strs(in.tags)
+	}
 	return e
 }
 
@@ -378,7 +392,10 @@ func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, jobOp, *jobInp
 		in.all = d.byte() == 1
 		in.exclude = d.strs()
 	}
-	if d.err == nil && (in.op < opUpsert || in.op > opCCDelete) {
+	if in.op.tagging() {
+		in.tags = d.strs()
+	}
+	if d.err == nil && (in.op < opUpsert || in.op > opTagsRemove) {
 		d.fail("the job's operation")
 	}
 	if d.err == nil && len(d.s) > 0 {

@@ -60,6 +60,9 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{op: opListsAdd, from: []string{"l3"}, exclude: []string{"c2"}, lists: []string{"l1"}},
 		{op: opListsRemove, all: true, exclude: []string{"c1", "c2"}, lists: []string{"l1"}},
 		{op: opCCDelete, from: []string{"l1", "l2"}},
+		{op: opTagsAdd, ids: []string{"c1"}, tags: []string{"t1", "t2"}},
+		{op: opTagsRemove, all: true, exclude: []string{"c2"}, tags: []string{"t1"}},
+		{op: opTagsAdd, from: []string{"l1"}, tags: []string{"t3"}},
 	}
 	for _, in := range cases {
 		j := segmentd.Job{ID: segmentd.NewID(), AccountID: 42, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 3, StartedAt: started}

@@ -367,6 +367,76 @@ func (h *handler) listMemberships(w http.ResponseWriter, r *http.Request, acct s
 	return accepted(w, j)
 }
 
+// taggingInput is TagAddRemoveContacts.
+type taggingInput struct {
+	Source *struct {
+		ContactIDs        []string `json:"contact_ids"`
+		ListIDs           []string `json:"list_ids"`
+		TagIDs            []string `json:"tag_ids"`
+		AllActiveContacts bool     `json:"all_active_contacts"`
+		NewSubscriber     bool     `json:"new_subscriber"`
+	} `json:"source"`
+	Exclude *struct {
+		ContactIDs []string `json:"contact_ids"`
+	} `json:"exclude"`
+	TagIDs []string `json:"tag_ids"`
+}
+
+func (h *handler) addTaggings(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	return h.taggings(w, r, acct, true)
+}
+
+func (h *handler) removeTaggings(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	return h.taggings(w, r, acct, false)
+}
+
+// taggings is POST /v3/activities/contacts_taggings_add and
+// contacts_taggings_remove.
+func (h *handler) taggings(w http.ResponseWriter, r *http.Request, acct segmentd.Account, add bool) error {
+	var in taggingInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Source == nil {
+		return invalid("source", "source is required")
+	}
+	if in.TagIDs == nil {
+		return invalid("tag_ids", "tag_ids is required")
+	}
+	s := in.Source
+	switch {
+	case len(s.TagIDs) > 0:
+		return invalid("source.tag_ids", "segmentd does not support the source tag_ids yet")
+	case s.NewSubscriber:
+		return invalid("source.new_subscriber", "segmentd does not support the source new_subscriber")
+	}
+	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts}
+	if in.Exclude != nil {
+		src.Exclude = lowerAll(in.Exclude.ContactIDs)
+	}
+	j, err := h.svc.CCTaggings(r.Context(), acct.ID, add, src, lowerAll(in.TagIDs))
+	if err != nil {
+		return err
+	}
+	return accepted(w, j)
+}
+
+// tagsDelete is POST /v3/activities/contacts_tags_delete
+// (TagIdList500Limit).
+func (h *handler) tagsDelete(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	var in struct {
+		TagIDs []string `json:"tag_ids"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	j, err := h.svc.DeleteCCTags(r.Context(), acct.ID, lowerAll(in.TagIDs))
+	if err != nil {
+		return err
+	}
+	return accepted(w, j)
+}
+
 // contactDeleteInput is ContactDelete.
 type contactDeleteInput struct {
 	ContactIDs []string `json:"contact_ids"`

@@ -182,6 +182,9 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Hand
 		{pattern: "POST /v3/activities/contact_delete", h: h.contactDelete, area: "activities"},
 		{pattern: "POST /v3/activities/list_delete", h: h.listDelete, area: "activities"},
 		{pattern: "POST /v3/activities/custom_fields_delete", h: h.customFieldsDelete, area: "activities"},
+		{pattern: "POST /v3/activities/contacts_taggings_add", h: h.addTaggings, area: "activities"},
+		{pattern: "POST /v3/activities/contacts_taggings_remove", h: h.removeTaggings, area: "activities"},
+		{pattern: "POST /v3/activities/contacts_tags_delete", h: h.tagsDelete, area: "activities"},
 		{pattern: "POST /v3/activities/contact_exports", h: h.createExport, area: "activities"},
 		{pattern: "GET /v3/contact_exports/{file_export_id:uuid}", h: h.getExport, area: "contact_exports"},
 	}
