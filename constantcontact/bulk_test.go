@@ -496,6 +496,9 @@ func TestQueuedActivitiesBound(t *testing.T) {
 	}
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_json_import", Body: body}), 429,
 		`{"error_key":"throttled","error_message":"the account has 2 activities queued, Constant Contact's limit: retry once some have finished"}`)
+	tag, _ := e.Svc.CreateTag(ctx, acct, "Gold", "")
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_taggings_add", Body: map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{tag.ID}}}), 429,
+		`{"error_key":"throttled","error_message":"the account has 2 activities queued, Constant Contact's limit: retry once some have finished"}`)
 	release()
 	for _, id := range ids {
 		e.waitActivity(t, id)
@@ -573,4 +576,132 @@ func TestContactExports(t *testing.T) {
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contact_exports/" + unknown}), 404,
 		ccErr("contact_exports.api.not_found", fmt.Sprintf("export %q does not exist", unknown)))
 	checkAuth(t, e, []facetest.Request{{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{}}}, []facetest.Request{{Method: "GET", Path: "/v3/contact_exports/" + unknown}})
+}
+
+// TestTagActivities: contacts_taggings_add and contacts_taggings_remove
+// run to completed, by contact ids, by lists with an exclusion and for
+// every contact, and their effect shows in the tag's contacts_count, in
+// GET /v3/contacts?tags= and in a segment by tag; contacts_tags_delete
+// deletes tags and untags their contacts. Each documented error.
+func TestTagActivities(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	a, _ := e.Svc.CreateList(ctx, acct, "A")
+	var ps []segmentd.ContactPatch
+	for i := range 4 {
+		ps = append(ps, segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("p%d@example.com", i))})
+	}
+	e.upsert(t, acct, ps[:2], a.ID)
+	e.upsert(t, acct, ps[2:])
+	ids := map[string]string{}
+	for _, c := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?limit=500"}, 200)["contacts"].([]any) {
+		c := c.(map[string]any)
+		ids[c["email_address"].(map[string]any)["address"].(string)] = c["contact_id"].(string)
+	}
+	gold := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Gold"}}, 201)["tag_id"].(string)
+	blue := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Blue"}}, 201)["tag_id"].(string)
+	crit := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-any","const_value":%q}]}}`, gold)
+	seg := e.must(t, facetest.Request{Method: "POST", Path: "/v3/segments", Body: map[string]string{"name": "Gold", "segment_criteria": crit}}, 201)["segment_id"]
+	// state is the tag's contacts_count, the emails GET /v3/contacts?tags=
+	// returns, and the segment's count.
+	state := func(tag string) string {
+		n := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + tag + "?include_count=true"}, 200)["contacts_count"]
+		var emails []string
+		for _, c := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?limit=500&tags=" + tag}, 200)["contacts"].([]any) {
+			emails = append(emails, c.(map[string]any)["email_address"].(map[string]any)["address"].(string))
+		}
+		slices.Sort(emails)
+		segCount := e.must(t, facetest.Request{Method: "GET", Path: fmt.Sprintf("/v3/contacts?segment_id=%v&include_count=true", seg)}, 200)["contacts_count"]
+		return fmt.Sprint(n, emails, segCount)
+	}
+
+	// By contact ids, one unknown: completed, with its error.
+	unknown := segmentd.NewID()
+	done := e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p0@example.com"], unknown}}, "tag_ids": []string{gold, strings.ToUpper(blue)}})
+	if done["state"] != "completed" || fmt.Sprint(done["status"]) != "map[items_completed_count:1 items_total_count:2]" || len(done["activity_errors"].([]any)) != 1 {
+		t.Fatalf("add by ids = %v", done)
+	}
+	if got := state(gold); got != "1 [p0@example.com] 1" {
+		t.Fatalf("after tagging p0: %s", got)
+	}
+	// By list, one contact excluded; then every contact.
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"list_ids": []string{a.ID}}, "exclude": map[string]any{"contact_ids": []string{ids["p0@example.com"]}}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "2 [p0@example.com p1@example.com] 2" {
+		t.Fatalf("after tagging A's members: %s", got)
+	}
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "4 [p0@example.com p1@example.com p2@example.com p3@example.com] 4" {
+		t.Fatalf("after tagging everyone: %s", got)
+	}
+
+	// Removals: by ids, by list, every contact but one.
+	e.activity(t, "contacts_taggings_remove", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p3@example.com"]}}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "3 [p0@example.com p1@example.com p2@example.com] 3" {
+		t.Fatalf("after untagging p3: %s", got)
+	}
+	e.activity(t, "contacts_taggings_remove", map[string]any{"source": map[string]any{"list_ids": []string{a.ID}}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "1 [p2@example.com] 1" {
+		t.Fatalf("after untagging A's members: %s", got)
+	}
+	e.activity(t, "contacts_taggings_remove", map[string]any{"source": map[string]any{"all_active_contacts": true}, "exclude": map[string]any{"contact_ids": []string{ids["p0@example.com"]}}, "tag_ids": []string{gold, blue}})
+	if got := state(gold); got != "0 [] 0" {
+		t.Fatalf("after untagging everyone: %s", got)
+	}
+	if got := state(blue); got != "1 [p0@example.com] 0" {
+		t.Fatalf("blue after untagging all but p0: %s", got)
+	}
+
+	// Delete: the tags go, and their contacts lose them.
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{gold}})
+	done = e.activity(t, "contacts_tags_delete", map[string]any{"tag_ids": []string{gold, blue}})
+	if done["state"] != "completed" || fmt.Sprint(done["status"]) != "map[items_completed_count:2 items_total_count:2]" {
+		t.Fatalf("tags delete = %v", done)
+	}
+	if got := e.must(t, facetest.Request{Method: "GET", Path: fmt.Sprintf("/v3/contacts?segment_id=%v&include_count=true", seg)}, 200)["contacts_count"]; got != float64(0) {
+		t.Fatalf("segment by a deleted tag holds %v", got)
+	}
+	if got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?tags=" + gold}, 200)["contacts"].([]any); len(got) != 0 {
+		t.Fatalf("contacts with a deleted tag: %v", got)
+	}
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + gold}), 404,
+		ccErr("contact_tags.api.not_found", fmt.Sprintf("tag %q does not exist", gold)))
+
+	validation := func(msg string) string { return ccErr("activities.api.validation.error", msg) }
+	notFound := func(msg string) string { return ccErr("activities.api.not_found", msg) }
+	tag := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Red"}}, 201)["tag_id"].(string)
+	many := make([]string, 501)
+	for i := range many {
+		many[i] = segmentd.NewID()
+	}
+	all := map[string]any{"all_active_contacts": true}
+	for _, tt := range []struct {
+		kind   string
+		body   any
+		status int
+		want   string
+	}{
+		{"contacts_taggings_add", map[string]any{"tag_ids": []string{tag}}, 400, validation("source is required")},
+		{"contacts_taggings_add", map[string]any{"source": all}, 400, validation("tag_ids is required")},
+		{"contacts_taggings_add", map[string]any{"source": all, "tag_ids": []string{}}, 400, validation("tag_ids must name at least one tag")},
+		{"contacts_taggings_add", map[string]any{"source": all, "tag_ids": many[:51]}, 400, validation("tag_ids may name at most 50 tags, not 51")},
+		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
+		{"contacts_taggings_add", map[string]any{"source": all, "tag_ids": []string{unknown}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", unknown))},
+		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{gold}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", gold))},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids or all_active_contacts")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": many}, "tag_ids": []string{tag}}, 400, validation("source.contact_ids may hold at most 500 contact ids, not 501")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"list_ids": many[:51]}, "tag_ids": []string{tag}}, 400, validation("source.list_ids may name at most 50 lists, not 51")},
+		{"contacts_taggings_remove", map[string]any{"source": map[string]any{"list_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation(fmt.Sprintf("source.list_ids: list %q does not exist", unknown))},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{unknown}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation("exclude applies only to a list_ids or all_active_contacts source")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source tag_ids yet")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"new_subscriber": true}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source new_subscriber")},
+		{"contacts_tags_delete", map[string]any{}, 400, validation("tag_ids must name at least one tag")},
+		{"contacts_tags_delete", map[string]any{"tag_ids": many}, 400, validation("tag_ids may name at most 500 tags, not 501")},
+		{"contacts_tags_delete", map[string]any{"tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
+		{"contacts_tags_delete", map[string]any{"tag_ids": []string{tag, unknown}}, 400, validation(fmt.Sprintf("tag_ids: tag %q does not exist", unknown))},
+	} {
+		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/" + tt.kind, Body: tt.body}), tt.status, tt.want)
+	}
+	// A refused delete deleted nothing.
+	e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + tag}, 200)
 }
