@@ -294,11 +294,10 @@ func (s *Service) existingTags(ctx context.Context, acct int64, ids []string, ma
 // accepted fails it. Named contacts that do not exist are its errors.
 func (s *Service) applyTagging(j *segmentd.Job, in *jobInput) (func(), error) {
 	ctx, acct := context.Background(), j.AccountID
-	ids, err := s.activityContacts(ctx, acct, in)
+	ids, err := s.jobContacts(j, in)
 	if err != nil {
 		return nil, err
 	}
-	j.Requested = len(ids)
 	write := s.UntagContactsNow
 	if in.op == opTagsAdd {
 		write = s.TagContactsNow
@@ -311,12 +310,8 @@ func (s *Service) applyTagging(j *segmentd.Job, in *jobInput) (func(), error) {
 		}
 		changed = append(changed, cs...)
 	}
-	if len(in.ids) > 0 {
-		cs, err := s.store.ContactsByIDs(ctx, acct, ids)
-		if err != nil {
-			return nil, err
-		}
-		s.notFoundErrors(j, ids, cs, 0)
+	if err := s.namedNotFound(ctx, j, in, ids); err != nil {
+		return nil, err
 	}
 	j.Updated = len(ids) - j.Errored
 	return func() {
@@ -372,17 +367,38 @@ func (s *Service) activityContacts(ctx context.Context, acct int64, in *jobInput
 	return ids, nil
 }
 
+// jobContacts resolves an activity job's source (activityContacts) and
+// sets the job's items to them.
+func (s *Service) jobContacts(j *segmentd.Job, in *jobInput) ([]string, error) {
+	ids, err := s.activityContacts(context.Background(), j.AccountID, in)
+	j.Requested = len(ids)
+	return ids, err
+}
+
+// namedNotFound records as the job's errors the contacts a source named
+// by id (in.ids) that do not exist; the rest count.
+func (s *Service) namedNotFound(ctx context.Context, j *segmentd.Job, in *jobInput, ids []string) error {
+	if len(in.ids) == 0 {
+		return nil
+	}
+	cs, err := s.store.ContactsByIDs(ctx, j.AccountID, ids)
+	if err != nil {
+		return err
+	}
+	s.notFoundErrors(j, ids, cs, 0)
+	return nil
+}
+
 // applyListsAdd is add_list_memberships' store stage: the source's
 // contacts are upserted by an identifier of theirs with no field, which
 // only puts them on the lists (UpsertResult.Joined), 500 at a time.
 // Contact ids that name no contact are the activity's errors.
 func (s *Service) applyListsAdd(j *segmentd.Job, in *jobInput) (func(), error) {
 	ctx, acct := context.Background(), j.AccountID
-	ids, err := s.activityContacts(ctx, acct, in)
+	ids, err := s.jobContacts(j, in)
 	if err != nil {
 		return nil, err
 	}
-	j.Requested = len(ids)
 	var publish []func()
 	for start := 0; start < len(ids); start += MaxActivityContactIDs {
 		chunk := ids[start:min(start+MaxActivityContactIDs, len(ids))]
@@ -446,11 +462,10 @@ func (s *Service) notFoundErrors(j *segmentd.Job, chunk []string, found []segmen
 // applyListsRemove is remove_list_memberships' store stage.
 func (s *Service) applyListsRemove(j *segmentd.Job, in *jobInput) (func(), error) {
 	ctx, acct := context.Background(), j.AccountID
-	ids, err := s.activityContacts(ctx, acct, in)
+	ids, err := s.jobContacts(j, in)
 	if err != nil {
 		return nil, err
 	}
-	j.Requested = len(ids)
 	for _, l := range in.lists {
 		for start := 0; start < len(ids); start += MaxActivityContactIDs {
 			if _, err := s.store.RemoveListMembers(ctx, acct, l, ids[start:min(start+MaxActivityContactIDs, len(ids))]); err != nil {
@@ -458,13 +473,8 @@ func (s *Service) applyListsRemove(j *segmentd.Job, in *jobInput) (func(), error
 			}
 		}
 	}
-	if len(in.ids) > 0 {
-		// Named contacts that do not exist are errors; the rest count.
-		cs, err := s.store.ContactsByIDs(ctx, acct, ids)
-		if err != nil {
-			return nil, err
-		}
-		s.notFoundErrors(j, ids, cs, 0)
+	if err := s.namedNotFound(ctx, j, in, ids); err != nil {
+		return nil, err
 	}
 	j.Updated = len(ids) - j.Errored
 	return func() { _ = s.contactsChanged(context.Background(), acct, ids) }, nil
@@ -472,11 +482,10 @@ func (s *Service) applyListsRemove(j *segmentd.Job, in *jobInput) (func(), error
 
 // applyCCDelete is contact_delete's store stage.
 func (s *Service) applyCCDelete(j *segmentd.Job, in *jobInput) (func(), error) {
-	ids, err := s.activityContacts(context.Background(), j.AccountID, in)
+	ids, err := s.jobContacts(j, in)
 	if err != nil {
 		return nil, err
 	}
-	j.Requested = len(ids)
 	return s.applyDelete(j, &jobInput{op: opDelete, ids: ids})
 }
 
