@@ -705,3 +705,38 @@ func TestTagActivities(t *testing.T) {
 	// A refused delete deleted nothing.
 	e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_tags/" + tag}, 200)
 }
+
+// TestTaggingOfDeletedTag: a tag deleted between the request and the job
+// fails the tagging activity, which changes nothing.
+func TestTaggingOfDeletedTag(t *testing.T) {
+	held := &heldEvents{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnvWith(t, facetest.Config{Service: audience.Config{Events: held}}, cc.Options{})
+	held.EventStore = e.Store
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(held.release)
+		}
+	}
+	t.Cleanup(release)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("a@example.com")}})
+	gold, _ := e.Svc.CreateTag(ctx, acct, "Gold", "")
+	blue, _ := e.Svc.CreateTag(ctx, acct, "Blue", "")
+	go e.Svc.AddEvents(ctx, acct, []segmentd.Event{{Email: "x@example.com", Type: "open", Timestamp: time.Now()}})
+	<-held.entered
+	a := e.must(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_taggings_add", Body: map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{blue.ID, gold.ID}}}, 201)
+	if _, err := e.Store.DeleteTag(ctx, acct, gold.ID); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	done := e.waitActivity(t, a["activity_id"].(string))
+	if done["state"] != "failed" || fmt.Sprint(done["activity_errors"]) != fmt.Sprintf("[tag %q does not exist]", gold.ID) {
+		t.Fatalf("tagging with a deleted tag = %v", done)
+	}
+	if n, _ := e.Svc.TagContactCount(ctx, acct, blue.ID); n != 0 {
+		t.Fatalf("blue is on %d contacts", n)
+	}
+}
