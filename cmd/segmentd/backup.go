@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/segmentd/segmentd/internal/fsync"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,7 +84,7 @@ func runBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 			return err
 		}
 	}
-	if err := syncDir(out); err != nil {
+	if err := fsync.Dir(out); err != nil {
 		return err
 	}
 
@@ -193,13 +194,4 @@ func writeSynced(path string, b []byte) error {
 		_ = os.Remove(tmp)
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

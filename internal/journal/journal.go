@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/segmentd/segmentd/internal/fsync"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -217,7 +218,7 @@ func (l *Log) rotate() error {
 	}
 	if !l.opts.NoSync {
 		// The new file's name must outlive a machine stop too.
-		if err := syncDir(l.dir); err != nil {
+		if err := fsync.Dir(l.dir); err != nil {
 			f.Close()
 			os.Remove(l.path(seq))
 			return err
@@ -231,15 +232,6 @@ func (l *Log) rotate() error {
 		l.dropIfIdle(old)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Append adds a record and returns once it is written: synced to disk

@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/segmentd/segmentd/internal/fsync"
 	"hash/crc32"
 	"io"
 	"maps"
@@ -111,7 +112,7 @@ func (p *Pending) Commit() error {
 		err = os.Rename(p.tmp, p.final)
 	}
 	if err == nil {
-		return syncDir(filepath.Dir(p.final))
+		return fsync.Dir(filepath.Dir(p.final))
 	}
 	_ = os.Remove(p.tmp)
 	return err
@@ -147,16 +148,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Read checks a snapshot file and splits it into its header and the
