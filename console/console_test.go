@@ -206,7 +206,8 @@ func TestSegmentsViews(t *testing.T) {
 
 	// The editor: empty, or filled with the segment being edited.
 	want(t, f.get(t, "/console/view/editor", nil), 200, `data-page="editor" data-vendor="" data-id=""`, `<option value="sql" selected>`)
-	want(t, f.get(t, "/console/view/editor?language=cc", nil), 200, `<option value="cc" selected>`)
+	want(t, f.get(t, "/console/view/editor?language=cc", nil), 200, `<option value="cc" selected>`, `<div id="cc-form" class="ccform">`)
+	want(t, f.get(t, "/console/view/editor", nil), 200, `<div id="cc-form" class="ccform" hidden>`)
 	want(t, f.get(t, "/console/view/editor?sg="+f.sg, nil), 200, `data-vendor="sg" data-id="`+f.sg+`"`, `value="US &lt;b&gt;2.0&lt;/b&gt;"`,
 		"WHERE country = &#39;US&#39;</textarea>", `<select id="seg-lang" name="language" disabled>`)
 	want(t, f.get(t, "/console/view/editor?cc="+f.cc, nil), 200, `data-vendor="cc"`, `<option value="cc" selected>`, "&#34;const_value&#34;:&#34;FR&#34;")

@@ -480,7 +480,7 @@
           // An id of no list or tag of the account: kept, and shown as such.
           const o = document.createElement("option");
           o.value = c[key];
-          o.textContent = c[key] ? "no such one (" + c[key].slice(0, 8) + "…)" : "(none)";
+          o.textContent = c[key] ? "unknown id " + c[key].slice(0, 8) + "…" : "(none)";
           el.prepend(o);
           el.value = c[key];
         }
