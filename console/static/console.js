@@ -476,7 +476,10 @@
       };
       const select = (key, label, choices, after) => {
         const el = add(control("select", id + "-" + key, label, c[key], choices));
-        if (![...el.options].some((o) => o.value === c[key])) {
+        // Ids are compared ignoring case, as the server compares them.
+        const same = [...el.options].find((o) => o.value.toLowerCase() === (c[key] || "").toLowerCase());
+        if (same) el.value = same.value;
+        else {
           // An id of no list or tag of the account: kept, and shown as such.
           const o = document.createElement("option");
           o.value = c[key];
