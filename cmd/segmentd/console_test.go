@@ -582,6 +582,24 @@ func TestConsoleCriteriaForm(t *testing.T) {
 	if got := b.text("#segment-count"); got != strconv.Itoa(len(want)) {
 		t.Fatalf("segment page count %s, want %d", got, len(want))
 	}
+
+	// Edited: the form shows the stored criteria; a change is saved with
+	// PUT /v3/segments/{id}.
+	b.do("edit the segment", chromedp.Click(chromedp.CSS(`a[href="/console/segments/edit?cc=`+id+`"]`)))
+	b.wait("the form of the stored criteria", `document.getElementById("cc-criteria-2-const_value")?.selectedOptions[0]?.textContent === "Gold"`)
+	b.do("exclude Gold", choose("cc-criteria-2-op", "does not have the tag"))
+	if got := b.waitCount(); got != 9 {
+		t.Fatalf("count without Gold %d, want 9", got)
+	}
+	edited := eval[string](b, `document.getElementById("seg-query").value`)
+	b.do("save the change", chromedp.Click(chromedp.ID("seg-save")))
+	b.wait("the segment page again", `document.querySelector("[data-page=segment]") !== null`)
+	if seg := c.must("GET", "/v3/segments/"+id, "", 200); seg["segment_criteria"] != edited || !strings.Contains(edited, `"op":"contains-none","const_value":"`+gold) {
+		t.Fatalf("stored after the edit %q, want the form's\n%s", seg["segment_criteria"], edited)
+	}
+	if got := b.text("#segment-count"); got != "9" {
+		t.Fatalf("segment page count after the edit %s, want 9", got)
+	}
 	b.check()
 }
 
