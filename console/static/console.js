@@ -330,6 +330,11 @@
         el.type = "text";
         el.autocomplete = "off";
         el.spellcheck = false;
+        // Enter in a condition's value does not save the segment (the
+        // count already follows the value); the Save button does.
+        el.addEventListener("keydown", (e) => {
+          if (e.key === "Enter") e.preventDefault();
+        });
       }
       for (const [v, t] of choices || []) {
         const o = document.createElement("option");
