@@ -79,6 +79,7 @@ func NewHandler(o Options) http.Handler {
 	view("lists", segmentd.ScopeSendGridRead, h.lists)
 	view("server", segmentd.ScopeSendGridRead, h.server)
 	mux.Handle("POST /console/api/preview", h.api(segmentd.ScopeSendGridRead, h.preview))
+	mux.Handle("GET /console/api/criteria-form", h.api(segmentd.ScopeConstantContactRead, h.criteriaForm))
 	mux.HandleFunc("/console/", h.notFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()

@@ -3,7 +3,9 @@ package console_test
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/console"
+	"github.com/segmentd/segmentd/criteria"
 	"github.com/segmentd/segmentd/hooks"
 	"github.com/segmentd/segmentd/internal/facetest"
 	"github.com/segmentd/segmentd/internal/metrics"
@@ -203,7 +206,8 @@ func TestSegmentsViews(t *testing.T) {
 
 	// The editor: empty, or filled with the segment being edited.
 	want(t, f.get(t, "/console/view/editor", nil), 200, `data-page="editor" data-vendor="" data-id=""`, `<option value="sql" selected>`)
-	want(t, f.get(t, "/console/view/editor?language=cc", nil), 200, `<option value="cc" selected>`)
+	want(t, f.get(t, "/console/view/editor?language=cc", nil), 200, `<option value="cc" selected>`, `<div id="cc-form" class="ccform">`)
+	want(t, f.get(t, "/console/view/editor", nil), 200, `<div id="cc-form" class="ccform" hidden>`)
 	want(t, f.get(t, "/console/view/editor?sg="+f.sg, nil), 200, `data-vendor="sg" data-id="`+f.sg+`"`, `value="US &lt;b&gt;2.0&lt;/b&gt;"`,
 		"WHERE country = &#39;US&#39;</textarea>", `<select id="seg-lang" name="language" disabled>`)
 	want(t, f.get(t, "/console/view/editor?cc="+f.cc, nil), 200, `data-vendor="cc"`, `<option value="cc" selected>`, "&#34;const_value&#34;:&#34;FR&#34;")
@@ -405,4 +409,79 @@ func TestSegmentHistory(t *testing.T) {
 	if strings.Contains(string(r.Body), "<svg") {
 		t.Errorf("a history of 2 hours drawn over a day")
 	}
+}
+
+// TestCriteriaForm covers what the editor's criteria form offers: the
+// account's custom fields by name with their custom_field_id, its lists
+// and tags by name with their ids, and the criteria package's fields and
+// operators, each of which a criteria document built from them passes.
+func TestCriteriaForm(t *testing.T) {
+	f := start(t, opts{})
+	ctx, acct := context.Background(), f.DefaultAccount()
+	if _, err := f.Svc.CreateField(ctx, acct, "age", segmentd.FieldNumber); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := f.Svc.CreateTag(ctx, acct, "Gold <tag>", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Svc.CreateTag(ctx, acct, "bronze", ""); err != nil {
+		t.Fatal(err)
+	}
+	type field struct{ ID, Name, Type string }
+	type choice struct{ ID, Name string }
+	var got struct {
+		ContactFields  []field             `json:"contact_fields"`
+		CustomFields   []field             `json:"custom_fields"`
+		Operators      map[string][]string `json:"operators"`
+		TrackingFields []string            `json:"tracking_fields"`
+		Lists          []choice            `json:"lists"`
+		Tags           []choice            `json:"tags"`
+	}
+	r := f.get(t, "/console/api/criteria-form", nil)
+	want(t, r, 200)
+	r.Decode(t, &got)
+	defs, err := f.Svc.FieldsByID(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ageID string
+	for id, d := range defs {
+		if d.Name == "age" {
+			ageID = id
+		}
+	}
+	wantCustom := []field{{criteria.FieldUUID(ageID), "age", "number"}, {criteria.FieldUUID(f.field), "plan", "text"}}
+	if !slices.Equal(got.CustomFields, wantCustom) {
+		t.Errorf("custom fields %v, want %v", got.CustomFields, wantCustom)
+	}
+	if want := []choice{{f.list, "VIP <list>"}}; !slices.Equal(got.Lists, want) {
+		t.Errorf("lists %v, want %v", got.Lists, want)
+	}
+	if len(got.Tags) != 2 || got.Tags[0].Name != "bronze" || got.Tags[1] != (choice{tag.ID, "Gold <tag>"}) {
+		t.Errorf("tags %v, want bronze then Gold <tag> (%s)", got.Tags, tag.ID)
+	}
+	if len(got.ContactFields) < 11 || got.ContactFields[0] != (field{"", "email_address", "text"}) ||
+		!slices.Contains(got.ContactFields, field{"", "created_at", "date"}) {
+		t.Errorf("contact fields %v", got.ContactFields)
+	}
+	if !slices.Equal(got.Operators["number"], []string{"eq", "ne", "gt", "gte", "lt", "lte", "is-empty", "is-not-empty"}) ||
+		!slices.Contains(got.Operators["text"], "starts-with") || !slices.Contains(got.Operators["date"], "in-last-n-days") {
+		t.Errorf("operators %v", got.Operators)
+	}
+	if !slices.Contains(got.TrackingFields, "not_opened") || len(got.TrackingFields) != 9 {
+		t.Errorf("tracking fields %v", got.TrackingFields)
+	}
+	// The ids it gives are the ones a criteria document names: a
+	// preview of one built from them counts the contact.
+	doc := `{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"contact","field":"custom_field","param":"` + got.CustomFields[1].ID +
+		`","op":"eq","const_value":"pro"},{"source":"list_membership","field":"list_id","op":"contains-any","const_value":"` + got.Lists[0].ID + `"}]}}`
+	body, _ := json.Marshal(map[string]string{"language": "cc", "query": doc})
+	want(t, f.Call(t, facetest.Request{Method: "POST", Path: "/console/api/preview", Body: string(body)}), 200, `"count":1,`, "a@example.com")
+
+	// It needs constantcontact.read, as Constant Contact's segments do.
+	none, sgOnly := "", f.NewKey("default", "", segmentd.ScopeSendGridRead)
+	want(t, f.get(t, "/console/api/criteria-form", &none), 401, `{"errors":[{"message":"authorization required"}]}`)
+	want(t, f.get(t, "/console/api/criteria-form", &sgOnly), 403, "lacks the constantcontact.read scope")
+	want(t, f.Call(t, facetest.Request{Method: "POST", Path: "/console/api/criteria-form"}), 404, "no console endpoint at POST /console/api/criteria-form")
 }

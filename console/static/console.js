@@ -124,7 +124,7 @@
   const HELP = {
     sql: "Segments 2.0 SQL: SELECT contact_id, updated_at FROM contact_data WHERE … (event_data for engagement).",
     sgql: "SGQL: a bare condition, such as country = 'US' AND CONTAINS(list_ids, '…').",
-    cc: "Constant Contact segment_criteria JSON: {\"version\":\"1.0.0\",\"criteria\":{…}}.",
+    cc: "Constant Contact segment_criteria: build it with the form, or write its JSON {\"version\":\"1.0.0\",\"criteria\":{…}} below.",
   };
 
   // problemOf reads the "line:column: " a query error starts with.
@@ -138,6 +138,483 @@
     if (body && Array.isArray(body.errors) && body.errors.length) return body.errors[0].message;
     if (body && body.error_message) return body.error_message;
     return "the server refused the segment";
+  }
+
+  // ---- the Constant Contact criteria form ----
+  // It builds segment_criteria field by field (docs/constantcontact-criteria.md).
+  // The JSON in the editor stays the one source: every change in the form
+  // rewrites it, and every edit of the JSON redraws the form, or says why
+  // the form cannot show it (the JSON is then left as it is).
+
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const LEAF_KEYS = ["source", "field", "op", "const_value", "param", "const_date_value", "date_param"];
+  const KINDS = [["contact", "Contact field"], ["custom", "Custom field"], ["list_membership", "List membership"], ["tags", "Tag"], ["tracking", "Email activity"]];
+  const OP_LABELS = {
+    eq: "is", ne: "is not", contains: "contains", "not-contains": "does not contain", "starts-with": "starts with", "ends-with": "ends with",
+    gt: "is greater than", gte: "is at least", lt: "is less than", lte: "is at most", before: "is before", after: "is after", on: "is on",
+    "in-last-n-days": "is in the last N days", "is-empty": "is empty", "is-not-empty": "is not empty",
+  };
+  const TRACKING_LABELS = {
+    sent: "was sent", delivered: "was delivered", opened: "opened", not_opened: "did not open", clicked: "clicked", not_clicked: "did not click",
+    bounced: "bounced", unsubscribed: "unsubscribed from", spam_reported: "reported as spam",
+  };
+  const CAMPAIGNS = [["campaigns", "any campaign"], ["last-n-campaigns", "the last N campaigns"], ["campaign-ids", "campaigns by id"]];
+  const WINDOWS = [["", "at any time"], ["last-n-days", "in the last N days"], ["between-dates", "between two dates"]];
+
+  function criteriaForm(box, text, changed) {
+    const note = $("cc-form-note"), body = $("cc-form-body");
+    let opts = null, doc = null, problem = null;
+
+    function say(msg) {
+      note.textContent = msg;
+    }
+
+    async function load() {
+      let r;
+      try {
+        r = await fetch("/console/api/criteria-form", { headers: headers() });
+      } catch (e) {
+        say("The form could not load the account's fields, lists and tags: " + e.message + ". Edit the criteria as JSON.");
+        return;
+      }
+      const out = await r.json().catch(() => null);
+      if (!r.ok) {
+        say("The form is not available: " + firstError(out) + ". Edit the criteria as JSON.");
+        return;
+      }
+      opts = out;
+      fromText();
+    }
+
+    const customByID = (id) => opts.custom_fields.find((f) => f.id === id.toLowerCase());
+    const contactField = (name) => opts.contact_fields.find((f) => f.name === name);
+
+    // kindOf is the form's kind of a condition: a source, or "custom" for
+    // a contact condition on a custom field named by its id.
+    function kindOf(c) {
+      return c.source === "contact" && c.field === "custom_field" && "param" in c ? "custom" : c.source;
+    }
+    function typeOf(c) {
+      const f = kindOf(c) === "custom" ? customByID(c.param) : contactField(c.field);
+      return f ? f.type : "text";
+    }
+
+    // unshowable says why the form cannot show a condition or group, at
+    // its path, or returns "".
+    function unshowable(x, path) {
+      if (!x || typeof x !== "object" || Array.isArray(x)) return path + " is not an object";
+      if ("type" in x || "group" in x) {
+        if (Object.keys(x).some((k) => k !== "type" && k !== "group")) return path + " has a key the form does not know";
+        if (x.type !== "and" && x.type !== "or") return path + ".type is neither and nor or";
+        if (!Array.isArray(x.group)) return path + ".group is not a list";
+        for (let i = 0; i < x.group.length; i++) {
+          const why = unshowable(x.group[i], path + ".group[" + i + "]");
+          if (why) return why;
+        }
+        return "";
+      }
+      for (const k of Object.keys(x)) {
+        if (!LEAF_KEYS.includes(k)) return path + "." + k + " is not a key of a condition";
+        if (typeof x[k] !== "string") return path + "." + k + " is not a string";
+      }
+      const has = (...keys) => Object.keys(x).sort().join() === ["source", "field", "op", ...keys].sort().join();
+      switch (kindOf(x)) {
+        case "contact": {
+          const f = contactField(x.field);
+          if (!f) return path + ".field " + JSON.stringify(x.field) + " is not one of the form's contact fields";
+          return contactOperands(x, f.type, has, path, []);
+        }
+        case "custom": {
+          if (!customByID(x.param)) return path + ".param " + JSON.stringify(x.param) + " is not the id of one of the account's custom fields";
+          return contactOperands(x, customByID(x.param).type, has, path, ["param"]);
+        }
+        case "list_membership":
+        case "tags":
+          if (x.field !== (x.source === "tags" ? "tag_id" : "list_id")) return path + ".field " + JSON.stringify(x.field) + " is not the form's";
+          if (x.op !== "contains-any" && x.op !== "contains-none") return path + ".op " + JSON.stringify(x.op) + " is not the form's";
+          return has("const_value") ? "" : path + " has keys its operator does not take";
+        case "tracking": {
+          if (!opts.tracking_fields.includes(x.field)) return path + ".field " + JSON.stringify(x.field) + " is not one of the form's activities";
+          if (x.op !== "contains-any" && x.op !== "contains-none") return path + ".op " + JSON.stringify(x.op) + " is not the form's";
+          if (!CAMPAIGNS.some((c) => c[0] === x.const_value)) return path + ".const_value " + JSON.stringify(x.const_value) + " is not the form's";
+          if (x.const_date_value !== undefined && !WINDOWS.some((w) => w[0] && w[0] === x.const_date_value)) return path + ".const_date_value is not the form's";
+          const keys = x.const_value === "campaigns" ? ["const_value"] : ["const_value", "param"];
+          if (x.const_date_value !== undefined) keys.push("const_date_value", "date_param");
+          return has(...keys) ? "" : path + " has keys the form does not show";
+        }
+      }
+      return path + ".source " + JSON.stringify(x.source) + " is not one the form knows";
+    }
+
+    function contactOperands(x, type, has, path, extra) {
+      if (!opts.operators[type].includes(x.op)) return path + ".op " + JSON.stringify(x.op) + " does not apply to a " + type + " field";
+      const operand = x.op === "is-empty" || x.op === "is-not-empty" ? [] : x.op === "in-last-n-days" ? ["date_param"] : ["const_value"];
+      return has(...extra, ...operand) ? "" : path + " has keys its operator does not take";
+    }
+
+    // fromText redraws the form from the JSON.
+    function fromText() {
+      if (!opts) return;
+      const src = text();
+      if (!src.trim()) {
+        doc = { version: "1.0.0", criteria: { type: "and", group: [] } };
+        draw();
+        return;
+      }
+      let d;
+      try {
+        d = JSON.parse(src);
+      } catch (e) {
+        return hide("The JSON below does not parse, so the form cannot show it; it shows the criteria again once the JSON is whole.");
+      }
+      let why = "";
+      if (!d || typeof d !== "object" || Array.isArray(d)) why = "the document is not an object";
+      else if (Object.keys(d).sort().join() !== "criteria,version" || d.version !== "1.0.0") why = "the document is not {\"version\":\"1.0.0\",\"criteria\":…}";
+      else why = unshowable(d.criteria, "criteria");
+      if (!why && !("type" in d.criteria)) why = "criteria is not a group";
+      if (why) return hide("The form cannot show these criteria: " + why + ". Edit them as JSON below (empty the JSON to start the form afresh).");
+      doc = d;
+      draw();
+    }
+
+    function hide(msg) {
+      doc = null;
+      say(msg);
+      body.replaceChildren();
+    }
+
+    // write puts the form's criteria into the JSON, one condition a line.
+    function write() {
+      const cond = (c) => {
+        const o = {};
+        // A custom field's id reads best beside the field it names.
+        const order = c.field === "custom_field" ? ["source", "field", "param", "op", "const_value"] : LEAF_KEYS;
+        for (const k of order) if (c[k] !== undefined) o[k] = c[k];
+        return JSON.stringify(o);
+      };
+      const group = (g, ind) => '{"type":' + JSON.stringify(g.type) + ',"group":[' +
+        g.group.map((x) => "\n" + ind + ("type" in x ? group(x, ind + "  ") : cond(x))).join(",") + "]}";
+      return '{"version":"1.0.0","criteria":' + group(doc.criteria, "  ") + "}";
+    }
+
+    // edit applies a change made in the form: the JSON follows, the count
+    // is asked for as after a keystroke, and, when the change alters
+    // which controls show, the form is redrawn with the focus kept.
+    function edit(redraw, focusID) {
+      changed(write());
+      if (!redraw) return;
+      const keep = focusID || (document.activeElement && document.activeElement.id);
+      problem = null; // the next count's answer says where a problem is now
+      draw();
+      const el = keep && $(keep);
+      if (el) el.focus();
+    }
+
+    const idOf = (path) => "cc-" + path.replace(/\.group\[(\d+)\]/g, "-$1");
+    // the item at a path such as criteria.group[1].group[0]
+    function at(path) {
+      let x = doc.criteria;
+      for (const m of path.matchAll(/\.group\[(\d+)\]/g)) x = x && x.group && x.group[+m[1]];
+      return x;
+    }
+
+    function control(tag, id, label, value, choices) {
+      const wrap = document.createElement("span");
+      wrap.className = "cc-ctl";
+      const l = document.createElement("label");
+      l.htmlFor = id;
+      l.textContent = label;
+      const el = document.createElement(tag);
+      el.id = id;
+      if (tag === "input") {
+        el.type = "text";
+        el.autocomplete = "off";
+        el.spellcheck = false;
+        // Enter in a condition's value does not save the segment (the
+        // count already follows the value); the Save button does.
+        el.addEventListener("keydown", (e) => {
+          if (e.key === "Enter") e.preventDefault();
+        });
+      }
+      for (const [v, t] of choices || []) {
+        const o = document.createElement("option");
+        o.value = v;
+        o.textContent = t;
+        el.append(o);
+      }
+      el.value = value;
+      wrap.append(l, el);
+      return [wrap, el];
+    }
+
+    // draw builds the form from doc.
+    function draw() {
+      say(doc.criteria.group.length ? "" : "Add a condition to start, or write the criteria as JSON below.");
+      body.replaceChildren(drawGroup(doc.criteria, "criteria", 1));
+      if (problem) showProblem(problem.path, problem.message);
+    }
+
+    function drawGroup(g, path, depth) {
+      const id = idOf(path), fs = document.createElement("fieldset");
+      fs.className = "cc-group";
+      fs.id = id;
+      const legend = document.createElement("legend");
+      legend.textContent = depth === 1 ? "Contacts in the segment" : "Group " + path.replace(/^criteria/, "").replace(/\.group\[(\d+)\]/g, (_, n) => "." + (+n + 1)).slice(1);
+      fs.append(legend);
+      const [typeWrap, type] = control("select", id + "-type", "They match", g.type, [["and", "all of these conditions (and)"], ["or", "any of these conditions (or)"]]);
+      type.addEventListener("change", () => {
+        g.type = type.value;
+        edit(false);
+      });
+      const ol = document.createElement("ol");
+      ol.className = "cc-items";
+      g.group.forEach((x, i) => {
+        const li = document.createElement("li");
+        const p = path + ".group[" + i + "]";
+        li.append("type" in x ? drawGroup(x, p, depth + 1) : drawCondition(x, p, g, i));
+        ol.append(li);
+      });
+      const bar = document.createElement("p");
+      bar.className = "cc-bar";
+      const add = button(id + "-add", "Add condition", null, () => {
+        g.group.push(fresh("contact"));
+        edit(true, idOf(path + ".group[" + (g.group.length - 1) + "]") + "-kind");
+      });
+      const addGroup = button(id + "-addgroup", "Add group", null, () => {
+        g.group.push({ type: "or", group: [fresh("contact")] });
+        edit(true, idOf(path + ".group[" + (g.group.length - 1) + "]") + "-type");
+      });
+      bar.append(add, " ", addGroup);
+      if (depth > 1) {
+        bar.append(" ", button(id + "-remove", "Remove group", "Remove " + legend.textContent.toLowerCase(), () => removeAt(path)));
+      }
+      fs.append(typeWrap, ol, problemNode(id), bar);
+      return fs;
+    }
+
+    function button(id, label, aria, onclick) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.id = id;
+      b.className = "secondary";
+      b.textContent = label;
+      if (aria) b.setAttribute("aria-label", aria);
+      b.addEventListener("click", onclick);
+      return b;
+    }
+
+    function problemNode(id) {
+      const p = document.createElement("p");
+      p.className = "problem cc-problem";
+      p.id = id + "-problem";
+      return p;
+    }
+
+    function removeAt(path) {
+      const m = /^(.*)\.group\[(\d+)\]$/.exec(path);
+      const parent = at(m[1]);
+      parent.group.splice(+m[2], 1);
+      edit(true, idOf(m[1]) + "-add");
+    }
+
+    // fresh is a new condition of a kind, with the form's first choices.
+    function fresh(kind) {
+      switch (kind) {
+        case "custom": {
+          const f = opts.custom_fields[0];
+          return { source: "contact", field: "custom_field", param: f.id, op: opts.operators[f.type][0], const_value: "" };
+        }
+        case "list_membership":
+          return { source: "list_membership", field: "list_id", op: "contains-any", const_value: opts.lists.length ? opts.lists[0].id : "" };
+        case "tags":
+          return { source: "tags", field: "tag_id", op: "contains-any", const_value: opts.tags.length ? opts.tags[0].id : "" };
+        case "tracking":
+          return { source: "tracking", field: "opened", op: "contains-any", const_value: "last-n-campaigns", param: "5" };
+      }
+      return { source: "contact", field: "email_address", op: "eq", const_value: "" };
+    }
+
+    // operands gives a contact condition the keys its operator takes.
+    function operands(c) {
+      if (c.op === "is-empty" || c.op === "is-not-empty") {
+        delete c.const_value;
+        delete c.date_param;
+      } else if (c.op === "in-last-n-days") {
+        delete c.const_value;
+        if (c.date_param === undefined) c.date_param = "30";
+      } else {
+        delete c.date_param;
+        if (c.const_value === undefined) c.const_value = "";
+      }
+    }
+
+    function drawCondition(c, path, parent, index) {
+      const id = idOf(path), fs = document.createElement("fieldset");
+      fs.className = "cc-cond";
+      fs.id = id;
+      const legend = document.createElement("legend");
+      legend.className = "visually-hidden";
+      legend.textContent = "Condition " + path.replace(/^criteria/, "").replace(/\.group\[(\d+)\]/g, (_, n) => "." + (+n + 1)).slice(1);
+      const row = document.createElement("div");
+      row.className = "cc-row";
+      const kind = kindOf(c);
+      const [kindWrap, kindSel] = control("select", id + "-kind", "Condition on", kind, KINDS);
+      if (!opts.custom_fields.length) kindSel.querySelector('option[value="custom"]').disabled = true;
+      kindSel.addEventListener("change", () => {
+        parent.group[index] = fresh(kindSel.value);
+        edit(true);
+      });
+      row.append(kindWrap);
+      const add = ([wrap, el]) => {
+        row.append(wrap);
+        return el;
+      };
+      // input binds a text control to a key of the condition.
+      const input = (key, label, hint) => {
+        const el = add(control("input", id + "-" + key, label, c[key] || ""));
+        if (hint) el.placeholder = hint;
+        el.addEventListener("input", () => {
+          c[key] = el.value;
+          edit(false);
+        });
+        return el;
+      };
+      const select = (key, label, choices, after) => {
+        const el = add(control("select", id + "-" + key, label, c[key], choices));
+        // Ids are compared ignoring case, as the server compares them.
+        const same = [...el.options].find((o) => o.value.toLowerCase() === (c[key] || "").toLowerCase());
+        if (same) el.value = same.value;
+        else {
+          // An id of no list or tag of the account: kept, and shown as such.
+          const o = document.createElement("option");
+          o.value = c[key];
+          o.textContent = c[key] ? "unknown id " + c[key].slice(0, 8) + "…" : "(none)";
+          el.prepend(o);
+          el.value = c[key];
+        }
+        el.addEventListener("change", () => {
+          c[key] = el.value;
+          if (after) after();
+          edit(!!after);
+        });
+        return el;
+      };
+      switch (kind) {
+        case "contact":
+        case "custom": {
+          if (kind === "custom") {
+            select("param", "Custom field", opts.custom_fields.map((f) => [f.id, f.name]), () => {
+              if (!opts.operators[typeOf(c)].includes(c.op)) c.op = opts.operators[typeOf(c)][0];
+              operands(c);
+            });
+          } else {
+            select("field", "Field", opts.contact_fields.map((f) => [f.name, f.name]), () => {
+              if (!opts.operators[typeOf(c)].includes(c.op)) c.op = opts.operators[typeOf(c)][0];
+              operands(c);
+            });
+          }
+          const type = typeOf(c);
+          select("op", "Operator", opts.operators[type].map((o) => [o, OP_LABELS[o] || o]), () => operands(c));
+          if (c.op === "in-last-n-days") input("date_param", "Days", "30").inputMode = "numeric";
+          else if (c.const_value !== undefined) {
+            const v = input("const_value", "Value", type === "date" ? "YYYY-MM-DD" : type === "number" ? "a number" : "");
+            if (type === "number") v.inputMode = "decimal";
+          }
+          break;
+        }
+        case "list_membership":
+          select("op", "Contact is", [["contains-any", "on the list"], ["contains-none", "not on the list"]]);
+          select("const_value", "List", opts.lists.map((l) => [l.id, l.name]));
+          break;
+        case "tags":
+          select("op", "Contact", [["contains-any", "has the tag"], ["contains-none", "does not have the tag"]]);
+          select("const_value", "Tag", opts.tags.map((t) => [t.id, t.name]));
+          break;
+        case "tracking":
+          select("field", "Contact", opts.tracking_fields.map((f) => [f, TRACKING_LABELS[f] || f]));
+          select("op", "Of", [["contains-any", "at least one of"], ["contains-none", "none of"]]);
+          select("const_value", "Campaigns", CAMPAIGNS, () => {
+            if (c.const_value === "campaigns") delete c.param;
+            else c.param = c.const_value === "last-n-campaigns" ? "5" : "";
+          });
+          if (c.const_value === "last-n-campaigns") input("param", "N campaigns", "5").inputMode = "numeric";
+          if (c.const_value === "campaign-ids") input("param", "Campaign ids", "id1,id2");
+          {
+            const [w, win] = control("select", id + "-const_date_value", "When", c.const_date_value || "", WINDOWS);
+            win.addEventListener("change", () => {
+              if (!win.value) {
+                delete c.const_date_value;
+                delete c.date_param;
+              } else {
+                c.const_date_value = win.value;
+                c.date_param = win.value === "last-n-days" ? "30" : "";
+              }
+              edit(true);
+            });
+            row.append(w);
+          }
+          if (c.const_date_value === "last-n-days") input("date_param", "Days", "30").inputMode = "numeric";
+          if (c.const_date_value === "between-dates") {
+            const [from, to] = (c.date_param || "").split(/,(.*)/s);
+            const a = add(control("input", id + "-date_param", "From (YYYY-MM-DD)", from || ""));
+            const b = add(control("input", id + "-date_param_to", "To (YYYY-MM-DD)", to || ""));
+            for (const el of [a, b]) {
+              el.addEventListener("input", () => {
+                c.date_param = a.value + "," + b.value;
+                edit(false);
+              });
+            }
+          }
+          break;
+      }
+      const remove = button(id + "-remove", "Remove", "Remove " + legend.textContent.toLowerCase(), () => removeAt(path));
+      row.append(remove);
+      fs.append(legend, row, problemNode(id));
+      return fs;
+    }
+
+    // showProblem puts a check error next to the condition or group its
+    // JSON path names, and flags the control of the key it names.
+    function showProblem(path, message) {
+      problem = { path: path, message: message };
+      if (!doc || !path) return;
+      const m = /^(criteria(?:\.group\[\d+\])*)(?:\.(\w+))?/.exec(path);
+      if (!m) return;
+      let itemPath = m[1], key = m[2];
+      while (itemPath !== "criteria" && !at(itemPath)) itemPath = itemPath.replace(/\.group\[\d+\]$/, "");
+      const id = idOf(itemPath), p = $(id + "-problem");
+      if (!p) return;
+      p.textContent = message;
+      if (key === "field" && at(itemPath).field === "custom_field") key = "param";
+      const el = key && $(id + "-" + key);
+      if (el) {
+        el.setAttribute("aria-invalid", "true");
+        el.setAttribute("aria-describedby", p.id);
+      }
+    }
+
+    function clearProblem() {
+      problem = null;
+      for (const p of body.querySelectorAll(".cc-problem")) p.textContent = "";
+      for (const el of body.querySelectorAll("[aria-invalid]")) {
+        el.removeAttribute("aria-invalid");
+        el.removeAttribute("aria-describedby");
+      }
+    }
+
+    return {
+      show(on) {
+        box.hidden = !on;
+        if (on && !opts) load();
+        else if (on) fromText();
+      },
+      fromText: fromText,
+      problem(path, message) {
+        clearProblem();
+        showProblem(path, message);
+      },
+      clear: clearProblem,
+    };
   }
 
   function editor(root) {
@@ -158,8 +635,20 @@
         lists = c.lists;
       });
 
-    function help() { $("seg-help").textContent = HELP[lang.value] || ""; }
+    function help() {
+      $("seg-help").textContent = HELP[lang.value] || "";
+      $("seg-query-label").textContent = lang.value === "cc" ? "Criteria (JSON)" : "Query";
+    }
     help();
+
+    // The criteria form writes the JSON and asks for the count as a
+    // keystroke in the JSON would.
+    const cc = criteriaForm($("cc-form"), () => query.value, (json) => {
+      query.value = json;
+      lastKey = performance.now();
+      mirror(json, -1);
+      schedule(DEBOUNCE_MS);
+    });
 
     function mirror(text, at, end) {
       // The backdrop holds the same text, so that a <mark> in it sits
@@ -186,6 +675,7 @@
     }
 
     function clearError() {
+      cc.clear();
       errorP.textContent = "";
       query.removeAttribute("aria-invalid");
       delete root.dataset.errorLine;
@@ -195,6 +685,9 @@
 
     function markError(p) {
       errorP.textContent = p.message;
+      // A criteria error names its JSON path (a refused save's message
+      // starts with it): the form shows it beside its condition.
+      if (lang.value === "cc") cc.problem(p.path || (/(?:^|: )((?:criteria|version)[\w.[\]]*): /.exec(p.message) || [])[1], p.message);
       query.setAttribute("aria-invalid", "true");
       root.dataset.errorLine = p.line;
       root.dataset.errorColumn = p.column;
@@ -384,6 +877,7 @@
     query.addEventListener("input", () => {
       lastKey = performance.now();
       mirror(query.value, -1);
+      if (lang.value === "cc") cc.fromText();
       suggest();
       schedule(DEBOUNCE_MS);
     });
@@ -391,6 +885,7 @@
     query.addEventListener("scroll", () => { backdrop.scrollTop = query.scrollTop; });
     lang.addEventListener("change", () => {
       help();
+      cc.show(lang.value === "cc");
       lastKey = performance.now();
       schedule(0);
     });
@@ -440,6 +935,7 @@
     });
 
     mirror(query.value, -1);
+    cc.show(lang.value === "cc");
     if (query.value.trim()) schedule(0);
   }
 
