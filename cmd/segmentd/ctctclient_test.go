@@ -49,11 +49,12 @@ func runCTCTClient(t *testing.T, node string, s liveServer, key string, env ...s
 // TestConstantContactGeneratedClient runs a realistic Constant Contact
 // integration written against Constant Contact's own generated client
 // (testdata/ctct/integration.js: custom fields, lists, tags, contacts
-// created, read, updated, filtered and signed up, a JSON import and
-// tag activities polled to completion, segments by custom field, list
-// and tag with every page of their members, and deletes, each answer
-// checked against the program's model) on the real binary and each
-// store. Then it runs it once more with one expectation made wrong, to
+// created, read, updated, filtered and signed up, errors in Constant
+// Contact's envelope, JSON and CSV imports, list-membership and tag
+// activities polled to completion, segments by custom field, list and
+// tag with every page of their members, an export downloaded, and
+// deletes, each answer checked against the program's model) on the real
+// binary and each store. Then it runs it once more with one expectation made wrong, to
 // see that a mismatch makes the program fail.
 func TestConstantContactGeneratedClient(t *testing.T) {
 	node := ctctNode(t)

@@ -1,10 +1,12 @@
 // A Constant Contact integration driven through Constant Contact's own
 // generated TypeScript client (npm package ctct-api-client, pinned in
 // package.json) against segmentd: custom fields, lists, tags, contacts
-// (create, get, update, filters, the sign-up form), a JSON import and
+// (create, get, update, filters, the sign-up form, errors 404 and 409 in
+// Constant Contact's envelope), JSON and CSV imports, list-membership and
 // tag activities polled to completion, segments by custom field, list and
-// tag with their members pages, and deletes. It keeps a model of what
-// it wrote and checks every answer against it.
+// tag (created, renamed, updated) with every page of their members, a
+// contact export downloaded, and deletes, one by one and by activities.
+// It keeps a model of what it wrote and checks every answer against it.
 //
 // Run by cmd/segmentd/ctctclient_test.go:
 //
@@ -17,6 +19,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const { File } = require('node:buffer'); // a global only from Node 20; Debian 12 has 18
 const ctct = require('ctct-api-client');
 
 const base = process.env.SEGMENTD_URL;
@@ -52,6 +55,22 @@ function sorted(xs) {
 function status(res, code, what) {
   want(res.status, code, `${what}: status`);
   return res.data;
+}
+
+// rejects checks that an operation failed with the HTTP status given and
+// Constant Contact's error envelope, [{error_key, error_message}].
+async function rejects(promise, code, what) {
+  try {
+    await promise;
+  } catch (err) {
+    if (!err.response) throw err;
+    want(err.response.status, code, `${what}: status`);
+    const body = err.response.data;
+    assert.ok(Array.isArray(body) && body.length > 0 && typeof body[0].error_key === 'string' && typeof body[0].error_message === 'string',
+      `${what}: not Constant Contact's error envelope: ${JSON.stringify(body)}`);
+    return body;
+  }
+  throw new Error(`${what}: succeeded, want HTTP ${code}`);
 }
 
 // The model: what the integration wrote, by email.
@@ -129,6 +148,7 @@ async function main() {
   const news2 = status(await lists.updateList(news.list_id, { name: 'Monthly newsletter', favorite: false, description: 'Once a month' }), 200, 'update Newsletter');
   want([news2.name, news2.description], ['Monthly newsletter', 'Once a month'], 'updated Newsletter');
   want(status(await lists.getList(customers.list_id), 200, 'get Customers').name, 'Customers', 'get Customers');
+  await rejects(lists.createList({ name: 'CUSTOMERS' }), 409, 'a list named as another ignoring case');
 
   step = 'tags';
   const gold = status(await tags.postTag({ name: 'Gold', tag_source: 'ESTY' }), 201, 'create Gold');
@@ -187,6 +207,9 @@ async function main() {
   const cyRead = status(await contacts.getContactById(cy.contact_id, 'list_memberships'), 200, 'get cy');
   want([cyRead.first_name, cyRead.last_name, sorted(cyRead.list_memberships)], ['Cy', 'Young', sorted([news.list_id, customers.list_id])], 'cy after the sign-up forms');
 
+  await rejects(contacts.getContactById('0b5e4b5e-7f3a-4d0e-9c1a-2f4e6d8a0b1c'), 404, 'an unknown contact');
+  await rejects(contacts.createContact({ email_address: { address: 'ADA@example.com' }, create_source: 'Account' }), 409, 'a second contact with ada\'s email');
+
   // Filters of GET /v3/contacts.
   want(await members({ email: 'ada@example.com' }, 'email filter'), ['ada@example.com'], 'email filter');
   want(await members({ lists: customers.list_id }, 'lists filter'), emailsWhere((c) => c.lists.has(customers.list_id)), 'lists filter');
@@ -209,6 +232,38 @@ async function main() {
   assert.ok(listed.some((a) => a.activity_id === imp.activity_id), `the import is not among the completed activities: ${JSON.stringify(listed)}`);
   const newsCount = status(await lists.getList(news.list_id, 'all'), 200, 'get Newsletter').membership_count;
   want(newsCount, emailsWhere((c) => c.lists.has(news.list_id)).length, 'Newsletter membership_count');
+
+  step = 'CSV import';
+  // The generated client posts the file as multipart/form-data.
+  const csv = 'email,first_name,cf:Plan\ncsv1@example.com,Csv,pro\ncsv2@example.com,Csv Two,free\n';
+  const fileImp = status(await activities.createCSVImportActivity(new File([csv], 'contacts.csv', { type: 'text/csv' }), news.list_id), 201, 'contacts_file_import');
+  want((await waitActivity(fileImp.activity_id, 'contacts_file_import')).status.person_count, 2, 'file import person_count');
+  modelled('csv1@example.com', { plan: 'pro', lists: [news.list_id] });
+  modelled('csv2@example.com', { plan: 'free', lists: [news.list_id] });
+
+  step = 'list membership activities';
+  // Both CSV contacts join Customers by id; then csv2 leaves it.
+  const csvIds = {};
+  for (const email of ['csv1@example.com', 'csv2@example.com']) {
+    const found = status(await contacts.getAllContacts(undefined, email), 200, `find ${email}`).contacts;
+    want(found.length, 1, `contacts with ${email}`);
+    csvIds[email] = found[0].contact_id;
+  }
+  const listAdd = status(await activities.createListAddActivity({
+    source: { contact_ids: Object.values(csvIds) }, list_ids: [customers.list_id],
+  }), 201, 'add_list_memberships');
+  await waitActivity(listAdd.activity_id, 'add_list_memberships');
+  for (const email of Object.keys(csvIds)) model.get(email).lists.add(customers.list_id);
+  const listRemove = status(await activities.createListRemoveActivity({
+    source: { contact_ids: [csvIds['csv2@example.com']] }, list_ids: [customers.list_id],
+  }), 201, 'remove_list_memberships');
+  await waitActivity(listRemove.activity_id, 'remove_list_memberships');
+  model.get('csv2@example.com').lists.delete(customers.list_id);
+  const withCounts = status(await lists.getAllLists(50, true, 'all'), 200, 'lists with counts').lists;
+  want(Object.fromEntries(withCounts.map((l) => [l.name, l.membership_count])), {
+    Customers: emailsWhere((c) => c.lists.has(customers.list_id)).length,
+    'Monthly newsletter': emailsWhere((c) => c.lists.has(news.list_id)).length,
+  }, 'lists membership_count');
 
   step = 'tag activities';
   // Every Newsletter member but bob is tagged Gold; then cy is untagged.
@@ -259,6 +314,24 @@ async function main() {
   };
   await checkSegments('after the writes');
 
+  // The segment by custom field is changed to the free plan and back.
+  const planCriteria = (value) => criteria([{ source: 'contact', field: 'custom_field', param: plan.custom_field_id, op: 'eq', const_value: value }], 'and');
+  const asFree = status(await segments.updateSegment(byPlan.segment_id, { name: 'Free plan', segment_criteria: planCriteria('free') }), 200, 'update segment');
+  want([asFree.name, asFree.segment_criteria], ['Free plan', planCriteria('free')], 'updated segment');
+  want(await members({ segmentId: String(byPlan.segment_id) }, 'members of Free plan'), emailsWhere((c) => c.plan === 'free'), 'members of Free plan');
+  status(await segments.updateSegment(byPlan.segment_id, { name: 'Pro plan', segment_criteria: planCriteria('pro') }), 200, 'update segment back');
+
+  step = 'export';
+  // The members of Customers exported as CSV, downloaded through the
+  // client's getCSVExportFile.
+  const exp = status(await activities.createExportActivity({ list_ids: [customers.list_id], fields: ['email_address', 'cf:Plan'] }), 201, 'contact_exports');
+  const expDone = await waitActivity(exp.activity_id, 'contact_exports');
+  const fileId = expDone._links.results.href.split('/').pop();
+  const file = status(await activities.getCSVExportFile(fileId), 200, 'download the export');
+  const rows = String(file).trim().split(/\r?\n/);
+  want(rows.length - 1, emailsWhere((c) => c.lists.has(customers.list_id)).length, `rows of the export ${JSON.stringify(rows[0])}`);
+  want(sorted(rows.slice(1).map((r) => r.split(',')[0])), emailsWhere((c) => c.lists.has(customers.list_id)), 'emails of the export');
+
   step = 'deletes';
   // Ada is deleted; bob and the first ten imported contacts by a
   // contact_delete activity; segments and filters stop listing them.
@@ -286,6 +359,22 @@ async function main() {
   await checkSegments('after the tag and list deletes');
   want(sorted(status(await lists.getAllLists(50), 200, 'list lists').lists.map((l) => l.name)), ['Monthly newsletter'], 'lists left');
   want(status(await tags.getAllTags(500), 200, 'tags left').tags.map((t) => t.name), ['V.I.P.'], 'tags left');
+
+  // A third tag goes by a contacts_tags_delete activity.
+  const bronze = status(await tags.postTag({ name: 'Bronze' }), 201, 'create Bronze');
+  const tagsDel = status(await activities.createTagDeleteActivity({ tag_ids: [bronze.tag_id] }), 201, 'contacts_tags_delete');
+  await waitActivity(tagsDel.activity_id, 'contacts_tags_delete');
+  await rejects(tags.getTag(bronze.tag_id), 404, 'a deleted tag');
+
+  // A scratch list and field go by list_delete and custom_fields_delete.
+  const scratchList = status(await lists.createList({ name: 'Scratch' }), 201, 'create list Scratch');
+  const scratchField = status(await fields.createCustomFields({ label: 'Scratch', type: 'string' }), 201, 'create field Scratch');
+  const listsDel = status(await activities.createListDeleteActivity({ list_ids: [scratchList.list_id] }), 201, 'list_delete');
+  await waitActivity(listsDel.activity_id, 'list_delete');
+  const fieldsDel = status(await activities.postCustomFieldDelete({ custom_field_ids: [scratchField.custom_field_id] }), 201, 'custom_fields_delete');
+  await waitActivity(fieldsDel.activity_id, 'custom_fields_delete');
+  await rejects(lists.getList(scratchList.list_id), 404, 'a deleted list');
+  await rejects(fields.getCustomField(scratchField.custom_field_id), 404, 'a deleted custom field');
 
   status(await fields.deleteCustomField(renewal.custom_field_id), 204, 'delete Renews on');
   want(status(await fields.getAllCustomFields(100), 200, 'fields left').custom_fields.map((f) => f.name), ['Plan'], 'fields left');
