@@ -149,6 +149,9 @@ async function main() {
   want([news2.name, news2.description], ['Monthly newsletter', 'Once a month'], 'updated Newsletter');
   want(status(await lists.getList(customers.list_id), 200, 'get Customers').name, 'Customers', 'get Customers');
   await rejects(lists.createList({ name: 'CUSTOMERS' }), 409, 'a list named as another ignoring case');
+  // An integration finds its list by name.
+  const byName = status(await lists.getAllLists(undefined, true, undefined, 'Monthly newsletter'), 200, 'the list by name');
+  want([byName.lists_count, byName.lists.map((l) => l.list_id)], [1, [news.list_id]], 'the list by name');
 
   step = 'tags';
   const gold = status(await tags.postTag({ name: 'Gold', tag_source: 'ESTY' }), 201, 'create Gold');
