@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -79,16 +80,27 @@ type listsQuery struct {
 	limit      int
 	count      bool // include_count
 	membership bool // include_membership_count
+
+	// Filters, which select at most one page (no cursor carries them):
+	name        string // the list of this full name, ignoring case
+	deletedOnly bool   // status=deleted: segmentd keeps no deleted lists
 }
 
 // unsupportedListsParams are GET /v3/contact_lists filters segmentd does
 // not serve: 400 rather than lists the caller did not ask for.
-var unsupportedListsParams = []string{"name", "status", "channel_type", "include_sms_membership_count"}
+var unsupportedListsParams = []string{"channel_type", "include_sms_membership_count"}
+
+// maxListNameLength is the spec's ListInput bound on a name, which the
+// name filter takes too.
+const maxListNameLength = 255
 
 func (h *handler) listLists(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	q, err := readListsQuery(r)
 	if err != nil {
 		return err
+	}
+	if q.deletedOnly || q.name != "" {
+		return h.filteredLists(w, r, acct, q)
 	}
 	page, err := h.svc.Lists(r.Context(), acct.ID, q.after, q.limit)
 	if err != nil {
@@ -109,13 +121,76 @@ func (h *handler) listLists(w http.ResponseWriter, r *http.Request, acct segment
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// filteredLists answers the name and status filters: the one list of that
+// name (names are unique ignoring case, in both faces), or none for
+// status=deleted, since a deleted list is gone at once (Constant Contact
+// keeps deleted lists for a while; segmentd does not).
+func (h *handler) filteredLists(w http.ResponseWriter, r *http.Request, acct segmentd.Account, q listsQuery) error {
+	out := contactListsPage{Lists: []contactList{}}
+	for after := ""; !q.deletedOnly; {
+		page, err := h.svc.Lists(r.Context(), acct.ID, after, maxListsLimit)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(page.Lists, func(l segmentd.List) bool { return strings.EqualFold(l.Name, q.name) })
+		if i >= 0 {
+			out.Lists = append(out.Lists, renderList(page.Lists[i], q.membership))
+			break
+		}
+		if after = page.Next; after == "" {
+			break
+		}
+	}
+	if q.count {
+		n := len(out.Lists)
+		out.ListsCount = &n
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
 func readListsQuery(r *http.Request) (listsQuery, error) {
 	v := r.URL.Query()
 	for _, p := range unsupportedListsParams {
 		if v.Has(p) {
-			return listsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contact_lists (it serves limit, include_count, include_membership_count and cursor)", p)
+			return listsQuery{}, invalid(p, "segmentd does not support the %s parameter of GET /v3/contact_lists (it serves limit, include_count, include_membership_count, name, status and cursor)", p)
 		}
 	}
+	name := v.Get("name")
+	if v.Has("name") && (strings.TrimSpace(name) == "" || len([]rune(name)) > maxListNameLength) {
+		return listsQuery{}, invalid("name", "name must be a list's full name, 1 to %d characters, not %s", maxListNameLength, segmentd.Quote(name))
+	}
+	deletedOnly, err := readListsStatus(v)
+	if err != nil {
+		return listsQuery{}, err
+	}
+	q, err := readListsPage(r)
+	q.name, q.deletedOnly = name, deletedOnly
+	return q, err
+}
+
+// readListsStatus reads status, comma-separated values among all, active
+// and deleted, and says whether it selects deleted lists only.
+func readListsStatus(v url.Values) (deletedOnly bool, err error) {
+	if !v.Has("status") {
+		return false, nil
+	}
+	deletedOnly = true
+	for _, s := range strings.Split(v.Get("status"), ",") {
+		switch strings.TrimSpace(s) {
+		case "all", "active":
+			deletedOnly = false
+		case "deleted":
+		default:
+			return false, invalid("status", "status must be all, active or deleted (comma-separated), not %s", segmentd.Quote(s))
+		}
+	}
+	return deletedOnly, nil
+}
+
+// readListsPage reads the paging of GET /v3/contact_lists: a cursor, or
+// the first page's parameters.
+func readListsPage(r *http.Request) (listsQuery, error) {
+	v := r.URL.Query()
 	q := listsQuery{limit: defaultListsLimit}
 	if c := v.Get("cursor"); c != "" {
 		var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -157,8 +158,14 @@ func TestListErrors(t *testing.T) {
 		{"limit 0", facetest.Request{Method: "GET", Path: "/v3/contact_lists?limit=0"}, 400, ccErr(key("validation.error"), `limit must be a whole number from 1 to 1000, not "0"`), false},
 		{"limit 1001", facetest.Request{Method: "GET", Path: "/v3/contact_lists?limit=1001"}, 400, ccErr(key("validation.error"), `limit must be a whole number from 1 to 1000, not "1001"`), false},
 		{"include_count", facetest.Request{Method: "GET", Path: "/v3/contact_lists?include_count=maybe"}, 400, ccErr(key("validation.error"), `include_count must be true or false, not "maybe"`), false},
-		{"name filter", facetest.Request{Method: "GET", Path: "/v3/contact_lists?name=Gold"}, 400,
-			ccErr(key("validation.error"), "segmentd does not support the name parameter of GET /v3/contact_lists (it serves limit, include_count, include_membership_count and cursor)"), false},
+		{"channel_type filter", facetest.Request{Method: "GET", Path: "/v3/contact_lists?channel_type=sms"}, 400,
+			ccErr(key("validation.error"), "segmentd does not support the channel_type parameter of GET /v3/contact_lists (it serves limit, include_count, include_membership_count, name, status and cursor)"), false},
+		{"blank name filter", facetest.Request{Method: "GET", Path: "/v3/contact_lists?name=%20"}, 400,
+			ccErr(key("validation.error"), `name must be a list's full name, 1 to 255 characters, not " "`), false},
+		{"long name filter", facetest.Request{Method: "GET", Path: "/v3/contact_lists?name=" + strings.Repeat("x", 256)}, 400,
+			ccErr(key("validation.error"), `name must be a list's full name, 1 to 255 characters, not "`+strings.Repeat("x", 40)+`…"`), false},
+		{"bad status", facetest.Request{Method: "GET", Path: "/v3/contact_lists?status=active,gone"}, 400,
+			ccErr(key("validation.error"), `status must be all, active or deleted (comma-separated), not "gone"`), false},
 		{"bad cursor", facetest.Request{Method: "GET", Path: "/v3/contact_lists?cursor=abc"}, 400, ccErr(key("validation.error"), "cursor is not valid; follow _links.next.href as given"), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -180,6 +187,59 @@ func TestListErrors(t *testing.T) {
 	page := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_lists?include_count=true"}, 200)
 	if page["lists_count"] != float64(2) {
 		t.Fatalf("lists after refused writes: %v", page)
+	}
+}
+
+// TestListFilters: GET /v3/contact_lists?name= answers the list of that
+// full name, ignoring case, with its counts, or none; status=deleted
+// answers none (a deleted list is gone at once), all and active every
+// list.
+func TestListFilters(t *testing.T) {
+	e := newEnv(t)
+	acct := e.DefaultAccount()
+	var ids []string
+	for _, name := range []string{"Gold", "Silver", "Bronze"} {
+		ids = append(ids, e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_lists", Body: map[string]string{"name": name}}, 201)["list_id"].(string))
+	}
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("a@example.com")}, {Email: facetest.Ptr("b@example.com")}}, ids[1])
+	names := func(path string) string {
+		page := e.must(t, facetest.Request{Method: "GET", Path: path}, 200)
+		var out []string
+		for _, l := range page["lists"].([]any) {
+			l := l.(map[string]any)
+			out = append(out, fmt.Sprint(l["name"], ":", l["membership_count"]))
+		}
+		sort.Strings(out) // lists are in id order
+		return fmt.Sprint(out, " ", page["lists_count"], " ", page["_links"])
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/v3/contact_lists?name=silver&include_membership_count=all&include_count=true", "[Silver:2] 1 <nil>"},
+		{"/v3/contact_lists?name=Silver&limit=1", "[Silver:<nil>] <nil> <nil>"},
+		{"/v3/contact_lists?name=Platinum&include_count=true", "[] 0 <nil>"},
+		{"/v3/contact_lists?name=Gol", "[] <nil> <nil>"},
+		{"/v3/contact_lists?status=deleted&include_count=true", "[] 0 <nil>"},
+		{"/v3/contact_lists?status=deleted&name=Gold", "[] <nil> <nil>"},
+		{"/v3/contact_lists?status=active,deleted&name=Gold", "[Gold:<nil>] <nil> <nil>"},
+		{"/v3/contact_lists?status=all&include_count=true", "[Bronze:<nil> Gold:<nil> Silver:<nil>] 3 <nil>"},
+	} {
+		if got := names(c.path); got != c.want {
+			t.Errorf("%s: %s, want %s", c.path, got, c.want)
+		}
+	}
+	// Among more lists than one page of the scan holds (created as
+	// SendGrid's face does, which Constant Contact's 1,000 do not bound).
+	for i := range 1100 {
+		if _, err := e.Svc.CreateList(t.Context(), acct, fmt.Sprintf("extra %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last list in id order, on the scan's second page.
+	first := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contact_lists?limit=1000"}, 200)
+	next := first["_links"].(map[string]any)["next"].(map[string]any)["href"].(string)
+	rest := e.must(t, facetest.Request{Method: "GET", Path: next}, 200)["lists"].([]any)
+	last := rest[len(rest)-1].(map[string]any)["name"].(string)
+	if got := names("/v3/contact_lists?name=" + url.QueryEscape(strings.ToUpper(last))); got != "["+last+":<nil>] <nil> <nil>" {
+		t.Errorf("the last of 1,103 lists by name: %s", got)
 	}
 }
 

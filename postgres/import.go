@@ -16,11 +16,11 @@ import (
 // []byte or nil). The SQLite store's ExportTable is one.
 type ImportSource func(ctx context.Context, table string, cols func([]string) error, row func([]any) error) error
 
-// importTables are the tables CopyFrom copies, global tables first (Citus
+// ImportTables are the tables CopyFrom copies, global tables first (Citus
 // must write reference tables before distributed ones in a transaction).
-var importTables = []string{
+var ImportTables = []string{
 	"accounts", "api_keys", "field_definitions", "account_counters", "lists", "contacts",
-	"contact_alternate_emails", "list_members", "events", "segments", "segment_refreshes",
+	"contact_alternate_emails", "list_members", "tags", "contact_tags", "contact_cc", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
 }
@@ -45,7 +45,7 @@ func (s *Store) CopyFrom(ctx context.Context, src ImportSource) (map[string]int,
 		if n > 0 {
 			return segmentd.Errorf(segmentd.KindConflict, "", "the PostgreSQL database already holds %d accounts; import into an empty one", n)
 		}
-		for _, table := range importTables {
+		for _, table := range ImportTables {
 			k, err := importTable(ctx, tx, src, table)
 			if err != nil {
 				return fmt.Errorf("%s: %w", table, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,6 +205,97 @@ func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 		}
 		if got, want := members(vip), members(imported); got != want {
 			t.Fatalf("VIP holds %s, want every contact (%s)", got, want)
+		}
+	})
+}
+
+// TestConstantContactTagActivitiesThroughTheBinary runs the tag
+// activities (contacts_taggings_add by list with an exclusion and by all
+// active contacts, contacts_taggings_remove by contact ids,
+// contacts_tags_delete) to completion on the real binary and each store;
+// after each one every tag's contacts_count, GET /v3/contacts?tags= and a
+// segment by tag agree with what the activities did, and they still do
+// after a kill -9 and restart.
+func TestConstantContactTagActivitiesThroughTheBinary(t *testing.T) {
+	bin := realBinary(t)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-tag-activities-key"
+		s, cmd := st.start(t, bin, key)
+		c := ccClient{t: t, url: s.url, key: key}
+		c.must("POST", "/v3/contact_custom_fields", `{"label":"plan","type":"string"}`, 201)
+		list := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		gold := c.must("POST", "/v3/contact_tags", `{"name":"Gold"}`, 201)["tag_id"].(string)
+		silver := c.must("POST", "/v3/contact_tags", `{"name":"Silver","tag_source":"ESTY"}`, 201)["tag_id"].(string)
+		if a := c.waitActivity(c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, 50, list), 201)["activity_id"].(string)); a["state"] != "completed" {
+			t.Fatalf("import: %v", a)
+		}
+		outside := []string{
+			c.must("POST", "/v3/contacts", `{"email_address":{"address":"out1@example.com"},"create_source":"Account"}`, 201)["contact_id"].(string),
+			c.must("POST", "/v3/contacts", `{"email_address":{"address":"out2@example.com"},"create_source":"Account"}`, 201)["contact_id"].(string),
+		}
+		first := c.must("GET", "/v3/contacts?email=p000000@example.com", "", 200)["contacts"].([]any)[0].(map[string]any)["contact_id"].(string)
+		byGold := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-any","const_value":%q}]}}`, gold)
+		seg := fmt.Sprint(c.must("POST", "/v3/segments", segmentBody("Gold", byGold), 201)["segment_id"])
+
+		// activity runs one tag activity to completion, which counts
+		// items (contacts, or tags for a delete) done.
+		activity := func(path, body string, items int) {
+			t.Helper()
+			a := c.waitActivity(c.must("POST", "/v3/activities/"+path, body, 201)["activity_id"].(string))
+			if a["state"] != "completed" || a["percent_done"] != float64(100) {
+				t.Fatalf("%s: %v", path, a)
+			}
+			if fmt.Sprint(a["status"].(map[string]any)["items_completed_count"]) != fmt.Sprint(items) {
+				t.Fatalf("%s: %v items completed, want %d", path, a["status"], items)
+			}
+		}
+		// state reads each tag's contacts_count, then Gold's contacts
+		// through ?tags= and through the segment.
+		state := func() string {
+			var parts []string
+			for _, tg := range c.must("GET", "/v3/contact_tags?include_count=true", "", 200)["tags"].([]any) {
+				tg := tg.(map[string]any)
+				parts = append(parts, fmt.Sprint(tg["name"], "=", tg["contacts_count"]))
+			}
+			sort.Strings(parts) // tags are listed in id order
+			if code, _ := c.do("GET", "/v3/contact_tags/"+gold, "", key); code == 200 {
+				parts = append(parts, fmt.Sprint("tags=", c.must("GET", "/v3/contacts?tags="+gold+"&include_count=true&limit=500", "", 200)["contacts_count"]))
+			}
+			parts = append(parts, fmt.Sprint("segment=", c.must("GET", "/v3/contacts?segment_id="+seg+"&include_count=true", "", 200)["contacts_count"]))
+			return strings.Join(parts, " ")
+		}
+		check := func(when, want string) {
+			t.Helper()
+			if got := state(); got != want {
+				t.Fatalf("%s: %s, want %s", when, got, want)
+			}
+		}
+		check("before", "Gold=0 Silver=0 tags=0 segment=0")
+
+		activity("contacts_taggings_add", fmt.Sprintf(`{"source":{"list_ids":[%q]},"exclude":{"contact_ids":[%q]},"tag_ids":[%q,%q]}`, list, first, gold, silver), 49)
+		check("after tagging the list but one", "Gold=49 Silver=49 tags=49 segment=49")
+		activity("contacts_taggings_add", fmt.Sprintf(`{"source":{"all_active_contacts":true},"tag_ids":[%q]}`, gold), 52)
+		check("after tagging every contact", "Gold=52 Silver=49 tags=52 segment=52")
+		activity("contacts_taggings_remove", fmt.Sprintf(`{"source":{"contact_ids":[%q,%q]},"tag_ids":[%q,%q]}`, outside[0], first, gold, silver), 2)
+		check("after untagging two", "Gold=50 Silver=49 tags=50 segment=50")
+		if got := c.must("GET", "/v3/contacts/"+outside[1]+"?include=taggings", "", 200)["taggings"]; fmt.Sprint(got) != fmt.Sprint([]any{gold}) {
+			t.Fatalf("a contact outside the list: taggings %v", got)
+		}
+
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		s2, _ := st.start(t, bin, key)
+		c.url = s2.url
+		check("after a restart", "Gold=50 Silver=49 tags=50 segment=50")
+
+		activity("contacts_tags_delete", fmt.Sprintf(`{"tag_ids":[%q]}`, silver), 1)
+		check("after deleting Silver", "Gold=50 tags=50 segment=50")
+		activity("contacts_tags_delete", fmt.Sprintf(`{"tag_ids":[%q]}`, gold), 1)
+		check("after deleting Gold", "segment=0")
+		if got := c.must("GET", "/v3/contacts/"+outside[1]+"?include=taggings", "", 200)["taggings"]; len(got.([]any)) != 0 {
+			t.Fatalf("taggings after the tags' delete: %v", got)
 		}
 	})
 }

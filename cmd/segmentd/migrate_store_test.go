@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/segmentd/segmentd/postgres"
+	"github.com/segmentd/segmentd/sqlite"
 )
 
 // TestMigrateStore moves a store from SQLite to PostgreSQL (and Citus)
@@ -40,6 +44,24 @@ func TestMigrateStore(t *testing.T) {
 		opened := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"}`, 201)["id"].(string)
 		cc := `{"name":"in the list","segment_criteria":"{\"version\":\"1.0.0\",\"criteria\":{\"type\":\"and\",\"group\":[{\"source\":\"list_membership\",\"field\":\"list_id\",\"op\":\"contains-any\",\"const_value\":\"` + list + `\"}]}}"}`
 		ccID := fmt.Sprint(mustCall(t, s, key, "POST", "/v3/segments", cc, 201)["segment_id"])
+		// Constant Contact's data: a list's description and favorite, a
+		// tag and its taggings (written by PUT and by a tagging activity),
+		// a contact's Constant Contact-only attributes, finished
+		// activities, and a segment by tag.
+		c := ccClient{t: t, url: s.url, key: key}
+		ccList := c.must("POST", "/v3/contact_lists", `{"name":"Favourites","favorite":true,"description":"The best"}`, 201)["list_id"].(string)
+		tag := c.must("POST", "/v3/contact_tags", `{"name":"Gold","tag_source":"ESTY"}`, 201)["tag_id"].(string)
+		cy := c.must("POST", "/v3/contacts", fmt.Sprintf(`{"email_address":{"address":"cy@example.com","permission_to_send":"explicit"},"create_source":"Account",
+			"job_title":"Engineer","company_name":"Engines Ltd","birthday_month":12,"birthday_day":10,"anniversary":"2020-05-01",
+			"phone_numbers":[{"phone_number":"+1 555 0100","kind":"work"}],"street_addresses":[{"kind":"home","street":"1 Main St","city":"Springfield","country":"US"}],
+			"notes":[{"note_id":"0b5e4b5e-7f3a-4d0e-9c1a-2f4e6d8a0b1c","content":"met at the fair","created_at":"2026-01-02T03:04:05Z"}],
+			"list_memberships":[%q],"taggings":[%q]}`, ccList, tag), 201)["contact_id"].(string)
+		imp := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, 3, ccList), 201)["activity_id"].(string)
+		c.waitActivity(imp)
+		tagging := c.must("POST", "/v3/activities/contacts_taggings_add", fmt.Sprintf(`{"source":{"list_ids":[%q]},"tag_ids":[%q]}`, ccList, tag), 201)["activity_id"].(string)
+		c.waitActivity(tagging)
+		byTag := fmt.Sprintf(`{"version":"1.0.0","criteria":{"type":"or","group":[{"source":"tags","field":"tag_id","op":"contains-any","const_value":%q}]}}`, tag)
+		tagSeg := fmt.Sprint(c.must("POST", "/v3/segments", segmentBody("Gold", byTag), 201)["segment_id"])
 		var out bytes.Buffer
 		if err := run(context.Background(), []string{"keys", "create", "--data", dir, "--scopes", "sendgrid.read"}, nil, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
@@ -56,6 +78,16 @@ func TestMigrateStore(t *testing.T) {
 			fmt.Fprintf(&b, "%v\n", mustCall(t, s, readKey, "GET", "/v3/marketing/lists", "", 200))
 			fmt.Fprintf(&b, "%v\n", mustCall(t, s, key, "GET", "/segmentd/v1/webhooks/"+hook, "", 200))
 			fmt.Fprintf(&b, "%v\n", mustCall(t, s, key, "GET", "/segmentd/v1/segments/sendgrid/"+us+"/history/transitions?from="+since, "", 200))
+			for _, p := range []string{
+				"/v3/contact_lists/" + ccList + "?include_membership_count=all",
+				"/v3/contact_tags?include_count=true",
+				"/v3/contacts/" + cy + "?include=custom_fields,list_memberships,phone_numbers,street_addresses,taggings,notes",
+				"/v3/contacts?tags=" + tag + "&include_count=true",
+				"/v3/contacts?segment_id=" + tagSeg + "&include_count=true",
+				"/v3/activities",
+			} {
+				fmt.Fprintf(&b, "%s %v\n", p, mustCall(t, s, key, "GET", p, "", 200))
+			}
 			return b.String()
 		}
 		before := look(s)
@@ -68,7 +100,9 @@ func TestMigrateStore(t *testing.T) {
 		if err := run(context.Background(), append([]string{"migrate-store", "--data", dir}, st.args()...), nil, nil, &out, io.Discard); err != nil {
 			t.Fatalf("migrate-store: %v", err)
 		}
-		if !strings.Contains(out.String(), "contacts                   2 rows") || !strings.Contains(out.String(), "events                     1 rows") {
+		if !strings.Contains(out.String(), "contacts                   6 rows") || !strings.Contains(out.String(), "events                     1 rows") ||
+			!strings.Contains(out.String(), "tags                       1 rows") || !strings.Contains(out.String(), "contact_tags               4 rows") ||
+			!strings.Contains(out.String(), "contact_cc                 1 rows") {
 			t.Fatalf("migrate-store said:\n%s", &out)
 		}
 		s2, _ := st.start(t, bin, key)
@@ -76,6 +110,9 @@ func TestMigrateStore(t *testing.T) {
 		// compare without them.
 		if a, b := stripTimes(before), stripTimes(look(s2)); a != b {
 			t.Fatalf("answers differ after the move:\nSQLite:\n%s\nPostgreSQL:\n%s", a, b)
+		}
+		if got := mustCall(t, s2, key, "GET", "/v3/contacts?segment_id="+tagSeg+"&include_count=true", "", 200)["contacts_count"]; got != float64(4) {
+			t.Errorf("the segment by tag counts %v after the move, want 4", got)
 		}
 		for _, id := range []string{us, opened} {
 			if got := mustCall(t, s2, key, "GET", "/v3/marketing/segments/2.0/"+id, "", 200)["contacts_count"]; got != float64(1) {
@@ -93,6 +130,15 @@ func TestMigrateStore(t *testing.T) {
 			t.Fatalf("a second migrate-store: %v", err)
 		}
 	})
+}
+
+// TestMigrateStoreTables checks that the PostgreSQL store copies every
+// table the SQLite store exports (sqlite's export_test.go checks that
+// those are every table of its schema but the ones it names).
+func TestMigrateStoreTables(t *testing.T) {
+	if !slices.Equal(sqlite.ExportTables, postgres.ImportTables) {
+		t.Fatalf("sqlite.ExportTables and postgres.ImportTables differ:\n%v\n%v", sqlite.ExportTables, postgres.ImportTables)
+	}
 }
 
 // stripTimes removes from s the times (RFC 3339, in UTC) and the server's
