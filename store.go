@@ -85,7 +85,8 @@ type Store interface {
 	// UpsertContacts applies validated patches in order inside one
 	// transaction: each is matched to an existing contact by its identifiers
 	// (email, phone_number_id, external_id, anonymous_id), merged with
-	// ApplyPatch, and added to listIDs. A patch whose identifiers match two
+	// ApplyPatch, and added to listIDs (a contact it creates takes the
+	// place of a DeletedContact of its email, which goes). A patch whose identifiers match two
 	// different contacts, or that ApplyPatch rejects, is reported in
 	// UpsertResult.Errors and skipped; the others are applied. Unknown
 	// listIDs are KindNotFound and change nothing.
@@ -116,6 +117,8 @@ type Store interface {
 
 	// Constant Contact's tags.
 	TagStore
+	// Constant Contact's deleted contacts, and its one-contact PUT.
+	DeletedContactStore
 	// SetCCDetails replaces a contact's Constant Contact-only attributes
 	// (Contact.CC) and reports whether they changed; when they did, the
 	// contact's UpdatedAt becomes now and the write is a change of it in

@@ -23,6 +23,7 @@ var importTables = []string{
 	"contact_alternate_emails", "list_members", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
+	"contact_tombstones",
 }
 
 // importBatch is how many rows one COPY takes.

@@ -15,6 +15,7 @@ var ExportTables = []string{
 	"contact_alternate_emails", "list_members", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
+	"contact_tombstones",
 }
 
 // ExportTable reads every row of one of ExportTables, from one consistent
