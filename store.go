@@ -208,9 +208,12 @@ type AccountChanges struct {
 	ResetAt int64
 	// Catalog reports that the account's field definitions or segments
 	// (SendGrid's or Constant Contact's) changed: a reader reloads them.
-	Catalog      bool
-	AllDeleted   bool     // every contact of the account was deleted
-	Deleted      []string // contacts deleted (ids are never reused)
+	Catalog    bool
+	AllDeleted bool // every contact of the account was deleted
+	// Deleted are the contacts deleted. An id comes back only when
+	// Constant Contact's face revives its contact (Store.PutContact):
+	// Changed then has it too, and applied after Deleted it is live again.
+	Deleted      []string
 	DeletedLists []string
 	Changed      []string // live contacts created or written, by id
 	// Through is the account's change number the changes run through.

@@ -28,7 +28,8 @@ type DeletedContact struct {
 // writes in one transaction (Constant Contact's PUT /v3/contacts/{id},
 // and its writes that revive a deleted contact).
 type ContactPut struct {
-	// ID is the contact's id.
+	// ID is the contact's id; "" creates a contact (with a new id, and
+	// an email no live contact has: KindConflict otherwise).
 	ID string
 	// Revive creates the contact again under ID from its DeletedContact,
 	// which goes: the contact must be deleted, not live (KindNotFound

@@ -145,7 +145,7 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 				return err
 			}
 			created, newID = t.CreatedAt, p.ID
-		case len(cur) == 0:
+		case len(cur) == 0 && p.ID != "":
 			return deletedNotFound(p.ID)
 		}
 		var owner string
@@ -175,6 +175,12 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 		if len(res.Errors) > 0 {
 			e := res.Errors[0]
 			return segmentd.Errorf(segmentd.KindConflict, e.Field, "%s", e.Message)
+		}
+		if p.ID == "" {
+			if res.Created != 1 {
+				return segmentd.Errorf(segmentd.KindConflict, "email", "email %s is another contact's", segmentd.Quote(p.Email))
+			}
+			p.ID = res.Contacts[0].ID
 		}
 		if len(res.Contacts) > 0 && res.Contacts[0].ID != p.ID {
 			return deletedNotFound(p.ID) // the identifiers named another contact, or none

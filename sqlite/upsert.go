@@ -33,7 +33,7 @@ type upsertBatch struct {
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
-	seq   int64 // the change number the batch's contacts are written with
+	seq   int64  // the change number the batch's contacts are written with
 	newID string // the id of the next contact created, when not ""
 }
 
