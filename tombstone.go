@@ -39,8 +39,8 @@ type ContactPut struct {
 	// replaces the one it has; another live contact's is KindConflict. A
 	// deleted contact of that address that is not this one goes.
 	Email string
-	// Patch is merged into the contact by ApplyPatch (its identifiers
-	// other than email must be the contact's own or new to the account).
+	// Patch is merged into the contact by ApplyPatch; the identifiers
+	// it leaves out keep the contact's values (SetMissingIdentifiers).
 	Patch ContactPatch
 	// Lists, when not nil, are the lists the contact is on afterwards,
 	// and no others; Tags likewise its tags. An unknown list or tag is
@@ -72,4 +72,23 @@ type DeletedContactStore interface {
 	// returns the contact as stored, which is one change of it in the
 	// account's history.
 	PutContact(ctx context.Context, acct int64, p ContactPut, now time.Time) (Contact, error)
+}
+
+// SetMissingIdentifiers gives p each identifier of c's other than the
+// email that p leaves out, so that an upsert of p reaches c.
+func SetMissingIdentifiers(p *ContactPatch, c *Contact) {
+	for _, t := range Identifiers[1:] {
+		v := c.Identifier(t)
+		if _, ok := p.Identifier(t); ok || v == "" {
+			continue
+		}
+		switch t {
+		case IdentifierPhoneNumberID:
+			p.PhoneNumberID = &v
+		case IdentifierExternalID:
+			p.ExternalID = &v
+		case IdentifierAnonymousID:
+			p.AnonymousID = &v
+		}
+	}
 }

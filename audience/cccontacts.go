@@ -140,13 +140,6 @@ func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w 
 				return nil, err
 			}
 		}
-		// The identifiers SendGrid's face gave the contact stay: the
-		// upsert inside PutContact must name them all to reach it.
-		for _, t := range segmentd.Identifiers[1:] {
-			if v := c.Identifier(t); v != "" {
-				setIdentifier(&p, t, v)
-			}
-		}
 		now := s.clock.Now()
 		out, err = s.store.PutContact(ctx, acct, segmentd.ContactPut{ID: id, Revive: revive, Email: email, Patch: p,
 			Lists: w.Lists, Tags: w.Tags, CC: ccDetails(c.CC, &w, false, now)}, now)

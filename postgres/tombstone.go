@@ -176,6 +176,9 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 		}
 		patch := p.Patch
 		patch.Email = &p.Email
+		if len(cur) > 0 {
+			segmentd.SetMissingIdentifiers(&patch, &cur[0])
+		}
 		res, err := s.upsertTx(ctx, tx, acct, seq, []segmentd.ContactPatch{patch}, p.Lists, now, newID)
 		if err != nil {
 			return err
