@@ -85,7 +85,8 @@ type Store interface {
 	// UpsertContacts applies validated patches in order inside one
 	// transaction: each is matched to an existing contact by its identifiers
 	// (email, phone_number_id, external_id, anonymous_id), merged with
-	// ApplyPatch, and added to listIDs. A patch whose identifiers match two
+	// ApplyPatch, and added to listIDs (a contact it creates takes the
+	// place of a DeletedContact of its email, which goes). A patch whose identifiers match two
 	// different contacts, or that ApplyPatch rejects, is reported in
 	// UpsertResult.Errors and skipped; the others are applied. Unknown
 	// listIDs are KindNotFound and change nothing.
@@ -116,6 +117,8 @@ type Store interface {
 
 	// Constant Contact's tags.
 	TagStore
+	// Constant Contact's deleted contacts, and its one-contact PUT.
+	DeletedContactStore
 	// SetCCDetails replaces a contact's Constant Contact-only attributes
 	// (Contact.CC) and reports whether they changed; when they did, the
 	// contact's UpdatedAt becomes now and the write is a change of it in
@@ -205,9 +208,12 @@ type AccountChanges struct {
 	ResetAt int64
 	// Catalog reports that the account's field definitions or segments
 	// (SendGrid's or Constant Contact's) changed: a reader reloads them.
-	Catalog      bool
-	AllDeleted   bool     // every contact of the account was deleted
-	Deleted      []string // contacts deleted (ids are never reused)
+	Catalog    bool
+	AllDeleted bool // every contact of the account was deleted
+	// Deleted are the contacts deleted. An id comes back only when
+	// Constant Contact's face revives its contact (Store.PutContact):
+	// Changed then has it too, and applied after Deleted it is live again.
+	Deleted      []string
 	DeletedLists []string
 	Changed      []string // live contacts created or written, by id
 	// Through is the account's change number the changes run through.

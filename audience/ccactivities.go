@@ -480,13 +480,17 @@ func (s *Service) applyListsRemove(j *segmentd.Job, in *jobInput) (func(), error
 	return func() { _ = s.contactsChanged(context.Background(), acct, ids) }, nil
 }
 
-// applyCCDelete is contact_delete's store stage.
+// applyCCDelete is contact_delete's store stage: the contacts are kept as
+// deleted (Store.BuryContacts), as DELETE /v3/contacts/{id} keeps one.
 func (s *Service) applyCCDelete(j *segmentd.Job, in *jobInput) (func(), error) {
 	ids, err := s.jobContacts(j, in)
 	if err != nil {
 		return nil, err
 	}
-	return s.applyDelete(j, &jobInput{op: opDelete, ids: ids})
+	acct := j.AccountID
+	d, err := s.store.BuryContacts(context.Background(), acct, ids, s.clock.Now())
+	j.Deleted = d
+	return func() { s.contactsDeleted(acct, ids) }, err
 }
 
 // DeleteCCLists is list_delete: the lists go at once, each as DeleteList

@@ -82,7 +82,9 @@ const msgEmailTaken = "a contact with email_address %s already exists"
 
 // CreateCCContact creates a contact, which must have an email address no
 // contact has (as its email or an alternate email): KindConflict
-// otherwise.
+// otherwise. An address of a deleted contact revives that contact, under
+// its id, with the write's fields (docs/constantcontact.md "Deleted
+// contacts").
 func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWrite) (segmentd.Contact, error) {
 	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
 		return segmentd.Contact{}, err
@@ -96,114 +98,92 @@ func (s *Service) CreateCCContact(ctx context.Context, acct int64, w CCContactWr
 			return nil, err
 		}
 		now := s.clock.Now()
-		c, err := s.upsertOne(ctx, acct, w.Patch, w.Lists, now)
-		if err != nil {
+		put := segmentd.ContactPut{Email: email, Patch: w.Patch, Lists: w.Lists, Tags: w.Tags, CC: ccDetails(segmentd.CCDetails{}, &w, true, now)}
+		d, err := s.store.DeletedContactByEmail(ctx, acct, email)
+		switch {
+		case err == nil:
+			put.ID, put.Revive = d.ID, true
+		case segmentd.ErrorKindOf(err) != segmentd.KindNotFound:
 			return nil, err
 		}
-		// The taggings and the Constant Contact-only attributes follow
-		// the write, in writes of their own.
-		if len(w.Tags) > 0 {
-			if _, err := s.store.TagContacts(ctx, acct, w.Tags, []string{c.ID}, now); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := s.store.SetCCDetails(ctx, acct, c.ID, ccDetails(segmentd.CCDetails{}, &w, true, now), now); err != nil {
-			return nil, err
-		}
-		out, err = s.store.Contact(ctx, acct, c.ID)
+		// The whole write is then one transaction of the store's.
+		out, err = s.store.PutContact(ctx, acct, put, now)
 		return []segmentd.Contact{out}, err
 	})
 	return out, err
 }
 
-// UpdateCCContact writes a contact by id: the patch's fields, its lists
-// when w.Lists is not nil, its tags when w.Tags is not nil, its Constant
-// Contact-only attributes. The contact's other identifiers (SendGrid's
-// external_id, …) are kept. A new email address, which no other contact
-// may have (KindConflict), replaces the contact's first, in a write of
-// its own (Store.ChangeEmail): SendGrid's upsert matches contacts by it.
+// UpdateCCContact writes a contact by id, in one transaction of the
+// store's (Store.PutContact): the patch's fields, its lists when w.Lists
+// is not nil, its tags when w.Tags is not nil, its Constant Contact-only
+// attributes. The contact's other identifiers (SendGrid's external_id, …)
+// are kept. A new email address, which no other contact may have
+// (KindConflict), replaces the contact's first. A deleted contact is
+// revived under its id, when w.Source is Account (the spec's rule).
 func (s *Service) UpdateCCContact(ctx context.Context, acct int64, id string, w CCContactWrite) (segmentd.Contact, error) {
 	if err := s.checkCCWrite(ctx, acct, &w); err != nil {
 		return segmentd.Contact{}, err
 	}
 	var out segmentd.Contact
 	err := s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
-		c, err := s.store.Contact(ctx, acct, id)
+		c, revive, err := s.liveOrDeleted(ctx, acct, id)
 		if err != nil {
 			return nil, err
 		}
+		if revive && w.Source != "Account" {
+			return nil, segmentd.Errorf(segmentd.KindInvalid, "update_source", "contact %s is deleted: reviving it takes update_source Account", segmentd.Quote(id))
+		}
 		p := w.Patch
 		email, _ := p.Identifier(segmentd.IdentifierEmail)
-		if email != c.Email {
+		if email != c.Email || revive {
 			if err := s.emailFree(ctx, acct, email, id); err != nil {
 				return nil, err
 			}
 		}
-		if c.Email != "" && email != c.Email {
-			if err := s.store.ChangeEmail(ctx, acct, id, email, s.clock.Now()); err != nil {
-				return nil, err
-			}
-		}
-		// The identifiers SendGrid's face gave the contact stay: an
-		// upsert must name them all to reach it.
-		for _, t := range segmentd.Identifiers[1:] {
-			if v := c.Identifier(t); v != "" {
-				setIdentifier(&p, t, v)
-			}
-		}
-		var add, remove []string
-		if w.Lists != nil {
-			for _, l := range w.Lists {
-				if !slices.Contains(c.ListIDs, l) {
-					add = append(add, l)
-				}
-			}
-			for _, l := range c.ListIDs {
-				if !slices.Contains(w.Lists, l) {
-					remove = append(remove, l)
-				}
-			}
-		}
 		now := s.clock.Now()
-		if out, err = s.upsertOne(ctx, acct, p, add, now); err != nil {
-			return nil, err
-		}
-		if out.ID != id {
-			// The identifiers matched no contact but made a new one:
-			// another server sharing the store deleted this one meanwhile.
-			return nil, segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
-		}
-		// The removals and taggings follow the write, which is the one a
-		// refusal can stop.
-		for _, l := range remove {
-			if _, err := s.store.RemoveListMembers(ctx, acct, l, []string{id}); err != nil {
-				return nil, err
-			}
-		}
-		if w.Tags != nil {
-			if err := s.setTags(ctx, acct, id, c.TagIDs, w.Tags); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := s.store.SetCCDetails(ctx, acct, id, ccDetails(c.CC, &w, false, now), now); err != nil {
-			return nil, err
-		}
-		// Re-read: removals from lists are not in the upsert's result.
-		out, err = s.store.Contact(ctx, acct, id)
+		out, err = s.store.PutContact(ctx, acct, segmentd.ContactPut{ID: id, Revive: revive, Email: email, Patch: p,
+			Lists: w.Lists, Tags: w.Tags, CC: ccDetails(c.CC, &w, false, now)}, now)
 		return []segmentd.Contact{out}, err
 	})
 	return out, err
 }
 
-// DeleteCCContact deletes a contact by id, at once.
+// liveOrDeleted reads contact id: the live contact, or (revive) what is
+// kept of a deleted one as a contact; neither is KindNotFound.
+func (s *Service) liveOrDeleted(ctx context.Context, acct int64, id string) (c segmentd.Contact, revive bool, err error) {
+	c, err = s.store.Contact(ctx, acct, id)
+	if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		return c, false, err
+	}
+	d, err := s.store.DeletedContact(ctx, acct, id)
+	if err != nil {
+		return c, false, err
+	}
+	return DeletedAsContact(d), true, nil
+}
+
+// DeletedAsContact is what is kept of a deleted contact, as a contact.
+func DeletedAsContact(d segmentd.DeletedContact) segmentd.Contact {
+	return segmentd.Contact{ID: d.ID, Email: d.Email, FirstName: d.FirstName, LastName: d.LastName, CC: d.CC,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.DeletedAt}
+}
+
+// DeleteCCContact deletes a contact by id, at once, and keeps it as
+// deleted (Store.BuryContacts).
 func (s *Service) DeleteCCContact(ctx context.Context, acct int64, id string) error {
 	return s.ccWrite(ctx, acct, func() ([]segmentd.Contact, error) {
-		n, err := s.store.DeleteContacts(ctx, acct, []string{id})
+		n, err := s.store.BuryContacts(ctx, acct, []string{id}, s.clock.Now())
 		if err == nil && n == 0 {
 			err = segmentd.Errorf(segmentd.KindNotFound, "contact_id", "contact %s does not exist", segmentd.Quote(id))
 		}
 		return nil, err
 	}, id)
+}
+
+// DeletedCCContact is a contact Constant Contact's face deleted, or
+// KindNotFound.
+func (s *Service) DeletedCCContact(ctx context.Context, acct int64, id string) (segmentd.DeletedContact, error) {
+	return s.store.DeletedContact(ctx, acct, id)
 }
 
 func setIdentifier(p *segmentd.ContactPatch, t segmentd.IdentifierType, v string) {
@@ -366,8 +346,29 @@ func (s *Service) SignUpCCContact(ctx context.Context, acct int64, w CCContactWr
 		if found && old.Email != email {
 			return nil, segmentd.Errorf(segmentd.KindConflict, "email_address", msgEmailTaken, segmentd.Quote(email))
 		}
+		now := s.clock.Now()
+		if !found {
+			// A deleted contact of the address is revived (the spec:
+			// "Updating a deleted contact restores the contact"), with
+			// the names it had unless the form gives them.
+			d, err := s.store.DeletedContactByEmail(ctx, acct, email)
+			switch {
+			case err == nil:
+				p := w.Patch
+				if p.FirstName == nil {
+					p.FirstName = &d.FirstName
+				}
+				if p.LastName == nil {
+					p.LastName = &d.LastName
+				}
+				c, err = s.store.PutContact(ctx, acct, segmentd.ContactPut{ID: d.ID, Revive: true, Email: email, Patch: p, Lists: w.Lists, CC: d.CC}, now)
+				return []segmentd.Contact{c}, err
+			case segmentd.ErrorKindOf(err) != segmentd.KindNotFound:
+				return nil, err
+			}
+		}
 		created = !found
-		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, s.clock.Now())
+		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, now)
 		return []segmentd.Contact{c}, err
 	})
 	return c, created, err

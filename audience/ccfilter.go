@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/segmentd/segmentd"
 )
 
 // ContactFilter is what Constant Contact's GET /v3/contacts filters by
@@ -18,15 +20,36 @@ type ContactFilter struct {
 	// zero: unbounded.
 	UpdatedAfter, UpdatedBefore time.Time
 	CreatedAfter, CreatedBefore time.Time
-	// Nobody is a status no contact of segmentd's has (every contact is
-	// active: segmentd keeps no consent state).
+	// Nobody leaves out the live contacts: the statuses asked for are
+	// none a live contact has (every live contact is active: segmentd
+	// keeps no consent state), or only deleted.
 	Nobody bool
+	// Deleted takes in the contacts Constant Contact's face deleted
+	// (status deleted or all), which the other filters select by their
+	// email, creation and deletion times; they are on no list.
+	Deleted bool
 }
 
-// Empty reports whether f filters nothing.
+// Empty reports whether f filters nothing: the live contacts, all of
+// them.
 func (f ContactFilter) Empty() bool {
-	return f.Email == "" && len(f.Lists) == 0 && f.UpdatedAfter.IsZero() && f.UpdatedBefore.IsZero() &&
-		f.CreatedAfter.IsZero() && f.CreatedBefore.IsZero() && !f.Nobody
+	return !f.narrows() && !f.Nobody && !f.Deleted
+}
+
+// narrows reports whether f selects by a contact's fields.
+func (f ContactFilter) narrows() bool {
+	return f.Email != "" || len(f.Lists) > 0 || !f.UpdatedAfter.IsZero() || !f.UpdatedBefore.IsZero() ||
+		!f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
+}
+
+// selectsDeleted reports whether f selects deleted contact d, whose
+// updated_at is its deletion.
+func (f ContactFilter) selectsDeleted(d segmentd.DeletedContact) bool {
+	after := func(t, bound time.Time) bool { return bound.IsZero() || t.After(bound) }
+	before := func(t, bound time.Time) bool { return bound.IsZero() || t.Before(bound) }
+	return f.Deleted && (f.Email == "" || d.Email == f.Email) && len(f.Lists) == 0 &&
+		after(d.DeletedAt, f.UpdatedAfter) && before(d.DeletedAt, f.UpdatedBefore) &&
+		after(d.CreatedAt, f.CreatedAfter) && before(d.CreatedAt, f.CreatedBefore)
 }
 
 // sgql is the filter as an SGQL contacts-search predicate, which the
@@ -93,12 +116,84 @@ func (s *Service) FilterContacts(ctx context.Context, acct int64, f ContactFilte
 
 // CountFiltered is how many contacts f selects.
 func (s *Service) CountFiltered(ctx context.Context, acct int64, f ContactFilter) (int, error) {
-	if f.Empty() {
-		return s.CountContacts(ctx, acct)
+	n := 0
+	switch {
+	case f.Nobody:
+	case !f.narrows():
+		var err error
+		if n, err = s.CountContacts(ctx, acct); err != nil {
+			return 0, err
+		}
+	default:
+		_, k, err := s.members.Search(acct, f.sgql(), 0, s.clock.Now())
+		if err != nil {
+			return 0, err
+		}
+		n = k
 	}
-	if f.Nobody {
-		return 0, nil
+	if !f.Deleted {
+		return n, nil
 	}
-	_, n, err := s.members.Search(acct, f.sgql(), 0, s.clock.Now())
-	return n, err
+	if !f.narrows() {
+		k, err := s.store.CountDeletedContacts(ctx, acct)
+		return n + k, err
+	}
+	ds, err := s.deletedSelected(ctx, acct, f, "", -1)
+	return n + len(ds), err
+}
+
+// deletedPage is how many deleted contacts one read of the store takes.
+const deletedPage = 500
+
+// deletedSelected returns the deleted contacts f selects, in id order
+// after the id after, up to limit of them (-1: all).
+func (s *Service) deletedSelected(ctx context.Context, acct int64, f ContactFilter, after string, limit int) ([]segmentd.DeletedContact, error) {
+	var out []segmentd.DeletedContact
+	for limit < 0 || len(out) < limit {
+		ds, err := s.store.DeletedContacts(ctx, acct, after, deletedPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if f.selectsDeleted(d) && (limit < 0 || len(out) < limit) {
+				out = append(out, d)
+			}
+		}
+		if len(ds) < deletedPage {
+			break
+		}
+		after = ds[len(ds)-1].ID
+	}
+	return out, nil
+}
+
+// CCContacts is GET /v3/contacts without segment_id or tags: the contacts
+// f selects, live and deleted, in id order after the id after, up to
+// limit of them. deletedAt holds, for each deleted contact of the page
+// (shown as what is kept of it), the time it was deleted.
+func (s *Service) CCContacts(ctx context.Context, acct int64, f ContactFilter, after string, limit int) (page ContactPage, deletedAt map[string]time.Time, err error) {
+	switch {
+	case f.Nobody:
+	case !f.narrows():
+		page, err = s.ScanContacts(ctx, acct, after, limit)
+	default:
+		page, _, err = s.FilterContacts(ctx, acct, f, after, limit)
+	}
+	if err != nil || !f.Deleted {
+		return page, nil, err
+	}
+	ds, err := s.deletedSelected(ctx, acct, f, after, limit+1)
+	if err != nil || len(ds) == 0 {
+		return page, nil, err
+	}
+	deletedAt = make(map[string]time.Time, len(ds))
+	for _, d := range ds {
+		page.Contacts = append(page.Contacts, DeletedAsContact(d))
+		deletedAt[d.ID] = d.DeletedAt
+	}
+	slices.SortFunc(page.Contacts, func(a, b segmentd.Contact) int { return strings.Compare(a.ID, b.ID) })
+	if len(page.Contacts) > limit {
+		page.Contacts, page.More = page.Contacts[:limit], true
+	}
+	return page, deletedAt, nil
 }

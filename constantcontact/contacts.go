@@ -32,6 +32,7 @@ type contactResource struct {
 	UpdateSource    string           `json:"update_source"`
 	CreatedAt       string           `json:"created_at"`
 	UpdatedAt       string           `json:"updated_at"`
+	DeletedAt       string           `json:"deleted_at,omitempty"`
 	CustomFields    *[]customField   `json:"custom_fields,omitempty"`
 	PhoneNumbers    *[]phoneNumber   `json:"phone_numbers,omitempty"`
 	StreetAddresses *[]streetAddress `json:"street_addresses,omitempty"`
@@ -116,9 +117,9 @@ var unsupportedContactsParams = []string{"optout_after", "optout_before", "sms_s
 // besides segment_id and tags.
 var filterParams = []string{"email", "status", "lists", "updated_after", "updated_before", "created_after", "created_before"}
 
-// statuses are the values of the status filter (the spec's). Every
-// contact of segmentd's is active: segmentd keeps no consent state and no
-// deleted contacts.
+// statuses are the values of the status filter (the spec's). Every live
+// contact of segmentd's is active (segmentd keeps no consent state);
+// deleted are the contacts this face deleted (all: live and deleted).
 var statuses = []string{"all", "active", "deleted", "not_set", "pending_confirmation", "temp_hold", "unsubscribed"}
 
 // maxListsFilter bounds the lists filter (the spec: up to 25 list ids).
@@ -138,6 +139,7 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 	var next contactsQuery
 	out := contactsPage{}
 	tagged := 0
+	var deletedAt map[string]time.Time
 	switch {
 	case q.segmentID != 0:
 		page, err = h.svc.CCSegmentContacts(ctx, acct.ID, q.segmentID, q.offset, q.limit)
@@ -148,11 +150,7 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 		next = q
 		next.offset += len(page.Contacts)
 	default:
-		if q.filter.Empty() {
-			page, err = h.svc.ScanContacts(ctx, acct.ID, q.after, q.limit)
-		} else {
-			page, _, err = h.svc.FilterContacts(ctx, acct.ID, q.filter, q.after, q.limit)
-		}
+		page, deletedAt, err = h.svc.CCContacts(ctx, acct.ID, q.filter, q.after, q.limit)
 		next = q
 		if n := len(page.Contacts); n > 0 {
 			next.after = page.Contacts[n-1].ID
@@ -176,6 +174,10 @@ func (h *handler) listContacts(w http.ResponseWriter, r *http.Request, acct segm
 	}
 	out.Contacts = make([]contactResource, 0, len(page.Contacts))
 	for _, c := range page.Contacts {
+		if at, ok := deletedAt[c.ID]; ok {
+			out.Contacts = append(out.Contacts, renderDeleted(c, at, q.include))
+			continue
+		}
 		out.Contacts = append(out.Contacts, renderContact(c, q.include))
 	}
 	if page.More {
@@ -467,10 +469,31 @@ func (h *handler) getContact(w http.ResponseWriter, r *http.Request, acct segmen
 		return err
 	}
 	c, err := h.svc.Contact(r.Context(), acct.ID, id)
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+		// A contact this face deleted reads as deleted.
+		if d, derr := h.svc.DeletedCCContact(r.Context(), acct.ID, id); derr == nil {
+			return writeJSON(w, http.StatusOK, renderDeleted(audience.DeletedAsContact(d), d.DeletedAt, include))
+		}
+	}
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, renderContact(c, include))
+}
+
+// renderDeleted is ContactResource for a contact this face deleted at
+// deletedAt (docs/constantcontact.md "Deleted contacts"): what is kept of
+// it, deleted_at (a date, as the spec types it), and its email address
+// opted out by the account at that time, as the spec describes a deleted
+// contact's; its sub-resources are empty.
+func renderDeleted(c segmentd.Contact, deletedAt time.Time, include []string) contactResource {
+	out := renderContact(c, include)
+	out.DeletedAt = deletedAt.UTC().Format("2006-01-02")
+	if out.EmailAddress != nil {
+		out.EmailAddress.OptOutSource = "Account"
+		out.EmailAddress.OptOutDate = timestamp(deletedAt)
+	}
+	return out
 }
 
 // readFilter reads GET /v3/contacts's filters: email, status, lists and
@@ -499,6 +522,9 @@ func readFilter(v url.Values) (audience.ContactFilter, url.Values, error) {
 			}
 			if st == "all" || st == "active" {
 				f.Nobody = false
+			}
+			if st == "all" || st == "deleted" {
+				f.Deleted = true
 			}
 		}
 	}

@@ -442,7 +442,12 @@ func (h *handler) updateContact(w http.ResponseWriter, r *http.Request, acct seg
 	if err != nil {
 		return err
 	}
-	if _, err := h.svc.Contact(r.Context(), acct.ID, id); err != nil {
+	if _, err := h.svc.Contact(r.Context(), acct.ID, id); segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+		// A contact this face deleted is revived by the PUT.
+		if _, derr := h.svc.DeletedCCContact(r.Context(), acct.ID, id); derr != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	var in contactInput

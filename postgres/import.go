@@ -23,6 +23,7 @@ var ImportTables = []string{
 	"contact_alternate_emails", "list_members", "tags", "contact_tags", "contact_cc", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
+	"contact_tombstones",
 }
 
 // importBatch is how many rows one COPY takes.

@@ -61,6 +61,7 @@ var accountData = []string{
 	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "history_segments", "segment_history", "webhook_replays",
 	"import_chunks", "imports",
+	"contact_tombstones",
 }
 
 // clearAccount takes the account's lock and a change number, deletes the

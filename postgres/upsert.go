@@ -46,47 +46,56 @@ type upsertBatch struct {
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
+	newID string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
 // UpsertResult.Contacts holds each created or updated contact once, in its
 // final state, in the order the request first named it.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
-	now = msTime(now)
-	listIDs = sortedUnique(listIDs)
 	var res segmentd.UpsertResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		seq, err := nextChange(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
-		if err := checkLists(ctx, tx, acct, listIDs); err != nil {
-			return err
-		}
-		b := &upsertBatch{ids: &s.ids, order: make([]*upsertEntry, 0, len(patches))}
-		b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
-		for i := 1; i < len(b.index); i++ {
-			b.index[i] = make(map[string]*upsertEntry)
-		}
-		if err := b.load(ctx, tx, acct, patches); err != nil {
-			return err
-		}
-		for i := range patches {
-			b.apply(i, &patches[i], listIDs, now)
-		}
-		if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
-			return err
-		}
-		res = b.res
-		res.Change = seq
-		res.Contacts = make([]segmentd.Contact, len(b.order))
-		for i, e := range b.order {
-			res.Contacts[i] = e.c
-		}
-		return nil
+		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "")
+		return err
 	})
 	if err != nil {
 		return segmentd.UpsertResult{}, err
+	}
+	return res, nil
+}
+
+// upsertTx is UpsertContacts inside tx, under change number seq, which
+// the transaction took. newID, when not "", is the id of the first
+// contact the batch creates (a revived one, PutContact).
+func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string) (segmentd.UpsertResult, error) {
+	now = msTime(now)
+	listIDs = sortedUnique(listIDs)
+	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	b := &upsertBatch{ids: &s.ids, newID: newID, order: make([]*upsertEntry, 0, len(patches))}
+	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
+	for i := 1; i < len(b.index); i++ {
+		b.index[i] = make(map[string]*upsertEntry)
+	}
+	if err := b.load(ctx, tx, acct, patches); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	for i := range patches {
+		b.apply(i, &patches[i], listIDs, now)
+	}
+	if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	res := b.res
+	res.Change = seq
+	res.Contacts = make([]segmentd.Contact, len(b.order))
+	for i, e := range b.order {
+		res.Contacts[i] = e.c
 	}
 	return res, nil
 }
@@ -194,7 +203,12 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e = &upsertEntry{}
 		// The id takes wall time, not the (injectable) clock: ids are about
 		// B-tree locality.
-		if _, err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+		id := b.newID
+		if id == "" {
+			id = b.ids.next(time.Now())
+		}
+		if _, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
+			b.newID = ""
 			b.res.Created++
 		}
 	}
@@ -267,8 +281,12 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	var rewrite []string // stored contacts, deleted and written again
 	var altOwners, altEmails, altReplaced []string
 	var memberLists, memberContacts []string // the memberships to add: new ones only
+	var newEmails []string                   // of new contacts: their tombstones go
 	for _, e := range b.order {
 		c := &e.c
+		if !e.stored && c.Email != "" {
+			newEmails = append(newEmails, c.Email)
+		}
 		for _, l := range listIDs {
 			if !slices.Contains(e.lists0, l) {
 				memberLists = append(memberLists, l)
@@ -301,6 +319,11 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	rows.acct, rows.seq = acct, seq
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
 		return fmt.Errorf("write contacts: %w", err)
+	}
+	if len(newEmails) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM contact_tombstones WHERE account_id = $1 AND email = ANY($2)", acct, newEmails); err != nil {
+			return fmt.Errorf("drop tombstones: %w", err)
+		}
 	}
 	if len(altReplaced) > 0 {
 		if _, err := tx.Exec(ctx, "DELETE FROM contact_alternate_emails WHERE account_id = $1 AND contact_id = ANY($2)", acct, altReplaced); err != nil {

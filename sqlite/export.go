@@ -18,6 +18,7 @@ var ExportTables = []string{
 	"contact_alternate_emails", "list_members", "tags", "contact_tags", "contact_cc", "events", "segments", "segment_refreshes",
 	"cc_segments", "webhook_keys", "jobs",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "webhook_replays", "history_segments", "segment_history",
+	"contact_tombstones",
 }
 
 // ExportTable reads every row of one of ExportTables, from one consistent

@@ -64,6 +64,7 @@ var accountData = []string{
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
 	"history_segments", "segment_history", "webhook_replays",
+	"contact_tombstones",
 }
 
 // clearAccount deletes the account's data and its finished jobs.

@@ -33,7 +33,8 @@ type upsertBatch struct {
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
-	seq   int64 // the change number the batch's contacts are written with
+	seq   int64  // the change number the batch's contacts are written with
+	newID string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -45,52 +46,65 @@ type upsertBatch struct {
 // stored contacts no patch changed, which only joined listIDs: their lists
 // are never read.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
-	now = msTime(now)
-	listIDs = sortedUnique(listIDs)
 	var res segmentd.UpsertResult
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLists(ctx, tx, acct, listIDs); err != nil {
-			return err
-		}
-		b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry),
-			arena: make([]upsertEntry, 0, len(patches)), order: make([]*upsertEntry, 0, len(patches))}
-		b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
-		for i := 1; i < len(b.index); i++ {
-			b.index[i] = make(map[string]*upsertEntry)
-		}
-		if err := b.load(ctx, tx, acct, patches); err != nil {
-			return err
-		}
-		for i := range patches {
-			b.apply(i, &patches[i], listIDs, now)
-		}
 		var err error
-		if b.seq, err = nextChange(ctx, tx); err != nil {
-			return err
-		}
-		if err := b.fillLists(ctx, tx, acct); err != nil {
-			return err
-		}
-		if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
-			return err
-		}
-		res = b.res
-		res.Change = b.seq
-		res.Contacts = make([]segmentd.Contact, 0, len(b.order))
-		for _, e := range b.order {
-			switch {
-			case !e.stored || e.changed:
-				res.Contacts = append(res.Contacts, e.c)
-			case len(listIDs) > 0:
-				res.Joined = append(res.Joined, e.c.ID)
-			}
-		}
-		slices.Sort(res.Joined)
-		return nil
+		res, err = s.upsertTx(ctx, tx, acct, patches, listIDs, now, 0, "")
+		return err
 	})
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
+	return res, nil
+}
+
+// upsertTx is UpsertContacts inside tx. seq, when not 0, is the change
+// number to write with (the caller's transaction took it); newID, when
+// not "", is the id of the first contact the batch creates (a revived
+// one, PutContact).
+func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
+	now = msTime(now)
+	listIDs = sortedUnique(listIDs)
+	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry), newID: newID,
+		arena: make([]upsertEntry, 0, len(patches)), order: make([]*upsertEntry, 0, len(patches))}
+	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
+	for i := 1; i < len(b.index); i++ {
+		b.index[i] = make(map[string]*upsertEntry)
+	}
+	if err := b.load(ctx, tx, acct, patches); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	for i := range patches {
+		b.apply(i, &patches[i], listIDs, now)
+	}
+	b.seq = seq
+	if b.seq == 0 {
+		var err error
+		if b.seq, err = nextChange(ctx, tx); err != nil {
+			return segmentd.UpsertResult{}, err
+		}
+	}
+	if err := b.fillLists(ctx, tx, acct); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
+	res := b.res
+	res.Change = b.seq
+	res.Contacts = make([]segmentd.Contact, 0, len(b.order))
+	for _, e := range b.order {
+		switch {
+		case !e.stored || e.changed:
+			res.Contacts = append(res.Contacts, e.c)
+		case len(listIDs) > 0:
+			res.Joined = append(res.Joined, e.c.ID)
+		}
+	}
+	slices.Sort(res.Joined)
 	return res, nil
 }
 
@@ -239,7 +253,12 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e = b.newEntry()
 		// The id takes wall time, not the (injectable) clock: ids are about
 		// B-tree locality.
-		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, b.ids.next(time.Now()), now); err == nil {
+		id := b.newID
+		if id == "" {
+			id = b.ids.next(time.Now())
+		}
+		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
+			b.newID = ""
 			b.res.Created++
 		} else {
 			b.dropEntry()
@@ -320,6 +339,9 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	byID := func(x, y *upsertEntry) int { return strings.Compare(x.c.ID, y.c.ID) }
 	slices.SortFunc(updates, byID)
 	if err := insertContacts(ctx, tx, acct, b.seq, inserts); err != nil {
+		return err
+	}
+	if err := dropTombstonesOf(ctx, tx, acct, inserts); err != nil {
 		return err
 	}
 	if err := updateContacts(ctx, tx, acct, b.seq, updates); err != nil {

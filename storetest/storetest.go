@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"Taggings", testTaggings},
 		{"CCDetails", testCCDetails},
 		{"ChangeEmail", testChangeEmail},
+		{"BuryContacts", testBuryContacts},
+		{"PutContact", testPutContact},
 		{"UpsertCreateAndRead", testUpsertCreateAndRead},
 		{"UpsertMatching", testUpsertMatching},
 		{"UpsertSameIdentifierTwice", testUpsertSameIdentifierTwice},

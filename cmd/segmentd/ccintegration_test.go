@@ -93,8 +93,12 @@ func TestConstantContactIntegrationThroughTheBinary(t *testing.T) {
 		if got := c2.must("GET", "/v3/contacts/"+bob+"?include=custom_fields", "", 200); got["custom_fields"].([]any)[0].(map[string]any)["value"] != "pro" {
 			t.Fatalf("contact after a restart: %v", got)
 		}
-		if code, _ := c2.do("GET", "/v3/contacts/"+ada, "", key); code != 404 {
-			t.Fatalf("deleted contact after a restart: %d", code)
+		// Constant Contact keeps a deleted contact, read as deleted.
+		if got := c2.must("GET", "/v3/contacts/"+ada, "", 200); got["deleted_at"] == nil || got["contact_id"] != ada {
+			t.Fatalf("deleted contact after a restart: %v", got)
+		}
+		if got := c2.must("GET", "/v3/contacts?status=deleted&include_count=true", "", 200); got["contacts_count"] != float64(1) {
+			t.Fatalf("status=deleted after a restart: %v", got)
 		}
 		if got := c2.must("GET", "/v3/contacts/"+bob+"?include=taggings", "", 200); fmt.Sprint(got["taggings"]) != fmt.Sprint([]any{tag}) {
 			t.Fatalf("bob's taggings after a restart: %v", got["taggings"])
