@@ -65,7 +65,7 @@ const (
 	// of all the account's events on every catch-up.
 	qAttachedSeqs = `SELECT event_seq FROM event_attachments
 		WHERE account_id = $1 AND change_seq > $2 AND event_seq <= $3 ORDER BY event_seq`
-	qEventsBySeq     = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
+	qEventsBySeq = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
 	// qEventsMinTime is a bound on the account's oldest event time, NULL
 	// for none: no event is older (qReserveEvents keeps it).
 	qEventsMinTime = "SELECT event_min_ts FROM account_changes WHERE account_id = $1"
