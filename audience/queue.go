@@ -36,6 +36,8 @@ type queues struct {
 	mu      sync.Mutex
 	m       map[int64][]*jobTask
 	running sync.WaitGroup
+	// closing: the Service is closing; a sweep starts no account.
+	closing bool
 	// accepting holds a *sync.Mutex per account, held from a job's
 	// acceptance in the store to its place in the account's queue, so that
 	// the queue is in the store's job-number order: a later job ahead of an
@@ -72,6 +74,9 @@ func (s *Service) startAccount(acct int64) {
 // startAccountLocked queues task (when not nil) on acct and starts the
 // account's goroutine unless it runs; s.queues.mu is held.
 func (s *Service) startAccountLocked(acct int64, task *jobTask) {
+	if task == nil && s.queues.closing {
+		return
+	}
 	if s.queues.m == nil {
 		s.queues.m = map[int64][]*jobTask{}
 	}

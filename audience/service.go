@@ -234,6 +234,9 @@ func (s *Service) Close() {
 		}
 	})
 	<-s.done
+	s.queues.mu.Lock()
+	s.queues.closing = true // no sweep starts an account's goroutine after the wait
+	s.queues.mu.Unlock()
 	s.queues.running.Wait()
 	if s.stopLeases != nil {
 		s.stopLeases()
