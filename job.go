@@ -109,26 +109,45 @@ func (j *Job) Finish(now time.Time) {
 
 // JobQueue orders an account's jobs across the servers that share a store
 // (a store held by one server needs none: its one job worker orders them).
-// A server accepts a job by storing it pending, under the account's next
-// job number; it runs the job once every earlier job of the account has
-// finished, whichever server accepted that one, and stores the result in
-// place of the pending row, which any server's Job then reads.
+// A server accepts a job by storing it pending with its input, under the
+// account's next job number; it runs the job once every earlier job of the
+// account has finished, whichever server accepted that one, and stores the
+// result in place of the pending row, which any server's Job then reads.
+// A job whose server stopped (its lease ended) is taken over by another
+// server, or by the same one started again, which runs it from its stored
+// input (docs/jobs.md).
 type JobQueue interface {
-	// AcceptJob stores j, pending, owned by owner until lease, numbered
-	// after the account's earlier jobs.
-	AcceptJob(ctx context.Context, j Job, owner string, lease time.Time) error
-	// RenewJobs extends the lease of owner's pending jobs to lease.
+	// AcceptJob stores j, pending, with its input, owned by owner until
+	// lease, numbered after the account's earlier jobs.
+	AcceptJob(ctx context.Context, j Job, input []byte, owner string, lease time.Time) error
+	// RenewJobs sets the lease of owner's pending jobs to lease (a time
+	// already past ends them, for a server that restarted).
 	RenewJobs(ctx context.Context, owner string, lease time.Time) error
-	// NextJob returns the id of the account's oldest pending job ("" when
-	// none is), after failing the pending jobs whose owner's lease ended
-	// before now (their server stopped before it ran them), oldest first,
-	// as far as they stand before a live one.
-	NextJob(ctx context.Context, acct int64, now time.Time) (string, error)
-	// FinishJob stores a finished job in place of its pending row; a job
-	// that is no longer pending (failed as abandoned) is KindConflict.
+	// NextJob returns the account's oldest pending job (its ID "" when
+	// none is).
+	NextJob(ctx context.Context, acct int64, now time.Time) (QueuedJob, error)
+	// TakeJob makes the pending job id owner's until lease when its
+	// owner's lease ended before now, and returns its input (nil for a job
+	// stored without one). ok is false when the job does not stand so (it
+	// finished, or another server took it first).
+	TakeJob(ctx context.Context, acct int64, id, owner string, now, lease time.Time) (input []byte, ok bool, err error)
+	// LapsedJobs returns the accounts with a pending job whose lease ended
+	// before now.
+	LapsedJobs(ctx context.Context, now time.Time) ([]int64, error)
+	// FinishJob stores a finished job in place of its pending row and
+	// drops its input; a job that is no longer pending is KindConflict.
 	FinishJob(ctx context.Context, j Job) error
 }
 
-// MsgJobAbandoned is the error of a job whose server stopped before it
-// ran it.
+// QueuedJob is an account's oldest pending job (JobQueue.NextJob).
+type QueuedJob struct {
+	ID    string
+	Owner string // the server that runs it
+	// Lapsed: its owner's lease ended; another server may take it.
+	Lapsed bool
+}
+
+// MsgJobAbandoned is the error of a job that no server can run: it was
+// stored without its input (by a version before inputs were stored), and
+// its server stopped before running it.
 const MsgJobAbandoned = "the server that accepted this job stopped before running it; nothing of it was applied"

@@ -178,9 +178,12 @@ func (s *Service) waitQueued(ctx context.Context, acct int64) error {
 // store's queue.
 func (s *Service) waitNoJobs(ctx context.Context, acct int64) error {
 	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
-		id, err := s.cfg.Jobs.NextJob(ctx, acct, time.Now())
-		if err != nil || id == "" {
+		head, err := s.cfg.Jobs.NextJob(ctx, acct, time.Now())
+		if err != nil || head.ID == "" {
 			return err
+		}
+		if head.Lapsed {
+			s.startAccount(acct) // its server stopped: this one runs it
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -10,27 +11,33 @@ import (
 
 // Jobs in a store shared with other servers (Config.Jobs). The store
 // orders an account's jobs across servers (segmentd.JobQueue): this server
-// stores each job it accepts as pending, and runs it on a goroutine of its
-// account once every earlier job of the account, whichever server accepted
-// it, has finished. So jobs of one account apply in the order they were
-// acknowledged, and jobs of different accounts never wait for each other.
-// A job reads completed only once the engine of the server answering has
-// caught up with it (Service.Job catches up before it answers a finished
-// job); the follower catches up after each job meanwhile.
+// stores each job it accepts as pending, with its input (encodeAccept, the
+// journal's record), and runs it on a goroutine of its account once every
+// earlier job of the account, whichever server accepted it, has finished.
+// So jobs of one account apply in the order they were acknowledged, and
+// jobs of different accounts never wait for each other. A job reads
+// completed only once the engine of the server answering has caught up
+// with it (Service.Job catches up before it answers a finished job); the
+// follower catches up after each job meanwhile.
 //
-// A server keeps its pending jobs' leases alive; a job whose server
-// stopped before running it is failed when its turn comes (nothing of it
-// was applied), so the account's later jobs go on.
+// A server keeps its pending jobs' leases alive. A job whose server
+// stopped is taken over when its lease ends, from its stored input: by a
+// server whose own job of the account waits behind it, or by any server's
+// sweep of lapsed jobs (takeOver), or at once by the same server started
+// again (ResumeSharedJobs), so an accepted job always runs.
 
-// jobLease is how long a server owns the jobs it accepted without
-// renewing them.
-const jobLease = 30 * time.Second
+// DefaultJobLease is how long a server owns the jobs it accepted without
+// renewing them (Config.JobLease).
+const DefaultJobLease = 30 * time.Second
 
 // queues holds, per account, the accepted jobs this server has yet to run.
+// An account present in m has a goroutine running its jobs.
 type queues struct {
 	mu      sync.Mutex
 	m       map[int64][]*jobTask
 	running sync.WaitGroup
+	// closing: the Service is closing; a sweep starts no account.
+	closing bool
 	// accepting holds a *sync.Mutex per account, held from a job's
 	// acceptance in the store to its place in the account's queue, so that
 	// the queue is in the store's job-number order: a later job ahead of an
@@ -38,57 +45,185 @@ type queues struct {
 	accepting sync.Map
 }
 
-// submitShared stores a job as pending and queues it on its account.
+// submitShared stores a job as pending, with its input, and queues it on
+// its account.
 func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, error) {
 	acct := task.job.AccountID
 	m, _ := s.queues.accepting.LoadOrStore(acct, new(sync.Mutex))
 	accepting := m.(*sync.Mutex)
 	accepting.Lock()
 	defer accepting.Unlock()
-	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, s.owner, time.Now().Add(jobLease)); err != nil {
+	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, encodeAccept(&task.job, task.in), s.owner, time.Now().Add(s.cfg.JobLease)); err != nil {
 		return "", err
 	}
 	task.since = time.Now()
 	s.queues.mu.Lock()
 	defer s.queues.mu.Unlock()
+	s.startAccountLocked(acct, task)
+	return task.job.ID, nil
+}
+
+// startAccount makes sure an account's jobs have a goroutine running them
+// (with no job of this server's: to take over lapsed ones).
+func (s *Service) startAccount(acct int64) {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	s.startAccountLocked(acct, nil)
+}
+
+// startAccountLocked queues task (when not nil) on acct and starts the
+// account's goroutine unless it runs; s.queues.mu is held.
+func (s *Service) startAccountLocked(acct int64, task *jobTask) {
+	if task == nil && s.queues.closing {
+		return
+	}
 	if s.queues.m == nil {
 		s.queues.m = map[int64][]*jobTask{}
 	}
 	q, busy := s.queues.m[acct]
-	s.queues.m[acct] = append(q, task)
+	if task != nil {
+		q = append(q, task)
+	}
+	s.queues.m[acct] = q
 	if !busy {
 		s.queues.running.Add(1)
 		go s.runAccountJobs(acct)
 	}
-	return task.job.ID, nil
 }
 
-// runAccountJobs runs an account's queued jobs in order, each when its
-// turn comes, and ends when the queue is empty.
+// runAccountJobs runs the account's pending jobs that fall to this server,
+// in the account's order: its own, each when its turn comes, and any job
+// standing before them whose server's lease lapsed. It ends when this
+// server has no job of the account left and none stands lapsed.
 func (s *Service) runAccountJobs(acct int64) {
 	defer s.queues.running.Done()
 	ctx := context.Background()
+	wait := time.Millisecond
 	for {
 		s.queues.mu.Lock()
-		q := s.queues.m[acct]
-		if len(q) == 0 {
-			delete(s.queues.m, acct)
-			s.queues.mu.Unlock()
-			return
+		var t *jobTask
+		if q := s.queues.m[acct]; len(q) > 0 {
+			t = q[0]
 		}
-		t := q[0]
-		s.queues.m[acct] = q[1:]
 		s.queues.mu.Unlock()
-		s.runSharedJob(ctx, t)
+		head, err := s.cfg.Jobs.NextJob(ctx, acct, time.Now())
+		ran := false
+		switch {
+		case err != nil:
+			s.log.Warn("waiting for a job's turn", "account", acct, "err", err)
+		case t != nil && head.ID == t.job.ID && head.Owner == s.owner:
+			// Its turn. A lease that lapsed meanwhile (the store was out of
+			// reach) is taken back first, unless another server took the
+			// job: then that one runs it.
+			if head.Lapsed {
+				_, ok, err := s.cfg.Jobs.TakeJob(ctx, acct, t.job.ID, s.owner, time.Now(), time.Now().Add(s.cfg.JobLease))
+				if err != nil {
+					s.log.Warn("taking back a job", "job_id", t.job.ID, "account", acct, "err", err)
+					break
+				}
+				if !ok {
+					s.popJob(acct, t)
+					ran = true
+					break
+				}
+			}
+			s.popJob(acct, t)
+			s.runSharedJob(ctx, t)
+			ran = true
+		case head.ID != "" && head.Lapsed:
+			ran = s.takeOver(ctx, acct, head.ID)
+		case t == nil:
+			// Nothing of this server's to run; a live server runs the head.
+			if s.endAccount(acct) {
+				return
+			}
+			continue
+		case head.ID == "" || head.ID == t.job.ID || head.Owner != s.owner && s.notPending(ctx, t):
+			// t finished or stands taken over elsewhere (this server's
+			// lease lapsed): that server runs it.
+			s.popJob(acct, t)
+			ran = true
+		}
+		if ran {
+			wait = time.Millisecond
+			continue
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 20*time.Millisecond)
 	}
 }
 
-// runSharedJob waits for a job's turn, runs it, and stores its result.
+// popJob takes t, first in its account's queue, off it.
+func (s *Service) popJob(acct int64, t *jobTask) {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	if q := s.queues.m[acct]; len(q) > 0 && q[0] == t {
+		s.queues.m[acct] = q[1:]
+	}
+}
+
+// endAccount ends the account's goroutine, unless a job was queued on it
+// meanwhile.
+func (s *Service) endAccount(acct int64) bool {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	if len(s.queues.m[acct]) > 0 {
+		return false
+	}
+	delete(s.queues.m, acct)
+	return true
+}
+
+// notPending reports whether t's job no longer stands pending in the
+// store (another server took it over and finished it).
+func (s *Service) notPending(ctx context.Context, t *jobTask) bool {
+	cur, err := s.store.Job(ctx, t.job.AccountID, t.job.ID)
+	return err == nil && cur.Status != segmentd.JobPending
+}
+
+// takeOver takes a pending job whose server's lease lapsed and runs it
+// from its stored input; false when another server took it first.
+func (s *Service) takeOver(ctx context.Context, acct int64, id string) bool {
+	input, ok, err := s.cfg.Jobs.TakeJob(ctx, acct, id, s.owner, time.Now(), time.Now().Add(s.cfg.JobLease))
+	if err != nil {
+		s.log.Warn("taking over a job", "job_id", id, "account", acct, "err", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	t := &jobTask{since: time.Now()}
+	var in *jobInput
+	if input != nil {
+		t.job, _, _, in, err = decodeAccept(input, true)
+	}
+	if input == nil || err != nil || t.job.ID != id || t.job.AccountID != acct {
+		// Stored without its input (by an earlier version), or damaged:
+		// nothing of it can run.
+		if err != nil {
+			s.log.Error("reading a taken-over job's input", "job_id", id, "account", acct, "err", err)
+		}
+		j, jerr := s.store.Job(ctx, acct, id)
+		if jerr != nil {
+			s.log.Error("reading a taken-over job", "job_id", id, "account", acct, "err", jerr)
+			return false
+		}
+		j.Errored, j.Errors = j.Requested, []segmentd.JobError{{Index: -1, Message: segmentd.MsgJobAbandoned}}
+		j.Finish(s.clock.Now())
+		if err := s.cfg.Jobs.FinishJob(ctx, j); err != nil {
+			s.log.Error("recording job result", "job_id", id, "err", err)
+		}
+		return true
+	}
+	s.log.Info("taking over a job whose server stopped", "job_id", id, "account", acct, "type", t.job.Type)
+	t.in, t.items, t.multi = in, in.items(), in.op == opImport
+	s.runSharedJob(ctx, t)
+	return true
+}
+
+// runSharedJob runs a job whose turn came and stores its result.
 func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	j := &t.job
-	if !s.waitTurn(ctx, j) {
-		return
-	}
 	start := time.Now()
 	_, t.err = s.apply(j, t.in)
 	s.observeStage("store", start)
@@ -111,26 +246,44 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	}
 }
 
-// waitTurn returns when j stands first among its account's pending jobs,
-// or false when it no longer stands at all (failed as abandoned).
-func (s *Service) waitTurn(ctx context.Context, j *segmentd.Job) bool {
-	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
-		id, err := s.cfg.Jobs.NextJob(ctx, j.AccountID, time.Now())
-		switch {
-		case err != nil:
-			s.log.Warn("waiting for a job's turn", "job_id", j.ID, "err", err)
-		case id == j.ID:
-			return true
-		case id == "":
-			return false
-		default:
-			if cur, err := s.store.Job(ctx, j.AccountID, j.ID); err == nil && cur.Status != segmentd.JobPending {
-				return false
-			}
+// sweepLapsed starts the accounts that hold a job whose server's lease
+// lapsed, so that this server takes it over.
+func (s *Service) sweepLapsed(ctx context.Context) {
+	accts, err := s.cfg.Jobs.LapsedJobs(ctx, time.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("looking for jobs whose server stopped", "err", err)
 		}
-		time.Sleep(wait)
+		return
+	}
+	for _, acct := range accts {
+		s.startAccount(acct)
 	}
 }
+
+// ResumeSharedJobs, with a shared store, ends the leases of the jobs that
+// this server's previous run (named prev, "" for none) accepted and did
+// not finish, and takes them over at once, in their accounts' order,
+// instead of after their lease. Call it once, after LoadMembership; from
+// then on the server also sweeps for lapsed jobs of other servers (a
+// lease's third apart).
+func (s *Service) ResumeSharedJobs(ctx context.Context, prev string) error {
+	if s.cfg.Jobs == nil {
+		return errors.New("segmentd: only a shared store's jobs are resumed so")
+	}
+	if prev != "" {
+		if err := s.cfg.Jobs.RenewJobs(ctx, prev, time.UnixMilli(0)); err != nil {
+			return err
+		}
+	}
+	s.sweepLapsed(ctx)
+	s.sweeping.Store(true)
+	return nil
+}
+
+// Owner is this server's name on the jobs it accepts in a shared store,
+// which ResumeSharedJobs takes at the next start.
+func (s *Service) Owner() string { return s.owner }
 
 // finishJob sets a run job's result from its error, and its status.
 func (s *Service) finishJob(t *jobTask) {
@@ -142,17 +295,21 @@ func (s *Service) finishJob(t *jobTask) {
 	j.Finish(s.clock.Now())
 }
 
-// renewLeases keeps this server's pending jobs its own until ctx ends.
+// renewLeases keeps this server's pending jobs its own until ctx ends,
+// and, once ResumeSharedJobs ran, takes over other servers' lapsed jobs.
 func (s *Service) renewLeases(ctx context.Context) {
-	tick := time.NewTicker(jobLease / 3)
+	tick := time.NewTicker(s.cfg.JobLease / 3)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := s.cfg.Jobs.RenewJobs(ctx, s.owner, time.Now().Add(jobLease)); err != nil && ctx.Err() == nil {
+			if err := s.cfg.Jobs.RenewJobs(ctx, s.owner, time.Now().Add(s.cfg.JobLease)); err != nil && ctx.Err() == nil {
 				s.log.Warn("renewing job leases", "err", err)
+			}
+			if s.sweeping.Load() {
+				s.sweepLapsed(ctx)
 			}
 		}
 	}

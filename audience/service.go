@@ -72,6 +72,11 @@ type Config struct {
 	// Jobs orders jobs across the servers of a shared store (queue.go;
 	// nil: this server's one job worker orders them).
 	Jobs segmentd.JobQueue
+	// JobLease is how long a job accepted in a shared store stays this
+	// server's without being renewed (renewed every third of it); a job
+	// whose lease ended is taken over by another server (queue.go).
+	// Default DefaultJobLease.
+	JobLease time.Duration
 	// Exports keeps contact exports (exports.go; nil: none are served).
 	Exports segmentd.ExportStore
 	// Hooks keeps segment webhook subscriptions (webhooks.go; nil: none
@@ -151,6 +156,7 @@ type Service struct {
 	owner      string             // this server's name on the jobs it accepts (Config.Jobs)
 	queues     queues             // accepted jobs waiting for their turn (Config.Jobs)
 	stopLeases context.CancelFunc // stops renewing job leases (Config.Jobs)
+	sweeping   atomic.Bool        // ResumeSharedJobs ran: take over lapsed jobs (Config.Jobs)
 	given      given              // the segments the engine was given, per account
 	stopFollow context.CancelFunc // stops the follower (a shared store, once LoadMembership ran)
 	wake       chan int64         // accounts for the follower to catch up (a shared store)
@@ -167,6 +173,9 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	}
 	if cfg.MaxQueuedActivities <= 0 {
 		cfg.MaxQueuedActivities = MaxQueuedActivities
+	}
+	if cfg.JobLease <= 0 {
+		cfg.JobLease = DefaultJobLease
 	}
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = DefaultMaxBacklog
@@ -225,6 +234,9 @@ func (s *Service) Close() {
 		}
 	})
 	<-s.done
+	s.queues.mu.Lock()
+	s.queues.closing = true // no sweep starts an account's goroutine after the wait
+	s.queues.mu.Unlock()
 	s.queues.running.Wait()
 	if s.stopLeases != nil {
 		s.stopLeases()

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -25,10 +26,11 @@ const (
 		"coalesce(e.automation_id, ''), coalesce(e.marketing_campaign_id, ''), coalesce(e.url, ''), coalesce(e.sg_event_id, '')"
 
 	// qReserveEvents takes the account's lock, $2 event numbers and a
-	// change number: the last event number and the change number are
-	// returned.
-	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq) VALUES ($1, $2, 1)
-		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1 RETURNING event_seq, change_seq`
+	// change number, and lowers the account's oldest event time to $3 (the
+	// batch's): the last event number and the change number are returned.
+	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq, event_min_ts) VALUES ($1, $2, 1, $3)
+		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
+			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
 
 	// qInsertEvents stores events from arrays ($3 …, one element per
 	// event) under the numbers $2, $2+1, …, each with the contact its email
@@ -63,10 +65,13 @@ const (
 	// of all the account's events on every catch-up.
 	qAttachedSeqs = `SELECT event_seq FROM event_attachments
 		WHERE account_id = $1 AND change_seq > $2 AND event_seq <= $3 ORDER BY event_seq`
-	qEventsBySeq     = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
-	qEventsAnyBefore = "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = $1 AND event_timestamp < $2)"
+	qEventsBySeq = "SELECT " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq = ANY ($2::bigint[]) ORDER BY e.seq"
+	// qEventsMinTime is a bound on the account's oldest event time, NULL
+	// for none: no event is older (qReserveEvents keeps it).
+	qEventsMinTime = "SELECT event_min_ts FROM account_changes WHERE account_id = $1"
 	// qPruneEvents deletes up to pruneChunk events older than $2 (found
-	// through events_time).
+	// by a scan of the account's events: old ones come first in their
+	// numbers' order, as a rule).
 	qPruneEvents = `DELETE FROM events WHERE account_id = $1 AND seq = ANY (ARRAY(
 		SELECT seq FROM events WHERE account_id = $1 AND event_timestamp < $2 LIMIT $3))`
 	// pruneChunk bounds one pruning transaction, so that pruning millions
@@ -160,7 +165,11 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		// contacts are then read in a later statement, which sees every
 		// contact write committed before the lock was granted.
 		var last int64
-		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs)).Scan(&last, &change); err != nil {
+		oldest := toMS(evs[0].Timestamp)
+		for i := range evs {
+			oldest = min(oldest, toMS(evs[i].Timestamp))
+		}
+		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs), oldest).Scan(&last, &change); err != nil {
 			return err
 		}
 		if err := notify(ctx, tx, acct); err != nil {
@@ -355,9 +364,13 @@ func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limi
 // transaction: each deleted event is independent of the others, so an error
 // part-way leaves only fewer events pruned.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
-	var old bool
-	if err := s.db.QueryRow(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&old); err != nil || !old {
-		return 0, err // the usual case at start: one probe of events_time
+	var oldest *int64
+	err := s.db.QueryRow(ctx, qEventsMinTime, acct).Scan(&oldest)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && (oldest == nil || *oldest >= toMS(before)) {
+		return 0, nil // the usual case at start
+	}
+	if err != nil {
+		return 0, err
 	}
 	total := 0
 	for {
@@ -371,6 +384,16 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 			}
 			tag, err := tx.Exec(ctx, qPruneEvents, acct, toMS(before), pruneChunk)
 			n = tag.RowsAffected()
+			if err != nil || n == pruneChunk {
+				return err
+			}
+			// The last chunk: the bound becomes the truth again. (Read,
+			// then written: Citus takes no subquery here.)
+			var low *int64
+			if err := tx.QueryRow(ctx, "SELECT min(event_timestamp) FROM events WHERE account_id = $1", acct).Scan(&low); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "UPDATE account_changes SET event_min_ts = $2 WHERE account_id = $1", acct, low)
 			return err
 		})
 		if err != nil {

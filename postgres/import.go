@@ -71,13 +71,15 @@ func (s *Store) CopyFrom(ctx context.Context, src ImportSource) (map[string]int,
 		for _, a := range accts {
 			// Read, then written: Citus takes no subquery in an INSERT.
 			var change, event int64
+			var oldest *int64
 			if err := tx.QueryRow(ctx, "SELECT coalesce(max(change_seq), 0) FROM contacts WHERE account_id = $1", a).Scan(&change); err != nil {
 				return err
 			}
-			if err := tx.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1", a).Scan(&event); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT coalesce(max(seq), 0), min(event_timestamp) FROM events WHERE account_id = $1", a).Scan(&event, &oldest); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "INSERT INTO account_changes (account_id, change_seq, event_seq) VALUES ($1, $2, $3)", a, max(change, 1), event); err != nil {
+			if _, err := tx.Exec(ctx, "INSERT INTO account_changes (account_id, change_seq, event_seq, event_min_ts) VALUES ($1, $2, $3, $4)",
+				a, max(change, 1), event, oldest); err != nil {
 				return err
 			}
 		}

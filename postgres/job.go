@@ -78,26 +78,26 @@ func jobErrors(j segmentd.Job) (string, error) {
 
 // AcceptJob implements segmentd.JobQueue: the job's number is the
 // account's next, taken under the account's lock (its counter row), so
-// numbers follow the order jobs were accepted in.
-func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, owner string, lease time.Time) error {
+// numbers follow the order jobs were accepted in. The job's row carries
+// its input. The two statements go in one batch, one round trip, and run
+// in its implicit transaction.
+func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, input []byte, owner string, lease time.Time) error {
 	errs, err := jobErrors(j)
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var num int64
-		err := tx.QueryRow(ctx, `INSERT INTO account_counters AS c (account_id, name, value) VALUES ($1, 'job', 1)
-			ON CONFLICT (account_id, name) DO UPDATE SET value = c.value + 1 RETURNING value`, j.AccountID).Scan(&num)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
-			errored, errors, started_at, finished_at, num, owner, lease_until)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-			j.AccountID, j.ID, string(j.Type), string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs,
-			toMS(j.StartedAt), nullMS(j.FinishedAt), num, owner, toMS(lease))
-		return err
-	})
+	var b pgx.Batch
+	b.Queue(`INSERT INTO account_counters AS c (account_id, name, value) VALUES ($1, 'job', 1)
+		ON CONFLICT (account_id, name) DO UPDATE SET value = c.value + 1`, j.AccountID)
+	// The number is read back from the counter row by an INSERT … SELECT
+	// on the account's shard (Citus takes no subquery in VALUES).
+	b.Queue(`INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
+		errored, errors, started_at, finished_at, num, owner, lease_until, input)
+		SELECT c.account_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, c.value, $13, $14, $15
+		FROM account_counters c WHERE c.account_id = $1 AND c.name = 'job'`,
+		j.AccountID, j.ID, string(j.Type), string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs,
+		toMS(j.StartedAt), nullMS(j.FinishedAt), owner, toMS(lease), input)
+	return classify(s.pool.SendBatch(ctx, &b).Close())
 }
 
 // RenewJobs implements segmentd.JobQueue.
@@ -106,37 +106,60 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) er
 	return err
 }
 
-// NextJob implements segmentd.JobQueue. It reads first and writes only to
-// fail an abandoned job, which is rare.
-func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (string, error) {
-	errs, _ := json.Marshal([]segmentd.JobError{{Index: -1, Message: segmentd.MsgJobAbandoned}})
-	for {
-		var id string
-		var lease int64
-		err := s.db.QueryRow(ctx, "SELECT id, lease_until FROM jobs WHERE account_id = $1 AND status = 'pending' ORDER BY num LIMIT 1", acct).Scan(&id, &lease)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return "", nil
-		}
-		if err != nil || lease >= toMS(now) {
-			return id, err
-		}
-		_, err = s.db.Exec(ctx, `UPDATE jobs SET status = 'failed', errored = requested, errors = $3, finished_at = $4,
-			owner = NULL, lease_until = NULL WHERE account_id = $1 AND id = $2 AND status = 'pending' AND lease_until < $4`,
-			acct, id, string(errs), toMS(now))
-		if err != nil {
-			return "", err
-		}
+// NextJob implements segmentd.JobQueue. It only reads.
+func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (segmentd.QueuedJob, error) {
+	var q segmentd.QueuedJob
+	var owner *string
+	var lease *int64
+	err := s.db.QueryRow(ctx, "SELECT id, owner, lease_until FROM jobs WHERE account_id = $1 AND status = 'pending' ORDER BY num LIMIT 1", acct).
+		Scan(&q.ID, &owner, &lease)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return segmentd.QueuedJob{}, nil
 	}
+	if err != nil {
+		return segmentd.QueuedJob{}, err
+	}
+	if owner != nil {
+		q.Owner = *owner
+	}
+	q.Lapsed = lease == nil || *lease < toMS(now)
+	return q, nil
 }
 
-// FinishJob implements segmentd.JobQueue.
+// TakeJob implements segmentd.JobQueue: one conditional UPDATE, which of
+// two servers taking the same job only one passes.
+func (s *Store) TakeJob(ctx context.Context, acct int64, id, owner string, now, lease time.Time) ([]byte, bool, error) {
+	var input []byte
+	err := s.db.QueryRow(ctx, `UPDATE jobs SET owner = $3, lease_until = $5
+		WHERE account_id = $1 AND id = $2 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) RETURNING input`,
+		acct, id, owner, toMS(now), toMS(lease)).Scan(&input)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return input, true, nil
+}
+
+// LapsedJobs implements segmentd.JobQueue. On Citus it reads every shard:
+// it runs once in a lease's third, per server.
+func (s *Store) LapsedJobs(ctx context.Context, now time.Time) ([]int64, error) {
+	return queryAll(ctx, s.db, func(r pgx.Row) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, "SELECT DISTINCT account_id FROM jobs WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1) ORDER BY account_id", toMS(now))
+}
+
+// FinishJob implements segmentd.JobQueue. The job's input goes with its
+// pending state.
 func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
 	errs, err := jobErrors(j)
 	if err != nil {
 		return err
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE jobs SET status = $3, requested = $4, created = $5, updated = $6, deleted = $7, errored = $8,
-		errors = $9, started_at = $10, finished_at = $11, owner = NULL, lease_until = NULL
+		errors = $9, started_at = $10, finished_at = $11, owner = NULL, lease_until = NULL, input = NULL
 		WHERE account_id = $1 AND id = $2 AND status = 'pending'`,
 		j.AccountID, j.ID, string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs, toMS(j.StartedAt), nullMS(j.FinishedAt))
 	if err != nil {

@@ -84,7 +84,7 @@ func (s *Store) Job(ctx context.Context, acct int64, id string) (segmentd.Job, e
 }
 
 // AcceptJob implements segmentd.JobQueue.
-func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, owner string, lease time.Time) error {
+func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, input []byte, owner string, lease time.Time) error {
 	args, err := jobArgs(j)
 	if err != nil {
 		return err
@@ -97,8 +97,8 @@ func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, owner string, lea
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO jobs (account_id, id, job_type, status, requested, created, updated, deleted,
-			errored, errors, started_at, finished_at, num, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append(append([]any{j.AccountID, j.ID, string(j.Type)}, args...), num, owner, toMS(lease))...)
+			errored, errors, started_at, finished_at, num, owner, lease_until, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(append([]any{j.AccountID, j.ID, string(j.Type)}, args...), num, owner, toMS(lease), input)...)
 		return err
 	})
 }
@@ -111,32 +111,48 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) er
 	})
 }
 
-// NextJob implements segmentd.JobQueue. It reads first and writes only to
-// fail an abandoned job, which is rare.
-func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (string, error) {
-	for {
-		var id string
-		var lease int64
-		err := s.read.QueryRowContext(ctx, "SELECT id, lease_until FROM jobs WHERE account_id = ? AND status = 'pending' ORDER BY num LIMIT 1", acct).Scan(&id, &lease)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", nil
-		}
-		if err != nil || lease >= toMS(now) {
-			return id, err
-		}
-		errs, _ := json.Marshal([]segmentd.JobError{{Index: -1, Message: segmentd.MsgJobAbandoned}})
-		err = s.writeTx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'failed', errored = requested, errors = ?, finished_at = ?
-				WHERE account_id = ? AND id = ? AND status = 'pending' AND lease_until < ?`, string(errs), toMS(now), acct, id, toMS(now))
-			return err
-		})
-		if err != nil {
-			return "", err
-		}
+// NextJob implements segmentd.JobQueue.
+func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (segmentd.QueuedJob, error) {
+	var q segmentd.QueuedJob
+	var owner sql.NullString
+	var lease sql.NullInt64
+	err := s.read.QueryRowContext(ctx, "SELECT id, owner, lease_until FROM jobs WHERE account_id = ? AND status = 'pending' ORDER BY num LIMIT 1", acct).
+		Scan(&q.ID, &owner, &lease)
+	if errors.Is(err, sql.ErrNoRows) {
+		return segmentd.QueuedJob{}, nil
 	}
+	if err != nil {
+		return segmentd.QueuedJob{}, err
+	}
+	q.Owner, q.Lapsed = owner.String, !lease.Valid || lease.Int64 < toMS(now)
+	return q, nil
 }
 
-// FinishJob implements segmentd.JobQueue.
+// TakeJob implements segmentd.JobQueue.
+func (s *Store) TakeJob(ctx context.Context, acct int64, id, owner string, now, lease time.Time) ([]byte, bool, error) {
+	var input []byte
+	taken := false
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE jobs SET owner = ?, lease_until = ?
+			WHERE account_id = ? AND id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) RETURNING input`,
+			owner, toMS(lease), acct, id, toMS(now)).Scan(&input)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		taken = err == nil
+		return err
+	})
+	return input, taken, err
+}
+
+// LapsedJobs implements segmentd.JobQueue.
+func (s *Store) LapsedJobs(ctx context.Context, now time.Time) ([]int64, error) {
+	return queryAll(ctx, s.read, scanInt64,
+		"SELECT DISTINCT account_id FROM jobs WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?) ORDER BY account_id", toMS(now))
+}
+
+// FinishJob implements segmentd.JobQueue. The job's input goes with its
+// pending state.
 func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
 	args, err := jobArgs(j)
 	if err != nil {
@@ -145,7 +161,7 @@ func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		return execOne(ctx, tx, segmentd.Errorf(segmentd.KindConflict, "id", "job %s is no longer pending", segmentd.Quote(j.ID)),
 			`UPDATE jobs SET status = ?, requested = ?, created = ?, updated = ?, deleted = ?, errored = ?, errors = ?, started_at = ?,
-			finished_at = ?, owner = NULL, lease_until = NULL WHERE account_id = ? AND id = ? AND status = 'pending'`,
+			finished_at = ?, owner = NULL, lease_until = NULL, input = NULL WHERE account_id = ? AND id = ? AND status = 'pending'`,
 			append(args, j.AccountID, j.ID)...)
 	})
 }

@@ -124,7 +124,7 @@ func fill(t *testing.T, st ControlStore, acct int64, tag string) (finished, pend
 	done.Finish(ctlT0)
 	noErr(t, "CreateJob", st.CreateJob(ctx(t), done))
 	queued := pendingJob(acct, 1)
-	noErr(t, "AcceptJob", st.AcceptJob(ctx(t), queued, "server", ctlT0.Add(time.Hour)))
+	noErr(t, "AcceptJob", st.AcceptJob(ctx(t), queued, []byte("input"), "server", ctlT0.Add(time.Hour)))
 	noErr(t, "SetWebhookKey", st.SetWebhookKey(ctx(t), acct, "key of "+tag))
 	return done.ID, queued.ID
 }

@@ -20,24 +20,9 @@ func TestKill9KeepsAcceptedJobs(t *testing.T) {
 	dir := t.TempDir()
 	key := "SG.kill9-jobs-key"
 	s, cmd := startBinary(t, bin, dir, key)
-	field := mustCall(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
 	list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"durable"}`, 201)["id"].(string)
-
 	const jobs, per = 20, 2000
-	var ids []string
-	for j := range jobs {
-		var b strings.Builder
-		fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list)
-		for i := range per {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			n := j*per + i
-			fmt.Fprintf(&b, `{"email":"p%06d@example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, n, n, field)
-		}
-		b.WriteString("]}")
-		ids = append(ids, mustCall(t, s, key, "PUT", "/v3/marketing/contacts", b.String(), 202)["job_id"].(string))
-	}
+	ids := queueUpserts(t, s, key, list, jobs, per)
 	// 40,000 contacts take the worker far longer than the last answer did.
 	last := mustCall(t, s, key, "GET", "/v3/marketing/contacts/imports/"+ids[len(ids)-1], "", 200)
 	if last["status"] != "pending" {
@@ -58,15 +43,22 @@ func TestKill9KeepsAcceptedJobs(t *testing.T) {
 	for _, id := range ids {
 		waitCompleted(t, s2, id)
 	}
-	code, body := call(t, s2, key, "GET", "/v3/marketing/contacts/count", "")
-	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, jobs*per)) {
-		t.Fatalf("count after the restart: %d %s, want %d", code, body, jobs*per)
+	checkKept(t, s2, key, list, jobs*per)
+}
+
+// checkKept checks that the n contacts queueUpserts sent are stored, on
+// the list, with their fields.
+func checkKept(t *testing.T, s liveServer, key, list string, n int) {
+	t.Helper()
+	code, body := call(t, s, key, "GET", "/v3/marketing/contacts/count", "")
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, n)) {
+		t.Fatalf("count after the restart: %d %s, want %d", code, body, n)
 	}
-	code, body = call(t, s2, key, "GET", "/v3/marketing/lists/"+list+"/contacts/count", "")
-	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, jobs*per)) {
-		t.Fatalf("list count after the restart: %d %s, want %d", code, body, jobs*per)
+	code, body = call(t, s, key, "GET", "/v3/marketing/lists/"+list+"/contacts/count", "")
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, n)) {
+		t.Fatalf("list count after the restart: %d %s, want %d", code, body, n)
 	}
-	emails := []string{"p000000@example.com", fmt.Sprintf("p%06d@example.com", jobs*per-1)}
+	emails := []string{"p000000@example.com", fmt.Sprintf("p%06d@example.com", n-1)}
 	q, _ := json.Marshal(map[string]any{"emails": emails})
 	var res struct {
 		Result map[string]struct {
@@ -76,7 +68,7 @@ func TestKill9KeepsAcceptedJobs(t *testing.T) {
 			} `json:"contact"`
 		} `json:"result"`
 	}
-	code, body = call(t, s2, key, "POST", "/v3/marketing/contacts/search/emails", string(q))
+	code, body = call(t, s, key, "POST", "/v3/marketing/contacts/search/emails", string(q))
 	if code != 200 {
 		t.Fatalf("search after the restart: %d %s", code, body)
 	}
@@ -85,7 +77,7 @@ func TestKill9KeepsAcceptedJobs(t *testing.T) {
 	}
 	for i, e := range emails {
 		c := res.Result[e].Contact
-		if want := fmt.Sprintf("P%d", []int{0, jobs*per - 1}[i]); c.FirstName != want || c.CustomFields["plan"] != "gold" {
+		if want := fmt.Sprintf("P%d", []int{0, n - 1}[i]); c.FirstName != want || c.CustomFields["plan"] != "gold" {
 			t.Fatalf("contact %s after the restart: %+v, want first name %s and plan gold", e, c, want)
 		}
 	}
@@ -136,4 +128,81 @@ func TestStopLeavesQueuedJobsForTheNextStart(t *testing.T) {
 	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"contact_count":%d`, jobs*per)) {
 		t.Fatalf("count after the restart: %d %s, want %d", code, body, jobs*per)
 	}
+}
+
+// TestKill9KeepsAcceptedJobsOnADatabase is TestKill9KeepsAcceptedJobs on
+// PostgreSQL and Citus, whose servers keep each job's input in the
+// database (docs/jobs.md): the server is killed with upserts and a delete
+// still queued, and every job completes, in the order it was accepted,
+// either on the same server started again from its data directory (at
+// once) or on a second server with a data directory of its own while the
+// first stays dead (once the dead server's lease has ended).
+func TestKill9KeepsAcceptedJobsOnADatabase(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		for _, heir := range []string{"restart", "other-server"} {
+			t.Run(heir, func(t *testing.T) {
+				st := storeUnderTest{dir: t.TempDir(), url: freshSchema(t, st.url)}
+				const key = "SG.kill9-db-jobs-key"
+				lease := []string{"--job-lease", "2s"}
+				s, cmd := st.start(t, bin, key, lease...)
+				list := mustCall(t, s, key, "POST", "/v3/marketing/lists", `{"name":"durable"}`, 201)["id"].(string)
+				s.key = key
+				waitCompleted(t, s, mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"x@example.com"}]}`, 202)["job_id"].(string))
+				x := mustCall(t, s, key, "POST", "/v3/marketing/contacts/search/emails", `{"emails":["x@example.com"]}`, 200)["result"].(map[string]any)["x@example.com"].(map[string]any)["contact"].(map[string]any)["id"].(string)
+				const jobs, per = 20, 2000
+				ids := queueUpserts(t, s, key, list, jobs, per)
+				// x upserted again, then deleted: it is gone only if the
+				// delete applies after the upsert, as they were accepted.
+				ids = append(ids, mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"x@example.com","first_name":"again"}]}`, 202)["job_id"].(string))
+				ids = append(ids, mustCall(t, s, key, "DELETE", "/v3/marketing/contacts?ids="+x, "", 202)["job_id"].(string))
+				if last := mustCall(t, s, key, "GET", "/v3/marketing/contacts/imports/"+ids[len(ids)-1], "", 200); last["status"] != "pending" {
+					t.Fatalf("the last job is %v before the kill; the test needs it queued", last["status"])
+				}
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				_ = cmd.Wait()
+
+				dir := st.dir
+				if heir == "other-server" {
+					dir = t.TempDir()
+				}
+				s2, _ := startBinary(t, bin, dir, key, append(st.args(), lease...)...)
+				s2.key = key
+				for _, id := range ids {
+					if code, body := call(t, s2, key, "GET", "/v3/marketing/contacts/imports/"+id, ""); code != 200 {
+						t.Fatalf("job %s after the kill: %d %s", id, code, body)
+					}
+				}
+				for _, id := range ids {
+					waitCompleted(t, s2, id)
+				}
+				// x is not counted: deleted after its upsert.
+				checkKept(t, s2, key, list, jobs*per)
+			})
+		}
+	})
+}
+
+// queueUpserts sends jobs upserts of per contacts each, with a custom
+// field and list, and returns their job ids.
+func queueUpserts(t *testing.T, s liveServer, key, list string, jobs, per int) []string {
+	t.Helper()
+	field := mustCall(t, s, key, "POST", "/v3/marketing/field_definitions", `{"name":"plan","field_type":"Text"}`, 200)["id"].(string)
+	var ids []string
+	for j := range jobs {
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"list_ids":[%q],"contacts":[`, list)
+		for i := range per {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := j*per + i
+			fmt.Fprintf(&b, `{"email":"p%06d@example.com","first_name":"P%d","custom_fields":{%q:"gold"}}`, n, n, field)
+		}
+		b.WriteString("]}")
+		ids = append(ids, mustCall(t, s, key, "PUT", "/v3/marketing/contacts", b.String(), 202)["job_id"].(string))
+	}
+	return ids
 }

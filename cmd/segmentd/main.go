@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -155,6 +156,10 @@ type config struct {
 	retentionDays int
 	// jobBacklog bounds an account's queued contacts and ids (SQLite).
 	jobBacklog int
+	// jobLease is how long a job accepted on a shared database stays this
+	// server's without renewal: then another server takes it over
+	// (PostgreSQL).
+	jobLease time.Duration
 	// snapshotInterval is how often the engine snapshot is written while
 	// serving (0: only at shutdown).
 	snapshotInterval time.Duration
@@ -290,6 +295,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		backlog = v
 		return nil
 	})
+	lease := envOr(env, "SEGMENTD_JOB_LEASE", audience.DefaultJobLease.String())
+	fs.Func("job-lease", "with --database-url, how long a stopped server's accepted jobs wait before another server takes them over, as a Go duration between 1s and 10m (env SEGMENTD_JOB_LEASE, default 30s)", func(v string) error {
+		lease = v
+		return nil
+	})
 	interval := envOr(env, "SEGMENTD_SNAPSHOT_INTERVAL", "10m")
 	fs.Func("snapshot-interval", "how often the membership engine's snapshot (DATA/engine.snap) is written while serving, as a Go duration; 0 writes it only at shutdown (env SEGMENTD_SNAPSHOT_INTERVAL, default 10m)", func(v string) error {
 		interval = v
@@ -405,6 +415,9 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	if cfg.jobBacklog, err = strconv.Atoi(backlog); err != nil || cfg.jobBacklog < 1 {
 		return cfg, fmt.Errorf("--job-backlog must be a whole number, at least 1, not %q", backlog)
 	}
+	if cfg.jobLease, err = time.ParseDuration(lease); err != nil || cfg.jobLease < time.Second || cfg.jobLease > 10*time.Minute {
+		return cfg, fmt.Errorf("--job-lease must be a Go duration between 1s and 10m, not %s", segmentd.Quote(lease))
+	}
 	if cfg.refresh != "realtime" && cfg.refresh != "scheduled" {
 		return cfg, fmt.Errorf("--refresh must be realtime or scheduled, not %q", cfg.refresh)
 	}
@@ -453,6 +466,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Refresh:      refresh,
 		SnapshotPath: filepath.Join(cfg.data, snapshotFile),
 		MaxBacklog:   cfg.jobBacklog,
+		JobLease:     cfg.jobLease,
 	}
 	store.configure(&svcCfg)
 	// Segment webhooks (docs/webhooks.md): the dispatcher takes the
@@ -505,6 +519,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if n > 0 {
 			log.Info("resuming accepted jobs", "jobs", n)
 		}
+	} else if err := resumeSharedJobs(ctx, svc, cfg.data); err != nil {
+		return err
 	}
 	key, err := svc.Bootstrap(ctx, cfg.apiKey)
 	if err != nil {
@@ -623,6 +639,26 @@ const clockFile = "clock"
 // journalDir is the job journal's directory in the data directory
 // (docs/jobs.md).
 const journalDir = "jobs"
+
+// ownerFile names, in the data directory, the server that last served
+// from it on a shared database: its name on the jobs it accepted
+// (docs/jobs.md).
+const ownerFile = "jobs-owner"
+
+// resumeSharedJobs takes over at once the jobs that this data directory's
+// previous server accepted on the shared database and did not finish, and
+// records this server's name for the next start.
+func resumeSharedJobs(ctx context.Context, svc *audience.Service, data string) error {
+	path := filepath.Join(data, ownerFile)
+	prev, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := svc.ResumeSharedJobs(ctx, strings.TrimSpace(string(prev))); err != nil {
+		return fmt.Errorf("resuming the jobs of this server's previous run: %w", err)
+	}
+	return os.WriteFile(path, []byte(svc.Owner()+"\n"), 0o600)
+}
 
 // writeSnapshots writes the engine snapshot every interval (when anything
 // changed) until ctx ends; interval 0 writes none.

@@ -235,7 +235,9 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		wantData string
 		// wantBacklog is --job-backlog (0: its default).
 		wantBacklog int
-		wantErr     string
+		// wantLease is --job-lease (0: its default).
+		wantLease time.Duration
+		wantErr   string
 	}{
 		{name: "defaults", wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
 		{name: "env", env: []string{"SEGMENTD_ADDR=127.0.0.1:9", "SEGMENTD_DATA=/tmp/x"}, wantAddr: "127.0.0.1:9", wantData: "/tmp/x"},
@@ -248,6 +250,11 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 		{name: "job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=70"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantBacklog: 70},
 		{name: "bad job backlog", args: []string{"--job-backlog", "0"}, wantErr: `--job-backlog must be a whole number, at least 1, not "0"`},
 		{name: "bad job backlog env", env: []string{"SEGMENTD_JOB_BACKLOG=lots"}, wantErr: `--job-backlog must be a whole number, at least 1, not "lots"`},
+		{name: "job lease", args: []string{"--job-lease", "5s"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantLease: 5 * time.Second},
+		{name: "job lease env", env: []string{"SEGMENTD_JOB_LEASE=2m"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data", wantLease: 2 * time.Minute},
+		{name: "job lease too short", args: []string{"--job-lease", "500ms"}, wantErr: `--job-lease must be a Go duration between 1s and 10m, not "500ms"`},
+		{name: "job lease too long", args: []string{"--job-lease", "11m"}, wantErr: `--job-lease must be a Go duration between 1s and 10m, not "11m"`},
+		{name: "bad job lease env", env: []string{"SEGMENTD_JOB_LEASE=soon"}, wantErr: `--job-lease must be a Go duration between 1s and 10m, not "soon"`},
 		{name: "dev clock", args: []string{"--dev", "--dev-clock", "2025-06-01T12:00:00Z"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
 		{name: "dev clock env", env: []string{"SEGMENTD_DEV=1", "SEGMENTD_DEV_CLOCK=2025-06-01T12:00:00.5+02:00"}, wantAddr: "127.0.0.1:8080", wantData: "./segmentd-data"},
 		{name: "dev clock without dev", args: []string{"--dev-clock", "2025-06-01T12:00:00Z"}, wantErr: "--dev-clock needs --dev"},
@@ -270,6 +277,9 @@ func TestConfigFlagsAndEnvironment(t *testing.T) {
 			}
 			if want := cmp.Or(tt.wantBacklog, audience.DefaultMaxBacklog); cfg.jobBacklog != want {
 				t.Errorf("job backlog = %d, want %d", cfg.jobBacklog, want)
+			}
+			if want := cmp.Or(tt.wantLease, audience.DefaultJobLease); cfg.jobLease != want {
+				t.Errorf("job lease = %v, want %v", cfg.jobLease, want)
 			}
 		})
 	}

@@ -1,0 +1,105 @@
+package audience
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/sqlite"
+)
+
+// TestSharedJobsTakenOver: in a shared store, the jobs a stopped server
+// accepted (stored with their inputs, still pending) run on another
+// server, in their account's order and before that server's own later
+// job: at once for the jobs of the server's own previous run
+// (ResumeSharedJobs), and, for another server's, once their lease has
+// ended. A job stored without its input fails as abandoned, and the
+// account's next jobs go on.
+func TestSharedJobsTakenOver(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	acct, err := st.CreateAccount(ctx, "acme", 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three jobs of a server that stopped: its previous run's ("before",
+	// with a lease far ahead), then another server's, whose lease ends in
+	// a second, then one stored without its input.
+	name := func(email, first string) *jobInput {
+		return &jobInput{op: opUpsert, patches: []segmentd.ContactPatch{{Email: &email, FirstName: &first}}}
+	}
+	accept := func(in *jobInput, owner string, lease time.Time, withInput bool) segmentd.Job {
+		j := segmentd.Job{ID: segmentd.NewID(), AccountID: acct.ID, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 1, StartedAt: now}
+		var input []byte
+		if withInput {
+			input = encodeAccept(&j, in)
+		}
+		if err := st.AcceptJob(ctx, j, input, owner, lease); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	mine := accept(name("ada@example.com", "first"), "before", time.Now().Add(time.Hour), true)
+	theirs := accept(name("ada@example.com", "second"), "other", time.Now().Add(time.Second), true)
+	lost := accept(name("bob@example.com", "lost"), "other", time.Now().Add(time.Second), false)
+
+	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: st, Events: st, Membership: engine.NewMembership(),
+		Shared: true, FollowInterval: 5 * time.Millisecond, Jobs: st, JobLease: 3 * time.Second})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ResumeSharedJobs(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// This server's own job, accepted behind them, runs after them.
+	carol := "carol@example.com"
+	own, err := svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &carol}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(id string) segmentd.Job {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			j, err := svc.Job(ctx, acct.ID, id)
+			if err == nil && j.Status != segmentd.JobPending {
+				return j
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s still pending (%v)", id, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, id := range []string{mine.ID, theirs.ID, own} {
+		if j := wait(id); j.Status != segmentd.JobCompleted || j.Created+j.Updated != 1 {
+			t.Fatalf("job %s: %+v, want completed", id, j)
+		}
+	}
+	if j := wait(lost.ID); j.Status != segmentd.JobFailed || len(j.Errors) != 1 || j.Errors[0].Message != segmentd.MsgJobAbandoned {
+		t.Fatalf("the job without its input: %+v, want failed as abandoned", j)
+	}
+	cs, err := st.ContactsByIdentifier(ctx, acct.ID, segmentd.IdentifierEmail, []string{"ada@example.com", "bob@example.com", "carol@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ada := cs["ada@example.com"]; ada.FirstName != "second" {
+		t.Fatalf("Ada's first name = %q, want the later job's, second", ada.FirstName)
+	}
+	if _, ok := cs["bob@example.com"]; ok || cs["carol@example.com"].ID == "" {
+		t.Fatalf("contacts after the jobs: %v, want Carol and not Bob", cs)
+	}
+	if head, err := st.NextJob(ctx, acct.ID, time.Now()); err != nil || head.ID != "" {
+		t.Fatalf("NextJob after all ran = %+v, %v", head, err)
+	}
+}
