@@ -52,12 +52,13 @@ var previewQueries = []struct{ name, src string }{
 
 // BenchmarkPreview measures previewing each reference query and each of
 // previewQueries (count and the first 50 ids, nothing kept) over
-// 1,000,000 contacts and 10,000,000 events (target: ≤ 5 ms median),
-// (BenchmarkPreviewScan has the same by a full scan). One preview of the query runs before the measure, so that the
-// derived indexes it needs (derived.go) are built; their size is
-// reported (derived-MB, the account's total so far) with the bytes per
-// event of the event runs (ev-B/event) and of the runs and the
-// latest-event arrays built so far (evlatest-B/event).
+// 1,000,000 contacts and 10,000,000 events (target: ≤ 5 ms median);
+// BenchmarkPreviewScan has the same by a full scan. One preview of the
+// query runs before the measure, so that the derived indexes it needs
+// (derived.go) are built; their size is reported (derived-MB, the
+// account's total so far) with the bytes per event of the event runs
+// (ev-B/event) and of the runs and the latest-event arrays built so far
+// (evlatest-B/event).
 func BenchmarkPreview(b *testing.B) {
 	e := millionWorld(b)
 	for _, q := range append(referenceQueries[:len(referenceQueries):len(referenceQueries)], previewQueries...) {
