@@ -19,11 +19,16 @@ import (
 // indexes. It is faster than evaluating the whole query contact by contact
 // when some conditions read one column and nothing else: a condition on
 // one reserved or custom text field is evaluated once per distinct value
-// (the columns are dictionary-coded), not once per contact; one on a
-// Number or Date field on a record holding that value alone; and
-// array_contains(list_ids, […]) is the union of the lists' bitmaps. An AND
-// (an OR) evaluates each next operand only for the contacts it has not
-// yet found false (true), column conditions first.
+// (the columns are dictionary-coded; a LIKE by the pattern's own matcher,
+// and email LIKE '%@D' once per distinct email domain), not once per
+// contact; one on a Number or Date field once per distinct value as far
+// as a small cache of values holds them; array_contains(list_ids, […]) is
+// the union of the lists' bitmaps; and a condition decided by a contact's
+// latest event of one type (query.Latest) is a comparison per contact
+// with that type's latest-event array. The email domains and the
+// latest-event arrays are derived indexes (derived.go). An AND (an OR)
+// evaluates each next operand only for the contacts it has not yet found
+// false (true), column conditions first.
 //
 // A set of contacts is held as two bitsets, t (the query is true) and n
 // (not false: true or unknown), t ⊆ n. Then AND is t = ∧tᵢ, n = ∧nᵢ; OR is
