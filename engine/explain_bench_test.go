@@ -62,6 +62,7 @@ var previewQueries = []struct{ name, src string }{
 func BenchmarkPreview(b *testing.B) {
 	e := millionWorld(b)
 	for _, q := range append(referenceQueries[:len(referenceQueries):len(referenceQueries)], previewQueries...) {
+		first := -1.0 // the CPU ms of the query's first preview in this process
 		b.Run(q.name, func(b *testing.B) {
 			parsed, err := query.Parse(query.SQL, q.src)
 			if err != nil {
@@ -71,7 +72,9 @@ func BenchmarkPreview(b *testing.B) {
 			if _, _, err := e.Preview(1, parsed, nil, "", 50, base); err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000, "first-cpu-ms")
+			if first < 0 {
+				first = float64((cputime.Process()-cpu0).Microseconds()) / 1000
+			}
 			var n int
 			cpu0 = cputime.Process()
 			for b.Loop() {
@@ -81,6 +84,7 @@ func BenchmarkPreview(b *testing.B) {
 			}
 			b.ReportMetric(float64(n), "matches")
 			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(first, "first-cpu-ms")
 			reportDerived(b, e)
 		})
 	}
