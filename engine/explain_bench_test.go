@@ -73,7 +73,7 @@ func BenchmarkPreview(b *testing.B) {
 				b.Fatal(err)
 			}
 			if first < 0 {
-				first = float64((cputime.Process()-cpu0).Microseconds()) / 1000
+				first = float64((cputime.Process() - cpu0).Microseconds()) / 1000
 			}
 			var n int
 			cpu0 = cputime.Process()
