@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -18,11 +19,16 @@ import (
 // indexes. It is faster than evaluating the whole query contact by contact
 // when some conditions read one column and nothing else: a condition on
 // one reserved or custom text field is evaluated once per distinct value
-// (the columns are dictionary-coded), not once per contact; one on a
-// Number or Date field on a record holding that value alone; and
-// array_contains(list_ids, […]) is the union of the lists' bitmaps. An AND
-// (an OR) evaluates each next operand only for the contacts it has not
-// yet found false (true), column conditions first.
+// (the columns are dictionary-coded; a LIKE by the pattern's own matcher,
+// and email LIKE '%@D' once per distinct email domain), not once per
+// contact; one on a Number or Date field once per distinct value as far
+// as a small cache of values holds them; array_contains(list_ids, […]) is
+// the union of the lists' bitmaps; and a condition decided by a contact's
+// latest event of one type (query.Latest) is a comparison per contact
+// with that type's latest-event array. The email domains and the
+// latest-event arrays are derived indexes (derived.go). An AND (an OR)
+// evaluates each next operand only for the contacts it has not yet found
+// false (true), column conditions first.
 //
 // A set of contacts is held as two bitsets, t (the query is true) and n
 // (not false: true or unknown), t ⊆ n. Then AND is t = ∧tᵢ, n = ∧nᵢ; OR is
@@ -109,8 +115,9 @@ func (cw *colwise) memo(n int) ([]uint8, func()) {
 }
 
 // columnar reports whether p is a condition on one reserved text field,
-// one custom field, or list_ids alone: one evaluated column-wise.
-func columnar(p *query.Part) bool {
+// one custom field, list_ids alone, or the latest event of one type: one
+// evaluated column-wise.
+func columnar(p *query.Part, now time.Time) bool {
 	if p.Op != 0 {
 		return false
 	}
@@ -120,18 +127,21 @@ func columnar(p *query.Part) bool {
 	if _, ok := p.ListsAny(); ok {
 		return true
 	}
+	if _, ok := p.Latest(now); ok {
+		return true
+	}
 	_, ok := p.CustomSlot()
 	return ok
 }
 
 // worthColwise reports whether column-wise evaluation can save work: some
 // condition is evaluated column-wise.
-func worthColwise(p *query.Part) bool {
-	if columnar(p) {
+func worthColwise(p *query.Part, now time.Time) bool {
+	if columnar(p, now) {
 		return true
 	}
 	for _, k := range p.Parts {
-		if worthColwise(k) {
+		if worthColwise(k, now) {
 			return true
 		}
 	}
@@ -181,6 +191,11 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 	if ids, ok := p.ListsAny(); ok {
 		return cw.lists(ids, in)
 	}
+	if l, ok := p.Latest(cw.now); ok {
+		if max, ok := cw.a.latestOf(l.Type); ok {
+			return cw.latest(l, max, in)
+		}
+	}
 	if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) {
 		return cw.custom(p, slot, in)
 	}
@@ -206,91 +221,259 @@ func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
 func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
 	col := cw.a.slotCols[slot]
 	d := cw.a.dict
-	return cw.byWords(p, in, col.typ == query.Text, func(r *query.Record, idx uint32) uint32 {
+	if col.typ == query.Text {
+		return cw.byCodes(col.codes, len(d.vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
+			if len(r.Custom) <= slot {
+				r.Custom = make([]query.Value, slot+1)
+			}
+			r.Custom[slot] = query.Value{}
+			if code != 0 {
+				r.Custom[slot] = query.Value{Kind: query.Text, Str: d.str(code)}
+			}
+		}, d.vals))
+	}
+	// A Number or Date: the verdict of each value seen is cached by the
+	// value's bits (those of the unset marker for an unset one).
+	key := func(idx uint32) uint64 {
+		if col.typ == query.Number {
+			if int(idx) < len(col.nums) {
+				return math.Float64bits(col.nums[idx])
+			}
+			return unsetNumBits
+		}
+		ms := int64(unsetTime)
+		if int(idx) < len(col.times) {
+			ms = col.times[idx]
+		}
+		return uint64(ms)
+	}
+	return cw.byValues(p, in, key, func(r *query.Record, idx uint32) {
 		if len(r.Custom) <= slot {
 			r.Custom = make([]query.Value, slot+1)
 		}
 		r.Custom[slot] = col.get(idx, d)
-		if col.typ == query.Text && int(idx) < len(col.codes) {
-			return col.codes[idx]
-		}
-		return 0
 	})
 }
 
 // text evaluates a condition on reserved text field f once per distinct
-// value among the contacts of in.
+// value among the contacts of in; email LIKE '%@D' once per distinct
+// email domain (derived.go).
 func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitset) {
-	col := cw.a.text[f]
+	if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
+		dc := cw.a.emailDomains()
+		// A domain key is "@D" or "-" (no '@'), so the pattern's match
+		// of the key is the email's: both end with lt.Domain or neither.
+		return cw.byCodes(dc.codes, len(dc.dict.vals), in, cw.verdicts(p, nil, dc.dict.vals))
+	}
 	vals := cw.a.dict.vals
-	return cw.byWords(p, in, true, func(r *query.Record, idx uint32) uint32 {
-		var code uint32
-		if int(idx) < len(col) {
-			code = col[idx]
-		}
+	return cw.byCodes(cw.a.text[f], len(vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
 		r.Text[f] = vals[code]
-		return code
-	})
+	}, vals))
 }
 
-// byWords evaluates a condition that reads one column for the contacts
-// of in: load puts contact idx's value in a record and returns its
-// dictionary code; with memo, the verdict is evaluated once per code
-// (code 0, unset, included). Large sets are split across the machine's
-// cores by ranges of words, each worker with its own memo and writing
-// only its own words of t and n.
-func (cw *colwise) byWords(p *query.Part, in bitset, memo bool, load func(r *query.Record, idx uint32) uint32) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
-	run := func(lo, hi int) {
-		var m []uint8 // 0: not evaluated; else 1 + Truth
-		if memo {
-			var release func()
-			m, release = cw.memo(len(cw.a.dict.vals))
-			defer release()
-		}
+// verdicts returns, for byCodes, a maker of a condition's verdict by
+// dictionary code: for a LIKE, the pattern's match of vals[code]; for
+// anything else the evaluator's verdict on a record into which load
+// put the code's value alone (a record left empty without load). Code
+// 0, unset, always goes to the evaluator.
+func (cw *colwise) verdicts(p *query.Part, load func(r *query.Record, code uint32), vals []string) func() func(code uint32) query.Truth {
+	lt, like := p.Like()
+	return func() func(code uint32) query.Truth {
 		ev := p.Eval(cw.now)
 		var r query.Record
+		return func(code uint32) query.Truth {
+			if code != 0 && like {
+				if lt.Match(vals[code]) != lt.Not {
+					return query.True
+				}
+				return query.False
+			}
+			if load != nil {
+				load(&r, code)
+			}
+			return ev.Eval(&r)
+		}
+	}
+}
+
+// Bits of a byCodes memo entry.
+const (
+	memoSeen = 1 << iota
+	memoT
+	memoN
+)
+
+// byCodes evaluates a condition whose verdict is a function of one
+// dictionary-coded column (col[idx], 0 past its end) for the contacts of
+// in: each worker's verdict (made by newVerdict) is called once per code
+// it meets, ncodes bounding the codes, and its verdicts are kept in a
+// table of one byte per code. A word of in that holds 64 contacts reads
+// 64 consecutive codes, without branching on the bits.
+func (cw *colwise) byCodes(col []uint32, ncodes int, in bitset, newVerdict func() func(code uint32) query.Truth) (t, n bitset) {
+	t, n = newBitset(cw.n), newBitset(cw.n)
+	cw.split(len(in), func(lo, hi int) {
+		m, release := cw.memo(ncodes)
+		defer release()
+		verdict := newVerdict()
+		look := func(c uint32) uint8 {
+			v := m[c]
+			if v == 0 {
+				v = memoSeen
+				switch verdict(c) {
+				case query.True:
+					v |= memoT | memoN
+				case query.Unknown:
+					v |= memoN
+				}
+				m[c] = v
+			}
+			return v
+		}
+		for i := lo; i < hi; i++ {
+			w := in[i]
+			if w == 0 {
+				continue
+			}
+			var tw, nw uint64
+			base := i * 64
+			if w == ^uint64(0) && base+64 <= len(col) {
+				for b, c := range col[base : base+64] {
+					v := m[c]
+					if v == 0 {
+						v = look(c)
+					}
+					tw |= uint64(v>>1&1) << b
+					nw |= uint64(v>>2&1) << b
+				}
+			} else {
+				for ; w != 0; w &= w - 1 {
+					b := bits.TrailingZeros64(w)
+					var c uint32
+					if base+b < len(col) {
+						c = col[base+b]
+					}
+					v := look(c)
+					tw |= uint64(v>>1&1) << b
+					nw |= uint64(v>>2&1) << b
+				}
+			}
+			t[i], n[i] = tw, nw
+		}
+	})
+	return t, n
+}
+
+// latest evaluates a condition decided by each contact's latest event of
+// one type (query.Latest) from that type's array (derived.go): a
+// comparison per contact, never unknown.
+func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitset) {
+	// The contacts with an event in [lo, hi] are true; noEvent is below lo.
+	lo, hi := int64(noEvent)+1, int64(math.MaxInt64)
+	switch {
+	case l.Op != 0 && l.NullBound:
+		hi = lo - 1
+	case l.Op == query.GTR && l.Bound == math.MaxInt64, l.Op == query.LSS && l.Bound <= lo:
+		hi = lo - 1
+	case l.Op == query.GTR:
+		lo = max(lo, l.Bound+1)
+	case l.Op == query.GEQ:
+		lo = max(lo, l.Bound)
+	case l.Op == query.LSS:
+		hi = l.Bound - 1
+	case l.Op == query.LEQ:
+		hi = l.Bound
+	}
+	t = newBitset(cw.n)
+	cw.split(len(in), func(from, to int) {
+		for i := from; i < to; i++ {
+			w := in[i]
+			if w == 0 {
+				continue
+			}
+			base := i * 64
+			var tw uint64
+			if base+64 <= len(latest) {
+				for b, v := range latest[base : base+64] {
+					if lo <= v && v <= hi {
+						tw |= 1 << b
+					}
+				}
+			} else {
+				for b := range 64 {
+					if base+b < len(latest) && lo <= latest[base+b] && latest[base+b] <= hi {
+						tw |= 1 << b
+					}
+				}
+			}
+			t[i] = tw & w
+		}
+	})
+	return t, t.clone()
+}
+
+// valueCache is how many verdicts byValues keeps per worker, by value.
+const valueCache = 4096
+
+// byValues evaluates a condition that reads one column for the contacts
+// of in, whose verdict is a function of the contact's value (key(idx)
+// tells values apart, bit for bit): load puts contact idx's value in a
+// record for the evaluator, whose verdict is cached by key in a
+// direct-mapped table of valueCache entries, so a column of few distinct
+// values (a score, a birthday) is evaluated about once per value, and
+// one of many no slower than contact by contact.
+func (cw *colwise) byValues(p *query.Part, in bitset, key func(idx uint32) uint64, load func(r *query.Record, idx uint32)) (t, n bitset) {
+	t, n = newBitset(cw.n), newBitset(cw.n)
+	cw.split(len(in), func(lo, hi int) {
+		ev := p.Eval(cw.now)
+		var r query.Record
+		type entry struct {
+			key uint64
+			v   uint8 // 0 empty, else memoSeen|memoT|memoN as byCodes
+		}
+		cache := make([]entry, valueCache)
 		for i := lo; i < hi; i++ {
 			var tw, nw uint64 // word i of t and n
 			for w := in[i]; w != 0; w &= w - 1 {
 				bit := bits.TrailingZeros64(w)
 				idx := uint32(i*64 + bit)
-				var v uint8
-				if m != nil {
-					code := load(&r, idx)
-					if v = m[code]; v == 0 {
-						v = 1 + uint8(ev.Eval(&r))
-						m[code] = v
-					}
-				} else {
+				k := key(idx)
+				e := &cache[(k^k>>29^k>>43)*0x9e3779b97f4a7c15>>52]
+				if e.v == 0 || e.key != k {
 					load(&r, idx)
-					v = 1 + uint8(ev.Eval(&r))
+					e.key, e.v = k, memoSeen
+					switch ev.Eval(&r) {
+					case query.True:
+						e.v |= memoT | memoN
+					case query.Unknown:
+						e.v |= memoN
+					}
 				}
-				switch query.Truth(v - 1) {
-				case query.True:
-					tw |= 1 << bit
-					nw |= 1 << bit
-				case query.Unknown:
-					nw |= 1 << bit
-				}
+				tw |= uint64(e.v>>1&1) << bit
+				nw |= uint64(e.v>>2&1) << bit
 			}
 			t[i], n[i] = tw, nw
 		}
-	}
+	})
+	return t, n
+}
+
+// split runs f over ranges of words [0, words), split across the
+// machine's cores when the index space is large, each range once; f
+// writes only its own words.
+func (cw *colwise) split(words int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if cw.n < 100_000 || workers < 2 {
-		run(0, len(in))
-		return t, n
+		f(0, words)
+		return
 	}
-	chunk := (len(in) + workers - 1) / workers
+	chunk := (words + workers - 1) / workers
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo := min(w*chunk, len(in))
-		hi := min(lo+chunk, len(in))
-		wg.Go(func() { run(lo, hi) })
+		lo := min(w*chunk, words)
+		hi := min(lo+chunk, words)
+		wg.Go(func() { f(lo, hi) })
 	}
 	wg.Wait()
-	return t, n
 }
 
 // costSample is how many contacts cost looks at.
@@ -312,9 +495,15 @@ func (cw *colwise) cost(p *query.Part) int {
 	if _, ok := p.ListsAny(); ok {
 		return 0
 	}
+	if _, ok := p.Latest(cw.now); ok {
+		return 0
+	}
 	var codes func(idx uint32) uint32
 	if f, ok := p.TextField(); ok {
 		col := cw.a.text[f]
+		if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
+			col = cw.a.emailDomains().codes
+		}
 		codes = func(idx uint32) uint32 {
 			if int(idx) < len(col) {
 				return col[idx]
@@ -389,7 +578,7 @@ func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
 // evaluation would save nothing (then the caller scans).
 func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, memos *sync.Pool) (*bitset, bool) {
 	p := ch.Split()
-	if !worthColwise(p) {
+	if !worthColwise(p, unixMilli(now)) {
 		return nil, false
 	}
 	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos}

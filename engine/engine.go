@@ -54,8 +54,9 @@ type account struct {
 	cols     map[string]*column // custom columns by field id
 	slotCols []*column          // by catalogue slot
 
-	dict   *dict // contact strings
-	evDict *dict // event strings
+	dict   *dict   // contact strings
+	evDict *dict   // event strings
+	der    derived // a preview's indexes, derived.go
 	ids    contactIDs
 	free   []uint32
 	live   *roaring.Bitmap
@@ -148,6 +149,7 @@ func (a *account) resetContacts() {
 		a.idents[f] = roaring.New()
 	}
 	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
+	a.der.domains, a.der.latest = nil, nil
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
 	a.tags = newTagSets()
@@ -1286,6 +1288,11 @@ type Stats struct {
 	// more than they take.
 	Bytes           int64
 	BytesPerContact float64
+	// EventBytes is the part of Bytes that holds events: the contacts'
+	// event runs and their slice headers. DerivedBytes is the part the
+	// preview's derived indexes hold (derived.go): the email-domain
+	// column and the latest-event arrays, as far as previews built them.
+	EventBytes, DerivedBytes int64
 }
 
 // Counts reports an account's contacts, segments and events (zeros for an
@@ -1324,10 +1331,12 @@ func (e *Engine) Stats(acct int64) Stats {
 			b += allocSize(int64(len(s)))
 		}
 	}
-	b += int64(cap(a.events))*24 + int64(cap(a.lastEv))*8
+	st.EventBytes = int64(cap(a.events))*24 + int64(cap(a.lastEv))*8
 	for _, evs := range a.events {
-		b += allocSize(int64(cap(evs)))
+		st.EventBytes += allocSize(int64(cap(evs)))
 	}
+	st.DerivedBytes = a.der.size()
+	b += st.EventBytes + st.DerivedBytes
 	for _, c := range a.cols {
 		b += c.size()
 	}

@@ -262,6 +262,9 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 		a.dict.replace(&col[idx], t[f])
 		if col[idx] != old {
 			d.text |= 1 << f
+			if query.TextField(f) == query.FieldEmail && a.der.domains != nil {
+				a.der.domains.set(idx, t[f])
+			}
 			if f < numIdents {
 				if col[idx] != 0 {
 					a.idents[f].Add(idx)
@@ -385,6 +388,10 @@ func (a *account) drop(idx uint32) {
 		a.nEvents--
 	}
 	a.events[idx], a.lastEv[idx] = nil, 0
+	a.derivedReset(idx)
+	if a.der.domains != nil {
+		a.der.domains.set(idx, "")
+	}
 	a.created[idx], a.updated[idx] = 0, 0
 	if int(idx) < len(a.wakeAt) {
 		a.wakeAt[idx] = noWake
@@ -407,6 +414,7 @@ func (a *account) addEvents(idx uint32, evs []query.Event) {
 		prev = ev.ts
 	}
 	a.lastEv[idx] = prev
+	a.derivedEvents(idx, evs)
 	if len(b) == 0 {
 		// A contact's first events (all of them, when rebuilding) get an
 		// exact allocation; later ones grow the run by a quarter.
@@ -451,6 +459,7 @@ func (a *account) pruneEvents(idx uint32, cut int64) bool {
 		prev = ev.ts
 	}
 	a.events[idx], a.lastEv[idx] = slices.Clip(kept), prev
+	a.derivedReset(idx)
 	return true
 }
 

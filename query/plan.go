@@ -2,6 +2,7 @@ package query
 
 import (
 	"math/bits"
+	"strings"
 	"time"
 )
 
@@ -115,4 +116,142 @@ func (p *Part) ListsAny() ([]string, bool) {
 		}
 	}
 	return ids, true
+}
+
+// LikeTest is a condition x [NOT] LIKE 'pattern' on one text field read
+// as it is (see Part.Like).
+type LikeTest struct {
+	Not bool
+	// Match reports whether a value matches the pattern; the field's
+	// verdict is unknown when it is unset (""), else Match(v) != Not.
+	Match func(v string) bool
+	// Domain, when not "", is "@D" for a pattern '%@D' whose D holds no
+	// '@' and no wildcard: a value matches exactly when it ends with
+	// Domain, that is when its part from its last '@' on equals Domain
+	// (D has no '@', so the '@' Domain starts with is the value's last).
+	Domain string
+}
+
+// Like reports whether a condition is x [NOT] LIKE 'pattern' with x a
+// reserved text field or a custom Text field (not an expression over
+// one), and returns its test, which gives the evaluator's verdicts.
+func (p *Part) Like() (LikeTest, bool) {
+	n := p.ch.root
+	if p.Op != 0 || n.k != kLike || n.args[0].k != kField || n.args[0].t != TString {
+		return LikeTest{}, false
+	}
+	if k := n.args[0].f.kind; k != fkText && k != fkCustom {
+		return LikeTest{}, false
+	}
+	lt := LikeTest{Not: n.not, Match: n.like.match}
+	if ps := n.like.parts; len(ps) == 2 && ps[0].kind == '%' && ps[1].kind == 'l' &&
+		ps[1].s[0] == '@' && !strings.Contains(ps[1].s[1:], "@") {
+		lt.Domain = ps[1].s
+	}
+	return lt, true
+}
+
+// Latest describes a condition decided by the greatest timestamp among a
+// contact's events of one type (see Part.Latest): false for a contact
+// with no event of Type; else true when Op is 0, or when that timestamp
+// Op Bound holds (false when NullBound). Never unknown.
+type Latest struct {
+	Type      string
+	Op        Token // 0, LSS, LEQ, GTR or GEQ
+	Bound     int64 // unix ms
+	NullBound bool
+}
+
+// Latest reports whether a condition, at now, is one of these shapes and
+// reads nothing else of the contact:
+//
+//   - some event of type T exists (EXISTS, IN (SELECT …), a JOIN), with
+//     at most one more requirement, event_timestamp > or >= a time that
+//     depends on the clock alone (compileExists reads the group's
+//     greatest timestamp for it);
+//   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
+//     and whose HAVING is absent or MAX(event_timestamp) compared with
+//     such a time (compileLastEvent reads the group's greatest timestamp).
+func (p *Part) Latest(now time.Time) (Latest, bool) {
+	n := p.ch.root
+	if p.Op != 0 {
+		return Latest{}, false
+	}
+	in := p.ch.Inputs()
+	if in.Text != 0 || len(in.Custom) > 0 || in.CreatedAt || in.UpdatedAt || in.ListIDs ||
+		in.AlternateEmails || in.EmailDomains || in.TagIDs {
+		return Latest{}, false
+	}
+	bound := func(b *cnode) (Latest, bool) {
+		if !clockOnly(b) {
+			return Latest{}, false
+		}
+		v, ok := compileTime(b)(&ctx{now: now.UnixMilli(), r: &Record{}})
+		return Latest{Bound: v, NullBound: !ok}, true
+	}
+	switch n.k {
+	case kExists:
+		if n.args[0] == nil {
+			return Latest{}, false
+		}
+		typ, rest, ok := splitType(n.args[0], n.scope)
+		if !ok || len(rest) > 1 {
+			return Latest{}, false
+		}
+		if len(rest) == 0 {
+			return Latest{Type: typ}, true
+		}
+		op, b, ok := windowTest(rest[0], n.scope)
+		if !ok || op != GTR && op != GEQ {
+			return Latest{}, false // < and <= read the least timestamp
+		}
+		l, ok := bound(b)
+		l.Type, l.Op = typ, op
+		return l, ok
+	case kLastEvent:
+		if n.args[0] == nil {
+			return Latest{}, false
+		}
+		typ, rest, ok := splitType(n.args[0], 0)
+		if !ok || len(rest) > 0 {
+			return Latest{}, false
+		}
+		h := n.args[1]
+		if h == nil {
+			return Latest{Type: typ}, true
+		}
+		if h.k != kCmp {
+			return Latest{}, false
+		}
+		op, l, r := h.op, h.args[0], h.args[1]
+		if r.k == kMaxTs {
+			l, r = r, l
+			op = map[Token]Token{LSS: GTR, LEQ: GEQ, GTR: LSS, GEQ: LEQ}[op]
+		}
+		if l.k != kMaxTs || r.t != TTime || op != LSS && op != LEQ && op != GTR && op != GEQ {
+			return Latest{}, false
+		}
+		lt, ok := bound(r)
+		lt.Type, lt.Op = typ, op
+		return lt, ok
+	}
+	return Latest{}, false
+}
+
+// clockOnly reports whether n reads nothing of a contact or its events:
+// constants, the clock and arithmetic over them.
+func clockOnly(n *cnode) bool {
+	if n == nil {
+		return true
+	}
+	switch n.k {
+	case kField, kEvField, kMaxTs, kExists, kLastEvent, kContains:
+		return false
+	}
+	for _, a := range n.args {
+		if !clockOnly(a) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"math"
+	"strings"
+	"sync"
+
+	"github.com/segmentd/segmentd/query"
+)
+
+// Derived indexes: what a preview (colwise.go) reads besides the
+// account's own columns, built from them by the first preview that needs
+// it and from then on kept in step by every write. Building happens under
+// the account's read lock, so derived.mu serialises concurrent previews;
+// writers hold the write lock, which excludes every reader, and update
+// them without derived.mu.
+//
+//   - Email domains: per contact, the part of its email from the last '@'
+//     on ("@gmail.com"), coded in a dictionary of their own, so that a
+//     condition email LIKE '%@D' is decided once per distinct domain.
+//     An email without '@' is coded as "-" (which no "@…" equals); an
+//     unset one as 0.
+//   - Latest events: per event type, each contact's greatest event
+//     timestamp of that type (noEvent without one), so that "some event
+//     of type T since X" and "the last event of type T is after X" are a
+//     comparison per contact instead of decoding its events. At most
+//     maxLatestTypes types are kept; a condition on another type is
+//     evaluated as before, contact by contact.
+type derived struct {
+	mu      sync.Mutex
+	domains *domainCol
+	latest  map[string]*latestCol
+}
+
+// maxLatestTypes bounds the latest-event arrays an account keeps (8 bytes
+// per contact each): SendGrid's Event Webhook has about ten event types.
+const maxLatestTypes = 16
+
+// noEvent marks a contact without an event of a latest column's type.
+const noEvent = math.MinInt64
+
+type domainCol struct {
+	codes []uint32 // by contact index; past its end, 0
+	dict  *dict
+}
+
+type latestCol struct {
+	max []int64 // by contact index; past its end, noEvent
+	// inexact is set when an event's timestamp is noEvent itself (a
+	// time some 292 million years ago), which the array cannot tell from
+	// none: the column is then not used.
+	inexact bool
+}
+
+// domainKey is an email's key in the domain column.
+func domainKey(email string) string {
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		return email[i:]
+	}
+	if email == "" {
+		return ""
+	}
+	return "-"
+}
+
+// set keeps contact idx's domain in step with its email.
+func (c *domainCol) set(idx uint32, email string) {
+	k := domainKey(email)
+	if int(idx) >= len(c.codes) {
+		if k == "" {
+			return
+		}
+		c.codes = append(c.codes, make([]uint32, int(idx)+1-len(c.codes))...)
+	}
+	c.dict.replace(&c.codes[idx], k)
+}
+
+// emailDomains returns the account's domain column, building it first if
+// no preview has. The caller holds the read lock.
+func (a *account) emailDomains() *domainCol {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	if a.der.domains == nil {
+		c := &domainCol{dict: newDict()}
+		vals := a.dict.vals
+		col := a.text[query.FieldEmail]
+		c.codes = make([]uint32, len(col))
+		for idx, code := range col {
+			if code != 0 {
+				c.set(uint32(idx), vals[code])
+			}
+		}
+		a.der.domains = c
+	}
+	return a.der.domains
+}
+
+// latestOf returns each contact's greatest timestamp of an event of type
+// typ, building the array first if no preview has; false when the
+// account keeps maxLatestTypes arrays of other types already, or the
+// array cannot be trusted. The caller holds the read lock.
+func (a *account) latestOf(typ string) ([]int64, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	c := a.der.latest[typ]
+	if c == nil {
+		if len(a.der.latest) >= maxLatestTypes {
+			return nil, false
+		}
+		c = &latestCol{}
+		if code, ok := a.evDict.index[typ]; ok {
+			c.max = make([]int64, len(a.events))
+			var ev event
+			for idx, run := range a.events {
+				c.max[idx] = noEvent
+				er := eventReader{b: run}
+				for er.next(&ev) {
+					if ev.typ == code {
+						c.note(uint32(idx), ev.ts)
+					}
+				}
+			}
+		}
+		if a.der.latest == nil {
+			a.der.latest = make(map[string]*latestCol)
+		}
+		a.der.latest[typ] = c
+	}
+	return c.max, !c.inexact
+}
+
+// note records an event of the column's type at ts for contact idx.
+func (c *latestCol) note(idx uint32, ts int64) {
+	if ts == noEvent {
+		c.inexact = true
+	}
+	for len(c.max) <= int(idx) {
+		c.max = append(c.max, noEvent)
+	}
+	c.max[idx] = max(c.max[idx], ts)
+}
+
+// derivedEvents keeps the latest-event arrays in step with events added
+// to contact idx. The caller holds the write lock.
+func (a *account) derivedEvents(idx uint32, evs []query.Event) {
+	if len(a.der.latest) == 0 {
+		return
+	}
+	for i := range evs {
+		if c := a.der.latest[evs[i].Type]; c != nil {
+			c.note(idx, evs[i].Timestamp)
+		}
+	}
+}
+
+// derivedReset recomputes contact idx's entries of the latest-event
+// arrays from its events (after some were pruned, or all dropped). The
+// caller holds the write lock.
+func (a *account) derivedReset(idx uint32) {
+	if len(a.der.latest) == 0 {
+		return
+	}
+	for _, c := range a.der.latest {
+		if int(idx) < len(c.max) {
+			c.max[idx] = noEvent
+		}
+	}
+	er := eventReader{b: a.events[idx]}
+	var ev event
+	for er.next(&ev) {
+		if c := a.der.latest[a.evDict.vals[ev.typ]]; c != nil {
+			c.note(idx, ev.ts)
+		}
+	}
+}
+
+// size estimates the derived indexes' heap bytes.
+func (d *derived) size() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b int64
+	if d.domains != nil {
+		b += int64(cap(d.domains.codes))*4 + d.domains.dict.size()
+	}
+	for typ, c := range d.latest {
+		b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+	}
+	return b
+}

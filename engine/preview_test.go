@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/querytest"
+	"github.com/segmentd/segmentd/query"
+)
+
+// previewSet exercises the preview's fast paths (colwise.go, derived.go):
+// LIKE shapes on email and on a custom Text field, both dialects' pattern
+// rules, and the event conditions the latest-event arrays decide, with
+// their windows, next to shapes that must keep the general path.
+var previewSet = []refSegment{
+	// email LIKE '%@D': decided per email domain.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%@gmail.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@gmail.com' AND country = 'US'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE NOT (email LIKE '%@x.org') OR country = 'FR'", "L1"},
+	{query.SGQL, "email LIKE '%@gmail.com'", ""},
+	// Other shapes: per distinct value, by the pattern's own match.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@_mail.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@GMAIL.COM'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%mail%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '_@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE ''", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%'", ""},
+	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%\\_%'`, ""},
+	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%\\%%'`, ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'é%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE lower(email) LIKE '%@gmail.com'", ""},
+	{query.SGQL, "email LIKE 'a_b@%'", ""},
+	{query.SGQL, "email LIKE '%100%%%'", ""},
+	{query.SGQL, "email NOT LIKE '%@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color LIKE 're%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color NOT LIKE '%e%' OR color = 'blue'", ""},
+	// Event conditions decided by each type's latest event.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE timestampadd(day, -2, current_timestamp) < event_timestamp AND event_type = 'click')", "L2"},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) < timestampadd(day, -2, current_timestamp)", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' GROUP BY c.contact_id, c.updated_at HAVING timestampadd(day, -2, current_timestamp) <= MAX(e.event_timestamp)", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'delivered' GROUP BY c.contact_id, c.updated_at", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
+	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 2 day)", ""},
+	{query.SGQL, "NOT (event_type = 'click')", ""},
+	// Event conditions the arrays cannot decide: contact by contact.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > created_at)", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
+}
+
+// previewEmails are the emails of TestPreviewFastPaths's contacts: the
+// corners of the LIKE shapes ("" is no email).
+var previewEmails = []string{
+	"a@gmail.com", "b@gmail.com", "A@GMAIL.COM", "a_b@gmail.com", "ab@gmail.com", "a%b@x.org", "100%@x.org",
+	"x@y@gmail.com", "x@gmail.com@y", "noatsign", "trailing@", "@", "é@gmail.com", "a@gmail.com.evil",
+	"a@mail.com", "a@qmail.com", "", "",
+}
+
+// TestPreviewFastPaths checks every query of previewSet, previewed after
+// every step of a random sequence (contacts written and deleted, events
+// added at the edges of the queries' windows and pruned, the clock
+// moving), against the Go evaluator over the model: the derived indexes
+// are built by the first preview and then kept in step by the writes.
+func TestPreviewFastPaths(t *testing.T) {
+	seeds, steps := propertyRuns()
+	seeds = max(1, seeds/2) // each step previews every query of previewSet
+	fields := []segmentd.FieldDefinition{{ID: "w1", Name: "color", Type: segmentd.FieldText}}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 99))
+			e := New()
+			const acct = 3
+			m := newModel()
+			m.fields = fields
+			if err := e.SetFields(acct, fields, base); err != nil {
+				t.Fatal(err)
+			}
+			now := base
+			ids := walkIDs(40)
+			history := stepLog(t)
+			put := func(id string) {
+				c := randContact(rng, id, now, fields)
+				c.Email = previewEmails[rng.IntN(len(previewEmails))]
+				if c.Email == "" {
+					c.ExternalID = "x-" + id
+				}
+				m.contacts[id] = &c
+				e.PutContacts(acct, []segmentd.Contact{c}, now)
+			}
+			for _, id := range ids[:20] {
+				put(id)
+			}
+			for step := range steps {
+				var what string
+				switch op := rng.IntN(100); {
+				case op < 30:
+					id := ids[rng.IntN(len(ids))]
+					put(id)
+					what = "put " + id + " " + m.contacts[id].Email
+				case op < 38:
+					id := ids[rng.IntN(len(ids))]
+					delete(m.contacts, id)
+					delete(m.events, id)
+					e.DeleteContacts(acct, []string{id}, now)
+					what = "delete " + id
+				case op < 70:
+					id := ids[rng.IntN(len(ids))]
+					if _, ok := m.contacts[id]; !ok {
+						continue
+					}
+					// On a window's edge (2 or 7 days back, to the
+					// millisecond, either side), or anywhere in 10 days.
+					ts := now.Add(-time.Duration(rng.IntN(10*24*60)) * time.Minute).UnixMilli()
+					switch rng.IntN(4) {
+					case 0:
+						ts = now.AddDate(0, 0, -2).UnixMilli() + int64(rng.IntN(3)-1)
+					case 1:
+						ts = now.AddDate(0, 0, -7).UnixMilli() + int64(rng.IntN(3)-1)
+					}
+					if rng.IntN(60) == 0 {
+						ts = math.MinInt64 // the latest arrays' marker of none
+					}
+					typ := []string{"open", "click", "delivered", "bounce"}[rng.IntN(4)]
+					ev := query.Event{Source: "mail", Type: typ, Timestamp: ts, SinglesendID: fmt.Sprint("ss", rng.IntN(2))}
+					m.events[id] = append(m.events[id], ev)
+					e.AddEvents(acct, id, []query.Event{ev}, now)
+					what = fmt.Sprintf("event %s %s at %d", typ, id, ts)
+				case op < 75:
+					cut := now.Add(-time.Duration(rng.IntN(8*24)) * time.Hour)
+					for id, evs := range m.events {
+						m.events[id] = slices.DeleteFunc(slices.Clone(evs), func(ev query.Event) bool { return ev.Timestamp < cut.UnixMilli() })
+					}
+					e.PruneEvents(acct, cut, now)
+					what = "prune before " + cut.Format(time.RFC3339)
+				case op < 90:
+					// To an instant where a window flips, give or take 1 ms.
+					var edges []int64
+					for _, evs := range m.events {
+						for _, ev := range evs {
+							if ev.Timestamp != math.MinInt64 {
+								edges = append(edges, time.UnixMilli(ev.Timestamp).AddDate(0, 0, 2).UnixMilli(), time.UnixMilli(ev.Timestamp).AddDate(0, 0, 7).UnixMilli())
+							}
+						}
+					}
+					if len(edges) == 0 {
+						continue
+					}
+					v := time.UnixMilli(edges[rng.IntN(len(edges))] + int64(rng.IntN(3)-1)).UTC()
+					if !v.After(now) {
+						continue
+					}
+					now = v
+					what = "clock to " + now.Format(time.RFC3339Nano)
+				default:
+					now = now.Add(time.Duration(rng.IntN(48)) * time.Hour)
+					what = "clock to " + now.Format(time.RFC3339Nano)
+				}
+				*history = append(*history, what+"\n")
+				checkPreviewSet(t, e, acct, m, now, fmt.Sprintf("step %d (%s)", step, what))
+			}
+		})
+	}
+}
+
+// checkPreviewSet previews every query of previewSet and compares the
+// count and the contacts with the Go evaluator's over the model.
+func checkPreviewSet(t *testing.T, e *Engine, acct int64, m *model, now time.Time, step string) {
+	t.Helper()
+	cat := m.catalog(t)
+	for _, s := range previewSet {
+		q, err := query.Parse(s.lang, s.src)
+		if err != nil {
+			t.Fatalf("%s: %v", s.src, err)
+		}
+		ch, err := query.Check(q, cat)
+		if err != nil {
+			t.Fatalf("%s: %v", s.src, err)
+		}
+		p := query.Compile(ch)
+		var want []string
+		for cid, c := range m.contacts {
+			if s.parent != "" && !slices.Contains(c.ListIDs, s.parent) {
+				continue
+			}
+			if p.Match(querytest.Record(c, m.events[cid], cat), now) {
+				want = append(want, cid)
+			}
+		}
+		sort.Strings(want)
+		got, n, err := e.Preview(acct, q, nil, s.parent, len(m.contacts)+1, now)
+		if err != nil {
+			t.Fatalf("%s: Preview(%s): %v", step, s.src, err)
+		}
+		sort.Strings(got)
+		if n != len(want) || !slices.Equal(got, want) {
+			t.Fatalf("%s: Preview(%s) at %s = %d %v, want %d %v", step, s.src, now.Format(time.RFC3339Nano), n, got, len(want), want)
+		}
+	}
+}
+
+// TestPreviewDerivedIndexes checks that the fast paths are taken: the
+// previews of an email-domain LIKE and of windowed event conditions build
+// the derived indexes (derived.go), a type's array once, and a type
+// beyond maxLatestTypes falls back to the contact-by-contact evaluation
+// with the same answer.
+func TestPreviewDerivedIndexes(t *testing.T) {
+	e := New()
+	e.PutContacts(1, []segmentd.Contact{
+		{ID: "c1", Email: "a@gmail.com", CreatedAt: base, UpdatedAt: base},
+		{ID: "c2", Email: "b@x.org", CreatedAt: base, UpdatedAt: base},
+	}, base)
+	var evs []query.Event
+	for i := range maxLatestTypes + 1 {
+		evs = append(evs, query.Event{Type: fmt.Sprint("t", i), Timestamp: base.Add(-time.Duration(i) * time.Hour).UnixMilli()})
+	}
+	e.AddEvents(1, "c1", evs, base)
+	preview := func(src string) (int, []string) {
+		t.Helper()
+		q, err := query.Parse(query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE "+src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, n, err := e.Preview(1, q, nil, "", 10, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, ids
+	}
+	if n, ids := preview("email LIKE '%@gmail.com'"); n != 1 || ids[0] != "c1" {
+		t.Fatalf("gmail: %d %v", n, ids)
+	}
+	a := e.get(1)
+	if a.der.domains == nil || len(a.der.domains.dict.index) != 2 {
+		t.Fatalf("domain column not built: %+v", a.der.domains)
+	}
+	for i := range maxLatestTypes + 1 {
+		src := fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't%d' AND event_timestamp > timestampadd(hour, -%d, current_timestamp))", i, i+1)
+		if n, ids := preview(src); n != 1 || ids[0] != "c1" {
+			t.Fatalf("t%d: %d %v", i, n, ids)
+		}
+		if n, _ := preview(fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't%d' AND event_timestamp > timestampadd(hour, -%d, current_timestamp))", i, i)); n != 0 {
+			t.Fatalf("t%d, a window that ends before its event: %d", i, n)
+		}
+	}
+	if got := len(a.der.latest); got != maxLatestTypes {
+		t.Fatalf("%d latest-event arrays, want %d", got, maxLatestTypes)
+	}
+	if _, ok := a.der.latest[fmt.Sprint("t", maxLatestTypes)]; ok {
+		t.Fatal("an array beyond maxLatestTypes")
+	}
+	if st := e.Stats(1); st.DerivedBytes <= 0 || st.EventBytes <= 0 {
+		t.Fatalf("Stats: derived %d, events %d bytes", st.DerivedBytes, st.EventBytes)
+	}
+	// Writes keep them in step: c2 moves to gmail and gets a t0 event.
+	e.PutContacts(1, []segmentd.Contact{{ID: "c2", Email: "b@gmail.com", CreatedAt: base, UpdatedAt: base}}, base)
+	e.AddEvents(1, "c2", []query.Event{{Type: "t0", Timestamp: base.UnixMilli()}}, base)
+	if n, _ := preview("email LIKE '%@gmail.com'"); n != 2 {
+		t.Fatalf("gmail after the write: %d", n)
+	}
+	if n, _ := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't0')"); n != 2 {
+		t.Fatalf("t0 after the event: %d", n)
+	}
+	e.DeleteContacts(1, []string{"c1"}, base)
+	if n, ids := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't0')"); n != 1 || ids[0] != "c2" {
+		t.Fatalf("t0 after the delete: %d %v", n, ids)
+	}
+}
