@@ -3,7 +3,6 @@ package audience
 import (
 	"context"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -86,32 +85,6 @@ func (s *Service) queuedActivities(ctx context.Context, acct int64) (int, error)
 		}
 	}
 	return n, nil
-}
-
-// ImportCCContacts is a JSON or CSV import (t JobCCJSONImport or
-// JobCCFileImport): the patches, validated as an upsert's, written and
-// added to lists by a job, as SendGrid's upsert is. path names the
-// request's array in errors ("import_data").
-func (s *Service) ImportCCContacts(ctx context.Context, acct int64, t segmentd.JobType, path string, patches []segmentd.ContactPatch, lists []string) (segmentd.Job, error) {
-	if len(patches) == 0 {
-		return segmentd.Job{}, segmentd.Errorf(segmentd.KindInvalid, path, "%s must hold at least one contact", path)
-	}
-	if len(patches) > MaxImportContacts {
-		return segmentd.Job{}, segmentd.Errorf(segmentd.KindTooLarge, path, "%s may hold at most %d contacts, not %d", path, MaxImportContacts, len(patches))
-	}
-	fields, err := s.FieldsByID(ctx, acct)
-	if err != nil {
-		return segmentd.Job{}, err
-	}
-	for i := range patches {
-		if err := segmentd.ValidatePatch(&patches[i], path+"["+strconv.Itoa(i)+"]", fields); err != nil {
-			return segmentd.Job{}, err
-		}
-	}
-	if lists, err = s.targetLists(ctx, acct, "list_ids", lists, 1); err != nil {
-		return segmentd.Job{}, err
-	}
-	return s.submitActivity(ctx, acct, t, len(patches), &jobInput{op: opUpsert, patches: patches, lists: lists})
 }
 
 // targetLists checks an activity's list ids: at least min, at most
