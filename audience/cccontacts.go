@@ -37,6 +37,9 @@ type CCContactWrite struct {
 	// Keep* leave those attributes as the contact has them (a PUT without
 	// the sub-resource or the permission).
 	KeepPhones, KeepAddresses, KeepNotes, KeepPermission bool
+	// Merge are the attributes a sign-up form sets (SignUpCCContact),
+	// merged into the contact's; CC and the Keep flags are a PUT's.
+	Merge CCDetailsPatch
 }
 
 // ccDetails is the contact's Constant Contact-only attributes after write
@@ -367,7 +370,19 @@ func (s *Service) SignUpCCContact(ctx context.Context, acct int64, w CCContactWr
 			return nil, segmentd.Errorf(segmentd.KindConflict, "email_address", msgEmailTaken, segmentd.Quote(email))
 		}
 		created = !found
-		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, s.clock.Now())
+		now := s.clock.Now()
+		if c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, now); err != nil || w.Merge.IsZero() {
+			return []segmentd.Contact{c}, err
+		}
+		// The Constant Contact-only attributes follow, in a write of
+		// their own, as a PUT's do.
+		if c, err = s.store.Contact(ctx, acct, c.ID); err != nil {
+			return nil, err
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, c.ID, w.Merge.merge(c.CC), now); err != nil {
+			return nil, err
+		}
+		c, err = s.store.Contact(ctx, acct, c.ID)
 		return []segmentd.Contact{c}, err
 	})
 	return c, created, err
