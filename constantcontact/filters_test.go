@@ -113,7 +113,7 @@ func TestSignUpForm(t *testing.T) {
 		"email_address": "Jake@Example.com", "first_name": "Jake", "last_name": "Dodge", "phone_number": "555-0100",
 		"list_memberships": []string{a.ID}, "custom_fields": []map[string]string{{"custom_field_id": scoreID, "value": "7"}},
 		"street_address": map[string]string{"kind": "work", "street": "1 Main St", "city": "Waltham"},
-		"job_title": "Musician", "company_name": "Acme Corp.", "birthday_month": 11, "birthday_day": 24, "anniversary": "11-15-2006",
+		"job_title":      "Musician", "company_name": "Acme Corp.", "birthday_month": 11, "birthday_day": 24, "anniversary": "11-15-2006",
 	}}, 201)
 	id, _ := created["contact_id"].(string)
 	if created["action"] != "created" || !segmentd.IsUUID(id) {
