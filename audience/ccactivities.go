@@ -523,10 +523,52 @@ type ActivityPage struct {
 	More       bool
 }
 
+// ActivityRetention is how long Constant Contact lists a finished activity
+// (GET /v3/activities shows those of the past 10 days): one older is
+// deleted, and its GET is 404. It counts from the activity's start.
+const ActivityRetention = 10 * 24 * time.Hour
+
+// pruneEvery is how often an account's reads delete its old activities.
+const pruneEvery = time.Minute
+
+// expired reports whether j is a finished activity past the retention at
+// now.
+func expired(j segmentd.Job, now time.Time) bool {
+	return j.Status != segmentd.JobPending && j.StartedAt.Before(now.Add(-ActivityRetention))
+}
+
+// pruneActivities deletes the account's finished activities past the
+// retention, at most once every pruneEvery of the server's clock.
+func (s *Service) pruneActivities(ctx context.Context, acct int64) error {
+	now := s.clock.Now()
+	s.pendingMu.Lock()
+	last, ok := s.activitiesPruned[acct]
+	due := !ok || now.Sub(last) >= pruneEvery || now.Before(last)
+	if due {
+		if s.activitiesPruned == nil {
+			s.activitiesPruned = map[int64]time.Time{}
+		}
+		s.activitiesPruned[acct] = now
+	}
+	s.pendingMu.Unlock()
+	if !due {
+		return nil
+	}
+	n, err := s.store.DeleteJobs(ctx, acct, segmentd.ActivityTypes, now.Add(-ActivityRetention))
+	if n > 0 {
+		s.log.Info("deleted old activities", "account", acct, "activities", n)
+	}
+	return err
+}
+
 // Activities lists the account's activities, newest first, those with
 // one of statuses only when statuses is not empty; q.Before and
-// q.BeforeID continue a page.
+// q.BeforeID continue a page. Finished activities past ActivityRetention
+// are not listed, and are deleted.
 func (s *Service) Activities(ctx context.Context, acct int64, statuses []segmentd.JobStatus, q segmentd.JobsQuery) (ActivityPage, error) {
+	if err := s.pruneActivities(ctx, acct); err != nil {
+		return ActivityPage{}, err
+	}
 	q.Types, q.Statuses = segmentd.ActivityTypes, statuses
 	limit := q.Limit
 	q.Limit++
@@ -564,6 +606,9 @@ func (s *Service) Activities(ctx context.Context, acct int64, statuses []segment
 			return 0
 		})
 	}
+	// Those that expired since the last prune.
+	now := s.clock.Now()
+	stored = slices.DeleteFunc(stored, func(j segmentd.Job) bool { return expired(j, now) })
 	page := ActivityPage{Activities: stored}
 	if len(stored) > limit {
 		page.Activities, page.More = stored[:limit], true

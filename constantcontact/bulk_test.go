@@ -885,3 +885,41 @@ func TestTaggingOfDeletedTag(t *testing.T) {
 		t.Fatalf("blue is on %d contacts", n)
 	}
 }
+
+// TestActivityRetention: Constant Contact lists the activities of the
+// past 10 days; past that a finished one is deleted, its GET 404, on the
+// server's clock.
+func TestActivityRetention(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	e.Clock.Set(t0)
+	l, _ := e.Svc.CreateList(ctx, acct, "Imported")
+	old := e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}}, "list_ids": []string{l.ID}})["activity_id"].(string)
+	e.Clock.Set(t0.Add(5 * 24 * time.Hour))
+	recent := e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]string{{"email": "b@example.com"}}, "list_ids": []string{l.ID}})["activity_id"].(string)
+	listed := func() []string {
+		var ids []string
+		for _, a := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities"}, 200)["activities"].([]any) {
+			ids = append(ids, a.(map[string]any)["activity_id"].(string))
+		}
+		return ids
+	}
+	// Ten days less a millisecond after the first: both are listed.
+	e.Clock.Set(t0.Add(audience.ActivityRetention - time.Millisecond))
+	if got := listed(); fmt.Sprint(got) != fmt.Sprint([]string{recent, old}) {
+		t.Fatalf("within the 10 days: %v", got)
+	}
+	// Past it: the first is gone.
+	e.Clock.Set(t0.Add(audience.ActivityRetention + time.Minute))
+	if got := listed(); fmt.Sprint(got) != fmt.Sprint([]string{recent}) {
+		t.Fatalf("after 10 days: %v, want only %s", got, recent)
+	}
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + old}), 404,
+		ccErr("activities.api.not_found", fmt.Sprintf("activity %q does not exist", old)))
+	// Deleted from the store, not only hidden.
+	if _, err := e.Store.Job(ctx, acct, old); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("the old activity's row: %v", err)
+	}
+	e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + recent}, 200)
+}

@@ -207,3 +207,46 @@ func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestConstantContactActivityRetention: on the real binary and each store,
+// a finished activity is listed for 10 days of the server's --dev clock,
+// then deleted (its GET 404), while a newer one stays.
+func TestConstantContactActivityRetention(t *testing.T) {
+	bin := realBinary(t)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-retention-key"
+		now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		s, _ := st.start(t, bin, key, "--dev", "--dev-clock", now.Format(time.RFC3339))
+		c := ccClient{t: t, url: s.url, key: key}
+		setClock := func(at time.Time) {
+			if code, body := httpDo(t, "POST", s.url+"/admin/clock", fmt.Sprintf(`{"now":%q}`, at.Format(time.RFC3339Nano)), nil); code != 200 {
+				t.Fatalf("POST /admin/clock: %d %s", code, body)
+			}
+		}
+		list := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		old := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, 3, list), 201)["activity_id"].(string)
+		c.waitActivity(old)
+		setClock(now.Add(6 * 24 * time.Hour))
+		recent := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(3, 3, list), 201)["activity_id"].(string)
+		c.waitActivity(recent)
+		listed := func() string {
+			var ids []string
+			for _, a := range c.must("GET", "/v3/activities", "", 200)["activities"].([]any) {
+				ids = append(ids, a.(map[string]any)["activity_id"].(string))
+			}
+			return strings.Join(ids, " ")
+		}
+		if got := listed(); got != recent+" "+old {
+			t.Fatalf("after 6 days: %s", got)
+		}
+		setClock(now.Add(10*24*time.Hour + time.Minute))
+		if got := listed(); got != recent {
+			t.Fatalf("after 10 days: %s, want only %s", got, recent)
+		}
+		if code, body := httpDo(t, "GET", s.url+"/v3/activities/"+old, "", map[string]string{"Authorization": "Bearer " + key}); code != 404 ||
+			!strings.Contains(body, `"activities.api.not_found"`) {
+			t.Fatalf("GET the pruned activity: %d %s", code, body)
+		}
+		c.must("GET", "/v3/activities/"+recent, "", 200)
+	})
+}
