@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -576,6 +577,9 @@ func (s *Service) Activities(ctx context.Context, acct int64, statuses []segment
 	if err != nil {
 		return ActivityPage{}, err
 	}
+	after := func(j segmentd.Job) bool {
+		return q.BeforeID == "" || j.StartedAt.Before(q.Before) || j.StartedAt.Equal(q.Before) && j.ID < q.BeforeID
+	}
 	// A store of its own keeps its pending jobs in memory.
 	if s.cfg.Jobs == nil {
 		seen := map[string]bool{}
@@ -584,28 +588,38 @@ func (s *Service) Activities(ctx context.Context, acct int64, statuses []segment
 		}
 		s.pendingMu.Lock()
 		for _, j := range s.pending {
-			if j.AccountID != acct || !j.Type.Activity() || seen[j.ID] || len(statuses) > 0 && !slices.Contains(statuses, j.Status) {
-				continue
-			}
-			if q.BeforeID != "" && !(j.StartedAt.Before(q.Before) || j.StartedAt.Equal(q.Before) && j.ID < q.BeforeID) {
+			if j.AccountID != acct || !j.Type.Activity() || seen[j.ID] || len(statuses) > 0 && !slices.Contains(statuses, j.Status) || !after(*j) {
 				continue
 			}
 			stored = append(stored, *j)
 		}
 		s.pendingMu.Unlock()
-		slices.SortFunc(stored, func(a, b segmentd.Job) int {
-			if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
-				return c
-			}
-			switch {
-			case a.ID > b.ID:
-				return -1
-			case a.ID < b.ID:
-				return 1
-			}
-			return 0
-		})
 	}
+	// Exports are activities too, stored as exports.
+	if s.cfg.Exports != nil {
+		es, err := s.cfg.Exports.Exports(ctx, acct)
+		if err != nil {
+			return ActivityPage{}, err
+		}
+		now := s.clock.Now()
+		for _, e := range es {
+			if e.FileType != CCExportFileType || !e.ExpiresAt.After(now) {
+				continue
+			}
+			if e, err = s.settle(ctx, e); err != nil {
+				return ActivityPage{}, err
+			}
+			if j := exportActivity(e); (len(statuses) == 0 || slices.Contains(statuses, j.Status)) && after(j) {
+				stored = append(stored, j)
+			}
+		}
+	}
+	slices.SortFunc(stored, func(a, b segmentd.Job) int {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
 	// Those that expired since the last prune.
 	now := s.clock.Now()
 	stored = slices.DeleteFunc(stored, func(j segmentd.Job) bool { return expired(j, now) })

@@ -698,6 +698,34 @@ func TestContactExports(t *testing.T) {
 	if _, csv = export(map[string]any{"segment_id": seg["segment_id"], "fields": []string{"email_address"}}); csv != "email_address\nb@example.com\n" {
 		t.Fatalf("segment export:\n%s", csv)
 	}
+	// By contact ids, by tag, by list less a contact.
+	aID, bID := e.ccContact(t, "a@example.com")["contact_id"].(string), e.ccContact(t, "b@example.com")["contact_id"].(string)
+	emails := []string{"email_address"}
+	if _, csv = export(map[string]any{"contact_ids": []string{strings.ToUpper(bID), segmentd.NewID()}, "status": "all", "fields": emails}); csv != "email_address\nb@example.com\n" {
+		t.Fatalf("export by contact_ids:\n%s", csv)
+	}
+	tag := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]any{"name": "vip"}}, 201)["tag_id"].(string)
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{aID}}, "tag_ids": []string{tag}})
+	if _, csv = export(map[string]any{"tag_ids": []string{tag}, "fields": emails}); csv != "email_address\na@example.com\n" {
+		t.Fatalf("export by tag_ids:\n%s", csv)
+	}
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("c@example.com")}}, l.ID)
+	if _, csv = export(map[string]any{"list_ids": []string{l.ID}, "exclude": map[string]any{"contact_ids": []string{aID}}, "fields": emails}); csv != "email_address\nc@example.com\n" {
+		t.Fatalf("export by list less a contact:\n%s", csv)
+	}
+	// GET /v3/activities lists the exports with the other activities,
+	// newest first.
+	var kinds []string
+	for _, a := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities?state=completed"}, 200)["activities"].([]any) {
+		_, isExport := a.(map[string]any)["_links"].(map[string]any)["results"]
+		kinds = append(kinds, fmt.Sprint(isExport))
+	}
+	if got := strings.Join(kinds, " "); got != "true true false true true true true" {
+		t.Fatalf("activities listed (export or not): %s", got)
+	}
+	if page := e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities?limit=4"}, 200); len(page["activities"].([]any)) != 4 || page["_links"] == nil {
+		t.Fatalf("a page of 4 activities: %v", page)
+	}
 	// SendGrid's face does not list Constant Contact's exports.
 	if es, _ := e.Svc.Exports(ctx, acct); len(es) != 0 {
 		t.Fatalf("SendGrid's exports: %+v", es)
@@ -710,14 +738,27 @@ func TestContactExports(t *testing.T) {
 	}{
 		{map[string]any{"fields": []string{"shoe_size"}}, validation(`fields may name contact_id, email_address, first_name, last_name, phone_number, street, city, state, zip, country, list_memberships, created_at, updated_at, cf:plan, not "shoe_size"`)},
 		{map[string]any{"status": "unsubscribed"}, validation(`every contact of segmentd's is active: status may be active or all, not "unsubscribed"`)},
-		{map[string]any{"contact_ids": []string{segmentd.NewID()}}, validation("segmentd does not export by contact_ids yet; export lists or a segment")},
-		{map[string]any{"segment_id": 1, "list_ids": []string{l.ID}}, validation("segment_id cannot be combined with list_ids")},
+		{map[string]any{"segment_id": 1, "list_ids": []string{l.ID}}, validation("list_ids cannot be combined with segment_id")},
+		{map[string]any{"contact_ids": []string{aID}, "list_ids": []string{l.ID}}, validation("contact_ids cannot be combined with list_ids")},
+		{map[string]any{"contact_ids": []string{aID}, "exclude": map[string]any{"contact_ids": []string{bID}}}, validation("contact_ids cannot be combined with exclude")},
+		{map[string]any{"tag_ids": []string{tag}, "status": "all"}, validation("status cannot be combined with tag_ids")},
+		{map[string]any{"segment_id": 1, "status": "all"}, validation("segment_id cannot be combined with status")},
+		{map[string]any{"list_ids": []string{l.ID}, "tag_ids": []string{tag}}, validation("list_ids cannot be combined with tag_ids")},
+		{map[string]any{"new_subscriber": true}, validation("segmentd keeps no subscription dates: new_subscriber cannot be exported")},
+		{map[string]any{"contact_ids": manyIDs(501)}, validation("contact_ids may name at most 500 contacts, not 501")},
+		{map[string]any{"list_ids": manyIDs(51)}, validation("list_ids may name at most 50 lists, not 51")},
+		{map[string]any{"exclude": map[string]any{"contact_ids": manyIDs(51)}}, validation("exclude.contact_ids may name at most 50 contacts, not 51")},
+		{map[string]any{"tag_ids": manyIDs(51)}, validation("tag_ids may name at most 50 tags, not 51")},
+		{map[string]any{"contact_ids": []string{"nope"}}, validation(`contact_ids: "nope" is not a contact id (a UUID)`)},
+		{map[string]any{"exclude": map[string]any{"contact_ids": []string{"nope"}}}, validation(`exclude.contact_ids: "nope" is not a contact id (a UUID)`)},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: tt.body}), 400, tt.want)
 	}
 	unknown := segmentd.NewID()
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"list_ids": []string{unknown}}}), 404,
 		ccErr("activities.api.not_found", fmt.Sprintf("list %q does not exist", unknown)))
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"tag_ids": []string{unknown}}}), 404,
+		ccErr("activities.api.not_found", fmt.Sprintf("tag_ids: tag %q does not exist", unknown)))
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contact_exports/" + unknown}), 404,
 		ccErr("contact_exports.api.not_found", fmt.Sprintf("export %q does not exist", unknown)))
 	checkAuth(t, e, []facetest.Request{{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{}}}, []facetest.Request{{Method: "GET", Path: "/v3/contact_exports/" + unknown}})
@@ -922,4 +963,13 @@ func TestActivityRetention(t *testing.T) {
 		t.Fatalf("the old activity's row: %v", err)
 	}
 	e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + recent}, 200)
+}
+
+// manyIDs is n fresh UUIDs.
+func manyIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = segmentd.NewID()
+	}
+	return out
 }
