@@ -48,7 +48,10 @@ type ActivitySource struct {
 	ListIDs    []string
 	All        bool
 	Segment    int64
-	Exclude    []string
+	// TagIDs are the contacts with any of the tags as the activity is
+	// accepted.
+	TagIDs  []string
+	Exclude []string
 }
 
 // submitActivity accepts a job of an activity type, once the account's
@@ -118,15 +121,15 @@ func (s *Service) targetLists(ctx context.Context, acct int64, field string, ids
 // tells whether a segment may be the source.
 func (s *Service) checkSource(ctx context.Context, acct int64, src *ActivitySource, segment bool) (*jobInput, int, error) {
 	kinds := 0
-	for _, set := range []bool{len(src.ContactIDs) > 0, len(src.ListIDs) > 0, src.All, src.Segment != 0} {
+	for _, set := range []bool{len(src.ContactIDs) > 0, len(src.ListIDs) > 0, src.All, src.Segment != 0, len(src.TagIDs) > 0} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		what := "contact_ids, list_ids or all_active_contacts"
+		what := "contact_ids, list_ids, tag_ids or all_active_contacts"
 		if segment {
-			what = "contact_ids, list_ids, all_active_contacts or segment_id"
+			what = "contact_ids, list_ids, tag_ids, all_active_contacts or segment_id"
 		}
 		return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "source", "source must name exactly one of %s", what)
 	}
@@ -167,6 +170,24 @@ func (s *Service) checkSource(ctx context.Context, acct int64, src *ActivitySour
 	case src.All:
 		in.all = true
 		requested = s.members.ContactCount(acct)
+	case len(src.TagIDs) > 0:
+		tags := dedupe(src.TagIDs)
+		if len(tags) > MaxActivityTagIDs {
+			return nil, 0, segmentd.Errorf(segmentd.KindTooLarge, "source.tag_ids", "source.tag_ids may name at most %d tags, not %d", MaxActivityTagIDs, len(tags))
+		}
+		for _, id := range tags {
+			_, err := s.store.Tag(ctx, acct, id)
+			if !segmentd.IsUUID(id) || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "source.tag_ids", "source.tag_ids: tag %s does not exist", segmentd.Quote(id))
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		// The tagged contacts as the activity is accepted.
+		_, n := s.members.TaggedContacts(acct, tags, 0, 0)
+		in.ids, _ = s.members.TaggedContacts(acct, tags, 0, n)
+		requested = len(in.ids)
 	default:
 		seg, err := s.liveCCSegment(ctx, acct, src.Segment)
 		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {

@@ -168,13 +168,10 @@ func (h *handler) listMemberships(w http.ResponseWriter, r *http.Request, acct s
 		return invalid("list_ids", "list_ids is required")
 	}
 	s := in.Source
-	switch {
-	case len(s.TagIDs) > 0:
-		return invalid("source.tag_ids", "segmentd does not support the source tag_ids yet")
-	case len(s.EngagementLevel) > 0 && string(s.EngagementLevel) != "null":
+	if len(s.EngagementLevel) > 0 && string(s.EngagementLevel) != "null" {
 		return invalid("source.engagement_level", "segmentd does not support the source engagement_level")
 	}
-	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts}
+	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts, TagIDs: lowerAll(s.TagIDs)}
 	if s.SegmentID != nil {
 		if *s.SegmentID <= 0 {
 			return invalid("source.segment_id", "source.segment_id must be a segment id, not %d", *s.SegmentID)
@@ -228,13 +225,10 @@ func (h *handler) taggings(w http.ResponseWriter, r *http.Request, acct segmentd
 		return invalid("tag_ids", "tag_ids is required")
 	}
 	s := in.Source
-	switch {
-	case len(s.TagIDs) > 0:
-		return invalid("source.tag_ids", "segmentd does not support the source tag_ids yet")
-	case s.NewSubscriber:
-		return invalid("source.new_subscriber", "segmentd does not support the source new_subscriber")
+	if s.NewSubscriber {
+		return invalid("source.new_subscriber", "segmentd keeps no subscription dates: new_subscriber cannot be a source")
 	}
-	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts}
+	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts, TagIDs: lowerAll(s.TagIDs)}
 	if in.Exclude != nil {
 		src.Exclude = lowerAll(in.Exclude.ContactIDs)
 	}

@@ -408,6 +408,14 @@ func TestListMembershipActivities(t *testing.T) {
 	if got := e.emailsOnList(t, c.ID); fmt.Sprint(got) != "[- p1@example.com p2@example.com p3@example.com]" {
 		t.Fatalf("on C after the segment: %v", got)
 	}
+	// The contacts with a tag.
+	tag := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Lead"}}, 201)["tag_id"].(string)
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p0@example.com"]}}, "tag_ids": []string{tag}})
+	e.activity(t, "add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "list_ids": []string{c.ID}})
+	if got := e.emailsOnList(t, c.ID); fmt.Sprint(got) != "[- p0@example.com p1@example.com p2@example.com p3@example.com]" {
+		t.Fatalf("on C after the tag: %v", got)
+	}
+	e.activity(t, "remove_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "list_ids": []string{c.ID}})
 
 	// Removals: by ids, by lists, every contact.
 	e.activity(t, "remove_list_memberships", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p1@example.com"]}}, "list_ids": []string{c.ID, a.ID}})
@@ -435,8 +443,8 @@ func TestListMembershipActivities(t *testing.T) {
 	}{
 		{"add_list_memberships", map[string]any{"list_ids": []string{a.ID}}, validation("source is required")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}}, validation("list_ids is required")},
-		{"add_list_memberships", map[string]any{"source": map[string]any{}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, all_active_contacts or segment_id")},
-		{"remove_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true, "list_ids": []string{b.ID}}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids or all_active_contacts")},
+		{"add_list_memberships", map[string]any{"source": map[string]any{}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, tag_ids, all_active_contacts or segment_id")},
+		{"remove_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true, "list_ids": []string{b.ID}}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
 		{"remove_list_memberships", map[string]any{"source": map[string]any{"segment_id": 1}, "list_ids": []string{a.ID}}, validation("source.segment_id is not a source of this activity")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"segment_id": 99}, "list_ids": []string{a.ID}}, validation("source.segment_id: segment 99 does not exist")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"contact_ids": many}, "list_ids": []string{a.ID}}, validation("source.contact_ids may hold at most 500 contact ids, not 501")},
@@ -445,7 +453,7 @@ func TestListMembershipActivities(t *testing.T) {
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}, "list_ids": many[:51]}, validation("list_ids may name at most 50 lists, not 51")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}, "list_ids": []string{unknown}}, validation(fmt.Sprintf("list_ids: list %q does not exist", unknown))},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"contact_ids": []string{unknown}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation("exclude applies only to a list_ids or all_active_contacts source")},
-		{"add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation("segmentd does not support the source tag_ids yet")},
+		{"add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation(fmt.Sprintf("source.tag_ids: tag %q does not exist", unknown))},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/" + tt.kind, Body: tt.body}), 400, tt.want)
 	}
@@ -837,6 +845,15 @@ func TestTagActivities(t *testing.T) {
 	if got := state(blue); got != "1 [p0@example.com] 0" {
 		t.Fatalf("blue after untagging all but p0: %s", got)
 	}
+	// By tag: the contacts with blue (p0) get gold, and lose it again.
+	done = e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{blue}}, "tag_ids": []string{gold}})
+	if got := state(gold); done["state"] != "completed" || got != "1 [p0@example.com] 1" {
+		t.Fatalf("after tagging blue's contacts: %s, %v", got, done)
+	}
+	e.activity(t, "contacts_taggings_remove", map[string]any{"source": map[string]any{"tag_ids": []string{blue, gold}}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "0 [] 0" {
+		t.Fatalf("after untagging blue's and gold's contacts: %s", got)
+	}
 
 	// Delete: the tags go, and their contacts lose them.
 	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{gold}})
@@ -874,13 +891,16 @@ func TestTagActivities(t *testing.T) {
 		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
 		{"contacts_taggings_add", map[string]any{"source": all, "tag_ids": []string{unknown}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", unknown))},
 		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{gold}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", gold))},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids or all_active_contacts")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": many}, "tag_ids": []string{tag}}, 400, validation("source.contact_ids may hold at most 500 contact ids, not 501")},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"list_ids": many[:51]}, "tag_ids": []string{tag}}, 400, validation("source.list_ids may name at most 50 lists, not 51")},
 		{"contacts_taggings_remove", map[string]any{"source": map[string]any{"list_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation(fmt.Sprintf("source.list_ids: list %q does not exist", unknown))},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{unknown}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation("exclude applies only to a list_ids or all_active_contacts source")},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source tag_ids yet")},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{"new_subscriber": true}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source new_subscriber")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": many[:51]}, "tag_ids": []string{tag}}, 400, validation("source.tag_ids may name at most 50 tags, not 51")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation(fmt.Sprintf("source.tag_ids: tag %q does not exist", unknown))},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}, "list_ids": []string{a.ID}}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation("exclude applies only to a list_ids or all_active_contacts source")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"new_subscriber": true}, "tag_ids": []string{tag}}, 400, validation("segmentd keeps no subscription dates: new_subscriber cannot be a source")},
 		{"contacts_tags_delete", map[string]any{}, 400, validation("tag_ids must name at least one tag")},
 		{"contacts_tags_delete", map[string]any{"tag_ids": many}, 400, validation("tag_ids may name at most 500 tags, not 501")},
 		{"contacts_tags_delete", map[string]any{"tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
