@@ -224,8 +224,20 @@ func TestConstantContactActivityRetention(t *testing.T) {
 			}
 		}
 		list := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
-		old := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(0, 3, list), 201)["activity_id"].(string)
-		c.waitActivity(old)
+		// A row with Constant Contact-only attributes and a malformed row:
+		// the attributes read back, the bad row is the activity's error.
+		old := c.must("POST", "/v3/activities/contacts_json_import", fmt.Sprintf(`{"import_data":[
+			{"email":"ann@example.com","job_title":"Chief","birthday_month":11,"birthday_day":24,"home_phone":"555-0100","work_phone":"555-0200","work_city":"Waltham"},
+			{"email":"bob@example.com","birthday_month":13,"birthday_day":1}],"list_ids":[%q]}`, list), 201)["activity_id"].(string)
+		if a := c.waitActivity(old); a["state"] != "completed" || fmt.Sprint(a["status"].(map[string]any)["error_count"]) != "1" ||
+			fmt.Sprint(a["activity_errors"]) != `[import_data[1].birthday_month must be from 1 to 12, not "13"]` {
+			t.Fatalf("import with a bad row: %v", a)
+		}
+		ann := c.must("GET", "/v3/contacts?email=ann@example.com&include=phone_numbers,street_addresses", "", 200)["contacts"].([]any)[0].(map[string]any)
+		if ann["job_title"] != "Chief" || fmt.Sprint(ann["birthday_month"]) != "11" || len(ann["phone_numbers"].([]any)) != 2 ||
+			ann["street_addresses"].([]any)[0].(map[string]any)["kind"] != "work" {
+			t.Fatalf("imported attributes: %v", ann)
+		}
 		setClock(now.Add(6 * 24 * time.Hour))
 		recent := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(3, 3, list), 201)["activity_id"].(string)
 		c.waitActivity(recent)
