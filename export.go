@@ -141,3 +141,13 @@ type ExportSelection interface {
 	Lists(i int) []string
 	Segments(i int) []string
 }
+
+// ExportQuery is the contacts an export selects
+// (Membership.SelectForExport): those on any of ListIDs, in any of
+// SegmentIDs, with any of TagIDs, or named by ContactIDs (every contact
+// when all four are empty; unknown ids select nobody), less those Exclude
+// names.
+type ExportQuery struct {
+	ListIDs, SegmentIDs, TagIDs, ContactIDs []string
+	Exclude                                 []string
+}

@@ -182,11 +182,10 @@ type Membership interface {
 	// lock.
 	RecordTransitions(sink func(acct int64, ts []Transition), wants func(acct int64) bool)
 
-	// SelectForExport freezes, as of now, the contacts on any of listIDs
-	// or in any of segmentIDs (every contact when both are empty; unknown
-	// ids select nobody) with the lists and segments each is in, for a
-	// contact export to write while the engine moves on.
-	SelectForExport(acct int64, listIDs, segmentIDs []string, now time.Time) ExportSelection
+	// SelectForExport freezes, as of now, the contacts q selects with the
+	// lists and segments each is in, for a contact export to write while
+	// the engine moves on.
+	SelectForExport(acct int64, q ExportQuery, now time.Time) ExportSelection
 
 	// Preview evaluates a query in lang over the account's contacts (on
 	// parentListID when it is not "") at now, saving nothing: the number

@@ -139,6 +139,10 @@ type Store interface {
 	// shared store's pending ones) that q selects, by start time and then
 	// id, both descending.
 	Jobs(ctx context.Context, acct int64, q JobsQuery) ([]Job, error)
+	// DeleteJobs deletes the account's finished jobs of the types that
+	// started before before (Constant Contact lists activities for 10
+	// days), and returns how many it deleted. Pending jobs stay.
+	DeleteJobs(ctx context.Context, acct int64, types []JobType, before time.Time) (int, error)
 
 	// Change history, for the membership engine: every transaction that
 	// writes contacts (upserts, identifier deletes, removals from a list),

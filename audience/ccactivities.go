@@ -3,7 +3,7 @@ package audience
 import (
 	"context"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -48,7 +48,10 @@ type ActivitySource struct {
 	ListIDs    []string
 	All        bool
 	Segment    int64
-	Exclude    []string
+	// TagIDs are the contacts with any of the tags as the activity is
+	// accepted.
+	TagIDs  []string
+	Exclude []string
 }
 
 // submitActivity accepts a job of an activity type, once the account's
@@ -88,32 +91,6 @@ func (s *Service) queuedActivities(ctx context.Context, acct int64) (int, error)
 	return n, nil
 }
 
-// ImportCCContacts is a JSON or CSV import (t JobCCJSONImport or
-// JobCCFileImport): the patches, validated as an upsert's, written and
-// added to lists by a job, as SendGrid's upsert is. path names the
-// request's array in errors ("import_data").
-func (s *Service) ImportCCContacts(ctx context.Context, acct int64, t segmentd.JobType, path string, patches []segmentd.ContactPatch, lists []string) (segmentd.Job, error) {
-	if len(patches) == 0 {
-		return segmentd.Job{}, segmentd.Errorf(segmentd.KindInvalid, path, "%s must hold at least one contact", path)
-	}
-	if len(patches) > MaxImportContacts {
-		return segmentd.Job{}, segmentd.Errorf(segmentd.KindTooLarge, path, "%s may hold at most %d contacts, not %d", path, MaxImportContacts, len(patches))
-	}
-	fields, err := s.FieldsByID(ctx, acct)
-	if err != nil {
-		return segmentd.Job{}, err
-	}
-	for i := range patches {
-		if err := segmentd.ValidatePatch(&patches[i], path+"["+strconv.Itoa(i)+"]", fields); err != nil {
-			return segmentd.Job{}, err
-		}
-	}
-	if lists, err = s.targetLists(ctx, acct, "list_ids", lists, 1); err != nil {
-		return segmentd.Job{}, err
-	}
-	return s.submitActivity(ctx, acct, t, len(patches), &jobInput{op: opUpsert, patches: patches, lists: lists})
-}
-
 // targetLists checks an activity's list ids: at least min, at most
 // MaxActivityListIDs, each a list of the account (KindInvalid naming
 // field otherwise).
@@ -144,15 +121,15 @@ func (s *Service) targetLists(ctx context.Context, acct int64, field string, ids
 // tells whether a segment may be the source.
 func (s *Service) checkSource(ctx context.Context, acct int64, src *ActivitySource, segment bool) (*jobInput, int, error) {
 	kinds := 0
-	for _, set := range []bool{len(src.ContactIDs) > 0, len(src.ListIDs) > 0, src.All, src.Segment != 0} {
+	for _, set := range []bool{len(src.ContactIDs) > 0, len(src.ListIDs) > 0, src.All, src.Segment != 0, len(src.TagIDs) > 0} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		what := "contact_ids, list_ids or all_active_contacts"
+		what := "contact_ids, list_ids, tag_ids or all_active_contacts"
 		if segment {
-			what = "contact_ids, list_ids, all_active_contacts or segment_id"
+			what = "contact_ids, list_ids, tag_ids, all_active_contacts or segment_id"
 		}
 		return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "source", "source must name exactly one of %s", what)
 	}
@@ -193,6 +170,24 @@ func (s *Service) checkSource(ctx context.Context, acct int64, src *ActivitySour
 	case src.All:
 		in.all = true
 		requested = s.members.ContactCount(acct)
+	case len(src.TagIDs) > 0:
+		tags := dedupe(src.TagIDs)
+		if len(tags) > MaxActivityTagIDs {
+			return nil, 0, segmentd.Errorf(segmentd.KindTooLarge, "source.tag_ids", "source.tag_ids may name at most %d tags, not %d", MaxActivityTagIDs, len(tags))
+		}
+		for _, id := range tags {
+			_, err := s.store.Tag(ctx, acct, id)
+			if !segmentd.IsUUID(id) || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+				return nil, 0, segmentd.Errorf(segmentd.KindInvalid, "source.tag_ids", "source.tag_ids: tag %s does not exist", segmentd.Quote(id))
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		// The tagged contacts as the activity is accepted.
+		_, n := s.members.TaggedContacts(acct, tags, 0, 0)
+		in.ids, _ = s.members.TaggedContacts(acct, tags, 0, n)
+		requested = len(in.ids)
 	default:
 		seg, err := s.liveCCSegment(ctx, acct, src.Segment)
 		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
@@ -554,16 +549,61 @@ type ActivityPage struct {
 	More       bool
 }
 
+// ActivityRetention is how long Constant Contact lists a finished activity
+// (GET /v3/activities shows those of the past 10 days): one older is
+// deleted, and its GET is 404. It counts from the activity's start.
+const ActivityRetention = 10 * 24 * time.Hour
+
+// pruneEvery is how often an account's reads delete its old activities.
+const pruneEvery = time.Minute
+
+// expired reports whether j is a finished activity past the retention at
+// now.
+func expired(j segmentd.Job, now time.Time) bool {
+	return j.Status != segmentd.JobPending && j.StartedAt.Before(now.Add(-ActivityRetention))
+}
+
+// pruneActivities deletes the account's finished activities past the
+// retention, at most once every pruneEvery of the server's clock.
+func (s *Service) pruneActivities(ctx context.Context, acct int64) error {
+	now := s.clock.Now()
+	s.pendingMu.Lock()
+	last, ok := s.activitiesPruned[acct]
+	due := !ok || now.Sub(last) >= pruneEvery || now.Before(last)
+	if due {
+		if s.activitiesPruned == nil {
+			s.activitiesPruned = map[int64]time.Time{}
+		}
+		s.activitiesPruned[acct] = now
+	}
+	s.pendingMu.Unlock()
+	if !due {
+		return nil
+	}
+	n, err := s.store.DeleteJobs(ctx, acct, segmentd.ActivityTypes, now.Add(-ActivityRetention))
+	if n > 0 {
+		s.log.Info("deleted old activities", "account", acct, "activities", n)
+	}
+	return err
+}
+
 // Activities lists the account's activities, newest first, those with
 // one of statuses only when statuses is not empty; q.Before and
-// q.BeforeID continue a page.
+// q.BeforeID continue a page. Finished activities past ActivityRetention
+// are not listed, and are deleted.
 func (s *Service) Activities(ctx context.Context, acct int64, statuses []segmentd.JobStatus, q segmentd.JobsQuery) (ActivityPage, error) {
+	if err := s.pruneActivities(ctx, acct); err != nil {
+		return ActivityPage{}, err
+	}
 	q.Types, q.Statuses = segmentd.ActivityTypes, statuses
 	limit := q.Limit
 	q.Limit++
 	stored, err := s.store.Jobs(ctx, acct, q)
 	if err != nil {
 		return ActivityPage{}, err
+	}
+	after := func(j segmentd.Job) bool {
+		return q.BeforeID == "" || j.StartedAt.Before(q.Before) || j.StartedAt.Equal(q.Before) && j.ID < q.BeforeID
 	}
 	// A store of its own keeps its pending jobs in memory.
 	if s.cfg.Jobs == nil {
@@ -573,28 +613,41 @@ func (s *Service) Activities(ctx context.Context, acct int64, statuses []segment
 		}
 		s.pendingMu.Lock()
 		for _, j := range s.pending {
-			if j.AccountID != acct || !j.Type.Activity() || seen[j.ID] || len(statuses) > 0 && !slices.Contains(statuses, j.Status) {
-				continue
-			}
-			if q.BeforeID != "" && !(j.StartedAt.Before(q.Before) || j.StartedAt.Equal(q.Before) && j.ID < q.BeforeID) {
+			if j.AccountID != acct || !j.Type.Activity() || seen[j.ID] || len(statuses) > 0 && !slices.Contains(statuses, j.Status) || !after(*j) {
 				continue
 			}
 			stored = append(stored, *j)
 		}
 		s.pendingMu.Unlock()
-		slices.SortFunc(stored, func(a, b segmentd.Job) int {
-			if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
-				return c
-			}
-			switch {
-			case a.ID > b.ID:
-				return -1
-			case a.ID < b.ID:
-				return 1
-			}
-			return 0
-		})
 	}
+	// Exports are activities too, stored as exports.
+	if s.cfg.Exports != nil {
+		es, err := s.cfg.Exports.Exports(ctx, acct)
+		if err != nil {
+			return ActivityPage{}, err
+		}
+		now := s.clock.Now()
+		for _, e := range es {
+			if e.FileType != CCExportFileType || !e.ExpiresAt.After(now) {
+				continue
+			}
+			if e, err = s.settle(ctx, e); err != nil {
+				return ActivityPage{}, err
+			}
+			if j := exportActivity(e); (len(statuses) == 0 || slices.Contains(statuses, j.Status)) && after(j) {
+				stored = append(stored, j)
+			}
+		}
+	}
+	slices.SortFunc(stored, func(a, b segmentd.Job) int {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	// Those that expired since the last prune.
+	now := s.clock.Now()
+	stored = slices.DeleteFunc(stored, func(j segmentd.Job) bool { return expired(j, now) })
 	page := ActivityPage{Activities: stored}
 	if len(stored) > limit {
 		page.Activities, page.More = stored[:limit], true

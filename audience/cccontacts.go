@@ -37,6 +37,9 @@ type CCContactWrite struct {
 	// Keep* leave those attributes as the contact has them (a PUT without
 	// the sub-resource or the permission).
 	KeepPhones, KeepAddresses, KeepNotes, KeepPermission bool
+	// Merge are the attributes a sign-up form sets (SignUpCCContact),
+	// merged into the contact's; CC and the Keep flags are a PUT's.
+	Merge CCDetailsPatch
 }
 
 // ccDetails is the contact's Constant Contact-only attributes after write
@@ -361,14 +364,25 @@ func (s *Service) SignUpCCContact(ctx context.Context, acct int64, w CCContactWr
 				if p.LastName == nil {
 					p.LastName = &d.LastName
 				}
-				c, err = s.store.PutContact(ctx, acct, segmentd.ContactPut{ID: d.ID, Revive: true, Email: email, Patch: p, Lists: w.Lists, CC: d.CC}, now)
+				c, err = s.store.PutContact(ctx, acct, segmentd.ContactPut{ID: d.ID, Revive: true, Email: email, Patch: p, Lists: w.Lists, CC: w.Merge.merge(d.CC)}, now)
 				return []segmentd.Contact{c}, err
 			case segmentd.ErrorKindOf(err) != segmentd.KindNotFound:
 				return nil, err
 			}
 		}
 		created = !found
-		c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, now)
+		if c, err = s.upsertOne(ctx, acct, w.Patch, w.Lists, now); err != nil || w.Merge.IsZero() {
+			return []segmentd.Contact{c}, err
+		}
+		// The Constant Contact-only attributes follow, in a write of
+		// their own, as a PUT's do.
+		if c, err = s.store.Contact(ctx, acct, c.ID); err != nil {
+			return nil, err
+		}
+		if _, err := s.store.SetCCDetails(ctx, acct, c.ID, w.Merge.merge(c.CC), now); err != nil {
+			return nil, err
+		}
+		c, err = s.store.Contact(ctx, acct, c.ID)
 		return []segmentd.Contact{c}, err
 	})
 	return c, created, err

@@ -62,6 +62,10 @@ type ExportRequest struct {
 	// CCSegment is a Constant Contact segment whose members are exported
 	// (0: none).
 	CCSegment int64
+	// TagIDs and ContactIDs select the contacts with any of the tags, and
+	// those named, besides; Exclude leaves contacts out (Constant Contact's
+	// exports; the face checks them).
+	TagIDs, ContactIDs, Exclude []string
 }
 
 // ExportFormat writes contacts in an export file format (a face's).
@@ -223,6 +227,11 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 		}
 		e.Segments = append(e.Segments, segmentd.ExportRef{ID: seg.ID, Name: seg.Name})
 	}
+	if len(req.TagIDs) > 0 {
+		if req.TagIDs, err = s.existingTags(ctx, acct, req.TagIDs, MaxActivityTagIDs, segmentd.KindNotFound); err != nil {
+			return segmentd.Export{}, err
+		}
+	}
 	if req.CCSegment != 0 {
 		seg, err := s.liveCCSegment(ctx, acct, req.CCSegment)
 		if err != nil {
@@ -254,7 +263,8 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 		s.exp.done(e.ID)
 		return segmentd.Export{}, err
 	}
-	sel := s.members.SelectForExport(acct, idsOf(e.Lists), idsOf(e.Segments), now)
+	sel := s.members.SelectForExport(acct, segmentd.ExportQuery{ListIDs: idsOf(e.Lists), SegmentIDs: idsOf(e.Segments), TagIDs: req.TagIDs,
+		ContactIDs: req.ContactIDs, Exclude: req.Exclude}, now)
 	s.exp.wg.Add(1)
 	go s.writeExport(e, sel, newFormat(fields))
 	return e, nil

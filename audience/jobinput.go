@@ -26,6 +26,10 @@ const (
 	opCCDelete
 	opTagsAdd
 	opTagsRemove
+	// opCCImport is a Constant Contact import: an upsert whose rows carry
+	// Constant Contact-only attributes, and whose malformed rows are
+	// errors of the job (ccimports.go).
+	opCCImport
 )
 
 // jobInput is what a contact job applies: its request, validated and
@@ -57,6 +61,12 @@ type jobInput struct {
 	// tags are the tags a tagging activity gives or takes (opTagsAdd,
 	// opTagsRemove).
 	tags []string
+	// details are the Constant Contact-only attributes of each patch,
+	// rowOf each patch's row in the request, and rowErrors the errors of
+	// the request's malformed rows (opCCImport).
+	details   []CCDetailsPatch
+	rowOf     []int
+	rowErrors []segmentd.JobError
 }
 
 // hasSource reports whether op's input carries an activity's source.
@@ -71,7 +81,7 @@ func (op jobOp) tagging() bool { return op == opTagsAdd || op == opTagsRemove }
 // items is the job's weight in its account's backlog: the contacts or ids
 // it names (at least 1).
 func (in *jobInput) items() int {
-	return max(1, len(in.patches), len(in.ids), in.rows)
+	return max(1, len(in.patches)+len(in.rowErrors), len(in.ids), in.rows)
 }
 
 // The journal's records (docs/jobs.md). Each starts with its kind and the
@@ -354,6 +364,17 @@ func encodeAccept(j *segmentd.Job, in *jobInput) []byte {
 	if in.op.tagging() {
 		e.strs(in.tags)
 	}
+	if in.op == opCCImport {
+		for i := range in.details {
+			e.details(&in.details[i])
+			e.uint(uint64(in.rowOf[i]))
+		}
+		e.uint(uint64(len(in.rowErrors)))
+		for _, je := range in.rowErrors {
+			e.uint(uint64(je.Index))
+			e.str(je.Message)
+		}
+	}
 	return e
 }
 
@@ -395,7 +416,19 @@ func decodeAccept(rec []byte, withInput bool) (segmentd.Job, int, jobOp, *jobInp
 	if in.op.tagging() {
 		in.tags = d.strs()
 	}
-	if d.err == nil && (in.op < opUpsert || in.op > opTagsRemove) {
+	if in.op == opCCImport && len(in.patches) > 0 {
+		in.details, in.rowOf = make([]CCDetailsPatch, len(in.patches)), make([]int, len(in.patches))
+		for i := range in.patches {
+			in.details[i] = d.details()
+			in.rowOf[i] = int(d.uint())
+		}
+	}
+	if in.op == opCCImport {
+		for range d.count() {
+			in.rowErrors = append(in.rowErrors, segmentd.JobError{Index: int(d.uint()), Message: d.str()})
+		}
+	}
+	if d.err == nil && (in.op < opUpsert || in.op > opCCImport) {
 		d.fail("the job's operation")
 	}
 	if d.err == nil && len(d.s) > 0 {

@@ -49,6 +49,7 @@ func fullPatch(t *testing.T) segmentd.ContactPatch {
 func TestJobRecordRoundTrip(t *testing.T) {
 	started := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	empty := []string{}
+	title := "Chief"
 	cases := []*jobInput{
 		{op: opUpsert, patches: []segmentd.ContactPatch{fullPatch(t), {}, {AlternateEmails: &empty}}, lists: []string{"l1", "l2"}},
 		{op: opDelete, ids: []string{"c1", "c2"}},
@@ -63,6 +64,11 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{op: opTagsAdd, ids: []string{"c1"}, tags: []string{"t1", "t2"}},
 		{op: opTagsRemove, all: true, exclude: []string{"c2"}, tags: []string{"t1"}},
 		{op: opTagsAdd, from: []string{"l1"}, tags: []string{"t3"}},
+		{op: opCCImport, patches: []segmentd.ContactPatch{fullPatch(t), {}}, lists: []string{"l1"}, rowOf: []int{0, 2},
+			details: []CCDetailsPatch{{JobTitle: &title, BirthdayMonth: 11, BirthdayDay: 24, Phones: []segmentd.CCPhone{{Number: "555", Kind: "work"}},
+				Addresses: []CCAddressPatch{{Kind: "home", Street: "1 Main", Street2: "Apt 2", PostalCode: "02451"}}}, {}},
+			rowErrors: []segmentd.JobError{{Index: 1, Message: "import_data[1].email is required"}}},
+		{op: opCCImport, lists: []string{"l1"}, rowErrors: []segmentd.JobError{{Index: 0, Message: "bad"}}},
 	}
 	for _, in := range cases {
 		j := segmentd.Job{ID: segmentd.NewID(), AccountID: 42, Type: segmentd.JobUpsert, Status: segmentd.JobPending, Requested: 3, StartedAt: started}

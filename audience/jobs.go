@@ -151,6 +151,8 @@ func (s *Service) apply(j *segmentd.Job, in *jobInput) (publish func(), err erro
 		return s.applyCCDelete(j, in)
 	case opTagsAdd, opTagsRemove:
 		return s.applyTagging(j, in)
+	case opCCImport:
+		return s.applyCCImport(j, in)
 	}
 	return nil, fmt.Errorf("segmentd: job %s: unknown operation %d", j.ID, in.op)
 }

@@ -213,7 +213,7 @@ func (s *Service) Activity(ctx context.Context, acct int64, id string) (segmentd
 			return exportActivity(e), nil
 		}
 	}
-	if err == nil && !j.Type.Activity() || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+	if err == nil && (!j.Type.Activity() || expired(j, s.clock.Now())) || segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		return segmentd.Job{}, segmentd.Errorf(segmentd.KindNotFound, "activity_id", "activity %s does not exist", segmentd.Quote(id))
 	}
 	return j, err

@@ -135,6 +135,9 @@ type Service struct {
 	// recentJobs are the ids of each account's latest jobs, oldest first
 	// (console.go).
 	recentJobs map[int64][]string
+	// activitiesPruned is when each account's old activities were last
+	// deleted (ccactivities.go), under pendingMu.
+	activitiesPruned map[int64]time.Time
 
 	segs    segmentd.SegmentStore
 	members segmentd.Membership

@@ -1,16 +1,12 @@
 package constantcontact
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/segmentd/segmentd"
@@ -29,117 +25,6 @@ const (
 	maxMultipartBytes = maxImportBytes + 64<<10
 	maxImportLines    = audience.MaxImportContacts + 1 // a CSV file's lines, its header included
 )
-
-// importRow maps one contact of an import, its properties (a JSON
-// object's keys, a CSV file's column headings) to their values, onto the
-// shared fields: email; first_name, last_name; one phone (phone or a
-// kind's: home_phone, …); one street address (street, street2, city,
-// state, zip, country, with or without a kind's prefix: home_, work_,
-// other_); cf:<custom field name>. Empty values are not given: an import
-// only updates the properties it gives a value. path names the contact
-// in errors ("import_data[3]", "line 4").
-func importRow(row map[string]string, byName map[string]segmentd.FieldDefinition, path string) (segmentd.ContactPatch, error) {
-	var p segmentd.ContactPatch
-	var phoneKey, addressKind string
-	fields := 0
-	keys := make([]string, 0, len(row))
-	for k := range row {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := row[k]
-		if v == "" {
-			continue
-		}
-		name := path + "." + k
-		switch k {
-		case "email":
-			p.Email = &v
-			continue
-		case "first_name", "last_name":
-			if n := len([]rune(v)); n > maxNameLength {
-				return p, invalid(name, "%s must be at most %d characters, not %d", name, maxNameLength, n)
-			}
-			if k == "first_name" {
-				p.FirstName = &v
-			} else {
-				p.LastName = &v
-			}
-			continue
-		case "phone", "home_phone", "work_phone", "mobile_phone", "other_phone":
-			if phoneKey != "" {
-				return p, invalid(name, "%s: segmentd keeps one phone number per contact, and %s is given too", path, phoneKey)
-			}
-			if n := len([]rune(v)); n > maxPhoneNumberLength {
-				return p, invalid(name, "%s must be at most %d characters, not %d", name, maxPhoneNumberLength, n)
-			}
-			phoneKey, p.PhoneNumber = k, &v
-			continue
-		case "sms_number", "sms_consent_date":
-			return p, invalid(name, "segmentd does not keep %s yet; leave it out", k)
-		case "job_title", "company_name", "birthday_month", "birthday_day", "anniversary":
-			return p, invalid(name, msgNotTakenHere, k)
-		}
-		if label, ok := strings.CutPrefix(k, "cf:"); ok {
-			f, ok := byName[strings.ToLower(label)]
-			if !ok {
-				return p, invalid(name, "%s: custom field %s does not exist", name, segmentd.Quote(label))
-			}
-			if fields++; fields > maxContactFields {
-				return p, invalid(path, "%s may set at most %d custom fields", path, maxContactFields)
-			}
-			if n := len([]rune(v)); n > maxCustomValueLength {
-				return p, invalid(name, "%s must be at most %d characters, not %d", name, maxCustomValueLength, n)
-			}
-			val, err := fieldValue(f, v, name)
-			if err != nil {
-				return p, fieldRenamed(err, name+".value", name)
-			}
-			if p.CustomFields == nil {
-				p.CustomFields = map[string]*segmentd.Value{}
-			}
-			p.CustomFields[f.ID] = val
-			continue
-		}
-		kind, part := "", k
-		for _, prefix := range []string{"home_", "work_", "other_"} {
-			if rest, ok := strings.CutPrefix(k, prefix); ok {
-				kind, part = prefix, rest
-			}
-		}
-		var dst **string
-		max := maxAddressPartLength
-		switch part {
-		case "street":
-			dst, max = &p.AddressLine1, 100
-		case "street2":
-			dst, max = &p.AddressLine2, 100
-		case "city":
-			dst = &p.City
-		case "state":
-			dst = &p.StateProvinceRegion
-		case "zip":
-			dst = &p.PostalCode
-		case "country":
-			dst = &p.Country
-		default:
-			return p, invalid(name, "%s: %s is not a contact property of Constant Contact's imports", path, segmentd.Quote(k))
-		}
-		if addressKind != "" && addressKind != kind+"." {
-			return p, invalid(name, "%s: segmentd keeps one street address per contact, and %s gives a second", path, k)
-		}
-		addressKind = kind + "."
-		if n := len([]rune(v)); n > max {
-			return p, invalid(name, "%s must be at most %d characters, not %d", name, max, n)
-		}
-		*dst = &v
-	}
-	if p.Email == nil {
-		return p, invalid(path+".email", "%s.email is required (segmentd keeps contacts by email, not by SMS number)", path)
-	}
-	return p, nil
-}
 
 // fieldsByName indexes the account's custom fields by lower-cased name.
 func (h *handler) fieldsByName(r *http.Request, acct int64) (map[string]segmentd.FieldDefinition, error) {
@@ -180,28 +65,11 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 	if err != nil {
 		return err
 	}
-	patches := make([]segmentd.ContactPatch, 0, len(in.ImportData))
+	rows := make([]audience.CCImportRow, 0, len(in.ImportData))
 	for i, c := range in.ImportData {
-		path := fmt.Sprintf("import_data[%d]", i)
-		row := make(map[string]string, len(c))
-		for k, raw := range c {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				var n json.Number
-				if k != "birthday_month" && k != "birthday_day" || json.Unmarshal(raw, &n) != nil {
-					return invalid(path+"."+k, "%s.%s must be a string", path, k)
-				}
-				s = n.String()
-			}
-			row[k] = s
-		}
-		p, err := importRow(row, byName, path)
-		if err != nil {
-			return err
-		}
-		patches = append(patches, p)
+		rows = append(rows, jsonImportRow(c, byName, fmt.Sprintf("import_data[%d]", i)))
 	}
-	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCJSONImport, "import_data", patches, lowerAll(in.ListIDs))
+	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCJSONImport, "import_data", rows, lowerAll(in.ListIDs))
 	if err != nil {
 		return err
 	}
@@ -246,59 +114,15 @@ func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmen
 	if err != nil {
 		return err
 	}
-	patches, err := readImportCSV(body, byName)
+	rows, err := readImportCSV(body, byName)
 	if err != nil {
 		return err
 	}
-	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCFileImport, "file", patches, lists)
+	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCFileImport, "file", rows, lists)
 	if err != nil {
 		return err
 	}
 	return accepted(w, j)
-}
-
-// readImportCSV reads an import file: a header row of contact properties
-// (importRow's), then one contact a line, at most maxImportLines lines.
-func readImportCSV(body []byte, byName map[string]segmentd.FieldDefinition) ([]segmentd.ContactPatch, error) {
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a spreadsheet's byte-order mark
-	cr := csv.NewReader(bytes.NewReader(body))
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
-	if err != nil {
-		return nil, invalid("file", "file must be a CSV file whose first line names its columns")
-	}
-	for i, h := range header {
-		header[i] = strings.ToLower(strings.TrimSpace(h))
-	}
-	if !slices.Contains(header, "email") {
-		return nil, invalid("file", "file must have an email column (segmentd keeps contacts by email, not by SMS number)")
-	}
-	var patches []segmentd.ContactPatch
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if line > maxImportLines {
-			return nil, invalid("file", "file may hold at most %d lines, its header included", maxImportLines)
-		}
-		if err != nil {
-			return nil, invalid("file", "file: line %d is not valid CSV", line)
-		}
-		if len(rec) != len(header) {
-			return nil, invalid("file", "file: line %d has %d values for %d columns", line, len(rec), len(header))
-		}
-		row := make(map[string]string, len(header))
-		for i, h := range header {
-			row[h] = strings.TrimSpace(rec[i])
-		}
-		p, err := importRow(row, byName, "line "+strconv.Itoa(line))
-		if err != nil {
-			return nil, err
-		}
-		patches = append(patches, p)
-	}
-	return patches, nil
 }
 
 // sourceInput is the source of ListActivityAddContacts and
@@ -344,13 +168,10 @@ func (h *handler) listMemberships(w http.ResponseWriter, r *http.Request, acct s
 		return invalid("list_ids", "list_ids is required")
 	}
 	s := in.Source
-	switch {
-	case len(s.TagIDs) > 0:
-		return invalid("source.tag_ids", "segmentd does not support the source tag_ids yet")
-	case len(s.EngagementLevel) > 0 && string(s.EngagementLevel) != "null":
+	if len(s.EngagementLevel) > 0 && string(s.EngagementLevel) != "null" {
 		return invalid("source.engagement_level", "segmentd does not support the source engagement_level")
 	}
-	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts}
+	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts, TagIDs: lowerAll(s.TagIDs)}
 	if s.SegmentID != nil {
 		if *s.SegmentID <= 0 {
 			return invalid("source.segment_id", "source.segment_id must be a segment id, not %d", *s.SegmentID)
@@ -404,13 +225,10 @@ func (h *handler) taggings(w http.ResponseWriter, r *http.Request, acct segmentd
 		return invalid("tag_ids", "tag_ids is required")
 	}
 	s := in.Source
-	switch {
-	case len(s.TagIDs) > 0:
-		return invalid("source.tag_ids", "segmentd does not support the source tag_ids yet")
-	case s.NewSubscriber:
-		return invalid("source.new_subscriber", "segmentd does not support the source new_subscriber")
+	if s.NewSubscriber {
+		return invalid("source.new_subscriber", "segmentd keeps no subscription dates: new_subscriber cannot be a source")
 	}
-	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts}
+	src := audience.ActivitySource{ContactIDs: lowerAll(s.ContactIDs), ListIDs: lowerAll(s.ListIDs), All: s.AllActiveContacts, TagIDs: lowerAll(s.TagIDs)}
 	if in.Exclude != nil {
 		src.Exclude = lowerAll(in.Exclude.ContactIDs)
 	}

@@ -113,16 +113,6 @@ func TestJSONImport(t *testing.T) {
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}}, "list_ids": lists}, validation("list_ids", "list_ids may name at most 50 lists, not 51")},
 		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}}, "list_ids": []string{unknown}}, validation("list_ids", fmt.Sprintf("list_ids: list %q does not exist", unknown))},
 		{map[string]any{"import_data": big, "list_ids": []string{l.ID}}, validation("import_data", "import_data may hold at most 40000 contacts, not 40001")},
-		{map[string]any{"import_data": []map[string]string{{"first_name": "x"}}, "list_ids": []string{l.ID}}, validation("", "import_data[0].email is required (segmentd keeps contacts by email, not by SMS number)")},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "phone": "1", "mobile_phone": "2"}}, "list_ids": []string{l.ID}}, validation("", "import_data[0]: segmentd keeps one phone number per contact, and mobile_phone is given too")},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "street": "1", "home_city": "x"}}, "list_ids": []string{l.ID}}, validation("", "import_data[0]: segmentd keeps one street address per contact, and street gives a second")},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "cf:nope": "1"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0].cf:nope: custom field "nope" does not exist`)},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "cf:score": "lots"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0].cf:score: custom field "Score" takes a decimal number, not "lots"`)},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "job_title": "x"}}, "list_ids": []string{l.ID}}, validation("", "segmentd does not take job_title in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "favourite": "x"}}, "list_ids": []string{l.ID}}, validation("", `import_data[0]: "favourite" is not a contact property of Constant Contact's imports`)},
-		{map[string]any{"import_data": []map[string]any{{"email": 5}}, "list_ids": []string{l.ID}}, validation("", "import_data[0].email must be a string")},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}, {"email": "not an address"}}, "list_ids": []string{l.ID}}, validation("", `email "not an address" is not a valid email address`)},
-		{map[string]any{"import_data": []map[string]string{{"email": "a@example.com", "first_name": strings.Repeat("x", 51)}}, "list_ids": []string{l.ID}}, validation("", "import_data[0].first_name must be at most 50 characters, not 51")},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_json_import", Body: tt.body}), 400, tt.want)
 	}
@@ -131,6 +121,139 @@ func TestJSONImport(t *testing.T) {
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_json_import", Body: huge}), 400, validation("", "the request body must not exceed 4096 KB"))
 	if n, _ := e.Svc.CountContacts(ctx, acct); n != 2 {
 		t.Fatalf("%d contacts after the refused imports, want 2", n)
+	}
+}
+
+// ccContact reads a contact by email through GET /v3/contacts with every
+// sub-resource.
+func (e *env) ccContact(t *testing.T, email string) map[string]any {
+	t.Helper()
+	cs := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts?include=custom_fields,list_memberships,phone_numbers,street_addresses,taggings,notes&email=" + url.QueryEscape(email)}, 200)["contacts"].([]any)
+	if len(cs) != 1 {
+		t.Fatalf("contacts with email %s: %v", email, cs)
+	}
+	return cs[0].(map[string]any)
+}
+
+// TestImportRowErrors: a malformed row of an import is one of its
+// activity's errors, counted in error_count; the other rows are imported.
+func TestImportRowErrors(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	l, _ := e.Svc.CreateList(ctx, acct, "Imported")
+	e.Svc.CreateField(ctx, acct, "Score", segmentd.FieldNumber)
+	rows := []map[string]any{
+		{"email": "good1@example.com", "first_name": "Good"},
+		{"first_name": "x"},
+		{"email": "a@example.com", "phone": "1", "home_phone": "2", "work_phone": "3", "mobile_phone": "4"},
+		{"email": "a@example.com", "street": "1", "home_city": "x"},
+		{"email": "a@example.com", "cf:nope": "1"},
+		{"email": "a@example.com", "cf:score": "lots"},
+		{"email": "a@example.com", "favourite": "x"},
+		{"email": 5},
+		{"email": "not an address"},
+		{"email": "a@example.com", "first_name": strings.Repeat("x", 51)},
+		{"email": "a@example.com", "job_title": strings.Repeat("x", 51)},
+		{"email": "a@example.com", "birthday_month": 13, "birthday_day": 1},
+		{"email": "a@example.com", "birthday_month": 2},
+		{"email": "a@example.com", "anniversary": "spring 06"},
+		{"email": "a@example.com", "sms_number": "5081231235"},
+		{"email": "a@example.com", "phone": strings.Repeat("5", 25)},
+		{"email": "a@example.com", "work_city": strings.Repeat("x", 51)},
+		{"email": "good2@example.com", "last_name": "Also"},
+	}
+	done := e.activity(t, "contacts_json_import", map[string]any{"import_data": rows, "list_ids": []string{l.ID}})
+	want := []string{
+		"import_data[1].email is required (segmentd keeps contacts by email, not by SMS number)",
+		"import_data[2] may give at most 3 phone numbers, not 4",
+		"import_data[3] gives two home addresses: the primary address (street, city, …) is the home one, so leave out home_street, home_city, …",
+		`import_data[4].cf:nope: custom field "nope" does not exist`,
+		`import_data[5].cf:score: custom field "Score" takes a decimal number, not "lots"`,
+		`import_data[6]: "favourite" is not a contact property of Constant Contact's imports`,
+		"import_data[7].email must be a string",
+		`email "not an address" is not a valid email address`,
+		"import_data[9].first_name must be at most 50 characters, not 51",
+		"import_data[10].job_title must be at most 50 characters, not 51",
+		`import_data[11].birthday_month must be from 1 to 12, not "13"`,
+		"import_data[12]: birthday_month and birthday_day must be given together",
+		`import_data[13].anniversary must be a date as MM/DD/YYYY, YYYY/MM/DD, YYYY-MM-DD or MM-DD-YYYY, not "spring 06"`,
+		"import_data[14]: segmentd does not keep sms_number yet; leave it out",
+		"import_data[15].phone must be at most 24 characters, not 25",
+		"import_data[16].work_city must be at most 50 characters, not 51",
+	}
+	st := done["status"].(map[string]any)
+	if done["state"] != "completed" || st["items_total_count"] != float64(len(rows)) || st["person_count"] != float64(2) || st["error_count"] != float64(len(want)) {
+		t.Fatalf("import with bad rows = %v", done)
+	}
+	var got []string
+	for _, m := range done["activity_errors"].([]any) {
+		got = append(got, m.(string))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("activity_errors:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := e.emailsOnList(t, l.ID); fmt.Sprint(got) != "[good1@example.com good2@example.com]" {
+		t.Fatalf("on the list: %v", got)
+	}
+	// Every row bad: the activity failed.
+	done = e.activity(t, "contacts_json_import", map[string]any{"import_data": rows[1:3], "list_ids": []string{l.ID}})
+	if st := done["status"].(map[string]any); done["state"] != "failed" || st["error_count"] != float64(2) || st["person_count"] != float64(0) {
+		t.Fatalf("import of bad rows only = %v", done)
+	}
+	if n, _ := e.Svc.CountContacts(ctx, acct); n != 2 {
+		t.Fatalf("%d contacts, want 2", n)
+	}
+}
+
+// TestImportAttributes: an import sets the Constant Contact-only
+// attributes it gives, up to 3 phones and 3 addresses, merged by kind into
+// the contact's, and keeps the others; reads show them.
+func TestImportAttributes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	l, _ := e.Svc.CreateList(ctx, acct, "Imported")
+	e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]any{{
+		"email": "ann@example.com", "job_title": "Chief", "company_name": "Acme", "birthday_month": 11, "birthday_day": "24", "anniversary": "2006-11-15",
+		"home_phone": "555-0100", "work_phone": "555-0200", "mobile_phone": "555-0300",
+		"street": "1 Main St", "street2": "Apt 3", "city": "Waltham", "work_street": "2 Office Rd", "work_zip": "02451", "other_country": "Canada",
+	}}, "list_ids": []string{l.ID}})
+	c := e.ccContact(t, "ann@example.com")
+	if c["job_title"] != "Chief" || c["company_name"] != "Acme" || c["birthday_month"] != float64(11) || c["birthday_day"] != float64(24) || c["anniversary"] != "2006-11-15" {
+		t.Fatalf("imported contact = %v", c)
+	}
+	if got := string(mustJSON(t, c["phone_numbers"])); !strings.Contains(got, `"phone_number":"555-0100"`) || !strings.Contains(got, `"kind":"mobile"`) || strings.Count(got, `"phone_number":`) != 3 || strings.Index(got, "555-0200") > strings.Index(got, "555-0300") {
+		t.Fatalf("phone_numbers = %s", got)
+	}
+	addrs := c["street_addresses"].([]any)
+	if len(addrs) != 3 || addrs[0].(map[string]any)["street"] != "1 Main St\nApt 3" || addrs[0].(map[string]any)["kind"] != "home" ||
+		addrs[1].(map[string]any)["kind"] != "work" || addrs[1].(map[string]any)["postal_code"] != "02451" || addrs[2].(map[string]any)["country"] != "Canada" {
+		t.Fatalf("street_addresses = %s", mustJSON(t, addrs))
+	}
+	// SendGrid's face reads the first phone and address.
+	_, found, _ := e.Svc.ContactsByEmails(ctx, acct, []string{"ann@example.com"})
+	if sg := found["ann@example.com"]; sg.PhoneNumber != "555-0100" || sg.AddressLine1 != "1 Main St" || sg.AddressLine2 != "Apt 3" || sg.City != "Waltham" {
+		t.Fatalf("shared fields = %+v", sg)
+	}
+	// A second import gives a new work phone, a work city and a job title:
+	// those change, the rest stays.
+	e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]any{{
+		"email": "ann@example.com", "work_phone": "555-0999", "work_city": "Boston", "job_title": "Boss"}}, "list_ids": []string{l.ID}})
+	c = e.ccContact(t, "ann@example.com")
+	phones := string(mustJSON(t, c["phone_numbers"]))
+	addrs = c["street_addresses"].([]any)
+	if c["job_title"] != "Boss" || c["company_name"] != "Acme" || c["anniversary"] != "2006-11-15" || !strings.Contains(phones, "555-0999") || strings.Contains(phones, "555-0200") ||
+		!strings.Contains(phones, "555-0100") || strings.Count(phones, `"phone_number":`) != 3 || len(addrs) != 3 ||
+		addrs[1].(map[string]any)["city"] != "Boston" || addrs[1].(map[string]any)["street"] != "2 Office Rd" || addrs[0].(map[string]any)["city"] != "Waltham" {
+		t.Fatalf("after the second import: %v", c)
+	}
+	// A fourth kind of phone: the row's first, then the contact's others,
+	// 3 in all.
+	e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]any{{"email": "ann@example.com", "phone": "555-0400"}}, "list_ids": []string{l.ID}})
+	phones = string(mustJSON(t, e.ccContact(t, "ann@example.com")["phone_numbers"]))
+	if !strings.Contains(phones, "555-0400") || strings.Count(phones, `"phone_number":`) != 3 {
+		t.Fatalf("after a fourth phone: %s", phones)
 	}
 }
 
@@ -178,6 +301,28 @@ func TestFileImport(t *testing.T) {
 		t.Fatalf("ann = %+v", c)
 	}
 
+	// Constant Contact's columns, and lines that are the activity's errors.
+	r = post("email,job_title,work_phone,birthday_month,birthday_day,work_street,work_street2\n"+
+		"cara@example.com,Chief,555-0101,1,2,9 Elm St,Floor 2\n"+
+		"dan@example.com,Chief\n"+
+		"x\"y@example.com,a,b,c,d,e,f\n"+
+		"eve@example.com,,,13,1,,\n"+
+		"fay@example.com,,,,,,\n", a.ID)
+	done = e.waitActivity(t, facetest.WantStatus(t, r, 201)["activity_id"].(string))
+	var errs []string
+	for _, m := range done["activity_errors"].([]any) {
+		errs = append(errs, m.(string))
+	}
+	if st := done["status"].(map[string]any); done["state"] != "completed" || st["person_count"] != float64(2) || st["error_count"] != float64(3) ||
+		strings.Join(errs, "; ") != `line 3 has 2 values for 7 columns; line 4 is not valid CSV; line 5.birthday_month must be from 1 to 12, not "13"` {
+		t.Fatalf("file import with bad lines = %v", done)
+	}
+	cara := e.ccContact(t, "cara@example.com")
+	if cara["job_title"] != "Chief" || cara["birthday_day"] != float64(2) || cara["street_addresses"].([]any)[0].(map[string]any)["street"] != "9 Elm St\nFloor 2" ||
+		cara["phone_numbers"].([]any)[0].(map[string]any)["kind"] != "work" {
+		t.Fatalf("cara = %v", cara)
+	}
+
 	validation := func(msg string) string { return ccErr("activities.api.validation.error", msg) }
 	var lines strings.Builder
 	lines.WriteString("email\n")
@@ -192,8 +337,8 @@ func TestFileImport(t *testing.T) {
 		{"", []string{a.ID}, validation("file is required: the CSV file to import")},
 		{"email\nx@example.com\n", nil, validation("list_ids is required")},
 		{"first_name\nAnn\n", []string{a.ID}, validation("file must have an email column (segmentd keeps contacts by email, not by SMS number)")},
-		{"email,first_name\nx@example.com\n", []string{a.ID}, validation("file: line 2 has 1 values for 2 columns")},
-		{"email,company_name\nx@example.com,Acme\n", []string{a.ID}, validation("segmentd does not take company_name in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
+		{"email,favourite\nx@example.com,red\n", []string{a.ID}, validation(`file: column "favourite" is not a contact property of Constant Contact's imports`)},
+		{"email,cf:nope\nx@example.com,red\n", []string{a.ID}, validation(`file: column "cf:nope" names no custom field of the account`)},
 		{lines.String(), []string{a.ID}, validation("file may hold at most 40001 lines, its header included")},
 	} {
 		facetest.WantError(t, post(tt.csv, tt.lists...), 400, tt.want)
@@ -205,8 +350,8 @@ func TestFileImport(t *testing.T) {
 	ct, body := multipartBody(t, "email\n"+strings.Repeat("a", 4<<20)+"@b.co\n", a.ID)
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contacts_file_import", Body: body, Header: map[string]string{"Content-Type": ct}}), 400,
 		validation("file must not exceed 4 MB"))
-	if n, _ := e.Svc.CountContacts(ctx, acct); n != 2 {
-		t.Fatalf("%d contacts after the refused imports, want 2", n)
+	if n, _ := e.Svc.CountContacts(ctx, acct); n != 4 {
+		t.Fatalf("%d contacts after the refused imports, want 4", n)
 	}
 }
 
@@ -263,6 +408,14 @@ func TestListMembershipActivities(t *testing.T) {
 	if got := e.emailsOnList(t, c.ID); fmt.Sprint(got) != "[- p1@example.com p2@example.com p3@example.com]" {
 		t.Fatalf("on C after the segment: %v", got)
 	}
+	// The contacts with a tag.
+	tag := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]string{"name": "Lead"}}, 201)["tag_id"].(string)
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p0@example.com"]}}, "tag_ids": []string{tag}})
+	e.activity(t, "add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "list_ids": []string{c.ID}})
+	if got := e.emailsOnList(t, c.ID); fmt.Sprint(got) != "[- p0@example.com p1@example.com p2@example.com p3@example.com]" {
+		t.Fatalf("on C after the tag: %v", got)
+	}
+	e.activity(t, "remove_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "list_ids": []string{c.ID}})
 
 	// Removals: by ids, by lists, every contact.
 	e.activity(t, "remove_list_memberships", map[string]any{"source": map[string]any{"contact_ids": []string{ids["p1@example.com"]}}, "list_ids": []string{c.ID, a.ID}})
@@ -290,8 +443,8 @@ func TestListMembershipActivities(t *testing.T) {
 	}{
 		{"add_list_memberships", map[string]any{"list_ids": []string{a.ID}}, validation("source is required")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}}, validation("list_ids is required")},
-		{"add_list_memberships", map[string]any{"source": map[string]any{}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, all_active_contacts or segment_id")},
-		{"remove_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true, "list_ids": []string{b.ID}}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids or all_active_contacts")},
+		{"add_list_memberships", map[string]any{"source": map[string]any{}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, tag_ids, all_active_contacts or segment_id")},
+		{"remove_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true, "list_ids": []string{b.ID}}, "list_ids": []string{a.ID}}, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
 		{"remove_list_memberships", map[string]any{"source": map[string]any{"segment_id": 1}, "list_ids": []string{a.ID}}, validation("source.segment_id is not a source of this activity")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"segment_id": 99}, "list_ids": []string{a.ID}}, validation("source.segment_id: segment 99 does not exist")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"contact_ids": many}, "list_ids": []string{a.ID}}, validation("source.contact_ids may hold at most 500 contact ids, not 501")},
@@ -300,7 +453,7 @@ func TestListMembershipActivities(t *testing.T) {
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}, "list_ids": many[:51]}, validation("list_ids may name at most 50 lists, not 51")},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"all_active_contacts": true}, "list_ids": []string{unknown}}, validation(fmt.Sprintf("list_ids: list %q does not exist", unknown))},
 		{"add_list_memberships", map[string]any{"source": map[string]any{"contact_ids": []string{unknown}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation("exclude applies only to a list_ids or all_active_contacts source")},
-		{"add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation("segmentd does not support the source tag_ids yet")},
+		{"add_list_memberships", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "list_ids": []string{a.ID}}, validation(fmt.Sprintf("source.tag_ids: tag %q does not exist", unknown))},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/" + tt.kind, Body: tt.body}), 400, tt.want)
 	}
@@ -553,6 +706,34 @@ func TestContactExports(t *testing.T) {
 	if _, csv = export(map[string]any{"segment_id": seg["segment_id"], "fields": []string{"email_address"}}); csv != "email_address\nb@example.com\n" {
 		t.Fatalf("segment export:\n%s", csv)
 	}
+	// By contact ids, by tag, by list less a contact.
+	aID, bID := e.ccContact(t, "a@example.com")["contact_id"].(string), e.ccContact(t, "b@example.com")["contact_id"].(string)
+	emails := []string{"email_address"}
+	if _, csv = export(map[string]any{"contact_ids": []string{strings.ToUpper(bID), segmentd.NewID()}, "status": "all", "fields": emails}); csv != "email_address\nb@example.com\n" {
+		t.Fatalf("export by contact_ids:\n%s", csv)
+	}
+	tag := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contact_tags", Body: map[string]any{"name": "vip"}}, 201)["tag_id"].(string)
+	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{aID}}, "tag_ids": []string{tag}})
+	if _, csv = export(map[string]any{"tag_ids": []string{tag}, "fields": emails}); csv != "email_address\na@example.com\n" {
+		t.Fatalf("export by tag_ids:\n%s", csv)
+	}
+	e.upsert(t, acct, []segmentd.ContactPatch{{Email: facetest.Ptr("c@example.com")}}, l.ID)
+	if _, csv = export(map[string]any{"list_ids": []string{l.ID}, "exclude": map[string]any{"contact_ids": []string{aID}}, "fields": emails}); csv != "email_address\nc@example.com\n" {
+		t.Fatalf("export by list less a contact:\n%s", csv)
+	}
+	// GET /v3/activities lists the exports with the other activities,
+	// newest first.
+	var kinds []string
+	for _, a := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities?state=completed"}, 200)["activities"].([]any) {
+		_, isExport := a.(map[string]any)["_links"].(map[string]any)["results"]
+		kinds = append(kinds, fmt.Sprint(isExport))
+	}
+	if got := strings.Join(kinds, " "); got != "true true false true true true true" {
+		t.Fatalf("activities listed (export or not): %s", got)
+	}
+	if page := e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities?limit=4"}, 200); len(page["activities"].([]any)) != 4 || page["_links"] == nil {
+		t.Fatalf("a page of 4 activities: %v", page)
+	}
 	// SendGrid's face does not list Constant Contact's exports.
 	if es, _ := e.Svc.Exports(ctx, acct); len(es) != 0 {
 		t.Fatalf("SendGrid's exports: %+v", es)
@@ -565,14 +746,27 @@ func TestContactExports(t *testing.T) {
 	}{
 		{map[string]any{"fields": []string{"shoe_size"}}, validation(`fields may name contact_id, email_address, first_name, last_name, phone_number, street, city, state, zip, country, list_memberships, created_at, updated_at, cf:plan, not "shoe_size"`)},
 		{map[string]any{"status": "unsubscribed"}, validation(`every contact of segmentd's is active: status may be active or all, not "unsubscribed"`)},
-		{map[string]any{"contact_ids": []string{segmentd.NewID()}}, validation("segmentd does not export by contact_ids yet; export lists or a segment")},
-		{map[string]any{"segment_id": 1, "list_ids": []string{l.ID}}, validation("segment_id cannot be combined with list_ids")},
+		{map[string]any{"segment_id": 1, "list_ids": []string{l.ID}}, validation("list_ids cannot be combined with segment_id")},
+		{map[string]any{"contact_ids": []string{aID}, "list_ids": []string{l.ID}}, validation("contact_ids cannot be combined with list_ids")},
+		{map[string]any{"contact_ids": []string{aID}, "exclude": map[string]any{"contact_ids": []string{bID}}}, validation("contact_ids cannot be combined with exclude")},
+		{map[string]any{"tag_ids": []string{tag}, "status": "all"}, validation("status cannot be combined with tag_ids")},
+		{map[string]any{"segment_id": 1, "status": "all"}, validation("segment_id cannot be combined with status")},
+		{map[string]any{"list_ids": []string{l.ID}, "tag_ids": []string{tag}}, validation("list_ids cannot be combined with tag_ids")},
+		{map[string]any{"new_subscriber": true}, validation("segmentd keeps no subscription dates: new_subscriber cannot be exported")},
+		{map[string]any{"contact_ids": manyIDs(501)}, validation("contact_ids may name at most 500 contacts, not 501")},
+		{map[string]any{"list_ids": manyIDs(51)}, validation("list_ids may name at most 50 lists, not 51")},
+		{map[string]any{"exclude": map[string]any{"contact_ids": manyIDs(51)}}, validation("exclude.contact_ids may name at most 50 contacts, not 51")},
+		{map[string]any{"tag_ids": manyIDs(51)}, validation("tag_ids may name at most 50 tags, not 51")},
+		{map[string]any{"contact_ids": []string{"nope"}}, validation(`contact_ids: "nope" is not a contact id (a UUID)`)},
+		{map[string]any{"exclude": map[string]any{"contact_ids": []string{"nope"}}}, validation(`exclude.contact_ids: "nope" is not a contact id (a UUID)`)},
 	} {
 		facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: tt.body}), 400, tt.want)
 	}
 	unknown := segmentd.NewID()
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"list_ids": []string{unknown}}}), 404,
 		ccErr("activities.api.not_found", fmt.Sprintf("list %q does not exist", unknown)))
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{"tag_ids": []string{unknown}}}), 404,
+		ccErr("activities.api.not_found", fmt.Sprintf("tag_ids: tag %q does not exist", unknown)))
 	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/contact_exports/" + unknown}), 404,
 		ccErr("contact_exports.api.not_found", fmt.Sprintf("export %q does not exist", unknown)))
 	checkAuth(t, e, []facetest.Request{{Method: "POST", Path: "/v3/activities/contact_exports", Body: map[string]any{}}}, []facetest.Request{{Method: "GET", Path: "/v3/contact_exports/" + unknown}})
@@ -651,6 +845,15 @@ func TestTagActivities(t *testing.T) {
 	if got := state(blue); got != "1 [p0@example.com] 0" {
 		t.Fatalf("blue after untagging all but p0: %s", got)
 	}
+	// By tag: the contacts with blue (p0) get gold, and lose it again.
+	done = e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{blue}}, "tag_ids": []string{gold}})
+	if got := state(gold); done["state"] != "completed" || got != "1 [p0@example.com] 1" {
+		t.Fatalf("after tagging blue's contacts: %s, %v", got, done)
+	}
+	e.activity(t, "contacts_taggings_remove", map[string]any{"source": map[string]any{"tag_ids": []string{blue, gold}}, "tag_ids": []string{gold}})
+	if got := state(gold); got != "0 [] 0" {
+		t.Fatalf("after untagging blue's and gold's contacts: %s", got)
+	}
 
 	// Delete: the tags go, and their contacts lose them.
 	e.activity(t, "contacts_taggings_add", map[string]any{"source": map[string]any{"all_active_contacts": true}, "tag_ids": []string{gold}})
@@ -688,13 +891,16 @@ func TestTagActivities(t *testing.T) {
 		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
 		{"contacts_taggings_add", map[string]any{"source": all, "tag_ids": []string{unknown}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", unknown))},
 		{"contacts_taggings_remove", map[string]any{"source": all, "tag_ids": []string{gold}}, 404, notFound(fmt.Sprintf("tag_ids: tag %q does not exist", gold))},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids or all_active_contacts")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": many}, "tag_ids": []string{tag}}, 400, validation("source.contact_ids may hold at most 500 contact ids, not 501")},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"list_ids": many[:51]}, "tag_ids": []string{tag}}, 400, validation("source.list_ids may name at most 50 lists, not 51")},
 		{"contacts_taggings_remove", map[string]any{"source": map[string]any{"list_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation(fmt.Sprintf("source.list_ids: list %q does not exist", unknown))},
 		{"contacts_taggings_add", map[string]any{"source": map[string]any{"contact_ids": []string{unknown}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation("exclude applies only to a list_ids or all_active_contacts source")},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source tag_ids yet")},
-		{"contacts_taggings_add", map[string]any{"source": map[string]any{"new_subscriber": true}, "tag_ids": []string{tag}}, 400, validation("segmentd does not support the source new_subscriber")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": many[:51]}, "tag_ids": []string{tag}}, 400, validation("source.tag_ids may name at most 50 tags, not 51")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation(fmt.Sprintf("source.tag_ids: tag %q does not exist", unknown))},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}, "list_ids": []string{a.ID}}, "tag_ids": []string{tag}}, 400, validation("source must name exactly one of contact_ids, list_ids, tag_ids or all_active_contacts")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"tag_ids": []string{tag}}, "exclude": map[string]any{"contact_ids": []string{unknown}}, "tag_ids": []string{tag}}, 400, validation("exclude applies only to a list_ids or all_active_contacts source")},
+		{"contacts_taggings_add", map[string]any{"source": map[string]any{"new_subscriber": true}, "tag_ids": []string{tag}}, 400, validation("segmentd keeps no subscription dates: new_subscriber cannot be a source")},
 		{"contacts_tags_delete", map[string]any{}, 400, validation("tag_ids must name at least one tag")},
 		{"contacts_tags_delete", map[string]any{"tag_ids": many}, 400, validation("tag_ids may name at most 500 tags, not 501")},
 		{"contacts_tags_delete", map[string]any{"tag_ids": []string{"vip"}}, 400, validation(`tag_ids: "vip" is not a tag id (a UUID)`)},
@@ -739,4 +945,51 @@ func TestTaggingOfDeletedTag(t *testing.T) {
 	if n, _ := e.Svc.TagContactCount(ctx, acct, blue.ID); n != 0 {
 		t.Fatalf("blue is on %d contacts", n)
 	}
+}
+
+// TestActivityRetention: Constant Contact lists the activities of the
+// past 10 days; past that a finished one is deleted, its GET 404, on the
+// server's clock.
+func TestActivityRetention(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	acct := e.DefaultAccount()
+	e.Clock.Set(t0)
+	l, _ := e.Svc.CreateList(ctx, acct, "Imported")
+	old := e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]string{{"email": "a@example.com"}}, "list_ids": []string{l.ID}})["activity_id"].(string)
+	e.Clock.Set(t0.Add(5 * 24 * time.Hour))
+	recent := e.activity(t, "contacts_json_import", map[string]any{"import_data": []map[string]string{{"email": "b@example.com"}}, "list_ids": []string{l.ID}})["activity_id"].(string)
+	listed := func() []string {
+		var ids []string
+		for _, a := range e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities"}, 200)["activities"].([]any) {
+			ids = append(ids, a.(map[string]any)["activity_id"].(string))
+		}
+		return ids
+	}
+	// Ten days less a millisecond after the first: both are listed.
+	e.Clock.Set(t0.Add(audience.ActivityRetention - time.Millisecond))
+	if got := listed(); fmt.Sprint(got) != fmt.Sprint([]string{recent, old}) {
+		t.Fatalf("within the 10 days: %v", got)
+	}
+	// Past it: the first is gone.
+	e.Clock.Set(t0.Add(audience.ActivityRetention + time.Minute))
+	if got := listed(); fmt.Sprint(got) != fmt.Sprint([]string{recent}) {
+		t.Fatalf("after 10 days: %v, want only %s", got, recent)
+	}
+	facetest.WantError(t, e.do(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + old}), 404,
+		ccErr("activities.api.not_found", fmt.Sprintf("activity %q does not exist", old)))
+	// Deleted from the store, not only hidden.
+	if _, err := e.Store.Job(ctx, acct, old); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("the old activity's row: %v", err)
+	}
+	e.must(t, facetest.Request{Method: "GET", Path: "/v3/activities/" + recent}, 200)
+}
+
+// manyIDs is n fresh UUIDs.
+func manyIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = segmentd.NewID()
+	}
+	return out
 }

@@ -95,32 +95,71 @@ type exportInput struct {
 	} `json:"exclude"`
 }
 
-// maxExportLists bounds list_ids (the spec's 50).
-const maxExportLists = 50
+// The bounds of an export's selectors (the spec's ContactsExport).
+const (
+	maxExportLists    = 50
+	maxExportContacts = 500
+	maxExportExcluded = 50
+)
 
-// createExport is POST /v3/activities/contact_exports: every contact, a
-// segment's members or the members of some lists, in the columns fields
-// names (all by default).
+// exportCombines are, for each of an export's selectors, the others the
+// spec lets it be combined with (each is "mutually exclusive with all
+// other filtering criteria except" those).
+var exportCombines = map[string][]string{
+	"contact_ids": {"status"},
+	"list_ids":    {"status", "exclude"},
+	"tag_ids":     {},
+	"segment_id":  {},
+	"status":      {"contact_ids", "list_ids"},
+	"exclude":     {"list_ids"},
+}
+
+// exportSelectors are the order exportCombines' names are checked in.
+var exportSelectors = []string{"contact_ids", "list_ids", "tag_ids", "segment_id", "status", "exclude"}
+
+// createExport is POST /v3/activities/contact_exports: every contact, or
+// those the selectors choose (contacts by id, the members of some lists, a
+// segment's, the contacts with some tags, less some contacts), in the
+// columns fields names (all by default).
 func (h *handler) createExport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
 	var in exportInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
+	var excluded []string
+	if in.Exclude != nil {
+		excluded = in.Exclude.ContactIDs
+	}
+	given := map[string]bool{"contact_ids": len(in.ContactIDs) > 0, "list_ids": len(in.ListIDs) > 0, "tag_ids": len(in.TagIDs) > 0,
+		"segment_id": in.SegmentID != nil, "status": in.Status != nil, "exclude": len(excluded) > 0}
+	for _, a := range exportSelectors {
+		for _, b := range exportSelectors {
+			if a < b && given[a] && given[b] && !slices.Contains(exportCombines[a], b) {
+				return invalid(b, "%s cannot be combined with %s", a, b)
+			}
+		}
+	}
 	switch {
-	case len(in.ContactIDs) > 0:
-		return invalid("contact_ids", "segmentd does not export by contact_ids yet; export lists or a segment")
-	case len(in.TagIDs) > 0:
-		return invalid("tag_ids", "segmentd does not export by tag_ids yet")
 	case in.NewSubscriber:
 		return invalid("new_subscriber", "segmentd keeps no subscription dates: new_subscriber cannot be exported")
-	case in.Exclude != nil && len(in.Exclude.ContactIDs) > 0:
-		return invalid("exclude", "segmentd does not export with exclude yet")
 	case in.Status != nil && *in.Status != "active" && *in.Status != "all":
 		return invalid("status", "every contact of segmentd's is active: status may be active or all, not %s", segmentd.Quote(*in.Status))
 	case len(in.ListIDs) > maxExportLists:
 		return invalid("list_ids", "list_ids may name at most %d lists, not %d", maxExportLists, len(in.ListIDs))
-	case in.SegmentID != nil && len(in.ListIDs) > 0:
-		return invalid("segment_id", "segment_id cannot be combined with list_ids")
+	case len(in.ContactIDs) > maxExportContacts:
+		return invalid("contact_ids", "contact_ids may name at most %d contacts, not %d", maxExportContacts, len(in.ContactIDs))
+	case len(excluded) > maxExportExcluded:
+		return invalid("exclude.contact_ids", "exclude.contact_ids may name at most %d contacts, not %d", maxExportExcluded, len(excluded))
+	}
+	for _, ids := range []struct {
+		name string
+		ids  []string
+	}{{"contact_ids", in.ContactIDs}, {"exclude.contact_ids", excluded}} {
+		for _, id := range ids.ids {
+			if !segmentd.IsUUID(id) {
+				return invalid(ids.name, "%s: %s is not a contact id (a UUID)", ids.name, segmentd.Quote(id))
+			}
+		}
 	}
 	defs, err := h.svc.FieldDefinitions(r.Context(), acct.ID)
 	if err != nil {
@@ -145,7 +184,8 @@ func (h *handler) createExport(w http.ResponseWriter, r *http.Request, acct segm
 			return invalid("fields", "fields must name at least one column")
 		}
 	}
-	req := audience.ExportRequest{ListIDs: lowerAll(in.ListIDs), FileType: audience.CCExportFileType, MaxFileBytes: 1 << 62}
+	req := audience.ExportRequest{ListIDs: lowerAll(in.ListIDs), FileType: audience.CCExportFileType, MaxFileBytes: 1 << 62,
+		TagIDs: lowerAll(in.TagIDs), ContactIDs: lowerAll(in.ContactIDs), Exclude: lowerAll(excluded)}
 	if in.SegmentID != nil {
 		req.CCSegment = *in.SegmentID
 	}

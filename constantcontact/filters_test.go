@@ -112,7 +112,8 @@ func TestSignUpForm(t *testing.T) {
 	created := e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts/sign_up_form", Body: map[string]any{
 		"email_address": "Jake@Example.com", "first_name": "Jake", "last_name": "Dodge", "phone_number": "555-0100",
 		"list_memberships": []string{a.ID}, "custom_fields": []map[string]string{{"custom_field_id": scoreID, "value": "7"}},
-		"street_address": map[string]string{"kind": "home", "street": "1 Main St", "city": "Waltham"},
+		"street_address": map[string]string{"kind": "work", "street": "1 Main St", "city": "Waltham"},
+		"job_title":      "Musician", "company_name": "Acme Corp.", "birthday_month": 11, "birthday_day": 24, "anniversary": "11-15-2006",
 	}}, 201)
 	id, _ := created["contact_id"].(string)
 	if created["action"] != "created" || !segmentd.IsUUID(id) {
@@ -137,6 +138,16 @@ func TestSignUpForm(t *testing.T) {
 	if c.FirstName != "Jake" || c.LastName != "Dodger" || len(c.ListIDs) != 2 || c.CustomFields[score.ID].Number != 7 || c.CustomFields[plan.ID].Text != "gold" {
 		t.Fatalf("after the update: %+v", c)
 	}
+	// The Constant Contact-only attributes read back through GET; those
+	// the second form left out stay, the job title it gave changes.
+	e.must(t, facetest.Request{Method: "POST", Path: "/v3/contacts/sign_up_form", Body: map[string]any{
+		"email_address": "jake@example.com", "job_title": "Drummer", "list_memberships": []string{b.ID}}}, 200)
+	got := e.must(t, facetest.Request{Method: "GET", Path: "/v3/contacts/" + id + "?include=street_addresses,phone_numbers"}, 200)
+	addr := got["street_addresses"].([]any)[0].(map[string]any)
+	if got["job_title"] != "Drummer" || got["company_name"] != "Acme Corp." || got["birthday_month"] != float64(11) || got["birthday_day"] != float64(24) ||
+		got["anniversary"] != "11-15-2006" || addr["kind"] != "work" || addr["city"] != "Waltham" || got["create_source"] != "Account" {
+		t.Fatalf("read back: %v", got)
+	}
 	if n, _ := e.Svc.ListContactCount(ctx, acct, b.ID); n != 1 {
 		t.Fatalf("list B counts %d", n)
 	}
@@ -155,7 +166,13 @@ func TestSignUpForm(t *testing.T) {
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{"nope"}}, 400, validation(`list_memberships[0] "nope" is not a list id (a UUID)`)},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{unknown}}, 400, validation(fmt.Sprintf("list %q does not exist", unknown))},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "phone_number": strings.Repeat("5", 26)}, 400, validation("phone_number must be at most 25 characters, not 26")},
-		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "job_title": "Musician"}, 400, validation("segmentd does not take job_title in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "job_title": strings.Repeat("x", 51)}, 400, validation("job_title must be at most 50 characters, not 51")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "company_name": strings.Repeat("x", 51)}, 400, validation("company_name must be at most 50 characters, not 51")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "birthday_day": 3}, 400, validation("birthday_month and birthday_day must be given together")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "birthday_month": 0, "birthday_day": 3}, 400, validation("birthday_month must be from 1 to 12, not 0")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "birthday_month": 1, "birthday_day": 32}, 400, validation("birthday_day must be from 1 to 31, not 32")},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "anniversary": "2006-13-45"}, 400, validation(`anniversary must be a date as MM/DD/YYYY, YYYY/MM/DD, YYYY-MM-DD or MM-DD-YYYY, not "2006-13-45"`)},
+		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "anniversary": "2006-11-15Z"}, 400, validation("anniversary must be at most 10 characters, not 11")},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "street_address": map[string]string{"kind": "moon"}}, 400, validation(`street_address.kind must be one of home, work, other, not "moon"`)},
 		{map[string]any{"email_address": "x@example.com", "list_memberships": []string{a.ID}, "custom_fields": []map[string]string{{"custom_field_id": scoreID, "value": "lots"}}}, 400, validation(`custom_fields[0].value: custom field "score" takes a decimal number, not "lots"`)},
 	} {

@@ -30,10 +30,6 @@ type signUpInput struct {
 
 // The sign-up form's limits (the spec's ContactCreateOrUpdateInput).
 const (
-	// msgNotTakenHere refuses a Constant Contact-only attribute that the
-	// sign-up form and the imports do not map yet (PUT /v3/contacts
-	// does), rather than dropping it.
-	msgNotTakenHere      = "segmentd does not take %s in sign-up forms and imports yet; set it with PUT /v3/contacts/{contact_id}"
 	maxSignUpEmailLength = 50
 	maxSignUpFields      = 50
 	maxSignUpPhoneLength = 25
@@ -51,17 +47,11 @@ type signUpResponse struct {
 func (in *signUpInput) write(fields []segmentd.FieldDefinition) (audience.CCContactWrite, error) {
 	var w audience.CCContactWrite
 	p := &w.Patch
-	switch {
-	case in.JobTitle != nil && *in.JobTitle != "":
-		return w, invalid("job_title", msgNotTakenHere, "job_title")
-	case in.CompanyName != nil && *in.CompanyName != "":
-		return w, invalid("company_name", msgNotTakenHere, "company_name")
-	case in.BirthdayMonth != nil || in.BirthdayDay != nil:
-		return w, invalid("birthday_month", msgNotTakenHere, "birthdays")
-	case in.Anniversary != nil && *in.Anniversary != "":
-		return w, invalid("anniversary", msgNotTakenHere, "anniversary")
-	case len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null":
-		return w, invalid("sms_channel", "segmentd does not keep %s yet; leave it out", "sms_channel")
+	if len(in.SMSChannel) > 0 && string(in.SMSChannel) != "null" {
+		return w, invalid("sms_channel", msgNotKeptYet, "sms_channel")
+	}
+	if err := in.details(&w.Merge); err != nil {
+		return w, err
 	}
 	if in.EmailAddress == nil || strings.TrimSpace(*in.EmailAddress) == "" {
 		return w, invalid("email_address", "email_address is required (segmentd matches contacts by email)")
@@ -91,6 +81,7 @@ func (in *signUpInput) write(fields []segmentd.FieldDefinition) (audience.CCCont
 		if err := ci.address(&w); err != nil {
 			return w, fieldRenamed(err, "street_addresses[0]", "street_address")
 		}
+		w.Merge.AddressKind = &in.StreetAddress.Kind
 	}
 	if in.CustomFields != nil {
 		cfs := *in.CustomFields
@@ -132,6 +123,45 @@ func (in *signUpInput) write(fields []segmentd.FieldDefinition) (audience.CCCont
 		w.Lists = append(w.Lists, strings.ToLower(id))
 	}
 	return w, nil
+}
+
+// details reads the form's Constant Contact-only attributes, which are
+// set on the contact when given and kept otherwise.
+func (in *signUpInput) details(d *audience.CCDetailsPatch) error {
+	for _, f := range []struct {
+		name string
+		v    *string
+		dst  **string
+	}{{"job_title", in.JobTitle, &d.JobTitle}, {"company_name", in.CompanyName, &d.CompanyName}} {
+		if f.v == nil || *f.v == "" {
+			continue
+		}
+		if n := len([]rune(*f.v)); n > segmentd.MaxCCTitleLength {
+			return invalid(f.name, "%s must be at most %d characters, not %d", f.name, segmentd.MaxCCTitleLength, n)
+		}
+		if err := segmentd.CheckText(f.name, *f.v); err != nil {
+			return err
+		}
+		*f.dst = f.v
+	}
+	switch m, day := in.BirthdayMonth, in.BirthdayDay; {
+	case m == nil && day == nil:
+	case m == nil || day == nil:
+		return invalid("birthday_month", "birthday_month and birthday_day must be given together")
+	case *m < 1 || *m > 12:
+		return invalid("birthday_month", "birthday_month must be from 1 to 12, not %d", *m)
+	case *day < 1 || *day > 31:
+		return invalid("birthday_day", "birthday_day must be from 1 to 31, not %d", *day)
+	default:
+		d.BirthdayMonth, d.BirthdayDay = *m, *day
+	}
+	if a := in.Anniversary; a != nil && *a != "" {
+		if err := checkAnniversary("anniversary", *a); err != nil {
+			return err
+		}
+		d.Anniversary = a
+	}
+	return nil
 }
 
 // fieldRenamed rewrites the field an error names (the sign-up form's

@@ -17,28 +17,39 @@ import (
 // lock, so the selection stays as it was however the account changes
 // while the export is written. A million selected contacts hold about 20
 // MB; the clones are compressed bitmaps.
-func (m Membership) SelectForExport(acct int64, listIDs, segmentIDs []string, now time.Time) segmentd.ExportSelection {
+func (m Membership) SelectForExport(acct int64, q segmentd.ExportQuery, now time.Time) segmentd.ExportSelection {
 	a := m.Engine.reader(acct, now)
 	if a == nil {
 		return &exportSelection{}
 	}
 	defer a.mu.RUnlock()
 	var chosen *roaring.Bitmap
-	if len(listIDs) == 0 && len(segmentIDs) == 0 {
+	if len(q.ListIDs) == 0 && len(q.SegmentIDs) == 0 && len(q.TagIDs) == 0 && len(q.ContactIDs) == 0 {
 		chosen = a.live
 	} else {
 		var parts []*roaring.Bitmap
-		for _, id := range listIDs {
+		for _, id := range q.ListIDs {
 			if l := a.lists[id]; l != nil {
 				parts = append(parts, l.bm)
 			}
 		}
-		for _, id := range segmentIDs {
+		for _, id := range q.SegmentIDs {
 			if s := a.segs[id]; s != nil && s.members != nil {
 				parts = append(parts, s.members)
 			}
 		}
+		for _, id := range q.TagIDs {
+			if t := a.tags.byID[id]; t != nil {
+				parts = append(parts, t.bm)
+			}
+		}
+		if named := a.indexes(q.ContactIDs); !named.IsEmpty() {
+			parts = append(parts, named)
+		}
 		chosen = roaring.FastOr(parts...)
+	}
+	if out := a.indexes(q.Exclude); !out.IsEmpty() {
+		chosen = roaring.AndNot(chosen, out)
 	}
 
 	sel := &exportSelection{entries: make([]exportEntry, 0, chosen.GetCardinality())}
@@ -72,6 +83,17 @@ func (m Membership) SelectForExport(acct int64, listIDs, segmentIDs []string, no
 		sel.segs = append(sel.segs, frozenSet{id: s.id, bm: s.members.Clone()})
 	}
 	return sel
+}
+
+// indexes are the indexes of the live contacts among ids.
+func (a *account) indexes(ids []string) *roaring.Bitmap {
+	bm := roaring.New()
+	for _, id := range ids {
+		if idx, ok := a.ids.lookup(id); ok && a.live.Contains(idx) {
+			bm.Add(idx)
+		}
+	}
+	return bm
 }
 
 // exportSelection implements segmentd.ExportSelection.

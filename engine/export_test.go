@@ -63,10 +63,12 @@ func TestSelectForExport(t *testing.T) {
 		return out
 	}
 
-	all := m.SelectForExport(1, nil, nil, now)
-	byList := m.SelectForExport(1, []string{"lb", "nope"}, nil, now)
-	both := m.SelectForExport(1, []string{"lb"}, []string{"s-us", "missing"}, now)
-	none := m.SelectForExport(2, nil, nil, now)
+	all := m.SelectForExport(1, segmentd.ExportQuery{}, now)
+	byList := m.SelectForExport(1, segmentd.ExportQuery{ListIDs: []string{"lb", "nope"}}, now)
+	both := m.SelectForExport(1, segmentd.ExportQuery{ListIDs: []string{"lb"}, SegmentIDs: []string{"s-us", "missing"}}, now)
+	none := m.SelectForExport(2, segmentd.ExportQuery{}, now)
+	named := m.SelectForExport(1, segmentd.ExportQuery{ContactIDs: []string{id(7), id(2), "nobody"}, Exclude: []string{id(2)}}, now)
+	excluded := m.SelectForExport(1, segmentd.ExportQuery{ListIDs: []string{"la"}, Exclude: []string{id(0), id(5)}}, now)
 	before := read(all)
 
 	// The account moves on: a contact deleted and a new one taking its
@@ -101,5 +103,11 @@ func TestSelectForExport(t *testing.T) {
 	}
 	if none.Len() != 0 {
 		t.Errorf("an unknown account selects %d", none.Len())
+	}
+	if got := ids(read(named)); !slices.Equal(got, []string{id(7)}) {
+		t.Errorf("by contact ids, less one: %v", got)
+	}
+	if got := ids(read(excluded)); !slices.Equal(got, []string{id(1), id(2), id(3), id(4)}) {
+		t.Errorf("by list la, less two: %v", got)
 	}
 }

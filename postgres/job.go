@@ -251,3 +251,17 @@ func (s *Store) Jobs(ctx context.Context, acct int64, q segmentd.JobsQuery) ([]s
 	}
 	return out, rows.Err()
 }
+
+// DeleteJobs implements segmentd.Store.
+func (s *Store) DeleteJobs(ctx context.Context, acct int64, types []segmentd.JobType, before time.Time) (int, error) {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	tag, err := s.db.Exec(ctx, `DELETE FROM jobs WHERE account_id = $1 AND job_type = ANY($2) AND started_at < $3 AND status <> 'pending'`,
+		acct, names, toMS(before))
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}

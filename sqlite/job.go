@@ -214,3 +214,25 @@ func (s *Store) Jobs(ctx context.Context, acct int64, q segmentd.JobsQuery) ([]s
 	}
 	return out, rows.Err()
 }
+
+// DeleteJobs implements segmentd.Store.
+func (s *Store) DeleteJobs(ctx context.Context, acct int64, types []segmentd.JobType, before time.Time) (int, error) {
+	if len(types) == 0 {
+		return 0, nil
+	}
+	args := []any{acct}
+	for _, t := range types {
+		args = append(args, string(t))
+	}
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM jobs WHERE account_id = ? AND job_type IN (?"+strings.Repeat(", ?", len(types)-1)+
+			") AND started_at < ? AND status <> 'pending'", append(args, toMS(before))...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

@@ -1131,6 +1131,31 @@ func testJobsListed(t *testing.T, st segmentd.Store) {
 	if len(failed) != 1 || failed[0].ID != ids[4] || failed[0].Errored != 1 || !failed[0].FinishedAt.Equal(now.Add(time.Minute).Truncate(time.Millisecond)) {
 		t.Fatalf("failed jobs = %+v", failed)
 	}
+
+	// DeleteJobs: the finished jobs of the types started before the cut
+	// go; a pending one, another type's and another account's stay.
+	pending := segmentd.Job{ID: segmentd.NewID(), AccountID: acct, Type: segmentd.JobCCAddToLists, Status: segmentd.JobPending, StartedAt: now}
+	noErr(t, "CreateJob(pending)", st.CreateJob(c, pending))
+	n := must[int](t, "DeleteJobs")(st.DeleteJobs(c, acct, q.Types, now.Add(time.Second)))
+	if n != 2 {
+		t.Fatalf("DeleteJobs deleted %d, want the 2 finished jobs started at 0 s", n)
+	}
+	left := must[[]segmentd.Job](t, "Jobs")(st.Jobs(c, acct, segmentd.JobsQuery{Types: q.Types, Limit: 10}))
+	if len(left) != 4 || slices.ContainsFunc(left, func(j segmentd.Job) bool { return j.ID == ids[0] || j.ID == ids[3] }) {
+		t.Fatalf("after DeleteJobs: %+v", left)
+	}
+	if n := must[int](t, "DeleteJobs(again)")(st.DeleteJobs(c, acct, q.Types, now.Add(time.Hour))); n != 3 {
+		t.Fatalf("DeleteJobs(an hour on) deleted %d, want 3 (the pending job stays)", n)
+	}
+	if _, err := st.Job(c, acct, pending.ID); err != nil {
+		t.Fatalf("the pending job: %v", err)
+	}
+	for _, a := range []int64{acct, other} {
+		all := must[[]segmentd.Job](t, "Jobs")(st.Jobs(c, a, segmentd.JobsQuery{Types: []segmentd.JobType{segmentd.JobCCAddToLists, segmentd.JobUpsert}, Limit: 10}))
+		if len(all) != 2 && a == acct || len(all) != 1 && a == other {
+			t.Fatalf("account %d keeps %+v", a, all)
+		}
+	}
 }
 
 func testAccountIsolation(t *testing.T, st segmentd.Store) {

@@ -193,6 +193,8 @@ func TestConstantContactActivitiesKill9OnADatabase(t *testing.T) {
 }
 
 // TestConstantContactTagActivitiesThroughTheBinary runs the tag
+
+// TestConstantContactActivityRetention: on the real binary and each store,
 // activities (contacts_taggings_add by list with an exclusion and by all
 // active contacts, contacts_taggings_remove by contact ids,
 // contacts_tags_delete) to completion on the real binary and each store;
@@ -280,5 +282,58 @@ func TestConstantContactTagActivitiesThroughTheBinary(t *testing.T) {
 		if got := c.must("GET", "/v3/contacts/"+outside[1]+"?include=taggings", "", 200)["taggings"]; len(got.([]any)) != 0 {
 			t.Fatalf("taggings after the tags' delete: %v", got)
 		}
+	})
+}
+// a finished activity is listed for 10 days of the server's --dev clock,
+// then deleted (its GET 404), while a newer one stays.
+func TestConstantContactActivityRetention(t *testing.T) {
+	bin := realBinary(t)
+	eachStore(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.cc-retention-key"
+		now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		s, _ := st.start(t, bin, key, "--dev", "--dev-clock", now.Format(time.RFC3339))
+		c := ccClient{t: t, url: s.url, key: key}
+		setClock := func(at time.Time) {
+			if code, body := httpDo(t, "POST", s.url+"/admin/clock", fmt.Sprintf(`{"now":%q}`, at.Format(time.RFC3339Nano)), nil); code != 200 {
+				t.Fatalf("POST /admin/clock: %d %s", code, body)
+			}
+		}
+		list := c.must("POST", "/v3/contact_lists", `{"name":"Imported"}`, 201)["list_id"].(string)
+		// A row with Constant Contact-only attributes and a malformed row:
+		// the attributes read back, the bad row is the activity's error.
+		old := c.must("POST", "/v3/activities/contacts_json_import", fmt.Sprintf(`{"import_data":[
+			{"email":"ann@example.com","job_title":"Chief","birthday_month":11,"birthday_day":24,"home_phone":"555-0100","work_phone":"555-0200","work_city":"Waltham"},
+			{"email":"bob@example.com","birthday_month":13,"birthday_day":1}],"list_ids":[%q]}`, list), 201)["activity_id"].(string)
+		if a := c.waitActivity(old); a["state"] != "completed" || fmt.Sprint(a["status"].(map[string]any)["error_count"]) != "1" ||
+			fmt.Sprint(a["activity_errors"]) != `[import_data[1].birthday_month must be from 1 to 12, not "13"]` {
+			t.Fatalf("import with a bad row: %v", a)
+		}
+		ann := c.must("GET", "/v3/contacts?email=ann@example.com&include=phone_numbers,street_addresses", "", 200)["contacts"].([]any)[0].(map[string]any)
+		if ann["job_title"] != "Chief" || fmt.Sprint(ann["birthday_month"]) != "11" || len(ann["phone_numbers"].([]any)) != 2 ||
+			ann["street_addresses"].([]any)[0].(map[string]any)["kind"] != "work" {
+			t.Fatalf("imported attributes: %v", ann)
+		}
+		setClock(now.Add(6 * 24 * time.Hour))
+		recent := c.must("POST", "/v3/activities/contacts_json_import", jsonImport(3, 3, list), 201)["activity_id"].(string)
+		c.waitActivity(recent)
+		listed := func() string {
+			var ids []string
+			for _, a := range c.must("GET", "/v3/activities", "", 200)["activities"].([]any) {
+				ids = append(ids, a.(map[string]any)["activity_id"].(string))
+			}
+			return strings.Join(ids, " ")
+		}
+		if got := listed(); got != recent+" "+old {
+			t.Fatalf("after 6 days: %s", got)
+		}
+		setClock(now.Add(10*24*time.Hour + time.Minute))
+		if got := listed(); got != recent {
+			t.Fatalf("after 10 days: %s, want only %s", got, recent)
+		}
+		if code, body := httpDo(t, "GET", s.url+"/v3/activities/"+old, "", map[string]string{"Authorization": "Bearer " + key}); code != 404 ||
+			!strings.Contains(body, `"activities.api.not_found"`) {
+			t.Fatalf("GET the pruned activity: %d %s", code, body)
+		}
+		c.must("GET", "/v3/activities/"+recent, "", 200)
 	})
 }
