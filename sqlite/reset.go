@@ -60,7 +60,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 // behind the reset starts again after it.
 var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
-	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_bounds",
+	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_blocks", "event_bounds",
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
 	"history_segments", "segment_history", "webhook_replays",

@@ -56,6 +56,8 @@ type Store struct {
 	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
 	batch   batchBuffers // AddEvents' working memory (eventcache.go)
 	inserts eventInserts // AddEvents' statements (events.go)
+	pack    packParams   // packing events into blocks (eventpack.go)
+	packer  blockEncoder // the writer's block encoder
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -127,11 +129,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 
-	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
+		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}}
 	if err := s.migrate(ctx); err != nil {
 		close(s.stopped)
 		s.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	if err := s.packUpgraded(ctx); err != nil {
+		close(s.stopped)
+		s.Close()
+		return nil, fmt.Errorf("sqlite: packing the events of %s: %w", path, err)
 	}
 	go s.checkpointLoop()
 	return s, nil
