@@ -66,14 +66,14 @@ const (
 		"(SELECT CASE WHEN last_seq > ?2 THEN first_seq ELSE ?2 + 1 END FROM event_blocks WHERE account_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), 0) " +
 		"ORDER BY first_seq"
 	// qBlockAt reads the block whose range may hold a sequence number.
-	qBlockAt          = "SELECT first_seq, last_seq, data FROM event_blocks WHERE account_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1"
-	qAccountBlocks    = "SELECT first_seq, data FROM event_blocks WHERE account_id = ? AND events > 0 ORDER BY first_seq"
-	qBlocksBefore     = "SELECT first_seq FROM event_blocks WHERE account_id = ? AND min_timestamp < ? ORDER BY first_seq"
-	qBlockData        = "SELECT data FROM event_blocks WHERE account_id = ? AND first_seq = ?"
-	qRewriteBlock     = "UPDATE event_blocks SET events = ?, min_timestamp = ?, data = ? WHERE account_id = ? AND first_seq = ?"
-	qBlocksMinTime    = "SELECT MIN(min_timestamp) FROM event_blocks WHERE account_id = ?"
-	qBlocksFirstSeq   = "SELECT first_seq FROM event_blocks WHERE account_id = ? AND events > 0 ORDER BY first_seq LIMIT 1"
-	qAccountsWithRows = "SELECT DISTINCT account_id FROM event_rows"
+	qBlockAt        = "SELECT first_seq, last_seq, data FROM event_blocks WHERE account_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1"
+	qAccountBlocks  = "SELECT first_seq, data FROM event_blocks WHERE account_id = ? AND events > 0 ORDER BY first_seq"
+	qBlocksBefore   = "SELECT first_seq FROM event_blocks WHERE account_id = ? AND min_timestamp < ? ORDER BY first_seq"
+	qBlockData      = "SELECT data FROM event_blocks WHERE account_id = ? AND first_seq = ?"
+	qRewriteBlock   = "UPDATE event_blocks SET events = ?, min_timestamp = ?, data = ? WHERE account_id = ? AND first_seq = ?"
+	qBlocksMinTime  = "SELECT MIN(min_timestamp) FROM event_blocks WHERE account_id = ?"
+	qBlocksFirstSeq = "SELECT first_seq FROM event_blocks WHERE account_id = ? AND events > 0 ORDER BY first_seq LIMIT 1"
+	qEventAccounts  = "SELECT id FROM accounts"
 )
 
 // packEvents packs the account's events into blocks while more than
@@ -161,7 +161,7 @@ func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (
 // blocks (a crash part-way leaves whole blocks, and the next Open goes on).
 // It returns the events packed.
 func (s *Store) packAll(ctx context.Context) (int, error) {
-	accts, err := queryAll(ctx, s.write, scanInt64, qAccountsWithRows)
+	accts, err := queryAll(ctx, s.write, scanInt64, qEventAccounts)
 	if err != nil {
 		return 0, err
 	}
