@@ -3,6 +3,7 @@ package sqlite
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/segmentd/segmentd"
@@ -153,7 +154,8 @@ var errBadBlock = errors.New("sqlite: a packed event block is damaged")
 // blockEvent is one event of a block as blockReader reads it: its strings
 // are slices of the block (the contact id in its stored form, the email in
 // two parts), so that a reader that needs only some fields pays for no
-// others.
+// others. The fields from the block's string table also give their place
+// in it (-1: the empty string).
 type blockEvent struct {
 	seq      int64
 	ts       int64
@@ -163,12 +165,13 @@ type blockEvent struct {
 	local    string
 	domain   string
 	hasAt    bool
-	source   string // "" for "mail"
-	strs     [4]string
-	storedID string // encodeEventID's form
+	strs     [5]string // source ("" for "mail"), singlesend_id, automation_id, marketing_campaign_id, url
+	refs     [6]int    // the table places of typ and strs
+	storedID string    // encodeEventID's form
 }
 
-// blockReader reads a block's events in order.
+// blockReader reads a block's events in order. Its buffers are reused
+// from block to block.
 type blockReader struct {
 	data string
 	pos  int
@@ -176,12 +179,17 @@ type blockReader struct {
 	dict []string
 	ev   blockEvent
 	err  error
+
+	// decodeBlock's buffers
+	strs  []string // the table's strings, copied out of data when first used
+	text  []byte
+	spans [][3][2]int32
 }
 
 // open starts reading the block data, whose events' sequence numbers start
 // at firstSeq. dict is reused.
 func (r *blockReader) open(data string, firstSeq int64) {
-	*r = blockReader{data: data, dict: r.dict[:0]}
+	*r = blockReader{data: data, dict: r.dict[:0], strs: r.strs[:0], text: r.text[:0], spans: r.spans[:0]}
 	if len(data) == 0 || data[0] != eventBlockVersion {
 		r.err = errBadBlock
 		return
@@ -226,21 +234,22 @@ func (r *blockReader) bytes(n uint64) string {
 	return s
 }
 
-// str reads a string; none tells whether it was the uvarint 0.
-func (r *blockReader) str() (s string, none bool) {
+// str reads a string and its place in the table (-1 for the empty
+// string); none tells whether it was the uvarint 0.
+func (r *blockReader) str() (s string, ref int, none bool) {
 	i := r.uvarint()
 	switch {
 	case r.err != nil || i == 0:
-		return "", true
+		return "", -1, true
 	case i == 1:
 		s = r.bytes(r.uvarint())
 		r.dict = append(r.dict, s)
-		return s, false
+		return s, len(r.dict) - 1, false
 	case i-2 < uint64(len(r.dict)):
-		return r.dict[i-2], false
+		return r.dict[i-2], int(i - 2), false
 	}
 	r.err = errBadBlock
-	return "", true
+	return "", -1, true
 }
 
 // next reads the next event into r.ev; false at the end or on an error
@@ -256,18 +265,17 @@ func (r *blockReader) next() bool {
 	ev := &r.ev
 	ev.seq += int64(r.uvarint())
 	ev.ts += r.varint()
-	ev.code, ev.typ = r.uvarint(), ""
+	ev.code, ev.typ, ev.refs[0] = r.uvarint(), "", -1
 	if ev.code == 0 {
-		ev.typ, _ = r.str()
+		ev.typ, ev.refs[0], _ = r.str()
 	}
-	ev.contact, _ = r.str()
-	ev.local, _ = r.str()
+	ev.contact, _, _ = r.str()
+	ev.local, _, _ = r.str()
 	var none bool
-	ev.domain, none = r.str()
+	ev.domain, _, none = r.str()
 	ev.hasAt = !none
-	ev.source, _ = r.str()
 	for i := range ev.strs {
-		ev.strs[i], _ = r.str()
+		ev.strs[i], ev.refs[i+1], _ = r.str()
 	}
 	ev.storedID = r.bytes(r.uvarint())
 	return r.err == nil
@@ -277,77 +285,83 @@ func (r *blockReader) next() bool {
 func (ev *blockEvent) sgEventID(dst []byte) []byte { return appendEventID(dst, ev.storedID) }
 
 // decodeBlock appends the events of a block with sequence numbers after
-// after to evs, and their numbers to seqs. The strings the events share
-// (a domain, a campaign) are one string; the texts written out (contact
-// ids, emails, sg_event_ids) go into one string per block.
+// after to evs, and their numbers to seqs. The strings of the block's
+// table (a type, a source, a campaign, a url) are copied out once each and
+// shared by the block's events; the texts written out (contact ids,
+// emails, sg_event_ids) go into one string per block. No string of the
+// result refers to data.
 func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
 	r.open(data, firstSeq)
+	evs, seqs = slices.Grow(evs, r.left), slices.Grow(seqs, r.left)
 	start := len(evs)
-	var text []byte
-	type span struct{ contact, email, id [2]int32 }
-	var spans []span
-	contacts := map[string][2]int32{} // a contact's id written out once per block
+	text, spans := slices.Grow(r.text, len(data)*2), r.spans
+	str := func(s string, ref int) string {
+		if ref < 0 {
+			return ""
+		}
+		for len(r.strs) <= ref {
+			r.strs = append(r.strs, "")
+		}
+		if r.strs[ref] == "" {
+			r.strs[ref] = strings.Clone(s)
+		}
+		return r.strs[ref]
+	}
 	for r.next() {
 		ev := &r.ev
 		if ev.seq <= after {
 			continue
 		}
-		out := segmentd.Event{Timestamp: fromMS(ev.ts), Source: ev.source,
-			SinglesendID: ev.strs[0], AutomationID: ev.strs[1], MarketingCampaignID: ev.strs[2], URL: ev.strs[3]}
+		out := segmentd.Event{Timestamp: fromMS(ev.ts), Source: str(ev.strs[0], ev.refs[1]),
+			SinglesendID: str(ev.strs[1], ev.refs[2]), AutomationID: str(ev.strs[2], ev.refs[3]),
+			MarketingCampaignID: str(ev.strs[3], ev.refs[4]), URL: str(ev.strs[4], ev.refs[5])}
 		if ev.code != 0 {
 			out.Type = decodeEventType(int64(ev.code))
 		} else {
-			out.Type = ev.typ
+			out.Type = str(ev.typ, ev.refs[0])
 		}
 		if out.Source == "" {
 			out.Source = segmentd.DefaultEventSource
 		}
-		var sp span
-		if c := ev.contact; len(c) > 1 {
-			if c[0] == 't' {
-				out.ContactID = c[1:]
-			} else if at, ok := contacts[c]; ok {
-				sp.contact = at
-			} else if c[0] == 'u' && len(c) == 17 {
-				b := len(text)
-				text = appendUUID(text, c[1:])
-				sp.contact = [2]int32{int32(b), int32(len(text))}
-				contacts[c] = sp.contact
-			} else {
-				return evs, seqs, errBadBlock
-			}
-		}
-		if ev.hasAt {
+		var sp [3][2]int32 // contact, email, sg_event_id in text
+		switch c := ev.contact; {
+		case c == "":
+		case c[0] == 'u' && len(c) == 17:
 			b := len(text)
-			text = append(append(append(text, ev.local...), '@'), ev.domain...)
-			sp.email = [2]int32{int32(b), int32(len(text))}
-		} else {
-			out.Email = ev.local
+			text = appendUUID(text, c[1:])
+			sp[0] = [2]int32{int32(b), int32(len(text))}
+		case c[0] == 't' && len(c) > 1:
+			b := len(text)
+			text = append(text, c[1:]...)
+			sp[0] = [2]int32{int32(b), int32(len(text))}
+		default:
+			return evs, seqs, errBadBlock
 		}
+		b := len(text)
+		text = append(text, ev.local...)
+		if ev.hasAt {
+			text = append(append(text, '@'), ev.domain...)
+		}
+		sp[1] = [2]int32{int32(b), int32(len(text))}
 		if ev.storedID != "" {
 			b := len(text)
 			text = ev.sgEventID(text)
-			sp.id = [2]int32{int32(b), int32(len(text))}
+			sp[2] = [2]int32{int32(b), int32(len(text))}
 		}
 		evs = append(evs, out)
 		seqs = append(seqs, ev.seq)
 		spans = append(spans, sp)
 	}
+	r.text, r.spans = text, spans
 	if r.err != nil {
 		return evs, seqs, r.err
 	}
 	all := string(text)
 	for i, sp := range spans {
 		ev := &evs[start+i]
-		if sp.contact[1] > 0 {
-			ev.ContactID = all[sp.contact[0]:sp.contact[1]]
-		}
-		if sp.email[1] > 0 {
-			ev.Email = all[sp.email[0]:sp.email[1]]
-		}
-		if sp.id[1] > 0 {
-			ev.SGEventID = all[sp.id[0]:sp.id[1]]
-		}
+		ev.ContactID = all[sp[0][0]:sp[0][1]]
+		ev.Email = all[sp[1][0]:sp[1][1]]
+		ev.SGEventID = all[sp[2][0]:sp[2][1]]
 	}
 	return evs, seqs, nil
 }

@@ -611,7 +611,8 @@ func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq 
 	// The blocks first: the page ends at the limit-th of their events,
 	// so only the rows up to there are read (the rows left in the
 	// blocks' ranges are few, the newest rows many).
-	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, make([]segmentd.Event, 0, min(limit, maxEventPage)), nil)
+	room := min(limit, maxEventPage) + eventBlockSpan // the blocks read past the limit
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, make([]segmentd.Event, 0, room), make([]int64, 0, room))
 	if err != nil {
 		return nil, afterSeq, err
 	}
@@ -627,7 +628,7 @@ func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq 
 	// Room for the whole page at once: grown by appends, the page's
 	// events were copied three times over at the rebuild's 50,000 (most
 	// of what reading the events allocated).
-	room := min(limit, maxEventPage)
+	room = min(limit, maxEventPage)
 	if len(bevs) > 0 {
 		room = min(room, 1024) // most of the page is the blocks'
 	}

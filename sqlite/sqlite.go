@@ -258,7 +258,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	if applied > 0 {
-		if err := s.vacuumIfSparse(ctx); err != nil {
+		if err := s.vacuumIfSparse(ctx, 4); err != nil {
 			return err
 		}
 	}
@@ -274,15 +274,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// vacuumIfSparse rewrites the database file when more than a quarter of
-// its pages are free, as after a migration that copied a table and dropped
+// vacuumIfSparse rewrites the database file when more than 1/part of its
+// pages are free (a quarter after a migration), as after a migration that copied a table and dropped
 // the old one (0015 rewrites the events): SQLite reuses free pages but
 // never gives them back to the file system by itself, so without it the
 // data directory would not shrink at the upgrade. It runs once, at the
 // Open that applied the migration; VACUUM needs room on disk for two
 // copies of the database beside it while it runs (the temporary copy, then
 // the WAL it writes back through, truncated at the next checkpoint).
-func (s *Store) vacuumIfSparse(ctx context.Context) error {
+func (s *Store) vacuumIfSparse(ctx context.Context, part int64) error {
 	var free, pages int64
 	if err := s.write.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
 		return err
@@ -290,7 +290,7 @@ func (s *Store) vacuumIfSparse(ctx context.Context) error {
 	if err := s.write.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
 		return err
 	}
-	if free*4 <= pages {
+	if free*part <= pages {
 		return nil
 	}
 	// The copy VACUUM builds goes to a temporary file, not to memory as
