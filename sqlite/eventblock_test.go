@@ -300,6 +300,22 @@ func TestPackEventsAtomic(t *testing.T) {
 	if got := scanAllEvents(t, s, acct, 1000); len(got) != 40 || got[39].SGEventID != "id-39" {
 		t.Fatalf("read %d events", len(got))
 	}
+	// A row the writer's memory of the newest events does not know gone
+	// (deleted behind its back): the block is packed from the rows.
+	if _, err := s.write.Exec("DELETE FROM event_rows WHERE account_id = ? AND seq = 35", acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(40, 16); err != nil {
+		t.Fatal(err)
+	}
+	rows, blocks, packed = blockCounts(t, s, acct)
+	if blocks != 3 || packed != 47 || rows != 8 {
+		t.Fatalf("after packing past a deleted row: %d rows, %d blocks holding %d; want 8, 3 and 47", rows, blocks, packed)
+	}
+	got := scanAllEvents(t, s, acct, 1000)
+	if len(got) != 55 || got[33].SGEventID != "id-33" || got[34].SGEventID != "id-35" {
+		t.Fatalf("read %d events, around the deleted one %q %q", len(got), got[33].SGEventID, got[34].SGEventID)
+	}
 }
 
 // TestMigratePacksEvents: a schema-24 database's events are packed at the

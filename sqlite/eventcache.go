@@ -78,6 +78,18 @@ func (c *eventCache) forgetEmails() {
 	c.emails, c.nEmails = nil, 0
 }
 
+// forgetTail drops what the account's hash set holds of its newest events
+// (eventTail): the caller's write changes event rows other than by adding
+// them. Called inside the write transaction, so that no packing runs
+// between the write and the forgetting.
+func (c *eventCache) forgetTail(acct int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if set := c.ids[acct]; set != nil {
+		set.tail = eventTail{stale: true}
+	}
+}
+
 // forgetIDs drops the account's hash set; the next AddEvents loads it again.
 func (c *eventCache) forgetIDs(acct int64) {
 	c.mu.Lock()
@@ -120,6 +132,8 @@ type hashSet struct {
 	zero   []int64
 	n      int   // entries in recent and zero
 	last   int64 // the greatest sequence number held
+
+	tail eventTail // the account's newest events, for packing (eventpack.go)
 }
 
 type hashSeq struct {
@@ -279,7 +293,7 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return nil, err
 	}
-	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last}
+	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last, tail: eventTail{stale: true}}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,53 @@ const (
 	packTxBlocks = 32
 )
 
+// eventTail is what the writer holds of an account's newest events, so
+// that packing them need not read their rows back (most of its cost):
+// every event stored since it started that has a contact, in sequence
+// order, from the number from up. It lives in the account's hash set
+// (eventcache.go) and is dropped with it; a write that changes event rows
+// other than by adding them (AttachEvents, a prune, a reset) makes it
+// stale inside its transaction (eventCache.forgetTail), and the next batch
+// starts it again after its own number. A block whose range it covers is
+// encoded from it; the rows are still deleted by the same statement, which
+// must delete exactly as many rows as it holds there, or the block is
+// packed from the rows instead.
+type eventTail struct {
+	stale bool
+	from  int64
+	seqs  []int64
+	evs   []segmentd.Event
+}
+
+// add records the events evs, numbered after last, that AddEvents stored.
+func (t *eventTail) add(last int64, evs []segmentd.Event) {
+	if t.stale {
+		*t = eventTail{from: last + 1}
+	}
+	for i := range evs {
+		if evs[i].ContactID != "" {
+			t.seqs = append(t.seqs, last+1+int64(i))
+			t.evs = append(t.evs, evs[i])
+		}
+	}
+}
+
+// take returns the events it holds of [lo, hi], if it covers the range.
+func (t *eventTail) take(lo, hi int64) ([]int64, []segmentd.Event, bool) {
+	if t == nil || t.stale || t.from > lo {
+		return nil, nil, false
+	}
+	n, _ := slices.BinarySearch(t.seqs, hi+1)
+	return t.seqs[:n], t.evs[:n], true
+}
+
+// drop forgets the events through hi, which are packed.
+func (t *eventTail) drop(hi int64) {
+	n, _ := slices.BinarySearch(t.seqs, hi+1)
+	t.seqs, t.evs = t.seqs[n:], t.evs[n:]
+	t.from = hi + 1
+}
+
 // packParams are a store's packing parameters (tests set small ones).
 type packParams struct{ span, keep int64 }
 
@@ -78,9 +125,9 @@ const (
 
 // packEvents packs the account's events into blocks while more than
 // span+keep sequence numbers lie above its frontier, at most maxBlocks
-// blocks (0: no bound), inside the write transaction tx. It returns the
-// events packed.
-func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int) (int, error) {
+// blocks (0: no bound), inside the write transaction tx, from tail where
+// it can (nil: from the rows). It returns the events packed.
+func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int, tail *eventTail) (int, error) {
 	p := s.pack
 	var last int64
 	if err := tx.QueryRowContext(ctx, qRowsLastSeq, acct).Scan(&last); err != nil {
@@ -103,7 +150,7 @@ func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlock
 		if lo == 0 || last-hi < p.keep {
 			break
 		}
-		k, err := s.packBlock(ctx, tx, acct, lo, hi)
+		k, err := s.packBlock(ctx, tx, acct, lo, hi, tail)
 		if err != nil {
 			return packed, fmt.Errorf("packing events %d to %d: %w", lo, hi, err)
 		}
@@ -114,8 +161,37 @@ func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlock
 }
 
 // packBlock writes the rows of [lo, hi] that can be packed as one block and
-// deletes them.
-func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (int, error) {
+// deletes them: from tail when it covers the range, else from the rows.
+func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, tail *eventTail) (int, error) {
+	if seqs, evs, ok := tail.take(lo, hi); ok {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT pack"); err != nil {
+			return 0, err
+		}
+		res, err := tx.ExecContext(ctx, qDeletePacked, acct, lo, hi)
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		if n == int64(len(evs)) {
+			if err := s.insertBlock(ctx, tx, acct, lo, hi, seqs, evs); err != nil {
+				return 0, err
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE pack"); err != nil {
+				return 0, err
+			}
+			tail.drop(hi)
+			return len(evs), nil
+		}
+		// Not the rows the tail holds (it should not happen): from the
+		// rows then, and the tail starts again.
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO pack; RELEASE pack"); err != nil {
+			return 0, err
+		}
+		*tail = eventTail{stale: true}
+	}
 	rows, err := tx.QueryContext(ctx, qPackRows, acct, lo, hi)
 	if err != nil {
 		return 0, err
@@ -133,6 +209,21 @@ func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (
 	}
 	seqs := r.seqs
 	evs := r.events()
+	res, err := tx.ExecContext(ctx, qDeletePacked, acct, lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(evs)) {
+		return 0, fmt.Errorf("deleted %d rows for %d packed events (%v)", n, len(evs), err)
+	}
+	if err := s.insertBlock(ctx, tx, acct, lo, hi, seqs, evs); err != nil {
+		return 0, err
+	}
+	return len(evs), nil
+}
+
+// insertBlock writes evs, numbered seqs, as the block of [lo, hi].
+func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, seqs []int64, evs []segmentd.Event) error {
 	e := &s.packer
 	e.reset(lo)
 	var oldest any
@@ -143,17 +234,8 @@ func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (
 			oldest = ts
 		}
 	}
-	if _, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, len(evs), oldest, e.bytes()); err != nil {
-		return 0, err
-	}
-	res, err := tx.ExecContext(ctx, qDeletePacked, acct, lo, hi)
-	if err != nil {
-		return 0, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(evs)) {
-		return 0, fmt.Errorf("deleted %d rows for %d packed events (%v)", n, len(evs), err)
-	}
-	return len(evs), nil
+	_, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, len(evs), oldest, e.bytes())
+	return err
 }
 
 // packAll packs every account's events as AddEventBatches would, a few
@@ -171,7 +253,7 @@ func (s *Store) packAll(ctx context.Context) (int, error) {
 			var n int
 			err := s.writeTx(ctx, func(tx *sql.Tx) error {
 				var err error
-				n, err = s.packEvents(ctx, tx, acct, packTxBlocks)
+				n, err = s.packEvents(ctx, tx, acct, packTxBlocks, nil)
 				return err
 			})
 			if err != nil {
@@ -303,6 +385,7 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 	for _, first := range firsts {
 		var pruned int
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			s.events.forgetTail(acct)
 			var data []byte
 			if err := tx.QueryRowContext(ctx, qBlockData, acct, first).Scan(&data); err != nil {
 				return err

@@ -293,7 +293,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			if _, err = nextChange(ctx, tx); err != nil {
 				return err
 			}
-			_, err = s.packEvents(ctx, tx, acct, 0)
+			_, err = s.packEvents(ctx, tx, acct, 0, &set.tail)
 		}
 		return err
 	})
@@ -358,6 +358,7 @@ func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct 
 			set.add(b.hashes[k], last+1+int64(i))
 		}
 	}
+	set.tail.add(last, out)
 	res.Added, res.Events = len(out), out
 	return res, nil
 }
@@ -547,6 +548,7 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	var out []segmentd.Event
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
+		s.events.forgetTail(acct) // rows get a contact: packing reads them again
 		// The owner as stored now: a contact may have changed or gone since
 		// the caller's write.
 		ids, err := contactIDsByEmail(ctx, tx, acct, pending)
@@ -694,6 +696,7 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 	}
 	for from := lo; hi > 0 && from <= hi; from += pruneChunk {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			s.events.forgetTail(acct)
 			res, err := tx.ExecContext(ctx, qPruneEvents, acct, from, from+pruneChunk, toMS(before))
 			if err != nil {
 				return err

@@ -67,7 +67,8 @@ var accountData = []string{
 }
 
 // clearAccount deletes the account's data and its finished jobs.
-func clearAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+func (s *Store) clearAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+	s.events.forgetTail(acct)
 	for _, t := range accountData {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE account_id = ?", acct); err != nil {
 			return err
@@ -88,7 +89,7 @@ func (s *Store) ResetAccount(ctx context.Context, acct int64) (int64, error) {
 		if seq, err = nextChange(ctx, tx); err != nil {
 			return err
 		}
-		if err := clearAccount(ctx, tx, acct); err != nil {
+		if err := s.clearAccount(ctx, tx, acct); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO account_resets (account_id, change_seq) VALUES (?, ?)", acct, seq)
@@ -118,7 +119,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct int64) error {
 		if err != nil {
 			return err
 		}
-		if err := clearAccount(ctx, tx, acct); err != nil {
+		if err := s.clearAccount(ctx, tx, acct); err != nil {
 			return err
 		}
 		for _, t := range []string{"jobs", "account_counters", "webhook_keys", "api_keys", "account_resets"} {
