@@ -82,8 +82,13 @@ func TestEventBlockCodec(t *testing.T) {
 			}
 		}
 	}
-	// Every truncation and a flipped byte anywhere: an error or events,
-	// never a panic.
+	// Every truncation and a flipped byte anywhere, in a block of 30
+	// events: an error or events, never a panic.
+	e.reset(1000)
+	for i := range 30 {
+		e.add(seqs[i], &evs[i])
+	}
+	data = string(e.bytes())
 	for n := range len(data) {
 		if _, _, err := decodeBlock(&br, data[:n], 1000, 0, nil, nil); err == nil {
 			t.Fatalf("a block cut to %d of %d bytes read without an error", n, len(data))
