@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -77,6 +78,18 @@ func (c *eventCache) forgetEmails() {
 	c.emails, c.nEmails = nil, 0
 }
 
+// forgetTail drops what the account's hash set holds of its newest events
+// (eventTail): the caller's write changes event rows other than by adding
+// them. Called inside the write transaction, so that no packing runs
+// between the write and the forgetting.
+func (c *eventCache) forgetTail(acct int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if set := c.ids[acct]; set != nil {
+		set.tail = eventTail{stale: true}
+	}
+}
+
 // forgetIDs drops the account's hash set; the next AddEvents loads it again.
 func (c *eventCache) forgetIDs(acct int64) {
 	c.mu.Lock()
@@ -119,6 +132,8 @@ type hashSet struct {
 	zero   []int64
 	n      int   // entries in recent and zero
 	last   int64 // the greatest sequence number held
+
+	tail eventTail // the account's newest events, for packing (eventpack.go)
 }
 
 type hashSeq struct {
@@ -266,14 +281,19 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	}
 	// The account's sequence range bounds its events: room for them all
 	// at once, rather than growing (twice the memory) while loading.
-	var first, last int64
+	var first, last, firstBlock int64
 	if err := tx.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&first); err != nil {
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, qBlocksFirstSeq, acct).Scan(&firstBlock); err == nil && (first == 0 || firstBlock < first) {
+		first = firstBlock
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return nil, err
 	}
-	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last}
+	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last, tail: eventTail{stale: true}}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
@@ -292,10 +312,41 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if err := hashBlocks(ctx, tx, acct, set); err != nil {
+		return nil, err
+	}
 	slices.Sort(set.sorted)
 	set.index()
 	c.ids[acct] = set
 	return set, nil
+}
+
+// hashBlocks adds the sg_event_ids of the account's blocks to set.sorted.
+func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error {
+	rows, err := tx.QueryContext(ctx, qAccountBlocks, acct)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var first int64
+	var data sql.RawBytes
+	var br blockReader
+	var id []byte
+	for rows.Next() {
+		if err := rows.Scan(&first, &data); err != nil {
+			return err
+		}
+		for br.open(string(data), first); br.next(); {
+			if br.ev.storedID != "" {
+				id = br.ev.sgEventID(id[:0])
+				set.sorted = append(set.sorted, packHash(eventHashBytes(id), br.ev.seq))
+			}
+		}
+		if br.err != nil {
+			return fmt.Errorf("event block %d of account %d: %w", first, acct, br.err)
+		}
+	}
+	return rows.Err()
 }
 
 // owners sets the ContactID of each of evs (emails lower-cased) to the
@@ -390,6 +441,7 @@ type batchBuffers struct {
 	miss   []int32          // events whose email is not remembered
 	seqs   []int64
 	idText []byte
+	blocks blockIDs // the block the last duplicate probe read
 }
 
 // contactID is the text of a remembered owner's id.
@@ -419,6 +471,7 @@ func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, se
 	}
 	clear(b.first)
 	b.keep = b.keep[:0]
+	b.blocks = blockIDs{} // a block read by an earlier transaction may have changed since
 	var stmt *sql.Stmt
 	for i := range evs {
 		id := evs[i].SGEventID
@@ -451,6 +504,13 @@ func (b *batchBuffers) newEvents(ctx context.Context, tx *sql.Tx, acct int64, se
 				}
 				if !errors.Is(err, sql.ErrNoRows) {
 					return err
+				}
+				// Not a row: perhaps an event of a block.
+				if dup, err = b.blocks.storedIDAt(ctx, tx, acct, seq, storedText(stored)); dup || err != nil {
+					if err != nil {
+						return err
+					}
+					break
 				}
 			}
 			if dup {

@@ -194,3 +194,15 @@ func appendEventID[B ~[]byte | ~string](dst []byte, stored B) []byte {
 	}
 	return append(dst, stored...)
 }
+
+// storedText is a stored sg_event_id (encodeEventID's value) as a string
+// of its bytes.
+func storedText(stored any) string {
+	switch x := stored.(type) {
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	}
+	return ""
+}

@@ -85,7 +85,11 @@ var registerFunctions = sync.OnceValue(func() error {
 const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
-	qEventsLastSeq     = "SELECT COALESCE(MAX(seq), 0) FROM event_rows WHERE account_id = ?"
+	// qEventsLastSeq is the greatest sequence number of the account's
+	// rows and blocks (the newest block's range may end past its last
+	// event: numbers are never given twice).
+	qEventsLastSeq = "SELECT MAX(COALESCE((SELECT MAX(seq) FROM event_rows WHERE account_id = ?1), 0), " +
+		"COALESCE((SELECT last_seq FROM event_blocks WHERE account_id = ?1 ORDER BY first_seq DESC LIMIT 1), 0))"
 	// qEventsAnyBefore tells whether any event is older than a time.
 	qEventsAnyBefore = "SELECT 1 FROM event_bounds WHERE account_id = ? AND min_timestamp < ?"
 	// qLowerEventBound lowers the account's oldest event time to a
@@ -94,10 +98,11 @@ const (
 		"ON CONFLICT (account_id) DO UPDATE SET min_timestamp = excluded.min_timestamp WHERE excluded.min_timestamp < min_timestamp"
 	qEventsUnattached = "SELECT DISTINCT email FROM event_rows WHERE account_id = ? AND contact_id IS NULL AND email IN (SELECT value FROM json_each(?))"
 	qAttachEvents     = "UPDATE event_rows INDEXED BY events_unattached SET contact_id = ? WHERE account_id = ? AND contact_id IS NULL AND email = ? RETURNING " + eventColumns
-	qScanEvents       = "SELECT seq, " + eventColumns + " FROM event_rows WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	qScanEvents       = "SELECT seq, " + eventColumns + " FROM event_rows WHERE account_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 	// qEventsFirstSeq and qEventsLastSeq are separate statements: SQLite
 	// answers a lone MIN or MAX from the end of the index, both together
-	// by reading the account's whole range.
+	// by reading the account's whole range. qEventsFirstSeq is the rows'
+	// (firstEventSeq adds the blocks').
 	qEventsFirstSeq = "SELECT COALESCE(MIN(seq), 0) FROM event_rows WHERE account_id = ?"
 	qPruneEvents    = "DELETE FROM event_rows WHERE account_id = ? AND seq >= ? AND seq < ? AND event_timestamp < ?"
 	// qMinEventTime is the oldest event time of a sequence range.
@@ -285,7 +290,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		if learned {
 			// Stored events move the account's history too, so that a
 			// reader polling the change marks learns of them.
-			_, err = nextChange(ctx, tx)
+			if _, err = nextChange(ctx, tx); err != nil {
+				return err
+			}
+			_, err = s.packEvents(ctx, tx, acct, 0, &set.tail)
 		}
 		return err
 	})
@@ -350,6 +358,7 @@ func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct 
 			set.add(b.hashes[k], last+1+int64(i))
 		}
 	}
+	set.tail.add(last, out)
 	res.Added, res.Events = len(out), out
 	return res, nil
 }
@@ -539,6 +548,7 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	var out []segmentd.Event
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
+		s.events.forgetTail(acct) // rows get a contact: packing reads them again
 		// The owner as stored now: a contact may have changed or gone since
 		// the caller's write.
 		ids, err := contactIDsByEmail(ctx, tx, acct, pending)
@@ -592,44 +602,65 @@ func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limi
 	return scanEventPage(ctx, s.read, nil, acct, afterSeq, limit)
 }
 
-// scanEventPage reads a page of events with qScanEvents. r, when not
-// nil, is the reader of the caller's previous page, whose buffers it
-// reuses.
+// scanEventPage reads a page of events: up to limit of the account's
+// events after afterSeq, in sequence order, from its blocks and its rows
+// merged. r, when not nil, is the reader of the caller's previous page,
+// whose buffers it reuses; r.seqs is set to the events' sequence numbers.
 func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	rows, err := q.QueryContext(ctx, qScanEvents, acct, afterSeq, limit)
+	if r == nil {
+		r = new(eventRows)
+	}
+	// The blocks first: the page ends at the limit-th of their events,
+	// so only the rows up to there are read (the rows left in the
+	// blocks' ranges are few, the newest rows many).
+	room := min(limit, maxEventPage) + eventBlockSpan // the blocks read past the limit
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, make([]segmentd.Event, 0, room), make([]int64, 0, room))
+	if err != nil {
+		return nil, afterSeq, err
+	}
+	upTo := int64(math.MaxInt64)
+	if len(bseqs) >= limit {
+		upTo = bseqs[limit-1]
+	}
+	rows, err := q.QueryContext(ctx, qScanEvents, acct, afterSeq, upTo, limit)
 	if err != nil {
 		return nil, afterSeq, err
 	}
 	defer rows.Close()
-	if r == nil {
-		r = new(eventRows)
-	}
 	// Room for the whole page at once: grown by appends, the page's
 	// events were copied three times over at the rebuild's 50,000 (most
 	// of what reading the events allocated).
-	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, min(limit, maxEventPage)), spans: r.spans[:0], arena: r.arena[:0], seqs: r.seqs}
-	if r.seqs != nil {
-		r.seqs = r.seqs[:0]
+	room = min(limit, maxEventPage)
+	if len(bevs) > 0 {
+		room = min(room, 1024) // most of the page is the blocks'
+	}
+	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, room), spans: r.spans[:0], arena: r.arena[:0], seqs: r.seqs[:0]}
+	if r.seqs == nil {
+		r.seqs = make([]int64, 0, room)
 	}
 	if n := cap(r.out); cap(r.spans) < n {
 		r.spans = make([][2][2]uint32, 0, n)
 		r.arena = make([]byte, 0, n*64) // a contact id and an sg_event_id written out
 	}
-	last := afterSeq
 	for rows.Next() {
 		if err := r.scan(rows); err != nil {
 			return nil, afterSeq, err
 		}
-		last = r.seq
 	}
 	if err := rows.Err(); err != nil {
 		return nil, afterSeq, err
 	}
-	return r.events(), last, nil
+	evs, seqs := mergeEvents(r.events(), r.seqs, bevs, bseqs, limit)
+	r.seqs = seqs
+	last := afterSeq
+	if len(seqs) > 0 {
+		last = seqs[len(seqs)-1]
+	}
+	return evs, last, nil
 }
 
-// PruneEvents deletes events older than before, one sequence range per
-// transaction: pruning a large account never holds the writer for long, and
+// PruneEvents deletes events older than before, from the blocks
+// (pruneBlocks) and then the rows, one sequence range per transaction: pruning a large account never holds the writer for long, and
 // each deleted event is independent of the others, so an error part-way
 // leaves only fewer events pruned. Each range's oldest remaining event time
 // is read after its delete, while its pages are at hand, and the last
@@ -647,10 +678,16 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 	if err := s.read.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&lo); err != nil {
 		return 0, err
 	}
-	if err := s.read.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&hi); err != nil {
+	if err := s.read.QueryRowContext(ctx, qRowsLastSeq, acct).Scan(&hi); err != nil {
 		return 0, err
 	}
-	total := 0
+	total, err := s.pruneBlocks(ctx, acct, toMS(before))
+	if err != nil {
+		if total > 0 {
+			s.events.forgetIDs(acct)
+		}
+		return total, err
+	}
 	var oldest sql.NullInt64
 	keep := func(v sql.NullInt64) {
 		if v.Valid && (!oldest.Valid || v.Int64 < oldest.Int64) {
@@ -659,6 +696,7 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 	}
 	for from := lo; hi > 0 && from <= hi; from += pruneChunk {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			s.events.forgetTail(acct)
 			res, err := tx.ExecContext(ctx, qPruneEvents, acct, from, from+pruneChunk, toMS(before))
 			if err != nil {
 				return err
@@ -681,6 +719,10 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		// Events stored since the ranges were read (none at start).
 		var v sql.NullInt64
 		if err := tx.QueryRowContext(ctx, qMinEventTime, acct, hi+1, int64(math.MaxInt64)).Scan(&v); err != nil {
+			return err
+		}
+		keep(v)
+		if err := tx.QueryRowContext(ctx, qBlocksMinTime, acct).Scan(&v); err != nil {
 			return err
 		}
 		keep(v)

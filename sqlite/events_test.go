@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/segmentd/segmentd/internal/cputime"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,12 +36,16 @@ func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	for _, q := range []string{qEventHashes, qEventAt, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents,
-		qEventsFirstSeq, qPruneEvents, qMinEventTime, qEventsAnyBefore, qRecordAttachment} {
+		qEventsFirstSeq, qPruneEvents, qMinEventTime, qEventsAnyBefore, qRecordAttachment,
+		qEventFrontier, qRowsFirstSeq, qRowsLastSeq, qPackRows, qDeletePacked, qInsertBlock, qScanBlocks, qBlockAt, qAccountBlocks,
+		qBlocksBefore, qBlockData, qRewriteBlock, qBlocksMinTime, qBlocksFirstSeq} {
 		plan := queryPlan(t, s, q)
 		for _, step := range plan {
-			scan := strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE")
+			scan := strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE") && step != "SCAN CONSTANT ROW"
 			// The primary key searched by account alone reads all its events.
-			whole := strings.HasSuffix(step, "USING PRIMARY KEY (account_id=?)") && q != qEventHashes && q != qEventsLastSeq && q != qEventsFirstSeq
+			// (event_attachments, which packing reads so, holds only the
+			// attachments since the last snapshot.)
+			whole := strings.HasSuffix(step, "event_rows USING PRIMARY KEY (account_id=?)") && q != qEventHashes && q != qEventsLastSeq && q != qEventsFirstSeq && q != qRowsLastSeq
 			if scan || whole || strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("query %s\nhas plan step %q (whole plan %q)", q, step, plan)
 			}
@@ -67,6 +72,9 @@ func BenchmarkAddEventsLoaded(b *testing.B) {
 	}
 	defer s.Close()
 	b.Logf("open (with migrations): %v", time.Since(t0))
+	if os.Getenv("SEGMENTD_EVENTS_BENCH_NOPACK") != "" { // the same code without packing, for an A/B
+		s.pack = packParams{span: math.MaxInt32, keep: math.MaxInt32}
+	}
 	var acct, maxTS int64
 	if err := s.read.QueryRow("SELECT account_id, event_timestamp FROM events WHERE account_id = (SELECT MAX(account_id) FROM events) ORDER BY seq DESC LIMIT 1").Scan(&acct, &maxTS); err != nil {
 		b.Fatal(err)
@@ -203,12 +211,15 @@ func BenchmarkScanEventsLoaded(b *testing.B) {
 	}
 	defer s.Close()
 	var acct int64
-	if err := s.read.QueryRow("SELECT MAX(account_id) FROM events").Scan(&acct); err != nil {
+	if err := s.read.QueryRow("SELECT MAX(id) FROM accounts").Scan(&acct); err != nil {
 		b.Fatal(err)
 	}
-	limit := 2_000_000
+	limit, page := 2_000_000, 10_000
 	if v, err := strconv.Atoi(os.Getenv("SEGMENTD_SCAN_LIMIT")); err == nil {
 		limit = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("SEGMENTD_SCAN_PAGE")); err == nil {
+		page = v // the rebuild's is readEventsPage
 	}
 	b.ResetTimer()
 	c0 := cputime.Process()
@@ -216,12 +227,12 @@ func BenchmarkScanEventsLoaded(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		n = 0
 		for after := int64(0); n < limit; {
-			evs, last, err := s.ScanEvents(ctx, acct, after, 10_000)
+			evs, last, err := s.ScanEvents(ctx, acct, after, page)
 			if err != nil {
 				b.Fatal(err)
 			}
 			n += len(evs)
-			if len(evs) < 10_000 {
+			if len(evs) < page {
 				break
 			}
 			after = last

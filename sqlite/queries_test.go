@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,8 +63,8 @@ func TestQueryPlans(t *testing.T) {
 func queryPlan(t *testing.T, s *Store, q string) []string {
 	t.Helper()
 	n := strings.Count(q, "?")
-	if strings.Contains(q, "?2") { // numbered parameters, each bound once
-		n = 2
+	for k := 2; strings.Contains(q, "?"+strconv.Itoa(k)); k++ { // numbered parameters, each bound once
+		n = k
 	}
 	rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, make([]any, n)...)
 	if err != nil {

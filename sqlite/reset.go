@@ -60,7 +60,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 // behind the reset starts again after it.
 var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
-	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_bounds",
+	"segments", "segment_refreshes", "cc_segments", "event_rows", "event_blocks", "event_bounds",
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "import_chunks", "imports",
 	"history_segments", "segment_history", "webhook_replays",
@@ -68,7 +68,8 @@ var accountData = []string{
 }
 
 // clearAccount deletes the account's data and its finished jobs.
-func clearAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+func (s *Store) clearAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+	s.events.forgetTail(acct)
 	for _, t := range accountData {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE account_id = ?", acct); err != nil {
 			return err
@@ -89,7 +90,7 @@ func (s *Store) ResetAccount(ctx context.Context, acct int64) (int64, error) {
 		if seq, err = nextChange(ctx, tx); err != nil {
 			return err
 		}
-		if err := clearAccount(ctx, tx, acct); err != nil {
+		if err := s.clearAccount(ctx, tx, acct); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO account_resets (account_id, change_seq) VALUES (?, ?)", acct, seq)
@@ -119,7 +120,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct int64) error {
 		if err != nil {
 			return err
 		}
-		if err := clearAccount(ctx, tx, acct); err != nil {
+		if err := s.clearAccount(ctx, tx, acct); err != nil {
 			return err
 		}
 		for _, t := range []string{"jobs", "account_counters", "webhook_keys", "api_keys", "account_resets"} {

@@ -56,6 +56,8 @@ type Store struct {
 	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
 	batch   batchBuffers // AddEvents' working memory (eventcache.go)
 	inserts eventInserts // AddEvents' statements (events.go)
+	pack    packParams   // packing events into blocks (eventpack.go)
+	packer  blockEncoder // the writer's block encoder
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -127,11 +129,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 
-	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
+		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}}
 	if err := s.migrate(ctx); err != nil {
 		close(s.stopped)
 		s.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	if err := s.packUpgraded(ctx); err != nil {
+		close(s.stopped)
+		s.Close()
+		return nil, fmt.Errorf("sqlite: packing the events of %s: %w", path, err)
 	}
 	go s.checkpointLoop()
 	return s, nil
@@ -250,7 +258,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	if applied > 0 {
-		if err := s.vacuumIfSparse(ctx); err != nil {
+		if err := s.vacuumIfSparse(ctx, 4); err != nil {
 			return err
 		}
 	}
@@ -266,15 +274,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// vacuumIfSparse rewrites the database file when more than a quarter of
-// its pages are free, as after a migration that copied a table and dropped
+// vacuumIfSparse rewrites the database file when more than 1/part of its
+// pages are free (a quarter after a migration), as after a migration that copied a table and dropped
 // the old one (0015 rewrites the events): SQLite reuses free pages but
 // never gives them back to the file system by itself, so without it the
 // data directory would not shrink at the upgrade. It runs once, at the
 // Open that applied the migration; VACUUM needs room on disk for two
 // copies of the database beside it while it runs (the temporary copy, then
 // the WAL it writes back through, truncated at the next checkpoint).
-func (s *Store) vacuumIfSparse(ctx context.Context) error {
+func (s *Store) vacuumIfSparse(ctx context.Context, part int64) error {
 	var free, pages int64
 	if err := s.write.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
 		return err
@@ -282,7 +290,7 @@ func (s *Store) vacuumIfSparse(ctx context.Context) error {
 	if err := s.write.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
 		return err
 	}
-	if free*4 <= pages {
+	if free*part <= pages {
 		return nil
 	}
 	// The copy VACUUM builds goes to a temporary file, not to memory as

@@ -1,0 +1,367 @@
+package sqlite
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/segmentd/segmentd"
+)
+
+// Packed event blocks (migration 0027, docs/events.md "Packed event
+// blocks"): an account's older events are kept many to a row of
+// event_blocks, in the encoding below, rather than one to a row of
+// event_rows. A block holds the events of one range of sequence numbers,
+// in sequence order; its row costs one B-tree cell where the rows cost
+// one each, and its bytes are about half theirs.
+//
+// The encoding (version 1): the version byte, the number of events, then
+// each event in turn:
+//
+//	seq        uvarint: the distance from the previous event's seq (from the
+//	           block's first seq, minus one, for the first)
+//	timestamp  zigzag varint: unix ms minus the previous event's (minus 0
+//	           for the first)
+//	type       uvarint: its code (eventTypeCodes), or 0 and then a string
+//	contact    a string: "" for none, else a form byte ('u': the UUID's 16
+//	           bytes follow; 't': its text follows)
+//	email      a string, the part before the last '@', then a string for
+//	           the part after it, or none (uvarint 0) when there is no '@'
+//	source     a string, "" for "mail"
+//	singlesend_id, automation_id, marketing_campaign_id, url: strings
+//	sg_event_id uvarint length, then its stored form (encodeEventID); 0
+//	           for none
+//
+// A string is a uvarint: 0 is the empty string, 1 a new string (a uvarint
+// length and its bytes follow), n ≥ 2 the (n-2)th new string of the block
+// again. The repeated strings of a block (the email domains, campaign and
+// automation ids, urls, a contact's id and email when it has several
+// events) are stored once. Every encoding reads back exactly what the
+// rows held.
+
+const eventBlockVersion = 1
+
+// blockEncoder builds one block. Its buffers are reused from block to
+// block.
+type blockEncoder struct {
+	buf     []byte
+	dict    map[string]uint64
+	next    uint64 // the reference of the next new string
+	n       int
+	lastSeq int64
+	lastTS  int64
+}
+
+func (e *blockEncoder) reset(firstSeq int64) {
+	e.buf = append(e.buf[:0], eventBlockVersion)
+	if e.dict == nil {
+		e.dict = make(map[string]uint64)
+	}
+	clear(e.dict)
+	e.next = 2
+	e.n, e.lastSeq, e.lastTS = 0, firstSeq-1, 0
+}
+
+func (e *blockEncoder) str(s string) {
+	if s == "" {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	if i, ok := e.dict[s]; ok {
+		e.buf = binary.AppendUvarint(e.buf, i)
+		return
+	}
+	e.lit(s)
+}
+
+// lit writes s as a new string.
+func (e *blockEncoder) lit(s string) {
+	e.dict[s] = e.next
+	e.next++
+	e.buf = append(e.buf, 1)
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
+// add appends the event ev, whose sequence number seq is greater than the
+// previous one's.
+func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
+	e.buf = binary.AppendUvarint(e.buf, uint64(seq-e.lastSeq))
+	ts := toMS(ev.Timestamp)
+	e.buf = binary.AppendVarint(e.buf, ts-e.lastTS)
+	e.lastSeq, e.lastTS = seq, ts
+	switch t := encodeEventType(ev.Type).(type) {
+	case int64:
+		e.buf = binary.AppendUvarint(e.buf, uint64(t))
+	default:
+		e.buf = append(e.buf, 0)
+		e.str(ev.Type)
+	}
+	switch c := encodeContactID(ev.ContactID).(type) {
+	case []byte:
+		e.str("u" + string(c))
+	case string:
+		e.str("t" + c)
+	default:
+		e.str("")
+	}
+	if at := strings.LastIndexByte(ev.Email, '@'); at >= 0 {
+		e.str(ev.Email[:at])
+		if at+1 == len(ev.Email) {
+			// An empty domain must still say that there was an '@': str("")
+			// writes the 0 that means none.
+			e.lit("")
+		} else {
+			e.str(ev.Email[at+1:])
+		}
+	} else {
+		e.str(ev.Email)
+		e.buf = append(e.buf, 0)
+	}
+	if ev.Source == segmentd.DefaultEventSource {
+		e.str("")
+	} else {
+		e.str(ev.Source)
+	}
+	e.str(ev.SinglesendID)
+	e.str(ev.AutomationID)
+	e.str(ev.MarketingCampaignID)
+	e.str(ev.URL)
+	switch id := encodeEventID(ev.SGEventID).(type) {
+	case []byte:
+		e.buf = binary.AppendUvarint(e.buf, uint64(len(id)))
+		e.buf = append(e.buf, id...)
+	case string:
+		e.buf = binary.AppendUvarint(e.buf, uint64(len(id)))
+		e.buf = append(e.buf, id...)
+	default:
+		e.buf = append(e.buf, 0)
+	}
+	e.n++
+}
+
+// bytes is the finished block: the header's count is written in front.
+func (e *blockEncoder) bytes() []byte {
+	out := make([]byte, 0, len(e.buf)+binary.MaxVarintLen64)
+	out = append(out, eventBlockVersion)
+	out = binary.AppendUvarint(out, uint64(e.n))
+	return append(out, e.buf[1:]...)
+}
+
+var errBadBlock = errors.New("sqlite: a packed event block is damaged")
+
+// blockEvent is one event of a block as blockReader reads it: its strings
+// are slices of the block (the contact id in its stored form, the email in
+// two parts), so that a reader that needs only some fields pays for no
+// others. The fields from the block's string table also give their place
+// in it (-1: the empty string).
+type blockEvent struct {
+	seq      int64
+	ts       int64
+	code     uint64 // the type's code, or 0: typ
+	typ      string
+	contact  string // "" or a form byte and the id
+	local    string
+	domain   string
+	hasAt    bool
+	strs     [5]string // source ("" for "mail"), singlesend_id, automation_id, marketing_campaign_id, url
+	refs     [6]int    // the table places of typ and strs
+	storedID string    // encodeEventID's form
+}
+
+// blockReader reads a block's events in order. Its buffers are reused
+// from block to block.
+type blockReader struct {
+	data string
+	pos  int
+	left int
+	dict []string
+	ev   blockEvent
+	err  error
+
+	// decodeBlock's buffers
+	strs  []string // the table's strings, copied out of data when first used
+	text  []byte
+	spans [][3][2]int32
+}
+
+// open starts reading the block data, whose events' sequence numbers start
+// at firstSeq. dict is reused.
+func (r *blockReader) open(data string, firstSeq int64) {
+	*r = blockReader{data: data, dict: r.dict[:0], strs: r.strs[:0], text: r.text[:0], spans: r.spans[:0]}
+	if len(data) == 0 || data[0] != eventBlockVersion {
+		r.err = errBadBlock
+		return
+	}
+	r.pos = 1
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(data)) {
+		r.err = errBadBlock
+	}
+	r.left = int(n)
+	r.ev.seq = firstSeq - 1
+}
+
+// uvarint reads what binary.AppendUvarint wrote.
+func (r *blockReader) uvarint() uint64 {
+	var v uint64
+	for shift := uint(0); r.pos < len(r.data) && shift < 64; shift += 7 {
+		c := r.data[r.pos]
+		r.pos++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+	}
+	r.err = errBadBlock
+	return 0
+}
+
+// varint reads what binary.AppendVarint wrote.
+func (r *blockReader) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (r *blockReader) bytes(n uint64) string {
+	if r.err != nil || n > uint64(len(r.data)-r.pos) {
+		r.err = errBadBlock
+		return ""
+	}
+	s := r.data[r.pos : r.pos+int(n)]
+	r.pos += int(n)
+	return s
+}
+
+// str reads a string and its place in the table (-1 for the empty
+// string); none tells whether it was the uvarint 0.
+func (r *blockReader) str() (s string, ref int, none bool) {
+	i := r.uvarint()
+	switch {
+	case r.err != nil || i == 0:
+		return "", -1, true
+	case i == 1:
+		s = r.bytes(r.uvarint())
+		r.dict = append(r.dict, s)
+		return s, len(r.dict) - 1, false
+	case i-2 < uint64(len(r.dict)):
+		return r.dict[i-2], int(i - 2), false
+	}
+	r.err = errBadBlock
+	return "", -1, true
+}
+
+// next reads the next event into r.ev; false at the end or on an error
+// (r.err).
+func (r *blockReader) next() bool {
+	if r.err != nil || r.left == 0 {
+		if r.err == nil && r.pos != len(r.data) {
+			r.err = errBadBlock
+		}
+		return false
+	}
+	r.left--
+	ev := &r.ev
+	ev.seq += int64(r.uvarint())
+	ev.ts += r.varint()
+	ev.code, ev.typ, ev.refs[0] = r.uvarint(), "", -1
+	if ev.code == 0 {
+		ev.typ, ev.refs[0], _ = r.str()
+	}
+	ev.contact, _, _ = r.str()
+	ev.local, _, _ = r.str()
+	var none bool
+	ev.domain, _, none = r.str()
+	ev.hasAt = !none
+	for i := range ev.strs {
+		ev.strs[i], ev.refs[i+1], _ = r.str()
+	}
+	ev.storedID = r.bytes(r.uvarint())
+	return r.err == nil
+}
+
+// sgEventID appends the text of the event's sg_event_id to dst.
+func (ev *blockEvent) sgEventID(dst []byte) []byte { return appendEventID(dst, ev.storedID) }
+
+// decodeBlock appends the events of a block with sequence numbers after
+// after to evs, and their numbers to seqs. The strings of the block's
+// table (a type, a source, a campaign, a url) are copied out once each and
+// shared by the block's events; the texts written out (contact ids,
+// emails, sg_event_ids) go into one string per block. No string of the
+// result refers to data.
+func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+	r.open(data, firstSeq)
+	evs, seqs = slices.Grow(evs, r.left), slices.Grow(seqs, r.left)
+	start := len(evs)
+	text, spans := slices.Grow(r.text, len(data)*2), r.spans
+	str := func(s string, ref int) string {
+		if ref < 0 {
+			return ""
+		}
+		for len(r.strs) <= ref {
+			r.strs = append(r.strs, "")
+		}
+		if r.strs[ref] == "" {
+			r.strs[ref] = strings.Clone(s)
+		}
+		return r.strs[ref]
+	}
+	for r.next() {
+		ev := &r.ev
+		if ev.seq <= after {
+			continue
+		}
+		out := segmentd.Event{Timestamp: fromMS(ev.ts), Source: str(ev.strs[0], ev.refs[1]),
+			SinglesendID: str(ev.strs[1], ev.refs[2]), AutomationID: str(ev.strs[2], ev.refs[3]),
+			MarketingCampaignID: str(ev.strs[3], ev.refs[4]), URL: str(ev.strs[4], ev.refs[5])}
+		if ev.code != 0 {
+			out.Type = decodeEventType(int64(ev.code))
+		} else {
+			out.Type = str(ev.typ, ev.refs[0])
+		}
+		if out.Source == "" {
+			out.Source = segmentd.DefaultEventSource
+		}
+		var sp [3][2]int32 // contact, email, sg_event_id in text
+		switch c := ev.contact; {
+		case c == "":
+		case c[0] == 'u' && len(c) == 17:
+			b := len(text)
+			text = appendUUID(text, c[1:])
+			sp[0] = [2]int32{int32(b), int32(len(text))}
+		case c[0] == 't' && len(c) > 1:
+			b := len(text)
+			text = append(text, c[1:]...)
+			sp[0] = [2]int32{int32(b), int32(len(text))}
+		default:
+			return evs, seqs, errBadBlock
+		}
+		b := len(text)
+		text = append(text, ev.local...)
+		if ev.hasAt {
+			text = append(append(text, '@'), ev.domain...)
+		}
+		sp[1] = [2]int32{int32(b), int32(len(text))}
+		if ev.storedID != "" {
+			b := len(text)
+			text = ev.sgEventID(text)
+			sp[2] = [2]int32{int32(b), int32(len(text))}
+		}
+		evs = append(evs, out)
+		seqs = append(seqs, ev.seq)
+		spans = append(spans, sp)
+	}
+	r.text, r.spans = text, spans
+	if r.err != nil {
+		return evs, seqs, r.err
+	}
+	all := string(text)
+	for i, sp := range spans {
+		ev := &evs[start+i]
+		ev.ContactID = all[sp[0][0]:sp[0][1]]
+		ev.Email = all[sp[1][0]:sp[1][1]]
+		ev.SGEventID = all[sp[2][0]:sp[2][1]]
+	}
+	return evs, seqs, nil
+}
