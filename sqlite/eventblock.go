@@ -9,7 +9,7 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Packed event blocks (migration 0027, docs/events.md "Packed event
+// Packed event blocks (migration 0028, docs/events.md "Packed event
 // blocks"): an account's older events are kept many to a row of
 // event_blocks, in the encoding below, rather than one to a row of
 // event_rows. A block holds the events of one range of sequence numbers,

@@ -1,4 +1,4 @@
--- segmentd schema, version 27: packed event blocks (docs/events.md,
+-- segmentd schema, version 28: packed event blocks (docs/events.md,
 -- "Packed event blocks"; sqlite/eventblock.go, sqlite/eventpack.go).
 --
 -- An account's older events are kept many to a row: a block holds the
