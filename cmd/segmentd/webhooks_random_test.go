@@ -54,6 +54,7 @@ func TestWebhooksRandomized(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		const key = "SG.randomized-key"
 		clock := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		began := clock
 		start := func() (liveServer, interface{ Signal(os.Signal) error }, func()) {
 			s, cmd := st.start(t, bin, key, "--dev", "--dev-clock", clock.Format(time.RFC3339), "--webhook-timeout", "1s")
 			return s, cmd.Process, func() { _ = cmd.Wait() }
@@ -80,19 +81,20 @@ func TestWebhooksRandomized(t *testing.T) {
 			})
 		}
 		// passBackoff moves the clock past the longest backoff until the
-		// last attempt succeeded. An attempt under way while the clock
-		// moves (one the receiver's timeout mode holds for a second) fails
-		// after the move, and its retry is due a backoff past the moved
-		// clock, which is frozen: the clock moves again a few seconds on.
+		// receiver has every transition the history holds. An attempt
+		// under way while the clock moves (one the receiver's timeout mode
+		// holds for a second) fails after the move, and its retry is due a
+		// backoff past the moved clock, which is frozen: the clock moves
+		// again a few seconds on. (The last logged attempt is no sign: an
+		// attempt under way is logged when it ends.)
 		passBackoff := func(s liveServer) {
 			moved := time.Time{}
-			facetest.Poll(t, "the retry after the outage succeeded", func() bool {
+			facetest.Poll(t, "every transition of the history delivered", func() bool {
 				if time.Since(moved) > 3*time.Second {
 					setClock(clock.Add(61 * time.Minute))
 					moved = time.Now()
 				}
-				log := mustCall(t, s, key, "GET", "/segmentd/v1/webhooks/"+sub["id"].(string)+"/deliveries?limit=1", "", 200)["deliveries"].([]any)
-				return len(log) == 0 || log[0].(map[string]any)["error"] == ""
+				return rc.has(historyIDs(t, s, key, segs, began, clock))
 			})
 		}
 		countries := []string{"US", "DE", "FR"}
@@ -237,6 +239,40 @@ func newRandomReceiver(t *testing.T) *randomReceiver {
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
+}
+
+// has reports whether the receiver has every transition of ids.
+func (rc *randomReceiver) has(ids []string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := rc.byID[id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// historyIDs returns the ids of the transitions the history holds for
+// segs between from and to.
+func historyIDs(t *testing.T, s liveServer, key string, segs map[string]string, from, to time.Time) []string {
+	t.Helper()
+	var ids []string
+	span := "&from=" + url.QueryEscape(from.Add(-time.Hour).Format(time.RFC3339)) + "&to=" + url.QueryEscape(to.Add(time.Hour).Format(time.RFC3339))
+	for _, seg := range segs {
+		for cursor := ""; ; {
+			m := mustCall(t, s, key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?limit=1000"+span+cursor, "", 200)
+			for _, tr := range m["transitions"].([]any) {
+				ids = append(ids, tr.(map[string]any)["id"].(string))
+			}
+			next, _ := m["next"].(string)
+			if next == "" {
+				break
+			}
+			cursor = "&cursor=" + url.QueryEscape(next)
+		}
+	}
+	return ids
 }
 
 func (rc *randomReceiver) setSecret(s string) { rc.mu.Lock(); rc.secret = s; rc.mu.Unlock() }
