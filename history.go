@@ -2,6 +2,7 @@ package segmentd
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -122,4 +123,62 @@ type HookReplayStore interface {
 	// HookReplay returns the subscription's replay (ok false: none).
 	HookReplay(ctx context.Context, acct int64, subID string) (r HookReplay, ok bool, err error)
 	DeleteHookReplay(ctx context.Context, acct int64, subID string) error
+}
+
+// HistoryContactKey is how the stores keep a contact id in the history:
+// the 16 bytes of a UUID in its canonical lower-case form (what segmentd
+// makes), and any other id as a zero byte and its text (two zero bytes
+// when that would make 16), so that a key of 16 bytes is always a UUID.
+// HistoryContactID reads it back.
+func HistoryContactKey(id string) []byte {
+	if b, ok := uuidBytes(id); ok {
+		return b[:]
+	}
+	prefix := "\x00"
+	if len(id)+1 == 16 {
+		prefix = "\x00\x00"
+	}
+	return []byte(prefix + id)
+}
+
+// HistoryContactID is the contact id HistoryContactKey kept as key.
+func HistoryContactID(key []byte) string {
+	if len(key) != 16 {
+		return strings.TrimLeft(string(key), "\x00")
+	}
+	const hexdigits = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, c := range key {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hexdigits[c>>4], hexdigits[c&15])
+	}
+	return string(out)
+}
+
+// uuidBytes parses a UUID in its canonical lower-case form.
+func uuidBytes(id string) (b [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return b, false
+	}
+	n := 0
+	for i := 0; i < 36; i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			continue
+		}
+		c := id[i]
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return b, false
+		}
+		b[n/2] |= v << (4 * (1 - n%2))
+		n++
+	}
+	return b, true
 }

@@ -366,10 +366,13 @@ func (s *Service) Job(ctx context.Context, acct int64, id string) (segmentd.Job,
 func (s *Service) job(ctx context.Context, acct int64, id string) (segmentd.Job, error) {
 	if s.cfg.Jobs != nil {
 		// The store has every server's jobs. Before a finished one is
-		// answered, this server's engine catches up with it.
+		// answered, this server's engine catches up with it, and the
+		// transitions that made are stored, so that a job read completed
+		// has its transitions in the store (docs/webhooks.md,
+		// "Durability").
 		j, err := s.store.Job(ctx, acct, id)
 		if err == nil && j.Status != segmentd.JobPending {
-			err = s.sync(ctx, acct)
+			err = s.reflect(ctx, acct, nil)
 		}
 		return j, err
 	}

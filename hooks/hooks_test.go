@@ -434,3 +434,61 @@ func TestIsolation(t *testing.T) {
 	}
 	facetest.Poll(t, "the fast receiver served", func() bool { return len(rc.delivered()) == 2 })
 }
+
+// An attempt under way while the clock moves fails after the move, and
+// its retry is due a backoff past the moved clock, not past the clock it
+// started at: on a frozen dev clock it waits for the clock's next move.
+// (The randomized real-binary test once moved the clock past the longest
+// backoff while an attempt was held by a receiver's timeout, and then
+// waited for a retry that the frozen clock never reached.)
+func TestRetryOfAnAttemptAcrossAClockMove(t *testing.T) {
+	e := start(t, hooks.Options{MinDelay: time.Minute, MaxDelay: time.Hour})
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	e.Clock.Set(t0)
+	held, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get("webhook-id"))
+		first := len(ids) == 1
+		mu.Unlock()
+		if first {
+			close(held)
+			<-release
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	sub := want(t, e.call(t, "POST", "/segmentd/v1/webhooks", map[string]any{"url": srv.URL}), 201)["id"].(string)
+	e.upsert(t, "a@example.com")
+	<-held
+	moved := t0.Add(61 * time.Minute) // past the longest backoff from t0
+	e.Clock.Set(moved)
+	close(release)
+	var st segmentd.HookState
+	facetest.Poll(t, "the failed attempt settled", func() bool {
+		s, err := e.Store.Subscription(t.Context(), e.acct, sub)
+		st = s.HookState
+		return err == nil && st.Attempts == 1
+	})
+	if !st.FirstFailure.Equal(t0) {
+		t.Errorf("first failure at %v, want the attempt's start %v", st.FirstFailure, t0)
+	}
+	if lo, hi := moved.Add(30*time.Second), moved.Add(time.Minute); st.NextAttempt.Before(lo) || st.NextAttempt.After(hi) {
+		t.Fatalf("retry due at %v, want between %v and %v: a backoff from the moved clock", st.NextAttempt, lo, hi)
+	}
+	e.Clock.Set(st.NextAttempt)
+	facetest.Poll(t, "the retry delivered", func() bool {
+		s, err := e.Store.Subscription(t.Context(), e.acct, sub)
+		return err == nil && s.Attempts == 0 && s.Cursor > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 2 || ids[0] != ids[1] {
+		t.Fatalf("attempts %v, want the same message twice", ids)
+	}
+}

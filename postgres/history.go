@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +37,7 @@ func appendHistory(ctx context.Context, tx pgx.Tx, acct int64, ts []segmentd.Tra
 			}
 			keys[t.SegmentID] = key
 		}
-		rows[i] = []any{acct, int32(key), toMS(t.At), t.Seq, t.ContactID, t.Email, int16(segmentd.HistoryKind(t))}
+		rows[i] = []any{acct, int32(key), toMS(t.At), t.Seq, segmentd.HistoryContactKey(t.ContactID), t.Email, int16(segmentd.HistoryKind(t))}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"segment_history"},
 		[]string{"account_id", "segment_key", "at", "seq", "contact_id", "email", "kind"}, pgx.CopyFromRows(rows))
@@ -86,8 +87,9 @@ func scanHistory(acct int64, segID string) func(pgx.Row) (segmentd.Transition, e
 		t := segmentd.Transition{AccountID: acct, SegmentID: segID}
 		var at int64
 		var kind int16
-		err := row.Scan(&t.Seq, &at, &t.ContactID, &t.Email, &kind)
-		t.At = fromMS(at)
+		var contact []byte
+		err := row.Scan(&t.Seq, &at, &contact, &t.Email, &kind)
+		t.At, t.ContactID = fromMS(at), segmentd.HistoryContactID(contact)
 		segmentd.SetHistoryKind(&t, int(kind))
 		return t, err
 	}
@@ -116,7 +118,7 @@ func (s *Store) HistoryNextOf(ctx context.Context, acct int64, segID, contactID 
 		return segmentd.Transition{}, false, classify(err)
 	}
 	tr, err := scanHistory(acct, segID)(s.db.QueryRow(ctx, "SELECT "+historyColumns+` FROM segment_history
-		WHERE account_id = $1 AND contact_id = $2 AND segment_key = $3 AND at > $4 ORDER BY at, seq LIMIT 1`, acct, contactID, key, toMS(t)))
+		WHERE account_id = $1 AND contact_id = $2 AND segment_key = $3 AND at > $4 ORDER BY at, seq LIMIT 1`, acct, segmentd.HistoryContactKey(contactID), key, toMS(t)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tr, false, nil
 	}
@@ -131,6 +133,8 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 	}
 	ts, err := queryAll(ctx, s.db, scanHistory(acct, segID), "SELECT DISTINCT ON (contact_id) "+historyColumns+` FROM segment_history
 		WHERE account_id = $1 AND segment_key = $2 AND at > $3 ORDER BY contact_id, at, seq`, acct, key, toMS(t))
+	// Ordered by the ids, not by the keys the history keeps them as.
+	slices.SortFunc(ts, func(a, b segmentd.Transition) int { return strings.Compare(a.ContactID, b.ContactID) })
 	return ts, classify(err)
 }
 

@@ -157,6 +157,9 @@ func importValue(v any, typ string) any {
 		if typ == "jsonb" {
 			return json.RawMessage(slices.Clone(x))
 		}
+		if typ == "bytea" {
+			return slices.Clone(x) // segment_history.contact_id
+		}
 		return string(x)
 	case string:
 		if typ == "jsonb" {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ func appendHistory(ctx context.Context, tx *sql.Tx, acct int64, ts []segmentd.Tr
 			}
 			keys[t.SegmentID] = key
 		}
-		args = append(args, acct, key, toMS(t.At), t.Seq, t.ContactID, t.Email, segmentd.HistoryKind(t))
+		args = append(args, acct, key, toMS(t.At), t.Seq, segmentd.HistoryContactKey(t.ContactID), t.Email, segmentd.HistoryKind(t))
 		if len(args) == cap(args) {
 			if _, err := st.ExecContext(ctx, args...); err != nil {
 				return err
@@ -101,8 +102,9 @@ func scanHistory(acct int64, segID string) func(rowScanner) (segmentd.Transition
 		t := segmentd.Transition{AccountID: acct, SegmentID: segID}
 		var at int64
 		var kind int
-		err := row.Scan(&t.Seq, &at, &t.ContactID, &t.Email, &kind)
-		t.At = fromMS(at)
+		var contact []byte
+		err := row.Scan(&t.Seq, &at, &contact, &t.Email, &kind)
+		t.At, t.ContactID = fromMS(at), segmentd.HistoryContactID(contact)
 		segmentd.SetHistoryKind(&t, kind)
 		return t, err
 	}
@@ -130,7 +132,7 @@ func (s *Store) HistoryNextOf(ctx context.Context, acct int64, segID, contactID 
 		return segmentd.Transition{}, false, err
 	}
 	tr, err := scanHistory(acct, segID)(s.read.QueryRowContext(ctx, "SELECT "+historyColumns+` FROM segment_history
-		WHERE account_id = ? AND contact_id = ? AND segment_key = ? AND at > ? ORDER BY at, seq LIMIT 1`, acct, contactID, key, toMS(t)))
+		WHERE account_id = ? AND contact_id = ? AND segment_key = ? AND at > ? ORDER BY at, seq LIMIT 1`, acct, segmentd.HistoryContactKey(contactID), key, toMS(t)))
 	if err == sql.ErrNoRows {
 		return tr, false, nil
 	}
@@ -143,9 +145,12 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 	if err != nil || key == 0 {
 		return []segmentd.Transition{}, err
 	}
-	return queryAll(ctx, s.read, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM (
+	ts, err := queryAll(ctx, s.read, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM (
 		SELECT `+historyColumns+`, row_number() OVER (PARTITION BY contact_id ORDER BY at, seq) AS n FROM segment_history
-		WHERE account_id = ? AND segment_key = ? AND at > ?) WHERE n = 1 ORDER BY contact_id`, acct, key, toMS(t))
+		WHERE account_id = ? AND segment_key = ? AND at > ?) WHERE n = 1`, acct, key, toMS(t))
+	// Ordered by the ids, not by the keys the history keeps them as.
+	slices.SortFunc(ts, func(a, b segmentd.Transition) int { return strings.Compare(a.ContactID, b.ContactID) })
+	return ts, err
 }
 
 // PruneHistory implements segmentd.HistoryStore: segment by segment, each

@@ -689,3 +689,76 @@ func TestMigrateListMembersChange(t *testing.T) {
 		t.Fatalf("Contact after a lists-only upsert = %+v, %v; want updated_at unchanged and 2 lists", c, err)
 	}
 }
+
+// The history's contact ids, text up to version 24, are 16-byte keys
+// after the upgrade, and read back as the same ids.
+func TestMigrateHistoryContactKeys(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registerFunctions(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:24] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B"}
+	if _, err := db.Exec(`PRAGMA user_version = 24;
+		INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
+		INSERT INTO history_segments (account_id, segment_id, key) VALUES (1, 's1', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if _, err := db.Exec(`INSERT INTO segment_history (account_id, segment_key, at, seq, contact_id, email, kind) VALUES (1, 1, ?, ?, ?, 'a@example.com', 3)`, 1000+i, i+1, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var sizes []int
+	rows, err := s.read.QueryContext(t.Context(), "SELECT typeof(contact_id), length(contact_id) FROM segment_history ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var typ string
+		var n int
+		if err := rows.Scan(&typ, &n); err != nil || typ != "blob" {
+			t.Fatalf("a converted contact id is %s (%v)", typ, err)
+		}
+		sizes = append(sizes, n)
+	}
+	rows.Close()
+	if !slices.Equal(sizes, []int{16, 10, 17, 37}) {
+		t.Fatalf("contact keys of %v bytes, want [16 10 17 37]", sizes)
+	}
+	ts, err := s.HistoryTransitions(t.Context(), 1, "s1", time.UnixMilli(0), time.UnixMilli(5000), segmentd.HistoryCursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range ts {
+		got = append(got, tr.ContactID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("contact ids after the upgrade %v, want %v", got, ids)
+	}
+	for _, id := range ids {
+		if tr, ok, err := s.HistoryNextOf(t.Context(), 1, "s1", id, time.UnixMilli(0)); err != nil || !ok || tr.ContactID != id {
+			t.Fatalf("HistoryNextOf(%s) = %+v, %v, %v", id, tr, ok, err)
+		}
+	}
+}

@@ -174,6 +174,11 @@ type config struct {
 	// historyRetention is how long the membership history keeps a
 	// transition (docs/history.md; 0: no history is kept).
 	historyRetention time.Duration
+	// testOutboxDelay holds up every store of transitions by the webhook
+	// dispatcher (SEGMENTD_TEST_ONLY_OUTBOX_DELAY, for tests only; 0: none):
+	// tests widen with it the window between a write's acknowledgement
+	// and its transitions being stored.
+	testOutboxDelay time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -234,6 +239,7 @@ func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	cfg.databasePool = envInt(env, "SEGMENTD_DATABASE_POOL", 0)
 	fs.IntVar(&cfg.databasePool, "database-pool", cfg.databasePool, "PostgreSQL connections at most; 0: the URL's pool_max_conns or the larger of 4 and the CPUs (env SEGMENTD_DATABASE_POOL)")
 	cfg.databaseWait = envDuration(env, "SEGMENTD_DATABASE_WAIT", time.Minute)
+	cfg.testOutboxDelay = envDuration(env, "SEGMENTD_TEST_ONLY_OUTBOX_DELAY", 0)
 	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
 }
 
@@ -481,6 +487,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		if mx != nil {
 			o.Observe = mx.Delivered
+		}
+		if cfg.testOutboxDelay > 0 {
+			log.Warn("SEGMENTD_TEST_ONLY_OUTBOX_DELAY holds up storing segment transitions: for tests only", "delay", cfg.testOutboxDelay)
+			o.Store = slowOutbox{store, cfg.testOutboxDelay}
 		}
 		dispatcher = hooks.New(o)
 		if err := dispatcher.Start(ctx); err != nil {

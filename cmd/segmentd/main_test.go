@@ -427,16 +427,40 @@ func startBinaryEnv(t *testing.T, bin, dir, key string, env []string, extra ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	// The server's log goes to a file of the test's, whose tail a failed
+	// test prints.
+	logf, err := os.CreateTemp(t.TempDir(), "server-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			printLogTail(t, logf.Name())
+		}
+	})
 	br := bufio.NewReader(out)
 	s := readBanner(t, br)
 	s.key = key
 	go io.Copy(io.Discard, br)
 	return s, cmd
+}
+
+// printLogTail logs the last lines of a server's log.
+func printLogTail(t *testing.T, name string) {
+	b, err := os.ReadFile(name)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	lines = lines[max(0, len(lines)-40):]
+	t.Logf("the last lines of the server's log %s:\n%s", filepath.Base(name), strings.Join(lines, "\n"))
 }
 
 // TestKill9KeepsAcknowledgedWrites starts the real binary, upserts contacts,

@@ -136,3 +136,19 @@ func (o opened) warmEvents(ctx context.Context, log *slog.Logger) {
 	}
 	log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
 }
+
+// slowOutbox holds up every store of transitions by delay
+// (SEGMENTD_TEST_ONLY_OUTBOX_DELAY, for tests only).
+type slowOutbox struct {
+	segmentd.HookStore
+	delay time.Duration
+}
+
+func (s slowOutbox) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition, deliver []bool, history bool) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.HookStore.AppendTransitions(ctx, acct, ts, deliver, history)
+}

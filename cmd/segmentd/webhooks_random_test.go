@@ -30,16 +30,19 @@ import (
 // receiver is back, what it was delivered (de-duplicated by transition
 // id) must be complete and in order: per segment and contact, entries and
 // exits alternate, and the state they end in is the engine's membership
-// now. SEGMENTD_TEST_SEED replays a run.
+// now.
 //
-// It runs only with SEGMENTD_TEST_RANDOMIZED=1: it has found a run that
-// fails (seed 1796453959201909928 on SQLite: after kills and a receiver
-// outage, the subscription's deliveries stop and do not resume when the
-// receiver is back), not yet explained (docs/webhooks.md, "State of the
-// work").
+// Every run takes a random seed, logged (SEGMENTD_TEST_SEED=<seed> replays
+// it) and makes a number of operations: a short round of 12 in every test
+// run and in CI, 30 with SEGMENTD_TEST_RANDOMIZED=1 (a seed makes the same
+// first operations whatever the number), or SEGMENTD_TEST_STEPS=<n>.
 func TestWebhooksRandomized(t *testing.T) {
-	if os.Getenv("SEGMENTD_TEST_RANDOMIZED") != "1" {
-		t.Skip("SEGMENTD_TEST_RANDOMIZED=1 runs it (a known failing seed is under investigation)")
+	steps := 12
+	if os.Getenv("SEGMENTD_TEST_RANDOMIZED") == "1" {
+		steps = 30
+	}
+	if n, err := strconv.Atoi(os.Getenv("SEGMENTD_TEST_STEPS")); err == nil && n > 0 {
+		steps = n
 	}
 	bin := realBinary(t)
 	eachStore(t, func(t *testing.T, st storeUnderTest) {
@@ -47,10 +50,11 @@ func TestWebhooksRandomized(t *testing.T) {
 		if v, err := strconv.ParseUint(os.Getenv("SEGMENTD_TEST_SEED"), 10, 64); err == nil {
 			seed = v
 		}
-		t.Logf("seed %d (SEGMENTD_TEST_SEED)", seed)
+		t.Logf("seed %d (SEGMENTD_TEST_SEED), %d steps (SEGMENTD_TEST_STEPS)", seed, steps)
 		rng := rand.New(rand.NewPCG(seed, 1))
 		const key = "SG.randomized-key"
 		clock := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		began := clock
 		start := func() (liveServer, interface{ Signal(os.Signal) error }, func()) {
 			s, cmd := st.start(t, bin, key, "--dev", "--dev-clock", clock.Format(time.RFC3339), "--webhook-timeout", "1s")
 			return s, cmd.Process, func() { _ = cmd.Wait() }
@@ -76,10 +80,27 @@ func TestWebhooksRandomized(t *testing.T) {
 				return strings.TrimSpace(string(b)) == want
 			})
 		}
+		// passBackoff moves the clock past the longest backoff until the
+		// receiver has every transition the history holds. An attempt
+		// under way while the clock moves (one the receiver's timeout mode
+		// holds for a second) fails after the move, and its retry is due a
+		// backoff past the moved clock, which is frozen: the clock moves
+		// again a few seconds on. (The last logged attempt is no sign: an
+		// attempt under way is logged when it ends.)
+		passBackoff := func(s liveServer) {
+			moved := time.Time{}
+			facetest.Poll(t, "every transition of the history delivered", func() bool {
+				if time.Since(moved) > 3*time.Second {
+					setClock(clock.Add(61 * time.Minute))
+					moved = time.Now()
+				}
+				return rc.has(historyIDs(t, s, key, segs, began, clock))
+			})
+		}
 		countries := []string{"US", "DE", "FR"}
 		events := 0
 		var ops []string
-		for step := range 30 {
+		for range steps {
 			switch op := rng.IntN(8); {
 			case op <= 2:
 				c := rng.IntN(8)
@@ -105,11 +126,7 @@ func TestWebhooksRandomized(t *testing.T) {
 				// would only see deliveries stop.
 				d := time.Duration(rng.IntN(36)) * time.Hour
 				ops = append(ops, fmt.Sprintf("clock +%v", d))
-				setClock(clock.Add(61 * time.Minute))
-				facetest.Poll(t, "the retry after the outage succeeded", func() bool {
-					log := mustCall(t, s, key, "GET", "/segmentd/v1/webhooks/"+sub["id"].(string)+"/deliveries?limit=1", "", 200)["deliveries"].([]any)
-					return len(log) == 0 || log[0].(map[string]any)["error"] == ""
-				})
+				passBackoff(s)
 				setClock(clock.Add(d))
 			case op == 5:
 				country := countries[rng.IntN(len(countries))]
@@ -127,13 +144,12 @@ func TestWebhooksRandomized(t *testing.T) {
 				wait()
 				s, proc, wait = start()
 			}
-			_ = step
 		}
 		t.Logf("operations: %s", strings.Join(ops, "; "))
 
 		// The receiver comes back; the clock passes the longest backoff.
 		rc.setMode("up")
-		setClock(clock.Add(61 * time.Minute))
+		passBackoff(s)
 		truth := func() map[string]map[string]bool {
 			out := map[string]map[string]bool{}
 			for name, id := range segs {
@@ -223,6 +239,40 @@ func newRandomReceiver(t *testing.T) *randomReceiver {
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
+}
+
+// has reports whether the receiver has every transition of ids.
+func (rc *randomReceiver) has(ids []string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := rc.byID[id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// historyIDs returns the ids of the transitions the history holds for
+// segs between from and to.
+func historyIDs(t *testing.T, s liveServer, key string, segs map[string]string, from, to time.Time) []string {
+	t.Helper()
+	var ids []string
+	span := "&from=" + url.QueryEscape(from.Add(-time.Hour).Format(time.RFC3339)) + "&to=" + url.QueryEscape(to.Add(time.Hour).Format(time.RFC3339))
+	for _, seg := range segs {
+		for cursor := ""; ; {
+			m := mustCall(t, s, key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?limit=1000"+span+cursor, "", 200)
+			for _, tr := range m["transitions"].([]any) {
+				ids = append(ids, tr.(map[string]any)["id"].(string))
+			}
+			next, _ := m["next"].(string)
+			if next == "" {
+				break
+			}
+			cursor = "&cursor=" + url.QueryEscape(next)
+		}
+	}
+	return ids
 }
 
 func (rc *randomReceiver) setSecret(s string) { rc.mu.Lock(); rc.secret = s; rc.mu.Unlock() }
