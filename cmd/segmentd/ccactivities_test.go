@@ -284,6 +284,7 @@ func TestConstantContactTagActivitiesThroughTheBinary(t *testing.T) {
 		}
 	})
 }
+
 // a finished activity is listed for 10 days of the server's --dev clock,
 // then deleted (its GET 404), while a newer one stays.
 func TestConstantContactActivityRetention(t *testing.T) {
