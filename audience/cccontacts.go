@@ -2,7 +2,6 @@ package audience
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -235,32 +234,6 @@ func (s *Service) checkCCWrite(ctx context.Context, acct int64, w *CCContactWrit
 			if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 				return segmentd.Errorf(segmentd.KindInvalid, "taggings", "tag %s does not exist", segmentd.Quote(id))
 			}
-			return err
-		}
-	}
-	return nil
-}
-
-// setTags makes contact id's tags want, from have.
-func (s *Service) setTags(ctx context.Context, acct int64, id string, have, want []string) error {
-	var add, remove []string
-	for _, t := range want {
-		if !slices.Contains(have, t) {
-			add = append(add, t)
-		}
-	}
-	for _, t := range have {
-		if !slices.Contains(want, t) {
-			remove = append(remove, t)
-		}
-	}
-	if len(remove) > 0 {
-		if _, err := s.store.UntagContacts(ctx, acct, remove, []string{id}); err != nil {
-			return err
-		}
-	}
-	if len(add) > 0 {
-		if _, err := s.store.TagContacts(ctx, acct, add, []string{id}, s.clock.Now()); err != nil {
 			return err
 		}
 	}
