@@ -207,8 +207,8 @@ func TestServeFirstStartPrintsKeyOnce(t *testing.T) {
 			for _, e := range entries {
 				names = append(names, e.Name())
 			}
-			if strings.Join(names, " ") != "clock engine.snap segmentd.lock" {
-				t.Fatalf("--data holds %v after a graceful stop; want only the clock's note, the engine snapshot and the lock", names)
+			if strings.Join(names, " ") != "clock engine.snap jobs-owner segmentd.lock" {
+				t.Fatalf("--data holds %v after a graceful stop; want only the clock's note, the engine snapshot, the name of this run for its jobs' leases and the lock", names)
 			}
 		}
 
