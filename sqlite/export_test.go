@@ -20,6 +20,7 @@ func TestExportTablesCoverTheSchema(t *testing.T) {
 		"event_rows":         "the events' stored forms, exported as the events they stand for",
 		"event_attachments":  "the events' stored forms",
 		"event_bounds":       "the events' stored forms",
+		"event_blocks":       "the events' packed blocks, exported with the rows as the events they stand for",
 		"exports":            "contact exports' files expire within days",
 		"export_chunks":      "contact exports' files",
 		"imports":            "CSV imports' uploads expire within days",
