@@ -283,38 +283,19 @@ func (in *contactInput) details(w *audience.CCContactWrite, now time.Time) error
 		if f.v == nil {
 			continue
 		}
-		if n := len([]rune(*f.v)); n > segmentd.MaxCCTitleLength {
-			return invalid(f.name, "%s must be at most %d characters, not %d", f.name, segmentd.MaxCCTitleLength, n)
-		}
-		if err := segmentd.CheckText(f.name, *f.v); err != nil {
+		if err := checkTitle(f.name, *f.v); err != nil {
 			return err
 		}
 		*f.dst = *f.v
 	}
-	switch m, day := in.BirthdayMonth, in.BirthdayDay; {
-	case m == nil && day == nil:
-	case m == nil || day == nil:
-		return invalid("birthday_month", "birthday_month and birthday_day must be given together")
-	case *m < 1 || *m > 12:
-		return invalid("birthday_month", "birthday_month must be from 1 to 12, not %d", *m)
-	case *day < 1 || *day > 31:
-		return invalid("birthday_day", "birthday_day must be from 1 to 31, not %d", *day)
-	default:
-		d.BirthdayMonth, d.BirthdayDay = *m, *day
+	if given, err := checkBirthday(in.BirthdayMonth, in.BirthdayDay); err != nil {
+		return err
+	} else if given {
+		d.BirthdayMonth, d.BirthdayDay = *in.BirthdayMonth, *in.BirthdayDay
 	}
 	if a := in.Anniversary; a != nil && *a != "" {
-		if n := len([]rune(*a)); n > segmentd.MaxCCAnniversary {
-			return invalid("anniversary", "anniversary must be at most %d characters, not %d", segmentd.MaxCCAnniversary, n)
-		}
-		ok := false
-		for _, l := range anniversaryLayouts {
-			if _, err := time.Parse(l, *a); err == nil {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return invalid("anniversary", "anniversary must be a date as MM/DD/YYYY, YYYY/MM/DD, YYYY-MM-DD or MM-DD-YYYY, not %s", segmentd.Quote(*a))
+		if err := checkAnniversary("anniversary", *a); err != nil {
+			return err
 		}
 		d.Anniversary = *a
 	}
@@ -479,4 +460,28 @@ func (h *handler) deleteContact(w http.ResponseWriter, r *http.Request, acct seg
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// checkTitle checks a job title or company name, which share one limit.
+func checkTitle(name, v string) error {
+	if n := len([]rune(v)); n > segmentd.MaxCCTitleLength {
+		return invalid(name, "%s must be at most %d characters, not %d", name, segmentd.MaxCCTitleLength, n)
+	}
+	return segmentd.CheckText(name, v)
+}
+
+// checkBirthday checks a birthday's month and day, given both or neither;
+// given says whether there is one.
+func checkBirthday(m, day *int) (given bool, err error) {
+	switch {
+	case m == nil && day == nil:
+		return false, nil
+	case m == nil || day == nil:
+		return false, invalid("birthday_month", "birthday_month and birthday_day must be given together")
+	case *m < 1 || *m > 12:
+		return false, invalid("birthday_month", "birthday_month must be from 1 to 12, not %d", *m)
+	case *day < 1 || *day > 31:
+		return false, invalid("birthday_day", "birthday_day must be from 1 to 31, not %d", *day)
+	}
+	return true, nil
 }

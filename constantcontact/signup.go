@@ -136,24 +136,15 @@ func (in *signUpInput) details(d *audience.CCDetailsPatch) error {
 		if f.v == nil || *f.v == "" {
 			continue
 		}
-		if n := len([]rune(*f.v)); n > segmentd.MaxCCTitleLength {
-			return invalid(f.name, "%s must be at most %d characters, not %d", f.name, segmentd.MaxCCTitleLength, n)
-		}
-		if err := segmentd.CheckText(f.name, *f.v); err != nil {
+		if err := checkTitle(f.name, *f.v); err != nil {
 			return err
 		}
 		*f.dst = f.v
 	}
-	switch m, day := in.BirthdayMonth, in.BirthdayDay; {
-	case m == nil && day == nil:
-	case m == nil || day == nil:
-		return invalid("birthday_month", "birthday_month and birthday_day must be given together")
-	case *m < 1 || *m > 12:
-		return invalid("birthday_month", "birthday_month must be from 1 to 12, not %d", *m)
-	case *day < 1 || *day > 31:
-		return invalid("birthday_day", "birthday_day must be from 1 to 31, not %d", *day)
-	default:
-		d.BirthdayMonth, d.BirthdayDay = *m, *day
+	if given, err := checkBirthday(in.BirthdayMonth, in.BirthdayDay); err != nil {
+		return err
+	} else if given {
+		d.BirthdayMonth, d.BirthdayDay = *in.BirthdayMonth, *in.BirthdayDay
 	}
 	if a := in.Anniversary; a != nil && *a != "" {
 		if err := checkAnniversary("anniversary", *a); err != nil {
