@@ -102,7 +102,9 @@ func TestEventBlockCodec(t *testing.T) {
 }
 
 // openPacking opens a store that packs blocks of span sequence numbers,
-// keeping keep as rows.
+// keeping keep as rows, right after each AddEventBatches' commit in its
+// goroutine (packQueue.inline) rather than on packLoop, so that a test
+// knows where its events are.
 func openPacking(t *testing.T, path string, span, keep int64) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path)
@@ -110,7 +112,13 @@ func openPacking(t *testing.T, path string, span, keep int64) *Store {
 		t.Fatal(err)
 	}
 	s.pack = packParams{span: span, keep: keep}
-	t.Cleanup(func() { s.Close() })
+	s.packing.inline = true
+	t.Cleanup(func() {
+		if err := s.packing.inlineErr; err != nil {
+			t.Errorf("packing: %v", err)
+		}
+		s.Close()
+	})
 	return s
 }
 
@@ -260,10 +268,11 @@ func TestPackEvents(t *testing.T) {
 	}
 }
 
-// TestPackEventsAtomic: packing is part of the transaction that stores the
-// batch; when a statement of it fails, neither the block nor the rows'
-// deletion remains (the rows all stay, no event is counted twice or lost),
-// and the next batch packs them.
+// TestPackEventsAtomic: a block is packed in a transaction of its own,
+// after the batch's; when a statement of it fails, the batch stays stored
+// and neither the block nor the rows' deletion remains (the rows all
+// stay, no event is counted twice or lost), and the next batch packs
+// them.
 func TestPackEventsAtomic(t *testing.T) {
 	s := openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 16, 8)
 	ctx := t.Context()
@@ -271,38 +280,37 @@ func TestPackEventsAtomic(t *testing.T) {
 	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, nil, testNow); err != nil {
 		t.Fatal(err)
 	}
-	add := func(from, n int) error {
+	add := func(from, n int) {
+		t.Helper()
 		var batch []segmentd.Event
 		for i := from; i < from+n; i++ {
 			batch = append(batch, segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d", i)})
 		}
-		_, err := s.AddEvents(ctx, acct, batch)
-		return err
+		if res, err := s.AddEvents(ctx, acct, batch); err != nil || res.Added != n {
+			t.Fatalf("AddEvents: %+v, %v", res, err)
+		}
 	}
-	if err := add(0, 20); err != nil {
-		t.Fatal(err)
-	}
+	add(0, 20)
 	if _, err := s.write.Exec("CREATE TRIGGER fail_pack BEFORE DELETE ON event_rows BEGIN SELECT RAISE(ABORT, 'injected'); END"); err != nil {
 		t.Fatal(err)
 	}
-	err := add(20, 20)
-	if err == nil || !strings.Contains(err.Error(), "injected") {
-		t.Fatalf("batch whose packing fails: %v, want the injected error", err)
+	add(20, 20)
+	if err := s.packing.inlineErr; err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("packing that fails: %v, want the injected error", err)
 	}
-	if rows, blocks, _ := blockCounts(t, s, acct); rows != 20 || blocks != 0 {
-		t.Fatalf("after the failed packing: %d rows, %d blocks; want 20 and none", rows, blocks)
+	s.packing.inlineErr = nil
+	if rows, blocks, _ := blockCounts(t, s, acct); rows != 40 || blocks != 0 {
+		t.Fatalf("after the failed packing: %d rows, %d blocks; want 40 and none", rows, blocks)
 	}
 	if _, err := s.write.Exec("DROP TRIGGER fail_pack"); err != nil {
 		t.Fatal(err)
 	}
-	if err := add(20, 20); err != nil {
-		t.Fatal(err)
-	}
+	add(40, 1)
 	rows, blocks, packed := blockCounts(t, s, acct)
-	if blocks != 2 || packed != 32 || rows != 8 {
-		t.Fatalf("after packing: %d rows, %d blocks holding %d; want 8, 2 and 32", rows, blocks, packed)
+	if blocks != 2 || packed != 32 || rows != 9 {
+		t.Fatalf("after packing: %d rows, %d blocks holding %d; want 9, 2 and 32", rows, blocks, packed)
 	}
-	if got := scanAllEvents(t, s, acct, 1000); len(got) != 40 || got[39].SGEventID != "id-39" {
+	if got := scanAllEvents(t, s, acct, 1000); len(got) != 41 || got[40].SGEventID != "id-40" {
 		t.Fatalf("read %d events", len(got))
 	}
 	// A row the writer's memory of the newest events does not know gone
@@ -310,15 +318,13 @@ func TestPackEventsAtomic(t *testing.T) {
 	if _, err := s.write.Exec("DELETE FROM event_rows WHERE account_id = ? AND seq = 35", acct); err != nil {
 		t.Fatal(err)
 	}
-	if err := add(40, 16); err != nil {
-		t.Fatal(err)
-	}
+	add(41, 16)
 	rows, blocks, packed = blockCounts(t, s, acct)
-	if blocks != 3 || packed != 47 || rows != 8 {
-		t.Fatalf("after packing past a deleted row: %d rows, %d blocks holding %d; want 8, 3 and 47", rows, blocks, packed)
+	if blocks != 3 || packed != 47 || rows != 9 {
+		t.Fatalf("after packing past a deleted row: %d rows, %d blocks holding %d; want 9, 3 and 47", rows, blocks, packed)
 	}
 	got := scanAllEvents(t, s, acct, 1000)
-	if len(got) != 55 || got[33].SGEventID != "id-33" || got[34].SGEventID != "id-35" {
+	if len(got) != 56 || got[33].SGEventID != "id-33" || got[34].SGEventID != "id-35" {
 		t.Fatalf("read %d events, around the deleted one %q %q", len(got), got[33].SGEventID, got[34].SGEventID)
 	}
 }

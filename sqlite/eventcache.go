@@ -321,6 +321,23 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	return set, nil
 }
 
+// cachedTail returns the writer's memory of acct's newest events
+// (eventTail) if its hash set is loaded and valid, inside the write
+// transaction tx; nil when there is none (packing then reads the rows).
+func (s *Store) cachedTail(ctx context.Context, tx *sql.Tx, acct int64) (*eventTail, error) {
+	var version int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+		return nil, err
+	}
+	c := &s.events
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if set := c.ids[acct]; set != nil && version == c.version {
+		return &set.tail, nil
+	}
+	return nil, nil
+}
+
 // hashBlocks adds the sg_event_ids of the account's blocks to set.sorted.
 func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error {
 	rows, err := tx.QueryContext(ctx, qAccountBlocks, acct)

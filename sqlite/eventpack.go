@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/segmentd/segmentd"
 )
@@ -126,38 +128,46 @@ const (
 // packEvents packs the account's events into blocks while more than
 // span+keep sequence numbers lie above its frontier, at most maxBlocks
 // blocks (0: no bound), inside the write transaction tx, from tail where
-// it can (nil: from the rows). It returns the events packed.
-func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int, tail *eventTail) (int, error) {
+// it can (nil: from the rows). It returns the events packed and how many
+// sequence numbers then lie above the frontier (more blocks are due while
+// that is at least span+keep).
+func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int, tail *eventTail) (int, int64, error) {
 	p := s.pack
 	var last int64
 	if err := tx.QueryRowContext(ctx, qRowsLastSeq, acct).Scan(&last); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var frontier int64
 	if err := tx.QueryRowContext(ctx, qEventFrontier, acct).Scan(&frontier); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
+		return 0, 0, err
 	}
 	if last-frontier < p.span+p.keep {
-		return 0, nil // the usual case: one probe of each B-tree
+		return 0, max(last-frontier, 0), nil // the usual case: one probe of each B-tree
 	}
-	packed := 0
+	packed, rest := 0, last-frontier
 	for n := 0; maxBlocks == 0 || n < maxBlocks; n++ {
 		var lo int64
 		if err := tx.QueryRowContext(ctx, qRowsFirstSeq, acct, frontier).Scan(&lo); err != nil {
-			return packed, err
+			return packed, 0, err
 		}
+		if lo == 0 {
+			return packed, 0, nil
+		}
+		// The numbers from the first row on: the frontier's own gap (events
+		// pruned, a block's unused end) is no work.
+		rest = last - lo + 1
 		hi := lo + p.span - 1
-		if lo == 0 || last-hi < p.keep {
+		if last-hi < p.keep {
 			break
 		}
 		k, err := s.packBlock(ctx, tx, acct, lo, hi, tail)
 		if err != nil {
-			return packed, fmt.Errorf("packing events %d to %d: %w", lo, hi, err)
+			return packed, 0, fmt.Errorf("packing events %d to %d: %w", lo, hi, err)
 		}
 		packed += k
-		frontier = hi
+		frontier, rest = hi, last-hi
 	}
-	return packed, nil
+	return packed, rest, nil
 }
 
 // packBlock writes the rows of [lo, hi] that can be packed as one block and
@@ -253,7 +263,7 @@ func (s *Store) packAll(ctx context.Context) (int, error) {
 			var n int
 			err := s.writeTx(ctx, func(tx *sql.Tx) error {
 				var err error
-				n, err = s.packEvents(ctx, tx, acct, packTxBlocks, nil)
+				n, _, err = s.packEvents(ctx, tx, acct, packTxBlocks, nil)
 				return err
 			})
 			if err != nil {
@@ -420,4 +430,193 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 		total += pruned
 	}
 	return total, nil
+}
+
+// Packing off the ingest path. AddEventBatches only stores rows; after its
+// commit it tells packQueue how many events it added, and packLoop, a
+// goroutine of the store, packs the accounts that have a block's worth
+// above their frontier, one block a write transaction, on the writer's
+// idle turns: it waits while any other write transaction runs or waits for
+// the writer. A batch that arrives while a block is being packed waits for
+// that one block only (a few milliseconds). Only an account more than
+// packForceBlocks blocks behind is packed while writers wait, a block
+// between their transactions, so that under a load that never leaves the
+// writer idle the rows (and the writer's memory of them, eventTail) stay
+// bounded.
+//
+// Each block is one transaction, as before: a kill -9 at any point leaves
+// either its rows or the block. Readers merge blocks and rows by sequence
+// number inside one read transaction, so a page read while a block is
+// packed sees either its rows or the block.
+
+// packForceBlocks is how many blocks an account may fall behind before
+// packLoop packs it while writers wait.
+const packForceBlocks = 16
+
+// packQueue is what packLoop works from.
+type packQueue struct {
+	mu     sync.Mutex
+	behind map[int64]int64 // per account due: sequence numbers above its frontier, as last known
+	wake   chan struct{}   // cap 1: an account became due
+	idle   chan struct{}   // cap 1: the last write transaction ended
+	// writers counts the write transactions running or waiting for the
+	// writer connection (writeConnTx).
+	writers atomic.Int64
+	// run is held by packLoop for each block, and by a prune for its
+	// whole length (its reads of the blocks and rows span transactions).
+	run sync.Mutex
+	// inline: pack in AddEventBatches' goroutine after its commit, each
+	// block its own transaction, rather than on packLoop (tests, so that
+	// the store contracts meet blocks at known points); inlineErr keeps
+	// what that packing failed with.
+	inline    bool
+	inlineErr error
+}
+
+func newPackQueue() packQueue {
+	return packQueue{behind: make(map[int64]int64), wake: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+}
+
+// enter and leave bracket a write transaction, waiting included.
+func (q *packQueue) enter() { q.writers.Add(1) }
+
+func (q *packQueue) leave() {
+	if q.writers.Add(-1) == 0 {
+		select {
+		case q.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// added notes that n events were stored for acct: it is due once a block
+// and the kept rows lie above its frontier (an account not known yet is
+// checked at once).
+func (q *packQueue) added(acct int64, n int, p packParams) {
+	q.mu.Lock()
+	b, ok := q.behind[acct]
+	if !ok {
+		b = p.span + p.keep
+	}
+	q.behind[acct] = b + int64(n)
+	q.mu.Unlock()
+	if q.inline {
+		return // the caller packs
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns an account due and how far behind it is, preferring the
+// furthest behind.
+func (q *packQueue) next(p packParams) (acct, behind int64, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for a, b := range q.behind {
+		if b < p.span+p.keep {
+			delete(q.behind, a)
+			continue
+		}
+		if !ok || b > behind {
+			acct, behind, ok = a, b, true
+		}
+	}
+	return acct, behind, ok
+}
+
+// packed records what a packing transaction left of acct: rest sequence
+// numbers above its frontier, plus the events stored since (which added
+// counted on top of the estimate the transaction replaces).
+func (q *packQueue) packed(acct, before, rest int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.behind[acct] = rest + max(q.behind[acct]-before, 0)
+}
+
+// drop forgets acct until events are added again (its packing failed).
+func (q *packQueue) drop(acct int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.behind, acct)
+}
+
+// packLoop packs the accounts due (packQueue) until the store closes. It
+// reads nothing of the store's settings before the first wake, which
+// comes from an AddEventBatches after them.
+func (s *Store) packLoop(ctx context.Context) {
+	q := &s.packing
+	for {
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return
+		}
+	accounts:
+		for {
+			acct, behind, ok := q.next(s.pack)
+			if !ok {
+				break
+			}
+			for behind < s.pack.keep+packForceBlocks*s.pack.span && q.writers.Load() > 0 {
+				select {
+				case <-q.idle:
+				case <-q.wake: // perhaps another account, further behind
+					if acct, behind, ok = q.next(s.pack); !ok {
+						break accounts
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+			if _, err := s.packStep(ctx, acct, behind); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// The rows stay rows (each block is all or nothing); the
+				// account is tried again when events are next added to it.
+				q.drop(acct)
+			}
+		}
+	}
+}
+
+// packStep packs one block of acct in one write transaction, if one is
+// due, from the writer's memory of its newest events where it can. behind
+// is the estimate the caller acted on. It returns the events packed.
+func (s *Store) packStep(ctx context.Context, acct, behind int64) (int, error) {
+	q := &s.packing
+	q.run.Lock()
+	defer q.run.Unlock()
+	var n int
+	var rest int64
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		tail, err := s.cachedTail(ctx, tx, acct)
+		if err != nil {
+			return err
+		}
+		n, rest, err = s.packEvents(ctx, tx, acct, 1, tail)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	q.packed(acct, behind, rest)
+	return n, nil
+}
+
+// packNow packs every account's due blocks in the caller's goroutine, a
+// block a transaction (packQueue.inline, tests).
+func (s *Store) packNow(ctx context.Context) error {
+	for {
+		acct, behind, ok := s.packing.next(s.pack)
+		if !ok {
+			return nil
+		}
+		if _, err := s.packStep(ctx, acct, behind); err != nil {
+			s.packing.drop(acct)
+			return err
+		}
+	}
 }

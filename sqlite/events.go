@@ -272,8 +272,10 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	var learned bool // the account's hash set holds new hashes
+	added := 0
 	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
 		clear(res)
+		added = 0
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
 			return err
@@ -286,14 +288,12 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				return err
 			}
 			learned = true
+			added += res[i].Added
 		}
 		if learned {
 			// Stored events move the account's history too, so that a
 			// reader polling the change marks learns of them.
-			if _, err = nextChange(ctx, tx); err != nil {
-				return err
-			}
-			_, err = s.packEvents(ctx, tx, acct, 0, &set.tail)
+			_, err = nextChange(ctx, tx)
 		}
 		return err
 	})
@@ -302,6 +302,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			s.events.forgetIDs(acct)
 		}
 		return nil, err
+	}
+	if added > 0 {
+		// Packing them into blocks is for later (packLoop).
+		s.packing.added(acct, added, s.pack)
+		if s.packing.inline {
+			s.packing.inlineErr = errors.Join(s.packing.inlineErr, s.packNow(ctx))
+		}
 	}
 	return res, nil
 }
@@ -599,14 +606,23 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 
 // ScanEvents pages through the account's events in sequence order.
 func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	return scanEventPage(ctx, s.read, nil, acct, afterSeq, limit)
+	var evs []segmentd.Event
+	last := afterSeq
+	// One read transaction: a block packed between the read of the blocks
+	// and that of the rows would otherwise be missed by both.
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		evs, last, err = scanEventPage(ctx, tx, nil, acct, afterSeq, limit)
+		return err
+	})
+	return evs, last, err
 }
 
 // scanEventPage reads a page of events: up to limit of the account's
 // events after afterSeq, in sequence order, from its blocks and its rows
-// merged. r, when not nil, is the reader of the caller's previous page,
+// merged. q must be a transaction, so that both reads see one state. r, when not nil, is the reader of the caller's previous page,
 // whose buffers it reuses; r.seqs is set to the events' sequence numbers.
-func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	if r == nil {
 		r = new(eventRows)
 	}
@@ -666,6 +682,10 @@ func scanEventPage(ctx context.Context, q queryer, r *eventRows, acct, afterSeq 
 // is read after its delete, while its pages are at hand, and the last
 // transaction sets the account's event_bounds to the oldest of all.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
+	// No block is packed while the prune runs: it reads the blocks, then
+	// the rows, in transactions of their own.
+	s.packing.run.Lock()
+	defer s.packing.run.Unlock()
 	var one int
 	err := s.read.QueryRowContext(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -148,6 +148,9 @@ func BenchmarkAddEvents(b *testing.B) {
 		warm     = 200
 	)
 	bs := newBenchStore(b)
+	if os.Getenv("SEGMENTD_EVENTS_BENCH_NOPACK") != "" { // the same code without packing, for an A/B
+		bs.s.pack = packParams{span: math.MaxInt32, keep: math.MaxInt32}
+	}
 	for n0 := 0; n0 < contacts; n0 += benchBatch {
 		bs.upsert(b, benchPatches(n0, min(benchBatch, contacts-n0), bs.text, bs.num))
 	}

@@ -51,6 +51,8 @@ type Store struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
+	stopPack  context.CancelFunc // stops packLoop
+	bg        sync.WaitGroup     // packLoop
 	ids       contactIDs
 
 	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
@@ -58,6 +60,7 @@ type Store struct {
 	inserts eventInserts // AddEvents' statements (events.go)
 	pack    packParams   // packing events into blocks (eventpack.go)
 	packer  blockEncoder // the writer's block encoder
+	packing packQueue    // the accounts packLoop packs
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -130,7 +133,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ckpt.SetMaxOpenConns(1)
 
 	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
-		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}}
+		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}, packing: newPackQueue()}
 	if err := s.migrate(ctx); err != nil {
 		close(s.stopped)
 		s.Close()
@@ -142,6 +145,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: packing the events of %s: %w", path, err)
 	}
 	go s.checkpointLoop()
+	pctx, stopPack := context.WithCancel(context.Background())
+	s.stopPack = stopPack
+	s.bg.Go(func() { s.packLoop(pctx) })
 	return s, nil
 }
 
@@ -176,8 +182,14 @@ func isBusy(err error) bool {
 // Close stops the background checkpoints and closes every connection. The
 // last connection to close checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		if s.stopPack != nil {
+			s.stopPack()
+		}
+	})
 	<-s.stopped
+	s.bg.Wait()
 	return errors.Join(s.closeInserts(), s.ckpt.Close(), s.read.Close(), s.write.Close())
 }
 
@@ -337,6 +349,8 @@ func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sq
 // writeConnTx is writeTxKeep that also gives fn the writer connection the
 // transaction runs on, for AddEvents to reach the driver's (conn.Raw).
 func (s *Store) writeConnTx(ctx context.Context, keepEmails bool, fn func(conn *sql.Conn, tx *sql.Tx) error) error {
+	s.packing.enter() // packLoop waits for the writer to be idle
+	defer s.packing.leave()
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return err
