@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -435,3 +436,99 @@ func createAccount(t *testing.T, s *Store) int64 {
 }
 
 func patch(email string) segmentd.ContactPatch { return segmentd.ContactPatch{Email: &email} }
+
+// TestPackInBackground: packLoop packs after the batches' commits, with no
+// packing in them; every read taken while it packs (pages of several
+// sizes, each its own read transaction) gives each event stored so far
+// once, in order; once it is done only the newest rows are left, and
+// every id, packed or not, is a duplicate.
+func TestPackInBackground(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.pack = packParams{span: 16, keep: 8} // read by packLoop after its first wake, which AddEvents sends
+	ctx := t.Context()
+	acct := createAccount(t, s)
+	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, nil, testNow); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var sent []segmentd.Event
+	stored := func() []segmentd.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sent)
+	}
+	stop := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(readErr)
+		for reads := 0; ; reads++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			before := len(stored())
+			page := []int{1, 5, 16, 1000}[reads%4]
+			var got []segmentd.Event
+			for after := int64(0); ; {
+				evs, last, err := s.ScanEvents(ctx, acct, after, page)
+				if err != nil {
+					readErr <- err
+					return
+				}
+				got = append(got, evs...)
+				if len(evs) < page {
+					break
+				}
+				after = last
+			}
+			want := stored()
+			if len(got) < before || len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
+				readErr <- fmt.Errorf("read %d events in pages of %d while packing; %d stored before, %d after (or different)", len(got), page, before, len(want))
+				return
+			}
+		}
+	}()
+	for b := range 60 {
+		var batch []segmentd.Event
+		for i := range 11 {
+			email := []string{"a@example.com", "b@example.com", "nobody@example.com"}[(b+i)%3]
+			batch = append(batch, segmentd.Event{Email: email, Type: "open", Timestamp: testNow.Add(time.Duration(b*100+i) * time.Second), SGEventID: fmt.Sprintf("id-%d-%d", b, i)})
+		}
+		res, err := s.AddEvents(ctx, acct, batch)
+		if err != nil || res.Added != len(batch) {
+			t.Fatalf("batch %d: %+v, %v", b, res, err)
+		}
+		mu.Lock()
+		sent = append(sent, res.Events...)
+		mu.Unlock()
+	}
+	close(stop)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	// Done: below a block and the kept rows above the frontier, and the
+	// events of nobody@example.com (a third) stay rows.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		rows, _, packed := blockCounts(t, s, acct)
+		if packed > 0 && rows-int64(len(sent))/3 < 16+8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("packing not done within a minute: %d rows, %d events in blocks", rows, packed)
+		}
+	}
+	if got := scanAllEvents(t, s, acct, 7); !slices.Equal(got, sent) {
+		t.Fatalf("after packing: %d events, want %d (or different)", len(got), len(sent))
+	}
+	for _, b := range []int{0, 59} {
+		res, err := s.AddEvents(ctx, acct, []segmentd.Event{{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-1", b)}})
+		if err != nil || res.Duplicates != 1 {
+			t.Fatalf("redelivery of batch %d: %+v, %v", b, res, err)
+		}
+	}
+}
