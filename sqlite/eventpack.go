@@ -33,8 +33,10 @@ import (
 // with the rows). So every reader of the events reads both, merged by
 // sequence number (scanEventPage).
 //
-// AddEventBatches packs in its own transaction, after storing its batches;
-// Open packs what an upgrade from a schema without blocks left as rows.
+// AddEventBatches stores rows only; the store's packer (packLoop, below)
+// packs after its commit, a block a transaction, on the writer's idle
+// turns. Open packs what an upgrade from a schema without blocks, or a
+// stop before the packer caught up, left as rows.
 
 // Packing parameters: a block covers eventBlockSpan sequence numbers, and
 // the newest eventBlockKeep stay rows (the events most likely to be
@@ -533,6 +535,13 @@ func (q *packQueue) packed(acct, before, rest int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.behind[acct] = rest + max(q.behind[acct]-before, 0)
+}
+
+// drained tells whether no account is due (benchmarks wait for it).
+func (q *packQueue) drained() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.behind) == 0 && q.writers.Load() == 0
 }
 
 // drop forgets acct until events are added again (its packing failed).
