@@ -620,8 +620,10 @@ func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limi
 
 // scanEventPage reads a page of events: up to limit of the account's
 // events after afterSeq, in sequence order, from its blocks and its rows
-// merged. q must be a transaction, so that both reads see one state. r, when not nil, is the reader of the caller's previous page,
-// whose buffers it reuses; r.seqs is set to the events' sequence numbers.
+// merged, in the transaction q (both reads must see one state: the
+// packer may turn rows into a block between them). r, when not nil, is
+// the reader of the caller's previous page, whose buffers it reuses;
+// r.seqs is set to the events' sequence numbers.
 func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	if r == nil {
 		r = new(eventRows)
