@@ -448,7 +448,7 @@ func TestPackInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.pack = packParams{span: 16, keep: 8} // read by packLoop after its first wake, which AddEvents sends
+	s.pack = packParams{span: 4, keep: 2} // read by packLoop after its first wake, which AddEvents sends
 	ctx := t.Context()
 	acct := createAccount(t, s)
 	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, nil, testNow); err != nil {
@@ -493,7 +493,7 @@ func TestPackInBackground(t *testing.T) {
 			}
 		}
 	}()
-	for b := range 60 {
+	for b := range 150 {
 		var batch []segmentd.Event
 		for i := range 11 {
 			email := []string{"a@example.com", "b@example.com", "nobody@example.com"}[(b+i)%3]
@@ -515,7 +515,7 @@ func TestPackInBackground(t *testing.T) {
 	// events of nobody@example.com (a third) stay rows.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		rows, _, packed := blockCounts(t, s, acct)
-		if packed > 0 && rows-int64(len(sent))/3 < 16+8 {
+		if packed > 0 && rows-int64(len(sent))/3 < 4+2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -525,7 +525,7 @@ func TestPackInBackground(t *testing.T) {
 	if got := scanAllEvents(t, s, acct, 7); !slices.Equal(got, sent) {
 		t.Fatalf("after packing: %d events, want %d (or different)", len(got), len(sent))
 	}
-	for _, b := range []int{0, 59} {
+	for _, b := range []int{0, 149} {
 		res, err := s.AddEvents(ctx, acct, []segmentd.Event{{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-1", b)}})
 		if err != nil || res.Duplicates != 1 {
 			t.Fatalf("redelivery of batch %d: %+v, %v", b, res, err)
