@@ -493,7 +493,7 @@ func TestPackInBackground(t *testing.T) {
 			}
 		}
 	}()
-	for b := range 150 {
+	for b := range 60 {
 		var batch []segmentd.Event
 		for i := range 11 {
 			email := []string{"a@example.com", "b@example.com", "nobody@example.com"}[(b+i)%3]
@@ -525,10 +525,65 @@ func TestPackInBackground(t *testing.T) {
 	if got := scanAllEvents(t, s, acct, 7); !slices.Equal(got, sent) {
 		t.Fatalf("after packing: %d events, want %d (or different)", len(got), len(sent))
 	}
-	for _, b := range []int{0, 149} {
+	for _, b := range []int{0, 59} {
 		res, err := s.AddEvents(ctx, acct, []segmentd.Event{{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-1", b)}})
 		if err != nil || res.Duplicates != 1 {
 			t.Fatalf("redelivery of batch %d: %+v, %v", b, res, err)
 		}
+	}
+}
+
+// TestPackYieldsToWriters: while another write transaction runs or waits,
+// the packer packs only an account more than packForceBlocks blocks
+// behind, and only down to that bound; once the writer is idle it packs
+// the rest.
+func TestPackYieldsToWriters(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const span, keep = 4, 2
+	s.pack = packParams{span: span, keep: keep}
+	ctx := t.Context()
+	acct := createAccount(t, s)
+	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, nil, testNow); err != nil {
+		t.Fatal(err)
+	}
+	s.packing.enter() // a writer waiting, as far as the packer can tell
+	const total = 300
+	for b := range total / 10 {
+		var batch []segmentd.Event
+		for i := range 10 {
+			batch = append(batch, segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-%d", b, i)})
+		}
+		if _, err := s.AddEvents(ctx, acct, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRows := func(what string, done func(rows int64) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+			rows, _, packed := blockCounts(t, s, acct)
+			if rows+packed != total {
+				t.Fatalf("%d rows and %d events in blocks, %d stored", rows, packed, total)
+			}
+			if done(rows) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d rows left after a minute", what, rows)
+			}
+		}
+	}
+	force := int64(keep + packForceBlocks*span)
+	waitRows("packing down to the bound while a writer waits", func(rows int64) bool { return rows < force })
+	if rows, _, _ := blockCounts(t, s, acct); rows < force-span {
+		t.Fatalf("%d rows left while a writer waits; the packer goes no further than %d", rows, force-span)
+	}
+	s.packing.leave()
+	waitRows("packing the rest once the writer is idle", func(rows int64) bool { return rows < span+keep })
+	if got := scanAllEvents(t, s, acct, 7); len(got) != total {
+		t.Fatalf("read %d events, stored %d", len(got), total)
 	}
 }
