@@ -266,16 +266,11 @@ func (s *hashSet) merge() {
 // the write transaction tx. It checks first that no other connection has
 // written since the cache was filled.
 func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet, error) {
-	var version int64
-	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+	c, err := s.lockCache(ctx, tx)
+	if err != nil {
 		return nil, err
 	}
-	c := &s.events
-	c.mu.Lock()
 	defer c.mu.Unlock()
-	if version != c.version || c.ids == nil {
-		c.ids, c.emails, c.nEmails, c.version = make(map[int64]*hashSet), nil, 0, version
-	}
 	if set := c.ids[acct]; set != nil {
 		return set, nil
 	}
@@ -325,17 +320,31 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 // (eventTail) if its hash set is loaded and valid, inside the write
 // transaction tx; nil when there is none (packing then reads the rows).
 func (s *Store) cachedTail(ctx context.Context, tx *sql.Tx, acct int64) (*eventTail, error) {
+	c, err := s.lockCache(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.mu.Unlock()
+	if set := c.ids[acct]; set != nil {
+		return &set.tail, nil
+	}
+	return nil, nil
+}
+
+// lockCache locks the event cache (the caller unlocks c.mu) inside the
+// write transaction tx, first dropping all it holds if another connection
+// has written since it was filled.
+func (s *Store) lockCache(ctx context.Context, tx *sql.Tx) (*eventCache, error) {
 	var version int64
 	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
 		return nil, err
 	}
 	c := &s.events
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if set := c.ids[acct]; set != nil && version == c.version {
-		return &set.tail, nil
+	if version != c.version || c.ids == nil {
+		c.ids, c.emails, c.nEmails, c.version = make(map[int64]*hashSet), nil, 0, version
 	}
-	return nil, nil
+	return c, nil
 }
 
 // hashBlocks adds the sg_event_ids of the account's blocks to set.sorted.
