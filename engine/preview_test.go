@@ -55,9 +55,21 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
 	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 2 day)", ""},
 	{query.SGQL, "NOT (event_type = 'click')", ""},
+	// Event conditions by single send, automation or campaign: decided
+	// by the keyed latest-event columns.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE 'ss0' = singlesend_id AND event_type = 'click')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND singlesend_id IN ('ss0', NULL, '') AND event_timestamp >= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_timestamp > timestampadd(day, -7, current_timestamp) AND event_type = 'open' AND (singlesend_id IN ('ss1') OR marketing_campaign_id IN ('ss1', 'c1')))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (automation_id = 'a0' OR singlesend_id = 'nope'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'nope')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND marketing_campaign_id = 'c0' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.singlesend_id = 'ss0' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
-	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (singlesend_id = 'ss1' OR url = 'u'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > created_at)", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 }
@@ -136,6 +148,14 @@ func TestPreviewFastPaths(t *testing.T) {
 					}
 					typ := []string{"open", "click", "delivered", "bounce"}[rng.IntN(4)]
 					ev := query.Event{Source: "mail", Type: typ, Timestamp: ts, SinglesendID: fmt.Sprint("ss", rng.IntN(2))}
+					switch rng.IntN(4) {
+					case 0:
+						ev.SinglesendID = ""
+					case 1:
+						ev.MarketingCampaignID = []string{"c0", "c1", "ss1"}[rng.IntN(3)]
+					case 2:
+						ev.AutomationID = "a0"
+					}
 					m.events[id] = append(m.events[id], ev)
 					e.AddEvents(acct, id, []query.Event{ev}, now)
 					what = fmt.Sprintf("event %s %s at %d", typ, id, ts)
@@ -277,5 +297,38 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	e.DeleteContacts(1, []string{"c1"}, base)
 	if n, ids := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't0')"); n != 1 || ids[0] != "c2" {
 		t.Fatalf("t0 after the delete: %d %v", n, ids)
+	}
+
+	// Keyed columns: one per (type, key) asked for, at most maxKeyed, the
+	// least recently used dropped first and built again when asked for.
+	evs = nil
+	for i := range maxKeyed + 1 {
+		evs = append(evs, query.Event{Type: "open", SinglesendID: fmt.Sprint("ss", i), Timestamp: base.Add(-time.Duration(i) * time.Hour).UnixMilli()})
+	}
+	e.AddEvents(1, "c2", evs, base)
+	opened := func(i int) string {
+		return fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss%d' AND event_timestamp > timestampadd(minute, -%d, current_timestamp))", i, i*60+1)
+	}
+	for i := range maxKeyed + 1 {
+		if n, ids := preview(opened(i)); n != 1 || ids[0] != "c2" {
+			t.Fatalf("ss%d: %d %v", i, n, ids)
+		}
+	}
+	if a.der.nKeyed != maxKeyed || a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil {
+		t.Fatalf("%d keyed columns (want %d), ss0's kept: %v", a.der.nKeyed, maxKeyed, a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil)
+	}
+	if m := a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss1"}]; m == nil || len(m.max) != 1 {
+		t.Fatalf("ss1's column: %+v", m)
+	}
+	e.AddEvents(1, "c2", []query.Event{{Type: "open", SinglesendID: "ss1", Timestamp: base.Add(time.Minute).UnixMilli()}}, base)
+	if n, _ := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp > current_timestamp)"); n != 1 {
+		t.Fatalf("ss1 after a later event: %d", n)
+	}
+	if n, _ := preview(opened(0)); n != 1 {
+		t.Fatalf("ss0 built again: %d", n)
+	}
+	e.DeleteContacts(1, []string{"c2"}, base)
+	if n, _ := preview(opened(0)); n != 0 {
+		t.Fatalf("ss0 after the delete: %d", n)
 	}
 }
