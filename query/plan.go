@@ -286,7 +286,7 @@ func clockOnly(n *cnode) bool {
 // eventKeys appends to keys the values n requires of scope's event when n
 // is an equality of its single send, automation or campaign column with
 // a constant, an IN of one over constants, or an OR of those: n is then
-// true for an event exactly when one of the keys holds (a NULL or ”
+// true for an event exactly when one of the keys holds (a NULL or empty
 // constant equals no event's value, which is never ""; an unset column
 // makes the equality unknown, not true).
 func eventKeys(n *cnode, scope int, keys []EventKey) ([]EventKey, bool) {
