@@ -269,6 +269,11 @@ func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitse
 		// of the key is the email's: both end with lt.Domain or neither.
 		return cw.byCodes(dc.codes, len(dc.dict.vals), in, cw.verdicts(p, nil, dc.dict.vals))
 	}
+	if lt, ok := p.Like(); ok && f == query.FieldEmail {
+		if t, n, ok := cw.byGrams(p, lt, in); ok {
+			return t, n
+		}
+	}
 	vals := cw.a.dict.vals
 	return cw.byCodes(cw.a.text[f], len(vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
 		r.Text[f] = vals[code]

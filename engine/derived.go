@@ -20,6 +20,9 @@ import (
 //     condition email LIKE '%@D' is decided once per distinct domain.
 //     An email without '@' is coded as "-" (which no "@…" equals); an
 //     unset one as 0.
+//   - Email trigrams (grams.go): per trigram of the emails, the contacts
+//     whose email holds it, so that a LIKE on the email with a literal
+//     tests only the contacts whose email holds the literal's trigrams.
 //   - Latest events: per event type, each contact's greatest event
 //     timestamp of that type (noEvent without one), so that "some event
 //     of type T since X" and "the last event of type T is after X" are a
@@ -35,6 +38,7 @@ import (
 type derived struct {
 	mu      sync.Mutex
 	domains *domainCol
+	grams   *gramIndex // grams.go
 	latest  map[string]*latestCol
 	// keyed is by event type, then by key.
 	keyed  map[string]map[query.EventKey]*keyedCol
@@ -323,6 +327,9 @@ func (d *derived) size() int64 {
 	var b int64
 	if d.domains != nil {
 		b += int64(cap(d.domains.codes))*4 + d.domains.dict.size()
+	}
+	if d.grams != nil {
+		b += d.grams.size()
 	}
 	for typ, c := range d.latest {
 		b += int64(cap(c.max))*8 + int64(len(typ)) + 64

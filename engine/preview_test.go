@@ -38,7 +38,27 @@ var previewSet = []refSegment{
 	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%\\%%'`, ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'é%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE lower(email) LIKE '%@gmail.com'", ""},
+	// Shapes with a literal of three bytes or more (counting the start
+	// and the end): narrowed by the email trigram index.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a@g%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'A@G%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE 'a@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%b@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%b@g%' AND country <> 'FR'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'ab@gmail.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'trailing@'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'noatsign'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%l.c%m'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'x@y@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%a_b%.com%'", ""},
+	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a\\_b@%'`, ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%gmail.com.evil'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%zzz%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%zzz%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '_é@%'", ""},
 	{query.SGQL, "email LIKE 'a_b@%'", ""},
+	{query.SGQL, "email NOT LIKE 'x@%'", ""},
 	{query.SGQL, "email LIKE '%100%%%'", ""},
 	{query.SGQL, "email NOT LIKE '%@%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color LIKE 're%'", ""},
@@ -79,7 +99,7 @@ var previewSet = []refSegment{
 var previewEmails = []string{
 	"a@gmail.com", "b@gmail.com", "A@GMAIL.COM", "a_b@gmail.com", "ab@gmail.com", "a%b@x.org", "100%@x.org",
 	"x@y@gmail.com", "x@gmail.com@y", "noatsign", "trailing@", "@", "é@gmail.com", "a@gmail.com.evil",
-	"a@mail.com", "a@qmail.com", "", "",
+	"a@mail.com", "a@qmail.com", "aXb@gmail.com", "a", "ab", "xé@gmail.com", "", "",
 }
 
 // TestPreviewFastPaths checks every query of previewSet, previewed after
@@ -267,6 +287,19 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	if a.der.domains == nil || len(a.der.domains.dict.index) != 2 {
 		t.Fatalf("domain column not built: %+v", a.der.domains)
 	}
+	// The trigram index: built by a LIKE with a literal, kept in step,
+	// and emptied when no contact holds an email any more.
+	if n, ids := preview("email LIKE 'b@x%'"); n != 1 || ids[0] != "c2" {
+		t.Fatalf("b@x%%: %d %v", n, ids)
+	}
+	if a.der.grams == nil || len(a.der.grams.post) != 18 { // 11 + 7 trigrams, none shared
+		t.Fatalf("trigram index: %v", a.der.grams)
+	}
+	e.PutContacts(1, []segmentd.Contact{{ID: "c3", Email: "b@xyz.org", CreatedAt: base, UpdatedAt: base}}, base)
+	if n, _ := preview("email LIKE 'b@x%'"); n != 2 {
+		t.Fatalf("b@x%% after a new contact: %d", n)
+	}
+	e.DeleteContacts(1, []string{"c3"}, base)
 	for i := range maxLatestTypes + 1 {
 		src := fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't%d' AND event_timestamp > timestampadd(hour, -%d, current_timestamp))", i, i+1)
 		if n, ids := preview(src); n != 1 || ids[0] != "c1" {
@@ -330,5 +363,8 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	e.DeleteContacts(1, []string{"c2"}, base)
 	if n, _ := preview(opened(0)); n != 0 {
 		t.Fatalf("ss0 after the delete: %d", n)
+	}
+	if len(a.der.grams.post) != 0 {
+		t.Fatalf("%d trigrams left with no contact", len(a.der.grams.post))
 	}
 }

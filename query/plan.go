@@ -130,6 +130,13 @@ type LikeTest struct {
 	// Domain, that is when its part from its last '@' on equals Domain
 	// (D has no '@', so the '@' Domain starts with is the value's last).
 	Domain string
+	// Needles are strings that "\x00" + v + "\x00" contains for every
+	// value v the pattern matches (necessary, not sufficient): its
+	// literal parts, the first one prefixed with "\x00" when the pattern
+	// starts with it and the last suffixed with "\x00" when it ends with
+	// it. An index of the values' substrings can narrow the values to
+	// test by Match to those holding every needle.
+	Needles []string
 }
 
 // Like reports whether a condition is x [NOT] LIKE 'pattern' with x a
@@ -144,6 +151,20 @@ func (p *Part) Like() (LikeTest, bool) {
 		return LikeTest{}, false
 	}
 	lt := LikeTest{Not: n.not, Match: n.like.match}
+	ps := n.like.parts
+	for i, p := range ps {
+		if p.kind != 'l' {
+			continue
+		}
+		s := p.s
+		if i == 0 {
+			s = "\x00" + s
+		}
+		if i == len(ps)-1 {
+			s += "\x00"
+		}
+		lt.Needles = append(lt.Needles, s)
+	}
 	if ps := n.like.parts; len(ps) == 2 && ps[0].kind == '%' && ps[1].kind == 'l' &&
 		ps[1].s[0] == '@' && !strings.Contains(ps[1].s[1:], "@") {
 		lt.Domain = ps[1].s
