@@ -617,7 +617,7 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 // dense returns bm (whose indexes are all below cw.n) as a bitset.
 func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
 	b := newBitset(cw.n)
-	copy(b, bm.ToDense())
+	bm.WriteDenseTo(b)
 	return b
 }
 

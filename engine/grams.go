@@ -2,7 +2,9 @@ package engine
 
 import (
 	"math/bits"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -78,47 +80,87 @@ func (g *gramIndex) change(idx uint32, old, new string) {
 }
 
 // emailGrams returns the account's email trigram index, building it
-// first if no preview has. The caller holds the read lock.
+// first if no preview has (the contacts split in ranges across the
+// machine's cores, whose postings are then merged). The caller holds the
+// read lock.
 func (a *account) emailGrams() *gramIndex {
 	a.der.mu.Lock()
 	defer a.der.mu.Unlock()
 	if a.der.grams != nil {
 		return a.der.grams
 	}
-	g := &gramIndex{post: make(map[uint32]*roaring.Bitmap)}
-	col, vals := a.text[query.FieldEmail], a.dict.vals
+	col := a.text[query.FieldEmail]
+	workers := runtime.GOMAXPROCS(0)
+	if len(col) < 4*gramChunk {
+		workers = 1
+	}
+	a.der.grams = &gramIndex{post: gramsOf(col, a.dict.vals, workers)}
+	return a.der.grams
+}
+
+// gramsOf returns the postings of the emails of col (codes into vals),
+// built by workers goroutines over ranges of the contacts.
+func gramsOf(col []uint32, vals []string, workers int) map[uint32]*roaring.Bitmap {
+	per := (len(col)/gramChunk/workers + 1) * gramChunk
+	parts := make([]map[uint32]*roaring.Bitmap, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo, hi := min(w*per, len(col)), min((w+1)*per, len(col))
+		wg.Go(func() { parts[w] = buildGrams(col[lo:hi], uint32(lo), vals) })
+	}
+	wg.Wait()
+	post := parts[0]
+	for _, part := range parts[1:] {
+		for k, bm := range part {
+			if p := post[k]; p != nil {
+				p.Or(bm)
+			} else {
+				post[k] = bm
+			}
+		}
+	}
+	for _, bm := range post {
+		bm.RunOptimize()
+	}
+	return post
+}
+
+// buildGrams returns the postings of the emails of col, the contacts
+// from base on, a chunk of gramChunk contacts at a time.
+func buildGrams(col []uint32, base uint32, vals []string) map[uint32]*roaring.Bitmap {
+	post := make(map[uint32]*roaring.Bitmap)
 	lists := make(map[uint32][]uint32)
 	flush := func() {
 		for k, l := range lists {
-			bm := g.post[k]
+			if len(l) == 0 {
+				continue
+			}
+			bm := post[k]
 			if bm == nil {
 				bm = roaring.New()
-				g.post[k] = bm
+				post[k] = bm
 			}
 			bm.AddMany(l)
 			lists[k] = l[:0]
 		}
 	}
-	for idx, code := range col {
-		if idx%gramChunk == 0 {
+	for i, code := range col {
+		if i%gramChunk == 0 {
 			flush()
 		}
 		if code == 0 {
 			continue
 		}
+		idx := base + uint32(i)
 		eachGram(vals[code], func(k uint32) {
 			l := lists[k]
-			if n := len(l); n == 0 || l[n-1] != uint32(idx) {
-				lists[k] = append(l, uint32(idx))
+			if n := len(l); n == 0 || l[n-1] != idx {
+				lists[k] = append(l, idx)
 			}
 		})
 	}
 	flush()
-	for _, bm := range g.post {
-		bm.RunOptimize()
-	}
-	a.der.grams = g
-	return g
+	return post
 }
 
 // size estimates the index's heap bytes.
@@ -150,6 +192,9 @@ func (cw *colwise) byGrams(p *query.Part, lt query.LikeTest, in bitset) (t, n bi
 		}
 		bms = append(bms, bm)
 	}
+	// cand: the candidates among in, then those whose email matches. An
+	// unset email ("", code 0) matches no pattern holding a literal, so
+	// the matches all have an email.
 	cand := newBitset(cw.n)
 	if len(bms) > 0 {
 		slices.SortFunc(bms, func(x, y *roaring.Bitmap) int { return int(x.GetCardinality()) - int(y.GetCardinality()) })
@@ -160,39 +205,35 @@ func (cw *colwise) byGrams(p *query.Part, lt query.LikeTest, in bitset) (t, n bi
 				bm.And(o)
 			}
 		}
-		copy(cand, bm.ToDense())
+		bm.WriteDenseTo(cand)
 	}
 	set := cw.dense(cw.a.idents[query.FieldEmail]) // the contacts with an email
-	cand.and(in)
-	cand.and(set)
+	unset := p.Eval(cw.now).Eval(&query.Record{})
 	col, vals := cw.a.text[query.FieldEmail], cw.a.dict.vals
+	n = newBitset(cw.n)
 	cw.split(len(cand), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			for w := cand[i]; w != 0; w &= w - 1 {
+			c := cand[i] & in[i]
+			for w := c; w != 0; w &= w - 1 {
 				b := bits.TrailingZeros64(w)
 				if idx := i*64 + b; idx >= len(col) || !lt.Match(vals[col[idx]]) {
-					cand[i] &^= 1 << b
+					c &^= 1 << b
 				}
 			}
+			tw := c
+			if lt.Not {
+				tw = in[i] & set[i] &^ c
+			}
+			nw := tw
+			switch u := in[i] &^ set[i]; unset {
+			case query.True:
+				tw |= u
+				nw |= u
+			case query.Unknown:
+				nw |= u
+			}
+			cand[i], n[i] = tw, nw
 		}
 	})
-	// cand now holds the contacts of in whose email matches.
-	if lt.Not {
-		t = in.clone()
-		t.and(set)
-		t.andNot(cand)
-	} else {
-		t = cand
-	}
-	n = t.clone()
-	unset := in.clone()
-	unset.andNot(set)
-	switch p.Eval(cw.now).Eval(&query.Record{}) {
-	case query.True:
-		t.or(unset)
-		n.or(unset)
-	case query.Unknown:
-		n.or(unset)
-	}
-	return t, n, true
+	return cand, n, true
 }
