@@ -30,7 +30,7 @@ import (
 //     maxLatestTypes types are kept; a condition on another type is
 //     evaluated as before, contact by contact.
 //   - Keyed latest events: per event type and single send, automation or
-//     campaign id (query.EventKey), each contact's greatest timestamp of
+//     campaign id, or any such id (query.EventKey), each contact's greatest timestamp of
 //     such an event, for the contacts that have one (a map: a single
 //     send's opens reach a fraction of an account's contacts), so that
 //     "opened single send X (since Y)" is a pass over those contacts. At
@@ -68,16 +68,14 @@ func (c *keyedCol) note(idx uint32, ts int64) {
 	}
 }
 
-// eventKeysOf calls f with each key an event holds.
+// eventKeysOf calls f with each key an event holds: each of its set
+// columns' value, and that column's "any value" key.
 func eventKeysOf(ss, auto, camp string, f func(k query.EventKey)) {
-	if ss != "" {
-		f(query.EventKey{Col: "singlesend_id", Value: ss})
-	}
-	if auto != "" {
-		f(query.EventKey{Col: "automation_id", Value: auto})
-	}
-	if camp != "" {
-		f(query.EventKey{Col: "marketing_campaign_id", Value: camp})
+	for _, k := range [...]query.EventKey{{Col: "singlesend_id", Value: ss}, {Col: "automation_id", Value: auto}, {Col: "marketing_campaign_id", Value: camp}} {
+		if k.Value != "" {
+			f(k)
+			f(query.EventKey{Col: k.Col})
+		}
 	}
 }
 
@@ -97,6 +95,9 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 		c = &keyedCol{max: make(map[uint32]int64)}
 		code, ok := a.evDict.index[typ]
 		vcode, vok := a.evDict.index[k.Value]
+		if k.Value == "" {
+			vcode, vok = 0, true
+		}
 		if ok && vok {
 			var ev event
 			for idx, run := range a.events {
@@ -114,7 +115,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 					case "marketing_campaign_id":
 						v = ev.camp
 					}
-					if v == vcode {
+					if v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
 						c.note(uint32(idx), ev.ts)
 					}
 				}

@@ -83,6 +83,9 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_timestamp > timestampadd(day, -7, current_timestamp) AND event_type = 'open' AND (singlesend_id IN ('ss1') OR marketing_campaign_id IN ('ss1', 'c1')))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (automation_id = 'a0' OR singlesend_id = 'nope'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'nope')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND (singlesend_id IS NOT NULL OR marketing_campaign_id IS NOT NULL) AND event_timestamp >= timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (automation_id IS NOT NULL OR singlesend_id = 'ss0'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id IS NULL)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND marketing_campaign_id = 'c0' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.singlesend_id = 'ss0' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 	// Event conditions the arrays cannot decide: contact by contact.

@@ -194,7 +194,8 @@ type Latest struct {
 
 // EventKey is a value of an event's single send, automation or campaign
 // column: Col is "singlesend_id", "automation_id" or
-// "marketing_campaign_id", and Value is never "".
+// "marketing_campaign_id"; Value "" stands for any value (the column IS
+// NOT NULL, as the criteria's "any campaign" reads).
 type EventKey struct {
 	Col   string
 	Value string
@@ -306,7 +307,8 @@ func clockOnly(n *cnode) bool {
 
 // eventKeys appends to keys the values n requires of scope's event when n
 // is an equality of its single send, automation or campaign column with
-// a constant, an IN of one over constants, or an OR of those: n is then
+// a constant, an IN of one over constants, such a column IS NOT NULL, or
+// an OR of those: n is then
 // true for an event exactly when one of the keys holds (a NULL or empty
 // constant equals no event's value, which is never ""; an unset column
 // makes the equality unknown, not true).
@@ -350,6 +352,12 @@ func eventKeys(n *cnode, scope int, keys []EventKey) ([]EventKey, bool) {
 			}
 		}
 		return keys, add(c, r)
+	case kIsNull:
+		c, ok := col(n.args[0])
+		if !ok || !n.not {
+			return nil, false
+		}
+		return append(keys, EventKey{Col: c}), true
 	case kIn:
 		c, ok := col(n.args[0])
 		if !ok || n.not {
