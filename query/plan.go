@@ -205,9 +205,10 @@ type EventKey struct {
 // reads nothing else of the contact:
 //
 //   - some event of type T exists (EXISTS, IN (SELECT …), a JOIN), with
-//     at most one more requirement, event_timestamp > or >= a time that
+//     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
-//     greatest timestamp for it);
+//     greatest timestamp for it) and at most one on the event's single
+//     send, automation or campaign (eventKeys: then Keys);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
 //     and whose HAVING is absent or MAX(event_timestamp) compared with
 //     such a time (compileLastEvent reads the group's greatest timestamp).
