@@ -192,7 +192,11 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return cw.lists(ids, in)
 	}
 	if l, ok := p.Latest(cw.now); ok {
-		if max, ok := cw.a.latestOf(l.Type); ok {
+		if len(l.Keys) > 0 {
+			if maps, ok := cw.keyedOf(l); ok {
+				return cw.keyed(l, maps, in)
+			}
+		} else if max, ok := cw.a.latestOf(l.Type); ok {
 			return cw.latest(l, max, in)
 		}
 	}
@@ -264,6 +268,11 @@ func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitse
 		// A domain key is "@D" or "-" (no '@'), so the pattern's match
 		// of the key is the email's: both end with lt.Domain or neither.
 		return cw.byCodes(dc.codes, len(dc.dict.vals), in, cw.verdicts(p, nil, dc.dict.vals))
+	}
+	if lt, ok := p.Like(); ok && f == query.FieldEmail {
+		if t, n, ok := cw.byGrams(p, lt, in); ok {
+			return t, n
+		}
 	}
 	vals := cw.a.dict.vals
 	return cw.byCodes(cw.a.text[f], len(vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
@@ -367,22 +376,7 @@ func (cw *colwise) byCodes(col []uint32, ncodes int, in bitset, newVerdict func(
 // one type (query.Latest) from that type's array (derived.go): a
 // comparison per contact, never unknown.
 func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitset) {
-	// The contacts with an event in [lo, hi] are true; noEvent is below lo.
-	lo, hi := int64(noEvent)+1, int64(math.MaxInt64)
-	switch {
-	case l.Op != 0 && l.NullBound:
-		hi = lo - 1
-	case l.Op == query.GTR && l.Bound == math.MaxInt64, l.Op == query.LSS && l.Bound <= lo:
-		hi = lo - 1
-	case l.Op == query.GTR:
-		lo = max(lo, l.Bound+1)
-	case l.Op == query.GEQ:
-		lo = max(lo, l.Bound)
-	case l.Op == query.LSS:
-		hi = l.Bound - 1
-	case l.Op == query.LEQ:
-		hi = l.Bound
-	}
+	lo, hi := latestRange(l)
 	t = newBitset(cw.n)
 	cw.split(len(in), func(from, to int) {
 		for i := from; i < to; i++ {
@@ -408,6 +402,60 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 			t[i] = tw & w
 		}
 	})
+	return t, t.clone()
+}
+
+// latestRange returns the greatest timestamps [lo, hi] for which l holds;
+// noEvent is below lo.
+func latestRange(l query.Latest) (lo, hi int64) {
+	lo, hi = int64(noEvent)+1, int64(math.MaxInt64)
+	switch {
+	case l.Op != 0 && l.NullBound:
+		hi = lo - 1
+	case l.Op == query.GTR && l.Bound == math.MaxInt64, l.Op == query.LSS && l.Bound <= lo:
+		hi = lo - 1
+	case l.Op == query.GTR:
+		lo = max(lo, l.Bound+1)
+	case l.Op == query.GEQ:
+		lo = max(lo, l.Bound)
+	case l.Op == query.LSS:
+		hi = l.Bound - 1
+	case l.Op == query.LEQ:
+		hi = l.Bound
+	}
+	return lo, hi
+}
+
+// keyedOf returns the keyed latest-event column of each of l's keys
+// (derived.go); false when one cannot be trusted.
+func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
+	maps := make([]map[uint32]int64, len(l.Keys))
+	for i, k := range l.Keys {
+		m, ok := cw.a.keyedOf(l.Type, k)
+		if !ok {
+			return nil, false
+		}
+		maps[i] = m
+	}
+	return maps, true
+}
+
+// keyed evaluates a condition on some event of one type holding one of
+// several keys, since an optional bound (query.Latest with Keys): true
+// for the contacts of in whose greatest timestamp under some key is in
+// range (an event matches the condition exactly when it matches it for
+// one of the keys), never unknown. Its work is the number of contacts
+// with such events, not the account's.
+func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t, n bitset) {
+	lo, hi := latestRange(l)
+	t = newBitset(cw.n)
+	for _, m := range maps {
+		for idx, v := range m {
+			if lo <= v && v <= hi && int(idx>>6) < len(in) && in[idx>>6]&(1<<(idx&63)) != 0 {
+				t.set(idx)
+			}
+		}
+	}
 	return t, t.clone()
 }
 
@@ -569,7 +617,7 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 // dense returns bm (whose indexes are all below cw.n) as a bitset.
 func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
 	b := newBitset(cw.n)
-	copy(b, bm.ToDense())
+	bm.WriteDenseTo(b)
 	return b
 }
 

@@ -20,16 +20,141 @@ import (
 //     condition email LIKE '%@D' is decided once per distinct domain.
 //     An email without '@' is coded as "-" (which no "@…" equals); an
 //     unset one as 0.
+//   - Email trigrams (grams.go): per trigram of the emails, the contacts
+//     whose email holds it, so that a LIKE on the email with a literal
+//     tests only the contacts whose email holds the literal's trigrams.
 //   - Latest events: per event type, each contact's greatest event
 //     timestamp of that type (noEvent without one), so that "some event
 //     of type T since X" and "the last event of type T is after X" are a
 //     comparison per contact instead of decoding its events. At most
 //     maxLatestTypes types are kept; a condition on another type is
 //     evaluated as before, contact by contact.
+//   - Keyed latest events: per event type and single send, automation or
+//     campaign id, or any such id (query.EventKey), each contact's greatest timestamp of
+//     such an event, for the contacts that have one (a map: a single
+//     send's opens reach a fraction of an account's contacts), so that
+//     "opened single send X (since Y)" is a pass over those contacts. At
+//     most maxKeyed are kept; the least recently used goes first.
 type derived struct {
 	mu      sync.Mutex
 	domains *domainCol
+	grams   *gramIndex // grams.go
 	latest  map[string]*latestCol
+	// keyed is by event type, then by key.
+	keyed  map[string]map[query.EventKey]*keyedCol
+	nKeyed int
+	clock  uint64 // counts uses of keyed columns, for their last use
+}
+
+// maxKeyed bounds the keyed latest-event columns an account keeps (a
+// preview typed in the console asks for one per single send it names).
+const maxKeyed = 32
+
+type keyedCol struct {
+	max map[uint32]int64 // by contact index: only contacts with such an event
+	// inexact is as latestCol's: an event at noEvent itself.
+	inexact bool
+	used    uint64 // derived.clock at its last use
+}
+
+// note records an event of the column's type and key at ts for contact
+// idx.
+func (c *keyedCol) note(idx uint32, ts int64) {
+	if ts == noEvent {
+		c.inexact = true
+	}
+	if v, ok := c.max[idx]; !ok || ts > v {
+		c.max[idx] = ts
+	}
+}
+
+// eventKeysOf calls f with each key an event holds: each of its set
+// columns' value, and that column's "any value" key.
+func eventKeysOf(ss, auto, camp string, f func(k query.EventKey)) {
+	for _, k := range [...]query.EventKey{{Col: "singlesend_id", Value: ss}, {Col: "automation_id", Value: auto}, {Col: "marketing_campaign_id", Value: camp}} {
+		if k.Value != "" {
+			f(k)
+			f(query.EventKey{Col: k.Col})
+		}
+	}
+}
+
+// keyedOf returns, for each contact with an event of type typ holding
+// key k, the greatest timestamp of such an event, building the column
+// first if no preview has (one decoding pass over the events); false
+// when it cannot be trusted. The caller holds the read lock.
+func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	a.der.clock++
+	c := a.der.keyed[typ][k]
+	if c == nil {
+		if a.der.nKeyed >= maxKeyed {
+			a.der.evictKeyed()
+		}
+		c = &keyedCol{max: make(map[uint32]int64)}
+		code, ok := a.evDict.index[typ]
+		vcode, vok := a.evDict.index[k.Value]
+		if k.Value == "" {
+			vcode, vok = 0, true
+		}
+		if ok && vok {
+			var ev event
+			for idx, run := range a.events {
+				er := eventReader{b: run}
+				for er.next(&ev) {
+					if ev.typ != code {
+						continue
+					}
+					var v uint32
+					switch k.Col {
+					case "singlesend_id":
+						v = ev.ss
+					case "automation_id":
+						v = ev.auto
+					case "marketing_campaign_id":
+						v = ev.camp
+					}
+					if v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
+						c.note(uint32(idx), ev.ts)
+					}
+				}
+			}
+		}
+		if a.der.keyed == nil {
+			a.der.keyed = make(map[string]map[query.EventKey]*keyedCol)
+		}
+		if a.der.keyed[typ] == nil {
+			a.der.keyed[typ] = make(map[query.EventKey]*keyedCol)
+		}
+		a.der.keyed[typ][k] = c
+		a.der.nKeyed++
+	}
+	c.used = a.der.clock
+	return c.max, !c.inexact
+}
+
+// evictKeyed drops the least recently used keyed column. A preview that
+// still reads it keeps its map, which no writer touches any more.
+func (d *derived) evictKeyed() {
+	var oldest *keyedCol
+	var otyp string
+	var okey query.EventKey
+	for typ, m := range d.keyed {
+		for k, c := range m {
+			if oldest == nil || c.used < oldest.used {
+				oldest, otyp, okey = c, typ, k
+			}
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	delete(d.keyed[otyp], okey)
+	if len(d.keyed[otyp]) == 0 {
+		delete(d.keyed, otyp)
+	}
+	d.nKeyed--
 }
 
 // maxLatestTypes bounds the latest-event arrays an account keeps (8 bytes
@@ -143,12 +268,20 @@ func (c *latestCol) note(idx uint32, ts int64) {
 // derivedEvents keeps the latest-event arrays in step with events added
 // to contact idx. The caller holds the write lock.
 func (a *account) derivedEvents(idx uint32, evs []query.Event) {
-	if len(a.der.latest) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
 		return
 	}
 	for i := range evs {
-		if c := a.der.latest[evs[i].Type]; c != nil {
-			c.note(idx, evs[i].Timestamp)
+		ev := &evs[i]
+		if c := a.der.latest[ev.Type]; c != nil {
+			c.note(idx, ev.Timestamp)
+		}
+		if m := a.der.keyed[ev.Type]; m != nil {
+			eventKeysOf(ev.SinglesendID, ev.AutomationID, ev.MarketingCampaignID, func(k query.EventKey) {
+				if c := m[k]; c != nil {
+					c.note(idx, ev.Timestamp)
+				}
+			})
 		}
 	}
 }
@@ -157,7 +290,7 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 // arrays from its events (after some were pruned, or all dropped). The
 // caller holds the write lock.
 func (a *account) derivedReset(idx uint32) {
-	if len(a.der.latest) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
 		return
 	}
 	for _, c := range a.der.latest {
@@ -165,11 +298,25 @@ func (a *account) derivedReset(idx uint32) {
 			c.max[idx] = noEvent
 		}
 	}
+	for _, m := range a.der.keyed {
+		for _, c := range m {
+			delete(c.max, idx)
+		}
+	}
 	er := eventReader{b: a.events[idx]}
 	var ev event
+	vals := a.evDict.vals
 	for er.next(&ev) {
-		if c := a.der.latest[a.evDict.vals[ev.typ]]; c != nil {
+		typ := vals[ev.typ]
+		if c := a.der.latest[typ]; c != nil {
 			c.note(idx, ev.ts)
+		}
+		if m := a.der.keyed[typ]; m != nil {
+			eventKeysOf(vals[ev.ss], vals[ev.auto], vals[ev.camp], func(k query.EventKey) {
+				if c := m[k]; c != nil {
+					c.note(idx, ev.ts)
+				}
+			})
 		}
 	}
 }
@@ -182,8 +329,16 @@ func (d *derived) size() int64 {
 	if d.domains != nil {
 		b += int64(cap(d.domains.codes))*4 + d.domains.dict.size()
 	}
+	if d.grams != nil {
+		b += d.grams.size()
+	}
 	for typ, c := range d.latest {
 		b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+	}
+	for typ, m := range d.keyed {
+		for k, c := range m {
+			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
+		}
 	}
 	return b
 }

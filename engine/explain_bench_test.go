@@ -38,8 +38,9 @@ func BenchmarkExplain(b *testing.B) {
 
 // previewQueries are BenchmarkPreview's queries besides the reference
 // ones: the LIKE shapes on a column of mostly distinct values (email) and
-// on a custom Text field, a last-event query, and an event condition the
-// latest-event arrays cannot decide (a contact-by-contact evaluation).
+// on a custom Text field (the email's through its trigram index, but for
+// the domain), a last-event query, and an event condition by single send
+// (a keyed latest-event column).
 var previewQueries = []struct{ name, src string }{
 	{"email_prefix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'user12%'"},
 	{"email_infix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%99@%'"},

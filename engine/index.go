@@ -259,11 +259,15 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 			a.text[f] = col
 		}
 		old := col[idx]
+		oldStr := a.dict.vals[old] // before replace may release it
 		a.dict.replace(&col[idx], t[f])
 		if col[idx] != old {
 			d.text |= 1 << f
 			if query.TextField(f) == query.FieldEmail && a.der.domains != nil {
 				a.der.domains.set(idx, t[f])
+			}
+			if query.TextField(f) == query.FieldEmail && a.der.grams != nil {
+				a.der.grams.change(idx, oldStr, t[f])
 			}
 			if f < numIdents {
 				if col[idx] != 0 {
@@ -368,6 +372,9 @@ func (a *account) drop(idx uint32) {
 		}
 	}
 	a.tags.drop(idx)
+	if email := a.text[query.FieldEmail]; a.der.grams != nil && int(idx) < len(email) {
+		a.der.grams.change(idx, a.dict.vals[email[idx]], "")
+	}
 	for _, col := range a.text {
 		if int(idx) < len(col) {
 			a.dict.release(col[idx])

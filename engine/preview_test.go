@@ -38,7 +38,27 @@ var previewSet = []refSegment{
 	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%\\%%'`, ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'é%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE lower(email) LIKE '%@gmail.com'", ""},
+	// Shapes with a literal of three bytes or more (counting the start
+	// and the end): narrowed by the email trigram index.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a@g%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'A@G%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE 'a@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%b@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%b@g%' AND country <> 'FR'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'ab@gmail.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'trailing@'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'noatsign'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%.com'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%l.c%m'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'x@y@%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%a_b%.com%'", ""},
+	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a\\_b@%'`, ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%gmail.com.evil'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%zzz%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%zzz%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '_é@%'", ""},
 	{query.SGQL, "email LIKE 'a_b@%'", ""},
+	{query.SGQL, "email NOT LIKE 'x@%'", ""},
 	{query.SGQL, "email LIKE '%100%%%'", ""},
 	{query.SGQL, "email NOT LIKE '%@%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color LIKE 're%'", ""},
@@ -55,9 +75,24 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
 	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 2 day)", ""},
 	{query.SGQL, "NOT (event_type = 'click')", ""},
+	// Event conditions by single send, automation or campaign: decided
+	// by the keyed latest-event columns.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE 'ss0' = singlesend_id AND event_type = 'click')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND singlesend_id IN ('ss0', NULL, '') AND event_timestamp >= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_timestamp > timestampadd(day, -7, current_timestamp) AND event_type = 'open' AND (singlesend_id IN ('ss1') OR marketing_campaign_id IN ('ss1', 'c1')))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (automation_id = 'a0' OR singlesend_id = 'nope'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'nope')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND (singlesend_id IS NOT NULL OR marketing_campaign_id IS NOT NULL) AND event_timestamp >= timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (automation_id IS NOT NULL OR singlesend_id = 'ss0'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id IS NULL)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND marketing_campaign_id = 'c0' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.singlesend_id = 'ss0' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
-	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (singlesend_id = 'ss1' OR url = 'u'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > created_at)", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 }
@@ -67,7 +102,7 @@ var previewSet = []refSegment{
 var previewEmails = []string{
 	"a@gmail.com", "b@gmail.com", "A@GMAIL.COM", "a_b@gmail.com", "ab@gmail.com", "a%b@x.org", "100%@x.org",
 	"x@y@gmail.com", "x@gmail.com@y", "noatsign", "trailing@", "@", "é@gmail.com", "a@gmail.com.evil",
-	"a@mail.com", "a@qmail.com", "", "",
+	"a@mail.com", "a@qmail.com", "aXb@gmail.com", "a", "ab", "xé@gmail.com", "", "",
 }
 
 // TestPreviewFastPaths checks every query of previewSet, previewed after
@@ -136,6 +171,14 @@ func TestPreviewFastPaths(t *testing.T) {
 					}
 					typ := []string{"open", "click", "delivered", "bounce"}[rng.IntN(4)]
 					ev := query.Event{Source: "mail", Type: typ, Timestamp: ts, SinglesendID: fmt.Sprint("ss", rng.IntN(2))}
+					switch rng.IntN(4) {
+					case 0:
+						ev.SinglesendID = ""
+					case 1:
+						ev.MarketingCampaignID = []string{"c0", "c1", "ss1"}[rng.IntN(3)]
+					case 2:
+						ev.AutomationID = "a0"
+					}
 					m.events[id] = append(m.events[id], ev)
 					e.AddEvents(acct, id, []query.Event{ev}, now)
 					what = fmt.Sprintf("event %s %s at %d", typ, id, ts)
@@ -247,6 +290,19 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	if a.der.domains == nil || len(a.der.domains.dict.index) != 2 {
 		t.Fatalf("domain column not built: %+v", a.der.domains)
 	}
+	// The trigram index: built by a LIKE with a literal, kept in step,
+	// and emptied when no contact holds an email any more.
+	if n, ids := preview("email LIKE 'b@x%'"); n != 1 || ids[0] != "c2" {
+		t.Fatalf("b@x%%: %d %v", n, ids)
+	}
+	if a.der.grams == nil || len(a.der.grams.post) != 18 { // 11 + 7 trigrams, none shared
+		t.Fatalf("trigram index: %v", a.der.grams)
+	}
+	e.PutContacts(1, []segmentd.Contact{{ID: "c3", Email: "b@xyz.org", CreatedAt: base, UpdatedAt: base}}, base)
+	if n, _ := preview("email LIKE 'b@x%'"); n != 2 {
+		t.Fatalf("b@x%% after a new contact: %d", n)
+	}
+	e.DeleteContacts(1, []string{"c3"}, base)
 	for i := range maxLatestTypes + 1 {
 		src := fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't%d' AND event_timestamp > timestampadd(hour, -%d, current_timestamp))", i, i+1)
 		if n, ids := preview(src); n != 1 || ids[0] != "c1" {
@@ -277,5 +333,41 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	e.DeleteContacts(1, []string{"c1"}, base)
 	if n, ids := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 't0')"); n != 1 || ids[0] != "c2" {
 		t.Fatalf("t0 after the delete: %d %v", n, ids)
+	}
+
+	// Keyed columns: one per (type, key) asked for, at most maxKeyed, the
+	// least recently used dropped first and built again when asked for.
+	evs = nil
+	for i := range maxKeyed + 1 {
+		evs = append(evs, query.Event{Type: "open", SinglesendID: fmt.Sprint("ss", i), Timestamp: base.Add(-time.Duration(i) * time.Hour).UnixMilli()})
+	}
+	e.AddEvents(1, "c2", evs, base)
+	opened := func(i int) string {
+		return fmt.Sprintf("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss%d' AND event_timestamp > timestampadd(minute, -%d, current_timestamp))", i, i*60+1)
+	}
+	for i := range maxKeyed + 1 {
+		if n, ids := preview(opened(i)); n != 1 || ids[0] != "c2" {
+			t.Fatalf("ss%d: %d %v", i, n, ids)
+		}
+	}
+	if a.der.nKeyed != maxKeyed || a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil {
+		t.Fatalf("%d keyed columns (want %d), ss0's kept: %v", a.der.nKeyed, maxKeyed, a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil)
+	}
+	if m := a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss1"}]; m == nil || len(m.max) != 1 {
+		t.Fatalf("ss1's column: %+v", m)
+	}
+	e.AddEvents(1, "c2", []query.Event{{Type: "open", SinglesendID: "ss1", Timestamp: base.Add(time.Minute).UnixMilli()}}, base)
+	if n, _ := preview("contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp > current_timestamp)"); n != 1 {
+		t.Fatalf("ss1 after a later event: %d", n)
+	}
+	if n, _ := preview(opened(0)); n != 1 {
+		t.Fatalf("ss0 built again: %d", n)
+	}
+	e.DeleteContacts(1, []string{"c2"}, base)
+	if n, _ := preview(opened(0)); n != 0 {
+		t.Fatalf("ss0 after the delete: %d", n)
+	}
+	if len(a.der.grams.post) != 0 {
+		t.Fatalf("%d trigrams left with no contact", len(a.der.grams.post))
 	}
 }

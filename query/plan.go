@@ -130,6 +130,13 @@ type LikeTest struct {
 	// Domain, that is when its part from its last '@' on equals Domain
 	// (D has no '@', so the '@' Domain starts with is the value's last).
 	Domain string
+	// Needles are strings that "\x00" + v + "\x00" contains for every
+	// value v the pattern matches (necessary, not sufficient): its
+	// literal parts, the first one prefixed with "\x00" when the pattern
+	// starts with it and the last suffixed with "\x00" when it ends with
+	// it. An index of the values' substrings can narrow the values to
+	// test by Match to those holding every needle.
+	Needles []string
 }
 
 // Like reports whether a condition is x [NOT] LIKE 'pattern' with x a
@@ -144,6 +151,20 @@ func (p *Part) Like() (LikeTest, bool) {
 		return LikeTest{}, false
 	}
 	lt := LikeTest{Not: n.not, Match: n.like.match}
+	ps := n.like.parts
+	for i, p := range ps {
+		if p.kind != 'l' {
+			continue
+		}
+		s := p.s
+		if i == 0 {
+			s = "\x00" + s
+		}
+		if i == len(ps)-1 {
+			s += "\x00"
+		}
+		lt.Needles = append(lt.Needles, s)
+	}
 	if ps := n.like.parts; len(ps) == 2 && ps[0].kind == '%' && ps[1].kind == 'l' &&
 		ps[1].s[0] == '@' && !strings.Contains(ps[1].s[1:], "@") {
 		lt.Domain = ps[1].s
@@ -160,15 +181,34 @@ type Latest struct {
 	Op        Token // 0, LSS, LEQ, GTR or GEQ
 	Bound     int64 // unix ms
 	NullBound bool
+	// Keys, when not empty, narrows the events to those of Type that
+	// hold one of these values in one of these columns (a single send's
+	// or a campaign's, as "singlesend_id = 'X'" or the criteria's
+	// "(singlesend_id IN (…) OR marketing_campaign_id IN (…))" reads):
+	// the greatest timestamp is then the greatest among a contact's
+	// events of Type matching some key. Only a condition on some event
+	// (not a last-event query) has keys, so the condition is true
+	// exactly when it is for one of the keys alone.
+	Keys []EventKey
+}
+
+// EventKey is a value of an event's single send, automation or campaign
+// column: Col is "singlesend_id", "automation_id" or
+// "marketing_campaign_id"; Value "" stands for any value (the column IS
+// NOT NULL, as the criteria's "any campaign" reads).
+type EventKey struct {
+	Col   string
+	Value string
 }
 
 // Latest reports whether a condition, at now, is one of these shapes and
 // reads nothing else of the contact:
 //
 //   - some event of type T exists (EXISTS, IN (SELECT …), a JOIN), with
-//     at most one more requirement, event_timestamp > or >= a time that
+//     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
-//     greatest timestamp for it);
+//     greatest timestamp for it) and at most one on the event's single
+//     send, automation or campaign (eventKeys: then Keys);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
 //     and whose HAVING is absent or MAX(event_timestamp) compared with
 //     such a time (compileLastEvent reads the group's greatest timestamp).
@@ -195,19 +235,29 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 			return Latest{}, false
 		}
 		typ, rest, ok := splitType(n.args[0], n.scope)
-		if !ok || len(rest) > 1 {
+		if !ok || len(rest) > 2 {
 			return Latest{}, false
 		}
-		if len(rest) == 0 {
-			return Latest{Type: typ}, true
+		l := Latest{Type: typ}
+		for _, x := range rest {
+			if op, b, ok := windowTest(x, n.scope); ok && l.Op == 0 {
+				if op != GTR && op != GEQ {
+					return Latest{}, false // < and <= read the least timestamp
+				}
+				lb, ok := bound(b)
+				if !ok {
+					return Latest{}, false
+				}
+				l.Op, l.Bound, l.NullBound = op, lb.Bound, lb.NullBound
+				continue
+			}
+			if keys, ok := eventKeys(x, n.scope, nil); ok && l.Keys == nil && len(keys) > 0 {
+				l.Keys = keys
+				continue
+			}
+			return Latest{}, false
 		}
-		op, b, ok := windowTest(rest[0], n.scope)
-		if !ok || op != GTR && op != GEQ {
-			return Latest{}, false // < and <= read the least timestamp
-		}
-		l, ok := bound(b)
-		l.Type, l.Op = typ, op
-		return l, ok
+		return l, true
 	case kLastEvent:
 		if n.args[0] == nil {
 			return Latest{}, false
@@ -254,4 +304,72 @@ func clockOnly(n *cnode) bool {
 		}
 	}
 	return true
+}
+
+// eventKeys appends to keys the values n requires of scope's event when n
+// is an equality of its single send, automation or campaign column with
+// a constant, an IN of one over constants, such a column IS NOT NULL, or
+// an OR of those: n is then
+// true for an event exactly when one of the keys holds (a NULL or empty
+// constant equals no event's value, which is never ""; an unset column
+// makes the equality unknown, not true).
+func eventKeys(n *cnode, scope int, keys []EventKey) ([]EventKey, bool) {
+	col := func(x *cnode) (string, bool) {
+		if x.k != kEvField || x.scope != scope {
+			return "", false
+		}
+		switch x.ec {
+		case ecSinglesendID, ecAutomationID, ecCampaignID:
+			return x.ec.name(), true
+		}
+		return "", false
+	}
+	add := func(c string, v *cnode) bool {
+		if v.k != kConst || v.t != TString && v.t != TNull {
+			return false
+		}
+		if v.t == TString && v.s != "" {
+			keys = append(keys, EventKey{Col: c, Value: v.s})
+		}
+		return true
+	}
+	switch n.k {
+	case kOr:
+		var ok bool
+		if keys, ok = eventKeys(n.args[0], scope, keys); !ok {
+			return nil, false
+		}
+		return eventKeys(n.args[1], scope, keys)
+	case kCmp:
+		if n.op != EQL {
+			return nil, false
+		}
+		l, r := n.args[0], n.args[1]
+		c, ok := col(l)
+		if !ok {
+			l, r = r, l
+			if c, ok = col(l); !ok {
+				return nil, false
+			}
+		}
+		return keys, add(c, r)
+	case kIsNull:
+		c, ok := col(n.args[0])
+		if !ok || !n.not {
+			return nil, false
+		}
+		return append(keys, EventKey{Col: c}), true
+	case kIn:
+		c, ok := col(n.args[0])
+		if !ok || n.not {
+			return nil, false
+		}
+		for _, v := range n.args[1:] {
+			if !add(c, v) {
+				return nil, false
+			}
+		}
+		return keys, true
+	}
+	return nil, false
 }
