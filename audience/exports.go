@@ -367,9 +367,16 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 
 // takeExport takes over a pending export whose lease has ended (a shared
 // store) and writes it from its stored input; one stored without an
-// input is failed. It returns the export as it stands.
+// input is failed. It returns the export as it stands. A server whose
+// faces have not set the export's format (they are built after the
+// Service, whose first sweep may come before) leaves it to a later look
+// or to another server.
 func (s *Service) takeExport(ctx context.Context, e segmentd.Export) (segmentd.Export, error) {
 	taker, _ := s.exportTaker()
+	newFormat := s.exportFormat(e.FileType)
+	if newFormat == nil {
+		return e, nil
+	}
 	if !s.exp.startOnce(e.ID) {
 		return e, nil // this server writes it already
 	}
@@ -387,15 +394,10 @@ func (s *Service) takeExport(ctx context.Context, e segmentd.Export) (segmentd.E
 	msg := segmentd.MsgExportAbandoned // stored before exports kept their input
 	if input != nil {
 		fields, columns, stored, err := decodeExportInput(input)
-		newFormat := s.exportFormat(e.FileType)
-		switch {
-		case err != nil:
+		if err != nil {
 			s.log.Error("taking over an export", "account", e.AccountID, "export", e.ID, "err", err)
 			msg = msgExportFailed
-		case newFormat == nil:
-			s.log.Error("taking over an export: no format for its file type", "account", e.AccountID, "export", e.ID, "file_type", e.FileType)
-			msg = msgExportFailed
-		default:
+		} else {
 			f, sel = newFormat(fields, columns), stored
 		}
 	}
