@@ -73,8 +73,14 @@ type Export struct {
 	CompletedAt  time.Time // zero while pending
 	ExpiresAt    time.Time
 	// Lease is how long (wall time) the server writing a pending export
-	// owns it without renewing: past it, the export is abandoned.
+	// owns it without renewing: past it, the export is abandoned (or, in
+	// a store several servers share, taken over: ExportTaker).
 	Lease time.Time
+	// Input is what another server needs to write the export (its frozen
+	// selection and file format, encoded by the service). CreateExport
+	// stores it only in a store that implements ExportTaker; no store
+	// reads it back but through TakeExport.
+	Input []byte
 }
 
 // ExportRef names a list or segment an export was asked for.
@@ -126,6 +132,23 @@ type ExportStore interface {
 	// DeleteExpiredExports deletes the exports, with their files, that
 	// expired at or before now, and returns how many.
 	DeleteExpiredExports(ctx context.Context, now time.Time) (int, error)
+}
+
+// ExportTaker is what a store that several servers share adds to
+// ExportStore, so that a pending export outlives the server writing it:
+// its Input, stored by CreateExport, is handed to the server that takes
+// it over once its lease has ended.
+type ExportTaker interface {
+	// LapsedExports returns the pending exports, of every account, whose
+	// lease ended before leaseBefore (without their Input).
+	LapsedExports(ctx context.Context, leaseBefore time.Time) ([]Export, error)
+	// TakeExport takes a pending export whose lease ended before
+	// leaseBefore: it is leased until lease, the chunks its previous
+	// writer stored are dropped, and its Input is returned (nil for an
+	// export stored without one). Only one of several servers taking the
+	// same export at once passes; the others, and an export leased or no
+	// longer pending, get KindConflict. A missing export is KindNotFound.
+	TakeExport(ctx context.Context, acct int64, id string, leaseBefore, lease time.Time) ([]byte, error)
 }
 
 // ExportSelection is what an export writes: the contacts selected when it

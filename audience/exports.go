@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -28,9 +29,13 @@ import (
 // The server writing an export holds a lease on it (wall time), renewed
 // while it writes. An export whose server stopped stays pending only
 // until someone looks: a store of one server fails it as soon as it is
-// read (no other server can be writing it), a shared store once its
-// lease has ended; the sweep does the same every exportSweepEvery, and
-// deletes expired exports.
+// read (no other server can be writing it). A store several servers
+// share (segmentd.ExportTaker) keeps the export's input with it
+// (exportinput.go: the frozen selection and the file format), and the
+// first server to look once the lease has ended takes the export over and
+// writes it from there; the lease is then Config.JobLease, as for jobs.
+// The sweep does the same every exportSweepEvery (a third of the lease on
+// a shared store), and deletes expired exports.
 
 const (
 	exportLease      = time.Minute
@@ -55,7 +60,12 @@ const msgExportFailed = "the export could not be written; start a new export"
 type ExportRequest struct {
 	ListIDs    []string
 	SegmentIDs []string // SendGrid segments (v1 or 2.0)
-	FileType   string   // "csv" or "json"
+	// FileType names the format (SetExportFormat): "csv", "json" or
+	// CCExportFileType.
+	FileType string
+	// Columns are the columns the request chose, for the format to write
+	// (nil: the format's own).
+	Columns []string
 	// MaxFileBytes bounds each file's uncompressed size.
 	MaxFileBytes int64
 	Notify       bool
@@ -77,16 +87,43 @@ type ExportFormat interface {
 	Append(dst []byte, c segmentd.Contact) ([]byte, error)
 }
 
+// ExportFormatBuilder builds a face's export file format from the
+// account's fields when the export was accepted and the columns it asked
+// for (ExportRequest.Columns).
+type ExportFormatBuilder func(fields []segmentd.FieldDefinition, columns []string) ExportFormat
+
+// SetExportFormat makes fileType's exports written in b's format: each
+// face sets its own formats when it is built, so that the server that
+// writes an export, whichever accepted it, builds the same format. It
+// does nothing on a Service without exports.
+func (s *Service) SetExportFormat(fileType string, b ExportFormatBuilder) {
+	if s.exp == nil {
+		return
+	}
+	s.exp.formatsMu.Lock()
+	defer s.exp.formatsMu.Unlock()
+	s.exp.formats[fileType] = b
+}
+
+func (s *Service) exportFormat(fileType string) ExportFormatBuilder {
+	s.exp.formatsMu.Lock()
+	defer s.exp.formatsMu.Unlock()
+	return s.exp.formats[fileType]
+}
+
 // exports is the Service's state of the exports it writes.
 type exports struct {
-	running idSet           // the exports this server writes
-	slots   chan struct{}   // exportWriters tokens
-	ctx     context.Context // ends at Close
-	stop    context.CancelFunc
-	wg      sync.WaitGroup // writers and the sweep
+	formatsMu sync.Mutex
+	formats   map[string]ExportFormatBuilder // by file type
+	running   idSet                          // the exports this server writes
+	slots     chan struct{}                  // exportWriters tokens
+	ctx       context.Context                // ends at Close
+	stop      context.CancelFunc
+	wg        sync.WaitGroup // writers and the sweep
 }
 
 func (x *exports) start(id string)          { x.running.add(id) }
+func (x *exports) startOnce(id string) bool { return x.running.addNew(id) }
 func (x *exports) done(id string)           { x.running.remove(id) }
 func (x *exports) isRunning(id string) bool { return x.running.has(id) }
 
@@ -104,6 +141,20 @@ func (x *idSet) add(id string) {
 		x.ids = map[string]bool{}
 	}
 	x.ids[id] = true
+}
+
+// addNew adds id unless the set holds it, and says whether it did.
+func (x *idSet) addNew(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ids[id] {
+		return false
+	}
+	if x.ids == nil {
+		x.ids = map[string]bool{}
+	}
+	x.ids[id] = true
+	return true
 }
 
 func (x *idSet) remove(id string) {
@@ -140,12 +191,36 @@ func sweepEvery(ctx context.Context, wg *sync.WaitGroup, d time.Duration, sweep 
 // startExports starts the sweep of exports (Config.Exports set).
 func (s *Service) startExports() {
 	ctx, stop := context.WithCancel(context.Background())
-	s.exp = &exports{slots: make(chan struct{}, exportWriters), ctx: ctx, stop: stop}
-	sweepEvery(ctx, &s.exp.wg, exportSweepEvery, s.sweepExports)
+	s.exp = &exports{formats: map[string]ExportFormatBuilder{}, slots: make(chan struct{}, exportWriters), ctx: ctx, stop: stop}
+	every := exportSweepEvery
+	if _, ok := s.exportTaker(); ok {
+		every = min(every, s.exportLease()/3)
+	}
+	sweepEvery(ctx, &s.exp.wg, every, s.sweepExports)
 }
 
-// stopExports stops the sweep and the writers, whose exports are failed
-// (their selection lives in this process only), and waits for them.
+// exportTaker is the store's ExportTaker when several servers share it.
+func (s *Service) exportTaker() (segmentd.ExportTaker, bool) {
+	if !s.cfg.Shared {
+		return nil, false
+	}
+	t, ok := s.cfg.Exports.(segmentd.ExportTaker)
+	return t, ok
+}
+
+// exportLease is how long this server owns an export it writes without
+// renewing it: Config.JobLease on a shared store, whose exports another
+// server takes over once it ends, as jobs.
+func (s *Service) exportLease() time.Duration {
+	if _, ok := s.exportTaker(); ok {
+		return s.cfg.JobLease
+	}
+	return exportLease
+}
+
+// stopExports stops the sweep and the writers, and waits for them. Their
+// exports are failed (their selection lives in this process only), but
+// on a shared store, where another server takes them over.
 func (s *Service) stopExports() {
 	if s.exp == nil {
 		return
@@ -158,7 +233,17 @@ func (s *Service) stopExports() {
 func (s *Service) sweepExports(ctx context.Context) {
 	st := s.cfg.Exports
 	now := s.clock.Now()
-	if n, err := st.FailAbandonedExports(ctx, time.Now(), segmentd.MsgExportAbandoned, now); err != nil {
+	if taker, ok := s.exportTaker(); ok {
+		es, err := taker.LapsedExports(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("finding lapsed exports", "err", err)
+		}
+		for _, e := range es {
+			if _, err := s.takeExport(ctx, e); err != nil && ctx.Err() == nil {
+				s.log.Error("taking over an export", "account", e.AccountID, "export", e.ID, "err", err)
+			}
+		}
+	} else if n, err := st.FailAbandonedExports(ctx, time.Now(), segmentd.MsgExportAbandoned, now); err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("failing abandoned exports", "err", err)
 		}
@@ -182,15 +267,19 @@ func (s *Service) exportStore() (segmentd.ExportStore, error) {
 }
 
 // CreateExport validates an export, freezes its selection and starts
-// writing it; newFormat builds the file format from the account's custom
-// fields. It returns the export, pending.
-func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportRequest, newFormat func([]segmentd.FieldDefinition) ExportFormat) (segmentd.Export, error) {
+// writing it in the format set for its file type (SetExportFormat), built
+// from the account's fields. It returns the export, pending.
+func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportRequest) (segmentd.Export, error) {
 	st, err := s.exportStore()
 	if err != nil {
 		return segmentd.Export{}, err
 	}
 	if req.FileType != "csv" && req.FileType != "json" && req.FileType != CCExportFileType {
 		return segmentd.Export{}, segmentd.Errorf(segmentd.KindInvalid, "file_type", "file_type must be csv or json")
+	}
+	newFormat := s.exportFormat(req.FileType)
+	if newFormat == nil {
+		return segmentd.Export{}, fmt.Errorf("audience: no export format is set for file type %q", req.FileType)
 	}
 	if req.MaxFileBytes < 1 {
 		return segmentd.Export{}, segmentd.Errorf(segmentd.KindInvalid, "max_file_size", "max_file_size must be at least 1")
@@ -257,16 +346,74 @@ func (s *Service) CreateExport(ctx context.Context, acct int64, req ExportReques
 
 	now := s.clock.Now()
 	e.CreatedAt, e.UpdatedAt, e.ExpiresAt = now, now, now.Add(segmentd.ExportLifetime)
-	e.Lease = time.Now().Add(exportLease)
+	sel := s.members.SelectForExport(acct, segmentd.ExportQuery{ListIDs: idsOf(e.Lists), SegmentIDs: idsOf(e.Segments), TagIDs: req.TagIDs,
+		ContactIDs: req.ContactIDs, Exclude: req.Exclude}, now)
+	if _, ok := s.exportTaker(); ok {
+		// Stored with the export, so that another server can write it.
+		e.Input = encodeExportInput(fields, req.Columns, sel)
+	}
+	e.Lease = time.Now().Add(s.exportLease())
 	s.exp.start(e.ID)
 	if err := st.CreateExport(ctx, e, segmentd.MaxPendingExports); err != nil {
 		s.exp.done(e.ID)
 		return segmentd.Export{}, err
 	}
-	sel := s.members.SelectForExport(acct, segmentd.ExportQuery{ListIDs: idsOf(e.Lists), SegmentIDs: idsOf(e.Segments), TagIDs: req.TagIDs,
-		ContactIDs: req.ContactIDs, Exclude: req.Exclude}, now)
+	takeable := e.Input != nil
+	e.Input = nil
 	s.exp.wg.Add(1)
-	go s.writeExport(e, sel, newFormat(fields))
+	go s.writeExport(e, sel, newFormat(fields, req.Columns), takeable)
+	return e, nil
+}
+
+// takeExport takes over a pending export whose lease has ended (a shared
+// store) and writes it from its stored input; one stored without an
+// input is failed. It returns the export as it stands. A server whose
+// faces have not set the export's format (they are built after the
+// Service, whose first sweep may come before) leaves it to a later look
+// or to another server.
+func (s *Service) takeExport(ctx context.Context, e segmentd.Export) (segmentd.Export, error) {
+	taker, _ := s.exportTaker()
+	newFormat := s.exportFormat(e.FileType)
+	if newFormat == nil {
+		return e, nil
+	}
+	if !s.exp.startOnce(e.ID) {
+		return e, nil // this server writes it already
+	}
+	input, err := taker.TakeExport(ctx, e.AccountID, e.ID, time.Now(), time.Now().Add(s.exportLease()))
+	if err != nil {
+		s.exp.done(e.ID)
+		if k := segmentd.ErrorKindOf(err); k == segmentd.KindConflict || k == segmentd.KindNotFound {
+			// Taken by another server, renewed, or finished meanwhile.
+			return s.cfg.Exports.Export(ctx, e.AccountID, e.ID)
+		}
+		return e, err
+	}
+	var f ExportFormat
+	var sel segmentd.ExportSelection
+	msg := segmentd.MsgExportAbandoned // stored before exports kept their input
+	if input != nil {
+		fields, columns, stored, err := decodeExportInput(input)
+		if err != nil {
+			s.log.Error("taking over an export", "account", e.AccountID, "export", e.ID, "err", err)
+			msg = msgExportFailed
+		} else {
+			f, sel = newFormat(fields, columns), stored
+		}
+	}
+	if f == nil {
+		defer s.exp.done(e.ID)
+		fe := failed(e, msg, s.clock.Now())
+		if err := s.cfg.Exports.FinishExport(ctx, fe); segmentd.ErrorKindOf(err) == segmentd.KindConflict {
+			return s.cfg.Exports.Export(ctx, e.AccountID, e.ID)
+		} else if err != nil {
+			return e, err
+		}
+		return fe, nil
+	}
+	s.log.Info("taking over an export whose server stopped", "account", e.AccountID, "export", e.ID, "contacts", sel.Len())
+	s.exp.wg.Add(1)
+	go s.writeExport(e, sel, f, true)
 	return e, nil
 }
 
@@ -344,6 +491,9 @@ func (s *Service) settle(ctx context.Context, e segmentd.Export) (segmentd.Expor
 	if e.Status != segmentd.ExportPending || s.exp.isRunning(e.ID) || (s.cfg.Shared && e.Lease.After(time.Now())) {
 		return e, nil
 	}
+	if _, ok := s.exportTaker(); ok {
+		return s.takeExport(ctx, e)
+	}
 	f := failed(e, segmentd.MsgExportAbandoned, s.clock.Now())
 	err := s.cfg.Exports.FinishExport(ctx, f)
 	if segmentd.ErrorKindOf(err) == segmentd.KindConflict {
@@ -382,8 +532,10 @@ func (s *Service) ExportChunk(ctx context.Context, e segmentd.Export, n, seq int
 	return s.cfg.Exports.ExportChunk(ctx, e.AccountID, e.ID, n, seq)
 }
 
-// writeExport writes a pending export and stores its outcome.
-func (s *Service) writeExport(e segmentd.Export, sel segmentd.ExportSelection, f ExportFormat) {
+// writeExport writes a pending export and stores its outcome. A takeable
+// export (its input stored) is left pending when this server stops, for
+// another to take over.
+func (s *Service) writeExport(e segmentd.Export, sel segmentd.ExportSelection, f ExportFormat, takeable bool) {
 	defer s.exp.wg.Done()
 	defer s.exp.done(e.ID)
 	ctx := s.exp.ctx
@@ -404,6 +556,9 @@ func (s *Service) writeExport(e segmentd.Export, sel segmentd.ExportSelection, f
 	case err == nil:
 		e.Status = segmentd.ExportReady
 		e.UpdatedAt, e.CompletedAt, e.ExpiresAt = now, now, now.Add(segmentd.ExportLifetime)
+	case ctx.Err() != nil && takeable:
+		// This server stops: another takes the export over from its input.
+		return
 	case ctx.Err() != nil:
 		e = failed(e, segmentd.MsgExportAbandoned, now)
 	case segmentd.ErrorKindOf(err) == segmentd.KindNotFound:
@@ -422,14 +577,14 @@ func (s *Service) writeExport(e segmentd.Export, sel segmentd.ExportSelection, f
 
 // renewExport keeps the export's lease until ctx ends.
 func (s *Service) renewExport(ctx context.Context, e segmentd.Export) {
-	t := time.NewTicker(exportRenewEvery)
+	t := time.NewTicker(min(exportRenewEvery, s.exportLease()/3))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.cfg.Exports.RenewExport(ctx, e.AccountID, e.ID, time.Now().Add(exportLease)); err != nil && ctx.Err() == nil {
+			if err := s.cfg.Exports.RenewExport(ctx, e.AccountID, e.ID, time.Now().Add(s.exportLease())); err != nil && ctx.Err() == nil {
 				s.log.Warn("renewing an export's lease", "account", e.AccountID, "export", e.ID, "err", err)
 			}
 		}

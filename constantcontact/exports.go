@@ -32,6 +32,20 @@ type ccExportFormat struct {
 	fields  map[string]string // cf:<name> column → field id
 }
 
+// newCCExportFormat is the format of an account's exports with the
+// custom fields defs: the columns chosen, or all of them (columns nil).
+func newCCExportFormat(defs []segmentd.FieldDefinition, columns []string) *ccExportFormat {
+	f := &ccExportFormat{fields: map[string]string{}, columns: slices.Clone(exportColumns)}
+	for _, d := range defs {
+		f.columns = append(f.columns, "cf:"+d.Name)
+		f.fields["cf:"+d.Name] = d.ID
+	}
+	if columns != nil {
+		f.columns = columns
+	}
+	return f
+}
+
 func (f *ccExportFormat) Header() []byte { return csvLine(f.columns) }
 
 func (f *ccExportFormat) Append(dst []byte, c segmentd.Contact) ([]byte, error) {
@@ -165,31 +179,23 @@ func (h *handler) createExport(w http.ResponseWriter, r *http.Request, acct segm
 	if err != nil {
 		return err
 	}
-	f := &ccExportFormat{fields: map[string]string{}}
-	all := slices.Clone(exportColumns)
-	for _, d := range defs {
-		all = append(all, "cf:"+d.Name)
-		f.fields["cf:"+d.Name] = d.ID
-	}
-	f.columns = all
+	all := newCCExportFormat(defs, nil).columns
 	if in.Fields != nil {
-		f.columns = nil
 		for _, c := range in.Fields {
 			if !slices.Contains(all, c) {
 				return invalid("fields", "fields may name %s, not %s", strings.Join(all, ", "), segmentd.Quote(c))
 			}
-			f.columns = append(f.columns, c)
 		}
-		if len(f.columns) == 0 {
+		if len(in.Fields) == 0 {
 			return invalid("fields", "fields must name at least one column")
 		}
 	}
-	req := audience.ExportRequest{ListIDs: lowerAll(in.ListIDs), FileType: audience.CCExportFileType, MaxFileBytes: 1 << 62,
+	req := audience.ExportRequest{ListIDs: lowerAll(in.ListIDs), FileType: audience.CCExportFileType, Columns: in.Fields, MaxFileBytes: 1 << 62,
 		TagIDs: lowerAll(in.TagIDs), ContactIDs: lowerAll(in.ContactIDs), Exclude: lowerAll(excluded)}
 	if in.SegmentID != nil {
 		req.CCSegment = *in.SegmentID
 	}
-	e, err := h.svc.CreateExport(r.Context(), acct.ID, req, func([]segmentd.FieldDefinition) audience.ExportFormat { return f })
+	e, err := h.svc.CreateExport(r.Context(), acct.ID, req)
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,9 @@ func isInteger(s string) bool {
 func NewHandler(svc *audience.Service, log *slog.Logger, opts Options) http.Handler {
 	h := &handler{svc: svc, log: log}
 	h.router = server.NewRouter(wildcardKinds, h.unrouted)
+	svc.SetExportFormat(audience.CCExportFileType, func(defs []segmentd.FieldDefinition, columns []string) audience.ExportFormat {
+		return newCCExportFormat(defs, columns)
+	})
 	if opts.RateLimits {
 		h.limit = newLimiter(opts)
 		if h.limit.clock == nil {

@@ -34,18 +34,20 @@ const (
 
 	// qInsertEvents stores events from arrays ($3 …, one element per
 	// event) under the numbers $2, $2+1, …, each with the contact its email
-	// names now (qEmailOwners' rule), and returns the events it stored:
+	// names now (qEmailOwners' rule; $12 holds the owners the store
+	// remembers, owners.go: NULL where it does not, '' for none; empty
+	// when it remembers none), and returns the events it stored:
 	// those whose sg_event_id the account holds already are not. Only
 	// events_sg_event_id may refuse an event: a clash of numbers would be a
 	// bug, and fails the statement.
 	qInsertEvents = `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
 		singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
-		SELECT $1, $2 + u.n - 1, coalesce(
+		SELECT $1, $2 + u.n - 1, CASE WHEN u.owner IS NOT NULL THEN nullif(u.owner, '') ELSE coalesce(
 			(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = u.email),
-			(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = u.email)),
+			(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = u.email)) END,
 			u.email, u.source, u.type, u.ts, u.single, u.auto, u.campaign, u.url, u.id
-		FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-			WITH ORDINALITY AS u (email, source, type, ts, single, auto, campaign, url, id, n)
+		FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+			WITH ORDINALITY AS u (email, source, type, ts, single, auto, campaign, url, id, owner, n)
 		ON CONFLICT (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL DO NOTHING RETURNING seq, coalesce(contact_id, '')`
 
 	qEventsLastSeq = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
@@ -180,8 +182,12 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		for i := range evs {
 			a.add(&evs[i])
 		}
+		known := s.owners.known(acct, change, a.email)
+		if known == nil {
+			known = []*string{} // unnest pads it with NULLs
+		}
 		rows, err := tx.Query(ctx, qInsertEvents, acct, first, a.email, a.source, a.typ, a.ts,
-			a.single, a.auto, a.campaign, a.url, a.id)
+			a.single, a.auto, a.campaign, a.url, a.id, known)
 		if err != nil {
 			return err
 		}
@@ -203,6 +209,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	for seq := range owners {
 		through = max(through, seq)
 	}
+	found := make(map[string]string, len(owners))
+	for i := range evs {
+		if contact, ok := owners[first+int64(i)]; ok {
+			found[evs[i].Email] = contact
+		}
+	}
+	s.owners.learn(acct, change, found)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}

@@ -11,7 +11,10 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-var _ segmentd.ExportStore = (*Store)(nil)
+var (
+	_ segmentd.ExportStore = (*Store)(nil)
+	_ segmentd.ExportTaker = (*Store)(nil)
+)
 
 func refsJSON(refs []segmentd.ExportRef) string {
 	if refs == nil {
@@ -60,10 +63,10 @@ func (s *Store) CreateExport(ctx context.Context, e segmentd.Export, max int) er
 			return segmentd.ErrTooManyExports
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO exports (account_id, id, status, export_type, file_type, lists, segments,
-			max_file_bytes, notify, token, created_at, updated_at, expires_at, lease_until)
-			VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			max_file_bytes, notify, token, created_at, updated_at, expires_at, lease_until, input)
+			VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			e.AccountID, e.ID, string(e.Type), e.FileType, refsJSON(e.Lists), refsJSON(e.Segments), e.MaxFileBytes, e.Notify, e.Token,
-			toMS(e.CreatedAt), toMS(e.UpdatedAt), toMS(e.ExpiresAt), toMS(e.Lease))
+			toMS(e.CreatedAt), toMS(e.UpdatedAt), toMS(e.ExpiresAt), toMS(e.Lease), e.Input)
 		return err
 	})
 }
@@ -93,7 +96,8 @@ func (s *Store) AddExportChunk(ctx context.Context, acct int64, id string, file,
 func (s *Store) FinishExport(ctx context.Context, e segmentd.Export) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		err := execOne(ctx, tx, segmentd.Errorf(segmentd.KindConflict, "id", "export %s is no longer pending", segmentd.Quote(e.ID)),
-			`UPDATE exports SET status = $3, message = $4, contact_count = $5, files = $6, updated_at = $7, completed_at = $8, expires_at = $9
+			`UPDATE exports SET status = $3, message = $4, contact_count = $5, files = $6, updated_at = $7, completed_at = $8, expires_at = $9,
+				input = NULL
 			WHERE account_id = $1 AND id = $2 AND status = 'pending'`,
 			e.AccountID, e.ID, string(e.Status), nullString(e.Message), e.ContactCount, filesJSON(e.Files),
 			toMS(e.UpdatedAt), toMS(e.CompletedAt), toMS(e.ExpiresAt))
@@ -206,7 +210,8 @@ func (s *Store) FailAbandonedExports(ctx context.Context, leaseBefore time.Time,
 	n := 0
 	for _, k := range keys {
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `UPDATE exports SET status = 'failure', message = $3, updated_at = $4, completed_at = $4, expires_at = $5
+			tag, err := tx.Exec(ctx, `UPDATE exports SET status = 'failure', message = $3, updated_at = $4, completed_at = $4, expires_at = $5,
+					input = NULL
 				WHERE account_id = $1 AND id = $2 AND status = 'pending' AND lease_until < $6`,
 				k.acct, k.id, msg, toMS(now), toMS(now.Add(segmentd.ExportLifetime)), toMS(leaseBefore))
 			if err != nil || tag.RowsAffected() == 0 {
@@ -245,4 +250,36 @@ func (s *Store) DeleteExpiredExports(ctx context.Context, now time.Time) (int, e
 		}
 	}
 	return n, nil
+}
+
+// LapsedExports implements segmentd.ExportTaker.
+func (s *Store) LapsedExports(ctx context.Context, leaseBefore time.Time) ([]segmentd.Export, error) {
+	return queryAll(ctx, s.db, scanExport, qExportColumns+"WHERE status = 'pending' AND lease_until < $1", toMS(leaseBefore))
+}
+
+// TakeExport implements segmentd.ExportTaker: the lease moves by a
+// conditional UPDATE that only one of several servers passes, and the
+// previous writer's chunks go in the same transaction.
+func (s *Store) TakeExport(ctx context.Context, acct int64, id string, leaseBefore, lease time.Time) ([]byte, error) {
+	var input []byte
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE exports SET lease_until = $4
+			WHERE account_id = $1 AND id = $2 AND status = 'pending' AND lease_until < $3 RETURNING input`,
+			acct, id, toMS(leaseBefore), toMS(lease)).Scan(&input)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var found bool
+			if err := tx.QueryRow(ctx, "SELECT true FROM exports WHERE account_id = $1 AND id = $2", acct, id).Scan(&found); errors.Is(err, pgx.ErrNoRows) {
+				return exportNotFound(id)
+			} else if err != nil {
+				return err
+			}
+			return segmentd.Errorf(segmentd.KindConflict, "id", "export %s is finished or leased by a live server", segmentd.Quote(id))
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM export_chunks WHERE account_id = $1 AND export_id = $2", acct, id)
+		return err
+	})
+	return input, err
 }

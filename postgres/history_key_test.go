@@ -22,7 +22,9 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 		// Back to version 13's column, with rows of text.
 		ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B"}
 		for _, q := range []string{
-			"DELETE FROM schema_migrations WHERE version = 14",
+			"DELETE FROM schema_migrations WHERE version >= 14",
+			// Later migrations' changes undone, to be applied again.
+			"ALTER TABLE exports DROP COLUMN input",
 			`ALTER TABLE segment_history ALTER COLUMN contact_id TYPE text COLLATE "C" USING ''`,
 			"INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0) ON CONFLICT DO NOTHING",
 			"INSERT INTO history_segments (account_id, segment_id, key) VALUES (1, 's1', 1)",

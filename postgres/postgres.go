@@ -58,6 +58,8 @@ type Store struct {
 	// schema is the schema the store lives in ("": the default), which
 	// names its advisory locks.
 	schema string
+	// owners remembers the contacts events' emails named (owners.go).
+	owners owners
 }
 
 var (

@@ -106,7 +106,7 @@ func (h *handler) createExport(w http.ResponseWriter, r *http.Request, acct segm
 		}
 		ar.MaxFileBytes = min(mb, maxFileMB) << 20
 	}
-	e, err := h.svc.CreateExport(r.Context(), acct.ID, ar, newExportFormat(ar.FileType))
+	e, err := h.svc.CreateExport(r.Context(), acct.ID, ar)
 	if err != nil {
 		return err
 	}
@@ -270,9 +270,10 @@ func parseExportFilePath(p string) (acct int64, token string, n int, ok bool) {
 // does: RFC 3339 in UTC, whole seconds.
 func exportTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-// newExportFormat returns the builder of fileType's format.
-func newExportFormat(fileType string) func([]segmentd.FieldDefinition) audience.ExportFormat {
-	return func(fields []segmentd.FieldDefinition) audience.ExportFormat {
+// newExportFormat returns the builder of fileType's format (SendGrid's
+// formats have no choice of columns).
+func newExportFormat(fileType string) audience.ExportFormatBuilder {
+	return func(fields []segmentd.FieldDefinition, _ []string) audience.ExportFormat {
 		if fileType == "json" {
 			return newJSONExport(fields)
 		}

@@ -113,6 +113,9 @@ func NewHandler(svc *audience.Service, log *slog.Logger, opts ...Options) http.H
 		h.opts = opts[0]
 	}
 	h.rate = newRateLimiter(h.opts, svc.Clock())
+	for _, ft := range []string{"csv", "json"} {
+		svc.SetExportFormat(ft, newExportFormat(ft))
+	}
 
 	routes := []route{
 		{pattern: "POST /v3/marketing/field_definitions", h: h.createField},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -194,4 +195,83 @@ func testExportExpired(t *testing.T, st ExportsStore) {
 	if got := must[[]byte](t, "ExportChunk")(st.ExportChunk(ctx(t), acct, young.ID, 0, 0)); string(got) != "data" {
 		t.Fatalf("the young export's chunk reads %q", got)
 	}
+}
+
+// ExportTakerStore is a store several servers share, whose pending
+// exports another server takes over (segmentd.ExportTaker).
+type ExportTakerStore interface {
+	ExportsStore
+	segmentd.ExportTaker
+}
+
+// RunExportTakeover runs the contract of a shared store's exports: a
+// pending export keeps its input until it finishes, and one server, never
+// two, takes it over once its lease has ended, with its input and without
+// the chunks its previous writer stored.
+func RunExportTakeover(t *testing.T, open func(t *testing.T) ExportTakerStore) {
+	t.Run("TakeOver", func(t *testing.T) { testExportTakeOver(t, open(t)) })
+}
+
+func testExportTakeOver(t *testing.T, st ExportTakerStore) {
+	acct, other := newAccount(t, st, "a"), newAccount(t, st, "b")
+	e := pendingExport(acct, exportT0)
+	e.Input = append(bytes.Repeat([]byte{0, 255, 7}, 1000), "the selection"...)
+	old := pendingExport(acct, exportT0) // stored without an input
+	alive, ready, otherAcct := pendingExport(acct, exportT0), pendingExport(acct, exportT0), pendingExport(other, exportT0)
+	for _, x := range []segmentd.Export{e, old, alive, ready, otherAcct} {
+		noErr(t, "CreateExport", st.CreateExport(ctx(t), x, 9))
+	}
+	noErr(t, "AddExportChunk", st.AddExportChunk(ctx(t), acct, e.ID, 0, 0, []byte("partial")))
+	noErr(t, "RenewExport", st.RenewExport(ctx(t), acct, alive.ID, exportT0.Add(time.Hour)))
+	ready.Status, ready.CompletedAt = segmentd.ExportReady, exportT0
+	noErr(t, "FinishExport", st.FinishExport(ctx(t), ready))
+	if got := must[segmentd.Export](t, "Export")(st.Export(ctx(t), acct, e.ID)); got.Input != nil {
+		t.Fatalf("Export returns the input (%d bytes); only TakeExport does", len(got.Input))
+	}
+
+	// Before the lease ends, nobody takes it.
+	wantKind(t, "TakeExport(leased)", errOnly(st.TakeExport(ctx(t), acct, e.ID, exportT0, exportT0.Add(time.Hour))), segmentd.KindConflict)
+	now := exportT0.Add(2 * time.Minute)
+	lapsed := must[[]segmentd.Export](t, "LapsedExports")(st.LapsedExports(ctx(t), now))
+	if got, want := exportIDs(lapsed), exportIDs([]segmentd.Export{e, old, otherAcct}); !sameSet(got, want) {
+		t.Fatalf("LapsedExports = %v, want %v", got, want)
+	}
+	input := must[[]byte](t, "TakeExport")(st.TakeExport(ctx(t), acct, e.ID, now, now.Add(time.Minute)))
+	if !bytes.Equal(input, e.Input) {
+		t.Fatalf("TakeExport returns %d bytes, want the %d stored", len(input), len(e.Input))
+	}
+	wantKind(t, "ExportChunk(taken)", errOnly(st.ExportChunk(ctx(t), acct, e.ID, 0, 0)), segmentd.KindNotFound)
+	got := must[segmentd.Export](t, "Export")(st.Export(ctx(t), acct, e.ID))
+	if got.Status != segmentd.ExportPending || !got.Lease.Equal(now.Add(time.Minute)) {
+		t.Fatalf("a taken export reads %+v, want pending, leased until %v", got, now.Add(time.Minute))
+	}
+	// Taken once: a second server at the same instant does not pass.
+	wantKind(t, "TakeExport(again)", errOnly(st.TakeExport(ctx(t), acct, e.ID, now, now.Add(time.Minute))), segmentd.KindConflict)
+	if in := must[[]byte](t, "TakeExport(no input)")(st.TakeExport(ctx(t), acct, old.ID, now, now.Add(time.Minute))); in != nil {
+		t.Fatalf("an export stored without an input is taken with %d bytes", len(in))
+	}
+	wantKind(t, "TakeExport(renewed)", errOnly(st.TakeExport(ctx(t), acct, alive.ID, now, now.Add(time.Minute))), segmentd.KindConflict)
+	wantKind(t, "TakeExport(ready)", errOnly(st.TakeExport(ctx(t), acct, ready.ID, now, now.Add(time.Minute))), segmentd.KindConflict)
+	wantKind(t, "TakeExport(other account)", errOnly(st.TakeExport(ctx(t), other, e.ID, now, now.Add(time.Minute))), segmentd.KindNotFound)
+	wantKind(t, "TakeExport(unknown)", errOnly(st.TakeExport(ctx(t), acct, segmentd.NewID(), now, now.Add(time.Minute))), segmentd.KindNotFound)
+
+	// Its new writer finishes it: the input is dropped.
+	noErr(t, "AddExportChunk", st.AddExportChunk(ctx(t), acct, e.ID, 0, 0, []byte("whole")))
+	e.Status, e.CompletedAt, e.Files, e.ContactCount = segmentd.ExportReady, now, []segmentd.ExportFile{{Bytes: 5, Chunks: 1, Contacts: 1}}, 1
+	noErr(t, "FinishExport", st.FinishExport(ctx(t), e))
+	later := now.Add(time.Hour)
+	if lapsed := must[[]segmentd.Export](t, "LapsedExports")(st.LapsedExports(ctx(t), later)); !sameSet(exportIDs(lapsed), exportIDs([]segmentd.Export{old, alive, otherAcct})) {
+		t.Fatalf("LapsedExports after the finish = %v", exportIDs(lapsed))
+	}
+	wantKind(t, "TakeExport(finished)", errOnly(st.TakeExport(ctx(t), acct, e.ID, later, later.Add(time.Minute))), segmentd.KindConflict)
+	if got := must[[]byte](t, "ExportChunk")(st.ExportChunk(ctx(t), acct, e.ID, 0, 0)); string(got) != "whole" {
+		t.Fatalf("the finished export's chunk reads %q", got)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -313,3 +313,111 @@ func TestPublicURLFlag(t *testing.T) {
 		t.Error("SEGMENTD_PUBLIC_URL=nope accepted")
 	}
 }
+
+// TestExportsSurviveTheirServerOnADatabase: on PostgreSQL and Citus, a
+// SendGrid export and a Constant Contact export accepted by server A,
+// which SEGMENTD_TEST_ONLY_EXPORT_DELAY keeps from finishing them, are
+// written by server B once A is killed with SIGKILL and its lease has
+// ended, with the contacts, lists and segments selected when A accepted
+// them: a contact added to the list after the acceptance is not in them.
+func TestExportsSurviveTheirServerOnADatabase(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.exports-survive-key"
+		lease := []string{"--job-lease", "2s"}
+		a, cmd := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_EXPORT_DELAY=1h"}, append(st.args(), lease...)...)
+		field := mustCall(t, a, key, "POST", "/v3/marketing/field_definitions", `{"name":"tier","field_type":"Text"}`, 200)["id"].(string)
+		gold := mustCall(t, a, key, "POST", "/v3/marketing/lists", `{"name":"gold"}`, 201)["id"].(string)
+		// 600 contacts: every third on gold, tier "a" for the even ones.
+		const n = 600
+		var onGold, cs []any
+		for i := range n {
+			c := map[string]any{"email": fmt.Sprintf("s%04d@example.com", i), "first_name": fmt.Sprint("S", i),
+				"custom_fields": map[string]any{field: []string{"a", "b"}[i%2]}}
+			if i%3 == 0 {
+				onGold = append(onGold, c)
+			} else {
+				cs = append(cs, c)
+			}
+		}
+		for _, body := range []map[string]any{{"contacts": onGold, "list_ids": []string{gold}}, {"contacts": cs}} {
+			b, _ := json.Marshal(body)
+			runJob(t, a, key, "PUT", "/v3/marketing/contacts", string(b))
+		}
+		seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0",
+			`{"name":"tier a","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE tier = 'a'"}`, 201)["id"].(string)
+		var want []string // gold or tier a: i%3 == 0 or i%2 == 0
+		for i := range n {
+			if i%3 == 0 || i%2 == 0 {
+				want = append(want, fmt.Sprintf("s%04d@example.com", i))
+			}
+		}
+		facetest.Poll(t, "the segment's members", func() bool {
+			return int(mustCall(t, a, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64)) == n/2
+		})
+
+		sg := mustCall(t, a, key, "POST", "/v3/marketing/contacts/exports", fmt.Sprintf(`{"list_ids":[%q],"segment_ids":[%q],"file_type":"csv"}`, gold, seg), 202)["id"].(string)
+		cc := ccClient{t: t, url: a.url, key: key}
+		ccAct := cc.must("POST", "/v3/activities/contact_exports", fmt.Sprintf(`{"list_ids":[%q],"fields":["email_address","first_name","cf:tier","list_memberships"]}`, gold), 201)["activity_id"].(string)
+		// After the acceptance: a new contact on gold, which the exports
+		// selected before it must not hold.
+		runJob(t, a, key, "PUT", "/v3/marketing/contacts", fmt.Sprintf(`{"list_ids":[%q],"contacts":[{"email":"late@example.com"}]}`, gold))
+		if got := mustCall(t, a, key, "GET", "/v3/marketing/contacts/exports/"+sg, "", 200); got["status"] != "pending" {
+			t.Fatalf("the export is %v before the kill; the test needs it pending", got["status"])
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+
+		b, _ := storeUnderTest{dir: t.TempDir(), url: st.url}.start(t, bin, key, lease...)
+		var got map[string]any
+		facetest.Poll(t, "the export on server B", func() bool {
+			got = mustCall(t, b, key, "GET", "/v3/marketing/contacts/exports/"+sg, "", 200)
+			return got["status"] != "pending"
+		})
+		if got["status"] != "ready" || int(got["contact_count"].(float64)) != len(want) {
+			t.Fatalf("the export on server B: %v, want ready with %d contacts", got, len(want))
+		}
+		var rows []exportRow
+		for _, u := range got["urls"].([]any) {
+			rows = append(rows, downloadRows(t, u.(string))...)
+		}
+		var emails []string
+		for _, r := range rows {
+			emails = append(emails, r.email)
+			var i int
+			if _, err := fmt.Sscanf(r.email, "s%04d@example.com", &i); err != nil {
+				t.Fatalf("row %+v", r)
+			}
+			var lists, segs []string
+			if i%3 == 0 {
+				lists = []string{gold}
+			}
+			if i%2 == 0 {
+				segs = []string{seg}
+			}
+			if !slices.Equal(r.lists, lists) || !slices.Equal(r.segments, segs) || r.firstName != fmt.Sprint("S", i) || r.tier != []string{"a", "b"}[i%2] {
+				t.Fatalf("row %+v: want lists %v, segments %v", r, lists, segs)
+			}
+		}
+		sort.Strings(emails)
+		if !slices.Equal(emails, want) {
+			t.Fatalf("the export holds %d contacts (%v…), want %d", len(emails), emails[:min(3, len(emails))], len(want))
+		}
+
+		cb := ccClient{t: t, url: b.url, key: key}
+		done := cb.waitActivity(ccAct)
+		if done["state"] != "completed" {
+			t.Fatalf("the Constant Contact export on server B: %v", done)
+		}
+		code, body := cb.do("GET", "/v3/contact_exports/"+ccAct, "", key)
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		if code != 200 || lines[0] != "email_address,first_name,cf:tier,list_memberships" || len(lines) != 1+n/3 || strings.Contains(body, "late@example.com") {
+			t.Fatalf("GET /v3/contact_exports/%s on server B: %d, %d lines: %.300s", ccAct, code, len(lines), body)
+		}
+		if want := "s0003@example.com,S3,b," + gold; !slices.Contains(lines, want) {
+			t.Fatalf("the Constant Contact export has no line %q: %.300s", want, body)
+		}
+	})
+}

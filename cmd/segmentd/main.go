@@ -179,6 +179,10 @@ type config struct {
 	// tests widen with it the window between a write's acknowledgement
 	// and its transitions being stored.
 	testOutboxDelay time.Duration
+	// testExportDelay holds up every chunk a contact export stores
+	// (SEGMENTD_TEST_ONLY_EXPORT_DELAY, for tests only; 0: none): tests
+	// keep an export pending with it while its server is killed.
+	testExportDelay time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -240,6 +244,7 @@ func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	fs.IntVar(&cfg.databasePool, "database-pool", cfg.databasePool, "PostgreSQL connections at most; 0: the URL's pool_max_conns or the larger of 4 and the CPUs (env SEGMENTD_DATABASE_POOL)")
 	cfg.databaseWait = envDuration(env, "SEGMENTD_DATABASE_WAIT", time.Minute)
 	cfg.testOutboxDelay = envDuration(env, "SEGMENTD_TEST_ONLY_OUTBOX_DELAY", 0)
+	cfg.testExportDelay = envDuration(env, "SEGMENTD_TEST_ONLY_EXPORT_DELAY", 0)
 	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
 }
 
@@ -475,6 +480,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		JobLease:     cfg.jobLease,
 	}
 	store.configure(&svcCfg)
+	if cfg.testExportDelay > 0 {
+		log.Warn("SEGMENTD_TEST_ONLY_EXPORT_DELAY holds up writing contact exports: for tests only", "delay", cfg.testExportDelay)
+		svcCfg.Exports = slowExports(svcCfg.Exports, cfg.testExportDelay)
+	}
 	// Segment webhooks (docs/webhooks.md): the dispatcher takes the
 	// engine's transitions once it is loaded.
 	var dispatcher *hooks.Dispatcher

@@ -152,3 +152,31 @@ func (s slowOutbox) AppendTransitions(ctx context.Context, acct int64, ts []segm
 	}
 	return s.HookStore.AppendTransitions(ctx, acct, ts, deliver, history)
 }
+
+// slowExports holds up every chunk st stores by delay
+// (SEGMENTD_TEST_ONLY_EXPORT_DELAY, for tests only), keeping what else st
+// is (an ExportTaker on a shared store).
+func slowExports(st segmentd.ExportStore, delay time.Duration) segmentd.ExportStore {
+	slow := slowExportStore{st, delay}
+	if taker, ok := st.(segmentd.ExportTaker); ok {
+		return struct {
+			slowExportStore
+			segmentd.ExportTaker
+		}{slow, taker}
+	}
+	return slow
+}
+
+type slowExportStore struct {
+	segmentd.ExportStore
+	delay time.Duration
+}
+
+func (s slowExportStore) AddExportChunk(ctx context.Context, acct int64, id string, file, seq int, data []byte) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.ExportStore.AddExportChunk(ctx, acct, id, file, seq, data)
+}
