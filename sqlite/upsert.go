@@ -58,6 +58,44 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 	return res, nil
 }
 
+var _ segmentd.UpsertGrouper = (*Store)(nil)
+
+// UpsertContactsGroup applies several upserts of one account in one write
+// transaction, each inside a savepoint: an upsert that fails (a list that
+// is gone) is rolled back to its savepoint alone. Membership-only
+// requests each rewrite most pages of list_members (their contacts are
+// spread over the whole account), so one commit for several writes each
+// page to the WAL, and the checkpoint to the file, once instead of once
+// per request (docs/sqlite.md, "Grouped upserts").
+func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segmentd.ContactUpsert, now time.Time) ([]segmentd.UpsertResult, []error, error) {
+	res := make([]segmentd.UpsertResult, len(ups))
+	errs := make([]error, len(ups))
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		for i, u := range ups {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT upsert"); err != nil {
+				return err
+			}
+			r, err := s.upsertTx(ctx, tx, acct, u.Patches, u.ListIDs, now, 0, "")
+			if err != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO upsert"); err != nil {
+					return err
+				}
+				errs[i] = err
+			} else {
+				res[i] = r
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE upsert"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, errs, nil
+}
+
 // upsertTx is UpsertContacts inside tx. seq, when not 0, is the change
 // number to write with (the caller's transaction took it); newID, when
 // not "", is the id of the first contact the batch creates (a revived
