@@ -61,30 +61,32 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 var _ segmentd.UpsertGrouper = (*Store)(nil)
 
 // UpsertContactsGroup applies several upserts of one account in one write
-// transaction, each inside a savepoint: an upsert that fails (a list that
-// is gone) is rolled back to its savepoint alone. Membership-only
-// requests each rewrite most pages of list_members (their contacts are
-// spread over the whole account), so one commit for several writes each
-// page to the WAL, and the checkpoint to the file, once instead of once
-// per request (docs/sqlite.md, "Grouped upserts").
+// transaction. Membership-only requests each rewrite most pages of
+// list_members (their contacts are spread over the whole account), so one
+// commit for several writes each page to the WAL, and the checkpoint to
+// the file, once instead of once per request (docs/sqlite.md, "Grouped
+// upserts").
+//
+// The one failure of an upsert of its own is a list that does not exist
+// (deleted after the request was accepted): it is checked before the
+// upsert writes anything, and the upsert is skipped. Any other failure
+// is the store's, and fails the whole group. (A savepoint per upsert
+// would do the same, at the price of copying each page an upsert first
+// touches into the savepoint's journal.)
 func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segmentd.ContactUpsert, now time.Time) ([]segmentd.UpsertResult, []error, error) {
 	res := make([]segmentd.UpsertResult, len(ups))
 	errs := make([]error, len(ups))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT upsert"); err != nil {
-				return err
-			}
-			r, err := s.upsertTx(ctx, tx, acct, u.Patches, u.ListIDs, now, 0, "")
-			if err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO upsert"); err != nil {
+			if err := checkLists(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
+				if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 					return err
 				}
 				errs[i] = err
-			} else {
-				res[i] = r
+				continue
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE upsert"); err != nil {
+			var err error
+			if res[i], err = s.upsertTx(ctx, tx, acct, u.Patches, u.ListIDs, now, 0, ""); err != nil {
 				return err
 			}
 		}
