@@ -54,7 +54,7 @@ type groupOutcome struct {
 func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
 	steps := []groupStep{
 		{0, 6, "A", []string{"l1"}},
-		{4, 8, "B", []string{"l2"}}, // updates e4, e5; creates e6, e7
+		{4, 8, "B", []string{"l2"}},  // updates e4, e5; creates e6, e7
 		{0, 3, "", []string{"gone"}}, // fails: the list is gone
 		{0, 8, "", []string{"l2"}},   // e0 … e3 join l2; e4 … e7 are on it
 		{2, 3, "C", []string{"l1", "l2"}},
