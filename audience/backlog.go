@@ -155,7 +155,8 @@ func (b *backlog) pushUrgent(t *jobTask) bool {
 // take waits for the next work of the store stage and returns it: one
 // job, upsert jobs of one account queued one after the other (takeJob),
 // one internal task, or event batches of one account queued one after the
-// other (up to maxGroupedEvents events); each group shares a transaction. It returns nil once closed and nothing is left to run.
+// other (up to maxGroupedEvents events); each group shares a transaction.
+// It returns nil once closed and nothing is left to run.
 func (b *backlog) take() []*jobTask {
 	b.mu.Lock()
 	defer b.mu.Unlock()
