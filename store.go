@@ -255,6 +255,25 @@ type UpsertResult struct {
 	Change int64
 }
 
+// ContactUpsert is one upsert of an UpsertGrouper's group: what
+// Store.UpsertContacts takes.
+type ContactUpsert struct {
+	Patches []ContactPatch
+	ListIDs []string
+}
+
+// UpsertGrouper is a store that can apply several upserts of one account
+// in one transaction (the SQLite store): each as UpsertContacts would,
+// in order, each seeing the ones before it. A queue of upserts then pays
+// the commit and the pages every upsert rewrites once for the group
+// (docs/jobs.md, "Upserts grouped"). errs[i] is upsert i's own failure
+// (an unknown list: KindNotFound), which leaves the store as it was
+// before it and the other upserts applied; err, when not nil, is a
+// failure of the whole group, which then changed nothing.
+type UpsertGrouper interface {
+	UpsertContactsGroup(ctx context.Context, acct int64, ups []ContactUpsert, now time.Time) (res []UpsertResult, errs []error, err error)
+}
+
 // Notifier wakes the servers that share a store when one of them changes
 // an account (PostgreSQL's LISTEN/NOTIFY). Listen calls changed with the
 // id of each account whose change history moved, until ctx ends or the

@@ -21,6 +21,9 @@ const DefaultMaxBacklog = 1_000_000
 // internal tasks), taken between two jobs.
 type backlog struct {
 	max int // Config.MaxBacklog
+	// groupUpserts: the store applies upserts in groups (UpsertGrouper), so
+	// takeJob hands an account's consecutive upserts over together.
+	groupUpserts bool
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -48,8 +51,8 @@ type accountJobs struct {
 	rate float64
 }
 
-func newBacklog(max int) *backlog {
-	b := &backlog{max: max, accts: map[int64]*accountJobs{}}
+func newBacklog(max int, groupUpserts bool) *backlog {
+	b := &backlog{max: max, groupUpserts: groupUpserts, accts: map[int64]*accountJobs{}}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -150,9 +153,10 @@ func (b *backlog) pushUrgent(t *jobTask) bool {
 }
 
 // take waits for the next work of the store stage and returns it: one
-// job, one internal task, or event batches of one account queued one
-// after the other (up to maxGroupedEvents events), which share a
-// transaction. It returns nil once closed and nothing is left to run.
+// job, upsert jobs of one account queued one after the other (takeJob),
+// one internal task, or event batches of one account queued one after the
+// other (up to maxGroupedEvents events); each group shares a transaction.
+// It returns nil once closed and nothing is left to run.
 func (b *backlog) take() []*jobTask {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -164,7 +168,7 @@ func (b *backlog) take() []*jobTask {
 			return b.takeUrgent()
 		case jobs:
 			b.jobTurn = false
-			return []*jobTask{b.takeJob()}
+			return b.takeJob()
 		case b.closed:
 			return nil
 		}
@@ -176,25 +180,53 @@ func (b *backlog) take() []*jobTask {
 // the turn to the next account. An import (multi) stays first in its
 // account's queue, its account keeping a turn, until its last batch has
 // run (endSteps): the account's later jobs wait behind it, and a reset of
-// the account (which waits for its queue to empty) does too.
-func (b *backlog) takeJob() *jobTask {
+// the account (which waits for its queue to empty) does too. With
+// groupUpserts, an upsert takes the account's upserts queued right after
+// it along, up to maxGroupedUpserts jobs and maxGroupedUpsertItems
+// contacts: they share one store transaction (docs/jobs.md, "Upserts
+// grouped"), and the group is the account's turn.
+func (b *backlog) takeJob() []*jobTask {
 	acct := b.turns[0]
 	b.turns = b.turns[1:]
 	a := b.accts[acct]
 	t := a.jobs[0]
 	if t.multi {
 		b.turns = append(b.turns, acct)
-		return t
+		return []*jobTask{t}
 	}
-	a.jobs[0] = nil
-	a.jobs = a.jobs[1:]
-	a.items -= t.items
+	n, items := 1, t.items
+	if b.groupUpserts && groupable(t) {
+		for n < len(a.jobs) && n < maxGroupedUpserts && groupable(a.jobs[n]) && items+a.jobs[n].items <= maxGroupedUpsertItems {
+			items += a.jobs[n].items
+			n++
+		}
+	}
+	group := slices.Clone(a.jobs[:n])
+	clear(a.jobs[:n])
+	a.jobs = a.jobs[n:]
+	a.items -= items
 	if len(a.jobs) > 0 {
 		b.turns = append(b.turns, acct)
 	} else {
 		a.jobs = nil // lets the emptied array go
 	}
-	return t
+	return group
+}
+
+// Bounds of a group of upserts (takeJob): four requests of SendGrid's
+// 30,000 contacts. A larger group saved little more in the store
+// benchmark (docs/sqlite.md), and the group is how long another account's
+// job may wait for this account's turn.
+const (
+	maxGroupedUpserts     = 4
+	maxGroupedUpsertItems = 4 * segmentd.MaxUpsertContacts
+)
+
+// groupable reports whether t is an upsert job that may share a store
+// transaction with the upserts next to it: a SendGrid upsert (an import,
+// also of JobUpsert, is multi).
+func groupable(t *jobTask) bool {
+	return t.job.Type == segmentd.JobUpsert && !t.multi && t.write == nil && t.events == nil
 }
 
 // stepDone counts n rows of an import's batch out of its account's

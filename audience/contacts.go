@@ -44,28 +44,42 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 
 // applyUpsert is an upsert job's store stage.
 func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
-	res, publish, err := s.upsertBatch(j.AccountID, in.patches, in.lists)
+	res, err := s.store.UpsertContacts(context.Background(), j.AccountID, in.patches, in.lists, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
+	return s.upserted(j, res, in.lists), nil
+}
+
+// upserted sets an upsert job's counts from its committed store result
+// and returns what passes the changes to the engine.
+func (s *Service) upserted(j *segmentd.Job, res segmentd.UpsertResult, lists []string) func() {
 	j.Created, j.Updated = res.Created, res.Updated
 	j.Errored = len(res.Errors)
 	j.Errors = res.Errors
 	if len(j.Errors) > segmentd.MaxJobErrors {
 		j.Errors = j.Errors[:segmentd.MaxJobErrors]
 	}
-	return publish, nil
+	return s.afterUpsert(j.AccountID, res, lists)
 }
 
 // upsertBatch writes validated patches to the store, adding them to lists,
 // and returns the store's result, every error of it, and what passes the
-// changes to the engine: the store stage of an upsert job, and of each
-// batch of an import.
+// changes to the engine: the store stage of each batch of an import, and
+// of Constant Contact's upserting jobs (an upsert job's is applyUpsert, or
+// writeUpserts for a group).
 func (s *Service) upsertBatch(acct int64, patches []segmentd.ContactPatch, lists []string) (segmentd.UpsertResult, func(), error) {
 	res, err := s.store.UpsertContacts(context.Background(), acct, patches, lists, s.clock.Now())
 	if err != nil {
 		return res, nil, err
 	}
+	return res, s.afterUpsert(acct, res, lists), nil
+}
+
+// afterUpsert is what follows an upsert's commit in its store stage: the
+// events that waited for its contacts are attached, and it returns what
+// passes the changes to the engine.
+func (s *Service) afterUpsert(acct int64, res segmentd.UpsertResult, lists []string) func() {
 	// Events that arrived before their contact count from now on.
 	waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
 	if err != nil {
@@ -81,14 +95,14 @@ func (s *Service) upsertBatch(acct int64, patches []segmentd.ContactPatch, lists
 			s.members.AddToLists(acct, res.Joined, lists, now)
 		})
 	}
-	return res, func() {
+	return func() {
 		if s.members != nil {
 			now := s.clock.Now()
 			s.members.PutContacts(acct, res.Contacts, now)
 			s.members.AddToLists(acct, res.Joined, lists, now)
 			s.members.AddEvents(acct, waiting, now)
 		}
-	}, nil
+	}
 }
 
 // SampleContacts returns up to 50 recent contacts sorted by email, and the

@@ -75,6 +75,8 @@ func (s *Service) write() {
 		case t.write != nil:
 			stage = "store_task"
 			t.publish, t.err = t.write()
+		case len(group) > 1:
+			s.writeUpserts(group)
 		default:
 			group[0] = s.writeJob(t)
 		}
@@ -91,19 +93,13 @@ func (s *Service) write() {
 // import that is not its last, that batch's changes.
 func (s *Service) writeJob(t *jobTask) *jobTask {
 	start := time.Now()
-	in := t.in
-	if in == nil {
-		rec, err := s.journal.Read(t.accepted)
-		if err == nil {
-			_, _, _, in, err = decodeAccept(rec, true)
+	in, err := s.input(t)
+	if err != nil {
+		t.err = err
+		if t.multi {
+			s.backlog.endSteps(t)
 		}
-		if err != nil {
-			t.err = err
-			if t.multi {
-				s.backlog.endSteps(t)
-			}
-			return t
-		}
+		return t
 	}
 	if in.op == opImport {
 		t.in = in // a few strings: kept for its next batches
@@ -114,16 +110,85 @@ func (s *Service) writeJob(t *jobTask) *jobTask {
 		t.publish, t.err = s.apply(&t.job, in)
 		s.backlog.ran(t.job.AccountID, t.items, time.Since(start))
 	}
+	s.recordApplied(t)
+	return t
+}
+
+// input returns a contact job's input: read back from its accept record
+// when it waits in the journal.
+func (s *Service) input(t *jobTask) (*jobInput, error) {
+	if t.in != nil {
+		return t.in, nil
+	}
+	rec, err := s.journal.Read(t.accepted)
+	if err != nil {
+		return nil, err
+	}
+	_, _, _, in, err := decodeAccept(rec, true)
+	return in, err
+}
+
+// recordApplied settles a job whose store stage ran and appends its
+// applied record (docs/jobs.md).
+func (s *Service) recordApplied(t *jobTask) {
 	settle(t)
 	if t.journal {
 		pos, err := s.journal.Append(encodeApplied(&t.job), false)
 		if err != nil {
 			s.log.Error("journaling a job's result", "job_id", t.job.ID, "err", err)
-			return t
+			return
 		}
 		t.applied = pos
 	}
-	return t
+}
+
+// writeUpserts is the store stage of upsert jobs of one account queued
+// one after the other, which take grouped (backlog.takeJob): one store
+// transaction applies them all, in order (segmentd.UpsertGrouper), then
+// each gets its result and its applied record, as writeJob gives one job.
+// A kill before the commit leaves all of them to run again; after it, the
+// applied records follow in one burst of writes with nothing between.
+func (s *Service) writeUpserts(group []*jobTask) {
+	start := time.Now()
+	acct := group[0].job.AccountID
+	ups := make([]segmentd.ContactUpsert, 0, len(group))
+	run := make([]*jobTask, 0, len(group))
+	items := 0
+	for _, t := range group {
+		in, err := s.input(t)
+		if err == nil && in.op != opUpsert {
+			// Not an upsert after all (takeJob groups by job type): run
+			// the group's jobs one by one, in their order.
+			for _, t := range group {
+				s.writeJob(t)
+			}
+			return
+		}
+		if err != nil {
+			t.err = err
+			continue
+		}
+		ups = append(ups, segmentd.ContactUpsert{Patches: in.patches, ListIDs: in.lists})
+		run = append(run, t)
+		items += t.items
+	}
+	if len(ups) > 0 {
+		res, errs, err := s.store.(segmentd.UpsertGrouper).UpsertContactsGroup(context.Background(), acct, ups, s.clock.Now())
+		for i, t := range run {
+			switch {
+			case err != nil:
+				t.err = err
+			case errs[i] != nil:
+				t.err = errs[i]
+			default:
+				t.publish = s.upserted(&t.job, res[i], ups[i].ListIDs)
+			}
+		}
+		s.backlog.ran(acct, items, time.Since(start))
+	}
+	for _, t := range group {
+		s.recordApplied(t)
+	}
 }
 
 // apply runs a contact job's store stage: it commits the job's

@@ -24,11 +24,14 @@ import (
 // through, one token each: the job worker is then known to be busy.
 type gatedStore struct {
 	*sqlite.Store
-	mu       sync.Mutex
-	gated    int64
-	entered  chan string // the first email of each held upsert, as it starts
-	tokens   chan struct{}
-	openOnce sync.Once
+	// UpsertContactsGroup, a field, hides the store's method of that name:
+	// the worker then applies each upsert alone, through the gate.
+	UpsertContactsGroup struct{}
+	mu                  sync.Mutex
+	gated               int64
+	entered             chan string // the first email of each held upsert, as it starts
+	tokens              chan struct{}
+	openOnce            sync.Once
 }
 
 func newGatedStore(t *testing.T, dir string) *gatedStore {
@@ -141,6 +144,112 @@ func TestJobsOfAccountsTakeTurns(t *testing.T) {
 	}
 	if c := got["a0@a.example"]; c.FirstName != "A3" {
 		t.Fatalf("first name %q after A's jobs, want A3 (the last accepted)", c.FirstName)
+	}
+}
+
+// groupingStore reports the number of upserts of each store transaction
+// that applies upserts, and holds the first until released.
+type groupingStore struct {
+	*sqlite.Store
+	calls   chan int
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *groupingStore) hold(n int) {
+	g.calls <- n
+	g.once.Do(func() { <-g.release })
+}
+
+func (g *groupingStore) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, lists []string, now time.Time) (segmentd.UpsertResult, error) {
+	g.hold(1)
+	return g.Store.UpsertContacts(ctx, acct, patches, lists, now)
+}
+
+func (g *groupingStore) UpsertContactsGroup(ctx context.Context, acct int64, ups []segmentd.ContactUpsert, now time.Time) ([]segmentd.UpsertResult, []error, error) {
+	g.hold(len(ups))
+	return g.Store.UpsertContactsGroup(ctx, acct, ups, now)
+}
+
+// TestQueuedUpsertsShareATransaction: upserts of one account queued one
+// after the other are applied in one store transaction, each as it would
+// have been alone: each sees the ones before it, each has its own result,
+// and one whose list was deleted after it was accepted fails alone,
+// storing nothing.
+func TestQueuedUpsertsShareATransaction(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	st := &groupingStore{Store: sq, calls: make(chan int, 100), release: make(chan struct{})}
+	svc := audience.New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), audience.Config{Segments: st, Membership: engine.NewMembership()})
+	t.Cleanup(func() {
+		st.once.Do(func() {})
+		svc.Close()
+	})
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lists [2]segmentd.List
+	for i := range lists {
+		if lists[i], err = svc.CreateList(ctx, acct.ID, fmt.Sprintf("list %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit := func(ps []segmentd.ContactPatch, list string) string {
+		t.Helper()
+		id, err := svc.UpsertContacts(ctx, acct.ID, ps, []string{list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := submit(upsertOf("first.example", 1, "F"), lists[0].ID)
+	if n := <-st.calls; n != 1 {
+		t.Fatalf("the first job's transaction applied %d upserts, want 1", n)
+	}
+	// The worker holds the first job; these three queue behind it.
+	created := submit(upsertOf("a.example", 50, "A"), lists[0].ID)
+	gone := submit(upsertOf("gone.example", 5, "G"), lists[1].ID)
+	updated := submit(upsertOf("a.example", 2, "B"), lists[0].ID)
+	if _, err := svc.DeleteList(ctx, acct.ID, lists[1].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	if n := <-st.calls; n != 3 {
+		t.Fatalf("the queued jobs' transaction applied %d upserts, want 3", n)
+	}
+	for _, tc := range []struct {
+		id                        string
+		status                    segmentd.JobStatus
+		created, updated, errored int
+	}{
+		{first, segmentd.JobCompleted, 1, 0, 0},
+		{created, segmentd.JobCompleted, 50, 0, 0},
+		{gone, segmentd.JobFailed, 0, 0, 5},
+		{updated, segmentd.JobCompleted, 0, 2, 0},
+	} {
+		j := facetest.WaitJob(t, svc, acct.ID, tc.id)
+		if j.Status != tc.status || j.Created != tc.created || j.Updated != tc.updated || j.Errored != tc.errored {
+			t.Errorf("job %s: %s, created %d, updated %d, errored %d; want %s, %d, %d, %d",
+				tc.id, j.Status, j.Created, j.Updated, j.Errored, tc.status, tc.created, tc.updated, tc.errored)
+		}
+	}
+	if n, err := svc.CountContacts(ctx, acct.ID); err != nil || n != 51 {
+		t.Fatalf("CountContacts = %d, %v; want 51 (the failed job's 5 not stored)", n, err)
+	}
+	_, got, err := svc.ContactsByEmails(ctx, acct.ID, []string{"a0@a.example", "a2@a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a0, a2 := got["a0@a.example"], got["a2@a.example"]; a0.FirstName != "B" || a2.FirstName != "A" || !slices.Contains(a0.ListIDs, lists[0].ID) {
+		t.Fatalf("a0 %q on %v, a2 %q; want B on %s, A", a0.FirstName, a0.ListIDs, a2.FirstName, lists[0].ID)
 	}
 }
 

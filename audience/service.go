@@ -167,6 +167,15 @@ type Service struct {
 	imps       *imports           // the uploads this server receives (Config.Imports)
 }
 
+// groupsUpserts reports whether the store stage applies consecutive
+// upserts of an account in one transaction: on a store of its own that
+// can (segmentd.UpsertGrouper). A shared store runs its jobs one by one
+// (queue.go).
+func groupsUpserts(store segmentd.Store, cfg Config) bool {
+	_, ok := store.(segmentd.UpsertGrouper)
+	return ok && !cfg.Shared && cfg.Jobs == nil
+}
+
 // New returns a Service and starts its job worker. Jobs run one at a
 // time in submission order, so two upserts of one contact apply in the order
 // they were acknowledged.
@@ -192,7 +201,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)

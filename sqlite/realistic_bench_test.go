@@ -13,6 +13,10 @@ import (
 // realisticContacts sizes BenchmarkUpsertRealistic.
 var realisticContacts = flag.Int("realistic.contacts", 200_000, "contacts of BenchmarkUpsertRealistic")
 
+// realisticGroup is how many requests share a transaction
+// (UpsertContactsGroup); the server groups up to maxGroupedUpserts.
+var realisticGroup = flag.Int("realistic.group", 1, "requests of BenchmarkUpsertRealistic per transaction")
+
 const (
 	realisticLists        = 50 // lists of the account
 	realisticListsPerUser = 3  // lists each contact is on
@@ -111,7 +115,9 @@ func newRealisticLoad(total int, fields [5]string) *realisticLoad {
 // 1,000,000) with 5 custom fields and 3 of 50 lists, as full records
 // (each contact once, with its first list) and then membership-only
 // re-upserts (the email alone, once per other list), in requests of at
-// most 30,000. Each op loads a new database. It reports records (full and
+// most 30,000, -realistic.group of them to a transaction
+// (UpsertContactsGroup; 1 by default, as UpsertContacts). Each op loads a
+// new database. It reports records (full and
 // membership-only patches) per second of the whole load and of each phase.
 //
 //	go test ./sqlite -run '^$' -bench UpsertRealistic -benchtime 1x -realistic.contacts 1000000
@@ -144,18 +150,29 @@ func BenchmarkUpsertRealistic(b *testing.B) {
 		load := newRealisticLoad(total, fields)
 		run := func(rs []realisticRequest, wantCreated bool) time.Duration {
 			t0 := time.Now()
-			for _, r := range rs {
-				res, err := bs.s.UpsertContacts(ctx, bs.acct, r.patches, []string{lists[r.list]}, time.Now())
+			for len(rs) > 0 {
+				g := rs[:min(len(rs), *realisticGroup)]
+				rs = rs[len(g):]
+				ups := make([]segmentd.ContactUpsert, len(g))
+				for i, r := range g {
+					ups[i] = segmentd.ContactUpsert{Patches: r.patches, ListIDs: []string{lists[r.list]}}
+				}
+				results, errs, err := bs.s.UpsertContactsGroup(ctx, bs.acct, ups, time.Now())
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(res.Errors) > 0 {
-					b.Fatalf("upsert errors: %+v", res.Errors[0])
+				for i, res := range results {
+					if errs[i] != nil {
+						b.Fatal(errs[i])
+					}
+					if len(res.Errors) > 0 {
+						b.Fatalf("upsert errors: %+v", res.Errors[0])
+					}
+					if n := len(g[i].patches); wantCreated && res.Created != n || !wantCreated && res.Updated != n {
+						b.Fatalf("created %d, updated %d of %d", res.Created, res.Updated, n)
+					}
+					records += len(g[i].patches)
 				}
-				if got := res.Created; wantCreated && got != len(r.patches) || !wantCreated && res.Updated != len(r.patches) {
-					b.Fatalf("created %d, updated %d of %d", res.Created, res.Updated, len(r.patches))
-				}
-				records += len(r.patches)
 			}
 			return time.Since(t0)
 		}

@@ -762,3 +762,7 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestUpsertGroupContract(t *testing.T) {
+	storetest.RunUpsertGroups(t, func(t *testing.T) storetest.UpsertGroupStore { return openTemp(t) })
+}

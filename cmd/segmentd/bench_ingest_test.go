@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,9 @@ func TestBenchIngestRealisticSmall(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("output lacks %q", want)
 			}
+		}
+		if runtime.GOOS == "linux" && !strings.Contains(text, "server CPU over the contacts: ") {
+			t.Errorf("output lacks the server's CPU time over the contacts")
 		}
 		if st.url == "" && !strings.Contains(text, "  file segmentd.db ") {
 			t.Errorf("output lacks the SQLite file's size")

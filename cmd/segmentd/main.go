@@ -515,7 +515,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if mx != nil {
 		svcCfg.Observer = mx
 	}
-	svc = audience.New(store, clock, log, svcCfg)
+	// The store itself, not opened: what else it implements
+	// (segmentd.UpsertGrouper) stays visible.
+	svc = audience.New(store.store, clock, log, svcCfg)
 	defer svc.Close()
 	if n, err := svc.PruneEvents(ctx, time.Duration(cfg.retentionDays)*24*time.Hour); err != nil {
 		return fmt.Errorf("pruning events: %w", err)
