@@ -69,6 +69,13 @@ type HistoryStore interface {
 	// PruneHistory deletes up to limit transitions of every account timed
 	// before before, and says how many it deleted.
 	PruneHistory(ctx context.Context, before time.Time, limit int) (int, error)
+	// HistoryMark returns the number of the account's last stored
+	// transition (0: none yet).
+	HistoryMark(ctx context.Context, acct int64) (int64, error)
+	// HistoryAfter returns the account's transitions numbered after after,
+	// of every segment, in number order (the reconciliation at start:
+	// docs/webhooks.md, "Durability").
+	HistoryAfter(ctx context.Context, acct int64, after int64) ([]Transition, error)
 	HookReplayStore
 }
 

@@ -171,6 +171,12 @@ type Membership interface {
 	// empty.
 	WriteSnapshot(w io.Writer) error
 	ReadSnapshot(r io.Reader) error
+	// WriteSnapshotMarked is WriteSnapshot that also keeps, for each
+	// account, mark's answer asked while the account can make no
+	// transition; SnapshotMarks returns those of the snapshot ReadSnapshot
+	// last read (docs/webhooks.md, "Durability").
+	WriteSnapshotMarked(w io.Writer, mark func(acct int64) int64) error
+	SnapshotMarks() map[int64]int64
 
 	// RecordTransitions sets where the engine hands every change of a
 	// segment's members (nil: nowhere, the default): called with the

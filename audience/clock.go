@@ -51,18 +51,18 @@ func (s *Service) engineNow() time.Time {
 }
 
 // clockUp moves every account's clock to now, with recording on, and
-// starts noting the clock.
-func (s *Service) clockUp(ctx context.Context) error {
+// starts noting the clock. It returns that now.
+func (s *Service) clockUp(ctx context.Context) (time.Time, error) {
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	now := s.clock.Now()
 	for _, a := range accts {
 		s.members.Count(a.ID, "", now) // a read brings the account's clock to now
 	}
 	if s.cfg.ClockPath == "" {
-		return nil
+		return now, nil
 	}
 	s.noteClock()
 	cctx, stop := context.WithCancel(context.Background())
@@ -85,7 +85,7 @@ func (s *Service) clockUp(ctx context.Context) error {
 			}
 		}
 	}()
-	return nil
+	return now, nil
 }
 
 // noteClock writes the clock's time to ClockPath, beside it and renamed

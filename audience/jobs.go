@@ -260,6 +260,7 @@ func (s *Service) complete() {
 		}
 		j := &t.job
 		if t.err == nil {
+			s.testOnlyHold(j)
 			if err := s.reflectTask(t); err != nil {
 				// The write committed; a shared store's history brings it
 				// to the engine at the next catch-up.
@@ -296,6 +297,16 @@ func (s *Service) complete() {
 		delete(s.pending, j.ID)
 		s.pendingMu.Unlock()
 	}
+}
+
+// testOnlyHold holds a job whose store transaction committed before its
+// changes reach the engine, for Config.TestOnlyCommitHold (tests only).
+func (s *Service) testOnlyHold(j *segmentd.Job) {
+	if s.cfg.TestOnlyCommitHold <= 0 {
+		return
+	}
+	s.log.Warn("test only: holding a committed job before the engine and its transitions", "job_id", j.ID, "account", j.AccountID, "hold", s.cfg.TestOnlyCommitHold)
+	time.Sleep(s.cfg.TestOnlyCommitHold)
 }
 
 // observeStage reports a stage's task that started at start.

@@ -98,17 +98,33 @@ func (s *Service) mapWithSegmentIDs(acct int64, m map[string]segmentd.Contact) m
 func (s *Service) LoadMembership(ctx context.Context) error {
 	at := s.loadTime()
 	s.loadingAt.Store(&at)
+	s.reconciling = s.cfg.Outbox != nil && s.cfg.History != nil && s.members != nil && delivering(s.cfg.Outbox)
 	err := s.loadMembership(ctx)
 	s.loadingAt.Store(nil)
 	if err != nil {
 		return err
 	}
 	if s.cfg.Outbox != nil && s.members != nil {
-		// From now on every change of membership is news (the load's
-		// were not: docs/webhooks.md).
-		s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
-		if err := s.clockUp(ctx); err != nil {
-			return err
+		if s.recon != nil {
+			// Loaded from a marked snapshot: the replay's transitions and
+			// the clock's went to a buffer, of which those not stored
+			// before the last stop are kept (reconcile.go).
+			now, err := s.clockUp(ctx)
+			if err == nil {
+				s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+				err = s.settleReconcile(ctx, now)
+			}
+			s.recon = nil
+			if err != nil {
+				return err
+			}
+		} else {
+			// From now on every change of membership is news (the load's
+			// were not: docs/webhooks.md).
+			s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+			if _, err := s.clockUp(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if s.cfg.Shared {
@@ -373,6 +389,9 @@ func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int
 // applyChanges gives the engine one read of an account's change history,
 // in the order AccountChanges documents.
 func (s *Service) applyChanges(ctx context.Context, acct int64, ch segmentd.AccountChanges, now time.Time) error {
+	if s.recon != nil {
+		s.recon.saw(acct, &ch)
+	}
 	if ch.Catalog {
 		if err := s.fieldsChanged(ctx, acct); err != nil {
 			return err

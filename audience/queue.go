@@ -227,6 +227,9 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	start := time.Now()
 	_, t.err = s.apply(j, t.in)
 	s.observeStage("store", start)
+	if t.err == nil {
+		s.testOnlyHold(j)
+	}
 	s.finishJob(t)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.JobFinished(*j, time.Since(t.since))

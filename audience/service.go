@@ -86,6 +86,11 @@ type Config struct {
 	// is loaded (docs/webhooks.md); each job's are stored before it reads
 	// completed.
 	Outbox segmentd.Outbox
+	// TestOnlyCommitHold, when above 0, holds every contact job that
+	// committed for that long before its changes reach the engine, so
+	// before its transitions are stored (SEGMENTD_TEST_ONLY_COMMIT_HOLD,
+	// for tests only: the crash window of docs/webhooks.md).
+	TestOnlyCommitHold time.Duration
 	// Imports keeps CSV contact imports (imports.go; nil: none are
 	// served).
 	Imports segmentd.ImportStore
@@ -146,6 +151,11 @@ type Service struct {
 	snapMu   sync.Mutex       // one engine snapshot written at a time
 	lastSnap *snapshot.Header // the marks of the last engine snapshot written or loaded
 	loaded   *SnapshotInfo    // the snapshot LoadMembership loaded
+	// reconciling: LoadMembership may make again the transitions not
+	// stored before the last stop, from a marked snapshot; recon buffers
+	// them while it loads (reconcile.go).
+	reconciling bool
+	recon       *reconciler
 	// prunedBefore is the retention cut of PruneEvents at start, which a
 	// snapshot's events are pruned to as well.
 	prunedBefore time.Time

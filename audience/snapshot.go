@@ -70,7 +70,7 @@ func (s *Service) WriteSnapshot(ctx context.Context) (info SnapshotInfo, wrote b
 			}
 			return func() {
 				t0 := time.Now()
-				file, werr = snapshot.Create(path, hdr, s.members.WriteSnapshot)
+				file, werr = snapshot.Create(path, hdr, s.snapshotWriter(ctx))
 				blocked = time.Since(t0)
 			}, nil
 		})
@@ -132,7 +132,7 @@ func (s *Service) sharedSnapshot(ctx context.Context, path string) (snapshot.Hea
 		return hdr, nil, 0, nil
 	}
 	t0 := time.Now()
-	file, err := snapshot.Create(path, hdr, s.members.WriteSnapshot)
+	file, err := snapshot.Create(path, hdr, s.snapshotWriter(ctx))
 	return hdr, file, time.Since(t0), err
 }
 
@@ -222,6 +222,7 @@ func (s *Service) loadSnapshot(ctx context.Context) (SnapshotInfo, bool, error) 
 	if err := s.members.ReadSnapshot(bytes.NewReader(payload)); err != nil {
 		return unusable(err)
 	}
+	s.startReconcile()
 	for a := range hdr.Mark.Seqs {
 		if !live[a] {
 			s.members.DropAccount(a) // deleted since the snapshot (Store.DeleteAccount)

@@ -31,6 +31,9 @@ type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
 	sink  atomic.Pointer[recorder] // transitions.go
+	// marks are the transition marks of the snapshot last read
+	// (SnapshotMarks).
+	marks atomic.Pointer[map[int64]int64]
 	// compareAbove is compareContacts but in tests.
 	compareAbove uint64
 	// memos are column-wise evaluation's per-value verdict buffers

@@ -26,8 +26,9 @@ import (
 // its header and its checksum); this package writes only the payload.
 
 // snapshotFormat names this payload layout; ReadSnapshot refuses others.
-// (4: the tags' bitmaps after the lists').
-const snapshotFormat = "segmentd-engine-4"
+// (4: the tags' bitmaps after the lists'; 5: whether it has transition
+// marks, and each account's after its id.)
+const snapshotFormat = "segmentd-engine-5"
 
 // savedSegment is a segment's state as a snapshot holds it, kept until
 // PutSegments adopts or discards it.
@@ -37,10 +38,18 @@ type savedSegment struct {
 	entries, exits   uint64
 }
 
-// WriteSnapshot writes every account's index to w. Each account is read
-// under its read lock, so reads go on while it is written; writes to that
-// account wait.
-func (e *Engine) WriteSnapshot(w io.Writer) error {
+// WriteSnapshot writes every account's index to w, with no transition
+// marks (WriteSnapshotMarked).
+func (e *Engine) WriteSnapshot(w io.Writer) error { return e.WriteSnapshotMarked(w, nil) }
+
+// WriteSnapshotMarked writes every account's index to w. Each account is
+// read under its read lock, so reads go on while it is written; writes to
+// that account wait. With mark set, each account's mark is mark's answer
+// for it, asked under that lock, so while no transition of the account
+// can be made (docs/webhooks.md, "Durability": the number of the last
+// stored transition, when every transition the engine made is stored;
+// -1: none).
+func (e *Engine) WriteSnapshotMarked(w io.Writer, mark func(acct int64) int64) error {
 	e.mu.Lock()
 	ids := make([]int64, 0, len(e.accts))
 	for id := range e.accts {
@@ -50,15 +59,26 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 	slices.Sort(ids)
 	sw := &snapWriter{w: bufio.NewWriterSize(w, 1<<20)}
 	sw.str(snapshotFormat)
+	marked := uint64(0)
+	if mark != nil {
+		marked = 1
+	}
+	sw.uvarint(marked)
 	sw.uvarint(uint64(len(ids)))
 	for _, id := range ids {
 		a := e.get(id)
 		sw.varint(id)
 		if a == nil { // dropped meanwhile: written empty
+			sw.varint(-1)
 			newAccount().writeTo(sw)
 			continue
 		}
 		a.mu.RLock()
+		m := int64(-1)
+		if mark != nil {
+			m = mark(id)
+		}
+		sw.varint(m)
 		a.writeTo(sw)
 		a.mu.RUnlock()
 	}
@@ -237,14 +257,31 @@ func (e *Engine) ReadSnapshot(r io.Reader) (err error) {
 	if f := sr.str(); f != snapshotFormat {
 		return fmt.Errorf("engine snapshot: format %q, want %q", f, snapshotFormat)
 	}
+	marked := sr.uvarint() == 1
 	n := sr.count(1 << 20)
+	marks := make(map[int64]int64, n)
 	for range n {
 		id := sr.varint()
+		marks[id] = sr.varint()
 		a := newAccount()
 		if err := a.readFrom(sr); err != nil {
 			return err
 		}
 		accts[id] = a
+	}
+	if !marked {
+		marks = nil
+	}
+	e.marks.Store(&marks)
+	return nil
+}
+
+// SnapshotMarks returns each account's transition mark as the snapshot
+// the last ReadSnapshot read holds it (WriteSnapshotMarked; -1: none),
+// or nil when it was written without marks (WriteSnapshot).
+func (e *Engine) SnapshotMarks() map[int64]int64 {
+	if m := e.marks.Load(); m != nil {
+		return *m
 	}
 	return nil
 }

@@ -92,6 +92,10 @@ type Dispatcher struct {
 	// leading: this server delivers (always without Options.Lock; while
 	// it holds the lock with it). Written under mu.
 	leading atomic.Bool
+	// steady: this server has delivered since Start without a break, so
+	// every transition its engine made since it was loaded is stored or
+	// queued (SnapshotMark).
+	steady atomic.Bool
 
 	wakeWriter chan struct{}
 	ctx        context.Context
@@ -161,6 +165,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.publishWatched()
 	if d.o.Lock == nil {
 		d.leading.Store(true)
+		d.steady.Store(true)
 		for _, s := range subs {
 			d.startWorker(s)
 		}
@@ -180,6 +185,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		if ok {
 			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
 			d.setLeading(true)
+			d.steady.Store(true)
 		}
 		d.wg.Go(func() {
 			if ok {
@@ -248,6 +254,9 @@ func (d *Dispatcher) setLeading(on bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.leading.Store(on)
+	if !on {
+		d.steady.Store(false)
+	}
 	if on {
 		for _, subs := range d.subs {
 			for _, s := range subs {
@@ -373,6 +382,30 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 		return errors.New("hooks: the dispatcher stopped before storing the transitions")
 	}
 	return nil
+}
+
+// SnapshotMark is the transition mark of an account's engine state in a
+// snapshot (docs/webhooks.md, "Durability"): called while the account can
+// make no transition, it stores every transition recorded so far and
+// returns the number of the account's last one. ok is false when the
+// history is not kept, or when this server has not delivered without a
+// break since it started (another server stored transitions meanwhile, or
+// none did): the snapshot's state then says nothing of what was stored.
+func (d *Dispatcher) SnapshotMark(ctx context.Context, acct int64) (mark int64, ok bool) {
+	if d.o.History == nil || !d.steady.Load() {
+		return 0, false
+	}
+	if err := d.Flush(ctx); err != nil {
+		return 0, false
+	}
+	mark, err := d.o.History.HistoryMark(ctx, acct)
+	if err != nil || !d.steady.Load() {
+		if err != nil {
+			d.o.Log.Warn("reading the account's last transition number for the engine snapshot", "account", acct, "err", err)
+		}
+		return 0, false
+	}
+	return mark, true
 }
 
 // Changed implements segmentd.Outbox: it reloads the account's

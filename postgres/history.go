@@ -125,6 +125,32 @@ func (s *Store) HistoryNextOf(ctx context.Context, acct int64, segID, contactID 
 	return tr, err == nil, classify(err)
 }
 
+// HistoryMark implements segmentd.HistoryStore.
+func (s *Store) HistoryMark(ctx context.Context, acct int64) (int64, error) {
+	var last int64
+	err := s.db.QueryRow(ctx, qLastTransition, acct).Scan(&last)
+	return last, classify(err)
+}
+
+// HistoryAfter implements segmentd.HistoryStore. The history has no index
+// by number: it reads the account's rows (once, at a start that loaded a
+// snapshot).
+func (s *Store) HistoryAfter(ctx context.Context, acct int64, after int64) ([]segmentd.Transition, error) {
+	ts, err := queryAll(ctx, s.db, func(row pgx.Row) (segmentd.Transition, error) {
+		t := segmentd.Transition{AccountID: acct}
+		var at int64
+		var kind int16
+		var contact []byte
+		err := row.Scan(&t.SegmentID, &t.Seq, &at, &contact, &t.Email, &kind)
+		t.At, t.ContactID = fromMS(at), segmentd.HistoryContactID(contact)
+		segmentd.SetHistoryKind(&t, int(kind))
+		return t, err
+	}, `SELECT g.segment_id, h.seq, h.at, h.contact_id, h.email, h.kind FROM segment_history h
+		JOIN history_segments g ON g.account_id = h.account_id AND g.key = h.segment_key
+		WHERE h.account_id = $1 AND h.seq > $2 ORDER BY h.seq`, acct, after)
+	return ts, classify(err)
+}
+
 // HistoryFirstAfter implements segmentd.HistoryStore.
 func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string, t time.Time) ([]segmentd.Transition, error) {
 	key, err := historySegmentKey(ctx, s.db, acct, segID, false)

@@ -110,6 +110,29 @@ func scanHistory(acct int64, segID string) func(rowScanner) (segmentd.Transition
 	}
 }
 
+// HistoryMark implements segmentd.HistoryStore.
+func (s *Store) HistoryMark(ctx context.Context, acct int64) (int64, error) {
+	return lastTransition(ctx, s.read, acct)
+}
+
+// HistoryAfter implements segmentd.HistoryStore. The history has no index
+// by number: it reads the account's rows (once, at a start that loaded a
+// snapshot).
+func (s *Store) HistoryAfter(ctx context.Context, acct int64, after int64) ([]segmentd.Transition, error) {
+	return queryAll(ctx, s.read, func(row rowScanner) (segmentd.Transition, error) {
+		t := segmentd.Transition{AccountID: acct}
+		var at int64
+		var kind int
+		var contact []byte
+		err := row.Scan(&t.SegmentID, &t.Seq, &at, &contact, &t.Email, &kind)
+		t.At, t.ContactID = fromMS(at), segmentd.HistoryContactID(contact)
+		segmentd.SetHistoryKind(&t, kind)
+		return t, err
+	}, `SELECT g.segment_id, h.seq, h.at, h.contact_id, h.email, h.kind FROM segment_history h
+		JOIN history_segments g ON g.account_id = h.account_id AND g.key = h.segment_key
+		WHERE h.account_id = ? AND h.seq > ? ORDER BY h.seq`, acct, after)
+}
+
 // HistoryTransitions implements segmentd.HistoryStore.
 func (s *Store) HistoryTransitions(ctx context.Context, acct int64, segID string, from, to time.Time, after segmentd.HistoryCursor, limit int) ([]segmentd.Transition, error) {
 	key, err := historySegmentKey(ctx, s.read, acct, segID, false)

@@ -12,7 +12,8 @@ import (
 // transitions numbered once for the outbox and the history, a segment's
 // counts by interval, its transitions in a range by pages, a contact's
 // next transition after a time, every contact's first one after a time,
-// pruning in bounded batches, accounts kept apart, a reset.
+// the transitions after a number and the last number, pruning in bounded
+// batches, accounts kept apart, a reset.
 
 func historyTransition(seg, contact string, entered bool, at time.Time, cause segmentd.TransitionCause) segmentd.Transition {
 	t := transition(seg, contact, entered, at)
@@ -99,6 +100,24 @@ func testHistory(t *testing.T, st HooksStore) {
 	first = must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", at(70)))
 	if want := []segmentd.Transition{ts[5], ts[4]}; !reflect.DeepEqual(first, want) {
 		t.Fatalf("HistoryFirstAfter(at(70))\n%+v, want\n%+v", first, want)
+	}
+
+	// By number, every segment (the reconciliation at start).
+	if mark := must[int64](t, "HistoryMark")(st.HistoryMark(ctx(t), a)); mark != 6 {
+		t.Fatalf("HistoryMark(a) = %d, want 6", mark)
+	}
+	if mark := must[int64](t, "HistoryMark")(st.HistoryMark(ctx(t), newAccount(t, st, "c"))); mark != 0 {
+		t.Fatalf("HistoryMark of an account without transitions = %d, want 0", mark)
+	}
+	after := must[[]segmentd.Transition](t, "HistoryAfter")(st.HistoryAfter(ctx(t), a, 2))
+	if !reflect.DeepEqual(after, ts[2:]) {
+		t.Fatalf("HistoryAfter(2)\n%+v, want\n%+v", after, ts[2:])
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryAfter")(st.HistoryAfter(ctx(t), a, 6)); len(got) != 0 {
+		t.Fatalf("HistoryAfter(the last): %+v", got)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryAfter(b)")(st.HistoryAfter(ctx(t), b, 0)); len(got) != 1 || got[0].AccountID != b {
+		t.Fatalf("account b's history by number: %+v", got)
 	}
 
 	if _, err := st.ResetAccount(ctx(t), a); err != nil {

@@ -183,6 +183,11 @@ type config struct {
 	// (SEGMENTD_TEST_ONLY_EXPORT_DELAY, for tests only; 0: none): tests
 	// keep an export pending with it while its server is killed.
 	testExportDelay time.Duration
+	// testCommitHold holds every contact job that committed before its
+	// changes reach the engine (SEGMENTD_TEST_ONLY_COMMIT_HOLD, for tests
+	// only; 0: none): the crash window between a job's store commit and
+	// the storing of its transitions.
+	testCommitHold time.Duration
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -245,6 +250,7 @@ func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	cfg.databaseWait = envDuration(env, "SEGMENTD_DATABASE_WAIT", time.Minute)
 	cfg.testOutboxDelay = envDuration(env, "SEGMENTD_TEST_ONLY_OUTBOX_DELAY", 0)
 	cfg.testExportDelay = envDuration(env, "SEGMENTD_TEST_ONLY_EXPORT_DELAY", 0)
+	cfg.testCommitHold = envDuration(env, "SEGMENTD_TEST_ONLY_COMMIT_HOLD", 0)
 	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
 }
 
@@ -515,6 +521,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if mx != nil {
 		svcCfg.Observer = mx
 	}
+	if cfg.testCommitHold > 0 {
+		log.Warn("SEGMENTD_TEST_ONLY_COMMIT_HOLD holds every committed contact job before the engine and its transitions: for tests only", "hold", cfg.testCommitHold)
+		svcCfg.TestOnlyCommitHold = cfg.testCommitHold
+	}
 	// The store itself, not opened: what else it implements
 	// (segmentd.UpsertGrouper) stays visible.
 	svc = audience.New(store.store, clock, log, svcCfg)
@@ -682,10 +692,16 @@ func resumeSharedJobs(ctx context.Context, svc *audience.Service, data string) e
 }
 
 // writeSnapshots writes the engine snapshot every interval (when anything
-// changed) until ctx ends; interval 0 writes none.
+// changed) until ctx ends; interval 0 writes none. A start that loaded no
+// snapshot writes one at once: a start after a kill can make again the
+// transitions not stored before it only from a snapshot
+// (docs/webhooks.md, "Durability").
 func writeSnapshots(ctx context.Context, svc *audience.Service, interval time.Duration, log *slog.Logger) {
 	if interval <= 0 {
 		return
+	}
+	if _, ok := svc.SnapshotLoaded(); !ok {
+		snapshot(ctx, svc, log)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

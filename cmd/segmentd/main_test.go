@@ -34,6 +34,7 @@ type liveServer struct {
 	hint  string // the banner's hint of how to get a key, when it printed none
 	data  string // the banner's data line: where the store is
 	pprof string // the profiler's URL, when the banner named one (--pprof)
+	log   string // the file the server logs to (startBinaryEnv)
 }
 
 // readBanner reads the startup lines: the listen line, the key line (first
@@ -447,7 +448,7 @@ func startBinaryEnv(t *testing.T, bin, dir, key string, env []string, extra ...s
 	})
 	br := bufio.NewReader(out)
 	s := readBanner(t, br)
-	s.key = key
+	s.key, s.log = key, logf.Name()
 	go io.Copy(io.Discard, br)
 	return s, cmd
 }
