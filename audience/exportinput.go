@@ -124,20 +124,6 @@ func canonicalUUID(id string) ([16]byte, bool) {
 	return u, true
 }
 
-func formatUUID(u *[16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], u[10:16])
-	return string(b[:])
-}
-
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
@@ -293,7 +279,7 @@ func (s *storedSelection) ID(i int) string {
 	if e := &s.entries[i]; e.odd >= 0 {
 		return s.odd[e.odd]
 	}
-	return formatUUID(&s.entries[i].u)
+	return segmentd.FormatUUID(s.entries[i].u)
 }
 
 func (s *storedSelection) Lists(i int) []string    { return setsHolding(s.lists, uint32(i)) }

@@ -490,23 +490,7 @@ func TestOpenCreatesDirectory(t *testing.T) {
 // the file shrank to the new layout, and the export gives the columns as
 // they were.
 func TestMigrateEventsCompact(t *testing.T) {
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registerFunctions(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "segmentd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:12] {
-		if _, err := db.Exec(m.sql); err != nil {
-			t.Fatalf("%s: %v", m.name, err)
-		}
-	}
+	db, path, latest := databaseAt(t, 12)
 	const contact = "01a243a7-ed22-70a6-a7bd-19d6ed58d080"
 	want := []segmentd.Event{
 		{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "open", Timestamp: time.UnixMilli(5000).UTC(), SinglesendID: "ss", SGEventID: "0123456789abcdef01234567"},
@@ -520,7 +504,7 @@ func TestMigrateEventsCompact(t *testing.T) {
 		want = append(want, segmentd.Event{ContactID: contact, Email: "a@example.com", Source: "mail", Type: "processed",
 			Timestamp: time.UnixMilli(int64(7000 + i)).UTC(), SGEventID: fmt.Sprintf("%024x", i)})
 	}
-	_, err = db.Exec(`INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
+	_, err := db.Exec(`INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
 		INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES (1, '` + contact + `', 'a@example.com', 0, 0)`)
 	if err != nil {
 		t.Fatal(err)
@@ -556,8 +540,8 @@ func TestMigrateEventsCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(t.Context()); v != len(ms) {
-		t.Fatalf("schema version %d, want %d", v, len(ms))
+	if v, _ := s.SchemaVersion(t.Context()); v != latest {
+		t.Fatalf("schema version %d, want %d", v, latest)
 	}
 	var after, free int64
 	if err := s.read.QueryRow("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)").Scan(&after, &free); err != nil {
@@ -629,23 +613,7 @@ func TestMigrateEventsCompact(t *testing.T) {
 // the upgrade the contact keeps its list, the old membership is no change,
 // and an upsert that only adds the contact to another list is one.
 func TestMigrateListMembersChange(t *testing.T) {
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registerFunctions(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "segmentd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:12] {
-		if _, err := db.Exec(m.sql); err != nil {
-			t.Fatalf("%s: %v", m.name, err)
-		}
-	}
+	db, path, latest := databaseAt(t, 12)
 	const contactID, listID = "01900000-0000-7000-8000-000000000001", "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
 	if _, err := db.Exec(`PRAGMA user_version = 12;
 		INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
@@ -662,8 +630,8 @@ func TestMigrateListMembersChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(t.Context()); v != len(ms) {
-		t.Fatalf("schema version %d, want %d", v, len(ms))
+	if v, _ := s.SchemaVersion(t.Context()); v != latest {
+		t.Fatalf("schema version %d, want %d", v, latest)
 	}
 	c, err := s.Contact(t.Context(), 1, contactID)
 	if err != nil || !slices.Equal(c.ListIDs, []string{listID}) {
@@ -693,23 +661,7 @@ func TestMigrateListMembersChange(t *testing.T) {
 // The history's contact ids, text up to version 24, are 16-byte keys
 // after the upgrade, and read back as the same ids.
 func TestMigrateHistoryContactKeys(t *testing.T) {
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registerFunctions(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "segmentd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:24] {
-		if _, err := db.Exec(m.sql); err != nil {
-			t.Fatalf("%s: %v", m.name, err)
-		}
-	}
+	db, path, _ := databaseAt(t, 24)
 	ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B"}
 	if _, err := db.Exec(`PRAGMA user_version = 24;
 		INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0);
@@ -765,4 +717,29 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 
 func TestUpsertGroupContract(t *testing.T) {
 	storetest.RunUpsertGroups(t, func(t *testing.T) storetest.UpsertGroupStore { return openTemp(t) })
+}
+
+// databaseAt opens a new database file holding the schema of the first
+// version migrations, as an older segmentd left it (user_version is the
+// caller's to set), and returns it with its path and the latest version.
+func databaseAt(t *testing.T, version int) (db *sql.DB, path string, latest int) {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registerFunctions(); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "segmentd.db")
+	db, err = sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:version] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	return db, path, len(ms)
 }
