@@ -32,8 +32,7 @@ func TestTransitionsOfAJobKilledAfterItsCommit(t *testing.T) {
 		facetest.Poll(t, "the first engine snapshot", func() bool { return logHas(s, "engine snapshot written") })
 		rc := newRandomReceiver(t)
 		seg := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
-		sub := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"`+rc.srv.URL+`/in"}`, 201)
-		rc.setSecret(sub["secret"].(string))
+		rc.subscribe(t, s, key)
 
 		job := mustCall(t, s, key, "PUT", "/v3/marketing/contacts",
 			`{"contacts":[{"email":"c0@example.com","country":"US"},{"email":"c1@example.com","country":"US"},{"email":"c2@example.com","country":"US"}]}`, 202)["job_id"].(string)

@@ -64,8 +64,7 @@ func TestWebhooksRandomized(t *testing.T) {
 		segs := map[string]string{}
 		segs["country"] = mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"country","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
 		segs["opened"] = mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"opened","query_dsl":"SELECT c.contact_id, c.updated_at FROM contact_data AS c JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.event_timestamp > timestampadd(day, -2, current_timestamp)"}`, 201)["id"].(string)
-		sub := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"`+rc.srv.URL+`/in"}`, 201)
-		rc.setSecret(sub["secret"].(string))
+		sub := rc.subscribe(t, s, key)
 
 		setClock := func(at time.Time) {
 			clock = at
@@ -198,6 +197,16 @@ type randomReceiver struct {
 	state  string
 	ids    []string
 	byID   map[string]hooks.TransitionJSON
+}
+
+// subscribe creates a subscription of every segment's transitions to the
+// receiver on the server at s, gives the receiver its secret, and returns
+// the subscription.
+func (rc *randomReceiver) subscribe(t *testing.T, s liveServer, key string) map[string]any {
+	t.Helper()
+	sub := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"`+rc.srv.URL+`/in"}`, 201)
+	rc.setSecret(sub["secret"].(string))
+	return sub
 }
 
 func newRandomReceiver(t *testing.T) *randomReceiver {

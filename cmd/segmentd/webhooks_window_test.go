@@ -26,8 +26,7 @@ func TestCompletedJobTransitionsSurviveKill(t *testing.T) {
 		s, cmd := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=2s"}, st.args()...)
 		rc := newRandomReceiver(t)
 		seg := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
-		sub := mustCall(t, s, key, "POST", "/segmentd/v1/webhooks", `{"url":"`+rc.srv.URL+`/in"}`, 201)
-		rc.setSecret(sub["secret"].(string))
+		rc.subscribe(t, s, key)
 		var b strings.Builder
 		for i := range 3 {
 			if i > 0 {
