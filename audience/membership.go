@@ -99,6 +99,12 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 	at := s.loadTime()
 	s.loadingAt.Store(&at)
 	s.reconciling = s.cfg.Outbox != nil && s.cfg.History != nil && s.members != nil && delivering(s.cfg.Outbox)
+	if err := s.prepareStandby(ctx); err != nil {
+		return err
+	}
+	if s.loadDone != nil {
+		defer close(s.loadDone)
+	}
 	err := s.loadMembership(ctx)
 	s.loadingAt.Store(nil)
 	if err != nil {
@@ -111,7 +117,7 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 			// before the last stop are kept (reconcile.go).
 			now, err := s.clockUp(ctx)
 			if err == nil {
-				s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+				s.record()
 				err = s.settleReconcile(ctx, now)
 			}
 			s.recon = nil
@@ -121,7 +127,7 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		} else {
 			// From now on every change of membership is news (the load's
 			// were not: docs/webhooks.md).
-			s.members.RecordTransitions(s.cfg.Outbox.Record, s.cfg.Outbox.Wants)
+			s.record()
 			if _, err := s.clockUp(ctx); err != nil {
 				return err
 			}

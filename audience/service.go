@@ -156,6 +156,11 @@ type Service struct {
 	// them while it loads (reconcile.go).
 	reconciling bool
 	recon       *reconciler
+	// standby, on a shared store whose deliverer is elected, keeps what a
+	// takeover of the delivery lock needs while this server does not
+	// deliver (takeover.go); loadDone is closed once LoadMembership ran.
+	standby  *standby
+	loadDone chan struct{}
 	// prunedBefore is the retention cut of PruneEvents at start, which a
 	// snapshot's events are pruned to as well.
 	prunedBefore time.Time

@@ -92,6 +92,11 @@ type Dispatcher struct {
 	// leading: this server delivers (always without Options.Lock; while
 	// it holds the lock with it). Written under mu.
 	leading atomic.Bool
+	// standby and takeover, when set (OnTakeover), are told when this
+	// server stops delivering and when it takes the delivery lock. Under
+	// mu.
+	standby  func(context.Context)
+	takeover func(context.Context) error
 	// steady: this server has delivered since Start without a break, so
 	// every transition its engine made since it was loaded is stored or
 	// queued (SnapshotMark).
@@ -212,6 +217,10 @@ func (d *Dispatcher) elect() {
 			d.o.Log.Info("this server delivers webhooks and keeps the membership history (it holds the delivery lock)")
 			d.resync()
 			d.setLeading(true)
+			d.mu.Lock()
+			take := d.takeover
+			d.mu.Unlock()
+			d.takeOver(take)
 			d.hold(lost, release)
 			continue
 		}
@@ -230,6 +239,46 @@ func (d *Dispatcher) hold(lost <-chan struct{}, release func()) {
 	release()
 	if d.ctx.Err() == nil {
 		d.o.Log.Warn("lost the webhook delivery lock; another server may take it")
+		d.mu.Lock()
+		standby := d.standby
+		d.mu.Unlock()
+		if standby != nil {
+			standby(d.ctx)
+		}
+	}
+}
+
+// OnTakeover sets what to tell when this server stops delivering while it
+// runs (standby) and when it takes the delivery lock from another server
+// (takeover: it makes good the transitions the old holder did not store,
+// docs/webhooks.md). When this server delivers already, takeover is called
+// at once, in the background.
+func (d *Dispatcher) OnTakeover(standby func(context.Context), takeover func(context.Context) error) {
+	d.mu.Lock()
+	d.standby, d.takeover = standby, takeover
+	leading := d.leading.Load()
+	d.mu.Unlock()
+	if leading {
+		d.wg.Go(func() { d.takeOver(takeover) })
+	}
+}
+
+// takeOver calls take, when set, after this server took the lock; once
+// take made good what was not stored, this server is steady.
+func (d *Dispatcher) takeOver(take func(context.Context) error) {
+	if take == nil {
+		return
+	}
+	if err := take(d.ctx); err != nil {
+		if d.ctx.Err() == nil {
+			d.o.Log.Error("making good the transitions the last deliverer did not store; some may be lost", "err", err)
+		}
+		return
+	}
+	// What this server's engine holds is now what the stored transitions
+	// say: its snapshots may carry marks again (SnapshotMark).
+	if d.leading.Load() {
+		d.steady.Store(true)
 	}
 }
 
