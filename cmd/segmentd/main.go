@@ -188,6 +188,12 @@ type config struct {
 	// only; 0: none): the crash window between a job's store commit and
 	// the storing of its transitions.
 	testCommitHold time.Duration
+	// testElectAfter names a file before whose existence this server does
+	// not try to take the webhook delivery lock
+	// (SEGMENTD_TEST_ONLY_ELECT_AFTER, for tests only; "": none): tests
+	// write on a server that does not deliver, after the holder died and
+	// before it takes over.
+	testElectAfter string
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
@@ -251,6 +257,7 @@ func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	cfg.testOutboxDelay = envDuration(env, "SEGMENTD_TEST_ONLY_OUTBOX_DELAY", 0)
 	cfg.testExportDelay = envDuration(env, "SEGMENTD_TEST_ONLY_EXPORT_DELAY", 0)
 	cfg.testCommitHold = envDuration(env, "SEGMENTD_TEST_ONLY_COMMIT_HOLD", 0)
+	cfg.testElectAfter = envOr(env, "SEGMENTD_TEST_ONLY_ELECT_AFTER", "")
 	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
 }
 
@@ -499,6 +506,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if store.shared != nil {
 			// Servers sharing the database elect the one that delivers.
 			o.Lock = store.shared
+			if cfg.testElectAfter != "" {
+				log.Warn("SEGMENTD_TEST_ONLY_ELECT_AFTER keeps this server from delivering webhooks until a file exists: for tests only", "file", cfg.testElectAfter)
+				o.Lock = gatedLock{store.shared, cfg.testElectAfter}
+			}
 		}
 		if mx != nil {
 			o.Observe = mx.Delivered

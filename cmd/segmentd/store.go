@@ -153,6 +153,20 @@ func (s slowOutbox) AppendTransitions(ctx context.Context, acct int64, ts []segm
 	return s.HookStore.AppendTransitions(ctx, acct, ts, deliver, history)
 }
 
+// gatedLock takes the delivery lock only once a file exists
+// (SEGMENTD_TEST_ONLY_ELECT_AFTER, for tests only).
+type gatedLock struct {
+	segmentd.DeliveryLock
+	after string
+}
+
+func (g gatedLock) TryLockDelivery(ctx context.Context) (bool, <-chan struct{}, func(), error) {
+	if _, err := os.Stat(g.after); err != nil {
+		return false, nil, nil, nil
+	}
+	return g.DeliveryLock.TryLockDelivery(ctx)
+}
+
 // slowExports holds up every chunk st stores by delay
 // (SEGMENTD_TEST_ONLY_EXPORT_DELAY, for tests only), keeping what else st
 // is (an ExportTaker on a shared store).

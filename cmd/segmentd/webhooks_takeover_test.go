@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/segmentd/segmentd/internal/facetest"
+)
+
+// TestTakeoverMakesGoodWhatTheHolderDidNotStore runs two servers on one
+// database: A holds the delivery lock and stores transitions late
+// (SEGMENTD_TEST_ONLY_OUTBOX_DELAY), B does not try to take it until the
+// test lets it (SEGMENTD_TEST_ONLY_ELECT_AFTER). A is killed while its
+// engine's transitions of a write made on B wait to be stored, and B
+// writes again before it takes the lock. Once B delivers, the receiver
+// has every transition once by id, in order per contact and segment,
+// ending at B's engine's members (docs/webhooks.md, "Several servers on
+// one PostgreSQL database"). Without the reconciliation at the takeover
+// the four transitions after the first two are lost.
+func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.takeover-key"
+		a, cmdA := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=6s"}, st.args()...)
+		facetest.Poll(t, "A delivers", func() bool { return logHas(a, "holds the delivery lock") })
+		rc := newRandomReceiver(t)
+		seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
+		rc.subscribe(t, a, key)
+
+		gate := filepath.Join(t.TempDir(), "elect")
+		b, _ := startBinaryEnv(t, bin, t.TempDir(), key, []string{"SEGMENTD_TEST_ONLY_ELECT_AFTER=" + gate}, st.args()...)
+		facetest.Poll(t, "B waits to deliver", func() bool { return logHas(b, "SEGMENTD_TEST_ONLY_ELECT_AFTER") })
+
+		// Stored by A and delivered: c0 and c1 enter.
+		runJob(t, b, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c0@example.com","country":"US"},{"email":"c1@example.com","country":"US"}]}`)
+		facetest.Poll(t, "the first two entries delivered", func() bool {
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			return len(rc.ids) == 2
+		})
+
+		// Made by A's engine, not stored when it dies: c2 enters, c0 leaves.
+		runJob(t, b, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c2@example.com","country":"US"},{"email":"c0@example.com","country":"FR"}]}`)
+		facetest.Poll(t, "A's engine has the second write", func() bool {
+			return mustCall(t, a, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64) == 2
+		})
+		kill(t, cmdA)
+
+		// Written on B after A died, before B delivers: c1 leaves, c3 enters.
+		runJob(t, b, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c1@example.com","country":"FR"},{"email":"c3@example.com","country":"US"}]}`)
+		if logHas(b, "holds the delivery lock") {
+			t.Fatal("B delivered before the test let it")
+		}
+		if err := os.WriteFile(gate, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		facetest.Poll(t, "B delivers", func() bool { return logHas(b, "holds the delivery lock") })
+		checkCommitWindow(t, b, rc, seg, map[string]string{"c0": "entered exited", "c1": "entered exited", "c2": "entered", "c3": "entered"})
+
+		members, err := rc.derive(map[string]string{seg: "us"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprint(members["us"])
+		if want := "map[c2@example.com:true c3@example.com:true]"; got != want {
+			t.Fatalf("the receiver's members are %s, want %s", got, want)
+		}
+		if n := mustCall(t, b, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64); n != 2 {
+			t.Fatalf("B's engine has %v members, the receiver 2", n)
+		}
+	})
+}
