@@ -132,9 +132,8 @@ func (s *Store) HistoryMark(ctx context.Context, acct int64) (int64, error) {
 	return last, classify(err)
 }
 
-// HistoryAfter implements segmentd.HistoryStore. The history has no index
-// by number: it reads the account's rows (once, at a start that loaded a
-// snapshot).
+// HistoryAfter implements segmentd.HistoryStore: one range of the
+// index by number (segment_history_seq).
 func (s *Store) HistoryAfter(ctx context.Context, acct int64, after int64) ([]segmentd.Transition, error) {
 	ts, err := queryAll(ctx, s.db, func(row pgx.Row) (segmentd.Transition, error) {
 		t := segmentd.Transition{AccountID: acct}

@@ -115,23 +115,42 @@ func (s *Store) HistoryMark(ctx context.Context, acct int64) (int64, error) {
 	return lastTransition(ctx, s.read, acct)
 }
 
-// HistoryAfter implements segmentd.HistoryStore. The history has no index
-// by number: it reads the account's rows (once, at a start that loaded a
-// snapshot).
+// HistoryAfter implements segmentd.HistoryStore: one range of the
+// index by number (segment_history_seq), the segments' ids read apart
+// (joined, SQLite would search the account's segments for every row).
 func (s *Store) HistoryAfter(ctx context.Context, acct int64, after int64) ([]segmentd.Transition, error) {
+	type seg struct {
+		key int64
+		id  string
+	}
+	segs, err := queryAll(ctx, s.read, func(row rowScanner) (seg, error) {
+		var g seg
+		err := row.Scan(&g.key, &g.id)
+		return g, err
+	}, "SELECT key, segment_id FROM history_segments WHERE account_id = ?", acct)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[int64]string, len(segs))
+	for _, g := range segs {
+		ids[g.key] = g.id
+	}
 	return queryAll(ctx, s.read, func(row rowScanner) (segmentd.Transition, error) {
 		t := segmentd.Transition{AccountID: acct}
-		var at int64
+		var at, key int64
 		var kind int
 		var contact []byte
-		err := row.Scan(&t.SegmentID, &t.Seq, &at, &contact, &t.Email, &kind)
-		t.At, t.ContactID = fromMS(at), segmentd.HistoryContactID(contact)
+		err := row.Scan(&key, &t.Seq, &at, &contact, &t.Email, &kind)
+		t.SegmentID, t.At, t.ContactID = ids[key], fromMS(at), segmentd.HistoryContactID(contact)
 		segmentd.SetHistoryKind(&t, kind)
 		return t, err
-	}, `SELECT g.segment_id, h.seq, h.at, h.contact_id, h.email, h.kind FROM segment_history h
-		JOIN history_segments g ON g.account_id = h.account_id AND g.key = h.segment_key
-		WHERE h.account_id = ? AND h.seq > ? ORDER BY h.seq`, acct, after)
+	}, qHistoryAfter, acct, after)
 }
+
+// qHistoryAfter reads an account's transitions numbered after a mark
+// (HistoryAfter).
+const qHistoryAfter = `SELECT segment_key, seq, at, contact_id, email, kind FROM segment_history
+	WHERE account_id = ? AND seq > ? ORDER BY seq`
 
 // HistoryTransitions implements segmentd.HistoryStore.
 func (s *Store) HistoryTransitions(ctx context.Context, acct int64, segID string, from, to time.Time, after segmentd.HistoryCursor, limit int) ([]segmentd.Transition, error) {

@@ -43,7 +43,7 @@ func TestQueryPlans(t *testing.T) {
 	for _, col := range append([]string{"id"}, identifierCols()...) {
 		queries = append(queries, qContactsWhere+col+qInValues)
 	}
-	queries = append(queries, qChangedContacts)
+	queries = append(queries, qChangedContacts, qHistoryAfter)
 	for _, q := range queries {
 		plan := queryPlan(t, s, q)
 		// The sample walks contacts_updated from its end and stops after LIMIT rows.
