@@ -3,7 +3,7 @@ package audience
 import (
 	"cmp"
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -45,13 +45,14 @@ const maxStandbyPairs = 1_000_000
 
 // errStandbyLost says that a takeover cannot make good what was not
 // stored: the server kept too many pairs, or could not read the marks.
-var errStandbyLost = errors.New("this server did not keep what a takeover needs (more than 1,000,000 segment memberships changed while it did not deliver, or the marks could not be read)")
+var errStandbyLost = fmt.Errorf("this server did not keep what a takeover needs (more than %d segment and contact pairs changed while it did not deliver, or the marks could not be read)", maxStandbyPairs)
 
 // standby is the engine's sink on a shared store with the history kept:
 // it hands the transitions to the outbox while this server delivers, and
 // keeps what a takeover needs while it does not.
 type standby struct {
 	outbox segmentd.Outbox
+	limit  int        // the pairs kept at most (maxStandbyPairs)
 	take   sync.Mutex // one takeover at a time
 
 	mu        sync.Mutex
@@ -103,7 +104,7 @@ func (sb *standby) sink(acct int64, ts []segmentd.Transition) {
 		m[k] = &pendingPair{before: !t.Entered, last: t}
 		sb.n++
 	}
-	if sb.n > maxStandbyPairs {
+	if sb.n > sb.limit {
 		sb.overflow, sb.pending, sb.n = true, nil, 0
 	}
 }
@@ -158,7 +159,7 @@ func (s *Service) prepareStandby(ctx context.Context) error {
 	if !ok || !s.cfg.Shared || s.cfg.History == nil || s.members == nil {
 		return nil
 	}
-	s.standby = &standby{outbox: s.cfg.Outbox}
+	s.standby = &standby{outbox: s.cfg.Outbox, limit: maxStandbyPairs}
 	s.loadDone = make(chan struct{})
 	if !delivering(s.cfg.Outbox) {
 		marks, err := s.historyMarks(ctx)
