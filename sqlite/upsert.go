@@ -78,7 +78,7 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 	errs := make([]error, len(ups))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
-			if err := checkLists(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
+			if _, err := listNums(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
 				if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 					return err
 				}
@@ -105,7 +105,8 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
-	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
+	nums, err := listNums(ctx, tx, acct, listIDs)
+	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry), newID: newID,
@@ -122,7 +123,6 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	}
 	b.seq = seq
 	if b.seq == 0 {
-		var err error
 		if b.seq, err = nextChange(ctx, tx); err != nil {
 			return segmentd.UpsertResult{}, err
 		}
@@ -130,7 +130,7 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	if err := b.fillLists(ctx, tx, acct); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
+	if err := b.write(ctx, tx, acct, nums, now); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	res := b.res
@@ -148,33 +148,38 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	return res, nil
 }
 
-// checkLists returns KindNotFound unless every id in ids is a list of acct.
-func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error {
+// listNums returns the numbers list_members knows the lists ids by, in
+// the order of ids, or KindNotFound unless every id is a list of acct.
+func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int64, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.QueryContext(ctx, qListsIn, acct, jsonStrings(ids))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
-	have := make(map[string]bool, len(ids))
+	have := make(map[string]int64, len(ids))
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
+		var num int64
+		if err := rows.Scan(&id, &num); err != nil {
+			return nil, err
 		}
-		have[id] = true
+		have[id] = num
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	for _, id := range ids {
-		if !have[id] {
-			return notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
+	nums := make([]int64, len(ids))
+	for i, id := range ids {
+		num, ok := have[id]
+		if !ok {
+			return nil, notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
 		}
+		nums[i] = num
 	}
-	return nil
+	return nums, nil
 }
 
 // load reads the stored contacts that any identifier of the batch names,
@@ -350,14 +355,14 @@ var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 // write stores the batch: new contacts with multi-row INSERTs, stored
 // contacts a patch changed with an UPDATE each, their alternate-email rows
 // when a patch set them, and the list memberships of every touched
-// contact. A stored contact no patch changed (re-sent only to join lists)
+// contact (lists holds the lists' numbers, listNums). A stored contact no patch changed (re-sent only to join lists)
 // keeps its row: only its new list_members rows are written, and they
 // carry the change number (Store.Changes).
 //
 // Writes go in key order (contact ids, which are time-ordered, so nearly
 // rowid order too): each B-tree page is then visited once per batch, while
 // it is in the page cache, instead of once per contact on it.
-func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs []string, now time.Time) error {
+func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists []int64, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
 	}
@@ -390,7 +395,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
 		return err
 	}
-	if len(listIDs) == 0 {
+	if len(lists) == 0 {
 		return nil
 	}
 	// The change history learns of contacts whose row was written from the
@@ -406,7 +411,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	}
 	slices.Sort(ids)
 	idsJSON := jsonStrings(ids)
-	for _, l := range listIDs {
+	for _, l := range lists {
 		// One statement per list: json_each walks the ids, in key order.
 		if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), idsJSON); err != nil {
 			return fmt.Errorf("add list members: %w", err)
