@@ -65,7 +65,6 @@ const (
 	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_num = ? RETURNING contact_id"
 	qListsIn              = "SELECT id, num FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_num, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
-	qRecordJoined         = "INSERT OR IGNORE INTO membership_changes (account_id, change_seq, contact_id) SELECT ?, ?, value FROM json_each(?)"
 	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
 	qInsertAlternateEmail = "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"
 

@@ -719,12 +719,16 @@ func TestUpsertGroupContract(t *testing.T) {
 	storetest.RunUpsertGroups(t, func(t *testing.T) storetest.UpsertGroupStore { return openTemp(t) })
 }
 
-// undoListNums takes a database without lists back from schema version
-// 29 to 28, for a test that rewinds it to an older version.
+// undoListNums takes a database without lists or membership changes back
+// from schema version 29 to 28, for a test that rewinds it to an older
+// version.
 const undoListNums = `DROP INDEX lists_num; ALTER TABLE lists DROP COLUMN num; DROP TABLE list_members;
 	CREATE TABLE list_members (account_id INTEGER NOT NULL, contact_id TEXT NOT NULL, list_id TEXT NOT NULL, added_at INTEGER NOT NULL,
 		PRIMARY KEY (account_id, contact_id, list_id)) WITHOUT ROWID;
-	CREATE INDEX list_members_list ON list_members (account_id, list_id, added_at)`
+	CREATE INDEX list_members_list ON list_members (account_id, list_id, added_at);
+	DROP TABLE membership_changes;
+	CREATE TABLE membership_changes (account_id INTEGER NOT NULL, change_seq INTEGER NOT NULL, contact_id TEXT NOT NULL,
+		PRIMARY KEY (account_id, change_seq, contact_id)) WITHOUT ROWID`
 
 // databaseAt opens a new database file holding the schema of the first
 // version migrations, as an older segmentd left it (user_version is the
@@ -752,10 +756,11 @@ func databaseAt(t *testing.T, version int) (db *sql.DB, path string, latest int)
 }
 
 // TestMigrateListNums opens a database of schema version 28 (list_members
-// naming lists by id) with two accounts: after the upgrade each account's
-// lists are numbered from 1, every contact keeps its lists, a membership
-// of a list that no longer exists is gone, a new list takes the next
-// number, and the export still gives list ids.
+// naming lists by id, membership_changes a row a contact) with two
+// accounts: after the upgrade each account's lists are numbered from 1,
+// every contact keeps its lists, a membership of a list that no longer
+// exists is gone, the change history reports the same contacts, a new
+// list takes the next number, and the export still gives list ids.
 func TestMigrateListNums(t *testing.T) {
 	db, path, latest := databaseAt(t, 28)
 	const (
@@ -771,7 +776,10 @@ func TestMigrateListNums(t *testing.T) {
 			(1, '` + c1 + `', 'one@example.com', 5, 5), (2, '` + c2 + `', 'two@example.com', 5, 5);
 		INSERT INTO list_members (account_id, contact_id, list_id, added_at) VALUES
 			(1, '` + c1 + `', '` + la + `', 5), (1, '` + c1 + `', '` + lb + `', 6), (1, '` + c1 + `', '` + gone + `', 7),
-			(2, '` + c2 + `', '` + lc + `', 5)`); err != nil {
+			(2, '` + c2 + `', '` + lc + `', 5);
+		INSERT INTO membership_changes (account_id, change_seq, contact_id) VALUES
+			(1, 3, '` + c1 + `'), (1, 3, 'legacy-id'), (1, 4, '` + c1 + `'), (2, 4, '` + c2 + `');
+		UPDATE store_changes SET seq = 4`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -800,6 +808,14 @@ func TestMigrateListNums(t *testing.T) {
 	rows.Close()
 	if nums[la] != 1 || nums[lb] != 2 || nums[lc] != 1 {
 		t.Fatalf("list numbers %v, want A 1, B 2 (account 1) and C 1 (account 2)", nums)
+	}
+	for _, tc := range []struct {
+		acct, after int64
+		want        []string
+	}{{1, 2, []string{c1, "legacy-id"}}, {1, 3, []string{c1}}, {1, 4, nil}, {2, 0, []string{c2}}} {
+		if ch, err := s.Changes(t.Context(), tc.acct, tc.after, 0, 0); err != nil || !slices.Equal(ch.Changed, tc.want) {
+			t.Fatalf("Changes(%d, after %d) after the upgrade = %v, %v; want %v", tc.acct, tc.after, ch.Changed, err, tc.want)
+		}
 	}
 	var orphans int
 	if err := s.read.QueryRow("SELECT count(*) FROM list_members").Scan(&orphans); err != nil || orphans != 3 {
@@ -853,5 +869,29 @@ func TestMigrateListNums(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{la, l.ID, lb, lc}; !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Fatalf("exported list ids %v, want %v", got, want)
+	}
+}
+
+func TestPackJoined(t *testing.T) {
+	ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B",
+		strings.Repeat("x", 255)}
+	p, err := packJoined(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 17 + 10 + 16 + 37 + 256; len(p) != want {
+		t.Fatalf("packed into %d bytes, want %d", len(p), want)
+	}
+	got, err := unpackJoined([]string{"before"}, p)
+	if err != nil || !slices.Equal(got, append([]string{"before"}, ids...)) {
+		t.Fatalf("unpacked %v, %v; want %v after \"before\"", got, err, ids)
+	}
+	if _, err := unpackJoined(nil, p[:len(p)-1]); err == nil {
+		t.Fatal("a cut record unpacked without an error")
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 256)} {
+		if _, err := packJoined([]string{bad}); err == nil || !strings.Contains(err.Error(), "not 1 to 255") {
+			t.Fatalf("packJoined of a %d-byte id: %v, want an error naming the limit", len(bad), err)
+		}
 	}
 }

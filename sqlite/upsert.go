@@ -400,7 +400,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 	}
 	// The change history learns of contacts whose row was written from the
 	// row's change_seq; of those that only joined lists, from
-	// membership_changes (one row a contact, not a membership).
+	// membership_changes (one row an upsert, packJoined).
 	ids := make([]string, 0, len(b.order))
 	var joined []string
 	for _, e := range b.order {
@@ -418,8 +418,11 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 		}
 	}
 	if len(joined) > 0 {
-		slices.Sort(joined)
-		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, jsonStrings(joined)); err != nil {
+		packed, err := packJoined(joined)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, packed); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
