@@ -23,8 +23,8 @@ const (
 	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ? AND change_seq > ? AND change_seq > 0"
 	// qJoinedAfter: the contacts upserts after a change only added to
 	// lists, packed a row an upsert (packJoined).
-	qJoinedAfter  = "SELECT contact_ids FROM membership_changes WHERE account_id = ? AND change_seq > ?"
-	qRecordJoined = "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES (?, ?, ?)"
+	qJoinedAfter      = "SELECT contact_ids FROM membership_changes WHERE account_id = ? AND change_seq > ?"
+	qRecordJoined     = "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES (?, ?, ?)"
 	qDeletionsAfter   = "SELECT kind, id FROM deletions WHERE account_id = ? AND change_seq > ? ORDER BY change_seq"
 	qRecordDeletion   = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) VALUES (?, ?, ?, ?)"
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
