@@ -41,7 +41,7 @@ func TestQueryPlans(t *testing.T) {
 		"SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND id = ?",
 	}
 	for _, col := range append([]string{"id"}, identifierCols()...) {
-		queries = append(queries, qContactsWhere+col+qInValues)
+		queries = append(queries, qContactsWhere+col+qInValues, qIdentifiersWhere+col+qInValues)
 	}
 	queries = append(queries, qChangedContacts)
 	for _, q := range queries {

@@ -895,3 +895,74 @@ func TestPackJoined(t *testing.T) {
 		}
 	}
 }
+
+// TestUpsertIdentifiersOnly: a batch of identifiers alone reads only the
+// stored contacts' identifiers; when one of its patches gives a stored
+// contact a new identifier, the batch is merged again from whole rows,
+// so that contact keeps every other field. The others only join the list.
+func TestUpsertIdentifiersOnly(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	acct := createAccount(t, s)
+	f, err := s.CreateFieldDefinition(ctx, acct, "plan", segmentd.FieldText, 100, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.CreateList(ctx, acct, "L", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, alts := "Ann", []string{"ann.alt@example.com"}
+	var full []segmentd.ContactPatch
+	for _, e := range []string{"a@example.com", "b@example.com"} {
+		p := patch(e)
+		p.FirstName = &first
+		p.CustomFields = map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: "gold"}}
+		full = append(full, p)
+	}
+	full[0].AlternateEmails = &alts
+	res, err := s.UpsertContacts(ctx, acct, full, nil, testNow)
+	if err != nil || res.Created != 2 {
+		t.Fatalf("UpsertContacts = %+v, %v", res, err)
+	}
+	a, b := res.Contacts[0], res.Contacts[1]
+	later := testNow.Add(time.Hour)
+
+	// Identifiers alone, no new one: both only join the list.
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, []string{l.ID}, later)
+	if err != nil || res.Updated != 2 || len(res.Contacts) != 0 || !slices.Equal(res.Joined, []string{a.ID, b.ID}) {
+		t.Fatalf("identifiers alone = %+v, %v; want both joined", res, err)
+	}
+	// One patch gives b an external id: b is written whole, a joins.
+	l2, err := s.CreateList(ctx, acct, "L2", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withID := patch("b@example.com")
+	ext := "crm-7"
+	withID.ExternalID = &ext
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), withID}, []string{l2.ID}, later)
+	if err != nil || res.Updated != 2 || len(res.Contacts) != 1 || !slices.Equal(res.Joined, []string{a.ID}) {
+		t.Fatalf("a new identifier = %+v, %v; want b changed and a joined", res, err)
+	}
+	got := res.Contacts[0]
+	if got.ID != b.ID || got.ExternalID != ext || got.FirstName != "Ann" || got.CustomFields[f.ID].Text != "gold" ||
+		!slices.Equal(got.ListIDs, sortedUnique([]string{l.ID, l2.ID})) || !got.UpdatedAt.Equal(later) {
+		t.Fatalf("b after a new identifier = %+v", got)
+	}
+	for _, c := range []segmentd.Contact{a, b} {
+		stored, err := s.Contact(ctx, acct, c.ID)
+		if err != nil || stored.FirstName != "Ann" || stored.CustomFields[f.ID].Text != "gold" || len(stored.ListIDs) != 2 {
+			t.Fatalf("stored %s = %+v, %v; want its fields kept and two lists", c.Email, stored, err)
+		}
+		if c.ID == a.ID && (!stored.UpdatedAt.Equal(testNow) || !slices.Equal(stored.AlternateEmails, []string{"ann.alt@example.com"})) {
+			t.Fatalf("a = %+v; want updated_at and alternate emails unchanged", stored)
+		}
+	}
+	// A stored identifier left out is refused, as from a whole row.
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{ExternalID: &ext}}, []string{l.ID}, later)
+	if err != nil || len(res.Errors) != 1 || res.Errors[0].Field != "email" {
+		t.Fatalf("external id alone = %+v, %v; want the email required", res, err)
+	}
+}

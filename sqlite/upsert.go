@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type upsertEntry struct {
 	altSet  bool      // a patch gave alternate_emails: rewrite its rows
 	touched bool      // a patch was applied to it
 	changed bool      // new, or a patch changed a field: write its row
+	light   bool      // stored, and only its id and identifiers were read
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -109,17 +111,26 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry), newID: newID,
-		arena: make([]upsertEntry, 0, len(patches)), order: make([]*upsertEntry, 0, len(patches))}
-	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
-	for i := 1; i < len(b.index); i++ {
-		b.index[i] = make(map[string]*upsertEntry)
-	}
-	if err := b.load(ctx, tx, acct, patches); err != nil {
+	// A batch of identifiers alone (a client adding contacts to lists)
+	// reads only the stored contacts' ids and identifiers: such a patch
+	// changes a stored contact only by giving it a new identifier, and
+	// then the batch is merged again from whole rows.
+	light := identifiersOnly(patches)
+	b := newUpsertBatch(&s.ids, newID, len(patches))
+	if err := b.load(ctx, tx, acct, patches, light); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	for i := range patches {
 		b.apply(i, &patches[i], listIDs, now)
+	}
+	if light && b.changedLight() {
+		b = newUpsertBatch(&s.ids, newID, len(patches))
+		if err := b.load(ctx, tx, acct, patches, false); err != nil {
+			return segmentd.UpsertResult{}, err
+		}
+		for i := range patches {
+			b.apply(i, &patches[i], listIDs, now)
+		}
 	}
 	b.seq = seq
 	if b.seq == 0 {
@@ -182,9 +193,54 @@ func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int6
 	return nums, nil
 }
 
+func newUpsertBatch(ids *contactIDs, newID string, patches int) *upsertBatch {
+	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID,
+		arena: make([]upsertEntry, 0, patches), order: make([]*upsertEntry, 0, patches)}
+	b.index[0] = make(map[string]*upsertEntry, patches) // email: nearly every patch has one
+	for i := 1; i < len(b.index); i++ {
+		b.index[i] = make(map[string]*upsertEntry)
+	}
+	return b
+}
+
+// identifiersOnly reports whether every patch gives identifiers and
+// nothing else.
+func identifiersOnly(patches []segmentd.ContactPatch) bool {
+	for _, p := range patches {
+		p.Email, p.PhoneNumberID, p.ExternalID, p.AnonymousID = nil, nil, nil, nil
+		if len(p.CustomFields) == 0 {
+			p.CustomFields = nil
+		}
+		if !reflect.ValueOf(p).IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// changedLight reports whether a patch changed a stored contact of which
+// only the identifiers were read.
+func (b *upsertBatch) changedLight() bool {
+	for _, e := range b.order {
+		if e.light && e.changed {
+			return true
+		}
+	}
+	return false
+}
+
+// qIdentifiersWhere is qContactsWhere for the ids and identifiers alone
+// (append the column name, then qInValues).
+const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
+
 // load reads the stored contacts that any identifier of the batch names,
-// without their lists (fillLists).
-func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch) error {
+// without their lists (fillLists); with light, only their ids and
+// identifiers.
+func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, light bool) error {
+	query := qContactsWhere
+	if light {
+		query = qIdentifiersWhere
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
@@ -198,19 +254,25 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, qContactsWhere+col+qInValues, acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			c, err := scanContact(rows)
+			var c segmentd.Contact
+			var err error
+			if light {
+				c, err = scanIdentifiers(rows)
+			} else {
+				c, err = scanContact(rows)
+			}
 			if err != nil {
 				rows.Close()
 				return err
 			}
 			e := b.byID[c.ID]
 			if e == nil {
-				e = &upsertEntry{c: c, stored: true}
+				e = &upsertEntry{c: c, stored: true, light: light}
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
@@ -222,6 +284,15 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		}
 	}
 	return nil
+}
+
+// scanIdentifiers scans a row of qIdentifiersWhere.
+func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
+	var c segmentd.Contact
+	var email, phone, external, anonymous sql.NullString
+	err := rows.Scan(&c.ID, &email, &phone, &external, &anonymous)
+	c.Email, c.PhoneNumberID, c.ExternalID, c.AnonymousID = email.String, phone.String, external.String, anonymous.String
+	return c, err
 }
 
 // fillLists adds their stored lists to the stored contacts a patch
