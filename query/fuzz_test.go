@@ -14,7 +14,7 @@ import (
 func sqlVocabulary() map[string]bool {
 	words := strings.Fields(`SELECT FROM AS WHERE AND OR NOT IN IS NULL BETWEEN GLOB EXISTS GROUP BY HAVING
 		MAX CAST INTEGER REAL NULLIF json_extract json_each strftime instr substr lower upper length
-		c id contacts account_id list_members m contact_id list_id j value events e0 e1
+		c id contacts account_id list_members m contact_id list_id list_num lists num j value events e0 e1
 		alternate_emails custom_fields created_at updated_at
 		event_source event_type event_timestamp singlesend_id automation_id marketing_campaign_id url
 		0 1 1000`)

@@ -36,6 +36,9 @@ type Dialect interface {
 	indexAt(x string) string
 	// account is the account id a subquery's rows are restricted to.
 	account(g *sqlGen) string
+	// listIn restricts list_members m to the lists whose ids lists binds
+	// (a comma-separated list of values).
+	listIn(g *sqlGen, lists func() string) string
 	// lastEvent is a last-event condition: some event of the contact
 	// satisfies where (events scope 0, "" for none), and having ("" for
 	// none) holds with maxTimestamp the greatest timestamp of those events.
@@ -99,6 +102,14 @@ func (sqliteDialect) caseFold(x string, upper bool) string {
 // account is the contact's: a ? cannot be reused.
 func (sqliteDialect) account(*sqlGen) string { return "c.account_id" }
 
+// listIn: the SQLite store's list_members names a list by its number
+// (lists.num), not its id. The account is bound again, not read from the
+// row, so that the subquery is evaluated once.
+func (sqliteDialect) listIn(g *sqlGen, lists func() string) string {
+	acct := g.bind(g.acctID)
+	return "m.list_num IN (SELECT num FROM lists WHERE account_id = " + acct + " AND id IN (" + lists() + "))"
+}
+
 func (sqliteDialect) lastEvent(g *sqlGen, where, having string) string {
 	s := "EXISTS (" + g.eventsFrom(0)
 	if where != "" {
@@ -146,14 +157,14 @@ type SQLOptions struct {
 // only identifiers are the schema's own, so no text of the query reaches the
 // SQL.
 func GenerateSQL(ch *Checked, d Dialect, opt SQLOptions) Statement {
-	g := &sqlGen{d: d, now: opt.Now.UnixMilli()}
+	g := &sqlGen{d: d, now: opt.Now.UnixMilli(), acctID: opt.AccountID}
 	var b strings.Builder
 	b.WriteString("SELECT c.id FROM contacts AS c WHERE c.account_id = ")
 	g.acct = g.bind(opt.AccountID)
 	b.WriteString(g.acct)
 	if opt.ParentListID != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id = ")
-		b.WriteString(g.bind(opt.ParentListID))
+		b.WriteString(" AND EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND ")
+		b.WriteString(g.d.listIn(g, func() string { return g.bind(opt.ParentListID) }))
 		b.WriteString(")")
 	}
 	b.WriteString(" AND ")
@@ -165,8 +176,9 @@ type sqlGen struct {
 	d    Dialect
 	now  int64
 	args []any
-	// acct is the placeholder of the account id.
-	acct string
+	// acct is the placeholder of the account id, acctID its value.
+	acct   string
+	acctID int64
 }
 
 func (g *sqlGen) bind(v any) string {
@@ -338,7 +350,8 @@ func (g *sqlGen) ordered(n *cnode, op Token) string {
 func (g *sqlGen) contains(n *cnode) string {
 	switch n.f.kind {
 	case fkListIDs:
-		return "EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND m.list_id IN (" + g.valueList(n.args) + "))"
+		return "EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + " AND " +
+			g.d.listIn(g, func() string { return g.valueList(n.args) }) + ")"
 	case fkTagIDs:
 		return "EXISTS (SELECT 1 FROM contact_tags AS ct WHERE " + g.taggingsOf() + " AND ct.tag_id IN (" + g.valueList(n.args) + "))"
 	case fkAltEmails:

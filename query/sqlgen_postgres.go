@@ -139,6 +139,10 @@ func (postgresDialect) addMonths(g *sqlGen, x func() string, months int64) strin
 // OR or NOT.
 func (postgresDialect) account(g *sqlGen) string { return g.acct }
 
+func (postgresDialect) listIn(g *sqlGen, lists func() string) string {
+	return "m.list_id IN (" + lists() + ")"
+}
+
 // lastEvent with a HAVING condition groups the events in a derived table
 // and tests the condition in its WHERE: Citus refuses a subquery in HAVING
 // that refers to the outer query ("Subqueries in HAVING cannot refer to

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/segmentd/segmentd"
 )
@@ -14,14 +15,16 @@ import (
 const (
 	qNextChange = "UPDATE store_changes SET seq = seq + 1 RETURNING seq"
 	qChangeMark = "SELECT store_id, seq FROM store_changes"
-	// qChangedContacts: the contacts written after a change, and those that
-	// joined a list after it without their row being written (an upsert
-	// that only added memberships: membership_changes); Changes sorts them
-	// and drops repeats. "change_seq > 0" lets the planner use the partial
-	// index; asked to order or dedupe the ids, it walked every contact of
-	// the account in id order instead.
-	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ?1 AND change_seq > ?2 AND change_seq > 0 " +
-		"UNION ALL SELECT contact_id FROM membership_changes WHERE account_id = ?1 AND change_seq > ?2"
+	// qChangedContacts: the contacts written after a change; Changes
+	// adds those that joined a list after it without their row being
+	// written (qJoinedAfter), sorts them and drops repeats. "change_seq >
+	// 0" lets the planner use the partial index; asked to order or dedupe
+	// the ids, it walked every contact of the account in id order instead.
+	qChangedContacts = "SELECT id FROM contacts WHERE account_id = ? AND change_seq > ? AND change_seq > 0"
+	// qJoinedAfter: the contacts upserts after a change only added to
+	// lists, packed a row an upsert (packJoined).
+	qJoinedAfter      = "SELECT contact_ids FROM membership_changes WHERE account_id = ? AND change_seq > ?"
+	qRecordJoined     = "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES (?, ?, ?)"
 	qDeletionsAfter   = "SELECT kind, id FROM deletions WHERE account_id = ? AND change_seq > ? ORDER BY change_seq"
 	qRecordDeletion   = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) VALUES (?, ?, ?, ?)"
 	qRecordDeletions  = "INSERT OR IGNORE INTO deletions (account_id, change_seq, kind, id) SELECT ?, ?, 'contact', value FROM json_each(?)"
@@ -103,6 +106,15 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 		if err != nil {
 			return err
 		}
+		packs, err := queryAll(ctx, tx, scanBytes, qJoinedAfter, acct, after)
+		if err != nil {
+			return err
+		}
+		for _, p := range packs {
+			if changed, err = unpackJoined(changed, p); err != nil {
+				return err
+			}
+		}
 		ch.Changed = sortedUnique(changed)
 		if ch.Attached, err = scanEvents(ctx, tx, qAttachedEvents, acct, after, afterEvent); err != nil {
 			return err
@@ -113,6 +125,51 @@ func (s *Store) Changes(ctx context.Context, acct int64, after, afterEvent int64
 		return err
 	})
 	return ch, err
+}
+
+func scanBytes(row rowScanner) ([]byte, error) {
+	var b []byte
+	err := row.Scan(&b)
+	return b, err
+}
+
+// packJoined packs contact ids for membership_changes: a UUID in its
+// canonical lower-case form as a zero byte and its 16 bytes, any other id
+// as its length in bytes (1 to 255) and its text. Migration 0029 packs
+// the same way.
+func packJoined(ids []string) ([]byte, error) {
+	out := make([]byte, 0, 17*len(ids))
+	for _, id := range ids {
+		if k := segmentd.HistoryContactKey(id); len(k) == 16 {
+			out = append(append(out, 0), k...)
+			continue
+		}
+		if len(id) == 0 || len(id) > 255 {
+			return nil, fmt.Errorf("contact id %s: %d bytes, not 1 to 255", segmentd.Quote(id), len(id))
+		}
+		out = append(append(out, byte(len(id))), id...)
+	}
+	return out, nil
+}
+
+// unpackJoined appends the ids packJoined packed in p to ids.
+func unpackJoined(ids []string, p []byte) ([]string, error) {
+	for len(p) > 0 {
+		n := int(p[0])
+		if n == 0 {
+			n = 16
+		}
+		if len(p) < 1+n {
+			return ids, fmt.Errorf("membership_changes: %d bytes left of a record of %d", len(p)-1, n)
+		}
+		if p[0] == 0 {
+			ids = append(ids, segmentd.HistoryContactID(p[1:17]))
+		} else {
+			ids = append(ids, string(p[1:1+n]))
+		}
+		p = p[1+n:]
+	}
+	return ids, nil
 }
 
 type deletion struct{ kind, id string }

@@ -33,7 +33,11 @@ func (s *Store) ExportTable(ctx context.Context, table string, cols func([]strin
 		if table == "events" {
 			return exportEvents(ctx, tx, cols, row)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT * FROM "+table)
+		q := "SELECT * FROM " + table
+		if table == "list_members" {
+			q = qExportListMembers
+		}
+		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -61,6 +65,11 @@ func (s *Store) ExportTable(ctx context.Context, table string, cols func([]strin
 		return rows.Err()
 	})
 }
+
+// qExportListMembers gives list_members with each list's id, as the
+// other store keeps it, rather than the number this one keeps (lists.num).
+const qExportListMembers = `SELECT m.account_id, m.contact_id, l.id AS list_id, m.added_at
+	FROM list_members m JOIN lists l ON l.account_id = m.account_id AND l.num = m.list_num`
 
 // exportEvents is ExportTable for the events, whose stored forms
 // (eventcodec.go) it gives as the columns they stand for.

@@ -34,6 +34,11 @@ func getList(ctx context.Context, q queryer, acct int64, id string) (segmentd.Li
 	return l, err
 }
 
+// qNextListNum numbers a new list of the account ?1: one more than its
+// greatest (lists_num). A number is given again only after the list that
+// had it was deleted, and with it its memberships (deleteList).
+const qNextListNum = "(SELECT coalesce(max(num), 0) + 1 FROM lists WHERE account_id = ?1)"
+
 // checkListName returns KindConflict when another list of the account (not
 // except) has name, ignoring case.
 func checkListName(ctx context.Context, tx *sql.Tx, acct int64, name, except string) error {
@@ -62,8 +67,10 @@ func (s *Store) CreateListWith(ctx context.Context, acct int64, in segmentd.List
 		if err := checkListName(ctx, tx, acct, l.Name, ""); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO lists (account_id, id, name, name_key, description, favorite, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			acct, l.ID, l.Name, strings.ToLower(l.Name), l.Description, l.Favorite, toMS(now), toMS(now))
+		// list_members names the list by its number (qNextListNum).
+		_, err := tx.ExecContext(ctx, "INSERT INTO lists (account_id, id, num, name, name_key, description, favorite, created_at, updated_at) VALUES (?1, ?2, "+
+			qNextListNum+", ?3, ?4, ?5, ?6, ?7, ?7)",
+			acct, l.ID, l.Name, strings.ToLower(l.Name), l.Description, l.Favorite, toMS(now))
 		return err
 	})
 	if err != nil {
@@ -93,7 +100,7 @@ func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List,
 // exist).
 func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
 	var n int
-	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_id = ?", acct, id).Scan(&n)
+	err := s.read.QueryRowContext(ctx, qCountListMembers, acct, id).Scan(&n)
 	return n, err
 }
 
@@ -179,14 +186,13 @@ func (s *Store) DeleteListWithSegments(ctx context.Context, acct int64, id strin
 // deletion in the change history, and returns the ids of the contacts that
 // were on it, sorted.
 func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]string, error) {
-	res, err := tx.ExecContext(ctx, "DELETE FROM lists WHERE account_id = ? AND id = ?", acct, id)
+	var num int64
+	err := tx.QueryRowContext(ctx, "DELETE FROM lists WHERE account_id = ? AND id = ? RETURNING num", acct, id).Scan(&num)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("id", "list %s does not exist", segmentd.Quote(id))
+	}
 	if err != nil {
 		return nil, err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return nil, err
-	} else if n == 0 {
-		return nil, notFound("id", "list %s does not exist", segmentd.Quote(id))
 	}
 	seq, err := nextChange(ctx, tx)
 	if err != nil {
@@ -195,7 +201,7 @@ func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]strin
 	if _, err := tx.ExecContext(ctx, qRecordDeletion, acct, seq, "list", id); err != nil {
 		return nil, err
 	}
-	ids, err := queryAll(ctx, tx, scanID, qDeleteListMembers, acct, id)
+	ids, err := queryAll(ctx, tx, scanID, qDeleteListMembers, acct, num)
 	if err != nil {
 		return nil, err
 	}

@@ -12,10 +12,12 @@ const (
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 
 	// qListIDsOf reads the memberships of the contacts in a JSON array of
-	// ids: a range of the primary key (account_id, contact_id, list_id) per
-	// contact.
-	qListIDsOf = `SELECT contact_id, list_id FROM list_members
-		WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))`
+	// ids: a range of the primary key (account_id, contact_id, list_num) per
+	// contact, then the list's id by its number (lists_num). CROSS JOIN
+	// keeps list_members the outer loop.
+	qListIDsOf = `SELECT m.contact_id, l.id FROM list_members m CROSS JOIN lists l
+		WHERE m.account_id = ? AND m.contact_id IN (SELECT value FROM json_each(?))
+		AND l.account_id = m.account_id AND l.num = m.list_num`
 
 	// qTagIDsOf reads the taggings of the contacts in a JSON array of ids,
 	// a range of contact_tags' primary key per contact.
@@ -44,21 +46,25 @@ const (
 	qSampleContacts = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?"
 
 	// qListSample: the same for list_members_list, whose entries end with
-	// the contact id.
+	// the contact id. Its parameters: account, list id, limit.
 	qListSample = "SELECT " + contactColumnsLists + ` FROM list_members m
 		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
-		WHERE m.account_id = ? AND m.list_id = ? ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?`
+		WHERE m.account_id = ?1 AND m.list_num = ` + qListNum + ` ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?3`
+
+	// qListNum is the number of the list ?2 of the account ?1 (NULL when
+	// there is none), which list_members holds instead of its id.
+	qListNum = "(SELECT num FROM lists WHERE account_id = ?1 AND id = ?2)"
 
 	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteTaggingsOf     = "DELETE FROM contact_tags WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteCCDetailsOf    = "DELETE FROM contact_cc WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
-	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
-	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_id = ? RETURNING contact_id"
-	qListsIn              = "SELECT id FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
-	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_id, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
-	qRecordJoined         = "INSERT OR IGNORE INTO membership_changes (account_id, change_seq, contact_id) SELECT ?, ?, value FROM json_each(?)"
+	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ?1 AND list_num = " + qListNum + " AND contact_id IN (SELECT value FROM json_each(?3))"
+	qCountListMembers     = "SELECT count(*) FROM list_members INDEXED BY list_members_list WHERE account_id = ?1 AND list_num = " + qListNum
+	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_num = ? RETURNING contact_id"
+	qListsIn              = "SELECT id, num FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
+	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_num, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
 	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
 	qInsertAlternateEmail = "INSERT OR IGNORE INTO contact_alternate_emails (account_id, email, contact_id) VALUES (?, ?, ?)"
 
@@ -73,11 +79,12 @@ const (
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
 	// contactColumnsLists is contactColumnsC, the contact's list ids and
 	// its tag ids, each comma-separated (ids are UUIDs), in no particular
-	// order: a range of list_members' and of contact_tags' primary key, as
+	// order: a range of list_members' (each list's id by its number) and
+	// of contact_tags' primary key, as
 	// for qListIDsOf and qTagIDsOf; then its Constant Contact-only
 	// attributes (NULL for none).
-	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(lm.list_id) FROM list_members lm
-		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id),
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(l.id) FROM list_members lm CROSS JOIN lists l
+		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id AND l.account_id = lm.account_id AND l.num = lm.list_num),
 		(SELECT group_concat(ct.tag_id) FROM contact_tags ct
 		WHERE ct.account_id = c.account_id AND ct.contact_id = c.id),
 		(SELECT d.details FROM contact_cc d WHERE d.account_id = c.account_id AND d.contact_id = c.id)`

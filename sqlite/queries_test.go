@@ -35,13 +35,13 @@ func TestQueryPlans(t *testing.T) {
 	queries := []string{
 		qListIDsOf, qAlternateEmailOwners, qContactsByIDs, qSampleContacts, qListSample, qContactsAfter,
 		qDeleteContacts, qDeleteMembershipsOf, qDeleteAlternatesOf, qRemoveListMembers, qDeleteListMembers,
-		qListsIn, qAddListMembers, qDeleteAlternatesOne,
+		qListsIn, qAddListMembers, qDeleteAlternatesOne, qCountListMembers,
 		listSelect + "WHERE l.account_id = ? AND l.id = ?",
 		listSelect + "WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?",
 		"SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND id = ?",
 	}
 	for _, col := range append([]string{"id"}, identifierCols()...) {
-		queries = append(queries, qContactsWhere+col+qInValues)
+		queries = append(queries, qContactsWhere+col+qInValues, qIdentifiersWhere+col+qInValues)
 	}
 	queries = append(queries, qChangedContacts, qHistoryAfter)
 	for _, q := range queries {

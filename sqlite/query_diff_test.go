@@ -44,6 +44,15 @@ func openSchema(t *testing.T) *sql.DB {
 	if _, err := db.Exec(string(tags)); err != nil {
 		t.Fatalf("apply 0022: %v", err)
 	}
+	// list_members naming lists by number, as migration 0029 makes it
+	// (from the list_members of 0001 and the membership_changes of 0017).
+	nums, err := os.ReadFile(filepath.Join("migrations", "0029_list_members_list_num.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE membership_changes (account_id INTEGER, change_seq INTEGER, contact_id TEXT);" + string(nums)); err != nil {
+		t.Fatalf("apply 0029: %v", err)
+	}
 	return db
 }
 
@@ -85,7 +94,12 @@ func insertContacts(t *testing.T, db *sql.DB, account int64, recs []*query.Recor
 			}
 		}
 		for _, l := range r.ListIDs {
-			if _, err := tx.Exec("INSERT INTO list_members (account_id, list_id, contact_id, added_at) VALUES (?, ?, ?, 0)", account, l, r.ID); err != nil {
+			if _, err := tx.Exec(`INSERT OR IGNORE INTO lists (account_id, id, num, name, name_key, created_at, updated_at)
+				VALUES (?1, ?2, (SELECT coalesce(max(num), 0) + 1 FROM lists WHERE account_id = ?1), ?2, ?2, 0, 0)`, account, l); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(`INSERT INTO list_members (account_id, list_num, contact_id, added_at)
+				VALUES (?1, (SELECT num FROM lists WHERE account_id = ?1 AND id = ?2), ?3, 0)`, account, l, r.ID); err != nil {
 				t.Fatal(err)
 			}
 		}

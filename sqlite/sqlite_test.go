@@ -339,7 +339,7 @@ func TestStoredForm(t *testing.T) {
 		t.Errorf("contact_alternate_emails rows %v, want %v", altRows, alts)
 	}
 	var members int
-	if err := s.read.QueryRow("SELECT count(*) FROM list_members WHERE account_id = ? AND list_id = ? AND contact_id = ?", a.ID, l.ID, id).Scan(&members); err != nil || members != 1 {
+	if err := s.read.QueryRow("SELECT count(*) FROM list_members WHERE account_id = ?1 AND list_num = "+qListNum+" AND contact_id = ?3", a.ID, l.ID, id).Scan(&members); err != nil || members != 1 {
 		t.Errorf("list_members rows = %d, %v", members, err)
 	}
 }
@@ -719,6 +719,17 @@ func TestUpsertGroupContract(t *testing.T) {
 	storetest.RunUpsertGroups(t, func(t *testing.T) storetest.UpsertGroupStore { return openTemp(t) })
 }
 
+// undoListNums takes a database without lists or membership changes back
+// from schema version 29 to 28, for a test that rewinds it to an older
+// version.
+const undoListNums = `DROP INDEX lists_num; ALTER TABLE lists DROP COLUMN num; DROP TABLE list_members;
+	CREATE TABLE list_members (account_id INTEGER NOT NULL, contact_id TEXT NOT NULL, list_id TEXT NOT NULL, added_at INTEGER NOT NULL,
+		PRIMARY KEY (account_id, contact_id, list_id)) WITHOUT ROWID;
+	CREATE INDEX list_members_list ON list_members (account_id, list_id, added_at);
+	DROP TABLE membership_changes;
+	CREATE TABLE membership_changes (account_id INTEGER NOT NULL, change_seq INTEGER NOT NULL, contact_id TEXT NOT NULL,
+		PRIMARY KEY (account_id, change_seq, contact_id)) WITHOUT ROWID`
+
 // databaseAt opens a new database file holding the schema of the first
 // version migrations, as an older segmentd left it (user_version is the
 // caller's to set), and returns it with its path and the latest version.
@@ -742,4 +753,216 @@ func databaseAt(t *testing.T, version int) (db *sql.DB, path string, latest int)
 		}
 	}
 	return db, path, len(ms)
+}
+
+// TestMigrateListNums opens a database of schema version 28 (list_members
+// naming lists by id, membership_changes a row a contact) with two
+// accounts: after the upgrade each account's lists are numbered from 1,
+// every contact keeps its lists, a membership of a list that no longer
+// exists is gone, the change history reports the same contacts, a new
+// list takes the next number, and the export still gives list ids.
+func TestMigrateListNums(t *testing.T) {
+	db, path, latest := databaseAt(t, 28)
+	const (
+		c1, c2     = "01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002"
+		la, lb, lc = "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "8d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "9d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+		gone       = "ad3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+	)
+	if _, err := db.Exec(`PRAGMA user_version = 28;
+		INSERT INTO accounts (id, name, created_at) VALUES (1, 'one', 0), (2, 'two', 0);
+		INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES
+			(1, '` + la + `', 'A', 'a', 0, 0), (2, '` + lc + `', 'C', 'c', 0, 0), (1, '` + lb + `', 'B', 'b', 0, 0);
+		INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES
+			(1, '` + c1 + `', 'one@example.com', 5, 5), (2, '` + c2 + `', 'two@example.com', 5, 5);
+		INSERT INTO list_members (account_id, contact_id, list_id, added_at) VALUES
+			(1, '` + c1 + `', '` + la + `', 5), (1, '` + c1 + `', '` + lb + `', 6), (1, '` + c1 + `', '` + gone + `', 7),
+			(2, '` + c2 + `', '` + lc + `', 5);
+		INSERT INTO membership_changes (account_id, change_seq, contact_id) VALUES
+			(1, 3, '` + c1 + `'), (1, 3, 'legacy-id'), (1, 4, '` + c1 + `'), (2, 4, '` + c2 + `');
+		UPDATE store_changes SET seq = 4`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(t.Context()); v != latest {
+		t.Fatalf("schema version %d, want %d", v, latest)
+	}
+	nums := map[string]int64{}
+	rows, err := s.read.Query("SELECT id, num FROM lists")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		nums[id] = n
+	}
+	rows.Close()
+	if nums[la] != 1 || nums[lb] != 2 || nums[lc] != 1 {
+		t.Fatalf("list numbers %v, want A 1, B 2 (account 1) and C 1 (account 2)", nums)
+	}
+	for _, tc := range []struct {
+		acct, after int64
+		want        []string
+	}{{1, 2, []string{c1, "legacy-id"}}, {1, 3, []string{c1}}, {1, 4, nil}, {2, 0, []string{c2}}} {
+		if ch, err := s.Changes(t.Context(), tc.acct, tc.after, 0, 0); err != nil || !slices.Equal(ch.Changed, tc.want) {
+			t.Fatalf("Changes(%d, after %d) after the upgrade = %v, %v; want %v", tc.acct, tc.after, ch.Changed, err, tc.want)
+		}
+	}
+	var orphans int
+	if err := s.read.QueryRow("SELECT count(*) FROM list_members").Scan(&orphans); err != nil || orphans != 3 {
+		t.Fatalf("%d memberships after the upgrade (%v), want 3: the one of a list that is gone is dropped", orphans, err)
+	}
+	for _, tc := range []struct {
+		acct  int64
+		id    string
+		lists []string
+	}{{1, c1, []string{la, lb}}, {2, c2, []string{lc}}} {
+		c, err := s.Contact(t.Context(), tc.acct, tc.id)
+		if err != nil || !slices.Equal(c.ListIDs, tc.lists) {
+			t.Fatalf("Contact %s after the upgrade = %v, %v; want lists %v", tc.id, c.ListIDs, err, tc.lists)
+		}
+	}
+	if n, err := s.CountListMembers(t.Context(), 1, lb); err != nil || n != 1 {
+		t.Fatalf("CountListMembers(B) = %d, %v; want 1", n, err)
+	}
+	if cs, err := s.ListSample(t.Context(), 2, lc, 10); err != nil || len(cs) != 1 || cs[0].ID != c2 {
+		t.Fatalf("ListSample(C) = %+v, %v; want %s", cs, err, c2)
+	}
+	l, err := s.CreateList(t.Context(), 1, "D", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := s.read.QueryRow("SELECT num FROM lists WHERE id = ?", l.ID).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("a new list of account 1 has number %d (%v), want 3", n, err)
+	}
+	email := "one@example.com"
+	if _, err := s.UpsertContacts(t.Context(), 1, []segmentd.ContactPatch{{Email: &email}}, []string{l.ID}, testNow); err != nil {
+		t.Fatal(err)
+	}
+	var exported [][]any
+	err = s.ExportTable(t.Context(), "list_members", func(cols []string) error {
+		if !slices.Equal(cols, []string{"account_id", "contact_id", "list_id", "added_at"}) {
+			t.Errorf("exported columns %v", cols)
+		}
+		return nil
+	}, func(row []any) error {
+		exported = append(exported, row)
+		return nil
+	})
+	if err != nil || len(exported) != 4 {
+		t.Fatalf("exported %d memberships (%v), want 4", len(exported), err)
+	}
+	var got []string
+	for _, r := range exported {
+		got = append(got, r[2].(string))
+	}
+	slices.Sort(got)
+	if want := []string{la, l.ID, lb, lc}; !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("exported list ids %v, want %v", got, want)
+	}
+}
+
+func TestPackJoined(t *testing.T) {
+	ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B",
+		strings.Repeat("x", 255)}
+	p, err := packJoined(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 17 + 10 + 16 + 37 + 256; len(p) != want {
+		t.Fatalf("packed into %d bytes, want %d", len(p), want)
+	}
+	got, err := unpackJoined([]string{"before"}, p)
+	if err != nil || !slices.Equal(got, append([]string{"before"}, ids...)) {
+		t.Fatalf("unpacked %v, %v; want %v after \"before\"", got, err, ids)
+	}
+	if _, err := unpackJoined(nil, p[:len(p)-1]); err == nil {
+		t.Fatal("a cut record unpacked without an error")
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 256)} {
+		if _, err := packJoined([]string{bad}); err == nil || !strings.Contains(err.Error(), "not 1 to 255") {
+			t.Fatalf("packJoined of a %d-byte id: %v, want an error naming the limit", len(bad), err)
+		}
+	}
+}
+
+// TestUpsertIdentifiersOnly: a batch of identifiers alone reads only the
+// stored contacts' identifiers; when one of its patches gives a stored
+// contact a new identifier, the batch is merged again from whole rows,
+// so that contact keeps every other field. The others only join the list.
+func TestUpsertIdentifiersOnly(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	acct := createAccount(t, s)
+	f, err := s.CreateFieldDefinition(ctx, acct, "plan", segmentd.FieldText, 100, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.CreateList(ctx, acct, "L", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, alts := "Ann", []string{"ann.alt@example.com"}
+	var full []segmentd.ContactPatch
+	for _, e := range []string{"a@example.com", "b@example.com"} {
+		p := patch(e)
+		p.FirstName = &first
+		p.CustomFields = map[string]*segmentd.Value{f.ID: {Type: segmentd.FieldText, Text: "gold"}}
+		full = append(full, p)
+	}
+	full[0].AlternateEmails = &alts
+	res, err := s.UpsertContacts(ctx, acct, full, nil, testNow)
+	if err != nil || res.Created != 2 {
+		t.Fatalf("UpsertContacts = %+v, %v", res, err)
+	}
+	a, b := res.Contacts[0], res.Contacts[1]
+	later := testNow.Add(time.Hour)
+
+	// Identifiers alone, no new one: both only join the list.
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, []string{l.ID}, later)
+	if err != nil || res.Updated != 2 || len(res.Contacts) != 0 || !slices.Equal(res.Joined, []string{a.ID, b.ID}) {
+		t.Fatalf("identifiers alone = %+v, %v; want both joined", res, err)
+	}
+	// One patch gives b an external id: b is written whole, a joins.
+	l2, err := s.CreateList(ctx, acct, "L2", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withID := patch("b@example.com")
+	ext := "crm-7"
+	withID.ExternalID = &ext
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), withID}, []string{l2.ID}, later)
+	if err != nil || res.Updated != 2 || len(res.Contacts) != 1 || !slices.Equal(res.Joined, []string{a.ID}) {
+		t.Fatalf("a new identifier = %+v, %v; want b changed and a joined", res, err)
+	}
+	got := res.Contacts[0]
+	if got.ID != b.ID || got.ExternalID != ext || got.FirstName != "Ann" || got.CustomFields[f.ID].Text != "gold" ||
+		!slices.Equal(got.ListIDs, sortedUnique([]string{l.ID, l2.ID})) || !got.UpdatedAt.Equal(later) {
+		t.Fatalf("b after a new identifier = %+v", got)
+	}
+	for _, c := range []segmentd.Contact{a, b} {
+		stored, err := s.Contact(ctx, acct, c.ID)
+		if err != nil || stored.FirstName != "Ann" || stored.CustomFields[f.ID].Text != "gold" || len(stored.ListIDs) != 2 {
+			t.Fatalf("stored %s = %+v, %v; want its fields kept and two lists", c.Email, stored, err)
+		}
+		if c.ID == a.ID && (!stored.UpdatedAt.Equal(testNow) || !slices.Equal(stored.AlternateEmails, []string{"ann.alt@example.com"})) {
+			t.Fatalf("a = %+v; want updated_at and alternate emails unchanged", stored)
+		}
+	}
+	// A stored identifier left out is refused, as from a whole row.
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{ExternalID: &ext}}, []string{l.ID}, later)
+	if err != nil || len(res.Errors) != 1 || res.Errors[0].Field != "email" {
+		t.Fatalf("external id alone = %+v, %v; want the email required", res, err)
+	}
 }

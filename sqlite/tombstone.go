@@ -189,8 +189,8 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 			return deletedNotFound(p.ID) // the identifiers named another contact, or none
 		}
 		if p.Lists != nil {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE account_id = ? AND contact_id = ?
-				AND list_id NOT IN (SELECT value FROM json_each(?))`, acct, p.ID, jsonStrings(p.Lists)); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE account_id = ?1 AND contact_id = ?2
+				AND list_num NOT IN (SELECT num FROM lists WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?3)))`, acct, p.ID, jsonStrings(p.Lists)); err != nil {
 				return err
 			}
 		}

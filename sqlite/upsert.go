@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type upsertEntry struct {
 	altSet  bool      // a patch gave alternate_emails: rewrite its rows
 	touched bool      // a patch was applied to it
 	changed bool      // new, or a patch changed a field: write its row
+	light   bool      // stored, and only its id and identifiers were read
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -78,7 +80,7 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 	errs := make([]error, len(ups))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
-			if err := checkLists(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
+			if _, err := listNums(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
 				if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 					return err
 				}
@@ -105,24 +107,33 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
-	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
+	nums, err := listNums(ctx, tx, acct, listIDs)
+	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	b := &upsertBatch{ids: &s.ids, byID: make(map[string]*upsertEntry), newID: newID,
-		arena: make([]upsertEntry, 0, len(patches)), order: make([]*upsertEntry, 0, len(patches))}
-	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
-	for i := 1; i < len(b.index); i++ {
-		b.index[i] = make(map[string]*upsertEntry)
-	}
-	if err := b.load(ctx, tx, acct, patches); err != nil {
+	// A batch of identifiers alone (a client adding contacts to lists)
+	// reads only the stored contacts' ids and identifiers: such a patch
+	// changes a stored contact only by giving it a new identifier, and
+	// then the batch is merged again from whole rows.
+	light := identifiersOnly(patches)
+	b := newUpsertBatch(&s.ids, newID, len(patches))
+	if err := b.load(ctx, tx, acct, patches, light); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	for i := range patches {
 		b.apply(i, &patches[i], listIDs, now)
 	}
+	if light && b.changedLight() {
+		b = newUpsertBatch(&s.ids, newID, len(patches))
+		if err := b.load(ctx, tx, acct, patches, false); err != nil {
+			return segmentd.UpsertResult{}, err
+		}
+		for i := range patches {
+			b.apply(i, &patches[i], listIDs, now)
+		}
+	}
 	b.seq = seq
 	if b.seq == 0 {
-		var err error
 		if b.seq, err = nextChange(ctx, tx); err != nil {
 			return segmentd.UpsertResult{}, err
 		}
@@ -130,7 +141,7 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	if err := b.fillLists(ctx, tx, acct); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	if err := b.write(ctx, tx, acct, listIDs, now); err != nil {
+	if err := b.write(ctx, tx, acct, nums, now); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	res := b.res
@@ -148,38 +159,88 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	return res, nil
 }
 
-// checkLists returns KindNotFound unless every id in ids is a list of acct.
-func checkLists(ctx context.Context, tx *sql.Tx, acct int64, ids []string) error {
+// listNums returns the numbers list_members knows the lists ids by, in
+// the order of ids, or KindNotFound unless every id is a list of acct.
+func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int64, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.QueryContext(ctx, qListsIn, acct, jsonStrings(ids))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
-	have := make(map[string]bool, len(ids))
+	have := make(map[string]int64, len(ids))
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
+		var num int64
+		if err := rows.Scan(&id, &num); err != nil {
+			return nil, err
 		}
-		have[id] = true
+		have[id] = num
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	for _, id := range ids {
-		if !have[id] {
-			return notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
+	nums := make([]int64, len(ids))
+	for i, id := range ids {
+		num, ok := have[id]
+		if !ok {
+			return nil, notFound("list_ids", "list %s does not exist", segmentd.Quote(id))
 		}
+		nums[i] = num
 	}
-	return nil
+	return nums, nil
 }
 
+func newUpsertBatch(ids *contactIDs, newID string, patches int) *upsertBatch {
+	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID,
+		arena: make([]upsertEntry, 0, patches), order: make([]*upsertEntry, 0, patches)}
+	b.index[0] = make(map[string]*upsertEntry, patches) // email: nearly every patch has one
+	for i := 1; i < len(b.index); i++ {
+		b.index[i] = make(map[string]*upsertEntry)
+	}
+	return b
+}
+
+// identifiersOnly reports whether every patch gives identifiers and
+// nothing else.
+func identifiersOnly(patches []segmentd.ContactPatch) bool {
+	for _, p := range patches {
+		p.Email, p.PhoneNumberID, p.ExternalID, p.AnonymousID = nil, nil, nil, nil
+		if len(p.CustomFields) == 0 {
+			p.CustomFields = nil
+		}
+		if !reflect.ValueOf(p).IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// changedLight reports whether a patch changed a stored contact of which
+// only the identifiers were read.
+func (b *upsertBatch) changedLight() bool {
+	for _, e := range b.order {
+		if e.light && e.changed {
+			return true
+		}
+	}
+	return false
+}
+
+// qIdentifiersWhere is qContactsWhere for the ids and identifiers alone
+// (append the column name, then qInValues).
+const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
+
 // load reads the stored contacts that any identifier of the batch names,
-// without their lists (fillLists).
-func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch) error {
+// without their lists (fillLists); with light, only their ids and
+// identifiers.
+func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, light bool) error {
+	query := qContactsWhere
+	if light {
+		query = qIdentifiersWhere
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
@@ -193,19 +254,25 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, qContactsWhere+col+qInValues, acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			c, err := scanContact(rows)
+			var c segmentd.Contact
+			var err error
+			if light {
+				c, err = scanIdentifiers(rows)
+			} else {
+				c, err = scanContact(rows)
+			}
 			if err != nil {
 				rows.Close()
 				return err
 			}
 			e := b.byID[c.ID]
 			if e == nil {
-				e = &upsertEntry{c: c, stored: true}
+				e = &upsertEntry{c: c, stored: true, light: light}
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
@@ -217,6 +284,15 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		}
 	}
 	return nil
+}
+
+// scanIdentifiers scans a row of qIdentifiersWhere.
+func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
+	var c segmentd.Contact
+	var email, phone, external, anonymous sql.NullString
+	err := rows.Scan(&c.ID, &email, &phone, &external, &anonymous)
+	c.Email, c.PhoneNumberID, c.ExternalID, c.AnonymousID = email.String, phone.String, external.String, anonymous.String
+	return c, err
 }
 
 // fillLists adds their stored lists to the stored contacts a patch
@@ -350,14 +426,14 @@ var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 // write stores the batch: new contacts with multi-row INSERTs, stored
 // contacts a patch changed with an UPDATE each, their alternate-email rows
 // when a patch set them, and the list memberships of every touched
-// contact. A stored contact no patch changed (re-sent only to join lists)
+// contact (lists holds the lists' numbers, listNums). A stored contact no patch changed (re-sent only to join lists)
 // keeps its row: only its new list_members rows are written, and they
 // carry the change number (Store.Changes).
 //
 // Writes go in key order (contact ids, which are time-ordered, so nearly
 // rowid order too): each B-tree page is then visited once per batch, while
 // it is in the page cache, instead of once per contact on it.
-func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs []string, now time.Time) error {
+func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists []int64, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
 	}
@@ -390,12 +466,12 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	if err := writeAlternateEmails(ctx, tx, acct, b.order); err != nil {
 		return err
 	}
-	if len(listIDs) == 0 {
+	if len(lists) == 0 {
 		return nil
 	}
 	// The change history learns of contacts whose row was written from the
 	// row's change_seq; of those that only joined lists, from
-	// membership_changes (one row a contact, not a membership).
+	// membership_changes (one row an upsert, packJoined).
 	ids := make([]string, 0, len(b.order))
 	var joined []string
 	for _, e := range b.order {
@@ -406,15 +482,18 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, listIDs
 	}
 	slices.Sort(ids)
 	idsJSON := jsonStrings(ids)
-	for _, l := range listIDs {
+	for _, l := range lists {
 		// One statement per list: json_each walks the ids, in key order.
 		if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), idsJSON); err != nil {
 			return fmt.Errorf("add list members: %w", err)
 		}
 	}
 	if len(joined) > 0 {
-		slices.Sort(joined)
-		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, jsonStrings(joined)); err != nil {
+		packed, err := packJoined(joined)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, packed); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
