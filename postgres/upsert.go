@@ -36,6 +36,7 @@ type upsertEntry struct {
 	stored  bool     // the row exists (rewritten), or not yet
 	altSet  bool     // a patch gave alternate_emails: rewrite its rows
 	touched bool     // a patch was applied to it
+	changed bool     // new, or a patch changed a field: write its row
 }
 
 // upsertBatch matches and merges one batch in memory. Matching sees the
@@ -50,8 +51,10 @@ type upsertBatch struct {
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
-// UpsertResult.Contacts holds each created or updated contact once, in its
-// final state, in the order the request first named it.
+// UpsertResult.Contacts holds each created contact, and each stored one a
+// patch changed, once, in its final state, in the order the request first
+// named it; UpsertResult.Joined the stored contacts no patch changed, which
+// only joined listIDs: their rows are left as they are.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -59,7 +62,7 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		if err != nil {
 			return err
 		}
-		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "")
+		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "", true)
 		return err
 	})
 	if err != nil {
@@ -70,8 +73,11 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 
 // upsertTx is UpsertContacts inside tx, under change number seq, which
 // the transaction took. newID, when not "", is the id of the first
-// contact the batch creates (a revived one, PutContact).
-func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string) (segmentd.UpsertResult, error) {
+// contact the batch creates (a revived one, PutContact). joined: stored
+// contacts no patch changed are left unwritten and reported in
+// UpsertResult.Joined; otherwise every touched contact is written and
+// reported in full.
+func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
@@ -88,15 +94,26 @@ func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patche
 	for i := range patches {
 		b.apply(i, &patches[i], listIDs, now)
 	}
+	if !joined {
+		for _, e := range b.order {
+			e.changed = true
+		}
+	}
 	if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	res := b.res
 	res.Change = seq
-	res.Contacts = make([]segmentd.Contact, len(b.order))
-	for i, e := range b.order {
-		res.Contacts[i] = e.c
+	res.Contacts = make([]segmentd.Contact, 0, len(b.order))
+	for _, e := range b.order {
+		switch {
+		case !e.stored || e.changed:
+			res.Contacts = append(res.Contacts, e.c)
+		case len(listIDs) > 0:
+			res.Joined = append(res.Joined, e.c.ID)
+		}
 	}
+	slices.Sort(res.Joined)
 	return res, nil
 }
 
@@ -187,6 +204,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		}
 	}
 	var e *upsertEntry
+	var changed bool
 	var err error
 	if match != nil {
 		// Merge into a copy, so that a refused patch leaves the entry as it was.
@@ -194,7 +212,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if _, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
@@ -207,7 +225,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		if id == "" {
 			id = b.ids.next(time.Now())
 		}
-		if _, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
 			b.newID = ""
 			b.res.Created++
 		}
@@ -224,6 +242,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	if p.AlternateEmails != nil {
 		e.altSet = true
 	}
+	e.changed = e.changed || changed
 	if !e.touched {
 		e.touched = true
 		b.order = append(b.order, e)
@@ -271,8 +290,12 @@ func (r *contactRows) Values() ([]any, error) {
 
 func (r *contactRows) Err() error { return nil }
 
-// write stores every touched contact, their alternate-email rows when a
-// patch set them, and their list memberships.
+// write stores every new contact and every stored one a patch changed,
+// their alternate-email rows when a patch set them, and the list
+// memberships of every touched contact. A stored contact no patch changed
+// (re-sent only to join lists) keeps its row: only its new list_members
+// rows are written, and a membership_changes row carries the change
+// number to the history (Store.Changes) in place of the row's change_seq.
 func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
@@ -281,17 +304,26 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	var rewrite []string // stored contacts, deleted and written again
 	var altOwners, altEmails, altReplaced []string
 	var memberLists, memberContacts []string // the memberships to add: new ones only
+	var joined []string                      // stored contacts unchanged but for new memberships
 	var newEmails []string                   // of new contacts: their tombstones go
 	for _, e := range b.order {
 		c := &e.c
 		if !e.stored && c.Email != "" {
 			newEmails = append(newEmails, c.Email)
 		}
+		added := false
 		for _, l := range listIDs {
 			if !slices.Contains(e.lists0, l) {
 				memberLists = append(memberLists, l)
 				memberContacts = append(memberContacts, c.ID)
+				added = true
 			}
+		}
+		if e.stored && !e.changed {
+			if added {
+				joined = append(joined, c.ID)
+			}
+			continue
 		}
 		custom, err := encodeCustomFields(c.CustomFields)
 		if err != nil {
@@ -317,8 +349,10 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 		}
 	}
 	rows.acct, rows.seq = acct, seq
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
-		return fmt.Errorf("write contacts: %w", err)
+	if len(rows.cs) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
+			return fmt.Errorf("write contacts: %w", err)
+		}
 	}
 	if len(newEmails) > 0 {
 		if _, err := tx.Exec(ctx, "DELETE FROM contact_tombstones WHERE account_id = $1 AND email = ANY($2)", acct, newEmails); err != nil {
@@ -352,6 +386,18 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 			}))
 		if err != nil {
 			return fmt.Errorf("add list members: %w", err)
+		}
+	}
+	if len(joined) > 0 {
+		// New under the lock: the change number is the transaction's own.
+		row := make([]any, 3)
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"membership_changes"}, []string{"account_id", "change_seq", "contact_id"},
+			pgx.CopyFromSlice(len(joined), func(i int) ([]any, error) {
+				row[0], row[1], row[2] = acct, seq, joined[i]
+				return row, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
 	return nil
