@@ -16,12 +16,12 @@ import (
 // a reader of "change_seq > last" misses nothing.
 
 const (
-	qChangeMark      = "SELECT account_id, change_seq FROM account_changes WHERE change_seq > 0"
+	qChangeMark = "SELECT account_id, change_seq FROM account_changes WHERE change_seq > 0"
 	// qChangedContacts: the contacts whose row was written after $2, and
 	// those an upsert only put on lists (membership_changes).
 	qChangedContacts = `SELECT id FROM contacts WHERE account_id = $1 AND change_seq > $2
-		UNION SELECT contact_id FROM membership_changes WHERE account_id = $1 AND change_seq > $2 ORDER BY 1`
-	qDeletionsAfter  = "SELECT kind, id FROM deletions WHERE account_id = $1 AND change_seq > $2 ORDER BY change_seq"
+		UNION SELECT unnest(contact_ids) FROM membership_changes WHERE account_id = $1 AND change_seq > $2 ORDER BY 1`
+	qDeletionsAfter = "SELECT kind, id FROM deletions WHERE account_id = $1 AND change_seq > $2 ORDER BY change_seq"
 )
 
 // ChangeMark implements segmentd.Store: the store's identity and every
