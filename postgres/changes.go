@@ -16,9 +16,12 @@ import (
 // a reader of "change_seq > last" misses nothing.
 
 const (
-	qChangeMark      = "SELECT account_id, change_seq FROM account_changes WHERE change_seq > 0"
-	qChangedContacts = "SELECT id FROM contacts WHERE account_id = $1 AND change_seq > $2 ORDER BY id"
-	qDeletionsAfter  = "SELECT kind, id FROM deletions WHERE account_id = $1 AND change_seq > $2 ORDER BY change_seq"
+	qChangeMark = "SELECT account_id, change_seq FROM account_changes WHERE change_seq > 0"
+	// qChangedContacts: the contacts whose row was written after $2, and
+	// those an upsert only put on lists (membership_changes).
+	qChangedContacts = `SELECT id FROM contacts WHERE account_id = $1 AND change_seq > $2
+		UNION SELECT unnest(contact_ids) FROM membership_changes WHERE account_id = $1 AND change_seq > $2 ORDER BY 1`
+	qDeletionsAfter = "SELECT kind, id FROM deletions WHERE account_id = $1 AND change_seq > $2 ORDER BY change_seq"
 )
 
 // ChangeMark implements segmentd.Store: the store's identity and every
@@ -208,6 +211,7 @@ func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) err
 		b.Queue("DELETE FROM deletions WHERE account_id = $1 AND change_seq <= $2", acct, through)
 		b.Queue("DELETE FROM event_attachments WHERE account_id = $1 AND change_seq <= $2", acct, through)
 		b.Queue("DELETE FROM catalog_changes WHERE account_id = $1 AND change_seq <= $2", acct, through)
+		b.Queue("DELETE FROM membership_changes WHERE account_id = $1 AND change_seq <= $2", acct, through)
 	}
 	return classify(s.pool.SendBatch(ctx, &b).Close())
 }

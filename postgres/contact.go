@@ -18,12 +18,18 @@ import (
 // attributes (NULL for none). The subqueries names the account
 // as $1 rather than c.account_id: Citus routes a statement to one node
 // only when every table in it is filtered on the distribution column.
-const contactColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id, ''), coalesce(c.external_id, ''),
+const contactColumns = contactRowColumns + ", " + contactSideColumns
+
+// contactRowColumns are contactColumns from the contacts row alone.
+const contactRowColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_id, ''), coalesce(c.external_id, ''),
 	coalesce(c.anonymous_id, ''), coalesce(c.first_name, ''), coalesce(c.last_name, ''), coalesce(c.address_line_1, ''),
 	coalesce(c.address_line_2, ''), coalesce(c.city, ''), coalesce(c.state_province_region, ''), coalesce(c.postal_code, ''),
 	coalesce(c.country, ''), coalesce(c.phone_number, ''), coalesce(c.whatsapp, ''), coalesce(c.line, ''),
-	coalesce(c.facebook, ''), coalesce(c.unique_name, ''), c.alternate_emails, c.custom_fields, c.created_at, c.updated_at,
-	ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id),
+	coalesce(c.facebook, ''), coalesce(c.unique_name, ''), c.alternate_emails, c.custom_fields, c.created_at, c.updated_at`
+
+// contactSideColumns are the rest of contactColumns: what other tables
+// hold of the contact c.id.
+const contactSideColumns = `ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id),
 	ARRAY(SELECT t.tag_id FROM contact_tags t WHERE t.account_id = $1 AND t.contact_id = c.id ORDER BY t.tag_id),
 	(SELECT d.details FROM contact_cc d WHERE d.account_id = $1 AND d.contact_id = c.id)`
 

@@ -58,7 +58,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
 	"segments", "segment_refreshes", "cc_segments", "events",
-	"deletions", "event_attachments", "catalog_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
+	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "history_segments", "segment_history", "webhook_replays",
 	"import_chunks", "imports",
 	"contact_tombstones",

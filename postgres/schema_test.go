@@ -293,6 +293,8 @@ func TestCitusRouting(t *testing.T) {
 		{"contacts by id", qContactsByID, []any{a.ID, ids}},
 		{"contacts by email", qContactsByEmail, []any{a.ID, []string{email}}},
 		{"contacts by external id", qContactsByIdentifier[segmentd.IdentifierExternalID], []any{a.ID, []string{"x"}}},
+		{"upsert's rows by email", qUpsertRowsByIdentifier[segmentd.IdentifierEmail], []any{a.ID, []string{email}}},
+		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
 		{"unattached events", qEventsUnattached, []any{a.ID, []string{email}}},
 		{"CountContacts", "SELECT count(*) FROM contacts WHERE account_id = $1", []any{a.ID}},

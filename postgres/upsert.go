@@ -15,13 +15,19 @@ import (
 
 // UpsertContacts is one transaction of a few statements, whatever the
 // batch's size: it takes the account's lock and change number, reads the
-// stored contacts that any identifier of the batch names, matches and merges every patch in memory (with segmentd.ApplyPatch, as
-// the SQLite store does, sqlite/upsert.go), then writes the result as
-// whole sets by COPY: the contacts (an updated contact's row is deleted
-// and written again: the same dead row an UPDATE leaves, at COPY's cost
-// rather than that of an UPDATE … FROM unnest(…) of 20-odd arrays, about
-// 15% of a 30,000-contact update), their alternate emails and their new
-// list memberships.
+// rows of the stored contacts that any identifier of the batch names,
+// matches and merges every patch in memory (with segmentd.ApplyPatch, as
+// the SQLite store does, sqlite/upsert.go), reads the lists, tags and
+// Constant Contact attributes of the stored contacts a patch changed,
+// then writes the result as whole sets by COPY: the new and changed
+// contacts (an updated contact's row is deleted and written again: the
+// same dead row an UPDATE leaves, at COPY's cost rather than that of an
+// UPDATE … FROM unnest(…) of 20-odd arrays, about 15% of a 30,000-contact
+// update), their alternate emails and their new list memberships. A
+// stored contact no patch changed (a client re-sending identifiers to
+// put contacts on a list: most of an account's load) is neither read in
+// full nor written: its memberships are inserted unless they exist, and
+// membership_changes tells the history (docs/postgres.md, "Bulk paths").
 //
 // Matching under the account lock is exact: every writer of the account's
 // contacts holds it, so no contact appears or changes between the read and
@@ -32,10 +38,11 @@ import (
 // upsertEntry is a contact touched by an upsert batch.
 type upsertEntry struct {
 	c       segmentd.Contact
-	lists0  []string // the lists the stored contact is on
+	lists0  []string // the lists the stored contact is on, once read (fill)
 	stored  bool     // the row exists (rewritten), or not yet
 	altSet  bool     // a patch gave alternate_emails: rewrite its rows
 	touched bool     // a patch was applied to it
+	changed bool     // new, or a patch changed a field: write its row
 }
 
 // upsertBatch matches and merges one batch in memory. Matching sees the
@@ -50,8 +57,10 @@ type upsertBatch struct {
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
-// UpsertResult.Contacts holds each created or updated contact once, in its
-// final state, in the order the request first named it.
+// UpsertResult.Contacts holds each created contact, and each stored one a
+// patch changed, once, in its final state, in the order the request first
+// named it; UpsertResult.Joined the stored contacts no patch changed, which
+// only joined listIDs: their rows are left as they are.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -59,7 +68,7 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		if err != nil {
 			return err
 		}
-		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "")
+		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "", true)
 		return err
 	})
 	if err != nil {
@@ -70,8 +79,11 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 
 // upsertTx is UpsertContacts inside tx, under change number seq, which
 // the transaction took. newID, when not "", is the id of the first
-// contact the batch creates (a revived one, PutContact).
-func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string) (segmentd.UpsertResult, error) {
+// contact the batch creates (a revived one, PutContact). joined: stored
+// contacts no patch changed are left unwritten and reported in
+// UpsertResult.Joined; otherwise every touched contact is written and
+// reported in full.
+func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
@@ -88,15 +100,29 @@ func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patche
 	for i := range patches {
 		b.apply(i, &patches[i], listIDs, now)
 	}
+	if !joined {
+		for _, e := range b.order {
+			e.changed = true
+		}
+	}
+	if err := b.fill(ctx, tx, acct); err != nil {
+		return segmentd.UpsertResult{}, err
+	}
 	if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	res := b.res
 	res.Change = seq
-	res.Contacts = make([]segmentd.Contact, len(b.order))
-	for i, e := range b.order {
-		res.Contacts[i] = e.c
+	res.Contacts = make([]segmentd.Contact, 0, len(b.order))
+	for _, e := range b.order {
+		switch {
+		case !e.stored || e.changed:
+			res.Contacts = append(res.Contacts, e.c)
+		case len(listIDs) > 0:
+			res.Joined = append(res.Joined, e.c.ID)
+		}
 	}
+	slices.Sort(res.Joined)
 	return res, nil
 }
 
@@ -117,9 +143,12 @@ func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error 
 	return nil
 }
 
-// load reads the stored contacts that any identifier of the batch names,
-// with their lists, and indexes them: one query per kind of identifier the
-// batch holds (most batches hold emails only).
+// load reads the rows of the stored contacts that any identifier of the
+// batch names, and indexes them: one query per kind of identifier the
+// batch holds (most batches hold emails only). What other tables hold of
+// them (lists, tags, Constant Contact's attributes) is read afterwards,
+// and only for the contacts a patch changed (fill): the others only join
+// lists.
 func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches []segmentd.ContactPatch) error {
 	byID := make(map[string]*upsertEntry)
 	var stored []upsertEntry // the batch's stored contacts, in a few allocations
@@ -135,14 +164,14 @@ func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches [
 		if len(values) == 0 {
 			continue
 		}
-		err := contactsBy(ctx, tx, qContactsByIdentifier[t], acct, values, func(_ string, c segmentd.Contact) {
+		err := contactsBy(ctx, tx, qUpsertRowsByIdentifier[t], acct, values, func(_ string, c segmentd.Contact) {
 			if byID[c.ID] != nil {
 				return // named by another kind of identifier too
 			}
 			if len(stored) == cap(stored) {
 				stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
 			}
-			stored = append(stored, upsertEntry{c: c, lists0: c.ListIDs, stored: true})
+			stored = append(stored, upsertEntry{c: c, stored: true})
 			e := &stored[len(stored)-1]
 			byID[c.ID] = e
 			b.indexEntry(e)
@@ -152,6 +181,78 @@ func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches [
 		}
 	}
 	return nil
+}
+
+// qUpsertRowsBy is qContactsBy without the contact's lists, tags and
+// Constant Contact attributes (NULL), which fill reads where needed.
+func qUpsertRowsBy(cond string) string {
+	return "SELECT v.key, " + contactRowColumns + `, NULL::text[], NULL::text[], NULL::text FROM unnest($2::text[]) AS v (key)
+		CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account_id = $1 AND ` + cond + ") c"
+}
+
+var qUpsertRowsByIdentifier = map[segmentd.IdentifierType]string{
+	segmentd.IdentifierEmail:         qUpsertRowsBy("c.email = v.key"),
+	segmentd.IdentifierPhoneNumberID: qUpsertRowsBy("c.phone_number_id = v.key"),
+	segmentd.IdentifierExternalID:    qUpsertRowsBy("c.external_id = v.key"),
+	segmentd.IdentifierAnonymousID:   qUpsertRowsBy("c.anonymous_id = v.key"),
+}
+
+// qContactSides reads contactSideColumns of the contacts $2.
+const qContactSides = "SELECT c.id, " + contactSideColumns + " FROM unnest($2::text[]) AS c (id)"
+
+// fill reads the lists, tags and Constant Contact attributes of the
+// stored contacts a patch changed, which UpsertResult.Contacts carries in
+// full, and adds the lists the patches put them on to the stored ones.
+func (b *upsertBatch) fill(ctx context.Context, tx pgx.Tx, acct int64) error {
+	byID := make(map[string]*upsertEntry)
+	var ids []string
+	for _, e := range b.order {
+		if e.stored && e.changed {
+			byID[e.c.ID] = e
+			ids = append(ids, e.c.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, qContactSides, acct, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id string
+	var lists, tags []string
+	var cc *string
+	for rows.Next() {
+		lists, tags, cc = nil, nil, nil
+		if err := rows.Scan(&id, &lists, &tags, &cc); err != nil {
+			return err
+		}
+		e := byID[id]
+		if e == nil {
+			continue
+		}
+		e.lists0 = lists
+		joined := e.c.ListIDs // the batch's lists, which apply added
+		e.c.ListIDs = slices.Clone(lists)
+		for _, l := range joined {
+			if i, found := slices.BinarySearch(e.c.ListIDs, l); !found {
+				e.c.ListIDs = slices.Insert(e.c.ListIDs, i, l)
+			}
+		}
+		if len(e.c.ListIDs) == 0 {
+			e.c.ListIDs = nil
+		}
+		if len(tags) > 0 {
+			e.c.TagIDs = tags
+		}
+		if cc != nil {
+			if e.c.CC, err = segmentd.DecodeCCDetails(*cc); err != nil {
+				return fmt.Errorf("contact %s: contact_cc: %w", id, err)
+			}
+		}
+	}
+	return rows.Err()
 }
 
 func (b *upsertBatch) indexEntry(e *upsertEntry) {
@@ -187,6 +288,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		}
 	}
 	var e *upsertEntry
+	var changed bool
 	var err error
 	if match != nil {
 		// Merge into a copy, so that a refused patch leaves the entry as it was.
@@ -194,7 +296,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		c.AlternateEmails = slices.Clone(c.AlternateEmails)
 		c.CustomFields = maps.Clone(c.CustomFields)
 		c.ListIDs = slices.Clone(c.ListIDs)
-		if _, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&c, p, listIDs, "", now); err == nil {
 			e = match
 			e.c = c
 			b.res.Updated++
@@ -207,7 +309,7 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		if id == "" {
 			id = b.ids.next(time.Now())
 		}
-		if _, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
+		if changed, err = segmentd.ApplyPatch(&e.c, p, listIDs, id, now); err == nil {
 			b.newID = ""
 			b.res.Created++
 		}
@@ -224,12 +326,20 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	if p.AlternateEmails != nil {
 		e.altSet = true
 	}
+	e.changed = e.changed || changed
 	if !e.touched {
 		e.touched = true
 		b.order = append(b.order, e)
 	}
 	b.indexEntry(e)
 }
+
+// qJoinLists adds the memberships of lists $2 and contacts $3 that do not
+// exist (one that does keeps the time its contact was added), added at
+// $4, and returns the contact of each one added.
+const qJoinLists = `INSERT INTO list_members (account_id, list_id, contact_id, added_at)
+	SELECT $1, m.list_id, m.contact_id, $4 FROM unnest($2::text[], $3::text[]) AS m (list_id, contact_id)
+	ON CONFLICT DO NOTHING RETURNING contact_id`
 
 // contactCopyCols are the columns COPY writes for a contact, in
 // contactRows order.
@@ -271,8 +381,14 @@ func (r *contactRows) Values() ([]any, error) {
 
 func (r *contactRows) Err() error { return nil }
 
-// write stores every touched contact, their alternate-email rows when a
-// patch set them, and their list memberships.
+// write stores every new contact and every stored one a patch changed,
+// their alternate-email rows when a patch set them, and the list
+// memberships of every touched contact. A stored contact no patch changed
+// (re-sent only to join lists) keeps its row, and its lists were not
+// read: its memberships are inserted unless they exist, and a
+// membership_changes row naming the contacts that joined a list carries
+// the change number to the history (Store.Changes) in place of their
+// rows' change_seq.
 func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
@@ -281,11 +397,19 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	var rewrite []string // stored contacts, deleted and written again
 	var altOwners, altEmails, altReplaced []string
 	var memberLists, memberContacts []string // the memberships to add: new ones only
+	var joinLists, joinContacts []string     // of stored contacts left unwritten: unless they exist
 	var newEmails []string                   // of new contacts: their tombstones go
 	for _, e := range b.order {
 		c := &e.c
 		if !e.stored && c.Email != "" {
 			newEmails = append(newEmails, c.Email)
+		}
+		if e.stored && !e.changed {
+			for _, l := range listIDs {
+				joinLists = append(joinLists, l)
+				joinContacts = append(joinContacts, c.ID)
+			}
+			continue
 		}
 		for _, l := range listIDs {
 			if !slices.Contains(e.lists0, l) {
@@ -317,8 +441,10 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 		}
 	}
 	rows.acct, rows.seq = acct, seq
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
-		return fmt.Errorf("write contacts: %w", err)
+	if len(rows.cs) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"}, contactCopyCols, &rows); err != nil {
+			return fmt.Errorf("write contacts: %w", err)
+		}
 	}
 	if len(newEmails) > 0 {
 		if _, err := tx.Exec(ctx, "DELETE FROM contact_tombstones WHERE account_id = $1 AND email = ANY($2)", acct, newEmails); err != nil {
@@ -352,6 +478,20 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 			}))
 		if err != nil {
 			return fmt.Errorf("add list members: %w", err)
+		}
+	}
+	if len(joinLists) == 0 {
+		return nil
+	}
+	joined, err := queryAll(ctx, tx, scanString, qJoinLists, acct, joinLists, joinContacts, toMS(now))
+	if err != nil {
+		return fmt.Errorf("add list members: %w", err)
+	}
+	slices.Sort(joined)
+	joined = slices.Compact(joined)
+	if len(joined) > 0 {
+		if _, err := tx.Exec(ctx, "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES ($1, $2, $3)", acct, seq, joined); err != nil {
+			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
 	return nil
