@@ -67,7 +67,7 @@ func (s *Store) CreateAccount(ctx context.Context, name string, parentID int64, 
 }
 
 func (s *Store) Account(ctx context.Context, id int64) (segmentd.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id))
+	a, err := scanAccount(s.reads.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("", "account %d does not exist", id)
 	}
@@ -75,7 +75,7 @@ func (s *Store) Account(ctx context.Context, id int64) (segmentd.Account, error)
 }
 
 func (s *Store) AccountByName(ctx context.Context, name string) (segmentd.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE name = ?", name))
+	a, err := scanAccount(s.reads.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("", "account %s does not exist", segmentd.Quote(name))
 	}
@@ -84,7 +84,7 @@ func (s *Store) AccountByName(ctx context.Context, name string) (segmentd.Accoun
 
 // Accounts returns every account ordered by id.
 func (s *Store) Accounts(ctx context.Context) ([]segmentd.Account, error) {
-	return queryAll(ctx, s.read, scanAccount, "SELECT "+accountCols+" FROM accounts ORDER BY id")
+	return queryAll(ctx, &s.reads, scanAccount, "SELECT "+accountCols+" FROM accounts ORDER BY id")
 }
 
 // CreateAPIKey stores a key of an existing account. A hash already stored is
@@ -131,7 +131,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash string) (segmentd.APIKey,
 	var k segmentd.APIKey
 	var scopes string
 	var created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, account_id, name, hash, scopes, created_at FROM api_keys WHERE hash = ?", hash).
+	err := s.reads.QueryRowContext(ctx, "SELECT id, account_id, name, hash, scopes, created_at FROM api_keys WHERE hash = ?", hash).
 		Scan(&k.ID, &k.AccountID, &k.Name, &k.Hash, &scopes, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, notFound("", "unknown API key")

@@ -400,3 +400,96 @@ func TestEventEmailsBounded(t *testing.T) {
 		t.Fatalf("after a batch of 12 emails: %d remembered, bound 8", n)
 	}
 }
+
+// TestEventOwnersReadWhole: the batches that look emails up read the
+// account's contacts in too (loadOwners), until every email and alternate
+// email is remembered; at every step each event gets the owner the store's
+// lookup gives, an alternate email shared by two contacts names the lower
+// id, a contact's email wins over another's alternate one, another
+// account's contacts never count, and a contact write starts over.
+func TestEventOwnersReadWhole(t *testing.T) {
+	s, acct := openAccount(t)
+	other, err := s.CreateAccount(t.Context(), "b", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(v string) *string { return &v }
+	upsertOne(t, s, other.ID, segmentd.ContactPatch{Email: str("c1@example.com")})
+	upsertOne(t, s, other.ID, segmentd.ContactPatch{Email: str("only-b@example.com")})
+	var patches []segmentd.ContactPatch
+	for i := range 40 {
+		p := segmentd.ContactPatch{Email: str(fmt.Sprintf("c%d@example.com", i))}
+		switch i {
+		case 5:
+			p.AlternateEmails = &[]string{"alt@example.com", "c7@example.com"}
+		case 10, 11:
+			p.AlternateEmails = &[]string{"shared@example.com"}
+		}
+		patches = append(patches, p)
+	}
+	if _, err := s.UpsertContacts(t.Context(), acct, patches, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"alt@example.com", "shared@example.com", "only-b@example.com", "nobody@example.com"}
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("c%d@example.com", i))
+	}
+	want := func() map[string]string {
+		t.Helper()
+		var m map[string]string
+		err := s.readTx(t.Context(), func(tx *sql.Tx) (err error) {
+			m, err = contactIDsByEmail(t.Context(), tx, acct, names)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	check := func(step string, owners map[string]string, emails ...string) {
+		t.Helper()
+		var evs []segmentd.Event
+		for _, e := range emails {
+			evs = append(evs, emailEvent(e))
+		}
+		res := addEvents(t, s, acct, evs...)
+		for _, ev := range res.Events {
+			if ev.ContactID != owners[ev.Email] {
+				t.Fatalf("%s: %s owned by %q, want %q", step, ev.Email, ev.ContactID, owners[ev.Email])
+			}
+		}
+	}
+	loaded := func() bool {
+		s.events.mu.Lock()
+		defer s.events.mu.Unlock()
+		ld := s.events.loads[acct]
+		return ld != nil && ld.done
+	}
+	owners := want()
+	if owners["shared@example.com"] != min(owners["c10@example.com"], owners["c11@example.com"]) ||
+		owners["c7@example.com"] == owners["c5@example.com"] || owners["alt@example.com"] != owners["c5@example.com"] {
+		t.Fatalf("the store's own lookup: %v", owners)
+	}
+	for i := 0; !loaded(); i++ {
+		if i == len(names) {
+			t.Fatal("the account's contacts were never read whole")
+		}
+		// An email of no contact is looked up each time until then.
+		check(fmt.Sprintf("batch %d", i), owners, names[i], names[(i+17)%len(names)], fmt.Sprintf("none%d@example.com", i))
+	}
+	// Whole: nothing is looked up, and every answer is the store's.
+	check("whole", owners, names...)
+	if n := len(s.events.emails[acct]); n < 42 {
+		t.Fatalf("whole, but %d emails remembered", n)
+	}
+	// A contact write forgets it all; the next batches start over.
+	added := upsertOne(t, s, acct, segmentd.ContactPatch{Email: str("nobody@example.com")})
+	if loaded() {
+		t.Fatal("a contact write left the account read whole")
+	}
+	owners = want()
+	if owners["nobody@example.com"] != added {
+		t.Fatalf("the store's own lookup after the write: %v", owners)
+	}
+	check("after the write", owners, names...)
+}

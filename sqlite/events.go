@@ -85,6 +85,12 @@ var registerFunctions = sync.OnceValue(func() error {
 const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
+	// qContactEmailsAfter reads the account's contacts with an email in id
+	// order, after an id, a page at a time (loadOwners).
+	qContactEmailsAfter = "SELECT id, email FROM contacts WHERE account_id = ? AND id > ? AND email IS NOT NULL ORDER BY id LIMIT ?"
+	// qAlternateEmailsAll is qAlternateEmailOwners for every alternate
+	// email of the account.
+	qAlternateEmailsAll = "SELECT email, min(contact_id) FROM contact_alternate_emails WHERE account_id = ? GROUP BY email"
 	// qEventsLastSeq is the greatest sequence number of the account's
 	// rows and blocks (the newest block's range may end past its last
 	// event: numbers are never given twice).

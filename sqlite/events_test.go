@@ -35,7 +35,7 @@ func TestEventContract(t *testing.T) {
 func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
-	for _, q := range []string{qEventHashes, qEventAt, qContactIDsByEmail, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents,
+	for _, q := range []string{qEventHashes, qEventAt, qContactIDsByEmail, qContactEmailsAfter, qAlternateEmailsAll, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents,
 		qEventsFirstSeq, qPruneEvents, qMinEventTime, qEventsAnyBefore, qRecordAttachment,
 		qEventFrontier, qRowsFirstSeq, qRowsLastSeq, qPackRows, qDeletePacked, qInsertBlock, qScanBlocks, qBlockAt, qAccountBlocks,
 		qBlocksBefore, qBlockData, qRewriteBlock, qBlocksMinTime, qBlocksFirstSeq} {

@@ -15,7 +15,7 @@ import (
 const fieldCounter = "field_id"
 
 func (s *Store) FieldDefinitions(ctx context.Context, acct int64) ([]segmentd.FieldDefinition, error) {
-	return fieldDefinitions(ctx, s.read, acct)
+	return fieldDefinitions(ctx, &s.reads, acct)
 }
 
 // fieldDefinitions lists the account's custom fields in creation order (the

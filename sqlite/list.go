@@ -93,7 +93,7 @@ func (s *Store) CountLists(ctx context.Context, acct int64) (int, error) {
 }
 
 func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List, error) {
-	return getList(ctx, s.read, acct, id)
+	return getList(ctx, &s.reads, acct, id)
 }
 
 // CountListMembers counts a list's contacts (0 for a list that does not

@@ -100,7 +100,7 @@ func (s *Store) Segments(ctx context.Context, acct int64) ([]segmentd.Segment, e
 }
 
 func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Segment, error) {
-	seg, err := scanSegment(s.read.QueryRowContext(ctx, segmentSelect+"WHERE account_id = ? AND id = ?", acct, strings.ToLower(id)))
+	seg, err := scanSegment(s.reads.QueryRowContext(ctx, segmentSelect+"WHERE account_id = ? AND id = ?", acct, strings.ToLower(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return seg, segmentNotFound(id)
 	}
@@ -158,5 +158,5 @@ func scanRefresh(row rowScanner) (segmentd.Refresh, error) {
 }
 
 func (s *Store) Refreshes(ctx context.Context, acct int64, since time.Time) ([]segmentd.Refresh, error) {
-	return queryAll(ctx, s.read, scanRefresh, qRefreshesSince, acct, toMS(since))
+	return queryAll(ctx, &s.reads, scanRefresh, qRefreshesSince, acct, toMS(since))
 }

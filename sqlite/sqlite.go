@@ -46,7 +46,8 @@ var migrationFS embed.FS
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
-	ckpt  *sql.DB // background WAL checkpoints (checkpointLoop)
+	reads preparedReads // read's statements that every request runs (prepared.go)
+	ckpt  *sql.DB       // background WAL checkpoints (checkpointLoop)
 
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -132,7 +133,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 
-	s := &Store{write: write, read: read, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
+	s := &Store{write: write, read: read, reads: preparedReads{db: read}, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
 		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}, packing: newPackQueue()}
 	if err := s.migrate(ctx); err != nil {
 		close(s.stopped)
@@ -190,7 +191,7 @@ func (s *Store) Close() error {
 	})
 	<-s.stopped
 	s.bg.Wait()
-	return errors.Join(s.closeInserts(), s.ckpt.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.closeInserts(), s.ckpt.Close(), s.reads.close(), s.read.Close(), s.write.Close())
 }
 
 // closeInserts finalizes AddEvents' statements, which database/sql does

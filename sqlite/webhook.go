@@ -29,7 +29,7 @@ func (s *Store) SetWebhookKey(ctx context.Context, acct int64, key string) error
 // WebhookKey returns the account's verification key, "" when none is set.
 func (s *Store) WebhookKey(ctx context.Context, acct int64) (string, error) {
 	var key string
-	err := s.read.QueryRowContext(ctx, "SELECT public_key FROM webhook_keys WHERE account_id = ?", acct).Scan(&key)
+	err := s.reads.QueryRowContext(ctx, "SELECT public_key FROM webhook_keys WHERE account_id = ?", acct).Scan(&key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"strconv"
@@ -444,6 +445,34 @@ func TestLimitsAndBadBodies(t *testing.T) {
 	}
 	if code, out := e.post("[]", "", nil); code != 200 || !strings.Contains(out, `"received":0`) {
 		t.Fatalf("empty batch: %d %s", code, out)
+	}
+	// A body of no declared length (chunked) is read to its end, and to
+	// the limit.
+	for _, tt := range []struct {
+		body string
+		want int
+		msg  string
+	}{
+		{batch(one, one), 200, `"received":2`},
+		{batch(strings.Repeat(one+",", 20) + one), 413, "must not exceed 2000 bytes"},
+	} {
+		rq, err := http.NewRequest("POST", e.URL+"/webhooks/sendgrid/events", io.MultiReader(strings.NewReader(tt.body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq.Header.Set("Authorization", "Bearer "+e.Key)
+		if rq.ContentLength != 0 {
+			t.Fatalf("the request declares %d bytes; the case needs none declared", rq.ContentLength)
+		}
+		resp, err := http.DefaultClient.Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || !strings.Contains(string(out), tt.msg) {
+			t.Fatalf("chunked body of %d bytes: %d %s, want %d and %q", len(tt.body), resp.StatusCode, out, tt.want, tt.msg)
+		}
 	}
 }
 

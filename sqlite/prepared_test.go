@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// TestPreparedReads: the kept statements answer as the store is now (rows
+// written after their preparation included), from many goroutines at
+// once, each query prepared once.
+func TestPreparedReads(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	a, err := s.CreateAccount(ctx, "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if got, err := s.Account(ctx, a.ID); err != nil || got.Name != "a" {
+					t.Errorf("Account: %+v, %v", got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := s.APIKeyByHash(ctx, segmentd.HashAPIKey("no such key")); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("an unknown key: %v", err)
+	}
+	secret := segmentd.NewAPIKeySecret()
+	if _, err := s.CreateAPIKey(ctx, segmentd.APIKey{AccountID: a.ID, Name: "k", Hash: segmentd.HashAPIKey(secret), Scopes: []segmentd.Scope{segmentd.ScopeSendGridRead}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := s.APIKeyByHash(ctx, segmentd.HashAPIKey(secret)); err != nil || k.AccountID != a.ID {
+		t.Fatalf("a key stored after the statement was prepared: %+v, %v", k, err)
+	}
+	if _, err := s.CreateAccount(ctx, "b", a.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := s.Accounts(ctx); err != nil || len(all) != 2 {
+		t.Fatalf("Accounts after a second account: %+v, %v", all, err)
+	}
+	if all, err := s.Accounts(ctx); err != nil || len(all) != 2 {
+		t.Fatalf("Accounts again: %+v, %v", all, err)
+	}
+	kept := 0
+	s.reads.stmts.Range(func(_, _ any) bool { kept++; return true })
+	if kept != 3 { // the account, the key, the accounts
+		t.Fatalf("%d statements kept, want 3", kept)
+	}
+}
