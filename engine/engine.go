@@ -681,6 +681,10 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	a := e.writerFor(acct, segmentd.CauseEvent)
 	defer e.release(a)
 	ms := a.clock(now)
+	if len(a.active) == 0 {
+		a.loadEvents(batch, ms)
+		return
+	}
 	runs := a.runs[:0]
 	camps := false
 	for _, ce := range batch {
@@ -723,6 +727,25 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	a.checks = checks[:0]
 	if cap(runs) <= keptEventRuns && cap(buf) <= keptEventRuns {
 		a.runs, a.evs = runs[:0], buf[:0]
+	}
+	if camps {
+		a.campaignsChanged(ms)
+	}
+}
+
+// loadEvents is AddEventsMany for an account without a segment to check,
+// as during the rebuild at start (events are loaded before segments): no
+// verdict to make, so no order to sort the runs into (a contact's runs
+// keep theirs) and no subset of segments to find per run; the events are
+// only recorded.
+func (a *account) loadEvents(batch []ContactEvents, ms int64) {
+	camps := false
+	for _, ce := range batch {
+		if idx, ok := a.ids.lookup(ce.ContactID); ok {
+			a.saved = nil // a write before the segments are loaded: see adopt
+			a.addEvents(idx, ce.Events)
+		}
+		camps = a.camps.noteAll(ce.Events) || camps
 	}
 	if camps {
 		a.campaignsChanged(ms)
