@@ -36,7 +36,7 @@ func TestParseUUID(t *testing.T) {
 
 // TestContactIDs drives the id table with random sets and removes of UUID
 // and other ids, reusing freed indexes as the engine does, and compares it
-// with a plain map after every step.
+// (lookup, lookupMany and str) with a plain map every 97 steps.
 func TestContactIDs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ids contactIDs
@@ -76,11 +76,16 @@ func TestContactIDs(t *testing.T) {
 		if step%97 != 0 {
 			continue
 		}
-		for _, id := range pool {
+		at := make([]int64, len(pool))
+		ids.lookupMany(pool, at)
+		for i, id := range pool {
 			idx, ok := ids.lookup(id)
 			widx, wok := want[id]
 			if ok != wok || ok && idx != widx {
 				t.Fatalf("step %d: lookup(%q) = %d, %v, want %d, %v", step, id, idx, ok, widx, wok)
+			}
+			if wat := int64(widx); !wok && at[i] != -1 || wok && at[i] != wat {
+				t.Fatalf("step %d: lookupMany gave %q %d, want %d (known %v)", step, id, at[i], widx, wok)
 			}
 		}
 		for idx, id := range byIdx {

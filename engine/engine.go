@@ -105,6 +105,8 @@ type account struct {
 	// (contactEvents, applyChecks), reused so a batch allocates none.
 	checks, sorted []eventCheck
 	runs           []eventRun    // AddEventsMany's
+	lookIDs        []string      // loadEvents' contact ids
+	lookAt         []int64       // and their indexes
 	evs            []query.Event // AddEventsMany's merged runs
 	subSegs        []*segment
 	subProgs       []*query.Program
@@ -740,12 +742,22 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 // only recorded.
 func (a *account) loadEvents(batch []ContactEvents, ms int64) {
 	camps := false
+	ids, at := a.lookIDs[:0], a.lookAt[:0]
 	for _, ce := range batch {
-		if idx, ok := a.ids.lookup(ce.ContactID); ok {
+		ids = append(ids, ce.ContactID)
+	}
+	at = slices.Grow(at, len(ids))[:len(ids)]
+	a.ids.lookupMany(ids, at)
+	for i, ce := range batch {
+		if at[i] >= 0 {
 			a.saved = nil // a write before the segments are loaded: see adopt
-			a.addEvents(idx, ce.Events)
+			a.addEvents(uint32(at[i]), ce.Events)
 		}
 		camps = a.camps.noteAll(ce.Events) || camps
+	}
+	clear(ids)
+	if cap(ids) <= keptEventRuns {
+		a.lookIDs, a.lookAt = ids[:0], at[:0]
 	}
 	if camps {
 		a.campaignsChanged(ms)
