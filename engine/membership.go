@@ -126,7 +126,7 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 // campaigns.
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 	qevs := make([]query.Event, len(evs))
-	var batch []ContactEvents
+	batch := make([]ContactEvents, 0, len(evs)) // at most a run per event: grown by appends, a rebuild's page was copied over and over
 	for i := 0; i < len(evs); {
 		id := evs[i].ContactID
 		j := i
