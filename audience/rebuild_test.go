@@ -20,7 +20,8 @@ import (
 // SEGMENTD_REBUILD_BENCH_DB names its segmentd.db, for example one a
 // `segmentd bench ingest --realistic --data DIR` run left (only read). It
 // reports the process's CPU per rebuild, the figure to compare on a
-// shared machine, and the heap the loaded engine holds.
+// shared machine, the heap after it (the engine and the store), and the
+// engine's own estimate of its bytes (Stats.Bytes, of which EventBytes).
 func BenchmarkRebuildLoaded(b *testing.B) {
 	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
 	if path == "" {
@@ -33,6 +34,7 @@ func BenchmarkRebuildLoaded(b *testing.B) {
 	}
 	defer st.Close()
 	var heap uint64
+	var engineBytes, eventBytes int64
 	var cpu time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -49,10 +51,18 @@ func BenchmarkRebuildLoaded(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heap = ms.HeapAlloc
+		engineBytes, eventBytes = 0, 0
+		for _, acct := range m.Accounts() {
+			st := m.Stats(acct)
+			engineBytes += st.Bytes
+			eventBytes += st.EventBytes
+		}
 		svc.Close()
 		runtime.KeepAlive(m)
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(engineBytes)/(1<<20), "engine-MiB")
+	b.ReportMetric(float64(eventBytes)/(1<<20), "events-MiB")
 }

@@ -26,7 +26,8 @@ import (
 //
 // Rebuilding from the store at start: SetFields, then PutContacts in
 // batches, then AddEvents, then PutSegment for each live segment (loading
-// contacts before segments skips the per-contact re-checks).
+// contacts before segments skips the per-contact re-checks, and events
+// before them are only recorded: loadEvents).
 type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
