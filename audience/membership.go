@@ -186,6 +186,10 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		var events func([]segmentd.Event) error
 		if s.cfg.Events != nil {
 			events = func(evs []segmentd.Event) error {
+				if p, ok := s.members.(eventPreparer); ok {
+					add := p.PrepareEvents(a.ID, evs)
+					return feed.send(ctx, func() { add(now) })
+				}
 				return feed.send(ctx, func() { s.members.AddEvents(a.ID, evs, now) })
 			}
 		}
@@ -202,6 +206,14 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		s.follow.set(a.ID, change, event)
 	}
 	return nil
+}
+
+// eventPreparer is a Membership that takes events in two steps
+// (engine.Membership does): the rebuild converts each page on the
+// goroutine that reads the store, which otherwise waits on the engine
+// during the events, and the feeder only records it.
+type eventPreparer interface {
+	PrepareEvents(acct int64, evs []segmentd.Event) func(now time.Time)
 }
 
 // feeder applies engine updates on a goroutine of its own, in order, so

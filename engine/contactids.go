@@ -104,14 +104,69 @@ func (t *contactIDs) find(u *uuid) (int, bool) {
 	if len(t.slots) == 0 {
 		return 0, false
 	}
+	return t.findFrom(u, int(u.hash())&(len(t.slots)-1))
+}
+
+// findFrom is find with the probe starting at slot i.
+func (t *contactIDs) findFrom(u *uuid, i int) (int, bool) {
 	mask := len(t.slots) - 1
-	for i := int(u.hash()) & mask; ; i = (i + 1) & mask {
+	for ; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
 			return i, false
 		}
 		if t.uuids[s-1] == *u {
 			return i, true
+		}
+	}
+}
+
+// lookupGroup is how many ids lookupMany looks up side by side.
+const lookupGroup = 8
+
+// lookupMany sets at[i] to the index of ids[i], or -1 for an unknown id.
+// It is lookup for many ids, faster: at a million contacts the table is
+// far larger than the caches, and a lookup is two trips to memory (its
+// slot, then the UUID the slot names). lookupMany makes the trips of
+// lookupGroup ids side by side (each step's loads do not depend on each
+// other, so the processor overlaps them) instead of one after another.
+func (t *contactIDs) lookupMany(ids []string, at []int64) {
+	var us [lookupGroup]uuid
+	var pos [lookupGroup]int
+	var slot [lookupGroup]uint32
+	mask := len(t.slots) - 1
+	for start := 0; start < len(ids); start += lookupGroup {
+		n := min(lookupGroup, len(ids)-start)
+		for k := range n {
+			u, ok := parseUUID(ids[start+k])
+			if !ok || len(t.slots) == 0 {
+				at[start+k], pos[k] = -1, -1
+				if idx, ok := t.oddIdx[ids[start+k]]; ok {
+					at[start+k] = int64(idx)
+				}
+				continue
+			}
+			us[k], pos[k] = u, int(u.hash())&mask
+		}
+		for k := range n {
+			if pos[k] >= 0 {
+				slot[k] = t.slots[pos[k]]
+			}
+		}
+		for k := range n {
+			switch s := slot[k]; {
+			case pos[k] < 0:
+			case s == 0:
+				at[start+k] = -1
+			case t.uuids[s-1] == us[k]:
+				at[start+k] = int64(s - 1)
+			default: // another id in the slot: probe on
+				if i, ok := t.findFrom(&us[k], (pos[k]+1)&mask); ok {
+					at[start+k] = int64(t.slots[i] - 1)
+				} else {
+					at[start+k] = -1
+				}
+			}
 		}
 	}
 }

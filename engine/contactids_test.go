@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/cputime"
 	"github.com/segmentd/segmentd/query"
 )
 
@@ -36,7 +37,7 @@ func TestParseUUID(t *testing.T) {
 
 // TestContactIDs drives the id table with random sets and removes of UUID
 // and other ids, reusing freed indexes as the engine does, and compares it
-// with a plain map after every step.
+// (lookup, lookupMany and str) with a plain map every 97 steps.
 func TestContactIDs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ids contactIDs
@@ -76,11 +77,16 @@ func TestContactIDs(t *testing.T) {
 		if step%97 != 0 {
 			continue
 		}
-		for _, id := range pool {
+		at := make([]int64, len(pool))
+		ids.lookupMany(pool, at)
+		for i, id := range pool {
 			idx, ok := ids.lookup(id)
 			widx, wok := want[id]
 			if ok != wok || ok && idx != widx {
 				t.Fatalf("step %d: lookup(%q) = %d, %v, want %d, %v", step, id, idx, ok, widx, wok)
+			}
+			if wat := int64(widx); !wok && at[i] != -1 || wok && at[i] != wat {
+				t.Fatalf("step %d: lookupMany gave %q %d, want %d (known %v)", step, id, at[i], widx, wok)
 			}
 		}
 		for idx, id := range byIdx {
@@ -173,4 +179,40 @@ func roundTrip(t *testing.T, e *Engine) (*Engine, []byte) {
 		t.Fatal(err)
 	}
 	return e2, buf.Bytes()
+}
+
+// BenchmarkLookupMany compares lookupMany with lookup one id after
+// another over the ids of a million contacts, in the rebuild's random
+// order, in pages of 50,000 (the rebuild's events page).
+func BenchmarkLookupMany(b *testing.B) {
+	const n, page = 1_000_000, 50_000
+	var t contactIDs
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = genContact(i, base).ID
+		t.set(uint32(i), ids[i])
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pg := make([]string, page)
+	for i := range pg {
+		pg[i] = ids[rng.IntN(n)]
+	}
+	at := make([]int64, page)
+	b.Run("one", func(b *testing.B) {
+		c0 := cputime.Process()
+		for b.Loop() {
+			for i, id := range pg {
+				idx, _ := t.lookup(id)
+				at[i] = int64(idx)
+			}
+		}
+		b.ReportMetric(float64((cputime.Process()-c0).Nanoseconds())/float64(b.N*page), "cpu-ns/id")
+	})
+	b.Run("many", func(b *testing.B) {
+		c0 := cputime.Process()
+		for b.Loop() {
+			t.lookupMany(pg, at)
+		}
+		b.ReportMetric(float64((cputime.Process()-c0).Nanoseconds())/float64(b.N*page), "cpu-ns/id")
+	})
 }

@@ -26,7 +26,8 @@ import (
 //
 // Rebuilding from the store at start: SetFields, then PutContacts in
 // batches, then AddEvents, then PutSegment for each live segment (loading
-// contacts before segments skips the per-contact re-checks).
+// contacts before segments skips the per-contact re-checks, and events
+// before them are only recorded: loadEvents).
 type Engine struct {
 	mu    sync.Mutex
 	accts map[int64]*account
@@ -105,6 +106,8 @@ type account struct {
 	// (contactEvents, applyChecks), reused so a batch allocates none.
 	checks, sorted []eventCheck
 	runs           []eventRun    // AddEventsMany's
+	lookIDs        []string      // loadEvents' contact ids
+	lookAt         []int64       // and their indexes
 	evs            []query.Event // AddEventsMany's merged runs
 	subSegs        []*segment
 	subProgs       []*query.Program
@@ -681,6 +684,10 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	a := e.writerFor(acct, segmentd.CauseEvent)
 	defer e.release(a)
 	ms := a.clock(now)
+	if len(a.active) == 0 {
+		a.loadEvents(batch, ms)
+		return
+	}
 	runs := a.runs[:0]
 	camps := false
 	for _, ce := range batch {
@@ -723,6 +730,35 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	a.checks = checks[:0]
 	if cap(runs) <= keptEventRuns && cap(buf) <= keptEventRuns {
 		a.runs, a.evs = runs[:0], buf[:0]
+	}
+	if camps {
+		a.campaignsChanged(ms)
+	}
+}
+
+// loadEvents is AddEventsMany for an account without a segment to check,
+// as during the rebuild at start (events are loaded before segments): no
+// verdict to make, so no order to sort the runs into (a contact's runs
+// keep theirs) and no subset of segments to find per run; the events are
+// only recorded.
+func (a *account) loadEvents(batch []ContactEvents, ms int64) {
+	camps := false
+	ids, at := a.lookIDs[:0], a.lookAt[:0]
+	for _, ce := range batch {
+		ids = append(ids, ce.ContactID)
+	}
+	at = slices.Grow(at, len(ids))[:len(ids)]
+	a.ids.lookupMany(ids, at)
+	for i, ce := range batch {
+		if at[i] >= 0 {
+			a.saved = nil // a write before the segments are loaded: see adopt
+			a.addEvents(uint32(at[i]), ce.Events)
+		}
+		camps = a.camps.noteAll(ce.Events) || camps
+	}
+	clear(ids)
+	if cap(ids) <= keptEventRuns {
+		a.lookIDs, a.lookAt = ids[:0], at[:0]
 	}
 	if camps {
 		a.campaignsChanged(ms)

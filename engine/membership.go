@@ -125,8 +125,24 @@ func (m Membership) Search(acct int64, src string, limit int, now time.Time) ([]
 // than it saved. Runs of no contact ("") still name the account's
 // campaigns.
 func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
+	m.Engine.AddEventsMany(acct, contactRuns(evs), now)
+}
+
+// PrepareEvents is AddEvents in two steps: evs converted to the engine's
+// form now, on the caller's goroutine, and recorded when the returned
+// function runs. The rebuild at start converts a page of events on the
+// goroutine that reads the store, which waits on the engine during the
+// events, rather than on the engine's.
+func (m Membership) PrepareEvents(acct int64, evs []segmentd.Event) func(now time.Time) {
+	batch := contactRuns(evs)
+	return func(now time.Time) { m.Engine.AddEventsMany(acct, batch, now) }
+}
+
+// contactRuns converts evs to the engine's form, each run of consecutive
+// events of one contact one ContactEvents.
+func contactRuns(evs []segmentd.Event) []ContactEvents {
 	qevs := make([]query.Event, len(evs))
-	var batch []ContactEvents
+	batch := make([]ContactEvents, 0, len(evs)) // at most a run per event: grown by appends, a rebuild's page was copied over and over
 	for i := 0; i < len(evs); {
 		id := evs[i].ContactID
 		j := i
@@ -136,7 +152,7 @@ func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 		batch = append(batch, ContactEvents{ContactID: id, Events: qevs[i:j]})
 		i = j
 	}
-	m.Engine.AddEventsMany(acct, batch, now)
+	return batch
 }
 
 // queryEvent converts a domain event to the engine's form.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/segmentd/segmentd"
 )
@@ -41,7 +42,7 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			return err
 		}
 		for after := ""; ; {
-			cs, err := queryContactsLists(ctx, tx, qContactsAfter, acct, after, readContactsPage)
+			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage)
 			if err != nil {
 				return err
 			}
@@ -74,4 +75,110 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		return nil
 	})
 	return change, event, err
+}
+
+// qContactPage is a page of ReadAccount: contacts only; their lists, tags
+// and Constant Contact-only attributes are read after it (readContactPage).
+const qContactPage = "SELECT " + contactColumnsC + " FROM contacts c WHERE c.account_id = ? AND c.id > ? ORDER BY c.id LIMIT ?"
+
+// The pairs of a page's contacts, a range of each table's primary key in
+// contact order.
+const (
+	qPageLists = `SELECT contact_id, list_id FROM list_members
+		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, list_id`
+	qPageTags = `SELECT contact_id, tag_id FROM contact_tags
+		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, tag_id`
+	qPageCC = `SELECT contact_id, details FROM contact_cc
+		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id`
+)
+
+// readContactPage reads up to limit contacts with ids greater than after,
+// in id order, each with its lists, tags and Constant Contact-only
+// attributes, as qContactsAfter does. At the rebuild's scale it reads the
+// page first and then one range of list_members, contact_tags and
+// contact_cc over the page's ids each, merged in id order: three
+// sequential reads where qContactsAfter's subqueries seek three times a
+// contact (about a third of the rebuild's read of contacts).
+func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
+	rows, err := tx.QueryContext(ctx, qContactPage, acct, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cs := make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
+	for rows.Next() {
+		c, err := scanContactAnd(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return cs, nil
+	}
+	first, last := cs[0].ID, cs[len(cs)-1].ID
+	ids := make(map[string]string) // list and tag ids, one string each
+	err = mergePairs(ctx, tx, qPageLists, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
+		c.ListIDs = append(c.ListIDs, intern(ids, v))
+		return nil
+	})
+	if err == nil {
+		err = mergePairs(ctx, tx, qPageTags, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
+			c.TagIDs = append(c.TagIDs, intern(ids, v))
+			return nil
+		})
+	}
+	if err == nil {
+		err = mergePairs(ctx, tx, qPageCC, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
+			var err error
+			if c.CC, err = segmentd.DecodeCCDetails(string(v)); err != nil {
+				return fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
+			}
+			return nil
+		})
+	}
+	return cs, err
+}
+
+// mergePairs runs query over the (contact id, value) pairs of the ids from
+// first to last, in contact order, and hands each value to set with its
+// contact of cs (in id order); pairs of contacts not in cs are skipped.
+func mergePairs(ctx context.Context, tx *sql.Tx, query string, acct int64, first, last string, cs []segmentd.Contact, set func(*segmentd.Contact, []byte) error) error {
+	rows, err := tx.QueryContext(ctx, query, acct, first, last)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cid, v sql.RawBytes
+	i := 0
+	for rows.Next() {
+		if err := rows.Scan(&cid, &v); err != nil {
+			return err
+		}
+		for i < len(cs) && cs[i].ID < string(cid) {
+			i++
+		}
+		if i == len(cs) {
+			break
+		}
+		if cs[i].ID == string(cid) {
+			if err := set(&cs[i], v); err != nil {
+				return err
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// intern returns b as a string, the same one for equal bytes.
+func intern(m map[string]string, b []byte) string {
+	if s, ok := m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	m[s] = s
+	return s
 }

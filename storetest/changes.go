@@ -170,9 +170,10 @@ func testEventsChangeHistory(t *testing.T, st EventsStore) {
 	}
 }
 
-// testReadAccount: ReadAccount gives every live contact in id order and
-// every event in sequence order, with the marks of what it read, and stops
-// at a callback's error.
+// testReadAccount: ReadAccount gives every live contact in id order, in
+// full (lists, tags, Constant Contact-only attributes, as Contact gives
+// it), and every event in sequence order, with the marks of what it read,
+// and stops at a callback's error.
 func testReadAccount(t *testing.T, st EventsStore) {
 	acct := newAccount(t, st, "a")
 	other := newAccount(t, st, "b")
@@ -180,9 +181,24 @@ func testReadAccount(t *testing.T, st EventsStore) {
 	for i := range 12_000 { // more than one page of contacts
 		patches = append(patches, segmentd.ContactPatch{Email: str(fmt.Sprintf("c%05d@example.com", i))})
 	}
-	upsert(t, st, acct, nil, patches[:6000]...)
+	l1 := must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), acct, "L1", now))
+	l2 := must[segmentd.List](t, "CreateList")(st.CreateList(ctx(t), acct, "L2", now))
+	tag := must[segmentd.Tag](t, "CreateTag")(st.CreateTag(ctx(t), acct, "T", "", 10, now))
+	first := upsert(t, st, acct, []string{l1.ID}, patches[:6000]...)
 	upsert(t, st, acct, nil, patches[6000:]...)
 	upsert(t, st, other, nil, segmentd.ContactPatch{Email: str("other@example.com")})
+	// Contacts on both lists, tagged, with attributes, spread over the
+	// pages (ids are in no relation to emails), and their neighbours
+	// without.
+	var full []string
+	for i := 0; i < 6000; i += 997 {
+		full = append(full, first.Contacts[i].ID)
+	}
+	upsert(t, st, acct, []string{l2.ID}, patches[0], patches[997], patches[1994])
+	must[[]string](t, "TagContacts")(st.TagContacts(ctx(t), acct, []string{tag.ID}, full, now))
+	for _, id := range full[:3] {
+		must[bool](t, "SetCCDetails")(st.SetCCDetails(ctx(t), acct, id, segmentd.CCDetails{JobTitle: "Engineer " + id[:4]}, now))
+	}
 	gone := mustEmail(t, st, acct, "c00007@example.com").ID
 	must[int](t, "DeleteContacts")(st.DeleteContacts(ctx(t), acct, []string{gone}))
 	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), acct, []segmentd.Event{
@@ -191,9 +207,11 @@ func testReadAccount(t *testing.T, st EventsStore) {
 
 	var ids []string
 	var evs []string
+	read := map[string]segmentd.Contact{}
 	change, event, err := st.ReadAccount(ctx(t), acct, func(cs []segmentd.Contact) error {
 		for _, c := range cs {
 			ids = append(ids, c.ID)
+			read[c.ID] = c
 		}
 		return nil
 	}, func(es []segmentd.Event) error {
@@ -205,6 +223,15 @@ func testReadAccount(t *testing.T, st EventsStore) {
 	noErr(t, "ReadAccount", err)
 	if len(ids) != 11_999 || !slices.IsSorted(ids) || slices.Contains(ids, gone) {
 		t.Fatalf("ReadAccount gave %d contacts (sorted %v), want the 11,999 live ones in id order", len(ids), slices.IsSorted(ids))
+	}
+	for _, id := range append(full, first.Contacts[1].ID, first.Contacts[998].ID) {
+		want := must[segmentd.Contact](t, "Contact")(st.Contact(ctx(t), acct, id))
+		if got := read[id]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("ReadAccount gave contact\n%+v\nContact gives\n%+v", got, want)
+		}
+	}
+	if c := read[full[0]]; len(c.ListIDs) != 2 || len(c.TagIDs) != 1 || c.CC.JobTitle == "" {
+		t.Fatalf("ReadAccount gave %+v, want it on two lists, tagged, with a job title", c)
 	}
 	if !slices.Equal(evs, []string{"r1", "r2", "r3"}) {
 		t.Fatalf("ReadAccount events = %v, want r1 r2 r3", evs)
