@@ -95,8 +95,9 @@ func (b bitset) first(limit int) []uint32 {
 type colwise struct {
 	a     *account
 	now   time.Time
-	n     int        // the index space: every contact index is below it
-	memos *sync.Pool // of *[]uint8
+	n     int                    // the index space: every contact index is below it
+	memos *sync.Pool             // of *[]uint8
+	codes map[*query.Part]*coded // codedOf's answers, nil for none
 }
 
 // memo returns a zeroed verdict buffer of n entries, and its release.
@@ -165,8 +166,25 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		} else {
 			t, n = newBitset(cw.n), newBitset(cw.n)
 		}
+		// The operands decided by a coded column are evaluated together
+		// in one pass, where the first of them comes.
+		var group []*coded
 		for _, k := range kids {
-			kt, kn := cw.eval(k, cur)
+			if c := cw.codedOf(k); c != nil {
+				group = append(group, c)
+			}
+		}
+		for _, k := range kids {
+			var kt, kn bitset
+			if c := cw.codedOf(k); c != nil {
+				if group == nil {
+					continue // evaluated with the first
+				}
+				kt, kn = cw.fused(p.Op, group, cur)
+				group = nil
+			} else {
+				kt, kn = cw.eval(k, cur)
+			}
 			if p.Op == '&' {
 				t.and(kt)
 				n.and(kn)
@@ -185,8 +203,15 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		n.andNot(kt)
 		return t, n
 	}
-	if f, ok := p.TextField(); ok {
-		return cw.text(p, f, in)
+	if c := cw.codedOf(p); c != nil {
+		return cw.fused('&', []*coded{c}, in)
+	}
+	if f, ok := p.TextField(); ok && f == query.FieldEmail {
+		if lt, ok := p.Like(); ok {
+			if t, n, ok := cw.byGrams(p, lt, in); ok {
+				return t, n
+			}
+		}
 	}
 	if ids, ok := p.ListsAny(); ok {
 		return cw.lists(ids, in)
@@ -206,6 +231,197 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 	return cw.each(p, in)
 }
 
+// coded is a condition whose verdict is a function of one coded column:
+// a dictionary-coded text column, the email domains, or a value-coded
+// Number or Date column (derived.go). Its codes are c32 or c16 (0 past
+// their end), below ncodes; newVerdict makes, per worker, the verdict of
+// a code (verdicts).
+type coded struct {
+	c32        []uint32
+	c16        []uint16
+	ncodes     int
+	newVerdict func() func(code uint32) query.Truth
+}
+
+// codedOf returns p as a coded condition, or nil when it is not one: a
+// condition on one reserved text field (but for an email LIKE the
+// trigram index narrows, and email LIKE '%@D', decided by the email
+// domains), or on one custom field, Text or value-coded.
+func (cw *colwise) codedOf(p *query.Part) *coded {
+	if c, ok := cw.codes[p]; ok {
+		return c
+	}
+	c := cw.makeCoded(p)
+	if cw.codes == nil {
+		cw.codes = make(map[*query.Part]*coded)
+	}
+	cw.codes[p] = c
+	return c
+}
+
+func (cw *colwise) makeCoded(p *query.Part) *coded {
+	if p.Op != 0 {
+		return nil
+	}
+	d := cw.a.dict
+	if f, ok := p.TextField(); ok {
+		if lt, ok := p.Like(); ok && f == query.FieldEmail {
+			if lt.Domain != "" {
+				dc := cw.a.emailDomains()
+				// A domain key is "@D" or "-" (no '@'), so the pattern's
+				// match of the key is the email's: both end with
+				// lt.Domain or neither.
+				return &coded{c32: dc.codes, ncodes: len(dc.dict.vals), newVerdict: cw.verdicts(p, nil, dc.dict.vals)}
+			}
+			if len(needleGrams(lt.Needles)) > 0 {
+				return nil // byGrams
+			}
+		}
+		vals := d.vals
+		return &coded{c32: cw.a.text[f], ncodes: len(vals), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+			r.Text[f] = vals[code]
+		}, vals)}
+	}
+	slot, ok := p.CustomSlot()
+	if !ok || slot >= len(cw.a.slotCols) {
+		return nil
+	}
+	col := cw.a.slotCols[slot]
+	load := func(r *query.Record, v query.Value) {
+		if len(r.Custom) <= slot {
+			r.Custom = make([]query.Value, slot+1)
+		}
+		r.Custom[slot] = v
+	}
+	if col.typ == query.Text {
+		return &coded{c32: col.codes, ncodes: len(d.vals), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+			v := query.Value{}
+			if code != 0 {
+				v = query.Value{Kind: query.Text, Str: d.str(code)}
+			}
+			load(r, v)
+		}, d.vals)}
+	}
+	vc, ok := cw.a.valuesOf(col)
+	if !ok {
+		return nil
+	}
+	return &coded{c16: vc.codes, ncodes: len(vc.keys), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+		v := query.Value{}
+		if code != 0 {
+			v = keyValue(col.typ, vc.keys[code])
+		}
+		load(r, v)
+	}, nil)}
+}
+
+// fused evaluates coded conditions cs, their AND (op '&') or OR ('|'),
+// for the contacts of in in one pass: word by word, each condition for
+// the contacts the ones before it have not decided, its verdicts kept
+// in a table of one byte per code (byte), each worker's verdict called
+// once per code it meets.
+func (cw *colwise) fused(op byte, cs []*coded, in bitset) (t, n bitset) {
+	t, n = newBitset(cw.n), newBitset(cw.n)
+	cw.split(len(in), func(lo, hi int) {
+		runs := make([]codedRun, len(cs))
+		for j, c := range cs {
+			m, release := cw.memo(c.ncodes)
+			defer release()
+			runs[j] = codedRun{coded: c, m: m, verdict: c.newVerdict()}
+		}
+		for i := lo; i < hi; i++ {
+			w := in[i]
+			if w == 0 {
+				continue
+			}
+			tw, nw := uint64(0), uint64(0)
+			if op == '&' {
+				tw, nw = w, w
+			}
+			for j := range runs {
+				mask := w &^ tw // OR: the contacts not yet true
+				if op == '&' {
+					mask = nw // AND: those not yet false
+				}
+				if mask == 0 {
+					break
+				}
+				rt, rn := runs[j].word(i, mask)
+				if op == '&' {
+					tw &= rt
+					nw &= rn
+				} else {
+					tw |= rt & w
+					nw |= rn & w
+				}
+			}
+			t[i], n[i] = tw, nw
+		}
+	})
+	return t, n
+}
+
+// codedRun is one worker's evaluation of a coded condition: its verdict
+// by code, the table m of one byte per code (0 not yet asked, else
+// memoSeen, with memoT when true and memoN when not false).
+type codedRun struct {
+	*coded
+	m       []uint8
+	verdict func(code uint32) query.Truth
+}
+
+func (r *codedRun) look(c uint32) uint8 {
+	v := uint8(memoSeen)
+	switch r.verdict(c) {
+	case query.True:
+		v |= memoT | memoN
+	case query.Unknown:
+		v |= memoN
+	}
+	r.m[c] = v
+	return v
+}
+
+// word returns the verdicts (t and n bits) of word i's contacts, exact
+// for those of mask.
+func (r *codedRun) word(i int, mask uint64) (t, n uint64) {
+	if r.c16 != nil {
+		return wordOf(r, r.c16, i*64, mask)
+	}
+	return wordOf(r, r.c32, i*64, mask)
+}
+
+// wordOf is codedRun.word over codes col. A word of mostly wanted
+// contacts reads its 64 consecutive codes without branching on the bits.
+func wordOf[C uint16 | uint32](r *codedRun, col []C, base int, mask uint64) (t, n uint64) {
+	m := r.m
+	if base+64 <= len(col) && bits.OnesCount64(mask) > 16 {
+		for b, c := range col[base : base+64] {
+			v := m[c]
+			if v == 0 {
+				v = r.look(uint32(c))
+			}
+			t |= uint64(v>>1&1) << b
+			n |= uint64(v>>2&1) << b
+		}
+		return t, n
+	}
+	for w := mask; w != 0; w &= w - 1 {
+		b := bits.TrailingZeros64(w)
+		var c uint32
+		if base+b < len(col) {
+			c = uint32(col[base+b])
+		}
+		v := m[c]
+		if v == 0 {
+			v = r.look(c)
+		}
+		t |= uint64(v>>1&1) << b
+		n |= uint64(v>>2&1) << b
+	}
+	return t, n
+}
+
 // lists is array_contains(list_ids, ids): the contacts of in on any of
 // the lists.
 func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
@@ -219,37 +435,20 @@ func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
 	return t, t.clone()
 }
 
-// custom evaluates a condition on one custom field: once per distinct
-// value for a Text field (dictionary-coded), else contact by contact on
-// a record holding that value alone.
+// custom evaluates a condition on one custom Number or Date field that
+// is not value-coded (derived.go: it has too many distinct values)
+// contact by contact on a record holding that value alone, its verdict
+// cached by the value.
 func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
 	col := cw.a.slotCols[slot]
 	d := cw.a.dict
-	if col.typ == query.Text {
-		return cw.byCodes(col.codes, len(d.vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
-			if len(r.Custom) <= slot {
-				r.Custom = make([]query.Value, slot+1)
-			}
-			r.Custom[slot] = query.Value{}
-			if code != 0 {
-				r.Custom[slot] = query.Value{Kind: query.Text, Str: d.str(code)}
-			}
-		}, d.vals))
-	}
-	// A Number or Date: the verdict of each value seen is cached by the
-	// value's bits (those of the unset marker for an unset one).
+	// The verdict of each value seen is cached by the value's bits (those
+	// of the unset marker for an unset one).
 	key := func(idx uint32) uint64 {
-		if col.typ == query.Number {
-			if int(idx) < len(col.nums) {
-				return math.Float64bits(col.nums[idx])
-			}
-			return unsetNumBits
+		if k, ok := valueKey(col, idx); ok {
+			return k
 		}
-		ms := int64(unsetTime)
-		if int(idx) < len(col.times) {
-			ms = col.times[idx]
-		}
-		return uint64(ms)
+		return unsetNumBits
 	}
 	return cw.byValues(p, in, key, func(r *query.Record, idx uint32) {
 		if len(r.Custom) <= slot {
@@ -259,28 +458,7 @@ func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
 	})
 }
 
-// text evaluates a condition on reserved text field f once per distinct
-// value among the contacts of in; email LIKE '%@D' once per distinct
-// email domain (derived.go).
-func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitset) {
-	if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
-		dc := cw.a.emailDomains()
-		// A domain key is "@D" or "-" (no '@'), so the pattern's match
-		// of the key is the email's: both end with lt.Domain or neither.
-		return cw.byCodes(dc.codes, len(dc.dict.vals), in, cw.verdicts(p, nil, dc.dict.vals))
-	}
-	if lt, ok := p.Like(); ok && f == query.FieldEmail {
-		if t, n, ok := cw.byGrams(p, lt, in); ok {
-			return t, n
-		}
-	}
-	vals := cw.a.dict.vals
-	return cw.byCodes(cw.a.text[f], len(vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
-		r.Text[f] = vals[code]
-	}, vals))
-}
-
-// verdicts returns, for byCodes, a maker of a condition's verdict by
+// verdicts returns, for a coded condition, a maker of a condition's verdict by
 // dictionary code: for a LIKE, the pattern's match of vals[code]; for
 // anything else the evaluator's verdict on a record into which load
 // put the code's value alone (a record left empty without load). Code
@@ -305,72 +483,12 @@ func (cw *colwise) verdicts(p *query.Part, load func(r *query.Record, code uint3
 	}
 }
 
-// Bits of a byCodes memo entry.
+// Bits of a coded condition's verdict table entry.
 const (
 	memoSeen = 1 << iota
 	memoT
 	memoN
 )
-
-// byCodes evaluates a condition whose verdict is a function of one
-// dictionary-coded column (col[idx], 0 past its end) for the contacts of
-// in: each worker's verdict (made by newVerdict) is called once per code
-// it meets, ncodes bounding the codes, and its verdicts are kept in a
-// table of one byte per code. A word of in that holds 64 contacts reads
-// 64 consecutive codes, without branching on the bits.
-func (cw *colwise) byCodes(col []uint32, ncodes int, in bitset, newVerdict func() func(code uint32) query.Truth) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
-	cw.split(len(in), func(lo, hi int) {
-		m, release := cw.memo(ncodes)
-		defer release()
-		verdict := newVerdict()
-		look := func(c uint32) uint8 {
-			v := m[c]
-			if v == 0 {
-				v = memoSeen
-				switch verdict(c) {
-				case query.True:
-					v |= memoT | memoN
-				case query.Unknown:
-					v |= memoN
-				}
-				m[c] = v
-			}
-			return v
-		}
-		for i := lo; i < hi; i++ {
-			w := in[i]
-			if w == 0 {
-				continue
-			}
-			var tw, nw uint64
-			base := i * 64
-			if w == ^uint64(0) && base+64 <= len(col) {
-				for b, c := range col[base : base+64] {
-					v := m[c]
-					if v == 0 {
-						v = look(c)
-					}
-					tw |= uint64(v>>1&1) << b
-					nw |= uint64(v>>2&1) << b
-				}
-			} else {
-				for ; w != 0; w &= w - 1 {
-					b := bits.TrailingZeros64(w)
-					var c uint32
-					if base+b < len(col) {
-						c = col[base+b]
-					}
-					v := look(c)
-					tw |= uint64(v>>1&1) << b
-					nw |= uint64(v>>2&1) << b
-				}
-			}
-			t[i], n[i] = tw, nw
-		}
-	})
-	return t, n
-}
 
 // latest evaluates a condition decided by each contact's latest event of
 // one type (query.Latest) from that type's array (derived.go): a
@@ -546,33 +664,21 @@ func (cw *colwise) cost(p *query.Part) int {
 	if _, ok := p.Latest(cw.now); ok {
 		return 0
 	}
-	var codes func(idx uint32) uint32
-	if f, ok := p.TextField(); ok {
-		col := cw.a.text[f]
-		if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
-			col = cw.a.emailDomains().codes
-		}
-		codes = func(idx uint32) uint32 {
-			if int(idx) < len(col) {
-				return col[idx]
-			}
-			return 0
-		}
-	} else if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) && cw.a.slotCols[slot].typ == query.Text {
-		col := cw.a.slotCols[slot].codes
-		codes = func(idx uint32) uint32 {
-			if int(idx) < len(col) {
-				return col[idx]
-			}
-			return 0
-		}
-	}
-	if codes == nil || cw.n == 0 {
+	c := cw.codedOf(p)
+	if c == nil || cw.n == 0 {
 		return costSample + 1
 	}
 	seen := make(map[uint32]bool, costSample)
 	for i := range costSample {
-		seen[codes(uint32(i*cw.n/costSample))] = true
+		idx := i * cw.n / costSample
+		var code uint32
+		switch {
+		case idx < len(c.c32):
+			code = c.c32[idx]
+		case idx < len(c.c16):
+			code = uint32(c.c16[idx])
+		}
+		seen[code] = true
 	}
 	return len(seen)
 }

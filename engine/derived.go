@@ -35,6 +35,13 @@ import (
 //     send's opens reach a fraction of an account's contacts), so that
 //     "opened single send X (since Y)" is a pass over those contacts. At
 //     most maxKeyed are kept; the least recently used goes first.
+//   - Value codes: per custom Number or Date field a preview has asked
+//     about, each contact's value coded in a table of the field's
+//     distinct values (2 bytes per contact), so that a condition on the
+//     field is decided once per distinct value into the byte table the
+//     text conditions use. A field of more than maxValueCodes distinct
+//     values is not coded (its conditions keep the cache by value). At
+//     most maxValueCols are kept; the least recently used goes first.
 type derived struct {
 	mu      sync.Mutex
 	domains *domainCol
@@ -43,7 +50,10 @@ type derived struct {
 	// keyed is by event type, then by key.
 	keyed  map[string]map[query.EventKey]*keyedCol
 	nKeyed int
-	clock  uint64 // counts uses of keyed columns, for their last use
+	clock  uint64 // counts uses of keyed and value-coded columns, for their last use
+	// values is by the field's column (a column SetFields replaced is
+	// dropped at the next look-up).
+	values map[*column]*valueCol
 }
 
 // maxKeyed bounds the keyed latest-event columns an account keeps (a
@@ -321,6 +331,144 @@ func (a *account) derivedReset(idx uint32) {
 	}
 }
 
+// maxValueCols bounds the value-coded columns an account keeps.
+const maxValueCols = 8
+
+// maxValueCodes is how many distinct values a value-coded column holds
+// at most (code 0 is unset).
+const maxValueCodes = 1<<16 - 1
+
+// valueCol is a Number or Date field's values coded by distinct value:
+// codes by contact index (0 unset, and past its end), keys by code (the
+// value's bits, valueKey), reference counted so a value no contact holds
+// any more gives its code back.
+type valueCol struct {
+	codes []uint16
+	keys  []uint64
+	refs  []uint32
+	index map[uint64]uint16
+	free  []uint16
+	// full is set when the field had more distinct values than codes:
+	// the column is then empty and not used.
+	full bool
+	used uint64 // derived.clock at its last use
+}
+
+// valueKey returns contact idx's value of Number or Date column col as
+// bits, and false when it is unset.
+func valueKey(col *column, idx uint32) (uint64, bool) {
+	if col.typ == query.Number {
+		if int(idx) < len(col.nums) {
+			if k := math.Float64bits(col.nums[idx]); k != unsetNumBits {
+				return k, true
+			}
+		}
+		return 0, false
+	}
+	if int(idx) < len(col.times) && col.times[idx] != unsetTime {
+		return uint64(col.times[idx]), true
+	}
+	return 0, false
+}
+
+// keyValue is valueKey's inverse: the value of key k in a column of type
+// typ.
+func keyValue(typ query.FieldType, k uint64) query.Value {
+	if typ == query.Number {
+		return query.Value{Kind: query.Number, Num: math.Float64frombits(k)}
+	}
+	return query.Value{Kind: query.Date, Time: int64(k)}
+}
+
+// set keeps contact idx's code in step with its value in col.
+func (c *valueCol) set(col *column, idx uint32) {
+	if c.full {
+		return
+	}
+	var code uint16
+	if k, ok := valueKey(col, idx); ok {
+		code, ok = c.index[k]
+		if !ok {
+			switch {
+			case len(c.free) > 0:
+				code = c.free[len(c.free)-1]
+				c.free = c.free[:len(c.free)-1]
+				c.keys[code] = k
+			case len(c.keys) <= maxValueCodes:
+				code = uint16(len(c.keys))
+				c.keys = append(c.keys, k)
+				c.refs = append(c.refs, 0)
+			default:
+				*c = valueCol{full: true, used: c.used}
+				return
+			}
+			c.index[k] = code
+		}
+		c.refs[code]++
+	}
+	if int(idx) >= len(c.codes) {
+		if code == 0 {
+			return
+		}
+		c.codes = append(c.codes, make([]uint16, int(idx)+1-len(c.codes))...)
+	}
+	if old := c.codes[idx]; old != 0 {
+		if c.refs[old]--; c.refs[old] == 0 {
+			delete(c.index, c.keys[old])
+			c.free = append(c.free, old)
+		}
+	}
+	c.codes[idx] = code
+}
+
+// valuesOf returns Number or Date column col coded by distinct value,
+// building it first if no preview has (one pass over the column); false
+// when the field has more than maxValueCodes distinct values. The caller
+// holds the read lock.
+func (a *account) valuesOf(col *column) (*valueCol, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	a.der.clock++
+	for k := range a.der.values {
+		if a.cols[k.id] != k {
+			delete(a.der.values, k) // its field was deleted or retyped
+		}
+	}
+	c := a.der.values[col]
+	if c == nil {
+		if len(a.der.values) >= maxValueCols {
+			var oldest *column
+			for k, v := range a.der.values {
+				if oldest == nil || v.used < a.der.values[oldest].used {
+					oldest = k
+				}
+			}
+			delete(a.der.values, oldest)
+		}
+		c = &valueCol{keys: []uint64{0}, refs: []uint32{0}, index: make(map[uint64]uint16)}
+		n := max(len(col.nums), len(col.times))
+		for idx := range n {
+			if c.set(col, uint32(idx)); c.full {
+				break
+			}
+		}
+		if a.der.values == nil {
+			a.der.values = make(map[*column]*valueCol)
+		}
+		a.der.values[col] = c
+	}
+	c.used = a.der.clock
+	return c, !c.full
+}
+
+// derivedValues keeps the value-coded columns in step with contact idx's
+// values. The caller holds the write lock.
+func (a *account) derivedValues(idx uint32) {
+	for col, c := range a.der.values {
+		c.set(col, idx)
+	}
+}
+
 // size estimates the derived indexes' heap bytes.
 func (d *derived) size() int64 {
 	d.mu.Lock()
@@ -339,6 +487,10 @@ func (d *derived) size() int64 {
 		for k, c := range m {
 			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
 		}
+	}
+	for _, c := range d.values {
+		b += int64(cap(c.codes))*2 + int64(cap(c.keys))*8 + int64(cap(c.refs))*4 + int64(cap(c.free))*2 +
+			int64(len(c.index))*mapEntryBytes(8+2) + 96
 	}
 	return b
 }

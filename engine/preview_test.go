@@ -63,6 +63,18 @@ var previewSet = []refSegment{
 	{query.SGQL, "email NOT LIKE '%@%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color LIKE 're%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color NOT LIKE '%e%' OR color = 'blue'", ""},
+	// Conditions on a Number or Date field: decided per distinct value
+	// (value codes); ANDs and ORs of coded conditions in one pass.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score BETWEEN 3 AND 6 OR first_name = 'Anna'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score > 5 AND country = 'US' AND color = 'red'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE NOT (score = 4 OR color LIKE 'b%')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score IS NULL OR score <> 2", "L3"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score NOT IN (1, 2, 3) AND (city = 'Paris' OR country IS NULL)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday > timestampadd(day, -12, current_timestamp) OR city = 'Paris'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday <= timestampadd(year, -18, current_timestamp) AND NOT (score < 3)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday IS NOT NULL AND first_name <> 'Bob' OR array_contains(list_ids, ['L1']) AND score >= 9", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Anna' OR country = 'DE' OR email LIKE '%@gmail.com' OR email LIKE 'a@g%'", ""},
+	{query.SGQL, "score BETWEEN 2 AND 5 AND country != 'FR'", ""},
 	// Event conditions decided by each type's latest event.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open')", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')", ""},
@@ -113,7 +125,11 @@ var previewEmails = []string{
 func TestPreviewFastPaths(t *testing.T) {
 	seeds, steps := propertyRuns()
 	seeds = max(1, seeds/2) // each step previews every query of previewSet
-	fields := []segmentd.FieldDefinition{{ID: "w1", Name: "color", Type: segmentd.FieldText}}
+	fields := []segmentd.FieldDefinition{
+		{ID: "w1", Name: "color", Type: segmentd.FieldText},
+		{ID: "n2", Name: "score", Type: segmentd.FieldNumber},
+		{ID: "d3", Name: "birthday", Type: segmentd.FieldDate},
+	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 99))
@@ -369,5 +385,111 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	}
 	if len(a.der.grams.post) != 0 {
 		t.Fatalf("%d trigrams left with no contact", len(a.der.grams.post))
+	}
+}
+
+// TestPreviewValueCodes checks the value-coded Number and Date columns
+// (derived.go): built by the first preview of a condition on the field,
+// kept in step by writes and deletions, at most maxValueCols (the least
+// recently used dropped and built again), dropped with their field, and
+// not used for a field of more than maxValueCodes distinct values (whose
+// previews keep their answers).
+func TestPreviewValueCodes(t *testing.T) {
+	e := New()
+	var fields []segmentd.FieldDefinition
+	for i := range maxValueCols + 1 {
+		fields = append(fields, segmentd.FieldDefinition{ID: fmt.Sprint("n", i), Name: fmt.Sprint("num", i), Type: segmentd.FieldNumber})
+	}
+	fields = append(fields, segmentd.FieldDefinition{ID: "d1", Name: "day", Type: segmentd.FieldDate})
+	if err := e.SetFields(1, fields, base); err != nil {
+		t.Fatal(err)
+	}
+	const n = maxValueCodes + 100
+	cs := make([]segmentd.Contact, n)
+	for i := range cs {
+		cs[i] = segmentd.Contact{ID: fmt.Sprint("c", i), Email: fmt.Sprint(i, "@x.org"), CreatedAt: base, UpdatedAt: base,
+			CustomFields: map[string]segmentd.Value{"d1": {Type: segmentd.FieldDate, Time: base.Add(time.Duration(i) * time.Millisecond)}}}
+		for f := range maxValueCols + 1 {
+			if i%(f+2) != 0 {
+				cs[i].CustomFields[fmt.Sprint("n", f)] = segmentd.Value{Type: segmentd.FieldNumber, Number: float64(i % 10)}
+			}
+		}
+	}
+	e.PutContacts(1, cs, base)
+	preview := func(src string) int {
+		t.Helper()
+		q, err := query.Parse(query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE "+src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, count, err := e.Preview(1, q, nil, "", 0, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+	a := e.get(1)
+	want := func(f, lo, hi int) int { // contacts with lo <= num<f> <= hi
+		w := 0
+		for i := range n {
+			if i%(f+2) != 0 && lo <= i%10 && i%10 <= hi {
+				w++
+			}
+		}
+		return w
+	}
+	for f := range maxValueCols + 1 {
+		if got, w := preview(fmt.Sprintf("num%d BETWEEN 3 AND 5", f)), want(f, 3, 5); got != w {
+			t.Fatalf("num%d: %d, want %d", f, got, w)
+		}
+	}
+	if len(a.der.values) != maxValueCols || a.der.values[a.cols["n0"]] != nil {
+		t.Fatalf("%d value-coded columns (want %d), n0's kept: %v", len(a.der.values), maxValueCols, a.der.values[a.cols["n0"]] != nil)
+	}
+	if c := a.der.values[a.cols["n1"]]; c == nil || len(c.index) != 10 {
+		t.Fatalf("n1's codes: %+v", c)
+	}
+	// Writes: c5 moves from 5 to 7 in every field, c6 is deleted.
+	c5 := cs[5]
+	for f := range maxValueCols + 1 {
+		c5.CustomFields[fmt.Sprint("n", f)] = segmentd.Value{Type: segmentd.FieldNumber, Number: 7}
+	}
+	e.PutContacts(1, []segmentd.Contact{c5}, base)
+	e.DeleteContacts(1, []string{"c6"}, base)
+	for _, f := range []int{1, 0, 8} {
+		w := want(f, 3, 6)
+		if 5%(f+2) != 0 {
+			w--
+		}
+		if 6%(f+2) != 0 {
+			w--
+		}
+		if got := preview(fmt.Sprintf("num%d BETWEEN 3 AND 6", f)); got != w {
+			t.Fatalf("num%d after the writes: %d, want %d", f, got, w)
+		}
+	}
+	if c := a.der.values[a.cols["n1"]]; c.refs[c.index[math.Float64bits(5)]] != uint32(want(1, 5, 5)-1) {
+		t.Fatalf("n1's references to 5: %d", c.refs[c.index[math.Float64bits(5)]])
+	}
+	// A field of more distinct values than codes is not coded.
+	if got := preview(fmt.Sprintf("day < '%s'", base.Add(1000*time.Millisecond).Format(time.RFC3339Nano))); got != 999 { // c6 deleted
+		t.Fatalf("day: %d", got)
+	}
+	if c := a.der.values[a.cols["d1"]]; c == nil || !c.full || c.codes != nil {
+		t.Fatalf("d1's codes: %+v", c)
+	}
+	// A deleted field's codes go at the next look-up.
+	if err := e.SetFields(1, fields[1:], base); err != nil {
+		t.Fatal(err)
+	}
+	n1 := a.cols["n1"]
+	preview("num1 = 2")
+	if len(a.der.values) != maxValueCols-1 || a.der.values[n1] == nil { // n0 was one
+		t.Fatalf("after deleting n0: %d columns", len(a.der.values))
+	}
+	for k := range a.der.values {
+		if a.cols[k.id] != k {
+			t.Fatalf("column %s kept after its field was deleted", k.id)
+		}
 	}
 }
