@@ -36,11 +36,7 @@ import (
 
 type bitset []uint64
 
-func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
-
 func (b bitset) set(i uint32) { b[i>>6] |= 1 << (i & 63) }
-
-func (b bitset) clone() bitset { return append(bitset(nil), b...) }
 
 func (b bitset) and(o bitset) {
 	for i := range b {
@@ -95,9 +91,48 @@ func (b bitset) first(limit int) []uint32 {
 type colwise struct {
 	a     *account
 	now   time.Time
-	n     int                    // the index space: every contact index is below it
-	memos *sync.Pool             // of *[]uint8
-	codes map[*query.Part]*coded // codedOf's answers, nil for none
+	n     int                             // the index space: every contact index is below it
+	memos *sync.Pool                      // of *[]uint8
+	bits  *sync.Pool                      // of *bitset
+	mu    sync.Mutex                      // guards held
+	held  []bitset                        // taken from bits, to give back
+	codes map[*query.Part]*coded          // codedOf's answers, nil for none
+	cands map[*query.Part]*roaring.Bitmap // gramCands' answers, nil for none
+}
+
+// newBits returns a zeroed bitset of cw.n bits. Bitsets are taken from
+// the engine's pool and given back when the evaluation is over (done):
+// at a million contacts each is 125 KB, which the runtime would
+// otherwise hand back to the system and fault in again preview after
+// preview.
+func (cw *colwise) newBits() bitset {
+	words := (cw.n + 63) / 64
+	var b bitset
+	if p, _ := cw.bits.Get().(*bitset); p != nil && cap(*p) >= words {
+		b = (*p)[:words]
+		clear(b)
+	} else {
+		b = make(bitset, words)
+	}
+	cw.mu.Lock()
+	cw.held = append(cw.held, b)
+	cw.mu.Unlock()
+	return b
+}
+
+// cloneBits returns a copy of b from the pool.
+func (cw *colwise) cloneBits(b bitset) bitset {
+	c := cw.newBits()
+	copy(c, b)
+	return c
+}
+
+// done gives every bitset of the evaluation back to the pool.
+func (cw *colwise) done() {
+	for _, b := range cw.held {
+		cw.bits.Put(&b)
+	}
+	cw.held = nil
 }
 
 // memo returns a zeroed verdict buffer of n entries, and its release.
@@ -160,11 +195,11 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 			costs[k] = cw.cost(k)
 		}
 		slices.SortStableFunc(kids, func(x, y *query.Part) int { return costs[x] - costs[y] })
-		cur := in.clone()
+		cur := cw.cloneBits(in)
 		if p.Op == '&' {
-			t, n = in.clone(), in.clone()
+			t, n = cw.cloneBits(in), cw.cloneBits(in)
 		} else {
-			t, n = newBitset(cw.n), newBitset(cw.n)
+			t, n = cw.newBits(), cw.newBits()
 		}
 		// The operands decided by a coded column are evaluated together
 		// in one pass, where the first of them comes.
@@ -173,6 +208,9 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 			if c := cw.codedOf(k); c != nil {
 				group = append(group, c)
 			}
+		}
+		if len(group) == len(kids) {
+			return cw.fused(p.Op, group, in)
 		}
 		for _, k := range kids {
 			var kt, kn bitset
@@ -198,7 +236,7 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return t, n
 	case '!':
 		kt, kn := cw.eval(p.Parts[0], in)
-		t, n = in.clone(), in.clone()
+		t, n = cw.cloneBits(in), cw.cloneBits(in)
 		t.andNot(kn)
 		n.andNot(kt)
 		return t, n
@@ -273,7 +311,7 @@ func (cw *colwise) makeCoded(p *query.Part) *coded {
 				// lt.Domain or neither.
 				return &coded{c32: dc.codes, ncodes: len(dc.dict.vals), newVerdict: cw.verdicts(p, nil, dc.dict.vals)}
 			}
-			if len(needleGrams(lt.Needles)) > 0 {
+			if _, ok := cw.gramCands(p, lt); ok {
 				return nil // byGrams
 			}
 		}
@@ -321,7 +359,7 @@ func (cw *colwise) makeCoded(p *query.Part) *coded {
 // in a table of one byte per code (byte), each worker's verdict called
 // once per code it meets.
 func (cw *colwise) fused(op byte, cs []*coded, in bitset) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
+	t, n = cw.newBits(), cw.newBits()
 	cw.split(len(in), func(lo, hi int) {
 		runs := make([]codedRun, len(cs))
 		for j, c := range cs {
@@ -425,14 +463,14 @@ func wordOf[C uint16 | uint32](r *codedRun, col []C, base int, mask uint64) (t, 
 // lists is array_contains(list_ids, ids): the contacts of in on any of
 // the lists.
 func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	for _, id := range ids {
 		if l := cw.a.lists[id]; l != nil {
 			t.or(cw.dense(l.bm))
 		}
 	}
 	t.and(in)
-	return t, t.clone()
+	return t, cw.cloneBits(t)
 }
 
 // custom evaluates a condition on one custom Number or Date field that
@@ -495,7 +533,7 @@ const (
 // comparison per contact, never unknown.
 func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitset) {
 	lo, hi := latestRange(l)
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	cw.split(len(in), func(from, to int) {
 		for i := from; i < to; i++ {
 			w := in[i]
@@ -520,7 +558,7 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 			t[i] = tw & w
 		}
 	})
-	return t, t.clone()
+	return t, cw.cloneBits(t)
 }
 
 // latestRange returns the greatest timestamps [lo, hi] for which l holds;
@@ -566,7 +604,7 @@ func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
 // with such events, not the account's.
 func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t, n bitset) {
 	lo, hi := latestRange(l)
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	for _, m := range maps {
 		for idx, v := range m {
 			if lo <= v && v <= hi && int(idx>>6) < len(in) && in[idx>>6]&(1<<(idx&63)) != 0 {
@@ -574,7 +612,7 @@ func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t,
 			}
 		}
 	}
-	return t, t.clone()
+	return t, cw.cloneBits(t)
 }
 
 // valueCache is how many verdicts byValues keeps per worker, by value.
@@ -588,7 +626,7 @@ const valueCache = 4096
 // values (a score, a birthday) is evaluated about once per value, and
 // one of many no slower than contact by contact.
 func (cw *colwise) byValues(p *query.Part, in bitset, key func(idx uint32) uint64, load func(r *query.Record, idx uint32)) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
+	t, n = cw.newBits(), cw.newBits()
 	cw.split(len(in), func(lo, hi int) {
 		ev := p.Eval(cw.now)
 		var r query.Record
@@ -665,6 +703,9 @@ func (cw *colwise) cost(p *query.Part) int {
 		return 0
 	}
 	c := cw.codedOf(p)
+	if bm := cw.cands[p]; bm != nil {
+		return 1 // an email LIKE the trigram index narrows: its candidates only
+	}
 	if c == nil || cw.n == 0 {
 		return costSample + 1
 	}
@@ -686,7 +727,7 @@ func (cw *colwise) cost(p *query.Part) int {
 // each evaluates a condition contact by contact, materialising only what
 // it reads, split across the machine's cores when there are many.
 func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
+	t, n = cw.newBits(), cw.newBits()
 	nd := needOf(p.Checked())
 	var idxs []uint32
 	in.each(func(idx uint32) { idxs = append(idxs, idx) })
@@ -710,7 +751,7 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 	}
 	ts, ns := make([]bitset, workers), make([]bitset, workers)
 	inParts(idxs, workers, func(w int, part []uint32) {
-		ts[w], ns[w] = newBitset(cw.n), newBitset(cw.n)
+		ts[w], ns[w] = cw.newBits(), cw.newBits()
 		run(part, ts[w], ns[w])
 	})
 	for w := range workers {
@@ -722,21 +763,23 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 
 // dense returns bm (whose indexes are all below cw.n) as a bitset.
 func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
-	b := newBitset(cw.n)
+	b := cw.newBits()
 	bm.WriteDenseTo(b)
 	return b
 }
 
-// colwiseScan is scan's column-wise counterpart: the indexes of cands for
-// which ch holds at now, ascending, and true; or false when column-wise
-// evaluation would save nothing (then the caller scans).
-func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, memos *sync.Pool) (*bitset, bool) {
+// colwiseScan is scan's column-wise counterpart: the number of cands
+// for which ch holds at now, the first limit of them (ascending), and
+// true; or false when column-wise evaluation would save nothing (then
+// the caller scans). memos and bits are the engine's pools.
+func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, limit int, memos, bits *sync.Pool) ([]uint32, int, bool) {
 	p := ch.Split()
 	if !worthColwise(p, unixMilli(now)) {
-		return nil, false
+		return nil, 0, false
 	}
-	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos}
+	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos, bits: bits}
+	defer cw.done()
 	in := cw.dense(cands)
 	t, _ := cw.eval(p, in)
-	return &t, true
+	return t.first(limit), t.count(), true
 }

@@ -39,6 +39,8 @@ type Engine struct {
 	// memos are column-wise evaluation's per-value verdict buffers
 	// (colwise.go), reused: one is as long as an account's dictionary.
 	memos sync.Pool
+	// bitsets are column-wise evaluation's bitsets (colwise.go)
+	bitsets sync.Pool
 }
 
 // New returns an empty engine.
