@@ -255,7 +255,11 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return cw.lists(ids, in)
 	}
 	if l, ok := p.Latest(cw.now); ok {
-		if len(l.Keys) > 0 {
+		if l.Upper != 0 {
+			if t, n, ok := cw.window(l, in); ok {
+				return t, n
+			}
+		} else if len(l.Keys) > 0 {
 			if maps, ok := cw.keyedOf(l); ok {
 				return cw.keyed(l, maps, in)
 			}
@@ -434,13 +438,21 @@ func (r *codedRun) word(i int, mask uint64) (t, n uint64) {
 func wordOf[C uint16 | uint32](r *codedRun, col []C, base int, mask uint64) (t, n uint64) {
 	m := r.m
 	if base+64 <= len(col) && bits.OnesCount64(mask) > 16 {
-		for b, c := range col[base : base+64] {
-			v := m[c]
-			if v == 0 {
-				v = r.look(uint32(c))
+		// Eight verdict bytes at a time into x, whose bytes' memoT (and
+		// memoN) bits one multiplication gathers into eight bits.
+		const lsb, gather = 0x0101010101010101, 0x0102040810204080
+		cs := col[base : base+64]
+		for g := 0; g < 64; g += 8 {
+			var x uint64
+			for k, c := range cs[g : g+8] {
+				v := m[c]
+				if v == 0 {
+					v = r.look(uint32(c))
+				}
+				x |= uint64(v) << (8 * k)
 			}
-			t |= uint64(v>>1&1) << b
-			n |= uint64(v>>2&1) << b
+			t |= (x >> 1 & lsb) * gather >> 56 << g
+			n |= (x >> 2 & lsb) * gather >> 56 << g
 		}
 		return t, n
 	}
@@ -559,6 +571,67 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 		}
 	})
 	return t, cw.cloneBits(t)
+}
+
+// window evaluates a condition on some event of one type between two
+// bounds (query.Latest with Upper) from that type's earliest and latest
+// arrays (derived.go): with E and L a contact's least and greatest
+// timestamps of the type, it is false without such an event, or when L
+// is below the window or E above it; true when E or L is inside it; and
+// only when E is below it and L above it are the contact's events read.
+// Never unknown. False when an array cannot be had.
+func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	latest, ok := cw.a.latestOf(l.Type)
+	if !ok {
+		return nil, nil, false
+	}
+	earliest, ok := cw.a.earliestOf(l.Type)
+	if !ok {
+		return nil, nil, false
+	}
+	lo, hi := latestRange(query.Latest{Op: l.Op, Bound: l.Bound, NullBound: l.NullBound})
+	switch {
+	case l.UpperNull, l.Upper == query.LSS && l.UpperBound <= lo:
+		hi = lo - 1
+	case l.Upper == query.LSS:
+		hi = min(hi, l.UpperBound-1)
+	case l.Upper == query.LEQ:
+		hi = min(hi, l.UpperBound)
+	}
+	t = cw.newBits()
+	if lo > hi {
+		return t, cw.newBits(), true
+	}
+	code, known := cw.a.evDict.index[l.Type]
+	cw.split(len(in), func(from, to int) {
+		var ev event
+		for i := from; i < to; i++ {
+			var tw uint64
+			for w := in[i]; w != 0; w &= w - 1 {
+				b := bits.TrailingZeros64(w)
+				idx := i*64 + b
+				if idx >= len(latest) || idx >= len(earliest) || !known {
+					continue
+				}
+				last, first := latest[idx], earliest[idx]
+				switch {
+				case last == noEvent || last < lo || first > hi:
+				case first >= lo || last <= hi:
+					tw |= 1 << b
+				default:
+					er := eventReader{b: cw.a.events[idx]}
+					for er.next(&ev) {
+						if ev.typ == code && lo <= ev.ts && ev.ts <= hi {
+							tw |= 1 << b
+							break
+						}
+					}
+				}
+			}
+			t[i] = tw
+		}
+	})
+	return t, cw.cloneBits(t), true
 }
 
 // latestRange returns the greatest timestamps [lo, hi] for which l holds;

@@ -29,6 +29,10 @@ import (
 //     comparison per contact instead of decoding its events. At most
 //     maxLatestTypes types are kept; a condition on another type is
 //     evaluated as before, contact by contact.
+//   - Earliest events: the same per event type with the least
+//     timestamp (math.MaxInt64 without one), for a condition on some
+//     event of type T before a time, or between two (with the latest).
+//     At most maxLatestTypes types are kept.
 //   - Keyed latest events: per event type and single send, automation or
 //     campaign id, or any such id (query.EventKey), each contact's greatest timestamp of
 //     such an event, for the contacts that have one (a map: a single
@@ -47,6 +51,8 @@ type derived struct {
 	domains *domainCol
 	grams   *gramIndex // grams.go
 	latest  map[string]*latestCol
+	// earliest is as latest, of the least timestamps (least set).
+	earliest map[string]*latestCol
 	// keyed is by event type, then by key.
 	keyed  map[string]map[query.EventKey]*keyedCol
 	nKeyed int
@@ -185,6 +191,10 @@ type latestCol struct {
 	// time some 292 million years ago), which the array cannot tell from
 	// none: the column is then not used.
 	inexact bool
+	// least makes it an earliest-event array: max holds each contact's
+	// least timestamp, math.MaxInt64 without one (an event at that time
+	// changes nothing: the latest array tells who has events).
+	least bool
 }
 
 // domainKey is an email's key in the domain column.
@@ -266,6 +276,13 @@ func (a *account) latestOf(typ string) ([]int64, bool) {
 
 // note records an event of the column's type at ts for contact idx.
 func (c *latestCol) note(idx uint32, ts int64) {
+	if c.least {
+		for len(c.max) <= int(idx) {
+			c.max = append(c.max, math.MaxInt64)
+		}
+		c.max[idx] = min(c.max[idx], ts)
+		return
+	}
 	if ts == noEvent {
 		c.inexact = true
 	}
@@ -275,15 +292,62 @@ func (c *latestCol) note(idx uint32, ts int64) {
 	c.max[idx] = max(c.max[idx], ts)
 }
 
+// none is what the column holds for a contact without an event of its
+// type.
+func (c *latestCol) none() int64 {
+	if c.least {
+		return math.MaxInt64
+	}
+	return noEvent
+}
+
+// earliestOf returns each contact's least timestamp of an event of type
+// typ (math.MaxInt64 without one, and past the array's end), building
+// the array first if no preview has; false when the account keeps
+// maxLatestTypes such arrays of other types already. The caller holds
+// the read lock.
+func (a *account) earliestOf(typ string) ([]int64, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	c := a.der.earliest[typ]
+	if c == nil {
+		if len(a.der.earliest) >= maxLatestTypes {
+			return nil, false
+		}
+		c = &latestCol{least: true}
+		if code, ok := a.evDict.index[typ]; ok {
+			c.max = make([]int64, len(a.events))
+			var ev event
+			for idx, run := range a.events {
+				c.max[idx] = math.MaxInt64
+				er := eventReader{b: run}
+				for er.next(&ev) {
+					if ev.typ == code {
+						c.note(uint32(idx), ev.ts)
+					}
+				}
+			}
+		}
+		if a.der.earliest == nil {
+			a.der.earliest = make(map[string]*latestCol)
+		}
+		a.der.earliest[typ] = c
+	}
+	return c.max, true
+}
+
 // derivedEvents keeps the latest-event arrays in step with events added
 // to contact idx. The caller holds the write lock.
 func (a *account) derivedEvents(idx uint32, evs []query.Event) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
 	for i := range evs {
 		ev := &evs[i]
 		if c := a.der.latest[ev.Type]; c != nil {
+			c.note(idx, ev.Timestamp)
+		}
+		if c := a.der.earliest[ev.Type]; c != nil {
 			c.note(idx, ev.Timestamp)
 		}
 		if m := a.der.keyed[ev.Type]; m != nil {
@@ -300,12 +364,14 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 // arrays from its events (after some were pruned, or all dropped). The
 // caller holds the write lock.
 func (a *account) derivedReset(idx uint32) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
-	for _, c := range a.der.latest {
-		if int(idx) < len(c.max) {
-			c.max[idx] = noEvent
+	for _, m := range [...]map[string]*latestCol{a.der.latest, a.der.earliest} {
+		for _, c := range m {
+			if int(idx) < len(c.max) {
+				c.max[idx] = c.none()
+			}
 		}
 	}
 	for _, m := range a.der.keyed {
@@ -319,6 +385,9 @@ func (a *account) derivedReset(idx uint32) {
 	for er.next(&ev) {
 		typ := vals[ev.typ]
 		if c := a.der.latest[typ]; c != nil {
+			c.note(idx, ev.ts)
+		}
+		if c := a.der.earliest[typ]; c != nil {
 			c.note(idx, ev.ts)
 		}
 		if m := a.der.keyed[typ]; m != nil {
@@ -480,8 +549,10 @@ func (d *derived) size() int64 {
 	if d.grams != nil {
 		b += d.grams.size()
 	}
-	for typ, c := range d.latest {
-		b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+	for _, m := range [...]map[string]*latestCol{d.latest, d.earliest} {
+		for typ, c := range m {
+			b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+		}
 	}
 	for typ, m := range d.keyed {
 		for k, c := range m {

@@ -155,7 +155,7 @@ func (a *account) resetContacts() {
 	}
 	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
 	a.der.domains, a.der.grams, a.der.latest, a.der.keyed, a.der.nKeyed = nil, nil, nil, nil, 0
-	a.der.values = nil
+	a.der.values, a.der.earliest = nil, nil
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
 	a.tags = newTagSets()

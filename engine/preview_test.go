@@ -110,8 +110,19 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id IS NULL)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND marketing_campaign_id = 'c0' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.singlesend_id = 'ss0' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
-	// Event conditions the arrays cannot decide: contact by contact.
+	// Some event of a type before a time, or between two: the earliest
+	// and latest arrays, the contacts' events read only when the window
+	// lies strictly between their earliest and latest.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND e.event_timestamp <= timestampadd(day, -2, current_timestamp) AND timestampadd(day, -7, current_timestamp) < e.event_timestamp", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_timestamp <= '2026-01-03T00:00:00Z' AND event_type = 'delivered')", "L1"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > timestampadd(day, -2, current_timestamp) AND event_timestamp < timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'bounce' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
+	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 7 day AND event_timestamp < NOW() - INTERVAL 2 day)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -2, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
+	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (singlesend_id = 'ss1' OR url = 'u'))", ""},
@@ -501,5 +512,61 @@ func TestPreviewValueCodes(t *testing.T) {
 		if a.cols[k.id] != k {
 			t.Fatalf("column %s kept after its field was deleted", k.id)
 		}
+	}
+}
+
+// TestPreviewEventWindows checks windows of some event between two
+// times on contacts whose earliest and latest events of the type lie
+// on either side of them (so the events themselves are read), with
+// events on the windows' very bounds, against a full scan.
+func TestPreviewEventWindows(t *testing.T) {
+	e := New()
+	day := int64(24 * time.Hour / time.Millisecond)
+	at := func(days int64, ms int64) int64 { return base.UnixMilli() - days*day + ms }
+	contacts := map[string][]int64{
+		"c1": {at(10, 0), at(5, 0), at(1, 0)},            // one on a bound
+		"c2": {at(10, 0), at(5, -1), at(5, 1), at(1, 0)}, // either side of it
+		"c3": {at(5, 0)},
+		"c4": {at(10, 0), at(1, 0)},
+	}
+	for id, tss := range contacts {
+		e.PutContacts(1, []segmentd.Contact{{ID: id, Email: id + "@x.org", CreatedAt: base, UpdatedAt: base}}, base)
+		var evs []query.Event
+		for _, ts := range tss {
+			evs = append(evs, query.Event{Type: "open", Timestamp: ts}, query.Event{Type: "click", Timestamp: ts + day})
+		}
+		e.AddEvents(1, id, evs, base)
+	}
+	for _, w := range []string{
+		"event_timestamp >= timestampadd(day, -5, current_timestamp) AND event_timestamp <= timestampadd(day, -5, current_timestamp)",
+		"event_timestamp > timestampadd(day, -5, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp)",
+		"event_timestamp >= timestampadd(day, -6, current_timestamp) AND event_timestamp < timestampadd(day, -5, current_timestamp)",
+		"event_timestamp > timestampadd(day, -6, current_timestamp) AND event_timestamp < timestampadd(day, -4, current_timestamp)",
+		"event_timestamp < timestampadd(day, -5, current_timestamp)",
+		"event_timestamp <= timestampadd(day, -10, current_timestamp)",
+	} {
+		for _, typ := range []string{"open", "click"} {
+			src := fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = '%s' AND %s)", typ, w)
+			q, err := query.Parse(query.SQL, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, n, err := e.Preview(1, q, nil, "", 10, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wn, err := e.Search(1, mustCheck(t, e, 1, query.SQL, src), 10, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if n != wn || !slices.Equal(got, want) {
+				t.Errorf("%s: %d %v, want %d %v", src, n, got, wn, want)
+			}
+		}
+	}
+	if a := e.get(1); a.der.earliest["open"] == nil || a.der.earliest["click"] == nil {
+		t.Fatal("no earliest-event arrays")
 	}
 }
