@@ -36,11 +36,7 @@ import (
 
 type bitset []uint64
 
-func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
-
 func (b bitset) set(i uint32) { b[i>>6] |= 1 << (i & 63) }
-
-func (b bitset) clone() bitset { return append(bitset(nil), b...) }
 
 func (b bitset) and(o bitset) {
 	for i := range b {
@@ -95,8 +91,48 @@ func (b bitset) first(limit int) []uint32 {
 type colwise struct {
 	a     *account
 	now   time.Time
-	n     int        // the index space: every contact index is below it
-	memos *sync.Pool // of *[]uint8
+	n     int                             // the index space: every contact index is below it
+	memos *sync.Pool                      // of *[]uint8
+	bits  *sync.Pool                      // of *bitset
+	mu    sync.Mutex                      // guards held
+	held  []bitset                        // taken from bits, to give back
+	codes map[*query.Part]*coded          // codedOf's answers, nil for none
+	cands map[*query.Part]*roaring.Bitmap // gramCands' answers, nil for none
+}
+
+// newBits returns a zeroed bitset of cw.n bits. Bitsets are taken from
+// the engine's pool and given back when the evaluation is over (done):
+// at a million contacts each is 125 KB, which the runtime would
+// otherwise hand back to the system and fault in again preview after
+// preview.
+func (cw *colwise) newBits() bitset {
+	words := (cw.n + 63) / 64
+	var b bitset
+	if p, _ := cw.bits.Get().(*bitset); p != nil && cap(*p) >= words {
+		b = (*p)[:words]
+		clear(b)
+	} else {
+		b = make(bitset, words)
+	}
+	cw.mu.Lock()
+	cw.held = append(cw.held, b)
+	cw.mu.Unlock()
+	return b
+}
+
+// cloneBits returns a copy of b from the pool.
+func (cw *colwise) cloneBits(b bitset) bitset {
+	c := cw.newBits()
+	copy(c, b)
+	return c
+}
+
+// done gives every bitset of the evaluation back to the pool.
+func (cw *colwise) done() {
+	for _, b := range cw.held {
+		cw.bits.Put(&b)
+	}
+	cw.held = nil
 }
 
 // memo returns a zeroed verdict buffer of n entries, and its release.
@@ -159,14 +195,34 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 			costs[k] = cw.cost(k)
 		}
 		slices.SortStableFunc(kids, func(x, y *query.Part) int { return costs[x] - costs[y] })
-		cur := in.clone()
+		cur := cw.cloneBits(in)
 		if p.Op == '&' {
-			t, n = in.clone(), in.clone()
+			t, n = cw.cloneBits(in), cw.cloneBits(in)
 		} else {
-			t, n = newBitset(cw.n), newBitset(cw.n)
+			t, n = cw.newBits(), cw.newBits()
+		}
+		// The operands decided by a coded column are evaluated together
+		// in one pass, where the first of them comes.
+		var group []*coded
+		for _, k := range kids {
+			if c := cw.codedOf(k); c != nil {
+				group = append(group, c)
+			}
+		}
+		if len(group) == len(kids) {
+			return cw.fused(p.Op, group, in)
 		}
 		for _, k := range kids {
-			kt, kn := cw.eval(k, cur)
+			var kt, kn bitset
+			if c := cw.codedOf(k); c != nil {
+				if group == nil {
+					continue // evaluated with the first
+				}
+				kt, kn = cw.fused(p.Op, group, cur)
+				group = nil
+			} else {
+				kt, kn = cw.eval(k, cur)
+			}
 			if p.Op == '&' {
 				t.and(kt)
 				n.and(kn)
@@ -180,19 +236,30 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return t, n
 	case '!':
 		kt, kn := cw.eval(p.Parts[0], in)
-		t, n = in.clone(), in.clone()
+		t, n = cw.cloneBits(in), cw.cloneBits(in)
 		t.andNot(kn)
 		n.andNot(kt)
 		return t, n
 	}
-	if f, ok := p.TextField(); ok {
-		return cw.text(p, f, in)
+	if c := cw.codedOf(p); c != nil {
+		return cw.fused('&', []*coded{c}, in)
+	}
+	if f, ok := p.TextField(); ok && f == query.FieldEmail {
+		if lt, ok := p.Like(); ok {
+			if t, n, ok := cw.byGrams(p, lt, in); ok {
+				return t, n
+			}
+		}
 	}
 	if ids, ok := p.ListsAny(); ok {
 		return cw.lists(ids, in)
 	}
 	if l, ok := p.Latest(cw.now); ok {
-		if len(l.Keys) > 0 {
+		if l.Upper != 0 {
+			if t, n, ok := cw.window(l, in); ok {
+				return t, n
+			}
+		} else if len(l.Keys) > 0 {
 			if maps, ok := cw.keyedOf(l); ok {
 				return cw.keyed(l, maps, in)
 			}
@@ -206,50 +273,232 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 	return cw.each(p, in)
 }
 
+// coded is a condition whose verdict is a function of one coded column:
+// a dictionary-coded text column, the email domains, or a value-coded
+// Number or Date column (derived.go). Its codes are c32 or c16 (0 past
+// their end), below ncodes; newVerdict makes, per worker, the verdict of
+// a code (verdicts).
+type coded struct {
+	c32        []uint32
+	c16        []uint16
+	ncodes     int
+	newVerdict func() func(code uint32) query.Truth
+}
+
+// codedOf returns p as a coded condition, or nil when it is not one: a
+// condition on one reserved text field (but for an email LIKE the
+// trigram index narrows, and email LIKE '%@D', decided by the email
+// domains), or on one custom field, Text or value-coded.
+func (cw *colwise) codedOf(p *query.Part) *coded {
+	if c, ok := cw.codes[p]; ok {
+		return c
+	}
+	c := cw.makeCoded(p)
+	if cw.codes == nil {
+		cw.codes = make(map[*query.Part]*coded)
+	}
+	cw.codes[p] = c
+	return c
+}
+
+func (cw *colwise) makeCoded(p *query.Part) *coded {
+	if p.Op != 0 {
+		return nil
+	}
+	d := cw.a.dict
+	if f, ok := p.TextField(); ok {
+		if lt, ok := p.Like(); ok && f == query.FieldEmail {
+			if lt.Domain != "" {
+				dc := cw.a.emailDomains()
+				// A domain key is "@D" or "-" (no '@'), so the pattern's
+				// match of the key is the email's: both end with
+				// lt.Domain or neither.
+				return &coded{c32: dc.codes, ncodes: len(dc.dict.vals), newVerdict: cw.verdicts(p, nil, dc.dict.vals)}
+			}
+			if _, ok := cw.gramCands(p, lt); ok {
+				return nil // byGrams
+			}
+		}
+		vals := d.vals
+		return &coded{c32: cw.a.text[f], ncodes: len(vals), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+			r.Text[f] = vals[code]
+		}, vals)}
+	}
+	slot, ok := p.CustomSlot()
+	if !ok || slot >= len(cw.a.slotCols) {
+		return nil
+	}
+	col := cw.a.slotCols[slot]
+	load := func(r *query.Record, v query.Value) {
+		if len(r.Custom) <= slot {
+			r.Custom = make([]query.Value, slot+1)
+		}
+		r.Custom[slot] = v
+	}
+	if col.typ == query.Text {
+		return &coded{c32: col.codes, ncodes: len(d.vals), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+			v := query.Value{}
+			if code != 0 {
+				v = query.Value{Kind: query.Text, Str: d.str(code)}
+			}
+			load(r, v)
+		}, d.vals)}
+	}
+	vc, ok := cw.a.valuesOf(col)
+	if !ok {
+		return nil
+	}
+	return &coded{c16: vc.codes, ncodes: len(vc.keys), newVerdict: cw.verdicts(p, func(r *query.Record, code uint32) {
+		v := query.Value{}
+		if code != 0 {
+			v = keyValue(col.typ, vc.keys[code])
+		}
+		load(r, v)
+	}, nil)}
+}
+
+// fused evaluates coded conditions cs, their AND (op '&') or OR ('|'),
+// for the contacts of in in one pass: word by word, each condition for
+// the contacts the ones before it have not decided, its verdicts kept
+// in a table of one byte per code (byte), each worker's verdict called
+// once per code it meets.
+func (cw *colwise) fused(op byte, cs []*coded, in bitset) (t, n bitset) {
+	t, n = cw.newBits(), cw.newBits()
+	cw.split(len(in), func(lo, hi int) {
+		runs := make([]codedRun, len(cs))
+		for j, c := range cs {
+			m, release := cw.memo(c.ncodes)
+			defer release()
+			runs[j] = codedRun{coded: c, m: m, verdict: c.newVerdict()}
+		}
+		for i := lo; i < hi; i++ {
+			w := in[i]
+			if w == 0 {
+				continue
+			}
+			tw, nw := uint64(0), uint64(0)
+			if op == '&' {
+				tw, nw = w, w
+			}
+			for j := range runs {
+				mask := w &^ tw // OR: the contacts not yet true
+				if op == '&' {
+					mask = nw // AND: those not yet false
+				}
+				if mask == 0 {
+					break
+				}
+				rt, rn := runs[j].word(i, mask)
+				if op == '&' {
+					tw &= rt
+					nw &= rn
+				} else {
+					tw |= rt & w
+					nw |= rn & w
+				}
+			}
+			t[i], n[i] = tw, nw
+		}
+	})
+	return t, n
+}
+
+// codedRun is one worker's evaluation of a coded condition: its verdict
+// by code, the table m of one byte per code (0 not yet asked, else
+// memoSeen, with memoT when true and memoN when not false).
+type codedRun struct {
+	*coded
+	m       []uint8
+	verdict func(code uint32) query.Truth
+}
+
+func (r *codedRun) look(c uint32) uint8 {
+	v := uint8(memoSeen)
+	switch r.verdict(c) {
+	case query.True:
+		v |= memoT | memoN
+	case query.Unknown:
+		v |= memoN
+	}
+	r.m[c] = v
+	return v
+}
+
+// word returns the verdicts (t and n bits) of word i's contacts, exact
+// for those of mask.
+func (r *codedRun) word(i int, mask uint64) (t, n uint64) {
+	if r.c16 != nil {
+		return wordOf(r, r.c16, i*64, mask)
+	}
+	return wordOf(r, r.c32, i*64, mask)
+}
+
+// wordOf is codedRun.word over codes col. A word of mostly wanted
+// contacts reads its 64 consecutive codes without branching on the bits.
+func wordOf[C uint16 | uint32](r *codedRun, col []C, base int, mask uint64) (t, n uint64) {
+	m := r.m
+	if base+64 <= len(col) && bits.OnesCount64(mask) > 16 {
+		// Eight verdict bytes at a time into x, whose bytes' memoT (and
+		// memoN) bits one multiplication gathers into eight bits.
+		const lsb, gather = 0x0101010101010101, 0x0102040810204080
+		cs := col[base : base+64]
+		for g := 0; g < 64; g += 8 {
+			var x uint64
+			for k, c := range cs[g : g+8] {
+				v := m[c]
+				if v == 0 {
+					v = r.look(uint32(c))
+				}
+				x |= uint64(v) << (8 * k)
+			}
+			t |= (x >> 1 & lsb) * gather >> 56 << g
+			n |= (x >> 2 & lsb) * gather >> 56 << g
+		}
+		return t, n
+	}
+	for w := mask; w != 0; w &= w - 1 {
+		b := bits.TrailingZeros64(w)
+		var c uint32
+		if base+b < len(col) {
+			c = uint32(col[base+b])
+		}
+		v := m[c]
+		if v == 0 {
+			v = r.look(c)
+		}
+		t |= uint64(v>>1&1) << b
+		n |= uint64(v>>2&1) << b
+	}
+	return t, n
+}
+
 // lists is array_contains(list_ids, ids): the contacts of in on any of
 // the lists.
 func (cw *colwise) lists(ids []string, in bitset) (t, n bitset) {
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	for _, id := range ids {
 		if l := cw.a.lists[id]; l != nil {
 			t.or(cw.dense(l.bm))
 		}
 	}
 	t.and(in)
-	return t, t.clone()
+	return t, cw.cloneBits(t)
 }
 
-// custom evaluates a condition on one custom field: once per distinct
-// value for a Text field (dictionary-coded), else contact by contact on
-// a record holding that value alone.
+// custom evaluates a condition on one custom Number or Date field that
+// is not value-coded (derived.go: it has too many distinct values)
+// contact by contact on a record holding that value alone, its verdict
+// cached by the value.
 func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
 	col := cw.a.slotCols[slot]
 	d := cw.a.dict
-	if col.typ == query.Text {
-		return cw.byCodes(col.codes, len(d.vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
-			if len(r.Custom) <= slot {
-				r.Custom = make([]query.Value, slot+1)
-			}
-			r.Custom[slot] = query.Value{}
-			if code != 0 {
-				r.Custom[slot] = query.Value{Kind: query.Text, Str: d.str(code)}
-			}
-		}, d.vals))
-	}
-	// A Number or Date: the verdict of each value seen is cached by the
-	// value's bits (those of the unset marker for an unset one).
+	// The verdict of each value seen is cached by the value's bits (those
+	// of the unset marker for an unset one).
 	key := func(idx uint32) uint64 {
-		if col.typ == query.Number {
-			if int(idx) < len(col.nums) {
-				return math.Float64bits(col.nums[idx])
-			}
-			return unsetNumBits
+		if k, ok := valueKey(col, idx); ok {
+			return k
 		}
-		ms := int64(unsetTime)
-		if int(idx) < len(col.times) {
-			ms = col.times[idx]
-		}
-		return uint64(ms)
+		return unsetNumBits
 	}
 	return cw.byValues(p, in, key, func(r *query.Record, idx uint32) {
 		if len(r.Custom) <= slot {
@@ -259,28 +508,7 @@ func (cw *colwise) custom(p *query.Part, slot int, in bitset) (t, n bitset) {
 	})
 }
 
-// text evaluates a condition on reserved text field f once per distinct
-// value among the contacts of in; email LIKE '%@D' once per distinct
-// email domain (derived.go).
-func (cw *colwise) text(p *query.Part, f query.TextField, in bitset) (t, n bitset) {
-	if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
-		dc := cw.a.emailDomains()
-		// A domain key is "@D" or "-" (no '@'), so the pattern's match
-		// of the key is the email's: both end with lt.Domain or neither.
-		return cw.byCodes(dc.codes, len(dc.dict.vals), in, cw.verdicts(p, nil, dc.dict.vals))
-	}
-	if lt, ok := p.Like(); ok && f == query.FieldEmail {
-		if t, n, ok := cw.byGrams(p, lt, in); ok {
-			return t, n
-		}
-	}
-	vals := cw.a.dict.vals
-	return cw.byCodes(cw.a.text[f], len(vals), in, cw.verdicts(p, func(r *query.Record, code uint32) {
-		r.Text[f] = vals[code]
-	}, vals))
-}
-
-// verdicts returns, for byCodes, a maker of a condition's verdict by
+// verdicts returns, for a coded condition, a maker of a condition's verdict by
 // dictionary code: for a LIKE, the pattern's match of vals[code]; for
 // anything else the evaluator's verdict on a record into which load
 // put the code's value alone (a record left empty without load). Code
@@ -305,79 +533,19 @@ func (cw *colwise) verdicts(p *query.Part, load func(r *query.Record, code uint3
 	}
 }
 
-// Bits of a byCodes memo entry.
+// Bits of a coded condition's verdict table entry.
 const (
 	memoSeen = 1 << iota
 	memoT
 	memoN
 )
 
-// byCodes evaluates a condition whose verdict is a function of one
-// dictionary-coded column (col[idx], 0 past its end) for the contacts of
-// in: each worker's verdict (made by newVerdict) is called once per code
-// it meets, ncodes bounding the codes, and its verdicts are kept in a
-// table of one byte per code. A word of in that holds 64 contacts reads
-// 64 consecutive codes, without branching on the bits.
-func (cw *colwise) byCodes(col []uint32, ncodes int, in bitset, newVerdict func() func(code uint32) query.Truth) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
-	cw.split(len(in), func(lo, hi int) {
-		m, release := cw.memo(ncodes)
-		defer release()
-		verdict := newVerdict()
-		look := func(c uint32) uint8 {
-			v := m[c]
-			if v == 0 {
-				v = memoSeen
-				switch verdict(c) {
-				case query.True:
-					v |= memoT | memoN
-				case query.Unknown:
-					v |= memoN
-				}
-				m[c] = v
-			}
-			return v
-		}
-		for i := lo; i < hi; i++ {
-			w := in[i]
-			if w == 0 {
-				continue
-			}
-			var tw, nw uint64
-			base := i * 64
-			if w == ^uint64(0) && base+64 <= len(col) {
-				for b, c := range col[base : base+64] {
-					v := m[c]
-					if v == 0 {
-						v = look(c)
-					}
-					tw |= uint64(v>>1&1) << b
-					nw |= uint64(v>>2&1) << b
-				}
-			} else {
-				for ; w != 0; w &= w - 1 {
-					b := bits.TrailingZeros64(w)
-					var c uint32
-					if base+b < len(col) {
-						c = col[base+b]
-					}
-					v := look(c)
-					tw |= uint64(v>>1&1) << b
-					nw |= uint64(v>>2&1) << b
-				}
-			}
-			t[i], n[i] = tw, nw
-		}
-	})
-	return t, n
-}
-
 // latest evaluates a condition decided by each contact's latest event of
 // one type (query.Latest) from that type's array (derived.go): a
 // comparison per contact, never unknown.
 func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitset) {
 	lo, hi := latestRange(l)
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	cw.split(len(in), func(from, to int) {
 		for i := from; i < to; i++ {
 			w := in[i]
@@ -402,7 +570,68 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 			t[i] = tw & w
 		}
 	})
-	return t, t.clone()
+	return t, cw.cloneBits(t)
+}
+
+// window evaluates a condition on some event of one type between two
+// bounds (query.Latest with Upper) from that type's earliest and latest
+// arrays (derived.go): with E and L a contact's least and greatest
+// timestamps of the type, it is false without such an event, or when L
+// is below the window or E above it; true when E or L is inside it; and
+// only when E is below it and L above it are the contact's events read.
+// Never unknown. False when an array cannot be had.
+func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	latest, ok := cw.a.latestOf(l.Type)
+	if !ok {
+		return nil, nil, false
+	}
+	earliest, ok := cw.a.earliestOf(l.Type)
+	if !ok {
+		return nil, nil, false
+	}
+	lo, hi := latestRange(query.Latest{Op: l.Op, Bound: l.Bound, NullBound: l.NullBound})
+	switch {
+	case l.UpperNull, l.Upper == query.LSS && l.UpperBound <= lo:
+		hi = lo - 1
+	case l.Upper == query.LSS:
+		hi = min(hi, l.UpperBound-1)
+	case l.Upper == query.LEQ:
+		hi = min(hi, l.UpperBound)
+	}
+	t = cw.newBits()
+	if lo > hi {
+		return t, cw.newBits(), true
+	}
+	code, known := cw.a.evDict.index[l.Type]
+	cw.split(len(in), func(from, to int) {
+		var ev event
+		for i := from; i < to; i++ {
+			var tw uint64
+			for w := in[i]; w != 0; w &= w - 1 {
+				b := bits.TrailingZeros64(w)
+				idx := i*64 + b
+				if idx >= len(latest) || idx >= len(earliest) || !known {
+					continue
+				}
+				last, first := latest[idx], earliest[idx]
+				switch {
+				case last == noEvent || last < lo || first > hi:
+				case first >= lo || last <= hi:
+					tw |= 1 << b
+				default:
+					er := eventReader{b: cw.a.events[idx]}
+					for er.next(&ev) {
+						if ev.typ == code && lo <= ev.ts && ev.ts <= hi {
+							tw |= 1 << b
+							break
+						}
+					}
+				}
+			}
+			t[i] = tw
+		}
+	})
+	return t, cw.cloneBits(t), true
 }
 
 // latestRange returns the greatest timestamps [lo, hi] for which l holds;
@@ -448,7 +677,7 @@ func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
 // with such events, not the account's.
 func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t, n bitset) {
 	lo, hi := latestRange(l)
-	t = newBitset(cw.n)
+	t = cw.newBits()
 	for _, m := range maps {
 		for idx, v := range m {
 			if lo <= v && v <= hi && int(idx>>6) < len(in) && in[idx>>6]&(1<<(idx&63)) != 0 {
@@ -456,7 +685,7 @@ func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t,
 			}
 		}
 	}
-	return t, t.clone()
+	return t, cw.cloneBits(t)
 }
 
 // valueCache is how many verdicts byValues keeps per worker, by value.
@@ -470,7 +699,7 @@ const valueCache = 4096
 // values (a score, a birthday) is evaluated about once per value, and
 // one of many no slower than contact by contact.
 func (cw *colwise) byValues(p *query.Part, in bitset, key func(idx uint32) uint64, load func(r *query.Record, idx uint32)) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
+	t, n = cw.newBits(), cw.newBits()
 	cw.split(len(in), func(lo, hi int) {
 		ev := p.Eval(cw.now)
 		var r query.Record
@@ -546,33 +775,24 @@ func (cw *colwise) cost(p *query.Part) int {
 	if _, ok := p.Latest(cw.now); ok {
 		return 0
 	}
-	var codes func(idx uint32) uint32
-	if f, ok := p.TextField(); ok {
-		col := cw.a.text[f]
-		if lt, ok := p.Like(); ok && lt.Domain != "" && f == query.FieldEmail {
-			col = cw.a.emailDomains().codes
-		}
-		codes = func(idx uint32) uint32 {
-			if int(idx) < len(col) {
-				return col[idx]
-			}
-			return 0
-		}
-	} else if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) && cw.a.slotCols[slot].typ == query.Text {
-		col := cw.a.slotCols[slot].codes
-		codes = func(idx uint32) uint32 {
-			if int(idx) < len(col) {
-				return col[idx]
-			}
-			return 0
-		}
+	c := cw.codedOf(p)
+	if bm := cw.cands[p]; bm != nil {
+		return 1 // an email LIKE the trigram index narrows: its candidates only
 	}
-	if codes == nil || cw.n == 0 {
+	if c == nil || cw.n == 0 {
 		return costSample + 1
 	}
 	seen := make(map[uint32]bool, costSample)
 	for i := range costSample {
-		seen[codes(uint32(i*cw.n/costSample))] = true
+		idx := i * cw.n / costSample
+		var code uint32
+		switch {
+		case idx < len(c.c32):
+			code = c.c32[idx]
+		case idx < len(c.c16):
+			code = uint32(c.c16[idx])
+		}
+		seen[code] = true
 	}
 	return len(seen)
 }
@@ -580,7 +800,7 @@ func (cw *colwise) cost(p *query.Part) int {
 // each evaluates a condition contact by contact, materialising only what
 // it reads, split across the machine's cores when there are many.
 func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
-	t, n = newBitset(cw.n), newBitset(cw.n)
+	t, n = cw.newBits(), cw.newBits()
 	nd := needOf(p.Checked())
 	var idxs []uint32
 	in.each(func(idx uint32) { idxs = append(idxs, idx) })
@@ -604,7 +824,7 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 	}
 	ts, ns := make([]bitset, workers), make([]bitset, workers)
 	inParts(idxs, workers, func(w int, part []uint32) {
-		ts[w], ns[w] = newBitset(cw.n), newBitset(cw.n)
+		ts[w], ns[w] = cw.newBits(), cw.newBits()
 		run(part, ts[w], ns[w])
 	})
 	for w := range workers {
@@ -616,21 +836,23 @@ func (cw *colwise) each(p *query.Part, in bitset) (t, n bitset) {
 
 // dense returns bm (whose indexes are all below cw.n) as a bitset.
 func (cw *colwise) dense(bm *roaring.Bitmap) bitset {
-	b := newBitset(cw.n)
+	b := cw.newBits()
 	bm.WriteDenseTo(b)
 	return b
 }
 
-// colwiseScan is scan's column-wise counterpart: the indexes of cands for
-// which ch holds at now, ascending, and true; or false when column-wise
-// evaluation would save nothing (then the caller scans).
-func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, memos *sync.Pool) (*bitset, bool) {
+// colwiseScan is scan's column-wise counterpart: the number of cands
+// for which ch holds at now, the first limit of them (ascending), and
+// true; or false when column-wise evaluation would save nothing (then
+// the caller scans). memos and bits are the engine's pools.
+func (a *account) colwiseScan(ch *query.Checked, cands *roaring.Bitmap, now int64, limit int, memos, bits *sync.Pool) ([]uint32, int, bool) {
 	p := ch.Split()
 	if !worthColwise(p, unixMilli(now)) {
-		return nil, false
+		return nil, 0, false
 	}
-	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos}
+	cw := &colwise{a: a, now: unixMilli(now), n: len(a.created), memos: memos, bits: bits}
+	defer cw.done()
 	in := cw.dense(cands)
 	t, _ := cw.eval(p, in)
-	return &t, true
+	return t.first(limit), t.count(), true
 }

@@ -29,21 +29,37 @@ import (
 //     comparison per contact instead of decoding its events. At most
 //     maxLatestTypes types are kept; a condition on another type is
 //     evaluated as before, contact by contact.
+//   - Earliest events: the same per event type with the least
+//     timestamp (math.MaxInt64 without one), for a condition on some
+//     event of type T before a time, or between two (with the latest).
+//     At most maxLatestTypes types are kept.
 //   - Keyed latest events: per event type and single send, automation or
 //     campaign id, or any such id (query.EventKey), each contact's greatest timestamp of
 //     such an event, for the contacts that have one (a map: a single
 //     send's opens reach a fraction of an account's contacts), so that
 //     "opened single send X (since Y)" is a pass over those contacts. At
 //     most maxKeyed are kept; the least recently used goes first.
+//   - Value codes: per custom Number or Date field a preview has asked
+//     about, each contact's value coded in a table of the field's
+//     distinct values (2 bytes per contact), so that a condition on the
+//     field is decided once per distinct value into the byte table the
+//     text conditions use. A field of more than maxValueCodes distinct
+//     values is not coded (its conditions keep the cache by value). At
+//     most maxValueCols are kept; the least recently used goes first.
 type derived struct {
 	mu      sync.Mutex
 	domains *domainCol
 	grams   *gramIndex // grams.go
 	latest  map[string]*latestCol
+	// earliest is as latest, of the least timestamps (least set).
+	earliest map[string]*latestCol
 	// keyed is by event type, then by key.
 	keyed  map[string]map[query.EventKey]*keyedCol
 	nKeyed int
-	clock  uint64 // counts uses of keyed columns, for their last use
+	clock  uint64 // counts uses of keyed and value-coded columns, for their last use
+	// values is by the field's column (a column SetFields replaced is
+	// dropped at the next look-up).
+	values map[*column]*valueCol
 }
 
 // maxKeyed bounds the keyed latest-event columns an account keeps (a
@@ -175,6 +191,10 @@ type latestCol struct {
 	// time some 292 million years ago), which the array cannot tell from
 	// none: the column is then not used.
 	inexact bool
+	// least makes it an earliest-event array: max holds each contact's
+	// least timestamp, math.MaxInt64 without one (an event at that time
+	// changes nothing: the latest array tells who has events).
+	least bool
 }
 
 // domainKey is an email's key in the domain column.
@@ -256,6 +276,13 @@ func (a *account) latestOf(typ string) ([]int64, bool) {
 
 // note records an event of the column's type at ts for contact idx.
 func (c *latestCol) note(idx uint32, ts int64) {
+	if c.least {
+		for len(c.max) <= int(idx) {
+			c.max = append(c.max, math.MaxInt64)
+		}
+		c.max[idx] = min(c.max[idx], ts)
+		return
+	}
 	if ts == noEvent {
 		c.inexact = true
 	}
@@ -265,15 +292,62 @@ func (c *latestCol) note(idx uint32, ts int64) {
 	c.max[idx] = max(c.max[idx], ts)
 }
 
+// none is what the column holds for a contact without an event of its
+// type.
+func (c *latestCol) none() int64 {
+	if c.least {
+		return math.MaxInt64
+	}
+	return noEvent
+}
+
+// earliestOf returns each contact's least timestamp of an event of type
+// typ (math.MaxInt64 without one, and past the array's end), building
+// the array first if no preview has; false when the account keeps
+// maxLatestTypes such arrays of other types already. The caller holds
+// the read lock.
+func (a *account) earliestOf(typ string) ([]int64, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	c := a.der.earliest[typ]
+	if c == nil {
+		if len(a.der.earliest) >= maxLatestTypes {
+			return nil, false
+		}
+		c = &latestCol{least: true}
+		if code, ok := a.evDict.index[typ]; ok {
+			c.max = make([]int64, len(a.events))
+			var ev event
+			for idx, run := range a.events {
+				c.max[idx] = math.MaxInt64
+				er := eventReader{b: run}
+				for er.next(&ev) {
+					if ev.typ == code {
+						c.note(uint32(idx), ev.ts)
+					}
+				}
+			}
+		}
+		if a.der.earliest == nil {
+			a.der.earliest = make(map[string]*latestCol)
+		}
+		a.der.earliest[typ] = c
+	}
+	return c.max, true
+}
+
 // derivedEvents keeps the latest-event arrays in step with events added
 // to contact idx. The caller holds the write lock.
 func (a *account) derivedEvents(idx uint32, evs []query.Event) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
 	for i := range evs {
 		ev := &evs[i]
 		if c := a.der.latest[ev.Type]; c != nil {
+			c.note(idx, ev.Timestamp)
+		}
+		if c := a.der.earliest[ev.Type]; c != nil {
 			c.note(idx, ev.Timestamp)
 		}
 		if m := a.der.keyed[ev.Type]; m != nil {
@@ -290,12 +364,14 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 // arrays from its events (after some were pruned, or all dropped). The
 // caller holds the write lock.
 func (a *account) derivedReset(idx uint32) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
-	for _, c := range a.der.latest {
-		if int(idx) < len(c.max) {
-			c.max[idx] = noEvent
+	for _, m := range [...]map[string]*latestCol{a.der.latest, a.der.earliest} {
+		for _, c := range m {
+			if int(idx) < len(c.max) {
+				c.max[idx] = c.none()
+			}
 		}
 	}
 	for _, m := range a.der.keyed {
@@ -311,6 +387,9 @@ func (a *account) derivedReset(idx uint32) {
 		if c := a.der.latest[typ]; c != nil {
 			c.note(idx, ev.ts)
 		}
+		if c := a.der.earliest[typ]; c != nil {
+			c.note(idx, ev.ts)
+		}
 		if m := a.der.keyed[typ]; m != nil {
 			eventKeysOf(vals[ev.ss], vals[ev.auto], vals[ev.camp], func(k query.EventKey) {
 				if c := m[k]; c != nil {
@@ -318,6 +397,144 @@ func (a *account) derivedReset(idx uint32) {
 				}
 			})
 		}
+	}
+}
+
+// maxValueCols bounds the value-coded columns an account keeps.
+const maxValueCols = 8
+
+// maxValueCodes is how many distinct values a value-coded column holds
+// at most (code 0 is unset).
+const maxValueCodes = 1<<16 - 1
+
+// valueCol is a Number or Date field's values coded by distinct value:
+// codes by contact index (0 unset, and past its end), keys by code (the
+// value's bits, valueKey), reference counted so a value no contact holds
+// any more gives its code back.
+type valueCol struct {
+	codes []uint16
+	keys  []uint64
+	refs  []uint32
+	index map[uint64]uint16
+	free  []uint16
+	// full is set when the field had more distinct values than codes:
+	// the column is then empty and not used.
+	full bool
+	used uint64 // derived.clock at its last use
+}
+
+// valueKey returns contact idx's value of Number or Date column col as
+// bits, and false when it is unset.
+func valueKey(col *column, idx uint32) (uint64, bool) {
+	if col.typ == query.Number {
+		if int(idx) < len(col.nums) {
+			if k := math.Float64bits(col.nums[idx]); k != unsetNumBits {
+				return k, true
+			}
+		}
+		return 0, false
+	}
+	if int(idx) < len(col.times) && col.times[idx] != unsetTime {
+		return uint64(col.times[idx]), true
+	}
+	return 0, false
+}
+
+// keyValue is valueKey's inverse: the value of key k in a column of type
+// typ.
+func keyValue(typ query.FieldType, k uint64) query.Value {
+	if typ == query.Number {
+		return query.Value{Kind: query.Number, Num: math.Float64frombits(k)}
+	}
+	return query.Value{Kind: query.Date, Time: int64(k)}
+}
+
+// set keeps contact idx's code in step with its value in col.
+func (c *valueCol) set(col *column, idx uint32) {
+	if c.full {
+		return
+	}
+	var code uint16
+	if k, ok := valueKey(col, idx); ok {
+		code, ok = c.index[k]
+		if !ok {
+			switch {
+			case len(c.free) > 0:
+				code = c.free[len(c.free)-1]
+				c.free = c.free[:len(c.free)-1]
+				c.keys[code] = k
+			case len(c.keys) <= maxValueCodes:
+				code = uint16(len(c.keys))
+				c.keys = append(c.keys, k)
+				c.refs = append(c.refs, 0)
+			default:
+				*c = valueCol{full: true, used: c.used}
+				return
+			}
+			c.index[k] = code
+		}
+		c.refs[code]++
+	}
+	if int(idx) >= len(c.codes) {
+		if code == 0 {
+			return
+		}
+		c.codes = append(c.codes, make([]uint16, int(idx)+1-len(c.codes))...)
+	}
+	if old := c.codes[idx]; old != 0 {
+		if c.refs[old]--; c.refs[old] == 0 {
+			delete(c.index, c.keys[old])
+			c.free = append(c.free, old)
+		}
+	}
+	c.codes[idx] = code
+}
+
+// valuesOf returns Number or Date column col coded by distinct value,
+// building it first if no preview has (one pass over the column); false
+// when the field has more than maxValueCodes distinct values. The caller
+// holds the read lock.
+func (a *account) valuesOf(col *column) (*valueCol, bool) {
+	a.der.mu.Lock()
+	defer a.der.mu.Unlock()
+	a.der.clock++
+	for k := range a.der.values {
+		if a.cols[k.id] != k {
+			delete(a.der.values, k) // its field was deleted or retyped
+		}
+	}
+	c := a.der.values[col]
+	if c == nil {
+		if len(a.der.values) >= maxValueCols {
+			var oldest *column
+			for k, v := range a.der.values {
+				if oldest == nil || v.used < a.der.values[oldest].used {
+					oldest = k
+				}
+			}
+			delete(a.der.values, oldest)
+		}
+		c = &valueCol{keys: []uint64{0}, refs: []uint32{0}, index: make(map[uint64]uint16)}
+		n := max(len(col.nums), len(col.times))
+		for idx := range n {
+			if c.set(col, uint32(idx)); c.full {
+				break
+			}
+		}
+		if a.der.values == nil {
+			a.der.values = make(map[*column]*valueCol)
+		}
+		a.der.values[col] = c
+	}
+	c.used = a.der.clock
+	return c, !c.full
+}
+
+// derivedValues keeps the value-coded columns in step with contact idx's
+// values. The caller holds the write lock.
+func (a *account) derivedValues(idx uint32) {
+	for col, c := range a.der.values {
+		c.set(col, idx)
 	}
 }
 
@@ -332,13 +549,19 @@ func (d *derived) size() int64 {
 	if d.grams != nil {
 		b += d.grams.size()
 	}
-	for typ, c := range d.latest {
-		b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+	for _, m := range [...]map[string]*latestCol{d.latest, d.earliest} {
+		for typ, c := range m {
+			b += int64(cap(c.max))*8 + int64(len(typ)) + 64
+		}
 	}
 	for typ, m := range d.keyed {
 		for k, c := range m {
 			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
 		}
+	}
+	for _, c := range d.values {
+		b += int64(cap(c.codes))*2 + int64(cap(c.keys))*8 + int64(cap(c.refs))*4 + int64(cap(c.free))*2 +
+			int64(len(c.index))*mapEntryBytes(8+2) + 96
 	}
 	return b
 }

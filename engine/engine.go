@@ -40,6 +40,8 @@ type Engine struct {
 	// memos are column-wise evaluation's per-value verdict buffers
 	// (colwise.go), reused: one is as long as an account's dictionary.
 	memos sync.Pool
+	// bitsets are column-wise evaluation's bitsets (colwise.go)
+	bitsets sync.Pool
 }
 
 // New returns an empty engine.
@@ -156,6 +158,7 @@ func (a *account) resetContacts() {
 	}
 	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
 	a.der.domains, a.der.grams, a.der.latest, a.der.keyed, a.der.nKeyed = nil, nil, nil, nil, 0
+	a.der.values, a.der.earliest = nil, nil
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
 	a.tags = newTagSets()

@@ -39,8 +39,11 @@ func BenchmarkExplain(b *testing.B) {
 // previewQueries are BenchmarkPreview's queries besides the reference
 // ones: the LIKE shapes on a column of mostly distinct values (email) and
 // on a custom Text field (the email's through its trigram index, but for
-// the domain), a last-event query, and an event condition by single send
-// (a keyed latest-event column).
+// the domain; a two-byte prefix through the trigrams holding it), a
+// last-event query, an event condition by single send (a keyed
+// latest-event column), an AND and OR of Number, Date and text
+// conditions (value codes, one pass), and events before a time or
+// between two (the earliest- and latest-event arrays).
 var previewQueries = []struct{ name, src string }{
 	{"email_prefix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'user12%'"},
 	{"email_infix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%99@%'"},
@@ -49,6 +52,10 @@ var previewQueries = []struct{ name, src string }{
 	{"clicked_last_7_days_US", "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp >= timestampadd(day, -7, current_timestamp))"},
 	{"last_open_before_90_days", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) < timestampadd(day, -90, current_timestamp)"},
 	{"opened_singlesend", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss7')"},
+	{"email_short_prefix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'a%'"},
+	{"score_and_birthday_or_plan", "SELECT contact_id, updated_at FROM contact_data WHERE score >= 90 AND birthday < '1980-01-01' OR plan = 'enterprise' AND country = 'FR'"},
+	{"clicked_before_300_days", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp < timestampadd(day, -300, current_timestamp))"},
+	{"opened_between", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -60, current_timestamp) AND event_timestamp < timestampadd(day, -30, current_timestamp))"},
 }
 
 // BenchmarkPreview measures previewing each reference query and each of

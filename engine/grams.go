@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -163,6 +164,89 @@ func buildGrams(col []uint32, base uint32, vals []string) map[uint32]*roaring.Bi
 	return post
 }
 
+// gramCands returns gramCandidates of email LIKE p, found once per
+// evaluation.
+func (cw *colwise) gramCands(p *query.Part, lt query.LikeTest) (*roaring.Bitmap, bool) {
+	if bm, ok := cw.cands[p]; ok {
+		return bm, bm != nil
+	}
+	bm, ok := gramCandidates(lt.Needles, cw.n, cw.a.emailGrams)
+	if cw.cands == nil {
+		cw.cands = make(map[*query.Part]*roaring.Bitmap)
+	}
+	cw.cands[p] = bm
+	return bm, ok
+}
+
+// maxPairCands is the share of an account's contacts beyond which the
+// candidates of a two-byte needle are not worth collecting: the pattern
+// is decided per distinct value instead.
+const maxPairCands = 4
+
+// gramCandidates returns the contacts whose value may match a pattern
+// of needles (query.LikeTest.Needles), from a trigram index (got from
+// grams, which builds it on first use): those holding every trigram of
+// the needles of three bytes or more; or, when there is none, those
+// holding, for the two-byte needle of fewest, a trigram that contains
+// that needle ("\x00a" of 'a%', "@x" of '%@x%'): the padded value is
+// three bytes at least, so each of its two-byte substrings lies in one
+// of its trigrams. False when no needle has two bytes or more, or a
+// two-byte needle's trigrams reach more than 1/maxPairCands of n
+// contacts (and more than 1,024: below that either way is cheap).
+func gramCandidates(needles []string, n int, grams func() *gramIndex) (*roaring.Bitmap, bool) {
+	keys := needleGrams(needles)
+	var pairs []string
+	for _, nd := range needles {
+		if len(nd) == 2 {
+			pairs = append(pairs, nd)
+		}
+	}
+	if len(keys) == 0 && len(pairs) == 0 {
+		return nil, false
+	}
+	g := grams()
+	if len(keys) == 0 {
+		var best []*roaring.Bitmap
+		bestN := uint64(math.MaxUint64)
+		for _, nd := range pairs {
+			var bms []*roaring.Bitmap
+			var sum uint64
+			for b := range 256 {
+				for _, k := range [2]uint32{uint32(nd[0])<<16 | uint32(nd[1])<<8 | uint32(b), uint32(b)<<16 | uint32(nd[0])<<8 | uint32(nd[1])} {
+					if bm := g.post[k]; bm != nil {
+						bms = append(bms, bm)
+						sum += bm.GetCardinality()
+					}
+				}
+			}
+			if sum < bestN {
+				best, bestN = bms, sum
+			}
+		}
+		if bestN > uint64(max(n/maxPairCands, 1024)) {
+			return nil, false
+		}
+		return roaring.FastOr(best...), true
+	}
+	bms := make([]*roaring.Bitmap, 0, len(keys))
+	for _, k := range keys {
+		bm := g.post[k]
+		if bm == nil {
+			return roaring.New(), true // no value holds it: none matches
+		}
+		bms = append(bms, bm)
+	}
+	slices.SortFunc(bms, func(x, y *roaring.Bitmap) int { return int(x.GetCardinality()) - int(y.GetCardinality()) })
+	if len(bms) == 1 {
+		return bms[0], true // only read
+	}
+	bm := roaring.And(bms[0], bms[1])
+	for _, o := range bms[2:] {
+		bm.And(o)
+	}
+	return bm, true
+}
+
 // size estimates the index's heap bytes.
 func (g *gramIndex) size() int64 {
 	b := int64(len(g.post)) * mapEntryBytes(4+8)
@@ -173,44 +257,24 @@ func (g *gramIndex) size() int64 {
 }
 
 // byGrams evaluates email [NOT] LIKE pattern for the contacts of in from
-// the trigram index: the contacts whose email holds every trigram of the
-// pattern's needles are tested by the pattern's matcher, the others do
-// not match. False when the needles hold no trigram (a pattern such as
-// '%a%' or '_@%'), for the caller to decide per distinct value instead.
+// the trigram index: the candidates (gramCandidates) are tested by the
+// pattern's matcher, the others do not match. False when the index
+// cannot narrow the pattern, for the caller to decide per distinct value
+// instead.
 func (cw *colwise) byGrams(p *query.Part, lt query.LikeTest, in bitset) (t, n bitset, ok bool) {
-	keys := needleGrams(lt.Needles)
-	if len(keys) == 0 {
+	bm, ok := cw.gramCands(p, lt)
+	if !ok {
 		return nil, nil, false
-	}
-	g := cw.a.emailGrams()
-	bms := make([]*roaring.Bitmap, 0, len(keys))
-	for _, k := range keys {
-		bm := g.post[k]
-		if bm == nil {
-			bms = nil // no email holds it: none matches
-			break
-		}
-		bms = append(bms, bm)
 	}
 	// cand: the candidates among in, then those whose email matches. An
 	// unset email ("", code 0) matches no pattern holding a literal, so
 	// the matches all have an email.
-	cand := newBitset(cw.n)
-	if len(bms) > 0 {
-		slices.SortFunc(bms, func(x, y *roaring.Bitmap) int { return int(x.GetCardinality()) - int(y.GetCardinality()) })
-		bm := bms[0]
-		if len(bms) > 1 {
-			bm = roaring.And(bms[0], bms[1])
-			for _, o := range bms[2:] {
-				bm.And(o)
-			}
-		}
-		bm.WriteDenseTo(cand)
-	}
+	cand := cw.newBits()
+	bm.WriteDenseTo(cand)
 	set := cw.dense(cw.a.idents[query.FieldEmail]) // the contacts with an email
 	unset := p.Eval(cw.now).Eval(&query.Record{})
 	col, vals := cw.a.text[query.FieldEmail], cw.a.dict.vals
-	n = newBitset(cw.n)
+	n = cw.newBits()
 	cw.split(len(cand), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c := cand[i] & in[i]

@@ -300,6 +300,9 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 			d.slots = append(d.slots, slot)
 		}
 	}
+	if len(d.slots) > 0 && len(a.der.values) > 0 {
+		a.derivedValues(idx)
+	}
 	// Lists: leave the ones not named, join the named ones.
 	for _, l := range a.listOrder {
 		if fresh {
@@ -387,6 +390,7 @@ func (a *account) drop(idx uint32) {
 	for _, col := range a.slotCols {
 		col.clear(idx, a.dict)
 	}
+	a.derivedValues(idx)
 	delete(a.alt, idx)
 	er := eventReader{b: a.events[idx]}
 	var ev event

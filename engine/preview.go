@@ -43,8 +43,8 @@ func (e *Engine) Preview(acct int64, q *query.Query, c *criteria.Criteria, paren
 	limit = max(limit, 0)
 	var found []uint32
 	var count int
-	if t, ok := a.colwiseScan(ch, cands, ms, &e.memos); ok {
-		found, count = t.first(limit), t.count()
+	if f, c, ok := a.colwiseScan(ch, cands, ms, limit, &e.memos, &e.bitsets); ok {
+		found, count = f, c
 	} else {
 		n := needOf(ch)
 		found = a.scan(query.Compile(ch), &n, cands, ms)

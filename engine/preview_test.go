@@ -57,12 +57,34 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%zzz%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE '%zzz%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '_é@%'", ""},
+	// Two-byte needles: the trigrams holding them narrow the candidates.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email NOT LIKE 'a%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'A%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@x%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%b'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'x%y'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '_b%'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%é%'", ""},
+	{query.SQL, `SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%\\%%' OR email LIKE 'a%' AND country = 'US'`, ""},
+	{query.SGQL, "email LIKE 'a_%'", ""},
 	{query.SGQL, "email LIKE 'a_b@%'", ""},
 	{query.SGQL, "email NOT LIKE 'x@%'", ""},
 	{query.SGQL, "email LIKE '%100%%%'", ""},
 	{query.SGQL, "email NOT LIKE '%@%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color LIKE 're%'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE color NOT LIKE '%e%' OR color = 'blue'", ""},
+	// Conditions on a Number or Date field: decided per distinct value
+	// (value codes); ANDs and ORs of coded conditions in one pass.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score BETWEEN 3 AND 6 OR first_name = 'Anna'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score > 5 AND country = 'US' AND color = 'red'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE NOT (score = 4 OR color LIKE 'b%')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score IS NULL OR score <> 2", "L3"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE score NOT IN (1, 2, 3) AND (city = 'Paris' OR country IS NULL)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday > timestampadd(day, -12, current_timestamp) OR city = 'Paris'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday <= timestampadd(year, -18, current_timestamp) AND NOT (score < 3)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE birthday IS NOT NULL AND first_name <> 'Bob' OR array_contains(list_ids, ['L1']) AND score >= 9", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Anna' OR country = 'DE' OR email LIKE '%@gmail.com' OR email LIKE 'a@g%'", ""},
+	{query.SGQL, "score BETWEEN 2 AND 5 AND country != 'FR'", ""},
 	// Event conditions decided by each type's latest event.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open')", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click')", ""},
@@ -88,8 +110,19 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id IS NULL)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND marketing_campaign_id = 'c0' AND event_timestamp > '2026-01-02T00:00:00Z')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND e.singlesend_id = 'ss0' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
-	// Event conditions the arrays cannot decide: contact by contact.
+	// Some event of a type before a time, or between two: the earliest
+	// and latest arrays, the contacts' events read only when the window
+	// lies strictly between their earliest and latest.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND e.event_timestamp <= timestampadd(day, -2, current_timestamp) AND timestampadd(day, -7, current_timestamp) < e.event_timestamp", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_timestamp <= '2026-01-03T00:00:00Z' AND event_type = 'delivered')", "L1"},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > timestampadd(day, -2, current_timestamp) AND event_timestamp < timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'bounce' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
+	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 7 day AND event_timestamp < NOW() - INTERVAL 2 day)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -2, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
+	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (singlesend_id = 'ss1' OR url = 'u'))", ""},
@@ -113,7 +146,11 @@ var previewEmails = []string{
 func TestPreviewFastPaths(t *testing.T) {
 	seeds, steps := propertyRuns()
 	seeds = max(1, seeds/2) // each step previews every query of previewSet
-	fields := []segmentd.FieldDefinition{{ID: "w1", Name: "color", Type: segmentd.FieldText}}
+	fields := []segmentd.FieldDefinition{
+		{ID: "w1", Name: "color", Type: segmentd.FieldText},
+		{ID: "n2", Name: "score", Type: segmentd.FieldNumber},
+		{ID: "d3", Name: "birthday", Type: segmentd.FieldDate},
+	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 99))
@@ -369,5 +406,167 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	}
 	if len(a.der.grams.post) != 0 {
 		t.Fatalf("%d trigrams left with no contact", len(a.der.grams.post))
+	}
+}
+
+// TestPreviewValueCodes checks the value-coded Number and Date columns
+// (derived.go): built by the first preview of a condition on the field,
+// kept in step by writes and deletions, at most maxValueCols (the least
+// recently used dropped and built again), dropped with their field, and
+// not used for a field of more than maxValueCodes distinct values (whose
+// previews keep their answers).
+func TestPreviewValueCodes(t *testing.T) {
+	e := New()
+	var fields []segmentd.FieldDefinition
+	for i := range maxValueCols + 1 {
+		fields = append(fields, segmentd.FieldDefinition{ID: fmt.Sprint("n", i), Name: fmt.Sprint("num", i), Type: segmentd.FieldNumber})
+	}
+	fields = append(fields, segmentd.FieldDefinition{ID: "d1", Name: "day", Type: segmentd.FieldDate})
+	if err := e.SetFields(1, fields, base); err != nil {
+		t.Fatal(err)
+	}
+	const n = maxValueCodes + 100
+	cs := make([]segmentd.Contact, n)
+	for i := range cs {
+		cs[i] = segmentd.Contact{ID: fmt.Sprint("c", i), Email: fmt.Sprint(i, "@x.org"), CreatedAt: base, UpdatedAt: base,
+			CustomFields: map[string]segmentd.Value{"d1": {Type: segmentd.FieldDate, Time: base.Add(time.Duration(i) * time.Millisecond)}}}
+		for f := range maxValueCols + 1 {
+			if i%(f+2) != 0 {
+				cs[i].CustomFields[fmt.Sprint("n", f)] = segmentd.Value{Type: segmentd.FieldNumber, Number: float64(i % 10)}
+			}
+		}
+	}
+	e.PutContacts(1, cs, base)
+	preview := func(src string) int {
+		t.Helper()
+		q, err := query.Parse(query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE "+src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, count, err := e.Preview(1, q, nil, "", 0, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+	a := e.get(1)
+	want := func(f, lo, hi int) int { // contacts with lo <= num<f> <= hi
+		w := 0
+		for i := range n {
+			if i%(f+2) != 0 && lo <= i%10 && i%10 <= hi {
+				w++
+			}
+		}
+		return w
+	}
+	for f := range maxValueCols + 1 {
+		if got, w := preview(fmt.Sprintf("num%d BETWEEN 3 AND 5", f)), want(f, 3, 5); got != w {
+			t.Fatalf("num%d: %d, want %d", f, got, w)
+		}
+	}
+	if len(a.der.values) != maxValueCols || a.der.values[a.cols["n0"]] != nil {
+		t.Fatalf("%d value-coded columns (want %d), n0's kept: %v", len(a.der.values), maxValueCols, a.der.values[a.cols["n0"]] != nil)
+	}
+	if c := a.der.values[a.cols["n1"]]; c == nil || len(c.index) != 10 {
+		t.Fatalf("n1's codes: %+v", c)
+	}
+	// Writes: c5 moves from 5 to 7 in every field, c6 is deleted.
+	c5 := cs[5]
+	for f := range maxValueCols + 1 {
+		c5.CustomFields[fmt.Sprint("n", f)] = segmentd.Value{Type: segmentd.FieldNumber, Number: 7}
+	}
+	e.PutContacts(1, []segmentd.Contact{c5}, base)
+	e.DeleteContacts(1, []string{"c6"}, base)
+	for _, f := range []int{1, 0, 8} {
+		w := want(f, 3, 6)
+		if 5%(f+2) != 0 {
+			w--
+		}
+		if 6%(f+2) != 0 {
+			w--
+		}
+		if got := preview(fmt.Sprintf("num%d BETWEEN 3 AND 6", f)); got != w {
+			t.Fatalf("num%d after the writes: %d, want %d", f, got, w)
+		}
+	}
+	if c := a.der.values[a.cols["n1"]]; c.refs[c.index[math.Float64bits(5)]] != uint32(want(1, 5, 5)-1) {
+		t.Fatalf("n1's references to 5: %d", c.refs[c.index[math.Float64bits(5)]])
+	}
+	// A field of more distinct values than codes is not coded.
+	if got := preview(fmt.Sprintf("day < '%s'", base.Add(1000*time.Millisecond).Format(time.RFC3339Nano))); got != 999 { // c6 deleted
+		t.Fatalf("day: %d", got)
+	}
+	if c := a.der.values[a.cols["d1"]]; c == nil || !c.full || c.codes != nil {
+		t.Fatalf("d1's codes: %+v", c)
+	}
+	// A deleted field's codes go at the next look-up.
+	if err := e.SetFields(1, fields[1:], base); err != nil {
+		t.Fatal(err)
+	}
+	n1 := a.cols["n1"]
+	preview("num1 = 2")
+	if len(a.der.values) != maxValueCols-1 || a.der.values[n1] == nil { // n0 was one
+		t.Fatalf("after deleting n0: %d columns", len(a.der.values))
+	}
+	for k := range a.der.values {
+		if a.cols[k.id] != k {
+			t.Fatalf("column %s kept after its field was deleted", k.id)
+		}
+	}
+}
+
+// TestPreviewEventWindows checks windows of some event between two
+// times on contacts whose earliest and latest events of the type lie
+// on either side of them (so the events themselves are read), with
+// events on the windows' very bounds, against a full scan.
+func TestPreviewEventWindows(t *testing.T) {
+	e := New()
+	day := int64(24 * time.Hour / time.Millisecond)
+	at := func(days int64, ms int64) int64 { return base.UnixMilli() - days*day + ms }
+	contacts := map[string][]int64{
+		"c1": {at(10, 0), at(5, 0), at(1, 0)},            // one on a bound
+		"c2": {at(10, 0), at(5, -1), at(5, 1), at(1, 0)}, // either side of it
+		"c3": {at(5, 0)},
+		"c4": {at(10, 0), at(1, 0)},
+	}
+	for id, tss := range contacts {
+		e.PutContacts(1, []segmentd.Contact{{ID: id, Email: id + "@x.org", CreatedAt: base, UpdatedAt: base}}, base)
+		var evs []query.Event
+		for _, ts := range tss {
+			evs = append(evs, query.Event{Type: "open", Timestamp: ts}, query.Event{Type: "click", Timestamp: ts + day})
+		}
+		e.AddEvents(1, id, evs, base)
+	}
+	for _, w := range []string{
+		"event_timestamp >= timestampadd(day, -5, current_timestamp) AND event_timestamp <= timestampadd(day, -5, current_timestamp)",
+		"event_timestamp > timestampadd(day, -5, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp)",
+		"event_timestamp >= timestampadd(day, -6, current_timestamp) AND event_timestamp < timestampadd(day, -5, current_timestamp)",
+		"event_timestamp > timestampadd(day, -6, current_timestamp) AND event_timestamp < timestampadd(day, -4, current_timestamp)",
+		"event_timestamp < timestampadd(day, -5, current_timestamp)",
+		"event_timestamp <= timestampadd(day, -10, current_timestamp)",
+	} {
+		for _, typ := range []string{"open", "click"} {
+			src := fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = '%s' AND %s)", typ, w)
+			q, err := query.Parse(query.SQL, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, n, err := e.Preview(1, q, nil, "", 10, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wn, err := e.Search(1, mustCheck(t, e, 1, query.SQL, src), 10, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if n != wn || !slices.Equal(got, want) {
+				t.Errorf("%s: %d %v, want %d %v", src, n, got, wn, want)
+			}
+		}
+	}
+	if a := e.get(1); a.der.earliest["open"] == nil || a.der.earliest["click"] == nil {
+		t.Fatal("no earliest-event arrays")
 	}
 }

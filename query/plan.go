@@ -190,6 +190,14 @@ type Latest struct {
 	// (not a last-event query) has keys, so the condition is true
 	// exactly when it is for one of the keys alone.
 	Keys []EventKey
+	// Upper, when not 0 (LSS or LEQ), is a second requirement of the
+	// same event (only in a condition on some event without Keys, not
+	// a last-event query): its timestamp Upper UpperBound (never, when
+	// UpperNull). The greatest timestamp alone then does not decide the
+	// condition: some event must lie between both bounds.
+	Upper      Token
+	UpperBound int64
+	UpperNull  bool
 }
 
 // EventKey is a value of an event's single send, automation or campaign
@@ -208,7 +216,9 @@ type EventKey struct {
 //     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
 //     greatest timestamp for it) and at most one on the event's single
-//     send, automation or campaign (eventKeys: then Keys);
+//     send, automation or campaign (eventKeys: then Keys), or instead
+//     of the latter at most one event_timestamp < or <= such a time
+//     (then Upper);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
 //     and whose HAVING is absent or MAX(event_timestamp) compared with
 //     such a time (compileLastEvent reads the group's greatest timestamp).
@@ -240,21 +250,28 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 		}
 		l := Latest{Type: typ}
 		for _, x := range rest {
-			if op, b, ok := windowTest(x, n.scope); ok && l.Op == 0 {
-				if op != GTR && op != GEQ {
-					return Latest{}, false // < and <= read the least timestamp
-				}
+			if op, b, ok := windowTest(x, n.scope); ok {
 				lb, ok := bound(b)
 				if !ok {
 					return Latest{}, false
 				}
-				l.Op, l.Bound, l.NullBound = op, lb.Bound, lb.NullBound
+				switch {
+				case (op == GTR || op == GEQ) && l.Op == 0:
+					l.Op, l.Bound, l.NullBound = op, lb.Bound, lb.NullBound
+				case (op == LSS || op == LEQ) && l.Upper == 0:
+					l.Upper, l.UpperBound, l.UpperNull = op, lb.Bound, lb.NullBound
+				default:
+					return Latest{}, false
+				}
 				continue
 			}
 			if keys, ok := eventKeys(x, n.scope, nil); ok && l.Keys == nil && len(keys) > 0 {
 				l.Keys = keys
 				continue
 			}
+			return Latest{}, false
+		}
+		if l.Upper != 0 && len(l.Keys) > 0 {
 			return Latest{}, false
 		}
 		return l, true
