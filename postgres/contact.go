@@ -154,9 +154,23 @@ func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Co
 // account $1 that cond (on c and v.key) names: one probe of an index per
 // value, whatever the planner's statistics say (LATERAL), where "= ANY($2)"
 // may be planned as a scan of the account.
-func qContactsBy(cond string) string {
-	return "SELECT v.key, " + contactColumns + ` FROM unnest($2::text[]) AS v (key)
+func qContactsBy(cond string) string { return qColumnsBy(contactColumns, cond) }
+
+// qColumnsBy is qContactsBy selecting columns (of contacts as c).
+func qColumnsBy(columns, cond string) string {
+	return "SELECT v.key, " + columns + ` FROM unnest($2::text[]) AS v (key)
 		CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account_id = $1 AND ` + cond + ") c"
+}
+
+// byIdentifier is query (of a condition on c and v.key) for each
+// identifier type.
+func byIdentifier(query func(cond string) string) map[segmentd.IdentifierType]string {
+	return map[segmentd.IdentifierType]string{
+		segmentd.IdentifierEmail:         query("c.email = v.key"),
+		segmentd.IdentifierPhoneNumberID: query("c.phone_number_id = v.key"),
+		segmentd.IdentifierExternalID:    query("c.external_id = v.key"),
+		segmentd.IdentifierAnonymousID:   query("c.anonymous_id = v.key"),
+	}
 }
 
 var (
@@ -166,12 +180,7 @@ var (
 	qContactsByEmail = qContactsBy(`c.id = coalesce(
 		(SELECT e.id FROM contacts e WHERE e.account_id = $1 AND e.email = v.key),
 		(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.key))`)
-	qContactsByIdentifier = map[segmentd.IdentifierType]string{
-		segmentd.IdentifierEmail:         qContactsBy("c.email = v.key"),
-		segmentd.IdentifierPhoneNumberID: qContactsBy("c.phone_number_id = v.key"),
-		segmentd.IdentifierExternalID:    qContactsBy("c.external_id = v.key"),
-		segmentd.IdentifierAnonymousID:   qContactsBy("c.anonymous_id = v.key"),
-	}
+	qContactsByIdentifier = byIdentifier(qContactsBy)
 )
 
 // contactsBy runs a qContactsBy query and calls fn with each value's

@@ -171,10 +171,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		for i := range evs {
 			oldest = min(oldest, toMS(evs[i].Timestamp))
 		}
-		if err := tx.QueryRow(ctx, qReserveEvents, acct, len(evs), oldest).Scan(&last, &change); err != nil {
-			return err
-		}
-		if err := notify(ctx, tx, acct); err != nil {
+		if err := lockAndNotify(ctx, tx, acct, qReserveEvents, []any{acct, len(evs), oldest}, &last, &change); err != nil {
 			return err
 		}
 		first = last - int64(len(evs)) + 1

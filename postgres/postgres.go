@@ -417,10 +417,18 @@ func lockAccount(ctx context.Context, tx pgx.Tx, acct int64) error {
 // tells the servers that follow the database that the account changed.
 func nextChange(ctx context.Context, tx pgx.Tx, acct int64) (int64, error) {
 	var seq int64
-	if err := tx.QueryRow(ctx, qNextChange, acct).Scan(&seq); err != nil {
-		return 0, err
-	}
-	return seq, notify(ctx, tx, acct)
+	err := lockAndNotify(ctx, tx, acct, qNextChange, []any{acct}, &seq)
+	return seq, err
+}
+
+// lockAndNotify runs query, which takes the account's lock and returns
+// one row scanned into dst, and the account's notification (qNotify), sent
+// together: one round trip to the database rather than two.
+func lockAndNotify(ctx context.Context, tx pgx.Tx, acct int64, query string, args []any, dst ...any) error {
+	var b pgx.Batch
+	b.Queue(query, args...).QueryRow(func(row pgx.Row) error { return row.Scan(dst...) })
+	b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
+	return tx.SendBatch(ctx, &b).Close()
 }
 
 // changesChannel is the LISTEN/NOTIFY channel of the change history: each
@@ -429,10 +437,8 @@ func nextChange(ctx context.Context, tx pgx.Tx, acct int64) (int64, error) {
 // it rolls back).
 const changesChannel = "segmentd_changes"
 
-func notify(ctx context.Context, tx pgx.Tx, acct int64) error {
-	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", changesChannel, strconv.FormatInt(acct, 10))
-	return err
-}
+// qNotify notifies the channel $1 of the account $2 (lockAndNotify).
+const qNotify = "SELECT pg_notify($1, $2)"
 
 // queryAll runs a query and scans every row with scan; no rows give an
 // empty, non-nil slice.

@@ -183,19 +183,12 @@ func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches [
 	return nil
 }
 
-// qUpsertRowsBy is qContactsBy without the contact's lists, tags and
-// Constant Contact attributes (NULL), which fill reads where needed.
-func qUpsertRowsBy(cond string) string {
-	return "SELECT v.key, " + contactRowColumns + `, NULL::text[], NULL::text[], NULL::text FROM unnest($2::text[]) AS v (key)
-		CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account_id = $1 AND ` + cond + ") c"
-}
-
-var qUpsertRowsByIdentifier = map[segmentd.IdentifierType]string{
-	segmentd.IdentifierEmail:         qUpsertRowsBy("c.email = v.key"),
-	segmentd.IdentifierPhoneNumberID: qUpsertRowsBy("c.phone_number_id = v.key"),
-	segmentd.IdentifierExternalID:    qUpsertRowsBy("c.external_id = v.key"),
-	segmentd.IdentifierAnonymousID:   qUpsertRowsBy("c.anonymous_id = v.key"),
-}
+// qUpsertRowsByIdentifier are qContactsByIdentifier without the
+// contact's lists, tags and Constant Contact attributes (NULL), which fill
+// reads where needed.
+var qUpsertRowsByIdentifier = byIdentifier(func(cond string) string {
+	return qColumnsBy(contactRowColumns+", NULL::text[], NULL::text[], NULL::text", cond)
+})
 
 // qContactSides reads contactSideColumns of the contacts $2.
 const qContactSides = "SELECT c.id, " + contactSideColumns + " FROM unnest($2::text[]) AS c (id)"

@@ -122,6 +122,22 @@ func RunShared(t *testing.T, st SharedStore) {
 		n, err := a.CCSegmentCount(ctx, id, cc.ID)
 		return err == nil && n == 2 && count(a, seg.ID) == 2 && count(a, opened.ID) == 1
 	})
+	// A contact re-sent by its email alone, only to join a list (a store
+	// may leave its row as it is), reaches the other server too.
+	second, err := a.CreateList(ctx, id, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onSecond, err := a.CreateSegment(ctx, id, "on the second list", "SELECT contact_id, updated_at FROM contact_data WHERE array_contains(list_ids, ['"+second.ID+"'])", "2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upsert(b, []string{second.ID}, segmentd.ContactPatch{Email: Ptr("ada@example.com")})
+	if n := count(b, onSecond.ID); n != 1 {
+		t.Fatalf("B's count of the second list's segment after its own upsert = %d, want 1", n)
+	}
+	Poll(t, "A sees the contact B put on a list", func() bool { return count(a, onSecond.ID) == 1 })
+
 	// An event that waited for its contact counts once the contact exists,
 	// on both servers.
 	upsert(a, nil, segmentd.ContactPatch{Email: Ptr("carol@example.com")})
