@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/segmentd/segmentd/internal/facetest"
 )
@@ -47,6 +48,9 @@ func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
 			return mustCall(t, a, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64) == 2
 		})
 		kill(t, cmdA)
+		if ids := historyIDs(t, b, key, map[string]string{"us": seg}, time.Now(), time.Now()); len(ids) != 2 {
+			t.Fatalf("the history holds %v after A's kill; the test needs A to have stored only the first two", ids)
+		}
 
 		// Written on B after A died, before B delivers: c1 leaves, c3 enters.
 		runJob(t, b, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c1@example.com","country":"FR"},{"email":"c3@example.com","country":"US"}]}`)
