@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
@@ -45,13 +46,13 @@ func appendSegment2(b []byte, v audience.SegmentView, cr *contactRenderer) ([]by
 		}
 	}
 	b = append(b, `],"created_at":`...)
-	b = appendJSONString(b, timestamp(v.CreatedAt))
+	b = appendJSONTime(b, v.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = appendJSONString(b, timestamp(v.UpdatedAt))
+	b = appendJSONTime(b, v.UpdatedAt)
 	b = append(b, `,"sample_updated_at":`...)
-	b = appendJSONString(b, timestamp(v.SampleUpdatedAt))
+	b = appendJSONTime(b, v.SampleUpdatedAt)
 	b = append(b, `,"next_sample_update":`...)
-	b = appendJSONString(b, timestamp(v.NextSampleUpdate))
+	b = appendJSONTime(b, v.NextSampleUpdate)
 	b = append(b, `,"parent_list_ids":`...)
 	b = appendJSONStrings(b, v.ParentListIDs)
 	b = append(b, `,"query_version":`...)
@@ -69,7 +70,7 @@ func appendSegment2(b []byte, v audience.SegmentView, cr *contactRenderer) ([]by
 	b = strconv.AppendInt(b, segmentd.MaxRefreshesPerSegmentDay, 10)
 	if !v.LastRefreshedAt.IsZero() {
 		b = append(b, `,"last_refreshed_at":`...)
-		b = appendJSONString(b, timestamp(v.LastRefreshedAt))
+		b = appendJSONTime(b, v.LastRefreshedAt)
 	}
 	ic := v.Identifiers
 	b = append(b, `,"identifier_counts":{"AID":`...)
@@ -138,12 +139,20 @@ func (cr *contactRenderer) appendSample(b []byte, c segmentd.Contact) ([]byte, e
 				return nil, err
 			}
 		case segmentd.FieldDate:
-			b = appendJSONString(b, timestamp(m.v.Time))
+			b = appendJSONTime(b, m.v.Time)
 		default:
 			b = appendJSONString(b, m.v.Text)
 		}
 	}
 	return append(b, "}}"...), nil
+}
+
+// appendJSONTime appends t as timestamp writes it, quoted (its digits,
+// '-', ':', '.', 'T' and 'Z' need no escape).
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timestampLayout)
+	return append(b, '"')
 }
 
 // appendJSONStrings appends ss as a JSON array, [] when nil (nonNil).
