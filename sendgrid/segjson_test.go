@@ -21,7 +21,7 @@ import (
 func TestAppendSegment2MatchesEncodingJSON(t *testing.T) {
 	texts := []string{"", "plain", `quo"te`, `back\slash`, "<b>&amp;</b>", "tab\tnew\nline\r\b\f\x01\x1f",
 		"Chloé Müller", "日本語", "line\u2028sep\u2029", "bad\xffutf8\xc3", "emoji 😀", "\x7f del"}
-	numbers := []float64{0, -0.0, 1, -42, 3.25, 1e-7, 1.5e-9, 1e20, 1e21, 123456789012345680000, 1e-6, 0.1 + 0.2, -2.5e300, math.SmallestNonzeroFloat64}
+	numbers := []float64{0, math.Copysign(0, -1), 1, -42, 3.25, 1e-7, 1.5e-9, 1e20, 1e21, 123456789012345680000, 1e-6, 0.1 + 0.2, -2.5e300, math.SmallestNonzeroFloat64}
 	at := time.Date(2030, 3, 12, 8, 9, 10, 123456789, time.FixedZone("x", 3600))
 	cr := &contactRenderer{base: "http://localhost", fields: map[string]segmentd.FieldDefinition{
 		"e1_T": {Name: "zeta"}, "e2_N": {Name: "alpha"}, "e3_D": {Name: "Mid<&>"}, "e4_T": {Name: "名前"},
