@@ -479,6 +479,8 @@ func queryBool(r *http.Request, name string, def bool) (bool, error) {
 }
 
 // timestamp renders a time as SendGrid does: RFC 3339, UTC, milliseconds.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
 func timestamp(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	return t.UTC().Format(timestampLayout)
 }

@@ -213,7 +213,18 @@ func (h *handler) writeSegment2(w http.ResponseWriter, r *http.Request, acct int
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, status, segment2JSON(v, cr))
+	return writeSegment2JSON(w, status, v, cr)
+}
+
+// writeSegment2JSON writes segment2JSON(v, cr) as writeJSON would, through
+// appendSegment2.
+func writeSegment2JSON(w http.ResponseWriter, status int, v audience.SegmentView, cr *contactRenderer) error {
+	b, err := appendSegment2(make([]byte, 0, 1024+700*len(v.Sample)), v, cr)
+	if err != nil {
+		return internal("encoding response: %w", err)
+	}
+	writeBody(w, status, b)
+	return nil
 }
 
 func (h *handler) listSegments2(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
@@ -260,7 +271,7 @@ func (h *handler) getSegment2(w http.ResponseWriter, r *http.Request, acct segme
 		return err
 	}
 	if !sample {
-		return writeJSON(w, http.StatusOK, segment2JSON(v, nil))
+		return writeSegment2JSON(w, http.StatusOK, v, nil)
 	}
 	return h.writeSegment2(w, r, acct.ID, http.StatusOK, v)
 }

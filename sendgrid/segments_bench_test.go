@@ -1,0 +1,85 @@
+package sendgrid_test
+
+import (
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/segmentd/segmentd/internal/cputime"
+	"github.com/segmentd/segmentd/internal/facetest"
+)
+
+// BenchmarkReadHTTP loads contacts (SEGMENTD_BENCH_CONTACTS, default
+// 200,000) onto twenty lists, creates a segment of about a tenth of them,
+// and then times the reads issue 14 bounds through the official path:
+// the segment's GET with its 50-contact sample, contacts/count and a
+// list's count. It reports the process's CPU per request (the client's
+// share included, the same in every A/B pair), the figure to compare on a
+// busy machine.
+//
+//	go test -run '^$' -bench ReadHTTP -benchtime 2000x ./sendgrid/
+func BenchmarkReadHTTP(b *testing.B) {
+	total := 200_000
+	if v := os.Getenv("SEGMENTD_BENCH_CONTACTS"); v != "" {
+		total, _ = strconv.Atoi(v)
+	}
+	const perRequest = 30_000
+	e := newEnv(b)
+	text, number, date := e.mkField(b, "color", "Text"), e.mkField(b, "orders", "Number"), e.mkField(b, "joined", "Date")
+	var lists []string
+	for i := range 20 {
+		lists = append(lists, e.mkList(b, "list"+strconv.Itoa(i)))
+	}
+	gen := newContactGen(1, text, number, date)
+	var jobs []string
+	for sent, n := 0, 0; sent < total; sent, n = sent+perRequest, n+1 {
+		on := []string{lists[n%len(lists)], lists[(n*7+3)%len(lists)]}
+		r, err := e.try(call{method: "PUT", path: contactsPath, body: gen.body(min(perRequest, total-sent), on...)})
+		if err != nil || r.Status != http.StatusAccepted {
+			b.Fatalf("upsert: %v %d %s", err, r.Status, r.Body)
+		}
+		var m struct {
+			JobID string `json:"job_id"`
+		}
+		if err := jsonUnmarshal(r.Body, &m); err != nil {
+			b.Fatal(err)
+		}
+		jobs = append(jobs, m.JobID)
+	}
+	for _, id := range jobs {
+		facetest.Poll(b, "job "+id, func() bool {
+			r, err := e.try(call{method: "GET", path: contactsPath + "/imports/" + id})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return strings.Contains(string(r.Body), `"completed"`)
+		})
+	}
+	r, err := e.try(call{method: "POST", path: seg2Path, body: `{"name":"red","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`})
+	var seg struct{ ID string }
+	if err != nil || r.Status != http.StatusCreated || jsonUnmarshal(r.Body, &seg) != nil {
+		b.Fatalf("create segment: %v %d %s", err, r.Status, r.Body)
+	}
+	for _, c := range []struct{ name, path string }{
+		{"segment", seg2Path + "/" + seg.ID},
+		{"contacts-count", contactsPath + "/count"},
+		{"list-count", listsPath + "/" + lists[0] + "/contacts/count"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r, err := e.try(call{method: "GET", path: c.path})
+			if err != nil || r.Status != http.StatusOK {
+				b.Fatalf("GET %s: %v %d %s", c.path, err, r.Status, r.Body)
+			}
+			b.ReportAllocs()
+			cpu0 := cputime.Process()
+			for b.Loop() {
+				if _, err := e.try(call{method: "GET", path: c.path}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/op")
+		})
+	}
+}
