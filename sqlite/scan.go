@@ -84,8 +84,11 @@ const qContactPage = "SELECT " + contactColumnsC + " FROM contacts c WHERE c.acc
 // The pairs of a page's contacts, a range of each table's primary key in
 // contact order.
 const (
-	qPageLists = `SELECT contact_id, list_id FROM list_members
-		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, list_id`
+	// A list's id comes from its number (lists_num); CROSS JOIN keeps the
+	// range of list_members the outer loop.
+	qPageLists = `SELECT m.contact_id, l.id FROM list_members m CROSS JOIN lists l
+		WHERE m.account_id = ? AND m.contact_id BETWEEN ? AND ?
+		AND l.account_id = m.account_id AND l.num = m.list_num ORDER BY m.contact_id, l.id`
 	qPageTags = `SELECT contact_id, tag_id FROM contact_tags
 		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, tag_id`
 	qPageCC = `SELECT contact_id, details FROM contact_cc
