@@ -603,28 +603,40 @@ func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
 		return t, cw.newBits(), true
 	}
 	code, known := cw.a.evDict.index[l.Type]
+	if !known {
+		return t, cw.newBits(), true // no event of the type
+	}
+	span := min(len(latest), len(earliest)) // past it, no event of the type
 	cw.split(len(in), func(from, to int) {
 		var ev event
 		for i := from; i < to; i++ {
-			var tw uint64
-			for w := in[i]; w != 0; w &= w - 1 {
-				b := bits.TrailingZeros64(w)
-				idx := i*64 + b
-				if idx >= len(latest) || idx >= len(earliest) || !known {
-					continue
+			w := in[i]
+			base := i * 64
+			if base >= span {
+				break
+			}
+			// tw: the contacts decided true; amb: those whose events are
+			// to be read. noEvent is below lo, so last >= lo has one.
+			var tw, amb uint64
+			end := min(base+64, span)
+			for b, last := range latest[base:end] {
+				first := earliest[base+b]
+				if last >= lo && first <= hi {
+					if first >= lo || last <= hi {
+						tw |= 1 << b
+					} else {
+						amb |= 1 << b
+					}
 				}
-				last, first := latest[idx], earliest[idx]
-				switch {
-				case last == noEvent || last < lo || first > hi:
-				case first >= lo || last <= hi:
-					tw |= 1 << b
-				default:
-					er := eventReader{b: cw.a.events[idx]}
-					for er.next(&ev) {
-						if ev.typ == code && lo <= ev.ts && ev.ts <= hi {
-							tw |= 1 << b
-							break
-						}
+			}
+			tw &= w
+			for a := amb & w; a != 0; a &= a - 1 {
+				b := bits.TrailingZeros64(a)
+				er := eventReader{b: cw.a.events[base+b]}
+				for er.next(&ev) {
+					if ev.typ == code && lo <= ev.ts && ev.ts <= hi {
+						tw |= 1 << b
+						break
 					}
 				}
 			}
