@@ -103,33 +103,10 @@ func BenchmarkUpsertHTTP(b *testing.B) {
 		var putTime time.Duration
 		for _, body := range bodies {
 			t0 := time.Now()
-			r, err := e.try(call{method: "PUT", path: contactsPath, body: body})
+			jobs = append(jobs, acceptUpsert(b, e, body))
 			putTime += time.Since(t0)
-			if err != nil || r.Status != http.StatusAccepted {
-				b.Fatalf("upsert: %v %d %s", err, r.Status, r.Body)
-			}
-			var m struct {
-				JobID string `json:"job_id"`
-			}
-			if err := jsonUnmarshal(r.Body, &m); err != nil {
-				b.Fatal(err)
-			}
-			jobs = append(jobs, m.JobID)
 		}
-		for _, id := range jobs {
-			facetest.Poll(b, "job "+id, func() bool {
-				r, err := e.try(call{method: "GET", path: contactsPath + "/imports/" + id})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var m struct{ Status string }
-				_ = jsonUnmarshal(r.Body, &m)
-				if m.Status != "completed" && m.Status != "pending" {
-					b.Fatalf("job %s: %s", id, r.Body)
-				}
-				return m.Status == "completed"
-			})
-		}
+		waitJobs(b, e, jobs)
 		elapsed := time.Since(start)
 		b.Logf("%d contacts in %v; %v of it in %d PUT requests", total, elapsed, putTime, len(bodies))
 		b.StopTimer()
@@ -159,4 +136,41 @@ func (e *env) mkList(tb testing.TB, name string) string {
 		tb.Fatalf("create list: %v %d %s", err, r.Status, r.Body)
 	}
 	return m.ID
+}
+
+// acceptUpsert sends one contacts upsert and returns its job id; anything
+// but a 202 fails the benchmark.
+func acceptUpsert(b *testing.B, e *env, body []byte) string {
+	b.Helper()
+	r, err := e.try(call{method: "PUT", path: contactsPath, body: body})
+	if err != nil || r.Status != http.StatusAccepted {
+		b.Fatalf("upsert: %v %d %s", err, r.Status, r.Body)
+	}
+	var m struct {
+		JobID string `json:"job_id"`
+	}
+	if err := jsonUnmarshal(r.Body, &m); err != nil {
+		b.Fatal(err)
+	}
+	return m.JobID
+}
+
+// waitJobs polls each job until it reads completed; a job that reads
+// anything but pending or completed fails the benchmark.
+func waitJobs(b *testing.B, e *env, jobs []string) {
+	b.Helper()
+	for _, id := range jobs {
+		facetest.Poll(b, "job "+id, func() bool {
+			r, err := e.try(call{method: "GET", path: contactsPath + "/imports/" + id})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var m struct{ Status string }
+			_ = jsonUnmarshal(r.Body, &m)
+			if m.Status != "completed" && m.Status != "pending" {
+				b.Fatalf("job %s: %s", id, r.Body)
+			}
+			return m.Status == "completed"
+		})
+	}
 }

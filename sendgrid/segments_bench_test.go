@@ -4,11 +4,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/segmentd/segmentd/internal/cputime"
-	"github.com/segmentd/segmentd/internal/facetest"
 )
 
 // BenchmarkReadHTTP loads contacts (SEGMENTD_BENCH_CONTACTS, default
@@ -36,27 +34,9 @@ func BenchmarkReadHTTP(b *testing.B) {
 	var jobs []string
 	for sent, n := 0, 0; sent < total; sent, n = sent+perRequest, n+1 {
 		on := []string{lists[n%len(lists)], lists[(n*7+3)%len(lists)]}
-		r, err := e.try(call{method: "PUT", path: contactsPath, body: gen.body(min(perRequest, total-sent), on...)})
-		if err != nil || r.Status != http.StatusAccepted {
-			b.Fatalf("upsert: %v %d %s", err, r.Status, r.Body)
-		}
-		var m struct {
-			JobID string `json:"job_id"`
-		}
-		if err := jsonUnmarshal(r.Body, &m); err != nil {
-			b.Fatal(err)
-		}
-		jobs = append(jobs, m.JobID)
+		jobs = append(jobs, acceptUpsert(b, e, gen.body(min(perRequest, total-sent), on...)))
 	}
-	for _, id := range jobs {
-		facetest.Poll(b, "job "+id, func() bool {
-			r, err := e.try(call{method: "GET", path: contactsPath + "/imports/" + id})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return strings.Contains(string(r.Body), `"completed"`)
-		})
-	}
+	waitJobs(b, e, jobs)
 	r, err := e.try(call{method: "POST", path: seg2Path, body: `{"name":"red","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`})
 	var seg struct{ ID string }
 	if err != nil || r.Status != http.StatusCreated || jsonUnmarshal(r.Body, &seg) != nil {
