@@ -533,16 +533,7 @@ func TestMigrateEventsCompact(t *testing.T) {
 	if err := db.QueryRow("PRAGMA page_count").Scan(&before); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v, _ := s.SchemaVersion(t.Context()); v != latest {
-		t.Fatalf("schema version %d, want %d", v, latest)
-	}
+	s := upgraded(t, db, path, latest)
 	var after, free int64
 	if err := s.read.QueryRow("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)").Scan(&after, &free); err != nil {
 		t.Fatal(err)
@@ -623,16 +614,7 @@ func TestMigrateListMembersChange(t *testing.T) {
 		UPDATE store_changes SET seq = 1`); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v, _ := s.SchemaVersion(t.Context()); v != latest {
-		t.Fatalf("schema version %d, want %d", v, latest)
-	}
+	s := upgraded(t, db, path, latest)
 	c, err := s.Contact(t.Context(), 1, contactID)
 	if err != nil || !slices.Equal(c.ListIDs, []string{listID}) {
 		t.Fatalf("Contact after the upgrade = %+v, %v; want it on list %s", c, err, listID)
@@ -673,13 +655,7 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgraded(t, db, path, 0)
 	var sizes []int
 	rows, err := s.read.QueryContext(t.Context(), "SELECT typeof(contact_id), length(contact_id) FROM segment_history ORDER BY seq")
 	if err != nil {
@@ -755,6 +731,24 @@ func databaseAt(t *testing.T, version int) (db *sql.DB, path string, latest int)
 	return db, path, len(ms)
 }
 
+// upgraded closes db, the old database databaseAt made, opens it as a
+// Store (which applies the later migrations) and, unless latest is 0,
+// checks that it reached schema version latest. The store is closed with
+// the test.
+func upgraded(t *testing.T, db *sql.DB, path string, latest int) *Store {
+	t.Helper()
+	db.Close()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if v, _ := s.SchemaVersion(t.Context()); latest != 0 && v != latest {
+		t.Fatalf("schema version %d, want %d", v, latest)
+	}
+	return s
+}
+
 // TestMigrateListNums opens a database of schema version 28 (list_members
 // naming lists by id, membership_changes a row a contact) with two
 // accounts: after the upgrade each account's lists are numbered from 1,
@@ -782,16 +776,7 @@ func TestMigrateListNums(t *testing.T) {
 		UPDATE store_changes SET seq = 4`); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v, _ := s.SchemaVersion(t.Context()); v != latest {
-		t.Fatalf("schema version %d, want %d", v, latest)
-	}
+	s := upgraded(t, db, path, latest)
 	nums := map[string]int64{}
 	rows, err := s.read.Query("SELECT id, num FROM lists")
 	if err != nil {
