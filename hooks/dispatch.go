@@ -220,7 +220,7 @@ func (d *Dispatcher) elect() {
 			d.mu.Lock()
 			take := d.takeover
 			d.mu.Unlock()
-			d.takeOver(take)
+			d.takeOverWhileHeld(take, lost)
 			d.hold(lost, release)
 			continue
 		}
@@ -263,14 +263,33 @@ func (d *Dispatcher) OnTakeover(standby func(context.Context), takeover func(con
 	}
 }
 
+// takeOverWhileHeld runs takeOver with a context that ends when the lock
+// is lost: a takeover may take long (it waits for the engine's load and
+// reads every account's history), and one that goes on after another
+// server took the lock would store transitions beside that server's.
+func (d *Dispatcher) takeOverWhileHeld(take func(context.Context) error, lost <-chan struct{}) {
+	ctx, cancel := context.WithCancel(d.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	d.takeOverIn(ctx, take)
+}
+
 // takeOver calls take, when set, after this server took the lock; once
 // take made good what was not stored, this server is steady.
-func (d *Dispatcher) takeOver(take func(context.Context) error) {
+func (d *Dispatcher) takeOver(take func(context.Context) error) { d.takeOverIn(d.ctx, take) }
+
+func (d *Dispatcher) takeOverIn(ctx context.Context, take func(context.Context) error) {
 	if take == nil {
 		return
 	}
-	if err := take(d.ctx); err != nil {
-		if d.ctx.Err() == nil {
+	if err := take(ctx); err != nil {
+		if ctx.Err() == nil {
 			d.o.Log.Error("making good the transitions the last deliverer did not store; some may be lost", "err", err)
 		}
 		return
