@@ -470,8 +470,10 @@ type packQueue struct {
 	// inline: pack in AddEventBatches' goroutine after its commit, each
 	// block its own transaction, rather than on packLoop (tests, so that
 	// the store contracts meet blocks at known points); inlineErr keeps
-	// what that packing failed with.
+	// what that packing failed with (under inlineMu: batches may run
+	// side by side).
 	inline    bool
+	inlineMu  sync.Mutex
 	inlineErr error
 }
 

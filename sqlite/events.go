@@ -313,7 +313,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		// Packing them into blocks is for later (packLoop).
 		s.packing.added(acct, added, s.pack)
 		if s.packing.inline {
-			s.packing.inlineErr = errors.Join(s.packing.inlineErr, s.packNow(ctx))
+			err := s.packNow(ctx)
+			s.packing.inlineMu.Lock()
+			s.packing.inlineErr = errors.Join(s.packing.inlineErr, err)
+			s.packing.inlineMu.Unlock()
 		}
 	}
 	return res, nil

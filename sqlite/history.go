@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -123,28 +124,41 @@ func (s *Store) HistoryAfter(ctx context.Context, acct int64, after int64) ([]se
 		key int64
 		id  string
 	}
-	segs, err := queryAll(ctx, s.read, func(row rowScanner) (seg, error) {
-		var g seg
-		err := row.Scan(&g.key, &g.id)
-		return g, err
-	}, "SELECT key, segment_id FROM history_segments WHERE account_id = ?", acct)
-	if err != nil {
-		return nil, err
-	}
-	ids := make(map[int64]string, len(segs))
-	for _, g := range segs {
-		ids[g.key] = g.id
-	}
-	return queryAll(ctx, s.read, func(row rowScanner) (segmentd.Transition, error) {
-		t := segmentd.Transition{AccountID: acct}
-		var at, key int64
-		var kind int
-		var contact []byte
-		err := row.Scan(&key, &t.Seq, &at, &contact, &t.Email, &kind)
-		t.SegmentID, t.At, t.ContactID = ids[key], fromMS(at), segmentd.HistoryContactID(contact)
-		segmentd.SetHistoryKind(&t, kind)
-		return t, err
-	}, qHistoryAfter, acct, after)
+	// Both reads in one transaction: a segment first recorded between
+	// them would otherwise have transitions whose key names no segment.
+	var out []segmentd.Transition
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		segs, err := queryAll(ctx, tx, func(row rowScanner) (seg, error) {
+			var g seg
+			err := row.Scan(&g.key, &g.id)
+			return g, err
+		}, "SELECT key, segment_id FROM history_segments WHERE account_id = ?", acct)
+		if err != nil {
+			return err
+		}
+		ids := make(map[int64]string, len(segs))
+		for _, g := range segs {
+			ids[g.key] = g.id
+		}
+		out, err = queryAll(ctx, tx, func(row rowScanner) (segmentd.Transition, error) {
+			t := segmentd.Transition{AccountID: acct}
+			var at, key int64
+			var kind int
+			var contact []byte
+			if err := row.Scan(&key, &t.Seq, &at, &contact, &t.Email, &kind); err != nil {
+				return t, err
+			}
+			id, ok := ids[key]
+			if !ok {
+				return t, fmt.Errorf("history: transition %d names segment key %d, which the account does not have", t.Seq, key)
+			}
+			t.SegmentID, t.At, t.ContactID = id, fromMS(at), segmentd.HistoryContactID(contact)
+			segmentd.SetHistoryKind(&t, kind)
+			return t, nil
+		}, qHistoryAfter, acct, after)
+		return err
+	})
+	return out, err
 }
 
 // qHistoryAfter reads an account's transitions numbered after a mark

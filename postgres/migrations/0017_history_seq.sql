@@ -1,4 +1,4 @@
--- segmentd's PostgreSQL schema, version 16: the membership history found
+-- segmentd's PostgreSQL schema, version 17: the membership history found
 -- by number. The reconciliations (docs/webhooks.md, "Durability" and
 -- "Several servers on one PostgreSQL database") read an account's
 -- transitions numbered after a mark; without this index that read

@@ -1,4 +1,4 @@
--- segmentd schema, version 29: the membership history found by number.
+-- segmentd schema, version 30: the membership history found by number.
 -- The reconciliations (docs/webhooks.md, "Durability" and "Several
 -- servers on one PostgreSQL database") read an account's transitions
 -- numbered after a mark; without this index that read scanned every
