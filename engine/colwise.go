@@ -195,12 +195,6 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 			costs[k] = cw.cost(k)
 		}
 		slices.SortStableFunc(kids, func(x, y *query.Part) int { return costs[x] - costs[y] })
-		cur := cw.cloneBits(in)
-		if p.Op == '&' {
-			t, n = cw.cloneBits(in), cw.cloneBits(in)
-		} else {
-			t, n = cw.newBits(), cw.newBits()
-		}
 		// The operands decided by a coded column are evaluated together
 		// in one pass, where the first of them comes.
 		var group []*coded
@@ -211,6 +205,12 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		}
 		if len(group) == len(kids) {
 			return cw.fused(p.Op, group, in)
+		}
+		cur := cw.cloneBits(in)
+		if p.Op == '&' {
+			t, n = cw.cloneBits(in), cw.cloneBits(in)
+		} else {
+			t, n = cw.newBits(), cw.newBits()
 		}
 		for _, k := range kids {
 			var kt, kn bitset
