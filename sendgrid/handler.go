@@ -478,9 +478,10 @@ func queryBool(r *http.Request, name string, def bool) (bool, error) {
 	return b, nil
 }
 
-// timestamp renders a time as SendGrid does: RFC 3339, UTC, milliseconds.
+// timestampLayout is SendGrid's: RFC 3339, UTC, milliseconds.
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
 
+// timestamp renders a time as SendGrid does (timestampLayout).
 func timestamp(t time.Time) string {
 	return t.UTC().Format(timestampLayout)
 }

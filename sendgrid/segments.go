@@ -219,7 +219,11 @@ func (h *handler) writeSegment2(w http.ResponseWriter, r *http.Request, acct int
 // writeSegment2JSON writes segment2JSON(v, cr) as writeJSON would, through
 // appendSegment2.
 func writeSegment2JSON(w http.ResponseWriter, status int, v audience.SegmentView, cr *contactRenderer) error {
-	b, err := appendSegment2(make([]byte, 0, 1024+700*len(v.Sample)), v, cr)
+	size := 1024
+	if cr != nil { // the sample is written
+		size += 700 * len(v.Sample)
+	}
+	b, err := appendSegment2(make([]byte, 0, size), v, cr)
 	if err != nil {
 		return internal("encoding response: %w", err)
 	}
