@@ -270,22 +270,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if n <= 0 || n > limit {
 		return io.ReadAll(rd)
 	}
-	// One byte more than declared, so that the end is seen without
+	// Room for the declared length (up to 1 MiB before any byte has come)
+	// and bytes.MinRead more, so that ReadFrom sees the end without
 	// growing the buffer.
-	buf := make([]byte, 0, n+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // longer than declared: grow
-		}
-		m, err := rd.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<20)+bytes.MinRead))
+	_, err := buf.ReadFrom(rd)
+	return buf.Bytes(), err
 }
 
 // checkBody refuses, whole, a batch that breaks segmentd's rules for every
