@@ -39,6 +39,12 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
+	if a != nil && a.change < change-1 {
+		// A write came in between: what is remembered is stale for good.
+		o.n -= len(a.email)
+		delete(o.accts, acct)
+		return nil
+	}
 	if a == nil || a.change != change-1 {
 		return nil
 	}
@@ -76,6 +82,16 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 		}
 		a = &accountOwners{change: change, email: make(map[string]string, len(found))}
 		o.accts[acct] = a
+	}
+	if o.n+len(found) > maxOwners {
+		// Full: the other accounts' owners make room (they may be stale,
+		// and an idle account's would otherwise be kept for good).
+		for k, b := range o.accts {
+			if k != acct {
+				o.n -= len(b.email)
+				delete(o.accts, k)
+			}
+		}
 	}
 	for e, id := range found {
 		if _, ok := a.email[e]; ok {

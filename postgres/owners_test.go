@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -80,4 +81,34 @@ func TestEventOwnersRemembered(t *testing.T) {
 		event(a, "x@example.com", "")
 		event(a, "nobody@example.com", third)
 	})
+}
+
+// The remembered owners stay bounded and are not kept for good: an
+// account's stale owners go when its next batch finds them stale, and
+// when the memory is full the other accounts' owners make room, so a
+// busy account keeps learning after idle ones filled it.
+func TestEventOwnersBounded(t *testing.T) {
+	var o owners
+	o.learn(1, 5, map[string]string{"a@example.com": "c1"})
+	if got := o.known(1, 6, []string{"a@example.com"}); got == nil || *got[0] != "c1" {
+		t.Fatalf("known right after learning: %v", got)
+	}
+	if got := o.known(1, 9, []string{"a@example.com"}); got != nil || o.accts[1] != nil || o.n != 0 {
+		t.Fatalf("stale owners kept: %v, %v, n=%d", got, o.accts[1], o.n)
+	}
+	idle := make(map[string]string, maxOwners)
+	for i := range maxOwners {
+		idle[fmt.Sprintf("u%d@example.com", i)] = ""
+	}
+	o.learn(2, 3, idle)
+	if o.n != maxOwners {
+		t.Fatalf("n = %d after filling, want %d", o.n, maxOwners)
+	}
+	o.learn(3, 7, map[string]string{"b@example.com": "c2"})
+	if got := o.known(3, 8, []string{"b@example.com"}); got == nil || *got[0] != "c2" {
+		t.Fatalf("a busy account learned nothing once an idle one filled the memory: %v", got)
+	}
+	if o.accts[2] != nil || o.n != 1 {
+		t.Fatalf("the idle account's owners were not dropped: n=%d", o.n)
+	}
 }
