@@ -10,7 +10,7 @@ import (
 
 // TestPreparedReads: the kept statements answer as the store is now (rows
 // written after their preparation included), from many goroutines at
-// once, each query prepared once.
+// once, and only the queries asked are kept, one statement each.
 func TestPreparedReads(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
