@@ -9,23 +9,16 @@ import (
 )
 
 // ScanContacts returns up to limit contacts with ids greater than afterID,
-// in id order: the membership engine pages through an account with it at
-// start.
+// in id order, as ReadAccount's pages are read (readContactPage).
 func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.Contact, error) {
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		cs, err = queryContactsLists(ctx, tx, qContactsAfter, acct, afterID, limit)
+		cs, err = readContactPage(ctx, tx, acct, afterID, limit)
 		return err
 	})
 	return cs, err
 }
-
-// qContactsAfter pages through an account in id order, each contact with
-// its lists read in the same statement: a range of list_members' key
-// (account, contact, list) per contact, where reading them for the page
-// afterwards took an IN list of 5,000 ids, a probe each.
-const qContactsAfter = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? AND c.id > ? ORDER BY c.id LIMIT ?"
 
 // Pages of ReadAccount.
 const (
@@ -97,10 +90,10 @@ const (
 
 // readContactPage reads up to limit contacts with ids greater than after,
 // in id order, each with its lists, tags and Constant Contact-only
-// attributes, as qContactsAfter does. At the rebuild's scale it reads the
+// attributes. At the rebuild's scale it reads the
 // page first and then one range of list_members, contact_tags and
 // contact_cc over the page's ids each, merged in id order: three
-// sequential reads where qContactsAfter's subqueries seek three times a
+// sequential reads where subqueries of each contact seek three times a
 // contact (about a third of the rebuild's read of contacts).
 func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
 	rows, err := tx.QueryContext(ctx, qContactPage, acct, after, limit)
