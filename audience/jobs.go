@@ -186,7 +186,9 @@ func (s *Service) writeUpserts(group []*jobTask) {
 		}
 		s.backlog.ran(acct, items, time.Since(start))
 	}
-	for _, t := range group {
+	// A job whose input could not be read back gets no applied record,
+	// as writeJob leaves it: a restart tries it again.
+	for _, t := range run {
 		s.recordApplied(t)
 	}
 }
