@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 )
@@ -213,6 +214,9 @@ type HookStore interface {
 	// (Transition.Seq is set) and stores them, all or none: in the outbox
 	// those whose deliver is true (deliver nil: every one), and with
 	// history every one in the membership history (HistoryStore).
+	// A store shared by several servers returns ErrDeliveryFenced,
+	// storing nothing, when another server took the delivery lock over
+	// since this one took it (DeliveryLock).
 	AppendTransitions(ctx context.Context, acct int64, ts []Transition, deliver []bool, history bool) error
 	// Transitions returns up to limit of the account's stored transitions
 	// numbered after after and at most through (0: no bound), in order.
@@ -257,3 +261,9 @@ type DeliveryLock interface {
 	// session died); release gives it up.
 	TryLockDelivery(ctx context.Context) (ok bool, lost <-chan struct{}, release func(), err error)
 }
+
+// ErrDeliveryFenced is what HookStore.AppendTransitions answers, having
+// stored nothing, on a server whose delivery lock another server has
+// taken over since this one took it (docs/webhooks.md, "The fence"): the
+// lock is lost, and its lost channel is closed.
+var ErrDeliveryFenced = errors.New("another server took the webhook delivery lock over; nothing was stored")

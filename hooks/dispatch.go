@@ -576,6 +576,12 @@ func (d *Dispatcher) writer() {
 					woken[acct] = true
 					break
 				}
+				if errors.Is(err, segmentd.ErrDeliveryFenced) {
+					// Another server took the lock over and stores them
+					// (its engine made them too); this one's lock is lost.
+					d.o.Log.Warn("another server took webhook delivery over: these transitions are left to it", "account", acct, "transitions", len(keep))
+					break
+				}
 				if d.ctx.Err() != nil {
 					return
 				}

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,5 +80,151 @@ func TestDeliveryElection(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor("the lock taken again on a new session", func() bool { p := holder(); return p != 0 && p != first && d2.Leading() })
+	})
+}
+
+// The delivery fence (docs/webhooks.md, "The fence"): a holder whose
+// session ended while it runs stores nothing after another server took
+// the lock over, and learns at once that its lock is lost; and a take
+// waits for a store of transitions under way, so that the new holder
+// reads what it stored.
+func TestDeliveryFence(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := t.Context()
+		dsn := freshSchema(t, srv)
+		open := func() *Store {
+			st, err := Open(context.Background(), dsn, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		st1, st2 := open(), open()
+		if _, err := st1.pool.Exec(ctx, "INSERT INTO accounts (id, name, created_at) VALUES (1, 'fenced', 0) ON CONFLICT DO NOTHING"); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		tr := func(contact string) []segmentd.Transition {
+			return []segmentd.Transition{{SegmentID: "seg", ContactID: contact, Email: contact + "@example.com", Entered: true,
+				At: at, Cause: segmentd.CauseContact}}
+		}
+		stored := func() (got []string) {
+			t.Helper()
+			ts, err := st2.HistoryAfter(ctx, 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range ts {
+				got = append(got, fmt.Sprintf("%d:%s", x.Seq, x.ContactID))
+			}
+			return got
+		}
+		deadline := time.Now().Add(20 * time.Second)
+
+		ok, lost1, release1, err := st1.TryLockDelivery(ctx)
+		if !ok || err != nil {
+			t.Fatalf("the first server did not take the free lock: %v %v", ok, err)
+		}
+		defer release1()
+		if err := st1.AppendTransitions(ctx, 1, tr("before"), nil, true); err != nil {
+			t.Fatal(err)
+		}
+
+		// The holder's lock session ends; its process lives on.
+		key := deliveryLockKey(st1.schema)
+		var pid int32
+		if err := st1.pool.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st1.pool.Exec(ctx, "SELECT pg_terminate_backend($1::int)", pid); err != nil {
+			t.Fatal(err)
+		}
+		var release2 func()
+		for {
+			ok, _, rel, err := st2.TryLockDelivery(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				release2 = rel
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the second server did not take the lock of the ended session within 20 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		defer release2()
+
+		// The old holder has not noticed yet (it looks every 2 s): its
+		// store is fenced out, stores nothing, and ends its hold.
+		if err := st1.AppendTransitions(ctx, 1, tr("after"), nil, true); !errors.Is(err, segmentd.ErrDeliveryFenced) {
+			t.Fatalf("the old holder's store after the takeover: %v, want ErrDeliveryFenced", err)
+		}
+		select {
+		case <-lost1:
+		case <-time.After(time.Until(deadline)):
+			t.Fatal("the fenced-out holder's lock was not lost")
+		}
+		if err := st2.AppendTransitions(ctx, 1, tr("new"), nil, true); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := stored(), []string{"1:before", "2:new"}; !slices.Equal(got, want) {
+			t.Fatalf("history %v, want %v", got, want)
+		}
+
+		// A store under way (it holds the account's transition counter
+		// and read the epoch it knew) when a server takes the lock: the
+		// take waits for it, so the new holder reads what it stored.
+		release2()
+		tx, err := st1.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background())
+		if _, err := tx.Exec(ctx, `UPDATE account_counters SET value = value + 1 WHERE account_id = 1 AND name = '`+hookCounter+`'`); err != nil {
+			t.Fatal(err)
+		}
+		took := make(chan error, 1)
+		go func() {
+			ok, _, rel, err := st2.TryLockDelivery(context.Background())
+			if err == nil && !ok {
+				err = errors.New("the lock was not free")
+			}
+			if ok {
+				t.Cleanup(rel)
+			}
+			took <- err
+		}()
+		waits := "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+		if srv == citusServer {
+			waits = "SELECT count(*) FROM citus_lock_waits"
+		}
+		for {
+			var n int
+			if err := st1.pool.QueryRow(ctx, waits).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				break
+			}
+			select {
+			case err := <-took:
+				t.Fatalf("the take did not wait for the store under way (%v)", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the take never waited for the store under way")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-took; err != nil {
+			t.Fatal(err)
+		}
 	})
 }

@@ -184,7 +184,8 @@ func (s *Store) DeleteSubscription(ctx context.Context, acct int64, id string) e
 }
 
 // AppendTransitions implements segmentd.HookStore. The counter's row lock
-// orders two servers' appends of one account.
+// orders two servers' appends of one account, and a takeover of the
+// delivery lock after them (the fence, elect.go).
 func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd.Transition, deliver []bool, history bool) error {
 	if len(ts) == 0 {
 		return nil
@@ -194,6 +195,10 @@ func (s *Store) AppendTransitions(ctx context.Context, acct int64, ts []segmentd
 		err := tx.QueryRow(ctx, `INSERT INTO account_counters AS c (account_id, name, value) VALUES ($1, $2, $3)
 			ON CONFLICT (account_id, name) DO UPDATE SET value = c.value + excluded.value RETURNING value`, acct, hookCounter, len(ts)).Scan(&last)
 		if err != nil {
+			return err
+		}
+		// The counter is locked: check the delivery fence (elect.go).
+		if err := s.fence.check(ctx, tx); err != nil {
 			return err
 		}
 		first := last - int64(len(ts)) + 1

@@ -60,6 +60,8 @@ type Store struct {
 	schema string
 	// owners remembers the contacts events' emails named (owners.go).
 	owners owners
+	// fence is this store's part in the delivery fence (elect.go).
+	fence deliveryFence
 }
 
 var (

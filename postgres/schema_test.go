@@ -16,7 +16,7 @@ import (
 // globalTables are the tables that belong to no account: reference tables
 // on Citus (schema_migrations stays on the coordinator). Every other table
 // is an account table.
-var globalTables = []string{"accounts", "api_keys", "store_identity", "schema_migrations"}
+var globalTables = []string{"accounts", "api_keys", "store_identity", "schema_migrations", "delivery_fence"}
 
 // schemaViolations reads the catalog of the connection's current schema
 // and returns every way it breaks the rules that let Citus distribute it
