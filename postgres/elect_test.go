@@ -228,3 +228,73 @@ func TestDeliveryFence(t *testing.T) {
 		}
 	})
 }
+
+// A dispatcher whose lock session ended, fenced out by another server's
+// take before it noticed: what it records is not stored, Flush returns,
+// and it stops delivering.
+func TestDeliveryFenceDispatcher(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := t.Context()
+		dsn := freshSchema(t, srv)
+		open := func() *Store {
+			st, err := Open(context.Background(), dsn, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		st1, st2 := open(), open()
+		if _, err := st1.pool.Exec(ctx, "INSERT INTO accounts (id, name, created_at) VALUES (1, 'fenced', 0) ON CONFLICT DO NOTHING"); err != nil {
+			t.Fatal(err)
+		}
+		d1 := hooks.New(hooks.Options{Store: st1, Clock: segmentd.SystemClock{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Lock: st1, Elect: 20 * time.Millisecond, History: st1, Retention: time.Hour})
+		if err := d1.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d1.Close)
+		if !d1.Leading() {
+			t.Fatal("the only server does not deliver")
+		}
+		key := deliveryLockKey(st1.schema)
+		var pid int32
+		if err := st1.pool.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st1.pool.Exec(ctx, "SELECT pg_terminate_backend($1::int)", pid); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ok, _, rel, err := st2.TryLockDelivery(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				t.Cleanup(rel)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the second server did not take the lock of the ended session within 20 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Recorded while d1 may still believe it delivers (it looks at its
+		// session every 2 s): stored by nobody, since d2's engine has it.
+		d1.Record(1, []segmentd.Transition{{SegmentID: "seg", ContactID: "c1", Entered: true, At: time.Now(), Cause: segmentd.CauseContact}})
+		if err := d1.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for d1.Leading() {
+			if time.Now().After(deadline) {
+				t.Fatal("the fenced-out dispatcher still delivers")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if ts, err := st2.HistoryAfter(ctx, 1, 0); err != nil || len(ts) != 0 {
+			t.Fatalf("history after the takeover: %v %v, want nothing", ts, err)
+		}
+	})
+}
