@@ -409,6 +409,7 @@ func (s *Service) catchUp(ctx context.Context, acct int64, after, afterEvent int
 func (s *Service) applyChanges(ctx context.Context, acct int64, ch segmentd.AccountChanges, now time.Time) error {
 	if s.recon != nil {
 		s.recon.saw(acct, &ch)
+		s.recon.sawWritten(acct, ch.Changed, func(ids []string) []segmentd.Contact { return s.members.ContactsByIDs(acct, ids, now) })
 	}
 	if ch.Catalog {
 		if err := s.fieldsChanged(ctx, acct); err != nil {

@@ -77,11 +77,17 @@ type reconciler struct {
 	touched map[int64]map[string]bool // contacts written or deleted after the snapshot
 	all     map[int64]bool            // every contact deleted after it
 	catalog map[int64]bool            // fields or segments changed after it
+	// updated is, per contact the replay wrote, its updated_at in the
+	// engine before the replay's first write of it (zero: it was new), so
+	// that settle tells whether a write after the snapshot changed its
+	// fields, and when (writeTimes).
+	updated map[int64]map[string]time.Time
 }
 
 func newReconciler(marks map[int64]int64, at time.Time) *reconciler {
 	return &reconciler{marks: marks, at: at, notes: map[int64][]segmentd.Transition{},
-		touched: map[int64]map[string]bool{}, all: map[int64]bool{}, catalog: map[int64]bool{}}
+		touched: map[int64]map[string]bool{}, all: map[int64]bool{}, catalog: map[int64]bool{},
+		updated: map[int64]map[string]time.Time{}}
 }
 
 // sink is the engine's sink while the load replays: it only appends.
@@ -108,6 +114,56 @@ func (r *reconciler) saw(acct int64, ch *segmentd.AccountChanges) {
 	}
 	r.all[acct] = r.all[acct] || ch.AllDeleted || ch.ResetAt > 0
 	r.catalog[acct] = r.catalog[acct] || ch.Catalog
+}
+
+// sawWritten notes, before the replay applies a read of the change
+// history, the engine's updated_at of the contacts it writes that the
+// replay has not written yet; lookup reads them from the engine (a
+// contact it does not hold is new). It is called outside r.mu: the
+// engine calls sink under its account's lock.
+func (r *reconciler) sawWritten(acct int64, ids []string, lookup func([]string) []segmentd.Contact) {
+	r.mu.Lock()
+	m := r.updated[acct]
+	if m == nil {
+		m = map[string]time.Time{}
+		r.updated[acct] = m
+	}
+	var fresh []string
+	for _, id := range ids {
+		if _, ok := m[id]; !ok {
+			fresh = append(fresh, id)
+		}
+	}
+	r.mu.Unlock()
+	if len(fresh) == 0 {
+		return
+	}
+	found := lookup(fresh)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range fresh {
+		m[id] = time.Time{}
+	}
+	for _, c := range found {
+		m[c.ID] = c.UpdatedAt
+	}
+}
+
+// writeTimes returns, for the contacts of now whose fields a write
+// after the snapshot changed (created, or its updated_at moved), the time
+// of the last such write: the contact's updated_at now. A write that only
+// put a contact on a list or took it off one leaves updated_at as it was
+// and has no time in the store: its contacts are not in the answer. r.mu
+// is held.
+func (r *reconciler) writeTimes(acct int64, now []segmentd.Contact) map[string]time.Time {
+	out := map[string]time.Time{}
+	before := r.updated[acct]
+	for _, c := range now {
+		if b, ok := before[c.ID]; ok && (b.IsZero() || !b.Equal(c.UpdatedAt)) && !c.UpdatedAt.IsZero() {
+			out[c.ID] = c.UpdatedAt
+		}
+	}
+	return out
 }
 
 // startReconcile turns the buffer on after a snapshot was read, when the
@@ -175,6 +231,29 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 	for i := range stored {
 		last[pairKey{stored[i].SegmentID, stored[i].ContactID}] = &stored[i]
 	}
+	// The contacts written after the snapshot: a transition their write
+	// caused takes the write's time rather than the load's.
+	// Only the contacts of a transition that may be kept are looked up.
+	var written []string
+	for _, b := range r.notes[acct] {
+		if _, ok := r.updated[acct][b.ContactID]; ok && b.Cause == segmentd.CauseContact {
+			written = append(written, b.ContactID)
+		}
+	}
+	for k := range last {
+		if _, ok := r.updated[acct][k.contact]; ok {
+			written = append(written, k.contact)
+		}
+	}
+	wrote := r.writeTimes(acct, s.members.ContactsByIDs(acct, written, now))
+	timed := func(t *segmentd.Transition, st *segmentd.Transition) {
+		if w, ok := wrote[t.ContactID]; ok && t.Cause == segmentd.CauseContact && w.Before(t.At) {
+			t.At = w
+		}
+		if st != nil && t.At.Before(st.At) {
+			t.At = st.At // it came after the stored one
+		}
+	}
 	// The buffered transitions that change what the outside world was told.
 	state := map[pairKey]bool{}
 	var out []segmentd.Transition
@@ -189,9 +268,7 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 			}
 		}
 		if b.Entered != told {
-			if st != nil && b.At.Before(st.At) {
-				b.At = st.At // it came after the stored one
-			}
+			timed(&b, st)
 			out = append(out, b)
 			told = b.Entered
 		}
@@ -238,9 +315,7 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 		if e, ok := emails[st.ContactID]; ok {
 			t.Email = e
 		}
-		if t.At.Before(st.At) {
-			t.At = st.At
-		}
+		timed(&t, st)
 		out = append(out, t)
 	}
 	return out, nil

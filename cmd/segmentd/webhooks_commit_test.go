@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -34,16 +35,20 @@ func TestTransitionsOfAJobKilledAfterItsCommit(t *testing.T) {
 		seg := mustCall(t, s, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
 		rc.subscribe(t, s, key)
 
+		sent := time.Now()
 		job := mustCall(t, s, key, "PUT", "/v3/marketing/contacts",
 			`{"contacts":[{"email":"c0@example.com","country":"US"},{"email":"c1@example.com","country":"US"},{"email":"c2@example.com","country":"US"}]}`, 202)["job_id"].(string)
-		s, cmd = killHeldAndRestart(t, bin, st, key, s, cmd, job)
+		s, cmd, held := killHeldAndRestart(t, bin, st, key, s, cmd, job)
 		checkCommitWindow(t, s, rc, seg, map[string]string{"c0": "entered", "c1": "entered", "c2": "entered"})
+		checkWriteTimes(t, rc, "segment.entered", []string{"c0", "c1", "c2"}, sent, held)
 
 		kill(t, cmd)
 		s, cmd = startHeld(t, bin, st, key)
+		sent = time.Now()
 		job = mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c0@example.com","country":"FR"}]}`, 202)["job_id"].(string)
-		s, _ = killHeldAndRestart(t, bin, st, key, s, cmd, job)
+		s, _, held = killHeldAndRestart(t, bin, st, key, s, cmd, job)
 		checkCommitWindow(t, s, rc, seg, map[string]string{"c0": "entered exited", "c1": "entered", "c2": "entered"})
+		checkWriteTimes(t, rc, "segment.exited", []string{"c0"}, sent, held)
 	})
 }
 
@@ -65,14 +70,63 @@ func logHas(s liveServer, text ...string) bool {
 }
 
 // killHeldAndRestart kills the server once job committed and is held, and
-// starts it again, without the hold, until the job reads completed.
-func killHeldAndRestart(t *testing.T, bin string, st storeUnderTest, key string, s liveServer, cmd *exec.Cmd, job string) (liveServer, *exec.Cmd) {
+// starts it again, without the hold, until the job reads completed. held
+// is when the test saw the job held: the job wrote before it. The kill
+// waits until the server noted its clock more than a second after that
+// (it notes it every second), so that the restart's load time, the
+// clock's last note, is later than the job's write.
+func killHeldAndRestart(t *testing.T, bin string, st storeUnderTest, key string, s liveServer, cmd *exec.Cmd, job string) (liveServer, *exec.Cmd, time.Time) {
 	t.Helper()
 	facetest.Poll(t, "the job committed and is held", func() bool { return logHas(s, "holding a committed job", job) })
+	held := time.Now()
+	facetest.Poll(t, "the clock noted a second after the hold", func() bool {
+		b, err := os.ReadFile(filepath.Join(st.dir, "clock"))
+		if err != nil {
+			return false
+		}
+		noted, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+		return err == nil && noted.After(held.Add(time.Second))
+	})
 	kill(t, cmd)
 	s, cmd = st.start(t, bin, key)
 	waitCompleted(t, s, job)
-	return s, cmd
+	return s, cmd, held
+}
+
+// checkWriteTimes wants the receiver's transitions of type typ of the
+// contacts (c0@example.com as "c0") timed at their write (docs/webhooks.md,
+// "The times"): not before the test sent it, and not after the test saw
+// the job held, which is a second before the restart's load time.
+func checkWriteTimes(t *testing.T, rc *randomReceiver, typ string, contacts []string, sent, held time.Time) {
+	t.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, c := range contacts {
+		found := false
+		for _, tr := range rc.byID {
+			if tr.Type != typ || tr.Contact.Email != c+"@example.com" {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, tr.Timestamp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.Before(sent.Truncate(time.Millisecond)) || at.After(held) {
+				continue // another round's
+			}
+			found = true
+		}
+		if !found {
+			var all []string
+			for _, tr := range rc.byID {
+				if tr.Contact.Email == c+"@example.com" {
+					all = append(all, tr.Type+"@"+tr.Timestamp)
+				}
+			}
+			t.Errorf("%s: no %s timed between the write's request (%s) and the hold seen (%s): %v", c, typ,
+				sent.UTC().Format(time.RFC3339Nano), held.UTC().Format(time.RFC3339Nano), all)
+		}
+	}
 }
 
 // kill kills the server with SIGKILL.
