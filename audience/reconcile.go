@@ -247,7 +247,9 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 	}
 	wrote := r.writeTimes(acct, s.members.ContactsByIDs(acct, written, now))
 	timed := func(t *segmentd.Transition, st *segmentd.Transition) {
-		if w, ok := wrote[t.ContactID]; ok && t.Cause == segmentd.CauseContact && w.Before(t.At) {
+		// The load's time is the clock's last note, which may be before
+		// or after the write: the write's own time is the true one.
+		if w, ok := wrote[t.ContactID]; ok && t.Cause == segmentd.CauseContact && !w.After(now) {
 			t.At = w
 		}
 		if st != nil && t.At.Before(st.At) {
