@@ -3,7 +3,9 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -118,12 +120,22 @@ var (
 	world     *Engine
 )
 
+// worldContacts is millionWorld's size: 1,000,000, or
+// SEGMENTD_BENCH_WORLD_CONTACTS to try a benchmark at a smaller size (its
+// figures then are not the ones the targets name).
+func worldContacts() int {
+	if n, err := strconv.Atoi(os.Getenv("SEGMENTD_BENCH_WORLD_CONTACTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
 // millionWorld is 1,000,000 contacts and about 10,000,000 events, built once
-// per test binary.
+// per test binary (worldContacts).
 func millionWorld(b *testing.B) *Engine {
 	worldOnce.Do(func() {
 		start := time.Now()
-		world = buildWorld(b, 1_000_000, true)
+		world = buildWorld(b, worldContacts(), true)
 		st := world.Stats(1)
 		b.Logf("world: %d contacts, %d events, built in %v", st.Contacts, st.Events, time.Since(start).Round(time.Millisecond))
 	})
