@@ -91,19 +91,7 @@ func TestDeliveryElection(t *testing.T) {
 func TestDeliveryFence(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := t.Context()
-		dsn := freshSchema(t, srv)
-		open := func() *Store {
-			st, err := Open(context.Background(), dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		st1, st2 := open(), open()
-		if _, err := st1.pool.Exec(ctx, "INSERT INTO accounts (id, name, created_at) VALUES (1, 'fenced', 0) ON CONFLICT DO NOTHING"); err != nil {
-			t.Fatal(err)
-		}
+		st1, st2 := fencedServers(t, srv)
 		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		tr := func(contact string) []segmentd.Transition {
 			return []segmentd.Transition{{SegmentID: "seg", ContactID: contact, Email: contact + "@example.com", Entered: true,
@@ -132,30 +120,8 @@ func TestDeliveryFence(t *testing.T) {
 		}
 
 		// The holder's lock session ends; its process lives on.
-		key := deliveryLockKey(st1.schema)
-		var pid int32
-		if err := st1.pool.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-			AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st1.pool.Exec(ctx, "SELECT pg_terminate_backend($1::int)", pid); err != nil {
-			t.Fatal(err)
-		}
-		var release2 func()
-		for {
-			ok, _, rel, err := st2.TryLockDelivery(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				release2 = rel
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the second server did not take the lock of the ended session within 20 s")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		endLockSession(t, st1)
+		release2 := takeOver(t, st2, deadline)
 		defer release2()
 
 		// The old holder has not noticed yet (it looks every 2 s): its
@@ -235,19 +201,7 @@ func TestDeliveryFence(t *testing.T) {
 func TestDeliveryFenceDispatcher(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := t.Context()
-		dsn := freshSchema(t, srv)
-		open := func() *Store {
-			st, err := Open(context.Background(), dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		st1, st2 := open(), open()
-		if _, err := st1.pool.Exec(ctx, "INSERT INTO accounts (id, name, created_at) VALUES (1, 'fenced', 0) ON CONFLICT DO NOTHING"); err != nil {
-			t.Fatal(err)
-		}
+		st1, st2 := fencedServers(t, srv)
 		d1 := hooks.New(hooks.Options{Store: st1, Clock: segmentd.SystemClock{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Lock: st1, Elect: 20 * time.Millisecond, History: st1, Retention: time.Hour})
 		if err := d1.Start(ctx); err != nil {
@@ -257,30 +211,9 @@ func TestDeliveryFenceDispatcher(t *testing.T) {
 		if !d1.Leading() {
 			t.Fatal("the only server does not deliver")
 		}
-		key := deliveryLockKey(st1.schema)
-		var pid int32
-		if err := st1.pool.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-			AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st1.pool.Exec(ctx, "SELECT pg_terminate_backend($1::int)", pid); err != nil {
-			t.Fatal(err)
-		}
+		endLockSession(t, st1)
 		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ok, _, rel, err := st2.TryLockDelivery(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				t.Cleanup(rel)
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the second server did not take the lock of the ended session within 20 s")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		t.Cleanup(takeOver(t, st2, deadline))
 		// Recorded while d1 may still believe it delivers (it looks at its
 		// session every 2 s): stored by nobody, since d2's engine has it.
 		d1.Record(1, []segmentd.Transition{{SegmentID: "seg", ContactID: "c1", Entered: true, At: time.Now(), Cause: segmentd.CauseContact}})
@@ -297,4 +230,49 @@ func TestDeliveryFenceDispatcher(t *testing.T) {
 			t.Fatalf("history after the takeover: %v %v, want nothing", ts, err)
 		}
 	})
+}
+
+// fencedServers opens two stores on one fresh schema (twoServers), as two
+// servers sharing a database, with an account 1.
+func fencedServers(t *testing.T, srv server) (*Store, *Store) {
+	t.Helper()
+	sts := twoServers(t, srv)
+	if _, err := sts[0].pool.Exec(t.Context(), "INSERT INTO accounts (id, name, created_at) VALUES (1, 'fenced', 0) ON CONFLICT DO NOTHING"); err != nil {
+		t.Fatal(err)
+	}
+	return sts[0], sts[1]
+}
+
+// endLockSession ends the session that holds the delivery lock, as a
+// network cut would: the process holding it lives on.
+func endLockSession(t *testing.T, st *Store) {
+	t.Helper()
+	var pid int32
+	if err := st.pool.QueryRow(t.Context(), `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`,
+		deliveryLockKey(st.schema)).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(t.Context(), "SELECT pg_terminate_backend($1::int)", pid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// takeOver takes the delivery lock on st once the ended session has
+// released it, before deadline, and returns its release.
+func takeOver(t *testing.T, st *Store, deadline time.Time) func() {
+	t.Helper()
+	for {
+		ok, _, release, err := st.TryLockDelivery(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return release
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second server did not take the lock of the ended session in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
