@@ -303,6 +303,7 @@ func TestCitusRouting(t *testing.T) {
 		{"ListSample", qListSample, []any{a.ID, l.ID, 50}},
 		{"next change", qNextChange, []any{a.ID}},
 		{"reserve events", qReserveEvents, []any{a.ID, 10, int64(0)}},
+		{"events held", qEventsHeld, []any{a.ID, []string{"sg-1"}}},
 		{"ScanEvents", qScanEvents, []any{a.ID, int64(0), 50000}},
 		{"attach events", qAttachEvents, []any{a.ID, []string{email}, ids}},
 		{"attached events", qAttachedSeqs, []any{a.ID, int64(0), int64(10)}},
