@@ -288,7 +288,10 @@ func TestCitusRouting(t *testing.T) {
 		args []any
 	}{
 		{"Contact", qContacts + "c.id = $2", []any{a.ID, id}},
-		{"ScanContacts", qContacts + "c.id > $2 ORDER BY c.id LIMIT $3", []any{a.ID, "", 5000}},
+		{"a page's rows", qPageRows, []any{a.ID, "", 5000}},
+		{"a page's lists", qPageLists, []any{a.ID, "", id}},
+		{"a page's tags", qPageTags, []any{a.ID, "", id}},
+		{"a page's Constant Contact attributes", qPageCC, []any{a.ID, "", id}},
 		{"SampleContacts", qContacts + "true ORDER BY c.updated_at DESC, c.id DESC LIMIT $2", []any{a.ID, 50}},
 		{"contacts by id", qContactsByID, []any{a.ID, ids}},
 		{"contacts by email", qContactsByEmail, []any{a.ID, []string{email}}},
