@@ -298,6 +298,7 @@ func TestCitusRouting(t *testing.T) {
 		{"contacts by external id", qContactsByIdentifier[segmentd.IdentifierExternalID], []any{a.ID, []string{"x"}}},
 		{"upsert's rows by email", qUpsertRowsByIdentifier[segmentd.IdentifierEmail], []any{a.ID, []string{email}}},
 		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
+		{"memberships held", qMembersHeld, []any{a.ID, []string{l.ID}, ids}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
 		{"unattached events", qEventsUnattached, []any{a.ID, []string{email}}},
 		{"CountContacts", "SELECT count(*) FROM contacts WHERE account_id = $1", []any{a.ID}},
