@@ -148,7 +148,7 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			return err
 		}
 		for after := ""; ; {
-			cs, err := queryContacts(ctx, tx, qContacts+"c.id > $2 ORDER BY c.id LIMIT $3", acct, after, readContactsPage)
+			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage)
 			if err != nil {
 				return err
 			}

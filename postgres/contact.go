@@ -259,10 +259,92 @@ func (s *Store) CountContacts(ctx context.Context, acct int64) (int, error) {
 }
 
 // ScanContacts returns up to limit contacts with ids greater than afterID,
-// in id order: the membership engine pages through an account with it at
-// start, one range of the primary key per page.
+// in id order, as readContactPage reads them, from one view of the
+// database.
 func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, limit int) ([]segmentd.Contact, error) {
-	return queryContacts(ctx, s.db, qContacts+"c.id > $2 ORDER BY c.id LIMIT $3", acct, afterID, limit)
+	var cs []segmentd.Contact
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		cs, err = readContactPage(ctx, tx, acct, afterID, limit)
+		return err
+	})
+	return cs, err
+}
+
+// The statements of readContactPage: a page of contacts' rows in id order,
+// then what the other tables hold of the contacts in (after, last], each
+// one range of the table's primary key in contact order.
+const (
+	qPageRows = "SELECT " + contactRowColumns + `, NULL::text[], NULL::text[], NULL::text
+		FROM contacts c WHERE c.account_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3`
+	qPageLists = `SELECT contact_id, list_id FROM list_members
+		WHERE account_id = $1 AND contact_id > $2 AND contact_id <= $3 ORDER BY contact_id, list_id`
+	qPageTags = `SELECT contact_id, tag_id FROM contact_tags
+		WHERE account_id = $1 AND contact_id > $2 AND contact_id <= $3 ORDER BY contact_id, tag_id`
+	qPageCC = `SELECT contact_id, details FROM contact_cc
+		WHERE account_id = $1 AND contact_id > $2 AND contact_id <= $3 ORDER BY contact_id`
+)
+
+// readContactPage returns up to limit contacts with ids greater than
+// after, in id order, whole: the engine's rebuild (ReadAccount) and
+// ScanContacts page through an account with it. It reads the contacts'
+// rows, then their lists, tags and Constant Contact attributes as one
+// range of each table for the whole page (three statements sent
+// together), merged by contact id. contactColumns' subqueries, one index
+// probe of each table per contact, cost the database about three times
+// as much per page (docs/postgres.md, "Reads for the engine's rebuild").
+// tx must be a REPEATABLE READ transaction, so that the rows and the
+// ranges come from one view of the database.
+func readContactPage(ctx context.Context, tx pgx.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
+	cs, err := queryContacts(ctx, tx, qPageRows, acct, after, limit)
+	if err != nil || len(cs) == 0 {
+		return cs, err
+	}
+	last := cs[len(cs)-1].ID
+	// merge walks cs along rows in contact order, calling set for each row
+	// with the contact it names.
+	merge := func(rows pgx.Rows, set func(c *segmentd.Contact, value []byte) error) error {
+		i := 0
+		for rows.Next() {
+			raw := rows.RawValues()
+			for i < len(cs) && cs[i].ID < string(raw[0]) {
+				i++
+			}
+			if i == len(cs) || cs[i].ID != string(raw[0]) {
+				continue // a row without its contact (no key ties them)
+			}
+			if err := set(&cs[i], raw[1]); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var b pgx.Batch
+	b.Queue(qPageLists, acct, after, last).Query(func(rows pgx.Rows) error {
+		return merge(rows, func(c *segmentd.Contact, v []byte) error {
+			c.ListIDs = append(c.ListIDs, string(v))
+			return nil
+		})
+	})
+	b.Queue(qPageTags, acct, after, last).Query(func(rows pgx.Rows) error {
+		return merge(rows, func(c *segmentd.Contact, v []byte) error {
+			c.TagIDs = append(c.TagIDs, string(v))
+			return nil
+		})
+	})
+	b.Queue(qPageCC, acct, after, last).Query(func(rows pgx.Rows) error {
+		return merge(rows, func(c *segmentd.Contact, v []byte) error {
+			var err error
+			if c.CC, err = segmentd.DecodeCCDetails(string(v)); err != nil {
+				return fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
+			}
+			return nil
+		})
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	return cs, nil
 }
 
 // SampleContacts returns up to limit of the most recently updated contacts

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,14 +14,23 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
-// Events. A call stores all its batches in two statements: the account's
-// lock and event numbers (qReserveEvents), then one INSERT … SELECT FROM
-// unnest(…) that finds each event's contact and stores the events
-// (qInsertEvents). Idempotency is the database's: the unique index
-// events_sg_event_id refuses an sg_event_id the account holds (ON CONFLICT
-// DO NOTHING), whichever server stored it, and the statement's RETURNING
-// says which events went in. A refused event leaves its number unused: an
-// account's event numbers increase, with gaps.
+// Events. A call stores all its batches in one transaction of three round
+// trips: the account's lock and event numbers (qReserveEvents), with the
+// sg_event_ids the account holds already among the batch's
+// (qEventsHeld) in the same pipeline; the owners of the emails the store
+// does not remember (qEmailOwners, owners.go), when there are any; then
+// the new events by COPY. Idempotency is the database's: under the
+// account's lock no other writer adds events to the account, so an id the
+// probe did not find is new when COPY writes it, and the unique index
+// events_sg_event_id refuses a duplicate besides (it would fail the
+// transaction, never store the event twice). A refused event leaves its
+// number unused: an account's event numbers increase, with gaps.
+//
+// COPY replaced one INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING
+// RETURNING that found each event's contact itself: per event, that
+// statement paid the executor's row-by-row projection, a speculative
+// insertion into events_sg_event_id and a returned row; the database
+// spends about a sixth less per batch now (docs/postgres.md, "Bulk paths").
 
 const (
 	// eventColumns are what scanEvent reads, NULLs as "".
@@ -32,23 +44,12 @@ const (
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
 			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
 
-	// qInsertEvents stores events from arrays ($3 …, one element per
-	// event) under the numbers $2, $2+1, …, each with the contact its email
-	// names now (qEmailOwners' rule; $12 holds the owners the store
-	// remembers, owners.go: NULL where it does not, '' for none; empty
-	// when it remembers none), and returns the events it stored:
-	// those whose sg_event_id the account holds already are not. Only
-	// events_sg_event_id may refuse an event: a clash of numbers would be a
-	// bug, and fails the statement.
-	qInsertEvents = `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
-		singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
-		SELECT $1, $2 + u.n - 1, CASE WHEN u.owner IS NOT NULL THEN nullif(u.owner, '') ELSE coalesce(
-			(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = u.email),
-			(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = u.email)) END,
-			u.email, u.source, u.type, u.ts, u.single, u.auto, u.campaign, u.url, u.id
-		FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-			WITH ORDINALITY AS u (email, source, type, ts, single, auto, campaign, url, id, owner, n)
-		ON CONFLICT (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL DO NOTHING RETURNING seq, coalesce(contact_id, '')`
+	// qEventsHeld returns the sg_event_ids of $2 that the account's events
+	// hold: one probe of events_sg_event_id per id (a scalar subquery, not
+	// EXISTS, which the planner may turn into a scan of all the account's
+	// events joined by hash).
+	qEventsHeld = `SELECT v.id FROM unnest($2::text[]) AS v (id)
+		WHERE (SELECT true FROM events e WHERE e.account_id = $1 AND e.sg_event_id = v.id)`
 
 	qEventsLastSeq = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
 	// qEventsUnattached returns the emails of $2 that unattached events
@@ -59,7 +60,9 @@ const (
 		WHERE e.account_id = $1 AND e.contact_id IS NULL AND e.email = o.email RETURNING e.seq, ` + eventColumns
 	qRecordAttachments = `INSERT INTO event_attachments (account_id, change_seq, event_seq)
 		SELECT $1, $2, s FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING`
-	qScanEvents = "SELECT e.seq, " + eventColumns + " FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+	// qScanEvents reads a page of events for scanEvents, NULLs as NULL.
+	qScanEvents = `SELECT e.seq, e.contact_id, e.email, e.event_source, e.event_type, e.event_timestamp, e.singlesend_id,
+		e.automation_id, e.marketing_campaign_id, e.url, e.sg_event_id FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`
 	// The events attached after a change number are read in two steps:
 	// their numbers (qAttachedSeqs, usually none), then, only if there are
 	// any, the events (qEventsBySeq). One join of the two tables took a
@@ -102,32 +105,43 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 	return res[0], nil
 }
 
-// eventArrays are events as the columns of qInsertEvents.
-type eventArrays struct {
-	ts                              []int64
-	single, auto, campaign, url, id []*string
-	email, source, typ              []string
+// eventCopyCols are the columns COPY writes for an event, in eventRows'
+// order.
+var eventCopyCols = []string{"account_id", "seq", "contact_id", "email", "event_source", "event_type", "event_timestamp",
+	"singlesend_id", "automation_id", "marketing_campaign_id", "url", "sg_event_id"}
+
+// eventRows are the events of a batch that are new, as COPY reads them
+// (pgx.CopyFromSource): event i of evs takes number first+i; those held
+// are left out. One row slice is reused, since COPY encodes a row before
+// it asks for the next.
+type eventRows struct {
+	acct, first int64
+	evs         []segmentd.Event
+	held        []bool
+	i           int
+	row         []any
 }
 
-// add appends ev, which must stay where it is until the arrays are sent:
-// its optional texts are passed by pointer (nil for NULL).
-func (a *eventArrays) add(ev *segmentd.Event) {
-	opt := func(s *string) *string {
+func (r *eventRows) Next() bool {
+	for r.i++; r.i <= len(r.evs) && r.held[r.i-1]; r.i++ {
+	}
+	return r.i <= len(r.evs)
+}
+
+func (r *eventRows) Values() ([]any, error) {
+	ev := &r.evs[r.i-1]
+	opt := func(s *string) any {
 		if *s == "" {
 			return nil
 		}
 		return s
 	}
-	a.email = append(a.email, ev.Email)
-	a.source = append(a.source, ev.Source)
-	a.typ = append(a.typ, ev.Type)
-	a.ts = append(a.ts, toMS(ev.Timestamp))
-	a.single = append(a.single, opt(&ev.SinglesendID))
-	a.auto = append(a.auto, opt(&ev.AutomationID))
-	a.campaign = append(a.campaign, opt(&ev.MarketingCampaignID))
-	a.url = append(a.url, opt(&ev.URL))
-	a.id = append(a.id, opt(&ev.SGEventID))
+	r.row = append(r.row[:0], r.acct, r.first+int64(r.i-1), opt(&ev.ContactID), ev.Email, ev.Source, ev.Type, toMS(ev.Timestamp),
+		opt(&ev.SinglesendID), opt(&ev.AutomationID), opt(&ev.MarketingCampaignID), opt(&ev.URL), opt(&ev.SGEventID))
+	return r.row, nil
 }
+
+func (r *eventRows) Err() error { return nil }
 
 // AddEventBatches stores batches of events in one transaction, each as
 // AddEvents would in turn. An sg_event_id repeated within the call counts
@@ -160,56 +174,90 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if len(evs) == 0 {
 		return res, nil
 	}
-	owners := make(map[int64]string, len(evs)) // the stored events, by number
+	var ids []string // the batch's sg_event_ids
+	for i := range evs {
+		if evs[i].SGEventID != "" {
+			ids = append(ids, evs[i].SGEventID)
+		}
+	}
+	oldest := toMS(evs[0].Timestamp)
+	for i := range evs {
+		oldest = min(oldest, toMS(evs[i].Timestamp))
+	}
+	emails := make([]string, len(evs))
+	for i := range evs {
+		emails[i] = evs[i].Email
+	}
+	held := make([]bool, len(evs))
 	var first, change int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The account's lock first, in a statement of its own: the events'
-		// contacts are then read in a later statement, which sees every
-		// contact write committed before the lock was granted.
-		var last int64
-		oldest := toMS(evs[0].Timestamp)
+		clear(held)
 		for i := range evs {
-			oldest = min(oldest, toMS(evs[i].Timestamp))
+			evs[i].ContactID = ""
 		}
-		if err := lockAndNotify(ctx, tx, acct, qReserveEvents, []any{acct, len(evs), oldest}, &last, &change); err != nil {
+		// The account's lock first: the statements after it, in the same
+		// pipeline and later, see every event and contact write committed
+		// before the lock was granted, and no other writer of the account
+		// runs until this one commits.
+		var last int64
+		var dup []string
+		var b pgx.Batch
+		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
+		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
+		if len(ids) > 0 {
+			b.Queue(qEventsHeld, acct, ids).Query(func(rows pgx.Rows) error {
+				var err error
+				dup, err = pgx.AppendRows(dup, rows, pgx.RowTo[string])
+				return err
+			})
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
 		first = last - int64(len(evs)) + 1
-		var a eventArrays
+		isHeld := make(map[string]bool, len(dup))
+		for _, id := range dup {
+			isHeld[id] = true
+		}
+		// Each event's contact: the one its email names now, remembered or
+		// looked up.
+		known := s.owners.known(acct, change, emails)
+		var ask []string
+		asked := make(map[string]bool)
 		for i := range evs {
-			a.add(&evs[i])
+			held[i] = evs[i].SGEventID != "" && isHeld[evs[i].SGEventID]
+			switch {
+			case held[i]:
+			case known != nil && known[i] != nil:
+				evs[i].ContactID = *known[i]
+			case !asked[evs[i].Email]:
+				asked[evs[i].Email] = true
+				ask = append(ask, evs[i].Email)
+			}
 		}
-		known := s.owners.known(acct, change, a.email)
-		if known == nil {
-			known = []*string{} // unnest pads it with NULLs
-		}
-		rows, err := tx.Query(ctx, qInsertEvents, acct, first, a.email, a.source, a.typ, a.ts,
-			a.single, a.auto, a.campaign, a.url, a.id, known)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq int64
-			var contact string
-			if err := rows.Scan(&seq, &contact); err != nil {
+		if len(ask) > 0 {
+			found, err := contactIDsByEmail(ctx, tx, acct, ask)
+			if err != nil {
 				return err
 			}
-			owners[seq] = contact
+			for i := range evs {
+				if !held[i] && (known == nil || known[i] == nil) {
+					evs[i].ContactID = found[evs[i].Email]
+				}
+			}
 		}
-		return rows.Err()
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, held: held})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	var through int64
-	for seq := range owners {
-		through = max(through, seq)
-	}
-	found := make(map[string]string, len(owners))
+	found := make(map[string]string, len(evs))
 	for i := range evs {
-		if contact, ok := owners[first+int64(i)]; ok {
-			found[evs[i].Email] = contact
+		if !held[i] {
+			through = first + int64(i)
+			found[evs[i].Email] = evs[i].ContactID
 		}
 	}
 	s.owners.learn(acct, change, found)
@@ -218,12 +266,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	}
 	for i := range evs {
 		r := &res[from[i]]
-		contact, ok := owners[first+int64(i)]
-		if !ok {
+		if held[i] {
 			r.Duplicates++
 			continue
 		}
-		evs[i].ContactID = contact
 		r.Added++
 		if evs[i].ContactID == "" {
 			r.Unmatched++
@@ -347,27 +393,75 @@ func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limi
 	return scanEvents(ctx, s.db, acct, afterSeq, limit)
 }
 
+// scanEvents reads a page of qScanEvents. It decodes the rows' bytes
+// itself rather than through Scan, and keeps one copy of each value of
+// the columns that repeat (source, type, the campaign ids, the URL): the
+// engine's rebuild reads every event of the account through it, and
+// pgx's Scan with a string allocated per column was most of segmentd's
+// CPU in that read (docs/postgres.md, "Reads for the engine's rebuild").
 func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	rows, err := q.Query(ctx, qScanEvents, acct, afterSeq, limit)
 	if err != nil {
 		return nil, afterSeq, err
 	}
 	defer rows.Close()
+	fields := rows.FieldDescriptions()
+	if len(fields) != 11 {
+		return nil, afterSeq, fmt.Errorf("events page: %d columns, want 11", len(fields))
+	}
 	out := make([]segmentd.Event, 0, min(limit, 10_000))
 	last := afterSeq
-	var seq int64
+	in := interner{}
 	for rows.Next() {
-		ev, err := scanEvent(rows, &seq)
+		raw := rows.RawValues()
+		seq, err := rawInt8(fields[0].Format, raw[0])
 		if err != nil {
-			return nil, afterSeq, err
+			return nil, afterSeq, fmt.Errorf("events page: seq: %w", err)
 		}
-		out = append(out, ev)
+		ts, err := rawInt8(fields[5].Format, raw[5])
+		if err != nil {
+			return nil, afterSeq, fmt.Errorf("events page: event_timestamp: %w", err)
+		}
+		out = append(out, segmentd.Event{
+			ContactID: string(raw[1]), Email: string(raw[2]), Source: in.get(raw[3]), Type: in.get(raw[4]), Timestamp: fromMS(ts),
+			SinglesendID: in.get(raw[6]), AutomationID: in.get(raw[7]), MarketingCampaignID: in.get(raw[8]), URL: in.get(raw[9]),
+			SGEventID: string(raw[10]),
+		})
 		last = seq
 	}
 	if err := rows.Err(); err != nil {
 		return nil, afterSeq, err
 	}
 	return out, last, nil
+}
+
+// rawInt8 decodes a bigint column's bytes in the result format given
+// (pgx asks for binary: 8 bytes, big-endian).
+func rawInt8(format int16, b []byte) (int64, error) {
+	if format == pgx.TextFormatCode {
+		return strconv.ParseInt(string(b), 10, 64)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%d bytes, want 8", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// interner keeps one string per distinct value it is given, up to
+// maxInterned values; past that it copies.
+type interner map[string]string
+
+const maxInterned = 4096
+
+func (in interner) get(b []byte) string {
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in) < maxInterned {
+		in[s] = s
+	}
+	return s
 }
 
 // PruneEvents deletes events older than before, pruneChunk per

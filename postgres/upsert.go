@@ -327,12 +327,10 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 	b.indexEntry(e)
 }
 
-// qJoinLists adds the memberships of lists $2 and contacts $3 that do not
-// exist (one that does keeps the time its contact was added), added at
-// $4, and returns the contact of each one added.
-const qJoinLists = `INSERT INTO list_members (account_id, list_id, contact_id, added_at)
-	SELECT $1, m.list_id, m.contact_id, $4 FROM unnest($2::text[], $3::text[]) AS m (list_id, contact_id)
-	ON CONFLICT DO NOTHING RETURNING contact_id`
+// qMembersHeld returns the memberships of lists $2 and contacts $3 (paired
+// by position) that exist: one probe of list_members' primary key each.
+const qMembersHeld = `SELECT m.list_id, m.contact_id FROM unnest($2::text[], $3::text[]) AS m (list_id, contact_id)
+	WHERE (SELECT true FROM list_members x WHERE x.account_id = $1 AND x.contact_id = m.contact_id AND x.list_id = m.list_id)`
 
 // contactCopyCols are the columns COPY writes for a contact, in
 // contactRows order.
@@ -460,9 +458,44 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 			return fmt.Errorf("insert alternate emails: %w", err)
 		}
 	}
+	// The memberships of the contacts left unwritten that do not exist
+	// join the new ones (a contact already on a list keeps the time it was
+	// added); a membership COPY adds is new under the account's lock.
+	// Until 2026-12-05 they went in by INSERT … ON CONFLICT DO NOTHING
+	// RETURNING, which paid a speculative insertion and a returned row
+	// each (docs/postgres.md, "Bulk paths").
+	var joined []string
+	if len(joinLists) > 0 {
+		type pair struct{ list, contact string }
+		held := make(map[pair]bool)
+		rows, err := tx.Query(ctx, qMembersHeld, acct, joinLists, joinContacts)
+		if err != nil {
+			return fmt.Errorf("read list members: %w", err)
+		}
+		for rows.Next() {
+			var p pair
+			if err := rows.Scan(&p.list, &p.contact); err != nil {
+				rows.Close()
+				return fmt.Errorf("read list members: %w", err)
+			}
+			held[p] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read list members: %w", err)
+		}
+		for i := range joinLists {
+			p := pair{joinLists[i], joinContacts[i]}
+			if held[p] {
+				continue
+			}
+			held[p] = true // a pair repeated in the batch goes in once
+			memberLists = append(memberLists, p.list)
+			memberContacts = append(memberContacts, p.contact)
+			joined = append(joined, p.contact)
+		}
+	}
 	if len(memberLists) > 0 {
-		// A contact already on a list keeps the time it was added: it has
-		// no row here.
 		row, added := make([]any, 4), toMS(now)
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"list_members"}, []string{"account_id", "list_id", "contact_id", "added_at"},
 			pgx.CopyFromSlice(len(memberLists), func(i int) ([]any, error) {
@@ -472,13 +505,6 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 		if err != nil {
 			return fmt.Errorf("add list members: %w", err)
 		}
-	}
-	if len(joinLists) == 0 {
-		return nil
-	}
-	joined, err := queryAll(ctx, tx, scanString, qJoinLists, acct, joinLists, joinContacts, toMS(now))
-	if err != nil {
-		return fmt.Errorf("add list members: %w", err)
 	}
 	slices.Sort(joined)
 	joined = slices.Compact(joined)
