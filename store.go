@@ -161,7 +161,9 @@ type Store interface {
 	// page from one consistent view of the store, and returns the change
 	// number and event sequence number that view is at: the engine's
 	// rebuild reads an account so, and then follows Changes from there.
-	// An error from a callback stops the read and is returned.
+	// An error from a callback stops the read and is returned. The slice
+	// a callback is given is its own only until it returns: the store may
+	// reuse it for the next page (the values in it may be kept).
 	ReadAccount(ctx context.Context, acct int64, contacts func([]Contact) error, events func([]Event) error) (change, event int64, err error)
 	// Changes reads, from one consistent view of the store, what changed
 	// in an account after its change number after, with the events stored

@@ -190,6 +190,7 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 					add := p.PrepareEvents(a.ID, evs)
 					return feed.send(ctx, func() { add(now) })
 				}
+				evs = slices.Clone(evs) // the store reuses the page (ReadAccount)
 				return feed.send(ctx, func() { s.members.AddEvents(a.ID, evs, now) })
 			}
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ import (
 //     such an event, for the contacts that have one (a map: a single
 //     send's opens reach a fraction of an account's contacts), so that
 //     "opened single send X (since Y)" is a pass over those contacts. At
-//     most maxKeyed are kept; the least recently used goes first.
+//     most maxKeyed are kept, and at most maxKeyedBytes together; the
+//     least recently used goes first.
 //   - Value codes: per custom Number or Date field a preview has asked
 //     about, each contact's value coded in a table of the field's
 //     distinct values (2 bytes per contact), so that a condition on the
@@ -47,10 +49,12 @@ import (
 //     values is not coded (its conditions keep the cache by value). At
 //     most maxValueCols are kept; the least recently used goes first.
 type derived struct {
-	mu      sync.Mutex
-	domains *domainCol
-	grams   *gramIndex // grams.go
-	latest  map[string]*latestCol
+	mu sync.Mutex
+	// keyedMax, if not 0, is the bound instead of maxKeyedBytes (tests).
+	keyedMax int64
+	domains  *domainCol
+	grams    *gramIndex // grams.go
+	latest   map[string]*latestCol
 	// earliest is as latest, of the least timestamps (least set).
 	earliest map[string]*latestCol
 	// keyed is by event type, then by key.
@@ -65,6 +69,18 @@ type derived struct {
 // maxKeyed bounds the keyed latest-event columns an account keeps (a
 // preview typed in the console asks for one per single send it names).
 const maxKeyed = 32
+
+// maxKeyedBytes bounds their bytes too, checked at each use: a column is
+// a map entry per contact with such an event, and a key over a common
+// type ("delivered", any single send) reaches most contacts, 25–40 MB at
+// a million, so 32 of them could hold a gigabyte. The column a preview
+// asks for is kept even alone past the bound.
+const maxKeyedBytes = 64 << 20
+
+// keyedColBytes is the heap a keyed column holds, as size counts it.
+func keyedColBytes(typ string, k query.EventKey, c *keyedCol) int64 {
+	return int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
+}
 
 type keyedCol struct {
 	max map[uint32]int64 // by contact index: only contacts with such an event
@@ -147,7 +163,27 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 		a.der.nKeyed++
 	}
 	c.used = a.der.clock
+	a.der.boundKeyed() // columns grow with events after they are built
 	return c.max, !c.inexact
+}
+
+// boundKeyed drops the least recently used keyed columns while they hold
+// more than maxKeyedBytes together, all but the last one used. The
+// caller holds d.mu.
+func (d *derived) boundKeyed() {
+	limit := cmp.Or(d.keyedMax, maxKeyedBytes)
+	for d.nKeyed > 1 {
+		var b int64
+		for typ, m := range d.keyed {
+			for k, c := range m {
+				b += keyedColBytes(typ, k, c)
+			}
+		}
+		if b <= limit {
+			return
+		}
+		d.evictKeyed()
+	}
 }
 
 // evictKeyed drops the least recently used keyed column. A preview that
@@ -556,7 +592,7 @@ func (d *derived) size() int64 {
 	}
 	for typ, m := range d.keyed {
 		for k, c := range m {
-			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
+			b += keyedColBytes(typ, k, c)
 		}
 	}
 	for _, c := range d.values {

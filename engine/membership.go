@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -132,27 +133,53 @@ func (m Membership) AddEvents(acct int64, evs []segmentd.Event, now time.Time) {
 // form now, on the caller's goroutine, and recorded when the returned
 // function runs. The rebuild at start converts a page of events on the
 // goroutine that reads the store, which waits on the engine during the
-// events, rather than on the engine's.
+// events, rather than on the engine's. The converted page's buffers go
+// back to the engine's pool once recorded (the engine copies what it
+// keeps), for the next page.
 func (m Membership) PrepareEvents(acct int64, evs []segmentd.Event) func(now time.Time) {
-	batch := contactRuns(evs)
-	return func(now time.Time) { m.Engine.AddEventsMany(acct, batch, now) }
+	p, _ := m.Engine.pages.Get().(*eventPage)
+	if p == nil {
+		p = new(eventPage)
+	}
+	p.qevs, p.batch = appendContactRuns(p.qevs[:0], p.batch[:0], evs)
+	return func(now time.Time) {
+		m.Engine.AddEventsMany(acct, p.batch, now)
+		clear(p.qevs) // their strings are the page's: not kept alive by the pool
+		clear(p.batch)
+		m.Engine.pages.Put(p)
+	}
+}
+
+// eventPage is a page of events in the engine's form (PrepareEvents'),
+// kept in the engine's pool between pages.
+type eventPage struct {
+	qevs  []query.Event
+	batch []ContactEvents
 }
 
 // contactRuns converts evs to the engine's form, each run of consecutive
 // events of one contact one ContactEvents.
 func contactRuns(evs []segmentd.Event) []ContactEvents {
-	qevs := make([]query.Event, len(evs))
-	batch := make([]ContactEvents, 0, len(evs)) // at most a run per event: grown by appends, a rebuild's page was copied over and over
+	_, batch := appendContactRuns(nil, nil, evs)
+	return batch
+}
+
+// appendContactRuns is contactRuns into buffers: the events converted
+// after qevs, their runs after batch.
+func appendContactRuns(qevs []query.Event, batch []ContactEvents, evs []segmentd.Event) ([]query.Event, []ContactEvents) {
+	from := len(qevs)
+	qevs = slices.Grow(qevs, len(evs))[:from+len(evs)]
+	batch = slices.Grow(batch, len(evs)) // at most a run per event: grown by appends, a rebuild's page was copied over and over
 	for i := 0; i < len(evs); {
 		id := evs[i].ContactID
 		j := i
 		for ; j < len(evs) && evs[j].ContactID == id; j++ {
-			qevs[j] = queryEvent(&evs[j])
+			qevs[from+j] = queryEvent(&evs[j])
 		}
-		batch = append(batch, ContactEvents{ContactID: id, Events: qevs[i:j]})
+		batch = append(batch, ContactEvents{ContactID: id, Events: qevs[from+i : from+j]})
 		i = j
 	}
-	return batch
+	return qevs, batch
 }
 
 // queryEvent converts a domain event to the engine's form.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -28,6 +29,7 @@ func (t *tagSets) get(id string) *list {
 	if l, ok := t.byID[id]; ok {
 		return l
 	}
+	id = strings.Clone(id) // not the caller's buffer, as account.list
 	l := &list{id: id, bm: roaring.New()}
 	t.byID[id] = l
 	i, _ := slices.BinarySearchFunc(t.order, id, func(l *list, id string) int {

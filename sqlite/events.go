@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +150,13 @@ type eventRows struct {
 	spans   [][2][2]uint32 // per event: the contact's and the sg_event_id's start and end in arena, when written out there
 	out     []segmentd.Event
 	seqs    []int64 // each event's seq, when not nil (withSeq)
+
+	// reuse lets scanEventPage reuse its page buffers on the next call
+	// (the caller is done with a page by then: ReadAccount's callback
+	// returned): the blocks' events and numbers, and the rows' numbers.
+	reuse          bool
+	bevs           []segmentd.Event
+	bseqs, rowSeqs []int64
 }
 
 // eventColumns are what eventRows reads: see there. sg_event_id is last
@@ -631,7 +639,8 @@ func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limi
 // events after afterSeq, in sequence order, from its blocks and its rows
 // merged, in the transaction q (both reads must see one state: the
 // packer may turn rows into a block between them). r, when not nil, is
-// the reader of the caller's previous page, whose buffers it reuses;
+// the reader of the caller's previous page, whose buffers it reuses (with
+// r.reuse, the page's too: the events returned last are overwritten);
 // r.seqs is set to the events' sequence numbers.
 func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
 	if r == nil {
@@ -641,7 +650,15 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	// so only the rows up to there are read (the rows left in the
 	// blocks' ranges are few, the newest rows many).
 	room := min(limit, maxEventPage) + eventBlockSpan // the blocks read past the limit
-	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, make([]segmentd.Event, 0, room), make([]int64, 0, room))
+	var bevs []segmentd.Event
+	var bseqs []int64
+	if r.reuse {
+		clear(r.bevs) // the last page's strings, not kept alive
+		bevs, bseqs = slices.Grow(r.bevs[:0], room), slices.Grow(r.bseqs[:0], room)
+	} else {
+		bevs, bseqs = make([]segmentd.Event, 0, room), make([]int64, 0, room)
+	}
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, bevs, bseqs)
 	if err != nil {
 		return nil, afterSeq, err
 	}
@@ -661,7 +678,12 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	if len(bevs) > 0 {
 		room = min(room, 1024) // most of the page is the blocks'
 	}
-	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, room), spans: r.spans[:0], arena: r.arena[:0], seqs: r.seqs[:0]}
+	rowSeqs := r.seqs[:0]
+	if r.reuse {
+		rowSeqs = r.rowSeqs[:0] // r.seqs may be the blocks' numbers of the last page
+	}
+	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, room), spans: r.spans[:0], arena: r.arena[:0], seqs: rowSeqs,
+		reuse: r.reuse, bevs: bevs, bseqs: bseqs, rowSeqs: r.rowSeqs}
 	if r.seqs == nil {
 		r.seqs = make([]int64, 0, room)
 	}
@@ -676,6 +698,9 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, afterSeq, err
+	}
+	if r.reuse {
+		r.rowSeqs = r.seqs
 	}
 	evs, seqs := mergeEvents(r.events(), r.seqs, bevs, bseqs, limit)
 	r.seqs = seqs

@@ -49,7 +49,7 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			}
 			after = cs[len(cs)-1].ID
 		}
-		var page eventRows
+		page := eventRows{reuse: true} // a page is the callback's until it returns (segmentd.Store)
 		for events != nil {
 			evs, last, err := scanEventPage(ctx, tx, &page, acct, event, readEventsPage)
 			if err != nil {

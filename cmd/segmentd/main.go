@@ -196,9 +196,9 @@ type config struct {
 	testElectAfter string
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
-	// memoryLimit is the Go runtime's soft memory limit (0: none set, the
-	// runtime's own, which GOMEMLIMIT may give).
-	memoryLimit int64
+	// memory is the Go runtime's soft memory limit (zero: none set, the
+	// runtime's own, which GOMEMLIMIT may give; memlimit.go).
+	memory memoryLimit
 	// metrics serves GET /metrics on the listen address (metrics.go).
 	metrics bool
 	// pprof is the loopback address Go's profiler is served on ("": none;
@@ -365,7 +365,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
 		memGiven = true
 	}
-	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (90% of the container's memory limit, none outside a container), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default auto; GOMEMLIMIT when neither is given)", func(v string) error {
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default auto; GOMEMLIMIT when neither is given)", func(v string) error {
 		memLimit, memGiven = v, true
 		return nil
 	})
@@ -403,7 +403,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	}
 	if _, gomem := lookupEnv(env, "GOMEMLIMIT"); memGiven || !gomem {
 		var err error
-		if cfg.memoryLimit, err = parseMemoryLimit(memLimit, cgroupMemoryLimit); err != nil {
+		if cfg.memory, err = parseMemoryLimit(memLimit, cgroupMemoryLimit); err != nil {
 			return cfg, err
 		}
 	}
@@ -474,9 +474,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			devClock.Set(cfg.devClockAt)
 		}
 	}
-	if cfg.memoryLimit > 0 {
-		debug.SetMemoryLimit(cfg.memoryLimit)
-		log.Info("soft memory limit set", "bytes", cfg.memoryLimit)
+	switch {
+	case cfg.memory.follow:
+		defer followLiveHeap(cfg.memory.bytes)()
+		log.Info("soft memory limit follows the live heap", "ceiling_bytes", cfg.memory.bytes)
+	case cfg.memory.bytes > 0:
+		debug.SetMemoryLimit(cfg.memory.bytes)
+		log.Info("soft memory limit set", "bytes", cfg.memory.bytes)
 	}
 	members := engine.NewMembership()
 	// The metrics read the Service's queue, made below, at each scrape.

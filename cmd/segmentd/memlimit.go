@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/segmentd/segmentd"
 )
@@ -13,6 +17,16 @@ import (
 // The server's soft memory limit (--memory-limit, docs/decisions.md §20):
 // the Go runtime collects garbage harder as the heap nears it, so the
 // process's resident size stays near its live data instead of twice it.
+
+// memoryLimit is what --memory-limit chose.
+type memoryLimit struct {
+	// bytes is a fixed limit, or with follow the ceiling the followed
+	// limit never passes (0: none).
+	bytes int64
+	// follow keeps the limit at the live heap and half as much again
+	// (auto: followLiveHeap).
+	follow bool
+}
 
 // memoryUnits are the suffixes GOMEMLIMIT takes, which --memory-limit
 // takes too.
@@ -26,18 +40,16 @@ var memoryUnits = []struct {
 const minMemoryLimit = 64 << 20
 
 // parseMemoryLimit reads a --memory-limit value: "off" or "0" for none,
-// "auto" for 90 % of the container's memory limit (none outside one), or
-// a size in bytes with an optional GOMEMLIMIT unit (KiB, MiB, GiB, TiB).
-// cgroupLimit gives the container's limit (0: none).
-func parseMemoryLimit(v string, cgroupLimit func() int64) (int64, error) {
+// "auto" for a limit that follows the live heap, at most 90 % of the
+// container's memory limit (no ceiling outside one), or a size in bytes
+// with an optional GOMEMLIMIT unit (KiB, MiB, GiB, TiB). cgroupLimit gives
+// the container's limit (0: none).
+func parseMemoryLimit(v string, cgroupLimit func() int64) (memoryLimit, error) {
 	switch v {
 	case "off", "0":
-		return 0, nil
+		return memoryLimit{}, nil
 	case "auto":
-		if n := cgroupLimit(); n > 0 {
-			return n / 10 * 9, nil
-		}
-		return 0, nil
+		return memoryLimit{bytes: cgroupLimit() / 10 * 9, follow: true}, nil
 	}
 	num, unit := v, int64(1)
 	for _, u := range memoryUnits {
@@ -48,12 +60,12 @@ func parseMemoryLimit(v string, cgroupLimit func() int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64/unit {
-		return 0, fmt.Errorf("--memory-limit must be off, auto, or a size such as 1GiB or 900MiB, not %s", segmentd.Quote(v))
+		return memoryLimit{}, fmt.Errorf("--memory-limit must be off, auto, or a size such as 1GiB or 900MiB, not %s", segmentd.Quote(v))
 	}
 	if n*unit < minMemoryLimit {
-		return 0, fmt.Errorf("--memory-limit must be at least 64MiB (or off), not %s", segmentd.Quote(v))
+		return memoryLimit{}, fmt.Errorf("--memory-limit must be at least 64MiB (or off), not %s", segmentd.Quote(v))
 	}
-	return n * unit, nil
+	return memoryLimit{bytes: n * unit}, nil
 }
 
 // cgroupMemoryLimit is the memory limit of the control group the process
@@ -73,4 +85,98 @@ func cgroupMemoryLimit() int64 {
 		return n
 	}
 	return 0
+}
+
+// followHeadroom is the least room a followed limit leaves above the live
+// heap: below about 200 MiB of live data the collector's own goal (twice
+// the live heap) comes first, so a small server collects no more often
+// than Go's default.
+const followHeadroom = 96 << 20
+
+// followedLimit is the soft limit for a live heap of live bytes: the live
+// heap and half as much again (at least followHeadroom more), at most
+// ceiling (0: none). Go's default lets the heap reach twice the live data;
+// at a million contacts that was half a gigabyte of garbage (§20).
+func followedLimit(live, ceiling int64) int64 {
+	limit := live + max(live/2, followHeadroom)
+	if ceiling > 0 {
+		limit = min(limit, ceiling)
+	}
+	return limit
+}
+
+// heapFollower keeps the runtime's soft memory limit at followedLimit of
+// the live heap, set again after every collection: a cleanup on an
+// object nothing holds runs after the next collection, and arms the next.
+type heapFollower struct {
+	sample []metrics.Sample
+
+	mu      sync.Mutex
+	ceiling int64
+	before  int64 // the limit found when the first server started
+	servers int   // servers following; the last one to stop puts back before
+	armed   bool  // a cleanup waits for the next collection
+}
+
+// following is the process's one follower. The limit is the runtime's,
+// one per process, so servers in one process (tests) share it rather
+// than each put back what another set.
+var following = heapFollower{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+
+// followLiveHeap starts following the live heap, at most ceiling (0:
+// none); stop ends it, and once no server follows it puts back the limit
+// found at the start.
+func followLiveHeap(ceiling int64) (stop func()) {
+	f := &following
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers++
+	if f.servers == 1 {
+		f.before, f.ceiling = debug.SetMemoryLimit(-1), ceiling
+		f.set()
+		if !f.armed { // a chain ended but not yet collected goes on
+			f.arm()
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(f.stop) }
+}
+
+// heapSentinel is the object whose cleanup marks a collection: 64 bytes,
+// so that it is never one of the runtime's tiny allocations (which share
+// a block and may never be freed alone).
+type heapSentinel [64]byte
+
+func (f *heapFollower) arm() {
+	f.armed = true
+	runtime.AddCleanup(new(heapSentinel), (*heapFollower).collected, f)
+}
+
+// collected runs after a collection: the limit follows the heap it left.
+func (f *heapFollower) collected() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.servers == 0 {
+		f.armed = false // no server follows: the chain ends
+		return
+	}
+	f.set()
+	f.arm()
+}
+
+// set sets the limit from the live heap the last collection marked.
+// Called with f.mu held.
+func (f *heapFollower) set() {
+	metrics.Read(f.sample)
+	live := int64(f.sample[0].Value.Uint64())
+	debug.SetMemoryLimit(followedLimit(live, f.ceiling))
+}
+
+func (f *heapFollower) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers--
+	if f.servers == 0 {
+		debug.SetMemoryLimit(f.before)
+	}
 }

@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+)
+
+// TestReadAccountPagesReused: ReadAccount reuses its pages of events from
+// one callback to the next (segmentd.Store allows it); the events kept
+// from each page, over more than two pages of contacts' events and then
+// unmatched ones (a page of blocks alone, then one of blocks and rows, once
+// the contacts' events are packed), are those ScanEvents gives page by
+// page in fresh slices.
+func TestReadAccountPagesReused(t *testing.T) {
+	s, acct := openAccount(t)
+	ctx := t.Context()
+	str := func(v string) *string { return &v }
+	var patches []segmentd.ContactPatch
+	for i := range 100 {
+		patches = append(patches, segmentd.ContactPatch{Email: str(fmt.Sprintf("r%03d@example.com", i))})
+	}
+	if _, err := s.UpsertContacts(ctx, acct, patches, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	total := 2*readEventsPage + 1234
+	types := []string{"open", "click", "delivered"}
+	for from := 0; from < total; from += 5000 {
+		evs := make([]segmentd.Event, min(5000, total-from))
+		for j := range evs {
+			i := from + j
+			email := fmt.Sprintf("r%03d@example.com", i%100)
+			if i >= 2*readEventsPage+500 {
+				email = "nobody@example.com" // no contact: stored as rows after the blocks
+			}
+			evs[j] = segmentd.Event{Email: email, Type: types[i%3], Timestamp: time.UnixMilli(int64(1_000_000 + i)).UTC(),
+				SGEventID: "e" + strconv.Itoa(i), SinglesendID: "ss-" + strconv.Itoa(i%7), URL: "https://x.test/" + strconv.Itoa(i%13)}
+		}
+		if res, err := s.AddEvents(ctx, acct, evs); err != nil || res.Added != len(evs) {
+			t.Fatalf("AddEvents: %+v, %v", res.Added, err)
+		}
+	}
+	var got []segmentd.Event
+	pages := 0
+	_, through, err := s.ReadAccount(ctx, acct, func([]segmentd.Contact) error { return nil }, func(evs []segmentd.Event) error {
+		pages++
+		got = append(got, evs...) // the values, not the slice
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages < 3 || len(got) != total {
+		t.Fatalf("ReadAccount gave %d events in %d pages, want %d in at least 3", len(got), pages, total)
+	}
+	var want []segmentd.Event
+	for after := int64(0); ; {
+		evs, last, err := s.ScanEvents(ctx, acct, after, readEventsPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, evs...)
+		if len(evs) < readEventsPage {
+			break
+		}
+		after = last
+	}
+	if len(want) != total || through != int64(total) {
+		t.Fatalf("ScanEvents gave %d events; ReadAccount's last sequence number %d; want %d", len(want), through, total)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("event %d: ReadAccount gave %+v, ScanEvents %+v", i, got[i], want[i])
+		}
+	}
+}
