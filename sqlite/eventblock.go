@@ -51,6 +51,7 @@ type blockEncoder struct {
 	n       int
 	lastSeq int64
 	lastTS  int64
+	oldest  int64 // the least timestamp of its events
 }
 
 func (e *blockEncoder) reset(firstSeq int64) {
@@ -89,6 +90,9 @@ func (e *blockEncoder) lit(s string) {
 func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 	e.buf = binary.AppendUvarint(e.buf, uint64(seq-e.lastSeq))
 	ts := toMS(ev.Timestamp)
+	if e.n == 0 || ts < e.oldest {
+		e.oldest = ts
+	}
 	e.buf = binary.AppendVarint(e.buf, ts-e.lastTS)
 	e.lastSeq, e.lastTS = seq, ts
 	switch t := encodeEventType(ev.Type).(type) {
@@ -139,6 +143,15 @@ func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 		e.buf = append(e.buf, 0)
 	}
 	e.n++
+}
+
+// minTimestamp is the block's min_timestamp: its oldest event's, or NULL
+// when it holds none.
+func (e *blockEncoder) minTimestamp() any {
+	if e.n == 0 {
+		return nil
+	}
+	return e.oldest
 }
 
 // bytes is the finished block: the header's count is written in front.

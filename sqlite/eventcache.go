@@ -87,18 +87,6 @@ func (c *eventCache) forgetEmails() {
 	c.emails, c.loads, c.nEmails = nil, nil, 0
 }
 
-// forgetTail drops what the account's hash set holds of its newest events
-// (eventTail): the caller's write changes event rows other than by adding
-// them. Called inside the write transaction, so that no packing runs
-// between the write and the forgetting.
-func (c *eventCache) forgetTail(acct int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if set := c.ids[acct]; set != nil {
-		set.tail = eventTail{stale: true}
-	}
-}
-
 // forgetIDs drops the account's hash set; the next AddEvents loads it again.
 func (c *eventCache) forgetIDs(acct int64) {
 	c.mu.Lock()
@@ -141,8 +129,6 @@ type hashSet struct {
 	zero   []int64
 	n      int   // entries in recent and zero
 	last   int64 // the greatest sequence number held
-
-	tail eventTail // the account's newest events, for packing (eventpack.go)
 }
 
 type hashSeq struct {
@@ -297,7 +283,7 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return nil, err
 	}
-	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last, tail: eventTail{stale: true}}
+	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last}
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
@@ -323,21 +309,6 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	set.index()
 	c.ids[acct] = set
 	return set, nil
-}
-
-// cachedTail returns the writer's memory of acct's newest events
-// (eventTail) if its hash set is loaded and valid, inside the write
-// transaction tx; nil when there is none (packing then reads the rows).
-func (s *Store) cachedTail(ctx context.Context, tx *sql.Tx, acct int64) (*eventTail, error) {
-	c, err := s.lockCache(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
-	if set := c.ids[acct]; set != nil {
-		return &set.tail, nil
-	}
-	return nil, nil
 }
 
 // lockCache locks the event cache (the caller unlocks c.mu) inside the
