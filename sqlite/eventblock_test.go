@@ -482,4 +482,3 @@ func createAccount(t *testing.T, s *Store) int64 {
 }
 
 func patch(email string) segmentd.ContactPatch { return segmentd.ContactPatch{Email: &email} }
-
