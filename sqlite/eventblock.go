@@ -102,12 +102,20 @@ func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 		e.buf = append(e.buf, 0)
 		e.str(ev.Type)
 	}
-	switch c := encodeContactID(ev.ContactID).(type) {
-	case []byte:
-		e.str("u" + string(c))
-	case string:
-		e.str("t" + c)
-	default:
+	if b, ok := parseCanonicalUUID(ev.ContactID); ok {
+		// The form byte and the 16 bytes, looked up without making a
+		// string unless new.
+		var u [17]byte
+		u[0] = 'u'
+		copy(u[1:], b[:])
+		if i, ok := e.dict[string(u[:])]; ok {
+			e.buf = binary.AppendUvarint(e.buf, i)
+		} else {
+			e.lit(string(u[:]))
+		}
+	} else if ev.ContactID != "" {
+		e.str("t" + ev.ContactID)
+	} else {
 		e.str("")
 	}
 	if at := strings.LastIndexByte(ev.Email, '@'); at >= 0 {
