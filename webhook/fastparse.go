@@ -69,8 +69,8 @@ type fastParser struct {
 	i int
 
 	email, typ string
-	ts           float64
-	ids          map[string]idString
+	ts         float64
+	ids        map[string]idString
 }
 
 // maxFastDepth bounds the nesting of skipped values.
