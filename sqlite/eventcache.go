@@ -363,64 +363,25 @@ func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error
 func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmentd.Event) error {
 	b := &s.batch
 	c := &s.events
-	c.mu.Lock()
-	known := c.emails[acct]
-	// Once the account's contacts were all read in, an email not
-	// remembered names no contact.
-	whole := c.loads[acct] != nil && c.loads[acct].done
 	b.miss = b.miss[:0]
 	for i := range evs {
-		if o, ok := known[evs[i].Email]; !ok {
-			if !whole {
-				b.miss = append(b.miss, int32(i))
-			}
-		} else if o.has {
-			evs[i].ContactID = b.contactID(o.id)
-		}
+		b.miss = append(b.miss, int32(i))
 	}
-	c.mu.Unlock()
-	if len(b.miss) == 0 {
+	if b.ownersKnown(c, acct, evs) == 0 {
 		return nil
 	}
-	var emails []string
 	seen := make(map[string]bool, len(b.miss))
-	for _, i := range b.miss {
-		if e := evs[i].Email; !seen[e] {
-			seen[e] = true
-			emails = append(emails, e)
-		}
-	}
+	emails := distinctEmails(evs, b.miss, seen)
 	// The account's next contacts first, then a lookup of the emails they
 	// did not bring.
 	if err := s.loadOwners(ctx, tx, acct, ownerLoadRatio*len(emails)); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	known = c.emails[acct]
-	whole = c.loads[acct] != nil && c.loads[acct].done
-	rest := b.miss[:0]
-	for _, i := range b.miss {
-		if o, ok := known[evs[i].Email]; ok {
-			if o.has {
-				evs[i].ContactID = b.contactID(o.id)
-			}
-		} else if !whole {
-			rest = append(rest, i)
-		}
-	}
-	c.mu.Unlock()
-	b.miss = rest
-	if len(b.miss) == 0 {
+	if b.ownersKnown(c, acct, evs) == 0 {
 		return nil
 	}
-	emails = emails[:0]
 	clear(seen)
-	for _, i := range b.miss {
-		if e := evs[i].Email; !seen[e] {
-			seen[e] = true
-			emails = append(emails, e)
-		}
-	}
+	emails = distinctEmails(evs, b.miss, seen)
 	found, err := contactIDsByEmail(ctx, tx, acct, emails)
 	if err != nil {
 		return err
@@ -445,6 +406,42 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// ownersKnown sets the owner of each event of b.miss whose email c
+// remembers for acct, keeps in b.miss those it does not, and returns how
+// many. Once the account's contacts were all read in, an email not
+// remembered names no contact, and none is kept.
+func (b *batchBuffers) ownersKnown(c *eventCache, acct int64, evs []segmentd.Event) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	known := c.emails[acct]
+	whole := c.loads[acct] != nil && c.loads[acct].done
+	rest := b.miss[:0]
+	for _, i := range b.miss {
+		if o, ok := known[evs[i].Email]; !ok {
+			if !whole {
+				rest = append(rest, i)
+			}
+		} else if o.has {
+			evs[i].ContactID = b.contactID(o.id)
+		}
+	}
+	b.miss = rest
+	return len(rest)
+}
+
+// distinctEmails returns the emails of evs[i], i in idx, each once (seen
+// holds those returned).
+func distinctEmails(evs []segmentd.Event, idx []int32, seen map[string]bool) []string {
+	var emails []string
+	for _, i := range idx {
+		if e := evs[i].Email; !seen[e] {
+			seen[e] = true
+			emails = append(emails, e)
+		}
+	}
+	return emails
 }
 
 // bound is the most emails c remembers.
