@@ -160,10 +160,11 @@ func (s *Store) writeBlock(ctx context.Context, tx *sql.Tx, acct, first int64, e
 	return err
 }
 
-// packAll packs every account's events as AddEventBatches would, a few
-// blocks a transaction: at Open, after an upgrade from a schema without
-// blocks (a crash part-way leaves whole blocks, and the next Open goes on).
-// It returns the events packed.
+// packAll packs every account's rows above its frontier (packEvents), a
+// few blocks a transaction: at Open, after an upgrade from a schema
+// without blocks or from a segmentd that packed later (a crash part-way
+// leaves whole blocks, and the next Open goes on). It returns the events
+// packed.
 func (s *Store) packAll(ctx context.Context) (int, error) {
 	accts, err := queryAll(ctx, s.write, scanInt64, qEventAccounts)
 	if err != nil {
