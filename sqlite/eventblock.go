@@ -51,6 +51,7 @@ type blockEncoder struct {
 	n       int
 	lastSeq int64
 	lastTS  int64
+	oldest  int64 // the least timestamp of its events
 }
 
 func (e *blockEncoder) reset(firstSeq int64) {
@@ -89,6 +90,9 @@ func (e *blockEncoder) lit(s string) {
 func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 	e.buf = binary.AppendUvarint(e.buf, uint64(seq-e.lastSeq))
 	ts := toMS(ev.Timestamp)
+	if e.n == 0 || ts < e.oldest {
+		e.oldest = ts
+	}
 	e.buf = binary.AppendVarint(e.buf, ts-e.lastTS)
 	e.lastSeq, e.lastTS = seq, ts
 	switch t := encodeEventType(ev.Type).(type) {
@@ -98,12 +102,20 @@ func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 		e.buf = append(e.buf, 0)
 		e.str(ev.Type)
 	}
-	switch c := encodeContactID(ev.ContactID).(type) {
-	case []byte:
-		e.str("u" + string(c))
-	case string:
-		e.str("t" + c)
-	default:
+	if b, ok := parseCanonicalUUID(ev.ContactID); ok {
+		// The form byte and the 16 bytes, looked up without making a
+		// string unless new.
+		var u [17]byte
+		u[0] = 'u'
+		copy(u[1:], b[:])
+		if i, ok := e.dict[string(u[:])]; ok {
+			e.buf = binary.AppendUvarint(e.buf, i)
+		} else {
+			e.lit(string(u[:]))
+		}
+	} else if ev.ContactID != "" {
+		e.str("t" + ev.ContactID)
+	} else {
 		e.str("")
 	}
 	if at := strings.LastIndexByte(ev.Email, '@'); at >= 0 {
@@ -139,6 +151,15 @@ func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 		e.buf = append(e.buf, 0)
 	}
 	e.n++
+}
+
+// minTimestamp is the block's min_timestamp: its oldest event's, or NULL
+// when it holds none.
+func (e *blockEncoder) minTimestamp() any {
+	if e.n == 0 {
+		return nil
+	}
+	return e.oldest
 }
 
 // bytes is the finished block: the header's count is written in front.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,39 +101,31 @@ func TestEventBlockCodec(t *testing.T) {
 	}
 }
 
-// openPacking opens a store that packs blocks of span sequence numbers,
-// keeping keep as rows, right after each AddEventBatches' commit in its
-// goroutine (packQueue.inline) rather than on packLoop, so that a test
-// knows where its events are.
-func openPacking(t *testing.T, path string, span, keep int64) *Store {
+// openPacking opens a store whose event blocks cover at most span
+// sequence numbers.
+func openPacking(t *testing.T, path string, span int64) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.pack = packParams{span: span, keep: keep}
-	s.packing.inline = true
-	t.Cleanup(func() {
-		if err := s.packing.inlineErr; err != nil {
-			t.Errorf("packing: %v", err)
-		}
-		s.Close()
-	})
+	s.span = span
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
-// The store contracts, with blocks of two events and one row kept: every
-// read, probe, attachment, prune and change of the contracts meets events
-// in blocks.
+// The store contracts, with blocks of two events: every read, probe,
+// attachment, prune and change of the contracts meets events in several
+// blocks.
 func TestEventContractPacked(t *testing.T) {
 	storetest.RunEvents(t, func(t *testing.T) storetest.EventsStore {
-		return openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 2, 1)
+		return openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 2)
 	})
 }
 
 func TestContractPacked(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) segmentd.Store {
-		return openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 2, 1)
+		return openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 2)
 	})
 }
 
@@ -168,12 +159,12 @@ func scanAllEvents(t *testing.T, s *Store, acct int64, page int) []segmentd.Even
 	}
 }
 
-// TestPackEvents: events are packed as they arrive, except the newest,
+// TestPackEvents: events are written as blocks as they arrive, except
 // those with no contact and those whose attachment the history records;
-// every page size reads them all in order; a redelivery of a packed event
-// is a duplicate; an attached event stays a row.
+// every page size reads them all in order; a redelivery of an event of a
+// block is a duplicate; an attached event stays a row.
 func TestPackEvents(t *testing.T) {
-	s := openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 64, 32)
+	s := openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 16)
 	ctx := t.Context()
 	acct := createAccount(t, s)
 	var contacts []segmentd.ContactPatch
@@ -208,7 +199,7 @@ func TestPackEvents(t *testing.T) {
 			t.Fatalf("pages of %d: %d events, want %d (or different)", page, len(got), len(sent))
 		}
 	}
-	// A redelivery of the first batch (packed) and of the last (rows).
+	// A redelivery of the first batch and of the last.
 	for _, b := range []int{0, 29} {
 		var again []segmentd.Event
 		for i := range 37 {
@@ -240,7 +231,7 @@ func TestPackEvents(t *testing.T) {
 	if err != nil || len(attached) == 0 {
 		t.Fatalf("AttachEvents: %d, %v", len(attached), err)
 	}
-	for b := range 10 { // enough to pack every range again
+	for b := range 10 { // blocks above the attached rows
 		var batch []segmentd.Event
 		for i := range 37 {
 			batch = append(batch, segmentd.Event{Email: "c2@example.com", Type: "click", Timestamp: testNow, SGEventID: fmt.Sprintf("more-%d-%d", b, i)})
@@ -269,64 +260,92 @@ func TestPackEvents(t *testing.T) {
 	}
 }
 
-// TestPackEventsAtomic: a block is packed in a transaction of its own,
-// after the batch's; when a statement of it fails, the batch stays stored
-// and neither the block nor the rows' deletion remains (the rows all
-// stay, no event is counted twice or lost), and the next batch packs
-// them.
+// TestPackEventsAtomic: a batch's blocks are written in its transaction,
+// and rows with a contact that an older segmentd left above the newest
+// block are packed in it, before them; when a statement fails, nothing of
+// the batch is stored and the rows stay (no event is counted twice or
+// lost); the next batch packs them and stores its own.
 func TestPackEventsAtomic(t *testing.T) {
-	s := openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 16, 8)
+	s := openPacking(t, filepath.Join(t.TempDir(), "segmentd.db"), 16)
 	ctx := t.Context()
 	acct := createAccount(t, s)
 	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, nil, testNow); err != nil {
 		t.Fatal(err)
 	}
+	batch := func(from, n int) []segmentd.Event {
+		var evs []segmentd.Event
+		for i := from; i < from+n; i++ {
+			evs = append(evs, segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d", i)})
+		}
+		return evs
+	}
 	add := func(from, n int) {
 		t.Helper()
-		var batch []segmentd.Event
-		for i := from; i < from+n; i++ {
-			batch = append(batch, segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d", i)})
-		}
-		if res, err := s.AddEvents(ctx, acct, batch); err != nil || res.Added != n {
+		if res, err := s.AddEvents(ctx, acct, batch(from, n)); err != nil || res.Added != n {
 			t.Fatalf("AddEvents: %+v, %v", res, err)
 		}
 	}
 	add(0, 20)
+	if rows, blocks, packed := blockCounts(t, s, acct); rows != 0 || blocks != 2 || packed != 20 {
+		t.Fatalf("after a batch: %d rows, %d blocks holding %d; want none, 2 and 20", rows, blocks, packed)
+	}
+	// Rows as a segmentd that packed later left them: 40 numbers above
+	// the newest block.
+	ids, err := s.ContactsByEmails(ctx, acct, []string{"a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := batch(20, 40)
+	for i := range old {
+		old[i].Source, old[i].ContactID = segmentd.DefaultEventSource, ids["a@example.com"].ID
+	}
+	err = s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
+		return conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, 20, old) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.events.forgetIDs(acct) // loaded again with the rows' ids
 	if _, err := s.write.Exec("CREATE TRIGGER fail_pack BEFORE DELETE ON event_rows BEGIN SELECT RAISE(ABORT, 'injected'); END"); err != nil {
 		t.Fatal(err)
 	}
-	add(20, 20)
-	if err := s.packing.inlineErr; err == nil || !strings.Contains(err.Error(), "injected") {
-		t.Fatalf("packing that fails: %v, want the injected error", err)
+	if _, err := s.AddEvents(ctx, acct, batch(60, 5)); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("a batch whose packing fails: %v, want the injected error", err)
 	}
-	s.packing.inlineErr = nil
-	if rows, blocks, _ := blockCounts(t, s, acct); rows != 40 || blocks != 0 {
-		t.Fatalf("after the failed packing: %d rows, %d blocks; want 40 and none", rows, blocks)
+	if rows, blocks, _ := blockCounts(t, s, acct); rows != 40 || blocks != 2 {
+		t.Fatalf("after the failed batch: %d rows, %d blocks; want 40 and 2", rows, blocks)
 	}
 	if _, err := s.write.Exec("DROP TRIGGER fail_pack"); err != nil {
 		t.Fatal(err)
 	}
-	add(40, 1)
-	rows, blocks, packed := blockCounts(t, s, acct)
-	if blocks != 2 || packed != 32 || rows != 9 {
-		t.Fatalf("after packing: %d rows, %d blocks holding %d; want 9, 2 and 32", rows, blocks, packed)
-	}
-	if got := scanAllEvents(t, s, acct, 1000); len(got) != 41 || got[40].SGEventID != "id-40" {
-		t.Fatalf("read %d events", len(got))
-	}
-	// A row the writer's memory of the newest events does not know gone
-	// (deleted behind its back): the block is packed from the rows.
-	if _, err := s.write.Exec("DELETE FROM event_rows WHERE account_id = ? AND seq = 35", acct); err != nil {
+	if _, err := s.write.Exec("CREATE TRIGGER fail_block BEFORE INSERT ON event_blocks WHEN NEW.first_seq > 60 BEGIN SELECT RAISE(ABORT, 'injected'); END"); err != nil {
 		t.Fatal(err)
 	}
-	add(41, 16)
-	rows, blocks, packed = blockCounts(t, s, acct)
-	if blocks != 3 || packed != 47 || rows != 9 {
-		t.Fatalf("after packing past a deleted row: %d rows, %d blocks holding %d; want 9, 3 and 47", rows, blocks, packed)
+	if _, err := s.AddEvents(ctx, acct, batch(60, 5)); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("a batch whose block fails: %v, want the injected error", err)
+	}
+	if rows, blocks, _ := blockCounts(t, s, acct); rows != 40 || blocks != 2 {
+		t.Fatalf("after the failed batch: %d rows, %d blocks; want 40 and 2", rows, blocks)
+	}
+	if _, err := s.write.Exec("DROP TRIGGER fail_block"); err != nil {
+		t.Fatal(err)
+	}
+	add(60, 5)
+	rows, blocks, packed := blockCounts(t, s, acct)
+	if rows != 0 || blocks != 6 || packed != 65 {
+		t.Fatalf("after packing: %d rows, %d blocks holding %d; want none, 6 and 65", rows, blocks, packed)
 	}
 	got := scanAllEvents(t, s, acct, 1000)
-	if len(got) != 56 || got[33].SGEventID != "id-33" || got[34].SGEventID != "id-35" {
-		t.Fatalf("read %d events, around the deleted one %q %q", len(got), got[33].SGEventID, got[34].SGEventID)
+	if len(got) != 65 {
+		t.Fatalf("read %d events, want 65", len(got))
+	}
+	for i, ev := range got {
+		if want := fmt.Sprintf("id-%d", i); ev.SGEventID != want {
+			t.Fatalf("event %d is %q, want %q", i, ev.SGEventID, want)
+		}
+	}
+	if res, err := s.AddEvents(ctx, acct, batch(0, 65)); err != nil || res.Duplicates != 65 {
+		t.Fatalf("redelivery of every event: %+v, %v", res, err)
 	}
 }
 
@@ -340,7 +359,6 @@ func TestMigratePacksEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.pack = packParams{span: math.MaxInt32, keep: math.MaxInt32}
 	acct := createAccount(t, s)
 	var contacts []segmentd.ContactPatch
 	for i := range 100 {
@@ -349,16 +367,14 @@ func TestMigratePacksEvents(t *testing.T) {
 	if _, err := s.UpsertContacts(ctx, acct, contacts, nil, testNow); err != nil {
 		t.Fatal(err)
 	}
-	const total = 3*eventBlockSpan + eventBlockKeep + 1000
+	const total = 4*eventBlockSpan + 1000
 	for b := 0; b < total; b += 1000 {
 		var batch []segmentd.Event
 		for i := b; i < min(b+1000, total); i++ {
 			batch = append(batch, segmentd.Event{Email: fmt.Sprintf("c%d@example.com", i%101), Type: "delivered",
 				Timestamp: testNow.Add(time.Duration(i) * time.Millisecond), SGEventID: fmt.Sprintf("%024x", i), SinglesendID: "ss-1"})
 		}
-		if _, err := s.AddEvents(ctx, acct, batch); err != nil {
-			t.Fatal(err)
-		}
+		addRows(t, s, acct, batch)
 	}
 	want := scanAllEvents(t, s, acct, 50_000)
 	if err := s.Close(); err != nil {
@@ -377,19 +393,19 @@ func TestMigratePacksEvents(t *testing.T) {
 	}
 	db.Close()
 
-	s = openPacking(t, path, eventBlockSpan, eventBlockKeep)
+	s = openPacking(t, path, eventBlockSpan)
 	if v, _ := s.SchemaVersion(ctx); v != 30 {
 		t.Fatalf("schema version %d", v)
 	}
 	rows, blocks, packed := blockCounts(t, s, acct)
 	// c100@example.com names no contact: its events stay rows.
 	unattached := int64(0)
-	for i := range 3 * eventBlockSpan {
+	for i := range total {
 		if i%101 == 100 {
 			unattached++
 		}
 	}
-	if blocks != 3 || packed != 3*eventBlockSpan-unattached || rows != total-packed {
+	if blocks != 5 || packed != total-unattached || rows != unattached {
 		t.Fatalf("after the upgrade: %d rows, %d blocks holding %d", rows, blocks, packed)
 	}
 	var after int64
@@ -426,6 +442,36 @@ func TestMigratePacksEvents(t *testing.T) {
 	}
 }
 
+// addRows stores evs as rows only, each with its email's owner, as a
+// segmentd that packed its events later did.
+func addRows(t *testing.T, s *Store, acct int64, evs []segmentd.Event) {
+	t.Helper()
+	ctx := t.Context()
+	out := slices.Clone(evs)
+	oldest := int64(math.MaxInt64)
+	for i := range out {
+		out[i].Source = segmentd.DefaultEventSource
+		oldest = min(oldest, toMS(out[i].Timestamp))
+	}
+	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
+		if err := s.owners(ctx, tx, acct, out); err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qLowerEventBound, acct, oldest); err != nil {
+			return err
+		}
+		return conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.events.forgetIDs(acct)
+}
+
 func createAccount(t *testing.T, s *Store) int64 {
 	t.Helper()
 	a, err := s.CreateAccount(t.Context(), "acme", 0, testNow)
@@ -436,154 +482,3 @@ func createAccount(t *testing.T, s *Store) int64 {
 }
 
 func patch(email string) segmentd.ContactPatch { return segmentd.ContactPatch{Email: &email} }
-
-// TestPackInBackground: packLoop packs after the batches' commits, with no
-// packing in them; every read taken while it packs (pages of several
-// sizes, each its own read transaction) gives each event stored so far
-// once, in order; once it is done only the newest rows are left, and
-// every id, packed or not, is a duplicate.
-func TestPackInBackground(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "segmentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.pack = packParams{span: 4, keep: 2} // read by packLoop after its first wake, which AddEvents sends
-	ctx := t.Context()
-	acct := createAccount(t, s)
-	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, nil, testNow); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var sent []segmentd.Event
-	stored := func() []segmentd.Event {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(sent)
-	}
-	stop := make(chan struct{})
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(readErr)
-		for reads := 0; ; reads++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			before := len(stored())
-			page := []int{1, 5, 16, 1000}[reads%4]
-			var got []segmentd.Event
-			for after := int64(0); ; {
-				evs, last, err := s.ScanEvents(ctx, acct, after, page)
-				if err != nil {
-					readErr <- err
-					return
-				}
-				got = append(got, evs...)
-				if len(evs) < page {
-					break
-				}
-				after = last
-			}
-			want := stored()
-			if len(got) < before || len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
-				readErr <- fmt.Errorf("read %d events in pages of %d while packing; %d stored before, %d after (or different)", len(got), page, before, len(want))
-				return
-			}
-		}
-	}()
-	for b := range 60 {
-		var batch []segmentd.Event
-		for i := range 11 {
-			email := []string{"a@example.com", "b@example.com", "nobody@example.com"}[(b+i)%3]
-			batch = append(batch, segmentd.Event{Email: email, Type: "open", Timestamp: testNow.Add(time.Duration(b*100+i) * time.Second), SGEventID: fmt.Sprintf("id-%d-%d", b, i)})
-		}
-		res, err := s.AddEvents(ctx, acct, batch)
-		if err != nil || res.Added != len(batch) {
-			t.Fatalf("batch %d: %+v, %v", b, res, err)
-		}
-		mu.Lock()
-		sent = append(sent, res.Events...)
-		mu.Unlock()
-	}
-	close(stop)
-	if err := <-readErr; err != nil {
-		t.Fatal(err)
-	}
-	// Done: below a block and the kept rows above the frontier, and the
-	// events of nobody@example.com (a third) stay rows.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		rows, _, packed := blockCounts(t, s, acct)
-		if packed > 0 && rows-int64(len(sent))/3 < 4+2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("packing not done within a minute: %d rows, %d events in blocks", rows, packed)
-		}
-	}
-	if got := scanAllEvents(t, s, acct, 7); !slices.Equal(got, sent) {
-		t.Fatalf("after packing: %d events, want %d (or different)", len(got), len(sent))
-	}
-	for _, b := range []int{0, 59} {
-		res, err := s.AddEvents(ctx, acct, []segmentd.Event{{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-1", b)}})
-		if err != nil || res.Duplicates != 1 {
-			t.Fatalf("redelivery of batch %d: %+v, %v", b, res, err)
-		}
-	}
-}
-
-// TestPackYieldsToWriters: while another write transaction runs or waits,
-// the packer packs only an account more than packForceBlocks blocks
-// behind, and only down to that bound; once the writer is idle it packs
-// the rest.
-func TestPackYieldsToWriters(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "segmentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	const span, keep = 4, 2
-	s.pack = packParams{span: span, keep: keep}
-	ctx := t.Context()
-	acct := createAccount(t, s)
-	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, nil, testNow); err != nil {
-		t.Fatal(err)
-	}
-	s.packing.enter() // a writer waiting, as far as the packer can tell
-	const total = 300
-	for b := range total / 10 {
-		var batch []segmentd.Event
-		for i := range 10 {
-			batch = append(batch, segmentd.Event{Email: "a@example.com", Type: "open", Timestamp: testNow, SGEventID: fmt.Sprintf("id-%d-%d", b, i)})
-		}
-		if _, err := s.AddEvents(ctx, acct, batch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitRows := func(what string, done func(rows int64) bool) {
-		t.Helper()
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
-			rows, _, packed := blockCounts(t, s, acct)
-			if rows+packed != total {
-				t.Fatalf("%d rows and %d events in blocks, %d stored", rows, packed, total)
-			}
-			if done(rows) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d rows left after a minute", what, rows)
-			}
-		}
-	}
-	force := int64(keep + packForceBlocks*span)
-	waitRows("packing down to the bound while a writer waits", func(rows int64) bool { return rows < force })
-	if rows, _, _ := blockCounts(t, s, acct); rows < force-span {
-		t.Fatalf("%d rows left while a writer waits; the packer goes no further than %d", rows, force-span)
-	}
-	s.packing.leave()
-	waitRows("packing the rest once the writer is idle", func(rows int64) bool { return rows < span+keep })
-	if got := scanAllEvents(t, s, acct, 7); len(got) != total {
-		t.Fatalf("read %d events, stored %d", len(got), total)
-	}
-}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/segmentd/segmentd"
 )
@@ -16,89 +14,32 @@ import (
 // Packing events into blocks (eventblock.go; docs/events.md "Packed event
 // blocks").
 //
-// An account's events above its newest block's range are rows of
-// event_rows, as AddEvents writes them. Once there are more than
-// span+keep sequence numbers above that range, the oldest span of them
-// become a block: in one transaction, the rows of the range are read,
-// encoded, written as one row of event_blocks and deleted, so a crash
-// leaves either the rows or the block, never both or neither. Blocks are
-// written in order: the newest block's last_seq is the account's packing
-// frontier, and each block covers the range from the first row above the
-// frontier.
+// AddEventBatches writes each batch's events that have a contact straight
+// into blocks, in the batch's own transaction: a block holds the events of
+// one range of sequence numbers (at most eventBlockSpan of them), and the
+// newest block's last_seq is the account's frontier. An event with no
+// contact stays a row of event_rows inside its block's range (AttachEvents
+// updates it when the contact appears, through the partial index
+// events_unattached), as does an event whose attachment the change history
+// records (event_attachments, which Changes reads with the rows). So every
+// reader of the events reads both, merged by sequence number
+// (scanEventPage).
 //
-// Two kinds of row stay rows when their range is packed: an event with no
-// contact (AttachEvents updates it when the contact appears, through the
-// partial index events_unattached), and an event whose attachment the
-// change history still records (event_attachments, which Changes reads
-// with the rows). So every reader of the events reads both, merged by
-// sequence number (scanEventPage).
-//
-// AddEventBatches stores rows only; the store's packer (packLoop, below)
-// packs after its commit, a block a transaction, on the writer's idle
-// turns. Open packs what an upgrade from a schema without blocks, or a
-// stop before the packer caught up, left as rows.
+// Rows with a contact above the frontier are what a segmentd before
+// direct blocks left (it kept the newest events as rows and packed them
+// later), or an upgrade from a schema without blocks: packEvents packs
+// them, in blocks of at most eventBlockSpan numbers, before a batch writes
+// its own blocks above them, and Open packs every account's
+// (packUpgraded). A block and the deletion of its rows are one
+// transaction, so a crash leaves either the rows or the block.
 
-// Packing parameters: a block covers eventBlockSpan sequence numbers, and
-// the newest eventBlockKeep stay rows (the events most likely to be
-// redelivered, whose duplicate probes read a row rather than decode a
-// block).
 const (
+	// eventBlockSpan bounds the sequence numbers of one block.
 	eventBlockSpan = 4096
-	eventBlockKeep = 4096
 	// packTxBlocks bounds the blocks one of Open's packing transactions
 	// writes.
 	packTxBlocks = 32
 )
-
-// eventTail is what the writer holds of an account's newest events, so
-// that packing them need not read their rows back (most of its cost):
-// every event stored since it started that has a contact, in sequence
-// order, from the number from up. It lives in the account's hash set
-// (eventcache.go) and is dropped with it; a write that changes event rows
-// other than by adding them (AttachEvents, a prune, a reset) makes it
-// stale inside its transaction (eventCache.forgetTail), and the next batch
-// starts it again after its own number. A block whose range it covers is
-// encoded from it; the rows are still deleted by the same statement, which
-// must delete exactly as many rows as it holds there, or the block is
-// packed from the rows instead.
-type eventTail struct {
-	stale bool
-	from  int64
-	seqs  []int64
-	evs   []segmentd.Event
-}
-
-// add records the events evs, numbered after last, that AddEvents stored.
-func (t *eventTail) add(last int64, evs []segmentd.Event) {
-	if t.stale {
-		*t = eventTail{from: last + 1}
-	}
-	for i := range evs {
-		if evs[i].ContactID != "" {
-			t.seqs = append(t.seqs, last+1+int64(i))
-			t.evs = append(t.evs, evs[i])
-		}
-	}
-}
-
-// take returns the events it holds of [lo, hi], if it covers the range.
-func (t *eventTail) take(lo, hi int64) ([]int64, []segmentd.Event, bool) {
-	if t == nil || t.stale || t.from > lo {
-		return nil, nil, false
-	}
-	n, _ := slices.BinarySearch(t.seqs, hi+1)
-	return t.seqs[:n], t.evs[:n], true
-}
-
-// drop forgets the events through hi, which are packed.
-func (t *eventTail) drop(hi int64) {
-	n, _ := slices.BinarySearch(t.seqs, hi+1)
-	t.seqs, t.evs = t.seqs[n:], t.evs[n:]
-	t.from = hi + 1
-}
-
-// packParams are a store's packing parameters (tests set small ones).
-type packParams struct{ span, keep int64 }
 
 const (
 	qEventFrontier = "SELECT last_seq FROM event_blocks WHERE account_id = ? ORDER BY first_seq DESC LIMIT 1"
@@ -127,83 +68,43 @@ const (
 	qEventAccounts  = "SELECT id FROM accounts"
 )
 
-// packEvents packs the account's events into blocks while more than
-// span+keep sequence numbers lie above its frontier, at most maxBlocks
-// blocks (0: no bound), inside the write transaction tx, from tail where
-// it can (nil: from the rows). It returns the events packed and how many
-// sequence numbers then lie above the frontier (more blocks are due while
-// that is at least span+keep).
-func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int, tail *eventTail) (int, int64, error) {
-	p := s.pack
+// packEvents packs the account's rows above its frontier into blocks of
+// at most s.span numbers, at most maxBlocks blocks (0: no bound), inside
+// the write transaction tx. It returns the events packed and whether rows
+// are left above the frontier. Without such rows (the usual case) it costs
+// one probe of each B-tree.
+func (s *Store) packEvents(ctx context.Context, tx *sql.Tx, acct int64, maxBlocks int) (int, bool, error) {
 	var last int64
 	if err := tx.QueryRowContext(ctx, qRowsLastSeq, acct).Scan(&last); err != nil {
-		return 0, 0, err
+		return 0, false, err
 	}
 	var frontier int64
 	if err := tx.QueryRowContext(ctx, qEventFrontier, acct).Scan(&frontier); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, err
+		return 0, false, err
 	}
-	if last-frontier < p.span+p.keep {
-		return 0, max(last-frontier, 0), nil // the usual case: one probe of each B-tree
-	}
-	packed, rest := 0, last-frontier
-	for n := 0; maxBlocks == 0 || n < maxBlocks; n++ {
+	packed := 0
+	for n := 0; last > frontier; n++ {
+		if maxBlocks > 0 && n == maxBlocks {
+			return packed, true, nil
+		}
 		var lo int64
 		if err := tx.QueryRowContext(ctx, qRowsFirstSeq, acct, frontier).Scan(&lo); err != nil {
-			return packed, 0, err
+			return packed, false, err
 		}
-		if lo == 0 {
-			return packed, 0, nil
-		}
-		// The numbers from the first row on: the frontier's own gap (events
-		// pruned, a block's unused end) is no work.
-		rest = last - lo + 1
-		hi := lo + p.span - 1
-		if last-hi < p.keep {
-			break
-		}
-		k, err := s.packBlock(ctx, tx, acct, lo, hi, tail)
+		hi := min(lo+s.span-1, last)
+		k, err := s.packBlock(ctx, tx, acct, lo, hi)
 		if err != nil {
-			return packed, 0, fmt.Errorf("packing events %d to %d: %w", lo, hi, err)
+			return packed, false, fmt.Errorf("packing events %d to %d: %w", lo, hi, err)
 		}
 		packed += k
-		frontier, rest = hi, last-hi
+		frontier = hi
 	}
-	return packed, rest, nil
+	return packed, false, nil
 }
 
 // packBlock writes the rows of [lo, hi] that can be packed as one block and
-// deletes them: from tail when it covers the range, else from the rows.
-func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, tail *eventTail) (int, error) {
-	if seqs, evs, ok := tail.take(lo, hi); ok {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT pack"); err != nil {
-			return 0, err
-		}
-		res, err := tx.ExecContext(ctx, qDeletePacked, acct, lo, hi)
-		if err != nil {
-			return 0, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
-		}
-		if n == int64(len(evs)) {
-			if err := s.insertBlock(ctx, tx, acct, lo, hi, seqs, evs); err != nil {
-				return 0, err
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE pack"); err != nil {
-				return 0, err
-			}
-			tail.drop(hi)
-			return len(evs), nil
-		}
-		// Not the rows the tail holds (it should not happen): from the
-		// rows then, and the tail starts again.
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO pack; RELEASE pack"); err != nil {
-			return 0, err
-		}
-		*tail = eventTail{stale: true}
-	}
+// deletes them.
+func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (int, error) {
 	rows, err := tx.QueryContext(ctx, qPackRows, acct, lo, hi)
 	if err != nil {
 		return 0, err
@@ -238,22 +139,32 @@ func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, t
 func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, seqs []int64, evs []segmentd.Event) error {
 	e := &s.packer
 	e.reset(lo)
-	var oldest any
 	for i := range evs {
 		e.add(seqs[i], &evs[i])
-		ts := toMS(evs[i].Timestamp)
-		if o, ok := oldest.(int64); !ok || ts < o {
-			oldest = ts
-		}
 	}
-	_, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, len(evs), oldest, e.bytes())
+	_, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, e.n, e.minTimestamp(), e.bytes())
 	return err
 }
 
-// packAll packs every account's events as AddEventBatches would, a few
-// blocks a transaction: at Open, after an upgrade from a schema without
-// blocks (a crash part-way leaves whole blocks, and the next Open goes on).
-// It returns the events packed.
+// writeBlock writes the block of the events evs numbered from first on:
+// those that have a contact (the others are rows).
+func (s *Store) writeBlock(ctx context.Context, tx *sql.Tx, acct, first int64, evs []segmentd.Event) error {
+	e := &s.packer
+	e.reset(first)
+	for i := range evs {
+		if evs[i].ContactID != "" {
+			e.add(first+int64(i), &evs[i])
+		}
+	}
+	_, err := tx.ExecContext(ctx, qInsertBlock, acct, first, first+int64(len(evs))-1, e.n, e.minTimestamp(), e.bytes())
+	return err
+}
+
+// packAll packs every account's rows above its frontier (packEvents), a
+// few blocks a transaction: at Open, after an upgrade from a schema
+// without blocks or from a segmentd that packed later (a crash part-way
+// leaves whole blocks, and the next Open goes on). It returns the events
+// packed.
 func (s *Store) packAll(ctx context.Context) (int, error) {
 	accts, err := queryAll(ctx, s.write, scanInt64, qEventAccounts)
 	if err != nil {
@@ -263,16 +174,17 @@ func (s *Store) packAll(ctx context.Context) (int, error) {
 	for _, acct := range accts {
 		for {
 			var n int
+			var more bool
 			err := s.writeTx(ctx, func(tx *sql.Tx) error {
 				var err error
-				n, _, err = s.packEvents(ctx, tx, acct, packTxBlocks, nil)
+				n, more, err = s.packEvents(ctx, tx, acct, packTxBlocks)
 				return err
 			})
 			if err != nil {
 				return total, err
 			}
 			total += n
-			if n == 0 {
+			if !more {
 				break
 			}
 		}
@@ -397,7 +309,6 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 	for _, first := range firsts {
 		var pruned int
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
-			s.events.forgetTail(acct)
 			var data []byte
 			if err := tx.QueryRowContext(ctx, qBlockData, acct, first).Scan(&data); err != nil {
 				return err
@@ -409,18 +320,12 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 			}
 			e := &s.packer
 			e.reset(first)
-			var oldest any
 			for i := range evs {
-				ts := toMS(evs[i].Timestamp)
-				if ts < before {
-					continue
-				}
-				e.add(seqs[i], &evs[i])
-				if o, ok := oldest.(int64); !ok || ts < o {
-					oldest = ts
+				if toMS(evs[i].Timestamp) >= before {
+					e.add(seqs[i], &evs[i])
 				}
 			}
-			if _, err := tx.ExecContext(ctx, qRewriteBlock, e.n, oldest, e.bytes(), acct, first); err != nil {
+			if _, err := tx.ExecContext(ctx, qRewriteBlock, e.n, e.minTimestamp(), e.bytes(), acct, first); err != nil {
 				return err
 			}
 			pruned = len(evs) - e.n
@@ -432,202 +337,4 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 		total += pruned
 	}
 	return total, nil
-}
-
-// Packing off the ingest path. AddEventBatches only stores rows; after its
-// commit it tells packQueue how many events it added, and packLoop, a
-// goroutine of the store, packs the accounts that have a block's worth
-// above their frontier, one block a write transaction, on the writer's
-// idle turns: it waits while any other write transaction runs or waits for
-// the writer. A batch that arrives while a block is being packed waits for
-// that one block only (a few milliseconds). Only an account more than
-// packForceBlocks blocks behind is packed while writers wait, a block
-// between their transactions, so that under a load that never leaves the
-// writer idle the rows (and the writer's memory of them, eventTail) stay
-// bounded.
-//
-// Each block is one transaction, as before: a kill -9 at any point leaves
-// either its rows or the block. Readers merge blocks and rows by sequence
-// number inside one read transaction, so a page read while a block is
-// packed sees either its rows or the block.
-
-// packForceBlocks is how many blocks an account may fall behind before
-// packLoop packs it while writers wait.
-const packForceBlocks = 16
-
-// packQueue is what packLoop works from.
-type packQueue struct {
-	mu     sync.Mutex
-	behind map[int64]int64 // per account due: sequence numbers above its frontier, as last known
-	wake   chan struct{}   // cap 1: an account became due
-	idle   chan struct{}   // cap 1: the last write transaction ended
-	// writers counts the write transactions running or waiting for the
-	// writer connection (writeConnTx).
-	writers atomic.Int64
-	// run is held by packLoop for each block, and by a prune for its
-	// whole length (its reads of the blocks and rows span transactions).
-	run sync.Mutex
-	// inline: pack in AddEventBatches' goroutine after its commit, each
-	// block its own transaction, rather than on packLoop (tests, so that
-	// the store contracts meet blocks at known points); inlineErr keeps
-	// what that packing failed with (under inlineMu: batches may run
-	// side by side).
-	inline    bool
-	inlineMu  sync.Mutex
-	inlineErr error
-}
-
-func newPackQueue() packQueue {
-	return packQueue{behind: make(map[int64]int64), wake: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
-}
-
-// enter and leave bracket a write transaction, waiting included.
-func (q *packQueue) enter() { q.writers.Add(1) }
-
-func (q *packQueue) leave() {
-	if q.writers.Add(-1) == 0 {
-		select {
-		case q.idle <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// added notes that n events were stored for acct: it is due once a block
-// and the kept rows lie above its frontier (an account not known yet is
-// checked at once).
-func (q *packQueue) added(acct int64, n int, p packParams) {
-	q.mu.Lock()
-	b, ok := q.behind[acct]
-	if !ok {
-		b = p.span + p.keep
-	}
-	q.behind[acct] = b + int64(n)
-	q.mu.Unlock()
-	if q.inline {
-		return // the caller packs
-	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// next returns an account due and how far behind it is, preferring the
-// furthest behind.
-func (q *packQueue) next(p packParams) (acct, behind int64, ok bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for a, b := range q.behind {
-		if b < p.span+p.keep {
-			delete(q.behind, a)
-			continue
-		}
-		if !ok || b > behind {
-			acct, behind, ok = a, b, true
-		}
-	}
-	return acct, behind, ok
-}
-
-// packed records what a packing transaction left of acct: rest sequence
-// numbers above its frontier, plus the events stored since (which added
-// counted on top of the estimate the transaction replaces).
-func (q *packQueue) packed(acct, before, rest int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.behind[acct] = rest + max(q.behind[acct]-before, 0)
-}
-
-// drained tells whether no account is due (benchmarks wait for it).
-func (q *packQueue) drained() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.behind) == 0 && q.writers.Load() == 0
-}
-
-// drop forgets acct until events are added again (its packing failed).
-func (q *packQueue) drop(acct int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	delete(q.behind, acct)
-}
-
-// packLoop packs the accounts due (packQueue) until the store closes. It
-// reads nothing of the store's settings before the first wake, which
-// comes from an AddEventBatches after them.
-func (s *Store) packLoop(ctx context.Context) {
-	q := &s.packing
-	for {
-		select {
-		case <-q.wake:
-		case <-ctx.Done():
-			return
-		}
-	accounts:
-		for {
-			acct, behind, ok := q.next(s.pack)
-			if !ok {
-				break
-			}
-			for behind < s.pack.keep+packForceBlocks*s.pack.span && q.writers.Load() > 0 {
-				select {
-				case <-q.idle:
-				case <-q.wake: // perhaps another account, further behind
-					if acct, behind, ok = q.next(s.pack); !ok {
-						break accounts
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-			if _, err := s.packStep(ctx, acct, behind); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// The rows stay rows (each block is all or nothing); the
-				// account is tried again when events are next added to it.
-				q.drop(acct)
-			}
-		}
-	}
-}
-
-// packStep packs one block of acct in one write transaction, if one is
-// due, from the writer's memory of its newest events where it can. behind
-// is the estimate the caller acted on. It returns the events packed.
-func (s *Store) packStep(ctx context.Context, acct, behind int64) (int, error) {
-	q := &s.packing
-	q.run.Lock()
-	defer q.run.Unlock()
-	var n int
-	var rest int64
-	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
-		tail, err := s.cachedTail(ctx, tx, acct)
-		if err != nil {
-			return err
-		}
-		n, rest, err = s.packEvents(ctx, tx, acct, 1, tail)
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	q.packed(acct, behind, rest)
-	return n, nil
-}
-
-// packNow packs every account's due blocks in the caller's goroutine, a
-// block a transaction (packQueue.inline, tests).
-func (s *Store) packNow(ctx context.Context) error {
-	for {
-		acct, behind, ok := s.packing.next(s.pack)
-		if !ok {
-			return nil
-		}
-		if _, err := s.packStep(ctx, acct, behind); err != nil {
-			s.packing.drop(acct)
-			return err
-		}
-	}
 }

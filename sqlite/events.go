@@ -281,17 +281,20 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 // AddEventBatches stores batches of events in one write transaction, each
 // as AddEvents would in turn: it reads which of the batch's sg_event_ids
 // are already stored (an earlier batch's included) and which contacts the
-// batch's emails name, then inserts the new events with multi-row
-// statements.
+// batch's emails name, then writes the new events that have a contact as
+// blocks (eventpack.go) and inserts the others as rows.
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	var learned bool // the account's hash set holds new hashes
-	added := 0
 	err := s.writeConnTx(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
 		clear(res)
-		added = 0
 		set, err := s.eventIDs(ctx, tx, acct)
 		if err != nil {
+			return err
+		}
+		// Rows an older segmentd left above the frontier become blocks
+		// first: a batch's blocks go above them.
+		if _, _, err := s.packEvents(ctx, tx, acct, 0); err != nil {
 			return err
 		}
 		for i, evs := range batches {
@@ -302,7 +305,6 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				return err
 			}
 			learned = true
-			added += res[i].Added
 		}
 		if learned {
 			// Stored events move the account's history too, so that a
@@ -317,22 +319,15 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return nil, err
 	}
-	if added > 0 {
-		// Packing them into blocks is for later (packLoop).
-		s.packing.added(acct, added, s.pack)
-		if s.packing.inline {
-			err := s.packNow(ctx)
-			s.packing.inlineMu.Lock()
-			s.packing.inlineErr = errors.Join(s.packing.inlineErr, err)
-			s.packing.inlineMu.Unlock()
-		}
-	}
 	return res, nil
 }
 
-// addEvents stores one batch in AddEventBatches' transaction. The account's
-// hash set learns the new hashes at once, before the next batch (or, after
-// the commit, the writer's next transaction) looks for its ids in it.
+// addEvents stores one batch in AddEventBatches' transaction: the events
+// numbered after the account's last, those with a contact in blocks of at
+// most s.span numbers covering the batch's range, those without as rows
+// inside it. The account's hash set learns the new hashes at once, before
+// the next batch (or, after the commit, the writer's next transaction)
+// looks for its ids in it.
 func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct int64, set *hashSet, evs []segmentd.Event) (segmentd.EventsResult, error) {
 	var res segmentd.EventsResult
 	b := &s.batch
@@ -355,18 +350,40 @@ func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct 
 	if err := s.owners(ctx, tx, acct, out); err != nil {
 		return res, err
 	}
-	for i := range out {
-		if out[i].ContactID == "" {
-			res.Unmatched++
-		}
-	}
 	var last int64
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return res, err
 	}
-	err := conn.Raw(func(dc any) error { return s.inserts.insert(ctx, dc, acct, last, out) })
+	// The events without a contact, as rows: each run of them one insert.
+	err := conn.Raw(func(dc any) error {
+		for i := 0; i < len(out); {
+			if out[i].ContactID != "" {
+				i++
+				continue
+			}
+			j := i + 1
+			for j < len(out) && out[j].ContactID == "" {
+				j++
+			}
+			res.Unmatched += j - i
+			if err := s.inserts.insert(ctx, dc, acct, last+int64(i), out[i:j]); err != nil {
+				return err
+			}
+			i = j
+		}
+		return nil
+	})
 	if err != nil {
 		return res, fmt.Errorf("insert events: %w", err)
+	}
+	// The others as blocks, each covering s.span numbers of the batch
+	// (the last one the rest), even when it holds none of them: the
+	// frontier moves past the batch, rows included.
+	for from := 0; from < len(out); from += int(s.span) {
+		to := min(from+int(s.span), len(out))
+		if err := s.writeBlock(ctx, tx, acct, last+1+int64(from), out[from:to]); err != nil {
+			return res, fmt.Errorf("event block: %w", err)
+		}
 	}
 	if len(out) > 0 {
 		oldest := toMS(out[0].Timestamp)
@@ -382,7 +399,6 @@ func (s *Store) addEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, acct 
 			set.add(b.hashes[k], last+1+int64(i))
 		}
 	}
-	set.tail.add(last, out)
 	res.Added, res.Events = len(out), out
 	return res, nil
 }
@@ -572,7 +588,6 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	var out []segmentd.Event
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		s.events.forgetTail(acct) // rows get a contact: packing reads them again
 		// The owner as stored now: a contact may have changed or gone since
 		// the caller's write.
 		ids, err := contactIDsByEmail(ctx, tx, acct, pending)
@@ -718,10 +733,6 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 // is read after its delete, while its pages are at hand, and the last
 // transaction sets the account's event_bounds to the oldest of all.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
-	// No block is packed while the prune runs: it reads the blocks, then
-	// the rows, in transactions of their own.
-	s.packing.run.Lock()
-	defer s.packing.run.Unlock()
 	var one int
 	err := s.read.QueryRowContext(ctx, qEventsAnyBefore, acct, toMS(before)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -752,7 +763,6 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 	}
 	for from := lo; hi > 0 && from <= hi; from += pruneChunk {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
-			s.events.forgetTail(acct)
 			res, err := tx.ExecContext(ctx, qPruneEvents, acct, from, from+pruneChunk, toMS(before))
 			if err != nil {
 				return err

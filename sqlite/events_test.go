@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/segmentd/segmentd/internal/cputime"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -72,9 +71,6 @@ func BenchmarkAddEventsLoaded(b *testing.B) {
 	}
 	defer s.Close()
 	b.Logf("open (with migrations): %v", time.Since(t0))
-	if os.Getenv("SEGMENTD_EVENTS_BENCH_NOPACK") != "" { // the same code without packing, for an A/B
-		s.pack = packParams{span: math.MaxInt32, keep: math.MaxInt32}
-	}
 	var acct, maxTS int64
 	if err := s.read.QueryRow("SELECT account_id, event_timestamp FROM events WHERE account_id = (SELECT MAX(account_id) FROM events) ORDER BY seq DESC LIMIT 1").Scan(&acct, &maxTS); err != nil {
 		b.Fatal(err)
@@ -148,9 +144,6 @@ func BenchmarkAddEvents(b *testing.B) {
 		warm     = 200
 	)
 	bs := newBenchStore(b)
-	if os.Getenv("SEGMENTD_EVENTS_BENCH_NOPACK") != "" { // the same code without packing, for an A/B
-		bs.s.pack = packParams{span: math.MaxInt32, keep: math.MaxInt32}
-	}
 	for n0 := 0; n0 < contacts; n0 += benchBatch {
 		bs.upsert(b, benchPatches(n0, min(benchBatch, contacts-n0), bs.text, bs.num))
 	}
@@ -188,7 +181,6 @@ func BenchmarkAddEvents(b *testing.B) {
 	}
 	b.ReportAllocs()
 	var cpu time.Duration
-	all0 := cputime.Process()
 	for b.Loop() {
 		b.StopTimer()
 		fill()
@@ -199,13 +191,6 @@ func BenchmarkAddEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
-	// The process's CPU over the whole loop, the batches' making and the
-	// packing after them (packLoop, drained first) included: what packing
-	// off the ingest path costs in all.
-	for !bs.s.packing.drained() {
-		time.Sleep(time.Millisecond)
-	}
-	b.ReportMetric(float64((cputime.Process()-all0).Microseconds())/1000/float64(b.N), "all-cpu-ms/op")
 }
 
 // BenchmarkScanEventsLoaded measures ScanEvents over the loaded account's

@@ -69,7 +69,6 @@ var accountData = []string{
 
 // clearAccount deletes the account's data and its finished jobs.
 func (s *Store) clearAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
-	s.events.forgetTail(acct)
 	for _, t := range accountData {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE account_id = ?", acct); err != nil {
 			return err

@@ -52,16 +52,13 @@ type Store struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
-	stopPack  context.CancelFunc // stops packLoop
-	bg        sync.WaitGroup     // packLoop
 	ids       contactIDs
 
 	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
 	batch   batchBuffers // AddEvents' working memory (eventcache.go)
 	inserts eventInserts // AddEvents' statements (events.go)
-	pack    packParams   // packing events into blocks (eventpack.go)
+	span    int64        // the most sequence numbers of an event block (eventpack.go)
 	packer  blockEncoder // the writer's block encoder
-	packing packQueue    // the accounts packLoop packs
 }
 
 var _ segmentd.Store = (*Store)(nil)
@@ -134,7 +131,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ckpt.SetMaxOpenConns(1)
 
 	s := &Store{write: write, read: read, reads: preparedReads{db: read}, ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{}),
-		pack: packParams{span: eventBlockSpan, keep: eventBlockKeep}, packing: newPackQueue()}
+		span: eventBlockSpan}
 	if err := s.migrate(ctx); err != nil {
 		close(s.stopped)
 		s.Close()
@@ -146,9 +143,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: packing the events of %s: %w", path, err)
 	}
 	go s.checkpointLoop()
-	pctx, stopPack := context.WithCancel(context.Background())
-	s.stopPack = stopPack
-	s.bg.Go(func() { s.packLoop(pctx) })
 	return s, nil
 }
 
@@ -185,12 +179,8 @@ func isBusy(err error) bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		if s.stopPack != nil {
-			s.stopPack()
-		}
 	})
 	<-s.stopped
-	s.bg.Wait()
 	return errors.Join(s.closeInserts(), s.ckpt.Close(), s.reads.close(), s.read.Close(), s.write.Close())
 }
 
@@ -350,8 +340,6 @@ func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sq
 // writeConnTx is writeTxKeep that also gives fn the writer connection the
 // transaction runs on, for AddEvents to reach the driver's (conn.Raw).
 func (s *Store) writeConnTx(ctx context.Context, keepEmails bool, fn func(conn *sql.Conn, tx *sql.Tx) error) error {
-	s.packing.enter() // packLoop waits for the writer to be idle
-	defer s.packing.leave()
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return err

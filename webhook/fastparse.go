@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/query"
 )
 
 // parseFast is parseBatch for the bodies SendGrid posts, in one pass over
@@ -58,10 +59,18 @@ func parseFast(body []byte, max int) (evs []segmentd.Event, res Response, ok boo
 }
 
 // fastParser reads b from i. Its methods report false on anything
-// parseFast leaves to encoding/json.
+// parseFast leaves to encoding/json. The fields after i hold the current
+// event's email, type and timestamp, which wireEvent points at (a
+// pointer to a variable of the method's own would cost an allocation per
+// field and event), and the campaign ids of the batch, each made a string
+// once (they repeat from event to event).
 type fastParser struct {
 	b []byte
 	i int
+
+	email, typ string
+	ts         float64
+	ids        map[string]idString
 }
 
 // maxFastDepth bounds the nesting of skipped values.
@@ -105,7 +114,7 @@ func (p *fastParser) event(we *wireEvent) bool {
 		return true
 	}
 	for {
-		key, ok := p.plainString()
+		key, ok := p.plainBytes()
 		if !ok {
 			return false
 		}
@@ -129,42 +138,52 @@ func (p *fastParser) event(we *wireEvent) bool {
 }
 
 // field reads the value of key into we, or skips it.
-func (p *fastParser) field(we *wireEvent, key string) bool {
-	switch key {
-	case "email", "event", "url":
+func (p *fastParser) field(we *wireEvent, key []byte) bool {
+	switch string(key) {
+	case "email":
 		s, ok := p.plainString()
 		if !ok {
 			return false
 		}
-		switch key {
-		case "email":
-			we.Email = &s
-		case "event":
-			we.Event = &s
-		default:
-			we.URL = s
+		p.email, we.Email = s, &p.email
+		return true
+	case "event":
+		b, ok := p.plainBytes()
+		if !ok {
+			return false
 		}
+		p.typ, we.Event = eventName(b), &p.typ
+		return true
+	case "url":
+		s, ok := p.plainString()
+		if !ok {
+			return false
+		}
+		we.URL = s
 		return true
 	case "timestamp":
 		start := p.i
 		if !p.number() {
 			return false
 		}
-		f, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
-		if err != nil {
-			return false
+		f, ok := wholeSeconds(p.b[start:p.i])
+		if !ok {
+			var err error
+			if f, err = strconv.ParseFloat(string(p.b[start:p.i]), 64); err != nil {
+				return false
+			}
 		}
-		we.Timestamp = &f
+		p.ts, we.Timestamp = f, &p.ts
 		return true
 	case "sg_event_id", "singlesend_id", "mc_auto_id", "marketing_campaign_id":
-		var v idString
+		var raw []byte
 		switch {
 		case p.i < len(p.b) && p.b[p.i] == '"':
-			s, ok := p.plainString()
+			b, ok := p.plainBytes()
 			if !ok {
 				return false
 			}
-			v = idString(s)
+			raw = b
 		case p.literal("null"):
 			// encoding/json leaves the field as it was.
 			return true
@@ -173,48 +192,106 @@ func (p *fastParser) field(we *wireEvent, key string) bool {
 			if !p.number() {
 				return false
 			}
-			v = idString(p.b[start:p.i])
+			raw = p.b[start:p.i]
 		}
-		switch key {
+		switch string(key) {
 		case "sg_event_id":
-			we.SGEventID = v
+			we.SGEventID = idString(raw) // one per event
 		case "singlesend_id":
-			we.SinglesendID = v
+			we.SinglesendID = p.id(raw)
 		case "mc_auto_id":
-			we.MCAutoID = v
+			we.MCAutoID = p.id(raw)
 		default:
-			we.MarketingCampaignID = v
+			we.MarketingCampaignID = p.id(raw)
 		}
 		return true
 	}
 	for _, k := range keptFields {
-		if strings.EqualFold(key, k) {
+		if len(key) == len(k) && strings.EqualFold(string(key), k) {
 			return false
 		}
 	}
 	return p.skip(0)
 }
 
+// id returns raw as a string, the same string for the same bytes within
+// one body.
+func (p *fastParser) id(raw []byte) idString {
+	if s, ok := p.ids[string(raw)]; ok {
+		return s
+	}
+	if p.ids == nil {
+		p.ids = make(map[string]idString)
+	}
+	s := idString(raw)
+	if len(p.ids) < maxFastIDs {
+		p.ids[string(s)] = s
+	}
+	return s
+}
+
+// maxFastIDs bounds the campaign ids one body's parser keeps.
+const maxFastIDs = 64
+
+// eventNames are SendGrid's event types as strings made once: an event's
+// type is one of them but for an unknown one.
+var eventNames = query.EventTypes()
+
+// eventName returns b as a string, without making one when it is a
+// known event type.
+func eventName(b []byte) string {
+	for _, n := range eventNames {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
+}
+
+// wholeSeconds reads a timestamp of only digits (no sign, fraction or
+// exponent), as SendGrid sends them, exactly as strconv.ParseFloat would:
+// up to 15 digits are exact in a float64. ok is false for any other form.
+func wholeSeconds(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return float64(n), true
+}
+
 // plainString reads a string with no escape sequence and only ASCII
 // bytes, which it returns as they are.
 func (p *fastParser) plainString() (string, bool) {
+	b, ok := p.plainBytes()
+	return string(b), ok
+}
+
+// plainBytes is plainString without making a string: the bytes are the
+// body's.
+func (p *fastParser) plainBytes() ([]byte, bool) {
 	if !p.eat('"') {
-		return "", false
+		return nil, false
 	}
 	start := p.i
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			b := p.b[start:p.i]
 			p.i++
-			return s, true
+			return b, true
 		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return "", false
+			return nil, false
 		}
 		p.i++
 	}
-	return "", false
+	return nil, false
 }
 
 // skip reads any JSON value, checking its syntax as encoding/json does.

@@ -460,8 +460,12 @@ func checkEventText(we *wireEvent) error {
 		{"email", *we.Email}, {"event", *we.Event}, {"url", we.URL}, {"sg_event_id", string(we.SGEventID)},
 		{"singlesend_id", string(we.SinglesendID)}, {"mc_auto_id", string(we.MCAutoID)}, {"marketing_campaign_id", string(we.MarketingCampaignID)},
 	} {
+		err := segmentd.CheckName(f.name, f.v)
+		if err == nil {
+			continue // errors.As' target below is made on the heap: only for a bad field
+		}
 		var e *segmentd.Error
-		if errors.As(segmentd.CheckName(f.name, f.v), &e) {
+		if errors.As(err, &e) {
 			return errors.New(e.Message)
 		}
 	}

@@ -15,13 +15,12 @@ import (
 )
 
 // TestKill9WhilePacking starts the real binary on SQLite, posts Event
-// Webhook batches of 1,000 events (past two blocks' worth, so that the
-// store packs them into blocks in the background after their commits)
-// and kills it with SIGKILL while it takes one more, three times,
-// restarting it each time. The batch the kill cut is sent again after the
-// restart, as SendGrid retries, and adds only the events not stored. At
-// the end every event is stored exactly once, many of them in blocks, and
-// a redelivered batch, packed or not, is all duplicates.
+// Webhook batches of 1,000 events (which the store writes as blocks in
+// each batch's transaction) and kills it with SIGKILL while it takes one
+// more, three times, restarting it each time. The batch the kill cut is
+// sent again after the restart, as SendGrid retries, and adds only the
+// events not stored. At the end every event is stored exactly once, in
+// blocks, and a redelivered batch is all duplicates.
 func TestKill9WhilePacking(t *testing.T) {
 	bin := realBinary(t)
 	dir := t.TempDir()

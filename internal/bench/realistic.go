@@ -142,8 +142,7 @@ func runRealistic(ctx context.Context, r realistic, dir string, loc storeLoc, st
 	fmt.Fprintf(stdout, "events: %d in requests of %d, %d in flight, in %s: %.0f events/s; request p50 %.1f ms, p99 %.1f ms\n",
 		f.events, r.eventBatch, r.parallel, f.eventsTook.Round(time.Millisecond), perSecond(f.events, f.eventsTook), ms(pct(f.eventLat, 0.50)), ms(pct(f.eventLat, 0.99)))
 	if cpu1, err := processCPU(child.pid()); err == nil && cpuErr == nil && f.events > 0 {
-		// As over the contacts: for A/B runs on a busy machine. The
-		// packing of the last events may still run after the last answer.
+		// As over the contacts: for A/B runs on a busy machine.
 		fmt.Fprintf(stdout, "server CPU over the events: %.1f s, %.1f ms per 1,000 events\n",
 			(cpu1 - cpu0).Seconds(), ms(cpu1-cpu0)*1000/float64(f.events))
 	}
