@@ -471,7 +471,8 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 	}
 	// The change history learns of contacts whose row was written from the
 	// row's change_seq; of those that only joined lists, from
-	// membership_changes (one row an upsert, packJoined).
+	// membership_changes (one row an upsert, packJoined), or for an id
+	// too long to pack, from the row's change_seq again.
 	ids := make([]string, 0, len(b.order))
 	var joined []string
 	for _, e := range b.order {
@@ -488,12 +489,19 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 			return fmt.Errorf("add list members: %w", err)
 		}
 	}
-	if len(joined) > 0 {
-		packed, err := packJoined(joined)
-		if err != nil {
-			return err
-		}
+	if len(joined) == 0 {
+		return nil
+	}
+	packed, long := packJoined(joined)
+	if len(packed) > 0 {
 		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, packed); err != nil {
+			return fmt.Errorf("record list joins: %w", err)
+		}
+	}
+	if len(long) > 0 {
+		// An id too long to pack (migrated from another store): the
+		// change history learns of the contact from its row instead.
+		if _, err := tx.ExecContext(ctx, qStampContacts, b.seq, acct, jsonStrings(long)); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
