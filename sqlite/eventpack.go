@@ -587,6 +587,8 @@ func (s *Store) packLoop(ctx context.Context) {
 				}
 				// The rows stay rows (each block is all or nothing); the
 				// account is tried again when events are next added to it.
+				s.logger().Error("sqlite: packing events into a block failed; they stay rows until the account's next events",
+					"account", acct, "err", err)
 				q.drop(acct)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -62,6 +64,20 @@ type Store struct {
 	pack    packParams   // packing events into blocks (eventpack.go)
 	packer  blockEncoder // the writer's block encoder
 	packing packQueue    // the accounts packLoop packs
+
+	log atomic.Pointer[slog.Logger] // what goes wrong in the background (SetLogger)
+}
+
+// SetLogger has the store log what fails in its background work (packing
+// events into blocks), which no request sees. Unset, such failures are
+// logged with slog's default logger.
+func (s *Store) SetLogger(l *slog.Logger) { s.log.Store(l) }
+
+func (s *Store) logger() *slog.Logger {
+	if l := s.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 var _ segmentd.Store = (*Store)(nil)

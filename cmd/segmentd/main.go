@@ -38,6 +38,7 @@ import (
 	"github.com/segmentd/segmentd/internal/metrics"
 	"github.com/segmentd/segmentd/sendgrid"
 	"github.com/segmentd/segmentd/server"
+	"github.com/segmentd/segmentd/sqlite"
 	"github.com/segmentd/segmentd/webhook"
 )
 
@@ -460,6 +461,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	if st, ok := store.store.(*sqlite.Store); ok {
+		st.SetLogger(log)
+	}
 	where := store.where
 	refresh := audience.RefreshRealtime
 	if cfg.refresh == "scheduled" {
