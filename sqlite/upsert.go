@@ -80,15 +80,16 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 	errs := make([]error, len(ups))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
-			if _, err := listNums(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
+			listIDs := sortedUnique(u.ListIDs)
+			nums, err := listNums(ctx, tx, acct, listIDs)
+			if err != nil {
 				if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 					return err
 				}
 				errs[i] = err
 				continue
 			}
-			var err error
-			if res[i], err = s.upsertTx(ctx, tx, acct, u.Patches, u.ListIDs, now, 0, ""); err != nil {
+			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, ""); err != nil {
 				return err
 			}
 		}
@@ -105,12 +106,19 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 // not "", is the id of the first contact the batch creates (a revived
 // one, PutContact).
 func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
-	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	nums, err := listNums(ctx, tx, acct, listIDs)
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
+	return s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID)
+}
+
+// upsertNums is upsertTx for lists already looked up: listIDs sorted
+// without repeats, nums their numbers (listNums).
+func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
+	now = msTime(now)
+	var err error
 	// A batch of identifiers alone (a client adding contacts to lists)
 	// reads only the stored contacts' ids and identifiers: such a patch
 	// changes a stored contact only by giving it a new identifier, and
@@ -229,17 +237,29 @@ func (b *upsertBatch) changedLight() bool {
 	return false
 }
 
-// qIdentifiersWhere is qContactsWhere for the ids and identifiers alone
-// (append the column name, then qInValues).
-const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
+// identifierColumns are the columns scanIdentifiers reads.
+const identifierColumns = "id, email, phone_number_id, external_id, anonymous_id"
+
+// qLoadWhere reads the contacts an identifier column names (append the
+// column name, then qLoadEnd), in two steps: their rowids from the
+// column's index alone (it holds the rowid), then their rows in rowid
+// order. SQLite runs each IN list sorted, so the index and then the table
+// are walked in order, each page read once, where reading the row of
+// each index entry in turn read the table's pages in the order of the
+// identifiers (random; docs/sqlite.md, "A matched contact's row in rowid
+// order").
+const (
+	qLoadWhere = " FROM contacts WHERE rowid IN (SELECT rowid FROM contacts WHERE account_id = ? AND "
+	qLoadEnd   = qInValues + ")"
+)
 
 // load reads the stored contacts that any identifier of the batch names,
 // without their lists (fillLists); with light, only their ids and
 // identifiers.
 func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, light bool) error {
-	query := qContactsWhere
+	query := "SELECT " + contactColumns + qLoadWhere
 	if light {
-		query = qIdentifiersWhere
+		query = "SELECT " + identifierColumns + qLoadWhere
 	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
@@ -254,7 +274,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, query+col+qLoadEnd, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
@@ -286,7 +306,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	return nil
 }
 
-// scanIdentifiers scans a row of qIdentifiersWhere.
+// scanIdentifiers scans identifierColumns.
 func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
 	var c segmentd.Contact
 	var email, phone, external, anonymous sql.NullString
