@@ -237,29 +237,17 @@ func (b *upsertBatch) changedLight() bool {
 	return false
 }
 
-// identifierColumns are the columns scanIdentifiers reads.
-const identifierColumns = "id, email, phone_number_id, external_id, anonymous_id"
-
-// qLoadWhere reads the contacts an identifier column names (append the
-// column name, then qLoadEnd), in two steps: their rowids from the
-// column's index alone (it holds the rowid), then their rows in rowid
-// order. SQLite runs each IN list sorted, so the index and then the table
-// are walked in order, each page read once, where reading the row of
-// each index entry in turn read the table's pages in the order of the
-// identifiers (random; docs/sqlite.md, "A matched contact's row in rowid
-// order").
-const (
-	qLoadWhere = " FROM contacts WHERE rowid IN (SELECT rowid FROM contacts WHERE account_id = ? AND "
-	qLoadEnd   = qInValues + ")"
-)
+// qIdentifiersWhere is qContactsWhere for the ids and identifiers alone
+// (append the column name, then qInValues).
+const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
 
 // load reads the stored contacts that any identifier of the batch names,
 // without their lists (fillLists); with light, only their ids and
 // identifiers.
 func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, light bool) error {
-	query := "SELECT " + contactColumns + qLoadWhere
+	query := qContactsWhere
 	if light {
-		query = "SELECT " + identifierColumns + qLoadWhere
+		query = qIdentifiersWhere
 	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
@@ -274,7 +262,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, query+col+qLoadEnd, acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
@@ -306,7 +294,7 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	return nil
 }
 
-// scanIdentifiers scans identifierColumns.
+// scanIdentifiers scans a row of qIdentifiersWhere.
 func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
 	var c segmentd.Contact
 	var email, phone, external, anonymous sql.NullString
