@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,9 +35,8 @@ type upsertBatch struct {
 	order []*upsertEntry             // touched entries, in first-touch order
 	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res   segmentd.UpsertResult
-	seq   int64       // the change number the batch's contacts are written with
-	newID string      // the id of the next contact created, when not ""
-	adds  *memberAdds // the memberships to write (write adds, the caller flushes)
+	seq   int64  // the change number the batch's contacts are written with
+	newID string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -81,7 +78,6 @@ var _ segmentd.UpsertGrouper = (*Store)(nil)
 func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segmentd.ContactUpsert, now time.Time) ([]segmentd.UpsertResult, []error, error) {
 	res := make([]segmentd.UpsertResult, len(ups))
 	errs := make([]error, len(ups))
-	var adds memberAdds
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
 			listIDs := sortedUnique(u.ListIDs)
@@ -93,11 +89,11 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 				errs[i] = err
 				continue
 			}
-			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, "", &adds); err != nil {
+			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, ""); err != nil {
 				return err
 			}
 		}
-		return adds.flush(ctx, tx, acct, msTime(now))
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -115,18 +111,12 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	var adds memberAdds
-	res, err := s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID, &adds)
-	if err != nil {
-		return segmentd.UpsertResult{}, err
-	}
-	return res, adds.flush(ctx, tx, acct, msTime(now))
+	return s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID)
 }
 
 // upsertNums is upsertTx for lists already looked up: listIDs sorted
-// without repeats, nums their numbers (listNums). The memberships it adds
-// are left in adds, for the caller to flush.
-func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string, adds *memberAdds) (segmentd.UpsertResult, error) {
+// without repeats, nums their numbers (listNums).
+func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	var err error
 	// A batch of identifiers alone (a client adding contacts to lists)
@@ -134,7 +124,7 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	// changes a stored contact only by giving it a new identifier, and
 	// then the batch is merged again from whole rows.
 	light := identifiersOnly(patches)
-	b := newUpsertBatch(&s.ids, newID, len(patches), adds)
+	b := newUpsertBatch(&s.ids, newID, len(patches))
 	if err := b.load(ctx, tx, acct, patches, light); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
@@ -142,7 +132,7 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		b.apply(i, &patches[i], listIDs, now)
 	}
 	if light && b.changedLight() {
-		b = newUpsertBatch(&s.ids, newID, len(patches), adds)
+		b = newUpsertBatch(&s.ids, newID, len(patches))
 		if err := b.load(ctx, tx, acct, patches, false); err != nil {
 			return segmentd.UpsertResult{}, err
 		}
@@ -156,7 +146,7 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			return segmentd.UpsertResult{}, err
 		}
 	}
-	if err := b.fillLists(ctx, tx, acct, now); err != nil {
+	if err := b.fillLists(ctx, tx, acct); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	if err := b.write(ctx, tx, acct, nums, now); err != nil {
@@ -211,8 +201,8 @@ func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int6
 	return nums, nil
 }
 
-func newUpsertBatch(ids *contactIDs, newID string, patches int, adds *memberAdds) *upsertBatch {
-	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID, adds: adds,
+func newUpsertBatch(ids *contactIDs, newID string, patches int) *upsertBatch {
+	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID,
 		arena: make([]upsertEntry, 0, patches), order: make([]*upsertEntry, 0, patches)}
 	b.index[0] = make(map[string]*upsertEntry, patches) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {
@@ -318,19 +308,12 @@ func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
 // joined the request's lists (UpsertResult.Joined), so theirs are not
 // read: that read was a fifth of the realistic load's CPU
 // (docs/sqlite.md).
-func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64, now time.Time) error {
+func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64) error {
 	var cs []*segmentd.Contact
 	for _, e := range b.order {
 		if e.stored && e.changed {
 			cs = append(cs, &e.c)
 		}
-	}
-	if len(cs) == 0 {
-		return nil
-	}
-	// The group's earlier upserts' memberships are read with the rest.
-	if err := b.adds.flush(ctx, tx, acct, now); err != nil {
-		return err
 	}
 	return fillListIDsOf(ctx, tx, acct, cs)
 }
@@ -506,7 +489,14 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 			joined = append(joined, e.c.ID)
 		}
 	}
-	b.adds.add(ids, lists)
+	slices.Sort(ids)
+	idsJSON := jsonStrings(ids)
+	for _, l := range lists {
+		// One statement per list: json_each walks the ids, in key order.
+		if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), idsJSON); err != nil {
+			return fmt.Errorf("add list members: %w", err)
+		}
+	}
 	if len(joined) == 0 {
 		return nil
 	}
@@ -522,59 +512,6 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 		if _, err := tx.ExecContext(ctx, qStampContacts, b.seq, acct, jsonStrings(long)); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
-	}
-	return nil
-}
-
-// memberAdds holds the memberships that upserts add, to be written by
-// flush in one statement in the key order of list_members (contact,
-// then list). A grouped upsert writes its requests' memberships together:
-// each request names contacts spread over the whole account, so one
-// statement a list and request walked the table's pages once for each,
-// where the group's pairs in key order walk them once.
-type memberAdds struct {
-	pairs []memberAdd
-}
-
-type memberAdd struct {
-	contact string
-	list    int64
-}
-
-func (m *memberAdds) add(ids []string, lists []int64) {
-	for _, id := range ids {
-		for _, l := range lists {
-			m.pairs = append(m.pairs, memberAdd{id, l})
-		}
-	}
-}
-
-// flush writes the memberships added since the last flush, added at now;
-// a pair already stored keeps its time (INSERT OR IGNORE).
-func (m *memberAdds) flush(ctx context.Context, tx *sql.Tx, acct int64, now time.Time) error {
-	if len(m.pairs) == 0 {
-		return nil
-	}
-	slices.SortFunc(m.pairs, func(x, y memberAdd) int {
-		if c := strings.Compare(x.contact, y.contact); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.list, y.list)
-	})
-	pairs := slices.Compact(m.pairs)
-	js := make([]byte, 0, len(pairs)*48+2)
-	js = append(js, '[')
-	for i, p := range pairs {
-		if i > 0 {
-			js = append(js, ',')
-		}
-		js = append(appendJSONString(append(js, '['), p.contact), ',')
-		js = append(strconv.AppendInt(js, p.list, 10), ']')
-	}
-	js = append(js, ']')
-	m.pairs = m.pairs[:0]
-	if _, err := tx.ExecContext(context.WithoutCancel(ctx), qAddMemberships, acct, toMS(now), js); err != nil {
-		return fmt.Errorf("add list members: %w", err)
 	}
 	return nil
 }
