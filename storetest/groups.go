@@ -61,7 +61,7 @@ func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
 		{4, 8, "B", []string{"l2"}},  // updates e4, e5; creates e6, e7
 		{0, 3, "", []string{"gone"}}, // fails: the list is gone
 		{0, 8, "", []string{"l2"}},   // e0 … e3 join l2; e4 … e7 are on it
-		{2, 3, "C", []string{"l1"}}, // e2 keeps l2 from the upsert before
+		{2, 3, "C", []string{"l1"}},  // e2 keeps l2 from the upsert before
 	}
 	run := func(st UpsertGroupStore, group bool) ([]groupOutcome, map[string]string) {
 		t.Helper()
