@@ -136,21 +136,28 @@ func scanBytes(row rowScanner) ([]byte, error) {
 // packJoined packs contact ids for membership_changes: a UUID in its
 // canonical lower-case form as a zero byte and its 16 bytes, any other id
 // as its length in bytes (1 to 255) and its text. Migration 0029 packs
-// the same way.
-func packJoined(ids []string) ([]byte, error) {
-	out := make([]byte, 0, 17*len(ids))
+// the same way. It returns apart, in order, the ids that have no packed
+// form (empty, or longer than 255 bytes); the caller records those
+// another way (qStampContacts).
+func packJoined(ids []string) (packed []byte, rest []string) {
+	packed = make([]byte, 0, 17*len(ids))
 	for _, id := range ids {
 		if k := segmentd.HistoryContactKey(id); len(k) == 16 {
-			out = append(append(out, 0), k...)
+			packed = append(append(packed, 0), k...)
 			continue
 		}
-		if len(id) == 0 || len(id) > 255 {
-			return nil, fmt.Errorf("contact id %s: %d bytes, not 1 to 255", segmentd.Quote(id), len(id))
+		if len(id) == 0 || len(id) > maxPackedID {
+			rest = append(rest, id)
+			continue
 		}
-		out = append(append(out, byte(len(id))), id...)
+		packed = append(append(packed, byte(len(id))), id...)
 	}
-	return out, nil
+	return packed, rest
 }
+
+// maxPackedID is the longest contact id packJoined packs: its length
+// takes one byte.
+const maxPackedID = 255
 
 // unpackJoined appends the ids packJoined packed in p to ids.
 func unpackJoined(ids []string, p []byte) ([]string, error) {

@@ -45,12 +45,14 @@ func openSchema(t *testing.T) *sql.DB {
 		t.Fatalf("apply 0022: %v", err)
 	}
 	// list_members naming lists by number, as migration 0029 makes it
-	// (from the list_members of 0001 and the membership_changes of 0017).
+	// (from the list_members of 0001, the membership_changes of 0017 and
+	// the contacts' change_seq of 0009).
 	nums, err := os.ReadFile(filepath.Join("migrations", "0029_list_members_list_num.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("CREATE TABLE membership_changes (account_id INTEGER, change_seq INTEGER, contact_id TEXT);" + string(nums)); err != nil {
+	if _, err := db.Exec("CREATE TABLE membership_changes (account_id INTEGER, change_seq INTEGER, contact_id TEXT);" +
+		"ALTER TABLE contacts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;" + string(nums)); err != nil {
 		t.Fatalf("apply 0029: %v", err)
 	}
 	return db

@@ -759,17 +759,23 @@ func TestMigrateListNums(t *testing.T) {
 		la, lb, lc = "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "8d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "9d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
 		gone       = "ad3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
 	)
+	// An id too long to pack: its contact takes the change number on its
+	// row; a long id whose contact is gone is left out (its deletion is
+	// recorded apart).
+	long := strings.Repeat("x", 256)
 	if _, err := db.Exec(`PRAGMA user_version = 28;
 		INSERT INTO accounts (id, name, created_at) VALUES (1, 'one', 0), (2, 'two', 0);
 		INSERT INTO lists (account_id, id, name, name_key, created_at, updated_at) VALUES
 			(1, '` + la + `', 'A', 'a', 0, 0), (2, '` + lc + `', 'C', 'c', 0, 0), (1, '` + lb + `', 'B', 'b', 0, 0);
 		INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES
-			(1, '` + c1 + `', 'one@example.com', 5, 5), (2, '` + c2 + `', 'two@example.com', 5, 5);
+			(1, '` + c1 + `', 'one@example.com', 5, 5), (2, '` + c2 + `', 'two@example.com', 5, 5),
+			(1, '` + long + `', 'long@example.com', 5, 5);
 		INSERT INTO list_members (account_id, contact_id, list_id, added_at) VALUES
 			(1, '` + c1 + `', '` + la + `', 5), (1, '` + c1 + `', '` + lb + `', 6), (1, '` + c1 + `', '` + gone + `', 7),
 			(2, '` + c2 + `', '` + lc + `', 5);
 		INSERT INTO membership_changes (account_id, change_seq, contact_id) VALUES
-			(1, 3, '` + c1 + `'), (1, 3, 'legacy-id'), (1, 4, '` + c1 + `'), (2, 4, '` + c2 + `');
+			(1, 3, '` + c1 + `'), (1, 3, 'legacy-id'), (1, 3, '` + long + `'), (1, 4, '` + c1 + `'), (2, 4, '` + c2 + `'),
+			(1, 4, '` + gone + strings.Repeat("-", 250) + `');
 		UPDATE store_changes SET seq = 4`); err != nil {
 		t.Fatal(err)
 	}
@@ -794,7 +800,7 @@ func TestMigrateListNums(t *testing.T) {
 	for _, tc := range []struct {
 		acct, after int64
 		want        []string
-	}{{1, 2, []string{c1, "legacy-id"}}, {1, 3, []string{c1}}, {1, 4, nil}, {2, 0, []string{c2}}} {
+	}{{1, 2, []string{c1, "legacy-id", long}}, {1, 3, []string{c1}}, {1, 4, nil}, {2, 0, []string{c2}}} {
 		if ch, err := s.Changes(t.Context(), tc.acct, tc.after, 0, 0); err != nil || !slices.Equal(ch.Changed, tc.want) {
 			t.Fatalf("Changes(%d, after %d) after the upgrade = %v, %v; want %v", tc.acct, tc.after, ch.Changed, err, tc.want)
 		}
@@ -857,9 +863,10 @@ func TestMigrateListNums(t *testing.T) {
 func TestPackJoined(t *testing.T) {
 	ids := []string{"01900000-0000-7000-8000-0000000000ab", "legacy-id", "legacy-id-15chr", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B",
 		strings.Repeat("x", 255)}
-	p, err := packJoined(ids)
-	if err != nil {
-		t.Fatal(err)
+	long := strings.Repeat("y", 256)
+	p, rest := packJoined(append(ids[:2:2], append([]string{long, ""}, ids[2:]...)...))
+	if want := []string{long, ""}; !slices.Equal(rest, want) {
+		t.Fatalf("left unpacked %q, want the 256-byte id and the empty one", rest)
 	}
 	if want := 17 + 10 + 16 + 37 + 256; len(p) != want {
 		t.Fatalf("packed into %d bytes, want %d", len(p), want)
@@ -871,10 +878,48 @@ func TestPackJoined(t *testing.T) {
 	if _, err := unpackJoined(nil, p[:len(p)-1]); err == nil {
 		t.Fatal("a cut record unpacked without an error")
 	}
-	for _, bad := range []string{"", strings.Repeat("x", 256)} {
-		if _, err := packJoined([]string{bad}); err == nil || !strings.Contains(err.Error(), "not 1 to 255") {
-			t.Fatalf("packJoined of a %d-byte id: %v, want an error naming the limit", len(bad), err)
-		}
+}
+
+// TestJoinedLongID: a stored contact whose id is too long to pack (a
+// store migrated from elsewhere may hold one) joins a list by email; the
+// change history reports it, through its row's change number.
+func TestJoinedLongID(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := t.Context()
+	acct := createAccount(t, s)
+	l, err := s.CreateList(ctx, acct, "L", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("z", 300)
+	if _, err := s.write.Exec("INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES (?, ?, 'long@example.com', 5, 5)", acct, long); err != nil {
+		t.Fatal(err)
+	}
+	email, other := "long@example.com", "other@example.com"
+	if _, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{Email: &other}}, nil, testNow); err != nil {
+		t.Fatal(err)
+	}
+	mark, err := s.ChangeMark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{Email: &email}, {Email: &other}}, []string{l.ID}, testNow)
+	if err != nil {
+		t.Fatalf("joining a list by email with a %d-byte contact id: %v", len(long), err)
+	}
+	if len(res.Joined) != 2 || !slices.Contains(res.Joined, long) {
+		t.Fatalf("joined %d contacts %q, want the long id and the other", len(res.Joined), res.Joined)
+	}
+	ch, err := s.Changes(ctx, acct, mark.Seq(acct), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Changed) != 2 || !slices.Contains(ch.Changed, long) {
+		t.Fatalf("Changes after the join: %d contacts %.80q, want both that joined", len(ch.Changed), ch.Changed)
+	}
+	if n, err := s.CountListMembers(ctx, acct, l.ID); err != nil || n != 2 {
+		t.Fatalf("CountListMembers = %d, %v; want 2", n, err)
 	}
 }
 

@@ -80,15 +80,16 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 	errs := make([]error, len(ups))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
-			if _, err := listNums(ctx, tx, acct, sortedUnique(u.ListIDs)); err != nil {
+			listIDs := sortedUnique(u.ListIDs)
+			nums, err := listNums(ctx, tx, acct, listIDs)
+			if err != nil {
 				if segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 					return err
 				}
 				errs[i] = err
 				continue
 			}
-			var err error
-			if res[i], err = s.upsertTx(ctx, tx, acct, u.Patches, u.ListIDs, now, 0, ""); err != nil {
+			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, ""); err != nil {
 				return err
 			}
 		}
@@ -105,12 +106,19 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 // not "", is the id of the first contact the batch creates (a revived
 // one, PutContact).
 func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
-	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	nums, err := listNums(ctx, tx, acct, listIDs)
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
+	return s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID)
+}
+
+// upsertNums is upsertTx for lists already looked up: listIDs sorted
+// without repeats, nums their numbers (listNums).
+func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
+	now = msTime(now)
+	var err error
 	// A batch of identifiers alone (a client adding contacts to lists)
 	// reads only the stored contacts' ids and identifiers: such a patch
 	// changes a stored contact only by giving it a new identifier, and
@@ -471,7 +479,8 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 	}
 	// The change history learns of contacts whose row was written from the
 	// row's change_seq; of those that only joined lists, from
-	// membership_changes (one row an upsert, packJoined).
+	// membership_changes (one row an upsert, packJoined), or for an id
+	// too long to pack, from the row's change_seq again.
 	ids := make([]string, 0, len(b.order))
 	var joined []string
 	for _, e := range b.order {
@@ -488,12 +497,19 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 			return fmt.Errorf("add list members: %w", err)
 		}
 	}
-	if len(joined) > 0 {
-		packed, err := packJoined(joined)
-		if err != nil {
-			return err
-		}
+	if len(joined) == 0 {
+		return nil
+	}
+	packed, long := packJoined(joined)
+	if len(packed) > 0 {
 		if _, err := tx.ExecContext(ctx, qRecordJoined, acct, b.seq, packed); err != nil {
+			return fmt.Errorf("record list joins: %w", err)
+		}
+	}
+	if len(long) > 0 {
+		// An id too long to pack (migrated from another store): the
+		// change history learns of the contact from its row instead.
+		if _, err := tx.ExecContext(ctx, qStampContacts, b.seq, acct, jsonStrings(long)); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
 	}

@@ -49,6 +49,10 @@ func (g groupStep) patches() []segmentd.ContactPatch {
 type groupOutcome struct {
 	Created, Updated, Errors, Contacts, Joined int
 	Kind                                       segmentd.ErrorKind // of a failed upsert
+	// Lists: each contact of the result with its lists' names, so that a
+	// contact an upsert changes shows the lists the group's earlier
+	// upserts gave it.
+	Lists string
 }
 
 func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
@@ -57,7 +61,7 @@ func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
 		{4, 8, "B", []string{"l2"}},  // updates e4, e5; creates e6, e7
 		{0, 3, "", []string{"gone"}}, // fails: the list is gone
 		{0, 8, "", []string{"l2"}},   // e0 … e3 join l2; e4 … e7 are on it
-		{2, 3, "C", []string{"l1", "l2"}},
+		{2, 3, "C", []string{"l1"}},  // e2 keeps l2 from the upsert before
 	}
 	run := func(st UpsertGroupStore, group bool) ([]groupOutcome, map[string]string) {
 		t.Helper()
@@ -90,6 +94,14 @@ func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
 		var out []groupOutcome
 		for i, r := range res {
 			o := groupOutcome{Created: r.Created, Updated: r.Updated, Errors: len(r.Errors), Contacts: len(r.Contacts), Joined: len(r.Joined)}
+			for _, c := range r.Contacts {
+				var ls []string
+				for _, id := range c.ListIDs {
+					ls = append(ls, names[id])
+				}
+				slices.Sort(ls)
+				o.Lists += fmt.Sprintf("%s %v; ", c.Email, ls)
+			}
 			if errs[i] != nil {
 				o = groupOutcome{Kind: segmentd.ErrorKindOf(errs[i])}
 			}
@@ -116,6 +128,9 @@ func testGroupAsOneByOne(t *testing.T, grouped, oneByOne UpsertGroupStore) {
 	}
 	if want := (groupOutcome{Kind: segmentd.KindNotFound}); gotRes[2] != want {
 		t.Errorf("the upsert to a deleted list: %+v, want %+v", gotRes[2], want)
+	}
+	if want := "e2@example.com [l1 l2]; "; gotRes[4].Lists != want {
+		t.Errorf("the last upsert's contact: %q, want %q (l2 from the fourth upsert)", gotRes[4].Lists, want)
 	}
 	if len(gotState) != 8 || gotState["e2@example.com"] != "C [l1 l2]" {
 		t.Errorf("contacts %v: want 8, e2 named C on l1 and l2", gotState)

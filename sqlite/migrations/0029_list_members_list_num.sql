@@ -45,12 +45,20 @@ CREATE INDEX list_members_list ON list_members (account_id, list_num, added_at);
 --   other id as its length in bytes (1 to 255) and its text
 --   (sqlite/changes.go, packJoined). A 30,000-contact request writes
 --   one row of about 500 kB, in sequence, instead of 30,000 entries of
---   a B-tree.
+--   a B-tree. An id longer than 255 bytes has no packed form: its
+--   contact's row takes the change number instead (change_seq, which
+--   the change history reads too), as the upsert does since.
 CREATE TABLE membership_changes_packed (
     account_id  INTEGER NOT NULL,
     change_seq  INTEGER NOT NULL,
     contact_ids BLOB NOT NULL
 );
+
+UPDATE contacts SET change_seq = max(change_seq, (
+    SELECT max(m.change_seq) FROM membership_changes m
+    WHERE m.account_id = contacts.account_id AND m.contact_id = contacts.id))
+WHERE length(CAST(id AS BLOB)) > 255
+  AND EXISTS (SELECT 1 FROM membership_changes m WHERE m.account_id = contacts.account_id AND m.contact_id = contacts.id);
 
 INSERT INTO membership_changes_packed (account_id, change_seq, contact_ids)
 SELECT account_id, change_seq, unhex(group_concat(
@@ -60,6 +68,7 @@ SELECT account_id, change_seq, unhex(group_concat(
         ELSE printf('%02x', length(CAST(contact_id AS BLOB))) || hex(contact_id)
     END, ''))
 FROM membership_changes
+WHERE length(CAST(contact_id AS BLOB)) <= 255
 GROUP BY account_id, change_seq;
 
 DROP TABLE membership_changes;
