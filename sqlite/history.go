@@ -258,7 +258,7 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 // receivers were last told (segmentd.HistoryStore.PruneHistory). The
 // contact index (account, contact, segment, time), whose entries carry
 // the number, answers the probe.
-const qPrunable = `(h.kind & 1 = 0 OR EXISTS (SELECT 1 FROM segment_history l WHERE l.account_id = h.account_id
+const qPrunable = `(h.kind & 1 = 0 OR EXISTS (SELECT 1 FROM segment_history l INDEXED BY segment_history_contact WHERE l.account_id = h.account_id
 	AND l.contact_id = h.contact_id AND l.segment_key = h.segment_key AND l.seq > h.seq))`
 
 // HistoryLastEntries implements segmentd.HistoryStore: the segment's rows
