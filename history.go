@@ -67,8 +67,21 @@ type HistoryStore interface {
 	// contact id.
 	HistoryFirstAfter(ctx context.Context, acct int64, segmentID string, t time.Time) ([]Transition, error)
 	// PruneHistory deletes up to limit transitions of every account timed
-	// before before, and says how many it deleted.
+	// before before, and says how many it deleted. It keeps a segment and
+	// contact's last transition when that is an entry, however old, so
+	// that the last kept transition of every pair says whether the
+	// receivers were last told it is a member (an exit, or none, says it
+	// is not).
 	PruneHistory(ctx context.Context, before time.Time, limit int) (int, error)
+	// HistoryLastEntries returns, for every contact whose last transition
+	// (by number) in a segment is an entry, that transition: the members
+	// the history says the receivers were last told of.
+	HistoryLastEntries(ctx context.Context, acct int64, segmentID string) ([]Transition, error)
+	// HistoryGap says whether the account's history may lack transitions
+	// the engine made (docs/webhooks.md, "A start without a marked
+	// snapshot"): true for an account that existed before the record was
+	// kept, and after MarkHistoryGap.
+	HistoryGap(ctx context.Context, acct int64) (bool, error)
 	// HistoryMark returns the number of the account's last stored
 	// transition (0: none yet).
 	HistoryMark(ctx context.Context, acct int64) (int64, error)
@@ -77,6 +90,15 @@ type HistoryStore interface {
 	// docs/webhooks.md, "Durability").
 	HistoryAfter(ctx context.Context, acct int64, after int64) ([]Transition, error)
 	HookReplayStore
+}
+
+// HistoryGapMarker records that an account's history may lack
+// transitions: a start that could not make good what was not stored, or a
+// server that stores no history (--history-retention=0). Both stores
+// implement it; a store's history then says nothing more about what the
+// receivers were told of the account's segments.
+type HistoryGapMarker interface {
+	MarkHistoryGap(ctx context.Context, acct int64) error
 }
 
 // historyCauses numbers the causes as the stores keep them.

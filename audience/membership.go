@@ -99,6 +99,9 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 	at := s.loadTime()
 	s.loadingAt.Store(&at)
 	s.reconciling = s.cfg.Outbox != nil && s.cfg.History != nil && s.members != nil && delivering(s.cfg.Outbox)
+	if err := s.markGapsWithoutHistory(ctx); err != nil {
+		return err
+	}
 	if err := s.prepareStandby(ctx); err != nil {
 		return err
 	}
@@ -111,10 +114,18 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.Outbox != nil && s.members != nil {
+		if s.recon == nil && s.reconciling {
+			// Loaded without marks (no snapshot, or one without them):
+			// the accounts whose history has no gap are reconciled from
+			// it (reconcile.go), the clock's move buffered meanwhile.
+			s.recon = newReconciler(nil, at)
+			s.members.RecordTransitions(s.recon.sink, nil)
+		}
 		if s.recon != nil {
-			// Loaded from a marked snapshot: the replay's transitions and
-			// the clock's went to a buffer, of which those not stored
-			// before the last stop are kept (reconcile.go).
+			s.recon.clockMoves()
+			// The replay's transitions (from a marked snapshot) and the
+			// clock's went to a buffer, of which those not stored before
+			// the last stop are kept (reconcile.go).
 			now, err := s.clockUp(ctx)
 			if err == nil {
 				s.record()

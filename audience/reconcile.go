@@ -69,8 +69,9 @@ func (s *Service) snapshotWriter(ctx context.Context) func(w io.Writer) error {
 // reconciler buffers the transitions a load from a marked snapshot makes,
 // and what the replay changed, until settle keeps the ones not stored.
 type reconciler struct {
-	marks map[int64]int64 // the snapshot's; an account not in it is newer
+	marks map[int64]int64 // the snapshot's; an account not in it is newer; nil: no marks
 	at    time.Time       // the load's time
+	clock map[int64]int   // per account, the buffered transitions made before the clock moved to now
 
 	mu      sync.Mutex
 	notes   map[int64][]segmentd.Transition
@@ -94,6 +95,17 @@ func newReconciler(marks map[int64]int64, at time.Time) *reconciler {
 func (r *reconciler) sink(acct int64, ts []segmentd.Transition) {
 	r.mu.Lock()
 	r.notes[acct] = append(r.notes[acct], ts...)
+	r.mu.Unlock()
+}
+
+// clockMoves notes where, in each account's buffer, the transitions of
+// the clock's move to now begin.
+func (r *reconciler) clockMoves() {
+	r.mu.Lock()
+	r.clock = make(map[int64]int, len(r.notes))
+	for a, ns := range r.notes {
+		r.clock[a] = len(ns)
+	}
 	r.mu.Unlock()
 }
 
@@ -174,7 +186,7 @@ func (s *Service) startReconcile() {
 	}
 	marks := s.members.SnapshotMarks()
 	if marks == nil {
-		s.log.Warn("the engine snapshot has no transition marks: transitions of writes whose transitions were not stored before the last stop are not made again (docs/webhooks.md)")
+		s.log.Warn("the engine snapshot has no transition marks: transitions of writes whose transitions were not stored before the last stop are made again only for accounts whose history has no gap (docs/webhooks.md)")
 		return
 	}
 	at := s.engineNow()
@@ -196,13 +208,19 @@ func (s *Service) settleReconcile(ctx context.Context, now time.Time) error {
 	kept := 0
 	for _, a := range accts {
 		mark, ok := r.marks[a.ID]
-		if !ok {
+		switch {
+		case r.marks == nil:
+			mark = -1
+		case !ok:
 			mark = 0 // created after the snapshot: every transition is after it
 		}
-		if mark < 0 {
-			continue
+		var out []segmentd.Transition
+		var err error
+		if mark >= 0 {
+			out, err = s.reconcileAccount(ctx, r, a.ID, mark, now)
+		} else {
+			out, err = s.reconcileUnmarked(ctx, r, a.ID, now)
 		}
-		out, err := s.reconcileAccount(ctx, r, a.ID, mark, now)
 		if err != nil {
 			return err
 		}
@@ -323,6 +341,32 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 	return out, nil
 }
 
+// reconcileUnmarked returns the transitions to store of an account the
+// snapshot has no mark of (or of a start without a snapshot): when its
+// history has no gap, those that bring the history's last word to the
+// engine's membership (settle); otherwise only what the clock's move made,
+// as a start without reconciliation stores, and the window's transitions
+// are lost (docs/webhooks.md, "What it does not do"). r.mu is held.
+func (s *Service) reconcileUnmarked(ctx context.Context, r *reconciler, acct int64, now time.Time) ([]segmentd.Transition, error) {
+	gap, err := s.cfg.History.HistoryGap(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	notes := r.notes[acct]
+	if gap {
+		return notes[min(r.clock[acct], len(notes)):], nil
+	}
+	v, err := s.readHistoryView(ctx, acct, r.at, now)
+	if err != nil {
+		return nil, err
+	}
+	made := make(remade, len(notes))
+	for _, t := range notes {
+		made[pairKey{t.SegmentID, t.ContactID}] = t
+	}
+	return v.settle(made), nil
+}
+
 // cause is why a contact's membership changed without the load making a
 // transition: its write or deletion, else a definition, else the clock.
 func (r *reconciler) cause(acct int64, contact string) segmentd.TransitionCause {
@@ -333,4 +377,158 @@ func (r *reconciler) cause(acct int64, contact string) segmentd.TransitionCause 
 		return segmentd.CauseDefinition
 	}
 	return segmentd.CauseClock
+}
+
+// Reconciliation from the history alone (docs/webhooks.md, "A start
+// without a marked snapshot"). The pruning keeps every segment and
+// contact's last entry, and an account whose history has no gap
+// (HistoryStore.HistoryGap) has every transition its engine made stored:
+// so its history's last transition per pair is what the receivers were
+// last told (a member iff it is an entry). Where the engine's membership
+// now differs from it, one transition to the engine's membership makes it
+// good. A start without marks and a takeover both use it.
+
+// remade is what the engine made of each pair since the history's view
+// was read, or since the engine was loaded: the last transition made (its
+// time, cause and email are kept).
+type remade map[pairKey]segmentd.Transition
+
+// historyView is what settle compares with what the engine made since:
+// per live segment, the contacts the history says are members, and the
+// transitions that bring them to the engine's members when it was read.
+type historyView struct {
+	index map[string]int                   // the live segments' positions in told
+	told  []map[string]segmentd.Transition // per live segment: its last entries
+	fixed []segmentd.Transition            // to the engine's membership when read
+}
+
+// readHistoryView reads an account's view at the engine's time now: its
+// live segments, for each the last entries the history keeps
+// (HistoryLastEntries, one read per segment, linear in the pairs whose
+// last transition is an entry) and the engine's members. A pair whose
+// membership differs gets a transition at the time at, caused as
+// remadeCause says. It reads the engine: never call it while the engine
+// waits on the caller (the standby's lock).
+func (s *Service) readHistoryView(ctx context.Context, acct int64, at, now time.Time) (*historyView, error) {
+	segs, err := s.liveSegments(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	v := &historyView{index: make(map[string]int, len(segs)), told: make([]map[string]segmentd.Transition, len(segs))}
+	for i, sg := range segs {
+		ts, err := s.cfg.History.HistoryLastEntries(ctx, acct, sg.ID)
+		if err != nil {
+			return nil, err
+		}
+		told := make(map[string]segmentd.Transition, len(ts))
+		for _, t := range ts {
+			told[t.ContactID] = t
+		}
+		v.index[sg.ID], v.told[i] = i, told
+		members := s.members.Members(acct, sg.ID, -1, now)
+		in := make(map[string]bool, len(members))
+		var ids []string // the contacts whose membership differs
+		for _, id := range members {
+			in[id] = true
+			if _, ok := told[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		for id := range told {
+			if !in[id] {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		contacts := map[string]*segmentd.Contact{}
+		cs := s.members.ContactsByIDs(acct, ids, now)
+		for j := range cs {
+			contacts[cs[j].ID] = &cs[j]
+		}
+		for _, id := range ids {
+			last := told[id]
+			t := segmentd.Transition{AccountID: acct, SegmentID: sg.ID, ContactID: id, Email: last.Email, Entered: in[id], At: at,
+				Cause: remadeCause(contacts[id], &sg, last.At)}
+			if c := contacts[id]; c != nil {
+				t.Email = c.Email
+			}
+			v.fixed = append(v.fixed, t)
+		}
+	}
+	return v, nil
+}
+
+// settle returns the transitions that bring what the history says the
+// receivers were told to the engine's membership: for a pair the engine
+// changed since (made), its last transition when that differs from the
+// history; for any other, the one the view fixed. Live segments only.
+func (v *historyView) settle(made remade) []segmentd.Transition {
+	var out []segmentd.Transition
+	add := func(t segmentd.Transition, last segmentd.Transition, was bool) {
+		if was && t.At.Before(last.At) {
+			t.At = last.At // it came after the stored one
+		}
+		out = append(out, t)
+	}
+	for _, t := range v.fixed {
+		if _, ok := made[pairKey{t.SegmentID, t.ContactID}]; !ok {
+			last, was := v.told[v.index[t.SegmentID]][t.ContactID]
+			add(t, last, was)
+		}
+	}
+	for k, t := range made {
+		i, live := v.index[k.seg]
+		if !live {
+			continue
+		}
+		if last, was := v.told[i][k.contact]; t.Entered != was {
+			add(t, last, was)
+		}
+	}
+	slices.SortFunc(out, func(a, b segmentd.Transition) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.SegmentID, b.SegmentID), cmp.Compare(a.ContactID, b.ContactID))
+	})
+	return out
+}
+
+// remadeCause is why a contact's membership of a segment changed since
+// the receivers were last told of it (at since; zero when never) without
+// a transition made that says: its deletion or its write when the
+// contact is gone or was written after since (and after the segment's
+// last change), else the segment's change when that came after since,
+// else the clock. (A Constant Contact segment has no time of change: its
+// are caused by contacts or the clock.)
+func remadeCause(c *segmentd.Contact, seg *segmentd.Segment, since time.Time) segmentd.TransitionCause {
+	switch {
+	case c == nil:
+		return segmentd.CauseContact
+	case c.UpdatedAt.After(since) && !seg.UpdatedAt.After(c.UpdatedAt):
+		return segmentd.CauseContact
+	case seg.UpdatedAt.After(since):
+		return segmentd.CauseDefinition
+	}
+	return segmentd.CauseClock
+}
+
+// markGapsWithoutHistory records, on a server alone on its store that
+// keeps no history (no outbox, or --history-retention=0), that every
+// account's history may lack what this run's engine makes: nothing stores
+// it.
+func (s *Service) markGapsWithoutHistory(ctx context.Context) error {
+	m, ok := s.store.(segmentd.HistoryGapMarker)
+	if !ok || s.members == nil || s.cfg.Shared || (s.cfg.Outbox != nil && s.cfg.History != nil) {
+		return nil
+	}
+	accts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if err := m.MarkHistoryGap(ctx, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

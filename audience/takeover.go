@@ -211,7 +211,11 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 		}
 	}()
 	if overflow {
-		return errStandbyLost
+		// The marks' changes are lost; the accounts whose history has no
+		// gap are made good from it, with the changes kept from now on.
+		sb.mu.Lock()
+		sb.overflow, sb.pending, sb.n = false, map[int64]map[pairKey]*pendingPair{}, 0
+		sb.mu.Unlock()
 	}
 	// Every write committed before now reaches the engine, and the clock
 	// moves to now: the old holder made nothing this engine has not.
@@ -229,8 +233,28 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 	sb.mu.Lock()
 	marks := sb.marks
 	sb.mu.Unlock()
+	// An account whose history has no gap is compared with the history's
+	// last word (reconcile.go), which needs neither the marks nor every
+	// change since them; any other with its marks, as long as this server
+	// kept every change since them.
 	views := make(map[int64]*takeoverView, len(accts))
+	told := make(map[int64]*historyView, len(accts))
+	lost := 0
 	for _, a := range accts {
+		gap, err := s.cfg.History.HistoryGap(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if !gap {
+			if told[a.ID], err = s.readHistoryView(ctx, a.ID, now, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if overflow {
+			lost++
+			continue
+		}
 		v, err := s.takeoverView(ctx, a.ID, marks[a.ID], now)
 		if err != nil {
 			return err
@@ -239,6 +263,16 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 	}
 	made := 0
 	sb.stop(func(pending map[int64]map[pairKey]*pendingPair) {
+		for acct, v := range told {
+			changed := make(remade, len(pending[acct]))
+			for k, p := range pending[acct] {
+				changed[k] = p.last
+			}
+			if out := v.settle(changed); len(out) > 0 {
+				sb.outbox.Record(acct, out)
+				made += len(out)
+			}
+		}
 		for acct, v := range views {
 			out := v.settle(acct, pending[acct], now)
 			if len(out) > 0 {
@@ -251,6 +285,9 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 		return err
 	}
 	s.log.Info("took over webhook delivery: stored the transitions no server had stored", "transitions", made)
+	if lost > 0 {
+		return fmt.Errorf("%w; %d accounts whose history has a gap lost theirs", errStandbyLost, lost)
+	}
 	return nil
 }
 

@@ -177,9 +177,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	d.wg.Go(d.writer)
-	if d.o.History != nil {
-		d.wg.Go(d.pruner)
-	}
 	if d.o.Lock != nil {
 		// The first try is made before the server serves, so that a
 		// server alone on its database delivers from its first write.
@@ -198,6 +195,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			}
 			d.elect()
 		})
+	}
+	if d.o.History != nil {
+		// After the lock's first try: a server that took it prunes at
+		// start.
+		d.wg.Go(d.pruner)
 	}
 	return nil
 }
@@ -933,8 +935,10 @@ func (d *Dispatcher) SendTest(ctx context.Context, sub segmentd.Subscription) (s
 func (d *Dispatcher) pruner() {
 	for {
 		before := d.o.Clock.Now().Add(-d.o.Retention)
+		pruned := 0
 		for d.ctx.Err() == nil && d.leading.Load() {
 			n, err := d.o.History.PruneHistory(d.ctx, before, segmentd.MaxHistoryPruneBatch)
+			pruned += n
 			if err != nil {
 				if d.ctx.Err() == nil {
 					d.o.Log.Error("pruning the membership history", "err", err)
@@ -944,6 +948,9 @@ func (d *Dispatcher) pruner() {
 			if n < segmentd.MaxHistoryPruneBatch {
 				break
 			}
+		}
+		if pruned > 0 {
+			d.o.Log.Info("membership history pruned", "transitions", pruned, "before", before)
 		}
 		select {
 		case <-d.ctx.Done():

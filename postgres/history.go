@@ -164,7 +164,8 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 }
 
 // PruneHistory implements segmentd.HistoryStore: segment by segment, each
-// statement routed to the account's node.
+// statement routed to the account's node. A pair's last transition stays
+// when it is an entry (qPrunable).
 func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
 	type seg struct{ acct, key int64 }
 	segs, err := queryAll(ctx, s.db, func(row pgx.Row) (seg, error) {
@@ -183,12 +184,12 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 			break
 		}
 		bAt, bSeq := toMS(before), int64(-1)
-		err := s.db.QueryRow(ctx, `SELECT at, seq FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND at < $3
-			ORDER BY at, seq LIMIT 1 OFFSET $4`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
+		err := s.db.QueryRow(ctx, `SELECT at, seq FROM segment_history h WHERE account_id = $1 AND segment_key = $2 AND at < $3
+			AND `+qPrunable+` ORDER BY at, seq LIMIT 1 OFFSET $4`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return total, classify(err)
 		}
-		tag, err := s.db.Exec(ctx, "DELETE FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND (at, seq) < ($3, $4)",
+		tag, err := s.db.Exec(ctx, "DELETE FROM segment_history AS h WHERE account_id = $1 AND segment_key = $2 AND (at, seq) < ($3, $4) AND "+qPrunable,
 			g.acct, g.key, bAt, bSeq)
 		if err != nil {
 			return total, classify(err)
@@ -196,6 +197,45 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 		total += int(tag.RowsAffected())
 	}
 	return total, nil
+}
+
+// qPrunable is true of a history row h the retention may delete: an exit,
+// or a transition its segment and contact have a later one of (by
+// number). A pair's last entry stays, however old: it is what the
+// receivers were last told (segmentd.HistoryStore.PruneHistory). The
+// contact index (account, contact, segment, time) answers the probe;
+// every table it names is the account's, so Citus routes it to one node.
+const qPrunable = `(h.kind & 1 = 0 OR EXISTS (SELECT 1 FROM segment_history l WHERE l.account_id = h.account_id
+	AND l.contact_id = h.contact_id AND l.segment_key = h.segment_key AND l.seq > h.seq))`
+
+// HistoryLastEntries implements segmentd.HistoryStore: each contact's last
+// row of the segment by number (DISTINCT ON), kept when it is an entry.
+func (s *Store) HistoryLastEntries(ctx context.Context, acct int64, segID string) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.db, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, classify(err)
+	}
+	ts, err := queryAll(ctx, s.db, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM (
+		SELECT DISTINCT ON (contact_id) `+historyColumns+` FROM segment_history
+		WHERE account_id = $1 AND segment_key = $2 ORDER BY contact_id, seq DESC) last WHERE kind & 1 = 1`, acct, key)
+	return ts, classify(err)
+}
+
+// HistoryGap implements segmentd.HistoryStore (accounts.history_gap); an
+// account the store does not have has one.
+func (s *Store) HistoryGap(ctx context.Context, acct int64) (bool, error) {
+	var gap int32
+	err := s.db.QueryRow(ctx, "SELECT history_gap FROM accounts WHERE id = $1", acct).Scan(&gap)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil
+	}
+	return gap != 0, classify(err)
+}
+
+// MarkHistoryGap implements segmentd.HistoryGapMarker.
+func (s *Store) MarkHistoryGap(ctx context.Context, acct int64) error {
+	_, err := s.db.Exec(ctx, "UPDATE accounts SET history_gap = 1 WHERE id = $1 AND history_gap = 0", acct)
+	return classify(err)
 }
 
 // HistorySegments implements segmentd.HookReplayStore.

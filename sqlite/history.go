@@ -210,7 +210,8 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 }
 
 // PruneHistory implements segmentd.HistoryStore: segment by segment, each
-// in a transaction of its own, so that the writer is never held long.
+// in a transaction of its own, so that the writer is never held long. A
+// pair's last transition stays when it is an entry (qPrunable).
 func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
 	type seg struct{ acct, key int64 }
 	segs, err := queryAll(ctx, s.read, func(row rowScanner) (seg, error) {
@@ -227,15 +228,15 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 			break
 		}
 		err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
-			// The bound: the (limit-total)-th oldest row before the cut, or
-			// the cut itself when there are fewer.
+			// The bound: the (limit-total)-th oldest prunable row before
+			// the cut, or the cut itself when there are fewer.
 			bAt, bSeq := toMS(before), int64(-1)
-			err := tx.QueryRowContext(ctx, `SELECT at, seq FROM segment_history WHERE account_id = ? AND segment_key = ? AND at < ?
-				ORDER BY at, seq LIMIT 1 OFFSET ?`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
+			err := tx.QueryRowContext(ctx, `SELECT at, seq FROM segment_history h WHERE account_id = ? AND segment_key = ? AND at < ? AND `+
+				qPrunable+` ORDER BY at, seq LIMIT 1 OFFSET ?`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
 			if err != nil && err != sql.ErrNoRows {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, "DELETE FROM segment_history WHERE account_id = ? AND segment_key = ? AND (at, seq) < (?, ?)",
+			res, err := tx.ExecContext(ctx, "DELETE FROM segment_history AS h WHERE account_id = ? AND segment_key = ? AND (at, seq) < (?, ?) AND "+qPrunable,
 				g.acct, g.key, bAt, bSeq)
 			if err != nil {
 				return err
@@ -249,6 +250,47 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 		}
 	}
 	return total, nil
+}
+
+// qPrunable is true of a history row h the retention may delete: an exit,
+// or a transition its segment and contact have a later one of (by
+// number). A pair's last entry stays, however old: it is what the
+// receivers were last told (segmentd.HistoryStore.PruneHistory). The
+// contact index (account, contact, segment, time), whose entries carry
+// the number, answers the probe.
+const qPrunable = `(h.kind & 1 = 0 OR EXISTS (SELECT 1 FROM segment_history l INDEXED BY segment_history_contact WHERE l.account_id = h.account_id
+	AND l.contact_id = h.contact_id AND l.segment_key = h.segment_key AND l.seq > h.seq))`
+
+// HistoryLastEntries implements segmentd.HistoryStore: the segment's rows
+// grouped by contact, each group's last by number (SQLite takes the bare
+// columns from the row of max(seq)).
+func (s *Store) HistoryLastEntries(ctx context.Context, acct int64, segID string) ([]segmentd.Transition, error) {
+	key, err := historySegmentKey(ctx, s.read, acct, segID, false)
+	if err != nil || key == 0 {
+		return []segmentd.Transition{}, err
+	}
+	return queryAll(ctx, s.read, scanHistory(acct, segID), "SELECT "+historyColumns+` FROM (
+		SELECT max(seq) AS seq, at, contact_id, email, kind FROM segment_history
+		WHERE account_id = ? AND segment_key = ? GROUP BY contact_id) WHERE kind & 1 = 1`, acct, key)
+}
+
+// HistoryGap implements segmentd.HistoryStore (accounts.history_gap); an
+// account the store does not have has one.
+func (s *Store) HistoryGap(ctx context.Context, acct int64) (bool, error) {
+	var gap int
+	err := s.read.QueryRowContext(ctx, "SELECT history_gap FROM accounts WHERE id = ?", acct).Scan(&gap)
+	if err == sql.ErrNoRows {
+		return true, nil
+	}
+	return gap != 0, err
+}
+
+// MarkHistoryGap implements segmentd.HistoryGapMarker.
+func (s *Store) MarkHistoryGap(ctx context.Context, acct int64) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE accounts SET history_gap = 1 WHERE id = ? AND history_gap = 0", acct)
+		return err
+	})
 }
 
 // HistorySegments implements segmentd.HookReplayStore.

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,8 +148,9 @@ func testHistoryPrune(t *testing.T, st HooksStore) {
 	if err := st.AppendTransitions(ctx(t), b, tb, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	// Before at(3): a's s1 holds 3 (at 0, 1, 2), s3 one, b's s2 five, all
-	// at the same instant: 9 in all, pruned 4 at a time.
+	// Before at(3): a's s1 holds 3 (at 0, 1, 2), each followed by a later
+	// one; s3 one, c3's last, an entry, kept; b's s2 five at the same
+	// instant, the last an entry, kept: 7 to prune, 4 at a time.
 	var n []int
 	for range 5 {
 		k, err := st.PruneHistory(ctx(t), at(3), 4)
@@ -159,8 +162,8 @@ func testHistoryPrune(t *testing.T, st HooksStore) {
 			break
 		}
 	}
-	if !reflect.DeepEqual(n, []int{4, 4, 1}) {
-		t.Fatalf("prune batches %v, want [4 4 1]", n)
+	if !reflect.DeepEqual(n, []int{4, 3}) {
+		t.Fatalf("prune batches %v, want [4 3]", n)
 	}
 	left := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", at(-10), at(10), segmentd.HistoryCursor{}, 10))
 	if len(left) != 2 || left[0].At != at(3) || left[1].At != at(4) {
@@ -169,10 +172,84 @@ func testHistoryPrune(t *testing.T, st HooksStore) {
 	for _, seg := range []struct {
 		acct int64
 		id   string
-	}{{a, "s3"}, {b, "s2"}} {
-		if got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), seg.acct, seg.id, at(-10), at(10), segmentd.HistoryCursor{}, 10)); len(got) != 0 {
-			t.Fatalf("%s after the prune: %+v", seg.id, got)
+		seq  int64
+	}{{a, "s3", ta[5].Seq}, {b, "s2", tb[4].Seq}} {
+		got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), seg.acct, seg.id, at(-10), at(10), segmentd.HistoryCursor{}, 10))
+		if len(got) != 1 || got[0].Seq != seg.seq || !got[0].Entered {
+			t.Fatalf("%s after the prune: %+v, want its last entry, number %d", seg.id, got, seg.seq)
 		}
+	}
+	// Later, every row is old: s1's last (at 4) is an entry and stays; an
+	// exit after it lets it go, and the exit goes as well, being the last.
+	if k, err := st.PruneHistory(ctx(t), at(100), 100); err != nil || k != 1 {
+		t.Fatalf("prune of s1's at(3) = %d %v, want 1", k, err)
+	}
+	exit := []segmentd.Transition{historyTransition("s1", "c1", false, at(5), segmentd.CauseContact)}
+	if err := st.AppendTransitions(ctx(t), a, exit, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := st.PruneHistory(ctx(t), at(100), 100); err != nil || k != 2 {
+		t.Fatalf("prune after the exit = %d %v, want 2", k, err)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", at(-10), at(10), segmentd.HistoryCursor{}, 10)); len(got) != 0 {
+		t.Fatalf("s1 after its exit's prune: %+v", got)
+	}
+}
+
+// testHistoryLastEntries checks the members the history says the
+// receivers were last told of, by number, and the record of a gap.
+func testHistoryLastEntries(t *testing.T, st HooksStore) {
+	a := newAccount(t, st, "a")
+	at := func(m int) time.Time { return nowMS.Add(time.Duration(m) * time.Minute) }
+	if gap, err := st.HistoryGap(ctx(t), a); err != nil || gap {
+		t.Fatalf("a new account's gap = %v %v, want false", gap, err)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryLastEntries")(st.HistoryLastEntries(ctx(t), a, "s1")); len(got) != 0 {
+		t.Fatalf("last entries of a segment without history: %+v", got)
+	}
+	ts := []segmentd.Transition{
+		historyTransition("s1", "c1", true, at(0), segmentd.CauseDefinition),
+		historyTransition("s1", "c2", true, at(0), segmentd.CauseDefinition),
+		historyTransition("s1", "c3", true, at(0), segmentd.CauseDefinition),
+		historyTransition("s2", "c2", true, at(0), segmentd.CauseDefinition),
+		historyTransition("s1", "c2", false, at(1), segmentd.CauseContact),
+		// Numbered last but timed earlier (a remade transition's time):
+		// the number decides.
+		historyTransition("s1", "c3", false, at(2), segmentd.CauseClock),
+		historyTransition("s1", "c3", true, at(1), segmentd.CauseContact),
+	}
+	if err := st.AppendTransitions(ctx(t), a, ts, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	got := must[[]segmentd.Transition](t, "HistoryLastEntries")(st.HistoryLastEntries(ctx(t), a, "s1"))
+	slices.SortFunc(got, func(x, y segmentd.Transition) int { return strings.Compare(x.ContactID, y.ContactID) })
+	want := []segmentd.Transition{ts[0], ts[6]}
+	if len(got) != len(want) {
+		t.Fatalf("last entries %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Seq != want[i].Seq || got[i].ContactID != want[i].ContactID || !got[i].At.Equal(want[i].At) ||
+			got[i].Cause != want[i].Cause || !got[i].Entered || got[i].SegmentID != "s1" {
+			t.Fatalf("last entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	m, ok := st.(segmentd.HistoryGapMarker)
+	if !ok {
+		t.Fatal("the store does not implement segmentd.HistoryGapMarker")
+	}
+	for range 2 { // marking twice is marking once
+		if err := m.MarkHistoryGap(ctx(t), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gap, err := st.HistoryGap(ctx(t), a); err != nil || !gap {
+		t.Fatalf("the gap after MarkHistoryGap = %v %v, want true", gap, err)
+	}
+	if b := newAccount(t, st, "b"); must[bool](t, "HistoryGap")(st.HistoryGap(ctx(t), b)) {
+		t.Fatal("another account has the gap too")
+	}
+	if gap, err := st.HistoryGap(ctx(t), 987654); err != nil || !gap {
+		t.Fatalf("an unknown account's gap = %v %v, want true", gap, err)
 	}
 }
 

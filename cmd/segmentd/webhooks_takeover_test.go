@@ -76,3 +76,43 @@ func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
 		}
 	})
 }
+
+// TestTakeoverAfterALoadThatHeldTheWrite: server B loads its engine while
+// the holder A has made a transition and not stored it yet
+// (SEGMENTD_TEST_ONLY_OUTBOX_DELAY), and A is killed before storing it.
+// B's load already holds the write, so neither its marks nor its changes
+// show it; the account's history has no gap, so B's takeover compares its
+// engine with the history's last word and stores the entry, which the
+// receiver gets once (docs/webhooks.md, "The takeover makes good what the
+// old holder did not store").
+func TestTakeoverAfterALoadThatHeldTheWrite(t *testing.T) {
+	bin := realBinary(t)
+	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
+		const key = "SG.takeover-load-key"
+		a, cmdA := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=30s"}, st.args()...)
+		facetest.Poll(t, "A delivers", func() bool { return logHas(a, "holds the delivery lock") })
+		rc := newRandomReceiver(t)
+		seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
+		rc.subscribe(t, a, key)
+
+		// A's engine makes c0's entry; its storing waits 30 s.
+		mustCall(t, a, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c0@example.com","country":"US"}]}`, 202)
+		facetest.Poll(t, "A's engine has the write", func() bool {
+			return mustCall(t, a, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64) == 1
+		})
+		gate := filepath.Join(t.TempDir(), "elect")
+		b, _ := startBinaryEnv(t, bin, t.TempDir(), key, []string{"SEGMENTD_TEST_ONLY_ELECT_AFTER=" + gate}, st.args()...)
+		facetest.Poll(t, "B's engine has the write", func() bool {
+			return mustCall(t, b, key, "GET", "/v3/marketing/segments/2.0/"+seg, "", 200)["contacts_count"].(float64) == 1
+		})
+		kill(t, cmdA)
+		if ids := historyIDs(t, b, key, map[string]string{"us": seg}, time.Now(), time.Now()); len(ids) != 0 {
+			t.Fatalf("the history holds %v after A's kill; the test needs A to have stored nothing", ids)
+		}
+		if err := os.WriteFile(gate, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		facetest.Poll(t, "B delivers", func() bool { return logHas(b, "holds the delivery lock") })
+		checkCommitWindow(t, b, rc, seg, map[string]string{"c0": "entered"})
+	})
+}
