@@ -263,6 +263,8 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 			if maps, ok := cw.keyedOf(l); ok {
 				return cw.keyed(l, maps, in)
 			}
+		} else if t, n, ok := cw.sinceByDays(l, in); ok {
+			return t, n
 		} else if max, ok := cw.a.latestOf(l.Type); ok {
 			return cw.latest(l, max, in)
 		}
@@ -574,13 +576,26 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 }
 
 // window evaluates a condition on some event of one type between two
-// bounds (query.Latest with Upper) from that type's earliest and latest
-// arrays (derived.go): with E and L a contact's least and greatest
+// bounds (query.Latest with Upper) from that type's day index
+// (eventdays.go) when the window holds at most dayShare events per
+// contact, else from its earliest and latest arrays (derived.go): with
+// E and L a contact's least and greatest
 // timestamps of the type, it is false without such an event, or when L
 // is below the window or E above it; true when E or L is inside it; and
 // only when E is below it and L above it are the contact's events read.
 // Never unknown. False when an array cannot be had.
 func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	code, known := cw.a.evDict.index[l.Type]
+	if dlo, dhi := eventRange(l); dlo > dhi || !known { // none, or no event of the type
+		return cw.newBits(), cw.newBits(), true
+	} else if x, ok := cw.a.daysOf(l.Type, true); ok {
+		// The events in the window, if they are fewer than dayShare per
+		// contact; else the arrays.
+		if bs, entries := x.window(dlo, dhi); entries <= cw.n*dayShare {
+			t, n = cw.byDays(x, bs, entries, code, dlo, dhi, in)
+			return t, n, true
+		}
+	}
 	latest, ok := cw.a.latestOf(l.Type)
 	if !ok {
 		return nil, nil, false
@@ -601,10 +616,6 @@ func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
 	t = cw.newBits()
 	if lo > hi {
 		return t, cw.newBits(), true
-	}
-	code, known := cw.a.evDict.index[l.Type]
-	if !known {
-		return t, cw.newBits(), true // no event of the type
 	}
 	span := min(len(latest), len(earliest)) // past it, no event of the type
 	cw.split(len(in), func(from, to int) {
@@ -645,6 +656,44 @@ func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
 	})
 	return t, cw.cloneBits(t), true
 }
+
+// dayShare is how many events of a window per contact of the account
+// the day index reads at most, rather than the earliest and latest arrays
+// (two reads per contact, and the events of the contacts they leave
+// undecided).
+const dayShare = 1
+
+// sinceByDays evaluates a condition on some event of one type since a
+// time (or at any time; query.Latest without Upper or Keys, or a
+// last-event query on MAX(event_timestamp) > or >= a time, which is the
+// same) from the type's day index, if a preview has built one and the
+// window holds fewer events than sinceShare per contact; false
+// otherwise.
+func (cw *colwise) sinceByDays(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	if l.Op == query.LSS || l.Op == query.LEQ {
+		return nil, nil, false // MAX(event_timestamp) < a time: not "some event"
+	}
+	lo, hi := eventRange(l)
+	code, known := cw.a.evDict.index[l.Type]
+	if !known {
+		return nil, nil, false
+	}
+	x, ok := cw.a.daysOf(l.Type, false)
+	if !ok {
+		return nil, nil, false
+	}
+	bs, entries := x.window(lo, hi)
+	if entries > cw.n/sinceShare {
+		return nil, nil, false
+	}
+	t, n = cw.byDays(x, bs, entries, code, lo, hi, in)
+	return t, n, true
+}
+
+// sinceShare: a window since a time is read from the day index when
+// it holds at most one event per sinceShare contacts; the latest array
+// is one sequential read per contact.
+const sinceShare = 4
 
 // latestRange returns the greatest timestamps [lo, hi] for which l holds;
 // noEvent is below lo.

@@ -60,6 +60,10 @@ type derived struct {
 	// values is by the field's column (a column SetFields replaced is
 	// dropped at the next look-up).
 	values map[*column]*valueCol
+	// days is by event type (eventdays.go); dayTooBig names the types
+	// whose index alone would exceed maxDayBytes.
+	days      map[string]*dayIndex
+	dayTooBig map[string]bool
 }
 
 // maxKeyed bounds the keyed latest-event columns an account keeps (a
@@ -339,11 +343,12 @@ func (a *account) earliestOf(typ string) ([]int64, bool) {
 // derivedEvents keeps the latest-event arrays in step with events added
 // to contact idx. The caller holds the write lock.
 func (a *account) derivedEvents(idx uint32, evs []query.Event) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 && len(a.der.days) == 0 {
 		return
 	}
 	for i := range evs {
 		ev := &evs[i]
+		a.der.dayEvent(idx, ev.Type, ev.Timestamp)
 		if c := a.der.latest[ev.Type]; c != nil {
 			c.note(idx, ev.Timestamp)
 		}
@@ -361,9 +366,16 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 }
 
 // derivedReset recomputes contact idx's entries of the latest-event
-// arrays from its events (after some were pruned, or all dropped). The
-// caller holds the write lock.
+// arrays from its events (after all were dropped) and marks it stale in
+// the day indexes. The caller holds the write lock.
 func (a *account) derivedReset(idx uint32) {
+	a.der.dayStale(idx)
+	a.derivedPruned(idx)
+}
+
+// derivedPruned is derivedReset after contact idx's events before a cut
+// were pruned, which pruneDays drops from the day indexes.
+func (a *account) derivedPruned(idx uint32) {
 	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
@@ -558,6 +570,9 @@ func (d *derived) size() int64 {
 		for k, c := range m {
 			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
 		}
+	}
+	for _, x := range d.days {
+		b += x.size()
 	}
 	for _, c := range d.values {
 		b += int64(cap(c.codes))*2 + int64(cap(c.keys))*8 + int64(cap(c.refs))*4 + int64(cap(c.free))*2 +

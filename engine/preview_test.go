@@ -566,7 +566,7 @@ func TestPreviewEventWindows(t *testing.T) {
 			}
 		}
 	}
-	if a := e.get(1); a.der.earliest["open"] == nil || a.der.earliest["click"] == nil {
-		t.Fatal("no earliest-event arrays")
+	if a := e.get(1); a.der.days["open"] == nil || a.der.days["click"] == nil {
+		t.Fatal("no day indexes")
 	}
 }
