@@ -64,6 +64,7 @@ type derived struct {
 	// whose index alone would exceed maxDayBytes.
 	days      map[string]*dayIndex
 	dayTooBig map[string]bool
+	dayMax    int64 // if not 0, the bound instead of maxDayBytes
 }
 
 // maxKeyed bounds the keyed latest-event columns an account keeps (a

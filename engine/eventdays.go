@@ -60,10 +60,11 @@ func dayNumber(ts int64) int64 {
 	return d
 }
 
-// add records an event of the index's type at ts for contact idx. Its
-// offset is ts less its day's start, in wrapping arithmetic: exact even
-// for the days whose start int64 cannot hold (the reverse is exact too).
-func (x *dayIndex) add(idx uint32, ts int64) {
+// add records an event of the index's type at ts for contact idx, and
+// reports whether the index grew in bytes. Its offset is ts less its
+// day's start, in wrapping arithmetic: exact even for the days whose
+// start int64 cannot hold (the reverse is exact too).
+func (x *dayIndex) add(idx uint32, ts int64) bool {
 	d := dayNumber(ts)
 	var b *dayBucket
 	if n := len(x.buckets); n > 0 && x.buckets[n-1].day == d { // most events are of the last day
@@ -75,8 +76,10 @@ func (x *dayIndex) add(idx uint32, ts int64) {
 		}
 		b = x.buckets[i]
 	}
+	c := cap(b.ents)
 	b.ents = append(b.ents, dayEntry{off: uint32(ts - d*dayMS), idx: idx})
 	x.entries++
+	return cap(b.ents) != c
 }
 
 // size returns the index's heap bytes.
@@ -113,6 +116,10 @@ func (a *account) daysOf(typ string, build bool) (*dayIndex, bool) {
 	if x == nil && !build {
 		return nil, false
 	}
+	if x != nil && x.size() > d.dayLimit() { // grown past the bound alone
+		delete(d.days, typ)
+		x = nil
+	}
 	if x == nil {
 		x = &dayIndex{stale: roaring.New()}
 		if code, ok := a.evDict.index[typ]; ok {
@@ -126,7 +133,7 @@ func (a *account) daysOf(typ string, build bool) (*dayIndex, bool) {
 				}
 			}
 		}
-		if x.size() > maxDayBytes {
+		if x.size() > d.dayLimit() {
 			if d.dayTooBig == nil {
 				d.dayTooBig = make(map[string]bool)
 			}
@@ -177,6 +184,15 @@ func (a *account) compactDays(typ string, x *dayIndex) *dayIndex {
 	return y
 }
 
+// dayLimit is the bound of the account's day indexes: maxDayBytes, or
+// dayMax when set (by tests).
+func (d *derived) dayLimit() int64 {
+	if d.dayMax > 0 {
+		return d.dayMax
+	}
+	return maxDayBytes
+}
+
 // evictDays drops the least recently used day indexes but keep while
 // they exceed maxDayBytes together. The caller holds der.mu or the write
 // lock.
@@ -191,7 +207,7 @@ func (d *derived) evictDays(keep *dayIndex) {
 				oldest, otyp = x, typ
 			}
 		}
-		if total <= maxDayBytes || oldest == nil {
+		if total <= d.dayLimit() || oldest == nil {
 			return
 		}
 		delete(d.days, otyp)
@@ -221,11 +237,8 @@ func (d *derived) pruneDays(cut int64) {
 // dayEvent keeps the day indexes in step with event of type typ at ts
 // added to contact idx. The caller holds the write lock.
 func (d *derived) dayEvent(idx uint32, typ string, ts int64) {
-	if x := d.days[typ]; x != nil {
-		x.add(idx, ts)
-		if x.entries&1023 == 0 {
-			d.evictDays(nil) // the indexes grew past their bound
-		}
+	if x := d.days[typ]; x != nil && x.add(idx, ts) {
+		d.evictDays(nil) // if the indexes grew past their bound
 	}
 }
 
