@@ -255,24 +255,55 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return cw.lists(ids, in)
 	}
 	if l, ok := p.Latest(cw.now); ok {
-		if l.Upper != 0 {
-			if t, n, ok := cw.window(l, in); ok {
-				return t, n
-			}
-		} else if len(l.Keys) > 0 {
-			if maps, ok := cw.keyedOf(l); ok {
-				return cw.keyed(l, maps, in)
-			}
-		} else if t, n, ok := cw.sinceByDays(l, in); ok {
+		if t, n, ok := cw.latestPart(l, in); ok {
 			return t, n
-		} else if max, ok := cw.a.latestOf(l.Type); ok {
-			return cw.latest(l, max, in)
 		}
 	}
 	if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) {
 		return cw.custom(p, slot, in)
 	}
 	return cw.each(p, in)
+}
+
+// latestPart evaluates a condition on events that query.Latest reads:
+// one on several types as the OR of the same on each; one with keys by
+// the keyed latest events; a window by the day index or the earliest and
+// latest arrays; any other by the day index or the latest array. False
+// when the index it needs cannot be had.
+func (cw *colwise) latestPart(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	if len(l.Types) > 0 {
+		t = cw.newBits()
+		rest := cw.cloneBits(in) // the contacts not yet found true
+		for _, typ := range l.Types {
+			one := l
+			one.Type, one.Types = typ, nil
+			kt, _, ok := cw.latestPart(one, rest)
+			if !ok {
+				return nil, nil, false
+			}
+			t.or(kt)
+			rest.andNot(kt)
+		}
+		return t, cw.cloneBits(t), true
+	}
+	switch {
+	case len(l.Keys) > 0:
+		if maps, ok := cw.keyedOf(l); ok {
+			t, n = cw.keyed(l, maps, in)
+			return t, n, true
+		}
+	case l.Upper != 0:
+		return cw.window(l, in)
+	default:
+		if t, n, ok := cw.sinceByDays(l, in); ok {
+			return t, n, true
+		}
+		if max, ok := cw.a.latestOf(l.Type); ok {
+			t, n = cw.latest(l, max, in)
+			return t, n, true
+		}
+	}
+	return nil, nil, false
 }
 
 // coded is a condition whose verdict is a function of one coded column:

@@ -131,6 +131,15 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= '2026-01-08T00:00:00Z')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) > '2026-01-06T00:00:00Z'", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'bounce' AND event_timestamp < '2026-01-07T00:00:00Z')", ""},
+	// Several event types at once: the OR of each type's answer.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'click') AND event_timestamp >= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE (event_type = 'bounce' OR event_type IN ('delivered', NULL, 'nope')))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'click', 'open') AND event_timestamp > timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'delivered') AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type IN ('click', 'bounce') AND e.event_timestamp < '2026-01-05T00:00:00Z'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN (NULL))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type NOT IN ('open'))", ""},
+	{query.SGQL, "(event_type IN ('open', 'click') AND event_timestamp > NOW() - INTERVAL 2 day)", ""},
 	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},

@@ -2,6 +2,7 @@ package query
 
 import (
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 )
@@ -177,7 +178,12 @@ func (p *Part) Like() (LikeTest, bool) {
 // with no event of Type; else true when Op is 0, or when that timestamp
 // Op Bound holds (false when NullBound). Never unknown.
 type Latest struct {
-	Type      string
+	Type string
+	// Types, when not empty, are the event types of a condition on some
+	// event of any of them (event_type IN (…), or an OR of event_type =
+	// …); Type is then "". Such a condition is true exactly when it is
+	// for one of the types alone.
+	Types     []string
 	Op        Token // 0, LSS, LEQ, GTR or GEQ
 	Bound     int64 // unix ms
 	NullBound bool
@@ -245,10 +251,14 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 			return Latest{}, false
 		}
 		typ, rest, ok := splitType(n.args[0], n.scope)
+		var types []string
+		if !ok {
+			types, rest, ok = splitTypes(n.args[0], n.scope)
+		}
 		if !ok || len(rest) > 2 {
 			return Latest{}, false
 		}
-		l := Latest{Type: typ}
+		l := Latest{Type: typ, Types: types}
 		for _, x := range rest {
 			if op, b, ok := windowTest(x, n.scope); ok {
 				lb, ok := bound(b)
@@ -303,6 +313,55 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 		return lt, ok
 	}
 	return Latest{}, false
+}
+
+// splitTypes finds a conjunct of cond that requires scope's event to
+// have one of several types (typesTest), and returns them and the other
+// conjuncts.
+func splitTypes(cond *cnode, scope int) (types []string, rest []*cnode, ok bool) {
+	cs := conjuncts(cond, nil)
+	for i, x := range cs {
+		if ts, ok := typesTest(x, scope, nil); ok && len(ts) > 0 {
+			slices.Sort(ts)
+			rest = append(append(rest, cs[:i]...), cs[i+1:]...)
+			return slices.Compact(ts), rest, true
+		}
+	}
+	return nil, cs, false
+}
+
+// typesTest appends to types those n requires of scope's event when n
+// is event_type = a constant, event_type IN constants (a NULL among them
+// matches no event), or an OR of those: n is then true for an event
+// exactly when its type is one of types.
+func typesTest(n *cnode, scope int, types []string) ([]string, bool) {
+	switch n.k {
+	case kOr:
+		var ok bool
+		if types, ok = typesTest(n.args[0], scope, types); !ok {
+			return nil, false
+		}
+		return typesTest(n.args[1], scope, types)
+	case kIn:
+		if n.not || !isEvCol(n.args[0], ecType, scope) {
+			return nil, false
+		}
+		for _, v := range n.args[1:] {
+			switch {
+			case v.k == kConst && v.t == TNull:
+			case v.k == kConst && v.t == TString && v.s != "":
+				types = append(types, v.s)
+			default:
+				return nil, false
+			}
+		}
+		return types, true
+	}
+	t, ok := typeTest(n, scope)
+	if !ok {
+		return nil, false
+	}
+	return append(types, t), true
 }
 
 // clockOnly reports whether n reads nothing of a contact or its events:
