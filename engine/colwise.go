@@ -749,8 +749,8 @@ func latestRange(l query.Latest) (lo, hi int64) {
 
 // keyedOf returns the keyed latest-event column of each of l's keys
 // (derived.go); false when one cannot be trusted.
-func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
-	maps := make([]map[uint32]int64, len(l.Keys))
+func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]keySpan, bool) {
+	maps := make([]map[uint32]keySpan, len(l.Keys))
 	for i, k := range l.Keys {
 		m, ok := cw.a.keyedOf(l.Type, k)
 		if !ok {
@@ -762,22 +762,93 @@ func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
 }
 
 // keyed evaluates a condition on some event of one type holding one of
-// several keys, since an optional bound (query.Latest with Keys): true
-// for the contacts of in whose greatest timestamp under some key is in
-// range (an event matches the condition exactly when it matches it for
-// one of the keys), never unknown. Its work is the number of contacts
-// with such events, not the account's.
-func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t, n bitset) {
-	lo, hi := latestRange(l)
+// several keys, since an optional bound and before an optional one
+// (query.Latest with Keys): an event matches the condition exactly when
+// it matches it for one of the keys, so it is true for the contacts of
+// in with, under some key, their least or greatest timestamp in the
+// window; false for those whose timestamps under every key are all
+// before it or all after it; and only for those whose least is before
+// it and greatest after it are the events read. Never unknown. Its
+// work is the number of contacts with such events, not the account's.
+func (cw *colwise) keyed(l query.Latest, maps []map[uint32]keySpan, in bitset) (t, n bitset) {
+	lo, hi := eventRange(l)
 	t = cw.newBits()
+	var amb bitset
 	for _, m := range maps {
 		for idx, v := range m {
-			if lo <= v && v <= hi && int(idx>>6) < len(in) && in[idx>>6]&(1<<(idx&63)) != 0 {
-				t.set(idx)
+			if v.most < lo || v.least > hi || int(idx>>6) >= len(in) || in[idx>>6]&(1<<(idx&63)) == 0 {
+				continue
 			}
+			if lo <= v.least && v.least <= hi || lo <= v.most && v.most <= hi {
+				t.set(idx)
+				continue
+			}
+			if amb == nil {
+				amb = cw.newBits()
+			}
+			amb.set(idx)
 		}
 	}
+	if amb != nil {
+		amb.andNot(t)
+		match := cw.keyMatch(l)
+		var ev event
+		amb.each(func(idx uint32) {
+			er := eventReader{b: cw.a.events[idx]}
+			for er.next(&ev) {
+				if lo <= ev.ts && ev.ts <= hi && match(&ev) {
+					t.set(idx)
+					return
+				}
+			}
+		})
+	}
 	return t, cw.cloneBits(t)
+}
+
+// keyMatch returns whether an event is of l's type and holds one of its
+// keys.
+func (cw *colwise) keyMatch(l query.Latest) func(ev *event) bool {
+	idx := cw.a.evDict.index
+	typ, ok := idx[l.Type]
+	if !ok {
+		return func(*event) bool { return false }
+	}
+	type key struct {
+		col  string
+		code uint32 // 0: any value
+	}
+	var keys []key
+	for _, k := range l.Keys {
+		code, ok := idx[k.Value]
+		switch {
+		case k.Value == "":
+			code = 0
+		case !ok:
+			continue // a value no event holds
+		}
+		keys = append(keys, key{k.Col, code})
+	}
+	return func(ev *event) bool {
+		if ev.typ != typ {
+			return false
+		}
+		for _, k := range keys {
+			var v uint32
+			switch k.col {
+			case "singlesend_id":
+				v = ev.ss
+			case "automation_id":
+				v = ev.auto
+			case "marketing_campaign_id":
+				v = ev.camp
+			}
+			if v != 0 && (k.code == 0 || v == k.code) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // valueCache is how many verdicts byValues keeps per worker, by value.

@@ -72,11 +72,15 @@ type derived struct {
 const maxKeyed = 32
 
 type keyedCol struct {
-	max map[uint32]int64 // by contact index: only contacts with such an event
+	spans map[uint32]keySpan // by contact index: only contacts with such an event
 	// inexact is as latestCol's: an event at noEvent itself.
 	inexact bool
 	used    uint64 // derived.clock at its last use
 }
+
+// keySpan is a contact's least and greatest timestamps of the events of
+// a keyed column's type and key.
+type keySpan struct{ least, most int64 }
 
 // note records an event of the column's type and key at ts for contact
 // idx.
@@ -84,8 +88,10 @@ func (c *keyedCol) note(idx uint32, ts int64) {
 	if ts == noEvent {
 		c.inexact = true
 	}
-	if v, ok := c.max[idx]; !ok || ts > v {
-		c.max[idx] = ts
+	if v, ok := c.spans[idx]; !ok {
+		c.spans[idx] = keySpan{ts, ts}
+	} else if ts < v.least || ts > v.most {
+		c.spans[idx] = keySpan{min(v.least, ts), max(v.most, ts)}
 	}
 }
 
@@ -101,10 +107,10 @@ func eventKeysOf(ss, auto, camp string, f func(k query.EventKey)) {
 }
 
 // keyedOf returns, for each contact with an event of type typ holding
-// key k, the greatest timestamp of such an event, building the column
+// key k, the least and greatest timestamps of such events, building the column
 // first if no preview has (one decoding pass over the events); false
 // when it cannot be trusted. The caller holds the read lock.
-func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool) {
+func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, bool) {
 	a.der.mu.Lock()
 	defer a.der.mu.Unlock()
 	a.der.clock++
@@ -113,7 +119,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 		if a.der.nKeyed >= maxKeyed {
 			a.der.evictKeyed()
 		}
-		c = &keyedCol{max: make(map[uint32]int64)}
+		c = &keyedCol{spans: make(map[uint32]keySpan)}
 		code, ok := a.evDict.index[typ]
 		vcode, vok := a.evDict.index[k.Value]
 		if k.Value == "" {
@@ -152,7 +158,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 		a.der.nKeyed++
 	}
 	c.used = a.der.clock
-	return c.max, !c.inexact
+	return c.spans, !c.inexact
 }
 
 // evictKeyed drops the least recently used keyed column. A preview that
@@ -389,7 +395,7 @@ func (a *account) derivedPruned(idx uint32) {
 	}
 	for _, m := range a.der.keyed {
 		for _, c := range m {
-			delete(c.max, idx)
+			delete(c.spans, idx)
 		}
 	}
 	er := eventReader{b: a.events[idx]}
@@ -569,7 +575,7 @@ func (d *derived) size() int64 {
 	}
 	for typ, m := range d.keyed {
 		for k, c := range m {
-			b += int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
+			b += int64(len(c.spans))*mapEntryBytes(4+16) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
 		}
 	}
 	for _, x := range d.days {

@@ -197,8 +197,8 @@ type Latest struct {
 	// exactly when it is for one of the keys alone.
 	Keys []EventKey
 	// Upper, when not 0 (LSS or LEQ), is a second requirement of the
-	// same event (only in a condition on some event without Keys, not
-	// a last-event query): its timestamp Upper UpperBound (never, when
+	// same event (only in a condition on some event, not a last-event
+	// query): its timestamp Upper UpperBound (never, when
 	// UpperNull). The greatest timestamp alone then does not decide the
 	// condition: some event must lie between both bounds.
 	Upper      Token
@@ -221,10 +221,10 @@ type EventKey struct {
 //   - some event of type T exists (EXISTS, IN (SELECT …), a JOIN), with
 //     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
-//     greatest timestamp for it) and at most one on the event's single
-//     send, automation or campaign (eventKeys: then Keys), or instead
-//     of the latter at most one event_timestamp < or <= such a time
-//     (then Upper);
+//     greatest timestamp for it), at most one on the event's single
+//     send, automation or campaign (eventKeys: then Keys), and at most
+//     one event_timestamp < or <= such a time (then Upper); the type
+//     may be one of several (then Types);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
 //     and whose HAVING is absent or MAX(event_timestamp) compared with
 //     such a time (compileLastEvent reads the group's greatest timestamp).
@@ -255,7 +255,7 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 		if !ok {
 			types, rest, ok = splitTypes(n.args[0], n.scope)
 		}
-		if !ok || len(rest) > 2 {
+		if !ok || len(rest) > 3 {
 			return Latest{}, false
 		}
 		l := Latest{Type: typ, Types: types}
@@ -279,9 +279,6 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 				l.Keys = keys
 				continue
 			}
-			return Latest{}, false
-		}
-		if l.Upper != 0 && len(l.Keys) > 0 {
 			return Latest{}, false
 		}
 		return l, true
