@@ -834,16 +834,7 @@ func (cw *colwise) keyMatch(l query.Latest) func(ev *event) bool {
 			return false
 		}
 		for _, k := range keys {
-			var v uint32
-			switch k.col {
-			case "singlesend_id":
-				v = ev.ss
-			case "automation_id":
-				v = ev.auto
-			case "marketing_campaign_id":
-				v = ev.camp
-			}
-			if v != 0 && (k.code == 0 || v == k.code) {
+			if v := ev.keyCode(k.col); v != 0 && (k.code == 0 || v == k.code) {
 				return true
 			}
 		}

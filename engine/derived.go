@@ -133,16 +133,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, boo
 					if ev.typ != code {
 						continue
 					}
-					var v uint32
-					switch k.Col {
-					case "singlesend_id":
-						v = ev.ss
-					case "automation_id":
-						v = ev.auto
-					case "marketing_campaign_id":
-						v = ev.camp
-					}
-					if v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
+					if v := ev.keyCode(k.Col); v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
 						c.note(uint32(idx), ev.ts)
 					}
 				}
@@ -159,6 +150,20 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, boo
 	}
 	c.used = a.der.clock
 	return c.spans, !c.inexact
+}
+
+// keyCode returns the event's code in key column col (singlesend_id,
+// automation_id or marketing_campaign_id), 0 when it has none.
+func (ev *event) keyCode(col string) uint32 {
+	switch col {
+	case "singlesend_id":
+		return ev.ss
+	case "automation_id":
+		return ev.auto
+	case "marketing_campaign_id":
+		return ev.camp
+	}
+	return 0
 }
 
 // evictKeyed drops the least recently used keyed column. A preview that
