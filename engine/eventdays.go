@@ -51,7 +51,7 @@ type dayIndex struct {
 	used    uint64          // derived.clock at its last use
 }
 
-// floorDay returns the day of unix ms ts (rounded down).
+// dayNumber returns the number of the UTC day of unix ms ts.
 func dayNumber(ts int64) int64 {
 	d := ts / dayMS
 	if ts%dayMS < 0 {
