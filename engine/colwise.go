@@ -255,22 +255,55 @@ func (cw *colwise) eval(p *query.Part, in bitset) (t, n bitset) {
 		return cw.lists(ids, in)
 	}
 	if l, ok := p.Latest(cw.now); ok {
-		if l.Upper != 0 {
-			if t, n, ok := cw.window(l, in); ok {
-				return t, n
-			}
-		} else if len(l.Keys) > 0 {
-			if maps, ok := cw.keyedOf(l); ok {
-				return cw.keyed(l, maps, in)
-			}
-		} else if max, ok := cw.a.latestOf(l.Type); ok {
-			return cw.latest(l, max, in)
+		if t, n, ok := cw.latestPart(l, in); ok {
+			return t, n
 		}
 	}
 	if slot, ok := p.CustomSlot(); ok && slot < len(cw.a.slotCols) {
 		return cw.custom(p, slot, in)
 	}
 	return cw.each(p, in)
+}
+
+// latestPart evaluates a condition on events that query.Latest reads:
+// one on several types as the OR of the same on each; one with keys by
+// the keyed latest events; a window by the day index or the earliest and
+// latest arrays; any other by the day index or the latest array. False
+// when the index it needs cannot be had.
+func (cw *colwise) latestPart(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	if len(l.Types) > 0 {
+		t = cw.newBits()
+		rest := cw.cloneBits(in) // the contacts not yet found true
+		for _, typ := range l.Types {
+			one := l
+			one.Type, one.Types = typ, nil
+			kt, _, ok := cw.latestPart(one, rest)
+			if !ok {
+				return nil, nil, false
+			}
+			t.or(kt)
+			rest.andNot(kt)
+		}
+		return t, cw.cloneBits(t), true
+	}
+	switch {
+	case len(l.Keys) > 0:
+		if maps, ok := cw.keyedOf(l); ok {
+			t, n = cw.keyed(l, maps, in)
+			return t, n, true
+		}
+	case l.Upper != 0:
+		return cw.window(l, in)
+	default:
+		if t, n, ok := cw.sinceByDays(l, in); ok {
+			return t, n, true
+		}
+		if max, ok := cw.a.latestOf(l.Type); ok {
+			t, n = cw.latest(l, max, in)
+			return t, n, true
+		}
+	}
+	return nil, nil, false
 }
 
 // coded is a condition whose verdict is a function of one coded column:
@@ -574,13 +607,26 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 }
 
 // window evaluates a condition on some event of one type between two
-// bounds (query.Latest with Upper) from that type's earliest and latest
-// arrays (derived.go): with E and L a contact's least and greatest
+// bounds (query.Latest with Upper) from that type's day index
+// (eventdays.go) when the window holds at most dayShare events per
+// contact, else from its earliest and latest arrays (derived.go): with
+// E and L a contact's least and greatest
 // timestamps of the type, it is false without such an event, or when L
 // is below the window or E above it; true when E or L is inside it; and
 // only when E is below it and L above it are the contact's events read.
 // Never unknown. False when an array cannot be had.
 func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	code, known := cw.a.evDict.index[l.Type]
+	if dlo, dhi := eventRange(l); dlo > dhi || !known { // none, or no event of the type
+		return cw.newBits(), cw.newBits(), true
+	} else if x, ok := cw.a.daysOf(l.Type, true); ok {
+		// The events in the window, if they are fewer than dayShare per
+		// contact; else the arrays.
+		if bs, entries := x.window(dlo, dhi); entries <= cw.n*dayShare {
+			t, n = cw.byDays(x, bs, entries, code, dlo, dhi, in)
+			return t, n, true
+		}
+	}
 	latest, ok := cw.a.latestOf(l.Type)
 	if !ok {
 		return nil, nil, false
@@ -601,10 +647,6 @@ func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
 	t = cw.newBits()
 	if lo > hi {
 		return t, cw.newBits(), true
-	}
-	code, known := cw.a.evDict.index[l.Type]
-	if !known {
-		return t, cw.newBits(), true // no event of the type
 	}
 	span := min(len(latest), len(earliest)) // past it, no event of the type
 	cw.split(len(in), func(from, to int) {
@@ -646,6 +688,44 @@ func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
 	return t, cw.cloneBits(t), true
 }
 
+// dayShare is how many events of a window per contact of the account
+// the day index reads at most, rather than the earliest and latest arrays
+// (two reads per contact, and the events of the contacts they leave
+// undecided).
+const dayShare = 1
+
+// sinceByDays evaluates a condition on some event of one type since a
+// time (or at any time; query.Latest without Upper or Keys, or a
+// last-event query on MAX(event_timestamp) > or >= a time, which is the
+// same) from the type's day index, if a preview has built one and the
+// window holds fewer events than sinceShare per contact; false
+// otherwise.
+func (cw *colwise) sinceByDays(l query.Latest, in bitset) (t, n bitset, ok bool) {
+	if l.Op == query.LSS || l.Op == query.LEQ {
+		return nil, nil, false // MAX(event_timestamp) < a time: not "some event"
+	}
+	lo, hi := eventRange(l)
+	code, known := cw.a.evDict.index[l.Type]
+	if !known {
+		return nil, nil, false
+	}
+	x, ok := cw.a.daysOf(l.Type, false)
+	if !ok {
+		return nil, nil, false
+	}
+	bs, entries := x.window(lo, hi)
+	if entries > cw.n/sinceShare {
+		return nil, nil, false
+	}
+	t, n = cw.byDays(x, bs, entries, code, lo, hi, in)
+	return t, n, true
+}
+
+// sinceShare: a window since a time is read from the day index when
+// it holds at most one event per sinceShare contacts; the latest array
+// is one sequential read per contact.
+const sinceShare = 4
+
 // latestRange returns the greatest timestamps [lo, hi] for which l holds;
 // noEvent is below lo.
 func latestRange(l query.Latest) (lo, hi int64) {
@@ -669,8 +749,8 @@ func latestRange(l query.Latest) (lo, hi int64) {
 
 // keyedOf returns the keyed latest-event column of each of l's keys
 // (derived.go); false when one cannot be trusted.
-func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
-	maps := make([]map[uint32]int64, len(l.Keys))
+func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]keySpan, bool) {
+	maps := make([]map[uint32]keySpan, len(l.Keys))
 	for i, k := range l.Keys {
 		m, ok := cw.a.keyedOf(l.Type, k)
 		if !ok {
@@ -682,22 +762,84 @@ func (cw *colwise) keyedOf(l query.Latest) ([]map[uint32]int64, bool) {
 }
 
 // keyed evaluates a condition on some event of one type holding one of
-// several keys, since an optional bound (query.Latest with Keys): true
-// for the contacts of in whose greatest timestamp under some key is in
-// range (an event matches the condition exactly when it matches it for
-// one of the keys), never unknown. Its work is the number of contacts
-// with such events, not the account's.
-func (cw *colwise) keyed(l query.Latest, maps []map[uint32]int64, in bitset) (t, n bitset) {
-	lo, hi := latestRange(l)
+// several keys, since an optional bound and before an optional one
+// (query.Latest with Keys): an event matches the condition exactly when
+// it matches it for one of the keys, so it is true for the contacts of
+// in with, under some key, their least or greatest timestamp in the
+// window; false for those whose timestamps under every key are all
+// before it or all after it; and only for those whose least is before
+// it and greatest after it are the events read. Never unknown. Its
+// work is the number of contacts with such events, not the account's.
+func (cw *colwise) keyed(l query.Latest, maps []map[uint32]keySpan, in bitset) (t, n bitset) {
+	lo, hi := eventRange(l)
 	t = cw.newBits()
+	var amb bitset
 	for _, m := range maps {
 		for idx, v := range m {
-			if lo <= v && v <= hi && int(idx>>6) < len(in) && in[idx>>6]&(1<<(idx&63)) != 0 {
-				t.set(idx)
+			if v.most < lo || v.least > hi || int(idx>>6) >= len(in) || in[idx>>6]&(1<<(idx&63)) == 0 {
+				continue
 			}
+			if lo <= v.least && v.least <= hi || lo <= v.most && v.most <= hi {
+				t.set(idx)
+				continue
+			}
+			if amb == nil {
+				amb = cw.newBits()
+			}
+			amb.set(idx)
 		}
 	}
+	if amb != nil {
+		amb.andNot(t)
+		match := cw.keyMatch(l)
+		var ev event
+		amb.each(func(idx uint32) {
+			er := eventReader{b: cw.a.events[idx]}
+			for er.next(&ev) {
+				if lo <= ev.ts && ev.ts <= hi && match(&ev) {
+					t.set(idx)
+					return
+				}
+			}
+		})
+	}
 	return t, cw.cloneBits(t)
+}
+
+// keyMatch returns whether an event is of l's type and holds one of its
+// keys.
+func (cw *colwise) keyMatch(l query.Latest) func(ev *event) bool {
+	idx := cw.a.evDict.index
+	typ, ok := idx[l.Type]
+	if !ok {
+		return func(*event) bool { return false }
+	}
+	type key struct {
+		col  string
+		code uint32 // 0: any value
+	}
+	var keys []key
+	for _, k := range l.Keys {
+		code, ok := idx[k.Value]
+		switch {
+		case k.Value == "":
+			code = 0
+		case !ok:
+			continue // a value no event holds
+		}
+		keys = append(keys, key{k.Col, code})
+	}
+	return func(ev *event) bool {
+		if ev.typ != typ {
+			return false
+		}
+		for _, k := range keys {
+			if v := ev.keyCode(k.col); v != 0 && (k.code == 0 || v == k.code) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // valueCache is how many verdicts byValues keeps per worker, by value.

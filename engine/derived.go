@@ -64,6 +64,11 @@ type derived struct {
 	// values is by the field's column (a column SetFields replaced is
 	// dropped at the next look-up).
 	values map[*column]*valueCol
+	// days is by event type (eventdays.go); dayTooBig names the types
+	// whose index alone would exceed maxDayBytes.
+	days      map[string]*dayIndex
+	dayTooBig map[string]bool
+	dayMax    int64 // if not 0, the bound instead of maxDayBytes
 }
 
 // maxKeyed bounds the keyed latest-event columns an account keeps (a
@@ -79,15 +84,19 @@ const maxKeyedBytes = 64 << 20
 
 // keyedColBytes is the heap a keyed column holds, as size counts it.
 func keyedColBytes(typ string, k query.EventKey, c *keyedCol) int64 {
-	return int64(len(c.max))*mapEntryBytes(4+8) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
+	return int64(len(c.spans))*mapEntryBytes(4+16) + int64(len(typ)+len(k.Col)+len(k.Value)) + 96
 }
 
 type keyedCol struct {
-	max map[uint32]int64 // by contact index: only contacts with such an event
+	spans map[uint32]keySpan // by contact index: only contacts with such an event
 	// inexact is as latestCol's: an event at noEvent itself.
 	inexact bool
 	used    uint64 // derived.clock at its last use
 }
+
+// keySpan is a contact's least and greatest timestamps of the events of
+// a keyed column's type and key.
+type keySpan struct{ least, most int64 }
 
 // note records an event of the column's type and key at ts for contact
 // idx.
@@ -95,8 +104,10 @@ func (c *keyedCol) note(idx uint32, ts int64) {
 	if ts == noEvent {
 		c.inexact = true
 	}
-	if v, ok := c.max[idx]; !ok || ts > v {
-		c.max[idx] = ts
+	if v, ok := c.spans[idx]; !ok {
+		c.spans[idx] = keySpan{ts, ts}
+	} else if ts < v.least || ts > v.most {
+		c.spans[idx] = keySpan{min(v.least, ts), max(v.most, ts)}
 	}
 }
 
@@ -112,10 +123,10 @@ func eventKeysOf(ss, auto, camp string, f func(k query.EventKey)) {
 }
 
 // keyedOf returns, for each contact with an event of type typ holding
-// key k, the greatest timestamp of such an event, building the column
+// key k, the least and greatest timestamps of such events, building the column
 // first if no preview has (one decoding pass over the events); false
 // when it cannot be trusted. The caller holds the read lock.
-func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool) {
+func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, bool) {
 	a.der.mu.Lock()
 	defer a.der.mu.Unlock()
 	a.der.clock++
@@ -124,7 +135,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 		if a.der.nKeyed >= maxKeyed {
 			a.der.evictKeyed()
 		}
-		c = &keyedCol{max: make(map[uint32]int64)}
+		c = &keyedCol{spans: make(map[uint32]keySpan)}
 		code, ok := a.evDict.index[typ]
 		vcode, vok := a.evDict.index[k.Value]
 		if k.Value == "" {
@@ -138,16 +149,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 					if ev.typ != code {
 						continue
 					}
-					var v uint32
-					switch k.Col {
-					case "singlesend_id":
-						v = ev.ss
-					case "automation_id":
-						v = ev.auto
-					case "marketing_campaign_id":
-						v = ev.camp
-					}
-					if v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
+					if v := ev.keyCode(k.Col); v != 0 && (v == vcode || vcode == 0) { // vcode 0: any value
 						c.note(uint32(idx), ev.ts)
 					}
 				}
@@ -164,7 +166,21 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]int64, bool)
 	}
 	c.used = a.der.clock
 	a.der.boundKeyed() // columns grow with events after they are built
-	return c.max, !c.inexact
+	return c.spans, !c.inexact
+}
+
+// keyCode returns the event's code in key column col (singlesend_id,
+// automation_id or marketing_campaign_id), 0 when it has none.
+func (ev *event) keyCode(col string) uint32 {
+	switch col {
+	case "singlesend_id":
+		return ev.ss
+	case "automation_id":
+		return ev.auto
+	case "marketing_campaign_id":
+		return ev.camp
+	}
+	return 0
 }
 
 // boundKeyed drops the least recently used keyed columns while they hold
@@ -375,11 +391,12 @@ func (a *account) earliestOf(typ string) ([]int64, bool) {
 // derivedEvents keeps the latest-event arrays in step with events added
 // to contact idx. The caller holds the write lock.
 func (a *account) derivedEvents(idx uint32, evs []query.Event) {
-	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
+	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 && len(a.der.days) == 0 {
 		return
 	}
 	for i := range evs {
 		ev := &evs[i]
+		a.der.dayEvent(idx, ev.Type, ev.Timestamp)
 		if c := a.der.latest[ev.Type]; c != nil {
 			c.note(idx, ev.Timestamp)
 		}
@@ -397,9 +414,16 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 }
 
 // derivedReset recomputes contact idx's entries of the latest-event
-// arrays from its events (after some were pruned, or all dropped). The
-// caller holds the write lock.
+// arrays from its events (after all were dropped) and marks it stale in
+// the day indexes. The caller holds the write lock.
 func (a *account) derivedReset(idx uint32) {
+	a.der.dayStale(idx)
+	a.derivedPruned(idx)
+}
+
+// derivedPruned is derivedReset after contact idx's events before a cut
+// were pruned, which pruneDays drops from the day indexes.
+func (a *account) derivedPruned(idx uint32) {
 	if len(a.der.latest) == 0 && len(a.der.keyed) == 0 && len(a.der.earliest) == 0 {
 		return
 	}
@@ -412,7 +436,7 @@ func (a *account) derivedReset(idx uint32) {
 	}
 	for _, m := range a.der.keyed {
 		for _, c := range m {
-			delete(c.max, idx)
+			delete(c.spans, idx)
 		}
 	}
 	er := eventReader{b: a.events[idx]}
@@ -594,6 +618,9 @@ func (d *derived) size() int64 {
 		for k, c := range m {
 			b += keyedColBytes(typ, k, c)
 		}
+	}
+	for _, x := range d.days {
+		b += x.size()
 	}
 	for _, c := range d.values {
 		b += int64(cap(c.codes))*2 + int64(cap(c.keys))*8 + int64(cap(c.refs))*4 + int64(cap(c.free))*2 +

@@ -163,6 +163,7 @@ func (a *account) resetContacts() {
 	a.created, a.updated, a.events, a.lastEv, a.nEvents = nil, nil, nil, nil, 0
 	a.der.domains, a.der.grams, a.der.latest, a.der.keyed, a.der.nKeyed = nil, nil, nil, nil, 0
 	a.der.values, a.der.earliest = nil, nil
+	a.der.days, a.der.dayTooBig = nil, nil
 	a.alt = make(map[uint32][]string)
 	a.lists, a.listOrder = make(map[string]*list), nil
 	a.tags = newTagSets()
@@ -666,6 +667,7 @@ func (e *Engine) PruneEvents(acct int64, before, now time.Time) {
 	defer e.release(a)
 	ms := a.clock(now)
 	cut := before.UnixMilli()
+	a.der.pruneDays(cut) // the entries of the events pruned below
 	for idx, run := range a.events {
 		if len(run) > 0 && a.pruneEvents(uint32(idx), cut) {
 			a.touched(uint32(idx), ms, &delta{events: true})

@@ -46,8 +46,11 @@ func BenchmarkExplain(b *testing.B) {
 // the domain; a two-byte prefix through the trigrams holding it), a
 // last-event query, an event condition by single send (a keyed
 // latest-event column), an AND and OR of Number, Date and text
-// conditions (value codes, one pass), and events before a time or
-// between two (the earliest- and latest-event arrays).
+// conditions (value codes, one pass), events before a time or between
+// two (the event day indexes), and shapes still evaluated contact by
+// contact or value by value (a LIKE with a one-byte literal or none,
+// several event types, a single send with an upper bound, a URL, a JOIN
+// reading a contact's field).
 var previewQueries = []struct{ name, src string }{
 	{"email_prefix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'user12%'"},
 	{"email_infix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%99@%'"},
@@ -60,6 +63,13 @@ var previewQueries = []struct{ name, src string }{
 	{"score_and_birthday_or_plan", "SELECT contact_id, updated_at FROM contact_data WHERE score >= 90 AND birthday < '1980-01-01' OR plan = 'enterprise' AND country = 'FR'"},
 	{"clicked_before_300_days", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp < timestampadd(day, -300, current_timestamp))"},
 	{"opened_between", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -60, current_timestamp) AND event_timestamp < timestampadd(day, -30, current_timestamp))"},
+	{"email_any_at", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%@%'"},
+	{"email_one_byte", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE '%a%'"},
+	{"email_u_prefix", "SELECT contact_id, updated_at FROM contact_data WHERE email LIKE 'u%'"},
+	{"opened_or_clicked_30_days", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'click') AND event_timestamp >= timestampadd(day, -30, current_timestamp))"},
+	{"opened_singlesend_before_30_days", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss7' AND event_timestamp < timestampadd(day, -30, current_timestamp))"},
+	{"clicked_url", "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND url = 'https://example.com/pricing')"},
+	{"opened_7_days_join_US", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)"},
 }
 
 // BenchmarkPreview measures previewing each reference query and each of

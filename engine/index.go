@@ -479,7 +479,7 @@ func (a *account) pruneEvents(idx uint32, cut int64) bool {
 		prev = ev.ts
 	}
 	a.events[idx], a.lastEv[idx] = slices.Clip(kept), prev
-	a.derivedReset(idx)
+	a.derivedPruned(idx)
 	return true
 }
 

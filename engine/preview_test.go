@@ -122,8 +122,31 @@ var previewSet = []refSegment{
 	{query.SGQL, "(event_type = 'open' AND event_timestamp > NOW() - INTERVAL 7 day AND event_timestamp < NOW() - INTERVAL 2 day)", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= timestampadd(day, -2, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
-	// Event conditions the arrays cannot decide: contact by contact.
+	// Windows whose bounds are UTC midnights, the day indexes' bucket
+	// bounds (events are put on them, give or take 1 ms).
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= '2026-01-04T00:00:00Z' AND event_timestamp < '2026-01-06T00:00:00Z')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp > '2026-01-03T00:00:00Z' AND event_timestamp <= '2026-01-04T00:00:00Z')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > '2026-01-05T00:00:00Z' AND event_timestamp < '2026-01-05T00:00:00.002Z')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'delivered' AND event_timestamp >= '2026-01-02T23:59:59.999Z' AND event_timestamp <= '2026-01-12T00:00:00Z')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp >= '2026-01-08T00:00:00Z')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' GROUP BY c.contact_id, c.updated_at HAVING MAX(e.event_timestamp) > '2026-01-06T00:00:00Z'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'bounce' AND event_timestamp < '2026-01-07T00:00:00Z')", ""},
+	// Several event types at once: the OR of each type's answer.
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'click') AND event_timestamp >= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE (event_type = 'bounce' OR event_type IN ('delivered', NULL, 'nope')))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'click', 'open') AND event_timestamp > timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' AND contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'delivered') AND singlesend_id = 'ss1')", ""},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type IN ('click', 'bounce') AND e.event_timestamp < '2026-01-05T00:00:00Z'", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN (NULL))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type NOT IN ('open'))", ""},
+	{query.SGQL, "(event_type IN ('open', 'click') AND event_timestamp > NOW() - INTERVAL 2 day)", ""},
+	// Keys and an upper bound: the keyed events' least and greatest
+	// timestamps, the events read when they straddle the window.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND event_timestamp <= timestampadd(day, -2, current_timestamp) AND (singlesend_id IN ('ss0') OR marketing_campaign_id IN ('ss1', 'c1')) AND event_timestamp > timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type IN ('open', 'delivered') AND automation_id IS NOT NULL AND event_timestamp >= '2026-01-04T00:00:00Z' AND event_timestamp < '2026-01-06T00:00:00Z')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id IN ('ss0', 'nope') AND event_timestamp >= timestampadd(day, -7, current_timestamp) AND event_timestamp <= timestampadd(day, -7, current_timestamp))", ""},
+	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND (singlesend_id = 'ss1' OR url = 'u'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > created_at)", ""},
@@ -161,6 +184,9 @@ func TestPreviewFastPaths(t *testing.T) {
 			if err := e.SetFields(acct, fields, base); err != nil {
 				t.Fatal(err)
 			}
+			if seed%2 == 1 {
+				noDayIndexes(e, acct) // the earliest and latest arrays instead
+			}
 			now := base
 			ids := walkIDs(40)
 			history := stepLog(t)
@@ -197,11 +223,15 @@ func TestPreviewFastPaths(t *testing.T) {
 					// On a window's edge (2 or 7 days back, to the
 					// millisecond, either side), or anywhere in 10 days.
 					ts := now.Add(-time.Duration(rng.IntN(10*24*60)) * time.Minute).UnixMilli()
-					switch rng.IntN(4) {
+					switch rng.IntN(5) {
 					case 0:
 						ts = now.AddDate(0, 0, -2).UnixMilli() + int64(rng.IntN(3)-1)
 					case 1:
 						ts = now.AddDate(0, 0, -7).UnixMilli() + int64(rng.IntN(3)-1)
+					case 2:
+						// On a UTC midnight, the day indexes' bucket
+						// bounds, give or take 1 ms.
+						ts = now.Truncate(24*time.Hour).AddDate(0, 0, -rng.IntN(10)).UnixMilli() + int64(rng.IntN(3)-1)
 					}
 					if rng.IntN(60) == 0 {
 						ts = math.MinInt64 // the latest arrays' marker of none
@@ -390,7 +420,7 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 	if a.der.nKeyed != maxKeyed || a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil {
 		t.Fatalf("%d keyed columns (want %d), ss0's kept: %v", a.der.nKeyed, maxKeyed, a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss0"}] != nil)
 	}
-	if m := a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss1"}]; m == nil || len(m.max) != 1 {
+	if m := a.der.keyed["open"][query.EventKey{Col: "singlesend_id", Value: "ss1"}]; m == nil || len(m.spans) != 1 {
 		t.Fatalf("ss1's column: %+v", m)
 	}
 	e.AddEvents(1, "c2", []query.Event{{Type: "open", SinglesendID: "ss1", Timestamp: base.Add(time.Minute).UnixMilli()}}, base)
@@ -520,7 +550,16 @@ func TestPreviewValueCodes(t *testing.T) {
 // on either side of them (so the events themselves are read), with
 // events on the windows' very bounds, against a full scan.
 func TestPreviewEventWindows(t *testing.T) {
+	for _, days := range []bool{true, false} {
+		t.Run(fmt.Sprint("days=", days), func(t *testing.T) { testEventWindows(t, days) })
+	}
+}
+
+func testEventWindows(t *testing.T, days bool) {
 	e := New()
+	if !days {
+		noDayIndexes(e, 1)
+	}
 	day := int64(24 * time.Hour / time.Millisecond)
 	at := func(days int64, ms int64) int64 { return base.UnixMilli() - days*day + ms }
 	contacts := map[string][]int64{
@@ -528,12 +567,18 @@ func TestPreviewEventWindows(t *testing.T) {
 		"c2": {at(10, 0), at(5, -1), at(5, 1), at(1, 0)}, // either side of it
 		"c3": {at(5, 0)},
 		"c4": {at(10, 0), at(1, 0)},
+		"c5": {at(10, 0), at(1, 0)}, // and events of other keys in between
 	}
 	for id, tss := range contacts {
 		e.PutContacts(1, []segmentd.Contact{{ID: id, Email: id + "@x.org", CreatedAt: base, UpdatedAt: base}}, base)
 		var evs []query.Event
 		for _, ts := range tss {
-			evs = append(evs, query.Event{Type: "open", Timestamp: ts}, query.Event{Type: "click", Timestamp: ts + day})
+			evs = append(evs, query.Event{Type: "open", Timestamp: ts, SinglesendID: "ss1"}, query.Event{Type: "click", Timestamp: ts + day, AutomationID: "a1"})
+		}
+		if id == "c5" {
+			for _, ts := range []int64{at(5, -1), at(5, 0), at(5, 1)} {
+				evs = append(evs, query.Event{Type: "open", Timestamp: ts, SinglesendID: "ss2"}, query.Event{Type: "click", Timestamp: ts + day, SinglesendID: "ss1"})
+			}
 		}
 		e.AddEvents(1, id, evs, base)
 	}
@@ -544,9 +589,11 @@ func TestPreviewEventWindows(t *testing.T) {
 		"event_timestamp > timestampadd(day, -6, current_timestamp) AND event_timestamp < timestampadd(day, -4, current_timestamp)",
 		"event_timestamp < timestampadd(day, -5, current_timestamp)",
 		"event_timestamp <= timestampadd(day, -10, current_timestamp)",
+		"event_timestamp >= timestampadd(day, -5, current_timestamp)",
+		"event_timestamp > timestampadd(day, -5, current_timestamp)",
 	} {
-		for _, typ := range []string{"open", "click"} {
-			src := fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = '%s' AND %s)", typ, w)
+		for _, typ := range []string{"'open'", "'click'", "'open' AND singlesend_id = 'ss1'", "'click' AND (singlesend_id = 'ss2' OR automation_id IS NOT NULL)"} {
+			src := fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = %s AND %s)", typ, w)
 			q, err := query.Parse(query.SQL, src)
 			if err != nil {
 				t.Fatal(err)
@@ -566,7 +613,145 @@ func TestPreviewEventWindows(t *testing.T) {
 			}
 		}
 	}
-	if a := e.get(1); a.der.earliest["open"] == nil || a.der.earliest["click"] == nil {
+	a := e.get(1)
+	if got := a.der.days["open"] != nil && a.der.days["click"] != nil; got != days {
+		t.Fatalf("day indexes built: %v, want %v", got, days)
+	}
+	if got := a.der.earliest["open"] != nil && a.der.earliest["click"] != nil; !days && !got {
 		t.Fatal("no earliest-event arrays")
+	}
+}
+
+// noDayIndexes makes account acct of e decide event windows by the
+// earliest and latest arrays, as if every type's day index were too big.
+func noDayIndexes(e *Engine, acct int64) {
+	e.PutContacts(acct, nil, base)
+	a := e.get(acct)
+	a.der.dayTooBig = make(map[string]bool)
+	for _, typ := range []string{"open", "click", "delivered", "bounce"} {
+		a.der.dayTooBig[typ] = true
+	}
+}
+
+// TestPreviewDayIndex checks an event type's day index (eventdays.go):
+// built by a window's preview, its stale contacts (deleted, their
+// indexes reused) read from their events and then compacted away, its
+// entries pruned with the events, and bounded in bytes (the least
+// recently used dropped, a type too big for the bound left to the
+// arrays), every answer the same as a full scan's.
+func TestPreviewDayIndex(t *testing.T) {
+	e := New()
+	hour := int64(time.Hour / time.Millisecond)
+	put := func(i int, shift int64) {
+		id := fmt.Sprint("c", i)
+		e.PutContacts(1, []segmentd.Contact{{ID: id, Email: id + "@x.org", CreatedAt: base, UpdatedAt: base}}, base)
+		var evs []query.Event
+		for k := range 5 {
+			ts := base.UnixMilli() - int64(i+k*37)*hour + shift
+			evs = append(evs, query.Event{Type: "open", Timestamp: ts}, query.Event{Type: []string{"click", "bounce"}[k%2], Timestamp: ts - 1})
+		}
+		e.AddEvents(1, id, evs, base)
+	}
+	const n = 100
+	for i := range n {
+		put(i, 0)
+	}
+	windows := []string{
+		"event_timestamp >= timestampadd(day, -5, current_timestamp) AND event_timestamp < timestampadd(hour, -7, current_timestamp)",
+		"event_timestamp > timestampadd(day, -3, current_timestamp) AND event_timestamp <= timestampadd(day, -2, current_timestamp)",
+		"event_timestamp < timestampadd(day, -6, current_timestamp)",
+	}
+	check := func(step string, now time.Time, typs ...string) {
+		t.Helper()
+		for _, w := range windows {
+			for _, typ := range typs {
+				src := fmt.Sprintf("SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = '%s' AND %s)", typ, w)
+				q, err := query.Parse(query.SQL, src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, c, err := e.Preview(1, q, nil, "", n+1, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, wc, err := e.Search(1, mustCheck(t, e, 1, query.SQL, src), n+1, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				if c != wc || !slices.Equal(got, want) {
+					t.Fatalf("%s: %s: %d %v, want %d %v", step, src, c, got, wc, want)
+				}
+			}
+		}
+	}
+	countOpens := func() int {
+		k := 0
+		a := e.get(1)
+		for _, run := range a.events {
+			er := eventReader{b: run}
+			var ev event
+			for er.next(&ev) {
+				if a.evDict.vals[ev.typ] == "open" {
+					k++
+				}
+			}
+		}
+		return k
+	}
+	check("built", base, "open")
+	a := e.get(1)
+	x := a.der.days["open"]
+	if x == nil || x.entries != 5*n || len(x.buckets) < 8 {
+		t.Fatalf("open's day index: %+v", x)
+	}
+	// Stale contacts: deleted, their indexes reused by contacts whose
+	// events are an hour later; read from their events until there are
+	// more than staleLimit, then compacted away.
+	for i := range 10 {
+		e.DeleteContacts(1, []string{fmt.Sprint("c", i)}, base)
+		put(i, hour)
+	}
+	check("10 stale", base, "open")
+	if a.der.days["open"] != x || x.stale.GetCardinality() != 10 {
+		t.Fatalf("after 10 rewritten: %d stale", x.stale.GetCardinality())
+	}
+	for i := 10; i < 30; i++ {
+		e.DeleteContacts(1, []string{fmt.Sprint("c", i)}, base)
+		put(i, hour)
+	}
+	check("30 stale", base, "open")
+	y := a.der.days["open"]
+	if y == x || !y.stale.IsEmpty() || y.entries != countOpens() {
+		t.Fatalf("not compacted: %d stale, %d entries, want %d", y.stale.GetCardinality(), y.entries, countOpens())
+	}
+	// Pruned with the events, none marked stale.
+	cut := base.Add(-100 * time.Hour)
+	e.PruneEvents(1, cut, base)
+	if !y.stale.IsEmpty() || y.entries != countOpens() || y.buckets[0].day != dayNumber(cut.UnixMilli()) {
+		t.Fatalf("after the prune: %d stale, %d entries, want %d", y.stale.GetCardinality(), y.entries, countOpens())
+	}
+	check("pruned", base, "open")
+	check("a day later", base.Add(24*time.Hour), "open")
+	// Bounded: with room for one index, the least recently used goes,
+	// and a type bigger than the bound alone is left to the arrays.
+	a.der.dayMax = y.size() + 1
+	check("bounded", base, "click")
+	if a.der.days["click"] == nil || a.der.days["open"] != nil {
+		t.Fatalf("after click's: open's kept %v, click's built %v", a.der.days["open"] != nil, a.der.days["click"] != nil)
+	}
+	a.der.dayMax = a.der.days["click"].size() + 1
+	for i := range 1000 {
+		e.AddEvents(1, "c50", []query.Event{{Type: "click", Timestamp: base.UnixMilli() - int64(i)*hour}}, base)
+	}
+	if a.der.days["click"] != nil {
+		t.Fatal("click's index kept past the bound after more events")
+	}
+	check("click evicted", base, "click", "open")
+	a.der.dayMax = 100
+	check("too big", base, "bounce")
+	if a.der.days["bounce"] != nil || !a.der.dayTooBig["bounce"] || a.der.earliest["bounce"] == nil {
+		t.Fatalf("bounce: index %v, too big %v", a.der.days["bounce"] != nil, a.der.dayTooBig["bounce"])
 	}
 }

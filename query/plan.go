@@ -2,6 +2,7 @@ package query
 
 import (
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 )
@@ -177,7 +178,12 @@ func (p *Part) Like() (LikeTest, bool) {
 // with no event of Type; else true when Op is 0, or when that timestamp
 // Op Bound holds (false when NullBound). Never unknown.
 type Latest struct {
-	Type      string
+	Type string
+	// Types, when not empty, are the event types of a condition on some
+	// event of any of them (event_type IN (…), or an OR of event_type =
+	// …); Type is then "". Such a condition is true exactly when it is
+	// for one of the types alone.
+	Types     []string
 	Op        Token // 0, LSS, LEQ, GTR or GEQ
 	Bound     int64 // unix ms
 	NullBound bool
@@ -191,8 +197,8 @@ type Latest struct {
 	// exactly when it is for one of the keys alone.
 	Keys []EventKey
 	// Upper, when not 0 (LSS or LEQ), is a second requirement of the
-	// same event (only in a condition on some event without Keys, not
-	// a last-event query): its timestamp Upper UpperBound (never, when
+	// same event (only in a condition on some event, not a last-event
+	// query): its timestamp Upper UpperBound (never, when
 	// UpperNull). The greatest timestamp alone then does not decide the
 	// condition: some event must lie between both bounds.
 	Upper      Token
@@ -215,10 +221,10 @@ type EventKey struct {
 //   - some event of type T exists (EXISTS, IN (SELECT …), a JOIN), with
 //     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
-//     greatest timestamp for it) and at most one on the event's single
-//     send, automation or campaign (eventKeys: then Keys), or instead
-//     of the latter at most one event_timestamp < or <= such a time
-//     (then Upper);
+//     greatest timestamp for it), at most one on the event's single
+//     send, automation or campaign (eventKeys: then Keys), and at most
+//     one event_timestamp < or <= such a time (then Upper); the type
+//     may be one of several (then Types);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
 //     and whose HAVING is absent or MAX(event_timestamp) compared with
 //     such a time (compileLastEvent reads the group's greatest timestamp).
@@ -245,10 +251,14 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 			return Latest{}, false
 		}
 		typ, rest, ok := splitType(n.args[0], n.scope)
-		if !ok || len(rest) > 2 {
+		var types []string
+		if !ok {
+			types, rest, ok = splitTypes(n.args[0], n.scope)
+		}
+		if !ok || len(rest) > 3 {
 			return Latest{}, false
 		}
-		l := Latest{Type: typ}
+		l := Latest{Type: typ, Types: types}
 		for _, x := range rest {
 			if op, b, ok := windowTest(x, n.scope); ok {
 				lb, ok := bound(b)
@@ -269,9 +279,6 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 				l.Keys = keys
 				continue
 			}
-			return Latest{}, false
-		}
-		if l.Upper != 0 && len(l.Keys) > 0 {
 			return Latest{}, false
 		}
 		return l, true
@@ -303,6 +310,55 @@ func (p *Part) Latest(now time.Time) (Latest, bool) {
 		return lt, ok
 	}
 	return Latest{}, false
+}
+
+// splitTypes finds a conjunct of cond that requires scope's event to
+// have one of several types (typesTest), and returns them and the other
+// conjuncts.
+func splitTypes(cond *cnode, scope int) (types []string, rest []*cnode, ok bool) {
+	cs := conjuncts(cond, nil)
+	for i, x := range cs {
+		if ts, ok := typesTest(x, scope, nil); ok && len(ts) > 0 {
+			slices.Sort(ts)
+			rest = append(append(rest, cs[:i]...), cs[i+1:]...)
+			return slices.Compact(ts), rest, true
+		}
+	}
+	return nil, cs, false
+}
+
+// typesTest appends to types those n requires of scope's event when n
+// is event_type = a constant, event_type IN constants (a NULL among them
+// matches no event), or an OR of those: n is then true for an event
+// exactly when its type is one of types.
+func typesTest(n *cnode, scope int, types []string) ([]string, bool) {
+	switch n.k {
+	case kOr:
+		var ok bool
+		if types, ok = typesTest(n.args[0], scope, types); !ok {
+			return nil, false
+		}
+		return typesTest(n.args[1], scope, types)
+	case kIn:
+		if n.not || !isEvCol(n.args[0], ecType, scope) {
+			return nil, false
+		}
+		for _, v := range n.args[1:] {
+			switch {
+			case v.k == kConst && v.t == TNull:
+			case v.k == kConst && v.t == TString && v.s != "":
+				types = append(types, v.s)
+			default:
+				return nil, false
+			}
+		}
+		return types, true
+	}
+	t, ok := typeTest(n, scope)
+	if !ok {
+		return nil, false
+	}
+	return append(types, t), true
 }
 
 // clockOnly reports whether n reads nothing of a contact or its events:
