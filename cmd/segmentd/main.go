@@ -361,11 +361,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
-	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "auto"), false
+	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "off"), false
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
 		memGiven = true
 	}
-	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default auto; GOMEMLIMIT when neither is given)", func(v string) error {
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default off; GOMEMLIMIT when neither is given)", func(v string) error {
 		memLimit, memGiven = v, true
 		return nil
 	})

@@ -64,7 +64,7 @@ func TestMemoryLimitConfig(t *testing.T) {
 		env  []string
 		want memoryLimit
 	}{
-		{name: "default", want: memoryLimit{bytes: ceiling, follow: true}},
+		{name: "default", want: memoryLimit{}}, // off: docs/decisions.md §20
 		{name: "flag", args: []string{"--memory-limit", "1GiB"}, want: memoryLimit{bytes: 1 << 30}},
 		{name: "env", env: []string{"SEGMENTD_MEMORY_LIMIT=512MiB"}, want: memoryLimit{bytes: 512 << 20}},
 		{name: "flag over env", args: []string{"--memory-limit", "off"}, env: []string{"SEGMENTD_MEMORY_LIMIT=512MiB"}, want: memoryLimit{}},
@@ -131,7 +131,7 @@ func TestServeFollowsLiveHeap(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
 	var logs lockedBuffer
-	s, stop := startInProcessLogging(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "SG.mem-key"}, nil, &logs)
+	s, stop := startInProcessLogging(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "SG.mem-key", "--memory-limit", "auto"}, nil, &logs)
 	if code, body := call(t, s, "SG.mem-key", "GET", "/v3/marketing/lists", ""); code != 200 {
 		t.Fatalf("GET lists: %d %s", code, body)
 	}
