@@ -169,7 +169,15 @@ func checkCommitWindow(t *testing.T, s liveServer, rc *randomReceiver, seg strin
 	if !slices.Equal(got, sorted) {
 		t.Fatalf("delivered %v, the history has %v", got, sorted)
 	}
-	// In the history's order (time, then number), per contact.
+	checkStepsPerContact(t, rc, history, want)
+}
+
+// checkStepsPerContact checks that every transition of history (ids, in
+// the history's order: time, then number) was caused by a contact write
+// and that each contact's steps, in that order, are want's ("entered
+// exited"). The caller holds rc.mu.
+func checkStepsPerContact(t *testing.T, rc *randomReceiver, history []string, want map[string]string) {
+	t.Helper()
 	seen := map[string]string{}
 	for _, id := range history {
 		tr := rc.byID[id]

@@ -106,18 +106,7 @@ func checkUnmarkedWindow(t *testing.T, s liveServer, rc *randomReceiver, seg str
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	seen := map[string]string{}
-	for _, id := range history {
-		tr := rc.byID[id]
-		if tr.Cause != "contact" {
-			t.Errorf("transition %s: %+v; want it caused by the contact write", id, tr)
-		}
-		c := strings.TrimSuffix(tr.Contact.Email, "@example.com")
-		seen[c] = strings.TrimSpace(seen[c] + " " + strings.TrimPrefix(tr.Type, "segment."))
-	}
-	if fmt.Sprint(seen) != fmt.Sprint(want) {
-		t.Fatalf("the transitions per contact are %v, want %v", seen, want)
-	}
+	checkStepsPerContact(t, rc, history, want)
 }
 
 // count is how many transitions the receiver has.
