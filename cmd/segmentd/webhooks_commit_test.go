@@ -150,16 +150,7 @@ func checkCommitWindow(t *testing.T, s liveServer, rc *randomReceiver, seg strin
 	}
 	now := time.Now().UTC()
 	span := now.Add(-time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
-	var history []string
-	facetest.Poll(t, fmt.Sprintf("the history holds %d transitions", n), func() bool {
-		m := mustCall(t, s, s.key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?limit=100&from="+span, "", 200)
-		history = history[:0]
-		for _, tr := range m["transitions"].([]any) {
-			history = append(history, tr.(map[string]any)["id"].(string))
-		}
-		return len(history) >= n
-	})
-	facetest.Poll(t, "every transition delivered", func() bool { return rc.has(history) })
+	history := historyDelivered(t, s, rc, seg, span, n)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	got := slices.Clone(rc.ids)
@@ -170,6 +161,24 @@ func checkCommitWindow(t *testing.T, s liveServer, rc *randomReceiver, seg strin
 		t.Fatalf("delivered %v, the history has %v", got, sorted)
 	}
 	checkStepsPerContact(t, rc, history, want)
+}
+
+// historyDelivered polls the segment's history (span: from, "&to=" and
+// to, escaped) until it holds at least n transitions and the receiver
+// has each of them, and returns their ids in the history's order.
+func historyDelivered(t *testing.T, s liveServer, rc *randomReceiver, seg, span string, n int) []string {
+	t.Helper()
+	var history []string
+	facetest.Poll(t, fmt.Sprintf("the history holds %d transitions", n), func() bool {
+		m := mustCall(t, s, s.key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?limit=100&from="+span, "", 200)
+		history = history[:0]
+		for _, tr := range m["transitions"].([]any) {
+			history = append(history, tr.(map[string]any)["id"].(string))
+		}
+		return len(history) >= n
+	})
+	facetest.Poll(t, "every transition delivered", func() bool { return rc.has(history) })
+	return history
 }
 
 // checkStepsPerContact checks that every transition of history (ids, in

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -87,16 +86,7 @@ func checkUnmarkedWindow(t *testing.T, s liveServer, rc *randomReceiver, seg str
 		n += len(strings.Fields(w))
 	}
 	span := url.QueryEscape(now.Add(-time.Hour).Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Format(time.RFC3339Nano))
-	var history []string
-	facetest.Poll(t, fmt.Sprintf("the history holds %d transitions", n), func() bool {
-		m := mustCall(t, s, s.key, "GET", "/segmentd/v1/segments/sendgrid/"+seg+"/history/transitions?limit=100&from="+span, "", 200)
-		history = history[:0]
-		for _, tr := range m["transitions"].([]any) {
-			history = append(history, tr.(map[string]any)["id"].(string))
-		}
-		return len(history) >= n
-	})
-	facetest.Poll(t, "every transition delivered", func() bool { return rc.has(history) })
+	history := historyDelivered(t, s, rc, seg, span, n)
 	got := rc.snapshot()
 	wantIDs := append(slices.Clone(before), history...)
 	slices.Sort(got)
