@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,11 +25,7 @@ func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
 	bin := realBinary(t)
 	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
 		const key = "SG.takeover-key"
-		a, cmdA := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=6s"}, st.args()...)
-		facetest.Poll(t, "A delivers", func() bool { return logHas(a, "holds the delivery lock") })
-		rc := newRandomReceiver(t)
-		seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
-		rc.subscribe(t, a, key)
+		a, cmdA, rc, seg := startDelayedHolder(t, bin, st, key, "6s")
 
 		gate := filepath.Join(t.TempDir(), "elect")
 		b, _ := startBinaryEnv(t, bin, t.TempDir(), key, []string{"SEGMENTD_TEST_ONLY_ELECT_AFTER=" + gate}, st.args()...)
@@ -89,11 +86,7 @@ func TestTakeoverAfterALoadThatHeldTheWrite(t *testing.T) {
 	bin := realBinary(t)
 	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
 		const key = "SG.takeover-load-key"
-		a, cmdA := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=30s"}, st.args()...)
-		facetest.Poll(t, "A delivers", func() bool { return logHas(a, "holds the delivery lock") })
-		rc := newRandomReceiver(t)
-		seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
-		rc.subscribe(t, a, key)
+		a, cmdA, rc, seg := startDelayedHolder(t, bin, st, key, "30s")
 
 		// A's engine makes c0's entry; its storing waits 30 s.
 		mustCall(t, a, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"c0@example.com","country":"US"}]}`, 202)
@@ -115,4 +108,17 @@ func TestTakeoverAfterALoadThatHeldTheWrite(t *testing.T) {
 		facetest.Poll(t, "B delivers", func() bool { return logHas(b, "holds the delivery lock") })
 		checkCommitWindow(t, b, rc, seg, map[string]string{"c0": "entered"})
 	})
+}
+
+// startDelayedHolder starts server A, which takes the delivery lock and
+// stores its transitions delay late (SEGMENTD_TEST_ONLY_OUTBOX_DELAY), with
+// a segment of the US contacts and a receiver subscribed to it.
+func startDelayedHolder(t *testing.T, bin string, st storeUnderTest, key, delay string) (liveServer, *exec.Cmd, *randomReceiver, string) {
+	t.Helper()
+	a, cmdA := startBinaryEnv(t, bin, st.dir, key, []string{"SEGMENTD_TEST_ONLY_OUTBOX_DELAY=" + delay}, st.args()...)
+	facetest.Poll(t, "A delivers", func() bool { return logHas(a, "holds the delivery lock") })
+	rc := newRandomReceiver(t)
+	seg := mustCall(t, a, key, "POST", "/v3/marketing/segments/2.0", `{"name":"us","query_dsl":"SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}`, 201)["id"].(string)
+	rc.subscribe(t, a, key)
+	return a, cmdA, rc, seg
 }
