@@ -99,10 +99,19 @@ type HistoryStore interface {
 // receivers were told of the account's segments.
 type HistoryGapMarker interface {
 	MarkHistoryGap(ctx context.Context, acct int64) error
+	// ClearHistoryGap records that the account's history is again the
+	// record of what the receivers were told: called once its baseline
+	// rows are stored (docs/webhooks.md, "The baseline").
+	ClearHistoryGap(ctx context.Context, acct int64) error
 }
 
 // historyCauses numbers the causes as the stores keep them.
-var historyCauses = []TransitionCause{"", CauseContact, CauseEvent, CauseClock, CauseDefinition}
+var historyCauses = []TransitionCause{"", CauseContact, CauseEvent, CauseClock, CauseDefinition, CauseBaseline}
+
+// HistoryBaselineAt is the time of every baseline row (CauseBaseline):
+// the Unix epoch, before any time the history's questions take, so that
+// "member since before the history" answers as the engine does now.
+var HistoryBaselineAt = time.UnixMilli(0).UTC()
 
 // HistoryKind packs whether a transition entered and its cause into the
 // small number the stores keep: 1 for an entry, plus the cause times 2.

@@ -41,6 +41,12 @@ const (
 	// CauseDefinition: the segment was created or its query, parent list
 	// or the account's fields changed.
 	CauseDefinition TransitionCause = "definition"
+	// CauseBaseline marks a row of the membership history that is no
+	// transition: what the receivers were told of a contact that was a
+	// member, or not, since before the history (docs/history.md,
+	// "Baseline rows"). It is timed at HistoryBaselineAt, so the history's
+	// questions never see it, and no subscription wants it.
+	CauseBaseline TransitionCause = "baseline"
 )
 
 // Transition is a contact entering or leaving a segment, as the engine
@@ -135,7 +141,7 @@ type HookState struct {
 
 // Wants reports whether the subscription takes a transition.
 func (s *Subscription) Wants(t *Transition) bool {
-	if s.Status != HookActive {
+	if s.Status != HookActive || t.Cause == CauseBaseline {
 		return false
 	}
 	typ := t.Type()

@@ -100,6 +100,7 @@ func (s *Service) EnsureDefaultAccount(ctx context.Context) (segmentd.Account, e
 	acct, err := s.store.AccountByName(ctx, segmentd.DefaultAccountName)
 	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
 		acct, err = s.store.CreateAccount(ctx, segmentd.DefaultAccountName, 0, s.clock.Now())
+		acct, err = s.markNewGap(ctx, acct, err)
 	}
 	return acct, err
 }
@@ -126,7 +127,8 @@ func (s *Service) CreateAccount(ctx context.Context, name, parent string) (segme
 		}
 		parentID = p.ID
 	}
-	return s.store.CreateAccount(ctx, name, parentID, s.clock.Now())
+	a, err := s.store.CreateAccount(ctx, name, parentID, s.clock.Now())
+	return s.markNewGap(ctx, a, err)
 }
 
 // CreateAPIKey creates a key for the named account and returns its secret,

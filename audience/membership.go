@@ -127,11 +127,15 @@ func (s *Service) LoadMembership(ctx context.Context) error {
 			// clock's went to a buffer, of which those not stored before
 			// the last stop are kept (reconcile.go).
 			now, err := s.clockUp(ctx)
+			var gaps []int64
 			if err == nil {
 				s.record()
-				err = s.settleReconcile(ctx, now)
+				gaps, err = s.settleReconcile(ctx, now)
 			}
 			s.recon = nil
+			if err == nil {
+				err = s.writeBaselines(ctx, gaps, now)
+			}
 			if err != nil {
 				return err
 			}

@@ -197,11 +197,12 @@ func (s *Service) startReconcile() {
 // settleReconcile keeps, of the buffered transitions, those the store
 // does not have, adds those the history holds that the engine no longer
 // agrees with, and hands them to the outbox; now is the engine's time.
-func (s *Service) settleReconcile(ctx context.Context, now time.Time) error {
+// It returns the accounts whose history has a gap, for their baseline.
+func (s *Service) settleReconcile(ctx context.Context, now time.Time) (gaps []int64, err error) {
 	r := s.recon
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,15 +215,21 @@ func (s *Service) settleReconcile(ctx context.Context, now time.Time) error {
 		case !ok:
 			mark = 0 // created after the snapshot: every transition is after it
 		}
+		gap, err := s.cfg.History.HistoryGap(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if gap {
+			gaps = append(gaps, a.ID)
+		}
 		var out []segmentd.Transition
-		var err error
 		if mark >= 0 {
 			out, err = s.reconcileAccount(ctx, r, a.ID, mark, now)
 		} else {
-			out, err = s.reconcileUnmarked(ctx, r, a.ID, now)
+			out, err = s.reconcileUnmarked(ctx, r, a.ID, gap, now)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(out) > 0 {
 			s.cfg.Outbox.Record(a.ID, out)
@@ -232,7 +239,7 @@ func (s *Service) settleReconcile(ctx context.Context, now time.Time) error {
 	if kept > 0 {
 		s.log.Info("made again the transitions not stored before the last stop", "transitions", kept)
 	}
-	return s.cfg.Outbox.Flush(ctx)
+	return gaps, s.cfg.Outbox.Flush(ctx)
 }
 
 // pairKey names a segment and a contact.
@@ -347,11 +354,7 @@ func (s *Service) reconcileAccount(ctx context.Context, r *reconciler, acct, mar
 // engine's membership (settle); otherwise only what the clock's move made,
 // as a start without reconciliation stores, and the window's transitions
 // are lost (docs/webhooks.md, "What it does not do"). r.mu is held.
-func (s *Service) reconcileUnmarked(ctx context.Context, r *reconciler, acct int64, now time.Time) ([]segmentd.Transition, error) {
-	gap, err := s.cfg.History.HistoryGap(ctx, acct)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) reconcileUnmarked(ctx context.Context, r *reconciler, acct int64, gap bool, now time.Time) ([]segmentd.Transition, error) {
 	notes := r.notes[acct]
 	if gap {
 		return notes[min(r.clock[acct], len(notes)):], nil
@@ -512,13 +515,103 @@ func remadeCause(c *segmentd.Contact, seg *segmentd.Segment, since time.Time) se
 	return segmentd.CauseClock
 }
 
+// The baseline (docs/webhooks.md, "The baseline"). An account whose
+// history has a gap is made gap-free at a moment when what the stored
+// transitions say is what its engine holds: after a delivering start's
+// reconciliation stored its transitions, and at a takeover, beside what
+// it stores. One baseline row per pair whose history's last word differs
+// from the engine's membership (a member without a kept entry, a kept
+// entry of a contact that is no member) makes the history say what the
+// engine holds; then the gap is cleared. The rows go through the outbox
+// like transitions, so they are numbered in order with the transitions
+// the engine makes meanwhile (a later transition of a pair is numbered
+// after its baseline row); no subscription wants them
+// (segmentd.CauseBaseline), and their time, HistoryBaselineAt, is before
+// anything the history's questions read.
+
+// baselineRows makes transitions that bring the history's last word to
+// the engine's membership into baseline rows.
+func baselineRows(ts []segmentd.Transition) []segmentd.Transition {
+	for i := range ts {
+		ts[i].At, ts[i].Cause = segmentd.HistoryBaselineAt, segmentd.CauseBaseline
+	}
+	return ts
+}
+
+// writeBaselines makes the accounts' histories gap-free at a start, after
+// the reconciliation stored its transitions and before the server serves
+// (nothing changes the engine meanwhile): per account, one baseline row
+// per pair whose history's last word differs from the engine's
+// membership at now.
+func (s *Service) writeBaselines(ctx context.Context, accts []int64, now time.Time) error {
+	m, ok := s.store.(segmentd.HistoryGapMarker)
+	if !ok || len(accts) == 0 {
+		return nil
+	}
+	rows := 0
+	for _, a := range accts {
+		v, err := s.readHistoryView(ctx, a, segmentd.HistoryBaselineAt, now)
+		if err != nil {
+			return err
+		}
+		if len(v.fixed) > 0 {
+			s.cfg.Outbox.Record(a, baselineRows(v.fixed))
+			rows += len(v.fixed)
+		}
+	}
+	return s.clearGaps(ctx, m, accts, rows)
+}
+
+// clearGaps clears the accounts' gaps once the baseline rows recorded so
+// far are stored. A kill before leaves the gap and rows that say what the
+// engine held: the next baseline writes rows after them.
+func (s *Service) clearGaps(ctx context.Context, m segmentd.HistoryGapMarker, accts []int64, rows int) error {
+	if err := s.cfg.Outbox.Flush(ctx); err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if err := m.ClearHistoryGap(ctx, a); err != nil {
+			return err
+		}
+	}
+	s.log.Info("made the membership history gap-free: stored what the engine holds as baseline rows", "accounts", len(accts), "rows", rows)
+	return nil
+}
+
+// gapMarker returns the store's HistoryGapMarker on a server alone on its
+// store that keeps no history (no outbox, or --history-retention=0):
+// ok is false on any other.
+func (s *Service) gapMarker() (segmentd.HistoryGapMarker, bool) {
+	m, ok := s.store.(segmentd.HistoryGapMarker)
+	if !ok || s.members == nil || s.cfg.Shared || (s.cfg.Outbox != nil && s.cfg.History != nil) {
+		return nil, false
+	}
+	return m, true
+}
+
+// markNewGap marks the gap of an account this server just created when
+// it keeps no history (gapMarker), before anyone can write to it: its
+// engine's transitions are stored nowhere, so a later start with the
+// history must not take its history as what the receivers were told.
+func (s *Service) markNewGap(ctx context.Context, acct segmentd.Account, err error) (segmentd.Account, error) {
+	if err != nil {
+		return acct, err
+	}
+	if m, ok := s.gapMarker(); ok {
+		if err := m.MarkHistoryGap(ctx, acct.ID); err != nil {
+			return segmentd.Account{}, err
+		}
+	}
+	return acct, nil
+}
+
 // markGapsWithoutHistory records, on a server alone on its store that
 // keeps no history (no outbox, or --history-retention=0), that every
 // account's history may lack what this run's engine makes: nothing stores
 // it.
 func (s *Service) markGapsWithoutHistory(ctx context.Context) error {
-	m, ok := s.store.(segmentd.HistoryGapMarker)
-	if !ok || s.members == nil || s.cfg.Shared || (s.cfg.Outbox != nil && s.cfg.History != nil) {
+	m, ok := s.gapMarker()
+	if !ok {
 		return nil
 	}
 	accts, err := s.store.Accounts(ctx)

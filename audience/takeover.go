@@ -147,7 +147,7 @@ func (s *Service) historyMarks(ctx context.Context) (map[int64]int64, error) {
 // of a shared store and says when this one starts and stops delivering
 // (hooks.Dispatcher).
 type takeoverOutbox interface {
-	OnTakeover(standby func(context.Context), takeover func(context.Context) error)
+	OnTakeover(standby func(context.Context), takeover func(context.Context) (bool, error))
 }
 
 // prepareStandby sets the standby sink up before the engine is loaded, on
@@ -189,12 +189,14 @@ func (s *Service) goStandby(ctx context.Context) {
 
 // takeDelivery makes good, once this server holds the delivery lock, the
 // transitions no server stored: those whose membership its engine has and
-// the receivers were not told.
-func (s *Service) takeDelivery(ctx context.Context) (err error) {
+// the receivers were not told. reconciled is false when this server was
+// not keeping what a takeover needs (it delivered already), or when it
+// could not make everything good: its snapshots then carry no marks.
+func (s *Service) takeDelivery(ctx context.Context) (reconciled bool, err error) {
 	select {
 	case <-s.loadDone:
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	sb := s.standby
 	sb.take.Lock()
@@ -203,7 +205,7 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 	buffering, overflow := sb.buffering, sb.overflow
 	sb.mu.Unlock()
 	if !buffering {
-		return nil
+		return false, nil
 	}
 	defer func() {
 		if err != nil {
@@ -221,12 +223,12 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 	// moves to now: the old holder made nothing this engine has not.
 	accts, err := s.store.Accounts(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := s.clock.Now()
 	for _, a := range accts {
 		if err := s.sync(ctx, a.ID); err != nil {
-			return err
+			return false, err
 		}
 		s.members.Count(a.ID, "", now)
 	}
@@ -236,59 +238,86 @@ func (s *Service) takeDelivery(ctx context.Context) (err error) {
 	// An account whose history has no gap is compared with the history's
 	// last word (reconcile.go), which needs neither the marks nor every
 	// change since them; any other with its marks, as long as this server
-	// kept every change since them.
+	// kept every change since them, and is then made gap-free: its
+	// history's last word is read too, and wherever it differs from the
+	// engine's membership with no transition stored now, a baseline row
+	// says what the engine holds (reconcile.go, "The baseline").
 	views := make(map[int64]*takeoverView, len(accts))
 	told := make(map[int64]*historyView, len(accts))
+	var gaps []int64
 	lost := 0
 	for _, a := range accts {
 		gap, err := s.cfg.History.HistoryGap(ctx, a.ID)
 		if err != nil {
-			return err
+			return false, err
+		}
+		if told[a.ID], err = s.readHistoryView(ctx, a.ID, now, now); err != nil {
+			return false, err
 		}
 		if !gap {
-			if told[a.ID], err = s.readHistoryView(ctx, a.ID, now, now); err != nil {
-				return err
-			}
 			continue
 		}
+		gaps = append(gaps, a.ID)
 		if overflow {
 			lost++
 			continue
 		}
 		v, err := s.takeoverView(ctx, a.ID, marks[a.ID], now)
 		if err != nil {
-			return err
+			return false, err
 		}
 		views[a.ID] = v
 	}
-	made := 0
+	made, base := 0, 0
 	sb.stop(func(pending map[int64]map[pairKey]*pendingPair) {
-		for acct, v := range told {
+		for _, a := range accts {
+			acct := a.ID
 			changed := make(remade, len(pending[acct]))
 			for k, p := range pending[acct] {
 				changed[k] = p.last
 			}
-			if out := v.settle(changed); len(out) > 0 {
-				sb.outbox.Record(acct, out)
-				made += len(out)
+			toEngine := told[acct].settle(changed)
+			if !slices.Contains(gaps, acct) {
+				if len(toEngine) > 0 {
+					sb.outbox.Record(acct, toEngine)
+					made += len(toEngine)
+				}
+				continue
 			}
-		}
-		for acct, v := range views {
-			out := v.settle(acct, pending[acct], now)
+			var out []segmentd.Transition
+			if v := views[acct]; v != nil {
+				out = v.settle(acct, pending[acct], now)
+			}
 			if len(out) > 0 {
 				sb.outbox.Record(acct, out)
 				made += len(out)
 			}
+			// What the transitions just recorded do not bring to the
+			// engine's membership is the gap's: a baseline row each.
+			stored := make(map[pairKey]bool, len(out))
+			for _, t := range out {
+				stored[pairKey{t.SegmentID, t.ContactID}] = true
+			}
+			rows := slices.DeleteFunc(toEngine, func(t segmentd.Transition) bool { return stored[pairKey{t.SegmentID, t.ContactID}] })
+			if len(rows) > 0 {
+				sb.outbox.Record(acct, baselineRows(rows))
+				base += len(rows)
+			}
 		}
 	})
 	if err := s.cfg.Outbox.Flush(ctx); err != nil {
-		return err
+		return false, err
 	}
 	s.log.Info("took over webhook delivery: stored the transitions no server had stored", "transitions", made)
-	if lost > 0 {
-		return fmt.Errorf("%w; %d accounts whose history has a gap lost theirs", errStandbyLost, lost)
+	if m, ok := s.store.(segmentd.HistoryGapMarker); ok && len(gaps) > 0 {
+		if err := s.clearGaps(ctx, m, gaps, base); err != nil {
+			return false, err
+		}
 	}
-	return nil
+	if lost > 0 {
+		return false, fmt.Errorf("%w; %d accounts whose history had a gap lost theirs (their history is gap-free from now on)", errStandbyLost, lost)
+	}
+	return true, nil
 }
 
 // stop ends buffering: settle, when not nil, is given what was kept under
@@ -305,12 +334,13 @@ func (sb *standby) stop(settle func(pending map[int64]map[pairKey]*pendingPair))
 
 // takeoverView is what a takeover reads of an account before it settles:
 // the last transition stored after the mark per segment and contact, the
-// live segments, and the engine's membership of the stored pairs.
+// live segments, and the engine's membership and contacts of the stored
+// pairs.
 type takeoverView struct {
-	last   map[pairKey]*segmentd.Transition
-	live   map[string]bool
-	member map[pairKey]bool
-	email  map[string]string
+	last     map[pairKey]*segmentd.Transition
+	live     map[string]*segmentd.Segment
+	member   map[pairKey]bool
+	contacts map[string]*segmentd.Contact
 }
 
 // takeoverView reads an account's view; an account not in the marks (a
@@ -320,8 +350,8 @@ func (s *Service) takeoverView(ctx context.Context, acct, mark int64, now time.T
 	if err != nil {
 		return nil, err
 	}
-	v := &takeoverView{last: make(map[pairKey]*segmentd.Transition, len(stored)), live: map[string]bool{},
-		member: map[pairKey]bool{}, email: map[string]string{}}
+	v := &takeoverView{last: make(map[pairKey]*segmentd.Transition, len(stored)), live: map[string]*segmentd.Segment{},
+		member: map[pairKey]bool{}, contacts: map[string]*segmentd.Contact{}}
 	for i := range stored {
 		v.last[pairKey{stored[i].SegmentID, stored[i].ContactID}] = &stored[i]
 	}
@@ -329,8 +359,8 @@ func (s *Service) takeoverView(ctx context.Context, acct, mark int64, now time.T
 	if err != nil {
 		return nil, err
 	}
-	for _, sg := range segs {
-		v.live[sg.ID] = true
+	for i := range segs {
+		v.live[segs[i].ID] = &segs[i]
 	}
 	var ids []string
 	seen := map[string]bool{}
@@ -345,8 +375,9 @@ func (s *Service) takeoverView(ctx context.Context, acct, mark int64, now time.T
 			v.member[pairKey{sg, ids[i]}] = true
 		}
 	}
-	for _, c := range s.members.ContactsByIDs(acct, ids, now) {
-		v.email[c.ID] = c.Email
+	cs := s.members.ContactsByIDs(acct, ids, now)
+	for i := range cs {
+		v.contacts[cs[i].ID] = &cs[i]
 	}
 	return v, nil
 }
@@ -358,7 +389,7 @@ func (s *Service) takeoverView(ctx context.Context, acct, mark int64, now time.T
 func (v *takeoverView) settle(acct int64, pending map[pairKey]*pendingPair, now time.Time) []segmentd.Transition {
 	var out []segmentd.Transition
 	add := func(k pairKey, told, final bool, t segmentd.Transition) {
-		if told == final || !v.live[k.seg] {
+		if told == final || v.live[k.seg] == nil {
 			return
 		}
 		if st := v.last[k]; st != nil && t.At.Before(st.At) {
@@ -374,16 +405,18 @@ func (v *takeoverView) settle(acct int64, pending map[pairKey]*pendingPair, now 
 		add(k, told, p.last.Entered, p.last)
 	}
 	for k, st := range v.last {
-		if _, ok := pending[k]; ok {
+		if _, ok := pending[k]; ok || v.live[k.seg] == nil {
 			continue
 		}
 		// The engine did not change it since the mark: a write the old
 		// holder stored a transition of was undone before this engine saw
-		// it, and the undoing was not stored.
+		// it, and the undoing was not stored. Its cause is the one rule's
+		// (remadeCause), as at a start without marks.
+		c := v.contacts[k.contact]
 		t := segmentd.Transition{AccountID: acct, SegmentID: k.seg, ContactID: k.contact, Email: st.Email,
-			Entered: v.member[k], At: now, Cause: segmentd.CauseContact}
-		if e, ok := v.email[k.contact]; ok {
-			t.Email = e
+			Entered: v.member[k], At: now, Cause: remadeCause(c, v.live[k.seg], st.At)}
+		if c != nil {
+			t.Email = c.Email
 		}
 		add(k, st.Entered, t.Entered, t)
 	}

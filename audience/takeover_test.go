@@ -71,9 +71,9 @@ func TestTakeoverSettle(t *testing.T) {
 			{"s", "c"}: stored("s", "c", true, 3),  // stored; the engine saw the contact only as it is now
 			{"s", "d"}: stored("s", "d", true, 30), // stored after the note's time
 		},
-		live:   map[string]bool{"s": true},
-		member: map[pairKey]bool{{"s", "c"}: false},
-		email:  map[string]string{"c": "c2@example.com"},
+		live:     map[string]*segmentd.Segment{"s": {ID: "s", UpdatedAt: at}},
+		member:   map[pairKey]bool{{"s", "c"}: false},
+		contacts: map[string]*segmentd.Contact{"c": {ID: "c", Email: "c2@example.com", UpdatedAt: at.Add(10 * time.Minute)}},
 	}
 	pending := map[pairKey]*pendingPair{
 		{"s", "a"}:    {before: false, last: tr("s", "a", true, 1)},
@@ -85,10 +85,48 @@ func TestTakeoverSettle(t *testing.T) {
 	}
 	var got []string
 	for _, x := range v.settle(1, pending, now) {
-		got = append(got, x.SegmentID+" "+x.ContactID+" "+x.Email+" "+map[bool]string{true: "in", false: "out"}[x.Entered]+" "+x.At.Format("15:04"))
+		got = append(got, x.SegmentID+" "+x.ContactID+" "+x.Email+" "+map[bool]string{true: "in", false: "out"}[x.Entered]+" "+x.At.Format("15:04")+" "+string(x.Cause))
 	}
-	want := []string{"s b b@example.com out 00:05", "s e e@example.com in 00:06", "s d d@example.com out 00:30", "s c c2@example.com out 01:00"}
+	// c's exit has the one rule's cause (remadeCause): its contact was
+	// written after its stored entry.
+	want := []string{"s b b@example.com out 00:05 contact", "s e e@example.com in 00:06 contact", "s d d@example.com out 00:30 contact", "s c c2@example.com out 01:00 contact"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("settled\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTakeoverSettleCause checks that a pair the engine did not change
+// since the mark gets the cause the one rule gives (remadeCause), as at a
+// start without marks: a contact gone or written after the stored
+// transition, else the segment's change after it, else the clock.
+func TestTakeoverSettleCause(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	stored := func(contact string) *segmentd.Transition {
+		return &segmentd.Transition{AccountID: 1, SegmentID: "s", ContactID: contact, Entered: true, At: at, Cause: segmentd.CauseContact}
+	}
+	for _, c := range []struct {
+		name    string
+		contact *segmentd.Contact
+		segAt   time.Time
+		want    segmentd.TransitionCause
+	}{
+		{"gone", nil, at.Add(-time.Hour), segmentd.CauseContact},
+		{"written", &segmentd.Contact{ID: "x", UpdatedAt: at.Add(time.Minute)}, at.Add(-time.Hour), segmentd.CauseContact},
+		{"redefined", &segmentd.Contact{ID: "x", UpdatedAt: at.Add(-time.Minute)}, at.Add(time.Minute), segmentd.CauseDefinition},
+		{"clock", &segmentd.Contact{ID: "x", UpdatedAt: at.Add(-time.Minute)}, at.Add(-time.Hour), segmentd.CauseClock},
+	} {
+		v := &takeoverView{last: map[pairKey]*segmentd.Transition{{"s", "x"}: stored("x")},
+			live: map[string]*segmentd.Segment{"s": {ID: "s", UpdatedAt: c.segAt}}, member: map[pairKey]bool{}, contacts: map[string]*segmentd.Contact{}}
+		if c.contact != nil {
+			v.contacts["x"] = c.contact
+		}
+		out := v.settle(1, nil, at.Add(time.Hour))
+		if len(out) != 1 || out[0].Entered || out[0].Cause != c.want {
+			t.Errorf("%s: settled %+v, want one exit caused by %s", c.name, out, c.want)
+		}
+		// The same rule at a start without marks.
+		if got := remadeCause(c.contact, v.live["s"], at); got != c.want {
+			t.Errorf("%s: remadeCause = %s, want %s", c.name, got, c.want)
+		}
 	}
 }

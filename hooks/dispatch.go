@@ -96,7 +96,7 @@ type Dispatcher struct {
 	// server stops delivering and when it takes the delivery lock. Under
 	// mu.
 	standby  func(context.Context)
-	takeover func(context.Context) error
+	takeover func(context.Context) (bool, error)
 	// steady: this server has delivered since Start without a break, so
 	// every transition its engine made since it was loaded is stored or
 	// queued (SnapshotMark).
@@ -255,7 +255,9 @@ func (d *Dispatcher) hold(lost <-chan struct{}, release func()) {
 // (takeover: it makes good the transitions the old holder did not store,
 // docs/webhooks.md). When this server delivers already, takeover is called
 // at once, in the background.
-func (d *Dispatcher) OnTakeover(standby func(context.Context), takeover func(context.Context) error) {
+// takeover reports whether it made good what was not stored: only then
+// is this server steady again (SnapshotMark).
+func (d *Dispatcher) OnTakeover(standby func(context.Context), takeover func(context.Context) (bool, error)) {
 	d.mu.Lock()
 	d.standby, d.takeover = standby, takeover
 	leading := d.leading.Load()
@@ -269,7 +271,7 @@ func (d *Dispatcher) OnTakeover(standby func(context.Context), takeover func(con
 // is lost: a takeover may take long (it waits for the engine's load and
 // reads every account's history), and one that goes on after another
 // server took the lock would store transitions beside that server's.
-func (d *Dispatcher) takeOverWhileHeld(take func(context.Context) error, lost <-chan struct{}) {
+func (d *Dispatcher) takeOverWhileHeld(take func(context.Context) (bool, error), lost <-chan struct{}) {
 	ctx, cancel := context.WithCancel(d.ctx)
 	defer cancel()
 	go func() {
@@ -283,14 +285,17 @@ func (d *Dispatcher) takeOverWhileHeld(take func(context.Context) error, lost <-
 }
 
 // takeOver calls take, when set, after this server took the lock; once
-// take made good what was not stored, this server is steady.
-func (d *Dispatcher) takeOver(take func(context.Context) error) { d.takeOverIn(d.ctx, take) }
+// take made good what was not stored, this server is steady. A take that
+// reconciled nothing (this server kept nothing to make good: it delivered
+// already) leaves steady as it was.
+func (d *Dispatcher) takeOver(take func(context.Context) (bool, error)) { d.takeOverIn(d.ctx, take) }
 
-func (d *Dispatcher) takeOverIn(ctx context.Context, take func(context.Context) error) {
+func (d *Dispatcher) takeOverIn(ctx context.Context, take func(context.Context) (bool, error)) {
 	if take == nil {
 		return
 	}
-	if err := take(ctx); err != nil {
+	reconciled, err := take(ctx)
+	if err != nil {
 		if ctx.Err() == nil {
 			d.o.Log.Error("making good the transitions the last deliverer did not store; some may be lost", "err", err)
 		}
@@ -298,7 +303,7 @@ func (d *Dispatcher) takeOverIn(ctx context.Context, take func(context.Context) 
 	}
 	// What this server's engine holds is now what the stored transitions
 	// say: its snapshots may carry marks again (SnapshotMark).
-	if d.leading.Load() {
+	if reconciled && d.leading.Load() {
 		d.steady.Store(true)
 	}
 }

@@ -238,6 +238,12 @@ func (s *Store) MarkHistoryGap(ctx context.Context, acct int64) error {
 	return classify(err)
 }
 
+// ClearHistoryGap implements segmentd.HistoryGapMarker.
+func (s *Store) ClearHistoryGap(ctx context.Context, acct int64) error {
+	_, err := s.db.Exec(ctx, "UPDATE accounts SET history_gap = 0 WHERE id = $1 AND history_gap <> 0", acct)
+	return classify(err)
+}
+
 // HistorySegments implements segmentd.HookReplayStore.
 func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
 	ids, err := queryAll(ctx, s.db, func(row pgx.Row) (string, error) {

@@ -293,6 +293,14 @@ func (s *Store) MarkHistoryGap(ctx context.Context, acct int64) error {
 	})
 }
 
+// ClearHistoryGap implements segmentd.HistoryGapMarker.
+func (s *Store) ClearHistoryGap(ctx context.Context, acct int64) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE accounts SET history_gap = 0 WHERE id = ? AND history_gap <> 0", acct)
+		return err
+	})
+}
+
 // HistorySegments implements segmentd.HookReplayStore.
 func (s *Store) HistorySegments(ctx context.Context, acct int64) ([]string, error) {
 	return queryAll(ctx, s.read, func(row rowScanner) (string, error) {
