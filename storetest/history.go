@@ -299,3 +299,95 @@ func testHookReplays(t *testing.T, st HooksStore) {
 		t.Fatalf("a deleted replay: %v %v", ok, err)
 	}
 }
+
+// testHistoryBaseline checks baseline rows (segmentd.CauseBaseline, timed
+// at segmentd.HistoryBaselineAt): numbered and kept like transitions, the
+// last word of their pair for HistoryLastEntries and HistoryAfter, never
+// in the outbox, invisible to the history's questions about any later
+// time, kept by the pruning when an entry is its pair's last; and the gap
+// cleared.
+func testHistoryBaseline(t *testing.T, st HooksStore) {
+	a := newAccount(t, st, "a")
+	at := func(m int) time.Time { return nowMS.Add(time.Duration(m) * time.Minute) }
+	base := func(contact string, entered bool) segmentd.Transition {
+		return historyTransition("s1", contact, entered, segmentd.HistoryBaselineAt, segmentd.CauseBaseline)
+	}
+	ts := []segmentd.Transition{
+		historyTransition("s1", "c1", true, at(0), segmentd.CauseContact), // an entry whose exit was lost
+		historyTransition("s1", "c3", true, at(0), segmentd.CauseContact), // kept, and a member
+		base("c1", false), // the baseline: c1 is no member
+		base("c2", true),  // c2 is one since before the history
+	}
+	if err := st.AppendTransitions(ctx(t), a, ts, []bool{true, true, false, false}, true); err != nil {
+		t.Fatal(err)
+	}
+	if out := must[[]segmentd.Transition](t, "Transitions")(st.Transitions(ctx(t), a, 0, 0, 10)); len(out) != 2 || out[1].Seq != 2 {
+		t.Fatalf("the outbox holds %+v, want the two transitions only", out)
+	}
+	last := must[[]segmentd.Transition](t, "HistoryLastEntries")(st.HistoryLastEntries(ctx(t), a, "s1"))
+	slices.SortFunc(last, func(x, y segmentd.Transition) int { return strings.Compare(x.ContactID, y.ContactID) })
+	if len(last) != 2 || last[0].ContactID != "c2" || last[0].Cause != segmentd.CauseBaseline || !last[0].At.Equal(segmentd.HistoryBaselineAt) ||
+		last[0].Seq != 4 || last[1].ContactID != "c3" {
+		t.Fatalf("last entries %+v, want c2's baseline entry (number 4) and c3's entry", last)
+	}
+	after := must[[]segmentd.Transition](t, "HistoryAfter")(st.HistoryAfter(ctx(t), a, 2))
+	if len(after) != 2 || after[0].Cause != segmentd.CauseBaseline || after[0].Entered || after[1].ContactID != "c2" || !after[1].Entered {
+		t.Fatalf("HistoryAfter(2) = %+v, want the two baseline rows", after)
+	}
+	// The questions about any time after the epoch see only the transitions.
+	from := at(-60)
+	if got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", from, at(60), segmentd.HistoryCursor{}, 10)); len(got) != 2 {
+		t.Fatalf("HistoryTransitions = %+v, want the two transitions", got)
+	}
+	if got := must[[]segmentd.HistoryCount](t, "HistoryCounts")(st.HistoryCounts(ctx(t), a, "s1", from, time.Hour)); !reflect.DeepEqual(got, []segmentd.HistoryCount{{Bucket: 0, Entered: 2}}) {
+		t.Fatalf("HistoryCounts = %+v, want the two entries", got)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", from)); len(got) != 2 || got[0].ContactID != "c1" || got[1].ContactID != "c3" {
+		t.Fatalf("HistoryFirstAfter = %+v, want c1's and c3's entries", got)
+	}
+	if _, ok, err := st.HistoryNextOf(ctx(t), a, "s1", "c2", from); ok || err != nil {
+		t.Fatalf("HistoryNextOf(c2) found a transition (%v, %v): a baseline row is none", ok, err)
+	}
+	// The pruning deletes c1's entry and baseline exit, and keeps c2's
+	// baseline entry and c3's entry (each its pair's last).
+	if n, err := st.PruneHistory(ctx(t), at(100), 100); err != nil || n != 2 {
+		t.Fatalf("PruneHistory = %d %v, want c1's entry and baseline exit deleted", n, err)
+	}
+	last = must[[]segmentd.Transition](t, "HistoryLastEntries")(st.HistoryLastEntries(ctx(t), a, "s1"))
+	if len(last) != 2 {
+		t.Fatalf("last entries after pruning %+v, want c2's baseline and c3's entry", last)
+	}
+	// A later exit of c2 follows its baseline row; the pruning then
+	// deletes the row (it is followed) once the exit ages out too.
+	if err := st.AppendTransitions(ctx(t), a, []segmentd.Transition{historyTransition("s1", "c2", false, at(5), segmentd.CauseContact)}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]segmentd.Transition](t, "HistoryFirstAfter")(st.HistoryFirstAfter(ctx(t), a, "s1", at(1))); len(got) != 1 || got[0].ContactID != "c2" || got[0].Entered {
+		t.Fatalf("HistoryFirstAfter = %+v, want c2's exit (a member until then)", got)
+	}
+	if n, err := st.PruneHistory(ctx(t), at(100), 100); err != nil || n != 2 {
+		t.Fatalf("PruneHistory = %d %v, want c2's baseline entry and exit deleted", n, err)
+	}
+
+	m, ok := st.(segmentd.HistoryGapMarker)
+	if !ok {
+		t.Fatal("the store does not implement segmentd.HistoryGapMarker")
+	}
+	b := newAccount(t, st, "b")
+	for _, acct := range []int64{a, b} {
+		if err := m.MarkHistoryGap(ctx(t), acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // clearing twice is clearing once
+		if err := m.ClearHistoryGap(ctx(t), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gap := must[bool](t, "HistoryGap")(st.HistoryGap(ctx(t), a)); gap {
+		t.Fatal("the gap after ClearHistoryGap is still there")
+	}
+	if gap := must[bool](t, "HistoryGap")(st.HistoryGap(ctx(t), b)); !gap {
+		t.Fatal("clearing one account's gap cleared another's")
+	}
+}

@@ -25,6 +25,7 @@ func RunHooks(t *testing.T, open func(t *testing.T) HooksStore) {
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("HistoryPrune", func(t *testing.T) { testHistoryPrune(t, open(t)) })
 	t.Run("HistoryLastEntries", func(t *testing.T) { testHistoryLastEntries(t, open(t)) })
+	t.Run("HistoryBaseline", func(t *testing.T) { testHistoryBaseline(t, open(t)) })
 	t.Run("HookReplays", func(t *testing.T) { testHookReplays(t, open(t)) })
 }
 
