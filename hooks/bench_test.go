@@ -15,7 +15,9 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/engine"
 	"github.com/segmentd/segmentd/hooks"
+	"github.com/segmentd/segmentd/internal/cputime"
 	"github.com/segmentd/segmentd/internal/facetest"
 )
 
@@ -189,4 +191,92 @@ func (rc *arrivals) waitCount(b *testing.B, n int) {
 func (rc *arrivals) waitEmail(b *testing.B, email string) time.Time {
 	rc.wait(b, email, func() bool { _, ok := rc.at[email]; return ok })
 	return rc.at[email]
+}
+
+// BenchmarkHistoryBaseline measures what making an account's history
+// gap-free costs at a start (docs/webhooks.md, "The baseline"): the
+// account's SEGMENTD_BENCH_CONTACTS contacts (default 200,000) are all
+// members of one segment, made while no history was kept (the account's
+// history has a gap and no entry), on SQLite. A start with the history
+// then writes one baseline row per member and clears the gap; a second
+// start, with nothing left to write, is the load alone. It reports the
+// wall and CPU time of both starts (from the service's creation until
+// LoadMembership returns), the rows written and the history's bytes per
+// row.
+func BenchmarkHistoryBaseline(b *testing.B) {
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("SEGMENTD_BENCH_CONTACTS")); err == nil && v > 0 {
+		n = v
+	}
+	e := start(b, hooks.Options{}) // no history: the account is created with a gap
+	ctx := b.Context()
+	for i := 0; i < n; i += segmentd.MaxUpsertContacts {
+		var ps []segmentd.ContactPatch
+		for j := i; j < min(n, i+segmentd.MaxUpsertContacts); j++ {
+			ps = append(ps, segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("c%d@example.com", j)), FirstName: facetest.Ptr("Ada")})
+		}
+		id, err := e.Svc.UpsertContacts(ctx, e.acct, ps, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		facetest.WaitJob(b, e.Svc, e.acct, id)
+	}
+	seg, err := e.Svc.CreateSegment(ctx, e.acct, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'", "2", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if gap, err := e.Store.HistoryGap(ctx, e.acct); err != nil || !gap {
+		b.Fatalf("the account's gap before = %v %v, want one", gap, err)
+	}
+	// A start with the history over the same store, timed.
+	load := func() (wall, cpu time.Duration) {
+		d := hooks.New(hooks.Options{Store: e.Store, History: e.Store, Clock: e.Clock, Log: e.Log, Retention: 24 * time.Hour, Poll: 10 * time.Millisecond})
+		if err := d.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		c0, w0 := cputime.Process(), time.Now()
+		svc := audience.New(e.Store, e.Clock, e.Log, audience.Config{Segments: e.Store, CCSegments: e.Store, Events: e.Store, WebhookKeys: e.Store,
+			Exports: e.Store, Hooks: e.Store, Imports: e.Store, Membership: engine.NewMembership(), Outbox: d, History: e.Store, HistoryRetention: 24 * time.Hour})
+		if err := svc.LoadMembership(ctx); err != nil {
+			b.Fatal(err)
+		}
+		wall, cpu = time.Since(w0), cputime.Process()-c0
+		svc.Close()
+		return wall, cpu
+	}
+	for b.Loop() {
+		wall, cpu := load()
+		if gap, err := e.Store.HistoryGap(ctx, e.acct); err != nil || gap {
+			b.Fatalf("the account's gap after the start = %v %v, want none", gap, err)
+		}
+		rows, err := e.Store.HistoryLastEntries(ctx, e.acct, seg.ID)
+		if err != nil || len(rows) != n {
+			b.Fatalf("%d baseline rows (%v), want %d", len(rows), err, n)
+		}
+		again, againCPU := load()
+		b.ReportMetric(wall.Seconds(), "start-with-baseline-s")
+		b.ReportMetric(cpu.Seconds(), "start-with-baseline-cpu-s")
+		b.ReportMetric(again.Seconds(), "start-alone-s")
+		b.ReportMetric(againCPU.Seconds(), "start-alone-cpu-s")
+		b.ReportMetric(float64(len(rows)), "rows")
+		sizes, err := e.Store.Sizes(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var bytes int64
+		for _, s := range sizes {
+			if s.Table == "segment_history" || s.Table == "history_segments" {
+				bytes += s.Bytes
+			}
+		}
+		b.ReportMetric(float64(bytes)/float64(len(rows)), "history-bytes/row")
+		b.StopTimer()
+		// The next round starts with the gap again, its rows kept: it
+		// writes nothing more (they say what the engine holds).
+		if err := e.Store.MarkHistoryGap(ctx, e.acct); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }
