@@ -20,7 +20,10 @@ import (
 // has every transition once by id, in order per contact and segment,
 // ending at B's engine's members (docs/webhooks.md, "Several servers on
 // one PostgreSQL database"). Without the reconciliation at the takeover
-// the four transitions after the first two are lost.
+// the four transitions after the first two are lost. The test marks the
+// account's history gap before the takeover, so B makes them good by its
+// marks, not by the history's last word, and then makes the account
+// gap-free ("The baseline").
 func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
 	bin := realBinary(t)
 	eachDatabase(t, func(t *testing.T, st storeUnderTest) {
@@ -54,11 +57,14 @@ func TestTakeoverMakesGoodWhatTheHolderDidNotStore(t *testing.T) {
 		if logHas(b, "holds the delivery lock") {
 			t.Fatal("B delivered before the test let it")
 		}
+		historyGaps(t, st, true, true)
 		if err := os.WriteFile(gate, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		facetest.Poll(t, "B delivers", func() bool { return logHas(b, "holds the delivery lock") })
 		checkCommitWindow(t, b, rc, seg, map[string]string{"c0": "entered exited", "c1": "entered exited", "c2": "entered", "c3": "entered"})
+		facetest.Poll(t, "the gap cleared", func() bool { return logHas(b, "made the membership history gap-free", `"accounts":1`) })
+		historyGaps(t, st, false, false)
 
 		members, err := rc.derive(map[string]string{seg: "us"})
 		if err != nil {
