@@ -95,6 +95,16 @@ func TestMigrateStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
+		// An account whose history has a gap keeps it on the database, and
+		// the server's own, without one, stays without.
+		sq := openGapStore(t, storeUnderTest{dir: dir})
+		gappy, err := sq.CreateAccount(context.Background(), "gappy", 0, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sq.MarkHistoryGap(context.Background(), gappy.ID); err != nil {
+			t.Fatal(err)
+		}
 
 		out.Reset()
 		if err := run(context.Background(), append([]string{"migrate-store", "--data", dir}, st.args()...), nil, nil, &out, io.Discard); err != nil {
@@ -104,6 +114,16 @@ func TestMigrateStore(t *testing.T) {
 			!strings.Contains(out.String(), "tags                       1 rows") || !strings.Contains(out.String(), "contact_tags               4 rows") ||
 			!strings.Contains(out.String(), "contact_cc                 1 rows") {
 			t.Fatalf("migrate-store said:\n%s", &out)
+		}
+		pg := openGapStore(t, st)
+		accts, err := pg.Accounts(context.Background())
+		if err != nil || len(accts) != 2 {
+			t.Fatalf("the accounts after the move: %v %v", accts, err)
+		}
+		for _, a := range accts {
+			if gap, err := pg.HistoryGap(context.Background(), a.ID); err != nil || gap != (a.ID == gappy.ID) {
+				t.Errorf("account %s's history gap after the move = %v %v, want %v", a.Name, gap, err, a.ID == gappy.ID)
+			}
 		}
 		s2, _ := st.start(t, bin, key)
 		// Times in the answers are the request's (real-time counts), so

@@ -82,26 +82,7 @@ func TestTransitionsAfterTheHistoryBaseline(t *testing.T) {
 func historyGaps(t *testing.T, st storeUnderTest, mark, want bool) {
 	t.Helper()
 	ctx := context.Background()
-	var store interface {
-		segmentd.Store
-		segmentd.HistoryStore
-		segmentd.HistoryGapMarker
-	}
-	if st.url == "" {
-		s, err := sqlite.Open(ctx, filepath.Join(st.dir, "segmentd.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		store = s
-	} else {
-		s, err := postgres.Open(ctx, st.url, postgres.Options{MaxConns: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		store = s
-	}
+	store := openGapStore(t, st)
 	accts, err := store.Accounts(ctx)
 	if err != nil || len(accts) == 0 {
 		t.Fatalf("the store's accounts: %v %v", accts, err)
@@ -116,4 +97,32 @@ func historyGaps(t *testing.T, st storeUnderTest, mark, want bool) {
 			t.Fatalf("account %d's history gap = %v %v, want %v", a.ID, gap, err, want)
 		}
 	}
+}
+
+// gapStore is what historyGaps needs of a store.
+type gapStore interface {
+	segmentd.Store
+	segmentd.HistoryStore
+	segmentd.HistoryGapMarker
+}
+
+// openGapStore opens st's store (its SQLite file, or its database),
+// closed when the test ends.
+func openGapStore(t *testing.T, st storeUnderTest) gapStore {
+	t.Helper()
+	ctx := context.Background()
+	if st.url == "" {
+		s, err := sqlite.Open(ctx, filepath.Join(st.dir, "segmentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s, err := postgres.Open(ctx, st.url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
