@@ -113,9 +113,15 @@ type Subscription struct {
 	EventTypes  []string      // a subset of HookEventTypes
 	// Secret signs the messages: "whsec_" and base64 of its key. Stored
 	// as is, since every message needs it.
-	Secret    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Secret string
+	// OldSecret is the secret a rotation replaced, kept while its grace
+	// lasts (until OldSecretUntil): every message is signed with both,
+	// the new secret first (docs/webhooks.md, "Rotating the secret").
+	// Empty when there is none.
+	OldSecret      string
+	OldSecretUntil time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	HookState
 }
 
@@ -180,6 +186,22 @@ const (
 	DefaultHookDeliveriesPage = 20
 )
 
+// How long a rotated secret still signs: the default when the rotation
+// names none, and the most it may name.
+const (
+	DefaultHookSecretGrace = 24 * time.Hour
+	MaxHookSecretGrace     = 7 * 24 * time.Hour
+)
+
+// OldSecretAt returns the replaced secret that still signs messages at t,
+// or "" when there is none or its grace is over.
+func (s *Subscription) OldSecretAt(t time.Time) string {
+	if s.OldSecret == "" || !t.Before(s.OldSecretUntil) {
+		return ""
+	}
+	return s.OldSecret
+}
+
 // NewHookSecret returns a fresh signing secret: "whsec_" and the base64
 // of 32 random bytes (Standard Webhooks).
 func NewHookSecret() string {
@@ -201,7 +223,8 @@ type HookStore interface {
 	Subscriptions(ctx context.Context, acct int64) ([]Subscription, error)
 	Subscription(ctx context.Context, acct int64, id string) (Subscription, error)
 	// UpdateSubscription replaces what its owner sets (URL, description,
-	// segments, event types, secret, UpdatedAt) and leaves HookState.
+	// segments, event types, secret and old secret, UpdatedAt) and leaves
+	// HookState.
 	UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error)
 	// SetHookState replaces a subscription's delivery state. With restart
 	// the cursor is set to the account's last transition number instead

@@ -880,6 +880,13 @@ func (d *Dispatcher) send(ctx context.Context, sub *segmentd.Subscription, id st
 		defer func() { d.o.Observe(del) }() // del as returned
 	}
 	sig, err := Sign(sub.Secret, id, at.Unix(), body)
+	if old := sub.OldSecretAt(at); old != "" && err == nil {
+		// A rotation's grace: the replaced secret's signature too,
+		// after the new one's (Standard Webhooks allows several).
+		var oldSig string
+		oldSig, err = Sign(old, id, at.Unix(), body)
+		sig += " " + oldSig
+	}
 	if err != nil {
 		del.Error = "the subscription's secret cannot sign"
 		return del

@@ -64,11 +64,16 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	}
 	up := s1
 	up.URL, up.Segments, up.EventTypes, up.UpdatedAt = "http://127.0.0.1:9/x", nil, segmentd.HookEventTypes, nowMS.Add(time.Hour)
+	up.Secret, up.OldSecret, up.OldSecretUntil = segmentd.NewHookSecret(), s1.Secret, nowMS.Add(24*time.Hour) // a rotation's grace
 	up.Status = segmentd.HookFailing // not the owner's to set here: ignored
 	got1 := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up))
 	up.Status = segmentd.HookActive
 	if !reflect.DeepEqual(got1, up) {
 		t.Fatalf("updated\n%+v, want\n%+v", got1, up)
+	}
+	up.OldSecret, up.OldSecretUntil = "", time.Time{} // its end
+	if got := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up)); !reflect.DeepEqual(got, up) {
+		t.Fatalf("updated\n%+v, want\n%+v", got, up)
 	}
 	state := segmentd.HookState{Status: segmentd.HookFailing, FailingReason: "HTTP 500", Cursor: 4, Inflight: 9, Attempts: 3,
 		FirstFailure: nowMS, NextAttempt: nowMS.Add(time.Minute)}
