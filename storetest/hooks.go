@@ -24,6 +24,7 @@ func RunHooks(t *testing.T, open func(t *testing.T) HooksStore) {
 	t.Run("Reset", func(t *testing.T) { testHooksReset(t, open(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("HistoryPrune", func(t *testing.T) { testHistoryPrune(t, open(t)) })
+	t.Run("HistoryPruneMarks", func(t *testing.T) { testHistoryPruneMarks(t, open(t)) })
 	t.Run("HistoryLastEntries", func(t *testing.T) { testHistoryLastEntries(t, open(t)) })
 	t.Run("HookReplays", func(t *testing.T) { testHookReplays(t, open(t)) })
 }
