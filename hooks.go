@@ -229,7 +229,11 @@ type HookStore interface {
 	// SetHookState replaces a subscription's delivery state. With restart
 	// the cursor is set to the account's last transition number instead
 	// of st.Cursor (a failing subscription made active again takes the
-	// transitions from then on).
+	// transitions from then on). The cursor never moves back: one below
+	// the stored cursor leaves it as it is. Without restart (the
+	// dispatcher's writes), a store shared by several servers returns
+	// ErrDeliveryFenced, storing nothing, when another server took the
+	// delivery lock over since this one took it, as AppendTransitions.
 	SetHookState(ctx context.Context, acct int64, id string, st HookState, restart bool) error
 	DeleteSubscription(ctx context.Context, acct int64, id string) error
 
@@ -285,7 +289,8 @@ type DeliveryLock interface {
 	TryLockDelivery(ctx context.Context) (ok bool, lost <-chan struct{}, release func(), err error)
 }
 
-// ErrDeliveryFenced is what HookStore.AppendTransitions answers, having
+// ErrDeliveryFenced is what HookStore.AppendTransitions (and the
+// dispatcher's HookStore.SetHookState) answers, having
 // stored nothing, on a server whose delivery lock another server has
 // taken over since this one took it (docs/webhooks.md, "The fence"): the
 // lock is lost, and its lost channel is closed.

@@ -638,7 +638,13 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait, err := w.turn(ctx)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, segmentd.ErrDeliveryFenced):
+			// Another server took the lock over; it is lost, and this
+			// goroutine is stopped with the others.
+			w.d.o.Log.Warn("another server took webhook delivery over: its delivery state is left to it", "account", w.acct, "subscription", w.id)
+			wait = -1
+		case err != nil && ctx.Err() == nil:
 			w.d.o.Log.Error("delivering webhooks", "account", w.acct, "subscription", w.id, "err", err)
 			wait = w.d.o.Poll
 		}

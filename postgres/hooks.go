@@ -157,14 +157,23 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub segmentd.Subscriptio
 }
 
 // SetHookState implements segmentd.HookStore.
+// The dispatcher's writes (without restart) check the delivery fence
+// (elect.go) as a store of transitions does, so that a server another one
+// took the lock over from writes no delivery state after the take, and
+// the cursor never moves back, so that one written by the old holder as
+// the take commits does not take the new holder's back either (docs/webhooks.md,
+// "The fence"). The fence's epoch is read from a reference table, as in
+// AppendTransitions: on Citus the write stays a one-node transaction.
 func (s *Store) SetHookState(ctx context.Context, acct int64, id string, st segmentd.HookState, restart bool) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if restart {
 			if err := tx.QueryRow(ctx, qLastTransition, acct).Scan(&st.Cursor); err != nil {
 				return err
 			}
+		} else if err := s.fence.check(ctx, tx); err != nil {
+			return err
 		}
-		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = $1, failing_reason = $2, cursor = $3,
+		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = $1, failing_reason = $2, cursor = GREATEST(cursor, $3),
 			inflight = $4, attempts = $5, first_failure = $6, next_attempt = $7 WHERE account_id = $8 AND id = $9`,
 			st.Status, st.FailingReason, st.Cursor, st.Inflight, st.Attempts, optMS(st.FirstFailure), optMS(st.NextAttempt), acct, id)
 	})

@@ -158,7 +158,7 @@ func (s *Store) SetHookState(ctx context.Context, acct int64, id string, st segm
 				return err
 			}
 		}
-		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = ?, failing_reason = ?, cursor = ?,
+		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = ?, failing_reason = ?, cursor = max(cursor, ?),
 			inflight = ?, attempts = ?, first_failure = ?, next_attempt = ? WHERE account_id = ? AND id = ?`,
 			st.Status, st.FailingReason, st.Cursor, st.Inflight, st.Attempts, optMS(st.FirstFailure), optMS(st.NextAttempt), acct, id)
 	})

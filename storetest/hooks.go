@@ -66,7 +66,7 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	up := s1
 	up.URL, up.Segments, up.EventTypes, up.UpdatedAt = "http://127.0.0.1:9/x", nil, segmentd.HookEventTypes, nowMS.Add(time.Hour)
 	up.Secret, up.OldSecret, up.OldSecretUntil = segmentd.NewHookSecret(), s1.Secret, nowMS.Add(24*time.Hour) // a rotation's grace
-	up.Status = segmentd.HookFailing // not the owner's to set here: ignored
+	up.Status = segmentd.HookFailing                                                                          // not the owner's to set here: ignored
 	got1 := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up))
 	up.Status = segmentd.HookActive
 	if !reflect.DeepEqual(got1, up) {
@@ -83,6 +83,16 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	}
 	if got := must[segmentd.Subscription](t, "Subscription")(st.Subscription(ctx(t), a, "h1")); !reflect.DeepEqual(got.HookState, state) {
 		t.Fatalf("state %+v, want %+v", got.HookState, state)
+	}
+	// The cursor never moves back (a server fenced out as another takes
+	// delivery over must not take the new one's back).
+	back := state
+	back.Cursor = 2
+	if err := st.SetHookState(ctx(t), a, "h1", back, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[segmentd.Subscription](t, "Subscription")(st.Subscription(ctx(t), a, "h1")); got.Cursor != 4 {
+		t.Fatalf("cursor %d after a write of 2, want 4 kept", got.Cursor)
 	}
 	if err := st.SetHookState(ctx(t), b, "h2", state, false); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 		t.Fatalf("SetHookState of another account's: %v", err)
