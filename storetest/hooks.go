@@ -65,8 +65,9 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	}
 	up := s1
 	up.URL, up.Segments, up.EventTypes, up.UpdatedAt = "http://127.0.0.1:9/x", nil, segmentd.HookEventTypes, nowMS.Add(time.Hour)
-	up.Secret, up.OldSecret, up.OldSecretUntil = segmentd.NewHookSecret(), s1.Secret, nowMS.Add(24*time.Hour) // a rotation's grace
-	up.Status = segmentd.HookFailing                                                                          // not the owner's to set here: ignored
+	// A rotation's grace.
+	up.Secret, up.OldSecret, up.OldSecretUntil = segmentd.NewHookSecret(), s1.Secret, nowMS.Add(24*time.Hour)
+	up.Status = segmentd.HookFailing // not the owner's to set here: ignored
 	got1 := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up))
 	up.Status = segmentd.HookActive
 	if !reflect.DeepEqual(got1, up) {
