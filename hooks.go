@@ -119,9 +119,15 @@ type Subscription struct {
 	EventTypes  []string      // a subset of HookEventTypes
 	// Secret signs the messages: "whsec_" and base64 of its key. Stored
 	// as is, since every message needs it.
-	Secret    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Secret string
+	// OldSecret is the secret a rotation replaced, kept while its grace
+	// lasts (until OldSecretUntil): every message is signed with both,
+	// the new secret first (docs/webhooks.md, "Rotating the secret").
+	// Empty when there is none.
+	OldSecret      string
+	OldSecretUntil time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	HookState
 }
 
@@ -186,6 +192,22 @@ const (
 	DefaultHookDeliveriesPage = 20
 )
 
+// How long a rotated secret still signs: the default when the rotation
+// names none, and the most it may name.
+const (
+	DefaultHookSecretGrace = 24 * time.Hour
+	MaxHookSecretGrace     = 7 * 24 * time.Hour
+)
+
+// OldSecretAt returns the replaced secret that still signs messages at t,
+// or "" when there is none or its grace is over.
+func (s *Subscription) OldSecretAt(t time.Time) string {
+	if s.OldSecret == "" || !t.Before(s.OldSecretUntil) {
+		return ""
+	}
+	return s.OldSecret
+}
+
 // NewHookSecret returns a fresh signing secret: "whsec_" and the base64
 // of 32 random bytes (Standard Webhooks).
 func NewHookSecret() string {
@@ -207,12 +229,17 @@ type HookStore interface {
 	Subscriptions(ctx context.Context, acct int64) ([]Subscription, error)
 	Subscription(ctx context.Context, acct int64, id string) (Subscription, error)
 	// UpdateSubscription replaces what its owner sets (URL, description,
-	// segments, event types, secret, UpdatedAt) and leaves HookState.
+	// segments, event types, secret and old secret, UpdatedAt) and leaves
+	// HookState.
 	UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error)
 	// SetHookState replaces a subscription's delivery state. With restart
 	// the cursor is set to the account's last transition number instead
 	// of st.Cursor (a failing subscription made active again takes the
-	// transitions from then on).
+	// transitions from then on). The cursor never moves back: one below
+	// the stored cursor leaves it as it is. Without restart (the
+	// dispatcher's writes), a store shared by several servers returns
+	// ErrDeliveryFenced, storing nothing, when another server took the
+	// delivery lock over since this one took it, as AppendTransitions.
 	SetHookState(ctx context.Context, acct int64, id string, st HookState, restart bool) error
 	DeleteSubscription(ctx context.Context, acct int64, id string) error
 
@@ -268,7 +295,8 @@ type DeliveryLock interface {
 	TryLockDelivery(ctx context.Context) (ok bool, lost <-chan struct{}, release func(), err error)
 }
 
-// ErrDeliveryFenced is what HookStore.AppendTransitions answers, having
+// ErrDeliveryFenced is what HookStore.AppendTransitions (and the
+// dispatcher's HookStore.SetHookState) answers, having
 // stored nothing, on a server whose delivery lock another server has
 // taken over since this one took it (docs/webhooks.md, "The fence"): the
 // lock is lost, and its lost channel is closed.

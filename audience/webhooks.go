@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
@@ -103,13 +104,27 @@ func (s *Service) UpdateSubscription(ctx context.Context, acct int64, id string,
 }
 
 // RotateHookSecret gives a subscription a new secret, which signs every
-// message from then on, retries of an earlier one included.
-func (s *Service) RotateHookSecret(ctx context.Context, acct int64, id string) (segmentd.Subscription, error) {
+// message from then on, retries of an earlier one included. The secret it
+// replaces signs them too, after the new one, for grace (0: not at all;
+// at most segmentd.MaxHookSecretGrace), so that a receiver can change
+// its secret in that time (docs/webhooks.md, "Rotating the secret"). A
+// secret replaced before by a rotation whose grace still runs stops
+// signing at once.
+func (s *Service) RotateHookSecret(ctx context.Context, acct int64, id string, grace time.Duration) (segmentd.Subscription, error) {
+	if grace < 0 || grace > segmentd.MaxHookSecretGrace {
+		return segmentd.Subscription{}, segmentd.Errorf(segmentd.KindInvalid, "grace_seconds", "grace_seconds must be from 0 to %d (%s)",
+			int64(segmentd.MaxHookSecretGrace/time.Second), "7 days")
+	}
 	sub, err := s.Subscription(ctx, acct, id)
 	if err != nil {
 		return sub, err
 	}
-	sub.Secret, sub.UpdatedAt = segmentd.NewHookSecret(), s.clock.Now()
+	now := s.clock.Now()
+	sub.OldSecret, sub.OldSecretUntil = "", time.Time{}
+	if grace > 0 {
+		sub.OldSecret, sub.OldSecretUntil = sub.Secret, now.Add(grace)
+	}
+	sub.Secret, sub.UpdatedAt = segmentd.NewHookSecret(), now
 	if sub, err = s.cfg.Hooks.UpdateSubscription(ctx, sub); err == nil {
 		s.hooksChanged(acct)
 	}

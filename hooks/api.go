@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
@@ -143,9 +144,12 @@ type subscriptionJSON struct {
 	CreatedAt     string        `json:"created_at"`
 	UpdatedAt     string        `json:"updated_at"`
 	Secret        string        `json:"secret,omitempty"`
+	// OldSecretExpiresAt is when the secret a rotation replaced stops
+	// signing; absent when none signs.
+	OldSecretExpiresAt string `json:"previous_secret_expires_at,omitempty"`
 }
 
-func toJSON(s segmentd.Subscription, withSecret bool) subscriptionJSON {
+func (h *handler) toJSON(s segmentd.Subscription, withSecret bool) subscriptionJSON {
 	out := subscriptionJSON{ID: s.ID, URL: s.URL, Description: s.Description, Segments: []SegmentJSON{}, EventTypes: s.EventTypes,
 		Status: s.Status, FailingReason: s.FailingReason, CreatedAt: jsonTime(s.CreatedAt), UpdatedAt: jsonTime(s.UpdatedAt)}
 	for _, seg := range s.Segments {
@@ -153,6 +157,9 @@ func toJSON(s segmentd.Subscription, withSecret bool) subscriptionJSON {
 	}
 	if withSecret {
 		out.Secret = s.Secret
+	}
+	if s.OldSecretAt(h.Service.Clock().Now()) != "" {
+		out.OldSecretExpiresAt = jsonTime(s.OldSecretUntil)
 	}
 	return out
 }
@@ -185,7 +192,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, p audience.Princi
 	}
 	out := make([]subscriptionJSON, len(subs))
 	for i, s := range subs {
-		out[i] = toJSON(s, false)
+		out[i] = h.toJSON(s, false)
 	}
 	ownapi.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 	return nil
@@ -200,7 +207,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, p audience.Prin
 	if err != nil {
 		return err
 	}
-	ownapi.WriteJSON(w, http.StatusCreated, toJSON(sub, true))
+	ownapi.WriteJSON(w, http.StatusCreated, h.toJSON(sub, true))
 	return nil
 }
 
@@ -209,7 +216,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, p audience.Princip
 	if err != nil {
 		return err
 	}
-	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, false))
+	ownapi.WriteJSON(w, http.StatusOK, h.toJSON(sub, false))
 	return nil
 }
 
@@ -222,7 +229,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, p audience.Prin
 	if err != nil {
 		return err
 	}
-	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, false))
+	ownapi.WriteJSON(w, http.StatusOK, h.toJSON(sub, false))
 	return nil
 }
 
@@ -234,12 +241,31 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, p audience.Prin
 	return nil
 }
 
+// rotateBody is a rotation's optional body.
+type rotateBody struct {
+	GraceSeconds *int64 `json:"grace_seconds"`
+}
+
 func (h *handler) rotate(w http.ResponseWriter, r *http.Request, p audience.Principal) error {
-	sub, err := h.Service.RotateHookSecret(r.Context(), p.Account.ID, r.PathValue("id"))
+	grace := segmentd.DefaultHookSecretGrace
+	if r.ContentLength != 0 {
+		var b rotateBody
+		if err := readBody(w, r, &b); err != nil {
+			return err
+		}
+		if b.GraceSeconds != nil {
+			n := *b.GraceSeconds
+			if n < 0 || n > int64(segmentd.MaxHookSecretGrace/time.Second) {
+				n = -1 // out of bounds: the service names them
+			}
+			grace = time.Duration(n) * time.Second
+		}
+	}
+	sub, err := h.Service.RotateHookSecret(r.Context(), p.Account.ID, r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}
-	ownapi.WriteJSON(w, http.StatusOK, toJSON(sub, true))
+	ownapi.WriteJSON(w, http.StatusOK, h.toJSON(sub, true))
 	return nil
 }
 
@@ -332,7 +358,7 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) {
+		if errors.As(err, &typ) && typ.Field != "" {
 			return segmentd.Errorf(segmentd.KindInvalid, typ.Field, "%s has the wrong JSON type", typ.Field)
 		}
 		if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {

@@ -643,7 +643,13 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait, err := w.turn(ctx)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, segmentd.ErrDeliveryFenced):
+			// Another server took the lock over; it is lost, and this
+			// goroutine is stopped with the others.
+			w.d.o.Log.Warn("another server took webhook delivery over: its delivery state is left to it", "account", w.acct, "subscription", w.id)
+			wait = -1
+		case err != nil && ctx.Err() == nil:
 			w.d.o.Log.Error("delivering webhooks", "account", w.acct, "subscription", w.id, "err", err)
 			wait = w.d.o.Poll
 		}
@@ -885,6 +891,13 @@ func (d *Dispatcher) send(ctx context.Context, sub *segmentd.Subscription, id st
 		defer func() { d.o.Observe(del) }() // del as returned
 	}
 	sig, err := Sign(sub.Secret, id, at.Unix(), body)
+	if old := sub.OldSecretAt(at); old != "" && err == nil {
+		// A rotation's grace: the replaced secret's signature too,
+		// after the new one's (Standard Webhooks allows several).
+		var oldSig string
+		oldSig, err = Sign(old, id, at.Unix(), body)
+		sig += " " + oldSig
+	}
 	if err != nil {
 		del.Error = "the subscription's secret cannot sign"
 		return del

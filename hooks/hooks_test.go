@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,6 +99,8 @@ type received struct {
 	id, ts string
 	msg    hooks.Message
 	status int
+	header http.Header
+	body   []byte
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -117,7 +120,7 @@ func newReceiver(t *testing.T) *receiver {
 		if len(rc.answers) > 0 {
 			status, rc.answers = rc.answers[0], rc.answers[1:]
 		}
-		rc.got = append(rc.got, received{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), m, status})
+		rc.got = append(rc.got, received{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), m, status, r.Header.Clone(), body})
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(rc.srv.Close)
@@ -282,6 +285,110 @@ func TestSubscriptionsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, e.call(t, "GET", "/segmentd/v1/webhooks", nil), 200, `"webhooks":[]`)
+}
+
+// A rotation's old secret signs every message beside the new one, after
+// it, for the grace the rotation gave; then only the new one signs.
+func TestSecretRotation(t *testing.T) {
+	e := start(t, hooks.Options{})
+	e.Clock.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	rc := newReceiver(t)
+	e.segment(t, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'")
+	sub := e.subscribe(t, rc, map[string]any{})
+	first := rc.secret
+	rotate := func(body any, parts ...string) (secret string, m map[string]any) {
+		t.Helper()
+		m = want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/rotate-secret", body), 200, parts...)
+		rc.mu.Lock()
+		rc.secret = m["secret"].(string)
+		rc.mu.Unlock()
+		return rc.secret, m
+	}
+	// signedBy checks the last message's signatures: those of secrets, in
+	// that order, and no other.
+	signedBy := func(what string, secrets ...string) {
+		t.Helper()
+		ms := rc.messages()
+		m := ms[len(ms)-1]
+		sigs := strings.Fields(m.header.Get("webhook-signature"))
+		if len(sigs) != len(secrets) {
+			t.Fatalf("%s: signatures %q, want %d", what, sigs, len(secrets))
+		}
+		sec, _ := strconv.ParseInt(m.ts, 10, 64)
+		for i, s := range secrets {
+			if w, _ := hooks.Sign(s, m.id, sec, m.body); sigs[i] != w {
+				t.Fatalf("%s: signature %d is not secret %d's", what, i, i)
+			}
+			if err := hooks.Verify(s, m.header, m.body, e.Clock.Now(), time.Minute); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+	}
+	sendTest := func() {
+		t.Helper()
+		want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/test", nil), 200, `"status_code":204`)
+	}
+
+	// No body: the default grace, a day.
+	second, _ := rotate(nil, `"previous_secret_expires_at":"2026-03-02T12:00:00.000Z"`)
+	if second == first {
+		t.Fatal("the rotation kept the secret")
+	}
+	want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200, `"previous_secret_expires_at":"2026-03-02T12:00:00.000Z"`)
+	sendTest()
+	signedBy("a test message in the grace", second, first)
+	e.upsert(t, "ada@example.com")
+	facetest.Poll(t, "the entry delivered", func() bool { return len(rc.delivered()) == 1 })
+	signedBy("a message of transitions in the grace", second, first)
+	e.Clock.Advance(24*time.Hour - time.Millisecond)
+	sendTest()
+	signedBy("the grace's last millisecond", second, first)
+	e.Clock.Advance(time.Millisecond)
+	sendTest()
+	signedBy("after the grace", second)
+	if err := hooks.Verify(first, rc.messages()[len(rc.messages())-1].header, rc.messages()[len(rc.messages())-1].body, e.Clock.Now(), time.Minute); err == nil {
+		t.Fatal("the old secret still verifies after the grace")
+	}
+	if g := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200); g["previous_secret_expires_at"] != nil {
+		t.Fatalf("after the grace: %v", g)
+	}
+
+	// A grace of its own; a rotation within it drops the secret before.
+	third, _ := rotate(map[string]any{"grace_seconds": 3600}, `"previous_secret_expires_at":"2026-03-02T13:00:00.000Z"`)
+	fourth, _ := rotate(map[string]any{"grace_seconds": 60}, `"previous_secret_expires_at":"2026-03-02T12:01:00.000Z"`)
+	sendTest()
+	signedBy("a rotation within a grace", fourth, third)
+	// 0: at once.
+	fifth, z := rotate(map[string]any{"grace_seconds": 0})
+	if z["previous_secret_expires_at"] != nil {
+		t.Fatalf("grace 0: %v", z)
+	}
+	sendTest()
+	signedBy("grace 0", fifth)
+	// The most, a week.
+	rotate(map[string]any{"grace_seconds": 604800}, `"previous_secret_expires_at":"2026-03-09T12:00:00.000Z"`)
+
+	// Errors, each documented, none of which rotates.
+	e.Clock.Advance(time.Second)
+	before := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200)
+	for _, tc := range []struct {
+		body   any
+		status int
+		msg    string
+	}{
+		{map[string]any{"grace_seconds": -1}, 400, "grace_seconds must be from 0 to 604800 (7 days)"},
+		{map[string]any{"grace_seconds": 604801}, 400, "grace_seconds must be from 0 to 604800"},
+		{map[string]any{"grace_seconds": 1e300}, 400, "grace_seconds has the wrong JSON type"},
+		{map[string]any{"grace_seconds": "60"}, 400, "grace_seconds has the wrong JSON type"},
+		{map[string]any{"grace": 60}, 400, `unknown key \"grace\"`},
+		{"[1]", 400, "JSON object"},
+		{`{"grace_seconds":` + strings.Repeat("1", hooks.MaxBody) + `}`, 413, "larger than 65536 bytes"},
+	} {
+		want(t, e.call(t, "POST", "/segmentd/v1/webhooks/"+sub+"/rotate-secret", tc.body), tc.status, tc.msg)
+	}
+	if after := want(t, e.call(t, "GET", "/segmentd/v1/webhooks/"+sub, nil), 200); after["updated_at"] != before["updated_at"] {
+		t.Fatal("a refused rotation rotated")
+	}
 }
 
 // Transitions reach the receiver signed, in order, with stable ids, in

@@ -195,6 +195,74 @@ func TestDeliveryFence(t *testing.T) {
 	})
 }
 
+// The fence over delivery state: the old holder, fenced out before it
+// noticed its session ended, writes no cursor after the take (so it
+// cannot take the new holder's back) and loses its lock; a cursor never
+// moves back in any case; its API's writes (a failing subscription made
+// active again) and its delivery log still go through.
+func TestDeliveryFenceCursor(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := t.Context()
+		st1, st2 := fencedServers(t, srv)
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if _, err := st2.CreateSubscription(ctx, segmentd.Subscription{ID: "h", AccountID: 1, URL: "https://example.com/h",
+			EventTypes: segmentd.HookEventTypes, Secret: segmentd.NewHookSecret(), CreatedAt: now, UpdatedAt: now,
+			HookState: segmentd.HookState{Status: segmentd.HookActive}}, 5); err != nil {
+			t.Fatal(err)
+		}
+		cursor := func() int64 {
+			t.Helper()
+			sub, err := st2.Subscription(ctx, 1, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sub.Cursor
+		}
+		state := func(c int64) segmentd.HookState { return segmentd.HookState{Status: segmentd.HookActive, Cursor: c} }
+		deadline := time.Now().Add(20 * time.Second)
+
+		ok, lost1, release1, err := st1.TryLockDelivery(ctx)
+		if !ok || err != nil {
+			t.Fatalf("the first server did not take the free lock: %v %v", ok, err)
+		}
+		defer release1()
+		if err := st1.SetHookState(ctx, 1, "h", state(5), false); err != nil {
+			t.Fatal(err)
+		}
+		endLockSession(t, st1)
+		release2 := takeOver(t, st2, deadline)
+		defer release2()
+		if err := st2.SetHookState(ctx, 1, "h", state(8), false); err != nil {
+			t.Fatal(err)
+		}
+		// The old holder has not noticed: its write is fenced out.
+		if err := st1.SetHookState(ctx, 1, "h", state(6), false); !errors.Is(err, segmentd.ErrDeliveryFenced) {
+			t.Fatalf("the old holder's cursor write after the takeover: %v, want ErrDeliveryFenced", err)
+		}
+		select {
+		case <-lost1:
+		case <-time.After(time.Until(deadline)):
+			t.Fatal("the fenced-out holder's lock was not lost")
+		}
+		if c := cursor(); c != 8 {
+			t.Fatalf("cursor %d, want the new holder's 8", c)
+		}
+		// A write behind the stored cursor (one that read the old epoch
+		// as the take committed) leaves it.
+		if err := st2.SetHookState(ctx, 1, "h", state(7), false); err != nil || cursor() != 8 {
+			t.Fatalf("a cursor written back: %v, cursor %d, want 8", err, cursor())
+		}
+		// The old server's API and log are not delivery state: they go
+		// through.
+		if err := st1.SetHookState(ctx, 1, "h", state(0), true); err != nil {
+			t.Fatalf("making the subscription active again on the old holder: %v", err)
+		}
+		if _, err := st1.AddDelivery(ctx, 1, segmentd.Delivery{SubscriptionID: "h", MessageID: "msg_h_test", At: now, StatusCode: 204}, 10); err != nil {
+			t.Fatalf("the old holder's log of a test message: %v", err)
+		}
+	})
+}
+
 // A dispatcher whose lock session ended, fenced out by another server's
 // take before it noticed: what it records is not stored, Flush returns,
 // and it stops delivering.

@@ -165,16 +165,24 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 
 // PruneHistory implements segmentd.HistoryStore: segment by segment, each
 // statement routed to the account's node. A pair's last transition stays
-// when it is an entry (qPrunable).
+// when it is an entry (qPrunable). A pass reads only what may have
+// become prunable since the segment's last complete pass
+// (qPruneCandidates), and a complete pass moves the segment's mark.
+//
+// The statements are not one transaction: the account's last number is
+// read first, so every transition numbered up to it is visible to the
+// ones after (a store of an account's transitions commits in number
+// order, under its counter's lock), and the mark moves only after the
+// delete.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
-	type seg struct{ acct, key int64 }
+	type seg struct{ acct, key, prunedBefore, prunedSeq int64 }
 	segs, err := queryAll(ctx, s.db, func(row pgx.Row) (seg, error) {
 		var g seg
 		var key int32
-		err := row.Scan(&g.acct, &key)
+		err := row.Scan(&g.acct, &key, &g.prunedBefore, &g.prunedSeq)
 		g.key = int64(key)
 		return g, err
-	}, "SELECT account_id, key FROM history_segments ORDER BY account_id, key")
+	}, "SELECT account_id, key, pruned_before, pruned_seq FROM history_segments ORDER BY account_id, key")
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -183,21 +191,75 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 		if total >= limit {
 			break
 		}
-		bAt, bSeq := toMS(before), int64(-1)
-		err := s.db.QueryRow(ctx, `SELECT at, seq FROM segment_history h WHERE account_id = $1 AND segment_key = $2 AND at < $3
-			AND `+qPrunable+` ORDER BY at, seq LIMIT 1 OFFSET $4`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		cut := toMS(before)
+		var last int64
+		if err := s.db.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM segment_history WHERE account_id = $1", g.acct).Scan(&last); err != nil {
 			return total, classify(err)
 		}
-		tag, err := s.db.Exec(ctx, "DELETE FROM segment_history AS h WHERE account_id = $1 AND segment_key = $2 AND (at, seq) < ($3, $4) AND "+qPrunable,
-			g.acct, g.key, bAt, bSeq)
+		cands, after := qPruneCandidates, g.prunedSeq
+		if g.prunedBefore == 0 {
+			cands, after = qPruneAll, last // no mark: every transition before the cut
+		}
+		// The oldest prunable candidates, up to what the batch has left,
+		// then those deleted by their keys: Citus takes no correlated
+		// subquery in a statement whose FROM holds a CTE, so the delete
+		// cannot read cand itself.
+		type key struct{ at, seq int64 }
+		budget := limit - total
+		keys, err := queryAll(ctx, s.db, func(row pgx.Row) (key, error) {
+			var k key
+			return k, row.Scan(&k.at, &k.seq)
+		}, cands+"SELECT at, seq FROM cand h WHERE "+qPrunable+" ORDER BY at, seq LIMIT $6", g.acct, g.key, cut, g.prunedBefore, after, budget)
 		if err != nil {
 			return total, classify(err)
 		}
-		total += int(tag.RowsAffected())
+		if len(keys) > 0 {
+			ats, seqs := make([]int64, len(keys)), make([]int64, len(keys))
+			for i, k := range keys {
+				ats[i], seqs[i] = k.at, k.seq
+			}
+			tag, err := s.db.Exec(ctx, `DELETE FROM segment_history WHERE account_id = $1 AND segment_key = $2
+				AND (at, seq) IN (SELECT * FROM unnest($3::bigint[], $4::bigint[]))`, g.acct, g.key, ats, seqs)
+			if err != nil {
+				return total, classify(err)
+			}
+			total += int(tag.RowsAffected())
+		}
+		if len(keys) == budget {
+			continue // a batch: the pass goes on at the next call
+		}
+		if _, err := s.db.Exec(ctx, "UPDATE history_segments SET pruned_before = $1, pruned_seq = $2 WHERE account_id = $3 AND key = $4",
+			cut, last, g.acct, g.key); err != nil {
+			return total, classify(err)
+		}
 	}
 	return total, nil
 }
+
+// qPruneCandidates names cand: the transitions of segment $2 of account
+// $1 timed before the cut $3 that may have become prunable since the
+// segment's last complete pass (cut $4, the account's last number then
+// $5): those timed from $4 on, and every one before the cut of a pair
+// with a transition numbered after $5. Any other is a pair's last entry
+// still: it was at that pass, and no later transition of its pair came.
+// So a pass reads the transitions of the time since the last and the
+// pairs that moved, not again every entry it kept. qPruneAll, of a
+// segment without a mark ($4 is 0), names every transition before the
+// cut, up to the account's last number $5 (a later one is one of the
+// pairs that moved at the next pass).
+const qPruneAll = `WITH cand AS (
+	SELECT account_id, segment_key, at, seq, contact_id, kind FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND at >= $4 AND at < $3
+		AND seq <= $5)
+`
+
+const qPruneCandidates = `WITH moved AS (
+		SELECT DISTINCT account_id, contact_id FROM segment_history WHERE account_id = $1 AND seq > $5 AND segment_key = $2),
+	cand AS (
+		SELECT account_id, segment_key, at, seq, contact_id, kind FROM segment_history WHERE account_id = $1 AND segment_key = $2 AND at >= $4 AND at < $3
+		UNION
+		SELECT o.account_id, o.segment_key, o.at, o.seq, o.contact_id, o.kind FROM moved m JOIN segment_history o
+			ON o.account_id = m.account_id AND o.contact_id = m.contact_id WHERE o.account_id = $1 AND o.segment_key = $2 AND o.at < $3)
+`
 
 // qPrunable is true of a history row h the retention may delete: an exit,
 // or a transition its segment and contact have a later one of (by

@@ -29,6 +29,8 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 			"DROP TABLE membership_changes",
 			"DROP TABLE delivery_fence",
 			"ALTER TABLE accounts DROP COLUMN history_gap",
+			"ALTER TABLE webhook_subscriptions DROP COLUMN old_secret, DROP COLUMN old_secret_until",
+			"ALTER TABLE history_segments DROP COLUMN pruned_before, DROP COLUMN pruned_seq",
 			`ALTER TABLE segment_history ALTER COLUMN contact_id TYPE text COLLATE "C" USING ''`,
 			"INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0) ON CONFLICT DO NOTHING",
 			"INSERT INTO history_segments (account_id, segment_id, key) VALUES (1, 's1', 1)",

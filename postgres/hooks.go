@@ -23,7 +23,7 @@ var _ segmentd.HookStore = (*Store)(nil)
 const hookCounter = "webhook_transition"
 
 const subscriptionColumns = `account_id, id, url, description, segments, event_types, secret, created_at, updated_at,
-	status, failing_reason, cursor, inflight, attempts, first_failure, next_attempt`
+	status, failing_reason, cursor, inflight, attempts, first_failure, next_attempt, old_secret, old_secret_until`
 
 // qLastTransition reads the account's last transition number.
 const qLastTransition = "SELECT coalesce(max(value), 0) FROM account_counters WHERE account_id = $1 AND name = '" + hookCounter + "'"
@@ -50,10 +50,10 @@ func (s *Store) CreateSubscription(ctx context.Context, sub segmentd.Subscriptio
 		if err := tx.QueryRow(ctx, qLastTransition, sub.AccountID).Scan(&sub.Cursor); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO webhook_subscriptions ("+subscriptionColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+		_, err := tx.Exec(ctx, "INSERT INTO webhook_subscriptions ("+subscriptionColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
 			sub.AccountID, sub.ID, sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret,
 			toMS(sub.CreatedAt), toMS(sub.UpdatedAt), sub.Status, sub.FailingReason, sub.Cursor, sub.Inflight, sub.Attempts,
-			optMS(sub.FirstFailure), optMS(sub.NextAttempt))
+			optMS(sub.FirstFailure), optMS(sub.NextAttempt), sub.OldSecret, optMS(sub.OldSecretUntil))
 		return err
 	})
 	if err != nil {
@@ -94,9 +94,9 @@ func scanSubscription(row pgx.Row) (segmentd.Subscription, error) {
 	var sub segmentd.Subscription
 	var segs []byte
 	var types string
-	var created, updated, first, next int64
+	var created, updated, first, next, oldUntil int64
 	if err := row.Scan(&sub.AccountID, &sub.ID, &sub.URL, &sub.Description, &segs, &types, &sub.Secret, &created, &updated,
-		&sub.Status, &sub.FailingReason, &sub.Cursor, &sub.Inflight, &sub.Attempts, &first, &next); err != nil {
+		&sub.Status, &sub.FailingReason, &sub.Cursor, &sub.Inflight, &sub.Attempts, &first, &next, &sub.OldSecret, &oldUntil); err != nil {
 		return sub, err
 	}
 	var hs []hookSegment
@@ -109,6 +109,7 @@ func scanSubscription(row pgx.Row) (segmentd.Subscription, error) {
 	sub.EventTypes = strings.Fields(types)
 	sub.CreatedAt, sub.UpdatedAt = fromMS(created), fromMS(updated)
 	sub.FirstFailure, sub.NextAttempt = fromOptMS(first), fromOptMS(next)
+	sub.OldSecretUntil = fromOptMS(oldUntil)
 	return sub, nil
 }
 
@@ -145,8 +146,9 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub segmentd.Subscriptio
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		return execOne(ctx, tx, subscriptionNotFound(sub.ID), `UPDATE webhook_subscriptions SET url = $1, description = $2, segments = $3,
-			event_types = $4, secret = $5, updated_at = $6 WHERE account_id = $7 AND id = $8`,
-			sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret, toMS(sub.UpdatedAt), sub.AccountID, sub.ID)
+			event_types = $4, secret = $5, old_secret = $6, old_secret_until = $7, updated_at = $8 WHERE account_id = $9 AND id = $10`,
+			sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret, sub.OldSecret, optMS(sub.OldSecretUntil),
+			toMS(sub.UpdatedAt), sub.AccountID, sub.ID)
 	})
 	if err != nil {
 		return segmentd.Subscription{}, err
@@ -155,14 +157,23 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub segmentd.Subscriptio
 }
 
 // SetHookState implements segmentd.HookStore.
+// The dispatcher's writes (without restart) check the delivery fence
+// (elect.go) as a store of transitions does, so that a server another one
+// took the lock over from writes no delivery state after the take, and
+// the cursor never moves back, so that one written by the old holder as
+// the take commits does not take the new holder's back either (docs/webhooks.md,
+// "The fence"). The fence's epoch is read from a reference table, as in
+// AppendTransitions: on Citus the write stays a one-node transaction.
 func (s *Store) SetHookState(ctx context.Context, acct int64, id string, st segmentd.HookState, restart bool) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if restart {
 			if err := tx.QueryRow(ctx, qLastTransition, acct).Scan(&st.Cursor); err != nil {
 				return err
 			}
+		} else if err := s.fence.check(ctx, tx); err != nil {
+			return err
 		}
-		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = $1, failing_reason = $2, cursor = $3,
+		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = $1, failing_reason = $2, cursor = GREATEST(cursor, $3),
 			inflight = $4, attempts = $5, first_failure = $6, next_attempt = $7 WHERE account_id = $8 AND id = $9`,
 			st.Status, st.FailingReason, st.Cursor, st.Inflight, st.Attempts, optMS(st.FirstFailure), optMS(st.NextAttempt), acct, id)
 	})

@@ -384,7 +384,7 @@ func TestMigratePacksEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP TABLE event_blocks; DROP INDEX segment_history_seq; ALTER TABLE accounts DROP COLUMN history_gap; " + undoListNums + "; PRAGMA user_version = 27"); err != nil {
+	if _, err := db.Exec("DROP TABLE event_blocks; DROP INDEX segment_history_seq; ALTER TABLE accounts DROP COLUMN history_gap; ALTER TABLE webhook_subscriptions DROP COLUMN old_secret; ALTER TABLE webhook_subscriptions DROP COLUMN old_secret_until; ALTER TABLE history_segments DROP COLUMN pruned_before; ALTER TABLE history_segments DROP COLUMN pruned_seq; " + undoListNums + "; PRAGMA user_version = 27"); err != nil {
 		t.Fatal(err)
 	}
 	var before int64
@@ -394,7 +394,7 @@ func TestMigratePacksEvents(t *testing.T) {
 	db.Close()
 
 	s = openPacking(t, path, eventBlockSpan)
-	if v, _ := s.SchemaVersion(ctx); v != 31 {
+	if v, _ := s.SchemaVersion(ctx); v != 33 {
 		t.Fatalf("schema version %d", v)
 	}
 	rows, blocks, packed := blockCounts(t, s, acct)

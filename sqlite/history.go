@@ -211,14 +211,17 @@ func (s *Store) HistoryFirstAfter(ctx context.Context, acct int64, segID string,
 
 // PruneHistory implements segmentd.HistoryStore: segment by segment, each
 // in a transaction of its own, so that the writer is never held long. A
-// pair's last transition stays when it is an entry (qPrunable).
+// pair's last transition stays when it is an entry (qPrunable). A pass
+// reads only what may have become prunable since the segment's last
+// complete pass (qPruneCandidates), and a complete pass moves the
+// segment's mark.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (int, error) {
-	type seg struct{ acct, key int64 }
+	type seg struct{ acct, key, prunedBefore, prunedSeq int64 }
 	segs, err := queryAll(ctx, s.read, func(row rowScanner) (seg, error) {
 		var g seg
-		err := row.Scan(&g.acct, &g.key)
+		err := row.Scan(&g.acct, &g.key, &g.prunedBefore, &g.prunedSeq)
 		return g, err
-	}, "SELECT account_id, key FROM history_segments ORDER BY account_id, key")
+	}, "SELECT account_id, key, pruned_before, pruned_seq FROM history_segments ORDER BY account_id, key")
 	if err != nil {
 		return 0, err
 	}
@@ -228,21 +231,40 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 			break
 		}
 		err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
-			// The bound: the (limit-total)-th oldest prunable row before
-			// the cut, or the cut itself when there are fewer.
-			bAt, bSeq := toMS(before), int64(-1)
-			err := tx.QueryRowContext(ctx, `SELECT at, seq FROM segment_history h WHERE account_id = ? AND segment_key = ? AND at < ? AND `+
-				qPrunable+` ORDER BY at, seq LIMIT 1 OFFSET ?`, g.acct, g.key, bAt, limit-total).Scan(&bAt, &bSeq)
+			cut := toMS(before)
+			// The account's last number: every transition up to it is
+			// read by this pass, so it is the mark's when the pass
+			// completes. Without a mark, every transition before the cut
+			// is a candidate.
+			var last int64
+			if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM segment_history WHERE account_id = ?", g.acct).Scan(&last); err != nil {
+				return err
+			}
+			cands, after := qPruneCandidates, g.prunedSeq
+			if g.prunedBefore == 0 {
+				cands, after = qPruneAll, last
+			}
+			args := []any{g.acct, g.key, cut, g.prunedBefore, after}
+			// The bound: the (limit-total)-th oldest prunable candidate,
+			// or none when there are fewer (the pass completes).
+			bAt, bSeq := cut, int64(-1)
+			err := tx.QueryRowContext(ctx, cands+"SELECT at, seq FROM cand h WHERE "+qPrunable+" ORDER BY at, seq LIMIT 1 OFFSET ?6",
+				append(args, limit-total)...).Scan(&bAt, &bSeq)
 			if err != nil && err != sql.ErrNoRows {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, "DELETE FROM segment_history AS h WHERE account_id = ? AND segment_key = ? AND (at, seq) < (?, ?) AND "+qPrunable,
-				g.acct, g.key, bAt, bSeq)
+			res, err := tx.ExecContext(ctx, cands+`DELETE FROM segment_history WHERE account_id = ?1 AND segment_key = ?2
+				AND (at, seq) IN (SELECT at, seq FROM cand h WHERE (at, seq) < (?6, ?7) AND `+qPrunable+")", append(args, bAt, bSeq)...)
 			if err != nil {
 				return err
 			}
 			n, err := res.RowsAffected()
 			total += int(n)
+			if err != nil || bSeq >= 0 {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, "UPDATE history_segments SET pruned_before = ?, pruned_seq = ? WHERE account_id = ? AND key = ?",
+				cut, last, g.acct, g.key)
 			return err
 		})
 		if err != nil {
@@ -251,6 +273,30 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time, limit int) (
 	}
 	return total, nil
 }
+
+// qPruneCandidates names cand: the transitions of segment ?2 of account
+// ?1 timed before the cut ?3 that may have become prunable since the
+// segment's last complete pass (cut ?4, the account's last number then
+// ?5): those timed from ?4 on, and every one before the cut of a pair
+// with a transition numbered after ?5. Any other is a pair's last entry
+// still: it was at that pass, and no later transition of its pair came.
+// So a pass reads the transitions of the time since the last and the
+// pairs that moved, not again every entry it kept. qPruneAll, of a
+// segment without a mark (?4 is 0), names every transition before the
+// cut, up to the account's last number ?5 (a later one is one of the
+// pairs that moved at the next pass).
+const qPruneAll = `WITH cand AS (
+	SELECT account_id, segment_key, at, seq, contact_id, kind FROM segment_history WHERE account_id = ?1 AND segment_key = ?2 AND at >= ?4 AND at < ?3 AND seq <= ?5)
+`
+
+const qPruneCandidates = `WITH moved(contact_id) AS (
+		SELECT DISTINCT contact_id FROM segment_history INDEXED BY segment_history_seq WHERE account_id = ?1 AND seq > ?5 AND segment_key = ?2),
+	cand AS (
+		SELECT account_id, segment_key, at, seq, contact_id, kind FROM segment_history WHERE account_id = ?1 AND segment_key = ?2 AND at >= ?4 AND at < ?3
+		UNION
+		SELECT o.account_id, o.segment_key, o.at, o.seq, o.contact_id, o.kind FROM moved m JOIN segment_history o INDEXED BY segment_history_contact
+			ON o.account_id = ?1 AND o.contact_id = m.contact_id AND o.segment_key = ?2 AND o.at < ?3)
+`
 
 // qPrunable is true of a history row h the retention may delete: an exit,
 // or a transition its segment and contact have a later one of (by

@@ -15,10 +15,11 @@ import (
 // BenchmarkHistoryLastEntries reads what the history says a segment's
 // members were last told to be (the reconciliations of docs/webhooks.md,
 // "A start without a marked snapshot"), and prunes it once every row is
-// older than the retention (each pair's last entry stays, so the pass
-// reads them all). SEGMENTD_BENCH_CONTACTS contacts (default 200,000)
+// older than the retention (each pair's last entry stays), once more with
+// the same cut (nothing to prune), and once ten minutes later after 1,000
+// long-standing members left (their entries go). SEGMENTD_BENCH_CONTACTS contacts (default 200,000)
 // enter one segment; every tenth leaves again. It reports the wall and
-// CPU time of one read and of one prune pass.
+// CPU time of one read and of each prune pass.
 func BenchmarkHistoryLastEntries(b *testing.B) {
 	n := 200_000
 	if v, err := strconv.Atoi(os.Getenv("SEGMENTD_BENCH_CONTACTS")); err == nil && v > 0 {
@@ -90,4 +91,19 @@ func BenchmarkHistoryLastEntries(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(w0).Milliseconds()), "prune-again-ms")
 	b.ReportMetric(float64((cputime.Process() - c0).Milliseconds()), "prune-again-cpu-ms")
+
+	// Ten minutes later: 1,000 long-standing members leave; their old
+	// entries go, the exits stay (within the retention).
+	for i := range 1000 {
+		id := fmt.Sprintf("01900000-0000-7000-8000-%012x", i*10)
+		ts = append(ts, segmentd.Transition{SegmentID: "s1", ContactID: id, Email: fmt.Sprintf("c%d@example.com", i*10),
+			At: t0.Add(49 * time.Hour), Cause: segmentd.CauseContact})
+	}
+	flush()
+	c0, w0 = cputime.Process(), time.Now()
+	if k, err := s.PruneHistory(ctx, t0.Add(48*time.Hour+10*time.Minute), segmentd.MaxHistoryPruneBatch); err != nil || k != 1000 {
+		b.Fatalf("the pass after 1,000 exits pruned %d %v, want 1000", k, err)
+	}
+	b.ReportMetric(float64(time.Since(w0).Milliseconds()), "prune-next-ms")
+	b.ReportMetric(float64((cputime.Process() - c0).Milliseconds()), "prune-next-cpu-ms")
 }

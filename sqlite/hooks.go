@@ -20,7 +20,7 @@ var _ segmentd.HookStore = (*Store)(nil)
 const hookCounter = "webhook_transition"
 
 const subscriptionColumns = `account_id, id, url, description, segments, event_types, secret, created_at, updated_at,
-	status, failing_reason, cursor, inflight, attempts, first_failure, next_attempt`
+	status, failing_reason, cursor, inflight, attempts, first_failure, next_attempt, old_secret, old_secret_until`
 
 // CreateSubscription implements segmentd.HookStore.
 func (s *Store) CreateSubscription(ctx context.Context, sub segmentd.Subscription, max int) (segmentd.Subscription, error) {
@@ -39,10 +39,10 @@ func (s *Store) CreateSubscription(ctx context.Context, sub segmentd.Subscriptio
 		if sub.Cursor, err = lastTransition(ctx, tx, sub.AccountID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO webhook_subscriptions ("+subscriptionColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err := tx.ExecContext(ctx, "INSERT INTO webhook_subscriptions ("+subscriptionColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			sub.AccountID, sub.ID, sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret,
 			toMS(sub.CreatedAt), toMS(sub.UpdatedAt), sub.Status, sub.FailingReason, sub.Cursor, sub.Inflight, sub.Attempts,
-			optMS(sub.FirstFailure), optMS(sub.NextAttempt))
+			optMS(sub.FirstFailure), optMS(sub.NextAttempt), sub.OldSecret, optMS(sub.OldSecretUntil))
 		return err
 	})
 	if err != nil {
@@ -88,9 +88,9 @@ func fromOptMS(ms int64) time.Time {
 func scanSubscription(row rowScanner) (segmentd.Subscription, error) {
 	var sub segmentd.Subscription
 	var segs, types string
-	var created, updated, first, next int64
+	var created, updated, first, next, oldUntil int64
 	if err := row.Scan(&sub.AccountID, &sub.ID, &sub.URL, &sub.Description, &segs, &types, &sub.Secret, &created, &updated,
-		&sub.Status, &sub.FailingReason, &sub.Cursor, &sub.Inflight, &sub.Attempts, &first, &next); err != nil {
+		&sub.Status, &sub.FailingReason, &sub.Cursor, &sub.Inflight, &sub.Attempts, &first, &next, &sub.OldSecret, &oldUntil); err != nil {
 		return sub, err
 	}
 	var hs []hookSegment
@@ -103,6 +103,7 @@ func scanSubscription(row rowScanner) (segmentd.Subscription, error) {
 	sub.EventTypes = strings.Fields(types)
 	sub.CreatedAt, sub.UpdatedAt = fromMS(created), fromMS(updated)
 	sub.FirstFailure, sub.NextAttempt = fromOptMS(first), fromOptMS(next)
+	sub.OldSecretUntil = fromOptMS(oldUntil)
 	return sub, nil
 }
 
@@ -138,8 +139,9 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub segmentd.Subscriptio
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		return execOne(ctx, tx, subscriptionNotFound(sub.ID), `UPDATE webhook_subscriptions SET url = ?, description = ?, segments = ?,
-			event_types = ?, secret = ?, updated_at = ? WHERE account_id = ? AND id = ?`,
-			sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret, toMS(sub.UpdatedAt), sub.AccountID, sub.ID)
+			event_types = ?, secret = ?, old_secret = ?, old_secret_until = ?, updated_at = ? WHERE account_id = ? AND id = ?`,
+			sub.URL, sub.Description, string(segs), strings.Join(sub.EventTypes, " "), sub.Secret, sub.OldSecret, optMS(sub.OldSecretUntil),
+			toMS(sub.UpdatedAt), sub.AccountID, sub.ID)
 	})
 	if err != nil {
 		return segmentd.Subscription{}, err
@@ -156,7 +158,7 @@ func (s *Store) SetHookState(ctx context.Context, acct int64, id string, st segm
 				return err
 			}
 		}
-		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = ?, failing_reason = ?, cursor = ?,
+		return execOne(ctx, tx, subscriptionNotFound(id), `UPDATE webhook_subscriptions SET status = ?, failing_reason = ?, cursor = max(cursor, ?),
 			inflight = ?, attempts = ?, first_failure = ?, next_attempt = ? WHERE account_id = ? AND id = ?`,
 			st.Status, st.FailingReason, st.Cursor, st.Inflight, st.Attempts, optMS(st.FirstFailure), optMS(st.NextAttempt), acct, id)
 	})

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -193,6 +195,73 @@ func testHistoryPrune(t *testing.T, st HooksStore) {
 	}
 	if got := must[[]segmentd.Transition](t, "HistoryTransitions")(st.HistoryTransitions(ctx(t), a, "s1", at(-10), at(10), segmentd.HistoryCursor{}, 10)); len(got) != 0 {
 		t.Fatalf("s1 after its exit's prune: %+v", got)
+	}
+}
+
+// testHistoryPruneMarks checks passes that start from the segments'
+// marks (a pass reads only what may have become prunable since the last
+// complete one) against the rule itself applied to every row: rounds of
+// transitions, some of pairs long left alone, some timed before the last
+// cut (a remade one's time), pruned in small batches and whole, the cut
+// moving forward and once back.
+func testHistoryPruneMarks(t *testing.T, st HooksStore) {
+	a := newAccount(t, st, "a")
+	at := func(m int) time.Time { return nowMS.Add(time.Duration(m) * time.Minute) }
+	rng := rand.New(rand.NewPCG(17, 6))
+	type pair struct{ seg, contact string }
+	lastAt := map[pair]int{}        // each pair's last time, in minutes
+	var model []segmentd.Transition // every row kept, by the rule
+	cuts := []int{20, 20, 45, 30, 80, 120, 200}
+	for round, cut := range cuts {
+		var ts []segmentd.Transition
+		for range 12 {
+			p := pair{fmt.Sprintf("s%d", rng.IntN(3)), fmt.Sprintf("c%d", rng.IntN(6))}
+			m := max(lastAt[p], round*25+rng.IntN(30)-15) // never before the pair's last
+			lastAt[p] = m
+			ts = append(ts, historyTransition(p.seg, p.contact, rng.IntN(3) > 0, at(m), segmentd.CauseContact))
+		}
+		if err := st.AppendTransitions(ctx(t), a, ts, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		model = append(model, ts...)
+		// The rule, on every row at once.
+		var kept []segmentd.Transition
+		for _, x := range model {
+			later := false
+			for _, y := range model {
+				later = later || (y.SegmentID == x.SegmentID && y.ContactID == x.ContactID && y.Seq > x.Seq)
+			}
+			if !x.At.Before(at(cut)) || (x.Entered && !later) {
+				kept = append(kept, x)
+			}
+		}
+		limit := 3
+		if round%2 == 1 {
+			limit = 1000
+		}
+		pruned := 0
+		for {
+			k, err := st.PruneHistory(ctx(t), at(cut), limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pruned += k; k < limit {
+				break
+			}
+		}
+		if pruned != len(model)-len(kept) {
+			t.Fatalf("round %d (cut %d): pruned %d, want %d", round, cut, pruned, len(model)-len(kept))
+		}
+		model = kept
+		got := must[[]segmentd.Transition](t, "HistoryAfter")(st.HistoryAfter(ctx(t), a, 0))
+		if len(got) != len(model) {
+			t.Fatalf("round %d: %d rows kept, want %d", round, len(got), len(model))
+		}
+		for i := range got {
+			if got[i].Seq != model[i].Seq {
+				t.Fatalf("round %d: row %d is number %d, want %d", round, i, got[i].Seq, model[i].Seq)
+			}
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ func RunHooks(t *testing.T, open func(t *testing.T) HooksStore) {
 	t.Run("Reset", func(t *testing.T) { testHooksReset(t, open(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("HistoryPrune", func(t *testing.T) { testHistoryPrune(t, open(t)) })
+	t.Run("HistoryPruneMarks", func(t *testing.T) { testHistoryPruneMarks(t, open(t)) })
 	t.Run("HistoryLastEntries", func(t *testing.T) { testHistoryLastEntries(t, open(t)) })
 	t.Run("HistoryBaseline", func(t *testing.T) { testHistoryBaseline(t, open(t)) })
 	t.Run("HookReplays", func(t *testing.T) { testHookReplays(t, open(t)) })
@@ -65,11 +66,17 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	}
 	up := s1
 	up.URL, up.Segments, up.EventTypes, up.UpdatedAt = "http://127.0.0.1:9/x", nil, segmentd.HookEventTypes, nowMS.Add(time.Hour)
+	// A rotation's grace.
+	up.Secret, up.OldSecret, up.OldSecretUntil = segmentd.NewHookSecret(), s1.Secret, nowMS.Add(24*time.Hour)
 	up.Status = segmentd.HookFailing // not the owner's to set here: ignored
 	got1 := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up))
 	up.Status = segmentd.HookActive
 	if !reflect.DeepEqual(got1, up) {
 		t.Fatalf("updated\n%+v, want\n%+v", got1, up)
+	}
+	up.OldSecret, up.OldSecretUntil = "", time.Time{} // its end
+	if got := must[segmentd.Subscription](t, "UpdateSubscription")(st.UpdateSubscription(ctx(t), up)); !reflect.DeepEqual(got, up) {
+		t.Fatalf("updated\n%+v, want\n%+v", got, up)
 	}
 	state := segmentd.HookState{Status: segmentd.HookFailing, FailingReason: "HTTP 500", Cursor: 4, Inflight: 9, Attempts: 3,
 		FirstFailure: nowMS, NextAttempt: nowMS.Add(time.Minute)}
@@ -78,6 +85,16 @@ func testSubscriptions(t *testing.T, st HooksStore) {
 	}
 	if got := must[segmentd.Subscription](t, "Subscription")(st.Subscription(ctx(t), a, "h1")); !reflect.DeepEqual(got.HookState, state) {
 		t.Fatalf("state %+v, want %+v", got.HookState, state)
+	}
+	// The cursor never moves back (a server fenced out as another takes
+	// delivery over must not take the new one's back).
+	back := state
+	back.Cursor = 2
+	if err := st.SetHookState(ctx(t), a, "h1", back, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[segmentd.Subscription](t, "Subscription")(st.Subscription(ctx(t), a, "h1")); got.Cursor != 4 {
+		t.Fatalf("cursor %d after a write of 2, want 4 kept", got.Cursor)
 	}
 	if err := st.SetHookState(ctx(t), b, "h2", state, false); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 		t.Fatalf("SetHookState of another account's: %v", err)
