@@ -206,10 +206,10 @@ type Latest struct {
 	UpperNull  bool
 }
 
-// EventKey is a value of an event's single send, automation or campaign
-// column: Col is "singlesend_id", "automation_id" or
-// "marketing_campaign_id"; Value "" stands for any value (the column IS
-// NOT NULL, as the criteria's "any campaign" reads).
+// EventKey is a value of an event's single send, automation, campaign
+// or URL column: Col is "singlesend_id", "automation_id",
+// "marketing_campaign_id" or "url"; Value "" stands for any value (the
+// column IS NOT NULL, as the criteria's "any campaign" reads).
 type EventKey struct {
 	Col   string
 	Value string
@@ -222,7 +222,7 @@ type EventKey struct {
 //     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
 //     greatest timestamp for it), at most one on the event's single
-//     send, automation or campaign (eventKeys: then Keys), and at most
+//     send, automation, campaign or URL (eventKeys: then Keys), and at most
 //     one event_timestamp < or <= such a time (then Upper); the type
 //     may be one of several (then Types);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
@@ -380,7 +380,7 @@ func clockOnly(n *cnode) bool {
 }
 
 // eventKeys appends to keys the values n requires of scope's event when n
-// is an equality of its single send, automation or campaign column with
+// is an equality of its single send, automation, campaign or URL column with
 // a constant, an IN of one over constants, such a column IS NOT NULL, or
 // an OR of those: n is then
 // true for an event exactly when one of the keys holds (a NULL or empty
@@ -392,7 +392,7 @@ func eventKeys(n *cnode, scope int, keys []EventKey) ([]EventKey, bool) {
 			return "", false
 		}
 		switch x.ec {
-		case ecSinglesendID, ecAutomationID, ecCampaignID:
+		case ecSinglesendID, ecAutomationID, ecCampaignID, ecURL:
 			return x.ec.name(), true
 		}
 		return "", false
