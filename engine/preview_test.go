@@ -153,12 +153,19 @@ var previewSet = []refSegment{
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND url IN ('https://x.test/b', NULL, '', 'nope') AND event_timestamp > timestampadd(day, -7, current_timestamp) AND event_timestamp < timestampadd(day, -2, current_timestamp))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US' OR contact_id IN (SELECT contact_id FROM event_data WHERE event_type IN ('click', 'delivered') AND url IS NOT NULL AND event_timestamp < '2026-01-05T00:00:00Z')", ""},
 	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND e.url = 'u'", ""},
+	// Conditions on the contact inside an event condition: hoisted out
+	// (query.Split), each side by its own path; unknown is false inside.
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id NOT IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND country = 'US')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE score > 50 AND event_type = 'open' AND singlesend_id = 'ss1' AND event_timestamp > timestampadd(day, -7, current_timestamp))", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE color = 'red')", ""},
+	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE NOT (contact_id IN (SELECT contact_id FROM event_data WHERE country <> 'US' AND event_type = 'open' AND birthday < '1990-01-01' AND event_timestamp < timestampadd(day, -2, current_timestamp)))", "L1"},
+	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'click' AND (c.country = 'US' OR e.url = 'u')", ""},
 	// Event conditions the arrays cannot decide: contact by contact.
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND singlesend_id NOT IN ('ss1'))", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'click' AND url LIKE '%x.test/%')", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND url = 'u' AND singlesend_id = 'ss1')", ""},
 	{query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE contact_id IN (SELECT contact_id FROM event_data WHERE event_type = 'open' AND event_timestamp > created_at)", ""},
-	{query.SQL, "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open' AND c.country = 'US' AND e.event_timestamp > timestampadd(day, -7, current_timestamp)", ""},
 }
 
 // previewEmails are the emails of TestPreviewFastPaths's contacts: the

@@ -22,9 +22,12 @@ type Part struct {
 
 // Split returns the query as Parts. AND and OR chains are flattened; a
 // condition is anything else (a comparison, LIKE, IN, a condition on
-// events, ...).
+// events, ...), but that a condition on some event whose requirements
+// include some that read no event (a JOIN's c.country = 'US') is the AND
+// of those (true when they are true, else false) and the condition on
+// the event without them (hoistable).
 func (ch *Checked) Split() *Part {
-	var split func(n *cnode) *Part
+	var split, leaf func(n *cnode) *Part
 	split = func(n *cnode) *Part {
 		switch n.k {
 		case kAnd, kOr:
@@ -45,10 +48,49 @@ func (ch *Checked) Split() *Part {
 			return p
 		case kNot:
 			return &Part{Op: '!', Parts: []*Part{split(n.args[0])}}
+		case kExists:
+			if free, rest, ok := hoistable(n); ok {
+				ex := *n
+				ex.args = []*cnode{rest}
+				return &Part{Op: '&', Parts: []*Part{
+					leaf(&cnode{k: kIsTrue, t: TBool, args: []*cnode{free}}),
+					leaf(&ex),
+				}}
+			}
 		}
+		return leaf(n)
+	}
+	leaf = func(n *cnode) *Part {
 		return &Part{ch: &Checked{Query: ch.Query, catalog: ch.catalog, root: n, UsesEvents: ch.UsesEvents, UsesNow: ch.UsesNow}}
 	}
 	return split(ch.root)
+}
+
+// hoistable splits the condition of "some event satisfies C" (an
+// EXISTS, IN (SELECT …), a JOIN's WHERE) into the conjuncts of C that
+// read nothing of an event (free: a JOIN's c.country = 'US') and the
+// others (rest, nil when none); false when no conjunct is free. Free
+// conjuncts are the same for every event of the contact, so the
+// condition is "free IS TRUE AND some event satisfies rest": EXISTS is
+// never unknown, and it is false when free is unknown. The engine can
+// then decide each side by its own index instead of decoding every
+// contact's events.
+func hoistable(n *cnode) (free, rest *cnode, ok bool) {
+	if n.args[0] == nil {
+		return nil, nil, false
+	}
+	var fs, rs []*cnode
+	for _, x := range conjuncts(n.args[0], nil) {
+		if eventFree(x) {
+			fs = append(fs, x)
+		} else {
+			rs = append(rs, x)
+		}
+	}
+	if len(fs) == 0 {
+		return nil, nil, false
+	}
+	return andOf(fs), andOf(rs), true
 }
 
 // Checked returns a condition as a query of its own, for its Inputs and
