@@ -180,6 +180,12 @@ type LikeTest struct {
 	// it. An index of the values' substrings can narrow the values to
 	// test by Match to those holding every needle.
 	Needles []string
+	// Plain is set when the pattern is one literal with nothing around
+	// it but '%' ('L', 'L%', '%L' or '%L%') and Match tests it byte by
+	// byte: then a value v holding no zero byte matches exactly when
+	// "\x00" + v + "\x00" holds Needles[0] (the only zero bytes being
+	// the marks), so an index of short substrings can decide it alone.
+	Plain bool
 }
 
 // Like reports whether a condition is x [NOT] LIKE 'pattern' with x a
@@ -207,6 +213,16 @@ func (p *Part) Like() (LikeTest, bool) {
 			s += "\x00"
 		}
 		lt.Needles = append(lt.Needles, s)
+	}
+	var kinds []byte
+	zero := false // a literal holding a zero byte, which the marks could fake
+	for _, p := range ps {
+		kinds = append(kinds, p.kind)
+		zero = zero || strings.IndexByte(p.s, 0) >= 0
+	}
+	switch string(kinds) {
+	case "l", "l%", "%l", "%l%":
+		lt.Plain = n.like.fast != nil && !zero
 	}
 	if ps := n.like.parts; len(ps) == 2 && ps[0].kind == '%' && ps[1].kind == 'l' &&
 		ps[1].s[0] == '@' && !strings.Contains(ps[1].s[1:], "@") {
