@@ -91,13 +91,13 @@ func (b bitset) first(limit int) []uint32 {
 type colwise struct {
 	a     *account
 	now   time.Time
-	n     int                             // the index space: every contact index is below it
-	memos *sync.Pool                      // of *[]uint8
-	bits  *sync.Pool                      // of *bitset
-	mu    sync.Mutex                      // guards held
-	held  []bitset                        // taken from bits, to give back
-	codes map[*query.Part]*coded          // codedOf's answers, nil for none
-	cands map[*query.Part]*roaring.Bitmap // gramCands' answers, nil for none
+	n     int                      // the index space: every contact index is below it
+	memos *sync.Pool               // of *[]uint8
+	bits  *sync.Pool               // of *bitset
+	mu    sync.Mutex               // guards held
+	held  []bitset                 // taken from bits, to give back
+	codes map[*query.Part]*coded   // codedOf's answers, nil for none
+	cands map[*query.Part]gramCand // gramCands' answers
 }
 
 // newBits returns a zeroed bitset of cw.n bits. Bitsets are taken from
@@ -348,7 +348,7 @@ func (cw *colwise) makeCoded(p *query.Part) *coded {
 				// lt.Domain or neither.
 				return &coded{c32: dc.codes, ncodes: len(dc.dict.vals), newVerdict: cw.verdicts(p, nil, dc.dict.vals)}
 			}
-			if _, ok := cw.gramCands(p, lt); ok {
+			if _, _, ok := cw.gramCands(p, lt); ok {
 				return nil // byGrams
 			}
 		}
@@ -930,7 +930,7 @@ func (cw *colwise) cost(p *query.Part) int {
 		return 0
 	}
 	c := cw.codedOf(p)
-	if bm := cw.cands[p]; bm != nil {
+	if cw.cands[p].bm != nil {
 		return 1 // an email LIKE the trigram index narrows: its candidates only
 	}
 	if c == nil || cw.n == 0 {

@@ -34,8 +34,9 @@ import (
 //     timestamp (math.MaxInt64 without one), for a condition on some
 //     event of type T before a time, or between two (with the latest).
 //     At most maxLatestTypes types are kept.
-//   - Keyed latest events: per event type and single send, automation or
-//     campaign id, or any such id (query.EventKey), each contact's greatest timestamp of
+//   - Keyed latest events: per event type and single send, automation,
+//     campaign id or URL, or any such value (query.EventKey), each
+//     contact's least and greatest timestamps of
 //     such an event, for the contacts that have one (a map: a single
 //     send's opens reach a fraction of an account's contacts), so that
 //     "opened single send X (since Y)" is a pass over those contacts. At
@@ -113,8 +114,8 @@ func (c *keyedCol) note(idx uint32, ts int64) {
 
 // eventKeysOf calls f with each key an event holds: each of its set
 // columns' value, and that column's "any value" key.
-func eventKeysOf(ss, auto, camp string, f func(k query.EventKey)) {
-	for _, k := range [...]query.EventKey{{Col: "singlesend_id", Value: ss}, {Col: "automation_id", Value: auto}, {Col: "marketing_campaign_id", Value: camp}} {
+func eventKeysOf(ss, auto, camp, url string, f func(k query.EventKey)) {
+	for _, k := range [...]query.EventKey{{Col: "singlesend_id", Value: ss}, {Col: "automation_id", Value: auto}, {Col: "marketing_campaign_id", Value: camp}, {Col: "url", Value: url}} {
 		if k.Value != "" {
 			f(k)
 			f(query.EventKey{Col: k.Col})
@@ -170,7 +171,7 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, boo
 }
 
 // keyCode returns the event's code in key column col (singlesend_id,
-// automation_id or marketing_campaign_id), 0 when it has none.
+// automation_id, marketing_campaign_id or url), 0 when it has none.
 func (ev *event) keyCode(col string) uint32 {
 	switch col {
 	case "singlesend_id":
@@ -179,6 +180,8 @@ func (ev *event) keyCode(col string) uint32 {
 		return ev.auto
 	case "marketing_campaign_id":
 		return ev.camp
+	case "url":
+		return ev.u
 	}
 	return 0
 }
@@ -404,7 +407,7 @@ func (a *account) derivedEvents(idx uint32, evs []query.Event) {
 			c.note(idx, ev.Timestamp)
 		}
 		if m := a.der.keyed[ev.Type]; m != nil {
-			eventKeysOf(ev.SinglesendID, ev.AutomationID, ev.MarketingCampaignID, func(k query.EventKey) {
+			eventKeysOf(ev.SinglesendID, ev.AutomationID, ev.MarketingCampaignID, ev.URL, func(k query.EventKey) {
 				if c := m[k]; c != nil {
 					c.note(idx, ev.Timestamp)
 				}
@@ -451,7 +454,7 @@ func (a *account) derivedPruned(idx uint32) {
 			c.note(idx, ev.ts)
 		}
 		if m := a.der.keyed[typ]; m != nil {
-			eventKeysOf(vals[ev.ss], vals[ev.auto], vals[ev.camp], func(k query.EventKey) {
+			eventKeysOf(vals[ev.ss], vals[ev.auto], vals[ev.camp], vals[ev.u], func(k query.EventKey) {
 				if c := m[k]; c != nil {
 					c.note(idx, ev.ts)
 				}

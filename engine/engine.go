@@ -74,6 +74,9 @@ type account struct {
 	live   *roaring.Bitmap
 
 	text [query.NumTextFields][]uint32
+	// writes counts the write-locked sections released (release), for
+	// the caches that stay exact until the next one (identifiers.go).
+	writes uint64
 	// idents[f] holds the contacts with identifier f set (f < numIdents:
 	// email, phone_number_id, external_id, anonymous_id), for
 	// IdentifierCounts by bitmap intersection.
@@ -196,6 +199,10 @@ type segment struct {
 	ccUsed []string
 
 	entries, exits uint64
+
+	// idents caches IdentifierCounts (identifiers.go), read and stored
+	// under the read lock.
+	idents atomic.Pointer[identCounts]
 }
 
 func (e *Engine) get(acct int64) *account {

@@ -164,18 +164,75 @@ func buildGrams(col []uint32, base uint32, vals []string) map[uint32]*roaring.Bi
 	return post
 }
 
-// gramCands returns gramCandidates of email LIKE p, found once per
-// evaluation.
-func (cw *colwise) gramCands(p *query.Part, lt query.LikeTest) (*roaring.Bitmap, bool) {
-	if bm, ok := cw.cands[p]; ok {
-		return bm, bm != nil
+// gramCand is gramCands' answer: the candidates (nil for none), and
+// whether they are exactly the matches.
+type gramCand struct {
+	bm    *roaring.Bitmap
+	exact bool
+}
+
+// gramCands returns the candidates of email LIKE p, found once per
+// evaluation: those of plainCandidates, which are exactly the matches,
+// or else gramCandidates'.
+func (cw *colwise) gramCands(p *query.Part, lt query.LikeTest) (bm *roaring.Bitmap, exact, ok bool) {
+	if c, ok := cw.cands[p]; ok {
+		return c.bm, c.exact, c.bm != nil
 	}
-	bm, ok := gramCandidates(lt.Needles, cw.n, cw.a.emailGrams)
+	var c gramCand
+	if lt.Plain && len(lt.Needles[0]) <= 3 {
+		c.bm, c.exact = plainCandidates(lt.Needles[0], cw.a.emailGrams())
+	}
+	if !c.exact {
+		c.bm, _ = gramCandidates(lt.Needles, cw.n, cw.a.emailGrams)
+	}
 	if cw.cands == nil {
-		cw.cands = make(map[*query.Part]*roaring.Bitmap)
+		cw.cands = make(map[*query.Part]gramCand)
 	}
-	cw.cands[p] = bm
-	return bm, ok
+	cw.cands[p] = c
+	return c.bm, c.exact, c.bm != nil
+}
+
+// plainCandidates returns the contacts whose email matches a plain
+// pattern (query.LikeTest.Plain) of needle nd, of at most three bytes
+// ('a%' is "\x00a", '%@%' "@", '%ab' "ab\x00"): those holding a
+// trigram that holds nd. That is exact: every byte of "\x00" + email +
+// "\x00" but the marks is the middle byte of one of its trigrams, so a
+// needle of one byte lies in a trigram whenever the email holds it, and
+// one of two or three bytes too (the padded email is three bytes at
+// least). False when some email holds a zero byte (some trigram's
+// middle byte is zero), which could fake a mark: the caller then tests
+// the candidates. The work is a pass over the trigrams and the union of
+// those that hold nd, whatever the number of matches.
+func plainCandidates(nd string, g *gramIndex) (*roaring.Bitmap, bool) {
+	var bms []*roaring.Bitmap
+	pair := uint32(0)
+	if len(nd) >= 2 {
+		pair = uint32(nd[0])<<8 | uint32(nd[1])
+	}
+	for k, bm := range g.post {
+		if k>>8&0xff == 0 {
+			return nil, false
+		}
+		var hit bool
+		switch len(nd) {
+		case 1:
+			hit = byte(k>>8) == nd[0]
+		case 2:
+			hit = k>>8 == pair || k&0xffff == pair
+		case 3:
+			hit = k == pair<<8|uint32(nd[2])
+		}
+		if hit {
+			bms = append(bms, bm)
+		}
+	}
+	switch len(bms) {
+	case 0:
+		return roaring.New(), true
+	case 1:
+		return bms[0], true // only read
+	}
+	return roaring.FastOr(bms...), true
 }
 
 // maxPairCands is the share of an account's contacts beyond which the
@@ -257,12 +314,12 @@ func (g *gramIndex) size() int64 {
 }
 
 // byGrams evaluates email [NOT] LIKE pattern for the contacts of in from
-// the trigram index: the candidates (gramCandidates) are tested by the
-// pattern's matcher, the others do not match. False when the index
+// the trigram index: the candidates (gramCands) are tested by the
+// pattern's matcher unless they are exact, the others do not match. False when the index
 // cannot narrow the pattern, for the caller to decide per distinct value
 // instead.
 func (cw *colwise) byGrams(p *query.Part, lt query.LikeTest, in bitset) (t, n bitset, ok bool) {
-	bm, ok := cw.gramCands(p, lt)
+	bm, exact, ok := cw.gramCands(p, lt)
 	if !ok {
 		return nil, nil, false
 	}
@@ -278,7 +335,7 @@ func (cw *colwise) byGrams(p *query.Part, lt query.LikeTest, in bitset) (t, n bi
 	cw.split(len(cand), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c := cand[i] & in[i]
-			for w := c; w != 0; w &= w - 1 {
+			for w := c; w != 0 && !exact; w &= w - 1 {
 				b := bits.TrailingZeros64(w)
 				if idx := i*64 + b; idx >= len(col) || !lt.Match(vals[col[idx]]) {
 					c &^= 1 << b

@@ -51,9 +51,11 @@ func (a *account) begin(e *Engine, acct int64, cause segmentd.TransitionCause) {
 	a.id, a.cause, a.rec = acct, cause, r != nil && (r.wants == nil || r.wants(acct))
 }
 
-// release hands the account's noted transitions to the sink and unlocks it.
+// release hands the account's noted transitions to the sink, counts the
+// write and unlocks it.
 func (e *Engine) release(a *account) {
 	e.flushNotes(a)
+	a.writes++
 	a.mu.Unlock()
 }
 

@@ -47,6 +47,7 @@ const (
 	kExists                // some event in scope satisfies args[0] (nil: any event)
 	kLastEvent             // events in scope satisfying args[0] exist and args[1] holds of them
 	kMaxTs                 // MAX(event_timestamp) of the scope's group
+	kIsTrue                // args[0] IS TRUE (Split's conditions hoisted out of an EXISTS)
 )
 
 // cnode is a node of the checked tree.

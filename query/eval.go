@@ -286,6 +286,9 @@ func compileBool(n *cnode) boolFn {
 		return compileExists(n)
 	case kLastEvent:
 		return compileLastEvent(n)
+	case kIsTrue:
+		x := compileBool(n.args[0])
+		return func(c *ctx) tri { return triOf(x(c) == tTrue) }
 	}
 	panic("query: compileBool: unexpected node")
 }

@@ -38,7 +38,7 @@ func (ch *Checked) EventTypes() (types []string, all bool) {
 				types = append(types, t)
 			}
 		case kConst, kNow, kField, kEvField, kNot, kAnd, kOr, kCmp, kIsNull, kIn, kLike, kBetween,
-			kArith, kNeg, kConcat, kTimeAdd, kLower, kUpper, kLength, kContains, kMaxTs:
+			kArith, kNeg, kConcat, kTimeAdd, kLower, kUpper, kLength, kContains, kMaxTs, kIsTrue:
 		default:
 			// A kind this walk does not know may read events its own way.
 			all = true

@@ -22,9 +22,12 @@ type Part struct {
 
 // Split returns the query as Parts. AND and OR chains are flattened; a
 // condition is anything else (a comparison, LIKE, IN, a condition on
-// events, ...).
+// events, ...), but that a condition on some event whose requirements
+// include some that read no event (a JOIN's c.country = 'US') is the AND
+// of those (true when they are true, else false) and the condition on
+// the event without them (hoistable).
 func (ch *Checked) Split() *Part {
-	var split func(n *cnode) *Part
+	var split, leaf func(n *cnode) *Part
 	split = func(n *cnode) *Part {
 		switch n.k {
 		case kAnd, kOr:
@@ -45,10 +48,49 @@ func (ch *Checked) Split() *Part {
 			return p
 		case kNot:
 			return &Part{Op: '!', Parts: []*Part{split(n.args[0])}}
+		case kExists:
+			if free, rest, ok := hoistable(n); ok {
+				ex := *n
+				ex.args = []*cnode{rest}
+				return &Part{Op: '&', Parts: []*Part{
+					leaf(&cnode{k: kIsTrue, t: TBool, args: []*cnode{free}}),
+					leaf(&ex),
+				}}
+			}
 		}
+		return leaf(n)
+	}
+	leaf = func(n *cnode) *Part {
 		return &Part{ch: &Checked{Query: ch.Query, catalog: ch.catalog, root: n, UsesEvents: ch.UsesEvents, UsesNow: ch.UsesNow}}
 	}
 	return split(ch.root)
+}
+
+// hoistable splits the condition of "some event satisfies C" (an
+// EXISTS, IN (SELECT …), a JOIN's WHERE) into the conjuncts of C that
+// read nothing of an event (free: a JOIN's c.country = 'US') and the
+// others (rest, nil when none); false when no conjunct is free. Free
+// conjuncts are the same for every event of the contact, so the
+// condition is "free IS TRUE AND some event satisfies rest": EXISTS is
+// never unknown, and it is false when free is unknown. The engine can
+// then decide each side by its own index instead of decoding every
+// contact's events.
+func hoistable(n *cnode) (free, rest *cnode, ok bool) {
+	if n.args[0] == nil {
+		return nil, nil, false
+	}
+	var fs, rs []*cnode
+	for _, x := range conjuncts(n.args[0], nil) {
+		if eventFree(x) {
+			fs = append(fs, x)
+		} else {
+			rs = append(rs, x)
+		}
+	}
+	if len(fs) == 0 {
+		return nil, nil, false
+	}
+	return andOf(fs), andOf(rs), true
 }
 
 // Checked returns a condition as a query of its own, for its Inputs and
@@ -138,6 +180,12 @@ type LikeTest struct {
 	// it. An index of the values' substrings can narrow the values to
 	// test by Match to those holding every needle.
 	Needles []string
+	// Plain is set when the pattern is one literal with nothing around
+	// it but '%' ('L', 'L%', '%L' or '%L%') and Match tests it byte by
+	// byte: then a value v holding no zero byte matches exactly when
+	// "\x00" + v + "\x00" holds Needles[0] (the only zero bytes being
+	// the marks), so an index of short substrings can decide it alone.
+	Plain bool
 }
 
 // Like reports whether a condition is x [NOT] LIKE 'pattern' with x a
@@ -165,6 +213,16 @@ func (p *Part) Like() (LikeTest, bool) {
 			s += "\x00"
 		}
 		lt.Needles = append(lt.Needles, s)
+	}
+	var kinds []byte
+	zero := false // a literal holding a zero byte, which the marks could fake
+	for _, p := range ps {
+		kinds = append(kinds, p.kind)
+		zero = zero || strings.IndexByte(p.s, 0) >= 0
+	}
+	switch string(kinds) {
+	case "l", "l%", "%l", "%l%":
+		lt.Plain = n.like.fast != nil && !zero
 	}
 	if ps := n.like.parts; len(ps) == 2 && ps[0].kind == '%' && ps[1].kind == 'l' &&
 		ps[1].s[0] == '@' && !strings.Contains(ps[1].s[1:], "@") {
@@ -206,10 +264,10 @@ type Latest struct {
 	UpperNull  bool
 }
 
-// EventKey is a value of an event's single send, automation or campaign
-// column: Col is "singlesend_id", "automation_id" or
-// "marketing_campaign_id"; Value "" stands for any value (the column IS
-// NOT NULL, as the criteria's "any campaign" reads).
+// EventKey is a value of an event's single send, automation, campaign
+// or URL column: Col is "singlesend_id", "automation_id",
+// "marketing_campaign_id" or "url"; Value "" stands for any value (the
+// column IS NOT NULL, as the criteria's "any campaign" reads).
 type EventKey struct {
 	Col   string
 	Value string
@@ -222,7 +280,7 @@ type EventKey struct {
 //     at most one requirement event_timestamp > or >= a time that
 //     depends on the clock alone (compileExists reads the group's
 //     greatest timestamp for it), at most one on the event's single
-//     send, automation or campaign (eventKeys: then Keys), and at most
+//     send, automation, campaign or URL (eventKeys: then Keys), and at most
 //     one event_timestamp < or <= such a time (then Upper); the type
 //     may be one of several (then Types);
 //   - a last-event query (GROUP BY … HAVING) whose WHERE is event_type = T
@@ -380,7 +438,7 @@ func clockOnly(n *cnode) bool {
 }
 
 // eventKeys appends to keys the values n requires of scope's event when n
-// is an equality of its single send, automation or campaign column with
+// is an equality of its single send, automation, campaign or URL column with
 // a constant, an IN of one over constants, such a column IS NOT NULL, or
 // an OR of those: n is then
 // true for an event exactly when one of the keys holds (a NULL or empty
@@ -392,7 +450,7 @@ func eventKeys(n *cnode, scope int, keys []EventKey) ([]EventKey, bool) {
 			return "", false
 		}
 		switch x.ec {
-		case ecSinglesendID, ecAutomationID, ecCampaignID:
+		case ecSinglesendID, ecAutomationID, ecCampaignID, ecURL:
 			return x.ec.name(), true
 		}
 		return "", false
