@@ -139,12 +139,12 @@ func readContactPageWith(ctx context.Context, tx *sql.Tx, acct int64, after stri
 	}
 	defer rows.Close()
 	cs := make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
+	var sc contactScanner
 	for rows.Next() {
-		c, err := scanContactAnd(rows)
-		if err != nil {
+		cs = append(cs, segmentd.Contact{})
+		if err := sc.scan(rows, &cs[len(cs)-1]); err != nil {
 			return nil, err
 		}
-		cs = append(cs, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
