@@ -154,9 +154,12 @@ func readContactPageWith(ctx context.Context, tx *sql.Tx, acct int64, after stri
 	}
 	first, last := cs[0].ID, cs[len(cs)-1].ID
 	var num int64
+	all := make([]string, 0, 4*len(cs)) // the page's list ids: a contact's are the last of it while they come
 	err = mergePairs(ctx, tx, qPageLists, acct, first, last, cs, &num, func(c *segmentd.Contact) error {
 		if id, ok := lists[num]; ok { // a member of no list (deleted) is skipped, as the join did
-			c.ListIDs = append(c.ListIDs, id)
+			n := len(c.ListIDs) + 1
+			all = append(all, id)
+			c.ListIDs = all[len(all)-n : len(all) : len(all)]
 		}
 		return nil
 	})
