@@ -141,7 +141,11 @@ func readContactPageWith(ctx context.Context, tx *sql.Tx, acct int64, after stri
 	cs := make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
 	var sc contactScanner
 	for rows.Next() {
-		cs = append(cs, segmentd.Contact{})
+		if len(cs) == cap(cs) {
+			cs = append(cs, segmentd.Contact{})
+		} else {
+			cs = cs[:len(cs)+1] // zero from make: appending a zero Contact copied one
+		}
 		if err := sc.scan(rows, &cs[len(cs)-1]); err != nil {
 			return nil, err
 		}
