@@ -216,6 +216,9 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if p, ok := s.members.(eventPreparer); ok && events != nil {
+			p.EndEvents(a.ID)
+		}
 		if err := s.loadSegments(ctx, a.ID, now); err != nil {
 			return err
 		}
@@ -230,6 +233,8 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 // during the events, and the feeder only records it.
 type eventPreparer interface {
 	PrepareEvents(acct int64, evs []segmentd.Event) func(now time.Time)
+	// EndEvents follows the account's last PrepareEvents.
+	EndEvents(acct int64)
 }
 
 // feeder applies engine updates on a goroutine of its own, in order, so

@@ -92,6 +92,10 @@ type account struct {
 	// the next one is encoded after (found without decoding the run).
 	lastEv  []int64
 	nEvents int
+	// loading is set while a rebuild's events come in (PrepareEvents):
+	// runs grow by doubling, and EndEvents packs them once every event
+	// is in.
+	loading bool
 	camps   campaignSet // the campaigns of every event given, see criteria.go
 
 	segs   map[string]*segment
@@ -697,10 +701,17 @@ type ContactEvents struct {
 // batch counts neither. Of events of unknown contacts, only their
 // campaigns are recorded (see criteria.go).
 func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time) {
+	e.addEventsMany(acct, batch, now, false)
+}
+
+// addEventsMany is AddEventsMany; load marks the account loading when it
+// has no segment (loadEventsMany).
+func (e *Engine) addEventsMany(acct int64, batch []ContactEvents, now time.Time, load bool) {
 	a := e.writerFor(acct, segmentd.CauseEvent)
 	defer e.release(a)
 	ms := a.clock(now)
 	if len(a.active) == 0 {
+		a.loading = a.loading || load
 		bufs, _ := e.loads.Get().(*loadBufs)
 		if bufs == nil {
 			bufs = new(loadBufs)
@@ -754,6 +765,21 @@ func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time)
 	}
 	if camps {
 		a.campaignsChanged(ms)
+	}
+}
+
+// loadEventsMany is AddEventsMany for a rebuild's pages (PrepareEvents):
+// the account's runs grow by doubling until endLoad packs them.
+func (e *Engine) loadEventsMany(acct int64, batch []ContactEvents, now time.Time) {
+	e.addEventsMany(acct, batch, now, true)
+}
+
+// endLoad ends the loads of loadEventsMany: the runs are packed.
+func (e *Engine) endLoad(acct int64) {
+	a := e.writerFor(acct, segmentd.CauseEvent)
+	defer e.release(a)
+	if a.loading {
+		a.packEvents()
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"maps"
@@ -588,5 +589,44 @@ func TestEventReaderSkip(t *testing.T) {
 	}
 	if s.skip() || lastTS(b) != prev {
 		t.Fatalf("lastTS = %d, want %d", lastTS(b), prev)
+	}
+}
+
+// TestPreparedEventsPacked: a rebuild's pages through PrepareEvents and
+// EndEvents leave every run as AddEventsMany does, each exactly as long
+// as it is (packEvents), and a run that grows after the pack moves out
+// rather than overwriting the run packed after it.
+func TestPreparedEventsPacked(t *testing.T) {
+	plain, packed := buildWorld(t, 500, false), buildWorld(t, 500, false)
+	m := Membership{packed}
+	rng := rand.New(rand.NewPCG(5, 5))
+	types := []string{"open", "click", "delivered", "processed"}
+	for page := range 20 {
+		var evs []segmentd.Event
+		for range 400 {
+			evs = append(evs, segmentd.Event{ContactID: genContact(rng.IntN(500), base).ID, Type: types[rng.IntN(len(types))],
+				Timestamp: base.Add(time.Duration(page*1000+len(evs)) * time.Second), SinglesendID: "ss7"})
+		}
+		plain.AddEventsMany(1, contactRuns(evs), base)
+		m.PrepareEvents(1, evs)(base)
+	}
+	m.EndEvents(1)
+	pa, pb := plain.get(1), packed.get(1)
+	if pb.loading || pa.nEvents != pb.nEvents || len(pa.events) != len(pb.events) {
+		t.Fatalf("loading %v, events %d and %d, runs %d and %d", pb.loading, pa.nEvents, pb.nEvents, len(pa.events), len(pb.events))
+	}
+	for i := range pa.events {
+		if !bytes.Equal(pa.events[i], pb.events[i]) || cap(pb.events[i]) != len(pb.events[i]) {
+			t.Fatalf("contact %d: run %x (cap %d), want %x", i, pb.events[i], cap(pb.events[i]), pa.events[i])
+		}
+	}
+	more := []query.Event{{Source: "mail", Type: "open", Timestamp: base.Add(time.Hour * 24 * 30).UnixMilli()}}
+	for _, e := range []*Engine{plain, packed} {
+		e.AddEvents(1, genContact(0, base).ID, more, base)
+	}
+	for i := range pa.events {
+		if !bytes.Equal(pa.events[i], pb.events[i]) {
+			t.Fatalf("after a later event, contact %d: run %x, want %x", i, pb.events[i], pa.events[i])
+		}
 	}
 }

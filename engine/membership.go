@@ -143,11 +143,17 @@ func (m Membership) PrepareEvents(acct int64, evs []segmentd.Event) func(now tim
 	}
 	p.qevs, p.batch = appendContactRuns(p.qevs[:0], p.batch[:0], evs)
 	return func(now time.Time) {
-		m.Engine.AddEventsMany(acct, p.batch, now)
+		m.Engine.loadEventsMany(acct, p.batch, now)
 		clear(p.qevs) // their strings are the page's: not kept alive by the pool
 		clear(p.batch)
 		m.Engine.pages.Put(p)
 	}
+}
+
+// EndEvents ends a rebuild's PrepareEvents of the account: the contacts'
+// event runs, grown page by page, are packed exactly (packEvents).
+func (m Membership) EndEvents(acct int64) {
+	m.Engine.endLoad(acct)
 }
 
 // eventPage is a page of events in the engine's form (PrepareEvents'),

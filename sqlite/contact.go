@@ -74,32 +74,49 @@ func scanContactLists(rows *sql.Rows) (segmentd.Contact, error) {
 // scanContactAnd scans contactColumns, then into more.
 func scanContactAnd(rows *sql.Rows, more ...any) (segmentd.Contact, error) {
 	var c segmentd.Contact
-	var text [17]sql.NullString
-	var alt, custom string
-	var created, updated int64
-	dst := make([]any, 0, 22+len(more))
-	dst = append(dst, &c.ID)
-	for i := range text {
-		dst = append(dst, &text[i])
+	var sc contactScanner
+	err := sc.scan(rows, &c, more...)
+	return c, err
+}
+
+// contactScanner scans rows of contactColumns; one scanner reused over a
+// page's rows allocates its destinations once (a page of the rebuild
+// allocated them, and the contact, for every row).
+type contactScanner struct {
+	text             [17]sql.NullString
+	alt, custom      string
+	created, updated int64
+	dst              []any
+}
+
+// scan scans a row of contactColumns into c, then into more.
+func (sc *contactScanner) scan(rows *sql.Rows, c *segmentd.Contact, more ...any) error {
+	if sc.dst == nil {
+		sc.dst = make([]any, 0, 22+len(more))
+		sc.dst = append(sc.dst, nil)
+		for i := range sc.text {
+			sc.dst = append(sc.dst, &sc.text[i])
+		}
+		sc.dst = append(sc.dst, &sc.alt, &sc.custom, &sc.created, &sc.updated)
+		sc.dst = append(sc.dst, more...)
 	}
-	dst = append(dst, &alt, &custom, &created, &updated)
-	dst = append(dst, more...)
-	if err := rows.Scan(dst...); err != nil {
-		return c, err
+	sc.dst[0] = &c.ID
+	if err := rows.Scan(sc.dst...); err != nil {
+		return err
 	}
-	for i, p := range textFields(&c) {
-		*p = text[i].String
+	for i, p := range textFields(c) {
+		*p = sc.text[i].String
 	}
 	var err error
-	if c.AlternateEmails, err = decodeAlternateEmails(alt); err != nil {
-		return c, fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
+	if c.AlternateEmails, err = decodeAlternateEmails(sc.alt); err != nil {
+		return fmt.Errorf("contact %s: alternate_emails: %w", c.ID, err)
 	}
-	if c.CustomFields, err = decodeCustomFields(custom); err != nil {
-		return c, fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
+	if c.CustomFields, err = decodeCustomFields(sc.custom); err != nil {
+		return fmt.Errorf("contact %s: custom_fields: %w", c.ID, err)
 	}
-	c.CreatedAt = fromMS(created)
-	c.UpdatedAt = fromMS(updated)
-	return c, nil
+	c.CreatedAt = fromMS(sc.created)
+	c.UpdatedAt = fromMS(sc.updated)
+	return nil
 }
 
 func decodeAlternateEmails(s string) ([]string, error) {

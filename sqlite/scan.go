@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/segmentd/segmentd"
 )
@@ -34,8 +35,12 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &change); err != nil {
 			return err
 		}
+		lists, err := listsByNum(ctx, tx, acct) // once: the lists are those of the transaction
+		if err != nil {
+			return err
+		}
 		for after := ""; ; {
-			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage)
+			cs, err := readContactPageWith(ctx, tx, acct, after, readContactsPage, lists)
 			if err != nil {
 				return err
 			}
@@ -77,37 +82,73 @@ const qContactPage = "SELECT " + contactColumnsC + " FROM contacts c WHERE c.acc
 // The pairs of a page's contacts, a range of each table's primary key in
 // contact order.
 const (
-	// A list's id comes from its number (lists_num); CROSS JOIN keeps the
-	// range of list_members the outer loop.
-	qPageLists = `SELECT m.contact_id, l.id FROM list_members m CROSS JOIN lists l
-		WHERE m.account_id = ? AND m.contact_id BETWEEN ? AND ?
-		AND l.account_id = m.account_id AND l.num = m.list_num ORDER BY m.contact_id, l.id`
-	qPageTags = `SELECT contact_id, tag_id FROM contact_tags
+	// A list's id comes from its number (listsByNum), found in Go: a
+	// join with lists cost a seek per membership and a sort of each
+	// contact's lists by id (the rebuild's largest read after the
+	// contacts), where the range alone is read in its key's order.
+	qPageLists = `SELECT contact_id, list_num FROM list_members
+		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, list_num`
+	qListsByNum = `SELECT num, id FROM lists WHERE account_id = ?`
+	qPageTags   = `SELECT contact_id, tag_id FROM contact_tags
 		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, tag_id`
 	qPageCC = `SELECT contact_id, details FROM contact_cc
 		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id`
 )
 
 // readContactPage reads up to limit contacts with ids greater than after,
-// in id order, each with its lists, tags and Constant Contact-only
-// attributes. At the rebuild's scale it reads the
+// in id order, each with its lists (in id order), tags and Constant
+// Contact-only attributes. At the rebuild's scale it reads the
 // page first and then one range of list_members, contact_tags and
 // contact_cc over the page's ids each, merged in id order: three
 // sequential reads where subqueries of each contact seek three times a
 // contact (about a third of the rebuild's read of contacts).
 func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
+	lists, err := listsByNum(ctx, tx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return readContactPageWith(ctx, tx, acct, after, limit, lists)
+}
+
+// listsByNum returns the account's list ids by their numbers
+// (list_members.list_num).
+func listsByNum(ctx context.Context, tx *sql.Tx, acct int64) (map[int64]string, error) {
+	rows, err := tx.QueryContext(ctx, qListsByNum, acct)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	lists := make(map[int64]string)
+	for rows.Next() {
+		var num int64
+		var id string
+		if err := rows.Scan(&num, &id); err != nil {
+			return nil, err
+		}
+		lists[num] = id
+	}
+	return lists, rows.Err()
+}
+
+// readContactPageWith is readContactPage with the account's lists by
+// number (listsByNum) read before.
+func readContactPageWith(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int, lists map[int64]string) ([]segmentd.Contact, error) {
 	rows, err := tx.QueryContext(ctx, qContactPage, acct, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	cs := make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
+	var sc contactScanner
 	for rows.Next() {
-		c, err := scanContactAnd(rows)
-		if err != nil {
+		if len(cs) == cap(cs) {
+			cs = append(cs, segmentd.Contact{})
+		} else {
+			cs = cs[:len(cs)+1] // zero from make: appending a zero Contact copied one
+		}
+		if err := sc.scan(rows, &cs[len(cs)-1]); err != nil {
 			return nil, err
 		}
-		cs = append(cs, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -116,19 +157,31 @@ func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, 
 		return cs, nil
 	}
 	first, last := cs[0].ID, cs[len(cs)-1].ID
-	ids := make(map[string]string) // list and tag ids, one string each
-	err = mergePairs(ctx, tx, qPageLists, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
-		c.ListIDs = append(c.ListIDs, intern(ids, v))
+	var num int64
+	all := make([]string, 0, 4*len(cs)) // the page's list ids: a contact's are the last of it while they come
+	err = mergePairs(ctx, tx, qPageLists, acct, first, last, cs, &num, func(c *segmentd.Contact) error {
+		if id, ok := lists[num]; ok { // a member of no list (deleted) is skipped, as the join did
+			n := len(c.ListIDs) + 1
+			all = append(all, id)
+			c.ListIDs = all[len(all)-n : len(all) : len(all)]
+		}
 		return nil
 	})
+	for i := range cs {
+		if len(cs[i].ListIDs) > 1 {
+			slices.Sort(cs[i].ListIDs)
+		}
+	}
+	ids := make(map[string]string) // tag ids, one string each
+	var v sql.RawBytes
 	if err == nil {
-		err = mergePairs(ctx, tx, qPageTags, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
+		err = mergePairs(ctx, tx, qPageTags, acct, first, last, cs, &v, func(c *segmentd.Contact) error {
 			c.TagIDs = append(c.TagIDs, intern(ids, v))
 			return nil
 		})
 	}
 	if err == nil {
-		err = mergePairs(ctx, tx, qPageCC, acct, first, last, cs, func(c *segmentd.Contact, v []byte) error {
+		err = mergePairs(ctx, tx, qPageCC, acct, first, last, cs, &v, func(c *segmentd.Contact) error {
 			var err error
 			if c.CC, err = segmentd.DecodeCCDetails(string(v)); err != nil {
 				return fmt.Errorf("contact %s: contact_cc: %w", c.ID, err)
@@ -140,18 +193,19 @@ func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, 
 }
 
 // mergePairs runs query over the (contact id, value) pairs of the ids from
-// first to last, in contact order, and hands each value to set with its
-// contact of cs (in id order); pairs of contacts not in cs are skipped.
-func mergePairs(ctx context.Context, tx *sql.Tx, query string, acct int64, first, last string, cs []segmentd.Contact, set func(*segmentd.Contact, []byte) error) error {
+// first to last, in contact order, scans each value into v and calls set
+// with its contact of cs (in id order); pairs of contacts not in cs are
+// skipped.
+func mergePairs(ctx context.Context, tx *sql.Tx, query string, acct int64, first, last string, cs []segmentd.Contact, v any, set func(*segmentd.Contact) error) error {
 	rows, err := tx.QueryContext(ctx, query, acct, first, last)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var cid, v sql.RawBytes
+	var cid sql.RawBytes
 	i := 0
 	for rows.Next() {
-		if err := rows.Scan(&cid, &v); err != nil {
+		if err := rows.Scan(&cid, v); err != nil {
 			return err
 		}
 		for i < len(cs) && cs[i].ID < string(cid) {
@@ -161,7 +215,7 @@ func mergePairs(ctx context.Context, tx *sql.Tx, query string, acct int64, first
 			break
 		}
 		if cs[i].ID == string(cid) {
-			if err := set(&cs[i], v); err != nil {
+			if err := set(&cs[i]); err != nil {
 				return err
 			}
 		}

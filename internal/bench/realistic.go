@@ -182,9 +182,16 @@ func runRealistic(ctx context.Context, r realistic, dir string, loc storeLoc, st
 		f.rebuildRead = true
 	case <-time.After(5 * time.Second):
 	}
+	// The rebuilt server's CPU and peak RSS when its log told the rebuild
+	// done: CPU is the figure to compare on a shared machine.
+	rebuildCPU, cpuErr := processCPU(again.pid())
+	rebuildRSS, rssErr := peakRSS(again.pid())
 	again.stop()
 	if f.rebuildRead {
 		fmt.Fprintf(stdout, "engine rebuild without a snapshot: %s (server log); start to listening %s\n", f.rebuild.Round(time.Millisecond), again.listened.Round(time.Millisecond))
+		if cpuErr == nil && rssErr == nil {
+			fmt.Fprintf(stdout, "rebuilt server at that point: CPU %.1f s, peak RSS %.0f MiB\n", rebuildCPU.Seconds(), mib(rebuildRSS))
+		}
 	} else {
 		fmt.Fprintln(stdout, "engine rebuild without a snapshot: ? (not found in the server log)")
 	}
