@@ -29,14 +29,16 @@ type upsertEntry struct {
 // result. Matching sees the batch's own earlier patches: an identifier given
 // twice updates the contact the first occurrence created.
 type upsertBatch struct {
-	ids   *contactIDs
-	byID  map[string]*upsertEntry    // stored contacts
-	arena []upsertEntry              // new contacts; cap is the number of patches
-	order []*upsertEntry             // touched entries, in first-touch order
-	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
-	res   segmentd.UpsertResult
-	seq   int64  // the change number the batch's contacts are written with
-	newID string // the id of the next contact created, when not ""
+	ids     *contactIDs
+	byID    map[string]*upsertEntry    // stored contacts
+	arena   []upsertEntry              // new contacts; cap is the number of patches
+	stored  []upsertEntry              // stored contacts (storedEntry)
+	patches int                        // the number of patches
+	order   []*upsertEntry             // touched entries, in first-touch order
+	index   [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
+	res     segmentd.UpsertResult
+	seq     int64  // the change number the batch's contacts are written with
+	newID   string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -202,7 +204,7 @@ func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int6
 }
 
 func newUpsertBatch(ids *contactIDs, newID string, patches int) *upsertBatch {
-	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID,
+	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID, patches: patches,
 		arena: make([]upsertEntry, 0, patches), order: make([]*upsertEntry, 0, patches)}
 	b.index[0] = make(map[string]*upsertEntry, patches) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {
@@ -241,6 +243,24 @@ func (b *upsertBatch) changedLight() bool {
 // (append the column name, then qInValues).
 const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
 
+// qIDsByEmail reads the ids of the contacts that have the emails of a
+// JSON array, with their emails (emailsAlone).
+const qIDsByEmail = "SELECT id, email FROM contacts WHERE account_id = ? AND email" + qInValues
+
+// emailsAlone reports whether every patch gives an email and no other
+// identifier, not even an empty one: such a patch can change a stored
+// contact's identifiers only by its email, which matched it, so the
+// contacts' other identifiers need not be read.
+func emailsAlone(patches []segmentd.ContactPatch) bool {
+	for i := range patches {
+		p := &patches[i]
+		if p.Email == nil || *p.Email == "" || p.PhoneNumberID != nil || p.ExternalID != nil || p.AnonymousID != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // load reads the stored contacts that any identifier of the batch names,
 // without their lists (fillLists); with light, only their ids and
 // identifiers.
@@ -249,9 +269,21 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	if light {
 		query = qIdentifiersWhere
 	}
+	// A membership-only request gives emails alone: its contacts' ids are
+	// all it needs (emailsAlone).
+	idsAlone := light && emailsAlone(patches)
+	if light {
+		// A contact re-sent to join lists is stored: nearly every patch
+		// names one.
+		b.byID = make(map[string]*upsertEntry, len(patches))
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
-		seen := make(map[string]bool)
+		hint := 0
+		if t == segmentd.IdentifierEmail {
+			hint = len(patches) // nearly every patch has one
+		}
+		seen := make(map[string]bool, hint)
 		for i := range patches {
 			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
 				seen[v] = true
@@ -262,16 +294,23 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
+		q := query + col + qInValues
+		if idsAlone {
+			q = qIDsByEmail
+		}
+		rows, err := tx.QueryContext(ctx, q, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var c segmentd.Contact
 			var err error
-			if light {
+			switch {
+			case idsAlone:
+				err = rows.Scan(&c.ID, &c.Email)
+			case light:
 				c, err = scanIdentifiers(rows)
-			} else {
+			default:
 				c, err = scanContact(rows)
 			}
 			if err != nil {
@@ -280,7 +319,8 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			}
 			e := b.byID[c.ID]
 			if e == nil {
-				e = &upsertEntry{c: c, stored: true, light: light}
+				e = b.storedEntry()
+				*e = upsertEntry{c: c, stored: true, light: light}
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
@@ -414,6 +454,18 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 func (b *upsertBatch) newEntry() *upsertEntry {
 	b.arena = b.arena[:len(b.arena)+1]
 	return &b.arena[len(b.arena)-1]
+}
+
+// storedEntry returns room for a stored contact, from a slice allocated
+// per batch as newEntry's.
+func (b *upsertBatch) storedEntry() *upsertEntry {
+	if len(b.stored) == cap(b.stored) {
+		// Each stored contact a patch's identifier names; a patch names
+		// at most one, unless its identifiers name two (an error).
+		b.stored = make([]upsertEntry, 0, max(16, b.patches-len(b.byID)))
+	}
+	b.stored = b.stored[:len(b.stored)+1]
+	return &b.stored[len(b.stored)-1]
 }
 
 // dropEntry returns the entry newEntry gave last.
