@@ -283,6 +283,7 @@ func decodeCustomFields(raw json.RawMessage, path string, fields map[string]segm
 	if p.CustomFields == nil {
 		p.CustomFields = make(map[string]*segmentd.Value, len(ms))
 	}
+	var vals []segmentd.Value
 	for _, m := range ms {
 		def, ok := fields[string(m.id)]
 		if !ok {
@@ -296,33 +297,43 @@ func decodeCustomFields(raw json.RawMessage, path string, fields map[string]segm
 		if path != "" {
 			fieldPath = path + "." + def.ID
 		}
-		v, err := customValue(m.val, fieldPath, def)
-		if err != nil {
+		v, ok, err := customValue(m.val, fieldPath, def)
+		switch {
+		case err != nil:
 			return err
+		case !ok:
+			p.CustomFields[def.ID] = nil // cleared
+		default:
+			if vals == nil {
+				vals = make([]segmentd.Value, 0, len(ms)) // one allocation for the contact's values
+			}
+			vals = append(vals, v)
+			p.CustomFields[def.ID] = &vals[len(vals)-1]
 		}
-		p.CustomFields[def.ID] = v
 	}
 	return nil
 }
 
-func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
+// customValue reads a custom field's JSON value; ok false (and no error)
+// clears the field.
+func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition) (v segmentd.Value, ok bool, err error) {
 	if isNull(raw) {
-		return nil, nil
+		return v, false, nil
 	}
 	if def.Type == segmentd.FieldNumber && isNumber(raw) {
-		return customText(string(raw), path, def)
+		return parseCustomText(string(raw), path, def)
 	}
 	s, err := jsonString(raw, path)
 	if err != nil {
 		switch def.Type {
 		case segmentd.FieldNumber:
-			return nil, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
+			return v, false, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
 		case segmentd.FieldDate:
-			return nil, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
+			return v, false, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
 		}
-		return nil, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
+		return v, false, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
 	}
-	return customText(s, path, def)
+	return parseCustomText(s, path, def)
 }
 
 // customText reads a custom field value written as text, as a JSON
@@ -330,31 +341,41 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 // file, by its field's type: a Number's or a Date's text is trimmed and
 // parsed; "" (after trimming, for those) clears the field.
 func customText(s, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
+	v, ok, err := parseCustomText(s, path, def)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// parseCustomText is customText giving the value itself; ok false (and no
+// error) clears the field.
+func parseCustomText(s, path string, def segmentd.FieldDefinition) (v segmentd.Value, ok bool, err error) {
 	switch def.Type {
 	case segmentd.FieldNumber:
 		text := strings.TrimSpace(s)
 		if text == "" {
-			return nil, nil
+			return v, false, nil
 		}
 		n, err := strconv.ParseFloat(text, 64)
 		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-			return nil, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, segmentd.Quote(text))
+			return v, false, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, segmentd.Quote(text))
 		}
-		return &segmentd.Value{Type: segmentd.FieldNumber, Number: n}, nil
+		return segmentd.Value{Type: segmentd.FieldNumber, Number: n}, true, nil
 	case segmentd.FieldDate:
 		if s = strings.TrimSpace(s); s == "" {
-			return nil, nil
+			return v, false, nil
 		}
 		t, ok := segmentd.ParseDate(s)
 		if !ok {
-			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
+			return v, false, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
 		}
-		return &segmentd.Value{Type: segmentd.FieldDate, Time: t}, nil
+		return segmentd.Value{Type: segmentd.FieldDate, Time: t}, true, nil
 	default:
 		if s == "" {
-			return nil, nil
+			return v, false, nil
 		}
-		return &segmentd.Value{Type: segmentd.FieldText, Text: s}, nil
+		return segmentd.Value{Type: segmentd.FieldText, Text: s}, true, nil
 	}
 }
 
