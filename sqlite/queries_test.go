@@ -35,7 +35,7 @@ func TestQueryPlans(t *testing.T) {
 	queries := []string{
 		qListIDsOf, qAlternateEmailOwners, qContactsByIDs, qSampleContacts, qListSample,
 		qDeleteContacts, qDeleteMembershipsOf, qDeleteAlternatesOf, qRemoveListMembers, qDeleteListMembers,
-		qListsIn, qAddListMembers, qDeleteAlternatesOne, qCountListMembers, qIDsByEmail,
+		qListsIn, qAddListMembers, qDeleteAlternatesOne, qCountListMembers,
 		listSelect + "WHERE l.account_id = ? AND l.id = ?",
 		listSelect + "WHERE l.account_id = ? AND l.id > ? ORDER BY l.id LIMIT ?",
 		"SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND id = ?",

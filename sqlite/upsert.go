@@ -243,24 +243,6 @@ func (b *upsertBatch) changedLight() bool {
 // (append the column name, then qInValues).
 const qIdentifiersWhere = "SELECT id, email, phone_number_id, external_id, anonymous_id FROM contacts WHERE account_id = ? AND "
 
-// qIDsByEmail reads the ids of the contacts that have the emails of a
-// JSON array, with their emails (emailsAlone).
-const qIDsByEmail = "SELECT id, email FROM contacts WHERE account_id = ? AND email" + qInValues
-
-// emailsAlone reports whether every patch gives an email and no other
-// identifier, not even an empty one: such a patch can change a stored
-// contact's identifiers only by its email, which matched it, so the
-// contacts' other identifiers need not be read.
-func emailsAlone(patches []segmentd.ContactPatch) bool {
-	for i := range patches {
-		p := &patches[i]
-		if p.Email == nil || *p.Email == "" || p.PhoneNumberID != nil || p.ExternalID != nil || p.AnonymousID != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // load reads the stored contacts that any identifier of the batch names,
 // without their lists (fillLists); with light, only their ids and
 // identifiers.
@@ -269,9 +251,6 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	if light {
 		query = qIdentifiersWhere
 	}
-	// A membership-only request gives emails alone: its contacts' ids are
-	// all it needs (emailsAlone).
-	idsAlone := light && emailsAlone(patches)
 	if light {
 		// A contact re-sent to join lists is stored: nearly every patch
 		// names one.
@@ -294,23 +273,16 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			continue
 		}
 		col, _ := identifierCol(t)
-		q := query + col + qInValues
-		if idsAlone {
-			q = qIDsByEmail
-		}
-		rows, err := tx.QueryContext(ctx, q, acct, jsonStrings(values))
+		rows, err := tx.QueryContext(ctx, query+col+qInValues, acct, jsonStrings(values))
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var c segmentd.Contact
 			var err error
-			switch {
-			case idsAlone:
-				err = rows.Scan(&c.ID, &c.Email)
-			case light:
+			if light {
 				c, err = scanIdentifiers(rows)
-			default:
+			} else {
 				c, err = scanContact(rows)
 			}
 			if err != nil {
