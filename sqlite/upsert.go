@@ -428,13 +428,16 @@ func (b *upsertBatch) newEntry() *upsertEntry {
 	return &b.arena[len(b.arena)-1]
 }
 
-// storedEntry returns room for a stored contact, from a slice allocated
-// per batch as newEntry's.
+// storedEntry returns room for a stored contact, from slices that double
+// (a batch may match one stored contact or all of them), which costs the
+// allocator far less than one allocation each, as newEntry's.
 func (b *upsertBatch) storedEntry() *upsertEntry {
 	if len(b.stored) == cap(b.stored) {
-		// Each stored contact a patch's identifier names; a patch names
-		// at most one, unless its identifiers name two (an error).
-		b.stored = make([]upsertEntry, 0, max(16, b.patches-len(b.byID)))
+		// byID holds the stored entries given so far; a patch names at
+		// most one stored contact, unless its identifiers name two (an
+		// error).
+		n := max(64, len(b.byID))
+		b.stored = make([]upsertEntry, 0, max(1, min(n, b.patches-len(b.byID))))
 	}
 	b.stored = b.stored[:len(b.stored)+1]
 	return &b.stored[len(b.stored)-1]
