@@ -219,12 +219,41 @@ func ValidEmail(s string) bool {
 	if len(s) > 254 || strings.ContainsAny(s, " <>\t\r\n") {
 		return false
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s {
-		return false
+	if !plainEmail(s) {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s {
+			return false
+		}
 	}
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && strings.Contains(s[at+1:], ".")
+}
+
+// plainEmail reports whether s is local@domain with each part dot-separated
+// runs of lower-case letters, digits, '-', '_' (local part also '+'), which
+// is how nearly every address is written: net/mail's ParseAddress accepts
+// every such s and gives it back unchanged (TestPlainEmail), at a fraction
+// of its cost (it was 40 % of validating an upsert's contact).
+func plainEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at > 0 && dotRuns(s[:at], true) && dotRuns(s[at+1:], false)
+}
+
+// dotRuns reports whether s is one or more non-empty runs of plainEmail's
+// characters joined by single dots.
+func dotRuns(s string, local bool) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', local && c == '+':
+			run++
+		case c == '.' && run > 0:
+			run = 0
+		default:
+			return false
+		}
+	}
+	return run > 0
 }
 
 // NormalizeEmail lower-cases an address and trims spaces, as SendGrid does
@@ -250,8 +279,10 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		if slices.Contains(Identifiers, IdentifierType(f.name)) {
 			check = CheckName
 		}
-		if err := check(fieldPath(prefix, f.name), *v); err != nil {
-			return err
+		// The path only names the field in an error: built then, not for
+		// every field of every contact.
+		if check(f.name, *v) != nil {
+			return check(fieldPath(prefix, f.name), *v)
 		}
 	}
 	if p.Email != nil && *p.Email != "" {
@@ -303,10 +334,8 @@ func ValidatePatch(p *ContactPatch, prefix string, fields map[string]FieldDefini
 		if def.Type == FieldText && len([]rune(v.Text)) > MaxTextFieldLength {
 			return Errorf(KindInvalid, fieldPath(prefix, "custom_fields."+id), "custom field %q must be at most %d characters", id, MaxTextFieldLength)
 		}
-		if def.Type == FieldText {
-			if err := CheckText(fieldPath(prefix, "custom_fields."+id), v.Text); err != nil {
-				return err
-			}
+		if def.Type == FieldText && CheckText(id, v.Text) != nil {
+			return CheckText(fieldPath(prefix, "custom_fields."+id), v.Text)
 		}
 	}
 	return nil

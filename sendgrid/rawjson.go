@@ -66,16 +66,17 @@ func stringEnd(b []byte, i int) int {
 }
 
 // eachMember calls fn with each member of the object raw (checked JSON),
-// in document order, its value as a slice of raw; it stops at fn's first
+// in document order, its key decoded (rawKey; a slice of raw unless it
+// has escapes) and its value as a slice of raw; it stops at fn's first
 // false, and reports false when raw is not an object.
-func eachMember(raw []byte, fn func(key string, val []byte) bool) bool {
+func eachMember(raw []byte, fn func(key, val []byte) bool) bool {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
 	for i = skipSpace(raw, i+1); i < len(raw) && raw[i] != '}'; {
 		end := stringEnd(raw, i)
-		key, ok := rawString(raw[i:end])
+		key, ok := rawKey(raw[i:end])
 		if !ok {
 			return false
 		}
@@ -111,12 +112,12 @@ func eachElement(raw []byte, fn func(val []byte) bool) bool {
 	return true
 }
 
-// rawString decodes the JSON string s (quotes included): without escapes,
-// which most strings have none of, by slicing; with them, by
-// encoding/json.
-func rawString(s []byte) (string, bool) {
+// rawKey decodes the JSON string s (quotes included): without escapes,
+// which most strings have none of, by slicing, so that a key costs no
+// allocation; with them, by encoding/json.
+func rawKey(s []byte) ([]byte, bool) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return "", false
+		return nil, false
 	}
 	in := s[1 : len(s)-1]
 	plain := true
@@ -127,9 +128,9 @@ func rawString(s []byte) (string, bool) {
 		}
 	}
 	if plain { // checkBody checked the UTF-8
-		return string(in), true
+		return in, true
 	}
 	var out string
 	err := json.Unmarshal(s, &out)
-	return out, err == nil
+	return []byte(out), err == nil
 }

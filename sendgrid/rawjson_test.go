@@ -17,7 +17,7 @@ func TestRawWalk(t *testing.T) {
 	}
 	got := map[string]json.RawMessage{}
 	var order []string
-	if !eachMember([]byte(body), func(k string, v []byte) bool { got[k] = v; order = append(order, k); return true }) {
+	if !eachMember([]byte(body), func(k, v []byte) bool { got[string(k)] = v; order = append(order, string(k)); return true }) {
 		t.Fatal("eachMember refused an object")
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -37,11 +37,11 @@ func TestRawWalk(t *testing.T) {
 	if !eachElement([]byte(" [ ] "), func([]byte) bool { n++; return true }) || n != 0 {
 		t.Errorf("an empty array: %d elements", n)
 	}
-	if eachMember([]byte(`[1]`), func(string, []byte) bool { return true }) || eachElement([]byte(`{}`), func([]byte) bool { return true }) {
+	if eachMember([]byte(`[1]`), func(_, _ []byte) bool { return true }) || eachElement([]byte(`{}`), func([]byte) bool { return true }) {
 		t.Error("an array read as an object, or an object as an array")
 	}
 	stops := 0
-	if eachMember([]byte(`{"a":1,"b":2}`), func(string, []byte) bool { stops++; return false }) || stops != 1 {
+	if eachMember([]byte(`{"a":1,"b":2}`), func(_, _ []byte) bool { stops++; return false }) || stops != 1 {
 		t.Errorf("a false from fn: walked %d members and reported true", stops)
 	}
 }

@@ -61,8 +61,9 @@ func decodeUpsertFast(body []byte, fields map[string]segmentd.FieldDefinition) (
 	// more): growing the slice copied the patches over and over.
 	patches := make([]segmentd.ContactPatch, 0, min(segmentd.MaxUpsertContacts, len(body)/60+1))
 	sawContacts := false
-	ok := eachMember(body, func(key string, val []byte) bool {
-		switch key {
+	var strs []string // the contacts' strings, which the patches point into
+	ok := eachMember(body, func(key, val []byte) bool {
+		switch string(key) {
 		case "list_ids":
 			listIDs = nil
 			if isNull(val) {
@@ -84,8 +85,22 @@ func decodeUpsertFast(body []byte, fields map[string]segmentd.FieldDefinition) (
 				}
 				patches = append(patches, segmentd.ContactPatch{})
 				p := &patches[len(patches)-1]
-				return eachMember(c, func(key string, val []byte) bool {
-					return decodeContactKey(key, val, "", fields, p) == nil
+				return eachMember(c, func(key, val []byte) bool {
+					if bind, ok := contactStringFields[string(key)]; ok {
+						// As decodeContactKey, with the strings from one
+						// slice (a pointer to its own string each, before).
+						s, err := contactString(key, val, "")
+						if err != nil {
+							return false
+						}
+						if len(strs) == cap(strs) {
+							strs = make([]string, 0, 1024)
+						}
+						strs = append(strs, s)
+						*bind(p) = &strs[len(strs)-1]
+						return true
+					}
+					return decodeContactKey(contactKey(key), val, "", fields, p) == nil
 				})
 			})
 		}
@@ -186,13 +201,7 @@ func decodeContact(raw json.RawMessage, prefix string, fields map[string]segment
 // JSON path ("" on the fast path, which only asks whether it failed).
 func decodeContactKey(key string, val json.RawMessage, path string, fields map[string]segmentd.FieldDefinition, p *segmentd.ContactPatch) error {
 	if bind, ok := contactStringFields[key]; ok {
-		s, err := jsonString(val, path)
-		if err != nil && key == "postal_code" && isNumber(val) {
-			// Segment samples type postal_code as an integer
-			// (docs/sendgrid.md "Spec contradictions" 4), so
-			// clients send numbers; keep the digits as written.
-			s, err = string(val), nil
-		}
+		s, err := contactString([]byte(key), val, path)
 		if err != nil {
 			return err
 		}
@@ -219,6 +228,38 @@ func decodeContactKey(key string, val json.RawMessage, path string, fields map[s
 	return nil
 }
 
+// contactString decodes the value of the contact's string field key.
+func contactString(key []byte, val json.RawMessage, path string) (string, error) {
+	s, err := jsonString(val, path)
+	if err != nil && string(key) == "postal_code" && isNumber(val) {
+		// Segment samples type postal_code as an integer
+		// (docs/sendgrid.md "Spec contradictions" 4), so
+		// clients send numbers; keep the digits as written.
+		s, err = string(val), nil
+	}
+	return s, err
+}
+
+// contactKeys are the keys of SendGrid's ContactRequest, each keyed by
+// itself, so that decoding a key the request spells as one costs no
+// allocation (contactKey).
+var contactKeys = func() map[string]string {
+	keys := map[string]string{"alternate_emails": "alternate_emails", "custom_fields": "custom_fields", "id": "id"}
+	for k := range contactStringFields {
+		keys[k] = k
+	}
+	return keys
+}()
+
+// contactKey returns key as a string, without a copy when it is one of
+// contactKeys.
+func contactKey(key []byte) string {
+	if k, ok := contactKeys[string(key)]; ok {
+		return k
+	}
+	return string(key)
+}
+
 // decodeCustomFields reads custom field values keyed by field id. A value
 // is parsed by its field's type: Number takes a JSON number or a numeric
 // string, Date takes RFC 3339, YYYY-MM-DD or MM/DD/YYYY, Text a string. JSON
@@ -229,51 +270,70 @@ func decodeCustomFields(raw json.RawMessage, path string, fields map[string]segm
 		return nil
 	}
 	type member struct {
-		id  string
+		id  []byte
 		val []byte
 	}
-	var ms []member
-	if !eachMember(raw, func(id string, val []byte) bool { ms = append(ms, member{id, val}); return true }) {
+	var room [8]member // most contacts have few custom fields
+	ms := room[:0]
+	if !eachMember(raw, func(id, val []byte) bool { ms = append(ms, member{id, val}); return true }) {
 		return invalid(path, "%s must be an object keyed by custom field id", path)
 	}
 	// In id order, so that the same body always gets the same error.
-	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.id, b.id) })
 	if p.CustomFields == nil {
 		p.CustomFields = make(map[string]*segmentd.Value, len(ms))
 	}
+	var vals []segmentd.Value
 	for _, m := range ms {
-		def, ok := fields[m.id]
+		def, ok := fields[string(m.id)]
 		if !ok {
-			p.CustomFields[m.id] = &segmentd.Value{} // reported by ValidatePatch
+			p.CustomFields[string(m.id)] = &segmentd.Value{} // reported by ValidatePatch
 			continue
 		}
-		v, err := customValue(m.val, path+"."+m.id, def)
-		if err != nil {
-			return err
+		// The field's own id keys the value (the same text, without a
+		// copy); the path is only for an error, and decodeUpsertFast
+		// (path "") reports none.
+		fieldPath := ""
+		if path != "" {
+			fieldPath = path + "." + def.ID
 		}
-		p.CustomFields[m.id] = v
+		v, ok, err := customValue(m.val, fieldPath, def)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			p.CustomFields[def.ID] = nil // cleared
+		default:
+			if vals == nil {
+				vals = make([]segmentd.Value, 0, len(ms)) // one allocation for the contact's values
+			}
+			vals = append(vals, v)
+			p.CustomFields[def.ID] = &vals[len(vals)-1]
+		}
 	}
 	return nil
 }
 
-func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
+// customValue reads a custom field's JSON value; ok false (and no error)
+// clears the field.
+func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition) (v segmentd.Value, ok bool, err error) {
 	if isNull(raw) {
-		return nil, nil
+		return v, false, nil
 	}
 	if def.Type == segmentd.FieldNumber && isNumber(raw) {
-		return customText(string(raw), path, def)
+		return parseCustomText(string(raw), path, def)
 	}
 	s, err := jsonString(raw, path)
 	if err != nil {
 		switch def.Type {
 		case segmentd.FieldNumber:
-			return nil, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
+			return v, false, invalid(path, "custom field %q (%s) must be a number", def.ID, def.Name)
 		case segmentd.FieldDate:
-			return nil, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
+			return v, false, invalid(path, "custom field %q (%s) must be a date string (RFC 3339, YYYY-MM-DD or MM/DD/YYYY)", def.ID, def.Name)
 		}
-		return nil, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
+		return v, false, invalid(path, "custom field %q (%s) must be a string", def.ID, def.Name)
 	}
-	return customText(s, path, def)
+	return parseCustomText(s, path, def)
 }
 
 // customText reads a custom field value written as text, as a JSON
@@ -281,31 +341,41 @@ func customValue(raw json.RawMessage, path string, def segmentd.FieldDefinition)
 // file, by its field's type: a Number's or a Date's text is trimmed and
 // parsed; "" (after trimming, for those) clears the field.
 func customText(s, path string, def segmentd.FieldDefinition) (*segmentd.Value, error) {
+	v, ok, err := parseCustomText(s, path, def)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// parseCustomText is customText giving the value itself; ok false (and no
+// error) clears the field.
+func parseCustomText(s, path string, def segmentd.FieldDefinition) (v segmentd.Value, ok bool, err error) {
 	switch def.Type {
 	case segmentd.FieldNumber:
 		text := strings.TrimSpace(s)
 		if text == "" {
-			return nil, nil
+			return v, false, nil
 		}
 		n, err := strconv.ParseFloat(text, 64)
 		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-			return nil, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, segmentd.Quote(text))
+			return v, false, invalid(path, "custom field %q (%s) must be a number, got %s", def.ID, def.Name, segmentd.Quote(text))
 		}
-		return &segmentd.Value{Type: segmentd.FieldNumber, Number: n}, nil
+		return segmentd.Value{Type: segmentd.FieldNumber, Number: n}, true, nil
 	case segmentd.FieldDate:
 		if s = strings.TrimSpace(s); s == "" {
-			return nil, nil
+			return v, false, nil
 		}
 		t, ok := segmentd.ParseDate(s)
 		if !ok {
-			return nil, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
+			return v, false, invalid(path, "custom field %q (%s) must be a date (RFC 3339, YYYY-MM-DD or MM/DD/YYYY), got %s", def.ID, def.Name, segmentd.Quote(s))
 		}
-		return &segmentd.Value{Type: segmentd.FieldDate, Time: t}, nil
+		return segmentd.Value{Type: segmentd.FieldDate, Time: t}, true, nil
 	default:
 		if s == "" {
-			return nil, nil
+			return v, false, nil
 		}
-		return &segmentd.Value{Type: segmentd.FieldText, Text: s}, nil
+		return segmentd.Value{Type: segmentd.FieldText, Text: s}, true, nil
 	}
 }
 

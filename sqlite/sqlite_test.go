@@ -992,4 +992,10 @@ func TestUpsertIdentifiersOnly(t *testing.T) {
 	if err != nil || len(res.Errors) != 1 || res.Errors[0].Field != "email" {
 		t.Fatalf("external id alone = %+v, %v; want the email required", res, err)
 	}
+	// So is b's external id left out of a batch of emails alone (a client
+	// adding contacts to a list): the stored identifiers are read too.
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, []string{l.ID}, later)
+	if err != nil || res.Updated != 1 || len(res.Errors) != 1 || res.Errors[0].Index != 1 || res.Errors[0].Field != "external_id" {
+		t.Fatalf("b's email alone = %+v, %v; want the external id required", res, err)
+	}
 }

@@ -29,14 +29,16 @@ type upsertEntry struct {
 // result. Matching sees the batch's own earlier patches: an identifier given
 // twice updates the contact the first occurrence created.
 type upsertBatch struct {
-	ids   *contactIDs
-	byID  map[string]*upsertEntry    // stored contacts
-	arena []upsertEntry              // new contacts; cap is the number of patches
-	order []*upsertEntry             // touched entries, in first-touch order
-	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
-	res   segmentd.UpsertResult
-	seq   int64  // the change number the batch's contacts are written with
-	newID string // the id of the next contact created, when not ""
+	ids     *contactIDs
+	byID    map[string]*upsertEntry    // stored contacts
+	arena   []upsertEntry              // new contacts; cap is the number of patches
+	stored  []upsertEntry              // stored contacts (storedEntry)
+	patches int                        // the number of patches
+	order   []*upsertEntry             // touched entries, in first-touch order
+	index   [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
+	res     segmentd.UpsertResult
+	seq     int64  // the change number the batch's contacts are written with
+	newID   string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -202,7 +204,7 @@ func listNums(ctx context.Context, tx *sql.Tx, acct int64, ids []string) ([]int6
 }
 
 func newUpsertBatch(ids *contactIDs, newID string, patches int) *upsertBatch {
-	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID,
+	b := &upsertBatch{ids: ids, byID: make(map[string]*upsertEntry), newID: newID, patches: patches,
 		arena: make([]upsertEntry, 0, patches), order: make([]*upsertEntry, 0, patches)}
 	b.index[0] = make(map[string]*upsertEntry, patches) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {
@@ -249,9 +251,18 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	if light {
 		query = qIdentifiersWhere
 	}
+	if light {
+		// A contact re-sent to join lists is stored: nearly every patch
+		// names one.
+		b.byID = make(map[string]*upsertEntry, len(patches))
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
-		seen := make(map[string]bool)
+		hint := 0
+		if t == segmentd.IdentifierEmail {
+			hint = len(patches) // nearly every patch has one
+		}
+		seen := make(map[string]bool, hint)
 		for i := range patches {
 			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
 				seen[v] = true
@@ -280,7 +291,8 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 			}
 			e := b.byID[c.ID]
 			if e == nil {
-				e = &upsertEntry{c: c, stored: true, light: light}
+				e = b.storedEntry()
+				*e = upsertEntry{c: c, stored: true, light: light}
 				e.stored0 = e.identifiers()
 				b.byID[c.ID] = e
 				b.indexEntry(e)
@@ -414,6 +426,21 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 func (b *upsertBatch) newEntry() *upsertEntry {
 	b.arena = b.arena[:len(b.arena)+1]
 	return &b.arena[len(b.arena)-1]
+}
+
+// storedEntry returns room for a stored contact, from slices that double
+// (a batch may match one stored contact or all of them), which costs the
+// allocator far less than one allocation each, as newEntry's.
+func (b *upsertBatch) storedEntry() *upsertEntry {
+	if len(b.stored) == cap(b.stored) {
+		// byID holds the stored entries given so far; a patch names at
+		// most one stored contact, unless its identifiers name two (an
+		// error).
+		n := max(64, len(b.byID))
+		b.stored = make([]upsertEntry, 0, max(1, min(n, b.patches-len(b.byID))))
+	}
+	b.stored = b.stored[:len(b.stored)+1]
+	return &b.stored[len(b.stored)-1]
 }
 
 // dropEntry returns the entry newEntry gave last.
