@@ -68,20 +68,7 @@ func TestSharedJobsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := func(id string) segmentd.Job {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			j, err := svc.Job(ctx, acct.ID, id)
-			if err == nil && j.Status != segmentd.JobPending {
-				return j
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s still pending (%v)", id, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	wait := func(id string) segmentd.Job { t.Helper(); return waitJob(t, svc, acct.ID, id) }
 	for _, id := range []string{mine.ID, theirs.ID, own} {
 		if j := wait(id); j.Status != segmentd.JobCompleted || j.Created+j.Updated != 1 {
 			t.Fatalf("job %s: %+v, want completed", id, j)
@@ -136,20 +123,7 @@ func TestSharedUpsertsPipelined(t *testing.T) {
 		}
 		return id
 	}
-	wait := func(id string) segmentd.Job {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			j, err := svc.Job(ctx, acct.ID, id)
-			if err == nil && j.Status != segmentd.JobPending {
-				return j
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s still pending (%v)", id, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	wait := func(id string) segmentd.Job { t.Helper(); return waitJob(t, svc, acct.ID, id) }
 	// Ada's first upsert, waited for, gives her id for the delete.
 	first := wait(upsert("ada@example.com", "v0"))
 	if first.Created != 1 {
@@ -199,5 +173,21 @@ func TestSharedUpsertsPipelined(t *testing.T) {
 	}
 	if n, err := st.CountContacts(ctx, acct.ID); err != nil || n != 11 || mem.ContactCount(acct.ID) != 11 {
 		t.Fatalf("contacts: %d in the store (%v), %d in the engine; want 11 in both", n, err, mem.ContactCount(acct.ID))
+	}
+}
+
+// waitJob polls a job until it is no longer pending (30 s at the most).
+func waitJob(t *testing.T, svc *Service, acct int64, id string) segmentd.Job {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j, err := svc.Job(context.Background(), acct, id)
+		if err == nil && j.Status != segmentd.JobPending {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still pending (%v)", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
