@@ -126,6 +126,9 @@ type JobQueue interface {
 	// NextJob returns the account's oldest pending job (its ID "" when
 	// none is).
 	NextJob(ctx context.Context, acct int64, now time.Time) (QueuedJob, error)
+	// NextJobs returns the account's n oldest pending jobs, oldest first
+	// (fewer when fewer are pending).
+	NextJobs(ctx context.Context, acct int64, now time.Time, n int) ([]QueuedJob, error)
 	// TakeJob makes the pending job id owner's until lease when its
 	// owner's lease ended before now, and returns its input (nil for a job
 	// stored without one). ok is false when the job does not stand so (it

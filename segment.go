@@ -90,6 +90,16 @@ type SegmentStore interface {
 	Refreshes(ctx context.Context, acct int64, since time.Time) ([]Refresh, error)
 }
 
+// SegmentRefreshReader is a SegmentStore that reads a segment and its own
+// refreshes in one statement (the PostgreSQL store: one round trip, and on
+// Citus one task on the account's worker, where Segment then Refreshes
+// took two). A segment GET uses it when the store has it.
+type SegmentRefreshReader interface {
+	// SegmentWithRefreshes returns what Segment(acct, id) returns and,
+	// with it, the segment's refreshes at or after since, oldest first.
+	SegmentWithRefreshes(ctx context.Context, acct int64, id string, since time.Time) (Segment, []Refresh, error)
+}
+
 // Membership is the seam between audience.Service and the in-memory membership
 // engine (package engine), which the root package cannot import. Queries
 // cross it as text in their dialect; the engine parses, checks and compiles

@@ -257,6 +257,17 @@ type UpsertResult struct {
 	Change int64
 }
 
+// APIKeyAccountReader is a Store that reads an API key by its hash and the
+// key's account in one statement (the PostgreSQL store: one round trip
+// rather than two, on every request). Authentication uses it when the
+// store has it.
+type APIKeyAccountReader interface {
+	// APIKeyWithAccount returns what APIKeyByHash(hash) returns and the
+	// key's account, as Account(key.AccountID) returns it (KindNotFound
+	// when either is unknown).
+	APIKeyWithAccount(ctx context.Context, hash string) (APIKey, Account, error)
+}
+
 // ContactUpsert is one upsert of an UpsertGrouper's group: what
 // Store.UpsertContacts takes.
 type ContactUpsert struct {

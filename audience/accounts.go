@@ -18,6 +18,33 @@ type Principal struct {
 	Key     segmentd.APIKey
 }
 
+// apiKey reads the key whose secret is given and its account: an unknown
+// key is KindUnauthorized.
+func (s *Service) apiKey(ctx context.Context, secret string) (segmentd.APIKey, segmentd.Account, error) {
+	hash := segmentd.HashAPIKey(secret)
+	var key segmentd.APIKey
+	var acct segmentd.Account
+	var err error
+	if r, ok := s.store.(segmentd.APIKeyAccountReader); ok {
+		key, acct, err = r.APIKeyWithAccount(ctx, hash)
+		if segmentd.ErrorKindOf(err) == segmentd.KindNotFound && key.ID != 0 {
+			return key, acct, err // the key's account is gone, as Account says
+		}
+	} else {
+		key, err = s.store.APIKeyByHash(ctx, hash)
+		if err == nil {
+			acct, err = s.store.Account(ctx, key.AccountID)
+			if err != nil {
+				return key, acct, err
+			}
+		}
+	}
+	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
+		return key, acct, segmentd.Errorf(segmentd.KindUnauthorized, "", "authorization required")
+	}
+	return key, acct, err
+}
+
 // Authenticate resolves an API key secret, and optionally SendGrid's
 // on-behalf-of subuser name, to the account the request acts on. need is the
 // scope the operation requires. Every face passes its On-Behalf-Of header
@@ -31,14 +58,7 @@ func (s *Service) Authenticate(ctx context.Context, secret, onBehalfOf string, n
 	if secret == "" {
 		return Principal{}, segmentd.Errorf(segmentd.KindUnauthorized, "", "authorization required")
 	}
-	key, err := s.store.APIKeyByHash(ctx, segmentd.HashAPIKey(secret))
-	if segmentd.ErrorKindOf(err) == segmentd.KindNotFound {
-		return Principal{}, segmentd.Errorf(segmentd.KindUnauthorized, "", "authorization required")
-	}
-	if err != nil {
-		return Principal{}, err
-	}
-	acct, err := s.store.Account(ctx, key.AccountID)
+	key, acct, err := s.apiKey(ctx, secret)
 	if err != nil {
 		return Principal{}, err
 	}

@@ -54,13 +54,18 @@ func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
 // upserted sets an upsert job's counts from its committed store result
 // and returns what passes the changes to the engine.
 func (s *Service) upserted(j *segmentd.Job, res segmentd.UpsertResult, lists []string) func() {
+	countUpsert(j, res)
+	return s.afterUpsert(j.AccountID, res, lists)
+}
+
+// countUpsert sets an upsert job's counts from its committed store result.
+func countUpsert(j *segmentd.Job, res segmentd.UpsertResult) {
 	j.Created, j.Updated = res.Created, res.Updated
 	j.Errored = len(res.Errors)
 	j.Errors = res.Errors
 	if len(j.Errors) > segmentd.MaxJobErrors {
 		j.Errors = j.Errors[:segmentd.MaxJobErrors]
 	}
-	return s.afterUpsert(j.AccountID, res, lists)
 }
 
 // upsertBatch writes validated patches to the store, adding them to lists,
@@ -80,12 +85,25 @@ func (s *Service) upsertBatch(acct int64, patches []segmentd.ContactPatch, lists
 // events that waited for its contacts are attached, and it returns what
 // passes the changes to the engine.
 func (s *Service) afterUpsert(acct int64, res segmentd.UpsertResult, lists []string) func() {
+	publish, own := s.upsertCommitted(acct, res, lists)
+	own()
+	return publish
+}
+
+// upsertCommitted is afterUpsert leaving to its caller own, which gives
+// the engine of a shared store the upsert (nothing in a store of its
+// own): the account's next upsert job may write meanwhile (queue.go,
+// runAccountJobs).
+func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists []string) (publish, own func()) {
 	// Events that arrived before their contact count from now on.
 	waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
 	if err != nil {
 		s.log.Error("attaching waiting events", "account", acct, "err", err)
 	}
-	if s.cfg.Shared {
+	own = func() {
+		if !s.cfg.Shared {
+			return
+		}
 		// The contacts reach the engine now if no other write came
 		// between; waiting events attached to them took a change of
 		// their own, which a catch-up brings.
@@ -102,7 +120,7 @@ func (s *Service) afterUpsert(acct int64, res segmentd.UpsertResult, lists []str
 			s.members.AddToLists(acct, res.Joined, lists, now)
 			s.members.AddEvents(acct, waiting, now)
 		}
-	}
+	}, own
 }
 
 // SampleContacts returns up to 50 recent contacts sorted by email, and the

@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"time"
 
@@ -95,9 +96,20 @@ func (s *Service) startAccountLocked(acct int64, task *jobTask) {
 // in the account's order: its own, each when its turn comes, and any job
 // standing before them whose server's lease lapsed. It ends when this
 // server has no job of the account left and none stands lapsed.
+//
+// An upsert job whose turn came is pipelined: once its transaction has
+// committed, a finisher gives the engine its contacts and stores its
+// result (the job reads completed only then, as before), while this loop
+// runs the account's next job, when that is this server's upsert too and
+// stands next in the store's order after the committed ones. So the
+// engine's work on one upsert overlaps the next one's transaction, and
+// jobs still commit in the account's order. Any other job waits until
+// the committed ones have finished.
 func (s *Service) runAccountJobs(acct int64) {
 	defer s.queues.running.Done()
 	ctx := context.Background()
+	fin := s.newFinisher(ctx)
+	defer fin.close()
 	wait := time.Millisecond
 	for {
 		s.queues.mu.Lock()
@@ -106,7 +118,10 @@ func (s *Service) runAccountJobs(acct int64) {
 			t = q[0]
 		}
 		s.queues.mu.Unlock()
-		head, err := s.cfg.Jobs.NextJob(ctx, acct, time.Now())
+		if t == nil || !s.pipelined(t) {
+			fin.drain() // anything else runs after the committed upserts finished
+		}
+		head, err := fin.next(ctx, s.cfg.Jobs, acct)
 		ran := false
 		switch {
 		case err != nil:
@@ -128,9 +143,14 @@ func (s *Service) runAccountJobs(acct int64) {
 				}
 			}
 			s.popJob(acct, t)
-			s.runSharedJob(ctx, t)
+			if s.pipelined(t) {
+				fin.add(t, s.storeUpsert(t))
+			} else {
+				s.runSharedJob(ctx, t)
+			}
 			ran = true
 		case head.ID != "" && head.Lapsed:
+			fin.drain()
 			ran = s.takeOver(ctx, acct, head.ID)
 		case t == nil:
 			// Nothing of this server's to run; a live server runs the head.
@@ -227,8 +247,45 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	start := time.Now()
 	_, t.err = s.apply(j, t.in)
 	s.observeStage("store", start)
+	s.finishShared(ctx, t, nil)
+}
+
+// pipelined reports whether t, a job of a shared store, is an upsert
+// whose engine update may overlap the account's next job (runAccountJobs).
+// Not while a test holds committed jobs (Config.TestOnlyCommitHold),
+// whose tests count on the account's next job waiting.
+func (s *Service) pipelined(t *jobTask) bool {
+	return t.in != nil && t.in.op == opUpsert && !t.multi && s.cfg.TestOnlyCommitHold <= 0
+}
+
+// storeUpsert is an upsert job's store stage in a shared store, leaving
+// to finishShared what gives the engine its contacts.
+func (s *Service) storeUpsert(t *jobTask) (own func()) {
+	j := &t.job
+	start := time.Now()
+	defer s.observeStage("store", start)
+	res, err := s.store.UpsertContacts(context.Background(), j.AccountID, t.in.patches, t.in.lists, s.clock.Now())
+	if err != nil {
+		t.err = err
+		return nil
+	}
+	countUpsert(j, res)
+	_, own = s.upsertCommitted(j.AccountID, res, t.in.lists)
+	return own
+}
+
+// finishShared finishes a job of a shared store whose store stage ran:
+// own, when not nil, gives the engine the job's changes first; then the
+// job's result is stored.
+func (s *Service) finishShared(ctx context.Context, t *jobTask, own func()) {
+	j := &t.job
 	if t.err == nil {
 		s.testOnlyHold(j)
+		if own != nil {
+			start := time.Now()
+			own()
+			s.observeStage("engine", start)
+		}
 	}
 	s.finishJob(t)
 	if s.cfg.Observer != nil {
@@ -316,4 +373,91 @@ func (s *Service) renewLeases(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// finisher finishes, in order, an account's pipelined upserts whose
+// transaction committed (runAccountJobs): their engine update and stored
+// result. Its goroutine starts with the first one.
+type finisher struct {
+	s   *Service
+	ctx context.Context
+
+	mu sync.Mutex
+	// committed are the jobs handed over and not finished yet, by id.
+	committed map[string]bool
+	idle      *sync.Cond // signalled when committed empties
+	ch        chan pipedJob
+}
+
+type pipedJob struct {
+	t   *jobTask
+	own func()
+}
+
+func (s *Service) newFinisher(ctx context.Context) *finisher {
+	f := &finisher{s: s, ctx: ctx, committed: map[string]bool{}}
+	f.idle = sync.NewCond(&f.mu)
+	return f
+}
+
+// add hands over t, whose transaction committed, with own, its engine
+// update.
+func (f *finisher) add(t *jobTask, own func()) {
+	f.mu.Lock()
+	f.committed[t.job.ID] = true
+	if f.ch == nil {
+		f.ch = make(chan pipedJob, 64)
+		go f.run(f.ch)
+	}
+	f.mu.Unlock()
+	f.ch <- pipedJob{t, own}
+}
+
+func (f *finisher) run(ch chan pipedJob) {
+	for p := range ch {
+		f.s.finishShared(f.ctx, p.t, p.own)
+		f.mu.Lock()
+		delete(f.committed, p.t.job.ID)
+		if len(f.committed) == 0 {
+			f.idle.Broadcast()
+		}
+		f.mu.Unlock()
+	}
+}
+
+// drain waits until every job handed over has finished.
+func (f *finisher) drain() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(f.committed) > 0 {
+		f.idle.Wait()
+	}
+}
+
+// close drains the finisher and ends its goroutine.
+func (f *finisher) close() {
+	f.drain()
+	if f.ch != nil {
+		close(f.ch)
+	}
+}
+
+// next returns the account's oldest pending job that is not one of the
+// committed ones still finishing (its ID "" when none is). The committed
+// ones are read before the store, so a job that finishes meanwhile is
+// skipped either way.
+func (f *finisher) next(ctx context.Context, q segmentd.JobQueue, acct int64) (segmentd.QueuedJob, error) {
+	f.mu.Lock()
+	committed := maps.Clone(f.committed)
+	f.mu.Unlock()
+	heads, err := q.NextJobs(ctx, acct, time.Now(), len(committed)+1)
+	if err != nil {
+		return segmentd.QueuedJob{}, err
+	}
+	for _, h := range heads {
+		if !committed[h.ID] {
+			return h, nil
+		}
+	}
+	return segmentd.QueuedJob{}, nil
 }

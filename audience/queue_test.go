@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -67,20 +68,7 @@ func TestSharedJobsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := func(id string) segmentd.Job {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			j, err := svc.Job(ctx, acct.ID, id)
-			if err == nil && j.Status != segmentd.JobPending {
-				return j
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s still pending (%v)", id, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	wait := func(id string) segmentd.Job { t.Helper(); return waitJob(t, svc, acct.ID, id) }
 	for _, id := range []string{mine.ID, theirs.ID, own} {
 		if j := wait(id); j.Status != segmentd.JobCompleted || j.Created+j.Updated != 1 {
 			t.Fatalf("job %s: %+v, want completed", id, j)
@@ -101,5 +89,105 @@ func TestSharedJobsTakenOver(t *testing.T) {
 	}
 	if head, err := st.NextJob(ctx, acct.ID, time.Now()); err != nil || head.ID != "" {
 		t.Fatalf("NextJob after all ran = %+v, %v", head, err)
+	}
+}
+
+// TestSharedUpsertsPipelined: in a shared store, a run of one account's
+// upserts is pipelined (an upsert's engine update overlaps the next one's
+// transaction) and a delete among them waits for the upserts before it:
+// the jobs still apply in the order they were accepted, each with the
+// counts of that order, and the engine ends where the store is.
+func TestSharedUpsertsPipelined(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acct, err := st.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := engine.NewMembership()
+	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: st, Events: st, Membership: mem,
+		Shared: true, FollowInterval: 5 * time.Millisecond, Jobs: st, JobLease: 30 * time.Second})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(email, first string) string {
+		t.Helper()
+		id, err := svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &email, FirstName: &first}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	wait := func(id string) segmentd.Job { t.Helper(); return waitJob(t, svc, acct.ID, id) }
+	// Ada's first upsert, waited for, gives her id for the delete.
+	first := wait(upsert("ada@example.com", "v0"))
+	if first.Created != 1 {
+		t.Fatalf("Ada's first upsert: %+v, want created", first)
+	}
+	ada, err := st.ContactsByIdentifier(ctx, acct.ID, segmentd.IdentifierEmail, []string{"ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Then, accepted at once: ten renames of Ada and ten new contacts, a
+	// delete of Ada, and ten more renames, which create her again first.
+	type want struct {
+		id               string
+		created, updated int
+	}
+	var jobs []want
+	for i := 1; i <= 10; i++ {
+		jobs = append(jobs, want{upsert("ada@example.com", fmt.Sprintf("v%d", i)), 0, 1})
+		jobs = append(jobs, want{upsert(fmt.Sprintf("c%d@example.com", i), "new"), 1, 0})
+	}
+	del, err := svc.DeleteContacts(ctx, acct.ID, []string{ada["ada@example.com"].ID}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, want{del, 0, 0})
+	for i := 11; i <= 20; i++ {
+		created, updated := 0, 1
+		if i == 11 {
+			created, updated = 1, 0
+		}
+		jobs = append(jobs, want{upsert("ada@example.com", fmt.Sprintf("v%d", i)), created, updated})
+	}
+	for i, w := range jobs {
+		j := wait(w.id)
+		if j.Status != segmentd.JobCompleted || j.Created != w.created || j.Updated != w.updated {
+			t.Fatalf("job %d: %+v, want completed with %d created and %d updated", i, j, w.created, w.updated)
+		}
+	}
+	cs, err := st.ContactsByIdentifier(ctx, acct.ID, segmentd.IdentifierEmail, []string{"ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	got := mem.ContactsByIDs(acct.ID, []string{cs["ada@example.com"].ID, ada["ada@example.com"].ID}, now)
+	if cs["ada@example.com"].FirstName != "v20" || len(got) != 1 || got[0].FirstName != "v20" {
+		t.Fatalf("Ada in the store %+v and in the engine %+v, want v20 in both, once", cs["ada@example.com"], got)
+	}
+	if n, err := st.CountContacts(ctx, acct.ID); err != nil || n != 11 || mem.ContactCount(acct.ID) != 11 {
+		t.Fatalf("contacts: %d in the store (%v), %d in the engine; want 11 in both", n, err, mem.ContactCount(acct.ID))
+	}
+}
+
+// waitJob polls a job until it is no longer pending (30 s at the most).
+func waitJob(t *testing.T, svc *Service, acct int64, id string) segmentd.Job {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j, err := svc.Job(context.Background(), acct, id)
+		if err == nil && j.Status != segmentd.JobPending {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still pending (%v)", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

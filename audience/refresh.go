@@ -110,14 +110,11 @@ func (s *Service) RefreshSegment(ctx context.Context, acct int64, id, timeZone s
 	return segmentd.NewID(), nil
 }
 
-// refreshesToday counts a segment's manual refreshes since midnight in the
+// refreshesToday counts, among past (the refreshes since refreshWindow),
+// a segment's manual refreshes since midnight in the
 // time zone its last refresh named (SendGrid: "since the start of today in
 // the user's time zone"); UTC before any refresh.
-func (s *Service) refreshesToday(ctx context.Context, acct int64, id string, now time.Time) (int, error) {
-	past, err := s.segs.Refreshes(ctx, acct, now.Add(-26*time.Hour)) // covers every zone's today
-	if err != nil {
-		return 0, err
-	}
+func refreshesToday(past []segmentd.Refresh, id string, now time.Time) int {
 	loc := time.UTC
 	for _, r := range past {
 		if r.SegmentID == id && r.TimeZone != "" {
@@ -134,8 +131,12 @@ func (s *Service) refreshesToday(ctx context.Context, acct int64, id string, now
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
+
+// refreshWindow is the start of the refreshes refreshesToday needs: 26
+// hours back covers every zone's today.
+func refreshWindow(now time.Time) time.Time { return now.Add(-26 * time.Hour) }
 
 // scheduledSample is a segment's count and sample as --refresh=scheduled
 // serves them: recomputed at updatedAt, next due at next.

@@ -128,22 +128,58 @@ func (s *Store) CreateAPIKey(ctx context.Context, k segmentd.APIKey) (segmentd.A
 }
 
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (segmentd.APIKey, error) {
+	k, _, err := s.apiKeyByHash(ctx, hash, false)
+	return k, err
+}
+
+var _ segmentd.APIKeyAccountReader = (*Store)(nil)
+
+// qAPIKeyWithAccount is a key by its hash with its account's columns
+// (accountCols), NULL when the account is gone: both reference tables on
+// Citus, joined on the coordinator.
+const qAPIKeyWithAccount = `SELECT k.id, k.account_id, k.name, k.hash, k.scopes, k.created_at,
+	a.id, coalesce(a.parent_id, 0), a.name, a.created_at
+	FROM api_keys k LEFT JOIN accounts a ON a.id = k.account_id WHERE k.hash = $1`
+
+// APIKeyWithAccount implements segmentd.APIKeyAccountReader: the key and
+// its account in one round trip rather than two (every request's
+// authentication; docs/postgres.md, "Segment GET on a database").
+func (s *Store) APIKeyWithAccount(ctx context.Context, hash string) (segmentd.APIKey, segmentd.Account, error) {
+	return s.apiKeyByHash(ctx, hash, true)
+}
+
+// apiKeyByHash reads a key by its hash, and its account when withAccount.
+func (s *Store) apiKeyByHash(ctx context.Context, hash string, withAccount bool) (segmentd.APIKey, segmentd.Account, error) {
 	var k segmentd.APIKey
+	var a segmentd.Account
 	var scopes string
 	var created int64
-	err := s.db.QueryRow(ctx, "SELECT id, account_id, name, hash, scopes, created_at FROM api_keys WHERE hash = $1", hash).
-		Scan(&k.ID, &k.AccountID, &k.Name, &k.Hash, &scopes, &created)
+	var err error
+	if withAccount {
+		var id, parent, acreated *int64
+		var name *string
+		err = s.db.QueryRow(ctx, qAPIKeyWithAccount, hash).Scan(&k.ID, &k.AccountID, &k.Name, &k.Hash, &scopes, &created, &id, &parent, &name, &acreated)
+		if err == nil && id == nil {
+			return k, a, notFound("", "account %d does not exist", k.AccountID)
+		}
+		if err == nil {
+			a = segmentd.Account{ID: *id, ParentID: *parent, Name: *name, CreatedAt: fromMS(*acreated)}
+		}
+	} else {
+		err = s.db.QueryRow(ctx, "SELECT id, account_id, name, hash, scopes, created_at FROM api_keys WHERE hash = $1", hash).
+			Scan(&k.ID, &k.AccountID, &k.Name, &k.Hash, &scopes, &created)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return k, notFound("", "unknown API key")
+		return k, a, notFound("", "unknown API key")
 	}
 	if err != nil {
-		return k, err
+		return k, a, err
 	}
 	for _, f := range strings.Fields(scopes) {
 		k.Scopes = append(k.Scopes, segmentd.Scope(f))
 	}
 	k.CreatedAt = fromMS(created)
-	return k, nil
+	return k, a, nil
 }
 
 func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {

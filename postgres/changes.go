@@ -147,39 +147,70 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		if err != nil {
 			return err
 		}
-		for after := ""; ; {
+		// Each page is read while the caller works on the one before it
+		// (readAhead): the database's reading and the engine's intake
+		// overlap rather than take turns.
+		after := ""
+		err = readAhead(ctx, func(ctx context.Context) ([]segmentd.Contact, bool, error) {
 			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage)
-			if err != nil {
-				return err
-			}
 			if len(cs) > 0 {
-				if err := contacts(cs); err != nil {
-					return err
-				}
+				after = cs[len(cs)-1].ID
 			}
-			if len(cs) < readContactsPage {
-				break
-			}
-			after = cs[len(cs)-1].ID
+			return cs, len(cs) < readContactsPage, err
+		}, contacts)
+		if err != nil || events == nil {
+			return err
 		}
-		for events != nil {
+		return readAhead(ctx, func(ctx context.Context) ([]segmentd.Event, bool, error) {
 			evs, last, err := scanEvents(ctx, tx, acct, event, readEventsPage)
-			if err != nil {
-				return err
-			}
-			if len(evs) > 0 {
-				if err := events(evs); err != nil {
-					return err
-				}
+			if err == nil && len(evs) > 0 {
 				event = last
 			}
-			if len(evs) < readEventsPage {
-				break
-			}
-		}
-		return nil
+			return evs, len(evs) < readEventsPage, err
+		}, events)
 	})
 	return change, event, err
+}
+
+// readAhead calls use with each page that read returns, in order, until
+// read says it returned the last one or fails. read runs on a goroutine of
+// its own, one page ahead of use, and has ended when readAhead returns (so
+// a transaction it reads in may end then). A page is use's until it returns.
+func readAhead[T any](ctx context.Context, read func(ctx context.Context) (page []T, last bool, err error), use func([]T) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		items []T
+		err   error
+	}
+	ch := make(chan page, 1)
+	go func() {
+		defer close(ch)
+		for {
+			items, last, err := read(ctx)
+			select {
+			case ch <- page{items, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || last {
+				return
+			}
+		}
+	}()
+	for p := range ch {
+		err := p.err
+		if err == nil && len(p.items) > 0 {
+			err = use(p.items)
+		}
+		if err != nil {
+			cancel()
+			for range ch {
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // recordCatalogChange takes a change number for a write of the account's

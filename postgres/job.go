@@ -108,22 +108,26 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) er
 
 // NextJob implements segmentd.JobQueue. It only reads.
 func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (segmentd.QueuedJob, error) {
-	var q segmentd.QueuedJob
-	var owner *string
-	var lease *int64
-	err := s.db.QueryRow(ctx, "SELECT id, owner, lease_until FROM jobs WHERE account_id = $1 AND status = 'pending' ORDER BY num LIMIT 1", acct).
-		Scan(&q.ID, &owner, &lease)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return segmentd.QueuedJob{}, nil
-	}
-	if err != nil {
+	q, err := s.NextJobs(ctx, acct, now, 1)
+	if err != nil || len(q) == 0 {
 		return segmentd.QueuedJob{}, err
 	}
-	if owner != nil {
-		q.Owner = *owner
-	}
-	q.Lapsed = lease == nil || *lease < toMS(now)
-	return q, nil
+	return q[0], nil
+}
+
+// NextJobs implements segmentd.JobQueue. It only reads.
+func (s *Store) NextJobs(ctx context.Context, acct int64, now time.Time, n int) ([]segmentd.QueuedJob, error) {
+	return queryAll(ctx, s.db, func(row pgx.Row) (segmentd.QueuedJob, error) {
+		var q segmentd.QueuedJob
+		var owner *string
+		var lease *int64
+		err := row.Scan(&q.ID, &owner, &lease)
+		if owner != nil {
+			q.Owner = *owner
+		}
+		q.Lapsed = lease == nil || *lease < toMS(now)
+		return q, err
+	}, "SELECT id, owner, lease_until FROM jobs WHERE account_id = $1 AND status = 'pending' ORDER BY num LIMIT $2", acct, n)
 }
 
 // TakeJob implements segmentd.JobQueue: one conditional UPDATE, which of

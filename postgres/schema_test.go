@@ -317,6 +317,8 @@ func TestCitusRouting(t *testing.T) {
 		{"changed contacts", qChangedContacts, []any{a.ID, int64(0)}},
 		{"deletions", qDeletionsAfter, []any{a.ID, int64(0)}},
 		{"refreshes", qRefreshesSince, []any{a.ID, int64(0)}},
+		{"segment with its refreshes", qSegmentWithRefreshes, []any{a.ID, "x", int64(0)}},
+		{"an API key with its account", qAPIKeyWithAccount, []any{"x"}},
 		{"segments", segmentSelect + "deleted_at IS NULL ORDER BY created_at, id", []any{a.ID}},
 		{"cc segments", ccSegmentSelect + "deleted_at IS NULL ORDER BY name_key, segment_id", []any{a.ID}},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,12 +16,17 @@ import (
 const segmentSelect = `SELECT id, name, query_dsl, query_version, parent_list_ids, created_at, updated_at,
 	sample_updated_at, last_refreshed_at, deleted_at FROM segments WHERE account_id = $1 AND `
 
-func scanSegment(row pgx.Row) (segmentd.Segment, error) {
+func scanSegment(row pgx.Row) (segmentd.Segment, error) { return scanSegmentWith(row) }
+
+// scanSegmentWith scans segmentSelect's columns, then into extra the
+// columns that follow them.
+func scanSegmentWith(row pgx.Row, extra ...any) (segmentd.Segment, error) {
 	var s segmentd.Segment
 	var parents string
 	var created, updated int64
 	var sampled, refreshed, deleted *int64
-	if err := row.Scan(&s.ID, &s.Name, &s.QueryDSL, &s.QueryVersion, &parents, &created, &updated, &sampled, &refreshed, &deleted); err != nil {
+	dest := append([]any{&s.ID, &s.Name, &s.QueryDSL, &s.QueryVersion, &parents, &created, &updated, &sampled, &refreshed, &deleted}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal([]byte(parents), &s.ParentListIDs); err != nil {
@@ -102,6 +108,40 @@ func (s *Store) Segment(ctx context.Context, acct int64, id string) (segmentd.Se
 		return seg, segmentNotFound(id)
 	}
 	return seg, err
+}
+
+var _ segmentd.SegmentRefreshReader = (*Store)(nil)
+
+// qSegmentWithRefreshes is segmentSelect's row and the segment's refreshes
+// since $3 as two arrays in the same order (time, then zone, so that equal
+// times pair up alike), in one statement routed to the account's node.
+const qSegmentWithRefreshes = `SELECT id, name, query_dsl, query_version, parent_list_ids, created_at, updated_at,
+	sample_updated_at, last_refreshed_at, deleted_at,
+	ARRAY(SELECT r.at FROM segment_refreshes r WHERE r.account_id = $1 AND r.segment_id = $2 AND r.at >= $3 ORDER BY r.at, r.time_zone),
+	ARRAY(SELECT r.time_zone FROM segment_refreshes r WHERE r.account_id = $1 AND r.segment_id = $2 AND r.at >= $3 ORDER BY r.at, r.time_zone)
+	FROM segments WHERE account_id = $1 AND id = $2`
+
+// SegmentWithRefreshes implements segmentd.SegmentRefreshReader: Segment
+// and the segment's own Refreshes in one round trip (docs/postgres.md,
+// "Segment GET on a database").
+func (s *Store) SegmentWithRefreshes(ctx context.Context, acct int64, id string, since time.Time) (segmentd.Segment, []segmentd.Refresh, error) {
+	var ats []int64
+	var zones []string
+	seg, err := scanSegmentWith(s.db.QueryRow(ctx, qSegmentWithRefreshes, acct, strings.ToLower(id), toMS(since)), &ats, &zones)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return seg, nil, segmentNotFound(id)
+	}
+	if err != nil {
+		return seg, nil, err
+	}
+	if len(ats) != len(zones) {
+		return seg, nil, fmt.Errorf("segment %s: %d refresh times against %d zones", seg.ID, len(ats), len(zones))
+	}
+	var past []segmentd.Refresh
+	for i, at := range ats {
+		past = append(past, segmentd.Refresh{SegmentID: seg.ID, At: fromMS(at), TimeZone: zones[i]})
+	}
+	return seg, past, nil
 }
 
 func (s *Store) UpdateSegment(ctx context.Context, acct int64, seg segmentd.Segment) (segmentd.Segment, error) {

@@ -113,19 +113,32 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) er
 
 // NextJob implements segmentd.JobQueue.
 func (s *Store) NextJob(ctx context.Context, acct int64, now time.Time) (segmentd.QueuedJob, error) {
-	var q segmentd.QueuedJob
-	var owner sql.NullString
-	var lease sql.NullInt64
-	err := s.read.QueryRowContext(ctx, "SELECT id, owner, lease_until FROM jobs WHERE account_id = ? AND status = 'pending' ORDER BY num LIMIT 1", acct).
-		Scan(&q.ID, &owner, &lease)
-	if errors.Is(err, sql.ErrNoRows) {
-		return segmentd.QueuedJob{}, nil
-	}
-	if err != nil {
+	q, err := s.NextJobs(ctx, acct, now, 1)
+	if err != nil || len(q) == 0 {
 		return segmentd.QueuedJob{}, err
 	}
-	q.Owner, q.Lapsed = owner.String, !lease.Valid || lease.Int64 < toMS(now)
-	return q, nil
+	return q[0], nil
+}
+
+// NextJobs implements segmentd.JobQueue.
+func (s *Store) NextJobs(ctx context.Context, acct int64, now time.Time, n int) ([]segmentd.QueuedJob, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT id, owner, lease_until FROM jobs WHERE account_id = ? AND status = 'pending' ORDER BY num LIMIT ?", acct, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segmentd.QueuedJob
+	for rows.Next() {
+		var q segmentd.QueuedJob
+		var owner sql.NullString
+		var lease sql.NullInt64
+		if err := rows.Scan(&q.ID, &owner, &lease); err != nil {
+			return nil, err
+		}
+		q.Owner, q.Lapsed = owner.String, !lease.Valid || lease.Int64 < toMS(now)
+		out = append(out, q)
+	}
+	return out, rows.Err()
 }
 
 // TakeJob implements segmentd.JobQueue.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -95,6 +96,16 @@ func testJobTakeOver(t *testing.T, st JobQueueStore) {
 		t.Fatalf("LapsedJobs before any lease ended = %v", got)
 	}
 	later := jobT0.Add(10 * time.Minute)
+	for n, want := range [][]string{nil, {j1.ID}, {j1.ID, j2.ID}, {j1.ID, j2.ID, j3.ID}, {j1.ID, j2.ID, j3.ID}} {
+		heads := must[[]segmentd.QueuedJob](t, "NextJobs")(st.NextJobs(ctx(t), acct, later, n))
+		var got []string
+		for _, h := range heads {
+			got = append(got, h.ID)
+		}
+		if !slices.Equal(got, want) || n >= 2 && (heads[1].Owner != "alive" || heads[1].Lapsed || heads[0].Owner != "gone" || !heads[0].Lapsed) {
+			t.Fatalf("NextJobs(%d) = %+v, want %v (the first of gone, lapsed; the second of alive, live)", n, heads, want)
+		}
+	}
 	head := must[segmentd.QueuedJob](t, "NextJob")(st.NextJob(ctx(t), acct, later))
 	if head.ID != j1.ID || head.Owner != "gone" || !head.Lapsed {
 		t.Fatalf("NextJob past the first's lease = %+v, want %s of gone, lapsed", head, j1.ID)

@@ -188,6 +188,56 @@ func testSegmentRefreshes(t *testing.T, st SegmentsStore) {
 	if !got.LastRefreshedAt.Equal(segT0.Add(3 * time.Hour)) {
 		t.Fatalf("LastRefreshedAt = %v", got.LastRefreshedAt)
 	}
+	if rr, ok := st.(segmentd.SegmentRefreshReader); ok {
+		testSegmentWithRefreshes(t, st, rr, a.ID)
+	}
+}
+
+// testSegmentWithRefreshes checks a SegmentRefreshReader against Segment
+// and Refreshes: the same segment, and its own refreshes only, oldest
+// first. a holds refreshes at segT0 and +3h (testSegmentRefreshes).
+func testSegmentWithRefreshes(t *testing.T, st SegmentsStore, rr segmentd.SegmentRefreshReader, a string) {
+	ctx := context.Background()
+	b := newSegment("Refreshed too")
+	if _, err := st.CreateSegment(ctx, 1, b, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordRefresh(ctx, 1, segmentd.Refresh{SegmentID: b.ID, At: segT0.Add(2 * time.Hour), TimeZone: "Europe/Paris"}, segT0, func([]segmentd.Refresh) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := st.Segment(ctx, 1, a)
+	for _, tc := range []struct {
+		since time.Time
+		want  []time.Time
+	}{
+		{segT0, []time.Time{segT0, segT0.Add(3 * time.Hour)}},
+		{segT0.Add(time.Hour), []time.Time{segT0.Add(3 * time.Hour)}},
+		{segT0.Add(4 * time.Hour), nil},
+	} {
+		seg, past, err := rr.SegmentWithRefreshes(ctx, 1, strings.ToUpper(a), tc.since)
+		if err != nil || !reflect.DeepEqual(seg, want) {
+			t.Fatalf("SegmentWithRefreshes(since %v) = %+v, %v; want %+v", tc.since, seg, err, want)
+		}
+		var at []time.Time
+		for _, r := range past {
+			if r.SegmentID != a || r.TimeZone != "America/Chicago" {
+				t.Fatalf("SegmentWithRefreshes(since %v): refresh %+v is not the segment's", tc.since, r)
+			}
+			at = append(at, r.At)
+		}
+		if !slices.EqualFunc(at, tc.want, time.Time.Equal) {
+			t.Fatalf("SegmentWithRefreshes(since %v): refreshes at %v, want %v", tc.since, at, tc.want)
+		}
+	}
+	if _, _, err := rr.SegmentWithRefreshes(ctx, 2, a, segT0); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("SegmentWithRefreshes of another account's segment: err = %v", err)
+	}
+	if err := st.DeleteSegment(ctx, 1, b.ID, segT0.Add(5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if seg, past, err := rr.SegmentWithRefreshes(ctx, 1, b.ID, segT0); err != nil || seg.Live() || len(past) != 1 {
+		t.Fatalf("SegmentWithRefreshes of a deleted segment = %+v, %+v, %v; want it, deleted, with its refresh", seg, past, err)
+	}
 }
 
 func testSegmentIsolation(t *testing.T, st SegmentsStore) {

@@ -245,6 +245,15 @@ func testAPIKeys(t *testing.T, st segmentd.Store) {
 	}
 	_, err = st.APIKeyByHash(ctx(t), segmentd.HashAPIKey("SG.unknown"))
 	wantKind(t, "APIKeyByHash(unknown)", err, segmentd.KindNotFound)
+	if r, ok := st.(segmentd.APIKeyAccountReader); ok {
+		key, a, err := r.APIKeyWithAccount(ctx(t), k.Hash)
+		want := must[segmentd.Account](t, "Account")(st.Account(ctx(t), acct))
+		if err != nil || !reflect.DeepEqual(key, got) || !reflect.DeepEqual(a, want) {
+			t.Fatalf("APIKeyWithAccount = %+v, %+v, %v; want %+v, %+v", key, a, err, got, want)
+		}
+		_, _, err = r.APIKeyWithAccount(ctx(t), segmentd.HashAPIKey("SG.unknown"))
+		wantKind(t, "APIKeyWithAccount(unknown)", err, segmentd.KindNotFound)
+	}
 	_, err = st.CreateAPIKey(ctx(t), k)
 	wantKind(t, "CreateAPIKey(same hash)", err, segmentd.KindConflict)
 	k2 := k
