@@ -43,7 +43,9 @@ func BenchmarkSegmentCreateHistory(b *testing.B) {
 	}
 }
 
-func benchSegmentCreate(b *testing.B, e *env, n int, keep bool) {
+// upsertAdas upserts n contacts c<i>@example.com named Ada, each job
+// waited for.
+func upsertAdas(b *testing.B, e *env, n int) {
 	ctx := b.Context()
 	for i := 0; i < n; i += segmentd.MaxUpsertContacts {
 		var ps []segmentd.ContactPatch
@@ -56,6 +58,11 @@ func benchSegmentCreate(b *testing.B, e *env, n int, keep bool) {
 		}
 		facetest.WaitJob(b, e.Svc, e.acct, id)
 	}
+}
+
+func benchSegmentCreate(b *testing.B, e *env, n int, keep bool) {
+	ctx := b.Context()
+	upsertAdas(b, e, n)
 	i := 0
 	for b.Loop() {
 		if _, err := e.Svc.CreateSegment(ctx, e.acct, fmt.Sprintf("adas %d", i), "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'", "2", nil); err != nil {
@@ -210,17 +217,7 @@ func BenchmarkHistoryBaseline(b *testing.B) {
 	}
 	e := start(b, hooks.Options{}) // no history: the account is created with a gap
 	ctx := b.Context()
-	for i := 0; i < n; i += segmentd.MaxUpsertContacts {
-		var ps []segmentd.ContactPatch
-		for j := i; j < min(n, i+segmentd.MaxUpsertContacts); j++ {
-			ps = append(ps, segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("c%d@example.com", j)), FirstName: facetest.Ptr("Ada")})
-		}
-		id, err := e.Svc.UpsertContacts(ctx, e.acct, ps, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		facetest.WaitJob(b, e.Svc, e.acct, id)
-	}
+	upsertAdas(b, e, n)
 	seg, err := e.Svc.CreateSegment(ctx, e.acct, "adas", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Ada'", "2", nil)
 	if err != nil {
 		b.Fatal(err)
