@@ -291,7 +291,7 @@ func (s *Service) finishShared(ctx context.Context, t *jobTask, own func()) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.JobFinished(*j, time.Since(t.since))
 	}
-	if err := s.cfg.Jobs.FinishJob(ctx, *j); err != nil {
+	if err := s.recordResult(ctx, *j); err != nil {
 		s.log.Error("recording job result", "job_id", j.ID, "err", err)
 	} else if t.multi {
 		s.importFinished(ctx, j.AccountID, j.ID)
@@ -304,6 +304,33 @@ func (s *Service) finishShared(ctx context.Context, t *jobTask, own func()) {
 	if t.err == nil {
 		s.nudge(j.AccountID)
 	}
+}
+
+// recordResult stores a finished job's result. While the store cannot be
+// reached it tries again, backing off to a second, until the result lands
+// or the service closes: a result left unstored would keep the job pending
+// under this server's renewed lease, and the account's later jobs waiting
+// behind it, until a restart (docs/postgres.md, "Failure").
+func (s *Service) recordResult(ctx context.Context, j segmentd.Job) error {
+	wait := 10 * time.Millisecond
+	for warned := false; ; warned = true {
+		err := s.cfg.Jobs.FinishJob(ctx, j)
+		if err == nil || segmentd.ErrorKindOf(err) != segmentd.KindUnavailable || s.isClosing() {
+			return err
+		}
+		if !warned {
+			s.log.Warn("recording job result: the store cannot be reached; trying again until it can", "job_id", j.ID, "err", err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// isClosing reports whether Close has begun waiting for the accounts' jobs.
+func (s *Service) isClosing() bool {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	return s.queues.closing
 }
 
 // sweepLapsed starts the accounts that hold a job whose server's lease

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentd/segmentd/internal/facetest"
 )
@@ -170,5 +171,78 @@ func TestDatabaseOutage(t *testing.T) {
 	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"cy@example.com"}]}`)
 	if got := mustCall(t, s, key, "GET", "/v3/marketing/contacts/count", "", 200); got["contact_count"] != float64(3) {
 		t.Fatalf("contacts after a write past the outage: %v", got)
+	}
+}
+
+// TestJobResultAfterAnOutage: the database goes away after a job's
+// transaction committed and before its result is stored; the server keeps
+// trying, and once the database is back the job reads completed and the
+// account's next job runs (before, the job stayed pending under the
+// server's lease, and the account's later jobs behind it, until a restart).
+func TestJobResultAfterAnOutage(t *testing.T) {
+	bin := realBinary(t)
+	pg := newOwnPostgres(t)
+	pg.start()
+	const key = "SG.outage-key"
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", key,
+		"--database-url", pg.url(), "--database-wait", "2m")
+	cmd.Env = append(os.Environ(), "SEGMENTD_TEST_ONLY_COMMIT_HOLD=2s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	logged := make(chan string, 10000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case logged <- sc.Text():
+			default: // never block the server's log
+			}
+		}
+		close(logged)
+	}()
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.After(2 * time.Minute)
+		for {
+			select {
+			case line, ok := <-logged:
+				if !ok {
+					t.Fatalf("the server's log ended without %q", what)
+				}
+				if strings.Contains(line, what) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the server did not log %q within 2m", what)
+			}
+		}
+	}
+	br := bufio.NewReader(out)
+	s := readBanner(t, br)
+	s.key = key
+	go func() { _, _ = io.Copy(io.Discard, br) }()
+
+	job := mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"ada@example.com"}]}`, 202)["job_id"].(string)
+	waitLog("holding a committed job") // its transaction committed; its result comes after the hold
+	pg.stop()
+	waitLog("recording job result") // the first try failed: the old code logged it and left the job pending
+	pg.start()
+	facetest.Poll(t, "job "+job+" completed once the database is back", func() bool {
+		code, j := call(t, s, key, "GET", "/v3/marketing/contacts/imports/"+job, "")
+		return code == 200 && strings.Contains(j, `"status":"completed"`)
+	})
+	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"bob@example.com"}]}`)
+	if got := mustCall(t, s, key, "GET", "/v3/marketing/contacts/count", "", 200); got["contact_count"] != float64(2) {
+		t.Fatalf("contacts after the outage: %v", got)
 	}
 }
