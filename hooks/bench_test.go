@@ -43,6 +43,21 @@ func BenchmarkSegmentCreateHistory(b *testing.B) {
 	}
 }
 
+// historyBytes is the SQLite pages of the history's tables and indexes.
+func historyBytes(b *testing.B, e *env) int64 {
+	sizes, err := e.Store.Sizes(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bytes int64
+	for _, s := range sizes {
+		if s.Table == "segment_history" || s.Table == "history_segments" {
+			bytes += s.Bytes
+		}
+	}
+	return bytes
+}
+
 // upsertAdas upserts n contacts c<i>@example.com named Ada, each job
 // waited for.
 func upsertAdas(b *testing.B, e *env, n int) {
@@ -74,16 +89,7 @@ func benchSegmentCreate(b *testing.B, e *env, n int, keep bool) {
 	if !keep {
 		return
 	}
-	sizes, err := e.Store.Sizes(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var bytes int64
-	for _, s := range sizes {
-		if s.Table == "segment_history" || s.Table == "history_segments" {
-			bytes += s.Bytes
-		}
-	}
+	bytes := historyBytes(b, e)
 	b.ReportMetric(float64(bytes)/float64(i*n), "history-bytes/transition")
 }
 
@@ -257,16 +263,7 @@ func BenchmarkHistoryBaseline(b *testing.B) {
 		b.ReportMetric(again.Seconds(), "start-alone-s")
 		b.ReportMetric(againCPU.Seconds(), "start-alone-cpu-s")
 		b.ReportMetric(float64(len(rows)), "rows")
-		sizes, err := e.Store.Sizes(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var bytes int64
-		for _, s := range sizes {
-			if s.Table == "segment_history" || s.Table == "history_segments" {
-				bytes += s.Bytes
-			}
-		}
+		bytes := historyBytes(b, e)
 		b.ReportMetric(float64(bytes)/float64(len(rows)), "history-bytes/row")
 		b.StopTimer()
 		// The next round starts with the gap again, its rows kept: it
