@@ -101,18 +101,16 @@ func (p *ownPostgres) url() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
 }
 
-// TestDatabaseOutage: a server started before its database waits for it;
-// while the database is down every face answers 503 in its envelope and
-// /healthz says not ready; when it is back the server serves again by
-// itself, and nothing acknowledged is lost.
-func TestDatabaseOutage(t *testing.T) {
-	bin := realBinary(t)
-	pg := newOwnPostgres(t)
-	const key = "SG.outage-key"
-
-	// Started while the database is down: it waits, then comes up.
+// startOnOwnPostgres starts the binary over pg's database (waiting up to
+// two minutes for it), with env added to the test's environment; it
+// returns the server's standard output and the lines of its log, which
+// are dropped rather than block the server when the test does not read
+// them.
+func startOnOwnPostgres(t *testing.T, bin string, pg *ownPostgres, key string, env ...string) (*bufio.Reader, <-chan string) {
+	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", key,
 		"--database-url", pg.url(), "--database-wait", "2m")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -125,19 +123,64 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waiting := bufio.NewScanner(stderr)
-	if !waiting.Scan() || !strings.Contains(waiting.Text(), "cannot be reached yet") {
-		t.Fatalf("the server did not say it waits for its database: %q", waiting.Text())
-	}
+	logged := make(chan string, 10000)
 	go func() {
-		for waiting.Scan() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case logged <- sc.Text():
+			default:
+			}
 		}
+		close(logged)
 	}()
-	pg.start()
-	br := bufio.NewReader(out)
-	s := readBanner(t, br)
+	return bufio.NewReader(out), logged
+}
+
+// readServer reads the server's banner from its standard output, then
+// discards the rest.
+func readServer(t *testing.T, out *bufio.Reader, key string) liveServer {
+	t.Helper()
+	s := readBanner(t, out)
 	s.key = key
-	go func() { _, _ = io.Copy(io.Discard, br) }()
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return s
+}
+
+// waitLog waits up to two minutes for a line of the server's log that
+// holds what.
+func waitLog(t *testing.T, logged <-chan string, what string) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case line, ok := <-logged:
+			if !ok {
+				t.Fatalf("the server's log ended without %q", what)
+			}
+			if strings.Contains(line, what) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the server did not log %q within 2m", what)
+		}
+	}
+}
+
+// TestDatabaseOutage: a server started before its database waits for it;
+// while the database is down every face answers 503 in its envelope and
+// /healthz says not ready; when it is back the server serves again by
+// itself, and nothing acknowledged is lost.
+func TestDatabaseOutage(t *testing.T) {
+	bin := realBinary(t)
+	pg := newOwnPostgres(t)
+	const key = "SG.outage-key"
+
+	// Started while the database is down: it waits, then comes up.
+	out, logged := startOnOwnPostgres(t, bin, pg, key)
+	waitLog(t, logged, "cannot be reached yet")
+	pg.start()
+	s := readServer(t, out, key)
 
 	runJob(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"ada@example.com"},{"email":"bob@example.com"}]}`)
 	pg.stop()
@@ -184,58 +227,13 @@ func TestJobResultAfterAnOutage(t *testing.T) {
 	pg := newOwnPostgres(t)
 	pg.start()
 	const key = "SG.outage-key"
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", key,
-		"--database-url", pg.url(), "--database-wait", "2m")
-	cmd.Env = append(os.Environ(), "SEGMENTD_TEST_ONLY_COMMIT_HOLD=2s")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	logged := make(chan string, 10000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case logged <- sc.Text():
-			default: // never block the server's log
-			}
-		}
-		close(logged)
-	}()
-	waitLog := func(what string) {
-		t.Helper()
-		deadline := time.After(2 * time.Minute)
-		for {
-			select {
-			case line, ok := <-logged:
-				if !ok {
-					t.Fatalf("the server's log ended without %q", what)
-				}
-				if strings.Contains(line, what) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("the server did not log %q within 2m", what)
-			}
-		}
-	}
-	br := bufio.NewReader(out)
-	s := readBanner(t, br)
-	s.key = key
-	go func() { _, _ = io.Copy(io.Discard, br) }()
+	out, logged := startOnOwnPostgres(t, bin, pg, key, "SEGMENTD_TEST_ONLY_COMMIT_HOLD=2s")
+	s := readServer(t, out, key)
 
 	job := mustCall(t, s, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"ada@example.com"}]}`, 202)["job_id"].(string)
-	waitLog("holding a committed job") // its transaction committed; its result comes after the hold
+	waitLog(t, logged, "holding a committed job") // its transaction committed; its result comes after the hold
 	pg.stop()
-	waitLog("recording job result") // the first try failed: the old code logged it and left the job pending
+	waitLog(t, logged, "recording job result") // the first try failed: the old code logged it and left the job pending
 	pg.start()
 	facetest.Poll(t, "job "+job+" completed once the database is back", func() bool {
 		code, j := call(t, s, key, "GET", "/v3/marketing/contacts/imports/"+job, "")
