@@ -8,7 +8,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/segmentd/segmentd"
@@ -44,12 +43,13 @@ import (
 // background checkpoints are PASSIVE and do not.)
 
 // maxCachedEmails bounds the remembered emails of a store: about 60 bytes
-// each (the map's slot, the email's bytes, the owner's 16), so at most
-// about 64 MB. It is a million so that a million-contact account's emails
-// all fit: with fewer, events spread over every contact found each email
-// forgotten again before it came back, and the lookups were most of a
-// batch's store time. When full, about half are forgotten, as the map's
-// iteration order falls.
+// each (the email's bytes, the owner's 16, the index's slot; ownerTable),
+// so at most about 64 MB. It is a million so that a million-contact
+// account's emails all fit: with fewer, events spread over every contact
+// found each email forgotten again before it came back, and the lookups
+// were most of a batch's store time. When full, about half are forgotten:
+// whole accounts in the map's iteration order, and of the last one its
+// latest emails.
 const maxCachedEmails = 1 << 20
 
 // emailOwner is what an email names: the 16 bytes of its contact's id, or
@@ -63,10 +63,10 @@ type emailOwner struct {
 // guarded by mu and used only inside write transactions.
 type eventCache struct {
 	mu      sync.Mutex
-	version int64                           // the writer's PRAGMA data_version they are valid for
-	ids     map[int64]*hashSet              // per account
-	emails  map[int64]map[string]emailOwner // per account
-	loads   map[int64]*ownerLoad            // per account: its owners read in whole (loadOwners)
+	version int64                 // the writer's PRAGMA data_version they are valid for
+	ids     map[int64]*hashSet    // per account
+	emails  map[int64]*ownerTable // per account
+	loads   map[int64]*ownerLoad  // per account: its owners read in whole (loadOwners)
 	nEmails int
 	limit   int // maxCachedEmails, or a test's smaller bound
 }
@@ -401,8 +401,9 @@ func (s *Store) owners(ctx context.Context, tx *sql.Tx, acct int64, evs []segmen
 				continue // an id of another form: looked up each time
 			}
 		}
-		m[strings.Clone(e)] = o
-		c.nEmails++
+		if m.set(e, o) {
+			c.nEmails++
+		}
 	}
 	c.mu.Unlock()
 	return nil
@@ -419,7 +420,7 @@ func (b *batchBuffers) ownersKnown(c *eventCache, acct int64, evs []segmentd.Eve
 	whole := c.loads[acct] != nil && c.loads[acct].done
 	rest := b.miss[:0]
 	for _, i := range b.miss {
-		if o, ok := known[evs[i].Email]; !ok {
+		if o, ok := known.get(evs[i].Email); !ok {
 			if !whole {
 				rest = append(rest, i)
 			}
@@ -454,16 +455,16 @@ func (c *eventCache) bound() int {
 
 // remember returns the account's remembered emails, made room for n more;
 // c.mu is held.
-func (c *eventCache) remember(acct int64, n int) map[string]emailOwner {
+func (c *eventCache) remember(acct int64, n int) *ownerTable {
 	if limit := c.bound(); c.nEmails+n > limit {
 		c.evictEmails(max(0, min(limit/2, limit-n)))
 	}
 	if c.emails == nil {
-		c.emails = make(map[int64]map[string]emailOwner)
+		c.emails = make(map[int64]*ownerTable)
 	}
 	m := c.emails[acct]
 	if m == nil {
-		m = make(map[string]emailOwner)
+		m = newOwnerTable()
 		c.emails[acct] = m
 	}
 	return m
@@ -554,10 +555,9 @@ func (s *Store) loadOwners(ctx context.Context, tx *sql.Tx, acct int64, n int) e
 			ld.off = true // looked up each time, so never whole
 			return nil
 		}
-		if _, had := m[r.email]; !had {
+		if m.set(r.email, emailOwner{id: id, has: true}) { // an email before an alternate one
 			c.nEmails++
 		}
-		m[r.email] = emailOwner{id: id, has: true} // an email before an alternate one
 		ld.after = r.id
 	}
 	ld.read += len(page)
@@ -567,8 +567,8 @@ func (s *Store) loadOwners(ctx context.Context, tx *sql.Tx, acct int64, n int) e
 			ld.off = true
 			return nil
 		}
-		if _, had := m[e]; !had {
-			m[e] = emailOwner{id: id, has: true}
+		if _, had := m.get(e); !had {
+			m.set(e, emailOwner{id: id, has: true})
 			c.nEmails++
 		}
 	}
@@ -581,14 +581,17 @@ func (c *eventCache) evictEmails(keep int) {
 	for _, ld := range c.loads {
 		ld.done, ld.off = false, true // no longer whole, and not read again
 	}
-	for _, m := range c.emails {
-		for e := range m {
-			if c.nEmails <= keep {
-				return
-			}
-			delete(m, e)
-			c.nEmails--
+	for acct, m := range c.emails {
+		if c.nEmails <= keep {
+			return
 		}
+		if drop := c.nEmails - keep; drop < m.len() {
+			m.truncate(m.len() - drop)
+			c.nEmails -= drop
+			return
+		}
+		c.nEmails -= m.len()
+		delete(c.emails, acct)
 	}
 }
 

@@ -383,7 +383,7 @@ func TestEventEmailsBounded(t *testing.T) {
 				}
 			}
 			s.events.mu.Lock()
-			n, held := s.events.nEmails, len(s.events.emails[acct])
+			n, held := s.events.nEmails, s.events.emails[acct].len()
 			s.events.mu.Unlock()
 			if n > 8 || n != held {
 				t.Fatalf("round %d: %d emails remembered (%d counted), bound 8", round, held, n)
@@ -396,7 +396,7 @@ func TestEventEmailsBounded(t *testing.T) {
 		evs = append(evs, emailEvent(fmt.Sprintf("c%d@example.com", i)))
 	}
 	addEvents(t, s, acct, evs...)
-	if n := len(s.events.emails[acct]); n > 8 {
+	if n := s.events.emails[acct].len(); n > 8 {
 		t.Fatalf("after a batch of 12 emails: %d remembered, bound 8", n)
 	}
 }
@@ -480,7 +480,7 @@ func TestEventOwnersReadWhole(t *testing.T) {
 	// Whole: every answer is the store's, and every email is remembered.
 	check("whole", owners, names...)
 	s.events.mu.Lock()
-	n := len(s.events.emails[acct])
+	n := s.events.emails[acct].len()
 	s.events.mu.Unlock()
 	if n < 42 {
 		t.Fatalf("whole, but %d emails remembered", n)
