@@ -112,7 +112,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	read, err := sql.Open("sqlite", uri+common+"&_pragma=query_only(1)&_pragma=cache_size(-32768)")
+	// A read connection's page cache is 8 MiB: the reads an API request
+	// runs touch a few pages each (counts and samples come from the engine,
+	// docs/decisions.md §19), and a scan (the engine's rebuild, an export)
+	// reads each page once; a page not cached is one read from the
+	// operating system's cache. At 32 MiB the four connections, each
+	// filled in turn by the scans, held up to 128 MiB of the server's
+	// memory outside Go's heap (docs/events.md, "Memory").
+	read, err := sql.Open("sqlite", uri+common+"&_pragma=query_only(1)&_pragma=cache_size(-8192)")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

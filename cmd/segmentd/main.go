@@ -361,11 +361,11 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	// GOMEMLIMIT, which the runtime reads itself, counts as a choice made.
-	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "off"), false
+	memLimit, memGiven := envOr(env, "SEGMENTD_MEMORY_LIMIT", "start"), false
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
 		memGiven = true
 	}
-	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default off; GOMEMLIMIT when neither is given)", func(v string) error {
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: start (auto while the engine loads at start, then none), off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default start; GOMEMLIMIT when neither is given)", func(v string) error {
 		memLimit, memGiven = v, true
 		return nil
 	})
@@ -474,7 +474,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			devClock.Set(cfg.devClockAt)
 		}
 	}
+	// With start (the default), the limit follows the live heap until the
+	// engine is loaded: the rebuild's garbage is most of the memory a
+	// restart takes, and bounding it costs little CPU (§20).
+	unfollow := func() {}
 	switch {
+	case cfg.memory.follow && cfg.memory.start:
+		unfollow = followLiveHeap(cfg.memory.bytes)
+		defer unfollow()
+		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes)
 	case cfg.memory.follow:
 		defer followLiveHeap(cfg.memory.bytes)()
 		log.Info("soft memory limit follows the live heap", "ceiling_bytes", cfg.memory.bytes)
@@ -556,6 +564,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
 	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
+	if cfg.memory.start {
+		unfollow()
+		log.Info("soft memory limit lifted: the engine is loaded")
+	}
 	if svcCfg.Jobs == nil {
 		// Jobs accepted before a stop and not finished run first.
 		n, err := svc.OpenJournal(ctx, filepath.Join(cfg.data, journalDir), journal.Options{})

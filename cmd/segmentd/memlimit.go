@@ -26,6 +26,10 @@ type memoryLimit struct {
 	// follow keeps the limit at the live heap and half as much again
 	// (auto: followLiveHeap).
 	follow bool
+	// start follows only while the engine loads at start (its rebuild, or
+	// its snapshot's load and replay), and then lifts the limit (start,
+	// the default).
+	start bool
 }
 
 // memoryUnits are the suffixes GOMEMLIMIT takes, which --memory-limit
@@ -41,7 +45,8 @@ const minMemoryLimit = 64 << 20
 
 // parseMemoryLimit reads a --memory-limit value: "off" or "0" for none,
 // "auto" for a limit that follows the live heap, at most 90 % of the
-// container's memory limit (no ceiling outside one), or a size in bytes
+// container's memory limit (no ceiling outside one), "start" for the same
+// while the engine loads at start and none after, or a size in bytes
 // with an optional GOMEMLIMIT unit (KiB, MiB, GiB, TiB). cgroupLimit gives
 // the container's limit (0: none).
 func parseMemoryLimit(v string, cgroupLimit func() int64) (memoryLimit, error) {
@@ -50,6 +55,8 @@ func parseMemoryLimit(v string, cgroupLimit func() int64) (memoryLimit, error) {
 		return memoryLimit{}, nil
 	case "auto":
 		return memoryLimit{bytes: cgroupLimit() / 10 * 9, follow: true}, nil
+	case "start":
+		return memoryLimit{bytes: cgroupLimit() / 10 * 9, follow: true, start: true}, nil
 	}
 	num, unit := v, int64(1)
 	for _, u := range memoryUnits {
@@ -60,7 +67,7 @@ func parseMemoryLimit(v string, cgroupLimit func() int64) (memoryLimit, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64/unit {
-		return memoryLimit{}, fmt.Errorf("--memory-limit must be off, auto, or a size such as 1GiB or 900MiB, not %s", segmentd.Quote(v))
+		return memoryLimit{}, fmt.Errorf("--memory-limit must be start, off, auto, or a size such as 1GiB or 900MiB, not %s", segmentd.Quote(v))
 	}
 	if n*unit < minMemoryLimit {
 		return memoryLimit{}, fmt.Errorf("--memory-limit must be at least 64MiB (or off), not %s", segmentd.Quote(v))

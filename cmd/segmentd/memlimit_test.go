@@ -23,15 +23,17 @@ func TestParseMemoryLimit(t *testing.T) {
 		{v: "0", cgroup: inContainer, want: memoryLimit{}},
 		{v: "auto", cgroup: inContainer, want: memoryLimit{bytes: (2 << 30) / 10 * 9, follow: true}},
 		{v: "auto", cgroup: outside, want: memoryLimit{follow: true}},
+		{v: "start", cgroup: inContainer, want: memoryLimit{bytes: (2 << 30) / 10 * 9, follow: true, start: true}},
+		{v: "start", cgroup: outside, want: memoryLimit{follow: true, start: true}},
 		{v: "1GiB", want: memoryLimit{bytes: 1 << 30}},
 		{v: "900MiB", want: memoryLimit{bytes: 900 << 20}},
 		{v: "65536KiB", want: memoryLimit{bytes: 64 << 20}},
 		{v: "1TiB", want: memoryLimit{bytes: 1 << 40}},
 		{v: "134217728", want: memoryLimit{bytes: 128 << 20}},
 		{v: "134217728B", want: memoryLimit{bytes: 128 << 20}},
-		{v: "1GB", wantErr: `--memory-limit must be off, auto, or a size such as 1GiB or 900MiB, not "1GB"`},
-		{v: "-1GiB", wantErr: "--memory-limit must be off, auto, or a size"},
-		{v: "9999999999TiB", wantErr: "--memory-limit must be off, auto, or a size"},
+		{v: "1GB", wantErr: `--memory-limit must be start, off, auto, or a size such as 1GiB or 900MiB, not "1GB"`},
+		{v: "-1GiB", wantErr: "--memory-limit must be start, off, auto, or a size"},
+		{v: "9999999999TiB", wantErr: "--memory-limit must be start, off, auto, or a size"},
 		{v: "lots" + strings.Repeat("x", 500), wantErr: `not "lotsxxxx`},
 		{v: "1MiB", wantErr: `--memory-limit must be at least 64MiB (or off), not "1MiB"`},
 	}
@@ -55,7 +57,8 @@ func TestParseMemoryLimit(t *testing.T) {
 
 // TestMemoryLimitConfig: the flag wins over SEGMENTD_MEMORY_LIMIT, and
 // GOMEMLIMIT alone is left to the runtime (no limit set by segmentd).
-// Without either the limit follows the live heap (auto).
+// Without any of them the limit follows the live heap while the engine
+// loads (start).
 func TestMemoryLimitConfig(t *testing.T) {
 	ceiling := cgroupMemoryLimit() / 10 * 9 // this machine's container, if any
 	tests := []struct {
@@ -64,7 +67,7 @@ func TestMemoryLimitConfig(t *testing.T) {
 		env  []string
 		want memoryLimit
 	}{
-		{name: "default", want: memoryLimit{}}, // off: docs/decisions.md §20
+		{name: "default", want: memoryLimit{bytes: ceiling, follow: true, start: true}}, // start: docs/decisions.md §20
 		{name: "flag", args: []string{"--memory-limit", "1GiB"}, want: memoryLimit{bytes: 1 << 30}},
 		{name: "env", env: []string{"SEGMENTD_MEMORY_LIMIT=512MiB"}, want: memoryLimit{bytes: 512 << 20}},
 		{name: "flag over env", args: []string{"--memory-limit", "off"}, env: []string{"SEGMENTD_MEMORY_LIMIT=512MiB"}, want: memoryLimit{}},
@@ -123,7 +126,7 @@ func TestFollowedLimit(t *testing.T) {
 	}
 }
 
-// TestServeFollowsLiveHeap starts a server with the default limit (auto):
+// TestServeFollowsLiveHeap starts a server with --memory-limit auto:
 // while it serves, the runtime's limit is set and rises after a
 // collection that finds the live heap grown; when it stops, the limit
 // found before is back.
@@ -164,5 +167,31 @@ func TestServeFollowsLiveHeap(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"soft memory limit follows the live heap"`) {
 		t.Errorf("no log line for the limit:\n%s", logs.String())
+	}
+}
+
+// TestServeFollowsWhileLoading starts a server with the default limit
+// (start): it follows the live heap while the engine loads, and once the
+// engine is loaded the limit found before is back, while it serves.
+func TestServeFollowsWhileLoading(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	var logs lockedBuffer
+	s, stop := startInProcessLogging(t, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "SG.mem-key"}, nil, &logs)
+	if code, body := call(t, s, "SG.mem-key", "GET", "/v3/marketing/lists", ""); code != 200 {
+		t.Fatalf("GET lists: %d %s", code, body)
+	}
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("runtime memory limit %d while serving, want the %d found before", got, before)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	follows := strings.Index(out, `"msg":"soft memory limit follows the live heap while the engine loads"`)
+	loaded := strings.Index(out, `"msg":"membership engine loaded"`)
+	lifted := strings.Index(out, `"msg":"soft memory limit lifted: the engine is loaded"`)
+	if follows < 0 || loaded < follows || lifted < loaded {
+		t.Errorf("want the limit followed, the engine loaded, then the limit lifted, in that order:\n%s", out)
 	}
 }
