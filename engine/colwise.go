@@ -616,7 +616,7 @@ func (cw *colwise) latest(l query.Latest, latest []int64, in bitset) (t, n bitse
 // only when E is below it and L above it are the contact's events read.
 // Never unknown. False when an array cannot be had.
 func (cw *colwise) window(l query.Latest, in bitset) (t, n bitset, ok bool) {
-	code, known := cw.a.evDict.index[l.Type]
+	code, known := cw.a.evDict.code(l.Type)
 	if dlo, dhi := eventRange(l); dlo > dhi || !known { // none, or no event of the type
 		return cw.newBits(), cw.newBits(), true
 	} else if x, ok := cw.a.daysOf(l.Type, true); ok {
@@ -705,7 +705,7 @@ func (cw *colwise) sinceByDays(l query.Latest, in bitset) (t, n bitset, ok bool)
 		return nil, nil, false // MAX(event_timestamp) < a time: not "some event"
 	}
 	lo, hi := eventRange(l)
-	code, known := cw.a.evDict.index[l.Type]
+	code, known := cw.a.evDict.code(l.Type)
 	if !known {
 		return nil, nil, false
 	}
@@ -809,8 +809,8 @@ func (cw *colwise) keyed(l query.Latest, maps []map[uint32]keySpan, in bitset) (
 // keyMatch returns whether an event is of l's type and holds one of its
 // keys.
 func (cw *colwise) keyMatch(l query.Latest) func(ev *event) bool {
-	idx := cw.a.evDict.index
-	typ, ok := idx[l.Type]
+	d := cw.a.evDict
+	typ, ok := d.code(l.Type)
 	if !ok {
 		return func(*event) bool { return false }
 	}
@@ -820,7 +820,7 @@ func (cw *colwise) keyMatch(l query.Latest) func(ev *event) bool {
 	}
 	var keys []key
 	for _, k := range l.Keys {
-		code, ok := idx[k.Value]
+		code, ok := d.code(k.Value)
 		switch {
 		case k.Value == "":
 			code = 0

@@ -137,8 +137,8 @@ func (a *account) keyedOf(typ string, k query.EventKey) (map[uint32]keySpan, boo
 			a.der.evictKeyed()
 		}
 		c = &keyedCol{spans: make(map[uint32]keySpan)}
-		code, ok := a.evDict.index[typ]
-		vcode, vok := a.evDict.index[k.Value]
+		code, ok := a.evDict.code(typ)
+		vcode, vok := a.evDict.code(k.Value)
 		if k.Value == "" {
 			vcode, vok = 0, true
 		}
@@ -308,7 +308,7 @@ func (a *account) latestOf(typ string) ([]int64, bool) {
 			return nil, false
 		}
 		c = &latestCol{}
-		if code, ok := a.evDict.index[typ]; ok {
+		if code, ok := a.evDict.code(typ); ok {
 			c.max = make([]int64, len(a.events))
 			var ev event
 			for idx, run := range a.events {
@@ -370,7 +370,7 @@ func (a *account) earliestOf(typ string) ([]int64, bool) {
 			return nil, false
 		}
 		c = &latestCol{least: true}
-		if code, ok := a.evDict.index[typ]; ok {
+		if code, ok := a.evDict.code(typ); ok {
 			c.max = make([]int64, len(a.events))
 			var ev event
 			for idx, run := range a.events {

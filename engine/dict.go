@@ -10,7 +10,7 @@ import "strings"
 type dict struct {
 	vals  []string
 	refs  []uint32
-	index map[string]uint32
+	index dictIndex
 	free  []uint32
 	bytes int64 // heap of the strings in vals, as allocSize rounds them
 
@@ -23,7 +23,7 @@ type dict struct {
 }
 
 func newDict() *dict {
-	return &dict{vals: []string{""}, refs: []uint32{0}, index: make(map[string]uint32)}
+	return &dict{vals: []string{""}, refs: []uint32{0}, index: newDictIndex(0)}
 }
 
 // acquire returns the code of s, taking one reference to it.
@@ -36,7 +36,7 @@ func (d *dict) acquire(s string) uint32 {
 		d.refs[c]++
 		return c
 	}
-	if c, ok := d.index[s]; ok {
+	if c, ok := d.index.get(d.vals, s); ok {
 		d.refs[c]++
 		d.recent[slot] = c
 		return c
@@ -54,7 +54,7 @@ func (d *dict) acquire(s string) uint32 {
 		d.vals = append(d.vals, s)
 		d.refs = append(d.refs, 1)
 	}
-	d.index[s] = c
+	d.index.put(s, c)
 	d.recent[slot] = c
 	d.bytes += allocSize(int64(len(s)))
 	return c
@@ -68,7 +68,7 @@ func (d *dict) release(c uint32) {
 	d.refs[c]--
 	if d.refs[c] == 0 {
 		s := d.vals[c]
-		delete(d.index, s)
+		d.index.del(s, c)
 		d.bytes -= allocSize(int64(len(s)))
 		d.vals[c] = ""
 		d.free = append(d.free, c)
@@ -89,8 +89,12 @@ func (d *dict) replace(code *uint32, s string) {
 
 func (d *dict) str(c uint32) string { return d.vals[c] }
 
+// code returns the code of s, without taking a reference, and whether s is
+// held.
+func (d *dict) code(s string) (uint32, bool) { return d.index.get(d.vals, s) }
+
 // size estimates the dictionary's heap bytes: string data and headers, the
-// reference counts and the index map.
+// reference counts and the index.
 func (d *dict) size() int64 {
-	return d.bytes + int64(cap(d.vals))*16 + int64(cap(d.refs))*4 + int64(cap(d.free))*4 + int64(len(d.index))*mapEntryBytes(16+8)
+	return d.bytes + int64(cap(d.vals))*16 + int64(cap(d.refs))*4 + int64(cap(d.free))*4 + d.index.size()
 }

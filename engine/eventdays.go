@@ -122,7 +122,7 @@ func (a *account) daysOf(typ string, build bool) (*dayIndex, bool) {
 	}
 	if x == nil {
 		x = &dayIndex{stale: roaring.New()}
-		if code, ok := a.evDict.index[typ]; ok {
+		if code, ok := a.evDict.code(typ); ok {
 			var ev event
 			for idx, run := range a.events {
 				er := eventReader{b: run}
@@ -165,7 +165,7 @@ func (a *account) compactDays(typ string, x *dayIndex) *dayIndex {
 		y.buckets = append(y.buckets, nb)
 		y.entries += len(nb.ents)
 	}
-	if code, ok := a.evDict.index[typ]; ok {
+	if code, ok := a.evDict.code(typ); ok {
 		var ev event
 		it := x.stale.Iterator()
 		for it.HasNext() {

@@ -586,7 +586,7 @@ func (a *account) record(idx uint32, sc *scratch, n *need) *query.Record {
 		if n.evOnly {
 			types = sc.types[:0]
 			for _, t := range n.evTypes {
-				if c, ok := a.evDict.index[t]; ok {
+				if c, ok := a.evDict.code(t); ok {
 					types = append(types, c)
 				}
 			}

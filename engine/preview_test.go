@@ -399,7 +399,7 @@ func TestPreviewDerivedIndexes(t *testing.T) {
 		t.Fatalf("gmail: %d %v", n, ids)
 	}
 	a := e.get(1)
-	if a.der.domains == nil || len(a.der.domains.dict.index) != 2 {
+	if a.der.domains == nil || a.der.domains.dict.index.n != 2 {
 		t.Fatalf("domain column not built: %+v", a.der.domains)
 	}
 	// The trigram index: built by a LIKE with a literal, kept in step,

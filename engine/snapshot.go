@@ -399,7 +399,7 @@ func (d *dict) readFrom(r *snapReader) error {
 		}
 		return errors.New("engine snapshot: malformed dictionary")
 	}
-	d.index = make(map[string]uint32, len(d.vals))
+	d.index = newDictIndex(len(d.vals))
 	d.free, d.bytes = nil, 0
 	for c, s := range d.vals[1:] {
 		code := uint32(c + 1)
@@ -407,7 +407,7 @@ func (d *dict) readFrom(r *snapReader) error {
 			d.free = append(d.free, code)
 			continue
 		}
-		d.index[s] = code
+		d.index.put(s, code)
 		d.bytes += allocSize(int64(len(s)))
 	}
 	return nil
