@@ -24,6 +24,7 @@ import (
 // mean "clear", and unknown keys are refused: SendGrid rejects fields a
 // contact does not have with 400.
 func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	defer h.svc.Accepting()()
 	body, err := readBody(r)
 	if err != nil {
 		return err
