@@ -298,3 +298,24 @@ type UpsertGrouper interface {
 type Notifier interface {
 	Listen(ctx context.Context, changed func(acct int64)) error
 }
+
+// yieldKey keys the function WithYield puts in a context.
+type yieldKey struct{}
+
+// WithYield returns ctx carrying f, which a store's long write calls at
+// its yield points (Yield): segmentd's job worker passes one that waits
+// while requests are being accepted, so that applying a backlog does not
+// hold up the 202 of the requests that add to it (docs/jobs.md, "The
+// apply yields").
+func WithYield(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, yieldKey{}, f)
+}
+
+// Yield calls the function WithYield put in ctx, if any: a store calls it
+// between the pieces of a long write (every few hundred rows), where
+// waiting holds nothing but its own transaction.
+func Yield(ctx context.Context) {
+	if f, ok := ctx.Value(yieldKey{}).(func()); ok {
+		f()
+	}
+}

@@ -11,7 +11,12 @@ import (
 
 // DefaultMaxBacklog is Config.MaxBacklog's default: the contacts and ids
 // an account's queued jobs may name before a new job is refused with 429.
-const DefaultMaxBacklog = 1_000_000
+// It takes a million-contact account loaded as a SendGrid client must
+// send it (each contact once per list it is on: 3,000,000 records for
+// three lists each, docs/decisions.md §11) without a 429; a queued item
+// costs the journal about 60 bytes of disk and no memory (docs/jobs.md,
+// "Back-pressure").
+const DefaultMaxBacklog = 4_000_000
 
 // backlog is the work waiting for the store stage of a store of its own
 // (docs/jobs.md): per account a queue of contact jobs, the accounts served
@@ -324,4 +329,70 @@ func (b *backlog) queued() int {
 		n += len(a.jobs)
 	}
 	return n
+}
+
+// acceptGate is how the job worker yields the CPU to requests being
+// accepted (docs/jobs.md, "The apply yields"): a request counts itself in
+// while it is read, decoded, validated and journaled; the store and
+// engine stages, at their yield points, wait while limit or more are in,
+// for at most maxPause at a time, so a backlog being applied takes no
+// core from a 202 and yet keeps moving.
+type acceptGate struct {
+	limit    int
+	maxPause time.Duration
+
+	mu       sync.Mutex
+	inFlight int
+	room     chan struct{} // closed when inFlight drops below limit
+	waiting  int           // yields waiting (YieldsWaiting, for tests)
+}
+
+// newAcceptGate makes the gate of a worker that yields while limit (at
+// least 1) or more requests are in, at most maxPause at a time (0:
+// DefaultYieldPause; below 0: never).
+func newAcceptGate(limit int, maxPause time.Duration) *acceptGate {
+	if maxPause == 0 {
+		maxPause = DefaultYieldPause
+	}
+	return &acceptGate{limit: max(limit, 1), maxPause: maxPause}
+}
+
+// enter counts a request in; the function it returns counts it out.
+func (g *acceptGate) enter() (leave func()) {
+	g.mu.Lock()
+	g.inFlight++
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.inFlight--
+		if g.inFlight < g.limit && g.room != nil {
+			close(g.room)
+			g.room = nil
+		}
+	}
+}
+
+// yield waits while limit or more requests are in, at most maxPause.
+func (g *acceptGate) yield() {
+	g.mu.Lock()
+	if g.inFlight < g.limit || g.maxPause < 0 {
+		g.mu.Unlock()
+		return
+	}
+	if g.room == nil {
+		g.room = make(chan struct{})
+	}
+	room := g.room
+	g.waiting++
+	g.mu.Unlock()
+	t := time.NewTimer(g.maxPause)
+	select {
+	case <-room:
+	case <-t.C:
+	}
+	t.Stop()
+	g.mu.Lock()
+	g.waiting--
+	g.mu.Unlock()
 }

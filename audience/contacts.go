@@ -44,7 +44,7 @@ func (s *Service) UpsertContacts(ctx context.Context, acct int64, patches []segm
 
 // applyUpsert is an upsert job's store stage.
 func (s *Service) applyUpsert(j *segmentd.Job, in *jobInput) (func(), error) {
-	res, err := s.store.UpsertContacts(context.Background(), j.AccountID, in.patches, in.lists, s.clock.Now())
+	res, err := s.store.UpsertContacts(s.yielding(), j.AccountID, in.patches, in.lists, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}

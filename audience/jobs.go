@@ -67,6 +67,9 @@ func (s *Service) write() {
 			return
 		}
 		t := group[0]
+		if t.events == nil && t.write == nil {
+			s.accepts.yield()
+		}
 		start, stage := time.Now(), "store"
 		switch {
 		case t.events != nil:
@@ -173,7 +176,7 @@ func (s *Service) writeUpserts(group []*jobTask) {
 		items += t.items
 	}
 	if len(ups) > 0 {
-		res, errs, err := s.store.(segmentd.UpsertGrouper).UpsertContactsGroup(context.Background(), acct, ups, s.clock.Now())
+		res, errs, err := s.store.(segmentd.UpsertGrouper).UpsertContactsGroup(s.yielding(), acct, ups, s.clock.Now())
 		for i, t := range run {
 			switch {
 			case err != nil:
@@ -243,6 +246,9 @@ func settle(t *jobTask) {
 func (s *Service) complete() {
 	defer close(s.done)
 	for t := range s.finish {
+		if t.wait == nil {
+			s.accepts.yield() // a job's or an import batch's changes
+		}
 		start := time.Now()
 		if t.partial {
 			if err := s.reflectTask(t); err != nil {
@@ -367,6 +373,28 @@ func (s *Service) journalDone(t *jobTask) {
 		s.journal.Release(t.step)
 	}
 	s.journal.Release(t.accepted)
+}
+
+// DefaultYieldPause is Config.YieldPause's default: the longest the
+// stages wait at one yield point for the requests being accepted
+// (acceptGate.yield). Under a stream of requests the backlog still moves,
+// a few milliseconds of work between two waits, and the 429 that a full
+// backlog answers ends the stream.
+const DefaultYieldPause = 50 * time.Millisecond
+
+// Accepting counts a request in as being accepted until the function it
+// returns is called: while requests are in, the job worker's stages yield
+// the CPU to them at their yield points (docs/jobs.md, "The apply
+// yields"). A face calls it first thing for a request that brings a job,
+// so that reading and decoding its body count too.
+func (s *Service) Accepting() (done func()) {
+	return s.accepts.enter()
+}
+
+// yielding is the context of the store stage's writes on a store of its
+// own: the store's yield points wait for the requests being accepted.
+func (s *Service) yielding() context.Context {
+	return segmentd.WithYield(context.Background(), s.accepts.yield)
 }
 
 // submit accepts a job and returns its id at once: a job of a store of

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -457,4 +458,59 @@ func BenchmarkAcceptUnderBacklog(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(audience.QueuedJobs(svc)), "queued-jobs")
+}
+
+// TestWorkerYieldsToAccepts: while requests are being accepted
+// (Accepting), the job worker waits before a job's store stage and at the
+// store's yield points inside it (segmentd.Yield), and goes on once they
+// are answered (docs/jobs.md, "The apply yields").
+func TestWorkerYieldsToAccepts(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{YieldPause: time.Hour})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.gate(a.ID)
+	// As many requests in as the machine has cores: whatever the gate's
+	// bound, the worker yields. A failing test lets them out before the
+	// Service closes, which waits for the worker.
+	var dones []func()
+	hold := func() {
+		for range runtime.GOMAXPROCS(0) {
+			dones = append(dones, svc.Accepting())
+		}
+	}
+	release := func() {
+		for _, done := range dones {
+			done()
+		}
+		dones = nil
+	}
+	t.Cleanup(release)
+	hold()
+	id := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "A"))
+	facetest.Poll(t, "the worker waiting before the job", func() bool { return audience.YieldsWaiting(svc) == 1 })
+	select {
+	case <-st.entered:
+		t.Fatal("the job's store stage started while requests were being accepted")
+	default:
+	}
+	release()
+	<-st.entered // the job's store stage starts
+	hold()
+	st.tokens <- struct{}{} // into the store's write, which yields
+	facetest.Poll(t, "the store's write waiting", func() bool { return audience.YieldsWaiting(svc) == 1 })
+	// Inside its transaction: nothing of it is committed yet.
+	if n, err := st.Store.CountContacts(ctx, a.ID); err != nil || n != 0 {
+		t.Fatalf("%d contacts stored (%v) while the job's write yields; want 0", n, err)
+	}
+	if j, err := svc.Job(ctx, a.ID, id); err != nil || j.Status != segmentd.JobPending {
+		t.Fatalf("job %+v, %v while its write yields; want pending", j, err)
+	}
+	release()
+	if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted || j.Created != 10 {
+		t.Fatalf("job %+v, want completed with 10 created", j)
+	}
 }

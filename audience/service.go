@@ -18,6 +18,7 @@ package audience
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,11 @@ type Config struct {
 	// is loaded (docs/webhooks.md); each job's are stored before it reads
 	// completed.
 	Outbox segmentd.Outbox
+	// YieldPause is the longest the job worker waits, at one of its
+	// yield points, for the requests being accepted (Accepting;
+	// docs/jobs.md, "The apply yields"). 0: DefaultYieldPause; below 0:
+	// it never waits.
+	YieldPause time.Duration
 	// TestOnlyCommitHold, when above 0, holds every contact job that
 	// committed for that long before its changes reach the engine, so
 	// before its transitions are stored (SEGMENTD_TEST_ONLY_COMMIT_HOLD,
@@ -130,6 +136,7 @@ type Service struct {
 	log     *slog.Logger
 	cfg     Config
 	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
+	accepts *acceptGate   // requests being accepted, which the stages yield to
 	finish  chan *jobTask // stage 2: engine updates and job results, in order
 	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
 	done    chan struct{}
@@ -216,7 +223,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), accepts: newAcceptGate(runtime.GOMAXPROCS(0)-1, cfg.YieldPause), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)

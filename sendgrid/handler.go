@@ -307,7 +307,7 @@ func noContent(w http.ResponseWriter) error {
 
 // readBody reads the whole (size-bounded) request body.
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
+	b, err := readAll(r.Body, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -316,6 +316,34 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, invalid("", "the request body could not be read")
 	}
 	return b, nil
+}
+
+// readAll reads body to its end into one slice of the size its request
+// declared (n, -1 when unknown), at most maxUpsertBodyBytes, the largest a
+// route takes: io.ReadAll grows its slice from 512 bytes, which for a 6 MB
+// upsert took 29 allocations and about twice the body in copies, garbage the
+// accepting request then paid the collector for. A body longer than it
+// declared still reads whole (the route's bound stops it), growing as
+// io.ReadAll would.
+func readAll(body io.Reader, n int64) ([]byte, error) {
+	if n < 0 || n > maxUpsertBodyBytes {
+		n = 0
+	}
+	// One byte more than declared, so that reading the end needs no room.
+	b := make([]byte, 0, n+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // decodeJSON decodes a JSON object body into v. Unknown keys are ignored,

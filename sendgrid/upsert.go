@@ -23,7 +23,12 @@ import (
 // error names its JSON path (contacts[3].custom_fields.n2), JSON null can
 // mean "clear", and unknown keys are refused: SendGrid rejects fields a
 // contact does not have with 400.
+//
+// From its first byte read to its answer the request counts as being
+// accepted (Service.Accepting), so the job worker yields the CPU to it
+// (docs/jobs.md, "The apply yields").
 func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	defer h.svc.Accepting()()
 	body, err := readBody(r)
 	if err != nil {
 		return err

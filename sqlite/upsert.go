@@ -131,6 +131,9 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		return segmentd.UpsertResult{}, err
 	}
 	for i := range patches {
+		if i%yieldRows == yieldRows-1 {
+			segmentd.Yield(ctx)
+		}
 		b.apply(i, &patches[i], listIDs, now)
 	}
 	if light && b.changedLight() {
@@ -277,7 +280,10 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
+		for n := 1; rows.Next(); n++ {
+			if n%yieldRows == 0 {
+				segmentd.Yield(ctx)
+			}
 			var c segmentd.Contact
 			var err error
 			if light {
@@ -454,6 +460,10 @@ func (b *upsertBatch) dropEntry() {
 // chunk instead of per contact saves most of the per-statement cost.
 const insertChunk = 128
 
+// yieldRows is how many rows an upsert reads, merges or writes between
+// two of its yield points (segmentd.Yield): a few milliseconds of work.
+const yieldRows = 256
+
 // contactWriteCols are the columns an insert writes, in rowArgs order.
 var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 	"alternate_emails", "custom_fields", "created_at", "updated_at", "change_seq")
@@ -519,6 +529,7 @@ func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists [
 	slices.Sort(ids)
 	idsJSON := jsonStrings(ids)
 	for _, l := range lists {
+		segmentd.Yield(ctx)
 		// One statement per list: json_each walks the ids, in key order.
 		if _, err := tx.ExecContext(ctx, qAddListMembers, acct, l, toMS(now), idsJSON); err != nil {
 			return fmt.Errorf("add list members: %w", err)
@@ -570,6 +581,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upse
 	}
 	args := make([]any, 0, insertChunk*len(contactWriteCols))
 	for len(es) > 0 {
+		segmentd.Yield(ctx)
 		n := min(len(es), insertChunk)
 		args = args[:0]
 		for _, e := range es[:n] {
@@ -617,7 +629,10 @@ func updateContacts(ctx context.Context, tx *sql.Tx, acct, seq int64, es []*upse
 	defer withoutIDs.Close()
 
 	args := make([]any, 0, len(contactWriteCols))
-	for _, e := range es {
+	for i, e := range es {
+		if i%yieldRows == yieldRows-1 {
+			segmentd.Yield(ctx)
+		}
 		c := &e.c
 		custom, err := encodeCustomFields(c.CustomFields)
 		if err != nil {

@@ -42,6 +42,10 @@ const DefaultSegmentBytes = 64 << 20
 const (
 	suffix    = ".log"
 	frameHead = 8 // uint32 length, uint32 CRC-32C of the payload
+	// copyMax is the size from which a record is written from the
+	// caller's slice rather than copied into its batch's buffer: a second
+	// write costs less than copying it.
+	copyMax = 64 << 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -275,17 +279,36 @@ func (l *Log) writeBatch() {
 	l.writing = true
 	s := l.cur
 	off := s.size
+	// The batch's frames, in order, as the pieces written one after the
+	// other: small records copied together behind their heads, a large
+	// one (an upsert's accept record, megabytes) written from the
+	// caller's slice, not copied.
+	var pieces [][]byte
 	var buf []byte
+	size := int64(0)
 	sync := false
 	for _, a := range batch {
-		a.pos = Pos{Seg: s.seq, Off: off + int64(len(buf)), Len: len(a.data)}
+		a.pos = Pos{Seg: s.seq, Off: off + size, Len: len(a.data)}
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(a.data)))
 		buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(a.data, castagnoli))
-		buf = append(buf, a.data...)
+		if len(a.data) < copyMax {
+			buf = append(buf, a.data...)
+		} else {
+			pieces = append(pieces, buf, a.data)
+			buf = nil
+		}
+		size += frameHead + int64(len(a.data))
 		sync = sync || a.sync
 	}
+	if len(buf) > 0 {
+		pieces = append(pieces, buf)
+	}
 	l.mu.Unlock()
-	_, err := s.f.WriteAt(buf, off)
+	var err error
+	for at := off; err == nil && len(pieces) > 0; pieces = pieces[1:] {
+		_, err = s.f.WriteAt(pieces[0], at)
+		at += int64(len(pieces[0]))
+	}
 	if err == nil && sync {
 		err = s.f.Sync()
 	}
@@ -297,7 +320,7 @@ func (l *Log) writeBatch() {
 		err = fmt.Errorf("journal: writing %s: %w", s.f.Name(), err)
 		l.err = err
 	} else {
-		s.size += int64(len(buf))
+		s.size += size
 		s.holds += len(batch)
 		if s.size >= l.opts.SegmentBytes {
 			if rerr := l.rotate(); rerr != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -195,5 +196,70 @@ func TestLimits(t *testing.T) {
 	l.Close()
 	if _, err := l.Append([]byte("late"), false); err == nil {
 		t.Fatal("a closed log took an append")
+	}
+}
+
+// TestBatchOfLargeAndSmall: one batch that mixes records written from the
+// caller's slice (copyMax and over) with records copied behind their
+// heads reads back whole, by position and after a reopen.
+func TestBatchOfLargeAndSmall(t *testing.T) {
+	dir := t.TempDir()
+	l, _, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{10, copyMax, 3, copyMax + 5, copyMax - 1, 0, 7}
+	var batch []*pending
+	for i, n := range sizes {
+		batch = append(batch, &pending{data: bytes.Repeat([]byte{byte('a' + i)}, n), sync: i == 1})
+	}
+	l.mu.Lock()
+	l.queue = batch
+	l.writeBatch()
+	l.mu.Unlock()
+	for i, a := range batch {
+		if !a.done || a.err != nil {
+			t.Fatalf("record %d: done %v, %v", i, a.done, a.err)
+		}
+		got, err := l.Read(a.pos)
+		if err != nil || !bytes.Equal(got, a.data) {
+			t.Fatalf("read %d (%d bytes): %d bytes, %v", i, sizes[i], len(got), err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, recs, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if len(recs) != len(sizes) {
+		t.Fatalf("reopen read %d records, want %d", len(recs), len(sizes))
+	}
+	for i, r := range recs {
+		if r.Pos != batch[i].pos || !bytes.Equal(r.Data, batch[i].data) {
+			t.Fatalf("record %d read back at %+v with %d bytes, want %+v with %d", i, r.Pos, len(r.Data), batch[i].pos, sizes[i])
+		}
+	}
+}
+
+// TestLargeRecordNotCopied: appending a record of megabytes (an upsert's
+// accept record) allocates no copy of it.
+func TestLargeRecordNotCopied(t *testing.T) {
+	l, _, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rec := bytes.Repeat([]byte("x"), 4<<20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := l.Append(rec, false); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n >= uint64(len(rec)) {
+		t.Fatalf("appending a %d-byte record allocated %d bytes: it was copied", len(rec), n)
 	}
 }
