@@ -202,6 +202,7 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		var events func([]segmentd.Event) error
 		if s.cfg.Events != nil {
 			events = func(evs []segmentd.Event) error {
+				pages.drop() // the contacts are all read
 				if p, ok := s.members.(eventPreparer); ok {
 					add := p.PrepareEvents(a.ID, evs)
 					return feed.send(ctx, func() { add(now) })
@@ -249,16 +250,20 @@ type eventPreparer interface {
 // contactPages are the rebuild's pages of contacts, given back once the
 // engine has taken them and taken again for the store's next page: a page
 // allocated for each of the store's was a seventh of what a rebuild
-// allocated. At most a few are out at once (the feeder's queue).
+// allocated. At most a few are out at once (the feeder's queue). Once an
+// account's events are read, the pages are dropped as they come back, so
+// they do not take room while the engine's events grow.
 type contactPages struct {
-	mu   sync.Mutex
-	free []*[]segmentd.Contact
+	mu      sync.Mutex
+	free    []*[]segmentd.Contact
+	dropped bool
 }
 
 // take returns a page with room for n contacts.
 func (ps *contactPages) take(n int) *[]segmentd.Contact {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.dropped = false
 	if k := len(ps.free); k > 0 {
 		p := ps.free[k-1]
 		ps.free = ps.free[:k-1]
@@ -275,7 +280,16 @@ func (ps *contactPages) give(p *[]segmentd.Contact) {
 	clear(*p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.free = append(ps.free, p)
+	if !ps.dropped {
+		ps.free = append(ps.free, p)
+	}
+}
+
+// drop lets the pages go, those given back later too, until the next take.
+func (ps *contactPages) drop() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.free, ps.dropped = nil, true
 }
 
 // feeder applies engine updates on a goroutine of its own, in order, so
