@@ -193,6 +193,7 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		return err
 	}
 	now := s.engineNow()
+	var pages contactPages
 	for _, a := range accts {
 		if err := s.fieldsChanged(ctx, a.ID); err != nil {
 			return err
@@ -201,6 +202,7 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 		var events func([]segmentd.Event) error
 		if s.cfg.Events != nil {
 			events = func(evs []segmentd.Event) error {
+				pages.drop() // the contacts are all read
 				if p, ok := s.members.(eventPreparer); ok {
 					add := p.PrepareEvents(a.ID, evs)
 					return feed.send(ctx, func() { add(now) })
@@ -210,7 +212,15 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 			}
 		}
 		change, event, err := s.store.ReadAccount(ctx, a.ID, func(cs []segmentd.Contact) error {
-			return feed.send(ctx, func() { s.members.PutContacts(a.ID, cs, now) })
+			// The store may reuse its page once this returns
+			// (segmentd.Store): the engine takes a copy, one of a few
+			// pages reused while the rebuild runs.
+			p := pages.take(len(cs))
+			*p = append((*p)[:0], cs...)
+			return feed.send(ctx, func() {
+				s.members.PutContacts(a.ID, *p, now)
+				pages.give(p)
+			})
 		}, events)
 		feed.close()
 		if err != nil {
@@ -235,6 +245,51 @@ type eventPreparer interface {
 	PrepareEvents(acct int64, evs []segmentd.Event) func(now time.Time)
 	// EndEvents follows the account's last PrepareEvents.
 	EndEvents(acct int64)
+}
+
+// contactPages are the rebuild's pages of contacts, given back once the
+// engine has taken them and taken again for the store's next page: a page
+// allocated for each of the store's was a seventh of what a rebuild
+// allocated. At most a few are out at once (the feeder's queue). Once an
+// account's events are read, the pages are dropped as they come back, so
+// they do not take room while the engine's events grow.
+type contactPages struct {
+	mu      sync.Mutex
+	free    []*[]segmentd.Contact
+	dropped bool
+}
+
+// take returns a page with room for n contacts.
+func (ps *contactPages) take(n int) *[]segmentd.Contact {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.dropped = false
+	if k := len(ps.free); k > 0 {
+		p := ps.free[k-1]
+		ps.free = ps.free[:k-1]
+		*p = slices.Grow((*p)[:0], n)
+		return p
+	}
+	p := make([]segmentd.Contact, 0, n)
+	return &p
+}
+
+// give gives back a page the engine has taken, emptied (its strings,
+// maps and slices are not kept alive by it).
+func (ps *contactPages) give(p *[]segmentd.Contact) {
+	clear(*p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if !ps.dropped {
+		ps.free = append(ps.free, p)
+	}
+}
+
+// drop lets the pages go, those given back later too, until the next take.
+func (ps *contactPages) drop() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.free, ps.dropped = nil, true
 }
 
 // feeder applies engine updates on a goroutine of its own, in order, so

@@ -2,9 +2,11 @@ package audience_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,4 +68,48 @@ func BenchmarkRebuildLoaded(b *testing.B) {
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(engineBytes)/(1<<20), "engine-MiB")
 	b.ReportMetric(float64(eventBytes)/(1<<20), "events-MiB")
+}
+
+// TestRebuildPagesOfContacts: a rebuild over more than two of the store's
+// pages of contacts, which the store reuses from one page to the next
+// (segmentd.Store allows it), gives the engine every contact with its own
+// values: the engine takes each page after the store has read the next.
+func TestRebuildPagesOfContacts(t *testing.T) {
+	w := newWorld(t, 14)
+	const n = 12_345 // the store's pages are of 5,000
+	patches := make([]segmentd.ContactPatch, n)
+	for i := range patches {
+		email, first := fmt.Sprintf("c%05d@example.com", i), fmt.Sprint("F", i%7)
+		patches[i] = segmentd.ContactPatch{Email: &email, FirstName: &first}
+	}
+	if _, err := w.store.UpsertContacts(w.ctx, w.acct, patches, nil, w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := w.svc.CreateSegment(w.ctx, w.acct, "F3", "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'F3'", "2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for after := ""; ; {
+		cs, err := w.store.ScanContacts(w.ctx, w.acct, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.FirstName == "F3" {
+				want = append(want, c.ID)
+			}
+		}
+		if len(cs) < 1000 {
+			break
+		}
+		after = cs[len(cs)-1].ID
+	}
+	_, m := w.restart("")
+	got := m.Members(w.acct, seg.ID, -1, w.clock.Now())
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) != (n+3)/7 || !slices.Equal(got, want) {
+		t.Fatalf("rebuilt engine: %d members of F3, want %d", len(got), len(want))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -447,6 +448,70 @@ func BenchmarkEventBatch(b *testing.B) {
 				m.AddEvents(1, evs, now)
 			}
 			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// BenchmarkLoadEvents measures a rebuild's events through PrepareEvents
+// and EndEvents (no segment yet, as at start): 2,000,000 events, ten a
+// contact, in pages of 50,000 in the order they were stored (contacts at
+// random), over 200,000 contacts and, for the engine's tables far larger
+// than the caches, 1,000,000. prepare-ms is the pages' conversion (the
+// store's goroutine in a rebuild), engine-ms their intake and the pack
+// (the engine's goroutine, which the events phase waits on), both by the
+// clock; cpu-ms the process's CPU over both (the figure to compare on a
+// shared machine).
+func BenchmarkLoadEvents(b *testing.B) {
+	const events, page = 2_000_000, 50_000
+	types := []string{"processed", "delivered", "delivered", "open", "open", "click", "bounce", "deferred"}
+	for _, contacts := range []int{200_000, 1_000_000} {
+		b.Run(fmt.Sprint("contacts=", contacts), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 3))
+			ids := make([]string, contacts)
+			for i := range ids {
+				ids[i] = genContact(i, base).ID
+			}
+			evs := make([]segmentd.Event, events)
+			for i := range evs {
+				evs[i] = segmentd.Event{ContactID: ids[rng.IntN(contacts)], Source: "mail", Type: types[rng.IntN(len(types))],
+					Timestamp: base.Add(time.Duration(i) * time.Second), SinglesendID: fmt.Sprint("ss", i/40_000),
+					MarketingCampaignID: fmt.Sprint("mc", i/100_000)}
+				if evs[i].Type == "click" {
+					evs[i].URL = fmt.Sprint("https://example.com/", rng.IntN(50))
+				}
+			}
+			var prepare, intake, cpu time.Duration
+			var pg []segmentd.Event
+			for b.Loop() {
+				b.StopTimer()
+				e := buildWorld(b, contacts, false)
+				runtime.GC()
+				b.StartTimer()
+				m := Membership{Engine: e}
+				for from := 0; from < len(evs); from += page {
+					// A page's ids are its own strings, side by side, as
+					// the store decodes them.
+					b.StopTimer()
+					pg = append(pg[:0], evs[from:min(from+page, len(evs))]...)
+					for i := range pg {
+						pg[i].ContactID = strings.Clone(pg[i].ContactID)
+					}
+					b.StartTimer()
+					cpu0, t0 := cputime.Process(), time.Now()
+					add := m.PrepareEvents(1, pg)
+					t1 := time.Now()
+					add(base)
+					prepare, intake = prepare+t1.Sub(t0), intake+time.Since(t1)
+					cpu += cputime.Process() - cpu0
+				}
+				cpu0, t0 := cputime.Process(), time.Now()
+				m.EndEvents(1)
+				intake += time.Since(t0)
+				cpu += cputime.Process() - cpu0
+			}
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(prepare.Milliseconds())/float64(b.N), "prepare-ms/op")
+			b.ReportMetric(float64(intake.Milliseconds())/float64(b.N), "engine-ms/op")
 		})
 	}
 }

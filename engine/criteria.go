@@ -57,6 +57,16 @@ func (cs *campaignSet) noteAll(evs []query.Event) bool {
 	return changed
 }
 
+// noteSet records the campaigns of another set, as noteAll of the events
+// it noted would: a campaign's first time is the least of its events'.
+func (cs *campaignSet) noteSet(o *campaignSet) bool {
+	changed := false
+	for id, ts := range o.first {
+		changed = cs.note(id, ts) || changed
+	}
+	return changed
+}
+
 // lastSeen is the campaign of the previous event and its first event's
 // time, which spare noteAll a map lookup per event.
 type lastSeen struct {

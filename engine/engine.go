@@ -701,12 +701,14 @@ type ContactEvents struct {
 // batch counts neither. Of events of unknown contacts, only their
 // campaigns are recorded (see criteria.go).
 func (e *Engine) AddEventsMany(acct int64, batch []ContactEvents, now time.Time) {
-	e.addEventsMany(acct, batch, now, false)
+	e.addEventsMany(acct, batch, nil, now, false)
 }
 
 // addEventsMany is AddEventsMany; load marks the account loading when it
-// has no segment (loadEventsMany).
-func (e *Engine) addEventsMany(acct int64, batch []ContactEvents, now time.Time, load bool) {
+// has no segment (loadEventsMany). noted, when not nil, are the batch's
+// campaigns already noted (PrepareEvents'): the account's set takes them
+// rather than each event's.
+func (e *Engine) addEventsMany(acct int64, batch []ContactEvents, noted *campaignSet, now time.Time, load bool) {
 	a := e.writerFor(acct, segmentd.CauseEvent)
 	defer e.release(a)
 	ms := a.clock(now)
@@ -716,7 +718,7 @@ func (e *Engine) addEventsMany(acct int64, batch []ContactEvents, now time.Time,
 		if bufs == nil {
 			bufs = new(loadBufs)
 		}
-		a.loadEvents(batch, ms, bufs)
+		a.loadEvents(batch, noted, ms, bufs)
 		e.loads.Put(bufs)
 		return
 	}
@@ -770,8 +772,8 @@ func (e *Engine) addEventsMany(acct int64, batch []ContactEvents, now time.Time,
 
 // loadEventsMany is AddEventsMany for a rebuild's pages (PrepareEvents):
 // the account's runs grow by doubling until endLoad packs them.
-func (e *Engine) loadEventsMany(acct int64, batch []ContactEvents, now time.Time) {
-	e.addEventsMany(acct, batch, now, true)
+func (e *Engine) loadEventsMany(acct int64, batch []ContactEvents, camps *campaignSet, now time.Time) {
+	e.addEventsMany(acct, batch, camps, now, true)
 }
 
 // endLoad ends the loads of loadEventsMany: the runs are packed.
@@ -787,9 +789,13 @@ func (e *Engine) endLoad(acct int64) {
 // as during the rebuild at start (events are loaded before segments): no
 // verdict to make, so no order to sort the runs into (a contact's runs
 // keep theirs) and no subset of segments to find per run; the events are
-// only recorded. bufs are its buffers, reused from batch to batch.
-func (a *account) loadEvents(batch []ContactEvents, ms int64, bufs *loadBufs) {
+// only recorded. bufs are its buffers, reused from batch to batch. noted,
+// when not nil, are the batch's campaigns (addEventsMany).
+func (a *account) loadEvents(batch []ContactEvents, noted *campaignSet, ms int64, bufs *loadBufs) {
 	camps := false
+	if noted != nil {
+		camps = a.camps.noteSet(noted)
+	}
 	ids, at := bufs.ids[:0], bufs.at[:0]
 	for _, ce := range batch {
 		ids = append(ids, ce.ContactID)
@@ -801,7 +807,9 @@ func (a *account) loadEvents(batch []ContactEvents, ms int64, bufs *loadBufs) {
 			a.saved = nil // a write before the segments are loaded: see adopt
 			a.addEvents(uint32(at[i]), ce.Events)
 		}
-		camps = a.camps.noteAll(ce.Events) || camps
+		if noted == nil {
+			camps = a.camps.noteAll(ce.Events) || camps
+		}
 	}
 	clear(ids)
 	bufs.ids, bufs.at = ids[:0], at[:0]

@@ -595,17 +595,21 @@ func TestEventReaderSkip(t *testing.T) {
 // TestPreparedEventsPacked: a rebuild's pages through PrepareEvents and
 // EndEvents leave every run as AddEventsMany does, each exactly as long
 // as it is (packEvents), and a run that grows after the pack moves out
-// rather than overwriting the run packed after it.
+// rather than overwriting the run packed after it. The campaigns, noted
+// page by page as PrepareEvents prepares them, are AddEventsMany's too,
+// each with its first event's time (pages come in any order of time).
 func TestPreparedEventsPacked(t *testing.T) {
 	plain, packed := buildWorld(t, 500, false), buildWorld(t, 500, false)
 	m := Membership{packed}
 	rng := rand.New(rand.NewPCG(5, 5))
 	types := []string{"open", "click", "delivered", "processed"}
-	for page := range 20 {
+	camps := []string{"", "ss7", "ss8", "ss9"}
+	for range 20 {
 		var evs []segmentd.Event
 		for range 400 {
 			evs = append(evs, segmentd.Event{ContactID: genContact(rng.IntN(500), base).ID, Type: types[rng.IntN(len(types))],
-				Timestamp: base.Add(time.Duration(page*1000+len(evs)) * time.Second), SinglesendID: "ss7"})
+				Timestamp: base.Add(time.Duration(rng.IntN(20_000)) * time.Second), SinglesendID: camps[rng.IntN(len(camps))],
+				MarketingCampaignID: camps[rng.IntN(len(camps))] + "m"})
 		}
 		plain.AddEventsMany(1, contactRuns(evs), base)
 		m.PrepareEvents(1, evs)(base)
@@ -614,6 +618,9 @@ func TestPreparedEventsPacked(t *testing.T) {
 	pa, pb := plain.get(1), packed.get(1)
 	if pb.loading || pa.nEvents != pb.nEvents || len(pa.events) != len(pb.events) {
 		t.Fatalf("loading %v, events %d and %d, runs %d and %d", pb.loading, pa.nEvents, pb.nEvents, len(pa.events), len(pb.events))
+	}
+	if len(pa.camps.first) != 7 || !maps.Equal(pa.camps.first, pb.camps.first) || !slices.Equal(pa.camps.list(), pb.camps.list()) {
+		t.Fatalf("campaigns %v, want %v", pb.camps.first, pa.camps.first)
 	}
 	for i := range pa.events {
 		if !bytes.Equal(pa.events[i], pb.events[i]) || cap(pb.events[i]) != len(pb.events[i]) {

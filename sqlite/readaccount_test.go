@@ -78,3 +78,49 @@ func TestReadAccountPagesReused(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAccountContactPagesReused: ReadAccount reads every page of
+// contacts into one array (segmentd.Store allows it), and the contacts
+// kept from each page are those ScanContacts gives in fresh slices, lists
+// included.
+func TestReadAccountContactPagesReused(t *testing.T) {
+	s, acct := openAccount(t)
+	ctx := t.Context()
+	list, err := s.CreateList(ctx, acct, "l", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*readContactsPage + 345
+	patches := make([]segmentd.ContactPatch, n)
+	for i := range patches {
+		email, first := fmt.Sprintf("p%05d@example.com", i), "F"+strconv.Itoa(i%7)
+		patches[i] = segmentd.ContactPatch{Email: &email, FirstName: &first}
+	}
+	if _, err := s.UpsertContacts(ctx, acct, patches[:n/2], []string{list.ID}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpsertContacts(ctx, acct, patches[n/2:], nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var got []segmentd.Contact
+	var arrays []*segmentd.Contact
+	if _, _, err := s.ReadAccount(ctx, acct, func(cs []segmentd.Contact) error {
+		arrays = append(arrays, &cs[0])
+		got = append(got, cs...) // the values, not the slice
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.ScanContacts(ctx, acct, "", n+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arrays) != 3 || arrays[1] != arrays[0] || arrays[2] != arrays[0] || len(got) != n || len(want) != n {
+		t.Fatalf("ReadAccount gave %d contacts in %d pages (arrays %v), ScanContacts %d; want %d in 3 pages of one array", len(got), len(arrays), arrays, len(want), n)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("contact %d: ReadAccount gave %+v, ScanContacts %+v", i, got[i], want[i])
+		}
+	}
+}

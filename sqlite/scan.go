@@ -39,11 +39,13 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		if err != nil {
 			return err
 		}
+		var cpage []segmentd.Contact // reused: a page is the callback's until it returns (segmentd.Store)
 		for after := ""; ; {
-			cs, err := readContactPageWith(ctx, tx, acct, after, readContactsPage, lists)
+			cs, err := readContactPageInto(ctx, tx, acct, after, readContactsPage, lists, cpage)
 			if err != nil {
 				return err
 			}
+			cpage = cs
 			if len(cs) > 0 {
 				if err := contacts(cs); err != nil {
 					return err
@@ -133,12 +135,23 @@ func listsByNum(ctx context.Context, tx *sql.Tx, acct int64) (map[int64]string, 
 // readContactPageWith is readContactPage with the account's lists by
 // number (listsByNum) read before.
 func readContactPageWith(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int, lists map[int64]string) ([]segmentd.Contact, error) {
+	return readContactPageInto(ctx, tx, acct, after, limit, lists, nil)
+}
+
+// readContactPageInto is readContactPageWith into page's array when it has
+// room for limit contacts (its contacts are overwritten).
+func readContactPageInto(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int, lists map[int64]string, page []segmentd.Contact) ([]segmentd.Contact, error) {
 	rows, err := tx.QueryContext(ctx, qContactPage, acct, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	cs := make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
+	cs := page[:0]
+	if cap(cs) < limit {
+		cs = make([]segmentd.Contact, 0, limit) // a Contact is large: grown by appends, the page was copied over and over
+	} else {
+		clear(cs[:cap(cs)]) // the contacts are filled from zero
+	}
 	var sc contactScanner
 	for rows.Next() {
 		if len(cs) == cap(cs) {
