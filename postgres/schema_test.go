@@ -311,7 +311,6 @@ func TestCitusRouting(t *testing.T) {
 		{"ScanEvents", qScanEvents, []any{a.ID, int64(0), 50000, int64(100)}},
 		{"event blocks", qScanBlocks, []any{a.ID, int64(0), blocksPerRead}},
 		{"insert a block", qInsertBlock, []any{a.ID, int64(2), int64(1), int64(0), []byte{1}}},
-		{"insert event ids", qInsertEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"forget event ids", qForgetEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"last block", qBlocksLastSeq, []any{a.ID}},
 		{"attach events", qAttachEvents, []any{a.ID, []string{email}, ids}},
