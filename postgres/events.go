@@ -5,32 +5,38 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
 // Events. A call stores all its batches in one transaction of three round
 // trips: the account's lock and event numbers (qReserveEvents), with the
 // sg_event_ids the account holds already among the batch's
-// (qEventsHeld) in the same pipeline; the owners of the emails the store
-// does not remember (qEmailOwners, owners.go), when there are any; then
-// the new events by COPY. Idempotency is the database's: under the
-// account's lock no other writer adds events to the account, so an id the
-// probe did not find is new when COPY writes it, and the unique index
-// events_sg_event_id refuses a duplicate besides (it would fail the
-// transaction, never store the event twice). A refused event leaves its
-// number unused: an account's event numbers increase, with gaps.
+// (qEventsHeld, a probe of event_ids) in the same pipeline; the owners of
+// the emails the store does not remember (qEmailOwners, owners.go), when
+// there are any; then, in one pipeline, the new events that have a
+// contact as packed blocks (migration 0022, internal/eventblock: one row
+// of event_blocks per 4,096 numbers) and the new ids (event_ids), and the
+// events with no contact yet as rows of events by COPY (AttachEvents
+// updates those). Idempotency is the database's: under the account's lock
+// no other writer adds events to the account, so an id the probe did not
+// find is new when it is written, and event_ids' primary key refuses a
+// duplicate besides (it would fail the transaction, never store the event
+// twice). A refused event leaves its number unused: an account's event
+// numbers increase, with gaps.
 //
-// COPY replaced one INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING
-// RETURNING that found each event's contact itself: per event, that
-// statement paid the executor's row-by-row projection, a speculative
-// insertion into events_sg_event_id and a returned row; the database
-// spends about a sixth less per batch now (docs/postgres.md, "Bulk paths").
+// Until migration 0022 every event was a row of events (with entries in
+// its primary key and in a unique index of sg_event_id); those rows stay,
+// and every reader merges them with the blocks by number (scanEvents).
 
 const (
 	// eventColumns are what scanEvent reads, NULLs as "".
@@ -49,9 +55,22 @@ const (
 	// EXISTS, which the planner may turn into a scan of all the account's
 	// events joined by hash).
 	qEventsHeld = `SELECT v.id FROM unnest($2::text[]) AS v (id)
-		WHERE (SELECT true FROM events e WHERE e.account_id = $1 AND e.sg_event_id = v.id)`
+		WHERE (SELECT true FROM event_ids e WHERE e.account_id = $1 AND e.sg_event_id = v.id)`
+	// qInsertEventIDs records the new events' sg_event_ids, in the
+	// pipeline of the blocks. On Citus it is not one shard's statement
+	// (the coordinator evaluates the unnest and sends the rows on, "pull to
+	// coordinator"), and yet cheaper there than a COPY of its own round
+	// trips: BenchmarkAddEvents, 19.3 against 23.8 ms a batch
+	// (docs/postgres.md, "Packed event blocks").
+	qInsertEventIDs = "INSERT INTO event_ids (account_id, sg_event_id) SELECT $1, unnest($2::text[])"
+	// qInsertBlock writes one packed block (eventblock.Encoder).
+	qInsertBlock = "INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data) VALUES ($1, $2, $3, $4, $5)"
+	// qScanBlocks reads the blocks holding events numbered after $2, in
+	// order: one range of the primary key.
+	qScanBlocks = `SELECT first_seq, data FROM event_blocks WHERE account_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`
 
 	qEventsLastSeq = "SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1"
+	qBlocksLastSeq = "SELECT coalesce(max(last_seq), 0) FROM event_blocks WHERE account_id = $1"
 	// qEventsUnattached returns the emails of $2 that unattached events
 	// have: one probe of events_unattached per email.
 	qEventsUnattached = `SELECT v.email FROM unnest($2::text[]) AS v (email)
@@ -62,7 +81,8 @@ const (
 		SELECT $1, $2, s FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING`
 	// qScanEvents reads a page of events for scanEvents, NULLs as NULL.
 	qScanEvents = `SELECT e.seq, e.contact_id, e.email, e.event_source, e.event_type, e.event_timestamp, e.singlesend_id,
-		e.automation_id, e.marketing_campaign_id, e.url, e.sg_event_id FROM events e WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`
+		e.automation_id, e.marketing_campaign_id, e.url, e.sg_event_id FROM events e
+		WHERE e.account_id = $1 AND e.seq > $2 AND e.seq <= $4 ORDER BY e.seq LIMIT $3`
 	// The events attached after a change number are read in two steps:
 	// their numbers (qAttachedSeqs, usually none), then, only if there are
 	// any, the events (qEventsBySeq). One join of the two tables took a
@@ -78,7 +98,7 @@ const (
 	// by a scan of the account's events: old ones come first in their
 	// numbers' order, as a rule).
 	qPruneEvents = `DELETE FROM events WHERE account_id = $1 AND seq = ANY (ARRAY(
-		SELECT seq FROM events WHERE account_id = $1 AND event_timestamp < $2 LIMIT $3))`
+		SELECT seq FROM events WHERE account_id = $1 AND event_timestamp < $2 LIMIT $3)) RETURNING sg_event_id`
 	// pruneChunk bounds one pruning transaction, so that pruning millions
 	// of events never holds the account for long.
 	pruneChunk = 50_000
@@ -110,20 +130,20 @@ func (s *Store) AddEvents(ctx context.Context, acct int64, evs []segmentd.Event)
 var eventCopyCols = []string{"account_id", "seq", "contact_id", "email", "event_source", "event_type", "event_timestamp",
 	"singlesend_id", "automation_id", "marketing_campaign_id", "url", "sg_event_id"}
 
-// eventRows are the events of a batch that are new, as COPY reads them
-// (pgx.CopyFromSource): event i of evs takes number first+i; those held
-// are left out. One row slice is reused, since COPY encodes a row before
-// it asks for the next.
+// eventRows are the events of a batch stored as rows, as COPY reads them
+// (pgx.CopyFromSource): event i of evs takes number first+i; those skip
+// marks (held, or in a block) are left out. One row slice is reused,
+// since COPY encodes a row before it asks for the next.
 type eventRows struct {
 	acct, first int64
 	evs         []segmentd.Event
-	held        []bool
+	skip        []bool
 	i           int
 	row         []any
 }
 
 func (r *eventRows) Next() bool {
-	for r.i++; r.i <= len(r.evs) && r.held[r.i-1]; r.i++ {
+	for r.i++; r.i <= len(r.evs) && r.skip[r.i-1]; r.i++ {
 	}
 	return r.i <= len(r.evs)
 }
@@ -246,8 +266,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				}
 			}
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, held: held})
-		return err
+		return s.writeEvents(ctx, tx, acct, first, evs, held)
 	})
 	if err != nil {
 		return nil, err
@@ -277,6 +296,71 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		r.Events = append(r.Events, evs[i])
 	}
 	return res, nil
+}
+
+// blockSpan bounds the numbers one block covers: a reader decodes a block
+// whole, and a page of events ends at most one block past its limit.
+const blockSpan = 4096
+
+// encoders are the block encoders of event batches, reused.
+var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
+
+// writeEvents writes the events of evs that are not held, event i under
+// number first+i: those with a contact as blocks, the others as rows, and
+// their sg_event_ids.
+func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, evs []segmentd.Event, held []bool) error {
+	var b pgx.Batch
+	var ids []string
+	skip := make([]bool, len(evs)) // not a row: held, or in a block
+	rows := 0
+	enc := encoders.Get().(*eventblock.Encoder)
+	defer encoders.Put(enc)
+	var blockFirst, blockLast int64
+	flush := func() {
+		if enc.Len() > 0 {
+			b.Queue(qInsertBlock, acct, blockLast, blockFirst, enc.MinTimestamp(), enc.Bytes())
+		}
+	}
+	enc.Reset(first) // a pooled encoder may hold a block
+	for i := range evs {
+		ev := &evs[i]
+		if skip[i] = held[i]; held[i] {
+			continue
+		}
+		if ev.SGEventID != "" {
+			ids = append(ids, ev.SGEventID)
+		}
+		if ev.ContactID == "" {
+			rows++
+			continue
+		}
+		skip[i] = true
+		seq := first + int64(i)
+		if enc.Len() > 0 && seq-blockFirst >= blockSpan {
+			flush()
+			enc.Reset(seq)
+			blockFirst = seq
+		} else if enc.Len() == 0 {
+			enc.Reset(seq)
+			blockFirst = seq
+		}
+		enc.Add(seq, ev)
+		blockLast = seq
+	}
+	flush()
+	if len(ids) > 0 {
+		b.Queue(qInsertEventIDs, acct, ids)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, skip: skip})
+	return err
 }
 
 // qEmailOwners maps each email of $2 to the contact whose email it is,
@@ -387,53 +471,166 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	return out, nil
 }
 
-// ScanEvents pages through the account's events in sequence order, one
-// range of the primary key per page.
+// ScanEvents pages through the account's events in sequence order, the
+// blocks and the rows of a page read in one read-only transaction (a batch
+// committed between the two reads could otherwise show its rows without
+// its blocks).
 func (s *Store) ScanEvents(ctx context.Context, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	return scanEvents(ctx, s.db, acct, afterSeq, limit)
+	var evs []segmentd.Event
+	last := afterSeq
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		evs, last, err = scanEvents(ctx, tx, acct, afterSeq, limit)
+		return err
+	})
+	return evs, last, err
 }
 
-// scanEvents reads a page of qScanEvents. It decodes the rows' bytes
+// blocksPerRead is how many blocks one statement of scanBlocks reads.
+const blocksPerRead = 16
+
+// scanEvents reads up to limit events numbered after afterSeq, in number
+// order, and the number of the last (afterSeq when none): those of the
+// blocks (scanBlocks) and those of the rows, merged. The rows are read
+// only up to the last block event the page keeps, so the rows inside the
+// blocks' ranges (events still without a contact, a few in a hundred)
+// cost one range read a page.
+func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit)
+	if err != nil {
+		return nil, afterSeq, err
+	}
+	bound := int64(math.MaxInt64)
+	if len(bevs) >= limit {
+		bound = bseqs[limit-1]
+	}
+	revs, rseqs, err := scanEventRows(ctx, q, acct, afterSeq, bound, limit)
+	if err != nil {
+		return nil, afterSeq, err
+	}
+	evs, seqs := mergeEvents(bevs, bseqs, revs, rseqs, limit)
+	if len(seqs) == 0 {
+		return evs, afterSeq, nil
+	}
+	return evs, seqs[len(seqs)-1], nil
+}
+
+// scanBlocks decodes the events numbered after afterSeq from the
+// account's blocks, in order, until it has at least limit or the blocks
+// end (so up to a block more than limit).
+func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int) ([]segmentd.Event, []int64, error) {
+	var evs []segmentd.Event
+	var seqs []int64
+	var br eventblock.Reader
+	after := afterSeq
+	for len(evs) < limit {
+		rows, err := q.Query(ctx, qScanBlocks, acct, after, blocksPerRead)
+		if err != nil {
+			return nil, nil, err
+		}
+		fields := rows.FieldDescriptions()
+		if len(fields) != 2 || fields[1].Format != pgx.BinaryFormatCode {
+			rows.Close()
+			return nil, nil, fmt.Errorf("event blocks: %d columns, want first_seq and data in binary", len(fields))
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			raw := rows.RawValues()
+			first, err := rawInt8(fields[0].Format, raw[0])
+			if err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("event blocks: first_seq: %w", err)
+			}
+			// Decode copies what it keeps out of the row's bytes.
+			evs, seqs, err = eventblock.Decode(&br, unsafeString(raw[1]), first, afterSeq, evs, seqs)
+			if err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("event block from %d of account %d: %w", first, acct, err)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		if n < blocksPerRead || len(seqs) == 0 {
+			break
+		}
+		after = seqs[len(seqs)-1]
+	}
+	return evs, seqs, nil
+}
+
+// mergeEvents merges two runs of events each in number order (a's numbers
+// in as, b's in bs) and keeps the first limit.
+func mergeEvents(a []segmentd.Event, as []int64, b []segmentd.Event, bs []int64, limit int) ([]segmentd.Event, []int64) {
+	if len(b) == 0 {
+		return a[:min(len(a), limit)], as[:min(len(as), limit)]
+	}
+	if len(a) == 0 {
+		return b[:min(len(b), limit)], bs[:min(len(bs), limit)]
+	}
+	n := min(len(a)+len(b), limit)
+	evs, seqs := make([]segmentd.Event, 0, n), make([]int64, 0, n)
+	i, j := 0, 0
+	for len(evs) < n {
+		if j == len(b) || i < len(a) && as[i] < bs[j] {
+			evs, seqs = append(evs, a[i]), append(seqs, as[i])
+			i++
+		} else {
+			evs, seqs = append(evs, b[j]), append(seqs, bs[j])
+			j++
+		}
+	}
+	return evs, seqs
+}
+
+// scanEventRows reads the rows of events numbered after afterSeq and up
+// to bound, at most limit of them. It decodes the rows' bytes
 // itself rather than through Scan, and keeps one copy of each value of
 // the columns that repeat (source, type, the campaign ids, the URL): the
 // engine's rebuild reads every event of the account through it, and
 // pgx's Scan with a string allocated per column was most of segmentd's
 // CPU in that read (docs/postgres.md, "Reads for the engine's rebuild").
-func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	rows, err := q.Query(ctx, qScanEvents, acct, afterSeq, limit)
+func scanEventRows(ctx context.Context, q querier, acct int64, afterSeq, bound int64, limit int) ([]segmentd.Event, []int64, error) {
+	rows, err := q.Query(ctx, qScanEvents, acct, afterSeq, limit, bound)
 	if err != nil {
-		return nil, afterSeq, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	fields := rows.FieldDescriptions()
 	if len(fields) != 11 {
-		return nil, afterSeq, fmt.Errorf("events page: %d columns, want 11", len(fields))
+		return nil, nil, fmt.Errorf("events page: %d columns, want 11", len(fields))
 	}
-	out := make([]segmentd.Event, 0, min(limit, 10_000))
-	last := afterSeq
+	var out []segmentd.Event
+	var seqs []int64
 	in := interner{}
 	for rows.Next() {
 		raw := rows.RawValues()
 		seq, err := rawInt8(fields[0].Format, raw[0])
 		if err != nil {
-			return nil, afterSeq, fmt.Errorf("events page: seq: %w", err)
+			return nil, nil, fmt.Errorf("events page: seq: %w", err)
 		}
 		ts, err := rawInt8(fields[5].Format, raw[5])
 		if err != nil {
-			return nil, afterSeq, fmt.Errorf("events page: event_timestamp: %w", err)
+			return nil, nil, fmt.Errorf("events page: event_timestamp: %w", err)
 		}
 		out = append(out, segmentd.Event{
 			ContactID: string(raw[1]), Email: string(raw[2]), Source: in.get(raw[3]), Type: in.get(raw[4]), Timestamp: fromMS(ts),
 			SinglesendID: in.get(raw[6]), AutomationID: in.get(raw[7]), MarketingCampaignID: in.get(raw[8]), URL: in.get(raw[9]),
 			SGEventID: string(raw[10]),
 		})
-		last = seq
+		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, afterSeq, err
+		return nil, nil, err
 	}
-	return out, last, nil
+	return out, seqs, nil
 }
+
+// unsafeString is b as a string without a copy, for a decoder that copies
+// what it keeps before b changes.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // rawInt8 decodes a bigint column's bytes in the result format given
 // (pgx asks for binary: 8 bytes, big-endian).
@@ -464,9 +661,11 @@ func (in interner) get(b []byte) string {
 	return s
 }
 
-// PruneEvents deletes events older than before, pruneChunk per
-// transaction: each deleted event is independent of the others, so an error
-// part-way leaves only fewer events pruned.
+// PruneEvents deletes events older than before: the rows pruneChunk per
+// transaction, then the blocks pruneBlocks per transaction (a block with
+// some events left is written again without the others), with their
+// sg_event_ids. Each deleted event is independent of the others, so an
+// error part-way leaves only fewer events pruned.
 func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (int, error) {
 	var oldest *int64
 	err := s.db.QueryRow(ctx, qEventsMinTime, acct).Scan(&oldest)
@@ -477,42 +676,146 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		return 0, err
 	}
 	total := 0
-	for {
-		var n int64
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			// The lock: AttachEvents updates events, and two transactions
-			// touching one account's events in different orders could
-			// deadlock.
-			if err := lockAccount(ctx, tx, acct); err != nil {
+	for _, chunk := range []func(tx pgx.Tx) (int, bool, error){
+		func(tx pgx.Tx) (int, bool, error) { return pruneRows(ctx, tx, acct, toMS(before)) },
+		func(tx pgx.Tx) (int, bool, error) { return pruneBlockChunk(ctx, tx, acct, toMS(before)) },
+	} {
+		for more := true; more; {
+			var n int
+			err := s.inTx(ctx, func(tx pgx.Tx) error {
+				// The lock: AttachEvents updates events, and two
+				// transactions touching one account's events in different
+				// orders could deadlock.
+				if err := lockAccount(ctx, tx, acct); err != nil {
+					return err
+				}
+				var err error
+				n, more, err = chunk(tx)
 				return err
+			})
+			if err != nil {
+				return total, err
 			}
-			tag, err := tx.Exec(ctx, qPruneEvents, acct, toMS(before), pruneChunk)
-			n = tag.RowsAffected()
-			if err != nil || n == pruneChunk {
-				return err
-			}
-			// The last chunk: the bound becomes the truth again. (Read,
-			// then written: Citus takes no subquery here.)
-			var low *int64
-			if err := tx.QueryRow(ctx, "SELECT min(event_timestamp) FROM events WHERE account_id = $1", acct).Scan(&low); err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, "UPDATE account_changes SET event_min_ts = $2 WHERE account_id = $1", acct, low)
-			return err
-		})
-		if err != nil {
-			return total, err
-		}
-		total += int(n)
-		if n < pruneChunk {
-			return total, nil
+			total += n
 		}
 	}
+	// The bound becomes the truth again. (Read, then written: Citus takes
+	// no subquery here.)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccount(ctx, tx, acct); err != nil {
+			return err
+		}
+		var low, blockLow *int64
+		if err := tx.QueryRow(ctx, "SELECT min(event_timestamp) FROM events WHERE account_id = $1", acct).Scan(&low); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, "SELECT min(min_ts) FROM event_blocks WHERE account_id = $1", acct).Scan(&blockLow); err != nil {
+			return err
+		}
+		if low == nil || blockLow != nil && *blockLow < *low {
+			low = blockLow
+		}
+		_, err := tx.Exec(ctx, "UPDATE account_changes SET event_min_ts = $2 WHERE account_id = $1", acct, low)
+		return err
+	})
+	return total, err
 }
 
-// LastEventSeq implements segmentd.EventStore.
+// qForgetEventIDs deletes the sg_event_ids $2 of pruned events.
+const qForgetEventIDs = "DELETE FROM event_ids WHERE account_id = $1 AND sg_event_id IN (SELECT unnest($2::text[]))"
+
+// pruneRows deletes up to pruneChunk rows of events older than before,
+// and their ids; more tells whether there may be others.
+func pruneRows(ctx context.Context, tx pgx.Tx, acct, before int64) (int, bool, error) {
+	ids, err := queryAll(ctx, tx, func(r pgx.Row) (*string, error) {
+		var id *string
+		return id, r.Scan(&id)
+	}, qPruneEvents, acct, before, pruneChunk)
+	if err != nil {
+		return 0, false, err
+	}
+	var forget []string
+	for _, id := range ids {
+		if id != nil {
+			forget = append(forget, *id)
+		}
+	}
+	if len(forget) > 0 {
+		if _, err := tx.Exec(ctx, qForgetEventIDs, acct, forget); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(ids), len(ids) == pruneChunk, nil
+}
+
+// pruneBlocks bounds the blocks one pruning transaction rewrites.
+const pruneBlocks = 64
+
+// pruneBlockChunk prunes up to pruneBlocks of the account's blocks that
+// hold an event older than before: a block left empty is deleted, another
+// written again with the events it keeps; the pruned events' ids go.
+func pruneBlockChunk(ctx context.Context, tx pgx.Tx, acct, before int64) (int, bool, error) {
+	type block struct {
+		last, first int64
+		data        []byte
+	}
+	blocks, err := queryAll(ctx, tx, func(r pgx.Row) (block, error) {
+		var b block
+		return b, r.Scan(&b.last, &b.first, &b.data)
+	}, "SELECT last_seq, first_seq, data FROM event_blocks WHERE account_id = $1 AND min_ts < $2 ORDER BY last_seq LIMIT $3", acct, before, pruneBlocks)
+	if err != nil {
+		return 0, false, err
+	}
+	var br eventblock.Reader
+	var enc eventblock.Encoder
+	var forget []string
+	pruned := 0
+	var b pgx.Batch
+	for _, bl := range blocks {
+		evs, seqs, err := eventblock.Decode(&br, string(bl.data), bl.first, math.MinInt64, nil, nil)
+		if err != nil {
+			return 0, false, fmt.Errorf("event block to %d of account %d: %w", bl.last, acct, err)
+		}
+		kept, first, last := 0, int64(0), int64(0)
+		for i := range evs {
+			if toMS(evs[i].Timestamp) >= before {
+				if kept == 0 {
+					enc.Reset(seqs[i])
+					first = seqs[i]
+				}
+				enc.Add(seqs[i], &evs[i])
+				kept++
+				last = seqs[i]
+			} else if evs[i].SGEventID != "" {
+				forget = append(forget, evs[i].SGEventID)
+			}
+		}
+		pruned += len(evs) - kept
+		if kept == 0 {
+			b.Queue("DELETE FROM event_blocks WHERE account_id = $1 AND last_seq = $2", acct, bl.last)
+		} else {
+			b.Queue("UPDATE event_blocks SET last_seq = $3, first_seq = $4, min_ts = $5, data = $6 WHERE account_id = $1 AND last_seq = $2",
+				acct, bl.last, last, first, enc.MinTimestamp(), enc.Bytes())
+		}
+	}
+	if len(forget) > 0 {
+		b.Queue(qForgetEventIDs, acct, forget)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, false, err
+		}
+	}
+	return pruned, len(blocks) == pruneBlocks, nil
+}
+
+// LastEventSeq implements segmentd.EventStore: the last number of the
+// rows and of the blocks.
 func (s *Store) LastEventSeq(ctx context.Context, acct int64) (int64, error) {
-	var seq int64
-	err := s.db.QueryRow(ctx, qEventsLastSeq, acct).Scan(&seq)
-	return seq, err
+	var rowSeq, blockSeq int64
+	if err := s.db.QueryRow(ctx, qEventsLastSeq, acct).Scan(&rowSeq); err != nil {
+		return 0, err
+	}
+	err := s.db.QueryRow(ctx, qBlocksLastSeq, acct).Scan(&blockSeq)
+	return max(rowSeq, blockSeq), err
 }

@@ -53,6 +53,10 @@ func (s *Store) CopyFrom(ctx context.Context, src ImportSource) (map[string]int,
 			}
 			copied[table] = k
 		}
+		// The imported events' sg_event_ids, which event batches probe.
+		if _, err := tx.Exec(ctx, "INSERT INTO event_ids (account_id, sg_event_id) SELECT account_id, sg_event_id FROM events WHERE sg_event_id IS NOT NULL"); err != nil {
+			return fmt.Errorf("event_ids: %w", err)
+		}
 		// Ids of new accounts and keys continue after the imported ones.
 		for _, t := range []string{"accounts", "api_keys"} {
 			if _, err := tx.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce((SELECT max(id) FROM "+t+"), 0) + 1, false)", t); err != nil {

@@ -57,7 +57,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 // numbers go on.
 var accountData = []string{
 	"contacts", "contact_alternate_emails", "list_members", "lists", "field_definitions",
-	"segments", "segment_refreshes", "cc_segments", "events",
+	"segments", "segment_refreshes", "cc_segments", "events", "event_blocks", "event_ids",
 	"deletions", "event_attachments", "catalog_changes", "membership_changes", "export_chunks", "exports", "tags", "contact_tags", "contact_cc",
 	"webhook_subscriptions", "webhook_outbox", "webhook_deliveries", "history_segments", "segment_history", "webhook_replays",
 	"import_chunks", "imports",

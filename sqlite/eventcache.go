@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
 // What the store keeps in memory so that a webhook batch costs few
@@ -337,20 +338,20 @@ func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error
 	defer rows.Close()
 	var first int64
 	var data sql.RawBytes
-	var br blockReader
+	var br eventblock.Reader
 	var id []byte
 	for rows.Next() {
 		if err := rows.Scan(&first, &data); err != nil {
 			return err
 		}
-		for br.open(string(data), first); br.next(); {
-			if br.ev.storedID != "" {
-				id = br.ev.sgEventID(id[:0])
-				set.sorted = append(set.sorted, packHash(eventHashBytes(id), br.ev.seq))
+		for br.Open(string(data), first); br.Next(); {
+			if br.Ev.StoredID != "" {
+				id = br.Ev.SGEventID(id[:0])
+				set.sorted = append(set.sorted, packHash(eventHashBytes(id), br.Ev.Seq))
 			}
 		}
-		if br.err != nil {
-			return fmt.Errorf("event block %d of account %d: %w", first, acct, br.err)
+		if br.Err() != nil {
+			return fmt.Errorf("event block %d of account %d: %w", first, acct, br.Err())
 		}
 	}
 	return rows.Err()

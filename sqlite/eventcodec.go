@@ -1,32 +1,24 @@
 package sqlite
 
 import (
-	"encoding/base64"
-	"encoding/hex"
-
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
 // How the events table stores an event compactly (migration 0015,
-// docs/events.md "Disk and memory at 1M contacts"). Every encoding is exact:
+// docs/events.md "Disk and memory at 1M contacts"), in the forms of
+// internal/eventblock, which the blocks use too. Every encoding is exact:
 // what ScanEvents returns is byte for byte what AddEvents was given (after
-// the normalisations AddEvents documents), and equal values encode equally,
-// so a statement can compare encoded values.
-
-// eventTypeCodes are the codes of SendGrid's Event Webhook names in the
-// event_type column. Stored on disk: never reorder or reuse a code; a new
-// name gets the next one. A name not in the list is stored as its text.
-var eventTypeCodes = [...]string{
-	1: "processed", 2: "delivered", 3: "deferred", 4: "dropped", 5: "bounce", 6: "open",
-	7: "click", 8: "spamreport", 9: "unsubscribe", 10: "group_unsubscribe", 11: "group_resubscribe",
-}
+// the normalisations AddEvents documents), and equal values encode
+// equally, so a statement can compare encoded values. The SQLite type of
+// a value tells its form: an INTEGER type code or a TEXT name, a BLOB
+// contact id (16 bytes) or a TEXT one, a BLOB sg_event_id (packed) or a
+// TEXT one.
 
 // encodeEventType is the stored form of an event type: its code, or its text.
 func encodeEventType(t string) any {
-	for i, name := range eventTypeCodes {
-		if i > 0 && name == t {
-			return int64(i)
-		}
+	if code := eventblock.TypeCode(t); code != 0 {
+		return int64(code)
 	}
 	return t
 }
@@ -36,8 +28,8 @@ func encodeEventType(t string) any {
 func decodeEventType(v any) string {
 	switch x := v.(type) {
 	case int64:
-		if x > 0 && x < int64(len(eventTypeCodes)) {
-			return eventTypeCodes[x]
+		if x > 0 {
+			return eventblock.TypeName(uint64(x))
 		}
 	case string:
 		return x
@@ -85,114 +77,31 @@ func appendContactID(dst []byte, stored any) []byte {
 	return dst
 }
 
-// appendUUID appends the canonical text of a 16-byte UUID, as
-// segmentd.FormatUUID writes it, without allocating.
-func appendUUID[B ~[]byte | ~string](dst []byte, b B) []byte {
-	for i := range len(b) {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&15])
-	}
-	return dst
-}
+// appendUUID appends the canonical text of a 16-byte UUID.
+func appendUUID[B ~[]byte | ~string](dst []byte, b B) []byte { return eventblock.AppendUUID(dst, b) }
 
-const hexDigits = "0123456789abcdef"
+// parseCanonicalUUID parses the form FormatUUID writes, and nothing else.
+func parseCanonicalUUID(s string) ([16]byte, bool) { return eventblock.ParseUUID(s) }
 
-// parseCanonicalUUID parses the form FormatUUID writes, and nothing else,
-// so that formatting the bytes gives back the same text.
-func parseCanonicalUUID(s string) (b [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return b, false
-	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return b, false
-		}
-		b[j] = hi<<4 | lo
-		j++
-	}
-	return b, true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-// The forms of a stored sg_event_id. SendGrid's ids are base64 text (22 to
-// 60-odd characters) and other senders' often hex: stored as the bytes
-// they spell, after a byte naming the form, they take three quarters or
-// half the space. Any other id is stored as its text; one whose first byte
-// is a form byte is stored after idRaw instead, so that the first byte
-// always tells the form.
-const (
-	idRaw    = 0x01 // the text follows
-	idHex    = 0x02 // lower-case hex, even length
-	idBase64 = 0x03 // standard base64 with padding
-)
-
-// encodeEventID is the stored form of an sg_event_id ("" stores NULL).
+// encodeEventID is the stored form of an sg_event_id ("" stores NULL): a
+// BLOB when packed, else TEXT.
 func encodeEventID(id string) any {
 	if id == "" {
 		return nil
 	}
-	if len(id) >= 8 {
-		if len(id)%2 == 0 && isLowerHex(id) {
-			b := make([]byte, 1, 1+len(id)/2)
-			b[0] = idHex
-			b, _ = hex.AppendDecode(b, []byte(id))
-			return b
-		}
-		if len(id)%4 == 0 {
-			if raw, err := base64.StdEncoding.Strict().DecodeString(id); err == nil && base64.StdEncoding.EncodeToString(raw) == id {
-				return append([]byte{idBase64}, raw...)
-			}
-		}
+	b, packed := eventblock.AppendStoredID(nil, id)
+	switch {
+	case packed:
+		return b
+	case len(b) == len(id):
+		return id // the text itself
 	}
-	if id[0] <= idBase64 {
-		return "\x01" + id
-	}
-	return id
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if _, ok := lowerHex(s[i]); !ok {
-			return false
-		}
-	}
-	return true
+	return string(b)
 }
 
 // appendEventID appends the text of a stored sg_event_id, as bytes, to dst.
 func appendEventID[B ~[]byte | ~string](dst []byte, stored B) []byte {
-	if len(stored) == 0 {
-		return dst
-	}
-	switch stored[0] {
-	case idRaw:
-		return append(dst, stored[1:]...)
-	case idHex:
-		for i := 1; i < len(stored); i++ {
-			dst = append(dst, hexDigits[stored[i]>>4], hexDigits[stored[i]&15])
-		}
-		return dst
-	case idBase64:
-		return base64.StdEncoding.AppendEncode(dst, []byte(stored[1:]))
-	}
-	return append(dst, stored...)
+	return eventblock.AppendID(dst, stored)
 }
 
 // storedText is a stored sg_event_id (encodeEventID's value) as a string

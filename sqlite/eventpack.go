@@ -9,10 +9,11 @@ import (
 	"slices"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
-// Packing events into blocks (eventblock.go; docs/events.md "Packed event
-// blocks").
+// Packing events into blocks (the encoding is internal/eventblock's,
+// shared with the PostgreSQL store; docs/events.md "Packed event blocks").
 //
 // AddEventBatches writes each batch's events that have a contact straight
 // into blocks, in the batch's own transaction: a block holds the events of
@@ -142,11 +143,11 @@ func (s *Store) packBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64) (
 // insertBlock writes evs, numbered seqs, as the block of [lo, hi].
 func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64, seqs []int64, evs []segmentd.Event) error {
 	e := &s.packer
-	e.reset(lo)
+	e.Reset(lo)
 	for i := range evs {
-		e.add(seqs[i], &evs[i])
+		e.Add(seqs[i], &evs[i])
 	}
-	_, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, e.n, e.minTimestamp(), e.bytes())
+	_, err := tx.ExecContext(ctx, qInsertBlock, acct, lo, hi, e.Len(), e.MinTimestamp(), e.Bytes())
 	return err
 }
 
@@ -154,13 +155,13 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, acct, lo, hi int64,
 // those that have a contact (the others are rows).
 func (s *Store) writeBlock(ctx context.Context, tx *sql.Tx, acct, first int64, evs []segmentd.Event) error {
 	e := &s.packer
-	e.reset(first)
+	e.Reset(first)
 	for i := range evs {
 		if evs[i].ContactID != "" {
-			e.add(first+int64(i), &evs[i])
+			e.Add(first+int64(i), &evs[i])
 		}
 	}
-	_, err := tx.ExecContext(ctx, qInsertBlock, acct, first, first+int64(len(evs))-1, e.n, e.minTimestamp(), e.bytes())
+	_, err := tx.ExecContext(ctx, qInsertBlock, acct, first, first+int64(len(evs))-1, e.Len(), e.MinTimestamp(), e.Bytes())
 	return err
 }
 
@@ -219,14 +220,14 @@ func scanBlocks(ctx context.Context, q queryer, acct, after int64, limit int, ev
 		return evs, seqs, err
 	}
 	defer rows.Close()
-	var br blockReader
+	var br eventblock.Reader
 	var first int64
 	var data string
 	for len(evs) < limit && rows.Next() {
 		if err := rows.Scan(&first, &data); err != nil {
 			return evs, seqs, err
 		}
-		if evs, seqs, err = decodeBlock(&br, data, first, after, evs, seqs); err != nil {
+		if evs, seqs, err = eventblock.Decode(&br, data, first, after, evs, seqs); err != nil {
 			return evs, seqs, fmt.Errorf("event block %d of account %d: %w", first, acct, err)
 		}
 	}
@@ -280,14 +281,14 @@ func (c *blockIDs) storedIDAt(ctx context.Context, tx *sql.Tx, acct, seq int64, 
 		if err != nil {
 			return false, err
 		}
-		var br blockReader
-		br.open(string(data), c.first)
-		for br.next() {
-			c.seqs = append(c.seqs, br.ev.seq)
-			c.ids = append(c.ids, br.ev.storedID)
+		var br eventblock.Reader
+		br.Open(string(data), c.first)
+		for br.Next() {
+			c.seqs = append(c.seqs, br.Ev.Seq)
+			c.ids = append(c.ids, br.Ev.StoredID)
 		}
-		if br.err != nil {
-			return false, fmt.Errorf("event block %d of account %d: %w", c.first, acct, br.err)
+		if br.Err() != nil {
+			return false, fmt.Errorf("event block %d of account %d: %w", c.first, acct, br.Err())
 		}
 		if c.seqs == nil {
 			c.seqs = []int64{}
@@ -317,22 +318,22 @@ func (s *Store) pruneBlocks(ctx context.Context, acct, before int64) (int, error
 			if err := tx.QueryRowContext(ctx, qBlockData, acct, first).Scan(&data); err != nil {
 				return err
 			}
-			var br blockReader
-			evs, seqs, err := decodeBlock(&br, string(data), first, math.MinInt64, nil, nil)
+			var br eventblock.Reader
+			evs, seqs, err := eventblock.Decode(&br, string(data), first, math.MinInt64, nil, nil)
 			if err != nil {
 				return fmt.Errorf("event block %d of account %d: %w", first, acct, err)
 			}
 			e := &s.packer
-			e.reset(first)
+			e.Reset(first)
 			for i := range evs {
 				if toMS(evs[i].Timestamp) >= before {
-					e.add(seqs[i], &evs[i])
+					e.Add(seqs[i], &evs[i])
 				}
 			}
-			if _, err := tx.ExecContext(ctx, qRewriteBlock, e.n, e.minTimestamp(), e.bytes(), acct, first); err != nil {
+			if _, err := tx.ExecContext(ctx, qRewriteBlock, e.Len(), e.MinTimestamp(), e.Bytes(), acct, first); err != nil {
 				return err
 			}
-			pruned = len(evs) - e.n
+			pruned = len(evs) - e.Len()
 			return nil
 		})
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 	sqlite3 "modernc.org/sqlite"
 )
 
@@ -214,7 +215,7 @@ func (r *eventRows) scan(rows *sql.Rows) error {
 	if bad {
 		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
 	}
-	if rest != "" && rest[0] > idBase64 {
+	if eventblock.StoredIsText(rest) {
 		ev.SGEventID = rest // stored as its text
 	} else if rest != "" {
 		start := len(r.arena)

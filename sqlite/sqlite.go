@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -54,11 +55,11 @@ type Store struct {
 	closeOnce sync.Once
 	ids       contactIDs
 
-	events  eventCache   // what event ingestion keeps in memory (eventcache.go)
-	batch   batchBuffers // AddEvents' working memory (eventcache.go)
-	inserts eventInserts // AddEvents' statements (events.go)
-	span    int64        // the most sequence numbers of an event block (eventpack.go)
-	packer  blockEncoder // the writer's block encoder
+	events  eventCache         // what event ingestion keeps in memory (eventcache.go)
+	batch   batchBuffers       // AddEvents' working memory (eventcache.go)
+	inserts eventInserts       // AddEvents' statements (events.go)
+	span    int64              // the most sequence numbers of an event block (eventpack.go)
+	packer  eventblock.Encoder // the writer's block encoder
 }
 
 var _ segmentd.Store = (*Store)(nil)

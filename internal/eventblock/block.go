@@ -1,20 +1,20 @@
-package sqlite
+package eventblock
 
 import (
 	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
 
-// Packed event blocks (migration 0028, docs/events.md "Packed event
-// blocks"): an account's older events are kept many to a row of
-// event_blocks, in the encoding below, rather than one to a row of
-// event_rows. A block holds the events of one range of sequence numbers,
-// in sequence order; its row costs one B-tree cell where the rows cost
-// one each, and its bytes are about half theirs.
+// A block holds the events of one account and one range of sequence
+// numbers, in sequence order, in the encoding below: each store keeps it
+// as one row (SQLite's event_blocks since its schema 25, PostgreSQL's
+// since migration 0022), which costs one B-tree cell where rows cost one
+// each, in about half their bytes.
 //
 // The encoding (version 1): the version byte, the number of events, then
 // each event in turn:
@@ -23,14 +23,14 @@ import (
 //	           block's first seq, minus one, for the first)
 //	timestamp  zigzag varint: unix ms minus the previous event's (minus 0
 //	           for the first)
-//	type       uvarint: its code (eventTypeCodes), or 0 and then a string
+//	type       uvarint: its code (TypeCode), or 0 and then a string
 //	contact    a string: "" for none, else a form byte ('u': the UUID's 16
 //	           bytes follow; 't': its text follows)
 //	email      a string, the part before the last '@', then a string for
 //	           the part after it, or none (uvarint 0) when there is no '@'
 //	source     a string, "" for "mail"
 //	singlesend_id, automation_id, marketing_campaign_id, url: strings
-//	sg_event_id uvarint length, then its stored form (encodeEventID); 0
+//	sg_event_id uvarint length, then its stored form (AppendStoredID); 0
 //	           for none
 //
 // A string is a uvarint: 0 is the empty string, 1 a new string (a uvarint
@@ -40,22 +40,25 @@ import (
 // events) are stored once. Every encoding reads back exactly what the
 // rows held.
 
-const eventBlockVersion = 1
+// Version is the encoding's version byte.
+const Version = 1
 
-// blockEncoder builds one block. Its buffers are reused from block to
+// Encoder builds one block. Its buffers are reused from block to
 // block.
-type blockEncoder struct {
+type Encoder struct {
 	buf     []byte
+	id      []byte // an sg_event_id's stored form
 	dict    map[string]uint64
 	next    uint64 // the reference of the next new string
-	n       int
+	n       int    // the events added
 	lastSeq int64
 	lastTS  int64
 	oldest  int64 // the least timestamp of its events
 }
 
-func (e *blockEncoder) reset(firstSeq int64) {
-	e.buf = append(e.buf[:0], eventBlockVersion)
+// Reset starts a block whose first event's number is at least firstSeq.
+func (e *Encoder) Reset(firstSeq int64) {
+	e.buf = append(e.buf[:0], Version)
 	if e.dict == nil {
 		e.dict = make(map[string]uint64)
 	}
@@ -64,7 +67,7 @@ func (e *blockEncoder) reset(firstSeq int64) {
 	e.n, e.lastSeq, e.lastTS = 0, firstSeq-1, 0
 }
 
-func (e *blockEncoder) str(s string) {
+func (e *Encoder) str(s string) {
 	if s == "" {
 		e.buf = append(e.buf, 0)
 		return
@@ -77,7 +80,7 @@ func (e *blockEncoder) str(s string) {
 }
 
 // lit writes s as a new string.
-func (e *blockEncoder) lit(s string) {
+func (e *Encoder) lit(s string) {
 	e.dict[s] = e.next
 	e.next++
 	e.buf = append(e.buf, 1)
@@ -85,24 +88,23 @@ func (e *blockEncoder) lit(s string) {
 	e.buf = append(e.buf, s...)
 }
 
-// add appends the event ev, whose sequence number seq is greater than the
+// Add appends the event ev, whose sequence number seq is greater than the
 // previous one's.
-func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
+func (e *Encoder) Add(seq int64, ev *segmentd.Event) {
 	e.buf = binary.AppendUvarint(e.buf, uint64(seq-e.lastSeq))
-	ts := toMS(ev.Timestamp)
+	ts := ev.Timestamp.UnixMilli()
 	if e.n == 0 || ts < e.oldest {
 		e.oldest = ts
 	}
 	e.buf = binary.AppendVarint(e.buf, ts-e.lastTS)
 	e.lastSeq, e.lastTS = seq, ts
-	switch t := encodeEventType(ev.Type).(type) {
-	case int64:
-		e.buf = binary.AppendUvarint(e.buf, uint64(t))
-	default:
+	if code := TypeCode(ev.Type); code != 0 {
+		e.buf = binary.AppendUvarint(e.buf, code)
+	} else {
 		e.buf = append(e.buf, 0)
 		e.str(ev.Type)
 	}
-	if b, ok := parseCanonicalUUID(ev.ContactID); ok {
+	if b, ok := ParseUUID(ev.ContactID); ok {
 		// The form byte and the 16 bytes, looked up without making a
 		// string unless new.
 		var u [17]byte
@@ -140,47 +142,41 @@ func (e *blockEncoder) add(seq int64, ev *segmentd.Event) {
 	e.str(ev.AutomationID)
 	e.str(ev.MarketingCampaignID)
 	e.str(ev.URL)
-	switch id := encodeEventID(ev.SGEventID).(type) {
-	case []byte:
-		e.buf = binary.AppendUvarint(e.buf, uint64(len(id)))
-		e.buf = append(e.buf, id...)
-	case string:
-		e.buf = binary.AppendUvarint(e.buf, uint64(len(id)))
-		e.buf = append(e.buf, id...)
-	default:
-		e.buf = append(e.buf, 0)
-	}
+	e.id, _ = AppendStoredID(e.id[:0], ev.SGEventID)
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(e.id)))
+	e.buf = append(e.buf, e.id...)
 	e.n++
 }
 
-// minTimestamp is the block's min_timestamp: its oldest event's, or NULL
+// MinTimestamp is the block's min_timestamp: its oldest event's, or NULL
 // when it holds none.
-func (e *blockEncoder) minTimestamp() any {
+func (e *Encoder) MinTimestamp() any {
 	if e.n == 0 {
 		return nil
 	}
 	return e.oldest
 }
 
-// bytes is the finished block: the header's count is written in front.
-func (e *blockEncoder) bytes() []byte {
+// Bytes is the finished block: the header's count is written in front.
+func (e *Encoder) Bytes() []byte {
 	out := make([]byte, 0, len(e.buf)+binary.MaxVarintLen64)
-	out = append(out, eventBlockVersion)
+	out = append(out, Version)
 	out = binary.AppendUvarint(out, uint64(e.n))
 	return append(out, e.buf[1:]...)
 }
 
-var errBadBlock = errors.New("sqlite: a packed event block is damaged")
+// ErrDamaged is the error of a block that does not decode.
+var ErrDamaged = errors.New("a packed event block is damaged")
 
-// blockEvent is one event of a block as blockReader reads it: its strings
+// Event is one event of a block as Reader reads it: its strings
 // are slices of the block (the contact id in its stored form, the email in
 // two parts), so that a reader that needs only some fields pays for no
 // others. The fields from the block's string table also give their place
 // in it (-1: the empty string).
-type blockEvent struct {
-	seq      int64
-	ts       int64
-	code     uint64 // the type's code, or 0: typ
+type Event struct {
+	Seq      int64
+	TS       int64  // unix ms
+	Code     uint64 // the type's code, or 0: typ
 	typ      string
 	contact  string // "" or a form byte and the id
 	local    string
@@ -188,44 +184,44 @@ type blockEvent struct {
 	hasAt    bool
 	strs     [5]string // source ("" for "mail"), singlesend_id, automation_id, marketing_campaign_id, url
 	refs     [6]int    // the table places of typ and strs
-	storedID string    // encodeEventID's form
+	StoredID string    // AppendStoredID's form
 }
 
-// blockReader reads a block's events in order. Its buffers are reused
+// Reader reads a block's events in order. Its buffers are reused
 // from block to block.
-type blockReader struct {
+type Reader struct {
 	data string
 	pos  int
 	left int
 	dict []string
-	ev   blockEvent
+	Ev   Event // the event Next read
 	err  error
 
-	// decodeBlock's buffers
+	// Decode's buffers
 	strs  []string // the table's strings, copied out of data when first used
 	text  []byte
 	spans [][3][2]int32
 }
 
-// open starts reading the block data, whose events' sequence numbers start
+// Open starts reading the block data, whose events' sequence numbers start
 // at firstSeq. dict is reused.
-func (r *blockReader) open(data string, firstSeq int64) {
-	*r = blockReader{data: data, dict: r.dict[:0], strs: r.strs[:0], text: r.text[:0], spans: r.spans[:0]}
-	if len(data) == 0 || data[0] != eventBlockVersion {
-		r.err = errBadBlock
+func (r *Reader) Open(data string, firstSeq int64) {
+	*r = Reader{data: data, dict: r.dict[:0], strs: r.strs[:0], text: r.text[:0], spans: r.spans[:0]}
+	if len(data) == 0 || data[0] != Version {
+		r.err = ErrDamaged
 		return
 	}
 	r.pos = 1
 	n := r.uvarint()
 	if r.err == nil && n > uint64(len(data)) {
-		r.err = errBadBlock
+		r.err = ErrDamaged
 	}
 	r.left = int(n)
-	r.ev.seq = firstSeq - 1
+	r.Ev.Seq = firstSeq - 1
 }
 
 // uvarint reads what binary.AppendUvarint wrote.
-func (r *blockReader) uvarint() uint64 {
+func (r *Reader) uvarint() uint64 {
 	var v uint64
 	for shift := uint(0); r.pos < len(r.data) && shift < 64; shift += 7 {
 		c := r.data[r.pos]
@@ -235,19 +231,19 @@ func (r *blockReader) uvarint() uint64 {
 			return v
 		}
 	}
-	r.err = errBadBlock
+	r.err = ErrDamaged
 	return 0
 }
 
 // varint reads what binary.AppendVarint wrote.
-func (r *blockReader) varint() int64 {
+func (r *Reader) varint() int64 {
 	u := r.uvarint()
 	return int64(u>>1) ^ -int64(u&1)
 }
 
-func (r *blockReader) bytes(n uint64) string {
+func (r *Reader) bytes(n uint64) string {
 	if r.err != nil || n > uint64(len(r.data)-r.pos) {
-		r.err = errBadBlock
+		r.err = ErrDamaged
 		return ""
 	}
 	s := r.data[r.pos : r.pos+int(n)]
@@ -257,7 +253,7 @@ func (r *blockReader) bytes(n uint64) string {
 
 // str reads a string and its place in the table (-1 for the empty
 // string); none tells whether it was the uvarint 0.
-func (r *blockReader) str() (s string, ref int, none bool) {
+func (r *Reader) str() (s string, ref int, none bool) {
 	i := r.uvarint()
 	switch {
 	case r.err != nil || i == 0:
@@ -269,25 +265,25 @@ func (r *blockReader) str() (s string, ref int, none bool) {
 	case i-2 < uint64(len(r.dict)):
 		return r.dict[i-2], int(i - 2), false
 	}
-	r.err = errBadBlock
+	r.err = ErrDamaged
 	return "", -1, true
 }
 
-// next reads the next event into r.ev; false at the end or on an error
+// Next reads the next event into r.Ev; false at the end or on an error
 // (r.err).
-func (r *blockReader) next() bool {
+func (r *Reader) Next() bool {
 	if r.err != nil || r.left == 0 {
 		if r.err == nil && r.pos != len(r.data) {
-			r.err = errBadBlock
+			r.err = ErrDamaged
 		}
 		return false
 	}
 	r.left--
-	ev := &r.ev
-	ev.seq += int64(r.uvarint())
-	ev.ts += r.varint()
-	ev.code, ev.typ, ev.refs[0] = r.uvarint(), "", -1
-	if ev.code == 0 {
+	ev := &r.Ev
+	ev.Seq += int64(r.uvarint())
+	ev.TS += r.varint()
+	ev.Code, ev.typ, ev.refs[0] = r.uvarint(), "", -1
+	if ev.Code == 0 {
 		ev.typ, ev.refs[0], _ = r.str()
 	}
 	ev.contact, _, _ = r.str()
@@ -298,21 +294,21 @@ func (r *blockReader) next() bool {
 	for i := range ev.strs {
 		ev.strs[i], ev.refs[i+1], _ = r.str()
 	}
-	ev.storedID = r.bytes(r.uvarint())
+	ev.StoredID = r.bytes(r.uvarint())
 	return r.err == nil
 }
 
-// sgEventID appends the text of the event's sg_event_id to dst.
-func (ev *blockEvent) sgEventID(dst []byte) []byte { return appendEventID(dst, ev.storedID) }
+// SGEventID appends the text of the event's sg_event_id to dst.
+func (ev *Event) SGEventID(dst []byte) []byte { return AppendID(dst, ev.StoredID) }
 
-// decodeBlock appends the events of a block with sequence numbers after
+// Decode appends the events of a block with sequence numbers after
 // after to evs, and their numbers to seqs. The strings of the block's
 // table (a type, a source, a campaign, a url) are copied out once each and
 // shared by the block's events; the texts written out (contact ids,
 // emails, sg_event_ids) go into one string per block. No string of the
 // result refers to data.
-func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
-	r.open(data, firstSeq)
+func Decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+	r.Open(data, firstSeq)
 	evs, seqs = slices.Grow(evs, r.left), slices.Grow(seqs, r.left)
 	start := len(evs)
 	text, spans := slices.Grow(r.text, len(data)*2), r.spans
@@ -328,16 +324,16 @@ func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segme
 		}
 		return r.strs[ref]
 	}
-	for r.next() {
-		ev := &r.ev
-		if ev.seq <= after {
+	for r.Next() {
+		ev := &r.Ev
+		if ev.Seq <= after {
 			continue
 		}
-		out := segmentd.Event{Timestamp: fromMS(ev.ts), Source: str(ev.strs[0], ev.refs[1]),
+		out := segmentd.Event{Timestamp: time.UnixMilli(ev.TS).UTC(), Source: str(ev.strs[0], ev.refs[1]),
 			SinglesendID: str(ev.strs[1], ev.refs[2]), AutomationID: str(ev.strs[2], ev.refs[3]),
 			MarketingCampaignID: str(ev.strs[3], ev.refs[4]), URL: str(ev.strs[4], ev.refs[5])}
-		if ev.code != 0 {
-			out.Type = decodeEventType(int64(ev.code))
+		if ev.Code != 0 {
+			out.Type = TypeName(ev.Code)
 		} else {
 			out.Type = str(ev.typ, ev.refs[0])
 		}
@@ -349,14 +345,14 @@ func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segme
 		case c == "":
 		case c[0] == 'u' && len(c) == 17:
 			b := len(text)
-			text = appendUUID(text, c[1:])
+			text = AppendUUID(text, c[1:])
 			sp[0] = [2]int32{int32(b), int32(len(text))}
 		case c[0] == 't' && len(c) > 1:
 			b := len(text)
 			text = append(text, c[1:]...)
 			sp[0] = [2]int32{int32(b), int32(len(text))}
 		default:
-			return evs, seqs, errBadBlock
+			return evs, seqs, ErrDamaged
 		}
 		b := len(text)
 		text = append(text, ev.local...)
@@ -364,13 +360,13 @@ func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segme
 			text = append(append(text, '@'), ev.domain...)
 		}
 		sp[1] = [2]int32{int32(b), int32(len(text))}
-		if ev.storedID != "" {
+		if ev.StoredID != "" {
 			b := len(text)
-			text = ev.sgEventID(text)
+			text = ev.SGEventID(text)
 			sp[2] = [2]int32{int32(b), int32(len(text))}
 		}
 		evs = append(evs, out)
-		seqs = append(seqs, ev.seq)
+		seqs = append(seqs, ev.Seq)
 		spans = append(spans, sp)
 	}
 	r.text, r.spans = text, spans
@@ -386,3 +382,9 @@ func decodeBlock(r *blockReader, data string, firstSeq, after int64, evs []segme
 	}
 	return evs, seqs, nil
 }
+
+// Len is the number of events added since Reset.
+func (e *Encoder) Len() int { return e.n }
+
+// Err is the error that ended Next early, nil at a clean end.
+func (r *Reader) Err() error { return r.err }
