@@ -12,12 +12,12 @@ const (
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 
 	// qListIDsOf reads the memberships of the contacts in a JSON array of
-	// ids: a range of the primary key (account_id, contact_id, list_num) per
-	// contact, then the list's id by its number (lists_num). CROSS JOIN
-	// keeps list_members the outer loop.
-	qListIDsOf = `SELECT m.contact_id, l.id FROM list_members m CROSS JOIN lists l
-		WHERE m.account_id = ? AND m.contact_id IN (SELECT value FROM json_each(?))
-		AND l.account_id = m.account_id AND l.num = m.list_num`
+	// ids. list_members is keyed by (account_id, list_num, contact_id), so
+	// this is one seek per list of the account (lists_num, in number
+	// order) and contact; CROSS JOIN keeps lists the outer loop.
+	qListIDsOf = `SELECT m.contact_id, l.id FROM lists l CROSS JOIN list_members m
+		WHERE l.account_id = ?1 AND m.account_id = ?1 AND m.list_num = l.num
+		AND m.contact_id IN (SELECT value FROM json_each(?2))`
 
 	// qTagIDsOf reads the taggings of the contacts in a JSON array of ids,
 	// a range of contact_tags' primary key per contact.
@@ -51,12 +51,18 @@ const (
 		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
 		WHERE m.account_id = ?1 AND m.list_num = ` + qListNum + ` ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?3`
 
+	// qAccountListNums are the numbers of the account ?1's lists: a
+	// statement by contact names them so that it seeks into list_members
+	// once per list and contact (its key starts with the list) rather than
+	// walking the account's memberships.
+	qAccountListNums = "(SELECT num FROM lists WHERE account_id = ?1)"
+
 	// qListNum is the number of the list ?2 of the account ?1 (NULL when
 	// there is none), which list_members holds instead of its id.
 	qListNum = "(SELECT num FROM lists WHERE account_id = ?1 AND id = ?2)"
 
 	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
-	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ?1 AND list_num IN " + qAccountListNums + " AND contact_id IN (SELECT value FROM json_each(?2))"
 	qDeleteTaggingsOf     = "DELETE FROM contact_tags WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteCCDetailsOf    = "DELETE FROM contact_cc WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
@@ -79,12 +85,12 @@ const (
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
 	// contactColumnsLists is contactColumnsC, the contact's list ids and
 	// its tag ids, each comma-separated (ids are UUIDs), in no particular
-	// order: a range of list_members' (each list's id by its number) and
-	// of contact_tags' primary key, as
-	// for qListIDsOf and qTagIDsOf; then its Constant Contact-only
-	// attributes (NULL for none).
-	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(l.id) FROM list_members lm CROSS JOIN lists l
-		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id AND l.account_id = lm.account_id AND l.num = lm.list_num),
+	// order: a seek into list_members per list of the account (as for
+	// qListIDsOf) and a range of contact_tags' primary key (as for
+	// qTagIDsOf); then its Constant Contact-only attributes (NULL for
+	// none).
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(l.id) FROM lists l CROSS JOIN list_members lm
+		WHERE l.account_id = c.account_id AND lm.account_id = c.account_id AND lm.list_num = l.num AND lm.contact_id = c.id),
 		(SELECT group_concat(ct.tag_id) FROM contact_tags ct
 		WHERE ct.account_id = c.account_id AND ct.contact_id = c.id),
 		(SELECT d.details FROM contact_cc d WHERE d.account_id = c.account_id AND d.contact_id = c.id)`

@@ -65,11 +65,12 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 var _ segmentd.UpsertGrouper = (*Store)(nil)
 
 // UpsertContactsGroup applies several upserts of one account in one write
-// transaction. Membership-only requests each rewrite most pages of
-// list_members (their contacts are spread over the whole account), so one
-// commit for several writes each page to the WAL, and the checkpoint to
-// the file, once instead of once per request (docs/sqlite.md, "Grouped
-// upserts").
+// transaction. Membership-only requests each read most pages of contacts
+// (their contacts are spread over the whole account) and write a region of
+// list_members (since schema version 34 keyed by list first; before, most
+// of its pages), so one commit for several writes each page to the WAL, and
+// the checkpoint to the file, once instead of once per request
+// (docs/sqlite.md, "Grouped upserts").
 //
 // The one failure of an upsert of its own is a list that does not exist
 // (deleted after the request was accepted): it is checked before the
@@ -467,7 +468,8 @@ var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 //
 // Writes go in key order (contact ids, which are time-ordered, so nearly
 // rowid order too): each B-tree page is then visited once per batch, while
-// it is in the page cache, instead of once per contact on it.
+// it is in the page cache, instead of once per contact on it. A list's new
+// memberships are one run of list_members' key (account, list, contact).
 func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists []int64, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
