@@ -11,11 +11,13 @@ const (
 	qContactsWhere = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND "
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 
-	// qListIDsOf reads the memberships of the contacts in a JSON array of
-	// ids. list_members is keyed by (account_id, list_num, contact_id), so
-	// this is one seek per list of the account (lists_num, in number
-	// order) and contact; CROSS JOIN keeps lists the outer loop.
-	qListIDsOf = `SELECT m.contact_id, l.id FROM lists l CROSS JOIN list_members m
+	// qListNumsOf reads the memberships of the contacts in a JSON array of
+	// ids, as list numbers. list_members is keyed by (account_id,
+	// list_num, contact_id), so this is one seek per list of the account
+	// (lists_num, in number order) and contact; CROSS JOIN keeps lists the
+	// outer loop. fillLists reads a dense set of contacts by qPageLists
+	// instead.
+	qListNumsOf = `SELECT m.list_num, m.contact_id FROM lists l CROSS JOIN list_members m
 		WHERE l.account_id = ?1 AND m.account_id = ?1 AND m.list_num = l.num
 		AND m.contact_id IN (SELECT value FROM json_each(?2))`
 
@@ -33,9 +35,9 @@ const (
 		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
 
 	// The samples (a segment's, a list's, the contacts') read their
-	// contacts with contactColumnsLists: each contact's list ids in the
-	// same statement, so that a sample is one statement, not three (a
-	// transaction, the contacts, then their lists).
+	// contacts with contactColumnsLists: each contact's tag ids and
+	// Constant Contact-only attributes in the same statement, then the
+	// lists of all of them (fillLists).
 
 	// qContactsByIDs selects the contacts whose ids are in a JSON array.
 	qContactsByIDs = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? AND c.id" + qInValues
@@ -83,15 +85,14 @@ const (
 	contactColumnsC = "c.id, c.email, c.phone_number_id, c.external_id, c.anonymous_id, c.first_name, c.last_name, " +
 		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
-	// contactColumnsLists is contactColumnsC, the contact's list ids and
-	// its tag ids, each comma-separated (ids are UUIDs), in no particular
-	// order: a seek into list_members per list of the account (as for
-	// qListIDsOf) and a range of contact_tags' primary key (as for
-	// qTagIDsOf); then its Constant Contact-only attributes (NULL for
-	// none).
-	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(l.id) FROM lists l CROSS JOIN list_members lm
-		WHERE l.account_id = c.account_id AND lm.account_id = c.account_id AND lm.list_num = l.num AND lm.contact_id = c.id),
-		(SELECT group_concat(ct.tag_id) FROM contact_tags ct
+	// contactColumnsLists is contactColumnsC and the contact's tag ids,
+	// comma-separated (ids are UUIDs), in no particular order (a range of
+	// contact_tags' primary key, as for qTagIDsOf), then its Constant
+	// Contact-only attributes (NULL for none). Its lists are read after the
+	// statement, for all its contacts at once (fillLists): list_members is
+	// keyed by list first, so a subquery would seek once per list of the
+	// account for every contact, list ids read from lists each time.
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(ct.tag_id) FROM contact_tags ct
 		WHERE ct.account_id = c.account_id AND ct.contact_id = c.id),
 		(SELECT d.details FROM contact_cc d WHERE d.account_id = c.account_id AND d.contact_id = c.id)`
 )

@@ -115,8 +115,8 @@ func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, 
 
 // listsByNum returns the account's list ids by their numbers
 // (list_members.list_num).
-func listsByNum(ctx context.Context, tx *sql.Tx, acct int64) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, qListsByNum, acct)
+func listsByNum(ctx context.Context, q queryer, acct int64) (map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, qListsByNum, acct)
 	if err != nil {
 		return nil, err
 	}
