@@ -81,7 +81,7 @@ func TestFillLists(t *testing.T) {
 	}{
 		{"few", ids[10:20], false},
 		{"dense", ids[100:200], true},
-		{"sparse", append(append(slices.Clone(ids[:20]), ids[150]), ids[n-20:]...), false},
+		{"sparse", append(append(slices.Clone(ids[:16]), ids[150]), ids[n-16:]...), false},
 	} {
 		idx := map[string]*segmentd.Contact{}
 		for _, id := range tc.ids {
