@@ -196,9 +196,10 @@ func readPageLists(ctx context.Context, tx *sql.Tx, acct int64, first, last stri
 		contact int32
 		list    string
 	}
-	var pairs []pair
+	pairs := make([]pair, 0, 4*len(cs))
 	counts := make([]int32, len(cs))
 	var num, prev int64 = 0, -1
+	var list string
 	var cid sql.RawBytes
 	i := 0
 	for rows.Next() {
@@ -206,16 +207,13 @@ func readPageLists(ctx context.Context, tx *sql.Tx, acct int64, first, last stri
 			return err
 		}
 		if num != prev {
-			prev, i = num, 0
+			prev, i, list = num, 0, lists[num] // the join gives only the lists of the transaction
 		}
 		for i < len(cs) && cs[i].ID < string(cid) {
 			i++
 		}
-		if i == len(cs) || cs[i].ID != string(cid) {
-			continue
-		}
-		if id, ok := lists[num]; ok { // a member of no list (deleted) is skipped, as a join does
-			pairs = append(pairs, pair{int32(i), id})
+		if i < len(cs) && cs[i].ID == string(cid) {
+			pairs = append(pairs, pair{int32(i), list})
 			counts[i]++
 		}
 	}
