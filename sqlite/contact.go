@@ -395,6 +395,12 @@ func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Conta
 // fillListIDsOf sets the sorted ListIDs and TagIDs, and the CC, of the
 // contacts cs point to.
 func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Contact) error {
+	return fillSetsOf(ctx, q, acct, cs, true)
+}
+
+// fillSetsOf is fillListIDsOf, which without lists leaves ListIDs as they
+// are (an upsert's, UpsertResult.ListsAdded).
+func fillSetsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Contact, lists bool) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -405,8 +411,10 @@ func fillListIDsOf(ctx context.Context, q queryer, acct int64, cs []*segmentd.Co
 		ids[i] = c.ID
 	}
 	arr := jsonStrings(ids)
-	if err := fillLists(ctx, q, acct, idx); err != nil {
-		return err
+	if lists {
+		if err := fillLists(ctx, q, acct, idx); err != nil {
+			return err
+		}
 	}
 	if err := fillSets(ctx, q, qTagIDsOf, acct, arr, idx, func(c *segmentd.Contact) *[]string { return &c.TagIDs }); err != nil {
 		return err
