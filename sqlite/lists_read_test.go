@@ -112,3 +112,58 @@ func TestFillLists(t *testing.T) {
 		}
 	}
 }
+
+// TestUpsertListsAdded: an upsert changing at most seekListsAlone stored
+// contacts reads their lists (UpsertResult.ListsAdded false, Contacts in
+// full, what a one-contact answer needs); one changing more leaves them
+// unread and says so, Contacts carrying only the request's lists.
+func TestUpsertListsAdded(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lists []string
+	for i := range 2 {
+		l, err := s.CreateList(ctx, a.ID, fmt.Sprintf("L%d", i), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists = append(lists, l.ID)
+	}
+	const n = seekListsAlone + 1
+	patches := make([]segmentd.ContactPatch, n)
+	for i := range patches {
+		email := fmt.Sprintf("c%03d@example.com", i)
+		patches[i] = segmentd.ContactPatch{Email: &email}
+	}
+	if _, err := s.UpsertContacts(ctx, a.ID, patches, lists[:1], testNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		contacts  int
+		wantAdded bool
+	}{{1, false}, {seekListsAlone, false}, {n, true}} {
+		changed := make([]segmentd.ContactPatch, tc.contacts)
+		for i := range changed {
+			changed[i] = segmentd.ContactPatch{Email: patches[i].Email, FirstName: new(fmt.Sprintf("F%d-%d", tc.contacts, i))}
+		}
+		res, err := s.UpsertContacts(ctx, a.ID, changed, lists[1:], testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Sorted(slices.Values(lists))
+		if tc.wantAdded {
+			want = lists[1:]
+		}
+		if res.ListsAdded != tc.wantAdded || len(res.Contacts) != tc.contacts {
+			t.Fatalf("upsert changing %d stored contacts: ListsAdded %v, %d contacts; want %v, %d", tc.contacts, res.ListsAdded, len(res.Contacts), tc.wantAdded, tc.contacts)
+		}
+		for _, c := range res.Contacts {
+			if !slices.Equal(c.ListIDs, want) {
+				t.Fatalf("upsert changing %d stored contacts: %s's lists %v, want %v", tc.contacts, c.Email, c.ListIDs, want)
+			}
+		}
+	}
+}
