@@ -63,8 +63,10 @@ func BenchmarkReadAccountLoaded(b *testing.B) {
 // BenchmarkReadAccountLoaded; open a copy: Open upgrades it), on the
 // account with the most contacts: one contact, 100 contacts spread over
 // the account, 1,000 consecutive ones (an export's chunk), the samples,
-// and the lists of 30,000 contacts spread over the account (an upsert
-// that changes that many stored contacts, fillListIDsOf). It reports the
+// and the lists of 30,000 contacts spread over the account (what an upsert
+// that changes that many stored contacts read before it left their lists
+// to the engine, UpsertResult.ListsAdded; BenchmarkUpsertChanged measures
+// that upsert). It reports the
 // process's CPU per read.
 func BenchmarkContactReadsLoaded(b *testing.B) {
 	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
