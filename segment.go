@@ -110,6 +110,10 @@ type Membership interface {
 	DropAccount(acct int64)
 	SetFields(acct int64, defs []FieldDefinition, now time.Time)
 	PutContacts(acct int64, cs []Contact, now time.Time)
+	// PutContactsAddingLists is PutContacts, except that a contact it
+	// already holds stays on the lists it is on, and joins those of its
+	// ListIDs: an upsert's contacts when UpsertResult.ListsAdded.
+	PutContactsAddingLists(acct int64, cs []Contact, now time.Time)
 	// AddToLists puts contacts it holds on lists (UpsertResult.Joined) and
 	// re-checks them.
 	AddToLists(acct int64, ids, listIDs []string, now time.Time)

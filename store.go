@@ -242,8 +242,19 @@ type UpsertResult struct {
 	Updated int
 	Errors  []JobError // Index is the patch's position in the request
 	// Contacts are the created and updated contacts as stored (full state,
-	// with ListIDs), in request order, for the membership engine.
+	// with ListIDs, unless ListsAdded), in request order, for the
+	// membership engine.
 	Contacts []Contact
+	// ListsAdded says that the stored contacts of Contacts carry in
+	// ListIDs only the lists the upsert put them on, not every list they
+	// are on: the store did not read their lists back (the SQLite store,
+	// for many changed contacts, docs/sqlite.md). Contacts it created
+	// carry their lists in full either way, and every other field is the
+	// stored state. An upsert only adds lists, so the engine keeps the
+	// lists it holds of each contact and adds these
+	// (Membership.PutContactsAddingLists); a reader that needs a
+	// contact's lists reads it from the store.
+	ListsAdded bool
 	// Joined are the ids of stored contacts the upsert changed no field of
 	// (ApplyPatch) and only put on its listIDs, sorted. A store may report
 	// them in Contacts instead; one that does not need not read their

@@ -264,8 +264,10 @@ func (s *Service) upsertOne(ctx context.Context, acct int64, p segmentd.ContactP
 		e := res.Errors[0]
 		return segmentd.Contact{}, segmentd.Errorf(segmentd.KindConflict, e.Field, "%s", e.Message)
 	}
-	if len(res.Contacts) == 0 {
-		// Nothing changed: the contact as it is.
+	if len(res.Contacts) == 0 || res.ListsAdded {
+		// Nothing changed, or the store left the contact's lists unread
+		// (UpsertResult.ListsAdded; a store reads them for one contact):
+		// the contact as it is, every list with it.
 		m, err := s.store.ContactsByEmails(ctx, acct, []string{*p.Email})
 		return m[*p.Email], err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -109,18 +110,31 @@ func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists [
 		// their own, which a catch-up brings.
 		s.applyOwn(acct, res.Change, 0, func() {
 			now := s.clock.Now()
-			s.members.PutContacts(acct, res.Contacts, now)
+			s.putUpserted(acct, res, now)
 			s.members.AddToLists(acct, res.Joined, lists, now)
 		})
 	}
 	return func() {
 		if s.members != nil {
 			now := s.clock.Now()
-			s.members.PutContacts(acct, res.Contacts, now)
+			s.putUpserted(acct, res, now)
 			s.members.AddToLists(acct, res.Joined, lists, now)
 			s.members.AddEvents(acct, waiting, now)
 		}
 	}, own
+}
+
+// putUpserted gives the engine an upsert's contacts: with their lists in
+// full, or, when the store did not read those of the stored contacts it
+// changed (UpsertResult.ListsAdded), as lists to join, the contacts
+// staying on the others. The engine holds every stored contact (an
+// upsert's Joined relies on it as well).
+func (s *Service) putUpserted(acct int64, res segmentd.UpsertResult, now time.Time) {
+	if res.ListsAdded {
+		s.members.PutContactsAddingLists(acct, res.Contacts, now)
+	} else {
+		s.members.PutContacts(acct, res.Contacts, now)
+	}
 }
 
 // SampleContacts returns up to 50 recent contacts sorted by email, and the

@@ -704,3 +704,43 @@ func TestMembershipProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestUpsertManyChangedKeepsLists: an upsert changing the fields of more
+// stored contacts than the SQLite store reads the lists of
+// (UpsertResult.ListsAdded) leaves the engine's lists equal to the
+// store's: each contact keeps the lists it was on and joins the
+// request's.
+func TestUpsertManyChangedKeepsLists(t *testing.T) {
+	w := newWorld(t, 1)
+	for i := range 3 {
+		l, err := w.svc.CreateList(w.ctx, w.acct, fmt.Sprintf("list %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.lists = append(w.lists, l.ID)
+	}
+	const n = 100
+	upsert := func(patches []segmentd.ContactPatch, list string) {
+		t.Helper()
+		id, err := w.svc.UpsertContacts(w.ctx, w.acct, patches, []string{list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.wait(id)
+	}
+	patches := make([]segmentd.ContactPatch, n)
+	for i := range patches {
+		patches[i] = segmentd.ContactPatch{Email: facetest.Ptr(fmt.Sprintf("c%03d@example.com", i))}
+	}
+	upsert(patches, w.lists[0])
+	upsert(patches[:n/2], w.lists[1])
+	changed := make([]segmentd.ContactPatch, n)
+	for i := range changed {
+		changed[i] = segmentd.ContactPatch{Email: patches[i].Email, FirstName: facetest.Ptr(fmt.Sprint("F", i))}
+	}
+	upsert(changed, w.lists[2])
+	w.verify("an upsert changing 100 stored contacts")
+	if got := w.members.ListCount(w.acct, w.lists[1]); got != n/2 {
+		t.Fatalf("engine's count of list 1 = %d, want %d", got, n/2)
+	}
+}

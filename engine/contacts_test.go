@@ -119,3 +119,36 @@ func TestRecentEvents(t *testing.T) {
 		t.Fatal("an unknown contact or account has events")
 	}
 }
+
+// TestPutContactsAddingLists: a contact the engine holds keeps its lists
+// and joins those it is given, its other fields replaced as PutContacts
+// replaces them, and segments on a list see it join; an unknown contact
+// is created on the lists it is given.
+func TestPutContactsAddingLists(t *testing.T) {
+	e := New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := segmentd.Contact{ID: "a", Email: "a@example.com", FirstName: "Ada", ListIDs: []string{"l1", "l2"}, CreatedAt: now, UpdatedAt: now}
+	e.PutContacts(1, []segmentd.Contact{a}, now)
+	ch, err := e.Check(1, query.SQL, "SELECT contact_id, updated_at FROM contact_data WHERE first_name = 'Grace'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutSegment(1, "grace3", ch, "l3", now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	a.FirstName, a.UpdatedAt, a.ListIDs = "Grace", later, []string{"l3"}
+	b := segmentd.Contact{ID: "b", Email: "b@example.com", FirstName: "Grace", ListIDs: []string{"l3"}, CreatedAt: later, UpdatedAt: later}
+	e.PutContactsAddingLists(1, []segmentd.Contact{a, b}, later)
+	got := e.ContactsByIDs(1, []string{"a", "b"}, later)
+	wantA := a
+	wantA.ListIDs, wantA.SegmentIDs = []string{"l1", "l2", "l3"}, []string{"grace3"}
+	wantB := b
+	wantB.SegmentIDs = []string{"grace3"}
+	if want := []segmentd.Contact{wantA, wantB}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after PutContactsAddingLists:\n%+v\nwant\n%+v", got, want)
+	}
+	if e.ListCount(1, "l1") != 1 || e.ListCount(1, "l2") != 1 || e.ListCount(1, "l3") != 2 {
+		t.Fatalf("counts: l1 %d, l2 %d, l3 %d", e.ListCount(1, "l1"), e.ListCount(1, "l2"), e.ListCount(1, "l3"))
+	}
+}

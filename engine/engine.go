@@ -526,6 +526,20 @@ func (a *account) evaluate(s *segment, now int64) {
 // recording entries and exits. Events already recorded for a contact are
 // kept. Custom values of fields unknown to the account are ignored.
 func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
+	e.putContacts(acct, cs, false, now)
+}
+
+// PutContactsAddingLists is PutContacts, except that a contact the engine
+// holds stays on the lists it is on and joins those of its ListIDs (an
+// upsert whose store did not read the lists of the stored contacts it
+// changed, segmentd.UpsertResult.ListsAdded). An unknown contact is
+// created on its ListIDs, as PutContacts would.
+func (e *Engine) PutContactsAddingLists(acct int64, cs []segmentd.Contact, now time.Time) {
+	e.putContacts(acct, cs, true, now)
+}
+
+// putContacts is PutContacts, or with keepLists PutContactsAddingLists.
+func (e *Engine) putContacts(acct int64, cs []segmentd.Contact, keepLists bool, now time.Time) {
 	a := e.writerFor(acct, segmentd.CauseContact)
 	defer e.release(a)
 	ms := a.clock(now)
@@ -536,7 +550,7 @@ func (e *Engine) PutContacts(acct int64, cs []segmentd.Contact, now time.Time) {
 		if !ok {
 			idx = a.alloc(c.ID)
 		}
-		a.write(idx, c, !ok, &d)
+		a.write(idx, c, !ok, keepLists, &d)
 		d.all = !ok
 		a.touched(idx, ms, &d)
 	}

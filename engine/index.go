@@ -243,8 +243,10 @@ func (d *delta) affects(n *need) bool {
 }
 
 // write stores the full state of contact c at index idx and records in d
-// what changed. fresh says idx was just allocated (so it is on no list).
-func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
+// what changed. fresh says idx was just allocated (so it is on no list);
+// keepLists that c.ListIDs are lists to join, the contact staying on the
+// others (PutContactsAddingLists).
+func (a *account) write(idx uint32, c *segmentd.Contact, fresh, keepLists bool, d *delta) {
 	d.text, d.created, d.updated, d.alt, d.lists, d.events, d.tags = 0, false, false, false, false, false, false
 	d.slots = d.slots[:0]
 	t := contactText(c)
@@ -308,9 +310,9 @@ func (a *account) write(idx uint32, c *segmentd.Contact, fresh bool, d *delta) {
 	if len(d.slots) > 0 && len(a.der.values) > 0 {
 		a.derivedValues(idx)
 	}
-	// Lists: leave the ones not named, join the named ones.
+	// Lists: leave the ones not named (unless keepLists), join the named ones.
 	for _, l := range a.listOrder {
-		if fresh {
+		if fresh || keepLists {
 			break
 		}
 		if l.bm.Contains(idx) && !slices.Contains(c.ListIDs, l.id) {

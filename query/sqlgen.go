@@ -39,6 +39,10 @@ type Dialect interface {
 	// listIn restricts list_members m to the lists whose ids lists binds
 	// (a comma-separated list of values).
 	listIn(g *sqlGen, lists func() string) string
+	// anyList is what restricts list_members m to the contact's
+	// memberships of any list, after membersOf: "" when membersOf is a
+	// range of the table's key.
+	anyList(g *sqlGen) string
 	// lastEvent is a last-event condition: some event of the contact
 	// satisfies where (events scope 0, "" for none), and having ("" for
 	// none) holds with maxTimestamp the greatest timestamp of those events.
@@ -108,6 +112,13 @@ func (sqliteDialect) account(*sqlGen) string { return "c.account_id" }
 func (sqliteDialect) listIn(g *sqlGen, lists func() string) string {
 	acct := g.bind(g.acctID)
 	return "m.list_num IN (SELECT num FROM lists WHERE account_id = " + acct + " AND id IN (" + lists() + "))"
+}
+
+// anyList: the SQLite store's list_members is keyed by (account, list
+// number, contact), so the contact's memberships are one seek per list of
+// the account.
+func (sqliteDialect) anyList(g *sqlGen) string {
+	return " AND m.list_num IN (SELECT num FROM lists WHERE account_id = " + g.bind(g.acctID) + ")"
 }
 
 func (sqliteDialect) lastEvent(g *sqlGen, where, having string) string {
@@ -318,7 +329,7 @@ func (g *sqlGen) boolean(n *cnode) string {
 func (g *sqlGen) arrayEmpty(f fieldRef) string {
 	switch f.kind {
 	case fkListIDs:
-		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + "))"
+		return "(NOT EXISTS (SELECT 1 FROM list_members AS m WHERE " + g.membersOf() + g.d.anyList(g) + "))"
 	case fkTagIDs:
 		return "(NOT EXISTS (SELECT 1 FROM contact_tags AS ct WHERE " + g.taggingsOf() + "))"
 	case fkAltEmails:

@@ -139,6 +139,9 @@ func (postgresDialect) addMonths(g *sqlGen, x func() string, months int64) strin
 // OR or NOT.
 func (postgresDialect) account(g *sqlGen) string { return g.acct }
 
+// anyList: PostgreSQL's list_members is keyed by (account, contact, list).
+func (postgresDialect) anyList(*sqlGen) string { return "" }
+
 func (postgresDialect) listIn(g *sqlGen, lists func() string) string {
 	return "m.list_id IN (" + lists() + ")"
 }

@@ -11,13 +11,15 @@ const (
 	qContactsWhere = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND "
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 
-	// qListIDsOf reads the memberships of the contacts in a JSON array of
-	// ids: a range of the primary key (account_id, contact_id, list_num) per
-	// contact, then the list's id by its number (lists_num). CROSS JOIN
-	// keeps list_members the outer loop.
-	qListIDsOf = `SELECT m.contact_id, l.id FROM list_members m CROSS JOIN lists l
-		WHERE m.account_id = ? AND m.contact_id IN (SELECT value FROM json_each(?))
-		AND l.account_id = m.account_id AND l.num = m.list_num`
+	// qListNumsOf reads the memberships of the contacts in a JSON array of
+	// ids, as list numbers. list_members is keyed by (account_id,
+	// list_num, contact_id), so this is one seek per list of the account
+	// (lists_num, in number order) and contact; CROSS JOIN keeps lists the
+	// outer loop. fillLists reads a dense set of contacts by qPageLists
+	// instead.
+	qListNumsOf = `SELECT m.list_num, m.contact_id FROM lists l CROSS JOIN list_members m
+		WHERE l.account_id = ?1 AND m.account_id = ?1 AND m.list_num = l.num
+		AND m.contact_id IN (SELECT value FROM json_each(?2))`
 
 	// qTagIDsOf reads the taggings of the contacts in a JSON array of ids,
 	// a range of contact_tags' primary key per contact.
@@ -33,9 +35,9 @@ const (
 		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
 
 	// The samples (a segment's, a list's, the contacts') read their
-	// contacts with contactColumnsLists: each contact's list ids in the
-	// same statement, so that a sample is one statement, not three (a
-	// transaction, the contacts, then their lists).
+	// contacts with contactColumnsLists: each contact's tag ids and
+	// Constant Contact-only attributes in the same statement, then the
+	// lists of all of them (fillLists).
 
 	// qContactsByIDs selects the contacts whose ids are in a JSON array.
 	qContactsByIDs = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? AND c.id" + qInValues
@@ -51,12 +53,18 @@ const (
 		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
 		WHERE m.account_id = ?1 AND m.list_num = ` + qListNum + ` ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?3`
 
+	// qAccountListNums are the numbers of the account ?1's lists: a
+	// statement by contact names them so that it seeks into list_members
+	// once per list and contact (its key starts with the list) rather than
+	// walking the account's memberships.
+	qAccountListNums = "(SELECT num FROM lists WHERE account_id = ?1)"
+
 	// qListNum is the number of the list ?2 of the account ?1 (NULL when
 	// there is none), which list_members holds instead of its id.
 	qListNum = "(SELECT num FROM lists WHERE account_id = ?1 AND id = ?2)"
 
 	qDeleteContacts       = "DELETE FROM contacts WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
-	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
+	qDeleteMembershipsOf  = "DELETE FROM list_members WHERE account_id = ?1 AND list_num IN " + qAccountListNums + " AND contact_id IN (SELECT value FROM json_each(?2))"
 	qDeleteTaggingsOf     = "DELETE FROM contact_tags WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteCCDetailsOf    = "DELETE FROM contact_cc WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
@@ -77,15 +85,14 @@ const (
 	contactColumnsC = "c.id, c.email, c.phone_number_id, c.external_id, c.anonymous_id, c.first_name, c.last_name, " +
 		"c.address_line_1, c.address_line_2, c.city, c.state_province_region, c.postal_code, c.country, c.phone_number, " +
 		"c.whatsapp, c.line, c.facebook, c.unique_name, c.alternate_emails, c.custom_fields, c.created_at, c.updated_at"
-	// contactColumnsLists is contactColumnsC, the contact's list ids and
-	// its tag ids, each comma-separated (ids are UUIDs), in no particular
-	// order: a range of list_members' (each list's id by its number) and
-	// of contact_tags' primary key, as
-	// for qListIDsOf and qTagIDsOf; then its Constant Contact-only
-	// attributes (NULL for none).
-	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(l.id) FROM list_members lm CROSS JOIN lists l
-		WHERE lm.account_id = c.account_id AND lm.contact_id = c.id AND l.account_id = lm.account_id AND l.num = lm.list_num),
-		(SELECT group_concat(ct.tag_id) FROM contact_tags ct
+	// contactColumnsLists is contactColumnsC and the contact's tag ids,
+	// comma-separated (ids are UUIDs), in no particular order (a range of
+	// contact_tags' primary key, as for qTagIDsOf), then its Constant
+	// Contact-only attributes (NULL for none). Its lists are read after the
+	// statement, for all its contacts at once (fillLists): list_members is
+	// keyed by list first, so a subquery would seek once per list of the
+	// account for every contact, list ids read from lists each time.
+	contactColumnsLists = contactColumnsC + `, (SELECT group_concat(ct.tag_id) FROM contact_tags ct
 		WHERE ct.account_id = c.account_id AND ct.contact_id = c.id),
 		(SELECT d.details FROM contact_cc d WHERE d.account_id = c.account_id AND d.contact_id = c.id)`
 )

@@ -55,6 +55,15 @@ func openSchema(t *testing.T) *sql.DB {
 		"ALTER TABLE contacts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;" + string(nums)); err != nil {
 		t.Fatalf("apply 0029: %v", err)
 	}
+	// and keyed by (account, list number, contact), as migration 0034
+	// makes it.
+	byList, err := os.ReadFile(filepath.Join("migrations", "0034_list_members_by_list.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(byList)); err != nil {
+		t.Fatalf("apply 0034: %v", err)
+	}
 	return db
 }
 

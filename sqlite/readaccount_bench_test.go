@@ -57,3 +57,96 @@ func BenchmarkReadAccountLoaded(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkContactReadsLoaded measures the reads of contacts with their
+// lists over a loaded database (SEGMENTD_REBUILD_BENCH_DB, as for
+// BenchmarkReadAccountLoaded; open a copy: Open upgrades it), on the
+// account with the most contacts: one contact, 100 contacts spread over
+// the account, 1,000 consecutive ones (an export's chunk), the samples,
+// and the lists of 30,000 contacts spread over the account (what an upsert
+// that changes that many stored contacts read before it left their lists
+// to the engine, UpsertResult.ListsAdded; BenchmarkUpsertChanged measures
+// that upsert). It reports the
+// process's CPU per read.
+func BenchmarkContactReadsLoaded(b *testing.B) {
+	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
+	if path == "" {
+		b.Skip("SEGMENTD_REBUILD_BENCH_DB not set")
+	}
+	s, err := Open(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	accts, err := s.Accounts(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var acct int64
+	var ids []string
+	for _, a := range accts {
+		var all []string
+		for after := ""; ; {
+			cs, err := s.ScanContacts(ctx, a.ID, after, 10_000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range cs {
+				all = append(all, c.ID)
+			}
+			if len(cs) < 10_000 {
+				break
+			}
+			after = cs[len(cs)-1].ID
+		}
+		if len(all) > len(ids) {
+			acct, ids = a.ID, all
+		}
+	}
+	if len(ids) < 30_000 {
+		b.Skipf("the largest account has %d contacts, fewer than 30,000", len(ids))
+	}
+	spread := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = ids[i*len(ids)/n]
+		}
+		return out
+	}
+	lists, err := s.Lists(ctx, acct, "", 1)
+	if err != nil || len(lists) == 0 {
+		b.Fatalf("Lists: %d, %v", len(lists), err)
+	}
+	some, many := spread(100), spread(30_000)
+	chunk := ids[len(ids)/2 : len(ids)/2+1000]
+	for _, r := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Contact", func() error { _, err := s.Contact(ctx, acct, ids[len(ids)/3]); return err }},
+		{"ContactsByIDs-100", func() error { _, err := s.ContactsByIDs(ctx, acct, some); return err }},
+		{"ContactsByIDs-1000-consecutive", func() error { _, err := s.ContactsByIDs(ctx, acct, chunk); return err }},
+		{"SampleContacts-50", func() error { _, err := s.SampleContacts(ctx, acct, 50); return err }},
+		{"ListSample-50", func() error { _, err := s.ListSample(ctx, acct, lists[0].ID, 50); return err }},
+		{"ListIDsOf-30000", func() error {
+			cs := make([]segmentd.Contact, len(many))
+			ptrs := make([]*segmentd.Contact, len(many))
+			for i, id := range many {
+				cs[i].ID = id
+				ptrs[i] = &cs[i]
+			}
+			return fillListIDsOf(ctx, s.read, acct, ptrs)
+		}},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			c0 := cputime.Process()
+			for b.Loop() {
+				if err := r.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cputime.Process()-c0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}

@@ -84,12 +84,14 @@ const qContactPage = "SELECT " + contactColumnsC + " FROM contacts c WHERE c.acc
 // The pairs of a page's contacts, a range of each table's primary key in
 // contact order.
 const (
-	// A list's id comes from its number (listsByNum), found in Go: a
-	// join with lists cost a seek per membership and a sort of each
-	// contact's lists by id (the rebuild's largest read after the
-	// contacts), where the range alone is read in its key's order.
-	qPageLists = `SELECT contact_id, list_num FROM list_members
-		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, list_num`
+	// list_members is keyed by (account_id, list_num, contact_id): a
+	// page's memberships are one range of the key per list of the
+	// account (lists_num, in number order), each in contact order. A
+	// list's id comes from its number (listsByNum), found in Go: a join
+	// that gave ids would read the list's row for every membership.
+	qPageLists = `SELECT m.list_num, m.contact_id FROM lists l CROSS JOIN list_members m
+		WHERE l.account_id = ?1 AND m.account_id = ?1 AND m.list_num = l.num
+		AND m.contact_id BETWEEN ?2 AND ?3`
 	qListsByNum = `SELECT num, id FROM lists WHERE account_id = ?`
 	qPageTags   = `SELECT contact_id, tag_id FROM contact_tags
 		WHERE account_id = ? AND contact_id BETWEEN ? AND ? ORDER BY contact_id, tag_id`
@@ -100,10 +102,11 @@ const (
 // readContactPage reads up to limit contacts with ids greater than after,
 // in id order, each with its lists (in id order), tags and Constant
 // Contact-only attributes. At the rebuild's scale it reads the
-// page first and then one range of list_members, contact_tags and
-// contact_cc over the page's ids each, merged in id order: three
-// sequential reads where subqueries of each contact seek three times a
-// contact (about a third of the rebuild's read of contacts).
+// page first and then the ranges of list_members (one a list,
+// readPageLists), contact_tags and contact_cc over the page's ids,
+// merged in id order: sequential reads where subqueries of each contact
+// seek into each table for every contact (about a third of the
+// rebuild's read of contacts).
 func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
 	lists, err := listsByNum(ctx, tx, acct)
 	if err != nil {
@@ -114,8 +117,8 @@ func readContactPage(ctx context.Context, tx *sql.Tx, acct int64, after string, 
 
 // listsByNum returns the account's list ids by their numbers
 // (list_members.list_num).
-func listsByNum(ctx context.Context, tx *sql.Tx, acct int64) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, qListsByNum, acct)
+func listsByNum(ctx context.Context, q queryer, acct int64) (map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, qListsByNum, acct)
 	if err != nil {
 		return nil, err
 	}
@@ -170,21 +173,7 @@ func readContactPageInto(ctx context.Context, tx *sql.Tx, acct int64, after stri
 		return cs, nil
 	}
 	first, last := cs[0].ID, cs[len(cs)-1].ID
-	var num int64
-	all := make([]string, 0, 4*len(cs)) // the page's list ids: a contact's are the last of it while they come
-	err = mergePairs(ctx, tx, qPageLists, acct, first, last, cs, &num, func(c *segmentd.Contact) error {
-		if id, ok := lists[num]; ok { // a member of no list (deleted) is skipped, as the join did
-			n := len(c.ListIDs) + 1
-			all = append(all, id)
-			c.ListIDs = all[len(all)-n : len(all) : len(all)]
-		}
-		return nil
-	})
-	for i := range cs {
-		if len(cs[i].ListIDs) > 1 {
-			slices.Sort(cs[i].ListIDs)
-		}
-	}
+	err = readPageLists(ctx, tx, acct, first, last, cs, lists)
 	ids := make(map[string]string) // tag ids, one string each
 	var v sql.RawBytes
 	if err == nil {
@@ -203,6 +192,65 @@ func readContactPageInto(ctx context.Context, tx *sql.Tx, acct int64, after stri
 		})
 	}
 	return cs, err
+}
+
+// readPageLists sets the ListIDs (in id order) of the page cs, contacts
+// in id order from first to last, from the account's lists by number.
+// Its memberships come list by list, each list's in contact order, so
+// each list's are merged with the page from its start; a contact's list
+// ids are then sliced from one array of the page's, counted first.
+func readPageLists(ctx context.Context, tx *sql.Tx, acct int64, first, last string, cs []segmentd.Contact, lists map[int64]string) error {
+	rows, err := tx.QueryContext(ctx, qPageLists, acct, first, last)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type pair struct {
+		contact int32
+		list    string
+	}
+	pairs := make([]pair, 0, 4*len(cs))
+	counts := make([]int32, len(cs))
+	var num, prev int64 = 0, -1
+	var list string
+	var cid sql.RawBytes
+	i := 0
+	for rows.Next() {
+		if err := rows.Scan(&num, &cid); err != nil {
+			return err
+		}
+		if num != prev {
+			prev, i, list = num, 0, lists[num] // the join gives only the lists of the transaction
+		}
+		for i < len(cs) && cs[i].ID < string(cid) {
+			i++
+		}
+		if i < len(cs) && cs[i].ID == string(cid) {
+			pairs = append(pairs, pair{int32(i), list})
+			counts[i]++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	all := make([]string, len(pairs))
+	at := 0
+	for i, n := range counts {
+		if n > 0 {
+			cs[i].ListIDs = all[at : at : at+int(n)]
+			at += int(n)
+		}
+	}
+	for _, p := range pairs {
+		c := &cs[p.contact]
+		c.ListIDs = append(c.ListIDs, p.list)
+	}
+	for i := range cs {
+		if len(cs[i].ListIDs) > 1 {
+			slices.Sort(cs[i].ListIDs)
+		}
+	}
+	return nil
 }
 
 // mergePairs runs query over the (contact id, value) pairs of the ids from

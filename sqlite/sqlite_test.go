@@ -999,3 +999,88 @@ func TestUpsertIdentifiersOnly(t *testing.T) {
 		t.Fatalf("b's email alone = %+v, %v; want the external id required", res, err)
 	}
 }
+
+// TestMigrateListMembersByList opens a database of schema version 33
+// (list_members keyed by account, contact, list) with two accounts: after
+// the upgrade the key starts with the list, every membership is kept with
+// its time, and each read by contact (a contact, a page of the rebuild,
+// the samples, a delete) finds the same lists.
+func TestMigrateListMembersByList(t *testing.T) {
+	db, path, latest := databaseAt(t, 33)
+	const (
+		c1, c2, c3 = "01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002", "01900000-0000-7000-8000-000000000003"
+		la, lb, lc = "7d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "8d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f", "9d3c2f4e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+	)
+	if _, err := db.Exec(`PRAGMA user_version = 33;
+		INSERT INTO accounts (id, name, created_at) VALUES (1, 'one', 0), (2, 'two', 0);
+		INSERT INTO lists (account_id, id, num, name, name_key, created_at, updated_at) VALUES
+			(1, '` + lb + `', 1, 'B', 'b', 0, 0), (1, '` + la + `', 2, 'A', 'a', 0, 0), (2, '` + lc + `', 1, 'C', 'c', 0, 0);
+		INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES
+			(1, '` + c1 + `', 'one@example.com', 5, 5), (1, '` + c2 + `', 'two@example.com', 5, 5),
+			(1, '` + c3 + `', 'three@example.com', 5, 5), (2, '` + c1 + `', 'one@example.com', 5, 5);
+		INSERT INTO list_members (account_id, contact_id, list_num, added_at) VALUES
+			(1, '` + c1 + `', 1, 7), (1, '` + c1 + `', 2, 5), (1, '` + c3 + `', 2, 6), (2, '` + c1 + `', 1, 8)`); err != nil {
+		t.Fatal(err)
+	}
+	s := upgraded(t, db, path, latest)
+	var key []string
+	rows, err := s.read.Query("SELECT name FROM pragma_index_xinfo('sqlite_autoindex_list_members_1') WHERE key ORDER BY seqno")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		key = append(key, name)
+	}
+	rows.Close()
+	if want := []string{"account_id", "list_num", "contact_id"}; !slices.Equal(key, want) {
+		t.Fatalf("list_members keyed by %v, want %v", key, want)
+	}
+	var got []string
+	rows, err = s.read.Query("SELECT account_id || ' ' || list_num || ' ' || contact_id || ' ' || added_at FROM list_members ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	rows.Close()
+	want := []string{"1 1 " + c1 + " 7", "1 2 " + c1 + " 5", "1 2 " + c3 + " 6", "2 1 " + c1 + " 8"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("memberships after the upgrade %v, want %v", got, want)
+	}
+	if c, err := s.Contact(t.Context(), 1, c1); err != nil || !slices.Equal(c.ListIDs, []string{la, lb}) {
+		t.Fatalf("Contact(1, c1) lists %v, %v; want %v", c.ListIDs, err, []string{la, lb})
+	}
+	page, err := s.ScanContacts(t.Context(), 1, "", 10)
+	if err != nil || len(page) != 3 {
+		t.Fatalf("ScanContacts = %d contacts, %v; want 3", len(page), err)
+	}
+	for i, lists := range [][]string{{la, lb}, nil, {la}} {
+		if !slices.Equal(page[i].ListIDs, lists) {
+			t.Errorf("ScanContacts: %s on %v, want %v", page[i].ID, page[i].ListIDs, lists)
+		}
+	}
+	if cs, err := s.ListSample(t.Context(), 1, la, 10); err != nil || len(cs) != 2 || cs[0].ID != c3 || !slices.Equal(cs[1].ListIDs, []string{la, lb}) {
+		t.Fatalf("ListSample(A) = %+v, %v; want %s then %s on both lists", cs, err, c3, c1)
+	}
+	if n, err := s.DeleteContacts(t.Context(), 1, []string{c1}); err != nil || n != 1 {
+		t.Fatalf("DeleteContacts = %d, %v", n, err)
+	}
+	for _, tc := range []struct {
+		acct    int64
+		list    string
+		members int
+	}{{1, la, 1}, {1, lb, 0}, {2, lc, 1}} {
+		if n, err := s.CountListMembers(t.Context(), tc.acct, tc.list); err != nil || n != tc.members {
+			t.Errorf("CountListMembers(%d, %s) after the delete = %d, %v; want %d", tc.acct, tc.list, n, err, tc.members)
+		}
+	}
+}

@@ -190,7 +190,7 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 		}
 		if p.Lists != nil {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE account_id = ?1 AND contact_id = ?2
-				AND list_num NOT IN (SELECT num FROM lists WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?3)))`, acct, p.ID, jsonStrings(p.Lists)); err != nil {
+				AND list_num IN (SELECT num FROM lists WHERE account_id = ?1 AND id NOT IN (SELECT value FROM json_each(?3)))`, acct, p.ID, jsonStrings(p.Lists)); err != nil {
 				return err
 			}
 		}

@@ -46,9 +46,11 @@ type upsertBatch struct {
 // merges in memory (with segmentd.ApplyPatch), then writes each touched
 // contact once with prepared statements. UpsertResult.Contacts holds each
 // created contact, and each stored one a patch changed, once, in its final
-// state, in the order the request first named it; UpsertResult.Joined the
-// stored contacts no patch changed, which only joined listIDs: their lists
-// are never read.
+// state, in the order the request first named it (past seekListsAlone
+// changed stored contacts, with only the request's lists:
+// UpsertResult.ListsAdded, fillLists); UpsertResult.Joined the stored
+// contacts no patch changed, which only joined listIDs: their lists are
+// never read.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -65,11 +67,12 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 var _ segmentd.UpsertGrouper = (*Store)(nil)
 
 // UpsertContactsGroup applies several upserts of one account in one write
-// transaction. Membership-only requests each rewrite most pages of
-// list_members (their contacts are spread over the whole account), so one
-// commit for several writes each page to the WAL, and the checkpoint to
-// the file, once instead of once per request (docs/sqlite.md, "Grouped
-// upserts").
+// transaction. Membership-only requests each read most pages of contacts
+// (their contacts are spread over the whole account) and write a region of
+// list_members (since schema version 34 keyed by list first; before, most
+// of its pages), so one commit for several writes each page to the WAL, and
+// the checkpoint to the file, once instead of once per request
+// (docs/sqlite.md, "Grouped upserts").
 //
 // The one failure of an upsert of its own is a list that does not exist
 // (deleted after the request was accepted): it is checked before the
@@ -321,11 +324,19 @@ func scanIdentifiers(rows *sql.Rows) (segmentd.Contact, error) {
 	return c, err
 }
 
-// fillLists adds their stored lists to the stored contacts a patch
-// changed, which UpsertResult.Contacts carries in full. The others only
-// joined the request's lists (UpsertResult.Joined), so theirs are not
+// fillLists adds their stored tags and Constant Contact details to the
+// stored contacts a patch changed, which UpsertResult.Contacts carries,
+// and their stored lists when they are at most seekListsAlone. The others
+// only joined the request's lists (UpsertResult.Joined), so theirs are not
 // read: that read was a fifth of the realistic load's CPU
 // (docs/sqlite.md).
+//
+// Past seekListsAlone changed contacts, their lists are not read either
+// (UpsertResult.ListsAdded): since schema version 34 a contact's lists
+// are a seek per list of the account, which for a sync re-sending 30,000
+// changed contacts cost seconds, and the engine holds them already. A
+// one-contact write (Constant Contact's, which answers with the contact)
+// still gets its lists, for a few seeks.
 func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64) error {
 	var cs []*segmentd.Contact
 	for _, e := range b.order {
@@ -333,7 +344,9 @@ func (b *upsertBatch) fillLists(ctx context.Context, tx *sql.Tx, acct int64) err
 			cs = append(cs, &e.c)
 		}
 	}
-	return fillListIDsOf(ctx, tx, acct, cs)
+	lists := len(cs) <= seekListsAlone
+	b.res.ListsAdded = !lists
+	return fillSetsOf(ctx, tx, acct, cs, lists)
 }
 
 // identifiers returns the entry's identifier values in segmentd.Identifiers order.
@@ -477,7 +490,8 @@ var contactWriteCols = append(append([]string{"account_id", "id"}, textCols...),
 //
 // Writes go in key order (contact ids, which are time-ordered, so nearly
 // rowid order too): each B-tree page is then visited once per batch, while
-// it is in the page cache, instead of once per contact on it.
+// it is in the page cache, instead of once per contact on it. A list's new
+// memberships are one run of list_members' key (account, list, contact).
 func (b *upsertBatch) write(ctx context.Context, tx *sql.Tx, acct int64, lists []int64, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil

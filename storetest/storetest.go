@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"ContactReads", testContactReads},
 		{"ScanContacts", testScanContacts},
 		{"UpsertResultContacts", testUpsertResultContacts},
+		{"UpsertManyChanged", testUpsertManyChanged},
 		{"DeleteContacts", testDeleteContacts},
 		{"DeleteIdentifier", testDeleteIdentifier},
 		{"Jobs", testJobs},
@@ -934,6 +935,69 @@ func testUpsertResultContacts(t *testing.T, st segmentd.Store) {
 	}
 	if res := upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("old@example.com")}); len(res.Contacts) != 0 || len(res.Errors) != 1 {
 		t.Fatalf("refused-only upsert = %+v", res)
+	}
+}
+
+// testUpsertManyChanged upserts changed fields of more stored contacts
+// than a store may read the lists of (the SQLite store's seekListsAlone):
+// every contact keeps its lists and tags and joins the request's, and
+// the result's contacts are the stored ones, but for ListIDs when
+// ListsAdded: then only the request's lists.
+func testUpsertManyChanged(t *testing.T, st segmentd.Store) {
+	acct := newAccount(t, st, "acme")
+	c := ctx(t)
+	l1 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l1", now))
+	l2 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l2", now))
+	l3 := must[segmentd.List](t, "CreateList")(st.CreateList(c, acct, "l3", now))
+	gold := must[segmentd.Tag](t, "CreateTag")(st.CreateTag(c, acct, "gold", "", 10, now))
+	const n = 100
+	var ps []segmentd.ContactPatch
+	for i := range n {
+		ps = append(ps, segmentd.ContactPatch{Email: str(fmt.Sprintf("c%03d@example.com", i))})
+	}
+	ids := make([]string, n)
+	for i, rc := range upsert(t, st, acct, []string{l1.ID}, ps...).Contacts {
+		ids[i] = rc.ID
+	}
+	upsert(t, st, acct, []string{l2.ID}, ps[:n/2]...)
+	noErr(t, "TagContacts", errOnly(st.TagContacts(c, acct, []string{gold.ID}, ids[:n/4], now)))
+
+	changed := make([]segmentd.ContactPatch, n)
+	for i := range changed {
+		changed[i] = segmentd.ContactPatch{Email: ps[i].Email, FirstName: str(fmt.Sprintf("F%d", i))}
+	}
+	res := upsert(t, st, acct, []string{l3.ID}, changed...)
+	if res.Updated != n || len(res.Contacts) != n || len(res.Joined) != 0 {
+		t.Fatalf("upsert of %d changed contacts: updated %d, %d contacts, %d joined", n, res.Updated, len(res.Contacts), len(res.Joined))
+	}
+	stored := must[[]segmentd.Contact](t, "ContactsByIDs")(st.ContactsByIDs(c, acct, ids))
+	byID := make(map[string]segmentd.Contact, len(stored))
+	for _, sc := range stored {
+		byID[sc.ID] = sc
+	}
+	for i, id := range ids {
+		sc := byID[id]
+		want := sortedCopy(l1.ID, l3.ID)
+		if i < n/2 {
+			want = sortedCopy(l1.ID, l2.ID, l3.ID)
+		}
+		var tags []string
+		if i < n/4 {
+			tags = []string{gold.ID}
+		}
+		if !slices.Equal(sc.ListIDs, want) || !slices.Equal(sc.TagIDs, tags) || sc.FirstName != fmt.Sprintf("F%d", i) {
+			t.Fatalf("contact %d after the upsert: lists %v tags %v first name %q, want lists %v tags %v", i, sc.ListIDs, sc.TagIDs, sc.FirstName, want, tags)
+		}
+		rc := res.Contacts[i]
+		if res.ListsAdded {
+			if !slices.Equal(rc.ListIDs, []string{l3.ID}) {
+				t.Fatalf("result contact %d with ListsAdded: lists %v, want the request's [%s]", i, rc.ListIDs, l3.ID)
+			}
+			rc.ListIDs = sc.ListIDs
+		}
+		if !reflect.DeepEqual(rc, sc) {
+			t.Fatalf("result contact %d (ListsAdded %v)\n got %+v\nread %+v", i, res.ListsAdded, rc, sc)
+		}
 	}
 }
 
