@@ -508,7 +508,7 @@ func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limi
 	if err != nil {
 		return nil, afterSeq, err
 	}
-	evs, seqs := mergeEvents(bevs, bseqs, revs, rseqs, limit)
+	evs, seqs := eventblock.Merge(bevs, bseqs, revs, rseqs, limit)
 	if len(seqs) == 0 {
 		return evs, afterSeq, nil
 	}
@@ -559,30 +559,6 @@ func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int)
 		after = seqs[len(seqs)-1]
 	}
 	return evs, seqs, nil
-}
-
-// mergeEvents merges two runs of events each in number order (a's numbers
-// in as, b's in bs) and keeps the first limit.
-func mergeEvents(a []segmentd.Event, as []int64, b []segmentd.Event, bs []int64, limit int) ([]segmentd.Event, []int64) {
-	if len(b) == 0 {
-		return a[:min(len(a), limit)], as[:min(len(as), limit)]
-	}
-	if len(a) == 0 {
-		return b[:min(len(b), limit)], bs[:min(len(bs), limit)]
-	}
-	n := min(len(a)+len(b), limit)
-	evs, seqs := make([]segmentd.Event, 0, n), make([]int64, 0, n)
-	i, j := 0, 0
-	for len(evs) < n {
-		if j == len(b) || i < len(a) && as[i] < bs[j] {
-			evs, seqs = append(evs, a[i]), append(seqs, as[i])
-			i++
-		} else {
-			evs, seqs = append(evs, b[j]), append(seqs, bs[j])
-			j++
-		}
-	}
-	return evs, seqs
 }
 
 // scanEventRows reads the rows of events numbered after afterSeq and up

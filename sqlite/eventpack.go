@@ -234,31 +234,6 @@ func scanBlocks(ctx context.Context, q queryer, acct, after int64, limit int, ev
 	return evs, seqs, rows.Err()
 }
 
-// mergeEvents merges two runs of events each in sequence order (a's
-// numbers in as, b's in bs) and keeps the first limit.
-func mergeEvents(a []segmentd.Event, as []int64, b []segmentd.Event, bs []int64, limit int) ([]segmentd.Event, []int64) {
-	if len(b) == 0 {
-		return a[:min(len(a), limit)], as[:min(len(as), limit)]
-	}
-	if len(a) == 0 {
-		return b[:min(len(b), limit)], bs[:min(len(bs), limit)]
-	}
-	n := min(len(a)+len(b), limit)
-	out := make([]segmentd.Event, 0, n)
-	seqs := make([]int64, 0, n)
-	i, j := 0, 0
-	for len(out) < n {
-		if j == len(b) || i < len(a) && as[i] < bs[j] {
-			out, seqs = append(out, a[i]), append(seqs, as[i])
-			i++
-		} else {
-			out, seqs = append(out, b[j]), append(seqs, bs[j])
-			j++
-		}
-	}
-	return out, seqs
-}
-
 // blockIDs are the sg_event_ids (stored forms) of one block, by sequence
 // number, kept for the duplicate probes of one batch.
 type blockIDs struct {

@@ -718,7 +718,7 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	if r.reuse {
 		r.rowSeqs = r.seqs
 	}
-	evs, seqs := mergeEvents(r.events(), r.seqs, bevs, bseqs, limit)
+	evs, seqs := eventblock.Merge(r.events(), r.seqs, bevs, bseqs, limit)
 	r.seqs = seqs
 	last := afterSeq
 	if len(seqs) > 0 {

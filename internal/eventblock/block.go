@@ -388,3 +388,28 @@ func (e *Encoder) Len() int { return e.n }
 
 // Err is the error that ended Next early, nil at a clean end.
 func (r *Reader) Err() error { return r.err }
+
+// Merge merges two runs of events, each in number order (a's numbers in
+// as, b's in bs), and keeps the first limit: a store's events kept both
+// as blocks and as rows of their own are read as one run.
+func Merge(a []segmentd.Event, as []int64, b []segmentd.Event, bs []int64, limit int) ([]segmentd.Event, []int64) {
+	if len(b) == 0 {
+		return a[:min(len(a), limit)], as[:min(len(as), limit)]
+	}
+	if len(a) == 0 {
+		return b[:min(len(b), limit)], bs[:min(len(bs), limit)]
+	}
+	n := min(len(a)+len(b), limit)
+	evs, seqs := make([]segmentd.Event, 0, n), make([]int64, 0, n)
+	i, j := 0, 0
+	for len(evs) < n {
+		if j == len(b) || i < len(a) && as[i] < bs[j] {
+			evs, seqs = append(evs, a[i]), append(seqs, as[i])
+			i++
+		} else {
+			evs, seqs = append(evs, b[j]), append(seqs, bs[j])
+			j++
+		}
+	}
+	return evs, seqs
+}

@@ -95,3 +95,29 @@ func TestEventBlockCodec(t *testing.T) {
 		Decode(&br, string(b), 1000, 0, nil, nil)
 	}
 }
+
+func TestMerge(t *testing.T) {
+	ev := func(id string) segmentd.Event { return segmentd.Event{SGEventID: id} }
+	a, as := []segmentd.Event{ev("a1"), ev("a4"), ev("a5")}, []int64{1, 4, 5}
+	b, bs := []segmentd.Event{ev("b2"), ev("b3"), ev("b6")}, []int64{2, 3, 6}
+	for _, tc := range []struct {
+		limit int
+		want  []int64
+	}{{10, []int64{1, 2, 3, 4, 5, 6}}, {4, []int64{1, 2, 3, 4}}, {0, []int64{}}} {
+		evs, seqs := Merge(a, as, b, bs, tc.limit)
+		if !slices.Equal(seqs, tc.want) || len(evs) != len(seqs) {
+			t.Fatalf("limit %d: numbers %v, want %v", tc.limit, seqs, tc.want)
+		}
+		for i, e := range evs {
+			if want := map[int64]string{1: "a1", 2: "b2", 3: "b3", 4: "a4", 5: "a5", 6: "b6"}[seqs[i]]; e.SGEventID != want {
+				t.Fatalf("limit %d: event %d is %q, want %q", tc.limit, seqs[i], e.SGEventID, want)
+			}
+		}
+	}
+	if _, seqs := Merge(a, as, nil, nil, 2); !slices.Equal(seqs, []int64{1, 4}) {
+		t.Fatalf("one run alone: %v", seqs)
+	}
+	if _, seqs := Merge(nil, nil, b, bs, 5); !slices.Equal(seqs, []int64{2, 3, 6}) {
+		t.Fatalf("the other run alone: %v", seqs)
+	}
+}
