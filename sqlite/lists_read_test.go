@@ -14,20 +14,8 @@ import (
 // rows than the seeks would visit) and for a few. Each way gives every
 // contact its stored lists, sorted, with the lists the caller set kept.
 func TestFillLists(t *testing.T) {
-	s := openTemp(t)
+	s, a, lists := accountWithLists(t, 3)
 	ctx := t.Context()
-	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lists []string
-	for i := range 3 {
-		l, err := s.CreateList(ctx, a.ID, fmt.Sprintf("L%d", i), testNow)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lists = append(lists, l.ID)
-	}
 	// Contact i is on list k when i%(k+2) == 0; list 0 holds them all.
 	const n = 300
 	emails := make([]string, n)
@@ -118,20 +106,8 @@ func TestFillLists(t *testing.T) {
 // full, what a one-contact answer needs); one changing more leaves them
 // unread and says so, Contacts carrying only the request's lists.
 func TestUpsertListsAdded(t *testing.T) {
-	s := openTemp(t)
+	s, a, lists := accountWithLists(t, 2)
 	ctx := t.Context()
-	a, err := s.CreateAccount(ctx, "acme", 0, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lists []string
-	for i := range 2 {
-		l, err := s.CreateList(ctx, a.ID, fmt.Sprintf("L%d", i), testNow)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lists = append(lists, l.ID)
-	}
 	const n = seekListsAlone + 1
 	patches := make([]segmentd.ContactPatch, n)
 	for i := range patches {
@@ -166,4 +142,23 @@ func TestUpsertListsAdded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// accountWithLists opens a store with one account and n lists of it.
+func accountWithLists(t *testing.T, n int) (*Store, segmentd.Account, []string) {
+	t.Helper()
+	s := openTemp(t)
+	a, err := s.CreateAccount(t.Context(), "acme", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := make([]string, n)
+	for i := range lists {
+		l, err := s.CreateList(t.Context(), a.ID, fmt.Sprintf("L%d", i), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists[i] = l.ID
+	}
+	return s, a, lists
 }

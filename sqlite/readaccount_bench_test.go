@@ -16,19 +16,7 @@ import (
 // events. It reports the process's CPU per read (the figure to compare on
 // a shared machine) and what it read.
 func BenchmarkReadAccountLoaded(b *testing.B) {
-	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
-	if path == "" {
-		b.Skip("SEGMENTD_REBUILD_BENCH_DB not set")
-	}
-	s, err := Open(b.Context(), path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	accts, err := s.Accounts(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, accts := openLoadedBenchDB(b)
 	for _, whole := range []bool{false, true} {
 		name := "contacts"
 		if whole {
@@ -69,20 +57,8 @@ func BenchmarkReadAccountLoaded(b *testing.B) {
 // that upsert). It reports the
 // process's CPU per read.
 func BenchmarkContactReadsLoaded(b *testing.B) {
-	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
-	if path == "" {
-		b.Skip("SEGMENTD_REBUILD_BENCH_DB not set")
-	}
-	s, err := Open(b.Context(), path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, accts := openLoadedBenchDB(b)
 	ctx := b.Context()
-	accts, err := s.Accounts(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	var acct int64
 	var ids []string
 	for _, a := range accts {
@@ -149,4 +125,25 @@ func BenchmarkContactReadsLoaded(b *testing.B) {
 			b.ReportMetric(float64((cputime.Process()-c0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
+}
+
+// openLoadedBenchDB opens the loaded database SEGMENTD_REBUILD_BENCH_DB
+// names (skipping the benchmark without one), closed with it, and lists
+// its accounts.
+func openLoadedBenchDB(b *testing.B) (*Store, []segmentd.Account) {
+	b.Helper()
+	path := os.Getenv("SEGMENTD_REBUILD_BENCH_DB")
+	if path == "" {
+		b.Skip("SEGMENTD_REBUILD_BENCH_DB not set")
+	}
+	s, err := Open(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	accts, err := s.Accounts(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, accts
 }

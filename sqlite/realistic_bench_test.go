@@ -131,22 +131,7 @@ func BenchmarkUpsertRealistic(b *testing.B) {
 		bs := newBenchStore(b)
 		ctx := b.Context()
 		now := time.Now()
-		var fields [5]string
-		for i, t := range []segmentd.FieldType{segmentd.FieldText, segmentd.FieldText, segmentd.FieldNumber, segmentd.FieldNumber, segmentd.FieldDate} {
-			f, err := bs.s.CreateFieldDefinition(ctx, bs.acct, fmt.Sprintf("field_%d", i), t, 100, now)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fields[i] = f.ID
-		}
-		lists := make([]string, realisticLists)
-		for i := range lists {
-			l, err := bs.s.CreateList(ctx, bs.acct, fmt.Sprintf("list %02d", i), now)
-			if err != nil {
-				b.Fatal(err)
-			}
-			lists[i] = l.ID
-		}
+		fields, lists := bs.realisticAccount(b, now)
 		load := newRealisticLoad(total, fields)
 		run := func(rs []realisticRequest, wantCreated bool) time.Duration {
 			t0 := time.Now()
@@ -214,4 +199,27 @@ func BenchmarkUpsertRealistic(b *testing.B) {
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(memberCPU.Seconds()/float64(b.N), "member-cpu-s/op")
 	b.ReportMetric(0, "ns/op")
+}
+
+// realisticAccount creates the realistic account's five custom fields
+// (two Text, two Number, a Date) and its realisticLists lists.
+func (bs *benchStore) realisticAccount(b *testing.B, now time.Time) (fields [5]string, lists []string) {
+	b.Helper()
+	ctx := b.Context()
+	for i, t := range []segmentd.FieldType{segmentd.FieldText, segmentd.FieldText, segmentd.FieldNumber, segmentd.FieldNumber, segmentd.FieldDate} {
+		f, err := bs.s.CreateFieldDefinition(ctx, bs.acct, fmt.Sprintf("field_%d", i), t, 100, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fields[i] = f.ID
+	}
+	lists = make([]string, realisticLists)
+	for i := range lists {
+		l, err := bs.s.CreateList(ctx, bs.acct, fmt.Sprintf("list %02d", i), now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lists[i] = l.ID
+	}
+	return fields, lists
 }

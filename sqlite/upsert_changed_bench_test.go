@@ -26,22 +26,7 @@ func BenchmarkUpsertChanged(b *testing.B) {
 	bs := newBenchStore(b)
 	ctx := b.Context()
 	now := time.Now()
-	var fields [5]string
-	for i, t := range []segmentd.FieldType{segmentd.FieldText, segmentd.FieldText, segmentd.FieldNumber, segmentd.FieldNumber, segmentd.FieldDate} {
-		f, err := bs.s.CreateFieldDefinition(ctx, bs.acct, fmt.Sprintf("field_%d", i), t, 100, now)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fields[i] = f.ID
-	}
-	lists := make([]string, realisticLists)
-	for i := range lists {
-		l, err := bs.s.CreateList(ctx, bs.acct, fmt.Sprintf("list %02d", i), now)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lists[i] = l.ID
-	}
+	fields, lists := bs.realisticAccount(b, now)
 	load := newRealisticLoad(total, fields)
 	for _, rs := range [][]realisticRequest{load.full, load.member} {
 		for len(rs) > 0 {
