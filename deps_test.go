@@ -26,6 +26,7 @@ func TestImports(t *testing.T) {
 		{pkg: "query", forbidden: noIO},
 		{pkg: "criteria", allowed: []string{"query", "internal/jsoncheck"}, forbidden: noIO},
 		{pkg: "internal/jsoncheck", forbidden: noIO},
+		{pkg: "internal/jsonenc", forbidden: noIO},
 		{pkg: "internal/snapshot", allowed: []string{".", "internal/fsync"}},
 		{pkg: "internal/journal", allowed: []string{"internal/fsync"}, forbidden: noIO},
 		{pkg: "internal/fsync", forbidden: noIO},

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/jsonenc"
 )
 
 // The jsonb columns of contacts in Go: custom_fields, an object keyed by
@@ -38,7 +38,7 @@ func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, id)
+		b = jsonenc.AppendStored(b, id)
 		b = append(b, ':')
 		v := m[id]
 		switch v.Type {
@@ -47,11 +47,11 @@ func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return "", fmt.Errorf("field %s: %v is not a JSON number", id, f)
 			}
-			b = appendJSONNumber(b, f)
+			b = jsonenc.AppendFloat(b, f)
 		case segmentd.FieldDate:
 			b = strconv.AppendInt(b, toMS(v.Time), 10)
 		default:
-			b = appendJSONString(b, v.Text)
+			b = jsonenc.AppendStored(b, v.Text)
 		}
 	}
 	b = append(b, '}')
@@ -73,33 +73,9 @@ func encodeAlternateEmails(a []string) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = jsonenc.AppendStored(b, v)
 	}
 	return string(append(b, ']'))
-}
-
-// appendJSONString appends s as a JSON string. Plain strings are copied;
-// others go through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			e, _ := json.Marshal(s) // a string always marshals
-			return append(b, e...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONNumber formats f as encoding/json does.
-func appendJSONNumber(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		e, _ := json.Marshal(f) // exponent form, as encoding/json writes it
-		return append(b, e...)
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // decodeCustomFields reads custom_fields. The type of each value comes

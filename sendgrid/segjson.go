@@ -1,17 +1,16 @@
 package sendgrid
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/audience"
+	"github.com/segmentd/segmentd/internal/jsonenc"
 )
 
 // A segment's answer (Segment2xx) with its 50-contact sample is written
@@ -26,11 +25,11 @@ import (
 // writeJSON's encoder ends with.
 func appendSegment2(b []byte, v audience.SegmentView, cr *contactRenderer) ([]byte, error) {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, v.ID)
+	b = jsonenc.AppendString(b, v.ID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, v.Name)
+	b = jsonenc.AppendString(b, v.Name)
 	b = append(b, `,"query_dsl":`...)
-	b = appendJSONString(b, v.QueryDSL)
+	b = jsonenc.AppendString(b, v.QueryDSL)
 	b = append(b, `,"contacts_count":`...)
 	b = strconv.AppendInt(b, int64(v.ContactsCount), 10)
 	b = append(b, `,"contacts_sample":[`...)
@@ -56,13 +55,13 @@ func appendSegment2(b []byte, v audience.SegmentView, cr *contactRenderer) ([]by
 	b = append(b, `,"parent_list_ids":`...)
 	b = appendJSONStrings(b, v.ParentListIDs)
 	b = append(b, `,"query_version":`...)
-	b = appendJSONString(b, v.QueryVersion)
+	b = jsonenc.AppendString(b, v.QueryVersion)
 	st := queryStatus(v)
 	b = append(b, `,"status":{"query_validation":`...)
-	b = appendJSONString(b, st.QueryValidation)
+	b = jsonenc.AppendString(b, st.QueryValidation)
 	if st.ErrorMessage != "" {
 		b = append(b, `,"error_message":`...)
-		b = appendJSONString(b, st.ErrorMessage)
+		b = jsonenc.AppendString(b, st.ErrorMessage)
 	}
 	b = append(b, `},"refreshes_used":`...)
 	b = strconv.AppendInt(b, int64(v.RefreshesUsed), 10)
@@ -87,14 +86,14 @@ func appendSegment2(b []byte, v audience.SegmentView, cr *contactRenderer) ([]by
 // appendSample appends c as sampleContact (ContactResponse) encodes.
 func (cr *contactRenderer) appendSample(b []byte, c segmentd.Contact) ([]byte, error) {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, c.ID)
+	b = jsonenc.AppendString(b, c.ID)
 	for _, f := range [...]struct{ key, val string }{
 		{`,"email":`, c.Email}, {`,"phone_number_id":`, c.PhoneNumberID},
 		{`,"external_id":`, c.ExternalID}, {`,"anonymous_id":`, c.AnonymousID},
 	} {
 		if f.val != "" { // omitempty
 			b = append(b, f.key...)
-			b = appendJSONString(b, f.val)
+			b = jsonenc.AppendString(b, f.val)
 		}
 	}
 	b = append(b, `,"alternate_emails":`...)
@@ -106,7 +105,7 @@ func (cr *contactRenderer) appendSample(b []byte, c segmentd.Contact) ([]byte, e
 		{`,"postal_code":`, c.PostalCode}, {`,"country":`, c.Country},
 	} {
 		b = append(b, f.key...)
-		b = appendJSONString(b, f.val)
+		b = jsonenc.AppendString(b, f.val)
 	}
 	b = append(b, `,"list_ids":`...)
 	b = appendJSONStrings(b, c.ListIDs)
@@ -130,7 +129,7 @@ func (cr *contactRenderer) appendSample(b []byte, c segmentd.Contact) ([]byte, e
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.name)
+		b = jsonenc.AppendString(b, m.name)
 		b = append(b, ':')
 		switch m.v.Type {
 		case segmentd.FieldNumber:
@@ -141,7 +140,7 @@ func (cr *contactRenderer) appendSample(b []byte, c segmentd.Contact) ([]byte, e
 		case segmentd.FieldDate:
 			b = appendJSONTime(b, m.v.Time)
 		default:
-			b = appendJSONString(b, m.v.Text)
+			b = jsonenc.AppendString(b, m.v.Text)
 		}
 	}
 	return append(b, "}}"...), nil
@@ -162,45 +161,16 @@ func appendJSONStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonenc.AppendString(b, s)
 	}
 	return append(b, ']')
 }
 
-// appendJSONString appends s as encoding/json writes it. Printable ASCII
-// other than the characters it escapes (the quote, the backslash and, for
-// HTML, < > &) is copied as is; any other string is left to encoding/json,
-// so that its escapes (control characters, invalid UTF-8, U+2028 and
-// U+2029) are its own.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONFloat appends f as encoding/json writes a float64: the
-// shortest decimal, in exponent form below 1e-6 and from 1e21 with a
-// two-digit negative exponent shortened (1e-07 is 1e-7).
+// appendJSONFloat appends f as encoding/json writes a float64, and
+// refuses NaN and the infinities as it does.
 func appendJSONFloat(b []byte, f float64) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, errors.New("json: unsupported value: " + strconv.FormatFloat(f, 'g', -1, 64))
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, nil
+	return jsonenc.AppendFloat(b, f), nil
 }

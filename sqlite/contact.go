@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/jsonenc"
 )
 
 // textCols are the contacts table's text columns, in the order of
@@ -287,7 +287,7 @@ func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, id)
+		b = jsonenc.AppendStored(b, id)
 		b = append(b, ':')
 		v := m[id]
 		switch v.Type {
@@ -296,39 +296,15 @@ func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return "", fmt.Errorf("field %s: %v is not a JSON number", id, f)
 			}
-			b = appendJSONNumber(b, f)
+			b = jsonenc.AppendFloat(b, f)
 		case segmentd.FieldDate:
 			b = strconv.AppendInt(b, toMS(v.Time), 10)
 		default:
-			b = appendJSONString(b, v.Text)
+			b = jsonenc.AppendStored(b, v.Text)
 		}
 	}
 	b = append(b, '}')
 	return string(b), nil
-}
-
-// appendJSONString appends s as a JSON string. Plain strings are copied;
-// others go through encoding/json (which also replaces invalid UTF-8).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			e, _ := json.Marshal(s) // a string always marshals
-			return append(b, e...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONNumber formats f as encoding/json does.
-func appendJSONNumber(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		e, _ := json.Marshal(f) // exponent form, as encoding/json writes it
-		return append(b, e...)
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // queryContacts runs query, which selects contactCols, and fills each

@@ -29,6 +29,7 @@ import (
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/eventblock"
+	"github.com/segmentd/segmentd/internal/jsonenc"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -468,7 +469,7 @@ func jsonStrings(values []string) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = jsonenc.AppendStored(b, v)
 	}
 	return string(append(b, ']'))
 }
