@@ -23,6 +23,7 @@ type upsertEntry struct {
 	touched bool      // a patch was applied to it
 	changed bool      // new, or a patch changed a field: write its row
 	light   bool      // stored, and only its id and identifiers were read
+	known   bool      // stored, and found in the remembered emails (knownEmails)
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -301,6 +302,11 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		// names one.
 		b.byID = make(map[string]*upsertEntry, len(patches))
 	}
+	if b.mem != nil {
+		if err := b.emptyAccount(ctx, tx, acct); err != nil {
+			return err
+		}
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		hint := 0
@@ -390,7 +396,7 @@ func (b *upsertBatch) knownEmails(acct int64, emails []string, light bool) []str
 				continue
 			}
 			e := b.storedEntry()
-			*e = upsertEntry{c: segmentd.Contact{ID: id, Email: v}, stored: true, light: true}
+			*e = upsertEntry{c: segmentd.Contact{ID: id, Email: v}, stored: true, light: true, known: true}
 			e.stored0 = e.identifiers()
 			b.byID[id] = e
 			b.indexEntry(e)
@@ -399,6 +405,41 @@ func (b *upsertBatch) knownEmails(acct int64, emails []string, light bool) []str
 		}
 	}
 	return rest
+}
+
+// qAnyContact tells whether the account has a contact.
+const qAnyContact = "SELECT EXISTS (SELECT 1 FROM contacts WHERE account_id = ?)"
+
+// emptyAccount marks the account's remembered emails whole (ownerLoad.done,
+// with none remembered) when nothing was read of them since they were last
+// forgotten and the account has no contact, so no alternate email either:
+// a new account's first upserts then look up none of their emails, and
+// what the upserts record (remember) keeps them whole.
+func (b *upsertBatch) emptyAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+	c := b.mem
+	c.mu.Lock()
+	ld := c.loads[acct]
+	c.mu.Unlock()
+	if ld != nil {
+		return nil
+	}
+	var any bool
+	if err := tx.QueryRowContext(ctx, qAnyContact, acct).Scan(&any); err != nil {
+		return err
+	}
+	if any {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loads[acct] == nil {
+		if c.loads == nil {
+			c.loads = make(map[int64]*ownerLoad)
+		}
+		c.loads[acct] = &ownerLoad{done: true}
+		c.remember(acct, 0)
+	}
+	return nil
 }
 
 // remember records in the remembered emails (eventCache) the email of
@@ -421,8 +462,8 @@ func (b *upsertBatch) remember(acct int64) {
 	}
 	m := c.remember(acct, len(b.order))
 	for _, e := range b.order {
-		if e.c.Email == "" {
-			continue
+		if e.c.Email == "" || e.known && !e.changed {
+			continue // nothing to record, or recorded as it is
 		}
 		id, ok := parseCanonicalUUID(e.c.ID)
 		if !ok || c.nEmails >= c.bound() {
