@@ -341,7 +341,8 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // writeTxKeep is writeTx for a write that keeps the remembered emails
 // (keepEmails): event ingestion, the upserts (which record what they
 // write: upsertWriteTx), and writes that change no contact (the jobs, a
-// new list, the change history's pruning, the hooks' records). Every
+// new list, the change history's pruning, the hooks' records, exports
+// and imports). Every
 // other write may change which contact an email names, so it forgets
 // them, holding the writer.
 func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sql.Tx) error) error {
