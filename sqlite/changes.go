@@ -211,7 +211,7 @@ func recordCatalogChange(ctx context.Context, tx *sql.Tx, acct int64) error {
 
 // ForgetChanges implements segmentd.Store.
 func (s *Store) ForgetChanges(ctx context.Context, mark segmentd.ChangeMark) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error { // no contact changes
 		for acct, through := range mark.Seqs {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM deletions WHERE account_id = ? AND change_seq <= ?", acct, through); err != nil {
 				return err

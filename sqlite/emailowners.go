@@ -15,6 +15,7 @@ type ownerTable struct {
 	ends  []uint32   // entry i's email is text[ends[i-1]:ends[i]] (from 0 for the first)
 	ids   [][16]byte // entry i's owner, when has[i]
 	has   []bool     // whether entry i's email names a contact
+	sole  []bool     // whether it is the owner's email and the owner has no other identifier
 	slots []uint64   // the index: 0 empty, else the hash's top 32 bits and entry + 1
 	seed  maphash.Seed
 }
@@ -65,7 +66,7 @@ func (t *ownerTable) get(email string) (emailOwner, bool) {
 		return emailOwner{}, false
 	}
 	i := int(uint32(t.slots[k])) - 1
-	return emailOwner{id: t.ids[i], has: t.has[i]}, true
+	return emailOwner{id: t.ids[i], has: t.has[i], sole: t.sole[i]}, true
 }
 
 // set makes email name o, and reports whether email is new to t. The
@@ -78,13 +79,14 @@ func (t *ownerTable) set(email string, o emailOwner) bool {
 	k, ok := t.find(email, h)
 	if ok {
 		i := int(uint32(t.slots[k])) - 1
-		t.ids[i], t.has[i] = o.id, o.has
+		t.ids[i], t.has[i], t.sole[i] = o.id, o.has, o.sole
 		return false
 	}
 	t.text = append(t.text, email...)
 	t.ends = append(t.ends, uint32(len(t.text)))
 	t.ids = append(t.ids, o.id)
 	t.has = append(t.has, o.has)
+	t.sole = append(t.sole, o.sole)
 	t.slots[k] = h>>32<<32 | uint64(len(t.ends))
 	return true
 }
@@ -98,7 +100,7 @@ func (t *ownerTable) truncate(n int) {
 	if n > 0 {
 		end = t.ends[n-1]
 	}
-	t.text, t.ends, t.ids, t.has = t.text[:end], t.ends[:n], t.ids[:n], t.has[:n]
+	t.text, t.ends, t.ids, t.has, t.sole = t.text[:end], t.ends[:n], t.ids[:n], t.has[:n], t.sole[:n]
 	t.reindex(len(t.slots))
 }
 

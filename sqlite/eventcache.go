@@ -31,7 +31,12 @@ import (
 // belongs to (or that none does). Every other write transaction may change
 // that (an upsert, a delete, a new alternate email) and forgets them all
 // (writeTxKeep), so the memory holds only answers the store would give
-// now. It is bounded by maxCachedEmails.
+// now; but for the upserts (UpsertContacts, UpsertContactsGroup), which
+// record the emails of the contacts they wrote instead and read a
+// membership-only request's contacts from them (upsertBatch.knownEmails,
+// upsertBatch.remember; docs/sqlite.md, "Matched contacts from memory"),
+// and forget them all when they change what they cannot record or fail.
+// It is bounded by maxCachedEmails.
 //
 // Both are read and written only inside write transactions, which the
 // single writer connection serialises. A hash set is loaded at the
@@ -54,10 +59,15 @@ import (
 const maxCachedEmails = 1 << 20
 
 // emailOwner is what an email names: the 16 bytes of its contact's id, or
-// no contact (has false).
+// no contact (has false). sole says more: the email is the contact's own
+// (its email column, not an alternate email) and the contact has no other
+// identifier, which is all an upsert of identifiers alone needs to know
+// of a stored contact (upsertBatch.knownEmails). It is false when not
+// known.
 type emailOwner struct {
-	id  [16]byte
-	has bool
+	id   [16]byte
+	has  bool
+	sole bool
 }
 
 // eventCache is the in-memory part of event ingestion. Its fields are
@@ -86,8 +96,11 @@ type ownerLoad struct {
 func (c *eventCache) forgetEmails() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.emails, c.loads, c.nEmails = nil, nil, 0
+	c.forgetEmailsLocked()
 }
+
+// forgetEmailsLocked is forgetEmails with c.mu held.
+func (c *eventCache) forgetEmailsLocked() { c.emails, c.loads, c.nEmails = nil, nil, 0 }
 
 // forgetIDs drops the account's hash set; the next AddEvents loads it again.
 func (c *eventCache) forgetIDs(acct int64) {
@@ -520,10 +533,14 @@ func (s *Store) loadOwners(ctx context.Context, tx *sql.Tx, acct int64, n int) e
 		return err
 	}
 	defer rows.Close()
-	var page []struct{ id, email string }
+	type contactEmail struct {
+		id, email string
+		sole      bool
+	}
+	var page []contactEmail
 	for rows.Next() {
-		var r struct{ id, email string }
-		if err := rows.Scan(&r.id, &r.email); err != nil {
+		var r contactEmail
+		if err := rows.Scan(&r.id, &r.email, &r.sole); err != nil {
 			return err
 		}
 		page = append(page, r)
@@ -556,7 +573,7 @@ func (s *Store) loadOwners(ctx context.Context, tx *sql.Tx, acct int64, n int) e
 			ld.off = true // looked up each time, so never whole
 			return nil
 		}
-		if m.set(r.email, emailOwner{id: id, has: true}) { // an email before an alternate one
+		if m.set(r.email, emailOwner{id: id, has: true, sole: r.sole}) { // an email before an alternate one
 			c.nEmails++
 		}
 		ld.after = r.id

@@ -485,14 +485,27 @@ func TestEventOwnersReadWhole(t *testing.T) {
 	if n < 42 {
 		t.Fatalf("whole, but %d emails remembered", n)
 	}
-	// A contact write forgets it all; the next batches start over.
+	// An upsert records the emails it wrote: the account stays whole,
+	// and the new contact's email names it.
 	added := upsertOne(t, s, acct, segmentd.ContactPatch{Email: str("nobody@example.com")})
-	if loaded() {
-		t.Fatal("a contact write left the account read whole")
+	if !loaded() {
+		t.Fatal("an upsert forgot the account's emails")
 	}
 	owners = want()
 	if owners["nobody@example.com"] != added {
-		t.Fatalf("the store's own lookup after the write: %v", owners)
+		t.Fatalf("the store's own lookup after the upsert: %v", owners)
 	}
-	check("after the write", owners, names...)
+	check("after the upsert", owners, names...)
+	// Any other contact write forgets it all; the next batches start over.
+	if n, err := s.DeleteContacts(t.Context(), acct, []string{added}); err != nil || n != 1 {
+		t.Fatalf("DeleteContacts = %d, %v", n, err)
+	}
+	if loaded() {
+		t.Fatal("a contact delete left the account read whole")
+	}
+	owners = want()
+	if owners["nobody@example.com"] != "" {
+		t.Fatalf("the store's own lookup after the delete: %v", owners)
+	}
+	check("after the delete", owners, names...)
 }

@@ -88,8 +88,10 @@ const (
 	// qContactIDsByEmail is qContactsWhere for emails, reading only the id.
 	qContactIDsByEmail = "SELECT email, id FROM contacts WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))"
 	// qContactEmailsAfter reads the account's contacts with an email in id
-	// order, after an id, a page at a time (loadOwners).
-	qContactEmailsAfter = "SELECT id, email FROM contacts WHERE account_id = ? AND id > ? AND email IS NOT NULL ORDER BY id LIMIT ?"
+	// order, after an id, a page at a time (loadOwners), and whether each
+	// has no other identifier (emailOwner.sole; the same table row).
+	qContactEmailsAfter = "SELECT id, email, phone_number_id IS NULL AND external_id IS NULL AND anonymous_id IS NULL " +
+		"FROM contacts WHERE account_id = ? AND id > ? AND email IS NOT NULL ORDER BY id LIMIT ?"
 	// qAlternateEmailsAll is qAlternateEmailOwners for every alternate
 	// email of the account.
 	qAlternateEmailsAll = "SELECT email, min(contact_id) FROM contact_alternate_emails WHERE account_id = ? GROUP BY email"

@@ -10,6 +10,9 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
+// The exports' writes change no contact, so they keep the remembered
+// emails (writeTxKeep): their sweeps run beside a contact load.
+
 var _ segmentd.ExportStore = (*Store)(nil)
 
 func refsJSON(refs []segmentd.ExportRef) string {
@@ -45,7 +48,7 @@ func exportNotFound(id string) error {
 
 // CreateExport implements segmentd.ExportStore.
 func (s *Store) CreateExport(ctx context.Context, e segmentd.Export, max int) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM exports WHERE account_id = ? AND status = 'pending'", e.AccountID).Scan(&n); err != nil {
 			return err
@@ -63,7 +66,7 @@ func (s *Store) CreateExport(ctx context.Context, e segmentd.Export, max int) er
 
 // RenewExport implements segmentd.ExportStore.
 func (s *Store) RenewExport(ctx context.Context, acct int64, id string, lease time.Time) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE exports SET lease_until = ? WHERE account_id = ? AND id = ? AND status = 'pending'", toMS(lease), acct, id)
 		return err
 	})
@@ -71,7 +74,7 @@ func (s *Store) RenewExport(ctx context.Context, acct int64, id string, lease ti
 
 // AddExportChunk implements segmentd.ExportStore.
 func (s *Store) AddExportChunk(ctx context.Context, acct int64, id string, file, seq int, data []byte) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM exports WHERE account_id = ? AND id = ? AND status = 'pending'", acct, id).Scan(&n); err != nil {
 			return err
@@ -86,7 +89,7 @@ func (s *Store) AddExportChunk(ctx context.Context, acct int64, id string, file,
 
 // FinishExport implements segmentd.ExportStore.
 func (s *Store) FinishExport(ctx context.Context, e segmentd.Export) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		err := execOne(ctx, tx, segmentd.Errorf(segmentd.KindConflict, "id", "export %s is no longer pending", segmentd.Quote(e.ID)),
 			`UPDATE exports SET status = ?, message = ?, contact_count = ?, files = ?, updated_at = ?, completed_at = ?, expires_at = ?
 			WHERE account_id = ? AND id = ? AND status = 'pending'`,
@@ -170,7 +173,7 @@ func (s *Store) ExportChunk(ctx context.Context, acct int64, id string, file, se
 // FailAbandonedExports implements segmentd.ExportStore.
 func (s *Store) FailAbandonedExports(ctx context.Context, leaseBefore time.Time, msg string, now time.Time) (int, error) {
 	var n int
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM export_chunks WHERE (account_id, export_id) IN
 			(SELECT account_id, id FROM exports WHERE status = 'pending' AND lease_until < ?)`, toMS(leaseBefore)); err != nil {
 			return err
@@ -191,7 +194,7 @@ func (s *Store) FailAbandonedExports(ctx context.Context, leaseBefore time.Time,
 // DeleteExpiredExports implements segmentd.ExportStore.
 func (s *Store) DeleteExpiredExports(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM export_chunks WHERE (account_id, export_id) IN
 			(SELECT account_id, id FROM exports WHERE expires_at <= ?)`, toMS(now)); err != nil {
 			return err

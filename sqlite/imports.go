@@ -10,6 +10,10 @@ import (
 	"github.com/segmentd/segmentd"
 )
 
+// The imports' writes change no contact (an import's rows are written by
+// UpsertContacts), so they keep the remembered emails (writeTxKeep):
+// their sweeps run beside a contact load.
+
 var _ segmentd.ImportStore = (*Store)(nil)
 
 func importNotFound(id string) error {
@@ -27,7 +31,7 @@ func stringsJSON(ss []string) string {
 
 // CreateImport implements segmentd.ImportStore.
 func (s *Store) CreateImport(ctx context.Context, imp segmentd.Import) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO imports (account_id, id, token, mappings, list_ids, state, row_count, batch_count,
 			created_at, expires_at, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			imp.AccountID, imp.ID, imp.Token, stringsJSON(imp.Mappings), stringsJSON(imp.ListIDs), string(imp.State), imp.Rows, imp.Batches,
@@ -81,7 +85,7 @@ func (s *Store) ImportByToken(ctx context.Context, acct int64, token string) (se
 
 // UpdateImport implements segmentd.ImportStore.
 func (s *Store) UpdateImport(ctx context.Context, imp segmentd.Import, from segmentd.ImportState) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE imports SET state = ?, row_count = ?, batch_count = ?, expires_at = ?, lease_until = ?
 			WHERE account_id = ? AND id = ? AND state = ?`,
 			string(imp.State), imp.Rows, imp.Batches, toMS(imp.ExpiresAt), toMS(imp.Lease), imp.AccountID, imp.ID, string(from))
@@ -105,7 +109,7 @@ func (s *Store) UpdateImport(ctx context.Context, imp segmentd.Import, from segm
 
 // PutImportChunk implements segmentd.ImportStore.
 func (s *Store) PutImportChunk(ctx context.Context, acct int64, id string, kind segmentd.ImportChunkKind, seq int, data []byte) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO import_chunks (account_id, import_id, kind, seq, data)
 			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM imports WHERE account_id = ? AND id = ?)`,
 			acct, id, int(kind), seq, data, acct, id)
@@ -147,7 +151,7 @@ func (s *Store) NextImportChunk(ctx context.Context, acct int64, id string, kind
 
 // DropImportChunks implements segmentd.ImportStore.
 func (s *Store) DropImportChunks(ctx context.Context, acct int64, id string, kind segmentd.ImportChunkKind) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM import_chunks WHERE account_id = ? AND import_id = ? AND kind = ?", acct, id, int(kind))
 		return err
 	})
@@ -161,7 +165,7 @@ func (s *Store) UnfinishedImports(ctx context.Context) ([]segmentd.Import, error
 // DeleteExpiredImports implements segmentd.ImportStore.
 func (s *Store) DeleteExpiredImports(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE (account_id, import_id) IN
 			(SELECT account_id, id FROM imports WHERE state = 'done' AND expires_at <= ?)`, toMS(now)); err != nil {
 			return err

@@ -31,6 +31,11 @@ func jobArgs(j segmentd.Job) ([]any, error) {
 	return []any{string(j.Status), j.Requested, j.Created, j.Updated, j.Deleted, j.Errored, errs, toMS(j.StartedAt), finished}, nil
 }
 
+// The jobs' writes change no contact, so they keep the remembered emails
+// (writeTxKeep): the worker's writes between two upserts would otherwise
+// forget what the first recorded (docs/sqlite.md, "Matched contacts from
+// memory").
+
 // CreateJob stores a new job. An id the account already has is KindConflict.
 func (s *Store) CreateJob(ctx context.Context, j segmentd.Job) error {
 	if j.ID == "" {
@@ -40,7 +45,7 @@ func (s *Store) CreateJob(ctx context.Context, j segmentd.Job) error {
 	if err != nil {
 		return err
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE account_id = ? AND id = ?", j.AccountID, j.ID).Scan(&n); err != nil {
 			return err
@@ -89,7 +94,7 @@ func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, input []byte, own
 	if err != nil {
 		return err
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		var num int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO account_counters (account_id, name, value) VALUES (?, 'job', 1)
 			ON CONFLICT (account_id, name) DO UPDATE SET value = value + 1 RETURNING value`, j.AccountID).Scan(&num)
@@ -105,7 +110,7 @@ func (s *Store) AcceptJob(ctx context.Context, j segmentd.Job, input []byte, own
 
 // RenewJobs implements segmentd.JobQueue.
 func (s *Store) RenewJobs(ctx context.Context, owner string, lease time.Time) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE jobs SET lease_until = ? WHERE owner = ? AND status = 'pending'", toMS(lease), owner)
 		return err
 	})
@@ -145,7 +150,7 @@ func (s *Store) NextJobs(ctx context.Context, acct int64, now time.Time, n int) 
 func (s *Store) TakeJob(ctx context.Context, acct int64, id, owner string, now, lease time.Time) ([]byte, bool, error) {
 	var input []byte
 	taken := false
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE jobs SET owner = ?, lease_until = ?
 			WHERE account_id = ? AND id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) RETURNING input`,
 			owner, toMS(lease), acct, id, toMS(now)).Scan(&input)
@@ -171,7 +176,7 @@ func (s *Store) FinishJob(ctx context.Context, j segmentd.Job) error {
 	if err != nil {
 		return err
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		return execOne(ctx, tx, segmentd.Errorf(segmentd.KindConflict, "id", "job %s is no longer pending", segmentd.Quote(j.ID)),
 			`UPDATE jobs SET status = ?, requested = ?, created = ?, updated = ?, deleted = ?, errored = ?, errors = ?, started_at = ?,
 			finished_at = ?, owner = NULL, lease_until = NULL, input = NULL WHERE account_id = ? AND id = ? AND status = 'pending'`,
@@ -238,7 +243,7 @@ func (s *Store) DeleteJobs(ctx context.Context, acct int64, types []segmentd.Job
 		args = append(args, string(t))
 	}
 	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM jobs WHERE account_id = ? AND job_type IN (?"+strings.Repeat(", ?", len(types)-1)+
 			") AND started_at < ? AND status <> 'pending'", append(args, toMS(before))...)
 		if err != nil {

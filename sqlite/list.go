@@ -54,7 +54,7 @@ func (s *Store) CreateList(ctx context.Context, acct int64, name string, now tim
 func (s *Store) CreateListWith(ctx context.Context, acct int64, in segmentd.List, max int, now time.Time) (segmentd.List, error) {
 	now = msTime(now)
 	l := segmentd.List{ID: segmentd.NewID(), Name: in.Name, Description: in.Description, Favorite: in.Favorite, CreatedAt: now, UpdatedAt: now}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error { // no contact changes
 		if max > 0 {
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ?", acct).Scan(&n); err != nil {

@@ -339,9 +339,13 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.writeTxKeep(ctx, false, fn)
 }
 
-// writeTxKeep is writeTx for event ingestion, which keeps the emails it
-// remembers (keepEmails): every other write may change which contact an
-// email names, so it forgets them, holding the writer.
+// writeTxKeep is writeTx for a write that keeps the remembered emails
+// (keepEmails): event ingestion, the upserts (which record what they
+// write: upsertWriteTx), and writes that change no contact (the jobs, a
+// new list, the change history's pruning, the hooks' records, exports
+// and imports). Every
+// other write may change which contact an email names, so it forgets
+// them, holding the writer.
 func (s *Store) writeTxKeep(ctx context.Context, keepEmails bool, fn func(tx *sql.Tx) error) error {
 	return s.writeConnTx(ctx, keepEmails, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) })
 }

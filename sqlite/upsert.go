@@ -23,6 +23,7 @@ type upsertEntry struct {
 	touched bool      // a patch was applied to it
 	changed bool      // new, or a patch changed a field: write its row
 	light   bool      // stored, and only its id and identifiers were read
+	known   bool      // stored, and found in the remembered emails (knownEmails)
 }
 
 // upsertBatch matches and merges one batch in memory, then writes the
@@ -39,6 +40,9 @@ type upsertBatch struct {
 	res     segmentd.UpsertResult
 	seq     int64  // the change number the batch's contacts are written with
 	newID   string // the id of the next contact created, when not ""
+	// mem, when not nil, holds the remembered emails the batch reads
+	// (knownEmails) and keeps true (remember).
+	mem *eventCache
 }
 
 // UpsertContacts applies the patches in order inside one write transaction.
@@ -53,15 +57,39 @@ type upsertBatch struct {
 // never read.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		res, err = s.upsertTx(ctx, tx, acct, patches, listIDs, now, 0, "")
+	err := s.upsertWriteTx(ctx, func(tx *sql.Tx) error {
+		listIDs := sortedUnique(listIDs)
+		nums, err := listNums(ctx, tx, acct, listIDs)
+		if err != nil {
+			return err
+		}
+		res, err = s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, 0, "", true)
 		return err
 	})
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	return res, nil
+}
+
+// upsertWriteTx is writeTx for the upserts, which keep the remembered
+// emails (eventCache) rather than forget them: first dropped if another
+// connection wrote (lockCache), they hold the emails of the contacts the
+// upserts wrote (upsertBatch.remember), and a transaction that fails, in
+// which they may have recorded what was not committed, forgets them.
+func (s *Store) upsertWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	err := s.writeTxKeep(ctx, true, func(tx *sql.Tx) error {
+		c, err := s.lockCache(ctx, tx)
+		if err != nil {
+			return err
+		}
+		c.mu.Unlock()
+		return fn(tx)
+	})
+	if err != nil {
+		s.events.forgetEmails()
+	}
+	return err
 }
 
 var _ segmentd.UpsertGrouper = (*Store)(nil)
@@ -83,7 +111,7 @@ var _ segmentd.UpsertGrouper = (*Store)(nil)
 func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segmentd.ContactUpsert, now time.Time) ([]segmentd.UpsertResult, []error, error) {
 	res := make([]segmentd.UpsertResult, len(ups))
 	errs := make([]error, len(ups))
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.upsertWriteTx(ctx, func(tx *sql.Tx) error {
 		for i, u := range ups {
 			listIDs := sortedUnique(u.ListIDs)
 			nums, err := listNums(ctx, tx, acct, listIDs)
@@ -94,7 +122,7 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 				errs[i] = err
 				continue
 			}
-			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, ""); err != nil {
+			if res[i], err = s.upsertNums(ctx, tx, acct, u.Patches, listIDs, nums, now, 0, "", true); err != nil {
 				return err
 			}
 		}
@@ -106,7 +134,8 @@ func (s *Store) UpsertContactsGroup(ctx context.Context, acct int64, ups []segme
 	return res, errs, nil
 }
 
-// upsertTx is UpsertContacts inside tx. seq, when not 0, is the change
+// upsertTx is UpsertContacts inside tx, for a caller whose transaction
+// forgot the remembered emails (writeTx). seq, when not 0, is the change
 // number to write with (the caller's transaction took it); newID, when
 // not "", is the id of the first contact the batch creates (a revived
 // one, PutContact).
@@ -116,12 +145,14 @@ func (s *Store) upsertTx(ctx context.Context, tx *sql.Tx, acct int64, patches []
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
-	return s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID)
+	return s.upsertNums(ctx, tx, acct, patches, listIDs, nums, now, seq, newID, false)
 }
 
 // upsertNums is upsertTx for lists already looked up: listIDs sorted
-// without repeats, nums their numbers (listNums).
-func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string) (segmentd.UpsertResult, error) {
+// without repeats, nums their numbers (listNums). With mem, the
+// transaction keeps the remembered emails (upsertWriteTx): the batch
+// finds stored contacts in them and records what it wrote.
+func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches []segmentd.ContactPatch, listIDs []string, nums []int64, now time.Time, seq int64, newID string, mem bool) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	var err error
 	// A batch of identifiers alone (a client adding contacts to lists)
@@ -129,7 +160,12 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	// changes a stored contact only by giving it a new identifier, and
 	// then the batch is merged again from whole rows.
 	light := identifiersOnly(patches)
+	var cache *eventCache
+	if mem {
+		cache = &s.events
+	}
 	b := newUpsertBatch(&s.ids, newID, len(patches))
+	b.mem = cache
 	if err := b.load(ctx, tx, acct, patches, light); err != nil {
 		return segmentd.UpsertResult{}, err
 	}
@@ -141,6 +177,7 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	}
 	if light && b.changedLight() {
 		b = newUpsertBatch(&s.ids, newID, len(patches))
+		b.mem = cache
 		if err := b.load(ctx, tx, acct, patches, false); err != nil {
 			return segmentd.UpsertResult{}, err
 		}
@@ -159,6 +196,9 @@ func (s *Store) upsertNums(ctx context.Context, tx *sql.Tx, acct int64, patches 
 	}
 	if err := b.write(ctx, tx, acct, nums, now); err != nil {
 		return segmentd.UpsertResult{}, err
+	}
+	if b.mem != nil {
+		b.remember(acct)
 	}
 	res := b.res
 	res.Change = b.seq
@@ -262,6 +302,11 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		// names one.
 		b.byID = make(map[string]*upsertEntry, len(patches))
 	}
+	if b.mem != nil {
+		if err := b.emptyAccount(ctx, tx, acct); err != nil {
+			return err
+		}
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		hint := 0
@@ -274,6 +319,9 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 				seen[v] = true
 				values = append(values, v)
 			}
+		}
+		if t == segmentd.IdentifierEmail && b.mem != nil {
+			values = b.knownEmails(acct, values, light)
 		}
 		if len(values) == 0 {
 			continue
@@ -313,6 +361,120 @@ func (b *upsertBatch) load(ctx context.Context, tx *sql.Tx, acct int64, patches 
 		}
 	}
 	return nil
+}
+
+// knownEmails answers from the remembered emails (eventCache) what it
+// can of looking up emails, and returns the emails left to look up. An
+// email remembered as naming no contact, or not remembered when the
+// account's emails all are (ownerLoad.done), names no stored contact.
+// With light, an email remembered as the own email of a contact with no
+// other identifier (emailOwner.sole) gives an entry of that contact, its
+// id and email, which is all a light read gives of it: a membership-only
+// request's contacts are then found without the email index and the
+// table row, each a random page at a million contacts (docs/sqlite.md,
+// "Matched contacts from memory").
+func (b *upsertBatch) knownEmails(acct int64, emails []string, light bool) []string {
+	c := b.mem
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	known := c.emails[acct]
+	whole := c.loads[acct] != nil && c.loads[acct].done
+	if known.len() == 0 && !whole {
+		return emails
+	}
+	rest := emails[:0]
+	var text []byte
+	for _, v := range emails {
+		o, ok := known.get(v)
+		switch {
+		case !ok && whole, ok && !o.has:
+			// No stored contact.
+		case ok && light && o.sole:
+			text = appendUUID(text[:0], o.id[:])
+			id := string(text)
+			if b.byID[id] != nil {
+				continue
+			}
+			e := b.storedEntry()
+			*e = upsertEntry{c: segmentd.Contact{ID: id, Email: v}, stored: true, light: true, known: true}
+			e.stored0 = e.identifiers()
+			b.byID[id] = e
+			b.indexEntry(e)
+		default:
+			rest = append(rest, v)
+		}
+	}
+	return rest
+}
+
+// qAnyContact tells whether the account has a contact.
+const qAnyContact = "SELECT EXISTS (SELECT 1 FROM contacts WHERE account_id = ?)"
+
+// emptyAccount marks the account's remembered emails whole (ownerLoad.done,
+// with none remembered) when nothing was read of them since they were last
+// forgotten and the account has no contact, so no alternate email either:
+// a new account's first upserts then look up none of their emails, and
+// what the upserts record (remember) keeps them whole.
+func (b *upsertBatch) emptyAccount(ctx context.Context, tx *sql.Tx, acct int64) error {
+	c := b.mem
+	c.mu.Lock()
+	ld := c.loads[acct]
+	c.mu.Unlock()
+	if ld != nil {
+		return nil
+	}
+	var any bool
+	if err := tx.QueryRowContext(ctx, qAnyContact, acct).Scan(&any); err != nil {
+		return err
+	}
+	if any {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loads[acct] == nil {
+		if c.loads == nil {
+			c.loads = make(map[int64]*ownerLoad)
+		}
+		c.loads[acct] = &ownerLoad{done: true}
+		c.remember(acct, 0)
+	}
+	return nil
+}
+
+// remember records in the remembered emails (eventCache) the email of
+// each contact the batch touched, which it wrote or read whole, so that
+// they stay the store's answers for the upserts that follow (knownEmails)
+// and for events. A change it cannot record exactly, since the email
+// another contact's alternate email or nothing would then name is not
+// known (a stored contact's email changed, alternate emails written), an
+// id that is not a canonical UUID, or the bound reached, forgets them
+// all, as any other write does.
+func (b *upsertBatch) remember(acct int64) {
+	c := b.mem
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range b.order {
+		if e.altSet || !e.stored && len(e.c.AlternateEmails) > 0 || e.stored && e.c.Email != e.stored0[0] {
+			c.forgetEmailsLocked()
+			return
+		}
+	}
+	m := c.remember(acct, len(b.order))
+	for _, e := range b.order {
+		if e.c.Email == "" || e.known && !e.changed {
+			continue // nothing to record, or recorded as it is
+		}
+		id, ok := parseCanonicalUUID(e.c.ID)
+		if !ok || c.nEmails >= c.bound() {
+			c.forgetEmailsLocked()
+			return
+		}
+		sole := e.c.PhoneNumberID == "" && e.c.ExternalID == "" && e.c.AnonymousID == ""
+		if m.set(e.c.Email, emailOwner{id: id, has: true, sole: sole}) {
+			c.nEmails++
+		}
+	}
 }
 
 // scanIdentifiers scans a row of qIdentifiersWhere.
