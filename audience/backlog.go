@@ -336,15 +336,21 @@ func (b *backlog) queued() int {
 // while it is read, decoded, validated and journaled; the store and
 // engine stages, at their yield points, wait while limit or more are in,
 // for at most maxPause at a time, so a backlog being applied takes no
-// core from a 202 and yet keeps moving.
+// core from a 202 and yet keeps moving. They do not wait while a task
+// that does not yield (an event batch, an internal task) is on the
+// worker: that task waits behind the work that yields, and its caller
+// (a webhook request) waits for it.
 type acceptGate struct {
 	limit    int
 	maxPause time.Duration
 
 	mu       sync.Mutex
 	inFlight int
-	room     chan struct{} // closed when inFlight drops below limit
-	waiting  int           // yields waiting (YieldsWaiting, for tests)
+	// urgent counts the tasks that do not yield from when they are
+	// queued until their caller hears back (Service.run).
+	urgent  int
+	room    chan struct{} // closed when a yield need not wait any longer
+	waiting int           // yields waiting (YieldsWaiting, for tests)
 }
 
 // newAcceptGate makes the gate of a worker that yields while limit (at
@@ -366,17 +372,40 @@ func (g *acceptGate) enter() (leave func()) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		g.inFlight--
-		if g.inFlight < g.limit && g.room != nil {
-			close(g.room)
-			g.room = nil
+		if g.inFlight < g.limit {
+			g.open()
 		}
 	}
 }
 
-// yield waits while limit or more requests are in, at most maxPause.
+// enterUrgent counts in a task that does not yield, queued on the worker;
+// the function it returns counts it out once its caller has its result.
+// Meanwhile no yield waits, and those waiting go on at once.
+func (g *acceptGate) enterUrgent() (leave func()) {
+	g.mu.Lock()
+	g.urgent++
+	g.open()
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		g.urgent--
+		g.mu.Unlock()
+	}
+}
+
+// open lets the yields waiting go on; g.mu is held.
+func (g *acceptGate) open() {
+	if g.room != nil {
+		close(g.room)
+		g.room = nil
+	}
+}
+
+// yield waits while limit or more requests are in and no task that does
+// not yield is on the worker, at most maxPause.
 func (g *acceptGate) yield() {
 	g.mu.Lock()
-	if g.inFlight < g.limit || g.maxPause < 0 {
+	if g.inFlight < g.limit || g.urgent > 0 || g.maxPause < 0 {
 		g.mu.Unlock()
 		return
 	}

@@ -391,6 +391,14 @@ func (s *Service) Accepting() (done func()) {
 	return s.accepts.enter()
 }
 
+// AcceptingNow reports how many requests count as being accepted
+// (Accepting): the faces' tests check which requests do.
+func (s *Service) AcceptingNow() int {
+	s.accepts.mu.Lock()
+	defer s.accepts.mu.Unlock()
+	return s.accepts.inFlight
+}
+
 // yielding is the context of the store stage's writes on a store of its
 // own: the store's yield points wait for the requests being accepted.
 func (s *Service) yielding() context.Context {
@@ -506,11 +514,15 @@ func (s *Service) onWorker(ctx context.Context, write func() (publish func(), er
 }
 
 // run queues an internal task or an event batch ahead of the contact jobs
-// and waits for both its stages.
+// and waits for both its stages. Until then the worker's stages do not
+// wait at their yield points (acceptGate.enterUrgent): the task does not
+// yield, and would otherwise wait for the contact job in front of it to
+// end its pauses.
 func (s *Service) run(ctx context.Context, t *jobTask) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.accepts.enterUrgent()()
 	if !s.backlog.pushUrgent(t) {
 		return errors.New("segmentd: the service is closed")
 	}

@@ -514,3 +514,54 @@ func TestWorkerYieldsToAccepts(t *testing.T) {
 		t.Fatalf("job %+v, want completed with 10 created", j)
 	}
 }
+
+// TestYieldLetsUrgentTasksThrough: an event batch queued behind a contact
+// job does not wait for the requests being accepted. The job's stages,
+// which would wait at their yield points while requests are in, go on
+// while the batch is on the worker, so the batch is stored and answered
+// with the requests still in; once it is answered, the worker yields to
+// them again (docs/jobs.md, "The apply yields").
+func TestYieldLetsUrgentTasksThrough(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{YieldPause: time.Hour, Events: st})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dones []func()
+	for range runtime.GOMAXPROCS(0) {
+		dones = append(dones, svc.Accepting())
+	}
+	t.Cleanup(func() {
+		for _, done := range dones {
+			done()
+		}
+	})
+	id := mustUpsert(t, svc, a.ID, upsertOf("a.example", 300, "A"))
+	facetest.Poll(t, "the worker waiting before the job", func() bool { return audience.YieldsWaiting(svc) == 1 })
+
+	added := make(chan error, 1)
+	go func() {
+		_, err := svc.AddEvents(ctx, a.ID, []segmentd.Event{{Email: "a0@a.example", Type: "open", Timestamp: time.Now().UTC(), SGEventID: "e1"}})
+		added <- err
+	}()
+	select {
+	case err := <-added:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(facetest.Deadline):
+		t.Fatalf("the event batch was not answered within %v while requests were being accepted: it waited for the job's pauses", facetest.Deadline)
+	}
+	// The job ran before the batch, on both stages.
+	if j, err := svc.Job(ctx, a.ID, id); err != nil || j.Status != segmentd.JobCompleted || j.Created != 300 {
+		t.Fatalf("job %+v, %v after the event batch behind it was answered; want completed with 300 created", j, err)
+	}
+	// The batch answered, the worker yields to the requests again.
+	next := mustUpsert(t, svc, a.ID, upsertOf("b.example", 10, "B"))
+	facetest.Poll(t, "the worker waiting before the next job", func() bool { return audience.YieldsWaiting(svc) == 1 })
+	if j, err := svc.Job(ctx, a.ID, next); err != nil || j.Status != segmentd.JobPending {
+		t.Fatalf("job %+v, %v while the worker yields; want pending", j, err)
+	}
+}
