@@ -199,13 +199,7 @@ func (b *backlog) takeJob() []*jobTask {
 		b.turns = append(b.turns, acct)
 		return []*jobTask{t}
 	}
-	n, items := 1, t.items
-	if b.groupUpserts && groupable(t) {
-		for n < len(a.jobs) && n < maxGroupedUpserts && groupable(a.jobs[n]) && items+a.jobs[n].items <= maxGroupedUpsertItems {
-			items += a.jobs[n].items
-			n++
-		}
-	}
+	n, items := b.turnJobs(a)
 	group := slices.Clone(a.jobs[:n])
 	clear(a.jobs[:n])
 	a.jobs = a.jobs[n:]
@@ -218,6 +212,22 @@ func (b *backlog) takeJob() []*jobTask {
 	return group
 }
 
+// turnJobs counts the jobs at the head of a's queue that its turn takes
+// (not an import: takeJob keeps those queued) and their items: one job,
+// or with groupUpserts an upsert and the upserts queued right after it,
+// up to maxGroupedUpserts jobs and maxGroupedUpsertItems contacts.
+func (b *backlog) turnJobs(a *accountJobs) (n, items int) {
+	t := a.jobs[0]
+	n, items = 1, t.items
+	if b.groupUpserts && groupable(t) {
+		for n < len(a.jobs) && n < maxGroupedUpserts && groupable(a.jobs[n]) && items+a.jobs[n].items <= maxGroupedUpsertItems {
+			items += a.jobs[n].items
+			n++
+		}
+	}
+	return n, items
+}
+
 // Bounds of a group of upserts (takeJob): four requests of SendGrid's
 // 30,000 contacts. A larger group saved little more in the store
 // benchmark (docs/sqlite.md), and the group is how long another account's
@@ -226,6 +236,27 @@ const (
 	maxGroupedUpserts     = 4
 	maxGroupedUpsertItems = 4 * segmentd.MaxUpsertContacts
 )
+
+// next returns the journaled jobs that takeJob would take next, as far
+// as the queues stand (more upserts may join the group before it is
+// taken): those whose input readAhead reads ahead of the store stage. An
+// import, whose input the store stage keeps, is left out.
+func (b *backlog) next() []*jobTask {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.turns) == 0 || b.jobsHeld {
+		return nil
+	}
+	a := b.accts[b.turns[0]]
+	n, _ := b.turnJobs(a)
+	var next []*jobTask
+	for _, t := range a.jobs[:n] {
+		if t.journal && !t.multi {
+			next = append(next, t)
+		}
+	}
+	return next
+}
 
 // groupable reports whether t is an upsert job that may share a store
 // transaction with the upserts next to it: a SendGrid upsert (an import,

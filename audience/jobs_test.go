@@ -565,3 +565,37 @@ func TestYieldLetsUrgentTasksThrough(t *testing.T) {
 		t.Fatalf("job %+v, %v while the worker yields; want pending", j, err)
 	}
 }
+
+// TestInputReadAhead: while the store stage applies a job, the input of
+// the job next in turn is read back from the journal ahead of it
+// (docs/jobs.md, "Reading ahead"), and the jobs then apply as they
+// would have.
+func TestInputReadAhead(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{})
+	if _, err := svc.OpenJournal(ctx, t.TempDir(), journal.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.gate(a.ID)
+	first := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "A"))
+	<-st.entered // the store stage holds the first job
+	second := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "B"))
+	facetest.Poll(t, "the second job's input read ahead", func() bool { return audience.InputReadAhead(svc, second) })
+	st.tokens <- struct{}{}
+	<-st.entered
+	st.tokens <- struct{}{}
+	for _, id := range []string{first, second} {
+		if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted || j.Updated+j.Created != 10 {
+			t.Fatalf("job %+v, want completed with 10 contacts", j)
+		}
+	}
+	_, found, err := svc.ContactsByEmails(ctx, a.ID, []string{"a0@a.example"})
+	if err != nil || found["a0@a.example"].FirstName != "B" {
+		t.Fatalf("a0@a.example: %+v, %v; want the second job's first name", found["a0@a.example"], err)
+	}
+}

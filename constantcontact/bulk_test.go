@@ -1018,6 +1018,8 @@ func TestImportsCountAsAccepting(t *testing.T) {
 	} {
 		// The body arrives in two parts: the request is in between.
 		pr, pw := io.Pipe()
+		// A failing test ends the request before the server stops.
+		t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
 		rq, err := http.NewRequest("POST", e.URL+tt.path, pr)
 		if err != nil {
 			t.Fatal(err)
