@@ -53,6 +53,9 @@ type jobTask struct {
 	// sharedExempt runs publish even in a shared store: the task is not a
 	// write of one account (the engine snapshot's).
 	sharedExempt bool
+	// barrier marks drainFinish's task: the engine stage answers it once
+	// every task before it is finished and their rows are written.
+	barrier bool
 
 	// multi marks an import, which runs one batch per turn (imports.go):
 	// it stays first in its account's queue until its last batch, so that
@@ -319,9 +322,23 @@ func settle(t *jobTask) {
 	j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
 }
 
-// complete is the engine stage.
+// complete is the engine stage. A finished job's row is written after
+// it by writeRows, on a goroutine of its own: the store's write
+// connection, which that needs, is the store stage's for a transaction at
+// a time, and the engine stage, which the store stage hands its jobs to,
+// would wait for it (docs/jobs.md, "Job rows written aside").
 func (s *Service) complete() {
-	defer close(s.done)
+	rows := make(chan *jobTask, maxRowsQueued)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		s.writeRows(rows)
+	}()
+	defer func() {
+		close(rows)
+		<-written
+		close(s.done)
+	}()
 	for t := range s.finish {
 		if t.wait == nil {
 			s.accepts.yield() // a job's or an import batch's changes
@@ -340,7 +357,11 @@ func (s *Service) complete() {
 			}
 			s.flushOutbox()
 			s.observeStage("engine", start)
-			t.wait <- t.err
+			if t.barrier {
+				rows <- t // answered once the rows before it are written
+			} else {
+				t.wait <- t.err
+			}
 			continue
 		}
 		j := &t.job
@@ -368,7 +389,30 @@ func (s *Service) complete() {
 		final := *j
 		s.pending[j.ID] = &final
 		s.pendingMu.Unlock()
-		if err := s.store.CreateJob(context.Background(), final); err != nil {
+		rows <- t
+	}
+}
+
+// maxRowsQueued bounds the finished jobs whose rows wait to be written:
+// past it the engine stage waits for writeRows. A row waits for at most
+// one store transaction, which applies a job or more, so a few are queued
+// at a time.
+const maxRowsQueued = 64
+
+// writeRows writes the rows of the jobs the engine stage finished, in the
+// order they finished, and then lets the journal drop their records: a
+// job whose row is not written when the process is killed is finished
+// at the next start from its applied record (docs/jobs.md, "At start").
+// A barrier (drainFinish) is answered once the rows before it are
+// written.
+func (s *Service) writeRows(rows <-chan *jobTask) {
+	for t := range rows {
+		if t.barrier {
+			t.wait <- t.err
+			continue
+		}
+		j := &t.job
+		if err := s.store.CreateJob(context.Background(), *j); err != nil {
 			s.log.Error("recording job result", "job_id", j.ID, "err", err)
 		} else {
 			if t.journal {

@@ -33,6 +33,16 @@ type gatedStore struct {
 	entered             chan string // the first email of each held upsert, as it starts
 	tokens              chan struct{}
 	openOnce            sync.Once
+	// rowTokens, when set, holds every job row's write until a token (or
+	// its close) lets it through.
+	rowTokens chan struct{}
+}
+
+func (g *gatedStore) CreateJob(ctx context.Context, j segmentd.Job) error {
+	if g.rowTokens != nil {
+		<-g.rowTokens
+	}
+	return g.Store.CreateJob(ctx, j)
 }
 
 func newGatedStore(t *testing.T, dir string) *gatedStore {
@@ -597,5 +607,43 @@ func TestInputReadAhead(t *testing.T) {
 	_, found, err := svc.ContactsByEmails(ctx, a.ID, []string{"a0@a.example"})
 	if err != nil || found["a0@a.example"].FirstName != "B" {
 		t.Fatalf("a0@a.example: %+v, %v; want the second job's first name", found["a0@a.example"], err)
+	}
+}
+
+// TestRowsWrittenAside: a job's row is written after its engine stage on
+// a goroutine of its own, so that the next job's engine stage does not
+// wait for it (the row waits for the store's write connection, which the
+// store stage holds for its transactions), and the row is still written.
+func TestRowsWrittenAside(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	st.rowTokens = make(chan struct{})
+	svc := newJobService(t, st, audience.Config{})
+	// A failing test lets the rows through before the Service closes.
+	var once sync.Once
+	letRows := func() { once.Do(func() { close(st.rowTokens) }) }
+	t.Cleanup(letRows)
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "A"))
+	if j := facetest.WaitJob(t, svc, a.ID, first); j.Status != segmentd.JobCompleted {
+		t.Fatalf("first job %+v, want completed", j)
+	}
+	// Its row is held: the next job still goes through both stages.
+	second := mustUpsert(t, svc, a.ID, upsertOf("b.example", 10, "B"))
+	if j := facetest.WaitJob(t, svc, a.ID, second); j.Status != segmentd.JobCompleted || j.Created != 10 {
+		t.Fatalf("second job %+v while the first one's row is held, want completed with 10 created", j)
+	}
+	if _, err := st.Store.Job(ctx, a.ID, first); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("the first job's row: %v while held; want not found", err)
+	}
+	letRows()
+	for _, id := range []string{first, second} {
+		facetest.Poll(t, "job "+id+"'s row", func() bool {
+			j, err := st.Store.Job(ctx, a.ID, id)
+			return err == nil && j.Status == segmentd.JobCompleted
+		})
 	}
 }
