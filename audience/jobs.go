@@ -178,10 +178,9 @@ func dropInput(t *jobTask) {
 // work or a job is queued, until stop: a read that took the store stage,
 // the one goroutine of the apply, about 4 % of its CPU is done on the
 // other core while it applies the jobs before (docs/jobs.md, "Reading
-// ahead"). It holds at most one turn's jobs decoded ahead of
-// the store stage (a group of upserts: 120,000 contacts), so the memory
-// the apply needs stays bounded whatever the backlog. It yields as the
-// store stage does.
+// ahead"). It holds at most maxReadAheadItems decoded ahead of the store
+// stage (or one job larger than that), so the memory the apply needs
+// stays bounded whatever the backlog. It yields as the store stage does.
 func (s *Service) readAhead(stop <-chan struct{}) {
 	for {
 		select {
