@@ -154,9 +154,10 @@ func (s *Service) clearAccount(ctx context.Context, acct int64, clear func() err
 }
 
 // drainFinish waits, on the worker's store stage, until the engine stage
-// has finished every task the store stage passed it so far.
+// has finished every task the store stage passed it so far, and their
+// rows are written (writeRows).
 func (s *Service) drainFinish() {
-	barrier := &jobTask{wait: make(chan error, 1), sharedExempt: true}
+	barrier := &jobTask{wait: make(chan error, 1), sharedExempt: true, barrier: true}
 	s.finish <- barrier
 	<-barrier.wait
 }

@@ -11,3 +11,18 @@ func YieldsWaiting(s *Service) int {
 	defer s.accepts.mu.Unlock()
 	return s.accepts.waiting
 }
+
+// InputReadAhead reports whether the input of job id, queued in s's
+// backlog, has been read back from the journal.
+func InputReadAhead(s *Service, id string) bool {
+	s.backlog.mu.Lock()
+	defer s.backlog.mu.Unlock()
+	for _, a := range s.backlog.accts {
+		for _, t := range a.jobs {
+			if t.job.ID == id {
+				return t.read.done.Load()
+			}
+		}
+	}
+	return false
+}

@@ -118,6 +118,29 @@ func (e *encoder) strs(ss []string) {
 type decoder struct {
 	s   string
 	err error
+	// strSlab and valSlab hold the strings and custom field values that
+	// a record's patches point to, many to an allocation: a 30,000-contact
+	// upsert's decode made eleven allocations a contact, one for each.
+	strSlab []string
+	valSlab []segmentd.Value
+}
+
+// strPtr reads a string and returns a pointer to it, in strSlab.
+func (d *decoder) strPtr() *string {
+	if len(d.strSlab) == cap(d.strSlab) {
+		d.strSlab = make([]string, 0, 1024)
+	}
+	d.strSlab = append(d.strSlab, d.str())
+	return &d.strSlab[len(d.strSlab)-1]
+}
+
+// value returns a new zero value in valSlab.
+func (d *decoder) value() *segmentd.Value {
+	if len(d.valSlab) == cap(d.valSlab) {
+		d.valSlab = make([]segmentd.Value, 0, 256)
+	}
+	d.valSlab = append(d.valSlab, segmentd.Value{})
+	return &d.valSlab[len(d.valSlab)-1]
 }
 
 func (d *decoder) fail(what string) {
@@ -293,8 +316,7 @@ func (d *decoder) patch() segmentd.ContactPatch {
 	}
 	for i, f := range patchStrings {
 		if mask&(1<<i) != 0 {
-			s := d.str()
-			*f(&p) = &s
+			*f(&p) = d.strPtr()
 		}
 	}
 	if mask&maskAlternates != 0 {
@@ -312,7 +334,8 @@ func (d *decoder) patch() segmentd.ContactPatch {
 				p.CustomFields[id] = nil
 				continue
 			}
-			v := &segmentd.Value{Type: segmentd.FieldType(d.str())}
+			v := d.value()
+			v.Type = segmentd.FieldType(d.str())
 			switch v.Type {
 			case segmentd.FieldText:
 				v.Text = d.str()

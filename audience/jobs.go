@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentd/segmentd"
@@ -23,8 +25,16 @@ import (
 type jobTask struct {
 	job segmentd.Job
 	// in is a contact job's input; nil while it waits in the journal at
-	// accepted, which the store stage reads back when the job's turn comes.
-	in       *jobInput
+	// accepted, which is read back (read) when the job's turn comes.
+	in *jobInput
+	// read is the input read back from the journal: once, by the store
+	// stage or, while it applies the jobs before, by readAhead.
+	read struct {
+		once sync.Once
+		in   *jobInput
+		err  error
+		done atomic.Bool // once has run (InputReadAhead, for tests)
+	}
 	items    int         // the job's weight in its account's backlog
 	accepted journal.Pos // the job's accept record (a journaled job)
 	applied  journal.Pos // its applied record, once written
@@ -43,6 +53,9 @@ type jobTask struct {
 	// sharedExempt runs publish even in a shared store: the task is not a
 	// write of one account (the engine snapshot's).
 	sharedExempt bool
+	// barrier marks drainFinish's task: the engine stage answers it once
+	// every task before it is finished and their rows are written.
+	barrier bool
 
 	// multi marks an import, which runs one batch per turn (imports.go):
 	// it stays first in its account's queue until its last batch, so that
@@ -61,11 +74,21 @@ type jobTask struct {
 // write is the store stage.
 func (s *Service) write() {
 	defer close(s.finish)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s.readAhead(stop)
+	}()
+	defer func() {
+		close(stop)
+		<-stopped
+	}()
 	for {
 		group := s.backlog.take()
 		if group == nil {
 			return
 		}
+		s.wakeReadAhead()
 		t := group[0]
 		if t.events == nil && t.write == nil {
 			s.accepts.yield()
@@ -111,6 +134,7 @@ func (s *Service) writeJob(t *jobTask) *jobTask {
 		}
 	} else {
 		t.publish, t.err = s.apply(&t.job, in)
+		dropInput(t)
 		s.backlog.ran(t.job.AccountID, t.items, time.Since(start))
 	}
 	s.recordApplied(t)
@@ -118,17 +142,69 @@ func (s *Service) writeJob(t *jobTask) *jobTask {
 }
 
 // input returns a contact job's input: read back from its accept record
-// when it waits in the journal.
+// when it waits in the journal, unless readAhead already did.
 func (s *Service) input(t *jobTask) (*jobInput, error) {
 	if t.in != nil {
 		return t.in, nil
 	}
-	rec, err := s.journal.Read(t.accepted)
-	if err != nil {
-		return nil, err
+	s.readBack(t)
+	return t.read.in, t.read.err
+}
+
+// readBack reads a journaled job's input back into t.read, unless that
+// was done. readAhead calls it for jobs the store stage may have taken
+// (and applied) meanwhile, so it reads nothing of t itself.
+func (s *Service) readBack(t *jobTask) {
+	t.read.once.Do(func() {
+		rec, err := s.journal.Read(t.accepted)
+		if err != nil {
+			t.read.err = err
+			t.read.done.Store(true)
+			return
+		}
+		_, _, _, t.read.in, t.read.err = decodeAccept(rec, true)
+		t.read.done.Store(true)
+	})
+}
+
+// dropInput lets a job's input read back from the journal go once its
+// store stage has run: the task still waits for the engine stage.
+func dropInput(t *jobTask) {
+	t.read.in = nil
+}
+
+// readAhead reads the inputs of the jobs the store stage takes next back
+// from the journal and decodes them, each time the store stage takes
+// work or a job is queued, until stop: a read that took the store stage,
+// the one goroutine of the apply, about 4 % of its CPU is done on the
+// other core while it applies the jobs before (docs/jobs.md, "Reading
+// ahead"). It holds at most maxReadAheadItems decoded ahead of the store
+// stage (or one job larger than that), so the memory the apply needs
+// stays bounded whatever the backlog. It yields as the store stage does.
+func (s *Service) readAhead(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.ahead:
+		}
+		next := s.backlog.next()
+		if len(next) > 0 {
+			s.accepts.yield()
+		}
+		for _, t := range next {
+			s.readBack(t) // an error is the store stage's to report
+		}
 	}
-	_, _, _, in, err := decodeAccept(rec, true)
-	return in, err
+}
+
+// wakeReadAhead tells readAhead that the jobs next in turn may have
+// changed.
+func (s *Service) wakeReadAhead() {
+	select {
+	case s.ahead <- struct{}{}:
+	default: // awake already
+	}
 }
 
 // recordApplied settles a job whose store stage ran and appends its
@@ -189,6 +265,9 @@ func (s *Service) writeUpserts(group []*jobTask) {
 		}
 		s.backlog.ran(acct, items, time.Since(start))
 	}
+	for _, t := range group {
+		dropInput(t)
+	}
 	// A job whose input could not be read back gets no applied record,
 	// as writeJob leaves it: a restart tries it again.
 	for _, t := range run {
@@ -242,9 +321,23 @@ func settle(t *jobTask) {
 	j.Errors = []segmentd.JobError{{Index: -1, Message: msg}}
 }
 
-// complete is the engine stage.
+// complete is the engine stage. A finished job's row is written after
+// it by writeRows, on a goroutine of its own: the store's write
+// connection, which that needs, is the store stage's for a transaction at
+// a time, and the engine stage, which the store stage hands its jobs to,
+// would wait for it (docs/jobs.md, "Job rows written aside").
 func (s *Service) complete() {
-	defer close(s.done)
+	rows := make(chan *jobTask, maxRowsQueued)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		s.writeRows(rows)
+	}()
+	defer func() {
+		close(rows)
+		<-written
+		close(s.done)
+	}()
 	for t := range s.finish {
 		if t.wait == nil {
 			s.accepts.yield() // a job's or an import batch's changes
@@ -263,7 +356,11 @@ func (s *Service) complete() {
 			}
 			s.flushOutbox()
 			s.observeStage("engine", start)
-			t.wait <- t.err
+			if t.barrier {
+				rows <- t // answered once the rows before it are written
+			} else {
+				t.wait <- t.err
+			}
 			continue
 		}
 		j := &t.job
@@ -291,7 +388,30 @@ func (s *Service) complete() {
 		final := *j
 		s.pending[j.ID] = &final
 		s.pendingMu.Unlock()
-		if err := s.store.CreateJob(context.Background(), final); err != nil {
+		rows <- t
+	}
+}
+
+// maxRowsQueued bounds the finished jobs whose rows wait to be written:
+// past it the engine stage waits for writeRows. A row waits for at most
+// one store transaction, which applies a job or more, so a few are queued
+// at a time.
+const maxRowsQueued = 64
+
+// writeRows writes the rows of the jobs the engine stage finished, in the
+// order they finished, and then lets the journal drop their records: a
+// job whose row is not written when the process is killed is finished
+// at the next start from its applied record (docs/jobs.md, "At start").
+// A barrier (drainFinish) is answered once the rows before it are
+// written.
+func (s *Service) writeRows(rows <-chan *jobTask) {
+	for t := range rows {
+		if t.barrier {
+			t.wait <- t.err
+			continue
+		}
+		j := &t.job
+		if err := s.store.CreateJob(context.Background(), *j); err != nil {
 			s.log.Error("recording job result", "job_id", j.ID, "err", err)
 		} else {
 			if t.journal {
@@ -391,6 +511,14 @@ func (s *Service) Accepting() (done func()) {
 	return s.accepts.enter()
 }
 
+// AcceptingNow reports how many requests count as being accepted
+// (Accepting): the faces' tests check which requests do.
+func (s *Service) AcceptingNow() int {
+	s.accepts.mu.Lock()
+	defer s.accepts.mu.Unlock()
+	return s.accepts.inFlight
+}
+
 // yielding is the context of the store stage's writes on a store of its
 // own: the store's yield points wait for the requests being accepted.
 func (s *Service) yielding() context.Context {
@@ -437,6 +565,7 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 		task.in, task.accepted, task.journal = nil, pos, true
 	}
 	s.queueJob(task)
+	s.wakeReadAhead()
 	s.noteJob(acct, task.job.ID)
 	return task.job.ID, nil
 }
@@ -506,11 +635,15 @@ func (s *Service) onWorker(ctx context.Context, write func() (publish func(), er
 }
 
 // run queues an internal task or an event batch ahead of the contact jobs
-// and waits for both its stages.
+// and waits for both its stages. Until then the worker's stages do not
+// wait at their yield points (acceptGate.enterUrgent): the task does not
+// yield, and would otherwise wait for the contact job in front of it to
+// end its pauses.
 func (s *Service) run(ctx context.Context, t *jobTask) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.accepts.enterUrgent()()
 	if !s.backlog.pushUrgent(t) {
 		return errors.New("segmentd: the service is closed")
 	}

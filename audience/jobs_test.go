@@ -33,6 +33,16 @@ type gatedStore struct {
 	entered             chan string // the first email of each held upsert, as it starts
 	tokens              chan struct{}
 	openOnce            sync.Once
+	// rowTokens, when set, holds every job row's write until a token (or
+	// its close) lets it through.
+	rowTokens chan struct{}
+}
+
+func (g *gatedStore) CreateJob(ctx context.Context, j segmentd.Job) error {
+	if g.rowTokens != nil {
+		<-g.rowTokens
+	}
+	return g.Store.CreateJob(ctx, j)
 }
 
 func newGatedStore(t *testing.T, dir string) *gatedStore {
@@ -512,5 +522,128 @@ func TestWorkerYieldsToAccepts(t *testing.T) {
 	release()
 	if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted || j.Created != 10 {
 		t.Fatalf("job %+v, want completed with 10 created", j)
+	}
+}
+
+// TestYieldLetsUrgentTasksThrough: an event batch queued behind a contact
+// job does not wait for the requests being accepted. The job's stages,
+// which would wait at their yield points while requests are in, go on
+// while the batch is on the worker, so the batch is stored and answered
+// with the requests still in; once it is answered, the worker yields to
+// them again (docs/jobs.md, "The apply yields").
+func TestYieldLetsUrgentTasksThrough(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{YieldPause: time.Hour, Events: st})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dones []func()
+	for range runtime.GOMAXPROCS(0) {
+		dones = append(dones, svc.Accepting())
+	}
+	t.Cleanup(func() {
+		for _, done := range dones {
+			done()
+		}
+	})
+	id := mustUpsert(t, svc, a.ID, upsertOf("a.example", 300, "A"))
+	facetest.Poll(t, "the worker waiting before the job", func() bool { return audience.YieldsWaiting(svc) == 1 })
+
+	added := make(chan error, 1)
+	go func() {
+		_, err := svc.AddEvents(ctx, a.ID, []segmentd.Event{{Email: "a0@a.example", Type: "open", Timestamp: time.Now().UTC(), SGEventID: "e1"}})
+		added <- err
+	}()
+	select {
+	case err := <-added:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(facetest.Deadline):
+		t.Fatalf("the event batch was not answered within %v while requests were being accepted: it waited for the job's pauses", facetest.Deadline)
+	}
+	// The job ran before the batch, on both stages.
+	if j, err := svc.Job(ctx, a.ID, id); err != nil || j.Status != segmentd.JobCompleted || j.Created != 300 {
+		t.Fatalf("job %+v, %v after the event batch behind it was answered; want completed with 300 created", j, err)
+	}
+	// The batch answered, the worker yields to the requests again.
+	next := mustUpsert(t, svc, a.ID, upsertOf("b.example", 10, "B"))
+	facetest.Poll(t, "the worker waiting before the next job", func() bool { return audience.YieldsWaiting(svc) == 1 })
+	if j, err := svc.Job(ctx, a.ID, next); err != nil || j.Status != segmentd.JobPending {
+		t.Fatalf("job %+v, %v while the worker yields; want pending", j, err)
+	}
+}
+
+// TestInputReadAhead: while the store stage applies a job, the input of
+// the job next in turn is read back from the journal ahead of it
+// (docs/jobs.md, "Reading ahead"), and the jobs then apply as they
+// would have.
+func TestInputReadAhead(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	svc := newJobService(t, st, audience.Config{})
+	if _, err := svc.OpenJournal(ctx, t.TempDir(), journal.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.gate(a.ID)
+	first := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "A"))
+	<-st.entered // the store stage holds the first job
+	second := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "B"))
+	facetest.Poll(t, "the second job's input read ahead", func() bool { return audience.InputReadAhead(svc, second) })
+	st.tokens <- struct{}{}
+	<-st.entered
+	st.tokens <- struct{}{}
+	for _, id := range []string{first, second} {
+		if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted || j.Updated+j.Created != 10 {
+			t.Fatalf("job %+v, want completed with 10 contacts", j)
+		}
+	}
+	_, found, err := svc.ContactsByEmails(ctx, a.ID, []string{"a0@a.example"})
+	if err != nil || found["a0@a.example"].FirstName != "B" {
+		t.Fatalf("a0@a.example: %+v, %v; want the second job's first name", found["a0@a.example"], err)
+	}
+}
+
+// TestRowsWrittenAside: a job's row is written after its engine stage on
+// a goroutine of its own, so that the next job's engine stage does not
+// wait for it (the row waits for the store's write connection, which the
+// store stage holds for its transactions), and the row is still written.
+func TestRowsWrittenAside(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir())
+	st.rowTokens = make(chan struct{})
+	svc := newJobService(t, st, audience.Config{})
+	// A failing test lets the rows through before the Service closes.
+	var once sync.Once
+	letRows := func() { once.Do(func() { close(st.rowTokens) }) }
+	t.Cleanup(letRows)
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustUpsert(t, svc, a.ID, upsertOf("a.example", 10, "A"))
+	if j := facetest.WaitJob(t, svc, a.ID, first); j.Status != segmentd.JobCompleted {
+		t.Fatalf("first job %+v, want completed", j)
+	}
+	// Its row is held: the next job still goes through both stages.
+	second := mustUpsert(t, svc, a.ID, upsertOf("b.example", 10, "B"))
+	if j := facetest.WaitJob(t, svc, a.ID, second); j.Status != segmentd.JobCompleted || j.Created != 10 {
+		t.Fatalf("second job %+v while the first one's row is held, want completed with 10 created", j)
+	}
+	if _, err := st.Store.Job(ctx, a.ID, first); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+		t.Fatalf("the first job's row: %v while held; want not found", err)
+	}
+	letRows()
+	for _, id := range []string{first, second} {
+		facetest.Poll(t, "job "+id+"'s row", func() bool {
+			j, err := st.Store.Job(ctx, a.ID, id)
+			return err == nil && j.Status == segmentd.JobCompleted
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,5 +190,37 @@ func waitJob(t *testing.T, svc *Service, acct int64, id string) segmentd.Job {
 			t.Fatalf("job %s still pending (%v)", id, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBacklogNextBoundsReadAhead: the jobs read ahead are the next turn's
+// as far as they stay within maxReadAheadItems, and at least its first
+// job, whatever the group takeJob would take (docs/jobs.md, "Reading
+// ahead").
+func TestBacklogNextBoundsReadAhead(t *testing.T) {
+	b := newBacklog(DefaultMaxBacklog, true)
+	upsert := func(id string, items int) *jobTask {
+		return &jobTask{job: segmentd.Job{ID: id, AccountID: 1, Type: segmentd.JobUpsert}, items: items, journal: true}
+	}
+	for _, t := range []*jobTask{upsert("a", 20_000), upsert("b", 10_000), upsert("c", 1), upsert("d", 1)} {
+		b.push(t)
+	}
+	ids := func(ts []*jobTask) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.job.ID)
+		}
+		return out
+	}
+	if got := ids(b.next()); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("read ahead %v, want [a b]: 30,000 contacts", got)
+	}
+	if got := ids(b.takeJob()); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("took %v, want the group [a b c d]", got)
+	}
+	b.push(upsert("e", maxReadAheadItems+1))
+	b.push(upsert("f", 1))
+	if got := ids(b.next()); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("read ahead %v, want [e]: the first job whatever its size", got)
 	}
 }

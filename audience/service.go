@@ -138,7 +138,10 @@ type Service struct {
 	backlog *backlog      // stage 1: store writes, accounts in turns (backlog.go)
 	accepts *acceptGate   // requests being accepted, which the stages yield to
 	finish  chan *jobTask // stage 2: engine updates and job results, in order
-	journal *journal.Log  // accepted jobs (OpenJournal; nil: held in memory only)
+	// ahead wakes readAhead, which reads the next jobs' inputs back from
+	// the journal while the store stage applies the ones it took.
+	ahead   chan struct{}
+	journal *journal.Log // accepted jobs (OpenJournal; nil: held in memory only)
 	done    chan struct{}
 	closed  sync.Once
 
@@ -223,7 +226,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), accepts: newAcceptGate(runtime.GOMAXPROCS(0)-1, cfg.YieldPause), finish: make(chan *jobTask, 2), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), accepts: newAcceptGate(runtime.GOMAXPROCS(0)-1, cfg.YieldPause), finish: make(chan *jobTask, 2), ahead: make(chan struct{}, 1), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)

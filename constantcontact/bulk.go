@@ -46,8 +46,12 @@ type jsonImportInput struct {
 	SMSPermissionToSend *string                      `json:"sms_permission_to_send"`
 }
 
-// jsonImport is POST /v3/activities/contacts_json_import.
+// jsonImport is POST /v3/activities/contacts_json_import. Like SendGrid's
+// upsert, it counts as a request being accepted from its first byte read
+// to its answer (Service.Accepting), so that the job worker yields the
+// CPU to its decoding (docs/jobs.md, "The apply yields").
 func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	defer h.svc.Accepting()()
 	var in jsonImportInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -78,8 +82,9 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 
 // fileImport is POST /v3/activities/contacts_file_import: a multipart
 // form with the CSV file (file) and the lists (list_ids, comma-separated
-// or repeated).
+// or repeated). It counts as being accepted, as jsonImport does.
 func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
+	defer h.svc.Accepting()()
 	if err := r.ParseMultipartForm(maxMultipartBytes); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime/multipart"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -992,4 +994,60 @@ func manyIDs(n int) []string {
 		out[i] = segmentd.NewID()
 	}
 	return out
+}
+
+// TestImportsCountAsAccepting: the JSON and the file import count as
+// requests being accepted while their body is read, so that the job
+// worker yields the CPU to them as to SendGrid's upsert (docs/jobs.md,
+// "The apply yields"), and no longer once answered.
+func TestImportsCountAsAccepting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l, err := e.Svc.CreateList(ctx, e.DefaultAccount(), "Imported")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonBody := fmt.Sprintf(`{"import_data":[{"email":"ann@example.com"}],"list_ids":[%q]}`, l.ID)
+	ct, fileBody := multipartBody(t, "email\nbob@example.com\n", l.ID)
+	for _, tt := range []struct {
+		path, contentType string
+		body              []byte
+	}{
+		{"/v3/activities/contacts_json_import", "application/json", []byte(jsonBody)},
+		{"/v3/activities/contacts_file_import", ct, fileBody},
+	} {
+		// The body arrives in two parts: the request is in between.
+		pr, pw := io.Pipe()
+		// A failing test ends the request before the server stops.
+		t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+		rq, err := http.NewRequest("POST", e.URL+tt.path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq.Header.Set("Authorization", "Bearer "+e.Key)
+		rq.Header.Set("Content-Type", tt.contentType)
+		answered := make(chan int, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(rq)
+			if err != nil {
+				answered <- 0
+				return
+			}
+			resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+		half := len(tt.body) / 2
+		if _, err := pw.Write(tt.body[:half]); err != nil {
+			t.Fatal(err)
+		}
+		facetest.Poll(t, tt.path+" counted as being accepted", func() bool { return e.Svc.AcceptingNow() == 1 })
+		if _, err := pw.Write(tt.body[half:]); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		if status := <-answered; status != 201 {
+			t.Fatalf("%s: status %d, want 201", tt.path, status)
+		}
+		facetest.Poll(t, tt.path+" counted out once answered", func() bool { return e.Svc.AcceptingNow() == 0 })
+	}
 }
