@@ -157,6 +157,9 @@ type eventRows struct {
 	// returned): the blocks' events and numbers, and the rows' numbers.
 	reuse          bool
 	bevs           []segmentd.Event
+	// lean leaves each event's Email and SGEventID empty
+	// (ReadAccountLean).
+	lean bool
 	bseqs, rowSeqs []int64
 }
 
@@ -215,7 +218,9 @@ func (r *eventRows) scan(rows *sql.Rows) error {
 	if bad {
 		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
 	}
-	if eventblock.StoredIsText(rest) {
+	if r.lean {
+		ev.Email = ""
+	} else if eventblock.StoredIsText(rest) {
 		ev.SGEventID = rest // stored as its text
 	} else if rest != "" {
 		start := len(r.arena)
@@ -674,7 +679,7 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	} else {
 		bevs, bseqs = make([]segmentd.Event, 0, room), make([]int64, 0, room)
 	}
-	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, bevs, bseqs)
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, bevs, bseqs, r.lean)
 	if err != nil {
 		return nil, afterSeq, err
 	}
@@ -699,7 +704,7 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 		rowSeqs = r.rowSeqs[:0] // r.seqs may be the blocks' numbers of the last page
 	}
 	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, room), spans: r.spans[:0], arena: r.arena[:0], seqs: rowSeqs,
-		reuse: r.reuse, bevs: bevs, bseqs: bseqs, rowSeqs: r.rowSeqs}
+		reuse: r.reuse, bevs: bevs, bseqs: bseqs, rowSeqs: r.rowSeqs, lean: r.lean}
 	if r.seqs == nil {
 		r.seqs = make([]int64, 0, room)
 	}
