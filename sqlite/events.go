@@ -155,11 +155,11 @@ type eventRows struct {
 	// reuse lets scanEventPage reuse its page buffers on the next call
 	// (the caller is done with a page by then: ReadAccount's callback
 	// returned): the blocks' events and numbers, and the rows' numbers.
-	reuse          bool
-	bevs           []segmentd.Event
+	reuse bool
+	bevs  []segmentd.Event
 	// lean leaves each event's Email and SGEventID empty
 	// (ReadAccountLean).
-	lean bool
+	lean           bool
 	bseqs, rowSeqs []int64
 }
 
