@@ -155,12 +155,11 @@ type eventRows struct {
 	// reuse lets scanEventPage reuse its page buffers on the next call
 	// (the caller is done with a page by then: ReadAccount's callback
 	// returned): the blocks' events and numbers, and the rows' numbers.
-	reuse bool
-	bevs  []segmentd.Event
-	// lean leaves each event's Email and SGEventID empty
-	// (ReadAccountLean).
-	lean           bool
+	reuse          bool
+	bevs           []segmentd.Event
 	bseqs, rowSeqs []int64
+
+	lean bool // each event's Email and SGEventID left empty (ReadAccountLean)
 }
 
 // eventColumns are what eventRows reads: see there. sg_event_id is last
