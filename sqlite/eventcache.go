@@ -161,14 +161,15 @@ func (s *hashSet) bucket(h uint64) uint64 { return h >> (64 - s.bits) }
 func part(h uint64) uint64 { return h >> (64 - hashPartBits) }
 
 // presize gives each part room for its share of n entries about to be
-// loaded (loadEntry), with a margin for the hashes' spread.
+// loaded (loadEntry). The shares are uneven (the hash's top bits are the
+// least mixed of its bits): a part given more grows, and sortLoaded
+// trims it.
 func (s *hashSet) presize(n int) {
 	if n < 16*hashParts {
 		return // grown by appends
 	}
-	per := n/hashParts + n/hashParts/16 + 16
 	for p := range s.parts {
-		s.parts[p] = make([]uint64, 0, per)
+		s.parts[p] = make([]uint64, 0, n/hashParts)
 	}
 }
 
@@ -179,10 +180,15 @@ func (s *hashSet) loadEntry(e uint64) {
 	s.sorted++
 }
 
-// sortLoaded sorts the entries loadEntry added and indexes them.
+// sortLoaded sorts the entries loadEntry added, each part's array cut to
+// its length (a part's copy at a time), and indexes them.
 func (s *hashSet) sortLoaded() {
-	for p := range s.parts {
-		slices.Sort(s.parts[p])
+	for p, es := range s.parts {
+		if cap(es) > len(es) {
+			es = slices.Clone(es)
+		}
+		slices.Sort(es)
+		s.parts[p] = es
 	}
 	s.index()
 }
