@@ -140,10 +140,12 @@ type hashSet struct {
 	last   int64 // the greatest sequence number held
 }
 
-// The parts of a hashSet, by the top hashPartBits of a hash.
+// The parts of a hashSet, by the top hashPartBits of a hash, and the
+// share of the entries the recent table takes before a merge.
 const (
 	hashPartBits = 8
 	hashParts    = 1 << hashPartBits
+	recentShare  = 32
 )
 
 type hashSeq struct {
@@ -193,10 +195,11 @@ func (s *hashSet) sortLoaded() {
 	s.index()
 }
 
-// index builds dir for parts: about eight entries a bucket.
+// index builds dir for parts: about sixteen entries a bucket (two cache
+// lines; eight a bucket made the directory a byte an entry).
 func (s *hashSet) index() {
 	s.bits = hashPartBits
-	for s.bits < 28 && s.sorted>>(s.bits+3) > 0 {
+	for s.bits < 28 && s.sorted>>(s.bits+4) > 0 {
 		s.bits++
 	}
 	if len(s.dir) != 1<<s.bits {
@@ -257,11 +260,12 @@ func (s *hashSet) seqs(h uint64, dst []int64) []int64 {
 }
 
 // add adds h with seq, merging the table into the sorted arrays once it
-// holds a sixteenth as many (at least 65,536), so that merges cost O(1)
-// per add. The table has at least 4/3 as many slots, so it is never more
+// holds a 32nd as many (at least 65,536), so that merges cost O(1)
+// per add (a sixteenth made the table 16 MB at ten million events; each
+// merge rewrites the arrays, 80 MB, about once per 300,000 events then). The table has at least 4/3 as many slots, so it is never more
 // than three quarters full.
 func (s *hashSet) add(h uint64, seq int64) {
-	limit := max(65536, s.sorted/16)
+	limit := max(65536, s.sorted/recentShare)
 	if s.recent == nil {
 		s.recent = make([]hashSeq, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
 		s.seed = rand.Uint64() | 1
@@ -310,7 +314,7 @@ func (s *hashSet) merge() {
 	s.index()
 	clear(s.recent)
 	s.zero, s.n = s.zero[:0], 0
-	if size := 1 << bits.Len(uint(s.sorted/16*4/3)); size > len(s.recent) {
+	if size := 1 << bits.Len(uint(s.sorted/recentShare*4/3)); size > len(s.recent) {
 		s.recent = make([]hashSeq, size)
 	}
 }
