@@ -211,7 +211,11 @@ func (s *Service) rebuildMembership(ctx context.Context) error {
 				return feed.send(ctx, func() { s.members.AddEvents(a.ID, evs, now) })
 			}
 		}
-		change, event, err := s.store.ReadAccount(ctx, a.ID, func(cs []segmentd.Contact) error {
+		read := s.store.ReadAccount
+		if lr, ok := s.store.(segmentd.LeanAccountReader); ok {
+			read = lr.ReadAccountLean // the engine reads no event's email nor sg_event_id
+		}
+		change, event, err := read(ctx, a.ID, func(cs []segmentd.Contact) error {
 			// The store may reuse its page once this returns
 			// (segmentd.Store): the engine takes a copy, one of a few
 			// pages reused while the rebuild runs.

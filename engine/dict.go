@@ -36,7 +36,10 @@ func (d *dict) acquire(s string) uint32 {
 		d.refs[c]++
 		return c
 	}
-	if c, ok := d.index.get(d.vals, s); ok {
+	// One probe of the index: a new value (an email, in a rebuild nearly
+	// every one) is put where its search ended.
+	c, ok, h, k := d.index.find(d.vals, s)
+	if ok {
 		d.refs[c]++
 		d.recent[slot] = c
 		return c
@@ -44,7 +47,6 @@ func (d *dict) acquire(s string) uint32 {
 	// Clone so the dictionary never pins the caller's (possibly large)
 	// decoding buffer.
 	s = strings.Clone(s)
-	var c uint32
 	if n := len(d.free); n > 0 {
 		c = d.free[n-1]
 		d.free = d.free[:n-1]
@@ -54,7 +56,7 @@ func (d *dict) acquire(s string) uint32 {
 		d.vals = append(d.vals, s)
 		d.refs = append(d.refs, 1)
 	}
-	d.index.put(s, c)
+	d.index.putAt(h, k, c)
 	d.recent[slot] = c
 	d.bytes += allocSize(int64(len(s)))
 	return c

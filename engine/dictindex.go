@@ -51,12 +51,41 @@ func (x *dictIndex) get(vals []string, s string) (uint32, bool) {
 	}
 }
 
+// find is get for a string about to be added when it is not held: it
+// also returns s's hash and the empty slot its probe ended at, so that
+// putAt adds it without hashing and probing again.
+func (x *dictIndex) find(vals []string, s string) (c uint32, ok bool, h, k uint64) {
+	h = x.hash(s)
+	mask := uint64(len(x.slots) - 1)
+	for k = h & mask; ; k = (k + 1) & mask {
+		v := x.slots[k]
+		if v == 0 {
+			return 0, false, h, k
+		}
+		if v>>32 == h && vals[uint32(v)] == s {
+			return uint32(v), true, h, k
+		}
+	}
+}
+
 // put adds s (not held) under code c.
 func (x *dictIndex) put(s string, c uint32) {
 	if (x.n+1)*4 > len(x.slots)*3 {
 		x.grow()
 	}
 	x.insert(x.hash(s)<<32 | uint64(c))
+	x.n++
+}
+
+// putAt adds a string not held under code c, h and k being its hash and
+// empty slot as find returned them, the table unchanged since.
+func (x *dictIndex) putAt(h, k uint64, c uint32) {
+	if (x.n+1)*4 > len(x.slots)*3 {
+		x.grow()
+		x.insert(h<<32 | uint64(c))
+	} else {
+		x.slots[k] = h<<32 | uint64(c)
+	}
 	x.n++
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/eventblock"
@@ -119,25 +120,31 @@ const (
 // hashSet holds 64-bit hashes, each with the sequence number of an event
 // that has it.
 //
-// Most of them are in sorted, 8 bytes each: the hash's top 32 bits above
-// the sequence number's low 32, in ascending order, with a directory of
-// where each range of top bits starts (so that a lookup reads two or three
-// cache lines, not the twenty-odd of a binary search over ten million).
+// Most of them are in parts, 8 bytes each: the hash's top 32 bits above
+// the sequence number's low 32, in ascending order, in 256 arrays by the
+// hash's top 8 bits, with a directory of where each range of top bits
+// ends in its array (so that a lookup reads two or three cache lines, not
+// the twenty-odd of a binary search over ten million). The arrays grow
+// one at a time, each by a 256th: one array of ten million entries grew
+// by 80 MB at a time and held its old 64 MB besides while it was copied,
+// then left them to the collector (the peak of a bulk load of events,
+// docs/decisions.md §20).
 // 32 bits of hash make a new id meet an entry of another id about once per
 // 430 lookups at ten million events, each such meeting costing one probe;
 // the sequence number's high bits are those of one of the numbers up to
 // the greatest held (last), in practice all zero.
 //
-// Those added since the array was last merged are in recent, a hash table
+// Those added since the arrays were last merged are in recent, a hash table
 // with the whole hash and number: open addressing with linear probing, a
 // slot per power of two, a hash's first slot chosen by multiplying it with
 // seed (odd, random), so that ids made to share bits of their hashes do
 // not share slots. A zero hash marks an empty slot; hash 0 itself is kept
 // in zero, by sequence number.
 type hashSet struct {
-	sorted []uint64
-	dir    []uint32 // dir[b] is the first index of bucket b in sorted; len 1<<bits + 1
-	bits   uint
+	parts  [hashParts][]uint64
+	sorted int      // entries in parts
+	dir    []uint32 // dir[b] is the end of bucket b in its part; len 1<<bits
+	bits   uint     // at least hashPartBits: a bucket lies in one part
 
 	recent []hashSeq
 	seed   uint64
@@ -146,34 +153,82 @@ type hashSet struct {
 	last   int64 // the greatest sequence number held
 }
 
+// The parts of a hashSet, by the top hashPartBits of a hash, and the
+// share of the entries the recent table takes before a merge.
+const (
+	hashPartBits = 8
+	hashParts    = 1 << hashPartBits
+	recentShare  = 32
+)
+
 type hashSeq struct {
 	h   uint64
 	seq int64
 }
 
-// packHash is the sorted array's entry for h at seq.
+// packHash is the sorted arrays' entry for h at seq.
 func packHash(h uint64, seq int64) uint64 { return h>>32<<32 | uint64(uint32(seq)) }
 
 // bucket is the top bits of an entry (or of a hash: the same bits).
 func (s *hashSet) bucket(h uint64) uint64 { return h >> (64 - s.bits) }
 
-// index builds dir for sorted: about eight entries a bucket.
+// part is the part of an entry (or of a hash).
+func part(h uint64) uint64 { return h >> (64 - hashPartBits) }
+
+// presize gives each part room for its share of n entries about to be
+// loaded (loadEntry). The shares are uneven (the hash's top bits are the
+// least mixed of its bits): a part given more grows, and sortLoaded
+// trims it.
+func (s *hashSet) presize(n int) {
+	if n < 16*hashParts {
+		return // grown by appends
+	}
+	for p := range s.parts {
+		s.parts[p] = make([]uint64, 0, n/hashParts)
+	}
+}
+
+// loadEntry adds a packed entry in any order; sortLoaded follows the last.
+func (s *hashSet) loadEntry(e uint64) {
+	p := part(e)
+	s.parts[p] = append(s.parts[p], e)
+	s.sorted++
+}
+
+// sortLoaded sorts the entries loadEntry added, each part's array cut to
+// its length (a part's copy at a time), and indexes them.
+func (s *hashSet) sortLoaded() {
+	for p, es := range s.parts {
+		if cap(es) > len(es) {
+			es = slices.Clone(es)
+		}
+		slices.Sort(es)
+		s.parts[p] = es
+	}
+	s.index()
+}
+
+// index builds dir for parts: about sixteen entries a bucket (two cache
+// lines; eight a bucket made the directory a byte an entry).
 func (s *hashSet) index() {
-	s.bits = 1
-	for s.bits < 28 && len(s.sorted)>>(s.bits+3) > 0 {
+	s.bits = hashPartBits
+	for s.bits < 28 && s.sorted>>(s.bits+4) > 0 {
 		s.bits++
 	}
-	if len(s.dir) != 1<<s.bits+1 {
-		s.dir = make([]uint32, 1<<s.bits+1)
+	if len(s.dir) != 1<<s.bits {
+		s.dir = make([]uint32, 1<<s.bits)
 	}
-	b := uint64(0)
-	for i, e := range s.sorted {
-		for hb := s.bucket(e); b <= hb; b++ {
-			s.dir[b] = uint32(i)
+	per := uint64(1) << (s.bits - hashPartBits) // buckets a part
+	for p, es := range s.parts {
+		b := uint64(p) * per
+		for i, e := range es {
+			for hb := s.bucket(e); b < hb; b++ {
+				s.dir[b] = uint32(i)
+			}
 		}
-	}
-	for ; b < uint64(len(s.dir)); b++ {
-		s.dir[b] = uint32(len(s.sorted))
+		for ; b < uint64(p+1)*per; b++ {
+			s.dir[b] = uint32(len(es))
+		}
 	}
 }
 
@@ -183,7 +238,7 @@ func (s *hashSet) slot(h uint64) int {
 }
 
 // seqs appends to dst the sequence numbers h may be held with: every one
-// it is held with, and, rarely, others (sorted keeps 32 bits of each).
+// it is held with, and, rarely, others (parts keep 32 bits of each).
 func (s *hashSet) seqs(h uint64, dst []int64) []int64 {
 	if h == 0 {
 		dst = append(dst, s.zero...)
@@ -195,15 +250,20 @@ func (s *hashSet) seqs(h uint64, dst []int64) []int64 {
 			}
 		}
 	}
-	if len(s.sorted) == 0 {
+	if s.sorted == 0 {
 		return dst
 	}
+	es := s.parts[part(h)]
 	b := s.bucket(h)
-	part := s.sorted[s.dir[b]:s.dir[b+1]]
+	from := uint32(0)
+	if b&(1<<(s.bits-hashPartBits)-1) != 0 {
+		from = s.dir[b-1] // not the part's first bucket
+	}
+	es = es[from:s.dir[b]]
 	top := h >> 32 << 32
-	i, _ := slices.BinarySearch(part, top)
-	for ; i < len(part) && part[i]>>32<<32 == top; i++ {
-		for seq := int64(uint32(part[i])); seq <= s.last; seq += 1 << 32 {
+	i, _ := slices.BinarySearch(es, top)
+	for ; i < len(es) && es[i]>>32<<32 == top; i++ {
+		for seq := int64(uint32(es[i])); seq <= s.last; seq += 1 << 32 {
 			if seq > 0 {
 				dst = append(dst, seq)
 			}
@@ -212,12 +272,13 @@ func (s *hashSet) seqs(h uint64, dst []int64) []int64 {
 	return dst
 }
 
-// add adds h with seq, merging the table into the sorted array once it
-// holds a sixteenth as many (at least 65,536), so that merges cost O(1)
-// per add. The table has at least 4/3 as many slots, so it is never more
+// add adds h with seq, merging the table into the sorted arrays once it
+// holds a 32nd as many (at least 65,536), so that merges cost O(1)
+// per add (a sixteenth made the table 16 MB at ten million events; each
+// merge rewrites the arrays, 80 MB, about once per 300,000 events then). The table has at least 4/3 as many slots, so it is never more
 // than three quarters full.
 func (s *hashSet) add(h uint64, seq int64) {
-	limit := max(65536, len(s.sorted)/16)
+	limit := max(65536, s.sorted/recentShare)
 	if s.recent == nil {
 		s.recent = make([]hashSeq, max(1<<16, 1<<bits.Len(uint(limit+limit/3))))
 		s.seed = rand.Uint64() | 1
@@ -239,9 +300,9 @@ func (s *hashSet) add(h uint64, seq int64) {
 	}
 }
 
-// merge moves the table's entries into the sorted array, which grows in
-// place: the new entries are packed and sorted, then merged into sorted
-// from the back.
+// merge moves the table's entries into the sorted arrays, each of which
+// grows in place: the new entries are packed and sorted, then each part's
+// merged into its array from the back.
 func (s *hashSet) merge() {
 	add := make([]uint64, 0, s.n)
 	for _, e := range s.recent {
@@ -253,23 +314,47 @@ func (s *hashSet) merge() {
 		add = append(add, packHash(0, seq))
 	}
 	slices.Sort(add)
-	i, j := len(s.sorted)-1, len(add)-1
-	s.sorted = slices.Grow(s.sorted, len(add))[:len(s.sorted)+len(add)]
-	for k := len(s.sorted) - 1; j >= 0; k-- {
-		if i >= 0 && s.sorted[i] > add[j] {
-			s.sorted[k] = s.sorted[i]
-			i--
-		} else {
-			s.sorted[k] = add[j]
-			j--
+	for len(add) > 0 {
+		p := part(add[0])
+		n := 1
+		for n < len(add) && part(add[n]) == p {
+			n++
 		}
+		s.parts[p] = mergeSorted(s.parts[p], add[:n])
+		add = add[n:]
+		s.sorted += n
 	}
 	s.index()
 	clear(s.recent)
 	s.zero, s.n = s.zero[:0], 0
-	if size := 1 << bits.Len(uint(len(s.sorted)/16*4/3)); size > len(s.recent) {
+	if size := 1 << bits.Len(uint(s.sorted/recentShare*4/3)); size > len(s.recent) {
 		s.recent = make([]hashSeq, size)
 	}
+}
+
+// mergeSorted merges add into es, both sorted, growing es in place.
+func mergeSorted(es, add []uint64) []uint64 {
+	i, j := len(es)-1, len(add)-1
+	es = slices.Grow(es, len(add))[:len(es)+len(add)]
+	for k := len(es) - 1; j >= 0; k-- {
+		if i >= 0 && es[i] > add[j] {
+			es[k] = es[i]
+			i--
+		} else {
+			es[k] = add[j]
+			j--
+		}
+	}
+	return es
+}
+
+// bytes is the set's heap bytes (its arrays' capacities).
+func (s *hashSet) bytes() int {
+	n := len(s.dir)*4 + len(s.recent)*int(unsafe.Sizeof(hashSeq{})) + cap(s.zero)*8
+	for _, es := range s.parts {
+		n += cap(es) * 8
+	}
+	return n
 }
 
 // eventIDs returns the account's hash set, loading it if needed, inside
@@ -298,7 +383,8 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
 		return nil, err
 	}
-	set := &hashSet{sorted: make([]uint64, 0, last-first+1), last: last}
+	set := &hashSet{last: last}
+	set.presize(int(last - first + 1))
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
@@ -312,7 +398,7 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 			return nil, err
 		}
 		id = appendEventID(id[:0], stored)
-		set.sorted = append(set.sorted, packHash(eventHashBytes(id), seq))
+		set.loadEntry(packHash(eventHashBytes(id), seq))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -320,8 +406,7 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	if err := hashBlocks(ctx, tx, acct, set); err != nil {
 		return nil, err
 	}
-	slices.Sort(set.sorted)
-	set.index()
+	set.sortLoaded()
 	c.ids[acct] = set
 	return set, nil
 }
@@ -342,7 +427,7 @@ func (s *Store) lockCache(ctx context.Context, tx *sql.Tx) (*eventCache, error) 
 	return c, nil
 }
 
-// hashBlocks adds the sg_event_ids of the account's blocks to set.sorted.
+// hashBlocks adds the sg_event_ids of the account's blocks to set (loadEntry).
 func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error {
 	rows, err := tx.QueryContext(ctx, qAccountBlocks, acct)
 	if err != nil {
@@ -360,7 +445,7 @@ func hashBlocks(ctx context.Context, tx *sql.Tx, acct int64, set *hashSet) error
 		for br.Open(string(data), first); br.Next(); {
 			if br.Ev.StoredID != "" {
 				id = br.Ev.SGEventID(id[:0])
-				set.sorted = append(set.sorted, packHash(eventHashBytes(id), br.Ev.Seq))
+				set.loadEntry(packHash(eventHashBytes(id), br.Ev.Seq))
 			}
 		}
 		if br.Err() != nil {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/segmentd/segmentd"
 )
@@ -37,7 +36,7 @@ func TestHashSet(t *testing.T) {
 		add(rng.Uint64())
 	}
 	add(7)
-	if len(s.sorted) == 0 {
+	if s.sorted == 0 {
 		t.Fatal("no merge happened")
 	}
 	check := func(name string, s *hashSet) {
@@ -77,13 +76,13 @@ func TestHashSet(t *testing.T) {
 	check("added", &s)
 	// As loaded at start: every hash in the sorted array.
 	loaded := hashSet{last: seq}
+	loaded.presize(len(in))
 	for h, seqs := range in {
 		for _, q := range seqs {
-			loaded.sorted = append(loaded.sorted, packHash(h, q))
+			loaded.loadEntry(packHash(h, q))
 		}
 	}
-	slices.Sort(loaded.sorted)
-	loaded.index()
+	loaded.sortLoaded()
 	check("loaded", &loaded)
 }
 
@@ -100,6 +99,27 @@ func TestHashSetHighSeq(t *testing.T) {
 	}
 	if got := s.seqs(43, nil); !slices.Contains(got, 17) {
 		t.Fatalf("seqs(43) = %v, want 17 among them", got)
+	}
+}
+
+// TestHashSetGrowsByParts: a merge grows the arrays of the parts its
+// entries fall in, each a small share of the set, never one array of
+// every entry (which held the old and the new array at once).
+func TestHashSetGrowsByParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s hashSet
+	for i := range 300_000 {
+		s.add(rng.Uint64(), int64(i+1))
+	}
+	if s.sorted == 0 {
+		t.Fatal("no merge happened")
+	}
+	largest := 0
+	for _, es := range s.parts {
+		largest = max(largest, cap(es))
+	}
+	if largest > s.sorted/hashParts*2 {
+		t.Fatalf("largest array %d entries of %d in %d parts", largest, s.sorted, hashParts)
 	}
 }
 
@@ -351,8 +371,8 @@ func BenchmarkWarmEventsLoaded(b *testing.B) {
 	}
 	var bytes int
 	for _, set := range s.events.ids {
-		events += len(set.sorted) + set.n
-		bytes += cap(set.sorted)*int(unsafe.Sizeof(set.sorted[0])) + len(set.dir)*4 + len(set.recent)*int(unsafe.Sizeof(set.recent[0]))
+		events += set.sorted + set.n
+		bytes += set.bytes()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(events, 1)), "ns/event")
 	b.ReportMetric(float64(bytes)/float64(max(events, 1)), "set-bytes/event")

@@ -214,7 +214,11 @@ func (s *Store) packUpgraded(ctx context.Context) error {
 // scanBlocks appends the events of the account's blocks after the
 // sequence number after to evs (their numbers to seqs), block by block,
 // until at least limit are read.
-func scanBlocks(ctx context.Context, q queryer, acct, after int64, limit int, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+func scanBlocks(ctx context.Context, q queryer, acct, after int64, limit int, evs []segmentd.Event, seqs []int64, lean bool) ([]segmentd.Event, []int64, error) {
+	decode := eventblock.Decode
+	if lean {
+		decode = eventblock.DecodeLean
+	}
 	rows, err := q.QueryContext(ctx, qScanBlocks, acct, after)
 	if err != nil {
 		return evs, seqs, err
@@ -227,7 +231,7 @@ func scanBlocks(ctx context.Context, q queryer, acct, after int64, limit int, ev
 		if err := rows.Scan(&first, &data); err != nil {
 			return evs, seqs, err
 		}
-		if evs, seqs, err = eventblock.Decode(&br, data, first, after, evs, seqs); err != nil {
+		if evs, seqs, err = decode(&br, data, first, after, evs, seqs); err != nil {
 			return evs, seqs, fmt.Errorf("event block %d of account %d: %w", first, acct, err)
 		}
 	}

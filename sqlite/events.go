@@ -160,6 +160,8 @@ type eventRows struct {
 	reuse          bool
 	bevs           []segmentd.Event
 	bseqs, rowSeqs []int64
+
+	lean bool // each event's Email and SGEventID left empty (ReadAccountLean)
 }
 
 // eventColumns are what eventRows reads: see there. sg_event_id is last
@@ -217,7 +219,9 @@ func (r *eventRows) scan(rows *sql.Rows) error {
 	if bad {
 		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
 	}
-	if eventblock.StoredIsText(rest) {
+	if r.lean {
+		ev.Email = ""
+	} else if eventblock.StoredIsText(rest) {
 		ev.SGEventID = rest // stored as its text
 	} else if rest != "" {
 		start := len(r.arena)
@@ -676,7 +680,7 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 	} else {
 		bevs, bseqs = make([]segmentd.Event, 0, room), make([]int64, 0, room)
 	}
-	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, bevs, bseqs)
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, bevs, bseqs, r.lean)
 	if err != nil {
 		return nil, afterSeq, err
 	}
@@ -701,7 +705,7 @@ func scanEventPage(ctx context.Context, q *sql.Tx, r *eventRows, acct, afterSeq 
 		rowSeqs = r.rowSeqs[:0] // r.seqs may be the blocks' numbers of the last page
 	}
 	*r = eventRows{withSeq: true, out: make([]segmentd.Event, 0, room), spans: r.spans[:0], arena: r.arena[:0], seqs: rowSeqs,
-		reuse: r.reuse, bevs: bevs, bseqs: bseqs, rowSeqs: r.rowSeqs}
+		reuse: r.reuse, bevs: bevs, bseqs: bseqs, rowSeqs: r.rowSeqs, lean: r.lean}
 	if r.seqs == nil {
 		r.seqs = make([]int64, 0, room)
 	}

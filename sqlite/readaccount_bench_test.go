@@ -13,16 +13,21 @@ import (
 // engine's rebuild, over a loaded database: SEGMENTD_REBUILD_BENCH_DB
 // names its segmentd.db (as for audience's BenchmarkRebuildLoaded; only
 // read). contacts reads the contacts alone, all the contacts and then the
-// events. It reports the process's CPU per read (the figure to compare on
+// events, lean as all through ReadAccountLean (what the rebuild reads).
+// It reports the process's CPU per read (the figure to compare on
 // a shared machine) and what it read.
 func BenchmarkReadAccountLoaded(b *testing.B) {
 	s, accts := openLoadedBenchDB(b)
-	for _, whole := range []bool{false, true} {
-		name := "contacts"
-		if whole {
-			name = "all"
+	for _, run := range []struct {
+		name        string
+		whole, lean bool
+	}{{"contacts", false, false}, {"all", true, false}, {"lean", true, true}} {
+		whole := run.whole
+		read := s.ReadAccount
+		if run.lean {
+			read = s.ReadAccountLean // the rebuild's
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(run.name, func(b *testing.B) {
 			var contacts, events int
 			var cpu time.Duration
 			for range b.N {
@@ -33,7 +38,7 @@ func BenchmarkReadAccountLoaded(b *testing.B) {
 					if whole {
 						evf = func(evs []segmentd.Event) error { events += len(evs); return nil }
 					}
-					if _, _, err := s.ReadAccount(b.Context(), a.ID, func(cs []segmentd.Contact) error { contacts += len(cs); return nil }, evf); err != nil {
+					if _, _, err := read(b.Context(), a.ID, func(cs []segmentd.Contact) error { contacts += len(cs); return nil }, evf); err != nil {
 						b.Fatal(err)
 					}
 				}

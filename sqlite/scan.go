@@ -30,6 +30,17 @@ const (
 // ReadAccount implements segmentd.Store in one read transaction (a WAL
 // snapshot), so that the marks it returns are those of what it read.
 func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	return s.readAccount(ctx, acct, contacts, events, false)
+}
+
+// ReadAccountLean implements segmentd.LeanAccountReader: ReadAccount
+// without writing out each event's email and sg_event_id.
+func (s *Store) ReadAccountLean(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	return s.readAccount(ctx, acct, contacts, events, true)
+}
+
+// readAccount is ReadAccount, lean or not (ReadAccountLean).
+func (s *Store) readAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error, lean bool) (change, event int64, err error) {
 	err = s.readTx(ctx, func(tx *sql.Tx) error {
 		var store string
 		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &change); err != nil {
@@ -56,7 +67,7 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 			}
 			after = cs[len(cs)-1].ID
 		}
-		page := eventRows{reuse: true} // a page is the callback's until it returns (segmentd.Store)
+		page := eventRows{reuse: true, lean: lean} // a page is the callback's until it returns (segmentd.Store)
 		for events != nil {
 			evs, last, err := scanEventPage(ctx, tx, &page, acct, event, readEventsPage)
 			if err != nil {

@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/segmentd/segmentd"
 )
@@ -248,5 +250,52 @@ func testReadAccount(t *testing.T, st EventsStore) {
 	_, _, err = st.ReadAccount(ctx(t), acct, func([]segmentd.Contact) error { calls++; return stop }, nil)
 	if err != stop || calls != 1 {
 		t.Fatalf("ReadAccount with a failing callback: err %v after %d calls, want stop after 1", err, calls)
+	}
+	testReadAccountLean(t, st, acct)
+}
+
+// testReadAccountLean: a store with ReadAccountLean reads what ReadAccount
+// reads, every event's Email and SGEventID left empty, at the same marks;
+// events of one contact stored together (as a store may pack them) and
+// alone both.
+func testReadAccountLean(t *testing.T, st EventsStore, acct int64) {
+	lr, ok := st.(segmentd.LeanAccountReader)
+	if !ok {
+		return
+	}
+	var batch []segmentd.Event
+	for i := range 6 {
+		e := ev("c00004@example.com", "click", fmt.Sprintf("lean-%d", i), evT0.Add(time.Duration(i)*time.Minute))
+		e.URL = "https://example.com/" + fmt.Sprint(i%2)
+		batch = append(batch, e, ev(fmt.Sprintf("c%05d@example.com", 100+i), "open", fmt.Sprintf("lean-o%d", i), evT0))
+	}
+	must[segmentd.EventsResult](t, "AddEvents")(st.AddEvents(ctx(t), acct, batch))
+	read := func(f func(context.Context, int64, func([]segmentd.Contact) error, func([]segmentd.Event) error) (int64, int64, error)) ([]segmentd.Contact, []segmentd.Event, int64, int64) {
+		var cs []segmentd.Contact
+		var evs []segmentd.Event
+		change, event, err := f(ctx(t), acct, func(p []segmentd.Contact) error {
+			cs = append(cs, p...)
+			return nil
+		}, func(p []segmentd.Event) error {
+			evs = append(evs, p...)
+			return nil
+		})
+		noErr(t, "ReadAccount", err)
+		return cs, evs, change, event
+	}
+	cs, evs, change, event := read(st.ReadAccount)
+	lcs, levs, lchange, levent := read(lr.ReadAccountLean)
+	if len(evs) != 15 {
+		t.Fatalf("ReadAccount gave %d events, want 15", len(evs))
+	}
+	for i := range evs {
+		if evs[i].Email == "" || evs[i].SGEventID == "" {
+			t.Fatalf("ReadAccount gave event %+v without its email or sg_event_id", evs[i])
+		}
+		evs[i].Email, evs[i].SGEventID = "", ""
+	}
+	if !reflect.DeepEqual(lcs, cs) || !reflect.DeepEqual(levs, evs) || lchange != change || levent != event {
+		t.Fatalf("ReadAccountLean gave %d contacts, events\n%+v\nmarks %d, %d; want %d contacts, events\n%+v\nmarks %d, %d",
+			len(lcs), levs, lchange, levent, len(cs), evs, change, event)
 	}
 }

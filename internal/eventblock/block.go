@@ -308,6 +308,18 @@ func (ev *Event) SGEventID(dst []byte) []byte { return AppendID(dst, ev.StoredID
 // emails, sg_event_ids) go into one string per block. No string of the
 // result refers to data.
 func Decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+	return decode(r, data, firstSeq, after, evs, seqs, true)
+}
+
+// DecodeLean is Decode leaving every event's Email and SGEventID empty:
+// the engine's rebuild reads neither (segmentd.LeanAccountReader), and
+// writing them out was most of the text a block's events are given.
+func DecodeLean(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+	return decode(r, data, firstSeq, after, evs, seqs, false)
+}
+
+// decode is Decode, with each event's Email and SGEventID when ids.
+func decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64, ids bool) ([]segmentd.Event, []int64, error) {
 	r.Open(data, firstSeq)
 	evs, seqs = slices.Grow(evs, r.left), slices.Grow(seqs, r.left)
 	start := len(evs)
@@ -354,16 +366,18 @@ func Decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event,
 		default:
 			return evs, seqs, ErrDamaged
 		}
-		b := len(text)
-		text = append(text, ev.local...)
-		if ev.hasAt {
-			text = append(append(text, '@'), ev.domain...)
-		}
-		sp[1] = [2]int32{int32(b), int32(len(text))}
-		if ev.StoredID != "" {
+		if ids {
 			b := len(text)
-			text = ev.SGEventID(text)
-			sp[2] = [2]int32{int32(b), int32(len(text))}
+			text = append(text, ev.local...)
+			if ev.hasAt {
+				text = append(append(text, '@'), ev.domain...)
+			}
+			sp[1] = [2]int32{int32(b), int32(len(text))}
+			if ev.StoredID != "" {
+				b := len(text)
+				text = ev.SGEventID(text)
+				sp[2] = [2]int32{int32(b), int32(len(text))}
+			}
 		}
 		evs = append(evs, out)
 		seqs = append(seqs, ev.Seq)
