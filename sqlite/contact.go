@@ -593,9 +593,9 @@ func fillSets(ctx context.Context, q queryer, query string, acct int64, ids stri
 // account (docs/sqlite.md, "Lists from the engine").
 func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readPrepared(ctx, func(tx queryer) error {
 		var err error
-		cs, err = readContacts(ctx, tx, acct, !segmentd.ListsLeftOut(ctx), "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND id = ?", acct, id)
+		cs, err = readContacts(ctx, tx, acct, !segmentd.ListsLeftOut(ctx), qContactByID, acct, id)
 		return err
 	})
 	if err != nil {
@@ -614,7 +614,7 @@ func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]
 		return nil, nil
 	}
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error { // the contacts, then their lists (fillLists)
+	err := s.readPrepared(ctx, func(tx queryer) error { // the contacts, then their lists (fillLists)
 		var err error
 		cs, err = queryContactsLists(ctx, tx, qContactsByIDs, acct, jsonStrings(ids))
 		return err
@@ -644,7 +644,7 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 	if len(emails) == 0 {
 		return out, nil
 	}
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readPrepared(ctx, func(tx queryer) error {
 		lists := !segmentd.ListsLeftOut(ctx)
 		cs, err := readContacts(ctx, tx, acct, lists, qContactsWhere+"email"+qInValues, acct, jsonStrings(emails))
 		if err != nil {
@@ -714,7 +714,7 @@ func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd
 	if len(values) == 0 {
 		return out, nil
 	}
-	err = s.readTx(ctx, func(tx *sql.Tx) error {
+	err = s.readPrepared(ctx, func(tx queryer) error {
 		cs, err := readContacts(ctx, tx, acct, !segmentd.ListsLeftOut(ctx), qContactsWhere+col+qInValues, acct, jsonStrings(values))
 		for _, c := range cs {
 			out[c.Identifier(t)] = c
@@ -742,7 +742,7 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 		return nil, nil
 	}
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error { // the contacts, then their lists (fillLists)
+	err := s.readPrepared(ctx, func(tx queryer) error { // the contacts, then their lists (fillLists)
 		var err error
 		cs, err = queryContactsLists(ctx, tx, qSampleContacts, acct, limit)
 		return err
