@@ -79,7 +79,7 @@ func (p *preparedReads) close() error {
 // connection while the transaction holds one, and readers holding every
 // connection would wait for each other. The reads by contact run three
 // to five statements in one transaction; with their lists from the
-// engine, parsing them was about a fifth of a list's GET with its sample
+// engine, parsing them was about a sixth of a list's GET with its sample
 // (docs/sqlite.md, "Lists from the engine").
 type preparedTx struct {
 	tx *sql.Tx
