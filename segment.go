@@ -169,6 +169,11 @@ type Membership interface {
 	// account no longer has) with their ListIDs and SegmentIDs, in the
 	// order of ids: a segment's sample, read from memory.
 	ContactsByIDs(acct int64, ids []string, now time.Time) []Contact
+	// SetsOfMany returns, for each of contactIDs, whether the engine
+	// holds the contact and, if so, its sorted ListIDs and SegmentIDs as
+	// of now, under one read lock: a store read's contacts given their
+	// lists from memory (WithoutLists).
+	SetsOfMany(acct int64, contactIDs []string, now time.Time) []ContactSets
 	Search(acct int64, src string, limit int, now time.Time) (ids []string, count int, err error)
 	// RecentEvents returns up to limit of a contact's events, newest
 	// first (the web console's contact page).
@@ -216,6 +221,15 @@ type Membership interface {
 	// clause by clause, with whether the contact is a member. An unknown
 	// segment or contact is KindNotFound.
 	Explain(acct int64, segmentID, contactID string, now time.Time) (Explanation, error)
+}
+
+// ContactSets is what Membership.SetsOfMany says of one contact: Held is
+// false for a contact the engine does not hold (not yet, or no longer),
+// whose lists only the store knows.
+type ContactSets struct {
+	Held       bool
+	ListIDs    []string
+	SegmentIDs []string
 }
 
 // QueryLang names a query dialect at the Membership seam.

@@ -341,3 +341,27 @@ func Yield(ctx context.Context) {
 		f()
 	}
 }
+
+// listsKey keys the mark WithoutLists puts in a context.
+type listsKey struct{}
+
+// WithoutLists returns ctx asking a store's reads by contact (Contact,
+// ContactsByIDs, ContactsByEmails, ContactsByIdentifier, SampleContacts,
+// ListSample) to leave the contacts' ListIDs out: the caller fills them
+// from the membership engine, which holds every contact's lists in
+// memory, where the SQLite store seeks each contact in each list of the
+// account (docs/sqlite.md, "Lists from the engine"). A store may fill
+// them all the same (the PostgreSQL store does); everything else it
+// reads as without the mark. Only a caller whose engine is at least as
+// current as the store for what its client may rely on asks: the job
+// worker's own engine, not a follower of a shared store
+// (docs/decisions.md §19).
+func WithoutLists(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listsKey{}, true)
+}
+
+// ListsLeftOut reports whether ctx carries WithoutLists.
+func ListsLeftOut(ctx context.Context) bool {
+	v, _ := ctx.Value(listsKey{}).(bool)
+	return v
+}

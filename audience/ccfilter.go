@@ -107,7 +107,10 @@ func (s *Service) FilterContacts(ctx context.Context, acct int64, f ContactFilte
 	if more {
 		page = page[:limit]
 	}
-	cs, err := s.store.ContactsByIDs(ctx, acct, page)
+	cs, err := s.store.ContactsByIDs(s.readCtx(ctx), acct, page)
+	if err == nil {
+		cs, err = s.withSets(ctx, acct, cs, false, s.clock.Now())
+	}
 	if err != nil {
 		return ContactPage{}, 0, err
 	}

@@ -167,7 +167,10 @@ func (s *Service) CCSegmentContacts(ctx context.Context, acct int64, id int64, o
 	if more {
 		ids = ids[:limit]
 	}
-	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	cs, err := s.store.ContactsByIDs(s.readCtx(ctx), acct, ids)
+	if err == nil {
+		cs, err = s.withSets(ctx, acct, cs, false, s.clock.Now())
+	}
 	return ContactPage{Contacts: cs, More: more}, err
 }
 

@@ -83,7 +83,7 @@ func (s *Service) ContactEvents(ctx context.Context, acct int64, contactID strin
 	if limit < 1 || limit > maxContactEvents {
 		return nil, segmentd.Errorf(segmentd.KindInvalid, "limit", "limit must be between 1 and %d", maxContactEvents)
 	}
-	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
+	if _, err := s.store.Contact(segmentd.WithoutLists(ctx), acct, contactID); err != nil { // exists
 		return nil, err
 	}
 	return s.members.RecentEvents(acct, contactID, limit, s.clock.Now()), nil

@@ -140,21 +140,29 @@ func (s *Service) putUpserted(acct int64, res segmentd.UpsertResult, now time.Ti
 // SampleContacts returns up to 50 recent contacts sorted by email, and the
 // account's contact count.
 func (s *Service) SampleContacts(ctx context.Context, acct int64) ([]segmentd.Contact, int, error) {
-	cs, err := s.store.SampleContacts(ctx, acct, segmentd.ListSampleSize)
+	cs, err := s.store.SampleContacts(s.readCtx(ctx), acct, segmentd.ListSampleSize)
+	if err == nil {
+		cs, err = s.withSets(ctx, acct, cs, true, s.clock.Now())
+	}
 	if err != nil {
 		return nil, 0, err
 	}
 	n, err := s.CountContacts(ctx, acct)
-	return s.withSegmentIDs(acct, cs, s.clock.Now()), n, err
+	return cs, n, err
 }
 
-// Contact returns one contact.
+// Contact returns one contact, its lists and segments from the engine
+// (withSets).
 func (s *Service) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
-	c, err := s.store.Contact(ctx, acct, id)
-	if err == nil && s.members != nil {
-		c.SegmentIDs = s.sendGridSegmentsOf(acct, c.ID, s.clock.Now())
+	c, err := s.store.Contact(s.readCtx(ctx), acct, id)
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	cs, err := s.withSets(ctx, acct, []segmentd.Contact{c}, true, s.clock.Now())
+	if err != nil {
+		return segmentd.Contact{}, err
+	}
+	return cs[0], nil
 }
 
 // ContactsByIDs returns the contacts that exist among ids (at most 100).
@@ -165,8 +173,11 @@ func (s *Service) ContactsByIDs(ctx context.Context, acct int64, ids []string) (
 	if len(ids) > segmentd.MaxBatchIDs {
 		return nil, segmentd.Errorf(segmentd.KindTooLarge, "ids", "ids may hold at most %d ids", segmentd.MaxBatchIDs)
 	}
-	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
-	return s.withSegmentIDs(acct, cs, s.clock.Now()), err
+	cs, err := s.store.ContactsByIDs(s.readCtx(ctx), acct, ids)
+	if err != nil {
+		return nil, err
+	}
+	return s.withSets(ctx, acct, cs, true, s.clock.Now())
 }
 
 // ContactsByEmails looks addresses up among emails and alternate emails.
@@ -194,8 +205,14 @@ func (s *Service) ContactsByEmails(ctx context.Context, acct int64, emails []str
 		return nil, nil, segmentd.Errorf(segmentd.KindTooLarge, "emails", "emails may hold at most %d addresses", segmentd.MaxSearchEmails)
 	}
 	keys = dedupe(keys)
-	found, err := s.store.ContactsByEmails(ctx, acct, keys)
-	return keys, s.mapWithSegmentIDs(acct, found), err
+	found, err := s.store.ContactsByEmails(s.readCtx(ctx), acct, keys)
+	if err == nil {
+		found, err = s.mapWithSets(ctx, acct, found, s.clock.Now())
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, found, nil
 }
 
 // ContactsByIdentifier looks contacts up by one identifier type.
@@ -217,8 +234,11 @@ func (s *Service) ContactsByIdentifier(ctx context.Context, acct int64, t segmen
 			}
 		}
 	}
-	found, err := s.store.ContactsByIdentifier(ctx, acct, t, dedupe(values))
-	return s.mapWithSegmentIDs(acct, found), err
+	found, err := s.store.ContactsByIdentifier(s.readCtx(ctx), acct, t, dedupe(values))
+	if err != nil {
+		return nil, err
+	}
+	return s.mapWithSets(ctx, acct, found, s.clock.Now())
 }
 
 // CountContacts returns the account's number of contacts: from the engine,
@@ -310,7 +330,7 @@ func (s *Service) DeleteIdentifier(ctx context.Context, acct int64, contactID st
 	if t == segmentd.IdentifierEmail {
 		value = segmentd.NormalizeEmail(value)
 	}
-	if _, err := s.store.Contact(ctx, acct, contactID); err != nil {
+	if _, err := s.store.Contact(segmentd.WithoutLists(ctx), acct, contactID); err != nil { // exists
 		return "", err
 	}
 	return s.submit(ctx, acct, segmentd.JobDelete, 1, &jobInput{op: opDeleteIdentifier, ids: []string{contactID}, ident: t, value: value})

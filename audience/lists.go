@@ -127,8 +127,14 @@ func (s *Service) List(ctx context.Context, acct int64, id string, sample bool) 
 	if err != nil || !sample {
 		return l, nil, err
 	}
-	cs, err := s.store.ListSample(ctx, acct, id, segmentd.ListSampleSize)
-	return l, s.withSegmentIDs(acct, cs, s.clock.Now()), err
+	// The latest added come from the store, which keeps each membership's
+	// time (the engine does not); their lists from the engine (withSets).
+	cs, err := s.store.ListSample(s.readCtx(ctx), acct, id, segmentd.ListSampleSize)
+	if err != nil {
+		return l, nil, err
+	}
+	cs, err = s.withSets(ctx, acct, cs, true, s.clock.Now())
+	return l, cs, err
 }
 
 // RenameList changes a list's name.
@@ -235,7 +241,7 @@ func (s *Service) RemoveListContacts(ctx context.Context, acct int64, listID str
 	if _, err := s.store.List(ctx, acct, listID); err != nil {
 		return "", err
 	}
-	found, err := s.store.ContactsByIDs(ctx, acct, contactIDs)
+	found, err := s.store.ContactsByIDs(segmentd.WithoutLists(ctx), acct, contactIDs) // exist
 	if err != nil {
 		return "", err
 	}

@@ -51,44 +51,101 @@ func (s *Service) fieldsChanged(ctx context.Context, acct int64) error {
 	return nil
 }
 
-// sendGridSegmentsOf returns the SendGrid segments a contact is in: the
-// engine's answer without the Constant Contact segments (CCEnginePrefix),
-// which SendGrid's segment_ids must never list.
-func (s *Service) sendGridSegmentsOf(acct int64, contactID string, now time.Time) []string {
-	return withoutCC(s.members.SegmentsOf(acct, contactID, now))
-}
-
 // withoutCC drops the Constant Contact segments from engine segment ids.
 func withoutCC(ids []string) []string {
 	return slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, segmentd.CCEnginePrefix) })
 }
 
-// withSegmentIDs fills each contact's SegmentIDs from the engine, in one
-// call for all of them.
-func (s *Service) withSegmentIDs(acct int64, cs []segmentd.Contact, now time.Time) []segmentd.Contact {
-	if s.members == nil || len(cs) == 0 {
-		return cs
+// listsFromEngine says whether the API's reads by contact take the
+// contacts' lists from the engine rather than the store
+// (segmentd.WithoutLists; docs/decisions.md §19): with an engine that
+// this server's job worker keeps, which lags the store only between a
+// job's commit and its engine stage, before the job reads completed. A
+// shared store's engine follows writes other servers made, up to the
+// follow interval behind (follow.go), so a client told completed by one
+// server could read the old lists from another: there the store fills
+// them.
+func (s *Service) listsFromEngine() bool {
+	return s.members != nil && !s.cfg.Shared
+}
+
+// readCtx is ctx for a store read by contact whose contacts then go
+// through withSets: it asks the store to leave their lists out when the
+// engine fills them.
+func (s *Service) readCtx(ctx context.Context) context.Context {
+	if s.listsFromEngine() {
+		return segmentd.WithoutLists(ctx)
+	}
+	return ctx
+}
+
+// withSets fills, from the engine in one call, the lists of contacts a
+// store read through readCtx (when the engine fills them) and, when
+// segments is set, their SendGrid segments (without Constant Contact's,
+// CCEnginePrefix, which SendGrid's segment_ids must never list). A contact the engine does
+// not hold (its job committed and the engine stage has not run, or the
+// engine has not loaded its account) is read again from the store, with
+// its lists: the store's contact, whole, rather than its fields paired
+// with lists the engine does not know.
+func (s *Service) withSets(ctx context.Context, acct int64, cs []segmentd.Contact, segments bool, now time.Time) ([]segmentd.Contact, error) {
+	lists := s.listsFromEngine()
+	if s.members == nil || len(cs) == 0 || !lists && !segments {
+		return cs, nil
 	}
 	ids := make([]string, len(cs))
 	for i := range cs {
 		ids[i] = cs[i].ID
 	}
-	for i, segs := range s.members.SegmentsOfMany(acct, ids, now) {
-		cs[i].SegmentIDs = withoutCC(segs)
+	var unheld []string
+	for i, set := range s.members.SetsOfMany(acct, ids, now) {
+		if segments {
+			cs[i].SegmentIDs = withoutCC(set.SegmentIDs)
+		}
+		if !lists {
+			continue
+		}
+		if set.Held {
+			cs[i].ListIDs = set.ListIDs
+		} else {
+			unheld = append(unheld, cs[i].ID)
+		}
 	}
-	return cs
+	if len(unheld) == 0 {
+		return cs, nil
+	}
+	stored, err := s.store.ContactsByIDs(ctx, acct, unheld)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]segmentd.Contact, len(stored))
+	for _, c := range stored {
+		byID[c.ID] = c
+	}
+	for i := range cs {
+		if c, ok := byID[cs[i].ID]; ok {
+			c.SegmentIDs = cs[i].SegmentIDs
+			cs[i] = c
+		}
+	}
+	return cs, nil
 }
 
-func (s *Service) mapWithSegmentIDs(acct int64, m map[string]segmentd.Contact) map[string]segmentd.Contact {
-	if s.members == nil {
-		return m
-	}
-	now := s.clock.Now()
+// mapWithSets is withSets, with segments, over a map's contacts.
+func (s *Service) mapWithSets(ctx context.Context, acct int64, m map[string]segmentd.Contact, now time.Time) (map[string]segmentd.Contact, error) {
+	keys := make([]string, 0, len(m))
+	cs := make([]segmentd.Contact, 0, len(m))
 	for k, c := range m {
-		c.SegmentIDs = s.sendGridSegmentsOf(acct, c.ID, now)
-		m[k] = c
+		keys = append(keys, k)
+		cs = append(cs, c)
 	}
-	return m
+	cs, err := s.withSets(ctx, acct, cs, true, now)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		m[k] = cs[i]
+	}
+	return m, nil
 }
 
 // LoadMembership loads the engine at start, before requests are served:

@@ -297,11 +297,14 @@ func (s *Service) SearchContacts(ctx context.Context, acct int64, query string) 
 	if err != nil {
 		return nil, 0, err
 	}
-	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	cs, err := s.store.ContactsByIDs(s.readCtx(ctx), acct, ids)
+	if err == nil {
+		cs, err = s.withSets(ctx, acct, cs, true, now)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.withSegmentIDs(acct, cs, now), count, nil
+	return cs, count, nil
 }
 
 // searchWithin runs a search under the search deadline (SendGrid answers

@@ -193,6 +193,9 @@ func (s *Service) TaggedContacts(ctx context.Context, acct int64, tagIDs []strin
 	if more {
 		ids = ids[:limit]
 	}
-	cs, err := s.store.ContactsByIDs(ctx, acct, ids)
+	cs, err := s.store.ContactsByIDs(s.readCtx(ctx), acct, ids)
+	if err == nil {
+		cs, err = s.withSets(ctx, acct, cs, false, s.clock.Now())
+	}
 	return ContactPage{Contacts: cs, More: more}, total, err
 }

@@ -310,6 +310,12 @@ func encodeCustomFields(m map[string]segmentd.Value) (string, error) {
 // queryContacts runs query, which selects contactCols, and fills each
 // contact's ListIDs and TagIDs.
 func queryContacts(ctx context.Context, q queryer, acct int64, query string, args ...any) ([]segmentd.Contact, error) {
+	return readContacts(ctx, q, acct, true, query, args...)
+}
+
+// readContacts is queryContacts, which without lists leaves ListIDs
+// empty (a read whose caller asked segmentd.WithoutLists).
+func readContacts(ctx context.Context, q queryer, acct int64, lists bool, query string, args ...any) ([]segmentd.Contact, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -326,14 +332,20 @@ func queryContacts(ctx context.Context, q queryer, acct int64, query string, arg
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if err := fillListIDs(ctx, q, acct, out); err != nil {
+	ptrs := make([]*segmentd.Contact, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	if err := fillSetsOf(ctx, q, acct, ptrs, lists); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // queryContactsLists runs a query of contactColumnsLists over the account
-// acct (its first parameter) and returns its contacts with their lists.
+// acct (its first parameter) and returns its contacts with their lists,
+// unless ctx asks to leave them out (segmentd.WithoutLists). It serves
+// reads only.
 func queryContactsLists(ctx context.Context, q queryer, query string, acct int64, args ...any) ([]segmentd.Contact, error) {
 	rows, err := q.QueryContext(ctx, query, append([]any{acct}, args...)...)
 	if err != nil {
@@ -352,20 +364,14 @@ func queryContactsLists(ctx context.Context, q queryer, query string, acct int64
 		return nil, err
 	}
 	rows.Close()
+	if segmentd.ListsLeftOut(ctx) {
+		return out, nil
+	}
 	idx := make(map[string]*segmentd.Contact, len(out))
 	for i := range out {
 		idx[out[i].ID] = &out[i]
 	}
 	return out, fillLists(ctx, q, acct, idx)
-}
-
-// fillListIDs sets the sorted ListIDs and TagIDs of cs.
-func fillListIDs(ctx context.Context, q queryer, acct int64, cs []segmentd.Contact) error {
-	ptrs := make([]*segmentd.Contact, len(cs))
-	for i := range cs {
-		ptrs[i] = &cs[i]
-	}
-	return fillListIDsOf(ctx, q, acct, ptrs)
 }
 
 // fillListIDsOf sets the sorted ListIDs and TagIDs, and the CC, of the
@@ -557,11 +563,15 @@ func fillSets(ctx context.Context, q queryer, query string, acct int64, ids stri
 	return nil
 }
 
+// Contact reads one contact; with its lists unless ctx asks to leave them
+// out (segmentd.WithoutLists), as do the other reads by contact: the
+// list-first key of list_members makes them a seek per list of the
+// account (docs/sqlite.md, "Lists from the engine").
 func (s *Store) Contact(ctx context.Context, acct int64, id string) (segmentd.Contact, error) {
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readPrepared(ctx, func(tx queryer) error {
 		var err error
-		cs, err = queryContacts(ctx, tx, acct, "SELECT "+contactColumns+" FROM contacts WHERE account_id = ? AND id = ?", acct, id)
+		cs, err = readContacts(ctx, tx, acct, !segmentd.ListsLeftOut(ctx), qContactByID, acct, id)
 		return err
 	})
 	if err != nil {
@@ -580,7 +590,7 @@ func (s *Store) ContactsByIDs(ctx context.Context, acct int64, ids []string) ([]
 		return nil, nil
 	}
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error { // the contacts, then their lists (fillLists)
+	err := s.readPrepared(ctx, func(tx queryer) error { // the contacts, then their lists (fillLists)
 		var err error
 		cs, err = queryContactsLists(ctx, tx, qContactsByIDs, acct, jsonStrings(ids))
 		return err
@@ -610,8 +620,9 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 	if len(emails) == 0 {
 		return out, nil
 	}
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		cs, err := queryContacts(ctx, tx, acct, qContactsWhere+"email"+qInValues, acct, jsonStrings(emails))
+	err := s.readPrepared(ctx, func(tx queryer) error {
+		lists := !segmentd.ListsLeftOut(ctx)
+		cs, err := readContacts(ctx, tx, acct, lists, qContactsWhere+"email"+qInValues, acct, jsonStrings(emails))
 		if err != nil {
 			return err
 		}
@@ -649,7 +660,7 @@ func (s *Store) ContactsByEmails(ctx context.Context, acct int64, emails []strin
 		if len(ids) == 0 {
 			return nil
 		}
-		cs, err = queryContacts(ctx, tx, acct, qContactsWhere+"id"+qInValues, acct, jsonStrings(ids))
+		cs, err = readContacts(ctx, tx, acct, lists, qContactsWhere+"id"+qInValues, acct, jsonStrings(ids))
 		if err != nil {
 			return err
 		}
@@ -679,8 +690,8 @@ func (s *Store) ContactsByIdentifier(ctx context.Context, acct int64, t segmentd
 	if len(values) == 0 {
 		return out, nil
 	}
-	err = s.readTx(ctx, func(tx *sql.Tx) error {
-		cs, err := queryContacts(ctx, tx, acct, qContactsWhere+col+qInValues, acct, jsonStrings(values))
+	err = s.readPrepared(ctx, func(tx queryer) error {
+		cs, err := readContacts(ctx, tx, acct, !segmentd.ListsLeftOut(ctx), qContactsWhere+col+qInValues, acct, jsonStrings(values))
 		for _, c := range cs {
 			out[c.Identifier(t)] = c
 		}
@@ -707,7 +718,7 @@ func (s *Store) SampleContacts(ctx context.Context, acct int64, limit int) ([]se
 		return nil, nil
 	}
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error { // the contacts, then their lists (fillLists)
+	err := s.readPrepared(ctx, func(tx queryer) error { // the contacts, then their lists (fillLists)
 		var err error
 		cs, err = queryContactsLists(ctx, tx, qSampleContacts, acct, limit)
 		return err

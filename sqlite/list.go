@@ -216,9 +216,9 @@ func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]strin
 // whole batch shares one added_at.
 func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
 	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readPrepared(ctx, func(tx queryer) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?", acct, id).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, qListExists, acct, id).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {

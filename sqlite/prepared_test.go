@@ -10,7 +10,9 @@ import (
 
 // TestPreparedReads: the kept statements answer as the store is now (rows
 // written after their preparation included), from many goroutines at
-// once, and only the queries asked are kept, one statement each.
+// once (more than the read pool's connections, each read by contact
+// holding one in its transaction: preparedTx), and only the queries asked
+// and the reads by contact's (txReads) are kept, one statement each.
 func TestPreparedReads(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
@@ -19,6 +21,16 @@ func TestPreparedReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l, err := s.CreateList(ctx, a.ID, "l", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, email2 := "ada@example.com", "bob@example.com"
+	res, err := s.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{Email: &email}}, []string{l.ID}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada := res.Contacts[0].ID
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -27,10 +39,24 @@ func TestPreparedReads(t *testing.T) {
 					t.Errorf("Account: %+v, %v", got, err)
 					return
 				}
+				if c, err := s.Contact(ctx, a.ID, ada); err != nil || len(c.ListIDs) != 1 {
+					t.Errorf("Contact: %+v, %v", c, err)
+					return
+				}
+				if cs, err := s.ListSample(ctx, a.ID, l.ID, 50); err != nil || len(cs) != 1 {
+					t.Errorf("ListSample: %d, %v", len(cs), err)
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if _, err := s.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{Email: &email2}}, []string{l.ID}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := s.ListSample(ctx, a.ID, l.ID, 50); err != nil || len(cs) != 2 || cs[0].Email != email2 {
+		t.Fatalf("ListSample after a contact joined: %d, %v", len(cs), err)
+	}
 	if _, err := s.APIKeyByHash(ctx, segmentd.HashAPIKey("no such key")); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 		t.Fatalf("an unknown key: %v", err)
 	}
@@ -52,7 +78,7 @@ func TestPreparedReads(t *testing.T) {
 	}
 	kept := 0
 	s.reads.stmts.Range(func(_, _ any) bool { kept++; return true })
-	if kept != 3 { // the account, the key, the accounts
-		t.Fatalf("%d statements kept, want 3", kept)
+	if want := len(txReads) + 3; kept != want { // and the account, the key, the accounts
+		t.Fatalf("%d statements kept, want %d", kept, want)
 	}
 }

@@ -10,6 +10,10 @@ const (
 	// column name, then qInValues).
 	qContactsWhere = "SELECT " + contactColumns + " FROM contacts WHERE account_id = ? AND "
 	qInValues      = " IN (SELECT value FROM json_each(?))"
+	// qContactByID reads one contact (Contact).
+	qContactByID = qContactsWhere + "id = ?"
+	// qListExists counts the list of an id (ListSample's check).
+	qListExists = "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?"
 
 	// qListNumsOf reads the memberships of the contacts in a JSON array of
 	// ids, as list numbers. list_members is keyed by (account_id,

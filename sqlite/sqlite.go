@@ -151,6 +151,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: packing the events of %s: %w", path, err)
 	}
+	if err := s.reads.prepare(ctx, txReads); err != nil {
+		close(s.stopped)
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	go s.checkpointLoop()
 	return s, nil
 }

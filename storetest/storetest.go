@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) segmentd.Store) {
 		{"UpsertUnknownList", testUpsertUnknownList},
 		{"UpsertAlternateEmails", testUpsertAlternateEmails},
 		{"ContactReads", testContactReads},
+		{"ReadsWithoutLists", testReadsWithoutLists},
 		{"ScanContacts", testScanContacts},
 		{"UpsertResultContacts", testUpsertResultContacts},
 		{"UpsertManyChanged", testUpsertManyChanged},
