@@ -19,20 +19,18 @@ import (
 )
 
 // Events. A call stores all its batches in one transaction of three round
-// trips: the account's lock and event numbers (qReserveEvents), with the
-// sg_event_ids the account holds already among the batch's
-// (qEventsHeld, a probe of event_ids) in the same pipeline; the owners of
-// the emails the store does not remember (qEmailOwners, owners.go), when
-// there are any; then, in one pipeline, the new events that have a
-// contact as packed blocks (migration 0022, internal/eventblock: one row
-// of event_blocks per 4,096 numbers) and the new ids (event_ids), and the
-// events with no contact yet as rows of events by COPY (AttachEvents
-// updates those). Idempotency is the database's: under the account's lock
-// no other writer adds events to the account, so an id the probe did not
-// find is new when it is written, and event_ids' primary key refuses a
-// duplicate besides (it would fail the transaction, never store the event
-// twice). A refused event leaves its number unused: an account's event
-// numbers increase, with gaps.
+// trips: the account's lock and event numbers (qReserveEvents) and, in the
+// same pipeline, the batch's sg_event_ids added to event_ids unless the
+// account holds them (qAddEventIDs, which returns the ids it added: the
+// others are redeliveries); the owners of the emails the store does not
+// remember (qEmailOwners, owners.go), when there are any; then, in one
+// pipeline, the new events that have a contact as packed blocks
+// (migration 0022, internal/eventblock: one row of event_blocks per 4,096
+// numbers), and the events with no contact yet as rows of events by COPY
+// (AttachEvents updates those). Idempotency is the database's: event_ids'
+// primary key decides, under the account's lock, which ids are new, and an
+// event whose id it refused is not written. A refused event leaves its
+// number unused: an account's event numbers increase, with gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
 // its primary key and in a unique index of sg_event_id); those rows stay,
@@ -50,19 +48,20 @@ const (
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
 			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
 
-	// qEventsHeld returns the sg_event_ids of $2 that the account's events
-	// hold: one probe of events_sg_event_id per id (a scalar subquery, not
-	// EXISTS, which the planner may turn into a scan of all the account's
-	// events joined by hash).
-	qEventsHeld = `SELECT v.id FROM unnest($2::text[]) AS v (id)
-		WHERE (SELECT true FROM event_ids e WHERE e.account_id = $1 AND e.sg_event_id = v.id)`
-	// qInsertEventIDs records the new events' sg_event_ids, in the
-	// pipeline of the blocks. On Citus it is not one shard's statement
-	// (the coordinator evaluates the unnest and sends the rows on, "pull to
-	// coordinator"), and yet cheaper there than a COPY of its own round
-	// trips: BenchmarkAddEvents, 19.3 against 23.8 ms a batch
-	// (docs/postgres.md, "Packed event blocks").
-	qInsertEventIDs = "INSERT INTO event_ids (account_id, sg_event_id) SELECT $1, unnest($2::text[])"
+	// qAddEventIDs adds the sg_event_ids of $2 (distinct) that the account
+	// does not hold to event_ids and returns them: one insertion into
+	// event_ids' primary key each, which finds a held id as it goes. It
+	// reads the account's row of account_changes (which qReserveEvents,
+	// before it in the transaction, made sure of) only so that Citus routes
+	// the statement to the account's shard, as one task: an INSERT …
+	// SELECT over unnest alone is run by the coordinator, which sends the
+	// rows on. Until 2026-12-06 the held ids were probed first (one
+	// scalar subquery per id) and the new ones inserted by a second
+	// statement in the pipeline of the blocks (docs/postgres.md, "Packed
+	// event blocks").
+	qAddEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
+		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1
+		ON CONFLICT DO NOTHING RETURNING sg_event_id`
 	// qInsertBlock writes one packed block (eventblock.Encoder).
 	qInsertBlock = "INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data) VALUES ($1, $2, $3, $4, $5)"
 	// qScanBlocks reads the blocks holding events numbered after $2, in
@@ -171,15 +170,15 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	res := make([]segmentd.EventsResult, len(batches))
 	var evs []segmentd.Event
 	var from []int // the batch of each event of evs
-	seen := make(map[string]bool)
+	seen := make(map[string]int) // sg_event_id → its event's index in evs
 	for b, batch := range batches {
 		for _, ev := range batch {
 			if ev.SGEventID != "" {
-				if seen[ev.SGEventID] {
+				if _, ok := seen[ev.SGEventID]; ok {
 					res[b].Duplicates++
 					continue
 				}
-				seen[ev.SGEventID] = true
+				seen[ev.SGEventID] = len(evs)
 			}
 			ev.Email = strings.ToLower(ev.Email)
 			ev.ContactID = ""
@@ -211,41 +210,41 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	held := make([]bool, len(evs))
 	var first, change int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		clear(held)
 		for i := range evs {
 			evs[i].ContactID = ""
+			// Held until qAddEventIDs returns the id as added.
+			held[i] = evs[i].SGEventID != ""
 		}
 		// The account's lock first: the statements after it, in the same
 		// pipeline and later, see every event and contact write committed
 		// before the lock was granted, and no other writer of the account
 		// runs until this one commits.
 		var last int64
-		var dup []string
 		var b pgx.Batch
 		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
 		if len(ids) > 0 {
-			b.Queue(qEventsHeld, acct, ids).Query(func(rows pgx.Rows) error {
-				var err error
-				dup, err = pgx.AppendRows(dup, rows, pgx.RowTo[string])
-				return err
+			b.Queue(qAddEventIDs, acct, ids).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					i, ok := seen[string(rows.RawValues()[0])]
+					if !ok {
+						return fmt.Errorf("event ids: the database added %q, which the batch does not hold", rows.RawValues()[0])
+					}
+					held[i] = false
+				}
+				return rows.Err()
 			})
 		}
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
 		first = last - int64(len(evs)) + 1
-		isHeld := make(map[string]bool, len(dup))
-		for _, id := range dup {
-			isHeld[id] = true
-		}
 		// Each event's contact: the one its email names now, remembered or
 		// looked up.
 		known := s.owners.known(acct, change, emails)
 		var ask []string
 		asked := make(map[string]bool)
 		for i := range evs {
-			held[i] = evs[i].SGEventID != "" && isHeld[evs[i].SGEventID]
 			switch {
 			case held[i]:
 			case known != nil && known[i] != nil:
@@ -306,11 +305,10 @@ const blockSpan = 4096
 var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 
 // writeEvents writes the events of evs that are not held, event i under
-// number first+i: those with a contact as blocks, the others as rows, and
-// their sg_event_ids.
+// number first+i: those with a contact as blocks, the others as rows
+// (their sg_event_ids are in event_ids already, qAddEventIDs).
 func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, evs []segmentd.Event, held []bool) error {
 	var b pgx.Batch
-	var ids []string
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
 	rows := 0
 	enc := encoders.Get().(*eventblock.Encoder)
@@ -326,9 +324,6 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 		ev := &evs[i]
 		if skip[i] = held[i]; held[i] {
 			continue
-		}
-		if ev.SGEventID != "" {
-			ids = append(ids, ev.SGEventID)
 		}
 		if ev.ContactID == "" {
 			rows++
@@ -348,9 +343,6 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 		blockLast = seq
 	}
 	flush()
-	if len(ids) > 0 {
-		b.Queue(qInsertEventIDs, acct, ids)
-	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err

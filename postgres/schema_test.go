@@ -307,7 +307,7 @@ func TestCitusRouting(t *testing.T) {
 		{"ListSample", qListSample, []any{a.ID, l.ID, 50}},
 		{"next change", qNextChange, []any{a.ID}},
 		{"reserve events", qReserveEvents, []any{a.ID, 10, int64(0)}},
-		{"events held", qEventsHeld, []any{a.ID, []string{"sg-1"}}},
+		{"add event ids", qAddEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"ScanEvents", qScanEvents, []any{a.ID, int64(0), 50000, int64(100)}},
 		{"event blocks", qScanBlocks, []any{a.ID, int64(0), blocksPerRead}},
 		{"insert a block", qInsertBlock, []any{a.ID, int64(2), int64(1), int64(0), []byte{1}}},
