@@ -169,7 +169,7 @@ func (r *eventRows) Err() error { return nil }
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	var evs []segmentd.Event
-	var from []int // the batch of each event of evs
+	var from []int               // the batch of each event of evs
 	seen := make(map[string]int) // sg_event_id → its event's index in evs
 	for b, batch := range batches {
 		for _, ev := range batch {
