@@ -209,7 +209,9 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	}
 	held := make([]bool, len(evs))
 	var first, change int64
+	var looked map[string]string // the owners looked up (not remembered): email → contact id, "" for none
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		looked = nil
 		for i := range evs {
 			evs[i].ContactID = ""
 			// Held until qAddEventIDs returns the id as added.
@@ -259,6 +261,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			if err != nil {
 				return err
 			}
+			looked = make(map[string]string, len(ask))
+			for _, e := range ask {
+				looked[e] = found[e]
+			}
 			for i := range evs {
 				if !held[i] && (known == nil || known[i] == nil) {
 					evs[i].ContactID = found[evs[i].Email]
@@ -271,14 +277,12 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		return nil, err
 	}
 	var through int64
-	found := make(map[string]string, len(evs))
 	for i := range evs {
 		if !held[i] {
 			through = first + int64(i)
-			found[evs[i].Email] = evs[i].ContactID
 		}
 	}
-	s.owners.learn(acct, change, found)
+	s.owners.learn(acct, change, looked)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}
