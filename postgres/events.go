@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/eventblock"
@@ -48,17 +49,25 @@ const (
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
 			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
 
-	// qAddEventIDs adds the sg_event_ids of $2 (distinct) that the account
-	// does not hold to event_ids and returns them: one insertion into
-	// event_ids' primary key each, which finds a held id as it goes. It
-	// reads the account's row of account_changes (which qReserveEvents,
+	// qInsertEventIDs adds the sg_event_ids of $2 (distinct) to
+	// event_ids, in the pipeline that takes the account's lock: one
+	// insertion into event_ids' primary key each, whose descent checks
+	// the id is new, and a held id fails the statement and its transaction
+	// (a redelivery, which AddEventBatches tries again with qAddEventIDs).
+	// It reads the account's row of account_changes (which qReserveEvents,
 	// before it in the transaction, made sure of) only so that Citus routes
-	// the statement to the account's shard, as one task: an INSERT …
-	// SELECT over unnest alone is run by the coordinator, which sends the
-	// rows on. Until 2026-12-06 the held ids were probed first (one
-	// scalar subquery per id) and the new ones inserted by a second
-	// statement in the pipeline of the blocks (docs/postgres.md, "Packed
-	// event blocks").
+	// it to the account's shard, as one task: an INSERT … SELECT over
+	// unnest alone is run by the coordinator, which sends the rows on.
+	// Until 2026-12-06 the held ids were probed first (one scalar subquery,
+	// a descent of the index, per id) and the new ones inserted by a
+	// second statement in the pipeline of the blocks (docs/postgres.md,
+	// "Packed event blocks").
+	qInsertEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
+		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1`
+	// qAddEventIDs is qInsertEventIDs for a batch that holds a redelivered
+	// id: it adds the ids the account does not hold and returns them (a
+	// speculative insertion each, which looks for the id before it
+	// inserts).
 	qAddEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
 		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1
 		ON CONFLICT DO NOTHING RETURNING sg_event_id`
@@ -210,12 +219,16 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	held := make([]bool, len(evs))
 	var first, change int64
 	var looked map[string]string // the owners looked up (not remembered): email → contact id, "" for none
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	// redelivered: a first try found an id the account holds, so the ids
+	// go in by qAddEventIDs, which tells the new ones, rather than by
+	// qInsertEventIDs, which refuses the whole batch.
+	redelivered := false
+	try := func(tx pgx.Tx) error {
 		looked = nil
 		for i := range evs {
 			evs[i].ContactID = ""
-			// Held until qAddEventIDs returns the id as added.
-			held[i] = evs[i].SGEventID != ""
+			// Held, until the ids are added, when they have one.
+			held[i] = redelivered && evs[i].SGEventID != ""
 		}
 		// The account's lock first: the statements after it, in the same
 		// pipeline and later, see every event and contact write committed
@@ -225,7 +238,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		var b pgx.Batch
 		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
-		if len(ids) > 0 {
+		switch {
+		case len(ids) > 0 && !redelivered:
+			b.Queue(qInsertEventIDs, acct, ids)
+		case len(ids) > 0:
 			b.Queue(qAddEventIDs, acct, ids).Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					i, ok := seen[string(rows.RawValues()[0])]
@@ -272,7 +288,14 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			}
 		}
 		return s.writeEvents(ctx, tx, acct, first, evs, held)
-	})
+	}
+	err := s.inTx(ctx, try)
+	if heldIDViolation(err) {
+		// A redelivery: the first try rolled back whole (its numbers are
+		// taken again), and the second tells the held ids from the new.
+		redelivered = true
+		err = s.inTx(ctx, try)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +322,16 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		r.Events = append(r.Events, evs[i])
 	}
 	return res, nil
+}
+
+// heldIDViolation reports whether err is qInsertEventIDs' refusal of an
+// id the account holds. Citus relays a worker's error without its
+// constraint's name, which only the message then gives, with the shard's
+// number after it.
+func heldIDViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" &&
+		(strings.HasPrefix(pe.ConstraintName, "event_ids_pkey") || strings.Contains(pe.Message, `constraint "event_ids_pkey`))
 }
 
 // blockSpan bounds the numbers one block covers: a reader decodes a block

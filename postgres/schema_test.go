@@ -307,6 +307,7 @@ func TestCitusRouting(t *testing.T) {
 		{"ListSample", qListSample, []any{a.ID, l.ID, 50}},
 		{"next change", qNextChange, []any{a.ID}},
 		{"reserve events", qReserveEvents, []any{a.ID, 10, int64(0)}},
+		{"insert event ids", qInsertEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"add event ids", qAddEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"ScanEvents", qScanEvents, []any{a.ID, int64(0), 50000, int64(100)}},
 		{"event blocks", qScanBlocks, []any{a.ID, int64(0), blocksPerRead}},
