@@ -21,17 +21,19 @@ import (
 
 // Events. A call stores all its batches in one transaction of three round
 // trips: the account's lock and event numbers (qReserveEvents) and, in the
-// same pipeline, the batch's sg_event_ids added to event_ids unless the
-// account holds them (qAddEventIDs, which returns the ids it added: the
-// others are redeliveries); the owners of the emails the store does not
-// remember (qEmailOwners, owners.go), when there are any; then, in one
-// pipeline, the new events that have a contact as packed blocks
-// (migration 0022, internal/eventblock: one row of event_blocks per 4,096
-// numbers), and the events with no contact yet as rows of events by COPY
-// (AttachEvents updates those). Idempotency is the database's: event_ids'
-// primary key decides, under the account's lock, which ids are new, and an
-// event whose id it refused is not written. A refused event leaves its
-// number unused: an account's event numbers increase, with gaps.
+// same pipeline, the batch's sg_event_ids inserted into event_ids
+// (qInsertEventIDs); the owners of the emails the store does not remember
+// (qEmailOwners, owners.go), when there are any; then, in one pipeline,
+// the new events that have a contact as packed blocks (migration 0022,
+// internal/eventblock: one row of event_blocks per 4,096 numbers), and
+// the events with no contact yet as rows of events by COPY (AttachEvents
+// updates those). Idempotency is the database's: event_ids' primary key
+// refuses an id the account holds, under the account's lock. A batch with
+// such an id (a redelivery) is rolled back and tried again with
+// qAddEventIDs, which adds the new ids only and returns them: an event
+// whose id it did not add is a duplicate, not written. A refused event
+// leaves its number unused: an account's event numbers increase, with
+// gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
 // its primary key and in a unique index of sg_event_id); those rows stay,
@@ -343,7 +345,8 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 
 // writeEvents writes the events of evs that are not held, event i under
 // number first+i: those with a contact as blocks, the others as rows
-// (their sg_event_ids are in event_ids already, qAddEventIDs).
+// (their sg_event_ids are in event_ids already: qInsertEventIDs or
+// qAddEventIDs).
 func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, evs []segmentd.Event, held []bool) error {
 	var b pgx.Batch
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
