@@ -13,26 +13,27 @@ import (
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
 // Events. A call stores all its batches in one transaction of three round
-// trips: the account's lock and event numbers (qReserveEvents), with the
-// sg_event_ids the account holds already among the batch's
-// (qEventsHeld, a probe of event_ids) in the same pipeline; the owners of
-// the emails the store does not remember (qEmailOwners, owners.go), when
-// there are any; then, in one pipeline, the new events that have a
-// contact as packed blocks (migration 0022, internal/eventblock: one row
-// of event_blocks per 4,096 numbers) and the new ids (event_ids), and the
-// events with no contact yet as rows of events by COPY (AttachEvents
-// updates those). Idempotency is the database's: under the account's lock
-// no other writer adds events to the account, so an id the probe did not
-// find is new when it is written, and event_ids' primary key refuses a
-// duplicate besides (it would fail the transaction, never store the event
-// twice). A refused event leaves its number unused: an account's event
-// numbers increase, with gaps.
+// trips: the account's lock and event numbers (qReserveEvents) and, in the
+// same pipeline, the batch's sg_event_ids inserted into event_ids
+// (qInsertEventIDs); the owners of the emails the store does not remember
+// (qEmailOwners, owners.go), when there are any; then, in one pipeline,
+// the new events that have a contact as packed blocks (migration 0022,
+// internal/eventblock: one row of event_blocks per 4,096 numbers), and
+// the events with no contact yet as rows of events by COPY (AttachEvents
+// updates those). Idempotency is the database's: event_ids' primary key
+// refuses an id the account holds, under the account's lock. A batch with
+// such an id (a redelivery) is rolled back and tried again with
+// qAddEventIDs, which adds the new ids only and returns them: an event
+// whose id it did not add is a duplicate, not written. A refused event
+// leaves its number unused: an account's event numbers increase, with
+// gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
 // its primary key and in a unique index of sg_event_id); those rows stay,
@@ -50,19 +51,28 @@ const (
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
 			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
 
-	// qEventsHeld returns the sg_event_ids of $2 that the account's events
-	// hold: one probe of events_sg_event_id per id (a scalar subquery, not
-	// EXISTS, which the planner may turn into a scan of all the account's
-	// events joined by hash).
-	qEventsHeld = `SELECT v.id FROM unnest($2::text[]) AS v (id)
-		WHERE (SELECT true FROM event_ids e WHERE e.account_id = $1 AND e.sg_event_id = v.id)`
-	// qInsertEventIDs records the new events' sg_event_ids, in the
-	// pipeline of the blocks. On Citus it is not one shard's statement
-	// (the coordinator evaluates the unnest and sends the rows on, "pull to
-	// coordinator"), and yet cheaper there than a COPY of its own round
-	// trips: BenchmarkAddEvents, 19.3 against 23.8 ms a batch
-	// (docs/postgres.md, "Packed event blocks").
-	qInsertEventIDs = "INSERT INTO event_ids (account_id, sg_event_id) SELECT $1, unnest($2::text[])"
+	// qInsertEventIDs adds the sg_event_ids of $2 (distinct) to
+	// event_ids, in the pipeline that takes the account's lock: one
+	// insertion into event_ids' primary key each, whose descent checks
+	// the id is new, and a held id fails the statement and its transaction
+	// (a redelivery, which AddEventBatches tries again with qAddEventIDs).
+	// It reads the account's row of account_changes (which qReserveEvents,
+	// before it in the transaction, made sure of) only so that Citus routes
+	// it to the account's shard, as one task: an INSERT … SELECT over
+	// unnest alone is run by the coordinator, which sends the rows on.
+	// Until 2026-12-06 the held ids were probed first (one scalar subquery,
+	// a descent of the index, per id) and the new ones inserted by a
+	// second statement in the pipeline of the blocks (docs/postgres.md,
+	// "Packed event blocks").
+	qInsertEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
+		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1`
+	// qAddEventIDs is qInsertEventIDs for a batch that holds a redelivered
+	// id: it adds the ids the account does not hold and returns them (a
+	// speculative insertion each, which looks for the id before it
+	// inserts).
+	qAddEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
+		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1
+		ON CONFLICT DO NOTHING RETURNING sg_event_id`
 	// qInsertBlock writes one packed block (eventblock.Encoder).
 	qInsertBlock = "INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data) VALUES ($1, $2, $3, $4, $5)"
 	// qScanBlocks reads the blocks holding events numbered after $2, in
@@ -170,16 +180,16 @@ func (r *eventRows) Err() error { return nil }
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	var evs []segmentd.Event
-	var from []int // the batch of each event of evs
-	seen := make(map[string]bool)
+	var from []int               // the batch of each event of evs
+	seen := make(map[string]int) // sg_event_id → its event's index in evs
 	for b, batch := range batches {
 		for _, ev := range batch {
 			if ev.SGEventID != "" {
-				if seen[ev.SGEventID] {
+				if _, ok := seen[ev.SGEventID]; ok {
 					res[b].Duplicates++
 					continue
 				}
-				seen[ev.SGEventID] = true
+				seen[ev.SGEventID] = len(evs)
 			}
 			ev.Email = strings.ToLower(ev.Email)
 			ev.ContactID = ""
@@ -210,42 +220,51 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	}
 	held := make([]bool, len(evs))
 	var first, change int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		clear(held)
+	var looked map[string]string // the owners looked up (not remembered): email → contact id, "" for none
+	// redelivered: a first try found an id the account holds, so the ids
+	// go in by qAddEventIDs, which tells the new ones, rather than by
+	// qInsertEventIDs, which refuses the whole batch.
+	redelivered := false
+	try := func(tx pgx.Tx) error {
+		looked = nil
 		for i := range evs {
 			evs[i].ContactID = ""
+			// Held, until the ids are added, when they have one.
+			held[i] = redelivered && evs[i].SGEventID != ""
 		}
 		// The account's lock first: the statements after it, in the same
 		// pipeline and later, see every event and contact write committed
 		// before the lock was granted, and no other writer of the account
 		// runs until this one commits.
 		var last int64
-		var dup []string
 		var b pgx.Batch
 		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
-		if len(ids) > 0 {
-			b.Queue(qEventsHeld, acct, ids).Query(func(rows pgx.Rows) error {
-				var err error
-				dup, err = pgx.AppendRows(dup, rows, pgx.RowTo[string])
-				return err
+		switch {
+		case len(ids) > 0 && !redelivered:
+			b.Queue(qInsertEventIDs, acct, ids)
+		case len(ids) > 0:
+			b.Queue(qAddEventIDs, acct, ids).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					i, ok := seen[string(rows.RawValues()[0])]
+					if !ok {
+						return fmt.Errorf("event ids: the database added %q, which the batch does not hold", rows.RawValues()[0])
+					}
+					held[i] = false
+				}
+				return rows.Err()
 			})
 		}
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
 		first = last - int64(len(evs)) + 1
-		isHeld := make(map[string]bool, len(dup))
-		for _, id := range dup {
-			isHeld[id] = true
-		}
 		// Each event's contact: the one its email names now, remembered or
 		// looked up.
 		known := s.owners.known(acct, change, emails)
 		var ask []string
 		asked := make(map[string]bool)
 		for i := range evs {
-			held[i] = evs[i].SGEventID != "" && isHeld[evs[i].SGEventID]
 			switch {
 			case held[i]:
 			case known != nil && known[i] != nil:
@@ -260,6 +279,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			if err != nil {
 				return err
 			}
+			looked = make(map[string]string, len(ask))
+			for _, e := range ask {
+				looked[e] = found[e]
+			}
 			for i := range evs {
 				if !held[i] && (known == nil || known[i] == nil) {
 					evs[i].ContactID = found[evs[i].Email]
@@ -267,19 +290,24 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			}
 		}
 		return s.writeEvents(ctx, tx, acct, first, evs, held)
-	})
+	}
+	err := s.inTx(ctx, try)
+	if heldIDViolation(err) {
+		// A redelivery: the first try rolled back whole (its numbers are
+		// taken again), and the second tells the held ids from the new.
+		redelivered = true
+		err = s.inTx(ctx, try)
+	}
 	if err != nil {
 		return nil, err
 	}
 	var through int64
-	found := make(map[string]string, len(evs))
 	for i := range evs {
 		if !held[i] {
 			through = first + int64(i)
-			found[evs[i].Email] = evs[i].ContactID
 		}
 	}
-	s.owners.learn(acct, change, found)
+	s.owners.learn(acct, change, looked)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}
@@ -298,6 +326,16 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	return res, nil
 }
 
+// heldIDViolation reports whether err is qInsertEventIDs' refusal of an
+// id the account holds. Citus relays a worker's error without its
+// constraint's name, which only the message then gives, with the shard's
+// number after it.
+func heldIDViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" &&
+		(strings.HasPrefix(pe.ConstraintName, "event_ids_pkey") || strings.Contains(pe.Message, `constraint "event_ids_pkey`))
+}
+
 // blockSpan bounds the numbers one block covers: a reader decodes a block
 // whole, and a page of events ends at most one block past its limit.
 const blockSpan = 4096
@@ -306,11 +344,11 @@ const blockSpan = 4096
 var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 
 // writeEvents writes the events of evs that are not held, event i under
-// number first+i: those with a contact as blocks, the others as rows, and
-// their sg_event_ids.
+// number first+i: those with a contact as blocks, the others as rows
+// (their sg_event_ids are in event_ids already: qInsertEventIDs or
+// qAddEventIDs).
 func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, evs []segmentd.Event, held []bool) error {
 	var b pgx.Batch
-	var ids []string
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
 	rows := 0
 	enc := encoders.Get().(*eventblock.Encoder)
@@ -326,9 +364,6 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 		ev := &evs[i]
 		if skip[i] = held[i]; held[i] {
 			continue
-		}
-		if ev.SGEventID != "" {
-			ids = append(ids, ev.SGEventID)
 		}
 		if ev.ContactID == "" {
 			rows++
@@ -348,9 +383,6 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 		blockLast = seq
 	}
 	flush()
-	if len(ids) > 0 {
-		b.Queue(qInsertEventIDs, acct, ids)
-	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err

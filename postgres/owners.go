@@ -1,6 +1,10 @@
 package postgres
 
-import "sync"
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+)
 
 // The owners of events' emails, remembered between event batches. Finding
 // each event's contact by its email was about half of an event batch's
@@ -31,11 +35,53 @@ type owners struct {
 	mu    sync.Mutex
 	accts map[int64]*accountOwners
 	n     int // emails remembered, all accounts together
+	// hash hashes an email for accountOwners.slot: maphash with seed,
+	// unless a test sets it.
+	hash func(string) uint64
+	seed maphash.Seed
 }
 
+// accountOwners are an account's remembered owners, kept without
+// pointers but for three slices, so that the garbage collector does not
+// walk a million emails on every cycle (with a map of strings it spent
+// about a tenth of the server's CPU over the events of the realistic
+// bench marking them, and the lookups as much again; docs/postgres.md,
+// *Remembered email owners*).
 type accountOwners struct {
 	change int64             // the change number they are true as of
-	email  map[string]string // email → contact id ("": none)
+	slot   map[uint64]uint32 // the email's hash → its entry
+	ents   []ownerEntry
+	text   []byte // each entry's email then its owner's id, appended
+}
+
+// ownerEntry is one remembered email: text[off:off+email] is the email,
+// and the owner's id ("" for none) follows it.
+type ownerEntry struct {
+	off       uint32
+	email, id uint16
+}
+
+// lookup returns the owner remembered for email, if any. Two emails whose
+// hashes are equal share no entry: the second is never remembered
+// (learn), so it is looked up in the database every time.
+func (a *accountOwners) lookup(h uint64, email string) (string, bool) {
+	i, ok := a.slot[h]
+	if !ok {
+		return "", false
+	}
+	e := a.ents[i]
+	end := e.off + uint32(e.email)
+	if string(a.text[e.off:end]) != email {
+		return "", false
+	}
+	return string(a.text[end : end+uint32(e.id)]), true
+}
+
+func (o *owners) hashOf(email string) uint64 {
+	if o.hash != nil {
+		return o.hash(email)
+	}
+	return maphash.String(o.seed, email)
 }
 
 // known returns, for each of emails, the owner remembered (nil: not
@@ -47,7 +93,7 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 	a := o.accts[acct]
 	if a != nil && a.change < change-1 {
 		// A write came in between: what is remembered is stale for good.
-		o.n -= len(a.email)
+		o.n -= len(a.ents)
 		delete(o.accts, acct)
 		return nil
 	}
@@ -55,10 +101,12 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 		return nil
 	}
 	out := make([]*string, len(emails))
+	ids := make([]string, len(emails))
 	hit := false
 	for i, e := range emails {
-		if id, ok := a.email[e]; ok {
-			out[i] = &id
+		if id, ok := a.lookup(o.hashOf(e), e); ok {
+			ids[i] = id
+			out[i] = &ids[i]
 			hit = true
 		}
 	}
@@ -68,13 +116,16 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 	return out
 }
 
-// learn records the owners a batch that took change number change found
-// (email → contact id, "" for none), once it committed.
+// learn records the owners a batch that took change number change looked
+// up (email → contact id, "" for none), once it committed. The owners it
+// knew already (known) stay as they are: the batch's number is the next
+// one after theirs.
 func (o *owners) learn(acct, change int64, found map[string]string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.accts == nil {
 		o.accts = map[int64]*accountOwners{}
+		o.seed = maphash.MakeSeed()
 	}
 	a := o.accts[acct]
 	switch {
@@ -84,9 +135,9 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 		a.change = change
 	default:
 		if a != nil {
-			o.n -= len(a.email)
+			o.n -= len(a.ents)
 		}
-		a = &accountOwners{change: change, email: make(map[string]string, len(found))}
+		a = &accountOwners{change: change, slot: make(map[uint64]uint32, len(found))}
 		o.accts[acct] = a
 	}
 	if o.n+len(found) > maxOwners {
@@ -94,19 +145,25 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 		// and an idle account's would otherwise be kept for good).
 		for k, b := range o.accts {
 			if k != acct {
-				o.n -= len(b.email)
+				o.n -= len(b.ents)
 				delete(o.accts, k)
 			}
 		}
 	}
 	for e, id := range found {
-		if _, ok := a.email[e]; ok {
-			continue
-		}
-		if o.n >= maxOwners {
+		if o.n >= maxOwners || len(a.text)+len(e)+len(id) > math.MaxUint32 {
 			return
 		}
-		a.email[e] = id
+		if len(e) > math.MaxUint16 || len(id) > math.MaxUint16 {
+			continue
+		}
+		h := o.hashOf(e)
+		if _, ok := a.slot[h]; ok {
+			continue // remembered already, or another email with its hash
+		}
+		a.slot[h] = uint32(len(a.ents))
+		a.ents = append(a.ents, ownerEntry{off: uint32(len(a.text)), email: uint16(len(e)), id: uint16(len(id))})
+		a.text = append(append(a.text, e...), id...)
 		o.n++
 	}
 }

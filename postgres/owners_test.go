@@ -112,3 +112,29 @@ func TestEventOwnersBounded(t *testing.T) {
 		t.Fatalf("the idle account's owners were not dropped: n=%d", o.n)
 	}
 }
+
+// Emails whose hashes are equal never share an entry: with every email
+// hashing alike, one is remembered and the others stay unknown (looked
+// up in the database), never given the remembered one's owner.
+func TestEventOwnersHashCollision(t *testing.T) {
+	o := owners{hash: func(string) uint64 { return 1 }}
+	o.learn(1, 5, map[string]string{"a@example.com": "c1", "b@example.com": "c2", "c@example.com": ""})
+	got := o.known(1, 6, []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"})
+	if got == nil {
+		t.Fatal("nothing known")
+	}
+	want := map[string]string{"a@example.com": "c1", "b@example.com": "c2", "c@example.com": ""}
+	hits := 0
+	for i, e := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"} {
+		if got[i] == nil {
+			continue
+		}
+		hits++
+		if w, ok := want[e]; !ok || *got[i] != w {
+			t.Errorf("%s: known owner %q, want %q (remembered: %v)", e, *got[i], w, ok)
+		}
+	}
+	if hits != 1 || o.n != 1 {
+		t.Errorf("%d emails known, %d remembered; want 1 of 3 sharing a hash", hits, o.n)
+	}
+}
