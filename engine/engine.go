@@ -1336,21 +1336,8 @@ func (e *Engine) SegmentsOf(acct int64, contactID string, now time.Time) []strin
 // contactIDs[i] (nil for an unknown contact or one in no segment).
 func (e *Engine) SegmentsOfMany(acct int64, contactIDs []string, now time.Time) [][]string {
 	out := make([][]string, len(contactIDs))
-	a := e.reader(acct, now)
-	if a == nil {
-		return out
-	}
-	defer a.mu.RUnlock()
-	for i, id := range contactIDs {
-		idx, ok := a.ids.lookup(id)
-		if !ok {
-			continue
-		}
-		for _, s := range a.active {
-			if s.members.Contains(idx) {
-				out[i] = append(out[i], s.id)
-			}
-		}
+	for i, sets := range e.SetsOfMany(acct, contactIDs, now) {
+		out[i] = sets.SegmentIDs
 	}
 	return out
 }

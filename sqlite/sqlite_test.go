@@ -884,14 +884,9 @@ func TestPackJoined(t *testing.T) {
 // store migrated from elsewhere may hold one) joins a list by email; the
 // change history reports it, through its row's change number.
 func TestJoinedLongID(t *testing.T) {
-	s := openTemp(t)
+	s, a, lists := accountWithLists(t, 1)
 	defer s.Close()
-	ctx := t.Context()
-	acct := createAccount(t, s)
-	l, err := s.CreateList(ctx, acct, "L", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, acct, list := t.Context(), a.ID, lists[0]
 	long := strings.Repeat("z", 300)
 	if _, err := s.write.Exec("INSERT INTO contacts (account_id, id, email, created_at, updated_at) VALUES (?, ?, 'long@example.com', 5, 5)", acct, long); err != nil {
 		t.Fatal(err)
@@ -904,7 +899,7 @@ func TestJoinedLongID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{Email: &email}, {Email: &other}}, []string{l.ID}, testNow)
+	res, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{{Email: &email}, {Email: &other}}, []string{list}, testNow)
 	if err != nil {
 		t.Fatalf("joining a list by email with a %d-byte contact id: %v", len(long), err)
 	}
@@ -918,7 +913,7 @@ func TestJoinedLongID(t *testing.T) {
 	if len(ch.Changed) != 2 || !slices.Contains(ch.Changed, long) {
 		t.Fatalf("Changes after the join: %d contacts %.80q, want both that joined", len(ch.Changed), ch.Changed)
 	}
-	if n, err := s.CountListMembers(ctx, acct, l.ID); err != nil || n != 2 {
+	if n, err := s.CountListMembers(ctx, acct, list); err != nil || n != 2 {
 		t.Fatalf("CountListMembers = %d, %v; want 2", n, err)
 	}
 }

@@ -15,14 +15,9 @@ import (
 // email still names the contact. Read from the table, it would create a
 // new contact.
 func TestUpsertKnownEmails(t *testing.T) {
-	s := openTemp(t)
+	s, account, lists := accountWithLists(t, 1)
 	defer s.Close()
-	ctx := t.Context()
-	acct := createAccount(t, s)
-	l, err := s.CreateList(ctx, acct, "L", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, acct, list := t.Context(), account.ID, lists[0]
 	res, err := s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com"), patch("b@example.com")}, nil, testNow)
 	if err != nil || res.Created != 2 {
 		t.Fatalf("UpsertContacts = %+v, %v", res, err)
@@ -31,7 +26,7 @@ func TestUpsertKnownEmails(t *testing.T) {
 	if _, err := s.write.ExecContext(ctx, "UPDATE contacts SET email = 'elsewhere@example.com' WHERE account_id = ? AND id = ?", acct, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, []string{l.ID}, testNow)
+	res, err = s.UpsertContacts(ctx, acct, []segmentd.ContactPatch{patch("a@example.com")}, []string{list}, testNow)
 	if err != nil || res.Created != 0 || res.Updated != 1 || !slices.Equal(res.Joined, []string{a.ID}) {
 		t.Fatalf("membership-only upsert = %+v, %v; want a found in memory and joined", res, err)
 	}
