@@ -525,6 +525,44 @@ func TestWorkerYieldsToAccepts(t *testing.T) {
 	}
 }
 
+// TestWorkerRunsBesideFewerRequestsThanCores: with fewer requests being
+// accepted than the machine has cores, each has a core beside the
+// worker's, so the worker does not wait for them: a job completes while
+// they are still in, though a yield would wait an hour (docs/jobs.md,
+// "The apply yields": the bound is the number of cores).
+func TestWorkerRunsBesideFewerRequestsThanCores(t *testing.T) {
+	ctx := context.Background()
+	st := newGatedStore(t, t.TempDir()) // no account gated: upserts go through
+	svc := newJobService(t, st, audience.Config{YieldPause: time.Hour})
+	a, err := svc.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dones []func()
+	for range runtime.GOMAXPROCS(0) - 1 {
+		dones = append(dones, svc.Accepting())
+	}
+	defer func() {
+		for _, done := range dones {
+			done()
+		}
+	}()
+	id := mustUpsert(t, svc, a.ID, upsertOf("a.example", 300, "A"))
+	var j segmentd.Job
+	facetest.Poll(t, "the job done or the worker waiting", func() bool {
+		if j, err = svc.Job(ctx, a.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		return j.Status != segmentd.JobPending || audience.YieldsWaiting(svc) > 0
+	})
+	if n := audience.YieldsWaiting(svc); n != 0 {
+		t.Fatalf("%d yields waiting with %d requests in on %d cores; want none", n, len(dones), runtime.GOMAXPROCS(0))
+	}
+	if j.Status != segmentd.JobCompleted || j.Created != 300 {
+		t.Fatalf("job %+v with %d requests in; want completed with 300 created", j, len(dones))
+	}
+}
+
 // TestYieldLetsUrgentTasksThrough: an event batch queued behind a contact
 // job does not wait for the requests being accepted. The job's stages,
 // which would wait at their yield points while requests are in, go on

@@ -226,7 +226,7 @@ func New(store segmentd.Store, clock segmentd.Clock, log *slog.Logger, cfg Confi
 	if cfg.MaxLiveCCSegments == 0 {
 		cfg.MaxLiveCCSegments = segmentd.DefaultMaxLiveCCSegments
 	}
-	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), accepts: newAcceptGate(runtime.GOMAXPROCS(0)-1, cfg.YieldPause), finish: make(chan *jobTask, 2), ahead: make(chan struct{}, 1), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
+	s := &Service{store: store, clock: clock, log: log, cfg: cfg, backlog: newBacklog(cfg.MaxBacklog, groupsUpserts(store, cfg)), accepts: newAcceptGate(runtime.GOMAXPROCS(0), cfg.YieldPause), finish: make(chan *jobTask, 2), ahead: make(chan struct{}, 1), done: make(chan struct{}), pending: make(map[string]*segmentd.Job),
 		segs: cfg.Segments, members: cfg.Membership, sched: schedule{m: make(map[string]*scheduledSample)}}
 	if cfg.Shared {
 		s.wake = make(chan int64, 256)
