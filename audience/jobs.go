@@ -156,14 +156,13 @@ func (s *Service) input(t *jobTask) (*jobInput, error) {
 // (and applied) meanwhile, so it reads nothing of t itself.
 func (s *Service) readBack(t *jobTask) {
 	t.read.once.Do(func() {
+		defer t.read.done.Store(true)
 		rec, err := s.journal.Read(t.accepted)
 		if err != nil {
 			t.read.err = err
-			t.read.done.Store(true)
 			return
 		}
 		_, _, _, t.read.in, t.read.err = decodeAccept(rec, true)
-		t.read.done.Store(true)
 	})
 }
 
