@@ -167,8 +167,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // rather than SQLite's 4 KiB a B-tree has a quarter of the pages: the
 // contact write path splits and balances pages, and writes WAL frames
 // (two system calls each) and checkpoints them, a quarter as often for
-// the same rows (docs/sqlite.md, "Page size"). A file keeps the page size
-// it was made with: in WAL mode SQLite cannot change it.
+// the same rows (docs/sqlite.md, "Page size and the statement journal").
+// A file keeps the page size it was made with: in WAL mode SQLite cannot
+// change it.
 const pageSize = 16384
 
 // createFile makes the database file at path, with pageSize pages and in
