@@ -484,6 +484,41 @@ func TestOpenCreatesDirectory(t *testing.T) {
 	}
 }
 
+// TestPageSize checks that a new database file has pageSize pages in WAL
+// mode, and that a file an older segmentd made with SQLite's 4 KiB pages
+// keeps them, opens, and takes writes.
+func TestPageSize(t *testing.T) {
+	pragmas := func(t *testing.T, s *Store) (size int, mode string) {
+		t.Helper()
+		if err := s.write.QueryRow("SELECT page_size, journal_mode FROM pragma_page_size(), pragma_journal_mode()").Scan(&size, &mode); err != nil {
+			t.Fatal(err)
+		}
+		return size, mode
+	}
+	s := openTemp(t)
+	defer s.Close()
+	if size, mode := pragmas(t, s); size != pageSize || mode != "wal" {
+		t.Fatalf("new database: page_size %d, journal_mode %s; want %d, wal", size, mode, pageSize)
+	}
+
+	path := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA journal_mode = WAL; CREATE TABLE older (x)"); err != nil {
+		t.Fatal(err)
+	}
+	old := upgraded(t, db, path, 0)
+	if size, mode := pragmas(t, old); size != 4096 || mode != "wal" {
+		t.Fatalf("older database: page_size %d, journal_mode %s; want 4096, wal", size, mode)
+	}
+	a := fill(t, old)
+	if n, err := old.CountContacts(t.Context(), a.ID); err != nil || n != 50 {
+		t.Fatalf("older database: CountContacts = %d, %v; want 50", n, err)
+	}
+}
+
 // TestMigrateEventsCompact writes events as the schema before migration
 // 0015 stored them (a database an older segmentd left), then opens it:
 // every event reads back as it was written, its id is still a duplicate,
