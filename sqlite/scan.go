@@ -34,7 +34,10 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 }
 
 // ReadAccountLean implements segmentd.LeanAccountReader: ReadAccount
-// without writing out each event's email and sg_event_id.
+// without writing out each event's email and sg_event_id. As it reads the
+// events it hashes their sg_event_ids into the account's hash set, which
+// event ingestion takes if nothing was written since (readSet): the
+// rebuild at start then reads the events once for the engine and the set.
 func (s *Store) ReadAccountLean(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
 	return s.readAccount(ctx, acct, contacts, events, true)
 }
@@ -67,11 +70,21 @@ func (s *Store) readAccount(ctx context.Context, acct int64, contacts func([]seg
 			}
 			after = cs[len(cs)-1].ID
 		}
+		var ids *hashSet // the sg_event_id set, hashed as the lean read goes
+		var idBuf []byte
+		if lean && events != nil {
+			if ids, err = sizedHashSet(ctx, tx, acct); err != nil {
+				return err
+			}
+		}
 		page := eventRows{reuse: true, lean: lean} // a page is the callback's until it returns (segmentd.Store)
 		for events != nil {
 			evs, last, err := scanEventPage(ctx, tx, &page, acct, event, readEventsPage)
 			if err != nil {
 				return err
+			}
+			if ids != nil {
+				idBuf = ids.hashLean(evs, page.seqs, idBuf)
 			}
 			if len(evs) > 0 {
 				if err := events(evs); err != nil {
@@ -82,6 +95,10 @@ func (s *Store) readAccount(ctx context.Context, acct int64, contacts func([]seg
 			if len(evs) < readEventsPage {
 				break
 			}
+		}
+		if ids != nil {
+			// Sorted when taken (eventIDs): after the rebuild, not on its way.
+			s.events.offerIDs(acct, readSet{set: ids, store: store, change: change})
 		}
 		return nil
 	})

@@ -557,13 +557,24 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Info("pruned events past retention", "events", n, "retention_days", cfg.retentionDays)
 	}
-	// The event store's idempotency set loads beside the engine rebuild.
-	go store.warmEvents(ctx, log)
+	// The event store's idempotency set (sg_event_id hashes) loads beside
+	// the engine when a snapshot is there to load, which reads no event;
+	// else after it: the rebuild's read of the events hashes them for the
+	// set as it goes (sqlite's ReadAccountLean), and loaded beside it the
+	// set read every event a second time.
+	_, statErr := os.Stat(svcCfg.SnapshotPath)
+	warmBeside := statErr == nil
+	if warmBeside {
+		go store.warmEvents(ctx, log)
+	}
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
 	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
+	if !warmBeside {
+		go store.warmEvents(ctx, log)
+	}
 	if cfg.memory.start {
 		unfollow()
 		log.Info("soft memory limit lifted: the engine is loaded")
