@@ -480,11 +480,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	unfollow := func() {}
 	switch {
 	case cfg.memory.follow && cfg.memory.start:
-		unfollow = followLiveHeap(cfg.memory.bytes)
+		unfollow = followLiveHeap(cfg.memory.bytes, loadHeadroom)
 		defer unfollow()
 		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes)
 	case cfg.memory.follow:
-		defer followLiveHeap(cfg.memory.bytes)()
+		defer followLiveHeap(cfg.memory.bytes, followHeadroom)()
 		log.Info("soft memory limit follows the live heap", "ceiling_bytes", cfg.memory.bytes)
 	case cfg.memory.bytes > 0:
 		debug.SetMemoryLimit(cfg.memory.bytes)
