@@ -130,9 +130,9 @@ type heapFollower struct {
 	mu       sync.Mutex
 	ceiling  int64
 	headroom int64 // followHeadroom, or loadHeadroom (start)
-	before  int64 // the limit found when the first server started
-	servers int   // servers following; the last one to stop puts back before
-	armed   bool  // a cleanup waits for the next collection
+	before   int64 // the limit found when the first server started
+	servers  int   // servers following; the last one to stop puts back before
+	armed    bool  // a cleanup waits for the next collection
 }
 
 // following is the process's one follower. The limit is the runtime's,
