@@ -255,26 +255,11 @@ func readPageLists(ctx context.Context, tx *sql.Tx, acct int64, first, last stri
 		if err := rows.Scan(&num, &joined); err != nil {
 			return err
 		}
-		list, i := lists[num], 0 // the lists of the transaction
-		for rest := joined; len(rest) > 0; {
-			cid := rest
-			if k := bytes.IndexByte(rest, 0); k >= 0 {
-				cid, rest = rest[:k], rest[k+1:]
-			} else {
-				rest = nil
-			}
-			if i > 0 && cs[i-1].ID > string(cid) {
-				i = 0 // out of order
-			}
-			for i < len(cs) && cs[i].ID < string(cid) {
-				i++
-			}
-			if i < len(cs) && cs[i].ID == string(cid) {
-				pairs = append(pairs, pair{int32(i), list})
-				counts[i]++
-				i++
-			}
-		}
+		list := lists[num] // the lists of the transaction
+		joinedPageIDs(cs, joined, func(i int) {
+			pairs = append(pairs, pair{int32(i), list})
+			counts[i]++
+		})
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -297,6 +282,32 @@ func readPageLists(ctx context.Context, tx *sql.Tx, acct int64, first, last stri
 		}
 	}
 	return nil
+}
+
+// joinedPageIDs calls found with the index in cs (contacts in id order)
+// of each contact id of joined (ids joined by NUL bytes) that cs holds,
+// merging the two in id order; an id out of order is looked up from the
+// page's start.
+func joinedPageIDs(cs []segmentd.Contact, joined []byte, found func(i int)) {
+	i := 0
+	for rest := joined; len(rest) > 0; {
+		cid := rest
+		if k := bytes.IndexByte(rest, 0); k >= 0 {
+			cid, rest = rest[:k], rest[k+1:]
+		} else {
+			rest = nil
+		}
+		if i > 0 && cs[i-1].ID > string(cid) {
+			i = 0 // out of order
+		}
+		for i < len(cs) && cs[i].ID < string(cid) {
+			i++
+		}
+		if i < len(cs) && cs[i].ID == string(cid) {
+			found(i)
+			i++
+		}
+	}
 }
 
 // mergePairs runs query over the (contact id, value) pairs of the ids from

@@ -365,7 +365,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
 		memGiven = true
 	}
-	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: start (auto while the engine loads at start, then none), off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default start; GOMEMLIMIT when neither is given)", func(v string) error {
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: start (auto while the engine loads at start, with at least 256MiB of room above the live heap, then none), off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default start; GOMEMLIMIT when neither is given)", func(v string) error {
 		memLimit, memGiven = v, true
 		return nil
 	})
