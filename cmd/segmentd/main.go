@@ -482,7 +482,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	case cfg.memory.follow && cfg.memory.start:
 		unfollow = followLiveHeap(cfg.memory.bytes, loadHeadroom)
 		defer unfollow()
-		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes)
+		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes, "headroom_bytes", loadHeadroom)
 	case cfg.memory.follow:
 		defer followLiveHeap(cfg.memory.bytes, followHeadroom)()
 		log.Info("soft memory limit follows the live heap", "ceiling_bytes", cfg.memory.bytes)

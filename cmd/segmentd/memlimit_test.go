@@ -194,7 +194,10 @@ func TestServeFollowsWhileLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := logs.String()
-	follows := strings.Index(out, `"msg":"soft memory limit follows the live heap while the engine loads"`)
+	follows := strings.Index(out, `"msg":"soft memory limit follows the live heap while the engine loads","ceiling_bytes":`)
+	if !strings.Contains(out, `,"headroom_bytes":268435456}`) {
+		t.Errorf("want the load's headroom of 256 MiB logged:\n%s", out)
+	}
 	loaded := strings.Index(out, `"msg":"membership engine loaded"`)
 	lifted := strings.Index(out, `"msg":"soft memory limit lifted: the engine is loaded"`)
 	if follows < 0 || loaded < follows || lifted < loaded {
