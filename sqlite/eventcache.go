@@ -118,7 +118,7 @@ func (c *eventCache) forgetIDs(acct int64) {
 // transaction's snapshot: the engine's rebuild at start reads every event
 // of the account, and the set loaded apart (WarmEvents) read them all a
 // second time, about 2 s of a core at ten million events
-// (docs/events.md, "Memory"). eventIDs takes it as the account's set when
+// (docs/events.md, "Ingestion"). eventIDs takes it as the account's set when
 // no write has taken a change number since: every write that adds events
 // or deletes an account's takes one (AddEventBatches, the resets), so the
 // set holds every sg_event_id the account holds. Pruning takes none but
