@@ -77,6 +77,7 @@ type eventCache struct {
 	mu      sync.Mutex
 	version int64                 // the writer's PRAGMA data_version they are valid for
 	ids     map[int64]*hashSet    // per account
+	read    map[int64]readSet     // per account: a set a lean read hashed, not yet taken (readSet)
 	emails  map[int64]*ownerTable // per account
 	loads   map[int64]*ownerLoad  // per account: its owners read in whole (loadOwners)
 	nEmails int
@@ -103,11 +104,43 @@ func (c *eventCache) forgetEmails() {
 // forgetEmailsLocked is forgetEmails with c.mu held.
 func (c *eventCache) forgetEmailsLocked() { c.emails, c.loads, c.nEmails = nil, nil, 0 }
 
-// forgetIDs drops the account's hash set; the next AddEvents loads it again.
+// forgetIDs drops the account's hash set, and any a lean read hashed; the
+// next AddEvents loads it again.
 func (c *eventCache) forgetIDs(acct int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.ids, acct)
+	delete(c.read, acct)
+}
+
+// readSet is an account's hash set as a lean read (ReadAccountLean) hashed
+// it from the events it read, with the store's change mark of the read
+// transaction's snapshot: the engine's rebuild at start reads every event
+// of the account, and the set loaded apart (WarmEvents) read them all a
+// second time, about 2 s of a core at ten million events
+// (docs/events.md, "Ingestion"). eventIDs takes it as the account's set when
+// no write has taken a change number since: every write that adds events
+// or deletes an account's takes one (AddEventBatches, the resets), so the
+// set holds every sg_event_id the account holds. Pruning takes none but
+// drops it (forgetIDs).
+type readSet struct {
+	set    *hashSet // loaded (loadEntry), not yet sorted (sortLoaded)
+	store  string   // store_changes' store_id and seq in the read's snapshot
+	change int64
+}
+
+// offerIDs keeps the set a lean read of acct hashed, unsorted, for
+// eventIDs to take; none is kept while the account's set is loaded.
+func (c *eventCache) offerIDs(acct int64, r readSet) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids[acct] != nil {
+		return
+	}
+	if c.read == nil {
+		c.read = make(map[int64]readSet)
+	}
+	c.read[acct] = r
 }
 
 const (
@@ -367,24 +400,26 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	}
 	defer c.mu.Unlock()
 	if set := c.ids[acct]; set != nil {
+		delete(c.read, acct)
 		return set, nil
 	}
-	// The account's sequence range bounds its events: room for them all
-	// at once, rather than growing (twice the memory) while loading.
-	var first, last, firstBlock int64
-	if err := tx.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&first); err != nil {
+	if r, ok := c.read[acct]; ok {
+		delete(c.read, acct)
+		var store string
+		var change int64
+		if err := tx.QueryRowContext(ctx, qChangeMark).Scan(&store, &change); err != nil {
+			return nil, err
+		}
+		if store == r.store && change == r.change {
+			r.set.sortLoaded()
+			c.ids[acct] = r.set
+			return r.set, nil
+		}
+	}
+	set, err := sizedHashSet(ctx, tx, acct)
+	if err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRowContext(ctx, qBlocksFirstSeq, acct).Scan(&firstBlock); err == nil && (first == 0 || firstBlock < first) {
-		first = firstBlock
-	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	if err := tx.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
-		return nil, err
-	}
-	set := &hashSet{last: last}
-	set.presize(int(last - first + 1))
 	rows, err := tx.QueryContext(ctx, qEventHashes, acct)
 	if err != nil {
 		return nil, err
@@ -409,6 +444,41 @@ func (s *Store) eventIDs(ctx context.Context, tx *sql.Tx, acct int64) (*hashSet,
 	set.sortLoaded()
 	c.ids[acct] = set
 	return set, nil
+}
+
+// sizedHashSet is an empty hash set with room for the account's events:
+// its sequence range bounds them, so they are loaded at once rather than
+// grown into (twice the memory).
+func sizedHashSet(ctx context.Context, q queryer, acct int64) (*hashSet, error) {
+	var first, last, firstBlock int64
+	if err := q.QueryRowContext(ctx, qEventsFirstSeq, acct).Scan(&first); err != nil {
+		return nil, err
+	}
+	if err := q.QueryRowContext(ctx, qBlocksFirstSeq, acct).Scan(&firstBlock); err == nil && (first == 0 || firstBlock < first) {
+		first = firstBlock
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err := q.QueryRowContext(ctx, qEventsLastSeq, acct).Scan(&last); err != nil {
+		return nil, err
+	}
+	set := &hashSet{last: last}
+	set.presize(int(last - first + 1))
+	return set, nil
+}
+
+// hashLean loads the sg_event_ids of a lean read's page (their stored
+// forms, ReadAccountLean), numbered by seqs, into the set (loadEntry), and
+// empties them, as ReadAccountLean hands its pages over. buf is reused.
+func (s *hashSet) hashLean(evs []segmentd.Event, seqs []int64, buf []byte) []byte {
+	for i := range evs {
+		if stored := evs[i].SGEventID; stored != "" {
+			buf = appendEventID(buf[:0], stored)
+			s.loadEntry(packHash(eventHashBytes(buf), seqs[i]))
+			evs[i].SGEventID = ""
+		}
+	}
+	return buf
 }
 
 // lockCache locks the event cache (the caller unlocks c.mu) inside the

@@ -529,3 +529,129 @@ func TestEventOwnersReadWhole(t *testing.T) {
 	}
 	check("after the delete", owners, names...)
 }
+
+// leanEventsAccount stores, in the account of a fresh store, events
+// with sg_event_ids of every stored form (text, hex, base64), on a
+// contact (blocks) and on none (rows), and some without an id, and
+// forgets the account's hash set. It returns the store's file and the
+// ids.
+func leanEventsAccount(t *testing.T) (s *Store, acct int64, path string, ids []string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "segmentd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, err := s.CreateAccount(t.Context(), "a", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct = a.ID
+	email := "a@example.com"
+	upsertOne(t, s, acct, segmentd.ContactPatch{Email: &email})
+	var evs []segmentd.Event
+	for i := range 300 {
+		id := []string{fmt.Sprintf("text-%d", i), fmt.Sprintf("%016x", i), "QUJDREVGR0g=", ""}[i%4]
+		if i%4 == 2 {
+			id = fmt.Sprintf("%08d", i) + "QUJD" // base64, 12 characters
+		}
+		ev := idEvent(id, int64(1000+i))
+		if i%3 == 0 {
+			ev.Email = "nobody@example.com" // a row: no contact
+		}
+		if id != "" {
+			ids = append(ids, id)
+		}
+		evs = append(evs, ev)
+	}
+	for part := range slices.Chunk(evs, 50) {
+		addEvents(t, s, acct, part...)
+	}
+	s.events.forgetIDs(acct)
+	return s, acct, path, ids
+}
+
+// readLean reads the account as the engine's rebuild does, checking that
+// every event it hands over has no sg_event_id, as ReadAccountLean says.
+func readLean(t *testing.T, s *Store, acct int64) {
+	t.Helper()
+	_, _, err := s.ReadAccountLean(t.Context(), acct, func([]segmentd.Contact) error { return nil }, func(evs []segmentd.Event) error {
+		for _, ev := range evs {
+			if ev.SGEventID != "" || ev.Email != "" {
+				t.Fatalf("ReadAccountLean handed over %+v", ev)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLeanReadHashesEventIDs: the engine's rebuild read (ReadAccountLean)
+// hashes the account's sg_event_ids as it reads the events, and event
+// ingestion takes that set rather than reading the events again; it is
+// the set a load from the store gives, and every stored id is a duplicate.
+func TestLeanReadHashesEventIDs(t *testing.T) {
+	s, acct, _, ids := leanEventsAccount(t)
+	readLean(t, s, acct)
+	s.events.mu.Lock()
+	offered := s.events.read[acct].set
+	s.events.mu.Unlock()
+	if offered == nil {
+		t.Fatal("ReadAccountLean hashed no set")
+	}
+	if err := s.WarmEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.events.mu.Lock()
+	taken := s.events.ids[acct]
+	s.events.mu.Unlock()
+	if taken != offered {
+		t.Fatal("the set the lean read hashed was not taken: the events were read again")
+	}
+	s.events.forgetIDs(acct)
+	if err := s.WarmEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.events.mu.Lock()
+	loaded := s.events.ids[acct]
+	s.events.mu.Unlock()
+	same := taken.sorted == loaded.sorted && taken.last == loaded.last && slices.Equal(taken.dir, loaded.dir)
+	for p := range taken.parts {
+		same = same && slices.Equal(taken.parts[p], loaded.parts[p])
+	}
+	if !same || taken.sorted != len(ids) {
+		t.Fatalf("hashed while read: %d entries, last %d; loaded: %d, last %d", taken.sorted, taken.last, loaded.sorted, loaded.last)
+	}
+	s.events.mu.Lock()
+	s.events.ids[acct] = taken
+	s.events.mu.Unlock()
+	for _, id := range ids {
+		if res := addEvents(t, s, acct, idEvent(id, 1000)); res.Duplicates != 1 {
+			t.Fatalf("redelivery of %q: %+v, want a duplicate", id, res)
+		}
+	}
+}
+
+// TestLeanReadSetStale: a set a lean read hashed is not taken once a write
+// has come in between, here events another process stored: they are
+// duplicates too.
+func TestLeanReadSetStale(t *testing.T) {
+	s1, acct, path, ids := leanEventsAccount(t)
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	readLean(t, s1, acct)
+	if res := addEvents(t, s2, acct, idEvent("other", 2000)); res.Added != 1 {
+		t.Fatalf("the other process's event: %+v", res)
+	}
+	for _, id := range []string{"other", ids[0]} {
+		if res := addEvents(t, s1, acct, idEvent(id, 2000)); res.Added != 0 || res.Duplicates != 1 {
+			t.Fatalf("redelivery of %q after the other process's write: %+v, want a duplicate", id, res)
+		}
+	}
+}

@@ -161,7 +161,7 @@ type eventRows struct {
 	bevs           []segmentd.Event
 	bseqs, rowSeqs []int64
 
-	lean bool // each event's Email and SGEventID left empty (ReadAccountLean)
+	lean bool // each event's Email left empty, its SGEventID in its stored form (ReadAccountLean)
 }
 
 // eventColumns are what eventRows reads: see there. sg_event_id is last
@@ -220,7 +220,7 @@ func (r *eventRows) scan(rows *sql.Rows) error {
 		return fmt.Errorf("sqlite: an event row's columns do not add up to its %d bytes", len(r.joined))
 	}
 	if r.lean {
-		ev.Email = ""
+		ev.Email, ev.SGEventID = "", rest // the stored form, hashed and emptied by leanPage
 	} else if eventblock.StoredIsText(rest) {
 		ev.SGEventID = rest // stored as its text
 	} else if rest != "" {

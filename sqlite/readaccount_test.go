@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -121,6 +122,27 @@ func TestReadAccountContactPagesReused(t *testing.T) {
 	for i := range want {
 		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Fatalf("contact %d: ReadAccount gave %+v, ScanContacts %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestJoinedPageIDs: a list's joined contact ids are found in the page
+// in any order, those of contacts not in the page skipped.
+func TestJoinedPageIDs(t *testing.T) {
+	cs := []segmentd.Contact{{ID: "b"}, {ID: "d"}, {ID: "f"}, {ID: "h"}}
+	for _, tt := range []struct {
+		joined string
+		want   []int
+	}{
+		{"", nil},
+		{"b\x00d\x00h", []int{0, 1, 3}},
+		{"a\x00c\x00f\x00z", []int{2}},
+		{"f\x00b\x00h\x00d", []int{2, 0, 3, 1}}, // out of order
+	} {
+		var got []int
+		joinedPageIDs(cs, []byte(tt.joined), func(i int) { got = append(got, i) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("joinedPageIDs(%q) found %v, want %v", tt.joined, got, tt.want)
 		}
 	}
 }

@@ -365,7 +365,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 	if _, ok := lookupEnv(env, "SEGMENTD_MEMORY_LIMIT"); ok {
 		memGiven = true
 	}
-	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: start (auto while the engine loads at start, then none), off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default start; GOMEMLIMIT when neither is given)", func(v string) error {
+	fs.Func("memory-limit", "soft memory limit of the server's heap, past which Go collects garbage harder: start (auto while the engine loads at start, with at least 256MiB of room above the live heap, then none), off, auto (the live heap and half as much again, at most 90% of the container's memory limit), or a size such as 1GiB (env SEGMENTD_MEMORY_LIMIT, default start; GOMEMLIMIT when neither is given)", func(v string) error {
 		memLimit, memGiven = v, true
 		return nil
 	})
@@ -480,11 +480,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	unfollow := func() {}
 	switch {
 	case cfg.memory.follow && cfg.memory.start:
-		unfollow = followLiveHeap(cfg.memory.bytes)
+		unfollow = followLiveHeap(cfg.memory.bytes, loadHeadroom)
 		defer unfollow()
-		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes)
+		log.Info("soft memory limit follows the live heap while the engine loads", "ceiling_bytes", cfg.memory.bytes, "headroom_bytes", loadHeadroom)
 	case cfg.memory.follow:
-		defer followLiveHeap(cfg.memory.bytes)()
+		defer followLiveHeap(cfg.memory.bytes, followHeadroom)()
 		log.Info("soft memory limit follows the live heap", "ceiling_bytes", cfg.memory.bytes)
 	case cfg.memory.bytes > 0:
 		debug.SetMemoryLimit(cfg.memory.bytes)
@@ -557,13 +557,24 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Info("pruned events past retention", "events", n, "retention_days", cfg.retentionDays)
 	}
-	// The event store's idempotency set loads beside the engine rebuild.
-	go store.warmEvents(ctx, log)
+	// The event store's idempotency set (sg_event_id hashes) loads beside
+	// the engine when a snapshot is there to load, which reads no event;
+	// else after it: the rebuild's read of the events hashes them for the
+	// set as it goes (sqlite's ReadAccountLean), and loaded beside it the
+	// set read every event a second time.
+	_, statErr := os.Stat(svcCfg.SnapshotPath)
+	warmBeside := statErr == nil
+	if warmBeside {
+		go store.warmEvents(ctx, log)
+	}
 	start := time.Now()
 	if err := svc.LoadMembership(ctx); err != nil {
 		return fmt.Errorf("loading the membership engine: %w", err)
 	}
 	log.Info("membership engine loaded", "duration_ms", millis(time.Since(start)))
+	if !warmBeside {
+		go store.warmEvents(ctx, log)
+	}
 	if cfg.memory.start {
 		unfollow()
 		log.Info("soft memory limit lifted: the engine is loaded")

@@ -100,12 +100,21 @@ func cgroupMemoryLimit() int64 {
 // than Go's default.
 const followHeadroom = 96 << 20
 
+// loadHeadroom is followHeadroom while the engine loads at start (start):
+// the load's live heap only grows, and its peak comes at the end, so a
+// limit need not bind while the heap is small. Below loadHeadroom of live
+// data the collector's own goal comes first; above it the room is
+// loadHeadroom until half the live heap is more (docs/decisions.md §20,
+// session 15).
+const loadHeadroom = 256 << 20
+
 // followedLimit is the soft limit for a live heap of live bytes: the live
-// heap and half as much again (at least followHeadroom more), at most
-// ceiling (0: none). Go's default lets the heap reach twice the live data;
-// at a million contacts that was half a gigabyte of garbage (§20).
-func followedLimit(live, ceiling int64) int64 {
-	limit := live + max(live/2, followHeadroom)
+// heap and half as much again (at least headroom more: followHeadroom, or
+// loadHeadroom while the engine loads), at most ceiling (0: none). Go's
+// default lets the heap reach twice the live data; at a million contacts
+// that was half a gigabyte of garbage (§20).
+func followedLimit(live, ceiling, headroom int64) int64 {
+	limit := live + max(live/2, headroom)
 	if ceiling > 0 {
 		limit = min(limit, ceiling)
 	}
@@ -118,11 +127,12 @@ func followedLimit(live, ceiling int64) int64 {
 type heapFollower struct {
 	sample []metrics.Sample
 
-	mu      sync.Mutex
-	ceiling int64
-	before  int64 // the limit found when the first server started
-	servers int   // servers following; the last one to stop puts back before
-	armed   bool  // a cleanup waits for the next collection
+	mu       sync.Mutex
+	ceiling  int64
+	headroom int64 // followHeadroom, or loadHeadroom (start)
+	before   int64 // the limit found when the first server started
+	servers  int   // servers following; the last one to stop puts back before
+	armed    bool  // a cleanup waits for the next collection
 }
 
 // following is the process's one follower. The limit is the runtime's,
@@ -131,15 +141,16 @@ type heapFollower struct {
 var following = heapFollower{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 
 // followLiveHeap starts following the live heap, at most ceiling (0:
-// none); stop ends it, and once no server follows it puts back the limit
-// found at the start.
-func followLiveHeap(ceiling int64) (stop func()) {
+// none), leaving at least headroom above it; stop ends it, and once no
+// server follows it puts back the limit found at the start. Servers in one
+// process share the first one's ceiling and headroom.
+func followLiveHeap(ceiling, headroom int64) (stop func()) {
 	f := &following
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.servers++
 	if f.servers == 1 {
-		f.before, f.ceiling = debug.SetMemoryLimit(-1), ceiling
+		f.before, f.ceiling, f.headroom = debug.SetMemoryLimit(-1), ceiling, headroom
 		f.set()
 		if !f.armed { // a chain ended but not yet collected goes on
 			f.arm()
@@ -176,7 +187,7 @@ func (f *heapFollower) collected() {
 func (f *heapFollower) set() {
 	metrics.Read(f.sample)
 	live := int64(f.sample[0].Value.Uint64())
-	debug.SetMemoryLimit(followedLimit(live, f.ceiling))
+	debug.SetMemoryLimit(followedLimit(live, f.ceiling, f.headroom))
 }
 
 func (f *heapFollower) stop() {

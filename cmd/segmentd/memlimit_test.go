@@ -109,19 +109,25 @@ func TestServeSetsMemoryLimit(t *testing.T) {
 
 func TestFollowedLimit(t *testing.T) {
 	tests := []struct {
-		live, ceiling, want int64
+		live, ceiling, headroom, want int64
 	}{
-		{live: 0, want: followHeadroom},
-		{live: 50 << 20, want: 50<<20 + followHeadroom},        // a small heap: the headroom's floor
-		{live: 400 << 20, want: 600 << 20},                     // half the live heap again
-		{live: 400 << 20, ceiling: 500 << 20, want: 500 << 20}, // never above the container's ceiling
-		{live: 400 << 20, ceiling: 2 << 30, want: 600 << 20},   // a ceiling not reached
-		{live: 1 << 40, want: 1<<40 + 1<<39},                   // no overflow at any real size
-		{live: 10 << 20, ceiling: 64 << 20, want: 64 << 20},    // a ceiling below the floor wins
+		{live: 0, headroom: followHeadroom, want: followHeadroom},
+		{live: 50 << 20, headroom: followHeadroom, want: 50<<20 + followHeadroom},        // a small heap: the headroom's floor
+		{live: 400 << 20, headroom: followHeadroom, want: 600 << 20},                     // half the live heap again
+		{live: 400 << 20, ceiling: 500 << 20, headroom: followHeadroom, want: 500 << 20}, // never above the container's ceiling
+		{live: 400 << 20, ceiling: 2 << 30, headroom: followHeadroom, want: 600 << 20},   // a ceiling not reached
+		{live: 1 << 40, headroom: followHeadroom, want: 1<<40 + 1<<39},                   // no overflow at any real size
+		{live: 10 << 20, ceiling: 64 << 20, headroom: followHeadroom, want: 64 << 20},    // a ceiling below the floor wins
+		// While the engine loads: the room is loadHeadroom until half the
+		// live heap is more.
+		{live: 200 << 20, headroom: loadHeadroom, want: 200<<20 + loadHeadroom},
+		{live: 400 << 20, headroom: loadHeadroom, want: 400<<20 + loadHeadroom},
+		{live: 800 << 20, headroom: loadHeadroom, want: 1200 << 20},
+		{live: 400 << 20, ceiling: 500 << 20, headroom: loadHeadroom, want: 500 << 20},
 	}
 	for _, tt := range tests {
-		if got := followedLimit(tt.live, tt.ceiling); got != tt.want {
-			t.Errorf("followedLimit(%d, %d) = %d, want %d", tt.live, tt.ceiling, got, tt.want)
+		if got := followedLimit(tt.live, tt.ceiling, tt.headroom); got != tt.want {
+			t.Errorf("followedLimit(%d, %d, %d) = %d, want %d", tt.live, tt.ceiling, tt.headroom, got, tt.want)
 		}
 	}
 }
@@ -188,7 +194,10 @@ func TestServeFollowsWhileLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := logs.String()
-	follows := strings.Index(out, `"msg":"soft memory limit follows the live heap while the engine loads"`)
+	follows := strings.Index(out, `"msg":"soft memory limit follows the live heap while the engine loads","ceiling_bytes":`)
+	if !strings.Contains(out, `,"headroom_bytes":268435456}`) {
+		t.Errorf("want the load's headroom of 256 MiB logged:\n%s", out)
+	}
 	loaded := strings.Index(out, `"msg":"membership engine loaded"`)
 	lifted := strings.Index(out, `"msg":"soft memory limit lifted: the engine is loaded"`)
 	if follows < 0 || loaded < follows || lifted < loaded {

@@ -311,9 +311,12 @@ func Decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event,
 	return decode(r, data, firstSeq, after, evs, seqs, true)
 }
 
-// DecodeLean is Decode leaving every event's Email and SGEventID empty:
-// the engine's rebuild reads neither (segmentd.LeanAccountReader), and
-// writing them out was most of the text a block's events are given.
+// DecodeLean is Decode leaving every event's Email empty and its
+// SGEventID in its stored form (AppendStoredID's, a slice of data, not
+// its text): the engine's rebuild reads neither (segmentd.LeanAccountReader),
+// and writing them out was most of the text a block's events are given;
+// the store hashes the stored forms for its sg_event_id set as it reads
+// (AppendID spells one out) and then empties them.
 func DecodeLean(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
 	return decode(r, data, firstSeq, after, evs, seqs, false)
 }
@@ -366,7 +369,9 @@ func decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event,
 		default:
 			return evs, seqs, ErrDamaged
 		}
-		if ids {
+		if !ids {
+			out.SGEventID = ev.StoredID
+		} else {
 			b := len(text)
 			text = append(text, ev.local...)
 			if ev.hasAt {
@@ -391,8 +396,10 @@ func decode(r *Reader, data string, firstSeq, after int64, evs []segmentd.Event,
 	for i, sp := range spans {
 		ev := &evs[start+i]
 		ev.ContactID = all[sp[0][0]:sp[0][1]]
-		ev.Email = all[sp[1][0]:sp[1][1]]
-		ev.SGEventID = all[sp[2][0]:sp[2][1]]
+		if ids {
+			ev.Email = all[sp[1][0]:sp[1][1]]
+			ev.SGEventID = all[sp[2][0]:sp[2][1]]
+		}
 	}
 	return evs, seqs, nil
 }
