@@ -134,9 +134,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// memory: the reads an API request runs touch a few pages each (counts
 	// and samples come from the engine, docs/decisions.md §19), and a scan
 	// (the engine's rebuild, an export) reads each page once; a page not
-	// cached is one read from the operating system's cache. Larger, the
-	// connections, each filled in turn by the scans, held up to four
-	// times their cache outside Go's heap (docs/events.md, "Memory").
+	// cached is one read from the operating system's cache. With 8,192
+	// pages each (32 MiB, given in KiB, until session 13), the four
+	// connections, filled in turn by the scans, held up to 256 MiB of the
+	// server's memory outside Go's heap (docs/events.md, "Memory").
 	read, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_pragma=query_only(1)&_pragma=cache_size(%d)", readCachePages))
 	if err != nil {
 		write.Close()
