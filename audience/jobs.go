@@ -652,19 +652,26 @@ func (s *Service) run(ctx context.Context, t *jobTask) error {
 // reflectTask makes the engine reflect a task whose write committed: its
 // publish stage in a store of its own, a catch-up of its account in a
 // shared store.
+//
+// It runs the task's publish once and drops it: what publish holds (an
+// upsert's stored contacts, most of an upsert group's memory) is garbage
+// from then on, not kept while the task waits for its row to be written
+// behind the store stage's next transaction (docs/decisions.md §20).
 func (s *Service) reflectTask(t *jobTask) error {
+	publish := t.publish
+	t.publish = nil
 	acct := t.job.AccountID
 	if t.events != nil {
-		if t.publish == nil {
+		if publish == nil {
 			return nil // a later batch of a group: the first one's update covers it
 		}
 		acct = t.events.acct
 	}
 	if t.sharedExempt {
-		if t.publish != nil {
-			t.publish()
+		if publish != nil {
+			publish()
 		}
 		return nil
 	}
-	return s.reflect(context.Background(), acct, t.publish)
+	return s.reflect(context.Background(), acct, publish)
 }

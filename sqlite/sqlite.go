@@ -65,6 +65,21 @@ type Store struct {
 
 var _ segmentd.Store = (*Store)(nil)
 
+// pageCacheSlot is the memory one page of a connection's page cache takes:
+// a 4 KiB page with SQLite's header for it (about 4.3 KiB) is one
+// allocation, which modernc.org/sqlite's allocator serves from a slot of
+// the next power of two. A cache_size given in KiB (negative) counts the
+// pages' 4 KiB, so it took twice the memory it named (docs/decisions.md
+// §20); the caches are sized in pages, from the memory they may take.
+const pageCacheSlot = 8 << 10
+
+// writeCachePages and readCachePages are the page caches of the writer and
+// of each read connection: 32 MiB and 8 MiB of memory.
+const (
+	writeCachePages = 32 << 20 / pageCacheSlot
+	readCachePages  = 8 << 20 / pageCacheSlot
+)
+
 // Open opens (creating it and its directory if needed) the database file at
 // path and brings its schema up to date.
 //
@@ -101,14 +116,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// their fsyncs, run on a connection of their own in the background
 	// (checkpointLoop), so a commit does not wait for them.
 	//
-	// Its page cache is 32 MiB. SQLite's B-tree, when a split leaves pages
-	// out of order, renumbers them through the page after the 1 GiB lock
-	// byte; in a database smaller than that, the commit then walks the
-	// whole page cache to drop pages past the end of the file. With 128 MiB
-	// (32,768 pages) that walk was 1 to 2 ms of every 1,000-event batch
-	// (docs/events.md, "Ingestion"); a larger cache did not make contact
-	// upserts at a million contacts faster.
-	write, err := sql.Open("sqlite", uri+common+"&_txlock=immediate&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(0)")
+	// Its page cache is writeCachePages pages, 32 MiB of memory
+	// (pageCacheSlot). SQLite's B-tree, when a split leaves pages out of
+	// order, renumbers them through the page after the 1 GiB lock byte; in
+	// a database smaller than that, the commit then walks the whole page
+	// cache to drop pages past the end of the file. With 32,768 pages that
+	// walk was 1 to 2 ms of every 1,000-event batch (docs/events.md,
+	// "Ingestion"); a larger cache did not make contact upserts at a
+	// million contacts faster.
+	write, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_txlock=immediate&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(0)", writeCachePages))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -117,14 +133,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	// A read connection's page cache is 8 MiB: the reads an API request
-	// runs touch a few pages each (counts and samples come from the engine,
-	// docs/decisions.md §19), and a scan (the engine's rebuild, an export)
-	// reads each page once; a page not cached is one read from the
-	// operating system's cache. At 32 MiB the four connections, each
-	// filled in turn by the scans, held up to 128 MiB of the server's
-	// memory outside Go's heap (docs/events.md, "Memory").
-	read, err := sql.Open("sqlite", uri+common+"&_pragma=query_only(1)&_pragma=cache_size(-8192)")
+	// A read connection's page cache is readCachePages pages, 8 MiB of
+	// memory: the reads an API request runs touch a few pages each (counts
+	// and samples come from the engine, docs/decisions.md §19), and a scan
+	// (the engine's rebuild, an export) reads each page once; a page not
+	// cached is one read from the operating system's cache. With 8,192
+	// pages each (32 MiB, given in KiB, until session 13), the four
+	// connections, filled in turn by the scans, held up to 256 MiB of the
+	// server's memory outside Go's heap (docs/events.md, "Memory").
+	read, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_pragma=query_only(1)&_pragma=cache_size(%d)", readCachePages))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -519,6 +519,29 @@ func TestPageSize(t *testing.T) {
 	}
 }
 
+// TestPageCacheSizes checks that the connections' page caches are sized
+// in pages, from the memory each may take: given in KiB, SQLite counts a
+// page's 4 KiB, and the allocator's slot for it is twice that
+// (pageCacheSlot), so "32 MiB" was 64 MiB of the server's memory.
+func TestPageCacheSizes(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	for _, c := range []struct {
+		name  string
+		db    *sql.DB
+		pages int
+		bytes int
+	}{{"writer", s.write, writeCachePages, 32 << 20}, {"reader", s.read, readCachePages, 8 << 20}} {
+		var got int
+		if err := c.db.QueryRowContext(t.Context(), "PRAGMA cache_size").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.pages || got*pageCacheSlot != c.bytes {
+			t.Errorf("%s: cache_size %d, want %d pages (%d MiB of memory at %d bytes a page)", c.name, got, c.pages, c.bytes>>20, pageCacheSlot)
+		}
+	}
+}
+
 // TestMigrateEventsCompact writes events as the schema before migration
 // 0015 stored them (a database an older segmentd left), then opens it:
 // every event reads back as it was written, its id is still a duplicate,
