@@ -15,9 +15,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -65,20 +68,34 @@ type Store struct {
 
 var _ segmentd.Store = (*Store)(nil)
 
-// pageCacheSlot is the memory one page of a connection's page cache takes:
-// a 4 KiB page with SQLite's header for it (about 4.3 KiB) is one
-// allocation, which modernc.org/sqlite's allocator serves from a slot of
-// the next power of two. A cache_size given in KiB (negative) counts the
-// pages' 4 KiB, so it took twice the memory it named (docs/decisions.md
-// §20); the caches are sized in pages, from the memory they may take.
-const pageCacheSlot = 8 << 10
+// pageCacheSlot is the memory one page of a connection's page cache takes,
+// for a file of pageSize-byte pages. A page with SQLite's header for it (a
+// few hundred bytes more) is one allocation of modernc.org/sqlite's
+// allocator, which serves up to 16 KiB from slots of the next power of two,
+// and anything larger from a mapping of its own, of which the operating
+// system's pages it touches count. Measured in a program of its own (one
+// connection scanning a table): 8 KiB a page for 4 KiB pages, 20 KiB for
+// 16 KiB pages (docs/decisions.md §20). A cache_size given in KiB
+// (negative) counts only the pages' own bytes, so it took more memory than
+// it named; the caches are sized in pages, from the memory they may take.
+func pageCacheSlot(pageSize int) int {
+	const header = 512 // SQLite's header of a cached page, and the allocator's, rounded up
+	if n := pageSize + header; n <= 16<<10 {
+		return 1 << bits.Len(uint(n-1))
+	}
+	return (pageSize + header + 4095) &^ 4095
+}
 
-// writeCachePages and readCachePages are the page caches of the writer and
-// of each read connection: 32 MiB and 8 MiB of memory.
+// The memory the page cache of the writer, and of each read connection,
+// may take: 32 MiB and 8 MiB (cachePages).
 const (
-	writeCachePages = 32 << 20 / pageCacheSlot
-	readCachePages  = 8 << 20 / pageCacheSlot
+	writeCacheBytes = 32 << 20
+	readCacheBytes  = 8 << 20
 )
+
+// cachePages is the cache_size, in pages, of a cache of the given memory
+// for a file of pageSize-byte pages.
+func cachePages(bytes, pageSize int) int { return bytes / pageCacheSlot(pageSize) }
 
 // Open opens (creating it and its directory if needed) the database file at
 // path and brings its schema up to date.
@@ -103,7 +120,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// A file: URI, so the path is escaped: '?' and '#' would otherwise start
 	// the query or fragment.
 	uri := fileURI(path)
-	if err := createFile(ctx, path, uri); err != nil {
+	size, err := createFile(ctx, path, uri)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	// journal_size_limit: when the WAL is reset after a checkpoint, it is
@@ -116,15 +134,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// their fsyncs, run on a connection of their own in the background
 	// (checkpointLoop), so a commit does not wait for them.
 	//
-	// Its page cache is writeCachePages pages, 32 MiB of memory
-	// (pageCacheSlot). SQLite's B-tree, when a split leaves pages out of
+	// Its page cache is writeCacheBytes of memory, in pages of the file's
+	// size (cachePages). SQLite's B-tree, when a split leaves pages out of
 	// order, renumbers them through the page after the 1 GiB lock byte; in
 	// a database smaller than that, the commit then walks the whole page
 	// cache to drop pages past the end of the file. With 32,768 pages that
 	// walk was 1 to 2 ms of every 1,000-event batch (docs/events.md,
 	// "Ingestion"); a larger cache did not make contact upserts at a
 	// million contacts faster.
-	write, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_txlock=immediate&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(0)", writeCachePages))
+	write, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_txlock=immediate&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(0)", cachePages(writeCacheBytes, size)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -133,15 +151,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	// A read connection's page cache is readCachePages pages, 8 MiB of
-	// memory: the reads an API request runs touch a few pages each (counts
+	// A read connection's page cache is readCacheBytes of memory
+	// (cachePages): the reads an API request runs touch a few pages each (counts
 	// and samples come from the engine, docs/decisions.md §19), and a scan
 	// (the engine's rebuild, an export) reads each page once; a page not
 	// cached is one read from the operating system's cache. With 8,192
 	// pages each (32 MiB, given in KiB, until session 13), the four
 	// connections, filled in turn by the scans, held up to 256 MiB of the
 	// server's memory outside Go's heap (docs/events.md, "Memory").
-	read, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_pragma=query_only(1)&_pragma=cache_size(%d)", readCachePages))
+	read, err := sql.Open("sqlite", uri+common+fmt.Sprintf("&_pragma=query_only(1)&_pragma=cache_size(%d)", cachePages(readCacheBytes, size)))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -192,28 +210,54 @@ const pageSize = 16384
 // createFile makes the database file at path, with pageSize pages and in
 // WAL mode, when neither it nor its WAL exists. A page size applies only
 // before the first page is written, and the pools' DSN pragmas run in an
-// order that sets journal_mode first, which writes that page.
-func createFile(ctx context.Context, path, uri string) error {
+// order that sets journal_mode first, which writes that page. It returns
+// the file's page size: pageSize for a new file, what its header says for
+// an existing one (filePageSize).
+func createFile(ctx context.Context, path, uri string) (int, error) {
 	for _, p := range []string{path, path + "-wal"} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			return err // nil: the file exists
+			if err != nil {
+				return 0, err
+			}
+			return filePageSize(path), nil
 		}
 	}
 	db, err := sql.Open("sqlite", uri)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(pageSize)); err != nil {
-		return err
+		return 0, err
 	}
 	_, err = conn.ExecContext(ctx, "PRAGMA journal_mode = WAL")
-	return err
+	return pageSize, err
+}
+
+// filePageSize reads the page size of the database file at path from its
+// header (two bytes at offset 16, big-endian, 1 standing for 65,536). A
+// file too short to have a header yet has the size a new file gets.
+func filePageSize(path string) int {
+	var h [100]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return pageSize
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:16]) != "SQLite format 3\x00" {
+		return pageSize
+	}
+	switch n := int(binary.BigEndian.Uint16(h[16:18])); n {
+	case 1:
+		return 65536
+	default:
+		return n
+	}
 }
 
 // checkpointInterval is how often the background checkpoint runs.

@@ -520,24 +520,45 @@ func TestPageSize(t *testing.T) {
 }
 
 // TestPageCacheSizes checks that the connections' page caches are sized
-// in pages, from the memory each may take: given in KiB, SQLite counts a
-// page's 4 KiB, and the allocator's slot for it is twice that
-// (pageCacheSlot), so "32 MiB" was 64 MiB of the server's memory.
+// in pages, from the memory each may take at the file's page size: given
+// in KiB, SQLite counts only a page's own bytes, and the allocator takes
+// more for it (pageCacheSlot), so "32 MiB" of 4 KiB pages was 64 MiB of
+// the server's memory. A new file (16 KiB pages) and a file an older
+// segmentd made (4 KiB pages) each get caches of their own page size.
 func TestPageCacheSizes(t *testing.T) {
-	s := openTemp(t)
-	defer s.Close()
-	for _, c := range []struct {
-		name  string
-		db    *sql.DB
-		pages int
-		bytes int
-	}{{"writer", s.write, writeCachePages, 32 << 20}, {"reader", s.read, readCachePages, 8 << 20}} {
-		var got int
-		if err := c.db.QueryRowContext(t.Context(), "PRAGMA cache_size").Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != c.pages || got*pageCacheSlot != c.bytes {
-			t.Errorf("%s: cache_size %d, want %d pages (%d MiB of memory at %d bytes a page)", c.name, got, c.pages, c.bytes>>20, pageCacheSlot)
+	if got := pageCacheSlot(4096); got != 8<<10 {
+		t.Errorf("pageCacheSlot(4096) = %d, want 8 KiB (measured)", got)
+	}
+	if got := pageCacheSlot(16384); got != 20<<10 {
+		t.Errorf("pageCacheSlot(16384) = %d, want 20 KiB (measured)", got)
+	}
+	older := filepath.Join(t.TempDir(), "segmentd.db")
+	db, err := sql.Open("sqlite", older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA journal_mode = WAL; CREATE TABLE older (x)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name     string
+		s        *Store
+		pageSize int
+	}{{"new", openTemp(t), pageSize}, {"older", upgraded(t, db, older, 0), 4096}} {
+		defer f.s.Close()
+		for _, c := range []struct {
+			name  string
+			db    *sql.DB
+			bytes int
+		}{{"writer", f.s.write, writeCacheBytes}, {"reader", f.s.read, readCacheBytes}} {
+			var got, size int
+			if err := c.db.QueryRowContext(t.Context(), "SELECT cache_size, page_size FROM pragma_cache_size(), pragma_page_size()").Scan(&got, &size); err != nil {
+				t.Fatal(err)
+			}
+			want := c.bytes / pageCacheSlot(f.pageSize)
+			if size != f.pageSize || got != want {
+				t.Errorf("%s file, %s: page_size %d, cache_size %d; want %d pages of %d bytes (%d MiB of memory)", f.name, c.name, size, got, want, f.pageSize, c.bytes>>20)
+			}
 		}
 	}
 }
