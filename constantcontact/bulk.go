@@ -51,7 +51,8 @@ type jsonImportInput struct {
 // to its answer (Service.Accepting), so that the job worker yields the
 // CPU to its decoding (docs/jobs.md, "The apply yields").
 func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	defer h.svc.Accepting()()
+	ctx, done := h.svc.Accepting(r.Context())
+	defer done()
 	var in jsonImportInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -73,7 +74,7 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 	for i, c := range in.ImportData {
 		rows = append(rows, jsonImportRow(c, byName, fmt.Sprintf("import_data[%d]", i)))
 	}
-	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCJSONImport, "import_data", rows, lowerAll(in.ListIDs))
+	j, err := h.svc.ImportCCContacts(ctx, acct.ID, segmentd.JobCCJSONImport, "import_data", rows, lowerAll(in.ListIDs))
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,8 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 // form with the CSV file (file) and the lists (list_ids, comma-separated
 // or repeated). It counts as being accepted, as jsonImport does.
 func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	defer h.svc.Accepting()()
+	ctx, done := h.svc.Accepting(r.Context())
+	defer done()
 	if err := r.ParseMultipartForm(maxMultipartBytes); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -123,7 +125,7 @@ func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmen
 	if err != nil {
 		return err
 	}
-	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCFileImport, "file", rows, lists)
+	j, err := h.svc.ImportCCContacts(ctx, acct.ID, segmentd.JobCCFileImport, "file", rows, lists)
 	if err != nil {
 		return err
 	}

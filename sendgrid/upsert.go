@@ -28,7 +28,8 @@ import (
 // accepted (Service.Accepting), so the job worker yields the CPU to it
 // (docs/jobs.md, "The apply yields").
 func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	defer h.svc.Accepting()()
+	ctx, done := h.svc.Accepting(r.Context())
+	defer done()
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -43,7 +44,7 @@ func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct se
 			return err
 		}
 	}
-	jobID, err := h.svc.UpsertContacts(r.Context(), acct.ID, patches, listIDs)
+	jobID, err := h.svc.UpsertContacts(ctx, acct.ID, patches, listIDs)
 	if err != nil {
 		return err
 	}
