@@ -565,8 +565,8 @@ const maxWaitingRead = 1000
 // answers then), or a few for emails no contact has. Only past that bound
 // are the contacts' emails searched in the index instead, one probe each:
 // for an upsert of 30,000 contacts that search took the store stage 60 to
-// 90 ms, about a tenth of the upsert's time (docs/jobs.md, "Events
-// waiting for a contact").
+// 90 ms, about a tenth of the upsert's time (docs/events.md, "Events for
+// emails with no contact").
 func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Contact) ([]segmentd.Event, error) {
 	if len(cs) == 0 {
 		return nil, nil
