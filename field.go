@@ -123,10 +123,10 @@ var dateLayouts = []string{time.RFC3339Nano, "2006-01-02", "01/02/2006"}
 // YYYY-MM-DD, what most clients send, is read by hand, as time.Parse
 // reads it with its layout: a failed parse of the RFC 3339 layout first
 // built an error for each value, about a tenth of the CPU a SendGrid
-// upsert's request spends decoding its body (docs/jobs.md, "The apply
-// yields"). A value of ten bytes with its dashes in place is no other
-// layout's (RFC 3339 takes twenty bytes or more, MM/DD/YYYY a digit
-// where the first dash is).
+// upsert's request spends decoding its body (docs/decisions.md §11,
+// "The contact write path, session 15"). A value of ten bytes with its
+// dashes in place is no other layout's (RFC 3339 takes twenty bytes or
+// more, MM/DD/YYYY a digit where the first dash is).
 func ParseDate(s string) (time.Time, bool) {
 	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
 		return parseISODate(s)
