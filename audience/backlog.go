@@ -408,33 +408,18 @@ func newAcceptGate(limit int, maxPause time.Duration) *acceptGate {
 	return &acceptGate{limit: max(limit, 1), maxPause: maxPause}
 }
 
-// acceptance is one request counted in by acceptGate.enter, until its
-// leave. It belongs to the request's goroutine.
-type acceptance struct {
-	g    *acceptGate
-	left bool
-}
-
-// enter counts a request in, until the acceptance's leave.
-func (g *acceptGate) enter() *acceptance {
+// enter counts a request in; the function it returns counts it out.
+func (g *acceptGate) enter() (leave func()) {
 	g.mu.Lock()
 	g.inFlight++
 	g.mu.Unlock()
-	return &acceptance{g: g}
-}
-
-// leave counts the request out; a second call does nothing.
-func (a *acceptance) leave() {
-	if a.left {
-		return
-	}
-	a.left = true
-	g := a.g
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.inFlight--
-	if g.inFlight < g.limit {
-		g.open()
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.inFlight--
+		if g.inFlight < g.limit {
+			g.open()
+		}
 	}
 }
 

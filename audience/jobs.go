@@ -505,26 +505,9 @@ const DefaultYieldPause = 50 * time.Millisecond
 // returns is called: while requests are in, the job worker's stages yield
 // the CPU to them at their yield points (docs/jobs.md, "The apply
 // yields"). A face calls it first thing for a request that brings a job,
-// so that reading and decoding its body count too, and passes the
-// context it returns to the Service's method that takes the job: the
-// request is counted out there once the job's accept record is encoded,
-// since what is left of it is mostly the wait for the record's fsync,
-// which needs no core.
-func (s *Service) Accepting(ctx context.Context) (context.Context, func()) {
-	a := s.accepts.enter()
-	return context.WithValue(ctx, acceptingKey{}, a), a.leave
-}
-
-// acceptingKey is the context key of a request's acceptance (Accepting).
-type acceptingKey struct{}
-
-// doneAccepting counts out the request of ctx, if Accepting counted it in:
-// its job's record is encoded, and it has nothing left to do that needs a
-// core.
-func doneAccepting(ctx context.Context) {
-	if a, ok := ctx.Value(acceptingKey{}).(*acceptance); ok {
-		a.leave()
-	}
+// so that reading and decoding its body count too.
+func (s *Service) Accepting() (done func()) {
+	return s.accepts.enter()
 }
 
 // AcceptingNow reports how many requests count as being accepted
@@ -572,11 +555,7 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 		return "", err
 	}
 	if s.journal != nil {
-		rec := encodeAccept(&task.job, in)
-		// The wait for the record's fsync (a few milliseconds) and the
-		// 202 need no core: the worker need not yield to them.
-		doneAccepting(ctx)
-		pos, err := s.journal.Append(rec, true)
+		pos, err := s.journal.Append(encodeAccept(&task.job, in), true)
 		if err != nil {
 			s.backlog.unreserve(acct, task.items)
 			return "", err

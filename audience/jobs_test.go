@@ -489,7 +489,7 @@ func TestWorkerYieldsToAccepts(t *testing.T) {
 	var dones []func()
 	hold := func() {
 		for range runtime.GOMAXPROCS(0) {
-			dones = append(dones, accepting(svc))
+			dones = append(dones, svc.Accepting())
 		}
 	}
 	release := func() {
@@ -525,55 +525,6 @@ func TestWorkerYieldsToAccepts(t *testing.T) {
 	}
 }
 
-// TestAcceptingEndsAtTheJournal: a request counted in as being accepted
-// is counted out once its job's accept record is encoded, before the
-// record's fsync and its answer, which need no core (docs/jobs.md, "The
-// apply yields"); counting it out again when it is answered changes
-// nothing, and a request refused before its job is journaled stays in
-// until then.
-func TestAcceptingEndsAtTheJournal(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st := newGatedStore(t, dir)
-	svc := newJobService(t, st, audience.Config{})
-	if _, err := svc.OpenJournal(ctx, filepath.Join(dir, "jobs"), journal.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := svc.EnsureDefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := accepting(svc) // another request, still being read
-	defer other()
-
-	rctx, done := svc.Accepting(ctx)
-	if n := svc.AcceptingNow(); n != 2 {
-		t.Fatalf("%d requests being accepted, want 2", n)
-	}
-	if _, err := svc.UpsertContacts(rctx, a.ID, upsertOf("a.example", 3, "A"), []string{"no-such-list"}); err == nil {
-		t.Fatal("an upsert to a list that does not exist was accepted")
-	}
-	if n := svc.AcceptingNow(); n != 2 {
-		t.Fatalf("%d requests being accepted after one was refused and before its answer, want 2", n)
-	}
-	done()
-	rctx, done = svc.Accepting(ctx)
-	id, err := svc.UpsertContacts(rctx, a.ID, upsertOf("a.example", 3, "A"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := svc.AcceptingNow(); n != 1 {
-		t.Fatalf("%d requests being accepted once one's job is journaled, before its answer; want 1 (the other)", n)
-	}
-	done()
-	if n := svc.AcceptingNow(); n != 1 {
-		t.Fatalf("%d requests being accepted once the journaled one is answered; want 1 (the other)", n)
-	}
-	if j := facetest.WaitJob(t, svc, a.ID, id); j.Status != segmentd.JobCompleted || j.Created != 3 {
-		t.Fatalf("job %+v, want completed with 3 created", j)
-	}
-}
-
 // TestWorkerRunsBesideFewerRequestsThanCores: with fewer requests being
 // accepted than the machine has cores, each has a core beside the
 // worker's, so the worker does not wait for them: a job completes while
@@ -589,7 +540,7 @@ func TestWorkerRunsBesideFewerRequestsThanCores(t *testing.T) {
 	}
 	var dones []func()
 	for range runtime.GOMAXPROCS(0) - 1 {
-		dones = append(dones, accepting(svc))
+		dones = append(dones, svc.Accepting())
 	}
 	defer func() {
 		for _, done := range dones {
@@ -628,7 +579,7 @@ func TestYieldLetsUrgentTasksThrough(t *testing.T) {
 	}
 	var dones []func()
 	for range runtime.GOMAXPROCS(0) {
-		dones = append(dones, accepting(svc))
+		dones = append(dones, svc.Accepting())
 	}
 	t.Cleanup(func() {
 		for _, done := range dones {
@@ -733,11 +684,4 @@ func TestRowsWrittenAside(t *testing.T) {
 			return err == nil && j.Status == segmentd.JobCompleted
 		})
 	}
-}
-
-// accepting counts a request in as a face does (Service.Accepting) and
-// returns what counts it out.
-func accepting(svc *audience.Service) (done func()) {
-	_, done = svc.Accepting(context.Background())
-	return done
 }

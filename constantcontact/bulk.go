@@ -51,8 +51,7 @@ type jsonImportInput struct {
 // to its answer (Service.Accepting), so that the job worker yields the
 // CPU to its decoding (docs/jobs.md, "The apply yields").
 func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	ctx, done := h.svc.Accepting(r.Context())
-	defer done()
+	defer h.svc.Accepting()()
 	var in jsonImportInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -74,7 +73,7 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 	for i, c := range in.ImportData {
 		rows = append(rows, jsonImportRow(c, byName, fmt.Sprintf("import_data[%d]", i)))
 	}
-	j, err := h.svc.ImportCCContacts(ctx, acct.ID, segmentd.JobCCJSONImport, "import_data", rows, lowerAll(in.ListIDs))
+	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCJSONImport, "import_data", rows, lowerAll(in.ListIDs))
 	if err != nil {
 		return err
 	}
@@ -85,8 +84,7 @@ func (h *handler) jsonImport(w http.ResponseWriter, r *http.Request, acct segmen
 // form with the CSV file (file) and the lists (list_ids, comma-separated
 // or repeated). It counts as being accepted, as jsonImport does.
 func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	ctx, done := h.svc.Accepting(r.Context())
-	defer done()
+	defer h.svc.Accepting()()
 	if err := r.ParseMultipartForm(maxMultipartBytes); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -125,7 +123,7 @@ func (h *handler) fileImport(w http.ResponseWriter, r *http.Request, acct segmen
 	if err != nil {
 		return err
 	}
-	j, err := h.svc.ImportCCContacts(ctx, acct.ID, segmentd.JobCCFileImport, "file", rows, lists)
+	j, err := h.svc.ImportCCContacts(r.Context(), acct.ID, segmentd.JobCCFileImport, "file", rows, lists)
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,7 @@ import (
 // accepted (Service.Accepting), so the job worker yields the CPU to it
 // (docs/jobs.md, "The apply yields").
 func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct segmentd.Account) error {
-	ctx, done := h.svc.Accepting(r.Context())
-	defer done()
+	defer h.svc.Accepting()()
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -44,7 +43,7 @@ func (h *handler) upsertContacts(w http.ResponseWriter, r *http.Request, acct se
 			return err
 		}
 	}
-	jobID, err := h.svc.UpsertContacts(ctx, acct.ID, patches, listIDs)
+	jobID, err := h.svc.UpsertContacts(r.Context(), acct.ID, patches, listIDs)
 	if err != nil {
 		return err
 	}
