@@ -583,7 +583,7 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 			want[e] = false
 		}
 		mark := func(e string) {
-			if found, ok := want[e]; ok && !found {
+			if found, ok := want[e]; ok && !found && e != "" {
 				want[e] = true
 				pending = append(pending, e)
 			}
