@@ -34,7 +34,7 @@ func TestEventContract(t *testing.T) {
 func TestEventQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
-	for _, q := range []string{qEventHashes, qEventAt, qContactIDsByEmail, qContactEmailsAfter, qAlternateEmailsAll, qEventsLastSeq, qEventsUnattached, qAttachEvents, qScanEvents,
+	for _, q := range []string{qEventHashes, qEventAt, qContactIDsByEmail, qContactEmailsAfter, qAlternateEmailsAll, qEventsLastSeq, qEventsUnattached, qWaitingEmails, qAttachEvents, qScanEvents,
 		qEventsFirstSeq, qPruneEvents, qMinEventTime, qEventsAnyBefore, qRecordAttachment,
 		qEventFrontier, qRowsFirstSeq, qRowsLastSeq, qPackRows, qDeletePacked, qInsertBlock, qScanBlocks, qBlockAt, qAccountBlocks,
 		qBlocksBefore, qBlockData, qRewriteBlock, qBlocksMinTime, qBlocksFirstSeq} {
@@ -326,5 +326,69 @@ func TestEventCodec(t *testing.T) {
 		if got := decodeEventType(encodeEventType(typ)); got != typ {
 			t.Errorf("event type %q: read back %q", typ, got)
 		}
+	}
+}
+
+// waitFor stores an event for each of n emails no contact has,
+// nobody0@example.com on, in batches of 1,000.
+func waitFor(tb testing.TB, s *Store, acct int64, n int) {
+	tb.Helper()
+	for n0 := 0; n0 < n; n0 += 1000 {
+		var evs []segmentd.Event
+		for i := n0; i < min(n, n0+1000); i++ {
+			evs = append(evs, segmentd.Event{Email: fmt.Sprintf("nobody%d@example.com", i), Type: "open", Timestamp: time.Now().UTC(), SGEventID: fmt.Sprintf("waiting-%d", i)})
+		}
+		r, err := s.AddEvents(context.Background(), acct, evs)
+		if err != nil || r.Unmatched != len(evs) {
+			tb.Fatalf("AddEvents: %+v, %v", r, err)
+		}
+	}
+}
+
+// TestAttachEventsManyWaiting: past maxWaitingRead emails waiting,
+// AttachEvents searches the contacts' emails instead, and finds the same.
+func TestAttachEventsManyWaiting(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acct, err := s.CreateAccount(ctx, "a", 0, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, acct.ID, maxWaitingRead+1)
+	res, err := s.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{patch("someone@example.com"), patch(fmt.Sprintf("nobody%d@example.com", maxWaitingRead))}, nil, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AttachEvents(ctx, acct.ID, res.Contacts)
+	if err != nil || len(got) != 1 || got[0].SGEventID != fmt.Sprintf("waiting-%d", maxWaitingRead) || got[0].ContactID == "" {
+		t.Fatalf("AttachEvents = %+v, %v; want waiting-%d with its contact", got, err, maxWaitingRead)
+	}
+}
+
+// BenchmarkAttachEvents measures what follows each upsert's commit in the
+// store stage of a job (audience's afterUpsert): AttachEvents for the
+// 30,000 contacts of one request, in an account of 30,000 contacts, with
+// no event waiting for a contact (the usual case), with one waiting for
+// an email no contact has, and with maxWaitingRead+1 (the contacts'
+// emails searched in the index, as every call did before session 15).
+func BenchmarkAttachEvents(b *testing.B) {
+	for _, waiting := range []int{0, 1, maxWaitingRead + 1} {
+		b.Run(fmt.Sprintf("waiting=%d", waiting), func(b *testing.B) {
+			bs := newBenchStore(b)
+			res := bs.upsert(b, benchPatches(0, benchBatch, bs.text, bs.num))
+			waitFor(b, bs.s, bs.acct, waiting)
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := bs.s.AttachEvents(b.Context(), bs.acct, res.Contacts)
+				if err != nil || len(got) != 0 {
+					b.Fatalf("AttachEvents: %d events, %v", len(got), err)
+				}
+			}
+			b.ReportMetric(float64(len(res.Contacts)), "contacts")
+		})
 	}
 }

@@ -197,6 +197,20 @@ func testEventsAttach(t *testing.T, st EventsStore) {
 	if r.Unmatched != 0 || r.Events[0].ContactID != c.ID {
 		t.Fatalf("AddEvents after the contact exists: %+v", r)
 	}
+
+	// Another account with nothing waiting: its contact of e3's email
+	// takes nothing, and e3 still waits in its own account for its
+	// contact, found with events attached before it.
+	b := newAccount(t, st, "b")
+	resB := upsert(t, st, b, nil, segmentd.ContactPatch{Email: str("other@example.com")})
+	if got, err := st.AttachEvents(ctx(t), b, resB.Contacts); err != nil || len(got) != 0 {
+		t.Fatalf("AttachEvents in an account with no event waiting = %+v, %v; want nothing", got, err)
+	}
+	res = upsert(t, st, acct, nil, segmentd.ContactPatch{Email: str("other@example.com")})
+	got, err = st.AttachEvents(ctx(t), acct, res.Contacts)
+	if err != nil || len(got) != 1 || got[0].SGEventID != "e3" || got[0].ContactID != res.Contacts[0].ID {
+		t.Fatalf("AttachEvents of e3's contact = %+v, %v; want e3 on %s", got, err, res.Contacts[0].ID)
+	}
 }
 
 func testEventsScan(t *testing.T, st EventsStore) {
