@@ -73,8 +73,15 @@ const (
 	qAddEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
 		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1
 		ON CONFLICT DO NOTHING RETURNING sg_event_id`
-	// qInsertBlock writes one packed block (eventblock.Encoder).
-	qInsertBlock = "INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data) VALUES ($1, $2, $3, $4, $5)"
+	// qInsertBlock writes one packed block (eventblock.Encoder). It is an
+	// INSERT … SELECT from the account's row of account_changes, like
+	// qInsertEventIDs, for Citus: the coordinator sends a VALUES insert to
+	// the worker with its values written out as literals (a 30 KB block
+	// as 60 KB of hex text, which the worker parses again), and an
+	// INSERT … SELECT with its parameters as parameters, the block in
+	// binary (docs/postgres.md, "Session 15").
+	qInsertBlock = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
+		SELECT a.account_id, $2, $3, $4, $5 FROM account_changes a WHERE a.account_id = $1`
 	// qScanBlocks reads the blocks holding events numbered after $2, in
 	// order: one range of the primary key.
 	qScanBlocks = `SELECT first_seq, data FROM event_blocks WHERE account_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`
