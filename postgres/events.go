@@ -73,8 +73,15 @@ const (
 	qAddEventIDs = `INSERT INTO event_ids (account_id, sg_event_id)
 		SELECT a.account_id, v.id FROM account_changes a, unnest($2::text[]) AS v (id) WHERE a.account_id = $1
 		ON CONFLICT DO NOTHING RETURNING sg_event_id`
-	// qInsertBlock writes one packed block (eventblock.Encoder).
-	qInsertBlock = "INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data) VALUES ($1, $2, $3, $4, $5)"
+	// qInsertBlock writes one packed block (eventblock.Encoder). It is an
+	// INSERT … SELECT from the account's row of account_changes, like
+	// qInsertEventIDs, for Citus: the coordinator sends a VALUES insert to
+	// the worker with its values written out as literals (a 30 KB block
+	// as 60 KB of hex text, which the worker parses again), and an
+	// INSERT … SELECT with its parameters as parameters, the block in
+	// binary (docs/postgres.md, "Session 15").
+	qInsertBlock = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
+		SELECT a.account_id, $2, $3, $4, $5 FROM account_changes a WHERE a.account_id = $1`
 	// qScanBlocks reads the blocks holding events numbered after $2, in
 	// order: one range of the primary key.
 	qScanBlocks = `SELECT first_seq, data FROM event_blocks WHERE account_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`
@@ -225,7 +232,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	// go in by qAddEventIDs, which tells the new ones, rather than by
 	// qInsertEventIDs, which refuses the whole batch.
 	redelivered := false
-	try := func(tx pgx.Tx) error {
+	try := func(tx *pipedTx) error {
 		looked = nil
 		for i := range evs {
 			evs[i].ContactID = ""
@@ -291,12 +298,14 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return s.writeEvents(ctx, tx, acct, first, evs, held)
 	}
-	err := s.inTx(ctx, try)
+	// BEGIN goes with the lock's pipeline, COMMIT with the blocks'
+	// (pipedTx): two or three round trips a call.
+	err := s.inPipedTx(ctx, try)
 	if heldIDViolation(err) {
 		// A redelivery: the first try rolled back whole (its numbers are
 		// taken again), and the second tells the held ids from the new.
 		redelivered = true
-		err = s.inTx(ctx, try)
+		err = s.inPipedTx(ctx, try)
 	}
 	if err != nil {
 		return nil, err
@@ -346,9 +355,9 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // writeEvents writes the events of evs that are not held, event i under
 // number first+i: those with a contact as blocks, the others as rows
 // (their sg_event_ids are in event_ids already: qInsertEventIDs or
-// qAddEventIDs).
-func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, evs []segmentd.Event, held []bool) error {
-	var b pgx.Batch
+// qAddEventIDs). The blocks are queued on tx: they go to the database
+// with COMMIT, or before the rows' COPY when there are rows.
+func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first int64, evs []segmentd.Event, held []bool) error {
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
 	rows := 0
 	enc := encoders.Get().(*eventblock.Encoder)
@@ -356,7 +365,7 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 	var blockFirst, blockLast int64
 	flush := func() {
 		if enc.Len() > 0 {
-			b.Queue(qInsertBlock, acct, blockLast, blockFirst, enc.MinTimestamp(), enc.Bytes())
+			tx.queueLast(qInsertBlock, acct, blockLast, blockFirst, enc.MinTimestamp(), enc.Bytes()) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
@@ -383,11 +392,6 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, acct, first int64, e
 		blockLast = seq
 	}
 	flush()
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-			return err
-		}
-	}
 	if rows == 0 {
 		return nil
 	}

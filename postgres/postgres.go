@@ -417,7 +417,7 @@ func lockAccount(ctx context.Context, tx pgx.Tx, acct int64) error {
 
 // nextChange takes the account's lock and its next change number, and
 // tells the servers that follow the database that the account changed.
-func nextChange(ctx context.Context, tx pgx.Tx, acct int64) (int64, error) {
+func nextChange(ctx context.Context, tx txConn, acct int64) (int64, error) {
 	var seq int64
 	err := lockAndNotify(ctx, tx, acct, qNextChange, []any{acct}, &seq)
 	return seq, err
@@ -426,7 +426,7 @@ func nextChange(ctx context.Context, tx pgx.Tx, acct int64) (int64, error) {
 // lockAndNotify runs query, which takes the account's lock and returns
 // one row scanned into dst, and the account's notification (qNotify), sent
 // together: one round trip to the database rather than two.
-func lockAndNotify(ctx context.Context, tx pgx.Tx, acct int64, query string, args []any, dst ...any) error {
+func lockAndNotify(ctx context.Context, tx txConn, acct int64, query string, args []any, dst ...any) error {
 	var b pgx.Batch
 	b.Queue(query, args...).QueryRow(func(row pgx.Row) error { return row.Scan(dst...) })
 	b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))

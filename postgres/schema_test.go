@@ -336,4 +336,19 @@ func TestCitusRouting(t *testing.T) {
 			t.Errorf("%s is not routed to one node:\n%s", q.name, text)
 		}
 	}
+	// A block reaches the worker as a parameter, not written out in the
+	// statement's text for the worker to parse again.
+	plan, err := queryAll(ctx, conn, scanString, "EXPLAIN (VERBOSE) "+qInsertBlock, a.ID, int64(2), int64(1), int64(0), []byte{0xab, 0xcd})
+	if err != nil {
+		t.Fatalf("insert a block: EXPLAIN: %v", err)
+	}
+	var query string // the statement the worker is sent
+	for _, line := range plan {
+		if _, q, ok := strings.Cut(line, "Query: "); ok {
+			query = q
+		}
+	}
+	if strings.Contains(query, "abcd") || !strings.Contains(query, "$5") {
+		t.Errorf("insert a block: the worker's statement holds the block as a literal, not a parameter:\n%s", strings.Join(plan, "\n"))
+	}
 }

@@ -63,7 +63,7 @@ type upsertBatch struct {
 // only joined listIDs: their rows are left as they are.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inPipedTx(ctx, func(tx *pipedTx) error {
 		seq, err := nextChange(ctx, tx, acct)
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 // contacts no patch changed are left unwritten and reported in
 // UpsertResult.Joined; otherwise every touched contact is written and
 // reported in full.
-func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, error) {
+func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
@@ -127,7 +127,7 @@ func (s *Store) upsertTx(ctx context.Context, tx pgx.Tx, acct, seq int64, patche
 }
 
 // checkLists returns KindNotFound unless every id in ids is a list of acct.
-func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error {
+func checkLists(ctx context.Context, tx txConn, acct int64, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -149,7 +149,7 @@ func checkLists(ctx context.Context, tx pgx.Tx, acct int64, ids []string) error 
 // them (lists, tags, Constant Contact's attributes) is read afterwards,
 // and only for the contacts a patch changed (fill): the others only join
 // lists.
-func (b *upsertBatch) load(ctx context.Context, tx pgx.Tx, acct int64, patches []segmentd.ContactPatch) error {
+func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches []segmentd.ContactPatch) error {
 	byID := make(map[string]*upsertEntry)
 	var stored []upsertEntry // the batch's stored contacts, in a few allocations
 	for _, t := range segmentd.Identifiers {
@@ -196,7 +196,7 @@ const qContactSides = "SELECT c.id, " + contactSideColumns + " FROM unnest($2::t
 // fill reads the lists, tags and Constant Contact attributes of the
 // stored contacts a patch changed, which UpsertResult.Contacts carries in
 // full, and adds the lists the patches put them on to the stored ones.
-func (b *upsertBatch) fill(ctx context.Context, tx pgx.Tx, acct int64) error {
+func (b *upsertBatch) fill(ctx context.Context, tx txConn, acct int64) error {
 	byID := make(map[string]*upsertEntry)
 	var ids []string
 	for _, e := range b.order {
@@ -380,7 +380,7 @@ func (r *contactRows) Err() error { return nil }
 // membership_changes row naming the contacts that joined a list carries
 // the change number to the history (Store.Changes) in place of their
 // rows' change_seq.
-func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, listIDs []string, now time.Time) error {
+func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, listIDs []string, now time.Time) error {
 	if len(b.order) == 0 {
 		return nil
 	}
@@ -509,7 +509,8 @@ func (b *upsertBatch) write(ctx context.Context, tx pgx.Tx, acct, seq int64, lis
 	slices.Sort(joined)
 	joined = slices.Compact(joined)
 	if len(joined) > 0 {
-		if _, err := tx.Exec(ctx, "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES ($1, $2, $3)", acct, seq, joined); err != nil {
+		// Its result is not read: on a pipedTx it goes with COMMIT.
+		if err := execLast(ctx, tx, "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES ($1, $2, $3)", acct, seq, joined); err != nil {
 			return fmt.Errorf("record list joins: %w", err)
 		}
 	}
