@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,12 @@ type point struct {
 	known         bool // set once the engine holds the account (rebuilt, loaded or caught up from the start)
 	own           int  // this server's pipelined upserts of the account in flight (ownBegin)
 	missed        bool // the follower left the account alone while own > 0 (followUp)
+
+	// The ids of the last jobs of this server's the engine is known to
+	// hold (noteReflected), a ring: reading one of them finished needs no
+	// catch-up (Service.job).
+	reflected [16]string
+	next      int
 }
 
 // points holds each account's point.
@@ -119,6 +126,29 @@ func (s *Service) ownEnd(acct int64) (catchUp bool) {
 		return true
 	}
 	return false
+}
+
+// noteReflected records that the engine holds job id of acct, a
+// pipelined upsert of this server's whose engine update ran, before its
+// result is stored: a client that polls its jobs in turn then reads each
+// finished without a catch-up, which, the account's next upsert having
+// committed meanwhile, read that one back from the history ahead of its
+// own engine update.
+func (s *Service) noteReflected(acct int64, id string) {
+	p := s.follow.get(acct)
+	p.mu.Lock()
+	p.reflected[p.next] = id
+	p.next = (p.next + 1) % len(p.reflected)
+	p.mu.Unlock()
+}
+
+// isReflected reports whether noteReflected recorded job id of acct among
+// the last it did.
+func (s *Service) isReflected(acct int64, id string) bool {
+	p := s.follow.get(acct)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.known && slices.Contains(p.reflected[:], id)
 }
 
 // followUp is the follower's sync: it leaves alone an account whose own

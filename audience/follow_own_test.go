@@ -31,7 +31,8 @@ func (s *readBackStore) Changes(ctx context.Context, acct int64, after, afterEve
 // pipelined upserts reaches the engine from memory, each by its own
 // engine update (applyOwn); the follower, woken after each job and
 // polling every few milliseconds, reads none of them back from the change
-// history while they are in flight (followUp). Without that it caught up
+// history while they are in flight (followUp), and neither does a client
+// polling each job in turn (noteReflected). Without those, each caught up
 // an upsert as soon as it committed, ahead of the engine update, and read
 // its contacts back from the store. A write of another server between
 // them is still caught up, and the engine ends where the store is.
@@ -69,12 +70,16 @@ func TestFollowerLeavesOwnUpserts(t *testing.T) {
 	}
 	waitJob(t, svc, acct.ID, upsert(0))
 	st.changed.Store(0)
-	var last string
+	// Accepted at once, then polled in turn as a client does: each job
+	// read finished needs no catch-up either (noteReflected).
+	var ids []string
 	for n := 1; n <= 30; n++ {
-		last = upsert(n)
+		ids = append(ids, upsert(n))
 	}
-	if j := waitJob(t, svc, acct.ID, last); j.Status != segmentd.JobCompleted {
-		t.Fatalf("last upsert: %+v", j)
+	for _, id := range ids {
+		if j := waitJob(t, svc, acct.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("upsert %s: %+v", id, j)
+		}
 	}
 	if n := st.changed.Load(); n != 0 {
 		t.Fatalf("catch-ups read %d contacts back from the history; want none of this server's own upserts", n)

@@ -285,14 +285,20 @@ func (s *Service) finishShared(ctx context.Context, t *jobTask, own func() bool,
 		s.testOnlyHold(j)
 		if own != nil {
 			start := time.Now()
-			if !own() {
+			held := own()
+			if !held {
 				// Another write came between this server's upsert and
 				// the one before it: the engine catches up now, so that
 				// the account's next upserts find it just before them
 				// and give it their changes themselves.
-				if err := s.sync(ctx, j.AccountID); err != nil && ctx.Err() == nil {
+				err := s.sync(ctx, j.AccountID)
+				if err != nil && ctx.Err() == nil {
 					s.log.Warn("catching up an account's changes", "account", j.AccountID, "err", err)
 				}
+				held = err == nil
+			}
+			if held && piped {
+				s.noteReflected(j.AccountID, j.ID)
 			}
 			s.observeStage("engine", start)
 		}
