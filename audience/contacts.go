@@ -93,22 +93,23 @@ func (s *Service) afterUpsert(acct int64, res segmentd.UpsertResult, lists []str
 
 // upsertCommitted is afterUpsert leaving to its caller own, which gives
 // the engine of a shared store the upsert (nothing in a store of its
-// own): the account's next upsert job may write meanwhile (queue.go,
+// own) and reports whether the engine holds it then (applyOwn): the
+// account's next upsert job may write meanwhile (queue.go,
 // runAccountJobs).
-func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists []string) (publish, own func()) {
+func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists []string) (publish func(), own func() bool) {
 	// Events that arrived before their contact count from now on.
 	waiting, err := s.attachEvents(context.Background(), acct, res.Contacts)
 	if err != nil {
 		s.log.Error("attaching waiting events", "account", acct, "err", err)
 	}
-	own = func() {
+	own = func() bool {
 		if !s.cfg.Shared {
-			return
+			return true
 		}
 		// The contacts reach the engine now if no other write came
 		// between; waiting events attached to them took a change of
 		// their own, which a catch-up brings.
-		s.applyOwn(acct, res.Change, 0, func() {
+		return s.applyOwn(acct, res.Change, 0, func() {
 			now := s.clock.Now()
 			s.putUpserted(acct, res, now)
 			s.members.AddToLists(acct, res.Joined, lists, now)

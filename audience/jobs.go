@@ -605,7 +605,12 @@ func (s *Service) job(ctx context.Context, acct int64, id string) (segmentd.Job,
 		// has its transitions in the store (docs/webhooks.md,
 		// "Durability").
 		j, err := s.store.Job(ctx, acct, id)
-		if err == nil && j.Status != segmentd.JobPending {
+		switch {
+		case err != nil || j.Status == segmentd.JobPending:
+		case s.cfg.Shared && s.isReflected(acct, id):
+			// The engine held it before its result was stored.
+			s.flushOutbox()
+		default:
 			err = s.reflect(ctx, acct, nil)
 		}
 		return j, err

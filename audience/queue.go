@@ -144,6 +144,7 @@ func (s *Service) runAccountJobs(acct int64) {
 			}
 			s.popJob(acct, t)
 			if s.pipelined(t) {
+				s.ownBegin(acct) // ended by finishShared
 				fin.add(t, s.storeUpsert(t))
 			} else {
 				s.runSharedJob(ctx, t)
@@ -247,7 +248,7 @@ func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	start := time.Now()
 	_, t.err = s.apply(j, t.in)
 	s.observeStage("store", start)
-	s.finishShared(ctx, t, nil)
+	s.finishShared(ctx, t, nil, false)
 }
 
 // pipelined reports whether t, a job of a shared store, is an upsert
@@ -260,7 +261,7 @@ func (s *Service) pipelined(t *jobTask) bool {
 
 // storeUpsert is an upsert job's store stage in a shared store, leaving
 // to finishShared what gives the engine its contacts.
-func (s *Service) storeUpsert(t *jobTask) (own func()) {
+func (s *Service) storeUpsert(t *jobTask) (own func() bool) {
 	j := &t.job
 	start := time.Now()
 	defer s.observeStage("store", start)
@@ -276,14 +277,29 @@ func (s *Service) storeUpsert(t *jobTask) (own func()) {
 
 // finishShared finishes a job of a shared store whose store stage ran:
 // own, when not nil, gives the engine the job's changes first; then the
-// job's result is stored.
-func (s *Service) finishShared(ctx context.Context, t *jobTask, own func()) {
+// job's result is stored. piped marks a pipelined upsert (runAccountJobs),
+// counted in flight by ownBegin.
+func (s *Service) finishShared(ctx context.Context, t *jobTask, own func() bool, piped bool) {
 	j := &t.job
 	if t.err == nil {
 		s.testOnlyHold(j)
 		if own != nil {
 			start := time.Now()
-			own()
+			held := own()
+			if !held {
+				// Another write came between this server's upsert and
+				// the one before it: the engine catches up now, so that
+				// the account's next upserts find it just before them
+				// and give it their changes themselves.
+				err := s.sync(ctx, j.AccountID)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("catching up an account's changes", "account", j.AccountID, "err", err)
+				}
+				held = err == nil
+			}
+			if held && piped {
+				s.noteReflected(j.AccountID, j.ID)
+			}
 			s.observeStage("engine", start)
 		}
 	}
@@ -296,12 +312,20 @@ func (s *Service) finishShared(ctx context.Context, t *jobTask, own func()) {
 	} else if t.multi {
 		s.importFinished(ctx, j.AccountID, j.ID)
 	}
-	// The follower brings the job's changes to the engine while the
+	// The follower brings the job's other changes (events attached to its
+	// contacts, another server's writes) to the engine while the
 	// account's next job writes: the two overlap instead of taking turns.
 	// Whoever reads the job finished catches up first (Service.Job), so a
 	// job still reads completed only once its changes are in the engine
-	// that answers.
-	if t.err == nil {
+	// that answers. While this server's pipelined upserts are in flight,
+	// the follower leaves the account to them (followUp), and is asked
+	// again once the last has ended.
+	switch {
+	case piped:
+		if s.ownEnd(j.AccountID) {
+			s.nudge(j.AccountID)
+		}
+	case t.err == nil:
 		s.nudge(j.AccountID)
 	}
 }
@@ -418,7 +442,7 @@ type finisher struct {
 
 type pipedJob struct {
 	t   *jobTask
-	own func()
+	own func() bool
 }
 
 func (s *Service) newFinisher(ctx context.Context) *finisher {
@@ -429,7 +453,7 @@ func (s *Service) newFinisher(ctx context.Context) *finisher {
 
 // add hands over t, whose transaction committed, with own, its engine
 // update.
-func (f *finisher) add(t *jobTask, own func()) {
+func (f *finisher) add(t *jobTask, own func() bool) {
 	f.mu.Lock()
 	f.committed[t.job.ID] = true
 	if f.ch == nil {
@@ -442,7 +466,7 @@ func (f *finisher) add(t *jobTask, own func()) {
 
 func (f *finisher) run(ch chan pipedJob) {
 	for p := range ch {
-		f.s.finishShared(f.ctx, p.t, p.own)
+		f.s.finishShared(f.ctx, p.t, p.own, true)
 		f.mu.Lock()
 		delete(f.committed, p.t.job.ID)
 		if len(f.committed) == 0 {

@@ -1,0 +1,103 @@
+package audience
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/engine"
+	"github.com/segmentd/segmentd/sqlite"
+)
+
+// readBackStore is the SQLite store counting the changed contacts its
+// change history hands out (Changes): what catch-ups read back.
+type readBackStore struct {
+	*sqlite.Store
+	changed atomic.Int64
+}
+
+func (s *readBackStore) Changes(ctx context.Context, acct int64, after, afterEvent int64, eventLimit int) (segmentd.AccountChanges, error) {
+	ch, err := s.Store.Changes(ctx, acct, after, afterEvent, eventLimit)
+	s.changed.Add(int64(len(ch.Changed)))
+	return ch, err
+}
+
+// TestFollowerLeavesOwnUpserts: in a shared store, a run of this server's
+// pipelined upserts reaches the engine from memory, each by its own
+// engine update (applyOwn); the follower, woken after each job and
+// polling every few milliseconds, reads none of them back from the change
+// history while they are in flight (followUp), and neither does a client
+// polling each job in turn (noteReflected). Without those, each caught up
+// an upsert as soon as it committed, ahead of the engine update, and read
+// its contacts back from the store. A write of another server between
+// them is still caught up, and the engine ends where the store is.
+func TestFollowerLeavesOwnUpserts(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	st := &readBackStore{Store: sq}
+	acct, err := st.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := engine.NewMembership()
+	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: mem,
+		Shared: true, FollowInterval: 2 * time.Millisecond, Jobs: sq, JobLease: 30 * time.Second})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(n int) string {
+		t.Helper()
+		patches := make([]segmentd.ContactPatch, 200)
+		for i := range patches {
+			email := fmt.Sprintf("c%d-%d@example.com", n, i)
+			patches[i] = segmentd.ContactPatch{Email: &email}
+		}
+		id, err := svc.UpsertContacts(ctx, acct.ID, patches, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	waitJob(t, svc, acct.ID, upsert(0))
+	st.changed.Store(0)
+	// Accepted at once, then polled in turn as a client does: each job
+	// read finished needs no catch-up either (noteReflected).
+	var ids []string
+	for n := 1; n <= 30; n++ {
+		ids = append(ids, upsert(n))
+	}
+	for _, id := range ids {
+		if j := waitJob(t, svc, acct.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("upsert %s: %+v", id, j)
+		}
+	}
+	if n := st.changed.Load(); n != 0 {
+		t.Fatalf("catch-ups read %d contacts back from the history; want none of this server's own upserts", n)
+	}
+	if got := mem.ContactCount(acct.ID); got != 31*200 {
+		t.Fatalf("engine holds %d contacts, want %d", got, 31*200)
+	}
+
+	// Another server's write (straight to the store) is caught up.
+	other := "other@example.com"
+	if _, err := sq.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &other}}, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for mem.ContactCount(acct.ID) != 31*200+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine holds %d contacts; another server's write never caught up", mem.ContactCount(acct.ID))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
