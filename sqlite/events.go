@@ -588,12 +588,7 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 				pending = append(pending, e)
 			}
 		}
-		for i := range cs {
-			mark(cs[i].Email)
-			for _, a := range cs[i].AlternateEmails {
-				mark(a)
-			}
-		}
+		eachEmail(cs, mark)
 	} else {
 		seen := make(map[string]bool)
 		var emails []string
@@ -603,12 +598,7 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 				emails = append(emails, e)
 			}
 		}
-		for i := range cs {
-			add(cs[i].Email)
-			for _, a := range cs[i].AlternateEmails {
-				add(a)
-			}
-		}
+		eachEmail(cs, add)
 		if len(emails) == 0 {
 			return nil, nil
 		}
@@ -857,4 +847,15 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		s.events.forgetIDs(acct) // it holds the pruned events' ids
 	}
 	return total, err
+}
+
+// eachEmail calls f with the email and each alternate email of every
+// contact of cs.
+func eachEmail(cs []segmentd.Contact, f func(string)) {
+	for i := range cs {
+		f(cs[i].Email)
+		for _, a := range cs[i].AlternateEmails {
+			f(a)
+		}
+	}
 }
