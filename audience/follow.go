@@ -32,12 +32,18 @@ type point struct {
 	own           int  // this server's pipelined upserts of the account in flight (ownBegin)
 	missed        bool // the follower left the account alone while own > 0 (followUp)
 
-	// The ids of the last jobs of this server's the engine is known to
-	// hold (noteReflected), a ring: reading one of them finished needs no
-	// catch-up (Service.job).
-	reflected [16]string
+	// The ids of the last reflectedJobs jobs of this server's the engine
+	// is known to hold (noteReflected), a ring made at the first: reading
+	// one of them finished needs no catch-up (Service.job).
+	reflected []string
 	next      int
 }
+
+// reflectedJobs is how many of an account's jobs noteReflected remembers:
+// a client that polls its jobs in turn lags the server by the jobs it has
+// not read yet, and a job read past the ring costs one catch-up. Under a
+// loaded machine a test's poller fell 16 jobs behind.
+const reflectedJobs = 64
 
 // points holds each account's point.
 type points struct {
@@ -137,6 +143,9 @@ func (s *Service) ownEnd(acct int64) (catchUp bool) {
 func (s *Service) noteReflected(acct int64, id string) {
 	p := s.follow.get(acct)
 	p.mu.Lock()
+	if p.reflected == nil {
+		p.reflected = make([]string, reflectedJobs)
+	}
 	p.reflected[p.next] = id
 	p.next = (p.next + 1) % len(p.reflected)
 	p.mu.Unlock()
@@ -148,7 +157,7 @@ func (s *Service) isReflected(acct int64, id string) bool {
 	p := s.follow.get(acct)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.known && slices.Contains(p.reflected[:], id)
+	return p.known && slices.Contains(p.reflected, id)
 }
 
 // followUp is the follower's sync: it leaves alone an account whose own
