@@ -660,24 +660,9 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	return out, nil
 }
 
-// queryStrings runs a query of one text column on q and returns its rows.
-func queryStrings(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+// queryStrings runs a query of one text column and returns its rows.
+func queryStrings(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
+	return queryAll(ctx, q, func(r rowScanner) (v string, err error) { return v, r.Scan(&v) }, query, args...)
 }
 
 // ScanEvents pages through the account's events in sequence order.
