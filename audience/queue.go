@@ -297,7 +297,7 @@ func (s *Service) finishShared(ctx context.Context, t *jobTask, own func() bool,
 				}
 				held = err == nil
 			}
-			if held && piped {
+			if held { // own is a pipelined upsert's (runAccountJobs)
 				s.noteReflected(j.AccountID, j.ID)
 			}
 			s.observeStage("engine", start)
