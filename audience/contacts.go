@@ -93,7 +93,8 @@ func (s *Service) afterUpsert(acct int64, res segmentd.UpsertResult, lists []str
 
 // upsertCommitted is afterUpsert leaving to its caller own, which gives
 // the engine of a shared store the upsert (nothing in a store of its
-// own) and reports whether the engine holds it then (applyOwn): the
+// own) and reports whether the engine holds all of it then (applyOwn;
+// not when it attached waiting events, which took a change of their own): the
 // account's next upsert job may write meanwhile (queue.go,
 // runAccountJobs).
 func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists []string) (publish func(), own func() bool) {
@@ -107,13 +108,16 @@ func (s *Service) upsertCommitted(acct int64, res segmentd.UpsertResult, lists [
 			return true
 		}
 		// The contacts reach the engine now if no other write came
-		// between; waiting events attached to them took a change of
-		// their own, which a catch-up brings.
-		return s.applyOwn(acct, res.Change, 0, func() {
+		// between. Waiting events attached to them took a change of
+		// their own, after the upsert's: the engine holds the whole job
+		// only once a catch-up brought that one, so the job then
+		// reports not held (finishShared catches up at once).
+		held := s.applyOwn(acct, res.Change, 0, func() {
 			now := s.clock.Now()
 			s.putUpserted(acct, res, now)
 			s.members.AddToLists(acct, res.Joined, lists, now)
 		})
+		return held && len(waiting) == 0
 	}
 	return func() {
 		if s.members != nil {

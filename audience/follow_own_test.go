@@ -107,3 +107,68 @@ func TestFollowerLeavesOwnUpserts(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestOwnUpsertAttachesWaitingEvents: an event stored before its contact
+// (another server's, or this one's) waits; this server's pipelined upsert
+// that creates the contact attaches it under a change of its own, after
+// the upsert's. The job reads completed only once the engine holds that
+// change too: the engine update from memory gives it the contacts, not
+// the attachment, so the job is not remembered as held (noteReflected)
+// and is caught up. The follower polls once an hour here, so nothing
+// else brings the attachment; before the fix the job read completed with
+// the engine counting the event out.
+func TestOwnUpsertAttachesWaitingEvents(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(sq, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
+		Shared: true, FollowInterval: time.Hour, Jobs: sq, JobLease: 30 * time.Second})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(email string) {
+		t.Helper()
+		id, err := svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &email}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j := waitJob(t, svc, acct.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("upsert %s: %+v", email, j)
+		}
+	}
+	upsert("ada@example.com")
+	opened, err := svc.CreateSegment(ctx, acct.ID, "opened", "SELECT c.contact_id, c.updated_at FROM contact_data c JOIN event_data e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'", "2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := svc.AddEvents(ctx, acct.ID, []segmentd.Event{
+		{Email: "ada@example.com", Type: "open", Timestamp: now, SGEventID: "e1"},
+		{Email: "carol@example.com", Type: "open", Timestamp: now, SGEventID: "e2"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		t.Helper()
+		v, err := svc.Segment(ctx, acct.ID, opened.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.ContactsCount
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("opened count before Carol = %d, want 1", n)
+	}
+	upsert("carol@example.com")
+	if n := count(); n != 2 {
+		t.Fatalf("opened count once Carol's upsert read completed = %d, want 2 (her waiting event attached)", n)
+	}
+}
