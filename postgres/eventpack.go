@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -69,77 +70,141 @@ func packLockKey(schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// PackProgress is what PackEventRows reports after each transaction.
+// PackProgress is what PackEventRows reports as it goes.
 type PackProgress struct {
+	// Waiting reports that another server packs: this one tries again
+	// every packRetry.
+	Waiting bool
+	// Account is the account of the transaction just committed.
 	Account int64
 	// Packed are the events the run has packed so far, all accounts.
 	Packed int
 }
 
+// packRetry is how often a server waiting for another's packing run tries
+// to take over: a run whose server died is resumed that much later.
+const packRetry = 10 * time.Second
+
 // PackEventRows packs every account's event rows that have a contact into
-// blocks (above), under a session advisory lock that one server of the
-// database holds at a time; progress, when not nil, is called after each
-// transaction. It returns the events packed: 0 once all are. A run
-// stopped part-way (its context ended, the process killed) leaves whole
-// transactions, and the next goes on.
+// blocks (above) and returns the events packed: 0 once all are. It first
+// finds the accounts with rows to pack, taking no lock; with none it is
+// done. Otherwise it packs them on one connection holding a session
+// advisory lock, which one server of the database holds at a time: a
+// server that finds it held tries again every packRetry, holding no
+// connection meanwhile, and packs what is left when it gets it (nothing,
+// once the holder finished). progress, when not nil, is called after each
+// transaction that packed and while waiting. A run stopped part-way (its
+// context ended, its server killed) leaves whole transactions, and the
+// next goes on.
 func (s *Store) PackEventRows(ctx context.Context, progress func(PackProgress)) (int, error) {
+	report := func(p PackProgress) {
+		if progress != nil {
+			progress(p)
+		}
+	}
+	accts, err := s.accountsToPack(ctx)
+	if err != nil || len(accts) == 0 {
+		return 0, err
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, classify(err)
 	}
-	defer conn.Release()
 	key := packLockKey(s.schema)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		// A lock request cancelled may have been granted: closing the
-		// session releases it either way.
-		conn.Conn().Close(context.Background())
-		return 0, classify(err)
+	waited := false
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+			// Cancelled, the request may have taken the lock: closing the
+			// session releases it either way.
+			conn.Conn().Close(context.Background())
+			conn.Release()
+			return 0, classify(err)
+		}
+		if ok {
+			break
+		}
+		conn.Release()
+		waited = true
+		report(PackProgress{Waiting: true})
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(packRetry):
+		}
+		if conn, err = s.pool.Acquire(ctx); err != nil {
+			return 0, classify(err)
+		}
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key); err != nil {
 			conn.Conn().Close(context.Background())
 		}
+		conn.Release()
 	}()
-	accts, err := queryAll(ctx, s.db, func(r pgx.Row) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	}, "SELECT id FROM accounts ORDER BY id")
-	if err != nil {
-		return 0, err
+	if waited {
+		// What the other server left, if anything.
+		if accts, err = s.accountsToPack(ctx); err != nil {
+			return 0, err
+		}
+	}
+	txBlocks := packTxBlocks
+	if s.packBlocks > 0 {
+		txBlocks = s.packBlocks
 	}
 	total := 0
 	for _, acct := range accts {
-		err := s.packAccount(ctx, acct, packTxBlocks, 0, func(n int) {
+		err := packAccount(ctx, conn, acct, txBlocks, 0, func(n int) {
 			total += n
-			if progress != nil {
-				progress(PackProgress{Account: acct, Packed: total})
-			}
+			report(PackProgress{Account: acct, Packed: total})
 		})
 		if err != nil {
-			return total, fmt.Errorf("packing the event rows of account %d: %w", acct, err)
+			return total, classify(fmt.Errorf("packing the event rows of account %d: %w", acct, err))
 		}
 	}
 	return total, nil
 }
 
-// packAccount packs the account's rows, txBlocks blocks a transaction, and
-// stops after maxTx transactions that packed (0: no bound); done is told
-// each transaction's events. Without rows to pack it costs one statement
-// and takes no lock.
-func (s *Store) packAccount(ctx context.Context, acct int64, txBlocks, maxTx int, done func(int)) error {
-	var next int64
-	err := s.db.QueryRow(ctx, qNextPackRow, acct, 0).Scan(&next)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
+// accountsToPack are the accounts with a row of events that has a contact:
+// one probe of each account's rows (qNextPackRow).
+func (s *Store) accountsToPack(ctx context.Context) ([]int64, error) {
+	accts, err := queryAll(ctx, s.db, func(r pgx.Row) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, "SELECT id FROM accounts ORDER BY id")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []int64
+	for _, acct := range accts {
+		var seq int64
+		err := s.db.QueryRow(ctx, qNextPackRow, acct, 0).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, acct)
+	}
+	return out, nil
+}
+
+// packConn is what packs: the locked connection, or in tests the pool.
+type packConn interface {
+	querier
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// packAccount packs the account's rows on db, txBlocks blocks a
+// transaction, each under the account's lock, and stops after maxTx
+// transactions (0: no bound); done is told each transaction's events.
+func packAccount(ctx context.Context, db packConn, acct int64, txBlocks, maxTx int, done func(int)) error {
 	var after int64 // every row with a contact up to it is packed or stays
 	for n := 0; maxTx == 0 || n < maxTx; n++ {
 		var packed int
 		more := false
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			if err := lockAccount(ctx, tx, acct); err != nil {
 				return err
 			}

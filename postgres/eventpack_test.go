@@ -213,7 +213,7 @@ func TestPackEventRows(t *testing.T) {
 		}
 		check := func(what string, want []segmentd.Event) {
 			t.Helper()
-			for _, page := range []int{7, 1000, 50_000} {
+			for _, page := range []int{333, 4097, 50_000} {
 				sameEvents(t, fmt.Sprintf("%s: pages of %d", what, page), scanAllEvents(t, st, acct, page), want)
 			}
 			got, mark := readAllEvents(t, st, acct)
@@ -235,7 +235,7 @@ func TestPackEventRows(t *testing.T) {
 
 		// Two transactions of a block each, as a pack a kill stopped.
 		var packed []int
-		if err := st.packAccount(ctx, acct, 1, 2, func(k int) { packed = append(packed, k) }); err != nil {
+		if err := packAccount(ctx, st.pool, acct, 1, 2, func(k int) { packed = append(packed, k) }); err != nil {
 			t.Fatal(err)
 		}
 		if len(packed) != 2 || packed[0]+packed[1] < 2*3800 {
@@ -306,7 +306,7 @@ func TestPackEventRows(t *testing.T) {
 		if r, wc, _ := eventLayout(t, st, acct); r != n/25-n/100 || wc != 0 {
 			t.Fatalf("after the history forgot: %d rows (%d with a contact), want %d (0)", r, wc, n/25-n/100)
 		}
-		for _, page := range []int{7, 50_000} {
+		for _, page := range []int{333, 50_000} {
 			sameEvents(t, fmt.Sprintf("at last: pages of %d", page), scanAllEvents(t, st, acct, page), want)
 		}
 		got, _ := readAllEvents(t, st, acct)
@@ -315,8 +315,9 @@ func TestPackEventRows(t *testing.T) {
 }
 
 // TestPackEventRowsTogether: two servers over one database pack at once
-// while event batches come in: one packs every row and the other none,
-// the batches are all kept, and every event reads back once.
+// while event batches come in: one packs every row, the other waits for
+// it (packRetry) and finds none, the batches are all kept, and every
+// event reads back once.
 func TestPackEventRowsTogether(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
@@ -328,16 +329,22 @@ func TestPackEventRowsTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer other.Close()
+		// A block a transaction: five each, which the two would share.
+		l.st.packBlocks, other.packBlocks = 1, 1
 
 		var wg sync.WaitGroup
-		var packed [2]int
+		var packed, waited [2]int
 		var errs [3]error
 		var batches []segmentd.EventsResult
 		for i, st := range []*Store{l.st, other} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				packed[i], errs[i] = st.PackEventRows(ctx, nil)
+				packed[i], errs[i] = st.PackEventRows(ctx, func(p PackProgress) {
+					if p.Waiting {
+						waited[i]++
+					}
+				})
 			}()
 		}
 		wg.Add(1)
@@ -370,6 +377,10 @@ func TestPackEventRowsTogether(t *testing.T) {
 		}
 		if slices.Max(packed[:]) != l.packed || slices.Min(packed[:]) != 0 {
 			t.Fatalf("packed %v; want %d by one and 0 by the other", packed, l.packed)
+		}
+		// The other waited for the lock, then found nothing left.
+		if i := slices.Index(packed[:], 0); waited[i] != 1 || waited[1-i] != 0 {
+			t.Fatalf("packed %v, waited %v: want the one that packed none to have waited once", packed, waited)
 		}
 		for _, res := range batches {
 			if res.Added != 200 || res.Duplicates != 1 {

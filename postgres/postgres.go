@@ -62,6 +62,9 @@ type Store struct {
 	owners owners
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
+	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is
+	// packTxBlocks (tests take fewer, to pack in more transactions).
+	packBlocks int
 }
 
 var (
