@@ -58,6 +58,9 @@ const (
 	// qTakePackRows deletes the rows of [$2, $3] that have a contact,
 	// except the numbers $4, and returns them.
 	qTakePackRows = "DELETE FROM events e WHERE e.account_id = $1 AND e.seq BETWEEN $2 AND $3 AND e.contact_id IS NOT NULL AND e.seq <> ALL ($4::bigint[]) RETURNING e.seq, " + eventColumns
+	// qBlockData and qRewriteBlock read a block and write it again.
+	qBlockData    = "SELECT data FROM event_blocks WHERE account_id = $1 AND last_seq = $2"
+	qRewriteBlock = "UPDATE event_blocks SET min_ts = $3, data = $4 WHERE account_id = $1 AND last_seq = $2"
 )
 
 // packLockKey names the advisory lock a packing run holds, so that the
@@ -285,7 +288,7 @@ func packRows(ctx context.Context, tx pgx.Tx, acct, after int64, txBlocks int) (
 		}
 		// Into the block whose range holds them: written again with them.
 		var data []byte
-		if err := tx.QueryRow(ctx, "SELECT data FROM event_blocks WHERE account_id = $1 AND last_seq = $2", acct, bLast).Scan(&data); err != nil {
+		if err := tx.QueryRow(ctx, qBlockData, acct, bLast).Scan(&data); err != nil {
 			return packed, after, false, err
 		}
 		bevs, bseqs, err := eventblock.Decode(&br, string(data), bFirst, math.MinInt64, nil, nil)
@@ -297,8 +300,7 @@ func packRows(ctx context.Context, tx pgx.Tx, acct, after int64, txBlocks int) (
 		for i := range all {
 			enc.Add(allSeqs[i], &all[i])
 		}
-		if _, err := tx.Exec(ctx, "UPDATE event_blocks SET min_ts = $3, data = $4 WHERE account_id = $1 AND last_seq = $2",
-			acct, bLast, enc.MinTimestamp(), enc.Bytes()); err != nil {
+		if _, err := tx.Exec(ctx, qRewriteBlock, acct, bLast, enc.MinTimestamp(), enc.Bytes()); err != nil {
 			return packed, after, false, err
 		}
 		packed += len(evs)
