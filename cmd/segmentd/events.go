@@ -16,8 +16,50 @@ import (
 	"github.com/segmentd/segmentd/audience"
 	"github.com/segmentd/segmentd/internal/bench"
 	"github.com/segmentd/segmentd/internal/cli"
+	"github.com/segmentd/segmentd/postgres"
 	"github.com/segmentd/segmentd/webhook"
 )
+
+// runEventsPack is `segmentd events pack --database-url URL`: it packs
+// the PostgreSQL store's event rows stored before its packed blocks
+// (postgres.Store.PackEventRows), in the foreground, printing how far it
+// got; a server started on the database does the same in the background.
+// Servers may run meanwhile: the packing takes each account's lock for a
+// few blocks at a time, and one process packs at a time.
+func runEventsPack(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("events pack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &cfg, env)
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || !isPostgres(cfg.databaseURL) {
+		return errors.New("usage: segmentd events pack --database-url postgres://… (the SQLite store packs its event rows when it opens)")
+	}
+	st, err := openStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start, shown := time.Now(), time.Now()
+	waiting := false
+	n, err := st.shared.PackEventRows(ctx, func(p postgres.PackProgress) {
+		switch {
+		case p.Waiting && !waiting:
+			waiting = true
+			fmt.Fprintln(stdout, "another process packs the event rows; waiting for it")
+		case !p.Waiting && time.Since(shown) >= time.Second:
+			shown = time.Now()
+			fmt.Fprintf(stdout, "%d events packed (account %d)\n", p.Packed, p.Account)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("packing the event rows of %s (%d events packed; run it again to go on): %w", st.where, n, err)
+	}
+	fmt.Fprintf(stdout, "%d events packed in %.1f s; no event row with a contact is left to pack in %s\n", n, time.Since(start).Seconds(), st.where)
+	return nil
+}
 
 // runEvents is `segmentd events load`: NDJSON events, one Event Webhook
 // event per line, stored through the Service in batches. It writes to the
@@ -26,13 +68,17 @@ import (
 // server holds: load before serving, or post to the webhook instead.
 func runEvents(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const use = "usage: segmentd events load [FILE|-] [--account NAME] [--batch N] [--data DIR] [--database-url URL]\n" +
-		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR] [--database-url URL]"
+		"       segmentd events bench [--events N] [--batch N] [--parallel N] [--contacts N] [--segments N] [--data DIR] [--database-url URL]\n" +
+		"       segmentd events pack --database-url URL"
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprintln(stdout, use)
 		return nil
 	}
 	if len(args) > 0 && args[0] == "bench" {
 		return bench.Events(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "pack" {
+		return runEventsPack(ctx, args[1:], env, stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "load" {
 		return errors.New(use)

@@ -65,6 +65,7 @@ commands:
                         into a data directory no server is using, or into
                         a PostgreSQL database (--database-url), servers or not
   events bench          measure Event Webhook ingestion against live segments
+  events pack           pack a PostgreSQL store's event rows stored before event blocks
   migrate-v1            convert a SendGrid v1 (SGQL) segment query to Segments 2.0 SQL
   migrate-store         copy a data directory's SQLite store into an empty PostgreSQL
                         database (--data DIR --database-url postgres://…)
@@ -194,6 +195,10 @@ type config struct {
 	// write on a server that does not deliver, after the holder died and
 	// before it takes over.
 	testElectAfter string
+	// testPackHold holds the packing of PostgreSQL event rows after its
+	// first transaction, until the server stops
+	// (SEGMENTD_TEST_ONLY_PACK_HOLD): a test kills it there.
+	testPackHold bool
 	// devClockAt, when not zero, is where --dev's clock starts, stopped.
 	devClockAt time.Time
 	// memory is the Go runtime's soft memory limit (zero: none set, the
@@ -258,6 +263,7 @@ func storeFlags(fs *flag.FlagSet, cfg *config, env []string) {
 	cfg.testExportDelay = envDuration(env, "SEGMENTD_TEST_ONLY_EXPORT_DELAY", 0)
 	cfg.testCommitHold = envDuration(env, "SEGMENTD_TEST_ONLY_COMMIT_HOLD", 0)
 	cfg.testElectAfter = envOr(env, "SEGMENTD_TEST_ONLY_ELECT_AFTER", "")
+	cfg.testPackHold = envOr(env, "SEGMENTD_TEST_ONLY_PACK_HOLD", "") != ""
 	fs.DurationVar(&cfg.databaseWait, "database-wait", cfg.databaseWait, "how long a start waits for an unreachable PostgreSQL server (env SEGMENTD_DATABASE_WAIT)")
 }
 
@@ -575,6 +581,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if !warmBeside {
 		go store.warmEvents(ctx, log)
 	}
+	// The event rows a PostgreSQL store kept from before its packed
+	// blocks are packed in the background once the engine is loaded (whose
+	// read they would slow): the server serves meanwhile.
+	if cfg.testPackHold {
+		log.Warn("SEGMENTD_TEST_ONLY_PACK_HOLD holds the packing of event rows after its first transaction: for tests only")
+	}
+	stopPacking := store.packEventRows(ctx, log, cfg.testPackHold)
+	defer stopPacking()
 	if cfg.memory.start {
 		unfollow()
 		log.Info("soft memory limit lifted: the engine is loaded")

@@ -137,6 +137,57 @@ func (o opened) warmEvents(ctx context.Context, log *slog.Logger) {
 	log.Info("events' sg_event_id set loaded", "duration_ms", millis(time.Since(start)))
 }
 
+// packEventRows packs, in the background, the PostgreSQL store's event
+// rows stored before its packed blocks (postgres.Store.PackEventRows,
+// docs/postgres.md "Packing the rows stored before"), logging how far it
+// got every packLogEvery; SQLite packs its own when it opens. It returns
+// a function that stops the packing and waits for it to end, to call
+// before the store closes: a transaction cut short rolls back, and the
+// next start goes on. With hold (for tests only) it stops after its first
+// transaction, holding the packing's lock, until the server stops.
+func (o opened) packEventRows(ctx context.Context, log *slog.Logger, hold bool) (stop func()) {
+	if o.shared == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start, logged := time.Now(), time.Now()
+		waiting := false
+		n, err := o.shared.PackEventRows(ctx, func(p postgres.PackProgress) {
+			switch {
+			case p.Waiting && !waiting:
+				waiting = true
+				log.Info("another server packs the event rows stored before event blocks; this one takes over if it stops")
+			case !p.Waiting && hold:
+				log.Warn("packing of event rows held after its first transaction", "events", p.Packed)
+				<-ctx.Done()
+			case !p.Waiting && time.Since(logged) >= packLogEvery:
+				logged = time.Now()
+				log.Info("packing the event rows stored before event blocks", "events", p.Packed, "account", p.Account, "duration_ms", millis(time.Since(start)))
+			}
+		})
+		switch {
+		case ctx.Err() != nil:
+			if n > 0 {
+				log.Info("packing the event rows stopped; the next start goes on", "events", n)
+			}
+		case err != nil:
+			log.Error("packing the event rows stored before event blocks (the next start tries again)", "events", n, "err", err)
+		case n > 0:
+			log.Info("event rows stored before event blocks packed", "events", n, "duration_ms", millis(time.Since(start)))
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// packLogEvery is how often packEventRows logs its progress.
+const packLogEvery = 10 * time.Second
+
 // slowOutbox holds up every store of transitions by delay
 // (SEGMENTD_TEST_ONLY_OUTBOX_DELAY, for tests only).
 type slowOutbox struct {
