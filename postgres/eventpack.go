@@ -17,7 +17,7 @@ import (
 )
 
 // Packing the event rows stored before migration 0022 (docs/postgres.md,
-// "Packed event blocks"). Until 0022 every event was a row of events; so
+// "Packing the rows stored before"). Until 0022 every event was a row of events; so
 // are the events a migrate-store copies from SQLite. PackEventRows turns
 // the rows that have a contact into blocks, as an event batch would have
 // written them: the rows of at most blockSpan numbers to a block, keyed by

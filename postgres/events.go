@@ -36,8 +36,9 @@ import (
 // gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
-// its primary key and in a unique index of sg_event_id); those rows stay,
-// and every reader merges them with the blocks by number (scanEvents).
+// its primary key and in a unique index of sg_event_id); those rows stay
+// until PackEventRows packs them (eventpack.go), and every reader merges
+// the rows with the blocks by number (scanEvents).
 
 const (
 	// eventColumns are what scanEvent reads, NULLs as "".
