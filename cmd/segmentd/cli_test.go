@@ -32,6 +32,7 @@ func TestHelpThroughTheBinary(t *testing.T) {
 		{[]string{"events", "-h"}, "segmentd events bench"},
 		{[]string{"events", "load", "-h"}, "-batch"},
 		{[]string{"events", "bench", "-h"}, "-segments"},
+		{[]string{"events", "pack", "-h"}, "-database-url"},
 		{[]string{"migrate-v1", "-h"}, "usage: segmentd migrate-v1"},
 		{[]string{"bench", "-h"}, "usage: segmentd bench ingest"},
 		{[]string{"bench", "ingest", "-h"}, "-parallel"},
@@ -54,7 +55,7 @@ func TestUsageText(t *testing.T) {
 	if err := run(context.Background(), []string{"help"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"serve", "accounts create", "accounts set-webhook-key", "keys create", "events load", "events bench", "migrate-v1", "backup", "healthcheck", "bench ingest", "bench segments"} {
+	for _, cmd := range []string{"serve", "accounts create", "accounts set-webhook-key", "keys create", "events load", "events bench", "events pack", "migrate-v1", "backup", "healthcheck", "bench ingest", "bench segments"} {
 		if !strings.Contains(out.String(), "\n  "+cmd+" ") {
 			t.Errorf("segmentd help does not list %q:\n%s", cmd, &out)
 		}
