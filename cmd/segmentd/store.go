@@ -140,7 +140,8 @@ func (o opened) warmEvents(ctx context.Context, log *slog.Logger) {
 // packEventRows packs, in the background, the PostgreSQL store's event
 // rows stored before its packed blocks (postgres.Store.PackEventRows,
 // docs/postgres.md "Packing the rows stored before"), logging how far it
-// got every packLogEvery; SQLite packs its own when it opens. It returns
+// got every packLogEvery, and tries again after a failure (a database
+// outage); SQLite packs its own when it opens. It returns
 // a function that stops the packing and waits for it to end, to call
 // before the store closes: a transaction cut short rolls back, and the
 // next start goes on. With hold (for tests only) it stops after its first
@@ -153,9 +154,11 @@ func (o opened) packEventRows(ctx context.Context, log *slog.Logger, hold bool) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		start, logged := time.Now(), time.Now()
+		start := time.Now()
+		var logged time.Time // the first transaction is logged at once
 		waiting := false
-		n, err := o.shared.PackEventRows(ctx, func(p postgres.PackProgress) {
+		total := 0 // packed by the runs before this one
+		progress := func(p postgres.PackProgress) {
 			switch {
 			case p.Waiting && !waiting:
 				waiting = true
@@ -165,18 +168,32 @@ func (o opened) packEventRows(ctx context.Context, log *slog.Logger, hold bool) 
 				<-ctx.Done()
 			case !p.Waiting && time.Since(logged) >= packLogEvery:
 				logged = time.Now()
-				log.Info("packing the event rows stored before event blocks", "events", p.Packed, "account", p.Account, "duration_ms", millis(time.Since(start)))
+				log.Info("packing the event rows stored before event blocks", "events", total+p.Packed, "account", p.Account, "duration_ms", millis(time.Since(start)))
 			}
-		})
-		switch {
-		case ctx.Err() != nil:
-			if n > 0 {
-				log.Info("packing the event rows stopped; the next start goes on", "events", n)
+		}
+		for {
+			n, err := o.shared.PackEventRows(ctx, progress)
+			total += n
+			switch {
+			case ctx.Err() != nil:
+				if total > 0 {
+					log.Info("packing the event rows stopped; the next start goes on", "events", total)
+				}
+				return
+			case err == nil:
+				if total > 0 {
+					log.Info("event rows stored before event blocks packed", "events", total, "duration_ms", millis(time.Since(start)))
+				}
+				return
 			}
-		case err != nil:
-			log.Error("packing the event rows stored before event blocks (the next start tries again)", "events", n, "err", err)
-		case n > 0:
-			log.Info("event rows stored before event blocks packed", "events", n, "duration_ms", millis(time.Since(start)))
+			// A database outage, say: the rows left are the state, and a
+			// later run goes on from them.
+			log.Error("packing the event rows stored before event blocks; trying again later", "events", total, "retry_ms", millis(packRetryAfter), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(packRetryAfter):
+			}
 		}
 	}()
 	return func() {
@@ -185,8 +202,12 @@ func (o opened) packEventRows(ctx context.Context, log *slog.Logger, hold bool) 
 	}
 }
 
-// packLogEvery is how often packEventRows logs its progress.
-const packLogEvery = 10 * time.Second
+// packLogEvery is how often packEventRows logs its progress, and
+// packRetryAfter how long it waits after a failed run.
+const (
+	packLogEvery   = 10 * time.Second
+	packRetryAfter = time.Minute
+)
 
 // slowOutbox holds up every store of transitions by delay
 // (SEGMENTD_TEST_ONLY_OUTBOX_DELAY, for tests only).
