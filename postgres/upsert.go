@@ -150,16 +150,16 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patche
 // patches name (membershipOnly): a patch that sets something needs its
 // contact's row.
 func membershipOnlyEmails(patches []segmentd.ContactPatch) []string {
-	only := make(map[string]bool)
+	sets := make(map[string]bool) // email → some patch naming it sets something
 	for i := range patches {
 		p := &patches[i]
 		if e, ok := p.Identifier(segmentd.IdentifierEmail); ok {
-			only[e] = only[e] || !membershipOnly(p) // true: some patch sets something
+			sets[e] = sets[e] || !membershipOnly(p)
 		}
 	}
 	var out []string
-	for e, sets := range only {
-		if !sets {
+	for e, set := range sets {
+		if !set {
 			out = append(out, e)
 		}
 	}
