@@ -41,7 +41,7 @@ const maxOwners = 1_000_000
 type owners struct {
 	mu    sync.Mutex
 	accts map[int64]*accountOwners
-	n     int // emails remembered, all accounts together
+	n     int // entries, all accounts together (the dead ones too)
 	// hash hashes an email for accountOwners.slot: maphash with seed,
 	// unless a test sets it.
 	hash func(string) uint64
@@ -57,9 +57,9 @@ type owners struct {
 type accountOwners struct {
 	change int64             // the change number they are true as of
 	slot   map[uint64]uint32 // the email's hash → its entry
-	ents   []ownerEntry      // entries no slot names any more among them (dead)
+	ents   []ownerEntry      // the entries, and among them the dead ones
 	text   []byte            // each entry's email then its owner's id, appended
-	dead   int               // the entries no slot names: an upsert replaced or forgot them
+	dead   int               // entries no slot names: an upsert replaced or forgot them
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
