@@ -234,7 +234,7 @@ func checkLists(ctx context.Context, tx txConn, acct int64, ids []string) error 
 func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches []segmentd.ContactPatch) error {
 	byID := make(map[string]*upsertEntry)
 	var stored []upsertEntry // the batch's stored contacts, in a few allocations
-	entry := func(c segmentd.Contact) *upsertEntry {
+	entry := func(c segmentd.Contact) {
 		if len(stored) == cap(stored) {
 			stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
 		}
@@ -243,7 +243,6 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 		byID[c.ID] = e
 		b.stored = append(b.stored, e)
 		b.indexEntry(e)
-		return e
 	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
@@ -271,7 +270,8 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 		}
 	}
 	for email, id := range b.sole {
-		// A contact with no other identifier is read only by its email.
+		// Its contact has no other identifier, so no query above read it
+		// (unless the memory were wrong): an entry of the id and the email.
 		if b.index[0][email] == nil && byID[id] == nil {
 			entry(segmentd.Contact{ID: id, Email: email})
 		}
