@@ -219,8 +219,9 @@ func (o *owners) wrote(acct, change int64, forget []string, own []ownedEmail) {
 	for _, e := range forget {
 		a.drop(o.hashOf(e), e)
 	}
-	// Every changed entry goes first, then the new ones as room allows: an
-	// entry left as it was would be wrong.
+	// Every entry that differs is dropped before any is added, since room
+	// may run out: an entry left as it was would be wrong, a missing one
+	// is only looked up.
 	hs := make([]uint64, len(own))
 	for i, w := range own {
 		hs[i] = o.hashOf(w.email)
