@@ -6,19 +6,26 @@ import (
 	"sync"
 )
 
-// The owners of events' emails, remembered between event batches. Finding
-// each event's contact by its email was about half of an event batch's
-// statement (one probe of contacts_email per event). The store remembers,
-// per account, the contact each email of its stored events named, as of
-// the account's change number of the batch that stored them; a batch
-// whose change number is the next one (no write of any server took a
-// number in between, and every write that can change which contact an
-// email names takes one) sends the owners it knows with the events, and
-// the statement looks up only the others. Any other number, a write of
-// this server's or another's in between, and the account's owners are
-// forgotten. The owners are taken from what the statement stored, and
-// only after its transaction committed: a rolled-back batch's number is
-// taken again by the next writer.
+// The owners of emails, remembered between write batches. Finding each
+// event's contact by its email was about half of an event batch's
+// statement (one probe of contacts_email per event), and reading the row
+// of each stored contact an upsert names was the largest of its
+// statements. The store remembers, per account, the contact each email
+// of its stored events named, and the contact each email of the contacts
+// its upserts read or wrote is the own email of, as of the account's
+// change number of the batch that learned them; a batch whose change
+// number is the next one (no write of any server took a number in
+// between, and every write that can change which contact an email names
+// takes one) trusts what is remembered: an event batch sends the owners
+// it knows with the events, and the statement looks up only the others;
+// an upsert does not read the rows of the contacts its membership-only
+// patches name (upsert.go). Any other number, a write of this server's or
+// another's in between, and the account's owners are forgotten. The
+// owners are learned from what the batch stored, and only after its
+// transaction committed: a rolled-back batch's number is taken again by
+// the next writer. An upsert, which can change which contact an email
+// names, learns its contacts' emails anew and forgets the emails whose
+// owner it may have changed (wrote).
 
 // maxOwners bounds the emails remembered, all accounts together: an
 // account of the 1M-contact bench's size is remembered whole. A map of a
@@ -30,11 +37,11 @@ import (
 // overflowed.
 const maxOwners = 1_000_000
 
-// owners remembers the owners of events' emails, per account.
+// owners remembers the owners of emails, per account.
 type owners struct {
 	mu    sync.Mutex
 	accts map[int64]*accountOwners
-	n     int // emails remembered, all accounts together
+	n     int // entries, all accounts together (the dead ones too)
 	// hash hashes an email for accountOwners.slot: maphash with seed,
 	// unless a test sets it.
 	hash func(string) uint64
@@ -50,8 +57,9 @@ type owners struct {
 type accountOwners struct {
 	change int64             // the change number they are true as of
 	slot   map[uint64]uint32 // the email's hash → its entry
-	ents   []ownerEntry
-	text   []byte // each entry's email then its owner's id, appended
+	ents   []ownerEntry      // the entries, and among them the dead ones
+	text   []byte            // each entry's email then its owner's id, appended
+	dead   int               // entries no slot names: an upsert replaced or forgot them
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
@@ -59,22 +67,46 @@ type accountOwners struct {
 type ownerEntry struct {
 	off       uint32
 	email, id uint16
+	// sole: the email is the owner's own (contacts.email, not an
+	// alternate one) and the owner has no other identifier, so that a
+	// patch naming the email alone matches it and changes nothing of it
+	// but its lists. Only an upsert, which read or wrote the contact,
+	// knows it; an event batch's lookups do not.
+	sole bool
 }
 
 // lookup returns the owner remembered for email, if any. Two emails whose
 // hashes are equal share no entry: the second is never remembered
 // (learn), so it is looked up in the database every time.
 func (a *accountOwners) lookup(h uint64, email string) (string, bool) {
-	i, ok := a.slot[h]
+	e, ok := a.entry(h, email)
 	if !ok {
 		return "", false
 	}
-	e := a.ents[i]
 	end := e.off + uint32(e.email)
-	if string(a.text[e.off:end]) != email {
-		return "", false
-	}
 	return string(a.text[end : end+uint32(e.id)]), true
+}
+
+// entry returns email's entry, if it is remembered.
+func (a *accountOwners) entry(h uint64, email string) (ownerEntry, bool) {
+	i, ok := a.slot[h]
+	if !ok {
+		return ownerEntry{}, false
+	}
+	e := a.ents[i]
+	if string(a.text[e.off:e.off+uint32(e.email)]) != email {
+		return ownerEntry{}, false
+	}
+	return e, true
+}
+
+// drop forgets email's entry, if it is remembered (an entry of another
+// email with its hash stays).
+func (a *accountOwners) drop(h uint64, email string) {
+	if _, ok := a.entry(h, email); ok {
+		delete(a.slot, h)
+		a.dead++
+	}
 }
 
 func (o *owners) hashOf(email string) uint64 {
@@ -123,6 +155,98 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 func (o *owners) learn(acct, change int64, found map[string]string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	a := o.advance(acct, change, len(found))
+	if a == nil {
+		return
+	}
+	for e, id := range found {
+		if !o.add(a, o.hashOf(e), e, id, false) {
+			return
+		}
+	}
+}
+
+// ownedEmail is what an upsert knows of one of its contacts' emails once
+// it committed: the contact whose own email it is (ownerEntry.sole).
+type ownedEmail struct {
+	email, id string
+	sole      bool
+}
+
+// soleOwners returns, of emails, those remembered as the own email of a
+// contact with no other identifier (ownerEntry.sole), with that contact's
+// id, when the account's owners are true as of change-1, the number
+// before the upsert's own; nil otherwise. Unlike known, it forgets
+// nothing: an upsert waiting for the account's lock takes its number as
+// soon as the one before commits, often before that one learned.
+func (o *owners) soleOwners(acct, change int64, emails []string) map[string]string {
+	if len(emails) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.accts[acct]
+	if a == nil || a.change != change-1 {
+		return nil
+	}
+	var out map[string]string
+	for _, email := range emails {
+		e, ok := a.entry(o.hashOf(email), email)
+		if !ok || !e.sole {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string)
+		}
+		end := e.off + uint32(e.email)
+		out[email] = string(a.text[end : end+uint32(e.id)])
+	}
+	return out
+}
+
+// wrote records what an upsert that took change number change knows once
+// it committed: the own emails of the contacts it read or wrote, as they
+// stand after it, and the emails whose owner it may have changed
+// otherwise (forget: a contact's email it replaced, the alternate emails
+// it set or added), which are forgotten.
+func (o *owners) wrote(acct, change int64, forget []string, own []ownedEmail) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.advance(acct, change, len(own))
+	if a == nil {
+		return
+	}
+	for _, e := range forget {
+		a.drop(o.hashOf(e), e)
+	}
+	// Every entry that differs is dropped before any is added, since room
+	// may run out: an entry left as it was would be wrong, a missing one
+	// is only looked up.
+	hs := make([]uint64, len(own))
+	for i, w := range own {
+		hs[i] = o.hashOf(w.email)
+		e, ok := a.entry(hs[i], w.email)
+		if ok && e.sole == w.sole && string(a.text[e.off+uint32(e.email):e.off+uint32(e.email)+uint32(e.id)]) == w.id {
+			own[i].email = "" // remembered as it is
+			continue
+		}
+		a.drop(hs[i], w.email)
+	}
+	o.compact(a)
+	for i, w := range own {
+		if w.email != "" && !o.add(a, hs[i], w.email, w.id, w.sole) {
+			return
+		}
+	}
+}
+
+// advance returns acct's owners made true as of change, which a batch
+// that took change number change is about to add to (nil: a later batch
+// learned already): the same ones when they were true as of change-1,
+// else new ones. When the memory cannot take n more, the other accounts'
+// owners make room (they may be stale, and an idle account's would
+// otherwise be kept for good).
+func (o *owners) advance(acct, change int64, n int) *accountOwners {
 	if o.accts == nil {
 		o.accts = map[int64]*accountOwners{}
 		o.seed = maphash.MakeSeed()
@@ -130,19 +254,17 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 	a := o.accts[acct]
 	switch {
 	case a != nil && a.change > change:
-		return // a later batch learned already
+		return nil
 	case a != nil && a.change == change-1:
 		a.change = change
 	default:
 		if a != nil {
 			o.n -= len(a.ents)
 		}
-		a = &accountOwners{change: change, slot: make(map[uint64]uint32, len(found))}
+		a = &accountOwners{change: change, slot: make(map[uint64]uint32, n)}
 		o.accts[acct] = a
 	}
-	if o.n+len(found) > maxOwners {
-		// Full: the other accounts' owners make room (they may be stale,
-		// and an idle account's would otherwise be kept for good).
+	if o.n+n > maxOwners {
 		for k, b := range o.accts {
 			if k != acct {
 				o.n -= len(b.ents)
@@ -150,20 +272,43 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 			}
 		}
 	}
-	for e, id := range found {
-		if o.n >= maxOwners || len(a.text)+len(e)+len(id) > math.MaxUint32 {
-			return
-		}
-		if len(e) > math.MaxUint16 || len(id) > math.MaxUint16 {
-			continue
-		}
-		h := o.hashOf(e)
-		if _, ok := a.slot[h]; ok {
-			continue // remembered already, or another email with its hash
-		}
-		a.slot[h] = uint32(len(a.ents))
-		a.ents = append(a.ents, ownerEntry{off: uint32(len(a.text)), email: uint16(len(e)), id: uint16(len(id))})
-		a.text = append(append(a.text, e...), id...)
-		o.n++
+	return a
+}
+
+// add remembers email's owner unless an entry has its hash already (the
+// same email, or another: the second is never remembered); false when
+// the memory is full.
+func (o *owners) add(a *accountOwners, h uint64, email, id string, sole bool) bool {
+	if o.n >= maxOwners || len(a.text)+len(email)+len(id) > math.MaxUint32 {
+		return false
 	}
+	if len(email) > math.MaxUint16 || len(id) > math.MaxUint16 {
+		return true
+	}
+	if _, ok := a.slot[h]; ok {
+		return true // remembered already, or another email with its hash
+	}
+	a.slot[h] = uint32(len(a.ents))
+	a.ents = append(a.ents, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint16(len(id)), sole: sole})
+	a.text = append(append(a.text, email...), id...)
+	o.n++
+	return true
+}
+
+// compact drops the dead entries once they are half of the account's, so
+// that contacts updated again and again do not fill the memory.
+func (o *owners) compact(a *accountOwners) {
+	if a.dead < 1024 || 2*a.dead < len(a.ents) {
+		return
+	}
+	ents, text := make([]ownerEntry, 0, len(a.slot)), make([]byte, 0, len(a.text))
+	for h, i := range a.slot {
+		e := a.ents[i]
+		a.slot[h] = uint32(len(ents))
+		end := e.off + uint32(e.email) + uint32(e.id)
+		ents = append(ents, ownerEntry{off: uint32(len(text)), email: e.email, id: e.id, sole: e.sole})
+		text = append(text, a.text[e.off:end]...)
+	}
+	o.n -= len(a.ents) - len(ents)
+	a.ents, a.text, a.dead = ents, text, 0
 }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,5 +138,194 @@ func TestEventOwnersHashCollision(t *testing.T) {
 	}
 	if hits != 1 || o.n != 1 {
 		t.Errorf("%d emails known, %d remembered; want 1 of 3 sharing a hash", hits, o.n)
+	}
+}
+
+// An upsert's membership-only patches (an email alone) skip the rows of
+// the contacts the store remembers that email naming (owners.go,
+// upsert.go) only while no write took a change number in between, and
+// each upsert keeps what is remembered true: the contact it gives
+// another identifier is no longer matched by its email alone, and the
+// emails whose owner it changes are learned anew or forgotten, for the
+// events as for the upserts. Two stores on one schema stand for two
+// servers.
+func TestUpsertOwnersRemembered(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		dsn := freshSchema(t, srv)
+		open := func() *Store {
+			st, err := Open(ctx, dsn, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		a, b := open(), open()
+		now := time.Now().UTC()
+		acct, err := a.CreateAccount(ctx, "upsert owners", 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lists []string
+		for _, name := range []string{"one", "two", "three", "four", "five"} {
+			l, err := a.CreateList(ctx, acct.ID, name, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists = append(lists, l.ID)
+		}
+		upsert := func(st *Store, p segmentd.ContactPatch, list string) segmentd.UpsertResult {
+			t.Helper()
+			res, err := st.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{p}, []string{list}, now)
+			if err != nil {
+				t.Fatalf("upsert %s: %v", *p.Email, err)
+			}
+			return res
+		}
+		ptr := func(s string) *string { return &s }
+		only := func(email string) segmentd.ContactPatch { return segmentd.ContactPatch{Email: &email} }
+		change := func() int64 {
+			t.Helper()
+			var ch int64
+			if err := a.pool.QueryRow(ctx, "SELECT change_seq FROM account_changes WHERE account_id = $1", acct.ID).Scan(&ch); err != nil {
+				t.Fatal(err)
+			}
+			return ch
+		}
+		onList := func(list, want string) {
+			t.Helper()
+			var n int
+			if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = $3", acct.ID, list, want).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("contact %s on list %s: %d rows, %v", want, list, n, err)
+			}
+		}
+		name := "Ann"
+		res := upsert(a, segmentd.ContactPatch{Email: ptr("x@example.com"), FirstName: &name}, lists[0])
+		x := res.Contacts[0].ID
+		if got := a.owners.soleOwners(acct.ID, change()+1, []string{"x@example.com"}); got["x@example.com"] != x {
+			t.Fatalf("the upsert's contact is not remembered: %v", got)
+		}
+		res = upsert(a, only("x@example.com"), lists[1])
+		if len(res.Errors) > 0 || !slices.Equal(res.Joined, []string{x}) || res.Updated != 1 {
+			t.Fatalf("membership-only upsert of a remembered email: %+v", res)
+		}
+		onList(lists[1], x)
+
+		// Another server deletes x@'s contact and makes a new one with its email.
+		if _, err := b.DeleteContacts(ctx, acct.ID, []string{x}); err != nil {
+			t.Fatal(err)
+		}
+		y := upsert(b, only("x@example.com"), lists[0]).Contacts[0].ID
+		res = upsert(a, only("x@example.com"), lists[2])
+		if len(res.Errors) > 0 || !slices.Equal(res.Joined, []string{y}) {
+			t.Fatalf("after another server's writes, x@ joined %+v, want %s", res, y)
+		}
+		onList(lists[2], y)
+
+		// This server gives y another identifier: the email alone no longer
+		// matches it, as on a store that remembers nothing.
+		ext := "ext-1"
+		if res := upsert(a, segmentd.ContactPatch{Email: ptr("x@example.com"), ExternalID: &ext}, lists[0]); len(res.Errors) > 0 {
+			t.Fatalf("adding an external id: %+v", res.Errors)
+		}
+		res = upsert(a, only("x@example.com"), lists[3])
+		if len(res.Errors) != 1 || res.Errors[0].Field != "external_id" {
+			t.Fatalf("the email alone of a contact with an external id: %+v", res)
+		}
+
+		// The events' owners: an email an upsert sets as a contact's
+		// alternate, and one a new contact takes as its own.
+		n := 0
+		event := func(email, want string) {
+			t.Helper()
+			n++
+			res, err := a.AddEvents(ctx, acct.ID, []segmentd.Event{{Email: email, Type: "open", Timestamp: now, SGEventID: fmt.Sprintf("uo-%d", n)}})
+			if err != nil || len(res.Events) != 1 {
+				t.Fatalf("event for %s: %v %+v", email, err, res)
+			}
+			if got := res.Events[0].ContactID; got != want {
+				t.Fatalf("event %d for %s went to %q, want %q", n, email, got, want)
+			}
+		}
+		event("alt@example.com", "")
+		event("x@example.com", y)
+		res = upsert(a, segmentd.ContactPatch{Email: ptr("x@example.com"), ExternalID: &ext, AlternateEmails: &[]string{"alt@example.com"}}, lists[0])
+		if len(res.Errors) > 0 {
+			t.Fatalf("setting an alternate email: %+v", res.Errors)
+		}
+		event("alt@example.com", y)
+		z := upsert(a, only("alt@example.com"), lists[4]).Contacts[0].ID
+		event("alt@example.com", z)
+		res = upsert(a, only("alt@example.com"), lists[1])
+		if !slices.Equal(res.Joined, []string{z}) {
+			t.Fatalf("alt@'s own contact joined %+v, want %s", res, z)
+		}
+	})
+}
+
+// Each field a patch can set makes it more than membership-only: a new
+// field of ContactPatch must be added to membershipOnly.
+func TestMembershipOnly(t *testing.T) {
+	email := "a@example.com"
+	if !membershipOnly(&segmentd.ContactPatch{Email: &email}) {
+		t.Fatal("an email alone is not membership-only")
+	}
+	empty := ""
+	if membershipOnly(&segmentd.ContactPatch{}) || membershipOnly(&segmentd.ContactPatch{Email: &empty}) {
+		t.Fatal("a patch without an email is membership-only")
+	}
+	typ := reflect.TypeOf(segmentd.ContactPatch{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Name == "Email" {
+			continue
+		}
+		p := segmentd.ContactPatch{Email: &email}
+		v := reflect.ValueOf(&p).Elem().Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer:
+			v.Set(reflect.New(f.Type.Elem()))
+		case reflect.Map:
+			v.Set(reflect.MakeMap(f.Type))
+			v.SetMapIndex(reflect.ValueOf("f1"), reflect.Zero(f.Type.Elem()))
+		default:
+			t.Fatalf("field %s of kind %s: teach the test", f.Name, f.Type.Kind())
+		}
+		if membershipOnly(&p) {
+			t.Errorf("a patch setting %s is membership-only", f.Name)
+		}
+	}
+}
+
+// What an upsert learns replaces what was remembered of the same emails,
+// and the entries it replaces do not fill the memory for good.
+func TestUpsertOwnersReplaced(t *testing.T) {
+	var o owners
+	o.learn(1, 5, map[string]string{"a@example.com": "", "b@example.com": "c9"})
+	o.wrote(1, 6, []string{"b@example.com"}, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
+	if got := o.known(1, 7, []string{"a@example.com", "b@example.com"}); got == nil || got[0] == nil || *got[0] != "c1" || got[1] != nil {
+		t.Fatalf("after the upsert: %v", got)
+	}
+	if got := o.soleOwners(1, 7, []string{"a@example.com"}); got["a@example.com"] != "c1" {
+		t.Fatalf("sole owners: %v", got)
+	}
+	if got := o.soleOwners(1, 8, []string{"a@example.com"}); got != nil {
+		t.Fatalf("sole owners a change later: %v", got)
+	}
+	ch := int64(7)
+	for round := range 10 {
+		own := make([]ownedEmail, 10_000)
+		for i := range own {
+			own[i] = ownedEmail{email: fmt.Sprintf("u%d@example.com", i), id: fmt.Sprintf("c%d", i), sole: round%2 == 0}
+		}
+		o.wrote(1, ch, nil, own)
+		ch++
+	}
+	if o.n > 20_002 {
+		t.Fatalf("%d entries remembered for 10,001 emails", o.n)
+	}
+	if got := o.soleOwners(1, ch, []string{"u5@example.com", "a@example.com"}); len(got) != 1 || got["a@example.com"] != "c1" {
+		t.Fatalf("sole owners after the last round: %v", got)
 	}
 }

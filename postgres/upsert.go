@@ -34,11 +34,22 @@ import (
 // the write, and the rows COPY adds are known to be new (the unique
 // indexes on the identifiers and the primary keys hold besides: a
 // duplicate would fail the whole transaction, never be stored).
+//
+// A patch that names a contact by its email alone and sets nothing (a
+// membership-only patch: the client puts a stored contact on the
+// request's lists) does not need the contact's row when the store
+// remembers, as of the change number before the upsert's, that the email
+// is the own email of a contact with no other identifier (owners.go):
+// ApplyPatch would match that contact and change nothing of it, so the
+// upsert goes straight to its memberships with the id alone. Every write
+// that could make the memory wrong took a number in between, and then it
+// is not used.
 
 // upsertEntry is a contact touched by an upsert batch.
 type upsertEntry struct {
 	c       segmentd.Contact
 	lists0  []string // the lists the stored contact is on, once read (fill)
+	alt0    []string // the stored contact's alternate emails, as read
 	stored  bool     // the row exists (rewritten), or not yet
 	altSet  bool     // a patch gave alternate_emails: rewrite its rows
 	touched bool     // a patch was applied to it
@@ -49,11 +60,13 @@ type upsertEntry struct {
 // batch's own earlier patches: an identifier given twice updates the
 // contact the first occurrence created.
 type upsertBatch struct {
-	ids   *contactIDs
-	order []*upsertEntry             // touched entries, in first-touch order
-	index [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
-	res   segmentd.UpsertResult
-	newID string // the id of the next contact created, when not ""
+	ids    *contactIDs
+	order  []*upsertEntry             // touched entries, in first-touch order
+	stored []*upsertEntry             // the stored contacts the batch named, read or remembered
+	sole   map[string]string          // membership-only patches' emails → their remembered contacts (owners.go)
+	index  [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
+	res    segmentd.UpsertResult
+	newID  string // the id of the next contact created, when not ""
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
@@ -63,17 +76,20 @@ type upsertBatch struct {
 // only joined listIDs: their rows are left as they are.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
+	var b *upsertBatch
 	err := s.inPipedTx(ctx, func(tx *pipedTx) error {
 		seq, err := nextChange(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
-		res, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "", true)
+		res, b, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "", true)
 		return err
 	})
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
+	forget, own := b.owned()
+	s.owners.wrote(acct, res.Change, forget, own)
 	return res, nil
 }
 
@@ -82,20 +98,24 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 // contact the batch creates (a revived one, PutContact). joined: stored
 // contacts no patch changed are left unwritten and reported in
 // UpsertResult.Joined; otherwise every touched contact is written and
-// reported in full.
-func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, error) {
+// reported in full, and the remembered owners are not used (PutContact
+// may have changed the contact's email in tx before).
+func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, *upsertBatch, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
-		return segmentd.UpsertResult{}, err
+		return segmentd.UpsertResult{}, nil, err
 	}
 	b := &upsertBatch{ids: &s.ids, newID: newID, order: make([]*upsertEntry, 0, len(patches))}
+	if joined {
+		b.sole = s.owners.soleOwners(acct, seq, membershipOnlyEmails(patches))
+	}
 	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {
 		b.index[i] = make(map[string]*upsertEntry)
 	}
 	if err := b.load(ctx, tx, acct, patches); err != nil {
-		return segmentd.UpsertResult{}, err
+		return segmentd.UpsertResult{}, nil, err
 	}
 	for i := range patches {
 		b.apply(i, &patches[i], listIDs, now)
@@ -106,10 +126,10 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patche
 		}
 	}
 	if err := b.fill(ctx, tx, acct); err != nil {
-		return segmentd.UpsertResult{}, err
+		return segmentd.UpsertResult{}, nil, err
 	}
 	if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
-		return segmentd.UpsertResult{}, err
+		return segmentd.UpsertResult{}, nil, err
 	}
 	res := b.res
 	res.Change = seq
@@ -123,7 +143,67 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patche
 		}
 	}
 	slices.Sort(res.Joined)
-	return res, nil
+	return res, b, nil
+}
+
+// membershipOnlyEmails returns the emails that only membership-only
+// patches name (membershipOnly): a patch that sets something needs its
+// contact's row.
+func membershipOnlyEmails(patches []segmentd.ContactPatch) []string {
+	sets := make(map[string]bool) // email → some patch naming it sets something
+	for i := range patches {
+		p := &patches[i]
+		if e, ok := p.Identifier(segmentd.IdentifierEmail); ok {
+			sets[e] = sets[e] || !membershipOnly(p)
+		}
+	}
+	var out []string
+	for e, set := range sets {
+		if !set {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// membershipOnly reports whether p gives an email and nothing else: it
+// matches the contact whose own email that is, and changes nothing of it
+// but its lists, when the contact has no other identifier (ApplyPatch
+// requires each to be given).
+func membershipOnly(p *segmentd.ContactPatch) bool {
+	return p.Email != nil && *p.Email != "" && p.PhoneNumberID == nil && p.ExternalID == nil && p.AnonymousID == nil &&
+		p.AlternateEmails == nil && p.FirstName == nil && p.LastName == nil && p.AddressLine1 == nil &&
+		p.AddressLine2 == nil && p.City == nil && p.StateProvinceRegion == nil && p.PostalCode == nil &&
+		p.Country == nil && p.PhoneNumber == nil && p.WhatsApp == nil && p.Line == nil && p.Facebook == nil &&
+		p.UniqueName == nil && len(p.CustomFields) == 0
+}
+
+// owned returns what the committed batch knows of its contacts' emails
+// (owners.wrote): each stored or new contact's own email as it stands
+// now, and the emails whose owner the batch may have changed otherwise:
+// the alternate emails it set or gave a new contact. (A stored contact's
+// email does not change: ApplyPatch requires it to be given as it is;
+// one with none may get one, which is its own email now.)
+func (b *upsertBatch) owned() (forget []string, own []ownedEmail) {
+	add := func(e *upsertEntry) {
+		c := &e.c
+		if c.Email != "" {
+			own = append(own, ownedEmail{email: c.Email, id: c.ID, sole: c.PhoneNumberID == "" && c.ExternalID == "" && c.AnonymousID == ""})
+		}
+		if e.altSet || !e.stored {
+			forget = append(forget, e.alt0...)
+			forget = append(forget, c.AlternateEmails...)
+		}
+	}
+	for _, e := range b.stored {
+		add(e)
+	}
+	for _, e := range b.order {
+		if !e.stored {
+			add(e)
+		}
+	}
+	return forget, own
 }
 
 // checkLists returns KindNotFound unless every id in ids is a list of acct.
@@ -148,16 +228,31 @@ func checkLists(ctx context.Context, tx txConn, acct int64, ids []string) error 
 // batch holds (most batches hold emails only). What other tables hold of
 // them (lists, tags, Constant Contact's attributes) is read afterwards,
 // and only for the contacts a patch changed (fill): the others only join
-// lists.
+// lists. The emails of b.sole are not read: their contacts are entries
+// with the id and the email alone, which only membership-only patches
+// name.
 func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches []segmentd.ContactPatch) error {
 	byID := make(map[string]*upsertEntry)
 	var stored []upsertEntry // the batch's stored contacts, in a few allocations
+	entry := func(c segmentd.Contact) {
+		if len(stored) == cap(stored) {
+			stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
+		}
+		stored = append(stored, upsertEntry{c: c, stored: true, alt0: c.AlternateEmails})
+		e := &stored[len(stored)-1]
+		byID[c.ID] = e
+		b.stored = append(b.stored, e)
+		b.indexEntry(e)
+	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
 		seen := make(map[string]bool)
 		for i := range patches {
 			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
 				seen[v] = true
+				if _, known := b.sole[v]; t == segmentd.IdentifierEmail && known {
+					continue
+				}
 				values = append(values, v)
 			}
 		}
@@ -168,16 +263,17 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 			if byID[c.ID] != nil {
 				return // named by another kind of identifier too
 			}
-			if len(stored) == cap(stored) {
-				stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
-			}
-			stored = append(stored, upsertEntry{c: c, stored: true})
-			e := &stored[len(stored)-1]
-			byID[c.ID] = e
-			b.indexEntry(e)
+			entry(c)
 		})
 		if err != nil {
 			return err
+		}
+	}
+	for email, id := range b.sole {
+		// Its contact has no other identifier, so no query above read it
+		// (unless the memory were wrong): an entry of the id and the email.
+		if b.index[0][email] == nil && byID[id] == nil {
+			entry(segmentd.Contact{ID: id, Email: email})
 		}
 	}
 	return nil
