@@ -35,6 +35,11 @@ type jobTask struct {
 		err  error
 		done atomic.Bool // once has run (InputReadAhead, for tests)
 	}
+	// queued is, in a shared store, the accept record of a job queued
+	// behind another of its account on this server: its input waits
+	// encoded, a fraction of its decoded size, and is decoded when the
+	// job comes first (submitShared, takeQueued).
+	queued   []byte
 	items    int         // the job's weight in its account's backlog
 	accepted journal.Pos // the job's accept record (a journaled job)
 	applied  journal.Pos // its applied record, once written
@@ -544,15 +549,19 @@ func (s *Service) acceptJob(ctx context.Context, j segmentd.Job, in *jobInput, f
 	acct := j.AccountID
 	j.Status = segmentd.JobPending
 	task := &jobTask{job: j, in: in, items: in.items(), multi: in.op == opImport}
-	if s.cfg.Jobs != nil {
-		id, err := s.submitShared(ctx, task)
-		if err == nil {
-			s.noteJob(acct, id)
-		}
-		return id, err
-	}
 	if err := s.backlog.reserve(acct, task.items, force, s.clock.Now()); err != nil {
 		return "", err
+	}
+	if s.cfg.Jobs != nil {
+		// The bound holds for the jobs this server has queued on a shared
+		// store too; each is counted out when its turn takes it (popJob).
+		id, err := s.submitShared(ctx, task)
+		if err != nil {
+			s.backlog.unreserve(acct, task.items)
+			return "", err
+		}
+		s.noteJob(acct, id)
+		return id, nil
 	}
 	if s.journal != nil {
 		pos, err := s.journal.Append(encodeAccept(&task.job, in), true)

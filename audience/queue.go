@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -54,14 +55,38 @@ func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, erro
 	accepting := m.(*sync.Mutex)
 	accepting.Lock()
 	defer accepting.Unlock()
-	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, encodeAccept(&task.job, task.in), s.owner, time.Now().Add(s.cfg.JobLease)); err != nil {
+	rec := encodeAccept(&task.job, task.in)
+	if err := s.cfg.Jobs.AcceptJob(ctx, task.job, rec, s.owner, time.Now().Add(s.cfg.JobLease)); err != nil {
 		return "", err
 	}
 	task.since = time.Now()
 	s.queues.mu.Lock()
 	defer s.queues.mu.Unlock()
+	if len(s.queues.m[acct]) > 0 {
+		// Queued behind another job: the input waits as its record until
+		// the job comes first (takeQueued). Held decoded, the realistic
+		// bench's queue took a server on PostgreSQL to 2.8 GB at a
+		// million contacts (docs/jobs.md, "Back-pressure").
+		task.queued, task.in = rec, nil
+	}
 	s.startAccountLocked(acct, task)
 	return task.job.ID, nil
+}
+
+// takeQueued decodes the input of t, first in its account's queue, when
+// it waits as its record (submitShared). A record this server encoded
+// that does not decode fails its job.
+func (s *Service) takeQueued(t *jobTask) error {
+	if t.queued == nil {
+		return nil
+	}
+	_, _, _, in, err := decodeAccept(t.queued, true)
+	t.queued = nil
+	if err != nil {
+		return fmt.Errorf("decoding a queued job's input: %w", err)
+	}
+	t.in = in
+	return nil
 }
 
 // startAccount makes sure an account's jobs have a goroutine running them
@@ -118,6 +143,9 @@ func (s *Service) runAccountJobs(acct int64) {
 			t = q[0]
 		}
 		s.queues.mu.Unlock()
+		if t != nil && t.err == nil {
+			t.err = s.takeQueued(t) // a failure fails the job at its turn (runSharedJob)
+		}
 		if t == nil || !s.pipelined(t) {
 			fin.drain() // anything else runs after the committed upserts finished
 		}
@@ -174,12 +202,14 @@ func (s *Service) runAccountJobs(acct int64) {
 	}
 }
 
-// popJob takes t, first in its account's queue, off it.
+// popJob takes t, first in its account's queue, off it, and counts it
+// out of the account's backlog.
 func (s *Service) popJob(acct int64, t *jobTask) {
 	s.queues.mu.Lock()
 	defer s.queues.mu.Unlock()
 	if q := s.queues.m[acct]; len(q) > 0 && q[0] == t {
 		s.queues.m[acct] = q[1:]
+		s.backlog.unreserve(acct, t.items)
 	}
 }
 
@@ -245,9 +275,11 @@ func (s *Service) takeOver(ctx context.Context, acct int64, id string) bool {
 // runSharedJob runs a job whose turn came and stores its result.
 func (s *Service) runSharedJob(ctx context.Context, t *jobTask) {
 	j := &t.job
-	start := time.Now()
-	_, t.err = s.apply(j, t.in)
-	s.observeStage("store", start)
+	if t.err == nil { // not a queued input that failed to decode (takeQueued)
+		start := time.Now()
+		_, t.err = s.apply(j, t.in)
+		s.observeStage("store", start)
+	}
 	s.finishShared(ctx, t, nil, false)
 }
 
@@ -272,6 +304,7 @@ func (s *Service) storeUpsert(t *jobTask) (own func() bool) {
 	}
 	countUpsert(j, res)
 	_, own = s.upsertCommitted(j.AccountID, res, t.in.lists)
+	t.in = nil // own holds what the engine needs; the patches can go
 	return own
 }
 
@@ -440,6 +473,16 @@ type finisher struct {
 	ch        chan pipedJob
 }
 
+// maxFinishing bounds the committed upserts an account's finisher holds
+// waiting for their engine update: past it, the account's next
+// transaction waits (add blocks). Each holds its contacts, 30,000 at
+// most; with room for 64, the realistic bench's million contacts on
+// PostgreSQL, whose engine updates and stored results took longer than
+// the transactions, held up to 64 of them and peaked at 2.8–3.0 GB of
+// RSS (docs/postgres.md, "Session 16"). Two keep the engine's work
+// beside the next transaction, which is what pipelining is for.
+const maxFinishing = 2
+
 type pipedJob struct {
 	t   *jobTask
 	own func() bool
@@ -457,7 +500,7 @@ func (f *finisher) add(t *jobTask, own func() bool) {
 	f.mu.Lock()
 	f.committed[t.job.ID] = true
 	if f.ch == nil {
-		f.ch = make(chan pipedJob, 64)
+		f.ch = make(chan pipedJob, maxFinishing)
 		go f.run(f.ch)
 	}
 	f.mu.Unlock()

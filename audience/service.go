@@ -34,7 +34,8 @@ type Config struct {
 	MaxLiveSegments int // default DefaultMaxLiveSegments
 	// MaxBacklog bounds the contacts and ids an account's queued jobs may
 	// name: past it a new job is refused with a RateLimitError, at once
-	// (default DefaultMaxBacklog; a store of its own only, backlog.go).
+	// (default DefaultMaxBacklog, backlog.go; in a shared store, the jobs
+	// this server queued, queue.go).
 	MaxBacklog int
 	// MaxQueuedActivities bounds an account's Constant Contact activities
 	// not finished (default MaxQueuedActivities).
