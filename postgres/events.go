@@ -19,15 +19,21 @@ import (
 	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
-// Events. A call stores all its batches in one transaction of three round
-// trips: the account's lock and event numbers (qReserveEvents) and, in the
-// same pipeline, the batch's sg_event_ids inserted into event_ids
-// (qInsertEventIDs); the owners of the emails the store does not remember
-// (qEmailOwners, owners.go), when there are any; then, in one pipeline,
-// the new events that have a contact as packed blocks (migration 0022,
+// Events. A call stores all its batches in one transaction: the account's
+// lock and event numbers (qReserveEvents) and, in the same pipeline, the
+// batch's sg_event_ids inserted into event_ids (qInsertEventIDs); the
+// owners of the emails the store does not remember (qEmailOwners,
+// owners.go), when there are any; then, in one pipeline, the new events
+// that have a contact as packed blocks (migration 0022,
 // internal/eventblock: one row of event_blocks per 4,096 numbers), and
 // the events with no contact yet as rows of events by COPY (AttachEvents
-// updates those). Idempotency is the database's: event_ids' primary key
+// updates those). When the store remembers a contact for every email,
+// all of it is one pipeline, one round trip with BEGIN and COMMIT: the
+// blocks carry their numbers relative to the account's last (qInsertBlock
+// reads it) and hold their data only if the owners' epoch is still the
+// one the owners were remembered as of; otherwise the call goes again the
+// long way. Until 2026-12-06 every call made two or three round trips,
+// with the account locked from the first to the last. Idempotency is the database's: event_ids' primary key
 // refuses an id the account holds, under the account's lock. A batch with
 // such an id (a redelivery) is rolled back and tried again with
 // qAddEventIDs, which adds the new ids only and returns them: an event
@@ -45,11 +51,14 @@ const (
 		"coalesce(e.automation_id, ''), coalesce(e.marketing_campaign_id, ''), coalesce(e.url, ''), coalesce(e.sg_event_id, '')"
 
 	// qReserveEvents takes the account's lock, $2 event numbers and a
-	// change number, and lowers the account's oldest event time to $3 (the
-	// batch's): the last event number and the change number are returned.
-	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq, event_min_ts) VALUES ($1, $2, 1, $3)
+	// change number, which it counts as an event batch's (event_changes),
+	// and lowers the account's oldest event time to $3 (the batch's): the
+	// last event number, the change number and the owners' epoch
+	// (owners.go) are returned.
+	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq, event_changes, event_min_ts) VALUES ($1, $2, 1, 1, $3)
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
-			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
+			event_changes = a.event_changes + 1, event_min_ts = least(a.event_min_ts, $3)
+		RETURNING event_seq, change_seq, change_seq - event_changes`
 
 	// qInsertEventIDs adds the sg_event_ids of $2 (distinct) to
 	// event_ids, in the pipeline that takes the account's lock: one
@@ -79,9 +88,16 @@ const (
 	// the worker with its values written out as literals (a 30 KB block
 	// as 60 KB of hex text, which the worker parses again), and an
 	// INSERT … SELECT with its parameters as parameters, the block in
-	// binary (docs/postgres.md, "Session 15").
+	// binary (docs/postgres.md, "Session 15"). Its numbers are the
+	// account's last event number (the batch's own last, qReserveEvents
+	// took it before in the transaction) less $2 and $3, so that a batch
+	// can send it before it knows its numbers. Its data is NULL, which
+	// event_blocks refuses (failing the transaction), unless the owners'
+	// epoch is $6, the one its events' contacts were found as of.
 	qInsertBlock = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
-		SELECT a.account_id, $2, $3, $4, $5 FROM account_changes a WHERE a.account_id = $1`
+		SELECT a.account_id, a.event_seq - $2, a.event_seq - $3, $4,
+			CASE WHEN a.change_seq - a.event_changes = $6 THEN $5::bytea END
+		FROM account_changes a WHERE a.account_id = $1`
 	// qScanBlocks reads the blocks holding events numbered after $2, in
 	// order: one range of the primary key.
 	qScanBlocks = `SELECT first_seq, data FROM event_blocks WHERE account_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`
@@ -186,9 +202,13 @@ func (r *eventRows) Err() error { return nil }
 // refused by the database.
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
-	var evs []segmentd.Event
-	var from []int               // the batch of each event of evs
-	seen := make(map[string]int) // sg_event_id → its event's index in evs
+	total := 0
+	for _, batch := range batches {
+		total += len(batch)
+	}
+	evs := make([]segmentd.Event, 0, total)
+	from := make([]int, 0, total)       // the batch of each event of evs
+	seen := make(map[string]int, total) // sg_event_id → its event's index in evs
 	for b, batch := range batches {
 		for _, ev := range batch {
 			if ev.SGEventID != "" {
@@ -211,7 +231,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if len(evs) == 0 {
 		return res, nil
 	}
-	var ids []string // the batch's sg_event_ids
+	ids := make([]string, 0, len(evs)) // the batch's sg_event_ids
 	for i := range evs {
 		if evs[i].SGEventID != "" {
 			ids = append(ids, evs[i].SGEventID)
@@ -226,26 +246,18 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		emails[i] = evs[i].Email
 	}
 	held := make([]bool, len(evs))
-	var first, change int64
-	var looked map[string]string // the owners looked up (not remembered): email → contact id, "" for none
+	var last, change, epoch int64 // the batch's last event number, its change number, the owners' epoch
+	var looked map[string]string  // the owners looked up (not remembered): email → contact id, "" for none
 	// redelivered: a first try found an id the account holds, so the ids
 	// go in by qAddEventIDs, which tells the new ones, rather than by
 	// qInsertEventIDs, which refuses the whole batch.
 	redelivered := false
-	try := func(tx *pipedTx) error {
-		looked = nil
-		for i := range evs {
-			evs[i].ContactID = ""
-			// Held, until the ids are added, when they have one.
-			held[i] = redelivered && evs[i].SGEventID != ""
-		}
-		// The account's lock first: the statements after it, in the same
-		// pipeline and later, see every event and contact write committed
-		// before the lock was granted, and no other writer of the account
-		// runs until this one commits.
-		var last int64
-		var b pgx.Batch
-		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
+	// queueLock queues, on b, the account's lock first: the statements
+	// after it, in the same pipeline and later, see every event and
+	// contact write committed before the lock was granted, and no other
+	// writer of the account runs until this one commits.
+	queueLock := func(b *pgx.Batch) {
+		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change, &epoch) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
 		switch {
 		case len(ids) > 0 && !redelivered:
@@ -262,13 +274,22 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				return rows.Err()
 			})
 		}
+	}
+	try := func(tx *pipedTx) error {
+		looked = nil
+		for i := range evs {
+			evs[i].ContactID = ""
+			// Held, until the ids are added, when they have one.
+			held[i] = redelivered && evs[i].SGEventID != ""
+		}
+		var b pgx.Batch
+		queueLock(&b)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
-		first = last - int64(len(evs)) + 1
 		// Each event's contact: the one its email names now, remembered or
 		// looked up.
-		known := s.owners.known(acct, change, emails)
+		known := s.owners.known(acct, epoch, emails)
 		var ask []string
 		asked := make(map[string]bool)
 		for i := range evs {
@@ -296,11 +317,33 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				}
 			}
 		}
-		return s.writeEvents(ctx, tx, acct, first, evs, held)
+		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
-	// BEGIN goes with the lock's pipeline, COMMIT with the blocks'
-	// (pipedTx): two or three round trips a call.
-	err := s.inPipedTx(ctx, try)
+	err := errLongWay
+	if remembered, owners, ok := s.owners.all(acct, emails); ok {
+		// One round trip: the lock, the ids and the blocks, whose data
+		// the database takes only if the owners are still those
+		// remembered; if not, the long way (try) looks them up.
+		err = s.inPipedTx(ctx, func(tx *pipedTx) error {
+			for i := range evs {
+				evs[i].ContactID = owners[i]
+			}
+			queueLock(&tx.pending)
+			// No number is known yet, and none is needed: the blocks'
+			// numbers go as distances from the batch's last, numbered 0.
+			return s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held)
+		})
+		if ownersMoved(err) {
+			err = errLongWay
+		} else if err == nil {
+			s.oneTrip.Add(1)
+		}
+	}
+	if err == errLongWay {
+		// BEGIN goes with the lock's pipeline, COMMIT with the blocks'
+		// (pipedTx): two or three round trips.
+		err = s.inPipedTx(ctx, try)
+	}
 	if heldIDViolation(err) {
 		// A redelivery: the first try rolled back whole (its numbers are
 		// taken again), and the second tells the held ids from the new.
@@ -310,15 +353,19 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if err != nil {
 		return nil, err
 	}
+	first := last - int64(len(evs)) + 1
 	var through int64
+	counts := make([]int, len(res))
 	for i := range evs {
 		if !held[i] {
 			through = first + int64(i)
+			counts[from[i]]++
 		}
 	}
-	s.owners.learn(acct, change, looked)
+	s.owners.learn(acct, epoch, looked)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
+		res[i].Events = make([]segmentd.Event, 0, counts[i])
 	}
 	for i := range evs {
 		r := &res[from[i]]
@@ -333,6 +380,20 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		r.Events = append(r.Events, evs[i])
 	}
 	return res, nil
+}
+
+// errLongWay is AddEventBatches' mark of a call not tried yet in one
+// round trip.
+var errLongWay = errors.New("the owners are looked up")
+
+// ownersMoved reports whether err is qInsertBlock's refusal of a block
+// whose events' owners were remembered as of an earlier epoch: its data
+// NULL. Citus relays a worker's error without the column's name, which
+// only the message then gives.
+func ownersMoved(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23502" &&
+		(pe.ColumnName == "data" || strings.Contains(pe.Message, `column "data"`))
 }
 
 // heldIDViolation reports whether err is qInsertEventIDs' refusal of an
@@ -356,8 +417,12 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // number first+i: those with a contact as blocks, the others as rows
 // (their sg_event_ids are in event_ids already: qInsertEventIDs or
 // qAddEventIDs). The blocks are queued on tx: they go to the database
-// with COMMIT, or before the rows' COPY when there are rows.
-func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first int64, evs []segmentd.Event, held []bool) error {
+// with COMMIT, or before the rows' COPY when there are rows. A block goes
+// with its numbers' distances from the call's last (qInsertBlock), so a
+// call that does not know its numbers yet gives first as if its last
+// were 0, and has no rows; and with the owners' epoch its events' contacts
+// were found as of.
+func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch int64, evs []segmentd.Event, held []bool) error {
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
 	rows := 0
 	enc := encoders.Get().(*eventblock.Encoder)
@@ -365,7 +430,8 @@ func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first int64,
 	var blockFirst, blockLast int64
 	flush := func() {
 		if enc.Len() > 0 {
-			tx.queueLast(qInsertBlock, acct, blockLast, blockFirst, enc.MinTimestamp(), enc.Bytes()) // Bytes is a copy
+			last := first + int64(len(evs)) - 1
+			tx.queueLast(qInsertBlock, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block

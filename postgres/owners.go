@@ -10,15 +10,21 @@ import (
 // each event's contact by its email was about half of an event batch's
 // statement (one probe of contacts_email per event). The store remembers,
 // per account, the contact each email of its stored events named, as of
-// the account's change number of the batch that stored them; a batch
-// whose change number is the next one (no write of any server took a
-// number in between, and every write that can change which contact an
-// email names takes one) sends the owners it knows with the events, and
-// the statement looks up only the others. Any other number, a write of
-// this server's or another's in between, and the account's owners are
-// forgotten. The owners are taken from what the statement stored, and
-// only after its transaction committed: a rolled-back batch's number is
-// taken again by the next writer.
+// the account's owners' epoch when the batch that looked them up stored
+// them: its change number less the change numbers event batches took
+// (account_changes.event_changes, migration 0024). Every write that can
+// change which contact an email names takes a change number and no event
+// batch changes a contact, so the owners of two moments of one epoch are
+// the same, whichever server wrote in between. A batch whose epoch, read
+// under the account's lock, is the remembered one uses the owners it
+// knows and looks up only the others; a batch of emails all remembered
+// sends its blocks with its lock in one round trip, each block's data on
+// the condition that the epoch is still the one remembered
+// (AddEventBatches). A later epoch, and the account's owners are
+// forgotten. The owners are taken from what the lookup read, and only
+// after its transaction committed. Until 2026-12-06 they were kept as of
+// a change number, which any write in between made stale, another
+// server's event batch among them.
 
 // maxOwners bounds the emails remembered, all accounts together: an
 // account of the 1M-contact bench's size is remembered whole. A map of a
@@ -48,10 +54,10 @@ type owners struct {
 // bench marking them, and the lookups as much again; docs/postgres.md,
 // *Remembered email owners*).
 type accountOwners struct {
-	change int64             // the change number they are true as of
-	slot   map[uint64]uint32 // the email's hash → its entry
-	ents   []ownerEntry
-	text   []byte // each entry's email then its owner's id, appended
+	epoch int64             // the owners' epoch they are true as of
+	slot  map[uint64]uint32 // the email's hash → its entry
+	ents  []ownerEntry
+	text  []byte // each entry's email then its owner's id, appended
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
@@ -86,18 +92,18 @@ func (o *owners) hashOf(email string) uint64 {
 
 // known returns, for each of emails, the owner remembered (nil: not
 // remembered; "": no contact) when the account's owners are true as of
-// change-1, the number before the batch's own; nil otherwise.
-func (o *owners) known(acct, change int64, emails []string) []*string {
+// epoch, the batch's own; nil otherwise.
+func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
-	if a != nil && a.change < change-1 {
-		// A write came in between: what is remembered is stale for good.
+	if a != nil && a.epoch < epoch {
+		// A contact may have changed: what is remembered is stale for good.
 		o.n -= len(a.ents)
 		delete(o.accts, acct)
 		return nil
 	}
-	if a == nil || a.change != change-1 {
+	if a == nil || a.epoch != epoch {
 		return nil
 	}
 	out := make([]*string, len(emails))
@@ -116,11 +122,31 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 	return out
 }
 
-// learn records the owners a batch that took change number change looked
-// up (email → contact id, "" for none), once it committed. The owners it
-// knew already (known) stay as they are: the batch's number is the next
-// one after theirs.
-func (o *owners) learn(acct, change int64, found map[string]string) {
+// all returns the owner of each of emails and the epoch they are true as
+// of, when every one is remembered and names a contact (ok); the batch
+// then checks the epoch under its lock.
+func (o *owners) all(acct int64, emails []string) (epoch int64, ids []string, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.accts[acct]
+	if a == nil {
+		return 0, nil, false
+	}
+	ids = make([]string, len(emails))
+	for i, e := range emails {
+		id, ok := a.lookup(o.hashOf(e), e)
+		if !ok || id == "" {
+			return 0, nil, false
+		}
+		ids[i] = id
+	}
+	return a.epoch, ids, true
+}
+
+// learn records the owners a batch of epoch epoch looked up (email →
+// contact id, "" for none), once it committed. The owners remembered of
+// the same epoch stay; those of an earlier one go.
+func (o *owners) learn(acct, epoch int64, found map[string]string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.accts == nil {
@@ -129,15 +155,14 @@ func (o *owners) learn(acct, change int64, found map[string]string) {
 	}
 	a := o.accts[acct]
 	switch {
-	case a != nil && a.change > change:
+	case a != nil && a.epoch > epoch:
 		return // a later batch learned already
-	case a != nil && a.change == change-1:
-		a.change = change
+	case a != nil && a.epoch == epoch:
 	default:
 		if a != nil {
 			o.n -= len(a.ents)
 		}
-		a = &accountOwners{change: change, slot: make(map[uint64]uint32, len(found))}
+		a = &accountOwners{epoch: epoch, slot: make(map[uint64]uint32, len(found))}
 		o.accts[acct] = a
 	}
 	if o.n+len(found) > maxOwners {

@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,9 @@ type Store struct {
 	schema string
 	// owners remembers the contacts events' emails named (owners.go).
 	owners owners
+	// oneTrip counts the event calls stored in one round trip
+	// (AddEventBatches), for tests.
+	oneTrip atomic.Int64
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 }
