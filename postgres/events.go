@@ -259,6 +259,8 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	queueLock := func(b *pgx.Batch) {
 		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change, &epoch) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
+	}
+	queueIDs := func(b *pgx.Batch) {
 		switch {
 		case len(ids) > 0 && !redelivered:
 			b.Queue(qInsertEventIDs, acct, ids)
@@ -284,6 +286,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		var b pgx.Batch
 		queueLock(&b)
+		queueIDs(&b)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
@@ -319,11 +322,28 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
+	remembered, owners, ok := s.owners.all(acct, emails)
+	if !ok {
+		// The owners not remembered, read before the lock with the epoch
+		// they are true as of (one statement, one snapshot). An email
+		// remembered with no contact sends the call the long way: its
+		// event is a row, which goes by COPY.
+		if missing := s.owners.missing(acct, emails); len(missing) > 0 {
+			at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
+			if err != nil {
+				return nil, err
+			}
+			if found != nil {
+				s.owners.learn(acct, at, found)
+				remembered, owners, ok = s.owners.all(acct, emails)
+			}
+		}
+	}
 	err := errLongWay
-	if remembered, owners, ok := s.owners.all(acct, emails); ok {
-		// One round trip: the lock, the ids and the blocks, whose data
-		// the database takes only if the owners are still those
-		// remembered; if not, the long way (try) looks them up.
+	if ok {
+		// One round trip: the lock, the blocks, whose data the database
+		// takes only if the owners are still those remembered (if not, the
+		// long way, try, looks them up again), and the ids.
 		err = s.inPipedTx(ctx, func(tx *pipedTx) error {
 			for i := range evs {
 				evs[i].ContactID = owners[i]
@@ -331,7 +351,11 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			queueLock(&tx.pending)
 			// No number is known yet, and none is needed: the blocks'
 			// numbers go as distances from the batch's last, numbered 0.
-			return s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held)
+			if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
+				return err
+			}
+			queueIDs(&tx.pending)
+			return nil
 		})
 		if ownersMoved(err) {
 			err = errLongWay
@@ -472,6 +496,38 @@ const qEmailOwners = `SELECT v.email, coalesce(
 	(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = v.email),
 	(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.email), '')
 	FROM unnest($2::text[]) AS v (email)`
+
+// qEmailOwnersNow is qEmailOwners with the owners' epoch (owners.go) of
+// the same snapshot on every row, read without the account's lock; no
+// row when the account has no row of account_changes yet.
+const qEmailOwnersNow = `SELECT a.change_seq - a.event_changes, v.email, coalesce(
+	(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = v.email),
+	(SELECT min(e.contact_id) FROM contact_alternate_emails e WHERE e.account_id = $1 AND e.email = v.email), '')
+	FROM account_changes a, unnest($2::text[]) AS v (email) WHERE a.account_id = $1`
+
+// emailOwnersNow maps each of emails (distinct) to its owner ("" for
+// none), as qEmailOwners, and returns the epoch they are true as of;
+// nil when the account has no epoch yet.
+func emailOwnersNow(ctx context.Context, q querier, acct int64, emails []string) (int64, map[string]string, error) {
+	rows, err := q.Query(ctx, qEmailOwnersNow, acct, emails)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var epoch int64
+	var out map[string]string
+	for rows.Next() {
+		var email, id string
+		if err := rows.Scan(&epoch, &email, &id); err != nil {
+			return 0, nil, err
+		}
+		if out == nil {
+			out = make(map[string]string, len(emails))
+		}
+		out[email] = id
+	}
+	return epoch, out, rows.Err()
+}
 
 // contactIDsByEmail maps each of emails (lower-cased) to the id of the
 // contact whose email it is or, failing that, whose alternate email it is

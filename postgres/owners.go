@@ -143,8 +143,32 @@ func (o *owners) all(acct int64, emails []string) (epoch int64, ids []string, ok
 	return a.epoch, ids, true
 }
 
-// learn records the owners a batch of epoch epoch looked up (email →
-// contact id, "" for none), once it committed. The owners remembered of
+// missing returns the distinct emails of emails whose owners are not
+// remembered.
+func (o *owners) missing(acct int64, emails []string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.accts[acct]
+	var out []string
+	asked := make(map[string]bool)
+	for _, e := range emails {
+		if asked[e] {
+			continue
+		}
+		if a != nil {
+			if _, ok := a.lookup(o.hashOf(e), e); ok {
+				continue
+			}
+		}
+		asked[e] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// learn records the owners looked up as of epoch epoch (email → contact
+// id, "" for none): by a batch under its lock, once it committed, or by
+// one statement that read the epoch with them. The owners remembered of
 // the same epoch stay; those of an earlier one go.
 func (o *owners) learn(acct, epoch int64, found map[string]string) {
 	o.mu.Lock()

@@ -139,11 +139,12 @@ func TestEventOwnersHashCollision(t *testing.T) {
 	}
 }
 
-// A call whose emails' owners are all remembered goes in one round trip,
-// another server's event batches in between: they change no contact, so
-// the owners' epoch stays. Its blocks take their numbers from the
-// account's last, and a redelivered id in such a call sends it the long
-// way.
+// A call whose emails' owners are all known goes in one round trip: the
+// owners not remembered are read before the account's lock, with their
+// epoch. Another server's event batches leave the epoch as it is: they
+// change no contact. The blocks of such a call take their numbers from
+// the account's last; a redelivered id, or an email with no contact,
+// sends a call the long way.
 func TestEventsOneRoundTrip(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
@@ -187,16 +188,23 @@ func TestEventsOneRoundTrip(t *testing.T) {
 			}
 			return res
 		}
-		add(a, events("first", 3)) // the long way: the owners are learnt
-		add(b, events("b", 2))     // another server's events
-		if got := a.oneTrip.Load(); got != 0 {
-			t.Fatalf("%d calls in one round trip before any owner was remembered", got)
+		add(a, events("first", 3))
+		if got := a.oneTrip.Load(); got != 1 {
+			t.Fatalf("%d calls in one round trip, want 1: the owners read before the lock", got)
+		}
+		add(b, events("b", 2)) // another server's events
+		var epoch int64
+		if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acct.ID).Scan(&epoch); err != nil {
+			t.Fatal(err)
+		}
+		if k := a.owners.known(acct.ID, epoch, emails); k == nil || k[0] == nil || *k[0] != owner[emails[0]] {
+			t.Fatalf("the owners are not remembered as true after another server's events: %v", k)
 		}
 		// 5,000 events in two batches: two blocks (blockSpan), numbered
 		// after the other server's.
 		res := add(a, events("p", 3000), events("q", 2000))
-		if got := a.oneTrip.Load(); got != 1 {
-			t.Fatalf("%d calls in one round trip after another server's events, want 1", got)
+		if got := a.oneTrip.Load(); got != 2 {
+			t.Fatalf("%d calls in one round trip, want 2", got)
 		}
 		if res[0].Added != 3000 || res[1].Added != 2000 || res[1].EventsThrough != 5005 || res[0].Unmatched+res[1].Unmatched != 0 {
 			t.Fatalf("results %+v / %+v", brief(res[0]), brief(res[1]))
@@ -210,17 +218,24 @@ func TestEventsOneRoundTrip(t *testing.T) {
 		}
 		// A redelivered id, with a new one: the long way tells them apart.
 		res = add(a, []segmentd.Event{events("p", 2)[1], events("r", 1)[0]})
-		if got := a.oneTrip.Load(); got != 1 || res[0].Added != 1 || res[0].Duplicates != 1 || res[0].EventsThrough != 5007 {
+		if got := a.oneTrip.Load(); got != 2 || res[0].Added != 1 || res[0].Duplicates != 1 || res[0].EventsThrough != 5007 {
 			t.Fatalf("a redelivery: %d calls in one round trip, result %+v", got, brief(res[0]))
+		}
+		// An email with no contact: its event is a row.
+		nobody := segmentd.Event{Email: "nobody@example.com", Type: "open", Timestamp: now, SGEventID: "u-0"}
+		res = add(a, []segmentd.Event{nobody, events("s", 1)[0]})
+		if got := a.oneTrip.Load(); got != 2 || res[0].Added != 2 || res[0].Unmatched != 1 || res[0].EventsThrough != 5009 {
+			t.Fatalf("an email with no contact: %d calls in one round trip, result %+v", got, brief(res[0]))
 		}
 		stored, last, err := a.ScanEvents(ctx, acct.ID, 0, 10_000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(stored) != 5006 || last != 5007 {
-			t.Fatalf("%d events stored through %d, want 5,006 through 5,007", len(stored), last)
+		if len(stored) != 5008 || last != 5009 {
+			t.Fatalf("%d events stored through %d, want 5,008 through 5,009", len(stored), last)
 		}
-		want := append(append(append(append(events("first", 3), events("b", 2)...), events("p", 3000)...), events("q", 2000)...), events("r", 1)...)
+		want := append(append(append(append(append(events("first", 3), events("b", 2)...), events("p", 3000)...), events("q", 2000)...),
+			events("r", 1)...), nobody, events("s", 1)[0])
 		for i, ev := range stored {
 			w := want[i]
 			if ev.SGEventID != w.SGEventID || ev.Email != w.Email || ev.ContactID != owner[w.Email] || !ev.Timestamp.Equal(w.Timestamp) {
