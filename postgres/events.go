@@ -322,20 +322,28 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
-	remembered, owners, ok := s.owners.all(acct, emails)
-	if !ok {
-		// The owners not remembered, read before the lock with the epoch
-		// they are true as of (one statement, one snapshot). An email
-		// remembered with no contact sends the call the long way: its
-		// event is a row, which goes by COPY.
-		if missing := s.owners.missing(acct, emails); len(missing) > 0 {
-			at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
-			if err != nil {
-				return nil, err
-			}
-			if found != nil {
-				s.owners.learn(acct, at, found)
-				remembered, owners, ok = s.owners.all(acct, emails)
+	// The owners, when every email has one: those remembered, and the
+	// others read before the lock with the epoch they are true as of
+	// (one statement, one snapshot), when it is the remembered one's. An
+	// email with no contact sends the call the long way: its event is a
+	// row, which goes by COPY.
+	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
+	ok := !none && len(missing) == 0
+	if !none && len(missing) > 0 {
+		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			s.owners.learn(acct, at, found)
+			if !known || at == remembered {
+				remembered, ok = at, true
+				for i := range evs {
+					if id, looked := found[emails[i]]; looked {
+						owners[i] = id
+					}
+					ok = ok && owners[i] != ""
+				}
 			}
 		}
 	}

@@ -122,48 +122,35 @@ func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	return out
 }
 
-// all returns the owner of each of emails and the epoch they are true as
-// of, when every one is remembered and names a contact (ok); the batch
-// then checks the epoch under its lock.
-func (o *owners) all(acct int64, emails []string) (epoch int64, ids []string, ok bool) {
+// resolve returns, in one pass, the owner remembered for each of emails
+// ("" where it is not), whether any is (known) and the epoch they are true
+// as of, the distinct emails not remembered, and whether one is
+// remembered as naming no contact (none).
+func (o *owners) resolve(acct int64, emails []string) (epoch int64, ids []string, known bool, missing []string, none bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
-	if a == nil {
-		return 0, nil, false
-	}
 	ids = make([]string, len(emails))
+	var asked map[string]bool
 	for i, e := range emails {
-		id, ok := a.lookup(o.hashOf(e), e)
-		if !ok || id == "" {
-			return 0, nil, false
-		}
-		ids[i] = id
-	}
-	return a.epoch, ids, true
-}
-
-// missing returns the distinct emails of emails whose owners are not
-// remembered.
-func (o *owners) missing(acct int64, emails []string) []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	a := o.accts[acct]
-	var out []string
-	asked := make(map[string]bool)
-	for _, e := range emails {
-		if asked[e] {
-			continue
-		}
 		if a != nil {
-			if _, ok := a.lookup(o.hashOf(e), e); ok {
+			if id, ok := a.lookup(o.hashOf(e), e); ok {
+				ids[i], known, none = id, true, none || id == ""
 				continue
 			}
 		}
-		asked[e] = true
-		out = append(out, e)
+		if asked == nil {
+			asked = make(map[string]bool)
+		}
+		if !asked[e] {
+			asked[e] = true
+			missing = append(missing, e)
+		}
 	}
-	return out
+	if a != nil {
+		epoch = a.epoch
+	}
+	return epoch, ids, known, missing, none
 }
 
 // learn records the owners looked up as of epoch epoch (email → contact
