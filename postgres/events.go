@@ -387,29 +387,41 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	}
 	first := last - int64(len(evs)) + 1
 	var through int64
-	counts := make([]int, len(res))
 	for i := range evs {
 		if !held[i] {
 			through = first + int64(i)
-			counts[from[i]]++
 		}
 	}
 	s.owners.learn(acct, epoch, looked)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
-		res[i].Events = make([]segmentd.Event, 0, counts[i])
 	}
-	for i := range evs {
-		r := &res[from[i]]
-		if held[i] {
-			r.Duplicates++
-			continue
+	// Each batch's events are a run of evs: its stored events are that
+	// run itself when none is held, and a copy without the held ones
+	// otherwise.
+	for lo := 0; lo < len(evs); {
+		hi, heldIn := lo, false
+		for ; hi < len(evs) && from[hi] == from[lo]; hi++ {
+			heldIn = heldIn || held[hi]
 		}
-		r.Added++
-		if evs[i].ContactID == "" {
-			r.Unmatched++
+		r := &res[from[lo]]
+		if !heldIn {
+			r.Events = evs[lo:hi:hi]
 		}
-		r.Events = append(r.Events, evs[i])
+		for i := lo; i < hi; i++ {
+			if held[i] {
+				r.Duplicates++
+				continue
+			}
+			r.Added++
+			if evs[i].ContactID == "" {
+				r.Unmatched++
+			}
+			if heldIn {
+				r.Events = append(r.Events, evs[i])
+			}
+		}
+		lo = hi
 	}
 	return res, nil
 }
