@@ -27,17 +27,20 @@ import (
 // that have a contact as packed blocks (migration 0022,
 // internal/eventblock: one row of event_blocks per 4,096 numbers), and
 // the events with no contact yet as rows of events by COPY (AttachEvents
-// updates those). When the store remembers a contact for every email,
-// all of it is one pipeline, one round trip with BEGIN and COMMIT: the
-// blocks carry their numbers relative to the account's last (qInsertBlock
-// reads it) and hold their data only if the owners' epoch is still the
-// one the owners were remembered as of; otherwise the call goes again the
-// long way. Until 2026-12-06 every call made two or three round trips,
-// with the account locked from the first to the last. Idempotency is the database's: event_ids' primary key
-// refuses an id the account holds, under the account's lock. A batch with
-// such an id (a redelivery) is rolled back and tried again with
-// qAddEventIDs, which adds the new ids only and returns them: an event
-// whose id it did not add is a duplicate, not written. A refused event
+// updates those). When every email's contact is known, the ones the
+// store does not remember read before the lock (qEmailOwnersNow), all of
+// it is one pipeline, one round trip with BEGIN and COMMIT: the blocks
+// carry their numbers relative to the account's last (qInsertBlockAfter
+// reads it) and hold their data only if the owners' epoch (owners.go) is
+// still the one the owners are true as of; otherwise the call goes again
+// the long way. Until 2026-12-06 every call made two or three round
+// trips, with the account locked from the first to the last.
+//
+// Idempotency is the database's: event_ids' primary key refuses an id the
+// account holds, under the account's lock. A batch with such an id (a
+// redelivery) is rolled back and tried again with qAddEventIDs, which
+// adds the new ids only and returns them: an event whose id it did not
+// add is a duplicate, not written. A refused event
 // leaves its number unused: an account's event numbers increase, with
 // gaps.
 //
@@ -88,13 +91,17 @@ const (
 	// the worker with its values written out as literals (a 30 KB block
 	// as 60 KB of hex text, which the worker parses again), and an
 	// INSERT … SELECT with its parameters as parameters, the block in
-	// binary (docs/postgres.md, "Session 15"). Its numbers are the
-	// account's last event number (the batch's own last, qReserveEvents
-	// took it before in the transaction) less $2 and $3, so that a batch
-	// can send it before it knows its numbers. Its data is NULL, which
-	// event_blocks refuses (failing the transaction), unless the owners'
-	// epoch is $6, the one its events' contacts were found as of.
+	// binary (docs/postgres.md, "Session 15").
 	qInsertBlock = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
+		SELECT a.account_id, $2, $3, $4, $5 FROM account_changes a WHERE a.account_id = $1`
+	// qInsertBlockAfter is qInsertBlock for an event call's block: its
+	// numbers are the account's last event number (the call's own last,
+	// which qReserveEvents took before in the transaction) less $2 and
+	// $3, so that a call can send it before it knows its numbers. Its
+	// data is NULL, which event_blocks refuses (failing the transaction),
+	// unless the owners' epoch is $6, the one its events' contacts were
+	// found as of.
+	qInsertBlockAfter = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
 		SELECT a.account_id, a.event_seq - $2, a.event_seq - $3, $4,
 			CASE WHEN a.change_seq - a.event_changes = $6 THEN $5::bytea END
 		FROM account_changes a WHERE a.account_id = $1`
@@ -430,7 +437,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 // round trip.
 var errLongWay = errors.New("the owners are looked up")
 
-// ownersMoved reports whether err is qInsertBlock's refusal of a block
+// ownersMoved reports whether err is qInsertBlockAfter's refusal of a block
 // whose events' owners were remembered as of an earlier epoch: its data
 // NULL. Citus relays a worker's error without the column's name, which
 // only the message then gives.
@@ -462,7 +469,7 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // (their sg_event_ids are in event_ids already: qInsertEventIDs or
 // qAddEventIDs). The blocks are queued on tx: they go to the database
 // with COMMIT, or before the rows' COPY when there are rows. A block goes
-// with its numbers' distances from the call's last (qInsertBlock), so a
+// with its numbers' distances from the call's last (qInsertBlockAfter), so a
 // call that does not know its numbers yet gives first as if its last
 // were 0, and has no rows; and with the owners' epoch its events' contacts
 // were found as of.
@@ -475,7 +482,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch
 	flush := func() {
 		if enc.Len() > 0 {
 			last := first + int64(len(evs)) - 1
-			tx.queueLast(qInsertBlock, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
+			tx.queueLast(qInsertBlockAfter, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
