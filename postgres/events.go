@@ -40,9 +40,8 @@ import (
 // account holds, under the account's lock. A batch with such an id (a
 // redelivery) is rolled back and tried again with qAddEventIDs, which
 // adds the new ids only and returns them: an event whose id it did not
-// add is a duplicate, not written. A refused event
-// leaves its number unused: an account's event numbers increase, with
-// gaps.
+// add is a duplicate, not written. A refused event leaves its number
+// unused: an account's event numbers increase, with gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
 // its primary key and in a unique index of sg_event_id); those rows stay,

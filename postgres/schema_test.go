@@ -300,6 +300,7 @@ func TestCitusRouting(t *testing.T) {
 		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
 		{"memberships held", qMembersHeld, []any{a.ID, []string{l.ID}, ids}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
+		{"email owners with their epoch", qEmailOwnersNow, []any{a.ID, []string{email}}},
 		{"unattached events", qEventsUnattached, []any{a.ID, []string{email}}},
 		{"CountContacts", "SELECT count(*) FROM contacts WHERE account_id = $1", []any{a.ID}},
 		{"delete contacts", qDeleteContacts, []any{a.ID, ids}},
