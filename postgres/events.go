@@ -19,21 +19,29 @@ import (
 	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
-// Events. A call stores all its batches in one transaction of three round
-// trips: the account's lock and event numbers (qReserveEvents) and, in the
-// same pipeline, the batch's sg_event_ids inserted into event_ids
-// (qInsertEventIDs); the owners of the emails the store does not remember
-// (qEmailOwners, owners.go), when there are any; then, in one pipeline,
-// the new events that have a contact as packed blocks (migration 0022,
+// Events. A call stores all its batches in one transaction: the account's
+// lock and event numbers (qReserveEvents) and, in the same pipeline, the
+// batch's sg_event_ids inserted into event_ids (qInsertEventIDs); the
+// owners of the emails the store does not remember (qEmailOwners,
+// owners.go), when there are any; then, in one pipeline, the new events
+// that have a contact as packed blocks (migration 0022,
 // internal/eventblock: one row of event_blocks per 4,096 numbers), and
 // the events with no contact yet as rows of events by COPY (AttachEvents
-// updates those). Idempotency is the database's: event_ids' primary key
-// refuses an id the account holds, under the account's lock. A batch with
-// such an id (a redelivery) is rolled back and tried again with
-// qAddEventIDs, which adds the new ids only and returns them: an event
-// whose id it did not add is a duplicate, not written. A refused event
-// leaves its number unused: an account's event numbers increase, with
-// gaps.
+// updates those). When every email's contact is known, the ones the
+// store does not remember read before the lock (qEmailOwnersNow), all of
+// it is one pipeline, one round trip with BEGIN and COMMIT: the blocks
+// carry their numbers relative to the account's last (qInsertBlockAfter
+// reads it) and hold their data only if the owners' epoch (owners.go) is
+// still the one the owners are true as of; otherwise the call goes again
+// the long way. Until 2026-12-06 every call made two or three round
+// trips, with the account locked from the first to the last.
+//
+// Idempotency is the database's: event_ids' primary key refuses an id the
+// account holds, under the account's lock. A batch with such an id (a
+// redelivery) is rolled back and tried again with qAddEventIDs, which
+// adds the new ids only and returns them: an event whose id it did not
+// add is a duplicate, not written. A refused event leaves its number
+// unused: an account's event numbers increase, with gaps.
 //
 // Until migration 0022 every event was a row of events (with entries in
 // its primary key and in a unique index of sg_event_id); those rows stay
@@ -46,11 +54,14 @@ const (
 		"coalesce(e.automation_id, ''), coalesce(e.marketing_campaign_id, ''), coalesce(e.url, ''), coalesce(e.sg_event_id, '')"
 
 	// qReserveEvents takes the account's lock, $2 event numbers and a
-	// change number, and lowers the account's oldest event time to $3 (the
-	// batch's): the last event number and the change number are returned.
-	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq, event_min_ts) VALUES ($1, $2, 1, $3)
+	// change number, which it counts as an event batch's (event_changes),
+	// and lowers the account's oldest event time to $3 (the batch's): the
+	// last event number, the change number and the owners' epoch
+	// (owners.go) are returned.
+	qReserveEvents = `INSERT INTO account_changes AS a (account_id, event_seq, change_seq, event_changes, event_min_ts) VALUES ($1, $2, 1, 1, $3)
 		ON CONFLICT (account_id) DO UPDATE SET event_seq = a.event_seq + $2, change_seq = a.change_seq + 1,
-			event_min_ts = least(a.event_min_ts, $3) RETURNING event_seq, change_seq`
+			event_changes = a.event_changes + 1, event_min_ts = least(a.event_min_ts, $3)
+		RETURNING event_seq, change_seq, change_seq - event_changes`
 
 	// qInsertEventIDs adds the sg_event_ids of $2 (distinct) to
 	// event_ids, in the pipeline that takes the account's lock: one
@@ -83,6 +94,17 @@ const (
 	// binary (docs/postgres.md, "Session 15").
 	qInsertBlock = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
 		SELECT a.account_id, $2, $3, $4, $5 FROM account_changes a WHERE a.account_id = $1`
+	// qInsertBlockAfter is qInsertBlock for an event call's block: its
+	// numbers are the account's last event number (the call's own last,
+	// which qReserveEvents took before in the transaction) less $2 and
+	// $3, so that a call can send it before it knows its numbers. Its
+	// data is NULL, which event_blocks refuses (failing the transaction),
+	// unless the owners' epoch is $6, the one its events' contacts were
+	// found as of.
+	qInsertBlockAfter = `INSERT INTO event_blocks (account_id, last_seq, first_seq, min_ts, data)
+		SELECT a.account_id, a.event_seq - $2, a.event_seq - $3, $4,
+			CASE WHEN a.change_seq - a.event_changes = $6 THEN $5::bytea END
+		FROM account_changes a WHERE a.account_id = $1`
 	// qScanBlocks reads the blocks holding events numbered after $2, in
 	// order: one range of the primary key.
 	qScanBlocks = `SELECT first_seq, data FROM event_blocks WHERE account_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`
@@ -187,9 +209,13 @@ func (r *eventRows) Err() error { return nil }
 // refused by the database.
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
-	var evs []segmentd.Event
-	var from []int               // the batch of each event of evs
-	seen := make(map[string]int) // sg_event_id → its event's index in evs
+	total := 0
+	for _, batch := range batches {
+		total += len(batch)
+	}
+	evs := make([]segmentd.Event, 0, total)
+	from := make([]int, 0, total)       // the batch of each event of evs
+	seen := make(map[string]int, total) // sg_event_id → its event's index in evs
 	for b, batch := range batches {
 		for _, ev := range batch {
 			if ev.SGEventID != "" {
@@ -212,7 +238,7 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if len(evs) == 0 {
 		return res, nil
 	}
-	var ids []string // the batch's sg_event_ids
+	ids := make([]string, 0, len(evs)) // the batch's sg_event_ids
 	for i := range evs {
 		if evs[i].SGEventID != "" {
 			ids = append(ids, evs[i].SGEventID)
@@ -227,27 +253,21 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		emails[i] = evs[i].Email
 	}
 	held := make([]bool, len(evs))
-	var first, change int64
-	var looked map[string]string // the owners looked up (not remembered): email → contact id, "" for none
+	var last, change, epoch int64 // the batch's last event number, its change number, the owners' epoch
+	var looked map[string]string  // the owners looked up (not remembered): email → contact id, "" for none
 	// redelivered: a first try found an id the account holds, so the ids
 	// go in by qAddEventIDs, which tells the new ones, rather than by
 	// qInsertEventIDs, which refuses the whole batch.
 	redelivered := false
-	try := func(tx *pipedTx) error {
-		looked = nil
-		for i := range evs {
-			evs[i].ContactID = ""
-			// Held, until the ids are added, when they have one.
-			held[i] = redelivered && evs[i].SGEventID != ""
-		}
-		// The account's lock first: the statements after it, in the same
-		// pipeline and later, see every event and contact write committed
-		// before the lock was granted, and no other writer of the account
-		// runs until this one commits.
-		var last int64
-		var b pgx.Batch
-		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change) })
+	// queueLock queues, on b, the account's lock first: the statements
+	// after it, in the same pipeline and later, see every event and
+	// contact write committed before the lock was granted, and no other
+	// writer of the account runs until this one commits.
+	queueLock := func(b *pgx.Batch) {
+		b.Queue(qReserveEvents, acct, len(evs), oldest).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &change, &epoch) })
 		b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
+	}
+	queueIDs := func(b *pgx.Batch) {
 		switch {
 		case len(ids) > 0 && !redelivered:
 			b.Queue(qInsertEventIDs, acct, ids)
@@ -263,13 +283,23 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				return rows.Err()
 			})
 		}
+	}
+	try := func(tx *pipedTx) error {
+		looked = nil
+		for i := range evs {
+			evs[i].ContactID = ""
+			// Held, until the ids are added, when they have one.
+			held[i] = redelivered && evs[i].SGEventID != ""
+		}
+		var b pgx.Batch
+		queueLock(&b)
+		queueIDs(&b)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
-		first = last - int64(len(evs)) + 1
 		// Each event's contact: the one its email names now, remembered or
 		// looked up.
-		known := s.owners.known(acct, change, emails)
+		known := s.owners.known(acct, epoch, emails)
 		var ask []string
 		asked := make(map[string]bool)
 		for i := range evs {
@@ -297,11 +327,62 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				}
 			}
 		}
-		return s.writeEvents(ctx, tx, acct, first, evs, held)
+		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
-	// BEGIN goes with the lock's pipeline, COMMIT with the blocks'
-	// (pipedTx): two or three round trips a call.
-	err := s.inPipedTx(ctx, try)
+	// The owners, when every email has one: those remembered, and the
+	// others read before the lock with the epoch they are true as of
+	// (one statement, one snapshot), when it is the remembered one's. An
+	// email with no contact sends the call the long way: its event is a
+	// row, which goes by COPY.
+	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
+	ok := !none && len(missing) == 0
+	if !none && len(missing) > 0 {
+		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			s.owners.learn(acct, at, found)
+			if !known || at == remembered {
+				remembered, ok = at, true
+				for i := range evs {
+					if id, looked := found[emails[i]]; looked {
+						owners[i] = id
+					}
+					ok = ok && owners[i] != ""
+				}
+			}
+		}
+	}
+	err := errLongWay
+	if ok {
+		// One round trip: the lock, the blocks, whose data the database
+		// takes only if the owners are still those remembered (if not, the
+		// long way, try, looks them up again), and the ids.
+		err = s.inPipedTx(ctx, func(tx *pipedTx) error {
+			for i := range evs {
+				evs[i].ContactID = owners[i]
+			}
+			queueLock(&tx.pending)
+			// No number is known yet, and none is needed: the blocks'
+			// numbers go as distances from the batch's last, numbered 0.
+			if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
+				return err
+			}
+			queueIDs(&tx.pending)
+			return nil
+		})
+		if ownersMoved(err) {
+			err = errLongWay
+		} else if err == nil {
+			s.oneTrip.Add(1)
+		}
+	}
+	if err == errLongWay {
+		// BEGIN goes with the lock's pipeline, COMMIT with the blocks'
+		// (pipedTx): two or three round trips.
+		err = s.inPipedTx(ctx, try)
+	}
 	if heldIDViolation(err) {
 		// A redelivery: the first try rolled back whole (its numbers are
 		// taken again), and the second tells the held ids from the new.
@@ -311,29 +392,59 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	if err != nil {
 		return nil, err
 	}
+	first := last - int64(len(evs)) + 1
 	var through int64
 	for i := range evs {
 		if !held[i] {
 			through = first + int64(i)
 		}
 	}
-	s.owners.learn(acct, change, looked)
+	s.owners.learn(acct, epoch, looked)
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}
-	for i := range evs {
-		r := &res[from[i]]
-		if held[i] {
-			r.Duplicates++
-			continue
+	// Each batch's events are a run of evs: its stored events are that
+	// run itself when none is held, and a copy without the held ones
+	// otherwise.
+	for lo := 0; lo < len(evs); {
+		hi, heldIn := lo, false
+		for ; hi < len(evs) && from[hi] == from[lo]; hi++ {
+			heldIn = heldIn || held[hi]
 		}
-		r.Added++
-		if evs[i].ContactID == "" {
-			r.Unmatched++
+		r := &res[from[lo]]
+		if !heldIn {
+			r.Events = evs[lo:hi:hi]
 		}
-		r.Events = append(r.Events, evs[i])
+		for i := lo; i < hi; i++ {
+			if held[i] {
+				r.Duplicates++
+				continue
+			}
+			r.Added++
+			if evs[i].ContactID == "" {
+				r.Unmatched++
+			}
+			if heldIn {
+				r.Events = append(r.Events, evs[i])
+			}
+		}
+		lo = hi
 	}
 	return res, nil
+}
+
+// errLongWay is AddEventBatches' mark of a call not tried yet in one
+// round trip.
+var errLongWay = errors.New("the owners are looked up")
+
+// ownersMoved reports whether err is qInsertBlockAfter's refusal of a block
+// whose events' owners were remembered as of an earlier epoch: its data
+// NULL. Citus relays a worker's error without the column's name, which
+// only the message then gives.
+func ownersMoved(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23502" &&
+		(pe.ColumnName == "data" || strings.Contains(pe.Message, `column "data"`))
 }
 
 // heldIDViolation reports whether err is qInsertEventIDs' refusal of an
@@ -357,8 +468,12 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // number first+i: those with a contact as blocks, the others as rows
 // (their sg_event_ids are in event_ids already: qInsertEventIDs or
 // qAddEventIDs). The blocks are queued on tx: they go to the database
-// with COMMIT, or before the rows' COPY when there are rows.
-func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first int64, evs []segmentd.Event, held []bool) error {
+// with COMMIT, or before the rows' COPY when there are rows. A block goes
+// with its numbers' distances from the call's last (qInsertBlockAfter), so a
+// call that does not know its numbers yet gives first as if its last
+// were 0, and has no rows; and with the owners' epoch its events' contacts
+// were found as of.
+func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch int64, evs []segmentd.Event, held []bool) error {
 	skip := make([]bool, len(evs)) // not a row: held, or in a block
 	rows := 0
 	enc := encoders.Get().(*eventblock.Encoder)
@@ -366,7 +481,8 @@ func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first int64,
 	var blockFirst, blockLast int64
 	flush := func() {
 		if enc.Len() > 0 {
-			tx.queueLast(qInsertBlock, acct, blockLast, blockFirst, enc.MinTimestamp(), enc.Bytes()) // Bytes is a copy
+			last := first + int64(len(evs)) - 1
+			tx.queueLast(qInsertBlockAfter, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
@@ -407,6 +523,38 @@ const qEmailOwners = `SELECT v.email, coalesce(
 	(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = v.email),
 	(SELECT min(a.contact_id) FROM contact_alternate_emails a WHERE a.account_id = $1 AND a.email = v.email), '')
 	FROM unnest($2::text[]) AS v (email)`
+
+// qEmailOwnersNow is qEmailOwners with the owners' epoch (owners.go) of
+// the same snapshot on every row, read without the account's lock; no
+// row when the account has no row of account_changes yet.
+const qEmailOwnersNow = `SELECT a.change_seq - a.event_changes, v.email, coalesce(
+	(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.email = v.email),
+	(SELECT min(e.contact_id) FROM contact_alternate_emails e WHERE e.account_id = $1 AND e.email = v.email), '')
+	FROM account_changes a, unnest($2::text[]) AS v (email) WHERE a.account_id = $1`
+
+// emailOwnersNow maps each of emails (distinct) to its owner ("" for
+// none), as qEmailOwners, and returns the epoch they are true as of;
+// nil when the account has no epoch yet.
+func emailOwnersNow(ctx context.Context, q querier, acct int64, emails []string) (int64, map[string]string, error) {
+	rows, err := q.Query(ctx, qEmailOwnersNow, acct, emails)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var epoch int64
+	var out map[string]string
+	for rows.Next() {
+		var email, id string
+		if err := rows.Scan(&epoch, &email, &id); err != nil {
+			return 0, nil, err
+		}
+		if out == nil {
+			out = make(map[string]string, len(emails))
+		}
+		out[email] = id
+	}
+	return epoch, out, rows.Err()
+}
 
 // contactIDsByEmail maps each of emails (lower-cased) to the id of the
 // contact whose email it is or, failing that, whose alternate email it is

@@ -13,19 +13,30 @@ import (
 // statements. The store remembers, per account, the contact each email
 // of its stored events named, and the contact each email of the contacts
 // its upserts read or wrote is the own email of, as of the account's
-// change number of the batch that learned them; a batch whose change
-// number is the next one (no write of any server took a number in
-// between, and every write that can change which contact an email names
-// takes one) trusts what is remembered: an event batch sends the owners
-// it knows with the events, and the statement looks up only the others;
-// an upsert does not read the rows of the contacts its membership-only
-// patches name (upsert.go). Any other number, a write of this server's or
-// another's in between, and the account's owners are forgotten. The
-// owners are learned from what the batch stored, and only after its
-// transaction committed: a rolled-back batch's number is taken again by
-// the next writer. An upsert, which can change which contact an email
-// names, learns its contacts' emails anew and forgets the emails whose
-// owner it may have changed (wrote).
+// owners' epoch: its change number less the change numbers event batches
+// took (account_changes.event_changes, migration 0024). Every write that
+// can change which contact an email names takes a change number and no
+// event batch changes a contact, so the owners of two moments of one
+// epoch are the same, whichever server wrote in between.
+//
+// An event batch whose epoch, read under the account's lock, is the
+// remembered one uses the owners it knows and looks up only the others;
+// a batch of emails all remembered sends its blocks with its lock in one
+// round trip, each block's data on the condition that the epoch is still
+// the one remembered (AddEventBatches). An upsert, which takes a change
+// number and so moves the epoch by one, trusts what is remembered when
+// it is as of the epoch just before its own (no other write that can
+// change an owner came in between): it does not read the rows of the
+// contacts its membership-only patches name (upsert.go); then it learns
+// its contacts' emails anew and forgets the emails whose owner it may
+// have changed (wrote), and what is remembered is as of its epoch. A
+// later epoch than the remembered one, and the account's owners are
+// forgotten. The owners are learned from what a batch read or stored,
+// and only after its transaction committed (a rolled-back batch's number
+// is taken again by the next writer), or from one statement that read
+// the epoch with them (qEmailOwnersNow). Until 2026-12-06 they were kept
+// as of a change number, which any write in between made stale, another
+// server's event batch among them.
 
 // maxOwners bounds the emails remembered, all accounts together: an
 // account of the 1M-contact bench's size is remembered whole. A map of a
@@ -55,11 +66,11 @@ type owners struct {
 // bench marking them, and the lookups as much again; docs/postgres.md,
 // *Remembered email owners*).
 type accountOwners struct {
-	change int64             // the change number they are true as of
-	slot   map[uint64]uint32 // the email's hash → its entry
-	ents   []ownerEntry      // the entries, and among them the dead ones
-	text   []byte            // each entry's email then its owner's id, appended
-	dead   int               // entries no slot names: an upsert replaced or forgot them
+	epoch int64             // the owners' epoch they are true as of
+	slot  map[uint64]uint32 // the email's hash → its entry
+	ents  []ownerEntry      // the entries, and among them the dead ones
+	text  []byte            // each entry's email then its owner's id, appended
+	dead  int               // entries no slot names: an upsert replaced or forgot them
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
@@ -118,18 +129,18 @@ func (o *owners) hashOf(email string) uint64 {
 
 // known returns, for each of emails, the owner remembered (nil: not
 // remembered; "": no contact) when the account's owners are true as of
-// change-1, the number before the batch's own; nil otherwise.
-func (o *owners) known(acct, change int64, emails []string) []*string {
+// epoch, the batch's own; nil otherwise.
+func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
-	if a != nil && a.change < change-1 {
-		// A write came in between: what is remembered is stale for good.
+	if a != nil && a.epoch < epoch {
+		// A contact may have changed: what is remembered is stale for good.
 		o.n -= len(a.ents)
 		delete(o.accts, acct)
 		return nil
 	}
-	if a == nil || a.change != change-1 {
+	if a == nil || a.epoch != epoch {
 		return nil
 	}
 	out := make([]*string, len(emails))
@@ -148,14 +159,45 @@ func (o *owners) known(acct, change int64, emails []string) []*string {
 	return out
 }
 
-// learn records the owners a batch that took change number change looked
-// up (email → contact id, "" for none), once it committed. The owners it
-// knew already (known) stay as they are: the batch's number is the next
-// one after theirs.
-func (o *owners) learn(acct, change int64, found map[string]string) {
+// resolve returns, in one pass, the owner remembered for each of emails
+// ("" where it is not), whether any is (known) and the epoch they are true
+// as of, the distinct emails not remembered, and whether one is
+// remembered as naming no contact (none).
+func (o *owners) resolve(acct int64, emails []string) (epoch int64, ids []string, known bool, missing []string, none bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	a := o.advance(acct, change, len(found))
+	a := o.accts[acct]
+	ids = make([]string, len(emails))
+	var asked map[string]bool
+	for i, e := range emails {
+		if a != nil {
+			if id, ok := a.lookup(o.hashOf(e), e); ok {
+				ids[i], known, none = id, true, none || id == ""
+				continue
+			}
+		}
+		if asked == nil {
+			asked = make(map[string]bool)
+		}
+		if !asked[e] {
+			asked[e] = true
+			missing = append(missing, e)
+		}
+	}
+	if a != nil {
+		epoch = a.epoch
+	}
+	return epoch, ids, known, missing, none
+}
+
+// learn records the owners looked up as of epoch epoch (email → contact
+// id, "" for none): by a batch under its lock, once it committed, or by
+// one statement that read the epoch with them. The owners remembered of
+// the same epoch stay; those of an earlier one go.
+func (o *owners) learn(acct, epoch int64, found map[string]string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.advance(acct, epoch, false, len(found))
 	if a == nil {
 		return
 	}
@@ -175,18 +217,19 @@ type ownedEmail struct {
 
 // soleOwners returns, of emails, those remembered as the own email of a
 // contact with no other identifier (ownerEntry.sole), with that contact's
-// id, when the account's owners are true as of change-1, the number
-// before the upsert's own; nil otherwise. Unlike known, it forgets
-// nothing: an upsert waiting for the account's lock takes its number as
-// soon as the one before commits, often before that one learned.
-func (o *owners) soleOwners(acct, change int64, emails []string) map[string]string {
+// id, when the account's owners are true as of epoch-1, the one before
+// the upsert's own (its change number moved the epoch by one); nil
+// otherwise. Unlike known, it forgets nothing: an upsert waiting for the
+// account's lock takes its number as soon as the one before commits,
+// often before that one learned.
+func (o *owners) soleOwners(acct, epoch int64, emails []string) map[string]string {
 	if len(emails) == 0 {
 		return nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
-	if a == nil || a.change != change-1 {
+	if a == nil || a.epoch != epoch-1 {
 		return nil
 	}
 	var out map[string]string
@@ -204,15 +247,17 @@ func (o *owners) soleOwners(acct, change int64, emails []string) map[string]stri
 	return out
 }
 
-// wrote records what an upsert that took change number change knows once
-// it committed: the own emails of the contacts it read or wrote, as they
-// stand after it, and the emails whose owner it may have changed
-// otherwise (forget: a contact's email it replaced, the alternate emails
-// it set or added), which are forgotten.
-func (o *owners) wrote(acct, change int64, forget []string, own []ownedEmail) {
+// wrote records what an upsert whose change number moved the owners'
+// epoch to epoch knows once it committed: the own emails of the contacts
+// it read or wrote, as they stand after it, and the emails whose owner it
+// may have changed otherwise (forget: a contact's email it replaced, the
+// alternate emails it set or added), which are forgotten. The owners
+// remembered as of epoch-1 are made true as of epoch by it, being the one
+// write in between.
+func (o *owners) wrote(acct, epoch int64, forget []string, own []ownedEmail) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	a := o.advance(acct, change, len(own))
+	a := o.advance(acct, epoch, true, len(own))
 	if a == nil {
 		return
 	}
@@ -240,28 +285,29 @@ func (o *owners) wrote(acct, change int64, forget []string, own []ownedEmail) {
 	}
 }
 
-// advance returns acct's owners made true as of change, which a batch
-// that took change number change is about to add to (nil: a later batch
-// learned already): the same ones when they were true as of change-1,
-// else new ones. When the memory cannot take n more, the other accounts'
-// owners make room (they may be stale, and an idle account's would
-// otherwise be kept for good).
-func (o *owners) advance(acct, change int64, n int) *accountOwners {
+// advance returns acct's owners made true as of epoch, which a batch
+// that learned as of epoch is about to add n entries to (nil: a later
+// epoch's are remembered already): the same ones when they are of epoch,
+// or, for an upsert (upsert: the batch moved the epoch by one, and
+// changes what it changed), of epoch-1; else new ones. When the memory
+// cannot take n more, the other accounts' owners make room (they may be
+// stale, and an idle account's would otherwise be kept for good).
+func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 	if o.accts == nil {
 		o.accts = map[int64]*accountOwners{}
 		o.seed = maphash.MakeSeed()
 	}
 	a := o.accts[acct]
 	switch {
-	case a != nil && a.change > change:
+	case a != nil && a.epoch > epoch:
 		return nil
-	case a != nil && a.change == change-1:
-		a.change = change
+	case a != nil && (a.epoch == epoch || upsert && a.epoch == epoch-1):
+		a.epoch = epoch
 	default:
 		if a != nil {
 			o.n -= len(a.ents)
 		}
-		a = &accountOwners{change: change, slot: make(map[uint64]uint32, n)}
+		a = &accountOwners{epoch: epoch, slot: make(map[uint64]uint32, n)}
 		o.accts[acct] = a
 	}
 	if o.n+n > maxOwners {

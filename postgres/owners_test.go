@@ -12,9 +12,9 @@ import (
 )
 
 // The owners of events' emails that a store remembers (owners.go) are
-// used only while no write took a change number in between, whichever
-// server wrote: an event always goes to the contact its email names when
-// it is stored. Two stores on one schema stand for two servers.
+// used only while no write that can change a contact moved their epoch,
+// whichever server wrote: an event always goes to the contact its email
+// names when it is stored. Two stores on one schema stand for two servers.
 func TestEventOwnersRemembered(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
@@ -58,11 +58,11 @@ func TestEventOwnersRemembered(t *testing.T) {
 		event(a, "x@example.com", first)
 		event(a, "nobody@example.com", "")
 		// Remembered now: the next batch, with no write in between, sends them.
-		var ch int64
-		if err := a.pool.QueryRow(ctx, "SELECT change_seq FROM account_changes WHERE account_id = $1", acct.ID).Scan(&ch); err != nil {
+		var epoch int64
+		if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acct.ID).Scan(&epoch); err != nil {
 			t.Fatal(err)
 		}
-		if k := a.owners.known(acct.ID, ch+1, []string{"x@example.com", "nobody@example.com"}); k == nil || *k[0] != first || *k[1] != "" {
+		if k := a.owners.known(acct.ID, epoch, []string{"x@example.com", "nobody@example.com"}); k == nil || *k[0] != first || *k[1] != "" {
 			t.Fatalf("the owners remembered after two batches: %v", k)
 		}
 		event(a, "x@example.com", first)
@@ -92,7 +92,7 @@ func TestEventOwnersRemembered(t *testing.T) {
 func TestEventOwnersBounded(t *testing.T) {
 	var o owners
 	o.learn(1, 5, map[string]string{"a@example.com": "c1"})
-	if got := o.known(1, 6, []string{"a@example.com"}); got == nil || *got[0] != "c1" {
+	if got := o.known(1, 5, []string{"a@example.com"}); got == nil || *got[0] != "c1" {
 		t.Fatalf("known right after learning: %v", got)
 	}
 	if got := o.known(1, 9, []string{"a@example.com"}); got != nil || o.accts[1] != nil || o.n != 0 {
@@ -107,7 +107,7 @@ func TestEventOwnersBounded(t *testing.T) {
 		t.Fatalf("n = %d after filling, want %d", o.n, maxOwners)
 	}
 	o.learn(3, 7, map[string]string{"b@example.com": "c2"})
-	if got := o.known(3, 8, []string{"b@example.com"}); got == nil || *got[0] != "c2" {
+	if got := o.known(3, 7, []string{"b@example.com"}); got == nil || *got[0] != "c2" {
 		t.Fatalf("a busy account learned nothing once an idle one filled the memory: %v", got)
 	}
 	if o.accts[2] != nil || o.n != 1 {
@@ -121,7 +121,7 @@ func TestEventOwnersBounded(t *testing.T) {
 func TestEventOwnersHashCollision(t *testing.T) {
 	o := owners{hash: func(string) uint64 { return 1 }}
 	o.learn(1, 5, map[string]string{"a@example.com": "c1", "b@example.com": "c2", "c@example.com": ""})
-	got := o.known(1, 6, []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"})
+	got := o.known(1, 5, []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"})
 	if got == nil {
 		t.Fatal("nothing known")
 	}
@@ -143,8 +143,9 @@ func TestEventOwnersHashCollision(t *testing.T) {
 
 // An upsert's membership-only patches (an email alone) skip the rows of
 // the contacts the store remembers that email naming (owners.go,
-// upsert.go) only while no write took a change number in between, and
-// each upsert keeps what is remembered true: the contact it gives
+// upsert.go) only while no other write that can change an owner moved the
+// owners' epoch (another server's event batch does not), and each upsert
+// keeps what is remembered true: the contact it gives
 // another identifier is no longer matched by its email alone, and the
 // emails whose owner it changes are learned anew or forgotten, for the
 // events as for the upserts. Two stores on one schema stand for two
@@ -185,13 +186,13 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		}
 		ptr := func(s string) *string { return &s }
 		only := func(email string) segmentd.ContactPatch { return segmentd.ContactPatch{Email: &email} }
-		change := func() int64 {
+		epoch := func() int64 {
 			t.Helper()
-			var ch int64
-			if err := a.pool.QueryRow(ctx, "SELECT change_seq FROM account_changes WHERE account_id = $1", acct.ID).Scan(&ch); err != nil {
+			var ep int64
+			if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acct.ID).Scan(&ep); err != nil {
 				t.Fatal(err)
 			}
-			return ch
+			return ep
 		}
 		onList := func(list, want string) {
 			t.Helper()
@@ -203,8 +204,16 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		name := "Ann"
 		res := upsert(a, segmentd.ContactPatch{Email: ptr("x@example.com"), FirstName: &name}, lists[0])
 		x := res.Contacts[0].ID
-		if got := a.owners.soleOwners(acct.ID, change()+1, []string{"x@example.com"}); got["x@example.com"] != x {
+		if got := a.owners.soleOwners(acct.ID, epoch()+1, []string{"x@example.com"}); got["x@example.com"] != x {
 			t.Fatalf("the upsert's contact is not remembered: %v", got)
+		}
+		// Another server's event batch takes a change number but changes no
+		// contact: what is remembered stays true for the next upsert.
+		if _, err := b.AddEvents(ctx, acct.ID, []segmentd.Event{{Email: "x@example.com", Type: "open", Timestamp: now, SGEventID: "uo-b"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.owners.soleOwners(acct.ID, epoch()+1, []string{"x@example.com"}); got["x@example.com"] != x {
+			t.Fatalf("the upsert's contact is forgotten after another server's event batch: %v", got)
 		}
 		res = upsert(a, only("x@example.com"), lists[1])
 		if len(res.Errors) > 0 || !slices.Equal(res.Joined, []string{x}) || res.Updated != 1 {
@@ -304,14 +313,22 @@ func TestUpsertOwnersReplaced(t *testing.T) {
 	var o owners
 	o.learn(1, 5, map[string]string{"a@example.com": "", "b@example.com": "c9"})
 	o.wrote(1, 6, []string{"b@example.com"}, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
-	if got := o.known(1, 7, []string{"a@example.com", "b@example.com"}); got == nil || got[0] == nil || *got[0] != "c1" || got[1] != nil {
+	if got := o.known(1, 6, []string{"a@example.com", "b@example.com"}); got == nil || got[0] == nil || *got[0] != "c1" || got[1] != nil {
 		t.Fatalf("after the upsert: %v", got)
 	}
 	if got := o.soleOwners(1, 7, []string{"a@example.com"}); got["a@example.com"] != "c1" {
 		t.Fatalf("sole owners: %v", got)
 	}
 	if got := o.soleOwners(1, 8, []string{"a@example.com"}); got != nil {
-		t.Fatalf("sole owners a change later: %v", got)
+		t.Fatalf("sole owners an epoch later: %v", got)
+	}
+	// Owners looked up as of the upsert's epoch, learned before it
+	// committed: they stay, and the upsert's own are added.
+	var p owners
+	p.learn(1, 7, map[string]string{"d@example.com": "c4"})
+	p.wrote(1, 7, nil, []ownedEmail{{email: "e@example.com", id: "c5", sole: true}})
+	if got := p.known(1, 7, []string{"d@example.com", "e@example.com"}); got == nil || got[0] == nil || *got[0] != "c4" || got[1] == nil || *got[1] != "c5" {
+		t.Fatalf("an upsert's owners and those learned of its epoch: %v", got)
 	}
 	ch := int64(7)
 	for round := range 10 {
@@ -328,4 +345,117 @@ func TestUpsertOwnersReplaced(t *testing.T) {
 	if got := o.soleOwners(1, ch, []string{"u5@example.com", "a@example.com"}); len(got) != 1 || got["a@example.com"] != "c1" {
 		t.Fatalf("sole owners after the last round: %v", got)
 	}
+}
+
+// A call whose emails' owners are all known goes in one round trip: the
+// owners not remembered are read before the account's lock, with their
+// epoch. Another server's event batches leave the epoch as it is: they
+// change no contact. The blocks of such a call take their numbers from
+// the account's last; a redelivered id, or an email with no contact,
+// sends a call the long way.
+func TestEventsOneRoundTrip(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		dsn := freshSchema(t, srv)
+		open := func() *Store {
+			st, err := Open(ctx, dsn, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		a, b := open(), open()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		acct, err := a.CreateAccount(ctx, "one trip", 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emails := []string{"x@example.com", "y@example.com", "z@example.com"}
+		owner := map[string]string{}
+		for _, e := range emails {
+			res, err := a.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &e}}, nil, now)
+			if err != nil || len(res.Contacts) != 1 {
+				t.Fatalf("upsert %s: %v %+v", e, err, res)
+			}
+			owner[e] = res.Contacts[0].ID
+		}
+		events := func(prefix string, n int) []segmentd.Event {
+			evs := make([]segmentd.Event, n)
+			for i := range evs {
+				evs[i] = segmentd.Event{Email: emails[i%3], Type: "open", Timestamp: now.Add(time.Duration(i) * time.Millisecond),
+					SGEventID: fmt.Sprintf("%s-%d", prefix, i)}
+			}
+			return evs
+		}
+		add := func(st *Store, batches ...[]segmentd.Event) []segmentd.EventsResult {
+			t.Helper()
+			res, err := st.AddEventBatches(ctx, acct.ID, batches)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		add(a, events("first", 3))
+		if got := a.oneTrip.Load(); got != 1 {
+			t.Fatalf("%d calls in one round trip, want 1: the owners read before the lock", got)
+		}
+		add(b, events("b", 2)) // another server's events
+		var epoch int64
+		if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acct.ID).Scan(&epoch); err != nil {
+			t.Fatal(err)
+		}
+		if k := a.owners.known(acct.ID, epoch, emails); k == nil || k[0] == nil || *k[0] != owner[emails[0]] {
+			t.Fatalf("the owners are not remembered as true after another server's events: %v", k)
+		}
+		// 5,000 events in two batches: two blocks (blockSpan), numbered
+		// after the other server's.
+		res := add(a, events("p", 3000), events("q", 2000))
+		if got := a.oneTrip.Load(); got != 2 {
+			t.Fatalf("%d calls in one round trip, want 2", got)
+		}
+		if res[0].Added != 3000 || res[1].Added != 2000 || res[1].EventsThrough != 5005 || res[0].Unmatched+res[1].Unmatched != 0 {
+			t.Fatalf("results %+v / %+v", brief(res[0]), brief(res[1]))
+		}
+		var blocks int
+		if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM event_blocks WHERE account_id = $1 AND first_seq > 5", acct.ID).Scan(&blocks); err != nil {
+			t.Fatal(err)
+		}
+		if blocks != 2 {
+			t.Fatalf("%d blocks for 5,000 events, want 2", blocks)
+		}
+		// A redelivered id, with a new one: the long way tells them apart.
+		res = add(a, []segmentd.Event{events("p", 2)[1], events("r", 1)[0]})
+		if got := a.oneTrip.Load(); got != 2 || res[0].Added != 1 || res[0].Duplicates != 1 || res[0].EventsThrough != 5007 {
+			t.Fatalf("a redelivery: %d calls in one round trip, result %+v", got, brief(res[0]))
+		}
+		// An email with no contact: its event is a row.
+		nobody := segmentd.Event{Email: "nobody@example.com", Type: "open", Timestamp: now, SGEventID: "u-0"}
+		res = add(a, []segmentd.Event{nobody, events("s", 1)[0]})
+		if got := a.oneTrip.Load(); got != 2 || res[0].Added != 2 || res[0].Unmatched != 1 || res[0].EventsThrough != 5009 {
+			t.Fatalf("an email with no contact: %d calls in one round trip, result %+v", got, brief(res[0]))
+		}
+		stored, last, err := a.ScanEvents(ctx, acct.ID, 0, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != 5008 || last != 5009 {
+			t.Fatalf("%d events stored through %d, want 5,008 through 5,009", len(stored), last)
+		}
+		want := append(append(append(append(append(events("first", 3), events("b", 2)...), events("p", 3000)...), events("q", 2000)...),
+			events("r", 1)...), nobody, events("s", 1)[0])
+		for i, ev := range stored {
+			w := want[i]
+			if ev.SGEventID != w.SGEventID || ev.Email != w.Email || ev.ContactID != owner[w.Email] || !ev.Timestamp.Equal(w.Timestamp) {
+				t.Fatalf("event %d: %s %s %s %v, want %s %s %s %v", i, ev.SGEventID, ev.Email, ev.ContactID, ev.Timestamp,
+					w.SGEventID, w.Email, owner[w.Email], w.Timestamp)
+			}
+		}
+	})
+}
+
+// brief is an EventsResult without its events, to print.
+func brief(r segmentd.EventsResult) segmentd.EventsResult {
+	r.Events = nil
+	return r
 }

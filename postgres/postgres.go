@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,9 @@ type Store struct {
 	schema string
 	// owners remembers the contacts events' emails named (owners.go).
 	owners owners
+	// oneTrip counts the event calls stored in one round trip
+	// (AddEventBatches), for tests.
+	oneTrip atomic.Int64
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is
@@ -407,9 +411,13 @@ const (
 	// qNextChange takes the account's next change number. Taken under the
 	// row lock, the numbers of one account are given in commit order: a
 	// writer can take the next number only after the previous holder has
-	// committed (or rolled back, and its number is given again).
+	// committed (or rolled back, and its number is given again). It
+	// returns the number and the owners' epoch (owners.go) it moved the
+	// account to: a writer other than an event batch (qReserveEvents)
+	// moves it by one.
 	qNextChange = `INSERT INTO account_changes AS a (account_id, change_seq) VALUES ($1, 1)
-		ON CONFLICT (account_id) DO UPDATE SET change_seq = a.change_seq + 1 RETURNING change_seq`
+		ON CONFLICT (account_id) DO UPDATE SET change_seq = a.change_seq + 1
+		RETURNING change_seq, change_seq - event_changes`
 )
 
 // lockAccount takes the account's lock for the transaction.
@@ -421,9 +429,15 @@ func lockAccount(ctx context.Context, tx pgx.Tx, acct int64) error {
 // nextChange takes the account's lock and its next change number, and
 // tells the servers that follow the database that the account changed.
 func nextChange(ctx context.Context, tx txConn, acct int64) (int64, error) {
-	var seq int64
-	err := lockAndNotify(ctx, tx, acct, qNextChange, []any{acct}, &seq)
+	seq, _, err := nextChangeEpoch(ctx, tx, acct)
 	return seq, err
+}
+
+// nextChangeEpoch is nextChange that also returns the owners' epoch the
+// number moved the account to (owners.go).
+func nextChangeEpoch(ctx context.Context, tx txConn, acct int64) (seq, epoch int64, err error) {
+	err = lockAndNotify(ctx, tx, acct, qNextChange, []any{acct}, &seq, &epoch)
+	return seq, epoch, err
 }
 
 // lockAndNotify runs query, which takes the account's lock and returns

@@ -300,6 +300,7 @@ func TestCitusRouting(t *testing.T) {
 		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
 		{"memberships held", qMembersHeld, []any{a.ID, []string{l.ID}, ids}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
+		{"email owners with their epoch", qEmailOwnersNow, []any{a.ID, []string{email}}},
 		{"unattached events", qEventsUnattached, []any{a.ID, []string{email}}},
 		{"CountContacts", "SELECT count(*) FROM contacts WHERE account_id = $1", []any{a.ID}},
 		{"delete contacts", qDeleteContacts, []any{a.ID, ids}},
@@ -312,6 +313,7 @@ func TestCitusRouting(t *testing.T) {
 		{"ScanEvents", qScanEvents, []any{a.ID, int64(0), 50000, int64(100)}},
 		{"event blocks", qScanBlocks, []any{a.ID, int64(0), blocksPerRead}},
 		{"insert a block", qInsertBlock, []any{a.ID, int64(2), int64(1), int64(0), []byte{1}}},
+		{"insert a call's block", qInsertBlockAfter, []any{a.ID, int64(2), int64(1), int64(0), []byte{1}, int64(0)}},
 		{"forget event ids", qForgetEventIDs, []any{a.ID, []string{"sg-1"}}},
 		{"last block", qBlocksLastSeq, []any{a.ID}},
 		{"attach events", qAttachEvents, []any{a.ID, []string{email}, ids}},
@@ -344,7 +346,7 @@ func TestCitusRouting(t *testing.T) {
 	}
 	// A block reaches the worker as a parameter, not written out in the
 	// statement's text for the worker to parse again.
-	plan, err := queryAll(ctx, conn, scanString, "EXPLAIN (VERBOSE) "+qInsertBlock, a.ID, int64(2), int64(1), int64(0), []byte{0xab, 0xcd})
+	plan, err := queryAll(ctx, conn, scanString, "EXPLAIN (VERBOSE) "+qInsertBlockAfter, a.ID, int64(2), int64(1), int64(0), []byte{0xab, 0xcd}, int64(0))
 	if err != nil {
 		t.Fatalf("insert a block: EXPLAIN: %v", err)
 	}

@@ -77,30 +77,34 @@ type upsertBatch struct {
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
 	var res segmentd.UpsertResult
 	var b *upsertBatch
+	var epoch int64 // the owners' epoch the upsert's change number moved the account to (owners.go)
 	err := s.inPipedTx(ctx, func(tx *pipedTx) error {
-		seq, err := nextChange(ctx, tx, acct)
+		var seq int64
+		var err error
+		seq, epoch, err = nextChangeEpoch(ctx, tx, acct)
 		if err != nil {
 			return err
 		}
-		res, b, err = s.upsertTx(ctx, tx, acct, seq, patches, listIDs, now, "", true)
+		res, b, err = s.upsertTx(ctx, tx, acct, seq, epoch, patches, listIDs, now, "", true)
 		return err
 	})
 	if err != nil {
 		return segmentd.UpsertResult{}, err
 	}
 	forget, own := b.owned()
-	s.owners.wrote(acct, res.Change, forget, own)
+	s.owners.wrote(acct, epoch, forget, own)
 	return res, nil
 }
 
 // upsertTx is UpsertContacts inside tx, under change number seq, which
-// the transaction took. newID, when not "", is the id of the first
+// the transaction took, and which moved the account's owners' epoch
+// (owners.go) to epoch. newID, when not "", is the id of the first
 // contact the batch creates (a revived one, PutContact). joined: stored
 // contacts no patch changed are left unwritten and reported in
 // UpsertResult.Joined; otherwise every touched contact is written and
 // reported in full, and the remembered owners are not used (PutContact
-// may have changed the contact's email in tx before).
-func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, *upsertBatch, error) {
+// may have changed the contact's email in tx before), nor epoch.
+func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, *upsertBatch, error) {
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
@@ -108,7 +112,7 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq int64, patche
 	}
 	b := &upsertBatch{ids: &s.ids, newID: newID, order: make([]*upsertEntry, 0, len(patches))}
 	if joined {
-		b.sole = s.owners.soleOwners(acct, seq, membershipOnlyEmails(patches))
+		b.sole = s.owners.soleOwners(acct, epoch, membershipOnlyEmails(patches))
 	}
 	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {

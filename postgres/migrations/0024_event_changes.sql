@@ -1,0 +1,13 @@
+-- segmentd's PostgreSQL schema, version 24: the change numbers an
+-- account's event batches took (docs/postgres.md, "Session 16: the
+-- events' database work"). An event batch changes no contact, so the
+-- owners of the emails of the account's events are the same at two change
+-- numbers that only event batches came between: change_seq - event_changes
+-- (the owners' epoch) says so under the account's lock, whichever server
+-- took those numbers. A server that remembers the owners as of an epoch
+-- sends an event batch's blocks with its lock, in one round trip, on the
+-- condition that the epoch is still the same.
+--
+-- The rows stored before count no event batch: their epoch is their
+-- change_seq, which only makes a server look the owners up once more.
+ALTER TABLE account_changes ADD COLUMN event_changes bigint NOT NULL DEFAULT 0;
