@@ -56,6 +56,7 @@ func storeLegacyEvents(t *testing.T, srv server, n int) legacyEvents {
 	}
 	for _, q := range []string{
 		"DELETE FROM schema_migrations WHERE version >= 22",
+		"ALTER TABLE account_changes DROP COLUMN event_changes",
 		"DROP TABLE event_blocks",
 		"DROP TABLE event_ids",
 		"CREATE UNIQUE INDEX events_sg_event_id ON events (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL",
