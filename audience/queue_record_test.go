@@ -146,6 +146,10 @@ func TestSharedQueueHoldsRecords(t *testing.T) {
 // meanwhile.
 type finishGatedStore struct {
 	*sqlite.Store
+	// start holds the upserts until the test queued them all, so that
+	// the account's jobs run back to back (an account whose queue empties
+	// waits for its finisher to drain).
+	start    chan struct{}
 	release  chan struct{}
 	entered  atomic.Int32 // UpsertContacts calls
 	finished atomic.Int32 // FinishJob calls returned
@@ -160,6 +164,7 @@ func (s *finishGatedStore) UpsertContacts(ctx context.Context, acct int64, ps []
 	default:
 		s.most.Store(max(s.most.Load(), n))
 	}
+	<-s.start
 	return s.Store.UpsertContacts(ctx, acct, ps, lists, now)
 }
 
@@ -183,7 +188,7 @@ func TestFinisherBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sq.Close()
-	st := &finishGatedStore{Store: sq, release: make(chan struct{})}
+	st := &finishGatedStore{Store: sq, start: make(chan struct{}), release: make(chan struct{})}
 	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -191,14 +196,17 @@ func TestFinisherBounded(t *testing.T) {
 	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
 		Shared: true, FollowInterval: time.Hour, Jobs: st, JobLease: 30 * time.Second})
 	defer svc.Close()
-	var released sync.Once
+	var started, released sync.Once
+	start := func() { started.Do(func() { close(st.start) }) }
 	release := func() { released.Do(func() { close(st.release) }) }
 	defer release() // before Close, which waits for the jobs held
+	defer start()
 	if err := svc.LoadMembership(ctx); err != nil {
 		t.Fatal(err)
 	}
+	const jobs = 10
 	var ids []string
-	for n := range 10 {
+	for n := range jobs {
 		email := fmt.Sprintf("c%d@example.com", n)
 		id, err := svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &email}}, nil)
 		if err != nil {
@@ -206,9 +214,10 @@ func TestFinisherBounded(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
+	start()
 	bound := int32(maxFinishing + 2)
 	deadline := time.Now().Add(30 * time.Second)
-	for st.entered.Load() < bound {
+	for st.entered.Load() < min(bound, jobs) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d upserts began, want %d", st.entered.Load(), bound)
 		}
