@@ -321,7 +321,7 @@ func parseConfig(name string, args, env []string, stdout, stderr io.Writer) (con
 		return nil
 	})
 	backlog := envOr(env, "SEGMENTD_JOB_BACKLOG", strconv.Itoa(audience.DefaultMaxBacklog))
-	fs.Func("job-backlog", fmt.Sprintf("contacts and ids an account's queued jobs may hold before a new job is answered 429 (the embedded store; env SEGMENTD_JOB_BACKLOG, default %d)", audience.DefaultMaxBacklog), func(v string) error {
+	fs.Func("job-backlog", fmt.Sprintf("contacts and ids an account's queued jobs may hold before a new job is answered 429 (on a shared database, the jobs this server queued; env SEGMENTD_JOB_BACKLOG, default %d)", audience.DefaultMaxBacklog), func(v string) error {
 		backlog = v
 		return nil
 	})
