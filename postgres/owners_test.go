@@ -18,16 +18,8 @@ import (
 func TestEventOwnersRemembered(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
-		dsn := freshSchema(t, srv)
-		open := func() *Store {
-			st, err := Open(ctx, dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		a, b := open(), open()
+		sts := twoServers(t, srv)
+		a, b := sts[0], sts[1]
 		now := time.Now().UTC()
 		acct, err := a.CreateAccount(ctx, "owners", 0, now)
 		if err != nil {
@@ -153,16 +145,8 @@ func TestEventOwnersHashCollision(t *testing.T) {
 func TestUpsertOwnersRemembered(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
-		dsn := freshSchema(t, srv)
-		open := func() *Store {
-			st, err := Open(ctx, dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		a, b := open(), open()
+		sts := twoServers(t, srv)
+		a, b := sts[0], sts[1]
 		now := time.Now().UTC()
 		acct, err := a.CreateAccount(ctx, "upsert owners", 0, now)
 		if err != nil {
@@ -356,16 +340,8 @@ func TestUpsertOwnersReplaced(t *testing.T) {
 func TestEventsOneRoundTrip(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
-		dsn := freshSchema(t, srv)
-		open := func() *Store {
-			st, err := Open(ctx, dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		a, b := open(), open()
+		sts := twoServers(t, srv)
+		a, b := sts[0], sts[1]
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		acct, err := a.CreateAccount(ctx, "one trip", 0, now)
 		if err != nil {
