@@ -76,7 +76,7 @@ func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, erro
 // takeQueued decodes the input of t, first in its account's queue, when
 // it waits as its record (submitShared). A record this server encoded
 // that does not decode fails its job.
-func (s *Service) takeQueued(t *jobTask) error {
+func takeQueued(t *jobTask) error {
 	if t.queued == nil {
 		return nil
 	}
@@ -144,7 +144,7 @@ func (s *Service) runAccountJobs(acct int64) {
 		}
 		s.queues.mu.Unlock()
 		if t != nil && t.err == nil {
-			t.err = s.takeQueued(t) // a failure fails the job at its turn (runSharedJob)
+			t.err = takeQueued(t) // a failure fails the job at its turn (runSharedJob)
 		}
 		if t == nil || !s.pipelined(t) {
 			fin.drain() // anything else runs after the committed upserts finished
