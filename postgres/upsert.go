@@ -38,11 +38,11 @@ import (
 // A patch that names a contact by its email alone and sets nothing (a
 // membership-only patch: the client puts a stored contact on the
 // request's lists) does not need the contact's row when the store
-// remembers, as of the change number before the upsert's, that the email
+// remembers, as of the owners' epoch before the upsert's, that the email
 // is the own email of a contact with no other identifier (owners.go):
 // ApplyPatch would match that contact and change nothing of it, so the
 // upsert goes straight to its memberships with the id alone. Every write
-// that could make the memory wrong took a number in between, and then it
+// that could make the memory wrong moved the epoch in between, and then it
 // is not used.
 
 // upsertEntry is a contact touched by an upsert batch.
