@@ -158,6 +158,10 @@ type Membership interface {
 	// §19).
 	ContactCount(acct int64) int
 	ListCount(acct int64, listID string) int
+	// ListSample is up to limit of a list's members, the contacts that
+	// reached the engine last first (newest created, but for an index a
+	// deletion freed): a list's contact_sample, rendered by ContactsByIDs.
+	ListSample(acct int64, listID string, limit int) []string
 	// TagCount is the number of contacts that have a tag. TaggedContacts
 	// pages through the contacts that have any of tagIDs in the engine's
 	// index order: up to limit ids from the offset-th, and how many there

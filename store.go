@@ -75,9 +75,6 @@ type Store interface {
 	// DeleteList removes the list and its memberships and returns the ids of
 	// the contacts that were on it.
 	DeleteList(ctx context.Context, acct int64, id string) ([]string, error)
-	// ListSample returns up to limit contacts of the list, most recently
-	// added first.
-	ListSample(ctx context.Context, acct int64, id string, limit int) ([]Contact, error)
 	// RemoveListMembers takes contacts off a list; it returns how many were on it.
 	RemoveListMembers(ctx context.Context, acct int64, listID string, contactIDs []string) (int, error)
 
@@ -346,8 +343,8 @@ func Yield(ctx context.Context) {
 type listsKey struct{}
 
 // WithoutLists returns ctx asking a store's reads by contact (Contact,
-// ContactsByIDs, ContactsByEmails, ContactsByIdentifier, SampleContacts,
-// ListSample) to leave the contacts' ListIDs out: the caller fills them
+// ContactsByIDs, ContactsByEmails, ContactsByIdentifier, SampleContacts)
+// to leave the contacts' ListIDs out: the caller fills them
 // from the membership engine, which holds every contact's lists in
 // memory, where the SQLite store seeks each contact in each list of the
 // account (docs/sqlite.md, "Lists from the engine"). A store may fill

@@ -152,3 +152,39 @@ func TestPutContactsAddingLists(t *testing.T) {
 		t.Fatalf("counts: l1 %d, l2 %d, l3 %d", e.ListCount(1, "l1"), e.ListCount(1, "l2"), e.ListCount(1, "l3"))
 	}
 }
+
+// TestListSample: a list's sample is its members, those that reached the
+// engine last first, up to the limit; a contact that joins the list later
+// keeps its place; a deleted contact's index goes to the next new contact,
+// which then takes that place; an unknown list or account samples nothing.
+func TestListSample(t *testing.T) {
+	e := New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := e.ListSample(1, "l", 50); got != nil {
+		t.Fatalf("an unknown account's sample = %v", got)
+	}
+	put := func(id string, lists ...string) {
+		e.PutContacts(1, []segmentd.Contact{{ID: id, Email: id + "@example.com", ListIDs: lists, CreatedAt: now, UpdatedAt: now}}, now)
+	}
+	put("a", "l")
+	put("b")
+	put("c", "l")
+	put("d", "l")
+	put("b", "l") // b, older than c and d, joins after them
+	for _, tc := range []struct {
+		limit int
+		want  []string
+	}{{50, []string{"d", "c", "b", "a"}}, {2, []string{"d", "c"}}, {0, nil}} {
+		if got := e.ListSample(1, "l", tc.limit); !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("ListSample(limit %d) = %v, want %v", tc.limit, got, tc.want)
+		}
+	}
+	e.DeleteContacts(1, []string{"a"}, now)
+	put("e", "l") // takes a's index
+	if got, want := e.ListSample(1, "l", 50), []string{"d", "c", "b", "e"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ListSample after a deletion and a new contact = %v, want %v", got, want)
+	}
+	if got := e.ListSample(1, "unknown", 50); got != nil {
+		t.Fatalf("an unknown list's sample = %v", got)
+	}
+}

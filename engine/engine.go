@@ -1270,6 +1270,32 @@ func (e *Engine) ListCount(acct int64, listID string) int {
 	return 0
 }
 
+// ListSample returns up to limit contact ids of a list, the greatest
+// index first: the contacts that reached the engine last. An index is
+// given in the order contacts come (a rebuild reads them by id, and the
+// stores issue increasing ids), so this is newest-created first, but for
+// a new contact given an index a deletion freed, which it takes at that
+// place. The walk from the bitmap's end stops after limit ids, so the
+// cost does not grow with the list (docs/decisions.md §19).
+func (e *Engine) ListSample(acct int64, listID string, limit int) []string {
+	a := e.get(acct)
+	if a == nil || limit <= 0 {
+		return nil
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	l := a.lists[listID]
+	if l == nil {
+		return nil
+	}
+	out := make([]string, 0, min(limit, int(l.bm.GetCardinality())))
+	it := l.bm.ReverseIterator()
+	for it.HasNext() && len(out) < limit {
+		out = append(out, a.ids.str(it.Next()))
+	}
+	return out
+}
+
 // Members returns up to limit contact ids of a segment as of now (all of
 // them when limit < 0), in the engine's index order: deterministic for a
 // given history of writes, and the same across calls until the members

@@ -27,6 +27,8 @@ func TestMigrateHistoryContactKeys(t *testing.T) {
 			// Later migrations' changes undone, to be applied again.
 			"ALTER TABLE exports DROP COLUMN input",
 			"DROP INDEX segment_history_seq",
+			"DROP INDEX list_members_list",
+			"CREATE INDEX list_members_added ON list_members (account_id, list_id, added_at, contact_id)",
 			"DROP TABLE membership_changes",
 			"DROP TABLE delivery_fence",
 			"ALTER TABLE accounts DROP COLUMN history_gap",

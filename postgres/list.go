@@ -108,11 +108,19 @@ func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List,
 	return getList(ctx, s.db, acct, id)
 }
 
+// The statements by list, which list_members_list (account_id, list_id)
+// serves (migration 0025; TestListReadsUseTheListIndex).
+const (
+	qCountListMembers  = "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2"
+	qDeleteListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 RETURNING contact_id"
+	qRemoveListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = ANY($3) RETURNING contact_id"
+)
+
 // CountListMembers counts a list's contacts (0 for a list that does not
 // exist).
 func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
 	var n int
-	err := s.db.QueryRow(ctx, "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2", acct, id).Scan(&n)
+	err := s.db.QueryRow(ctx, qCountListMembers, acct, id).Scan(&n)
 	return n, err
 }
 
@@ -208,7 +216,7 @@ func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string
 	if err != nil {
 		return nil, err
 	}
-	ids, err := queryAll(ctx, tx, scanString, "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 RETURNING contact_id", acct, id)
+	ids, err := queryAll(ctx, tx, scanString, qDeleteListMembers, acct, id)
 	if err != nil {
 		return nil, err
 	}
@@ -223,36 +231,6 @@ func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string
 		return nil, err
 	}
 	return sortedUnique(ids), nil
-}
-
-const qListSample = "SELECT " + contactColumns + ` FROM list_members s
-	JOIN contacts c ON c.account_id = $1 AND c.id = s.contact_id
-	WHERE s.account_id = $1 AND s.list_id = $2 ORDER BY s.added_at DESC, s.contact_id DESC LIMIT $3`
-
-// ListSample returns up to limit contacts of the list, most recently added
-// first (ties: the greatest contact id, the newest contact). The sample
-// reads list_members_added backwards, so it stops after limit rows even
-// when a whole batch shares one added_at.
-func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
-	var cs []segmentd.Contact
-	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		if ok, err := listExists(ctx, tx, acct, id); err != nil || !ok {
-			if err == nil {
-				err = listNotFound(id)
-			}
-			return err
-		}
-		if limit <= 0 {
-			return nil
-		}
-		var err error
-		cs, err = queryContacts(ctx, tx, qListSample, acct, id, limit)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return cs, nil
 }
 
 // RemoveListMembers takes contacts off a list and returns how many were on
@@ -273,8 +251,7 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 		if len(contactIDs) == 0 {
 			return nil
 		}
-		removed, err := queryAll(ctx, tx, scanString, `DELETE FROM list_members WHERE account_id = $1 AND list_id = $2
-			AND contact_id = ANY($3) RETURNING contact_id`, acct, listID, contactIDs)
+		removed, err := queryAll(ctx, tx, scanString, qRemoveListMembers, acct, listID, contactIDs)
 		if err != nil || len(removed) == 0 {
 			return err
 		}

@@ -305,7 +305,6 @@ func TestCitusRouting(t *testing.T) {
 		{"CountContacts", "SELECT count(*) FROM contacts WHERE account_id = $1", []any{a.ID}},
 		{"delete contacts", qDeleteContacts, []any{a.ID, ids}},
 		{"Lists", qLists + "l.id > $2 ORDER BY l.id LIMIT $3", []any{a.ID, "", 100}},
-		{"ListSample", qListSample, []any{a.ID, l.ID, 50}},
 		{"next change", qNextChange, []any{a.ID}},
 		{"reserve events", qReserveEvents, []any{a.ID, 10, int64(0)}},
 		{"insert event ids", qInsertEventIDs, []any{a.ID, []string{"sg-1"}}},

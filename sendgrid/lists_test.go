@@ -3,6 +3,7 @@ package sendgrid_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -217,4 +218,88 @@ func TestListPaging(t *testing.T) {
 	}
 	facetest.WantError(t, e.do(t, call{method: "GET", path: listsPath, query: map[string]string{"page_token": "garbage"}}),
 		400, errBody("page_token", "page_token is not a valid page token"))
+}
+
+// A list's contact_sample comes from the engine (docs/decisions.md §19):
+// up to 50 of its members, the most recently created first, each in full
+// with its lists and segments, and with a job's contacts as soon as the
+// job reads completed. A contact created before another but put on the
+// list after it comes after it: the order is the contacts' creation, not
+// their joining, which the store's sample followed.
+func TestListSampleNewestFirst(t *testing.T) {
+	e := newEnv(t)
+	id := e.createList(t, "Customers")
+	other := e.createList(t, "Other")
+	seg := facetest.WantStatus(t, e.do(t, call{method: "POST", path: "/v3/marketing/segments/2.0",
+		body: map[string]any{"name": "US", "query_dsl": "SELECT contact_id, updated_at FROM contact_data WHERE country = 'US'"}}), 201)["id"].(string)
+	type sampled struct {
+		ID         string   `json:"id"`
+		Email      string   `json:"email"`
+		Country    string   `json:"country"`
+		ListIDs    []string `json:"list_ids"`
+		SegmentIDs []string `json:"segment_ids"`
+	}
+	sample := func() (int, []sampled) {
+		t.Helper()
+		r := e.do(t, call{method: "GET", path: listsPath + "/" + id, query: map[string]string{"contact_sample": "true"},
+			noSpec: "contact_sample is an array (docs/sendgrid.md \"Spec contradictions\" 3)"})
+		var got struct {
+			ContactCount  int       `json:"contact_count"`
+			ContactSample []sampled `json:"contact_sample"`
+		}
+		facetest.WantStatus(t, r, 200)
+		r.Decode(t, &got)
+		return got.ContactCount, got.ContactSample
+	}
+	emails := func(cs []sampled) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Email)
+		}
+		return out
+	}
+	done := func(job map[string]any) {
+		t.Helper()
+		if job["status"] != "completed" {
+			t.Fatalf("upsert job: %v", job)
+		}
+	}
+
+	done(e.upsert(t, map[string]any{"contacts": []any{map[string]any{"email": "eve@example.com", "country": "US"}}}))
+	done(e.upsert(t, map[string]any{"list_ids": []string{id, other}, "contacts": []any{map[string]any{"email": "fay@example.com"}}}))
+	// Eve, created first, joins the list last.
+	done(e.upsert(t, map[string]any{"list_ids": []string{id}, "contacts": []any{map[string]any{"email": "eve@example.com"}}}))
+	n, cs := sample()
+	if got := emails(cs); n != 2 || !slices.Equal(got, []string{"fay@example.com", "eve@example.com"}) {
+		t.Fatalf("sample = %v of %d, want fay then eve (newest created first), of 2", got, n)
+	}
+	fay, eve := cs[0], cs[1]
+	want := []string{id, other}
+	sort.Strings(want)
+	if !slices.Equal(fay.ListIDs, want) || len(fay.SegmentIDs) != 0 {
+		t.Errorf("fay in the sample: lists %v, segments %v; want lists %v, no segment", fay.ListIDs, fay.SegmentIDs, want)
+	}
+	if eve.Country != "US" || !slices.Equal(eve.ListIDs, []string{id}) || !slices.Equal(eve.SegmentIDs, []string{seg}) {
+		t.Errorf("eve in the sample: %+v; want country US, lists [%s], segments [%s]", eve, id, seg)
+	}
+
+	// 55 new members in one job: the sample is 50 of them, the newest
+	// first, which are the greatest ids (the store issues increasing ids).
+	var batch []any
+	for i := range 55 {
+		batch = append(batch, map[string]any{"email": fmt.Sprintf("n%02d@example.com", i)})
+	}
+	done(e.upsert(t, map[string]any{"list_ids": []string{id}, "contacts": batch}))
+	n, cs = sample()
+	if n != 57 || len(cs) != 50 {
+		t.Fatalf("sample of %d contacts, count %d; want 50 of 57", len(cs), n)
+	}
+	for i, c := range cs {
+		if c.Email == "eve@example.com" || c.Email == "fay@example.com" {
+			t.Fatalf("sample[%d] is %s, older than the 55 new members", i, c.Email)
+		}
+		if i > 0 && c.ID >= cs[i-1].ID {
+			t.Fatalf("sample ids not newest first: %s after %s", c.ID, cs[i-1].ID)
+		}
+	}
 }

@@ -208,35 +208,6 @@ func deleteList(ctx context.Context, tx *sql.Tx, acct int64, id string) ([]strin
 	return sortedUnique(ids), nil
 }
 
-// ListSample returns up to limit contacts of the list, most recently added
-// first (ties: the greater contact id first, which within one upsert is
-// the later insert: a batch's memberships are written in contact id
-// order). list_members_list, whose entries end with the contact id, yields
-// exactly that order, so the query stops after limit rows even when a
-// whole batch shares one added_at.
-func (s *Store) ListSample(ctx context.Context, acct int64, id string, limit int) ([]segmentd.Contact, error) {
-	var cs []segmentd.Contact
-	err := s.readPrepared(ctx, func(tx queryer) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, qListExists, acct, id).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return notFound("id", "list %s does not exist", segmentd.Quote(id))
-		}
-		if limit <= 0 {
-			return nil
-		}
-		var err error
-		cs, err = queryContactsLists(ctx, tx, qListSample, acct, id, limit)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return cs, nil
-}
-
 // RemoveListMembers takes contacts off a list and returns how many were on it.
 func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string, contactIDs []string) (int, error) {
 	var n int64

@@ -125,7 +125,7 @@ var txReads = []string{
 	qContactByID, qContactsWhere + "email" + qInValues, qContactsWhere + "id" + qInValues,
 	qContactsWhere + "phone_number_id" + qInValues, qContactsWhere + "external_id" + qInValues,
 	qContactsWhere + "anonymous_id" + qInValues, qAlternateEmailOwners,
-	qContactsByIDs, qSampleContacts, qListExists, qListSample,
+	qContactsByIDs, qSampleContacts,
 	qTagIDsOf, qCCDetailsOf, qListsByNum, qPageLists, qListNumsOf,
 }
 

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -43,8 +44,8 @@ func TestPreparedReads(t *testing.T) {
 					t.Errorf("Contact: %+v, %v", c, err)
 					return
 				}
-				if cs, err := s.ListSample(ctx, a.ID, l.ID, 50); err != nil || len(cs) != 1 {
-					t.Errorf("ListSample: %d, %v", len(cs), err)
+				if cs, err := s.SampleContacts(ctx, a.ID, 50); err != nil || len(cs) != 1 {
+					t.Errorf("SampleContacts: %d, %v", len(cs), err)
 					return
 				}
 			}
@@ -54,8 +55,8 @@ func TestPreparedReads(t *testing.T) {
 	if _, err := s.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{Email: &email2}}, []string{l.ID}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if cs, err := s.ListSample(ctx, a.ID, l.ID, 50); err != nil || len(cs) != 2 || cs[0].Email != email2 {
-		t.Fatalf("ListSample after a contact joined: %d, %v", len(cs), err)
+	if cs, err := s.SampleContacts(ctx, a.ID, 50); err != nil || len(cs) != 2 || cs[0].Email != email2 || !slices.Equal(cs[0].ListIDs, []string{l.ID}) {
+		t.Fatalf("SampleContacts after a contact joined: %+v, %v", cs, err)
 	}
 	if _, err := s.APIKeyByHash(ctx, segmentd.HashAPIKey("no such key")); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 		t.Fatalf("an unknown key: %v", err)

@@ -12,8 +12,6 @@ const (
 	qInValues      = " IN (SELECT value FROM json_each(?))"
 	// qContactByID reads one contact (Contact).
 	qContactByID = qContactsWhere + "id = ?"
-	// qListExists counts the list of an id (ListSample's check).
-	qListExists = "SELECT count(*) FROM lists WHERE account_id = ? AND id = ?"
 
 	// qListNumsOf reads the memberships of the contacts in a JSON array of
 	// ids, as list numbers. list_members is keyed by (account_id,
@@ -38,7 +36,7 @@ const (
 	qAlternateEmailOwners = `SELECT email, min(contact_id) FROM contact_alternate_emails
 		WHERE account_id = ? AND email IN (SELECT value FROM json_each(?)) GROUP BY email`
 
-	// The samples (a segment's, a list's, the contacts') read their
+	// The samples (a segment's, the contacts') read their
 	// contacts with contactColumnsLists: each contact's tag ids and
 	// Constant Contact-only attributes in the same statement, then the
 	// lists of all of them (fillLists).
@@ -50,12 +48,6 @@ const (
 	// index yields this order and the query stops after LIMIT rows, even
 	// when a whole 30,000-contact batch shares one updated_at.
 	qSampleContacts = "SELECT " + contactColumnsLists + " FROM contacts c WHERE c.account_id = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?"
-
-	// qListSample: the same for list_members_list, whose entries end with
-	// the contact id. Its parameters: account, list id, limit.
-	qListSample = "SELECT " + contactColumnsLists + ` FROM list_members m
-		JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
-		WHERE m.account_id = ?1 AND m.list_num = ` + qListNum + ` ORDER BY m.added_at DESC, m.contact_id DESC LIMIT ?3`
 
 	// qAccountListNums are the numbers of the account ?1's lists: a
 	// statement by contact names them so that it seeks into list_members

@@ -33,7 +33,7 @@ func TestQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	queries := []string{
-		qListNumsOf, qPageLists, qPageListsJoined, qAlternateEmailOwners, qContactsByIDs, qSampleContacts, qListSample,
+		qListNumsOf, qPageLists, qPageListsJoined, qAlternateEmailOwners, qContactsByIDs, qSampleContacts,
 		qDeleteContacts, qDeleteMembershipsOf, qDeleteAlternatesOf, qRemoveListMembers, qDeleteListMembers,
 		qListsIn, qAddListMembers, qDeleteAlternatesOne, qCountListMembers,
 		listSelect + "WHERE l.account_id = ? AND l.id = ?",

@@ -110,12 +110,10 @@ func BenchmarkContactReadsLoaded(b *testing.B) {
 		{"ContactsByIDs-100", func() error { _, err := s.ContactsByIDs(ctx, acct, some); return err }},
 		{"ContactsByIDs-1000-consecutive", func() error { _, err := s.ContactsByIDs(ctx, acct, chunk); return err }},
 		{"SampleContacts-50", func() error { _, err := s.SampleContacts(ctx, acct, 50); return err }},
-		{"ListSample-50", func() error { _, err := s.ListSample(ctx, acct, lists[0].ID, 50); return err }},
 		// The same reads leaving the lists to the engine (segmentd.WithoutLists).
 		{"Contact-without-lists", func() error { _, err := s.Contact(lean, acct, ids[len(ids)/3]); return err }},
 		{"ContactsByIDs-100-without-lists", func() error { _, err := s.ContactsByIDs(lean, acct, some); return err }},
 		{"SampleContacts-50-without-lists", func() error { _, err := s.SampleContacts(lean, acct, 50); return err }},
-		{"ListSample-50-without-lists", func() error { _, err := s.ListSample(lean, acct, lists[0].ID, 50); return err }},
 		{"ListIDsOf-30000", func() error {
 			cs := make([]segmentd.Contact, len(many))
 			ptrs := make([]*segmentd.Contact, len(many))

@@ -70,9 +70,6 @@ func TestReadsWithoutLists(t *testing.T) {
 	check("SampleContacts", func(c0 context.Context) ([]segmentd.Contact, error) {
 		return s.SampleContacts(c0, a.ID, 50)
 	})
-	check("ListSample", func(c0 context.Context) ([]segmentd.Contact, error) {
-		return s.ListSample(c0, a.ID, lists[1], 50)
-	})
 }
 
 func values(m map[string]segmentd.Contact) []segmentd.Contact {

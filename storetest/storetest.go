@@ -418,8 +418,6 @@ func testLists(t *testing.T, st segmentd.Store) {
 	}
 	_, err = st.DeleteList(c, acct, other.ID)
 	wantKind(t, "DeleteList(again)", err, segmentd.KindNotFound)
-	_, err = st.ListSample(c, acct, other.ID, 10)
-	wantKind(t, "ListSample(deleted)", err, segmentd.KindNotFound)
 	_, err = st.RemoveListMembers(c, acct, other.ID, []string{segmentd.NewID()})
 	wantKind(t, "RemoveListMembers(deleted)", err, segmentd.KindNotFound)
 	if n := must[int](t, "CountLists")(st.CountLists(c, acct)); n != 1 {
@@ -496,16 +494,6 @@ func testListMembers(t *testing.T, st segmentd.Store) {
 	if want := sortedCopy(a.ID, b.ID); !slices.Equal(m0.ListIDs, want) {
 		t.Fatalf("ListIDs = %v, want %v (sorted)", m0.ListIDs, want)
 	}
-
-	sample := must[[]segmentd.Contact](t, "ListSample")(st.ListSample(c, acct, a.ID, 3))
-	if got := emails(sample); !slices.Equal(got, []string{"m3@example.com", "m2@example.com", "m1@example.com"}) {
-		t.Fatalf("ListSample = %v, want most recently added first", got)
-	}
-	if len(sample[0].ListIDs) != 1 || sample[0].ListIDs[0] != a.ID {
-		t.Fatalf("sample contact ListIDs = %v", sample[0].ListIDs)
-	}
-	_, err := st.ListSample(c, acct, segmentd.NewID(), 3)
-	wantKind(t, "ListSample(unknown)", err, segmentd.KindNotFound)
 
 	m1 := mustEmail(t, st, acct, "m1@example.com")
 	n, err := st.RemoveListMembers(c, acct, a.ID, []string{m0.ID, m1.ID, segmentd.NewID()})
@@ -1262,8 +1250,6 @@ func testAccountIsolation(t *testing.T, st segmentd.Store) {
 	wantKind(t, "B reads A's list", err, segmentd.KindNotFound)
 	_, err = st.RenameList(c, b, la.ID, "x", now)
 	wantKind(t, "B renames A's list", err, segmentd.KindNotFound)
-	_, err = st.ListSample(c, b, la.ID, 10)
-	wantKind(t, "B samples A's list", err, segmentd.KindNotFound)
 	_, err = st.RemoveListMembers(c, b, la.ID, []string{xa.ID})
 	wantKind(t, "B removes from A's list", err, segmentd.KindNotFound)
 	_, err = st.DeleteList(c, b, la.ID)

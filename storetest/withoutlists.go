@@ -97,6 +97,4 @@ func testReadsWithoutLists(t *testing.T, st segmentd.Store) {
 	same("ContactsByIdentifier", byIdent(c), byIdent(lean))
 	same("SampleContacts", must[[]segmentd.Contact](t, "SampleContacts")(st.SampleContacts(c, acct, 50)),
 		must[[]segmentd.Contact](t, "SampleContacts")(st.SampleContacts(lean, acct, 50)))
-	same("ListSample", must[[]segmentd.Contact](t, "ListSample")(st.ListSample(c, acct, l2.ID, 50)),
-		must[[]segmentd.Contact](t, "ListSample")(st.ListSample(lean, acct, l2.ID, 50)))
 }

@@ -44,6 +44,25 @@ func TestTwoServersOneDatabase(t *testing.T) {
 			t.Fatalf("search on B: %v", search)
 		}
 
+		// A list's sample is each server's engine's, newest created first:
+		// Eve, created by A before Fay, joins the list after her on B, and
+		// comes second on both servers once each read B's job completed
+		// (the store, by joining time, put her first).
+		list := mustCall(t, a, key, "POST", "/v3/marketing/lists", `{"name":"sampled"}`, 201)["id"].(string)
+		waitCompleted(t, a, mustCall(t, a, key, "PUT", "/v3/marketing/contacts", `{"contacts":[{"email":"eve@example.com"}]}`, 202)["job_id"].(string))
+		waitCompleted(t, a, mustCall(t, a, key, "PUT", "/v3/marketing/contacts", `{"list_ids":["`+list+`"],"contacts":[{"email":"fay@example.com"}]}`, 202)["job_id"].(string))
+		job = mustCall(t, b, key, "PUT", "/v3/marketing/contacts", `{"list_ids":["`+list+`"],"contacts":[{"email":"eve@example.com"}]}`, 202)["job_id"].(string)
+		for _, s := range []liveServer{b, a} {
+			waitCompleted(t, s, job)
+			var got []any
+			for _, c := range mustCall(t, s, key, "GET", "/v3/marketing/lists/"+list+"?contact_sample=true", "", 200)["contact_sample"].([]any) {
+				got = append(got, c.(map[string]any)["email"])
+			}
+			if len(got) != 2 || got[0] != "fay@example.com" || got[1] != "eve@example.com" {
+				t.Fatalf("list sample on %s after B's job read completed there = %v, want fay then eve", s.url, got)
+			}
+		}
+
 		// Jobs of one account acknowledged by A and B in turn apply in that
 		// order: the last acknowledged wins.
 		var jobs []string

@@ -146,6 +146,22 @@ func RunShared(t *testing.T, st SharedStore) {
 	}
 	Poll(t, "B attaches Carol's waiting event", func() bool { return count(b, opened.ID) == 2 })
 
+	// A list's sample comes from the engine, newest created first: Carol,
+	// the newest contact, then Bob, older, join the second list on B.
+	// Both servers sample Carol first (the store, by joining time, would
+	// put Bob first: he joins a second later), B at once, A once its
+	// follower caught up.
+	upsert(b, []string{second.ID}, segmentd.ContactPatch{Email: Ptr("carol@example.com")})
+	clock.Advance(time.Second)
+	upsert(b, []string{second.ID}, segmentd.ContactPatch{Email: Ptr("bob@example.com")})
+	if got := listSample(t, b, id, second.ID); len(got) != 3 || got[0] != "carol@example.com" {
+		t.Fatalf("B's sample of the second list after its own upserts = %v, want Carol first of 3", got)
+	}
+	Poll(t, "A samples the contacts B put on a list", func() bool { return len(listSample(t, a, id, second.ID)) == 3 })
+	if got := listSample(t, a, id, second.ID); got[0] != "carol@example.com" || !slices.Contains(got, "bob@example.com") || !slices.Contains(got, "ada@example.com") {
+		t.Fatalf("A's sample of the second list = %v, want Carol first, then Ada and Bob", got)
+	}
+
 	// Jobs: one accepted by A can be polled on B, and once B reads it
 	// completed, B's reads reflect it; jobs of one account accepted by A
 	// and B in turn apply in the order they were acknowledged.
@@ -306,6 +322,24 @@ func counts(t *testing.T, st SharedStore, svc *audience.Service, acct int64, lis
 	if n, err := svc.ListContactCount(ctx, acct, list); err != nil || n != want || n == 0 {
 		t.Fatalf("ListContactCount = %d, %v; the store counts %d", n, err, want)
 	}
+}
+
+// listSample is the emails of a list's sample through the Service, each
+// contact checked to be on the list.
+func listSample(t *testing.T, svc *audience.Service, acct int64, list string) []string {
+	t.Helper()
+	_, cs, err := svc.List(context.Background(), acct, list, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		if !slices.Contains(c.ListIDs, list) {
+			t.Fatalf("%s in the sample of list %s is on %v", c.Email, list, c.ListIDs)
+		}
+		out = append(out, c.Email)
+	}
+	return out
 }
 
 // contactByEmail looks a contact up through the Service (with its segment
