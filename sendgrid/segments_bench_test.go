@@ -12,8 +12,8 @@ import (
 // BenchmarkReadHTTP loads contacts (SEGMENTD_BENCH_CONTACTS, default
 // 200,000) onto twenty lists, creates a segment of about a tenth of them,
 // and then times the reads issue 14 bounds through the official path:
-// the segment's GET with its 50-contact sample, contacts/count and a
-// list's count. It reports the process's CPU per request (the client's
+// the segment's GET with its 50-contact sample, contacts/count, a list's
+// count and a list's GET with its 50-contact sample. It reports the process's CPU per request (the client's
 // share included, the same in every A/B pair), the figure to compare on a
 // busy machine.
 //
@@ -42,20 +42,22 @@ func BenchmarkReadHTTP(b *testing.B) {
 	if err != nil || r.Status != http.StatusCreated || jsonUnmarshal(r.Body, &seg) != nil {
 		b.Fatalf("create segment: %v %d %s", err, r.Status, r.Body)
 	}
-	for _, c := range []struct{ name, path string }{
-		{"segment", seg2Path + "/" + seg.ID},
-		{"contacts-count", contactsPath + "/count"},
-		{"list-count", listsPath + "/" + lists[0] + "/contacts/count"},
+	for _, c := range []struct{ name, path, rawQuery string }{
+		{"segment", seg2Path + "/" + seg.ID, ""},
+		{"contacts-count", contactsPath + "/count", ""},
+		{"list-count", listsPath + "/" + lists[0] + "/contacts/count", ""},
+		{"list-sample", listsPath + "/" + lists[0], "contact_sample=true"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			r, err := e.try(call{method: "GET", path: c.path})
+			get := call{method: "GET", path: c.path, rawQuery: c.rawQuery}
+			r, err := e.try(get)
 			if err != nil || r.Status != http.StatusOK {
 				b.Fatalf("GET %s: %v %d %s", c.path, err, r.Status, r.Body)
 			}
 			b.ReportAllocs()
 			cpu0 := cputime.Process()
 			for b.Loop() {
-				if _, err := e.try(call{method: "GET", path: c.path}); err != nil {
+				if _, err := e.try(get); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -309,7 +309,7 @@ func TestMigratePacksEvents(t *testing.T) {
 	db.Close()
 
 	s = openPacking(t, path, eventBlockSpan)
-	if v, _ := s.SchemaVersion(ctx); v != 34 {
+	if v, _ := s.SchemaVersion(ctx); v != 35 {
 		t.Fatalf("schema version %d", v)
 	}
 	rows, blocks, packed := blockCounts(t, s, acct)

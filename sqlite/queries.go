@@ -65,8 +65,8 @@ const (
 	qDeleteCCDetailsOf    = "DELETE FROM contact_cc WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qDeleteAlternatesOf   = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id IN (SELECT value FROM json_each(?))"
 	qRemoveListMembers    = "DELETE FROM list_members WHERE account_id = ?1 AND list_num = " + qListNum + " AND contact_id IN (SELECT value FROM json_each(?3))"
-	qCountListMembers     = "SELECT count(*) FROM list_members INDEXED BY list_members_list WHERE account_id = ?1 AND list_num = " + qListNum
-	qDeleteListMembers    = "DELETE FROM list_members INDEXED BY list_members_list WHERE account_id = ? AND list_num = ? RETURNING contact_id"
+	qCountListMembers     = "SELECT count(*) FROM list_members WHERE account_id = ?1 AND list_num = " + qListNum
+	qDeleteListMembers    = "DELETE FROM list_members WHERE account_id = ? AND list_num = ? RETURNING contact_id"
 	qListsIn              = "SELECT id, num FROM lists WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))"
 	qAddListMembers       = "INSERT OR IGNORE INTO list_members (account_id, list_num, contact_id, added_at) SELECT ?, ?, value, ? FROM json_each(?)"
 	qDeleteAlternatesOne  = "DELETE FROM contact_alternate_emails WHERE account_id = ? AND contact_id = ?"
