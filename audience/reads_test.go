@@ -55,7 +55,7 @@ func readsSetup(t *testing.T, svc *audience.Service, st *sqlite.Store, acct int6
 
 // readLists reads ada and bob through each of the Service's reads by
 // contact and fails unless every read gives each the lists want says.
-func readLists(t *testing.T, svc *audience.Service, acct int64, l2 string, want map[string][]string) {
+func readLists(t *testing.T, svc *audience.Service, acct int64, want map[string][]string) {
 	t.Helper()
 	ctx := t.Context()
 	check := func(what string, cs ...segmentd.Contact) {
@@ -97,24 +97,41 @@ func readLists(t *testing.T, svc *audience.Service, acct int64, l2 string, want 
 		t.Fatalf("SampleContacts: %d, %v", len(sample), err)
 	}
 	check("SampleContacts", sample...)
-	_, sample, err = svc.List(ctx, acct, l2, true)
-	if err != nil || len(sample) != 2 {
-		t.Fatalf("List sample: %d, %v", len(sample), err)
+}
+
+// listSample returns the ids of a list's sample through the Service, which
+// is the engine's alone (docs/decisions.md §19), whatever the store holds.
+func listSample(t *testing.T, svc *audience.Service, acct int64, list string) []string {
+	t.Helper()
+	_, cs, err := svc.List(t.Context(), acct, list, true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	check("List sample", sample...)
+	var ids []string
+	for _, c := range cs {
+		if !slices.Contains(c.ListIDs, list) {
+			t.Fatalf("sample contact %s on lists %v, not on %s", c.ID, c.ListIDs, list)
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // TestReadsListsFromEngine: with an engine of its own the Service takes
 // a read contact's lists from the engine, not the store: ada, whom a
 // store write the engine has not seen put on l2, reads on l1 alone. Bob,
 // whom the engine does not hold at all (created by that write), reads
-// with the store's lists rather than none. Once the engine has seen
-// the writes (here, the account rebuilt from the store) both read as
-// the store holds them.
+// with the store's lists rather than none. A list's sample is the
+// engine's: l2's is empty. Once the engine has seen the writes (here, the
+// account rebuilt from the store) both read as the store holds them, and
+// l2's sample is bob, the newer, then ada.
 func TestReadsListsFromEngine(t *testing.T) {
 	w := newWorld(t, 1)
 	l1, l2, ada, bob := readsSetup(t, w.svc, w.store, w.acct)
-	readLists(t, w.svc, w.acct, l2, map[string][]string{ada: {l1}, bob: {l2}})
+	readLists(t, w.svc, w.acct, map[string][]string{ada: {l1}, bob: {l2}})
+	if got := listSample(t, w.svc, w.acct, l2); len(got) != 0 {
+		t.Fatalf("l2's sample before the engine saw the writes = %v, want none", got)
+	}
 
 	cs, err := w.store.ContactsByIDs(w.ctx, w.acct, []string{ada, bob})
 	if err != nil {
@@ -123,13 +140,18 @@ func TestReadsListsFromEngine(t *testing.T) {
 	w.members.PutContacts(w.acct, cs, w.clock.Now())
 	both := []string{l1, l2}
 	slices.Sort(both)
-	readLists(t, w.svc, w.acct, l2, map[string][]string{ada: both, bob: {l2}})
+	readLists(t, w.svc, w.acct, map[string][]string{ada: both, bob: {l2}})
+	if got := listSample(t, w.svc, w.acct, l2); !slices.Equal(got, []string{bob, ada}) {
+		t.Fatalf("l2's sample = %v, want bob then ada %v", got, []string{bob, ada})
+	}
 }
 
 // TestReadsListsSharedStore: on a store other servers share, the engine
 // follows their writes late (here never: polling every hour, no
 // notifier), so a read contact's lists are the store's: ada reads on
-// both lists at once.
+// both lists at once. A list's sample stays the engine's, as counts do
+// (docs/decisions.md §19, "Consistency"): l2's is empty until the
+// follower catches up.
 func TestReadsListsSharedStore(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
@@ -149,5 +171,8 @@ func TestReadsListsSharedStore(t *testing.T) {
 	l1, l2, ada, bob := readsSetup(t, svc, st, acct.ID)
 	both := []string{l1, l2}
 	slices.Sort(both)
-	readLists(t, svc, acct.ID, l2, map[string][]string{ada: both, bob: {l2}})
+	readLists(t, svc, acct.ID, map[string][]string{ada: both, bob: {l2}})
+	if got := listSample(t, svc, acct.ID, l2); len(got) != 0 {
+		t.Fatalf("l2's sample before the follower caught up = %v, want none", got)
+	}
 }
