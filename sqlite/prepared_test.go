@@ -55,7 +55,7 @@ func TestPreparedReads(t *testing.T) {
 	if _, err := s.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{Email: &email2}}, []string{l.ID}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if cs, err := s.SampleContacts(ctx, a.ID, 50); err != nil || len(cs) != 2 || cs[0].Email != email2 || !slices.Equal(cs[0].ListIDs, []string{l.ID}) {
+	if cs, err := s.SampleContacts(ctx, a.ID, 50); err != nil || len(cs) != 2 || cs[1].Email != email2 || !slices.Equal(cs[1].ListIDs, []string{l.ID}) {
 		t.Fatalf("SampleContacts after a contact joined: %+v, %v", cs, err)
 	}
 	if _, err := s.APIKeyByHash(ctx, segmentd.HashAPIKey("no such key")); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
