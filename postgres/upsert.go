@@ -105,8 +105,8 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 			return err
 		})
 		if mode == joinAssumed && isMemberHeld(err) {
+			// Again with the probes, whose finding the odds then learn.
 			s.joinConflicts.Add(1)
-			s.joinOdds.saw(acct, true)
 			mode = joinProbed
 			continue
 		}
