@@ -31,6 +31,12 @@ import (
 // put contacts on a list: most of an account's load) is neither read in
 // full nor written: its memberships are inserted unless they exist, and
 // membership_changes tells the history (docs/postgres.md, "Bulk paths").
+// Whether they exist is not asked while the account's last upserts found
+// none of theirs held: COPY writes them all, list_members' primary key
+// judges, and a unique violation rolls the transaction back whole and
+// runs the upsert again with one probe of the key per membership
+// (qMembersHeld; joinOdds, and docs/postgres.md, "Session 17:
+// memberships without probes").
 //
 // Matching under the account lock is exact: every writer of the account's
 // contacts holds it, so no contact appears or changes between the read and
