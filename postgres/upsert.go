@@ -152,9 +152,10 @@ const (
 // list_members' primary key that a joinAssumed upsert meets when one of
 // its memberships exists. Citus reports a shard's violation in a COPY as
 // an internal error (XX000, from its ReportCopyError) carrying the
-// worker's message, which names the shard's constraint: the table's name
-// with the shard's number appended. The name is matched in the message,
-// which is translated on a server with other lc_messages, not the name.
+// worker's message, which names the shard's constraint: the table's
+// constraint with the shard's number appended. That name is what is
+// matched: the message around it is translated under other lc_messages,
+// the name is not.
 func isMemberHeld(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
