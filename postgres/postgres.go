@@ -64,6 +64,13 @@ type Store struct {
 	// oneTrip counts the event calls stored in one round trip
 	// (AddEventBatches), for tests.
 	oneTrip atomic.Int64
+	// joinOdds guesses, per account, whether an upsert's stored contacts
+	// joining lists are on them already (upsert.go); joinsAssumed counts
+	// the upserts that committed their memberships unprobed, and
+	// joinConflicts those that found one held and ran again, for tests.
+	joinOdds      joinOdds
+	joinsAssumed  atomic.Int64
+	joinConflicts atomic.Int64
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/segmentd/segmentd"
 )
@@ -28,6 +31,12 @@ import (
 // put contacts on a list: most of an account's load) is neither read in
 // full nor written: its memberships are inserted unless they exist, and
 // membership_changes tells the history (docs/postgres.md, "Bulk paths").
+// Whether they exist is not asked while the account's last upserts found
+// none of theirs held: COPY writes them all, list_members' primary key
+// judges, and a unique violation rolls the transaction back whole and
+// runs the upsert again with one probe of the key per membership
+// (qMembersHeld; joinOdds, and docs/postgres.md, "Session 17:
+// memberships without probes").
 //
 // Matching under the account lock is exact: every writer of the account's
 // contacts holds it, so no contact appears or changes between the read and
@@ -67,6 +76,8 @@ type upsertBatch struct {
 	index  [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res    segmentd.UpsertResult
 	newID  string // the id of the next contact created, when not ""
+	joins  int    // the memberships of stored contacts left unwritten, written (new) or found held
+	held   int    // of joins, those found held (probed, joinProbed)
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
@@ -74,37 +85,150 @@ type upsertBatch struct {
 // patch changed, once, in its final state, in the order the request first
 // named it; UpsertResult.Joined the stored contacts no patch changed, which
 // only joined listIDs: their rows are left as they are.
+//
+// The memberships of the stored contacts left unwritten are assumed new
+// when the account's last upserts found none of theirs held (joinOdds):
+// COPY writes them unprobed, and a unique violation of list_members'
+// primary key rolls the whole transaction back (its change number is
+// taken again) and runs the upsert again with the probes.
 func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time) (segmentd.UpsertResult, error) {
-	var res segmentd.UpsertResult
-	var b *upsertBatch
-	var epoch int64 // the owners' epoch the upsert's change number moved the account to (owners.go)
-	err := s.inPipedTx(ctx, func(tx *pipedTx) error {
-		var seq int64
-		var err error
-		seq, epoch, err = nextChangeEpoch(ctx, tx, acct)
-		if err != nil {
-			return err
-		}
-		res, b, err = s.upsertTx(ctx, tx, acct, seq, epoch, patches, listIDs, now, "", true)
-		return err
-	})
-	if err != nil {
-		return segmentd.UpsertResult{}, err
+	mode := joinProbed
+	if s.joinOdds.assumeNew(acct) {
+		mode = joinAssumed
 	}
-	forget, own := b.owned()
-	s.owners.wrote(acct, epoch, forget, own)
-	return res, nil
+	for {
+		var res segmentd.UpsertResult
+		var b *upsertBatch
+		var epoch int64 // the owners' epoch the upsert's change number moved the account to (owners.go)
+		err := s.inPipedTx(ctx, func(tx *pipedTx) error {
+			var seq int64
+			var err error
+			seq, epoch, err = nextChangeEpoch(ctx, tx, acct)
+			if err != nil {
+				return err
+			}
+			res, b, err = s.upsertTx(ctx, tx, acct, seq, epoch, patches, listIDs, now, "", mode)
+			return err
+		})
+		if mode == joinAssumed && isMemberHeld(err) {
+			// Again with the probes, whose finding the odds then learn.
+			s.joinConflicts.Add(1)
+			mode = joinProbed
+			continue
+		}
+		if err != nil {
+			return segmentd.UpsertResult{}, err
+		}
+		if b.joins > 0 {
+			if mode == joinAssumed {
+				s.joinsAssumed.Add(1)
+			}
+			s.joinOdds.saw(acct, b.held > 0)
+		}
+		forget, own := b.owned()
+		s.owners.wrote(acct, epoch, forget, own)
+		return res, nil
+	}
+}
+
+// joinMode is how upsertTx treats the stored contacts no patch changed.
+type joinMode int
+
+const (
+	// rewriteAll writes every touched contact and reports it in full
+	// (PutContact): none is left unwritten.
+	rewriteAll joinMode = iota
+	// joinProbed leaves them unwritten and reports them in
+	// UpsertResult.Joined; their memberships that exist are probed for
+	// (qMembersHeld) and the others added.
+	joinProbed
+	// joinAssumed is joinProbed with every membership assumed new: COPY
+	// adds them all, and one that exists fails the transaction with a
+	// unique violation (isMemberHeld).
+	joinAssumed
+)
+
+// isMemberHeld reports whether err is the unique violation of
+// list_members' primary key that a joinAssumed upsert meets when one of
+// its memberships exists. Citus reports a shard's violation in a COPY as
+// an internal error (XX000, from its ReportCopyError) carrying the
+// worker's message, which names the shard's constraint: the table's
+// constraint with the shard's number appended. That name is what is
+// matched: the message around it is translated under other lc_messages,
+// the name is not.
+func isMemberHeld(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505": // unique_violation
+		return pe.ConstraintName == "list_members_pkey"
+	case "XX000":
+		return pe.Routine == "ReportCopyError" && strings.Contains(pe.Message, `"list_members_pkey_`)
+	}
+	return false
+}
+
+// quietJoins is how many upserts of an account in a row must find none
+// of their joining memberships held before the next one assumes its own
+// new: one re-sync (contacts re-sent onto lists they are on) then pays
+// one failed transaction, and a mix of re-syncs and new memberships none
+// after the first.
+const quietJoins = 4
+
+// joinOdds remembers, per account, how its last upserts that put stored
+// contacts on lists went: whether one found such a membership held (its
+// probe, or a unique violation), and how many upserts found none since.
+// It is a guess, never trusted for correctness: list_members' primary
+// key judges.
+type joinOdds struct {
+	mu sync.Mutex
+	// quiet holds the accounts whose memberships are probed: the upserts
+	// since one found a membership held, fewer than quietJoins. An
+	// account not in it assumes its memberships new.
+	quiet map[int64]int
+}
+
+// assumeNew reports whether acct's next upsert assumes the memberships
+// of its unwritten contacts new.
+func (j *joinOdds) assumeNew(acct int64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, probing := j.quiet[acct]
+	return !probing
+}
+
+// saw records how an upsert of acct that had such memberships went: held,
+// some existed.
+func (j *joinOdds) saw(acct int64, held bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if held {
+		if j.quiet == nil {
+			j.quiet = make(map[int64]int)
+		}
+		j.quiet[acct] = 0
+		return
+	}
+	if n, probing := j.quiet[acct]; probing {
+		if n+1 >= quietJoins {
+			delete(j.quiet, acct)
+		} else {
+			j.quiet[acct] = n + 1
+		}
+	}
 }
 
 // upsertTx is UpsertContacts inside tx, under change number seq, which
 // the transaction took, and which moved the account's owners' epoch
 // (owners.go) to epoch. newID, when not "", is the id of the first
-// contact the batch creates (a revived one, PutContact). joined: stored
-// contacts no patch changed are left unwritten and reported in
-// UpsertResult.Joined; otherwise every touched contact is written and
-// reported in full, and the remembered owners are not used (PutContact
-// may have changed the contact's email in tx before), nor epoch.
-func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, joined bool) (segmentd.UpsertResult, *upsertBatch, error) {
+// contact the batch creates (a revived one, PutContact). mode says what
+// becomes of the stored contacts no patch changed (joinMode); with
+// rewriteAll the remembered owners are not used (PutContact may have
+// changed the contact's email in tx before), nor epoch.
+func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, mode joinMode) (segmentd.UpsertResult, *upsertBatch, error) {
+	joined := mode != rewriteAll
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
 	if err := checkLists(ctx, tx, acct, listIDs); err != nil {
@@ -132,7 +256,7 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64,
 	if err := b.fill(ctx, tx, acct); err != nil {
 		return segmentd.UpsertResult{}, nil, err
 	}
-	if err := b.write(ctx, tx, acct, seq, listIDs, now); err != nil {
+	if err := b.write(ctx, tx, acct, seq, listIDs, now, mode == joinAssumed); err != nil {
 		return segmentd.UpsertResult{}, nil, err
 	}
 	res := b.res
@@ -432,6 +556,24 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 const qMembersHeld = `SELECT m.list_id, m.contact_id FROM unnest($2::text[], $3::text[]) AS m (list_id, contact_id)
 	WHERE (SELECT true FROM list_members x WHERE x.account_id = $1 AND x.contact_id = m.contact_id AND x.list_id = m.list_id)`
 
+// membersHeld calls fn with each membership of lists and contacts
+// (paired by position) that exists (qMembersHeld).
+func membersHeld(ctx context.Context, tx txConn, acct int64, lists, contacts []string, fn func(list, contact string)) error {
+	rows, err := tx.Query(ctx, qMembersHeld, acct, lists, contacts)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var list, contact string
+	for rows.Next() {
+		if err := rows.Scan(&list, &contact); err != nil {
+			return err
+		}
+		fn(list, contact)
+	}
+	return rows.Err()
+}
+
 // contactCopyCols are the columns COPY writes for a contact, in
 // contactRows order.
 var contactCopyCols = append(append([]string{"account_id", "id"}, textCols...),
@@ -480,7 +622,7 @@ func (r *contactRows) Err() error { return nil }
 // membership_changes row naming the contacts that joined a list carries
 // the change number to the history (Store.Changes) in place of their
 // rows' change_seq.
-func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, listIDs []string, now time.Time) error {
+func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, listIDs []string, now time.Time, assumeNew bool) error {
 	if len(b.order) == 0 {
 		return nil
 	}
@@ -563,26 +705,21 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 	// added); a membership COPY adds is new under the account's lock.
 	// Until 2026-12-05 they went in by INSERT … ON CONFLICT DO NOTHING
 	// RETURNING, which paid a speculative insertion and a returned row
-	// each (docs/postgres.md, "Bulk paths").
+	// each (docs/postgres.md, "Bulk paths"). assumeNew: none is probed,
+	// all are added, and one that exists fails COPY on list_members'
+	// primary key (UpsertContacts then runs the upsert again with the
+	// probes).
 	var joined []string
 	if len(joinLists) > 0 {
 		type pair struct{ list, contact string }
 		held := make(map[pair]bool)
-		rows, err := tx.Query(ctx, qMembersHeld, acct, joinLists, joinContacts)
-		if err != nil {
-			return fmt.Errorf("read list members: %w", err)
-		}
-		for rows.Next() {
-			var p pair
-			if err := rows.Scan(&p.list, &p.contact); err != nil {
-				rows.Close()
+		if !assumeNew {
+			if err := membersHeld(ctx, tx, acct, joinLists, joinContacts, func(list, contact string) {
+				held[pair{list, contact}] = true
+			}); err != nil {
 				return fmt.Errorf("read list members: %w", err)
 			}
-			held[p] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read list members: %w", err)
+			b.held = len(held)
 		}
 		for i := range joinLists {
 			p := pair{joinLists[i], joinContacts[i]}
@@ -594,6 +731,7 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 			memberContacts = append(memberContacts, p.contact)
 			joined = append(joined, p.contact)
 		}
+		b.joins = len(held)
 	}
 	if len(memberLists) > 0 {
 		row, added := make([]any, 4), toMS(now)
