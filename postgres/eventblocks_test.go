@@ -20,42 +20,11 @@ func TestEventBlocks(t *testing.T) {
 	eachServer(t, func(t *testing.T, srv server) {
 		ctx := context.Background()
 		dsn := freshSchema(t, srv)
-		st, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		acct, err := st.CreateAccount(ctx, "blocks", 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var patches []segmentd.ContactPatch
-		for i := range 50 {
-			email := fmt.Sprintf("c%d@example.com", i)
-			patches = append(patches, segmentd.ContactPatch{Email: &email})
-		}
-		res, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now)
-		if err != nil || len(res.Contacts) != 50 {
-			t.Fatalf("upsert: %v %+v", err, res.Errors)
-		}
-		owner := map[string]string{}
-		for _, c := range res.Contacts {
-			owner[c.Email] = c.ID
-		}
+		st, acct, owner, now := openWithContacts(t, dsn, "blocks")
 		// Back to version 21, with events stored as rows then: two with a
 		// contact, one without.
 		old := now.Add(-10 * 24 * time.Hour)
-		for _, q := range []string{
-			"DELETE FROM schema_migrations WHERE version >= 22",
-			"ALTER TABLE account_changes DROP COLUMN event_changes",
-			"DROP TABLE event_blocks",
-			"DROP TABLE event_ids",
-			"CREATE UNIQUE INDEX events_sg_event_id ON events (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL",
-		} {
-			if _, err := st.pool.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
+		rewindToEventRows(t, st)
 		legacy := []segmentd.Event{
 			{ContactID: owner["c1@example.com"], Email: "c1@example.com", Source: "mail", Type: "open", Timestamp: old, SGEventID: "old-1"},
 			{Email: "late@example.com", Source: "mail", Type: "click", Timestamp: old, URL: "https://x.test/", SGEventID: "old-2"},
@@ -72,7 +41,7 @@ func TestEventBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		st, err = Open(ctx, dsn, Options{})
+		st, err := Open(ctx, dsn, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +119,7 @@ func TestEventBlocks(t *testing.T) {
 		// The email's contact arrives: the legacy row and the 100 rows
 		// are attached, and read so.
 		late := "late@example.com"
-		res, err = st.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &late}}, nil, now)
+		res, err := st.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &late}}, nil, now)
 		if err != nil || len(res.Contacts) != 1 {
 			t.Fatalf("upsert: %v %+v", err, res.Errors)
 		}
@@ -191,4 +160,53 @@ func TestEventBlocks(t *testing.T) {
 			t.Fatalf("again: %v, added %d, duplicates %d; want 2 and 1", err, again.Added, again.Duplicates)
 		}
 	})
+}
+
+// openWithContacts opens the store on dsn with an account named name and
+// 50 contacts c0@example.com … c49@example.com, and returns their ids by
+// email and the time they were made at (milliseconds).
+func openWithContacts(t *testing.T, dsn, name string) (*Store, segmentd.Account, map[string]string, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	acct, err := st.CreateAccount(ctx, name, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patches []segmentd.ContactPatch
+	for i := range 50 {
+		email := fmt.Sprintf("c%d@example.com", i)
+		patches = append(patches, segmentd.ContactPatch{Email: &email})
+	}
+	res, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now)
+	if err != nil || len(res.Contacts) != 50 {
+		t.Fatalf("upsert: %v %+v", err, res.Errors)
+	}
+	owner := map[string]string{}
+	for _, c := range res.Contacts {
+		owner[c.Email] = c.ID
+	}
+	return st, acct, owner, now
+}
+
+// rewindToEventRows takes st's schema back to version 21, where events
+// were rows of events with a unique index on their sg_event_id, undoing
+// migrations 0022 and 0024 (the rows' tables stay as they are).
+func rewindToEventRows(t *testing.T, st *Store) {
+	t.Helper()
+	for _, q := range []string{
+		"DELETE FROM schema_migrations WHERE version >= 22",
+		"ALTER TABLE account_changes DROP COLUMN event_changes",
+		"DROP TABLE event_blocks",
+		"DROP TABLE event_ids",
+		"CREATE UNIQUE INDEX events_sg_event_id ON events (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL",
+	} {
+		if _, err := st.pool.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -30,41 +31,14 @@ func storeLegacyEvents(t *testing.T, srv server, n int) legacyEvents {
 	t.Helper()
 	ctx := context.Background()
 	dsn := freshSchema(t, srv)
-	st, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
+	st, acct, owner, now := openWithContacts(t, dsn, "legacy")
+	// ids and emails paired by position, for the rows' SQL below.
+	emails := slices.Sorted(maps.Keys(owner))
+	var ids []string
+	for _, email := range emails {
+		ids = append(ids, owner[email])
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	acct, err := st.CreateAccount(ctx, "legacy", 0, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var patches []segmentd.ContactPatch
-	for i := range 50 {
-		email := fmt.Sprintf("c%d@example.com", i)
-		patches = append(patches, segmentd.ContactPatch{Email: &email})
-	}
-	res, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now)
-	if err != nil || len(res.Contacts) != 50 {
-		t.Fatalf("upsert: %v %+v", err, res.Errors)
-	}
-	owner := map[string]string{}
-	var ids, emails []string
-	for _, c := range res.Contacts {
-		owner[c.Email] = c.ID
-		ids, emails = append(ids, c.ID), append(emails, c.Email)
-	}
-	for _, q := range []string{
-		"DELETE FROM schema_migrations WHERE version >= 22",
-		"ALTER TABLE account_changes DROP COLUMN event_changes",
-		"DROP TABLE event_blocks",
-		"DROP TABLE event_ids",
-		"CREATE UNIQUE INDEX events_sg_event_id ON events (account_id, sg_event_id) WHERE sg_event_id IS NOT NULL",
-	} {
-		if _, err := st.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	rewindToEventRows(t, st)
 	old := toMS(now.Add(-10 * 24 * time.Hour))
 	if _, err := st.pool.Exec(ctx, `INSERT INTO events (account_id, seq, contact_id, email, event_source, event_type, event_timestamp,
 			singlesend_id, automation_id, marketing_campaign_id, url, sg_event_id)
@@ -82,7 +56,7 @@ func storeLegacyEvents(t *testing.T, srv server, n int) legacyEvents {
 		t.Fatal(err)
 	}
 	st.Close()
-	st, err = Open(ctx, dsn, Options{})
+	st, err := Open(ctx, dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
