@@ -29,8 +29,15 @@ type point struct {
 	mu            sync.Mutex
 	change, event int64
 	known         bool // set once the engine holds the account (rebuilt, loaded or caught up from the start)
-	own           int  // this server's pipelined upserts of the account in flight (ownBegin)
-	missed        bool // the follower left the account alone while own > 0 (followUp)
+
+	// ownMu guards own and missed. It is not mu: an upsert's store stage
+	// counts itself in (ownBegin) while the previous upsert's engine
+	// update holds mu (applyOwn), and would wait for it. followUp holds
+	// ownMu around its check and its catch-up, taking mu inside it;
+	// nothing takes ownMu while holding mu.
+	ownMu  sync.Mutex
+	own    int  // this server's pipelined upserts of the account in flight (ownBegin)
+	missed bool // the follower left the account alone while own > 0 (followUp)
 
 	// The ids of the last reflectedJobs jobs of this server's the engine
 	// is known to hold (noteReflected), a ring made at the first: reading
@@ -112,11 +119,16 @@ func (s *Service) syncLocked(ctx context.Context, acct int64, p *point) error {
 // memory (applyOwn). At 200,000 contacts on Citus those reads were most
 // of the database's CPU over the contacts (docs/postgres.md, "Session
 // 15").
+//
+// It takes the point's ownMu, not its lock: the account's previous
+// upsert's engine update holds that (applyOwn), and the store stage
+// waited for it, 7 % of its time at a million contacts on PostgreSQL
+// (docs/postgres.md, "Session 18").
 func (s *Service) ownBegin(acct int64) {
 	p := s.follow.get(acct)
-	p.mu.Lock()
+	p.ownMu.Lock()
 	p.own++
-	p.mu.Unlock()
+	p.ownMu.Unlock()
 }
 
 // ownEnd ends what ownBegin counted, and reports whether the follower
@@ -124,8 +136,8 @@ func (s *Service) ownBegin(acct int64) {
 // flight, and none is left.
 func (s *Service) ownEnd(acct int64) (catchUp bool) {
 	p := s.follow.get(acct)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
 	p.own--
 	if p.own == 0 && p.missed {
 		p.missed = false
@@ -163,19 +175,21 @@ func (s *Service) isReflected(acct int64, id string) bool {
 // followUp is the follower's sync: it leaves alone an account whose own
 // upserts this server has in flight (ownBegin), noting that it was asked,
 // and brings the rest up to date. The check and the catch-up hold the
-// account's lock together, so an upsert that begins meanwhile commits
+// point's ownMu together, so an upsert that begins meanwhile commits
 // after the catch-up has read the history.
 func (s *Service) followUp(ctx context.Context, acct int64) error {
 	if !s.cfg.Shared || s.members == nil {
 		return nil
 	}
 	p := s.follow.get(acct)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
 	if p.own > 0 {
 		p.missed = true
 		return nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return s.syncLocked(ctx, acct, p)
 }
 

@@ -172,3 +172,63 @@ func TestOwnUpsertAttachesWaitingEvents(t *testing.T) {
 		t.Fatalf("opened count once Carol's upsert read completed = %d, want 2 (her waiting event attached)", n)
 	}
 }
+
+// TestOwnBeginSkipsEngineUpdate: an upsert's store stage counts itself in
+// flight (ownBegin) while the account's previous upsert's engine update
+// runs (applyOwn holds the account's point): it does not wait for it.
+// Until session 18 ownBegin took the point's lock, and this test's
+// ownBegin blocked until the engine update was let go.
+func TestOwnBeginSkipsEngineUpdate(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(sq, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
+		Shared: true, FollowInterval: time.Hour, Jobs: sq, JobLease: 30 * time.Second})
+	defer svc.Close()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := svc.follow.get(acct.ID)
+	p.mu.Lock()
+	change := p.change
+	p.mu.Unlock()
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	applied := make(chan bool)
+	go func() {
+		applied <- svc.applyOwn(acct.ID, change+1, 0, func() {
+			close(entered)
+			<-release
+		})
+	}()
+	<-entered // the engine update runs, holding the point
+	begun := make(chan bool)
+	go func() {
+		svc.ownBegin(acct.ID)
+		begun <- svc.ownEnd(acct.ID)
+	}()
+	waited := false
+	select {
+	case catchUp := <-begun:
+		if catchUp {
+			t.Error("ownEnd asks for a catch-up the follower never missed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("ownBegin still waits for the engine update after 10 s")
+		waited = true
+	}
+	close(release)
+	if !<-applied {
+		t.Error("applyOwn: the engine update was not taken as held")
+	}
+	if waited {
+		<-begun // it ends once the engine update has
+	}
+}

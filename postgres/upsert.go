@@ -63,6 +63,10 @@ type upsertEntry struct {
 	altSet  bool     // a patch gave alternate_emails: rewrite its rows
 	touched bool     // a patch was applied to it
 	changed bool     // new, or a patch changed a field: write its row
+	// remembered: made from the remembered owners (upsertBatch.sole), not
+	// read; unless a patch changed it, the memory holds it as it stands
+	// after the batch (owned).
+	remembered bool
 }
 
 // upsertBatch matches and merges one batch in memory. Matching sees the
@@ -72,12 +76,15 @@ type upsertBatch struct {
 	ids    *contactIDs
 	order  []*upsertEntry             // touched entries, in first-touch order
 	stored []*upsertEntry             // the stored contacts the batch named, read or remembered
-	sole   map[string]string          // membership-only patches' emails → their remembered contacts (owners.go)
+	sole   []string                   // aligned with the patches: a membership-only patch's remembered contact (owners.go), or ""; nil for none
 	index  [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res    segmentd.UpsertResult
 	newID  string // the id of the next contact created, when not ""
 	joins  int    // the memberships of stored contacts left unwritten, written (new) or found held
 	held   int    // of joins, those found held (probed, joinProbed)
+	// unwritten are the ids of the stored contacts no patch changed, when
+	// the batch has lists, sorted (write): UpsertResult.Joined.
+	unwritten []string
 }
 
 // UpsertContacts applies the patches in order inside one transaction.
@@ -261,34 +268,56 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64,
 	}
 	res := b.res
 	res.Change = seq
-	res.Contacts = make([]segmentd.Contact, 0, len(b.order))
+	n := 0 // counted first: a membership-only batch has none, and 30,000 Contacts take 22 MB
 	for _, e := range b.order {
-		switch {
-		case !e.stored || e.changed:
-			res.Contacts = append(res.Contacts, e.c)
-		case len(listIDs) > 0:
-			res.Joined = append(res.Joined, e.c.ID)
+		if !e.stored || e.changed {
+			n++
 		}
 	}
-	slices.Sort(res.Joined)
+	res.Contacts = make([]segmentd.Contact, 0, n)
+	for _, e := range b.order {
+		if !e.stored || e.changed {
+			res.Contacts = append(res.Contacts, e.c)
+		}
+	}
+	res.Joined = b.unwritten
 	return res, b, nil
 }
 
-// membershipOnlyEmails returns the emails that only membership-only
-// patches name (membershipOnly): a patch that sets something needs its
-// contact's row.
+// membershipOnlyEmails returns, aligned with patches, the email of each
+// membership-only patch (membershipOnly) that no other patch naming the
+// same email sets something with ("" for the others): a patch that sets
+// something needs its contact's row. nil when there is none. A batch
+// all of one kind, as a client's usually is, needs no map.
 func membershipOnlyEmails(patches []segmentd.ContactPatch) []string {
-	sets := make(map[string]bool) // email → some patch naming it sets something
+	var out []string
+	setting := 0 // patches that name an email and set something
 	for i := range patches {
 		p := &patches[i]
-		if e, ok := p.Identifier(segmentd.IdentifierEmail); ok {
-			sets[e] = sets[e] || !membershipOnly(p)
+		if !membershipOnly(p) {
+			if _, ok := p.Identifier(segmentd.IdentifierEmail); ok {
+				setting++
+			}
+			continue
+		}
+		if out == nil {
+			out = make([]string, len(patches))
+		}
+		out[i] = *p.Email
+	}
+	if out == nil || setting == 0 {
+		return out
+	}
+	sets := make(map[string]bool, setting)
+	for i := range patches {
+		p := &patches[i]
+		if e, ok := p.Identifier(segmentd.IdentifierEmail); ok && !membershipOnly(p) {
+			sets[e] = true
 		}
 	}
-	var out []string
-	for e, set := range sets {
-		if !set {
-			out = append(out, e)
+	for i, e := range out {
+		if sets[e] {
+			out[i] = ""
 		}
 	}
 	return out
@@ -324,6 +353,11 @@ func (b *upsertBatch) owned() (forget []string, own []ownedEmail) {
 		}
 	}
 	for _, e := range b.stored {
+		if e.remembered && !e.changed && !e.altSet {
+			// Remembered as it stands (soleOwners): wrote would look it
+			// up to find it so, 30,000 lookups of a membership-only batch.
+			continue
+		}
 		add(e)
 	}
 	for _, e := range b.order {
@@ -360,9 +394,15 @@ func checkLists(ctx context.Context, tx txConn, acct int64, ids []string) error 
 // with the id and the email alone, which only membership-only patches
 // name.
 func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches []segmentd.ContactPatch) error {
-	byID := make(map[string]*upsertEntry)
+	nSole := 0
+	for _, id := range b.sole {
+		if id != "" {
+			nSole++
+		}
+	}
+	byID := make(map[string]*upsertEntry, nSole)
 	var stored []upsertEntry // the batch's stored contacts, in a few allocations
-	entry := func(c segmentd.Contact) {
+	entry := func(c segmentd.Contact) *upsertEntry {
 		if len(stored) == cap(stored) {
 			stored = make([]upsertEntry, 0, max(64, 2*cap(stored)))
 		}
@@ -371,16 +411,21 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 		byID[c.ID] = e
 		b.stored = append(b.stored, e)
 		b.indexEntry(e)
+		return e
 	}
 	for _, t := range segmentd.Identifiers {
 		var values []string
-		seen := make(map[string]bool)
+		var seen map[string]bool
 		for i := range patches {
-			if v, ok := patches[i].Identifier(t); ok && !seen[v] {
+			v, ok := patches[i].Identifier(t)
+			if !ok || t == segmentd.IdentifierEmail && b.sole != nil && b.sole[i] != "" {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]bool, len(patches)-i)
+			}
+			if !seen[v] {
 				seen[v] = true
-				if _, known := b.sole[v]; t == segmentd.IdentifierEmail && known {
-					continue
-				}
 				values = append(values, v)
 			}
 		}
@@ -397,11 +442,17 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 			return err
 		}
 	}
-	for email, id := range b.sole {
+	if nSole > 0 {
+		stored = make([]upsertEntry, 0, nSole)
+	}
+	for i, id := range b.sole {
 		// Its contact has no other identifier, so no query above read it
 		// (unless the memory were wrong): an entry of the id and the email.
-		if b.index[0][email] == nil && byID[id] == nil {
-			entry(segmentd.Contact{ID: id, Email: email})
+		if id == "" {
+			continue
+		}
+		if email := *patches[i].Email; b.index[0][email] == nil && byID[id] == nil {
+			entry(segmentd.Contact{ID: id, Email: email}).remembered = true
 		}
 	}
 	return nil
@@ -548,7 +599,11 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 		e.touched = true
 		b.order = append(b.order, e)
 	}
-	b.indexEntry(e)
+	if match == nil || changed {
+		// A patch that changed nothing of a stored contact left its
+		// identifiers, which index it already, as they were.
+		b.indexEntry(e)
+	}
 }
 
 // qMembersHeld returns the memberships of lists $2 and contacts $3 (paired
@@ -630,7 +685,6 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 	var rewrite []string // stored contacts, deleted and written again
 	var altOwners, altEmails, altReplaced []string
 	var memberLists, memberContacts []string // the memberships to add: new ones only
-	var joinLists, joinContacts []string     // of stored contacts left unwritten: unless they exist
 	var newEmails []string                   // of new contacts: their tombstones go
 	for _, e := range b.order {
 		c := &e.c
@@ -638,9 +692,8 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 			newEmails = append(newEmails, c.Email)
 		}
 		if e.stored && !e.changed {
-			for _, l := range listIDs {
-				joinLists = append(joinLists, l)
-				joinContacts = append(joinContacts, c.ID)
+			if len(listIDs) > 0 {
+				b.unwritten = append(b.unwritten, c.ID)
 			}
 			continue
 		}
@@ -709,29 +762,51 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 	// all are added, and one that exists fails COPY on list_members'
 	// primary key (UpsertContacts then runs the upsert again with the
 	// probes).
-	var joined []string
-	if len(joinLists) > 0 {
+	//
+	// The contacts left unwritten are taken in their ids' order, which
+	// UpsertResult.Joined and membership_changes want: one sort of them
+	// serves all three. Each is in b.order once, so no pair repeats.
+	slices.Sort(b.unwritten)
+	joined := b.unwritten // those that joined a list: all unless some were found held
+	if len(b.unwritten) > 0 {
 		type pair struct{ list, contact string }
-		held := make(map[pair]bool)
+		var held map[pair]bool
 		if !assumeNew {
-			if err := membersHeld(ctx, tx, acct, joinLists, joinContacts, func(list, contact string) {
+			lists := make([]string, 0, len(b.unwritten)*len(listIDs))
+			contacts := make([]string, 0, len(b.unwritten)*len(listIDs))
+			for _, id := range b.unwritten {
+				for _, l := range listIDs {
+					lists, contacts = append(lists, l), append(contacts, id)
+				}
+			}
+			held = make(map[pair]bool)
+			if err := membersHeld(ctx, tx, acct, lists, contacts, func(list, contact string) {
 				held[pair{list, contact}] = true
 			}); err != nil {
 				return fmt.Errorf("read list members: %w", err)
 			}
 			b.held = len(held)
 		}
-		for i := range joinLists {
-			p := pair{joinLists[i], joinContacts[i]}
-			if held[p] {
-				continue
-			}
-			held[p] = true // a pair repeated in the batch goes in once
-			memberLists = append(memberLists, p.list)
-			memberContacts = append(memberContacts, p.contact)
-			joined = append(joined, p.contact)
+		if len(held) > 0 {
+			joined = nil
 		}
-		b.joins = len(held)
+		memberLists = slices.Grow(memberLists, len(b.unwritten)*len(listIDs))
+		memberContacts = slices.Grow(memberContacts, len(b.unwritten)*len(listIDs))
+		for _, id := range b.unwritten {
+			in := false
+			for _, l := range listIDs {
+				if len(held) > 0 && held[pair{l, id}] {
+					continue
+				}
+				memberLists = append(memberLists, l)
+				memberContacts = append(memberContacts, id)
+				in = true
+			}
+			if in && len(held) > 0 {
+				joined = append(joined, id)
+			}
+		}
+		b.joins = len(b.unwritten) * len(listIDs)
 	}
 	if len(memberLists) > 0 {
 		row, added := make([]any, 4), toMS(now)
@@ -744,8 +819,6 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 			return fmt.Errorf("add list members: %w", err)
 		}
 	}
-	slices.Sort(joined)
-	joined = slices.Compact(joined)
 	if len(joined) > 0 {
 		// Its result is not read: on a pipedTx it goes with COMMIT.
 		if err := execLast(ctx, tx, "INSERT INTO membership_changes (account_id, change_seq, contact_ids) VALUES ($1, $2, $3)", acct, seq, joined); err != nil {
