@@ -64,6 +64,9 @@ type Store struct {
 	// oneTrip counts the event calls stored in one round trip
 	// (AddEventBatches), for tests.
 	oneTrip atomic.Int64
+	// attachSearches counts the AttachEvents calls that searched the
+	// contacts' emails, more than maxWaitingRead emails waiting, for tests.
+	attachSearches atomic.Int64
 	// joinOdds guesses, per account, whether an upsert's stored contacts
 	// joining lists are on them already (upsert.go); joinsAssumed counts
 	// the upserts that committed their memberships unprobed, and
