@@ -37,6 +37,26 @@ import (
 // the epoch with them (qEmailOwnersNow). Until 2026-12-06 they were kept
 // as of a change number, which any write in between made stale, another
 // server's event batch among them.
+//
+// An account's owners may be complete (accountOwners.complete): every
+// email that is the own email (contacts.email) of one of its contacts
+// remembered with its owner, as of their epoch. An upsert that found the
+// account without a contact, under its lock (qNoContacts), makes them so;
+// an upsert whose change number follows their epoch keeps them so, since
+// the account's own emails after it are those before it and the own
+// emails of the contacts it wrote (a stored contact's email changes only
+// from none to one), which it remembers. Anything else leaves them
+// incomplete: an own email the memory cannot take (maxOwners, a hash
+// another email holds, a length), an email forgotten that was
+// remembered with an owner (an alternate email the upsert set may be
+// another contact's own), and any other epoch, which replaces them (a
+// write of another server, or of this one but an upsert: a deletion, a
+// change of email, PutContact); a new store starts without. An event
+// batch's learning keeps them (what it adds is true of the same epoch,
+// and it drops nothing); what drops an entry with an owner must make
+// them incomplete. While they are complete and as of the epoch just
+// before an upsert's, an email not remembered with an owner names no
+// contact, and the upsert does not look it up (unowned, upsert.go).
 
 // maxOwners bounds the emails remembered, all accounts together: an
 // account of the 1M-contact bench's size is remembered whole. A map of a
