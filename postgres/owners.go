@@ -286,8 +286,11 @@ func (o *owners) soleOwners(acct, epoch int64, emails []string) []string {
 // with an owner ("" is false), when the account's owners are complete
 // and true as of epoch-1; nil otherwise. An email remembered with an
 // owner may still name none (an event batch learns an alternate email's
-// owner): the upsert looks it up.
+// owner): the upsert looks it up. nil too when emails is empty.
 func (o *owners) unowned(acct, epoch int64, emails []string) []bool {
+	if len(emails) == 0 {
+		return nil
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.accts[acct]
