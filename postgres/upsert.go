@@ -155,8 +155,11 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 }
 
 // qNoContacts tells whether the account has no contact: one probe of
-// contacts' primary key.
-const qNoContacts = "SELECT NOT EXISTS (SELECT 1 FROM contacts WHERE account_id = $1)"
+// contacts' primary key. Ordered by it: the planner takes NOT EXISTS for
+// an account that holds most of the table's rows as a sequential scan to
+// the first one, which could read the pages of every other account's
+// contacts first (EXPLAIN, 200,000 contacts of one account).
+const qNoContacts = "SELECT count(*) = 0 FROM (SELECT 1 FROM contacts WHERE account_id = $1 ORDER BY id LIMIT 1) c"
 
 // nextChangeProbed is nextChangeEpoch that, with probe, also asks in its
 // round trip whether the account has no contact (qNoContacts), after
