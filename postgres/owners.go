@@ -37,6 +37,26 @@ import (
 // the epoch with them (qEmailOwnersNow). Until 2026-12-06 they were kept
 // as of a change number, which any write in between made stale, another
 // server's event batch among them.
+//
+// An account's owners may be complete (accountOwners.complete): every
+// email that is the own email (contacts.email) of one of its contacts
+// remembered with its owner, as of their epoch. An upsert that found the
+// account without a contact, under its lock (qNoContacts), makes them so;
+// an upsert whose change number follows their epoch keeps them so, since
+// the account's own emails after it are those before it and the own
+// emails of the contacts it wrote (a stored contact's email changes only
+// from none to one), which it remembers. Anything else leaves them
+// incomplete: an own email the memory cannot take (maxOwners, a hash
+// another email holds, a length), an email forgotten that was
+// remembered with an owner (an alternate email the upsert set may be
+// another contact's own), and any other epoch, which replaces them (a
+// write of another server, or of this one but an upsert: a deletion, a
+// change of email, PutContact); a new store starts without. An event
+// batch's learning keeps them (what it adds is true of the same epoch,
+// and it drops nothing); what drops an entry with an owner must make
+// them incomplete. While they are complete and as of the epoch just
+// before an upsert's, an email not remembered with an owner names no
+// contact, and the upsert does not look it up (unowned, upsert.go).
 
 // maxOwners bounds the emails remembered, all accounts together: an
 // account of the 1M-contact bench's size is remembered whole. A map of a
@@ -71,6 +91,12 @@ type accountOwners struct {
 	ents  []ownerEntry      // the entries, and among them the dead ones
 	text  []byte            // each entry's email then its owner's id, appended
 	dead  int               // entries no slot names: an upsert replaced or forgot them
+	// complete: every email that is the own email (contacts.email) of
+	// one of the account's contacts is remembered with its owner, as of
+	// epoch, so that an email not remembered with one names no contact
+	// (unowned). Only an upsert's wrote sets it; any other change of the
+	// entries replaces them or leaves it false (owners.go's header).
+	complete bool
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
@@ -254,6 +280,44 @@ func (o *owners) soleOwners(acct, epoch int64, emails []string) []string {
 	return out
 }
 
+// unowned returns, aligned with emails, whether each names no contact
+// as its own email (contacts.email) for an upsert whose change number
+// moved the owners' epoch to epoch: true for each email not remembered
+// with an owner ("" is false), when the account's owners are complete
+// and true as of epoch-1; nil otherwise. An email remembered with an
+// owner may still name none (an event batch learns an alternate email's
+// owner): the upsert looks it up. nil too when emails is empty.
+func (o *owners) unowned(acct, epoch int64, emails []string) []bool {
+	if len(emails) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.accts[acct]
+	if a == nil || !a.complete || a.epoch != epoch-1 {
+		return nil
+	}
+	out := make([]bool, len(emails))
+	for i, email := range emails {
+		if email == "" {
+			continue
+		}
+		e, ok := a.entry(o.hashOf(email), email)
+		out[i] = !ok || e.id == 0
+	}
+	return out
+}
+
+// completeAny reports whether acct's owners are complete, as of
+// whichever epoch: if not, its next upsert asks whether the account has
+// a contact at all (qNoContacts), and one with none makes them complete.
+func (o *owners) completeAny(acct int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.accts[acct]
+	return a != nil && a.complete
+}
+
 // wrote records what an upsert whose change number moved the owners'
 // epoch to epoch knows once it committed: the own emails of the contacts
 // it read or wrote, as they stand after it, and the emails whose owner it
@@ -261,15 +325,32 @@ func (o *owners) soleOwners(acct, epoch int64, emails []string) []string {
 // alternate emails it set or added), which are forgotten. The owners
 // remembered as of epoch-1 are made true as of epoch by it, being the one
 // write in between.
-func (o *owners) wrote(acct, epoch int64, forget []string, own []ownedEmail) {
+//
+// The owners are complete as of epoch (accountOwners.complete) when the
+// upsert found the account without a contact (empty), or when they were
+// complete as of epoch-1; and, either way, when every own email is
+// remembered and no email forgotten was remembered with an owner: the
+// upsert changed no contact's own email but by giving one to a contact
+// it wrote (own), so the account's own emails after it are those before
+// and its own ones. A forgotten email may be another contact's own (an
+// alternate email the upsert set), and an own email the memory cannot
+// take (the bound, a hash another email holds, a length) is missing.
+func (o *owners) wrote(acct, epoch int64, empty bool, forget []string, own []ownedEmail) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	prev := o.accts[acct]
+	complete := empty || prev != nil && prev.complete && prev.epoch == epoch-1
 	a := o.advance(acct, epoch, true, len(own))
 	if a == nil {
 		return
 	}
+	a.complete = false // until all is remembered
 	for _, e := range forget {
-		a.drop(o.hashOf(e), e)
+		h := o.hashOf(e)
+		if x, ok := a.entry(h, e); ok && x.id > 0 {
+			complete = false
+		}
+		a.drop(h, e)
 	}
 	// Every entry that differs is dropped before any is added, since room
 	// may run out: an entry left as it was would be wrong, a missing one
@@ -286,10 +367,16 @@ func (o *owners) wrote(acct, epoch int64, forget []string, own []ownedEmail) {
 	}
 	o.compact(a)
 	for i, w := range own {
-		if w.email != "" && !o.add(a, hs[i], w.email, w.id, w.sole) {
+		if w.email == "" {
+			continue
+		}
+		room, kept := o.put(a, hs[i], w.email, w.id, w.sole)
+		if !room {
 			return
 		}
+		complete = complete && kept
 	}
+	a.complete = complete
 }
 
 // advance returns acct's owners made true as of epoch, which a batch
@@ -332,20 +419,30 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 // same email, or another: the second is never remembered); false when
 // the memory is full.
 func (o *owners) add(a *accountOwners, h uint64, email, id string, sole bool) bool {
+	room, _ := o.put(a, h, email, id, sole)
+	return room
+}
+
+// put is add that also tells whether email has an entry once it
+// returns (kept): not when another email holds its hash, or the email or
+// the id is too long to remember.
+func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (room, kept bool) {
 	if o.n >= maxOwners || len(a.text)+len(email)+len(id) > math.MaxUint32 {
-		return false
+		return false, false
 	}
 	if len(email) > math.MaxUint16 || len(id) > math.MaxUint16 {
-		return true
+		return true, false
 	}
-	if _, ok := a.slot[h]; ok {
-		return true // remembered already, or another email with its hash
+	if i, ok := a.slot[h]; ok {
+		// Remembered already, or another email with its hash.
+		e := a.ents[i]
+		return true, string(a.text[e.off:e.off+uint32(e.email)]) == email
 	}
 	a.slot[h] = uint32(len(a.ents))
 	a.ents = append(a.ents, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint16(len(id)), sole: sole})
 	a.text = append(append(a.text, email...), id...)
 	o.n++
-	return true
+	return true, true
 }
 
 // compact drops the dead entries once they are half of the account's, so

@@ -296,7 +296,7 @@ func TestMembershipOnly(t *testing.T) {
 func TestUpsertOwnersReplaced(t *testing.T) {
 	var o owners
 	o.learn(1, 5, map[string]string{"a@example.com": "", "b@example.com": "c9"})
-	o.wrote(1, 6, []string{"b@example.com"}, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
+	o.wrote(1, 6, false, []string{"b@example.com"}, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
 	if got := o.known(1, 6, []string{"a@example.com", "b@example.com"}); got == nil || got[0] == nil || *got[0] != "c1" || got[1] != nil {
 		t.Fatalf("after the upsert: %v", got)
 	}
@@ -310,7 +310,7 @@ func TestUpsertOwnersReplaced(t *testing.T) {
 	// committed: they stay, and the upsert's own are added.
 	var p owners
 	p.learn(1, 7, map[string]string{"d@example.com": "c4"})
-	p.wrote(1, 7, nil, []ownedEmail{{email: "e@example.com", id: "c5", sole: true}})
+	p.wrote(1, 7, false, nil, []ownedEmail{{email: "e@example.com", id: "c5", sole: true}})
 	if got := p.known(1, 7, []string{"d@example.com", "e@example.com"}); got == nil || got[0] == nil || *got[0] != "c4" || got[1] == nil || *got[1] != "c5" {
 		t.Fatalf("an upsert's owners and those learned of its epoch: %v", got)
 	}
@@ -320,7 +320,7 @@ func TestUpsertOwnersReplaced(t *testing.T) {
 		for i := range own {
 			own[i] = ownedEmail{email: fmt.Sprintf("u%d@example.com", i), id: fmt.Sprintf("c%d", i), sole: round%2 == 0}
 		}
-		o.wrote(1, ch, nil, own)
+		o.wrote(1, ch, false, nil, own)
 		ch++
 	}
 	if o.n > 20_002 {
@@ -466,7 +466,7 @@ func TestMembershipOnlyEmails(t *testing.T) {
 // named it, and wrote looked each such email up again.
 func TestUpsertOwnedLeavesRemembered(t *testing.T) {
 	var o owners
-	o.wrote(1, 5, nil, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
+	o.wrote(1, 5, false, nil, []ownedEmail{{email: "a@example.com", id: "c1", sole: true}})
 	a, b := "a@example.com", "b@example.com"
 	patches := []segmentd.ContactPatch{{Email: &a}, {Email: &b}}
 	sole := o.soleOwners(1, 6, membershipOnlyEmails(patches))
@@ -481,7 +481,7 @@ func TestUpsertOwnedLeavesRemembered(t *testing.T) {
 	if want := []ownedEmail{{email: "b@example.com", id: "c2", sole: true}}; len(forget) != 0 || !slices.Equal(own, want) {
 		t.Fatalf("owned: forget %q, own %+v; want none and %+v", forget, own, want)
 	}
-	o.wrote(1, 6, forget, own)
+	o.wrote(1, 6, false, forget, own)
 	if got := o.soleOwners(1, 7, []string{"a@example.com", "b@example.com"}); !slices.Equal(got, []string{"c1", "c2"}) {
 		t.Fatalf("sole owners after the upsert: %q, want [c1 c2]", got)
 	}

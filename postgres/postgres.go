@@ -74,6 +74,10 @@ type Store struct {
 	joinOdds      joinOdds
 	joinsAssumed  atomic.Int64
 	joinConflicts atomic.Int64
+	// emailsUnread counts the emails upserts did not look up because the
+	// remembered owners were complete or the account had no contact
+	// (upsert.go), for tests.
+	emailsUnread atomic.Int64
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is

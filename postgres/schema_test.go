@@ -298,6 +298,7 @@ func TestCitusRouting(t *testing.T) {
 		{"contacts by external id", qContactsByIdentifier[segmentd.IdentifierExternalID], []any{a.ID, []string{"x"}}},
 		{"upsert's rows by email", qUpsertRowsByIdentifier[segmentd.IdentifierEmail], []any{a.ID, []string{email}}},
 		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
+		{"no contacts", qNoContacts, []any{a.ID}},
 		{"memberships held", qMembersHeld, []any{a.ID, []string{l.ID}, ids}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
 		{"email owners with their epoch", qEmailOwnersNow, []any{a.ID, []string{email}}},

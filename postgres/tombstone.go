@@ -179,7 +179,7 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 		if len(cur) > 0 {
 			segmentd.SetMissingIdentifiers(&patch, &cur[0])
 		}
-		res, _, err := s.upsertTx(ctx, tx, acct, seq, 0, []segmentd.ContactPatch{patch}, p.Lists, now, newID, rewriteAll)
+		res, _, err := s.upsertTx(ctx, tx, acct, seq, 0, []segmentd.ContactPatch{patch}, p.Lists, now, newID, rewriteAll, false)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,15 @@ import (
 // upsert goes straight to its memberships with the id alone. Every write
 // that could make the memory wrong moved the epoch in between, and then it
 // is not used.
+//
+// While the remembered owners are complete (every own email of the
+// account's contacts is remembered with its owner, owners.go) and as of
+// the epoch before the upsert's, an email the memory does not hold with
+// an owner names no contact: load does not look it up (unowned), so a
+// batch of new contacts' full records reads no row. An upsert whose
+// account's owners are not complete asks, with its lock, whether the
+// account has a contact at all (qNoContacts); when it has none, load
+// looks nothing up, and the owners the upsert leaves are complete.
 
 // upsertEntry is a contact touched by an upsert batch.
 type upsertEntry struct {
@@ -77,6 +87,9 @@ type upsertBatch struct {
 	order  []*upsertEntry             // touched entries, in first-touch order
 	stored []*upsertEntry             // the stored contacts the batch named, read or remembered
 	sole   []string                   // aligned with the patches: a membership-only patch's remembered contact (owners.go), or ""; nil for none
+	none   []bool                     // aligned with the patches: its email names no contact (owners.unowned); nil when not known
+	empty  bool                       // the account had no contact: nothing is looked up
+	unread int                        // the emails not looked up for none or empty (Store.emailsUnread)
 	index  [4]map[string]*upsertEntry // by identifier, in segmentd.Identifiers order
 	res    segmentd.UpsertResult
 	newID  string // the id of the next contact created, when not ""
@@ -107,14 +120,16 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 		var res segmentd.UpsertResult
 		var b *upsertBatch
 		var epoch int64 // the owners' epoch the upsert's change number moved the account to (owners.go)
+		probe := !s.owners.completeAny(acct)
 		err := s.inPipedTx(ctx, func(tx *pipedTx) error {
 			var seq int64
+			var empty bool
 			var err error
-			seq, epoch, err = nextChangeEpoch(ctx, tx, acct)
+			seq, epoch, empty, err = nextChangeProbed(ctx, tx, acct, probe)
 			if err != nil {
 				return err
 			}
-			res, b, err = s.upsertTx(ctx, tx, acct, seq, epoch, patches, listIDs, now, "", mode)
+			res, b, err = s.upsertTx(ctx, tx, acct, seq, epoch, patches, listIDs, now, "", mode, empty)
 			return err
 		})
 		if mode == joinAssumed && isMemberHeld(err) {
@@ -133,9 +148,33 @@ func (s *Store) UpsertContacts(ctx context.Context, acct int64, patches []segmen
 			s.joinOdds.saw(acct, b.held > 0)
 		}
 		forget, own := b.owned()
-		s.owners.wrote(acct, epoch, forget, own)
+		s.owners.wrote(acct, epoch, b.empty, forget, own)
+		s.emailsUnread.Add(int64(b.unread))
 		return res, nil
 	}
+}
+
+// qNoContacts tells whether the account has no contact: one probe of
+// contacts' primary key. Ordered by it: the planner takes NOT EXISTS for
+// an account that holds most of the table's rows as a sequential scan to
+// the first one, which could read the pages of every other account's
+// contacts first (EXPLAIN, 200,000 contacts of one account).
+const qNoContacts = "SELECT count(*) = 0 FROM (SELECT 1 FROM contacts WHERE account_id = $1 ORDER BY id LIMIT 1) c"
+
+// nextChangeProbed is nextChangeEpoch that, with probe, also asks in its
+// round trip whether the account has no contact (qNoContacts), after
+// the lock: no contact appears before the transaction ends.
+func nextChangeProbed(ctx context.Context, tx txConn, acct int64, probe bool) (seq, epoch int64, empty bool, err error) {
+	if !probe {
+		seq, epoch, err = nextChangeEpoch(ctx, tx, acct)
+		return seq, epoch, false, err
+	}
+	var b pgx.Batch
+	b.Queue(qNextChange, acct).QueryRow(func(row pgx.Row) error { return row.Scan(&seq, &epoch) })
+	b.Queue(qNotify, changesChannel, strconv.FormatInt(acct, 10))
+	b.Queue(qNoContacts, acct).QueryRow(func(row pgx.Row) error { return row.Scan(&empty) })
+	err = tx.SendBatch(ctx, &b).Close()
+	return seq, epoch, empty, err
 }
 
 // joinMode is how upsertTx treats the stored contacts no patch changed.
@@ -233,8 +272,10 @@ func (j *joinOdds) saw(acct int64, held bool) {
 // contact the batch creates (a revived one, PutContact). mode says what
 // becomes of the stored contacts no patch changed (joinMode); with
 // rewriteAll the remembered owners are not used (PutContact may have
-// changed the contact's email in tx before), nor epoch.
-func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, mode joinMode) (segmentd.UpsertResult, *upsertBatch, error) {
+// changed the contact's email in tx before), nor epoch, nor empty.
+// empty: the account had no contact when tx took its lock (qNoContacts),
+// so that no identifier names one.
+func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64, patches []segmentd.ContactPatch, listIDs []string, now time.Time, newID string, mode joinMode, empty bool) (segmentd.UpsertResult, *upsertBatch, error) {
 	joined := mode != rewriteAll
 	now = msTime(now)
 	listIDs = sortedUnique(listIDs)
@@ -242,8 +283,11 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64,
 		return segmentd.UpsertResult{}, nil, err
 	}
 	b := &upsertBatch{ids: &s.ids, newID: newID, order: make([]*upsertEntry, 0, len(patches))}
-	if joined {
+	if joined && empty {
+		b.empty = true
+	} else if joined {
 		b.sole = s.owners.soleOwners(acct, epoch, membershipOnlyEmails(patches))
+		b.none = s.owners.unowned(acct, epoch, unansweredEmails(patches, b.sole))
 	}
 	b.index[0] = make(map[string]*upsertEntry, len(patches)) // email: nearly every patch has one
 	for i := 1; i < len(b.index); i++ {
@@ -323,6 +367,24 @@ func membershipOnlyEmails(patches []segmentd.ContactPatch) []string {
 	return out
 }
 
+// unansweredEmails returns, aligned with patches, the email of each
+// patch that gives one and has no remembered contact in sole (soleOwners'
+// answer), "" for the others; nil when there is none.
+func unansweredEmails(patches []segmentd.ContactPatch, sole []string) []string {
+	var out []string
+	for i := range patches {
+		e, ok := patches[i].Identifier(segmentd.IdentifierEmail)
+		if !ok || sole != nil && sole[i] != "" {
+			continue
+		}
+		if out == nil {
+			out = make([]string, len(patches))
+		}
+		out[i] = e
+	}
+	return out
+}
+
 // membershipOnly reports whether p gives an email and nothing else: it
 // matches the contact whose own email that is, and changes nothing of it
 // but its lists, when the contact has no other identifier (ApplyPatch
@@ -392,7 +454,8 @@ func checkLists(ctx context.Context, tx txConn, acct int64, ids []string) error 
 // and only for the contacts a patch changed (fill): the others only join
 // lists. The emails of b.sole are not read: their contacts are entries
 // with the id and the email alone, which only membership-only patches
-// name.
+// name. Nor are those of b.none, which name no contact, nor anything
+// when the account has no contact (b.empty).
 func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches []segmentd.ContactPatch) error {
 	nSole := 0
 	for _, id := range b.sole {
@@ -424,12 +487,17 @@ func (b *upsertBatch) load(ctx context.Context, tx txConn, acct int64, patches [
 			if seen == nil {
 				seen = make(map[string]bool, len(patches)-i)
 			}
-			if !seen[v] {
-				seen[v] = true
-				values = append(values, v)
+			if seen[v] {
+				continue
 			}
+			seen[v] = true
+			if t == segmentd.IdentifierEmail && (b.empty || b.none != nil && b.none[i]) {
+				b.unread++
+				continue
+			}
+			values = append(values, v)
 		}
-		if len(values) == 0 {
+		if len(values) == 0 || b.empty {
 			continue
 		}
 		err := contactsBy(ctx, tx, qUpsertRowsByIdentifier[t], acct, values, func(_ string, c segmentd.Contact) {
