@@ -208,22 +208,120 @@ func (r *eventRows) Err() error { return nil }
 // as a duplicate where it comes again; one the account already holds is
 // refused by the database.
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
+	prepared := make([]segmentd.PreparedEvents, len(batches))
+	for i, batch := range batches {
+		prepared[i].Events = batch
+	}
+	return s.AddPreparedEventBatches(ctx, acct, prepared)
+}
+
+// eventsAhead is what PrepareEvents found of a batch before its write:
+// each event's contact ("" for none) as of the owners' epoch epoch, and
+// whether every event has one (ok: the batch can go in one round trip).
+type eventsAhead struct {
+	epoch  int64
+	owners []string
+	ok     bool
+}
+
+// PrepareEvents implements segmentd.EventPreparer: it finds each event's
+// contact as AddEventBatches' one-round-trip path does (ownersNow), on
+// the caller's goroutine, so that the account's writer, which runs its
+// calls one at a time, does not. Finding them took a third of that
+// writer's CPU at 200,000 contacts (docs/postgres.md, "Session 18").
+// What it found is as of an owners' epoch, which the write checks under
+// the account's lock (qInsertBlockAfter) as it checks its own.
+func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Event) segmentd.PreparedEvents {
+	p := segmentd.PreparedEvents{Events: evs}
+	emails := make([]string, len(evs))
+	for i := range evs {
+		emails[i] = strings.ToLower(evs[i].Email)
+	}
+	epoch, owners, ok, err := s.ownersNow(ctx, acct, emails)
+	if err == nil && owners != nil {
+		p.Ahead = &eventsAhead{epoch: epoch, owners: owners, ok: ok}
+	}
+	return p
+}
+
+// ownersNow returns each of emails' contact ("" for none) as of one owners'
+// epoch: those remembered, and the others read before the account's lock
+// with the epoch they are true as of (one statement, one snapshot), when
+// it is the remembered one's; ok when every email has a contact then. An
+// email with no contact sends the call the long way: its event is a row,
+// which goes by COPY. owners is nil when no owners are remembered and none
+// were read.
+func (s *Store) ownersNow(ctx context.Context, acct int64, emails []string) (epoch int64, owners []string, ok bool, err error) {
+	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
+	ok = !none && len(missing) == 0
+	if !none && len(missing) > 0 {
+		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if found != nil {
+			s.owners.learn(acct, at, found)
+			if !known || at == remembered {
+				remembered, ok, known = at, true, true
+				for i := range emails {
+					if id, looked := found[emails[i]]; looked {
+						owners[i] = id
+					}
+					ok = ok && owners[i] != ""
+				}
+			}
+		}
+	}
+	if !known {
+		return 0, nil, false, nil
+	}
+	return remembered, owners, ok, nil
+}
+
+// AddPreparedEventBatches implements segmentd.EventPreparer: AddEventBatches
+// of batches PrepareEvents may have prepared. The owners found ahead are
+// used when every batch has them, as of one epoch that is still the one
+// remembered (an upsert that moved it since, and they are found again
+// here); the database checks that epoch, as for owners found here.
+func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches []segmentd.PreparedEvents) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	total := 0
 	for _, batch := range batches {
-		total += len(batch)
+		total += len(batch.Events)
 	}
 	evs := make([]segmentd.Event, 0, total)
 	from := make([]int, 0, total)       // the batch of each event of evs
 	seen := make(map[string]int, total) // sg_event_id → its event's index in evs
+	// The owners found ahead, of every event of evs, when every batch
+	// has them as of one epoch (aheadOK); ahead.ok when each had all.
+	var ahead eventsAhead
+	aheadOK := true
+	for b := range batches {
+		a, _ := batches[b].Ahead.(*eventsAhead)
+		switch {
+		case a == nil || len(a.owners) != len(batches[b].Events) || b > 0 && a.epoch != ahead.epoch:
+			aheadOK = false
+		case b == 0:
+			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok}
+		default:
+			ahead.ok = ahead.ok && a.ok
+		}
+	}
+	if aheadOK {
+		epoch, remembered := s.owners.epochOf(acct)
+		aheadOK = remembered && epoch == ahead.epoch
+	}
 	for b, batch := range batches {
-		for _, ev := range batch {
+		for j, ev := range batch.Events {
 			if ev.SGEventID != "" {
 				if _, ok := seen[ev.SGEventID]; ok {
 					res[b].Duplicates++
 					continue
 				}
 				seen[ev.SGEventID] = len(evs)
+			}
+			if aheadOK {
+				ahead.owners = append(ahead.owners, batch.Ahead.(*eventsAhead).owners[j])
 			}
 			ev.Email = strings.ToLower(ev.Email)
 			ev.ContactID = ""
@@ -329,29 +427,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
-	// The owners, when every email has one: those remembered, and the
-	// others read before the lock with the epoch they are true as of
-	// (one statement, one snapshot), when it is the remembered one's. An
-	// email with no contact sends the call the long way: its event is a
-	// row, which goes by COPY.
-	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
-	ok := !none && len(missing) == 0
-	if !none && len(missing) > 0 {
-		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
-		if err != nil {
+	// The owners, when every email has one (ownersNow): found ahead
+	// (PrepareEvents), or found now.
+	remembered, owners, ok := ahead.epoch, ahead.owners, ahead.ok
+	if !aheadOK {
+		var err error
+		if remembered, owners, ok, err = s.ownersNow(ctx, acct, emails); err != nil {
 			return nil, err
-		}
-		if found != nil {
-			s.owners.learn(acct, at, found)
-			if !known || at == remembered {
-				remembered, ok = at, true
-				for i := range evs {
-					if id, looked := found[emails[i]]; looked {
-						owners[i] = id
-					}
-					ok = ok && owners[i] != ""
-				}
-			}
 		}
 	}
 	err := errLongWay
