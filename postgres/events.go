@@ -481,7 +481,11 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 			through = first + int64(i)
 		}
 	}
-	s.owners.learn(acct, epoch, looked)
+	if looked != nil {
+		// (A call in one round trip looked nothing up: the owners'
+		// lock, which the requests' PrepareEvents take, is left alone.)
+		s.owners.learn(acct, epoch, looked)
+	}
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}
