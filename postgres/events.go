@@ -34,7 +34,10 @@ import (
 // reads it) and hold their data only if the owners' epoch (owners.go) is
 // still the one the owners are true as of; otherwise the call goes again
 // the long way. Until 2026-12-06 every call made two or three round
-// trips, with the account locked from the first to the last.
+// trips, with the account locked from the first to the last. Finding the
+// owners before the lock is done on each webhook request's goroutine
+// (PrepareEvents, segmentd.EventPreparer), ahead of the account's writer,
+// which runs the calls one at a time.
 //
 // Idempotency is the database's: event_ids' primary key refuses an id the
 // account holds, under the account's lock. A batch with such an id (a
