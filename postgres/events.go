@@ -218,6 +218,16 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 	return s.AddPreparedEventBatches(ctx, acct, prepared)
 }
 
+// asStored brings an event to the form it is stored in, with no contact.
+func asStored(ev *segmentd.Event) {
+	ev.Email = strings.ToLower(ev.Email)
+	ev.ContactID = ""
+	ev.Timestamp = msTime(ev.Timestamp)
+	if ev.Source == "" {
+		ev.Source = segmentd.DefaultEventSource
+	}
+}
+
 // eventsAhead is what PrepareEvents found of a batch before its write:
 // each event's contact ("" for none) as of the owners' epoch epoch, and
 // whether every event has one (ok: the batch can go in one round trip).
@@ -225,6 +235,9 @@ type eventsAhead struct {
 	epoch  int64
 	owners []string
 	ok     bool
+	// blocks are the batch's blocks (encodeBlocks) as a call of it alone
+	// in one round trip writes them, when ok and no id repeats in it.
+	blocks []blockArgs
 }
 
 // PrepareEvents implements segmentd.EventPreparer: it finds each event's
@@ -241,9 +254,31 @@ func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Ev
 		emails[i] = strings.ToLower(evs[i].Email)
 	}
 	epoch, owners, ok, err := s.ownersNow(ctx, acct, emails)
-	if err == nil && owners != nil {
-		p.Ahead = &eventsAhead{epoch: epoch, owners: owners, ok: ok}
+	if err != nil || owners == nil {
+		return p
 	}
+	a := &eventsAhead{epoch: epoch, owners: owners, ok: ok}
+	p.Ahead = a
+	if !ok {
+		return p
+	}
+	// The blocks too, when the batch goes alone with every event (no id
+	// repeated in it), as the writer would encode them: the encoding was
+	// most of the writer's CPU left once the owners were found ahead.
+	ids := make(map[string]struct{}, len(evs))
+	stored := make([]segmentd.Event, len(evs))
+	for i := range evs {
+		if id := evs[i].SGEventID; id != "" {
+			if _, dup := ids[id]; dup {
+				return p
+			}
+			ids[id] = struct{}{}
+		}
+		stored[i] = evs[i]
+		asStored(&stored[i])
+		stored[i].ContactID = owners[i]
+	}
+	a.blocks, _, _ = encodeBlocks(1-int64(len(evs)), stored, make([]bool, len(evs)))
 	return p
 }
 
@@ -305,7 +340,7 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 		case a == nil || len(a.owners) != len(batches[b].Events) || b > 0 && a.epoch != ahead.epoch:
 			aheadOK = false
 		case b == 0:
-			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok}
+			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok, blocks: a.blocks}
 		default:
 			ahead.ok = ahead.ok && a.ok
 		}
@@ -326,12 +361,7 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 			if aheadOK {
 				ahead.owners = append(ahead.owners, batch.Ahead.(*eventsAhead).owners[j])
 			}
-			ev.Email = strings.ToLower(ev.Email)
-			ev.ContactID = ""
-			ev.Timestamp = msTime(ev.Timestamp)
-			if ev.Source == "" {
-				ev.Source = segmentd.DefaultEventSource
-			}
+			asStored(&ev)
 			evs = append(evs, ev)
 			from = append(from, b)
 		}
@@ -451,7 +481,11 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 			queueLock(&tx.pending)
 			// No number is known yet, and none is needed: the blocks'
 			// numbers go as distances from the batch's last, numbered 0.
-			if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
+			// A call of one batch prepared whole (PrepareEvents) sends the
+			// blocks encoded ahead.
+			if aheadOK && len(batches) == 1 && ahead.blocks != nil && len(evs) == len(batches[0].Events) {
+				queueBlocks(tx, acct, remembered, ahead.blocks)
+			} else if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
 				return err
 			}
 			queueIDs(&tx.pending)
@@ -563,15 +597,48 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // were 0, and has no rows; and with the owners' epoch its events' contacts
 // were found as of.
 func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch int64, evs []segmentd.Event, held []bool) error {
-	skip := make([]bool, len(evs)) // not a row: held, or in a block
-	rows := 0
+	blocks, skip, rows := encodeBlocks(first, evs, held)
+	queueBlocks(tx, acct, epoch, blocks)
+	if rows == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, skip: skip})
+	return err
+}
+
+// blockArgs are a block's parameters of qInsertBlockAfter but the
+// account's and the epoch: its last and first numbers' distances from the
+// call's last number, its oldest event time and its data.
+type blockArgs struct {
+	last, first int64
+	minTS       any
+	data        []byte
+}
+
+// queueBlocks queues blocks on tx (qInsertBlockAfter), their data on the
+// condition that the owners' epoch is epoch.
+func queueBlocks(tx *pipedTx, acct, epoch int64, blocks []blockArgs) {
+	for _, b := range blocks {
+		tx.queueLast(qInsertBlockAfter, acct, b.last, b.first, b.minTS, b.data, epoch)
+	}
+}
+
+// encodeBlocks encodes the events of evs that are not held and have a
+// contact, event i under number first+i, as blocks of up to blockSpan
+// numbers, and returns them with their numbers as distances from the
+// last, first+len(evs)-1 (a block's data holds its numbers relative to
+// its first, so the blocks are the same whatever first is); skip marks
+// the events that are not rows (held, or in a block), and rows counts
+// those that are.
+func encodeBlocks(first int64, evs []segmentd.Event, held []bool) (blocks []blockArgs, skip []bool, rows int) {
+	skip = make([]bool, len(evs))
 	enc := encoders.Get().(*eventblock.Encoder)
 	defer encoders.Put(enc)
+	last := first + int64(len(evs)) - 1
 	var blockFirst, blockLast int64
 	flush := func() {
 		if enc.Len() > 0 {
-			last := first + int64(len(evs)) - 1
-			tx.queueLast(qInsertBlockAfter, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
+			blocks = append(blocks, blockArgs{last: last - blockLast, first: last - blockFirst, minTS: enc.MinTimestamp(), data: enc.Bytes()}) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
@@ -598,11 +665,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch
 		blockLast = seq
 	}
 	flush()
-	if rows == 0 {
-		return nil
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, skip: skip})
-	return err
+	return blocks, skip, rows
 }
 
 // qEmailOwners maps each email of $2 to the contact whose email it is,
