@@ -437,8 +437,8 @@ func brief(r segmentd.EventsResult) segmentd.EventsResult {
 }
 
 // Events prepared ahead of their write (PrepareEvents, on the webhook
-// request's goroutine) go to the contact their email names when they are
-// stored: an email moved to another contact between the preparation and
+// request's goroutine: their owners, and a batch's blocks) go to the
+// contact their email names when they are stored: an email moved to another contact between the preparation and
 // the write (by another server here) moves the owners' epoch, and the
 // write finds the owners again under the lock. Prepared batches of one
 // call keep each event with its own owner where an id repeated in the
