@@ -235,8 +235,8 @@ type eventsAhead struct {
 	epoch  int64
 	owners []string
 	ok     bool
-	// blocks are the batch's blocks (encodeBlocks) as a call of it alone
-	// in one round trip writes them, when ok and no id repeats in it.
+	// blocks are the batch's blocks (encodeBlocks), their numbers'
+	// distances from the batch's last, when ok and no id repeats in it.
 	blocks []blockArgs
 }
 
@@ -262,9 +262,9 @@ func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Ev
 	if !ok {
 		return p
 	}
-	// The blocks too, when the batch goes alone with every event (no id
-	// repeated in it), as the writer would encode them: the encoding was
-	// most of the writer's CPU left once the owners were found ahead.
+	// The blocks too, when the batch keeps every event (no id repeated
+	// in it), as the writer would encode it alone: the encoding was most
+	// of the writer's CPU left once the owners were found ahead.
 	ids := make(map[string]struct{}, len(evs))
 	stored := make([]segmentd.Event, len(evs))
 	for i := range evs {
@@ -334,13 +334,15 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 	// has them as of one epoch (aheadOK); ahead.ok when each had all.
 	var ahead eventsAhead
 	aheadOK := true
+	aheadBlocks := true // every batch has its blocks encoded ahead
 	for b := range batches {
 		a, _ := batches[b].Ahead.(*eventsAhead)
+		aheadBlocks = aheadBlocks && a != nil && a.blocks != nil
 		switch {
 		case a == nil || len(a.owners) != len(batches[b].Events) || b > 0 && a.epoch != ahead.epoch:
 			aheadOK = false
 		case b == 0:
-			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok, blocks: a.blocks}
+			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok}
 		default:
 			ahead.ok = ahead.ok && a.ok
 		}
@@ -481,10 +483,19 @@ func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches
 			queueLock(&tx.pending)
 			// No number is known yet, and none is needed: the blocks'
 			// numbers go as distances from the batch's last, numbered 0.
-			// A call of one batch prepared whole (PrepareEvents) sends the
-			// blocks encoded ahead.
-			if aheadOK && len(batches) == 1 && ahead.blocks != nil && len(evs) == len(batches[0].Events) {
-				queueBlocks(tx, acct, remembered, ahead.blocks)
+			// When every batch was prepared whole (PrepareEvents) and the
+			// call keeps all their events, it sends the blocks encoded
+			// ahead, each batch's own, their distances from the batch's
+			// last made the call's. (Encoded here, a group's batches share
+			// blocks.)
+			if aheadOK && aheadBlocks && len(evs) == total {
+				after := int64(len(evs)) // the events after a batch's last, and that last
+				for _, batch := range batches {
+					after -= int64(len(batch.Events))
+					for _, b := range batch.Ahead.(*eventsAhead).blocks {
+						tx.queueLast(qInsertBlockAfter, acct, b.last+after, b.first+after, b.minTS, b.data, remembered)
+					}
+				}
 			} else if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
 				return err
 			}

@@ -512,6 +512,13 @@ func TestPreparedEvents(t *testing.T) {
 			t.Fatalf("grouped: %+v %v / %+v %v, want x2 %s then y %s, x2", brief(res[0]), contacts(res[0]), brief(res[1]), contacts(res[1]), x2, y)
 		}
 
+		// Two prepared batches in one call, every event kept: each
+		// batch's blocks encoded ahead, numbered in the call.
+		res = add(prepare(ev("y@example.com", "8"), ev("x@example.com", "9")), prepare(ev("x@example.com", "10")))
+		if res[0].Added != 2 || res[1].Added != 1 || !slices.Equal(contacts(res[0]), []string{y, x2}) || !slices.Equal(contacts(res[1]), []string{x2}) {
+			t.Fatalf("grouped, all kept: %+v %v / %+v %v", brief(res[0]), contacts(res[0]), brief(res[1]), contacts(res[1]))
+		}
+
 		// Redelivered ids, prepared again: duplicates.
 		res = add(prepare(ev("y@example.com", "5"), ev("y@example.com", "7"), ev("x@example.com", "1")))
 		if res[0].Added != 1 || res[0].Duplicates != 2 || !slices.Equal(contacts(res[0]), []string{y}) {
@@ -526,7 +533,7 @@ func TestPreparedEvents(t *testing.T) {
 		for _, e := range stored {
 			got = append(got, e.SGEventID+"="+e.ContactID)
 		}
-		want := []string{"1=" + x, "2=" + y, "3=" + x2, "4=" + x2, "5=" + y, "6=" + x2, "7=" + y}
+		want := []string{"1=" + x, "2=" + y, "3=" + x2, "4=" + x2, "5=" + y, "6=" + x2, "8=" + y, "9=" + x2, "10=" + x2, "7=" + y}
 		if !slices.Equal(got, want) {
 			t.Fatalf("stored %v, want %v", got, want)
 		}
