@@ -86,7 +86,7 @@ const maxGroupedEvents = 4 * segmentd.MaxAddEvents
 // account alone (ownBegin), as it does for pipelined upserts, rather than
 // read the events back from the history. Until 2026-12-06 applyOwn ran
 // here, a fifth of this stage's CPU over the realistic bench's events
-// (docs/postgres.md, "Session 18").
+// (docs/postgres.md, "Session 18: the event writer's serial path").
 func (s *Service) writeEvents(group []*jobTask) {
 	acct := group[0].events.acct
 	own := s.cfg.Shared && s.members != nil

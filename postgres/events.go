@@ -241,12 +241,13 @@ type eventsAhead struct {
 }
 
 // PrepareEvents implements segmentd.EventPreparer: it finds each event's
-// contact as AddEventBatches' one-round-trip path does (ownersNow), on
-// the caller's goroutine, so that the account's writer, which runs its
-// calls one at a time, does not. Finding them took a third of that
-// writer's CPU at 200,000 contacts (docs/postgres.md, "Session 18").
-// What it found is as of an owners' epoch, which the write checks under
-// the account's lock (qInsertBlockAfter) as it checks its own.
+// contact as AddEventBatches' one-round-trip path does (ownersNow), and
+// encodes the batch's blocks, on the caller's goroutine, so that the
+// account's writer, which runs its calls one at a time, does not. The
+// two took half of that writer's CPU at 200,000 contacts
+// (docs/postgres.md, "Session 18: the event writer's serial path"). What
+// it found is as of an owners' epoch, which the write checks under the
+// account's lock (qInsertBlockAfter) as it checks its own.
 func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Event) segmentd.PreparedEvents {
 	p := segmentd.PreparedEvents{Events: evs}
 	emails := make([]string, len(evs))
