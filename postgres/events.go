@@ -263,23 +263,14 @@ func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Ev
 	if !ok {
 		return p
 	}
-	// The blocks too, when the batch keeps every event (no id repeated
-	// in it), as the writer would encode it alone: the encoding was most
-	// of the writer's CPU left once the owners were found ahead.
-	ids := make(map[string]struct{}, len(evs))
-	stored := make([]segmentd.Event, len(evs))
-	for i := range evs {
-		if id := evs[i].SGEventID; id != "" {
-			if _, dup := ids[id]; dup {
-				return p
-			}
-			ids[id] = struct{}{}
-		}
-		stored[i] = evs[i]
-		asStored(&stored[i])
-		stored[i].ContactID = owners[i]
-	}
-	a.blocks, _, _ = encodeBlocks(1-int64(len(evs)), stored, make([]bool, len(evs)))
+	// The blocks too, as the writer would encode the batch alone: the
+	// encoding was most of the writer's CPU left once the owners were
+	// found ahead. (A batch in which an id repeats loses an event in the
+	// call, which then encodes its blocks itself.)
+	a.blocks, _, _ = encodeBlocks(1-int64(len(evs)), evs, make([]bool, len(evs)), func(i int, ev *segmentd.Event) {
+		asStored(ev)
+		ev.ContactID = owners[i]
+	})
 	return p
 }
 
@@ -609,7 +600,7 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // were 0, and has no rows; and with the owners' epoch its events' contacts
 // were found as of.
 func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch int64, evs []segmentd.Event, held []bool) error {
-	blocks, skip, rows := encodeBlocks(first, evs, held)
+	blocks, skip, rows := encodeBlocks(first, evs, held, nil)
 	queueBlocks(tx, acct, epoch, blocks)
 	if rows == 0 {
 		return nil
@@ -641,8 +632,10 @@ func queueBlocks(tx *pipedTx, acct, epoch int64, blocks []blockArgs) {
 // last, first+len(evs)-1 (a block's data holds its numbers relative to
 // its first, so the blocks are the same whatever first is); skip marks
 // the events that are not rows (held, or in a block), and rows counts
-// those that are.
-func encodeBlocks(first int64, evs []segmentd.Event, held []bool) (blocks []blockArgs, skip []bool, rows int) {
+// those that are. When stored is not nil, each event is encoded as it
+// makes a copy of event i (the stored form, with its contact), and evs
+// is left as it is.
+func encodeBlocks(first int64, evs []segmentd.Event, held []bool, stored func(i int, ev *segmentd.Event)) (blocks []blockArgs, skip []bool, rows int) {
 	skip = make([]bool, len(evs))
 	enc := encoders.Get().(*eventblock.Encoder)
 	defer encoders.Put(enc)
@@ -654,8 +647,14 @@ func encodeBlocks(first int64, evs []segmentd.Event, held []bool) (blocks []bloc
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
+	var copied segmentd.Event
 	for i := range evs {
 		ev := &evs[i]
+		if stored != nil {
+			copied = *ev
+			stored(i, &copied)
+			ev = &copied
+		}
 		if skip[i] = held[i]; held[i] {
 			continue
 		}
