@@ -236,7 +236,7 @@ type eventsAhead struct {
 	owners []string
 	ok     bool
 	// blocks are the batch's blocks (encodeBlocks), their numbers'
-	// distances from the batch's last, when ok and no id repeats in it.
+	// distances from the batch's last, when ok.
 	blocks []blockArgs
 }
 
