@@ -102,3 +102,29 @@ type EventStore interface {
 	// event (0 when it has none).
 	LastEventSeq(ctx context.Context, acct int64) (int64, error)
 }
+
+// EventPreparer is an EventStore that does part of an event batch's work
+// ahead of its write, on the caller's goroutine: an account's event
+// writes run one at a time, and what needs no transaction (finding each
+// event's contact among the owners the store remembers) then neither
+// waits for the writes before it nor holds up the ones after it. The
+// PostgreSQL store implements it.
+type EventPreparer interface {
+	// PrepareEvents returns a batch of events with what the store could
+	// work out of them ahead of their write. It fails nothing: what it
+	// could not work out, the write works out.
+	PrepareEvents(ctx context.Context, acct int64, evs []Event) PreparedEvents
+	// AddPreparedEventBatches is AddEventBatches of prepared batches.
+	// What was prepared may have gone stale meanwhile (an upsert moved an
+	// email to another contact): the write checks it under the account's
+	// lock, and works it out again when it did.
+	AddPreparedEventBatches(ctx context.Context, acct int64, batches []PreparedEvents) ([]EventsResult, error)
+}
+
+// PreparedEvents is a batch of events and what the store that prepared it
+// worked out ahead (EventPreparer), which only that store reads; Ahead nil
+// is nothing.
+type PreparedEvents struct {
+	Events []Event
+	Ahead  any
+}

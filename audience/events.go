@@ -43,6 +43,10 @@ func (s *Service) AddEvents(ctx context.Context, acct int64, evs []segmentd.Even
 		clean[i] = ev
 	}
 	ej := &eventsJob{acct: acct, evs: clean}
+	if p, ok := s.cfg.Events.(segmentd.EventPreparer); ok {
+		// On this request's goroutine, not the account's writer.
+		ej.ahead = p.PrepareEvents(ctx, acct, clean).Ahead
+	}
 	if err := s.run(ctx, &jobTask{events: ej, wait: make(chan error, 1)}); err != nil {
 		return segmentd.EventsResult{}, err
 	}
@@ -55,9 +59,17 @@ func (s *Service) AddEvents(ctx context.Context, acct int64, evs []segmentd.Even
 // a batch commits, each transaction takes more of them, and its fixed costs
 // (the commit, the pages every batch rewrites) are paid once for several.
 type eventsJob struct {
-	acct int64
-	evs  []segmentd.Event
-	res  segmentd.EventsResult
+	acct  int64
+	evs   []segmentd.Event
+	ahead any // what the store prepared of evs (segmentd.EventPreparer)
+	res   segmentd.EventsResult
+
+	// On a group's first task, in a shared store: the change number and
+	// the last event number the group's write took, for the engine
+	// stage's applyOwn, and own, the write counted in flight (ownBegin)
+	// until then.
+	change, through int64
+	own             bool
 }
 
 // maxGroupedEvents bounds the events of one grouped transaction: it stops
@@ -65,16 +77,37 @@ type eventsJob struct {
 const maxGroupedEvents = 4 * segmentd.MaxAddEvents
 
 // writeEvents stores a group of event batches of one account in one
-// transaction and passes the stored events to the engine in one update,
-// on the group's first task: the engine stage runs tasks in order, so every
-// batch is reflected before its caller hears back.
+// transaction and leaves the stored events' engine update, one for the
+// group, on its first task: the engine stage runs tasks in order, so every
+// batch is reflected before its caller hears back, and the engine takes
+// the account's writes in the order they committed. In a shared store
+// that update is applyOwn, on the engine stage too (reflectTask), while
+// this stage writes the next group; until then the follower leaves the
+// account alone (ownBegin), as it does for pipelined upserts, rather than
+// read the events back from the history. Until 2026-12-06 applyOwn ran
+// here, a fifth of this stage's CPU over the realistic bench's events
+// (docs/postgres.md, "Session 18: the event writer's serial path").
 func (s *Service) writeEvents(group []*jobTask) {
 	acct := group[0].events.acct
-	batches := make([][]segmentd.Event, len(group))
-	for i, t := range group {
-		batches[i] = t.events.evs
+	own := s.cfg.Shared && s.members != nil
+	if own {
+		s.ownBegin(acct)
 	}
-	res, err := s.cfg.Events.AddEventBatches(context.Background(), acct, batches)
+	var res []segmentd.EventsResult
+	var err error
+	if p, ok := s.cfg.Events.(segmentd.EventPreparer); ok {
+		batches := make([]segmentd.PreparedEvents, len(group))
+		for i, t := range group {
+			batches[i] = segmentd.PreparedEvents{Events: t.events.evs, Ahead: t.events.ahead}
+		}
+		res, err = p.AddPreparedEventBatches(context.Background(), acct, batches)
+	} else {
+		batches := make([][]segmentd.Event, len(group))
+		for i, t := range group {
+			batches[i] = t.events.evs
+		}
+		res, err = s.cfg.Events.AddEventBatches(context.Background(), acct, batches)
+	}
 	var stored []segmentd.Event
 	for i, t := range group {
 		t.err = err
@@ -84,13 +117,23 @@ func (s *Service) writeEvents(group []*jobTask) {
 		}
 	}
 	if err == nil && s.members != nil {
+		first := group[0].events
 		group[0].publish = func() { s.members.AddEvents(acct, stored, s.clock.Now()) }
-		// In a shared store the engine takes the events now if no other
-		// write came between; the engine stage's catch-up then finds
-		// nothing to read.
-		if len(res) > 0 && s.applyOwn(acct, res[0].Change, res[0].EventsThrough, group[0].publish) {
-			group[0].publish = nil
+		if len(res) > 0 {
+			first.change, first.through = res[0].Change, res[0].EventsThrough
 		}
+		first.own, own = own, false // ended by reflectTask
+	}
+	if own {
+		s.endOwnEvents(acct)
+	}
+}
+
+// endOwnEvents ends what writeEvents counted in flight (ownBegin), and
+// asks the follower to catch the account up if it left it meanwhile.
+func (s *Service) endOwnEvents(acct int64) {
+	if s.ownEnd(acct) {
+		s.nudge(acct)
 	}
 }
 

@@ -679,7 +679,16 @@ func (s *Service) reflectTask(t *jobTask) error {
 		if publish == nil {
 			return nil // a later batch of a group: the first one's update covers it
 		}
-		acct = t.events.acct
+		ej := t.events
+		acct = ej.acct
+		if ej.own {
+			defer s.endOwnEvents(acct)
+			// In a shared store the engine takes the events now if no
+			// other write came between; else a catch-up brings them.
+			if s.applyOwn(acct, ej.change, ej.through, publish) {
+				return nil
+			}
+		}
 	}
 	if t.sharedExempt {
 		if publish != nil {

@@ -34,7 +34,10 @@ import (
 // reads it) and hold their data only if the owners' epoch (owners.go) is
 // still the one the owners are true as of; otherwise the call goes again
 // the long way. Until 2026-12-06 every call made two or three round
-// trips, with the account locked from the first to the last.
+// trips, with the account locked from the first to the last. Finding the
+// owners before the lock is done on each webhook request's goroutine
+// (PrepareEvents, segmentd.EventPreparer), ahead of the account's writer,
+// which runs the calls one at a time.
 //
 // Idempotency is the database's: event_ids' primary key refuses an id the
 // account holds, under the account's lock. A batch with such an id (a
@@ -211,16 +214,140 @@ func (r *eventRows) Err() error { return nil }
 // as a duplicate where it comes again; one the account already holds is
 // refused by the database.
 func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]segmentd.Event) ([]segmentd.EventsResult, error) {
+	prepared := make([]segmentd.PreparedEvents, len(batches))
+	for i, batch := range batches {
+		prepared[i].Events = batch
+	}
+	return s.AddPreparedEventBatches(ctx, acct, prepared)
+}
+
+// asStored brings an event to the form it is stored in, with no contact.
+func asStored(ev *segmentd.Event) {
+	ev.Email = strings.ToLower(ev.Email)
+	ev.ContactID = ""
+	ev.Timestamp = msTime(ev.Timestamp)
+	if ev.Source == "" {
+		ev.Source = segmentd.DefaultEventSource
+	}
+}
+
+// eventsAhead is what PrepareEvents found of a batch before its write:
+// each event's contact ("" for none) as of the owners' epoch epoch, and
+// whether every event has one (ok: the batch can go in one round trip).
+type eventsAhead struct {
+	epoch  int64
+	owners []string
+	ok     bool
+	// blocks are the batch's blocks (encodeBlocks), their numbers'
+	// distances from the batch's last, when ok.
+	blocks []blockArgs
+}
+
+// PrepareEvents implements segmentd.EventPreparer: it finds each event's
+// contact as AddEventBatches' one-round-trip path does (ownersNow), and
+// encodes the batch's blocks, on the caller's goroutine, so that the
+// account's writer, which runs its calls one at a time, does not. The
+// two took half of that writer's CPU at 200,000 contacts
+// (docs/postgres.md, "Session 18: the event writer's serial path"). What
+// it found is as of an owners' epoch, which the write checks under the
+// account's lock (qInsertBlockAfter) as it checks its own.
+func (s *Store) PrepareEvents(ctx context.Context, acct int64, evs []segmentd.Event) segmentd.PreparedEvents {
+	p := segmentd.PreparedEvents{Events: evs}
+	emails := make([]string, len(evs))
+	for i := range evs {
+		emails[i] = strings.ToLower(evs[i].Email)
+	}
+	epoch, owners, ok, err := s.ownersNow(ctx, acct, emails)
+	if err != nil || owners == nil {
+		return p
+	}
+	a := &eventsAhead{epoch: epoch, owners: owners, ok: ok}
+	p.Ahead = a
+	if !ok {
+		return p
+	}
+	// The blocks too, as the writer would encode the batch alone: the
+	// encoding was most of the writer's CPU left once the owners were
+	// found ahead. (A batch in which an id repeats loses an event in the
+	// call, which then encodes its blocks itself.)
+	a.blocks, _, _ = encodeBlocks(1-int64(len(evs)), evs, make([]bool, len(evs)), func(i int, ev *segmentd.Event) {
+		asStored(ev)
+		ev.ContactID = owners[i]
+	})
+	return p
+}
+
+// ownersNow returns each of emails' contact ("" for none) as of one owners'
+// epoch: those remembered, and the others read before the account's lock
+// with the epoch they are true as of (one statement, one snapshot), when
+// it is the remembered one's; ok when every email has a contact then. An
+// email with no contact sends the call the long way: its event is a row,
+// which goes by COPY. owners is nil when no owners are remembered and none
+// were read.
+func (s *Store) ownersNow(ctx context.Context, acct int64, emails []string) (epoch int64, owners []string, ok bool, err error) {
+	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
+	ok = !none && len(missing) == 0
+	if !none && len(missing) > 0 {
+		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if found != nil {
+			s.owners.learn(acct, at, found)
+			if !known || at == remembered {
+				remembered, ok, known = at, true, true
+				for i := range emails {
+					if id, looked := found[emails[i]]; looked {
+						owners[i] = id
+					}
+					ok = ok && owners[i] != ""
+				}
+			}
+		}
+	}
+	if !known {
+		return 0, nil, false, nil
+	}
+	return remembered, owners, ok, nil
+}
+
+// AddPreparedEventBatches implements segmentd.EventPreparer: AddEventBatches
+// of batches PrepareEvents may have prepared. The owners found ahead are
+// used when every batch has them, as of one epoch that is still the one
+// remembered (an upsert that moved it since, and they are found again
+// here); the database checks that epoch, as for owners found here.
+func (s *Store) AddPreparedEventBatches(ctx context.Context, acct int64, batches []segmentd.PreparedEvents) ([]segmentd.EventsResult, error) {
 	res := make([]segmentd.EventsResult, len(batches))
 	total := 0
 	for _, batch := range batches {
-		total += len(batch)
+		total += len(batch.Events)
 	}
 	evs := make([]segmentd.Event, 0, total)
 	from := make([]int, 0, total)       // the batch of each event of evs
 	seen := make(map[string]int, total) // sg_event_id → its event's index in evs
+	// The owners found ahead, of every event of evs, when every batch
+	// has them as of one epoch (aheadOK); ahead.ok when each had all.
+	var ahead eventsAhead
+	aheadOK := true
+	aheadBlocks := true // every batch has its blocks encoded ahead
+	for b := range batches {
+		a, _ := batches[b].Ahead.(*eventsAhead)
+		aheadBlocks = aheadBlocks && a != nil && a.blocks != nil
+		switch {
+		case a == nil || len(a.owners) != len(batches[b].Events) || b > 0 && a.epoch != ahead.epoch:
+			aheadOK = false
+		case b == 0:
+			ahead = eventsAhead{epoch: a.epoch, owners: make([]string, 0, total), ok: a.ok}
+		default:
+			ahead.ok = ahead.ok && a.ok
+		}
+	}
+	if aheadOK {
+		epoch, remembered := s.owners.epochOf(acct)
+		aheadOK = remembered && epoch == ahead.epoch
+	}
 	for b, batch := range batches {
-		for _, ev := range batch {
+		for j, ev := range batch.Events {
 			if ev.SGEventID != "" {
 				if _, ok := seen[ev.SGEventID]; ok {
 					res[b].Duplicates++
@@ -228,12 +355,10 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 				}
 				seen[ev.SGEventID] = len(evs)
 			}
-			ev.Email = strings.ToLower(ev.Email)
-			ev.ContactID = ""
-			ev.Timestamp = msTime(ev.Timestamp)
-			if ev.Source == "" {
-				ev.Source = segmentd.DefaultEventSource
+			if aheadOK {
+				ahead.owners = append(ahead.owners, batch.Ahead.(*eventsAhead).owners[j])
 			}
+			asStored(&ev)
 			evs = append(evs, ev)
 			from = append(from, b)
 		}
@@ -332,29 +457,13 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 		}
 		return s.writeEvents(ctx, tx, acct, last-int64(len(evs))+1, epoch, evs, held)
 	}
-	// The owners, when every email has one: those remembered, and the
-	// others read before the lock with the epoch they are true as of
-	// (one statement, one snapshot), when it is the remembered one's. An
-	// email with no contact sends the call the long way: its event is a
-	// row, which goes by COPY.
-	remembered, owners, known, missing, none := s.owners.resolve(acct, emails)
-	ok := !none && len(missing) == 0
-	if !none && len(missing) > 0 {
-		at, found, err := emailOwnersNow(ctx, s.db, acct, missing)
-		if err != nil {
+	// The owners, when every email has one (ownersNow): found ahead
+	// (PrepareEvents), or found now.
+	remembered, owners, ok := ahead.epoch, ahead.owners, ahead.ok
+	if !aheadOK {
+		var err error
+		if remembered, owners, ok, err = s.ownersNow(ctx, acct, emails); err != nil {
 			return nil, err
-		}
-		if found != nil {
-			s.owners.learn(acct, at, found)
-			if !known || at == remembered {
-				remembered, ok = at, true
-				for i := range evs {
-					if id, looked := found[emails[i]]; looked {
-						owners[i] = id
-					}
-					ok = ok && owners[i] != ""
-				}
-			}
 		}
 	}
 	err := errLongWay
@@ -369,7 +478,20 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			queueLock(&tx.pending)
 			// No number is known yet, and none is needed: the blocks'
 			// numbers go as distances from the batch's last, numbered 0.
-			if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
+			// When every batch was prepared whole (PrepareEvents) and the
+			// call keeps all their events, it sends the blocks encoded
+			// ahead, each batch's own, their distances from the batch's
+			// last made the call's. (Encoded here, a group's batches share
+			// blocks.)
+			if aheadOK && aheadBlocks && len(evs) == total {
+				after := int64(len(evs)) // the events after a batch's last, and that last
+				for _, batch := range batches {
+					after -= int64(len(batch.Events))
+					for _, b := range batch.Ahead.(*eventsAhead).blocks {
+						tx.queueLast(qInsertBlockAfter, acct, b.last+after, b.first+after, b.minTS, b.data, remembered)
+					}
+				}
+			} else if err := s.writeEvents(ctx, tx, acct, 1-int64(len(evs)), remembered, evs, held); err != nil {
 				return err
 			}
 			queueIDs(&tx.pending)
@@ -402,7 +524,11 @@ func (s *Store) AddEventBatches(ctx context.Context, acct int64, batches [][]seg
 			through = first + int64(i)
 		}
 	}
-	s.owners.learn(acct, epoch, looked)
+	if looked != nil {
+		// (A call in one round trip looked nothing up: the owners'
+		// lock, which the requests' PrepareEvents take, is left alone.)
+		s.owners.learn(acct, epoch, looked)
+	}
 	for i := range res {
 		res[i].Change, res[i].EventsThrough = change, through
 	}
@@ -477,20 +603,61 @@ var encoders = sync.Pool{New: func() any { return new(eventblock.Encoder) }}
 // were 0, and has no rows; and with the owners' epoch its events' contacts
 // were found as of.
 func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch int64, evs []segmentd.Event, held []bool) error {
-	skip := make([]bool, len(evs)) // not a row: held, or in a block
-	rows := 0
+	blocks, skip, rows := encodeBlocks(first, evs, held, nil)
+	queueBlocks(tx, acct, epoch, blocks)
+	if rows == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, skip: skip})
+	return err
+}
+
+// blockArgs are a block's parameters of qInsertBlockAfter but the
+// account's and the epoch: its last and first numbers' distances from the
+// call's last number, its oldest event time and its data.
+type blockArgs struct {
+	last, first int64
+	minTS       any
+	data        []byte
+}
+
+// queueBlocks queues blocks on tx (qInsertBlockAfter), their data on the
+// condition that the owners' epoch is epoch.
+func queueBlocks(tx *pipedTx, acct, epoch int64, blocks []blockArgs) {
+	for _, b := range blocks {
+		tx.queueLast(qInsertBlockAfter, acct, b.last, b.first, b.minTS, b.data, epoch)
+	}
+}
+
+// encodeBlocks encodes the events of evs that are not held and have a
+// contact, event i under number first+i, as blocks of up to blockSpan
+// numbers, and returns them with their numbers as distances from the
+// last, first+len(evs)-1 (a block's data holds its numbers relative to
+// its first, so the blocks are the same whatever first is); skip marks
+// the events that are not rows (held, or in a block), and rows counts
+// those that are. When stored is not nil, each event is encoded as it
+// makes a copy of event i (the stored form, with its contact), and evs
+// is left as it is.
+func encodeBlocks(first int64, evs []segmentd.Event, held []bool, stored func(i int, ev *segmentd.Event)) (blocks []blockArgs, skip []bool, rows int) {
+	skip = make([]bool, len(evs))
 	enc := encoders.Get().(*eventblock.Encoder)
 	defer encoders.Put(enc)
+	last := first + int64(len(evs)) - 1
 	var blockFirst, blockLast int64
 	flush := func() {
 		if enc.Len() > 0 {
-			last := first + int64(len(evs)) - 1
-			tx.queueLast(qInsertBlockAfter, acct, last-blockLast, last-blockFirst, enc.MinTimestamp(), enc.Bytes(), epoch) // Bytes is a copy
+			blocks = append(blocks, blockArgs{last: last - blockLast, first: last - blockFirst, minTS: enc.MinTimestamp(), data: enc.Bytes()}) // Bytes is a copy
 		}
 	}
 	enc.Reset(first) // a pooled encoder may hold a block
+	var copied segmentd.Event
 	for i := range evs {
 		ev := &evs[i]
+		if stored != nil {
+			copied = *ev
+			stored(i, &copied)
+			ev = &copied
+		}
 		if skip[i] = held[i]; held[i] {
 			continue
 		}
@@ -512,11 +679,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *pipedTx, acct, first, epoch
 		blockLast = seq
 	}
 	flush()
-	if rows == 0 {
-		return nil
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyCols, &eventRows{acct: acct, first: first, evs: evs, skip: skip})
-	return err
+	return blocks, skip, rows
 }
 
 // qEmailOwners maps each email of $2 to the contact whose email it is,

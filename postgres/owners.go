@@ -185,6 +185,17 @@ func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	return out
 }
 
+// epochOf returns the owners' epoch acct's remembered owners are true as
+// of, and whether any are remembered.
+func (o *owners) epochOf(acct int64) (int64, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a := o.accts[acct]; a != nil {
+		return a.epoch, true
+	}
+	return 0, false
+}
+
 // resolve returns, in one pass, the owner remembered for each of emails
 // ("" where it is not), whether any is (known) and the epoch they are true
 // as of, the distinct emails not remembered, and whether one is

@@ -486,3 +486,107 @@ func TestUpsertOwnedLeavesRemembered(t *testing.T) {
 		t.Fatalf("sole owners after the upsert: %q, want [c1 c2]", got)
 	}
 }
+
+// Events prepared ahead of their write (PrepareEvents, on the webhook
+// request's goroutine: their owners, and a batch's blocks) go to the
+// contact their email names when they are stored: an email moved to another contact between the preparation and
+// the write (by another server here) moves the owners' epoch, and the
+// write finds the owners again under the lock. Prepared batches of one
+// call keep each event with its own owner where an id repeated in the
+// call is skipped, and a redelivered id stays a duplicate.
+func TestPreparedEvents(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		sts := twoServers(t, srv)
+		a, b := sts[0], sts[1]
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		acct, err := a.CreateAccount(ctx, "prepared", 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upsert := func(st *Store, email string) string {
+			t.Helper()
+			res, err := st.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &email}}, nil, now)
+			if err != nil || len(res.Errors) > 0 || len(res.Contacts) != 1 {
+				t.Fatalf("upsert %s: %v %+v", email, err, res)
+			}
+			return res.Contacts[0].ID
+		}
+		ev := func(email, id string) segmentd.Event {
+			return segmentd.Event{Email: email, Type: "open", Timestamp: now, SGEventID: id}
+		}
+		prepare := func(evs ...segmentd.Event) segmentd.PreparedEvents {
+			t.Helper()
+			p := a.PrepareEvents(ctx, acct.ID, evs)
+			if p.Ahead == nil {
+				t.Fatalf("nothing prepared of %v", evs)
+			}
+			return p
+		}
+		add := func(batches ...segmentd.PreparedEvents) []segmentd.EventsResult {
+			t.Helper()
+			res, err := a.AddPreparedEventBatches(ctx, acct.ID, batches)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		contacts := func(r segmentd.EventsResult) []string {
+			var out []string
+			for _, e := range r.Events {
+				out = append(out, e.ContactID)
+			}
+			return out
+		}
+		x, y := upsert(a, "x@example.com"), upsert(a, "y@example.com")
+
+		res := add(prepare(ev("x@example.com", "1"), ev("Y@example.com", "2")))
+		if got, want := contacts(res[0]), []string{x, y}; !slices.Equal(got, want) || a.oneTrip.Load() != 1 {
+			t.Fatalf("prepared, nothing between: contacts %v, want %v; %d calls in one round trip, want 1", got, want, a.oneTrip.Load())
+		}
+
+		// x@ moves to a new contact after the preparation.
+		stale := prepare(ev("x@example.com", "3"))
+		if _, err := b.DeleteContacts(ctx, acct.ID, []string{x}); err != nil {
+			t.Fatal(err)
+		}
+		x2 := upsert(b, "x@example.com")
+		res = add(stale)
+		if got := contacts(res[0]); !slices.Equal(got, []string{x2}) {
+			t.Fatalf("an owner moved after the preparation: contacts %v, want the new contact %s (the old one was %s)", got, x2, x)
+		}
+
+		// Two prepared batches in one call, the second repeating the
+		// first's id before an event of another email.
+		res = add(prepare(ev("x@example.com", "4")), prepare(ev("x@example.com", "4"), ev("y@example.com", "5"), ev("x@example.com", "6")))
+		if res[1].Duplicates != 1 || res[1].Added != 2 || !slices.Equal(contacts(res[0]), []string{x2}) || !slices.Equal(contacts(res[1]), []string{y, x2}) {
+			t.Fatalf("grouped: %+v %v / %+v %v, want x2 %s then y %s, x2", brief(res[0]), contacts(res[0]), brief(res[1]), contacts(res[1]), x2, y)
+		}
+
+		// Two prepared batches in one call, every event kept: each
+		// batch's blocks encoded ahead, numbered in the call.
+		res = add(prepare(ev("y@example.com", "8"), ev("x@example.com", "9")), prepare(ev("x@example.com", "10")))
+		if res[0].Added != 2 || res[1].Added != 1 || !slices.Equal(contacts(res[0]), []string{y, x2}) || !slices.Equal(contacts(res[1]), []string{x2}) {
+			t.Fatalf("grouped, all kept: %+v %v / %+v %v", brief(res[0]), contacts(res[0]), brief(res[1]), contacts(res[1]))
+		}
+
+		// Redelivered ids, prepared again: duplicates.
+		res = add(prepare(ev("y@example.com", "5"), ev("y@example.com", "7"), ev("x@example.com", "1")))
+		if res[0].Added != 1 || res[0].Duplicates != 2 || !slices.Equal(contacts(res[0]), []string{y}) {
+			t.Fatalf("redelivered: %+v %v, want one added for %s", brief(res[0]), contacts(res[0]), y)
+		}
+
+		stored, _, err := a.ScanEvents(ctx, acct.ID, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range stored {
+			got = append(got, e.SGEventID+"="+e.ContactID)
+		}
+		want := []string{"1=" + x, "2=" + y, "3=" + x2, "4=" + x2, "5=" + y, "6=" + x2, "8=" + y, "9=" + x2, "10=" + x2, "7=" + y}
+		if !slices.Equal(got, want) {
+			t.Fatalf("stored %v, want %v", got, want)
+		}
+	})
+}
