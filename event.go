@@ -128,3 +128,41 @@ type PreparedEvents struct {
 	Events []Event
 	Ahead  any
 }
+
+// ContactEmails returns the emails of cs, each contact's own then its
+// alternate ones, each once, "" left out: the emails events waiting for
+// a contact may name (a store's AttachEvents).
+func ContactEmails(cs []Contact) []string {
+	seen := make(map[string]bool)
+	var out []string
+	add := func(e string) {
+		if e != "" && !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	for i := range cs {
+		add(cs[i].Email)
+		for _, a := range cs[i].AlternateEmails {
+			add(a)
+		}
+	}
+	return out
+}
+
+// WaitedEmails returns the emails of cs (as ContactEmails) that waiting,
+// the emails of events waiting for a contact, names, each once, in the
+// order cs names them.
+func WaitedEmails(cs []Contact, waiting []string) []string {
+	want := make(map[string]bool, len(waiting))
+	for _, e := range waiting {
+		want[e] = true
+	}
+	var out []string
+	for _, e := range ContactEmails(cs) {
+		if want[e] {
+			out = append(out, e)
+		}
+	}
+	return out
+}

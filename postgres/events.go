@@ -781,29 +781,12 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	if len(waiting) <= maxWaitingRead {
 		// Every email waited for is known: those of the contacts are
 		// attached.
-		want := make(map[string]bool, len(waiting))
-		for _, e := range waiting {
-			want[e] = false
-		}
-		for i := range cs {
-			for _, e := range append([]string{cs[i].Email}, cs[i].AlternateEmails...) {
-				if found, ok := want[e]; ok && !found && e != "" {
-					want[e] = true
-					pending = append(pending, e)
-				}
-			}
-		}
+		pending = segmentd.WaitedEmails(cs, waiting)
 	} else {
 		s.attachSearches.Add(1)
-		seen := make(map[string]bool)
-		var emails []string
-		for i := range cs {
-			for _, e := range append([]string{cs[i].Email}, cs[i].AlternateEmails...) {
-				if e != "" && !seen[e] {
-					seen[e] = true
-					emails = append(emails, e)
-				}
-			}
+		emails := segmentd.ContactEmails(cs)
+		if len(emails) == 0 {
+			return nil, nil
 		}
 		if pending, err = queryAll(ctx, s.db, scanString, qEventsUnattached, acct, emails); err != nil {
 			return nil, err

@@ -578,27 +578,9 @@ func (s *Store) AttachEvents(ctx context.Context, acct int64, cs []segmentd.Cont
 	var pending []string
 	if len(waiting) <= maxWaitingRead {
 		// Every email waited for: those of the contacts are attached.
-		want := make(map[string]bool, len(waiting))
-		for _, e := range waiting {
-			want[e] = false
-		}
-		mark := func(e string) {
-			if found, ok := want[e]; ok && !found && e != "" {
-				want[e] = true
-				pending = append(pending, e)
-			}
-		}
-		eachEmail(cs, mark)
+		pending = segmentd.WaitedEmails(cs, waiting)
 	} else {
-		seen := make(map[string]bool)
-		var emails []string
-		add := func(e string) {
-			if e != "" && !seen[e] {
-				seen[e] = true
-				emails = append(emails, e)
-			}
-		}
-		eachEmail(cs, add)
+		emails := segmentd.ContactEmails(cs)
 		if len(emails) == 0 {
 			return nil, nil
 		}
@@ -832,15 +814,4 @@ func (s *Store) PruneEvents(ctx context.Context, acct int64, before time.Time) (
 		s.events.forgetIDs(acct) // it holds the pruned events' ids
 	}
 	return total, err
-}
-
-// eachEmail calls f with the email and each alternate email of every
-// contact of cs.
-func eachEmail(cs []segmentd.Contact, f func(string)) {
-	for i := range cs {
-		f(cs[i].Email)
-		for _, a := range cs[i].AlternateEmails {
-			f(a)
-		}
-	}
 }
