@@ -119,21 +119,7 @@ func TestFollowerLeavesOwnUpserts(t *testing.T) {
 // the engine counting the event out.
 func TestOwnUpsertAttachesWaitingEvents(t *testing.T) {
 	ctx := context.Background()
-	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
-	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(sq, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
-		Shared: true, FollowInterval: time.Hour, Jobs: sq, JobLease: 30 * time.Second})
-	defer svc.Close()
-	if err := svc.LoadMembership(ctx); err != nil {
-		t.Fatal(err)
-	}
+	svc, acct := sharedOnSQLite(t)
 	upsert := func(email string) {
 		t.Helper()
 		id, err := svc.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{{Email: &email}}, nil)
@@ -179,22 +165,7 @@ func TestOwnUpsertAttachesWaitingEvents(t *testing.T) {
 // Until session 18 ownBegin took the point's lock, and this test's
 // ownBegin blocked until the engine update was let go.
 func TestOwnBeginSkipsEngineUpdate(t *testing.T) {
-	ctx := context.Background()
-	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
-	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(sq, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
-		Shared: true, FollowInterval: time.Hour, Jobs: sq, JobLease: 30 * time.Second})
-	defer svc.Close()
-	if err := svc.LoadMembership(ctx); err != nil {
-		t.Fatal(err)
-	}
+	svc, acct := sharedOnSQLite(t)
 	p := svc.follow.get(acct.ID)
 	p.mu.Lock()
 	change := p.change
@@ -231,4 +202,28 @@ func TestOwnBeginSkipsEngineUpdate(t *testing.T) {
 	if waited {
 		<-begun // it ends once the engine update has
 	}
+}
+
+// sharedOnSQLite makes a Service on a SQLite store of its own, configured
+// as a shared store whose follower polls once an hour (so nothing but the
+// test's own calls brings changes), with one account.
+func sharedOnSQLite(t *testing.T) (*Service, segmentd.Account) {
+	t.Helper()
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(sq, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
+		Shared: true, FollowInterval: time.Hour, Jobs: sq, JobLease: 30 * time.Second})
+	t.Cleanup(svc.Close)
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return svc, acct
 }
