@@ -39,7 +39,16 @@ type jobTask struct {
 	// behind another of its account on this server: its input waits
 	// encoded, a fraction of its decoded size, and is decoded when the
 	// job comes first (submitShared, takeQueued).
-	queued   []byte
+	queued []byte
+	// decoded is queued decoded, once (decodeQueued): by takeQueued when
+	// the job comes first, or ahead of that by runAccountJobs while the
+	// job before it is in its transaction.
+	decoded struct {
+		once sync.Once
+		in   *jobInput
+		err  error
+		done atomic.Bool // once has run (for tests)
+	}
 	items    int         // the job's weight in its account's backlog
 	accepted journal.Pos // the job's accept record (a journaled job)
 	applied  journal.Pos // its applied record, once written

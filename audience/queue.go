@@ -77,16 +77,44 @@ func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, erro
 // it waits as its record (submitShared). A record this server encoded
 // that does not decode fails its job.
 func takeQueued(t *jobTask) error {
-	if t.queued == nil {
-		return nil
-	}
-	_, _, _, in, err := decodeAccept(t.queued, true)
-	t.queued = nil
-	if err != nil {
+	t.decodeQueued()
+	if err := t.decoded.err; err != nil {
 		return fmt.Errorf("decoding a queued job's input: %w", err)
 	}
-	t.in = in
+	if in := t.decoded.in; in != nil {
+		t.in, t.decoded.in = in, nil
+	}
 	return nil
+}
+
+// decodeQueued decodes t's queued input into t.decoded, once: a caller
+// that comes while another decodes waits for it.
+func (t *jobTask) decodeQueued() {
+	t.decoded.once.Do(func() {
+		if t.queued != nil {
+			_, _, _, t.decoded.in, t.decoded.err = decodeAccept(t.queued, true)
+			t.queued = nil
+		}
+		t.decoded.done.Store(true)
+	})
+}
+
+// decodeAhead starts decoding the input of the job queued first on acct,
+// if it waits as its record (submitShared): the job about to run is off
+// the queue, and its transaction leaves this server's CPU to the decoding,
+// which would otherwise wait for the transaction's end on the account's
+// goroutine, between one transaction and the next. One job's input is
+// held decoded ahead at most.
+func (s *Service) decodeAhead(acct int64) {
+	s.queues.mu.Lock()
+	var next *jobTask
+	if q := s.queues.m[acct]; len(q) > 0 {
+		next = q[0]
+	}
+	s.queues.mu.Unlock()
+	if next != nil {
+		go next.decodeQueued()
+	}
 }
 
 // startAccount makes sure an account's jobs have a goroutine running them
@@ -173,6 +201,7 @@ func (s *Service) runAccountJobs(acct int64) {
 			s.popJob(acct, t)
 			if s.pipelined(t) {
 				s.ownBegin(acct) // ended by finishShared
+				s.decodeAhead(acct)
 				fin.add(t, s.storeUpsert(t))
 			} else {
 				s.runSharedJob(ctx, t)

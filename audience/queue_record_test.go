@@ -141,6 +141,109 @@ func TestSharedQueueHoldsRecords(t *testing.T) {
 	}
 }
 
+// steppedStore is the SQLite store whose every UpsertContacts sends its
+// number on entered and waits for a token on proceed.
+type steppedStore struct {
+	*sqlite.Store
+	n       atomic.Int32
+	entered chan int32
+	proceed chan struct{}
+}
+
+func (s *steppedStore) UpsertContacts(ctx context.Context, acct int64, ps []segmentd.ContactPatch, lists []string, now time.Time) (segmentd.UpsertResult, error) {
+	s.entered <- s.n.Add(1)
+	<-s.proceed
+	return s.Store.UpsertContacts(ctx, acct, ps, lists, now)
+}
+
+// TestSharedQueueDecodesAhead: in a shared store, the input of the job
+// queued next on an account, held as its record (submitShared), is
+// decoded while the job before it is in its transaction (decodeAhead),
+// not after that transaction on the account's goroutine; and the jobs
+// complete as before.
+func TestSharedQueueDecodesAhead(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "segmentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	st := &steppedStore{Store: sq, entered: make(chan int32, 8), proceed: make(chan struct{}, 8)}
+	acct, err := sq.CreateAccount(ctx, "acme", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(st, segmentd.SystemClock{}, slog.New(slog.DiscardHandler), Config{Segments: sq, Events: sq, Membership: engine.NewMembership(),
+		Shared: true, FollowInterval: 5 * time.Millisecond, Jobs: sq, JobLease: 30 * time.Second})
+	defer svc.Close()
+	defer func() { // before Close, which waits for the jobs held
+		for range 3 {
+			st.proceed <- struct{}{}
+		}
+	}()
+	if err := svc.LoadMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(n int) string {
+		t.Helper()
+		patches := make([]segmentd.ContactPatch, 10)
+		for i := range patches {
+			email := fmt.Sprintf("c%d-%d@example.com", n, i)
+			patches[i] = segmentd.ContactPatch{Email: &email}
+		}
+		id, err := svc.UpsertContacts(ctx, acct.ID, patches, nil)
+		if err != nil {
+			t.Fatalf("upsert %d: %v", n, err)
+		}
+		return id
+	}
+	ids := []string{upsert(0)}
+	if n := <-st.entered; n != 1 {
+		t.Fatalf("upsert %d entered first", n)
+	}
+	// Job 0 is in its transaction: job 1 queues decoded (the queue was
+	// empty), job 2 behind it as its record.
+	ids = append(ids, upsert(1), upsert(2))
+	next := func() *jobTask {
+		svc.queues.mu.Lock()
+		defer svc.queues.mu.Unlock()
+		if q := svc.queues.m[acct.ID]; len(q) > 0 {
+			return q[0]
+		}
+		return nil
+	}
+	if t2 := next(); t2 == nil || t2.job.ID != ids[1] {
+		t.Fatal("job 1 is not first in the queue")
+	}
+	st.proceed <- struct{}{} // job 0 commits; job 1 runs, and stops in its transaction
+	if n := <-st.entered; n != 2 {
+		t.Fatalf("upsert %d entered second", n)
+	}
+	t2 := next()
+	if t2 == nil || t2.job.ID != ids[2] {
+		t.Fatal("job 2 is not first in the queue while job 1 runs")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !t2.decoded.done.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("job 2's input was not decoded while job 1 was in its transaction")
+		}
+	}
+	if t2.decoded.err != nil || t2.decoded.in == nil || len(t2.decoded.in.patches) != 10 {
+		t.Fatalf("job 2 decoded ahead: %v, %+v", t2.decoded.err, t2.decoded.in)
+	}
+	for range 2 {
+		st.proceed <- struct{}{}
+	}
+	for i, id := range ids {
+		if j := waitJob(t, svc, acct.ID, id); j.Status != segmentd.JobCompleted {
+			t.Fatalf("job %d: %+v", i, j)
+		}
+	}
+	if n, err := svc.CountContacts(ctx, acct.ID); err != nil || n != 30 {
+		t.Fatalf("contacts = %d, %v; want 30", n, err)
+	}
+}
+
 // finishGatedStore is the SQLite store whose FinishJob waits until
 // release is closed, counting the upserts whose transaction began
 // meanwhile.

@@ -487,6 +487,110 @@ func TestUpsertOwnedLeavesRemembered(t *testing.T) {
 	}
 }
 
+// A batch whose every patch is membership-only on a remembered contact
+// (repeats included) goes straight to its memberships (upsertTx), with
+// the result a store that remembers nothing gives the same batch: each
+// patch one update, the contacts joined once each in their ids' order,
+// none rewritten.
+func TestUpsertAllRemembered(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		sts := twoServers(t, srv)
+		a, b := sts[0], sts[1]
+		now := time.Now().UTC()
+		acct, err := a.CreateAccount(ctx, "all remembered", 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lists []string
+		for _, name := range []string{"full", "fast", "slow", "none"} {
+			l, err := a.CreateList(ctx, acct.ID, name, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists = append(lists, l.ID)
+		}
+		name := "Ann"
+		var full []segmentd.ContactPatch
+		var emails []string
+		for i := range 40 {
+			email := fmt.Sprintf("ar%02d@example.com", i)
+			emails = append(emails, email)
+			full = append(full, segmentd.ContactPatch{Email: &emails[i], FirstName: &name})
+		}
+		res, err := a.UpsertContacts(ctx, acct.ID, full, lists[:1], now)
+		if err != nil || res.Created != 40 {
+			t.Fatalf("full records: %v %+v", err, res.Errors)
+		}
+		var ids []string
+		for _, c := range res.Contacts {
+			ids = append(ids, c.ID)
+		}
+		slices.Sort(ids)
+		var only []segmentd.ContactPatch
+		for _, i := range []int{39, 3, 17, 3, 0, 22, 39, 8} {
+			only = append(only, segmentd.ContactPatch{Email: &emails[i]})
+		}
+		var want []string
+		for _, i := range []int{0, 3, 8, 17, 22, 39} {
+			want = append(want, res.Contacts[i].ID)
+		}
+		slices.Sort(want)
+		before := a.upsertsRemembered.Load()
+		fast, err := a.UpsertContacts(ctx, acct.ID, only, lists[1:2], now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.upsertsRemembered.Load() - before; got != 1 {
+			t.Fatalf("the batch of remembered contacts was matched one by one (%d straight)", got)
+		}
+		// Without lists the same batch changes nothing and joins nothing.
+		// (Before the other server writes: its write moves the epoch the
+		// memory is true as of.)
+		none, err := a.UpsertContacts(ctx, acct.ID, only, nil, now)
+		if err != nil || none.Updated != len(only) || len(none.Joined) != 0 || len(none.Contacts) != 0 {
+			t.Fatalf("membership-only batch without lists: %v %+v", err, none)
+		}
+		if got := a.upsertsRemembered.Load() - before; got != 2 {
+			t.Fatalf("the batch without lists went straight %d times of 2", got)
+		}
+		slow, err := b.UpsertContacts(ctx, acct.ID, only, lists[2:3], now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.upsertsRemembered.Load() != 0 {
+			t.Fatal("a store that remembers nothing went straight to the memberships")
+		}
+		for _, r := range []segmentd.UpsertResult{fast, slow} {
+			if r.Updated != len(only) || r.Created != 0 || len(r.Errors) != 0 || len(r.Contacts) != 0 || !slices.Equal(r.Joined, want) {
+				t.Fatalf("membership-only batch: updated %d, created %d, errors %+v, %d contacts, joined %q; want %d updated and joined %q",
+					r.Updated, r.Created, r.Errors, len(r.Contacts), r.Joined, len(only), want)
+			}
+		}
+		for _, l := range lists[1:3] {
+			var got []string
+			rows, err := a.pool.Query(ctx, "SELECT contact_id FROM list_members WHERE account_id = $1 AND list_id = $2 ORDER BY contact_id", acct.ID, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, id)
+			}
+			if rows.Close(); !slices.Equal(got, want) {
+				t.Fatalf("list %s holds %q, want %q", l, got, want)
+			}
+		}
+		var n int
+		if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1 AND change_seq > $2", acct.ID, res.Change).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d contacts rewritten by membership-only batches (%v)", n, err)
+		}
+	})
+}
+
 // Events prepared ahead of their write (PrepareEvents, on the webhook
 // request's goroutine: their owners, and a batch's blocks) go to the
 // contact their email names when they are stored: an email moved to another contact between the preparation and

@@ -78,6 +78,9 @@ type Store struct {
 	// remembered owners were complete or the account had no contact
 	// (upsert.go), for tests.
 	emailsUnread atomic.Int64
+	// upsertsRemembered counts the upserts whose every patch was
+	// membership-only on a remembered contact (upsertTx), for tests.
+	upsertsRemembered atomic.Int64
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is
