@@ -73,24 +73,24 @@ type owners struct {
 	mu    sync.Mutex
 	accts map[int64]*accountOwners
 	n     int // entries, all accounts together (the dead ones too)
-	// hash hashes an email for accountOwners.slot: maphash with seed,
+	// hash hashes an email for accountOwners.tab: maphash with seed,
 	// unless a test sets it.
 	hash func(string) uint64
 	seed maphash.Seed
 }
 
 // accountOwners are an account's remembered owners, kept without
-// pointers but for three slices, so that the garbage collector does not
+// pointers but for two slices, so that the garbage collector does not
 // walk a million emails on every cycle (with a map of strings it spent
 // about a tenth of the server's CPU over the events of the realistic
 // bench marking them, and the lookups as much again; docs/postgres.md,
 // *Remembered email owners*).
 type accountOwners struct {
-	epoch int64             // the owners' epoch they are true as of
-	slot  map[uint64]uint32 // the email's hash → its entry
-	ents  []ownerEntry      // the entries, and among them the dead ones
-	text  []byte            // each entry's email then its owner's id, appended
-	dead  int               // entries no slot names: an upsert replaced or forgot them
+	epoch int64      // the owners' epoch they are true as of
+	tab   ownerTable // the email's hash → its entry
+	ents  int        // the entries' texts, and among them the dead ones
+	text  []byte     // each entry's email then its owner's id, appended
+	dead  int        // texts no entry names: an upsert replaced or forgot them
 	// complete: every email that is the own email (contacts.email) of
 	// one of the account's contacts is remembered with its owner, as of
 	// epoch, so that an email not remembered with one names no contact
@@ -100,10 +100,12 @@ type accountOwners struct {
 }
 
 // ownerEntry is one remembered email: text[off:off+email] is the email,
-// and the owner's id ("" for none) follows it.
+// and the owner's id ("" for none) follows it. An email is never empty
+// (ownerTable marks a free slot with 0).
 type ownerEntry struct {
-	off       uint32
-	email, id uint16
+	off   uint32
+	email uint16
+	id    uint8
 	// sole: the email is the owner's own (contacts.email, not an
 	// alternate one) and the owner has no other identifier, so that a
 	// patch naming the email alone matches it and changes nothing of it
@@ -126,12 +128,8 @@ func (a *accountOwners) lookup(h uint64, email string) (string, bool) {
 
 // entry returns email's entry, if it is remembered.
 func (a *accountOwners) entry(h uint64, email string) (ownerEntry, bool) {
-	i, ok := a.slot[h]
-	if !ok {
-		return ownerEntry{}, false
-	}
-	e := a.ents[i]
-	if string(a.text[e.off:e.off+uint32(e.email)]) != email {
+	e, ok := a.tab.get(h)
+	if !ok || string(a.text[e.off:e.off+uint32(e.email)]) != email {
 		return ownerEntry{}, false
 	}
 	return e, true
@@ -141,7 +139,7 @@ func (a *accountOwners) entry(h uint64, email string) (ownerEntry, bool) {
 // email with its hash stays).
 func (a *accountOwners) drop(h uint64, email string) {
 	if _, ok := a.entry(h, email); ok {
-		delete(a.slot, h)
+		a.tab.remove(h)
 		a.dead++
 	}
 }
@@ -162,7 +160,7 @@ func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	a := o.accts[acct]
 	if a != nil && a.epoch < epoch {
 		// A contact may have changed: what is remembered is stale for good.
-		o.n -= len(a.ents)
+		o.n -= a.ents
 		delete(o.accts, acct)
 		return nil
 	}
@@ -410,15 +408,15 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 		a.epoch = epoch
 	default:
 		if a != nil {
-			o.n -= len(a.ents)
+			o.n -= a.ents
 		}
-		a = &accountOwners{epoch: epoch, slot: make(map[uint64]uint32, n)}
+		a = &accountOwners{epoch: epoch, tab: newOwnerTable(n)}
 		o.accts[acct] = a
 	}
 	if o.n+n > maxOwners {
 		for k, b := range o.accts {
 			if k != acct {
-				o.n -= len(b.ents)
+				o.n -= b.ents
 				delete(o.accts, k)
 			}
 		}
@@ -441,17 +439,16 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 	if o.n >= maxOwners || len(a.text)+len(email)+len(id) > math.MaxUint32 {
 		return false, false
 	}
-	if len(email) > math.MaxUint16 || len(id) > math.MaxUint16 {
+	if email == "" || len(email) > math.MaxUint16 || len(id) > math.MaxUint8 {
 		return true, false
 	}
-	if i, ok := a.slot[h]; ok {
+	if e, ok := a.tab.get(h); ok {
 		// Remembered already, or another email with its hash.
-		e := a.ents[i]
 		return true, string(a.text[e.off:e.off+uint32(e.email)]) == email
 	}
-	a.slot[h] = uint32(len(a.ents))
-	a.ents = append(a.ents, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint16(len(id)), sole: sole})
+	a.tab.insert(h, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint8(len(id)), sole: sole})
 	a.text = append(append(a.text, email...), id...)
+	a.ents++
 	o.n++
 	return true, true
 }
@@ -459,17 +456,20 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 // compact drops the dead entries once they are half of the account's, so
 // that contacts updated again and again do not fill the memory.
 func (o *owners) compact(a *accountOwners) {
-	if a.dead < 1024 || 2*a.dead < len(a.ents) {
+	if a.dead < 1024 || 2*a.dead < a.ents {
 		return
 	}
-	ents, text := make([]ownerEntry, 0, len(a.slot)), make([]byte, 0, len(a.text))
-	for h, i := range a.slot {
-		e := a.ents[i]
-		a.slot[h] = uint32(len(ents))
+	text := make([]byte, 0, len(a.text))
+	for i := range a.tab.slots {
+		e := &a.tab.slots[i].e
+		if e.email == 0 {
+			continue
+		}
 		end := e.off + uint32(e.email) + uint32(e.id)
-		ents = append(ents, ownerEntry{off: uint32(len(text)), email: e.email, id: e.id, sole: e.sole})
+		off := uint32(len(text))
 		text = append(text, a.text[e.off:end]...)
+		e.off = off
 	}
-	o.n -= len(a.ents) - len(ents)
-	a.ents, a.text, a.dead = ents, text, 0
+	o.n -= a.ents - a.tab.n
+	a.ents, a.text, a.dead = a.tab.n, text, 0
 }
