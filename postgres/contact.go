@@ -29,7 +29,7 @@ const contactRowColumns = `c.id, coalesce(c.email, ''), coalesce(c.phone_number_
 
 // contactSideColumns are the rest of contactColumns: what other tables
 // hold of the contact c.id.
-const contactSideColumns = `ARRAY(SELECT m.list_id FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id ORDER BY m.list_id),
+const contactSideColumns = `ARRAY(SELECT m.list_id::text FROM list_members m WHERE m.account_id = $1 AND m.contact_id = c.id::uuid ORDER BY m.list_id),
 	ARRAY(SELECT t.tag_id FROM contact_tags t WHERE t.account_id = $1 AND t.contact_id = c.id ORDER BY t.tag_id),
 	(SELECT d.details FROM contact_cc d WHERE d.account_id = $1 AND d.contact_id = c.id)`
 
@@ -277,12 +277,14 @@ func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, li
 
 // The statements of readContactPage: a page of contacts' rows in id order,
 // then what the other tables hold of the contacts in (after, last], each
-// one range of the table's primary key in contact order.
+// one range of the table's primary key in contact order. list_members'
+// range is [first, last] of the page, as uuid (migration 26), whose order
+// is the text order of the lower-case ids; its ids come back as text.
 const (
 	qPageRows = "SELECT " + contactRowColumns + `, NULL::text[], NULL::text[], NULL::text
 		FROM contacts c WHERE c.account_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3`
-	qPageLists = `SELECT contact_id, list_id FROM list_members
-		WHERE account_id = $1 AND contact_id > $2 AND contact_id <= $3 ORDER BY contact_id, list_id`
+	qPageLists = `SELECT contact_id::text, list_id::text FROM list_members
+		WHERE account_id = $1 AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, list_id`
 	qPageTags = `SELECT contact_id, tag_id FROM contact_tags
 		WHERE account_id = $1 AND contact_id > $2 AND contact_id <= $3 ORDER BY contact_id, tag_id`
 	qPageCC = `SELECT contact_id, details FROM contact_cc
@@ -324,7 +326,7 @@ func readContactPage(ctx context.Context, tx pgx.Tx, acct int64, after string, l
 		return rows.Err()
 	}
 	var b pgx.Batch
-	b.Queue(qPageLists, acct, after, last).Query(func(rows pgx.Rows) error {
+	b.Queue(qPageLists, acct, memberID(cs[0].ID), memberID(last)).Query(func(rows pgx.Rows) error {
 		return merge(rows, func(c *segmentd.Contact, v []byte) error {
 			c.ListIDs = append(c.ListIDs, string(v))
 			return nil
@@ -389,7 +391,7 @@ func deleteContacts(ctx context.Context, tx pgx.Tx, acct, seq int64, ids []strin
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {
+	if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = ANY($2)", acct, memberKeys(ids)); err != nil {
 		return 0, err
 	}
 	if _, err := tx.Exec(ctx, "DELETE FROM contact_tags WHERE account_id = $1 AND contact_id = ANY($2)", acct, ids); err != nil {

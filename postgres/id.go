@@ -3,10 +3,14 @@ package postgres
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/segmentd/segmentd"
+	"github.com/segmentd/segmentd/internal/eventblock"
 )
 
 // contactIDs hands out contact ids: version 7 UUIDs (RFC 9562), whose
@@ -46,4 +50,54 @@ func (g *contactIDs) next(now time.Time) string {
 	binary.BigEndian.PutUint64(b[:8], v>>12<<16|0x7000|v&0xfff) // 48-bit ms, version 7, 12-bit sequence
 	b[8] = b[8]&0x3f | 0x80                                     // RFC 9562 variant
 	return segmentd.FormatUUID(b)
+}
+
+// memberID is a contact or list id as list_members keeps it since
+// migration 26: PostgreSQL's uuid, 16 bytes compared as bytes. pgx sends
+// it as those bytes, in COPY as in a statement's parameters, where a Go
+// string would go as text to parse. Only the form segmentd makes (and
+// FormatUUID writes: lower-case, hyphenated) is one: uuid reads it back
+// as the same text, and would read back any other form (upper case,
+// braces) as other text, so UUIDValue refuses those.
+type memberID string
+
+func (id memberID) UUIDValue() (pgtype.UUID, error) {
+	b, ok := eventblock.ParseUUID(string(id))
+	if !ok {
+		return pgtype.UUID{}, fmt.Errorf("postgres: id %s is not a lower-case UUID", segmentd.Quote(string(id)))
+	}
+	return pgtype.UUID{Bytes: b, Valid: true}, nil
+}
+
+// memberKey is id as a parameter compared with a list_members id: NULL,
+// which equals nothing, when it is not of the form memberID takes, which
+// no stored id is (text compared as text matched no row either).
+func memberKey(id string) any {
+	if _, ok := eventblock.ParseUUID(id); !ok {
+		return nil
+	}
+	return memberID(id)
+}
+
+// memberKeys are the ids of the form memberID takes, for a parameter
+// compared with list_members' ids by = ANY or <> ALL: an id of another
+// form equals no stored id, so leaving it out changes neither.
+func memberKeys(ids []string) []memberID {
+	out := make([]memberID, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := eventblock.ParseUUID(id); ok {
+			out = append(out, memberID(id))
+		}
+	}
+	return out
+}
+
+// memberIDs are ids as memberID, all of them (one not of its form fails
+// the statement).
+func memberIDs(ids []string) []memberID {
+	out := make([]memberID, len(ids))
+	for i, id := range ids {
+		out[i] = memberID(id)
+	}
+	return out
 }

@@ -146,8 +146,9 @@ func importTable(ctx context.Context, tx pgx.Tx, src ImportSource, table string)
 }
 
 // importValue converts a source value for a column of the given type:
-// JSON text as raw JSON (not a JSON string), text as text, an integer as a
-// boolean (SQLite keeps booleans as 0 and 1: lists.favorite).
+// JSON text as raw JSON (not a JSON string), text as text or, for a uuid
+// column (list_members' ids), as memberID, an integer as a boolean
+// (SQLite keeps booleans as 0 and 1: lists.favorite).
 func importValue(v any, typ string) any {
 	if n, ok := v.(int64); ok && typ == "boolean" {
 		return n != 0 // SQLite keeps a boolean as 0 or 1
@@ -164,10 +165,16 @@ func importValue(v any, typ string) any {
 		if typ == "bytea" {
 			return slices.Clone(x) // segment_history.contact_id
 		}
+		if typ == "uuid" {
+			return memberID(x)
+		}
 		return string(x)
 	case string:
 		if typ == "jsonb" {
 			return json.RawMessage(x)
+		}
+		if typ == "uuid" {
+			return memberID(x)
 		}
 	}
 	return v

@@ -112,15 +112,15 @@ func (s *Store) List(ctx context.Context, acct int64, id string) (segmentd.List,
 // serves (migration 0025; TestListReadsUseTheListIndex).
 const (
 	qCountListMembers  = "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2"
-	qDeleteListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 RETURNING contact_id"
-	qRemoveListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = ANY($3) RETURNING contact_id"
+	qDeleteListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 RETURNING contact_id::text"
+	qRemoveListMembers = "DELETE FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = ANY($3) RETURNING contact_id::text"
 )
 
 // CountListMembers counts a list's contacts (0 for a list that does not
 // exist).
 func (s *Store) CountListMembers(ctx context.Context, acct int64, id string) (int, error) {
 	var n int
-	err := s.db.QueryRow(ctx, qCountListMembers, acct, id).Scan(&n)
+	err := s.db.QueryRow(ctx, qCountListMembers, acct, memberKey(id)).Scan(&n)
 	return n, err
 }
 
@@ -216,7 +216,7 @@ func deleteList(ctx context.Context, tx pgx.Tx, acct int64, id string) ([]string
 	if err != nil {
 		return nil, err
 	}
-	ids, err := queryAll(ctx, tx, scanString, qDeleteListMembers, acct, id)
+	ids, err := queryAll(ctx, tx, scanString, qDeleteListMembers, acct, memberKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (s *Store) RemoveListMembers(ctx context.Context, acct int64, listID string
 		if len(contactIDs) == 0 {
 			return nil
 		}
-		removed, err := queryAll(ctx, tx, scanString, qRemoveListMembers, acct, listID, contactIDs)
+		removed, err := queryAll(ctx, tx, scanString, qRemoveListMembers, acct, memberKey(listID), memberKeys(contactIDs))
 		if err != nil || len(removed) == 0 {
 			return err
 		}

@@ -61,11 +61,11 @@ func TestListReadsUseTheListIndex(t *testing.T) {
 			args  []any
 			index string // the index the plan must use
 		}{
-			{"CountListMembers", qCountListMembers, []any{a.ID, listIDs[0]}, "list_members_list"},
-			{"a list's deletion", qDeleteListMembers, []any{a.ID, listIDs[0]}, "list_members_list"},
+			{"CountListMembers", qCountListMembers, []any{a.ID, memberKey(listIDs[0])}, "list_members_list"},
+			{"a list's deletion", qDeleteListMembers, []any{a.ID, memberKey(listIDs[0])}, "list_members_list"},
 			// A few contacts off a list: a probe per contact of either
 			// index, never the list's or the account's whole range.
-			{"contacts off a list", qRemoveListMembers, []any{a.ID, listIDs[0], some}, "list_members_"},
+			{"contacts off a list", qRemoveListMembers, []any{a.ID, memberKey(listIDs[0]), memberKeys(some)}, "list_members_"},
 		} {
 			plan, err := queryAll(ctx, conn, scanString, "EXPLAIN "+q.sql, q.args...)
 			if err != nil {

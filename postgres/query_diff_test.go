@@ -12,6 +12,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentd/segmentd"
 	"github.com/segmentd/segmentd/internal/querydiff"
 	"github.com/segmentd/segmentd/query"
 )
@@ -121,12 +123,16 @@ func createDiffSchema(t *testing.T, conn *pgx.Conn, citus bool) {
 			updated_at bigint NOT NULL,
 			change_seq bigint NOT NULL DEFAULT 0,
 			PRIMARY KEY (account_id, id))`,
+		`CREATE TABLE lists (
+			account_id bigint NOT NULL,
+			id text NOT NULL,
+			PRIMARY KEY (account_id, id))`,
 		`CREATE TABLE list_members (
 			account_id bigint NOT NULL,
-			list_id text NOT NULL,
-			contact_id text NOT NULL,
+			list_id uuid NOT NULL,
+			contact_id uuid NOT NULL,
 			added_at bigint NOT NULL,
-			PRIMARY KEY (account_id, list_id, contact_id))`,
+			PRIMARY KEY (account_id, contact_id, list_id))`,
 		`CREATE TABLE contact_tags (
 			account_id bigint NOT NULL,
 			contact_id text NOT NULL,
@@ -151,6 +157,7 @@ func createDiffSchema(t *testing.T, conn *pgx.Conn, citus bool) {
 	if citus {
 		ddl = append(ddl,
 			`SELECT create_distributed_table('contacts', 'account_id')`,
+			`SELECT create_distributed_table('lists', 'account_id', colocate_with => 'contacts')`,
 			`SELECT create_distributed_table('list_members', 'account_id', colocate_with => 'contacts')`,
 			`SELECT create_distributed_table('contact_tags', 'account_id', colocate_with => 'contacts')`,
 			`SELECT create_distributed_table('events', 'account_id', colocate_with => 'contacts')`)
@@ -196,7 +203,32 @@ func diffNull(s string) any {
 	return s
 }
 
-// loadDiffContacts copies recs into the account's rows of the four
+// diffIDs are the contact and list ids of the test's records ("c1",
+// "L1"), each with the UUID the database keeps it as: list_members keeps
+// uuid (the store's migration 0026), and the store's ids are UUIDs. A
+// statement's arguments that are such ids are sent as their UUIDs, and
+// the ids it selects read back as the records'.
+type diffIDs map[string]string
+
+// diffUUID is the UUID id is kept as: a version 4 UUID from its hash.
+func diffUUID(id string) string {
+	h := sha256.Sum256([]byte(id))
+	h[6] = h[6]&0x0f | 0x40
+	h[8] = h[8]&0x3f | 0x80
+	return segmentd.FormatUUID([16]byte(h[:16]))
+}
+
+// add records recs' contact and list ids.
+func (ids diffIDs) add(recs []*query.Record) {
+	for _, r := range recs {
+		ids[r.ID] = diffUUID(r.ID)
+		for _, l := range r.ListIDs {
+			ids[l] = diffUUID(l)
+		}
+	}
+}
+
+// loadDiffContacts copies recs into the account's rows of the five
 // tables, with one event of no contact that no query may select.
 func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query.Record, cat *query.Catalog) {
 	t.Helper()
@@ -205,8 +237,10 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 	for f := query.TextField(0); f < query.NumTextFields; f++ {
 		cols = append(cols, f.Name())
 	}
-	var contacts, members, taggings, events [][]any
+	var contacts, lists, members, taggings, events [][]any
+	listed := map[string]bool{}
 	for _, r := range recs {
+		id := diffUUID(r.ID)
 		cf, err := json.Marshal(querydiff.CustomFields(cat, r))
 		if err != nil {
 			t.Fatal(err)
@@ -215,19 +249,23 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 		if err != nil {
 			t.Fatal(err)
 		}
-		row := []any{account, r.ID, json.RawMessage(alt), json.RawMessage(cf), r.CreatedAt, r.UpdatedAt}
+		row := []any{account, id, json.RawMessage(alt), json.RawMessage(cf), r.CreatedAt, r.UpdatedAt}
 		for f := query.TextField(0); f < query.NumTextFields; f++ {
 			row = append(row, diffNull(r.Text[f]))
 		}
 		contacts = append(contacts, row)
 		for _, l := range r.ListIDs {
-			members = append(members, []any{account, l, r.ID, int64(0)})
+			if !listed[l] {
+				listed[l] = true
+				lists = append(lists, []any{account, diffUUID(l)})
+			}
+			members = append(members, []any{account, diffUUID(l), id, int64(0)})
 		}
 		for _, tag := range r.TagIDs {
-			taggings = append(taggings, []any{account, r.ID, tag, int64(0)})
+			taggings = append(taggings, []any{account, id, tag, int64(0)})
 		}
 		for _, e := range r.Events {
-			events = append(events, []any{account, int64(len(events) + 1), r.ID, r.Text[query.FieldEmail] + "x", e.Source, e.Type, e.Timestamp,
+			events = append(events, []any{account, int64(len(events) + 1), id, r.Text[query.FieldEmail] + "x", e.Source, e.Type, e.Timestamp,
 				diffNull(e.SinglesendID), diffNull(e.AutomationID), diffNull(e.MarketingCampaignID), diffNull(e.URL)})
 		}
 	}
@@ -238,6 +276,7 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 		rows  [][]any
 	}{
 		{"contacts", cols, contacts},
+		{"lists", []string{"account_id", "id"}, lists},
 		{"list_members", []string{"account_id", "list_id", "contact_id", "added_at"}, members},
 		{"contact_tags", []string{"account_id", "contact_id", "tag_id", "added_at"}, taggings},
 		{"events", []string{"account_id", "seq", "contact_id", "email", "event_source", "event_type", "event_timestamp",
@@ -252,9 +291,19 @@ func loadDiffContacts(t *testing.T, conn *pgx.Conn, account int64, recs []*query
 
 // diffStore is conn as querydiff runs statements on it. On Citus it also
 // checks that each statement is routed to the one shard of its account.
-func diffStore(conn *pgx.Conn, citus bool) querydiff.Store {
+func diffStore(conn *pgx.Conn, citus bool, ids diffIDs) querydiff.Store {
+	back := map[string]string{}
+	for id, u := range ids {
+		back[u] = id
+	}
 	return querydiff.Store{Name: "PostgreSQL", Dialect: query.PostgreSQL(), Run: func(t *testing.T, st query.Statement) []string {
 		t.Helper()
+		st.Args = slices.Clone(st.Args)
+		for i, a := range st.Args {
+			if s, ok := a.(string); ok && ids[s] != "" {
+				st.Args[i] = ids[s]
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if citus {
@@ -274,19 +323,25 @@ func diffStore(conn *pgx.Conn, citus bool) querydiff.Store {
 		if err != nil {
 			t.Fatalf("%v\nSQL: %s\nargs: %v", err, st.SQL, st.Args)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			t.Fatalf("%v\nSQL: %s\nargs: %v", err, st.SQL, st.Args)
 		}
-		slices.Sort(ids)
-		return ids
+		for i, u := range got {
+			if back[u] == "" {
+				t.Fatalf("%s is no record's id\nSQL: %s\nargs: %v", u, st.SQL, st.Args)
+			}
+			got[i] = back[u]
+		}
+		slices.Sort(got)
+		return got
 	}}
 }
 
 // diffDatabase is a fresh schema holding recs as account 1 and, when other
 // is set, other as account 2: the same contact ids, whose rows must never
-// leak into account 1's results.
-func diffDatabase(t *testing.T, srv diffServer, dsn string, recs, other []*query.Record) *pgx.Conn {
+// leak into account 1's results. It returns the records' ids.
+func diffDatabase(t *testing.T, srv diffServer, dsn string, recs, other []*query.Record) (*pgx.Conn, diffIDs) {
 	t.Helper()
 	conn := diffConnect(t, dsn)
 	createDiffSchema(t, conn, srv.citus)
@@ -295,32 +350,35 @@ func diffDatabase(t *testing.T, srv diffServer, dsn string, recs, other []*query
 	}
 	cat := querydiff.Catalog(t)
 	loadDiffContacts(t, conn, 1, recs, cat)
+	ids := diffIDs{}
+	ids.add(recs)
 	if other != nil {
 		loadDiffContacts(t, conn, 2, other, cat)
+		ids.add(other)
 	}
-	return conn
+	return conn, ids
 }
 
 func TestQueryDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.Contacts(150, 7)
-		conn := diffDatabase(t, srv, dsn, recs, querydiff.Contacts(40, 99))
-		querydiff.Corpus(t, diffStore(conn, srv.citus), recs)
+		conn, ids := diffDatabase(t, srv, dsn, recs, querydiff.Contacts(40, 99))
+		querydiff.Corpus(t, diffStore(conn, srv.citus, ids), recs)
 	})
 }
 
 func TestCriteriaDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.Contacts(150, 11)
-		conn := diffDatabase(t, srv, dsn, recs, nil)
-		querydiff.Criteria(t, diffStore(conn, srv.citus), recs)
+		conn, ids := diffDatabase(t, srv, dsn, recs, nil)
+		querydiff.Criteria(t, diffStore(conn, srv.citus, ids), recs)
 	})
 }
 
 func TestCalendarDifferential(t *testing.T) {
 	forEachDiffServer(t, func(t *testing.T, srv diffServer, dsn string) {
 		recs := querydiff.CalendarContacts()
-		conn := diffDatabase(t, srv, dsn, recs, nil)
-		querydiff.Calendar(t, diffStore(conn, srv.citus), recs)
+		conn, ids := diffDatabase(t, srv, dsn, recs, nil)
+		querydiff.Calendar(t, diffStore(conn, srv.citus, ids), recs)
 	})
 }

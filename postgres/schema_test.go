@@ -289,7 +289,7 @@ func TestCitusRouting(t *testing.T) {
 	}{
 		{"Contact", qContacts + "c.id = $2", []any{a.ID, id}},
 		{"a page's rows", qPageRows, []any{a.ID, "", 5000}},
-		{"a page's lists", qPageLists, []any{a.ID, "", id}},
+		{"a page's lists", qPageLists, []any{a.ID, memberID(id), memberID(id)}},
 		{"a page's tags", qPageTags, []any{a.ID, "", id}},
 		{"a page's Constant Contact attributes", qPageCC, []any{a.ID, "", id}},
 		{"SampleContacts", qContacts + "true ORDER BY c.updated_at DESC, c.id DESC LIMIT $2", []any{a.ID, 50}},
@@ -299,7 +299,7 @@ func TestCitusRouting(t *testing.T) {
 		{"upsert's rows by email", qUpsertRowsByIdentifier[segmentd.IdentifierEmail], []any{a.ID, []string{email}}},
 		{"upsert's lists and tags", qContactSides, []any{a.ID, ids}},
 		{"no contacts", qNoContacts, []any{a.ID}},
-		{"memberships held", qMembersHeld, []any{a.ID, []string{l.ID}, ids}},
+		{"memberships held", qMembersHeld, []any{a.ID, memberIDs([]string{l.ID}), memberIDs(ids)}},
 		{"email owners", qEmailOwners, []any{a.ID, []string{email}}},
 		{"email owners with their epoch", qEmailOwnersNow, []any{a.ID, []string{email}}},
 		{"unattached events", qEventsUnattached, []any{a.ID, []string{email}}},

@@ -197,7 +197,7 @@ func (s *Store) PutContact(ctx context.Context, acct int64, p segmentd.ContactPu
 			return deletedNotFound(p.ID) // the identifiers named another contact, or none
 		}
 		if p.Lists != nil {
-			if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = $2 AND list_id <> ALL($3)", acct, p.ID, p.Lists); err != nil {
+			if _, err := tx.Exec(ctx, "DELETE FROM list_members WHERE account_id = $1 AND contact_id = $2 AND list_id <> ALL($3)", acct, memberKey(p.ID), memberKeys(p.Lists)); err != nil {
 				return err
 			}
 		}

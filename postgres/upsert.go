@@ -708,13 +708,13 @@ func (b *upsertBatch) apply(i int, p *segmentd.ContactPatch, listIDs []string, n
 
 // qMembersHeld returns the memberships of lists $2 and contacts $3 (paired
 // by position) that exist: one probe of list_members' primary key each.
-const qMembersHeld = `SELECT m.list_id, m.contact_id FROM unnest($2::text[], $3::text[]) AS m (list_id, contact_id)
+const qMembersHeld = `SELECT m.list_id::text, m.contact_id::text FROM unnest($2::uuid[], $3::uuid[]) AS m (list_id, contact_id)
 	WHERE (SELECT true FROM list_members x WHERE x.account_id = $1 AND x.contact_id = m.contact_id AND x.list_id = m.list_id)`
 
 // membersHeld calls fn with each membership of lists and contacts
 // (paired by position) that exists (qMembersHeld).
 func membersHeld(ctx context.Context, tx txConn, acct int64, lists, contacts []string, fn func(list, contact string)) error {
-	rows, err := tx.Query(ctx, qMembersHeld, acct, lists, contacts)
+	rows, err := tx.Query(ctx, qMembersHeld, acct, memberIDs(lists), memberIDs(contacts))
 	if err != nil {
 		return err
 	}
@@ -917,7 +917,7 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 		row, added := make([]any, 4), toMS(now)
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"list_members"}, []string{"account_id", "list_id", "contact_id", "added_at"},
 			pgx.CopyFromSlice(len(memberLists), func(i int) ([]any, error) {
-				row[0], row[1], row[2], row[3] = acct, memberLists[i], memberContacts[i], added
+				row[0], row[1], row[2], row[3] = acct, memberID(memberLists[i]), memberID(memberContacts[i]), added
 				return row, nil
 			}))
 		if err != nil {

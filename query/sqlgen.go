@@ -39,6 +39,8 @@ type Dialect interface {
 	// listIn restricts list_members m to the lists whose ids lists binds
 	// (a comma-separated list of values).
 	listIn(g *sqlGen, lists func() string) string
+	// memberContact is the contact's id (c.id) as list_members keeps it.
+	memberContact() string
 	// anyList is what restricts list_members m to the contact's
 	// memberships of any list, after membersOf: "" when membersOf is a
 	// range of the table's key.
@@ -113,6 +115,8 @@ func (sqliteDialect) listIn(g *sqlGen, lists func() string) string {
 	acct := g.bind(g.acctID)
 	return "m.list_num IN (SELECT num FROM lists WHERE account_id = " + acct + " AND id IN (" + lists() + "))"
 }
+
+func (sqliteDialect) memberContact() string { return "c.id" }
 
 // anyList: the SQLite store's list_members is keyed by (account, list
 // number, contact), so the contact's memberships are one seek per list of
@@ -244,7 +248,7 @@ func (g *sqlGen) taggingsOf() string {
 
 // membersOf restricts list_members m to the contact's memberships.
 func (g *sqlGen) membersOf() string {
-	return "m.account_id = " + g.d.account(g) + " AND m.contact_id = c.id"
+	return "m.account_id = " + g.d.account(g) + " AND m.contact_id = " + g.d.memberContact()
 }
 
 func (g *sqlGen) boolean(n *cnode) string {

@@ -142,9 +142,19 @@ func (postgresDialect) account(g *sqlGen) string { return g.acct }
 // anyList: PostgreSQL's list_members is keyed by (account, contact, list).
 func (postgresDialect) anyList(*sqlGen) string { return "" }
 
+// listIn: PostgreSQL's list_members keeps a list's id as uuid (the
+// store's migration 0026), and a value of the query is any text: the
+// account's lists give the uuid of those whose id it is, as the SQLite
+// dialect reads their numbers. Text that is not a list's id, which a cast
+// to uuid would refuse or read as another list's, selects none.
 func (postgresDialect) listIn(g *sqlGen, lists func() string) string {
-	return "m.list_id IN (" + lists() + ")"
+	return "m.list_id IN (SELECT l.id::uuid FROM lists AS l WHERE l.account_id = " + g.acct + " AND l.id IN (" + lists() + "))"
 }
+
+// memberContact: list_members keeps the contact's id as uuid (migration
+// 0026); the contact's text is cast, not the column, so that the primary
+// key (account_id, contact_id, list_id) still serves.
+func (postgresDialect) memberContact() string { return "c.id::uuid" }
 
 // lastEvent with a HAVING condition groups the events in a derived table
 // and tests the condition in its WHERE: Citus refuses a subquery in HAVING

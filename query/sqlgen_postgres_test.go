@@ -60,7 +60,7 @@ func TestCorpusGoldenPostgres(t *testing.T) {
 // the SQLite dialect's (sqlVocabulary).
 func postgresVocabulary() map[string]bool {
 	v := sqlVocabulary()
-	for _, w := range strings.Fields(`LIKE COLLATE CASE WHEN THEN ELSE END OFFSET LATERAL float8 bigint integer text
+	for _, w := range strings.Fields(`LIKE COLLATE CASE WHEN THEN ELSE END OFFSET LATERAL float8 bigint integer text uuid l
 		jsonb_typeof jsonb_array_elements_text strpos trunc g ts
 		s1 s2 s3 s4 s5 s6 s7 s8 t ms z doe yoe doy d r r1 r2 a b
 		2 4 5 12 100 153 365 400 1460 4800 36524 146096 146097 719468 86400000
