@@ -694,3 +694,126 @@ func TestPreparedEvents(t *testing.T) {
 		}
 	})
 }
+
+// A batch of new contacts, each its own email alone (allNew), is made as
+// COPY asks for each row (writeNew): the same result, rows and
+// memberships as a store that matches the batch first, on an empty
+// account and on one whose remembered owners are complete; and the
+// tombstones of its emails go.
+func TestUpsertNewStreamed(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		sts := twoServers(t, srv)
+		stream, match := sts[0], sts[1]
+		match.testOnlyNoStreaming = true
+		now := time.Now().UTC()
+		type side struct {
+			st   *Store
+			acct int64
+			list string
+		}
+		var sides []side
+		for _, st := range []*Store{stream, match} {
+			acct, err := st.CreateAccount(ctx, fmt.Sprintf("new streamed %p", st), 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := st.CreateList(ctx, acct.ID, "L", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sides = append(sides, side{st, acct.ID, l.ID})
+		}
+		batch := func(from, n int) []segmentd.ContactPatch {
+			var ps []segmentd.ContactPatch
+			for i := from; i < from+n; i++ {
+				email, name := fmt.Sprintf("ns%05d@example.com", i), fmt.Sprintf("N%d", i)
+				p := segmentd.ContactPatch{Email: &email}
+				if i%3 != 0 {
+					p.FirstName = &name
+					p.CustomFields = map[string]*segmentd.Value{"w1": {Type: segmentd.FieldText, Text: name}, "n2": {Type: segmentd.FieldNumber, Number: float64(i)}}
+				}
+				ps = append(ps, p)
+			}
+			return ps
+		}
+		strip := func(cs []segmentd.Contact) []segmentd.Contact {
+			out := slices.Clone(cs)
+			for i := range out {
+				out[i].ID, out[i].CreatedAt, out[i].UpdatedAt, out[i].ListIDs = "", time.Time{}, time.Time{}, nil
+			}
+			return out
+		}
+		for round, ps := range [][]segmentd.ContactPatch{batch(0, 3000), batch(3000, 2000)} {
+			var got [2]segmentd.UpsertResult
+			for k, sd := range sides {
+				res, err := sd.st.UpsertContacts(ctx, sd.acct, ps, []string{sd.list}, now)
+				if err != nil {
+					t.Fatalf("round %d, store %d: %v", round, k, err)
+				}
+				got[k] = res
+			}
+			if n := stream.upsertsNew.Load(); n != int64(round+1) {
+				t.Fatalf("round %d: %d batches made as COPY asked, want %d", round, n, round+1)
+			}
+			if match.upsertsNew.Load() != 0 {
+				t.Fatal("the matching store made a batch as COPY asked")
+			}
+			a, b := got[0], got[1]
+			if a.Created != len(ps) || b.Created != len(ps) || len(a.Errors)+len(b.Errors) != 0 || a.Updated+b.Updated != 0 {
+				t.Fatalf("round %d: created %d and %d, errors %v %v", round, a.Created, b.Created, a.Errors, b.Errors)
+			}
+			if !reflect.DeepEqual(strip(a.Contacts), strip(b.Contacts)) {
+				t.Fatalf("round %d: the contacts differ", round)
+			}
+			for i, c := range a.Contacts {
+				if c.ID == "" || !slices.Equal(c.ListIDs, []string{sides[0].list}) || c.CreatedAt.IsZero() || i > 0 && c.ID <= a.Contacts[i-1].ID {
+					t.Fatalf("round %d: contact %d: %+v", round, i, c)
+				}
+			}
+			for _, sd := range sides {
+				stored, err := sd.st.CountContacts(ctx, sd.acct)
+				if err != nil {
+					t.Fatal(err)
+				}
+				members, err := sd.st.CountListMembers(ctx, sd.acct, sd.list)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 3000 + 2000*round
+				if stored != want || members != want {
+					t.Fatalf("round %d: %d contacts, %d on the list; want %d", round, stored, members, want)
+				}
+			}
+			back, err := stream.Contact(ctx, sides[0].acct, a.Contacts[1].ID)
+			if err != nil || back.FirstName != a.Contacts[1].FirstName || !reflect.DeepEqual(back.CustomFields, a.Contacts[1].CustomFields) {
+				t.Fatalf("round %d: read back %+v, %v; want %+v", round, back, err, a.Contacts[1])
+			}
+		}
+		// Every contact buried, the account is empty: a new batch with a
+		// buried address drops its tombstone. (On the other store, which
+		// remembers nothing of the account and so asks whether it has a
+		// contact: this one's memory, complete as of an epoch before the
+		// burial, is not used, and the batch is matched.)
+		var ids []string
+		if err := stream.pool.QueryRow(ctx, "SELECT array_agg(id) FROM contacts WHERE account_id = $1", sides[0].acct).Scan(&ids); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.BuryContacts(ctx, sides[0].acct, ids, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.DeletedContactByEmail(ctx, sides[0].acct, "ns00007@example.com"); err != nil {
+			t.Fatalf("the buried address has no record: %v", err)
+		}
+		match.testOnlyNoStreaming = false
+		if _, err := match.UpsertContacts(ctx, sides[0].acct, batch(7, 1), nil, now); err != nil {
+			t.Fatal(err)
+		}
+		if n := match.upsertsNew.Load(); n != 1 {
+			t.Fatalf("the batch on the emptied account was matched first (%d made as COPY asked)", n)
+		}
+		if _, err := stream.DeletedContactByEmail(ctx, sides[0].acct, "ns00007@example.com"); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+			t.Fatalf("the new contact's address keeps its tombstone: %v", err)
+		}
+	})
+}

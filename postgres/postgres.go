@@ -81,6 +81,12 @@ type Store struct {
 	// upsertsRemembered counts the upserts whose every patch was
 	// membership-only on a remembered contact (upsertTx), for tests.
 	upsertsRemembered atomic.Int64
+	// upsertsNew counts the upserts of new contacts made as COPY asked
+	// for their rows (writeNew), for tests.
+	upsertsNew atomic.Int64
+	// testOnlyNoStreaming makes upserts match every batch of new contacts
+	// before writing it, as before writeNew, for tests to compare.
+	testOnlyNoStreaming bool
 	// fence is this store's part in the delivery fence (elect.go).
 	fence deliveryFence
 	// packBlocks bounds the blocks of a PackEventRows transaction; 0 is
