@@ -55,6 +55,10 @@ import (
 // that could make the memory wrong moved the epoch in between, and then it
 // is not used.
 //
+// A batch whose every patch makes a new contact of its own (allNew) is
+// not matched first: COPY's row source merges each patch as it asks for
+// its row (writeNew), while the database takes the rows before.
+//
 // While the remembered owners are complete (every own email of the
 // account's contacts is remembered with its owner, owners.go) and as of
 // the epoch before the upsert's, an email the memory does not hold with
