@@ -27,8 +27,10 @@ type jobTask struct {
 	// in is a contact job's input; nil while it waits in the journal at
 	// accepted, which is read back (read) when the job's turn comes.
 	in *jobInput
-	// read is the input read back from the journal: once, by the store
-	// stage or, while it applies the jobs before, by readAhead.
+	// read is the input read back: from the journal, once, by the store
+	// stage or, while it applies the jobs before, by readAhead; or, in a
+	// shared store, decoded from queued, once, when the job comes first
+	// or while the job before it is in its transaction (decodeQueued).
 	read struct {
 		once sync.Once
 		in   *jobInput
@@ -37,18 +39,10 @@ type jobTask struct {
 	}
 	// queued is, in a shared store, the accept record of a job queued
 	// behind another of its account on this server: its input waits
-	// encoded, a fraction of its decoded size, and is decoded when the
-	// job comes first (submitShared, takeQueued).
-	queued []byte
-	// decoded is queued decoded, once (decodeQueued): by takeQueued when
-	// the job comes first, or ahead of that by runAccountJobs while the
-	// job before it is in its transaction.
-	decoded struct {
-		once sync.Once
-		in   *jobInput
-		err  error
-		done atomic.Bool // once has run (for tests)
-	}
+	// encoded, a fraction of its decoded size, and is decoded into read
+	// when the job comes first or is next (submitShared, takeQueued,
+	// decodeAhead).
+	queued   []byte
 	items    int         // the job's weight in its account's backlog
 	accepted journal.Pos // the job's accept record (a journaled job)
 	applied  journal.Pos // its applied record, once written

@@ -78,24 +78,25 @@ func (s *Service) submitShared(ctx context.Context, task *jobTask) (string, erro
 // that does not decode fails its job.
 func takeQueued(t *jobTask) error {
 	t.decodeQueued()
-	if err := t.decoded.err; err != nil {
+	if err := t.read.err; err != nil {
 		return fmt.Errorf("decoding a queued job's input: %w", err)
 	}
-	if in := t.decoded.in; in != nil {
-		t.in, t.decoded.in = in, nil
+	if in := t.read.in; in != nil {
+		t.in, t.read.in = in, nil
 	}
 	return nil
 }
 
-// decodeQueued decodes t's queued input into t.decoded, once: a caller
-// that comes while another decodes waits for it.
+// decodeQueued decodes t's queued input into t.read, once (a shared
+// store's task is never in the journal, whose read-back t.read serves
+// otherwise): a caller that comes while another decodes waits for it.
 func (t *jobTask) decodeQueued() {
-	t.decoded.once.Do(func() {
+	t.read.once.Do(func() {
+		defer t.read.done.Store(true)
 		if t.queued != nil {
-			_, _, _, t.decoded.in, t.decoded.err = decodeAccept(t.queued, true)
+			_, _, _, t.read.in, t.read.err = decodeAccept(t.queued, true)
 			t.queued = nil
 		}
-		t.decoded.done.Store(true)
 	})
 }
 

@@ -223,13 +223,13 @@ func TestSharedQueueDecodesAhead(t *testing.T) {
 	if t2 == nil || t2.job.ID != ids[2] {
 		t.Fatal("job 2 is not first in the queue while job 1 runs")
 	}
-	for deadline := time.Now().Add(10 * time.Second); !t2.decoded.done.Load(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !t2.read.done.Load(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("job 2's input was not decoded while job 1 was in its transaction")
 		}
 	}
-	if t2.decoded.err != nil || t2.decoded.in == nil || len(t2.decoded.in.patches) != 10 {
-		t.Fatalf("job 2 decoded ahead: %v, %+v", t2.decoded.err, t2.decoded.in)
+	if t2.read.err != nil || t2.read.in == nil || len(t2.read.in.patches) != 10 {
+		t.Fatalf("job 2 decoded ahead: %v, %+v", t2.read.err, t2.read.in)
 	}
 	for range 2 {
 		st.proceed <- struct{}{}
