@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -814,6 +816,44 @@ func TestUpsertNewStreamed(t *testing.T) {
 		}
 		if _, err := stream.DeletedContactByEmail(ctx, sides[0].acct, "ns00007@example.com"); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 			t.Fatalf("the new contact's address keeps its tombstone: %v", err)
+		}
+	})
+}
+
+// A new contact whose custom fields do not encode (a number JSON cannot
+// hold) fails a batch of new contacts with its own message while COPY
+// streams it (newContactRows): nothing of the batch is stored, and the
+// store's connections serve the next upsert.
+func TestUpsertNewNotEncoded(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv server) {
+		ctx := context.Background()
+		st := twoServers(t, srv)[0]
+		now := time.Now().UTC()
+		acct, err := st.CreateAccount(ctx, "not encoded", 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var patches []segmentd.ContactPatch
+		for i := range 3000 {
+			email := fmt.Sprintf("ne%04d@example.com", i)
+			patches = append(patches, segmentd.ContactPatch{Email: &email, CustomFields: map[string]*segmentd.Value{"n1": {Type: segmentd.FieldNumber, Number: float64(i)}}})
+		}
+		patches[2500].CustomFields["n1"].Number = math.NaN()
+		for range 2 { // the second on a connection the first may have used
+			_, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now)
+			if err == nil || !strings.HasPrefix(err.Error(), "contact ") || !strings.Contains(err.Error(), "custom_fields: field n1: NaN is not a JSON number") {
+				t.Fatalf("upsert with a NaN custom field: %v", err)
+			}
+		}
+		var n int
+		if err := st.pool.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1", acct.ID).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d contacts stored by failed upserts (%v)", n, err)
+		}
+		patches[2500].CustomFields["n1"].Number = 1
+		before := st.upsertsNew.Load()
+		res, err := st.UpsertContacts(ctx, acct.ID, patches, nil, now)
+		if err != nil || res.Created != 3000 || st.upsertsNew.Load() != before+1 {
+			t.Fatalf("the batch made good: %v, %d created", err, res.Created)
 		}
 	})
 }

@@ -313,16 +313,15 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64,
 		res.Change, res.Contacts = seq, b.made
 		return res, b, nil
 	}
-	if ids := allRemembered(b.sole); joined && ids != nil {
+	if joined && allRemembered(b.sole) {
 		// Every patch is membership-only on a remembered contact: none is
 		// read, matched or merged (load and apply would make an entry of
 		// each, change nothing of it and leave it unwritten), and each patch
-		// counts as one update, as apply counts it.
+		// counts as one update, as apply counts it. write sorts the ids.
 		b.res.Updated = len(patches)
 		s.upsertsRemembered.Add(1)
 		if len(listIDs) > 0 {
-			slices.Sort(ids)
-			b.unwritten = slices.Compact(ids)
+			b.unwritten = slices.Clone(b.sole)
 		}
 	} else if err := b.match(ctx, tx, acct, patches, listIDs, now, joined); err != nil {
 		return segmentd.UpsertResult{}, nil, err
@@ -348,13 +347,10 @@ func (s *Store) upsertTx(ctx context.Context, tx txConn, acct, seq, epoch int64,
 	return res, b, nil
 }
 
-// allRemembered returns a copy of sole when every patch has a remembered
-// contact in it (upsertBatch.sole), else nil.
-func allRemembered(sole []string) []string {
-	if len(sole) == 0 || slices.Contains(sole, "") {
-		return nil
-	}
-	return slices.Clone(sole)
+// allRemembered reports whether every patch has a remembered contact in
+// sole (upsertBatch.sole).
+func allRemembered(sole []string) bool {
+	return len(sole) > 0 && !slices.Contains(sole, "")
 }
 
 // match reads the stored contacts the patches name, and matches and
@@ -765,11 +761,17 @@ var contactCopyCols = append(append([]string{"account_id", "id"}, textCols...),
 // each row's values point into the contacts, and one slice is reused,
 // since COPY encodes a row before it asks for the next.
 type contactRows struct {
-	acct, seq   int64
+	contactRow
 	cs          []*segmentd.Contact
 	alt, custom []string
 	i           int
-	row         []any
+}
+
+// contactRow encodes a contact's row of COPY under the account and
+// change number, in one slice it reuses.
+type contactRow struct {
+	acct, seq int64
+	row       []any
 }
 
 func (r *contactRows) add(c *segmentd.Contact, alt, custom string) {
@@ -786,7 +788,7 @@ func (r *contactRows) Values() ([]any, error) {
 
 // values returns c's row, with its jsonb columns encoded, in the slice
 // COPY reuses.
-func (r *contactRows) values(c *segmentd.Contact, alt, custom string) ([]any, error) {
+func (r *contactRow) values(c *segmentd.Contact, alt, custom string) ([]any, error) {
 	row := append(r.row[:0], r.acct, c.ID)
 	for _, p := range textFields(c) {
 		if *p == "" {
@@ -902,8 +904,10 @@ func (b *upsertBatch) write(ctx context.Context, tx txConn, acct, seq int64, lis
 	//
 	// The contacts left unwritten are taken in their ids' order, which
 	// UpsertResult.Joined and membership_changes want: one sort of them
-	// serves all three. Each is in b.order once, so no pair repeats.
+	// serves all three. Each is in b.order once; a batch of remembered
+	// contacts (upsertTx) may name one twice, which goes.
 	slices.Sort(b.unwritten)
+	b.unwritten = slices.Compact(b.unwritten)
 	joined := b.unwritten // those that joined a list: all unless some were found held
 	if len(b.unwritten) > 0 {
 		type pair struct{ list, contact string }
@@ -1048,7 +1052,7 @@ func (b *upsertBatch) writeNew(ctx context.Context, tx txConn, acct, seq int64, 
 // pgx's goroutine that writes the rows out, and a patch ApplyPatch
 // refuses is recorded and skipped.
 type newContactRows struct {
-	contactRows
+	contactRow
 	b       *upsertBatch
 	patches []segmentd.ContactPatch
 	listIDs []string
@@ -1074,6 +1078,8 @@ func (r *newContactRows) Next() bool {
 	}
 	return false
 }
+
+func (r *newContactRows) Err() error { return nil }
 
 func (r *newContactRows) Values() ([]any, error) {
 	c := &r.b.made[len(r.b.made)-1]
