@@ -59,9 +59,10 @@ import (
 // contact, and the upsert does not look it up (unowned, upsert.go).
 
 // maxOwners bounds the emails remembered, all accounts together: an
-// account of the 1M-contact bench's size is remembered whole. A map of a
-// million emails and contact ids takes about 164 MB of heap (164 bytes
-// each); forgetting them all costs a 1,000-event batch about 4 ms more
+// account of the 1M-contact bench's size is remembered whole. A million
+// emails and contact ids take a table of 2^21 16-byte slots (34 MB) and
+// their text (about 60 MB for the bench's emails, more while the text's
+// slice grows); a Go map of strings took about 164 MB; forgetting them all costs a 1,000-event batch about 4 ms more
 // of the database's CPU and 1.5 ms more of segmentd's, about 40 % more
 // of each (docs/postgres.md, *Remembered email owners*). Until
 // 2026-12-06 the bound was 200,000, which the 1M bench's account
@@ -88,7 +89,7 @@ type owners struct {
 type accountOwners struct {
 	epoch int64      // the owners' epoch they are true as of
 	tab   ownerTable // the email's hash → its entry
-	ents  int        // the entries' texts, and among them the dead ones
+	texts int        // the entries' texts in text, the dead ones among them
 	text  []byte     // each entry's email then its owner's id, appended
 	dead  int        // texts no entry names: an upsert replaced or forgot them
 	// complete: every email that is the own email (contacts.email) of
@@ -114,7 +115,9 @@ type ownerEntry struct {
 	sole bool
 }
 
-// lookup returns the owner remembered for email, if any. Two emails whose
+// lookup returns the owner remembered for email, if any, as bytes of the
+// account's text: good only while the owners' lock is held (idStrings
+// makes strings of them). Two emails whose
 // hashes are equal share no entry: the second is never remembered
 // (learn), so it is looked up in the database every time.
 func (a *accountOwners) lookup(h uint64, email string) ([]byte, bool) {
@@ -190,7 +193,7 @@ func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	a := o.accts[acct]
 	if a != nil && a.epoch < epoch {
 		// A contact may have changed: what is remembered is stale for good.
-		o.n -= a.ents
+		o.n -= a.texts
 		delete(o.accts, acct)
 		return nil
 	}
@@ -442,7 +445,7 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 		a.epoch = epoch
 	default:
 		if a != nil {
-			o.n -= a.ents
+			o.n -= a.texts
 		}
 		a = &accountOwners{epoch: epoch, tab: newOwnerTable(n)}
 		o.accts[acct] = a
@@ -450,7 +453,7 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 	if o.n+n > maxOwners {
 		for k, b := range o.accts {
 			if k != acct {
-				o.n -= b.ents
+				o.n -= b.texts
 				delete(o.accts, k)
 			}
 		}
@@ -482,7 +485,7 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 	}
 	a.tab.insert(h, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint8(len(id)), sole: sole})
 	a.text = append(append(a.text, email...), id...)
-	a.ents++
+	a.texts++
 	o.n++
 	return true, true
 }
@@ -490,7 +493,7 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 // compact drops the dead entries once they are half of the account's, so
 // that contacts updated again and again do not fill the memory.
 func (o *owners) compact(a *accountOwners) {
-	if a.dead < 1024 || 2*a.dead < a.ents {
+	if a.dead < 1024 || 2*a.dead < a.texts {
 		return
 	}
 	text := make([]byte, 0, len(a.text))
@@ -504,6 +507,6 @@ func (o *owners) compact(a *accountOwners) {
 		text = append(text, a.text[e.off:end]...)
 		e.off = off
 	}
-	o.n -= a.ents - a.tab.n
-	a.ents, a.text, a.dead = a.tab.n, text, 0
+	o.n -= a.texts - a.tab.n
+	a.texts, a.text, a.dead = a.tab.n, text, 0
 }

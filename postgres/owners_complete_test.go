@@ -178,7 +178,7 @@ func TestUpsertOwnersComplete(t *testing.T) {
 			a.owners.mu.Lock()
 			for k, o := range a.owners.accts {
 				if k != ac.id {
-					a.owners.n -= o.ents
+					a.owners.n -= o.texts
 					delete(a.owners.accts, k)
 				}
 			}
@@ -329,7 +329,7 @@ func TestUpsertOwnersCompleteSame(t *testing.T) {
 			st.owners.mu.Lock()
 			defer st.owners.mu.Unlock()
 			if a := st.owners.accts[acct]; a != nil {
-				st.owners.n -= a.ents
+				st.owners.n -= a.texts
 				delete(st.owners.accts, acct)
 			}
 		}
