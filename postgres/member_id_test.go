@@ -18,35 +18,29 @@ func TestListMemberIDsOfOtherForms(t *testing.T) {
 		st := openFresh(t, srv)
 		ctx := t.Context()
 		now := time.Now().UTC()
-		a, err := st.CreateAccount(ctx, "member ids", 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := st.CreateList(ctx, a.ID, "l", now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, lists := accountWithLists(t, st, "member ids", "l")
+		l := lists[0]
 		email := "a@example.com"
-		res, err := st.UpsertContacts(ctx, a.ID, []segmentd.ContactPatch{{Email: &email}}, []string{l.ID}, now)
+		res, err := st.UpsertContacts(ctx, a, []segmentd.ContactPatch{{Email: &email}}, []string{l}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := res.Contacts[0].ID
-		for _, id := range []string{strings.ToUpper(l.ID), "not-a-uuid", ""} {
-			if n, err := st.CountListMembers(ctx, a.ID, id); err != nil || n != 0 {
+		for _, id := range []string{strings.ToUpper(l), "not-a-uuid", ""} {
+			if n, err := st.CountListMembers(ctx, a, id); err != nil || n != 0 {
 				t.Errorf("CountListMembers(%q) = %d, %v; want 0", id, n, err)
 			}
-			if _, err := st.DeleteList(ctx, a.ID, id); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
+			if _, err := st.DeleteList(ctx, a, id); segmentd.ErrorKindOf(err) != segmentd.KindNotFound {
 				t.Errorf("DeleteList(%q): %v, want not found", id, err)
 			}
 		}
-		if n, err := st.RemoveListMembers(ctx, a.ID, l.ID, []string{strings.ToUpper(c), "not-a-uuid"}); err != nil || n != 0 {
+		if n, err := st.RemoveListMembers(ctx, a, l, []string{strings.ToUpper(c), "not-a-uuid"}); err != nil || n != 0 {
 			t.Errorf("RemoveListMembers of other forms = %d, %v; want 0", n, err)
 		}
-		if n, err := st.CountListMembers(ctx, a.ID, l.ID); err != nil || n != 1 {
+		if n, err := st.CountListMembers(ctx, a, l); err != nil || n != 1 {
 			t.Fatalf("the list has %d members (%v), want 1", n, err)
 		}
-		if n, err := st.RemoveListMembers(ctx, a.ID, l.ID, []string{c, "not-a-uuid"}); err != nil || n != 1 {
+		if n, err := st.RemoveListMembers(ctx, a, l, []string{c, "not-a-uuid"}); err != nil || n != 1 {
 			t.Errorf("RemoveListMembers = %d, %v; want 1", n, err)
 		}
 	})

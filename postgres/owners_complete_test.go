@@ -80,15 +80,8 @@ func TestUpsertOwnersComplete(t *testing.T) {
 		fresh := func() account {
 			t.Helper()
 			n++
-			acct, err := a.CreateAccount(ctx, fmt.Sprintf("complete %d", n), 0, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := a.CreateList(ctx, acct.ID, "l", now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ac := account{acct.ID, l.ID}
+			acct, lists := accountWithLists(t, a, fmt.Sprintf("complete %d", n), "l")
+			ac := account{acct, lists[0]}
 			upsert(a, ac, 3, 0, 3, full("one@example.com", "A"), full("two@example.com", "B"), full("three@example.com", "C"))
 			return ac
 		}
@@ -312,18 +305,8 @@ func TestUpsertOwnersCompleteSame(t *testing.T) {
 		}
 		var sides [2]side
 		for i, st := range []*Store{mem, ref} {
-			acct, err := st.CreateAccount(ctx, fmt.Sprintf("same %d", i), 0, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sides[i] = side{st: st, acct: acct.ID}
-			for _, name := range []string{"l0", "l1"} {
-				l, err := st.CreateList(ctx, acct.ID, name, now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sides[i].lists = append(sides[i].lists, l.ID)
-			}
+			acct, lists := accountWithLists(t, st, fmt.Sprintf("same %d", i), "l0", "l1")
+			sides[i] = side{st: st, acct: acct, lists: lists}
 		}
 		forget := func(st *Store, acct int64) {
 			st.owners.mu.Lock()

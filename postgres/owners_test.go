@@ -150,21 +150,10 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		sts := twoServers(t, srv)
 		a, b := sts[0], sts[1]
 		now := time.Now().UTC()
-		acct, err := a.CreateAccount(ctx, "upsert owners", 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lists []string
-		for _, name := range []string{"one", "two", "three", "four", "five"} {
-			l, err := a.CreateList(ctx, acct.ID, name, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lists = append(lists, l.ID)
-		}
+		acctID, lists := accountWithLists(t, a, "upsert owners", "one", "two", "three", "four", "five")
 		upsert := func(st *Store, p segmentd.ContactPatch, list string) segmentd.UpsertResult {
 			t.Helper()
-			res, err := st.UpsertContacts(ctx, acct.ID, []segmentd.ContactPatch{p}, []string{list}, now)
+			res, err := st.UpsertContacts(ctx, acctID, []segmentd.ContactPatch{p}, []string{list}, now)
 			if err != nil {
 				t.Fatalf("upsert %s: %v", *p.Email, err)
 			}
@@ -175,7 +164,7 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		epoch := func() int64 {
 			t.Helper()
 			var ep int64
-			if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acct.ID).Scan(&ep); err != nil {
+			if err := a.pool.QueryRow(ctx, "SELECT change_seq - event_changes FROM account_changes WHERE account_id = $1", acctID).Scan(&ep); err != nil {
 				t.Fatal(err)
 			}
 			return ep
@@ -183,22 +172,22 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		onList := func(list, want string) {
 			t.Helper()
 			var n int
-			if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = $3", acct.ID, list, want).Scan(&n); err != nil || n != 1 {
+			if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM list_members WHERE account_id = $1 AND list_id = $2 AND contact_id = $3", acctID, list, want).Scan(&n); err != nil || n != 1 {
 				t.Fatalf("contact %s on list %s: %d rows, %v", want, list, n, err)
 			}
 		}
 		name := "Ann"
 		res := upsert(a, segmentd.ContactPatch{Email: ptr("x@example.com"), FirstName: &name}, lists[0])
 		x := res.Contacts[0].ID
-		if got := a.owners.soleOwners(acct.ID, epoch()+1, []string{"x@example.com"}); len(got) != 1 || got[0] != x {
+		if got := a.owners.soleOwners(acctID, epoch()+1, []string{"x@example.com"}); len(got) != 1 || got[0] != x {
 			t.Fatalf("the upsert's contact is not remembered: %v", got)
 		}
 		// Another server's event batch takes a change number but changes no
 		// contact: what is remembered stays true for the next upsert.
-		if _, err := b.AddEvents(ctx, acct.ID, []segmentd.Event{{Email: "x@example.com", Type: "open", Timestamp: now, SGEventID: "uo-b"}}); err != nil {
+		if _, err := b.AddEvents(ctx, acctID, []segmentd.Event{{Email: "x@example.com", Type: "open", Timestamp: now, SGEventID: "uo-b"}}); err != nil {
 			t.Fatal(err)
 		}
-		if got := a.owners.soleOwners(acct.ID, epoch()+1, []string{"x@example.com"}); len(got) != 1 || got[0] != x {
+		if got := a.owners.soleOwners(acctID, epoch()+1, []string{"x@example.com"}); len(got) != 1 || got[0] != x {
 			t.Fatalf("the upsert's contact is forgotten after another server's event batch: %v", got)
 		}
 		res = upsert(a, only("x@example.com"), lists[1])
@@ -208,7 +197,7 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		onList(lists[1], x)
 
 		// Another server deletes x@'s contact and makes a new one with its email.
-		if _, err := b.DeleteContacts(ctx, acct.ID, []string{x}); err != nil {
+		if _, err := b.DeleteContacts(ctx, acctID, []string{x}); err != nil {
 			t.Fatal(err)
 		}
 		y := upsert(b, only("x@example.com"), lists[0]).Contacts[0].ID
@@ -235,7 +224,7 @@ func TestUpsertOwnersRemembered(t *testing.T) {
 		event := func(email, want string) {
 			t.Helper()
 			n++
-			res, err := a.AddEvents(ctx, acct.ID, []segmentd.Event{{Email: email, Type: "open", Timestamp: now, SGEventID: fmt.Sprintf("uo-%d", n)}})
+			res, err := a.AddEvents(ctx, acctID, []segmentd.Event{{Email: email, Type: "open", Timestamp: now, SGEventID: fmt.Sprintf("uo-%d", n)}})
 			if err != nil || len(res.Events) != 1 {
 				t.Fatalf("event for %s: %v %+v", email, err, res)
 			}
@@ -500,18 +489,7 @@ func TestUpsertAllRemembered(t *testing.T) {
 		sts := twoServers(t, srv)
 		a, b := sts[0], sts[1]
 		now := time.Now().UTC()
-		acct, err := a.CreateAccount(ctx, "all remembered", 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lists []string
-		for _, name := range []string{"full", "fast", "slow", "none"} {
-			l, err := a.CreateList(ctx, acct.ID, name, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lists = append(lists, l.ID)
-		}
+		acctID, lists := accountWithLists(t, a, "all remembered", "full", "fast", "slow", "none")
 		name := "Ann"
 		var full []segmentd.ContactPatch
 		var emails []string
@@ -520,7 +498,7 @@ func TestUpsertAllRemembered(t *testing.T) {
 			emails = append(emails, email)
 			full = append(full, segmentd.ContactPatch{Email: &emails[i], FirstName: &name})
 		}
-		res, err := a.UpsertContacts(ctx, acct.ID, full, lists[:1], now)
+		res, err := a.UpsertContacts(ctx, acctID, full, lists[:1], now)
 		if err != nil || res.Created != 40 {
 			t.Fatalf("full records: %v %+v", err, res.Errors)
 		}
@@ -539,7 +517,7 @@ func TestUpsertAllRemembered(t *testing.T) {
 		}
 		slices.Sort(want)
 		before := a.upsertsRemembered.Load()
-		fast, err := a.UpsertContacts(ctx, acct.ID, only, lists[1:2], now)
+		fast, err := a.UpsertContacts(ctx, acctID, only, lists[1:2], now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -549,14 +527,14 @@ func TestUpsertAllRemembered(t *testing.T) {
 		// Without lists the same batch changes nothing and joins nothing.
 		// (Before the other server writes: its write moves the epoch the
 		// memory is true as of.)
-		none, err := a.UpsertContacts(ctx, acct.ID, only, nil, now)
+		none, err := a.UpsertContacts(ctx, acctID, only, nil, now)
 		if err != nil || none.Updated != len(only) || len(none.Joined) != 0 || len(none.Contacts) != 0 {
 			t.Fatalf("membership-only batch without lists: %v %+v", err, none)
 		}
 		if got := a.upsertsRemembered.Load() - before; got != 2 {
 			t.Fatalf("the batch without lists went straight %d times of 2", got)
 		}
-		slow, err := b.UpsertContacts(ctx, acct.ID, only, lists[2:3], now)
+		slow, err := b.UpsertContacts(ctx, acctID, only, lists[2:3], now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -571,7 +549,7 @@ func TestUpsertAllRemembered(t *testing.T) {
 		}
 		for _, l := range lists[1:3] {
 			var got []string
-			rows, err := a.pool.Query(ctx, "SELECT contact_id FROM list_members WHERE account_id = $1 AND list_id = $2 ORDER BY contact_id", acct.ID, l)
+			rows, err := a.pool.Query(ctx, "SELECT contact_id FROM list_members WHERE account_id = $1 AND list_id = $2 ORDER BY contact_id", acctID, l)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -587,7 +565,7 @@ func TestUpsertAllRemembered(t *testing.T) {
 			}
 		}
 		var n int
-		if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1 AND change_seq > $2", acct.ID, res.Change).Scan(&n); err != nil || n != 0 {
+		if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE account_id = $1 AND change_seq > $2", acctID, res.Change).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("%d contacts rewritten by membership-only batches (%v)", n, err)
 		}
 	})
@@ -715,16 +693,9 @@ func TestUpsertNewStreamed(t *testing.T) {
 			list string
 		}
 		var sides []side
-		for _, st := range []*Store{stream, match} {
-			acct, err := st.CreateAccount(ctx, fmt.Sprintf("new streamed %p", st), 0, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := st.CreateList(ctx, acct.ID, "L", now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sides = append(sides, side{st, acct.ID, l.ID})
+		for i, st := range []*Store{stream, match} {
+			acct, lists := accountWithLists(t, st, fmt.Sprintf("new streamed %d", i), "L")
+			sides = append(sides, side{st, acct, lists[0]})
 		}
 		batch := func(from, n int) []segmentd.ContactPatch {
 			var ps []segmentd.ContactPatch
@@ -856,4 +827,24 @@ func TestUpsertNewNotEncoded(t *testing.T) {
 			t.Fatalf("the batch made good: %v, %d created", err, res.Created)
 		}
 	})
+}
+
+// accountWithLists creates an account named name on st, with a list of
+// each of lists' names, and returns its id and the lists' ids.
+func accountWithLists(t *testing.T, st *Store, name string, lists ...string) (int64, []string) {
+	t.Helper()
+	now := time.Now().UTC()
+	acct, err := st.CreateAccount(t.Context(), name, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(lists))
+	for i, l := range lists {
+		list, err := st.CreateList(t.Context(), acct.ID, l, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = list.ID
+	}
+	return acct.ID, ids
 }
