@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -443,5 +446,69 @@ func BenchmarkReadAccount(b *testing.B) {
 		}
 		b.Run("whole", func(b *testing.B) { read(b, true) })
 		b.Run("contacts", func(b *testing.B) { read(b, false) })
+	})
+}
+
+// BenchmarkEventIDs measures qInsertEventIDs alone: 1,000 new
+// sg_event_ids per op into an account's event_ids that holds a million
+// already, the statement and the table an event batch writes its ids with,
+// which is how the database enforces the ids' idempotency (docs/postgres.md,
+// "Session 20: what the ingest target needs"). "bench" ids are shaped like
+// `segmentd bench ingest --realistic`'s (rb-SEED-N, consecutive: each op's
+// land side by side in the index); "random" ids are 22 random characters,
+// as SendGrid's are, each op's spread over the whole index. db-cpu-ms/op is
+// the database's CPU per 1,000 ids.
+func BenchmarkEventIDs(b *testing.B) {
+	const (
+		held  = 1_000_000
+		batch = 1000
+	)
+	shapes := []struct {
+		name string
+		id   func(i int) string
+		sql  string // the held ids, numbered 0 … held-1
+	}{
+		{"bench", func(i int) string { return "rb-1-" + strconv.Itoa(i) }, `'rb-1-' || i`},
+		{"random", func(i int) string {
+			sum := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
+			return hex.EncodeToString(sum[:11])
+		}, `left(encode(sha256(int8send(i)), 'hex'), 22)`},
+	}
+	eachServerB(b, func(b *testing.B, srv server) {
+		for _, shape := range shapes {
+			b.Run(shape.name, func(b *testing.B) {
+				ctx := b.Context()
+				bs := newBenchStore(b, srv)
+				// The account's row of account_changes, which the statement reads.
+				if _, err := bs.s.AddEvents(ctx, bs.acct, []segmentd.Event{{Email: "nobody@example.com", Type: "open", Timestamp: time.Now()}}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := bs.s.db.Exec(ctx, `INSERT INTO event_ids (account_id, sg_event_id) SELECT $1, `+shape.sql+` FROM generate_series(0, $2 - 1) AS g (i)`, bs.acct, held); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := bs.s.db.Exec(ctx, "VACUUM ANALYZE event_ids"); err != nil {
+					b.Fatal(err)
+				}
+				next := held
+				ids := make([]string, batch)
+				var cpu time.Duration
+				db0 := dbCPU(bs.s)
+				for b.Loop() {
+					b.StopTimer()
+					for j := range ids {
+						ids[j] = shape.id(next + j)
+					}
+					next += batch
+					b.StartTimer()
+					c0 := cputime.Process()
+					if _, err := bs.s.db.Exec(ctx, qInsertEventIDs, bs.acct, ids); err != nil {
+						b.Fatal(err)
+					}
+					cpu += cputime.Process() - c0
+				}
+				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+				reportDB(b, dbCPU(bs.s)-db0)
+			})
+		}
 	})
 }
