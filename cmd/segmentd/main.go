@@ -461,6 +461,16 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer lock.release()
+	// Go's profiler, on a loopback listener of its own (--pprof), from the
+	// start: the store's opening (its migrations) and the engine's load
+	// can be profiled as they run.
+	var profiler net.Addr
+	if cfg.pprof != "" {
+		if profiler, err = servePprof(ctx, cfg.pprof, log); err != nil {
+			return err
+		}
+		log.Info("serving the profiler", "addr", profiler.String())
+	}
 	store, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
@@ -613,13 +623,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
-	}
-	var profiler net.Addr // Go's profiler, on a loopback listener of its own (--pprof)
-	if cfg.pprof != "" {
-		if profiler, err = servePprof(ctx, cfg.pprof, log); err != nil {
-			ln.Close()
-			return err
-		}
 	}
 	// Constant Contact's resource roots go to its face, every other /v3
 	// path to SendGrid's (docs/decisions.md §14).
