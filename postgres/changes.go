@@ -142,6 +142,21 @@ const (
 // ReadAccount implements segmentd.Store in one read-only REPEATABLE READ
 // transaction, so that the marks it returns are those of what it read.
 func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	return s.readAccount(ctx, acct, contacts, events, false, readEventsPage)
+}
+
+// ReadAccountLean implements segmentd.LeanAccountReader: ReadAccount
+// without writing out each event's email and sg_event_id, which the
+// engine's rebuild does not read (eventblock.DecodeLean). Writing them out
+// was a fifth of the CPU of a rebuild's read at 1M contacts and 10M events
+// (docs/postgres.md, "Session 20: the engine's read").
+func (s *Store) ReadAccountLean(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error) (change, event int64, err error) {
+	return s.readAccount(ctx, acct, contacts, events, true, readEventsPage)
+}
+
+// readAccount is ReadAccount, lean or not (ReadAccountLean), in pages of
+// at most eventsPage events (readEventsPage; tests use less).
+func (s *Store) readAccount(ctx context.Context, acct int64, contacts func([]segmentd.Contact) error, events func([]segmentd.Event) error, lean bool, eventsPage int) (change, event int64, err error) {
 	err = s.readTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, "SELECT coalesce(max(change_seq), 0), coalesce(max(event_seq), 0) FROM account_changes WHERE account_id = $1", acct).Scan(&change, new(int64))
 		if err != nil {
@@ -151,8 +166,8 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		// (readAhead): the database's reading and the engine's intake
 		// overlap rather than take turns.
 		after := ""
-		err = readAhead(ctx, func(ctx context.Context) ([]segmentd.Contact, bool, error) {
-			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage)
+		err = readAhead(ctx, func(ctx context.Context, reuse []segmentd.Contact) ([]segmentd.Contact, bool, error) {
+			cs, err := readContactPage(ctx, tx, acct, after, readContactsPage, reuse)
 			if len(cs) > 0 {
 				after = cs[len(cs)-1].ID
 			}
@@ -161,12 +176,19 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 		if err != nil || events == nil {
 			return err
 		}
-		return readAhead(ctx, func(ctx context.Context) ([]segmentd.Event, bool, error) {
-			evs, last, err := scanEvents(ctx, tx, acct, event, readEventsPage)
+		// The pages are reused once the caller has returned (segmentd.Store
+		// says a page is the callback's until then): an event page
+		// allocated and grown for each was an eighth of the CPU of a
+		// rebuild's read, with the collector's work on top.
+		var seqs []int64 // the page's numbers, the reader's own
+		return readAhead(ctx, func(ctx context.Context, reuse []segmentd.Event) ([]segmentd.Event, bool, error) {
+			var evs []segmentd.Event
+			var err error
+			evs, seqs, err = scanEventsInto(ctx, tx, acct, event, eventsPage, lean, reuse, seqs[:0])
 			if err == nil && len(evs) > 0 {
-				event = last
+				event = seqs[len(seqs)-1]
 			}
-			return evs, len(evs) < readEventsPage, err
+			return evs, len(evs) < eventsPage, err
 		}, events)
 	})
 	return change, event, err
@@ -175,8 +197,10 @@ func (s *Store) ReadAccount(ctx context.Context, acct int64, contacts func([]seg
 // readAhead calls use with each page that read returns, in order, until
 // read says it returned the last one or fails. read runs on a goroutine of
 // its own, one page ahead of use, and has ended when readAhead returns (so
-// a transaction it reads in may end then). A page is use's until it returns.
-func readAhead[T any](ctx context.Context, read func(ctx context.Context) (page []T, last bool, err error), use func([]T) error) error {
+// a transaction it reads in may end then). A page is use's until it
+// returns; then it is read's again, emptied, as reuse (nil until a page
+// has come back), for read to fill if it will.
+func readAhead[T any](ctx context.Context, read func(ctx context.Context, reuse []T) (page []T, last bool, err error), use func([]T) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type page struct {
@@ -184,10 +208,18 @@ func readAhead[T any](ctx context.Context, read func(ctx context.Context) (page 
 		err   error
 	}
 	ch := make(chan page, 1)
+	// The pages back from use: at most the one in ch, the one read fills
+	// and the one use holds are out at once.
+	back := make(chan []T, 2)
 	go func() {
 		defer close(ch)
 		for {
-			items, last, err := read(ctx)
+			var reuse []T
+			select {
+			case reuse = <-back:
+			default:
+			}
+			items, last, err := read(ctx, reuse)
 			select {
 			case ch <- page{items, err}:
 			case <-ctx.Done():
@@ -208,6 +240,10 @@ func readAhead[T any](ctx context.Context, read func(ctx context.Context) (page 
 			for range ch {
 			}
 			return err
+		}
+		select {
+		case back <- p.items[:0]:
+		default:
 		}
 	}
 	return nil

@@ -122,12 +122,16 @@ func (sc *contactScanner) scan(row pgx.Row) (segmentd.Contact, error) {
 
 // queryContacts runs a query that selects contactColumns (qContacts).
 func queryContacts(ctx context.Context, q querier, query string, args ...any) ([]segmentd.Contact, error) {
+	return queryContactsInto(ctx, q, nil, query, args...)
+}
+
+// queryContactsInto is queryContacts appending to out.
+func queryContactsInto(ctx context.Context, q querier, out []segmentd.Contact, query string, args ...any) ([]segmentd.Contact, error) {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []segmentd.Contact
 	sc := newContactScanner(false)
 	for rows.Next() {
 		c, err := sc.scan(rows)
@@ -269,7 +273,7 @@ func (s *Store) ScanContacts(ctx context.Context, acct int64, afterID string, li
 	var cs []segmentd.Contact
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		cs, err = readContactPage(ctx, tx, acct, afterID, limit)
+		cs, err = readContactPage(ctx, tx, acct, afterID, limit, nil)
 		return err
 	})
 	return cs, err
@@ -300,9 +304,10 @@ const (
 // probe of each table per contact, cost the database about three times
 // as much per page (docs/postgres.md, "Reads for the engine's rebuild").
 // tx must be a REPEATABLE READ transaction, so that the rows and the
-// ranges come from one view of the database.
-func readContactPage(ctx context.Context, tx pgx.Tx, acct int64, after string, limit int) ([]segmentd.Contact, error) {
-	cs, err := queryContacts(ctx, tx, qPageRows, acct, after, limit)
+// ranges come from one view of the database. The page is into (a page of
+// the caller's to reuse, or nil) with room for limit.
+func readContactPage(ctx context.Context, tx pgx.Tx, acct int64, after string, limit int, into []segmentd.Contact) ([]segmentd.Contact, error) {
+	cs, err := queryContactsInto(ctx, tx, slices.Grow(into[:0], limit), qPageRows, acct, after, limit)
 	if err != nil || len(cs) == 0 {
 		return cs, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -871,9 +872,20 @@ const blocksPerRead = 16
 // blocks' ranges (events still without a contact, a few in a hundred)
 // cost one range read a page.
 func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limit int) ([]segmentd.Event, int64, error) {
-	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit)
+	evs, seqs, err := scanEventsInto(ctx, q, acct, afterSeq, limit, false, nil, nil)
+	if err != nil || len(seqs) == 0 {
+		return evs, afterSeq, err
+	}
+	return evs, seqs[len(seqs)-1], nil
+}
+
+// scanEventsInto is scanEvents appending to evs and seqs (reused pages,
+// empty), with each event's number; lean leaves every event's Email and
+// SGEventID empty (ReadAccountLean).
+func scanEventsInto(ctx context.Context, q querier, acct int64, afterSeq int64, limit int, lean bool, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
+	bevs, bseqs, err := scanBlocks(ctx, q, acct, afterSeq, limit, lean, evs, seqs)
 	if err != nil {
-		return nil, afterSeq, err
+		return nil, nil, err
 	}
 	bound := int64(math.MaxInt64)
 	if len(bevs) >= limit {
@@ -881,22 +893,29 @@ func scanEvents(ctx context.Context, q querier, acct int64, afterSeq int64, limi
 	}
 	revs, rseqs, err := scanEventRows(ctx, q, acct, afterSeq, bound, limit)
 	if err != nil {
-		return nil, afterSeq, err
+		return nil, nil, err
 	}
-	evs, seqs := eventblock.Merge(bevs, bseqs, revs, rseqs, limit)
-	if len(seqs) == 0 {
-		return evs, afterSeq, nil
+	if lean {
+		for i := range revs {
+			revs[i].Email, revs[i].SGEventID = "", ""
+		}
 	}
-	return evs, seqs[len(seqs)-1], nil
+	evs, seqs = eventblock.Merge(bevs, bseqs, revs, rseqs, limit)
+	return evs, seqs, nil
 }
 
 // scanBlocks decodes the events numbered after afterSeq from the
 // account's blocks, in order, until it has at least limit or the blocks
-// end (so up to a block more than limit).
-func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int) ([]segmentd.Event, []int64, error) {
-	var evs []segmentd.Event
-	var seqs []int64
+// end (so up to a block more than limit), appending them to evs and their
+// numbers to seqs. lean decodes with eventblock.DecodeLean and empties
+// each event's SGEventID, which DecodeLean leaves as a slice of the row's
+// bytes, which pgx reuses.
+func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int, lean bool, evs []segmentd.Event, seqs []int64) ([]segmentd.Event, []int64, error) {
 	var br eventblock.Reader
+	decode := eventblock.Decode
+	if lean {
+		decode = eventblock.DecodeLean
+	}
 	after := afterSeq
 	for len(evs) < limit {
 		rows, err := q.Query(ctx, qScanBlocks, acct, after, blocksPerRead)
@@ -918,10 +937,16 @@ func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int)
 				return nil, nil, fmt.Errorf("event blocks: first_seq: %w", err)
 			}
 			// Decode copies what it keeps out of the row's bytes.
-			evs, seqs, err = eventblock.Decode(&br, unsafeString(raw[1]), first, afterSeq, evs, seqs)
+			from := len(evs)
+			evs, seqs, err = decode(&br, unsafeString(raw[1]), first, afterSeq, evs, seqs)
 			if err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("event block from %d of account %d: %w", first, acct, err)
+			}
+			if lean {
+				for i := from; i < len(evs); i++ {
+					evs[i].SGEventID = ""
+				}
 			}
 		}
 		rows.Close()
@@ -932,6 +957,11 @@ func scanBlocks(ctx context.Context, q querier, acct, afterSeq int64, limit int)
 			break
 		}
 		after = seqs[len(seqs)-1]
+		// More blocks follow: room for the page at once, rather than the
+		// doublings of a block at a time (a block holds at most blockSpan).
+		if want := limit + blockSpan; cap(evs) < want {
+			evs, seqs = slices.Grow(evs, want-len(evs)), slices.Grow(seqs, want-len(seqs))
+		}
 	}
 	return evs, seqs, nil
 }
