@@ -7,7 +7,7 @@ package postgres
 // of entries it read three places, each a cache miss in a million
 // emails, and the lookups of an event batch or a membership-only upsert
 // were a fifth of the server's CPU over the realistic bench's events
-// (docs/postgres.md, "Session 19: the owners' table"). A slot is 16
+// (docs/postgres.md, "Session 19: the store stage's own work"). A slot is 16
 // bytes; the table is kept at most three quarters full.
 type ownerTable struct {
 	slots []ownerSlot // a power of two of them, or none
