@@ -89,7 +89,6 @@ type owners struct {
 type accountOwners struct {
 	epoch int64      // the owners' epoch they are true as of
 	tab   ownerTable // the email's hash → its entry
-	texts int        // the entries' texts in text, the dead ones among them
 	text  []byte     // each entry's email then its owner's id, appended
 	dead  int        // texts no entry names: an upsert replaced or forgot them
 	// complete: every email that is the own email (contacts.email) of
@@ -127,6 +126,10 @@ func (a *accountOwners) lookup(h uint64, email string) ([]byte, bool) {
 	}
 	return a.id(e), true
 }
+
+// texts is how many entries' texts text holds, the dead ones among them:
+// what the account counts towards maxOwners.
+func (a *accountOwners) texts() int { return a.tab.n + a.dead }
 
 // id returns the owner's id of entry e, in the account's text.
 func (a *accountOwners) id(e ownerEntry) []byte {
@@ -193,7 +196,7 @@ func (o *owners) known(acct, epoch int64, emails []string) []*string {
 	a := o.accts[acct]
 	if a != nil && a.epoch < epoch {
 		// A contact may have changed: what is remembered is stale for good.
-		o.n -= a.texts
+		o.n -= a.texts()
 		delete(o.accts, acct)
 		return nil
 	}
@@ -405,7 +408,7 @@ func (o *owners) wrote(acct, epoch int64, empty bool, forget []string, own []own
 	for i, w := range own {
 		hs[i] = o.hashOf(w.email)
 		e, ok := a.entry(hs[i], w.email)
-		if ok && e.sole == w.sole && string(a.text[e.off+uint32(e.email):e.off+uint32(e.email)+uint32(e.id)]) == w.id {
+		if ok && e.sole == w.sole && string(a.id(e)) == w.id {
 			own[i].email = "" // remembered as it is
 			continue
 		}
@@ -445,7 +448,7 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 		a.epoch = epoch
 	default:
 		if a != nil {
-			o.n -= a.texts
+			o.n -= a.texts()
 		}
 		a = &accountOwners{epoch: epoch, tab: newOwnerTable(n)}
 		o.accts[acct] = a
@@ -453,7 +456,7 @@ func (o *owners) advance(acct, epoch int64, upsert bool, n int) *accountOwners {
 	if o.n+n > maxOwners {
 		for k, b := range o.accts {
 			if k != acct {
-				o.n -= b.texts
+				o.n -= b.texts()
 				delete(o.accts, k)
 			}
 		}
@@ -485,7 +488,6 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 	}
 	a.tab.insert(h, ownerEntry{off: uint32(len(a.text)), email: uint16(len(email)), id: uint8(len(id)), sole: sole})
 	a.text = append(append(a.text, email...), id...)
-	a.texts++
 	o.n++
 	return true, true
 }
@@ -493,7 +495,7 @@ func (o *owners) put(a *accountOwners, h uint64, email, id string, sole bool) (r
 // compact drops the dead entries once they are half of the account's, so
 // that contacts updated again and again do not fill the memory.
 func (o *owners) compact(a *accountOwners) {
-	if a.dead < 1024 || 2*a.dead < a.texts {
+	if a.dead < 1024 || 2*a.dead < a.texts() {
 		return
 	}
 	text := make([]byte, 0, len(a.text))
@@ -507,6 +509,6 @@ func (o *owners) compact(a *accountOwners) {
 		text = append(text, a.text[e.off:end]...)
 		e.off = off
 	}
-	o.n -= a.texts - a.tab.n
-	a.texts, a.text, a.dead = a.tab.n, text, 0
+	o.n -= a.dead
+	a.text, a.dead = text, 0
 }

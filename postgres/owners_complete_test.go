@@ -171,7 +171,7 @@ func TestUpsertOwnersComplete(t *testing.T) {
 			a.owners.mu.Lock()
 			for k, o := range a.owners.accts {
 				if k != ac.id {
-					a.owners.n -= o.texts
+					a.owners.n -= o.texts()
 					delete(a.owners.accts, k)
 				}
 			}
@@ -312,7 +312,7 @@ func TestUpsertOwnersCompleteSame(t *testing.T) {
 			st.owners.mu.Lock()
 			defer st.owners.mu.Unlock()
 			if a := st.owners.accts[acct]; a != nil {
-				st.owners.n -= a.texts
+				st.owners.n -= a.texts()
 				delete(st.owners.accts, acct)
 			}
 		}
